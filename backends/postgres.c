@@ -1,0 +1,602 @@
+/*
+ * backends/postgres.c - the PostgreSQL driver, on libpq.
+ *
+ * The URL goes to libpq whole (minus a "+libpq" suffix), so every libpq
+ * parameter works.  Statements are prepared on the server at prepare time
+ * with parameter types left to the server to infer, so errors in the SQL
+ * surface at prepare as they do on SQLite; each execution is then one
+ * PQexecPrepared round trip.  Parameters travel as text except blobs (binary
+ * bytea); results come back as text and are decoded by column type OID.
+ *
+ * Layout: error mapping, open/close/exec/transactions, statements, value
+ * decoding, dialect (reserved words), the vtable.
+ */
+#include <inttypes.h>
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "strata/sys/driver.h"
+
+/* Type OIDs from pg_type.h (stable across PostgreSQL versions). */
+#define BOOLOID 16
+#define BYTEAOID 17
+#define INT8OID 20
+#define INT2OID 21
+#define INT4OID 23
+#define TEXTOID 25
+#define OIDOID 26
+#define JSONOID 114
+#define FLOAT4OID 700
+#define FLOAT8OID 701
+#define BPCHAROID 1042
+#define VARCHAROID 1043
+#define DATEOID 1082
+#define TIMEOID 1083
+#define TIMESTAMPOID 1114
+#define TIMESTAMPTZOID 1184
+#define NUMERICOID 1700
+#define UUIDOID 2950
+#define JSONBOID 3802
+
+typedef struct pg_conn {
+    strata_conn base;
+    PGconn *h;
+    unsigned next_id; /* for prepared statement names */
+} pg_conn;
+
+typedef struct pg_stmt {
+    strata_backend_stmt base;
+    char name[24];
+    PGresult *res;  /* result of the current execution */
+    int row;        /* current row in res */
+    int64_t changes;
+    PGresult *desc; /* PQdescribePrepared, only when columns are asked before a run */
+    char (*text)[40];          /* per parameter: text of a number/bool/timestamp */
+    unsigned char **bytea;     /* per column: unescaped bytea of the current row */
+    size_t *bytea_len;
+    int ncols_alloc;
+    char **decl;               /* per column: declared type text, made on demand */
+    int ndecl;
+} pg_stmt;
+
+/* ---- errors ------------------------------------------------------------------- */
+
+static int classify(const char *state, int native, const char *msg)
+{
+    (void)native;
+    (void)msg;
+    if (!state || strlen(state) != 5)
+        return STRATA_E_ERROR;
+    static const struct {
+        const char *state;
+        int code;
+    } exact[] = {
+        {"23505", STRATA_E_UNIQUE},          {"23503", STRATA_E_FOREIGN_KEY},
+        {"23502", STRATA_E_NOT_NULL},        {"23514", STRATA_E_CHECK},
+        {"22001", STRATA_E_TOO_LONG},        {"55P03", STRATA_E_BUSY},
+        {"40001", STRATA_E_SERIALIZATION},   {"40P01", STRATA_E_DEADLOCK},
+        {"42601", STRATA_E_SYNTAX},          {"42P01", STRATA_E_UNDEFINED_TABLE},
+        {"42703", STRATA_E_UNDEFINED_COLUMN}, {"42P07", STRATA_E_EXISTS},
+        {"42710", STRATA_E_EXISTS},          {"42P06", STRATA_E_EXISTS},
+        {"53200", STRATA_E_NOMEM},           {"57014", STRATA_E_TIMEOUT},
+        {"25P02", STRATA_E_TX_ABORTED},      {"25006", STRATA_E_READONLY},
+        {"42501", STRATA_E_PERMISSION},      {"22003", STRATA_E_RANGE},
+        {"0A000", STRATA_E_UNSUPPORTED},     {"3D000", STRATA_E_CONNECT},
+        {"57P01", STRATA_E_CONNECTION_LOST}, {"57P02", STRATA_E_CONNECTION_LOST},
+        {"57P03", STRATA_E_CONNECT},
+    };
+    for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++)
+        if (memcmp(state, exact[i].state, 5) == 0)
+            return exact[i].code;
+    if (!memcmp(state, "08", 2))
+        return STRATA_E_CONNECTION_LOST;
+    if (!memcmp(state, "28", 2))
+        return STRATA_E_CONNECT;
+    if (!memcmp(state, "22", 2))
+        return STRATA_E_DATA;
+    if (!memcmp(state, "23", 2))
+        return STRATA_E_CHECK;
+    return STRATA_E_ERROR;
+}
+
+/* Report a failed command and free its result (res may be NULL when
+ * libpq could not even send it). */
+static int report_res(pg_conn *c, PGresult *res)
+{
+    const char *msg = res ? PQresultErrorMessage(res) : NULL;
+    if (!msg || !*msg)
+        msg = PQerrorMessage(c->h);
+    int rc;
+    if (PQstatus(c->h) == CONNECTION_BAD) {
+        rc = strata_driver_error(c->base.db, STRATA_E_CONNECTION_LOST, "08006", 0,
+                                 "connection to PostgreSQL lost: %s", msg);
+    } else {
+        const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+        const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+        const char *detail = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL) : NULL;
+        int code = classify(state, 0, msg);
+        if (primary && detail)
+            rc = strata_driver_error(c->base.db, code, state, 0, "%s (%s)", primary, detail);
+        else
+            rc = strata_driver_error(c->base.db, code, state, 0, "%s", primary ? primary : msg);
+    }
+    PQclear(res);
+    return rc;
+}
+
+/* ---- open / close / exec ------------------------------------------------------------ */
+
+static void quiet_notices(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
+static int pg_exec(strata_conn *conn, const char *sql);
+
+static int pg_open(strata_conn **out, strata_db *db, const strata_url *url)
+{
+    const char *target = strata_driver_url_target(url);
+    char *err = NULL;
+    *out = NULL;
+    PQconninfoOption *opts = PQconninfoParse(target, &err);
+    if (!opts) {
+        int rc = strata_driver_error(db, err ? STRATA_E_URL : STRATA_E_NOMEM, NULL, 0,
+                                     "invalid database URL \"%s\": %s", strata_url_redacted(url),
+                                     err ? err : "out of memory");
+        PQfreemem(err);
+        return rc;
+    }
+    PQconninfoFree(opts);
+
+    pg_conn *c = calloc(1, sizeof *c);
+    if (!c)
+        return strata_driver_error(db, STRATA_E_NOMEM, "53200", 0, "out of memory");
+    c->base.db = db;
+    /* Later entries win, so the URL's own settings override these. */
+    const char *const keys[] = {"fallback_application_name", "client_encoding", "dbname", NULL};
+    const char *const vals[] = {"strata", "UTF8", target, NULL};
+    c->h = PQconnectdbParams(keys, vals, 1);
+    if (!c->h || PQstatus(c->h) != CONNECTION_OK) {
+        int rc = strata_driver_error(db, c->h ? STRATA_E_CONNECT : STRATA_E_NOMEM, "08001", 0,
+                                     "could not connect to \"%s\": %s", strata_url_redacted(url),
+                                     c->h ? PQerrorMessage(c->h) : "out of memory");
+        PQfinish(c->h);
+        free(c);
+        return rc;
+    }
+    PQsetNoticeProcessor(c->h, quiet_notices, NULL);
+    const char *ds = PQparameterStatus(c->h, "DateStyle");
+    if (!ds || strncmp(ds, "ISO", 3) != 0) {
+        int rc = pg_exec(&c->base, "SET DateStyle TO ISO");
+        if (rc != STRATA_OK) {
+            PQfinish(c->h);
+            free(c);
+            return rc;
+        }
+    }
+    *out = &c->base;
+    return STRATA_OK;
+}
+
+static void pg_close(strata_conn *conn)
+{
+    pg_conn *c = (pg_conn *)conn;
+    PQfinish(c->h);
+    free(c);
+}
+
+static bool result_ok(const PGresult *res)
+{
+    ExecStatusType s = PQresultStatus(res);
+    return s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK || s == PGRES_EMPTY_QUERY;
+}
+
+static int pg_exec(strata_conn *conn, const char *sql)
+{
+    pg_conn *c = (pg_conn *)conn;
+    PGresult *res = PQexec(c->h, sql);
+    if (!res || !result_ok(res))
+        return report_res(c, res);
+    PQclear(res);
+    return STRATA_OK;
+}
+
+/* COMMIT of a transaction that had failed answers "ROLLBACK", not an error:
+ * make it one, so a caller never believes lost work was saved. */
+static int pg_commit(strata_conn *conn)
+{
+    pg_conn *c = (pg_conn *)conn;
+    PGresult *res = PQexec(c->h, "COMMIT");
+    if (!res || !result_ok(res))
+        return report_res(c, res);
+    bool rolled_back = strcmp(PQcmdStatus(res), "ROLLBACK") == 0;
+    PQclear(res);
+    if (rolled_back)
+        return strata_driver_error(conn->db, STRATA_E_TX_ABORTED, "25P02", 0,
+                                   "the transaction had failed earlier and was rolled back "
+                                   "instead of committed");
+    return STRATA_OK;
+}
+
+/* ---- statements -------------------------------------------------------------------------- */
+
+static int pg_prepare(strata_backend_stmt **out, strata_conn *conn, const char *sql, int nparams)
+{
+    pg_conn *c = (pg_conn *)conn;
+    *out = NULL;
+    pg_stmt *st = calloc(1, sizeof *st);
+    if (st && nparams > 0)
+        st->text = calloc((size_t)nparams, sizeof *st->text);
+    if (!st || (nparams > 0 && !st->text)) {
+        free(st);
+        return strata_driver_error(conn->db, STRATA_E_NOMEM, "53200", 0, "out of memory");
+    }
+    snprintf(st->name, sizeof st->name, "strata_%u", ++c->next_id);
+    PGresult *res = PQprepare(c->h, st->name, sql, nparams, NULL);
+    if (!res || !result_ok(res)) {
+        free(st->text);
+        free(st);
+        return report_res(c, res);
+    }
+    PQclear(res);
+    st->base.conn = conn;
+    st->base.nparams = nparams;
+    *out = &st->base;
+    return STRATA_OK;
+}
+
+static void clear_row(pg_stmt *st)
+{
+    for (int i = 0; st->bytea && i < st->ncols_alloc; i++) {
+        PQfreemem(st->bytea[i]);
+        st->bytea[i] = NULL;
+    }
+}
+
+static int pg_reset(strata_backend_stmt *bst)
+{
+    pg_stmt *st = (pg_stmt *)bst;
+    clear_row(st);
+    PQclear(st->res);
+    st->res = NULL;
+    st->row = 0;
+    return STRATA_OK;
+}
+
+static int format_params(pg_stmt *st, const char **values, int *lengths, int *formats)
+{
+    for (int i = 0; i < st->base.nparams; i++) {
+        const strata_value *v = &st->base.params[i];
+        char *t = st->text[i];
+        lengths[i] = 0;
+        formats[i] = 0;
+        values[i] = t;
+        switch (v->type) {
+        case STRATA_TYPE_NULL:
+            values[i] = NULL;
+            break;
+        case STRATA_TYPE_INT64:
+            snprintf(t, sizeof st->text[i], "%" PRId64, v->u.i);
+            break;
+        case STRATA_TYPE_BOOL:
+            snprintf(t, sizeof st->text[i], "%s", v->u.i ? "true" : "false");
+            break;
+        case STRATA_TYPE_DOUBLE:
+            if (v->u.d != v->u.d)
+                snprintf(t, sizeof st->text[i], "NaN");
+            else if (v->u.d > 1.7976931348623157e308)
+                snprintf(t, sizeof st->text[i], "Infinity");
+            else if (v->u.d < -1.7976931348623157e308)
+                snprintf(t, sizeof st->text[i], "-Infinity");
+            else
+                snprintf(t, sizeof st->text[i], "%.17g", v->u.d);
+            break;
+        case STRATA_TYPE_TIMESTAMP:
+            strata_driver_format_timestamp(v->u.ts, t, sizeof st->text[i]);
+            strcat(t, "+00");
+            break;
+        case STRATA_TYPE_TEXT:
+            values[i] = v->u.buf.ptr; /* the core's copy is NUL-terminated */
+            break;
+        case STRATA_TYPE_BLOB:
+            values[i] = v->u.buf.ptr;
+            lengths[i] = (int)v->u.buf.len;
+            formats[i] = 1;
+            break;
+        }
+    }
+    return STRATA_OK;
+}
+
+static bool is_dml(const char *status)
+{
+    return !strncmp(status, "INSERT", 6) || !strncmp(status, "UPDATE", 6) ||
+           !strncmp(status, "DELETE", 6) || !strncmp(status, "MERGE", 5);
+}
+
+static int pg_step(strata_backend_stmt *bst)
+{
+    pg_stmt *st = (pg_stmt *)bst;
+    pg_conn *c = (pg_conn *)bst->conn;
+    if (st->res) {
+        clear_row(st);
+        st->row++;
+        return st->row < PQntuples(st->res) ? STRATA_ROW : STRATA_DONE;
+    }
+    int n = bst->nparams;
+    const char *small_values[8];
+    int small_lengths[8], small_formats[8];
+    const char **values = small_values;
+    int *lengths = small_lengths, *formats = small_formats;
+    if (n > 8) {
+        values = malloc((size_t)n * sizeof *values);
+        lengths = malloc((size_t)n * sizeof *lengths);
+        formats = malloc((size_t)n * sizeof *formats);
+        if (!values || !lengths || !formats) {
+            free(values), free(lengths), free(formats);
+            return strata_driver_error(bst->conn->db, STRATA_E_NOMEM, "53200", 0,
+                                       "out of memory");
+        }
+    }
+    format_params(st, values, lengths, formats);
+    PGresult *res = PQexecPrepared(c->h, st->name, n, values, lengths, formats, 0);
+    if (n > 8)
+        free(values), free(lengths), free(formats);
+    if (!res || !result_ok(res))
+        return report_res(c, res);
+    const char *status = PQcmdStatus(res);
+    st->changes = is_dml(status) ? strtoll(PQcmdTuples(res), NULL, 10) : 0;
+    st->res = res;
+    st->row = 0;
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0) {
+        int nf = PQnfields(res);
+        if (st->ncols_alloc < nf) {
+            unsigned char **b = realloc(st->bytea, (size_t)nf * sizeof *b);
+            if (b)
+                st->bytea = b;
+            size_t *bl = b ? realloc(st->bytea_len, (size_t)nf * sizeof *bl) : NULL;
+            if (!b || !bl)
+                return strata_driver_error(bst->conn->db, STRATA_E_NOMEM, "53200", 0,
+                                           "out of memory");
+            st->bytea_len = bl;
+            for (int i = st->ncols_alloc; i < nf; i++)
+                st->bytea[i] = NULL;
+            st->ncols_alloc = nf;
+        }
+        return STRATA_ROW;
+    }
+    return STRATA_DONE;
+}
+
+static void pg_finalize(strata_backend_stmt *bst)
+{
+    pg_stmt *st = (pg_stmt *)bst;
+    pg_conn *c = (pg_conn *)bst->conn;
+    pg_reset(bst);
+    if (PQstatus(c->h) == CONNECTION_OK) {
+        char sql[64];
+        snprintf(sql, sizeof sql, "DEALLOCATE %s", st->name);
+        PQclear(PQexec(c->h, sql)); /* fails harmlessly inside an aborted transaction */
+    }
+    PQclear(st->desc);
+    for (int i = 0; i < st->ndecl; i++)
+        free(st->decl[i]);
+    free(st->decl);
+    free(st->bytea);
+    free(st->bytea_len);
+    free(st->text);
+    free(st);
+}
+
+static int64_t pg_changes(strata_backend_stmt *bst)
+{
+    return ((pg_stmt *)bst)->changes;
+}
+
+/* The result describing the columns: the execution's, or a description
+ * fetched once when columns are asked about before the first step. */
+static const PGresult *shape(pg_stmt *st)
+{
+    if (st->res)
+        return st->res;
+    if (!st->desc) {
+        pg_conn *c = (pg_conn *)st->base.conn;
+        PGresult *d = PQdescribePrepared(c->h, st->name);
+        if (!d || !result_ok(d)) {
+            PQclear(d);
+            return NULL;
+        }
+        st->desc = d;
+    }
+    return st->desc;
+}
+
+static int pg_column_count(strata_backend_stmt *bst)
+{
+    const PGresult *r = shape((pg_stmt *)bst);
+    return r ? PQnfields(r) : 0;
+}
+
+static const char *pg_column_name(strata_backend_stmt *bst, int col)
+{
+    const PGresult *r = shape((pg_stmt *)bst);
+    return r ? PQfname(r, col) : NULL;
+}
+
+static const char *type_name(Oid oid)
+{
+    switch (oid) {
+    case BOOLOID: return "boolean";
+    case BYTEAOID: return "bytea";
+    case INT8OID: return "bigint";
+    case INT2OID: return "smallint";
+    case INT4OID: return "integer";
+    case TEXTOID: return "text";
+    case OIDOID: return "oid";
+    case JSONOID: return "json";
+    case FLOAT4OID: return "real";
+    case FLOAT8OID: return "double precision";
+    case BPCHAROID: return "character";
+    case VARCHAROID: return "character varying";
+    case DATEOID: return "date";
+    case TIMEOID: return "time without time zone";
+    case TIMESTAMPOID: return "timestamp without time zone";
+    case TIMESTAMPTZOID: return "timestamp with time zone";
+    case NUMERICOID: return "numeric";
+    case UUIDOID: return "uuid";
+    case JSONBOID: return "jsonb";
+    }
+    return "";
+}
+
+static const char *pg_column_decltype(strata_backend_stmt *bst, int col)
+{
+    pg_stmt *st = (pg_stmt *)bst;
+    const PGresult *r = shape(st);
+    if (!r)
+        return "";
+    int n = PQnfields(r);
+    if (!st->decl) {
+        st->decl = calloc((size_t)n, sizeof *st->decl);
+        if (!st->decl)
+            return "";
+        st->ndecl = n;
+    }
+    if (!st->decl[col]) {
+        Oid oid = PQftype(r, col);
+        int mod = PQfmod(r, col);
+        char buf[96];
+        if ((oid == VARCHAROID || oid == BPCHAROID) && mod >= 4)
+            snprintf(buf, sizeof buf, "%s(%d)", type_name(oid), mod - 4);
+        else if (oid == NUMERICOID && mod >= 4)
+            snprintf(buf, sizeof buf, "numeric(%d,%d)", ((mod - 4) >> 16) & 0xffff,
+                     (mod - 4) & 0xffff);
+        else
+            snprintf(buf, sizeof buf, "%s", type_name(oid));
+        st->decl[col] = malloc(strlen(buf) + 1);
+        if (!st->decl[col])
+            return "";
+        strcpy(st->decl[col], buf);
+    }
+    return st->decl[col];
+}
+
+static int pg_column_value(strata_backend_stmt *bst, int col, strata_value *out)
+{
+    pg_stmt *st = (pg_stmt *)bst;
+    PGresult *r = st->res;
+    if (PQgetisnull(r, st->row, col)) {
+        out->type = STRATA_TYPE_NULL;
+        return STRATA_OK;
+    }
+    const char *s = PQgetvalue(r, st->row, col);
+    size_t len = (size_t)PQgetlength(r, st->row, col);
+    switch (PQftype(r, col)) {
+    case BOOLOID:
+        out->type = STRATA_TYPE_BOOL;
+        out->u.i = s[0] == 't';
+        return STRATA_OK;
+    case INT2OID:
+    case INT4OID:
+    case INT8OID:
+    case OIDOID:
+        out->type = STRATA_TYPE_INT64;
+        out->u.i = strtoll(s, NULL, 10);
+        return STRATA_OK;
+    case FLOAT4OID:
+    case FLOAT8OID:
+        out->type = STRATA_TYPE_DOUBLE;
+        out->u.d = strtod(s, NULL);
+        return STRATA_OK;
+    case BYTEAOID:
+        if (!st->bytea[col]) {
+            st->bytea[col] = PQunescapeBytea((const unsigned char *)s, &st->bytea_len[col]);
+            if (!st->bytea[col])
+                return strata_driver_error(bst->conn->db, STRATA_E_NOMEM, "53200", 0,
+                                           "out of memory");
+        }
+        out->type = STRATA_TYPE_BLOB;
+        out->u.buf.ptr = st->bytea[col];
+        out->u.buf.len = st->bytea_len[col];
+        return STRATA_OK;
+    case TIMESTAMPOID:
+    case TIMESTAMPTZOID:
+        if (strata_timestamp_parse(&out->u.ts, s, len) == STRATA_OK) {
+            out->type = STRATA_TYPE_TIMESTAMP;
+            return STRATA_OK;
+        }
+        break; /* infinity and the like come back as text */
+    }
+    out->type = STRATA_TYPE_TEXT;
+    out->u.buf.ptr = s;
+    out->u.buf.len = len;
+    return STRATA_OK;
+}
+
+/* ---- dialect ------------------------------------------------------------------------------ */
+
+/* PostgreSQL's reserved key words, including those that may be function or
+ * type names (appendix "SQL Key Words"): these cannot be bare identifiers. */
+static const char *const reserved[] = {
+    "all", "analyse", "analyze", "and", "any", "array", "as", "asc", "asymmetric",
+    "authorization", "binary", "both", "case", "cast", "check", "collate", "collation",
+    "column", "concurrently", "constraint", "create", "cross", "current_catalog",
+    "current_date", "current_role", "current_schema", "current_time", "current_timestamp",
+    "current_user", "default", "deferrable", "desc", "distinct", "do", "else", "end",
+    "except", "false", "fetch", "for", "foreign", "freeze", "from", "full", "grant", "group",
+    "having", "ilike", "in", "initially", "inner", "intersect", "into", "is", "isnull",
+    "join", "lateral", "leading", "left", "like", "limit", "localtime", "localtimestamp",
+    "natural", "not", "notnull", "null", "offset", "on", "only", "or", "order", "outer",
+    "overlaps", "placing", "primary", "references", "returning", "right", "select",
+    "session_user", "similar", "some", "symmetric", "system_user", "table", "tablesample",
+    "then", "to", "trailing", "true", "union", "unique", "user", "using", "variadic",
+    "verbose", "when", "where", "window", "with",
+};
+
+static int cmp_word(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int pg_is_reserved(const char *word)
+{
+    return bsearch(&word, reserved, sizeof reserved / sizeof reserved[0], sizeof reserved[0],
+                   cmp_word) != NULL;
+}
+
+static const char *const pg_aliases[] = {"postgres", NULL};
+static const char *const pg_driver_names[] = {"libpq", NULL};
+
+const strata_driver strata__postgres_driver = {
+    .version = STRATA_DRIVER_VERSION,
+    .name = "postgresql",
+    .aliases = pg_aliases,
+    .driver_names = pg_driver_names,
+    .capabilities = STRATA_CAP_RETURNING | STRATA_CAP_TRANSACTIONAL_DDL |
+                    STRATA_CAP_ALTER_COLUMN | STRATA_CAP_ADVISORY_LOCKS |
+                    STRATA_CAP_PIPELINE | STRATA_CAP_CONCURRENT_WRITERS,
+    .placeholder = STRATA_PLACEHOLDER_DOLLAR,
+    .lexer_flags = STRATA_LEX_NESTED_COMMENTS | STRATA_LEX_DOLLAR_QUOTES | STRATA_LEX_E_STRINGS,
+    .url_params = NULL, /* libpq validates its own */
+    .open = pg_open,
+    .close = pg_close,
+    .exec = pg_exec,
+    .prepare = pg_prepare,
+    .step = pg_step,
+    .reset = pg_reset,
+    .finalize = pg_finalize,
+    .changes = pg_changes,
+    .column_count = pg_column_count,
+    .column_name = pg_column_name,
+    .column_decltype = pg_column_decltype,
+    .column_value = pg_column_value,
+    .begin = NULL,
+    .commit = pg_commit,
+    .rollback = NULL,
+    .is_reserved_word = pg_is_reserved,
+    .classify_error = classify,
+};

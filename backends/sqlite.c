@@ -1,0 +1,501 @@
+/*
+ * backends/sqlite.c - the SQLite driver.
+ *
+ * Connections are opened so they behave like PostgreSQL's: foreign keys
+ * enforced, a busy timeout instead of an immediate SQLITE_BUSY, WAL for
+ * files opened read-write, and case-sensitive LIKE.  Values are decoded by
+ * storage class refined by the declared type (BOOLEAN -> bool, DATETIME /
+ * TIMESTAMP text -> timestamp) so the portable types come back as they went
+ * in.  Errors are classified from extended result codes, and for the
+ * generic SQLITE_ERROR from the message, into the portable codes with the
+ * SQLSTATE PostgreSQL would give.
+ *
+ * Layout: error mapping, open/close/exec, statements, value decoding, the
+ * vtable.
+ */
+#include <ctype.h>
+#include <inttypes.h>
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "strata/sys/driver.h"
+
+#define DEFAULT_BUSY_TIMEOUT_MS 5000
+
+typedef struct sqlite_conn {
+    strata_conn base;
+    sqlite3 *h;
+} sqlite_conn;
+
+/* What a column's declared type makes of its values. */
+enum decl_class { DECL_UNKNOWN = 0, DECL_PLAIN, DECL_BOOL, DECL_TIMESTAMP };
+
+typedef struct sqlite_stmt {
+    strata_backend_stmt base;
+    sqlite3_stmt *h; /* NULL for text with no statement (only comments) */
+    bool running;    /* parameters bound, stepping */
+    int64_t changes;
+    unsigned char *decl; /* per column enum decl_class, computed once */
+} sqlite_stmt;
+
+/* ---- errors ------------------------------------------------------------------ */
+
+static int classify(const char *sqlstate, int ext, const char *msg)
+{
+    (void)sqlstate;
+    switch (ext) {
+    case SQLITE_CONSTRAINT_UNIQUE:
+    case SQLITE_CONSTRAINT_PRIMARYKEY:
+        return STRATA_E_UNIQUE;
+    case SQLITE_CONSTRAINT_FOREIGNKEY:
+        return STRATA_E_FOREIGN_KEY;
+    case SQLITE_CONSTRAINT_NOTNULL:
+        return STRATA_E_NOT_NULL;
+    case SQLITE_CONSTRAINT_CHECK:
+        return STRATA_E_CHECK;
+    case SQLITE_BUSY_SNAPSHOT:
+        return STRATA_E_SERIALIZATION;
+    }
+    switch (ext & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return STRATA_E_BUSY;
+    case SQLITE_NOMEM:
+        return STRATA_E_NOMEM;
+    case SQLITE_READONLY:
+        return STRATA_E_READONLY;
+    case SQLITE_CANTOPEN:
+    case SQLITE_NOTADB:
+        return STRATA_E_CONNECT;
+    case SQLITE_TOOBIG:
+        return STRATA_E_TOO_LONG;
+    case SQLITE_MISMATCH:
+        return STRATA_E_DATA;
+    case SQLITE_RANGE:
+        return STRATA_E_RANGE;
+    case SQLITE_MISUSE:
+        return STRATA_E_MISUSE;
+    case SQLITE_PERM:
+    case SQLITE_AUTH:
+        return STRATA_E_PERMISSION;
+    case SQLITE_INTERRUPT:
+        return STRATA_E_TIMEOUT;
+    case SQLITE_CONSTRAINT:
+        return STRATA_E_CHECK;
+    case SQLITE_ERROR:
+        break;
+    default:
+        return STRATA_E_ERROR;
+    }
+    if (!msg)
+        return STRATA_E_ERROR;
+    if (strstr(msg, "no such table") || strstr(msg, "no such view"))
+        return STRATA_E_UNDEFINED_TABLE;
+    if (strstr(msg, "no such column") || strstr(msg, "has no column named"))
+        return STRATA_E_UNDEFINED_COLUMN;
+    if (strstr(msg, "syntax error") || strstr(msg, "incomplete input") ||
+        strstr(msg, "unrecognized token"))
+        return STRATA_E_SYNTAX;
+    if (strstr(msg, "already exists"))
+        return STRATA_E_EXISTS;
+    return STRATA_E_ERROR;
+}
+
+/* The SQLSTATE PostgreSQL would report for the same class of error. */
+static const char *sqlstate_for(int code)
+{
+    switch (code) {
+    case STRATA_E_UNIQUE: return "23505";
+    case STRATA_E_FOREIGN_KEY: return "23503";
+    case STRATA_E_NOT_NULL: return "23502";
+    case STRATA_E_CHECK: return "23514";
+    case STRATA_E_TOO_LONG: return "22001";
+    case STRATA_E_BUSY: return "55P03";
+    case STRATA_E_SERIALIZATION: return "40001";
+    case STRATA_E_NOMEM: return "53200";
+    case STRATA_E_READONLY: return "25006";
+    case STRATA_E_CONNECT: return "08001";
+    case STRATA_E_DATA: return "22000";
+    case STRATA_E_PERMISSION: return "42501";
+    case STRATA_E_TIMEOUT: return "57014";
+    case STRATA_E_SYNTAX: return "42601";
+    case STRATA_E_UNDEFINED_TABLE: return "42P01";
+    case STRATA_E_UNDEFINED_COLUMN: return "42703";
+    case STRATA_E_EXISTS: return "42P07";
+    }
+    return "HY000";
+}
+
+static int report(sqlite_conn *c)
+{
+    int ext = sqlite3_extended_errcode(c->h);
+    const char *msg = sqlite3_errmsg(c->h);
+    int code = classify(NULL, ext, msg);
+    return strata_driver_error(c->base.db, code, sqlstate_for(code), ext, "%s", msg);
+}
+
+/* ---- open / close / exec --------------------------------------------------------- */
+
+static int bad_param(strata_db *db, const strata_url *url, const char *name, const char *value,
+                     const char *expected)
+{
+    return strata_driver_error(db, STRATA_E_URL, NULL, 0,
+                               "invalid database URL \"%s\": parameter %s=%s, expected %s",
+                               strata_url_redacted(url), name, value, expected);
+}
+
+static bool parse_ms(const char *s, double scale, int *out)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || *end || v < 0 || v * scale > 2147483647.0)
+        return false;
+    *out = (int)(v * scale);
+    return true;
+}
+
+static bool one_of(const char *v, const char *const *choices)
+{
+    for (; *choices; choices++)
+        if (strcasecmp(v, *choices) == 0)
+            return true;
+    return false;
+}
+
+static int sq_exec(strata_conn *conn, const char *sql);
+
+static int sq_open(strata_conn **out, strata_db *db, const strata_url *url)
+{
+    static const char *const journal_modes[] = {"delete", "truncate", "persist", "memory",
+                                                "wal", "off", NULL};
+    static const char *const sync_modes[] = {"off", "normal", "full", "extra", NULL};
+    const char *path = strata_url_database(url);
+    const char *mode = strata_url_param(url, "mode");
+    const char *journal = strata_url_param(url, "journal_mode");
+    const char *sync = strata_url_param(url, "synchronous");
+    const char *cache = strata_url_param(url, "cache");
+    const char *v;
+    int busy_ms = DEFAULT_BUSY_TIMEOUT_MS;
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    bool memory = strcmp(path, ":memory:") == 0;
+
+    *out = NULL;
+    if (mode) {
+        if (!strcmp(mode, "ro"))
+            flags = SQLITE_OPEN_READONLY;
+        else if (!strcmp(mode, "rw"))
+            flags = SQLITE_OPEN_READWRITE;
+        else if (!strcmp(mode, "rwc"))
+            ;
+        else if (!strcmp(mode, "memory"))
+            memory = true;
+        else
+            return bad_param(db, url, "mode", mode, "ro, rw, rwc or memory");
+        flags |= SQLITE_OPEN_NOMUTEX;
+    }
+    if ((v = strata_url_param(url, "busy_timeout")) && !parse_ms(v, 1, &busy_ms))
+        return bad_param(db, url, "busy_timeout", v, "milliseconds (a number >= 0)");
+    if ((v = strata_url_param(url, "timeout")) && !parse_ms(v, 1000, &busy_ms))
+        return bad_param(db, url, "timeout", v, "seconds (a number >= 0)");
+    if (journal && !one_of(journal, journal_modes))
+        return bad_param(db, url, "journal_mode", journal,
+                         "delete, truncate, persist, memory, wal or off");
+    if (sync && !one_of(sync, sync_modes))
+        return bad_param(db, url, "synchronous", sync, "off, normal, full or extra");
+    if (cache) {
+        if (!strcmp(cache, "shared"))
+            flags |= SQLITE_OPEN_SHAREDCACHE;
+        else if (!strcmp(cache, "private"))
+            flags |= SQLITE_OPEN_PRIVATECACHE;
+        else
+            return bad_param(db, url, "cache", cache, "shared or private");
+    }
+
+    sqlite_conn *c = calloc(1, sizeof *c);
+    if (!c)
+        return strata_driver_error(db, STRATA_E_NOMEM, "53200", 0, "out of memory");
+    c->base.db = db;
+    int rc = sqlite3_open_v2(memory ? ":memory:" : path, &c->h, flags, NULL);
+    if (rc != SQLITE_OK) {
+        const char *why = c->h ? sqlite3_errmsg(c->h) : "out of memory";
+        const char *hint = "";
+        if ((rc & 0xff) == SQLITE_CANTOPEN)
+            hint = (flags & SQLITE_OPEN_CREATE) ? " (does its directory exist and allow writing?)"
+                                                : " (mode=ro/rw needs an existing file)";
+        rc = strata_driver_error(db, STRATA_E_CONNECT, "08001", rc,
+                                 "cannot open SQLite database \"%s\": %s%s", path, why, hint);
+        sqlite3_close(c->h);
+        free(c);
+        return rc;
+    }
+    sqlite3_extended_result_codes(c->h, 1);
+    sqlite3_busy_timeout(c->h, busy_ms);
+
+    char sql[256];
+    snprintf(sql, sizeof sql, "PRAGMA foreign_keys = ON; PRAGMA case_sensitive_like = ON;");
+    rc = sq_exec(&c->base, sql);
+    if (rc == STRATA_OK && sync) {
+        snprintf(sql, sizeof sql, "PRAGMA synchronous = %s", sync);
+        rc = sq_exec(&c->base, sql);
+    }
+    /* WAL lets readers and a writer work at once, as on PostgreSQL. */
+    if (rc == STRATA_OK && !journal && !memory && !(flags & SQLITE_OPEN_READONLY))
+        journal = "wal";
+    if (rc == STRATA_OK && journal) {
+        snprintf(sql, sizeof sql, "PRAGMA journal_mode = %s", journal);
+        rc = sq_exec(&c->base, sql);
+    }
+    if (rc != STRATA_OK) {
+        /* A file that is not a database fails here, not at open. */
+        int code = strata_db_errcode(db) == STRATA_E_BUSY ? STRATA_E_BUSY : STRATA_E_CONNECT;
+        rc = strata_driver_error(db, code, code == STRATA_E_BUSY ? "55P03" : "08001",
+                                 sqlite3_extended_errcode(c->h),
+                                 "cannot open SQLite database \"%s\": %s", path,
+                                 sqlite3_errmsg(c->h));
+        sqlite3_close(c->h);
+        free(c);
+        return rc;
+    }
+    *out = &c->base;
+    return STRATA_OK;
+}
+
+static void sq_close(strata_conn *conn)
+{
+    sqlite_conn *c = (sqlite_conn *)conn;
+    sqlite3_close_v2(c->h);
+    free(c);
+}
+
+static int sq_exec(strata_conn *conn, const char *sql)
+{
+    sqlite_conn *c = (sqlite_conn *)conn;
+    if (sqlite3_exec(c->h, sql, NULL, NULL, NULL) != SQLITE_OK)
+        return report(c);
+    return STRATA_OK;
+}
+
+/* ---- statements -------------------------------------------------------------------- */
+
+static int sq_prepare(strata_backend_stmt **out, strata_conn *conn, const char *sql, int nparams)
+{
+    sqlite_conn *c = (sqlite_conn *)conn;
+    sqlite_stmt *st = calloc(1, sizeof *st);
+    *out = NULL;
+    if (!st)
+        return strata_driver_error(conn->db, STRATA_E_NOMEM, "53200", 0, "out of memory");
+    if (sqlite3_prepare_v3(c->h, sql, -1, SQLITE_PREPARE_PERSISTENT, &st->h, NULL) != SQLITE_OK) {
+        free(st);
+        return report(c);
+    }
+    st->base.conn = conn;
+    st->base.nparams = nparams;
+    *out = &st->base;
+    return STRATA_OK;
+}
+
+static int bind_all(sqlite_stmt *st)
+{
+    sqlite_conn *c = (sqlite_conn *)st->base.conn;
+    char ts[STRATA_TIMESTAMP_BUFSIZE];
+    for (int i = 0; i < st->base.nparams; i++) {
+        const strata_value *v = &st->base.params[i];
+        int rc = SQLITE_OK;
+        switch (v->type) {
+        case STRATA_TYPE_NULL:
+            rc = sqlite3_bind_null(st->h, i + 1);
+            break;
+        case STRATA_TYPE_INT64:
+        case STRATA_TYPE_BOOL:
+            rc = sqlite3_bind_int64(st->h, i + 1, v->u.i);
+            break;
+        case STRATA_TYPE_DOUBLE:
+            rc = sqlite3_bind_double(st->h, i + 1, v->u.d);
+            break;
+        case STRATA_TYPE_TEXT:
+            rc = sqlite3_bind_text(st->h, i + 1, v->u.buf.ptr, (int)v->u.buf.len, SQLITE_STATIC);
+            break;
+        case STRATA_TYPE_BLOB:
+            rc = sqlite3_bind_blob(st->h, i + 1, v->u.buf.ptr, (int)v->u.buf.len, SQLITE_STATIC);
+            break;
+        case STRATA_TYPE_TIMESTAMP:
+            strata_driver_format_timestamp(v->u.ts, ts, sizeof ts);
+            rc = sqlite3_bind_text(st->h, i + 1, ts, -1, SQLITE_TRANSIENT);
+            break;
+        }
+        if (rc != SQLITE_OK)
+            return report(c);
+    }
+    return STRATA_OK;
+}
+
+static int sq_step(strata_backend_stmt *bst)
+{
+    sqlite_stmt *st = (sqlite_stmt *)bst;
+    if (!st->h)
+        return STRATA_DONE;
+    if (!st->running) {
+        int rc = bind_all(st);
+        if (rc != STRATA_OK)
+            return rc;
+        st->running = true;
+        st->changes = 0;
+    }
+    int rc = sqlite3_step(st->h);
+    if (rc == SQLITE_ROW)
+        return STRATA_ROW;
+    if (rc == SQLITE_DONE) {
+        sqlite3 *h = ((sqlite_conn *)bst->conn)->h;
+        st->changes = sqlite3_stmt_readonly(st->h) ? 0 : sqlite3_changes64(h);
+        return STRATA_DONE;
+    }
+    return report((sqlite_conn *)bst->conn);
+}
+
+static int sq_reset(strata_backend_stmt *bst)
+{
+    sqlite_stmt *st = (sqlite_stmt *)bst;
+    if (st->h)
+        sqlite3_reset(st->h); /* repeats the last error, already reported */
+    st->running = false;
+    return STRATA_OK;
+}
+
+static void sq_finalize(strata_backend_stmt *bst)
+{
+    sqlite_stmt *st = (sqlite_stmt *)bst;
+    sqlite3_finalize(st->h);
+    free(st->decl);
+    free(st);
+}
+
+static int64_t sq_changes(strata_backend_stmt *bst)
+{
+    return ((sqlite_stmt *)bst)->changes;
+}
+
+static int sq_column_count(strata_backend_stmt *bst)
+{
+    sqlite_stmt *st = (sqlite_stmt *)bst;
+    return st->h ? sqlite3_column_count(st->h) : 0;
+}
+
+static const char *sq_column_name(strata_backend_stmt *bst, int col)
+{
+    return sqlite3_column_name(((sqlite_stmt *)bst)->h, col);
+}
+
+static const char *sq_column_decltype(strata_backend_stmt *bst, int col)
+{
+    const char *t = sqlite3_column_decltype(((sqlite_stmt *)bst)->h, col);
+    return t ? t : "";
+}
+
+static bool contains_ci(const char *hay, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (; *hay; hay++)
+        if (strncasecmp(hay, needle, n) == 0)
+            return true;
+    return false;
+}
+
+static enum decl_class classify_decl(const char *t)
+{
+    if (!t)
+        return DECL_PLAIN;
+    if (contains_ci(t, "BOOL"))
+        return DECL_BOOL;
+    if (contains_ci(t, "DATETIME") || contains_ci(t, "TIMESTAMP"))
+        return DECL_TIMESTAMP;
+    return DECL_PLAIN;
+}
+
+static int sq_column_value(strata_backend_stmt *bst, int col, strata_value *out)
+{
+    sqlite_stmt *st = (sqlite_stmt *)bst;
+    if (!st->decl) {
+        int n = sqlite3_column_count(st->h);
+        st->decl = calloc((size_t)n + 1, 1);
+        if (!st->decl)
+            return strata_driver_error(bst->conn->db, STRATA_E_NOMEM, "53200", 0,
+                                       "out of memory");
+    }
+    if (st->decl[col] == DECL_UNKNOWN)
+        st->decl[col] = (unsigned char)classify_decl(sqlite3_column_decltype(st->h, col));
+
+    switch (sqlite3_column_type(st->h, col)) {
+    case SQLITE_NULL:
+        out->type = STRATA_TYPE_NULL;
+        break;
+    case SQLITE_INTEGER:
+        out->type = st->decl[col] == DECL_BOOL ? STRATA_TYPE_BOOL : STRATA_TYPE_INT64;
+        out->u.i = sqlite3_column_int64(st->h, col);
+        break;
+    case SQLITE_FLOAT:
+        out->type = STRATA_TYPE_DOUBLE;
+        out->u.d = sqlite3_column_double(st->h, col);
+        break;
+    case SQLITE_TEXT: {
+        const char *p = (const char *)sqlite3_column_text(st->h, col);
+        size_t n = (size_t)sqlite3_column_bytes(st->h, col);
+        if (!p)
+            return strata_driver_error(bst->conn->db, STRATA_E_NOMEM, "53200", 0,
+                                       "out of memory");
+        if (st->decl[col] == DECL_TIMESTAMP && strata_timestamp_parse(&out->u.ts, p, n) == STRATA_OK) {
+            out->type = STRATA_TYPE_TIMESTAMP;
+            break;
+        }
+        out->type = STRATA_TYPE_TEXT;
+        out->u.buf.ptr = p;
+        out->u.buf.len = n;
+        break;
+    }
+    default: {
+        const void *p = sqlite3_column_blob(st->h, col);
+        out->type = STRATA_TYPE_BLOB;
+        out->u.buf.len = (size_t)sqlite3_column_bytes(st->h, col);
+        out->u.buf.ptr = p ? p : "";
+        break;
+    }
+    }
+    return STRATA_OK;
+}
+
+static int sq_is_reserved(const char *word)
+{
+    return sqlite3_keyword_check(word, (int)strlen(word));
+}
+
+static const char *const sq_driver_names[] = {"sqlite3", "pysqlite", NULL};
+static const char *const sq_url_params[] = {"mode", "busy_timeout", "timeout", "journal_mode",
+                                            "synchronous", "cache", NULL};
+
+const strata_driver strata__sqlite_driver = {
+    .version = STRATA_DRIVER_VERSION,
+    .name = "sqlite",
+    .aliases = NULL,
+    .driver_names = sq_driver_names,
+    .capabilities = STRATA_CAP_RETURNING | STRATA_CAP_TRANSACTIONAL_DDL,
+    .placeholder = STRATA_PLACEHOLDER_QMARK,
+    .lexer_flags = STRATA_LEX_BACKTICKS | STRATA_LEX_BRACKETS,
+    .url_params = sq_url_params,
+    .open = sq_open,
+    .close = sq_close,
+    .exec = sq_exec,
+    .prepare = sq_prepare,
+    .step = sq_step,
+    .reset = sq_reset,
+    .finalize = sq_finalize,
+    .changes = sq_changes,
+    .column_count = sq_column_count,
+    .column_name = sq_column_name,
+    .column_decltype = sq_column_decltype,
+    .column_value = sq_column_value,
+    .is_reserved_word = sq_is_reserved,
+    .classify_error = classify,
+};

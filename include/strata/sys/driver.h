@@ -1,0 +1,160 @@
+/*
+ * strata/sys/driver.h - the driver ABI: what a backend implements.
+ *
+ * A backend is one `const strata_driver` (this vtable) plus a connection
+ * struct whose first member is `strata_conn` and a statement struct whose
+ * first member is `strata_backend_stmt`.  The core finds a driver by URL
+ * scheme in its built-in table (src/dispatch.c), and only that file calls
+ * through the vtable.  Slots marked optional may be NULL; the core checks.
+ * New slots are only ever appended, and `version` says which exist.
+ *
+ * What the core does for every backend, so a backend need not: parse the
+ * URL, rewrite `?` placeholders (see `placeholder`), copy and keep bound
+ * values, cache prepared statements by SQL text, echo SQL, redact
+ * passwords, track transactions and savepoints, convert values for the
+ * typed getters.  docs/architecture.md walks through adding a backend.
+ */
+#ifndef STRATA_SYS_DRIVER_H
+#define STRATA_SYS_DRIVER_H
+
+#include "../common.h"
+#include "../db.h"
+#include "../url.h"
+#include "../value.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define STRATA_DRIVER_VERSION 1
+
+/* Capability bits (strata_driver.capabilities). */
+#define STRATA_CAP_RETURNING (1u << 0)          /* INSERT/UPDATE ... RETURNING */
+#define STRATA_CAP_TRANSACTIONAL_DDL (1u << 1)  /* DDL rolls back with the transaction */
+#define STRATA_CAP_ALTER_COLUMN (1u << 2)       /* ALTER TABLE ... ALTER COLUMN */
+#define STRATA_CAP_ADVISORY_LOCKS (1u << 3)     /* pg_advisory_lock and friends */
+#define STRATA_CAP_PIPELINE (1u << 4)           /* many statements per round trip */
+#define STRATA_CAP_CONCURRENT_WRITERS (1u << 5) /* row-level locking */
+
+/* How the engine spells parameters after the core's rewriting. */
+typedef enum strata_placeholder_style {
+    STRATA_PLACEHOLDER_QMARK = 0, /* ?  (SQLite) */
+    STRATA_PLACEHOLDER_DOLLAR = 1 /* $1 (PostgreSQL) */
+} strata_placeholder_style;
+
+/* Lexical features of the dialect, for the placeholder lexer. */
+#define STRATA_LEX_NESTED_COMMENTS (1u << 0) /* block comments nest (PostgreSQL) */
+#define STRATA_LEX_DOLLAR_QUOTES (1u << 1)   /* $tag$ ... $tag$ strings */
+#define STRATA_LEX_E_STRINGS (1u << 2)       /* E'...' with backslash escapes */
+#define STRATA_LEX_BACKTICKS (1u << 3)       /* `identifier` (SQLite, MySQL) */
+#define STRATA_LEX_BRACKETS (1u << 4)        /* [identifier] (SQLite) */
+
+/* A value crossing the ABI.  Text and blob memory belongs to whoever made
+ * the value: bound parameters to the core until the next bind/reset, column
+ * values to the backend until the next step/reset/finalize.  Text need not
+ * be NUL-terminated when handed to the backend; text handed back must be. */
+typedef struct strata_value {
+    strata_type type;
+    union {
+        int64_t i;            /* INT64, BOOL (0/1) */
+        double d;             /* DOUBLE */
+        strata_timestamp ts;  /* TIMESTAMP */
+        struct {
+            const void *ptr;
+            size_t len;
+        } buf;                /* TEXT, BLOB */
+    } u;
+} strata_value;
+
+/* Generic part of a connection: the first member of a backend's own. */
+typedef struct strata_conn {
+    const struct strata_driver *driver;
+    strata_db *db; /* owning handle: pass to strata_driver_error() */
+} strata_conn;
+
+/* Generic part of a prepared statement: first member of a backend's own.
+ * The core sets `params` before each execution (the first step after
+ * prepare or reset); it holds `nparams` values. */
+typedef struct strata_backend_stmt {
+    strata_conn *conn;
+    int nparams;
+    const strata_value *params;
+} strata_backend_stmt;
+
+struct strata_driver {
+    int version;                       /* STRATA_DRIVER_VERSION */
+    const char *name;                  /* canonical URL scheme: "sqlite" */
+    const char *const *aliases;        /* other schemes, NULL-terminated, or NULL */
+    const char *const *driver_names;   /* accepted "+driver" suffixes, NULL-terminated */
+    unsigned capabilities;             /* STRATA_CAP_* */
+    strata_placeholder_style placeholder;
+    unsigned lexer_flags;              /* STRATA_LEX_* */
+    /* URL query parameters the backend understands, NULL-terminated; the
+     * core rejects others.  NULL: the backend validates them itself. */
+    const char *const *url_params;
+
+    /* Open a connection for `url` (already parsed and known to name this
+     * driver).  On failure report with strata_driver_error(db, ...) and
+     * return its code; *out must then be NULL. */
+    int (*open)(strata_conn **out, strata_db *db, const strata_url *url);
+    /* Close and free; the core has finalized every statement first. */
+    void (*close)(strata_conn *conn);
+
+    /* Run a script of zero or more statements without parameters. */
+    int (*exec)(strata_conn *conn, const char *sql);
+
+    /* Prepare one statement, already rewritten to `placeholder` style and
+     * holding `nparams` parameters. */
+    int (*prepare)(strata_backend_stmt **out, strata_conn *conn, const char *sql,
+                   int nparams);
+    /* Execute (first call after prepare/reset, with st->params) or advance.
+     * STRATA_ROW, STRATA_DONE, or an error reported on the connection. */
+    int (*step)(strata_backend_stmt *st);
+    /* Forget the current execution so the next step runs it again. */
+    int (*reset)(strata_backend_stmt *st);
+    void (*finalize)(strata_backend_stmt *st);
+    /* Rows changed by the finished execution. */
+    int64_t (*changes)(strata_backend_stmt *st);
+
+    /* Result shape; valid after prepare (SQLite) or the first step. */
+    int (*column_count)(strata_backend_stmt *st);
+    const char *(*column_name)(strata_backend_stmt *st, int col);
+    const char *(*column_decltype)(strata_backend_stmt *st, int col);
+    /* The current row's value of `col`, decoded into the portable types. */
+    int (*column_value)(strata_backend_stmt *st, int col, strata_value *out);
+
+    /* Transactions.  Optional: when NULL the core runs BEGIN / COMMIT /
+     * ROLLBACK / SAVEPOINT name / RELEASE SAVEPOINT name / ROLLBACK TO
+     * SAVEPOINT name through exec. */
+    int (*begin)(strata_conn *conn);
+    int (*commit)(strata_conn *conn);
+    int (*rollback)(strata_conn *conn);
+
+    /* Dialect: non-zero when lower-case `word` is reserved and must be
+     * quoted as an identifier. */
+    int (*is_reserved_word)(const char *word);
+    /* Dialect: the portable STRATA_E_* code for an engine error. */
+    int (*classify_error)(const char *sqlstate, int native_code, const char *message);
+};
+
+/* ---- helpers the core gives backends ----------------------------------- */
+
+/**
+ * Record an error on `db` and return `code`.  `sqlstate` (5 chars) may be
+ * NULL; `native` is the engine's own code or 0.  The message is formatted
+ * and passwords found in it are redacted.
+ */
+STRATA_API int strata_driver_error(strata_db *db, int code, const char *sqlstate, int native,
+                                   const char *fmt, ...) STRATA_PRINTF(5, 6);
+
+/** The URL text to hand to the engine's own library: the URL as given,
+ *  with any "+driver" suffix removed from its scheme.  Borrowed. */
+STRATA_API const char *strata_driver_url_target(const strata_url *url);
+
+/** Write a timestamp as "YYYY-MM-DD HH:MM:SS.ffffff" (see value.h). */
+#define strata_driver_format_timestamp strata_timestamp_format
+
+#ifdef __cplusplus
+}
+#endif
+#endif

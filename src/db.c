@@ -1,0 +1,343 @@
+/*
+ * db.c - the connection handle: open by URL, exec, transactions and
+ * savepoints, identifier quoting, echo settings and counters.
+ *
+ * Open resolves the URL (argument, then DATABASE_URL, then the default),
+ * hands it to the driver through the dispatch layer, and keeps only the
+ * redacted URL and the password (to scrub it from messages).  Transactions
+ * are tracked here, not in the backends, so their rules are the same on
+ * every engine: a failed COMMIT always leaves the transaction rolled back,
+ * and savepoints nest with stack discipline.
+ *
+ * A handle closed while statements are still out becomes a zombie: the
+ * connection is gone, and the memory goes when the last statement is
+ * finalized (as sqlite3_close_v2 does), so a late finalize is safe.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "internal.h"
+
+static bool env_truthy(const char *name)
+{
+    const char *v = getenv(name);
+    return v && (strcmp(v, "1") == 0 || strcasecmp(v, "true") == 0 ||
+                 strcasecmp(v, "yes") == 0 || strcasecmp(v, "on") == 0);
+}
+
+int strata_db_open(strata_db **out, const char *url)
+{
+    if (!out)
+        return STRATA_E_MISUSE;
+    *out = NULL;
+    strata_db *db = calloc(1, sizeof *db);
+    if (!db)
+        return STRATA_E_NOMEM;
+    *out = db;
+    if (!url) {
+        const char *env = getenv("DATABASE_URL");
+        url = env && *env ? env : STRATA_DEFAULT_URL;
+    }
+    if (env_truthy("STRATA_ECHO"))
+        db->echo = strata_echo_stderr;
+
+    strata_url *u = NULL;
+    int rc = strata_url_parse(&u, url);
+    if (!u)
+        return strata__db_error(db, STRATA_E_NOMEM, "out of memory parsing the URL");
+    db->url = strata__strdup(strata_url_redacted(u) ? strata_url_redacted(u) : "");
+    if (rc == STRATA_OK && strata__url_secret(u))
+        db->secret = strata__strdup(strata__url_secret(u));
+    if (!db->url || (strata__url_secret(u) && rc == STRATA_OK && !db->secret)) {
+        rc = strata__db_error(db, STRATA_E_NOMEM, "out of memory");
+    } else if (rc != STRATA_OK) {
+        strata__db_error(db, rc, "%s", strata_url_errmsg(u));
+    } else {
+        strata__echo_line(db, "connect %s", db->url);
+        rc = strata__drv_open(db, u);
+    }
+    strata_url_free(u);
+    return rc;
+}
+
+static void db_free(strata_db *db)
+{
+    free(db->url);
+    free(db->secret);
+    free(db->errmsg);
+    free(db);
+}
+
+void strata_db_close(strata_db *db)
+{
+    if (!db || db->closed)
+        return;
+    if (db->conn && db->in_tx)
+        strata__drv_rollback(db);
+    strata__cache_clear(db);
+    /* Statements still out keep their struct; their engine side goes now. */
+    for (strata_stmt *st = db->live; st; st = st->live_next) {
+        strata__drv_finalize(st->bst);
+        st->bst = NULL;
+    }
+    strata__drv_close(db);
+    db->closed = true;
+    if (!db->live)
+        db_free(db);
+}
+
+void strata__db_release_zombie(strata_db *db)
+{
+    if (db->closed && !db->live)
+        db_free(db);
+}
+
+const char *strata_db_backend(const strata_db *db)
+{
+    return db && db->driver ? db->driver->name : NULL;
+}
+
+const strata_driver *strata_db_driver(const strata_db *db)
+{
+    return db ? db->driver : NULL;
+}
+
+const char *strata_db_url(const strata_db *db)
+{
+    return db && db->url ? db->url : "";
+}
+
+/* Check the handle is usable; sets the misuse message when not. */
+int strata__db_usable(strata_db *db)
+{
+    if (!db)
+        return STRATA_E_MISUSE;
+    if (db->closed || !db->conn)
+        return strata__db_error(db, STRATA_E_MISUSE, "the connection is %s",
+                                db->closed ? "closed" : "not open");
+    strata__db_clear_error(db);
+    return STRATA_OK;
+}
+
+/* Run SQL text without parameters: echo, count, execute. */
+static int db_run(strata_db *db, const char *sql)
+{
+    strata__echo_stmt(db, sql, NULL, 0);
+    db->counters[STRATA_COUNTER_STATEMENTS]++;
+    return strata__drv_exec(db, sql);
+}
+
+int strata_db_exec(strata_db *db, const char *sql)
+{
+    int rc = strata__db_usable(db);
+    if (rc)
+        return rc;
+    if (!sql)
+        return strata__db_error(db, STRATA_E_MISUSE, "strata_db_exec: SQL is NULL");
+    return db_run(db, sql);
+}
+
+int64_t strata_db_changes(const strata_db *db)
+{
+    return db ? db->changes : 0;
+}
+
+/* ---- transactions -------------------------------------------------------- */
+
+int strata_db_begin(strata_db *db)
+{
+    int rc = strata__db_usable(db);
+    if (rc)
+        return rc;
+    if (db->in_tx)
+        return strata__db_error(db, STRATA_E_MISUSE,
+                                "a transaction is already open (use strata_db_savepoint() to nest)");
+    db->counters[STRATA_COUNTER_STATEMENTS]++;
+    strata__echo_line(db, "BEGIN");
+    rc = strata__drv_begin(db);
+    if (rc == STRATA_OK) {
+        db->in_tx = true;
+        db->tx_from_savepoint = false;
+        db->sp_depth = 0;
+    }
+    return rc;
+}
+
+static void tx_ended(strata_db *db)
+{
+    db->in_tx = false;
+    db->tx_from_savepoint = false;
+    db->sp_depth = 0;
+}
+
+/* Roll the engine's transaction back after a failure, keeping the
+ * failure's details (not the rollback's) on the handle. */
+static void rollback_keeping_error(strata_db *db)
+{
+    int code = db->errcode, native = db->native;
+    char state[6], *msg = db->errmsg;
+    memcpy(state, db->sqlstate, sizeof state);
+    db->errmsg = NULL;
+    strata__drv_rollback(db);
+    strata__db_clear_error(db);
+    db->errcode = code;
+    db->native = native;
+    db->errmsg = msg;
+    memcpy(db->sqlstate, state, sizeof state);
+}
+
+int strata_db_commit(strata_db *db)
+{
+    int rc = strata__db_usable(db);
+    if (rc)
+        return rc;
+    if (!db->in_tx)
+        return strata__db_error(db, STRATA_E_MISUSE, "commit: no transaction is open");
+    db->counters[STRATA_COUNTER_STATEMENTS]++;
+    strata__echo_line(db, "COMMIT");
+    rc = strata__drv_commit(db);
+    if (rc != STRATA_OK) {
+        /* Engines differ here (SQLite keeps the transaction open after a
+         * failed COMMIT, PostgreSQL ends it): always end it. */
+        rollback_keeping_error(db);
+    }
+    tx_ended(db);
+    return rc;
+}
+
+int strata_db_rollback(strata_db *db)
+{
+    int rc = strata__db_usable(db);
+    if (rc)
+        return rc;
+    if (!db->in_tx)
+        return STRATA_OK;
+    db->counters[STRATA_COUNTER_STATEMENTS]++;
+    strata__echo_line(db, "ROLLBACK");
+    rc = strata__drv_rollback(db);
+    tx_ended(db);
+    return rc;
+}
+
+int strata_db_in_transaction(const strata_db *db)
+{
+    return db && db->in_tx;
+}
+
+int strata_db_savepoint(strata_db *db)
+{
+    int rc = strata__db_usable(db);
+    if (rc)
+        return rc;
+    bool began = false;
+    if (!db->in_tx) {
+        if ((rc = strata_db_begin(db)) != STRATA_OK)
+            return rc;
+        began = true;
+    }
+    char sql[64];
+    snprintf(sql, sizeof sql, "SAVEPOINT strata_sp_%d", db->sp_depth + 1);
+    rc = db_run(db, sql);
+    if (rc != STRATA_OK) {
+        if (began) {
+            rollback_keeping_error(db);
+            tx_ended(db);
+        }
+        return rc;
+    }
+    db->sp_depth++;
+    if (began)
+        db->tx_from_savepoint = true;
+    return STRATA_OK;
+}
+
+static int savepoint_end(strata_db *db, bool keep)
+{
+    int rc = strata__db_usable(db);
+    if (rc)
+        return rc;
+    if (db->sp_depth == 0)
+        return strata__db_error(db, STRATA_E_MISUSE, "no savepoint is open");
+    char sql[128];
+    int n = db->sp_depth;
+    if (keep)
+        snprintf(sql, sizeof sql, "RELEASE SAVEPOINT strata_sp_%d", n);
+    else
+        snprintf(sql, sizeof sql, "ROLLBACK TO SAVEPOINT strata_sp_%d", n);
+    rc = db_run(db, sql);
+    if (rc == STRATA_OK && !keep) {
+        snprintf(sql, sizeof sql, "RELEASE SAVEPOINT strata_sp_%d", n);
+        rc = db_run(db, sql);
+    }
+    if (rc != STRATA_OK)
+        return rc;
+    db->sp_depth--;
+    if (db->sp_depth == 0 && db->tx_from_savepoint)
+        return keep ? strata_db_commit(db) : strata_db_rollback(db);
+    return STRATA_OK;
+}
+
+int strata_db_savepoint_release(strata_db *db)
+{
+    return savepoint_end(db, true);
+}
+
+int strata_db_savepoint_rollback(strata_db *db)
+{
+    return savepoint_end(db, false);
+}
+
+int strata_db_savepoint_depth(const strata_db *db)
+{
+    return db ? db->sp_depth : 0;
+}
+
+/* ---- counters and echo ---------------------------------------------------- */
+
+int64_t strata_db_counter(const strata_db *db, strata_counter which)
+{
+    if (!db || (int)which < 0 || (size_t)which >= sizeof db->counters / sizeof db->counters[0])
+        return 0;
+    return db->counters[which];
+}
+
+void strata_db_set_echo(strata_db *db, strata_echo_fn fn, void *userdata)
+{
+    if (!db)
+        return;
+    db->echo = fn;
+    db->echo_ud = userdata;
+}
+
+/* ---- quoting -------------------------------------------------------------- */
+
+int strata_driver_quote_ident(const strata_driver *driver, const char *ident, char **out)
+{
+    if (!out)
+        return STRATA_E_MISUSE;
+    *out = NULL;
+    if (!driver || !ident || !*ident)
+        return STRATA_E_MISUSE;
+    bool plain = (ident[0] >= 'a' && ident[0] <= 'z') || ident[0] == '_';
+    for (const char *p = ident; plain && *p; p++)
+        plain = (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_';
+    if (plain && strata__drv_is_reserved(driver, ident))
+        plain = false;
+    if (plain) {
+        *out = strata__strdup(ident);
+        return *out ? STRATA_OK : STRATA_E_NOMEM;
+    }
+    strata__sb sb;
+    strata__sb_init(&sb);
+    strata__sb_putc(&sb, '"');
+    for (const char *p = ident; *p; p++) {
+        if (*p == '"')
+            strata__sb_putc(&sb, '"');
+        strata__sb_putc(&sb, *p);
+    }
+    strata__sb_putc(&sb, '"');
+    *out = strata__sb_take(&sb);
+    return *out ? STRATA_OK : STRATA_E_NOMEM;
+}

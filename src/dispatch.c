@@ -1,0 +1,172 @@
+/*
+ * dispatch.c - the built-in driver table and the only code in strata that
+ * calls through a driver's vtable.
+ *
+ * Everything above this file talks to "the driver" through strata__drv_*;
+ * a new backend is one more row in `drivers` (and its file in backends/),
+ * with nothing above this layer changing.  Optional slots are checked here
+ * and given their standard-SQL fallback.
+ */
+#include <string.h>
+#include <strings.h>
+
+#include "config.h"
+#include "internal.h"
+
+static const strata_driver *const drivers[] = {
+#ifdef STRATA_WITH_SQLITE3
+    &strata__sqlite_driver,
+#endif
+#ifdef STRATA_WITH_LIBPQ
+    &strata__postgres_driver,
+#endif
+    NULL,
+};
+
+const strata_driver *strata__driver_lookup(const char *scheme)
+{
+    for (size_t i = 0; drivers[i]; i++) {
+        const strata_driver *d = drivers[i];
+        if (strcasecmp(d->name, scheme) == 0)
+            return d;
+        for (const char *const *a = d->aliases; a && *a; a++)
+            if (strcasecmp(*a, scheme) == 0)
+                return d;
+    }
+    return NULL;
+}
+
+const char *strata__driver_schemes(void)
+{
+    static char text[256];
+    if (text[0])
+        return text;
+    strata__sb sb;
+    strata__sb_init(&sb);
+    for (size_t i = 0; drivers[i]; i++) {
+        strata__sb_printf(&sb, "%s%s", i ? ", " : "", drivers[i]->name);
+        const char *const *a = drivers[i]->aliases;
+        for (size_t k = 0; a && a[k]; k++)
+            strata__sb_printf(&sb, "%s%s", k ? ", " : " (alias ", a[k]);
+        if (a && a[0])
+            strata__sb_putc(&sb, ')');
+    }
+    char *s = strata__sb_take(&sb);
+    if (!s)
+        return "sqlite, postgresql";
+    strncpy(text, s, sizeof text - 1);
+    strata_free(s);
+    return text;
+}
+
+const strata_driver *strata_driver_find(const char *scheme)
+{
+    return scheme ? strata__driver_lookup(scheme) : NULL;
+}
+
+const char *strata_driver_name(const strata_driver *driver)
+{
+    return driver ? driver->name : NULL;
+}
+
+int strata__drv_open(strata_db *db, const strata_url *url)
+{
+    const strata_driver *d = strata__url_driver(url);
+    if (d->version < 1 || !d->open)
+        return strata__db_error(db, STRATA_E_UNSUPPORTED, "driver \"%s\" is not usable",
+                                d->name);
+    db->driver = d;
+    strata_conn *conn = NULL;
+    int rc = d->open(&conn, db, url);
+    if (rc != STRATA_OK) {
+        if (db->errcode == STRATA_OK)
+            strata__db_error(db, rc, "could not open %s", db->url);
+        return rc;
+    }
+    /* The generic part is the core's to fill, so backends cannot get it wrong. */
+    conn->driver = d;
+    conn->db = db;
+    db->conn = conn;
+    return STRATA_OK;
+}
+
+void strata__drv_close(strata_db *db)
+{
+    if (db->conn)
+        db->driver->close(db->conn);
+    db->conn = NULL;
+}
+
+int strata__drv_exec(strata_db *db, const char *sql)
+{
+    return db->driver->exec(db->conn, sql);
+}
+
+int strata__drv_begin(strata_db *db)
+{
+    return db->driver->begin ? db->driver->begin(db->conn) : db->driver->exec(db->conn, "BEGIN");
+}
+
+int strata__drv_commit(strata_db *db)
+{
+    return db->driver->commit ? db->driver->commit(db->conn)
+                              : db->driver->exec(db->conn, "COMMIT");
+}
+
+int strata__drv_rollback(strata_db *db)
+{
+    return db->driver->rollback ? db->driver->rollback(db->conn)
+                                : db->driver->exec(db->conn, "ROLLBACK");
+}
+
+int strata__drv_prepare(strata_db *db, strata_backend_stmt **out, const char *sql, int nparams)
+{
+    return db->driver->prepare(out, db->conn, sql, nparams);
+}
+
+int strata__drv_step(strata_backend_stmt *bst)
+{
+    return bst->conn->driver->step(bst);
+}
+
+int strata__drv_reset(strata_backend_stmt *bst)
+{
+    return bst->conn->driver->reset(bst);
+}
+
+void strata__drv_finalize(strata_backend_stmt *bst)
+{
+    if (bst)
+        bst->conn->driver->finalize(bst);
+}
+
+int64_t strata__drv_changes(strata_backend_stmt *bst)
+{
+    return bst->conn->driver->changes(bst);
+}
+
+int strata__drv_column_count(strata_backend_stmt *bst)
+{
+    return bst->conn->driver->column_count(bst);
+}
+
+const char *strata__drv_column_name(strata_backend_stmt *bst, int col)
+{
+    return bst->conn->driver->column_name(bst, col);
+}
+
+const char *strata__drv_column_decltype(strata_backend_stmt *bst, int col)
+{
+    const char *t = bst->conn->driver->column_decltype(bst, col);
+    return t ? t : "";
+}
+
+int strata__drv_column_value(strata_backend_stmt *bst, int col, strata_value *out)
+{
+    return bst->conn->driver->column_value(bst, col, out);
+}
+
+int strata__drv_is_reserved(const strata_driver *drv, const char *word)
+{
+    return drv->is_reserved_word ? drv->is_reserved_word(word) : 0;
+}

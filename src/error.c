@@ -1,0 +1,159 @@
+/*
+ * error.c - the result-code table's names and descriptions, and the error
+ * state every strata_db carries: code, message, SQLSTATE, native code.
+ * Every message that lands on a handle goes through here, which is where
+ * the connection's password is scrubbed from it.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+const char *strata_version(void)
+{
+    return STRATA_VERSION_STRING;
+}
+
+void strata_free(void *ptr)
+{
+    free(ptr);
+}
+
+const char *strata_errname(int code)
+{
+    switch (code) {
+#define X(name, num, desc)                                                                 \
+    case num:                                                                              \
+        return "STRATA_" #name;
+        STRATA_RESULT_TABLE(X)
+#undef X
+    }
+    return "STRATA_UNKNOWN";
+}
+
+const char *strata_errstr(int code)
+{
+    switch (code) {
+#define X(name, num, desc)                                                                 \
+    case num:                                                                              \
+        return desc;
+        STRATA_RESULT_TABLE(X)
+#undef X
+    }
+    return "unknown result code";
+}
+
+int strata_is_error(int code)
+{
+    return code >= STRATA_E_ERROR;
+}
+
+char *strata__scrub(const char *text, const char *secret)
+{
+    if (!secret || !*secret)
+        return strata__strdup(text);
+    strata__sb sb;
+    strata__sb_init(&sb);
+    size_t slen = strlen(secret);
+    const char *p = text, *hit;
+    while ((hit = strstr(p, secret)) != NULL) {
+        strata__sb_putn(&sb, p, (size_t)(hit - p));
+        strata__sb_puts(&sb, "***");
+        p = hit + slen;
+    }
+    strata__sb_puts(&sb, p);
+    return strata__sb_take(&sb);
+}
+
+void strata__db_clear_error(strata_db *db)
+{
+    db->errcode = STRATA_OK;
+    free(db->errmsg);
+    db->errmsg = NULL;
+    db->sqlstate[0] = '\0';
+    db->native = 0;
+}
+
+static int db_set_error_v(strata_db *db, int code, const char *sqlstate, int native,
+                          const char *fmt, va_list ap)
+{
+    strata__sb sb;
+    strata__sb_init(&sb);
+    strata__sb_vprintf(&sb, fmt, ap);
+    /* Engines end messages with newlines; a handle's message is one line. */
+    while (sb.len && (sb.data[sb.len - 1] == '\n' || sb.data[sb.len - 1] == ' '))
+        sb.data[--sb.len] = '\0';
+    /* libpq breaks long messages over lines with a tab: join them. */
+    size_t w = 0;
+    for (size_t r = 0; r < sb.len; r++) {
+        if (sb.data[r] == '\n' || sb.data[r] == '\t') {
+            while (r + 1 < sb.len && (sb.data[r + 1] == '\n' || sb.data[r + 1] == '\t' ||
+                                      sb.data[r + 1] == ' '))
+                r++;
+            sb.data[w++] = ' ';
+        } else {
+            sb.data[w++] = sb.data[r];
+        }
+    }
+    if (sb.data)
+        sb.data[w] = '\0';
+    sb.len = w;
+    char *raw = strata__sb_take(&sb);
+    strata__db_clear_error(db);
+    db->errcode = code;
+    db->native = native;
+    if (sqlstate) {
+        snprintf(db->sqlstate, sizeof db->sqlstate, "%s", sqlstate);
+    }
+    if (raw) {
+        db->errmsg = strata__scrub(raw, db->secret);
+        free(raw);
+    }
+    return code;
+}
+
+int strata__db_error(strata_db *db, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    db_set_error_v(db, code, NULL, 0, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+int strata_driver_error(strata_db *db, int code, const char *sqlstate, int native,
+                        const char *fmt, ...)
+{
+    if (!db)
+        return code;
+    va_list ap;
+    va_start(ap, fmt);
+    db_set_error_v(db, code, sqlstate, native, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+int strata_db_errcode(const strata_db *db)
+{
+    return db ? db->errcode : STRATA_E_NOMEM;
+}
+
+const char *strata_db_errmsg(const strata_db *db)
+{
+    if (!db)
+        return "out of memory";
+    if (db->errcode == STRATA_OK)
+        return "";
+    return db->errmsg ? db->errmsg : strata_errstr(db->errcode);
+}
+
+const char *strata_db_sqlstate(const strata_db *db)
+{
+    return db ? db->sqlstate : "";
+}
+
+int strata_db_native_code(const strata_db *db)
+{
+    return db ? db->native : 0;
+}

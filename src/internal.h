@@ -1,0 +1,165 @@
+/*
+ * internal.h - declarations shared by the core's source files: the handle
+ * structs, the growable string buffer, the dispatch layer (the only code
+ * that calls through a driver vtable), the placeholder lexer and the echo.
+ * Nothing here is exported; every name is strata__* or a struct body.
+ */
+#ifndef STRATA_INTERNAL_H
+#define STRATA_INTERNAL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+
+#include "strata.h"
+#include "strata/sys/driver.h"
+
+/* ---- growable string buffer (strbuf.c) -------------------------------- */
+
+typedef struct strata__sb {
+    char *data;  /* NUL-terminated while ok */
+    size_t len;
+    size_t cap;
+    bool failed; /* an allocation failed: contents are unreliable */
+} strata__sb;
+
+void strata__sb_init(strata__sb *sb);
+void strata__sb_free(strata__sb *sb);
+void strata__sb_putn(strata__sb *sb, const char *s, size_t n);
+void strata__sb_puts(strata__sb *sb, const char *s);
+void strata__sb_putc(strata__sb *sb, char c);
+void strata__sb_printf(strata__sb *sb, const char *fmt, ...) STRATA_PRINTF(2, 3);
+void strata__sb_vprintf(strata__sb *sb, const char *fmt, va_list ap);
+/* Hand the text over (caller frees); NULL if an allocation failed. */
+char *strata__sb_take(strata__sb *sb);
+
+char *strata__strdup(const char *s);
+char *strata__strndup(const char *s, size_t n);
+
+/* ---- URLs (url.c) ------------------------------------------------------ */
+
+/* The password from the user-info part or a password= parameter, or NULL.
+ * Kept so messages can be scrubbed of it. */
+const char *strata__url_secret(const strata_url *url);
+const strata_driver *strata__url_driver(const strata_url *url);
+/* Iterate parameters: returns false past the end. */
+bool strata__url_param_at(const strata_url *url, size_t i, const char **key,
+                          const char **value);
+
+/* Replace every occurrence of `secret` (when non-empty) in `text` by ***.
+ * Returns a new string (caller frees), NULL when out of memory. */
+char *strata__scrub(const char *text, const char *secret);
+
+/* ---- placeholder lexer (sql_lexer.c) ----------------------------------- */
+
+typedef struct strata__sql_rewrite {
+    char *sql;        /* rewritten text, caller frees */
+    int nparams;      /* number of `?` placeholders */
+    bool multiple;    /* more than one statement in the text */
+} strata__sql_rewrite;
+
+/* Rewrite `?` placeholders for `style`, honouring `lexer_flags`; `??`
+ * becomes a literal `?`.  Returns STRATA_OK or STRATA_E_NOMEM. */
+int strata__sql_rewrite_placeholders(strata__sql_rewrite *out, const char *sql,
+                                     strata_placeholder_style style, unsigned lexer_flags);
+
+/* ---- handles ----------------------------------------------------------- */
+
+typedef struct strata_stmt_cache {
+    strata_stmt **buckets;
+    size_t nbuckets;
+    size_t count;
+    size_t capacity;
+    strata_stmt *lru_head; /* most recently used idle statement */
+    strata_stmt *lru_tail;
+} strata_stmt_cache;
+
+struct strata_db {
+    const strata_driver *driver;
+    strata_conn *conn;
+    char *url;    /* redacted */
+    char *secret; /* password, to scrub from messages; NULL when none */
+
+    int errcode;
+    char *errmsg;
+    char sqlstate[6];
+    int native;
+
+    bool closed; /* strata_db_close() ran; waiting for live statements */
+    bool in_tx;
+    bool tx_from_savepoint; /* the transaction was begun by the first savepoint */
+    int sp_depth;
+
+    int64_t changes;
+    int64_t counters[3];
+
+    strata_echo_fn echo;
+    void *echo_ud;
+
+    strata_stmt_cache cache;
+    strata_stmt *live; /* every statement handed out and not finalized */
+};
+
+enum strata__stmt_state { STMT_READY, STMT_ROWS, STMT_DONE };
+
+struct strata_stmt {
+    strata_db *db;
+    char *sql; /* the caller's text: cache key */
+    uint64_t hash;
+    strata_backend_stmt *bst;
+    int nparams;
+    strata_value *params;
+    char **owned; /* per parameter: copy of text/blob, or NULL */
+    char **scratch; /* per column: text made for a non-text value this row */
+    int nscratch;
+    enum strata__stmt_state state;
+    int64_t changes;
+    bool cached;       /* belongs to the cache (returns there on finalize) */
+    bool in_use;
+    strata_stmt *hnext;            /* hash chain */
+    strata_stmt *lru_prev, *lru_next;
+    strata_stmt *live_prev, *live_next;
+};
+
+/* error.c */
+void strata__db_clear_error(strata_db *db);
+int strata__db_error(strata_db *db, int code, const char *fmt, ...) STRATA_PRINTF(3, 4);
+
+/* echo.c */
+void strata__echo_stmt(strata_db *db, const char *sql, const strata_value *params, int n);
+void strata__echo_line(strata_db *db, const char *fmt, ...) STRATA_PRINTF(2, 3);
+
+/* db.c */
+int strata__db_usable(strata_db *db);
+void strata__db_release_zombie(strata_db *db);
+
+/* stmt.c */
+void strata__cache_clear(strata_db *db);
+
+/* ---- dispatch (dispatch.c): the only calls through a vtable ------------ */
+
+const strata_driver *strata__driver_lookup(const char *scheme);
+/* Names of the built-in schemes, for messages: "sqlite, postgresql (alias postgres)". */
+const char *strata__driver_schemes(void);
+
+int strata__drv_open(strata_db *db, const strata_url *url);
+void strata__drv_close(strata_db *db);
+int strata__drv_exec(strata_db *db, const char *sql);
+int strata__drv_begin(strata_db *db);
+int strata__drv_commit(strata_db *db);
+int strata__drv_rollback(strata_db *db);
+int strata__drv_prepare(strata_db *db, strata_backend_stmt **out, const char *sql, int nparams);
+int strata__drv_step(strata_backend_stmt *bst);
+int strata__drv_reset(strata_backend_stmt *bst);
+void strata__drv_finalize(strata_backend_stmt *bst);
+int64_t strata__drv_changes(strata_backend_stmt *bst);
+int strata__drv_column_count(strata_backend_stmt *bst);
+const char *strata__drv_column_name(strata_backend_stmt *bst, int col);
+const char *strata__drv_column_decltype(strata_backend_stmt *bst, int col);
+int strata__drv_column_value(strata_backend_stmt *bst, int col, strata_value *out);
+int strata__drv_is_reserved(const strata_driver *drv, const char *word);
+
+/* The built-in drivers (backends/). */
+extern const strata_driver strata__sqlite_driver;
+extern const strata_driver strata__postgres_driver;
+
+#endif

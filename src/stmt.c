@@ -1,0 +1,760 @@
+/*
+ * stmt.c - prepared statements: the per-connection cache, bindings, step,
+ * and the typed getters that convert values the same way on every engine.
+ *
+ * The cache maps SQL text to statements the engine has already prepared.
+ * A statement is "in use" from prepare until finalize; finalize resets it,
+ * clears its bindings and puts it at the head of an LRU list of idle ones.
+ * When the cache is full the least recently used idle statement is
+ * finalized for real; if every cached statement is in use, the new one is
+ * simply not cached.  The same text prepared twice at once gets a second,
+ * uncached statement.
+ *
+ * Bound values are copied into the statement (text and blobs too) and
+ * handed to the backend as an array of strata_value at execution.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "internal.h"
+
+#define CACHE_CAPACITY 128
+#define CACHE_BUCKETS 256
+
+static uint64_t hash_sql(const char *s)
+{
+    uint64_t h = UINT64_C(1469598103934665603);
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= UINT64_C(1099511628211);
+    }
+    return h;
+}
+
+/* ---- lists ---------------------------------------------------------------- */
+
+static void live_link(strata_db *db, strata_stmt *st)
+{
+    st->live_prev = NULL;
+    st->live_next = db->live;
+    if (db->live)
+        db->live->live_prev = st;
+    db->live = st;
+}
+
+static void live_unlink(strata_db *db, strata_stmt *st)
+{
+    if (st->live_prev)
+        st->live_prev->live_next = st->live_next;
+    else
+        db->live = st->live_next;
+    if (st->live_next)
+        st->live_next->live_prev = st->live_prev;
+    st->live_prev = st->live_next = NULL;
+}
+
+static void lru_unlink(strata_stmt_cache *c, strata_stmt *st)
+{
+    if (st->lru_prev)
+        st->lru_prev->lru_next = st->lru_next;
+    else if (c->lru_head == st)
+        c->lru_head = st->lru_next;
+    if (st->lru_next)
+        st->lru_next->lru_prev = st->lru_prev;
+    else if (c->lru_tail == st)
+        c->lru_tail = st->lru_prev;
+    st->lru_prev = st->lru_next = NULL;
+}
+
+static void lru_push(strata_stmt_cache *c, strata_stmt *st)
+{
+    st->lru_prev = NULL;
+    st->lru_next = c->lru_head;
+    if (c->lru_head)
+        c->lru_head->lru_prev = st;
+    c->lru_head = st;
+    if (!c->lru_tail)
+        c->lru_tail = st;
+}
+
+static void hash_unlink(strata_stmt_cache *c, strata_stmt *st)
+{
+    strata_stmt **pp = &c->buckets[st->hash % c->nbuckets];
+    while (*pp && *pp != st)
+        pp = &(*pp)->hnext;
+    if (*pp)
+        *pp = st->hnext;
+    st->hnext = NULL;
+}
+
+/* ---- statement memory --------------------------------------------------------- */
+
+static void clear_param(strata_stmt *st, int i)
+{
+    free(st->owned[i]);
+    st->owned[i] = NULL;
+    st->params[i].type = STRATA_TYPE_NULL;
+}
+
+static void free_scratch(strata_stmt *st)
+{
+    for (int i = 0; i < st->nscratch; i++) {
+        free(st->scratch[i]);
+        st->scratch[i] = NULL;
+    }
+}
+
+static void stmt_destroy(strata_stmt *st)
+{
+    strata__drv_finalize(st->bst);
+    for (int i = 0; i < st->nparams; i++)
+        free(st->owned[i]);
+    free_scratch(st);
+    free(st->scratch);
+    free(st->owned);
+    free(st->params);
+    free(st->sql);
+    free(st);
+}
+
+void strata__cache_clear(strata_db *db)
+{
+    strata_stmt_cache *c = &db->cache;
+    while (c->lru_head) {
+        strata_stmt *st = c->lru_head;
+        lru_unlink(c, st);
+        hash_unlink(c, st);
+        stmt_destroy(st);
+    }
+    /* Cached statements still in use stay live; they are destroyed at
+     * finalize, which sees the closed handle. */
+    for (strata_stmt *st = db->live; st; st = st->live_next)
+        st->cached = false;
+    free(c->buckets);
+    memset(c, 0, sizeof *c);
+}
+
+static strata_stmt *cache_find(strata_db *db, const char *sql, uint64_t h)
+{
+    strata_stmt_cache *c = &db->cache;
+    if (!c->buckets)
+        return NULL;
+    for (strata_stmt *st = c->buckets[h % c->nbuckets]; st; st = st->hnext)
+        if (!st->in_use && st->hash == h && strcmp(st->sql, sql) == 0)
+            return st;
+    return NULL;
+}
+
+/* Try to put a new statement in the cache. */
+static void cache_add(strata_db *db, strata_stmt *st)
+{
+    strata_stmt_cache *c = &db->cache;
+    if (!c->buckets) {
+        c->buckets = calloc(CACHE_BUCKETS, sizeof *c->buckets);
+        if (!c->buckets)
+            return;
+        c->nbuckets = CACHE_BUCKETS;
+        c->capacity = CACHE_CAPACITY;
+    }
+    if (c->count >= c->capacity) {
+        strata_stmt *victim = c->lru_tail;
+        if (!victim)
+            return;
+        lru_unlink(c, victim);
+        hash_unlink(c, victim);
+        c->count--;
+        stmt_destroy(victim);
+    }
+    strata_stmt **b = &c->buckets[st->hash % c->nbuckets];
+    st->hnext = *b;
+    *b = st;
+    c->count++;
+    st->cached = true;
+}
+
+/* ---- prepare / finalize -------------------------------------------------------- */
+
+int strata_stmt_prepare(strata_stmt **out, strata_db *db, const char *sql)
+{
+    if (!out)
+        return STRATA_E_MISUSE;
+    *out = NULL;
+    int rc = strata__db_usable(db);
+    if (rc)
+        return rc;
+    if (!sql)
+        return strata__db_error(db, STRATA_E_MISUSE, "prepare: SQL is NULL");
+
+    uint64_t h = hash_sql(sql);
+    strata_stmt *st = cache_find(db, sql, h);
+    if (st) {
+        lru_unlink(&db->cache, st);
+        st->in_use = true;
+        live_link(db, st);
+        db->counters[STRATA_COUNTER_CACHE_HITS]++;
+        *out = st;
+        return STRATA_OK;
+    }
+
+    strata__sql_rewrite rw;
+    if (strata__sql_rewrite_placeholders(&rw, sql, db->driver->placeholder,
+                                         db->driver->lexer_flags) != STRATA_OK)
+        return strata__db_error(db, STRATA_E_NOMEM, "out of memory");
+    if (rw.multiple) {
+        free(rw.sql);
+        return strata__db_error(db, STRATA_E_MISUSE,
+                                "prepare takes one SQL statement, this text holds several "
+                                "(run scripts with strata_db_exec())");
+    }
+    st = calloc(1, sizeof *st);
+    if (st) {
+        st->sql = strata__strdup(sql);
+        st->params = calloc((size_t)rw.nparams + 1, sizeof *st->params);
+        st->owned = calloc((size_t)rw.nparams + 1, sizeof *st->owned);
+    }
+    if (!st || !st->sql || !st->params || !st->owned) {
+        free(rw.sql);
+        if (st)
+            stmt_destroy(st);
+        return strata__db_error(db, STRATA_E_NOMEM, "out of memory");
+    }
+    st->db = db;
+    st->hash = h;
+    st->nparams = rw.nparams;
+    rc = strata__drv_prepare(db, &st->bst, rw.sql, rw.nparams);
+    free(rw.sql);
+    db->counters[STRATA_COUNTER_PREPARES]++;
+    if (rc != STRATA_OK) {
+        st->bst = NULL;
+        stmt_destroy(st);
+        return rc;
+    }
+    st->bst->nparams = st->nparams;
+    st->bst->params = st->params;
+    st->in_use = true;
+    cache_add(db, st);
+    live_link(db, st);
+    *out = st;
+    return STRATA_OK;
+}
+
+static void stmt_rewind(strata_stmt *st)
+{
+    if (st->state != STMT_READY && st->bst)
+        strata__drv_reset(st->bst);
+    st->state = STMT_READY;
+    free_scratch(st);
+}
+
+void strata_stmt_finalize(strata_stmt *st)
+{
+    if (!st)
+        return;
+    strata_db *db = st->db;
+    live_unlink(db, st);
+    st->in_use = false;
+    if (db->closed || !st->cached || !st->bst) {
+        if (st->cached) {
+            hash_unlink(&db->cache, st);
+            db->cache.count--;
+        }
+        stmt_destroy(st);
+        strata__db_release_zombie(db);
+        return;
+    }
+    stmt_rewind(st);
+    for (int i = 0; i < st->nparams; i++)
+        clear_param(st, i);
+    lru_push(&db->cache, st);
+}
+
+int strata_stmt_reset(strata_stmt *st)
+{
+    if (!st || !st->bst)
+        return STRATA_E_MISUSE;
+    stmt_rewind(st);
+    return STRATA_OK;
+}
+
+int strata_stmt_clear_bindings(strata_stmt *st)
+{
+    if (!st || !st->bst)
+        return STRATA_E_MISUSE;
+    stmt_rewind(st);
+    for (int i = 0; i < st->nparams; i++)
+        clear_param(st, i);
+    return STRATA_OK;
+}
+
+int strata_stmt_param_count(const strata_stmt *st)
+{
+    return st ? st->nparams : 0;
+}
+
+/* ---- binding ------------------------------------------------------------------- */
+
+static int bind_slot(strata_stmt *st, int index, strata_value **v)
+{
+    if (!st || !st->bst)
+        return STRATA_E_MISUSE;
+    if (index < 1 || index > st->nparams)
+        return strata__db_error(st->db, STRATA_E_RANGE,
+                                "parameter %d does not exist (the statement has %d)", index,
+                                st->nparams);
+    stmt_rewind(st);
+    clear_param(st, index - 1);
+    *v = &st->params[index - 1];
+    return STRATA_OK;
+}
+
+int strata_stmt_bind_null(strata_stmt *st, int index)
+{
+    strata_value *v;
+    return bind_slot(st, index, &v);
+}
+
+int strata_stmt_bind_bool(strata_stmt *st, int index, int value)
+{
+    strata_value *v;
+    int rc = bind_slot(st, index, &v);
+    if (rc == STRATA_OK) {
+        v->type = STRATA_TYPE_BOOL;
+        v->u.i = value != 0;
+    }
+    return rc;
+}
+
+int strata_stmt_bind_int64(strata_stmt *st, int index, int64_t value)
+{
+    strata_value *v;
+    int rc = bind_slot(st, index, &v);
+    if (rc == STRATA_OK) {
+        v->type = STRATA_TYPE_INT64;
+        v->u.i = value;
+    }
+    return rc;
+}
+
+int strata_stmt_bind_double(strata_stmt *st, int index, double value)
+{
+    strata_value *v;
+    int rc = bind_slot(st, index, &v);
+    if (rc == STRATA_OK) {
+        v->type = STRATA_TYPE_DOUBLE;
+        v->u.d = value;
+    }
+    return rc;
+}
+
+int strata_stmt_bind_timestamp(strata_stmt *st, int index, strata_timestamp ts)
+{
+    strata_value *v;
+    int rc = bind_slot(st, index, &v);
+    if (rc != STRATA_OK)
+        return rc;
+    if (strata_timestamp_to_parts(ts, NULL, NULL, NULL, NULL, NULL, NULL, NULL) != STRATA_OK)
+        return strata__db_error(st->db, STRATA_E_RANGE,
+                                "parameter %d: timestamp %" PRId64 " is outside years 1-9999",
+                                index, ts);
+    v->type = STRATA_TYPE_TIMESTAMP;
+    v->u.ts = ts;
+    return STRATA_OK;
+}
+
+/* Offset of the first byte that breaks UTF-8, or -1 when `s` is valid. */
+static ptrdiff_t utf8_invalid_at(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = s[i];
+        size_t len;
+        uint32_t cp;
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if ((c & 0xE0) == 0xC0) {
+            len = 2, cp = c & 0x1F;
+        } else if ((c & 0xF0) == 0xE0) {
+            len = 3, cp = c & 0x0F;
+        } else if ((c & 0xF8) == 0xF0) {
+            len = 4, cp = c & 0x07;
+        } else {
+            return (ptrdiff_t)i;
+        }
+        if (i + len > n)
+            return (ptrdiff_t)i;
+        for (size_t k = 1; k < len; k++) {
+            if ((s[i + k] & 0xC0) != 0x80)
+                return (ptrdiff_t)i;
+            cp = (cp << 6) | (s[i + k] & 0x3F);
+        }
+        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+            cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return (ptrdiff_t)i;
+        i += len;
+    }
+    return -1;
+}
+
+int strata_stmt_bind_text(strata_stmt *st, int index, const char *text, ptrdiff_t len)
+{
+    strata_value *v;
+    int rc = bind_slot(st, index, &v);
+    if (rc != STRATA_OK)
+        return rc;
+    if (!text)
+        return STRATA_OK; /* NULL text is SQL NULL */
+    size_t n = len < 0 ? strlen(text) : (size_t)len;
+    if (memchr(text, '\0', n))
+        return strata__db_error(st->db, STRATA_E_DATA,
+                                "parameter %d: text contains a NUL byte (bind it as a blob)",
+                                index);
+    ptrdiff_t bad = utf8_invalid_at((const unsigned char *)text, n);
+    if (bad >= 0)
+        return strata__db_error(st->db, STRATA_E_DATA,
+                                "parameter %d: text is not valid UTF-8 (at byte %td)", index,
+                                bad);
+    char *copy = strata__strndup(text, n);
+    if (!copy)
+        return strata__db_error(st->db, STRATA_E_NOMEM, "out of memory");
+    st->owned[index - 1] = copy;
+    v->type = STRATA_TYPE_TEXT;
+    v->u.buf.ptr = copy;
+    v->u.buf.len = n;
+    return STRATA_OK;
+}
+
+int strata_stmt_bind_blob(strata_stmt *st, int index, const void *data, size_t len)
+{
+    strata_value *v;
+    int rc = bind_slot(st, index, &v);
+    if (rc != STRATA_OK)
+        return rc;
+    if (!data && len > 0)
+        return strata__db_error(st->db, STRATA_E_MISUSE, "parameter %d: blob data is NULL",
+                                index);
+    char *copy = malloc(len ? len : 1);
+    if (!copy)
+        return strata__db_error(st->db, STRATA_E_NOMEM, "out of memory");
+    if (len)
+        memcpy(copy, data, len);
+    st->owned[index - 1] = copy;
+    v->type = STRATA_TYPE_BLOB;
+    v->u.buf.ptr = copy;
+    v->u.buf.len = len;
+    return STRATA_OK;
+}
+
+/* ---- step ------------------------------------------------------------------------ */
+
+int strata_stmt_step(strata_stmt *st)
+{
+    if (!st || !st->bst)
+        return STRATA_E_MISUSE;
+    strata_db *db = st->db;
+    int rc = strata__db_usable(db);
+    if (rc)
+        return rc;
+    free_scratch(st);
+    if (st->state == STMT_DONE)
+        stmt_rewind(st);
+    if (st->state == STMT_READY) {
+        strata__echo_stmt(db, st->sql, st->params, st->nparams);
+        db->counters[STRATA_COUNTER_STATEMENTS]++;
+        st->changes = 0;
+    }
+    rc = strata__drv_step(st->bst);
+    if (rc == STRATA_ROW) {
+        st->state = STMT_ROWS;
+    } else if (rc == STRATA_DONE) {
+        st->state = STMT_DONE;
+        st->changes = strata__drv_changes(st->bst);
+        db->changes = st->changes;
+    } else {
+        /* The execution is over; the next step starts it again. */
+        strata__drv_reset(st->bst);
+        st->state = STMT_READY;
+    }
+    return rc;
+}
+
+int64_t strata_stmt_changes(const strata_stmt *st)
+{
+    return st ? st->changes : 0;
+}
+
+/* ---- columns ---------------------------------------------------------------------- */
+
+int strata_stmt_column_count(const strata_stmt *st)
+{
+    return st && st->bst ? strata__drv_column_count(st->bst) : 0;
+}
+
+const char *strata_stmt_column_name(const strata_stmt *st, int col)
+{
+    if (col < 0 || col >= strata_stmt_column_count(st))
+        return NULL;
+    return strata__drv_column_name(st->bst, col);
+}
+
+const char *strata_stmt_column_decltype(const strata_stmt *st, int col)
+{
+    if (col < 0 || col >= strata_stmt_column_count(st))
+        return NULL;
+    return strata__drv_column_decltype(st->bst, col);
+}
+
+/* Fetch the current row's value of `col`, checking state and range. */
+static int fetch(strata_stmt *st, int col, strata_value *v)
+{
+    if (!st || !st->bst)
+        return STRATA_E_MISUSE;
+    if (st->state != STMT_ROWS)
+        return strata__db_error(st->db, STRATA_E_MISUSE,
+                                "no current row (step until STRATA_ROW first)");
+    int n = strata__drv_column_count(st->bst);
+    if (col < 0 || col >= n)
+        return strata__db_error(st->db, STRATA_E_RANGE,
+                                "column %d does not exist (the result has %d, from 0)", col, n);
+    return strata__drv_column_value(st->bst, col, v);
+}
+
+strata_type strata_stmt_column_type(strata_stmt *st, int col)
+{
+    strata_value v;
+    return fetch(st, col, &v) == STRATA_OK ? v.type : STRATA_TYPE_NULL;
+}
+
+int strata_stmt_column_is_null(strata_stmt *st, int col)
+{
+    strata_value v;
+    return fetch(st, col, &v) == STRATA_OK && v.type == STRATA_TYPE_NULL;
+}
+
+static int type_error(strata_stmt *st, int col, const strata_value *v, const char *want)
+{
+    return strata__db_error(st->db, STRATA_E_TYPE, "column %d (%s): a %s value is not %s", col,
+                            strata__drv_column_name(st->bst, col), strata_type_name(v->type),
+                            want);
+}
+
+int strata_stmt_column_int64(strata_stmt *st, int col, int64_t *out)
+{
+    strata_value v;
+    int rc = fetch(st, col, &v);
+    if (out)
+        *out = 0;
+    if (rc != STRATA_OK)
+        return rc;
+    if (!out)
+        return STRATA_E_MISUSE;
+    switch (v.type) {
+    case STRATA_TYPE_NULL:
+        return STRATA_NULL;
+    case STRATA_TYPE_INT64:
+    case STRATA_TYPE_BOOL:
+        *out = v.u.i;
+        return STRATA_OK;
+    case STRATA_TYPE_DOUBLE:
+        if (v.u.d == floor(v.u.d) && v.u.d >= -9223372036854775808.0 &&
+            v.u.d < 9223372036854775808.0) {
+            *out = (int64_t)v.u.d;
+            return STRATA_OK;
+        }
+        return type_error(st, col, &v, "an integer");
+    case STRATA_TYPE_TEXT: {
+        const char *s = v.u.buf.ptr;
+        char *end;
+        errno = 0;
+        long long x = strtoll(s, &end, 10);
+        if (end != s && !*end && errno == 0) {
+            *out = x;
+            return STRATA_OK;
+        }
+        return type_error(st, col, &v, "an integer");
+    }
+    default:
+        return type_error(st, col, &v, "an integer");
+    }
+}
+
+int strata_stmt_column_double(strata_stmt *st, int col, double *out)
+{
+    strata_value v;
+    int rc = fetch(st, col, &v);
+    if (out)
+        *out = 0;
+    if (rc != STRATA_OK)
+        return rc;
+    if (!out)
+        return STRATA_E_MISUSE;
+    switch (v.type) {
+    case STRATA_TYPE_NULL:
+        return STRATA_NULL;
+    case STRATA_TYPE_INT64:
+    case STRATA_TYPE_BOOL:
+        *out = (double)v.u.i;
+        return STRATA_OK;
+    case STRATA_TYPE_DOUBLE:
+        *out = v.u.d;
+        return STRATA_OK;
+    case STRATA_TYPE_TEXT: {
+        const char *s = v.u.buf.ptr;
+        char *end;
+        double x = strtod(s, &end);
+        if (end != s && !*end) {
+            *out = x;
+            return STRATA_OK;
+        }
+        return type_error(st, col, &v, "a number");
+    }
+    default:
+        return type_error(st, col, &v, "a number");
+    }
+}
+
+int strata_stmt_column_bool(strata_stmt *st, int col, int *out)
+{
+    strata_value v;
+    int rc = fetch(st, col, &v);
+    if (out)
+        *out = 0;
+    if (rc != STRATA_OK)
+        return rc;
+    if (!out)
+        return STRATA_E_MISUSE;
+    switch (v.type) {
+    case STRATA_TYPE_NULL:
+        return STRATA_NULL;
+    case STRATA_TYPE_INT64:
+    case STRATA_TYPE_BOOL:
+        if (v.u.i == 0 || v.u.i == 1) {
+            *out = (int)v.u.i;
+            return STRATA_OK;
+        }
+        return type_error(st, col, &v, "a boolean (0 or 1)");
+    case STRATA_TYPE_TEXT: {
+        const char *s = v.u.buf.ptr;
+        if (!strcasecmp(s, "t") || !strcasecmp(s, "true") || !strcmp(s, "1"))
+            *out = 1;
+        else if (!strcasecmp(s, "f") || !strcasecmp(s, "false") || !strcmp(s, "0"))
+            *out = 0;
+        else
+            return type_error(st, col, &v, "a boolean");
+        return STRATA_OK;
+    }
+    default:
+        return type_error(st, col, &v, "a boolean");
+    }
+}
+
+/* Text for a non-text value, kept until the next step. */
+static const char *scratch_text(strata_stmt *st, int col, const char *text)
+{
+    if (st->nscratch <= col) {
+        int n = strata__drv_column_count(st->bst);
+        char **s = realloc(st->scratch, (size_t)n * sizeof *s);
+        if (!s)
+            return NULL;
+        for (int i = st->nscratch; i < n; i++)
+            s[i] = NULL;
+        st->scratch = s;
+        st->nscratch = n;
+    }
+    free(st->scratch[col]);
+    st->scratch[col] = strata__strdup(text);
+    return st->scratch[col];
+}
+
+int strata_stmt_column_text(strata_stmt *st, int col, const char **out, size_t *len)
+{
+    strata_value v;
+    int rc = fetch(st, col, &v);
+    if (out)
+        *out = NULL;
+    if (len)
+        *len = 0;
+    if (rc != STRATA_OK)
+        return rc;
+    if (!out)
+        return STRATA_E_MISUSE;
+    char buf[64];
+    switch (v.type) {
+    case STRATA_TYPE_NULL:
+        return STRATA_NULL;
+    case STRATA_TYPE_TEXT:
+        *out = v.u.buf.ptr;
+        if (len)
+            *len = v.u.buf.len;
+        return STRATA_OK;
+    case STRATA_TYPE_INT64:
+        snprintf(buf, sizeof buf, "%" PRId64, v.u.i);
+        break;
+    case STRATA_TYPE_BOOL:
+        snprintf(buf, sizeof buf, "%s", v.u.i ? "true" : "false");
+        break;
+    case STRATA_TYPE_DOUBLE:
+        snprintf(buf, sizeof buf, "%.17g", v.u.d);
+        break;
+    case STRATA_TYPE_TIMESTAMP:
+        if (strata_timestamp_format(v.u.ts, buf, sizeof buf) != STRATA_OK)
+            return type_error(st, col, &v, "printable");
+        break;
+    default:
+        return type_error(st, col, &v, "text");
+    }
+    *out = scratch_text(st, col, buf);
+    if (!*out)
+        return strata__db_error(st->db, STRATA_E_NOMEM, "out of memory");
+    if (len)
+        *len = strlen(*out);
+    return STRATA_OK;
+}
+
+int strata_stmt_column_blob(strata_stmt *st, int col, const void **out, size_t *len)
+{
+    strata_value v;
+    int rc = fetch(st, col, &v);
+    if (out)
+        *out = NULL;
+    if (len)
+        *len = 0;
+    if (rc != STRATA_OK)
+        return rc;
+    if (!out || !len)
+        return STRATA_E_MISUSE;
+    if (v.type == STRATA_TYPE_NULL)
+        return STRATA_NULL;
+    if (v.type != STRATA_TYPE_BLOB && v.type != STRATA_TYPE_TEXT)
+        return type_error(st, col, &v, "a blob");
+    *out = v.u.buf.ptr;
+    *len = v.u.buf.len;
+    return STRATA_OK;
+}
+
+int strata_stmt_column_timestamp(strata_stmt *st, int col, strata_timestamp *out)
+{
+    strata_value v;
+    int rc = fetch(st, col, &v);
+    if (out)
+        *out = 0;
+    if (rc != STRATA_OK)
+        return rc;
+    if (!out)
+        return STRATA_E_MISUSE;
+    if (v.type == STRATA_TYPE_NULL)
+        return STRATA_NULL;
+    if (v.type == STRATA_TYPE_TIMESTAMP) {
+        *out = v.u.ts;
+        return STRATA_OK;
+    }
+    if (v.type == STRATA_TYPE_TEXT &&
+        strata_timestamp_parse(out, v.u.buf.ptr, v.u.buf.len) == STRATA_OK)
+        return STRATA_OK;
+    return type_error(st, col, &v, "a timestamp");
+}

@@ -1,0 +1,205 @@
+/*
+ * value.c - type names and UTC timestamps (microseconds since the epoch).
+ *
+ * Calendar arithmetic uses the days-from-civil method on the proleptic
+ * Gregorian calendar (eras of 400 years), so it is exact for every year
+ * 1..9999 with no table and no dependence on the C library's time zone.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "internal.h"
+
+const char *strata_type_name(strata_type type)
+{
+    switch (type) {
+    case STRATA_TYPE_NULL: return "null";
+    case STRATA_TYPE_INT64: return "int64";
+    case STRATA_TYPE_DOUBLE: return "double";
+    case STRATA_TYPE_TEXT: return "text";
+    case STRATA_TYPE_BLOB: return "blob";
+    case STRATA_TYPE_BOOL: return "bool";
+    case STRATA_TYPE_TIMESTAMP: return "timestamp";
+    }
+    return "unknown";
+}
+
+#define USEC_PER_SEC INT64_C(1000000)
+#define USEC_PER_DAY (INT64_C(86400) * USEC_PER_SEC)
+
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
+{
+    z += 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    *y = yoe + era * 400 + (*m <= 2);
+}
+
+static int days_in_month(int y, int m)
+{
+    static const int dim[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
+        return 29;
+    return dim[m - 1];
+}
+
+int strata_timestamp_from_parts(strata_timestamp *out, int year, int month, int day,
+                                int hour, int minute, int second, int microsecond)
+{
+    if (!out)
+        return STRATA_E_MISUSE;
+    if (year < 1 || year > 9999 || month < 1 || month > 12 || day < 1 ||
+        day > days_in_month(year, month) || hour < 0 || hour > 23 || minute < 0 ||
+        minute > 59 || second < 0 || second > 59 || microsecond < 0 || microsecond > 999999)
+        return STRATA_E_RANGE;
+    int64_t days = days_from_civil(year, month, day);
+    *out = days * USEC_PER_DAY + ((int64_t)hour * 3600 + minute * 60 + second) * USEC_PER_SEC +
+           microsecond;
+    return STRATA_OK;
+}
+
+/* Range of timestamps with years 1..9999. */
+#define TS_MIN (INT64_C(-62135596800) * USEC_PER_SEC)
+#define TS_MAX (INT64_C(253402300800) * USEC_PER_SEC - 1)
+
+int strata_timestamp_to_parts(strata_timestamp ts, int *year, int *month, int *day, int *hour,
+                              int *minute, int *second, int *microsecond)
+{
+    if (ts < TS_MIN || ts > TS_MAX)
+        return STRATA_E_RANGE;
+    int64_t days = ts / USEC_PER_DAY;
+    int64_t rem = ts % USEC_PER_DAY;
+    if (rem < 0) {
+        rem += USEC_PER_DAY;
+        days -= 1;
+    }
+    int64_t y;
+    int m, d;
+    civil_from_days(days, &y, &m, &d);
+    int64_t secs = rem / USEC_PER_SEC;
+    if (year) *year = (int)y;
+    if (month) *month = m;
+    if (day) *day = d;
+    if (hour) *hour = (int)(secs / 3600);
+    if (minute) *minute = (int)(secs / 60 % 60);
+    if (second) *second = (int)(secs % 60);
+    if (microsecond) *microsecond = (int)(rem % USEC_PER_SEC);
+    return STRATA_OK;
+}
+
+int strata_timestamp_format(strata_timestamp ts, char *buf, size_t size)
+{
+    int y, mo, d, h, mi, s, us;
+    if (!buf || size < STRATA_TIMESTAMP_BUFSIZE)
+        return STRATA_E_MISUSE;
+    int rc = strata_timestamp_to_parts(ts, &y, &mo, &d, &h, &mi, &s, &us);
+    if (rc != STRATA_OK)
+        return rc;
+    snprintf(buf, size, "%04d-%02d-%02d %02d:%02d:%02d.%06d", y, mo, d, h, mi, s, us);
+    return STRATA_OK;
+}
+
+/* Read exactly `n` digits at *p; advance.  -1 when they are not there. */
+static int digits(const char **p, const char *end, int n)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (*p >= end || (**p < '0' || **p > '9'))
+            return -1;
+        v = v * 10 + (**p - '0');
+        (*p)++;
+    }
+    return v;
+}
+
+int strata_timestamp_parse(strata_timestamp *out, const char *text, size_t len)
+{
+    if (!out || !text)
+        return STRATA_E_MISUSE;
+    const char *p = text, *end = text + len;
+    int y, mo, d, h = 0, mi = 0, s = 0, us = 0;
+    if ((y = digits(&p, end, 4)) < 0 || p >= end || *p++ != '-' ||
+        (mo = digits(&p, end, 2)) < 0 || p >= end || *p++ != '-' ||
+        (d = digits(&p, end, 2)) < 0)
+        return STRATA_E_TYPE;
+    int64_t offset_sec = 0;
+    if (p < end && (*p == ' ' || *p == 'T' || *p == 't')) {
+        p++;
+        if ((h = digits(&p, end, 2)) < 0 || p >= end || *p++ != ':' ||
+            (mi = digits(&p, end, 2)) < 0)
+            return STRATA_E_TYPE;
+        if (p < end && *p == ':') {
+            p++;
+            if ((s = digits(&p, end, 2)) < 0)
+                return STRATA_E_TYPE;
+            if (p < end && *p == '.') {
+                p++;
+                int n = 0;
+                while (p < end && *p >= '0' && *p <= '9') {
+                    if (n < 6) {
+                        us = us * 10 + (*p - '0');
+                        n++;
+                    }
+                    p++;
+                }
+                if (n == 0)
+                    return STRATA_E_TYPE;
+                while (n++ < 6)
+                    us *= 10;
+            }
+        }
+        if (p < end && (*p == 'Z' || *p == 'z')) {
+            p++;
+        } else if (p < end && (*p == '+' || *p == '-')) {
+            int sign = *p++ == '-' ? -1 : 1;
+            int oh = digits(&p, end, 2), om = 0, os = 0;
+            if (oh < 0)
+                return STRATA_E_TYPE;
+            if (p < end && *p == ':')
+                p++;
+            if (p < end && *p >= '0' && *p <= '9') {
+                if ((om = digits(&p, end, 2)) < 0)
+                    return STRATA_E_TYPE;
+                if (p < end && *p == ':') { /* PostgreSQL prints +HH:MM:SS for old LMT zones */
+                    p++;
+                    if ((os = digits(&p, end, 2)) < 0)
+                        return STRATA_E_TYPE;
+                }
+            }
+            if (oh > 15 || om > 59 || os > 59)
+                return STRATA_E_RANGE;
+            offset_sec = sign * (oh * 3600 + om * 60 + os);
+        }
+    }
+    if (p != end)
+        return STRATA_E_TYPE;
+    strata_timestamp local;
+    int rc = strata_timestamp_from_parts(&local, y, mo, d, h, mi, s, us);
+    if (rc != STRATA_OK)
+        return rc;
+    *out = local - offset_sec * USEC_PER_SEC;
+    return STRATA_OK;
+}
+
+strata_timestamp strata_timestamp_now(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * USEC_PER_SEC + tv.tv_usec;
+}
