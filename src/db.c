@@ -121,12 +121,33 @@ int strata__db_usable(strata_db *db)
     return STRATA_OK;
 }
 
+/* PostgreSQL refuses every statement after an error in a transaction until
+ * it is rolled back (to a savepoint); SQLite carries on.  strata gives both
+ * PostgreSQL's rule, so a program cannot commit half of what it meant. */
+int strata__db_check_tx(strata_db *db)
+{
+    if (!db->tx_failed)
+        return STRATA_OK;
+    return strata_driver_error(db, STRATA_E_TX_ABORTED, "25P02", 0,
+                               "the transaction is aborted by an earlier error: roll it back "
+                               "(or roll back to a savepoint) first");
+}
+
+void strata__db_note_failure(strata_db *db)
+{
+    if (db->in_tx && db->errcode != STRATA_E_TX_ABORTED)
+        db->tx_failed = true;
+}
+
 /* Run SQL text without parameters: echo, count, execute. */
 static int db_run(strata_db *db, const char *sql)
 {
     strata__echo_stmt(db, sql, NULL, 0);
     db->counters[STRATA_COUNTER_STATEMENTS]++;
-    return strata__drv_exec(db, sql);
+    int rc = strata__drv_exec(db, sql);
+    if (rc != STRATA_OK)
+        strata__db_note_failure(db);
+    return rc;
 }
 
 int strata_db_exec(strata_db *db, const char *sql)
@@ -136,6 +157,8 @@ int strata_db_exec(strata_db *db, const char *sql)
         return rc;
     if (!sql)
         return strata__db_error(db, STRATA_E_MISUSE, "strata_db_exec: SQL is NULL");
+    if ((rc = strata__db_check_tx(db)))
+        return rc;
     return db_run(db, sql);
 }
 
@@ -145,6 +168,14 @@ int64_t strata_db_changes(const strata_db *db)
 }
 
 /* ---- transactions -------------------------------------------------------- */
+
+static void tx_ended(strata_db *db)
+{
+    db->in_tx = false;
+    db->tx_failed = false;
+    db->tx_from_savepoint = false;
+    db->sp_depth = 0;
+}
 
 int strata_db_begin(strata_db *db)
 {
@@ -165,12 +196,6 @@ int strata_db_begin(strata_db *db)
     return rc;
 }
 
-static void tx_ended(strata_db *db)
-{
-    db->in_tx = false;
-    db->tx_from_savepoint = false;
-    db->sp_depth = 0;
-}
 
 /* Roll the engine's transaction back after a failure, keeping the
  * failure's details (not the rollback's) on the handle. */
@@ -195,6 +220,13 @@ int strata_db_commit(strata_db *db)
         return rc;
     if (!db->in_tx)
         return strata__db_error(db, STRATA_E_MISUSE, "commit: no transaction is open");
+    if (db->tx_failed) {
+        strata__drv_rollback(db);
+        tx_ended(db);
+        return strata_driver_error(db, STRATA_E_TX_ABORTED, "25P02", 0,
+                                   "the transaction was aborted by an earlier error and has "
+                                   "been rolled back instead of committed");
+    }
     db->counters[STRATA_COUNTER_STATEMENTS]++;
     strata__echo_line(db, "COMMIT");
     rc = strata__drv_commit(db);
@@ -231,6 +263,8 @@ int strata_db_savepoint(strata_db *db)
     int rc = strata__db_usable(db);
     if (rc)
         return rc;
+    if ((rc = strata__db_check_tx(db)))
+        return rc;
     bool began = false;
     if (!db->in_tx) {
         if ((rc = strata_db_begin(db)) != STRATA_OK)
@@ -260,6 +294,10 @@ static int savepoint_end(strata_db *db, bool keep)
         return rc;
     if (db->sp_depth == 0)
         return strata__db_error(db, STRATA_E_MISUSE, "no savepoint is open");
+    if (keep && (rc = strata__db_check_tx(db)))
+        return rc;
+    if (!keep)
+        db->tx_failed = false; /* rolling back to a savepoint recovers */
     char sql[128];
     int n = db->sp_depth;
     if (keep)

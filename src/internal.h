@@ -86,6 +86,7 @@ struct strata_db {
 
     bool closed; /* strata_db_close() ran; waiting for live statements */
     bool in_tx;
+    bool tx_failed; /* a statement failed in the transaction: only rollback works */
     bool tx_from_savepoint; /* the transaction was begun by the first savepoint */
     int sp_depth;
 
@@ -130,6 +131,8 @@ void strata__echo_line(strata_db *db, const char *fmt, ...) STRATA_PRINTF(2, 3);
 
 /* db.c */
 int strata__db_usable(strata_db *db);
+int strata__db_check_tx(strata_db *db);
+void strata__db_note_failure(strata_db *db);
 void strata__db_release_zombie(strata_db *db);
 
 /* stmt.c */

@@ -464,6 +464,8 @@ int strata_stmt_step(strata_stmt *st)
     if (st->state == STMT_DONE)
         stmt_rewind(st);
     if (st->state == STMT_READY) {
+        if ((rc = strata__db_check_tx(db)))
+            return rc;
         strata__echo_stmt(db, st->sql, st->params, st->nparams);
         db->counters[STRATA_COUNTER_STATEMENTS]++;
         st->changes = 0;
@@ -478,6 +480,7 @@ int strata_stmt_step(strata_stmt *st)
     } else {
         /* The execution is over; the next step starts it again. */
         strata__drv_reset(st->bst);
+        strata__db_note_failure(db);
         st->state = STMT_READY;
     }
     return rc;

@@ -278,7 +278,7 @@ static int parse(strata_url *u, const char *text)
     bool scheme_ok = slen > 0 && isalpha((unsigned char)text[0]);
     for (size_t i = 0; scheme_ok && i < slen; i++)
         scheme_ok = isalnum((unsigned char)text[i]) || strchr("+-.", text[i]);
-    if (!scheme_ok)
+    if (!scheme_ok || !text[slen])
         return url_fail(u, "it does not start with a scheme (expected scheme://..., "
                            "supported schemes: %s)", strata__driver_schemes());
     if (!sep || (size_t)(sep - text) != slen)

@@ -1,0 +1,11 @@
+#!/bin/sh
+# The shared library exports strata_* names only (STYLE.md).
+lib="${top_builddir:-.}/.libs/libstrata.so"
+[ -f "$lib" ] || { echo "exports: $lib not built"; exit 1; }
+bad=$(nm -D --defined-only "$lib" | awk '{print $3}' | grep -v '^strata_[a-z]' | grep -v '^$')
+if [ -n "$bad" ]; then
+    echo "exports: unexpected exported symbols:"; echo "$bad"; exit 1
+fi
+n=$(nm -D --defined-only "$lib" | awk '{print $3}' | grep -c '^strata_')
+echo "exports: $n symbols, all strata_*"
+[ "$n" -gt 50 ]

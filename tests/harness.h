@@ -1,0 +1,67 @@
+/*
+ * harness.h - run every test body on every engine.
+ *
+ * A suite built with th_suite() has one TCase per engine: "sqlite-memory",
+ * "sqlite-file" and "postgresql".  Before each test (in Check's child
+ * process) the fixture prepares a fresh, empty database for that engine and
+ * th_url() returns its URL: a private in-memory database, a new file in a
+ * new temporary directory, or a new PostgreSQL schema on the test server
+ * (selected with search_path in the URL), dropped afterwards.
+ *
+ * th_run() finds the PostgreSQL server: STRATA_TEST_PG_URL when set, else
+ * a throwaway one started with tests/pg-server and stopped at exit.  Failing
+ * to start it fails the run; STRATA_TEST_SKIP_PG=1 skips PostgreSQL loudly,
+ * and is refused when CI is set.
+ */
+#ifndef STRATA_TEST_HARNESS_H
+#define STRATA_TEST_HARNESS_H
+
+#include <check.h>
+#include <stdbool.h>
+#include <strata.h>
+
+typedef enum th_engine { TH_SQLITE_MEMORY = 0, TH_SQLITE_FILE, TH_POSTGRES, TH_ENGINES } th_engine;
+
+/* The engine of the test running now, and its name. */
+th_engine th_engine_now(void);
+const char *th_engine_name(th_engine e);
+bool th_is_pg(void);
+
+/* URL of this test's fresh database. */
+const char *th_url(void);
+/* The PostgreSQL server's own URL (no schema selected), or NULL when
+ * PostgreSQL is skipped. */
+const char *th_pg_url(void);
+/* Directory for this test's files (exists for every engine). */
+const char *th_tmpdir(void);
+
+/* Open th_url() and assert success. */
+strata_db *th_open(void);
+/* Open `url` and assert success. */
+strata_db *th_open_url(const char *url);
+/* th_url() with extra query parameters appended ("busy_timeout=100"). */
+const char *th_url_with(const char *params);
+
+/* Execute and assert STRATA_OK, printing the error otherwise. */
+#define th_exec(db, sql) th_exec_at(__FILE__, __LINE__, (db), (sql))
+void th_exec_at(const char *file, int line, strata_db *db, const char *sql);
+/* First column of the first row as an integer (asserts there is one). */
+#define th_int(db, sql) th_int_at(__FILE__, __LINE__, (db), (sql))
+int64_t th_int_at(const char *file, int line, strata_db *db, const char *sql);
+
+/* Assert an integer result code, showing names and the message on failure. */
+#define th_rc(db, got, want)                                                                \
+    ck_assert_msg((got) == (want), "expected %s, got %s: %s", strata_errname(want),        \
+                  strata_errname(got), strata_db_errmsg(db))
+
+/* A DDL type name for this engine: BLOB/BYTEA, DOUBLE/DOUBLE PRECISION ... */
+const char *th_blob_type(void);
+
+typedef void (*th_add_fn)(TCase *tc, th_engine engine);
+/* A suite with one TCase per engine; `add` adds the tests to each. */
+Suite *th_suite(const char *name, th_add_fn add);
+/* Find or start PostgreSQL, build the suite with `build` (which calls
+ * th_suite), run it, stop the server; returns the exit status. */
+int th_run(Suite *(*build)(void));
+
+#endif

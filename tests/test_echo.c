@@ -1,0 +1,141 @@
+/*
+ * test_echo.c - SQL echo shows each statement with its parameters, and no
+ * password ever reaches an echo line, an error message or strata_db_url():
+ * not the URL's, not a password= parameter's, not a PASSWORD '...' literal.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+typedef struct lines {
+    char text[64][512];
+    int n;
+} lines;
+
+static void collect(void *ud, const char *line)
+{
+    lines *l = ud;
+    if (l->n < 64)
+        snprintf(l->text[l->n++], sizeof l->text[0], "%s", line);
+}
+
+static bool any_contains(const lines *l, const char *needle)
+{
+    for (int i = 0; i < l->n; i++)
+        if (strstr(l->text[i], needle))
+            return true;
+    return false;
+}
+
+START_TEST(echo_statements_and_params)
+{
+    strata_db *db = th_open();
+    lines l = {.n = 0};
+    strata_db_set_echo(db, collect, &l);
+    strata_stmt *st;
+    th_rc(db, strata_stmt_prepare(&st, db, "SELECT ?, ?, ?, ?"), STRATA_OK);
+    strata_stmt_bind_int64(st, 1, 42);
+    strata_stmt_bind_text(st, 2, "it's", -1);
+    strata_stmt_bind_null(st, 3);
+    strata_stmt_bind_blob(st, 4, "abc", 3);
+    th_rc(db, strata_stmt_step(st), STRATA_ROW);
+    strata_stmt_finalize(st);
+    ck_assert_int_eq(l.n, 1);
+    char want[128];
+    snprintf(want, sizeof want, "[%s] SELECT ?, ?, ?, ? -- params: (42, 'it's', NULL, <blob 3 bytes>)",
+             strata_db_backend(db));
+    ck_assert_str_eq(l.text[0], want);
+    th_rc(db, strata_db_begin(db), STRATA_OK);
+    th_rc(db, strata_db_rollback(db), STRATA_OK);
+    ck_assert(any_contains(&l, "BEGIN") && any_contains(&l, "ROLLBACK"));
+    strata_db_set_echo(db, NULL, NULL);
+    th_exec(db, "SELECT 1");
+    ck_assert_int_eq(l.n, 3);
+    strata_db_close(db);
+}
+END_TEST
+
+START_TEST(echo_redacts_password_literal)
+{
+    strata_db *db = th_open();
+    lines l = {.n = 0};
+    strata_db_set_echo(db, collect, &l);
+    char sql[160];
+    snprintf(sql, sizeof sql, "CREATE ROLE strata_r%ld LOGIN PASSWORD 'hunter2'", (long)getpid());
+    int rc = strata_db_exec(db, sql); /* a syntax error on SQLite; still echoed first */
+    if (th_is_pg()) {
+        th_rc(db, rc, STRATA_OK);
+        snprintf(sql, sizeof sql, "DROP ROLE strata_r%ld", (long)getpid());
+        th_exec(db, sql);
+    } else {
+        th_rc(db, rc, STRATA_E_SYNTAX);
+    }
+    ck_assert(any_contains(&l, "PASSWORD '***'"));
+    ck_assert(!any_contains(&l, "hunter2"));
+    ck_assert_ptr_null(strstr(strata_db_errmsg(db), "hunter2"));
+    strata_db_close(db);
+}
+END_TEST
+
+/* A URL with a password: the connect line and the handle's URL hide it. */
+START_TEST(echo_redacts_url_password)
+{
+    char u[1200];
+    const char *base = th_url();
+    if (th_is_pg()) {
+        /* Trust authentication ignores the password, so the connection works. */
+        const char *at = strstr(base, "postgres@");
+        ck_assert_ptr_nonnull(at);
+        snprintf(u, sizeof u, "%.*spostgres:s3cret@%s", (int)(at - base), base, at + 9);
+    } else {
+        snprintf(u, sizeof u, "%s", base);
+    }
+    setenv("STRATA_ECHO", "1", 1);
+    char path[300];
+    snprintf(path, sizeof path, "%s/stderr.txt", th_tmpdir());
+    fflush(stderr);
+    int saved = dup(2);
+    ck_assert(freopen(path, "w", stderr) != NULL);
+    strata_db *db = th_open_url(u);
+    th_exec(db, "SELECT 1");
+    strata_db_close(db);
+    /* A connection that fails, with a password in the URL and a parameter. */
+    strata_db_open(&db, "postgresql://u:s3cret@127.0.0.1:1/x?connect_timeout=2&password=s3cret");
+    ck_assert_int_eq(strata_db_errcode(db), STRATA_E_CONNECT);
+    ck_assert_ptr_null(strstr(strata_db_errmsg(db), "s3cret"));
+    ck_assert_ptr_nonnull(strstr(strata_db_errmsg(db), "u:***@127.0.0.1:1"));
+    ck_assert_ptr_null(strstr(strata_db_url(db), "s3cret"));
+    strata_db_close(db);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    unsetenv("STRATA_ECHO");
+
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    char buf[8192];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    ck_assert_msg(strstr(buf, "connect ") != NULL, "no connect line in: %s", buf);
+    ck_assert_msg(strstr(buf, "SELECT 1") != NULL, "no statement in: %s", buf);
+    ck_assert_msg(strstr(buf, "s3cret") == NULL, "password leaked: %s", buf);
+    if (th_is_pg())
+        ck_assert_msg(strstr(buf, "postgres:***@") != NULL, "%s", buf);
+}
+END_TEST
+
+static void add(TCase *tc, th_engine e)
+{
+    (void)e;
+    tcase_add_test(tc, echo_statements_and_params);
+    tcase_add_test(tc, echo_redacts_password_literal);
+    tcase_add_test(tc, echo_redacts_url_password);
+}
+
+static Suite *build(void) { return th_suite("echo", add); }
+
+int main(void) { return th_run(build); }

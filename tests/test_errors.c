@@ -1,0 +1,191 @@
+/*
+ * test_errors.c - the same faulty statement gives the same portable code
+ * and SQLSTATE on every engine, for every class both engines can produce;
+ * the code table's names and descriptions; errors clear on success.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "harness.h"
+
+static void schema(strata_db *db)
+{
+    th_exec(db, "CREATE TABLE parent (id INTEGER PRIMARY KEY, name VARCHAR(10) NOT NULL UNIQUE, "
+                "qty INTEGER CHECK (qty >= 0))");
+    th_exec(db, "CREATE TABLE child (id INTEGER PRIMARY KEY, "
+                "parent_id INTEGER NOT NULL REFERENCES parent (id))");
+    th_exec(db, "INSERT INTO parent (id, name, qty) VALUES (1, 'one', 1)");
+}
+
+/* Run `sql` through prepare+step and expect `code` and `state`. */
+static void expect(strata_db *db, const char *sql, int code, const char *state)
+{
+    strata_stmt *st = NULL;
+    int rc = strata_stmt_prepare(&st, db, sql);
+    if (rc == STRATA_OK) {
+        rc = strata_stmt_step(st);
+        strata_stmt_finalize(st);
+    }
+    ck_assert_msg(rc == code, "%s: got %s (%s), want %s", sql, strata_errname(rc),
+                  strata_db_errmsg(db), strata_errname(code));
+    ck_assert_int_eq(strata_db_errcode(db), code);
+    ck_assert_msg(strcmp(strata_db_sqlstate(db), state) == 0, "%s: SQLSTATE %s, want %s", sql,
+                  strata_db_sqlstate(db), state);
+    ck_assert_msg(strlen(strata_db_errmsg(db)) > 0, "%s: empty message", sql);
+    /* And the same through exec. */
+    rc = strata_db_exec(db, sql);
+    ck_assert_msg(rc == code, "exec %s: got %s", sql, strata_errname(rc));
+}
+
+START_TEST(errors_constraints)
+{
+    strata_db *db = th_open();
+    schema(db);
+    expect(db, "INSERT INTO parent (id, name, qty) VALUES (2, 'one', 1)", STRATA_E_UNIQUE, "23505");
+    expect(db, "INSERT INTO parent (id, name, qty) VALUES (1, 'other', 1)", STRATA_E_UNIQUE, "23505");
+    expect(db, "INSERT INTO child (id, parent_id) VALUES (1, 999)", STRATA_E_FOREIGN_KEY, "23503");
+    expect(db, "INSERT INTO parent (id, name, qty) VALUES (3, NULL, 1)", STRATA_E_NOT_NULL, "23502");
+    expect(db, "INSERT INTO parent (id, name, qty) VALUES (4, 'four', -1)", STRATA_E_CHECK, "23514");
+    th_exec(db, "INSERT INTO child (id, parent_id) VALUES (1, 1)");
+    expect(db, "DELETE FROM parent WHERE id = 1", STRATA_E_FOREIGN_KEY, "23503");
+    /* Nothing of the failed statements was written. */
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM parent"), 1);
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM child"), 1);
+    strata_db_close(db);
+}
+END_TEST
+
+START_TEST(errors_sql)
+{
+    strata_db *db = th_open();
+    schema(db);
+    expect(db, "SELEC 1", STRATA_E_SYNTAX, "42601");
+    expect(db, "SELECT * FROM nope", STRATA_E_UNDEFINED_TABLE, "42P01");
+    expect(db, "INSERT INTO nope VALUES (1)", STRATA_E_UNDEFINED_TABLE, "42P01");
+    expect(db, "SELECT nope FROM parent", STRATA_E_UNDEFINED_COLUMN, "42703");
+    expect(db, "INSERT INTO parent (nope) VALUES (1)", STRATA_E_UNDEFINED_COLUMN, "42703");
+    expect(db, "CREATE TABLE parent (id INTEGER)", STRATA_E_EXISTS, "42P07");
+    /* Success clears the handle's error. */
+    ck_assert_int_eq(th_int(db, "SELECT 1"), 1);
+    ck_assert_int_eq(strata_db_errcode(db), STRATA_OK);
+    ck_assert_str_eq(strata_db_errmsg(db), "");
+    ck_assert_str_eq(strata_db_sqlstate(db), "");
+    strata_db_close(db);
+}
+END_TEST
+
+/* One connection holds a write lock; another's UPDATE times out. */
+START_TEST(errors_lock_timeout)
+{
+    strata_db *a = th_open();
+    schema(a);
+    strata_db *b = th_open_url(th_is_pg() ? th_url() : th_url_with("busy_timeout=100"));
+    if (th_is_pg())
+        th_exec(b, "SET lock_timeout = '100ms'");
+    th_rc(a, strata_db_begin(a), STRATA_OK);
+    th_exec(a, "UPDATE parent SET qty = 2 WHERE id = 1");
+    int rc = strata_db_exec(b, "UPDATE parent SET qty = 3 WHERE id = 1");
+    th_rc(b, rc, STRATA_E_BUSY);
+    ck_assert_str_eq(strata_db_sqlstate(b), "55P03");
+    th_rc(a, strata_db_commit(a), STRATA_OK);
+    ck_assert_int_eq(th_int(b, "SELECT qty FROM parent WHERE id = 1"), 2);
+    strata_db_close(b);
+    strata_db_close(a);
+}
+END_TEST
+
+/* A transaction writes over a row another committed since it looked. */
+START_TEST(errors_serialization)
+{
+    strata_db *a = th_open();
+    schema(a);
+    strata_db *b = th_open();
+    th_rc(a, strata_db_begin(a), STRATA_OK);
+    if (th_is_pg())
+        th_exec(a, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ");
+    ck_assert_int_eq(th_int(a, "SELECT qty FROM parent WHERE id = 1"), 1);
+    th_exec(b, "UPDATE parent SET qty = 5 WHERE id = 1");
+    int rc = strata_db_exec(a, "UPDATE parent SET qty = 6 WHERE id = 1");
+    th_rc(a, rc, STRATA_E_SERIALIZATION);
+    ck_assert_str_eq(strata_db_sqlstate(a), "40001");
+    th_rc(a, strata_db_rollback(a), STRATA_OK);
+    ck_assert_int_eq(th_int(a, "SELECT qty FROM parent WHERE id = 1"), 5);
+    strata_db_close(b);
+    strata_db_close(a);
+}
+END_TEST
+
+/* The server ends the session: the next statement reports the loss. */
+START_TEST(errors_connection_lost)
+{
+    strata_db *a = th_open();
+    strata_db *b = th_open();
+    int64_t pid = th_int(a, "SELECT pg_backend_pid()");
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%lld)", (long long)pid);
+    ck_assert_int_eq(th_int(b, sql), 1);
+    strata_stmt *st = NULL;
+    int rc = strata_stmt_prepare(&st, a, "SELECT 1");
+    if (rc == STRATA_OK) {
+        rc = strata_stmt_step(st);
+        strata_stmt_finalize(st);
+    }
+    th_rc(a, rc, STRATA_E_CONNECTION_LOST);
+    strata_db_close(a);
+    strata_db_close(b);
+}
+END_TEST
+
+START_TEST(errors_table)
+{
+    ck_assert_str_eq(strata_errname(STRATA_OK), "STRATA_OK");
+    ck_assert_str_eq(strata_errname(STRATA_E_UNIQUE), "STRATA_E_UNIQUE");
+    ck_assert_str_eq(strata_errname(99999), "STRATA_UNKNOWN");
+    ck_assert_str_eq(strata_errstr(STRATA_E_FOREIGN_KEY), "foreign key constraint violated");
+    ck_assert(!strata_is_error(STRATA_ROW) && !strata_is_error(STRATA_NULL));
+    ck_assert(strata_is_error(STRATA_E_MISUSE));
+    /* Codes are stable numbers: documented values must not move. */
+    ck_assert_int_eq(STRATA_E_UNIQUE, 110);
+    ck_assert_int_eq(STRATA_E_NOT_FOUND, 126);
+    /* Every code has a distinct name. */
+    static const int codes[] = {
+#define X(name, num, desc) num,
+        STRATA_RESULT_TABLE(X)
+#undef X
+    };
+    size_t n = sizeof codes / sizeof codes[0];
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = i + 1; j < n; j++)
+            ck_assert_str_ne(strata_errname(codes[i]), strata_errname(codes[j]));
+    /* Misuse never crashes. */
+    ck_assert_int_eq(strata_db_exec(NULL, "SELECT 1"), STRATA_E_MISUSE);
+    ck_assert_int_eq(strata_stmt_step(NULL), STRATA_E_MISUSE);
+    ck_assert_int_eq(strata_db_begin(NULL), STRATA_E_MISUSE);
+    ck_assert_int_eq(strata_db_open(NULL, "sqlite://"), STRATA_E_MISUSE);
+    strata_db *db = th_open();
+    ck_assert_int_eq(strata_db_exec(db, NULL), STRATA_E_MISUSE);
+    strata_stmt *st;
+    ck_assert_int_eq(strata_stmt_prepare(&st, db, NULL), STRATA_E_MISUSE);
+    strata_db_close(db);
+}
+END_TEST
+
+static void add(TCase *tc, th_engine e)
+{
+    tcase_add_test(tc, errors_constraints);
+    tcase_add_test(tc, errors_sql);
+    tcase_add_test(tc, errors_table);
+    /* Two connections to one database: not possible with a private
+     * in-memory database. */
+    if (e != TH_SQLITE_MEMORY) {
+        tcase_add_test(tc, errors_lock_timeout);
+        tcase_add_test(tc, errors_serialization);
+    }
+    /* Only a server can drop a connection. */
+    if (e == TH_POSTGRES)
+        tcase_add_test(tc, errors_connection_lost);
+}
+
+static Suite *build(void) { return th_suite("errors", add); }
+
+int main(void) { return th_run(build); }

@@ -1,0 +1,156 @@
+/*
+ * test_lexer.c - the placeholder lexer on a table of tricky SQL, for each
+ * dialect, and the same tricky statements executed on the engine to show a
+ * `?` inside a literal, identifier or comment is left alone for real.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "internal.h"
+
+static const struct {
+    const char *sql;
+    const char *pg;     /* rewritten for PostgreSQL */
+    const char *sqlite; /* rewritten for SQLite */
+    int nparams;
+    bool multiple;
+} table[] = {
+    {"SELECT ?", "SELECT $1", "SELECT ?", 1, false},
+    {"SELECT ?, ?,?", "SELECT $1, $2,$3", "SELECT ?, ?,?", 3, false},
+    {"SELECT '?' , ?", "SELECT '?' , $1", "SELECT '?' , ?", 1, false},
+    {"SELECT 'it''s ?', ?", "SELECT 'it''s ?', $1", "SELECT 'it''s ?', ?", 1, false},
+    {"SELECT \"a?b\" FROM t WHERE x = ?", "SELECT \"a?b\" FROM t WHERE x = $1",
+     "SELECT \"a?b\" FROM t WHERE x = ?", 1, false},
+    {"SELECT \"q\"\"?\" , ?", "SELECT \"q\"\"?\" , $1", "SELECT \"q\"\"?\" , ?", 1, false},
+    {"SELECT ? -- is it?\n, ?", "SELECT $1 -- is it?\n, $2", "SELECT ? -- is it?\n, ?", 2, false},
+    {"SELECT /* ? */ ?", "SELECT /* ? */ $1", "SELECT /* ? */ ?", 1, false},
+    /* PostgreSQL nests block comments, SQLite does not. */
+    {"SELECT /* a /* ? */ ? */ ?", "SELECT /* a /* ? */ ? */ $1", NULL, 1, false},
+    {"SELECT /* a /* ? */ ? */ ?", NULL, "SELECT /* a /* ? */ ? */ ?", 2, false},
+    {"SELECT $$ ? $$, ?", "SELECT $$ ? $$, $1", NULL, 1, false},
+    {"SELECT $$ ? $$, ?", NULL, "SELECT $$ ? $$, ?", 2, false},
+    {"SELECT $fn$ it's ? $fn$, ?", "SELECT $fn$ it's ? $fn$, $1", NULL, 1, false},
+    {"SELECT E'\\' ?', ?", "SELECT E'\\' ?', $1", NULL, 1, false},
+    {"SELECT doc ?? 'k' FROM t WHERE id = ?", "SELECT doc ? 'k' FROM t WHERE id = $1",
+     "SELECT doc ? 'k' FROM t WHERE id = ?", 1, false},
+    {"SELECT doc ??| array['a'] , ?", "SELECT doc ?| array['a'] , $1",
+     "SELECT doc ?| array['a'] , ?", 1, false},
+    {"SELECT `a?`, [b?], ?", NULL, "SELECT `a?`, [b?], ?", 1, false},
+    {"SELECT x::text, ?", "SELECT x::text, $1", "SELECT x::text, ?", 1, false},
+    {"SELECT 1;", "SELECT 1;", "SELECT 1;", 0, false},
+    {"SELECT 1; -- done\n", "SELECT 1; -- done\n", "SELECT 1; -- done\n", 0, false},
+    {"SELECT 1; SELECT ?", "SELECT 1; SELECT $1", "SELECT 1; SELECT ?", 1, true},
+    {"SELECT ';', ?", "SELECT ';', $1", "SELECT ';', ?", 1, false},
+    {"SELECT 'unterminated ?", "SELECT 'unterminated ?", "SELECT 'unterminated ?", 0, false},
+    {"", "", "", 0, false},
+};
+
+START_TEST(lexer_table)
+{
+    const strata_driver *d = strata_db_driver(NULL);
+    strata_db *db = th_open();
+    d = strata_db_driver(db);
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
+        const char *want = th_is_pg() ? table[i].pg : table[i].sqlite;
+        strata__sql_rewrite rw;
+        ck_assert_int_eq(strata__sql_rewrite_placeholders(&rw, table[i].sql, d->placeholder,
+                                                          d->lexer_flags),
+                         STRATA_OK);
+        if (want) {
+            ck_assert_msg(strcmp(rw.sql, want) == 0, "[%zu] %s -> %s, want %s", i,
+                          table[i].sql, rw.sql, want);
+            ck_assert_msg(rw.nparams == table[i].nparams, "[%zu] %s: %d params", i,
+                          table[i].sql, rw.nparams);
+        }
+        ck_assert_msg(rw.multiple == table[i].multiple, "[%zu] %s: multiple=%d", i,
+                      table[i].sql, rw.multiple);
+        free(rw.sql);
+    }
+    strata_db_close(db);
+}
+END_TEST
+
+/* Run `sql` with one text parameter "x" and check each column's text. */
+static void expect_row(strata_db *db, const char *sql, int ncols, const char *const *want)
+{
+    strata_stmt *st = NULL;
+    int rc = strata_stmt_prepare(&st, db, sql);
+    ck_assert_msg(rc == STRATA_OK, "%s: %s", sql, strata_db_errmsg(db));
+    ck_assert_int_eq(strata_stmt_param_count(st), 1);
+    ck_assert_int_eq(strata_stmt_bind_text(st, 1, "x", -1), STRATA_OK);
+    rc = strata_stmt_step(st);
+    ck_assert_msg(rc == STRATA_ROW, "%s: %s %s", sql, strata_errname(rc), strata_db_errmsg(db));
+    ck_assert_int_eq(strata_stmt_column_count(st), ncols);
+    for (int i = 0; i < ncols; i++) {
+        const char *t = NULL;
+        ck_assert_int_eq(strata_stmt_column_text(st, i, &t, NULL), STRATA_OK);
+        ck_assert_msg(strcmp(t, want[i]) == 0, "%s col %d: %s, want %s", sql, i, t, want[i]);
+    }
+    strata_stmt_finalize(st);
+}
+
+START_TEST(lexer_executes)
+{
+    strata_db *db = th_open();
+    static const char *const q_x[] = {"?", "x"};
+    static const char *const its_x[] = {"it's ?", "x"};
+    static const char *const x1[] = {"x"};
+    expect_row(db, "SELECT '?', ?", 2, q_x);
+    expect_row(db, "SELECT 'it''s ?', ?", 2, its_x);
+    expect_row(db, "SELECT /* ? */ ? -- ?\n", 1, x1);
+    th_exec(db, "CREATE TABLE qt (\"a?b\" TEXT, id INTEGER)");
+    strata_stmt *st;
+    ck_assert_int_eq(strata_stmt_prepare(&st, db, "INSERT INTO qt (\"a?b\", id) VALUES (?, 1)"),
+                     STRATA_OK);
+    ck_assert_int_eq(strata_stmt_bind_text(st, 1, "x", -1), STRATA_OK);
+    ck_assert_int_eq(strata_stmt_step(st), STRATA_DONE);
+    strata_stmt_finalize(st);
+    expect_row(db, "SELECT \"a?b\" FROM qt WHERE \"a?b\" = ?", 1, x1);
+    if (th_is_pg()) {
+        static const char *const dq[] = {" it's ? ", "x"};
+        static const char *const t_x[] = {"true", "x"};
+        static const char *const e_x[] = {"' ?", "x"};
+        expect_row(db, "SELECT $fn$ it's ? $fn$, ?", 2, dq);
+        expect_row(db, "SELECT /* a /* ? */ ? */ ? ", 1, x1);
+        expect_row(db, "SELECT E'\\' ?', ?", 2, e_x);
+        expect_row(db, "SELECT '{\"a\": 1}'::jsonb ?? 'a', ?", 2, t_x);
+    } else {
+        static const char *const bt[] = {"1", "x"};
+        expect_row(db, "SELECT 1 AS `a?`, ?", 2, bt);
+        expect_row(db, "SELECT 1 AS [a?], ?", 2, bt);
+    }
+    strata_db_close(db);
+}
+END_TEST
+
+START_TEST(lexer_refuses_several_statements)
+{
+    strata_db *db = th_open();
+    strata_stmt *st = NULL;
+    int rc = strata_stmt_prepare(&st, db, "SELECT 1; SELECT 2");
+    th_rc(db, rc, STRATA_E_MISUSE);
+    ck_assert_ptr_null(st);
+    ck_assert_ptr_nonnull(strstr(strata_db_errmsg(db), "strata_db_exec"));
+    /* A trailing semicolon and comment are one statement. */
+    ck_assert_int_eq(th_int(db, "SELECT 7; -- fine"), 7);
+    /* Text with no statement runs to DONE on both engines. */
+    rc = strata_stmt_prepare(&st, db, "-- nothing here");
+    th_rc(db, rc, STRATA_OK);
+    th_rc(db, strata_stmt_step(st), STRATA_DONE);
+    strata_stmt_finalize(st);
+    strata_db_close(db);
+}
+END_TEST
+
+static void add(TCase *tc, th_engine e)
+{
+    (void)e;
+    tcase_add_test(tc, lexer_table);
+    tcase_add_test(tc, lexer_executes);
+    tcase_add_test(tc, lexer_refuses_several_statements);
+}
+
+static Suite *build(void) { return th_suite("lexer", add); }
+
+int main(void) { return th_run(build); }

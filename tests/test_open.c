@@ -1,0 +1,165 @@
+/*
+ * test_open.c - choosing the database: an explicit URL, DATABASE_URL, the
+ * sqlite:///app.db default; connections that cannot be opened (wrong port,
+ * missing file with mode=rw, bad parameters) fail with a clear message;
+ * the settings that make SQLite behave like PostgreSQL are in force.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+START_TEST(open_database_url_and_default)
+{
+    char cwd[512];
+    ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd));
+    ck_assert_int_eq(chdir(th_tmpdir()), 0);
+    /* DATABASE_URL decides. */
+    setenv("DATABASE_URL", th_url(), 1);
+    strata_db *db = th_open_url(NULL);
+    ck_assert_str_eq(strata_db_backend(db), th_is_pg() ? "postgresql" : "sqlite");
+    th_exec(db, "CREATE TABLE via_env (id INTEGER)");
+    strata_db_close(db);
+    /* Unset (or empty): sqlite:///app.db in the working directory. */
+    setenv("DATABASE_URL", "", 1);
+    db = th_open_url(NULL);
+    ck_assert_str_eq(strata_db_backend(db), "sqlite");
+    ck_assert_str_eq(strata_db_url(db), STRATA_DEFAULT_URL);
+    th_exec(db, "CREATE TABLE t (id INTEGER)");
+    strata_db_close(db);
+    unsetenv("DATABASE_URL");
+    struct stat sb;
+    ck_assert_int_eq(stat("app.db", &sb), 0);
+    ck_assert_int_eq(chdir(cwd), 0);
+}
+END_TEST
+
+START_TEST(open_failures)
+{
+    strata_db *db = NULL;
+    char u[1100];
+    /* Missing file with mode=rw (and ro): not created, clear message. */
+    snprintf(u, sizeof u, "sqlite:///%s/missing.db?mode=rw", th_tmpdir());
+    ck_assert_int_eq(strata_db_open(&db, u), STRATA_E_CONNECT);
+    ck_assert_ptr_nonnull(strstr(strata_db_errmsg(db), "missing.db"));
+    ck_assert_ptr_nonnull(strstr(strata_db_errmsg(db), "existing file"));
+    strata_db_close(db);
+    char path[560];
+    snprintf(path, sizeof path, "%s/missing.db", th_tmpdir());
+    ck_assert_int_ne(access(path, F_OK), 0);
+    /* A directory that does not exist. */
+    ck_assert_int_eq(strata_db_open(&db, "sqlite:////nonexistent/dir/x.db"), STRATA_E_CONNECT);
+    strata_db_close(db);
+    /* A file that is not a database. */
+    snprintf(path, sizeof path, "%s/junk.db", th_tmpdir());
+    FILE *f = fopen(path, "w");
+    fputs("this is not a database, not at all, just text long enough to matter", f);
+    fclose(f);
+    snprintf(u, sizeof u, "sqlite:///%s", path);
+    ck_assert_int_eq(strata_db_open(&db, u), STRATA_E_CONNECT);
+    ck_assert_ptr_nonnull(strstr(strata_db_errmsg(db), "junk.db"));
+    strata_db_close(db);
+    /* Nobody listens on port 1. */
+    ck_assert_int_eq(strata_db_open(&db, "postgresql://u@127.0.0.1:1/x?connect_timeout=2"),
+                     STRATA_E_CONNECT);
+    ck_assert_ptr_nonnull(strstr(strata_db_errmsg(db), "127.0.0.1"));
+    ck_assert_str_eq(strata_db_sqlstate(db), "08001");
+    /* The handle is usable only for its error. */
+    ck_assert_int_eq(strata_db_exec(db, "SELECT 1"), STRATA_E_MISUSE);
+    strata_db_close(db);
+    /* Bad parameter values, for each backend's own parameters. */
+    ck_assert_int_eq(strata_db_open(&db, "sqlite:///x.db?mode=rx"), STRATA_E_URL);
+    ck_assert_ptr_nonnull(strstr(strata_db_errmsg(db), "mode=rx, expected ro, rw, rwc"));
+    strata_db_close(db);
+    ck_assert_int_eq(strata_db_open(&db, "sqlite:///x.db?busy_timeout=soon"), STRATA_E_URL);
+    strata_db_close(db);
+    ck_assert_int_eq(strata_db_open(&db, "postgresql://u:s3cret@h/x?bogus=1"), STRATA_E_URL);
+    ck_assert_ptr_nonnull(strstr(strata_db_errmsg(db), "bogus"));
+    ck_assert_ptr_null(strstr(strata_db_errmsg(db), "s3cret"));
+    strata_db_close(db);
+    /* The engine's own failure for this engine: a database that is not there. */
+    if (th_is_pg()) {
+        const char *base = th_pg_url();
+        const char *slash = strrchr(base, '/');
+        snprintf(u, sizeof u, "%.*s/no_such_db", (int)(slash - base), base);
+        ck_assert_int_eq(strata_db_open(&db, u), STRATA_E_CONNECT);
+        ck_assert_ptr_nonnull(strstr(strata_db_errmsg(db), "no_such_db"));
+        strata_db_close(db);
+    }
+}
+END_TEST
+
+/* The behaviour strata sets up so that SQLite answers as PostgreSQL does. */
+START_TEST(open_same_behaviour)
+{
+    strata_db *db = th_open();
+    strata_stmt *st;
+    th_rc(db, strata_stmt_prepare(&st, db, "SELECT 'ABC' LIKE 'abc', 'abc' LIKE 'a%'"), STRATA_OK);
+    th_rc(db, strata_stmt_step(st), STRATA_ROW);
+    int a, b;
+    ck_assert_int_eq(strata_stmt_column_bool(st, 0, &a), STRATA_OK);
+    ck_assert_int_eq(strata_stmt_column_bool(st, 1, &b), STRATA_OK);
+    ck_assert_int_eq(a, 0); /* LIKE is case-sensitive */
+    ck_assert_int_eq(b, 1);
+    strata_stmt_finalize(st);
+    /* Foreign keys are enforced (also checked in test_errors). */
+    th_exec(db, "CREATE TABLE p (id INTEGER PRIMARY KEY)");
+    th_exec(db, "CREATE TABLE c (p_id INTEGER REFERENCES p (id))");
+    th_rc(db, strata_db_exec(db, "INSERT INTO c VALUES (1)"), STRATA_E_FOREIGN_KEY);
+    /* Scripts run through exec on both engines. */
+    th_exec(db, "INSERT INTO p VALUES (1); INSERT INTO p VALUES (2); INSERT INTO c VALUES (2)");
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM p"), 2);
+    if (th_engine_now() == TH_SQLITE_FILE) {
+        th_rc(db, strata_stmt_prepare(&st, db, "PRAGMA journal_mode"), STRATA_OK);
+        th_rc(db, strata_stmt_step(st), STRATA_ROW);
+        const char *mode;
+        strata_stmt_column_text(st, 0, &mode, NULL);
+        ck_assert_str_eq(mode, "wal");
+        strata_stmt_finalize(st);
+    }
+    if (!th_is_pg())
+        ck_assert_int_eq(th_int(db, "PRAGMA busy_timeout"), 5000);
+    strata_db_close(db);
+    if (!th_is_pg()) {
+        db = th_open_url(th_url_with("busy_timeout=1234&journal_mode=delete"));
+        ck_assert_int_eq(th_int(db, "PRAGMA busy_timeout"), 1234);
+        strata_db_close(db);
+    }
+}
+END_TEST
+
+/* mode=ro: reads work, writes fail with STRATA_E_READONLY. */
+START_TEST(open_read_only)
+{
+    strata_db *db = th_open();
+    th_exec(db, "CREATE TABLE t (id INTEGER)");
+    th_exec(db, "INSERT INTO t VALUES (1)");
+    strata_db_close(db);
+    if (th_is_pg()) {
+        db = th_open();
+        th_exec(db, "SET default_transaction_read_only = on");
+    } else {
+        db = th_open_url(th_url_with("mode=ro"));
+    }
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM t"), 1);
+    th_rc(db, strata_db_exec(db, "INSERT INTO t VALUES (2)"), STRATA_E_READONLY);
+    strata_db_close(db);
+}
+END_TEST
+
+static void add(TCase *tc, th_engine e)
+{
+    tcase_add_test(tc, open_database_url_and_default);
+    tcase_add_test(tc, open_failures);
+    tcase_add_test(tc, open_same_behaviour);
+    /* Reopening a private in-memory database gives a new, empty one. */
+    if (e != TH_SQLITE_MEMORY)
+        tcase_add_test(tc, open_read_only);
+}
+
+static Suite *build(void) { return th_suite("open", add); }
+
+int main(void) { return th_run(build); }

@@ -1,0 +1,190 @@
+#define _GNU_SOURCE /* strcasestr */
+/*
+ * test_stmt.c - the statement cache reuses prepared statements by SQL text;
+ * reset, bindings, changes, RETURNING, column metadata, re-execution and
+ * closing with statements still out behave the same on every engine.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "harness.h"
+
+START_TEST(stmt_cache_reuse)
+{
+    strata_db *db = th_open();
+    th_exec(db, "CREATE TABLE t (id INTEGER PRIMARY KEY, name VARCHAR(64))");
+    int64_t prepares = strata_db_counter(db, STRATA_COUNTER_PREPARES);
+    int64_t hits = strata_db_counter(db, STRATA_COUNTER_CACHE_HITS);
+    for (int i = 0; i < 10; i++) {
+        strata_stmt *st;
+        th_rc(db, strata_stmt_prepare(&st, db, "INSERT INTO t (id, name) VALUES (?, ?)"), STRATA_OK);
+        strata_stmt_bind_int64(st, 1, i);
+        strata_stmt_bind_text(st, 2, "n", -1);
+        th_rc(db, strata_stmt_step(st), STRATA_DONE);
+        strata_stmt_finalize(st);
+    }
+    ck_assert_int_eq(strata_db_counter(db, STRATA_COUNTER_PREPARES) - prepares, 1);
+    ck_assert_int_eq(strata_db_counter(db, STRATA_COUNTER_CACHE_HITS) - hits, 9);
+    /* A cached statement comes back with its bindings cleared. */
+    strata_stmt *st;
+    th_rc(db, strata_stmt_prepare(&st, db, "INSERT INTO t (id, name) VALUES (?, ?)"), STRATA_OK);
+    strata_stmt_bind_int64(st, 1, 100);
+    th_rc(db, strata_stmt_step(st), STRATA_DONE);
+    strata_stmt_finalize(st);
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM t WHERE id = 100 AND name IS NULL"), 1);
+    /* The same text twice at once: two statements, both usable. */
+    strata_stmt *a, *b;
+    th_rc(db, strata_stmt_prepare(&a, db, "SELECT id FROM t WHERE id >= ? ORDER BY id"), STRATA_OK);
+    th_rc(db, strata_stmt_prepare(&b, db, "SELECT id FROM t WHERE id >= ? ORDER BY id"), STRATA_OK);
+    ck_assert_ptr_ne(a, b);
+    strata_stmt_bind_int64(a, 1, 5);
+    strata_stmt_bind_int64(b, 1, 8);
+    th_rc(db, strata_stmt_step(a), STRATA_ROW);
+    th_rc(db, strata_stmt_step(b), STRATA_ROW);
+    int64_t va, vb;
+    strata_stmt_column_int64(a, 0, &va);
+    strata_stmt_column_int64(b, 0, &vb);
+    ck_assert_int_eq(va, 5);
+    ck_assert_int_eq(vb, 8);
+    strata_stmt_finalize(a);
+    strata_stmt_finalize(b);
+    strata_db_close(db);
+}
+END_TEST
+
+START_TEST(stmt_cache_is_bounded)
+{
+    strata_db *db = th_open();
+    for (int i = 0; i < 300; i++) {
+        char sql[64];
+        snprintf(sql, sizeof sql, "SELECT %d + ?", i);
+        strata_stmt *st;
+        th_rc(db, strata_stmt_prepare(&st, db, sql), STRATA_OK);
+        strata_stmt_bind_int64(st, 1, 1);
+        th_rc(db, strata_stmt_step(st), STRATA_ROW);
+        int64_t v;
+        strata_stmt_column_int64(st, 0, &v);
+        ck_assert_int_eq(v, i + 1);
+        strata_stmt_finalize(st);
+    }
+    if (th_is_pg()) /* evicted statements are deallocated on the server */
+        ck_assert_int_le(th_int(db, "SELECT count(*) FROM pg_prepared_statements"), 129);
+    /* The oldest were evicted and are prepared again; the newest hit. */
+    int64_t prepares = strata_db_counter(db, STRATA_COUNTER_PREPARES);
+    ck_assert_int_eq(th_int(db, "SELECT 299 + 1"), 300);
+    ck_assert_int_eq(strata_db_counter(db, STRATA_COUNTER_PREPARES) - prepares, 1);
+    strata_db_close(db);
+}
+END_TEST
+
+START_TEST(stmt_changes_returning_reexecute)
+{
+    strata_db *db = th_open();
+    th_exec(db, "CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)");
+    th_exec(db, "INSERT INTO t (id, n) VALUES (1, 0), (2, 0), (3, 5)");
+    strata_stmt *st;
+    th_rc(db, strata_stmt_prepare(&st, db, "UPDATE t SET n = n + 1 WHERE n < ?"), STRATA_OK);
+    strata_stmt_bind_int64(st, 1, 5);
+    th_rc(db, strata_stmt_step(st), STRATA_DONE);
+    ck_assert_int_eq(strata_stmt_changes(st), 2);
+    ck_assert_int_eq(strata_db_changes(db), 2);
+    th_rc(db, strata_stmt_step(st), STRATA_DONE); /* stepping after DONE runs it again */
+    ck_assert_int_eq(strata_stmt_changes(st), 2);
+    strata_stmt_finalize(st);
+    ck_assert_int_eq(th_int(db, "SELECT sum(n) FROM t"), 9);
+
+    th_rc(db, strata_stmt_prepare(&st, db, "SELECT id FROM t"), STRATA_OK);
+    while (strata_stmt_step(st) == STRATA_ROW)
+        ;
+    ck_assert_int_eq(strata_stmt_changes(st), 0); /* a query changes nothing */
+    strata_stmt_finalize(st);
+
+    th_rc(db, strata_stmt_prepare(&st, db, "INSERT INTO t (id, n) VALUES (?, ?) RETURNING id, n * 2"),
+          STRATA_OK);
+    strata_stmt_bind_int64(st, 1, 10);
+    strata_stmt_bind_int64(st, 2, 21);
+    th_rc(db, strata_stmt_step(st), STRATA_ROW);
+    int64_t id, n2;
+    strata_stmt_column_int64(st, 0, &id);
+    strata_stmt_column_int64(st, 1, &n2);
+    ck_assert_int_eq(id, 10);
+    ck_assert_int_eq(n2, 42);
+    th_rc(db, strata_stmt_step(st), STRATA_DONE);
+    ck_assert_int_eq(strata_stmt_changes(st), 1);
+    /* reset keeps the bindings: run again with a new id only. */
+    th_rc(db, strata_stmt_reset(st), STRATA_OK);
+    strata_stmt_bind_int64(st, 1, 11);
+    th_rc(db, strata_stmt_step(st), STRATA_ROW);
+    strata_stmt_column_int64(st, 1, &n2);
+    ck_assert_int_eq(n2, 42);
+    /* Binding mid-iteration restarts the statement. */
+    strata_stmt_bind_int64(st, 1, 12);
+    th_rc(db, strata_stmt_step(st), STRATA_ROW);
+    strata_stmt_column_int64(st, 0, &id);
+    ck_assert_int_eq(id, 12);
+    th_rc(db, strata_stmt_clear_bindings(st), STRATA_OK);
+    strata_stmt_bind_int64(st, 1, 13);
+    th_rc(db, strata_stmt_step(st), STRATA_E_NOT_NULL); /* n is NULL now */
+    strata_stmt_finalize(st);
+    strata_db_close(db);
+}
+END_TEST
+
+START_TEST(stmt_columns)
+{
+    strata_db *db = th_open();
+    th_exec(db, "CREATE TABLE t (id INTEGER, name VARCHAR(64), at TIMESTAMP)");
+    strata_stmt *st;
+    th_rc(db, strata_stmt_prepare(&st, db, "SELECT id, name AS who, at FROM t"), STRATA_OK);
+    /* Known before the first step on every engine. */
+    ck_assert_int_eq(strata_stmt_column_count(st), 3);
+    ck_assert_str_eq(strata_stmt_column_name(st, 0), "id");
+    ck_assert_str_eq(strata_stmt_column_name(st, 1), "who");
+    ck_assert_ptr_null(strata_stmt_column_name(st, 3));
+    ck_assert_msg(strncasecmp(strata_stmt_column_decltype(st, 0), "int", 3) == 0, "%s",
+                  strata_stmt_column_decltype(st, 0));
+    ck_assert_msg(strstr(strata_stmt_column_decltype(st, 1), "(64)") != NULL, "%s",
+                  strata_stmt_column_decltype(st, 1));
+    ck_assert_msg(strcasestr(strata_stmt_column_decltype(st, 2), "timestamp") != NULL, "%s",
+                  strata_stmt_column_decltype(st, 2));
+    th_rc(db, strata_stmt_step(st), STRATA_DONE);
+    ck_assert_int_eq(strata_stmt_column_count(st), 3);
+    strata_stmt_finalize(st);
+    th_rc(db, strata_stmt_prepare(&st, db, "DELETE FROM t"), STRATA_OK);
+    ck_assert_int_eq(strata_stmt_column_count(st), 0);
+    strata_stmt_finalize(st);
+    strata_db_close(db);
+}
+END_TEST
+
+/* Closing the connection first and finalizing afterwards is safe. */
+START_TEST(stmt_close_before_finalize)
+{
+    strata_db *db = th_open();
+    strata_stmt *st, *cached;
+    th_rc(db, strata_stmt_prepare(&cached, db, "SELECT 1"), STRATA_OK);
+    strata_stmt_finalize(cached); /* idle in the cache */
+    th_rc(db, strata_stmt_prepare(&st, db, "SELECT 2"), STRATA_OK);
+    th_rc(db, strata_stmt_step(st), STRATA_ROW);
+    strata_db_close(db);
+    ck_assert_int_eq(strata_stmt_step(st), STRATA_E_MISUSE);
+    strata_stmt_finalize(st);
+    strata_stmt_finalize(NULL);
+    strata_db_close(NULL);
+}
+END_TEST
+
+static void add(TCase *tc, th_engine e)
+{
+    (void)e;
+    tcase_add_test(tc, stmt_cache_reuse);
+    tcase_add_test(tc, stmt_cache_is_bounded);
+    tcase_add_test(tc, stmt_changes_returning_reexecute);
+    tcase_add_test(tc, stmt_columns);
+    tcase_add_test(tc, stmt_close_before_finalize);
+}
+
+static Suite *build(void) { return th_suite("statements", add); }
+
+int main(void) { return th_run(build); }

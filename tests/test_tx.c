@@ -1,0 +1,183 @@
+/*
+ * test_tx.c - transactions and nested savepoints behave the same on every
+ * engine: commit keeps, rollback discards, a savepoint rolled back leaves
+ * the outer transaction usable (after an error too), an error outside a
+ * savepoint aborts the transaction on both engines, a failed COMMIT leaves
+ * no transaction open.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "harness.h"
+
+static void table(strata_db *db)
+{
+    th_exec(db, "CREATE TABLE t (id INTEGER PRIMARY KEY)");
+}
+
+static void insert(strata_db *db, int id, int want)
+{
+    strata_stmt *st;
+    th_rc(db, strata_stmt_prepare(&st, db, "INSERT INTO t (id) VALUES (?)"), STRATA_OK);
+    strata_stmt_bind_int64(st, 1, id);
+    int rc = strata_stmt_step(st);
+    strata_stmt_finalize(st);
+    th_rc(db, rc, want);
+}
+
+START_TEST(tx_commit_and_rollback)
+{
+    strata_db *db = th_open();
+    table(db);
+    th_rc(db, strata_db_begin(db), STRATA_OK);
+    ck_assert(strata_db_in_transaction(db));
+    insert(db, 1, STRATA_DONE);
+    th_rc(db, strata_db_commit(db), STRATA_OK);
+    ck_assert(!strata_db_in_transaction(db));
+    th_rc(db, strata_db_begin(db), STRATA_OK);
+    insert(db, 2, STRATA_DONE);
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM t"), 2);
+    th_rc(db, strata_db_rollback(db), STRATA_OK);
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM t"), 1);
+    /* Misuse. */
+    th_rc(db, strata_db_commit(db), STRATA_E_MISUSE);
+    th_rc(db, strata_db_rollback(db), STRATA_OK); /* nothing to roll back is fine */
+    th_rc(db, strata_db_begin(db), STRATA_OK);
+    th_rc(db, strata_db_begin(db), STRATA_E_MISUSE);
+    ck_assert_ptr_nonnull(strstr(strata_db_errmsg(db), "savepoint"));
+    th_rc(db, strata_db_savepoint_release(db), STRATA_E_MISUSE);
+    th_rc(db, strata_db_rollback(db), STRATA_OK);
+    strata_db_close(db);
+}
+END_TEST
+
+START_TEST(tx_nested_savepoints)
+{
+    strata_db *db = th_open();
+    table(db);
+    th_rc(db, strata_db_begin(db), STRATA_OK);
+    insert(db, 1, STRATA_DONE);
+    th_rc(db, strata_db_savepoint(db), STRATA_OK);
+    insert(db, 2, STRATA_DONE);
+    th_rc(db, strata_db_savepoint(db), STRATA_OK);
+    ck_assert_int_eq(strata_db_savepoint_depth(db), 2);
+    insert(db, 3, STRATA_DONE);
+    th_rc(db, strata_db_savepoint_rollback(db), STRATA_OK); /* 3 goes */
+    th_rc(db, strata_db_savepoint_release(db), STRATA_OK);  /* 2 stays */
+    ck_assert_int_eq(strata_db_savepoint_depth(db), 0);
+    ck_assert(strata_db_in_transaction(db));
+    th_rc(db, strata_db_commit(db), STRATA_OK);
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM t"), 2);
+    ck_assert_int_eq(th_int(db, "SELECT sum(id) FROM t"), 3);
+    strata_db_close(db);
+}
+END_TEST
+
+START_TEST(tx_savepoint_recovers_from_error)
+{
+    strata_db *db = th_open();
+    table(db);
+    th_rc(db, strata_db_begin(db), STRATA_OK);
+    insert(db, 1, STRATA_DONE);
+    th_rc(db, strata_db_savepoint(db), STRATA_OK);
+    insert(db, 1, STRATA_E_UNIQUE);
+    insert(db, 5, STRATA_E_TX_ABORTED); /* refused until rolled back, on both engines */
+    th_rc(db, strata_db_savepoint_release(db), STRATA_E_TX_ABORTED);
+    th_rc(db, strata_db_savepoint_rollback(db), STRATA_OK);
+    insert(db, 4, STRATA_DONE); /* the outer transaction is usable */
+    th_rc(db, strata_db_commit(db), STRATA_OK);
+    ck_assert_int_eq(th_int(db, "SELECT sum(id) FROM t"), 5);
+    strata_db_close(db);
+}
+END_TEST
+
+START_TEST(tx_error_aborts_transaction)
+{
+    strata_db *db = th_open();
+    table(db);
+    th_rc(db, strata_db_begin(db), STRATA_OK);
+    insert(db, 1, STRATA_DONE);
+    insert(db, 1, STRATA_E_UNIQUE);
+    insert(db, 2, STRATA_E_TX_ABORTED);
+    ck_assert_str_eq(strata_db_sqlstate(db), "25P02");
+    th_rc(db, strata_db_exec(db, "SELECT 1"), STRATA_E_TX_ABORTED);
+    th_rc(db, strata_db_commit(db), STRATA_E_TX_ABORTED);
+    ck_assert(!strata_db_in_transaction(db));
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM t"), 0); /* nothing was committed */
+    /* Rolling back instead also recovers. */
+    th_rc(db, strata_db_begin(db), STRATA_OK);
+    insert(db, 1, STRATA_DONE);
+    insert(db, 1, STRATA_E_UNIQUE);
+    th_rc(db, strata_db_rollback(db), STRATA_OK);
+    insert(db, 7, STRATA_DONE);
+    ck_assert_int_eq(th_int(db, "SELECT sum(id) FROM t"), 7);
+    strata_db_close(db);
+}
+END_TEST
+
+START_TEST(tx_savepoint_without_transaction)
+{
+    strata_db *db = th_open();
+    table(db);
+    th_rc(db, strata_db_savepoint(db), STRATA_OK);
+    ck_assert(strata_db_in_transaction(db));
+    insert(db, 1, STRATA_DONE);
+    th_rc(db, strata_db_savepoint_release(db), STRATA_OK);
+    ck_assert(!strata_db_in_transaction(db));
+    th_rc(db, strata_db_savepoint(db), STRATA_OK);
+    insert(db, 2, STRATA_DONE);
+    th_rc(db, strata_db_savepoint_rollback(db), STRATA_OK);
+    ck_assert(!strata_db_in_transaction(db));
+    ck_assert_int_eq(th_int(db, "SELECT sum(id) FROM t"), 1);
+    strata_db_close(db);
+}
+END_TEST
+
+/* A deferred foreign key fails at COMMIT: the transaction is over either way. */
+START_TEST(tx_failed_commit_ends_transaction)
+{
+    strata_db *db = th_open();
+    table(db);
+    th_exec(db, "CREATE TABLE c (id INTEGER PRIMARY KEY, "
+                "t_id INTEGER REFERENCES t (id) DEFERRABLE INITIALLY DEFERRED)");
+    th_rc(db, strata_db_begin(db), STRATA_OK);
+    th_exec(db, "INSERT INTO c (id, t_id) VALUES (1, 42)");
+    th_rc(db, strata_db_commit(db), STRATA_E_FOREIGN_KEY);
+    ck_assert(!strata_db_in_transaction(db));
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM c"), 0);
+    th_rc(db, strata_db_begin(db), STRATA_OK); /* a new one can start */
+    th_rc(db, strata_db_rollback(db), STRATA_OK);
+    strata_db_close(db);
+}
+END_TEST
+
+/* Closing with a transaction open rolls it back. */
+START_TEST(tx_close_rolls_back)
+{
+    strata_db *db = th_open();
+    table(db);
+    th_rc(db, strata_db_begin(db), STRATA_OK);
+    insert(db, 1, STRATA_DONE);
+    strata_db_close(db);
+    db = th_open();
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM t"), 0);
+    strata_db_close(db);
+}
+END_TEST
+
+static void add(TCase *tc, th_engine e)
+{
+    tcase_add_test(tc, tx_commit_and_rollback);
+    tcase_add_test(tc, tx_nested_savepoints);
+    tcase_add_test(tc, tx_savepoint_recovers_from_error);
+    tcase_add_test(tc, tx_error_aborts_transaction);
+    tcase_add_test(tc, tx_savepoint_without_transaction);
+    tcase_add_test(tc, tx_failed_commit_ends_transaction);
+    /* Reopening a private in-memory database gives a new, empty one. */
+    if (e != TH_SQLITE_MEMORY)
+        tcase_add_test(tc, tx_close_rolls_back);
+}
+
+static Suite *build(void) { return th_suite("transactions", add); }
+
+int main(void) { return th_run(build); }
