@@ -50,15 +50,15 @@ typedef struct pg_conn {
 typedef struct pg_stmt {
     strata_backend_stmt base;
     char name[24];
-    PGresult *res;  /* result of the current execution */
-    int row;        /* current row in res */
+    PGresult *res; /* result of the current execution */
+    int row;       /* current row in res */
     int64_t changes;
-    PGresult *desc; /* PQdescribePrepared, only when columns are asked before a run */
-    char (*text)[40];          /* per parameter: text of a number/bool/timestamp */
-    unsigned char **bytea;     /* per column: unescaped bytea of the current row */
+    PGresult *desc;        /* PQdescribePrepared, only when columns are asked before a run */
+    char (*text)[40];      /* per parameter: text of a number/bool/timestamp */
+    unsigned char **bytea; /* per column: unescaped bytea of the current row */
     size_t *bytea_len;
     int ncols_alloc;
-    char **decl;               /* per column: declared type text, made on demand */
+    char **decl; /* per column: declared type text, made on demand */
     int ndecl;
 } pg_stmt;
 
@@ -74,18 +74,30 @@ static int classify(const char *state, int native, const char *msg)
         const char *state;
         int code;
     } exact[] = {
-        {"23505", STRATA_E_UNIQUE},          {"23503", STRATA_E_FOREIGN_KEY},
-        {"23502", STRATA_E_NOT_NULL},        {"23514", STRATA_E_CHECK},
-        {"22001", STRATA_E_TOO_LONG},        {"55P03", STRATA_E_BUSY},
-        {"40001", STRATA_E_SERIALIZATION},   {"40P01", STRATA_E_DEADLOCK},
-        {"42601", STRATA_E_SYNTAX},          {"42P01", STRATA_E_UNDEFINED_TABLE},
-        {"42703", STRATA_E_UNDEFINED_COLUMN}, {"42P07", STRATA_E_EXISTS},
-        {"42710", STRATA_E_EXISTS},          {"42P06", STRATA_E_EXISTS},
-        {"53200", STRATA_E_NOMEM},           {"57014", STRATA_E_TIMEOUT},
-        {"25P02", STRATA_E_TX_ABORTED},      {"25006", STRATA_E_READONLY},
-        {"42501", STRATA_E_PERMISSION},      {"22003", STRATA_E_RANGE},
-        {"0A000", STRATA_E_UNSUPPORTED},     {"3D000", STRATA_E_CONNECT},
-        {"57P01", STRATA_E_CONNECTION_LOST}, {"57P02", STRATA_E_CONNECTION_LOST},
+        {"23505", STRATA_E_UNIQUE},
+        {"23503", STRATA_E_FOREIGN_KEY},
+        {"23502", STRATA_E_NOT_NULL},
+        {"23514", STRATA_E_CHECK},
+        {"22001", STRATA_E_TOO_LONG},
+        {"55P03", STRATA_E_BUSY},
+        {"40001", STRATA_E_SERIALIZATION},
+        {"40P01", STRATA_E_DEADLOCK},
+        {"42601", STRATA_E_SYNTAX},
+        {"42P01", STRATA_E_UNDEFINED_TABLE},
+        {"42703", STRATA_E_UNDEFINED_COLUMN},
+        {"42P07", STRATA_E_EXISTS},
+        {"42710", STRATA_E_EXISTS},
+        {"42P06", STRATA_E_EXISTS},
+        {"53200", STRATA_E_NOMEM},
+        {"57014", STRATA_E_TIMEOUT},
+        {"25P02", STRATA_E_TX_ABORTED},
+        {"25006", STRATA_E_READONLY},
+        {"42501", STRATA_E_PERMISSION},
+        {"22003", STRATA_E_RANGE},
+        {"0A000", STRATA_E_UNSUPPORTED},
+        {"3D000", STRATA_E_CONNECT},
+        {"57P01", STRATA_E_CONNECTION_LOST},
+        {"57P02", STRATA_E_CONNECTION_LOST},
         {"57P03", STRATA_E_CONNECT},
     };
     for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++)
@@ -276,12 +288,8 @@ static int format_params(pg_stmt *st, const char **values, int *lengths, int *fo
         formats[i] = 0;
         values[i] = t;
         switch (v->type) {
-        case STRATA_TYPE_NULL:
-            values[i] = NULL;
-            break;
-        case STRATA_TYPE_INT64:
-            snprintf(t, sizeof st->text[i], "%" PRId64, v->u.i);
-            break;
+        case STRATA_TYPE_NULL: values[i] = NULL; break;
+        case STRATA_TYPE_INT64: snprintf(t, sizeof st->text[i], "%" PRId64, v->u.i); break;
         case STRATA_TYPE_BOOL:
             snprintf(t, sizeof st->text[i], "%s", v->u.i ? "true" : "false");
             break;
@@ -338,8 +346,7 @@ static int pg_step(strata_backend_stmt *bst)
         formats = malloc((size_t)n * sizeof *formats);
         if (!values || !lengths || !formats) {
             free(values), free(lengths), free(formats);
-            return strata_driver_error(bst->conn->db, STRATA_E_NOMEM, "53200", 0,
-                                       "out of memory");
+            return strata_driver_error(bst->conn->db, STRATA_E_NOMEM, "53200", 0, "out of memory");
         }
     }
     format_params(st, values, lengths, formats);
@@ -392,10 +399,7 @@ static void pg_finalize(strata_backend_stmt *bst)
     free(st);
 }
 
-static int64_t pg_changes(strata_backend_stmt *bst)
-{
-    return ((pg_stmt *)bst)->changes;
-}
+static int64_t pg_changes(strata_backend_stmt *bst) { return ((pg_stmt *)bst)->changes; }
 
 /* The result describing the columns: the execution's, or a description
  * fetched once when columns are asked about before the first step. */
@@ -542,19 +546,107 @@ static int pg_column_value(strata_backend_stmt *bst, int col, strata_value *out)
 /* PostgreSQL's reserved key words, including those that may be function or
  * type names (appendix "SQL Key Words"): these cannot be bare identifiers. */
 static const char *const reserved[] = {
-    "all", "analyse", "analyze", "and", "any", "array", "as", "asc", "asymmetric",
-    "authorization", "binary", "both", "case", "cast", "check", "collate", "collation",
-    "column", "concurrently", "constraint", "create", "cross", "current_catalog",
-    "current_date", "current_role", "current_schema", "current_time", "current_timestamp",
-    "current_user", "default", "deferrable", "desc", "distinct", "do", "else", "end",
-    "except", "false", "fetch", "for", "foreign", "freeze", "from", "full", "grant", "group",
-    "having", "ilike", "in", "initially", "inner", "intersect", "into", "is", "isnull",
-    "join", "lateral", "leading", "left", "like", "limit", "localtime", "localtimestamp",
-    "natural", "not", "notnull", "null", "offset", "on", "only", "or", "order", "outer",
-    "overlaps", "placing", "primary", "references", "returning", "right", "select",
-    "session_user", "similar", "some", "symmetric", "system_user", "table", "tablesample",
-    "then", "to", "trailing", "true", "union", "unique", "user", "using", "variadic",
-    "verbose", "when", "where", "window", "with",
+    "all",
+    "analyse",
+    "analyze",
+    "and",
+    "any",
+    "array",
+    "as",
+    "asc",
+    "asymmetric",
+    "authorization",
+    "binary",
+    "both",
+    "case",
+    "cast",
+    "check",
+    "collate",
+    "collation",
+    "column",
+    "concurrently",
+    "constraint",
+    "create",
+    "cross",
+    "current_catalog",
+    "current_date",
+    "current_role",
+    "current_schema",
+    "current_time",
+    "current_timestamp",
+    "current_user",
+    "default",
+    "deferrable",
+    "desc",
+    "distinct",
+    "do",
+    "else",
+    "end",
+    "except",
+    "false",
+    "fetch",
+    "for",
+    "foreign",
+    "freeze",
+    "from",
+    "full",
+    "grant",
+    "group",
+    "having",
+    "ilike",
+    "in",
+    "initially",
+    "inner",
+    "intersect",
+    "into",
+    "is",
+    "isnull",
+    "join",
+    "lateral",
+    "leading",
+    "left",
+    "like",
+    "limit",
+    "localtime",
+    "localtimestamp",
+    "natural",
+    "not",
+    "notnull",
+    "null",
+    "offset",
+    "on",
+    "only",
+    "or",
+    "order",
+    "outer",
+    "overlaps",
+    "placing",
+    "primary",
+    "references",
+    "returning",
+    "right",
+    "select",
+    "session_user",
+    "similar",
+    "some",
+    "symmetric",
+    "system_user",
+    "table",
+    "tablesample",
+    "then",
+    "to",
+    "trailing",
+    "true",
+    "union",
+    "unique",
+    "user",
+    "using",
+    "variadic",
+    "verbose",
+    "when",
+    "where",
+    "window",
+    "with",
 };
 
 static int cmp_word(const void *a, const void *b)
@@ -576,9 +668,8 @@ const strata_driver strata__postgres_driver = {
     .name = "postgresql",
     .aliases = pg_aliases,
     .driver_names = pg_driver_names,
-    .capabilities = STRATA_CAP_RETURNING | STRATA_CAP_TRANSACTIONAL_DDL |
-                    STRATA_CAP_ALTER_COLUMN | STRATA_CAP_ADVISORY_LOCKS |
-                    STRATA_CAP_PIPELINE | STRATA_CAP_CONCURRENT_WRITERS,
+    .capabilities = STRATA_CAP_RETURNING | STRATA_CAP_TRANSACTIONAL_DDL | STRATA_CAP_ALTER_COLUMN |
+                    STRATA_CAP_ADVISORY_LOCKS | STRATA_CAP_PIPELINE | STRATA_CAP_CONCURRENT_WRITERS,
     .placeholder = STRATA_PLACEHOLDER_DOLLAR,
     .lexer_flags = STRATA_LEX_NESTED_COMMENTS | STRATA_LEX_DOLLAR_QUOTES | STRATA_LEX_E_STRINGS,
     .url_params = NULL, /* libpq validates its own */

@@ -49,47 +49,29 @@ static int classify(const char *sqlstate, int ext, const char *msg)
     (void)sqlstate;
     switch (ext) {
     case SQLITE_CONSTRAINT_UNIQUE:
-    case SQLITE_CONSTRAINT_PRIMARYKEY:
-        return STRATA_E_UNIQUE;
-    case SQLITE_CONSTRAINT_FOREIGNKEY:
-        return STRATA_E_FOREIGN_KEY;
-    case SQLITE_CONSTRAINT_NOTNULL:
-        return STRATA_E_NOT_NULL;
-    case SQLITE_CONSTRAINT_CHECK:
-        return STRATA_E_CHECK;
-    case SQLITE_BUSY_SNAPSHOT:
-        return STRATA_E_SERIALIZATION;
+    case SQLITE_CONSTRAINT_PRIMARYKEY: return STRATA_E_UNIQUE;
+    case SQLITE_CONSTRAINT_FOREIGNKEY: return STRATA_E_FOREIGN_KEY;
+    case SQLITE_CONSTRAINT_NOTNULL: return STRATA_E_NOT_NULL;
+    case SQLITE_CONSTRAINT_CHECK: return STRATA_E_CHECK;
+    case SQLITE_BUSY_SNAPSHOT: return STRATA_E_SERIALIZATION;
     }
     switch (ext & 0xff) {
     case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-        return STRATA_E_BUSY;
-    case SQLITE_NOMEM:
-        return STRATA_E_NOMEM;
-    case SQLITE_READONLY:
-        return STRATA_E_READONLY;
+    case SQLITE_LOCKED: return STRATA_E_BUSY;
+    case SQLITE_NOMEM: return STRATA_E_NOMEM;
+    case SQLITE_READONLY: return STRATA_E_READONLY;
     case SQLITE_CANTOPEN:
-    case SQLITE_NOTADB:
-        return STRATA_E_CONNECT;
-    case SQLITE_TOOBIG:
-        return STRATA_E_TOO_LONG;
-    case SQLITE_MISMATCH:
-        return STRATA_E_DATA;
-    case SQLITE_RANGE:
-        return STRATA_E_RANGE;
-    case SQLITE_MISUSE:
-        return STRATA_E_MISUSE;
+    case SQLITE_NOTADB: return STRATA_E_CONNECT;
+    case SQLITE_TOOBIG: return STRATA_E_TOO_LONG;
+    case SQLITE_MISMATCH: return STRATA_E_DATA;
+    case SQLITE_RANGE: return STRATA_E_RANGE;
+    case SQLITE_MISUSE: return STRATA_E_MISUSE;
     case SQLITE_PERM:
-    case SQLITE_AUTH:
-        return STRATA_E_PERMISSION;
-    case SQLITE_INTERRUPT:
-        return STRATA_E_TIMEOUT;
-    case SQLITE_CONSTRAINT:
-        return STRATA_E_CHECK;
-    case SQLITE_ERROR:
-        break;
-    default:
-        return STRATA_E_ERROR;
+    case SQLITE_AUTH: return STRATA_E_PERMISSION;
+    case SQLITE_INTERRUPT: return STRATA_E_TIMEOUT;
+    case SQLITE_CONSTRAINT: return STRATA_E_CHECK;
+    case SQLITE_ERROR: break;
+    default: return STRATA_E_ERROR;
     }
     if (!msg)
         return STRATA_E_ERROR;
@@ -171,7 +153,7 @@ static int sq_exec(strata_conn *conn, const char *sql);
 static int sq_open(strata_conn **out, strata_db *db, const strata_url *url)
 {
     static const char *const journal_modes[] = {"delete", "truncate", "persist", "memory",
-                                                "wal", "off", NULL};
+                                                "wal",    "off",      NULL};
     static const char *const sync_modes[] = {"off", "normal", "full", "extra", NULL};
     const char *path = strata_url_database(url);
     const char *mode = strata_url_param(url, "mode");
@@ -252,10 +234,9 @@ static int sq_open(strata_conn **out, strata_db *db, const strata_url *url)
     if (rc != STRATA_OK) {
         /* A file that is not a database fails here, not at open. */
         int code = strata_db_errcode(db) == STRATA_E_BUSY ? STRATA_E_BUSY : STRATA_E_CONNECT;
-        rc = strata_driver_error(db, code, code == STRATA_E_BUSY ? "55P03" : "08001",
-                                 sqlite3_extended_errcode(c->h),
-                                 "cannot open SQLite database \"%s\": %s", path,
-                                 sqlite3_errmsg(c->h));
+        rc = strata_driver_error(
+            db, code, code == STRATA_E_BUSY ? "55P03" : "08001", sqlite3_extended_errcode(c->h),
+            "cannot open SQLite database \"%s\": %s", path, sqlite3_errmsg(c->h));
         sqlite3_close(c->h);
         free(c);
         return rc;
@@ -306,16 +287,10 @@ static int bind_all(sqlite_stmt *st)
         const strata_value *v = &st->base.params[i];
         int rc = SQLITE_OK;
         switch (v->type) {
-        case STRATA_TYPE_NULL:
-            rc = sqlite3_bind_null(st->h, i + 1);
-            break;
+        case STRATA_TYPE_NULL: rc = sqlite3_bind_null(st->h, i + 1); break;
         case STRATA_TYPE_INT64:
-        case STRATA_TYPE_BOOL:
-            rc = sqlite3_bind_int64(st->h, i + 1, v->u.i);
-            break;
-        case STRATA_TYPE_DOUBLE:
-            rc = sqlite3_bind_double(st->h, i + 1, v->u.d);
-            break;
+        case STRATA_TYPE_BOOL: rc = sqlite3_bind_int64(st->h, i + 1, v->u.i); break;
+        case STRATA_TYPE_DOUBLE: rc = sqlite3_bind_double(st->h, i + 1, v->u.d); break;
         case STRATA_TYPE_TEXT:
             rc = sqlite3_bind_text(st->h, i + 1, v->u.buf.ptr, (int)v->u.buf.len, SQLITE_STATIC);
             break;
@@ -373,10 +348,7 @@ static void sq_finalize(strata_backend_stmt *bst)
     free(st);
 }
 
-static int64_t sq_changes(strata_backend_stmt *bst)
-{
-    return ((sqlite_stmt *)bst)->changes;
-}
+static int64_t sq_changes(strata_backend_stmt *bst) { return ((sqlite_stmt *)bst)->changes; }
 
 static int sq_column_count(strata_backend_stmt *bst)
 {
@@ -422,16 +394,13 @@ static int sq_column_value(strata_backend_stmt *bst, int col, strata_value *out)
         int n = sqlite3_column_count(st->h);
         st->decl = calloc((size_t)n + 1, 1);
         if (!st->decl)
-            return strata_driver_error(bst->conn->db, STRATA_E_NOMEM, "53200", 0,
-                                       "out of memory");
+            return strata_driver_error(bst->conn->db, STRATA_E_NOMEM, "53200", 0, "out of memory");
     }
     if (st->decl[col] == DECL_UNKNOWN)
         st->decl[col] = (unsigned char)classify_decl(sqlite3_column_decltype(st->h, col));
 
     switch (sqlite3_column_type(st->h, col)) {
-    case SQLITE_NULL:
-        out->type = STRATA_TYPE_NULL;
-        break;
+    case SQLITE_NULL: out->type = STRATA_TYPE_NULL; break;
     case SQLITE_INTEGER:
         out->type = st->decl[col] == DECL_BOOL ? STRATA_TYPE_BOOL : STRATA_TYPE_INT64;
         out->u.i = sqlite3_column_int64(st->h, col);
@@ -444,9 +413,9 @@ static int sq_column_value(strata_backend_stmt *bst, int col, strata_value *out)
         const char *p = (const char *)sqlite3_column_text(st->h, col);
         size_t n = (size_t)sqlite3_column_bytes(st->h, col);
         if (!p)
-            return strata_driver_error(bst->conn->db, STRATA_E_NOMEM, "53200", 0,
-                                       "out of memory");
-        if (st->decl[col] == DECL_TIMESTAMP && strata_timestamp_parse(&out->u.ts, p, n) == STRATA_OK) {
+            return strata_driver_error(bst->conn->db, STRATA_E_NOMEM, "53200", 0, "out of memory");
+        if (st->decl[col] == DECL_TIMESTAMP &&
+            strata_timestamp_parse(&out->u.ts, p, n) == STRATA_OK) {
             out->type = STRATA_TYPE_TIMESTAMP;
             break;
         }
@@ -472,8 +441,8 @@ static int sq_is_reserved(const char *word)
 }
 
 static const char *const sq_driver_names[] = {"sqlite3", "pysqlite", NULL};
-static const char *const sq_url_params[] = {"mode", "busy_timeout", "timeout", "journal_mode",
-                                            "synchronous", "cache", NULL};
+static const char *const sq_url_params[] = {
+    "mode", "busy_timeout", "timeout", "journal_mode", "synchronous", "cache", NULL};
 
 const strata_driver strata__sqlite_driver = {
     .version = STRATA_DRIVER_VERSION,

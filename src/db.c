@@ -23,8 +23,8 @@
 static bool env_truthy(const char *name)
 {
     const char *v = getenv(name);
-    return v && (strcmp(v, "1") == 0 || strcasecmp(v, "true") == 0 ||
-                 strcasecmp(v, "yes") == 0 || strcasecmp(v, "on") == 0);
+    return v && (strcmp(v, "1") == 0 || strcasecmp(v, "true") == 0 || strcasecmp(v, "yes") == 0 ||
+                 strcasecmp(v, "on") == 0);
 }
 
 int strata_db_open(strata_db **out, const char *url)
@@ -99,15 +99,9 @@ const char *strata_db_backend(const strata_db *db)
     return db && db->driver ? db->driver->name : NULL;
 }
 
-const strata_driver *strata_db_driver(const strata_db *db)
-{
-    return db ? db->driver : NULL;
-}
+const strata_driver *strata_db_driver(const strata_db *db) { return db ? db->driver : NULL; }
 
-const char *strata_db_url(const strata_db *db)
-{
-    return db && db->url ? db->url : "";
-}
+const char *strata_db_url(const strata_db *db) { return db && db->url ? db->url : ""; }
 
 /* Check the handle is usable; sets the misuse message when not. */
 int strata__db_usable(strata_db *db)
@@ -162,10 +156,7 @@ int strata_db_exec(strata_db *db, const char *sql)
     return db_run(db, sql);
 }
 
-int64_t strata_db_changes(const strata_db *db)
-{
-    return db ? db->changes : 0;
-}
+int64_t strata_db_changes(const strata_db *db) { return db ? db->changes : 0; }
 
 /* ---- transactions -------------------------------------------------------- */
 
@@ -183,8 +174,9 @@ int strata_db_begin(strata_db *db)
     if (rc)
         return rc;
     if (db->in_tx)
-        return strata__db_error(db, STRATA_E_MISUSE,
-                                "a transaction is already open (use strata_db_savepoint() to nest)");
+        return strata__db_error(
+            db, STRATA_E_MISUSE,
+            "a transaction is already open (use strata_db_savepoint() to nest)");
     db->counters[STRATA_COUNTER_STATEMENTS]++;
     strata__echo_line(db, "BEGIN");
     rc = strata__drv_begin(db);
@@ -195,7 +187,6 @@ int strata_db_begin(strata_db *db)
     }
     return rc;
 }
-
 
 /* Roll the engine's transaction back after a failure, keeping the
  * failure's details (not the rollback's) on the handle. */
@@ -253,10 +244,7 @@ int strata_db_rollback(strata_db *db)
     return rc;
 }
 
-int strata_db_in_transaction(const strata_db *db)
-{
-    return db && db->in_tx;
-}
+int strata_db_in_transaction(const strata_db *db) { return db && db->in_tx; }
 
 int strata_db_savepoint(strata_db *db)
 {
@@ -317,20 +305,11 @@ static int savepoint_end(strata_db *db, bool keep)
     return STRATA_OK;
 }
 
-int strata_db_savepoint_release(strata_db *db)
-{
-    return savepoint_end(db, true);
-}
+int strata_db_savepoint_release(strata_db *db) { return savepoint_end(db, true); }
 
-int strata_db_savepoint_rollback(strata_db *db)
-{
-    return savepoint_end(db, false);
-}
+int strata_db_savepoint_rollback(strata_db *db) { return savepoint_end(db, false); }
 
-int strata_db_savepoint_depth(const strata_db *db)
-{
-    return db ? db->sp_depth : 0;
-}
+int strata_db_savepoint_depth(const strata_db *db) { return db ? db->sp_depth : 0; }
 
 /* ---- counters and echo ---------------------------------------------------- */
 

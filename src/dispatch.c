@@ -64,17 +64,13 @@ const strata_driver *strata_driver_find(const char *scheme)
     return scheme ? strata__driver_lookup(scheme) : NULL;
 }
 
-const char *strata_driver_name(const strata_driver *driver)
-{
-    return driver ? driver->name : NULL;
-}
+const char *strata_driver_name(const strata_driver *driver) { return driver ? driver->name : NULL; }
 
 int strata__drv_open(strata_db *db, const strata_url *url)
 {
     const strata_driver *d = strata__url_driver(url);
     if (d->version < 1 || !d->open)
-        return strata__db_error(db, STRATA_E_UNSUPPORTED, "driver \"%s\" is not usable",
-                                d->name);
+        return strata__db_error(db, STRATA_E_UNSUPPORTED, "driver \"%s\" is not usable", d->name);
     db->driver = d;
     strata_conn *conn = NULL;
     int rc = d->open(&conn, db, url);
@@ -97,10 +93,7 @@ void strata__drv_close(strata_db *db)
     db->conn = NULL;
 }
 
-int strata__drv_exec(strata_db *db, const char *sql)
-{
-    return db->driver->exec(db->conn, sql);
-}
+int strata__drv_exec(strata_db *db, const char *sql) { return db->driver->exec(db->conn, sql); }
 
 int strata__drv_begin(strata_db *db)
 {
@@ -109,8 +102,7 @@ int strata__drv_begin(strata_db *db)
 
 int strata__drv_commit(strata_db *db)
 {
-    return db->driver->commit ? db->driver->commit(db->conn)
-                              : db->driver->exec(db->conn, "COMMIT");
+    return db->driver->commit ? db->driver->commit(db->conn) : db->driver->exec(db->conn, "COMMIT");
 }
 
 int strata__drv_rollback(strata_db *db)
@@ -124,15 +116,9 @@ int strata__drv_prepare(strata_db *db, strata_backend_stmt **out, const char *sq
     return db->driver->prepare(out, db->conn, sql, nparams);
 }
 
-int strata__drv_step(strata_backend_stmt *bst)
-{
-    return bst->conn->driver->step(bst);
-}
+int strata__drv_step(strata_backend_stmt *bst) { return bst->conn->driver->step(bst); }
 
-int strata__drv_reset(strata_backend_stmt *bst)
-{
-    return bst->conn->driver->reset(bst);
-}
+int strata__drv_reset(strata_backend_stmt *bst) { return bst->conn->driver->reset(bst); }
 
 void strata__drv_finalize(strata_backend_stmt *bst)
 {
@@ -140,10 +126,7 @@ void strata__drv_finalize(strata_backend_stmt *bst)
         bst->conn->driver->finalize(bst);
 }
 
-int64_t strata__drv_changes(strata_backend_stmt *bst)
-{
-    return bst->conn->driver->changes(bst);
-}
+int64_t strata__drv_changes(strata_backend_stmt *bst) { return bst->conn->driver->changes(bst); }
 
 int strata__drv_column_count(strata_backend_stmt *bst)
 {

@@ -53,18 +53,10 @@ static void put_value(strata__sb *sb, const strata_value *v)
 {
     char buf[STRATA_TIMESTAMP_BUFSIZE];
     switch (v->type) {
-    case STRATA_TYPE_NULL:
-        strata__sb_puts(sb, "NULL");
-        break;
-    case STRATA_TYPE_INT64:
-        strata__sb_printf(sb, "%" PRId64, v->u.i);
-        break;
-    case STRATA_TYPE_BOOL:
-        strata__sb_puts(sb, v->u.i ? "true" : "false");
-        break;
-    case STRATA_TYPE_DOUBLE:
-        strata__sb_printf(sb, "%.17g", v->u.d);
-        break;
+    case STRATA_TYPE_NULL: strata__sb_puts(sb, "NULL"); break;
+    case STRATA_TYPE_INT64: strata__sb_printf(sb, "%" PRId64, v->u.i); break;
+    case STRATA_TYPE_BOOL: strata__sb_puts(sb, v->u.i ? "true" : "false"); break;
+    case STRATA_TYPE_DOUBLE: strata__sb_printf(sb, "%.17g", v->u.d); break;
     case STRATA_TYPE_TIMESTAMP:
         if (strata_timestamp_format(v->u.ts, buf, sizeof buf) == STRATA_OK)
             strata__sb_printf(sb, "'%s'", buf);
@@ -78,9 +70,7 @@ static void put_value(strata__sb *sb, const strata_value *v)
             strata__sb_printf(sb, "...(%zu bytes)", n);
         break;
     }
-    case STRATA_TYPE_BLOB:
-        strata__sb_printf(sb, "<blob %zu bytes>", v->u.buf.len);
-        break;
+    case STRATA_TYPE_BLOB: strata__sb_printf(sb, "<blob %zu bytes>", v->u.buf.len); break;
     }
 }
 

@@ -10,22 +10,15 @@
 
 #include "internal.h"
 
-const char *strata_version(void)
-{
-    return STRATA_VERSION_STRING;
-}
+const char *strata_version(void) { return STRATA_VERSION_STRING; }
 
-void strata_free(void *ptr)
-{
-    free(ptr);
-}
+void strata_free(void *ptr) { free(ptr); }
 
 const char *strata_errname(int code)
 {
     switch (code) {
-#define X(name, num, desc)                                                                 \
-    case num:                                                                              \
-        return "STRATA_" #name;
+#define X(name, num, desc) \
+    case num: return "STRATA_" #name;
         STRATA_RESULT_TABLE(X)
 #undef X
     }
@@ -35,19 +28,15 @@ const char *strata_errname(int code)
 const char *strata_errstr(int code)
 {
     switch (code) {
-#define X(name, num, desc)                                                                 \
-    case num:                                                                              \
-        return desc;
+#define X(name, num, desc) \
+    case num: return desc;
         STRATA_RESULT_TABLE(X)
 #undef X
     }
     return "unknown result code";
 }
 
-int strata_is_error(int code)
-{
-    return code >= STRATA_E_ERROR;
-}
+int strata_is_error(int code) { return code >= STRATA_E_ERROR; }
 
 char *strata__scrub(const char *text, const char *secret)
 {
@@ -88,8 +77,8 @@ static int db_set_error_v(strata_db *db, int code, const char *sqlstate, int nat
     size_t w = 0;
     for (size_t r = 0; r < sb.len; r++) {
         if (sb.data[r] == '\n' || sb.data[r] == '\t') {
-            while (r + 1 < sb.len && (sb.data[r + 1] == '\n' || sb.data[r + 1] == '\t' ||
-                                      sb.data[r + 1] == ' '))
+            while (r + 1 < sb.len &&
+                   (sb.data[r + 1] == '\n' || sb.data[r + 1] == '\t' || sb.data[r + 1] == ' '))
                 r++;
             sb.data[w++] = ' ';
         } else {
@@ -122,8 +111,8 @@ int strata__db_error(strata_db *db, int code, const char *fmt, ...)
     return code;
 }
 
-int strata_driver_error(strata_db *db, int code, const char *sqlstate, int native,
-                        const char *fmt, ...)
+int strata_driver_error(strata_db *db, int code, const char *sqlstate, int native, const char *fmt,
+                        ...)
 {
     if (!db)
         return code;
@@ -134,10 +123,7 @@ int strata_driver_error(strata_db *db, int code, const char *sqlstate, int nativ
     return code;
 }
 
-int strata_db_errcode(const strata_db *db)
-{
-    return db ? db->errcode : STRATA_E_NOMEM;
-}
+int strata_db_errcode(const strata_db *db) { return db ? db->errcode : STRATA_E_NOMEM; }
 
 const char *strata_db_errmsg(const strata_db *db)
 {
@@ -148,12 +134,6 @@ const char *strata_db_errmsg(const strata_db *db)
     return db->errmsg ? db->errmsg : strata_errstr(db->errcode);
 }
 
-const char *strata_db_sqlstate(const strata_db *db)
-{
-    return db ? db->sqlstate : "";
-}
+const char *strata_db_sqlstate(const strata_db *db) { return db ? db->sqlstate : ""; }
 
-int strata_db_native_code(const strata_db *db)
-{
-    return db ? db->native : 0;
-}
+int strata_db_native_code(const strata_db *db) { return db ? db->native : 0; }

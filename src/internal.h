@@ -16,7 +16,7 @@
 /* ---- growable string buffer (strbuf.c) -------------------------------- */
 
 typedef struct strata__sb {
-    char *data;  /* NUL-terminated while ok */
+    char *data; /* NUL-terminated while ok */
     size_t len;
     size_t cap;
     bool failed; /* an allocation failed: contents are unreliable */
@@ -42,8 +42,7 @@ char *strata__strndup(const char *s, size_t n);
 const char *strata__url_secret(const strata_url *url);
 const strata_driver *strata__url_driver(const strata_url *url);
 /* Iterate parameters: returns false past the end. */
-bool strata__url_param_at(const strata_url *url, size_t i, const char **key,
-                          const char **value);
+bool strata__url_param_at(const strata_url *url, size_t i, const char **key, const char **value);
 
 /* Replace every occurrence of `secret` (when non-empty) in `text` by ***.
  * Returns a new string (caller frees), NULL when out of memory. */
@@ -52,9 +51,9 @@ char *strata__scrub(const char *text, const char *secret);
 /* ---- placeholder lexer (sql_lexer.c) ----------------------------------- */
 
 typedef struct strata__sql_rewrite {
-    char *sql;        /* rewritten text, caller frees */
-    int nparams;      /* number of `?` placeholders */
-    bool multiple;    /* more than one statement in the text */
+    char *sql;     /* rewritten text, caller frees */
+    int nparams;   /* number of `?` placeholders */
+    bool multiple; /* more than one statement in the text */
 } strata__sql_rewrite;
 
 /* Rewrite `?` placeholders for `style`, honouring `lexer_flags`; `??`
@@ -86,7 +85,7 @@ struct strata_db {
 
     bool closed; /* strata_db_close() ran; waiting for live statements */
     bool in_tx;
-    bool tx_failed; /* a statement failed in the transaction: only rollback works */
+    bool tx_failed;         /* a statement failed in the transaction: only rollback works */
     bool tx_from_savepoint; /* the transaction was begun by the first savepoint */
     int sp_depth;
 
@@ -109,14 +108,14 @@ struct strata_stmt {
     strata_backend_stmt *bst;
     int nparams;
     strata_value *params;
-    char **owned; /* per parameter: copy of text/blob, or NULL */
+    char **owned;   /* per parameter: copy of text/blob, or NULL */
     char **scratch; /* per column: text made for a non-text value this row */
     int nscratch;
     enum strata__stmt_state state;
     int64_t changes;
-    bool cached;       /* belongs to the cache (returns there on finalize) */
+    bool cached; /* belongs to the cache (returns there on finalize) */
     bool in_use;
-    strata_stmt *hnext;            /* hash chain */
+    strata_stmt *hnext; /* hash chain */
     strata_stmt *lru_prev, *lru_next;
     strata_stmt *live_prev, *live_next;
 };

@@ -19,14 +19,11 @@
 
 static bool ident_char(unsigned char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c >= 0x80;
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c >= 0x80;
 }
 
-static bool ident_start(unsigned char c)
-{
-    return ident_char(c) && !(c >= '0' && c <= '9');
-}
+static bool ident_start(unsigned char c) { return ident_char(c) && !(c >= '0' && c <= '9'); }
 
 /* Length of a dollar-quote tag ("$$" or "$name$") at p, or 0. */
 static size_t dollar_tag(const char *p)

@@ -291,10 +291,7 @@ int strata_stmt_clear_bindings(strata_stmt *st)
     return STRATA_OK;
 }
 
-int strata_stmt_param_count(const strata_stmt *st)
-{
-    return st ? st->nparams : 0;
-}
+int strata_stmt_param_count(const strata_stmt *st) { return st ? st->nparams : 0; }
 
 /* ---- binding ------------------------------------------------------------------- */
 
@@ -417,8 +414,7 @@ int strata_stmt_bind_text(strata_stmt *st, int index, const char *text, ptrdiff_
     ptrdiff_t bad = utf8_invalid_at((const unsigned char *)text, n);
     if (bad >= 0)
         return strata__db_error(st->db, STRATA_E_DATA,
-                                "parameter %d: text is not valid UTF-8 (at byte %td)", index,
-                                bad);
+                                "parameter %d: text is not valid UTF-8 (at byte %td)", index, bad);
     char *copy = strata__strndup(text, n);
     if (!copy)
         return strata__db_error(st->db, STRATA_E_NOMEM, "out of memory");
@@ -436,8 +432,7 @@ int strata_stmt_bind_blob(strata_stmt *st, int index, const void *data, size_t l
     if (rc != STRATA_OK)
         return rc;
     if (!data && len > 0)
-        return strata__db_error(st->db, STRATA_E_MISUSE, "parameter %d: blob data is NULL",
-                                index);
+        return strata__db_error(st->db, STRATA_E_MISUSE, "parameter %d: blob data is NULL", index);
     char *copy = malloc(len ? len : 1);
     if (!copy)
         return strata__db_error(st->db, STRATA_E_NOMEM, "out of memory");
@@ -486,10 +481,7 @@ int strata_stmt_step(strata_stmt *st)
     return rc;
 }
 
-int64_t strata_stmt_changes(const strata_stmt *st)
-{
-    return st ? st->changes : 0;
-}
+int64_t strata_stmt_changes(const strata_stmt *st) { return st ? st->changes : 0; }
 
 /* ---- columns ---------------------------------------------------------------------- */
 
@@ -542,8 +534,7 @@ int strata_stmt_column_is_null(strata_stmt *st, int col)
 static int type_error(strata_stmt *st, int col, const strata_value *v, const char *want)
 {
     return strata__db_error(st->db, STRATA_E_TYPE, "column %d (%s): a %s value is not %s", col,
-                            strata__drv_column_name(st->bst, col), strata_type_name(v->type),
-                            want);
+                            strata__drv_column_name(st->bst, col), strata_type_name(v->type), want);
 }
 
 int strata_stmt_column_int64(strata_stmt *st, int col, int64_t *out)
@@ -557,12 +548,9 @@ int strata_stmt_column_int64(strata_stmt *st, int col, int64_t *out)
     if (!out)
         return STRATA_E_MISUSE;
     switch (v.type) {
-    case STRATA_TYPE_NULL:
-        return STRATA_NULL;
+    case STRATA_TYPE_NULL: return STRATA_NULL;
     case STRATA_TYPE_INT64:
-    case STRATA_TYPE_BOOL:
-        *out = v.u.i;
-        return STRATA_OK;
+    case STRATA_TYPE_BOOL: *out = v.u.i; return STRATA_OK;
     case STRATA_TYPE_DOUBLE:
         if (v.u.d == floor(v.u.d) && v.u.d >= -9223372036854775808.0 &&
             v.u.d < 9223372036854775808.0) {
@@ -581,8 +569,7 @@ int strata_stmt_column_int64(strata_stmt *st, int col, int64_t *out)
         }
         return type_error(st, col, &v, "an integer");
     }
-    default:
-        return type_error(st, col, &v, "an integer");
+    default: return type_error(st, col, &v, "an integer");
     }
 }
 
@@ -597,15 +584,10 @@ int strata_stmt_column_double(strata_stmt *st, int col, double *out)
     if (!out)
         return STRATA_E_MISUSE;
     switch (v.type) {
-    case STRATA_TYPE_NULL:
-        return STRATA_NULL;
+    case STRATA_TYPE_NULL: return STRATA_NULL;
     case STRATA_TYPE_INT64:
-    case STRATA_TYPE_BOOL:
-        *out = (double)v.u.i;
-        return STRATA_OK;
-    case STRATA_TYPE_DOUBLE:
-        *out = v.u.d;
-        return STRATA_OK;
+    case STRATA_TYPE_BOOL: *out = (double)v.u.i; return STRATA_OK;
+    case STRATA_TYPE_DOUBLE: *out = v.u.d; return STRATA_OK;
     case STRATA_TYPE_TEXT: {
         const char *s = v.u.buf.ptr;
         char *end;
@@ -616,8 +598,7 @@ int strata_stmt_column_double(strata_stmt *st, int col, double *out)
         }
         return type_error(st, col, &v, "a number");
     }
-    default:
-        return type_error(st, col, &v, "a number");
+    default: return type_error(st, col, &v, "a number");
     }
 }
 
@@ -632,8 +613,7 @@ int strata_stmt_column_bool(strata_stmt *st, int col, int *out)
     if (!out)
         return STRATA_E_MISUSE;
     switch (v.type) {
-    case STRATA_TYPE_NULL:
-        return STRATA_NULL;
+    case STRATA_TYPE_NULL: return STRATA_NULL;
     case STRATA_TYPE_INT64:
     case STRATA_TYPE_BOOL:
         if (v.u.i == 0 || v.u.i == 1) {
@@ -651,8 +631,7 @@ int strata_stmt_column_bool(strata_stmt *st, int col, int *out)
             return type_error(st, col, &v, "a boolean");
         return STRATA_OK;
     }
-    default:
-        return type_error(st, col, &v, "a boolean");
+    default: return type_error(st, col, &v, "a boolean");
     }
 }
 
@@ -688,28 +667,20 @@ int strata_stmt_column_text(strata_stmt *st, int col, const char **out, size_t *
         return STRATA_E_MISUSE;
     char buf[64];
     switch (v.type) {
-    case STRATA_TYPE_NULL:
-        return STRATA_NULL;
+    case STRATA_TYPE_NULL: return STRATA_NULL;
     case STRATA_TYPE_TEXT:
         *out = v.u.buf.ptr;
         if (len)
             *len = v.u.buf.len;
         return STRATA_OK;
-    case STRATA_TYPE_INT64:
-        snprintf(buf, sizeof buf, "%" PRId64, v.u.i);
-        break;
-    case STRATA_TYPE_BOOL:
-        snprintf(buf, sizeof buf, "%s", v.u.i ? "true" : "false");
-        break;
-    case STRATA_TYPE_DOUBLE:
-        snprintf(buf, sizeof buf, "%.17g", v.u.d);
-        break;
+    case STRATA_TYPE_INT64: snprintf(buf, sizeof buf, "%" PRId64, v.u.i); break;
+    case STRATA_TYPE_BOOL: snprintf(buf, sizeof buf, "%s", v.u.i ? "true" : "false"); break;
+    case STRATA_TYPE_DOUBLE: snprintf(buf, sizeof buf, "%.17g", v.u.d); break;
     case STRATA_TYPE_TIMESTAMP:
         if (strata_timestamp_format(v.u.ts, buf, sizeof buf) != STRATA_OK)
             return type_error(st, col, &v, "printable");
         break;
-    default:
-        return type_error(st, col, &v, "text");
+    default: return type_error(st, col, &v, "text");
     }
     *out = scratch_text(st, col, buf);
     if (!*out)

@@ -50,15 +50,9 @@ void strata__sb_putn(strata__sb *sb, const char *s, size_t n)
     sb->data[sb->len] = '\0';
 }
 
-void strata__sb_puts(strata__sb *sb, const char *s)
-{
-    strata__sb_putn(sb, s, strlen(s));
-}
+void strata__sb_puts(strata__sb *sb, const char *s) { strata__sb_putn(sb, s, strlen(s)); }
 
-void strata__sb_putc(strata__sb *sb, char c)
-{
-    strata__sb_putn(sb, &c, 1);
-}
+void strata__sb_putc(strata__sb *sb, char c) { strata__sb_putn(sb, &c, 1); }
 
 void strata__sb_vprintf(strata__sb *sb, const char *fmt, va_list ap)
 {
@@ -105,7 +99,4 @@ char *strata__strndup(const char *s, size_t n)
     return p;
 }
 
-char *strata__strdup(const char *s)
-{
-    return strata__strndup(s, strlen(s));
-}
+char *strata__strdup(const char *s) { return strata__strndup(s, strlen(s)); }

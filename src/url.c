@@ -15,7 +15,6 @@
 #include <string.h>
 #include <strings.h>
 
-
 #include "internal.h"
 
 struct strata_url {
@@ -104,9 +103,12 @@ static int url_fail(strata_url *u, const char *fmt, ...)
 
 static int hexval(int c)
 {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
     return -1;
 }
 
@@ -279,11 +281,15 @@ static int parse(strata_url *u, const char *text)
     for (size_t i = 0; scheme_ok && i < slen; i++)
         scheme_ok = isalnum((unsigned char)text[i]) || strchr("+-.", text[i]);
     if (!scheme_ok || !text[slen])
-        return url_fail(u, "it does not start with a scheme (expected scheme://..., "
-                           "supported schemes: %s)", strata__driver_schemes());
+        return url_fail(u,
+                        "it does not start with a scheme (expected scheme://..., "
+                        "supported schemes: %s)",
+                        strata__driver_schemes());
     if (!sep || (size_t)(sep - text) != slen)
-        return url_fail(u, "the scheme \"%.*s:\" must be followed by \"//\" "
-                           "(e.g. sqlite:///app.db, postgresql://host/db)", (int)slen, text);
+        return url_fail(u,
+                        "the scheme \"%.*s:\" must be followed by \"//\" "
+                        "(e.g. sqlite:///app.db, postgresql://host/db)",
+                        (int)slen, text);
 
     char scheme[64], *plus;
     if (slen >= sizeof scheme)
@@ -301,8 +307,10 @@ static int parse(strata_url *u, const char *text)
         static const char *const known_not_built[] = {"sqlite", "postgresql", "postgres", NULL};
         for (size_t i = 0; known_not_built[i]; i++)
             if (strcmp(scheme, known_not_built[i]) == 0)
-                return url_fail(u, "support for \"%s\" was not built into this strata "
-                                   "(supported schemes: %s)", scheme, strata__driver_schemes());
+                return url_fail(u,
+                                "support for \"%s\" was not built into this strata "
+                                "(supported schemes: %s)",
+                                scheme, strata__driver_schemes());
         return url_fail(u, "unknown scheme \"%s\" (supported schemes: %s)", scheme,
                         strata__driver_schemes());
     }
@@ -311,8 +319,9 @@ static int parse(strata_url *u, const char *text)
         while (dn && *dn && strcmp(*dn, drvname) != 0)
             dn++;
         if (!dn || !*dn)
-            return url_fail(u, "driver \"%s\" is not available for %s; the built-in driver is "
-                               "\"%s\" (write %s:// or %s+%s://)",
+            return url_fail(u,
+                            "driver \"%s\" is not available for %s; the built-in driver is "
+                            "\"%s\" (write %s:// or %s+%s://)",
                             drvname, u->driver->name,
                             u->driver->driver_names ? u->driver->driver_names[0] : "",
                             u->driver->name, u->driver->name,
@@ -358,8 +367,9 @@ static int parse(strata_url *u, const char *text)
     int rc;
     if (strcmp(u->driver->name, "sqlite") == 0) {
         if (alen > 0)
-            return url_fail(u, "sqlite URLs have no host or user (\"%.*s\"): write "
-                               "sqlite:///relative.db or sqlite:////absolute/path.db",
+            return url_fail(u,
+                            "sqlite URLs have no host or user (\"%.*s\"): write "
+                            "sqlite:///relative.db or sqlite:////absolute/path.db",
                             (int)alen, auth);
         /* "" and "/" mean in-memory; "/x" is relative x; "//x" is absolute /x. */
         const char *p = path < pend && *path == '/' ? path + 1 : path;
@@ -437,15 +447,9 @@ const char *strata_url_backend(const strata_url *u)
     return u && u->driver ? u->driver->name : NULL;
 }
 
-const char *strata_url_redacted(const strata_url *u)
-{
-    return u ? u->redacted : NULL;
-}
+const char *strata_url_redacted(const strata_url *u) { return u ? u->redacted : NULL; }
 
-const char *strata_url_database(const strata_url *u)
-{
-    return u && u->driver ? u->database : NULL;
-}
+const char *strata_url_database(const strata_url *u) { return u && u->driver ? u->database : NULL; }
 
 const char *strata_url_param(const strata_url *u, const char *name)
 {
@@ -457,20 +461,11 @@ const char *strata_url_param(const strata_url *u, const char *name)
     return NULL;
 }
 
-const char *strata__url_secret(const strata_url *u)
-{
-    return u->secret;
-}
+const char *strata__url_secret(const strata_url *u) { return u->secret; }
 
-const char *strata_driver_url_target(const strata_url *u)
-{
-    return u ? u->conninfo : NULL;
-}
+const char *strata_driver_url_target(const strata_url *u) { return u ? u->conninfo : NULL; }
 
-const strata_driver *strata__url_driver(const strata_url *u)
-{
-    return u->driver;
-}
+const strata_driver *strata__url_driver(const strata_url *u) { return u->driver; }
 
 bool strata__url_param_at(const strata_url *u, size_t i, const char **key, const char **value)
 {

@@ -59,14 +59,14 @@ static int days_in_month(int y, int m)
     return dim[m - 1];
 }
 
-int strata_timestamp_from_parts(strata_timestamp *out, int year, int month, int day,
-                                int hour, int minute, int second, int microsecond)
+int strata_timestamp_from_parts(strata_timestamp *out, int year, int month, int day, int hour,
+                                int minute, int second, int microsecond)
 {
     if (!out)
         return STRATA_E_MISUSE;
     if (year < 1 || year > 9999 || month < 1 || month > 12 || day < 1 ||
-        day > days_in_month(year, month) || hour < 0 || hour > 23 || minute < 0 ||
-        minute > 59 || second < 0 || second > 59 || microsecond < 0 || microsecond > 999999)
+        day > days_in_month(year, month) || hour < 0 || hour > 23 || minute < 0 || minute > 59 ||
+        second < 0 || second > 59 || microsecond < 0 || microsecond > 999999)
         return STRATA_E_RANGE;
     int64_t days = days_from_civil(year, month, day);
     *out = days * USEC_PER_DAY + ((int64_t)hour * 3600 + minute * 60 + second) * USEC_PER_SEC +
@@ -93,13 +93,20 @@ int strata_timestamp_to_parts(strata_timestamp ts, int *year, int *month, int *d
     int m, d;
     civil_from_days(days, &y, &m, &d);
     int64_t secs = rem / USEC_PER_SEC;
-    if (year) *year = (int)y;
-    if (month) *month = m;
-    if (day) *day = d;
-    if (hour) *hour = (int)(secs / 3600);
-    if (minute) *minute = (int)(secs / 60 % 60);
-    if (second) *second = (int)(secs % 60);
-    if (microsecond) *microsecond = (int)(rem % USEC_PER_SEC);
+    if (year)
+        *year = (int)y;
+    if (month)
+        *month = m;
+    if (day)
+        *day = d;
+    if (hour)
+        *hour = (int)(secs / 3600);
+    if (minute)
+        *minute = (int)(secs / 60 % 60);
+    if (second)
+        *second = (int)(secs % 60);
+    if (microsecond)
+        *microsecond = (int)(rem % USEC_PER_SEC);
     return STRATA_OK;
 }
 
@@ -134,9 +141,8 @@ int strata_timestamp_parse(strata_timestamp *out, const char *text, size_t len)
         return STRATA_E_MISUSE;
     const char *p = text, *end = text + len;
     int y, mo, d, h = 0, mi = 0, s = 0, us = 0;
-    if ((y = digits(&p, end, 4)) < 0 || p >= end || *p++ != '-' ||
-        (mo = digits(&p, end, 2)) < 0 || p >= end || *p++ != '-' ||
-        (d = digits(&p, end, 2)) < 0)
+    if ((y = digits(&p, end, 4)) < 0 || p >= end || *p++ != '-' || (mo = digits(&p, end, 2)) < 0 ||
+        p >= end || *p++ != '-' || (d = digits(&p, end, 2)) < 0)
         return STRATA_E_TYPE;
     int64_t offset_sec = 0;
     if (p < end && (*p == ' ' || *p == 'T' || *p == 't')) {

@@ -18,9 +18,9 @@ static char url[1024];
 static char url_extra[1280];
 static char tmpdir[256];
 static char pg_schema[64];
-static char pg_url[512];     /* server URL, "" when skipped */
-static char pg_dir[256];     /* our own server's directory, "" when external */
-static pid_t owner_pid;      /* the process that started the server */
+static char pg_url[512]; /* server URL, "" when skipped */
+static char pg_dir[256]; /* our own server's directory, "" when external */
+static pid_t owner_pid;  /* the process that started the server */
 
 static const char *const engine_names[] = {"sqlite-memory", "sqlite-file", "postgresql"};
 
@@ -46,10 +46,7 @@ strata_db *th_open_url(const char *u)
     return db;
 }
 
-strata_db *th_open(void)
-{
-    return th_open_url(url);
-}
+strata_db *th_open(void) { return th_open_url(url); }
 
 void th_exec_at(const char *file, int line, strata_db *db, const char *sql)
 {
@@ -137,8 +134,7 @@ static void teardown_postgres(void)
 
 Suite *th_suite(const char *name, th_add_fn add)
 {
-    static void (*const setups[])(void) = {setup_sqlite_memory, setup_sqlite_file,
-                                           setup_postgres};
+    static void (*const setups[])(void) = {setup_sqlite_memory, setup_sqlite_file, setup_postgres};
     Suite *s = suite_create(name);
     for (int e = 0; e < TH_ENGINES; e++) {
         if (e == TH_POSTGRES && !pg_url[0])
@@ -222,12 +218,15 @@ int th_run(Suite *(*build)(void))
                             "PostgreSQL tests never skip in CI\n");
             return 1;
         }
-        fprintf(stderr, "\n*** WARNING: PostgreSQL tests are SKIPPED (STRATA_TEST_SKIP_PG=%s); "
-                        "only SQLite was tested ***\n\n", skip);
+        fprintf(stderr,
+                "\n*** WARNING: PostgreSQL tests are SKIPPED (STRATA_TEST_SKIP_PG=%s); "
+                "only SQLite was tested ***\n\n",
+                skip);
     } else if (start_server() != 0) {
-        fprintf(stderr, "harness: could not start a throwaway PostgreSQL server with %s.\n"
-                        "  Install Debian's postgresql package (scripts/bootstrap does), or\n"
-                        "  point STRATA_TEST_PG_URL at a server (see tests/docker-compose.yml).\n",
+        fprintf(stderr,
+                "harness: could not start a throwaway PostgreSQL server with %s.\n"
+                "  Install Debian's postgresql package (scripts/bootstrap does), or\n"
+                "  point STRATA_TEST_PG_URL at a server (see tests/docker-compose.yml).\n",
                 getenv("STRATA_PG_SERVER"));
         stop_server();
         return 1;

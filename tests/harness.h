@@ -50,8 +50,8 @@ void th_exec_at(const char *file, int line, strata_db *db, const char *sql);
 int64_t th_int_at(const char *file, int line, strata_db *db, const char *sql);
 
 /* Assert an integer result code, showing names and the message on failure. */
-#define th_rc(db, got, want)                                                                \
-    ck_assert_msg((got) == (want), "expected %s, got %s: %s", strata_errname(want),        \
+#define th_rc(db, got, want)                                                        \
+    ck_assert_msg((got) == (want), "expected %s, got %s: %s", strata_errname(want), \
                   strata_errname(got), strata_db_errmsg(db))
 
 /* A DDL type name for this engine: BLOB/BYTEA, DOUBLE/DOUBLE PRECISION ... */

@@ -42,10 +42,13 @@ START_TEST(errors_constraints)
     strata_db *db = th_open();
     schema(db);
     expect(db, "INSERT INTO parent (id, name, qty) VALUES (2, 'one', 1)", STRATA_E_UNIQUE, "23505");
-    expect(db, "INSERT INTO parent (id, name, qty) VALUES (1, 'other', 1)", STRATA_E_UNIQUE, "23505");
+    expect(db, "INSERT INTO parent (id, name, qty) VALUES (1, 'other', 1)", STRATA_E_UNIQUE,
+           "23505");
     expect(db, "INSERT INTO child (id, parent_id) VALUES (1, 999)", STRATA_E_FOREIGN_KEY, "23503");
-    expect(db, "INSERT INTO parent (id, name, qty) VALUES (3, NULL, 1)", STRATA_E_NOT_NULL, "23502");
-    expect(db, "INSERT INTO parent (id, name, qty) VALUES (4, 'four', -1)", STRATA_E_CHECK, "23514");
+    expect(db, "INSERT INTO parent (id, name, qty) VALUES (3, NULL, 1)", STRATA_E_NOT_NULL,
+           "23502");
+    expect(db, "INSERT INTO parent (id, name, qty) VALUES (4, 'four', -1)", STRATA_E_CHECK,
+           "23514");
     th_exec(db, "INSERT INTO child (id, parent_id) VALUES (1, 1)");
     expect(db, "DELETE FROM parent WHERE id = 1", STRATA_E_FOREIGN_KEY, "23503");
     /* Nothing of the failed statements was written. */

@@ -54,17 +54,17 @@ START_TEST(lexer_table)
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
         const char *want = th_is_pg() ? table[i].pg : table[i].sqlite;
         strata__sql_rewrite rw;
-        ck_assert_int_eq(strata__sql_rewrite_placeholders(&rw, table[i].sql, d->placeholder,
-                                                          d->lexer_flags),
-                         STRATA_OK);
+        ck_assert_int_eq(
+            strata__sql_rewrite_placeholders(&rw, table[i].sql, d->placeholder, d->lexer_flags),
+            STRATA_OK);
         if (want) {
-            ck_assert_msg(strcmp(rw.sql, want) == 0, "[%zu] %s -> %s, want %s", i,
-                          table[i].sql, rw.sql, want);
-            ck_assert_msg(rw.nparams == table[i].nparams, "[%zu] %s: %d params", i,
-                          table[i].sql, rw.nparams);
+            ck_assert_msg(strcmp(rw.sql, want) == 0, "[%zu] %s -> %s, want %s", i, table[i].sql,
+                          rw.sql, want);
+            ck_assert_msg(rw.nparams == table[i].nparams, "[%zu] %s: %d params", i, table[i].sql,
+                          rw.nparams);
         }
-        ck_assert_msg(rw.multiple == table[i].multiple, "[%zu] %s: multiple=%d", i,
-                      table[i].sql, rw.multiple);
+        ck_assert_msg(rw.multiple == table[i].multiple, "[%zu] %s: multiple=%d", i, table[i].sql,
+                      rw.multiple);
         free(rw.sql);
     }
     strata_db_close(db);

@@ -12,8 +12,8 @@ static void expect_quote(const strata_driver *d, const char *in, const char *wan
 {
     char *out = NULL;
     ck_assert_int_eq(strata_driver_quote_ident(d, in, &out), STRATA_OK);
-    ck_assert_msg(strcmp(out, want) == 0, "%s: %s -> %s, want %s", strata_driver_name(d), in,
-                  out, want);
+    ck_assert_msg(strcmp(out, want) == 0, "%s: %s -> %s, want %s", strata_driver_name(d), in, out,
+                  want);
     strata_free(out);
 }
 

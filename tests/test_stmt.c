@@ -18,7 +18,8 @@ START_TEST(stmt_cache_reuse)
     int64_t hits = strata_db_counter(db, STRATA_COUNTER_CACHE_HITS);
     for (int i = 0; i < 10; i++) {
         strata_stmt *st;
-        th_rc(db, strata_stmt_prepare(&st, db, "INSERT INTO t (id, name) VALUES (?, ?)"), STRATA_OK);
+        th_rc(db, strata_stmt_prepare(&st, db, "INSERT INTO t (id, name) VALUES (?, ?)"),
+              STRATA_OK);
         strata_stmt_bind_int64(st, 1, i);
         strata_stmt_bind_text(st, 2, "n", -1);
         th_rc(db, strata_stmt_step(st), STRATA_DONE);
@@ -100,7 +101,8 @@ START_TEST(stmt_changes_returning_reexecute)
     ck_assert_int_eq(strata_stmt_changes(st), 0); /* a query changes nothing */
     strata_stmt_finalize(st);
 
-    th_rc(db, strata_stmt_prepare(&st, db, "INSERT INTO t (id, n) VALUES (?, ?) RETURNING id, n * 2"),
+    th_rc(db,
+          strata_stmt_prepare(&st, db, "INSERT INTO t (id, n) VALUES (?, ?) RETURNING id, n * 2"),
           STRATA_OK);
     strata_stmt_bind_int64(st, 1, 10);
     strata_stmt_bind_int64(st, 2, 21);

@@ -10,10 +10,7 @@
 
 #include "harness.h"
 
-static void table(strata_db *db)
-{
-    th_exec(db, "CREATE TABLE t (id INTEGER PRIMARY KEY)");
-}
+static void table(strata_db *db) { th_exec(db, "CREATE TABLE t (id INTEGER PRIMARY KEY)"); }
 
 static void insert(strata_db *db, int id, int want)
 {

@@ -16,7 +16,8 @@ static void make_table(strata_db *db)
     char sql[256];
     snprintf(sql, sizeof sql,
              "CREATE TABLE v (k INTEGER PRIMARY KEY, i BIGINT, d DOUBLE PRECISION, b BOOLEAN, "
-             "s TEXT, bl %s, ts TIMESTAMP)", th_blob_type());
+             "s TEXT, bl %s, ts TIMESTAMP)",
+             th_blob_type());
     th_exec(db, sql);
 }
 
@@ -125,8 +126,9 @@ START_TEST(types_nulls)
     strata_db *db = th_open();
     make_table(db);
     strata_stmt *ins;
-    th_rc(db, strata_stmt_prepare(&ins, db,
-                                  "INSERT INTO v (k, i, d, b, s, bl, ts) VALUES (?, ?, ?, ?, ?, ?, ?)"),
+    th_rc(db,
+          strata_stmt_prepare(&ins, db,
+                              "INSERT INTO v (k, i, d, b, s, bl, ts) VALUES (?, ?, ?, ?, ?, ?, ?)"),
           STRATA_OK);
     strata_stmt_bind_int64(ins, 1, 1);
     for (int p = 2; p <= 7; p++)
@@ -163,9 +165,9 @@ START_TEST(types_timestamps)
     static const struct {
         int y, mo, d, h, mi, s, us;
     } when[] = {
-        {1970, 1, 1, 0, 0, 0, 0},        {1969, 12, 31, 23, 59, 59, 999999},
-        {1900, 1, 1, 12, 0, 0, 1},       {2038, 1, 19, 3, 14, 8, 0},
-        {2100, 2, 28, 12, 34, 56, 789012}, {1, 1, 1, 0, 0, 0, 0},
+        {1970, 1, 1, 0, 0, 0, 0},           {1969, 12, 31, 23, 59, 59, 999999},
+        {1900, 1, 1, 12, 0, 0, 1},          {2038, 1, 19, 3, 14, 8, 0},
+        {2100, 2, 28, 12, 34, 56, 789012},  {1, 1, 1, 0, 0, 0, 0},
         {9999, 12, 31, 23, 59, 59, 999999}, {2024, 2, 29, 6, 7, 8, 90000},
     };
     strata_db *db = th_open();
@@ -228,10 +230,12 @@ START_TEST(types_timestamp_text)
     ck_assert_int_eq(strata_timestamp_format(INT64_MAX, buf, sizeof buf), STRATA_E_RANGE);
     /* The engine agrees with our arithmetic for a date far from the epoch. */
     strata_db *db = th_open();
-    ck_assert_int_eq(th_int(db, th_is_pg()
-                                    ? "SELECT CAST(EXTRACT(EPOCH FROM TIMESTAMP '1600-03-01 00:00:00') AS BIGINT)"
-                                    : "SELECT CAST(strftime('%s', '1600-03-01 00:00:00') AS INTEGER)"),
-                     INT64_C(-11670912000));
+    ck_assert_int_eq(
+        th_int(db,
+               th_is_pg()
+                   ? "SELECT CAST(EXTRACT(EPOCH FROM TIMESTAMP '1600-03-01 00:00:00') AS BIGINT)"
+                   : "SELECT CAST(strftime('%s', '1600-03-01 00:00:00') AS INTEGER)"),
+        INT64_C(-11670912000));
     ck_assert_int_eq(strata_timestamp_from_parts(&ts, 1600, 3, 1, 0, 0, 0, 0), STRATA_OK);
     ck_assert(ts == INT64_C(-11670912000) * 1000000);
     strata_db_close(db);

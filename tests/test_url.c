@@ -74,7 +74,8 @@ static const struct {
     const char *url, *fragment;
 } invalid[] = {
     {"", "empty"},
-    {"mysql://h/db", "unknown scheme \"mysql\" (supported schemes: sqlite, postgresql (alias postgres))"},
+    {"mysql://h/db",
+     "unknown scheme \"mysql\" (supported schemes: sqlite, postgresql (alias postgres))"},
     {"sqlite:app.db", "must be followed by \"//\""},
     {"app.db", "does not start with a scheme"},
     {"postgresql+psycopg2://h/db", "driver \"psycopg2\" is not available for postgresql"},

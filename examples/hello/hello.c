@@ -37,7 +37,8 @@ int main(void)
     if (strata_db_begin(db) != STRATA_OK)
         return fail(db, "begin");
     for (int i = 0; i < 3; i++) {
-        if (strata_stmt_prepare(&st, db, "INSERT INTO greeting (id, name, created) VALUES (?, ?, ?)") != STRATA_OK)
+        if (strata_stmt_prepare(
+                &st, db, "INSERT INTO greeting (id, name, created) VALUES (?, ?, ?)") != STRATA_OK)
             return fail(db, "prepare insert");
         strata_stmt_bind_int64(st, 1, i + 1);
         strata_stmt_bind_text(st, 2, names[i], -1);
@@ -50,7 +51,8 @@ int main(void)
     if (strata_db_commit(db) != STRATA_OK)
         return fail(db, "commit");
 
-    if (strata_stmt_prepare(&st, db, "SELECT id, name, created FROM greeting ORDER BY name") != STRATA_OK)
+    if (strata_stmt_prepare(&st, db, "SELECT id, name, created FROM greeting ORDER BY name") !=
+        STRATA_OK)
         return fail(db, "prepare select");
     while ((rc = strata_stmt_step(st)) == STRATA_ROW) {
         int64_t id;
@@ -66,7 +68,8 @@ int main(void)
     strata_stmt_finalize(st);
     if (rc != STRATA_DONE)
         return fail(db, "select");
-    printf("3 rows written and read back; try DATABASE_URL=postgresql://... to run it on PostgreSQL\n");
+    printf("3 rows written and read back; try DATABASE_URL=postgresql://... to run it on "
+           "PostgreSQL\n");
     strata_db_close(db);
     return 0;
 }

@@ -17,37 +17,37 @@
 #include "common.h"
 
 /* X(name, number, description) */
-#define STRATA_RESULT_TABLE(X)                                                       \
-    X(OK, 0, "success")                                                           \
-    X(ROW, 1, "a row is available")                                               \
-    X(DONE, 2, "no more rows")                                                    \
-    X(NULL, 3, "the value is SQL NULL")                                           \
-    X(E_ERROR, 100, "unclassified database error")                                \
-    X(E_MISUSE, 101, "library used incorrectly")                                  \
-    X(E_NOMEM, 102, "out of memory")                                              \
-    X(E_UNSUPPORTED, 103, "not supported by this engine or build")                \
-    X(E_URL, 104, "invalid database URL")                                         \
-    X(E_CONNECT, 105, "could not connect to or open the database")               \
-    X(E_CONNECTION_LOST, 106, "connection to the database was lost")              \
-    X(E_SYNTAX, 107, "SQL syntax error")                                          \
-    X(E_UNDEFINED_TABLE, 108, "table does not exist")                             \
-    X(E_UNDEFINED_COLUMN, 109, "column does not exist")                           \
-    X(E_UNIQUE, 110, "unique constraint violated")                                \
-    X(E_FOREIGN_KEY, 111, "foreign key constraint violated")                      \
-    X(E_NOT_NULL, 112, "NOT NULL constraint violated")                            \
-    X(E_CHECK, 113, "check constraint violated")                                  \
-    X(E_TOO_LONG, 114, "value too long for its column")                           \
-    X(E_BUSY, 115, "database busy or lock timeout")                               \
-    X(E_SERIALIZATION, 116, "serialization failure: retry the transaction")      \
-    X(E_DEADLOCK, 117, "deadlock detected")                                       \
-    X(E_RANGE, 118, "index or value out of range")                                \
-    X(E_TYPE, 119, "value cannot be converted to the requested type")            \
-    X(E_READONLY, 120, "database is read-only")                                   \
-    X(E_EXISTS, 121, "object already exists")                                     \
-    X(E_DATA, 122, "invalid data for the column type")                            \
-    X(E_TIMEOUT, 123, "statement cancelled or timed out")                         \
-    X(E_TX_ABORTED, 124, "transaction is aborted; roll back first")              \
-    X(E_PERMISSION, 125, "permission denied")                                     \
+#define STRATA_RESULT_TABLE(X)                                              \
+    X(OK, 0, "success")                                                     \
+    X(ROW, 1, "a row is available")                                         \
+    X(DONE, 2, "no more rows")                                              \
+    X(NULL, 3, "the value is SQL NULL")                                     \
+    X(E_ERROR, 100, "unclassified database error")                          \
+    X(E_MISUSE, 101, "library used incorrectly")                            \
+    X(E_NOMEM, 102, "out of memory")                                        \
+    X(E_UNSUPPORTED, 103, "not supported by this engine or build")          \
+    X(E_URL, 104, "invalid database URL")                                   \
+    X(E_CONNECT, 105, "could not connect to or open the database")          \
+    X(E_CONNECTION_LOST, 106, "connection to the database was lost")        \
+    X(E_SYNTAX, 107, "SQL syntax error")                                    \
+    X(E_UNDEFINED_TABLE, 108, "table does not exist")                       \
+    X(E_UNDEFINED_COLUMN, 109, "column does not exist")                     \
+    X(E_UNIQUE, 110, "unique constraint violated")                          \
+    X(E_FOREIGN_KEY, 111, "foreign key constraint violated")                \
+    X(E_NOT_NULL, 112, "NOT NULL constraint violated")                      \
+    X(E_CHECK, 113, "check constraint violated")                            \
+    X(E_TOO_LONG, 114, "value too long for its column")                     \
+    X(E_BUSY, 115, "database busy or lock timeout")                         \
+    X(E_SERIALIZATION, 116, "serialization failure: retry the transaction") \
+    X(E_DEADLOCK, 117, "deadlock detected")                                 \
+    X(E_RANGE, 118, "index or value out of range")                          \
+    X(E_TYPE, 119, "value cannot be converted to the requested type")       \
+    X(E_READONLY, 120, "database is read-only")                             \
+    X(E_EXISTS, 121, "object already exists")                               \
+    X(E_DATA, 122, "invalid data for the column type")                      \
+    X(E_TIMEOUT, 123, "statement cancelled or timed out")                   \
+    X(E_TX_ABORTED, 124, "transaction is aborted; roll back first")         \
+    X(E_PERMISSION, 125, "permission denied")                               \
     X(E_NOT_FOUND, 126, "not found")
 
 #ifdef __cplusplus

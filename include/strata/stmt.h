@@ -63,10 +63,8 @@ STRATA_API int strata_stmt_bind_int64(strata_stmt *st, int index, int64_t value)
 STRATA_API int strata_stmt_bind_double(strata_stmt *st, int index, double value);
 /** `len` < 0 means the text is NUL-terminated.  The text must be UTF-8;
  *  a NUL byte inside it is STRATA_E_DATA (PostgreSQL cannot store it). */
-STRATA_API int strata_stmt_bind_text(strata_stmt *st, int index, const char *text,
-                                     ptrdiff_t len);
-STRATA_API int strata_stmt_bind_blob(strata_stmt *st, int index, const void *data,
-                                     size_t len);
+STRATA_API int strata_stmt_bind_text(strata_stmt *st, int index, const char *text, ptrdiff_t len);
+STRATA_API int strata_stmt_bind_blob(strata_stmt *st, int index, const void *data, size_t len);
 STRATA_API int strata_stmt_bind_timestamp(strata_stmt *st, int index, strata_timestamp ts);
 
 /**
@@ -108,10 +106,8 @@ STRATA_API int strata_stmt_column_is_null(strata_stmt *st, int col);
 STRATA_API int strata_stmt_column_int64(strata_stmt *st, int col, int64_t *out);
 STRATA_API int strata_stmt_column_double(strata_stmt *st, int col, double *out);
 STRATA_API int strata_stmt_column_bool(strata_stmt *st, int col, int *out);
-STRATA_API int strata_stmt_column_text(strata_stmt *st, int col, const char **out,
-                                       size_t *len);
-STRATA_API int strata_stmt_column_blob(strata_stmt *st, int col, const void **out,
-                                       size_t *len);
+STRATA_API int strata_stmt_column_text(strata_stmt *st, int col, const char **out, size_t *len);
+STRATA_API int strata_stmt_column_blob(strata_stmt *st, int col, const void **out, size_t *len);
 STRATA_API int strata_stmt_column_timestamp(strata_stmt *st, int col, strata_timestamp *out);
 
 #ifdef __cplusplus

@@ -36,15 +36,13 @@ STRATA_API const char *strata_type_name(strata_type type);
 
 /** Build a timestamp from calendar fields (UTC).  Years 1..9999.
  *  Returns STRATA_OK or STRATA_E_RANGE when a field is out of range. */
-STRATA_API int strata_timestamp_from_parts(strata_timestamp *out, int year, int month,
-                                           int day, int hour, int minute, int second,
-                                           int microsecond);
+STRATA_API int strata_timestamp_from_parts(strata_timestamp *out, int year, int month, int day,
+                                           int hour, int minute, int second, int microsecond);
 
 /** Split a timestamp into calendar fields (UTC).  Any pointer may be NULL.
  *  Returns STRATA_E_RANGE outside years 1..9999. */
-STRATA_API int strata_timestamp_to_parts(strata_timestamp ts, int *year, int *month,
-                                         int *day, int *hour, int *minute, int *second,
-                                         int *microsecond);
+STRATA_API int strata_timestamp_to_parts(strata_timestamp ts, int *year, int *month, int *day,
+                                         int *hour, int *minute, int *second, int *microsecond);
 
 /** Write "YYYY-MM-DD HH:MM:SS.ffffff" into buf (at least
  *  STRATA_TIMESTAMP_BUFSIZE bytes).  Returns STRATA_OK or STRATA_E_RANGE. */

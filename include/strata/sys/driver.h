@@ -56,13 +56,13 @@ typedef enum strata_placeholder_style {
 typedef struct strata_value {
     strata_type type;
     union {
-        int64_t i;            /* INT64, BOOL (0/1) */
-        double d;             /* DOUBLE */
-        strata_timestamp ts;  /* TIMESTAMP */
+        int64_t i;           /* INT64, BOOL (0/1) */
+        double d;            /* DOUBLE */
+        strata_timestamp ts; /* TIMESTAMP */
         struct {
             const void *ptr;
             size_t len;
-        } buf;                /* TEXT, BLOB */
+        } buf; /* TEXT, BLOB */
     } u;
 } strata_value;
 
@@ -82,13 +82,13 @@ typedef struct strata_backend_stmt {
 } strata_backend_stmt;
 
 struct strata_driver {
-    int version;                       /* STRATA_DRIVER_VERSION */
-    const char *name;                  /* canonical URL scheme: "sqlite" */
-    const char *const *aliases;        /* other schemes, NULL-terminated, or NULL */
-    const char *const *driver_names;   /* accepted "+driver" suffixes, NULL-terminated */
-    unsigned capabilities;             /* STRATA_CAP_* */
+    int version;                     /* STRATA_DRIVER_VERSION */
+    const char *name;                /* canonical URL scheme: "sqlite" */
+    const char *const *aliases;      /* other schemes, NULL-terminated, or NULL */
+    const char *const *driver_names; /* accepted "+driver" suffixes, NULL-terminated */
+    unsigned capabilities;           /* STRATA_CAP_* */
     strata_placeholder_style placeholder;
-    unsigned lexer_flags;              /* STRATA_LEX_* */
+    unsigned lexer_flags; /* STRATA_LEX_* */
     /* URL query parameters the backend understands, NULL-terminated; the
      * core rejects others.  NULL: the backend validates them itself. */
     const char *const *url_params;
@@ -105,8 +105,7 @@ struct strata_driver {
 
     /* Prepare one statement, already rewritten to `placeholder` style and
      * holding `nparams` parameters. */
-    int (*prepare)(strata_backend_stmt **out, strata_conn *conn, const char *sql,
-                   int nparams);
+    int (*prepare)(strata_backend_stmt **out, strata_conn *conn, const char *sql, int nparams);
     /* Execute (first call after prepare/reset, with st->params) or advance.
      * STRATA_ROW, STRATA_DONE, or an error reported on the connection. */
     int (*step)(strata_backend_stmt *st);

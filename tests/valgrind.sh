@@ -1,0 +1,20 @@
+#!/bin/sh
+# Run every Check suite once more under valgrind's memcheck, in one process
+# (CK_FORK=no) so leaks and invalid accesses in the library are seen.  One
+# line per suite: "valgrind: NAME clean" or the report.  Exit 1 on any error.
+# Usage: tests/valgrind.sh TEST_PROGRAM...   (run from the build directory)
+set -u
+command -v valgrind >/dev/null 2>&1 || { echo "valgrind: not installed (scripts/bootstrap installs it)"; exit 1; }
+status=0
+for t in "$@"; do
+    log="$t.vglog"
+    CK_FORK=no CK_VERBOSITY=silent ./libtool --mode=execute valgrind -q --leak-check=full \
+        --errors-for-leak-kinds=definite,indirect --error-exitcode=97 "$t" >"$log" 2>&1
+    rc=$?
+    if [ "$rc" -eq 0 ]; then
+        echo "valgrind: $t clean"
+    else
+        echo "valgrind: $t FAILED (exit $rc)"; cat "$log"; status=1
+    fi
+done
+exit $status
