@@ -60,8 +60,9 @@ STRATA_API const char *strata_db_url(const strata_db *db);
  *  discard any rows (DDL, scripts).  Returns STRATA_OK or an error code. */
 STRATA_API int strata_db_exec(strata_db *db, const char *sql);
 
-/** Rows inserted, updated or deleted by the most recent statement that
- *  finished on this connection. */
+/** Rows inserted, updated or deleted by the most recent prepared statement
+ *  (strata_stmt_step) that finished on this connection; strata_db_exec()
+ *  does not change it. */
 STRATA_API int64_t strata_db_changes(const strata_db *db);
 
 /* ---- transactions ------------------------------------------------------ */
