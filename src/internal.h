@@ -41,8 +41,6 @@ char *strata__strndup(const char *s, size_t n);
  * Kept so messages can be scrubbed of it. */
 const char *strata__url_secret(const strata_url *url);
 const strata_driver *strata__url_driver(const strata_url *url);
-/* Iterate parameters: returns false past the end. */
-bool strata__url_param_at(const strata_url *url, size_t i, const char **key, const char **value);
 
 /* Replace every occurrence of `secret` (when non-empty) in `text` by ***.
  * Returns a new string (caller frees), NULL when out of memory. */

@@ -466,12 +466,3 @@ const char *strata__url_secret(const strata_url *u) { return u->secret; }
 const char *strata_driver_url_target(const strata_url *u) { return u ? u->conninfo : NULL; }
 
 const strata_driver *strata__url_driver(const strata_url *u) { return u->driver; }
-
-bool strata__url_param_at(const strata_url *u, size_t i, const char **key, const char **value)
-{
-    if (i >= u->nparams)
-        return false;
-    *key = u->keys[i];
-    *value = u->values[i];
-    return true;
-}

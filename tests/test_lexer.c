@@ -48,9 +48,8 @@ static const struct {
 
 START_TEST(lexer_table)
 {
-    const strata_driver *d = strata_db_driver(NULL);
     strata_db *db = th_open();
-    d = strata_db_driver(db);
+    const strata_driver *d = strata_db_driver(db);
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
         const char *want = th_is_pg() ? table[i].pg : table[i].sqlite;
         strata__sql_rewrite rw;
