@@ -7,6 +7,7 @@
  *   strata/url.h      database URLs
  *   strata/db.h       connections, transactions, quoting, echo
  *   strata/stmt.h     prepared statements
+ *   strata/schema.h   schema metadata, DDL, introspection, diff
  *
  * Backend authors also include <strata/sys/driver.h>.
  */
@@ -19,5 +20,6 @@
 #include "strata/url.h"
 #include "strata/db.h"
 #include "strata/stmt.h"
+#include "strata/schema.h"
 
 #endif

@@ -330,6 +330,26 @@ void strata_db_set_echo(strata_db *db, strata_echo_fn fn, void *userdata)
 
 /* ---- quoting -------------------------------------------------------------- */
 
+void strata__sb_ident(strata__sb *sb, const strata_driver *driver, const char *ident)
+{
+    bool plain = (ident[0] >= 'a' && ident[0] <= 'z') || ident[0] == '_';
+    for (const char *p = ident; plain && *p; p++)
+        plain = (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_';
+    if (plain && strata__drv_is_reserved(driver, ident))
+        plain = false;
+    if (plain) {
+        strata__sb_puts(sb, ident);
+        return;
+    }
+    strata__sb_putc(sb, '"');
+    for (const char *p = ident; *p; p++) {
+        if (*p == '"')
+            strata__sb_putc(sb, '"');
+        strata__sb_putc(sb, *p);
+    }
+    strata__sb_putc(sb, '"');
+}
+
 int strata_driver_quote_ident(const strata_driver *driver, const char *ident, char **out)
 {
     if (!out)
@@ -337,24 +357,9 @@ int strata_driver_quote_ident(const strata_driver *driver, const char *ident, ch
     *out = NULL;
     if (!driver || !ident || !*ident)
         return STRATA_E_MISUSE;
-    bool plain = (ident[0] >= 'a' && ident[0] <= 'z') || ident[0] == '_';
-    for (const char *p = ident; plain && *p; p++)
-        plain = (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_';
-    if (plain && strata__drv_is_reserved(driver, ident))
-        plain = false;
-    if (plain) {
-        *out = strata__strdup(ident);
-        return *out ? STRATA_OK : STRATA_E_NOMEM;
-    }
     strata__sb sb;
     strata__sb_init(&sb);
-    strata__sb_putc(&sb, '"');
-    for (const char *p = ident; *p; p++) {
-        if (*p == '"')
-            strata__sb_putc(&sb, '"');
-        strata__sb_putc(&sb, *p);
-    }
-    strata__sb_putc(&sb, '"');
+    strata__sb_ident(&sb, driver, ident);
     *out = strata__sb_take(&sb);
     return *out ? STRATA_OK : STRATA_E_NOMEM;
 }

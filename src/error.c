@@ -137,3 +137,21 @@ const char *strata_db_errmsg(const strata_db *db)
 const char *strata_db_sqlstate(const strata_db *db) { return db ? db->sqlstate : ""; }
 
 int strata_db_native_code(const strata_db *db) { return db ? db->native : 0; }
+
+int strata__db_error_context(strata_db *db, const char *fmt, ...)
+{
+    strata__sb sb;
+    strata__sb_init(&sb);
+    va_list ap;
+    va_start(ap, fmt);
+    strata__sb_vprintf(&sb, fmt, ap);
+    va_end(ap);
+    strata__sb_printf(&sb, ": %s", strata_db_errmsg(db));
+    char *raw = strata__sb_take(&sb);
+    if (raw) {
+        free(db->errmsg);
+        db->errmsg = strata__scrub(raw, db->secret);
+        free(raw);
+    }
+    return db->errcode;
+}

@@ -121,6 +121,9 @@ struct strata_stmt {
 /* error.c */
 void strata__db_clear_error(strata_db *db);
 int strata__db_error(strata_db *db, int code, const char *fmt, ...) STRATA_PRINTF(3, 4);
+/* Put "<context>: " in front of the handle's current message, keeping its
+ * code, SQLSTATE and native code; returns the code. */
+int strata__db_error_context(strata_db *db, const char *fmt, ...) STRATA_PRINTF(2, 3);
 
 /* echo.c */
 void strata__echo_stmt(strata_db *db, const char *sql, const strata_value *params, int n);
@@ -131,6 +134,9 @@ int strata__db_usable(strata_db *db);
 int strata__db_check_tx(strata_db *db);
 void strata__db_note_failure(strata_db *db);
 void strata__db_release_zombie(strata_db *db);
+
+/* Put `ident`, quoted for `driver` when it needs quoting, into sb. */
+void strata__sb_ident(strata__sb *sb, const strata_driver *driver, const char *ident);
 
 /* stmt.c */
 void strata__cache_clear(strata_db *db);

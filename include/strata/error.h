@@ -48,7 +48,8 @@
     X(E_TIMEOUT, 123, "statement cancelled or timed out")                   \
     X(E_TX_ABORTED, 124, "transaction is aborted; roll back first")         \
     X(E_PERMISSION, 125, "permission denied")                               \
-    X(E_NOT_FOUND, 126, "not found")
+    X(E_NOT_FOUND, 126, "not found")                                        \
+    X(E_SCHEMA, 127, "invalid schema definition")
 
 #ifdef __cplusplus
 extern "C" {

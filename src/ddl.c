@@ -1,0 +1,753 @@
+/*
+ * ddl.c - turning operations into SQL for a dialect and running them:
+ * strata_diff_render(), strata_diff_apply(), create_all / drop_all and
+ * render_create.
+ *
+ * Rendering walks the operations with a working copy of the diff's `from`
+ * schema.  Where the dialect cannot ALTER a change (SQLite: column changes,
+ * constraints), the run of consecutive operations on that table becomes one
+ * rebuild: CREATE TABLE _strata_new_<t> with the table as it ends up, copy
+ * the rows of the columns both versions have, DROP the old table, RENAME
+ * the new one, recreate the indexes.  The rebuild runs with foreign-key
+ * enforcement off (DROP TABLE would otherwise cascade into child rows) and
+ * is followed by PRAGMA foreign_key_check before the commit.
+ *
+ * Layout: dialect lookup, SQL pieces, the plan (rendered steps), render,
+ * apply, create_all / drop_all.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "schema_internal.h"
+
+const strata__dialect *strata__dialect_of(const strata_driver *drv)
+{
+    const char *name = drv ? strata_driver_name(drv) : NULL;
+    if (!name)
+        return NULL;
+    if (strcmp(name, strata__sqlite_dialect.name) == 0)
+        return &strata__sqlite_dialect;
+    if (strcmp(name, strata__postgres_dialect.name) == 0)
+        return &strata__postgres_dialect;
+    return NULL;
+}
+
+void strata__sb_literal(strata__sb *sb, const char *text)
+{
+    strata__sb_putc(sb, '\'');
+    for (const char *p = text; *p; p++) {
+        if (*p == '\'')
+            strata__sb_putc(sb, '\'');
+        strata__sb_putc(sb, *p);
+    }
+    strata__sb_putc(sb, '\'');
+}
+
+/* ---- SQL pieces -------------------------------------------------------- */
+
+typedef struct renderer {
+    const strata_driver *drv;
+    const strata__dialect *dl;
+} renderer;
+
+static void put_names(strata__sb *sb, const renderer *r, const strata__names *n)
+{
+    strata__sb_putc(sb, '(');
+    for (int i = 0; i < n->n; i++) {
+        if (i)
+            strata__sb_puts(sb, ", ");
+        strata__sb_ident(sb, r->drv, n->v[i]);
+    }
+    strata__sb_putc(sb, ')');
+}
+
+static void column_def(strata__sb *sb, const renderer *r, const strata_table *t,
+                       const strata_column *c)
+{
+    strata__sb_ident(sb, r->drv, c->name);
+    strata__sb_putc(sb, ' ');
+    r->dl->render_type(sb, t, c);
+    if (!c->nullable)
+        strata__sb_puts(sb, " NOT NULL");
+    if (c->def != DEF_NONE && !c->autoincrement) {
+        strata__sb_puts(sb, " DEFAULT ");
+        r->dl->render_default(sb, c);
+    }
+    if (c->autoincrement)
+        strata__sb_puts(sb, r->dl->autoincrement_sql);
+}
+
+static void cons_def(strata__sb *sb, const renderer *r, const strata__cons *c)
+{
+    strata__sb_puts(sb, "CONSTRAINT ");
+    strata__sb_ident(sb, r->drv, c->name);
+    switch (c->kind) {
+    case CONS_PK: strata__sb_puts(sb, " PRIMARY KEY "); break;
+    case CONS_UNIQUE: strata__sb_puts(sb, " UNIQUE "); break;
+    case CONS_FK: strata__sb_puts(sb, " FOREIGN KEY "); break;
+    case CONS_CHECK: strata__sb_printf(sb, " CHECK (%s)", c->sql); return;
+    }
+    put_names(sb, r, &c->cols);
+    if (c->kind != CONS_FK)
+        return;
+    strata__sb_puts(sb, " REFERENCES ");
+    strata__sb_ident(sb, r->drv, c->ref_table);
+    strata__sb_putc(sb, ' ');
+    put_names(sb, r, &c->ref_cols);
+    if (c->on_delete != STRATA_FK_NO_ACTION)
+        strata__sb_printf(sb, " ON DELETE %s", strata__fk_action_sql(c->on_delete));
+    if (c->on_update != STRATA_FK_NO_ACTION)
+        strata__sb_printf(sb, " ON UPDATE %s", strata__fk_action_sql(c->on_update));
+}
+
+static void create_index_sql(strata__sb *sb, const renderer *r, const char *table,
+                             const strata__index *ix)
+{
+    strata__sb_printf(sb, "CREATE %sINDEX ", ix->unique ? "UNIQUE " : "");
+    strata__sb_ident(sb, r->drv, ix->name);
+    strata__sb_puts(sb, " ON ");
+    strata__sb_ident(sb, r->drv, table);
+    strata__sb_putc(sb, ' ');
+    put_names(sb, r, &ix->cols);
+    strata__sb_puts(sb, ";\n");
+}
+
+static int cmp_index_name(const void *a, const void *b)
+{
+    return strcmp((*(strata__index *const *)a)->name, (*(strata__index *const *)b)->name);
+}
+
+static int cmp_cons_name(const void *a, const void *b)
+{
+    return strcmp((*(strata__cons *const *)a)->name, (*(strata__cons *const *)b)->name);
+}
+
+/* CREATE TABLE (named `as`) with its constraints: unique, foreign keys and
+ * checks in name order after the primary key. */
+static void create_table_sql(strata__sb *sb, const renderer *r, const strata_table *t,
+                             const char *as)
+{
+    strata__sb_puts(sb, "CREATE TABLE ");
+    strata__sb_ident(sb, r->drv, as);
+    strata__sb_puts(sb, " (");
+    const char *sep = "\n    ";
+    for (int i = 0; i < t->ncols; i++) {
+        strata__sb_puts(sb, sep);
+        column_def(sb, r, t, t->cols[i]);
+        sep = ",\n    ";
+    }
+    if (t->pk) {
+        strata__sb_puts(sb, sep);
+        cons_def(sb, r, t->pk);
+    }
+    strata__cons **cons = t->ncons ? malloc((size_t)t->ncons * sizeof *cons) : NULL;
+    if (t->ncons && !cons) {
+        sb->failed = true;
+        return;
+    }
+    if (t->ncons) {
+        memcpy(cons, t->cons, (size_t)t->ncons * sizeof *cons);
+        qsort(cons, (size_t)t->ncons, sizeof *cons, cmp_cons_name);
+    }
+    for (int k = 0; k < 3; k++) { /* unique, foreign keys, checks */
+        strata__cons_kind want = k == 0 ? CONS_UNIQUE : k == 1 ? CONS_FK : CONS_CHECK;
+        for (int i = 0; i < t->ncons; i++) {
+            if (cons[i]->kind != want)
+                continue;
+            strata__sb_puts(sb, sep);
+            cons_def(sb, r, cons[i]);
+        }
+    }
+    free(cons);
+    strata__sb_puts(sb, "\n);\n");
+}
+
+static void create_indexes_sql(strata__sb *sb, const renderer *r, const strata_table *t)
+{
+    strata__index **idx = t->nidx ? malloc((size_t)t->nidx * sizeof *idx) : NULL;
+    if (t->nidx && !idx) {
+        sb->failed = true;
+        return;
+    }
+    if (t->nidx) {
+        memcpy(idx, t->idx, (size_t)t->nidx * sizeof *idx);
+        qsort(idx, (size_t)t->nidx, sizeof *idx, cmp_index_name);
+    }
+    for (int i = 0; i < t->nidx; i++)
+        create_index_sql(sb, r, t->name, idx[i]);
+    free(idx);
+}
+
+static void alter_table(strata__sb *sb, const renderer *r, const char *table)
+{
+    strata__sb_puts(sb, "ALTER TABLE ");
+    strata__sb_ident(sb, r->drv, table);
+    strata__sb_putc(sb, ' ');
+}
+
+/* ALTER COLUMN, for dialects that have it (PostgreSQL's spelling). */
+static void alter_column_sql(strata__sb *sb, const renderer *r, const strata_table *t,
+                             const strata_column *old, const strata_column *c)
+{
+    const char *name = c->name;
+#define ALTER_PREFIX()                        \
+    do {                                      \
+        alter_table(sb, r, t->name);          \
+        strata__sb_puts(sb, "ALTER COLUMN "); \
+        strata__sb_ident(sb, r->drv, name);   \
+        strata__sb_putc(sb, ' ');             \
+    } while (0)
+    if (old->autoincrement && !c->autoincrement) {
+        ALTER_PREFIX();
+        strata__sb_puts(sb, "DROP IDENTITY;\n");
+    }
+    bool def_changed =
+        old->def != c->def || (c->def != DEF_NONE && strcmp(old->def_text, c->def_text) != 0);
+    if (def_changed && old->def != DEF_NONE) {
+        ALTER_PREFIX();
+        strata__sb_puts(sb, "DROP DEFAULT;\n");
+    }
+    if (!strata__type_equal(&old->type, &c->type)) {
+        ALTER_PREFIX();
+        strata__sb_puts(sb, "TYPE ");
+        r->dl->render_type(sb, t, c);
+        strata__sb_puts(sb, " USING ");
+        strata__sb_ident(sb, r->drv, name);
+        strata__sb_puts(sb, "::");
+        r->dl->render_type(sb, t, c);
+        strata__sb_puts(sb, ";\n");
+    }
+    if (old->nullable != c->nullable) {
+        ALTER_PREFIX();
+        strata__sb_puts(sb, c->nullable ? "DROP NOT NULL;\n" : "SET NOT NULL;\n");
+    }
+    if (def_changed && c->def != DEF_NONE) {
+        ALTER_PREFIX();
+        strata__sb_puts(sb, "SET DEFAULT ");
+        r->dl->render_default(sb, c);
+        strata__sb_puts(sb, ";\n");
+    }
+    if (!old->autoincrement && c->autoincrement) {
+        ALTER_PREFIX();
+        strata__sb_puts(sb, "ADD GENERATED BY DEFAULT AS IDENTITY;\n");
+    }
+#undef ALTER_PREFIX
+}
+
+/* ---- the plan: rendered steps ------------------------------------------ */
+
+typedef struct step {
+    int first, last; /* the operations it carries out */
+    char *sql;
+    char *rebuilt;   /* table rebuilt by this step, or NULL */
+    bool referenced; /* a table rebuilt here is referenced by another */
+} step;
+
+typedef struct plan {
+    step *v;
+    int n;
+    bool rebuild; /* some step rebuilds a table */
+    bool drop;    /* some step drops a table */
+} plan;
+
+static void plan_free(plan *p)
+{
+    for (int i = 0; i < p->n; i++) {
+        free(p->v[i].sql);
+        free(p->v[i].rebuilt);
+    }
+    free(p->v);
+    p->v = NULL;
+    p->n = 0;
+}
+
+static int plan_push(plan *p, int first, int last, strata__sb *sb, const char *rebuilt,
+                     bool referenced)
+{
+    char *sql = strata__sb_take(sb);
+    char *name = rebuilt ? strata__strdup(rebuilt) : NULL;
+    step *n = sql && (!rebuilt || name) ? realloc(p->v, (size_t)(p->n + 1) * sizeof *n) : NULL;
+    if (!n) {
+        free(sql);
+        free(name);
+        return STRATA_E_NOMEM;
+    }
+    p->v = n;
+    p->v[p->n++] = (step){first, last, sql, name, referenced};
+    return STRATA_OK;
+}
+
+static bool in_constraints(const strata_table *t, const char *col)
+{
+    if (t->pk && strata__names_has(&t->pk->cols, col))
+        return true;
+    for (int i = 0; i < t->nidx; i++)
+        if (strata__names_has(&t->idx[i]->cols, col))
+            return true;
+    for (int i = 0; i < t->ncons; i++)
+        if (t->cons[i]->kind == CONS_CHECK || strata__names_has(&t->cons[i]->cols, col))
+            return true;
+    return false;
+}
+
+/* Whether `op` needs a table rebuild on a dialect without ALTER for it. */
+static bool needs_rebuild(const renderer *r, const strata_metadata *state, const strata__op *op)
+{
+    if (r->dl->alter_constraints)
+        return false;
+    switch (op->kind) {
+    case STRATA_OP_ADD_COLUMN:
+        return (!op->col->nullable && op->col->def == DEF_NONE) || op->col->def == DEF_NOW ||
+               op->col->def == DEF_SQL;
+    case STRATA_OP_DROP_COLUMN: {
+        const strata_table *t = strata_metadata_find_table(state, op->table);
+        return !t || in_constraints(t, op->col->name);
+    }
+    case STRATA_OP_ALTER_COLUMN:
+    case STRATA_OP_ADD_UNIQUE:
+    case STRATA_OP_DROP_UNIQUE:
+    case STRATA_OP_ADD_FOREIGN_KEY:
+    case STRATA_OP_DROP_FOREIGN_KEY:
+    case STRATA_OP_ADD_CHECK:
+    case STRATA_OP_DROP_CHECK: return true;
+    default: return false;
+    }
+}
+
+static bool referenced_by_other(const strata_metadata *state, const char *table)
+{
+    for (int i = 0; i < state->ntables; i++) {
+        const strata_table *t = state->tables[i];
+        if (strcmp(t->name, table) == 0)
+            continue;
+        for (int c = 0; c < t->ncons; c++)
+            if (t->cons[c]->kind == CONS_FK && strcmp(t->cons[c]->ref_table, table) == 0)
+                return true;
+    }
+    return false;
+}
+
+static void rebuild_sql(strata__sb *sb, const renderer *r, const strata_table *before,
+                        const strata_table *after)
+{
+    strata__sb tmp;
+    strata__sb_init(&tmp);
+    strata__sb_printf(&tmp, "_strata_new_%s", after->name);
+    const char *tmpname = tmp.data ? tmp.data : "_strata_new";
+    create_table_sql(sb, r, after, tmpname);
+    strata__sb_puts(sb, "INSERT INTO ");
+    strata__sb_ident(sb, r->drv, tmpname);
+    strata__sb tail;
+    strata__sb_init(&tail);
+    const char *sep = "";
+    strata__sb_puts(sb, " (");
+    for (int i = 0; i < after->ncols; i++) {
+        const char *name = after->cols[i]->name;
+        if (strata__table_find_column_index(before, name) < 0)
+            continue;
+        strata__sb_puts(sb, sep);
+        strata__sb_puts(&tail, sep);
+        strata__sb_ident(sb, r->drv, name);
+        strata__sb_ident(&tail, r->drv, name);
+        sep = ", ";
+    }
+    strata__sb_printf(sb, ") SELECT %s FROM ", tail.data ? tail.data : "");
+    strata__sb_ident(sb, r->drv, before->name);
+    strata__sb_puts(sb, ";\nDROP TABLE ");
+    strata__sb_ident(sb, r->drv, before->name);
+    strata__sb_puts(sb, ";\nALTER TABLE ");
+    strata__sb_ident(sb, r->drv, tmpname);
+    strata__sb_puts(sb, " RENAME TO ");
+    strata__sb_ident(sb, r->drv, after->name);
+    strata__sb_puts(sb, ";\n");
+    create_indexes_sql(sb, r, after);
+    if (tail.failed || tmp.failed)
+        sb->failed = true;
+    strata__sb_free(&tail);
+    strata__sb_free(&tmp);
+}
+
+/* SQL for one operation the dialect can do in place. */
+static void op_sql(strata__sb *sb, const renderer *r, const strata_metadata *state,
+                   const strata__op *op)
+{
+    const strata_table *t = strata_metadata_find_table(state, op->table);
+    switch (op->kind) {
+    case STRATA_OP_CREATE_TABLE:
+        create_table_sql(sb, r, op->tdef, op->tdef->name);
+        create_indexes_sql(sb, r, op->tdef);
+        return;
+    case STRATA_OP_DROP_TABLE:
+        strata__sb_puts(sb, "DROP TABLE ");
+        strata__sb_ident(sb, r->drv, op->table);
+        strata__sb_puts(sb, ";\n");
+        return;
+    case STRATA_OP_ADD_COLUMN:
+        alter_table(sb, r, op->table);
+        strata__sb_puts(sb, "ADD COLUMN ");
+        column_def(sb, r, t, op->col);
+        strata__sb_puts(sb, ";\n");
+        return;
+    case STRATA_OP_DROP_COLUMN:
+        alter_table(sb, r, op->table);
+        strata__sb_puts(sb, "DROP COLUMN ");
+        strata__sb_ident(sb, r->drv, op->col->name);
+        strata__sb_puts(sb, ";\n");
+        return;
+    case STRATA_OP_ALTER_COLUMN: alter_column_sql(sb, r, t, op->old_col, op->col); return;
+    case STRATA_OP_CREATE_INDEX: create_index_sql(sb, r, op->table, op->index); return;
+    case STRATA_OP_DROP_INDEX:
+        strata__sb_puts(sb, "DROP INDEX ");
+        strata__sb_ident(sb, r->drv, op->index->name);
+        strata__sb_puts(sb, ";\n");
+        return;
+    case STRATA_OP_ADD_UNIQUE:
+    case STRATA_OP_ADD_FOREIGN_KEY:
+    case STRATA_OP_ADD_CHECK:
+        alter_table(sb, r, op->table);
+        strata__sb_puts(sb, "ADD ");
+        cons_def(sb, r, op->cons);
+        strata__sb_puts(sb, ";\n");
+        return;
+    case STRATA_OP_DROP_UNIQUE:
+    case STRATA_OP_DROP_FOREIGN_KEY:
+    case STRATA_OP_DROP_CHECK:
+        alter_table(sb, r, op->table);
+        strata__sb_puts(sb, "DROP CONSTRAINT ");
+        strata__sb_ident(sb, r->drv, op->cons->name);
+        strata__sb_puts(sb, ";\n");
+        return;
+    }
+}
+
+static bool dropped_later(const strata_diff *d, int from, const char *table)
+{
+    for (int k = from; k < d->nops; k++)
+        if (d->ops[k].kind == STRATA_OP_DROP_TABLE && strcmp(d->ops[k].table, table) == 0)
+            return true;
+    return false;
+}
+
+static int plan_build(plan *p, const strata_diff *d, const renderer *r)
+{
+    memset(p, 0, sizeof *p);
+    strata_metadata *state;
+    int rc = strata_metadata_copy(&state, d->from);
+    for (int i = 0; rc == STRATA_OK && i < d->nops; i++) {
+        const strata__op *op = &d->ops[i];
+        strata__sb sb;
+        strata__sb_init(&sb);
+        if (!needs_rebuild(r, state, op)) {
+            op_sql(&sb, r, state, op);
+            p->drop = p->drop || op->kind == STRATA_OP_DROP_TABLE;
+            rc = strata__op_apply_md(state, op);
+            if (rc == STRATA_OK)
+                rc = plan_push(p, i, i, &sb, NULL, false);
+            strata__sb_free(&sb);
+            continue;
+        }
+        /* One rebuild for the run of operations on this table. */
+        const strata_table *cur = strata_metadata_find_table(state, op->table);
+        strata_table *before = cur ? strata__table_copy(cur) : NULL;
+        if (!before) {
+            rc = cur ? STRATA_E_NOMEM
+                     : strata__md_error(state, STRATA_E_SCHEMA, "table %s does not exist",
+                                        op->table);
+            break;
+        }
+        bool referenced = referenced_by_other(state, op->table);
+        int last = i;
+        rc = strata__op_apply_md(state, op);
+        while (rc == STRATA_OK && last + 1 < d->nops &&
+               strcmp(d->ops[last + 1].table, op->table) == 0 &&
+               d->ops[last + 1].kind != STRATA_OP_CREATE_TABLE &&
+               d->ops[last + 1].kind != STRATA_OP_DROP_TABLE)
+            rc = strata__op_apply_md(state, &d->ops[++last]);
+        if (rc == STRATA_OK && !dropped_later(d, last + 1, op->table)) {
+            rebuild_sql(&sb, r, before, strata_metadata_find_table(state, op->table));
+            rc = plan_push(p, i, last, &sb, op->table, referenced);
+            p->rebuild = true;
+        }
+        strata__sb_free(&sb);
+        strata__table_free(before);
+        i = last;
+    }
+    if (rc == STRATA_E_SCHEMA || rc == STRATA_E_EXISTS) {
+        /* The operations do not fit the schema they start from. */
+        rc = STRATA_E_SCHEMA;
+    }
+    strata_metadata_free(state);
+    if (rc != STRATA_OK)
+        plan_free(p);
+    return rc;
+}
+
+int strata_diff_render(const strata_diff *d, const strata_driver *dialect, char **out)
+{
+    if (!out)
+        return STRATA_E_MISUSE;
+    *out = NULL;
+    renderer r = {dialect, strata__dialect_of(dialect)};
+    if (!d)
+        return STRATA_E_MISUSE;
+    if (!r.dl)
+        return STRATA_E_UNSUPPORTED;
+    plan p;
+    int rc = plan_build(&p, d, &r);
+    if (rc != STRATA_OK)
+        return rc;
+    strata__sb sb;
+    strata__sb_init(&sb);
+    strata__sb_puts(&sb, "");
+    for (int i = 0; i < p.n; i++)
+        strata__sb_puts(&sb, p.v[i].sql);
+    plan_free(&p);
+    *out = strata__sb_take(&sb);
+    return *out ? STRATA_OK : STRATA_E_NOMEM;
+}
+
+/* ---- apply ------------------------------------------------------------- */
+
+static int query_int(strata_db *db, const char *sql, int64_t *out)
+{
+    strata_stmt *st;
+    int rc = strata_stmt_prepare(&st, db, sql);
+    if (rc != STRATA_OK)
+        return rc;
+    rc = strata_stmt_step(st);
+    if (rc == STRATA_ROW)
+        rc = strata_stmt_column_int64(st, 0, out) == STRATA_OK ? STRATA_OK : STRATA_E_TYPE;
+    else if (rc == STRATA_DONE)
+        rc = STRATA_E_NOT_FOUND;
+    strata_stmt_finalize(st);
+    return rc;
+}
+
+/* PRAGMA foreign_key_check: report the first dangling reference. */
+static int sqlite_fk_check(strata_db *db)
+{
+    strata_stmt *st;
+    int rc = strata_stmt_prepare(&st, db, "PRAGMA foreign_key_check");
+    if (rc != STRATA_OK)
+        return rc;
+    rc = strata_stmt_step(st);
+    if (rc == STRATA_ROW) {
+        const char *table = NULL, *parent = NULL;
+        int64_t rowid = 0;
+        strata_stmt_column_text(st, 0, &table, NULL);
+        strata_stmt_column_int64(st, 1, &rowid);
+        strata_stmt_column_text(st, 2, &parent, NULL);
+        rc = strata__db_error(db, STRATA_E_FOREIGN_KEY,
+                              "foreign key check after the schema change: row %lld of table %s "
+                              "refers to a row of %s that does not exist",
+                              (long long)rowid, table ? table : "?", parent ? parent : "?");
+    } else if (rc == STRATA_DONE) {
+        rc = STRATA_OK;
+    }
+    strata_stmt_finalize(st);
+    return rc;
+}
+
+/* Keep a failure's details across the clean-up statements. */
+typedef struct saved_error {
+    int code, native;
+    char sqlstate[6];
+    char *msg;
+} saved_error;
+
+static void save_error(saved_error *s, strata_db *db)
+{
+    s->code = strata_db_errcode(db);
+    s->native = strata_db_native_code(db);
+    snprintf(s->sqlstate, sizeof s->sqlstate, "%s", strata_db_sqlstate(db));
+    s->msg = strata__strdup(strata_db_errmsg(db));
+}
+
+static int restore_error(saved_error *s, strata_db *db)
+{
+    strata_driver_error(db, s->code, s->sqlstate[0] ? s->sqlstate : NULL, s->native, "%s",
+                        s->msg ? s->msg : strata_errstr(s->code));
+    free(s->msg);
+    return s->code;
+}
+
+int strata_diff_apply(const strata_diff *d, strata_db *db)
+{
+    if (!d || !db)
+        return STRATA_E_MISUSE;
+    int rc = strata__db_usable(db);
+    if (rc != STRATA_OK)
+        return rc;
+    renderer r = {strata_db_driver(db), strata__dialect_of(strata_db_driver(db))};
+    if (!r.dl)
+        return strata__db_error(db, STRATA_E_UNSUPPORTED,
+                                "the schema layer has no dialect for backend %s",
+                                strata_db_backend(db));
+    plan p;
+    if ((rc = plan_build(&p, d, &r)) != STRATA_OK)
+        return strata__db_error(db, rc,
+                                "the schema change does not fit the schema it starts "
+                                "from");
+    strata__db_clear_error(db);
+    bool rebuilds = !r.dl->alter_constraints;
+    bool own_tx = !strata_db_in_transaction(db);
+    bool fk_off = false;
+    int64_t fk_on = 0;
+    if (rebuilds && (p.rebuild || p.drop) &&
+        (rc = query_int(db, "PRAGMA foreign_keys", &fk_on)) != STRATA_OK)
+        goto out;
+    if (fk_on && !own_tx) {
+        for (int i = 0; i < p.n; i++) {
+            if (p.v[i].rebuilt && p.v[i].referenced) {
+                rc = strata__db_error(db, STRATA_E_MISUSE,
+                                      "rebuilding table %s, which other tables reference, needs "
+                                      "foreign keys off: run PRAGMA foreign_keys=OFF before "
+                                      "BEGIN, or apply outside a transaction",
+                                      p.v[i].rebuilt);
+                goto out;
+            }
+        }
+    }
+    if (fk_on && own_tx) {
+        if ((rc = strata_db_exec(db, "PRAGMA foreign_keys=OFF")) != STRATA_OK)
+            goto out;
+        fk_off = true;
+    }
+    if (own_tx && (rc = strata_db_begin(db)) != STRATA_OK)
+        goto restore;
+    for (int i = 0; i < p.n; i++) {
+        if ((rc = strata_db_exec(db, p.v[i].sql)) == STRATA_OK)
+            continue;
+        strata__sb what;
+        strata__sb_init(&what);
+        if (p.v[i].rebuilt)
+            strata__sb_printf(&what, "rebuilding table %s for ", p.v[i].rebuilt);
+        strata__op_describe(&what, &d->ops[p.v[i].first]);
+        if (p.v[i].last > p.v[i].first)
+            strata__sb_printf(&what, " (and %d more)", p.v[i].last - p.v[i].first);
+        strata__db_error_context(db, "%s", what.data ? what.data : "schema change");
+        strata__sb_free(&what);
+        goto rollback;
+    }
+    if (rebuilds && (fk_off || (p.rebuild && !fk_on)) && (rc = sqlite_fk_check(db)) != STRATA_OK)
+        goto rollback;
+    if (own_tx && (rc = strata_db_commit(db)) != STRATA_OK)
+        goto restore;
+    goto restore;
+rollback:
+    if (own_tx) {
+        saved_error s;
+        save_error(&s, db);
+        strata_db_rollback(db);
+        restore_error(&s, db);
+    }
+restore:
+    if (fk_off) {
+        saved_error s;
+        save_error(&s, db);
+        strata_db_exec(db, "PRAGMA foreign_keys=ON");
+        if (rc != STRATA_OK)
+            restore_error(&s, db);
+        else
+            free(s.msg);
+    }
+out:
+    plan_free(&p);
+    return rc;
+}
+
+/* ---- create_all / drop_all --------------------------------------------- */
+
+/* `md`'s tables that exist in `db` (as md declares them). */
+static int existing_part(strata_metadata **out, const strata_metadata *md, strata_db *db)
+{
+    *out = NULL;
+    strata_metadata *live;
+    int rc = strata_schema_introspect(&live, db, NULL);
+    if (rc != STRATA_OK)
+        return rc;
+    strata_metadata *part;
+    if ((rc = strata_metadata_new(&part)) != STRATA_OK) {
+        strata_metadata_free(live);
+        return rc;
+    }
+    for (int i = 0; rc == STRATA_OK && i < md->ntables; i++) {
+        if (!strata_metadata_find_table(live, md->tables[i]->name))
+            continue;
+        strata_table *t = strata__table_copy(md->tables[i]);
+        if (!t || !strata__md_push_table(part, t)) {
+            strata__table_free(t);
+            rc = STRATA_E_NOMEM;
+        }
+    }
+    strata_metadata_free(live);
+    if (rc != STRATA_OK) {
+        strata_metadata_free(part);
+        return rc;
+    }
+    *out = part;
+    return STRATA_OK;
+}
+
+static int run_diff(strata_db *db, const strata_metadata *from, const strata_metadata *to)
+{
+    strata_diff *d;
+    int rc = strata_schema_diff(&d, from, to, NULL);
+    if (rc != STRATA_OK)
+        return strata__db_error(db, rc, "could not compute the schema change");
+    rc = strata_diff_apply(d, db);
+    strata_diff_free(d);
+    return rc;
+}
+
+int strata_metadata_create_all(const strata_metadata *md, strata_db *db)
+{
+    if (!md || !db)
+        return STRATA_E_MISUSE;
+    strata_metadata *existing;
+    int rc = existing_part(&existing, md, db);
+    if (rc != STRATA_OK)
+        return rc;
+    rc = run_diff(db, existing, md);
+    strata_metadata_free(existing);
+    return rc;
+}
+
+int strata_metadata_drop_all(const strata_metadata *md, strata_db *db)
+{
+    if (!md || !db)
+        return STRATA_E_MISUSE;
+    strata_metadata *existing, *empty;
+    int rc = existing_part(&existing, md, db);
+    if (rc != STRATA_OK)
+        return rc;
+    if ((rc = strata_metadata_new(&empty)) == STRATA_OK) {
+        rc = run_diff(db, existing, empty);
+        strata_metadata_free(empty);
+    }
+    strata_metadata_free(existing);
+    return rc;
+}
+
+int strata_metadata_render_create(const strata_metadata *md, const strata_driver *dialect,
+                                  char **out)
+{
+    if (!out)
+        return STRATA_E_MISUSE;
+    *out = NULL;
+    if (!md || !dialect)
+        return STRATA_E_MISUSE;
+    strata_metadata *empty;
+    int rc = strata_metadata_new(&empty);
+    if (rc != STRATA_OK)
+        return rc;
+    strata_diff *d;
+    rc = strata_schema_diff(&d, empty, md, NULL);
+    strata_metadata_free(empty);
+    if (rc == STRATA_OK) {
+        rc = strata_diff_render(d, dialect, out);
+        strata_diff_free(d);
+    }
+    return rc;
+}

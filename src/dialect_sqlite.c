@@ -1,0 +1,767 @@
+/*
+ * dialect_sqlite.c - the schema layer's SQLite dialect: type and default
+ * spellings, and introspection through the pragma table functions
+ * (pragma_table_info, pragma_index_list / index_info,
+ * pragma_foreign_key_list) plus a small parser of the CREATE TABLE text in
+ * sqlite_master, which is the only place SQLite keeps constraint names and
+ * check expressions.
+ *
+ * An autoincrement key is a rowid alias: a one-column primary key declared
+ * exactly INTEGER.  An integer primary key that is *not* autoincrement is
+ * declared INT, which SQLite does not turn into a rowid alias, so the
+ * distinction survives a round trip.  Constraints SQLite keeps no name for
+ * (hand-written tables) get the naming convention's name.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "schema_internal.h"
+
+static bool is_pk_column(const strata_table *t, const strata_column *c)
+{
+    return t && t->pk && t->pk->cols.n == 1 && strcmp(t->pk->cols.v[0], c->name) == 0;
+}
+
+static void sq_render_type(strata__sb *sb, const strata_table *t, const strata_column *c)
+{
+    const strata__type *ty = &c->type;
+    if (c->autoincrement) {
+        strata__sb_puts(sb, "INTEGER"); /* exactly: the rowid alias */
+        return;
+    }
+    switch (ty->kind) {
+    case STRATA_SQL_INTEGER: strata__sb_puts(sb, is_pk_column(t, c) ? "INT" : "INTEGER"); return;
+    case STRATA_SQL_BIGINT: strata__sb_puts(sb, "BIGINT"); return;
+    case STRATA_SQL_SMALLINT: strata__sb_puts(sb, "SMALLINT"); return;
+    case STRATA_SQL_BOOLEAN: strata__sb_puts(sb, "BOOLEAN"); return;
+    case STRATA_SQL_FLOAT: strata__sb_puts(sb, "FLOAT"); return;
+    case STRATA_SQL_NUMERIC:
+        if (ty->length)
+            strata__sb_printf(sb, "NUMERIC(%d, %d)", ty->length, ty->scale);
+        else
+            strata__sb_puts(sb, "NUMERIC");
+        return;
+    case STRATA_SQL_STRING:
+        if (ty->length)
+            strata__sb_printf(sb, "VARCHAR(%d)", ty->length);
+        else
+            strata__sb_puts(sb, "VARCHAR");
+        return;
+    case STRATA_SQL_TEXT: strata__sb_puts(sb, "TEXT"); return;
+    case STRATA_SQL_BLOB: strata__sb_puts(sb, "BLOB"); return;
+    case STRATA_SQL_DATE: strata__sb_puts(sb, "DATE"); return;
+    case STRATA_SQL_DATETIME: strata__sb_puts(sb, "DATETIME"); return;
+    case STRATA_SQL_DATETIME_TZ: strata__sb_puts(sb, "TIMESTAMP WITH TIME ZONE"); return;
+    case STRATA_SQL_JSON: strata__sb_puts(sb, "JSON"); return;
+    case STRATA_SQL_UUID: strata__sb_puts(sb, "UUID"); return;
+    case STRATA_SQL_RAW: strata__sb_puts(sb, ty->raw ? ty->raw : ""); return;
+    }
+}
+
+static void sq_render_default(strata__sb *sb, const strata_column *c)
+{
+    switch (c->def) {
+    case DEF_NOW:
+        strata__sb_puts(sb, c->type.kind == STRATA_SQL_DATE ? "CURRENT_DATE" : "CURRENT_TIMESTAMP");
+        return;
+    case DEF_BOOL: strata__sb_puts(sb, strcmp(c->def_text, "true") == 0 ? "TRUE" : "FALSE"); return;
+    case DEF_SQL: strata__sb_printf(sb, "(%s)", c->def_text); return;
+    default: strata__sb_puts(sb, c->def_text); return;
+    }
+}
+
+/* On SQLite every integer type is the same 64-bit storage for a rowid
+ * alias, which must be declared INTEGER. */
+static bool sq_same_type(const strata_column *a, const strata_column *b)
+{
+    if (a->autoincrement && b->autoincrement && strata__type_is_integer(&a->type) &&
+        strata__type_is_integer(&b->type))
+        return true;
+    return strata__type_equal(&a->type, &b->type);
+}
+
+/* ---- the CREATE TABLE parser ------------------------------------------- */
+
+typedef struct token {
+    const char *start; /* in the SQL text */
+    size_t len;
+    char *ident; /* identifiers: the name unquoted; else NULL */
+} token;
+
+typedef struct tokens {
+    token *v;
+    int n;
+} tokens;
+
+static void tokens_free(tokens *ts)
+{
+    for (int i = 0; i < ts->n; i++)
+        free(ts->v[i].ident);
+    free(ts->v);
+}
+
+static bool push_token(tokens *ts, const char *start, size_t len, char *ident)
+{
+    token *n = realloc(ts->v, (size_t)(ts->n + 1) * sizeof *n);
+    if (!n) {
+        free(ident);
+        return false;
+    }
+    ts->v = n;
+    ts->v[ts->n++] = (token){start, len, ident};
+    return true;
+}
+
+/* Quoted identifier or string starting at p with quote `open`/`close`;
+ * returns its length (0 when unterminated) and the unquoted text. */
+static size_t quoted(const char *p, char close, char **unq)
+{
+    strata__sb sb;
+    strata__sb_init(&sb);
+    strata__sb_puts(&sb, "");
+    size_t i = 1;
+    for (; p[i]; i++) {
+        if (p[i] == close) {
+            if (close != ']' && p[i + 1] == close) {
+                strata__sb_putc(&sb, close);
+                i++;
+                continue;
+            }
+            *unq = strata__sb_take(&sb);
+            return i + 1;
+        }
+        strata__sb_putc(&sb, p[i]);
+    }
+    strata__sb_free(&sb);
+    *unq = NULL;
+    return 0;
+}
+
+static bool tokenize(tokens *ts, const char *sql)
+{
+    memset(ts, 0, sizeof *ts);
+    const char *p = sql;
+    while (*p) {
+        if (isspace((unsigned char)*p)) {
+            p++;
+        } else if (p[0] == '-' && p[1] == '-') {
+            while (*p && *p != '\n')
+                p++;
+        } else if (p[0] == '/' && p[1] == '*') {
+            const char *end = strstr(p + 2, "*/");
+            p = end ? end + 2 : p + strlen(p);
+        } else if (*p == '"' || *p == '`' || *p == '[' || *p == '\'') {
+            char close = *p == '[' ? ']' : *p;
+            char *unq = NULL;
+            size_t n = quoted(p, close, &unq);
+            if (!n)
+                return false;
+            if (*p == '\'') {
+                free(unq);
+                unq = NULL;
+            }
+            if (!push_token(ts, p, n, unq))
+                return false;
+            p += n;
+        } else if (isalnum((unsigned char)*p) || *p == '_' || (unsigned char)*p >= 0x80) {
+            size_t n = 0;
+            while (isalnum((unsigned char)p[n]) || p[n] == '_' || p[n] == '$' ||
+                   (unsigned char)p[n] >= 0x80)
+                n++;
+            char *id = strata__strndup(p, n);
+            if (!id || !push_token(ts, p, n, id))
+                return false;
+            p += n;
+        } else {
+            if (!push_token(ts, p, 1, NULL))
+                return false;
+            p++;
+        }
+    }
+    return true;
+}
+
+static bool is_kw(const token *t, const char *kw)
+{
+    return t->ident && t->len == strlen(kw) && strncasecmp(t->start, kw, t->len) == 0;
+}
+
+static bool is_punct(const token *t, char c) { return !t->ident && t->len == 1 && *t->start == c; }
+
+/* Index of the ')' matching the '(' at i, or -1. */
+static int matching(const tokens *ts, int i, int end)
+{
+    int depth = 0;
+    for (int k = i; k < end; k++) {
+        if (is_punct(&ts->v[k], '('))
+            depth++;
+        else if (is_punct(&ts->v[k], ')') && --depth == 0)
+            return k;
+    }
+    return -1;
+}
+
+/* A parsed table-level (or column CHECK) constraint. */
+typedef struct parsed {
+    strata__cons_kind kind;
+    char *name;         /* NULL when unnamed */
+    strata__names cols; /* PK, UNIQUE, FK */
+    char *ref_table;    /* FK */
+    char *sql;          /* CHECK */
+} parsed;
+
+typedef struct parsed_table {
+    parsed *v;
+    int n;
+} parsed_table;
+
+static void parsed_free(parsed_table *pt)
+{
+    for (int i = 0; i < pt->n; i++) {
+        free(pt->v[i].name);
+        strata__names_free(&pt->v[i].cols);
+        free(pt->v[i].ref_table);
+        free(pt->v[i].sql);
+    }
+    free(pt->v);
+}
+
+/* "(a, b COLLATE x DESC)" at ts[open] -> {a, b}. */
+static bool paren_names(const tokens *ts, int open, int close, strata__names *out)
+{
+    memset(out, 0, sizeof *out);
+    bool want = true;
+    for (int k = open + 1; k < close; k++) {
+        const token *t = &ts->v[k];
+        if (is_punct(t, ',')) {
+            want = true;
+        } else if (want && t->ident) {
+            char *copy = strata__strdup(t->ident);
+            char **v = copy ? realloc(out->v, (size_t)(out->n + 1) * sizeof *v) : NULL;
+            if (!v) {
+                free(copy);
+                return false;
+            }
+            v[out->n++] = copy;
+            out->v = v;
+            want = false;
+        }
+    }
+    return true;
+}
+
+static bool add_parsed(parsed_table *pt, parsed *p)
+{
+    parsed *n = realloc(pt->v, (size_t)(pt->n + 1) * sizeof *n);
+    if (!n)
+        return false;
+    pt->v = n;
+    pt->v[pt->n++] = *p;
+    return true;
+}
+
+/* A CHECK whose '(' is at ts[open]: the expression text, trimmed. */
+static bool add_check(parsed_table *pt, const tokens *ts, int open, int close, const char *name)
+{
+    const char *s = ts->v[open].start + 1, *end = ts->v[close].start;
+    while (s < end && isspace((unsigned char)*s))
+        s++;
+    while (end > s && isspace((unsigned char)end[-1]))
+        end--;
+    parsed ck = {.kind = CONS_CHECK};
+    ck.name = name ? strata__strdup(name) : NULL;
+    ck.sql = strata__strndup(s, (size_t)(end - s));
+    if ((name && !ck.name) || !ck.sql || !add_parsed(pt, &ck)) {
+        free(ck.name);
+        free(ck.sql);
+        return false;
+    }
+    return true;
+}
+
+/* One element of the column / constraint list: tokens [b, e). */
+static bool parse_element(parsed_table *pt, const tokens *ts, int b, int e)
+{
+    int k = b;
+    const char *name = NULL;
+    if (k + 1 < e && is_kw(&ts->v[k], "CONSTRAINT")) {
+        name = ts->v[k + 1].ident;
+        k += 2;
+    }
+    if (k >= e)
+        return true;
+    const token *t = &ts->v[k];
+    if (is_kw(t, "CHECK") && k + 1 < e && is_punct(&ts->v[k + 1], '(')) {
+        int close = matching(ts, k + 1, e);
+        return close < 0 || add_check(pt, ts, k + 1, close, name);
+    }
+    if (is_kw(t, "PRIMARY") || is_kw(t, "UNIQUE") || is_kw(t, "FOREIGN")) {
+        int open = k + 1;
+        while (open < e && !is_punct(&ts->v[open], '('))
+            open++;
+        int close = open < e ? matching(ts, open, e) : -1;
+        if (close < 0)
+            return true;
+        parsed p = {.kind = is_kw(t, "PRIMARY")  ? CONS_PK
+                            : is_kw(t, "UNIQUE") ? CONS_UNIQUE
+                                                 : CONS_FK};
+        bool ok = paren_names(ts, open, close, &p.cols);
+        for (int r = close + 1; ok && p.kind == CONS_FK && r + 1 < e; r++) {
+            if (is_kw(&ts->v[r], "REFERENCES") && ts->v[r + 1].ident) {
+                ok = (p.ref_table = strata__strdup(ts->v[r + 1].ident)) != NULL;
+                break;
+            }
+        }
+        if (ok && name)
+            ok = (p.name = strata__strdup(name)) != NULL;
+        if (!ok || !add_parsed(pt, &p)) {
+            free(p.name);
+            strata__names_free(&p.cols);
+            free(p.ref_table);
+            return false;
+        }
+        return true;
+    }
+    /* A column definition: only its CHECK constraints are of interest. */
+    const char *pending = NULL;
+    for (k = b + 1; k < e; k++) {
+        const token *w = &ts->v[k];
+        if (is_kw(w, "CONSTRAINT") && k + 1 < e) {
+            pending = ts->v[++k].ident;
+        } else if (is_kw(w, "CHECK") && k + 1 < e && is_punct(&ts->v[k + 1], '(')) {
+            int close = matching(ts, k + 1, e);
+            if (close < 0)
+                return true;
+            if (!add_check(pt, ts, k + 1, close, pending))
+                return false;
+            pending = NULL;
+            k = close;
+        } else if (is_punct(w, '(')) {
+            int close = matching(ts, k, e);
+            if (close < 0)
+                return true;
+            k = close;
+        }
+    }
+    return true;
+}
+
+static bool parse_create_table(parsed_table *pt, const char *sql)
+{
+    memset(pt, 0, sizeof *pt);
+    tokens ts;
+    if (!tokenize(&ts, sql)) {
+        tokens_free(&ts);
+        return true; /* unreadable text: names fall back to the convention */
+    }
+    bool ok = true;
+    int open = 0;
+    while (open < ts.n && !is_punct(&ts.v[open], '('))
+        open++;
+    int close = open < ts.n ? matching(&ts, open, ts.n) : -1;
+    for (int b = open + 1, k = b; ok && close > 0 && k <= close; k++) {
+        if (k == close || is_punct(&ts.v[k], ',')) {
+            if (k > b)
+                ok = parse_element(pt, &ts, b, k);
+            b = k + 1;
+        } else if (is_punct(&ts.v[k], '(')) {
+            int m = matching(&ts, k, close);
+            if (m < 0)
+                break;
+            k = m;
+        }
+    }
+    tokens_free(&ts);
+    return ok;
+}
+
+/* The parsed constraint of `kind` on exactly `cols`, or NULL. */
+static parsed *find_parsed(parsed_table *pt, strata__cons_kind kind, const strata__names *cols,
+                           const char *ref_table)
+{
+    for (int i = 0; i < pt->n; i++) {
+        parsed *p = &pt->v[i];
+        if (p->kind != kind || !p->name || p->cols.n != cols->n)
+            continue;
+        bool same = true;
+        for (int c = 0; same && c < cols->n; c++)
+            same = strcasecmp(p->cols.v[c], cols->v[c]) == 0;
+        if (same && ref_table && (!p->ref_table || strcasecmp(p->ref_table, ref_table) != 0))
+            same = false;
+        if (same)
+            return p;
+    }
+    return NULL;
+}
+
+/* ---- introspection ----------------------------------------------------- */
+
+static const char *text_at(strata_stmt *st, int col)
+{
+    const char *s = NULL;
+    return strata_stmt_column_text(st, col, &s, NULL) == STRATA_OK ? s : NULL;
+}
+
+static int push_name(strata__names *n, const char *name)
+{
+    char *copy = strata__strdup(name ? name : "");
+    char **v = copy ? realloc(n->v, (size_t)(n->n + 1) * sizeof *v) : NULL;
+    if (!v) {
+        free(copy);
+        return STRATA_E_NOMEM;
+    }
+    v[n->n++] = copy;
+    n->v = v;
+    return STRATA_OK;
+}
+
+/* Name of a constraint: the parsed one, else the naming convention's. */
+static char *cons_name(const strata_metadata *md, parsed_table *pt, const strata_table *t,
+                       strata__cons_kind kind, bool index, const strata__names *cols,
+                       const char *ref_table)
+{
+    parsed *p = index ? NULL : find_parsed(pt, kind, cols, ref_table);
+    if (p)
+        return strata__strdup(p->name);
+    return strata__md_make_name(md, kind, index, t->name, cols, ref_table, NULL);
+}
+
+static int read_columns(strata_table *t, strata_db *db, strata__names *pk)
+{
+    strata_stmt *st;
+    int rc = strata_stmt_prepare(&st, db,
+                                 "SELECT name, type, \"notnull\", dflt_value, pk "
+                                 "FROM pragma_table_info(?) ORDER BY cid");
+    if (rc != STRATA_OK)
+        return rc;
+    strata_stmt_bind_text(st, 1, t->name, -1);
+    int64_t pkpos[64];
+    char *pktype = NULL;
+    while ((rc = strata_stmt_step(st)) == STRATA_ROW) {
+        strata_column *c = calloc(1, sizeof *c);
+        if (!c || !(c->name = strata__strdup(text_at(st, 0)))) {
+            free(c);
+            rc = STRATA_E_NOMEM;
+            break;
+        }
+        int64_t notnull = 0, pos = 0;
+        strata_stmt_column_int64(st, 2, &notnull);
+        strata_stmt_column_int64(st, 4, &pos);
+        c->nullable = notnull == 0;
+        const char *decl = text_at(st, 1) ? text_at(st, 1) : "";
+        rc = strata__type_from_engine(&c->type, decl);
+        if (rc == STRATA_OK)
+            rc = strata__default_from_engine(c, text_at(st, 3));
+        if (rc == STRATA_OK && pos > 0 && pk->n < 64) {
+            /* Keep primary key columns in key order. */
+            int at = pk->n;
+            rc = push_name(pk, c->name);
+            while (rc == STRATA_OK && at > 0 && pkpos[at - 1] > pos) {
+                char *tmp = pk->v[at];
+                pk->v[at] = pk->v[at - 1];
+                pk->v[at - 1] = tmp;
+                pkpos[at] = pkpos[at - 1];
+                at--;
+            }
+            pkpos[at] = pos;
+            free(pktype);
+            pktype = strata__strdup(decl);
+        }
+        if (rc != STRATA_OK || !strata__table_push_column(t, c)) {
+            strata__column_free(c);
+            rc = rc != STRATA_OK ? rc : STRATA_E_NOMEM;
+            break;
+        }
+    }
+    strata_stmt_finalize(st);
+    if (rc == STRATA_DONE)
+        rc = STRATA_OK;
+    /* A one-column key declared exactly INTEGER is the rowid: autoincrement. */
+    if (rc == STRATA_OK && pk->n == 1 && pktype && strcasecmp(pktype, "INTEGER") == 0)
+        t->cols[strata__table_find_column_index(t, pk->v[0])]->autoincrement = true;
+    free(pktype);
+    return rc;
+}
+
+static int index_columns(strata_db *db, const char *index, strata__names *out, bool *expr)
+{
+    memset(out, 0, sizeof *out);
+    *expr = false;
+    strata_stmt *st;
+    int rc = strata_stmt_prepare(&st, db, "SELECT name FROM pragma_index_info(?) ORDER BY seqno");
+    if (rc != STRATA_OK)
+        return rc;
+    strata_stmt_bind_text(st, 1, index, -1);
+    while ((rc = strata_stmt_step(st)) == STRATA_ROW) {
+        const char *name = text_at(st, 0);
+        if (!name)
+            *expr = true;
+        else if ((rc = push_name(out, name)) != STRATA_OK)
+            break;
+    }
+    strata_stmt_finalize(st);
+    return rc == STRATA_DONE ? STRATA_OK : rc;
+}
+
+static int read_indexes(strata_metadata *md, strata_table *t, strata_db *db, parsed_table *pt)
+{
+    strata_stmt *st;
+    int rc = strata_stmt_prepare(&st, db,
+                                 "SELECT name, \"unique\", origin, partial "
+                                 "FROM pragma_index_list(?) ORDER BY name");
+    if (rc != STRATA_OK)
+        return rc;
+    strata_stmt_bind_text(st, 1, t->name, -1);
+    while ((rc = strata_stmt_step(st)) == STRATA_ROW) {
+        const char *name = text_at(st, 0), *origin = text_at(st, 2);
+        int64_t unique = 0, partial = 0;
+        strata_stmt_column_int64(st, 1, &unique);
+        strata_stmt_column_int64(st, 3, &partial);
+        if (!name || !origin || strcmp(origin, "pk") == 0 || partial)
+            continue;
+        strata__names cols;
+        bool expr;
+        if ((rc = index_columns(db, name, &cols, &expr)) != STRATA_OK)
+            break;
+        if (expr || cols.n == 0) {
+            strata__names_free(&cols);
+            continue;
+        }
+        if (strcmp(origin, "u") == 0) {
+            strata__cons *u = calloc(1, sizeof *u);
+            if (u) {
+                u->kind = CONS_UNIQUE;
+                u->cols = cols;
+                u->name = cons_name(md, pt, t, CONS_UNIQUE, false, &cols, NULL);
+            } else {
+                strata__names_free(&cols);
+            }
+            if (!u || !u->name || !strata__table_push_cons(t, u)) {
+                strata__cons_free(u);
+                rc = STRATA_E_NOMEM;
+                break;
+            }
+        } else {
+            strata__index *ix = calloc(1, sizeof *ix);
+            if (ix) {
+                ix->cols = cols;
+                ix->unique = unique != 0;
+                ix->name = strata__strdup(name);
+            } else {
+                strata__names_free(&cols);
+            }
+            if (!ix || !ix->name || !strata__table_push_index(t, ix)) {
+                strata__index_free(ix);
+                rc = STRATA_E_NOMEM;
+                break;
+            }
+        }
+    }
+    strata_stmt_finalize(st);
+    return rc == STRATA_DONE ? STRATA_OK : rc;
+}
+
+static strata_fk_action fk_action(const char *text)
+{
+    if (!text)
+        return STRATA_FK_NO_ACTION;
+    if (strcasecmp(text, "CASCADE") == 0)
+        return STRATA_FK_CASCADE;
+    if (strcasecmp(text, "RESTRICT") == 0)
+        return STRATA_FK_RESTRICT;
+    if (strcasecmp(text, "SET NULL") == 0)
+        return STRATA_FK_SET_NULL;
+    if (strcasecmp(text, "SET DEFAULT") == 0)
+        return STRATA_FK_SET_DEFAULT;
+    return STRATA_FK_NO_ACTION;
+}
+
+/* The primary key columns of `table` (for REFERENCES t without columns). */
+static int pk_columns(strata_db *db, const char *table, strata__names *out)
+{
+    memset(out, 0, sizeof *out);
+    strata_stmt *st;
+    int rc = strata_stmt_prepare(&st, db,
+                                 "SELECT name FROM pragma_table_info(?) WHERE pk > 0 ORDER BY pk");
+    if (rc != STRATA_OK)
+        return rc;
+    strata_stmt_bind_text(st, 1, table, -1);
+    while ((rc = strata_stmt_step(st)) == STRATA_ROW)
+        if ((rc = push_name(out, text_at(st, 0))) != STRATA_OK)
+            break;
+    strata_stmt_finalize(st);
+    return rc == STRATA_DONE ? STRATA_OK : rc;
+}
+
+static int finish_fk(strata_metadata *md, strata_table *t, strata_db *db, parsed_table *pt,
+                     strata__cons *fk, bool ref_missing)
+{
+    if (ref_missing) {
+        strata__names_free(&fk->ref_cols);
+        int rc = pk_columns(db, fk->ref_table, &fk->ref_cols);
+        if (rc != STRATA_OK)
+            return rc;
+    }
+    fk->name = cons_name(md, pt, t, CONS_FK, false, &fk->cols, fk->ref_table);
+    return fk->name ? STRATA_OK : STRATA_E_NOMEM;
+}
+
+static int read_foreign_keys(strata_metadata *md, strata_table *t, strata_db *db, parsed_table *pt)
+{
+    strata_stmt *st;
+    int rc = strata_stmt_prepare(&st, db,
+                                 "SELECT id, \"table\", \"from\", \"to\", on_update, on_delete "
+                                 "FROM pragma_foreign_key_list(?) ORDER BY id, seq");
+    if (rc != STRATA_OK)
+        return rc;
+    strata_stmt_bind_text(st, 1, t->name, -1);
+    strata__cons *cur = NULL;
+    int64_t cur_id = -1;
+    bool ref_missing = false;
+    strata__cons **done = NULL;
+    int ndone = 0;
+    while ((rc = strata_stmt_step(st)) == STRATA_ROW) {
+        int64_t id = 0;
+        strata_stmt_column_int64(st, 0, &id);
+        if (!cur || id != cur_id) {
+            strata__cons **more = realloc(done, (size_t)(ndone + 1) * sizeof *more);
+            cur = more ? calloc(1, sizeof *cur) : NULL;
+            if (more)
+                done = more;
+            if (!cur || !(cur->ref_table = strata__strdup(text_at(st, 1) ? text_at(st, 1) : ""))) {
+                strata__cons_free(cur);
+                rc = STRATA_E_NOMEM;
+                break;
+            }
+            cur->kind = CONS_FK;
+            cur->on_update = fk_action(text_at(st, 4));
+            cur->on_delete = fk_action(text_at(st, 5));
+            done[ndone++] = cur;
+            cur_id = id;
+        }
+        if ((rc = push_name(&cur->cols, text_at(st, 2))) != STRATA_OK)
+            break;
+        if (!text_at(st, 3))
+            ref_missing = true;
+        else if ((rc = push_name(&cur->ref_cols, text_at(st, 3))) != STRATA_OK)
+            break;
+    }
+    strata_stmt_finalize(st);
+    if (rc == STRATA_DONE)
+        rc = STRATA_OK;
+    /* Names need the statement finished (pk_columns runs queries). */
+    for (int i = 0; i < ndone; i++) {
+        if (rc == STRATA_OK)
+            rc = finish_fk(md, t, db, pt, done[i], ref_missing && done[i]->ref_cols.n == 0);
+        if (rc == STRATA_OK && !strata__table_push_cons(t, done[i]))
+            rc = STRATA_E_NOMEM;
+        if (rc != STRATA_OK)
+            strata__cons_free(done[i]);
+    }
+    free(done);
+    return rc;
+}
+
+static int read_checks(strata_metadata *md, strata_table *t, parsed_table *pt)
+{
+    int unnamed = 0;
+    for (int i = 0; i < pt->n; i++) {
+        parsed *p = &pt->v[i];
+        if (p->kind != CONS_CHECK)
+            continue;
+        strata__cons *c = calloc(1, sizeof *c);
+        if (!c)
+            return STRATA_E_NOMEM;
+        c->kind = CONS_CHECK;
+        char given[16];
+        snprintf(given, sizeof given, "%d", ++unnamed);
+        c->name = p->name ? strata__strdup(p->name)
+                          : strata__md_make_name(md, CONS_CHECK, false, t->name, NULL, NULL, given);
+        c->sql = strata__strdup(p->sql);
+        if (!c->name || !c->sql || !strata__table_push_cons(t, c)) {
+            strata__cons_free(c);
+            return STRATA_E_NOMEM;
+        }
+    }
+    return STRATA_OK;
+}
+
+static int read_table(strata_metadata *md, strata_table *t, strata_db *db, const char *sql)
+{
+    parsed_table pt;
+    if (!parse_create_table(&pt, sql ? sql : "")) {
+        parsed_free(&pt);
+        return STRATA_E_NOMEM;
+    }
+    strata__names pk = {0};
+    int rc = read_columns(t, db, &pk);
+    if (rc == STRATA_OK && pk.n) {
+        strata__cons *c = calloc(1, sizeof *c);
+        if (c) {
+            c->kind = CONS_PK;
+            c->cols = pk;
+            memset(&pk, 0, sizeof pk);
+            c->name = cons_name(md, &pt, t, CONS_PK, false, &c->cols, NULL);
+        }
+        if (!c || !c->name) {
+            strata__cons_free(c);
+            rc = STRATA_E_NOMEM;
+        } else {
+            t->pk = c;
+        }
+    }
+    strata__names_free(&pk);
+    if (rc == STRATA_OK)
+        rc = read_indexes(md, t, db, &pt);
+    if (rc == STRATA_OK)
+        rc = read_foreign_keys(md, t, db, &pt);
+    if (rc == STRATA_OK)
+        rc = read_checks(md, t, &pt);
+    parsed_free(&pt);
+    return rc;
+}
+
+static int sq_introspect(strata_metadata *md, strata_db *db, const char *const *exclude)
+{
+    strata_stmt *st;
+    int rc = strata_stmt_prepare(&st, db,
+                                 "SELECT name, sql FROM sqlite_master WHERE type = 'table' "
+                                 "AND name NOT LIKE 'sqlite!_%' ESCAPE '!' ORDER BY name");
+    if (rc != STRATA_OK)
+        return rc;
+    strata__names sqls = {0};
+    while ((rc = strata_stmt_step(st)) == STRATA_ROW) {
+        const char *name = text_at(st, 0);
+        if (!name || strata__introspect_excluded(name, exclude))
+            continue;
+        strata_table *t = strata__table_new(name);
+        if (!t || !strata__md_push_table(md, t)) {
+            strata__table_free(t);
+            rc = STRATA_E_NOMEM;
+            break;
+        }
+        if ((rc = push_name(&sqls, text_at(st, 1))) != STRATA_OK)
+            break;
+    }
+    strata_stmt_finalize(st);
+    if (rc == STRATA_DONE)
+        rc = STRATA_OK;
+    for (int i = 0; rc == STRATA_OK && i < md->ntables; i++)
+        rc = read_table(md, md->tables[i], db, sqls.v[i]);
+    strata__names_free(&sqls);
+    return rc;
+}
+
+const strata__dialect strata__sqlite_dialect = {
+    .name = "sqlite",
+    .render_type = sq_render_type,
+    .render_default = sq_render_default,
+    .autoincrement_sql = "",
+    .alter_constraints = false,
+    .lazy_foreign_keys = true,
+    .introspect = sq_introspect,
+    .same_type = sq_same_type,
+};

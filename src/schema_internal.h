@@ -1,0 +1,234 @@
+/*
+ * schema_internal.h - the schema layer's structures, shared by schema.c
+ * (building, copying, describing), diff.c, ddl.c (rendering and applying),
+ * introspect.c, the two dialect files and, later, the migration engine.
+ *
+ * A dialect (dialect_sqlite.c, dialect_postgres.c) is the SQL-level
+ * knowledge of one engine the schema layer needs: how to spell each
+ * portable type and `now`, whether ALTER can do a change, and how to read
+ * the live schema back.  It runs through the public connection API, so it
+ * needs nothing from the engine's C library.
+ */
+#ifndef STRATA_SCHEMA_INTERNAL_H
+#define STRATA_SCHEMA_INTERNAL_H
+
+#include <stdbool.h>
+
+#include "internal.h"
+#include "strata/schema.h"
+
+/* A list of names (columns of an index or constraint). */
+typedef struct strata__names {
+    char **v;
+    int n;
+} strata__names;
+
+typedef struct strata__type {
+    strata_sqltype kind;
+    int length; /* string(n), numeric(p, s): n or p; 0 when not given */
+    int scale;
+    char *raw; /* STRATA_SQL_RAW: the type text */
+} strata__type;
+
+/* Portable server default, parsed. */
+typedef enum strata__default_kind {
+    DEF_NONE = 0,
+    DEF_NOW,
+    DEF_STRING, /* text holds the SQL literal, quotes included */
+    DEF_NUMBER,
+    DEF_BOOL, /* text "true" / "false" */
+    DEF_SQL   /* text holds the expression */
+} strata__default_kind;
+
+struct strata_column {
+    strata_table *table;
+    char *name;
+    strata__type type;
+    bool nullable;
+    bool autoincrement;
+    strata__default_kind def;
+    char *def_text;
+    char *def_portable; /* the portable text, for describe and the API */
+};
+
+typedef struct strata__index {
+    char *name;
+    strata__names cols;
+    bool unique;
+} strata__index;
+
+typedef enum strata__cons_kind { CONS_PK, CONS_UNIQUE, CONS_FK, CONS_CHECK } strata__cons_kind;
+
+typedef struct strata__cons {
+    strata__cons_kind kind;
+    char *name;
+    strata__names cols;
+    char *ref_table;        /* CONS_FK */
+    strata__names ref_cols; /* CONS_FK */
+    strata_fk_action on_delete, on_update;
+    char *sql; /* CONS_CHECK */
+} strata__cons;
+
+struct strata_table {
+    strata_metadata *md; /* owner, NULL for a copy held by an operation */
+    char *name;
+    strata_column **cols;
+    int ncols;
+    strata__cons *pk; /* NULL when the table has no primary key */
+    strata__index **idx;
+    int nidx;
+    strata__cons **cons; /* unique, foreign key and check constraints */
+    int ncons;
+};
+
+typedef struct strata__naming {
+    char *index, *unique, *fk, *pk, *check;
+} strata__naming;
+
+struct strata_metadata {
+    strata_table **tables;
+    int ntables;
+    strata__naming naming;
+    char *errmsg;
+};
+
+/* ---- schema.c ---------------------------------------------------------- */
+
+int strata__md_error(strata_metadata *md, int code, const char *fmt, ...) STRATA_PRINTF(3, 4);
+void strata__md_clear_error(strata_metadata *md);
+
+int strata__type_parse(strata__type *out, const char *text);
+/* Canonical portable text of a type ("string(64)"); into sb. */
+void strata__type_print(strata__sb *sb, const strata__type *t);
+bool strata__type_equal(const strata__type *a, const strata__type *b);
+bool strata__type_is_integer(const strata__type *t);
+
+/* Parse portable default text for a column of type `t`. */
+int strata__default_parse(strata__default_kind *kind, char **text, const char *value,
+                          const strata__type *t, char *why, size_t whylen);
+
+int strata__names_split(strata__names *out, const char *list);
+int strata__names_copy(strata__names *out, const strata__names *in);
+void strata__names_free(strata__names *n);
+bool strata__names_equal(const strata__names *a, const strata__names *b);
+bool strata__names_has(const strata__names *n, const char *name);
+void strata__names_print(strata__sb *sb, const strata__names *n); /* "(a, b)" */
+
+strata_table *strata__table_new(const char *name);
+strata_table *strata__table_copy(const strata_table *t);
+void strata__table_free(strata_table *t);
+strata_column *strata__column_copy(const strata_column *c);
+void strata__column_free(strata_column *c);
+strata__index *strata__index_copy(const strata__index *ix);
+void strata__index_free(strata__index *ix);
+strata__cons *strata__cons_copy(const strata__cons *c);
+void strata__cons_free(strata__cons *c);
+
+/* Append an owned item to a table (no naming, no checks); false on ENOMEM. */
+bool strata__table_push_column(strata_table *t, strata_column *c);
+bool strata__table_push_index(strata_table *t, strata__index *ix);
+bool strata__table_push_cons(strata_table *t, strata__cons *c);
+/* Add an owned table to metadata; false on ENOMEM. */
+bool strata__md_push_table(strata_metadata *md, strata_table *t);
+
+int strata__table_find_column_index(const strata_table *t, const char *name);
+strata__index *strata__table_find_index(const strata_table *t, const char *name);
+strata__cons *strata__table_find_cons(const strata_table *t, const char *name);
+int strata__md_find_table_index(const strata_metadata *md, const char *name);
+/* Remove and free. */
+void strata__md_remove_table(strata_metadata *md, const char *name);
+void strata__table_remove_column(strata_table *t, const char *name);
+void strata__table_remove_index(strata_table *t, const char *name);
+void strata__table_remove_cons(strata_table *t, const char *name);
+
+/* One table's describe lines into sb. */
+void strata__table_describe(strata__sb *sb, const strata_table *t);
+/* "column x string(5) not null default 'a'" (no indentation, no newline). */
+void strata__column_describe(strata__sb *sb, const strata_column *c);
+void strata__index_describe(strata__sb *sb, const strata__index *ix);
+void strata__cons_describe(strata__sb *sb, const strata__cons *c);
+const char *strata__fk_action_sql(strata_fk_action a);
+
+/* Tables of md in foreign-key order (referenced first, ties by name).
+ * Returns a malloc'd array of md->ntables indices; NULL on ENOMEM. */
+int *strata__md_sorted(const strata_metadata *md);
+
+/* ---- operations (diff.c) ----------------------------------------------- */
+
+typedef struct strata__op {
+    strata_op_kind kind;
+    char *table;
+    strata_table *tdef;     /* CREATE / DROP TABLE: the whole table */
+    strata_column *col;     /* ADD / DROP COLUMN; ALTER: the new column */
+    strata_column *old_col; /* ALTER: the column before */
+    strata__index *index;   /* CREATE / DROP INDEX */
+    strata__cons *cons;     /* ADD / DROP UNIQUE, FOREIGN KEY, CHECK */
+    char *text;             /* describe line, made on demand */
+} strata__op;
+
+struct strata_diff {
+    strata_metadata *from; /* the state the operations start from */
+    strata_metadata *to;   /* the state they lead to */
+    strata__op *ops;
+    int nops, capops;
+    char **warnings;
+    int nwarnings;
+};
+
+void strata__op_clear(strata__op *op);
+/* The inverse of `op` into *out (deep copies). */
+int strata__op_invert(strata__op *out, const strata__op *op);
+void strata__op_describe(strata__sb *sb, const strata__op *op);
+/* Apply `op` to the metadata `md` (the state) in place. */
+int strata__op_apply_md(strata_metadata *md, const strata__op *op);
+
+strata_diff *strata__diff_new(void);
+bool strata__diff_push(strata_diff *d, strata__op *op); /* takes the op's contents */
+
+/* ---- dialects ---------------------------------------------------------- */
+
+typedef struct strata__dialect {
+    const char *name; /* the driver's name */
+    /* The engine's spelling of a column's type; `t` is its table (may be
+     * NULL), for rules that depend on the primary key. */
+    void (*render_type)(strata__sb *sb, const strata_table *t, const strata_column *c);
+    /* The engine's spelling of a column's default (def != DEF_NONE). */
+    void (*render_default)(strata__sb *sb, const strata_column *c);
+    /* Text after the type for an autoincrement column ("" on SQLite). */
+    const char *autoincrement_sql;
+    /* ALTER TABLE can add and drop constraints and alter columns. */
+    bool alter_constraints;
+    /* Foreign keys may name tables that do not exist yet at CREATE. */
+    bool lazy_foreign_keys;
+    int (*introspect)(strata_metadata *md, strata_db *db, const char *const *exclude);
+    /* Compare types as this engine stores them. */
+    bool (*same_type)(const strata_column *a, const strata_column *b);
+} strata__dialect;
+
+extern const strata__dialect strata__sqlite_dialect;
+extern const strata__dialect strata__postgres_dialect;
+
+/* The dialect of a driver; NULL when the schema layer does not know it. */
+const strata__dialect *strata__dialect_of(const strata_driver *drv);
+
+/* Put a SQL string literal into sb. */
+void strata__sb_literal(strata__sb *sb, const char *text);
+
+/* The portable type of an engine's type text ("character varying(64)",
+ * "DATETIME"); unknown types become STRATA_SQL_RAW. */
+int strata__type_from_engine(strata__type *out, const char *text);
+
+/* Normalise an engine's default expression into the portable kind/text
+ * (used by both introspectors).  `expr` as the engine reports it. */
+int strata__default_from_engine(strata_column *c, const char *expr);
+/* Set a column's parsed default (takes `text`). */
+int strata__column_set_default(strata_column *c, strata__default_kind kind, char *text);
+/* A constraint / index name made by md's convention ({name} = given). */
+char *strata__md_make_name(const strata_metadata *md, strata__cons_kind kind, bool index,
+                           const char *table, const strata__names *cols, const char *referred,
+                           const char *given);
+
+/* True when `name` is excluded from introspection. */
+bool strata__introspect_excluded(const char *name, const char *const *exclude);
+
+#endif
