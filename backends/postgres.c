@@ -50,6 +50,7 @@ typedef struct pg_conn {
 typedef struct pg_stmt {
     strata_backend_stmt base;
     char name[24];
+    char *sql;     /* the text, to prepare again after a schema change */
     PGresult *res; /* result of the current execution */
     int row;       /* current row in res */
     int64_t changes;
@@ -248,8 +249,14 @@ static int pg_prepare(strata_backend_stmt **out, strata_conn *conn, const char *
         return strata_driver_error(conn->db, STRATA_E_NOMEM, "53200", 0, "out of memory");
     }
     snprintf(st->name, sizeof st->name, "strata_%u", ++c->next_id);
+    if (!(st->sql = strdup(sql))) {
+        free(st->text);
+        free(st);
+        return strata_driver_error(conn->db, STRATA_E_NOMEM, "53200", 0, "out of memory");
+    }
     PGresult *res = PQprepare(c->h, st->name, sql, nparams, NULL);
     if (!res || !result_ok(res)) {
+        free(st->sql);
         free(st->text);
         free(st);
         return report_res(c, res);
@@ -320,6 +327,31 @@ static int format_params(pg_stmt *st, const char **values, int *lengths, int *fo
     return STRATA_OK;
 }
 
+/* A schema change since PQprepare altered the statement's result columns
+ * ("cached plan must not change result type").  Outside a transaction
+ * nothing was lost, so the statement may be prepared again and rerun. */
+static bool stale_plan(pg_conn *c, const PGresult *res)
+{
+    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+    return state && strcmp(state, "0A000") == 0 && msg &&
+           strstr(msg, "cached plan must not change result type") &&
+           PQtransactionStatus(c->h) == PQTRANS_IDLE;
+}
+
+static bool reprepare(pg_conn *c, pg_stmt *st)
+{
+    char sql[64];
+    snprintf(sql, sizeof sql, "DEALLOCATE %s", st->name);
+    PQclear(PQexec(c->h, sql));
+    PQclear(st->desc);
+    st->desc = NULL;
+    PGresult *res = PQprepare(c->h, st->name, st->sql, st->base.nparams, NULL);
+    bool ok = res && result_ok(res);
+    PQclear(res);
+    return ok;
+}
+
 static bool is_dml(const char *status)
 {
     return !strncmp(status, "INSERT", 6) || !strncmp(status, "UPDATE", 6) ||
@@ -351,6 +383,10 @@ static int pg_step(strata_backend_stmt *bst)
     }
     format_params(st, values, lengths, formats);
     PGresult *res = PQexecPrepared(c->h, st->name, n, values, lengths, formats, 0);
+    if (res && stale_plan(c, res) && reprepare(c, st)) {
+        PQclear(res);
+        res = PQexecPrepared(c->h, st->name, n, values, lengths, formats, 0);
+    }
     if (n > 8)
         free(values), free(lengths), free(formats);
     if (!res || !result_ok(res))
@@ -390,6 +426,7 @@ static void pg_finalize(strata_backend_stmt *bst)
         PQclear(PQexec(c->h, sql)); /* fails harmlessly inside an aborted transaction */
     }
     PQclear(st->desc);
+    free(st->sql);
     for (int i = 0; i < st->ndecl; i++)
         free(st->decl[i]);
     free(st->decl);

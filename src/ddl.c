@@ -653,6 +653,8 @@ restore:
             free(s.msg);
     }
 out:
+    /* Cached statements were planned against the old schema. */
+    strata__cache_clear(db);
     plan_free(&p);
     return rc;
 }
