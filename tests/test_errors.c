@@ -150,6 +150,7 @@ START_TEST(errors_table)
     /* Codes are stable numbers: documented values must not move. */
     ck_assert_int_eq(STRATA_E_UNIQUE, 110);
     ck_assert_int_eq(STRATA_E_NOT_FOUND, 126);
+    ck_assert_int_eq(STRATA_E_SCHEMA, 127);
     /* Every code has a distinct name. */
     static const int codes[] = {
 #define X(name, num, desc) num,
