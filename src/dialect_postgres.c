@@ -18,33 +18,10 @@
 static void pg_render_type(strata__sb *sb, const strata_table *t, const strata_column *c)
 {
     (void)t;
-    const strata__type *ty = &c->type;
-    switch (ty->kind) {
-    case STRATA_SQL_INTEGER: strata__sb_puts(sb, "INTEGER"); return;
-    case STRATA_SQL_BIGINT: strata__sb_puts(sb, "BIGINT"); return;
-    case STRATA_SQL_SMALLINT: strata__sb_puts(sb, "SMALLINT"); return;
-    case STRATA_SQL_BOOLEAN: strata__sb_puts(sb, "BOOLEAN"); return;
-    case STRATA_SQL_FLOAT: strata__sb_puts(sb, "DOUBLE PRECISION"); return;
-    case STRATA_SQL_NUMERIC:
-        if (ty->length)
-            strata__sb_printf(sb, "NUMERIC(%d, %d)", ty->length, ty->scale);
-        else
-            strata__sb_puts(sb, "NUMERIC");
-        return;
-    case STRATA_SQL_STRING:
-        if (ty->length)
-            strata__sb_printf(sb, "VARCHAR(%d)", ty->length);
-        else
-            strata__sb_puts(sb, "VARCHAR");
-        return;
-    case STRATA_SQL_TEXT: strata__sb_puts(sb, "TEXT"); return;
+    switch (c->type.kind) {
     case STRATA_SQL_BLOB: strata__sb_puts(sb, "BYTEA"); return;
-    case STRATA_SQL_DATE: strata__sb_puts(sb, "DATE"); return;
-    case STRATA_SQL_DATETIME: strata__sb_puts(sb, "TIMESTAMP WITHOUT TIME ZONE"); return;
-    case STRATA_SQL_DATETIME_TZ: strata__sb_puts(sb, "TIMESTAMP WITH TIME ZONE"); return;
     case STRATA_SQL_JSON: strata__sb_puts(sb, "JSONB"); return;
-    case STRATA_SQL_UUID: strata__sb_puts(sb, "UUID"); return;
-    case STRATA_SQL_RAW: strata__sb_puts(sb, ty->raw ? ty->raw : ""); return;
+    default: strata__type_sql(sb, &c->type); return;
     }
 }
 
@@ -63,12 +40,6 @@ static void pg_render_default(strata__sb *sb, const strata_column *c)
 
 /* ---- introspection ----------------------------------------------------- */
 
-static const char *text_at(strata_stmt *st, int col)
-{
-    const char *s = NULL;
-    return strata_stmt_column_text(st, col, &s, NULL) == STRATA_OK ? s : NULL;
-}
-
 static strata_fk_action fk_action(const char *code)
 {
     switch (code ? code[0] : 'a') {
@@ -78,19 +49,6 @@ static strata_fk_action fk_action(const char *code)
     case 'd': return STRATA_FK_SET_DEFAULT;
     default: return STRATA_FK_NO_ACTION;
     }
-}
-
-static int push_name(strata__names *n, const char *name)
-{
-    char *copy = strata__strdup(name ? name : "");
-    char **v = copy ? realloc(n->v, (size_t)(n->n + 1) * sizeof *v) : NULL;
-    if (!v) {
-        free(copy);
-        return STRATA_E_NOMEM;
-    }
-    v[n->n++] = copy;
-    n->v = v;
-    return STRATA_OK;
 }
 
 static int read_columns(strata_table *t, strata_db *db, int64_t oid)
@@ -108,7 +66,7 @@ static int read_columns(strata_table *t, strata_db *db, int64_t oid)
     strata_stmt_bind_int64(st, 1, oid);
     while ((rc = strata_stmt_step(st)) == STRATA_ROW) {
         strata_column *c = calloc(1, sizeof *c);
-        if (!c || !(c->name = strata__strdup(text_at(st, 0)))) {
+        if (!c || !(c->name = strata__strdup(strata__stmt_text(st, 0)))) {
             free(c);
             rc = STRATA_E_NOMEM;
             break;
@@ -116,8 +74,8 @@ static int read_columns(strata_table *t, strata_db *db, int64_t oid)
         int notnull = 0;
         strata_stmt_column_bool(st, 2, &notnull);
         c->nullable = !notnull;
-        const char *def = text_at(st, 3), *identity = text_at(st, 4);
-        rc = strata__type_from_engine(&c->type, text_at(st, 1));
+        const char *def = strata__stmt_text(st, 3), *identity = strata__stmt_text(st, 4);
+        rc = strata__type_from_engine(&c->type, strata__stmt_text(st, 1));
         if (identity && *identity) {
             c->autoincrement = true;
         } else if (def && strncmp(def, "nextval(", 8) == 0) {
@@ -156,7 +114,7 @@ static int read_constraints(strata_table *t, strata_db *db, int64_t oid)
     strata_stmt_bind_int64(st, 1, oid);
     strata__cons *cur = NULL;
     while ((rc = strata_stmt_step(st)) == STRATA_ROW) {
-        const char *name = text_at(st, 0), *type = text_at(st, 1);
+        const char *name = strata__stmt_text(st, 0), *type = strata__stmt_text(st, 1);
         if (!name || !type) {
             rc = STRATA_E_DATA;
             break;
@@ -177,17 +135,19 @@ static int read_constraints(strata_table *t, strata_db *db, int64_t oid)
                 break;
             }
             if (cur->kind == CONS_FK) {
-                cur->on_delete = fk_action(text_at(st, 5));
-                cur->on_update = fk_action(text_at(st, 6));
-                if (!(cur->ref_table = strata__strdup(text_at(st, 3) ? text_at(st, 3) : ""))) {
+                cur->on_delete = fk_action(strata__stmt_text(st, 5));
+                cur->on_update = fk_action(strata__stmt_text(st, 6));
+                if (!(cur->ref_table = strata__strdup(
+                          strata__stmt_text(st, 3) ? strata__stmt_text(st, 3) : ""))) {
                     rc = STRATA_E_NOMEM;
                     break;
                 }
             }
         }
-        if ((rc = push_name(&cur->cols, text_at(st, 2))) != STRATA_OK)
+        if ((rc = strata__names_push(&cur->cols, strata__stmt_text(st, 2))) != STRATA_OK)
             break;
-        if (cur->kind == CONS_FK && (rc = push_name(&cur->ref_cols, text_at(st, 4))) != STRATA_OK)
+        if (cur->kind == CONS_FK &&
+            (rc = strata__names_push(&cur->ref_cols, strata__stmt_text(st, 4))) != STRATA_OK)
             break;
     }
     strata_stmt_finalize(st);
@@ -240,8 +200,8 @@ static int read_checks(strata_table *t, strata_db *db, int64_t oid)
         strata__cons *c = calloc(1, sizeof *c);
         if (c) {
             c->kind = CONS_CHECK;
-            c->name = strata__strdup(text_at(st, 0) ? text_at(st, 0) : "");
-            c->sql = check_expr(text_at(st, 1) ? text_at(st, 1) : "");
+            c->name = strata__strdup(strata__stmt_text(st, 0) ? strata__stmt_text(st, 0) : "");
+            c->sql = check_expr(strata__stmt_text(st, 1) ? strata__stmt_text(st, 1) : "");
         }
         if (!c || !c->name || !c->sql || !strata__table_push_cons(t, c)) {
             strata__cons_free(c);
@@ -273,7 +233,7 @@ static int read_indexes(strata_table *t, strata_db *db, int64_t oid)
     strata_stmt_bind_int64(st, 1, oid);
     strata__index *cur = NULL;
     while ((rc = strata_stmt_step(st)) == STRATA_ROW) {
-        const char *name = text_at(st, 0);
+        const char *name = strata__stmt_text(st, 0);
         if (!name) {
             rc = STRATA_E_DATA;
             break;
@@ -289,7 +249,7 @@ static int read_indexes(strata_table *t, strata_db *db, int64_t oid)
             }
             cur->unique = unique != 0;
         }
-        if ((rc = push_name(&cur->cols, text_at(st, 2))) != STRATA_OK)
+        if ((rc = strata__names_push(&cur->cols, strata__stmt_text(st, 2))) != STRATA_OK)
             break;
     }
     strata_stmt_finalize(st);
@@ -309,7 +269,7 @@ static int pg_introspect(strata_metadata *md, strata_db *db, const char *const *
     int64_t *oids = NULL;
     int n = 0;
     while ((rc = strata_stmt_step(st)) == STRATA_ROW) {
-        const char *name = text_at(st, 1);
+        const char *name = strata__stmt_text(st, 1);
         if (!name || strata__introspect_excluded(name, exclude))
             continue;
         int64_t *more = realloc(oids, (size_t)(n + 1) * sizeof *more);

@@ -27,37 +27,15 @@ static bool is_pk_column(const strata_table *t, const strata_column *c)
 
 static void sq_render_type(strata__sb *sb, const strata_table *t, const strata_column *c)
 {
-    const strata__type *ty = &c->type;
     if (c->autoincrement) {
         strata__sb_puts(sb, "INTEGER"); /* exactly: the rowid alias */
         return;
     }
-    switch (ty->kind) {
+    switch (c->type.kind) {
     case STRATA_SQL_INTEGER: strata__sb_puts(sb, is_pk_column(t, c) ? "INT" : "INTEGER"); return;
-    case STRATA_SQL_BIGINT: strata__sb_puts(sb, "BIGINT"); return;
-    case STRATA_SQL_SMALLINT: strata__sb_puts(sb, "SMALLINT"); return;
-    case STRATA_SQL_BOOLEAN: strata__sb_puts(sb, "BOOLEAN"); return;
     case STRATA_SQL_FLOAT: strata__sb_puts(sb, "FLOAT"); return;
-    case STRATA_SQL_NUMERIC:
-        if (ty->length)
-            strata__sb_printf(sb, "NUMERIC(%d, %d)", ty->length, ty->scale);
-        else
-            strata__sb_puts(sb, "NUMERIC");
-        return;
-    case STRATA_SQL_STRING:
-        if (ty->length)
-            strata__sb_printf(sb, "VARCHAR(%d)", ty->length);
-        else
-            strata__sb_puts(sb, "VARCHAR");
-        return;
-    case STRATA_SQL_TEXT: strata__sb_puts(sb, "TEXT"); return;
-    case STRATA_SQL_BLOB: strata__sb_puts(sb, "BLOB"); return;
-    case STRATA_SQL_DATE: strata__sb_puts(sb, "DATE"); return;
     case STRATA_SQL_DATETIME: strata__sb_puts(sb, "DATETIME"); return;
-    case STRATA_SQL_DATETIME_TZ: strata__sb_puts(sb, "TIMESTAMP WITH TIME ZONE"); return;
-    case STRATA_SQL_JSON: strata__sb_puts(sb, "JSON"); return;
-    case STRATA_SQL_UUID: strata__sb_puts(sb, "UUID"); return;
-    case STRATA_SQL_RAW: strata__sb_puts(sb, ty->raw ? ty->raw : ""); return;
+    default: strata__type_sql(sb, &c->type); return;
     }
 }
 
@@ -399,25 +377,6 @@ static parsed *find_parsed(parsed_table *pt, strata__cons_kind kind, const strat
 
 /* ---- introspection ----------------------------------------------------- */
 
-static const char *text_at(strata_stmt *st, int col)
-{
-    const char *s = NULL;
-    return strata_stmt_column_text(st, col, &s, NULL) == STRATA_OK ? s : NULL;
-}
-
-static int push_name(strata__names *n, const char *name)
-{
-    char *copy = strata__strdup(name ? name : "");
-    char **v = copy ? realloc(n->v, (size_t)(n->n + 1) * sizeof *v) : NULL;
-    if (!v) {
-        free(copy);
-        return STRATA_E_NOMEM;
-    }
-    v[n->n++] = copy;
-    n->v = v;
-    return STRATA_OK;
-}
-
 /* Name of a constraint: the parsed one, else the naming convention's. */
 static char *cons_name(const strata_metadata *md, parsed_table *pt, const strata_table *t,
                        strata__cons_kind kind, bool index, const strata__names *cols,
@@ -442,7 +401,7 @@ static int read_columns(strata_table *t, strata_db *db, strata__names *pk)
     char *pktype = NULL;
     while ((rc = strata_stmt_step(st)) == STRATA_ROW) {
         strata_column *c = calloc(1, sizeof *c);
-        if (!c || !(c->name = strata__strdup(text_at(st, 0)))) {
+        if (!c || !(c->name = strata__strdup(strata__stmt_text(st, 0)))) {
             free(c);
             rc = STRATA_E_NOMEM;
             break;
@@ -451,14 +410,14 @@ static int read_columns(strata_table *t, strata_db *db, strata__names *pk)
         strata_stmt_column_int64(st, 2, &notnull);
         strata_stmt_column_int64(st, 4, &pos);
         c->nullable = notnull == 0;
-        const char *decl = text_at(st, 1) ? text_at(st, 1) : "";
+        const char *decl = strata__stmt_text(st, 1) ? strata__stmt_text(st, 1) : "";
         rc = strata__type_from_engine(&c->type, decl);
         if (rc == STRATA_OK)
-            rc = strata__default_from_engine(c, text_at(st, 3));
+            rc = strata__default_from_engine(c, strata__stmt_text(st, 3));
         if (rc == STRATA_OK && pos > 0 && pk->n < 64) {
             /* Keep primary key columns in key order. */
             int at = pk->n;
-            rc = push_name(pk, c->name);
+            rc = strata__names_push(pk, c->name);
             while (rc == STRATA_OK && at > 0 && pkpos[at - 1] > pos) {
                 char *tmp = pk->v[at];
                 pk->v[at] = pk->v[at - 1];
@@ -496,10 +455,10 @@ static int index_columns(strata_db *db, const char *index, strata__names *out, b
         return rc;
     strata_stmt_bind_text(st, 1, index, -1);
     while ((rc = strata_stmt_step(st)) == STRATA_ROW) {
-        const char *name = text_at(st, 0);
+        const char *name = strata__stmt_text(st, 0);
         if (!name)
             *expr = true;
-        else if ((rc = push_name(out, name)) != STRATA_OK)
+        else if ((rc = strata__names_push(out, name)) != STRATA_OK)
             break;
     }
     strata_stmt_finalize(st);
@@ -516,7 +475,7 @@ static int read_indexes(strata_metadata *md, strata_table *t, strata_db *db, par
         return rc;
     strata_stmt_bind_text(st, 1, t->name, -1);
     while ((rc = strata_stmt_step(st)) == STRATA_ROW) {
-        const char *name = text_at(st, 0), *origin = text_at(st, 2);
+        const char *name = strata__stmt_text(st, 0), *origin = strata__stmt_text(st, 2);
         int64_t unique = 0, partial = 0;
         strata_stmt_column_int64(st, 1, &unique);
         strata_stmt_column_int64(st, 3, &partial);
@@ -590,7 +549,7 @@ static int pk_columns(strata_db *db, const char *table, strata__names *out)
         return rc;
     strata_stmt_bind_text(st, 1, table, -1);
     while ((rc = strata_stmt_step(st)) == STRATA_ROW)
-        if ((rc = push_name(out, text_at(st, 0))) != STRATA_OK)
+        if ((rc = strata__names_push(out, strata__stmt_text(st, 0))) != STRATA_OK)
             break;
     strata_stmt_finalize(st);
     return rc == STRATA_DONE ? STRATA_OK : rc;
@@ -631,22 +590,23 @@ static int read_foreign_keys(strata_metadata *md, strata_table *t, strata_db *db
             cur = more ? calloc(1, sizeof *cur) : NULL;
             if (more)
                 done = more;
-            if (!cur || !(cur->ref_table = strata__strdup(text_at(st, 1) ? text_at(st, 1) : ""))) {
+            if (!cur || !(cur->ref_table = strata__strdup(
+                              strata__stmt_text(st, 1) ? strata__stmt_text(st, 1) : ""))) {
                 strata__cons_free(cur);
                 rc = STRATA_E_NOMEM;
                 break;
             }
             cur->kind = CONS_FK;
-            cur->on_update = fk_action(text_at(st, 4));
-            cur->on_delete = fk_action(text_at(st, 5));
+            cur->on_update = fk_action(strata__stmt_text(st, 4));
+            cur->on_delete = fk_action(strata__stmt_text(st, 5));
             done[ndone++] = cur;
             cur_id = id;
         }
-        if ((rc = push_name(&cur->cols, text_at(st, 2))) != STRATA_OK)
+        if ((rc = strata__names_push(&cur->cols, strata__stmt_text(st, 2))) != STRATA_OK)
             break;
-        if (!text_at(st, 3))
+        if (!strata__stmt_text(st, 3))
             ref_missing = true;
-        else if ((rc = push_name(&cur->ref_cols, text_at(st, 3))) != STRATA_OK)
+        else if ((rc = strata__names_push(&cur->ref_cols, strata__stmt_text(st, 3))) != STRATA_OK)
             break;
     }
     strata_stmt_finalize(st);
@@ -734,7 +694,7 @@ static int sq_introspect(strata_metadata *md, strata_db *db, const char *const *
         return rc;
     strata__names sqls = {0};
     while ((rc = strata_stmt_step(st)) == STRATA_ROW) {
-        const char *name = text_at(st, 0);
+        const char *name = strata__stmt_text(st, 0);
         if (!name || strata__introspect_excluded(name, exclude))
             continue;
         strata_table *t = strata__table_new(name);
@@ -743,7 +703,7 @@ static int sq_introspect(strata_metadata *md, strata_db *db, const char *const *
             rc = STRATA_E_NOMEM;
             break;
         }
-        if ((rc = push_name(&sqls, text_at(st, 1))) != STRATA_OK)
+        if ((rc = strata__names_push(&sqls, strata__stmt_text(st, 1))) != STRATA_OK)
             break;
     }
     strata_stmt_finalize(st);

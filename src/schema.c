@@ -129,6 +129,22 @@ bool strata__names_equal(const strata__names *a, const strata__names *b)
     return true;
 }
 
+int strata__names_push(strata__names *n, const char *name)
+{
+    char *copy = strata__strdup(name ? name : "");
+    if (!copy || !push_ptr((void ***)&n->v, &n->n, copy)) {
+        free(copy);
+        return STRATA_E_NOMEM;
+    }
+    return STRATA_OK;
+}
+
+const char *strata__stmt_text(strata_stmt *st, int col)
+{
+    const char *s = NULL;
+    return strata_stmt_column_text(st, col, &s, NULL) == STRATA_OK ? s : NULL;
+}
+
 bool strata__names_has(const strata__names *n, const char *name)
 {
     for (int i = 0; i < n->n; i++)
@@ -242,6 +258,37 @@ void strata__type_print(strata__sb *sb, const strata__type *t)
         else if (t->length)
             strata__sb_printf(sb, "(%d)", t->length);
         return;
+    }
+}
+
+void strata__type_sql(strata__sb *sb, const strata__type *t)
+{
+    switch (t->kind) {
+    case STRATA_SQL_INTEGER: strata__sb_puts(sb, "INTEGER"); return;
+    case STRATA_SQL_BIGINT: strata__sb_puts(sb, "BIGINT"); return;
+    case STRATA_SQL_SMALLINT: strata__sb_puts(sb, "SMALLINT"); return;
+    case STRATA_SQL_BOOLEAN: strata__sb_puts(sb, "BOOLEAN"); return;
+    case STRATA_SQL_FLOAT: strata__sb_puts(sb, "DOUBLE PRECISION"); return;
+    case STRATA_SQL_NUMERIC:
+        if (t->length)
+            strata__sb_printf(sb, "NUMERIC(%d, %d)", t->length, t->scale);
+        else
+            strata__sb_puts(sb, "NUMERIC");
+        return;
+    case STRATA_SQL_STRING:
+        if (t->length)
+            strata__sb_printf(sb, "VARCHAR(%d)", t->length);
+        else
+            strata__sb_puts(sb, "VARCHAR");
+        return;
+    case STRATA_SQL_TEXT: strata__sb_puts(sb, "TEXT"); return;
+    case STRATA_SQL_BLOB: strata__sb_puts(sb, "BLOB"); return;
+    case STRATA_SQL_DATE: strata__sb_puts(sb, "DATE"); return;
+    case STRATA_SQL_DATETIME: strata__sb_puts(sb, "TIMESTAMP WITHOUT TIME ZONE"); return;
+    case STRATA_SQL_DATETIME_TZ: strata__sb_puts(sb, "TIMESTAMP WITH TIME ZONE"); return;
+    case STRATA_SQL_JSON: strata__sb_puts(sb, "JSON"); return;
+    case STRATA_SQL_UUID: strata__sb_puts(sb, "UUID"); return;
+    case STRATA_SQL_RAW: strata__sb_puts(sb, t->raw ? t->raw : ""); return;
     }
 }
 

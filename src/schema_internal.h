@@ -100,6 +100,10 @@ void strata__md_clear_error(strata_metadata *md);
 int strata__type_parse(strata__type *out, const char *text);
 /* Canonical portable text of a type ("string(64)"); into sb. */
 void strata__type_print(strata__sb *sb, const strata__type *t);
+/* The SQL-standard spelling of a type (VARCHAR(n), DOUBLE PRECISION,
+ * TIMESTAMP WITHOUT TIME ZONE ...), which dialects override where their
+ * engine differs. */
+void strata__type_sql(strata__sb *sb, const strata__type *t);
 bool strata__type_equal(const strata__type *a, const strata__type *b);
 bool strata__type_is_integer(const strata__type *t);
 
@@ -112,6 +116,9 @@ int strata__names_copy(strata__names *out, const strata__names *in);
 void strata__names_free(strata__names *n);
 bool strata__names_equal(const strata__names *a, const strata__names *b);
 bool strata__names_has(const strata__names *n, const char *name);
+int strata__names_push(strata__names *n, const char *name); /* a copy; NULL as "" */
+/* A text column of the current row, or NULL (SQL NULL). */
+const char *strata__stmt_text(strata_stmt *st, int col);
 void strata__names_print(strata__sb *sb, const strata__names *n); /* "(a, b)" */
 
 strata_table *strata__table_new(const char *name);
