@@ -8,6 +8,7 @@
  *   strata/db.h       connections, transactions, quoting, echo
  *   strata/stmt.h     prepared statements
  *   strata/schema.h   schema metadata, DDL, introspection, diff
+ *   strata/orm.h      models, sessions, queries, relationships
  *
  * Backend authors also include <strata/sys/driver.h>.
  */
@@ -21,5 +22,6 @@
 #include "strata/db.h"
 #include "strata/stmt.h"
 #include "strata/schema.h"
+#include "strata/orm.h"
 
 #endif

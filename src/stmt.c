@@ -732,3 +732,20 @@ int strata_stmt_column_timestamp(strata_stmt *st, int col, strata_timestamp *out
         return STRATA_OK;
     return type_error(st, col, &v, "a timestamp");
 }
+
+int strata_stmt_bind_value(strata_stmt *st, int index, const strata_value *v)
+{
+    if (!v)
+        return STRATA_E_MISUSE;
+    switch (v->type) {
+    case STRATA_TYPE_NULL: return strata_stmt_bind_null(st, index);
+    case STRATA_TYPE_INT64: return strata_stmt_bind_int64(st, index, v->u.i);
+    case STRATA_TYPE_BOOL: return strata_stmt_bind_bool(st, index, (int)v->u.i);
+    case STRATA_TYPE_DOUBLE: return strata_stmt_bind_double(st, index, v->u.d);
+    case STRATA_TYPE_TIMESTAMP: return strata_stmt_bind_timestamp(st, index, v->u.ts);
+    case STRATA_TYPE_TEXT:
+        return strata_stmt_bind_text(st, index, v->u.buf.ptr, (ptrdiff_t)v->u.buf.len);
+    case STRATA_TYPE_BLOB: return strata_stmt_bind_blob(st, index, v->u.buf.ptr, v->u.buf.len);
+    }
+    return STRATA_E_MISUSE;
+}

@@ -209,3 +209,33 @@ strata_timestamp strata_timestamp_now(void)
     gettimeofday(&tv, NULL);
     return (int64_t)tv.tv_sec * USEC_PER_SEC + tv.tv_usec;
 }
+
+strata_value strata_null(void) { return (strata_value){.type = STRATA_TYPE_NULL}; }
+strata_value strata_int(int64_t v) { return (strata_value){.type = STRATA_TYPE_INT64, .u.i = v}; }
+strata_value strata_bool(int v) { return (strata_value){.type = STRATA_TYPE_BOOL, .u.i = v != 0}; }
+strata_value strata_double(double v)
+{
+    return (strata_value){.type = STRATA_TYPE_DOUBLE, .u.d = v};
+}
+strata_value strata_time(strata_timestamp ts)
+{
+    return (strata_value){.type = STRATA_TYPE_TIMESTAMP, .u.ts = ts};
+}
+
+strata_value strata_text(const char *text)
+{
+    if (!text)
+        return strata_null();
+    strata_value v = {.type = STRATA_TYPE_TEXT};
+    v.u.buf.ptr = text;
+    v.u.buf.len = strlen(text);
+    return v;
+}
+
+strata_value strata_blob_value(const void *data, size_t len)
+{
+    strata_value v = {.type = STRATA_TYPE_BLOB};
+    v.u.buf.ptr = data;
+    v.u.buf.len = len;
+    return v;
+}

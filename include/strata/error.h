@@ -49,7 +49,8 @@
     X(E_TX_ABORTED, 124, "transaction is aborted; roll back first")         \
     X(E_PERMISSION, 125, "permission denied")                               \
     X(E_NOT_FOUND, 126, "not found")                                        \
-    X(E_SCHEMA, 127, "invalid schema definition")
+    X(E_SCHEMA, 127, "invalid schema definition")                           \
+    X(E_MULTIPLE, 128, "more than one row where one was expected")
 
 #ifdef __cplusplus
 extern "C" {

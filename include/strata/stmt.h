@@ -66,6 +66,8 @@ STRATA_API int strata_stmt_bind_double(strata_stmt *st, int index, double value)
 STRATA_API int strata_stmt_bind_text(strata_stmt *st, int index, const char *text, ptrdiff_t len);
 STRATA_API int strata_stmt_bind_blob(strata_stmt *st, int index, const void *data, size_t len);
 STRATA_API int strata_stmt_bind_timestamp(strata_stmt *st, int index, strata_timestamp ts);
+/** Bind a strata_value of any type (text and blobs are copied). */
+STRATA_API int strata_stmt_bind_value(strata_stmt *st, int index, const strata_value *v);
 
 /**
  * Run the statement or advance to its next row.

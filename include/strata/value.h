@@ -28,6 +28,31 @@ typedef enum strata_type {
 /** Microseconds since the Unix epoch, UTC. */
 typedef int64_t strata_timestamp;
 
+/** A typed value: what the query builder binds and what backends decode.
+ *  Text and blob memory is borrowed (see the function that takes it). */
+typedef struct strata_value {
+    strata_type type;
+    union {
+        int64_t i;           /* INT64, BOOL (0/1) */
+        double d;            /* DOUBLE */
+        strata_timestamp ts; /* TIMESTAMP */
+        struct {
+            const void *ptr;
+            size_t len;
+        } buf; /* TEXT, BLOB */
+    } u;
+} strata_value;
+
+/* Values for the query builder, by value, no allocation. */
+STRATA_API strata_value strata_null(void);
+STRATA_API strata_value strata_int(int64_t v);
+STRATA_API strata_value strata_bool(int v);
+STRATA_API strata_value strata_double(double v);
+/** Borrows `text` (NUL-terminated) until the call that takes the value returns. */
+STRATA_API strata_value strata_text(const char *text);
+STRATA_API strata_value strata_blob_value(const void *data, size_t len);
+STRATA_API strata_value strata_time(strata_timestamp ts);
+
 /** Longest text strata_timestamp_format() writes, with the NUL. */
 #define STRATA_TIMESTAMP_BUFSIZE 32
 

@@ -49,22 +49,11 @@ typedef enum strata_placeholder_style {
 #define STRATA_LEX_BACKTICKS (1u << 3)       /* `identifier` (SQLite, MySQL) */
 #define STRATA_LEX_BRACKETS (1u << 4)        /* [identifier] (SQLite) */
 
-/* A value crossing the ABI.  Text and blob memory belongs to whoever made
- * the value: bound parameters to the core until the next bind/reset, column
- * values to the backend until the next step/reset/finalize.  Text need not
- * be NUL-terminated when handed to the backend; text handed back must be. */
-typedef struct strata_value {
-    strata_type type;
-    union {
-        int64_t i;           /* INT64, BOOL (0/1) */
-        double d;            /* DOUBLE */
-        strata_timestamp ts; /* TIMESTAMP */
-        struct {
-            const void *ptr;
-            size_t len;
-        } buf; /* TEXT, BLOB */
-    } u;
-} strata_value;
+/* Values crossing the ABI are strata_value (<strata/value.h>).  Text and
+ * blob memory belongs to whoever made the value: bound parameters to the
+ * core until the next bind/reset, column values to the backend until the
+ * next step/reset/finalize.  Text need not be NUL-terminated when handed to
+ * the backend; text handed back must be. */
 
 /* Generic part of a connection: the first member of a backend's own. */
 typedef struct strata_conn {

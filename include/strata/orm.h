@@ -1,0 +1,341 @@
+/*
+ * strata/orm.h - models, the session (unit of work), queries and
+ * relationships.
+ *
+ * A model is a plain C struct whose first member is a strata_object, plus
+ * a static descriptor tying fields to columns:
+ *
+ *   typedef struct User {
+ *       strata_object base;
+ *       int64_t id;
+ *       char *username;
+ *       char *password_hash;          NULL is SQL NULL
+ *   } User;
+ *
+ *   static const strata_field user_fields[] = {
+ *       STRATA_PK(User, id),
+ *       STRATA_STRING(User, username, 64, STRATA_UNIQUE | STRATA_INDEX),
+ *       STRATA_STRING(User, password_hash, 256, STRATA_NULLABLE),
+ *       STRATA_FIELDS_END};
+ *   const strata_model user_model = {STRATA_MODEL_VERSION, "User",
+ *       .size = sizeof(User), .fields = user_fields, .repr = "username"};
+ *
+ * Objects are made by and belong to a session: strata_new() gives one,
+ * strata_session_free() frees them all.  Strings in an object are owned by
+ * it; set them with strata_set_text(&u->username, "susan"), never free
+ * them.  Lists returned by queries are the caller's (strata_list_free());
+ * the objects in them stay the session's.  docs/orm.md walks through the
+ * microblog.
+ */
+#ifndef STRATA_ORM_H
+#define STRATA_ORM_H
+
+#include <stddef.h>
+
+#include "common.h"
+#include "db.h"
+#include "schema.h"
+#include "value.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct strata_session strata_session;
+typedef struct strata_query strata_query;
+typedef struct strata_cond strata_cond;
+typedef struct strata_model strata_model;
+struct strata__object;
+
+/** The first member of every model struct.  Its contents are the
+ *  library's; read `model` if you need it. */
+typedef struct strata_object {
+    const strata_model *model;
+    struct strata__object *priv;
+} strata_object;
+
+/* How a field is held in the C struct. */
+typedef enum strata_ctype {
+    STRATA_C_INT64 = 1, /* int64_t */
+    STRATA_C_BOOL,      /* bool */
+    STRATA_C_DOUBLE,    /* double */
+    STRATA_C_TEXT,      /* char *, owned by the object; NULL is SQL NULL */
+    STRATA_C_TIMESTAMP, /* strata_timestamp (UTC microseconds) */
+    STRATA_C_BLOB       /* strata_blob, owned by the object */
+} strata_ctype;
+
+typedef struct strata_blob {
+    void *data;
+    size_t len;
+} strata_blob;
+
+/** A client-side default or on-update function: write the value into the
+ *  field (a pointer to the struct member). */
+typedef void (*strata_field_fn)(void *field);
+
+/** Default function for timestamp fields: the current UTC time. */
+STRATA_API void strata_default_now(void *field);
+
+/** One column of a model.  Use the STRATA_* field macros below. */
+typedef struct strata_field {
+    const char *name;           /* column name = struct member name */
+    size_t offset;              /* offsetof(struct, member) */
+    strata_ctype ctype;         /* how the C struct holds it */
+    const char *type;           /* portable SQL type text ("string(64)") */
+    unsigned flags;             /* STRATA_PRIMARY_KEY, _AUTOINCREMENT, _NULLABLE, _UNIQUE, _INDEX */
+    const char *server_default; /* portable default text ("now", "0"), or NULL */
+    strata_field_fn default_fn; /* run at insert when the field holds zero / NULL */
+    strata_field_fn onupdate;   /* run at every UPDATE of the object */
+    const char *foreign_key;    /* "user.id": a foreign key to that table's column */
+    strata_fk_action on_delete; /* of the foreign key */
+} strata_field;
+
+/* Field macros.  The last argument is the flags, optionally followed by
+ * more designated initialisers: STRATA_DATETIME(Post, timestamp,
+ * STRATA_INDEX, .default_fn = strata_default_now). */
+#define STRATA__FIELD(T, m, ct, sqltype, ...)                                                    \
+    {                                                                                            \
+        .name = #m, .offset = offsetof(T, m), .ctype = ct, .type = sqltype, .flags = __VA_ARGS__ \
+    }
+#define STRATA_PK(T, m) \
+    STRATA__FIELD(T, m, STRATA_C_INT64, "integer", STRATA_PRIMARY_KEY | STRATA_AUTOINCREMENT)
+#define STRATA_INTEGER(T, m, ...) STRATA__FIELD(T, m, STRATA_C_INT64, "integer", __VA_ARGS__)
+#define STRATA_BIGINT(T, m, ...) STRATA__FIELD(T, m, STRATA_C_INT64, "bigint", __VA_ARGS__)
+#define STRATA_BOOLEAN(T, m, ...) STRATA__FIELD(T, m, STRATA_C_BOOL, "boolean", __VA_ARGS__)
+#define STRATA_FLOAT(T, m, ...) STRATA__FIELD(T, m, STRATA_C_DOUBLE, "float", __VA_ARGS__)
+#define STRATA_STRING(T, m, n, ...) \
+    STRATA__FIELD(T, m, STRATA_C_TEXT, "string(" #n ")", __VA_ARGS__)
+#define STRATA_TEXT(T, m, ...) STRATA__FIELD(T, m, STRATA_C_TEXT, "text", __VA_ARGS__)
+#define STRATA_DATETIME(T, m, ...) STRATA__FIELD(T, m, STRATA_C_TIMESTAMP, "datetime", __VA_ARGS__)
+#define STRATA_BLOB(T, m, ...) STRATA__FIELD(T, m, STRATA_C_BLOB, "blob", __VA_ARGS__)
+/* An integer foreign key to `ref` ("user.id"). */
+#define STRATA_FOREIGN_KEY(T, m, ref, ...) \
+    STRATA__FIELD(T, m, STRATA_C_INT64, "integer", __VA_ARGS__, .foreign_key = ref)
+#define STRATA_FIELDS_END \
+    {                     \
+        0                 \
+    }
+
+/* Relationship kinds. */
+typedef enum strata_rel_kind {
+    STRATA_MANY_TO_ONE = 1, /* Post.author: `fk` is this model's field */
+    STRATA_ONE_TO_MANY,     /* User.posts: `fk` is the target's field */
+    STRATA_ONE_TO_ONE,      /* like one-to-many, with at most one target */
+    STRATA_MANY_TO_MANY     /* through `secondary`, an association table */
+} strata_rel_kind;
+
+/* Relationship cascade flags. */
+#define STRATA_CASCADE_DELETE (1u << 0)        /* deleting the parent deletes its children */
+#define STRATA_CASCADE_DELETE_ORPHAN (1u << 1) /* removing a child from the collection deletes it \
+                                                */
+
+typedef struct strata_relation {
+    const char *name; /* "posts", "author" */
+    strata_rel_kind kind;
+    const strata_model *target;    /* the related model */
+    const char *fk;                /* the foreign-key field (see the kinds) */
+    const char *back_populates;    /* the target's relationship that mirrors this one */
+    const strata_model *secondary; /* MANY_TO_MANY: the association table's model */
+    const char *local_key;         /* MANY_TO_MANY: secondary's column pointing here */
+    const char *remote_key;        /* MANY_TO_MANY: secondary's column pointing at target */
+    unsigned cascade;              /* STRATA_CASCADE_* */
+    const char *order_by;          /* collections: a target field, "-field" descending */
+} strata_relation;
+
+#define STRATA_RELATIONS_END \
+    {                        \
+        0                    \
+    }
+
+struct strata_model {
+    int version;                      /* STRATA_MODEL_VERSION */
+    const char *name;                 /* "User": repr, and snake_case gives the table */
+    const char *table;                /* NULL: snake_case of name ("AddressAndPhone" ->
+                                         "address_and_phone") */
+    size_t size;                      /* sizeof the struct; 0 for an association table */
+    const strata_field *fields;       /* ended by STRATA_FIELDS_END */
+    const strata_relation *relations; /* ended by STRATA_RELATIONS_END, or NULL */
+    const char *repr;                 /* field shown by repr ("<User susan>"); NULL: the key */
+};
+
+#define STRATA_MODEL_VERSION 1
+
+/** Add the tables of `models` (a NULL-terminated array) to `md`, with
+ *  their foreign keys and indexes.  Errors name model and field. */
+STRATA_API int strata_metadata_add_models(strata_metadata *md, const strata_model *const *models);
+
+/** The table name of a model.  Static storage or the model's own. */
+STRATA_API const char *strata_model_table(const strata_model *m, char *buf, size_t size);
+
+/* ---- sessions ---------------------------------------------------------- */
+
+/**
+ * A unit of work on `db` (which must outlive it).  The session begins a
+ * transaction on its first statement when none is open; commit and
+ * rollback end it.  Caller frees with strata_session_free(), which rolls
+ * back what was not committed and frees every object.
+ */
+STRATA_API int strata_session_new(strata_session **out, strata_db *db);
+STRATA_API void strata_session_free(strata_session *s);
+STRATA_API strata_db *strata_session_db(const strata_session *s);
+/** Message of the session's last failure (validation or database). */
+STRATA_API const char *strata_session_errmsg(const strata_session *s);
+
+/** A new, zeroed object of `model`, owned by the session, not yet added.
+ *  `out` is the address of a typed pointer: User *u; strata_new(s, &user_model, &u). */
+STRATA_API int strata_new(strata_session *s, const strata_model *model, void *out);
+
+/** Mark a new object for insertion (or a loaded one as wanted). */
+STRATA_API int strata_add(void *obj);
+/** Mark an object for deletion at the next flush. */
+STRATA_API int strata_delete(void *obj);
+
+/**
+ * Send pending changes: validate, insert new objects (multi-row INSERT ...
+ * RETURNING, parents first), update changed columns of loaded objects,
+ * delete (children first).  Ids assigned by the database appear on the
+ * objects.  Validation runs before any SQL: NULL in a NOT NULL column
+ * (STRATA_E_NOT_NULL), a string longer than its string(n)
+ * (STRATA_E_TOO_LONG), naming model, field and length.
+ */
+STRATA_API int strata_session_flush(strata_session *s);
+/** Flush and commit: all or nothing. */
+STRATA_API int strata_session_commit(strata_session *s);
+/** Roll back: the database, and the objects, return to the last commit.
+ *  Objects added since are no longer pending (their ids are cleared). */
+STRATA_API int strata_session_rollback(strata_session *s);
+/** Reload an object's columns from the database. */
+STRATA_API int strata_refresh(void *obj);
+
+/** The object of `model` with primary key `id`: from the identity map
+ *  without SQL when it is there.  STRATA_E_NOT_FOUND (and *out NULL)
+ *  when there is no such row. */
+STRATA_API int strata_get(strata_session *s, const strata_model *model, int64_t id, void *out);
+
+/** Set a text field (copies `text`; NULL stores SQL NULL). */
+STRATA_API int strata_set_text(char **field, const char *text);
+/** Set a blob field (copies). */
+STRATA_API int strata_set_blob(strata_blob *field, const void *data, size_t len);
+/** Mark a non-pointer field NULL (or not).  Text fields are NULL when the
+ *  pointer is. */
+STRATA_API int strata_set_null(void *obj, const char *field, int is_null);
+STRATA_API int strata_is_null(const void *obj, const char *field);
+
+/** "<User susan>".  Caller frees with strata_free(). */
+STRATA_API char *strata_repr(const void *obj);
+
+/* ---- lists ------------------------------------------------------------- */
+
+/** Objects a query returned.  Read `count` and `items`; the objects are
+ *  the session's, the list is the caller's (strata_list_free). */
+typedef struct strata_list {
+    size_t count;
+    void **items;
+    size_t cap_;
+} strata_list;
+
+STRATA_API void strata_list_free(strata_list *list);
+/** "[<User john>, <User susan>]".  Caller frees with strata_free(). */
+STRATA_API char *strata_list_repr(const strata_list *list);
+
+/* ---- queries ----------------------------------------------------------- */
+
+typedef enum strata_op {
+    STRATA_EQ = 1,
+    STRATA_NE,
+    STRATA_LT,
+    STRATA_LE,
+    STRATA_GT,
+    STRATA_GE,
+    STRATA_LIKE,
+    STRATA_ILIKE, /* case-insensitive on both engines */
+    STRATA_IS_NULL,
+    STRATA_IS_NOT_NULL
+} strata_op;
+
+typedef enum strata_order { STRATA_ASC = 0, STRATA_DESC = 1 } strata_order;
+
+/** A query of `model`'s objects.  Caller frees with strata_query_free(). */
+STRATA_API strata_query *strata_query_new(strata_session *s, const strata_model *model);
+STRATA_API void strata_query_free(strata_query *q);
+
+/* Conditions.  A field is "name" or "relation.name" (joins through a
+ * many-to-one or one-to-many relationship).  Constructors return a new
+ * condition; strata_and / or / not and strata_query_filter take ownership
+ * (NULL in, NULL out: the error shows at execution). */
+STRATA_API strata_cond *strata_c(const char *field, strata_op op, strata_value value);
+STRATA_API strata_cond *strata_c_in(const char *field, const strata_value *values, size_t n);
+STRATA_API strata_cond *strata_c_not_in(const char *field, const strata_value *values, size_t n);
+STRATA_API strata_cond *strata_c_between(const char *field, strata_value lo, strata_value hi);
+/** A raw SQL fragment with `?` placeholders and its n values. */
+STRATA_API strata_cond *strata_c_raw(const char *sql, const strata_value *values, size_t n);
+STRATA_API strata_cond *strata_and(strata_cond *a, strata_cond *b);
+STRATA_API strata_cond *strata_or(strata_cond *a, strata_cond *b);
+STRATA_API strata_cond *strata_not(strata_cond *a);
+STRATA_API void strata_cond_free(strata_cond *c);
+
+/** AND a condition into the query (takes ownership). */
+STRATA_API int strata_query_filter(strata_query *q, strata_cond *c);
+/** Equality on a field: filter_by(username="susan"). */
+STRATA_API int strata_query_filter_by(strata_query *q, const char *field, strata_value value);
+STRATA_API int strata_query_order_by(strata_query *q, const char *field, strata_order order);
+STRATA_API int strata_query_limit(strata_query *q, int64_t limit);
+STRATA_API int strata_query_offset(strata_query *q, int64_t offset);
+/** Load relationship `rel` of every result in batches (at most 500 keys
+ *  per IN list): 1 + ceil(N/500) queries for N results. */
+STRATA_API int strata_query_load(strata_query *q, const char *rel);
+
+/** Every matching object, in a new list (caller frees). */
+STRATA_API int strata_query_all(strata_query *q, strata_list **out);
+/** The first object (LIMIT 1), or *out NULL when there is none. */
+STRATA_API int strata_query_first(strata_query *q, void *out);
+/** Exactly one object: STRATA_E_NOT_FOUND when none, STRATA_E_MULTIPLE
+ *  when several. */
+STRATA_API int strata_query_one(strata_query *q, void *out);
+/** One object or *out NULL; STRATA_E_MULTIPLE when several. */
+STRATA_API int strata_query_one_or_none(strata_query *q, void *out);
+STRATA_API int strata_query_count(strata_query *q, int64_t *out);
+STRATA_API int strata_query_exists(strata_query *q, int *out);
+
+/** One page of results, as Flask-SQLAlchemy's paginate(). */
+typedef struct strata_page {
+    strata_list *items; /* caller frees with strata_page_clear() */
+    int64_t page, per_page, total, pages;
+    int has_prev, has_next;
+    int64_t prev_num, next_num; /* 0 when there is none */
+} strata_page;
+
+/** Fill `out` with page `page` (1-based) of `per_page` results; the total
+ *  comes from a count without ORDER BY.  Page < 1 or per_page < 1 is
+ *  STRATA_E_RANGE. */
+STRATA_API int strata_query_paginate(strata_query *q, int64_t page, int64_t per_page,
+                                     strata_page *out);
+STRATA_API void strata_page_clear(strata_page *p);
+
+/* ---- relationships ----------------------------------------------------- */
+
+/** The object a many-to-one / one-to-one relationship points at (loaded
+ *  on first access), or *out NULL. */
+STRATA_API int strata_related(void *obj, const char *rel, void *out);
+/** The collection of a one-to-many / many-to-many relationship, loaded on
+ *  first access.  Borrowed: the session owns it. */
+STRATA_API int strata_related_list(void *obj, const char *rel, const strata_list **out);
+/** A query over a collection, to filter and order (a write-only view). */
+STRATA_API strata_query *strata_related_query(void *obj, const char *rel);
+/** Point a many-to-one relationship at `target` (NULL clears it): the
+ *  foreign key is set at flush, and the target's mirror collection gains
+ *  `obj` when loaded. */
+STRATA_API int strata_set_related(void *obj, const char *rel, void *target);
+/** Add to / remove from a collection.  Many-to-many: the association row
+ *  is inserted / deleted at flush.  One-to-many: the child's key is set /
+ *  cleared (or the child deleted with STRATA_CASCADE_DELETE_ORPHAN). */
+STRATA_API int strata_collection_add(void *obj, const char *rel, void *target);
+STRATA_API int strata_collection_remove(void *obj, const char *rel, void *target);
+/** Whether the collection holds `target` (asks the database when the
+ *  collection is not loaded). */
+STRATA_API int strata_collection_contains(void *obj, const char *rel, void *target, int *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

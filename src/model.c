@@ -1,0 +1,684 @@
+/*
+ * model.c - model descriptors: their tables for the schema layer, the
+ * per-session resolved info (table and column names quoted for the
+ * dialect, the key, string lengths), field access by ctype, snapshots for
+ * change detection and rollback, repr and lists.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "orm_internal.h"
+
+/* ---- names ------------------------------------------------------------- */
+
+const char *strata_model_table(const strata_model *m, char *buf, size_t size)
+{
+    if (!m || !m->name)
+        return NULL;
+    if (m->table)
+        return m->table;
+    /* "AddressAndPhone" -> "address_and_phone" */
+    size_t w = 0;
+    for (const char *p = m->name; *p && w + 2 < size; p++) {
+        if (isupper((unsigned char)*p) && p != m->name &&
+            (islower((unsigned char)p[-1]) || (p[1] && islower((unsigned char)p[1]))))
+            buf[w++] = '_';
+        buf[w++] = (char)tolower((unsigned char)*p);
+    }
+    buf[w] = '\0';
+    return buf;
+}
+
+static int count_fields(const strata_model *m)
+{
+    int n = 0;
+    while (m->fields && m->fields[n].name)
+        n++;
+    return n;
+}
+
+static int count_rels(const strata_model *m)
+{
+    int n = 0;
+    while (m->relations && m->relations[n].name)
+        n++;
+    return n;
+}
+
+/* Whether the C type can hold the portable type. */
+static bool ctype_fits(strata_ctype ct, const strata__type *t)
+{
+    switch (t->kind) {
+    case STRATA_SQL_INTEGER:
+    case STRATA_SQL_BIGINT:
+    case STRATA_SQL_SMALLINT: return ct == STRATA_C_INT64;
+    case STRATA_SQL_BOOLEAN: return ct == STRATA_C_BOOL;
+    case STRATA_SQL_FLOAT: return ct == STRATA_C_DOUBLE;
+    case STRATA_SQL_NUMERIC: return ct == STRATA_C_TEXT || ct == STRATA_C_DOUBLE;
+    case STRATA_SQL_DATE:
+    case STRATA_SQL_DATETIME:
+    case STRATA_SQL_DATETIME_TZ: return ct == STRATA_C_TIMESTAMP;
+    case STRATA_SQL_BLOB: return ct == STRATA_C_BLOB;
+    case STRATA_SQL_RAW: return true;
+    default: return ct == STRATA_C_TEXT;
+    }
+}
+
+int strata_metadata_add_models(strata_metadata *md, const strata_model *const *models)
+{
+    if (!md || !models)
+        return STRATA_E_MISUSE;
+    for (const strata_model *const *mp = models; *mp; mp++) {
+        const strata_model *m = *mp;
+        if (m->version != STRATA_MODEL_VERSION || !m->name)
+            return strata__md_error(md, STRATA_E_SCHEMA, "model %s: version %d, expected %d",
+                                    m->name ? m->name : "?", m->version, STRATA_MODEL_VERSION);
+        char buf[128];
+        strata_table *t;
+        int rc = strata_metadata_add_table(md, strata_model_table(m, buf, sizeof buf), &t);
+        if (rc != STRATA_OK)
+            return rc;
+        for (int i = 0; m->fields && m->fields[i].name; i++) {
+            const strata_field *f = &m->fields[i];
+            strata_column *c;
+            if ((rc = strata_table_add_column(t, f->name, f->type, f->flags, &c)) != STRATA_OK)
+                return rc;
+            if (!ctype_fits(f->ctype, &c->type))
+                return strata__md_error(md, STRATA_E_SCHEMA,
+                                        "model %s, field %s: its C type cannot hold type %s",
+                                        m->name, f->name, f->type);
+            if (f->server_default &&
+                (rc = strata_column_set_server_default(c, f->server_default)) != STRATA_OK)
+                return rc;
+            if (f->foreign_key) {
+                const char *dot = strrchr(f->foreign_key, '.');
+                if (!dot || dot == f->foreign_key || !dot[1])
+                    return strata__md_error(md, STRATA_E_SCHEMA,
+                                            "model %s, field %s: foreign key '%s' is not "
+                                            "table.column",
+                                            m->name, f->name, f->foreign_key);
+                char *ref = strata__strndup(f->foreign_key, (size_t)(dot - f->foreign_key));
+                if (!ref)
+                    return STRATA_E_NOMEM;
+                rc = strata_table_add_foreign_key(t, NULL, f->name, ref, dot + 1, f->on_delete,
+                                                  STRATA_FK_NO_ACTION);
+                free(ref);
+                if (rc != STRATA_OK)
+                    return rc;
+            }
+        }
+    }
+    return STRATA_OK;
+}
+
+/* ---- resolved info ----------------------------------------------------- */
+
+void strata__minfo_free(strata__minfo *mi)
+{
+    if (!mi)
+        return;
+    free(mi->table);
+    free(mi->qtable);
+    for (int i = 0; mi->qcols && i < mi->nfields; i++)
+        free(mi->qcols[i]);
+    free(mi->qcols);
+    free(mi->maxlen);
+    free(mi->select);
+    free(mi->slots);
+    free(mi);
+}
+
+static strata__minfo *minfo_build(strata_session *s, const strata_model *m)
+{
+    strata_db *db = s->db;
+    if (m->version != STRATA_MODEL_VERSION || !m->name || !m->fields) {
+        strata__db_error(db, STRATA_E_MISUSE, "model %s is not a strata_model of version %d",
+                         m->name ? m->name : "?", STRATA_MODEL_VERSION);
+        return NULL;
+    }
+    strata__minfo *mi = calloc(1, sizeof *mi);
+    if (!mi)
+        return NULL;
+    mi->m = m;
+    mi->nfields = count_fields(m);
+    mi->nrels = count_rels(m);
+    mi->pk = -1;
+    char buf[128];
+    mi->table = strata__strdup(strata_model_table(m, buf, sizeof buf));
+    mi->qcols = calloc((size_t)mi->nfields + 1, sizeof *mi->qcols);
+    mi->maxlen = calloc((size_t)mi->nfields + 1, sizeof *mi->maxlen);
+    strata__sb sb;
+    strata__sb_init(&sb);
+    const strata_driver *drv = strata_db_driver(db);
+    if (mi->table)
+        strata__sb_ident(&sb, drv, mi->table);
+    mi->qtable = strata__sb_take(&sb);
+    if (!mi->table || !mi->qcols || !mi->maxlen || !mi->qtable) {
+        strata__minfo_free(mi);
+        return NULL;
+    }
+    strata__sb_init(&sb);
+    int npk = 0;
+    for (int i = 0; i < mi->nfields; i++) {
+        const strata_field *f = &m->fields[i];
+        strata__type t;
+        if (strata__type_parse(&t, f->type) != STRATA_OK || !ctype_fits(f->ctype, &t)) {
+            free(t.raw);
+            strata__db_error(db, STRATA_E_SCHEMA,
+                             "model %s, field %s: type '%s' is not a portable type its C type "
+                             "can hold",
+                             m->name, f->name, f->type ? f->type : "");
+            strata__sb_free(&sb);
+            strata__minfo_free(mi);
+            return NULL;
+        }
+        if (t.kind == STRATA_SQL_STRING)
+            mi->maxlen[i] = t.length;
+        free(t.raw);
+        if (f->flags & STRATA_PRIMARY_KEY) {
+            npk++;
+            mi->pk = i;
+        }
+        strata__sb tmp;
+        strata__sb_init(&tmp);
+        strata__sb_ident(&tmp, drv, f->name);
+        mi->qcols[i] = strata__sb_take(&tmp);
+        strata__sb_printf(&sb, "%s%s.%s", i ? ", " : "", mi->qtable,
+                          mi->qcols[i] ? mi->qcols[i] : "");
+    }
+    if (npk != 1 || m->fields[mi->pk].ctype != STRATA_C_INT64)
+        mi->pk = -1;
+    else
+        mi->autoinc = (m->fields[mi->pk].flags & STRATA_AUTOINCREMENT) != 0;
+    mi->select = strata__sb_take(&sb);
+    for (int i = 0; i < mi->nfields; i++)
+        if (!mi->qcols[i])
+            mi->select = (free(mi->select), NULL);
+    if (!mi->select) {
+        strata__minfo_free(mi);
+        return NULL;
+    }
+    return mi;
+}
+
+/* Flush order: a model whose field refers to another model's table comes
+ * after it.  Ranks are recomputed whenever a model joins the session. */
+static void rank_models(strata_session *s)
+{
+    for (int i = 0; i < s->nmodels; i++)
+        s->models[i]->rank = 0;
+    for (int pass = 0; pass < s->nmodels; pass++) {
+        bool changed = false;
+        for (int i = 0; i < s->nmodels; i++) {
+            strata__minfo *mi = s->models[i];
+            for (int f = 0; f < mi->nfields; f++) {
+                const char *fk = mi->m->fields[f].foreign_key;
+                if (!fk)
+                    continue;
+                for (int j = 0; j < s->nmodels; j++) {
+                    strata__minfo *mj = s->models[j];
+                    size_t n = strlen(mj->table);
+                    if (mj != mi && strncmp(fk, mj->table, n) == 0 && fk[n] == '.' &&
+                        mi->rank <= mj->rank) {
+                        mi->rank = mj->rank + 1;
+                        changed = true;
+                    }
+                }
+            }
+        }
+        if (!changed)
+            break;
+    }
+}
+
+strata__minfo *strata__minfo_get(strata_session *s, const strata_model *m)
+{
+    if (!m)
+        return NULL;
+    for (int i = 0; i < s->nmodels; i++)
+        if (s->models[i]->m == m)
+            return s->models[i];
+    strata__minfo *mi = minfo_build(s, m);
+    if (!mi)
+        return NULL;
+    strata__minfo **n = realloc(s->models, (size_t)(s->nmodels + 1) * sizeof *n);
+    if (!n) {
+        strata__minfo_free(mi);
+        return NULL;
+    }
+    s->models = n;
+    s->models[s->nmodels++] = mi;
+    rank_models(s);
+    /* Models a relationship names are part of the flush order too. */
+    for (int r = 0; r < mi->nrels; r++) {
+        const strata_relation *rel = &m->relations[r];
+        if (rel->target && !strata__minfo_get(s, rel->target))
+            return NULL;
+        if (rel->secondary && !strata__minfo_get(s, rel->secondary))
+            return NULL;
+    }
+    return mi;
+}
+
+int strata__field_index(const strata__minfo *mi, const char *name)
+{
+    for (int i = 0; name && i < mi->nfields; i++)
+        if (strcmp(mi->m->fields[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+const strata_relation *strata__relation(const strata__minfo *mi, const char *name, int *index)
+{
+    for (int i = 0; name && i < mi->nrels; i++) {
+        if (strcmp(mi->m->relations[i].name, name) == 0) {
+            if (index)
+                *index = i;
+            return &mi->m->relations[i];
+        }
+    }
+    return NULL;
+}
+
+/* ---- field access ------------------------------------------------------ */
+
+void *strata__field_ptr(strata_object *o, int f) { return (char *)o + o->model->fields[f].offset; }
+
+bool strata__field_is_null(strata_object *o, int f)
+{
+    void *p = strata__field_ptr(o, f);
+    switch (o->model->fields[f].ctype) {
+    case STRATA_C_TEXT: return *(char **)p == NULL;
+    case STRATA_C_BLOB: return ((strata_blob *)p)->data == NULL;
+    default: return f < 64 && (o->priv->nulls & (1ull << f));
+    }
+}
+
+int64_t strata__pk(strata_object *o)
+{
+    int pk = o->priv->mi->pk;
+    return pk < 0 ? 0 : *(int64_t *)strata__field_ptr(o, pk);
+}
+
+int strata__bind_field(strata_stmt *st, int idx, strata_object *o, int f)
+{
+    if (strata__field_is_null(o, f))
+        return strata_stmt_bind_null(st, idx);
+    void *p = strata__field_ptr(o, f);
+    switch (o->model->fields[f].ctype) {
+    case STRATA_C_INT64: return strata_stmt_bind_int64(st, idx, *(int64_t *)p);
+    case STRATA_C_BOOL: return strata_stmt_bind_bool(st, idx, *(bool *)p);
+    case STRATA_C_DOUBLE: return strata_stmt_bind_double(st, idx, *(double *)p);
+    case STRATA_C_TEXT: return strata_stmt_bind_text(st, idx, *(char **)p, -1);
+    case STRATA_C_TIMESTAMP: return strata_stmt_bind_timestamp(st, idx, *(strata_timestamp *)p);
+    case STRATA_C_BLOB:
+        return strata_stmt_bind_blob(st, idx, ((strata_blob *)p)->data, ((strata_blob *)p)->len);
+    }
+    return STRATA_E_MISUSE;
+}
+
+static void set_null_bit(strata_object *o, int f, bool null)
+{
+    if (f >= 64)
+        return;
+    if (null)
+        o->priv->nulls |= 1ull << f;
+    else
+        o->priv->nulls &= ~(1ull << f);
+}
+
+int strata__read_field(strata_stmt *st, int col, strata_object *o, int f)
+{
+    void *p = strata__field_ptr(o, f);
+    int rc = STRATA_OK;
+    switch (o->model->fields[f].ctype) {
+    case STRATA_C_INT64: rc = strata_stmt_column_int64(st, col, (int64_t *)p); break;
+    case STRATA_C_BOOL: {
+        int b = 0;
+        rc = strata_stmt_column_bool(st, col, &b);
+        *(bool *)p = b != 0;
+        break;
+    }
+    case STRATA_C_DOUBLE: rc = strata_stmt_column_double(st, col, (double *)p); break;
+    case STRATA_C_TIMESTAMP:
+        rc = strata_stmt_column_timestamp(st, col, (strata_timestamp *)p);
+        break;
+    case STRATA_C_TEXT: {
+        const char *t = NULL;
+        rc = strata_stmt_column_text(st, col, &t, NULL);
+        free(*(char **)p);
+        *(char **)p = NULL;
+        if (rc == STRATA_OK && !(*(char **)p = strata__strdup(t)))
+            return STRATA_E_NOMEM;
+        break;
+    }
+    case STRATA_C_BLOB: {
+        const void *d = NULL;
+        size_t len = 0;
+        strata_blob *b = p;
+        rc = strata_stmt_column_blob(st, col, &d, &len);
+        free(b->data);
+        b->data = NULL;
+        b->len = 0;
+        if (rc == STRATA_OK) {
+            if (!(b->data = malloc(len ? len : 1)))
+                return STRATA_E_NOMEM;
+            memcpy(b->data, d, len);
+            b->len = len;
+        }
+        break;
+    }
+    }
+    if (rc == STRATA_NULL) {
+        set_null_bit(o, f, true);
+        return STRATA_OK;
+    }
+    set_null_bit(o, f, false);
+    return rc;
+}
+
+/* ---- snapshots --------------------------------------------------------- */
+
+void strata__cells_free(const strata__minfo *mi, strata__cell *cells)
+{
+    if (!cells)
+        return;
+    for (int i = 0; i < mi->nfields; i++)
+        free(cells[i].p);
+    free(cells);
+}
+
+strata__cell *strata__snapshot(strata_object *o)
+{
+    strata__minfo *mi = o->priv->mi;
+    strata__cell *c = calloc((size_t)mi->nfields + 1, sizeof *c);
+    if (!c)
+        return NULL;
+    for (int f = 0; f < mi->nfields; f++) {
+        void *p = strata__field_ptr(o, f);
+        c[f].null = strata__field_is_null(o, f);
+        if (c[f].null)
+            continue;
+        switch (o->model->fields[f].ctype) {
+        case STRATA_C_INT64: c[f].i = *(int64_t *)p; break;
+        case STRATA_C_BOOL: c[f].i = *(bool *)p; break;
+        case STRATA_C_DOUBLE: c[f].d = *(double *)p; break;
+        case STRATA_C_TIMESTAMP: c[f].i = *(strata_timestamp *)p; break;
+        case STRATA_C_TEXT:
+            c[f].len = strlen(*(char **)p);
+            c[f].p = strata__strdup(*(char **)p);
+            break;
+        case STRATA_C_BLOB:
+            c[f].len = ((strata_blob *)p)->len;
+            c[f].p = malloc(c[f].len ? c[f].len : 1);
+            if (c[f].p)
+                memcpy(c[f].p, ((strata_blob *)p)->data, c[f].len);
+            break;
+        }
+        if ((o->model->fields[f].ctype == STRATA_C_TEXT ||
+             o->model->fields[f].ctype == STRATA_C_BLOB) &&
+            !c[f].p) {
+            strata__cells_free(mi, c);
+            return NULL;
+        }
+    }
+    return c;
+}
+
+bool strata__field_changed(strata_object *o, int f, const strata__cell *cell)
+{
+    bool null = strata__field_is_null(o, f);
+    if (null || cell->null)
+        return null != cell->null;
+    void *p = strata__field_ptr(o, f);
+    switch (o->model->fields[f].ctype) {
+    case STRATA_C_INT64: return *(int64_t *)p != cell->i;
+    case STRATA_C_BOOL: return (int64_t) * (bool *)p != cell->i;
+    case STRATA_C_DOUBLE: return *(double *)p != cell->d;
+    case STRATA_C_TIMESTAMP: return *(strata_timestamp *)p != cell->i;
+    case STRATA_C_TEXT: return strcmp(*(char **)p, cell->p) != 0;
+    case STRATA_C_BLOB:
+        return ((strata_blob *)p)->len != cell->len ||
+               memcmp(((strata_blob *)p)->data, cell->p, cell->len) != 0;
+    }
+    return true;
+}
+
+void strata__fields_clear(strata_object *o)
+{
+    for (int f = 0; o->model->fields[f].name; f++) {
+        void *p = strata__field_ptr(o, f);
+        if (o->model->fields[f].ctype == STRATA_C_TEXT) {
+            free(*(char **)p);
+            *(char **)p = NULL;
+        } else if (o->model->fields[f].ctype == STRATA_C_BLOB) {
+            free(((strata_blob *)p)->data);
+            ((strata_blob *)p)->data = NULL;
+            ((strata_blob *)p)->len = 0;
+        }
+    }
+}
+
+int strata__set_field(strata_object *o, int f, const strata__cell *c)
+{
+    void *p = strata__field_ptr(o, f);
+    set_null_bit(o, f, c->null);
+    switch (o->model->fields[f].ctype) {
+    case STRATA_C_INT64: *(int64_t *)p = c->null ? 0 : c->i; break;
+    case STRATA_C_BOOL: *(bool *)p = !c->null && c->i; break;
+    case STRATA_C_DOUBLE: *(double *)p = c->null ? 0 : c->d; break;
+    case STRATA_C_TIMESTAMP: *(strata_timestamp *)p = c->null ? 0 : c->i; break;
+    case STRATA_C_TEXT: return strata_set_text((char **)p, c->null ? NULL : c->p);
+    case STRATA_C_BLOB:
+        if (c->null) {
+            free(((strata_blob *)p)->data);
+            ((strata_blob *)p)->data = NULL;
+            ((strata_blob *)p)->len = 0;
+            return STRATA_OK;
+        }
+        return strata_set_blob(p, c->p, c->len);
+    }
+    return STRATA_OK;
+}
+
+int strata__read_cell(strata_stmt *st, int col, strata_ctype ct, strata__cell *c)
+{
+    memset(c, 0, sizeof *c);
+    int rc = STRATA_OK;
+    switch (ct) {
+    case STRATA_C_INT64:
+    case STRATA_C_TIMESTAMP:
+        rc = ct == STRATA_C_INT64 ? strata_stmt_column_int64(st, col, &c->i)
+                                  : strata_stmt_column_timestamp(st, col, &c->i);
+        break;
+    case STRATA_C_BOOL: {
+        int b = 0;
+        rc = strata_stmt_column_bool(st, col, &b);
+        c->i = b != 0;
+        break;
+    }
+    case STRATA_C_DOUBLE: rc = strata_stmt_column_double(st, col, &c->d); break;
+    case STRATA_C_TEXT:
+    case STRATA_C_BLOB: {
+        const void *d = NULL;
+        size_t len = 0;
+        if (ct == STRATA_C_TEXT)
+            rc = strata_stmt_column_text(st, col, (const char **)&d, &len);
+        else
+            rc = strata_stmt_column_blob(st, col, &d, &len);
+        if (rc == STRATA_OK) {
+            if (!(c->p = malloc(len + 1)))
+                return STRATA_E_NOMEM;
+            memcpy(c->p, d, len);
+            c->p[len] = '\0';
+            c->len = len;
+        }
+        break;
+    }
+    }
+    if (rc == STRATA_NULL) {
+        c->null = true;
+        return STRATA_OK;
+    }
+    return rc;
+}
+
+int strata__restore(strata_object *o, const strata__cell *cells)
+{
+    for (int f = 0; f < o->priv->mi->nfields; f++)
+        if (strata__set_field(o, f, &cells[f]) != STRATA_OK)
+            return STRATA_E_NOMEM;
+    return STRATA_OK;
+}
+
+/* ---- setters ----------------------------------------------------------- */
+
+int strata_set_text(char **field, const char *text)
+{
+    if (!field)
+        return STRATA_E_MISUSE;
+    char *copy = NULL;
+    if (text && !(copy = strata__strdup(text)))
+        return STRATA_E_NOMEM;
+    free(*field);
+    *field = copy;
+    return STRATA_OK;
+}
+
+int strata_set_blob(strata_blob *field, const void *data, size_t len)
+{
+    if (!field || (!data && len))
+        return STRATA_E_MISUSE;
+    void *copy = NULL;
+    if (data) {
+        if (!(copy = malloc(len ? len : 1)))
+            return STRATA_E_NOMEM;
+        memcpy(copy, data, len);
+    }
+    free(field->data);
+    field->data = copy;
+    field->len = data ? len : 0;
+    return STRATA_OK;
+}
+
+static int named_field(const void *obj, const char *field, strata_object **o)
+{
+    *o = (strata_object *)obj;
+    if (!obj || !(*o)->priv)
+        return -1;
+    return strata__field_index((*o)->priv->mi, field);
+}
+
+int strata_set_null(void *obj, const char *field, int is_null)
+{
+    strata_object *o;
+    int f = named_field(obj, field, &o);
+    if (f < 0)
+        return STRATA_E_MISUSE;
+    void *p = strata__field_ptr(o, f);
+    if (is_null && o->model->fields[f].ctype == STRATA_C_TEXT)
+        return strata_set_text(p, NULL);
+    if (is_null && o->model->fields[f].ctype == STRATA_C_BLOB)
+        return strata_set_blob(p, NULL, 0);
+    if (f >= 64)
+        return STRATA_E_UNSUPPORTED;
+    set_null_bit(o, f, is_null != 0);
+    return STRATA_OK;
+}
+
+int strata_is_null(const void *obj, const char *field)
+{
+    strata_object *o;
+    int f = named_field(obj, field, &o);
+    return f >= 0 && strata__field_is_null(o, f);
+}
+
+void strata_default_now(void *field) { *(strata_timestamp *)field = strata_timestamp_now(); }
+
+/* ---- repr and lists ---------------------------------------------------- */
+
+static void repr_into(strata__sb *sb, strata_object *o)
+{
+    const strata_model *m = o->model;
+    int f = o->priv ? strata__field_index(o->priv->mi, m->repr) : -1;
+    if (f < 0 && o->priv)
+        f = o->priv->mi->pk;
+    strata__sb_printf(sb, "<%s", m->name);
+    if (f >= 0) {
+        void *p = strata__field_ptr(o, f);
+        if (strata__field_is_null(o, f))
+            strata__sb_puts(sb, " None");
+        else if (m->fields[f].ctype == STRATA_C_TEXT)
+            strata__sb_printf(sb, " %s", *(char **)p);
+        else if (m->fields[f].ctype == STRATA_C_INT64)
+            strata__sb_printf(sb, " %lld", (long long)*(int64_t *)p);
+    }
+    strata__sb_putc(sb, '>');
+}
+
+char *strata_repr(const void *obj)
+{
+    if (!obj)
+        return NULL;
+    strata__sb sb;
+    strata__sb_init(&sb);
+    repr_into(&sb, (strata_object *)obj);
+    return strata__sb_take(&sb);
+}
+
+char *strata_list_repr(const strata_list *list)
+{
+    strata__sb sb;
+    strata__sb_init(&sb);
+    strata__sb_putc(&sb, '[');
+    for (size_t i = 0; list && i < list->count; i++) {
+        if (i)
+            strata__sb_puts(&sb, ", ");
+        repr_into(&sb, list->items[i]);
+    }
+    strata__sb_putc(&sb, ']');
+    return strata__sb_take(&sb);
+}
+
+bool strata__list_push(strata_list *l, void *item)
+{
+    if (l->count == l->cap_) {
+        size_t cap = l->cap_ ? l->cap_ * 2 : 8;
+        void **n = realloc(l->items, cap * sizeof *n);
+        if (!n)
+            return false;
+        l->items = n;
+        l->cap_ = cap;
+    }
+    l->items[l->count++] = item;
+    return true;
+}
+
+bool strata__list_has(const strata_list *l, const void *item)
+{
+    for (size_t i = 0; i < l->count; i++)
+        if (l->items[i] == item)
+            return true;
+    return false;
+}
+
+void strata__list_remove(strata_list *l, const void *item)
+{
+    for (size_t i = 0; i < l->count; i++) {
+        if (l->items[i] == item) {
+            memmove(l->items + i, l->items + i + 1, (l->count - i - 1) * sizeof *l->items);
+            l->count--;
+            return;
+        }
+    }
+}
+
+void strata_list_free(strata_list *list)
+{
+    if (!list)
+        return;
+    free(list->items);
+    free(list);
+}

@@ -1,0 +1,145 @@
+/*
+ * orm_internal.h - the ORM's private structures, shared by model.c (model
+ * descriptors, field values, repr, lists), session.c (objects, identity
+ * map, flush / commit / rollback), query.c (conditions, SQL, execution,
+ * eager loading) and relation.c (relationships).
+ */
+#ifndef STRATA_ORM_INTERNAL_H
+#define STRATA_ORM_INTERNAL_H
+
+#include <stdbool.h>
+
+#include "schema_internal.h"
+#include "strata/orm.h"
+
+/* A model resolved against a session's dialect: names, keys, SQL pieces. */
+typedef struct strata__minfo {
+    const strata_model *m;
+    char *table;  /* table name */
+    char *qtable; /* quoted */
+    int nfields;
+    int nrels;
+    int pk;       /* index of the single int64 primary key field, or -1 */
+    bool autoinc; /* that key is numbered by the database */
+    int *maxlen;  /* per field: string(n) n, else 0 */
+    char **qcols; /* per field: quoted column name */
+    char *select; /* "t.a, t.b, ..." qualified by the quoted table */
+    int rank;     /* flush order: referenced models first */
+    /* identity map: open addressing on the key */
+    strata_object **slots;
+    size_t nslots, nused;
+} strata__minfo;
+
+/* A field value held apart from the struct (snapshots). */
+typedef struct strata__cell {
+    bool null;
+    int64_t i;
+    double d;
+    char *p; /* TEXT (NUL-terminated) or BLOB bytes, owned */
+    size_t len;
+} strata__cell;
+
+enum strata__ostate { OBJ_TRANSIENT, OBJ_PENDING, OBJ_PERSISTENT, OBJ_DELETED, OBJ_DETACHED };
+
+typedef struct strata__relcache {
+    bool loaded;
+    strata_object *one; /* MANY_TO_ONE / ONE_TO_ONE target */
+    bool one_set;       /* set through strata_set_related: copy its key at flush */
+    strata_list list;   /* collections */
+} strata__relcache;
+
+struct strata__object {
+    strata_session *s;
+    strata__minfo *mi;
+    enum strata__ostate state;
+    bool added_in_tx;        /* became pending / inserted since the last commit */
+    bool deleted_in_tx;      /* deleted since the last commit */
+    uint64_t nulls;          /* non-pointer fields that are NULL */
+    strata__cell *loaded;    /* values as the database has them (NULL: not loaded) */
+    strata__cell *committed; /* values at the last commit (NULL: none) */
+    strata__relcache *rels;
+};
+
+/* A pending many-to-many change. */
+typedef struct strata__m2m_op {
+    const strata_relation *rel;
+    strata_object *owner, *target;
+    bool add;
+} strata__m2m_op;
+
+struct strata_session {
+    strata_db *db;
+    bool owns_tx;
+    strata__minfo **models;
+    int nmodels;
+    strata_object **objs; /* every object the session made */
+    size_t nobjs, capobjs;
+    strata__m2m_op *m2m;
+    size_t nm2m, capm2m;
+    bool flushing;
+};
+
+/* ---- model.c ----------------------------------------------------------- */
+
+/* The session's info for `m`, resolving it on first use; NULL with the
+ * error on the db when the model is malformed. */
+strata__minfo *strata__minfo_get(strata_session *s, const strata_model *m);
+void strata__minfo_free(strata__minfo *mi);
+int strata__field_index(const strata__minfo *mi, const char *name);
+const strata_relation *strata__relation(const strata__minfo *mi, const char *name, int *index);
+
+/* Field access on an object. */
+void *strata__field_ptr(strata_object *o, int f);
+bool strata__field_is_null(strata_object *o, int f);
+/* Bind field f of o as parameter idx. */
+int strata__bind_field(strata_stmt *st, int idx, strata_object *o, int f);
+/* Read column col of the current row into field f. */
+int strata__read_field(strata_stmt *st, int col, strata_object *o, int f);
+int64_t strata__pk(strata_object *o);
+
+/* Snapshots. */
+strata__cell *strata__snapshot(strata_object *o);
+void strata__cells_free(const strata__minfo *mi, strata__cell *cells);
+bool strata__field_changed(strata_object *o, int f, const strata__cell *cell);
+int strata__restore(strata_object *o, const strata__cell *cells);
+int strata__set_field(strata_object *o, int f, const strata__cell *c);
+/* Read column col of the current row as a cell of C type ct. */
+int strata__read_cell(strata_stmt *st, int col, strata_ctype ct, strata__cell *c);
+/* Free the values the object owns (texts, blobs). */
+void strata__fields_clear(strata_object *o);
+
+bool strata__list_push(strata_list *l, void *item);
+bool strata__list_has(const strata_list *l, const void *item);
+void strata__list_remove(strata_list *l, const void *item);
+
+/* ---- session.c --------------------------------------------------------- */
+
+/* Begin the session's transaction when none is open. */
+int strata__session_begin(strata_session *s);
+/* A new persistent object for a row (or the one already in the identity
+ * map): columns 0..nfields-1 of st's current row. */
+int strata__session_load_row(strata_session *s, strata__minfo *mi, strata_stmt *st, int col0,
+                             strata_object **out);
+strata_object *strata__identity_find(strata__minfo *mi, int64_t id);
+int strata__session_error(strata_session *s, int code, const char *fmt, ...) STRATA_PRINTF(3, 4);
+bool strata__is_pg(const strata_session *s);
+
+/* ---- relation.c -------------------------------------------------------- */
+
+int strata__relation_load_many(strata_session *s, strata__minfo *mi, const char *rel,
+                               strata_object **objs, size_t n);
+/* Cascades and association rows before `o` is deleted. */
+int strata__relation_before_delete(strata_object *o);
+/* Mark the children of a deleted object deleted where its relationships
+ * cascade; *changed when any was. */
+int strata__relation_cascade(strata_object *o, bool *changed);
+/* Copy keys of targets set with strata_set_related into `o`. */
+void strata__relation_fix_keys(strata_object *o);
+int strata__m2m_flush(strata_session *s);
+
+/* ---- query.c ----------------------------------------------------------- */
+
+/* A query for a relationship's targets of one object. */
+strata_query *strata__query_for_relation(strata_object *o, const strata_relation *r);
+
+#endif

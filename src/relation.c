@@ -1,0 +1,527 @@
+/*
+ * relation.c - relationships: lazy loading on access, eager loading in
+ * batches for queries (at most 500 keys per IN list), setting many-to-one
+ * targets with back_populates kept in step, collection add / remove
+ * (association rows for many-to-many), delete cascades.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "orm_internal.h"
+
+#define IN_CHUNK 500
+
+static strata_object *as_object(void *obj)
+{
+    strata_object *o = obj;
+    return o && o->priv && o->priv->s ? o : NULL;
+}
+
+static const strata_relation *find(strata_object *o, const char *rel, int *ri)
+{
+    const strata_relation *r = strata__relation(o->priv->mi, rel, ri);
+    if (!r)
+        strata__session_error(o->priv->s, STRATA_E_MISUSE, "%s has no relationship %s",
+                              o->model->name, rel ? rel : "(null)");
+    return r;
+}
+
+/* The target model's relationship that mirrors `r` (back_populates). */
+static const strata_relation *mirror(strata_session *s, const strata_relation *r, int *mi_out)
+{
+    if (!r->back_populates)
+        return NULL;
+    strata__minfo *ti = strata__minfo_get(s, r->target);
+    return ti ? strata__relation(ti, r->back_populates, mi_out) : NULL;
+}
+
+static bool has_key(strata_object *o)
+{
+    return o->priv->state == OBJ_PERSISTENT && o->priv->mi->pk >= 0;
+}
+
+/* ---- loading ----------------------------------------------------------- */
+
+static int load_collection(strata_object *o, const strata_relation *r, strata__relcache *rc)
+{
+    if (rc->loaded)
+        return STRATA_OK;
+    if (!has_key(o)) { /* nothing in the database yet */
+        rc->loaded = true;
+        return STRATA_OK;
+    }
+    strata_query *q = strata__query_for_relation(o, r);
+    if (!q)
+        return STRATA_E_NOMEM;
+    strata_list *l;
+    int err = strata_query_all(q, &l);
+    strata_query_free(q);
+    if (err != STRATA_OK)
+        return err;
+    /* Keep targets added before the load that are not saved yet. */
+    for (size_t i = 0; i < rc->list.count; i++)
+        if (!strata__list_has(l, rc->list.items[i]) && !strata__list_push(l, rc->list.items[i]))
+            err = STRATA_E_NOMEM;
+    free(rc->list.items);
+    rc->list = *l;
+    free(l);
+    rc->loaded = true;
+    return err;
+}
+
+int strata_related(void *obj, const char *rel, void *out)
+{
+    if (!out)
+        return STRATA_E_MISUSE;
+    *(void **)out = NULL;
+    strata_object *o = as_object(obj);
+    int ri;
+    const strata_relation *r = o ? find(o, rel, &ri) : NULL;
+    if (!r)
+        return STRATA_E_MISUSE;
+    strata__relcache *c = &o->priv->rels[ri];
+    if (c->loaded) {
+        *(void **)out = c->one;
+        return STRATA_OK;
+    }
+    strata_session *s = o->priv->s;
+    int rc = STRATA_OK;
+    if (r->kind == STRATA_MANY_TO_ONE) {
+        int fk = strata__field_index(o->priv->mi, r->fk);
+        if (fk < 0)
+            return strata__session_error(s, STRATA_E_SCHEMA, "relationship %s.%s: no field %s",
+                                         o->model->name, r->name, r->fk ? r->fk : "(null)");
+        if (!strata__field_is_null(o, fk)) {
+            rc = strata_get(s, r->target, *(int64_t *)strata__field_ptr(o, fk), &c->one);
+            if (rc == STRATA_E_NOT_FOUND)
+                rc = STRATA_OK;
+        }
+    } else if (r->kind == STRATA_ONE_TO_ONE) {
+        if (has_key(o)) {
+            strata_query *q = strata__query_for_relation(o, r);
+            rc = q ? strata_query_first(q, &c->one) : STRATA_E_NOMEM;
+            strata_query_free(q);
+        }
+    } else {
+        return strata__session_error(s, STRATA_E_MISUSE,
+                                     "%s.%s is a collection: use strata_related_list",
+                                     o->model->name, r->name);
+    }
+    if (rc != STRATA_OK)
+        return rc;
+    c->loaded = true;
+    *(void **)out = c->one;
+    return STRATA_OK;
+}
+
+int strata_related_list(void *obj, const char *rel, const strata_list **out)
+{
+    if (!out)
+        return STRATA_E_MISUSE;
+    *out = NULL;
+    strata_object *o = as_object(obj);
+    int ri;
+    const strata_relation *r = o ? find(o, rel, &ri) : NULL;
+    if (!r)
+        return STRATA_E_MISUSE;
+    if (r->kind != STRATA_ONE_TO_MANY && r->kind != STRATA_MANY_TO_MANY)
+        return strata__session_error(o->priv->s, STRATA_E_MISUSE,
+                                     "%s.%s is not a collection: use strata_related",
+                                     o->model->name, r->name);
+    int rc = load_collection(o, r, &o->priv->rels[ri]);
+    if (rc == STRATA_OK)
+        *out = &o->priv->rels[ri].list;
+    return rc;
+}
+
+strata_query *strata_related_query(void *obj, const char *rel)
+{
+    strata_object *o = as_object(obj);
+    const strata_relation *r = o ? find(o, rel, NULL) : NULL;
+    return r ? strata__query_for_relation(o, r) : NULL;
+}
+
+/* ---- eager loading ----------------------------------------------------- */
+
+static int load_targets_by_key(strata_session *s, strata__minfo *ti, int64_t *keys, size_t n)
+{
+    for (size_t start = 0; start < n; start += IN_CHUNK) {
+        size_t m = n - start < IN_CHUNK ? n - start : IN_CHUNK;
+        strata_value *vals = malloc(m * sizeof *vals);
+        if (!vals)
+            return STRATA_E_NOMEM;
+        for (size_t i = 0; i < m; i++)
+            vals[i] = strata_int(keys[start + i]);
+        strata_query *q = strata_query_new(s, ti->m);
+        strata_list *l = NULL;
+        int rc = q ? strata_query_filter(q, strata_c_in(ti->m->fields[ti->pk].name, vals, m))
+                   : STRATA_E_NOMEM;
+        free(vals);
+        if (rc == STRATA_OK)
+            rc = strata_query_all(q, &l);
+        strata_query_free(q);
+        strata_list_free(l);
+        if (rc != STRATA_OK)
+            return rc;
+    }
+    return STRATA_OK;
+}
+
+int strata__relation_load_many(strata_session *s, strata__minfo *mi, const char *rel,
+                               strata_object **objs, size_t n)
+{
+    int ri;
+    const strata_relation *r = strata__relation(mi, rel, &ri);
+    strata__minfo *ti = r ? strata__minfo_get(s, r->target) : NULL;
+    if (!ti || n == 0)
+        return ti ? STRATA_OK : STRATA_E_MISUSE;
+    int64_t *keys = malloc(n * sizeof *keys);
+    if (!keys)
+        return STRATA_E_NOMEM;
+    size_t nk = 0;
+    int rc = STRATA_OK;
+    if (r->kind == STRATA_MANY_TO_ONE) {
+        int fk = strata__field_index(mi, r->fk);
+        for (size_t i = 0; fk >= 0 && i < n; i++) {
+            if (strata__field_is_null(objs[i], fk))
+                continue;
+            int64_t k = *(int64_t *)strata__field_ptr(objs[i], fk);
+            if (!strata__identity_find(ti, k))
+                keys[nk++] = k;
+        }
+        rc = load_targets_by_key(s, ti, keys, nk);
+        for (size_t i = 0; fk >= 0 && rc == STRATA_OK && i < n; i++) {
+            strata__relcache *c = &objs[i]->priv->rels[ri];
+            c->one = strata__field_is_null(objs[i], fk)
+                         ? NULL
+                         : strata__identity_find(ti, *(int64_t *)strata__field_ptr(objs[i], fk));
+            c->loaded = true;
+        }
+        free(keys);
+        return rc;
+    }
+    /* Collections: every parent's list starts empty, then the children
+     * found by key go to their parent. */
+    for (size_t i = 0; i < n; i++) {
+        strata__relcache *c = &objs[i]->priv->rels[ri];
+        if (c->loaded || !has_key(objs[i]))
+            continue;
+        c->list.count = 0;
+        keys[nk++] = strata__pk(objs[i]);
+    }
+    for (size_t start = 0; rc == STRATA_OK && start < nk; start += IN_CHUNK) {
+        size_t m = nk - start < IN_CHUNK ? nk - start : IN_CHUNK;
+        strata__sb sb;
+        strata__sb_init(&sb);
+        int keycol_field = -1;
+        strata__minfo *si = NULL;
+        if (r->kind == STRATA_MANY_TO_MANY) {
+            si = strata__minfo_get(s, r->secondary);
+            int lk = si ? strata__field_index(si, r->local_key) : -1;
+            int rk = si ? strata__field_index(si, r->remote_key) : -1;
+            if (lk < 0 || rk < 0) {
+                rc = STRATA_E_SCHEMA;
+                break;
+            }
+            strata__sb_printf(
+                &sb, "SELECT %s.%s, %s FROM %s JOIN %s ON %s.%s = %s.%s WHERE %s.%s IN (",
+                si->qtable, si->qcols[lk], ti->select, ti->qtable, si->qtable, si->qtable,
+                si->qcols[rk], ti->qtable, ti->qcols[ti->pk], si->qtable, si->qcols[lk]);
+        } else {
+            keycol_field = strata__field_index(ti, r->fk);
+            if (keycol_field < 0) {
+                rc = STRATA_E_SCHEMA;
+                break;
+            }
+            strata__sb_printf(&sb, "SELECT %s.%s, %s FROM %s WHERE %s.%s IN (", ti->qtable,
+                              ti->qcols[keycol_field], ti->select, ti->qtable, ti->qtable,
+                              ti->qcols[keycol_field]);
+        }
+        for (size_t i = 0; i < m; i++)
+            strata__sb_puts(&sb, i ? ", ?" : "?");
+        strata__sb_putc(&sb, ')');
+        if (r->order_by) {
+            const char *of = r->order_by[0] == '-' ? r->order_by + 1 : r->order_by;
+            int f = strata__field_index(ti, of);
+            if (f >= 0)
+                strata__sb_printf(&sb, " ORDER BY %s.%s %s", ti->qtable, ti->qcols[f],
+                                  r->order_by[0] == '-' ? "DESC" : "ASC");
+        }
+        char *sql = strata__sb_take(&sb);
+        strata_stmt *st = NULL;
+        rc = sql ? strata_stmt_prepare(&st, s->db, sql) : STRATA_E_NOMEM;
+        free(sql);
+        for (size_t i = 0; rc == STRATA_OK && i < m; i++)
+            rc = strata_stmt_bind_int64(st, (int)i + 1, keys[start + i]);
+        while (rc == STRATA_OK && (rc = strata_stmt_step(st)) == STRATA_ROW) {
+            int64_t parent = 0;
+            strata_object *child;
+            strata_stmt_column_int64(st, 0, &parent);
+            rc = strata__session_load_row(s, ti, st, 1, &child);
+            strata_object *p = rc == STRATA_OK ? strata__identity_find(mi, parent) : NULL;
+            if (p && !strata__list_push(&p->priv->rels[ri].list, child))
+                rc = STRATA_E_NOMEM;
+        }
+        if (rc == STRATA_DONE)
+            rc = STRATA_OK;
+        strata_stmt_finalize(st);
+    }
+    for (size_t i = 0; rc == STRATA_OK && i < n; i++)
+        objs[i]->priv->rels[ri].loaded = true;
+    free(keys);
+    return rc;
+}
+
+/* ---- changing relationships -------------------------------------------- */
+
+static void set_key(strata_object *o, int fk, strata_object *target)
+{
+    if (target && has_key(target)) {
+        *(int64_t *)strata__field_ptr(o, fk) = strata__pk(target);
+        strata_set_null(o, o->model->fields[fk].name, 0);
+    } else if (!target) {
+        strata_set_null(o, o->model->fields[fk].name, 1);
+    }
+}
+
+void strata__relation_fix_keys(strata_object *o)
+{
+    strata__minfo *mi = o->priv->mi;
+    for (int r = 0; r < mi->nrels; r++) {
+        const strata_relation *rel = &mi->m->relations[r];
+        strata__relcache *c = &o->priv->rels[r];
+        int fk = rel->kind == STRATA_MANY_TO_ONE ? strata__field_index(mi, rel->fk) : -1;
+        if (fk >= 0 && c->one_set)
+            set_key(o, fk, c->one);
+    }
+}
+
+int strata_set_related(void *obj, const char *rel, void *target)
+{
+    strata_object *o = as_object(obj), *t = target;
+    int ri;
+    const strata_relation *r = o ? find(o, rel, &ri) : NULL;
+    if (!r)
+        return STRATA_E_MISUSE;
+    if (r->kind != STRATA_MANY_TO_ONE || (t && (!as_object(t) || t->model != r->target)))
+        return strata__session_error(o->priv->s, STRATA_E_MISUSE,
+                                     "%s.%s is not a many-to-one relationship to that object",
+                                     o->model->name, r->name);
+    strata__relcache *c = &o->priv->rels[ri];
+    int mri;
+    const strata_relation *m = mirror(o->priv->s, r, &mri);
+    if (m && c->one && c->one != t && c->one->priv->rels[mri].loaded)
+        strata__list_remove(&c->one->priv->rels[mri].list, o);
+    c->one = t;
+    c->one_set = true;
+    c->loaded = true;
+    int fk = strata__field_index(o->priv->mi, r->fk);
+    if (fk >= 0)
+        set_key(o, fk, t);
+    if (m && t && t->priv->rels[mri].loaded && !strata__list_has(&t->priv->rels[mri].list, o) &&
+        !strata__list_push(&t->priv->rels[mri].list, o))
+        return STRATA_E_NOMEM;
+    return STRATA_OK;
+}
+
+static int m2m_push(strata_session *s, const strata_relation *r, strata_object *owner,
+                    strata_object *target, bool add)
+{
+    /* An add and a remove of the same pair cancel out. */
+    for (size_t i = 0; i < s->nm2m; i++) {
+        strata__m2m_op *op = &s->m2m[i];
+        if (op->rel == r && op->owner == owner && op->target == target) {
+            if (op->add == add)
+                return STRATA_OK;
+            s->m2m[i] = s->m2m[--s->nm2m];
+            return STRATA_OK;
+        }
+    }
+    if (s->nm2m == s->capm2m) {
+        size_t cap = s->capm2m ? s->capm2m * 2 : 16;
+        strata__m2m_op *n = realloc(s->m2m, cap * sizeof *n);
+        if (!n)
+            return STRATA_E_NOMEM;
+        s->m2m = n;
+        s->capm2m = cap;
+    }
+    s->m2m[s->nm2m++] = (strata__m2m_op){r, owner, target, add};
+    return STRATA_OK;
+}
+
+static int change_collection(void *obj, const char *rel, void *target, bool add)
+{
+    strata_object *o = as_object(obj), *t = as_object(target);
+    int ri;
+    const strata_relation *r = o ? find(o, rel, &ri) : NULL;
+    if (!r || !t)
+        return STRATA_E_MISUSE;
+    strata_session *s = o->priv->s;
+    if ((r->kind != STRATA_ONE_TO_MANY && r->kind != STRATA_MANY_TO_MANY) || t->model != r->target)
+        return strata__session_error(s, STRATA_E_MISUSE, "%s.%s is not a collection of %s objects",
+                                     o->model->name, r->name, t->model->name);
+    strata__relcache *c = &o->priv->rels[ri];
+    int rc = load_collection(o, r, c);
+    if (rc != STRATA_OK)
+        return rc;
+    if (add == strata__list_has(&c->list, t))
+        return STRATA_OK; /* already there / not there */
+    int mri;
+    const strata_relation *m = mirror(s, r, &mri);
+    if (r->kind == STRATA_MANY_TO_MANY) {
+        if ((rc = m2m_push(s, r, o, t, add)) != STRATA_OK)
+            return rc;
+        if (m && t->priv->rels[mri].loaded) {
+            if (add && !strata__list_push(&t->priv->rels[mri].list, o))
+                return STRATA_E_NOMEM;
+            if (!add)
+                strata__list_remove(&t->priv->rels[mri].list, o);
+        }
+    } else if (!add && (r->cascade & STRATA_CASCADE_DELETE_ORPHAN)) {
+        if ((rc = strata_delete(t)) != STRATA_OK)
+            return rc;
+    } else if (m && m->kind == STRATA_MANY_TO_ONE) {
+        if ((rc = strata_set_related(t, m->name, add ? o : NULL)) != STRATA_OK)
+            return rc;
+    } else {
+        int fk = strata__field_index(t->priv->mi, r->fk);
+        if (fk < 0 || (add && !has_key(o)))
+            return strata__session_error(s, STRATA_E_MISUSE,
+                                         "%s.%s: give the relationship a back_populates to add "
+                                         "objects that are not saved yet",
+                                         o->model->name, r->name);
+        set_key(t, fk, add ? o : NULL);
+    }
+    if (add && !strata__list_has(&c->list, t) && !strata__list_push(&c->list, t))
+        return STRATA_E_NOMEM;
+    if (!add)
+        strata__list_remove(&c->list, t);
+    return STRATA_OK;
+}
+
+int strata_collection_add(void *obj, const char *rel, void *target)
+{
+    return change_collection(obj, rel, target, true);
+}
+
+int strata_collection_remove(void *obj, const char *rel, void *target)
+{
+    return change_collection(obj, rel, target, false);
+}
+
+int strata_collection_contains(void *obj, const char *rel, void *target, int *out)
+{
+    if (!out)
+        return STRATA_E_MISUSE;
+    *out = 0;
+    strata_object *o = as_object(obj), *t = as_object(target);
+    int ri;
+    const strata_relation *r = o ? find(o, rel, &ri) : NULL;
+    if (!r || !t)
+        return STRATA_E_MISUSE;
+    strata__relcache *c = &o->priv->rels[ri];
+    if (c->loaded || !has_key(o) || !has_key(t)) {
+        *out = strata__list_has(&c->list, t);
+        return STRATA_OK;
+    }
+    /* Not loaded: ask the database for just this pair. */
+    strata_query *q = strata__query_for_relation(o, r);
+    if (!q)
+        return STRATA_E_NOMEM;
+    strata__minfo *ti = t->priv->mi;
+    int rc = strata_query_filter(
+        q, strata_c(ti->m->fields[ti->pk].name, STRATA_EQ, strata_int(strata__pk(t))));
+    if (rc == STRATA_OK)
+        rc = strata_query_exists(q, out);
+    strata_query_free(q);
+    return rc;
+}
+
+/* ---- flush helpers ----------------------------------------------------- */
+
+static int exec_pair(strata_session *s, const char *sql, int64_t a, int64_t b, int nparams)
+{
+    strata_stmt *st;
+    int rc = strata_stmt_prepare(&st, s->db, sql);
+    if (rc != STRATA_OK)
+        return rc;
+    strata_stmt_bind_int64(st, 1, a);
+    if (nparams > 1)
+        strata_stmt_bind_int64(st, 2, b);
+    rc = strata_stmt_step(st);
+    strata_stmt_finalize(st);
+    return rc == STRATA_DONE ? STRATA_OK : rc;
+}
+
+int strata__m2m_flush(strata_session *s)
+{
+    int rc = STRATA_OK;
+    for (size_t i = 0; i < s->nm2m && rc == STRATA_OK; i++) {
+        strata__m2m_op *op = &s->m2m[i];
+        strata__minfo *si = strata__minfo_get(s, op->rel->secondary);
+        int lk = si ? strata__field_index(si, op->rel->local_key) : -1;
+        int rk = si ? strata__field_index(si, op->rel->remote_key) : -1;
+        if (lk < 0 || rk < 0)
+            return strata__session_error(
+                s, STRATA_E_SCHEMA, "relationship %s: association keys not found", op->rel->name);
+        char sql[512];
+        if (op->add)
+            snprintf(sql, sizeof sql, "INSERT INTO %s (%s, %s) VALUES (?, ?)", si->qtable,
+                     si->qcols[lk], si->qcols[rk]);
+        else
+            snprintf(sql, sizeof sql, "DELETE FROM %s WHERE %s = ? AND %s = ?", si->qtable,
+                     si->qcols[lk], si->qcols[rk]);
+        rc = exec_pair(s, sql, strata__pk(op->owner), strata__pk(op->target), 2);
+        if (rc != STRATA_OK)
+            strata__db_error_context(s->db, "%s %s.%s", op->add ? "adding to" : "removing from",
+                                     op->owner->model->name, op->rel->name);
+    }
+    if (rc == STRATA_OK)
+        s->nm2m = 0;
+    return rc;
+}
+
+int strata__relation_before_delete(strata_object *o)
+{
+    strata_session *s = o->priv->s;
+    strata__minfo *mi = o->priv->mi;
+    int rc = STRATA_OK;
+    for (int r = 0; r < mi->nrels && rc == STRATA_OK; r++) {
+        const strata_relation *rel = &mi->m->relations[r];
+        if (rel->kind != STRATA_MANY_TO_MANY)
+            continue;
+        /* Its association rows go with it. */
+        strata__minfo *si = strata__minfo_get(s, rel->secondary);
+        int lk = si ? strata__field_index(si, rel->local_key) : -1;
+        if (lk < 0)
+            return STRATA_E_SCHEMA;
+        char sql[512];
+        snprintf(sql, sizeof sql, "DELETE FROM %s WHERE %s = ?", si->qtable, si->qcols[lk]);
+        rc = exec_pair(s, sql, strata__pk(o), 0, 1);
+    }
+    return rc;
+}
+
+int strata__relation_cascade(strata_object *o, bool *changed)
+{
+    strata__minfo *mi = o->priv->mi;
+    for (int r = 0; r < mi->nrels; r++) {
+        const strata_relation *rel = &mi->m->relations[r];
+        if (rel->kind != STRATA_ONE_TO_MANY || !(rel->cascade & STRATA_CASCADE_DELETE))
+            continue;
+        strata__relcache *c = &o->priv->rels[r];
+        int rc = load_collection(o, rel, c);
+        if (rc != STRATA_OK)
+            return rc;
+        for (size_t i = 0; i < c->list.count; i++) {
+            strata_object *child = c->list.items[i];
+            if (child->priv->state == OBJ_PERSISTENT) {
+                child->priv->state = OBJ_DELETED;
+                child->priv->deleted_in_tx = true;
+                *changed = true;
+            }
+        }
+    }
+    return STRATA_OK;
+}
