@@ -508,9 +508,23 @@ int strata__relation_cascade(strata_object *o, bool *changed)
     strata__minfo *mi = o->priv->mi;
     for (int r = 0; r < mi->nrels; r++) {
         const strata_relation *rel = &mi->m->relations[r];
-        if (rel->kind != STRATA_ONE_TO_MANY || !(rel->cascade & STRATA_CASCADE_DELETE))
+        if (!(rel->cascade & STRATA_CASCADE_DELETE))
             continue;
         strata__relcache *c = &o->priv->rels[r];
+        if (rel->kind == STRATA_ONE_TO_ONE) {
+            strata_object *child;
+            int rc = strata_related(o, rel->name, &child);
+            if (rc != STRATA_OK)
+                return rc;
+            if (child && child->priv->state == OBJ_PERSISTENT) {
+                child->priv->state = OBJ_DELETED;
+                child->priv->deleted_in_tx = true;
+                *changed = true;
+            }
+            continue;
+        }
+        if (rel->kind != STRATA_ONE_TO_MANY)
+            continue;
         int rc = load_collection(o, rel, c);
         if (rc != STRATA_OK)
             return rc;

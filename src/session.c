@@ -892,3 +892,104 @@ int strata_refresh(void *obj)
     strata__cells_free(mi, o->priv->loaded);
     return (o->priv->loaded = strata__snapshot(o)) ? STRATA_OK : STRATA_E_NOMEM;
 }
+
+/* ---- upsert ------------------------------------------------------------ */
+
+int strata_upsert(void *obj, const char *on, void *out)
+{
+    if (!out)
+        return STRATA_E_MISUSE;
+    *(void **)out = NULL;
+    strata_object *o = as_object(obj);
+    if (!o || !on || o->priv->state != OBJ_TRANSIENT || o->priv->mi->pk < 0)
+        return STRATA_E_MISUSE;
+    strata_session *s = o->priv->s;
+    strata__minfo *mi = o->priv->mi;
+    strata__names keys;
+    int rc = strata__names_split(&keys, on);
+    if (rc != STRATA_OK)
+        return strata__session_error(s, STRATA_E_MISUSE, "upsert of %s: bad field list '%s'",
+                                     o->model->name, on);
+    for (int k = 0; k < keys.n && rc == STRATA_OK; k++)
+        if (strata__field_index(mi, keys.v[k]) < 0)
+            rc = strata__session_error(s, STRATA_E_UNDEFINED_COLUMN, "%s has no field '%s'",
+                                       o->model->name, keys.v[k]);
+    if (rc == STRATA_OK)
+        rc = strata_session_flush(s);
+    if (rc == STRATA_OK) {
+        apply_defaults(o);
+        rc = validate(o, true);
+    }
+    if (rc == STRATA_OK)
+        rc = strata__session_begin(s);
+    if (rc != STRATA_OK) {
+        strata__names_free(&keys);
+        return rc;
+    }
+    uint64_t mask = insert_mask(o);
+    strata__sb sb;
+    strata__sb_init(&sb);
+    strata__sb_printf(&sb, "INSERT INTO %s (", mi->qtable);
+    int n = 0;
+    for (int f = 0; f < mi->nfields; f++)
+        if (mask & (1ull << f))
+            strata__sb_printf(&sb, "%s%s", n++ ? ", " : "", mi->qcols[f]);
+    strata__sb_puts(&sb, ") VALUES (");
+    for (int i = 0; i < n; i++)
+        strata__sb_puts(&sb, i ? ", ?" : "?");
+    strata__sb_puts(&sb, ") ON CONFLICT (");
+    for (int k = 0; k < keys.n; k++)
+        strata__sb_printf(&sb, "%s%s", k ? ", " : "",
+                          mi->qcols[strata__field_index(mi, keys.v[k])]);
+    strata__sb_puts(&sb, ") DO UPDATE SET ");
+    int nset = 0;
+    for (int f = 0; f < mi->nfields; f++) {
+        if (!(mask & (1ull << f)) || f == mi->pk || strata__names_has(&keys, mi->m->fields[f].name))
+            continue;
+        strata__sb_printf(&sb, "%s%s = excluded.%s", nset++ ? ", " : "", mi->qcols[f],
+                          mi->qcols[f]);
+    }
+    if (!nset) /* nothing else to update: still return the row */
+        strata__sb_printf(&sb, "%s = excluded.%s", mi->qcols[strata__field_index(mi, keys.v[0])],
+                          mi->qcols[strata__field_index(mi, keys.v[0])]);
+    strata__sb_puts(&sb, " RETURNING ");
+    for (int f = 0; f < mi->nfields; f++)
+        strata__sb_printf(&sb, "%s%s", f ? ", " : "", mi->qcols[f]);
+    strata__names_free(&keys);
+    char *sql = strata__sb_take(&sb);
+    strata_stmt *st = NULL;
+    rc = sql ? strata_stmt_prepare(&st, s->db, sql) : STRATA_E_NOMEM;
+    free(sql);
+    for (int f = 0, i = 1; rc == STRATA_OK && f < mi->nfields; f++)
+        if (mask & (1ull << f))
+            rc = strata__bind_field(st, i++, o, f);
+    if (rc == STRATA_OK && (rc = strata_stmt_step(st)) == STRATA_ROW) {
+        int64_t id = 0;
+        strata_stmt_column_int64(st, mi->pk, &id);
+        strata_object *target = strata__identity_find(mi, id);
+        if (!target)
+            target = o;
+        rc = STRATA_OK;
+        for (int f = 0; f < mi->nfields && rc == STRATA_OK; f++)
+            rc = strata__read_field(st, f, target, f);
+        if (rc == STRATA_OK && target == o) {
+            o->priv->state = OBJ_PERSISTENT;
+            o->priv->added_in_tx = true;
+            if (!identity_put(mi, o))
+                rc = STRATA_E_NOMEM;
+        }
+        if (rc == STRATA_OK) {
+            strata__cells_free(mi, target->priv->loaded);
+            if (!(target->priv->loaded = strata__snapshot(target)))
+                rc = STRATA_E_NOMEM;
+        }
+        if (rc == STRATA_OK)
+            *(void **)out = target;
+    } else if (rc == STRATA_DONE) {
+        rc = STRATA_E_ERROR;
+    }
+    strata_stmt_finalize(st);
+    if (rc != STRATA_OK && rc != STRATA_E_NOMEM)
+        strata__db_error_context(s->db, "upsert of %s", o->model->name);
+    return rc;
+}

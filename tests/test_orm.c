@@ -71,7 +71,57 @@ const strata_model post_model = {STRATA_MODEL_VERSION,        "Post",
                                  .size = sizeof(Post),        .fields = post_fields,
                                  .relations = post_relations, .repr = "body"};
 
-static const strata_model *const microblog[] = {&user_model, &post_model, &followers_model, NULL};
+/* A parent whose children go with it, and a one-to-one. */
+typedef struct MusicAlbum {
+    strata_object base;
+    int64_t id;
+    char *title;
+} MusicAlbum;
+
+typedef struct Track {
+    strata_object base;
+    int64_t id;
+    char *name;
+    int64_t album_id;
+} Track;
+
+typedef struct Cover {
+    strata_object base;
+    int64_t id;
+    int64_t album_id;
+    char *artist;
+} Cover;
+
+extern const strata_model album_model, track_model, cover_model;
+
+static const strata_field album_fields[] = {STRATA_PK(MusicAlbum, id),
+                                            STRATA_STRING(MusicAlbum, title, 40, STRATA_UNIQUE),
+                                            STRATA_FIELDS_END};
+static const strata_relation album_relations[] = {
+    {"tracks", STRATA_ONE_TO_MANY, &track_model, .fk = "album_id", .back_populates = "album",
+     .cascade = STRATA_CASCADE_DELETE | STRATA_CASCADE_DELETE_ORPHAN, .order_by = "-name"},
+    {"cover", STRATA_ONE_TO_ONE, &cover_model, .fk = "album_id", .cascade = STRATA_CASCADE_DELETE},
+    STRATA_RELATIONS_END};
+const strata_model album_model = {STRATA_MODEL_VERSION,         "MusicAlbum",
+                                  .size = sizeof(MusicAlbum),   .fields = album_fields,
+                                  .relations = album_relations, .repr = "title"};
+static const strata_field track_fields[] = {
+    STRATA_PK(Track, id), STRATA_STRING(Track, name, 40, 0),
+    STRATA_FOREIGN_KEY(Track, album_id, "music_album.id", STRATA_INDEX), STRATA_FIELDS_END};
+static const strata_relation track_relations[] = {
+    {"album", STRATA_MANY_TO_ONE, &album_model, .fk = "album_id", .back_populates = "tracks"},
+    STRATA_RELATIONS_END};
+const strata_model track_model = {STRATA_MODEL_VERSION,         "Track",
+                                  .size = sizeof(Track),        .fields = track_fields,
+                                  .relations = track_relations, .repr = "name"};
+static const strata_field cover_fields[] = {
+    STRATA_PK(Cover, id), STRATA_FOREIGN_KEY(Cover, album_id, "music_album.id", STRATA_UNIQUE),
+    STRATA_STRING(Cover, artist, 40, STRATA_NULLABLE), STRATA_FIELDS_END};
+const strata_model cover_model = {STRATA_MODEL_VERSION, "Cover", .size = sizeof(Cover),
+                                  .fields = cover_fields, .repr = "artist"};
+
+static const strata_model *const microblog[] = {
+    &user_model, &post_model, &followers_model, &album_model, &track_model, &cover_model, NULL};
 
 /* ---- helpers ----------------------------------------------------------- */
 
@@ -634,6 +684,95 @@ START_TEST(orm_back_populates_and_identity)
 }
 END_TEST
 
+START_TEST(orm_cascade_delete_and_one_to_one)
+{
+    fixture f;
+    setup_db(&f);
+    char buf[64];
+    ck_assert_str_eq(strata_model_table(&album_model, buf, sizeof buf), "music_album");
+    MusicAlbum *a;
+    OK(&f, strata_new(f.s, &album_model, &a));
+    strata_set_text(&a->title, "Blue");
+    OK(&f, strata_add(a));
+    const char *names[] = {"one", "two", "three"};
+    Track *t[3];
+    for (int i = 0; i < 3; i++) {
+        OK(&f, strata_new(f.s, &track_model, &t[i]));
+        strata_set_text(&t[i]->name, names[i]);
+        OK(&f, strata_collection_add(a, "tracks", t[i])); /* sets album at flush */
+        OK(&f, strata_add(t[i]));
+    }
+    OK(&f, strata_session_flush(f.s)); /* a first, then its tracks */
+    Cover *c;
+    OK(&f, strata_new(f.s, &cover_model, &c));
+    c->album_id = a->id;
+    OK(&f, strata_add(c));
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM track WHERE album_id IS NOT NULL"), 3);
+
+    strata_session_free(f.s);
+    OK(&f, strata_session_new(&f.s, f.db));
+    MusicAlbum *b;
+    OK(&f, strata_get(f.s, &album_model, 1, &b));
+    Cover *cov;
+    OK(&f, strata_related(b, "cover", &cov));
+    ck_assert_ptr_nonnull(cov);
+    const strata_list *tracks;
+    OK(&f, strata_related_list(b, "tracks", &tracks));
+    assert_repr(tracks, "[<Track two>, <Track three>, <Track one>]"); /* order_by -name */
+    /* delete-orphan: removing a track from the album deletes it. */
+    OK(&f, strata_collection_remove(b, "tracks", tracks->items[0]));
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM track"), 2);
+    /* delete cascades to the tracks and the cover. */
+    OK(&f, strata_delete(b));
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM track"), 0);
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM cover"), 0);
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM music_album"), 0);
+    MusicAlbum *gone;
+    ck_assert_int_eq(strata_get(f.s, &album_model, 1, &gone), STRATA_E_NOT_FOUND);
+    ck_assert_ptr_null(gone);
+    teardown(&f);
+}
+END_TEST
+
+START_TEST(orm_upsert_and_refresh)
+{
+    fixture f;
+    setup_db(&f);
+    User *john = new_user(&f, "john", "john@example.com");
+    OK(&f, strata_session_commit(f.s));
+    /* Same username: the row is updated, and the loaded object refreshed. */
+    User *u, *got;
+    OK(&f, strata_new(f.s, &user_model, &u));
+    strata_set_text(&u->username, "john");
+    strata_set_text(&u->email, "new@example.com");
+    OK(&f, strata_upsert(u, "username", &got));
+    ck_assert_ptr_eq(got, john);
+    ck_assert_str_eq(john->email, "new@example.com");
+    /* A new username: inserted, with its id. */
+    OK(&f, strata_new(f.s, &user_model, &u));
+    strata_set_text(&u->username, "amy");
+    strata_set_text(&u->email, "amy@example.com");
+    OK(&f, strata_upsert(u, "username", &got));
+    ck_assert_ptr_eq(got, u);
+    ck_assert(u->id > john->id); /* PostgreSQL's sequence may skip one */
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM \"user\""), 2);
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM \"user\" WHERE email = 'new@example.com'"),
+                     1);
+    /* refresh reads what another writer changed. */
+    th_exec(f.db, "UPDATE \"user\" SET email = 'x@example.com' WHERE username = 'amy'");
+    OK(&f, strata_refresh(u));
+    ck_assert_str_eq(u->email, "x@example.com");
+    OK(&f, strata_session_commit(f.s)); /* nothing to write back */
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM \"user\" WHERE email = 'x@example.com'"),
+                     1);
+    teardown(&f);
+}
+END_TEST
+
 static void add_tests(TCase *tc, th_engine engine)
 {
     (void)engine;
@@ -648,6 +787,8 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_eager_loading_is_batched);
     tcase_add_test(tc, orm_followers_many_to_many);
     tcase_add_test(tc, orm_back_populates_and_identity);
+    tcase_add_test(tc, orm_cascade_delete_and_one_to_one);
+    tcase_add_test(tc, orm_upsert_and_refresh);
 }
 
 static Suite *build_suite(void) { return th_suite("orm", add_tests); }

@@ -125,9 +125,10 @@ typedef enum strata_rel_kind {
 } strata_rel_kind;
 
 /* Relationship cascade flags. */
-#define STRATA_CASCADE_DELETE (1u << 0)        /* deleting the parent deletes its children */
-#define STRATA_CASCADE_DELETE_ORPHAN (1u << 1) /* removing a child from the collection deletes it \
-                                                */
+#define STRATA_CASCADE_DELETE (1u << 0) /* deleting the parent deletes its children */
+#define STRATA_CASCADE_DELETE_ORPHAN                             \
+    (1u << 1) /* removing a child from the collection deletes it \
+               */
 
 typedef struct strata_relation {
     const char *name; /* "posts", "author" */
@@ -204,6 +205,15 @@ STRATA_API int strata_session_commit(strata_session *s);
 /** Roll back: the database, and the objects, return to the last commit.
  *  Objects added since are no longer pending (their ids are cleared). */
 STRATA_API int strata_session_rollback(strata_session *s);
+/**
+ * Insert `obj` (a new object from strata_new) or, when a row with the same
+ * values in the unique `on` fields ("username" or "a, b") exists, update
+ * that row's other columns: INSERT ... ON CONFLICT (...) DO UPDATE on both
+ * engines, at once (after flushing pending work).  `*out` receives the
+ * session's object for the row: `obj`, now persistent with its id, or the
+ * object already loaded for that row, refreshed.
+ */
+STRATA_API int strata_upsert(void *obj, const char *on, void *out);
 /** Reload an object's columns from the database. */
 STRATA_API int strata_refresh(void *obj);
 
