@@ -151,6 +151,7 @@ START_TEST(errors_table)
     ck_assert_int_eq(STRATA_E_UNIQUE, 110);
     ck_assert_int_eq(STRATA_E_NOT_FOUND, 126);
     ck_assert_int_eq(STRATA_E_SCHEMA, 127);
+    ck_assert_int_eq(STRATA_E_MULTIPLE, 128);
     /* Every code has a distinct name. */
     static const int codes[] = {
 #define X(name, num, desc) num,
