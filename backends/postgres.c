@@ -51,6 +51,8 @@ typedef struct pg_stmt {
     strata_backend_stmt base;
     char name[24];
     char *sql;     /* the text, to prepare again after a schema change */
+    bool stream;   /* executions use single-row mode */
+    bool busy;     /* a streamed execution has results still to read */
     PGresult *res; /* result of the current execution */
     int row;       /* current row in res */
     int64_t changes;
@@ -276,6 +278,19 @@ static void clear_row(pg_stmt *st)
     }
 }
 
+/* Read and drop what a streamed execution has left, so the connection is
+ * free for the next command. */
+static void drain(pg_stmt *st)
+{
+    if (!st->busy)
+        return;
+    pg_conn *c = (pg_conn *)st->base.conn;
+    PGresult *r;
+    while ((r = PQgetResult(c->h)) != NULL)
+        PQclear(r);
+    st->busy = false;
+}
+
 static int pg_reset(strata_backend_stmt *bst)
 {
     pg_stmt *st = (pg_stmt *)bst;
@@ -283,7 +298,42 @@ static int pg_reset(strata_backend_stmt *bst)
     PQclear(st->res);
     st->res = NULL;
     st->row = 0;
+    drain(st);
     return STRATA_OK;
+}
+
+static int pg_set_streaming(strata_backend_stmt *bst, int on)
+{
+    ((pg_stmt *)bst)->stream = on != 0;
+    return STRATA_OK;
+}
+
+static int ensure_row_buffers(pg_stmt *st, int nf);
+static bool is_dml(const char *status);
+
+/* One row of a streamed execution: each PQgetResult gives a result of one
+ * row (PGRES_SINGLE_TUPLE) until the final, empty PGRES_TUPLES_OK. */
+static int stream_next(pg_stmt *st)
+{
+    pg_conn *c = (pg_conn *)st->base.conn;
+    clear_row(st);
+    PQclear(st->res);
+    st->res = NULL;
+    st->row = 0;
+    PGresult *r = PQgetResult(c->h);
+    if (r && PQresultStatus(r) == PGRES_SINGLE_TUPLE) {
+        st->res = r;
+        return ensure_row_buffers(st, PQnfields(r)) == STRATA_OK ? STRATA_ROW : STRATA_E_NOMEM;
+    }
+    if (r && result_ok(r)) {
+        st->changes = is_dml(PQcmdStatus(r)) ? strtoll(PQcmdTuples(r), NULL, 10) : 0;
+        PQclear(r);
+        drain(st);
+        return STRATA_DONE;
+    }
+    int rc = report_res(c, r); /* clears r */
+    drain(st);
+    return rc;
 }
 
 static int format_params(pg_stmt *st, const char **values, int *lengths, int *formats)
@@ -362,6 +412,8 @@ static int pg_step(strata_backend_stmt *bst)
 {
     pg_stmt *st = (pg_stmt *)bst;
     pg_conn *c = (pg_conn *)bst->conn;
+    if (st->busy)
+        return stream_next(st);
     if (st->res) {
         clear_row(st);
         st->row++;
@@ -382,6 +434,18 @@ static int pg_step(strata_backend_stmt *bst)
         }
     }
     format_params(st, values, lengths, formats);
+    if (st->stream) {
+        int sent = PQsendQueryPrepared(c->h, st->name, n, values, lengths, formats, 0);
+        if (n > 8)
+            free(values), free(lengths), free(formats);
+        if (!sent || !PQsetSingleRowMode(c->h)) {
+            if (sent)
+                st->busy = true, drain(st);
+            return report_res(c, NULL);
+        }
+        st->busy = true;
+        return stream_next(st);
+    }
     PGresult *res = PQexecPrepared(c->h, st->name, n, values, lengths, formats, 0);
     if (res && stale_plan(c, res) && reprepare(c, st)) {
         PQclear(res);
@@ -395,24 +459,27 @@ static int pg_step(strata_backend_stmt *bst)
     st->changes = is_dml(status) ? strtoll(PQcmdTuples(res), NULL, 10) : 0;
     st->res = res;
     st->row = 0;
-    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0) {
-        int nf = PQnfields(res);
-        if (st->ncols_alloc < nf) {
-            unsigned char **b = realloc(st->bytea, (size_t)nf * sizeof *b);
-            if (b)
-                st->bytea = b;
-            size_t *bl = b ? realloc(st->bytea_len, (size_t)nf * sizeof *bl) : NULL;
-            if (!b || !bl)
-                return strata_driver_error(bst->conn->db, STRATA_E_NOMEM, "53200", 0,
-                                           "out of memory");
-            st->bytea_len = bl;
-            for (int i = st->ncols_alloc; i < nf; i++)
-                st->bytea[i] = NULL;
-            st->ncols_alloc = nf;
-        }
-        return STRATA_ROW;
-    }
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0)
+        return ensure_row_buffers(st, PQnfields(res)) == STRATA_OK ? STRATA_ROW : STRATA_E_NOMEM;
     return STRATA_DONE;
+}
+
+/* Per-column buffers for unescaped bytea values. */
+static int ensure_row_buffers(pg_stmt *st, int nf)
+{
+    if (st->ncols_alloc >= nf)
+        return STRATA_OK;
+    unsigned char **b = realloc(st->bytea, (size_t)nf * sizeof *b);
+    if (b)
+        st->bytea = b;
+    size_t *bl = b ? realloc(st->bytea_len, (size_t)nf * sizeof *bl) : NULL;
+    if (!b || !bl)
+        return strata_driver_error(st->base.conn->db, STRATA_E_NOMEM, "53200", 0, "out of memory");
+    st->bytea_len = bl;
+    for (int i = st->ncols_alloc; i < nf; i++)
+        st->bytea[i] = NULL;
+    st->ncols_alloc = nf;
+    return STRATA_OK;
 }
 
 static void pg_finalize(strata_backend_stmt *bst)
@@ -727,4 +794,5 @@ const strata_driver strata__postgres_driver = {
     .rollback = NULL,
     .is_reserved_word = pg_is_reserved,
     .classify_error = classify,
+    .set_streaming = pg_set_streaming,
 };

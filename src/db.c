@@ -104,16 +104,24 @@ const strata_driver *strata_db_driver(const strata_db *db) { return db ? db->dri
 const char *strata_db_url(const strata_db *db) { return db && db->url ? db->url : ""; }
 
 /* Check the handle is usable; sets the misuse message when not. */
-int strata__db_usable(strata_db *db)
+int strata__db_usable_by(strata_db *db, const strata_stmt *st)
 {
     if (!db)
         return STRATA_E_MISUSE;
     if (db->closed || !db->conn)
         return strata__db_error(db, STRATA_E_MISUSE, "the connection is %s",
                                 db->closed ? "closed" : "not open");
+    if (db->streaming && db->streaming != st)
+        return strata__db_error(
+            db, STRATA_E_MISUSE,
+            "a streamed statement is still delivering rows on this "
+            "connection (%.60s); step it to the end, reset or finalize it first",
+            db->streaming->sql);
     strata__db_clear_error(db);
     return STRATA_OK;
 }
+
+int strata__db_usable(strata_db *db) { return strata__db_usable_by(db, NULL); }
 
 /* PostgreSQL refuses every statement after an error in a transaction until
  * it is rolled back (to a savepoint); SQLite carries on.  strata gives both

@@ -128,6 +128,14 @@ void strata__drv_finalize(strata_backend_stmt *bst)
 
 int64_t strata__drv_changes(strata_backend_stmt *bst) { return bst->conn->driver->changes(bst); }
 
+int strata__drv_set_streaming(strata_backend_stmt *bst, int on)
+{
+    const strata_driver *d = bst->conn->driver;
+    if (d->version < 2 || !d->set_streaming)
+        return STRATA_OK; /* the engine streams anyway */
+    return d->set_streaming(bst, on);
+}
+
 int strata__drv_column_count(strata_backend_stmt *bst)
 {
     return bst->conn->driver->column_count(bst);

@@ -94,7 +94,8 @@ struct strata_db {
     void *echo_ud;
 
     strata_stmt_cache cache;
-    strata_stmt *live; /* every statement handed out and not finalized */
+    strata_stmt *live;      /* every statement handed out and not finalized */
+    strata_stmt *streaming; /* a streamed execution in progress: nothing else may run */
 };
 
 enum strata__stmt_state { STMT_READY, STMT_ROWS, STMT_DONE };
@@ -112,6 +113,7 @@ struct strata_stmt {
     enum strata__stmt_state state;
     int64_t changes;
     bool cached; /* belongs to the cache (returns there on finalize) */
+    bool stream; /* executions deliver rows one at a time */
     bool in_use;
     strata_stmt *hnext; /* hash chain */
     strata_stmt *lru_prev, *lru_next;
@@ -131,6 +133,8 @@ void strata__echo_line(strata_db *db, const char *fmt, ...) STRATA_PRINTF(2, 3);
 
 /* db.c */
 int strata__db_usable(strata_db *db);
+/* As strata__db_usable, allowing `st` to be the streaming statement. */
+int strata__db_usable_by(strata_db *db, const strata_stmt *st);
 int strata__db_check_tx(strata_db *db);
 void strata__db_note_failure(strata_db *db);
 void strata__db_release_zombie(strata_db *db);
@@ -158,6 +162,7 @@ int strata__drv_step(strata_backend_stmt *bst);
 int strata__drv_reset(strata_backend_stmt *bst);
 void strata__drv_finalize(strata_backend_stmt *bst);
 int64_t strata__drv_changes(strata_backend_stmt *bst);
+int strata__drv_set_streaming(strata_backend_stmt *bst, int on);
 int strata__drv_column_count(strata_backend_stmt *bst);
 const char *strata__drv_column_name(strata_backend_stmt *bst, int col);
 const char *strata__drv_column_decltype(strata_backend_stmt *bst, int col);

@@ -114,6 +114,10 @@ void strata__list_remove(strata_list *l, const void *item);
 
 /* ---- session.c --------------------------------------------------------- */
 
+/* An object not registered with the session (the caller frees it with
+ * strata__object_free), and the destructor of any object. */
+strata_object *strata__object_alloc(strata_session *s, strata__minfo *mi);
+void strata__object_free(strata_object *o);
 /* Begin the session's transaction when none is open. */
 int strata__session_begin(strata_session *s);
 /* A new persistent object for a row (or the one already in the identity

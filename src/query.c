@@ -586,6 +586,74 @@ static int fetch(strata_query *q, int64_t limit, int64_t offset, strata_list **o
     return STRATA_OK;
 }
 
+struct strata_iter {
+    strata_query *q;
+    strata_stmt *st;
+    strata_object *obj;
+    bool done;
+};
+
+int strata_query_iter(strata_query *q, strata_iter **out)
+{
+    if (!out)
+        return STRATA_E_MISUSE;
+    *out = NULL;
+    if (!q)
+        return STRATA_E_MISUSE;
+    strata_iter *it = calloc(1, sizeof *it);
+    if (!it)
+        return STRATA_E_NOMEM;
+    it->q = q;
+    int rc = start(q, SHAPE_ROWS, q->limit, q->offset, &it->st);
+    if (rc == STRATA_OK)
+        rc = strata_stmt_stream(it->st);
+    if (rc == STRATA_OK && !(it->obj = strata__object_alloc(q->s, q->mi)))
+        rc = STRATA_E_NOMEM;
+    if (rc != STRATA_OK) {
+        strata_iter_free(it);
+        return rc;
+    }
+    it->obj->priv->state = OBJ_DETACHED; /* a view of a row, not tracked */
+    *out = it;
+    return STRATA_OK;
+}
+
+int strata_iter_next(strata_iter *it, void *out)
+{
+    if (!out)
+        return STRATA_E_MISUSE;
+    *(void **)out = NULL;
+    if (!it)
+        return STRATA_E_MISUSE;
+    if (it->done)
+        return STRATA_DONE;
+    int rc = strata_stmt_step(it->st);
+    if (rc != STRATA_ROW) {
+        it->done = true;
+        strata_stmt_reset(it->st);
+        return rc;
+    }
+    for (int f = 0; f < it->q->mi->nfields; f++)
+        if ((rc = strata__read_field(it->st, f, it->obj, f)) != STRATA_OK) {
+            it->done = true;
+            strata_stmt_reset(it->st);
+            return strata__session_error(it->q->s, rc, "reading %s.%s", it->q->mi->m->name,
+                                         it->q->mi->m->fields[f].name);
+        }
+    *(void **)out = it->obj;
+    return STRATA_ROW;
+}
+
+void strata_iter_free(strata_iter *it)
+{
+    if (!it)
+        return;
+    strata_stmt_finalize(it->st);
+    if (it->obj)
+        strata__object_free(it->obj);
+    free(it);
+}
+
 int strata_query_all(strata_query *q, strata_list **out)
 {
     if (!out)

@@ -57,7 +57,7 @@ int strata_session_new(strata_session **out, strata_db *db)
     return STRATA_OK;
 }
 
-static void object_free(strata_object *o)
+void strata__object_free(strata_object *o)
 {
     struct strata__object *p = o->priv;
     strata__fields_clear(o);
@@ -79,7 +79,7 @@ void strata_session_free(strata_session *s)
     if (s->owns_tx && strata_db_in_transaction(s->db))
         strata_db_rollback(s->db);
     for (size_t i = 0; i < s->nobjs; i++)
-        object_free(s->objs[i]);
+        strata__object_free(s->objs[i]);
     free(s->objs);
     for (int i = 0; i < s->nmodels; i++)
         strata__minfo_free(s->models[i]);
@@ -100,20 +100,12 @@ int strata__session_begin(strata_session *s)
 
 /* ---- objects ----------------------------------------------------------- */
 
-static strata_object *object_new(strata_session *s, strata__minfo *mi)
+strata_object *strata__object_alloc(strata_session *s, strata__minfo *mi)
 {
     if (!mi->m->size) {
         strata__session_error(s, STRATA_E_MISUSE, "model %s is an association table, not a struct",
                               mi->m->name);
         return NULL;
-    }
-    if (s->nobjs == s->capobjs) {
-        size_t cap = s->capobjs ? s->capobjs * 2 : 64;
-        strata_object **n = realloc(s->objs, cap * sizeof *n);
-        if (!n)
-            return NULL;
-        s->objs = n;
-        s->capobjs = cap;
     }
     strata_object *o = calloc(1, mi->m->size);
     struct strata__object *p = o ? calloc(1, sizeof *p) : NULL;
@@ -130,7 +122,27 @@ static strata_object *object_new(strata_session *s, strata__minfo *mi)
     p->mi = mi;
     p->rels = rels;
     p->state = OBJ_TRANSIENT;
-    s->objs[s->nobjs++] = o;
+    return o;
+}
+
+static strata_object *object_new(strata_session *s, strata__minfo *mi)
+{
+    if (!mi->m->size) {
+        strata__session_error(s, STRATA_E_MISUSE, "model %s is an association table, not a struct",
+                              mi->m->name);
+        return NULL;
+    }
+    if (s->nobjs == s->capobjs) {
+        size_t cap = s->capobjs ? s->capobjs * 2 : 64;
+        strata_object **n = realloc(s->objs, cap * sizeof *n);
+        if (!n)
+            return NULL;
+        s->objs = n;
+        s->capobjs = cap;
+    }
+    strata_object *o = strata__object_alloc(s, mi);
+    if (o)
+        s->objs[s->nobjs++] = o;
     return o;
 }
 

@@ -245,6 +245,8 @@ int strata_stmt_prepare(strata_stmt **out, strata_db *db, const char *sql)
 
 static void stmt_rewind(strata_stmt *st)
 {
+    if (st->db && st->db->streaming == st)
+        st->db->streaming = NULL;
     if (st->state != STMT_READY && st->bst)
         strata__drv_reset(st->bst);
     st->state = STMT_READY;
@@ -256,6 +258,8 @@ void strata_stmt_finalize(strata_stmt *st)
     if (!st)
         return;
     strata_db *db = st->db;
+    if (db->streaming == st)
+        db->streaming = NULL;
     live_unlink(db, st);
     st->in_use = false;
     if (db->closed || !st->cached || !st->bst) {
@@ -270,6 +274,10 @@ void strata_stmt_finalize(strata_stmt *st)
     stmt_rewind(st);
     for (int i = 0; i < st->nparams; i++)
         clear_param(st, i);
+    if (st->stream) { /* the next user of the cached statement expects all rows */
+        st->stream = false;
+        strata__drv_set_streaming(st->bst, 0);
+    }
     lru_push(&db->cache, st);
 }
 
@@ -452,7 +460,7 @@ int strata_stmt_step(strata_stmt *st)
     if (!st || !st->bst)
         return STRATA_E_MISUSE;
     strata_db *db = st->db;
-    int rc = strata__db_usable(db);
+    int rc = strata__db_usable_by(db, st);
     if (rc)
         return rc;
     free_scratch(st);
@@ -468,7 +476,13 @@ int strata_stmt_step(strata_stmt *st)
     rc = strata__drv_step(st->bst);
     if (rc == STRATA_ROW) {
         st->state = STMT_ROWS;
-    } else if (rc == STRATA_DONE) {
+        if (st->stream)
+            db->streaming = st;
+        return rc;
+    }
+    if (db->streaming == st)
+        db->streaming = NULL;
+    if (rc == STRATA_DONE) {
         st->state = STMT_DONE;
         st->changes = strata__drv_changes(st->bst);
         db->changes = st->changes;
@@ -748,4 +762,14 @@ int strata_stmt_bind_value(strata_stmt *st, int index, const strata_value *v)
     case STRATA_TYPE_BLOB: return strata_stmt_bind_blob(st, index, v->u.buf.ptr, v->u.buf.len);
     }
     return STRATA_E_MISUSE;
+}
+
+int strata_stmt_stream(strata_stmt *st)
+{
+    if (!st || !st->bst || st->state != STMT_READY)
+        return STRATA_E_MISUSE;
+    int rc = strata__drv_set_streaming(st->bst, 1);
+    if (rc == STRATA_OK)
+        st->stream = true;
+    return rc;
 }

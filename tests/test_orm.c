@@ -776,6 +776,60 @@ START_TEST(orm_upsert_and_refresh)
 }
 END_TEST
 
+START_TEST(orm_streaming_100k_rows)
+{
+    fixture f;
+    setup_db(&f);
+    new_user(&f, "john", "john@example.com");
+    OK(&f, strata_session_commit(f.s));
+    th_exec(f.db,
+            "INSERT INTO post (body, timestamp, user_id) "
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000) "
+            "SELECT 'post ' || i, '2026-01-01 00:00:00', 1 FROM n");
+    strata_query *q = strata_query_new(f.s, &post_model);
+    strata_query_order_by(q, "id", STRATA_ASC);
+    strata_iter *it;
+    OK(&f, strata_query_iter(q, &it));
+    Post *p;
+    int64_t n = 0, sum = 0;
+    int rc;
+    while ((rc = strata_iter_next(it, &p)) == STRATA_ROW) {
+        if (n == 0) {
+            /* Nothing else runs on the connection meanwhile, on both engines. */
+            strata_query *other = strata_query_new(f.s, &user_model);
+            int64_t c;
+            ck_assert_int_eq(strata_query_count(other, &c), STRATA_E_MISUSE);
+            ck_assert_ptr_nonnull(strstr(strata_session_errmsg(f.s), "streamed"));
+            strata_query_free(other);
+            ck_assert_str_eq(p->body, "post 1");
+        }
+        n++;
+        sum += p->id;
+    }
+    ck_assert_int_eq(rc, STRATA_DONE);
+    ck_assert_int_eq(n, 100000);
+    ck_assert_int_eq(sum, (int64_t)100000 * 100001 / 2);
+    strata_iter_free(it);
+    strata_query_free(q);
+    /* The streamed rows were not kept: getting one asks the database. */
+    int64_t before = strata_db_counter(f.db, STRATA_COUNTER_STATEMENTS);
+    Post *one;
+    OK(&f, strata_get(f.s, &post_model, 50000, &one));
+    ck_assert_str_eq(one->body, "post 50000");
+    ck_assert_int_eq(strata_db_counter(f.db, STRATA_COUNTER_STATEMENTS), before + 1);
+    /* An iteration given up half-way frees the connection. */
+    q = strata_query_new(f.s, &post_model);
+    OK(&f, strata_query_iter(q, &it));
+    OK(&f, strata_iter_next(it, &p) == STRATA_ROW ? STRATA_OK : STRATA_E_ERROR);
+    strata_iter_free(it);
+    int64_t c;
+    OK(&f, strata_query_count(q, &c));
+    ck_assert_int_eq(c, 100000);
+    strata_query_free(q);
+    teardown(&f);
+}
+END_TEST
+
 static void add_tests(TCase *tc, th_engine engine)
 {
     (void)engine;
@@ -792,6 +846,7 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_back_populates_and_identity);
     tcase_add_test(tc, orm_cascade_delete_and_one_to_one);
     tcase_add_test(tc, orm_upsert_and_refresh);
+    tcase_add_test(tc, orm_streaming_100k_rows);
 }
 
 static Suite *build_suite(void) { return th_suite("orm", add_tests); }

@@ -307,6 +307,19 @@ STRATA_API int strata_query_one_or_none(strata_query *q, void *out);
 STRATA_API int strata_query_count(strata_query *q, int64_t *out);
 STRATA_API int strata_query_exists(strata_query *q, int *out);
 
+/**
+ * Stream the results in constant memory: each strata_iter_next() fills one
+ * object the iterator owns (valid until the next call, not tracked by the
+ * session, so changes to it are not saved).  While the iteration is open
+ * nothing else may run on the session's connection (STRATA_E_MISUSE on
+ * both engines).  Caller frees with strata_iter_free().
+ */
+typedef struct strata_iter strata_iter;
+STRATA_API int strata_query_iter(strata_query *q, strata_iter **out);
+/** STRATA_ROW with *out set, STRATA_DONE at the end, or an error. */
+STRATA_API int strata_iter_next(strata_iter *it, void *out);
+STRATA_API void strata_iter_free(strata_iter *it);
+
 /** One page of results, as Flask-SQLAlchemy's paginate(). */
 typedef struct strata_page {
     strata_list *items; /* caller frees with strata_page_clear() */

@@ -77,6 +77,15 @@ STRATA_API int strata_stmt_bind_value(strata_stmt *st, int index, const strata_v
  */
 STRATA_API int strata_stmt_step(strata_stmt *st);
 
+/**
+ * Deliver this statement's rows one at a time, in constant memory, instead
+ * of all at once (PostgreSQL's single-row mode; SQLite always steps).
+ * Call before the first step.  While its rows are being stepped, nothing
+ * else may run on the connection: other calls get STRATA_E_MISUSE, on
+ * both engines, until it returns STRATA_DONE or is reset or finalized.
+ */
+STRATA_API int strata_stmt_stream(strata_stmt *st);
+
 /** Rows inserted, updated or deleted when the statement finished. */
 STRATA_API int64_t strata_stmt_changes(const strata_stmt *st);
 

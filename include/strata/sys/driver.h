@@ -26,7 +26,7 @@
 extern "C" {
 #endif
 
-#define STRATA_DRIVER_VERSION 1
+#define STRATA_DRIVER_VERSION 2 /* 2: set_streaming */
 
 /* Capability bits (strata_driver.capabilities). */
 #define STRATA_CAP_RETURNING (1u << 0)          /* INSERT/UPDATE ... RETURNING */
@@ -123,6 +123,13 @@ struct strata_driver {
     int (*is_reserved_word)(const char *word);
     /* Dialect: the portable STRATA_E_* code for an engine error. */
     int (*classify_error)(const char *sqlstate, int native_code, const char *message);
+
+    /* ---- version 2 ---- */
+    /* Optional: make the next execution of `st` deliver rows one at a time
+     * (constant memory) instead of all at once.  NULL when the engine always
+     * streams (SQLite).  The core runs nothing else on the connection until
+     * that execution ends. */
+    int (*set_streaming)(strata_backend_stmt *st, int on);
 };
 
 /* ---- helpers the core gives backends ----------------------------------- */
