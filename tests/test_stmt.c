@@ -177,6 +177,44 @@ START_TEST(stmt_close_before_finalize)
 }
 END_TEST
 
+START_TEST(stmt_streaming)
+{
+    strata_db *db = th_open();
+    th_exec(db, "CREATE TABLE t (id INTEGER, v TEXT)");
+    th_exec(db, "INSERT INTO t VALUES (1, 'a'), (2, 'b'), (3, 'c')");
+    strata_stmt *st, *other;
+    th_rc(db, strata_stmt_prepare(&st, db, "SELECT id, v FROM t WHERE id >= ? ORDER BY id"),
+          STRATA_OK);
+    strata_stmt_bind_int64(st, 1, 1);
+    th_rc(db, strata_stmt_stream(st), STRATA_OK);
+    int64_t sum = 0, id;
+    th_rc(db, strata_stmt_step(st), STRATA_ROW);
+    /* The connection is held by the streamed rows, on both engines. */
+    th_rc(db, strata_stmt_prepare(&other, db, "SELECT 1"), STRATA_E_MISUSE);
+    th_rc(db, strata_db_exec(db, "DELETE FROM t"), STRATA_E_MISUSE);
+    ck_assert_ptr_nonnull(strstr(strata_db_errmsg(db), "streamed"));
+    do {
+        strata_stmt_column_int64(st, 0, &id);
+        sum += id;
+    } while (strata_stmt_step(st) == STRATA_ROW);
+    ck_assert_int_eq(sum, 6);
+    th_exec(db, "DELETE FROM t WHERE id = 3"); /* free again after DONE */
+    /* Reset half-way frees it too; running again streams again. */
+    th_rc(db, strata_stmt_step(st), STRATA_ROW);
+    th_rc(db, strata_stmt_reset(st), STRATA_OK);
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM t"), 2);
+    th_rc(db, strata_stmt_step(st), STRATA_ROW);
+    strata_stmt_finalize(st); /* back to the cache, no longer streaming */
+    th_rc(db, strata_stmt_prepare(&st, db, "SELECT id, v FROM t WHERE id >= ? ORDER BY id"),
+          STRATA_OK);
+    strata_stmt_bind_int64(st, 1, 1);
+    th_rc(db, strata_stmt_step(st), STRATA_ROW);
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM t"), 2); /* not held */
+    strata_stmt_finalize(st);
+    strata_db_close(db);
+}
+END_TEST
+
 static void add(TCase *tc, th_engine e)
 {
     (void)e;
@@ -185,6 +223,7 @@ static void add(TCase *tc, th_engine e)
     tcase_add_test(tc, stmt_changes_returning_reexecute);
     tcase_add_test(tc, stmt_columns);
     tcase_add_test(tc, stmt_close_before_finalize);
+    tcase_add_test(tc, stmt_streaming);
 }
 
 static Suite *build(void) { return th_suite("statements", add); }
