@@ -125,6 +125,7 @@ void strata__minfo_free(strata__minfo *mi)
         free(mi->qcols[i]);
     free(mi->qcols);
     free(mi->maxlen);
+    free(mi->kind);
     free(mi->select);
     free(mi->slots);
     free(mi);
@@ -149,13 +150,14 @@ static strata__minfo *minfo_build(strata_session *s, const strata_model *m)
     mi->table = strata__strdup(strata_model_table(m, buf, sizeof buf));
     mi->qcols = calloc((size_t)mi->nfields + 1, sizeof *mi->qcols);
     mi->maxlen = calloc((size_t)mi->nfields + 1, sizeof *mi->maxlen);
+    mi->kind = calloc((size_t)mi->nfields + 1, sizeof *mi->kind);
     strata__sb sb;
     strata__sb_init(&sb);
     const strata_driver *drv = strata_db_driver(db);
     if (mi->table)
         strata__sb_ident(&sb, drv, mi->table);
     mi->qtable = strata__sb_take(&sb);
-    if (!mi->table || !mi->qcols || !mi->maxlen || !mi->qtable) {
+    if (!mi->table || !mi->qcols || !mi->maxlen || !mi->kind || !mi->qtable) {
         strata__minfo_free(mi);
         return NULL;
     }
@@ -176,6 +178,7 @@ static strata__minfo *minfo_build(strata_session *s, const strata_model *m)
         }
         if (t.kind == STRATA_SQL_STRING)
             mi->maxlen[i] = t.length;
+        mi->kind[i] = t.kind;
         free(t.raw);
         if (f->flags & STRATA_PRIMARY_KEY) {
             npk++;

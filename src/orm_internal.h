@@ -19,12 +19,13 @@ typedef struct strata__minfo {
     char *qtable; /* quoted */
     int nfields;
     int nrels;
-    int pk;       /* index of the single int64 primary key field, or -1 */
-    bool autoinc; /* that key is numbered by the database */
-    int *maxlen;  /* per field: string(n) n, else 0 */
-    char **qcols; /* per field: quoted column name */
-    char *select; /* "t.a, t.b, ..." qualified by the quoted table */
-    int rank;     /* flush order: referenced models first */
+    int pk;               /* index of the single int64 primary key field, or -1 */
+    bool autoinc;         /* that key is numbered by the database */
+    int *maxlen;          /* per field: string(n) n, else 0 */
+    strata_sqltype *kind; /* per field: the portable type */
+    char **qcols;         /* per field: quoted column name */
+    char *select;         /* "t.a, t.b, ..." qualified by the quoted table */
+    int rank;             /* flush order: referenced models first */
     /* identity map: open addressing on the key */
     strata_object **slots;
     size_t nslots, nused;

@@ -315,6 +315,41 @@ static size_t utf8_chars(const char *s)
     return n;
 }
 
+static bool hexdigits(const char *s, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') ||
+              (s[i] >= 'A' && s[i] <= 'F')))
+            return false;
+    return true;
+}
+
+/* What a text value for a uuid or numeric column fails to be, or NULL:
+ * PostgreSQL would refuse it, SQLite would store it, so strata checks. */
+static const char *wrong_text(strata_sqltype kind, const char *v)
+{
+    if (kind == STRATA_SQL_UUID) {
+        bool ok = strlen(v) == 36 && v[8] == '-' && v[13] == '-' && v[18] == '-' && v[23] == '-' &&
+                  hexdigits(v, 8) && hexdigits(v + 9, 4) && hexdigits(v + 14, 4) &&
+                  hexdigits(v + 19, 4) && hexdigits(v + 24, 12);
+        return ok ? NULL : "a UUID (8-4-4-4-12 hex digits)";
+    }
+    if (kind == STRATA_SQL_NUMERIC) {
+        const char *p = v + (*v == '-' || *v == '+');
+        bool digits = false, dot = false;
+        for (; *p; p++) {
+            if (*p >= '0' && *p <= '9')
+                digits = true;
+            else if (*p == '.' && !dot)
+                dot = true;
+            else
+                return "a decimal number";
+        }
+        return digits ? NULL : "a decimal number";
+    }
+    return NULL;
+}
+
 static int validate(strata_object *o, bool insert)
 {
     strata__minfo *mi = o->priv->mi;
@@ -330,6 +365,12 @@ static int validate(strata_object *o, bool insert)
                                              fd->name);
             continue;
         }
+        const char *bad = fd->ctype == STRATA_C_TEXT
+                              ? wrong_text(mi->kind[f], *(char **)strata__field_ptr(o, f))
+                              : NULL;
+        if (bad)
+            return strata__session_error(o->priv->s, STRATA_E_DATA, "%s.%s: '%.40s' is not %s",
+                                         m->name, fd->name, *(char **)strata__field_ptr(o, f), bad);
         if (mi->maxlen[f] && fd->ctype == STRATA_C_TEXT) {
             size_t n = utf8_chars(*(char **)strata__field_ptr(o, f));
             if (n > (size_t)mi->maxlen[f])

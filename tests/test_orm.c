@@ -90,6 +90,8 @@ typedef struct Cover {
     int64_t id;
     int64_t album_id;
     char *artist;
+    char *ref;   /* uuid */
+    char *price; /* numeric(8,2) as text */
 } Cover;
 
 extern const strata_model album_model, track_model, cover_model;
@@ -115,8 +117,12 @@ const strata_model track_model = {STRATA_MODEL_VERSION,         "Track",
                                   .size = sizeof(Track),        .fields = track_fields,
                                   .relations = track_relations, .repr = "name"};
 static const strata_field cover_fields[] = {
-    STRATA_PK(Cover, id), STRATA_FOREIGN_KEY(Cover, album_id, "music_album.id", STRATA_UNIQUE),
-    STRATA_STRING(Cover, artist, 40, STRATA_NULLABLE), STRATA_FIELDS_END};
+    STRATA_PK(Cover, id),
+    STRATA_FOREIGN_KEY(Cover, album_id, "music_album.id", STRATA_UNIQUE),
+    STRATA_STRING(Cover, artist, 40, STRATA_NULLABLE),
+    STRATA__FIELD(Cover, ref, STRATA_C_TEXT, "uuid", STRATA_NULLABLE),
+    STRATA__FIELD(Cover, price, STRATA_C_TEXT, "numeric(8,2)", STRATA_NULLABLE),
+    STRATA_FIELDS_END};
 const strata_model cover_model = {STRATA_MODEL_VERSION, "Cover", .size = sizeof(Cover),
                                   .fields = cover_fields, .repr = "artist"};
 
@@ -712,6 +718,17 @@ START_TEST(orm_cascade_delete_and_one_to_one)
     OK(&f, strata_add(c));
     OK(&f, strata_session_commit(f.s));
     ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM track WHERE album_id IS NOT NULL"), 3);
+    /* A value of the wrong kind is refused before SQL, on both engines. */
+    strata_set_text(&c->ref, "not-a-uuid");
+    ck_assert_int_eq(strata_session_flush(f.s), STRATA_E_DATA);
+    ck_assert_str_eq(strata_session_errmsg(f.s),
+                     "Cover.ref: 'not-a-uuid' is not a UUID (8-4-4-4-12 hex digits)");
+    strata_set_text(&c->ref, "123e4567-e89b-12d3-a456-426614174000");
+    strata_set_text(&c->price, "12,50");
+    ck_assert_int_eq(strata_session_flush(f.s), STRATA_E_DATA);
+    strata_set_text(&c->price, "12.50");
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM cover WHERE price = 12.5"), 1);
 
     strata_session_free(f.s);
     OK(&f, strata_session_new(&f.s, f.db));
