@@ -450,13 +450,10 @@ static void emit_table(differ *df, strata_op_kind kind, const strata_table *t)
 static void warn(differ *df, const char *fmt, ...) STRATA_PRINTF(2, 3);
 static void warn(differ *df, const char *fmt, ...)
 {
-    strata__sb sb;
-    strata__sb_init(&sb);
     va_list ap;
     va_start(ap, fmt);
-    strata__sb_vprintf(&sb, fmt, ap);
+    char *w = strata__vformat(fmt, ap);
     va_end(ap);
-    char *w = strata__sb_take(&sb);
     char **n = w ? realloc(df->d->warnings, (size_t)(df->d->nwarnings + 1) * sizeof *n) : NULL;
     if (!n) {
         free(w);

@@ -140,13 +140,14 @@ int strata_db_native_code(const strata_db *db) { return db ? db->native : 0; }
 
 int strata__db_error_context(strata_db *db, const char *fmt, ...)
 {
-    strata__sb sb;
-    strata__sb_init(&sb);
     va_list ap;
     va_start(ap, fmt);
-    strata__sb_vprintf(&sb, fmt, ap);
+    char *context = strata__vformat(fmt, ap);
     va_end(ap);
-    strata__sb_printf(&sb, ": %s", strata_db_errmsg(db));
+    strata__sb sb;
+    strata__sb_init(&sb);
+    strata__sb_printf(&sb, "%s: %s", context ? context : "", strata_db_errmsg(db));
+    free(context);
     char *raw = strata__sb_take(&sb);
     if (raw) {
         free(db->errmsg);

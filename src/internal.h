@@ -29,6 +29,8 @@ void strata__sb_puts(strata__sb *sb, const char *s);
 void strata__sb_putc(strata__sb *sb, char c);
 void strata__sb_printf(strata__sb *sb, const char *fmt, ...) STRATA_PRINTF(2, 3);
 void strata__sb_vprintf(strata__sb *sb, const char *fmt, va_list ap);
+/* vprintf into new memory (caller frees); NULL when out of memory. */
+char *strata__vformat(const char *fmt, va_list ap);
 /* Hand the text over (caller frees); NULL if an allocation failed. */
 char *strata__sb_take(strata__sb *sb);
 

@@ -24,14 +24,11 @@ int strata__md_error(strata_metadata *md, int code, const char *fmt, ...)
 {
     if (!md)
         return code;
-    strata__sb sb;
-    strata__sb_init(&sb);
     va_list ap;
     va_start(ap, fmt);
-    strata__sb_vprintf(&sb, fmt, ap);
-    va_end(ap);
     free(md->errmsg);
-    md->errmsg = strata__sb_take(&sb);
+    md->errmsg = strata__vformat(fmt, ap);
+    va_end(ap);
     return code;
 }
 

@@ -25,14 +25,12 @@ bool strata__is_pg(const strata_session *s)
 
 int strata__session_error(strata_session *s, int code, const char *fmt, ...)
 {
-    strata__sb sb;
-    strata__sb_init(&sb);
     va_list ap;
     va_start(ap, fmt);
-    strata__sb_vprintf(&sb, fmt, ap);
+    char *msg = strata__vformat(fmt, ap);
     va_end(ap);
-    strata__db_error(s->db, code, "%s", sb.data ? sb.data : strata_errstr(code));
-    strata__sb_free(&sb);
+    strata__db_error(s->db, code, "%s", msg ? msg : strata_errstr(code));
+    free(msg);
     return code;
 }
 

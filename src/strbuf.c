@@ -100,3 +100,11 @@ char *strata__strndup(const char *s, size_t n)
 }
 
 char *strata__strdup(const char *s) { return strata__strndup(s, strlen(s)); }
+
+char *strata__vformat(const char *fmt, va_list ap)
+{
+    strata__sb sb;
+    strata__sb_init(&sb);
+    strata__sb_vprintf(&sb, fmt, ap);
+    return strata__sb_take(&sb);
+}
