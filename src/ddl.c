@@ -33,17 +33,6 @@ const strata__dialect *strata__dialect_of(const strata_driver *drv)
     return NULL;
 }
 
-void strata__sb_literal(strata__sb *sb, const char *text)
-{
-    strata__sb_putc(sb, '\'');
-    for (const char *p = text; *p; p++) {
-        if (*p == '\'')
-            strata__sb_putc(sb, '\'');
-        strata__sb_putc(sb, *p);
-    }
-    strata__sb_putc(sb, '\'');
-}
-
 /* ---- SQL pieces -------------------------------------------------------- */
 
 typedef struct renderer {

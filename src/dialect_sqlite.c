@@ -721,7 +721,6 @@ const strata__dialect strata__sqlite_dialect = {
     .render_default = sq_render_default,
     .autoincrement_sql = "",
     .alter_constraints = false,
-    .lazy_foreign_keys = true,
     .introspect = sq_introspect,
     .same_type = sq_same_type,
 };

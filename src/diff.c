@@ -378,73 +378,46 @@ static strata_op_kind cons_op(const strata__cons *c, bool add)
     }
 }
 
-/* Record `op` (taking its contents) and apply it to the working state. */
-static void emit(differ *df, strata__op *op)
+/* Record a deep copy of `borrowed` (its parts belong to the caller, and
+ * op_copy only reads them) and apply it to the working state.  The copy is
+ * made first: the parts may belong to the state the operation changes. */
+static void emit(differ *df, const strata__op *borrowed)
 {
-    if (df->rc != STRATA_OK) {
-        strata__op_clear(op);
+    strata__op op;
+    if (df->rc != STRATA_OK || (df->rc = op_copy(&op, borrowed, false)) != STRATA_OK)
         return;
-    }
-    df->rc = strata__op_apply_md(df->state, op);
-    if (df->rc == STRATA_OK && !strata__diff_push(df->d, op))
+    df->rc = strata__op_apply_md(df->state, &op);
+    if (df->rc == STRATA_OK && !strata__diff_push(df->d, &op))
         df->rc = STRATA_E_NOMEM;
     if (df->rc != STRATA_OK)
-        strata__op_clear(op);
+        strata__op_clear(&op);
 }
 
 static void emit_cons(differ *df, const char *table, const strata__cons *c, bool add)
 {
-    strata__op op = {.kind = cons_op(c, add)};
-    op.table = strata__strdup(table);
-    op.cons = strata__cons_copy(c);
-    if (!op.table || !op.cons) {
-        strata__op_clear(&op);
-        df->rc = STRATA_E_NOMEM;
-        return;
-    }
-    emit(df, &op);
+    emit(df,
+         &(strata__op){.kind = cons_op(c, add), .table = (char *)table, .cons = (strata__cons *)c});
 }
 
 static void emit_index(differ *df, const char *table, const strata__index *ix, bool add)
 {
-    strata__op op = {.kind = add ? STRATA_OP_CREATE_INDEX : STRATA_OP_DROP_INDEX};
-    op.table = strata__strdup(table);
-    op.index = strata__index_copy(ix);
-    if (!op.table || !op.index) {
-        strata__op_clear(&op);
-        df->rc = STRATA_E_NOMEM;
-        return;
-    }
-    emit(df, &op);
+    emit(df, &(strata__op){.kind = add ? STRATA_OP_CREATE_INDEX : STRATA_OP_DROP_INDEX,
+                           .table = (char *)table,
+                           .index = (strata__index *)ix});
 }
 
 static void emit_column(differ *df, strata_op_kind kind, const char *table,
                         const strata_column *col, const strata_column *old)
 {
-    strata__op op = {.kind = kind};
-    op.table = strata__strdup(table);
-    op.col = strata__column_copy(col);
-    if (old)
-        op.old_col = strata__column_copy(old);
-    if (!op.table || !op.col || (old && !op.old_col)) {
-        strata__op_clear(&op);
-        df->rc = STRATA_E_NOMEM;
-        return;
-    }
-    emit(df, &op);
+    emit(df, &(strata__op){.kind = kind,
+                           .table = (char *)table,
+                           .col = (strata_column *)col,
+                           .old_col = (strata_column *)old});
 }
 
 static void emit_table(differ *df, strata_op_kind kind, const strata_table *t)
 {
-    strata__op op = {.kind = kind};
-    op.table = strata__strdup(t->name);
-    op.tdef = strata__table_copy(t);
-    if (!op.table || !op.tdef) {
-        strata__op_clear(&op);
-        df->rc = STRATA_E_NOMEM;
-        return;
-    }
-    emit(df, &op);
+    emit(df, &(strata__op){.kind = kind, .table = t->name, .tdef = (strata_table *)t});
 }
 
 static void warn(differ *df, const char *fmt, ...) STRATA_PRINTF(2, 3);

@@ -287,6 +287,12 @@ const strata_relation *strata__relation(const strata__minfo *mi, const char *nam
 
 /* ---- field access ------------------------------------------------------ */
 
+strata_object *strata__as_object(void *obj)
+{
+    strata_object *o = obj;
+    return o && o->priv && o->priv->s ? o : NULL;
+}
+
 void *strata__field_ptr(strata_object *o, int f) { return (char *)o + o->model->fields[f].offset; }
 
 bool strata__field_is_null(strata_object *o, int f)

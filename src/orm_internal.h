@@ -78,6 +78,7 @@ struct strata_session {
     strata__m2m_op *m2m;
     size_t nm2m, capm2m;
     bool flushing;
+    bool has_pending; /* objects were added since the last flush */
 };
 
 /* ---- model.c ----------------------------------------------------------- */
@@ -89,6 +90,8 @@ void strata__minfo_free(strata__minfo *mi);
 int strata__field_index(const strata__minfo *mi, const char *name);
 const strata_relation *strata__relation(const strata__minfo *mi, const char *name, int *index);
 
+/* `obj` as a session object, or NULL when it is not one. */
+strata_object *strata__as_object(void *obj);
 /* Field access on an object. */
 void *strata__field_ptr(strata_object *o, int f);
 bool strata__field_is_null(strata_object *o, int f);

@@ -12,12 +12,6 @@
 
 #define IN_CHUNK 500
 
-static strata_object *as_object(void *obj)
-{
-    strata_object *o = obj;
-    return o && o->priv && o->priv->s ? o : NULL;
-}
-
 static const strata_relation *find(strata_object *o, const char *rel, int *ri)
 {
     const strata_relation *r = strata__relation(o->priv->mi, rel, ri);
@@ -75,7 +69,7 @@ int strata_related(void *obj, const char *rel, void *out)
     if (!out)
         return STRATA_E_MISUSE;
     *(void **)out = NULL;
-    strata_object *o = as_object(obj);
+    strata_object *o = strata__as_object(obj);
     int ri;
     const strata_relation *r = o ? find(o, rel, &ri) : NULL;
     if (!r)
@@ -120,7 +114,7 @@ int strata_related_list(void *obj, const char *rel, const strata_list **out)
     if (!out)
         return STRATA_E_MISUSE;
     *out = NULL;
-    strata_object *o = as_object(obj);
+    strata_object *o = strata__as_object(obj);
     int ri;
     const strata_relation *r = o ? find(o, rel, &ri) : NULL;
     if (!r)
@@ -137,7 +131,7 @@ int strata_related_list(void *obj, const char *rel, const strata_list **out)
 
 strata_query *strata_related_query(void *obj, const char *rel)
 {
-    strata_object *o = as_object(obj);
+    strata_object *o = strata__as_object(obj);
     const strata_relation *r = o ? find(o, rel, NULL) : NULL;
     return r ? strata__query_for_relation(o, r) : NULL;
 }
@@ -299,12 +293,12 @@ void strata__relation_fix_keys(strata_object *o)
 
 int strata_set_related(void *obj, const char *rel, void *target)
 {
-    strata_object *o = as_object(obj), *t = target;
+    strata_object *o = strata__as_object(obj), *t = target;
     int ri;
     const strata_relation *r = o ? find(o, rel, &ri) : NULL;
     if (!r)
         return STRATA_E_MISUSE;
-    if (r->kind != STRATA_MANY_TO_ONE || (t && (!as_object(t) || t->model != r->target)))
+    if (r->kind != STRATA_MANY_TO_ONE || (t && (!strata__as_object(t) || t->model != r->target)))
         return strata__session_error(o->priv->s, STRATA_E_MISUSE,
                                      "%s.%s is not a many-to-one relationship to that object",
                                      o->model->name, r->name);
@@ -352,7 +346,7 @@ static int m2m_push(strata_session *s, const strata_relation *r, strata_object *
 
 static int change_collection(void *obj, const char *rel, void *target, bool add)
 {
-    strata_object *o = as_object(obj), *t = as_object(target);
+    strata_object *o = strata__as_object(obj), *t = strata__as_object(target);
     int ri;
     const strata_relation *r = o ? find(o, rel, &ri) : NULL;
     if (!r || !t)
@@ -415,7 +409,7 @@ int strata_collection_contains(void *obj, const char *rel, void *target, int *ou
     if (!out)
         return STRATA_E_MISUSE;
     *out = 0;
-    strata_object *o = as_object(obj), *t = as_object(target);
+    strata_object *o = strata__as_object(obj), *t = strata__as_object(target);
     int ri;
     const strata_relation *r = o ? find(o, rel, &ri) : NULL;
     if (!r || !t)

@@ -205,8 +205,6 @@ typedef struct strata__dialect {
     const char *autoincrement_sql;
     /* ALTER TABLE can add and drop constraints and alter columns. */
     bool alter_constraints;
-    /* Foreign keys may name tables that do not exist yet at CREATE. */
-    bool lazy_foreign_keys;
     int (*introspect)(strata_metadata *md, strata_db *db, const char *const *exclude);
     /* Compare types as this engine stores them. */
     bool (*same_type)(const strata_column *a, const strata_column *b);
@@ -217,9 +215,6 @@ extern const strata__dialect strata__postgres_dialect;
 
 /* The dialect of a driver; NULL when the schema layer does not know it. */
 const strata__dialect *strata__dialect_of(const strata_driver *drv);
-
-/* Put a SQL string literal into sb. */
-void strata__sb_literal(strata__sb *sb, const char *text);
 
 /* The portable type of an engine's type text ("character varying(64)",
  * "DATETIME"); unknown types become STRATA_SQL_RAW. */

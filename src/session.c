@@ -159,21 +159,16 @@ int strata_new(strata_session *s, const strata_model *model, void *out)
     return STRATA_OK;
 }
 
-static strata_object *as_object(void *obj)
-{
-    strata_object *o = obj;
-    return o && o->priv && o->priv->s ? o : NULL;
-}
-
 int strata_add(void *obj)
 {
-    strata_object *o = as_object(obj);
+    strata_object *o = strata__as_object(obj);
     if (!o)
         return STRATA_E_MISUSE;
     struct strata__object *p = o->priv;
     if (p->state == OBJ_TRANSIENT) {
         p->state = OBJ_PENDING;
         p->added_in_tx = true;
+        p->s->has_pending = true;
     } else if (p->state == OBJ_DELETED && p->deleted_in_tx) {
         p->state = OBJ_PERSISTENT;
         p->deleted_in_tx = false;
@@ -187,7 +182,7 @@ int strata_add(void *obj)
 
 int strata_delete(void *obj)
 {
-    strata_object *o = as_object(obj);
+    strata_object *o = strata__as_object(obj);
     if (!o)
         return STRATA_E_MISUSE;
     struct strata__object *p = o->priv;
@@ -715,8 +710,10 @@ int strata_session_flush(strata_session *s)
     bool work = s->nm2m > 0;
     for (size_t i = 0; i < s->nobjs && !work; i++)
         work = is_dirty(s->objs[i]);
-    if (!work)
+    if (!work) {
+        s->has_pending = false;
         return STRATA_OK;
+    }
     if ((rc = strata__session_begin(s)) != STRATA_OK)
         return rc;
     s->flushing = true;
@@ -759,6 +756,7 @@ int strata_session_flush(strata_session *s)
         }
     if (rc == STRATA_OK) {
         rc = strata_db_savepoint_release(s->db);
+        s->has_pending = rc != STRATA_OK;
     } else {
         /* Undo this flush in the database; the objects keep their states
          * so the caller can fix and flush again, or roll back. */
@@ -826,6 +824,7 @@ int strata_session_rollback(strata_session *s)
         rc = strata_db_rollback(s->db);
     s->owns_tx = false;
     s->nm2m = 0;
+    s->has_pending = false; /* pending objects become transient below */
     for (size_t i = 0; i < s->nobjs; i++) {
         strata_object *o = s->objs[i];
         struct strata__object *p = o->priv;
@@ -901,7 +900,10 @@ int strata_get(strata_session *s, const strata_model *model, int64_t id, void *o
         *(void **)out = o;
         return STRATA_OK;
     }
-    int rc = strata_session_flush(s);
+    /* The row is not loaded, so changes to loaded objects cannot affect it;
+     * only a pending insert could be it.  Flushing only then keeps a loop
+     * of gets from comparing every loaded object each time. */
+    int rc = s->has_pending ? strata_session_flush(s) : STRATA_OK;
     if (rc == STRATA_OK)
         rc = strata__session_begin(s);
     if (rc != STRATA_OK)
@@ -922,7 +924,7 @@ int strata_get(strata_session *s, const strata_model *model, int64_t id, void *o
 
 int strata_refresh(void *obj)
 {
-    strata_object *o = as_object(obj);
+    strata_object *o = strata__as_object(obj);
     if (!o || o->priv->state != OBJ_PERSISTENT || o->priv->mi->pk < 0)
         return STRATA_E_MISUSE;
     strata_session *s = o->priv->s;
@@ -951,7 +953,7 @@ int strata_upsert(void *obj, const char *on, void *out)
     if (!out)
         return STRATA_E_MISUSE;
     *(void **)out = NULL;
-    strata_object *o = as_object(obj);
+    strata_object *o = strata__as_object(obj);
     if (!o || !on || o->priv->state != OBJ_TRANSIENT || o->priv->mi->pk < 0)
         return STRATA_E_MISUSE;
     strata_session *s = o->priv->s;

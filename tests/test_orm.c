@@ -335,6 +335,39 @@ START_TEST(orm_update_only_changed_column)
 }
 END_TEST
 
+START_TEST(orm_get_miss_sends_only_its_select)
+{
+    fixture f;
+    setup_db(&f);
+    User *john = new_user(&f, "john", "john@example.com");
+    new_user(&f, "susan", "susan@example.com");
+    OK(&f, strata_session_commit(f.s));
+    int64_t susan_id = 2;
+    strata_session_free(f.s);
+    OK(&f, strata_session_new(&f.s, f.db));
+    OK(&f, strata_get(f.s, &user_model, 1, &john));
+    OK(&f, strata_set_text(&john->email, "changed@example.com")); /* dirty, not pending */
+    int before = f.statements;
+    User *susan;
+    OK(&f, strata_get(f.s, &user_model, susan_id, &susan));
+    ck_assert_int_eq(f.statements, before + 1); /* the SELECT, no flush */
+    /* A pending insert with its key set is flushed, and found. */
+    User *kim;
+    OK(&f, strata_new(f.s, &user_model, &kim));
+    kim->id = 40;
+    strata_set_text(&kim->username, "kim");
+    strata_set_text(&kim->email, "kim@example.com");
+    OK(&f, strata_add(kim));
+    User *got;
+    OK(&f, strata_get(f.s, &user_model, 40, &got));
+    ck_assert_ptr_eq(got, kim);
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(
+        th_int(f.db, "SELECT count(*) FROM \"user\" WHERE email = 'changed@example.com'"), 1);
+    teardown(&f);
+}
+END_TEST
+
 START_TEST(orm_rollback_restores_objects)
 {
     fixture f;
@@ -853,6 +886,7 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, orm_play_time);
     tcase_add_test(tc, orm_update_only_changed_column);
+    tcase_add_test(tc, orm_get_miss_sends_only_its_select);
     tcase_add_test(tc, orm_rollback_restores_objects);
     tcase_add_test(tc, orm_portable_errors_and_validation);
     tcase_add_test(tc, orm_delete_parent_with_children_fails_whole);
