@@ -464,6 +464,116 @@ static int pg_step(strata_backend_stmt *bst)
     return STRATA_DONE;
 }
 
+/* ---- pipelined executions ------------------------------------------------------- */
+
+/* How many executions may be sent ahead of the one whose results are being
+ * read: enough to keep the server busy, few enough that the results waiting
+ * in libpq's buffer stay small. */
+#define PIPELINE_WINDOW 64
+
+/* Read execution i's results, up to the NULL that ends them, handing each
+ * row to `row` while rc is still STRATA_OK.  Returns the new rc. */
+static int pipe_read_one(pg_stmt *st, size_t i, int (*row)(void *, size_t), void *ctx, int rc)
+{
+    pg_conn *c = (pg_conn *)st->base.conn;
+    PGresult *r;
+    while ((r = PQgetResult(c->h)) != NULL) {
+        ExecStatusType status = PQresultStatus(r);
+        if (status == PGRES_PIPELINE_ABORTED || rc != STRATA_OK) {
+            PQclear(r);
+        } else if (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK) {
+            int nt = PQntuples(r);
+            st->res = r;
+            if (nt > 0)
+                rc = ensure_row_buffers(st, PQnfields(r));
+            for (st->row = 0; rc == STRATA_OK && st->row < nt; st->row++) {
+                rc = row(ctx, i);
+                clear_row(st);
+            }
+            st->res = NULL;
+            st->row = 0;
+            PQclear(r);
+        } else {
+            rc = report_res(c, r); /* clears r */
+        }
+        if (PQstatus(c->h) == CONNECTION_BAD)
+            return rc == STRATA_OK ? report_res(c, NULL) : rc;
+    }
+    return rc;
+}
+
+static int pg_execute_many(strata_backend_stmt *bst, size_t n, int (*bind)(void *, size_t),
+                           int (*row)(void *, size_t), void *ctx)
+{
+    pg_stmt *st = (pg_stmt *)bst;
+    pg_conn *c = (pg_conn *)bst->conn;
+    pg_reset(bst);
+    int np = bst->nparams;
+    const char **values = calloc((size_t)np + 1, sizeof *values);
+    int *lengths = calloc((size_t)np + 1, sizeof *lengths);
+    int *formats = calloc((size_t)np + 1, sizeof *formats);
+    int rc = STRATA_OK;
+    if (!values || !lengths || !formats)
+        rc = strata_driver_error(bst->conn->db, STRATA_E_NOMEM, "53200", 0, "out of memory");
+    else if (!PQenterPipelineMode(c->h))
+        rc = report_res(c, NULL);
+    if (rc != STRATA_OK) {
+        free(values), free(lengths), free(formats);
+        return rc;
+    }
+    size_t sent = 0, read = 0, flushed = 0;
+    bool stop = false, synced = false;
+    while (!stop || read < sent) {
+        while (!stop && sent < n && sent - read < PIPELINE_WINDOW) {
+            rc = bind(ctx, sent);
+            if (rc == STRATA_OK) {
+                format_params(st, values, lengths, formats);
+                if (!PQsendQueryPrepared(c->h, st->name, np, values, lengths, formats, 0))
+                    rc = report_res(c, NULL);
+            }
+            if (rc != STRATA_OK)
+                stop = true;
+            else
+                sent++;
+        }
+        if (sent == n)
+            stop = true;
+        if (stop && !synced) {
+            /* The sync ends the pipeline; after an error the server skips
+             * to it, and libpq reports the skipped executions as aborted. */
+            synced = true;
+            if (!PQpipelineSync(c->h)) {
+                rc = rc == STRATA_OK ? report_res(c, NULL) : rc;
+                break;
+            }
+        } else if (!stop && sent > flushed) {
+            /* Ask the server to send what it has without waiting for a sync. */
+            if (!PQsendFlushRequest(c->h) || PQflush(c->h) < 0) {
+                rc = report_res(c, NULL);
+                break;
+            }
+            flushed = sent;
+        }
+        if (read < sent)
+            rc = pipe_read_one(st, read++, row, ctx, rc);
+        if (rc != STRATA_OK)
+            stop = true;
+        if (PQstatus(c->h) == CONNECTION_BAD)
+            break;
+    }
+    if (synced && PQstatus(c->h) != CONNECTION_BAD) {
+        PGresult *r = PQgetResult(c->h); /* PGRES_PIPELINE_SYNC */
+        if (r && PQresultStatus(r) != PGRES_PIPELINE_SYNC && rc == STRATA_OK)
+            rc = report_res(c, r);
+        else
+            PQclear(r);
+    }
+    if (!PQexitPipelineMode(c->h) && rc == STRATA_OK)
+        rc = report_res(c, NULL);
+    free(values), free(lengths), free(formats);
+    return rc;
+}
+
 /* Per-column buffers for unescaped bytea values. */
 static int ensure_row_buffers(pg_stmt *st, int nf)
 {
@@ -795,4 +905,5 @@ const strata_driver strata__postgres_driver = {
     .is_reserved_word = pg_is_reserved,
     .classify_error = classify,
     .set_streaming = pg_set_streaming,
+    .execute_many = pg_execute_many,
 };

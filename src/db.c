@@ -212,6 +212,14 @@ static void rollback_keeping_error(strata_db *db)
     memcpy(db->sqlstate, state, sizeof state);
 }
 
+void strata__db_abort_tx(strata_db *db)
+{
+    if (!db->in_tx)
+        return;
+    rollback_keeping_error(db);
+    tx_ended(db);
+}
+
 int strata_db_commit(strata_db *db)
 {
     int rc = strata__db_usable(db);

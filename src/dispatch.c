@@ -136,6 +136,18 @@ int strata__drv_set_streaming(strata_backend_stmt *bst, int on)
     return d->set_streaming(bst, on);
 }
 
+bool strata__drv_can_execute_many(strata_backend_stmt *bst)
+{
+    const strata_driver *d = bst->conn->driver;
+    return d->version >= 3 && d->execute_many;
+}
+
+int strata__drv_execute_many(strata_backend_stmt *bst, size_t n, int (*bind)(void *, size_t),
+                             int (*row)(void *, size_t), void *ctx)
+{
+    return bst->conn->driver->execute_many(bst, n, bind, row, ctx);
+}
+
 int strata__drv_column_count(strata_backend_stmt *bst)
 {
     return bst->conn->driver->column_count(bst);

@@ -90,7 +90,7 @@ struct strata_db {
     int sp_depth;
 
     int64_t changes;
-    int64_t counters[3];
+    int64_t counters[4];
 
     strata_echo_fn echo;
     void *echo_ud;
@@ -139,6 +139,8 @@ int strata__db_usable(strata_db *db);
 int strata__db_usable_by(strata_db *db, const strata_stmt *st);
 int strata__db_check_tx(strata_db *db);
 void strata__db_note_failure(strata_db *db);
+/* Roll the open transaction back, keeping the handle's error. */
+void strata__db_abort_tx(strata_db *db);
 void strata__db_release_zombie(strata_db *db);
 
 /* Put `ident`, quoted for `driver` when it needs quoting, into sb. */
@@ -165,6 +167,9 @@ int strata__drv_reset(strata_backend_stmt *bst);
 void strata__drv_finalize(strata_backend_stmt *bst);
 int64_t strata__drv_changes(strata_backend_stmt *bst);
 int strata__drv_set_streaming(strata_backend_stmt *bst, int on);
+bool strata__drv_can_execute_many(strata_backend_stmt *bst);
+int strata__drv_execute_many(strata_backend_stmt *bst, size_t n, int (*bind)(void *, size_t),
+                             int (*row)(void *, size_t), void *ctx);
 int strata__drv_column_count(strata_backend_stmt *bst);
 const char *strata__drv_column_name(strata_backend_stmt *bst, int col);
 const char *strata__drv_column_decltype(strata_backend_stmt *bst, int col);

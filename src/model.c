@@ -162,7 +162,7 @@ static strata__minfo *minfo_build(strata_session *s, const strata_model *m)
         return NULL;
     }
     strata__sb_init(&sb);
-    int npk = 0;
+    int nkey = 0;
     for (int i = 0; i < mi->nfields; i++) {
         const strata_field *f = &m->fields[i];
         strata__type t;
@@ -180,10 +180,8 @@ static strata__minfo *minfo_build(strata_session *s, const strata_model *m)
             mi->maxlen[i] = t.length;
         mi->kind[i] = t.kind;
         free(t.raw);
-        if (f->flags & STRATA_PRIMARY_KEY) {
-            npk++;
-            mi->pk = i;
-        }
+        if ((f->flags & STRATA_PRIMARY_KEY) && nkey++ < STRATA__MAX_KEY)
+            mi->pkf[mi->npk++] = i;
         strata__sb tmp;
         strata__sb_init(&tmp);
         strata__sb_ident(&tmp, drv, f->name);
@@ -191,11 +189,23 @@ static strata__minfo *minfo_build(strata_session *s, const strata_model *m)
         strata__sb_printf(&sb, "%s%s.%s", i ? ", " : "", mi->qtable,
                           mi->qcols[i] ? mi->qcols[i] : "");
     }
-    if (npk != 1 || m->fields[mi->pk].ctype != STRATA_C_INT64)
-        mi->pk = -1;
-    else
-        mi->autoinc = (m->fields[mi->pk].flags & STRATA_AUTOINCREMENT) != 0;
     mi->select = strata__sb_take(&sb);
+    if (mi->npk == 1 && m->fields[mi->pkf[0]].ctype == STRATA_C_INT64) {
+        mi->pk = mi->pkf[0];
+        mi->autoinc = (m->fields[mi->pk].flags & STRATA_AUTOINCREMENT) != 0;
+    }
+    if ((mi->npk == 0 && m->size) || nkey > STRATA__MAX_KEY) {
+        if (nkey > STRATA__MAX_KEY)
+            strata__db_error(db, STRATA_E_SCHEMA, "model %s: a primary key of %d fields; at most %d",
+                             m->name, nkey, STRATA__MAX_KEY);
+        else
+            strata__db_error(db, STRATA_E_SCHEMA,
+                             "model %s has no primary key field: a session tells its rows apart "
+                             "by their key",
+                             m->name);
+        strata__minfo_free(mi);
+        return NULL;
+    }
     for (int i = 0; i < mi->nfields; i++)
         if (!mi->qcols[i])
             mi->select = (free(mi->select), NULL);
@@ -612,8 +622,8 @@ static void repr_into(strata__sb *sb, strata_object *o)
 {
     const strata_model *m = o->model;
     int f = o->priv ? strata__field_index(o->priv->mi, m->repr) : -1;
-    if (f < 0 && o->priv)
-        f = o->priv->mi->pk;
+    if (f < 0 && o->priv && o->priv->mi->npk == 1)
+        f = o->priv->mi->pkf[0];
     strata__sb_printf(sb, "<%s", m->name);
     if (f >= 0) {
         void *p = strata__field_ptr(o, f);

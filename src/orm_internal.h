@@ -12,6 +12,8 @@
 #include "schema_internal.h"
 #include "strata/orm.h"
 
+#define STRATA__MAX_KEY 16
+
 /* A model resolved against a session's dialect: names, keys, SQL pieces. */
 typedef struct strata__minfo {
     const strata_model *m;
@@ -19,8 +21,10 @@ typedef struct strata__minfo {
     char *qtable; /* quoted */
     int nfields;
     int nrels;
-    int pk;               /* index of the single int64 primary key field, or -1 */
-    bool autoinc;         /* that key is numbered by the database */
+    int npk;                    /* primary-key fields */
+    int pkf[STRATA__MAX_KEY];   /* their indexes, in declaration order */
+    int pk;                     /* the key when it is one int64 field, else -1 */
+    bool autoinc;               /* that key is numbered by the database */
     int *maxlen;          /* per field: string(n) n, else 0 */
     strata_sqltype *kind; /* per field: the portable type */
     char **qcols;         /* per field: quoted column name */
@@ -40,6 +44,9 @@ typedef struct strata__cell {
     size_t len;
 } strata__cell;
 
+/* A primary key: one cell per key field, borrowed. */
+typedef const strata__cell *strata__key[STRATA__MAX_KEY];
+
 enum strata__ostate { OBJ_TRANSIENT, OBJ_PENDING, OBJ_PERSISTENT, OBJ_DELETED, OBJ_DETACHED };
 
 typedef struct strata__relcache {
@@ -58,6 +65,9 @@ struct strata__object {
     uint64_t nulls;          /* non-pointer fields that are NULL */
     strata__cell *loaded;    /* values as the database has them (NULL: not loaded) */
     strata__cell *committed; /* values at the last commit (NULL: none) */
+    /* What the flush under way did, to undo when it fails. */
+    bool inserted_now, deleted_now;
+    strata__cell *undo; /* `loaded` before this flush updated the row */
     strata__relcache *rels;
 };
 
@@ -128,9 +138,34 @@ int strata__session_begin(strata_session *s);
  * map): columns 0..nfields-1 of st's current row. */
 int strata__session_load_row(strata_session *s, strata__minfo *mi, strata_stmt *st, int col0,
                              strata_object **out);
-strata_object *strata__identity_find(strata__minfo *mi, int64_t id);
 int strata__session_error(strata_session *s, int code, const char *fmt, ...) STRATA_PRINTF(3, 4);
 bool strata__is_pg(const strata_session *s);
+
+/* ---- identity.c -------------------------------------------------------- */
+
+bool strata__is_key_field(const strata__minfo *mi, int f);
+/* A persistent object's key, from its loaded snapshot. */
+void strata__object_key(strata_object *o, strata__key key);
+/* An object's key from its fields as they are now (cells borrow them). */
+void strata__fields_key(strata_object *o, strata__cell *cells, strata__key key);
+uint64_t strata__key_hash(const strata__minfo *mi, const strata__key key);
+bool strata__key_eq(const strata__minfo *mi, const strata__key a, const strata__key b);
+strata_object *strata__identity_find_key(strata__minfo *mi, const strata__key key);
+/* For a model whose key is one integer (mi->pk >= 0); NULL otherwise. */
+strata_object *strata__identity_find(strata__minfo *mi, int64_t id);
+/* The object must have its loaded snapshot. */
+bool strata__identity_put(strata__minfo *mi, strata_object *o);
+void strata__identity_remove(strata__minfo *mi, strata_object *o);
+/* "k1 = ? AND k2 = ?", each column prefixed by the table when qualified. */
+void strata__key_where(strata__sb *sb, const strata__minfo *mi, bool qualified);
+int strata__key_bind(strata_stmt *st, int idx, const strata__minfo *mi, const strata__key key);
+int strata__bind_cell(strata_stmt *st, int idx, strata_ctype ct, const strata__cell *c);
+/* "1" or "(1, 'x')", for messages. */
+void strata__key_text(strata__sb *sb, const strata__minfo *mi, const strata__key key);
+/* The caller's key values as cells (text borrowed from the values);
+ * STRATA_E_MISUSE naming the field when one does not fit. */
+int strata__key_from_values(strata_session *s, const strata__minfo *mi, const strata_value *v,
+                            size_t n, strata__cell *cells);
 
 /* ---- relation.c -------------------------------------------------------- */
 

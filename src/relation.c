@@ -471,9 +471,7 @@ int strata__m2m_flush(strata_session *s)
             strata__db_error_context(s->db, "%s %s.%s", op->add ? "adding to" : "removing from",
                                      op->owner->model->name, op->rel->name);
     }
-    if (rc == STRATA_OK)
-        s->nm2m = 0;
-    return rc;
+    return rc; /* the flush forgets the changes once all of it has succeeded */
 }
 
 int strata__relation_before_delete(strata_object *o)

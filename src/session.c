@@ -62,6 +62,7 @@ void strata__object_free(strata_object *o)
     if (p) {
         strata__cells_free(p->mi, p->loaded);
         strata__cells_free(p->mi, p->committed);
+        strata__cells_free(p->mi, p->undo);
         for (int r = 0; p->rels && r < p->mi->nrels; r++)
             free(p->rels[r].list.items);
         free(p->rels);
@@ -199,98 +200,41 @@ int strata_delete(void *obj)
     return STRATA_OK;
 }
 
-/* ---- identity map ------------------------------------------------------ */
-
-static size_t slot_of(const strata__minfo *mi, int64_t id)
-{
-    uint64_t h = (uint64_t)id * 0x9E3779B97F4A7C15ull;
-    return (size_t)(h >> 17) & (mi->nslots - 1);
-}
-
-strata_object *strata__identity_find(strata__minfo *mi, int64_t id)
-{
-    if (!mi->nslots)
-        return NULL;
-    for (size_t i = slot_of(mi, id);; i = (i + 1) & (mi->nslots - 1)) {
-        strata_object *o = mi->slots[i];
-        if (!o)
-            return NULL;
-        if (o != (strata_object *)mi && strata__pk(o) == id)
-            return o;
-    }
-}
-
-static bool identity_put(strata__minfo *mi, strata_object *o)
-{
-    if (mi->pk < 0)
-        return true;
-    if ((mi->nused + 1) * 2 > mi->nslots) {
-        size_t n = mi->nslots ? mi->nslots * 2 : 64;
-        strata_object **slots = calloc(n, sizeof *slots);
-        if (!slots)
-            return false;
-        strata_object **old = mi->slots;
-        size_t oldn = mi->nslots;
-        mi->slots = slots;
-        mi->nslots = n;
-        mi->nused = 0;
-        for (size_t i = 0; i < oldn; i++)
-            if (old[i] && old[i] != (strata_object *)mi)
-                identity_put(mi, old[i]);
-        free(old);
-    }
-    int64_t id = strata__pk(o);
-    size_t i = slot_of(mi, id);
-    while (mi->slots[i] && mi->slots[i] != (strata_object *)mi)
-        i = (i + 1) & (mi->nslots - 1);
-    if (!mi->slots[i])
-        mi->nused++;
-    mi->slots[i] = o;
-    return true;
-}
-
-/* Removal leaves a tombstone (the minfo pointer) so probing continues. */
-static void identity_remove(strata__minfo *mi, strata_object *o)
-{
-    if (!mi->nslots || mi->pk < 0)
-        return;
-    for (size_t i = slot_of(mi, strata__pk(o));; i = (i + 1) & (mi->nslots - 1)) {
-        if (!mi->slots[i])
-            return;
-        if (mi->slots[i] == o) {
-            mi->slots[i] = (strata_object *)mi;
-            return;
-        }
-    }
-}
-
 int strata__session_load_row(strata_session *s, strata__minfo *mi, strata_stmt *st, int col0,
                              strata_object **out)
 {
     *out = NULL;
-    if (mi->pk >= 0) {
-        int64_t id = 0;
-        int rc = strata_stmt_column_int64(st, col0 + mi->pk, &id);
-        if (rc != STRATA_OK)
-            return rc == STRATA_NULL ? STRATA_E_DATA : rc;
-        strata_object *o = strata__identity_find(mi, id);
-        if (o) {
-            *out = o; /* the identity map wins: loaded values are not overwritten */
-            return STRATA_OK;
-        }
+    strata__cell cells[STRATA__MAX_KEY];
+    strata__key key = {0};
+    int rc = STRATA_OK, k = 0;
+    for (; k < mi->npk && rc == STRATA_OK; k++) {
+        rc = strata__read_cell(st, col0 + mi->pkf[k], mi->m->fields[mi->pkf[k]].ctype, &cells[k]);
+        key[k] = &cells[k];
+        if (rc == STRATA_OK && cells[k].null)
+            rc = STRATA_NULL;
     }
-    strata_object *o = object_new(s, mi);
+    strata_object *o = rc == STRATA_OK ? strata__identity_find_key(mi, key) : NULL;
+    while (k-- > 0)
+        free(cells[k].p);
+    if (rc != STRATA_OK)
+        return strata__session_error(s, rc == STRATA_NULL ? STRATA_E_DATA : rc,
+                                     "reading %s's key: %s", mi->m->name, strata_errstr(rc));
+    if (o) {
+        *out = o; /* the identity map wins: loaded values are not overwritten */
+        return STRATA_OK;
+    }
+    o = object_new(s, mi);
     if (!o)
         return STRATA_E_NOMEM;
     for (int f = 0; f < mi->nfields; f++) {
-        int rc = strata__read_field(st, col0 + f, o, f);
+        rc = strata__read_field(st, col0 + f, o, f);
         if (rc != STRATA_OK)
             return strata__session_error(s, rc, "reading %s.%s: %s", mi->m->name,
                                          mi->m->fields[f].name, strata_errstr(rc));
     }
     struct strata__object *p = o->priv;
     if (!(p->loaded = strata__snapshot(o)) || !(p->committed = strata__snapshot(o)) ||
-        !identity_put(mi, o))
+        !strata__identity_put(mi, o))
         return STRATA_E_NOMEM;
     p->state = OBJ_PERSISTENT;
     *out = o;
@@ -417,71 +361,165 @@ static uint64_t insert_mask(strata_object *o)
 
 /* ---- insert ------------------------------------------------------------ */
 
-/* One row RETURNING gave: the key and the returned fields' values. */
+/* One row RETURNING gave: what places it, and the returned fields' values. */
 typedef struct returned {
-    int64_t key;
-    strata__cell *cells; /* per returned column */
+    int64_t order;  /* the key the database numbered */
+    uint64_t hash;  /* or the hash of the key fields */
+    strata__cell *cells;
 } returned;
 
-static int cmp_returned(const void *a, const void *b)
+/* An INSERT of objects sharing one column mask, `per` rows an execution. */
+typedef struct insert_run {
+    strata_session *s;
+    strata__minfo *mi;
+    strata_object **objs;
+    size_t n, per, first; /* objects; rows per execution; chunk of execution 0 */
+    uint64_t mask;
+    int ncols;                   /* columns given per row */
+    int nret, retf[64 + STRATA__MAX_KEY];
+    int keypos[STRATA__MAX_KEY]; /* where each key field is among the returned */
+    bool db_key;                 /* the database numbers the key */
+    returned *rv;                /* one per object: chunk c's rows from c * per */
+    size_t *got;                 /* rows received per chunk */
+} insert_run;
+
+static size_t chunk_rows(const insert_run *r, size_t c)
 {
-    int64_t x = ((const returned *)a)->key, y = ((const returned *)b)->key;
-    return x < y ? -1 : x > y;
+    size_t left = r->n - c * r->per;
+    return left < r->per ? left : r->per;
 }
 
-static void returned_free(returned *rv, size_t n, int nret)
+static char *insert_sql(const insert_run *r, size_t rows)
 {
-    for (size_t i = 0; rv && i < n; i++) {
-        for (int c = 0; rv[i].cells && c < nret; c++)
-            free(rv[i].cells[c].p);
-        free(rv[i].cells);
-    }
-    free(rv);
-}
-
-/* INSERT one batch of objects sharing `mask`, RETURNING the key and the
- * fields the database filled.  RETURNING gives rows in no promised order;
- * both engines number the rows of one multi-row INSERT in row order, so
- * the keys, sorted, belong to the objects in insertion order.  Keys the
- * caller set are matched by value instead. */
-static int insert_batch(strata_session *s, strata__minfo *mi, strata_object **objs, size_t n,
-                        uint64_t mask)
-{
+    strata__minfo *mi = r->mi;
     strata__sb sb;
     strata__sb_init(&sb);
-    int ncols = __builtin_popcountll(mask);
-    if (ncols == 0 && n > 1) {
-        /* Every column comes from the database: one row at a time. */
-        int rc = STRATA_OK;
-        for (size_t i = 0; i < n && rc == STRATA_OK; i++)
-            rc = insert_batch(s, mi, objs + i, 1, mask);
-        return rc;
-    }
-    if (ncols == 0) {
+    if (r->ncols == 0) {
         strata__sb_printf(&sb, "INSERT INTO %s DEFAULT VALUES", mi->qtable);
     } else {
         strata__sb_printf(&sb, "INSERT INTO %s (", mi->qtable);
         for (int f = 0, k = 0; f < mi->nfields; f++)
-            if (mask & (1ull << f))
+            if (r->mask & (1ull << f))
                 strata__sb_printf(&sb, "%s%s", k++ ? ", " : "", mi->qcols[f]);
         strata__sb_puts(&sb, ") VALUES ");
-        for (size_t r = 0; r < n; r++) {
-            strata__sb_puts(&sb, r ? ", (" : "(");
-            for (int c = 0; c < ncols; c++)
+        for (size_t row = 0; row < rows; row++) {
+            strata__sb_puts(&sb, row ? ", (" : "(");
+            for (int c = 0; c < r->ncols; c++)
                 strata__sb_puts(&sb, c ? ", ?" : "?");
             strata__sb_putc(&sb, ')');
         }
     }
-    int nret = 0, retf[64], keycol = -1;
-    for (int f = 0; f < mi->nfields && f < 64; f++) {
-        if (!(mask & (1ull << f)) || f == mi->pk) {
-            if (f == mi->pk)
-                keycol = nret;
-            strata__sb_printf(&sb, "%s%s", nret ? ", " : " RETURNING ", mi->qcols[f]);
-            retf[nret++] = f;
-        }
+    for (int c = 0; c < r->nret; c++)
+        strata__sb_printf(&sb, "%s%s", c ? ", " : " RETURNING ", mi->qcols[r->retf[c]]);
+    return strata__sb_take(&sb);
+}
+
+static int insert_bind(strata_stmt *st, size_t i, void *ctx)
+{
+    insert_run *r = ctx;
+    size_t c = r->first + i, rows = chunk_rows(r, c);
+    int rc = STRATA_OK, idx = 1;
+    for (size_t row = 0; row < rows && rc == STRATA_OK; row++)
+        for (int f = 0; f < r->mi->nfields && rc == STRATA_OK; f++)
+            if (r->mask & (1ull << f))
+                rc = strata__bind_field(st, idx++, r->objs[c * r->per + row], f);
+    return rc;
+}
+
+static int insert_row(strata_stmt *st, size_t i, void *ctx)
+{
+    insert_run *r = ctx;
+    size_t c = r->first + i;
+    if (r->got[c] == chunk_rows(r, c))
+        return strata__db_error(r->s->db, STRATA_E_ERROR,
+                                "the INSERT returned more rows than it was given");
+    returned *row = &r->rv[c * r->per + r->got[c]];
+    if (!(row->cells = calloc((size_t)r->nret, sizeof *row->cells)))
+        return STRATA_E_NOMEM;
+    r->got[c]++;
+    for (int k = 0; k < r->nret; k++) {
+        int rc = strata__read_cell(st, k, r->mi->m->fields[r->retf[k]].ctype, &row->cells[k]);
+        if (rc != STRATA_OK)
+            return rc;
     }
-    char *sql = strata__sb_take(&sb);
+    if (r->db_key) {
+        row->order = row->cells[r->keypos[0]].i;
+    } else {
+        strata__key key;
+        for (int k = 0; k < r->mi->npk; k++)
+            key[k] = &row->cells[r->keypos[k]];
+        row->hash = strata__key_hash(r->mi, key);
+    }
+    return STRATA_OK;
+}
+
+static int cmp_order(const void *a, const void *b)
+{
+    int64_t x = ((const returned *)a)->order, y = ((const returned *)b)->order;
+    return x < y ? -1 : x > y;
+}
+
+static int cmp_hash(const void *a, const void *b)
+{
+    uint64_t x = ((const returned *)a)->hash, y = ((const returned *)b)->hash;
+    return x < y ? -1 : x > y;
+}
+
+/* The returned row of object o in chunk rows[0..n), sorted by hash:
+ * RETURNING gives rows in no promised order, so they are matched on the
+ * key the caller set. */
+static returned *row_of(const insert_run *r, strata_object *o, returned *rows, size_t n)
+{
+    strata__cell cells[STRATA__MAX_KEY];
+    strata__key key, rk;
+    strata__fields_key(o, cells, key);
+    uint64_t h = strata__key_hash(r->mi, key);
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (rows[mid].hash < h)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (; lo < n && rows[lo].hash == h; lo++) {
+        for (int k = 0; k < r->mi->npk; k++)
+            rk[k] = &rows[lo].cells[r->keypos[k]];
+        if (strata__key_eq(r->mi, key, rk))
+            return &rows[lo];
+    }
+    return NULL;
+}
+
+/* Give each object of chunk c its returned values. */
+static int insert_place(strata_session *s, insert_run *r, size_t c)
+{
+    size_t n = chunk_rows(r, c);
+    returned *rows = &r->rv[c * r->per];
+    strata_object **objs = &r->objs[c * r->per];
+    if (r->got[c] != n)
+        return strata__session_error(s, STRATA_E_ERROR, "the INSERT returned %zu rows for %zu",
+                                     r->got[c], n);
+    /* Keys the database numbered follow the rows' order in the VALUES
+     * list on both engines, so sorted they line up with the objects. */
+    qsort(rows, n, sizeof *rows, r->db_key ? cmp_order : cmp_hash);
+    int rc = STRATA_OK;
+    for (size_t i = 0; i < n && rc == STRATA_OK; i++) {
+        returned *row = r->db_key ? &rows[i] : row_of(r, objs[i], rows, n);
+        if (!row)
+            return strata__session_error(s, STRATA_E_ERROR,
+                                         "the INSERT of %s returned no row for an object's key",
+                                         r->mi->m->name);
+        for (int k = 0; k < r->nret && rc == STRATA_OK; k++)
+            rc = strata__set_field(objs[i], r->retf[k], &row->cells[k]);
+    }
+    return rc;
+}
+
+/* Run the INSERT for executions [first, first + count), each of `rows` rows. */
+static int insert_chunks(strata_session *s, insert_run *r, size_t first, size_t count, size_t rows)
+{
+    char *sql = insert_sql(r, rows);
     if (!sql)
         return STRATA_E_NOMEM;
     strata_stmt *st;
@@ -489,46 +527,57 @@ static int insert_batch(strata_session *s, strata__minfo *mi, strata_object **ob
     free(sql);
     if (rc != STRATA_OK)
         return rc;
-    int idx = 1;
-    for (size_t r = 0; r < n && rc == STRATA_OK; r++)
-        for (int f = 0; f < mi->nfields && rc == STRATA_OK; f++)
-            if (mask & (1ull << f))
-                rc = strata__bind_field(st, idx++, objs[r], f);
-    returned *rv = calloc(n, sizeof *rv);
-    size_t got = 0;
-    if (!rv)
-        rc = STRATA_E_NOMEM;
-    while (rc == STRATA_OK && (rc = strata_stmt_step(st)) == STRATA_ROW) {
-        if (got == n || !(rv[got].cells = calloc((size_t)nret, sizeof *rv[got].cells))) {
-            rc = got == n ? STRATA_E_ERROR : STRATA_E_NOMEM;
-            break;
-        }
-        for (int c = 0; c < nret && rc == STRATA_ROW; c++)
-            if (strata__read_cell(st, c, mi->m->fields[retf[c]].ctype, &rv[got].cells[c]) !=
-                STRATA_OK)
-                rc = STRATA_E_DATA;
-        if (rc != STRATA_ROW)
-            break;
-        rv[got].key = keycol >= 0 ? rv[got].cells[keycol].i : 0;
-        got++;
-        rc = STRATA_OK;
-    }
-    if (rc == STRATA_DONE)
-        rc = got == n ? STRATA_OK : STRATA_E_ERROR;
+    r->first = first;
+    rc = strata_stmt_execute_many(st, count, insert_bind, r->nret ? insert_row : NULL, r);
     strata_stmt_finalize(st);
-    if (rc == STRATA_OK && keycol >= 0 && !(mask & (1ull << mi->pk)))
-        qsort(rv, n, sizeof *rv, cmp_returned);
-    for (size_t i = 0; rc == STRATA_OK && i < n; i++) {
-        /* With keys set by the caller, find the row by its key. */
-        returned *row = &rv[i];
-        if (keycol >= 0 && (mask & (1ull << mi->pk)))
-            for (size_t j = 0; j < n; j++)
-                if (rv[j].key == strata__pk(objs[i]))
-                    row = &rv[j];
-        for (int c = 0; c < nret && rc == STRATA_OK; c++)
-            rc = strata__set_field(objs[i], retf[c], &row->cells[c]);
+    return rc;
+}
+
+/* INSERT objs[0..n), which share `mask`: multi-row statements of up to
+ * BATCH_ROWS rows, pipelined where the engine can, RETURNING what the
+ * database filled in (the key it numbered, server defaults). */
+static int insert_objects(strata_session *s, strata__minfo *mi, strata_object **objs, size_t n,
+                          uint64_t mask)
+{
+    insert_run r = {.s = s, .mi = mi, .objs = objs, .n = n, .mask = mask};
+    r.ncols = __builtin_popcountll(mask);
+    r.per = r.ncols == 0 ? 1 : BATCH_ROWS; /* DEFAULT VALUES is one row */
+    if (r.ncols && r.per * (size_t)r.ncols > BATCH_PARAMS)
+        r.per = BATCH_PARAMS / (size_t)r.ncols;
+    for (int f = 0; f < mi->nfields && f < 64; f++)
+        if (!(mask & (1ull << f)))
+            r.retf[r.nret++] = f;
+    r.db_key = mi->pk >= 0 && !(mask & (1ull << mi->pk));
+    if (r.nret) {
+        for (int k = 0; k < mi->npk; k++) {
+            int at = -1;
+            for (int c = 0; c < r.nret; c++)
+                if (r.retf[c] == mi->pkf[k])
+                    at = c;
+            if (at < 0) {
+                at = r.nret;
+                r.retf[r.nret++] = mi->pkf[k];
+            }
+            r.keypos[k] = at;
+        }
     }
-    returned_free(rv, got, nret);
+    size_t nchunks = (n + r.per - 1) / r.per, full = n / r.per;
+    r.rv = r.nret ? calloc(n, sizeof *r.rv) : NULL;
+    r.got = calloc(nchunks, sizeof *r.got);
+    int rc = (r.nret && !r.rv) || !r.got ? STRATA_E_NOMEM : STRATA_OK;
+    if (rc == STRATA_OK && full)
+        rc = insert_chunks(s, &r, 0, full, r.per);
+    if (rc == STRATA_OK && full < nchunks)
+        rc = insert_chunks(s, &r, full, 1, n - full * r.per);
+    for (size_t c = 0; rc == STRATA_OK && r.nret && c < nchunks; c++)
+        rc = insert_place(s, &r, c);
+    for (size_t i = 0; r.rv && i < n; i++) {
+        for (int k = 0; r.rv[i].cells && k < r.nret; k++)
+            free(r.rv[i].cells[k].p);
+        free(r.rv[i].cells);
+    }
+    free(r.rv);
+    free(r.got);
     return rc;
 }
 
@@ -538,21 +587,18 @@ static int insert_model(strata_session *s, strata__minfo *mi)
     size_t nb = 0, cap = 0;
     int rc = STRATA_OK;
     for (;;) {
-        /* Gather a batch of pending objects of this model with one mask. */
+        /* Gather the pending objects of this model that share a mask. */
         nb = 0;
         uint64_t mask = 0;
-        int per_row = 1;
         for (size_t i = 0; i < s->nobjs && rc == STRATA_OK; i++) {
             strata_object *o = s->objs[i];
             if (o->priv->mi != mi || o->priv->state != OBJ_PENDING)
                 continue;
             uint64_t m = insert_mask(o);
-            if (nb == 0) {
+            if (nb == 0)
                 mask = m;
-                per_row = __builtin_popcountll(m) ? __builtin_popcountll(m) : 1;
-            } else if (m != mask) {
+            else if (m != mask)
                 continue;
-            }
             if (nb == cap) {
                 cap = cap ? cap * 2 : 64;
                 strata_object **n = realloc(batch, cap * sizeof *n);
@@ -563,12 +609,10 @@ static int insert_model(strata_session *s, strata__minfo *mi)
                 batch = n;
             }
             batch[nb++] = o;
-            if (nb >= BATCH_ROWS || nb * (size_t)per_row >= BATCH_PARAMS)
-                break;
         }
         if (rc != STRATA_OK || nb == 0)
             break;
-        if ((rc = insert_batch(s, mi, batch, nb, mask)) != STRATA_OK) {
+        if ((rc = insert_objects(s, mi, batch, nb, mask)) != STRATA_OK) {
             strata__db_error_context(s->db, "inserting %zu %s object%s", nb, mi->m->name,
                                      nb == 1 ? "" : "s");
             break;
@@ -576,8 +620,9 @@ static int insert_model(strata_session *s, strata__minfo *mi)
         for (size_t i = 0; i < nb; i++) {
             struct strata__object *p = batch[i]->priv;
             p->state = OBJ_PERSISTENT;
+            p->inserted_now = true;
             strata__cells_free(mi, p->loaded);
-            if (!(p->loaded = strata__snapshot(batch[i])) || !identity_put(mi, batch[i])) {
+            if (!(p->loaded = strata__snapshot(batch[i])) || !strata__identity_put(mi, batch[i])) {
                 rc = STRATA_E_NOMEM;
                 break;
             }
@@ -591,11 +636,47 @@ static int insert_model(strata_session *s, strata__minfo *mi)
 
 /* ---- update and delete ------------------------------------------------- */
 
+/* "<Model key>" context for a failed statement on one object. */
+static int object_error_context(strata_session *s, const char *doing, strata_object *o)
+{
+    strata__sb sb;
+    strata__sb_init(&sb);
+    strata__key key = {0};
+    strata__object_key(o, key);
+    strata__key_text(&sb, o->priv->mi, key);
+    char *k = strata__sb_take(&sb);
+    int rc = strata__db_error_context(s->db, "%s %s %s", doing, o->model->name, k ? k : "");
+    free(k);
+    return rc;
+}
+
+/* Run `sql`, binding the changed fields[0..n) and then the object's key as
+ * it was loaded. */
+static int run_on_row(strata_session *s, strata_object *o, const char *sql, const int *fields,
+                      int n)
+{
+    strata__minfo *mi = o->priv->mi;
+    strata_stmt *st;
+    int rc = strata_stmt_prepare(&st, s->db, sql);
+    if (rc != STRATA_OK)
+        return rc;
+    for (int i = 0; i < n && rc == STRATA_OK; i++)
+        rc = strata__bind_field(st, i + 1, o, fields[i]);
+    strata__key key = {0};
+    strata__object_key(o, key);
+    if (rc == STRATA_OK)
+        rc = strata__key_bind(st, n + 1, mi, key);
+    if (rc == STRATA_OK)
+        rc = strata_stmt_step(st);
+    strata_stmt_finalize(st);
+    return rc == STRATA_DONE ? STRATA_OK : rc;
+}
+
 static int update_object(strata_session *s, strata_object *o)
 {
     struct strata__object *p = o->priv;
     strata__minfo *mi = p->mi;
-    if (!p->loaded || mi->pk < 0)
+    if (!p->loaded || !mi->npk)
         return STRATA_OK;
     bool any = false;
     for (int f = 0; f < mi->nfields && !any; f++)
@@ -612,54 +693,56 @@ static int update_object(strata_session *s, strata_object *o)
     strata__sb_init(&sb);
     strata__sb_printf(&sb, "UPDATE %s SET ", mi->qtable);
     int n = 0, fields[64];
+    bool rekey = false;
     for (int f = 0; f < mi->nfields && f < 64; f++) {
-        if (f == mi->pk || !strata__field_changed(o, f, &p->loaded[f]))
+        if (!strata__field_changed(o, f, &p->loaded[f]))
             continue;
+        rekey |= strata__is_key_field(mi, f);
         strata__sb_printf(&sb, "%s%s = ?", n ? ", " : "", mi->qcols[f]);
         fields[n++] = f;
     }
-    strata__sb_printf(&sb, " WHERE %s = ?", mi->qcols[mi->pk]);
+    strata__sb_puts(&sb, " WHERE ");
+    strata__key_where(&sb, mi, false);
     char *sql = strata__sb_take(&sb);
     if (!sql)
         return STRATA_E_NOMEM;
-    strata_stmt *st;
-    rc = strata_stmt_prepare(&st, s->db, sql);
+    rc = run_on_row(s, o, sql, fields, n);
     free(sql);
     if (rc != STRATA_OK)
-        return rc;
-    for (int i = 0; i < n && rc == STRATA_OK; i++)
-        rc = strata__bind_field(st, i + 1, o, fields[i]);
-    if (rc == STRATA_OK)
-        rc = strata_stmt_bind_int64(st, n + 1, p->loaded[mi->pk].i);
-    if (rc == STRATA_OK)
-        rc = strata_stmt_step(st);
-    strata_stmt_finalize(st);
-    if (rc != STRATA_DONE)
-        return strata__db_error_context(s->db, "updating %s %lld", o->model->name,
-                                        (long long)strata__pk(o));
-    strata__cells_free(mi, p->loaded);
-    return (p->loaded = strata__snapshot(o)) ? STRATA_OK : STRATA_E_NOMEM;
+        return object_error_context(s, "updating", o);
+    /* A changed key moves the object in the identity map. */
+    if (rekey)
+        strata__identity_remove(mi, o);
+    strata__cells_free(mi, p->undo);
+    p->undo = p->loaded;
+    if (!(p->loaded = strata__snapshot(o))) {
+        p->loaded = p->undo;
+        p->undo = NULL;
+        return STRATA_E_NOMEM;
+    }
+    return rekey && !strata__identity_put(mi, o) ? STRATA_E_NOMEM : STRATA_OK;
 }
 
 static int delete_object(strata_session *s, strata_object *o)
 {
     strata__minfo *mi = o->priv->mi;
     int rc = strata__relation_before_delete(o);
-    if (rc != STRATA_OK || mi->pk < 0)
+    if (rc != STRATA_OK || !mi->npk || !o->priv->loaded)
         return rc;
-    char sql[512];
-    snprintf(sql, sizeof sql, "DELETE FROM %s WHERE %s = ?", mi->qtable, mi->qcols[mi->pk]);
-    strata_stmt *st;
-    if ((rc = strata_stmt_prepare(&st, s->db, sql)) != STRATA_OK)
-        return rc;
-    strata_stmt_bind_int64(st, 1, strata__pk(o));
-    rc = strata_stmt_step(st);
-    strata_stmt_finalize(st);
-    if (rc != STRATA_DONE)
-        return strata__db_error_context(s->db, "deleting %s %lld", o->model->name,
-                                        (long long)strata__pk(o));
-    identity_remove(mi, o);
+    strata__sb sb;
+    strata__sb_init(&sb);
+    strata__sb_printf(&sb, "DELETE FROM %s WHERE ", mi->qtable);
+    strata__key_where(&sb, mi, false);
+    char *sql = strata__sb_take(&sb);
+    if (!sql)
+        return STRATA_E_NOMEM;
+    rc = run_on_row(s, o, sql, NULL, 0);
+    free(sql);
+    if (rc != STRATA_OK)
+        return object_error_context(s, "deleting", o);
+    strata__identity_remove(mi, o);
     o->priv->state = OBJ_DETACHED;
+    o->priv->deleted_now = true;
     return STRATA_OK;
 }
 
@@ -672,6 +755,46 @@ static int max_rank(strata_session *s)
         if (s->models[i]->rank > r)
             r = s->models[i]->rank;
     return r;
+}
+
+/* After a flush: nothing of it is to be undone any more. */
+static void flush_forget(strata_session *s)
+{
+    for (size_t i = 0; i < s->nobjs; i++) {
+        struct strata__object *p = s->objs[i]->priv;
+        p->inserted_now = p->deleted_now = false;
+        strata__cells_free(p->mi, p->undo);
+        p->undo = NULL;
+    }
+}
+
+/* A failed flush was rolled back to its savepoint: the objects go back to
+ * how they were before it, so a flush after a fix sends everything again.
+ * Objects inserted by earlier flushes stay inserted. */
+static void flush_undo(strata_session *s)
+{
+    for (size_t i = 0; i < s->nobjs; i++) {
+        strata_object *o = s->objs[i];
+        struct strata__object *p = o->priv;
+        if (p->deleted_now) {
+            p->state = OBJ_DELETED;
+            strata__identity_put(p->mi, o);
+        }
+        if (p->undo) {
+            strata__identity_remove(p->mi, o);
+            strata__cells_free(p->mi, p->loaded);
+            p->loaded = p->undo;
+            p->undo = NULL;
+            strata__identity_put(p->mi, o);
+        }
+        if (p->inserted_now) {
+            strata__identity_remove(p->mi, o);
+            p->state = OBJ_PENDING;
+            if (p->mi->autoinc)
+                *(int64_t *)strata__field_ptr(o, p->mi->pk) = 0;
+        }
+        p->inserted_now = p->deleted_now = false;
+    }
 }
 
 /* Whether the object has something to send. */
@@ -754,9 +877,12 @@ int strata_session_flush(strata_session *s)
             if (o->priv->state == OBJ_DELETED && o->priv->mi->rank == rank)
                 rc = delete_object(s, o);
         }
-    if (rc == STRATA_OK) {
+    if (rc == STRATA_OK)
         rc = strata_db_savepoint_release(s->db);
-        s->has_pending = rc != STRATA_OK;
+    if (rc == STRATA_OK) {
+        s->has_pending = false;
+        s->nm2m = 0;
+        flush_forget(s);
     } else {
         /* Undo this flush in the database; the objects keep their states
          * so the caller can fix and flush again, or roll back. */
@@ -769,18 +895,7 @@ int strata_session_flush(strata_session *s)
         strata_driver_error(s->db, code, state[0] ? state : NULL, native, "%s",
                             msg ? msg : strata_errstr(code));
         free(msg);
-        for (size_t i = 0; i < s->nobjs; i++) {
-            struct strata__object *p = s->objs[i]->priv;
-            if (p->added_in_tx && p->state == OBJ_PERSISTENT && !p->committed) {
-                identity_remove(p->mi, s->objs[i]);
-                p->state = OBJ_PENDING;
-                if (p->mi->autoinc)
-                    *(int64_t *)strata__field_ptr(s->objs[i], p->mi->pk) = 0;
-            } else if (p->deleted_in_tx && p->state == OBJ_DETACHED) {
-                p->state = OBJ_DELETED;
-                identity_put(p->mi, s->objs[i]);
-            }
-        }
+        flush_undo(s);
     }
 out:
     s->flushing = false;
@@ -837,7 +952,7 @@ int strata_session_rollback(strata_session *s)
         if (p->added_in_tx) {
             /* Not saved: back to a plain object, its database id gone. */
             if (p->state == OBJ_PERSISTENT || p->state == OBJ_DELETED)
-                identity_remove(p->mi, o);
+                strata__identity_remove(p->mi, o);
             if (p->mi->autoinc)
                 *(int64_t *)strata__field_ptr(o, p->mi->pk) = 0;
             p->state = OBJ_TRANSIENT;
@@ -848,14 +963,16 @@ int strata_session_rollback(strata_session *s)
         }
         if (p->committed &&
             (p->state == OBJ_PERSISTENT || p->state == OBJ_DELETED || p->state == OBJ_DETACHED)) {
-            if (p->state == OBJ_DETACHED && !identity_put(p->mi, o))
-                return STRATA_E_NOMEM;
+            /* The key may have changed since the commit: out of the
+             * identity map under the new one, back under the old. */
+            if (p->state != OBJ_DETACHED)
+                strata__identity_remove(p->mi, o);
             p->state = OBJ_PERSISTENT;
             p->deleted_in_tx = false;
             if (strata__restore(o, p->committed) != STRATA_OK)
                 return STRATA_E_NOMEM;
             strata__cells_free(p->mi, p->loaded);
-            if (!(p->loaded = strata__snapshot(o)))
+            if (!(p->loaded = strata__snapshot(o)) || !strata__identity_put(p->mi, o))
                 return STRATA_E_NOMEM;
         }
     }
@@ -864,36 +981,28 @@ int strata_session_rollback(strata_session *s)
 
 /* ---- get and refresh --------------------------------------------------- */
 
-static int select_by_key(strata_session *s, strata__minfo *mi, int64_t id, strata_stmt **out)
+static int select_by_key(strata_session *s, strata__minfo *mi, const strata__key key,
+                         strata_stmt **out)
 {
     strata__sb sb;
     strata__sb_init(&sb);
-    strata__sb_printf(&sb, "SELECT %s FROM %s WHERE %s.%s = ?", mi->select, mi->qtable, mi->qtable,
-                      mi->qcols[mi->pk]);
+    strata__sb_printf(&sb, "SELECT %s FROM %s WHERE ", mi->select, mi->qtable);
+    strata__key_where(&sb, mi, true);
     char *sql = strata__sb_take(&sb);
     if (!sql)
         return STRATA_E_NOMEM;
     int rc = strata_stmt_prepare(out, s->db, sql);
     free(sql);
-    if (rc == STRATA_OK)
-        strata_stmt_bind_int64(*out, 1, id);
+    if (rc == STRATA_OK && (rc = strata__key_bind(*out, 1, mi, key)) != STRATA_OK) {
+        strata_stmt_finalize(*out);
+        *out = NULL;
+    }
     return rc;
 }
 
-int strata_get(strata_session *s, const strata_model *model, int64_t id, void *out)
+static int get_by_key(strata_session *s, strata__minfo *mi, const strata__key key, void *out)
 {
-    if (!out)
-        return STRATA_E_MISUSE;
-    *(void **)out = NULL;
-    if (!s || !model)
-        return STRATA_E_MISUSE;
-    strata__minfo *mi = strata__minfo_get(s, model);
-    if (!mi)
-        return strata_db_errcode(s->db) ? strata_db_errcode(s->db) : STRATA_E_NOMEM;
-    if (mi->pk < 0)
-        return strata__session_error(s, STRATA_E_MISUSE,
-                                     "%s has no single integer primary key to get by", model->name);
-    strata_object *o = strata__identity_find(mi, id);
+    strata_object *o = strata__identity_find_key(mi, key);
     if (o) {
         if (o->priv->state == OBJ_DELETED)
             return STRATA_E_NOT_FOUND;
@@ -909,7 +1018,7 @@ int strata_get(strata_session *s, const strata_model *model, int64_t id, void *o
     if (rc != STRATA_OK)
         return rc;
     strata_stmt *st;
-    if ((rc = select_by_key(s, mi, id, &st)) != STRATA_OK)
+    if ((rc = select_by_key(s, mi, key, &st)) != STRATA_OK)
         return rc;
     rc = strata_stmt_step(st);
     if (rc == STRATA_ROW)
@@ -922,16 +1031,72 @@ int strata_get(strata_session *s, const strata_model *model, int64_t id, void *o
     return rc;
 }
 
+/* The session's info for a model a get names; NULL with the code in *rc. */
+static strata__minfo *get_model(strata_session *s, const strata_model *model, int *rc)
+{
+    strata__minfo *mi = strata__minfo_get(s, model);
+    if (!mi)
+        *rc = strata_db_errcode(s->db) ? strata_db_errcode(s->db) : STRATA_E_NOMEM;
+    else if (!model->size)
+        *rc = strata__session_error(s, STRATA_E_MISUSE, "model %s is an association table",
+                                    model->name);
+    return *rc == STRATA_OK ? mi : NULL;
+}
+
+int strata_get(strata_session *s, const strata_model *model, int64_t id, void *out)
+{
+    if (!out)
+        return STRATA_E_MISUSE;
+    *(void **)out = NULL;
+    if (!s || !model)
+        return STRATA_E_MISUSE;
+    int rc = STRATA_OK;
+    strata__minfo *mi = get_model(s, model, &rc);
+    if (!mi)
+        return rc;
+    if (mi->pk < 0)
+        return strata__session_error(s, STRATA_E_MISUSE,
+                                     "%s's primary key is not one integer field: use "
+                                     "strata_get_key",
+                                     model->name);
+    strata__cell c = {.i = id};
+    strata__key key = {&c};
+    return get_by_key(s, mi, key, out);
+}
+
+int strata_get_key(strata_session *s, const strata_model *model, const strata_value *key,
+                   size_t nkey, void *out)
+{
+    if (!out)
+        return STRATA_E_MISUSE;
+    *(void **)out = NULL;
+    if (!s || !model || (!key && nkey))
+        return STRATA_E_MISUSE;
+    int rc = STRATA_OK;
+    strata__minfo *mi = get_model(s, model, &rc);
+    if (!mi)
+        return rc;
+    strata__cell cells[STRATA__MAX_KEY];
+    if ((rc = strata__key_from_values(s, mi, key, nkey, cells)) != STRATA_OK)
+        return rc;
+    strata__key k;
+    for (int i = 0; i < mi->npk; i++)
+        k[i] = &cells[i];
+    return get_by_key(s, mi, k, out);
+}
+
 int strata_refresh(void *obj)
 {
     strata_object *o = strata__as_object(obj);
-    if (!o || o->priv->state != OBJ_PERSISTENT || o->priv->mi->pk < 0)
+    if (!o || o->priv->state != OBJ_PERSISTENT || !o->priv->loaded)
         return STRATA_E_MISUSE;
     strata_session *s = o->priv->s;
     strata__minfo *mi = o->priv->mi;
     int rc = strata__session_begin(s);
+    strata__key key = {0};
+    strata__object_key(o, key);
     strata_stmt *st;
-    if (rc != STRATA_OK || (rc = select_by_key(s, mi, strata__pk(o), &st)) != STRATA_OK)
+    if (rc != STRATA_OK || (rc = select_by_key(s, mi, key, &st)) != STRATA_OK)
         return rc;
     rc = strata_stmt_step(st);
     for (int f = 0; rc == STRATA_ROW && f < mi->nfields; f++)
@@ -954,7 +1119,7 @@ int strata_upsert(void *obj, const char *on, void *out)
         return STRATA_E_MISUSE;
     *(void **)out = NULL;
     strata_object *o = strata__as_object(obj);
-    if (!o || !on || o->priv->state != OBJ_TRANSIENT || o->priv->mi->pk < 0)
+    if (!o || !on || o->priv->state != OBJ_TRANSIENT)
         return STRATA_E_MISUSE;
     strata_session *s = o->priv->s;
     strata__minfo *mi = o->priv->mi;
@@ -997,7 +1162,8 @@ int strata_upsert(void *obj, const char *on, void *out)
     strata__sb_puts(&sb, ") DO UPDATE SET ");
     int nset = 0;
     for (int f = 0; f < mi->nfields; f++) {
-        if (!(mask & (1ull << f)) || f == mi->pk || strata__names_has(&keys, mi->m->fields[f].name))
+        if (!(mask & (1ull << f)) || strata__is_key_field(mi, f) ||
+            strata__names_has(&keys, mi->m->fields[f].name))
             continue;
         strata__sb_printf(&sb, "%s%s = excluded.%s", nset++ ? ", " : "", mi->qcols[f],
                           mi->qcols[f]);
@@ -1017,23 +1183,31 @@ int strata_upsert(void *obj, const char *on, void *out)
         if (mask & (1ull << f))
             rc = strata__bind_field(st, i++, o, f);
     if (rc == STRATA_OK && (rc = strata_stmt_step(st)) == STRATA_ROW) {
-        int64_t id = 0;
-        strata_stmt_column_int64(st, mi->pk, &id);
-        strata_object *target = strata__identity_find(mi, id);
+        /* The row's key says whether the session has it already. */
+        strata__cell cells[STRATA__MAX_KEY];
+        strata__key key;
+        int k = 0;
+        rc = STRATA_OK;
+        for (; k < mi->npk && rc == STRATA_OK; k++) {
+            rc = strata__read_cell(st, mi->pkf[k], mi->m->fields[mi->pkf[k]].ctype, &cells[k]);
+            key[k] = &cells[k];
+        }
+        strata_object *target = rc == STRATA_OK ? strata__identity_find_key(mi, key) : NULL;
+        while (k-- > 0)
+            free(cells[k].p);
         if (!target)
             target = o;
-        rc = STRATA_OK;
         for (int f = 0; f < mi->nfields && rc == STRATA_OK; f++)
             rc = strata__read_field(st, f, target, f);
-        if (rc == STRATA_OK && target == o) {
-            o->priv->state = OBJ_PERSISTENT;
-            o->priv->added_in_tx = true;
-            if (!identity_put(mi, o))
-                rc = STRATA_E_NOMEM;
-        }
         if (rc == STRATA_OK) {
             strata__cells_free(mi, target->priv->loaded);
             if (!(target->priv->loaded = strata__snapshot(target)))
+                rc = STRATA_E_NOMEM;
+        }
+        if (rc == STRATA_OK && target == o) {
+            o->priv->state = OBJ_PERSISTENT;
+            o->priv->added_in_tx = true;
+            if (!strata__identity_put(mi, o))
                 rc = STRATA_E_NOMEM;
         }
         if (rc == STRATA_OK)

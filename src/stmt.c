@@ -773,3 +773,93 @@ int strata_stmt_stream(strata_stmt *st)
         st->stream = true;
     return rc;
 }
+
+/* ---- many executions ------------------------------------------------------------- */
+
+typedef struct many_run {
+    strata_stmt *st;
+    strata_exec_bind_fn bind;
+    strata_exec_row_fn row;
+    void *ctx;
+} many_run;
+
+/* The driver's callbacks while it pipelines. */
+static int many_bind(void *arg, size_t i)
+{
+    many_run *r = arg;
+    strata_stmt *st = r->st;
+    int rc = r->bind(st, i, r->ctx);
+    if (rc != STRATA_OK)
+        return rc;
+    strata__echo_stmt(st->db, st->sql, st->params, st->nparams);
+    st->db->counters[STRATA_COUNTER_STATEMENTS]++;
+    st->db->counters[STRATA_COUNTER_PIPELINED]++;
+    return STRATA_OK;
+}
+
+static int many_row(void *arg, size_t i)
+{
+    many_run *r = arg;
+    free_scratch(r->st);
+    r->st->state = STMT_ROWS;
+    int rc = r->row ? r->row(r->st, i, r->ctx) : STRATA_OK;
+    free_scratch(r->st);
+    r->st->state = STMT_READY;
+    return rc;
+}
+
+/* One execution after another, for engines without pipelining. */
+static int many_one_by_one(many_run *r, size_t n)
+{
+    strata_stmt *st = r->st;
+    int rc = STRATA_OK;
+    for (size_t i = 0; i < n && rc == STRATA_OK; i++) {
+        stmt_rewind(st);
+        if ((rc = r->bind(st, i, r->ctx)) != STRATA_OK)
+            break;
+        while ((rc = strata_stmt_step(st)) == STRATA_ROW)
+            if (r->row && (rc = r->row(st, i, r->ctx)) != STRATA_OK)
+                break;
+        if (rc == STRATA_DONE)
+            rc = STRATA_OK;
+    }
+    stmt_rewind(st);
+    return rc;
+}
+
+int strata_stmt_execute_many(strata_stmt *st, size_t n, strata_exec_bind_fn bind,
+                             strata_exec_row_fn row, void *ctx)
+{
+    if (!st || !st->bst || !bind)
+        return STRATA_E_MISUSE;
+    strata_db *db = st->db;
+    int rc = strata__db_usable_by(db, st);
+    if (rc)
+        return rc;
+    if (st->stream)
+        return strata__db_error(db, STRATA_E_MISUSE,
+                                "a streamed statement cannot be run many times at once");
+    stmt_rewind(st);
+    if (n == 0)
+        return STRATA_OK;
+    bool own = !strata_db_in_transaction(db);
+    if (own && (rc = strata_db_begin(db)) != STRATA_OK)
+        return rc;
+    many_run r = {st, bind, row, ctx};
+    if ((rc = strata__db_check_tx(db)) == STRATA_OK) {
+        if (n > 1 && strata__drv_can_execute_many(st->bst)) {
+            rc = strata__drv_execute_many(st->bst, n, many_bind, many_row, &r);
+            if (rc != STRATA_OK)
+                strata__db_note_failure(db);
+            stmt_rewind(st);
+        } else {
+            rc = many_one_by_one(&r, n);
+        }
+    }
+    if (own) {
+        if (rc == STRATA_OK)
+            return strata_db_commit(db);
+        strata__db_abort_tx(db);
+    }
+    return rc;
+}

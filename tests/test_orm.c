@@ -126,8 +126,28 @@ static const strata_field cover_fields[] = {
 const strata_model cover_model = {STRATA_MODEL_VERSION, "Cover", .size = sizeof(Cover),
                                   .fields = cover_fields, .repr = "artist"};
 
-static const strata_model *const microblog[] = {
-    &user_model, &post_model, &followers_model, &album_model, &track_model, &cover_model, NULL};
+/* An association object with a composite key (an integer and a text) and
+ * a server default the INSERT returns. */
+typedef struct Membership {
+    strata_object base;
+    int64_t user_id;
+    char *role;
+    char *note;
+    strata_timestamp since;
+} Membership;
+
+static const strata_field membership_fields[] = {
+    STRATA_FOREIGN_KEY(Membership, user_id, "user.id", STRATA_PRIMARY_KEY),
+    STRATA_STRING(Membership, role, 20, STRATA_PRIMARY_KEY),
+    STRATA_STRING(Membership, note, 40, STRATA_NULLABLE),
+    STRATA_DATETIME(Membership, since, 0, .server_default = "now"), STRATA_FIELDS_END};
+const strata_model membership_model = {STRATA_MODEL_VERSION, "Membership",
+                                       .size = sizeof(Membership), .fields = membership_fields,
+                                       .repr = "role"};
+
+static const strata_model *const microblog[] = {&user_model,  &post_model,  &followers_model,
+                                                &album_model, &track_model, &cover_model,
+                                                &membership_model, NULL};
 
 /* ---- helpers ----------------------------------------------------------- */
 
@@ -597,8 +617,10 @@ START_TEST(orm_eager_loading_is_batched)
     echo_has = 0;
     OK(&f, strata_session_commit(f.s));
     echo_want = NULL;
-    /* Batches of 500: 3 INSERTs of users (500, 500, 200), 5 of posts. */
+    /* Batches of 500: 3 INSERTs of users (500, 500, 200), 5 of posts.  On
+     * PostgreSQL the full batches of each model go in one pipeline. */
     ck_assert_int_eq(echo_has, 8);
+    ck_assert_int_eq(strata_db_counter(f.db, STRATA_COUNTER_PIPELINED), th_is_pg() ? 2 + 4 : 0);
 
     strata_session_free(f.s);
     OK(&f, strata_session_new(&f.s, f.db));
@@ -826,6 +848,153 @@ START_TEST(orm_upsert_and_refresh)
 }
 END_TEST
 
+START_TEST(orm_composite_keys)
+{
+    fixture f;
+    setup_db(&f);
+    User *john = new_user(&f, "john", "john@example.com");
+    User *susan = new_user(&f, "susan", "susan@example.com");
+    OK(&f, strata_session_commit(f.s));
+    /* 600 rows with keys the caller sets: two INSERT batches whose RETURNING
+     * rows (the server's `since`) are matched back by key. */
+    Membership *admin = NULL;
+    for (int i = 0; i < 600; i++) {
+        Membership *m;
+        char role[16];
+        snprintf(role, sizeof role, i ? "r%03d" : "admin", i);
+        OK(&f, strata_new(f.s, &membership_model, &m));
+        m->user_id = i % 2 ? susan->id : john->id;
+        OK(&f, strata_set_text(&m->role, role));
+        OK(&f, strata_set_text(&m->note, role));
+        OK(&f, strata_add(m));
+        if (i == 0)
+            admin = m;
+    }
+    OK(&f, strata_session_commit(f.s));
+    ck_assert(admin->since > 0);
+    int64_t john_id = john->id, susan_id = susan->id; /* the objects go with the session */
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM membership WHERE note = role"), 600);
+
+    /* get by the whole key: from the identity map, no SQL. */
+    int before = f.statements;
+    Membership *got;
+    strata_value key[2] = {strata_int(john->id), strata_text("admin")};
+    OK(&f, strata_get_key(f.s, &membership_model, key, 2, &got));
+    ck_assert_ptr_eq(got, admin);
+    ck_assert_int_eq(f.statements, before);
+
+    /* A new session loads it once, then answers from the map. */
+    strata_session_free(f.s);
+    OK(&f, strata_session_new(&f.s, f.db));
+    OK(&f, strata_get_key(f.s, &membership_model, key, 2, &admin));
+    ck_assert_str_eq(admin->note, "admin");
+    before = f.statements;
+    OK(&f, strata_get_key(f.s, &membership_model, key, 2, &got));
+    ck_assert_ptr_eq(got, admin);
+    ck_assert_int_eq(f.statements, before);
+    strata_query *q = strata_query_new(f.s, &membership_model);
+    strata_query_filter_by(q, "role", strata_text("admin"));
+    OK(&f, strata_query_one(q, &got));
+    strata_query_free(q);
+    ck_assert_ptr_eq(got, admin);
+
+    /* An update names the row by its whole key. */
+    OK(&f, strata_set_text(&admin->note, "changed"));
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM membership WHERE note = 'changed'"), 1);
+
+    /* A changed key moves the object; a rollback moves it back. */
+    OK(&f, strata_set_text(&admin->role, "owner"));
+    OK(&f, strata_session_flush(f.s));
+    strata_value owner[2] = {strata_int(john_id), strata_text("owner")};
+    OK(&f, strata_get_key(f.s, &membership_model, owner, 2, &got));
+    ck_assert_ptr_eq(got, admin);
+    ck_assert_int_eq(strata_get_key(f.s, &membership_model, key, 2, &got), STRATA_E_NOT_FOUND);
+    OK(&f, strata_session_rollback(f.s));
+    ck_assert_str_eq(admin->role, "admin");
+    OK(&f, strata_get_key(f.s, &membership_model, key, 2, &got));
+    ck_assert_ptr_eq(got, admin);
+    ck_assert_int_eq(strata_get_key(f.s, &membership_model, owner, 2, &got), STRATA_E_NOT_FOUND);
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM membership WHERE role = 'owner'"), 0);
+
+    /* Delete by the whole key: only that row goes. */
+    OK(&f, strata_delete(admin));
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM membership"), 599);
+    ck_assert_int_eq(strata_get_key(f.s, &membership_model, key, 2, &got), STRATA_E_NOT_FOUND);
+
+    /* Keys that do not fit are refused before any SQL, naming the field. */
+    before = f.statements;
+    ck_assert_int_eq(strata_get_key(f.s, &membership_model, key, 1, &got), STRATA_E_MISUSE);
+    strata_value wrong[2] = {strata_text("1"), strata_text("admin")};
+    ck_assert_int_eq(strata_get_key(f.s, &membership_model, wrong, 2, &got), STRATA_E_MISUSE);
+    ck_assert(strstr(strata_session_errmsg(f.s), "Membership.user_id") != NULL);
+    ck_assert_int_eq(strata_get(f.s, &membership_model, 1, &got), STRATA_E_MISUSE);
+    ck_assert(strstr(strata_session_errmsg(f.s), "strata_get_key") != NULL);
+    ck_assert_int_eq(f.statements, before);
+    /* strata_get_key serves single keys too. */
+    strata_value one = strata_int(susan_id);
+    User *u;
+    OK(&f, strata_get_key(f.s, &user_model, &one, 1, &u));
+    ck_assert_str_eq(u->username, "susan");
+    teardown(&f);
+}
+END_TEST
+
+/* A model the session cannot tell rows apart in. */
+typedef struct Keyless {
+    strata_object base;
+    char *name;
+} Keyless;
+static const strata_field keyless_fields[] = {STRATA_STRING(Keyless, name, 10, 0),
+                                              STRATA_FIELDS_END};
+static const strata_model keyless_model = {STRATA_MODEL_VERSION, "Keyless",
+                                           .size = sizeof(Keyless), .fields = keyless_fields};
+
+START_TEST(orm_model_without_key_is_refused)
+{
+    fixture f;
+    setup_db(&f);
+    Keyless *k;
+    ck_assert_int_eq(strata_new(f.s, &keyless_model, &k), STRATA_E_SCHEMA);
+    ck_assert(strstr(strata_session_errmsg(f.s), "Keyless has no primary key") != NULL);
+    teardown(&f);
+}
+END_TEST
+
+/* A flush that fails is undone in the database and in the objects alike:
+ * fixing the cause and flushing again sends everything once. */
+START_TEST(orm_failed_flush_is_undone_whole)
+{
+    fixture f;
+    setup_db(&f);
+    User *john = new_user(&f, "john", "john@example.com");
+    User *susan = new_user(&f, "susan", "susan@example.com");
+    OK(&f, strata_session_commit(f.s));
+    /* An earlier flush in the same transaction stays done. */
+    User *amy = new_user(&f, "amy", "amy@example.com");
+    OK(&f, strata_session_flush(f.s));
+    int64_t amy_id = amy->id;
+    /* This flush updates john, follows susan, inserts kim, then fails on
+     * the duplicate. */
+    OK(&f, strata_set_text(&john->email, "j@example.com"));
+    OK(&f, strata_collection_add(john, "following", susan));
+    User *kim = new_user(&f, "kim", "kim@example.com");
+    User *dup = new_user(&f, "john", "dup@example.com");
+    ck_assert_int_eq(strata_session_flush(f.s), STRATA_E_UNIQUE);
+    ck_assert_int_eq(kim->id, 0);
+    ck_assert_int_eq(amy->id, amy_id);
+    OK(&f, strata_set_text(&dup->username, "johnny"));
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM \"user\""), 5);
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM \"user\" WHERE email = 'j@example.com'"),
+                     1);
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM followers"), 1);
+    ck_assert(kim->id > 0);
+    teardown(&f);
+}
+END_TEST
+
 START_TEST(orm_streaming_100k_rows)
 {
     fixture f;
@@ -898,6 +1067,9 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_cascade_delete_and_one_to_one);
     tcase_add_test(tc, orm_upsert_and_refresh);
     tcase_add_test(tc, orm_streaming_100k_rows);
+    tcase_add_test(tc, orm_composite_keys);
+    tcase_add_test(tc, orm_model_without_key_is_refused);
+    tcase_add_test(tc, orm_failed_flush_is_undone_whole);
 }
 
 static Suite *build_suite(void) { return th_suite("orm", add_tests); }

@@ -215,6 +215,108 @@ START_TEST(stmt_streaming)
 }
 END_TEST
 
+/* strata_stmt_execute_many: executions i = 0..n-1 insert rows i*10 ..
+ * i*10+9 and return their ids; a failing execution undoes the whole run. */
+typedef struct many_ctx {
+    int fail_at;     /* execution whose rows collide with an existing id, or -1 */
+    int bind_fail;   /* execution whose bind callback fails, or -1 */
+    int64_t sum;     /* of the ids returned */
+    int rows;        /* returned */
+    size_t last;     /* execution of the last row: rows come in order */
+    bool in_order;
+} many_ctx;
+
+static int many_bind(strata_stmt *st, size_t i, void *arg)
+{
+    many_ctx *c = arg;
+    if ((int)i == c->bind_fail)
+        return STRATA_E_RANGE;
+    for (int k = 0; k < 10; k++) {
+        int64_t id = (int64_t)i * 10 + k;
+        if ((int)i == c->fail_at && k == 9)
+            id = 0; /* already there */
+        strata_stmt_bind_int64(st, 2 * k + 1, id);
+        strata_stmt_bind_text(st, 2 * k + 2, "x", -1);
+    }
+    return STRATA_OK;
+}
+
+static int many_row(strata_stmt *st, size_t i, void *arg)
+{
+    many_ctx *c = arg;
+    int64_t id;
+    int rc = strata_stmt_column_int64(st, 0, &id);
+    if (rc != STRATA_OK)
+        return rc;
+    if (i < c->last || id / 10 != (int64_t)i)
+        c->in_order = false;
+    c->last = i;
+    c->sum += id;
+    c->rows++;
+    return STRATA_OK;
+}
+
+static strata_stmt *many_stmt(strata_db *db)
+{
+    char sql[512] = "INSERT INTO t (id, v) VALUES ";
+    for (int k = 0; k < 10; k++)
+        strcat(sql, k ? ", (?, ?)" : "(?, ?)");
+    strcat(sql, " RETURNING id");
+    strata_stmt *st;
+    th_rc(db, strata_stmt_prepare(&st, db, sql), STRATA_OK);
+    return st;
+}
+
+START_TEST(stmt_execute_many)
+{
+    strata_db *db = th_open();
+    th_exec(db, "CREATE TABLE t (id INTEGER PRIMARY KEY, v VARCHAR(8))");
+    th_exec(db, "INSERT INTO t (id, v) VALUES (100000, 'seed')");
+    /* 300 executions of 10 rows, every row's id back in execution order. */
+    strata_stmt *st = many_stmt(db);
+    many_ctx c = {.fail_at = -1, .bind_fail = -1, .in_order = true};
+    int64_t statements = strata_db_counter(db, STRATA_COUNTER_STATEMENTS);
+    int64_t piped = strata_db_counter(db, STRATA_COUNTER_PIPELINED);
+    th_rc(db, strata_stmt_execute_many(st, 300, many_bind, many_row, &c), STRATA_OK);
+    ck_assert_int_eq(c.rows, 3000);
+    ck_assert_int_eq(c.sum, (int64_t)2999 * 3000 / 2);
+    ck_assert(c.in_order);
+    /* BEGIN, 300 executions, COMMIT: the run had its own transaction. */
+    ck_assert_int_eq(strata_db_counter(db, STRATA_COUNTER_STATEMENTS) - statements, 302);
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM t"), 3001);
+    ck_assert(!strata_db_in_transaction(db));
+    /* PostgreSQL pipelines them; SQLite runs them one by one. */
+    ck_assert_int_eq(strata_db_counter(db, STRATA_COUNTER_PIPELINED) - piped, th_is_pg() ? 300 : 0);
+    th_exec(db, "DELETE FROM t WHERE id < 100000");
+
+    /* Execution 150 of 300 collides: the unique error, nothing kept. */
+    c = (many_ctx){.fail_at = 150, .bind_fail = -1, .in_order = true};
+    th_rc(db, strata_stmt_execute_many(st, 300, many_bind, many_row, &c), STRATA_E_UNIQUE);
+    ck_assert(!strata_db_in_transaction(db));
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM t"), 1);
+    /* The same inside the caller's transaction: it is left failed. */
+    th_rc(db, strata_db_begin(db), STRATA_OK);
+    c = (many_ctx){.fail_at = 3, .bind_fail = -1, .in_order = true};
+    th_rc(db, strata_stmt_execute_many(st, 10, many_bind, NULL, &c), STRATA_E_UNIQUE);
+    th_rc(db, strata_db_exec(db, "SELECT 1"), STRATA_E_TX_ABORTED);
+    th_rc(db, strata_db_rollback(db), STRATA_OK);
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM t"), 1);
+    /* A bind callback's error stops the run with its code. */
+    c = (many_ctx){.fail_at = -1, .bind_fail = 70, .in_order = true};
+    th_rc(db, strata_stmt_execute_many(st, 100, many_bind, many_row, &c), STRATA_E_RANGE);
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM t"), 1);
+    /* The connection is usable after all of that, and so is the statement. */
+    c = (many_ctx){.fail_at = -1, .bind_fail = -1, .in_order = true};
+    th_rc(db, strata_stmt_execute_many(st, 2, many_bind, many_row, &c), STRATA_OK);
+    ck_assert_int_eq(c.rows, 20);
+    th_rc(db, strata_stmt_execute_many(st, 0, many_bind, many_row, &c), STRATA_OK);
+    th_rc(db, strata_stmt_execute_many(st, 1, NULL, NULL, NULL), STRATA_E_MISUSE);
+    strata_stmt_finalize(st);
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM t"), 21);
+    strata_db_close(db);
+}
+END_TEST
+
 static void add(TCase *tc, th_engine e)
 {
     (void)e;
@@ -224,6 +326,7 @@ static void add(TCase *tc, th_engine e)
     tcase_add_test(tc, stmt_columns);
     tcase_add_test(tc, stmt_close_before_finalize);
     tcase_add_test(tc, stmt_streaming);
+    tcase_add_test(tc, stmt_execute_many);
 }
 
 static Suite *build(void) { return th_suite("statements", add); }

@@ -113,7 +113,8 @@ STRATA_API int strata_db_native_code(const strata_db *db);
 typedef enum strata_counter {
     STRATA_COUNTER_STATEMENTS = 0, /* statements executed (step to first result) */
     STRATA_COUNTER_PREPARES = 1,   /* statements parsed/prepared by the engine */
-    STRATA_COUNTER_CACHE_HITS = 2  /* prepares answered from the statement cache */
+    STRATA_COUNTER_CACHE_HITS = 2, /* prepares answered from the statement cache */
+    STRATA_COUNTER_PIPELINED = 3   /* executions sent in a pipeline (PostgreSQL) */
 } strata_counter;
 
 /** A running counter of this connection, for tests and benchmarks. */

@@ -221,6 +221,12 @@ STRATA_API int strata_refresh(void *obj);
  *  without SQL when it is there.  STRATA_E_NOT_FOUND (and *out NULL)
  *  when there is no such row. */
 STRATA_API int strata_get(strata_session *s, const strata_model *model, int64_t id, void *out);
+/** The same for any primary key: `key` holds one value per primary-key
+ *  field, in the order the fields are declared (a composite key, a text or
+ *  UUID key).  STRATA_E_MISUSE naming the field when a value's type does
+ *  not fit it or the count is wrong. */
+STRATA_API int strata_get_key(strata_session *s, const strata_model *model,
+                              const strata_value *key, size_t nkey, void *out);
 
 /** Set a text field (copies `text`; NULL stores SQL NULL). */
 STRATA_API int strata_set_text(char **field, const char *text);

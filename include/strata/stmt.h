@@ -121,6 +121,27 @@ STRATA_API int strata_stmt_column_text(strata_stmt *st, int col, const char **ou
 STRATA_API int strata_stmt_column_blob(strata_stmt *st, int col, const void **out, size_t *len);
 STRATA_API int strata_stmt_column_timestamp(strata_stmt *st, int col, strata_timestamp *out);
 
+/*
+ * Many executions of one statement.  `i` counts executions from 0.  The
+ * bind callback binds execution i's parameters with strata_stmt_bind_*;
+ * the row callback reads one row of execution i's result with the column
+ * getters (it may be NULL when no rows are wanted).  A callback returning
+ * anything but STRATA_OK stops the run with that code.
+ */
+typedef int (*strata_exec_bind_fn)(strata_stmt *st, size_t i, void *ctx);
+typedef int (*strata_exec_row_fn)(strata_stmt *st, size_t i, void *ctx);
+
+/** Run `st` n times.  On PostgreSQL the executions are pipelined (libpq
+ *  pipeline mode): sent without waiting for each result, so n executions
+ *  cost about one round trip instead of n.  SQLite runs them one after
+ *  another.  All or nothing on both engines: without an open transaction
+ *  the run has its own; inside one, a failure leaves the transaction
+ *  failed, to be rolled back, as any failed statement does.  Returns
+ *  STRATA_OK, or the first error (the echo hook and the statement counter
+ *  see each execution). */
+STRATA_API int strata_stmt_execute_many(strata_stmt *st, size_t n, strata_exec_bind_fn bind,
+                                        strata_exec_row_fn row, void *ctx);
+
 #ifdef __cplusplus
 }
 #endif

@@ -26,7 +26,7 @@
 extern "C" {
 #endif
 
-#define STRATA_DRIVER_VERSION 2 /* 2: set_streaming */
+#define STRATA_DRIVER_VERSION 3 /* 2: set_streaming; 3: execute_many */
 
 /* Capability bits (strata_driver.capabilities). */
 #define STRATA_CAP_RETURNING (1u << 0)          /* INSERT/UPDATE ... RETURNING */
@@ -130,6 +130,18 @@ struct strata_driver {
      * streams (SQLite).  The core runs nothing else on the connection until
      * that execution ends. */
     int (*set_streaming)(strata_backend_stmt *st, int on);
+
+    /* ---- version 3 ---- */
+    /* Optional: run `st` n times without waiting for each result before
+     * sending the next (PostgreSQL's pipeline mode).  Before execution i
+     * call bind(ctx, i), which sets st->params; for each row execution i
+     * returns call row(ctx, i) with that row current, so column_value reads
+     * it.  The first non-OK return of a callback or of an execution stops
+     * the sending; the driver reads what was sent, leaves the connection
+     * idle and returns that code (errors of executions reported on the
+     * connection).  NULL: the core runs the executions one by one. */
+    int (*execute_many)(strata_backend_stmt *st, size_t n, int (*bind)(void *ctx, size_t i),
+                        int (*row)(void *ctx, size_t i), void *ctx);
 };
 
 /* ---- helpers the core gives backends ----------------------------------- */

@@ -1,0 +1,294 @@
+/*
+ * identity.c - primary keys and the identity map.
+ *
+ * A model's key is its primary-key fields in declaration order: one
+ * integer in the common case, several fields of any type for an
+ * association object.  A persistent object's key is read from its loaded
+ * snapshot (the values the database has), never from the struct, so a key
+ * changed in memory is still found under the row it came from until the
+ * flush sends the change.
+ *
+ * The map is open addressing on a hash of the key cells; a removed slot
+ * holds a tombstone (the minfo pointer) so probing continues past it.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "orm_internal.h"
+
+bool strata__is_key_field(const strata__minfo *mi, int f)
+{
+    for (int k = 0; k < mi->npk; k++)
+        if (mi->pkf[k] == f)
+            return true;
+    return false;
+}
+
+void strata__object_key(strata_object *o, strata__key key)
+{
+    const strata__minfo *mi = o->priv->mi;
+    for (int k = 0; k < mi->npk; k++)
+        key[k] = &o->priv->loaded[mi->pkf[k]];
+}
+
+void strata__fields_key(strata_object *o, strata__cell *cells, strata__key key)
+{
+    const strata__minfo *mi = o->priv->mi;
+    for (int k = 0; k < mi->npk; k++) {
+        int f = mi->pkf[k];
+        strata__cell *c = &cells[k];
+        void *p = strata__field_ptr(o, f);
+        memset(c, 0, sizeof *c);
+        key[k] = c;
+        if ((c->null = strata__field_is_null(o, f)))
+            continue;
+        switch (o->model->fields[f].ctype) {
+        case STRATA_C_INT64: c->i = *(int64_t *)p; break;
+        case STRATA_C_BOOL: c->i = *(bool *)p; break;
+        case STRATA_C_DOUBLE: c->d = *(double *)p; break;
+        case STRATA_C_TIMESTAMP: c->i = *(strata_timestamp *)p; break;
+        case STRATA_C_TEXT:
+            c->p = *(char **)p;
+            c->len = strlen(c->p);
+            break;
+        case STRATA_C_BLOB:
+            c->p = (char *)((strata_blob *)p)->data;
+            c->len = ((strata_blob *)p)->len;
+            break;
+        }
+    }
+}
+
+static uint64_t mix(uint64_t h, uint64_t v)
+{
+    h ^= v + 0x9E3779B97F4A7C15ull + (h << 6) + (h >> 2);
+    return h;
+}
+
+static uint64_t cell_hash(uint64_t h, const strata__cell *c)
+{
+    if (c->null)
+        return mix(h, 0x6e756c6cull);
+    if (c->p) {
+        uint64_t f = 0xcbf29ce484222325ull; /* FNV-1a */
+        for (size_t i = 0; i < c->len; i++)
+            f = (f ^ (unsigned char)c->p[i]) * 0x100000001b3ull;
+        return mix(h, f);
+    }
+    uint64_t d;
+    memcpy(&d, &c->d, sizeof d);
+    return mix(mix(h, (uint64_t)c->i), d);
+}
+
+uint64_t strata__key_hash(const strata__minfo *mi, const strata__key key)
+{
+    uint64_t h = 0;
+    for (int k = 0; k < mi->npk; k++)
+        h = cell_hash(h, key[k]);
+    /* Finish with a multiply so that small integers spread over the slots. */
+    return (h ^ (h >> 31)) * 0x9E3779B97F4A7C15ull;
+}
+
+static bool cell_eq(const strata__cell *a, const strata__cell *b)
+{
+    if (a->null || b->null)
+        return a->null == b->null;
+    if (a->p || b->p)
+        return a->p && b->p && a->len == b->len && memcmp(a->p, b->p, a->len) == 0;
+    return a->i == b->i && memcmp(&a->d, &b->d, sizeof a->d) == 0;
+}
+
+bool strata__key_eq(const strata__minfo *mi, const strata__key a, const strata__key b)
+{
+    for (int k = 0; k < mi->npk; k++)
+        if (!cell_eq(a[k], b[k]))
+            return false;
+    return true;
+}
+
+/* ---- the map ----------------------------------------------------------- */
+
+static size_t slot_of(const strata__minfo *mi, uint64_t h)
+{
+    return (size_t)(h >> 17) & (mi->nslots - 1);
+}
+
+strata_object *strata__identity_find_key(strata__minfo *mi, const strata__key key)
+{
+    if (!mi->nslots)
+        return NULL;
+    for (size_t i = slot_of(mi, strata__key_hash(mi, key));; i = (i + 1) & (mi->nslots - 1)) {
+        strata_object *o = mi->slots[i];
+        if (!o)
+            return NULL;
+        if (o != (strata_object *)mi) {
+            strata__key ok;
+            strata__object_key(o, ok);
+            if (strata__key_eq(mi, ok, key))
+                return o;
+        }
+    }
+}
+
+strata_object *strata__identity_find(strata__minfo *mi, int64_t id)
+{
+    if (mi->pk < 0)
+        return NULL;
+    strata__cell c = {.i = id};
+    strata__key key = {&c};
+    return strata__identity_find_key(mi, key);
+}
+
+bool strata__identity_put(strata__minfo *mi, strata_object *o)
+{
+    if (!mi->npk || !o->priv->loaded)
+        return true;
+    if ((mi->nused + 1) * 2 > mi->nslots) {
+        size_t n = mi->nslots ? mi->nslots * 2 : 64;
+        strata_object **slots = calloc(n, sizeof *slots);
+        if (!slots)
+            return false;
+        strata_object **old = mi->slots;
+        size_t oldn = mi->nslots;
+        mi->slots = slots;
+        mi->nslots = n;
+        mi->nused = 0;
+        for (size_t i = 0; i < oldn; i++)
+            if (old[i] && old[i] != (strata_object *)mi)
+                strata__identity_put(mi, old[i]);
+        free(old);
+    }
+    strata__key key;
+    strata__object_key(o, key);
+    size_t i = slot_of(mi, strata__key_hash(mi, key));
+    while (mi->slots[i] && mi->slots[i] != (strata_object *)mi)
+        i = (i + 1) & (mi->nslots - 1);
+    if (!mi->slots[i])
+        mi->nused++;
+    mi->slots[i] = o;
+    return true;
+}
+
+void strata__identity_remove(strata__minfo *mi, strata_object *o)
+{
+    if (!mi->nslots || !mi->npk || !o->priv->loaded)
+        return;
+    strata__key key;
+    strata__object_key(o, key);
+    for (size_t i = slot_of(mi, strata__key_hash(mi, key));; i = (i + 1) & (mi->nslots - 1)) {
+        if (!mi->slots[i])
+            return;
+        if (mi->slots[i] == o) {
+            mi->slots[i] = (strata_object *)mi;
+            return;
+        }
+    }
+}
+
+/* ---- keys in SQL ------------------------------------------------------- */
+
+void strata__key_where(strata__sb *sb, const strata__minfo *mi, bool qualified)
+{
+    for (int k = 0; k < mi->npk; k++) {
+        strata__sb_puts(sb, k ? " AND " : "");
+        if (qualified)
+            strata__sb_printf(sb, "%s.", mi->qtable);
+        strata__sb_printf(sb, "%s = ?", mi->qcols[mi->pkf[k]]);
+    }
+}
+
+int strata__bind_cell(strata_stmt *st, int idx, strata_ctype ct, const strata__cell *c)
+{
+    if (c->null)
+        return strata_stmt_bind_null(st, idx);
+    switch (ct) {
+    case STRATA_C_INT64: return strata_stmt_bind_int64(st, idx, c->i);
+    case STRATA_C_BOOL: return strata_stmt_bind_bool(st, idx, (int)c->i);
+    case STRATA_C_DOUBLE: return strata_stmt_bind_double(st, idx, c->d);
+    case STRATA_C_TIMESTAMP: return strata_stmt_bind_timestamp(st, idx, c->i);
+    case STRATA_C_TEXT: return strata_stmt_bind_text(st, idx, c->p, (ptrdiff_t)c->len);
+    case STRATA_C_BLOB: return strata_stmt_bind_blob(st, idx, c->p, c->len);
+    }
+    return STRATA_E_MISUSE;
+}
+
+int strata__key_bind(strata_stmt *st, int idx, const strata__minfo *mi, const strata__key key)
+{
+    int rc = STRATA_OK;
+    for (int k = 0; k < mi->npk && rc == STRATA_OK; k++)
+        rc = strata__bind_cell(st, idx + k, mi->m->fields[mi->pkf[k]].ctype, key[k]);
+    return rc;
+}
+
+void strata__key_text(strata__sb *sb, const strata__minfo *mi, const strata__key key)
+{
+    if (mi->npk != 1)
+        strata__sb_putc(sb, '(');
+    for (int k = 0; k < mi->npk; k++) {
+        const strata__cell *c = key[k];
+        strata__sb_puts(sb, k ? ", " : "");
+        switch (c->null ? -1 : (int)mi->m->fields[mi->pkf[k]].ctype) {
+        case -1: strata__sb_puts(sb, "NULL"); break;
+        case STRATA_C_INT64:
+        case STRATA_C_BOOL: strata__sb_printf(sb, "%" PRId64, c->i); break;
+        case STRATA_C_DOUBLE: strata__sb_printf(sb, "%g", c->d); break;
+        case STRATA_C_TEXT: strata__sb_printf(sb, "'%.40s'", c->p); break;
+        default: strata__sb_puts(sb, "..."); break;
+        }
+    }
+    if (mi->npk != 1)
+        strata__sb_putc(sb, ')');
+}
+
+/* ---- keys from the caller ---------------------------------------------- */
+
+static const char *const ctype_names[] = {
+    [STRATA_C_INT64] = "an integer", [STRATA_C_BOOL] = "a boolean",
+    [STRATA_C_DOUBLE] = "a float",   [STRATA_C_TEXT] = "a text",
+    [STRATA_C_BLOB] = "a blob",      [STRATA_C_TIMESTAMP] = "a timestamp",
+};
+
+int strata__key_from_values(strata_session *s, const strata__minfo *mi, const strata_value *v,
+                            size_t n, strata__cell *cells)
+{
+    if (n != (size_t)mi->npk)
+        return strata__session_error(
+            s, STRATA_E_MISUSE, "%s's primary key has %d field%s; %zu value%s given", mi->m->name,
+            mi->npk, mi->npk == 1 ? "" : "s", n, n == 1 ? "" : "s");
+    for (int k = 0; k < mi->npk; k++) {
+        const strata_field *fd = &mi->m->fields[mi->pkf[k]];
+        strata__cell *c = &cells[k];
+        memset(c, 0, sizeof *c);
+        bool ok = true;
+        switch (fd->ctype) {
+        case STRATA_C_INT64:
+        case STRATA_C_BOOL:
+            ok = v[k].type == STRATA_TYPE_INT64 || v[k].type == STRATA_TYPE_BOOL;
+            c->i = fd->ctype == STRATA_C_BOOL ? v[k].u.i != 0 : v[k].u.i;
+            break;
+        case STRATA_C_DOUBLE:
+            ok = v[k].type == STRATA_TYPE_DOUBLE || v[k].type == STRATA_TYPE_INT64;
+            c->d = v[k].type == STRATA_TYPE_DOUBLE ? v[k].u.d : (double)v[k].u.i;
+            break;
+        case STRATA_C_TIMESTAMP:
+            ok = v[k].type == STRATA_TYPE_TIMESTAMP;
+            c->i = v[k].u.ts;
+            break;
+        case STRATA_C_TEXT:
+        case STRATA_C_BLOB:
+            ok = v[k].type == STRATA_TYPE_TEXT ||
+                 (fd->ctype == STRATA_C_BLOB && v[k].type == STRATA_TYPE_BLOB);
+            c->p = (char *)v[k].u.buf.ptr; /* borrowed: the caller's value */
+            c->len = v[k].u.buf.len;
+            if (ok && fd->ctype == STRATA_C_TEXT && !c->p)
+                ok = false;
+            break;
+        }
+        if (!ok)
+            return strata__session_error(s, STRATA_E_MISUSE, "key value %d for %s.%s is not %s",
+                                         k + 1, mi->m->name, fd->name, ctype_names[fd->ctype]);
+    }
+    return STRATA_OK;
+}
