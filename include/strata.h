@@ -23,5 +23,6 @@
 #include "strata/stmt.h"
 #include "strata/schema.h"
 #include "strata/orm.h"
+#include "strata/migrate.h"
 
 #endif

@@ -361,8 +361,24 @@ static void rebuild_sql(strata__sb *sb, const renderer *r, const strata_table *b
 static void op_sql(strata__sb *sb, const renderer *r, const strata_metadata *state,
                    const strata__op *op)
 {
-    const strata_table *t = strata_metadata_find_table(state, op->table);
+    const strata_table *t = op->table ? strata_metadata_find_table(state, op->table) : NULL;
     switch (op->kind) {
+    case STRATA_OP_RENAME_TABLE:
+        alter_table(sb, r, op->table);
+        strata__sb_puts(sb, "RENAME TO ");
+        strata__sb_ident(sb, r->drv, op->new_name);
+        strata__sb_puts(sb, ";\n");
+        return;
+    case STRATA_OP_SQL: {
+        const char *text = strata__op_sql_for(op, r->drv->name);
+        if (text) {
+            size_t n = strlen(text);
+            while (n && (text[n - 1] == '\n' || text[n - 1] == ' ' || text[n - 1] == ';'))
+                n--;
+            strata__sb_printf(sb, "%.*s;\n", (int)n, text);
+        }
+        return;
+    }
     case STRATA_OP_CREATE_TABLE:
         create_table_sql(sb, r, op->tdef, op->tdef->name);
         create_indexes_sql(sb, r, op->tdef);
@@ -418,15 +434,79 @@ static bool dropped_later(const strata_diff *d, int from, const char *table)
     return false;
 }
 
+/* The rename part of ALTER COLUMN op (number i) as a step of its own,
+ * applied to the state; *rest gets what is left of the change (its kind
+ * 0 when nothing is). */
+static int rename_step(plan *p, const renderer *r, strata_metadata *state, const strata__op *op,
+                       int i, strata__op *rest)
+{
+    strata__sb sb;
+    strata__sb_init(&sb);
+    alter_table(&sb, r, op->table);
+    strata__sb_puts(&sb, "RENAME COLUMN ");
+    strata__sb_ident(&sb, r->drv, op->old_col->name);
+    strata__sb_puts(&sb, " TO ");
+    strata__sb_ident(&sb, r->drv, op->col->name);
+    strata__sb_puts(&sb, ";\n");
+    /* The state gets the renamed column with its old definition. */
+    strata__op ren = {0};
+    int rc = strata__op_copy(&ren, op);
+    char *name = rc == STRATA_OK ? strata__strdup(op->col->name) : NULL;
+    if (rc == STRATA_OK && !name)
+        rc = STRATA_E_NOMEM;
+    if (rc == STRATA_OK) {
+        strata_column *c = ren.col;
+        ren.col = strata__column_copy(op->old_col);
+        strata__column_free(c);
+        if (!ren.col)
+            rc = STRATA_E_NOMEM;
+    }
+    if (rc == STRATA_OK) {
+        free(ren.col->name);
+        ren.col->name = name;
+        name = NULL;
+        rc = strata__op_apply_md(state, &ren);
+    }
+    free(name);
+    if (rc == STRATA_OK)
+        rc = plan_push(p, i, i, &sb, NULL, false);
+    strata__sb_free(&sb);
+    if (rc == STRATA_OK && !strata__column_same_definition(op->old_col, op->col)) {
+        /* What is left: old (renamed) -> new. */
+        strata_column *c = ren.old_col;
+        ren.old_col = ren.col;
+        ren.col = strata__column_copy(op->col);
+        strata__column_free(c);
+        if (!ren.col) {
+            strata__op_clear(&ren);
+            return STRATA_E_NOMEM;
+        }
+        *rest = ren;
+        return STRATA_OK;
+    }
+    strata__op_clear(&ren);
+    return rc;
+}
+
 static int plan_build(plan *p, const strata_diff *d, const renderer *r)
 {
     memset(p, 0, sizeof *p);
     strata_metadata *state;
     int rc = strata_metadata_copy(&state, d->from);
+    strata__op rest = {0};
     for (int i = 0; rc == STRATA_OK && i < d->nops; i++) {
         const strata__op *op = &d->ops[i];
         strata__sb sb;
         strata__sb_init(&sb);
+        strata__op_clear(&rest);
+        if (op->kind == STRATA_OP_ALTER_COLUMN && strcmp(op->old_col->name, op->col->name) != 0) {
+            /* A rename is its own statement on both engines (SQLite has
+             * RENAME COLUMN); the rest of the change follows. */
+            rc = rename_step(p, r, state, op, i, &rest);
+            if (rc != STRATA_OK || !rest.kind)
+                continue;
+            op = &rest;
+        }
         if (!needs_rebuild(r, state, op)) {
             op_sql(&sb, r, state, op);
             p->drop = p->drop || op->kind == STRATA_OP_DROP_TABLE;
@@ -448,10 +528,13 @@ static int plan_build(plan *p, const strata_diff *d, const renderer *r)
         bool referenced = referenced_by_other(state, op->table);
         int last = i;
         rc = strata__op_apply_md(state, op);
-        while (rc == STRATA_OK && last + 1 < d->nops &&
+        while (rc == STRATA_OK && last + 1 < d->nops && d->ops[last + 1].table &&
                strcmp(d->ops[last + 1].table, op->table) == 0 &&
                d->ops[last + 1].kind != STRATA_OP_CREATE_TABLE &&
-               d->ops[last + 1].kind != STRATA_OP_DROP_TABLE)
+               d->ops[last + 1].kind != STRATA_OP_DROP_TABLE &&
+               d->ops[last + 1].kind != STRATA_OP_RENAME_TABLE &&
+               !(d->ops[last + 1].kind == STRATA_OP_ALTER_COLUMN &&
+                 strcmp(d->ops[last + 1].old_col->name, d->ops[last + 1].col->name) != 0))
             rc = strata__op_apply_md(state, &d->ops[++last]);
         if (rc == STRATA_OK && !dropped_later(d, last + 1, op->table)) {
             rebuild_sql(&sb, r, before, strata_metadata_find_table(state, op->table));
@@ -462,6 +545,7 @@ static int plan_build(plan *p, const strata_diff *d, const renderer *r)
         strata__table_free(before);
         i = last;
     }
+    strata__op_clear(&rest);
     if (rc == STRATA_E_SCHEMA || rc == STRATA_E_EXISTS) {
         /* The operations do not fit the schema they start from. */
         rc = STRATA_E_SCHEMA;

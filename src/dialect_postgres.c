@@ -297,6 +297,17 @@ static int pg_introspect(strata_metadata *md, strata_db *db, const char *const *
     return rc;
 }
 
+/* A transaction-scoped advisory lock keyed on the version table's name:
+ * released by the COMMIT or ROLLBACK that ends the revision. */
+static void pg_migration_lock(strata__sb *sb, const char *qtable, const char *table)
+{
+    (void)qtable;
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (const char *p = table; *p; p++)
+        h = (h ^ (unsigned char)*p) * 0x100000001b3ull;
+    strata__sb_printf(sb, "SELECT pg_advisory_xact_lock(%lld)", (long long)(int64_t)h);
+}
+
 const strata__dialect strata__postgres_dialect = {
     .name = "postgresql",
     .render_type = pg_render_type,
@@ -305,4 +316,5 @@ const strata__dialect strata__postgres_dialect = {
     .alter_constraints = true,
     .introspect = pg_introspect,
     .same_type = NULL,
+    .migration_lock = pg_migration_lock,
 };

@@ -715,6 +715,14 @@ static int sq_introspect(strata_metadata *md, strata_db *db, const char *const *
     return rc;
 }
 
+/* A write that changes nothing still takes the database's write lock, so
+ * a second run waits (busy_timeout) until the first commits. */
+static void sq_migration_lock(strata__sb *sb, const char *qtable, const char *table)
+{
+    (void)table;
+    strata__sb_printf(sb, "DELETE FROM %s WHERE 0", qtable);
+}
+
 const strata__dialect strata__sqlite_dialect = {
     .name = "sqlite",
     .render_type = sq_render_type,
@@ -723,4 +731,5 @@ const strata__dialect strata__sqlite_dialect = {
     .alter_constraints = false,
     .introspect = sq_introspect,
     .same_type = sq_same_type,
+    .migration_lock = sq_migration_lock,
 };

@@ -29,8 +29,33 @@ void strata__op_clear(strata__op *op)
     strata__column_free(op->old_col);
     strata__index_free(op->index);
     strata__cons_free(op->cons);
+    free(op->new_name);
+    for (int i = 0; i < op->nsql; i++) {
+        free(op->sql[i].dialect);
+        free(op->sql[i].text);
+    }
+    free(op->sql);
     free(op->text);
     memset(op, 0, sizeof *op);
+}
+
+const char *strata__op_sql_for(const strata__op *op, const char *dialect)
+{
+    const char *any = NULL;
+    for (int i = 0; i < op->nsql; i++) {
+        if (!op->sql[i].dialect)
+            any = op->sql[i].text;
+        else if (dialect && strcmp(op->sql[i].dialect, dialect) == 0)
+            return op->sql[i].text;
+    }
+    return any;
+}
+
+bool strata__column_same_definition(const strata_column *a, const strata_column *b)
+{
+    return strata__type_equal(&a->type, &b->type) && a->nullable == b->nullable &&
+           a->autoincrement == b->autoincrement && a->def == b->def &&
+           (a->def == DEF_NONE || strcmp(a->def_text, b->def_text) == 0);
 }
 
 static bool op_is_add(strata_op_kind k)
@@ -84,9 +109,20 @@ void strata__op_describe(strata__sb *sb, const strata__op *op)
         strata__sb_printf(sb, "drop column %s.%s", op->table, op->col->name);
         return;
     case STRATA_OP_ALTER_COLUMN:
-        strata__sb_printf(sb, "alter column %s.%s:", op->table, op->col->name);
+        strata__sb_printf(sb, "alter column %s.%s:", op->table, op->old_col->name);
+        if (strcmp(op->old_col->name, op->col->name) != 0)
+            strata__sb_printf(sb, " rename to %s%s", op->col->name,
+                              strata__column_same_definition(op->old_col, op->col) ? "" : ",");
         describe_alter(sb, op->old_col, op->col);
         return;
+    case STRATA_OP_RENAME_TABLE:
+        strata__sb_printf(sb, "rename table %s to %s", op->table, op->new_name);
+        return;
+    case STRATA_OP_SQL: {
+        const char *t = op->nsql ? op->sql[0].text : "";
+        strata__sb_printf(sb, "sql %.60s%s", t, strlen(t) > 60 ? "..." : "");
+        return;
+    }
     case STRATA_OP_CREATE_INDEX:
     case STRATA_OP_DROP_INDEX:
         strata__sb_printf(sb, "%s %sindex %s on %s ",
@@ -117,6 +153,8 @@ static strata_op_kind inverse_kind(strata_op_kind k)
     case STRATA_OP_DROP_FOREIGN_KEY: return STRATA_OP_ADD_FOREIGN_KEY;
     case STRATA_OP_ADD_CHECK: return STRATA_OP_DROP_CHECK;
     case STRATA_OP_DROP_CHECK: return STRATA_OP_ADD_CHECK;
+    case STRATA_OP_RENAME_TABLE: return STRATA_OP_RENAME_TABLE;
+    case STRATA_OP_SQL: return STRATA_OP_SQL;
     }
     return k;
 }
@@ -125,8 +163,23 @@ static strata_op_kind inverse_kind(strata_op_kind k)
 static int op_copy(strata__op *out, const strata__op *op, bool invert)
 {
     memset(out, 0, sizeof *out);
+    if (invert && op->kind == STRATA_OP_SQL)
+        return STRATA_E_UNSUPPORTED;
     out->kind = invert ? inverse_kind(op->kind) : op->kind;
-    bool ok = (out->table = strata__strdup(op->table)) != NULL;
+    bool renames = invert && op->kind == STRATA_OP_RENAME_TABLE;
+    const char *table = renames ? op->new_name : op->table;
+    const char *new_name = renames ? op->table : op->new_name;
+    bool ok = !table || (out->table = strata__strdup(table)) != NULL;
+    if (ok && new_name)
+        ok = (out->new_name = strata__strdup(new_name)) != NULL;
+    if (ok && op->nsql)
+        ok = (out->sql = calloc((size_t)op->nsql, sizeof *out->sql)) != NULL;
+    for (int i = 0; ok && i < op->nsql; i++) {
+        out->nsql++;
+        ok = (!op->sql[i].dialect ||
+              (out->sql[i].dialect = strata__strdup(op->sql[i].dialect)) != NULL) &&
+             (out->sql[i].text = strata__strdup(op->sql[i].text)) != NULL;
+    }
     if (ok && op->tdef)
         ok = (out->tdef = strata__table_copy(op->tdef)) != NULL;
     const strata_column *col = invert && op->old_col ? op->old_col : op->col;
@@ -147,6 +200,71 @@ static int op_copy(strata__op *out, const strata__op *op, bool invert)
 }
 
 int strata__op_invert(strata__op *out, const strata__op *op) { return op_copy(out, op, true); }
+int strata__op_copy(strata__op *out, const strata__op *op) { return op_copy(out, op, false); }
+
+/* A column renamed: in the table's key, indexes and constraints, and in
+ * the foreign keys of tables that refer to it. */
+static int rename_column_refs(strata_metadata *md, strata_table *t, const char *from,
+                              const char *to)
+{
+    strata__names *lists[3 + 64];
+    int n = 0;
+    if (t->pk)
+        lists[n++] = &t->pk->cols;
+    for (int i = 0; i < t->nidx && n < 64; i++)
+        lists[n++] = &t->idx[i]->cols;
+    for (int i = 0; i < t->ncons && n < 64; i++)
+        lists[n++] = &t->cons[i]->cols;
+    for (int k = 0; k < n; k++)
+        for (int i = 0; i < lists[k]->n; i++)
+            if (strcmp(lists[k]->v[i], from) == 0) {
+                char *c = strata__strdup(to);
+                if (!c)
+                    return STRATA_E_NOMEM;
+                free(lists[k]->v[i]);
+                lists[k]->v[i] = c;
+            }
+    for (int j = 0; j < md->ntables; j++)
+        for (int i = 0; i < md->tables[j]->ncons; i++) {
+            strata__cons *c = md->tables[j]->cons[i];
+            if (c->kind != CONS_FK || strcmp(c->ref_table, t->name) != 0)
+                continue;
+            for (int k = 0; k < c->ref_cols.n; k++)
+                if (strcmp(c->ref_cols.v[k], from) == 0) {
+                    char *r = strata__strdup(to);
+                    if (!r)
+                        return STRATA_E_NOMEM;
+                    free(c->ref_cols.v[k]);
+                    c->ref_cols.v[k] = r;
+                }
+        }
+    return STRATA_OK;
+}
+
+static int rename_table(strata_metadata *md, strata_table *t, const char *to)
+{
+    if (strata_metadata_find_table(md, to))
+        return strata__md_error(md, STRATA_E_EXISTS, "table %s already exists", to);
+    char *name = strata__strdup(to);
+    if (!name)
+        return STRATA_E_NOMEM;
+    for (int j = 0; j < md->ntables; j++)
+        for (int i = 0; i < md->tables[j]->ncons; i++) {
+            strata__cons *c = md->tables[j]->cons[i];
+            if (c->kind == CONS_FK && strcmp(c->ref_table, t->name) == 0) {
+                char *r = strata__strdup(to);
+                if (!r) {
+                    free(name);
+                    return STRATA_E_NOMEM;
+                }
+                free(c->ref_table);
+                c->ref_table = r;
+            }
+        }
+    free(t->name);
+    t->name = name;
+    return STRATA_OK;
+}
 
 static strata_table *state_table(strata_metadata *md, const strata__op *op, int *rc)
 {
@@ -160,6 +278,8 @@ int strata__op_apply_md(strata_metadata *md, const strata__op *op)
 {
     int rc = STRATA_OK;
     strata_table *t = NULL;
+    if (op->kind == STRATA_OP_SQL)
+        return STRATA_OK; /* what it does to the schema is not known */
     if (op->kind != STRATA_OP_CREATE_TABLE && !(t = state_table(md, op, &rc)))
         return rc;
     switch (op->kind) {
@@ -187,13 +307,21 @@ int strata__op_apply_md(strata_metadata *md, const strata__op *op)
     }
     case STRATA_OP_DROP_COLUMN:
     case STRATA_OP_ALTER_COLUMN: {
-        int i = strata__table_find_column_index(t, op->col->name);
+        const char *name = op->old_col ? op->old_col->name : op->col->name;
+        int i = strata__table_find_column_index(t, name);
         if (i < 0)
             return strata__md_error(md, STRATA_E_SCHEMA, "column %s.%s does not exist", t->name,
-                                    op->col->name);
+                                    name);
         if (op->kind == STRATA_OP_DROP_COLUMN) {
-            strata__table_remove_column(t, op->col->name);
+            strata__table_remove_column(t, name);
             return STRATA_OK;
+        }
+        if (strcmp(name, op->col->name) != 0) {
+            if (strata__table_find_column_index(t, op->col->name) >= 0)
+                return strata__md_error(md, STRATA_E_EXISTS, "column %s.%s already exists",
+                                        t->name, op->col->name);
+            if ((rc = rename_column_refs(md, t, name, op->col->name)) != STRATA_OK)
+                return rc;
         }
         strata_column *c = strata__column_copy(op->col);
         if (!c)
@@ -203,6 +331,8 @@ int strata__op_apply_md(strata_metadata *md, const strata__op *op)
         t->cols[i] = c;
         return STRATA_OK;
     }
+    case STRATA_OP_RENAME_TABLE: return rename_table(md, t, op->new_name);
+    case STRATA_OP_SQL: return STRATA_OK;
     case STRATA_OP_CREATE_INDEX: {
         strata__index *ix = strata__index_copy(op->index);
         if (!ix || !strata__table_push_index(t, ix)) {

@@ -162,6 +162,13 @@ int *strata__md_sorted(const strata_metadata *md);
 
 /* ---- operations (diff.c) ----------------------------------------------- */
 
+/* The text of an SQL operation for one dialect (NULL: for every dialect
+ * without a variant of its own). */
+typedef struct strata__sql_variant {
+    char *dialect;
+    char *text;
+} strata__sql_variant;
+
 typedef struct strata__op {
     strata_op_kind kind;
     char *table;
@@ -170,8 +177,14 @@ typedef struct strata__op {
     strata_column *old_col; /* ALTER: the column before */
     strata__index *index;   /* CREATE / DROP INDEX */
     strata__cons *cons;     /* ADD / DROP UNIQUE, FOREIGN KEY, CHECK */
+    char *new_name;         /* RENAME TABLE */
+    strata__sql_variant *sql; /* SQL */
+    int nsql;
     char *text;             /* describe line, made on demand */
 } strata__op;
+
+/* The SQL operation's text for a dialect, or NULL when it has none. */
+const char *strata__op_sql_for(const strata__op *op, const char *dialect);
 
 struct strata_diff {
     strata_metadata *from; /* the state the operations start from */
@@ -183,8 +196,13 @@ struct strata_diff {
 };
 
 void strata__op_clear(strata__op *op);
-/* The inverse of `op` into *out (deep copies). */
+/* Same type, nullability, autoincrement and default (names aside). */
+bool strata__column_same_definition(const strata_column *a, const strata_column *b);
+/* The inverse of `op` into *out (deep copies); STRATA_E_UNSUPPORTED for
+ * an SQL operation, which has none. */
 int strata__op_invert(strata__op *out, const strata__op *op);
+/* A deep copy. */
+int strata__op_copy(strata__op *out, const strata__op *op);
 void strata__op_describe(strata__sb *sb, const strata__op *op);
 /* Apply `op` to the metadata `md` (the state) in place. */
 int strata__op_apply_md(strata_metadata *md, const strata__op *op);
@@ -208,6 +226,9 @@ typedef struct strata__dialect {
     int (*introspect)(strata_metadata *md, strata_db *db, const char *const *exclude);
     /* Compare types as this engine stores them. */
     bool (*same_type)(const strata_column *a, const strata_column *b);
+    /* The statement that, first in a transaction, makes other migration
+     * runs on the same version table (quoted) wait for it to end. */
+    void (*migration_lock)(strata__sb *sb, const char *qtable, const char *table);
 } strata__dialect;
 
 extern const strata__dialect strata__sqlite_dialect;

@@ -50,7 +50,9 @@
     X(E_PERMISSION, 125, "permission denied")                               \
     X(E_NOT_FOUND, 126, "not found")                                        \
     X(E_SCHEMA, 127, "invalid schema definition")                           \
-    X(E_MULTIPLE, 128, "more than one row where one was expected")
+    X(E_MULTIPLE, 128, "more than one row where one was expected")                 \
+    X(E_MIGRATION, 129, "bad migration repository, revision file or target")         \
+    X(E_OUTDATED, 130, "the database is not at the revision or schema expected")
 
 #ifdef __cplusplus
 extern "C" {

@@ -259,7 +259,9 @@ typedef enum strata_op_kind {
     STRATA_OP_ADD_FOREIGN_KEY,
     STRATA_OP_DROP_FOREIGN_KEY,
     STRATA_OP_ADD_CHECK,
-    STRATA_OP_DROP_CHECK
+    STRATA_OP_DROP_CHECK,
+    STRATA_OP_RENAME_TABLE, /* from migration files; the diff does not detect renames */
+    STRATA_OP_SQL           /* a statement of the migration file's own */
 } strata_op_kind;
 
 /**

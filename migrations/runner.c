@@ -1,0 +1,872 @@
+/*
+ * runner.c - running revisions: the version table, targets, the lock,
+ * upgrade / downgrade one revision per transaction (or all in one), stamp,
+ * current, and the same plan rendered as SQL without a database.
+ *
+ * A live run works step by step.  Each step is one transaction: take the
+ * migration lock (the dialect's statement), read the version table, pick
+ * the next revision toward the goal, introspect the schema, turn the
+ * revision's operations into a diff against it, apply the diff and update
+ * the version table, commit.  A second process waits on the lock and then
+ * reads a version table that already has the revision, so it applies each
+ * revision exactly once.  The goal (the set of revisions that must be
+ * applied, or may stay applied) is fixed before the first step.
+ *
+ * Offline, the schema is not read but replayed: the operations of every
+ * revision up to FROM applied to an empty schema.  Live and offline turn
+ * operations into SQL through the same strata_diff_render plan, so the
+ * SQL printed is the SQL a live run executes.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "migrate_internal.h"
+
+typedef struct run {
+    strata_migrations *m;
+    strata_db *db; /* NULL offline */
+    const strata_driver *drv;
+    const strata__dialect *dl;
+    strata__sb *out;        /* offline: the SQL */
+    strata_metadata *state; /* offline: the schema, replayed */
+    char *qvt;              /* the version table, quoted */
+    bool *heads;            /* the version table's rows, as a set */
+} run;
+
+static const char *const *vt_exclude(const run *r, const char *ex[2])
+{
+    ex[0] = r->m->version_table;
+    ex[1] = NULL;
+    return ex;
+}
+
+/* ---- the version table ------------------------------------------------- */
+
+static void vt_create_sql(strata__sb *sb, const run *r)
+{
+    strata__sb_printf(sb,
+                      "CREATE TABLE IF NOT EXISTS %s (version_num VARCHAR(32) NOT NULL, "
+                      "CONSTRAINT ",
+                      r->qvt);
+    strata__sb tmp;
+    strata__sb_init(&tmp);
+    strata__sb_printf(&tmp, "%s_pkc", r->m->version_table);
+    strata__sb_ident(sb, r->drv, tmp.data ? tmp.data : "strata_version_pkc");
+    strata__sb_free(&tmp);
+    strata__sb_puts(sb, " PRIMARY KEY (version_num))");
+}
+
+static int db_failed(run *r, const char *doing)
+{
+    return strata__mig_error(r->m,
+                             strata_db_errcode(r->db) ? strata_db_errcode(r->db) : STRATA_E_ERROR,
+                             "%s: %s", doing, strata_db_errmsg(r->db));
+}
+
+/* Run `sql` with up to two revision ids bound (live), or print it with
+ * them as literals (offline; ids are 12 hex digits). */
+static int vt_exec(run *r, const char *sql, const char *a, const char *b)
+{
+    if (!r->db) {
+        for (const char *p = sql; *p; p++) {
+            if (*p == '?') {
+                strata__sb_printf(r->out, "'%s'", a);
+                a = b;
+            } else {
+                strata__sb_putc(r->out, *p);
+            }
+        }
+        strata__sb_puts(r->out, ";\n");
+        return STRATA_OK;
+    }
+    strata_stmt *st;
+    int rc = strata_stmt_prepare(&st, r->db, sql);
+    if (rc == STRATA_OK && a)
+        rc = strata_stmt_bind_text(st, 1, a, -1);
+    if (rc == STRATA_OK && b)
+        rc = strata_stmt_bind_text(st, 2, b, -1);
+    if (rc == STRATA_OK)
+        rc = strata_stmt_step(st);
+    strata_stmt_finalize(st);
+    return rc == STRATA_DONE ? STRATA_OK : db_failed(r, "updating the version table");
+}
+
+enum vt_change { VT_INSERT, VT_UPDATE, VT_DELETE, VT_CLEAR };
+
+static int vt_sql(run *r, enum vt_change what, const char *a, const char *b)
+{
+    static const char *const head[] = {"INSERT INTO ", "UPDATE ", "DELETE FROM ", "DELETE FROM "};
+    static const char *const tail[] = {" (version_num) VALUES (?)",
+                                       " SET version_num = ? WHERE version_num = ?",
+                                       " WHERE version_num = ?", ""};
+    strata__sb sb;
+    strata__sb_init(&sb);
+    strata__sb_printf(&sb, "%s%s%s", head[what], r->qvt, tail[what]);
+    char *sql = strata__sb_take(&sb);
+    int rc = sql ? vt_exec(r, sql, a, b) : STRATA_E_NOMEM;
+    free(sql);
+    return rc;
+}
+
+/* Read the version table into r->heads. */
+static int vt_read(run *r)
+{
+    memset(r->heads, 0, (size_t)r->m->nrevs + 1);
+    if (!r->db)
+        return STRATA_OK;
+    strata__sb sb;
+    strata__sb_init(&sb);
+    strata__sb_printf(&sb, "SELECT version_num FROM %s", r->qvt);
+    char *sql = strata__sb_take(&sb);
+    strata_stmt *st;
+    int rc = sql ? strata_stmt_prepare(&st, r->db, sql) : STRATA_E_NOMEM;
+    free(sql);
+    if (rc != STRATA_OK)
+        return db_failed(r, "reading the version table");
+    while ((rc = strata_stmt_step(st)) == STRATA_ROW) {
+        const char *id = NULL;
+        strata_stmt_column_text(st, 0, &id, NULL);
+        int i = id ? strata__mig_find(r->m, id) : -1;
+        if (i < 0) {
+            rc = strata__mig_error(r->m, STRATA_E_MIGRATION,
+                                   "Can't locate revision identified by '%s': the database is at "
+                                   "a revision this repository does not have",
+                                   id ? id : "");
+            break;
+        }
+        r->heads[i] = true;
+    }
+    strata_stmt_finalize(st);
+    if (rc == STRATA_DONE)
+        return STRATA_OK;
+    return rc == STRATA_E_MIGRATION ? rc : db_failed(r, "reading the version table");
+}
+
+/* ---- sets of revisions ------------------------------------------------- */
+
+static bool *set_new(const strata_migrations *m) { return calloc((size_t)m->nrevs + 1, 1); }
+
+/* Applied: the heads and everything under them. */
+static void applied_of(const strata_migrations *m, const bool *heads, bool *applied)
+{
+    memset(applied, 0, (size_t)m->nrevs + 1);
+    for (int i = 0; i < m->nrevs; i++)
+        if (heads[i])
+            strata__graph_ancestors(m, i, applied);
+}
+
+static int count_true(const bool *set, int n)
+{
+    int c = 0;
+    for (int i = 0; i < n; i++)
+        c += set[i];
+    return c;
+}
+
+static int single_head(run *r, const bool *heads, const char *target, int *out)
+{
+    int n = count_true(heads, r->m->nrevs);
+    *out = -1;
+    if (n > 1)
+        return strata__mig_error(r->m, STRATA_E_MIGRATION,
+                                 "'%s' is relative to the current revision, and the database has "
+                                 "%d; give a revision instead",
+                                 target, n);
+    for (int i = 0; i < r->m->nrevs; i++)
+        if (heads[i])
+            *out = i;
+    return STRATA_OK;
+}
+
+/* Walk n steps from revision `from` (-1: base): up to the one child, or
+ * down to the one parent. */
+static int walk(run *r, int from, int n, bool up, const char *target, int *out)
+{
+    strata_migrations *m = r->m;
+    int at = from;
+    for (int s = 0; s < n; s++) {
+        int next = -1, choices = 0;
+        if (up) {
+            for (int i = 0; i < m->nrevs; i++) {
+                bool child = at < 0 ? m->revs[i]->ndown == 0 : false;
+                for (int k = 0; at >= 0 && k < m->revs[i]->ndown; k++)
+                    child |= strcmp(m->revs[i]->down[k], m->revs[at]->id) == 0;
+                if (child) {
+                    next = i;
+                    choices++;
+                }
+            }
+        } else if (at >= 0) {
+            choices = m->revs[at]->ndown;
+            next = choices == 1 ? strata__mig_find(m, m->revs[at]->down[0]) : -1;
+            if (choices == 0) {
+                at = -1; /* base */
+                if (s + 1 < n)
+                    return strata__mig_error(m, STRATA_E_MIGRATION,
+                                             "Relative revision %s didn't produce %d migrations",
+                                             target, n);
+                continue;
+            }
+        } else {
+            return strata__mig_error(m, STRATA_E_MIGRATION,
+                                     "Relative revision %s didn't produce %d migrations", target,
+                                     n);
+        }
+        if (choices == 0)
+            return strata__mig_error(m, STRATA_E_MIGRATION,
+                                     "Relative revision %s didn't produce %d migrations", target,
+                                     n);
+        if (choices > 1)
+            return strata__mig_error(
+                m, STRATA_E_MIGRATION, "%s is ambiguous: revision %s has %d %s", target,
+                at >= 0 ? m->revs[at]->id : "<base>", choices, up ? "children" : "parents");
+        at = next;
+    }
+    *out = at;
+    return STRATA_OK;
+}
+
+/* Parse "+N", "-N", "REV+N", "REV-N" or "REV" into a revision (or -1 for
+ * base).  `heads` is the database's state for relative targets. */
+static int resolve_one(run *r, const char *target, const bool *heads, bool up, int *out)
+{
+    strata_migrations *m = r->m;
+    *out = -1;
+    if (!strcmp(target, "base"))
+        return STRATA_OK;
+    const char *sign = strpbrk(target, "+-");
+    if (!sign)
+        return (*out = strata__graph_lookup(m, target)) >= 0 ? STRATA_OK : STRATA_E_MIGRATION;
+    char *end;
+    long n = strtol(sign + 1, &end, 10);
+    if (*end || n < 0 || end == sign + 1)
+        return strata__mig_error(m, STRATA_E_MIGRATION, "'%s' is not a target", target);
+    if ((*sign == '+') != up)
+        return strata__mig_error(m, STRATA_E_MIGRATION, "%s goes the wrong way for %s", target,
+                                 up ? "upgrade" : "downgrade");
+    int from;
+    if (sign == target) {
+        int rc = single_head(r, heads, target, &from);
+        if (rc != STRATA_OK)
+            return rc;
+    } else {
+        char rev[64];
+        snprintf(rev, sizeof rev, "%.*s", (int)(sign - target), target);
+        if ((from = strata__graph_lookup(m, rev)) < 0)
+            return STRATA_E_MIGRATION;
+    }
+    return walk(r, from, (int)n, up, target, out);
+}
+
+/* The goal of an upgrade: every revision that must be applied. */
+static int upgrade_goal(run *r, const char *target, const bool *heads, bool *goal)
+{
+    strata_migrations *m = r->m;
+    memset(goal, 0, (size_t)m->nrevs + 1);
+    applied_of(m, heads, goal); /* what is applied stays */
+    int *gh, ngh;
+    int rc = strata__graph_heads(m, &gh, &ngh);
+    if (rc != STRATA_OK)
+        return strata__mig_error(m, rc, "out of memory");
+    if (!strcmp(target, "heads")) {
+        for (int i = 0; i < ngh; i++)
+            strata__graph_ancestors(m, gh[i], goal);
+    } else if (!strcmp(target, "head")) {
+        if (ngh > 1) {
+            strata__sb sb;
+            strata__sb_init(&sb);
+            for (int i = 0; i < ngh; i++)
+                strata__sb_printf(&sb, "%s%s", i ? ", " : "", m->revs[gh[i]]->id);
+            rc = strata__mig_error(m, STRATA_E_MIGRATION,
+                                   "Multiple head revisions are present (%s): upgrade to one of "
+                                   "them, to 'heads' for all, or merge them first (merge -m MSG)",
+                                   sb.data ? sb.data : "");
+            strata__sb_free(&sb);
+        } else if (ngh == 1) {
+            strata__graph_ancestors(m, gh[0], goal);
+        }
+    } else {
+        int t;
+        if ((rc = resolve_one(r, target, heads, true, &t)) == STRATA_OK && t >= 0)
+            strata__graph_ancestors(m, t, goal);
+    }
+    free(gh);
+    return rc;
+}
+
+/* The goal of a downgrade: the revisions that may stay applied. */
+static int downgrade_goal(run *r, const char *target, const bool *heads, bool *keep)
+{
+    memset(keep, 0, (size_t)r->m->nrevs + 1);
+    int t;
+    int rc = resolve_one(r, target, heads, false, &t);
+    if (rc == STRATA_OK && t >= 0)
+        strata__graph_ancestors(r->m, t, keep);
+    return rc;
+}
+
+/* ---- one revision ------------------------------------------------------ */
+
+/* The diff revision i's operations make from schema `from`. */
+static int revision_diff(run *r, int i, int dir, const strata_metadata *from, strata_diff **out)
+{
+    strata_migrations *m = r->m;
+    strata__revision *rev = m->revs[i];
+    strata_diff *d = strata__diff_new();
+    strata_metadata *work = NULL;
+    int rc = d ? strata_metadata_copy(&work, from) : STRATA_E_NOMEM;
+    if (rc == STRATA_OK)
+        rc = strata_metadata_copy(&d->from, from);
+    for (int k = 0; rc == STRATA_OK && k < rev->nops[dir]; k++) {
+        strata__op op;
+        if ((rc = strata__mop_resolve(m, rev, &rev->ops[dir][k], work, &op)) != STRATA_OK)
+            break;
+        if ((rc = strata__op_apply_md(work, &op)) != STRATA_OK) {
+            const strata__mop *mop = &rev->ops[dir][k];
+            rc = strata__mig_error(m, STRATA_E_MIGRATION, "%s:%d:%d: %s", rev->file, mop->line,
+                                   mop->column, strata_metadata_errmsg(work));
+            strata__op_clear(&op);
+            break;
+        }
+        if (!strata__diff_push(d, &op)) {
+            strata__op_clear(&op);
+            rc = STRATA_E_NOMEM;
+        }
+    }
+    if (rc == STRATA_OK) {
+        d->to = work;
+        work = NULL;
+        *out = d;
+    } else {
+        strata_diff_free(d);
+    }
+    strata_metadata_free(work);
+    return rc;
+}
+
+static void describe_step(strata__sb *sb, const strata_migrations *m, int i, bool up,
+                          const bool *after_heads)
+{
+    const strata__revision *rev = m->revs[i];
+    strata__sb_printf(sb, "Running %s ", up ? "upgrade" : "downgrade");
+    if (up) {
+        for (int k = 0; k < rev->ndown; k++)
+            strata__sb_printf(sb, "%s%s", k ? ", " : "", rev->down[k]);
+        strata__sb_printf(sb, " -> %s, %s", rev->id, rev->message);
+        return;
+    }
+    strata__sb_printf(sb, "%s -> ", rev->id);
+    int n = 0;
+    for (int k = 0; k < rev->ndown; k++) {
+        int d = strata__mig_find(m, rev->down[k]);
+        if (d >= 0 && after_heads[d])
+            strata__sb_printf(sb, "%s%s", n++ ? ", " : "", rev->down[k]);
+    }
+    strata__sb_printf(sb, ", %s", rev->message);
+}
+
+/* The version table's change for applying (up) or undoing revision i;
+ * updates r->heads. */
+static int version_step(run *r, int i, bool up)
+{
+    strata_migrations *m = r->m;
+    strata__revision *rev = m->revs[i];
+    int rc = STRATA_OK;
+    if (up) {
+        bool replaced = false;
+        for (int k = 0; rc == STRATA_OK && k < rev->ndown; k++) {
+            int d = strata__mig_find(m, rev->down[k]);
+            if (!r->heads[d])
+                continue;
+            r->heads[d] = false;
+            rc = replaced ? vt_sql(r, VT_DELETE, rev->down[k], NULL)
+                          : vt_sql(r, VT_UPDATE, rev->id, rev->down[k]);
+            replaced = true;
+        }
+        if (rc == STRATA_OK && !replaced)
+            rc = vt_sql(r, VT_INSERT, rev->id, NULL);
+        r->heads[i] = true;
+        return rc;
+    }
+    /* Undo: a parent becomes a head again unless another head still has
+     * it underneath. */
+    r->heads[i] = false;
+    bool *under = set_new(m);
+    if (!under)
+        return STRATA_E_NOMEM;
+    applied_of(m, r->heads, under);
+    bool replaced = false;
+    for (int k = 0; rc == STRATA_OK && k < rev->ndown; k++) {
+        int d = strata__mig_find(m, rev->down[k]);
+        if (under[d] || r->heads[d])
+            continue;
+        r->heads[d] = true;
+        rc = replaced ? vt_sql(r, VT_INSERT, rev->down[k], NULL)
+                      : vt_sql(r, VT_UPDATE, rev->down[k], rev->id);
+        replaced = true;
+    }
+    free(under);
+    if (rc == STRATA_OK && !replaced)
+        rc = vt_sql(r, VT_DELETE, rev->id, NULL);
+    return rc;
+}
+
+/* Apply or undo revision i: schema and version table.  Live, inside the
+ * transaction the caller opened. */
+static int run_revision(run *r, int i, bool up)
+{
+    strata_migrations *m = r->m;
+    strata__revision *rev = m->revs[i];
+    int rc = STRATA_OK;
+    strata_metadata *live = NULL;
+    const strata_metadata *from = r->state;
+    if (r->db) {
+        const char *ex[2];
+        if ((rc = strata_schema_introspect(&live, r->db, vt_exclude(r, ex))) != STRATA_OK)
+            return db_failed(r, "reading the schema");
+        from = live;
+    }
+    strata_diff *d = NULL;
+    rc = revision_diff(r, i, up ? 0 : 1, from, &d);
+    strata_metadata_free(live);
+    if (rc != STRATA_OK)
+        return rc;
+    bool *after = set_new(m);
+    if (!after) {
+        strata_diff_free(d);
+        return STRATA_E_NOMEM;
+    }
+    memcpy(after, r->heads, (size_t)m->nrevs);
+    /* The heads after the step, for the message. */
+    if (!up) {
+        after[i] = false;
+        bool *under = set_new(m);
+        if (under) {
+            applied_of(m, after, under);
+            for (int k = 0; k < rev->ndown; k++) {
+                int p = strata__mig_find(m, rev->down[k]);
+                if (!under[p])
+                    after[p] = true;
+            }
+            free(under);
+        }
+    }
+    strata__sb line;
+    strata__sb_init(&line);
+    describe_step(&line, m, i, up, after);
+    free(after);
+    if (r->db) {
+        strata__mig_print(m, "%s", line.data ? line.data : "");
+        if ((rc = strata_diff_apply(d, r->db)) != STRATA_OK)
+            rc = strata__mig_error(m, rc, "%s failed: %s: %s", line.data ? line.data : "",
+                                   rev->file, strata_db_errmsg(r->db));
+    } else {
+        char *sql = NULL;
+        strata__sb_printf(r->out, "\n-- %s\n", line.data ? line.data : "");
+        if ((rc = strata_diff_render(d, r->drv, &sql)) != STRATA_OK)
+            rc = strata__mig_error(m, rc, "%s: %s", rev->file,
+                                   strata_metadata_errmsg(strata_diff_from(d)));
+        else
+            strata__sb_puts(r->out, sql);
+        free(sql);
+        /* The replayed schema moves on. */
+        if (rc == STRATA_OK) {
+            strata_metadata *next;
+            if ((rc = strata_metadata_copy(&next, strata_diff_to(d))) == STRATA_OK) {
+                strata_metadata_free(r->state);
+                r->state = next;
+            }
+        }
+    }
+    strata__sb_free(&line);
+    strata_diff_free(d);
+    return rc == STRATA_OK ? version_step(r, i, up) : rc;
+}
+
+/* ---- runs -------------------------------------------------------------- */
+
+static int run_open(run *r, strata_migrations *m, strata_db *db, const strata_driver *drv)
+{
+    memset(r, 0, sizeof *r);
+    r->m = m;
+    r->db = db;
+    r->drv = db ? strata_db_driver(db) : drv;
+    r->dl = r->drv ? strata__dialect_of(r->drv) : NULL;
+    if (!r->dl)
+        return strata__mig_error(m, STRATA_E_UNSUPPORTED, "migrations do not know the backend %s",
+                                 r->drv ? r->drv->name : "(none)");
+    strata__sb sb;
+    strata__sb_init(&sb);
+    strata__sb_ident(&sb, r->drv, m->version_table);
+    r->qvt = strata__sb_take(&sb);
+    r->heads = set_new(m);
+    if (!r->qvt || !r->heads)
+        return strata__mig_error(m, STRATA_E_NOMEM, "out of memory");
+    if (db && strata_db_in_transaction(db))
+        return strata__mig_error(m, STRATA_E_MISUSE,
+                                 "migrations run their own transactions: commit or roll back the "
+                                 "open one first");
+    return STRATA_OK;
+}
+
+static void run_close(run *r)
+{
+    free(r->qvt);
+    free(r->heads);
+    strata_metadata_free(r->state);
+}
+
+/* BEGIN, the version table made if needed, the lock, the heads read. */
+static int step_begin(run *r)
+{
+    if (strata_db_begin(r->db) != STRATA_OK)
+        return db_failed(r, "BEGIN");
+    strata__sb sb;
+    strata__sb_init(&sb);
+    r->dl->migration_lock(&sb, r->qvt, r->m->version_table);
+    char *lock = strata__sb_take(&sb);
+    strata__sb_init(&sb);
+    vt_create_sql(&sb, r);
+    char *create = strata__sb_take(&sb);
+    int rc = lock && create ? STRATA_OK : STRATA_E_NOMEM;
+    /* PostgreSQL's lock needs no table; SQLite's is a write to it. */
+    bool lock_first = r->dl->alter_constraints;
+    if (rc == STRATA_OK && lock_first && strata_db_exec(r->db, lock) != STRATA_OK)
+        rc = db_failed(r, "taking the migration lock");
+    if (rc == STRATA_OK && strata_db_exec(r->db, create) != STRATA_OK)
+        rc = db_failed(r, "creating the version table");
+    if (rc == STRATA_OK && !lock_first && strata_db_exec(r->db, lock) != STRATA_OK)
+        rc = db_failed(r, "taking the migration lock");
+    free(lock);
+    free(create);
+    if (rc == STRATA_OK)
+        rc = vt_read(r);
+    if (rc != STRATA_OK)
+        strata__db_abort_tx(r->db);
+    return rc;
+}
+
+static int step_end(run *r, int rc)
+{
+    if (rc == STRATA_OK) {
+        if (strata_db_commit(r->db) != STRATA_OK)
+            return db_failed(r, "COMMIT");
+        return STRATA_OK;
+    }
+    strata__db_abort_tx(r->db);
+    return rc;
+}
+
+/* The next revision to run: the first of goal-but-not-applied (up), or
+ * the last of applied-but-not-kept (down); -1 when done. */
+static int next_revision(run *r, const bool *goal, bool up)
+{
+    bool *applied = set_new(r->m);
+    if (!applied)
+        return -1;
+    applied_of(r->m, r->heads, applied);
+    int found = -1;
+    if (up) {
+        for (int i = 0; i < r->m->nrevs && found < 0; i++)
+            if (goal[i] && !applied[i])
+                found = i;
+    } else {
+        for (int i = r->m->nrevs - 1; i >= 0 && found < 0; i--)
+            if (applied[i] && !goal[i] && r->heads[i])
+                found = i;
+    }
+    free(applied);
+    return found;
+}
+
+static int migrate_live(strata_migrations *m, strata_db *db, const char *target, bool up)
+{
+    if (!m || !db || !target)
+        return STRATA_E_MISUSE;
+    run r;
+    int rc = run_open(&r, m, db, NULL);
+    bool *goal = set_new(m);
+    bool fk_restore = false;
+    if (rc == STRATA_OK && !goal)
+        rc = STRATA_E_NOMEM;
+    /* SQLite rebuilds tables with foreign keys off; strata_diff_apply
+     * checks them before each commit.  The switch works only outside a
+     * transaction. */
+    if (rc == STRATA_OK && !r.dl->alter_constraints) {
+        strata_stmt *st;
+        if (strata_stmt_prepare(&st, db, "PRAGMA foreign_keys") == STRATA_OK) {
+            int64_t on = 0;
+            if (strata_stmt_step(st) == STRATA_ROW)
+                strata_stmt_column_int64(st, 0, &on);
+            strata_stmt_finalize(st);
+            if (on && strata_db_exec(db, "PRAGMA foreign_keys=OFF") == STRATA_OK)
+                fk_restore = true;
+        }
+    }
+    /* The goal, from the state under the lock. */
+    if (rc == STRATA_OK && (rc = step_begin(&r)) == STRATA_OK) {
+        rc = up ? upgrade_goal(&r, target, r.heads, goal)
+                : downgrade_goal(&r, target, r.heads, goal);
+        rc = step_end(&r, rc);
+    }
+    bool single = !m->per_revision;
+    if (rc == STRATA_OK && single)
+        rc = step_begin(&r);
+    while (rc == STRATA_OK) {
+        if (!single && (rc = step_begin(&r)) != STRATA_OK)
+            break;
+        int i = next_revision(&r, goal, up);
+        if (i >= 0)
+            rc = run_revision(&r, i, up);
+        if (!single)
+            rc = step_end(&r, rc);
+        if (i < 0)
+            break;
+    }
+    if (single && strata_db_in_transaction(db))
+        rc = step_end(&r, rc);
+    if (fk_restore)
+        strata_db_exec(db, "PRAGMA foreign_keys=ON");
+    free(goal);
+    run_close(&r);
+    return rc;
+}
+
+int strata_migrations_upgrade(strata_migrations *m, strata_db *db, const char *target)
+{
+    return migrate_live(m, db, target ? target : "head", true);
+}
+
+int strata_migrations_downgrade(strata_migrations *m, strata_db *db, const char *target)
+{
+    return migrate_live(m, db, target ? target : "-1", false);
+}
+
+/* ---- offline ----------------------------------------------------------- */
+
+static int migrate_sql(strata_migrations *m, const strata_driver *dialect, const char *range,
+                       bool up, char **out)
+{
+    if (!out)
+        return STRATA_E_MISUSE;
+    *out = NULL;
+    if (!m || !dialect || !range)
+        return STRATA_E_MISUSE;
+    run r;
+    strata__sb sb;
+    strata__sb_init(&sb);
+    int rc = run_open(&r, m, NULL, dialect);
+    r.out = &sb;
+    bool *goal = set_new(m);
+    if (rc == STRATA_OK && !goal)
+        rc = STRATA_E_NOMEM;
+    if (rc == STRATA_OK)
+        rc = strata_metadata_new(&r.state);
+    /* FROM: the revision the database is at. */
+    char from[64] = "", to[64];
+    const char *colon = strchr(range, ':');
+    snprintf(to, sizeof to, "%s", colon ? colon + 1 : range);
+    if (colon)
+        snprintf(from, sizeof from, "%.*s", (int)(colon - range), range);
+    else if (!up)
+        rc = rc == STRATA_OK ? strata__mig_error(m, STRATA_E_MIGRATION,
+                                                 "downgrade --sql needs FROM:TO (the database's "
+                                                 "revision, then the target)")
+                             : rc;
+    int f = -1;
+    if (rc == STRATA_OK && *from && strcmp(from, "base") && (f = strata__graph_lookup(m, from)) < 0)
+        rc = STRATA_E_MIGRATION;
+    /* Replay the schema up to FROM, keeping the SQL it makes apart. */
+    if (rc == STRATA_OK && f >= 0) {
+        bool *below = set_new(m);
+        strata__sb scratch;
+        strata__sb_init(&scratch);
+        r.out = &scratch;
+        if (!below)
+            rc = STRATA_E_NOMEM;
+        else
+            strata__graph_ancestors(m, f, below);
+        for (int i = 0; rc == STRATA_OK && i < m->nrevs; i++)
+            if (below[i])
+                rc = run_revision(&r, i, true);
+        free(below);
+        strata__sb_free(&scratch);
+        r.out = &sb;
+    }
+    if (rc == STRATA_OK)
+        rc = up ? upgrade_goal(&r, to, r.heads, goal) : downgrade_goal(&r, to, r.heads, goal);
+    if (rc == STRATA_OK) {
+        bool fk = !r.dl->alter_constraints;
+        if (fk)
+            strata__sb_puts(&sb, "PRAGMA foreign_keys=OFF;\n");
+        if (f < 0) {
+            vt_create_sql(&sb, &r);
+            strata__sb_puts(&sb, ";\n");
+        }
+        for (int i; rc == STRATA_OK && (i = next_revision(&r, goal, up)) >= 0;) {
+            strata__sb_puts(&sb, "");
+            size_t mark = sb.len;
+            rc = run_revision(&r, i, up);
+            /* BEGIN after the comment line, COMMIT at the end. */
+            if (rc == STRATA_OK) {
+                char *nl = sb.data ? strchr(sb.data + mark + 1, '\n') : NULL;
+                if (nl) {
+                    size_t at = (size_t)(nl - sb.data) + 1;
+                    strata__sb tail;
+                    strata__sb_init(&tail);
+                    strata__sb_puts(&tail, sb.data + at);
+                    sb.len = at;
+                    sb.data[at] = '\0';
+                    strata__sb_puts(&sb, "BEGIN;\n");
+                    strata__sb_puts(&sb, tail.data ? tail.data : "");
+                    strata__sb_free(&tail);
+                }
+                strata__sb_puts(&sb, "COMMIT;\n");
+            }
+        }
+        if (fk && rc == STRATA_OK)
+            strata__sb_puts(&sb, "\nPRAGMA foreign_keys=ON;\n");
+    }
+    free(goal);
+    run_close(&r);
+    if (rc != STRATA_OK) {
+        strata__sb_free(&sb);
+        return rc;
+    }
+    strata__sb_puts(&sb, "");
+    *out = strata__sb_take(&sb);
+    return *out ? STRATA_OK : strata__mig_error(m, STRATA_E_NOMEM, "out of memory");
+}
+
+int strata_migrations_upgrade_sql(strata_migrations *m, const strata_driver *dialect,
+                                  const char *range, char **out)
+{
+    return migrate_sql(m, dialect, range ? range : "head", true, out);
+}
+
+int strata_migrations_downgrade_sql(strata_migrations *m, const strata_driver *dialect,
+                                    const char *range, char **out)
+{
+    return migrate_sql(m, dialect, range, false, out);
+}
+
+/* ---- stamp, current ---------------------------------------------------- */
+
+int strata_migrations_stamp(strata_migrations *m, strata_db *db, const char *target)
+{
+    if (!m || !db || !target)
+        return STRATA_E_MISUSE;
+    run r;
+    int rc = run_open(&r, m, db, NULL);
+    if (rc == STRATA_OK)
+        rc = step_begin(&r);
+    if (rc != STRATA_OK) {
+        run_close(&r);
+        return rc;
+    }
+    bool *want = set_new(m);
+    if (!want)
+        rc = STRATA_E_NOMEM;
+    int *gh = NULL, ngh = 0;
+    if (rc == STRATA_OK && (!strcmp(target, "heads") || !strcmp(target, "head"))) {
+        rc = strata__graph_heads(m, &gh, &ngh);
+        if (rc == STRATA_OK && !strcmp(target, "head") && ngh > 1)
+            rc = strata__mig_error(m, STRATA_E_MIGRATION,
+                                   "Multiple head revisions are present: stamp one, or 'heads'");
+        for (int i = 0; rc == STRATA_OK && i < ngh; i++)
+            want[gh[i]] = true;
+    } else if (rc == STRATA_OK && strcmp(target, "base")) {
+        int t;
+        if ((rc = resolve_one(&r, target, r.heads, true, &t)) == STRATA_OK && t >= 0)
+            want[t] = true;
+    }
+    free(gh);
+    if (rc == STRATA_OK)
+        rc = vt_sql(&r, VT_CLEAR, NULL, NULL);
+    for (int i = 0; rc == STRATA_OK && i < m->nrevs; i++)
+        if (want[i])
+            rc = vt_sql(&r, VT_INSERT, m->revs[i]->id, NULL);
+    free(want);
+    rc = step_end(&r, rc);
+    run_close(&r);
+    return rc;
+}
+
+/* The heads the database records (an empty set when it has no version
+ * table), without locking. */
+static int read_current(run *r)
+{
+    int rc = vt_read(r);
+    if (rc == STRATA_E_UNDEFINED_TABLE) {
+        memset(r->heads, 0, (size_t)r->m->nrevs + 1);
+        strata__mig_error(r->m, STRATA_OK, "%s", "");
+        return STRATA_OK;
+    }
+    return rc;
+}
+
+int strata_migrations_current_ids(strata_migrations *m, strata_db *db, char ***out)
+{
+    if (!out)
+        return STRATA_E_MISUSE;
+    *out = NULL;
+    if (!m || !db)
+        return STRATA_E_MISUSE;
+    run r;
+    int rc = run_open(&r, m, db, NULL);
+    if (rc == STRATA_OK)
+        rc = read_current(&r);
+    char **ids = rc == STRATA_OK ? calloc((size_t)m->nrevs + 1, sizeof *ids) : NULL;
+    if (rc == STRATA_OK && !ids)
+        rc = STRATA_E_NOMEM;
+    for (int i = 0, n = 0; rc == STRATA_OK && i < m->nrevs; i++)
+        if (r.heads[i] && !(ids[n++] = strata__strdup(m->revs[i]->id)))
+            rc = STRATA_E_NOMEM;
+    run_close(&r);
+    if (rc != STRATA_OK) {
+        strata_migrations_ids_free(ids);
+        return rc;
+    }
+    *out = ids;
+    return STRATA_OK;
+}
+
+void strata_migrations_ids_free(char **ids)
+{
+    for (int i = 0; ids && ids[i]; i++)
+        free(ids[i]);
+    free(ids);
+}
+
+int strata_migrations_current(strata_migrations *m, strata_db *db, char **out)
+{
+    if (!out)
+        return STRATA_E_MISUSE;
+    *out = NULL;
+    char **ids;
+    int rc = strata_migrations_current_ids(m, db, &ids);
+    if (rc != STRATA_OK)
+        return rc;
+    strata__sb sb;
+    strata__sb_init(&sb);
+    strata__sb_puts(&sb, "");
+    for (int i = 0; ids[i]; i++) {
+        int k = strata__mig_find(m, ids[i]);
+        strata__sb_printf(&sb, "%s%s\n", ids[i], m->revs[k]->nchildren ? "" : " (head)");
+    }
+    strata_migrations_ids_free(ids);
+    *out = strata__sb_take(&sb);
+    return *out ? STRATA_OK : STRATA_E_NOMEM;
+}
+
+/* For autogen.c: the database's heads as a set (m->nrevs bools). */
+int strata__mig_db_heads(strata_migrations *m, strata_db *db, bool *heads)
+{
+    run r;
+    int rc = run_open(&r, m, db, NULL);
+    if (rc == STRATA_OK && (rc = read_current(&r)) == STRATA_OK)
+        memcpy(heads, r.heads, (size_t)m->nrevs + 1);
+    run_close(&r);
+    return rc;
+}
