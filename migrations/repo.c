@@ -232,13 +232,21 @@ static strata_migrations *mig_new(void)
     return m;
 }
 
+/* A repository that failed to load holds nothing. */
+static void unload(strata_migrations *m)
+{
+    for (int i = 0; i < m->nrevs; i++)
+        strata__revision_free(m->revs[i]);
+    free(m->revs);
+    m->revs = NULL;
+    m->nrevs = 0;
+}
+
 void strata_migrations_free(strata_migrations *m)
 {
     if (!m)
         return;
-    for (int i = 0; i < m->nrevs; i++)
-        strata__revision_free(m->revs[i]);
-    free(m->revs);
+    unload(m);
     free(m->dir);
     free(m->version_table);
     free(m->database_url);
@@ -387,6 +395,8 @@ int strata_migrations_open(strata_migrations **out, const char *dir)
     free(versions);
     if (rc == STRATA_OK)
         rc = strata__graph_build(m);
+    if (rc != STRATA_OK)
+        unload(m);
     return rc;
 }
 
@@ -409,6 +419,8 @@ int strata_migrations_open_embedded(strata_migrations **out, const strata_embedd
     }
     if (rc == STRATA_OK)
         rc = strata__graph_build(m);
+    if (rc != STRATA_OK)
+        unload(m);
     return rc;
 }
 

@@ -295,15 +295,68 @@ static int upgrade_goal(run *r, const char *target, const bool *heads, bool *goa
     return rc;
 }
 
-/* The goal of a downgrade: the revisions that may stay applied. */
+/* The one revision of `set` no other revision in it depends on; -1 and
+ * the error when there are several (or none). */
+static int top_of(run *r, const bool *set, const char *target)
+{
+    strata_migrations *m = r->m;
+    int top = -1, n = 0;
+    for (int i = 0; i < m->nrevs; i++) {
+        if (!set[i])
+            continue;
+        bool child = false;
+        for (int k = 0; k < m->revs[i]->nchildren && !child; k++)
+            child = set[m->revs[i]->children[k]];
+        if (!child) {
+            top = i;
+            n++;
+        }
+    }
+    if (n == 1)
+        return top;
+    strata__mig_error(m, STRATA_E_MIGRATION,
+                      n ? "%s is ambiguous: there are %d revisions on top; give a revision"
+                        : "Relative revision %s went past base",
+                      target, n);
+    return -1;
+}
+
+/* The goal of a downgrade: the revisions that may stay applied.  "-N"
+ * takes the top revision off N times (from a merge, the merge itself is
+ * one step). */
 static int downgrade_goal(run *r, const char *target, const bool *heads, bool *keep)
 {
-    memset(keep, 0, (size_t)r->m->nrevs + 1);
-    int t;
-    int rc = resolve_one(r, target, heads, false, &t);
-    if (rc == STRATA_OK && t >= 0)
-        strata__graph_ancestors(r->m, t, keep);
-    return rc;
+    strata_migrations *m = r->m;
+    memset(keep, 0, (size_t)m->nrevs + 1);
+    const char *sign = strrchr(target, '-');
+    if (!sign) {
+        int t;
+        int rc = resolve_one(r, target, heads, false, &t);
+        if (rc == STRATA_OK && t >= 0)
+            strata__graph_ancestors(m, t, keep);
+        return rc;
+    }
+    char *end;
+    long n = strtol(sign + 1, &end, 10);
+    if (*end || end == sign + 1 || n < 0)
+        return strata__mig_error(m, STRATA_E_MIGRATION, "'%s' is not a target", target);
+    if (sign == target) {
+        applied_of(m, heads, keep);
+    } else {
+        char rev[64];
+        snprintf(rev, sizeof rev, "%.*s", (int)(sign - target), target);
+        int from = strata__graph_lookup(m, rev);
+        if (from < 0)
+            return STRATA_E_MIGRATION;
+        strata__graph_ancestors(m, from, keep);
+    }
+    for (long s = 0; s < n; s++) {
+        int top = top_of(r, keep, target);
+        if (top < 0)
+            return STRATA_E_MIGRATION;
+        keep[top] = false;
+    }
+    return STRATA_OK;
 }
 
 /* ---- one revision ------------------------------------------------------ */

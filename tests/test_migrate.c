@@ -42,17 +42,25 @@ static const char *repo_dir(void)
     return dir;
 }
 
-static strata_migrations *repo_init(lines *out)
+static strata_migrations *repo_open(const char *dir, lines *out)
 {
     strata_migrations *m;
-    int rc = strata_migrations_init(&m, repo_dir());
-    ck_assert_msg(rc == STRATA_OK, "init: %s", strata_migrations_errmsg(m));
-    strata_migrations_free(m);
-    rc = strata_migrations_open(&m, repo_dir());
+    int rc = strata_migrations_open(&m, dir);
     ck_assert_msg(rc == STRATA_OK, "open: %s", strata_migrations_errmsg(m));
     strata_migrations_set_output(m, collect, out);
     return m;
 }
+
+static strata_migrations *repo_init_at(const char *dir, lines *out)
+{
+    strata_migrations *m;
+    int rc = strata_migrations_init(&m, dir);
+    ck_assert_msg(rc == STRATA_OK, "init: %s", strata_migrations_errmsg(m));
+    strata_migrations_free(m);
+    return repo_open(dir, out);
+}
+
+static strata_migrations *repo_init(lines *out) { return repo_init_at(repo_dir(), out); }
 
 static strata_metadata *models_md(const strata_model *a, const strata_model *b,
                                   const strata_model *c)
@@ -97,7 +105,7 @@ static void assert_current(strata_migrations *m, strata_db *db, const char *want
     strata_free(cur);
 }
 
-static inline void write_text(const char *path, const char *text)
+static void write_text(const char *path, const char *text)
 {
     FILE *f = fopen(path, "w");
     ck_assert_ptr_nonnull(f);
@@ -234,10 +242,579 @@ START_TEST(migrate_tutorial_sequence)
 }
 END_TEST
 
+/* ---- each kind of change ----------------------------------------------- */
+
+/* The schema every change starts from: item (with rows) and owner. */
+static strata_metadata *base_md(void)
+{
+    strata_metadata *md;
+    strata_table *t;
+    strata_column *c;
+    ck_assert_int_eq(strata_metadata_new(&md), STRATA_OK);
+    strata_metadata_add_table(md, "owner", &t);
+    strata_table_add_column(t, "id", "integer", STRATA_PRIMARY_KEY | STRATA_AUTOINCREMENT, NULL);
+    strata_metadata_add_table(md, "item", &t);
+    strata_table_add_column(t, "id", "integer", STRATA_PRIMARY_KEY | STRATA_AUTOINCREMENT, NULL);
+    strata_table_add_column(t, "name", "string(20)", 0, NULL);
+    strata_table_add_column(t, "note", "string(40)", STRATA_NULLABLE, NULL);
+    strata_table_add_column(t, "owner_id", "integer", STRATA_NULLABLE, &c);
+    strata_table_add_index(t, NULL, "note", 0);
+    ck_assert_str_eq(strata_metadata_errmsg(md), "");
+    return md;
+}
+
+enum change {
+    ADD_TABLE,
+    ADD_NULLABLE_COLUMN,
+    ADD_NOT_NULL_COLUMN_WITH_DEFAULT,
+    DROP_COLUMN,
+    ADD_INDEX,
+    DROP_INDEX,
+    ADD_UNIQUE,
+    CHANGE_LENGTH,
+    CHANGE_NULLABILITY,
+    ADD_FOREIGN_KEY,
+    CHANGES
+};
+
+static const char *const change_names[] = {
+    "add table",      "add nullable column", "add not null column with default",
+    "drop column",    "add index",           "drop index",
+    "add unique",     "change length",       "change nullability",
+    "add foreign key"};
+
+static strata_metadata *changed_md(enum change k)
+{
+    strata_metadata *md = base_md();
+    strata_table *t = strata_metadata_find_table(md, "item"), *n;
+    strata_column *c;
+    switch (k) {
+    case ADD_TABLE:
+        strata_metadata_add_table(md, "tag", &n);
+        strata_table_add_column(n, "id", "integer", STRATA_PRIMARY_KEY | STRATA_AUTOINCREMENT,
+                                NULL);
+        strata_table_add_column(n, "label", "string(10)", 0, NULL);
+        break;
+    case ADD_NULLABLE_COLUMN:
+        strata_table_add_column(t, "extra", "string(10)", STRATA_NULLABLE, NULL);
+        break;
+    case ADD_NOT_NULL_COLUMN_WITH_DEFAULT:
+        strata_table_add_column(t, "qty", "integer", 0, &c);
+        strata_column_set_server_default(c, "0");
+        break;
+    case DROP_COLUMN: {
+        /* Rebuilt without `owner_id`. */
+        strata_metadata_free(md);
+        ck_assert_int_eq(strata_metadata_new(&md), STRATA_OK);
+        strata_metadata_add_table(md, "owner", &n);
+        strata_table_add_column(n, "id", "integer", STRATA_PRIMARY_KEY | STRATA_AUTOINCREMENT,
+                                NULL);
+        strata_metadata_add_table(md, "item", &t);
+        strata_table_add_column(t, "id", "integer", STRATA_PRIMARY_KEY | STRATA_AUTOINCREMENT,
+                                NULL);
+        strata_table_add_column(t, "name", "string(20)", 0, NULL);
+        strata_table_add_column(t, "note", "string(40)", STRATA_NULLABLE, NULL);
+        strata_table_add_index(t, NULL, "note", 0);
+        break;
+    }
+    case ADD_INDEX: strata_table_add_index(t, NULL, "name", 0); break;
+    case DROP_INDEX: {
+        strata_metadata_free(md);
+        ck_assert_int_eq(strata_metadata_new(&md), STRATA_OK);
+        strata_metadata_add_table(md, "owner", &n);
+        strata_table_add_column(n, "id", "integer", STRATA_PRIMARY_KEY | STRATA_AUTOINCREMENT,
+                                NULL);
+        strata_metadata_add_table(md, "item", &t);
+        strata_table_add_column(t, "id", "integer", STRATA_PRIMARY_KEY | STRATA_AUTOINCREMENT,
+                                NULL);
+        strata_table_add_column(t, "name", "string(20)", 0, NULL);
+        strata_table_add_column(t, "note", "string(40)", STRATA_NULLABLE, NULL);
+        strata_table_add_column(t, "owner_id", "integer", STRATA_NULLABLE, NULL);
+        break;
+    }
+    case ADD_UNIQUE: strata_table_add_unique(t, NULL, "name"); break;
+    case CHANGE_LENGTH:
+    case CHANGE_NULLABILITY: {
+        /* item rebuilt with name string(50), or note NOT NULL. */
+        strata_metadata_free(md);
+        ck_assert_int_eq(strata_metadata_new(&md), STRATA_OK);
+        strata_metadata_add_table(md, "owner", &n);
+        strata_table_add_column(n, "id", "integer", STRATA_PRIMARY_KEY | STRATA_AUTOINCREMENT,
+                                NULL);
+        strata_metadata_add_table(md, "item", &t);
+        strata_table_add_column(t, "id", "integer", STRATA_PRIMARY_KEY | STRATA_AUTOINCREMENT,
+                                NULL);
+        strata_table_add_column(t, "name", k == CHANGE_LENGTH ? "string(50)" : "string(20)", 0,
+                                NULL);
+        strata_table_add_column(t, "note", "string(40)",
+                                k == CHANGE_NULLABILITY ? 0 : STRATA_NULLABLE, NULL);
+        strata_table_add_column(t, "owner_id", "integer", STRATA_NULLABLE, NULL);
+        strata_table_add_index(t, NULL, "note", 0);
+        break;
+    }
+    case ADD_FOREIGN_KEY:
+        strata_table_add_foreign_key(t, NULL, "owner_id", "owner", "id", STRATA_FK_NO_ACTION,
+                                     STRATA_FK_NO_ACTION);
+        break;
+    case CHANGES: break;
+    }
+    ck_assert_str_eq(strata_metadata_errmsg(md), "");
+    return md;
+}
+
+static void assert_rows_kept(strata_db *db)
+{
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM item"), 2);
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM item WHERE name = 'b' AND note = 'nb'"), 1);
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM owner"), 1);
+}
+
+START_TEST(migrate_each_kind_of_change)
+{
+    strata_db *db = th_open();
+    strata_metadata *a = base_md();
+    for (int k = 0; k < CHANGES; k++) {
+        char dir[512];
+        snprintf(dir, sizeof dir, "%s/change%d", th_tmpdir(), k);
+        lines out = {""};
+        strata_migrations *m = repo_init_at(dir, &out);
+        MOK(m, strata_migrations_autogenerate(m, db, a, "base", NULL));
+        MOK(m, strata_migrations_upgrade(m, db, "head"));
+        th_exec(db, "INSERT INTO owner (id) VALUES (1)");
+        th_exec(db,
+                "INSERT INTO item (name, note, owner_id) VALUES ('a', 'na', 1), ('b', 'nb', 1)");
+        strata_metadata *b = changed_md((enum change)k);
+        char *id;
+        MOK(m, strata_migrations_autogenerate(m, db, b, change_names[k], &id));
+        ck_assert_msg(id != NULL, "%s: no change detected", change_names[k]);
+        int rc = strata_migrations_upgrade(m, db, "head");
+        ck_assert_msg(rc == STRATA_OK, "%s: upgrade: %s", change_names[k],
+                      strata_migrations_errmsg(m));
+        assert_schema(db, b);
+        assert_rows_kept(db);
+        rc = strata_migrations_downgrade(m, db, "-1");
+        ck_assert_msg(rc == STRATA_OK, "%s: downgrade: %s", change_names[k],
+                      strata_migrations_errmsg(m));
+        assert_schema(db, a);
+        assert_rows_kept(db);
+        MOK(m, strata_migrations_downgrade(m, db, "base"));
+        strata_free(id);
+        strata_metadata_free(b);
+        strata_migrations_free(m);
+    }
+    strata_metadata_free(a);
+    strata_db_close(db);
+}
+END_TEST
+
+/* A hand-written revision: rename a column and a table, and a data
+ * migration with a variant per engine. */
+START_TEST(migrate_hand_written_renames_and_sql)
+{
+    strata_db *db = th_open();
+    lines out = {""};
+    strata_migrations *m = repo_init(&out);
+    strata_metadata *a = base_md();
+    char *base;
+    MOK(m, strata_migrations_autogenerate(m, db, a, "base", &base));
+    MOK(m, strata_migrations_upgrade(m, db, "head"));
+    th_exec(db, "INSERT INTO item (name, note) VALUES ('a', 'na'), ('b', 'nb')");
+    char path[600], text[2048];
+    snprintf(path, sizeof path, "%s/versions/0000000000aa_renames.yaml", repo_dir());
+    snprintf(text, sizeof text,
+             "# renames, by hand\n"
+             "revision: 0000000000aa\n"
+             "down_revision: %s\n"
+             "message: renames\n"
+             "upgrade:\n"
+             "  - alter_column: {table: item, name: note, new_name: remark}\n"
+             "  - rename_table: {name: owner, new_name: person}\n"
+             "  - sql:\n"
+             "      sqlite: UPDATE item SET name = name || '!'\n"
+             "      postgresql: UPDATE item SET name = name || '!'\n"
+             "downgrade:\n"
+             "  - sql: UPDATE item SET name = substr(name, 1, length(name) - 1)\n"
+             "  - rename_table: {name: person, new_name: owner}\n"
+             "  - alter_column: {table: item, name: remark, new_name: note}\n",
+             base);
+    write_text(path, text);
+    strata_migrations_free(m);
+    m = repo_open(repo_dir(), &out);
+    MOK(m, strata_migrations_upgrade(m, db, "head"));
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM item WHERE remark = 'nb' AND name = 'b!'"),
+                     1);
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM person"), 0);
+    MOK(m, strata_migrations_downgrade(m, db, "-1"));
+    assert_schema(db, a);
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM item WHERE note = 'nb' AND name = 'b'"), 1);
+    strata_free(base);
+    strata_metadata_free(a);
+    strata_migrations_free(m);
+    strata_db_close(db);
+}
+END_TEST
+
+/* ---- failures ---------------------------------------------------------- */
+
+START_TEST(migrate_failure_halfway_resumes)
+{
+    strata_db *db = th_open();
+    lines out = {""};
+    strata_migrations *m = repo_init(&out);
+    char path[600];
+    snprintf(path, sizeof path, "%s/versions/00000000000a_one.yaml", repo_dir());
+    write_text(path, "revision: 00000000000a\ndown_revision: null\nmessage: one\n"
+                     "upgrade:\n"
+                     "  - create_table:\n"
+                     "      name: t\n"
+                     "      columns: [{name: id, type: integer, primary_key: true}]\n"
+                     "downgrade:\n  - drop_table: {name: t}\n");
+    snprintf(path, sizeof path, "%s/versions/00000000000b_two.yaml", repo_dir());
+    write_text(path, "revision: 00000000000b\ndown_revision: 00000000000a\nmessage: two\n"
+                     "upgrade:\n"
+                     "  - add_column: {table: t, column: {name: c, type: integer}}\n"
+                     "  - sql: INSERT INTO no_such_table VALUES (1)\n"
+                     "downgrade:\n  - drop_column: {table: t, name: c}\n");
+    snprintf(path, sizeof path, "%s/versions/00000000000c_three.yaml", repo_dir());
+    write_text(path, "revision: 00000000000c\ndown_revision: 00000000000b\nmessage: three\n"
+                     "upgrade:\n"
+                     "  - create_table: {name: u, columns: [{name: id, type: integer, "
+                     "primary_key: true}]}\n"
+                     "downgrade:\n  - drop_table: {name: u}\n");
+    strata_migrations_free(m);
+    m = repo_open(repo_dir(), &out);
+    int rc = strata_migrations_upgrade(m, db, "head");
+    ck_assert_int_eq(rc, STRATA_E_UNDEFINED_TABLE);
+    const char *msg = strata_migrations_errmsg(m);
+    ck_assert_msg(strstr(msg, "00000000000b_two.yaml") && strstr(msg, "sql INSERT INTO no_such"),
+                  "%s", msg);
+    /* At revision one exactly: two's add_column went with its transaction. */
+    assert_current(m, db, "00000000000a\n");
+    strata_metadata *one;
+    strata_table *t;
+    strata_metadata_new(&one);
+    strata_metadata_add_table(one, "t", &t);
+    strata_table_add_column(t, "id", "integer", STRATA_PRIMARY_KEY, NULL);
+    assert_schema(db, one);
+    /* Fixed, the next run resumes from there. */
+    write_text(path, "revision: 00000000000b\ndown_revision: 00000000000a\nmessage: two\n"
+                     "upgrade:\n"
+                     "  - add_column: {table: t, column: {name: c, type: integer}}\n"
+                     "downgrade:\n  - drop_column: {table: t, name: c}\n");
+    snprintf(path, sizeof path, "%s/versions/00000000000b_two.yaml", repo_dir());
+    write_text(path, "revision: 00000000000b\ndown_revision: 00000000000a\nmessage: two\n"
+                     "upgrade:\n"
+                     "  - add_column: {table: t, column: {name: c, type: integer}}\n"
+                     "downgrade:\n  - drop_column: {table: t, name: c}\n");
+    strata_migrations_free(m);
+    snprintf(path, sizeof path, "%s/versions/00000000000c_three.yaml", repo_dir());
+    write_text(path, "revision: 00000000000c\ndown_revision: 00000000000b\nmessage: three\n"
+                     "upgrade:\n"
+                     "  - create_table: {name: u, columns: [{name: id, type: integer, "
+                     "primary_key: true}]}\n"
+                     "downgrade:\n  - drop_table: {name: u}\n");
+    out.text[0] = '\0';
+    m = repo_open(repo_dir(), &out);
+    MOK(m, strata_migrations_upgrade(m, db, "head"));
+    ck_assert_str_eq(out.text, "Running upgrade 00000000000a -> 00000000000b, two\n"
+                               "Running upgrade 00000000000b -> 00000000000c, three\n");
+    assert_current(m, db, "00000000000c (head)\n");
+    strata_metadata_free(one);
+    strata_migrations_free(m);
+    strata_db_close(db);
+}
+END_TEST
+
+/* Open a repository whose one revision file holds `text`; expect
+ * STRATA_E_MIGRATION with `want` in the message. */
+static void bad_file(const char *name, const char *text, const char *want)
+{
+    char dir[600], path[700];
+    snprintf(dir, sizeof dir, "%s/bad-%s", th_tmpdir(), name);
+    lines out = {""};
+    strata_migrations *m = repo_init_at(dir, &out);
+    strata_migrations_free(m);
+    snprintf(path, sizeof path, "%s/versions/%s.yaml", dir, name);
+    write_text(path, text);
+    ck_assert_int_eq(strata_migrations_open(&m, dir), STRATA_E_MIGRATION);
+    ck_assert_msg(strstr(strata_migrations_errmsg(m), want), "%s: wanted '%s' in: %s", name, want,
+                  strata_migrations_errmsg(m));
+    ck_assert_int_eq(strata_migrations_count(m), 0);
+    strata_migrations_free(m);
+}
+
+START_TEST(migrate_bad_files_name_the_place)
+{
+    bad_file("yaml", "revision: 00000000000a\ndown_revision: [\nmessage: x\n",
+             "yaml.yaml:4:1: bad YAML");
+    bad_file("unknown-key",
+             "revision: 00000000000a\ndown_revision: null\nupgrade:\n"
+             "  - create_table:\n      name: t\n      columns:\n"
+             "        - {name: id, type: integer, nullabel: false}\n",
+             "unknown-key.yaml:7:37: unknown key 'nullabel' in a column");
+    bad_file("wrong-type",
+             "revision: 00000000000a\ndown_revision: null\nupgrade:\n"
+             "  - create_table: {name: t, columns: id}\n",
+             "wrong-type.yaml:4:38: columns must be a list");
+    bad_file("bad-type",
+             "revision: 00000000000a\ndown_revision: null\nupgrade:\n"
+             "  - add_column: {table: t, column: {name: c, type: strnig}}\n",
+             "bad-type.yaml:4:36: column:");
+    bad_file("bad-id", "revision: 12\ndown_revision: null\n",
+             "bad-id.yaml:1:11: revision '12' is not a revision id");
+    bad_file("missing-down", "revision: 00000000000a\ndown_revision: 0000000000bb\n",
+             "Can't locate revision identified by '0000000000bb'");
+    bad_file("unknown-op",
+             "revision: 00000000000a\ndown_revision: null\nupgrade:\n  - drop_tabel: {name: t}\n",
+             "unknown-op.yaml:4:5: unknown operation 'drop_tabel'");
+}
+END_TEST
+
+/* ---- branches ---------------------------------------------------------- */
+
+static void write_rev(const char *id, const char *down, const char *table)
+{
+    char path[700], text[1024];
+    snprintf(path, sizeof path, "%s/versions/%s_%s.yaml", repo_dir(), id, table);
+    snprintf(text, sizeof text,
+             "revision: %s\ndown_revision: %s\nmessage: %s\n"
+             "upgrade:\n  - create_table: {name: %s, columns: [{name: id, type: integer, "
+             "primary_key: true}]}\n"
+             "downgrade:\n  - drop_table: {name: %s}\n",
+             id, down, table, table, table);
+    write_text(path, text);
+}
+
+START_TEST(migrate_branches_and_merge)
+{
+    strata_db *db = th_open();
+    lines out = {""};
+    strata_migrations *m = repo_init(&out);
+    strata_migrations_free(m);
+    write_rev("0000000000a0", "null", "a");
+    write_rev("0000000000b1", "0000000000a0", "b1");
+    write_rev("0000000000b2", "0000000000a0", "b2");
+    m = repo_open(repo_dir(), &out);
+    ck_assert_int_eq(strata_migrations_upgrade(m, db, "head"), STRATA_E_MIGRATION);
+    ck_assert_msg(strstr(strata_migrations_errmsg(m), "Multiple head revisions are present "
+                                                      "(0000000000b1, 0000000000b2)"),
+                  "%s", strata_migrations_errmsg(m));
+    char *text;
+    MOK(m, strata_migrations_branches(m, &text));
+    ck_assert_str_eq(text, "0000000000a0 (branchpoint), a\n    -> 0000000000b1 (head), b1\n"
+                           "    -> 0000000000b2 (head), b2\n");
+    strata_free(text);
+    MOK(m, strata_migrations_upgrade(m, db, "0000000000b1"));
+    assert_current(m, db, "0000000000b1 (head)\n");
+    MOK(m, strata_migrations_upgrade(m, db, "heads"));
+    assert_current(m, db, "0000000000b1 (head)\n0000000000b2 (head)\n");
+    /* Merge the two heads; upgrading to it touches nothing but the version table. */
+    char *merge;
+    MOK(m, strata_migrations_merge(m, NULL, "merge branches", &merge));
+    MOK(m, strata_migrations_heads(m, &text));
+    char want[128];
+    snprintf(want, sizeof want, "%s (head)\n", merge);
+    ck_assert_str_eq(text, want);
+    strata_free(text);
+    out.text[0] = '\0';
+    MOK(m, strata_migrations_upgrade(m, db, "head"));
+    snprintf(want, sizeof want,
+             "Running upgrade 0000000000b1, 0000000000b2 -> %s, merge branches\n", merge);
+    ck_assert_str_eq(out.text, want);
+    snprintf(want, sizeof want, "%s (head)\n", merge);
+    assert_current(m, db, want);
+    MOK(m, strata_migrations_downgrade(m, db, "-1"));
+    assert_current(m, db, "0000000000b1\n0000000000b2\n");
+    MOK(m, strata_migrations_downgrade(m, db, "0000000000a0"));
+    assert_current(m, db, "0000000000a0\n");
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM a"), 0);
+    /* Prefixes and relative steps. */
+    MOK(m, strata_migrations_upgrade(m, db, "0000000000b2"));
+    assert_current(m, db, "0000000000b2\n");
+    ck_assert_int_eq(strata_migrations_upgrade(m, db, "00000"), STRATA_E_MIGRATION);
+    ck_assert(strstr(strata_migrations_errmsg(m), "ambiguous") != NULL);
+    MOK(m, strata_migrations_downgrade(m, db, "base"));
+    MOK(m, strata_migrations_upgrade(m, db, "+1"));
+    assert_current(m, db, "0000000000a0\n");
+    ck_assert_int_eq(strata_migrations_upgrade(m, db, "+1"), STRATA_E_MIGRATION);
+    MOK(m, strata_migrations_stamp(m, db, "heads"));
+    snprintf(want, sizeof want, "%s (head)\n", merge);
+    assert_current(m, db, want);
+    MOK(m, strata_migrations_stamp(m, db, "base"));
+    assert_current(m, db, "");
+    strata_free(merge);
+    strata_migrations_free(m);
+    strata_db_close(db);
+}
+END_TEST
+
+/* ---- offline ----------------------------------------------------------- */
+
+START_TEST(migrate_offline_sql_builds_the_same_database)
+{
+    strata_db *db = th_open();
+    lines out = {""};
+    strata_migrations *m = repo_init(&out);
+    strata_metadata *a = base_md(), *b = changed_md(CHANGE_LENGTH);
+    MOK(m, strata_migrations_autogenerate(m, db, a, "base", NULL));
+    MOK(m, strata_migrations_upgrade(m, db, "head"));
+    MOK(m, strata_migrations_autogenerate(m, db, b, "longer names", NULL));
+    MOK(m, strata_migrations_downgrade(m, db, "base"));
+    char *sql;
+    MOK(m, strata_migrations_upgrade_sql(m, strata_db_driver(db), "head", &sql));
+    /* SQLite cannot change a length in place: the plan rebuilds. */
+    if (!th_is_pg())
+        ck_assert_msg(strstr(sql, "_strata_new_item") != NULL, "%s", sql);
+    th_exec(db, sql);
+    strata_free(sql);
+    assert_schema(db, b);
+    char *ids;
+    MOK(m, strata_migrations_heads(m, &ids));
+    assert_current(m, db, ids);
+    /* And back down, from the head's id. */
+    char range[64];
+    snprintf(range, sizeof range, "%.12s:base", ids);
+    strata_free(ids);
+    MOK(m, strata_migrations_downgrade_sql(m, strata_db_driver(db), range, &sql));
+    th_exec(db, sql);
+    strata_free(sql);
+    strata_metadata *empty;
+    strata_metadata_new(&empty);
+    assert_schema(db, empty);
+    assert_current(m, db, "");
+    strata_metadata_free(empty);
+    strata_metadata_free(a);
+    strata_metadata_free(b);
+    strata_migrations_free(m);
+    strata_db_close(db);
+}
+END_TEST
+
+/* ---- embedded ---------------------------------------------------------- */
+
+START_TEST(migrate_embedded_repository)
+{
+    strata_db *db = th_open();
+    lines out = {""};
+    strata_migrations *m = repo_init(&out);
+    strata_metadata *v2 = models_md(&user_model, &post_model, NULL);
+    MOK(m, strata_migrations_autogenerate(m, db, v2, "tables", NULL));
+    char src[600];
+    snprintf(src, sizeof src, "%s/embedded.c", th_tmpdir());
+    MOK(m, strata_migrations_write_embedded(m, src, "microblog_migrations"));
+    FILE *f = fopen(src, "r");
+    ck_assert_ptr_nonnull(f);
+    char buf[16384];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    ck_assert(strstr(buf, "const strata_embedded_file microblog_migrations[] = {") != NULL);
+    ck_assert(strstr(buf, "_tables.yaml\"") != NULL);
+    /* The same files as the program would hold them. */
+    char path[700], *text = malloc(16384);
+    snprintf(path, sizeof path, "%s", strata_migrations_revision_file(m, 0));
+    f = fopen(path, "r");
+    n = fread(text, 1, 16383, f);
+    text[n] = '\0';
+    fclose(f);
+    char name[200];
+    snprintf(name, sizeof name, "versions/%s", strrchr(path, '/') + 1);
+    strata_embedded_file files[] = {
+        {"strata.yaml", "version_table: strata_version\n"}, {name, text}, {NULL, NULL}};
+    strata_migrations *e;
+    int rc = strata_migrations_open_embedded(&e, files);
+    ck_assert_msg(rc == STRATA_OK, "%s", strata_migrations_errmsg(e));
+    MOK(e, strata_migrations_upgrade(e, db, "head"));
+    assert_schema(db, v2);
+    ck_assert_int_eq(strata_migrations_revision(e, "no", NULL), STRATA_E_MISUSE);
+    free(text);
+    strata_metadata_free(v2);
+    strata_migrations_free(e);
+    strata_migrations_free(m);
+    strata_db_close(db);
+}
+END_TEST
+
+/* ---- two processes ----------------------------------------------------- */
+
+START_TEST(migrate_concurrent_upgrades_apply_once)
+{
+    lines out = {""};
+    strata_migrations *m = repo_init(&out);
+    strata_migrations_free(m);
+    char path[700];
+    snprintf(path, sizeof path, "%s/versions/0000000000c1_log.yaml", repo_dir());
+    write_text(path, "revision: 0000000000c1\ndown_revision: null\nmessage: log\n"
+                     "upgrade:\n  - create_table: {name: log, columns: [{name: rev, type: "
+                     "string(12)}]}\n"
+                     "downgrade:\n  - drop_table: {name: log}\n");
+    for (int i = 2; i <= 4; i++) {
+        char text[512];
+        snprintf(path, sizeof path, "%s/versions/0000000000c%d_step.yaml", repo_dir(), i);
+        snprintf(text, sizeof text,
+                 "revision: 0000000000c%d\ndown_revision: 0000000000c%d\nmessage: step\n"
+                 "upgrade:\n  - sql: INSERT INTO log (rev) VALUES ('c%d')\n"
+                 "downgrade:\n  - sql: DELETE FROM log WHERE rev = 'c%d'\n",
+                 i, i - 1, i, i);
+        write_text(path, text);
+    }
+    pid_t kids[2];
+    for (int k = 0; k < 2; k++) {
+        if ((kids[k] = fork()) == 0) {
+            /* Child: upgrade, and report how many revisions it ran. */
+            strata_db *db;
+            lines mine = {""};
+            if (strata_db_open(&db, th_url()) != STRATA_OK)
+                _exit(100);
+            strata_migrations *cm;
+            if (strata_migrations_open(&cm, repo_dir()) != STRATA_OK)
+                _exit(101);
+            strata_migrations_set_output(cm, collect, &mine);
+            if (strata_migrations_upgrade(cm, db, "head") != STRATA_OK) {
+                fprintf(stderr, "child %d: %s\n", k, strata_migrations_errmsg(cm));
+                _exit(102);
+            }
+            int ran = 0;
+            for (const char *p = mine.text; (p = strstr(p, "Running upgrade")); p++)
+                ran++;
+            strata_migrations_free(cm);
+            strata_db_close(db);
+            _exit(ran);
+        }
+        ck_assert_int_ge(kids[k], 0);
+    }
+    int total = 0;
+    for (int k = 0; k < 2; k++) {
+        int status;
+        ck_assert_int_eq(waitpid(kids[k], &status, 0), kids[k]);
+        ck_assert(WIFEXITED(status));
+        ck_assert_int_lt(WEXITSTATUS(status), 100);
+        total += WEXITSTATUS(status);
+    }
+    ck_assert_int_eq(total, 4); /* each revision ran once, in one process or the other */
+    strata_db *db = th_open();
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM log"), 3);
+    m = repo_open(repo_dir(), &out);
+    assert_current(m, db, "0000000000c4 (head)\n");
+    strata_migrations_free(m);
+    strata_db_close(db);
+}
+END_TEST
+
 static void add(TCase *tc, th_engine e)
 {
-    (void)e;
     tcase_add_test(tc, migrate_tutorial_sequence);
+    tcase_add_test(tc, migrate_each_kind_of_change);
+    tcase_add_test(tc, migrate_hand_written_renames_and_sql);
+    tcase_add_test(tc, migrate_failure_halfway_resumes);
+    tcase_add_test(tc, migrate_bad_files_name_the_place);
+    tcase_add_test(tc, migrate_branches_and_merge);
+    tcase_add_test(tc, migrate_offline_sql_builds_the_same_database);
+    tcase_add_test(tc, migrate_embedded_repository);
+    /* Two processes need a database both can open: not a private
+     * in-memory one. */
+    if (e != TH_SQLITE_MEMORY)
+        tcase_add_test(tc, migrate_concurrent_upgrades_apply_once);
 }
 
 static Suite *build(void) { return th_suite("migrations", add); }
