@@ -801,6 +801,84 @@ START_TEST(migrate_concurrent_upgrades_apply_once)
 }
 END_TEST
 
+/* One transaction for the whole run: a failure keeps nothing.  History
+ * ranges and the verbose form; a possible rename warned about in the
+ * generated file. */
+START_TEST(migrate_single_transaction_history_and_rename_warning)
+{
+    strata_db *db = th_open();
+    lines out = {""};
+    strata_migrations *m = repo_init(&out);
+    strata_migrations_free(m);
+    write_rev("0000000000d1", "null", "d1");
+    write_rev("0000000000d2", "0000000000d1", "d2");
+    char path[700];
+    snprintf(path, sizeof path, "%s/versions/0000000000d3_bad.yaml", repo_dir());
+    write_text(path, "revision: 0000000000d3\ndown_revision: 0000000000d2\nmessage: bad\n"
+                     "upgrade:\n  - sql: INSERT INTO nowhere VALUES (1)\n");
+    m = repo_open(repo_dir(), &out);
+    strata_migrations_set_single_transaction(m, 1);
+    ck_assert_int_eq(strata_migrations_upgrade(m, db, "head"), STRATA_E_UNDEFINED_TABLE);
+    assert_current(m, db, "");
+    strata_metadata *empty;
+    strata_metadata_new(&empty);
+    assert_schema(db, empty);
+    strata_metadata_free(empty);
+    strata_migrations_set_single_transaction(m, 0);
+    ck_assert_int_eq(strata_migrations_upgrade(m, db, "head"), STRATA_E_UNDEFINED_TABLE);
+    assert_current(m, db, "0000000000d2\n");
+
+    char *h;
+    MOK(m, strata_migrations_history(m, "0000000000d2:", 0, &h));
+    ck_assert_str_eq(h, "0000000000d2 -> 0000000000d3 (head), bad\n"
+                        "0000000000d1 -> 0000000000d2, d2\n");
+    strata_free(h);
+    MOK(m, strata_migrations_history(m, ":0000000000d1", 1, &h));
+    ck_assert_msg(strstr(h, "Rev: 0000000000d1\nParent: <base>\nPath: ") != NULL, "%s", h);
+    strata_free(h);
+    ck_assert_int_eq(strata_migrations_history(m, "zz", 0, &h), STRATA_E_MIGRATION);
+    strata_migrations_free(m);
+
+    /* A column dropped and one of the same type added: maybe a rename. */
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/rename", th_tmpdir());
+    th_exec(db, "DROP TABLE IF EXISTS d1");
+    th_exec(db, "DROP TABLE IF EXISTS d2");
+    th_exec(db, "DELETE FROM strata_version");
+    m = repo_init_at(dir, &out);
+    strata_metadata *a = base_md();
+    MOK(m, strata_migrations_autogenerate(m, db, a, "base", NULL));
+    MOK(m, strata_migrations_upgrade(m, db, "head"));
+    strata_metadata *b;
+    strata_table *t;
+    strata_metadata_new(&b);
+    strata_metadata_add_table(b, "owner", &t);
+    strata_table_add_column(t, "id", "integer", STRATA_PRIMARY_KEY | STRATA_AUTOINCREMENT, NULL);
+    strata_metadata_add_table(b, "item", &t);
+    strata_table_add_column(t, "id", "integer", STRATA_PRIMARY_KEY | STRATA_AUTOINCREMENT, NULL);
+    strata_table_add_column(t, "name", "string(20)", 0, NULL);
+    strata_table_add_column(t, "remark", "string(40)", STRATA_NULLABLE, NULL);
+    strata_table_add_column(t, "owner_id", "integer", STRATA_NULLABLE, NULL);
+    strata_table_add_index(t, NULL, "remark", 0);
+    char *id;
+    out.text[0] = '\0';
+    MOK(m, strata_migrations_autogenerate(m, db, b, "rename note", &id));
+    ck_assert_msg(strstr(out.text, "WARNING: ") != NULL, "%s", out.text);
+    int i = strata_migrations_count(m) - 1;
+    FILE *f = fopen(strata_migrations_revision_file(m, i), "r");
+    char buf[8192];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    ck_assert_msg(strstr(buf, "# WARNING: ") && strstr(buf, "review before running"), "%s", buf);
+    strata_free(id);
+    strata_metadata_free(a);
+    strata_metadata_free(b);
+    strata_migrations_free(m);
+    strata_db_close(db);
+}
+END_TEST
+
 static void add(TCase *tc, th_engine e)
 {
     tcase_add_test(tc, migrate_tutorial_sequence);
@@ -811,6 +889,7 @@ static void add(TCase *tc, th_engine e)
     tcase_add_test(tc, migrate_branches_and_merge);
     tcase_add_test(tc, migrate_offline_sql_builds_the_same_database);
     tcase_add_test(tc, migrate_embedded_repository);
+    tcase_add_test(tc, migrate_single_transaction_history_and_rename_warning);
     /* Two processes need a database both can open: not a private
      * in-memory one. */
     if (e != TH_SQLITE_MEMORY)
