@@ -271,7 +271,10 @@ int strata_migrations_history(strata_migrations *m, const char *range, int verbo
     return *out ? STRATA_OK : STRATA_E_NOMEM;
 }
 
-int strata_migrations_heads(strata_migrations *m, char **out)
+typedef void (*text_fn)(strata__sb *sb, const strata_migrations *m);
+
+/* *out = the text fn writes; caller frees. */
+static int text_of(strata_migrations *m, char **out, text_fn fn)
 {
     if (!out)
         return STRATA_E_MISUSE;
@@ -281,34 +284,39 @@ int strata_migrations_heads(strata_migrations *m, char **out)
     strata__sb sb;
     strata__sb_init(&sb);
     strata__sb_puts(&sb, "");
-    for (int i = 0; i < m->nrevs; i++)
-        if (!m->revs[i]->nchildren)
-            strata__sb_printf(&sb, "%s (head)\n", m->revs[i]->id);
+    fn(&sb, m);
     *out = strata__sb_take(&sb);
     return *out ? STRATA_OK : STRATA_E_NOMEM;
 }
 
-int strata_migrations_branches(strata_migrations *m, char **out)
+static void heads_text(strata__sb *sb, const strata_migrations *m)
 {
-    if (!out)
-        return STRATA_E_MISUSE;
-    *out = NULL;
-    if (!m)
-        return STRATA_E_MISUSE;
-    strata__sb sb;
-    strata__sb_init(&sb);
-    strata__sb_puts(&sb, "");
+    for (int i = 0; i < m->nrevs; i++)
+        if (!m->revs[i]->nchildren)
+            strata__sb_printf(sb, "%s (head)\n", m->revs[i]->id);
+}
+
+int strata_migrations_heads(strata_migrations *m, char **out)
+{
+    return text_of(m, out, heads_text);
+}
+
+static void branches_text(strata__sb *sb, const strata_migrations *m)
+{
     for (int i = 0; i < m->nrevs; i++) {
         const strata__revision *r = m->revs[i];
         if (r->nchildren < 2)
             continue;
-        strata__sb_printf(&sb, "%s (branchpoint), %s\n", r->id, r->message);
+        strata__sb_printf(sb, "%s (branchpoint), %s\n", r->id, r->message);
         for (int k = 0; k < r->nchildren; k++) {
             const strata__revision *c = m->revs[r->children[k]];
-            strata__sb_printf(&sb, "    -> %s%s, %s\n", c->id, c->nchildren ? "" : " (head)",
+            strata__sb_printf(sb, "    -> %s%s, %s\n", c->id, c->nchildren ? "" : " (head)",
                               c->message);
         }
     }
-    *out = strata__sb_take(&sb);
-    return *out ? STRATA_OK : STRATA_E_NOMEM;
+}
+
+int strata_migrations_branches(strata_migrations *m, char **out)
+{
+    return text_of(m, out, branches_text);
 }

@@ -339,19 +339,26 @@ static int add_revision_text(strata_migrations *m, const char *file, const char 
     return STRATA_OK;
 }
 
-int strata_migrations_open(strata_migrations **out, const char *dir)
+/* A new, empty handle in *out for a loader given `what`. */
+static int load_start(strata_migrations **out, const void *what, const char *missing)
 {
     if (!out)
         return STRATA_E_MISUSE;
-    strata_migrations *m = *out = mig_new();
-    if (!m)
+    if (!(*out = mig_new()))
         return STRATA_E_NOMEM;
-    if (!dir || !*dir)
-        return strata__mig_error(m, STRATA_E_MISUSE, "no migrations folder given");
+    return what ? STRATA_OK : strata__mig_error(*out, STRATA_E_MISUSE, "%s", missing);
+}
+
+int strata_migrations_open(strata_migrations **out, const char *dir)
+{
+    int rc = load_start(out, dir && *dir ? dir : NULL, "no migrations folder given");
+    if (rc != STRATA_OK)
+        return rc;
+    strata_migrations *m = *out;
     if (!(m->dir = strata__strdup(dir)))
         return STRATA_E_NOMEM;
     char *config = path_join(dir, CONFIG_FILE), *versions = path_join(dir, "versions");
-    int rc = config && versions ? STRATA_OK : STRATA_E_NOMEM;
+    rc = config && versions ? STRATA_OK : STRATA_E_NOMEM;
     char *text = NULL;
     size_t len = 0;
     if (rc == STRATA_OK && access(config, F_OK) != 0)
@@ -402,14 +409,10 @@ int strata_migrations_open(strata_migrations **out, const char *dir)
 
 int strata_migrations_open_embedded(strata_migrations **out, const strata_embedded_file *files)
 {
-    if (!out)
-        return STRATA_E_MISUSE;
-    strata_migrations *m = *out = mig_new();
-    if (!m)
-        return STRATA_E_NOMEM;
-    if (!files)
-        return strata__mig_error(m, STRATA_E_MISUSE, "no embedded files given");
-    int rc = STRATA_OK;
+    int rc = load_start(out, files, "no embedded files given");
+    if (rc != STRATA_OK)
+        return rc;
+    strata_migrations *m = *out;
     for (const strata_embedded_file *f = files; rc == STRATA_OK && f->name; f++) {
         size_t len = f->text ? strlen(f->text) : 0;
         if (!strcmp(f->name, CONFIG_FILE))
