@@ -835,6 +835,62 @@ START_TEST(migrate_single_transaction_history_and_rename_warning)
 }
 END_TEST
 
+/* Rebuilding a table other rows point at (SQLite) loses none of them,
+ * even with ON DELETE CASCADE; and foreign keys stay enforced after. */
+static strata_metadata *parent_child_md(const char *label_type)
+{
+    strata_metadata *md;
+    strata_table *t;
+    ck_assert_int_eq(strata_metadata_new(&md), STRATA_OK);
+    strata_metadata_add_table(md, "parent", &t);
+    strata_table_add_column(t, "id", "integer", STRATA_PRIMARY_KEY | STRATA_AUTOINCREMENT, NULL);
+    strata_table_add_column(t, "label", label_type, 0, NULL);
+    strata_metadata_add_table(md, "child", &t);
+    strata_table_add_column(t, "id", "integer", STRATA_PRIMARY_KEY | STRATA_AUTOINCREMENT, NULL);
+    strata_table_add_column(t, "parent_id", "integer", 0, NULL);
+    strata_table_add_foreign_key(t, NULL, "parent_id", "parent", "id", STRATA_FK_CASCADE,
+                                 STRATA_FK_NO_ACTION);
+    ck_assert_str_eq(strata_metadata_errmsg(md), "");
+    return md;
+}
+
+START_TEST(migrate_rebuild_keeps_children)
+{
+    strata_db *db = th_open();
+    lines out = {""};
+    strata_migrations *m = repo_init(&out);
+    strata_metadata *a = parent_child_md("string(10)"), *b = parent_child_md("string(30)");
+    MOK(m, strata_migrations_autogenerate(m, db, a, "tables", NULL));
+    MOK(m, strata_migrations_upgrade(m, db, "head"));
+    th_exec(db, "INSERT INTO parent (id, label) VALUES (1, 'p')");
+    th_exec(db, "INSERT INTO child (parent_id) VALUES (1), (1), (1)");
+    MOK(m, strata_migrations_autogenerate(m, db, b, "longer labels", NULL));
+    MOK(m, strata_migrations_upgrade(m, db, "head"));
+    assert_schema(db, b);
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM child"), 3);
+    MOK(m, strata_migrations_downgrade(m, db, "-1"));
+    assert_schema(db, a);
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM child"), 3);
+    /* Still enforced: a child of no parent is refused. */
+    ck_assert_int_eq(strata_db_exec(db, "INSERT INTO child (parent_id) VALUES (99)"),
+                     STRATA_E_FOREIGN_KEY);
+    /* A hand-made revision. */
+    char *id;
+    MOK(m, strata_migrations_revision(m, "by hand", &id));
+    ck_assert_int_eq(strata_migrations_count(m), 3);
+    MOK(m, strata_migrations_upgrade(m, db, "head"));
+    char want[64];
+    snprintf(want, sizeof want, "%s (head)\n", id);
+    assert_current(m, db, want);
+    assert_schema(db, b);
+    strata_free(id);
+    strata_metadata_free(a);
+    strata_metadata_free(b);
+    strata_migrations_free(m);
+    strata_db_close(db);
+}
+END_TEST
+
 static void add(TCase *tc, th_engine e)
 {
     tcase_add_test(tc, migrate_tutorial_sequence);
@@ -845,6 +901,7 @@ static void add(TCase *tc, th_engine e)
     tcase_add_test(tc, migrate_branches_and_merge);
     tcase_add_test(tc, migrate_offline_sql_builds_the_same_database);
     tcase_add_test(tc, migrate_embedded_repository);
+    tcase_add_test(tc, migrate_rebuild_keeps_children);
     tcase_add_test(tc, migrate_single_transaction_history_and_rename_warning);
     /* Two processes need a database both can open: not a private
      * in-memory one. */
