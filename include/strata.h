@@ -24,5 +24,6 @@
 #include "strata/schema.h"
 #include "strata/orm.h"
 #include "strata/migrate.h"
+#include "strata/cli.h"
 
 #endif

@@ -1,0 +1,458 @@
+/*
+ * cli.c - strata_cli_main(): the `db` commands over the migration API.
+ *
+ * Parsing is by hand: the command is the first word after "db" that is not
+ * an option, options may come before or after it, and every option that
+ * takes a value accepts both "--url X" and "--url=X".  Output lines follow
+ * Flask-Migrate's (INFO  [strata.migration] Running upgrade ...) so a
+ * transcript of the tutorial reads the same.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../migrations/migrate_internal.h"
+#include "strata/cli.h"
+
+#define DEFAULT_DIR "migrations"
+
+typedef struct cli {
+    const char *prog;
+    const char *command;
+    const char *url, *dir, *message, *range;
+    bool sql, verbose, help;
+    const char *pos[16];
+    int npos;
+    const strata_model *const *models;
+} cli;
+
+typedef struct command {
+    const char *name;
+    const char *args; /* usage after the name */
+    const char *about;
+    int (*run)(cli *c);
+    bool needs_models;
+} command;
+
+static void print_line(void *ud, const char *line)
+{
+    (void)ud;
+    if (!strncmp(line, "Generating ", 11))
+        printf("  %s\n", line);
+    else if (!strncmp(line, "Detected ", 9) || !strncmp(line, "WARNING: ", 9))
+        printf("INFO  [strata.autogenerate] %s\n", line);
+    else if (!strncmp(line, "Running ", 8))
+        printf("INFO  [strata.migration] %s\n", line);
+    else
+        printf("%s\n", line);
+    fflush(stdout);
+}
+
+static int fail(cli *c, int code, const char *what)
+{
+    fprintf(stderr, "%s db %s: %s\n", c->prog, c->command ? c->command : "", what);
+    return code;
+}
+
+static int mig_fail(cli *c, strata_migrations *m, int rc)
+{
+    fail(c, rc == STRATA_E_OUTDATED ? STRATA_CLI_OUTDATED : STRATA_CLI_FAILED,
+         m ? strata_migrations_errmsg(m) : strata_errstr(rc));
+    return rc == STRATA_E_OUTDATED ? STRATA_CLI_OUTDATED : STRATA_CLI_FAILED;
+}
+
+static int open_repo(cli *c, strata_migrations **m)
+{
+    int rc = strata_migrations_open(m, c->dir);
+    if (rc != STRATA_OK) {
+        mig_fail(c, *m, rc);
+        strata_migrations_free(*m);
+        *m = NULL;
+        return STRATA_CLI_FAILED;
+    }
+    strata_migrations_set_output(*m, print_line, NULL);
+    return STRATA_CLI_OK;
+}
+
+/* --url, else DATABASE_URL, else the repository's default, else
+ * sqlite:///app.db. */
+static const char *url_of(const cli *c, const strata_migrations *m)
+{
+    if (c->url)
+        return c->url;
+    const char *env = getenv("DATABASE_URL");
+    if (env && *env)
+        return env;
+    if (m && strata_migrations_default_url(m))
+        return strata_migrations_default_url(m);
+    return "sqlite:///app.db";
+}
+
+static int open_db(cli *c, strata_migrations *m, strata_db **db)
+{
+    const char *url = url_of(c, m);
+    int rc = strata_db_open(db, url);
+    if (rc != STRATA_OK) {
+        fail(c, STRATA_CLI_FAILED, strata_db_errmsg(*db));
+        strata_db_close(*db);
+        *db = NULL;
+        return STRATA_CLI_FAILED;
+    }
+    printf("INFO  [strata.migration] Context impl %s.\n"
+           "INFO  [strata.migration] Will assume transactional DDL.\n",
+           strata_db_backend(*db));
+    return STRATA_CLI_OK;
+}
+
+/* The repository and the database, both open, or an exit code. */
+static int open_both(cli *c, strata_migrations **m, strata_db **db)
+{
+    *db = NULL;
+    int code = open_repo(c, m);
+    if (code == STRATA_CLI_OK && (code = open_db(c, *m, db)) != STRATA_CLI_OK) {
+        strata_migrations_free(*m);
+        *m = NULL;
+    }
+    return code;
+}
+
+static int done(cli *c, strata_migrations *m, strata_db *db, int rc)
+{
+    int code = rc == STRATA_OK ? STRATA_CLI_OK : mig_fail(c, m, rc);
+    strata_migrations_free(m);
+    strata_db_close(db);
+    return code;
+}
+
+static strata_metadata *models_md(cli *c)
+{
+    strata_metadata *md;
+    if (strata_metadata_new(&md) != STRATA_OK)
+        return NULL;
+    if (strata_metadata_add_models(md, c->models) != STRATA_OK) {
+        fail(c, STRATA_CLI_FAILED, strata_metadata_errmsg(md));
+        strata_metadata_free(md);
+        return NULL;
+    }
+    return md;
+}
+
+/* ---- commands ---------------------------------------------------------- */
+
+static int cmd_init(cli *c)
+{
+    strata_migrations *m;
+    int rc = strata_migrations_init(&m, c->dir);
+    if (rc == STRATA_OK)
+        printf("  Creating directory %s ...  done\n"
+               "  Generating %s/strata.yaml ...  done\n"
+               "  Generating %s/README ...  done\n"
+               "  Creating directory %s/versions ...  done\n"
+               "  Please edit %s/strata.yaml to set the default database if you need one.\n",
+               c->dir, c->dir, c->dir, c->dir, c->dir);
+    return done(c, m, NULL, rc);
+}
+
+static int cmd_revision(cli *c)
+{
+    strata_migrations *m;
+    int code = open_repo(c, &m);
+    if (code != STRATA_CLI_OK)
+        return code;
+    return done(c, m, NULL, strata_migrations_revision(m, c->message, NULL));
+}
+
+static int cmd_migrate(cli *c)
+{
+    strata_migrations *m;
+    strata_db *db;
+    int code = open_both(c, &m, &db);
+    if (code != STRATA_CLI_OK)
+        return code;
+    strata_metadata *md = models_md(c);
+    int rc = md ? strata_migrations_autogenerate(m, db, md, c->message, NULL) : STRATA_E_SCHEMA;
+    strata_metadata_free(md);
+    return done(c, m, db, rc);
+}
+
+static int cmd_check(cli *c)
+{
+    strata_migrations *m;
+    strata_db *db;
+    int code = open_both(c, &m, &db);
+    if (code != STRATA_CLI_OK)
+        return code;
+    strata_metadata *md = models_md(c);
+    int rc = md ? strata_migrations_check(m, db, md) : STRATA_E_SCHEMA;
+    strata_metadata_free(md);
+    return done(c, m, db, rc);
+}
+
+/* upgrade / downgrade, live or --sql. */
+static int run_migration(cli *c, bool up)
+{
+    const char *target = c->npos ? c->pos[0] : (up ? "head" : "-1");
+    strata_migrations *m;
+    int code = open_repo(c, &m);
+    if (code != STRATA_CLI_OK)
+        return code;
+    if (c->sql) {
+        strata_url *u;
+        const char *url = url_of(c, m);
+        if (strata_url_parse(&u, url) != STRATA_OK) {
+            fail(c, STRATA_CLI_FAILED, strata_url_errmsg(u));
+            strata_url_free(u);
+            strata_migrations_free(m);
+            return STRATA_CLI_FAILED;
+        }
+        const strata_driver *drv = strata__driver_lookup(strata_url_backend(u));
+        strata_url_free(u);
+        char *sql = NULL;
+        int rc = !drv ? STRATA_E_UNSUPPORTED
+                 : up ? strata_migrations_upgrade_sql(m, drv, target, &sql)
+                      : strata_migrations_downgrade_sql(m, drv, target, &sql);
+        if (rc == STRATA_OK)
+            fputs(sql, stdout);
+        strata_free(sql);
+        return done(c, m, NULL, rc);
+    }
+    strata_db *db;
+    if ((code = open_db(c, m, &db)) != STRATA_CLI_OK) {
+        strata_migrations_free(m);
+        return code;
+    }
+    int rc =
+        up ? strata_migrations_upgrade(m, db, target) : strata_migrations_downgrade(m, db, target);
+    return done(c, m, db, rc);
+}
+
+static int cmd_upgrade(cli *c) { return run_migration(c, true); }
+static int cmd_downgrade(cli *c) { return run_migration(c, false); }
+
+static int cmd_stamp(cli *c)
+{
+    strata_migrations *m;
+    strata_db *db;
+    int code = open_both(c, &m, &db);
+    if (code != STRATA_CLI_OK)
+        return code;
+    return done(c, m, db, strata_migrations_stamp(m, db, c->pos[0]));
+}
+
+static int cmd_current(cli *c)
+{
+    strata_migrations *m;
+    strata_db *db;
+    int code = open_both(c, &m, &db);
+    if (code != STRATA_CLI_OK)
+        return code;
+    char *text = NULL;
+    int rc = strata_migrations_current(m, db, &text);
+    if (rc == STRATA_OK)
+        fputs(text, stdout);
+    strata_free(text);
+    return done(c, m, db, rc);
+}
+
+/* history, heads, branches: text from the repository alone. */
+static int report(cli *c, int which)
+{
+    strata_migrations *m;
+    int code = open_repo(c, &m);
+    if (code != STRATA_CLI_OK)
+        return code;
+    char *text = NULL;
+    int rc = which == 0   ? strata_migrations_history(m, c->range, c->verbose, &text)
+             : which == 1 ? strata_migrations_heads(m, &text)
+                          : strata_migrations_branches(m, &text);
+    if (rc == STRATA_OK)
+        fputs(text, stdout);
+    strata_free(text);
+    return done(c, m, NULL, rc);
+}
+
+static int cmd_history(cli *c) { return report(c, 0); }
+static int cmd_heads(cli *c) { return report(c, 1); }
+static int cmd_branches(cli *c) { return report(c, 2); }
+
+static int cmd_merge(cli *c)
+{
+    strata_migrations *m;
+    int code = open_repo(c, &m);
+    if (code != STRATA_CLI_OK)
+        return code;
+    const char *revs[17] = {0};
+    for (int i = 0; i < c->npos; i++)
+        revs[i] = c->pos[i];
+    return done(c, m, NULL, strata_migrations_merge(m, c->npos ? revs : NULL, c->message, NULL));
+}
+
+static const command commands[] = {
+    {"init", "", "create a migrations repository", cmd_init, false},
+    {"revision", "-m MSG", "write an empty revision to fill in by hand", cmd_revision, false},
+    {"migrate", "-m MSG", "write a revision from the models' changes (autogenerate)", cmd_migrate,
+     true},
+    {"upgrade", "[TARGET] [--sql]", "upgrade to TARGET (default head)", cmd_upgrade, false},
+    {"downgrade", "[TARGET] [--sql]", "downgrade to TARGET (default -1)", cmd_downgrade, false},
+    {"current", "", "show the database's revision", cmd_current, false},
+    {"history", "[-r A:B] [-v]", "list the revisions, newest first", cmd_history, false},
+    {"heads", "", "show the heads", cmd_heads, false},
+    {"branches", "", "show the branch points", cmd_branches, false},
+    {"merge", "-m MSG [REV...]", "merge heads (all, or the ones given) into one revision",
+     cmd_merge, false},
+    {"stamp", "TARGET", "set the database's revision without running anything", cmd_stamp, false},
+    {"check", "", "fail when the models and the database at head differ", cmd_check, true},
+};
+
+static const command *find_command(const char *name)
+{
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(commands[i].name, name))
+            return &commands[i];
+    return NULL;
+}
+
+static void usage(FILE *f, const char *prog)
+{
+    fprintf(f,
+            "usage: %s db COMMAND [OPTIONS]\n"
+            "       %s --version\n\n"
+            "commands:\n",
+            prog, prog);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-10s %-18s %s\n", commands[i].name, commands[i].args, commands[i].about);
+    fprintf(f, "\noptions for every command:\n"
+               "  --url URL        the database (else DATABASE_URL, else the repository's\n"
+               "                   database_url, else sqlite:///app.db)\n"
+               "  -d, --directory DIR  the migrations repository (default migrations)\n"
+               "  -h, --help       help for the command\n"
+               "\nexit codes: 0 done, 1 failed, 2 bad arguments, 3 not up to date / differences\n");
+}
+
+static void command_help(const char *prog, const command *cmd)
+{
+    printf("usage: %s db %s %s\n\n%s.\n\noptions:\n"
+           "  --url URL        the database (else DATABASE_URL, else the repository's\n"
+           "                   database_url, else sqlite:///app.db)\n"
+           "  -d, --directory DIR  the migrations repository (default migrations)\n",
+           prog, cmd->name, cmd->args, cmd->about);
+    if (strstr(cmd->args, "-m"))
+        printf("  -m, --message MSG    the revision's message\n");
+    if (strstr(cmd->args, "--sql"))
+        printf("  --sql            print the SQL instead of running it; TARGET may be FROM:TO\n");
+    if (strstr(cmd->args, "-r"))
+        printf("  -r, --rev-range A:B  only revisions from A to B\n"
+               "  -v, --verbose    parents, file and date too\n");
+}
+
+/* An option's value: "--opt=X" or the next argument. */
+static const char *value(cli *c, int argc, char **argv, int *i, const char *opt, bool *bad)
+{
+    const char *eq = strchr(argv[*i], '=');
+    if (eq && !strncmp(argv[*i], "--", 2))
+        return eq + 1;
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "%s db: option %s needs a value\n", c->prog, opt);
+        *bad = true;
+        return NULL;
+    }
+    return argv[++*i];
+}
+
+static bool is_opt(const char *arg, const char *s, const char *l)
+{
+    size_t n = strlen(l);
+    return (s && !strcmp(arg, s)) || !strcmp(arg, l) || (!strncmp(arg, l, n) && arg[n] == '=');
+}
+
+int strata_cli_main(int argc, char **argv, const strata_model *const *models)
+{
+    cli c = {.prog = argc > 0 && argv[0]
+                         ? strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0]
+                         : "strata",
+             .dir = DEFAULT_DIR,
+             .models = models};
+    if (argc >= 2 && !strcmp(argv[1], "--version")) {
+        printf("strata %s\n", strata_version());
+        return STRATA_CLI_OK;
+    }
+    if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+        usage(stdout, c.prog);
+        return STRATA_CLI_OK;
+    }
+    if (argc < 2 || strcmp(argv[1], "db") != 0) {
+        usage(stderr, c.prog);
+        return STRATA_CLI_USAGE;
+    }
+    bool bad = false;
+    for (int i = 2; i < argc && !bad; i++) {
+        const char *a = argv[i];
+        if (is_opt(a, NULL, "--url"))
+            c.url = value(&c, argc, argv, &i, "--url", &bad);
+        else if (is_opt(a, "-d", "--directory"))
+            c.dir = value(&c, argc, argv, &i, "--directory", &bad);
+        else if (is_opt(a, "-m", "--message"))
+            c.message = value(&c, argc, argv, &i, "--message", &bad);
+        else if (is_opt(a, "-r", "--rev-range"))
+            c.range = value(&c, argc, argv, &i, "--rev-range", &bad);
+        else if (!strcmp(a, "--sql"))
+            c.sql = true;
+        else if (!strcmp(a, "-v") || !strcmp(a, "--verbose"))
+            c.verbose = true;
+        else if (!strcmp(a, "-h") || !strcmp(a, "--help"))
+            c.help = true;
+        else if (a[0] == '-' && a[1] && !(a[1] >= '0' && a[1] <= '9')) {
+            fprintf(stderr, "%s db: unknown option %s (see %s db --help)\n", c.prog, a, c.prog);
+            bad = true;
+        } else if (!c.command)
+            c.command = a;
+        else if (c.npos < 16)
+            c.pos[c.npos++] = a;
+        else {
+            fprintf(stderr, "%s db: too many arguments\n", c.prog);
+            bad = true;
+        }
+    }
+    if (bad)
+        return STRATA_CLI_USAGE;
+    if (!c.command) {
+        if (c.help) {
+            usage(stdout, c.prog);
+            return STRATA_CLI_OK;
+        }
+        usage(stderr, c.prog);
+        return STRATA_CLI_USAGE;
+    }
+    const command *cmd = find_command(c.command);
+    if (!cmd) {
+        fprintf(stderr, "%s db: unknown command '%s' (see %s db --help)\n", c.prog, c.command,
+                c.prog);
+        return STRATA_CLI_USAGE;
+    }
+    if (c.help) {
+        command_help(c.prog, cmd);
+        return STRATA_CLI_OK;
+    }
+    /* Arguments each command takes. */
+    int maxpos = !strcmp(cmd->name, "merge") ? 16
+                 : !strcmp(cmd->name, "upgrade") || !strcmp(cmd->name, "downgrade") ||
+                         !strcmp(cmd->name, "stamp")
+                     ? 1
+                     : 0;
+    if (c.npos > maxpos)
+        return fail(&c, STRATA_CLI_USAGE, "too many arguments");
+    if (!strcmp(cmd->name, "stamp") && c.npos != 1)
+        return fail(&c, STRATA_CLI_USAGE, "stamp needs a TARGET (a revision, head, heads or base)");
+    if (strstr(cmd->args, "-m") && (!c.message || !*c.message))
+        return fail(&c, STRATA_CLI_USAGE, "a message is needed: -m MSG");
+    if (c.sql && !strstr(cmd->args, "--sql"))
+        return fail(&c, STRATA_CLI_USAGE, "--sql is for upgrade and downgrade");
+    if ((c.range || c.verbose) && strcmp(cmd->name, "history") != 0)
+        return fail(&c, STRATA_CLI_USAGE, "-r and -v are for history");
+    if (cmd->needs_models && !models)
+        return fail(&c, STRATA_CLI_USAGE,
+                    "this command compares your models with the database, so it runs from your "
+                    "application's binary (which calls strata_cli_main with its models), not "
+                    "from the standalone strata tool");
+    return cmd->run(&c);
+}
