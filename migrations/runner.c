@@ -570,27 +570,27 @@ static void run_close(run *r)
     strata_metadata_free(r->state);
 }
 
-/* BEGIN, the version table made if needed, the lock, the heads read. */
+/* BEGIN with the migration lock, the version table made if needed, the
+ * heads read. */
 static int step_begin(run *r)
 {
-    if (strata_db_begin(r->db) != STRATA_OK)
-        return db_failed(r, "BEGIN");
+    int rc = r->dl->migration_begin ? strata__db_begin_sql(r->db, r->dl->migration_begin)
+                                    : strata_db_begin(r->db);
+    if (rc != STRATA_OK)
+        return db_failed(r, "taking the migration lock");
     strata__sb sb;
     strata__sb_init(&sb);
-    r->dl->migration_lock(&sb, r->qvt, r->m->version_table);
+    if (r->dl->migration_lock)
+        r->dl->migration_lock(&sb, r->m->version_table);
     char *lock = strata__sb_take(&sb);
     strata__sb_init(&sb);
     vt_create_sql(&sb, r);
     char *create = strata__sb_take(&sb);
-    int rc = lock && create ? STRATA_OK : STRATA_E_NOMEM;
-    /* PostgreSQL's lock needs no table; SQLite's is a write to it. */
-    bool lock_first = r->dl->alter_constraints;
-    if (rc == STRATA_OK && lock_first && strata_db_exec(r->db, lock) != STRATA_OK)
+    rc = create && (lock || !r->dl->migration_lock) ? STRATA_OK : STRATA_E_NOMEM;
+    if (rc == STRATA_OK && lock && strata_db_exec(r->db, lock) != STRATA_OK)
         rc = db_failed(r, "taking the migration lock");
     if (rc == STRATA_OK && strata_db_exec(r->db, create) != STRATA_OK)
         rc = db_failed(r, "creating the version table");
-    if (rc == STRATA_OK && !lock_first && strata_db_exec(r->db, lock) != STRATA_OK)
-        rc = db_failed(r, "taking the migration lock");
     free(lock);
     free(create);
     if (rc == STRATA_OK)

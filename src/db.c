@@ -176,7 +176,9 @@ static void tx_ended(strata_db *db)
     db->sp_depth = 0;
 }
 
-int strata_db_begin(strata_db *db)
+/* BEGIN, or the engine's own form of it (`sql`, e.g. SQLite's BEGIN
+ * IMMEDIATE, which takes the write lock at once). */
+static int begin(strata_db *db, const char *sql)
 {
     int rc = strata__db_usable(db);
     if (rc)
@@ -186,8 +188,8 @@ int strata_db_begin(strata_db *db)
             db, STRATA_E_MISUSE,
             "a transaction is already open (use strata_db_savepoint() to nest)");
     db->counters[STRATA_COUNTER_STATEMENTS]++;
-    strata__echo_line(db, "BEGIN");
-    rc = strata__drv_begin(db);
+    strata__echo_line(db, "%s", sql ? sql : "BEGIN");
+    rc = sql ? strata__drv_exec(db, sql) : strata__drv_begin(db);
     if (rc == STRATA_OK) {
         db->in_tx = true;
         db->tx_from_savepoint = false;
@@ -195,6 +197,10 @@ int strata_db_begin(strata_db *db)
     }
     return rc;
 }
+
+int strata_db_begin(strata_db *db) { return begin(db, NULL); }
+
+int strata__db_begin_sql(strata_db *db, const char *sql) { return begin(db, sql); }
 
 /* Roll the engine's transaction back after a failure, keeping the
  * failure's details (not the rollback's) on the handle. */

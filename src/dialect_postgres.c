@@ -299,9 +299,8 @@ static int pg_introspect(strata_metadata *md, strata_db *db, const char *const *
 
 /* A transaction-scoped advisory lock keyed on the version table's name:
  * released by the COMMIT or ROLLBACK that ends the revision. */
-static void pg_migration_lock(strata__sb *sb, const char *qtable, const char *table)
+static void pg_migration_lock(strata__sb *sb, const char *table)
 {
-    (void)qtable;
     uint64_t h = 0xcbf29ce484222325ull;
     for (const char *p = table; *p; p++)
         h = (h ^ (unsigned char)*p) * 0x100000001b3ull;
@@ -316,5 +315,6 @@ const strata__dialect strata__postgres_dialect = {
     .alter_constraints = true,
     .introspect = pg_introspect,
     .same_type = NULL,
+    .migration_begin = NULL,
     .migration_lock = pg_migration_lock,
 };

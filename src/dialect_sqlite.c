@@ -715,14 +715,6 @@ static int sq_introspect(strata_metadata *md, strata_db *db, const char *const *
     return rc;
 }
 
-/* A write that changes nothing still takes the database's write lock, so
- * a second run waits (busy_timeout) until the first commits. */
-static void sq_migration_lock(strata__sb *sb, const char *qtable, const char *table)
-{
-    (void)table;
-    strata__sb_printf(sb, "DELETE FROM %s WHERE 0", qtable);
-}
-
 const strata__dialect strata__sqlite_dialect = {
     .name = "sqlite",
     .render_type = sq_render_type,
@@ -731,5 +723,8 @@ const strata__dialect strata__sqlite_dialect = {
     .alter_constraints = false,
     .introspect = sq_introspect,
     .same_type = sq_same_type,
-    .migration_lock = sq_migration_lock,
+    /* The write lock at BEGIN: a deferred transaction that read first
+     * could not take it later without failing at once. */
+    .migration_begin = "BEGIN IMMEDIATE",
+    .migration_lock = NULL,
 };

@@ -139,6 +139,8 @@ int strata__db_usable(strata_db *db);
 int strata__db_usable_by(strata_db *db, const strata_stmt *st);
 int strata__db_check_tx(strata_db *db);
 void strata__db_note_failure(strata_db *db);
+/* Begin a transaction with the engine's own statement for it. */
+int strata__db_begin_sql(strata_db *db, const char *sql);
 /* Roll the open transaction back, keeping the handle's error. */
 void strata__db_abort_tx(strata_db *db);
 void strata__db_release_zombie(strata_db *db);

@@ -226,9 +226,11 @@ typedef struct strata__dialect {
     int (*introspect)(strata_metadata *md, strata_db *db, const char *const *exclude);
     /* Compare types as this engine stores them. */
     bool (*same_type)(const strata_column *a, const strata_column *b);
-    /* The statement that, first in a transaction, makes other migration
-     * runs on the same version table (quoted) wait for it to end. */
-    void (*migration_lock)(strata__sb *sb, const char *qtable, const char *table);
+    /* How a migration step makes other runs on the same version table
+     * wait for it: a BEGIN that takes the lock (migration_begin), or a
+     * statement right after BEGIN (migration_lock); either may be NULL. */
+    const char *migration_begin;
+    void (*migration_lock)(strata__sb *sb, const char *table);
 } strata__dialect;
 
 extern const strata__dialect strata__sqlite_dialect;
