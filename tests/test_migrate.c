@@ -728,15 +728,15 @@ START_TEST(migrate_concurrent_upgrades_apply_once)
     for (int k = 0; k < 2; k++) {
         if ((kids[k] = fork()) == 0) {
             /* Child: upgrade, and report how many revisions it ran. */
-            strata_db *db;
+            strata_db *cdb;
             lines mine = {""};
-            if (strata_db_open(&db, th_url()) != STRATA_OK)
+            if (strata_db_open(&cdb, th_url()) != STRATA_OK)
                 _exit(100);
             strata_migrations *cm;
             if (strata_migrations_open(&cm, repo_dir()) != STRATA_OK)
                 _exit(101);
             strata_migrations_set_output(cm, collect, &mine);
-            if (strata_migrations_upgrade(cm, db, "head") != STRATA_OK) {
+            if (strata_migrations_upgrade(cm, cdb, "head") != STRATA_OK) {
                 fprintf(stderr, "child %d: %s\n", k, strata_migrations_errmsg(cm));
                 _exit(102);
             }
@@ -744,7 +744,7 @@ START_TEST(migrate_concurrent_upgrades_apply_once)
             for (const char *p = mine.text; (p = strstr(p, "Running upgrade")); p++)
                 ran++;
             strata_migrations_free(cm);
-            strata_db_close(db);
+            strata_db_close(cdb);
             _exit(ran);
         }
         ck_assert_int_ge(kids[k], 0);
