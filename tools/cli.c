@@ -162,7 +162,8 @@ static int cmd_revision(cli *c)
     return done(c, m, NULL, strata_migrations_revision(m, c->message, NULL));
 }
 
-static int cmd_migrate(cli *c)
+/* migrate and check: the models against the database. */
+static int compare_models(cli *c, bool write)
 {
     strata_migrations *m;
     strata_db *db;
@@ -170,23 +171,15 @@ static int cmd_migrate(cli *c)
     if (code != STRATA_CLI_OK)
         return code;
     strata_metadata *md = models_md(c);
-    int rc = md ? strata_migrations_autogenerate(m, db, md, c->message, NULL) : STRATA_E_SCHEMA;
+    int rc = !md     ? STRATA_E_SCHEMA
+             : write ? strata_migrations_autogenerate(m, db, md, c->message, NULL)
+                     : strata_migrations_check(m, db, md);
     strata_metadata_free(md);
     return done(c, m, db, rc);
 }
 
-static int cmd_check(cli *c)
-{
-    strata_migrations *m;
-    strata_db *db;
-    int code = open_both(c, &m, &db);
-    if (code != STRATA_CLI_OK)
-        return code;
-    strata_metadata *md = models_md(c);
-    int rc = md ? strata_migrations_check(m, db, md) : STRATA_E_SCHEMA;
-    strata_metadata_free(md);
-    return done(c, m, db, rc);
-}
+static int cmd_migrate(cli *c) { return compare_models(c, true); }
+static int cmd_check(cli *c) { return compare_models(c, false); }
 
 /* upgrade / downgrade, live or --sql. */
 static int run_migration(cli *c, bool up)
