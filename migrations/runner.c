@@ -179,84 +179,74 @@ static int single_head(run *r, const bool *heads, const char *target, int *out)
     return STRATA_OK;
 }
 
-/* Walk n steps from revision `from` (-1: base): up to the one child, or
- * down to the one parent. */
-static int walk(run *r, int from, int n, bool up, const char *target, int *out)
+/* Walk n steps up from revision `from` (-1: base), to the one child each
+ * time. */
+static int walk_up(run *r, int from, long n, const char *target, int *out)
 {
     strata_migrations *m = r->m;
     int at = from;
-    for (int s = 0; s < n; s++) {
-        int next = -1, choices = 0;
-        if (up) {
-            for (int i = 0; i < m->nrevs; i++) {
-                bool child = at < 0 ? m->revs[i]->ndown == 0 : false;
-                for (int k = 0; at >= 0 && k < m->revs[i]->ndown; k++)
-                    child |= strcmp(m->revs[i]->down[k], m->revs[at]->id) == 0;
-                if (child) {
-                    next = i;
-                    choices++;
-                }
+    for (long s = 0; s < n; s++) {
+        int next = -1, children = 0;
+        for (int i = 0; i < m->nrevs; i++) {
+            bool child = at < 0 && m->revs[i]->ndown == 0;
+            for (int k = 0; at >= 0 && k < m->revs[i]->ndown; k++)
+                child |= strcmp(m->revs[i]->down[k], m->revs[at]->id) == 0;
+            if (child) {
+                next = i;
+                children++;
             }
-        } else if (at >= 0) {
-            choices = m->revs[at]->ndown;
-            next = choices == 1 ? strata__mig_find(m, m->revs[at]->down[0]) : -1;
-            if (choices == 0) {
-                at = -1; /* base */
-                if (s + 1 < n)
-                    return strata__mig_error(m, STRATA_E_MIGRATION,
-                                             "Relative revision %s didn't produce %d migrations",
-                                             target, n);
-                continue;
-            }
-        } else {
-            return strata__mig_error(m, STRATA_E_MIGRATION,
-                                     "Relative revision %s didn't produce %d migrations", target,
-                                     n);
         }
-        if (choices == 0)
+        if (children == 0)
             return strata__mig_error(m, STRATA_E_MIGRATION,
-                                     "Relative revision %s didn't produce %d migrations", target,
+                                     "Relative revision %s didn't produce %ld migrations", target,
                                      n);
-        if (choices > 1)
-            return strata__mig_error(
-                m, STRATA_E_MIGRATION, "%s is ambiguous: revision %s has %d %s", target,
-                at >= 0 ? m->revs[at]->id : "<base>", choices, up ? "children" : "parents");
+        if (children > 1)
+            return strata__mig_error(m, STRATA_E_MIGRATION,
+                                     "%s is ambiguous: revision %s has %d children", target,
+                                     at >= 0 ? m->revs[at]->id : "<base>", children);
         at = next;
     }
     *out = at;
     return STRATA_OK;
 }
 
-/* Parse "+N", "-N", "REV+N", "REV-N" or "REV" into a revision (or -1 for
- * base).  `heads` is the database's state for relative targets. */
-static int resolve_one(run *r, const char *target, const bool *heads, bool up, int *out)
+/* A relative target "[REV]+N" / "[REV]-N" whose sign is at `sign`: the
+ * step count, and the revision it counts from (-1 for base, -2 when no
+ * REV is given: the database's current revision). */
+static int relative(run *r, const char *target, const char *sign, long *n, int *from)
+{
+    char *end;
+    *n = strtol(sign + 1, &end, 10);
+    if (*end || end == sign + 1 || *n < 0)
+        return strata__mig_error(r->m, STRATA_E_MIGRATION, "'%s' is not a target", target);
+    *from = -2;
+    if (sign == target)
+        return STRATA_OK;
+    char rev[64];
+    snprintf(rev, sizeof rev, "%.*s", (int)(sign - target), target);
+    return (*from = strata__graph_lookup(r->m, rev)) >= 0 ? STRATA_OK : STRATA_E_MIGRATION;
+}
+
+/* Parse "+N", "REV+N" or "REV" into a revision (or -1 for base).  `heads`
+ * is the database's state for "+N". */
+static int resolve_one(run *r, const char *target, const bool *heads, int *out)
 {
     strata_migrations *m = r->m;
     *out = -1;
     if (!strcmp(target, "base"))
         return STRATA_OK;
-    const char *sign = strpbrk(target, "+-");
+    if (strchr(target, '-'))
+        return strata__mig_error(m, STRATA_E_MIGRATION, "%s steps down: it is a downgrade target",
+                                 target);
+    const char *sign = strchr(target, '+');
     if (!sign)
         return (*out = strata__graph_lookup(m, target)) >= 0 ? STRATA_OK : STRATA_E_MIGRATION;
-    char *end;
-    long n = strtol(sign + 1, &end, 10);
-    if (*end || n < 0 || end == sign + 1)
-        return strata__mig_error(m, STRATA_E_MIGRATION, "'%s' is not a target", target);
-    if ((*sign == '+') != up)
-        return strata__mig_error(m, STRATA_E_MIGRATION, "%s goes the wrong way for %s", target,
-                                 up ? "upgrade" : "downgrade");
+    long n;
     int from;
-    if (sign == target) {
-        int rc = single_head(r, heads, target, &from);
-        if (rc != STRATA_OK)
-            return rc;
-    } else {
-        char rev[64];
-        snprintf(rev, sizeof rev, "%.*s", (int)(sign - target), target);
-        if ((from = strata__graph_lookup(m, rev)) < 0)
-            return STRATA_E_MIGRATION;
-    }
-    return walk(r, from, (int)n, up, target, out);
+    int rc = relative(r, target, sign, &n, &from);
+    if (rc == STRATA_OK && from == -2)
+        rc = single_head(r, heads, target, &from);
+    return rc == STRATA_OK ? walk_up(r, from, n, target, out) : rc;
 }
 
 /* The goal of an upgrade: every revision that must be applied. */
@@ -288,7 +278,7 @@ static int upgrade_goal(run *r, const char *target, const bool *heads, bool *goa
         }
     } else {
         int t;
-        if ((rc = resolve_one(r, target, heads, true, &t)) == STRATA_OK && t >= 0)
+        if ((rc = resolve_one(r, target, heads, &t)) == STRATA_OK && t >= 0)
             strata__graph_ancestors(m, t, goal);
     }
     free(gh);
@@ -330,26 +320,24 @@ static int downgrade_goal(run *r, const char *target, const bool *heads, bool *k
     memset(keep, 0, (size_t)m->nrevs + 1);
     const char *sign = strrchr(target, '-');
     if (!sign) {
+        if (strchr(target, '+'))
+            return strata__mig_error(m, STRATA_E_MIGRATION, "%s steps up: it is an upgrade target",
+                                     target);
         int t;
-        int rc = resolve_one(r, target, heads, false, &t);
+        int rc = resolve_one(r, target, heads, &t);
         if (rc == STRATA_OK && t >= 0)
             strata__graph_ancestors(m, t, keep);
         return rc;
     }
-    char *end;
-    long n = strtol(sign + 1, &end, 10);
-    if (*end || end == sign + 1 || n < 0)
-        return strata__mig_error(m, STRATA_E_MIGRATION, "'%s' is not a target", target);
-    if (sign == target) {
+    long n;
+    int from;
+    int rc = relative(r, target, sign, &n, &from);
+    if (rc != STRATA_OK)
+        return rc;
+    if (from == -2)
         applied_of(m, heads, keep);
-    } else {
-        char rev[64];
-        snprintf(rev, sizeof rev, "%.*s", (int)(sign - target), target);
-        int from = strata__graph_lookup(m, rev);
-        if (from < 0)
-            return STRATA_E_MIGRATION;
+    else
         strata__graph_ancestors(m, from, keep);
-    }
     for (long s = 0; s < n; s++) {
         int top = top_of(r, keep, target);
         if (top < 0)
@@ -398,75 +386,75 @@ static int revision_diff(run *r, int i, int dir, const strata_metadata *from, st
     return rc;
 }
 
+/* For undoing revision i from `heads`: which of its down revisions become
+ * heads again (restored[k] for down[k]), namely those no other remaining
+ * head still has underneath. */
+static int parents_back(const strata_migrations *m, const bool *heads, int i, bool *restored)
+{
+    bool *rest = set_new(m), *under = set_new(m);
+    if (!rest || !under) {
+        free(rest);
+        free(under);
+        return STRATA_E_NOMEM;
+    }
+    memcpy(rest, heads, (size_t)m->nrevs);
+    rest[i] = false;
+    applied_of(m, rest, under);
+    for (int k = 0; k < m->revs[i]->ndown; k++)
+        restored[k] = !under[strata__mig_find(m, m->revs[i]->down[k])];
+    free(rest);
+    free(under);
+    return STRATA_OK;
+}
+
+/* "Running upgrade A, B -> C, message" / "Running downgrade C -> A, message". */
 static void describe_step(strata__sb *sb, const strata_migrations *m, int i, bool up,
-                          const bool *after_heads)
+                          const bool *restored)
 {
     const strata__revision *rev = m->revs[i];
     strata__sb_printf(sb, "Running %s ", up ? "upgrade" : "downgrade");
-    if (up) {
-        for (int k = 0; k < rev->ndown; k++)
-            strata__sb_printf(sb, "%s%s", k ? ", " : "", rev->down[k]);
-        strata__sb_printf(sb, " -> %s, %s", rev->id, rev->message);
-        return;
-    }
-    strata__sb_printf(sb, "%s -> ", rev->id);
-    int n = 0;
-    for (int k = 0; k < rev->ndown; k++) {
-        int d = strata__mig_find(m, rev->down[k]);
-        if (d >= 0 && after_heads[d])
+    if (!up)
+        strata__sb_printf(sb, "%s -> ", rev->id);
+    for (int k = 0, n = 0; k < rev->ndown; k++)
+        if (up || restored[k])
             strata__sb_printf(sb, "%s%s", n++ ? ", " : "", rev->down[k]);
-    }
+    if (up)
+        strata__sb_printf(sb, " -> %s", rev->id);
     strata__sb_printf(sb, ", %s", rev->message);
 }
 
-/* The version table's change for applying (up) or undoing revision i;
- * updates r->heads. */
-static int version_step(run *r, int i, bool up)
+/* The version table's change for applying (up) or undoing revision i
+ * (`restored` from parents_back); updates r->heads. */
+static int version_step(run *r, int i, bool up, const bool *restored)
 {
     strata_migrations *m = r->m;
     strata__revision *rev = m->revs[i];
     int rc = STRATA_OK;
-    if (up) {
-        bool replaced = false;
-        for (int k = 0; rc == STRATA_OK && k < rev->ndown; k++) {
-            int d = strata__mig_find(m, rev->down[k]);
-            if (!r->heads[d])
-                continue;
-            r->heads[d] = false;
-            rc = replaced ? vt_sql(r, VT_DELETE, rev->down[k], NULL)
-                          : vt_sql(r, VT_UPDATE, rev->id, rev->down[k]);
-            replaced = true;
-        }
-        if (rc == STRATA_OK && !replaced)
-            rc = vt_sql(r, VT_INSERT, rev->id, NULL);
-        r->heads[i] = true;
-        return rc;
-    }
-    /* Undo: a parent becomes a head again unless another head still has
-     * it underneath. */
-    r->heads[i] = false;
-    bool *under = set_new(m);
-    if (!under)
-        return STRATA_E_NOMEM;
-    applied_of(m, r->heads, under);
     bool replaced = false;
+    /* Up: C replaces its down revisions that are heads.  Down: the
+     * restored parents replace C. */
     for (int k = 0; rc == STRATA_OK && k < rev->ndown; k++) {
         int d = strata__mig_find(m, rev->down[k]);
-        if (under[d] || r->heads[d])
+        if (up ? !r->heads[d] : !restored[k])
             continue;
-        r->heads[d] = true;
-        rc = replaced ? vt_sql(r, VT_INSERT, rev->down[k], NULL)
-                      : vt_sql(r, VT_UPDATE, rev->down[k], rev->id);
+        r->heads[d] = !up;
+        if (replaced)
+            rc = up ? vt_sql(r, VT_DELETE, rev->down[k], NULL)
+                    : vt_sql(r, VT_INSERT, rev->down[k], NULL);
+        else
+            rc = up ? vt_sql(r, VT_UPDATE, rev->id, rev->down[k])
+                    : vt_sql(r, VT_UPDATE, rev->down[k], rev->id);
         replaced = true;
     }
-    free(under);
     if (rc == STRATA_OK && !replaced)
-        rc = vt_sql(r, VT_DELETE, rev->id, NULL);
+        rc = up ? vt_sql(r, VT_INSERT, rev->id, NULL) : vt_sql(r, VT_DELETE, rev->id, NULL);
+    r->heads[i] = up;
     return rc;
 }
 
 /* Apply or undo revision i: schema and version table.  Live, inside the
- * transaction the caller opened. */
+ * transaction the caller opened; offline, as SQL from BEGIN on (the
+ * caller adds the COMMIT). */
 static int run_revision(run *r, int i, bool up)
 {
     strata_migrations *m = r->m;
@@ -483,40 +471,26 @@ static int run_revision(run *r, int i, bool up)
     strata_diff *d = NULL;
     rc = revision_diff(r, i, up ? 0 : 1, from, &d);
     strata_metadata_free(live);
-    if (rc != STRATA_OK)
-        return rc;
-    bool *after = set_new(m);
-    if (!after) {
+    bool *restored = rc == STRATA_OK ? set_new(m) : NULL;
+    if (rc == STRATA_OK && (!restored || (!up && parents_back(m, r->heads, i, restored))))
+        rc = STRATA_E_NOMEM;
+    if (rc != STRATA_OK) {
+        free(restored);
         strata_diff_free(d);
-        return STRATA_E_NOMEM;
-    }
-    memcpy(after, r->heads, (size_t)m->nrevs);
-    /* The heads after the step, for the message. */
-    if (!up) {
-        after[i] = false;
-        bool *under = set_new(m);
-        if (under) {
-            applied_of(m, after, under);
-            for (int k = 0; k < rev->ndown; k++) {
-                int p = strata__mig_find(m, rev->down[k]);
-                if (!under[p])
-                    after[p] = true;
-            }
-            free(under);
-        }
+        return rc;
     }
     strata__sb line;
     strata__sb_init(&line);
-    describe_step(&line, m, i, up, after);
-    free(after);
+    describe_step(&line, m, i, up, restored);
+    const char *text = line.data ? line.data : "";
     if (r->db) {
-        strata__mig_print(m, "%s", line.data ? line.data : "");
+        strata__mig_print(m, "%s", text);
         if ((rc = strata_diff_apply(d, r->db)) != STRATA_OK)
-            rc = strata__mig_error(m, rc, "%s failed: %s: %s", line.data ? line.data : "",
-                                   rev->file, strata_db_errmsg(r->db));
+            rc = strata__mig_error(m, rc, "%s failed: %s: %s", text, rev->file,
+                                   strata_db_errmsg(r->db));
     } else {
         char *sql = NULL;
-        strata__sb_printf(r->out, "\n-- %s\n", line.data ? line.data : "");
+        strata__sb_printf(r->out, "\n-- %s\nBEGIN;\n", text);
         if ((rc = strata_diff_render(d, r->drv, &sql)) != STRATA_OK)
             rc = strata__mig_error(m, rc, "%s: %s", rev->file,
                                    strata_metadata_errmsg(strata_diff_from(d)));
@@ -524,17 +498,18 @@ static int run_revision(run *r, int i, bool up)
             strata__sb_puts(r->out, sql);
         free(sql);
         /* The replayed schema moves on. */
-        if (rc == STRATA_OK) {
-            strata_metadata *next;
-            if ((rc = strata_metadata_copy(&next, strata_diff_to(d))) == STRATA_OK) {
-                strata_metadata_free(r->state);
-                r->state = next;
-            }
+        strata_metadata *next;
+        if (rc == STRATA_OK && (rc = strata_metadata_copy(&next, strata_diff_to(d))) == STRATA_OK) {
+            strata_metadata_free(r->state);
+            r->state = next;
         }
     }
     strata__sb_free(&line);
     strata_diff_free(d);
-    return rc == STRATA_OK ? version_step(r, i, up) : rc;
+    if (rc == STRATA_OK)
+        rc = version_step(r, i, up, restored);
+    free(restored);
+    return rc;
 }
 
 /* ---- runs -------------------------------------------------------------- */
@@ -757,27 +732,9 @@ static int migrate_sql(strata_migrations *m, const strata_driver *dialect, const
             vt_create_sql(&sb, &r);
             strata__sb_puts(&sb, ";\n");
         }
-        for (int i; rc == STRATA_OK && (i = next_revision(&r, goal, up)) >= 0;) {
-            strata__sb_puts(&sb, "");
-            size_t mark = sb.len;
-            rc = run_revision(&r, i, up);
-            /* BEGIN after the comment line, COMMIT at the end. */
-            if (rc == STRATA_OK) {
-                char *nl = sb.data ? strchr(sb.data + mark + 1, '\n') : NULL;
-                if (nl) {
-                    size_t at = (size_t)(nl - sb.data) + 1;
-                    strata__sb tail;
-                    strata__sb_init(&tail);
-                    strata__sb_puts(&tail, sb.data + at);
-                    sb.len = at;
-                    sb.data[at] = '\0';
-                    strata__sb_puts(&sb, "BEGIN;\n");
-                    strata__sb_puts(&sb, tail.data ? tail.data : "");
-                    strata__sb_free(&tail);
-                }
+        for (int i; rc == STRATA_OK && (i = next_revision(&r, goal, up)) >= 0;)
+            if ((rc = run_revision(&r, i, up)) == STRATA_OK)
                 strata__sb_puts(&sb, "COMMIT;\n");
-            }
-        }
         if (fk && rc == STRATA_OK)
             strata__sb_puts(&sb, "\nPRAGMA foreign_keys=ON;\n");
     }
@@ -831,7 +788,7 @@ int strata_migrations_stamp(strata_migrations *m, strata_db *db, const char *tar
             want[gh[i]] = true;
     } else if (rc == STRATA_OK && strcmp(target, "base")) {
         int t;
-        if ((rc = resolve_one(&r, target, r.heads, true, &t)) == STRATA_OK && t >= 0)
+        if ((rc = resolve_one(&r, target, r.heads, &t)) == STRATA_OK && t >= 0)
             want[t] = true;
     }
     free(gh);

@@ -37,27 +37,8 @@ void strata__fields_key(strata_object *o, strata__cell *cells, strata__key key)
 {
     const strata__minfo *mi = o->priv->mi;
     for (int k = 0; k < mi->npk; k++) {
-        int f = mi->pkf[k];
-        strata__cell *c = &cells[k];
-        void *p = strata__field_ptr(o, f);
-        memset(c, 0, sizeof *c);
-        key[k] = c;
-        if ((c->null = strata__field_is_null(o, f)))
-            continue;
-        switch (o->model->fields[f].ctype) {
-        case STRATA_C_INT64: c->i = *(int64_t *)p; break;
-        case STRATA_C_BOOL: c->i = *(bool *)p; break;
-        case STRATA_C_DOUBLE: c->d = *(double *)p; break;
-        case STRATA_C_TIMESTAMP: c->i = *(strata_timestamp *)p; break;
-        case STRATA_C_TEXT:
-            c->p = *(char **)p;
-            c->len = strlen(c->p);
-            break;
-        case STRATA_C_BLOB:
-            c->p = (char *)((strata_blob *)p)->data;
-            c->len = ((strata_blob *)p)->len;
-            break;
-        }
+        strata__field_cell(o, mi->pkf[k], &cells[k]);
+        key[k] = &cells[k];
     }
 }
 
@@ -197,21 +178,6 @@ void strata__key_where(strata__sb *sb, const strata__minfo *mi, bool qualified)
             strata__sb_printf(sb, "%s.", mi->qtable);
         strata__sb_printf(sb, "%s = ?", mi->qcols[mi->pkf[k]]);
     }
-}
-
-int strata__bind_cell(strata_stmt *st, int idx, strata_ctype ct, const strata__cell *c)
-{
-    if (c->null)
-        return strata_stmt_bind_null(st, idx);
-    switch (ct) {
-    case STRATA_C_INT64: return strata_stmt_bind_int64(st, idx, c->i);
-    case STRATA_C_BOOL: return strata_stmt_bind_bool(st, idx, (int)c->i);
-    case STRATA_C_DOUBLE: return strata_stmt_bind_double(st, idx, c->d);
-    case STRATA_C_TIMESTAMP: return strata_stmt_bind_timestamp(st, idx, c->i);
-    case STRATA_C_TEXT: return strata_stmt_bind_text(st, idx, c->p, (ptrdiff_t)c->len);
-    case STRATA_C_BLOB: return strata_stmt_bind_blob(st, idx, c->p, c->len);
-    }
-    return STRATA_E_MISUSE;
 }
 
 int strata__key_bind(strata_stmt *st, int idx, const strata__minfo *mi, const strata__key key)

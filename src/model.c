@@ -196,8 +196,9 @@ static strata__minfo *minfo_build(strata_session *s, const strata_model *m)
     }
     if ((mi->npk == 0 && m->size) || nkey > STRATA__MAX_KEY) {
         if (nkey > STRATA__MAX_KEY)
-            strata__db_error(db, STRATA_E_SCHEMA, "model %s: a primary key of %d fields; at most %d",
-                             m->name, nkey, STRATA__MAX_KEY);
+            strata__db_error(db, STRATA_E_SCHEMA,
+                             "model %s: a primary key of %d fields; at most %d", m->name, nkey,
+                             STRATA__MAX_KEY);
         else
             strata__db_error(db, STRATA_E_SCHEMA,
                              "model %s has no primary key field: a session tells its rows apart "
@@ -321,21 +322,48 @@ int64_t strata__pk(strata_object *o)
     return pk < 0 ? 0 : *(int64_t *)strata__field_ptr(o, pk);
 }
 
-int strata__bind_field(strata_stmt *st, int idx, strata_object *o, int f)
+void strata__field_cell(strata_object *o, int f, strata__cell *c)
 {
-    if (strata__field_is_null(o, f))
-        return strata_stmt_bind_null(st, idx);
     void *p = strata__field_ptr(o, f);
+    memset(c, 0, sizeof *c);
+    if ((c->null = strata__field_is_null(o, f)))
+        return;
     switch (o->model->fields[f].ctype) {
-    case STRATA_C_INT64: return strata_stmt_bind_int64(st, idx, *(int64_t *)p);
-    case STRATA_C_BOOL: return strata_stmt_bind_bool(st, idx, *(bool *)p);
-    case STRATA_C_DOUBLE: return strata_stmt_bind_double(st, idx, *(double *)p);
-    case STRATA_C_TEXT: return strata_stmt_bind_text(st, idx, *(char **)p, -1);
-    case STRATA_C_TIMESTAMP: return strata_stmt_bind_timestamp(st, idx, *(strata_timestamp *)p);
+    case STRATA_C_INT64: c->i = *(int64_t *)p; break;
+    case STRATA_C_BOOL: c->i = *(bool *)p; break;
+    case STRATA_C_DOUBLE: c->d = *(double *)p; break;
+    case STRATA_C_TIMESTAMP: c->i = *(strata_timestamp *)p; break;
+    case STRATA_C_TEXT:
+        c->p = *(char **)p;
+        c->len = strlen(c->p);
+        break;
     case STRATA_C_BLOB:
-        return strata_stmt_bind_blob(st, idx, ((strata_blob *)p)->data, ((strata_blob *)p)->len);
+        c->p = (char *)((strata_blob *)p)->data;
+        c->len = ((strata_blob *)p)->len;
+        break;
+    }
+}
+
+int strata__bind_cell(strata_stmt *st, int idx, strata_ctype ct, const strata__cell *c)
+{
+    if (c->null)
+        return strata_stmt_bind_null(st, idx);
+    switch (ct) {
+    case STRATA_C_INT64: return strata_stmt_bind_int64(st, idx, c->i);
+    case STRATA_C_BOOL: return strata_stmt_bind_bool(st, idx, (int)c->i);
+    case STRATA_C_DOUBLE: return strata_stmt_bind_double(st, idx, c->d);
+    case STRATA_C_TIMESTAMP: return strata_stmt_bind_timestamp(st, idx, c->i);
+    case STRATA_C_TEXT: return strata_stmt_bind_text(st, idx, c->p, (ptrdiff_t)c->len);
+    case STRATA_C_BLOB: return strata_stmt_bind_blob(st, idx, c->p, c->len);
     }
     return STRATA_E_MISUSE;
+}
+
+int strata__bind_field(strata_stmt *st, int idx, strata_object *o, int f)
+{
+    strata__cell c;
+    strata__field_cell(o, f, &c);
+    return strata__bind_cell(st, idx, o->model->fields[f].ctype, &c);
 }
 
 static void set_null_bit(strata_object *o, int f, bool null)
@@ -416,29 +444,17 @@ strata__cell *strata__snapshot(strata_object *o)
     if (!c)
         return NULL;
     for (int f = 0; f < mi->nfields; f++) {
-        void *p = strata__field_ptr(o, f);
-        c[f].null = strata__field_is_null(o, f);
-        if (c[f].null)
+        strata__field_cell(o, f, &c[f]);
+        if (!c[f].p)
             continue;
-        switch (o->model->fields[f].ctype) {
-        case STRATA_C_INT64: c[f].i = *(int64_t *)p; break;
-        case STRATA_C_BOOL: c[f].i = *(bool *)p; break;
-        case STRATA_C_DOUBLE: c[f].d = *(double *)p; break;
-        case STRATA_C_TIMESTAMP: c[f].i = *(strata_timestamp *)p; break;
-        case STRATA_C_TEXT:
-            c[f].len = strlen(*(char **)p);
-            c[f].p = strata__strdup(*(char **)p);
-            break;
-        case STRATA_C_BLOB:
-            c[f].len = ((strata_blob *)p)->len;
-            c[f].p = malloc(c[f].len ? c[f].len : 1);
-            if (c[f].p)
-                memcpy(c[f].p, ((strata_blob *)p)->data, c[f].len);
-            break;
+        /* Own a copy of text and blob bytes (NUL-terminated either way). */
+        char *copy = malloc(c[f].len + 1);
+        if (copy) {
+            memcpy(copy, c[f].p, c[f].len);
+            copy[c[f].len] = '\0';
         }
-        if ((o->model->fields[f].ctype == STRATA_C_TEXT ||
-             o->model->fields[f].ctype == STRATA_C_BLOB) &&
-            !c[f].p) {
+        c[f].p = copy;
+        if (!copy) {
             strata__cells_free(mi, c);
             return NULL;
         }

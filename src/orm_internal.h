@@ -105,7 +105,10 @@ strata_object *strata__as_object(void *obj);
 /* Field access on an object. */
 void *strata__field_ptr(strata_object *o, int f);
 bool strata__field_is_null(strata_object *o, int f);
-/* Bind field f of o as parameter idx. */
+/* Field f of o as a cell whose text or blob bytes are borrowed from it. */
+void strata__field_cell(strata_object *o, int f, strata__cell *c);
+/* Bind a cell of C type ct, or field f of o, as parameter idx. */
+int strata__bind_cell(strata_stmt *st, int idx, strata_ctype ct, const strata__cell *c);
 int strata__bind_field(strata_stmt *st, int idx, strata_object *o, int f);
 /* Read column col of the current row into field f. */
 int strata__read_field(strata_stmt *st, int col, strata_object *o, int f);
@@ -159,7 +162,6 @@ void strata__identity_remove(strata__minfo *mi, strata_object *o);
 /* "k1 = ? AND k2 = ?", each column prefixed by the table when qualified. */
 void strata__key_where(strata__sb *sb, const strata__minfo *mi, bool qualified);
 int strata__key_bind(strata_stmt *st, int idx, const strata__minfo *mi, const strata__key key);
-int strata__bind_cell(strata_stmt *st, int idx, strata_ctype ct, const strata__cell *c);
 /* "1" or "(1, 'x')", for messages. */
 void strata__key_text(strata__sb *sb, const strata__minfo *mi, const strata__key key);
 /* The caller's key values as cells (text borrowed from the values);
