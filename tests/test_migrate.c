@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "microblog.h"
+#include "../examples/microblog/models.h"
 
 /* ---- helpers ----------------------------------------------------------- */
 

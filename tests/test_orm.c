@@ -11,9 +11,9 @@
 #include <string.h>
 
 #include "harness.h"
-#include "microblog.h"
+#include "../examples/microblog/models.h"
 
-/* The microblog's User, Post and followers are in microblog.c. */
+/* The microblog's User, Post and followers: examples/microblog/models.c. */
 
 /* A parent whose children go with it, and a one-to-one. */
 typedef struct MusicAlbum {

@@ -1,10 +1,11 @@
 /*
- * microblog.c - the Mega-Tutorial's models: users, their posts, and who
- * follows whom.
+ * models.c - the Mega-Tutorial's models: users, their posts, and who
+ * follows whom.  Each struct is declared in models.h; the descriptors
+ * here tie its fields to columns and name its relationships.
  */
 #include <stddef.h>
 
-#include "microblog.h"
+#include "models.h"
 
 static const strata_field followers_fields[] = {
     STRATA_FOREIGN_KEY(Followers, follower_id, "user.id", STRATA_PRIMARY_KEY),
@@ -38,3 +39,5 @@ static const strata_relation post_relations[] = {
 const strata_model post_model = {STRATA_MODEL_VERSION,        "Post",
                                  .size = sizeof(Post),        .fields = post_fields,
                                  .relations = post_relations, .repr = "body"};
+
+const strata_model *const microblog_models[] = {&user_model, &post_model, &followers_model, NULL};

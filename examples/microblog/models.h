@@ -1,9 +1,10 @@
 /*
- * microblog.h - the Mega-Tutorial's models (User, Post, the followers
- * association), shared by the ORM and migration tests.
+ * models.h - the Mega-Tutorial's models: User, Post and the followers
+ * association.  The microblog example is built on them, and the ORM and
+ * migration tests use the same ones.
  */
-#ifndef STRATA_TEST_MICROBLOG_H
-#define STRATA_TEST_MICROBLOG_H
+#ifndef MICROBLOG_MODELS_H
+#define MICROBLOG_MODELS_H
 
 #include <strata.h>
 
@@ -30,5 +31,9 @@ typedef struct Followers {
 } Followers;
 
 extern const strata_model user_model, post_model, followers_model;
+
+/* All three, NULL-terminated, as strata_cli_main() and
+ * strata_metadata_add_models() take them. */
+extern const strata_model *const microblog_models[];
 
 #endif
