@@ -6,6 +6,7 @@
  * private in-memory database.
  */
 #include <dirent.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,15 +20,22 @@ typedef struct result {
     char out[16384];
 } result;
 
-/* The build directory: make check says; else the tests run from it. */
-static char top[2048];
+/* The build and source directories: make check says; else the tests run
+ * from the build directory of an in-tree build. */
+static char top[2048], src[2048];
 
-/* Run `strata ARGS` (stderr into the output too); the exit status. */
-static result run(const char *args)
+/* Run a shell command in this test's directory (stderr into the output
+ * too); its output and exit status. */
+static result sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static result sh(const char *fmt, ...)
 {
     static result r;
-    char cmd[8192];
-    snprintf(cmd, sizeof cmd, "cd '%s' && '%s/tools/strata' %s 2>&1", th_tmpdir(), top, args);
+    char cmd[8192], line[7000];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "cd '%s' && { %s; } 2>&1", th_tmpdir(), line);
     memset(&r, 0, sizeof r);
     FILE *p = popen(cmd, "r");
     ck_assert_ptr_nonnull(p);
@@ -38,12 +46,20 @@ static result run(const char *args)
     return r;
 }
 
+/* Run `strata ARGS`. */
+static result run(const char *args) { return sh("'%s/tools/strata' %s", top, args); }
+
 /* `strata ARGS --url <this test's database>`. */
 static result run_url(const char *args)
 {
-    char all[1024];
-    snprintf(all, sizeof all, "%s --url '%s'", args, th_url());
-    return run(all);
+    return sh("'%s/tools/strata' %s --url '%s'", top, args, th_url());
+}
+
+/* The application binary with the models of tutorial stage `stage`
+ * (tests/cli_app.c), on this test's database. */
+static result app(int stage, const char *args)
+{
+    return sh("CLI_APP_STAGE=%d '%s/tests/cli_app' %s --url '%s'", stage, top, args, th_url());
 }
 
 #define EXPECT(res, code, text)                                                                  \
@@ -121,10 +137,179 @@ START_TEST(cli_commands_end_to_end)
 }
 END_TEST
 
+/* The text of the file in `dir` whose name ends with `suffix`, from its
+ * "upgrade:" line on (what follows the header of ids and dates).  Caller
+ * frees. */
+static char *revision_body(const char *dir, const char *suffix)
+{
+    DIR *d = opendir(dir);
+    ck_assert_msg(d != NULL, "%s", dir);
+    char path[4096] = "";
+    for (struct dirent *e; (e = readdir(d));) {
+        size_t n = strlen(e->d_name), k = strlen(suffix);
+        if (n > k && !strcmp(e->d_name + n - k, suffix))
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+    }
+    closedir(d);
+    ck_assert_msg(path[0], "no *%s in %s", suffix, dir);
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    static char text[16384];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    const char *body = strstr(text, "\nupgrade:");
+    ck_assert_msg(body != NULL, "%s has no upgrade section", path);
+    return strdup(body);
+}
+
+/* The tutorial through an application binary: migrate writes what the
+ * models changed, check fails until the change is migrated and applied,
+ * and the revisions are the ones committed in examples/microblog. */
+START_TEST(cli_app_tutorial_sequence)
+{
+    EXPECT(app(1, "db init"), 0, "Generating migrations/strata.yaml ...  done");
+    result r = app(1, "db migrate -m 'users table'");
+    EXPECT(r, 0, "INFO  [strata.autogenerate] Detected added table 'user'");
+    EXPECT(r, 0, "Detected added index 'ix_user_email' on '['email']'");
+    EXPECT(r, 0, "_users_table.yaml ...  done");
+    EXPECT(app(1, "db check"), 3, "Target database is not up to date.");
+    EXPECT(app(1, "db upgrade"), 0, ", users table");
+    EXPECT(app(1, "db check"), 0, "No new upgrade operations detected.");
+
+    /* A model change: check fails and writes nothing, migrate takes it. */
+    r = app(2, "db check");
+    EXPECT(r, 3, "Detected added table 'post'");
+    EXPECT(r, 3, "New upgrade operations detected");
+    EXPECT(sh("ls migrations/versions | wc -l"), 0, "1");
+    EXPECT(app(2, "db migrate -m 'posts table'"), 0, "Detected added table 'post'");
+    EXPECT(app(2, "db migrate -m again"), 3, "Target database is not up to date.");
+    EXPECT(app(2, "db upgrade"), 0, ", posts table");
+    EXPECT(app(2, "db check"), 0, "No new upgrade operations detected.");
+    EXPECT(app(3, "db migrate -m followers"), 0, "Detected added table 'followers'");
+    EXPECT(app(3, "db upgrade"), 0, ", followers");
+    EXPECT(app(3, "db check"), 0, "No new upgrade operations detected.");
+
+    /* What migrate writes today is what examples/microblog committed. */
+    char mine[2600], committed[2600];
+    snprintf(mine, sizeof mine, "%s/migrations/versions", th_tmpdir());
+    snprintf(committed, sizeof committed, "%s/examples/microblog/migrations/versions", src);
+    static const char *const files[] = {"_users_table.yaml", "_posts_table.yaml",
+                                        "_followers.yaml"};
+    for (int i = 0; i < 3; i++) {
+        char *a = revision_body(mine, files[i]), *b = revision_body(committed, files[i]);
+        ck_assert_msg(!strcmp(a, b), "*%s differs from the committed one:\n%s\n---\n%s", files[i],
+                      a, b);
+        free(a);
+        free(b);
+    }
+
+    /* Chapter 6: two new columns. */
+    r = app(4, "db check");
+    EXPECT(r, 3, "Detected added column 'user.about_me'");
+    EXPECT(r, 3, "Detected added column 'user.last_seen'");
+    EXPECT(app(4, "db migrate -m 'new fields in user model'"), 0,
+           "_new_fields_in_user_model.yaml ...  done");
+    EXPECT(app(4, "db upgrade"), 0, ", new fields in user model");
+    EXPECT(app(4, "db check"), 0, "No new upgrade operations detected.");
+    EXPECT(app(3, "db check"), 3, "Detected removed column 'user.about_me'");
+    EXPECT(app(4, "db upgrade --sql"), 0, "ALTER TABLE");
+    EXPECT(app(4, "db downgrade base"), 0, "Running downgrade");
+    strata_db *db = th_open();
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM strata_version"), 0);
+    ck_assert_int_eq(strata_db_exec(db, "SELECT 1 FROM post"), STRATA_E_UNDEFINED_TABLE);
+    strata_db_close(db);
+}
+END_TEST
+
+/* The walkthrough's output without what names the engine or the
+ * directory: the "Context impl" and "demo on URL" lines, and the
+ * suggestions after "The walkthrough is done". */
+static void strip_engine(char *out)
+{
+    char *w = out;
+    for (char *line = out; *line;) {
+        char *end = strchr(line, '\n');
+        size_t n = end ? (size_t)(end - line) + 1 : strlen(line);
+        bool done = !strncmp(line, "The walkthrough is done", 23);
+        if (end)
+            *end = '\0'; /* strstr within this line only */
+        bool keep = !strstr(line, "Context impl ") && strncmp(line, "microblog demo on ", 18);
+        if (end)
+            *end = '\n';
+        if (keep) {
+            memmove(w, line, n);
+            w += n;
+        }
+        line += n;
+        if (done)
+            break;
+    }
+    *w = '\0';
+}
+
+/* README's first command: the walkthrough script (what `make demo` runs)
+ * on the default sqlite:///app.db in a fresh directory, or on PostgreSQL
+ * through DATABASE_URL, gives the transcript in tests/walkthrough.expected;
+ * and the committed migrations bring the database to the example's
+ * models exactly (db check). */
+START_TEST(cli_microblog_walkthrough)
+{
+    char env[1200] = "unset DATABASE_URL";
+    if (th_is_pg())
+        snprintf(env, sizeof env, "export DATABASE_URL='%s'", th_url());
+    for (int pass = 0; pass < 2; pass++) { /* it can run again and again */
+        result r = sh("%s; MICROBLOG='%s/examples/microblog/microblog' sh "
+                      "'%s/examples/microblog/walkthrough' run",
+                      env, top, src);
+        ck_assert_msg(r.status == 0, "walkthrough failed (%d):\n%s", r.status, r.out);
+        if (!th_is_pg())
+            ck_assert_msg(strstr(r.out, "microblog demo on sqlite:///app.db (sqlite)"), "%s",
+                          r.out);
+        strip_engine(r.out);
+        char path[2100];
+        snprintf(path, sizeof path, "%s/tests/walkthrough.expected", src);
+        FILE *f = fopen(path, "r");
+        ck_assert_ptr_nonnull(f);
+        static char want[16384];
+        size_t n = fread(want, 1, sizeof want - 1, f);
+        fclose(f);
+        want[n] = '\0';
+        ck_assert_msg(!strcmp(r.out, want), "the walkthrough printed:\n%s\nexpected:\n%s", r.out,
+                      want);
+    }
+    /* The committed revisions are the example's models. */
+    char mb[2100];
+    snprintf(mb, sizeof mb, "'%s/examples/microblog/microblog'", top);
+    EXPECT(sh("%s; cd run && %s db upgrade && %s db check", env, mb, mb), 0,
+           "No new upgrade operations detected.");
+    EXPECT(sh("%s; cd run && %s demo && %s demo", env, mb, mb), 0, "deleted 2 users and 3 posts");
+
+    /* The demo refuses a database that has users, and one without tables. */
+    char url[2100];
+    if (th_is_pg())
+        snprintf(url, sizeof url, "%s", th_url());
+    else
+        snprintf(url, sizeof url, "sqlite:///%s/run/app.db", th_tmpdir());
+    strata_db *db = th_open_url(url);
+    th_exec(db, "INSERT INTO \"user\" (username, email) VALUES ('kim', 'kim@example.com')");
+    strata_db_close(db);
+    EXPECT(sh("%s; cd run && %s demo", env, mb), 1, "the user table already has 1 row(s)");
+    db = th_open_url(url);
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM \"user\""), 1);
+    strata_db_close(db);
+    EXPECT(sh("%s; cd run && %s db downgrade base", env, mb), 0, "Running downgrade");
+    EXPECT(sh("%s; cd run && %s demo", env, mb), 1, "run `microblog db upgrade` first");
+}
+END_TEST
+
 static void add(TCase *tc, th_engine e)
 {
-    if (e != TH_SQLITE_MEMORY)
+    if (e != TH_SQLITE_MEMORY) {
         tcase_add_test(tc, cli_commands_end_to_end);
+        tcase_add_test(tc, cli_app_tutorial_sequence);
+        tcase_add_test(tc, cli_microblog_walkthrough);
+    }
 }
 
 static Suite *build(void) { return th_suite("cli", add); }
@@ -136,5 +321,7 @@ int main(void)
         snprintf(top, sizeof top, "%s", env);
     else if (!getcwd(top, sizeof top))
         return 99;
+    env = getenv("top_srcdir");
+    snprintf(src, sizeof src, "%s", env && *env ? env : top);
     return th_run(build);
 }
