@@ -140,7 +140,7 @@ static int play_users(demo *d, User **john, User **susan)
     }
     strata_list_free(users);
 
-    step("the user with the first id");
+    step("db.session.get(User, john's id)");
     User *u;
     TRY(d, "get user", strata_get(d->s, &user_model, (*john)->id, &u));
     print_obj(u);
@@ -206,6 +206,7 @@ static int play_followers(demo *d, User *john, User *susan)
     int is = 0;
     TRY(d, "is following", strata_collection_contains(john, "following", susan, &is));
     printf("john is following susan: %s\n", is ? "True" : "False");
+    step("susan's followers");
     strata_query *q = strata_related_query(susan, "followers");
     if (print_query(d, "susan's followers", q))
         return 1;
