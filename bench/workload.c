@@ -1,0 +1,184 @@
+/*
+ * workload.c - the data set, timing, peak memory and JSON output shared by
+ * the benchmark programs, and their main().
+ */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "workload.h"
+
+/* 2025-01-01 00:00:00 UTC, and one year, in microseconds. */
+#define T0 INT64_C(1735689600000000)
+#define YEAR (INT64_C(365) * 86400 * 1000000)
+
+void bench_username(char *buf, size_t size, int i) { snprintf(buf, size, "user%d", i); }
+void bench_email(char *buf, size_t size, int i) { snprintf(buf, size, "user%d@example.com", i); }
+
+void bench_body(char *buf, size_t size, int i, int k)
+{
+    snprintf(buf, size, "post %d of user%d: a body of a typical length for the microblog", k, i);
+}
+
+int64_t bench_timestamp(const bench_cfg *cfg, int i, int k)
+{
+    int64_t n = (int64_t)cfg->users * BENCH_POSTS_PER_USER;
+    return T0 + ((int64_t)i * BENCH_POSTS_PER_USER + k) * (YEAR / (n ? n : 1));
+}
+
+/* Days from 1970-01-01 to y-m-d (proleptic Gregorian), and back. */
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+void bench_timestamp_text(char *buf, size_t size, int64_t us)
+{
+    int64_t secs = us / 1000000, frac = us % 1000000, days = secs / 86400, rem = secs % 86400;
+    int64_t z = days + 719468, era = z / 146097, doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
+    int d = (int)(doy - (153 * mp + 2) / 5 + 1), m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    int64_t y = yoe + era * 400 + (m <= 2);
+    snprintf(buf, size, "%04lld-%02d-%02d %02lld:%02lld:%02lld.%06lld", (long long)y, m, d,
+             (long long)(rem / 3600), (long long)(rem / 60 % 60), (long long)(rem % 60),
+             (long long)frac);
+}
+
+static int64_t digits(const char **p, int n)
+{
+    int64_t v = 0;
+    for (int i = 0; i < n && **p >= '0' && **p <= '9'; i++, (*p)++)
+        v = v * 10 + (**p - '0');
+    return v;
+}
+
+int64_t bench_timestamp_parse(const char *t)
+{
+    int64_t y = digits(&t, 4);
+    t++;
+    int m = (int)digits(&t, 2);
+    t++;
+    int d = (int)digits(&t, 2);
+    t++;
+    int64_t hh = digits(&t, 2);
+    t++;
+    int64_t mi = digits(&t, 2);
+    t++;
+    int64_t ss = digits(&t, 2), us = 0;
+    if (*t == '.') {
+        t++;
+        int n = 0;
+        for (; *t >= '0' && *t <= '9' && n < 6; t++, n++)
+            us = us * 10 + (*t - '0');
+        for (; n < 6; n++)
+            us *= 10;
+    }
+    return ((days_from_civil(y, m, d) * 86400 + hh * 3600 + mi * 60 + ss) * 1000000) + us;
+}
+
+int64_t bench_user_index(const char *username)
+{
+    return username && !strncmp(username, "user", 4) ? strtoll(username + 4, NULL, 10) : -1;
+}
+
+int *bench_permutation(int n)
+{
+    int *p = malloc(sizeof *p * (size_t)(n ? n : 1));
+    if (!p)
+        return NULL;
+    for (int i = 0; i < n; i++)
+        p[i] = i;
+    uint64_t s = 0x9E3779B97F4A7C15u; /* fixed seed: every program looks up the same ids */
+    for (int i = n - 1; i > 0; i--) {
+        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+        int j = (int)(s % (uint64_t)(i + 1)), t = p[i];
+        p[i] = p[j], p[j] = t;
+    }
+    return p;
+}
+
+int64_t bench_post_check(const char *body, int64_t ts)
+{
+    return (int64_t)strlen(body) + (ts / 1000000) % 997;
+}
+
+static const char *const names[] = {"W1", "W2", "W3", "W4", "W5", "W5S"};
+
+static int usage(const char *prog)
+{
+    fprintf(stderr,
+            "usage: %s --url URL --workload W1|W2|W3|W4|W5|W5S|load --users N "
+            "[--lookups N] [--queries N]\n",
+            prog);
+    return 2;
+}
+
+int bench_main(int argc, char **argv, const bench_impl *impl)
+{
+    bench_cfg cfg = {.users = 10000, .lookups = BENCH_W2_LOOKUPS, .queries = BENCH_W4_QUERIES};
+    for (int i = 1; i + 1 < argc; i += 2) {
+        const char *o = argv[i], *v = argv[i + 1];
+        if (!strcmp(o, "--url"))
+            cfg.url = v;
+        else if (!strcmp(o, "--workload"))
+            cfg.workload = v;
+        else if (!strcmp(o, "--users"))
+            cfg.users = atoi(v);
+        else if (!strcmp(o, "--lookups"))
+            cfg.lookups = atoi(v);
+        else if (!strcmp(o, "--queries"))
+            cfg.queries = atoi(v);
+        else
+            return usage(argv[0]);
+    }
+    if (argc % 2 == 0 || !cfg.url || !cfg.workload || cfg.users < 1 || cfg.lookups < 0 ||
+        cfg.queries < 0)
+        return usage(argv[0]);
+    int w = -1;
+    for (int i = 0; i < 6; i++)
+        if (!strcmp(cfg.workload, names[i]))
+            w = i;
+    bool load = !strcmp(cfg.workload, "load");
+    if (w < 0 && !load)
+        return usage(argv[0]);
+    if (cfg.lookups > cfg.users)
+        cfg.lookups = cfg.users; /* each id once: no identity-map hit */
+
+    void *ctx;
+    if (impl->open(&ctx, cfg.url) != 0)
+        return 1;
+    /* W1 starts from empty tables; "load" is W1 unmeasured. */
+    int rc = w == 0 || load ? impl->empty(ctx) : 0;
+    bench_out out = {.statements = -1};
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    if (rc == 0)
+        rc = impl->w[load ? 0 : w](ctx, &cfg, &out);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    const char *engine = impl->engine(ctx);
+    impl->close(ctx);
+    if (rc != 0) {
+        fprintf(stderr, "%s: %s %s failed\n", argv[0], engine, cfg.workload);
+        return 1;
+    }
+    if (load)
+        return 0;
+    double secs = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("{\"engine\": \"%s\", \"impl\": \"%s\", \"workload\": \"%s\", \"n\": %d, "
+           "\"seconds\": %.6f, \"rows_per_s\": %.0f, \"check\": %lld, \"statements\": %lld, "
+           "\"peak_rss_kb\": %ld}\n",
+           engine, impl->impl, names[w], cfg.users, secs, secs > 0 ? (double)out.rows / secs : 0,
+           (long long)out.check, (long long)out.statements, ru.ru_maxrss);
+    return 0;
+}

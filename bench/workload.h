@@ -1,0 +1,72 @@
+/*
+ * workload.h - what every benchmark program shares: the data set of
+ * ../shared/bench-workloads.md (user0..userN-1, ten posts each, timestamps
+ * spread over a year), the workloads' names, timing, peak memory and the
+ * JSON line each measurement prints.
+ *
+ * A program (bench_strata, bench_raw_sqlite, bench_raw_pg) fills a
+ * bench_impl and calls bench_main(); `bench/run` drives them.
+ */
+#ifndef STRATA_BENCH_WORKLOAD_H
+#define STRATA_BENCH_WORKLOAD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define BENCH_POSTS_PER_USER 10
+#define BENCH_W2_LOOKUPS 10000
+#define BENCH_W4_QUERIES 1000
+#define BENCH_BATCH 500
+
+typedef struct bench_cfg {
+    const char *url;
+    const char *workload; /* W1 W2 W3 W4 W5 W5S, or "load" (W1 untimed) */
+    int users;            /* posts are users * BENCH_POSTS_PER_USER */
+    int lookups;          /* W2 */
+    int queries;          /* W4 */
+} bench_cfg;
+
+/* One measurement's results, filled by the workload. */
+typedef struct bench_out {
+    int64_t rows;       /* rows the workload handled (for rows/s) */
+    int64_t check;      /* must be equal across implementations */
+    int64_t statements; /* SQL statements issued, or -1 when not counted */
+} bench_out;
+
+typedef int (*bench_fn)(void *ctx, const bench_cfg *cfg, bench_out *out);
+
+typedef struct bench_impl {
+    const char *impl; /* "strata" or "raw" */
+    /* Connect; *ctx is the program's state.  Prints its own error. */
+    int (*open)(void **ctx, const char *url);
+    void (*close)(void *ctx);
+    const char *(*engine)(void *ctx); /* "sqlite" or "postgresql" */
+    /* Delete every row (untimed, before W1). */
+    int (*empty)(void *ctx);
+    bench_fn w[6]; /* W1 .. W5, W5S */
+} bench_impl;
+
+/* The data, by index: username "user<i>", email "user<i>@example.com",
+ * body of post k of user i, and its timestamp (UTC microseconds since
+ * 1970; strata_timestamp's unit). */
+void bench_username(char *buf, size_t size, int i);
+void bench_email(char *buf, size_t size, int i);
+void bench_body(char *buf, size_t size, int i, int k);
+int64_t bench_timestamp(const bench_cfg *cfg, int i, int k);
+/* The text form both engines accept: "2025-01-01 00:00:00.000000". */
+void bench_timestamp_text(char *buf, size_t size, int64_t us);
+/* Parse that form (or PostgreSQL's, which drops trailing zeros). */
+int64_t bench_timestamp_parse(const char *text);
+/* i from "user<i>", or -1. */
+int64_t bench_user_index(const char *username);
+/* W2's look-up order: a permutation of 0..n-1 (caller frees). */
+int *bench_permutation(int n);
+/* Sum of strlen(body) and timestamp seconds mod 997 of one post: W5's
+ * check adds this up for every post. */
+int64_t bench_post_check(const char *body, int64_t ts);
+
+/* Parse arguments, open, run one workload, print its JSON line.
+ *   PROGRAM --url URL --workload W --users N [--lookups N] [--queries N] */
+int bench_main(int argc, char **argv, const bench_impl *impl);
+
+#endif
