@@ -3,7 +3,8 @@
  * way a careful C programmer would: statements prepared once and reused,
  * one transaction, multi-row INSERT ... RETURNING batches, rows decoded
  * into plain structs.  The connection gets the same settings strata gives
- * its own (WAL, foreign keys on, a busy timeout), so the two do the same
+ * its own (WAL, foreign keys on, a busy timeout, case-sensitive LIKE as on
+ * PostgreSQL, which lets LIKE 'user1%' use the index), so the two do the same
  * work.
  */
 #include <stdbool.h>
@@ -42,7 +43,8 @@ static int open_db(void **out, const char *url)
     }
     if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK ||
         sqlite3_exec(db,
-                     "PRAGMA foreign_keys=ON; PRAGMA journal_mode=WAL; PRAGMA busy_timeout=5000",
+                     "PRAGMA foreign_keys=ON; PRAGMA journal_mode=WAL; PRAGMA busy_timeout=5000; "
+                     "PRAGMA case_sensitive_like=ON",
                      NULL, NULL, NULL) != SQLITE_OK) {
         fail(db, path);
         sqlite3_close(db);

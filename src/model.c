@@ -6,6 +6,7 @@
  */
 #include <ctype.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -428,37 +429,58 @@ int strata__read_field(strata_stmt *st, int col, strata_object *o, int f)
 
 /* ---- snapshots --------------------------------------------------------- */
 
+/* A snapshot is one block: a reference count, the cells, then the bytes
+ * of every text and blob value.  Snapshots never change once made, so the
+ * loaded and committed values of an object can share one. */
+typedef union snap_head {
+    size_t refs;
+    max_align_t align;
+} snap_head;
+
 void strata__cells_free(const strata__minfo *mi, strata__cell *cells)
 {
+    (void)mi;
     if (!cells)
         return;
-    for (int i = 0; i < mi->nfields; i++)
-        free(cells[i].p);
-    free(cells);
+    snap_head *h = (snap_head *)cells - 1;
+    if (--h->refs == 0)
+        free(h);
+}
+
+strata__cell *strata__snapshot_share(strata__cell *cells)
+{
+    if (cells)
+        ((snap_head *)cells - 1)->refs++;
+    return cells;
 }
 
 strata__cell *strata__snapshot(strata_object *o)
 {
     strata__minfo *mi = o->priv->mi;
-    strata__cell *c = calloc((size_t)mi->nfields + 1, sizeof *c);
-    if (!c)
+    size_t ncells = (size_t)mi->nfields + 1, bytes = 0;
+    strata__cell cell;
+    for (int f = 0; f < mi->nfields; f++) {
+        strata__field_cell(o, f, &cell);
+        if (cell.p)
+            bytes += cell.len + 1;
+    }
+    snap_head *h = malloc(sizeof *h + ncells * sizeof(strata__cell) + bytes);
+    if (!h)
         return NULL;
+    h->refs = 1;
+    strata__cell *c = (strata__cell *)(h + 1);
+    char *w = (char *)(c + ncells);
     for (int f = 0; f < mi->nfields; f++) {
         strata__field_cell(o, f, &c[f]);
         if (!c[f].p)
             continue;
         /* Own a copy of text and blob bytes (NUL-terminated either way). */
-        char *copy = malloc(c[f].len + 1);
-        if (copy) {
-            memcpy(copy, c[f].p, c[f].len);
-            copy[c[f].len] = '\0';
-        }
-        c[f].p = copy;
-        if (!copy) {
-            strata__cells_free(mi, c);
-            return NULL;
-        }
+        memcpy(w, c[f].p, c[f].len);
+        w[c[f].len] = '\0';
+        c[f].p = w;
+        w += c[f].len + 1;
     }
+    memset(&c[mi->nfields], 0, sizeof *c);
     return c;
 }
 

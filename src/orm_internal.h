@@ -40,7 +40,7 @@ typedef struct strata__cell {
     bool null;
     int64_t i;
     double d;
-    char *p; /* TEXT (NUL-terminated) or BLOB bytes, owned */
+    char *p; /* TEXT (NUL-terminated) or BLOB bytes: in a snapshot, inside its block */
     size_t len;
 } strata__cell;
 
@@ -115,7 +115,11 @@ int strata__read_field(strata_stmt *st, int col, strata_object *o, int f);
 int64_t strata__pk(strata_object *o);
 
 /* Snapshots. */
+/* An object's field values as one immutable, reference-counted block;
+ * strata__snapshot_share() adds a reference, strata__cells_free() drops
+ * one. */
 strata__cell *strata__snapshot(strata_object *o);
+strata__cell *strata__snapshot_share(strata__cell *cells);
 void strata__cells_free(const strata__minfo *mi, strata__cell *cells);
 bool strata__field_changed(strata_object *o, int f, const strata__cell *cell);
 int strata__restore(strata_object *o, const strata__cell *cells);

@@ -118,7 +118,22 @@ int strata_timestamp_format(strata_timestamp ts, char *buf, size_t size)
     int rc = strata_timestamp_to_parts(ts, &y, &mo, &d, &h, &mi, &s, &us);
     if (rc != STRATA_OK)
         return rc;
-    snprintf(buf, size, "%04d-%02d-%02d %02d:%02d:%02d.%06d", y, mo, d, h, mi, s, us);
+    /* "YYYY-MM-DD HH:MM:SS.ffffff" digit by digit: every bound timestamp
+     * passes through here, and snprintf costs ten times as much. */
+    static const struct {
+        char sep;
+        int width;
+    } parts[7] = {{0, 4}, {'-', 2}, {'-', 2}, {' ', 2}, {':', 2}, {':', 2}, {'.', 6}};
+    const int vals[7] = {y, mo, d, h, mi, s, us};
+    char *w = buf;
+    for (int i = 0; i < 7; i++) {
+        if (parts[i].sep)
+            *w++ = parts[i].sep;
+        for (int k = parts[i].width - 1, v = vals[i]; k >= 0; k--, v /= 10)
+            w[k] = (char)('0' + v % 10);
+        w += parts[i].width;
+    }
+    *w = '\0';
     return STRATA_OK;
 }
 
