@@ -128,6 +128,7 @@ void strata__minfo_free(strata__minfo *mi)
     free(mi->maxlen);
     free(mi->kind);
     free(mi->select);
+    free(mi->select_by_key);
     free(mi->slots);
     free(mi);
 }

@@ -29,6 +29,7 @@ typedef struct strata__minfo {
     strata_sqltype *kind; /* per field: the portable type */
     char **qcols;         /* per field: quoted column name */
     char *select;         /* "t.a, t.b, ..." qualified by the quoted table */
+    char *select_by_key;  /* SELECT of one row by its key; built on first use */
     int rank;             /* flush order: referenced models first */
     /* identity map: open addressing on the key */
     strata_object **slots;

@@ -990,15 +990,17 @@ int strata_session_rollback(strata_session *s)
 static int select_by_key(strata_session *s, strata__minfo *mi, const strata__key key,
                          strata_stmt **out)
 {
-    strata__sb sb;
-    strata__sb_init(&sb);
-    strata__sb_printf(&sb, "SELECT %s FROM %s WHERE ", mi->select, mi->qtable);
-    strata__key_where(&sb, mi, true);
-    char *sql = strata__sb_take(&sb);
-    if (!sql)
-        return STRATA_E_NOMEM;
-    int rc = strata_stmt_prepare(out, s->db, sql);
-    free(sql);
+    /* The text is the same every time: build it once per model, so a get
+     * costs a statement-cache lookup, not a formatted string. */
+    if (!mi->select_by_key) {
+        strata__sb sb;
+        strata__sb_init(&sb);
+        strata__sb_printf(&sb, "SELECT %s FROM %s WHERE ", mi->select, mi->qtable);
+        strata__key_where(&sb, mi, true);
+        if (!(mi->select_by_key = strata__sb_take(&sb)))
+            return STRATA_E_NOMEM;
+    }
+    int rc = strata_stmt_prepare(out, s->db, mi->select_by_key);
     if (rc == STRATA_OK && (rc = strata__key_bind(*out, 1, mi, key)) != STRATA_OK) {
         strata_stmt_finalize(*out);
         *out = NULL;
