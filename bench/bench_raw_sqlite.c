@@ -16,17 +16,6 @@
 
 #include "workload.h"
 
-typedef struct user_row {
-    int64_t id;
-    char *username, *email, *password_hash;
-} user_row;
-
-typedef struct post_row {
-    int64_t id;
-    char *body;
-    int64_t timestamp, user_id;
-} post_row;
-
 static int fail(sqlite3 *db, const char *what)
 {
     fprintf(stderr, "bench_raw_sqlite: %s: %s\n", what, sqlite3_errmsg(db));
@@ -178,14 +167,7 @@ static int w1_insert(void *p, const bench_cfg *cfg, bench_out *out)
     return err;
 }
 
-static void user_free(user_row *u)
-{
-    free(u->username);
-    free(u->email);
-    free(u->password_hash);
-}
-
-static void user_read(sqlite3_stmt *st, user_row *u)
+static void user_read(sqlite3_stmt *st, bench_user *u)
 {
     u->id = sqlite3_column_int64(st, 0);
     u->username = dup_text(st, 1);
@@ -193,7 +175,7 @@ static void user_read(sqlite3_stmt *st, user_row *u)
     u->password_hash = dup_text(st, 3);
 }
 
-static void post_read(sqlite3_stmt *st, post_row *p)
+static void post_read(sqlite3_stmt *st, bench_post *p)
 {
     p->id = sqlite3_column_int64(st, 0);
     p->body = dup_text(st, 1);
@@ -221,10 +203,10 @@ static int w2_get(void *p, const bench_cfg *cfg, bench_out *out)
             err = fail(db, "W2");
             break;
         }
-        user_row u;
+        bench_user u;
         user_read(st, &u);
         out->check += bench_user_index(u.username);
-        user_free(&u);
+        bench_user_free(&u);
         sqlite3_reset(st);
     }
     out->rows = cfg->lookups;
@@ -244,8 +226,8 @@ static int w3_eager(void *p, const bench_cfg *cfg, bench_out *out)
     sqlite3 *db = p;
     sqlite3_stmt *su = NULL, *sp = NULL;
     size_t nu = 0, cap = 1024, np = 0, pcap = 1024;
-    user_row *users = malloc(sizeof *users * cap);
-    post_row *posts = malloc(sizeof *posts * pcap);
+    bench_user *users = malloc(sizeof *users * cap);
+    bench_post *posts = malloc(sizeof *posts * pcap);
     int err = !users || !posts || exec(db, "BEGIN") ||
               sqlite3_prepare_v2(db, "SELECT id, username, email, password_hash FROM \"user\"", -1,
                                  &su, NULL) ||
@@ -263,28 +245,7 @@ static int w3_eager(void *p, const bench_cfg *cfg, bench_out *out)
             return 1;
         post_read(sp, &posts[np++]);
     }
-    /* Count each user's posts: ids map to positions. */
-    int64_t lo = INT64_MAX, hi = INT64_MIN;
-    for (size_t i = 0; i < nu; i++) {
-        lo = users[i].id < lo ? users[i].id : lo;
-        hi = users[i].id > hi ? users[i].id : hi;
-    }
-    size_t span = nu ? (size_t)(hi - lo + 1) : 1;
-    int64_t *count = calloc(span, sizeof *count);
-    for (size_t j = 0; count && j < np; j++)
-        if (posts[j].user_id >= lo && posts[j].user_id <= hi)
-            count[posts[j].user_id - lo]++;
-    for (size_t i = 0; count && i < nu; i++) {
-        out->check += bench_user_index(users[i].username) * count[users[i].id - lo];
-        out->rows += 1 + count[users[i].id - lo];
-    }
-    for (size_t i = 0; i < nu; i++)
-        user_free(&users[i]);
-    for (size_t j = 0; j < np; j++)
-        free(posts[j].body);
-    free(count);
-    free(users);
-    free(posts);
+    err = bench_join_and_free(users, nu, posts, np, out) || err;
     sqlite3_finalize(su);
     sqlite3_finalize(sp);
     exec(db, "COMMIT");
@@ -302,7 +263,7 @@ static int w4_filter(void *p, const bench_cfg *cfg, bench_out *out)
                                  "WHERE username LIKE ? ORDER BY username DESC LIMIT ?",
                                  -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
     for (int n = 0; n < cfg->queries && !err; n++) {
-        user_row rows[20];
+        bench_user rows[20];
         int k = 0;
         sqlite3_bind_text(st, 1, "user1%", -1, SQLITE_STATIC);
         sqlite3_bind_int(st, 2, 20);
@@ -311,7 +272,7 @@ static int w4_filter(void *p, const bench_cfg *cfg, bench_out *out)
         sqlite3_reset(st);
         for (int i = 0; i < k; i++) {
             out->check += bench_user_index(rows[i].username);
-            user_free(&rows[i]);
+            bench_user_free(&rows[i]);
         }
         out->rows += k;
     }
@@ -321,16 +282,18 @@ static int w4_filter(void *p, const bench_cfg *cfg, bench_out *out)
     return err;
 }
 
-static int w5_read(sqlite3 *db, bench_out *out, bool streamed)
+static int w5_read(void *p, const bench_cfg *cfg, bench_out *out)
 {
+    sqlite3 *db = p;
+    bool streamed = cfg->streamed;
     sqlite3_stmt *st = NULL;
     size_t n = 0, cap = 1024;
-    post_row *rows = streamed ? NULL : malloc(sizeof *rows * cap);
+    bench_post *rows = streamed ? NULL : malloc(sizeof *rows * cap);
     int err =
         (!streamed && !rows) || exec(db, "BEGIN") ||
         sqlite3_prepare_v2(db, "SELECT id, body, timestamp, user_id FROM post", -1, &st, NULL);
     while (!err && sqlite3_step(st) == SQLITE_ROW) {
-        post_row one, *r = &one;
+        bench_post one, *r = &one;
         if (!streamed) {
             if (n == cap && !(rows = realloc(rows, sizeof *rows * (cap *= 2))))
                 return 1;
@@ -355,22 +318,9 @@ static int w5_read(sqlite3 *db, bench_out *out, bool streamed)
     return err;
 }
 
-static int w5_all(void *p, const bench_cfg *cfg, bench_out *out)
-{
-    (void)cfg;
-    return w5_read(p, out, false);
-}
-
-static int w5_stream(void *p, const bench_cfg *cfg, bench_out *out)
-{
-    (void)cfg;
-    return w5_read(p, out, true);
-}
-
 int main(int argc, char **argv)
 {
     static const bench_impl impl = {
-        "raw",  open_db, close_db,
-        engine, empty,   {w1_insert, w2_get, w3_eager, w4_filter, w5_all, w5_stream}};
+        "raw", open_db, close_db, engine, empty, {w1_insert, w2_get, w3_eager, w4_filter, w5_read}};
     return bench_main(argc, argv, &impl);
 }

@@ -229,8 +229,10 @@ static int w4_filter(void *p, const bench_cfg *cfg, bench_out *out)
 }
 
 /* W5: every post as an object in one list; W5S: the same streamed. */
-static int w5_read(ctx *c, bench_out *out, bool streamed)
+static int w5_read(void *p, const bench_cfg *cfg, bench_out *out)
 {
+    ctx *c = p;
+    bool streamed = cfg->streamed;
     int64_t st0;
     if (begin(c, &st0))
         return 1;
@@ -268,22 +270,10 @@ static int w5_read(ctx *c, bench_out *out, bool streamed)
     return end(c, st0, out, rc != STRATA_OK);
 }
 
-static int w5_all(void *p, const bench_cfg *cfg, bench_out *out)
-{
-    (void)cfg;
-    return w5_read(p, out, false);
-}
-
-static int w5_stream(void *p, const bench_cfg *cfg, bench_out *out)
-{
-    (void)cfg;
-    return w5_read(p, out, true);
-}
-
 int main(int argc, char **argv)
 {
-    static const bench_impl impl = {
-        "strata", open_db, close_db,
-        engine,   empty,   {w1_insert, w2_get, w3_eager, w4_filter, w5_all, w5_stream}};
+    static const bench_impl impl = {"strata", open_db,
+                                    close_db, engine,
+                                    empty,    {w1_insert, w2_get, w3_eager, w4_filter, w5_read}};
     return bench_main(argc, argv, &impl);
 }

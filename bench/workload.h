@@ -10,6 +10,7 @@
 #ifndef STRATA_BENCH_WORKLOAD_H
 #define STRATA_BENCH_WORKLOAD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,6 +25,7 @@ typedef struct bench_cfg {
     int users;            /* posts are users * BENCH_POSTS_PER_USER */
     int lookups;          /* W2 */
     int queries;          /* W4 */
+    bool streamed;        /* W5S: W5's function, streaming */
 } bench_cfg;
 
 /* One measurement's results, filled by the workload. */
@@ -43,7 +45,7 @@ typedef struct bench_impl {
     const char *(*engine)(void *ctx); /* "sqlite" or "postgresql" */
     /* Delete every row (untimed, before W1). */
     int (*empty)(void *ctx);
-    bench_fn w[6]; /* W1 .. W5, W5S */
+    bench_fn w[5]; /* W1 .. W5; W5S is W5 with cfg->streamed */
 } bench_impl;
 
 /* The data, by index: username "user<i>", email "user<i>@example.com",
@@ -64,6 +66,25 @@ int *bench_permutation(int n);
 /* Sum of strlen(body) and timestamp seconds mod 997 of one post: W5's
  * check adds this up for every post. */
 int64_t bench_post_check(const char *body, int64_t ts);
+
+/* The plain structs the raw programs decode rows into. */
+typedef struct bench_user {
+    int64_t id;
+    char *username, *email, *password_hash;
+} bench_user;
+
+typedef struct bench_post {
+    int64_t id;
+    char *body;
+    int64_t timestamp, user_id;
+} bench_post;
+
+void bench_user_free(bench_user *u);
+
+/* W3's join in memory: count each user's posts through an index from
+ * user id to position, add up the check and the rows, and free both
+ * arrays with their strings. */
+int bench_join_and_free(bench_user *users, size_t nu, bench_post *posts, size_t np, bench_out *out);
 
 /* Parse arguments, open, run one workload, print its JSON line.
  *   PROGRAM --url URL --workload W --users N [--lookups N] [--queries N] */

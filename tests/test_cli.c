@@ -137,6 +137,18 @@ START_TEST(cli_commands_end_to_end)
 }
 END_TEST
 
+/* A file's text, in a buffer the next call reuses. */
+static const char *read_text(const char *path)
+{
+    static char text[16384];
+    FILE *f = fopen(path, "r");
+    ck_assert_msg(f != NULL, "%s", path);
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    return text;
+}
+
 /* The text of the file in `dir` whose name ends with `suffix`, from its
  * "upgrade:" line on (what follows the header of ids and dates).  Caller
  * frees. */
@@ -152,13 +164,7 @@ static char *revision_body(const char *dir, const char *suffix)
     }
     closedir(d);
     ck_assert_msg(path[0], "no *%s in %s", suffix, dir);
-    FILE *f = fopen(path, "r");
-    ck_assert_ptr_nonnull(f);
-    static char text[16384];
-    size_t n = fread(text, 1, sizeof text - 1, f);
-    fclose(f);
-    text[n] = '\0';
-    const char *body = strstr(text, "\nupgrade:");
+    const char *body = strstr(read_text(path), "\nupgrade:");
     ck_assert_msg(body != NULL, "%s has no upgrade section", path);
     return strdup(body);
 }
@@ -269,12 +275,7 @@ START_TEST(cli_microblog_walkthrough)
         strip_engine(r.out);
         char path[2100];
         snprintf(path, sizeof path, "%s/tests/walkthrough.expected", src);
-        FILE *f = fopen(path, "r");
-        ck_assert_ptr_nonnull(f);
-        static char want[16384];
-        size_t n = fread(want, 1, sizeof want - 1, f);
-        fclose(f);
-        want[n] = '\0';
+        const char *want = read_text(path);
         ck_assert_msg(!strcmp(r.out, want), "the walkthrough printed:\n%s\nexpected:\n%s", r.out,
                       want);
     }
