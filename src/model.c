@@ -438,9 +438,8 @@ typedef union snap_head {
     max_align_t align;
 } snap_head;
 
-void strata__cells_free(const strata__minfo *mi, strata__cell *cells)
+void strata__snapshot_release(strata__cell *cells)
 {
-    (void)mi;
     if (!cells)
         return;
     snap_head *h = (snap_head *)cells - 1;

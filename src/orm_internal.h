@@ -21,16 +21,16 @@ typedef struct strata__minfo {
     char *qtable; /* quoted */
     int nfields;
     int nrels;
-    int npk;                    /* primary-key fields */
-    int pkf[STRATA__MAX_KEY];   /* their indexes, in declaration order */
-    int pk;                     /* the key when it is one int64 field, else -1 */
-    bool autoinc;               /* that key is numbered by the database */
-    int *maxlen;          /* per field: string(n) n, else 0 */
-    strata_sqltype *kind; /* per field: the portable type */
-    char **qcols;         /* per field: quoted column name */
-    char *select;         /* "t.a, t.b, ..." qualified by the quoted table */
-    char *select_by_key;  /* SELECT of one row by its key; built on first use */
-    int rank;             /* flush order: referenced models first */
+    int npk;                  /* primary-key fields */
+    int pkf[STRATA__MAX_KEY]; /* their indexes, in declaration order */
+    int pk;                   /* the key when it is one int64 field, else -1 */
+    bool autoinc;             /* that key is numbered by the database */
+    int *maxlen;              /* per field: string(n) n, else 0 */
+    strata_sqltype *kind;     /* per field: the portable type */
+    char **qcols;             /* per field: quoted column name */
+    char *select;             /* "t.a, t.b, ..." qualified by the quoted table */
+    char *select_by_key;      /* SELECT of one row by its key; built on first use */
+    int rank;                 /* flush order: referenced models first */
     /* identity map: open addressing on the key */
     strata_object **slots;
     size_t nslots, nused;
@@ -115,13 +115,12 @@ int strata__bind_field(strata_stmt *st, int idx, strata_object *o, int f);
 int strata__read_field(strata_stmt *st, int col, strata_object *o, int f);
 int64_t strata__pk(strata_object *o);
 
-/* Snapshots. */
-/* An object's field values as one immutable, reference-counted block;
- * strata__snapshot_share() adds a reference, strata__cells_free() drops
- * one. */
+/* Snapshots: an object's field values as one immutable, reference-counted
+ * block.  strata__snapshot_share() adds a reference, and
+ * strata__snapshot_release() drops one (NULL is fine). */
 strata__cell *strata__snapshot(strata_object *o);
 strata__cell *strata__snapshot_share(strata__cell *cells);
-void strata__cells_free(const strata__minfo *mi, strata__cell *cells);
+void strata__snapshot_release(strata__cell *cells);
 bool strata__field_changed(strata_object *o, int f, const strata__cell *cell);
 int strata__restore(strata_object *o, const strata__cell *cells);
 int strata__set_field(strata_object *o, int f, const strata__cell *c);

@@ -61,9 +61,9 @@ void strata__object_free(strata_object *o)
     struct strata__object *p = o->priv;
     strata__fields_clear(o);
     if (p) {
-        strata__cells_free(p->mi, p->loaded);
-        strata__cells_free(p->mi, p->committed);
-        strata__cells_free(p->mi, p->undo);
+        strata__snapshot_release(p->loaded);
+        strata__snapshot_release(p->committed);
+        strata__snapshot_release(p->undo);
         for (int r = 0; p->rels && r < p->mi->nrels; r++)
             free(p->rels[r].list.items);
     }
@@ -113,7 +113,8 @@ strata_object *strata__object_alloc(strata_session *s, strata__minfo *mi)
                               mi->m->name);
         return NULL;
     }
-    size_t at_priv = aligned(mi->m->size), at_rels = at_priv + aligned(sizeof(struct strata__object));
+    size_t at_priv = aligned(mi->m->size),
+           at_rels = at_priv + aligned(sizeof(struct strata__object));
     char *block = calloc(1, at_rels + (size_t)mi->nrels * sizeof(strata__relcache));
     if (!block)
         return NULL;
@@ -367,8 +368,8 @@ static uint64_t insert_mask(strata_object *o)
 
 /* One row RETURNING gave: what places it, and the returned fields' values. */
 typedef struct returned {
-    int64_t order;  /* the key the database numbered */
-    uint64_t hash;  /* or the hash of the key fields */
+    int64_t order; /* the key the database numbered */
+    uint64_t hash; /* or the hash of the key fields */
     strata__cell *cells;
 } returned;
 
@@ -379,7 +380,7 @@ typedef struct insert_run {
     strata_object **objs;
     size_t n, per, first; /* objects; rows per execution; chunk of execution 0 */
     uint64_t mask;
-    int ncols;                   /* columns given per row */
+    int ncols; /* columns given per row */
     int nret, retf[64 + STRATA__MAX_KEY];
     int keypos[STRATA__MAX_KEY]; /* where each key field is among the returned */
     bool db_key;                 /* the database numbers the key */
@@ -625,7 +626,7 @@ static int insert_model(strata_session *s, strata__minfo *mi)
             struct strata__object *p = batch[i]->priv;
             p->state = OBJ_PERSISTENT;
             p->inserted_now = true;
-            strata__cells_free(mi, p->loaded);
+            strata__snapshot_release(p->loaded);
             if (!(p->loaded = strata__snapshot(batch[i])) || !strata__identity_put(mi, batch[i])) {
                 rc = STRATA_E_NOMEM;
                 break;
@@ -717,7 +718,7 @@ static int update_object(strata_session *s, strata_object *o)
     /* A changed key moves the object in the identity map. */
     if (rekey)
         strata__identity_remove(mi, o);
-    strata__cells_free(mi, p->undo);
+    strata__snapshot_release(p->undo);
     p->undo = p->loaded;
     if (!(p->loaded = strata__snapshot(o))) {
         p->loaded = p->undo;
@@ -767,7 +768,7 @@ static void flush_forget(strata_session *s)
     for (size_t i = 0; i < s->nobjs; i++) {
         struct strata__object *p = s->objs[i]->priv;
         p->inserted_now = p->deleted_now = false;
-        strata__cells_free(p->mi, p->undo);
+        strata__snapshot_release(p->undo);
         p->undo = NULL;
     }
 }
@@ -786,7 +787,7 @@ static void flush_undo(strata_session *s)
         }
         if (p->undo) {
             strata__identity_remove(p->mi, o);
-            strata__cells_free(p->mi, p->loaded);
+            strata__snapshot_release(p->loaded);
             p->loaded = p->undo;
             p->undo = NULL;
             strata__identity_put(p->mi, o);
@@ -927,9 +928,9 @@ int strata_session_commit(strata_session *s)
         p->added_in_tx = p->deleted_in_tx = false;
         if (p->state == OBJ_PERSISTENT && p->committed != p->loaded) {
             /* After the flush, what the database holds is `loaded`. */
-            strata__cells_free(p->mi, p->committed);
-            if (!(p->committed = p->loaded ? strata__snapshot_share(p->loaded)
-                                           : strata__snapshot(o)))
+            strata__snapshot_release(p->committed);
+            if (!(p->committed =
+                      p->loaded ? strata__snapshot_share(p->loaded) : strata__snapshot(o)))
                 return STRATA_E_NOMEM;
         }
     }
@@ -963,7 +964,7 @@ int strata_session_rollback(strata_session *s)
                 *(int64_t *)strata__field_ptr(o, p->mi->pk) = 0;
             p->state = OBJ_TRANSIENT;
             p->added_in_tx = p->deleted_in_tx = false;
-            strata__cells_free(p->mi, p->loaded);
+            strata__snapshot_release(p->loaded);
             p->loaded = NULL;
             continue;
         }
@@ -977,7 +978,7 @@ int strata_session_rollback(strata_session *s)
             p->deleted_in_tx = false;
             if (strata__restore(o, p->committed) != STRATA_OK)
                 return STRATA_E_NOMEM;
-            strata__cells_free(p->mi, p->loaded);
+            strata__snapshot_release(p->loaded);
             if (!(p->loaded = strata__snapshot(o)) || !strata__identity_put(p->mi, o))
                 return STRATA_E_NOMEM;
         }
@@ -1115,7 +1116,7 @@ int strata_refresh(void *obj)
     strata_stmt_finalize(st);
     if (rc != STRATA_ROW)
         return rc;
-    strata__cells_free(mi, o->priv->loaded);
+    strata__snapshot_release(o->priv->loaded);
     return (o->priv->loaded = strata__snapshot(o)) ? STRATA_OK : STRATA_E_NOMEM;
 }
 
@@ -1208,7 +1209,7 @@ int strata_upsert(void *obj, const char *on, void *out)
         for (int f = 0; f < mi->nfields && rc == STRATA_OK; f++)
             rc = strata__read_field(st, f, target, f);
         if (rc == STRATA_OK) {
-            strata__cells_free(mi, target->priv->loaded);
+            strata__snapshot_release(target->priv->loaded);
             if (!(target->priv->loaded = strata__snapshot(target)))
                 rc = STRATA_E_NOMEM;
         }
