@@ -874,8 +874,24 @@ static int pg_is_reserved(const char *word)
                    cmp_word) != NULL;
 }
 
+/* libpq's connection keywords, from libpq itself (they grow with its
+ * versions); "ssl" is its URI shorthand for sslmode=require. */
+static int pg_url_param_known(const char *key)
+{
+    if (strcmp(key, "ssl") == 0)
+        return 1;
+    PQconninfoOption *opts = PQconninfoParse("", NULL);
+    int known = 0;
+    for (PQconninfoOption *o = opts; o && o->keyword && !known; o++)
+        known = strcmp(o->keyword, key) == 0;
+    PQconninfoFree(opts);
+    return known;
+}
+
 static const char *const pg_aliases[] = {"postgres", NULL};
-static const char *const pg_driver_names[] = {"libpq", NULL};
+/* psycopg2 and psycopg are libpq underneath: a DATABASE_URL shared with a
+ * Python service means the same server and settings. */
+static const char *const pg_driver_names[] = {"libpq", "psycopg2", "psycopg", NULL};
 
 const strata_driver strata__postgres_driver = {
     .version = STRATA_DRIVER_VERSION,
@@ -886,7 +902,7 @@ const strata_driver strata__postgres_driver = {
                     STRATA_CAP_ADVISORY_LOCKS | STRATA_CAP_PIPELINE | STRATA_CAP_CONCURRENT_WRITERS,
     .placeholder = STRATA_PLACEHOLDER_DOLLAR,
     .lexer_flags = STRATA_LEX_NESTED_COMMENTS | STRATA_LEX_DOLLAR_QUOTES | STRATA_LEX_E_STRINGS,
-    .url_params = NULL, /* libpq validates its own */
+    .url_params = NULL, /* libpq's list: url_param_known */
     .open = pg_open,
     .close = pg_close,
     .exec = pg_exec,
@@ -906,4 +922,5 @@ const strata_driver strata__postgres_driver = {
     .classify_error = classify,
     .set_streaming = pg_set_streaming,
     .execute_many = pg_execute_many,
+    .url_param_known = pg_url_param_known,
 };

@@ -47,10 +47,16 @@ int strata_db_open(strata_db **out, const char *url)
     int rc = strata_url_parse(&u, url);
     if (!u)
         return strata__db_error(db, STRATA_E_NOMEM, "out of memory parsing the URL");
-    db->url = strata__strdup(strata_url_redacted(u) ? strata_url_redacted(u) : "");
-    if (rc == STRATA_OK && strata__url_secret(u))
-        db->secret = strata__strdup(strata__url_secret(u));
-    if (!db->url || (strata__url_secret(u) && rc == STRATA_OK && !db->secret)) {
+    db->url = strata__strdup(strata_url_redacted(u));
+    const char *const *secrets;
+    size_t nsecrets = strata__url_secrets(u, &secrets);
+    db->secrets = nsecrets ? calloc(nsecrets, sizeof *db->secrets) : NULL;
+    for (size_t i = 0; db->secrets && i < nsecrets; i++) {
+        if (!(db->secrets[i] = strata__strdup(secrets[i])))
+            break;
+        db->nsecrets++;
+    }
+    if (!db->url || db->nsecrets != nsecrets) {
         rc = strata__db_error(db, STRATA_E_NOMEM, "out of memory");
     } else if (rc != STRATA_OK) {
         strata__db_error(db, rc, "%s", strata_url_errmsg(u));
@@ -65,7 +71,9 @@ int strata_db_open(strata_db **out, const char *url)
 static void db_free(strata_db *db)
 {
     free(db->url);
-    free(db->secret);
+    for (size_t i = 0; i < db->nsecrets; i++)
+        free(db->secrets[i]);
+    free(db->secrets);
     free(db->errmsg);
     free(db);
 }

@@ -66,6 +66,18 @@ const strata_driver *strata_driver_find(const char *scheme)
 
 const char *strata_driver_name(const strata_driver *driver) { return driver ? driver->name : NULL; }
 
+bool strata__drv_url_param_known(const strata_driver *drv, const char *key)
+{
+    if (drv->version >= 4 && drv->url_param_known)
+        return drv->url_param_known(key) != 0;
+    if (!drv->url_params)
+        return true;
+    for (const char *const *k = drv->url_params; *k; k++)
+        if (strcmp(*k, key) == 0)
+            return true;
+    return false;
+}
+
 int strata__drv_open(strata_db *db, const strata_url *url)
 {
     const strata_driver *d = strata__url_driver(url);

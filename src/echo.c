@@ -79,7 +79,7 @@ static void emit(strata_db *db, strata__sb *sb)
     char *line = strata__sb_take(sb);
     if (!line)
         return;
-    char *clean = strata__scrub(line, db->secret);
+    char *clean = strata__scrub(line, db->secrets, db->nsecrets);
     if (clean)
         db->echo(db->echo_ud, clean);
     free(clean);

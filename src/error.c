@@ -38,20 +38,25 @@ const char *strata_errstr(int code)
 
 int strata_is_error(int code) { return code >= STRATA_E_ERROR; }
 
-char *strata__scrub(const char *text, const char *secret)
+char *strata__scrub(const char *text, char *const *secrets, size_t n)
 {
-    if (!secret || !*secret)
-        return strata__strdup(text);
     strata__sb sb;
     strata__sb_init(&sb);
-    size_t slen = strlen(secret);
-    const char *p = text, *hit;
-    while ((hit = strstr(p, secret)) != NULL) {
-        strata__sb_putn(&sb, p, (size_t)(hit - p));
-        strata__sb_puts(&sb, "***");
-        p = hit + slen;
+    const char *p = text;
+    while (*p) {
+        size_t best = 0;
+        for (size_t i = 0; i < n; i++) {
+            size_t len = strlen(secrets[i]);
+            if (len > best && strncmp(p, secrets[i], len) == 0)
+                best = len;
+        }
+        if (best) {
+            strata__sb_puts(&sb, "***");
+            p += best;
+        } else {
+            strata__sb_putc(&sb, *p++);
+        }
     }
-    strata__sb_puts(&sb, p);
     return strata__sb_take(&sb);
 }
 
@@ -96,7 +101,7 @@ static int db_set_error_v(strata_db *db, int code, const char *sqlstate, int nat
         snprintf(db->sqlstate, sizeof db->sqlstate, "%s", sqlstate);
     }
     if (raw) {
-        db->errmsg = strata__scrub(raw, db->secret);
+        db->errmsg = strata__scrub(raw, db->secrets, db->nsecrets);
         free(raw);
     }
     return code;
@@ -151,7 +156,7 @@ int strata__db_error_context(strata_db *db, const char *fmt, ...)
     char *raw = strata__sb_take(&sb);
     if (raw) {
         free(db->errmsg);
-        db->errmsg = strata__scrub(raw, db->secret);
+        db->errmsg = strata__scrub(raw, db->secrets, db->nsecrets);
         free(raw);
     }
     return db->errcode;

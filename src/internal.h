@@ -39,14 +39,17 @@ char *strata__strndup(const char *s, size_t n);
 
 /* ---- URLs (url.c) ------------------------------------------------------ */
 
-/* The password from the user-info part or a password= parameter, or NULL.
- * Kept so messages can be scrubbed of it. */
-const char *strata__url_secret(const strata_url *url);
+/* Every secret of a parsed URL (the password and the values of secret
+ * parameters, each raw and percent-decoded), so messages can be scrubbed
+ * of them: sets *out to an array borrowed from the URL and returns its
+ * length (0 after a failed parse). */
+size_t strata__url_secrets(const strata_url *url, const char *const **out);
 const strata_driver *strata__url_driver(const strata_url *url);
 
-/* Replace every occurrence of `secret` (when non-empty) in `text` by ***.
- * Returns a new string (caller frees), NULL when out of memory. */
-char *strata__scrub(const char *text, const char *secret);
+/* Replace every occurrence of each of the `n` non-empty `secrets` in `text`
+ * by ***, longest match first.  Returns a new string (caller frees), NULL
+ * when out of memory. */
+char *strata__scrub(const char *text, char *const *secrets, size_t n);
 
 /* ---- placeholder lexer (sql_lexer.c) ----------------------------------- */
 
@@ -76,7 +79,8 @@ struct strata_db {
     const strata_driver *driver;
     strata_conn *conn;
     char *url;    /* redacted */
-    char *secret; /* password, to scrub from messages; NULL when none */
+    char **secrets; /* the URL's secrets, to scrub from messages */
+    size_t nsecrets;
 
     int errcode;
     char *errmsg;
@@ -177,6 +181,9 @@ const char *strata__drv_column_name(strata_backend_stmt *bst, int col);
 const char *strata__drv_column_decltype(strata_backend_stmt *bst, int col);
 int strata__drv_column_value(strata_backend_stmt *bst, int col, strata_value *out);
 int strata__drv_is_reserved(const strata_driver *drv, const char *word);
+/* Is `key` a URL query parameter of `drv`?  From the url_param_known slot
+ * where the driver has one, else from its url_params list (none: yes). */
+bool strata__drv_url_param_known(const strata_driver *drv, const char *key);
 
 /* The built-in drivers (backends/). */
 extern const strata_driver strata__sqlite_driver;

@@ -1,14 +1,29 @@
 /*
- * url.c - parse database URLs by SQLAlchemy's rules and redact passwords.
+ * url.c - the one URL reader: parsing, redaction and every message about a
+ * URL come from the same reading, so they cannot disagree about where a
+ * password or a parameter value ends.
  *
- * A URL is split into scheme[+driver], user-info, host list, path and query.
- * The scheme picks the driver from the built-in table; the driver's list of
- * query parameters (when it has one) is enforced here so every backend's
- * URLs get the same messages.  PostgreSQL URLs are checked only as far as
- * needed to give a clear message (scheme, percent-escapes, ports) and are
- * otherwise handed to libpq whole, which validates its own parameters.
+ * A URL is read in two steps.  read_url() splits the text by libpq's URI
+ * rules (the rules of the library most URLs end up in) and never fails:
  *
- * Every message quotes the redacted URL, never the original.
+ *   scheme[+driver] "://" [user[:password] "@"] hosts ["/" path] ["?" query]
+ *
+ * where the user-info ends at the first '@' before the first '/', the host
+ * list ends at the first '/' or '?', and each query value ends at the next
+ * '&'.  Keys are percent-decoded before they are compared, so pass%77ord=
+ * is a password.  The reading yields the spans that hold secrets: the
+ * password and the value of every secret parameter libpq knows.
+ *
+ * validate() then checks the reading.  When the URL is valid, exactly those
+ * spans are hidden.  When it is not, the reader cannot know what the user
+ * meant, so it hides more (redact first, then describe): everything from
+ * the first ':' of the user-info to the last '@' of the text (a password
+ * holding '/', '@' or '?' ends there), and everything after a secret key.
+ * Messages never copy URL text directly: they quote pieces through quote(),
+ * which puts "***" over any hidden byte.
+ *
+ * Text that is not a URL (a libpq "key=value" conninfo string) is read by
+ * conninfo rules in strata_url_redact().
  */
 #include <ctype.h>
 #include <stdlib.h>
@@ -17,88 +32,124 @@
 
 #include "internal.h"
 
+/* Parameters whose values are secrets, in every engine's URLs: the ones
+ * libpq shows as "*" in its option list. */
+static const char *const secret_keys[] = {"password", "sslpassword", "oauth_client_secret", NULL};
+
+typedef struct url_span {
+    size_t off, len;
+} url_span;
+
+typedef struct url_param {
+    url_span key, value; /* value.len == 0 and !has_value: no '=' */
+    bool has_value;
+    bool extra_eq; /* a second '=' in the value */
+} url_param;
+
+/* The structural reading of a URL text; offsets into `text`. */
+typedef struct url_reading {
+    const char *text;
+    size_t n;
+    size_t scheme_len; /* text[0..scheme_len) is a well-formed scheme; 0: none */
+    bool slashes;      /* "://" follows the scheme */
+    size_t auth;       /* start of user-info / hosts */
+    bool has_userinfo;
+    url_span user;
+    bool has_password;
+    url_span password;
+    url_span hosts;
+    bool has_path;
+    url_span path;
+    bool has_query;
+    url_param *params;
+    size_t nparams;
+    url_span *masks; /* hidden byte ranges, sorted, not overlapping */
+    size_t nmasks;
+    bool nomem;
+} url_reading;
+
 struct strata_url {
     char *redacted;
     char *conninfo; /* URL without the +driver suffix, for the driver */
     char *errmsg;
     const strata_driver *driver;
     char *database;
-    char *secret;
+    char **secrets; /* every secret, raw and decoded, for scrubbing messages */
+    size_t nsecrets;
     size_t nparams;
     char **keys;
     char **values;
 };
 
-/* ---- redaction ---------------------------------------------------------- */
+/* ---- spans and masks ------------------------------------------------------ */
 
-static bool is_param_start(const char *base, const char *p)
+static void add_mask(url_reading *r, size_t off, size_t len)
 {
-    return p == base || p[-1] == '?' || p[-1] == '&' || p[-1] == ' ' || p[-1] == '\t' ||
-           p[-1] == ';';
-}
-
-char *strata_url_redact(const char *text)
-{
-    if (!text)
-        return NULL;
-    strata__sb sb;
-    strata__sb_init(&sb);
-    const char *p = text;
-    const char *sep = strstr(text, "://");
-    if (sep) {
-        const char *auth = sep + 3;
-        size_t alen = strcspn(auth, "/?#");
-        const char *at = NULL;
-        for (const char *q = auth; q < auth + alen; q++)
-            if (*q == '@')
-                at = q;
-        if (at) {
-            const char *colon = memchr(auth, ':', (size_t)(at - auth));
-            if (colon) {
-                strata__sb_putn(&sb, text, (size_t)(colon + 1 - text));
-                strata__sb_puts(&sb, "***");
-                p = at;
-            }
+    if (len == 0 || r->nomem)
+        return;
+    url_span *m = realloc(r->masks, (r->nmasks + 1) * sizeof *m);
+    if (!m) {
+        r->nomem = true;
+        return;
+    }
+    r->masks = m;
+    /* Insert sorted by offset, then merge overlapping neighbours. */
+    size_t i = r->nmasks;
+    while (i > 0 && m[i - 1].off > off) {
+        m[i] = m[i - 1];
+        i--;
+    }
+    m[i].off = off;
+    m[i].len = len;
+    r->nmasks++;
+    size_t w = 0;
+    for (size_t k = 1; k < r->nmasks; k++) {
+        size_t end = m[w].off + m[w].len;
+        if (m[k].off <= end) {
+            size_t kend = m[k].off + m[k].len;
+            if (kend > end)
+                m[w].len = kend - m[w].off;
+        } else {
+            m[++w] = m[k];
         }
     }
-    /* password=... anywhere after that (URL query or key=value conninfo). */
-    while (*p) {
-        if (strncasecmp(p, "password=", 9) == 0 && is_param_start(text, p)) {
-            strata__sb_putn(&sb, p, 9);
-            strata__sb_puts(&sb, "***");
-            p += 9;
-            if (*p == '\'') {
-                for (p++; *p && *p != '\''; p++)
-                    if (*p == '\\' && p[1])
-                        p++;
-                if (*p)
-                    p++;
-            } else {
-                p += strcspn(p, "& \t#;");
-            }
+    r->nmasks = w + 1;
+}
+
+/* Append text[off, off+len) with every hidden byte range shown as ***. */
+static void put_masked(strata__sb *sb, const url_reading *r, size_t off, size_t len)
+{
+    size_t end = off + len, p = off;
+    for (size_t i = 0; i < r->nmasks && p < end; i++) {
+        size_t ms = r->masks[i].off, me = ms + r->masks[i].len;
+        if (me <= p)
             continue;
-        }
-        strata__sb_putc(&sb, *p++);
+        if (ms >= end)
+            break;
+        if (ms > p)
+            strata__sb_putn(sb, r->text + p, ms - p);
+        strata__sb_puts(sb, "***");
+        p = me;
     }
-    return strata__sb_take(&sb);
+    if (p < end)
+        strata__sb_putn(sb, r->text + p, end - p);
 }
 
-/* ---- helpers ------------------------------------------------------------ */
+static char *redact_conninfo(const char *text);
 
-static int url_fail(strata_url *u, const char *fmt, ...) STRATA_PRINTF(2, 3);
-
-static int url_fail(strata_url *u, const char *fmt, ...)
+/* A piece of a URL that failed to validate, for a message: hidden bytes
+ * as ***, and any "password=..." left in it hidden by conninfo's rules
+ * (the text may be a conninfo string given where a URL belongs).  Caller
+ * frees; NULL when out of memory. */
+static char *cautious_piece(const url_reading *r, size_t off, size_t len)
 {
     strata__sb sb;
     strata__sb_init(&sb);
-    strata__sb_printf(&sb, "invalid database URL \"%s\": ", u->redacted ? u->redacted : "");
-    va_list ap;
-    va_start(ap, fmt);
-    strata__sb_vprintf(&sb, fmt, ap);
-    va_end(ap);
-    free(u->errmsg);
-    u->errmsg = strata__sb_take(&sb);
-    return u->errmsg ? STRATA_E_URL : STRATA_E_NOMEM;
+    put_masked(&sb, r, off, len);
+    char *masked = strata__sb_take(&sb);
+    char *out = masked ? redact_conninfo(masked) : NULL;
+    free(masked);
+    return out;
 }
 
 static int hexval(int c)
@@ -112,191 +163,400 @@ static int hexval(int c)
     return -1;
 }
 
-/* Percent-decode s[0..n) into a new string.  On a bad escape returns NULL
- * with *bad pointing at it; on no memory returns NULL with *bad NULL. */
-static char *pct_decode(const char *s, size_t n, const char **bad)
+typedef enum { DEC_OK, DEC_BAD_ESCAPE, DEC_NUL, DEC_NOMEM } dec_result;
+
+/* Percent-decode s[0..n) into *out (caller frees).  On a bad escape or a
+ * %00, *out is NULL and *bad is the offset of the escape within s. */
+static dec_result pct_decode(const char *s, size_t n, char **out, size_t *bad)
 {
-    *bad = NULL;
-    char *out = malloc(n + 1), *o = out;
-    if (!out)
-        return NULL;
+    *out = NULL;
+    char *buf = malloc(n + 1), *o = buf;
+    if (!buf)
+        return DEC_NOMEM;
     for (size_t i = 0; i < n; i++) {
-        if (s[i] == '%') {
-            int h = i + 1 < n ? hexval((unsigned char)s[i + 1]) : -1;
-            int l = i + 2 < n ? hexval((unsigned char)s[i + 2]) : -1;
-            if (h < 0 || l < 0) {
-                free(out);
-                *bad = s + i;
-                return NULL;
-            }
-            *o++ = (char)(h * 16 + l);
-            i += 2;
-        } else {
+        if (s[i] != '%') {
             *o++ = s[i];
-        }
-    }
-    *o = '\0';
-    return out;
-}
-
-static int decode_part(strata_url *u, const char *s, size_t n, const char *what, char **out)
-{
-    const char *bad;
-    *out = pct_decode(s, n, &bad);
-    if (*out)
-        return STRATA_OK;
-    if (!bad)
-        return STRATA_E_NOMEM;
-    return url_fail(u, "bad percent-escape \"%.3s\" in the %s (write %%XX with two hex digits)",
-                    bad, what);
-}
-
-/* ---- parse -------------------------------------------------------------- */
-
-static int parse_query(strata_url *u, const char *q, size_t n)
-{
-    const char *end = q + n;
-    while (q < end) {
-        const char *amp = memchr(q, '&', (size_t)(end - q));
-        const char *pend = amp ? amp : end;
-        if (pend == q) { /* tolerate "a=1&&b=2" and a trailing '&' */
-            q = pend + 1;
             continue;
         }
-        const char *eq = memchr(q, '=', (size_t)(pend - q));
-        if (!eq)
-            return url_fail(u, "query parameter \"%.*s\" has no value (write name=value)",
-                            (int)(pend - q), q);
-        if (eq == q)
-            return url_fail(u, "query parameter with an empty name");
+        int h = i + 1 < n ? hexval((unsigned char)s[i + 1]) : -1;
+        int l = h >= 0 && i + 2 < n ? hexval((unsigned char)s[i + 2]) : -1;
+        if (h < 0 || l < 0 || h * 16 + l == 0) {
+            free(buf);
+            *bad = i;
+            return h < 0 || l < 0 ? DEC_BAD_ESCAPE : DEC_NUL;
+        }
+        *o++ = (char)(h * 16 + l);
+        i += 2;
+    }
+    *o = '\0';
+    *out = buf;
+    return DEC_OK;
+}
+
+static bool is_secret_key(const char *text, url_span key)
+{
+    char *k;
+    size_t bad;
+    dec_result d = pct_decode(text + key.off, key.len, &k, &bad);
+    if (d != DEC_OK)
+        return true; /* cannot tell: treat as secret */
+    bool secret = false;
+    for (size_t i = 0; secret_keys[i] && !secret; i++)
+        secret = strcasecmp(k, secret_keys[i]) == 0;
+    free(k);
+    return secret;
+}
+
+/* ---- step 1: the structural reading ---------------------------------------- */
+
+static size_t find_from(const char *t, size_t from, size_t to, char c)
+{
+    for (size_t i = from; i < to; i++)
+        if (t[i] == c)
+            return i;
+    return to;
+}
+
+static void read_query(url_reading *r, size_t q)
+{
+    size_t n = r->n;
+    while (q <= n) {
+        size_t amp = find_from(r->text, q, n, '&');
+        if (amp > q) {
+            url_param *np = realloc(r->params, (r->nparams + 1) * sizeof *np);
+            if (!np) {
+                r->nomem = true;
+                return;
+            }
+            r->params = np;
+            url_param *p = &r->params[r->nparams++];
+            memset(p, 0, sizeof *p);
+            size_t eq = find_from(r->text, q, amp, '=');
+            p->key = (url_span){q, eq - q};
+            if (eq < amp) {
+                p->has_value = true;
+                p->value = (url_span){eq + 1, amp - eq - 1};
+                p->extra_eq = find_from(r->text, eq + 1, amp, '=') < amp;
+                if (is_secret_key(r->text, p->key))
+                    add_mask(r, p->value.off, p->value.len);
+            }
+        }
+        q = amp + 1;
+    }
+}
+
+/* Split `text` by libpq's URI rules; sets the precise masks. */
+static void read_url(url_reading *r, const char *text)
+{
+    memset(r, 0, sizeof *r);
+    r->text = text;
+    r->n = strlen(text);
+    size_t n = r->n, i = 0;
+    if (n && isalpha((unsigned char)text[0])) {
+        while (i < n && (isalnum((unsigned char)text[i]) || strchr("+-.", text[i])))
+            i++;
+        if (i < n && text[i] == ':')
+            r->scheme_len = i;
+    }
+    size_t a = r->scheme_len ? r->scheme_len + 1 : 0;
+    if (r->scheme_len && strncmp(text + a, "//", 2) == 0) {
+        r->slashes = true;
+        a += 2;
+    } else {
+        while (a < n && text[a] == '/' && a < r->scheme_len + 3)
+            a++; /* "scheme:/x" and "scheme:x": read on as if "//" were there */
+    }
+    r->auth = a;
+
+    /* User-info: up to the first '@' before the first '/'. */
+    size_t slash = find_from(text, a, n, '/');
+    size_t at = find_from(text, a, slash, '@');
+    size_t h = a;
+    if (at < slash) {
+        r->has_userinfo = true;
+        size_t colon = find_from(text, a, at, ':');
+        r->user = (url_span){a, colon - a};
+        if (colon < at) {
+            r->has_password = true;
+            r->password = (url_span){colon + 1, at - colon - 1};
+            add_mask(r, r->password.off, r->password.len);
+        }
+        h = at + 1;
+    }
+    /* Hosts: up to the first '/' or '?' (an IPv6 literal holds neither). */
+    size_t hend = h;
+    while (hend < n && text[hend] != '/' && text[hend] != '?')
+        hend++;
+    r->hosts = (url_span){h, hend - h};
+    size_t q = n;
+    if (hend < n && text[hend] == '/') {
+        r->has_path = true;
+        q = find_from(text, hend + 1, n, '?');
+        r->path = (url_span){hend + 1, q - hend - 1};
+    } else {
+        q = hend;
+    }
+    if (q < n) {
+        r->has_query = true;
+        read_query(r, q + 1);
+    }
+}
+
+/* The URL failed to validate: hide whatever any reading could take for a
+ * secret.  From the first ':' of the user-info (of the whole text when the
+ * scheme is not well formed) up to the last '@'; after a secret key, the
+ * rest of the text. */
+static void mask_conservatively(url_reading *r)
+{
+    const char *t = r->text;
+    size_t start = r->scheme_len && r->slashes ? r->auth : 0;
+    size_t last_at = r->n;
+    for (size_t i = r->n; i > start; i--)
+        if (t[i - 1] == '@') {
+            last_at = i - 1;
+            break;
+        }
+    if (last_at < r->n) {
+        size_t colon = find_from(t, start, last_at, ':');
+        if (colon < last_at)
+            add_mask(r, colon + 1, last_at - colon - 1);
+    }
+    for (size_t i = 0; i < r->nparams; i++)
+        if (r->params[i].has_value && is_secret_key(t, r->params[i].key))
+            add_mask(r, r->params[i].value.off, r->n - r->params[i].value.off);
+}
+
+static void reading_free(url_reading *r)
+{
+    free(r->params);
+    free(r->masks);
+}
+
+/* ---- step 2: validation ---------------------------------------------------- */
+
+typedef struct url_check {
+    strata_url *u;
+    url_reading *r;
+    char *held[8]; /* quote()'s results, freed with the check */
+    size_t nheld;
+} url_check;
+
+/* Record the failure: the message names the URL as redacted by the
+ * conservative reading, then what is wrong.  Pieces of the URL reach the
+ * message only through quote(). */
+static int url_fail(url_check *c, const char *fmt, ...) STRATA_PRINTF(2, 3);
+
+static int url_fail(url_check *c, const char *fmt, ...)
+{
+    char *shown = cautious_piece(c->r, 0, c->r->n);
+    strata__sb sb;
+    strata__sb_init(&sb);
+    strata__sb_printf(&sb, "invalid database URL \"%s\": ", shown ? shown : "***");
+    free(shown);
+    va_list ap;
+    va_start(ap, fmt);
+    strata__sb_vprintf(&sb, fmt, ap);
+    va_end(ap);
+    free(c->u->errmsg);
+    c->u->errmsg = strata__sb_take(&sb);
+    return c->u->errmsg ? STRATA_E_URL : STRATA_E_NOMEM;
+}
+
+/* A piece of the URL for a message, with hidden bytes shown as ***.
+ * Owned by the check; "***" when out of memory. */
+static const char *quote(url_check *c, url_span s)
+{
+    if (c->nheld == sizeof c->held / sizeof c->held[0])
+        return "***";
+    char *q = cautious_piece(c->r, s.off, s.len);
+    if (!q)
+        return "***";
+    c->held[c->nheld++] = q;
+    return q;
+}
+
+static int decode(url_check *c, url_span s, const char *what, bool secret, char **out)
+{
+    size_t bad;
+    switch (pct_decode(c->r->text + s.off, s.len, out, &bad)) {
+    case DEC_OK: return STRATA_OK;
+    case DEC_NOMEM: return STRATA_E_NOMEM;
+    case DEC_NUL:
+        return url_fail(c, "the %s holds %%00, which no database accepts", what);
+    case DEC_BAD_ESCAPE: break;
+    }
+    if (secret)
+        return url_fail(c, "bad percent-escape in the %s (write %%XX with two hex digits)", what);
+    url_span esc = {s.off + bad, s.len - bad < 3 ? s.len - bad : 3};
+    return url_fail(c, "bad percent-escape \"%s\" in the %s (write %%XX with two hex digits)",
+                    quote(c, esc), what);
+}
+
+static int keep_secret(strata_url *u, const char *s, size_t n)
+{
+    if (n == 0)
+        return STRATA_OK;
+    for (size_t i = 0; i < u->nsecrets; i++)
+        if (strlen(u->secrets[i]) == n && memcmp(u->secrets[i], s, n) == 0)
+            return STRATA_OK;
+    char **ns = realloc(u->secrets, (u->nsecrets + 1) * sizeof *ns);
+    if (!ns)
+        return STRATA_E_NOMEM;
+    u->secrets = ns;
+    if (!(u->secrets[u->nsecrets] = strata__strndup(s, n)))
+        return STRATA_E_NOMEM;
+    u->nsecrets++;
+    return STRATA_OK;
+}
+
+/* Keep the raw and decoded forms of a secret span for scrubbing. */
+static int keep_secret_span(url_check *c, url_span s)
+{
+    int rc = keep_secret(c->u, c->r->text + s.off, s.len);
+    char *dec;
+    size_t bad;
+    if (rc == STRATA_OK && pct_decode(c->r->text + s.off, s.len, &dec, &bad) == DEC_OK) {
+        rc = keep_secret(c->u, dec, strlen(dec));
+        free(dec);
+    }
+    return rc;
+}
+
+static int check_params(url_check *c)
+{
+    strata_url *u = c->u;
+    url_reading *r = c->r;
+    int rc;
+    u->keys = calloc(r->nparams + 1, sizeof *u->keys);
+    u->values = calloc(r->nparams + 1, sizeof *u->values);
+    if (!u->keys || !u->values)
+        return STRATA_E_NOMEM;
+    for (size_t i = 0; i < r->nparams; i++) {
+        const url_param *p = &r->params[i];
+        if (p->key.len == 0)
+            return url_fail(c, "a query parameter has an empty name");
+        if (!p->has_value)
+            return url_fail(c, "query parameter \"%s\" has no value (write name=value)",
+                            quote(c, p->key));
+        bool secret = is_secret_key(r->text, p->key);
+        if (p->extra_eq)
+            return url_fail(c,
+                            "the value of query parameter \"%s\" holds a second \"=\" "
+                            "(percent-encode it as %%3D)",
+                            quote(c, p->key));
         char *key, *val;
-        int rc = decode_part(u, q, (size_t)(eq - q), "query", &key);
+        if ((rc = decode(c, p->key, "name of a query parameter", false, &key)))
+            return rc;
+        u->keys[u->nparams] = key;
+        if ((rc = decode(c, p->value, secret ? "value of a secret parameter" : "query", secret,
+                         &val)))
+            return rc;
+        u->values[u->nparams++] = val;
+        if (secret && (rc = keep_secret_span(c, p->value)))
+            return rc;
+        for (size_t k = 0; k + 1 < u->nparams; k++)
+            if (strcmp(u->keys[k], key) == 0)
+                return url_fail(c, "query parameter \"%s\" is given twice", quote(c, p->key));
+    }
+    for (size_t i = 0; i < u->nparams; i++) {
+        if (strata__drv_url_param_known(u->driver, u->keys[i]))
+            continue;
+        const char *const *known = u->driver->url_params;
+        strata__sb list;
+        strata__sb_init(&list);
+        for (size_t k = 0; known && known[k]; k++)
+            strata__sb_printf(&list, "%s%s", k ? ", " : " (known: ", known[k]);
+        if (known && known[0])
+            strata__sb_putc(&list, ')');
+        rc = url_fail(c, "unknown query parameter \"%s\" for %s URLs%s",
+                      quote(c, r->params[i].key), u->driver->name,
+                      list.data && !list.failed ? list.data : "");
+        strata__sb_free(&list);
+        return rc;
+    }
+    return STRATA_OK;
+}
+
+/* "host[:port][,host[:port]...]": IPv6 brackets, ports, escapes.  An empty
+ * port means the default, as in libpq. */
+static int check_hosts(url_check *c)
+{
+    const char *t = c->r->text;
+    size_t h = c->r->hosts.off, end = h + c->r->hosts.len;
+    if (find_from(t, h, end, '@') < end)
+        return url_fail(c, "the host part holds a second \"@\" (percent-encode an \"@\" in a "
+                           "user name or password as %%40)");
+    while (h <= end) {
+        size_t comma = find_from(t, h, end, ',');
+        size_t port = comma, name_end = comma;
+        if (h < comma && t[h] == '[') {
+            size_t rb = find_from(t, h, comma, ']');
+            if (rb == comma)
+                return url_fail(c, "IPv6 host \"%s\" lacks its closing \"]\"",
+                                quote(c, (url_span){h, comma - h}));
+            if (rb == h + 1)
+                return url_fail(c, "an IPv6 host between \"[]\" is empty");
+            if (rb + 1 < comma && t[rb + 1] != ':')
+                return url_fail(c, "unexpected text after IPv6 host \"%s\"",
+                                quote(c, (url_span){h, rb + 1 - h}));
+            name_end = rb + 1;
+            port = rb + 1 < comma ? rb + 1 : comma;
+        } else {
+            port = name_end = find_from(t, h, comma, ':');
+        }
+        char *name;
+        int rc = decode(c, (url_span){h, name_end - h}, "host name", false, &name);
         if (rc)
             return rc;
-        rc = decode_part(u, eq + 1, (size_t)(pend - eq - 1), "query", &val);
-        if (rc) {
-            free(key);
-            return rc;
-        }
-        for (size_t i = 0; i < u->nparams; i++) {
-            if (strcmp(u->keys[i], key) == 0) {
-                rc = url_fail(u, "query parameter \"%s\" is given twice", key);
-                free(key);
-                free(val);
-                return rc;
-            }
-        }
-        char **nk = realloc(u->keys, (u->nparams + 1) * sizeof *nk);
-        if (nk)
-            u->keys = nk;
-        char **nv = nk ? realloc(u->values, (u->nparams + 1) * sizeof *nv) : NULL;
-        if (nv)
-            u->values = nv;
-        if (!nk || !nv) {
-            free(key);
-            free(val);
-            return STRATA_E_NOMEM;
-        }
-        u->keys[u->nparams] = key;
-        u->values[u->nparams] = val;
-        u->nparams++;
-        if (strcmp(key, "password") == 0 && !u->secret && *val)
-            u->secret = strata__strdup(val);
-        q = pend + (amp ? 1 : 0);
-    }
-    const char *const *known = u->driver->url_params;
-    if (!known)
-        return STRATA_OK;
-    for (size_t i = 0; i < u->nparams; i++) {
-        size_t k;
-        for (k = 0; known[k]; k++)
-            if (strcmp(known[k], u->keys[i]) == 0)
-                break;
-        if (!known[k]) {
-            strata__sb sb;
-            strata__sb_init(&sb);
-            for (k = 0; known[k]; k++)
-                strata__sb_printf(&sb, "%s%s", k ? ", " : "", known[k]);
-            char *list = strata__sb_take(&sb);
-            int rc = url_fail(u, "unknown query parameter \"%s\" for %s URLs (known: %s)",
-                              u->keys[i], u->driver->name, list ? list : "");
-            free(list);
-            return rc;
-        }
-    }
-    return STRATA_OK;
-}
-
-/* Check "host[:port][,host[:port]...]" enough to name a bad port. */
-static int check_hosts(strata_url *u, const char *h, size_t n)
-{
-    const char *end = h + n;
-    while (h < end) {
-        const char *comma = memchr(h, ',', (size_t)(end - h));
-        const char *hend = comma ? comma : end;
-        const char *port = NULL;
-        if (*h == '[') {
-            const char *rb = memchr(h, ']', (size_t)(hend - h));
-            if (!rb)
-                return url_fail(u, "IPv6 host \"%.*s\" lacks its closing ']'", (int)(hend - h), h);
-            if (rb + 1 < hend) {
-                if (rb[1] != ':')
-                    return url_fail(u, "unexpected text after IPv6 host \"%.*s\"",
-                                    (int)(rb + 1 - h), h);
-                port = rb + 2;
-            }
-        } else {
-            const char *colon = memchr(h, ':', (size_t)(hend - h));
-            if (colon)
-                port = colon + 1;
-        }
-        if (port) {
+        free(name);
+        if (port < comma) {
             long v = 0;
-            const char *q = port;
-            if (q == hend)
-                return url_fail(u, "empty port after \"%.*s\"", (int)(port - h), h);
-            for (; q < hend; q++) {
-                if (!isdigit((unsigned char)*q))
-                    return url_fail(u, "port \"%.*s\" is not a number", (int)(hend - port), port);
-                v = v * 10 + (*q - '0');
-                if (v > 65535)
-                    break;
+            for (size_t q = port + 1; q < comma; q++) {
+                if (!isdigit((unsigned char)t[q]))
+                    return url_fail(c, "the port of host \"%s\" is not a number%s",
+                                    quote(c, (url_span){h, name_end - h}),
+                                    !c->r->has_userinfo && strchr(t + end, '@')
+                                        ? " (a password holding \"/\" must be percent-encoded "
+                                          "as %2F)"
+                                        : "");
+                if (v <= 65535)
+                    v = v * 10 + (t[q] - '0');
             }
-            if (v < 1 || v > 65535)
-                return url_fail(u, "port \"%.*s\" is out of range (1-65535)", (int)(hend - port),
-                                port);
+            if (port + 1 < comma && (v < 1 || v > 65535))
+                return url_fail(c, "port \"%s\" is out of range (1-65535)",
+                                quote(c, (url_span){port + 1, comma - port - 1}));
         }
-        h = hend + (comma ? 1 : 0);
+        h = comma + 1;
     }
     return STRATA_OK;
 }
 
-static int parse(strata_url *u, const char *text)
+/* Engines whose URLs name a file, not a server: no user, host or port. */
+static bool names_a_file(const strata_driver *d) { return strcmp(d->name, "sqlite") == 0; }
+
+static int check_scheme(url_check *c)
 {
-    const char *sep = strstr(text, "://");
-    size_t slen = strcspn(text, ":");
-    if (!*text)
-        return url_fail(u, "the URL is empty (expected e.g. %s)", STRATA_DEFAULT_URL);
-    bool scheme_ok = slen > 0 && isalpha((unsigned char)text[0]);
-    for (size_t i = 0; scheme_ok && i < slen; i++)
-        scheme_ok = isalnum((unsigned char)text[i]) || strchr("+-.", text[i]);
-    if (!scheme_ok || !text[slen])
-        return url_fail(u,
+    strata_url *u = c->u;
+    url_reading *r = c->r;
+    const char *t = r->text;
+    if (!r->n)
+        return url_fail(c, "the URL is empty (expected e.g. %s)", STRATA_DEFAULT_URL);
+    if (!r->scheme_len)
+        return url_fail(c,
                         "it does not start with a scheme (expected scheme://..., "
                         "supported schemes: %s)",
                         strata__driver_schemes());
-    if (!sep || (size_t)(sep - text) != slen)
-        return url_fail(u,
-                        "the scheme \"%.*s:\" must be followed by \"//\" "
+    if (!r->slashes)
+        return url_fail(c,
+                        "the scheme \"%s:\" must be followed by \"//\" "
                         "(e.g. sqlite:///app.db, postgresql://host/db)",
-                        (int)slen, text);
-
+                        quote(c, (url_span){0, r->scheme_len}));
     char scheme[64], *plus;
-    if (slen >= sizeof scheme)
-        return url_fail(u, "the scheme is too long");
-    for (size_t i = 0; i < slen; i++)
-        scheme[i] = (char)tolower((unsigned char)text[i]);
-    scheme[slen] = '\0';
+    if (r->scheme_len >= sizeof scheme)
+        return url_fail(c, "the scheme is too long");
+    for (size_t i = 0; i < r->scheme_len; i++)
+        scheme[i] = (char)tolower((unsigned char)t[i]);
+    scheme[r->scheme_len] = '\0';
     const char *drvname = NULL;
     if ((plus = strchr(scheme, '+')) != NULL) {
         *plus = '\0';
@@ -307,92 +567,118 @@ static int parse(strata_url *u, const char *text)
         static const char *const known_not_built[] = {"sqlite", "postgresql", "postgres", NULL};
         for (size_t i = 0; known_not_built[i]; i++)
             if (strcmp(scheme, known_not_built[i]) == 0)
-                return url_fail(u,
+                return url_fail(c,
                                 "support for \"%s\" was not built into this strata "
                                 "(supported schemes: %s)",
                                 scheme, strata__driver_schemes());
-        return url_fail(u, "unknown scheme \"%s\" (supported schemes: %s)", scheme,
+        return url_fail(c, "unknown scheme \"%s\" (supported schemes: %s)", scheme,
                         strata__driver_schemes());
     }
     if (drvname) {
         const char *const *dn = u->driver->driver_names;
         while (dn && *dn && strcmp(*dn, drvname) != 0)
             dn++;
-        if (!dn || !*dn)
-            return url_fail(u,
+        if (!dn || !*dn) {
+            const char *builtin = u->driver->driver_names ? u->driver->driver_names[0] : "";
+            return url_fail(c,
                             "driver \"%s\" is not available for %s; the built-in driver is "
                             "\"%s\" (write %s:// or %s+%s://)",
-                            drvname, u->driver->name,
-                            u->driver->driver_names ? u->driver->driver_names[0] : "",
-                            u->driver->name, u->driver->name,
-                            u->driver->driver_names ? u->driver->driver_names[0] : "");
+                            drvname, u->driver->name, builtin, u->driver->name,
+                            u->driver->name, builtin);
+        }
     }
-
-    const char *rest = sep + 3;
-    if (strchr(rest, '#'))
-        return url_fail(u, "URLs take no \"#fragment\" (percent-encode a '#' in a password "
-                           "as %%23)");
     /* The driver gets the URL with its own scheme and no driver suffix. */
     strata__sb sb;
     strata__sb_init(&sb);
-    strata__sb_printf(&sb, "%s://%s", scheme, rest);
+    strata__sb_printf(&sb, "%s%s", scheme, t + r->scheme_len);
     u->conninfo = strata__sb_take(&sb);
-    if (!u->conninfo)
-        return STRATA_E_NOMEM;
+    return u->conninfo ? STRATA_OK : STRATA_E_NOMEM;
+}
 
-    size_t alen = strcspn(rest, "/?");
-    const char *auth = rest, *aend = rest + alen;
-    const char *path = aend, *pend = path + strcspn(path, "?");
-    const char *query = *pend == '?' ? pend + 1 : NULL;
-
-    const char *at = NULL;
-    for (const char *q = auth; q < aend; q++)
-        if (*q == '@')
-            at = q;
-    const char *hosts = at ? at + 1 : auth;
-    if (at) {
-        const char *colon = memchr(auth, ':', (size_t)(at - auth));
-        if (colon && colon + 1 < at) {
-            int rc = decode_part(u, colon + 1, (size_t)(at - colon - 1), "password", &u->secret);
-            if (rc)
-                return rc;
-        }
+static int validate(url_check *c)
+{
+    strata_url *u = c->u;
+    url_reading *r = c->r;
+    int rc = check_scheme(c);
+    if (rc)
+        return rc;
+    if (r->has_userinfo) {
         char *user;
-        int rc = decode_part(u, auth, (size_t)((colon ? colon : at) - auth), "user name", &user);
-        if (rc)
+        if ((rc = decode(c, r->user, "user name", false, &user)))
             return rc;
         free(user);
+        if (r->has_password) {
+            char *pw;
+            if ((rc = decode(c, r->password, "password", true, &pw)))
+                return rc;
+            free(pw);
+            if ((rc = keep_secret_span(c, r->password)))
+                return rc;
+        }
     }
-
-    int rc;
-    if (strcmp(u->driver->name, "sqlite") == 0) {
+    if (names_a_file(u->driver)) {
+        size_t alen = r->hosts.off + r->hosts.len - r->auth;
         if (alen > 0)
-            return url_fail(u,
-                            "sqlite URLs have no host or user (\"%.*s\"): write "
-                            "sqlite:///relative.db or sqlite:////absolute/path.db",
-                            (int)alen, auth);
+            return url_fail(c,
+                            "%s URLs have no host or user (\"%s\"): write "
+                            "%s:///relative.db or %s:////absolute/path.db",
+                            u->driver->name, quote(c, (url_span){r->auth, alen}),
+                            u->driver->name, u->driver->name);
         /* "" and "/" mean in-memory; "/x" is relative x; "//x" is absolute /x. */
-        const char *p = path < pend && *path == '/' ? path + 1 : path;
-        if ((rc = decode_part(u, p, (size_t)(pend - p), "path", &u->database)))
+        if ((rc = decode(c, r->path, "path", false, &u->database)))
             return rc;
         if (!*u->database) {
             free(u->database);
-            u->database = strata__strdup(":memory:");
-            if (!u->database)
+            if (!(u->database = strata__strdup(":memory:")))
                 return STRATA_E_NOMEM;
         }
     } else {
-        if ((rc = check_hosts(u, hosts, (size_t)(aend - hosts))))
+        if ((rc = check_hosts(c)))
             return rc;
-        if (pend > path + 1) {
-            if ((rc = decode_part(u, path + 1, (size_t)(pend - path - 1), "database name",
-                                  &u->database)))
-                return rc;
-        }
+        /* No user-info but "x:y/...@...": libpq reads a host, a port and a
+         * database name where the user surely wrote a password with '/'. */
+        size_t pend = r->path.off + r->path.len, hend = r->hosts.off + r->hosts.len;
+        if (!r->has_userinfo && find_from(r->text, r->hosts.off, hend, ':') < hend &&
+            find_from(r->text, r->path.off, pend, '@') < pend)
+            return url_fail(c, "the database name holds \"@\" after a host and port without a "
+                               "user (a password holding \"/\" must be percent-encoded as "
+                               "%%2F; an \"@\" in a name as %%40)");
+        if (r->path.len > 0 &&
+            (rc = decode(c, r->path, "database name", false, &u->database)))
+            return rc;
     }
-    if (query && (rc = parse_query(u, query, strlen(query))))
-        return rc;
-    return STRATA_OK;
+    return check_params(c);
+}
+
+/* ---- the public calls ---------------------------------------------------- */
+
+static void url_clear(strata_url *u)
+{
+    for (size_t i = 0; i < u->nparams; i++) {
+        free(u->keys[i]);
+        free(u->values[i]);
+    }
+    free(u->keys);
+    free(u->values);
+    u->keys = u->values = NULL;
+    u->nparams = 0;
+    free(u->database);
+    u->database = NULL;
+    free(u->conninfo);
+    u->conninfo = NULL;
+    for (size_t i = 0; i < u->nsecrets; i++)
+        free(u->secrets[i]);
+    free(u->secrets);
+    u->secrets = NULL;
+    u->nsecrets = 0;
+}
+
+static char *masked_copy(const url_reading *r)
+{
+    strata__sb sb;
+    strata__sb_init(&sb);
+    put_masked(&sb, r, 0, r->n);
+    return strata__sb_take(&sb);
 }
 
 int strata_url_parse(strata_url **out, const char *text)
@@ -408,12 +694,33 @@ int strata_url_parse(strata_url **out, const char *text)
         u->errmsg = strata__strdup("invalid database URL: NULL");
         return STRATA_E_MISUSE;
     }
-    u->redacted = strata_url_redact(text);
-    if (!u->redacted)
-        return STRATA_E_NOMEM;
-    int rc = parse(u, text);
-    if (rc != STRATA_OK)
+    url_reading r;
+    read_url(&r, text);
+    url_check c = {.u = u, .r = &r};
+    int rc = r.nomem ? STRATA_E_NOMEM : STRATA_OK;
+    if (rc == STRATA_OK) {
+        /* Messages are only written on failure, so they are quoted with
+         * the conservative masks from the start. */
+        url_reading cons = r;
+        cons.masks = NULL;
+        cons.nmasks = 0;
+        for (size_t i = 0; i < r.nmasks; i++)
+            add_mask(&cons, r.masks[i].off, r.masks[i].len);
+        mask_conservatively(&cons);
+        c.r = &cons;
+        rc = cons.nomem ? STRATA_E_NOMEM : validate(&c);
+        u->redacted = rc == STRATA_OK ? masked_copy(&r) : cautious_piece(&cons, 0, cons.n);
+        free(cons.masks);
+        for (size_t i = 0; i < c.nheld; i++)
+            free(c.held[i]);
+        if (!u->redacted)
+            rc = STRATA_E_NOMEM;
+    }
+    reading_free(&r);
+    if (rc != STRATA_OK) {
         u->driver = NULL;
+        url_clear(u);
+    }
     return rc;
 }
 
@@ -421,17 +728,9 @@ void strata_url_free(strata_url *u)
 {
     if (!u)
         return;
-    for (size_t i = 0; i < u->nparams; i++) {
-        free(u->keys[i]);
-        free(u->values[i]);
-    }
-    free(u->keys);
-    free(u->values);
+    url_clear(u);
     free(u->redacted);
-    free(u->conninfo);
     free(u->errmsg);
-    free(u->database);
-    free(u->secret);
     free(u);
 }
 
@@ -442,12 +741,14 @@ const char *strata_url_errmsg(const strata_url *u)
     return u->errmsg ? u->errmsg : "";
 }
 
-const char *strata_url_backend(const strata_url *u)
-{
-    return u && u->driver ? u->driver->name : NULL;
-}
+const char *strata_url_backend(const strata_url *u) { return u && u->driver ? u->driver->name : NULL; }
 
-const char *strata_url_redacted(const strata_url *u) { return u ? u->redacted : NULL; }
+const char *strata_url_redacted(const strata_url *u)
+{
+    if (!u)
+        return NULL;
+    return u->redacted ? u->redacted : "";
+}
 
 const char *strata_url_database(const strata_url *u) { return u && u->driver ? u->database : NULL; }
 
@@ -461,8 +762,76 @@ const char *strata_url_param(const strata_url *u, const char *name)
     return NULL;
 }
 
-const char *strata__url_secret(const strata_url *u) { return u->secret; }
+size_t strata__url_secrets(const strata_url *u, const char *const **out)
+{
+    *out = (const char *const *)u->secrets;
+    return u->nsecrets;
+}
 
 const char *strata_driver_url_target(const strata_url *u) { return u ? u->conninfo : NULL; }
 
 const strata_driver *strata__url_driver(const strata_url *u) { return u->driver; }
+
+/* ---- redaction of free text -------------------------------------------- */
+
+/* libpq's "key=value key='va lue'" form: hide the values of secret keys. */
+static char *redact_conninfo(const char *text)
+{
+    strata__sb sb;
+    strata__sb_init(&sb);
+    const char *p = text;
+    while (*p) {
+        bool word_start = p == text || !(isalnum((unsigned char)p[-1]) || p[-1] == '_');
+        size_t klen = 0;
+        bool secret = false;
+        for (size_t i = 0; word_start && secret_keys[i] && !secret; i++) {
+            klen = strlen(secret_keys[i]);
+            secret = strncasecmp(p, secret_keys[i], klen) == 0;
+        }
+        const char *v = p + klen;
+        while (secret && (*v == ' ' || *v == '\t'))
+            v++;
+        if (!secret || *v != '=') {
+            strata__sb_putc(&sb, *p++);
+            continue;
+        }
+        for (v++; *v == ' ' || *v == '\t'; v++)
+            ;
+        strata__sb_putn(&sb, p, (size_t)(v - p));
+        strata__sb_puts(&sb, "***");
+        if (*v == '\'') {
+            for (v++; *v && *v != '\''; v++)
+                if (*v == '\\' && v[1])
+                    v++;
+            if (*v)
+                v++;
+        } else {
+            while (*v && !isspace((unsigned char)*v))
+                v++;
+        }
+        p = v;
+    }
+    return strata__sb_take(&sb);
+}
+
+char *strata_url_redact(const char *text)
+{
+    if (!text)
+        return NULL;
+    strata_url *u = NULL;
+    int rc = strata_url_parse(&u, text);
+    char *out = NULL;
+    if (rc == STRATA_OK) {
+        out = strata__strdup(u->redacted);
+    } else if (rc != STRATA_E_NOMEM) {
+        /* Not a valid URL (perhaps not a URL at all): the cautious reading,
+         * then conninfo's rules for whatever key=value text remains. */
+        url_reading r;
+        read_url(&r, text);
+        mask_conservatively(&r);
+        out = r.nomem ? NULL : cautious_piece(&r, 0, r.n);
+        reading_free(&r);
+    }
+    strata_url_free(u);
+    return out;
+}

@@ -26,7 +26,7 @@
 extern "C" {
 #endif
 
-#define STRATA_DRIVER_VERSION 3 /* 2: set_streaming; 3: execute_many */
+#define STRATA_DRIVER_VERSION 4 /* 2: set_streaming; 3: execute_many; 4: url_param_known */
 
 /* Capability bits (strata_driver.capabilities). */
 #define STRATA_CAP_RETURNING (1u << 0)          /* INSERT/UPDATE ... RETURNING */
@@ -142,6 +142,14 @@ struct strata_driver {
      * connection).  NULL: the core runs the executions one by one. */
     int (*execute_many)(strata_backend_stmt *st, size_t n, int (*bind)(void *ctx, size_t i),
                         int (*row)(void *ctx, size_t i), void *ctx);
+
+    /* ---- version 4 ---- */
+    /* Optional: non-zero when `key` (percent-decoded) is a URL query
+     * parameter the driver understands, for drivers whose list is only
+     * known at run time (libpq's).  The core refuses other keys while
+     * parsing the URL, so the engine's library never quotes a URL it
+     * refuses.  NULL: `url_params` decides (NULL there: any key). */
+    int (*url_param_known)(const char *key);
 };
 
 /* ---- helpers the core gives backends ----------------------------------- */
