@@ -269,9 +269,27 @@ static int sq_prepare(strata_backend_stmt **out, strata_conn *conn, const char *
     *out = NULL;
     if (!st)
         return strata_driver_error(conn->db, STRATA_E_NOMEM, "53200", 0, "out of memory");
-    if (sqlite3_prepare_v3(c->h, sql, -1, SQLITE_PREPARE_PERSISTENT, &st->h, NULL) != SQLITE_OK) {
+    const char *tail = NULL;
+    if (sqlite3_prepare_v3(c->h, sql, -1, SQLITE_PREPARE_PERSISTENT, &st->h, &tail) != SQLITE_OK) {
         free(st);
         return report(c);
+    }
+    /* What follows the first statement must compile to nothing (';',
+     * spaces, comments); else the text holds several statements. */
+    while (tail && *tail) {
+        sqlite3_stmt *next = NULL;
+        const char *after = NULL;
+        int rc = sqlite3_prepare_v3(c->h, tail, -1, 0, &next, &after);
+        sqlite3_finalize(next);
+        if (rc != SQLITE_OK || next) {
+            sqlite3_finalize(st->h);
+            free(st);
+            return strata_driver_error(conn->db, STRATA_E_SYNTAX, "42601", 0,
+                                       "SQLite compiles one statement and finds more after it");
+        }
+        if (after == tail)
+            break;
+        tail = after;
     }
     st->base.conn = conn;
     st->base.nparams = nparams;

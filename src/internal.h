@@ -56,7 +56,7 @@ char *strata__scrub(const char *text, char *const *secrets, size_t n);
 typedef struct strata__sql_rewrite {
     char *sql;     /* rewritten text, caller frees */
     int nparams;   /* number of `?` placeholders */
-    bool multiple; /* more than one statement in the text */
+    bool multiple; /* text goes on after a ; (the engine decides if it is one statement) */
 } strata__sql_rewrite;
 
 /* Rewrite `?` placeholders for `style`, honouring `lexer_flags`; `??`

@@ -9,8 +9,9 @@
  * the dialect has them, -- line comments, block comments (nested where the
  * dialect nests them) and $tag$...$tag$ strings.  `??` outside those is a
  * literal `?`, for PostgreSQL's jsonb operators (?, ?|, ?&).  It also notes
- * whether the text holds more than one statement, so prepare can refuse
- * scripts with the same message on every engine.
+ * whether text goes on after a ';', so that when the engine refuses the
+ * text, prepare can say it holds several statements (the engine decides:
+ * "SELECT 1;;" and a trigger body holding ';' are one).
  */
 #include <stdlib.h>
 #include <string.h>

@@ -179,6 +179,10 @@ static void cache_add(strata_db *db, strata_stmt *st)
 
 /* ---- prepare / finalize -------------------------------------------------------- */
 
+static const char several_statements[] =
+    "prepare takes one SQL statement, this text holds several (run scripts with "
+    "strata_db_exec())";
+
 int strata_stmt_prepare(strata_stmt **out, strata_db *db, const char *sql)
 {
     if (!out)
@@ -205,12 +209,6 @@ int strata_stmt_prepare(strata_stmt **out, strata_db *db, const char *sql)
     if (strata__sql_rewrite_placeholders(&rw, sql, db->driver->placeholder,
                                          db->driver->lexer_flags) != STRATA_OK)
         return strata__db_error(db, STRATA_E_NOMEM, "out of memory");
-    if (rw.multiple) {
-        free(rw.sql);
-        return strata__db_error(db, STRATA_E_MISUSE,
-                                "prepare takes one SQL statement, this text holds several "
-                                "(run scripts with strata_db_exec())");
-    }
     st = calloc(1, sizeof *st);
     if (st) {
         st->sql = strata__strdup(sql);
@@ -226,12 +224,22 @@ int strata_stmt_prepare(strata_stmt **out, strata_db *db, const char *sql)
     st->db = db;
     st->hash = h;
     st->nparams = rw.nparams;
+    /* The engine judges whether the text is one statement ("SELECT 1;;",
+     * a trigger or function body holding semicolons are).  When it refuses
+     * text the lexer sees going on after a ';', say so plainly. */
     rc = strata__drv_prepare(db, &st->bst, rw.sql, rw.nparams);
     free(rw.sql);
     db->counters[STRATA_COUNTER_PREPARES]++;
     if (rc != STRATA_OK) {
         st->bst = NULL;
         stmt_destroy(st);
+        if (rc == STRATA_E_SYNTAX && rw.multiple) {
+            char *why = strata__strdup(strata_db_errmsg(db));
+            rc = strata__db_error(db, STRATA_E_MISUSE, "%s: %s", several_statements,
+                                  why ? why : "");
+            free(why);
+        }
+        strata__db_note_failure(db);
         return rc;
     }
     st->bst->nparams = st->nparams;

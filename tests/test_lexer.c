@@ -3,6 +3,7 @@
  * dialect, and the same tricky statements executed on the engine to show a
  * `?` inside a literal, identifier or comment is left alone for real.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -138,6 +139,53 @@ START_TEST(lexer_refuses_several_statements)
     th_rc(db, rc, STRATA_OK);
     th_rc(db, strata_stmt_step(st), STRATA_DONE);
     strata_stmt_finalize(st);
+    /* Empty statements after the first are nothing, as the engines say. */
+    ck_assert_int_eq(th_int(db, "select 1;;;"), 1);
+    ck_assert_int_eq(th_int(db, "select 2; ; -- done\n;"), 2);
+    /* In a transaction the refusal aborts it on both engines, as any
+     * failed statement does. */
+    th_rc(db, strata_db_begin(db), STRATA_OK);
+    rc = strata_stmt_prepare(&st, db, "SELECT 1; SELECT 2");
+    th_rc(db, rc, STRATA_E_MISUSE);
+    th_rc(db, strata_db_exec(db, "SELECT 3"), STRATA_E_TX_ABORTED);
+    th_rc(db, strata_db_rollback(db), STRATA_OK);
+    ck_assert_int_eq(th_int(db, "SELECT 4"), 4);
+    strata_db_close(db);
+}
+END_TEST
+
+/* Statements whose bodies hold semicolons are one statement: the engine
+ * decides, not the lexer. */
+START_TEST(lexer_bodies_with_semicolons)
+{
+    strata_db *db = th_open();
+    th_exec(db, "CREATE TABLE t (n INTEGER)");
+    th_exec(db, "CREATE TABLE log (n INTEGER)");
+    const char *body;
+    if (th_is_pg()) {
+        ck_assert_int_ge(th_int(db, "SELECT current_setting('server_version_num')::int"), 140000);
+        body = "CREATE FUNCTION twice(n integer) RETURNS integer LANGUAGE SQL "
+               "BEGIN ATOMIC; SELECT n * 2; END";
+    } else {
+        body = "CREATE TRIGGER t_log AFTER INSERT ON t BEGIN "
+               "INSERT INTO log (n) VALUES (new.n); INSERT INTO log (n) VALUES (new.n * 10); END";
+    }
+    strata_stmt *st = NULL;
+    th_rc(db, strata_stmt_prepare(&st, db, body), STRATA_OK);
+    th_rc(db, strata_stmt_step(st), STRATA_DONE);
+    strata_stmt_finalize(st);
+    if (th_is_pg()) {
+        ck_assert_int_eq(th_int(db, "SELECT twice(21)"), 42);
+    } else {
+        th_exec(db, "INSERT INTO t (n) VALUES (4)");
+        ck_assert_int_eq(th_int(db, "SELECT sum(n) FROM log"), 44);
+    }
+    /* Such a body followed by another statement is still two. */
+    th_exec(db, th_is_pg() ? "DROP FUNCTION twice" : "DROP TRIGGER t_log");
+    char two[600];
+    snprintf(two, sizeof two, "%s; SELECT 1", body);
+    th_rc(db, strata_stmt_prepare(&st, db, two), STRATA_E_MISUSE);
+    ck_assert_ptr_null(st);
     strata_db_close(db);
 }
 END_TEST
@@ -148,6 +196,7 @@ static void add(TCase *tc, th_engine e)
     tcase_add_test(tc, lexer_table);
     tcase_add_test(tc, lexer_executes);
     tcase_add_test(tc, lexer_refuses_several_statements);
+    tcase_add_test(tc, lexer_bodies_with_semicolons);
 }
 
 static Suite *build(void) { return th_suite("lexer", add); }
