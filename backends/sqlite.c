@@ -224,8 +224,11 @@ static int sq_open(strata_conn **out, strata_db *db, const strata_url *url)
         snprintf(sql, sizeof sql, "PRAGMA synchronous = %s", sync);
         rc = sq_exec(&c->base, sql);
     }
-    /* WAL lets readers and a writer work at once, as on PostgreSQL. */
-    if (rc == STRATA_OK && !journal && !memory && !(flags & SQLITE_OPEN_READONLY))
+    /* WAL lets readers and a writer work at once, as on PostgreSQL.  A file
+     * SQLite could only open for reading (mode 0444, a read-only mount)
+     * keeps its journal mode: switching needs a write. */
+    bool read_only = (flags & SQLITE_OPEN_READONLY) || sqlite3_db_readonly(c->h, "main") == 1;
+    if (rc == STRATA_OK && !journal && !memory && !read_only)
         journal = "wal";
     if (rc == STRATA_OK && journal) {
         snprintf(sql, sizeof sql, "PRAGMA journal_mode = %s", journal);
@@ -234,9 +237,13 @@ static int sq_open(strata_conn **out, strata_db *db, const strata_url *url)
     if (rc != STRATA_OK) {
         /* A file that is not a database fails here, not at open. */
         int code = strata_db_errcode(db) == STRATA_E_BUSY ? STRATA_E_BUSY : STRATA_E_CONNECT;
+        const char *hint = read_only && journal
+                               ? " (the file can only be read: leave journal_mode out, "
+                                 "or open it with ?mode=ro)"
+                               : "";
         rc = strata_driver_error(
             db, code, code == STRATA_E_BUSY ? "55P03" : "08001", sqlite3_extended_errcode(c->h),
-            "cannot open SQLite database \"%s\": %s", path, sqlite3_errmsg(c->h));
+            "cannot open SQLite database \"%s\": %s%s", path, sqlite3_errmsg(c->h), hint);
         sqlite3_close(c->h);
         free(c);
         return rc;

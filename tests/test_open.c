@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -150,11 +151,119 @@ START_TEST(open_read_only)
 }
 END_TEST
 
+/* What a read-only database gives a plain URL: reads, and STRATA_E_READONLY
+ * for writes.  Returns NULL or what went wrong. */
+static const char *read_only_checks(const char *url, const char *setup, const char *wal_url)
+{
+    static char why[600];
+    strata_db *db = NULL;
+    if (strata_db_open(&db, url) != STRATA_OK || (setup && strata_db_exec(db, setup) != STRATA_OK)) {
+        snprintf(why, sizeof why, "plain open failed: %s", strata_db_errmsg(db));
+        strata_db_close(db);
+        return why;
+    }
+    strata_stmt *st = NULL;
+    int rc = strata_stmt_prepare(&st, db, "SELECT count(*) FROM t");
+    if (rc == STRATA_OK)
+        rc = strata_stmt_step(st);
+    int64_t n = -1;
+    if (rc == STRATA_ROW && strata_stmt_column_int64(st, 0, &n) != STRATA_OK)
+        n = -1;
+    strata_stmt_finalize(st);
+    if (n != 1) {
+        snprintf(why, sizeof why, "read gave %lld: %s", (long long)n, strata_db_errmsg(db));
+        strata_db_close(db);
+        return why;
+    }
+    rc = strata_db_exec(db, "INSERT INTO t VALUES (2)");
+    if (rc != STRATA_E_READONLY) {
+        snprintf(why, sizeof why, "write gave %s: %s", strata_errname(rc), strata_db_errmsg(db));
+        strata_db_close(db);
+        return why;
+    }
+    strata_db_close(db);
+    if (!wal_url)
+        return NULL;
+    db = NULL;
+    rc = strata_db_open(&db, wal_url);
+    if (rc != STRATA_E_CONNECT || !strstr(strata_db_errmsg(db), "?mode=ro")) {
+        snprintf(why, sizeof why, "journal_mode=wal gave %s: %s", strata_errname(rc),
+                 strata_db_errmsg(db));
+        strata_db_close(db);
+        return why;
+    }
+    strata_db_close(db);
+    return NULL;
+}
+
+/* A database the process cannot write opens with a plain URL: an SQLite
+ * file of mode 0444 in a directory of mode 0555 (its journal mode is left
+ * as it is: switching to WAL needs a write), or a PostgreSQL session whose
+ * transactions are read-only. */
+START_TEST(open_read_only_file)
+{
+    if (th_is_pg()) {
+        strata_db *db = th_open();
+        th_exec(db, "CREATE TABLE t (id INTEGER)");
+        th_exec(db, "INSERT INTO t VALUES (1)");
+        strata_db_close(db);
+        const char *why = read_only_checks(
+            th_url(), "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY", NULL);
+        ck_assert_msg(why == NULL, "%s", why);
+        return;
+    }
+    char dir[600], path[700], url[800], wal[900];
+    snprintf(dir, sizeof dir, "%s/ro", th_tmpdir());
+    ck_assert_int_eq(mkdir(dir, 0755), 0);
+    snprintf(path, sizeof path, "%s/app.db", dir);
+    snprintf(url, sizeof url, "sqlite:///%s?journal_mode=delete", path);
+    strata_db *db = th_open_url(url);
+    th_exec(db, "CREATE TABLE t (id INTEGER)");
+    th_exec(db, "INSERT INTO t VALUES (1)");
+    strata_db_close(db);
+    ck_assert_int_eq(chmod(path, 0444), 0);
+    ck_assert_int_eq(chmod(dir, 0555), 0);
+    ck_assert_int_eq(chmod(th_tmpdir(), 0755), 0);
+    snprintf(url, sizeof url, "sqlite:///%s", path);
+    snprintf(wal, sizeof wal, "sqlite:///%s?journal_mode=wal", path);
+
+    /* root writes any file: run the checks as nobody then. */
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        close(fds[0]);
+        if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0))
+            _exit(3);
+        const char *why = read_only_checks(url, NULL, wal);
+        if (why && write(fds[1], why, strlen(why)) < 0)
+            _exit(4);
+        _exit(why ? 1 : 0);
+    }
+    close(fds[1]);
+    char why[700] = "";
+    ssize_t n = read(fds[0], why, sizeof why - 1);
+    why[n > 0 ? n : 0] = '\0';
+    close(fds[0]);
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    chmod(dir, 0755);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "exit %d: %s",
+                  WIFEXITED(status) ? WEXITSTATUS(status) : -1, why);
+    /* Nothing changed the file: still one row, still a rollback journal. */
+    db = th_open_url(url);
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM t"), 1);
+    strata_db_close(db);
+}
+END_TEST
+
 static void add(TCase *tc, th_engine e)
 {
     tcase_add_test(tc, open_database_url_and_default);
     tcase_add_test(tc, open_failures);
     tcase_add_test(tc, open_same_behaviour);
+    tcase_add_test(tc, open_read_only_file);
     /* Reopening a private in-memory database gives a new, empty one. */
     if (e != TH_SQLITE_MEMORY)
         tcase_add_test(tc, open_read_only);
