@@ -92,6 +92,7 @@ static int classify(const char *state, int native, const char *msg)
         {"42710", STRATA_E_EXISTS},
         {"42P06", STRATA_E_EXISTS},
         {"53200", STRATA_E_NOMEM},
+        {"53100", STRATA_E_DISK_FULL},
         {"57014", STRATA_E_TIMEOUT},
         {"25P02", STRATA_E_TX_ABORTED},
         {"25006", STRATA_E_READONLY},

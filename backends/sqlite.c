@@ -59,6 +59,7 @@ static int classify(const char *sqlstate, int ext, const char *msg)
     case SQLITE_BUSY:
     case SQLITE_LOCKED: return STRATA_E_BUSY;
     case SQLITE_NOMEM: return STRATA_E_NOMEM;
+    case SQLITE_FULL: return STRATA_E_DISK_FULL;
     case SQLITE_READONLY: return STRATA_E_READONLY;
     case SQLITE_CANTOPEN:
     case SQLITE_NOTADB: return STRATA_E_CONNECT;
@@ -99,6 +100,7 @@ static const char *sqlstate_for(int code)
     case STRATA_E_BUSY: return "55P03";
     case STRATA_E_SERIALIZATION: return "40001";
     case STRATA_E_NOMEM: return "53200";
+    case STRATA_E_DISK_FULL: return "53100";
     case STRATA_E_READONLY: return "25006";
     case STRATA_E_CONNECT: return "08001";
     case STRATA_E_DATA: return "22000";

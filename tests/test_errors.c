@@ -58,6 +58,34 @@ START_TEST(errors_constraints)
 }
 END_TEST
 
+/* A full disk has a code of its own: SQLite's size limit stands in for the
+ * disk; PostgreSQL's server error is raised as the server raises it when
+ * it cannot extend a file. */
+START_TEST(errors_disk_full)
+{
+    strata_db *db = th_open();
+    th_exec(db, "CREATE TABLE big (id INTEGER PRIMARY KEY, data TEXT)");
+    th_exec(db, "INSERT INTO big (id, data) VALUES (1, 'small')");
+    if (th_is_pg()) {
+        expect(db,
+               "DO $$ BEGIN RAISE EXCEPTION 'could not extend file' USING ERRCODE = 'disk_full'; "
+               "END $$",
+               STRATA_E_DISK_FULL, "53100");
+    } else {
+        int64_t pages = th_int(db, "PRAGMA page_count");
+        char sql[100];
+        snprintf(sql, sizeof sql, "PRAGMA max_page_count = %lld", (long long)pages + 1);
+        th_exec(db, sql);
+        expect(db, "INSERT INTO big (id, data) VALUES (2, printf('%.200000c', 'x'))",
+               STRATA_E_DISK_FULL, "53100");
+        ck_assert_ptr_nonnull(strstr(strata_db_errmsg(db), "full"));
+    }
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM big"), 1);
+    ck_assert_str_eq(strata_errname(STRATA_E_DISK_FULL), "STRATA_E_DISK_FULL");
+    strata_db_close(db);
+}
+END_TEST
+
 START_TEST(errors_sql)
 {
     strata_db *db = th_open();
@@ -179,6 +207,7 @@ static void add(TCase *tc, th_engine e)
 {
     tcase_add_test(tc, errors_constraints);
     tcase_add_test(tc, errors_sql);
+    tcase_add_test(tc, errors_disk_full);
     tcase_add_test(tc, errors_table);
     /* Two connections to one database: not possible with a private
      * in-memory database. */

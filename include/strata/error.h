@@ -52,7 +52,8 @@
     X(E_SCHEMA, 127, "invalid schema definition")                           \
     X(E_MULTIPLE, 128, "more than one row where one was expected")                 \
     X(E_MIGRATION, 129, "bad migration repository, revision file or target")         \
-    X(E_OUTDATED, 130, "the database is not at the revision or schema expected")
+    X(E_OUTDATED, 130, "the database is not at the revision or schema expected")   \
+    X(E_DISK_FULL, 131, "the disk or the database's size limit is full")
 
 #ifdef __cplusplus
 extern "C" {
