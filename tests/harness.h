@@ -50,9 +50,12 @@ void th_exec_at(const char *file, int line, strata_db *db, const char *sql);
 int64_t th_int_at(const char *file, int line, strata_db *db, const char *sql);
 
 /* Assert an integer result code, showing names and the message on failure. */
-#define th_rc(db, got, want)                                                        \
-    ck_assert_msg((got) == (want), "expected %s, got %s: %s", strata_errname(want), \
-                  strata_errname(got), strata_db_errmsg(db))
+#define th_rc(db, got, want)                                                              \
+    do {                                                                                  \
+        int th_got_ = (got); /* once: `got` is often the call under test */              \
+        ck_assert_msg(th_got_ == (want), "expected %s, got %s: %s", strata_errname(want), \
+                      strata_errname(th_got_), strata_db_errmsg(db));                     \
+    } while (0)
 
 /* A DDL type name for this engine: BLOB/BYTEA, DOUBLE/DOUBLE PRECISION ... */
 const char *th_blob_type(void);
