@@ -30,9 +30,12 @@ static const strata_relation *mirror(strata_session *s, const strata_relation *r
     return ti ? strata__relation(ti, r->back_populates, mi_out) : NULL;
 }
 
+/* Is o's row in the database, so its related rows can be asked for?  A
+ * deleted object's row is there until the flush (which cascades first). */
 static bool has_key(strata_object *o)
 {
-    return o->priv->state == OBJ_PERSISTENT && o->priv->mi->pk >= 0;
+    return (o->priv->state == OBJ_PERSISTENT || o->priv->state == OBJ_DELETED) &&
+           o->priv->mi->pk >= 0;
 }
 
 /* ---- loading ----------------------------------------------------------- */
@@ -252,7 +255,7 @@ int strata__relation_load_many(strata_session *s, strata__minfo *mi, const char 
             int64_t parent = 0;
             strata_object *child;
             strata_stmt_column_int64(st, 0, &parent);
-            rc = strata__session_load_row(s, ti, st, 1, &child);
+            rc = strata__session_load_row(s, ti, st, 1, false, &child);
             strata_object *p = rc == STRATA_OK ? strata__identity_find(mi, parent) : NULL;
             if (p && !strata__list_push(&p->priv->rels[ri].list, child))
                 rc = STRATA_E_NOMEM;
