@@ -153,6 +153,11 @@ static void quiet_notices(void *arg, const char *message)
 
 static int pg_exec(strata_conn *conn, const char *sql);
 
+static int pg_begin_mode(strata_conn *conn, int mode)
+{
+    return pg_exec(conn, mode == STRATA_TX_READ_ONLY ? "BEGIN READ ONLY" : "BEGIN");
+}
+
 static int pg_open(strata_conn **out, strata_db *db, const strata_url *url)
 {
     const char *target = strata_driver_url_target(url);
@@ -924,4 +929,5 @@ const strata_driver strata__postgres_driver = {
     .set_streaming = pg_set_streaming,
     .execute_many = pg_execute_many,
     .url_param_known = pg_url_param_known,
+    .begin_mode = pg_begin_mode,
 };

@@ -152,6 +152,15 @@ static bool one_of(const char *v, const char *const *choices)
 
 static int sq_exec(strata_conn *conn, const char *sql);
 
+/* A transaction that will write takes the write lock at BEGIN, where the
+ * busy handler waits for it; a deferred one that reads first and writes
+ * later gets SQLITE_BUSY at once when another connection wrote meanwhile
+ * (SQLite cannot wait there without risking a deadlock). */
+static int sq_begin_mode(strata_conn *conn, int mode)
+{
+    return sq_exec(conn, mode == STRATA_TX_WRITE ? "BEGIN IMMEDIATE" : "BEGIN");
+}
+
 static int sq_open(strata_conn **out, strata_db *db, const strata_url *url)
 {
     static const char *const journal_modes[] = {"delete", "truncate", "persist", "memory",
@@ -480,6 +489,7 @@ const strata_driver strata__sqlite_driver = {
     .placeholder = STRATA_PLACEHOLDER_QMARK,
     .lexer_flags = STRATA_LEX_BACKTICKS | STRATA_LEX_BRACKETS,
     .url_params = sq_url_params,
+    .begin_mode = sq_begin_mode,
     .open = sq_open,
     .close = sq_close,
     .exec = sq_exec,

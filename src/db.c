@@ -184,9 +184,9 @@ static void tx_ended(strata_db *db)
     db->sp_depth = 0;
 }
 
-/* BEGIN, or the engine's own form of it (`sql`, e.g. SQLite's BEGIN
- * IMMEDIATE, which takes the write lock at once). */
-static int begin(strata_db *db, const char *sql)
+/* BEGIN in `mode`, or the engine's own form of it (`sql`, e.g. SQLite's
+ * BEGIN IMMEDIATE, which takes the write lock at once). */
+static int begin(strata_db *db, const char *sql, strata_tx_mode mode)
 {
     int rc = strata__db_usable(db);
     if (rc)
@@ -195,20 +195,32 @@ static int begin(strata_db *db, const char *sql)
         return strata__db_error(
             db, STRATA_E_MISUSE,
             "a transaction is already open (use strata_db_savepoint() to nest)");
+    if (mode != STRATA_TX_DEFAULT && mode != STRATA_TX_WRITE && mode != STRATA_TX_READ_ONLY)
+        return strata__db_error(db, STRATA_E_MISUSE, "begin: unknown transaction mode %d",
+                                (int)mode);
+    static const char *const shown[] = {"BEGIN", "BEGIN (write)", "BEGIN (read only)"};
     db->counters[STRATA_COUNTER_STATEMENTS]++;
-    strata__echo_line(db, "%s", sql ? sql : "BEGIN");
-    rc = sql ? strata__drv_exec(db, sql) : strata__drv_begin(db);
+    strata__echo_line(db, "%s", sql ? sql : shown[mode]);
+    rc = sql ? strata__drv_exec(db, sql) : strata__drv_begin_mode(db, mode);
     if (rc == STRATA_OK) {
         db->in_tx = true;
+        db->tx_serial++;
         db->tx_from_savepoint = false;
         db->sp_depth = 0;
     }
     return rc;
 }
 
-int strata_db_begin(strata_db *db) { return begin(db, NULL); }
+int strata_db_begin(strata_db *db) { return begin(db, NULL, STRATA_TX_DEFAULT); }
 
-int strata__db_begin_sql(strata_db *db, const char *sql) { return begin(db, sql); }
+int strata_db_begin_mode(strata_db *db, strata_tx_mode mode) { return begin(db, NULL, mode); }
+
+uint64_t strata__db_tx_serial(const strata_db *db) { return db->in_tx ? db->tx_serial : 0; }
+
+int strata__db_begin_sql(strata_db *db, const char *sql)
+{
+    return begin(db, sql, STRATA_TX_DEFAULT);
+}
 
 /* Roll the engine's transaction back after a failure, keeping the
  * failure's details (not the rollback's) on the handle. */

@@ -112,6 +112,14 @@ int strata__drv_begin(strata_db *db)
     return db->driver->begin ? db->driver->begin(db->conn) : db->driver->exec(db->conn, "BEGIN");
 }
 
+int strata__drv_begin_mode(strata_db *db, int mode)
+{
+    const strata_driver *d = db->driver;
+    if (mode != STRATA_TX_DEFAULT && d->version >= 4 && d->begin_mode)
+        return d->begin_mode(db->conn, mode);
+    return strata__drv_begin(db);
+}
+
 int strata__drv_commit(strata_db *db)
 {
     return db->driver->commit ? db->driver->commit(db->conn) : db->driver->exec(db->conn, "COMMIT");

@@ -91,6 +91,7 @@ struct strata_db {
     bool in_tx;
     bool tx_failed;         /* a statement failed in the transaction: only rollback works */
     bool tx_from_savepoint; /* the transaction was begun by the first savepoint */
+    uint64_t tx_serial;     /* counts transactions begun: names the one open now */
     int sp_depth;
 
     int64_t changes;
@@ -142,6 +143,10 @@ int strata__db_usable(strata_db *db);
 /* As strata__db_usable, allowing `st` to be the streaming statement. */
 int strata__db_usable_by(strata_db *db, const strata_stmt *st);
 int strata__db_check_tx(strata_db *db);
+/* The number of the transaction open on db, or 0 when none is: values
+ * read in transaction n are current only while strata__db_tx_serial() is
+ * n.  This function can't fail. */
+uint64_t strata__db_tx_serial(const strata_db *db);
 void strata__db_note_failure(strata_db *db);
 /* Begin a transaction with the engine's own statement for it. */
 int strata__db_begin_sql(strata_db *db, const char *sql);
@@ -165,6 +170,8 @@ int strata__drv_open(strata_db *db, const strata_url *url);
 void strata__drv_close(strata_db *db);
 int strata__drv_exec(strata_db *db, const char *sql);
 int strata__drv_begin(strata_db *db);
+/* Begin in a strata_tx_mode: the driver's begin_mode, else begin. */
+int strata__drv_begin_mode(strata_db *db, int mode);
 int strata__drv_commit(strata_db *db);
 int strata__drv_rollback(strata_db *db);
 int strata__drv_prepare(strata_db *db, strata_backend_stmt **out, const char *sql, int nparams);

@@ -64,6 +64,7 @@ struct strata__object {
     bool added_in_tx;        /* became pending / inserted since the last commit */
     bool deleted_in_tx;      /* deleted since the last commit */
     uint64_t nulls;          /* non-pointer fields that are NULL */
+    uint64_t tx_serial;      /* transaction `loaded` was read or written in (db.c) */
     strata__cell *loaded;    /* values as the database has them (NULL: not loaded) */
     strata__cell *committed; /* values at the last commit (NULL: none) */
     /* What the flush under way did, to undo when it fails. */
@@ -82,6 +83,7 @@ typedef struct strata__m2m_op {
 struct strata_session {
     strata_db *db;
     bool owns_tx;
+    bool read_only; /* begin STRATA_TX_READ_ONLY and refuse to flush changes */
     strata__minfo **models;
     int nmodels;
     strata_object **objs; /* every object the session made */
@@ -135,6 +137,10 @@ void strata__list_remove(strata_list *l, const void *item);
 
 /* ---- session.c --------------------------------------------------------- */
 
+/* Are o's values those of the transaction open now?  False outside a
+ * transaction, and for values from an earlier one (they are refreshed on
+ * the next get, query or refresh that meets the row). */
+bool strata__object_current(const strata_object *o);
 /* An object not registered with the session (the caller frees it with
  * strata__object_free), and the destructor of any object. */
 strata_object *strata__object_alloc(strata_session *s, strata__minfo *mi);
@@ -142,9 +148,11 @@ void strata__object_free(strata_object *o);
 /* Begin the session's transaction when none is open. */
 int strata__session_begin(strata_session *s);
 /* A new persistent object for a row (or the one already in the identity
- * map): columns 0..nfields-1 of st's current row. */
+ * map): columns col0.. of st's current row.  An object of the identity map
+ * is refreshed from the row when its values are from an earlier
+ * transaction, or always when `reread` (rows just locked). */
 int strata__session_load_row(strata_session *s, strata__minfo *mi, strata_stmt *st, int col0,
-                             strata_object **out);
+                             bool reread, strata_object **out);
 int strata__session_error(strata_session *s, int code, const char *fmt, ...) STRATA_PRINTF(3, 4);
 bool strata__is_pg(const strata_session *s);
 

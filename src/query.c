@@ -39,6 +39,8 @@ struct strata_query {
     order_item *orders;
     int norders;
     int64_t limit, offset; /* -1: none */
+    bool for_update;       /* lock the rows (strata_query_for_update) */
+    unsigned lock_flags;   /* STRATA_LOCK_* */
     char **loads;
     int nloads;
     int err; /* a construction error, reported at execution */
@@ -229,6 +231,46 @@ int strata_query_offset(strata_query *q, int64_t offset)
         return STRATA_E_MISUSE;
     q->offset = offset;
     return STRATA_OK;
+}
+
+int strata_query_for_update(strata_query *q, unsigned flags)
+{
+    if (!q || (flags & ~(unsigned)(STRATA_LOCK_NOWAIT | STRATA_LOCK_SKIP_LOCKED)) ||
+        flags == (STRATA_LOCK_NOWAIT | STRATA_LOCK_SKIP_LOCKED))
+        return STRATA_E_MISUSE;
+    if (q->s->read_only)
+        return strata__session_error(q->s, STRATA_E_MISUSE,
+                                     "a read-only session cannot lock rows for update");
+    q->for_update = true;
+    q->lock_flags = flags;
+    return STRATA_OK;
+}
+
+int strata_get_for_update(strata_session *s, const strata_model *model, int64_t id,
+                          unsigned flags, void *out)
+{
+    if (!out)
+        return STRATA_E_MISUSE;
+    *(void **)out = NULL;
+    if (!s || !model)
+        return STRATA_E_MISUSE;
+    strata_query *q = strata_query_new(s, model);
+    if (!q)
+        return strata_db_errcode(s->db) ? strata_db_errcode(s->db) : STRATA_E_NOMEM;
+    int rc = STRATA_OK;
+    if (q->mi->pk < 0)
+        rc = strata__session_error(s, STRATA_E_MISUSE,
+                                   "%s's primary key is not one integer field", model->name);
+    if (rc == STRATA_OK)
+        rc = strata_query_filter_by(q, model->fields[q->mi->pk].name, strata_int(id));
+    if (rc == STRATA_OK)
+        rc = strata_query_for_update(q, flags);
+    if (rc == STRATA_OK)
+        rc = strata_query_one_or_none(q, out);
+    if (rc == STRATA_OK && !*(void **)out)
+        rc = STRATA_E_NOT_FOUND;
+    strata_query_free(q);
+    return rc;
 }
 
 int strata_query_load(strata_query *q, const char *rel)
@@ -511,6 +553,17 @@ static char *build_sql(build *b, strata_query *q, shape sh, int64_t limit, int64
     }
     if (sh == SHAPE_COUNT && paged)
         strata__sb_puts(&sb, ") AS strata_counted");
+    /* Engines with row locks lock the rows read; the others (SQLite) lock
+     * the whole database for the session's writing transaction, which
+     * began with the write lock held: no other writer can change a row. */
+    const strata_driver *drv = strata_db_driver(q->s->db);
+    if (q->for_update && sh == SHAPE_ROWS && (drv->capabilities & STRATA_CAP_CONCURRENT_WRITERS)) {
+        strata__sb_printf(&sb, " FOR UPDATE OF %s", mi->qtable);
+        if (q->lock_flags & STRATA_LOCK_NOWAIT)
+            strata__sb_puts(&sb, " NOWAIT");
+        else if (q->lock_flags & STRATA_LOCK_SKIP_LOCKED)
+            strata__sb_puts(&sb, " SKIP LOCKED");
+    }
     strata__sb_free(&order);
     strata__sb_free(&b->where);
     strata__sb_free(&b->joins);
@@ -568,7 +621,7 @@ static int fetch(strata_query *q, int64_t limit, int64_t offset, strata_list **o
         rc = STRATA_E_NOMEM;
     while (rc == STRATA_OK && (rc = strata_stmt_step(st)) == STRATA_ROW) {
         strata_object *o;
-        rc = strata__session_load_row(q->s, q->mi, st, 0, &o);
+        rc = strata__session_load_row(q->s, q->mi, st, 0, q->for_update, &o);
         if (rc == STRATA_OK && !strata__list_push(l, o))
             rc = STRATA_E_NOMEM;
     }

@@ -86,11 +86,23 @@ void strata_session_free(strata_session *s)
     free(s);
 }
 
+int strata_session_set_read_only(strata_session *s, int on)
+{
+    if (!s)
+        return STRATA_E_MISUSE;
+    if (s->owns_tx && strata_db_in_transaction(s->db))
+        return strata__session_error(s, STRATA_E_MISUSE,
+                                     "the session's transaction is open: set read-only "
+                                     "before it begins, or after commit or rollback");
+    s->read_only = on != 0;
+    return STRATA_OK;
+}
+
 int strata__session_begin(strata_session *s)
 {
     if (strata_db_in_transaction(s->db))
         return STRATA_OK;
-    int rc = strata_db_begin(s->db);
+    int rc = strata_db_begin_mode(s->db, s->read_only ? STRATA_TX_READ_ONLY : STRATA_TX_WRITE);
     if (rc == STRATA_OK)
         s->owns_tx = true;
     return rc;
@@ -205,8 +217,62 @@ int strata_delete(void *obj)
     return STRATA_OK;
 }
 
+bool strata__object_current(const strata_object *o)
+{
+    const struct strata__object *p = o->priv;
+    return p->tx_serial != 0 && p->tx_serial == strata__db_tx_serial(p->s->db);
+}
+
+/* Read the current row (its columns from col0) into `o`, whose values are
+ * from an earlier transaction.  A field the program changed since it was
+ * loaded keeps the program's value, to be flushed as a change; every other
+ * field takes the database's. */
+static int refresh_from_row(strata_object *o, strata_stmt *st, int col0)
+{
+    struct strata__object *p = o->priv;
+    strata__minfo *mi = p->mi;
+    bool *mine = NULL; /* fields the program changed */
+    strata__cell *kept = NULL;
+    for (int f = 0; p->loaded && f < mi->nfields; f++) {
+        if (!strata__field_changed(o, f, &p->loaded[f]))
+            continue;
+        if (!mine && (!(mine = calloc((size_t)mi->nfields, sizeof *mine)) ||
+                      !(kept = strata__snapshot(o)))) {
+            free(mine);
+            return STRATA_E_NOMEM;
+        }
+        mine[f] = true;
+    }
+    int rc = STRATA_OK;
+    for (int f = 0; f < mi->nfields && rc == STRATA_OK; f++)
+        if ((rc = strata__read_field(st, col0 + f, o, f)) != STRATA_OK)
+            strata__session_error(p->s, rc, "reading %s.%s: %s", mi->m->name,
+                                  mi->m->fields[f].name, strata_errstr(rc));
+    strata__cell *db = rc == STRATA_OK ? strata__snapshot(o) : NULL;
+    if (rc == STRATA_OK && !db)
+        rc = STRATA_E_NOMEM;
+    for (int f = 0; mine && f < mi->nfields && rc == STRATA_OK; f++)
+        if (mine[f])
+            rc = strata__set_field(o, f, &kept[f]);
+    if (rc != STRATA_OK) {
+        /* Leave the object as it was, not half read. */
+        strata__restore(o, kept ? kept : p->loaded);
+        strata__snapshot_release(db);
+    }
+    free(mine);
+    strata__snapshot_release(kept);
+    if (rc != STRATA_OK)
+        return rc;
+    strata__snapshot_release(p->loaded);
+    strata__snapshot_release(p->committed);
+    p->loaded = db;
+    p->committed = strata__snapshot_share(db);
+    p->tx_serial = strata__db_tx_serial(p->s->db);
+    return STRATA_OK;
+}
+
 int strata__session_load_row(strata_session *s, strata__minfo *mi, strata_stmt *st, int col0,
-                             strata_object **out)
+                             bool reread, strata_object **out)
 {
     *out = NULL;
     strata__cell cells[STRATA__MAX_KEY];
@@ -225,8 +291,10 @@ int strata__session_load_row(strata_session *s, strata__minfo *mi, strata_stmt *
         return strata__session_error(s, rc == STRATA_NULL ? STRATA_E_DATA : rc,
                                      "reading %s's key: %s", mi->m->name, strata_errstr(rc));
     if (o) {
-        *out = o; /* the identity map wins: loaded values are not overwritten */
-        return STRATA_OK;
+        *out = o;
+        /* Within the transaction that loaded it, the identity map wins;
+         * from an earlier one, the row read now is the truth. */
+        return strata__object_current(o) && !reread ? STRATA_OK : refresh_from_row(o, st, col0);
     }
     o = object_new(s, mi);
     if (!o)
@@ -242,6 +310,7 @@ int strata__session_load_row(strata_session *s, strata__minfo *mi, strata_stmt *
         !strata__identity_put(mi, o))
         return STRATA_E_NOMEM;
     p->state = OBJ_PERSISTENT;
+    p->tx_serial = strata__db_tx_serial(s->db);
     *out = o;
     return STRATA_OK;
 }
@@ -626,6 +695,7 @@ static int insert_model(strata_session *s, strata__minfo *mi)
             struct strata__object *p = batch[i]->priv;
             p->state = OBJ_PERSISTENT;
             p->inserted_now = true;
+            p->tx_serial = strata__db_tx_serial(s->db);
             strata__snapshot_release(p->loaded);
             if (!(p->loaded = strata__snapshot(batch[i])) || !strata__identity_put(mi, batch[i])) {
                 rc = STRATA_E_NOMEM;
@@ -725,6 +795,7 @@ static int update_object(strata_session *s, strata_object *o)
         p->undo = NULL;
         return STRATA_E_NOMEM;
     }
+    p->tx_serial = strata__db_tx_serial(s->db);
     return rekey && !strata__identity_put(mi, o) ? STRATA_E_NOMEM : STRATA_OK;
 }
 
@@ -842,6 +913,10 @@ int strata_session_flush(strata_session *s)
         s->has_pending = false;
         return STRATA_OK;
     }
+    if (s->read_only)
+        return strata__session_error(s, STRATA_E_READONLY,
+                                     "the session is read-only: its changes cannot be "
+                                     "flushed (roll them back, or use a writing session)");
     if ((rc = strata__session_begin(s)) != STRATA_OK)
         return rc;
     s->flushing = true;
@@ -909,6 +984,19 @@ out:
 
 /* ---- commit / rollback ------------------------------------------------- */
 
+/* When the transaction ends, what was loaded of an object's relationships
+ * is from a finished transaction: the next access loads it again. */
+static void forget_related(strata_object *o)
+{
+    struct strata__object *p = o->priv;
+    for (int r = 0; r < p->mi->nrels; r++) {
+        p->rels[r].loaded = false;
+        p->rels[r].one = NULL;
+        p->rels[r].one_set = false;
+        p->rels[r].list.count = 0;
+    }
+}
+
 int strata_session_commit(strata_session *s)
 {
     if (!s)
@@ -922,10 +1010,13 @@ int strata_session_commit(strata_session *s)
         if (rc != STRATA_OK)
             return rc;
     }
+    bool ended = !strata_db_in_transaction(s->db);
     for (size_t i = 0; i < s->nobjs; i++) {
         strata_object *o = s->objs[i];
         struct strata__object *p = o->priv;
         p->added_in_tx = p->deleted_in_tx = false;
+        if (ended)
+            forget_related(o);
         if (p->state == OBJ_PERSISTENT && p->committed != p->loaded) {
             /* After the flush, what the database holds is `loaded`. */
             strata__snapshot_release(p->committed);
@@ -950,12 +1041,7 @@ int strata_session_rollback(strata_session *s)
     for (size_t i = 0; i < s->nobjs; i++) {
         strata_object *o = s->objs[i];
         struct strata__object *p = o->priv;
-        for (int r = 0; r < p->mi->nrels; r++) {
-            p->rels[r].loaded = false;
-            p->rels[r].one = NULL;
-            p->rels[r].one_set = false;
-            p->rels[r].list.count = 0;
-        }
+        forget_related(o);
         if (p->added_in_tx) {
             /* Not saved: back to a plain object, its database id gone. */
             if (p->state == OBJ_PERSISTENT || p->state == OBJ_DELETED)
@@ -1011,32 +1097,45 @@ static int select_by_key(strata_session *s, strata__minfo *mi, const strata__key
 
 static int get_by_key(strata_session *s, strata__minfo *mi, const strata__key key, void *out)
 {
+    /* Within one transaction the identity map answers without SQL.  An
+     * object from an earlier transaction is read again (and refreshed in
+     * place): another connection may have changed the row since. */
     strata_object *o = strata__identity_find_key(mi, key);
-    if (o) {
-        if (o->priv->state == OBJ_DELETED)
-            return STRATA_E_NOT_FOUND;
+    if (o && o->priv->state == OBJ_DELETED)
+        return STRATA_E_NOT_FOUND;
+    if (o && strata__object_current(o)) {
         *(void **)out = o;
         return STRATA_OK;
     }
-    /* The row is not loaded, so changes to loaded objects cannot affect it;
-     * only a pending insert could be it.  Flushing only then keeps a loop
-     * of gets from comparing every loaded object each time. */
+    /* Only a pending insert could be the row asked for when no loaded
+     * object is.  Flushing only then keeps a loop of gets from comparing
+     * every loaded object each time. */
     int rc = s->has_pending ? strata_session_flush(s) : STRATA_OK;
     if (rc == STRATA_OK)
         rc = strata__session_begin(s);
     if (rc != STRATA_OK)
         return rc;
+    if (o && strata__object_current(o)) { /* the flush wrote it just now */
+        *(void **)out = o;
+        return STRATA_OK;
+    }
     strata_stmt *st;
     if ((rc = select_by_key(s, mi, key, &st)) != STRATA_OK)
         return rc;
+    strata_object *found = NULL;
     rc = strata_stmt_step(st);
     if (rc == STRATA_ROW)
-        rc = strata__session_load_row(s, mi, st, 0, &o);
+        rc = strata__session_load_row(s, mi, st, 0, false, &found);
     else if (rc == STRATA_DONE)
         rc = STRATA_E_NOT_FOUND;
     strata_stmt_finalize(st);
+    if (rc == STRATA_E_NOT_FOUND && o && o->priv->state == OBJ_PERSISTENT) {
+        /* Another connection deleted the row: the object is gone too. */
+        strata__identity_remove(mi, o);
+        o->priv->state = OBJ_DETACHED;
+    }
     if (rc == STRATA_OK)
-        *(void **)out = o;
+        *(void **)out = found;
     return rc;
 }
 
@@ -1117,6 +1216,7 @@ int strata_refresh(void *obj)
     if (rc != STRATA_ROW)
         return rc;
     strata__snapshot_release(o->priv->loaded);
+    o->priv->tx_serial = strata__db_tx_serial(s->db);
     return (o->priv->loaded = strata__snapshot(o)) ? STRATA_OK : STRATA_E_NOMEM;
 }
 
@@ -1210,6 +1310,7 @@ int strata_upsert(void *obj, const char *on, void *out)
             rc = strata__read_field(st, f, target, f);
         if (rc == STRATA_OK) {
             strata__snapshot_release(target->priv->loaded);
+            target->priv->tx_serial = strata__db_tx_serial(s->db);
             if (!(target->priv->loaded = strata__snapshot(target)))
                 rc = STRATA_E_NOMEM;
         }

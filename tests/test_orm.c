@@ -819,10 +819,15 @@ START_TEST(orm_composite_keys)
     int64_t john_id = john->id, susan_id = susan->id; /* the objects go with the session */
     ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM membership WHERE note = role"), 600);
 
-    /* get by the whole key: from the identity map, no SQL. */
+    /* get by the whole key after the commit: the row is read again (into
+     * the same object), then the identity map answers, with no SQL. */
     int before = f.statements;
     Membership *got;
     strata_value key[2] = {strata_int(john->id), strata_text("admin")};
+    OK(&f, strata_get_key(f.s, &membership_model, key, 2, &got));
+    ck_assert_ptr_eq(got, admin);
+    ck_assert_int_eq(f.statements, before + 2); /* BEGIN, SELECT */
+    before = f.statements;
     OK(&f, strata_get_key(f.s, &membership_model, key, 2, &got));
     ck_assert_ptr_eq(got, admin);
     ck_assert_int_eq(f.statements, before);

@@ -70,6 +70,23 @@ STRATA_API int64_t strata_db_changes(const strata_db *db);
 /** Begin a transaction.  STRATA_E_MISUSE when one is already open (use a
  *  savepoint to nest). */
 STRATA_API int strata_db_begin(strata_db *db);
+
+/** What a transaction will do, for strata_db_begin_mode(). */
+typedef enum strata_tx_mode {
+    STRATA_TX_DEFAULT = 0,  /* the engine's plain BEGIN (strata_db_begin) */
+    STRATA_TX_WRITE = 1,    /* it will write: SQLite takes the write lock at
+                               BEGIN (BEGIN IMMEDIATE), waiting up to the
+                               busy timeout, so no later statement meets an
+                               immediate STRATA_E_BUSY; PostgreSQL: BEGIN */
+    STRATA_TX_READ_ONLY = 2 /* it will only read: PostgreSQL refuses writes
+                               (BEGIN READ ONLY, STRATA_E_READONLY); SQLite
+                               begins deferred, so readers stay concurrent */
+} strata_tx_mode;
+
+/** Begin a transaction in `mode`.  As strata_db_begin() otherwise; on
+ *  SQLite a STRATA_TX_WRITE begin that cannot get the write lock within
+ *  the busy timeout fails with STRATA_E_BUSY and leaves no transaction. */
+STRATA_API int strata_db_begin_mode(strata_db *db, strata_tx_mode mode);
 /** Commit the open transaction (and every savepoint inside it). */
 STRATA_API int strata_db_commit(strata_db *db);
 /** Roll back the open transaction (and every savepoint inside it).  Also

@@ -175,8 +175,26 @@ STRATA_API const char *strata_model_table(const strata_model *m, char *buf, size
  * transaction on its first statement when none is open; commit and
  * rollback end it.  Caller frees with strata_session_free(), which rolls
  * back what was not committed and frees every object.
+ *
+ * The session's transaction is begun for writing (STRATA_TX_WRITE): on
+ * SQLite it takes the write lock up front and waits for it up to the busy
+ * timeout, so a session that reads and then writes never fails at once
+ * with STRATA_E_BUSY.  Sessions that only read should say so with
+ * strata_session_set_read_only(): on SQLite they then run beside each
+ * other and beside one writer (WAL).
+ *
+ * Objects are current within the transaction that loaded them: there the
+ * identity map answers without SQL.  After a commit or rollback they are
+ * expired: the next strata_get, query or relationship access that meets
+ * their row reads it again and refreshes the same object in place (fields
+ * the program changed and has not flushed keep the program's value).
  */
 STRATA_API int strata_session_new(strata_session **out, strata_db *db);
+/** Make the session's next transactions read-only (`on` non-zero) or
+ *  writing (0, the default).  A read-only session begins with
+ *  STRATA_TX_READ_ONLY and refuses to flush changes (STRATA_E_READONLY,
+ *  before any SQL).  STRATA_E_MISUSE while its transaction is open. */
+STRATA_API int strata_session_set_read_only(strata_session *s, int on);
 STRATA_API void strata_session_free(strata_session *s);
 STRATA_API strata_db *strata_session_db(const strata_session *s);
 /** Message of the session's last failure (validation or database). */
@@ -297,6 +315,26 @@ STRATA_API int strata_query_filter_by(strata_query *q, const char *field, strata
 STRATA_API int strata_query_order_by(strata_query *q, const char *field, strata_order order);
 STRATA_API int strata_query_limit(strata_query *q, int64_t limit);
 STRATA_API int strata_query_offset(strata_query *q, int64_t offset);
+
+/* Flags of strata_query_for_update(). */
+#define STRATA_LOCK_NOWAIT (1u << 0)      /* a row locked by another transaction: STRATA_E_BUSY at once */
+#define STRATA_LOCK_SKIP_LOCKED (1u << 1) /* leave out rows other transactions hold */
+/**
+ * Lock the rows the query returns until the transaction ends, so a
+ * read-modify-write cannot lose another transaction's update: SELECT ...
+ * FOR UPDATE on PostgreSQL (with NOWAIT or SKIP LOCKED from `flags`).  On
+ * SQLite the session's writing transaction already holds the database's
+ * write lock, so no other writer can change the rows: the query runs as
+ * it is, and both flags hold trivially.  Objects the rows meet are
+ * refreshed from them, even those loaded earlier in the transaction.
+ * STRATA_E_MISUSE for both flags at once, or in a read-only session.
+ */
+STRATA_API int strata_query_for_update(strata_query *q, unsigned flags);
+/** strata_get() with the row locked for update (see
+ *  strata_query_for_update()); the object is read from the row even when
+ *  the identity map holds it.  STRATA_E_NOT_FOUND when there is no row. */
+STRATA_API int strata_get_for_update(strata_session *s, const strata_model *model, int64_t id,
+                                     unsigned flags, void *out);
 /** Load relationship `rel` of every result in batches (at most 500 keys
  *  per IN list): 1 + ceil(N/500) queries for N results. */
 STRATA_API int strata_query_load(strata_query *q, const char *rel);

@@ -26,7 +26,7 @@
 extern "C" {
 #endif
 
-#define STRATA_DRIVER_VERSION 4 /* 2: set_streaming; 3: execute_many; 4: url_param_known */
+#define STRATA_DRIVER_VERSION 4 /* 2: set_streaming; 3: execute_many; 4: url_param_known, begin_mode */
 
 /* Capability bits (strata_driver.capabilities). */
 #define STRATA_CAP_RETURNING (1u << 0)          /* INSERT/UPDATE ... RETURNING */
@@ -150,6 +150,9 @@ struct strata_driver {
      * parsing the URL, so the engine's library never quotes a URL it
      * refuses.  NULL: `url_params` decides (NULL there: any key). */
     int (*url_param_known)(const char *key);
+    /* Optional: begin a transaction in `mode` (a strata_tx_mode).  NULL:
+     * the core begins every mode as `begin` does. */
+    int (*begin_mode)(strata_conn *conn, int mode);
 };
 
 /* ---- helpers the core gives backends ----------------------------------- */
