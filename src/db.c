@@ -80,8 +80,17 @@ static void db_free(strata_db *db)
 
 void strata_db_close(strata_db *db)
 {
-    if (!db || db->closed)
+    if (!db)
         return;
+    /* Closing a handle another thread is using would free what it uses:
+     * refuse (the handle stays open; strata_db_errmsg() says why). */
+    strata__confinement c = strata__confine(db);
+    if (c.refused)
+        return;
+    if (db->closed) {
+        strata__confine_end(&c);
+        return;
+    }
     if (db->conn && db->in_tx)
         strata__drv_rollback(db);
     strata__cache_clear(db);
@@ -92,6 +101,7 @@ void strata_db_close(strata_db *db)
     }
     strata__drv_close(db);
     db->closed = true;
+    strata__confine_end(&c);
     if (!db->live)
         db_free(db);
 }
@@ -162,6 +172,7 @@ static int db_run(strata_db *db, const char *sql)
 
 int strata_db_exec(strata_db *db, const char *sql)
 {
+    STRATA__CONFINE(db, STRATA_E_MISUSE);
     int rc = strata__db_usable(db);
     if (rc)
         return rc;
@@ -211,9 +222,17 @@ static int begin(strata_db *db, const char *sql, strata_tx_mode mode)
     return rc;
 }
 
-int strata_db_begin(strata_db *db) { return begin(db, NULL, STRATA_TX_DEFAULT); }
+int strata_db_begin(strata_db *db)
+{
+    STRATA__CONFINE(db, STRATA_E_MISUSE);
+    return begin(db, NULL, STRATA_TX_DEFAULT);
+}
 
-int strata_db_begin_mode(strata_db *db, strata_tx_mode mode) { return begin(db, NULL, mode); }
+int strata_db_begin_mode(strata_db *db, strata_tx_mode mode)
+{
+    STRATA__CONFINE(db, STRATA_E_MISUSE);
+    return begin(db, NULL, mode);
+}
 
 uint64_t strata__db_tx_serial(const strata_db *db) { return db->in_tx ? db->tx_serial : 0; }
 
@@ -248,6 +267,7 @@ void strata__db_abort_tx(strata_db *db)
 
 int strata_db_commit(strata_db *db)
 {
+    STRATA__CONFINE(db, STRATA_E_MISUSE);
     int rc = strata__db_usable(db);
     if (rc)
         return rc;
@@ -274,6 +294,7 @@ int strata_db_commit(strata_db *db)
 
 int strata_db_rollback(strata_db *db)
 {
+    STRATA__CONFINE(db, STRATA_E_MISUSE);
     int rc = strata__db_usable(db);
     if (rc)
         return rc;
@@ -290,6 +311,7 @@ int strata_db_in_transaction(const strata_db *db) { return db && db->in_tx; }
 
 int strata_db_savepoint(strata_db *db)
 {
+    STRATA__CONFINE(db, STRATA_E_MISUSE);
     int rc = strata__db_usable(db);
     if (rc)
         return rc;
@@ -347,9 +369,17 @@ static int savepoint_end(strata_db *db, bool keep)
     return STRATA_OK;
 }
 
-int strata_db_savepoint_release(strata_db *db) { return savepoint_end(db, true); }
+int strata_db_savepoint_release(strata_db *db)
+{
+    STRATA__CONFINE(db, STRATA_E_MISUSE);
+    return savepoint_end(db, true);
+}
 
-int strata_db_savepoint_rollback(strata_db *db) { return savepoint_end(db, false); }
+int strata_db_savepoint_rollback(strata_db *db)
+{
+    STRATA__CONFINE(db, STRATA_E_MISUSE);
+    return savepoint_end(db, false);
+}
 
 int strata_db_savepoint_depth(const strata_db *db) { return db ? db->sp_depth : 0; }
 
@@ -364,6 +394,7 @@ int64_t strata_db_counter(const strata_db *db, strata_counter which)
 
 void strata_db_set_echo(strata_db *db, strata_echo_fn fn, void *userdata)
 {
+    STRATA__CONFINE_VOID(db);
     if (!db)
         return;
     db->echo = fn;

@@ -128,18 +128,29 @@ int strata_driver_error(strata_db *db, int code, const char *sqlstate, int nativ
     return code;
 }
 
-int strata_db_errcode(const strata_db *db) { return db ? db->errcode : STRATA_E_NOMEM; }
+int strata_db_errcode(const strata_db *db)
+{
+    if (strata__confine_refusal(db))
+        return STRATA_E_MISUSE;
+    return db ? db->errcode : STRATA_E_NOMEM;
+}
 
 const char *strata_db_errmsg(const strata_db *db)
 {
     if (!db)
         return "out of memory";
+    const char *refusal = strata__confine_refusal(db);
+    if (refusal)
+        return refusal;
     if (db->errcode == STRATA_OK)
         return "";
     return db->errmsg ? db->errmsg : strata_errstr(db->errcode);
 }
 
-const char *strata_db_sqlstate(const strata_db *db) { return db ? db->sqlstate : ""; }
+const char *strata_db_sqlstate(const strata_db *db)
+{
+    return db && !strata__confine_refusal(db) ? db->sqlstate : "";
+}
 
 int strata_db_native_code(const strata_db *db) { return db ? db->native : 0; }
 

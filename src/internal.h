@@ -8,7 +8,9 @@
 #define STRATA_INTERNAL_H
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "strata.h"
 #include "strata/sys/driver.h"
@@ -76,6 +78,11 @@ typedef struct strata_stmt_cache {
 } strata_stmt_cache;
 
 struct strata_db {
+    /* The thread inside a call on this handle (0: none), and how deeply
+     * it is nested (only that thread touches `depth`).  See confine.c. */
+    _Atomic uintptr_t owner;
+    int depth;
+
     const strata_driver *driver;
     strata_conn *conn;
     char *url;    /* redacted */
@@ -126,6 +133,41 @@ struct strata_stmt {
     strata_stmt *lru_prev, *lru_next;
     strata_stmt *live_prev, *live_next;
 };
+
+/* ---- thread confinement (confine.c) ------------------------------------ */
+
+/* A strata_db, its statements and its sessions are used by one thread at
+ * a time.  Each public call that touches them is a confined region:
+ *
+ *     STRATA__CONFINE(db, STRATA_E_MISUSE);
+ *
+ * at the top of the function enters the region (nested calls by the same
+ * thread are fine) and leaves it on every return.  A second thread gets
+ * the fail value at once: it touches nothing, not even the handle's
+ * error, which belongs to the thread inside; strata_db_errcode() and
+ * strata_db_errmsg() tell that thread what happened. */
+typedef struct strata__confinement {
+    strata_db *db;
+    bool entered; /* leave on exit */
+    bool refused; /* another thread is inside */
+} strata__confinement;
+
+strata__confinement strata__confine(strata_db *db);
+void strata__confine_end(strata__confinement *c);
+/* The misuse of `db` this thread met last, or NULL; cleared when this
+ * thread next enters db. */
+const char *strata__confine_refusal(const strata_db *db);
+
+#define STRATA__CONFINE_VOID(db)                                                      \
+    strata__confinement strata__conf_ __attribute__((cleanup(strata__confine_end))) = \
+        strata__confine(db);                                                          \
+    if (strata__conf_.refused)                                                        \
+    return
+#define STRATA__CONFINE(db, fail)                                                     \
+    strata__confinement strata__conf_ __attribute__((cleanup(strata__confine_end))) = \
+        strata__confine(db);                                                          \
+    if (strata__conf_.refused)                                                        \
+    return (fail)
 
 /* error.c */
 void strata__db_clear_error(strata_db *db);

@@ -306,6 +306,12 @@ strata_object *strata__as_object(void *obj)
     return o && o->priv && o->priv->s ? o : NULL;
 }
 
+strata_db *strata__object_db(void *obj)
+{
+    strata_object *o = strata__as_object(obj);
+    return o ? o->priv->s->db : NULL;
+}
+
 void *strata__field_ptr(strata_object *o, int f) { return (char *)o + o->model->fields[f].offset; }
 
 bool strata__field_is_null(strata_object *o, int f)

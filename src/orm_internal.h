@@ -103,6 +103,9 @@ void strata__minfo_free(strata__minfo *mi);
 int strata__field_index(const strata__minfo *mi, const char *name);
 const strata_relation *strata__relation(const strata__minfo *mi, const char *name, int *index);
 
+/* The connection of the session `obj` belongs to, or NULL when obj is
+ * not a session object (for STRATA__CONFINE). */
+strata_db *strata__object_db(void *obj);
 /* `obj` as a session object, or NULL when it is not one. */
 strata_object *strata__as_object(void *obj);
 /* Field access on an object. */

@@ -249,6 +249,7 @@ int strata_query_for_update(strata_query *q, unsigned flags)
 int strata_get_for_update(strata_session *s, const strata_model *model, int64_t id,
                           unsigned flags, void *out)
 {
+    STRATA__CONFINE(s ? s->db : NULL, STRATA_E_MISUSE);
     if (!out)
         return STRATA_E_MISUSE;
     *(void **)out = NULL;
@@ -648,6 +649,7 @@ struct strata_iter {
 
 int strata_query_iter(strata_query *q, strata_iter **out)
 {
+    STRATA__CONFINE(q ? q->s->db : NULL, STRATA_E_MISUSE);
     if (!out)
         return STRATA_E_MISUSE;
     *out = NULL;
@@ -673,6 +675,7 @@ int strata_query_iter(strata_query *q, strata_iter **out)
 
 int strata_iter_next(strata_iter *it, void *out)
 {
+    STRATA__CONFINE(it ? it->q->s->db : NULL, STRATA_E_MISUSE);
     if (!out)
         return STRATA_E_MISUSE;
     *(void **)out = NULL;
@@ -699,6 +702,7 @@ int strata_iter_next(strata_iter *it, void *out)
 
 void strata_iter_free(strata_iter *it)
 {
+    STRATA__CONFINE_VOID(it ? it->q->s->db : NULL);
     if (!it)
         return;
     strata_stmt_finalize(it->st);
@@ -709,6 +713,7 @@ void strata_iter_free(strata_iter *it)
 
 int strata_query_all(strata_query *q, strata_list **out)
 {
+    STRATA__CONFINE(q ? q->s->db : NULL, STRATA_E_MISUSE);
     if (!out)
         return STRATA_E_MISUSE;
     *out = NULL;
@@ -738,10 +743,19 @@ static int fetch_one(strata_query *q, void *out, int64_t limit, bool none_ok, bo
     return rc;
 }
 
-int strata_query_first(strata_query *q, void *out) { return fetch_one(q, out, 1, true, true); }
-int strata_query_one(strata_query *q, void *out) { return fetch_one(q, out, 2, false, false); }
+int strata_query_first(strata_query *q, void *out)
+{
+    STRATA__CONFINE(q ? q->s->db : NULL, STRATA_E_MISUSE);
+    return fetch_one(q, out, 1, true, true);
+}
+int strata_query_one(strata_query *q, void *out)
+{
+    STRATA__CONFINE(q ? q->s->db : NULL, STRATA_E_MISUSE);
+    return fetch_one(q, out, 2, false, false);
+}
 int strata_query_one_or_none(strata_query *q, void *out)
 {
+    STRATA__CONFINE(q ? q->s->db : NULL, STRATA_E_MISUSE);
     return fetch_one(q, out, 2, true, false);
 }
 
@@ -763,6 +777,7 @@ static int scalar(strata_query *q, shape sh, int64_t limit, int64_t offset, int6
 
 int strata_query_count(strata_query *q, int64_t *out)
 {
+    STRATA__CONFINE(q ? q->s->db : NULL, STRATA_E_MISUSE);
     if (!q || !out)
         return STRATA_E_MISUSE;
     return scalar(q, SHAPE_COUNT, q->limit, q->offset, out);
@@ -770,6 +785,7 @@ int strata_query_count(strata_query *q, int64_t *out)
 
 int strata_query_exists(strata_query *q, int *out)
 {
+    STRATA__CONFINE(q ? q->s->db : NULL, STRATA_E_MISUSE);
     if (!q || !out)
         return STRATA_E_MISUSE;
     int64_t v = 0;
@@ -780,6 +796,7 @@ int strata_query_exists(strata_query *q, int *out)
 
 int strata_query_paginate(strata_query *q, int64_t page, int64_t per_page, strata_page *out)
 {
+    STRATA__CONFINE(q ? q->s->db : NULL, STRATA_E_MISUSE);
     if (!q || !out)
         return STRATA_E_MISUSE;
     memset(out, 0, sizeof *out);

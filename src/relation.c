@@ -69,6 +69,7 @@ static int load_collection(strata_object *o, const strata_relation *r, strata__r
 
 int strata_related(void *obj, const char *rel, void *out)
 {
+    STRATA__CONFINE(strata__object_db(obj), STRATA_E_MISUSE);
     if (!out)
         return STRATA_E_MISUSE;
     *(void **)out = NULL;
@@ -114,6 +115,7 @@ int strata_related(void *obj, const char *rel, void *out)
 
 int strata_related_list(void *obj, const char *rel, const strata_list **out)
 {
+    STRATA__CONFINE(strata__object_db(obj), STRATA_E_MISUSE);
     if (!out)
         return STRATA_E_MISUSE;
     *out = NULL;
@@ -296,6 +298,7 @@ void strata__relation_fix_keys(strata_object *o)
 
 int strata_set_related(void *obj, const char *rel, void *target)
 {
+    STRATA__CONFINE(strata__object_db(obj), STRATA_E_MISUSE);
     strata_object *o = strata__as_object(obj), *t = target;
     int ri;
     const strata_relation *r = o ? find(o, rel, &ri) : NULL;
@@ -399,16 +402,19 @@ static int change_collection(void *obj, const char *rel, void *target, bool add)
 
 int strata_collection_add(void *obj, const char *rel, void *target)
 {
+    STRATA__CONFINE(strata__object_db(obj), STRATA_E_MISUSE);
     return change_collection(obj, rel, target, true);
 }
 
 int strata_collection_remove(void *obj, const char *rel, void *target)
 {
+    STRATA__CONFINE(strata__object_db(obj), STRATA_E_MISUSE);
     return change_collection(obj, rel, target, false);
 }
 
 int strata_collection_contains(void *obj, const char *rel, void *target, int *out)
 {
+    STRATA__CONFINE(strata__object_db(obj), STRATA_E_MISUSE);
     if (!out)
         return STRATA_E_MISUSE;
     *out = 0;

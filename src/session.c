@@ -72,6 +72,7 @@ void strata__object_free(strata_object *o)
 
 void strata_session_free(strata_session *s)
 {
+    STRATA__CONFINE_VOID(s ? s->db : NULL);
     if (!s)
         return;
     if (s->owns_tx && strata_db_in_transaction(s->db))
@@ -88,6 +89,7 @@ void strata_session_free(strata_session *s)
 
 int strata_session_set_read_only(strata_session *s, int on)
 {
+    STRATA__CONFINE(s ? s->db : NULL, STRATA_E_MISUSE);
     if (!s)
         return STRATA_E_MISUSE;
     if (s->owns_tx && strata_db_in_transaction(s->db))
@@ -164,6 +166,7 @@ static strata_object *object_new(strata_session *s, strata__minfo *mi)
 
 int strata_new(strata_session *s, const strata_model *model, void *out)
 {
+    STRATA__CONFINE(s ? s->db : NULL, STRATA_E_MISUSE);
     if (!out)
         return STRATA_E_MISUSE;
     *(void **)out = NULL;
@@ -179,6 +182,7 @@ int strata_new(strata_session *s, const strata_model *model, void *out)
 
 int strata_add(void *obj)
 {
+    STRATA__CONFINE(strata__object_db(obj), STRATA_E_MISUSE);
     strata_object *o = strata__as_object(obj);
     if (!o)
         return STRATA_E_MISUSE;
@@ -200,6 +204,7 @@ int strata_add(void *obj)
 
 int strata_delete(void *obj)
 {
+    STRATA__CONFINE(strata__object_db(obj), STRATA_E_MISUSE);
     strata_object *o = strata__as_object(obj);
     if (!o)
         return STRATA_E_MISUSE;
@@ -890,6 +895,7 @@ static bool is_dirty(strata_object *o)
 
 int strata_session_flush(strata_session *s)
 {
+    STRATA__CONFINE(s ? s->db : NULL, STRATA_E_MISUSE);
     if (!s)
         return STRATA_E_MISUSE;
     if (s->flushing)
@@ -999,6 +1005,7 @@ static void forget_related(strata_object *o)
 
 int strata_session_commit(strata_session *s)
 {
+    STRATA__CONFINE(s ? s->db : NULL, STRATA_E_MISUSE);
     if (!s)
         return STRATA_E_MISUSE;
     int rc = strata_session_flush(s);
@@ -1030,6 +1037,7 @@ int strata_session_commit(strata_session *s)
 
 int strata_session_rollback(strata_session *s)
 {
+    STRATA__CONFINE(s ? s->db : NULL, STRATA_E_MISUSE);
     if (!s)
         return STRATA_E_MISUSE;
     int rc = STRATA_OK;
@@ -1153,6 +1161,7 @@ static strata__minfo *get_model(strata_session *s, const strata_model *model, in
 
 int strata_get(strata_session *s, const strata_model *model, int64_t id, void *out)
 {
+    STRATA__CONFINE(s ? s->db : NULL, STRATA_E_MISUSE);
     if (!out)
         return STRATA_E_MISUSE;
     *(void **)out = NULL;
@@ -1175,6 +1184,7 @@ int strata_get(strata_session *s, const strata_model *model, int64_t id, void *o
 int strata_get_key(strata_session *s, const strata_model *model, const strata_value *key,
                    size_t nkey, void *out)
 {
+    STRATA__CONFINE(s ? s->db : NULL, STRATA_E_MISUSE);
     if (!out)
         return STRATA_E_MISUSE;
     *(void **)out = NULL;
@@ -1195,6 +1205,7 @@ int strata_get_key(strata_session *s, const strata_model *model, const strata_va
 
 int strata_refresh(void *obj)
 {
+    STRATA__CONFINE(strata__object_db(obj), STRATA_E_MISUSE);
     strata_object *o = strata__as_object(obj);
     if (!o || o->priv->state != OBJ_PERSISTENT || !o->priv->loaded)
         return STRATA_E_MISUSE;
@@ -1224,6 +1235,7 @@ int strata_refresh(void *obj)
 
 int strata_upsert(void *obj, const char *on, void *out)
 {
+    STRATA__CONFINE(strata__object_db(obj), STRATA_E_MISUSE);
     if (!out)
         return STRATA_E_MISUSE;
     *(void **)out = NULL;

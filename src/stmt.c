@@ -185,6 +185,7 @@ static const char several_statements[] =
 
 int strata_stmt_prepare(strata_stmt **out, strata_db *db, const char *sql)
 {
+    STRATA__CONFINE(db, STRATA_E_MISUSE);
     if (!out)
         return STRATA_E_MISUSE;
     *out = NULL;
@@ -261,10 +262,24 @@ static void stmt_rewind(strata_stmt *st)
     free_scratch(st);
 }
 
+static void stmt_release(strata_stmt *st);
+
 void strata_stmt_finalize(strata_stmt *st)
 {
     if (!st)
         return;
+    strata_db *db = st->db;
+    strata__confinement c = strata__confine(db);
+    if (c.refused)
+        return;
+    stmt_release(st);
+    strata__confine_end(&c);
+    /* A closed handle goes with its last statement: after leaving it. */
+    strata__db_release_zombie(db);
+}
+
+static void stmt_release(strata_stmt *st)
+{
     strata_db *db = st->db;
     if (db->streaming == st)
         db->streaming = NULL;
@@ -276,7 +291,6 @@ void strata_stmt_finalize(strata_stmt *st)
             db->cache.count--;
         }
         stmt_destroy(st);
-        strata__db_release_zombie(db);
         return;
     }
     stmt_rewind(st);
@@ -291,6 +305,7 @@ void strata_stmt_finalize(strata_stmt *st)
 
 int strata_stmt_reset(strata_stmt *st)
 {
+    STRATA__CONFINE(st ? st->db : NULL, STRATA_E_MISUSE);
     if (!st || !st->bst)
         return STRATA_E_MISUSE;
     stmt_rewind(st);
@@ -299,6 +314,7 @@ int strata_stmt_reset(strata_stmt *st)
 
 int strata_stmt_clear_bindings(strata_stmt *st)
 {
+    STRATA__CONFINE(st ? st->db : NULL, STRATA_E_MISUSE);
     if (!st || !st->bst)
         return STRATA_E_MISUSE;
     stmt_rewind(st);
@@ -327,12 +343,14 @@ static int bind_slot(strata_stmt *st, int index, strata_value **v)
 
 int strata_stmt_bind_null(strata_stmt *st, int index)
 {
+    STRATA__CONFINE(st ? st->db : NULL, STRATA_E_MISUSE);
     strata_value *v;
     return bind_slot(st, index, &v);
 }
 
 int strata_stmt_bind_bool(strata_stmt *st, int index, int value)
 {
+    STRATA__CONFINE(st ? st->db : NULL, STRATA_E_MISUSE);
     strata_value *v;
     int rc = bind_slot(st, index, &v);
     if (rc == STRATA_OK) {
@@ -344,6 +362,7 @@ int strata_stmt_bind_bool(strata_stmt *st, int index, int value)
 
 int strata_stmt_bind_int64(strata_stmt *st, int index, int64_t value)
 {
+    STRATA__CONFINE(st ? st->db : NULL, STRATA_E_MISUSE);
     strata_value *v;
     int rc = bind_slot(st, index, &v);
     if (rc == STRATA_OK) {
@@ -355,6 +374,7 @@ int strata_stmt_bind_int64(strata_stmt *st, int index, int64_t value)
 
 int strata_stmt_bind_double(strata_stmt *st, int index, double value)
 {
+    STRATA__CONFINE(st ? st->db : NULL, STRATA_E_MISUSE);
     strata_value *v;
     int rc = bind_slot(st, index, &v);
     if (rc == STRATA_OK) {
@@ -366,6 +386,7 @@ int strata_stmt_bind_double(strata_stmt *st, int index, double value)
 
 int strata_stmt_bind_timestamp(strata_stmt *st, int index, strata_timestamp ts)
 {
+    STRATA__CONFINE(st ? st->db : NULL, STRATA_E_MISUSE);
     strata_value *v;
     int rc = bind_slot(st, index, &v);
     if (rc != STRATA_OK)
@@ -416,6 +437,7 @@ static ptrdiff_t utf8_invalid_at(const unsigned char *s, size_t n)
 
 int strata_stmt_bind_text(strata_stmt *st, int index, const char *text, ptrdiff_t len)
 {
+    STRATA__CONFINE(st ? st->db : NULL, STRATA_E_MISUSE);
     strata_value *v;
     int rc = bind_slot(st, index, &v);
     if (rc != STRATA_OK)
@@ -443,6 +465,7 @@ int strata_stmt_bind_text(strata_stmt *st, int index, const char *text, ptrdiff_
 
 int strata_stmt_bind_blob(strata_stmt *st, int index, const void *data, size_t len)
 {
+    STRATA__CONFINE(st ? st->db : NULL, STRATA_E_MISUSE);
     strata_value *v;
     int rc = bind_slot(st, index, &v);
     if (rc != STRATA_OK)
@@ -465,6 +488,7 @@ int strata_stmt_bind_blob(strata_stmt *st, int index, const void *data, size_t l
 
 int strata_stmt_step(strata_stmt *st)
 {
+    STRATA__CONFINE(st ? st->db : NULL, STRATA_E_MISUSE);
     if (!st || !st->bst)
         return STRATA_E_MISUSE;
     strata_db *db = st->db;
@@ -514,6 +538,7 @@ int strata_stmt_column_count(const strata_stmt *st)
 
 const char *strata_stmt_column_name(const strata_stmt *st, int col)
 {
+    STRATA__CONFINE(st ? st->db : NULL, NULL);
     if (col < 0 || col >= strata_stmt_column_count(st))
         return NULL;
     return strata__drv_column_name(st->bst, col);
@@ -521,6 +546,7 @@ const char *strata_stmt_column_name(const strata_stmt *st, int col)
 
 const char *strata_stmt_column_decltype(const strata_stmt *st, int col)
 {
+    STRATA__CONFINE(st ? st->db : NULL, NULL);
     if (col < 0 || col >= strata_stmt_column_count(st))
         return NULL;
     return strata__drv_column_decltype(st->bst, col);
@@ -543,12 +569,14 @@ static int fetch(strata_stmt *st, int col, strata_value *v)
 
 strata_type strata_stmt_column_type(strata_stmt *st, int col)
 {
+    STRATA__CONFINE(st ? st->db : NULL, STRATA_TYPE_NULL);
     strata_value v;
     return fetch(st, col, &v) == STRATA_OK ? v.type : STRATA_TYPE_NULL;
 }
 
 int strata_stmt_column_is_null(strata_stmt *st, int col)
 {
+    STRATA__CONFINE(st ? st->db : NULL, STRATA_E_MISUSE);
     strata_value v;
     return fetch(st, col, &v) == STRATA_OK && v.type == STRATA_TYPE_NULL;
 }
@@ -561,6 +589,7 @@ static int type_error(strata_stmt *st, int col, const strata_value *v, const cha
 
 int strata_stmt_column_int64(strata_stmt *st, int col, int64_t *out)
 {
+    STRATA__CONFINE(st ? st->db : NULL, STRATA_E_MISUSE);
     strata_value v;
     int rc = fetch(st, col, &v);
     if (out)
@@ -597,6 +626,7 @@ int strata_stmt_column_int64(strata_stmt *st, int col, int64_t *out)
 
 int strata_stmt_column_double(strata_stmt *st, int col, double *out)
 {
+    STRATA__CONFINE(st ? st->db : NULL, STRATA_E_MISUSE);
     strata_value v;
     int rc = fetch(st, col, &v);
     if (out)
@@ -626,6 +656,7 @@ int strata_stmt_column_double(strata_stmt *st, int col, double *out)
 
 int strata_stmt_column_bool(strata_stmt *st, int col, int *out)
 {
+    STRATA__CONFINE(st ? st->db : NULL, STRATA_E_MISUSE);
     strata_value v;
     int rc = fetch(st, col, &v);
     if (out)
@@ -677,6 +708,7 @@ static const char *scratch_text(strata_stmt *st, int col, const char *text)
 
 int strata_stmt_column_text(strata_stmt *st, int col, const char **out, size_t *len)
 {
+    STRATA__CONFINE(st ? st->db : NULL, STRATA_E_MISUSE);
     strata_value v;
     int rc = fetch(st, col, &v);
     if (out)
@@ -714,6 +746,7 @@ int strata_stmt_column_text(strata_stmt *st, int col, const char **out, size_t *
 
 int strata_stmt_column_blob(strata_stmt *st, int col, const void **out, size_t *len)
 {
+    STRATA__CONFINE(st ? st->db : NULL, STRATA_E_MISUSE);
     strata_value v;
     int rc = fetch(st, col, &v);
     if (out)
@@ -735,6 +768,7 @@ int strata_stmt_column_blob(strata_stmt *st, int col, const void **out, size_t *
 
 int strata_stmt_column_timestamp(strata_stmt *st, int col, strata_timestamp *out)
 {
+    STRATA__CONFINE(st ? st->db : NULL, STRATA_E_MISUSE);
     strata_value v;
     int rc = fetch(st, col, &v);
     if (out)
@@ -757,6 +791,7 @@ int strata_stmt_column_timestamp(strata_stmt *st, int col, strata_timestamp *out
 
 int strata_stmt_bind_value(strata_stmt *st, int index, const strata_value *v)
 {
+    STRATA__CONFINE(st ? st->db : NULL, STRATA_E_MISUSE);
     if (!v)
         return STRATA_E_MISUSE;
     switch (v->type) {
@@ -774,6 +809,7 @@ int strata_stmt_bind_value(strata_stmt *st, int index, const strata_value *v)
 
 int strata_stmt_stream(strata_stmt *st)
 {
+    STRATA__CONFINE(st ? st->db : NULL, STRATA_E_MISUSE);
     if (!st || !st->bst || st->state != STMT_READY)
         return STRATA_E_MISUSE;
     int rc = strata__drv_set_streaming(st->bst, 1);
@@ -838,6 +874,7 @@ static int many_one_by_one(many_run *r, size_t n)
 int strata_stmt_execute_many(strata_stmt *st, size_t n, strata_exec_bind_fn bind,
                              strata_exec_row_fn row, void *ctx)
 {
+    STRATA__CONFINE(st ? st->db : NULL, STRATA_E_MISUSE);
     if (!st || !st->bst || !bind)
         return STRATA_E_MISUSE;
     strata_db *db = st->db;

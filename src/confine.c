@@ -1,0 +1,63 @@
+/*
+ * confine.c - one thread at a time on a connection.
+ *
+ * A strata_db is not thread-safe (neither is an SQLite connection opened
+ * without its mutex, nor a libpq connection).  Two threads calling into one
+ * at once would corrupt memory or the database file, so every public call
+ * that touches a handle, its statements or its sessions enters a confined
+ * region first (STRATA__CONFINE in internal.h): one compare-and-swap of the
+ * handle's owner on the way in, one store on the way out.  The same thread
+ * may nest (the ORM calls the statement layer); another thread is refused
+ * with STRATA_E_MISUSE at once, before it touches anything.
+ *
+ * The refused thread cannot write the handle's error (the owner may be
+ * reading or writing it), so the refusal is kept in a thread-local slot and
+ * strata_db_errcode() / strata_db_errmsg() report it to that thread.
+ */
+#include "internal.h"
+
+static _Thread_local const strata_db *refused_db;
+
+/* A number that names the calling thread while it lives. */
+static uintptr_t this_thread(void)
+{
+    static _Thread_local char marker;
+    return (uintptr_t)&marker;
+}
+
+strata__confinement strata__confine(strata_db *db)
+{
+    strata__confinement c = {db, false, false};
+    if (!db)
+        return c;
+    uintptr_t me = this_thread(), expected = 0;
+    if (atomic_compare_exchange_strong_explicit(&db->owner, &expected, me, memory_order_acquire,
+                                                memory_order_relaxed)) {
+        db->depth = 1;
+    } else if (expected == me) {
+        db->depth++;
+    } else {
+        refused_db = db;
+        c.refused = true;
+        return c;
+    }
+    if (refused_db == db)
+        refused_db = NULL;
+    c.entered = true;
+    return c;
+}
+
+void strata__confine_end(strata__confinement *c)
+{
+    if (c->entered && --c->db->depth == 0)
+        atomic_store_explicit(&c->db->owner, 0, memory_order_release);
+}
+
+const char *strata__confine_refusal(const strata_db *db)
+{
+    return db && refused_db == db
+               ? "this connection is in use by another thread: a strata_db, its statements "
+                 "and its sessions are for one thread at a time (use a strata_pool, or one "
+                 "connection per thread)"
+               : NULL;
+}
