@@ -4,7 +4,9 @@
  * type and constraint kind; create_all / drop_all order and skipping;
  * each kind of change goes diff -> apply -> introspect == B and back
  * through the inverse with the rows kept; a failed change leaves nothing
- * behind; rename warnings; the naming convention; bad definitions.
+ * behind; rename warnings; the naming convention; bad definitions;
+ * dropped tables in order, changed indexes and constraints, a changed
+ * primary key, diff misuse.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -947,6 +949,110 @@ START_TEST(schema_introspect_leaves_out_internal_tables)
 }
 END_TEST
 
+/* ---- more diffs: dropped tables in order, changed indexes and
+ * constraints, a changed primary key, misuse ------------------------------ */
+
+START_TEST(schema_diff_drops_changes_and_warnings)
+{
+    strata_db *db = th_open();
+    strata_metadata *a = new_md(), *empty = new_md();
+    variant fk = {.fk = true};
+    build(a, &fk);
+    MD_OK(a, strata_table_add_unique(T(a, "item"), "item_name", "name"));
+    create_all(db, a);
+    seed(db);
+
+    /* Dropping everything: the child first, and the inverse recreates
+     * the parent first. */
+    strata_diff *d, *back;
+    ck_assert_int_eq(strata_schema_diff(&d, a, empty, strata_db_driver(db)), STRATA_OK);
+    ck_assert_int_eq(strata_diff_count(d), 2);
+    ck_assert_str_eq(strata_diff_op_describe(d, 0), "drop table item");
+    ck_assert_str_eq(strata_diff_op_describe(d, 1), "drop table owner");
+    ck_assert_int_eq(strata_metadata_table_count(strata_diff_from(d)), 2);
+    ck_assert_int_eq(strata_metadata_table_count(strata_diff_to(d)), 0);
+    ck_assert_int_eq(strata_diff_invert(&back, d), STRATA_OK);
+    ck_assert_str_eq(strata_diff_op_describe(back, 0), "create table owner");
+    ck_assert_str_eq(strata_diff_op_describe(back, 1), "create table item");
+    apply(db, d);
+    assert_schema(db, empty);
+    apply(db, back);
+    assert_schema(db, a);
+    strata_diff_free(back);
+    strata_diff_free(d);
+
+    /* The same index and unique names over other columns: dropped and
+     * made again, with the rows kept. */
+    strata_metadata *b = new_md();
+    strata_table *o, *it;
+    MD_OK(b, strata_metadata_add_table(b, "owner", &o));
+    col(o, "id", "integer", STRATA_PRIMARY_KEY | STRATA_AUTOINCREMENT, NULL);
+    col(o, "name", "string(40)", 0, NULL);
+    MD_OK(b, strata_metadata_add_table(b, "item", &it));
+    col(it, "id", "integer", STRATA_PRIMARY_KEY | STRATA_AUTOINCREMENT, NULL);
+    col(it, "name", "string(20)", 0, NULL);
+    col(it, "qty", "integer", STRATA_NULLABLE, "0");
+    col(it, "note", "text", STRATA_NULLABLE, NULL);
+    col(it, "owner_id", "integer", STRATA_NULLABLE, NULL);
+    MD_OK(b, strata_table_add_index(it, "ix_item_qty", "qty, name", 0));
+    MD_OK(b, strata_table_add_unique(it, "item_name", "name, owner_id"));
+    MD_OK(b, strata_table_add_foreign_key(it, NULL, "owner_id", "owner", "id", STRATA_FK_NO_ACTION,
+                                          STRATA_FK_NO_ACTION));
+    seed(db);
+    ck_assert_int_eq(strata_schema_diff(&d, a, b, strata_db_driver(db)), STRATA_OK);
+    ck_assert_int_eq(strata_diff_count(d), 4);
+    ck_assert_str_eq(strata_diff_op_describe(d, 0), "drop index ix_item_qty on item (qty)");
+    ck_assert_str_eq(strata_diff_op_describe(d, 1), "drop unique item_name (name) on item");
+    ck_assert_str_eq(strata_diff_op_describe(d, 2), "create index ix_item_qty on item (qty, name)");
+    ck_assert_str_eq(strata_diff_op_describe(d, 3),
+                     "add unique item_name (name, owner_id) on item");
+    ck_assert_int_eq(strata_diff_warning_count(d), 0);
+    apply(db, d);
+    assert_schema(db, b);
+    assert_rows_kept(db);
+    strata_diff_free(d);
+
+    /* A different primary key is not changed: a warning says so. */
+    strata_metadata *c = new_md();
+    MD_OK(c, strata_metadata_add_table(c, "owner", &o));
+    col(o, "id", "integer", STRATA_PRIMARY_KEY, NULL);
+    col(o, "name", "string(40)", STRATA_PRIMARY_KEY, NULL);
+    ck_assert_int_eq(strata_schema_diff(&d, empty, c, NULL), STRATA_OK);
+    strata_diff_free(d);
+    strata_metadata *c0 = new_md();
+    MD_OK(c0, strata_metadata_add_table(c0, "owner", &o));
+    col(o, "id", "integer", STRATA_PRIMARY_KEY, NULL);
+    col(o, "name", "string(40)", 0, NULL);
+    ck_assert_int_eq(strata_schema_diff(&d, c0, c, NULL), STRATA_OK);
+    ck_assert_int_eq(strata_diff_warning_count(d), 1);
+    ck_assert_str_eq(strata_diff_warning(d, 0),
+                     "table owner: the primary key differs; strata does not change a primary key, "
+                     "write that step by hand");
+    ck_assert_ptr_null(strata_diff_warning(d, 1));
+    strata_diff_free(d);
+
+    /* Misuse. */
+    d = (strata_diff *)1;
+    ck_assert_int_eq(strata_schema_diff(&d, NULL, c, NULL), STRATA_E_MISUSE);
+    ck_assert_ptr_null(d);
+    ck_assert_int_eq(strata_schema_diff(NULL, c, c, NULL), STRATA_E_MISUSE);
+    ck_assert_int_eq(strata_diff_invert(&d, NULL), STRATA_E_MISUSE);
+    ck_assert_int_eq(strata_diff_invert(NULL, NULL), STRATA_E_MISUSE);
+    ck_assert_int_eq(strata_schema_diff(&d, c, c, NULL), STRATA_OK);
+    ck_assert_int_eq(strata_diff_count(d), 0);
+    ck_assert_ptr_null(strata_diff_op_describe(d, 0));
+    ck_assert_ptr_null(strata_diff_op_table(d, -1));
+    ck_assert_int_eq(strata_diff_op_kind(d, 0), 0);
+    strata_diff_free(d);
+    strata_metadata_free(c0);
+    strata_metadata_free(c);
+    strata_metadata_free(b);
+    strata_metadata_free(empty);
+    strata_metadata_free(a);
+    strata_db_close(db);
+}
+END_TEST
+
 static void add_tests(TCase *tc, th_engine engine)
 {
     (void)engine;
@@ -964,6 +1070,7 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, schema_naming_convention);
     tcase_add_test(tc, schema_bad_definitions);
     tcase_add_test(tc, schema_introspect_leaves_out_internal_tables);
+    tcase_add_test(tc, schema_diff_drops_changes_and_warnings);
 }
 
 static Suite *build_suite(void) { return th_suite("schema", add_tests); }
