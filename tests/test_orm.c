@@ -1668,6 +1668,57 @@ START_TEST(orm_bad_model_descriptors_are_refused)
 }
 END_TEST
 
+/* ---- session state errors ---------------------------------------------- */
+
+START_TEST(orm_session_state_errors)
+{
+    fixture f;
+    setup_db(&f);
+    ck_assert_ptr_eq(strata_session_db(f.s), f.db);
+    ck_assert_ptr_null(strata_session_db(NULL));
+    ck_assert_int_eq(strata_session_new(NULL, f.db), STRATA_E_MISUSE);
+    strata_session *none = (strata_session *)1;
+    ck_assert_int_eq(strata_session_new(&none, NULL), STRATA_E_MISUSE);
+    ck_assert_int_eq(strata_add(NULL), STRATA_E_MISUSE);
+    ck_assert_int_eq(strata_delete(NULL), STRATA_E_MISUSE);
+    User *u;
+    ck_assert_int_eq(strata_new(f.s, NULL, &u), STRATA_E_MISUSE);
+    ck_assert_int_eq(strata_new(f.s, &user_model, NULL), STRATA_E_MISUSE);
+
+    /* An association table has no struct to make. */
+    void *row = (void *)1;
+    ck_assert_int_eq(strata_new(f.s, &followers_model, &row), STRATA_E_MISUSE);
+    ck_assert_str_eq(strata_session_errmsg(f.s),
+                     "model Followers is an association table, not a struct");
+
+    /* A new object is not in the database: it cannot be deleted (after it
+     * is forgotten) or refreshed. */
+    User *john = new_user(&f, "john", "john@example.com");
+    OK(&f, strata_delete(john)); /* pending: forgotten */
+    ck_assert_int_eq(strata_delete(john), STRATA_E_MISUSE);
+    ck_assert_str_eq(strata_session_errmsg(f.s), "User is not in the database");
+    ck_assert_int_eq(strata_refresh(john), STRATA_E_MISUSE);
+    OK(&f, strata_add(john));
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM \"user\""), 1);
+
+    /* Deleted and added back in the same transaction: it stays. */
+    OK(&f, strata_delete(john));
+    OK(&f, strata_add(john));
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM \"user\""), 1);
+    /* Deleted and committed: it cannot come back. */
+    OK(&f, strata_delete(john));
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM \"user\""), 0);
+    ck_assert_int_eq(strata_add(john), STRATA_E_MISUSE);
+    ck_assert_str_eq(strata_session_errmsg(f.s),
+                     "User was deleted; make a new object to insert it again");
+    ck_assert_int_eq(strata_delete(john), STRATA_E_MISUSE);
+    teardown(&f);
+}
+END_TEST
+
 static void add_tests(TCase *tc, th_engine engine)
 {
     (void)engine;
@@ -1696,6 +1747,7 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_many_to_many_changes_cancel_and_mirror);
     tcase_add_test(tc, orm_query_every_operator_and_collection_conditions);
     tcase_add_test(tc, orm_bad_model_descriptors_are_refused);
+    tcase_add_test(tc, orm_session_state_errors);
 }
 
 static Suite *build_suite(void) { return th_suite("orm", add_tests); }
