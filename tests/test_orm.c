@@ -1272,9 +1272,10 @@ START_TEST(orm_relationship_without_back_populates)
     ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM gadget"), 2);
 
     /* A new session: the many-to-one is loaded lazily, once. */
+    int64_t h_id = h->id; /* the objects go with the session */
     strata_session_free(f.s);
     OK(&f, strata_session_new(&f.s, f.db));
-    OK(&f, strata_get(f.s, &gadget_model, h->id, &h));
+    OK(&f, strata_get(f.s, &gadget_model, h_id, &h));
     int before = f.statements;
     OK(&f, strata_related(h, "shelf", &sh));
     ck_assert_ptr_nonnull(sh);
