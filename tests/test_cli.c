@@ -304,12 +304,58 @@ START_TEST(cli_microblog_walkthrough)
 }
 END_TEST
 
+/* Every argument error gets exit code 2 and a message naming it; the
+ * repository's database_url is used when neither --url nor DATABASE_URL
+ * gives one. */
+START_TEST(cli_argument_errors_and_the_configured_url)
+{
+    EXPECT(run("--help"), 0, "usage: strata db COMMAND [OPTIONS]");
+    EXPECT(run("-h"), 0, "exit codes: 0 done, 1 failed, 2 bad arguments");
+    EXPECT(run("frob"), 2, "usage: strata db COMMAND [OPTIONS]");
+    EXPECT(run(""), 2, "usage: strata db COMMAND [OPTIONS]");
+    EXPECT(run("db init"), 0, "done");
+    EXPECT(run("db current -v"), 2, "strata db current: -r and -v are for history");
+    EXPECT(run("db heads -r base:head"), 2, "strata db heads: -r and -v are for history");
+    EXPECT(run("db current --sql"), 2, "strata db current: --sql is for upgrade and downgrade");
+    EXPECT(run("db current extra"), 2, "strata db current: too many arguments");
+    EXPECT(run("db upgrade a b"), 2, "strata db upgrade: too many arguments");
+    EXPECT(run("db heads 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17"), 2,
+           "strata db: too many arguments");
+    EXPECT(run("db revision -m ''"), 2, "strata db revision: a message is needed: -m MSG");
+    EXPECT(run("db branches"), 0, "");
+    EXPECT(run("db merge -m both"), 1,
+           "strata db merge: merge needs at least two revisions (there are 0 heads)");
+
+    /* One revision; history with a range and verbosely. */
+    EXPECT(run("db revision --message=only"), 0, "_only.yaml ...  done");
+    result h = run("db history -r base:head -v");
+    ck_assert_msg(h.status == 0 && strstr(h.out, "(head)") && strstr(h.out, "only"), "%s", h.out);
+    EXPECT(run("db history --rev-range=base:head"), 0, "<base> -> ");
+
+    /* The configured URL, with --url= given nowhere. */
+    char path[1000];
+    snprintf(path, sizeof path, "%s/migrations/strata.yaml", th_tmpdir());
+    FILE *f = fopen(path, "a");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "database_url: '%s'\n", th_url());
+    fclose(f);
+    EXPECT(sh("env -u DATABASE_URL '%s/tools/strata' db upgrade", top), 0,
+           "INFO  [strata.migration] Running upgrade  -> ");
+    EXPECT(sh("'%s/tools/strata' db current --url='%s'", top, th_url()), 0, "(head)");
+    EXPECT(sh("env -u DATABASE_URL '%s/tools/strata' db downgrade base", top), 0,
+           "Running downgrade");
+    result cur = sh("'%s/tools/strata' db current --url='%s'", top, th_url());
+    ck_assert_msg(cur.status == 0 && !strstr(cur.out, "(head)"), "%s", cur.out);
+}
+END_TEST
+
 static void add(TCase *tc, th_engine e)
 {
     if (e != TH_SQLITE_MEMORY) {
         tcase_add_test(tc, cli_commands_end_to_end);
         tcase_add_test(tc, cli_app_tutorial_sequence);
         tcase_add_test(tc, cli_microblog_walkthrough);
+        tcase_add_test(tc, cli_argument_errors_and_the_configured_url);
     }
 }
 

@@ -3,7 +3,9 @@
  * through autogenerate, upgrade and downgrade with the schema checked
  * after each step; each kind of change there and back with rows kept;
  * a revision failing halfway; bad files; branches and merge; offline SQL
- * that builds the same database; two processes upgrading at once.
+ * that builds the same database; two processes upgrading at once; every
+ * operation of the file format by hand; bad files and operations on
+ * missing things, each error at its file:line:column.
  */
 #define _GNU_SOURCE /* mkdtemp */
 #include <stdio.h>
@@ -428,6 +430,185 @@ START_TEST(migrate_hand_written_renames_and_sql)
 }
 END_TEST
 
+/* ---- every operation of the file format, written by hand --------------- */
+
+static const char every_op_a[] =
+    "revision: 00000000000a\n"
+    "down_revision: ~\n"
+    "message: base\n"
+    "upgrade:\n"
+    "  - create_table:\n"
+    "      name: owner\n"
+    "      columns:\n"
+    "        - {name: id, type: integer, primary_key: true, autoincrement: true}\n"
+    "        - {name: name, type: string(40), nullable: false}\n"
+    "        - {name: active, type: boolean, nullable: no, server_default: 'true'}\n"
+    "      indexes: [{name: ix_owner_name, columns: [name], unique: yes}]\n"
+    "      checks: [{name: ck_owner_named, sql: length(name) > 0}]\n"
+    "  - create_table:\n"
+    "      name: item\n"
+    "      columns:\n"
+    "        - {name: id, type: integer, nullable: false}\n"
+    "        - {name: code, type: string(8)}\n"
+    "        - {name: qty, type: integer, server_default: null}\n"
+    "        - {name: note, type: text}\n"
+    "        - {name: owner_id, type: integer, nullable: False}\n"
+    "        - {name: maker_id, type: integer}\n"
+    "      primary_key: {name: pk_item, columns: id}\n"
+    "      unique: [{name: uq_item_owner_code, columns: [owner_id, code]}]\n"
+    "      foreign_keys:\n"
+    "        - {name: fk_item_owner, columns: [owner_id], references: owner,\n"
+    "           ref_columns: [id], on_delete: CASCADE, on_update: restrict}\n"
+    "downgrade:\n"
+    "  - drop_table: {name: item}\n"
+    "  - drop_table: {name: owner}\n";
+
+static const char every_op_b[] =
+    "revision: 00000000000b\n"
+    "down_revision: 00000000000a\n"
+    "message: constraints\n"
+    "upgrade:\n"
+    "  - create_index: {table: item, name: ix_item_note, columns: [note]}\n"
+    "  - create_unique: {table: item, name: uq_item_code, columns: [code]}\n"
+    "  - create_check: {table: item, name: ck_item_qty, sql: qty >= 0}\n"
+    "  - create_foreign_key: {table: item, name: fk_item_maker, columns: [maker_id],\n"
+    "      references: owner, ref_columns: [id], on_delete: set null}\n"
+    "  - alter_column: {table: item, name: qty, type: bigint, nullable: false,\n"
+    "      server_default: '5'}\n"
+    "  - alter_column: {table: owner, name: active, server_default: null}\n"
+    "downgrade:\n"
+    "  - alter_column: {table: owner, name: active, server_default: 'true'}\n"
+    "  - alter_column: {table: item, name: qty, type: integer, nullable: true,\n"
+    "      server_default: ~}\n"
+    "  - drop_foreign_key: {table: item, name: fk_item_maker}\n"
+    "  - drop_check: {table: item, name: ck_item_qty}\n"
+    "  - drop_unique: {table: item, name: uq_item_code}\n"
+    "  - drop_index: {table: item, name: ix_item_note}\n";
+
+static const char every_op_c[] =
+    "revision: 00000000000c\n"
+    "down_revision: 00000000000b\n"
+    "message: renames\n"
+    "upgrade:\n"
+    "  - rename_table: {name: owner, new_name: person}\n"
+    "  - alter_column: {table: item, name: note, new_name: remark, type: string(30)}\n"
+    "downgrade:\n"
+    "  - alter_column: {table: item, name: remark, new_name: note, type: text}\n"
+    "  - rename_table: {name: person, new_name: owner}\n";
+
+/* The schema after revision a, or after b. */
+static strata_metadata *every_op_md(bool b)
+{
+    strata_metadata *md;
+    strata_table *o, *it;
+    strata_column *c;
+    ck_assert_int_eq(strata_metadata_new(&md), STRATA_OK);
+    strata_metadata_add_table(md, "owner", &o);
+    strata_table_add_column(o, "id", "integer", STRATA_PRIMARY_KEY | STRATA_AUTOINCREMENT, NULL);
+    strata_table_add_column(o, "name", "string(40)", 0, NULL);
+    strata_table_add_column(o, "active", "boolean", 0, &c);
+    if (!b)
+        strata_column_set_server_default(c, "true");
+    strata_table_add_index(o, "ix_owner_name", "name", 1);
+    strata_table_add_check(o, "named", "length(name) > 0"); /* ck_owner_named */
+    strata_metadata_add_table(md, "item", &it);
+    strata_table_add_column(it, "id", "integer", 0, NULL);
+    strata_table_add_column(it, "code", "string(8)", STRATA_NULLABLE, NULL);
+    strata_table_add_column(it, "qty", b ? "bigint" : "integer", b ? 0 : STRATA_NULLABLE, &c);
+    if (b)
+        strata_column_set_server_default(c, "5");
+    strata_table_add_column(it, "note", "text", STRATA_NULLABLE, NULL);
+    strata_table_add_column(it, "owner_id", "integer", 0, NULL);
+    strata_table_add_column(it, "maker_id", "integer", STRATA_NULLABLE, NULL);
+    strata_table_set_primary_key(it, "pk_item", "id");
+    strata_table_add_unique(it, "uq_item_owner_code", "owner_id, code");
+    strata_table_add_foreign_key(it, "fk_item_owner", "owner_id", "owner", "id", STRATA_FK_CASCADE,
+                                 STRATA_FK_RESTRICT);
+    if (b) {
+        strata_table_add_index(it, "ix_item_note", "note", 0);
+        strata_table_add_unique(it, "uq_item_code", "code");
+        strata_table_add_check(it, "qty", "qty >= 0"); /* ck_item_qty */
+        strata_table_add_foreign_key(it, "fk_item_maker", "maker_id", "owner", "id",
+                                     STRATA_FK_SET_NULL, STRATA_FK_NO_ACTION);
+    }
+    ck_assert_str_eq(strata_metadata_errmsg(md), "");
+    return md;
+}
+
+START_TEST(migrate_every_operation_by_hand)
+{
+    strata_db *db = th_open();
+    lines out = {""};
+    strata_migrations *m = repo_init(&out);
+    strata_migrations_free(m);
+    char path[700];
+    snprintf(path, sizeof path, "%s/versions/00000000000a_base.yaml", repo_dir());
+    write_text(path, every_op_a);
+    snprintf(path, sizeof path, "%s/versions/00000000000b_constraints.yaml", repo_dir());
+    write_text(path, every_op_b);
+    snprintf(path, sizeof path, "%s/versions/00000000000c_renames.yaml", repo_dir());
+    write_text(path, every_op_c);
+    m = repo_open(repo_dir(), &out);
+    ck_assert_int_eq(strata_migrations_count(m), 3);
+    strata_metadata *a = every_op_md(false), *b = every_op_md(true);
+
+    MOK(m, strata_migrations_upgrade(m, db, "00000000000a"));
+    assert_schema(db, a);
+    th_exec(db, "INSERT INTO owner (name) VALUES ('olga'), ('ivan')");
+    th_exec(db, "INSERT INTO item (id, code, qty, note, owner_id, maker_id) VALUES "
+                "(1, 'a', 1, 'na', 1, 2), (2, 'b', 2, 'nb', 1, NULL), (3, 'c', 3, NULL, 2, 2)");
+    th_rc(db, strata_db_exec(db, "INSERT INTO owner (name) VALUES ('')"), STRATA_E_CHECK);
+    th_rc(db, strata_db_exec(db, "INSERT INTO item (id, code, owner_id) VALUES (4, 'a', 1)"),
+          STRATA_E_UNIQUE);
+
+    MOK(m, strata_migrations_upgrade(m, db, "+1"));
+    assert_schema(db, b);
+    ck_assert_int_eq(th_int(db, "SELECT sum(qty) FROM item"), 6);
+    th_rc(db,
+          strata_db_exec(db, "INSERT INTO item (id, code, qty, owner_id) VALUES (5, 'e', -1, 1)"),
+          STRATA_E_CHECK);
+    th_rc(db, strata_db_exec(db, "INSERT INTO item (id, code, owner_id) VALUES (5, 'a', 2)"),
+          STRATA_E_UNIQUE);
+    th_rc(db,
+          strata_db_exec(db, "INSERT INTO item (id, code, owner_id, maker_id) "
+                             "VALUES (5, 'e', 1, 9)"),
+          STRATA_E_FOREIGN_KEY);
+    th_exec(db, "INSERT INTO item (id, code, owner_id) VALUES (5, 'e', 1)");
+    ck_assert_int_eq(th_int(db, "SELECT qty FROM item WHERE id = 5"), 5); /* the new default */
+    th_exec(db, "DELETE FROM owner WHERE name = 'ivan'");                 /* cascade, set null */
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM item"), 3);
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM item WHERE maker_id IS NULL"), 3);
+
+    MOK(m, strata_migrations_upgrade(m, db, "head"));
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM person"), 1);
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM item WHERE remark = 'na'"), 1);
+    th_rc(db, strata_db_exec(db, "INSERT INTO item (id, code, owner_id) VALUES (6, 'f', 42)"),
+          STRATA_E_FOREIGN_KEY); /* the key follows the renamed table */
+
+    MOK(m, strata_migrations_downgrade(m, db, "-1"));
+    assert_schema(db, b);
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM item WHERE note = 'na'"), 1);
+    MOK(m, strata_migrations_downgrade(m, db, "-1"));
+    assert_schema(db, a);
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM item"), 3);
+    MOK(m, strata_migrations_downgrade(m, db, "base"));
+    ck_assert_str_eq(out.text, "Running upgrade  -> 00000000000a, base\n"
+                               "Running upgrade 00000000000a -> 00000000000b, constraints\n"
+                               "Running upgrade 00000000000b -> 00000000000c, renames\n"
+                               "Running downgrade 00000000000c -> 00000000000b, renames\n"
+                               "Running downgrade 00000000000b -> 00000000000a, constraints\n"
+                               "Running downgrade 00000000000a -> , base\n");
+    strata_metadata *none;
+    ck_assert_int_eq(strata_metadata_new(&none), STRATA_OK);
+    assert_schema(db, none);
+    strata_metadata_free(none);
+    strata_metadata_free(a);
+    strata_metadata_free(b);
+    strata_migrations_free(m);
+    strata_db_close(db);
+}
+END_TEST
+
 /* ---- failures ---------------------------------------------------------- */
 
 START_TEST(migrate_failure_halfway_resumes)
@@ -531,6 +712,126 @@ START_TEST(migrate_bad_files_name_the_place)
     bad_file("unknown-op",
              "revision: 00000000000a\ndown_revision: null\nupgrade:\n  - drop_tabel: {name: t}\n",
              "unknown-op.yaml:4:5: unknown operation 'drop_tabel'");
+}
+END_TEST
+
+#define REV "revision: 00000000000a\ndown_revision: null\n"
+
+START_TEST(migrate_more_bad_files_name_the_place)
+{
+    bad_file("scalar", "revision: [00000000000a]\ndown_revision: null\n",
+             "scalar.yaml:1:11: revision must be a scalar, not a list");
+    bad_file("twice", REV "revision: 00000000000b\n",
+             "twice.yaml:3:1: key 'revision' appears twice in a revision file");
+    bad_file("needs-type", REV "upgrade:\n  - add_column: {table: t, column: {name: c}}\n",
+             "needs-type.yaml:4:36: a column needs 'type'");
+    bad_file(
+        "bool",
+        REV
+        "upgrade:\n  - add_column: {table: t, column: {name: c, type: integer, nullable: maybe}}\n",
+        "bool.yaml:4:71: nullable must be true or false, not 'maybe'");
+    bad_file("names", REV "upgrade:\n  - create_index: {table: t, name: i, columns: {a: b}}\n",
+             "names.yaml:4:48: columns must be a list of names");
+    bad_file("empty-names", REV "upgrade:\n  - create_index: {table: t, name: i, columns: []}\n",
+             "empty-names.yaml:4:48: columns is empty");
+    bad_file("action",
+             REV "upgrade:\n  - create_foreign_key: {table: t, name: f, columns: [a], references: "
+                 "u, ref_columns: [id], on_delete: explode}\n",
+             "action.yaml:4:104: unknown foreign key action 'explode' (no action, restrict, "
+             "cascade, set null, set default)");
+    bad_file("unique-unique",
+             REV "upgrade:\n  - create_unique: {table: t, name: u, columns: [a], unique: true}\n",
+             "unique-unique.yaml:4:62: a unique constraint has no 'unique' key");
+    bad_file("nothing", REV "upgrade:\n  - alter_column: {table: t, name: c}\n",
+             "nothing.yaml:4:19: alter_column c changes nothing (give type, nullable, "
+             "server_default or new_name)");
+    bad_file("alter-type", REV "upgrade:\n  - alter_column: {table: t, name: c, type: strnig}\n",
+             "alter-type.yaml:4:45: 'strnig' is not a portable type");
+    bad_file("no-table", REV "upgrade:\n  - create_check: {name: c, sql: x > 0}\n",
+             "no-table.yaml:4:19: create_check needs 'table'");
+    bad_file("not-mapping", REV "upgrade:\n  - create_index: [t, i]\n",
+             "not-mapping.yaml:4:19: create_index must be a mapping, not a list");
+    bad_file("add-pk",
+             REV "upgrade:\n  - add_column: {table: t, column: {name: c, type: integer, "
+                 "primary_key: true}}\n",
+             "add-pk.yaml:4:36: add_column cannot add a primary key column");
+    bad_file("default",
+             REV "upgrade:\n  - add_column: {table: t, column: {name: c, type: integer, "
+                 "server_default: abc}}\n",
+             "default.yaml:4:77: server_default: column t.c: server default: 'abc' is not a "
+             "portable default (now, 'text', a");
+    bad_file("pk-column",
+             REV "upgrade:\n  - create_table: {name: t, columns: [{name: id, type: integer}], "
+                 "primary_key: {columns: [nope]}}\n",
+             "pk-column.yaml:4:80: primary_key: primary key of table t: no column nope");
+    bad_file(
+        "op-shape", REV "upgrade:\n  - {drop_table: {name: t}, drop_column: {table: t, name: c}}\n",
+        "op-shape.yaml:4:5: an operation is a mapping with one key, its kind (create_table: ...)");
+    bad_file("ops-list", REV "upgrade: {drop_table: {name: t}}\n",
+             "ops-list.yaml:3:10: upgrade and downgrade must be lists of operations");
+    bad_file("sql-empty", REV "upgrade:\n  - sql: {}\n",
+             "sql-empty.yaml:4:10: sql needs a statement (default, sqlite or postgresql)");
+    bad_file("down-id", "revision: 00000000000a\ndown_revision: [00000000000b, xyz]\n",
+             "down-id.yaml:2:31: down_revision 'xyz' is not a revision id (12 hex digits)");
+    bad_file("empty", "# nothing\n", "empty.yaml: the file is empty");
+    bad_file("check-sql",
+             REV "upgrade:\n  - create_table: {name: t, columns: [{name: id, type: integer}], "
+                 "checks: [{name: c}]}\n",
+             "check-sql.yaml:4:76: a check constraint needs 'sql'");
+    bad_file("index-col",
+             REV "upgrade:\n  - create_table: {name: t, columns: [{name: id, type: integer}], "
+                 "indexes: [{name: i, columns: [nope]}]}\n",
+             "index-col.yaml:4:77: index: index of table t: no column nope");
+}
+END_TEST
+
+/* A repository with a first revision that creates t (id, c), and a second
+ * whose upgrade is `ops`: upgrading stops at the first revision with
+ * STRATA_E_MIGRATION and `want` in the message. */
+static void bad_run(strata_db *db, const char *name, const char *ops, const char *want)
+{
+    char dir[600], path[700], text[1024];
+    snprintf(dir, sizeof dir, "%s/run-%s", th_tmpdir(), name);
+    lines out = {""};
+    strata_migrations *m = repo_init_at(dir, &out);
+    strata_migrations_free(m);
+    snprintf(path, sizeof path, "%s/versions/00000000000a_t.yaml", dir);
+    write_text(path, "revision: 00000000000a\ndown_revision: null\nupgrade:\n"
+                     "  - create_table: {name: t, columns: [{name: id, type: integer, "
+                     "primary_key: true}, {name: c, type: integer}]}\n"
+                     "downgrade:\n  - drop_table: {name: t}\n");
+    snprintf(path, sizeof path, "%s/versions/00000000000b_%s.yaml", dir, name);
+    snprintf(text, sizeof text, "revision: 00000000000b\ndown_revision: 00000000000a\nupgrade:\n%s",
+             ops);
+    write_text(path, text);
+    m = repo_open(dir, &out);
+    ck_assert_int_eq(strata_migrations_upgrade(m, db, "head"), STRATA_E_MIGRATION);
+    ck_assert_msg(strstr(strata_migrations_errmsg(m), want), "%s: wanted '%s' in: %s", name, want,
+                  strata_migrations_errmsg(m));
+    assert_current(m, db, "00000000000a\n");
+    MOK(m, strata_migrations_downgrade(m, db, "base"));
+    strata_migrations_free(m);
+}
+
+START_TEST(migrate_operations_on_missing_things_name_the_place)
+{
+    strata_db *db = th_open();
+    bad_run(db, "table", "  - drop_column: {table: nope, name: c}\n",
+            "table.yaml:4:5: table nope does not exist");
+    bad_run(db, "column",
+            "  - sql: SELECT 1\n  - alter_column: {table: t, name: d, nullable: false}\n",
+            "column.yaml:5:5: column t.d does not exist");
+    bad_run(db, "index", "  - drop_index: {table: t, name: ix_nope}\n",
+            "index.yaml:4:5: index ix_nope on t does not exist");
+    bad_run(db, "unique", "  - drop_unique: {table: t, name: uq_nope}\n",
+            "unique.yaml:4:5: constraint uq_nope on t does not exist");
+    bad_run(db, "fk", "  - drop_foreign_key: {table: t, name: pk_t}\n",
+            "fk.yaml:4:5: constraint pk_t on t does not exist");
+    bad_run(db, "check", "  - drop_check: {table: t, name: ck_nope}\n",
+            "check.yaml:4:5: constraint ck_nope on t does not exist");
+    bad_run(db, "default", "  - alter_column: {table: t, name: c, server_default: abc}\n",
+            "default.yaml:4:5: alter_column t.c: server_default 'abc': ");
+    strata_db_close(db);
 }
 END_TEST
 
@@ -897,8 +1198,11 @@ static void add(TCase *tc, th_engine e)
     tcase_add_test(tc, migrate_tutorial_sequence);
     tcase_add_test(tc, migrate_each_kind_of_change);
     tcase_add_test(tc, migrate_hand_written_renames_and_sql);
+    tcase_add_test(tc, migrate_every_operation_by_hand);
     tcase_add_test(tc, migrate_failure_halfway_resumes);
     tcase_add_test(tc, migrate_bad_files_name_the_place);
+    tcase_add_test(tc, migrate_more_bad_files_name_the_place);
+    tcase_add_test(tc, migrate_operations_on_missing_things_name_the_place);
     tcase_add_test(tc, migrate_branches_and_merge);
     tcase_add_test(tc, migrate_offline_sql_builds_the_same_database);
     tcase_add_test(tc, migrate_embedded_repository);

@@ -4,7 +4,8 @@
  * step with its exact output, CRUD with changed-column updates, rollback,
  * portable errors, validation, cascades, many-to-many follow / unfollow,
  * pagination edges, batched eager loading (statements counted), the
- * identity map.
+ * identity map; every C field type; relationship and query-builder edges and
+ * misuse, each error naming the relationship or field.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,9 +90,53 @@ const strata_model membership_model = {STRATA_MODEL_VERSION, "Membership",
                                        .size = sizeof(Membership), .fields = membership_fields,
                                        .repr = "role"};
 
-static const strata_model *const microblog[] = {&user_model,  &post_model,  &followers_model,
-                                                &album_model, &track_model, &cover_model,
-                                                &membership_model, NULL};
+/* Every C type a field can have, a nullable foreign key, and a
+ * relationship pair without back_populates: a shelf holds gadgets. */
+typedef struct Shelf {
+    strata_object base;
+    int64_t id;
+    char *label;
+} Shelf;
+
+typedef struct Gadget {
+    strata_object base;
+    int64_t id;
+    bool active;
+    double weight;
+    strata_blob data;
+    int64_t count;
+    strata_timestamp seen;
+    int64_t shelf_id;
+} Gadget;
+
+extern const strata_model shelf_model, gadget_model;
+
+static const strata_field shelf_fields[] = {STRATA_PK(Shelf, id),
+                                            STRATA_STRING(Shelf, label, 20, 0), STRATA_FIELDS_END};
+static const strata_relation shelf_relations[] = {
+    {"gadgets", STRATA_ONE_TO_MANY, &gadget_model, .fk = "shelf_id", .order_by = "id"},
+    STRATA_RELATIONS_END};
+const strata_model shelf_model = {STRATA_MODEL_VERSION,         "Shelf",
+                                  .size = sizeof(Shelf),        .fields = shelf_fields,
+                                  .relations = shelf_relations, .repr = "label"};
+static const strata_field gadget_fields[] = {
+    STRATA_PK(Gadget, id),
+    STRATA_BOOLEAN(Gadget, active, 0),
+    STRATA_FLOAT(Gadget, weight, 0),
+    STRATA_BLOB(Gadget, data, STRATA_NULLABLE),
+    STRATA_INTEGER(Gadget, count, STRATA_NULLABLE),
+    STRATA_DATETIME(Gadget, seen, STRATA_NULLABLE),
+    STRATA_FOREIGN_KEY(Gadget, shelf_id, "shelf.id", STRATA_NULLABLE),
+    STRATA_FIELDS_END};
+static const strata_relation gadget_relations[] = {
+    {"shelf", STRATA_MANY_TO_ONE, &shelf_model, .fk = "shelf_id"}, STRATA_RELATIONS_END};
+const strata_model gadget_model = {STRATA_MODEL_VERSION, "Gadget", .size = sizeof(Gadget),
+                                   .fields = gadget_fields,
+                                   .relations = gadget_relations}; /* repr: the key */
+
+static const strata_model *const microblog[] = {
+    &user_model,  &post_model,       &followers_model, &album_model,  &track_model,
+    &cover_model, &membership_model, &shelf_model,     &gadget_model, NULL};
 
 /* ---- helpers ----------------------------------------------------------- */
 
@@ -998,6 +1043,688 @@ START_TEST(orm_streaming_100k_rows)
 }
 END_TEST
 
+/* ---- every C type ------------------------------------------------------ */
+
+static Gadget *new_gadget(fixture *f, bool active, double weight)
+{
+    Gadget *g;
+    OK(f, strata_new(f->s, &gadget_model, &g));
+    g->active = active;
+    g->weight = weight;
+    OK(f, strata_set_null(g, "shelf_id", 1)); /* 0 would be a key */
+    OK(f, strata_add(g));
+    return g;
+}
+
+START_TEST(orm_every_c_type_round_trips)
+{
+    fixture f;
+    setup_db(&f);
+    static const unsigned char bytes[] = {0, 1, 2, 255};
+    Gadget *g = new_gadget(&f, true, 2.5);
+    OK(&f, strata_set_blob(&g->data, bytes, sizeof bytes));
+    OK(&f, strata_set_null(g, "count", 1));
+    OK(&f, strata_set_null(g, "seen", 1));
+    ck_assert_int_eq(strata_is_null(g, "count"), 1);
+    ck_assert_int_eq(strata_is_null(g, "weight"), 0);
+    ck_assert_int_eq(strata_is_null(g, "data"), 0);
+    ck_assert_int_eq(strata_is_null(g, "nope"), 0);
+    new_gadget(&f, false, -1.25); /* data NULL, count 0, seen 0 */
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(g->id, 1);
+    char *r = strata_repr(g); /* no repr field: the key */
+    ck_assert_str_eq(r, "<Gadget 1>");
+    strata_free(r);
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM gadget WHERE active AND weight = 2.5 AND "
+                                  "count IS NULL AND seen IS NULL AND length(data) = 4"),
+                     1);
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM gadget WHERE NOT active AND weight = "
+                                  "-1.25 AND data IS NULL AND count = 0"),
+                     1);
+
+    /* Loaded again in a new session: every value as it was written. */
+    strata_session_free(f.s);
+    OK(&f, strata_session_new(&f.s, f.db));
+    Gadget *h;
+    OK(&f, strata_get(f.s, &gadget_model, 1, &h));
+    ck_assert(h->active);
+    ck_assert(h->weight == 2.5);
+    ck_assert_uint_eq(h->data.len, sizeof bytes);
+    ck_assert_int_eq(memcmp(h->data.data, bytes, sizeof bytes), 0);
+    ck_assert_int_eq(strata_is_null(h, "count"), 1);
+    ck_assert_int_eq(strata_is_null(h, "seen"), 1);
+    ck_assert_int_eq(strata_is_null(h, "shelf_id"), 1);
+
+    /* Only changed columns are written, for each type. */
+    strata_db_set_echo(f.db, find_line, &f);
+    echo_want = "UPDATE";
+    echo_has = 0;
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(echo_has, 0);
+    h->active = false;
+    h->weight = 3.0;
+    OK(&f, strata_set_blob(&h->data, "xy", 2));
+    OK(&f, strata_set_null(h, "count", 0));
+    h->count = 7;
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(echo_has, 1);
+    echo_want = NULL;
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM gadget WHERE id = 1 AND NOT active AND "
+                                  "weight = 3 AND count = 7 AND length(data) = 2"),
+                     1);
+
+    /* A rollback restores each type to its committed value. */
+    h->weight = 9.0;
+    h->active = true;
+    OK(&f, strata_set_blob(&h->data, NULL, 0));
+    OK(&f, strata_set_null(h, "count", 1));
+    OK(&f, strata_session_flush(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM gadget WHERE data IS NULL"), 2);
+    OK(&f, strata_session_rollback(f.s));
+    ck_assert(h->weight == 3.0);
+    ck_assert(!h->active);
+    ck_assert_uint_eq(h->data.len, 2);
+    ck_assert_int_eq(memcmp(h->data.data, "xy", 2), 0);
+    ck_assert_int_eq(h->count, 7);
+    ck_assert_int_eq(strata_is_null(h, "count"), 0);
+
+    /* NULL through strata_set_null for a blob; refresh reads it back. */
+    OK(&f, strata_set_null(h, "data", 1));
+    ck_assert_ptr_null(h->data.data);
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM gadget WHERE data IS NULL"), 2);
+    th_exec(f.db, "UPDATE gadget SET weight = 4.5, count = NULL WHERE id = 1");
+    OK(&f, strata_refresh(h));
+    ck_assert(h->weight == 4.5);
+    ck_assert_int_eq(strata_is_null(h, "count"), 1);
+    OK(&f, strata_session_commit(f.s));
+
+    /* Misuse is refused. */
+    ck_assert_int_eq(strata_set_null(h, "nope", 1), STRATA_E_MISUSE);
+    ck_assert_int_eq(strata_set_blob(&h->data, NULL, 3), STRATA_E_MISUSE);
+    ck_assert_int_eq(strata_set_blob(NULL, "x", 1), STRATA_E_MISUSE);
+    ck_assert_int_eq(strata_set_text(NULL, "x"), STRATA_E_MISUSE);
+    ck_assert_ptr_null(strata_repr(NULL));
+
+    /* Conditions on each type. */
+    int64_t n;
+    strata_query *q = strata_query_new(f.s, &gadget_model);
+    strata_query_filter(q, strata_c("weight", STRATA_GT, strata_double(0.0)));
+    strata_query_filter(q, strata_c("active", STRATA_EQ, strata_bool(0)));
+    OK(&f, strata_query_count(q, &n));
+    ck_assert_int_eq(n, 1);
+    strata_query_free(q);
+
+    /* Streaming fills each type too. */
+    q = strata_query_new(f.s, &gadget_model);
+    strata_query_order_by(q, "id", STRATA_DESC);
+    strata_iter *it;
+    OK(&f, strata_query_iter(q, &it));
+    Gadget *x;
+    ck_assert_int_eq(strata_iter_next(it, &x), STRATA_ROW);
+    ck_assert_int_eq(x->id, 2);
+    ck_assert(!x->active && x->weight == -1.25 && x->data.data == NULL);
+    ck_assert_int_eq(strata_iter_next(it, &x), STRATA_ROW);
+    ck_assert_int_eq(x->id, 1);
+    ck_assert(!x->active && x->weight == 4.5);
+    ck_assert_int_eq(strata_is_null(x, "count"), 1);
+    ck_assert_int_eq(strata_iter_next(it, &x), STRATA_DONE);
+    ck_assert_ptr_null(x);
+    ck_assert_int_eq(strata_iter_next(it, &x), STRATA_DONE); /* and stays done */
+    strata_iter_free(it);
+    strata_query_free(q);
+    teardown(&f);
+}
+END_TEST
+
+/* ---- relationship edges ------------------------------------------------ */
+
+#define MISUSE_MSG(f, call, want)                                                              \
+    do {                                                                                       \
+        ck_assert_int_eq((call), STRATA_E_MISUSE);                                             \
+        ck_assert_msg(strstr(strata_session_errmsg((f)->s), (want)) != NULL,                   \
+                      "%s: wanted '%s' in: %s", #call, (want), strata_session_errmsg((f)->s)); \
+    } while (0)
+
+START_TEST(orm_relationship_misuse_names_the_relationship)
+{
+    fixture f;
+    setup_db(&f);
+    User *john = new_user(&f, "john", "john@example.com");
+    Post *p = new_post(&f, "hello", john);
+    Gadget *g = new_gadget(&f, true, 1);
+    OK(&f, strata_session_commit(f.s));
+    User *u = john;
+    const strata_list *l = (const strata_list *)1;
+    MISUSE_MSG(&f, strata_related(john, "posts", &u),
+               "User.posts is a collection: use "
+               "strata_related_list");
+    ck_assert_ptr_null(u);
+    MISUSE_MSG(&f, strata_related_list(p, "author", &l),
+               "Post.author is not a collection: use strata_related");
+    ck_assert_ptr_null(l);
+    MISUSE_MSG(&f, strata_related(p, "writer", &u), "Post has no relationship writer");
+    MISUSE_MSG(&f, strata_related_list(john, NULL, &l), "User has no relationship (null)");
+    MISUSE_MSG(&f, strata_set_related(john, "posts", p),
+               "User.posts is not a many-to-one relationship to that object");
+    MISUSE_MSG(&f, strata_set_related(p, "author", g),
+               "Post.author is not a many-to-one relationship to that object");
+    MISUSE_MSG(&f, strata_collection_add(john, "posts", john),
+               "User.posts is not a collection of User objects");
+    MISUSE_MSG(&f, strata_collection_remove(p, "author", john),
+               "Post.author is not a collection of User objects");
+    ck_assert_int_eq(strata_collection_add(john, "following", NULL), STRATA_E_MISUSE);
+    int yes = 7;
+    ck_assert_int_eq(strata_collection_contains(john, "following", NULL, &yes), STRATA_E_MISUSE);
+    ck_assert_int_eq(strata_related(p, "author", NULL), STRATA_E_MISUSE);
+    ck_assert_int_eq(strata_related_list(john, "posts", NULL), STRATA_E_MISUSE);
+    ck_assert_ptr_null(strata_related_query(john, "nope"));
+    strata_query *q = strata_query_new(f.s, &user_model);
+    MISUSE_MSG(&f, strata_query_load(q, "comments"), "User has no relationship comments");
+    ck_assert_int_eq(strata_query_load(q, NULL), STRATA_E_MISUSE);
+    strata_query_free(q);
+    /* Nothing of the above changed the data. */
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM post WHERE user_id = 1"), 1);
+    teardown(&f);
+}
+END_TEST
+
+START_TEST(orm_relationship_without_back_populates)
+{
+    fixture f;
+    setup_db(&f);
+    Shelf *top;
+    OK(&f, strata_new(f.s, &shelf_model, &top));
+    OK(&f, strata_set_text(&top->label, "top"));
+    OK(&f, strata_add(top));
+    Gadget *g = new_gadget(&f, true, 1), *h = new_gadget(&f, false, 2);
+    OK(&f, strata_session_commit(f.s));
+
+    /* A NULL foreign key: no related object, no error. */
+    Shelf *sh = top;
+    OK(&f, strata_related(g, "shelf", &sh));
+    ck_assert_ptr_null(sh);
+    const strata_list *gadgets;
+    OK(&f, strata_related_list(top, "gadgets", &gadgets));
+    ck_assert_uint_eq(gadgets->count, 0);
+
+    /* Without back_populates, adding to a one-to-many sets the child's key
+     * at once, which needs the parent's key. */
+    Shelf *low;
+    OK(&f, strata_new(f.s, &shelf_model, &low));
+    OK(&f, strata_set_text(&low->label, "low"));
+    OK(&f, strata_add(low));
+    MISUSE_MSG(&f, strata_collection_add(low, "gadgets", g),
+               "Shelf.gadgets: give the relationship a back_populates to add objects that are "
+               "not saved yet");
+    OK(&f, strata_collection_add(top, "gadgets", g));
+    OK(&f, strata_collection_add(top, "gadgets", h));
+    OK(&f, strata_collection_add(top, "gadgets", h)); /* already there */
+    ck_assert_uint_eq(gadgets->count, 2);
+    ck_assert_int_eq(g->shelf_id, top->id);
+    ck_assert_int_eq(strata_is_null(g, "shelf_id"), 0);
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM gadget WHERE shelf_id = 1"), 2);
+
+    /* Removing clears the key (no delete-orphan: the row stays). */
+    OK(&f, strata_collection_remove(top, "gadgets", g));
+    OK(&f, strata_collection_remove(top, "gadgets", g)); /* not there any more */
+    ck_assert_uint_eq(gadgets->count, 1);
+    ck_assert_int_eq(strata_is_null(g, "shelf_id"), 1);
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM gadget WHERE shelf_id IS NULL"), 1);
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM gadget"), 2);
+
+    /* A new session: the many-to-one is loaded lazily, once. */
+    int64_t h_id = h->id; /* the objects go with the session */
+    strata_session_free(f.s);
+    OK(&f, strata_session_new(&f.s, f.db));
+    OK(&f, strata_get(f.s, &gadget_model, h_id, &h));
+    int before = f.statements;
+    OK(&f, strata_related(h, "shelf", &sh));
+    ck_assert_ptr_nonnull(sh);
+    ck_assert_str_eq(sh->label, "top");
+    ck_assert_int_eq(f.statements, before + 1);
+    Shelf *again;
+    OK(&f, strata_related(h, "shelf", &again));
+    ck_assert_ptr_eq(again, sh);
+    ck_assert_int_eq(f.statements, before + 1);
+    /* Cleared with set_related(NULL). */
+    OK(&f, strata_set_related(h, "shelf", NULL));
+    OK(&f, strata_related(h, "shelf", &again));
+    ck_assert_ptr_null(again);
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM gadget WHERE shelf_id IS NULL"), 2);
+
+    /* Eager loading of a many-to-one whose keys are all NULL, and of an
+     * empty result. */
+    strata_session_free(f.s);
+    OK(&f, strata_session_new(&f.s, f.db));
+    strata_query *q = strata_query_new(f.s, &gadget_model);
+    OK(&f, strata_query_load(q, "shelf"));
+    strata_list *all;
+    OK(&f, strata_query_all(q, &all));
+    ck_assert_uint_eq(all->count, 2);
+    before = f.statements;
+    for (size_t i = 0; i < all->count; i++) {
+        OK(&f, strata_related(all->items[i], "shelf", &sh));
+        ck_assert_ptr_null(sh);
+    }
+    ck_assert_int_eq(f.statements, before);
+    strata_list_free(all);
+    strata_query_filter_by(q, "weight", strata_double(99));
+    OK(&f, strata_query_all(q, &all));
+    ck_assert_uint_eq(all->count, 0);
+    strata_list_free(all);
+    strata_query_free(q);
+    teardown(&f);
+}
+END_TEST
+
+START_TEST(orm_moving_a_child_and_eager_loading_from_the_database)
+{
+    fixture f;
+    setup_db(&f);
+    User *john = new_user(&f, "john", "john@example.com");
+    User *susan = new_user(&f, "susan", "susan@example.com");
+    User *amy = new_user(&f, "amy", "amy@example.com");
+    Post *p = new_post(&f, "hello", john);
+    new_post(&f, "again", john);
+    new_post(&f, "hers", susan);
+    OK(&f, strata_collection_add(john, "following", susan));
+    OK(&f, strata_collection_add(john, "following", amy));
+    OK(&f, strata_collection_add(susan, "following", amy));
+    OK(&f, strata_session_commit(f.s));
+
+    /* Moving a post to another author moves it between loaded collections. */
+    const strata_list *jp, *sp;
+    OK(&f, strata_related_list(john, "posts", &jp));
+    OK(&f, strata_related_list(susan, "posts", &sp));
+    ck_assert_uint_eq(jp->count, 2);
+    ck_assert_uint_eq(sp->count, 1);
+    OK(&f, strata_set_related(p, "author", susan));
+    ck_assert_uint_eq(jp->count, 1);
+    ck_assert_uint_eq(sp->count, 2);
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT user_id FROM post WHERE body = 'hello'"), 2);
+    /* A post without an author is refused at flush, before SQL. */
+    OK(&f, strata_set_related(p, "author", NULL));
+    ck_assert_uint_eq(sp->count, 1);
+    ck_assert_int_eq(strata_session_flush(f.s), STRATA_E_NOT_NULL);
+    ck_assert_str_eq(strata_session_errmsg(f.s), "Post.user_id is NULL but the column is NOT NULL");
+    OK(&f, strata_session_rollback(f.s));
+
+    /* A new session, nothing in memory: eager loading reads the authors
+     * and the follows from the database, in one query each. */
+    strata_session_free(f.s);
+    OK(&f, strata_session_new(&f.s, f.db));
+    f.statements = 0;
+    strata_query *q = strata_query_new(f.s, &post_model);
+    strata_query_order_by(q, "id", STRATA_ASC);
+    OK(&f, strata_query_load(q, "author"));
+    strata_list *posts;
+    OK(&f, strata_query_all(q, &posts));
+    strata_query_free(q);
+    ck_assert_int_eq(f.statements, 1 + 2); /* BEGIN, the posts, their authors */
+    char names[64] = "";
+    for (size_t i = 0; i < posts->count; i++) {
+        User *a;
+        OK(&f, strata_related(posts->items[i], "author", &a));
+        strcat(names, a->username);
+        strcat(names, " ");
+    }
+    ck_assert_str_eq(names, "susan john susan ");
+    ck_assert_int_eq(f.statements, 3);
+    strata_list_free(posts);
+
+    q = strata_query_new(f.s, &user_model);
+    strata_query_order_by(q, "username", STRATA_ASC);
+    OK(&f, strata_query_load(q, "following"));
+    OK(&f, strata_query_load(q, "followers"));
+    strata_list *users;
+    OK(&f, strata_query_all(q, &users));
+    strata_query_free(q);
+    ck_assert_int_eq(f.statements, 3 + 3);
+    char got[160] = "";
+    for (size_t i = 0; i < users->count; i++) {
+        const strata_list *fl, *fr;
+        OK(&f, strata_related_list(users->items[i], "following", &fl));
+        OK(&f, strata_related_list(users->items[i], "followers", &fr));
+        char line[64];
+        snprintf(line, sizeof line, "%s:%zu/%zu ", ((User *)users->items[i])->username, fl->count,
+                 fr->count);
+        strcat(got, line);
+    }
+    ck_assert_str_eq(got, "amy:0/2 john:2/0 susan:1/1 ");
+    ck_assert_int_eq(f.statements, 6);
+    strata_list_free(users);
+    teardown(&f);
+}
+END_TEST
+
+START_TEST(orm_many_to_many_changes_cancel_and_mirror)
+{
+    fixture f;
+    setup_db(&f);
+    User *john = new_user(&f, "john", "john@example.com");
+    User *susan = new_user(&f, "susan", "susan@example.com");
+    OK(&f, strata_session_commit(f.s));
+    /* susan's followers are loaded: john's follow shows there at once. */
+    const strata_list *fr;
+    OK(&f, strata_related_list(susan, "followers", &fr));
+    ck_assert_uint_eq(fr->count, 0);
+    OK(&f, strata_collection_add(john, "following", susan));
+    ck_assert_uint_eq(fr->count, 1);
+    ck_assert_ptr_eq(fr->items[0], john);
+    /* Removed again before any flush: nothing is sent. */
+    OK(&f, strata_collection_remove(john, "following", susan));
+    ck_assert_uint_eq(fr->count, 0);
+    strata_db_set_echo(f.db, find_line, &f);
+    echo_want = "followers";
+    echo_has = 0;
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(echo_has, 0);
+    echo_want = NULL;
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM followers"), 0);
+
+    OK(&f, strata_collection_add(john, "following", susan));
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM followers"), 1);
+    /* contains asks the database when the collection is not loaded. */
+    strata_session_free(f.s);
+    OK(&f, strata_session_new(&f.s, f.db));
+    OK(&f, strata_get(f.s, &user_model, 1, &john));
+    OK(&f, strata_get(f.s, &user_model, 2, &susan));
+    int before = f.statements, yes = -1;
+    OK(&f, strata_collection_contains(john, "following", susan, &yes));
+    ck_assert_int_eq(yes, 1);
+    OK(&f, strata_collection_contains(susan, "following", john, &yes));
+    ck_assert_int_eq(yes, 0);
+    ck_assert_int_eq(f.statements, before + 2);
+    /* A pending object is not in any saved collection, without SQL. */
+    User *kim = new_user(&f, "kim", "kim@example.com");
+    OK(&f, strata_collection_contains(john, "following", kim, &yes));
+    ck_assert_int_eq(yes, 0);
+    ck_assert_int_eq(f.statements, before + 2);
+    teardown(&f);
+}
+END_TEST
+
+/* ---- the query builder: every operator, collections, misuse ------------ */
+
+static int64_t count_where(fixture *f, strata_cond *c)
+{
+    strata_query *q = strata_query_new(f->s, &user_model);
+    ck_assert_ptr_nonnull(q);
+    int64_t n = -1;
+    OK(f, strata_query_filter(q, c));
+    OK(f, strata_query_count(q, &n));
+    strata_query_free(q);
+    return n;
+}
+
+START_TEST(orm_query_every_operator_and_collection_conditions)
+{
+    fixture f;
+    setup_db(&f);
+    seed_users(&f, 5);
+    User *u1, *u2, *u3;
+    OK(&f, strata_get(f.s, &user_model, 1, &u1));
+    OK(&f, strata_get(f.s, &user_model, 2, &u2));
+    OK(&f, strata_get(f.s, &user_model, 3, &u3));
+    OK(&f, strata_set_text(&u3->password_hash, "x"));
+    new_post(&f, "hello", u1);
+    new_post(&f, "world", u1);
+    new_post(&f, "hello", u2);
+    OK(&f, strata_collection_add(u1, "following", u2));
+    OK(&f, strata_collection_add(u3, "following", u2));
+    OK(&f, strata_collection_add(u3, "following", u1));
+    OK(&f, strata_session_commit(f.s));
+
+    ck_assert_int_eq(count_where(&f, strata_c("username", STRATA_NE, strata_text("user01"))), 4);
+    ck_assert_int_eq(count_where(&f, strata_c("id", STRATA_LE, strata_int(2))), 2);
+    ck_assert_int_eq(count_where(&f, strata_c("id", STRATA_GT, strata_int(3))), 2);
+    ck_assert_int_eq(count_where(&f, strata_c("password_hash", STRATA_IS_NOT_NULL, strata_null())),
+                     1);
+    /* = NULL and <> NULL mean IS NULL and IS NOT NULL (filter_by(x=None)). */
+    ck_assert_int_eq(count_where(&f, strata_c("password_hash", STRATA_EQ, strata_null())), 4);
+    ck_assert_int_eq(count_where(&f, strata_c("password_hash", STRATA_NE, strata_null())), 1);
+    strata_value some[] = {strata_int(1), strata_int(2)};
+    ck_assert_int_eq(count_where(&f, strata_c_not_in("id", some, 2)), 3);
+    ck_assert_int_eq(count_where(&f, strata_c_in("id", NULL, 0)), 0);
+    ck_assert_int_eq(count_where(&f, strata_c_not_in("id", NULL, 0)), 5);
+    ck_assert_int_eq(count_where(&f, strata_and(strata_c("id", STRATA_GE, strata_int(2)),
+                                                strata_c("id", STRATA_LT, strata_int(4)))),
+                     2);
+
+    /* Through a one-to-many: each user once, however many posts match. */
+    strata_query *q = strata_query_new(f.s, &user_model);
+    strata_query_filter(q, strata_c("posts.body", STRATA_LIKE, strata_text("%o%")));
+    strata_query_order_by(q, "id", STRATA_ASC);
+    query_repr(&f, q, "[<User user01>, <User user02>]");
+    q = strata_query_new(f.s, &user_model);
+    strata_query_filter(q, strata_c("posts.body", STRATA_EQ, strata_text("world")));
+    query_repr(&f, q, "[<User user01>]");
+    q = strata_query_new(f.s, &user_model);
+    strata_query_filter(
+        q, strata_not(strata_c_in("posts.body", (strata_value[]){strata_text("hello")}, 1)));
+    strata_query_order_by(q, "id", STRATA_ASC);
+    query_repr(&f, q, "[<User user03>, <User user04>, <User user05>]");
+    /* Through a many-to-many: who follows user02. */
+    q = strata_query_new(f.s, &user_model);
+    strata_query_filter(q, strata_c("following.username", STRATA_EQ, strata_text("user02")));
+    strata_query_order_by(q, "id", STRATA_DESC);
+    query_repr(&f, q, "[<User user03>, <User user01>]");
+    /* Through a many-to-one, in a count. */
+    q = strata_query_new(f.s, &post_model);
+    int64_t n;
+    strata_query_filter(q, strata_c("author.username", STRATA_NE, strata_text("user01")));
+    OK(&f, strata_query_count(q, &n));
+    ck_assert_int_eq(n, 1);
+    strata_query_free(q);
+
+    /* Ordering by a collection's field, or by something unknown, names it. */
+    q = strata_query_new(f.s, &user_model);
+    strata_query_order_by(q, "posts.body", STRATA_ASC);
+    strata_list *l = (strata_list *)1;
+    ck_assert_int_eq(strata_query_all(q, &l), STRATA_E_UNDEFINED_COLUMN);
+    ck_assert_ptr_null(l);
+    ck_assert_str_eq(strata_session_errmsg(f.s),
+                     "User has no field or relationship field 'posts.body'");
+    strata_query_free(q);
+    q = strata_query_new(f.s, &user_model);
+    strata_query_filter(q, strata_c("posts.title", STRATA_EQ, strata_text("x")));
+    ck_assert_int_eq(strata_query_all(q, &l), STRATA_E_UNDEFINED_COLUMN);
+    ck_assert_str_eq(strata_session_errmsg(f.s),
+                     "User has no field or relationship field 'posts.title'");
+    strata_query_free(q);
+    q = strata_query_new(f.s, &user_model);
+    strata_query_filter(q, strata_c("friends.username", STRATA_EQ, strata_text("x")));
+    ck_assert_int_eq(strata_query_count(q, &n), STRATA_E_UNDEFINED_COLUMN);
+    ck_assert_str_eq(strata_session_errmsg(f.s),
+                     "User has no field or relationship field 'friends.username'");
+    strata_query_free(q);
+
+    /* Conditions that cannot be made are NULL, and the query says so. */
+    ck_assert_ptr_null(strata_c("id", (strata_op)99, strata_int(1)));
+    ck_assert_ptr_null(strata_c(NULL, STRATA_EQ, strata_int(1)));
+    ck_assert_ptr_null(strata_c_in("id", NULL, 2));
+    ck_assert_ptr_null(strata_c_raw(NULL, NULL, 0));
+    ck_assert_ptr_null(strata_and(strata_c("id", STRATA_EQ, strata_int(1)), NULL));
+    ck_assert_ptr_null(strata_not(NULL));
+    q = strata_query_new(f.s, &user_model);
+    ck_assert_int_eq(strata_query_filter(q, strata_c("id", (strata_op)0, strata_int(1))),
+                     STRATA_E_MISUSE);
+    ck_assert_int_eq(strata_query_all(q, &l), STRATA_E_MISUSE);
+    ck_assert_int_eq(strata_query_count(q, &n), STRATA_E_MISUSE);
+    strata_query_free(q);
+    q = strata_query_new(f.s, &user_model);
+    ck_assert_int_eq(strata_query_limit(q, -1), STRATA_E_MISUSE);
+    ck_assert_int_eq(strata_query_offset(q, -1), STRATA_E_MISUSE);
+    ck_assert_int_eq(strata_query_order_by(q, NULL, STRATA_ASC), STRATA_E_MISUSE);
+    ck_assert_int_eq(strata_query_count(q, NULL), STRATA_E_MISUSE);
+    ck_assert_int_eq(strata_query_exists(q, NULL), STRATA_E_MISUSE);
+    ck_assert_int_eq(strata_query_all(q, NULL), STRATA_E_MISUSE);
+    ck_assert_int_eq(strata_query_first(q, NULL), STRATA_E_MISUSE);
+    ck_assert_int_eq(strata_query_iter(q, NULL), STRATA_E_MISUSE);
+    strata_page pg;
+    ck_assert_int_eq(strata_query_paginate(q, 1, 0, &pg), STRATA_E_RANGE);
+    ck_assert_int_eq(strata_query_paginate(q, 1, 1, NULL), STRATA_E_MISUSE);
+    /* ... and none of that spoilt the query. */
+    OK(&f, strata_query_count(q, &n));
+    ck_assert_int_eq(n, 5);
+    strata_query_free(q);
+    ck_assert_ptr_null(strata_query_new(NULL, &user_model));
+    ck_assert_ptr_null(strata_query_new(f.s, NULL));
+    ck_assert_int_eq(strata_query_filter(NULL, strata_c("id", STRATA_EQ, strata_int(1))),
+                     STRATA_E_MISUSE);
+    ck_assert_int_eq(strata_query_all(NULL, &l), STRATA_E_MISUSE);
+    teardown(&f);
+}
+END_TEST
+
+/* ---- bad model descriptors --------------------------------------------- */
+
+typedef struct Odd {
+    strata_object base;
+    int64_t id;
+    int64_t flag;
+    char *ref;
+    double wide[17];
+} Odd;
+
+static const strata_field odd_bool_in_int[] = {
+    STRATA_PK(Odd, id), STRATA__FIELD(Odd, flag, STRATA_C_INT64, "boolean", 0), STRATA_FIELDS_END};
+static const strata_field odd_bad_type[] = {
+    STRATA_PK(Odd, id), STRATA__FIELD(Odd, ref, STRATA_C_TEXT, "strnig(5)", 0), STRATA_FIELDS_END};
+static const strata_field odd_bad_fk[] = {
+    STRATA_PK(Odd, id), STRATA_FOREIGN_KEY(Odd, flag, "user", 0), STRATA_FIELDS_END};
+static const strata_field odd_bad_default[] = {
+    STRATA_PK(Odd, id), STRATA_INTEGER(Odd, flag, 0, .server_default = "'unterminated"),
+    STRATA_FIELDS_END};
+#define ODD_KEY(i) STRATA__FIELD(Odd, wide[i], STRATA_C_DOUBLE, "float", STRATA_PRIMARY_KEY)
+static const strata_field odd_wide_key[] = {
+    ODD_KEY(0),  ODD_KEY(1),  ODD_KEY(2),  ODD_KEY(3),  ODD_KEY(4),  ODD_KEY(5),
+    ODD_KEY(6),  ODD_KEY(7),  ODD_KEY(8),  ODD_KEY(9),  ODD_KEY(10), ODD_KEY(11),
+    ODD_KEY(12), ODD_KEY(13), ODD_KEY(14), ODD_KEY(15), ODD_KEY(16), STRATA_FIELDS_END};
+
+static const strata_model odd_bool_model = {STRATA_MODEL_VERSION, "OddBool", .size = sizeof(Odd),
+                                            .fields = odd_bool_in_int};
+static const strata_model odd_type_model = {STRATA_MODEL_VERSION, "OddType", .size = sizeof(Odd),
+                                            .fields = odd_bad_type};
+static const strata_model odd_fk_model = {STRATA_MODEL_VERSION, "OddFk", .size = sizeof(Odd),
+                                          .fields = odd_bad_fk};
+static const strata_model odd_default_model = {STRATA_MODEL_VERSION, "OddDefault",
+                                               .size = sizeof(Odd), .fields = odd_bad_default};
+static const strata_model odd_version_model = {STRATA_MODEL_VERSION + 1, "OddVersion",
+                                               .size = sizeof(Odd), .fields = odd_bool_in_int};
+static const strata_model odd_wide_model = {STRATA_MODEL_VERSION, "OddWide", .size = sizeof(Odd),
+                                            .fields = odd_wide_key};
+
+static void add_model_fails(const strata_model *m, int want, const char *msg)
+{
+    strata_metadata *md;
+    ck_assert_int_eq(strata_metadata_new(&md), STRATA_OK);
+    const strata_model *list[] = {m, NULL};
+    ck_assert_int_eq(strata_metadata_add_models(md, list), want);
+    ck_assert_msg(strstr(strata_metadata_errmsg(md), msg) != NULL, "%s: wanted '%s' in: %s",
+                  m->name, msg, strata_metadata_errmsg(md));
+    strata_metadata_free(md);
+}
+
+START_TEST(orm_bad_model_descriptors_are_refused)
+{
+    add_model_fails(&odd_bool_model, STRATA_E_SCHEMA,
+                    "model OddBool, field flag: its C type cannot hold type boolean");
+    add_model_fails(&odd_type_model, STRATA_E_SCHEMA, "odd_type.ref");
+    add_model_fails(&odd_fk_model, STRATA_E_SCHEMA,
+                    "model OddFk, field flag: foreign key 'user' is not table.column");
+    add_model_fails(&odd_default_model, STRATA_E_SCHEMA, "odd_default.flag");
+    add_model_fails(&odd_version_model, STRATA_E_SCHEMA, "model OddVersion: version 2, expected 1");
+    strata_metadata *md;
+    ck_assert_int_eq(strata_metadata_new(&md), STRATA_OK);
+    ck_assert_int_eq(strata_metadata_add_models(md, NULL), STRATA_E_MISUSE);
+    strata_metadata_free(md);
+
+    /* A session refuses them when it first meets them, naming model and field. */
+    fixture f;
+    setup_db(&f);
+    Odd *o = (Odd *)1;
+    ck_assert_int_eq(strata_new(f.s, &odd_bool_model, &o), STRATA_E_SCHEMA);
+    ck_assert_str_eq(strata_session_errmsg(f.s),
+                     "model OddBool, field flag: type 'boolean' is not a portable type its C type "
+                     "can hold");
+    ck_assert_int_eq(strata_new(f.s, &odd_type_model, &o), STRATA_E_SCHEMA);
+    ck_assert_str_eq(strata_session_errmsg(f.s),
+                     "model OddType, field ref: type 'strnig(5)' is not a portable type its C "
+                     "type can hold");
+    ck_assert_int_eq(strata_new(f.s, &odd_wide_model, &o), STRATA_E_SCHEMA);
+    ck_assert_str_eq(strata_session_errmsg(f.s),
+                     "model OddWide: a primary key of 17 fields; at most 16");
+    ck_assert_int_eq(strata_new(f.s, &odd_version_model, &o), STRATA_E_MISUSE);
+    ck_assert_str_eq(strata_session_errmsg(f.s),
+                     "model OddVersion is not a strata_model of version 1");
+    ck_assert_ptr_null(strata_query_new(f.s, &odd_type_model));
+    /* The session still works. */
+    new_user(&f, "john", "john@example.com");
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM \"user\""), 1);
+    teardown(&f);
+}
+END_TEST
+
+/* ---- session state errors ---------------------------------------------- */
+
+START_TEST(orm_session_state_errors)
+{
+    fixture f;
+    setup_db(&f);
+    ck_assert_ptr_eq(strata_session_db(f.s), f.db);
+    ck_assert_ptr_null(strata_session_db(NULL));
+    ck_assert_int_eq(strata_session_new(NULL, f.db), STRATA_E_MISUSE);
+    strata_session *none = (strata_session *)1;
+    ck_assert_int_eq(strata_session_new(&none, NULL), STRATA_E_MISUSE);
+    ck_assert_int_eq(strata_add(NULL), STRATA_E_MISUSE);
+    ck_assert_int_eq(strata_delete(NULL), STRATA_E_MISUSE);
+    User *u;
+    ck_assert_int_eq(strata_new(f.s, NULL, &u), STRATA_E_MISUSE);
+    ck_assert_int_eq(strata_new(f.s, &user_model, NULL), STRATA_E_MISUSE);
+
+    /* An association table has no struct to make. */
+    void *row = (void *)1;
+    ck_assert_int_eq(strata_new(f.s, &followers_model, &row), STRATA_E_MISUSE);
+    ck_assert_str_eq(strata_session_errmsg(f.s),
+                     "model Followers is an association table, not a struct");
+
+    /* A new object is not in the database: it cannot be deleted (after it
+     * is forgotten) or refreshed. */
+    User *john = new_user(&f, "john", "john@example.com");
+    OK(&f, strata_delete(john)); /* pending: forgotten */
+    ck_assert_int_eq(strata_delete(john), STRATA_E_MISUSE);
+    ck_assert_str_eq(strata_session_errmsg(f.s), "User is not in the database");
+    ck_assert_int_eq(strata_refresh(john), STRATA_E_MISUSE);
+    OK(&f, strata_add(john));
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM \"user\""), 1);
+
+    /* Deleted and added back in the same transaction: it stays. */
+    OK(&f, strata_delete(john));
+    OK(&f, strata_add(john));
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM \"user\""), 1);
+    /* Deleted and committed: it cannot come back. */
+    OK(&f, strata_delete(john));
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM \"user\""), 0);
+    ck_assert_int_eq(strata_add(john), STRATA_E_MISUSE);
+    ck_assert_str_eq(strata_session_errmsg(f.s),
+                     "User was deleted; make a new object to insert it again");
+    ck_assert_int_eq(strata_delete(john), STRATA_E_MISUSE);
+    teardown(&f);
+}
+END_TEST
+
 static void add_tests(TCase *tc, th_engine engine)
 {
     (void)engine;
@@ -1019,6 +1746,14 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_composite_keys);
     tcase_add_test(tc, orm_model_without_key_is_refused);
     tcase_add_test(tc, orm_failed_flush_is_undone_whole);
+    tcase_add_test(tc, orm_every_c_type_round_trips);
+    tcase_add_test(tc, orm_relationship_misuse_names_the_relationship);
+    tcase_add_test(tc, orm_relationship_without_back_populates);
+    tcase_add_test(tc, orm_moving_a_child_and_eager_loading_from_the_database);
+    tcase_add_test(tc, orm_many_to_many_changes_cancel_and_mirror);
+    tcase_add_test(tc, orm_query_every_operator_and_collection_conditions);
+    tcase_add_test(tc, orm_bad_model_descriptors_are_refused);
+    tcase_add_test(tc, orm_session_state_errors);
 }
 
 static Suite *build_suite(void) { return th_suite("orm", add_tests); }

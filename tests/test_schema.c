@@ -4,7 +4,9 @@
  * type and constraint kind; create_all / drop_all order and skipping;
  * each kind of change goes diff -> apply -> introspect == B and back
  * through the inverse with the rows kept; a failed change leaves nothing
- * behind; rename warnings; the naming convention; bad definitions.
+ * behind; rename warnings; the naming convention; bad definitions;
+ * dropped tables in order, changed indexes and constraints, a changed
+ * primary key, diff misuse.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -530,35 +532,141 @@ typedef struct change {
     variant a, b;                       /* ... A and B built from variants */
     strata_op_kind first;               /* the first operation expected */
     int nops;
+    const char *desc; /* how the first operation describes itself */
+    const char *back; /* and the inverse diff's last operation */
 } change;
 
 static const change changes[] = {
-    {"add table", change_add_table, {0}, {0}, STRATA_OP_CREATE_TABLE, 1},
-    {"add nullable column", change_add_column, {0}, {0}, STRATA_OP_ADD_COLUMN, 1},
-    {"add column with default", change_add_column_default, {0}, {0}, STRATA_OP_ADD_COLUMN, 1},
-    {"add column default now", change_add_column_now, {0}, {0}, STRATA_OP_ADD_COLUMN, 1},
-    {"add index", change_add_index, {0}, {0}, STRATA_OP_CREATE_INDEX, 1},
-    {"add unique index", change_add_unique_index, {0}, {0}, STRATA_OP_CREATE_INDEX, 1},
-    {"add unique constraint", change_add_unique, {0}, {0}, STRATA_OP_ADD_UNIQUE, 1},
-    {"add check", change_add_check, {0}, {0}, STRATA_OP_ADD_CHECK, 1},
-    {"drop column", NULL, {0}, {.drop_note = true}, STRATA_OP_DROP_COLUMN, 1},
-    {"widen string", NULL, {0}, {.name_type = "string(50)"}, STRATA_OP_ALTER_COLUMN, 1},
-    {"integer to bigint", NULL, {0}, {.qty_type = "bigint"}, STRATA_OP_ALTER_COLUMN, 1},
-    {"not null to null", NULL, {0}, {.name_flags = STRATA_NULLABLE}, STRATA_OP_ALTER_COLUMN, 1},
-    {"change default", NULL, {0}, {.qty_default = "7"}, STRATA_OP_ALTER_COLUMN, 1},
-    {"drop default", NULL, {0}, {.qty_default = "none"}, STRATA_OP_ALTER_COLUMN, 1},
+    {"add table",
+     change_add_table,
+     {0},
+     {0},
+     STRATA_OP_CREATE_TABLE,
+     1,
+     "create table tag",
+     "drop table tag"},
+    {"add nullable column",
+     change_add_column,
+     {0},
+     {0},
+     STRATA_OP_ADD_COLUMN,
+     1,
+     "add column item.color string(10) null",
+     "drop column item.color"},
+    {"add column with default",
+     change_add_column_default,
+     {0},
+     {0},
+     STRATA_OP_ADD_COLUMN,
+     1,
+     "add column item.rank integer not null default 5",
+     "drop column item.rank"},
+    {"add column default now",
+     change_add_column_now,
+     {0},
+     {0},
+     STRATA_OP_ADD_COLUMN,
+     1,
+     "add column item.created datetime not null default now",
+     "drop column item.created"},
+    {"add index",
+     change_add_index,
+     {0},
+     {0},
+     STRATA_OP_CREATE_INDEX,
+     1,
+     "create index ix_item_name_qty on item (name, qty)",
+     "drop index ix_item_name_qty on item (name, qty)"},
+    {"add unique index",
+     change_add_unique_index,
+     {0},
+     {0},
+     STRATA_OP_CREATE_INDEX,
+     1,
+     "create unique index item_name_unique on item (name)",
+     "drop unique index item_name_unique on item (name)"},
+    {"add unique constraint",
+     change_add_unique,
+     {0},
+     {0},
+     STRATA_OP_ADD_UNIQUE,
+     1,
+     "add unique uq_item_name_owner_id (name, owner_id) on item",
+     "drop unique uq_item_name_owner_id (name, owner_id) on item"},
+    {"add check",
+     change_add_check,
+     {0},
+     {0},
+     STRATA_OP_ADD_CHECK,
+     1,
+     "add check ck_item_qty_positive (qty >= 0) on item",
+     "drop check ck_item_qty_positive (qty >= 0) on item"},
+    {"drop column",
+     NULL,
+     {0},
+     {.drop_note = true},
+     STRATA_OP_DROP_COLUMN,
+     1,
+     "drop column item.note",
+     "add column item.note text null"},
+    {"widen string",
+     NULL,
+     {0},
+     {.name_type = "string(50)"},
+     STRATA_OP_ALTER_COLUMN,
+     1,
+     "alter column item.name: string(20) -> string(50)",
+     "alter column item.name: string(50) -> string(20)"},
+    {"integer to bigint",
+     NULL,
+     {0},
+     {.qty_type = "bigint"},
+     STRATA_OP_ALTER_COLUMN,
+     1,
+     "alter column item.qty: integer -> bigint",
+     "alter column item.qty: bigint -> integer"},
+    {"not null to null",
+     NULL,
+     {0},
+     {.name_flags = STRATA_NULLABLE},
+     STRATA_OP_ALTER_COLUMN,
+     1,
+     "alter column item.name: not null -> null",
+     "alter column item.name: null -> not null"},
+    {"change default",
+     NULL,
+     {0},
+     {.qty_default = "7"},
+     STRATA_OP_ALTER_COLUMN,
+     1,
+     "alter column item.qty: default 0 -> 7",
+     "alter column item.qty: default 7 -> 0"},
+    {"drop default",
+     NULL,
+     {0},
+     {.qty_default = "none"},
+     STRATA_OP_ALTER_COLUMN,
+     1,
+     "alter column item.qty: default 0 -> none",
+     "alter column item.qty: default none -> 0"},
     {"add foreign key",
      NULL,
      {0},
      {.fk = true, .fk_delete = STRATA_FK_SET_NULL},
      STRATA_OP_ADD_FOREIGN_KEY,
-     1},
+     1,
+     "add foreign key fk_item_owner_id_owner (owner_id) references owner (id) on delete SET NULL "
+     "on item",
+     "drop foreign key fk_item_owner_id_owner (owner_id) references owner (id) on delete SET NULL "
+     "on item"},
     {"change foreign key action",
      NULL,
      {.fk = true},
      {.fk = true, .fk_delete = STRATA_FK_CASCADE},
      STRATA_OP_DROP_FOREIGN_KEY,
-     2},
+     2,
+     "drop foreign key fk_item_owner_id_owner (owner_id) references owner (id) on item",
+     "add foreign key fk_item_owner_id_owner (owner_id) references owner (id) on item"},
 };
 
 static void seed(strata_db *db)
@@ -597,6 +705,10 @@ START_TEST(schema_each_change_applies_and_reverts)
     ck_assert_msg(strata_diff_count(d) == c->nops, "%s: %d operations, first: %s", c->what,
                   strata_diff_count(d), strata_diff_op_describe(d, 0));
     ck_assert_int_eq(strata_diff_op_kind(d, 0), c->first);
+    ck_assert_str_eq(strata_diff_op_table(d, 0),
+                     c->first == STRATA_OP_CREATE_TABLE ? "tag" : "item");
+    ck_assert_msg(strcmp(strata_diff_op_describe(d, 0), c->desc) == 0, "%s: described as '%s'",
+                  c->what, strata_diff_op_describe(d, 0));
     char *sql;
     ck_assert_int_eq(strata_diff_render(d, strata_db_driver(db), &sql), STRATA_OK);
     ck_assert_msg(strlen(sql) > 0, "%s: no SQL", c->what);
@@ -608,6 +720,8 @@ START_TEST(schema_each_change_applies_and_reverts)
     strata_diff *back;
     ck_assert_int_eq(strata_diff_invert(&back, d), STRATA_OK);
     ck_assert_int_eq(strata_diff_count(back), strata_diff_count(d));
+    const char *last = strata_diff_op_describe(back, strata_diff_count(back) - 1);
+    ck_assert_msg(strcmp(last, c->back) == 0, "%s: inverse described as '%s'", c->what, last);
     apply(db, back);
     assert_schema(db, a);
     assert_rows_kept(db);
@@ -835,6 +949,110 @@ START_TEST(schema_introspect_leaves_out_internal_tables)
 }
 END_TEST
 
+/* ---- more diffs: dropped tables in order, changed indexes and
+ * constraints, a changed primary key, misuse ------------------------------ */
+
+START_TEST(schema_diff_drops_changes_and_warnings)
+{
+    strata_db *db = th_open();
+    strata_metadata *a = new_md(), *empty = new_md();
+    variant fk = {.fk = true};
+    build(a, &fk);
+    MD_OK(a, strata_table_add_unique(T(a, "item"), "item_name", "name"));
+    create_all(db, a);
+    seed(db);
+
+    /* Dropping everything: the child first, and the inverse recreates
+     * the parent first. */
+    strata_diff *d, *back;
+    ck_assert_int_eq(strata_schema_diff(&d, a, empty, strata_db_driver(db)), STRATA_OK);
+    ck_assert_int_eq(strata_diff_count(d), 2);
+    ck_assert_str_eq(strata_diff_op_describe(d, 0), "drop table item");
+    ck_assert_str_eq(strata_diff_op_describe(d, 1), "drop table owner");
+    ck_assert_int_eq(strata_metadata_table_count(strata_diff_from(d)), 2);
+    ck_assert_int_eq(strata_metadata_table_count(strata_diff_to(d)), 0);
+    ck_assert_int_eq(strata_diff_invert(&back, d), STRATA_OK);
+    ck_assert_str_eq(strata_diff_op_describe(back, 0), "create table owner");
+    ck_assert_str_eq(strata_diff_op_describe(back, 1), "create table item");
+    apply(db, d);
+    assert_schema(db, empty);
+    apply(db, back);
+    assert_schema(db, a);
+    strata_diff_free(back);
+    strata_diff_free(d);
+
+    /* The same index and unique names over other columns: dropped and
+     * made again, with the rows kept. */
+    strata_metadata *b = new_md();
+    strata_table *o, *it;
+    MD_OK(b, strata_metadata_add_table(b, "owner", &o));
+    col(o, "id", "integer", STRATA_PRIMARY_KEY | STRATA_AUTOINCREMENT, NULL);
+    col(o, "name", "string(40)", 0, NULL);
+    MD_OK(b, strata_metadata_add_table(b, "item", &it));
+    col(it, "id", "integer", STRATA_PRIMARY_KEY | STRATA_AUTOINCREMENT, NULL);
+    col(it, "name", "string(20)", 0, NULL);
+    col(it, "qty", "integer", STRATA_NULLABLE, "0");
+    col(it, "note", "text", STRATA_NULLABLE, NULL);
+    col(it, "owner_id", "integer", STRATA_NULLABLE, NULL);
+    MD_OK(b, strata_table_add_index(it, "ix_item_qty", "qty, name", 0));
+    MD_OK(b, strata_table_add_unique(it, "item_name", "name, owner_id"));
+    MD_OK(b, strata_table_add_foreign_key(it, NULL, "owner_id", "owner", "id", STRATA_FK_NO_ACTION,
+                                          STRATA_FK_NO_ACTION));
+    seed(db);
+    ck_assert_int_eq(strata_schema_diff(&d, a, b, strata_db_driver(db)), STRATA_OK);
+    ck_assert_int_eq(strata_diff_count(d), 4);
+    ck_assert_str_eq(strata_diff_op_describe(d, 0), "drop index ix_item_qty on item (qty)");
+    ck_assert_str_eq(strata_diff_op_describe(d, 1), "drop unique item_name (name) on item");
+    ck_assert_str_eq(strata_diff_op_describe(d, 2), "create index ix_item_qty on item (qty, name)");
+    ck_assert_str_eq(strata_diff_op_describe(d, 3),
+                     "add unique item_name (name, owner_id) on item");
+    ck_assert_int_eq(strata_diff_warning_count(d), 0);
+    apply(db, d);
+    assert_schema(db, b);
+    assert_rows_kept(db);
+    strata_diff_free(d);
+
+    /* A different primary key is not changed: a warning says so. */
+    strata_metadata *c = new_md();
+    MD_OK(c, strata_metadata_add_table(c, "owner", &o));
+    col(o, "id", "integer", STRATA_PRIMARY_KEY, NULL);
+    col(o, "name", "string(40)", STRATA_PRIMARY_KEY, NULL);
+    ck_assert_int_eq(strata_schema_diff(&d, empty, c, NULL), STRATA_OK);
+    strata_diff_free(d);
+    strata_metadata *c0 = new_md();
+    MD_OK(c0, strata_metadata_add_table(c0, "owner", &o));
+    col(o, "id", "integer", STRATA_PRIMARY_KEY, NULL);
+    col(o, "name", "string(40)", 0, NULL);
+    ck_assert_int_eq(strata_schema_diff(&d, c0, c, NULL), STRATA_OK);
+    ck_assert_int_eq(strata_diff_warning_count(d), 1);
+    ck_assert_str_eq(strata_diff_warning(d, 0),
+                     "table owner: the primary key differs; strata does not change a primary key, "
+                     "write that step by hand");
+    ck_assert_ptr_null(strata_diff_warning(d, 1));
+    strata_diff_free(d);
+
+    /* Misuse. */
+    d = (strata_diff *)1;
+    ck_assert_int_eq(strata_schema_diff(&d, NULL, c, NULL), STRATA_E_MISUSE);
+    ck_assert_ptr_null(d);
+    ck_assert_int_eq(strata_schema_diff(NULL, c, c, NULL), STRATA_E_MISUSE);
+    ck_assert_int_eq(strata_diff_invert(&d, NULL), STRATA_E_MISUSE);
+    ck_assert_int_eq(strata_diff_invert(NULL, NULL), STRATA_E_MISUSE);
+    ck_assert_int_eq(strata_schema_diff(&d, c, c, NULL), STRATA_OK);
+    ck_assert_int_eq(strata_diff_count(d), 0);
+    ck_assert_ptr_null(strata_diff_op_describe(d, 0));
+    ck_assert_ptr_null(strata_diff_op_table(d, -1));
+    ck_assert_int_eq(strata_diff_op_kind(d, 0), 0);
+    strata_diff_free(d);
+    strata_metadata_free(c0);
+    strata_metadata_free(c);
+    strata_metadata_free(b);
+    strata_metadata_free(empty);
+    strata_metadata_free(a);
+    strata_db_close(db);
+}
+END_TEST
+
 static void add_tests(TCase *tc, th_engine engine)
 {
     (void)engine;
@@ -852,6 +1070,7 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, schema_naming_convention);
     tcase_add_test(tc, schema_bad_definitions);
     tcase_add_test(tc, schema_introspect_leaves_out_internal_tables);
+    tcase_add_test(tc, schema_diff_drops_changes_and_warnings);
 }
 
 static Suite *build_suite(void) { return th_suite("schema", add_tests); }
