@@ -311,12 +311,21 @@ int strata_set_related(void *obj, const char *rel, void *target)
     strata__relcache *c = &o->priv->rels[ri];
     int mri;
     const strata_relation *m = mirror(o->priv->s, r, &mri);
-    if (m && c->one && c->one != t && c->one->priv->rels[mri].loaded)
-        strata__list_remove(&c->one->priv->rels[mri].list, o);
+    int fk = strata__field_index(o->priv->mi, r->fk);
+    strata_object *old = c->one;
+    if (!c->loaded && m && fk >= 0 && !strata__field_is_null(o, fk)) {
+        /* Not loaded (say, since the last commit): the old target is the
+         * one the key names, if the session holds it; no SQL for that. */
+        strata__minfo *ti = strata__minfo_get(o->priv->s, r->target);
+        strata__cell key = {.i = *(int64_t *)strata__field_ptr(o, fk)};
+        strata__key k = {&key};
+        old = ti && ti->npk == 1 ? strata__identity_find_key(ti, k) : NULL;
+    }
+    if (m && old && old != t && old->priv->rels[mri].loaded)
+        strata__list_remove(&old->priv->rels[mri].list, o);
     c->one = t;
     c->one_set = true;
     c->loaded = true;
-    int fk = strata__field_index(o->priv->mi, r->fk);
     if (fk >= 0)
         set_key(o, fk, t);
     if (m && t && t->priv->rels[mri].loaded && !strata__list_has(&t->priv->rels[mri].list, o) &&

@@ -1348,6 +1348,9 @@ START_TEST(orm_moving_a_child_and_eager_loading_from_the_database)
     ck_assert_uint_eq(sp->count, 2);
     OK(&f, strata_session_commit(f.s));
     ck_assert_int_eq(th_int(f.db, "SELECT user_id FROM post WHERE body = 'hello'"), 2);
+    /* The commit expired the collections: loaded again, with the move. */
+    OK(&f, strata_related_list(susan, "posts", &sp));
+    ck_assert_uint_eq(sp->count, 2);
     /* A post without an author is refused at flush, before SQL. */
     OK(&f, strata_set_related(p, "author", NULL));
     ck_assert_uint_eq(sp->count, 1);

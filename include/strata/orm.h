@@ -385,7 +385,9 @@ STRATA_API void strata_page_clear(strata_page *p);
  *  on first access), or *out NULL. */
 STRATA_API int strata_related(void *obj, const char *rel, void *out);
 /** The collection of a one-to-many / many-to-many relationship, loaded on
- *  first access.  Borrowed: the session owns it. */
+ *  first access.  Borrowed: the session owns it.  It holds the current
+ *  transaction's view: after a commit or rollback it is emptied, and the
+ *  next strata_related_list() loads it again. */
 STRATA_API int strata_related_list(void *obj, const char *rel, const strata_list **out);
 /** A query over a collection, to filter and order (a write-only view). */
 STRATA_API strata_query *strata_related_query(void *obj, const char *rel);
