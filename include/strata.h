@@ -20,6 +20,7 @@
 #include "strata/value.h"
 #include "strata/url.h"
 #include "strata/db.h"
+#include "strata/pool.h"
 #include "strata/stmt.h"
 #include "strata/schema.h"
 #include "strata/orm.h"

@@ -27,6 +27,12 @@ static bool env_truthy(const char *name)
                  strcasecmp(v, "on") == 0);
 }
 
+void strata__db_reset_echo(strata_db *db)
+{
+    db->echo = env_truthy("STRATA_ECHO") ? strata_echo_stderr : NULL;
+    db->echo_ud = NULL;
+}
+
 int strata_db_open(strata_db **out, const char *url)
 {
     if (!out)
@@ -91,7 +97,7 @@ void strata_db_close(strata_db *db)
         strata__confine_end(&c);
         return;
     }
-    if (db->conn && db->in_tx)
+    if (db->conn && db->in_tx && !db->broken)
         strata__drv_rollback(db);
     strata__cache_clear(db);
     /* Statements still out keep their struct; their engine side goes now. */
@@ -129,6 +135,10 @@ int strata__db_usable_by(strata_db *db, const strata_stmt *st)
     if (db->closed || !db->conn)
         return strata__db_error(db, STRATA_E_MISUSE, "the connection is %s",
                                 db->closed ? "closed" : "not open");
+    if (db->broken)
+        return strata_driver_error(db, STRATA_E_CONNECTION_LOST, "08006", 0,
+                                   "the connection to the database was lost: roll back, then "
+                                   "close the handle and open another (a pool replaces it)");
     if (db->streaming && db->streaming != st)
         return strata__db_error(
             db, STRATA_E_MISUSE,
@@ -283,6 +293,15 @@ int strata_db_commit(strata_db *db)
     db->counters[STRATA_COUNTER_STATEMENTS]++;
     strata__echo_line(db, "COMMIT");
     rc = strata__drv_commit(db);
+    if (rc == STRATA_E_CONNECTION_LOST) {
+        /* COMMIT was sent and no answer came: the server may have
+         * committed or not.  Never retry this blindly. */
+        tx_ended(db);
+        return strata_driver_error(db, STRATA_E_COMMIT_UNKNOWN, "08007", 0,
+                                   "the connection was lost during COMMIT: the transaction may "
+                                   "or may not have been committed (%s)",
+                                   db->errmsg ? db->errmsg : "no answer");
+    }
     if (rc != STRATA_OK) {
         /* Engines differ here (SQLite keeps the transaction open after a
          * failed COMMIT, PostgreSQL ends it): always end it. */
@@ -295,6 +314,12 @@ int strata_db_commit(strata_db *db)
 int strata_db_rollback(strata_db *db)
 {
     STRATA__CONFINE(db, STRATA_E_MISUSE);
+    if (db && db->broken && !db->closed) {
+        /* The server has already rolled back what it had. */
+        tx_ended(db);
+        strata__db_clear_error(db);
+        return STRATA_OK;
+    }
     int rc = strata__db_usable(db);
     if (rc)
         return rc;
@@ -308,6 +333,19 @@ int strata_db_rollback(strata_db *db)
 }
 
 int strata_db_in_transaction(const strata_db *db) { return db && db->in_tx; }
+
+int strata_db_is_broken(const strata_db *db) { return !db || db->broken || db->closed; }
+
+int strata_db_ping(strata_db *db)
+{
+    STRATA__CONFINE(db, STRATA_E_MISUSE);
+    int rc = strata__db_usable(db);
+    if (rc)
+        return rc;
+    if ((rc = strata__db_check_tx(db)))
+        return rc;
+    return db_run(db, "SELECT 1");
+}
 
 int strata_db_savepoint(strata_db *db)
 {

@@ -7,6 +7,8 @@
  * with nothing above this layer changing.  Optional slots are checked here
  * and given their standard-SQL fallback.
  */
+#include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -36,11 +38,11 @@ const strata_driver *strata__driver_lookup(const char *scheme)
     return NULL;
 }
 
-const char *strata__driver_schemes(void)
+/* The list is made once, the first time any thread asks. */
+static char schemes_text[256];
+
+static void make_schemes(void)
 {
-    static char text[256];
-    if (text[0])
-        return text;
     strata__sb sb;
     strata__sb_init(&sb);
     for (size_t i = 0; drivers[i]; i++) {
@@ -52,11 +54,15 @@ const char *strata__driver_schemes(void)
             strata__sb_putc(&sb, ')');
     }
     char *s = strata__sb_take(&sb);
-    if (!s)
-        return "sqlite, postgresql";
-    strncpy(text, s, sizeof text - 1);
+    snprintf(schemes_text, sizeof schemes_text, "%s", s ? s : "sqlite, postgresql");
     strata_free(s);
-    return text;
+}
+
+const char *strata__driver_schemes(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, make_schemes);
+    return schemes_text;
 }
 
 const strata_driver *strata_driver_find(const char *scheme)

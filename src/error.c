@@ -95,6 +95,8 @@ static int db_set_error_v(strata_db *db, int code, const char *sqlstate, int nat
     sb.len = w;
     char *raw = strata__sb_take(&sb);
     strata__db_clear_error(db);
+    if (code == STRATA_E_CONNECTION_LOST || code == STRATA_E_COMMIT_UNKNOWN)
+        db->broken = true;
     db->errcode = code;
     db->native = native;
     if (sqlstate) {

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "strata.h"
+#include "strata/pool.h"
 #include "strata/sys/driver.h"
 
 /* ---- growable string buffer (strbuf.c) -------------------------------- */
@@ -95,6 +96,7 @@ struct strata_db {
     int native;
 
     bool closed; /* strata_db_close() ran; waiting for live statements */
+    bool broken; /* the connection was lost: only rollback and close work */
     bool in_tx;
     bool tx_failed;         /* a statement failed in the transaction: only rollback works */
     bool tx_from_savepoint; /* the transaction was begun by the first savepoint */
@@ -175,6 +177,13 @@ int strata__db_error(strata_db *db, int code, const char *fmt, ...) STRATA_PRINT
 /* Put "<context>: " in front of the handle's current message, keeping its
  * code, SQLSTATE and native code; returns the code. */
 int strata__db_error_context(strata_db *db, const char *fmt, ...) STRATA_PRINTF(2, 3);
+
+/* The echo setting a new handle gets (STRATA_ECHO). */
+void strata__db_reset_echo(strata_db *db);
+
+/* pool.c: record the calling thread's failure on `pool`; returns `code`. */
+int strata__pool_fail(const strata_pool *pool, int code, const char *fmt, ...) STRATA_PRINTF(3, 4);
+void strata__pool_count_retry(strata_pool *pool);
 
 /* echo.c */
 void strata__echo_stmt(strata_db *db, const char *sql, const strata_value *params, int n);

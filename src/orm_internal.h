@@ -82,6 +82,7 @@ typedef struct strata__m2m_op {
 
 struct strata_session {
     strata_db *db;
+    strata_pool *pool; /* where db came from (strata_session_new_from_pool), or NULL */
     bool owns_tx;
     bool read_only; /* begin STRATA_TX_READ_ONLY and refuse to flush changes */
     strata__minfo **models;

@@ -70,11 +70,8 @@ void strata__object_free(strata_object *o)
     free(o); /* and with it p and p->rels (strata__object_alloc) */
 }
 
-void strata_session_free(strata_session *s)
+static void session_destroy(strata_session *s)
 {
-    STRATA__CONFINE_VOID(s ? s->db : NULL);
-    if (!s)
-        return;
     if (s->owns_tx && strata_db_in_transaction(s->db))
         strata_db_rollback(s->db);
     for (size_t i = 0; i < s->nobjs; i++)
@@ -84,7 +81,40 @@ void strata_session_free(strata_session *s)
         strata__minfo_free(s->models[i]);
     free(s->models);
     free(s->m2m);
+}
+
+void strata_session_free(strata_session *s)
+{
+    if (!s)
+        return;
+    strata__confinement c = strata__confine(s->db);
+    if (c.refused)
+        return;
+    session_destroy(s);
+    strata__confine_end(&c);
+    /* The connection goes back to its pool after the session is done
+     * with it (and outside the confined region, which the pool's reset
+     * enters again). */
+    if (s->pool)
+        strata_pool_release(s->pool, s->db);
     free(s);
+}
+
+int strata_session_new_from_pool(strata_session **out, strata_pool *pool)
+{
+    if (!out)
+        return STRATA_E_MISUSE;
+    *out = NULL;
+    strata_db *db;
+    int rc = strata_pool_acquire(pool, &db);
+    if (rc != STRATA_OK)
+        return rc;
+    if ((rc = strata_session_new(out, db)) != STRATA_OK) {
+        strata_pool_release(pool, db);
+        return strata__pool_fail(pool, rc, "out of memory");
+    }
+    (*out)->pool = pool;
+    return STRATA_OK;
 }
 
 int strata_session_set_read_only(strata_session *s, int on)

@@ -87,13 +87,28 @@ typedef enum strata_tx_mode {
  *  SQLite a STRATA_TX_WRITE begin that cannot get the write lock within
  *  the busy timeout fails with STRATA_E_BUSY and leaves no transaction. */
 STRATA_API int strata_db_begin_mode(strata_db *db, strata_tx_mode mode);
-/** Commit the open transaction (and every savepoint inside it). */
+/** Commit the open transaction (and every savepoint inside it).  When
+ *  the connection is lost while COMMIT is under way the result is
+ *  STRATA_E_COMMIT_UNKNOWN: the server may have committed or not (check
+ *  the data before doing the work again); the handle is then broken. */
 STRATA_API int strata_db_commit(strata_db *db);
 /** Roll back the open transaction (and every savepoint inside it).  Also
  *  succeeds on a transaction the server has already aborted. */
 STRATA_API int strata_db_rollback(strata_db *db);
 /** Non-zero while a transaction is open. */
 STRATA_API int strata_db_in_transaction(const strata_db *db);
+
+/** Non-zero when the connection is lost (or closed): every call but
+ *  strata_db_rollback() (which then succeeds at once: the server has
+ *  rolled back) and strata_db_close() fails with STRATA_E_CONNECTION_LOST.
+ *  A lost connection is seen by the first call after the loss; a pool
+ *  discards such handles.  This function can't fail. */
+STRATA_API int strata_db_is_broken(const strata_db *db);
+
+/** Check the connection with a trivial statement (SELECT 1).  STRATA_OK,
+ *  or STRATA_E_CONNECTION_LOST and the handle is broken.  Inside a failed
+ *  transaction: STRATA_E_TX_ABORTED. */
+STRATA_API int strata_db_ping(strata_db *db);
 
 /** Open a savepoint inside the current transaction (beginning one first if
  *  none is open; that transaction then ends with the outermost savepoint's

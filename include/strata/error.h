@@ -53,7 +53,8 @@
     X(E_MULTIPLE, 128, "more than one row where one was expected")                 \
     X(E_MIGRATION, 129, "bad migration repository, revision file or target")         \
     X(E_OUTDATED, 130, "the database is not at the revision or schema expected")   \
-    X(E_DISK_FULL, 131, "the disk or the database's size limit is full")
+    X(E_DISK_FULL, 131, "the disk or the database's size limit is full")                \
+    X(E_COMMIT_UNKNOWN, 132, "the connection was lost during COMMIT: outcome unknown")
 
 #ifdef __cplusplus
 extern "C" {

@@ -1,0 +1,163 @@
+/*
+ * strata/pool.h - a thread-safe pool of connections, and units of work
+ * that are retried when the database asks for it.
+ *
+ * One pool per process, one session per request:
+ *
+ *   strata_pool *pool;
+ *   strata_pool_options opts = STRATA_POOL_OPTIONS_INIT;
+ *   opts.max_size = 8;
+ *   strata_pool_open(&pool, NULL, &opts);        // DATABASE_URL or the default
+ *   ...                                          // in each worker thread:
+ *   strata_session *s;
+ *   strata_session_new_from_pool(&s, pool);      // waits for a free connection
+ *   ...
+ *   strata_session_commit(s);
+ *   strata_session_free(s);                      // the connection goes back
+ *
+ * The pool is the only strata object that may be shared between threads:
+ * every strata_pool_* call is thread-safe.  A strata_db handed out by the
+ * pool, and the sessions on it, belong to the acquiring thread until they
+ * are released (misuse from another thread is refused, see db.h).
+ */
+#ifndef STRATA_POOL_H
+#define STRATA_POOL_H
+
+#include "common.h"
+#include "db.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct strata_pool strata_pool;
+typedef struct strata_session strata_session;
+
+#define STRATA_POOL_OPTIONS_VERSION 1
+
+/** Pool settings.  Start from STRATA_POOL_OPTIONS_INIT and change fields. */
+typedef struct strata_pool_options {
+    int version;            /* STRATA_POOL_OPTIONS_VERSION */
+    int min_size;           /* connections opened by strata_pool_open and kept open (0) */
+    int max_size;           /* connections open at most, idle and in use together (10) */
+    int acquire_timeout_ms; /* how long an acquire waits for a connection (30000) */
+    int ping_after_ms;      /* a connection idle this long is checked before it is
+                               handed out (1000; 0: always; -1: never) */
+    int max_lifetime_ms;    /* a connection older than this is closed instead of
+                               being reused (1800000; 0: no limit) */
+    int max_idle_ms;        /* a connection idle this long is closed, down to
+                               min_size (600000; 0: no limit) */
+} strata_pool_options;
+
+#define STRATA_POOL_OPTIONS_INIT {STRATA_POOL_OPTIONS_VERSION, 0, 10, 30000, 1000, 1800000, 600000}
+
+/** Counters of a pool (strata_pool_stats()). */
+typedef struct strata_pool_statistics {
+    int open;              /* connections open now (idle + in use + being opened) */
+    int idle;              /* waiting in the pool */
+    int in_use;            /* handed out */
+    int waiting;           /* threads waiting in acquire now */
+    int64_t acquired;      /* successful acquires */
+    int64_t waits;         /* acquires that had to wait */
+    int64_t timeouts;      /* acquires that gave up (STRATA_E_TIMEOUT) */
+    int64_t opened;        /* connections opened */
+    int64_t closed_broken; /* closed because lost, failing the ping or the reset */
+    int64_t closed_aged;   /* closed for max_lifetime_ms or max_idle_ms */
+    int64_t retries;       /* units of work run again by strata_pool_run() */
+} strata_pool_statistics;
+
+/**
+ * Open a pool for `url` (NULL: DATABASE_URL, else STRATA_DEFAULT_URL) with
+ * `opts` (NULL: the defaults).  The URL is checked at once, and min_size
+ * connections are opened.  Sets *out even on failure when there is a
+ * message (strata_pool_errmsg()); the caller always calls
+ * strata_pool_close(*out).
+ *
+ * An in-memory SQLite URL is refused (STRATA_E_MISUSE): each connection
+ * would see its own empty database.
+ *
+ * @return STRATA_OK, STRATA_E_URL, STRATA_E_CONNECT (a min_size connection
+ *         could not be opened), STRATA_E_MISUSE (bad options), STRATA_E_NOMEM.
+ */
+STRATA_API int strata_pool_open(strata_pool **out, const char *url,
+                                const strata_pool_options *opts);
+
+/** Close every idle connection and free the pool.  Connections still in
+ *  use must be released first (they are closed when they come back if
+ *  the pool is still there: close after every thread is done).  Accepts
+ *  NULL. */
+STRATA_API void strata_pool_close(strata_pool *pool);
+
+/**
+ * Take a connection: an idle one (checked with a ping when it has been
+ * idle longer than ping_after_ms; a broken or too old one is closed and
+ * another taken), else a new one while fewer than max_size are open, else
+ * wait up to acquire_timeout_ms for one to come back.
+ *
+ * @return STRATA_OK with *out set (give it back with strata_pool_release()),
+ *         STRATA_E_TIMEOUT when none came in time, or the error of opening
+ *         a new connection (STRATA_E_CONNECT ...); the message is in
+ *         strata_pool_errmsg() for the calling thread.
+ */
+STRATA_API int strata_pool_acquire(strata_pool *pool, strata_db **out);
+
+/**
+ * Give a connection back.  It is reset first: an open transaction is
+ * rolled back (with its savepoints), the echo hook is removed.  A broken
+ * connection, one whose reset fails, one with statements still not
+ * finalized, or one older than max_lifetime_ms is closed instead, and the
+ * pool opens another when needed.  Accepts NULL.
+ */
+STRATA_API void strata_pool_release(strata_pool *pool, strata_db *db);
+
+/** The pool's counters, read at one instant. */
+STRATA_API int strata_pool_stats(strata_pool *pool, strata_pool_statistics *out);
+
+/** Why the calling thread's last failed call on `pool` failed ("" when
+ *  none).  Borrowed until that thread's next call on a pool. */
+STRATA_API const char *strata_pool_errmsg(const strata_pool *pool);
+
+/**
+ * A session on a connection from the pool (strata_pool_acquire(), with
+ * its wait and errors).  strata_session_free() gives the connection back.
+ */
+STRATA_API int strata_session_new_from_pool(strata_session **out, strata_pool *pool);
+
+/* ---- units of work ---------------------------------------------------- */
+
+/** A unit of work: use the session, return STRATA_OK to have it committed
+ *  or an error code to have it rolled back.  It may run more than once:
+ *  keep its effects inside the session. */
+typedef int (*strata_unit_fn)(strata_session *s, void *ctx);
+
+#define STRATA_RETRY_OPTIONS_VERSION 1
+
+typedef struct strata_retry_options {
+    int version;       /* STRATA_RETRY_OPTIONS_VERSION */
+    int max_attempts;  /* runs at most (5) */
+    int base_delay_ms; /* first wait before running again (5) */
+    int max_delay_ms;  /* longest wait (1000); each wait is random up to
+                          min(max, base * 2^retry) ("full jitter") */
+} strata_retry_options;
+
+#define STRATA_RETRY_OPTIONS_INIT {STRATA_RETRY_OPTIONS_VERSION, 5, 5, 1000}
+
+/**
+ * Run `fn` in a new session from the pool and commit, running it again on
+ * a fresh session (and, for a lost connection, a fresh connection) when it
+ * or the commit fails with STRATA_E_BUSY, STRATA_E_SERIALIZATION,
+ * STRATA_E_DEADLOCK or STRATA_E_CONNECTION_LOST, up to max_attempts with a
+ * jittered backoff.  A commit whose outcome is unknown
+ * (STRATA_E_COMMIT_UNKNOWN) is never run again: it is returned, as is any
+ * other error and the last attempt's error.  `opts` may be NULL.
+ *
+ * @return STRATA_OK when a run committed, else the error; the message is
+ *         in strata_pool_errmsg() for the calling thread.
+ */
+STRATA_API int strata_pool_run(strata_pool *pool, strata_unit_fn fn, void *ctx,
+                               const strata_retry_options *opts);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,432 @@
+/*
+ * pool.c - the connection pool: the one strata object shared by threads.
+ *
+ * State shared between threads lives here and only here, under one mutex
+ * per pool (`lock`); `freed` is signalled whenever a connection comes back
+ * or a slot opens.  Lock order: the pool's lock is a leaf: nothing is
+ * called while it is held but list and counter updates, never a
+ * connection (opening, pinging, resetting and closing happen outside it,
+ * on connections that no other thread can reach at that moment).
+ *
+ * Idle connections form a stack (the most recently used on top, so the
+ * warm ones are reused and the cold ones age out).  An acquire pops one,
+ * pings it when it has been idle for ping_after_ms, and drops it when it is
+ * too old or fails; with none idle it reserves a slot (`open` counts
+ * connections being opened too) and opens one outside the lock; at
+ * max_size it waits on `freed` until its deadline.
+ *
+ * Messages for a failed call go to a thread-local buffer, read with
+ * strata_pool_errmsg(): a pool-wide message would be overwritten by other
+ * threads.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+#include "strata/pool.h"
+
+typedef struct pool_slot {
+    strata_db *db;
+    int64_t born_ms, idle_since_ms;
+} pool_slot;
+
+struct strata_pool {
+    pthread_mutex_t lock;
+    pthread_cond_t freed;
+    char *url; /* as given: the connections need the password */
+    strata_pool_options opts;
+    /* under `lock`: */
+    pool_slot *idle; /* stack: idle[nidle - 1] is the most recently used */
+    int nidle;
+    int open; /* idle + in use + being opened */
+    int in_use;
+    int waiting;
+    bool closing;
+    /* the birth time of each connection handed out, to age it on return */
+    pool_slot *lent;
+    int nlent;
+    strata_pool_statistics stats;
+};
+
+/* ---- messages ------------------------------------------------------------ */
+
+static _Thread_local const strata_pool *err_pool;
+static _Thread_local char err_text[512];
+
+int strata__pool_fail(const strata_pool *pool, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err_text, sizeof err_text, fmt, ap);
+    va_end(ap);
+    err_pool = pool;
+    return code;
+}
+
+static void clear_error(const strata_pool *pool)
+{
+    if (err_pool == pool) {
+        err_pool = NULL;
+        err_text[0] = '\0';
+    }
+}
+
+const char *strata_pool_errmsg(const strata_pool *pool)
+{
+    return pool && err_pool == pool ? err_text : "";
+}
+
+/* ---- time ------------------------------------------------------------------- */
+
+static int64_t now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* ---- open / close ---------------------------------------------------------------- */
+
+static int check_options(strata_pool *pool, const strata_pool_options *o)
+{
+    if (o->version < 1)
+        return strata__pool_fail(pool, STRATA_E_MISUSE,
+                                 "pool options: start from STRATA_POOL_OPTIONS_INIT");
+    if (o->max_size < 1 || o->min_size < 0 || o->min_size > o->max_size)
+        return strata__pool_fail(pool, STRATA_E_MISUSE,
+                                 "pool options: need 0 <= min_size (%d) <= max_size (%d), and "
+                                 "max_size >= 1",
+                                 o->min_size, o->max_size);
+    if (o->acquire_timeout_ms < 0 || o->ping_after_ms < -1 || o->max_lifetime_ms < 0 ||
+        o->max_idle_ms < 0)
+        return strata__pool_fail(pool, STRATA_E_MISUSE, "pool options: a negative time");
+    return STRATA_OK;
+}
+
+/* Open one connection for the pool (outside the lock). */
+static int open_one(strata_pool *pool, strata_db **out)
+{
+    int rc = strata_db_open(out, pool->url);
+    if (rc != STRATA_OK) {
+        strata__pool_fail(pool, rc, "%s", strata_db_errmsg(*out));
+        strata_db_close(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+int strata_pool_open(strata_pool **out, const char *url, const strata_pool_options *opts)
+{
+    if (!out)
+        return STRATA_E_MISUSE;
+    *out = NULL;
+    strata_pool *pool = calloc(1, sizeof *pool);
+    if (!pool)
+        return STRATA_E_NOMEM;
+    static const strata_pool_options defaults = STRATA_POOL_OPTIONS_INIT;
+    pool->opts = opts ? *opts : defaults;
+    if (pthread_mutex_init(&pool->lock, NULL) != 0) {
+        free(pool);
+        return STRATA_E_NOMEM;
+    }
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    int crc = pthread_cond_init(&pool->freed, &ca);
+    pthread_condattr_destroy(&ca);
+    if (crc != 0) {
+        pthread_mutex_destroy(&pool->lock);
+        free(pool);
+        return STRATA_E_NOMEM;
+    }
+    *out = pool;
+    clear_error(pool);
+    int rc = check_options(pool, &pool->opts);
+    if (rc)
+        return rc;
+    if (!url) {
+        const char *env = getenv("DATABASE_URL");
+        url = env && *env ? env : STRATA_DEFAULT_URL;
+    }
+    /* Check the URL now: a bad one should fail here, not in every request. */
+    strata_url *u = NULL;
+    rc = strata_url_parse(&u, url);
+    if (rc != STRATA_OK) {
+        strata__pool_fail(pool, rc, "%s", strata_url_errmsg(u));
+        strata_url_free(u);
+        return rc;
+    }
+    const char *db = strata_url_database(u);
+    bool memory = db && strcmp(db, ":memory:") == 0;
+    char *redacted = strata__strdup(strata_url_redacted(u));
+    strata_url_free(u);
+    if (memory) {
+        rc = strata__pool_fail(pool, STRATA_E_MISUSE,
+                               "a pool of in-memory SQLite databases (\"%s\") would give each "
+                               "connection its own empty database: use a file",
+                               redacted ? redacted : "");
+        free(redacted);
+        return rc;
+    }
+    free(redacted);
+    pool->url = strata__strdup(url);
+    pool->idle = calloc((size_t)pool->opts.max_size, sizeof *pool->idle);
+    pool->lent = calloc((size_t)pool->opts.max_size, sizeof *pool->lent);
+    if (!pool->url || !pool->idle || !pool->lent)
+        return strata__pool_fail(pool, STRATA_E_NOMEM, "out of memory");
+    for (int i = 0; i < pool->opts.min_size; i++) {
+        strata_db *c;
+        if ((rc = open_one(pool, &c)) != STRATA_OK)
+            return rc;
+        int64_t t = now_ms();
+        pool->idle[pool->nidle++] = (pool_slot){c, t, t};
+        pool->open++;
+        pool->stats.opened++;
+    }
+    return STRATA_OK;
+}
+
+void strata_pool_close(strata_pool *pool)
+{
+    if (!pool)
+        return;
+    pthread_mutex_lock(&pool->lock);
+    pool->closing = true;
+    int n = pool->nidle;
+    pool->nidle = 0;
+    pool->open -= n;
+    bool busy = pool->in_use > 0 || pool->waiting > 0 || pool->open > 0;
+    pthread_cond_broadcast(&pool->freed);
+    pthread_mutex_unlock(&pool->lock);
+    for (int i = 0; i < n; i++)
+        strata_db_close(pool->idle[i].db);
+    if (busy) {
+        /* Threads still hold connections or wait: freeing now would pull
+         * the pool from under them.  Wait for them to leave. */
+        pthread_mutex_lock(&pool->lock);
+        while (pool->in_use > 0 || pool->waiting > 0 || pool->open > 0)
+            pthread_cond_wait(&pool->freed, &pool->lock);
+        pthread_mutex_unlock(&pool->lock);
+    }
+    pthread_cond_destroy(&pool->freed);
+    pthread_mutex_destroy(&pool->lock);
+    free(pool->idle);
+    free(pool->lent);
+    free(pool->url);
+    clear_error(pool);
+    free(pool);
+}
+
+/* ---- acquire / release --------------------------------------------------------- */
+
+static bool too_old(const strata_pool *pool, const pool_slot *s, int64_t t)
+{
+    return pool->opts.max_lifetime_ms > 0 && t - s->born_ms >= pool->opts.max_lifetime_ms;
+}
+
+/* Close a connection that was counted in `open`, outside the lock. */
+static void drop(strata_pool *pool, strata_db *db, bool broken)
+{
+    strata_db_close(db);
+    pthread_mutex_lock(&pool->lock);
+    pool->open--;
+    if (broken)
+        pool->stats.closed_broken++;
+    else
+        pool->stats.closed_aged++;
+    pthread_cond_broadcast(&pool->freed);
+    pthread_mutex_unlock(&pool->lock);
+}
+
+/* Idle connections past max_idle_ms, above min_size, leave the stack
+ * (oldest first: they are at the bottom).  Under the lock; the caller
+ * closes what is put in `out`. */
+static int take_stale(strata_pool *pool, int64_t t, strata_db **out, int max)
+{
+    int n = 0;
+    if (pool->opts.max_idle_ms <= 0)
+        return 0;
+    while (n < max && pool->nidle > 0 && pool->open - n > pool->opts.min_size &&
+           t - pool->idle[0].idle_since_ms >= pool->opts.max_idle_ms) {
+        out[n++] = pool->idle[0].db;
+        memmove(pool->idle, pool->idle + 1, (size_t)--pool->nidle * sizeof *pool->idle);
+    }
+    return n;
+}
+
+static void lend(strata_pool *pool, strata_db *db, int64_t born)
+{
+    pool->lent[pool->nlent++] = (pool_slot){db, born, 0};
+    pool->in_use++;
+    pool->stats.acquired++;
+}
+
+int strata_pool_acquire(strata_pool *pool, strata_db **out)
+{
+    if (!out)
+        return STRATA_E_MISUSE;
+    *out = NULL;
+    if (!pool)
+        return STRATA_E_MISUSE;
+    clear_error(pool);
+    int64_t deadline = now_ms() + pool->opts.acquire_timeout_ms;
+    bool waited = false;
+    pthread_mutex_lock(&pool->lock);
+    for (;;) {
+        if (pool->closing) {
+            pthread_mutex_unlock(&pool->lock);
+            return strata__pool_fail(pool, STRATA_E_MISUSE, "the pool is closing");
+        }
+        int64_t t = now_ms();
+        strata_db *stale[64];
+        int nstale = take_stale(pool, t, stale, (int)(sizeof stale / sizeof stale[0]));
+        if (nstale) {
+            pool->open -= nstale;
+            pool->stats.closed_aged += nstale;
+            pthread_mutex_unlock(&pool->lock);
+            for (int i = 0; i < nstale; i++)
+                strata_db_close(stale[i]);
+            pthread_mutex_lock(&pool->lock);
+            pthread_cond_broadcast(&pool->freed);
+            continue;
+        }
+        if (pool->nidle > 0) {
+            pool_slot s = pool->idle[--pool->nidle];
+            bool old = too_old(pool, &s, t);
+            bool ping = !old && pool->opts.ping_after_ms >= 0 &&
+                        t - s.idle_since_ms >= pool->opts.ping_after_ms;
+            if (!old && !ping) {
+                lend(pool, s.db, s.born_ms);
+                if (waited)
+                    pool->stats.waits++;
+                pthread_mutex_unlock(&pool->lock);
+                *out = s.db;
+                return STRATA_OK;
+            }
+            /* Check or drop it outside the lock; nobody else can reach it. */
+            pthread_mutex_unlock(&pool->lock);
+            if (!old && strata_db_ping(s.db) == STRATA_OK) {
+                pthread_mutex_lock(&pool->lock);
+                lend(pool, s.db, s.born_ms);
+                if (waited)
+                    pool->stats.waits++;
+                pthread_mutex_unlock(&pool->lock);
+                *out = s.db;
+                return STRATA_OK;
+            }
+            drop(pool, s.db, !old);
+            pthread_mutex_lock(&pool->lock);
+            continue;
+        }
+        if (pool->open < pool->opts.max_size) {
+            pool->open++; /* the slot is ours while we open */
+            pthread_mutex_unlock(&pool->lock);
+            strata_db *db;
+            int rc = open_one(pool, &db);
+            pthread_mutex_lock(&pool->lock);
+            if (rc != STRATA_OK) {
+                pool->open--;
+                pthread_cond_broadcast(&pool->freed);
+                pthread_mutex_unlock(&pool->lock);
+                return rc;
+            }
+            pool->stats.opened++;
+            lend(pool, db, now_ms());
+            if (waited)
+                pool->stats.waits++;
+            pthread_mutex_unlock(&pool->lock);
+            *out = db;
+            return STRATA_OK;
+        }
+        if (t >= deadline) {
+            pool->stats.timeouts++;
+            int max = pool->opts.max_size;
+            pthread_mutex_unlock(&pool->lock);
+            return strata__pool_fail(pool, STRATA_E_TIMEOUT,
+                                     "no connection came free within %d ms: all %d are in use "
+                                     "(raise max_size or acquire_timeout_ms, or hold connections "
+                                     "for less time)",
+                                     pool->opts.acquire_timeout_ms, max);
+        }
+        waited = true;
+        pool->waiting++;
+        struct timespec until;
+        until.tv_sec = (time_t)(deadline / 1000);
+        until.tv_nsec = (long)(deadline % 1000) * 1000000L;
+        int w = pthread_cond_timedwait(&pool->freed, &pool->lock, &until);
+        pool->waiting--;
+        if (pool->closing)
+            pthread_cond_broadcast(&pool->freed); /* close() waits for waiters */
+        (void)w;                                  /* the loop looks again either way */
+    }
+}
+
+/* Put the connection back in the state a new one has.  False when it
+ * cannot be reused. */
+static bool reset(strata_db *db)
+{
+    if (strata_db_is_broken(db) || db->live || db->streaming)
+        return false;
+    if (strata_db_in_transaction(db) && strata_db_rollback(db) != STRATA_OK)
+        return false;
+    strata__db_reset_echo(db);
+    return !strata_db_is_broken(db);
+}
+
+void strata_pool_release(strata_pool *pool, strata_db *db)
+{
+    if (!pool || !db)
+        return;
+    bool reusable = reset(db);
+    pthread_mutex_lock(&pool->lock);
+    int64_t born = -1;
+    for (int i = 0; i < pool->nlent; i++)
+        if (pool->lent[i].db == db) {
+            born = pool->lent[i].born_ms;
+            pool->lent[i] = pool->lent[--pool->nlent];
+            break;
+        }
+    if (born < 0) {
+        /* Not ours: misuse; leave it to its owner. */
+        pthread_mutex_unlock(&pool->lock);
+        strata__pool_fail(pool, STRATA_E_MISUSE, "that connection is not from this pool");
+        return;
+    }
+    pool->in_use--;
+    int64_t t = now_ms();
+    pool_slot s = {db, born, t};
+    bool aged = too_old(pool, &s, t);
+    if (reusable && !aged && !pool->closing) {
+        pool->idle[pool->nidle++] = s;
+        pthread_cond_broadcast(&pool->freed);
+        pthread_mutex_unlock(&pool->lock);
+        return;
+    }
+    pthread_mutex_unlock(&pool->lock);
+    drop(pool, db, !reusable);
+}
+
+int strata_pool_stats(strata_pool *pool, strata_pool_statistics *out)
+{
+    if (!pool || !out)
+        return STRATA_E_MISUSE;
+    pthread_mutex_lock(&pool->lock);
+    *out = pool->stats;
+    out->open = pool->open;
+    out->idle = pool->nidle;
+    out->in_use = pool->in_use;
+    out->waiting = pool->waiting;
+    pthread_mutex_unlock(&pool->lock);
+    return STRATA_OK;
+}
+
+void strata__pool_count_retry(strata_pool *pool)
+{
+    pthread_mutex_lock(&pool->lock);
+    pool->stats.retries++;
+    pthread_mutex_unlock(&pool->lock);
+}

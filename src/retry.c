@@ -1,0 +1,73 @@
+/*
+ * retry.c - units of work run again when the database asks for it.
+ *
+ * strata_pool_run() takes a session from the pool, runs the caller's
+ * function, commits, and on a failure that another attempt can cure
+ * (busy, serialization failure, deadlock, a connection lost before COMMIT
+ * was sent) rolls back, gives the connection back (a lost one is closed
+ * by the pool) and runs it again on a fresh session after a wait.  Waits
+ * grow exponentially and are drawn at random below the bound ("full
+ * jitter"), so threads that collided do not collide again in step.  A
+ * commit whose outcome is unknown is never run again.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "orm_internal.h"
+
+static bool retryable(int rc)
+{
+    return rc == STRATA_E_BUSY || rc == STRATA_E_SERIALIZATION || rc == STRATA_E_DEADLOCK ||
+           rc == STRATA_E_CONNECTION_LOST;
+}
+
+/* A random number in [0, bound] from a per-thread generator. */
+static int jitter(int bound)
+{
+    static _Thread_local unsigned seed;
+    if (!seed)
+        seed = (unsigned)time(NULL) ^ (unsigned)(uintptr_t)&seed;
+    seed = seed * 1103515245u + 12345u;
+    return bound > 0 ? (int)((seed >> 8) % (unsigned)(bound + 1)) : 0;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec t = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&t, &t) != 0)
+        ;
+}
+
+int strata_pool_run(strata_pool *pool, strata_unit_fn fn, void *ctx,
+                    const strata_retry_options *opts)
+{
+    static const strata_retry_options defaults = STRATA_RETRY_OPTIONS_INIT;
+    const strata_retry_options *o = opts ? opts : &defaults;
+    if (!pool || !fn || o->version < 1 || o->max_attempts < 1 || o->base_delay_ms < 0 ||
+        o->max_delay_ms < 0)
+        return STRATA_E_MISUSE;
+    int rc = STRATA_OK;
+    for (int attempt = 1;; attempt++) {
+        strata_session *s;
+        if ((rc = strata_session_new_from_pool(&s, pool)) != STRATA_OK)
+            return rc; /* the pool said why */
+        rc = fn(s, ctx);
+        if (rc == STRATA_OK)
+            rc = strata_session_commit(s);
+        if (rc != STRATA_OK) {
+            strata__pool_fail(pool, rc, "%s", strata_session_errmsg(s)[0]
+                                                   ? strata_session_errmsg(s)
+                                                   : strata_errstr(rc));
+            strata_session_rollback(s);
+        }
+        strata_session_free(s);
+        if (rc == STRATA_OK || !retryable(rc) || attempt >= o->max_attempts)
+            return rc;
+        strata__pool_count_retry(pool);
+        int bound = o->base_delay_ms;
+        for (int i = 1; i < attempt && bound < o->max_delay_ms; i++)
+            bound *= 2;
+        sleep_ms(jitter(bound < o->max_delay_ms ? bound : o->max_delay_ms));
+    }
+}

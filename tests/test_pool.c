@@ -1,0 +1,388 @@
+/*
+ * test_pool.c - the connection pool and lost connections.
+ *
+ * A pool needs a database that several connections share, so the pool
+ * tests run on sqlite-file and postgresql; on sqlite-memory the test is
+ * that a pool of private in-memory databases is refused.  Killing a
+ * connection needs a server (pg_terminate_backend): those tests run on
+ * postgresql only, as the suite registration below says.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "harness.h"
+#include "models.h"
+
+#define OK(db, call) th_rc((db), (call), STRATA_OK)
+
+typedef struct Counter {
+    strata_object base;
+    int64_t id;
+    int64_t n;
+} Counter;
+
+static const strata_field counter_fields[] = {STRATA_PK(Counter, id),
+                                              STRATA_INTEGER(Counter, n, 0), STRATA_FIELDS_END};
+static const strata_model counter_model = {STRATA_MODEL_VERSION, "Counter",
+                                           .size = sizeof(Counter), .fields = counter_fields};
+
+static strata_db *setup(void)
+{
+    strata_db *db = th_open();
+    th_exec(db, "CREATE TABLE counter (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)");
+    th_exec(db, "INSERT INTO counter (id, n) VALUES (1, 0)");
+    th_exec(db, "CREATE TABLE item (id INTEGER PRIMARY KEY, name VARCHAR(20))");
+    return db;
+}
+
+static strata_pool *pool_with(int max, int timeout_ms, int ping_after_ms)
+{
+    strata_pool_options o = STRATA_POOL_OPTIONS_INIT;
+    o.max_size = max;
+    o.acquire_timeout_ms = timeout_ms;
+    o.ping_after_ms = ping_after_ms;
+    strata_pool *pool = NULL;
+    int rc = strata_pool_open(&pool, th_url(), &o);
+    ck_assert_msg(rc == STRATA_OK, "%s", strata_pool_errmsg(pool));
+    return pool;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec t = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&t, NULL);
+}
+
+/* In-memory SQLite cannot be pooled; bad options and URLs fail at open. */
+START_TEST(pool_refuses_what_cannot_work)
+{
+    strata_pool *pool = NULL;
+    strata_pool_options o = STRATA_POOL_OPTIONS_INIT;
+    ck_assert_int_eq(strata_pool_open(&pool, "sqlite://", &o), STRATA_E_MISUSE);
+    ck_assert_ptr_nonnull(strstr(strata_pool_errmsg(pool), "in-memory"));
+    strata_pool_close(pool);
+    ck_assert_int_eq(strata_pool_open(&pool, "postgresql://u:S3cret@h:x/db", &o), STRATA_E_URL);
+    ck_assert_ptr_nonnull(strstr(strata_pool_errmsg(pool), "invalid database URL"));
+    ck_assert_ptr_null(strstr(strata_pool_errmsg(pool), "S3cret"));
+    strata_pool_close(pool);
+    o.min_size = 3;
+    o.max_size = 2;
+    ck_assert_int_eq(strata_pool_open(&pool, th_url(), &o), STRATA_E_MISUSE);
+    ck_assert_ptr_nonnull(strstr(strata_pool_errmsg(pool), "min_size"));
+    strata_pool_close(pool);
+    ck_assert_int_eq(strata_pool_acquire(NULL, NULL), STRATA_E_MISUSE);
+}
+END_TEST
+
+/* Acquire up to max_size; the next waits and times out with a clear
+ * message; a release lets a waiter through; the counters say so. */
+START_TEST(pool_exhaustion_times_out)
+{
+    strata_db *db = setup();
+    strata_pool *pool = pool_with(2, 150, -1);
+    strata_db *a, *b, *c;
+    ck_assert_int_eq(strata_pool_acquire(pool, &a), STRATA_OK);
+    ck_assert_int_eq(strata_pool_acquire(pool, &b), STRATA_OK);
+    ck_assert_ptr_ne(a, b);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    ck_assert_int_eq(strata_pool_acquire(pool, &c), STRATA_E_TIMEOUT);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    long waited = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    ck_assert_int_ge(waited, 140);
+    ck_assert_ptr_null(c);
+    ck_assert_ptr_nonnull(strstr(strata_pool_errmsg(pool), "all 2 are in use"));
+    strata_pool_statistics st;
+    ck_assert_int_eq(strata_pool_stats(pool, &st), STRATA_OK);
+    ck_assert_int_eq(st.open, 2);
+    ck_assert_int_eq(st.in_use, 2);
+    ck_assert_int_eq(st.idle, 0);
+    ck_assert_int_eq(st.timeouts, 1);
+    ck_assert_int_eq(st.acquired, 2);
+    strata_pool_release(pool, a);
+    ck_assert_int_eq(strata_pool_acquire(pool, &c), STRATA_OK);
+    ck_assert_ptr_eq(c, a); /* the same connection, reused */
+    strata_pool_release(pool, b);
+    strata_pool_release(pool, c);
+    ck_assert_int_eq(strata_pool_stats(pool, &st), STRATA_OK);
+    ck_assert_int_eq(st.idle, 2);
+    ck_assert_int_eq(st.in_use, 0);
+    ck_assert_int_eq(st.opened, 2);
+    strata_pool_close(pool);
+    strata_db_close(db);
+}
+END_TEST
+
+/* A connection comes back reset: its open transaction rolled back, its
+ * savepoints gone, its echo hook removed. */
+static int echoed;
+static void count_echo(void *ud, const char *line)
+{
+    (void)ud;
+    (void)line;
+    echoed++;
+}
+
+START_TEST(pool_resets_on_release)
+{
+    strata_db *db = setup();
+    strata_pool *pool = pool_with(1, 1000, -1);
+    strata_db *c;
+    ck_assert_int_eq(strata_pool_acquire(pool, &c), STRATA_OK);
+    strata_db_set_echo(c, count_echo, NULL);
+    OK(c, strata_db_begin(c));
+    OK(c, strata_db_exec(c, "INSERT INTO item (id, name) VALUES (1, 'lost')"));
+    OK(c, strata_db_savepoint(c));
+    strata_pool_release(pool, c);
+    strata_db *again;
+    ck_assert_int_eq(strata_pool_acquire(pool, &again), STRATA_OK);
+    ck_assert_ptr_eq(again, c);
+    ck_assert_int_eq(strata_db_in_transaction(again), 0);
+    ck_assert_int_eq(strata_db_savepoint_depth(again), 0);
+    int before = echoed;
+    ck_assert_int_eq(th_int(again, "SELECT count(*) FROM item"), 0);
+    ck_assert_int_eq(echoed, before);
+    /* A connection with a statement still out is not reused. */
+    strata_stmt *st;
+    OK(again, strata_stmt_prepare(&st, again, "SELECT 1"));
+    strata_pool_release(pool, again);
+    strata_pool_statistics s;
+    strata_pool_stats(pool, &s);
+    ck_assert_int_eq(s.closed_broken, 1);
+    ck_assert_int_eq(s.open, 0);
+    strata_stmt_finalize(st); /* the handle went with its last statement */
+    ck_assert_int_eq(strata_pool_acquire(pool, &c), STRATA_OK);
+    ck_assert_int_eq(th_int(c, "SELECT count(*) FROM counter"), 1);
+    strata_pool_release(pool, c);
+    strata_pool_close(pool);
+    strata_db_close(db);
+}
+END_TEST
+
+/* A connection older than max_lifetime_ms is replaced. */
+START_TEST(pool_max_lifetime)
+{
+    strata_db *db = setup();
+    strata_pool_options o = STRATA_POOL_OPTIONS_INIT;
+    o.max_size = 1;
+    o.max_lifetime_ms = 50;
+    strata_pool *pool;
+    ck_assert_int_eq(strata_pool_open(&pool, th_url(), &o), STRATA_OK);
+    strata_db *c;
+    ck_assert_int_eq(strata_pool_acquire(pool, &c), STRATA_OK);
+    strata_pool_release(pool, c);
+    sleep_ms(80);
+    ck_assert_int_eq(strata_pool_acquire(pool, &c), STRATA_OK);
+    strata_pool_statistics s;
+    strata_pool_stats(pool, &s);
+    ck_assert_int_eq(s.opened, 2);
+    ck_assert_int_eq(s.closed_aged, 1);
+    ck_assert_int_eq(th_int(c, "SELECT n FROM counter"), 0);
+    strata_pool_release(pool, c);
+    strata_pool_close(pool);
+    strata_db_close(db);
+}
+END_TEST
+
+/* ---- lost connections (a server is needed) ------------------------------------ */
+
+static void kill_backend(strata_db *victim)
+{
+    int64_t pid = th_int(victim, "SELECT pg_backend_pid()");
+    strata_db *killer = th_open();
+    char sql[100];
+    snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%lld)", (long long)pid);
+    th_exec(killer, sql);
+    strata_db_close(killer);
+    sleep_ms(50); /* the backend is gone once the signal is handled */
+}
+
+/* The first call after the loss says so (never "transaction aborted"),
+ * the handle reports itself broken, and rollback succeeds. */
+START_TEST(pool_lost_connection_is_reported)
+{
+    strata_db *db = setup();
+    strata_db *c = th_open();
+    OK(c, strata_db_begin(c));
+    OK(c, strata_db_exec(c, "INSERT INTO item (id, name) VALUES (1, 'x')"));
+    kill_backend(c);
+    th_rc(c, strata_db_exec(c, "INSERT INTO item (id, name) VALUES (2, 'y')"),
+          STRATA_E_CONNECTION_LOST);
+    ck_assert_int_eq(strata_db_is_broken(c), 1);
+    th_rc(c, strata_db_exec(c, "SELECT 1"), STRATA_E_CONNECTION_LOST);
+    OK(c, strata_db_rollback(c));
+    ck_assert_int_eq(strata_db_in_transaction(c), 0);
+    strata_db_close(c);
+
+    /* Mid-flush, in a session: the same. */
+    strata_db *d = th_open();
+    strata_session *s;
+    OK(d, strata_session_new(&s, d));
+    Counter *k;
+    OK(d, strata_get(s, &counter_model, 1, &k));
+    k->n = 9;
+    kill_backend(d);
+    th_rc(d, strata_session_commit(s), STRATA_E_CONNECTION_LOST);
+    th_rc(d, strata_session_flush(s), STRATA_E_CONNECTION_LOST);
+    OK(d, strata_session_rollback(s));
+    strata_session_free(s);
+    strata_db_close(d);
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM item"), 0);
+    ck_assert_int_eq(th_int(db, "SELECT n FROM counter"), 0);
+    strata_db_close(db);
+}
+END_TEST
+
+/* A COMMIT whose answer never comes is reported as such: here the server
+ * ends its own connection in a deferred trigger, at commit. */
+START_TEST(pool_commit_outcome_unknown)
+{
+    strata_db *db = setup();
+    th_exec(db, "CREATE TABLE boom (id INTEGER)");
+    th_exec(db, "CREATE FUNCTION boom_fn() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                "PERFORM pg_terminate_backend(pg_backend_pid()); RETURN NULL; END $$");
+    th_exec(db, "CREATE CONSTRAINT TRIGGER boom_tr AFTER INSERT ON boom DEFERRABLE INITIALLY "
+                "DEFERRED FOR EACH ROW EXECUTE FUNCTION boom_fn()");
+    strata_db *c = th_open();
+    OK(c, strata_db_begin(c));
+    OK(c, strata_db_exec(c, "INSERT INTO boom (id) VALUES (1)"));
+    th_rc(c, strata_db_commit(c), STRATA_E_COMMIT_UNKNOWN);
+    ck_assert_str_eq(strata_db_sqlstate(c), "08007");
+    ck_assert_ptr_nonnull(strstr(strata_db_errmsg(c), "may or may not have been committed"));
+    ck_assert_int_eq(strata_db_is_broken(c), 1);
+    ck_assert_int_eq(strata_db_in_transaction(c), 0);
+    strata_db_close(c);
+    strata_db_close(db);
+}
+END_TEST
+
+/* An idle connection the server dropped is found by the ping and
+ * replaced; the unit of work runs on the new one. */
+static int bump(strata_session *s, void *ctx)
+{
+    (void)ctx;
+    Counter *k;
+    int rc = strata_get_for_update(s, &counter_model, 1, 0, &k);
+    if (rc == STRATA_OK)
+        k->n++;
+    return rc;
+}
+
+static int kill_first(strata_session *s, void *ctx);
+
+START_TEST(pool_replaces_a_killed_connection)
+{
+    strata_db *db = setup();
+    strata_pool *pool = pool_with(1, 1000, 0);
+    strata_db *c;
+    ck_assert_int_eq(strata_pool_acquire(pool, &c), STRATA_OK);
+    strata_pool_release(pool, c);
+    kill_backend(c); /* (the test borrows the idle handle to learn its pid) */
+    ck_assert_int_eq(strata_pool_run(pool, bump, NULL, NULL), STRATA_OK);
+    strata_pool_statistics s;
+    strata_pool_stats(pool, &s);
+    ck_assert_int_eq(s.closed_broken, 1);
+    ck_assert_int_eq(s.opened, 2);
+    ck_assert_int_eq(th_int(db, "SELECT n FROM counter"), 1);
+
+    /* Killed while in use, before commit: strata_pool_run runs the unit
+     * again on a new connection. */
+    strata_pool_close(pool);
+    pool = pool_with(2, 1000, -1);
+    static int runs;
+    runs = 0;
+    ck_assert_int_eq(strata_pool_run(pool, kill_first, &runs, NULL), STRATA_OK);
+    ck_assert_int_eq(runs, 2);
+    strata_pool_stats(pool, &s);
+    ck_assert_int_eq(s.retries, 1);
+    ck_assert_int_eq(th_int(db, "SELECT n FROM counter"), 2);
+    strata_pool_close(pool);
+    strata_db_close(db);
+}
+END_TEST
+
+static int kill_first(strata_session *s, void *ctx)
+{
+    int *runs = ctx;
+    if ((*runs)++ == 0)
+        kill_backend(strata_session_db(s));
+    return bump(s, NULL);
+}
+
+/* ---- many threads ------------------------------------------------------------ */
+
+enum { THREADS = 8, UNITS = 50 };
+
+typedef struct runner {
+    strata_pool *pool;
+    int failures;
+    int rc;
+    char why[300];
+} runner;
+
+static void *run_units(void *arg)
+{
+    runner *r = arg;
+    for (int i = 0; i < UNITS; i++) {
+        int rc = strata_pool_run(r->pool, bump, NULL, NULL);
+        if (rc != STRATA_OK) {
+            if (!r->failures)
+                snprintf(r->why, sizeof r->why, "%s: %s", strata_errname(rc),
+                         strata_pool_errmsg(r->pool));
+            r->failures++;
+        }
+    }
+    return NULL;
+}
+
+/* 8 threads share a pool of 3: 400 units of work, each a locked
+ * read-modify-write, all commit; the counter is exact; the pool never
+ * opened more than 3. */
+START_TEST(pool_threads_share_a_pool)
+{
+    strata_db *db = setup();
+    strata_pool *pool = pool_with(3, 30000, -1);
+    runner r[THREADS];
+    pthread_t t[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        r[i] = (runner){.pool = pool};
+        ck_assert_int_eq(pthread_create(&t[i], NULL, run_units, &r[i]), 0);
+    }
+    for (int i = 0; i < THREADS; i++) {
+        pthread_join(t[i], NULL);
+        ck_assert_msg(r[i].failures == 0, "thread %d: %d failures: %s", i, r[i].failures, r[i].why);
+    }
+    ck_assert_int_eq(th_int(db, "SELECT n FROM counter"), THREADS * UNITS);
+    strata_pool_statistics s;
+    strata_pool_stats(pool, &s);
+    ck_assert_int_le(s.opened, 3);
+    ck_assert_int_eq(s.in_use, 0);
+    ck_assert_int_eq(s.acquired, THREADS * UNITS + s.retries);
+    strata_pool_close(pool);
+    strata_db_close(db);
+}
+END_TEST
+
+static void add(TCase *tc, th_engine e)
+{
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, pool_refuses_what_cannot_work);
+    if (e == TH_SQLITE_MEMORY)
+        return;
+    tcase_add_test(tc, pool_exhaustion_times_out);
+    tcase_add_test(tc, pool_resets_on_release);
+    tcase_add_test(tc, pool_max_lifetime);
+    tcase_add_test(tc, pool_threads_share_a_pool);
+    if (e != TH_POSTGRES)
+        return;
+    tcase_add_test(tc, pool_lost_connection_is_reported);
+    tcase_add_test(tc, pool_commit_outcome_unknown);
+    tcase_add_test(tc, pool_replaces_a_killed_connection);
+}
+
+static Suite *build(void) { return th_suite("pool", add); }
+
+int main(void) { return th_run(build); }
