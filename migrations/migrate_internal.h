@@ -49,6 +49,7 @@ struct strata_migrations {
     char *version_table;
     char *database_url; /* the config's default, or NULL */
     bool per_revision;  /* a transaction per revision (else one for the run) */
+    int lock_wait_ms;   /* how long to wait for the migration lock in all */
     strata__revision **revs;
     int nrevs;
     char *errmsg;

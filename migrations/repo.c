@@ -62,6 +62,12 @@ void strata_migrations_set_output(strata_migrations *m, strata_print_fn fn, void
     m->print_ud = ud;
 }
 
+void strata_migrations_set_lock_wait(strata_migrations *m, int ms)
+{
+    if (m && ms >= 0)
+        m->lock_wait_ms = ms;
+}
+
 void strata_migrations_set_single_transaction(strata_migrations *m, int on)
 {
     if (m)
@@ -227,8 +233,10 @@ static strata_migrations *mig_new(void)
         free(m);
         return NULL;
     }
-    if (m)
+    if (m) {
         m->per_revision = true;
+        m->lock_wait_ms = STRATA_MIGRATION_LOCK_WAIT_MS;
+    }
     return m;
 }
 

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "migrate_internal.h"
 
@@ -547,10 +548,31 @@ static void run_close(run *r)
 
 /* BEGIN with the migration lock, the version table made if needed, the
  * heads read. */
+static int64_t monotonic_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
 static int step_begin(run *r)
 {
-    int rc = r->dl->migration_begin ? strata__db_begin_sql(r->db, r->dl->migration_begin)
+    /* Another process running migrations holds the lock for as long as its
+     * revisions take, which may be longer than one busy timeout: wait in
+     * rounds of it, up to the repository's limit. */
+    int64_t deadline = monotonic_ms() + r->m->lock_wait_ms;
+    bool told = false;
+    int rc;
+    for (;;) {
+        rc = r->dl->migration_begin ? strata__db_begin_sql(r->db, r->dl->migration_begin)
                                     : strata_db_begin(r->db);
+        if (rc != STRATA_E_BUSY || monotonic_ms() >= deadline)
+            break;
+        if (!told)
+            strata__mig_print(r->m, "Waiting for the migration lock: another process is "
+                                    "running migrations.");
+        told = true;
+    }
     if (rc != STRATA_OK)
         return db_failed(r, "taking the migration lock");
     strata__sb sb;

@@ -124,6 +124,8 @@ START_TEST(cli_commands_end_to_end)
     EXPECT(run("db"), 2, "usage:");
     EXPECT(run("db frobnicate"), 2, "unknown command 'frobnicate'");
     EXPECT(run("db upgrade --bogus"), 2, "unknown option --bogus");
+    EXPECT(run("db upgrade --lock-wait soon"), 2, "--lock-wait takes seconds (0 to 86400), not \"soon\"");
+    EXPECT(run("db upgrade --lock-wait -1"), 2, "--lock-wait takes seconds");
     EXPECT(run("db revision"), 2, "a message is needed: -m MSG");
     EXPECT(run("db stamp"), 2, "stamp needs a TARGET");
     EXPECT(run("db upgrade --url"), 2, "needs a value");

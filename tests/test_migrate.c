@@ -1067,6 +1067,91 @@ START_TEST(migrate_concurrent_upgrades_apply_once)
 }
 END_TEST
 
+/* Two deploys whose revisions together take far longer than the busy
+ * timeout (100 ms here, 0.5 s a revision): the second waits for the lock
+ * in rounds and then finds nothing left, as on PostgreSQL; neither fails. */
+START_TEST(migrate_lock_waits_past_the_busy_timeout)
+{
+    lines out = {""};
+    strata_migrations *m = repo_init(&out);
+    strata_migrations_free(m);
+    char path[700], text[1024];
+    snprintf(path, sizeof path, "%s/versions/0000000000d1_log.yaml", repo_dir());
+    write_text(path, "revision: 0000000000d1\ndown_revision: null\nmessage: log\n"
+                     "upgrade:\n  - create_table: {name: log, columns: [{name: rev, type: "
+                     "string(12)}]}\n"
+                     "downgrade:\n  - drop_table: {name: log}\n");
+    for (int i = 2; i <= 4; i++) {
+        snprintf(path, sizeof path, "%s/versions/0000000000d%d_slow.yaml", repo_dir(), i);
+        snprintf(text, sizeof text,
+                 "revision: 0000000000d%d\ndown_revision: 0000000000d%d\nmessage: slow\n"
+                 "upgrade:\n"
+                 "  - sql: {sqlite: \"WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 "
+                 "FROM c WHERE x < 1500000) SELECT count(*) FROM c\", postgresql: \"SELECT "
+                 "pg_sleep(0.5)\"}\n"
+                 "  - sql: INSERT INTO log (rev) VALUES ('d%d')\n"
+                 "downgrade:\n  - sql: DELETE FROM log WHERE rev = 'd%d'\n",
+                 i, i - 1, i, i);
+        write_text(path, text);
+    }
+    const char *url = th_is_pg() ? th_url() : th_url_with("busy_timeout=100");
+    strata_db *db = th_open();
+    pid_t kids[2];
+    for (int k = 0; k < 2; k++) {
+        if ((kids[k] = fork()) == 0) {
+            strata_db *cdb;
+            lines mine = {""};
+            if (strata_db_open(&cdb, url) != STRATA_OK)
+                _exit(100);
+            strata_migrations *cm;
+            if (strata_migrations_open(&cm, repo_dir()) != STRATA_OK)
+                _exit(101);
+            strata_migrations_set_output(cm, collect, &mine);
+            if (strata_migrations_upgrade(cm, cdb, "head") != STRATA_OK) {
+                fprintf(stderr, "child %d: %s\n", k, strata_migrations_errmsg(cm));
+                _exit(102);
+            }
+            int ran = 0;
+            for (const char *p = mine.text; (p = strstr(p, "Running upgrade")); p++)
+                ran++;
+            strata_migrations_free(cm);
+            strata_db_close(cdb);
+            _exit(ran);
+        }
+        ck_assert_int_ge(kids[k], 0);
+    }
+    int total = 0;
+    for (int k = 0; k < 2; k++) {
+        int status;
+        ck_assert_int_eq(waitpid(kids[k], &status, 0), kids[k]);
+        ck_assert(WIFEXITED(status));
+        ck_assert_msg(WEXITSTATUS(status) < 100, "child %d exited %d", k, WEXITSTATUS(status));
+        total += WEXITSTATUS(status);
+    }
+    ck_assert_int_eq(total, 4);
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM log"), 3);
+    strata_db_close(db);
+
+    /* With a limit shorter than the other's work, the wait gives up with
+     * STRATA_E_BUSY and changes nothing. */
+    if (!th_is_pg()) {
+        strata_db *holder = th_open();
+        th_rc(holder, strata_db_begin_mode(holder, STRATA_TX_WRITE), STRATA_OK);
+        strata_db *late = th_open_url(url);
+        m = repo_open(repo_dir(), &out);
+        strata_migrations_set_lock_wait(m, 300);
+        ck_assert_int_eq(strata_migrations_downgrade(m, late, "base"), STRATA_E_BUSY);
+        ck_assert_ptr_nonnull(strstr(strata_migrations_errmsg(m), "taking the migration lock"));
+        ck_assert_ptr_nonnull(strstr(out.text, "Waiting for the migration lock"));
+        strata_migrations_free(m);
+        th_rc(holder, strata_db_rollback(holder), STRATA_OK);
+        ck_assert_int_eq(th_int(late, "SELECT count(*) FROM log"), 3);
+        strata_db_close(late);
+        strata_db_close(holder);
+    }
+}
+END_TEST
+
 /* One transaction for the whole run: a failure keeps nothing.  History
  * ranges and the verbose form; a possible rename warned about in the
  * generated file. */
@@ -1210,8 +1295,10 @@ static void add(TCase *tc, th_engine e)
     tcase_add_test(tc, migrate_single_transaction_history_and_rename_warning);
     /* Two processes need a database both can open: not a private
      * in-memory one. */
-    if (e != TH_SQLITE_MEMORY)
+    if (e != TH_SQLITE_MEMORY) {
         tcase_add_test(tc, migrate_concurrent_upgrades_apply_once);
+        tcase_add_test(tc, migrate_lock_waits_past_the_busy_timeout);
+    }
 }
 
 static Suite *build(void) { return th_suite("migrations", add); }

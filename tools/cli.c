@@ -19,7 +19,7 @@
 typedef struct cli {
     const char *prog;
     const char *command;
-    const char *url, *dir, *message, *range;
+    const char *url, *dir, *message, *range, *lock_wait;
     bool sql, verbose, help;
     const char *pos[16];
     int npos;
@@ -71,6 +71,8 @@ static int open_repo(cli *c, strata_migrations **m)
         return STRATA_CLI_FAILED;
     }
     strata_migrations_set_output(*m, print_line, NULL);
+    if (c->lock_wait)
+        strata_migrations_set_lock_wait(*m, (int)(strtod(c->lock_wait, NULL) * 1000));
     return STRATA_CLI_OK;
 }
 
@@ -318,6 +320,8 @@ static void usage(FILE *f, const char *prog)
                "  --url URL        the database (else DATABASE_URL, else the repository's\n"
                "                   database_url, else sqlite:///app.db)\n"
                "  -d, --directory DIR  the migrations repository (default migrations)\n"
+               "  --lock-wait SECONDS  how long to wait for another process's migrations\n"
+               "                   (default 600)\n"
                "  -h, --help       help for the command\n"
                "\nexit codes: 0 done, 1 failed, 2 bad arguments, 3 not up to date / differences\n");
 }
@@ -327,7 +331,9 @@ static void command_help(const char *prog, const command *cmd)
     printf("usage: %s db %s %s\n\n%s.\n\noptions:\n"
            "  --url URL        the database (else DATABASE_URL, else the repository's\n"
            "                   database_url, else sqlite:///app.db)\n"
-           "  -d, --directory DIR  the migrations repository (default migrations)\n",
+           "  -d, --directory DIR  the migrations repository (default migrations)\n"
+           "  --lock-wait SECONDS  how long to wait for another process's migrations\n"
+           "                   (default 600)\n",
            prog, cmd->name, cmd->args, cmd->about);
     if (strstr(cmd->args, "-m"))
         printf("  -m, --message MSG    the revision's message\n");
@@ -388,6 +394,8 @@ int strata_cli_main(int argc, char **argv, const strata_model *const *models)
             c.message = value(&c, argc, argv, &i, "--message", &bad);
         else if (is_opt(a, "-r", "--rev-range"))
             c.range = value(&c, argc, argv, &i, "--rev-range", &bad);
+        else if (is_opt(a, NULL, "--lock-wait"))
+            c.lock_wait = value(&c, argc, argv, &i, "--lock-wait", &bad);
         else if (!strcmp(a, "--sql"))
             c.sql = true;
         else if (!strcmp(a, "-v") || !strcmp(a, "--verbose"))
@@ -403,6 +411,15 @@ int strata_cli_main(int argc, char **argv, const strata_model *const *models)
             c.pos[c.npos++] = a;
         else {
             fprintf(stderr, "%s db: too many arguments\n", c.prog);
+            bad = true;
+        }
+    }
+    if (!bad && c.lock_wait) {
+        char *end;
+        double s = strtod(c.lock_wait, &end);
+        if (end == c.lock_wait || *end || !(s >= 0 && s <= 86400)) {
+            fprintf(stderr, "%s db: --lock-wait takes seconds (0 to 86400), not \"%s\"\n", c.prog,
+                    c.lock_wait);
             bad = true;
         }
     }
