@@ -368,9 +368,154 @@ static int w5_stream(PGconn *c, bench_out *out)
     return exec(c, "COMMIT") || err;
 }
 
+/* ---- W6: 8 threads, a connection each, the row locked ------------------------- */
+
+typedef struct w6_shared {
+    const char *url;
+    char ts[40];
+} w6_shared;
+
+typedef struct w6_conn {
+    PGconn *c;
+    char ts[40];
+} w6_conn;
+
+static void w6_close(void *p)
+{
+    w6_conn *w = p;
+    PQfinish(w->c);
+    free(w);
+}
+
+static void *w6_open(void *shared)
+{
+    w6_shared *sh = shared;
+    w6_conn *w = calloc(1, sizeof *w);
+    void *c = NULL;
+    if (!w || open_db(&c, sh->url)) {
+        free(w);
+        return NULL;
+    }
+    w->c = c;
+    memcpy(w->ts, sh->ts, sizeof w->ts);
+    if (check(PQprepare(w->c, "w6_get", "SELECT password_hash FROM \"user\" WHERE id = $1 FOR UPDATE",
+                        1, NULL),
+              PGRES_COMMAND_OK, "W6 prepare") ||
+        check(PQprepare(w->c, "w6_set", "UPDATE \"user\" SET password_hash = $1 WHERE id = $2", 2,
+                        NULL),
+              PGRES_COMMAND_OK, "W6 prepare") ||
+        check(PQprepare(w->c, "w6_post",
+                        "INSERT INTO post (body, timestamp, user_id) VALUES ('w6', $1, $2)", 2,
+                        NULL),
+              PGRES_COMMAND_OK, "W6 prepare")) {
+        w6_close(w);
+        return NULL;
+    }
+    return w;
+}
+
+/* Serialization failure or deadlock: worth another attempt. */
+static bool retryable(const PGresult *r)
+{
+    const char *s = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    return s && (!strcmp(s, "40001") || !strcmp(s, "40P01"));
+}
+
+static int w6_unit(void *p, int64_t uid, int64_t *retries)
+{
+    w6_conn *w = p;
+    char id[24], text[24];
+    snprintf(id, sizeof id, "%lld", (long long)uid);
+    for (int attempt = 0; attempt < 5; attempt++) {
+        if (attempt)
+            (*retries)++;
+        if (exec(w->c, "BEGIN"))
+            return 1;
+        const char *v1[1] = {id};
+        PGresult *r = PQexecPrepared(w->c, "w6_get", 1, v1, NULL, NULL, 0);
+        bool again = false, ok = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
+        long long n = ok && !PQgetisnull(r, 0, 0) ? atoll(PQgetvalue(r, 0, 0)) : 0;
+        again = !ok && retryable(r);
+        PQclear(r);
+        if (ok) {
+            snprintf(text, sizeof text, "%lld", n + 1);
+            const char *v2[2] = {text, id}, *v3[2] = {w->ts, id};
+            r = PQexecPrepared(w->c, "w6_set", 2, v2, NULL, NULL, 0);
+            ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+            again = !ok && retryable(r);
+            PQclear(r);
+            if (ok) {
+                r = PQexecPrepared(w->c, "w6_post", 2, v3, NULL, NULL, 0);
+                ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+                again = !ok && retryable(r);
+                PQclear(r);
+            }
+        }
+        if (ok) {
+            r = PQexec(w->c, "COMMIT");
+            ok = PQresultStatus(r) == PGRES_COMMAND_OK && !strcmp(PQcmdStatus(r), "COMMIT");
+            again = !ok && retryable(r);
+            PQclear(r);
+            if (ok)
+                return 0;
+        } else {
+            exec(w->c, "ROLLBACK");
+        }
+        if (!again)
+            return fail(w->c, "W6 unit");
+    }
+    return 1;
+}
+
+static int64_t scalar(PGconn *c, const char *sql)
+{
+    PGresult *r = PQexec(c, sql);
+    int64_t v = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 ? int_value(r, 0, 0) : -1;
+    PQclear(r);
+    return v;
+}
+
+static int w6_threads(void *p, const bench_cfg *cfg, bench_out *out)
+{
+    PGconn *c = p;
+    if (exec(c, "UPDATE \"user\" SET password_hash = NULL") ||
+        exec(c, "DELETE FROM post WHERE body = 'w6'"))
+        return 1;
+    PGresult *r = PQexec(c, "SELECT id FROM \"user\" ORDER BY id");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        PQclear(r);
+        return fail(c, "W6 ids");
+    }
+    size_t n = (size_t)PQntuples(r);
+    int64_t *uids = malloc((n ? n : 1) * sizeof *uids);
+    for (size_t i = 0; uids && i < n; i++)
+        uids[i] = int_value(r, (int)i, 0);
+    PQclear(r);
+    if (!uids)
+        return 1;
+    w6_shared sh = {cfg->url, ""};
+    bench_timestamp_text(sh.ts, sizeof sh.ts, bench_timestamp(cfg, 0, 0));
+    bench_w6_ops ops = {&sh, w6_open, w6_unit, w6_close};
+    int err = bench_w6_threads(cfg, uids, n, &ops, out);
+    free(uids);
+    if (err)
+        return 1;
+    bench_w6_verdict(cfg,
+                     scalar(c, "SELECT coalesce(sum(CAST(password_hash AS INTEGER)), 0) "
+                               "FROM \"user\""),
+                     scalar(c, "SELECT count(*) FROM post WHERE body = 'w6'"), out);
+    return exec(c, "UPDATE \"user\" SET password_hash = NULL") ||
+           exec(c, "DELETE FROM post WHERE body = 'w6'");
+}
+
 int main(int argc, char **argv)
 {
-    static const bench_impl impl = {
-        "raw", open_db, close_db, engine, empty, {w1_insert, w2_get, w3_eager, w4_filter, w5_read}};
+    static const bench_impl impl = {"raw",
+                                    open_db,
+                                    close_db,
+                                    engine,
+                                    empty,
+                                    {w1_insert, w2_get, w3_eager, w4_filter, w5_read},
+                                    w6_threads};
     return bench_main(argc, argv, &impl);
 }

@@ -318,9 +318,148 @@ static int w5_read(void *p, const bench_cfg *cfg, bench_out *out)
     return err;
 }
 
+/* ---- W6: 8 threads, a connection each, BEGIN IMMEDIATE ---------------------- */
+
+typedef struct w6_conn {
+    sqlite3 *db;
+    sqlite3_stmt *begin, *get, *set, *post, *commit, *rollback;
+    char ts[40];
+} w6_conn;
+
+typedef struct w6_shared {
+    const char *url;
+    char ts[40];
+} w6_shared;
+
+static void w6_close(void *p)
+{
+    w6_conn *w = p;
+    sqlite3_finalize(w->begin);
+    sqlite3_finalize(w->get);
+    sqlite3_finalize(w->set);
+    sqlite3_finalize(w->post);
+    sqlite3_finalize(w->commit);
+    sqlite3_finalize(w->rollback);
+    sqlite3_close(w->db);
+    free(w);
+}
+
+static void *w6_open(void *shared)
+{
+    w6_shared *sh = shared;
+    w6_conn *w = calloc(1, sizeof *w);
+    void *db = NULL;
+    if (!w || open_db(&db, sh->url)) {
+        free(w);
+        return NULL;
+    }
+    w->db = db;
+    memcpy(w->ts, sh->ts, sizeof w->ts);
+    const int p = SQLITE_PREPARE_PERSISTENT;
+    if (sqlite3_prepare_v3(w->db, "BEGIN IMMEDIATE", -1, p, &w->begin, NULL) ||
+        sqlite3_prepare_v3(w->db, "SELECT password_hash FROM \"user\" WHERE id = ?", -1, p, &w->get,
+                           NULL) ||
+        sqlite3_prepare_v3(w->db, "UPDATE \"user\" SET password_hash = ? WHERE id = ?", -1, p,
+                           &w->set, NULL) ||
+        sqlite3_prepare_v3(w->db,
+                           "INSERT INTO post (body, timestamp, user_id) VALUES ('w6', ?, ?)", -1,
+                           p, &w->post, NULL) ||
+        sqlite3_prepare_v3(w->db, "COMMIT", -1, p, &w->commit, NULL) ||
+        sqlite3_prepare_v3(w->db, "ROLLBACK", -1, p, &w->rollback, NULL)) {
+        fail(w->db, "W6 prepare");
+        w6_close(w);
+        return NULL;
+    }
+    return w;
+}
+
+static int step_reset(sqlite3_stmt *st, int want)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == want ? SQLITE_OK : rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_ERROR : rc;
+}
+
+static int w6_unit(void *p, int64_t uid, int64_t *retries)
+{
+    w6_conn *w = p;
+    for (int attempt = 0; attempt < 5; attempt++) {
+        if (attempt)
+            (*retries)++;
+        int rc = step_reset(w->begin, SQLITE_DONE);
+        if ((rc & 0xff) == SQLITE_BUSY)
+            continue;
+        if (rc != SQLITE_OK)
+            return fail(w->db, "W6 begin");
+        sqlite3_bind_int64(w->get, 1, uid);
+        long long n = -1;
+        if (sqlite3_step(w->get) == SQLITE_ROW)
+            n = sqlite3_column_type(w->get, 0) == SQLITE_NULL ? 0 : sqlite3_column_int64(w->get, 0);
+        sqlite3_reset(w->get);
+        char text[24];
+        snprintf(text, sizeof text, "%lld", n + 1);
+        sqlite3_bind_text(w->set, 1, text, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(w->set, 2, uid);
+        sqlite3_bind_text(w->post, 1, w->ts, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(w->post, 2, uid);
+        if (n >= 0 && (rc = step_reset(w->set, SQLITE_DONE)) == SQLITE_OK &&
+            (rc = step_reset(w->post, SQLITE_DONE)) == SQLITE_OK &&
+            (rc = step_reset(w->commit, SQLITE_DONE)) == SQLITE_OK)
+            return 0;
+        step_reset(w->rollback, SQLITE_DONE);
+        if ((rc & 0xff) != SQLITE_BUSY)
+            return fail(w->db, "W6 unit");
+    }
+    return 1;
+}
+
+static int64_t scalar(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *st;
+    int64_t v = -1;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+static int w6_threads(void *p, const bench_cfg *cfg, bench_out *out)
+{
+    sqlite3 *db = p;
+    if (exec(db, "UPDATE \"user\" SET password_hash = NULL; DELETE FROM post WHERE body = 'w6'"))
+        return 1;
+    int64_t *uids = malloc((size_t)cfg->users * sizeof *uids);
+    size_t n = 0;
+    sqlite3_stmt *st = NULL;
+    if (!uids || sqlite3_prepare_v2(db, "SELECT id FROM \"user\" ORDER BY id", -1, &st, NULL)) {
+        free(uids);
+        return fail(db, "W6 ids");
+    }
+    while (sqlite3_step(st) == SQLITE_ROW && n < (size_t)cfg->users)
+        uids[n++] = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    w6_shared sh = {cfg->url, ""};
+    bench_timestamp_text(sh.ts, sizeof sh.ts, bench_timestamp(cfg, 0, 0));
+    bench_w6_ops ops = {&sh, w6_open, w6_unit, w6_close};
+    int err = bench_w6_threads(cfg, uids, n, &ops, out);
+    free(uids);
+    if (err)
+        return 1;
+    bench_w6_verdict(cfg,
+                     scalar(db, "SELECT coalesce(sum(CAST(password_hash AS INTEGER)), 0) "
+                                "FROM \"user\""),
+                     scalar(db, "SELECT count(*) FROM post WHERE body = 'w6'"), out);
+    return exec(db, "UPDATE \"user\" SET password_hash = NULL; DELETE FROM post WHERE body = 'w6'");
+}
+
 int main(int argc, char **argv)
 {
-    static const bench_impl impl = {
-        "raw", open_db, close_db, engine, empty, {w1_insert, w2_get, w3_eager, w4_filter, w5_read}};
+    static const bench_impl impl = {"raw",
+                                    open_db,
+                                    close_db,
+                                    engine,
+                                    empty,
+                                    {w1_insert, w2_get, w3_eager, w4_filter, w5_read},
+                                    w6_threads};
     return bench_main(argc, argv, &impl);
 }

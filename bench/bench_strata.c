@@ -270,10 +270,112 @@ static int w5_read(void *p, const bench_cfg *cfg, bench_out *out)
     return end(c, st0, out, rc != STRATA_OK);
 }
 
+/* ---- W6: 8 threads through one pool ---------------------------------------- */
+
+typedef struct w6_args {
+    int64_t uid, ts;
+} w6_args;
+
+/* The unit of work, as a service would write it: lock the user's row,
+ * bump its counter, add a post. */
+static int w6_work(strata_session *s, void *p)
+{
+    const w6_args *a = p;
+    User *u;
+    int rc = strata_get_for_update(s, &user_model, a->uid, 0, &u);
+    if (rc != STRATA_OK)
+        return rc;
+    char n[24];
+    snprintf(n, sizeof n, "%lld", (u->password_hash ? atoll(u->password_hash) : 0) + 1);
+    Post *post;
+    if ((rc = strata_set_text(&u->password_hash, n)) != STRATA_OK ||
+        (rc = strata_new(s, &post_model, &post)) != STRATA_OK ||
+        (rc = strata_set_text(&post->body, "w6")) != STRATA_OK)
+        return rc;
+    post->timestamp = a->ts;
+    post->user_id = a->uid;
+    return strata_add(post);
+}
+
+typedef struct w6_pool {
+    strata_pool *pool;
+    int64_t ts;
+} w6_pool;
+
+static void *w6_open(void *shared) { return shared; }
+static void w6_close(void *conn) { (void)conn; }
+
+static int w6_unit(void *conn, int64_t uid, int64_t *retries)
+{
+    (void)retries; /* the pool counts them */
+    w6_pool *wp = conn;
+    w6_args a = {uid, wp->ts};
+    int rc = strata_pool_run(wp->pool, w6_work, &a, NULL);
+    if (rc != STRATA_OK)
+        fprintf(stderr, "bench_strata: W6 unit: %s\n", strata_pool_errmsg(wp->pool));
+    return rc != STRATA_OK;
+}
+
+/* Untimed: the counters and W6's posts back to nothing. */
+static int w6_reset(ctx *c)
+{
+    int rc = strata_db_exec(c->db, "UPDATE \"user\" SET password_hash = NULL");
+    if (rc == STRATA_OK)
+        rc = strata_db_exec(c->db, "DELETE FROM post WHERE body = 'w6'");
+    return rc == STRATA_OK ? 0 : fail(NULL, c->db, "W6 reset", rc);
+}
+
+static int64_t w6_scalar(ctx *c, const char *sql)
+{
+    strata_stmt *st;
+    int64_t v = -1;
+    if (strata_stmt_prepare(&st, c->db, sql) == STRATA_OK && strata_stmt_step(st) == STRATA_ROW)
+        strata_stmt_column_int64(st, 0, &v);
+    strata_stmt_finalize(st);
+    return v;
+}
+
+static int w6_pooled(void *p, const bench_cfg *cfg, bench_out *out)
+{
+    ctx *c = p;
+    if (w6_reset(c))
+        return 1;
+    int64_t *uids = malloc((size_t)cfg->users * sizeof *uids);
+    size_t n = 0;
+    strata_stmt *st;
+    int rc = uids ? strata_stmt_prepare(&st, c->db, "SELECT id FROM \"user\" ORDER BY id")
+                  : STRATA_E_NOMEM;
+    while (rc == STRATA_OK && (rc = strata_stmt_step(st)) == STRATA_ROW && n < (size_t)cfg->users)
+        rc = strata_stmt_column_int64(st, 0, &uids[n++]);
+    if (rc == STRATA_DONE || rc == STRATA_ROW)
+        rc = STRATA_OK;
+    if (uids)
+        strata_stmt_finalize(st);
+    strata_pool_options o = STRATA_POOL_OPTIONS_INIT;
+    o.max_size = BENCH_W6_THREADS;
+    w6_pool wp = {NULL, bench_timestamp(cfg, 0, 0)};
+    if (rc == STRATA_OK && (rc = strata_pool_open(&wp.pool, cfg->url, &o)) != STRATA_OK)
+        fprintf(stderr, "bench_strata: W6 pool: %s\n", strata_pool_errmsg(wp.pool));
+    bench_w6_ops ops = {&wp, w6_open, w6_unit, w6_close};
+    int err = rc != STRATA_OK || bench_w6_threads(cfg, uids, n, &ops, out);
+    strata_pool_statistics stats;
+    if (!err && strata_pool_stats(wp.pool, &stats) == STRATA_OK)
+        out->retries = stats.retries;
+    strata_pool_close(wp.pool);
+    free(uids);
+    if (err)
+        return 1;
+    bench_w6_verdict(cfg,
+                     w6_scalar(c, "SELECT coalesce(sum(CAST(password_hash AS INTEGER)), 0) "
+                                  "FROM \"user\""),
+                     w6_scalar(c, "SELECT count(*) FROM post WHERE body = 'w6'"), out);
+    return w6_reset(c);
+}
+
 int main(int argc, char **argv)
 {
-    static const bench_impl impl = {"strata", open_db,
-                                    close_db, engine,
-                                    empty,    {w1_insert, w2_get, w3_eager, w4_filter, w5_read}};
+    static const bench_impl impl = {
+        "strata", open_db,   close_db, engine, empty, {w1_insert, w2_get, w3_eager, w4_filter, w5_read},
+        w6_pooled};
     return bench_main(argc, argv, &impl);
 }

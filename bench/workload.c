@@ -3,6 +3,7 @@
  * the benchmark programs, and their main().
  */
 #include <stdbool.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,20 +144,86 @@ int bench_join_and_free(bench_user *users, size_t nu, bench_post *posts, size_t 
     return nu && !count;
 }
 
-static const char *const names[] = {"W1", "W2", "W3", "W4", "W5", "W5S"};
+/* ---- W6 -------------------------------------------------------------------- */
+
+typedef struct w6_thread {
+    const bench_cfg *cfg;
+    const int64_t *uids;
+    size_t n;
+    const bench_w6_ops *ops;
+    unsigned seed;
+    int64_t done, failures, retries;
+} w6_thread;
+
+static void *w6_run(void *arg)
+{
+    w6_thread *t = arg;
+    void *conn = t->ops->open(t->ops->shared);
+    if (!conn) {
+        t->failures = t->cfg->units;
+        return NULL;
+    }
+    for (int i = 0; i < t->cfg->units; i++) {
+        int64_t uid = t->uids[(size_t)rand_r(&t->seed) % t->n];
+        if (t->ops->unit(conn, uid, &t->retries) == 0)
+            t->done++;
+        else
+            t->failures++;
+    }
+    t->ops->close(conn);
+    return NULL;
+}
+
+int bench_w6_threads(const bench_cfg *cfg, const int64_t *uids, size_t n, const bench_w6_ops *ops,
+                     bench_out *out)
+{
+    w6_thread t[BENCH_W6_THREADS];
+    pthread_t id[BENCH_W6_THREADS];
+    struct timespec a, b;
+    if (n == 0)
+        return 1;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    for (int i = 0; i < BENCH_W6_THREADS; i++) {
+        t[i] = (w6_thread){cfg, uids, n, ops, (unsigned)i * 7919u + 1u, 0, 0, 0};
+        if (pthread_create(&id[i], NULL, w6_run, &t[i]) != 0)
+            return 1;
+    }
+    for (int i = 0; i < BENCH_W6_THREADS; i++) {
+        pthread_join(id[i], NULL);
+        out->rows += t[i].done;
+        out->failures += t[i].failures;
+        out->retries += t[i].retries;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    out->seconds = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+    return 0;
+}
+
+void bench_w6_verdict(const bench_cfg *cfg, int64_t counter_sum, int64_t posts, bench_out *out)
+{
+    int64_t committed = (int64_t)BENCH_W6_THREADS * cfg->units - out->failures;
+    int64_t a = committed - counter_sum, b = committed - posts;
+    out->lost = (a < 0 ? -a : a) + (b < 0 ? -b : b);
+    out->check = (int64_t)BENCH_W6_THREADS * cfg->units;
+}
+
+static const char *const names[] = {"W1", "W2", "W3", "W4", "W5", "W5S", "W6"};
 
 static int usage(const char *prog)
 {
     fprintf(stderr,
-            "usage: %s --url URL --workload W1|W2|W3|W4|W5|W5S|load --users N "
-            "[--lookups N] [--queries N]\n",
+            "usage: %s --url URL --workload W1|W2|W3|W4|W5|W5S|W6|load --users N "
+            "[--lookups N] [--queries N] [--units N]\n",
             prog);
     return 2;
 }
 
 int bench_main(int argc, char **argv, const bench_impl *impl)
 {
-    bench_cfg cfg = {.users = 10000, .lookups = BENCH_W2_LOOKUPS, .queries = BENCH_W4_QUERIES};
+    bench_cfg cfg = {.users = 10000,
+                     .lookups = BENCH_W2_LOOKUPS,
+                     .queries = BENCH_W4_QUERIES,
+                     .units = BENCH_W6_UNITS};
     for (int i = 1; i + 1 < argc; i += 2) {
         const char *o = argv[i], *v = argv[i + 1];
         if (!strcmp(o, "--url"))
@@ -169,14 +236,16 @@ int bench_main(int argc, char **argv, const bench_impl *impl)
             cfg.lookups = atoi(v);
         else if (!strcmp(o, "--queries"))
             cfg.queries = atoi(v);
+        else if (!strcmp(o, "--units"))
+            cfg.units = atoi(v);
         else
             return usage(argv[0]);
     }
     if (argc % 2 == 0 || !cfg.url || !cfg.workload || cfg.users < 1 || cfg.lookups < 0 ||
-        cfg.queries < 0)
+        cfg.queries < 0 || cfg.units < 1)
         return usage(argv[0]);
     int w = -1;
-    for (int i = 0; i < 6; i++)
+    for (int i = 0; i < 7; i++)
         if (!strcmp(cfg.workload, names[i]))
             w = i;
     bool load = !strcmp(cfg.workload, "load");
@@ -191,11 +260,11 @@ int bench_main(int argc, char **argv, const bench_impl *impl)
         return 1;
     /* W1 starts from empty tables; "load" is W1 unmeasured. */
     int rc = w == 0 || load ? impl->empty(ctx) : 0;
-    bench_out out = {.statements = -1};
+    bench_out out = {.statements = -1, .lost = -1};
     struct timespec a, b;
     clock_gettime(CLOCK_MONOTONIC, &a);
     if (rc == 0)
-        rc = impl->w[load ? 0 : w == 5 ? 4 : w](ctx, &cfg, &out);
+        rc = w == 6 ? impl->w6(ctx, &cfg, &out) : impl->w[load ? 0 : w == 5 ? 4 : w](ctx, &cfg, &out);
     clock_gettime(CLOCK_MONOTONIC, &b);
     const char *engine = impl->engine(ctx);
     impl->close(ctx);
@@ -205,13 +274,18 @@ int bench_main(int argc, char **argv, const bench_impl *impl)
     }
     if (load)
         return 0;
-    double secs = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+    double secs = out.seconds > 0 ? out.seconds
+                                  : (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("{\"engine\": \"%s\", \"impl\": \"%s\", \"workload\": \"%s\", \"n\": %d, "
            "\"seconds\": %.6f, \"rows_per_s\": %.0f, \"check\": %lld, \"statements\": %lld, "
-           "\"peak_rss_kb\": %ld}\n",
+           "\"peak_rss_kb\": %ld",
            engine, impl->impl, names[w], cfg.users, secs, secs > 0 ? (double)out.rows / secs : 0,
            (long long)out.check, (long long)out.statements, ru.ru_maxrss);
+    if (w == 6)
+        printf(", \"failures\": %lld, \"retries\": %lld, \"lost\": %lld", (long long)out.failures,
+               (long long)out.retries, (long long)out.lost);
+    printf("}\n");
     return 0;
 }

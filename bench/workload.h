@@ -1,6 +1,6 @@
 /*
  * workload.h - what every benchmark program shares: the data set of
- * ../shared/bench-workloads.md (user0..userN-1, ten posts each, timestamps
+ * docs/performance.md (user0..userN-1, ten posts each, timestamps
  * spread over a year), the workloads' names, timing, peak memory and the
  * JSON line each measurement prints.
  *
@@ -18,6 +18,8 @@
 #define BENCH_W2_LOOKUPS 10000
 #define BENCH_W4_QUERIES 1000
 #define BENCH_BATCH 500
+#define BENCH_W6_THREADS 8
+#define BENCH_W6_UNITS 2000
 
 typedef struct bench_cfg {
     const char *url;
@@ -25,6 +27,7 @@ typedef struct bench_cfg {
     int users;            /* posts are users * BENCH_POSTS_PER_USER */
     int lookups;          /* W2 */
     int queries;          /* W4 */
+    int units;            /* W6: units of work per thread */
     bool streamed;        /* W5S: W5's function, streaming */
 } bench_cfg;
 
@@ -33,6 +36,8 @@ typedef struct bench_out {
     int64_t rows;       /* rows the workload handled (for rows/s) */
     int64_t check;      /* must be equal across implementations */
     int64_t statements; /* SQL statements issued, or -1 when not counted */
+    double seconds;     /* when > 0: the time that counts (W6 times its threads only) */
+    int64_t failures, retries, lost; /* W6 */
 } bench_out;
 
 typedef int (*bench_fn)(void *ctx, const bench_cfg *cfg, bench_out *out);
@@ -46,7 +51,27 @@ typedef struct bench_impl {
     /* Delete every row (untimed, before W1). */
     int (*empty)(void *ctx);
     bench_fn w[5]; /* W1 .. W5; W5S is W5 with cfg->streamed */
+    bench_fn w6;   /* W6: threads, each with its own unit-of-work loop */
 } bench_impl;
+
+/* W6, the part every program shares: BENCH_W6_THREADS threads, each
+ * opening its own connection (or taking the pool's) and running
+ * cfg->units units of work on random users from `uids`.  A unit reads the
+ * user's password_hash as a counter (NULL is 0), writes it back plus one
+ * and inserts a post "w6" for the user, in one transaction; it returns 0
+ * when it committed.  The threads alone are timed (out->seconds); rows,
+ * failures and retries are counted. */
+typedef struct bench_w6_ops {
+    void *shared;
+    void *(*open)(void *shared); /* a thread's connection; NULL: failed */
+    int (*unit)(void *conn, int64_t uid, int64_t *retries);
+    void (*close)(void *conn);
+} bench_w6_ops;
+int bench_w6_threads(const bench_cfg *cfg, const int64_t *uids, size_t n, const bench_w6_ops *ops,
+                     bench_out *out);
+/* After the threads: from the counters' sum and the posts found, how
+ * many committed units left no trace (lost) and the check (committed). */
+void bench_w6_verdict(const bench_cfg *cfg, int64_t counter_sum, int64_t posts, bench_out *out);
 
 /* The data, by index: username "user<i>", email "user<i>@example.com",
  * body of post k of user i, and its timestamp (UTC microseconds since
