@@ -17,6 +17,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <poll.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "strata/sys/driver.h"
 
@@ -44,12 +49,17 @@
 typedef struct pg_conn {
     strata_conn base;
     PGconn *h;
-    unsigned next_id; /* for prepared statement names */
+    /* Statement names are "s<16 random hex digits>_<n>": a pooler such as
+     * pgbouncer hands one server connection to many clients, and names
+     * that repeat between clients would run one client's statement for
+     * another's (strata_1 is everybody's first statement). */
+    char name_prefix[20];
+    unsigned next_id;
 } pg_conn;
 
 typedef struct pg_stmt {
     strata_backend_stmt base;
-    char name[24];
+    char name[40];
     char *sql;     /* the text, to prepare again after a schema change */
     bool stream;   /* executions use single-row mode */
     bool busy;     /* a streamed execution has results still to read */
@@ -92,6 +102,10 @@ static int classify(const char *state, int native, const char *msg)
         {"42710", STRATA_E_EXISTS},
         {"42P06", STRATA_E_EXISTS},
         {"53200", STRATA_E_NOMEM},
+        {"53300", STRATA_E_TOO_MANY_CONNECTIONS},
+        {"26000", STRATA_E_PREPARED_STATEMENT},
+        {"42P05", STRATA_E_PREPARED_STATEMENT},
+        {"08P01", STRATA_E_PROTOCOL},
         {"53100", STRATA_E_DISK_FULL},
         {"57014", STRATA_E_TIMEOUT},
         {"25P02", STRATA_E_TX_ABORTED},
@@ -153,9 +167,94 @@ static void quiet_notices(void *arg, const char *message)
 
 static int pg_exec(strata_conn *conn, const char *sql);
 
+/* "s" and 64 random bits in hex: unique among the clients of a server. */
+static void random_prefix(char out[20])
+{
+    uint64_t r = 0;
+    if (getrandom(&r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r) {
+        struct timespec t;
+        clock_gettime(CLOCK_REALTIME, &t);
+        r = (uint64_t)t.tv_nsec ^ ((uint64_t)t.tv_sec << 30) ^ ((uint64_t)getpid() << 16) ^
+            (uint64_t)(uintptr_t)out;
+        r ^= r >> 33; /* mix (splitmix64's finalizer) */
+        r *= 0xff51afd7ed558ccdULL;
+        r ^= r >> 33;
+    }
+    snprintf(out, 20, "s%016" PRIx64, r);
+}
+
 static int pg_begin_mode(strata_conn *conn, int mode)
 {
     return pg_exec(conn, mode == STRATA_TX_READ_ONLY ? "BEGIN READ ONLY" : "BEGIN");
+}
+
+/* Connect as PQconnectdbParams does (every host of the list in turn),
+ * with messages that carry the server's SQLSTATE ("FATAL:  53300: ..."):
+ * a connection that failed has no other way to give it.  Only without
+ * connect_timeout: libpq enforces that in its own blocking loop alone. */
+static PGconn *connect_with_sqlstate(const char *const *keys, const char *const *vals)
+{
+    PGconn *h = PQconnectStartParams(keys, vals, 1);
+    if (!h || PQstatus(h) == CONNECTION_BAD)
+        return h;
+    PQsetErrorVerbosity(h, PQERRORS_VERBOSE);
+    PostgresPollingStatusType ps = PGRES_POLLING_WRITING;
+    while (ps != PGRES_POLLING_OK && ps != PGRES_POLLING_FAILED) {
+        struct pollfd p = {PQsocket(h), ps == PGRES_POLLING_READING ? POLLIN : POLLOUT, 0};
+        if (p.fd >= 0 && poll(&p, 1, -1) < 0 && errno != EINTR)
+            break;
+        ps = PQconnectPoll(h);
+    }
+    PQsetErrorVerbosity(h, PQERRORS_DEFAULT);
+    return h;
+}
+
+/* The SQLSTATE of a failed connection: the one the server gave in the
+ * verbose message ("FATAL:  3D000: ..."), which is taken out of `msg`
+ * together with the LOCATION lines; else one read from the usual English
+ * text; else 08001. */
+static void open_failure_state(char *msg, char state[6])
+{
+    bool found = false;
+    for (char *p = msg; (p = strstr(p, "FATAL:  ")) != NULL; p++) {
+        char *s = p + 8;
+        size_t n = 0;
+        while (n < 5 && ((s[n] >= '0' && s[n] <= '9') || (s[n] >= 'A' && s[n] <= 'Z')))
+            n++;
+        if (n == 5 && s[5] == ':' && s[6] == ' ') {
+            if (!found)
+                memcpy(state, s, 5), state[5] = '\0';
+            found = true;
+            memmove(s, s + 7, strlen(s + 7) + 1);
+        }
+    }
+    for (char *l; (l = strstr(msg, "LOCATION:")) != NULL;) {
+        char *end = strchr(l, '\n');
+        memmove(l, end ? end + 1 : l + strlen(l), strlen(end ? end + 1 : l + strlen(l)) + 1);
+    }
+    if (found)
+        return;
+    static const struct {
+        const char *text, *state;
+    } known[] = {
+        {"too many clients already", "53300"},
+        {"too many connections for", "53300"},
+        {"remaining connection slots are reserved", "53300"},
+        {"does not exist", "3D000"}, /* checked after "role": see below */
+        {"password authentication failed", "28P01"},
+        {"no pg_hba.conf entry", "28000"},
+        {"the database system is starting up", "57P03"},
+        {"the database system is shutting down", "57P03"},
+    };
+    if (strstr(msg, "role \"") && strstr(msg, "does not exist")) {
+        memcpy(state, "28000", 6);
+        return;
+    }
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (strstr(msg, known[i].text)) {
+            memcpy(state, known[i].state, 6);
+            return;
+        }
 }
 
 static int pg_open(strata_conn **out, strata_db *db, const strata_url *url)
@@ -171,20 +270,32 @@ static int pg_open(strata_conn **out, strata_db *db, const strata_url *url)
         PQfreemem(err);
         return rc;
     }
+    bool timeout = false;
+    for (PQconninfoOption *o = opts; o->keyword; o++)
+        if (!strcmp(o->keyword, "connect_timeout") && o->val && *o->val)
+            timeout = true;
     PQconninfoFree(opts);
 
     pg_conn *c = calloc(1, sizeof *c);
     if (!c)
         return strata_driver_error(db, STRATA_E_NOMEM, "53200", 0, "out of memory");
     c->base.db = db;
+    random_prefix(c->name_prefix);
     /* Later entries win, so the URL's own settings override these. */
     const char *const keys[] = {"fallback_application_name", "client_encoding", "dbname", NULL};
     const char *const vals[] = {"strata", "UTF8", target, NULL};
-    c->h = PQconnectdbParams(keys, vals, 1);
+    c->h = timeout ? PQconnectdbParams(keys, vals, 1) : connect_with_sqlstate(keys, vals);
     if (!c->h || PQstatus(c->h) != CONNECTION_OK) {
-        int rc = strata_driver_error(db, c->h ? STRATA_E_CONNECT : STRATA_E_NOMEM, "08001", 0,
-                                     "could not connect to \"%s\": %s", strata_url_redacted(url),
-                                     c->h ? PQerrorMessage(c->h) : "out of memory");
+        char state[6] = "08001";
+        char *why = strdup(c->h ? PQerrorMessage(c->h) : "out of memory");
+        if (why)
+            open_failure_state(why, state);
+        int code = !c->h ? STRATA_E_NOMEM : classify(state, 0, why);
+        if (code != STRATA_E_TOO_MANY_CONNECTIONS && code != STRATA_E_NOMEM)
+            code = STRATA_E_CONNECT;
+        int rc = strata_driver_error(db, code, state, 0, "could not connect to \"%s\": %s",
+                                     strata_url_redacted(url), why ? why : "out of memory");
+        free(why);
         PQfinish(c->h);
         free(c);
         return rc;
@@ -256,7 +367,7 @@ static int pg_prepare(strata_backend_stmt **out, strata_conn *conn, const char *
         free(st);
         return strata_driver_error(conn->db, STRATA_E_NOMEM, "53200", 0, "out of memory");
     }
-    snprintf(st->name, sizeof st->name, "strata_%u", ++c->next_id);
+    snprintf(st->name, sizeof st->name, "%s_%u", c->name_prefix, ++c->next_id);
     if (!(st->sql = strdup(sql))) {
         free(st->text);
         free(st);
@@ -397,7 +508,7 @@ static bool stale_plan(pg_conn *c, const PGresult *res)
 
 static bool reprepare(pg_conn *c, pg_stmt *st)
 {
-    char sql[64];
+    char sql[80];
     snprintf(sql, sizeof sql, "DEALLOCATE %s", st->name);
     PQclear(PQexec(c->h, sql));
     PQclear(st->desc);
@@ -604,7 +715,7 @@ static void pg_finalize(strata_backend_stmt *bst)
     pg_conn *c = (pg_conn *)bst->conn;
     pg_reset(bst);
     if (PQstatus(c->h) == CONNECTION_OK) {
-        char sql[64];
+        char sql[80];
         snprintf(sql, sizeof sql, "DEALLOCATE %s", st->name);
         PQclear(PQexec(c->h, sql)); /* fails harmlessly inside an aborted transaction */
     }

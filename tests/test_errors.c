@@ -203,6 +203,76 @@ START_TEST(errors_table)
 }
 END_TEST
 
+/* A failed connection keeps the server's SQLSTATE, so a program can tell
+ * "server full" from "no such database" without reading text; statement
+ * names are unique to the connection (a pooler may give one server
+ * connection to many clients), and the server's errors about prepared
+ * statements have a code of their own. */
+START_TEST(errors_server_states)
+{
+    strata_db *db = th_open();
+    th_exec(db, "DROP ROLE IF EXISTS strata_full_role");
+    th_exec(db, "CREATE ROLE strata_full_role LOGIN CONNECTION LIMIT 0");
+    const char *base = th_pg_url(); /* postgresql://USER@HOST:PORT/DB... */
+    const char *at = strchr(strstr(base, "://") + 3, '@');
+    const char *slash = strchr(at, '/');
+    ck_assert_ptr_nonnull(slash);
+    char hostport[300], url[600];
+    snprintf(hostport, sizeof hostport, "%.*s", (int)(slash - at - 1), at + 1);
+    static const struct {
+        const char *user, *db, *params;
+        int code;
+        const char *state;
+    } cases[] = {
+        {"strata_full_role", "postgres", "", STRATA_E_TOO_MANY_CONNECTIONS, "53300"},
+        {"strata_full_role", "postgres", "?connect_timeout=10", STRATA_E_TOO_MANY_CONNECTIONS,
+         "53300"},
+        {"postgres", "strata_no_such_db", "", STRATA_E_CONNECT, "3D000"},
+        {"strata_no_such_role", "postgres", "", STRATA_E_CONNECT, "28000"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(url, sizeof url, "postgresql://%s@%s/%s%s", cases[i].user, hostport, cases[i].db,
+                 cases[i].params);
+        strata_db *bad = NULL;
+        int rc = strata_db_open(&bad, url);
+        ck_assert_msg(rc == cases[i].code, "%s: %s: %s", url, strata_errname(rc),
+                      strata_db_errmsg(bad));
+        ck_assert_str_eq(strata_db_sqlstate(bad), cases[i].state);
+        ck_assert_ptr_null(strstr(strata_db_errmsg(bad), "LOCATION"));
+        strata_db_close(bad);
+    }
+    th_exec(db, "DROP ROLE strata_full_role");
+    expect(db, "EXECUTE strata_never_prepared", STRATA_E_PREPARED_STATEMENT, "26000");
+    th_exec(db, "PREPARE strata_twice AS SELECT 1");
+    expect(db, "PREPARE strata_twice AS SELECT 2", STRATA_E_PREPARED_STATEMENT, "42P05");
+    /* Each connection names its statements apart from every other's. */
+    strata_db *other = th_open();
+    const char *names = "SELECT name FROM pg_prepared_statements WHERE statement LIKE "
+                        "'SELECT 42 %' ORDER BY name";
+    char mine[64] = "", theirs[64] = "";
+    strata_db *dbs[2] = {db, other};
+    char *out[2] = {mine, theirs};
+    for (int k = 0; k < 2; k++) {
+        strata_stmt *st;
+        th_rc(dbs[k], strata_stmt_prepare(&st, dbs[k], "SELECT 42 AS answer"), STRATA_OK);
+        th_rc(dbs[k], strata_stmt_step(st), STRATA_ROW);
+        strata_stmt_finalize(st); /* stays prepared: the cache keeps it */
+        th_rc(dbs[k], strata_stmt_prepare(&st, dbs[k], names), STRATA_OK);
+        th_rc(dbs[k], strata_stmt_step(st), STRATA_ROW);
+        const char *name;
+        th_rc(dbs[k], strata_stmt_column_text(st, 0, &name, NULL), STRATA_OK);
+        snprintf(out[k], 64, "%s", name);
+        strata_stmt_finalize(st);
+    }
+    ck_assert_msg(mine[0] == 's' && strspn(mine + 1, "0123456789abcdef") == 16 && mine[17] == '_',
+                  "statement name %s", mine);
+    ck_assert_str_ne(mine, theirs);
+    ck_assert_int_ne(strncmp(mine, theirs, 17), 0);
+    strata_db_close(other);
+    strata_db_close(db);
+}
+END_TEST
+
 static void add(TCase *tc, th_engine e)
 {
     tcase_add_test(tc, errors_constraints);
@@ -216,8 +286,10 @@ static void add(TCase *tc, th_engine e)
         tcase_add_test(tc, errors_serialization);
     }
     /* Only a server can drop a connection. */
-    if (e == TH_POSTGRES)
+    if (e == TH_POSTGRES) {
         tcase_add_test(tc, errors_connection_lost);
+        tcase_add_test(tc, errors_server_states);
+    }
 }
 
 static Suite *build(void) { return th_suite("errors", add); }
