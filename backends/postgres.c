@@ -11,14 +11,15 @@
  * Layout: error mapping, open/close/exec/transactions, statements, value
  * decoding, dialect (reserved words), the vtable.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <libpq-fe.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <errno.h>
-#include <poll.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -55,6 +56,10 @@ typedef struct pg_conn {
      * another's (strata_1 is everybody's first statement). */
     char name_prefix[20];
     unsigned next_id;
+    /* prepared_statements=false in the URL: statements are checked with an
+     * unnamed prepare and run with their text each time, so nothing named
+     * stays on a server connection a pooler may hand to someone else. */
+    bool unnamed;
 } pg_conn;
 
 typedef struct pg_stmt {
@@ -257,17 +262,64 @@ static void open_failure_state(char *msg, char state[6])
         }
 }
 
+/* The URL without strata's own parameters (prepared_statements), which
+ * libpq does not know.  Caller frees. */
+static char *libpq_target(const char *url)
+{
+    char *out = strdup(url);
+    char *q = out ? strchr(out, '?') : NULL;
+    if (!q)
+        return out;
+    char *w = q + 1, *r = q + 1;
+    while (*r) {
+        size_t len = strcspn(r, "&");
+        bool ours = !strncmp(r, "prepared_statements=", 20);
+        if (!ours) {
+            if (w != q + 1)
+                *w++ = '&';
+            memmove(w, r, len);
+            w += len;
+        }
+        r += len + (r[len] == '&');
+    }
+    *w = '\0';
+    if (w == q + 1)
+        *q = '\0';
+    return out;
+}
+
 static int pg_open(strata_conn **out, strata_db *db, const strata_url *url)
 {
-    const char *target = strata_driver_url_target(url);
-    char *err = NULL;
     *out = NULL;
+    bool unnamed = false;
+    const char *ps = strata_url_param(url, "prepared_statements");
+    if (ps) {
+        static const char *const off[] = {"false", "0", "off", "no"};
+        static const char *const on[] = {"true", "1", "on", "yes"};
+        bool known = false;
+        for (size_t i = 0; i < 4; i++) {
+            if (!strcasecmp(ps, off[i]))
+                unnamed = known = true;
+            if (!strcasecmp(ps, on[i]))
+                known = true;
+        }
+        if (!known)
+            return strata_driver_error(db, STRATA_E_URL, NULL, 0,
+                                       "invalid database URL \"%s\": prepared_statements=%s, "
+                                       "expected true or false",
+                                       strata_url_redacted(url), ps);
+    }
+    char *target = libpq_target(strata_driver_url_target(url));
+    if (!target)
+        return strata_driver_error(db, STRATA_E_NOMEM, "53200", 0, "out of memory");
+    char *err = NULL;
     PQconninfoOption *opts = PQconninfoParse(target, &err);
     if (!opts) {
         int rc = strata_driver_error(db, err ? STRATA_E_URL : STRATA_E_NOMEM, NULL, 0,
                                      "invalid database URL \"%s\": %s", strata_url_redacted(url),
                                      err ? err : "out of memory");
         PQfreemem(err);
+        free(target);
         return rc;
     }
     bool timeout = false;
@@ -277,14 +329,18 @@ static int pg_open(strata_conn **out, strata_db *db, const strata_url *url)
     PQconninfoFree(opts);
 
     pg_conn *c = calloc(1, sizeof *c);
-    if (!c)
+    if (!c) {
+        free(target);
         return strata_driver_error(db, STRATA_E_NOMEM, "53200", 0, "out of memory");
+    }
     c->base.db = db;
+    c->unnamed = unnamed;
     random_prefix(c->name_prefix);
     /* Later entries win, so the URL's own settings override these. */
     const char *const keys[] = {"fallback_application_name", "client_encoding", "dbname", NULL};
     const char *const vals[] = {"strata", "UTF8", target, NULL};
     c->h = timeout ? PQconnectdbParams(keys, vals, 1) : connect_with_sqlstate(keys, vals);
+    free(target);
     if (!c->h || PQstatus(c->h) != CONNECTION_OK) {
         char state[6] = "08001";
         char *why = strdup(c->h ? PQerrorMessage(c->h) : "out of memory");
@@ -367,7 +423,10 @@ static int pg_prepare(strata_backend_stmt **out, strata_conn *conn, const char *
         free(st);
         return strata_driver_error(conn->db, STRATA_E_NOMEM, "53200", 0, "out of memory");
     }
-    snprintf(st->name, sizeof st->name, "%s_%u", c->name_prefix, ++c->next_id);
+    if (c->unnamed)
+        st->name[0] = '\0';
+    else
+        snprintf(st->name, sizeof st->name, "%s_%u", c->name_prefix, ++c->next_id);
     if (!(st->sql = strdup(sql))) {
         free(st->text);
         free(st);
@@ -506,6 +565,15 @@ static bool stale_plan(pg_conn *c, const PGresult *res)
            PQtransactionStatus(c->h) == PQTRANS_IDLE;
 }
 
+/* Send one execution without waiting: by name, or by text when the
+ * connection keeps no named statements. */
+static int send_stmt(pg_conn *c, pg_stmt *st, int n, const char *const *values,
+                     const int *lengths, const int *formats)
+{
+    return c->unnamed ? PQsendQueryParams(c->h, st->sql, n, NULL, values, lengths, formats, 0)
+                      : PQsendQueryPrepared(c->h, st->name, n, values, lengths, formats, 0);
+}
+
 static bool reprepare(pg_conn *c, pg_stmt *st)
 {
     char sql[80];
@@ -552,7 +620,7 @@ static int pg_step(strata_backend_stmt *bst)
     }
     format_params(st, values, lengths, formats);
     if (st->stream) {
-        int sent = PQsendQueryPrepared(c->h, st->name, n, values, lengths, formats, 0);
+        int sent = send_stmt(c, st, n, values, lengths, formats);
         if (n > 8)
             free(values), free(lengths), free(formats);
         if (!sent || !PQsetSingleRowMode(c->h)) {
@@ -563,8 +631,9 @@ static int pg_step(strata_backend_stmt *bst)
         st->busy = true;
         return stream_next(st);
     }
-    PGresult *res = PQexecPrepared(c->h, st->name, n, values, lengths, formats, 0);
-    if (res && stale_plan(c, res) && reprepare(c, st)) {
+    PGresult *res = c->unnamed ? PQexecParams(c->h, st->sql, n, NULL, values, lengths, formats, 0)
+                               : PQexecPrepared(c->h, st->name, n, values, lengths, formats, 0);
+    if (res && !c->unnamed && stale_plan(c, res) && reprepare(c, st)) {
         PQclear(res);
         res = PQexecPrepared(c->h, st->name, n, values, lengths, formats, 0);
     }
@@ -645,7 +714,7 @@ static int pg_execute_many(strata_backend_stmt *bst, size_t n, int (*bind)(void 
             rc = bind(ctx, sent);
             if (rc == STRATA_OK) {
                 format_params(st, values, lengths, formats);
-                if (!PQsendQueryPrepared(c->h, st->name, np, values, lengths, formats, 0))
+                if (!send_stmt(c, st, np, values, lengths, formats))
                     rc = report_res(c, NULL);
             }
             if (rc != STRATA_OK)
@@ -714,7 +783,7 @@ static void pg_finalize(strata_backend_stmt *bst)
     pg_stmt *st = (pg_stmt *)bst;
     pg_conn *c = (pg_conn *)bst->conn;
     pg_reset(bst);
-    if (PQstatus(c->h) == CONNECTION_OK) {
+    if (PQstatus(c->h) == CONNECTION_OK && !c->unnamed) {
         char sql[80];
         snprintf(sql, sizeof sql, "DEALLOCATE %s", st->name);
         PQclear(PQexec(c->h, sql)); /* fails harmlessly inside an aborted transaction */
@@ -740,6 +809,13 @@ static const PGresult *shape(pg_stmt *st)
         return st->res;
     if (!st->desc) {
         pg_conn *c = (pg_conn *)st->base.conn;
+        if (c->unnamed) { /* the unnamed statement may be another's by now */
+            PGresult *p = PQprepare(c->h, "", st->sql, st->base.nparams, NULL);
+            bool ok = p && result_ok(p);
+            PQclear(p);
+            if (!ok)
+                return NULL;
+        }
         PGresult *d = PQdescribePrepared(c->h, st->name);
         if (!d || !result_ok(d)) {
             PQclear(d);
@@ -995,7 +1071,7 @@ static int pg_is_reserved(const char *word)
  * versions); "ssl" is its URI shorthand for sslmode=require. */
 static int pg_url_param_known(const char *key)
 {
-    if (strcmp(key, "ssl") == 0)
+    if (strcmp(key, "ssl") == 0 || strcmp(key, "prepared_statements") == 0)
         return 1;
     PQconninfoOption *opts = PQconninfoParse("", NULL);
     int known = 0;

@@ -317,9 +317,59 @@ START_TEST(stmt_execute_many)
 }
 END_TEST
 
+/* prepared_statements=false (PostgreSQL behind a transaction pooler):
+ * everything works and the server keeps no named statement; errors still
+ * come at prepare.  SQLite has no such parameter and says so. */
+START_TEST(stmt_without_named_statements)
+{
+    strata_db *db = NULL;
+    const char *url = th_url_with("prepared_statements=false");
+    if (!th_is_pg()) {
+        ck_assert_int_eq(strata_db_open(&db, url), STRATA_E_URL);
+        ck_assert_ptr_nonnull(
+            strstr(strata_db_errmsg(db), "unknown query parameter \"prepared_statements\""));
+        strata_db_close(db);
+        return;
+    }
+    db = th_open_url(url);
+    th_exec(db, "CREATE TABLE t (id INTEGER PRIMARY KEY, v VARCHAR(8))");
+    strata_stmt *st;
+    th_rc(db, strata_stmt_prepare(&st, db, "SELEC 1"), STRATA_E_SYNTAX);
+    for (int i = 0; i < 3; i++) { /* the cached statement, run again */
+        th_rc(db, strata_stmt_prepare(&st, db, "INSERT INTO t (id, v) VALUES (?, ?)"), STRATA_OK);
+        strata_stmt_bind_int64(st, 1, 100000 + i);
+        strata_stmt_bind_text(st, 2, "one", -1);
+        th_rc(db, strata_stmt_step(st), STRATA_DONE);
+        strata_stmt_finalize(st);
+    }
+    st = many_stmt(db);
+    many_ctx c = {.fail_at = -1, .bind_fail = -1, .in_order = true};
+    th_rc(db, strata_stmt_execute_many(st, 50, many_bind, many_row, &c), STRATA_OK);
+    ck_assert_int_eq(c.rows, 500);
+    ck_assert(c.in_order);
+    strata_stmt_finalize(st);
+    /* Columns asked before the first step, then streamed rows. */
+    th_rc(db, strata_stmt_prepare(&st, db, "SELECT id, v FROM t WHERE id < ? ORDER BY id"),
+          STRATA_OK);
+    ck_assert_int_eq(strata_stmt_column_count(st), 2);
+    ck_assert_str_eq(strata_stmt_column_name(st, 1), "v");
+    th_rc(db, strata_stmt_bind_int64(st, 1, 100), STRATA_OK);
+    th_rc(db, strata_stmt_stream(st), STRATA_OK);
+    int rows = 0;
+    while (strata_stmt_step(st) == STRATA_ROW)
+        rows++;
+    ck_assert_int_eq(rows, 100);
+    strata_stmt_finalize(st);
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM t"), 503);
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM pg_prepared_statements"), 0);
+    strata_db_close(db);
+}
+END_TEST
+
 static void add(TCase *tc, th_engine e)
 {
     (void)e;
+    tcase_add_test(tc, stmt_without_named_statements);
     tcase_add_test(tc, stmt_cache_reuse);
     tcase_add_test(tc, stmt_cache_is_bounded);
     tcase_add_test(tc, stmt_changes_returning_reexecute);
