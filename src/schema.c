@@ -1136,6 +1136,13 @@ int strata_table_set_primary_key(strata_table *t, const char *name, const char *
         strata__cons_free(pk);
         return STRATA_E_NOMEM;
     }
+    if (!valid_name(pk->name)) {
+        rc = strata__md_error(t->md, STRATA_E_SCHEMA,
+                              "table %s: constraint name '%s' must be 1 to %d bytes long", t->name,
+                              pk->name, MAX_NAME);
+        strata__cons_free(pk);
+        return rc;
+    }
     for (int i = 0; i < pk->cols.n; i++) {
         strata_column *c = t->cols[strata__table_find_column_index(t, pk->cols.v[i])];
         if (c->nullable) {
