@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -1000,6 +1001,164 @@ START_TEST(migrate_embedded_repository)
 }
 END_TEST
 
+/* ---- the repository's own errors ---------------------------------------- */
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    ck_assert_msg(f != NULL, "%s", path);
+    static char buf[65536];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+START_TEST(migrate_repository_errors_name_the_place)
+{
+    lines out = {""};
+    strata_migrations *m = NULL;
+    char dir[700], path[800];
+    ck_assert_int_eq(strata_migrations_init(NULL, repo_dir()), STRATA_E_MISUSE);
+    ck_assert_int_eq(strata_migrations_init(&m, ""), STRATA_E_MISUSE);
+    ck_assert_str_eq(strata_migrations_errmsg(m), "init: no folder given");
+    strata_migrations_free(m);
+    /* A folder whose parent is missing. */
+    snprintf(dir, sizeof dir, "%s/missing/migrations", th_tmpdir());
+    ck_assert_int_eq(strata_migrations_init(&m, dir), STRATA_E_MIGRATION);
+    snprintf(path, sizeof path, "%s: No such file or directory", dir);
+    ck_assert_str_eq(strata_migrations_errmsg(m), path);
+    strata_migrations_free(m);
+    ck_assert_int_eq(strata_migrations_open(&m, NULL), STRATA_E_MISUSE);
+    ck_assert_str_eq(strata_migrations_errmsg(m), "no migrations folder given");
+    strata_migrations_free(m);
+    ck_assert_int_eq(strata_migrations_open_embedded(&m, NULL), STRATA_E_MISUSE);
+    ck_assert_str_eq(strata_migrations_errmsg(m), "no embedded files given");
+    strata_migrations_free(m);
+
+    /* A repository whose versions folder went away. */
+    m = repo_init(&out);
+    strata_migrations_free(m);
+    snprintf(path, sizeof path, "%s/versions", repo_dir());
+    ck_assert_int_eq(rmdir(path), 0);
+    ck_assert_int_eq(strata_migrations_open(&m, repo_dir()), STRATA_E_MIGRATION);
+    char want[2048];
+    snprintf(want, sizeof want, "%s: No such file or directory", path);
+    ck_assert_str_eq(strata_migrations_errmsg(m), want);
+    ck_assert_int_eq(strata_migrations_count(m), 0);
+    strata_migrations_free(m);
+    ck_assert_int_eq(mkdir(path, 0777), 0);
+    /* A revision "file" that cannot be read, then two files with one id. */
+    snprintf(path, sizeof path, "%s/versions/0000000000c1_dir.yaml", repo_dir());
+    ck_assert_int_eq(mkdir(path, 0777), 0);
+    ck_assert_int_eq(strata_migrations_open(&m, repo_dir()), STRATA_E_MIGRATION);
+    snprintf(want, sizeof want, "%s: read error", path);
+    ck_assert_str_eq(strata_migrations_errmsg(m), want);
+    strata_migrations_free(m);
+    ck_assert_int_eq(rmdir(path), 0);
+    write_rev("0000000000a0", "null", "a");
+    snprintf(path, sizeof path, "%s/versions/0000000000a0_a.yaml", repo_dir());
+    char copy[800];
+    snprintf(copy, sizeof copy, "%s/versions/0000000000a0_again.yaml", repo_dir());
+    write_text(copy, slurp(path));
+    ck_assert_int_eq(strata_migrations_open(&m, repo_dir()), STRATA_E_MIGRATION);
+    snprintf(want, sizeof want, "%s: revision 0000000000a0 is also in %s", copy, path);
+    ck_assert_str_eq(strata_migrations_errmsg(m), want);
+    strata_migrations_free(m);
+    ck_assert_int_eq(unlink(copy), 0);
+
+    /* Two heads: a new revision must wait for a merge; merges need two. */
+    write_rev("0000000000b1", "0000000000a0", "b1");
+    write_rev("0000000000b2", "0000000000a0", "b2");
+    m = repo_open(repo_dir(), &out);
+    ck_assert_int_eq(strata_migrations_count(m), 3);
+    ck_assert_str_eq(strata_migrations_revision_id(m, 0), "0000000000a0");
+    ck_assert_str_eq(strata_migrations_revision_message(m, 2), "b2");
+    ck_assert_ptr_null(strata_migrations_revision_id(m, 3));
+    ck_assert_ptr_null(strata_migrations_revision_message(m, -1));
+    ck_assert_int_eq(strata_migrations_count(NULL), 0);
+    char *id = (char *)1;
+    ck_assert_int_eq(strata_migrations_revision(m, "next", &id), STRATA_E_MIGRATION);
+    ck_assert_ptr_null(id);
+    ck_assert_str_eq(strata_migrations_errmsg(m),
+                     "there are 2 heads: merge them first (merge -m MSG)");
+    const char *one[] = {"0000000000b1", NULL}, *unknown[] = {"0000000000b1", "0000000000ff", NULL};
+    ck_assert_int_eq(strata_migrations_merge(m, one, "m", &id), STRATA_E_MIGRATION);
+    ck_assert_str_eq(strata_migrations_errmsg(m),
+                     "merge needs at least two revisions (there is 1 head)");
+    ck_assert_int_eq(strata_migrations_merge(m, unknown, "m", &id), STRATA_E_MIGRATION);
+    ck_assert_str_eq(strata_migrations_errmsg(m),
+                     "Can't locate revision identified by '0000000000ff'");
+    ck_assert_int_eq(strata_migrations_merge(NULL, NULL, "m", &id), STRATA_E_MISUSE);
+    ck_assert_int_eq(strata_migrations_revision(NULL, "m", &id), STRATA_E_MISUSE);
+    ck_assert_int_eq(strata_migrations_count(m), 3);
+    /* Named revisions merge; the message makes the file's name. */
+    const char *both[] = {"0000000000b2", "0000000000b1", NULL};
+    MOK(m, strata_migrations_merge(m, both, "Merge B1 + B2!", &id));
+    char *heads;
+    MOK(m, strata_migrations_heads(m, &heads));
+    snprintf(want, sizeof want, "%s (head)\n", id);
+    ck_assert_str_eq(heads, want);
+    strata_free(heads);
+    snprintf(want, sizeof want, "%s/versions/%s_merge_b1_b2.yaml", repo_dir(), id);
+    ck_assert_str_eq(strata_migrations_revision_file(m, 3), want);
+    const char *text = slurp(want);
+    ck_assert_msg(strstr(text, "down_revision: [0000000000b2, 0000000000b1]\n"), "%s", text);
+    strata_free(id);
+    strata_migrations_free(m);
+}
+END_TEST
+
+START_TEST(migrate_write_embedded_escapes_and_refuses)
+{
+    lines out = {""};
+    strata_migrations *m = repo_init(&out);
+    strata_migrations_free(m);
+    /* A comment with what a C literal must escape. */
+    char path[700];
+    snprintf(path, sizeof path, "%s/versions/0000000000a0_a.yaml", repo_dir());
+    write_text(path, "# why?? a \\ back\tslash and \"quotes\"\n"
+                     "revision: 0000000000a0\ndown_revision: null\nmessage: a\n"
+                     "upgrade: []\ndowngrade: []\n");
+    m = repo_open(repo_dir(), &out);
+    char src[700];
+    snprintf(src, sizeof src, "%s/embedded.c", th_tmpdir());
+    ck_assert_int_eq(strata_migrations_write_embedded(m, src, "9lives"), STRATA_E_MISUSE);
+    ck_assert_str_eq(strata_migrations_errmsg(m), "'9lives' is not a C identifier");
+    ck_assert_int_eq(strata_migrations_write_embedded(m, src, "my-files"), STRATA_E_MISUSE);
+    ck_assert_int_eq(strata_migrations_write_embedded(m, NULL, "files"), STRATA_E_MISUSE);
+    ck_assert_int_eq(strata_migrations_write_embedded(NULL, src, "files"), STRATA_E_MISUSE);
+    ck_assert_int_eq(access(src, F_OK), -1);
+    /* A path where no file can be written: a folder, a missing folder. */
+    ck_assert_int_eq(strata_migrations_write_embedded(m, th_tmpdir(), "files"), STRATA_E_MIGRATION);
+    char want[2048];
+    snprintf(want, sizeof want, "%s: Is a directory", th_tmpdir());
+    ck_assert_str_eq(strata_migrations_errmsg(m), want);
+    snprintf(want, sizeof want, "%s.tmp", th_tmpdir());
+    ck_assert_int_eq(access(want, F_OK), -1); /* no temporary left */
+    char bad[700];
+    snprintf(bad, sizeof bad, "%s/missing/embedded.c", th_tmpdir());
+    ck_assert_int_eq(strata_migrations_write_embedded(m, bad, "files"), STRATA_E_MIGRATION);
+    snprintf(want, sizeof want, "%s.tmp: No such file or directory", bad);
+    ck_assert_str_eq(strata_migrations_errmsg(m), want);
+
+    MOK(m, strata_migrations_write_embedded(m, src, "files_2"));
+    const char *c = slurp(src);
+    ck_assert_msg(strstr(c, "const strata_embedded_file files_2[] = {"), "%s", c);
+    ck_assert_msg(strstr(c, "\"# why\\?\\? a \\\\ back\\tslash and \\\"quotes\\\"\\n\""), "%s", c);
+    ck_assert_msg(strstr(c, "{\"versions/0000000000a0_a.yaml\",\n"), "%s", c);
+    /* An embedded repository has no files to write. */
+    strata_embedded_file files[] = {{"strata.yaml", "version_table: strata_version\n"},
+                                    {NULL, NULL}};
+    strata_migrations *e;
+    MOK(e, strata_migrations_open_embedded(&e, files));
+    ck_assert_int_eq(strata_migrations_write_embedded(e, src, "files"), STRATA_E_MISUSE);
+    ck_assert_str_eq(strata_migrations_errmsg(e), "an embedded repository has no files to write");
+    strata_migrations_free(e);
+    strata_migrations_free(m);
+}
+END_TEST
+
 /* ---- two processes ----------------------------------------------------- */
 
 START_TEST(migrate_concurrent_upgrades_apply_once)
@@ -1206,6 +1365,8 @@ static void add(TCase *tc, th_engine e)
     tcase_add_test(tc, migrate_branches_and_merge);
     tcase_add_test(tc, migrate_offline_sql_builds_the_same_database);
     tcase_add_test(tc, migrate_embedded_repository);
+    tcase_add_test(tc, migrate_repository_errors_name_the_place);
+    tcase_add_test(tc, migrate_write_embedded_escapes_and_refuses);
     tcase_add_test(tc, migrate_rebuild_keeps_children);
     tcase_add_test(tc, migrate_single_transaction_history_and_rename_warning);
     /* Two processes need a database both can open: not a private
