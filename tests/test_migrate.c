@@ -718,6 +718,93 @@ END_TEST
 
 #define REV "revision: 00000000000a\ndown_revision: null\n"
 
+/* Each place a revision file can hold the wrong kind of node or a value the
+ * schema builders refuse: the message gives file:line:column. */
+START_TEST(migrate_wrong_nodes_name_the_place)
+{
+    static const struct {
+        const char *name, *upgrade, *want;
+    } cases[] = {
+        {"key-list", "[a]: b\n", "key-list.yaml:3:1: a key must be a scalar, not a list"},
+        {"ct-list", "upgrade:\n  - create_table: [x]\n",
+         "ct-list.yaml:4:19: create_table must be a mapping, not a list"},
+        {"ct-name", "upgrade:\n  - create_table: {name: [x], columns: []}\n",
+         "ct-name.yaml:4:26: name must be a scalar, not a list"},
+        {"ct-empty-name", "upgrade:\n  - create_table: {name: '', columns: []}\n",
+         "ct-empty-name.yaml:4:26: create_table: table name '' must be 1 to 63 bytes long"},
+        {"pk-name",
+         "upgrade:\n  - create_table: {name: t, columns: [{name: id, type: integer}], "
+         "primary_key: {name: [p], columns: [id]}}\n",
+         "pk-name.yaml:4:87: name must be a scalar, not a list"},
+        {"col-type", "upgrade:\n  - add_column: {table: t, column: {name: c, type: [integer]}}\n",
+         "col-type.yaml:4:52: type must be a scalar, not a list"},
+        {"col-default",
+         "upgrade:\n  - add_column: {table: t, column: {name: c, type: integer, "
+         "server_default: [1]}}\n",
+         "col-default.yaml:4:77: server_default must be a scalar, not a list"},
+        {"ck-sql",
+         "upgrade:\n  - create_table: {name: t, columns: [{name: id, type: integer}], "
+         "checks: [{name: c, sql: [x]}]}\n",
+         "ck-sql.yaml:4:91: sql must be a scalar, not a list"},
+        {"ck-empty",
+         "upgrade:\n  - create_table: {name: t, columns: [{name: id, type: integer}], "
+         "checks: [{name: '', sql: x > 0}]}\n",
+         "ck-empty.yaml:4:76: check constraint: check constraint of table t needs a name and an "
+         "expression"},
+        {"fk-list",
+         "upgrade:\n  - create_table: {name: t, columns: [{name: id, type: integer}], "
+         "foreign_keys: [[id]]}\n",
+         "fk-list.yaml:4:82: a foreign key must be a mapping, not a list"},
+        {"fk-action",
+         "upgrade:\n  - create_foreign_key: {table: t, name: f, columns: [a], references: u, "
+         "ref_columns: [id], on_update: [cascade]}\n",
+         "fk-action.yaml:4:104: a foreign key action must be a scalar, not a list"},
+        {"fk-ref",
+         "upgrade:\n  - create_table: {name: t, columns: [{name: id, type: integer}], "
+         "foreign_keys: [{name: f, columns: [id], references: '', ref_columns: [id]}]}\n",
+         "fk-ref.yaml:4:82: foreign key: foreign key of table t: referred table name '' is not "
+         "valid"},
+        {"ix-list",
+         "upgrade:\n  - create_table: {name: t, columns: [{name: id, type: integer}], "
+         "indexes: [[id]]}\n",
+         "ix-list.yaml:4:77: an index must be a mapping, not a list"},
+        {"ix-name",
+         "upgrade:\n  - create_table: {name: t, columns: [{name: id, type: integer}], "
+         "indexes: [{name: [i], columns: [id]}]}\n",
+         "ix-name.yaml:4:84: name must be a scalar, not a list"},
+        {"ac-list", "upgrade:\n  - add_column: [t]\n",
+         "ac-list.yaml:4:17: add_column must be a mapping, not a list"},
+        {"ac-table", "upgrade:\n  - add_column: {table: [t], column: {name: c, type: text}}\n",
+         "ac-table.yaml:4:25: table must be a scalar, not a list"},
+        {"ac-empty-table", "upgrade:\n  - add_column: {table: '', column: {name: c, type: text}}\n",
+         "ac-empty-table.yaml:4:25: add_column: table name '' must be 1 to 63 bytes long"},
+        {"al-list", "upgrade:\n  - alter_column: [t]\n",
+         "al-list.yaml:4:19: alter_column must be a mapping, not a list"},
+        {"al-table", "upgrade:\n  - alter_column: {table: [t], name: c, nullable: true}\n",
+         "al-table.yaml:4:27: table must be a scalar, not a list"},
+        {"al-type", "upgrade:\n  - alter_column: {table: t, name: c, type: [text]}\n",
+         "al-type.yaml:4:45: type must be a scalar, not a list"},
+        {"al-default", "upgrade:\n  - alter_column: {table: t, name: c, server_default: [1]}\n",
+         "al-default.yaml:4:55: server_default must be a scalar, not a list"},
+        {"al-rename", "upgrade:\n  - alter_column: {table: t, name: c, new_name: [d]}\n",
+         "al-rename.yaml:4:49: new_name must be a scalar, not a list"},
+        {"rt-list", "upgrade:\n  - rename_table: [t]\n",
+         "rt-list.yaml:4:19: rename_table must be a mapping, not a list"},
+        {"rt-name", "upgrade:\n  - rename_table: {name: t, new_name: [u]}\n",
+         "rt-name.yaml:4:39: new_name must be a scalar, not a list"},
+        {"drop-name", "upgrade:\n  - drop_index: {table: t, name: [i]}\n",
+         "drop-name.yaml:4:34: name must be a scalar, not a list"},
+        {"ci-table", "upgrade:\n  - create_check: {table: [t], name: c, sql: x > 0}\n",
+         "ci-table.yaml:4:27: table must be a scalar, not a list"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char text[1024];
+        snprintf(text, sizeof text, REV "%s", cases[i].upgrade);
+        bad_file(cases[i].name, text, cases[i].want);
+    }
+}
+END_TEST
+
 START_TEST(migrate_more_bad_files_name_the_place)
 {
     bad_file("scalar", "revision: [00000000000a]\ndown_revision: null\n",
@@ -1365,6 +1452,7 @@ static void add(TCase *tc, th_engine e)
     tcase_add_test(tc, migrate_branches_and_merge);
     tcase_add_test(tc, migrate_offline_sql_builds_the_same_database);
     tcase_add_test(tc, migrate_embedded_repository);
+    tcase_add_test(tc, migrate_wrong_nodes_name_the_place);
     tcase_add_test(tc, migrate_repository_errors_name_the_place);
     tcase_add_test(tc, migrate_write_embedded_escapes_and_refuses);
     tcase_add_test(tc, migrate_rebuild_keeps_children);
