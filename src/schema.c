@@ -388,7 +388,10 @@ int strata__default_parse(strata__default_kind *kind, char **text, const char *v
         *kind = DEF_BOOL;
     } else if (is_number(v)) {
         if (t->kind == STRATA_SQL_BOOLEAN && (strcmp(v, "0") == 0 || strcmp(v, "1") == 0)) {
-            strcpy(v, v[0] == '1' ? "true" : "false");
+            char *b = strata__strdup(v[0] == '1' ? "true" : "false");
+            free(v);
+            if (!(v = b))
+                return STRATA_E_NOMEM;
             *kind = DEF_BOOL;
         } else {
             *kind = DEF_NUMBER;
