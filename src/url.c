@@ -444,14 +444,13 @@ static int check_params(url_check *c)
                             "the value of query parameter \"%s\" holds a second \"=\" "
                             "(percent-encode it as %%3D)",
                             quote(c, p->key));
-        char *key, *val;
+        char *key;
         if ((rc = decode(c, p->key, "name of a query parameter", false, &key)))
             return rc;
-        u->keys[u->nparams] = key;
+        u->keys[u->nparams++] = key; /* owned by u from here, value or not */
         if ((rc = decode(c, p->value, secret ? "value of a secret parameter" : "query", secret,
-                         &val)))
+                         &u->values[u->nparams - 1])))
             return rc;
-        u->values[u->nparams++] = val;
         if (secret && (rc = keep_secret_span(c, p->value)))
             return rc;
         for (size_t k = 0; k + 1 < u->nparams; k++)
