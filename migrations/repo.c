@@ -189,6 +189,7 @@ static int read_file(strata_migrations *m, const char *path, char **text, size_t
     *text = strata__sb_take(&sb);
     if (err || !*text) {
         free(*text);
+        *text = NULL;
         return strata__mig_error(m, err ? STRATA_E_MIGRATION : STRATA_E_NOMEM, "%s: %s", path,
                                  err ? "read error" : "out of memory");
     }

@@ -636,8 +636,9 @@ static int read_checks(strata_metadata *md, strata_table *t, parsed_table *pt)
         if (!c)
             return STRATA_E_NOMEM;
         c->kind = CONS_CHECK;
-        char given[16];
-        snprintf(given, sizeof given, "%d", ++unnamed);
+        char given[16] = "";
+        if (!p->name)
+            snprintf(given, sizeof given, "%d", ++unnamed);
         c->name = p->name ? strata__strdup(p->name)
                           : strata__md_make_name(md, CONS_CHECK, false, t->name, NULL, NULL, given);
         c->sql = strata__strdup(p->sql);

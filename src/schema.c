@@ -388,7 +388,10 @@ int strata__default_parse(strata__default_kind *kind, char **text, const char *v
         *kind = DEF_BOOL;
     } else if (is_number(v)) {
         if (t->kind == STRATA_SQL_BOOLEAN && (strcmp(v, "0") == 0 || strcmp(v, "1") == 0)) {
-            strcpy(v, v[0] == '1' ? "true" : "false");
+            char *b = strata__strdup(v[0] == '1' ? "true" : "false");
+            free(v);
+            if (!(v = b))
+                return STRATA_E_NOMEM;
             *kind = DEF_BOOL;
         } else {
             *kind = DEF_NUMBER;
@@ -1135,6 +1138,13 @@ int strata_table_set_primary_key(strata_table *t, const char *name, const char *
     if (!pk->name) {
         strata__cons_free(pk);
         return STRATA_E_NOMEM;
+    }
+    if (!valid_name(pk->name)) {
+        rc = strata__md_error(t->md, STRATA_E_SCHEMA,
+                              "table %s: constraint name '%s' must be 1 to %d bytes long", t->name,
+                              pk->name, MAX_NAME);
+        strata__cons_free(pk);
+        return rc;
     }
     for (int i = 0; i < pk->cols.n; i++) {
         strata_column *c = t->cols[strata__table_find_column_index(t, pk->cols.v[i])];

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -717,6 +718,93 @@ END_TEST
 
 #define REV "revision: 00000000000a\ndown_revision: null\n"
 
+/* Each place a revision file can hold the wrong kind of node or a value the
+ * schema builders refuse: the message gives file:line:column. */
+START_TEST(migrate_wrong_nodes_name_the_place)
+{
+    static const struct {
+        const char *name, *upgrade, *want;
+    } cases[] = {
+        {"key-list", "[a]: b\n", "key-list.yaml:3:1: a key must be a scalar, not a list"},
+        {"ct-list", "upgrade:\n  - create_table: [x]\n",
+         "ct-list.yaml:4:19: create_table must be a mapping, not a list"},
+        {"ct-name", "upgrade:\n  - create_table: {name: [x], columns: []}\n",
+         "ct-name.yaml:4:26: name must be a scalar, not a list"},
+        {"ct-empty-name", "upgrade:\n  - create_table: {name: '', columns: []}\n",
+         "ct-empty-name.yaml:4:26: create_table: table name '' must be 1 to 63 bytes long"},
+        {"pk-name",
+         "upgrade:\n  - create_table: {name: t, columns: [{name: id, type: integer}], "
+         "primary_key: {name: [p], columns: [id]}}\n",
+         "pk-name.yaml:4:87: name must be a scalar, not a list"},
+        {"col-type", "upgrade:\n  - add_column: {table: t, column: {name: c, type: [integer]}}\n",
+         "col-type.yaml:4:52: type must be a scalar, not a list"},
+        {"col-default",
+         "upgrade:\n  - add_column: {table: t, column: {name: c, type: integer, "
+         "server_default: [1]}}\n",
+         "col-default.yaml:4:77: server_default must be a scalar, not a list"},
+        {"ck-sql",
+         "upgrade:\n  - create_table: {name: t, columns: [{name: id, type: integer}], "
+         "checks: [{name: c, sql: [x]}]}\n",
+         "ck-sql.yaml:4:91: sql must be a scalar, not a list"},
+        {"ck-empty",
+         "upgrade:\n  - create_table: {name: t, columns: [{name: id, type: integer}], "
+         "checks: [{name: '', sql: x > 0}]}\n",
+         "ck-empty.yaml:4:76: check constraint: check constraint of table t needs a name and an "
+         "expression"},
+        {"fk-list",
+         "upgrade:\n  - create_table: {name: t, columns: [{name: id, type: integer}], "
+         "foreign_keys: [[id]]}\n",
+         "fk-list.yaml:4:82: a foreign key must be a mapping, not a list"},
+        {"fk-action",
+         "upgrade:\n  - create_foreign_key: {table: t, name: f, columns: [a], references: u, "
+         "ref_columns: [id], on_update: [cascade]}\n",
+         "fk-action.yaml:4:104: a foreign key action must be a scalar, not a list"},
+        {"fk-ref",
+         "upgrade:\n  - create_table: {name: t, columns: [{name: id, type: integer}], "
+         "foreign_keys: [{name: f, columns: [id], references: '', ref_columns: [id]}]}\n",
+         "fk-ref.yaml:4:82: foreign key: foreign key of table t: referred table name '' is not "
+         "valid"},
+        {"ix-list",
+         "upgrade:\n  - create_table: {name: t, columns: [{name: id, type: integer}], "
+         "indexes: [[id]]}\n",
+         "ix-list.yaml:4:77: an index must be a mapping, not a list"},
+        {"ix-name",
+         "upgrade:\n  - create_table: {name: t, columns: [{name: id, type: integer}], "
+         "indexes: [{name: [i], columns: [id]}]}\n",
+         "ix-name.yaml:4:84: name must be a scalar, not a list"},
+        {"ac-list", "upgrade:\n  - add_column: [t]\n",
+         "ac-list.yaml:4:17: add_column must be a mapping, not a list"},
+        {"ac-table", "upgrade:\n  - add_column: {table: [t], column: {name: c, type: text}}\n",
+         "ac-table.yaml:4:25: table must be a scalar, not a list"},
+        {"ac-empty-table", "upgrade:\n  - add_column: {table: '', column: {name: c, type: text}}\n",
+         "ac-empty-table.yaml:4:25: add_column: table name '' must be 1 to 63 bytes long"},
+        {"al-list", "upgrade:\n  - alter_column: [t]\n",
+         "al-list.yaml:4:19: alter_column must be a mapping, not a list"},
+        {"al-table", "upgrade:\n  - alter_column: {table: [t], name: c, nullable: true}\n",
+         "al-table.yaml:4:27: table must be a scalar, not a list"},
+        {"al-type", "upgrade:\n  - alter_column: {table: t, name: c, type: [text]}\n",
+         "al-type.yaml:4:45: type must be a scalar, not a list"},
+        {"al-default", "upgrade:\n  - alter_column: {table: t, name: c, server_default: [1]}\n",
+         "al-default.yaml:4:55: server_default must be a scalar, not a list"},
+        {"al-rename", "upgrade:\n  - alter_column: {table: t, name: c, new_name: [d]}\n",
+         "al-rename.yaml:4:49: new_name must be a scalar, not a list"},
+        {"rt-list", "upgrade:\n  - rename_table: [t]\n",
+         "rt-list.yaml:4:19: rename_table must be a mapping, not a list"},
+        {"rt-name", "upgrade:\n  - rename_table: {name: t, new_name: [u]}\n",
+         "rt-name.yaml:4:39: new_name must be a scalar, not a list"},
+        {"drop-name", "upgrade:\n  - drop_index: {table: t, name: [i]}\n",
+         "drop-name.yaml:4:34: name must be a scalar, not a list"},
+        {"ci-table", "upgrade:\n  - create_check: {table: [t], name: c, sql: x > 0}\n",
+         "ci-table.yaml:4:27: table must be a scalar, not a list"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char text[1024];
+        snprintf(text, sizeof text, REV "%s", cases[i].upgrade);
+        bad_file(cases[i].name, text, cases[i].want);
+    }
+}
+END_TEST
+
 START_TEST(migrate_more_bad_files_name_the_place)
 {
     bad_file("scalar", "revision: [00000000000a]\ndown_revision: null\n",
@@ -997,6 +1085,164 @@ START_TEST(migrate_embedded_repository)
     strata_migrations_free(e);
     strata_migrations_free(m);
     strata_db_close(db);
+}
+END_TEST
+
+/* ---- the repository's own errors ---------------------------------------- */
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    ck_assert_msg(f != NULL, "%s", path);
+    static char buf[65536];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+START_TEST(migrate_repository_errors_name_the_place)
+{
+    lines out = {""};
+    strata_migrations *m = NULL;
+    char dir[700], path[800];
+    ck_assert_int_eq(strata_migrations_init(NULL, repo_dir()), STRATA_E_MISUSE);
+    ck_assert_int_eq(strata_migrations_init(&m, ""), STRATA_E_MISUSE);
+    ck_assert_str_eq(strata_migrations_errmsg(m), "init: no folder given");
+    strata_migrations_free(m);
+    /* A folder whose parent is missing. */
+    snprintf(dir, sizeof dir, "%s/missing/migrations", th_tmpdir());
+    ck_assert_int_eq(strata_migrations_init(&m, dir), STRATA_E_MIGRATION);
+    snprintf(path, sizeof path, "%s: No such file or directory", dir);
+    ck_assert_str_eq(strata_migrations_errmsg(m), path);
+    strata_migrations_free(m);
+    ck_assert_int_eq(strata_migrations_open(&m, NULL), STRATA_E_MISUSE);
+    ck_assert_str_eq(strata_migrations_errmsg(m), "no migrations folder given");
+    strata_migrations_free(m);
+    ck_assert_int_eq(strata_migrations_open_embedded(&m, NULL), STRATA_E_MISUSE);
+    ck_assert_str_eq(strata_migrations_errmsg(m), "no embedded files given");
+    strata_migrations_free(m);
+
+    /* A repository whose versions folder went away. */
+    m = repo_init(&out);
+    strata_migrations_free(m);
+    snprintf(path, sizeof path, "%s/versions", repo_dir());
+    ck_assert_int_eq(rmdir(path), 0);
+    ck_assert_int_eq(strata_migrations_open(&m, repo_dir()), STRATA_E_MIGRATION);
+    char want[2048];
+    snprintf(want, sizeof want, "%s: No such file or directory", path);
+    ck_assert_str_eq(strata_migrations_errmsg(m), want);
+    ck_assert_int_eq(strata_migrations_count(m), 0);
+    strata_migrations_free(m);
+    ck_assert_int_eq(mkdir(path, 0777), 0);
+    /* A revision "file" that cannot be read, then two files with one id. */
+    snprintf(path, sizeof path, "%s/versions/0000000000c1_dir.yaml", repo_dir());
+    ck_assert_int_eq(mkdir(path, 0777), 0);
+    ck_assert_int_eq(strata_migrations_open(&m, repo_dir()), STRATA_E_MIGRATION);
+    snprintf(want, sizeof want, "%s: read error", path);
+    ck_assert_str_eq(strata_migrations_errmsg(m), want);
+    strata_migrations_free(m);
+    ck_assert_int_eq(rmdir(path), 0);
+    write_rev("0000000000a0", "null", "a");
+    snprintf(path, sizeof path, "%s/versions/0000000000a0_a.yaml", repo_dir());
+    char copy[800];
+    snprintf(copy, sizeof copy, "%s/versions/0000000000a0_again.yaml", repo_dir());
+    write_text(copy, slurp(path));
+    ck_assert_int_eq(strata_migrations_open(&m, repo_dir()), STRATA_E_MIGRATION);
+    snprintf(want, sizeof want, "%s: revision 0000000000a0 is also in %s", copy, path);
+    ck_assert_str_eq(strata_migrations_errmsg(m), want);
+    strata_migrations_free(m);
+    ck_assert_int_eq(unlink(copy), 0);
+
+    /* Two heads: a new revision must wait for a merge; merges need two. */
+    write_rev("0000000000b1", "0000000000a0", "b1");
+    write_rev("0000000000b2", "0000000000a0", "b2");
+    m = repo_open(repo_dir(), &out);
+    ck_assert_int_eq(strata_migrations_count(m), 3);
+    ck_assert_str_eq(strata_migrations_revision_id(m, 0), "0000000000a0");
+    ck_assert_str_eq(strata_migrations_revision_message(m, 2), "b2");
+    ck_assert_ptr_null(strata_migrations_revision_id(m, 3));
+    ck_assert_ptr_null(strata_migrations_revision_message(m, -1));
+    ck_assert_int_eq(strata_migrations_count(NULL), 0);
+    char *id = (char *)1;
+    ck_assert_int_eq(strata_migrations_revision(m, "next", &id), STRATA_E_MIGRATION);
+    ck_assert_ptr_null(id);
+    ck_assert_str_eq(strata_migrations_errmsg(m),
+                     "there are 2 heads: merge them first (merge -m MSG)");
+    const char *one[] = {"0000000000b1", NULL}, *unknown[] = {"0000000000b1", "0000000000ff", NULL};
+    ck_assert_int_eq(strata_migrations_merge(m, one, "m", &id), STRATA_E_MIGRATION);
+    ck_assert_str_eq(strata_migrations_errmsg(m),
+                     "merge needs at least two revisions (there is 1 head)");
+    ck_assert_int_eq(strata_migrations_merge(m, unknown, "m", &id), STRATA_E_MIGRATION);
+    ck_assert_str_eq(strata_migrations_errmsg(m),
+                     "Can't locate revision identified by '0000000000ff'");
+    ck_assert_int_eq(strata_migrations_merge(NULL, NULL, "m", &id), STRATA_E_MISUSE);
+    ck_assert_int_eq(strata_migrations_revision(NULL, "m", &id), STRATA_E_MISUSE);
+    ck_assert_int_eq(strata_migrations_count(m), 3);
+    /* Named revisions merge; the message makes the file's name. */
+    const char *both[] = {"0000000000b2", "0000000000b1", NULL};
+    MOK(m, strata_migrations_merge(m, both, "Merge B1 + B2!", &id));
+    char *heads;
+    MOK(m, strata_migrations_heads(m, &heads));
+    snprintf(want, sizeof want, "%s (head)\n", id);
+    ck_assert_str_eq(heads, want);
+    strata_free(heads);
+    snprintf(want, sizeof want, "%s/versions/%s_merge_b1_b2.yaml", repo_dir(), id);
+    ck_assert_str_eq(strata_migrations_revision_file(m, 3), want);
+    const char *text = slurp(want);
+    ck_assert_msg(strstr(text, "down_revision: [0000000000b2, 0000000000b1]\n"), "%s", text);
+    strata_free(id);
+    strata_migrations_free(m);
+}
+END_TEST
+
+START_TEST(migrate_write_embedded_escapes_and_refuses)
+{
+    lines out = {""};
+    strata_migrations *m = repo_init(&out);
+    strata_migrations_free(m);
+    /* A comment with what a C literal must escape. */
+    char path[700];
+    snprintf(path, sizeof path, "%s/versions/0000000000a0_a.yaml", repo_dir());
+    write_text(path, "# why?? a \\ back\tslash and \"quotes\"\n"
+                     "revision: 0000000000a0\ndown_revision: null\nmessage: a\n"
+                     "upgrade: []\ndowngrade: []\n");
+    m = repo_open(repo_dir(), &out);
+    char src[700];
+    snprintf(src, sizeof src, "%s/embedded.c", th_tmpdir());
+    ck_assert_int_eq(strata_migrations_write_embedded(m, src, "9lives"), STRATA_E_MISUSE);
+    ck_assert_str_eq(strata_migrations_errmsg(m), "'9lives' is not a C identifier");
+    ck_assert_int_eq(strata_migrations_write_embedded(m, src, "my-files"), STRATA_E_MISUSE);
+    ck_assert_int_eq(strata_migrations_write_embedded(m, NULL, "files"), STRATA_E_MISUSE);
+    ck_assert_int_eq(strata_migrations_write_embedded(NULL, src, "files"), STRATA_E_MISUSE);
+    ck_assert_int_eq(access(src, F_OK), -1);
+    /* A path where no file can be written: a folder, a missing folder. */
+    ck_assert_int_eq(strata_migrations_write_embedded(m, th_tmpdir(), "files"), STRATA_E_MIGRATION);
+    char want[2048];
+    snprintf(want, sizeof want, "%s: Is a directory", th_tmpdir());
+    ck_assert_str_eq(strata_migrations_errmsg(m), want);
+    snprintf(want, sizeof want, "%s.tmp", th_tmpdir());
+    ck_assert_int_eq(access(want, F_OK), -1); /* no temporary left */
+    char bad[700];
+    snprintf(bad, sizeof bad, "%s/missing/embedded.c", th_tmpdir());
+    ck_assert_int_eq(strata_migrations_write_embedded(m, bad, "files"), STRATA_E_MIGRATION);
+    snprintf(want, sizeof want, "%s.tmp: No such file or directory", bad);
+    ck_assert_str_eq(strata_migrations_errmsg(m), want);
+
+    MOK(m, strata_migrations_write_embedded(m, src, "files_2"));
+    const char *c = slurp(src);
+    ck_assert_msg(strstr(c, "const strata_embedded_file files_2[] = {"), "%s", c);
+    ck_assert_msg(strstr(c, "\"# why\\?\\? a \\\\ back\\tslash and \\\"quotes\\\"\\n\""), "%s", c);
+    ck_assert_msg(strstr(c, "{\"versions/0000000000a0_a.yaml\",\n"), "%s", c);
+    /* An embedded repository has no files to write. */
+    strata_embedded_file files[] = {{"strata.yaml", "version_table: strata_version\n"},
+                                    {NULL, NULL}};
+    strata_migrations *e;
+    MOK(e, strata_migrations_open_embedded(&e, files));
+    ck_assert_int_eq(strata_migrations_write_embedded(e, src, "files"), STRATA_E_MISUSE);
+    ck_assert_str_eq(strata_migrations_errmsg(e), "an embedded repository has no files to write");
+    strata_migrations_free(e);
+    strata_migrations_free(m);
 }
 END_TEST
 
@@ -1291,6 +1537,9 @@ static void add(TCase *tc, th_engine e)
     tcase_add_test(tc, migrate_branches_and_merge);
     tcase_add_test(tc, migrate_offline_sql_builds_the_same_database);
     tcase_add_test(tc, migrate_embedded_repository);
+    tcase_add_test(tc, migrate_wrong_nodes_name_the_place);
+    tcase_add_test(tc, migrate_repository_errors_name_the_place);
+    tcase_add_test(tc, migrate_write_embedded_escapes_and_refuses);
     tcase_add_test(tc, migrate_rebuild_keeps_children);
     tcase_add_test(tc, migrate_single_transaction_history_and_rename_warning);
     /* Two processes need a database both can open: not a private

@@ -157,7 +157,8 @@ static const char *read_only_checks(const char *url, const char *setup, const ch
 {
     static char why[600];
     strata_db *db = NULL;
-    if (strata_db_open(&db, url) != STRATA_OK || (setup && strata_db_exec(db, setup) != STRATA_OK)) {
+    if (strata_db_open(&db, url) != STRATA_OK ||
+        (setup && strata_db_exec(db, setup) != STRATA_OK)) {
         snprintf(why, sizeof why, "plain open failed: %s", strata_db_errmsg(db));
         strata_db_close(db);
         return why;
@@ -258,12 +259,84 @@ START_TEST(open_read_only_file)
 }
 END_TEST
 
+/* SQLite's URL parameters take effect, and bad values are refused with the
+ * parameter and what it expects (SQLite URLs work whatever the engine under
+ * test). */
+START_TEST(open_sqlite_parameters_take_effect)
+{
+    static const struct {
+        const char *query, *msg;
+    } bad[] = {
+        {"timeout=-1", "parameter timeout=-1, expected seconds (a number >= 0)"},
+        {"journal_mode=fast",
+         "parameter journal_mode=fast, expected delete, truncate, persist, memory, wal or off"},
+        {"synchronous=sometimes", "parameter synchronous=sometimes, expected off, normal, full "
+                                  "or extra"},
+        {"cache=public", "parameter cache=public, expected shared or private"},
+    };
+    char url[900];
+    strata_db *db;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(url, sizeof url, "sqlite:///%s/p.db?%s", th_tmpdir(), bad[i].query);
+        ck_assert_int_eq(strata_db_open(&db, url), STRATA_E_URL);
+        ck_assert_msg(strstr(strata_db_errmsg(db), bad[i].msg), "%s", strata_db_errmsg(db));
+        strata_db_close(db);
+    }
+    char path[700];
+    snprintf(path, sizeof path, "%s/p.db", th_tmpdir());
+    ck_assert_int_eq(access(path, F_OK), -1); /* nothing was created */
+
+    /* synchronous, in any case; timeout in seconds. */
+    snprintf(url, sizeof url, "sqlite:///%s?synchronous=OFF&timeout=2.5", path);
+    db = th_open_url(url);
+    ck_assert_int_eq(th_int(db, "PRAGMA synchronous"), 0);
+    ck_assert_int_eq(th_int(db, "PRAGMA busy_timeout"), 2500);
+    strata_db_close(db);
+    snprintf(url, sizeof url, "sqlite:///%s?synchronous=extra", path);
+    db = th_open_url(url);
+    ck_assert_int_eq(th_int(db, "PRAGMA synchronous"), 3);
+    strata_db_close(db);
+
+    /* mode=memory: a private database in memory, whatever the path. */
+    snprintf(url, sizeof url, "sqlite:///%s/mem.db?mode=memory", th_tmpdir());
+    db = th_open_url(url);
+    th_exec(db, "CREATE TABLE t (id INTEGER)");
+    strata_db *other = th_open_url(url);
+    ck_assert_int_eq(strata_db_exec(other, "SELECT * FROM t"), STRATA_E_UNDEFINED_TABLE);
+    strata_db_close(other);
+    strata_db_close(db);
+    snprintf(path, sizeof path, "%s/mem.db", th_tmpdir());
+    ck_assert_int_eq(access(path, F_OK), -1);
+
+    /* cache=shared: connections of one process share a cache and lock
+     * tables, so a reader meets a writer's open transaction at once;
+     * cache=private (the default) reads the last commit under WAL. */
+    snprintf(path, sizeof path, "%s/c.db", th_tmpdir());
+    snprintf(url, sizeof url, "sqlite:///%s?cache=shared", path);
+    db = th_open_url(url);
+    th_exec(db, "CREATE TABLE t (id INTEGER)");
+    other = th_open_url(url);
+    th_rc(db, strata_db_begin(db), STRATA_OK);
+    th_exec(db, "INSERT INTO t (id) VALUES (1)");
+    th_rc(other, strata_db_exec(other, "SELECT * FROM t"), STRATA_E_BUSY);
+    strata_db_close(other);
+    snprintf(url, sizeof url, "sqlite:///%s?cache=private", path);
+    other = th_open_url(url);
+    ck_assert_int_eq(th_int(other, "SELECT count(*) FROM t"), 0);
+    th_rc(db, strata_db_commit(db), STRATA_OK);
+    ck_assert_int_eq(th_int(other, "SELECT count(*) FROM t"), 1);
+    strata_db_close(other);
+    strata_db_close(db);
+}
+END_TEST
+
 static void add(TCase *tc, th_engine e)
 {
     tcase_add_test(tc, open_database_url_and_default);
     tcase_add_test(tc, open_failures);
     tcase_add_test(tc, open_same_behaviour);
     tcase_add_test(tc, open_read_only_file);
+    tcase_add_test(tc, open_sqlite_parameters_take_effect);
     /* Reopening a private in-memory database gives a new, empty one. */
     if (e != TH_SQLITE_MEMORY)
         tcase_add_test(tc, open_read_only);

@@ -1053,6 +1053,207 @@ START_TEST(schema_diff_drops_changes_and_warnings)
 }
 END_TEST
 
+/* ---- portable text at its edges, and every builder's refusals ---------- */
+
+/* sql:<type> columns are created as written and read back as the same raw
+ * type; type and default text is trimmed, and bad text is refused. */
+START_TEST(schema_raw_types_and_portable_text)
+{
+    strata_db *db = th_open();
+    strata_metadata *md = new_md();
+    strata_table *t;
+    MD_OK(md, strata_metadata_add_table(md, "wallet", &t));
+    col(t, "id", "  integer", STRATA_PRIMARY_KEY, NULL);
+    col(t, "cash", "sql:  money", STRATA_NULLABLE, NULL);
+    col(t, "code", "string ( 10 ) ", 0, " 'x' ");
+    col(t, "on_", "boolean", 0, "1");
+    col(t, "off", "boolean", 0, "0");
+    col(t, "low", "string(10)", STRATA_NULLABLE, "sql:   lower('X')");
+    const char *bad_types[] = {"sql:",         "sql:   ",         "string(100000001)",
+                               "numeric(10,2", "numeric(10,2) x", "string(0)"};
+    for (size_t i = 0; i < sizeof bad_types / sizeof bad_types[0]; i++) {
+        ck_assert_msg(strata_table_add_column(t, "bad", bad_types[i], 0, NULL) == STRATA_E_SCHEMA,
+                      "%s", bad_types[i]);
+        ck_assert_msg(strstr(strata_metadata_errmsg(md), "wallet.bad"), "%s",
+                      strata_metadata_errmsg(md));
+    }
+    strata_column *n;
+    MD_OK(md, strata_table_add_column(t, "n", "integer", STRATA_NULLABLE, &n));
+    ck_assert_int_eq(strata_column_set_server_default(n, "true"), STRATA_E_SCHEMA);
+    ck_assert_msg(strstr(strata_metadata_errmsg(md),
+                         "column wallet.n: server default: 'true' needs a boolean column"),
+                  "%s", strata_metadata_errmsg(md));
+    ck_assert_int_eq(strata_column_set_server_default(n, "'a'b'"), STRATA_E_SCHEMA);
+    ck_assert_ptr_nonnull(strstr(strata_metadata_errmsg(md), "is not a portable default"));
+    ck_assert_int_eq(strata_column_set_server_default(NULL, "1"), STRATA_E_MISUSE);
+    ck_assert_ptr_null(strata_column_server_default(n));
+
+    char *text;
+    ck_assert_int_eq(strata_metadata_describe(md, &text), STRATA_OK);
+    ck_assert_str_eq(text, "table wallet\n"
+                           "  column id integer not null\n"
+                           "  column cash sql:money null\n"
+                           "  column code string(10) not null default 'x'\n"
+                           "  column on_ boolean not null default true\n"
+                           "  column off boolean not null default false\n"
+                           "  column low string(10) null default sql:lower('X')\n"
+                           "  column n integer null\n"
+                           "  primary key pk_wallet (id)\n");
+    strata_free(text);
+    ck_assert_int_eq(strata_metadata_render_create(md, strata_db_driver(db), &text), STRATA_OK);
+    ck_assert_msg(strstr(text, "    cash money,\n"), "%s", text);
+    strata_free(text);
+
+    /* Created as written; the defaults fill a row; the raw type reads back
+     * as itself, so the diff is empty. */
+    create_all(db, md);
+    th_exec(db, "INSERT INTO wallet (id) VALUES (1)");
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM wallet WHERE code = 'x' AND on_ AND NOT off "
+                                "AND low = 'x' AND cash IS NULL"),
+                     1);
+    strata_metadata *live;
+    th_rc(db, strata_schema_introspect(&live, db, NULL), STRATA_OK);
+    strata_column *cash =
+        strata_table_find_column(strata_metadata_find_table(live, "wallet"), "cash");
+    ck_assert_int_eq(strata_column_type(cash), STRATA_SQL_RAW);
+    strata_diff *d;
+    ck_assert_int_eq(strata_schema_diff(&d, live, md, strata_db_driver(db)), STRATA_OK);
+    ck_assert_msg(strata_diff_count(d) == 0, "%s", strata_diff_op_describe(d, 0));
+    strata_diff_free(d);
+    strata_metadata_free(live);
+
+    /* A raw type whose text changes is a change of type. */
+    strata_metadata *b;
+    ck_assert_int_eq(strata_metadata_copy(&b, md), STRATA_OK);
+    MD_OK(b, strata_table_add_column(strata_metadata_find_table(b, "wallet"), "cash2", "sql:money",
+                                     STRATA_NULLABLE, NULL));
+    strata_metadata *c = new_md();
+    strata_table *tc;
+    MD_OK(c, strata_metadata_add_table(c, "wallet", &tc));
+    col(tc, "id", "integer", STRATA_PRIMARY_KEY, NULL);
+    col(tc, "cash", "sql:text", STRATA_NULLABLE, NULL);
+    strata_metadata *cc = new_md();
+    strata_table *tcc;
+    MD_OK(cc, strata_metadata_add_table(cc, "wallet", &tcc));
+    col(tcc, "id", "integer", STRATA_PRIMARY_KEY, NULL);
+    col(tcc, "cash", "sql:MONEY", STRATA_NULLABLE, NULL);
+    ck_assert_int_eq(strata_schema_diff(&d, c, cc, NULL), STRATA_OK);
+    ck_assert_int_eq(strata_diff_count(d), 1);
+    ck_assert_str_eq(strata_diff_op_describe(d, 0),
+                     "alter column wallet.cash: sql:text -> sql:MONEY");
+    strata_diff_free(d);
+    /* Raw types compare without regard to case. */
+    col(tc, "x", "sql:money", STRATA_NULLABLE, NULL);
+    col(tcc, "x", "sql:MONEY", STRATA_NULLABLE, NULL);
+    ck_assert_int_eq(strata_schema_diff(&d, c, cc, NULL), STRATA_OK);
+    ck_assert_int_eq(strata_diff_count(d), 1);
+    strata_diff_free(d);
+    strata_metadata_free(c);
+    strata_metadata_free(cc);
+    strata_metadata_free(b);
+    strata_metadata_free(md);
+    strata_db_close(db);
+}
+END_TEST
+
+/* Every builder refuses misuse and bad definitions with a message naming
+ * the table and column, and leaves the metadata as it was. */
+START_TEST(schema_builders_refuse_and_keep_the_metadata)
+{
+    const char *long64 = "a_name_that_is_exactly_sixty_four_bytes_long_for_the_limit_xxxxx";
+    ck_assert_int_eq((int)strlen(long64), 64);
+    strata_metadata *md = new_md(), *copy = (strata_metadata *)1;
+    char *text = (char *)1;
+    ck_assert_int_eq(strata_metadata_new(NULL), STRATA_E_MISUSE);
+    ck_assert_int_eq(strata_metadata_copy(NULL, md), STRATA_E_MISUSE);
+    ck_assert_int_eq(strata_metadata_copy(&copy, NULL), STRATA_E_MISUSE);
+    ck_assert_ptr_null(copy);
+    ck_assert_int_eq(strata_metadata_describe(md, NULL), STRATA_E_MISUSE);
+    ck_assert_int_eq(strata_metadata_describe(NULL, &text), STRATA_E_MISUSE);
+    ck_assert_ptr_null(text);
+    strata_naming old = {0, NULL, NULL, NULL, NULL, NULL};
+    ck_assert_int_eq(strata_metadata_set_naming(md, &old), STRATA_E_MISUSE);
+    ck_assert_int_eq(strata_metadata_set_naming(md, NULL), STRATA_E_MISUSE);
+    strata_table *t = (strata_table *)1;
+    ck_assert_int_eq(strata_metadata_add_table(NULL, "x", &t), STRATA_E_MISUSE);
+    ck_assert_ptr_null(t);
+    ck_assert_int_eq(strata_metadata_add_table(md, "", NULL), STRATA_E_SCHEMA);
+    ck_assert_str_eq(strata_metadata_errmsg(md), "table name '' must be 1 to 63 bytes long");
+    ck_assert_int_eq(strata_metadata_add_table(md, long64, NULL), STRATA_E_SCHEMA);
+    ck_assert_int_eq(strata_metadata_add_table(md, NULL, NULL), STRATA_E_SCHEMA);
+
+    MD_OK(md, strata_metadata_add_table(md, "item", &t));
+    col(t, "id", "integer", STRATA_PRIMARY_KEY | STRATA_AUTOINCREMENT, NULL);
+    col(t, "code", "string(8)", 0, NULL);
+    col(t, "note", "text", STRATA_NULLABLE, NULL);
+    MD_OK(md, strata_table_add_check(t, "positive", "id > 0"));
+    strata_column *c = (strata_column *)1;
+    ck_assert_int_eq(strata_table_add_column(NULL, "x", "integer", 0, &c), STRATA_E_MISUSE);
+    ck_assert_ptr_null(c);
+    ck_assert_int_eq(strata_table_add_column(t, long64, "integer", 0, NULL), STRATA_E_SCHEMA);
+    ck_assert_ptr_nonnull(strstr(strata_metadata_errmsg(md), "table item: column name"));
+    ck_assert_int_eq(strata_table_add_column(t, "x", "integer", 0x40, NULL), STRATA_E_SCHEMA);
+    ck_assert_str_eq(strata_metadata_errmsg(md), "column item.x: unknown flags 0x40");
+
+    ck_assert_int_eq(strata_table_set_primary_key(NULL, NULL, "id"), STRATA_E_MISUSE);
+    ck_assert_int_eq(strata_table_set_primary_key(t, NULL, "note"), STRATA_E_SCHEMA);
+    ck_assert_str_eq(strata_metadata_errmsg(md),
+                     "column item.note: a primary key column cannot be nullable");
+    ck_assert_int_eq(strata_table_set_primary_key(t, NULL, "id, code"), STRATA_E_SCHEMA);
+    ck_assert_ptr_nonnull(
+        strstr(strata_metadata_errmsg(md), "column item.id: autoincrement needs"));
+    ck_assert_int_eq(strata_table_set_primary_key(t, NULL, "id, nope"), STRATA_E_SCHEMA);
+    ck_assert_str_eq(strata_metadata_errmsg(md), "primary key of table item: no column nope");
+    /* A constraint name PostgreSQL would cut is refused, as for every
+     * other constraint. */
+    ck_assert_int_eq(strata_table_set_primary_key(t, long64, "id"), STRATA_E_SCHEMA);
+    ck_assert_ptr_nonnull(strstr(strata_metadata_errmsg(md), "must be 1 to 63 bytes long"));
+
+    ck_assert_int_eq(strata_table_add_index(NULL, NULL, "id", 0), STRATA_E_MISUSE);
+    ck_assert_int_eq(strata_table_add_index(t, long64, "code", 0), STRATA_E_SCHEMA);
+    ck_assert_msg(strstr(strata_metadata_errmsg(md), "table item: constraint name 'a_name_that"),
+                  "%s", strata_metadata_errmsg(md));
+    ck_assert_int_eq(strata_table_add_unique(NULL, NULL, "id"), STRATA_E_MISUSE);
+    ck_assert_int_eq(strata_table_add_unique(t, NULL, "code, nope"), STRATA_E_SCHEMA);
+    ck_assert_str_eq(strata_metadata_errmsg(md), "unique constraint of table item: no column nope");
+    ck_assert_int_eq(strata_table_add_foreign_key(NULL, NULL, "id", "item", "id", 0, 0),
+                     STRATA_E_MISUSE);
+    ck_assert_int_eq(strata_table_add_foreign_key(t, NULL, "id", "", "id", 0, 0), STRATA_E_SCHEMA);
+    ck_assert_str_eq(strata_metadata_errmsg(md),
+                     "foreign key of table item: referred table name '' is not valid");
+    ck_assert_int_eq(strata_table_add_foreign_key(t, NULL, "id", "item", "id", (strata_fk_action)99,
+                                                  STRATA_FK_NO_ACTION),
+                     STRATA_E_SCHEMA);
+    ck_assert_str_eq(strata_metadata_errmsg(md),
+                     "foreign key of table item: unknown ON DELETE / ON UPDATE action");
+    ck_assert_int_eq(strata_table_add_foreign_key(t, NULL, " , id", "item", "id", 0, 0),
+                     STRATA_E_SCHEMA);
+    ck_assert_str_eq(strata_metadata_errmsg(md), "foreign key of table item: column list ' , id' "
+                                                 "is empty or has an empty item");
+    ck_assert_int_eq(strata_table_add_check(NULL, "x", "1 = 1"), STRATA_E_MISUSE);
+    ck_assert_int_eq(strata_table_add_check(t, "positive", "id > 1"), STRATA_E_EXISTS);
+    ck_assert_str_eq(strata_metadata_errmsg(md),
+                     "table item already has an index or constraint named ck_item_positive");
+
+    /* Readers out of range. */
+    ck_assert_int_eq(strata_metadata_table_count(NULL), 0);
+    ck_assert_ptr_null(strata_metadata_table(md, 1));
+    ck_assert_ptr_null(strata_table_column(t, -1));
+    ck_assert_ptr_null(strata_table_column(t, 3));
+
+    /* Nothing of the refused calls stayed. */
+    ck_assert_int_eq(strata_metadata_describe(md, &text), STRATA_OK);
+    ck_assert_str_eq(text, "table item\n"
+                           "  column id integer not null autoincrement\n"
+                           "  column code string(8) not null\n"
+                           "  column note text null\n"
+                           "  primary key pk_item (id)\n"
+                           "  check ck_item_positive (id > 0)\n");
+    strata_free(text);
+    strata_metadata_free(md);
+}
+END_TEST
+
 static void add_tests(TCase *tc, th_engine engine)
 {
     (void)engine;
@@ -1071,6 +1272,8 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, schema_bad_definitions);
     tcase_add_test(tc, schema_introspect_leaves_out_internal_tables);
     tcase_add_test(tc, schema_diff_drops_changes_and_warnings);
+    tcase_add_test(tc, schema_raw_types_and_portable_text);
+    tcase_add_test(tc, schema_builders_refuse_and_keep_the_metadata);
 }
 
 static Suite *build_suite(void) { return th_suite("schema", add_tests); }

@@ -279,6 +279,229 @@ START_TEST(types_conversions_and_refusals)
 }
 END_TEST
 
+/* Each getter on each decoded type: the conversions the getters promise,
+ * and STRATA_E_TYPE naming the column and both types where there is none. */
+START_TEST(types_every_getter_on_every_type)
+{
+    strata_db *db = th_open();
+    make_table(db);
+    strata_stmt *st;
+    th_rc(db,
+          strata_stmt_prepare(&st, db,
+                              "INSERT INTO v (k, i, d, b, s, bl, ts) VALUES (?, ?, ?, ?, ?, ?, ?)"),
+          STRATA_OK);
+    strata_timestamp ts;
+    ck_assert_int_eq(strata_timestamp_from_parts(&ts, 2024, 3, 1, 10, 0, 0, 250000), STRATA_OK);
+    /* Every kind of value through strata_stmt_bind_value. */
+    strata_value vals[] = {strata_int(1),  strata_int(7),       strata_double(3.0),
+                           strata_bool(1), strata_text("TRUE"), strata_blob_value("x\0y", 3),
+                           strata_time(ts)};
+    for (int i = 0; i < 7; i++)
+        th_rc(db, strata_stmt_bind_value(st, i + 1, &vals[i]), STRATA_OK);
+    th_rc(db, strata_stmt_step(st), STRATA_DONE);
+    strata_value null = strata_text(NULL), odd = {.type = (strata_type)99};
+    ck_assert_int_eq(null.type, STRATA_TYPE_NULL);
+    th_rc(db, strata_stmt_bind_value(st, 7, &odd), STRATA_E_MISUSE);
+    th_rc(db, strata_stmt_bind_value(st, 7, NULL), STRATA_E_MISUSE);
+    th_rc(db, strata_stmt_bind_blob(st, 6, NULL, 4), STRATA_E_MISUSE);
+    ck_assert_ptr_nonnull(strstr(strata_db_errmsg(db), "parameter 6: blob data is NULL"));
+    vals[0] = strata_int(2);
+    vals[4] = strata_text("f");
+    for (int i = 0; i < 7; i++)
+        th_rc(db, strata_stmt_bind_value(st, i + 1, i == 5 || i == 6 ? &null : &vals[i]),
+              STRATA_OK);
+    th_rc(db, strata_stmt_step(st), STRATA_DONE);
+    strata_stmt_finalize(st);
+
+    st = fetch_row(db, 1);
+    ck_assert_int_eq(strata_stmt_column_type(st, 5), STRATA_TYPE_TIMESTAMP);
+    int64_t i;
+    double d;
+    int b;
+    const char *t;
+    size_t len;
+    const void *blob;
+    strata_timestamp got;
+    /* A whole double is an integer; integers and booleans are doubles. */
+    th_rc(db, strata_stmt_column_int64(st, 1, &i), STRATA_OK);
+    ck_assert_int_eq(i, 3);
+    th_rc(db, strata_stmt_column_double(st, 0, &d), STRATA_OK);
+    ck_assert(d == 7.0);
+    th_rc(db, strata_stmt_column_double(st, 2, &d), STRATA_OK);
+    ck_assert(d == 1.0);
+    /* Text "TRUE" is a boolean; a timestamp prints as strata's text. */
+    th_rc(db, strata_stmt_column_bool(st, 3, &b), STRATA_OK);
+    ck_assert_int_eq(b, 1);
+    th_rc(db, strata_stmt_column_text(st, 5, &t, &len), STRATA_OK);
+    ck_assert_str_eq(t, "2024-03-01 10:00:00.250000");
+    ck_assert_uint_eq(len, 26);
+    th_rc(db, strata_stmt_column_text(st, 2, &t, &len), STRATA_OK);
+    ck_assert_str_eq(t, "true");
+    ck_assert_uint_eq(len, 4);
+    /* Text reads as a blob, the blob keeps its NUL byte. */
+    th_rc(db, strata_stmt_column_blob(st, 3, &blob, &len), STRATA_OK);
+    ck_assert_uint_eq(len, 4);
+    ck_assert_int_eq(memcmp(blob, "TRUE", 4), 0);
+    th_rc(db, strata_stmt_column_blob(st, 4, &blob, &len), STRATA_OK);
+    ck_assert_uint_eq(len, 3);
+    ck_assert_int_eq(memcmp(blob, "x\0y", 3), 0);
+    /* Refusals name the column, the value's type and what was asked. */
+    th_rc(db, strata_stmt_column_bool(st, 4, &b), STRATA_E_TYPE);
+    ck_assert_msg(strstr(strata_db_errmsg(db), "column 4 (bl): a blob value is not a boolean"),
+                  "%s", strata_db_errmsg(db));
+    th_rc(db, strata_stmt_column_int64(st, 4, &i), STRATA_E_TYPE);
+    ck_assert_ptr_nonnull(strstr(strata_db_errmsg(db), "a blob value is not an integer"));
+    th_rc(db, strata_stmt_column_double(st, 4, &d), STRATA_E_TYPE);
+    ck_assert_ptr_nonnull(strstr(strata_db_errmsg(db), "a blob value is not a number"));
+    th_rc(db, strata_stmt_column_text(st, 4, &t, &len), STRATA_E_TYPE);
+    ck_assert_ptr_nonnull(strstr(strata_db_errmsg(db), "a blob value is not text"));
+    ck_assert_ptr_null(t);
+    th_rc(db, strata_stmt_column_blob(st, 0, &blob, &len), STRATA_E_TYPE);
+    ck_assert_msg(strstr(strata_db_errmsg(db), "column 0 (i): a int64 value is not a blob"), "%s",
+                  strata_db_errmsg(db));
+    th_rc(db, strata_stmt_column_timestamp(st, 0, &got), STRATA_E_TYPE);
+    ck_assert_ptr_nonnull(strstr(strata_db_errmsg(db), "is not a timestamp"));
+    th_rc(db, strata_stmt_column_int64(st, 5, &i), STRATA_E_TYPE);
+    ck_assert_ptr_nonnull(strstr(strata_db_errmsg(db), "a timestamp value is not an integer"));
+    th_rc(db, strata_stmt_column_bool(st, 1, &b), STRATA_E_TYPE); /* 3.0 */
+    ck_assert_ptr_nonnull(strstr(strata_db_errmsg(db), "a double value is not a boolean"));
+    th_rc(db, strata_stmt_column_bool(st, 0, &b), STRATA_E_TYPE); /* 7 */
+    ck_assert_ptr_nonnull(strstr(strata_db_errmsg(db), "is not a boolean (0 or 1)"));
+    /* An output pointer is required. */
+    th_rc(db, strata_stmt_column_int64(st, 0, NULL), STRATA_E_MISUSE);
+    th_rc(db, strata_stmt_column_double(st, 0, NULL), STRATA_E_MISUSE);
+    th_rc(db, strata_stmt_column_bool(st, 2, NULL), STRATA_E_MISUSE);
+    th_rc(db, strata_stmt_column_text(st, 3, NULL, &len), STRATA_E_MISUSE);
+    th_rc(db, strata_stmt_column_blob(st, 4, &blob, NULL), STRATA_E_MISUSE);
+    th_rc(db, strata_stmt_column_timestamp(st, 5, NULL), STRATA_E_MISUSE);
+    strata_stmt_finalize(st);
+
+    /* Row 2: "f" is false; NULLs give STRATA_NULL from every getter. */
+    st = fetch_row(db, 2);
+    th_rc(db, strata_stmt_column_bool(st, 3, &b), STRATA_OK);
+    ck_assert_int_eq(b, 0);
+    th_rc(db, strata_stmt_column_blob(st, 4, &blob, &len), STRATA_NULL);
+    th_rc(db, strata_stmt_column_timestamp(st, 5, &got), STRATA_NULL);
+    strata_stmt_finalize(st);
+
+    /* Booleans from text, as PostgreSQL and people write them. */
+    static const struct {
+        const char *text;
+        int rc, value;
+    } words[] = {{"t", STRATA_OK, 1},       {"True", STRATA_OK, 1},  {"1", STRATA_OK, 1},
+                 {"F", STRATA_OK, 0},       {"false", STRATA_OK, 0}, {"0", STRATA_OK, 0},
+                 {"yes", STRATA_E_TYPE, 0}, {"", STRATA_E_TYPE, 0}};
+    for (size_t k = 0; k < sizeof words / sizeof words[0]; k++) {
+        th_rc(db, strata_stmt_prepare(&st, db, "SELECT CAST(? AS TEXT)"), STRATA_OK);
+        strata_stmt_bind_text(st, 1, words[k].text, -1);
+        th_rc(db, strata_stmt_step(st), STRATA_ROW);
+        b = -1;
+        int rc = strata_stmt_column_bool(st, 0, &b);
+        ck_assert_msg(rc == words[k].rc, "'%s': %s", words[k].text, strata_errname(rc));
+        ck_assert_int_eq(b, words[k].value);
+        if (rc != STRATA_OK)
+            ck_assert_ptr_nonnull(strstr(strata_db_errmsg(db), "a text value is not a boolean"));
+        strata_stmt_finalize(st);
+    }
+    /* A timestamp written as text in a text column reads as a timestamp. */
+    th_rc(db, strata_stmt_prepare(&st, db, "SELECT CAST(? AS TEXT), CAST(? AS TEXT)"), STRATA_OK);
+    strata_stmt_bind_text(st, 1, "2024-03-01T10:00:00.25Z", -1);
+    strata_stmt_bind_text(st, 2, "not a time", -1);
+    th_rc(db, strata_stmt_step(st), STRATA_ROW);
+    th_rc(db, strata_stmt_column_timestamp(st, 0, &got), STRATA_OK);
+    ck_assert(got == ts);
+    th_rc(db, strata_stmt_column_timestamp(st, 1, &got), STRATA_E_TYPE);
+    ck_assert_ptr_nonnull(strstr(strata_db_errmsg(db), "a text value is not a timestamp"));
+    strata_stmt_finalize(st);
+    strata_db_close(db);
+}
+END_TEST
+
+/* The names of the value types, and timestamp text at the edges of what
+ * strata_timestamp_parse accepts. */
+START_TEST(types_names_and_timestamp_text_edges)
+{
+    ck_assert_str_eq(strata_type_name(STRATA_TYPE_NULL), "null");
+    ck_assert_str_eq(strata_type_name(STRATA_TYPE_INT64), "int64");
+    ck_assert_str_eq(strata_type_name(STRATA_TYPE_DOUBLE), "double");
+    ck_assert_str_eq(strata_type_name(STRATA_TYPE_TEXT), "text");
+    ck_assert_str_eq(strata_type_name(STRATA_TYPE_BLOB), "blob");
+    ck_assert_str_eq(strata_type_name(STRATA_TYPE_BOOL), "bool");
+    ck_assert_str_eq(strata_type_name(STRATA_TYPE_TIMESTAMP), "timestamp");
+    ck_assert_str_eq(strata_type_name((strata_type)99), "unknown");
+
+    strata_timestamp ts, want;
+    char buf[STRATA_TIMESTAMP_BUFSIZE];
+    static const struct {
+        const char *text;
+        int rc;
+    } bad[] = {
+        {"2024-01-01 10", STRATA_E_TYPE},        /* no minutes */
+        {"2024-01-01 10:5", STRATA_E_TYPE},      /* one digit */
+        {"2024-01-01 10:00:", STRATA_E_TYPE},    /* no seconds */
+        {"2024-01-01 10:00:00.", STRATA_E_TYPE}, /* no fraction */
+        {"2024-01-01 10:00:00+", STRATA_E_TYPE}, /* no offset */
+        {"2024-01-01 10:00:00+05:3", STRATA_E_TYPE},
+        {"2024-01-01 10:00:00+05:30:1", STRATA_E_TYPE},
+        {"2024-01-01 10:00:00+16", STRATA_E_RANGE},
+        {"2024-01-01 10:00:00+05:60", STRATA_E_RANGE},
+        {"2024-01-01 10:00:00+05:30:60", STRATA_E_RANGE},
+        {"2024-01-01 24:00:00", STRATA_E_RANGE},
+        {"0000-01-01", STRATA_E_RANGE},
+        {"2024-1-01", STRATA_E_TYPE},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int rc = strata_timestamp_parse(&ts, bad[i].text, strlen(bad[i].text));
+        ck_assert_msg(rc == bad[i].rc, "%s: %s", bad[i].text, strata_errname(rc));
+    }
+    /* Digits past microseconds are cut; offsets with seconds (PostgreSQL's
+     * local mean time zones) count. */
+    const char *s = "2024-01-01 10:00:00.1234567-00:19:32";
+    ck_assert_int_eq(strata_timestamp_parse(&ts, s, strlen(s)), STRATA_OK);
+    ck_assert_int_eq(strata_timestamp_format(ts, buf, sizeof buf), STRATA_OK);
+    ck_assert_str_eq(buf, "2024-01-01 10:19:32.123456");
+    s = "2024-01-01t10:00z";
+    ck_assert_int_eq(strata_timestamp_parse(&ts, s, strlen(s)), STRATA_OK);
+    ck_assert_int_eq(strata_timestamp_from_parts(&want, 2024, 1, 1, 10, 0, 0, 0), STRATA_OK);
+    ck_assert(ts == want);
+    /* Misuse: no output, no text, a buffer too small. */
+    ck_assert_int_eq(strata_timestamp_parse(NULL, s, strlen(s)), STRATA_E_MISUSE);
+    ck_assert_int_eq(strata_timestamp_parse(&ts, NULL, 0), STRATA_E_MISUSE);
+    ck_assert_int_eq(strata_timestamp_format(ts, buf, STRATA_TIMESTAMP_BUFSIZE - 1),
+                     STRATA_E_MISUSE);
+    ck_assert_int_eq(strata_timestamp_format(ts, NULL, sizeof buf), STRATA_E_MISUSE);
+    ck_assert_int_eq(strata_timestamp_from_parts(NULL, 2024, 1, 1, 0, 0, 0, 0), STRATA_E_MISUSE);
+
+    /* A PostgreSQL session in a zone whose old offset has seconds prints
+     * them; the value read back is still the same instant. */
+    strata_db *db = th_open();
+    ck_assert_int_eq(strata_timestamp_from_parts(&want, 1900, 1, 1, 0, 0, 0, 0), STRATA_OK);
+    strata_stmt *st;
+    if (th_is_pg()) {
+        th_exec(db, "SET TIME ZONE 'Europe/Amsterdam'");
+        th_rc(db,
+              strata_stmt_prepare(&st, db,
+                                  "SELECT TIMESTAMPTZ '1900-01-01 00:00:00+00', "
+                                  "CAST(TIMESTAMPTZ '1900-01-01 00:00:00+00' AS TEXT)"),
+              STRATA_OK);
+    } else {
+        th_rc(db,
+              strata_stmt_prepare(&st, db,
+                                  "SELECT '1900-01-01 00:19:32+00:19:32', "
+                                  "'1900-01-01 00:19:32+00:19:32'"),
+              STRATA_OK);
+    }
+    th_rc(db, strata_stmt_step(st), STRATA_ROW);
+    const char *t;
+    th_rc(db, strata_stmt_column_text(st, 1, &t, NULL), STRATA_OK);
+    ck_assert_str_eq(t, "1900-01-01 00:19:32+00:19:32");
+    th_rc(db, strata_stmt_column_timestamp(st, 0, &ts), STRATA_OK);
+    ck_assert(ts == want);
+    strata_stmt_finalize(st);
+    strata_db_close(db);
+}
+END_TEST
+
 static void add(TCase *tc, th_engine e)
 {
     (void)e;
@@ -288,6 +511,8 @@ static void add(TCase *tc, th_engine e)
     tcase_add_test(tc, types_timestamps);
     tcase_add_test(tc, types_timestamp_text);
     tcase_add_test(tc, types_conversions_and_refusals);
+    tcase_add_test(tc, types_every_getter_on_every_type);
+    tcase_add_test(tc, types_names_and_timestamp_text_edges);
 }
 
 static Suite *build(void) { return th_suite("types", add); }
