@@ -60,6 +60,7 @@ typedef struct pg_conn {
      * unnamed prepare and run with their text each time, so nothing named
      * stays on a server connection a pooler may hand to someone else. */
     bool unnamed;
+    PGcancel *cancel; /* for strata_db_cancel from another thread */
 } pg_conn;
 
 typedef struct pg_stmt {
@@ -164,10 +165,31 @@ static int report_res(pg_conn *c, PGresult *res)
 
 /* ---- open / close / exec ------------------------------------------------------------ */
 
-static void quiet_notices(void *arg, const char *message)
+static int pg_exec(strata_conn *conn, const char *sql);
+
+/* Notices and warnings go to the handle (libpq would print them). */
+static void pg_notice(void *arg, const PGresult *res)
 {
-    (void)arg;
-    (void)message;
+    pg_conn *c = arg;
+    const char *sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+    if (!sev)
+        sev = PQresultErrorField(res, PG_DIAG_SEVERITY);
+    strata_driver_notice(c->base.db, sev, PQresultErrorField(res, PG_DIAG_SQLSTATE),
+                         PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY));
+}
+
+static int pg_cancel(strata_conn *conn)
+{
+    pg_conn *c = (pg_conn *)conn;
+    char err[256];
+    return c->cancel && PQcancel(c->cancel, err, sizeof err) ? STRATA_OK : STRATA_E_CONNECTION_LOST;
+}
+
+static int pg_set_timeout(strata_conn *conn, int ms)
+{
+    char sql[64];
+    snprintf(sql, sizeof sql, "SET statement_timeout = %d", ms);
+    return pg_exec(conn, sql);
 }
 
 static int pg_exec(strata_conn *conn, const char *sql);
@@ -356,7 +378,8 @@ static int pg_open(strata_conn **out, strata_db *db, const strata_url *url)
         free(c);
         return rc;
     }
-    PQsetNoticeProcessor(c->h, quiet_notices, NULL);
+    PQsetNoticeReceiver(c->h, pg_notice, c);
+    c->cancel = PQgetCancel(c->h);
     const char *ds = PQparameterStatus(c->h, "DateStyle");
     if (!ds || strncmp(ds, "ISO", 3) != 0) {
         int rc = pg_exec(&c->base, "SET DateStyle TO ISO");
@@ -373,6 +396,7 @@ static int pg_open(strata_conn **out, strata_db *db, const strata_url *url)
 static void pg_close(strata_conn *conn)
 {
     pg_conn *c = (pg_conn *)conn;
+    PQfreeCancel(c->cancel);
     PQfinish(c->h);
     free(c);
 }
@@ -1117,4 +1141,6 @@ const strata_driver strata__postgres_driver = {
     .execute_many = pg_execute_many,
     .url_param_known = pg_url_param_known,
     .begin_mode = pg_begin_mode,
+    .cancel = pg_cancel,
+    .set_timeout = pg_set_timeout,
 };

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "strata/sys/driver.h"
 
@@ -29,6 +30,9 @@
 typedef struct sqlite_conn {
     strata_conn base;
     sqlite3 *h;
+    int timeout_ms;      /* strata_db_set_statement_timeout; 0: none */
+    int64_t deadline_ns; /* when the running statement must stop */
+    bool timed_out;      /* the progress handler stopped it (not a cancel) */
 } sqlite_conn;
 
 /* What a column's declared type makes of its values. */
@@ -118,6 +122,9 @@ static int report(sqlite_conn *c)
 {
     int ext = sqlite3_extended_errcode(c->h);
     const char *msg = sqlite3_errmsg(c->h);
+    if ((ext & 0xff) == SQLITE_INTERRUPT) /* PostgreSQL's words, on both engines */
+        msg = c->timed_out ? "canceling statement due to statement timeout"
+                           : "canceling statement due to user request";
     int code = classify(NULL, ext, msg);
     return strata_driver_error(c->base.db, code, sqlstate_for(code), ext, "%s", msg);
 }
@@ -151,6 +158,46 @@ static bool one_of(const char *v, const char *const *choices)
 }
 
 static int sq_exec(strata_conn *conn, const char *sql);
+
+static int64_t monotonic_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+/* Called by SQLite every few thousand instructions of a statement. */
+static int past_deadline(void *arg)
+{
+    sqlite_conn *c = arg;
+    if (c->timeout_ms && monotonic_ns() > c->deadline_ns) {
+        c->timed_out = true;
+        return 1;
+    }
+    return 0;
+}
+
+/* A statement starts running: its time starts now. */
+static void start_clock(sqlite_conn *c)
+{
+    c->timed_out = false;
+    if (c->timeout_ms)
+        c->deadline_ns = monotonic_ns() + (int64_t)c->timeout_ms * 1000000;
+}
+
+static int sq_set_timeout(strata_conn *conn, int ms)
+{
+    sqlite_conn *c = (sqlite_conn *)conn;
+    c->timeout_ms = ms;
+    sqlite3_progress_handler(c->h, ms ? 1000 : 0, ms ? past_deadline : NULL, c);
+    return STRATA_OK;
+}
+
+static int sq_cancel(strata_conn *conn)
+{
+    sqlite3_interrupt(((sqlite_conn *)conn)->h); /* safe from any thread */
+    return STRATA_OK;
+}
 
 /* A transaction that will write takes the write lock at BEGIN, where the
  * busy handler waits for it; a deferred one that reads first and writes
@@ -273,6 +320,7 @@ static void sq_close(strata_conn *conn)
 static int sq_exec(strata_conn *conn, const char *sql)
 {
     sqlite_conn *c = (sqlite_conn *)conn;
+    start_clock(c);
     if (sqlite3_exec(c->h, sql, NULL, NULL, NULL) != SQLITE_OK)
         return report(c);
     return STRATA_OK;
@@ -355,6 +403,7 @@ static int sq_step(strata_backend_stmt *bst)
             return rc;
         st->running = true;
         st->changes = 0;
+        start_clock((sqlite_conn *)bst->conn);
     }
     int rc = sqlite3_step(st->h);
     if (rc == SQLITE_ROW)
@@ -490,6 +539,8 @@ const strata_driver strata__sqlite_driver = {
     .lexer_flags = STRATA_LEX_BACKTICKS | STRATA_LEX_BRACKETS,
     .url_params = sq_url_params,
     .begin_mode = sq_begin_mode,
+    .cancel = sq_cancel,
+    .set_timeout = sq_set_timeout,
     .open = sq_open,
     .close = sq_close,
     .exec = sq_exec,

@@ -334,6 +334,53 @@ int strata_db_rollback(strata_db *db)
 
 int strata_db_in_transaction(const strata_db *db) { return db && db->in_tx; }
 
+void strata_db_set_notice_handler(strata_db *db, strata_notice_fn fn, void *userdata)
+{
+    STRATA__CONFINE_VOID(db);
+    if (!db)
+        return;
+    db->notice = fn;
+    db->notice_ud = userdata;
+}
+
+void strata_driver_notice(strata_db *db, const char *severity, const char *sqlstate,
+                          const char *message)
+{
+    if (!db || (!db->notice && !db->echo))
+        return;
+    char *clean = strata__scrub(message ? message : "", db->secrets, db->nsecrets);
+    if (!clean)
+        return;
+    strata_notice n = {severity ? severity : "NOTICE", sqlstate ? sqlstate : "", clean};
+    if (db->notice)
+        db->notice(db->notice_ud, &n);
+    strata__echo_line(db, "%s %s: %s", n.severity, n.sqlstate, clean);
+    free(clean);
+}
+
+int strata_db_cancel(strata_db *db)
+{
+    /* Not confined: this is how another thread stops a running call. */
+    if (!db || db->closed || !db->conn)
+        return STRATA_E_MISUSE;
+    return strata__drv_cancel(db);
+}
+
+int strata_db_set_statement_timeout(strata_db *db, int ms)
+{
+    STRATA__CONFINE(db, STRATA_E_MISUSE);
+    int rc = strata__db_usable(db);
+    if (rc)
+        return rc;
+    if (ms < 0)
+        return strata__db_error(db, STRATA_E_MISUSE, "a statement timeout of %d ms", ms);
+    if ((rc = strata__db_check_tx(db)))
+        return rc;
+    if ((rc = strata__drv_set_timeout(db, ms)) == STRATA_OK)
+        db->timeout_ms = ms;
+    return rc;
+}
+
 int strata_db_is_broken(const strata_db *db) { return !db || db->broken || db->closed; }
 
 int strata_db_ping(strata_db *db)

@@ -126,6 +126,22 @@ int strata__drv_begin_mode(strata_db *db, int mode)
     return strata__drv_begin(db);
 }
 
+int strata__drv_cancel(strata_db *db)
+{
+    const strata_driver *d = db->driver;
+    if (d->version < 4 || !d->cancel)
+        return STRATA_E_UNSUPPORTED; /* no message: another thread may own the handle */
+    return d->cancel(db->conn);
+}
+
+int strata__drv_set_timeout(strata_db *db, int ms)
+{
+    const strata_driver *d = db->driver;
+    if (d->version < 4 || !d->set_timeout)
+        return strata__db_error(db, STRATA_E_UNSUPPORTED, "%s has no statement timeout", d->name);
+    return d->set_timeout(db->conn, ms);
+}
+
 int strata__drv_commit(strata_db *db)
 {
     return db->driver->commit ? db->driver->commit(db->conn) : db->driver->exec(db->conn, "COMMIT");

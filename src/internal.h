@@ -108,6 +108,9 @@ struct strata_db {
 
     strata_echo_fn echo;
     void *echo_ud;
+    strata_notice_fn notice;
+    void *notice_ud;
+    int timeout_ms; /* strata_db_set_statement_timeout, 0: none */
 
     strata_stmt_cache cache;
     strata_stmt *live;      /* every statement handed out and not finalized */
@@ -224,6 +227,9 @@ int strata__drv_begin(strata_db *db);
 /* Begin in a strata_tx_mode: the driver's begin_mode, else begin. */
 int strata__drv_begin_mode(strata_db *db, int mode);
 int strata__drv_commit(strata_db *db);
+/* The driver's cancel (from any thread) and statement timeout. */
+int strata__drv_cancel(strata_db *db);
+int strata__drv_set_timeout(strata_db *db, int ms);
 int strata__drv_rollback(strata_db *db);
 int strata__drv_prepare(strata_db *db, strata_backend_stmt **out, const char *sql, int nparams);
 int strata__drv_step(strata_backend_stmt *bst);

@@ -374,6 +374,9 @@ static bool reset(strata_db *db)
     if (strata_db_in_transaction(db) && strata_db_rollback(db) != STRATA_OK)
         return false;
     strata__db_reset_echo(db);
+    strata_db_set_notice_handler(db, NULL, NULL);
+    if (db->timeout_ms && strata_db_set_statement_timeout(db, 0) != STRATA_OK)
+        return false;
     return !strata_db_is_broken(db);
 }
 

@@ -17,9 +17,12 @@ cflags="-std=c11 -g -O1 -fsanitize=thread -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=20
   -I$src/include -I. -I$src/src -I$src/tests -I$src/examples/microblog $(pkg-config --cflags $pkgs)"
 libs="$(pkg-config --libs $pkgs) -lpthread"
 objs=""
+# An object is rebuilt when its source, or any header, is newer.
+newest_h=$(ls -t $src/include/*.h $src/include/strata/*.h $src/include/strata/sys/*.h \
+    $src/src/*.h $src/migrations/*.h $src/tests/*.h config.h 2>/dev/null | head -n 1)
 for f in $files $src/tests/harness.c $src/examples/microblog/models.c; do
     o="$out/$(echo "$f" | sed 's|^.*/\([^/]*/[^/]*\)\.c$|\1|; s|/|_|').o"
-    if [ ! -f "$o" ] || [ "$f" -nt "$o" ]; then
+    if [ ! -f "$o" ] || [ "$f" -nt "$o" ] || [ "$newest_h" -nt "$o" ]; then
         $cc $cflags -c "$f" -o "$o" || { echo "tsan: cannot build $f"; exit 1; }
     fi
     objs="$objs $o"

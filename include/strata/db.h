@@ -123,6 +123,38 @@ STRATA_API int strata_db_savepoint_rollback(strata_db *db);
 /** Number of savepoints open. */
 STRATA_API int strata_db_savepoint_depth(const strata_db *db);
 
+/* ---- notices, cancel and timeouts --------------------------------------- */
+
+/** A notice or warning from the server (PostgreSQL's NOTICE, WARNING ...;
+ *  SQLite sends none).  The strings are borrowed for the call. */
+typedef struct strata_notice {
+    const char *severity; /* "NOTICE", "WARNING", "INFO" ... */
+    const char *sqlstate; /* five characters, or "" */
+    const char *message;  /* passwords of the URL redacted */
+} strata_notice;
+typedef void (*strata_notice_fn)(void *userdata, const strata_notice *notice);
+
+/** Send the server's notices and warnings to `fn` (NULL: drop them, the
+ *  default; they also go to the echo when it is on).  A COMMIT that the
+ *  server could not replicate in time returns STRATA_OK with a WARNING
+ *  here: "... has already committed locally, but might not have been
+ *  replicated". */
+STRATA_API void strata_db_set_notice_handler(strata_db *db, strata_notice_fn fn, void *userdata);
+
+/** Stop the statement running on `db` now: it fails with STRATA_E_TIMEOUT
+ *  ("canceling statement due to user request").  The one call that may
+ *  come from another thread while a call on `db` is under way; the handle
+ *  must stay open meanwhile.  STRATA_OK when the request was sent (a
+ *  statement that finished first is not affected). */
+STRATA_API int strata_db_cancel(strata_db *db);
+
+/** Fail every statement on `db` that runs longer than `ms` milliseconds
+ *  with STRATA_E_TIMEOUT ("canceling statement due to statement
+ *  timeout"); 0 removes the limit.  PostgreSQL's statement_timeout for the
+ *  session; on SQLite a progress handler.  STRATA_E_UNSUPPORTED where the
+ *  engine has neither. */
+STRATA_API int strata_db_set_statement_timeout(strata_db *db, int ms);
+
 /* ---- errors ------------------------------------------------------------ */
 
 /** Portable code of the last failed call on this handle, STRATA_OK if the

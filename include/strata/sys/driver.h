@@ -26,7 +26,8 @@
 extern "C" {
 #endif
 
-#define STRATA_DRIVER_VERSION 4 /* 2: set_streaming; 3: execute_many; 4: url_param_known, begin_mode */
+/* 2: set_streaming; 3: execute_many; 4: url_param_known, begin_mode, cancel, set_timeout */
+#define STRATA_DRIVER_VERSION 4
 
 /* Capability bits (strata_driver.capabilities). */
 #define STRATA_CAP_RETURNING (1u << 0)          /* INSERT/UPDATE ... RETURNING */
@@ -153,6 +154,14 @@ struct strata_driver {
     /* Optional: begin a transaction in `mode` (a strata_tx_mode).  NULL:
      * the core begins every mode as `begin` does. */
     int (*begin_mode)(strata_conn *conn, int mode);
+    /* Optional: stop the statement running on `conn` now.  Called from any
+     * thread, while another may be inside a call on the connection: it may
+     * only use what the engine makes safe for that (PQcancel,
+     * sqlite3_interrupt).  The statement then fails with STRATA_E_TIMEOUT. */
+    int (*cancel)(strata_conn *conn);
+    /* Optional: fail each statement that runs longer than `ms` (0: no
+     * limit) with STRATA_E_TIMEOUT. */
+    int (*set_timeout)(strata_conn *conn, int ms);
 };
 
 /* ---- helpers the core gives backends ----------------------------------- */
@@ -164,6 +173,11 @@ struct strata_driver {
  */
 STRATA_API int strata_driver_error(strata_db *db, int code, const char *sqlstate, int native,
                                    const char *fmt, ...) STRATA_PRINTF(5, 6);
+
+/** Hand a notice or warning the server sent (severity such as "WARNING",
+ *  SQLSTATE, message) to the handle's notice handler and echo. */
+STRATA_API void strata_driver_notice(strata_db *db, const char *severity, const char *sqlstate,
+                                     const char *message);
 
 /** The URL text to hand to the engine's own library: the URL as given,
  *  with any "+driver" suffix removed from its scheme.  Borrowed. */

@@ -1,0 +1,163 @@
+/*
+ * test_control.c - controlling a running statement: a cancel from another
+ * thread and a statement timeout stop it with STRATA_E_TIMEOUT on both
+ * engines, in PostgreSQL's words; the connection works afterwards; the
+ * server's notices and warnings reach the handler and the echo.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "harness.h"
+
+/* A statement that runs for seconds on either engine. */
+static const char *slow_sql(void)
+{
+    return th_is_pg() ? "SELECT pg_sleep(20)"
+                      : "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c "
+                        "WHERE x < 500000000) SELECT count(*) FROM c";
+}
+
+static double seconds_since(const struct timespec *t0)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+typedef struct canceller {
+    strata_db *db;
+    atomic_int done; /* the statement has returned */
+    int rc;
+} canceller;
+
+/* Cancel every 200 ms until the statement returns: a cancel that comes
+ * before the statement starts (a slow machine, valgrind) does nothing. */
+static void *cancel_soon(void *arg)
+{
+    canceller *c = arg;
+    while (!atomic_load(&c->done)) {
+        struct timespec pause = {0, 200 * 1000000L};
+        nanosleep(&pause, NULL);
+        if (!atomic_load(&c->done))
+            c->rc = strata_db_cancel(c->db);
+    }
+    return NULL;
+}
+
+START_TEST(control_cancel_from_another_thread)
+{
+    strata_db *db = th_open();
+    canceller c = {db, 0, -1};
+    pthread_t t;
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    ck_assert_int_eq(pthread_create(&t, NULL, cancel_soon, &c), 0);
+    int rc = strata_db_exec(db, slow_sql());
+    atomic_store(&c.done, 1);
+    pthread_join(t, NULL);
+    th_rc(db, rc, STRATA_E_TIMEOUT);
+    ck_assert_int_eq(c.rc, STRATA_OK);
+    ck_assert_double_lt(seconds_since(&t0), 10.0);
+    ck_assert_str_eq(strata_db_sqlstate(db), "57014");
+    ck_assert_ptr_nonnull(strstr(strata_db_errmsg(db), "canceling statement due to user request"));
+    /* The connection carries on. */
+    ck_assert_int_eq(th_int(db, "SELECT 40 + 2"), 42);
+    ck_assert_int_eq(strata_db_cancel(NULL), STRATA_E_MISUSE);
+    strata_db_close(db);
+}
+END_TEST
+
+START_TEST(control_statement_timeout)
+{
+    strata_db *db = th_open();
+    th_rc(db, strata_db_set_statement_timeout(db, -1), STRATA_E_MISUSE);
+    th_rc(db, strata_db_set_statement_timeout(db, 200), STRATA_OK);
+    ck_assert_int_eq(th_int(db, "SELECT 1"), 1); /* quick ones are untouched */
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    strata_stmt *st;
+    th_rc(db, strata_stmt_prepare(&st, db, slow_sql()), STRATA_OK);
+    th_rc(db, strata_stmt_step(st), STRATA_E_TIMEOUT);
+    strata_stmt_finalize(st);
+    ck_assert_double_lt(seconds_since(&t0), 10.0);
+    ck_assert_ptr_nonnull(
+        strstr(strata_db_errmsg(db), "canceling statement due to statement timeout"));
+    /* In a transaction it fails the transaction, as any error does. */
+    th_rc(db, strata_db_begin(db), STRATA_OK);
+    th_rc(db, strata_db_exec(db, slow_sql()), STRATA_E_TIMEOUT);
+    th_rc(db, strata_db_exec(db, "SELECT 1"), STRATA_E_TX_ABORTED);
+    th_rc(db, strata_db_rollback(db), STRATA_OK);
+    /* 0 lifts the limit. */
+    th_rc(db, strata_db_set_statement_timeout(db, 0), STRATA_OK);
+    const char *medium = th_is_pg() ? "SELECT pg_sleep(0.4)"
+                                    : "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 "
+                                      "FROM c WHERE x < 100000) SELECT count(*) FROM c";
+    th_exec(db, medium);
+    strata_db_close(db);
+}
+END_TEST
+
+typedef struct seen {
+    int n;
+    char text[1024];
+} seen;
+
+static void collect(void *ud, const strata_notice *n)
+{
+    seen *s = ud;
+    s->n++;
+    size_t len = strlen(s->text);
+    snprintf(s->text + len, sizeof s->text - len, "%s %s %s|", n->severity, n->sqlstate, n->message);
+}
+
+static void echo_into(void *ud, const char *line)
+{
+    seen *s = ud;
+    size_t len = strlen(s->text);
+    snprintf(s->text + len, sizeof s->text - len, "%s|", line);
+}
+
+/* PostgreSQL's notices and warnings reach the handler, with severity,
+ * SQLSTATE and text, and the echo; SQLite sends none. */
+START_TEST(control_notices)
+{
+    strata_db *db = th_open();
+    seen s = {0, ""}, e = {0, ""};
+    strata_db_set_notice_handler(db, collect, &s);
+    if (!th_is_pg()) {
+        th_exec(db, "CREATE TABLE t (id INTEGER)");
+        th_exec(db, "DROP TABLE IF EXISTS nothing_here");
+        ck_assert_int_eq(s.n, 0);
+        strata_db_close(db);
+        return;
+    }
+    th_exec(db, "DO $$ BEGIN RAISE NOTICE 'hello %', 42; "
+                "RAISE WARNING 'careful' USING ERRCODE = '01007'; END $$");
+    ck_assert_int_eq(s.n, 2);
+    ck_assert_str_eq(s.text, "NOTICE 00000 hello 42|WARNING 01007 careful|");
+    /* The echo shows them too, and a cleared handler gets nothing. */
+    strata_db_set_notice_handler(db, NULL, NULL);
+    strata_db_set_echo(db, echo_into, &e);
+    th_exec(db, "DROP TABLE IF EXISTS nothing_here");
+    ck_assert_ptr_nonnull(strstr(e.text, "NOTICE 00000: table \"nothing_here\" does not exist, skipping"));
+    ck_assert_int_eq(s.n, 2);
+    strata_db_close(db);
+}
+END_TEST
+
+static void add(TCase *tc, th_engine e)
+{
+    (void)e;
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, control_cancel_from_another_thread);
+    tcase_add_test(tc, control_statement_timeout);
+    tcase_add_test(tc, control_notices);
+}
+
+static Suite *build(void) { return th_suite("control", add); }
+
+int main(void) { return th_run(build); }
