@@ -15,20 +15,11 @@
 #include <string.h>
 #include <sched.h>
 
+#include "counter.h"
 #include "harness.h"
 #include "internal.h"
 #include "models.h"
 
-typedef struct Counter {
-    strata_object base;
-    int64_t id;
-    int64_t n;
-} Counter;
-
-static const strata_field counter_fields[] = {STRATA_PK(Counter, id),
-                                              STRATA_INTEGER(Counter, n, 0), STRATA_FIELDS_END};
-static const strata_model counter_model = {STRATA_MODEL_VERSION, "Counter",
-                                           .size = sizeof(Counter), .fields = counter_fields};
 static const strata_model *const models[] = {&user_model, &post_model, &followers_model,
                                              &counter_model, NULL};
 

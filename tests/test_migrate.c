@@ -1248,36 +1248,17 @@ END_TEST
 
 /* ---- two processes ----------------------------------------------------- */
 
-START_TEST(migrate_concurrent_upgrades_apply_once)
+/* Two processes upgrade the repository on `url` at once; the number of
+ * revisions they ran between them. */
+static int upgrade_in_two_processes(const char *url)
 {
-    lines out = {""};
-    strata_migrations *m = repo_init(&out);
-    strata_migrations_free(m);
-    char path[700];
-    snprintf(path, sizeof path, "%s/versions/0000000000c1_log.yaml", repo_dir());
-    write_text(path, "revision: 0000000000c1\ndown_revision: null\nmessage: log\n"
-                     "upgrade:\n  - create_table: {name: log, columns: [{name: rev, type: "
-                     "string(12)}]}\n"
-                     "downgrade:\n  - drop_table: {name: log}\n");
-    for (int i = 2; i <= 4; i++) {
-        char text[512];
-        snprintf(path, sizeof path, "%s/versions/0000000000c%d_step.yaml", repo_dir(), i);
-        snprintf(text, sizeof text,
-                 "revision: 0000000000c%d\ndown_revision: 0000000000c%d\nmessage: step\n"
-                 "upgrade:\n  - sql: INSERT INTO log (rev) VALUES ('c%d')\n"
-                 "downgrade:\n  - sql: DELETE FROM log WHERE rev = 'c%d'\n",
-                 i, i - 1, i, i);
-        write_text(path, text);
-    }
-    /* The database exists before the deploys start, as it would. */
-    strata_db *db = th_open();
     pid_t kids[2];
     for (int k = 0; k < 2; k++) {
         if ((kids[k] = fork()) == 0) {
             /* Child: upgrade, and report how many revisions it ran. */
             strata_db *cdb;
             lines mine = {""};
-            if (strata_db_open(&cdb, th_url()) != STRATA_OK)
+            if (strata_db_open(&cdb, url) != STRATA_OK)
                 _exit(100);
             strata_migrations *cm;
             if (strata_migrations_open(&cm, repo_dir()) != STRATA_OK)
@@ -1301,9 +1282,36 @@ START_TEST(migrate_concurrent_upgrades_apply_once)
         int status;
         ck_assert_int_eq(waitpid(kids[k], &status, 0), kids[k]);
         ck_assert(WIFEXITED(status));
-        ck_assert_int_lt(WEXITSTATUS(status), 100);
+        ck_assert_msg(WEXITSTATUS(status) < 100, "child %d exited %d", k, WEXITSTATUS(status));
         total += WEXITSTATUS(status);
     }
+    return total;
+}
+
+START_TEST(migrate_concurrent_upgrades_apply_once)
+{
+    lines out = {""};
+    strata_migrations *m = repo_init(&out);
+    strata_migrations_free(m);
+    char path[700];
+    snprintf(path, sizeof path, "%s/versions/0000000000c1_log.yaml", repo_dir());
+    write_text(path, "revision: 0000000000c1\ndown_revision: null\nmessage: log\n"
+                     "upgrade:\n  - create_table: {name: log, columns: [{name: rev, type: "
+                     "string(12)}]}\n"
+                     "downgrade:\n  - drop_table: {name: log}\n");
+    for (int i = 2; i <= 4; i++) {
+        char text[512];
+        snprintf(path, sizeof path, "%s/versions/0000000000c%d_step.yaml", repo_dir(), i);
+        snprintf(text, sizeof text,
+                 "revision: 0000000000c%d\ndown_revision: 0000000000c%d\nmessage: step\n"
+                 "upgrade:\n  - sql: INSERT INTO log (rev) VALUES ('c%d')\n"
+                 "downgrade:\n  - sql: DELETE FROM log WHERE rev = 'c%d'\n",
+                 i, i - 1, i, i);
+        write_text(path, text);
+    }
+    /* The database exists before the deploys start, as it would. */
+    strata_db *db = th_open();
+    int total = upgrade_in_two_processes(th_url());
     ck_assert_int_eq(total, 4); /* each revision ran once, in one process or the other */
     ck_assert_int_eq(th_int(db, "SELECT count(*) FROM log"), 3);
     m = repo_open(repo_dir(), &out);
@@ -1342,38 +1350,7 @@ START_TEST(migrate_lock_waits_past_the_busy_timeout)
     }
     const char *url = th_is_pg() ? th_url() : th_url_with("busy_timeout=100");
     strata_db *db = th_open();
-    pid_t kids[2];
-    for (int k = 0; k < 2; k++) {
-        if ((kids[k] = fork()) == 0) {
-            strata_db *cdb;
-            lines mine = {""};
-            if (strata_db_open(&cdb, url) != STRATA_OK)
-                _exit(100);
-            strata_migrations *cm;
-            if (strata_migrations_open(&cm, repo_dir()) != STRATA_OK)
-                _exit(101);
-            strata_migrations_set_output(cm, collect, &mine);
-            if (strata_migrations_upgrade(cm, cdb, "head") != STRATA_OK) {
-                fprintf(stderr, "child %d: %s\n", k, strata_migrations_errmsg(cm));
-                _exit(102);
-            }
-            int ran = 0;
-            for (const char *p = mine.text; (p = strstr(p, "Running upgrade")); p++)
-                ran++;
-            strata_migrations_free(cm);
-            strata_db_close(cdb);
-            _exit(ran);
-        }
-        ck_assert_int_ge(kids[k], 0);
-    }
-    int total = 0;
-    for (int k = 0; k < 2; k++) {
-        int status;
-        ck_assert_int_eq(waitpid(kids[k], &status, 0), kids[k]);
-        ck_assert(WIFEXITED(status));
-        ck_assert_msg(WEXITSTATUS(status) < 100, "child %d exited %d", k, WEXITSTATUS(status));
-        total += WEXITSTATUS(status);
-    }
+    int total = upgrade_in_two_processes(url);
     ck_assert_int_eq(total, 4);
     ck_assert_int_eq(th_int(db, "SELECT count(*) FROM log"), 3);
     strata_db_close(db);

@@ -13,21 +13,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "counter.h"
 #include "harness.h"
 #include "models.h"
 
 #define OK(db, call) th_rc((db), (call), STRATA_OK)
-
-typedef struct Counter {
-    strata_object base;
-    int64_t id;
-    int64_t n;
-} Counter;
-
-static const strata_field counter_fields[] = {STRATA_PK(Counter, id),
-                                              STRATA_INTEGER(Counter, n, 0), STRATA_FIELDS_END};
-static const strata_model counter_model = {STRATA_MODEL_VERSION, "Counter",
-                                           .size = sizeof(Counter), .fields = counter_fields};
 
 static strata_db *setup(void)
 {
