@@ -168,9 +168,12 @@ static char *path_join(const char *a, const char *b)
 
 static int read_file(strata_migrations *m, const char *path, char **text, size_t *len)
 {
+    *text = NULL;
+    *len = 0;
     FILE *f = fopen(path, "rb");
     if (!f)
-        return strata__mig_error(m, STRATA_E_MIGRATION, "%s: %s", path, strerror(errno));
+        return strata__mig_error(m, errno == ENOMEM ? STRATA_E_NOMEM : STRATA_E_MIGRATION, "%s: %s",
+                                 path, strerror(errno));
     strata__sb sb;
     strata__sb_init(&sb);
     char buf[8192];
@@ -368,9 +371,11 @@ int strata_migrations_open(strata_migrations **out, const char *dir)
     if (rc == STRATA_OK && (rc = read_file(m, config, &text, &len)) == STRATA_OK)
         rc = strata__config_parse(m, config, text, len);
     free(text);
+    text = NULL;
     DIR *d = rc == STRATA_OK ? opendir(versions) : NULL;
     if (rc == STRATA_OK && !d)
-        rc = strata__mig_error(m, STRATA_E_MIGRATION, "%s: %s", versions, strerror(errno));
+        rc = strata__mig_error(m, errno == ENOMEM ? STRATA_E_NOMEM : STRATA_E_MIGRATION, "%s: %s",
+                               versions, strerror(errno));
     char **names = NULL;
     size_t n = 0;
     for (struct dirent *e; d && rc == STRATA_OK && (e = readdir(d));) {
