@@ -587,12 +587,15 @@ static int step_end(run *r, int rc)
 }
 
 /* The next revision to run: the first of goal-but-not-applied (up), or
- * the last of applied-but-not-kept (down); -1 when done. */
+ * the last of applied-but-not-kept (down); -1 when done, -2 when out of
+ * memory (with the error set). */
 static int next_revision(run *r, const bool *goal, bool up)
 {
     bool *applied = set_new(r->m);
-    if (!applied)
-        return -1;
+    if (!applied) {
+        strata__mig_error(r->m, STRATA_E_NOMEM, "out of memory");
+        return -2;
+    }
     applied_of(r->m, r->heads, applied);
     int found = -1;
     if (up) {
@@ -647,6 +650,8 @@ static int migrate_live(strata_migrations *m, strata_db *db, const char *target,
         int i = next_revision(&r, goal, up);
         if (i >= 0)
             rc = run_revision(&r, i, up);
+        else if (i == -2)
+            rc = STRATA_E_NOMEM;
         if (!single)
             rc = step_end(&r, rc);
         if (i < 0)
@@ -732,8 +737,10 @@ static int migrate_sql(strata_migrations *m, const strata_driver *dialect, const
             vt_create_sql(&sb, &r);
             strata__sb_puts(&sb, ";\n");
         }
-        for (int i; rc == STRATA_OK && (i = next_revision(&r, goal, up)) >= 0;)
-            if ((rc = run_revision(&r, i, up)) == STRATA_OK)
+        for (int i; rc == STRATA_OK && (i = next_revision(&r, goal, up)) != -1;)
+            if (i == -2)
+                rc = STRATA_E_NOMEM;
+            else if ((rc = run_revision(&r, i, up)) == STRATA_OK)
                 strata__sb_puts(&sb, "COMMIT;\n");
         if (fk && rc == STRATA_OK)
             strata__sb_puts(&sb, "\nPRAGMA foreign_keys=ON;\n");
