@@ -33,6 +33,7 @@ int strata__mig_error(strata_migrations *m, int code, const char *fmt, ...)
     va_end(ap);
     free(m->errmsg);
     m->errmsg = msg;
+    m->errmsg_lost = !msg && code != STRATA_OK;
     return code;
 }
 
@@ -40,18 +41,31 @@ void strata__mig_print(strata_migrations *m, const char *fmt, ...)
 {
     if (!m->print)
         return;
+    /* Lines are short: one on the stack needs no memory that could run out
+     * and lose it. */
+    char buf[512];
     va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n < sizeof buf) {
+        m->print(m->print_ud, buf);
+        return;
+    }
     va_start(ap, fmt);
     char *line = strata__vformat(fmt, ap);
     va_end(ap);
-    if (line)
-        m->print(m->print_ud, line);
+    m->print(m->print_ud, line ? line : buf); /* cut short rather than lost */
     free(line);
 }
 
 const char *strata_migrations_errmsg(const strata_migrations *m)
 {
-    return m && m->errmsg ? m->errmsg : "";
+    if (!m)
+        return "";
+    return m->errmsg ? m->errmsg : m->errmsg_lost ? "out of memory" : "";
 }
 
 void strata_migrations_set_output(strata_migrations *m, strata_print_fn fn, void *ud)

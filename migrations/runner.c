@@ -482,7 +482,13 @@ static int run_revision(run *r, int i, bool up)
     strata__sb line;
     strata__sb_init(&line);
     describe_step(&line, m, i, up, restored);
-    const char *text = line.data ? line.data : "";
+    if (line.failed) {
+        strata__sb_free(&line);
+        free(restored);
+        strata_diff_free(d);
+        return strata__mig_error(m, STRATA_E_NOMEM, "out of memory");
+    }
+    const char *text = line.data;
     if (r->db) {
         strata__mig_print(m, "%s", text);
         if ((rc = strata_diff_apply(d, r->db)) != STRATA_OK)
