@@ -52,7 +52,7 @@ struct strata_migrations {
     strata__revision **revs;
     int nrevs;
     char *errmsg;
-    bool errmsg_lost; /* the last error's message could not be made */
+    const char *errmsg_static; /* when errmsg could not be made */
     strata_print_fn print;
     void *print_ud;
 };

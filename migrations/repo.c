@@ -33,7 +33,7 @@ int strata__mig_error(strata_migrations *m, int code, const char *fmt, ...)
     va_end(ap);
     free(m->errmsg);
     m->errmsg = msg;
-    m->errmsg_lost = !msg && code != STRATA_OK;
+    m->errmsg_static = !msg && code != STRATA_OK ? "out of memory" : NULL;
     return code;
 }
 
@@ -65,7 +65,7 @@ const char *strata_migrations_errmsg(const strata_migrations *m)
 {
     if (!m)
         return "";
-    return m->errmsg ? m->errmsg : m->errmsg_lost ? "out of memory" : "";
+    return m->errmsg ? m->errmsg : m->errmsg_static ? m->errmsg_static : "";
 }
 
 void strata_migrations_set_output(strata_migrations *m, strata_print_fn fn, void *ud)

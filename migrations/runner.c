@@ -626,20 +626,29 @@ static int migrate_live(strata_migrations *m, strata_db *db, const char *target,
     bool *goal = set_new(m);
     bool fk_restore = false;
     if (rc == STRATA_OK && !goal)
-        rc = STRATA_E_NOMEM;
+        rc = strata__mig_error(m, STRATA_E_NOMEM, "out of memory");
     /* SQLite rebuilds tables with foreign keys off; strata_diff_apply
      * checks them before each commit.  The switch works only outside a
      * transaction. */
     if (rc == STRATA_OK && !r.dl->alter_constraints) {
         strata_stmt *st;
-        if (strata_stmt_prepare(&st, db, "PRAGMA foreign_keys") == STRATA_OK) {
-            int64_t on = 0;
-            if (strata_stmt_step(st) == STRATA_ROW)
-                strata_stmt_column_int64(st, 0, &on);
+        int64_t on = 0;
+        int step = STRATA_OK;
+        if ((rc = strata_stmt_prepare(&st, db, "PRAGMA foreign_keys")) == STRATA_OK) {
+            if ((step = strata_stmt_step(st)) == STRATA_ROW)
+                rc = strata_stmt_column_int64(st, 0, &on);
+            else if (step != STRATA_DONE)
+                rc = step;
             strata_stmt_finalize(st);
-            if (on && strata_db_exec(db, "PRAGMA foreign_keys=OFF") == STRATA_OK)
-                fk_restore = true;
         }
+        if (rc == STRATA_OK && on) {
+            /* SQLite applies the pragma as it compiles it: foreign keys may
+             * be off even when the statement then fails. */
+            fk_restore = true;
+            rc = strata_db_exec(db, "PRAGMA foreign_keys=OFF");
+        }
+        if (rc != STRATA_OK)
+            rc = db_failed(&r, "switching foreign keys off for the run");
     }
     /* The goal, from the state under the lock. */
     if (rc == STRATA_OK && (rc = step_begin(&r)) == STRATA_OK) {
@@ -665,8 +674,19 @@ static int migrate_live(strata_migrations *m, strata_db *db, const char *target,
     }
     if (single && strata_db_in_transaction(db))
         rc = step_end(&r, rc);
-    if (fk_restore)
-        strata_db_exec(db, "PRAGMA foreign_keys=ON");
+    /* Should this fail, the caller must know the connection is left with
+     * foreign keys off. */
+    if (fk_restore && strata_db_exec(db, "PRAGMA foreign_keys=ON") != STRATA_OK) {
+        int code = rc != STRATA_OK ? rc : strata_db_errcode(db);
+        rc = strata__mig_error(m, code ? code : STRATA_E_ERROR,
+                               "%s%sforeign keys could not be switched back on for this "
+                               "connection: %s",
+                               rc != STRATA_OK ? strata_migrations_errmsg(m) : "",
+                               rc != STRATA_OK ? "; and " : "", strata_db_errmsg(db));
+        if (!m->errmsg) /* no memory for the message: this one needs none */
+            m->errmsg_static = "out of memory; foreign keys could not be switched back on for "
+                               "this connection";
+    }
     free(goal);
     run_close(&r);
     return rc;
