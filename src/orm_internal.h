@@ -82,6 +82,7 @@ typedef struct strata__m2m_op {
 struct strata_session {
     strata_db *db;
     bool owns_tx;
+    bool commit_failed; /* the COMMIT failed: only a rollback may follow */
     strata__minfo **models;
     int nmodels;
     strata_object **objs; /* every object the session made */

@@ -86,11 +86,27 @@ void strata_session_free(strata_session *s)
     free(s);
 }
 
+/* After a failed COMMIT the transaction is gone, and with it what the
+ * session had flushed, while its objects still say they are saved: nothing
+ * but a rollback may follow, or a later commit would report success for
+ * rows that are not there. */
+static int refuse_after_failed_commit(strata_session *s)
+{
+    if (!s->commit_failed)
+        return STRATA_OK;
+    return strata_driver_error(s->db, STRATA_E_TX_ABORTED, "25P02", 0,
+                               "the session's last commit failed and was rolled back: call "
+                               "strata_session_rollback() before using the session again");
+}
+
 int strata__session_begin(strata_session *s)
 {
+    int rc = refuse_after_failed_commit(s);
+    if (rc != STRATA_OK)
+        return rc;
     if (strata_db_in_transaction(s->db))
         return STRATA_OK;
-    int rc = strata_db_begin(s->db);
+    rc = strata_db_begin(s->db);
     if (rc == STRATA_OK)
         s->owns_tx = true;
     return rc;
@@ -823,7 +839,9 @@ int strata_session_flush(strata_session *s)
         return STRATA_E_MISUSE;
     if (s->flushing)
         return STRATA_OK;
-    int rc = STRATA_OK;
+    int rc = refuse_after_failed_commit(s);
+    if (rc != STRATA_OK)
+        return rc;
     /* Validate everything before any SQL. */
     for (size_t i = 0; i < s->nobjs && rc == STRATA_OK; i++) {
         strata_object *o = s->objs[i];
@@ -919,19 +937,20 @@ int strata_session_commit(strata_session *s)
     if (s->owns_tx && strata_db_in_transaction(s->db)) {
         rc = strata_db_commit(s->db);
         s->owns_tx = false;
-        if (rc != STRATA_OK)
+        if (rc != STRATA_OK) {
+            s->commit_failed = true; /* strata_db_commit rolled it back */
             return rc;
+        }
     }
+    /* Committed: nothing below may fail, or the caller would be told the
+     * commit failed.  After the flush, what the database holds is
+     * `loaded`, shared without copying. */
     for (size_t i = 0; i < s->nobjs; i++) {
-        strata_object *o = s->objs[i];
-        struct strata__object *p = o->priv;
+        struct strata__object *p = s->objs[i]->priv;
         p->added_in_tx = p->deleted_in_tx = false;
         if (p->state == OBJ_PERSISTENT && p->committed != p->loaded) {
-            /* After the flush, what the database holds is `loaded`. */
             strata__snapshot_release(p->committed);
-            if (!(p->committed =
-                      p->loaded ? strata__snapshot_share(p->loaded) : strata__snapshot(o)))
-                return STRATA_E_NOMEM;
+            p->committed = strata__snapshot_share(p->loaded);
         }
     }
     return STRATA_OK;
@@ -945,6 +964,7 @@ int strata_session_rollback(strata_session *s)
     if (s->owns_tx && strata_db_in_transaction(s->db))
         rc = strata_db_rollback(s->db);
     s->owns_tx = false;
+    s->commit_failed = false;
     s->nm2m = 0;
     s->has_pending = false; /* pending objects become transient below */
     for (size_t i = 0; i < s->nobjs; i++) {
