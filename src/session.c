@@ -961,6 +961,7 @@ int strata_session_rollback(strata_session *s)
     if (!s)
         return STRATA_E_MISUSE;
     int rc = STRATA_OK;
+    bool restored = true;
     if (s->owns_tx && strata_db_in_transaction(s->db))
         rc = strata_db_rollback(s->db);
     s->owns_tx = false;
@@ -991,18 +992,26 @@ int strata_session_rollback(strata_session *s)
         if (p->committed &&
             (p->state == OBJ_PERSISTENT || p->state == OBJ_DELETED || p->state == OBJ_DETACHED)) {
             /* The key may have changed since the commit: out of the
-             * identity map under the new one, back under the old. */
+             * identity map under the new one, back under the old.  The
+             * database holds `committed` again, so that is `loaded`; an
+             * object whose values cannot be put back (out of memory) keeps
+             * them, and they are changes to flush. */
             if (p->state != OBJ_DETACHED)
                 strata__identity_remove(p->mi, o);
             p->state = OBJ_PERSISTENT;
             p->deleted_in_tx = false;
             if (strata__restore(o, p->committed) != STRATA_OK)
-                return STRATA_E_NOMEM;
+                restored = false;
             strata__snapshot_release(p->loaded);
-            if (!(p->loaded = strata__snapshot(o)) || !strata__identity_put(p->mi, o))
-                return STRATA_E_NOMEM;
+            p->loaded = strata__snapshot_share(p->committed);
+            if (!strata__identity_put(p->mi, o))
+                restored = false;
         }
     }
+    if (rc == STRATA_OK && !restored)
+        rc = strata__session_error(s, STRATA_E_NOMEM,
+                                   "rolled back, but out of memory putting objects back to "
+                                   "their committed values");
     return rc;
 }
 
