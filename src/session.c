@@ -633,6 +633,10 @@ static int insert_model(strata_session *s, strata__minfo *mi)
         }
         if (rc != STRATA_OK || nb == 0)
             break;
+        /* Whatever fails from here on, the flush's undo must take back
+         * the keys the INSERT gives these objects. */
+        for (size_t i = 0; i < nb; i++)
+            batch[i]->priv->inserted_now = true;
         if ((rc = insert_objects(s, mi, batch, nb, mask)) != STRATA_OK) {
             strata__db_error_context(s->db, "inserting %zu %s object%s", nb, mi->m->name,
                                      nb == 1 ? "" : "s");
@@ -641,7 +645,6 @@ static int insert_model(strata_session *s, strata__minfo *mi)
         for (size_t i = 0; i < nb; i++) {
             struct strata__object *p = batch[i]->priv;
             p->state = OBJ_PERSISTENT;
-            p->inserted_now = true;
             strata__snapshot_release(p->loaded);
             if (!(p->loaded = strata__snapshot(batch[i])) || !strata__identity_put(mi, batch[i])) {
                 rc = STRATA_E_NOMEM;
