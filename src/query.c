@@ -400,7 +400,9 @@ static void render(build *b, strata__sb *sb, const strata_cond *c)
     strata__sb col;
     strata__sb_init(&col);
     const strata_relation *coll;
-    if (resolve(b, c->field, &col, &coll) != STRATA_OK) {
+    if (resolve(b, c->field, &col, &coll) != STRATA_OK || col.failed) {
+        if (col.failed && !b->err)
+            b->err = STRATA_E_NOMEM;
         strata__sb_free(&col);
         return;
     }
@@ -511,6 +513,10 @@ static char *build_sql(build *b, strata_query *q, shape sh, int64_t limit, int64
     }
     if (sh == SHAPE_COUNT && paged)
         strata__sb_puts(&sb, ") AS strata_counted");
+    /* A piece that ran out of memory holds what was written before: a
+     * WHERE or ORDER BY cut short, which must not run. */
+    if ((b->where.failed || b->joins.failed || order.failed) && !b->err)
+        b->err = STRATA_E_NOMEM;
     strata__sb_free(&order);
     strata__sb_free(&b->where);
     strata__sb_free(&b->joins);
@@ -541,6 +547,9 @@ static int start(strata_query *q, shape sh, int64_t limit, int64_t offset, strat
             return strata__session_error(q->s, b.err,
                                          "a condition of the %s query could not be built "
                                          "(NULL field, or a relationship without keys)",
+                                         q->mi->m->name);
+        if (b.err == STRATA_E_NOMEM)
+            return strata__session_error(q->s, b.err, "out of memory building the %s query",
                                          q->mi->m->name);
         return b.err;
     }
