@@ -54,9 +54,13 @@ static int load_collection(strata_object *o, const strata_relation *r, strata__r
     if (err != STRATA_OK)
         return err;
     /* Keep targets added before the load that are not saved yet. */
-    for (size_t i = 0; i < rc->list.count; i++)
+    for (size_t i = 0; i < rc->list.count && err == STRATA_OK; i++)
         if (!strata__list_has(l, rc->list.items[i]) && !strata__list_push(l, rc->list.items[i]))
             err = STRATA_E_NOMEM;
+    if (err != STRATA_OK) { /* not loaded: the next access tries again */
+        strata_list_free(l);
+        return err;
+    }
     free(rc->list.items);
     rc->list = *l;
     free(l);
@@ -251,7 +255,8 @@ int strata__relation_load_many(strata_session *s, strata__minfo *mi, const char 
         while (rc == STRATA_OK && (rc = strata_stmt_step(st)) == STRATA_ROW) {
             int64_t parent = 0;
             strata_object *child;
-            strata_stmt_column_int64(st, 0, &parent);
+            if ((rc = strata_stmt_column_int64(st, 0, &parent)) != STRATA_OK)
+                break;
             rc = strata__session_load_row(s, ti, st, 1, &child);
             strata_object *p = rc == STRATA_OK ? strata__identity_find(mi, parent) : NULL;
             if (p && !strata__list_push(&p->priv->rels[ri].list, child))
