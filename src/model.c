@@ -735,16 +735,25 @@ char *strata_list_repr(const strata_list *list)
     return strata__sb_take(&sb);
 }
 
+bool strata__list_reserve(strata_list *l, size_t extra)
+{
+    if (l->count + extra <= l->cap_)
+        return true;
+    size_t cap = l->cap_ ? l->cap_ * 2 : 8;
+    while (cap < l->count + extra)
+        cap *= 2;
+    void **n = realloc(l->items, cap * sizeof *n);
+    if (!n)
+        return false;
+    l->items = n;
+    l->cap_ = cap;
+    return true;
+}
+
 bool strata__list_push(strata_list *l, void *item)
 {
-    if (l->count == l->cap_) {
-        size_t cap = l->cap_ ? l->cap_ * 2 : 8;
-        void **n = realloc(l->items, cap * sizeof *n);
-        if (!n)
-            return false;
-        l->items = n;
-        l->cap_ = cap;
-    }
+    if (!strata__list_reserve(l, 1))
+        return false;
     l->items[l->count++] = item;
     return true;
 }

@@ -131,6 +131,8 @@ int strata__read_cell(strata_stmt *st, int col, strata_ctype ct, strata__cell *c
 void strata__fields_clear(strata_object *o);
 
 bool strata__list_push(strata_list *l, void *item);
+/* Room for `extra` more items, so that the pushes that follow cannot fail. */
+bool strata__list_reserve(strata_list *l, size_t extra);
 bool strata__list_has(const strata_list *l, const void *item);
 void strata__list_remove(strata_list *l, const void *item);
 
