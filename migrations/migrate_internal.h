@@ -53,6 +53,7 @@ struct strata_migrations {
     strata__revision **revs;
     int nrevs;
     char *errmsg;
+    const char *errmsg_static; /* when errmsg could not be made */
     strata_print_fn print;
     void *print_ud;
 };

@@ -33,6 +33,7 @@ int strata__mig_error(strata_migrations *m, int code, const char *fmt, ...)
     va_end(ap);
     free(m->errmsg);
     m->errmsg = msg;
+    m->errmsg_static = !msg && code != STRATA_OK ? "out of memory" : NULL;
     return code;
 }
 
@@ -40,18 +41,31 @@ void strata__mig_print(strata_migrations *m, const char *fmt, ...)
 {
     if (!m->print)
         return;
+    /* Lines are short: one on the stack needs no memory that could run out
+     * and lose it. */
+    char buf[512];
     va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n < sizeof buf) {
+        m->print(m->print_ud, buf);
+        return;
+    }
     va_start(ap, fmt);
     char *line = strata__vformat(fmt, ap);
     va_end(ap);
-    if (line)
-        m->print(m->print_ud, line);
+    m->print(m->print_ud, line ? line : buf); /* cut short rather than lost */
     free(line);
 }
 
 const char *strata_migrations_errmsg(const strata_migrations *m)
 {
-    return m && m->errmsg ? m->errmsg : "";
+    if (!m)
+        return "";
+    return m->errmsg ? m->errmsg : m->errmsg_static ? m->errmsg_static : "";
 }
 
 void strata_migrations_set_output(strata_migrations *m, strata_print_fn fn, void *ud)
@@ -174,9 +188,12 @@ static char *path_join(const char *a, const char *b)
 
 static int read_file(strata_migrations *m, const char *path, char **text, size_t *len)
 {
+    *text = NULL;
+    *len = 0;
     FILE *f = fopen(path, "rb");
     if (!f)
-        return strata__mig_error(m, STRATA_E_MIGRATION, "%s: %s", path, strerror(errno));
+        return strata__mig_error(m, errno == ENOMEM ? STRATA_E_NOMEM : STRATA_E_MIGRATION, "%s: %s",
+                                 path, strerror(errno));
     strata__sb sb;
     strata__sb_init(&sb);
     char buf[8192];
@@ -377,9 +394,11 @@ int strata_migrations_open(strata_migrations **out, const char *dir)
     if (rc == STRATA_OK && (rc = read_file(m, config, &text, &len)) == STRATA_OK)
         rc = strata__config_parse(m, config, text, len);
     free(text);
+    text = NULL;
     DIR *d = rc == STRATA_OK ? opendir(versions) : NULL;
     if (rc == STRATA_OK && !d)
-        rc = strata__mig_error(m, STRATA_E_MIGRATION, "%s: %s", versions, strerror(errno));
+        rc = strata__mig_error(m, errno == ENOMEM ? STRATA_E_NOMEM : STRATA_E_MIGRATION, "%s: %s",
+                               versions, strerror(errno));
     char **names = NULL;
     size_t n = 0;
     for (struct dirent *e; d && rc == STRATA_OK && (e = readdir(d));) {

@@ -483,7 +483,13 @@ static int run_revision(run *r, int i, bool up)
     strata__sb line;
     strata__sb_init(&line);
     describe_step(&line, m, i, up, restored);
-    const char *text = line.data ? line.data : "";
+    if (line.failed) {
+        strata__sb_free(&line);
+        free(restored);
+        strata_diff_free(d);
+        return strata__mig_error(m, STRATA_E_NOMEM, "out of memory");
+    }
+    const char *text = line.data;
     if (r->db) {
         strata__mig_print(m, "%s", text);
         if ((rc = strata_diff_apply(d, r->db)) != STRATA_OK)
@@ -609,12 +615,15 @@ static int step_end(run *r, int rc)
 }
 
 /* The next revision to run: the first of goal-but-not-applied (up), or
- * the last of applied-but-not-kept (down); -1 when done. */
+ * the last of applied-but-not-kept (down); -1 when done, -2 when out of
+ * memory (with the error set). */
 static int next_revision(run *r, const bool *goal, bool up)
 {
     bool *applied = set_new(r->m);
-    if (!applied)
-        return -1;
+    if (!applied) {
+        strata__mig_error(r->m, STRATA_E_NOMEM, "out of memory");
+        return -2;
+    }
     applied_of(r->m, r->heads, applied);
     int found = -1;
     if (up) {
@@ -639,20 +648,29 @@ static int migrate_live(strata_migrations *m, strata_db *db, const char *target,
     bool *goal = set_new(m);
     bool fk_restore = false;
     if (rc == STRATA_OK && !goal)
-        rc = STRATA_E_NOMEM;
+        rc = strata__mig_error(m, STRATA_E_NOMEM, "out of memory");
     /* SQLite rebuilds tables with foreign keys off; strata_diff_apply
      * checks them before each commit.  The switch works only outside a
      * transaction. */
     if (rc == STRATA_OK && !r.dl->alter_constraints) {
         strata_stmt *st;
-        if (strata_stmt_prepare(&st, db, "PRAGMA foreign_keys") == STRATA_OK) {
-            int64_t on = 0;
-            if (strata_stmt_step(st) == STRATA_ROW)
-                strata_stmt_column_int64(st, 0, &on);
+        int64_t on = 0;
+        int step = STRATA_OK;
+        if ((rc = strata_stmt_prepare(&st, db, "PRAGMA foreign_keys")) == STRATA_OK) {
+            if ((step = strata_stmt_step(st)) == STRATA_ROW)
+                rc = strata_stmt_column_int64(st, 0, &on);
+            else if (step != STRATA_DONE)
+                rc = step;
             strata_stmt_finalize(st);
-            if (on && strata_db_exec(db, "PRAGMA foreign_keys=OFF") == STRATA_OK)
-                fk_restore = true;
         }
+        if (rc == STRATA_OK && on) {
+            /* SQLite applies the pragma as it compiles it: foreign keys may
+             * be off even when the statement then fails. */
+            fk_restore = true;
+            rc = strata_db_exec(db, "PRAGMA foreign_keys=OFF");
+        }
+        if (rc != STRATA_OK)
+            rc = db_failed(&r, "switching foreign keys off for the run");
     }
     /* The goal, from the state under the lock. */
     if (rc == STRATA_OK && (rc = step_begin(&r)) == STRATA_OK) {
@@ -669,6 +687,8 @@ static int migrate_live(strata_migrations *m, strata_db *db, const char *target,
         int i = next_revision(&r, goal, up);
         if (i >= 0)
             rc = run_revision(&r, i, up);
+        else if (i == -2)
+            rc = STRATA_E_NOMEM;
         if (!single)
             rc = step_end(&r, rc);
         if (i < 0)
@@ -676,8 +696,19 @@ static int migrate_live(strata_migrations *m, strata_db *db, const char *target,
     }
     if (single && strata_db_in_transaction(db))
         rc = step_end(&r, rc);
-    if (fk_restore)
-        strata_db_exec(db, "PRAGMA foreign_keys=ON");
+    /* Should this fail, the caller must know the connection is left with
+     * foreign keys off. */
+    if (fk_restore && strata_db_exec(db, "PRAGMA foreign_keys=ON") != STRATA_OK) {
+        int code = rc != STRATA_OK ? rc : strata_db_errcode(db);
+        rc = strata__mig_error(m, code ? code : STRATA_E_ERROR,
+                               "%s%sforeign keys could not be switched back on for this "
+                               "connection: %s",
+                               rc != STRATA_OK ? strata_migrations_errmsg(m) : "",
+                               rc != STRATA_OK ? "; and " : "", strata_db_errmsg(db));
+        if (!m->errmsg) /* no memory for the message: this one needs none */
+            m->errmsg_static = "out of memory; foreign keys could not be switched back on for "
+                               "this connection";
+    }
     free(goal);
     run_close(&r);
     return rc;
@@ -754,8 +785,10 @@ static int migrate_sql(strata_migrations *m, const strata_driver *dialect, const
             vt_create_sql(&sb, &r);
             strata__sb_puts(&sb, ";\n");
         }
-        for (int i; rc == STRATA_OK && (i = next_revision(&r, goal, up)) >= 0;)
-            if ((rc = run_revision(&r, i, up)) == STRATA_OK)
+        for (int i; rc == STRATA_OK && (i = next_revision(&r, goal, up)) != -1;)
+            if (i == -2)
+                rc = STRATA_E_NOMEM;
+            else if ((rc = run_revision(&r, i, up)) == STRATA_OK)
                 strata__sb_puts(&sb, "COMMIT;\n");
         if (fk && rc == STRATA_OK)
             strata__sb_puts(&sb, "\nPRAGMA foreign_keys=ON;\n");

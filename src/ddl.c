@@ -719,11 +719,23 @@ restore:
     if (fk_off) {
         saved_error s;
         save_error(&s, db);
-        strata_db_exec(db, "PRAGMA foreign_keys=ON");
-        if (rc != STRATA_OK)
+        bool back_on = strata_db_exec(db, "PRAGMA foreign_keys=ON") == STRATA_OK;
+        /* Should that fail, the caller must know the connection is left
+         * with foreign keys off. */
+        if (rc == STRATA_OK && !back_on) {
+            rc = strata_db_errcode(db) ? strata_db_errcode(db) : STRATA_E_ERROR;
+            strata__db_error_context(db, "foreign keys could not be switched back on for this "
+                                         "connection");
+        } else if (rc != STRATA_OK) {
             restore_error(&s, db);
-        else
-            free(s.msg);
+            s.msg = NULL;
+            if (!back_on)
+                strata__db_error(db, rc,
+                                 "%s; and foreign keys could not be switched back on for this "
+                                 "connection",
+                                 strata_db_errmsg(db));
+        }
+        free(s.msg);
     }
 out:
     /* Cached statements were planned against the old schema. */

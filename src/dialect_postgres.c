@@ -65,17 +65,24 @@ static int read_columns(strata_table *t, strata_db *db, int64_t oid)
         return rc;
     strata_stmt_bind_int64(st, 1, oid);
     while ((rc = strata_stmt_step(st)) == STRATA_ROW) {
+        const char *name = strata__stmt_text(st, 0), *type = strata__stmt_text(st, 1);
+        const char *def = strata__stmt_text(st, 3), *identity = strata__stmt_text(st, 4);
+        int notnull = 0;
+        strata_stmt_column_bool(st, 2, &notnull);
+        if ((rc = strata__row_error(st)) != STRATA_OK)
+            break;
+        if (!name) {
+            rc = STRATA_E_DATA;
+            break;
+        }
         strata_column *c = calloc(1, sizeof *c);
-        if (!c || !(c->name = strata__strdup(strata__stmt_text(st, 0)))) {
+        if (!c || !(c->name = strata__strdup(name))) {
             free(c);
             rc = STRATA_E_NOMEM;
             break;
         }
-        int notnull = 0;
-        strata_stmt_column_bool(st, 2, &notnull);
         c->nullable = !notnull;
-        const char *def = strata__stmt_text(st, 3), *identity = strata__stmt_text(st, 4);
-        rc = strata__type_from_engine(&c->type, strata__stmt_text(st, 1));
+        rc = strata__type_from_engine(&c->type, type);
         if (identity && *identity) {
             c->autoincrement = true;
         } else if (def && strncmp(def, "nextval(", 8) == 0) {
@@ -115,6 +122,11 @@ static int read_constraints(strata_table *t, strata_db *db, int64_t oid)
     strata__cons *cur = NULL;
     while ((rc = strata_stmt_step(st)) == STRATA_ROW) {
         const char *name = strata__stmt_text(st, 0), *type = strata__stmt_text(st, 1);
+        const char *col = strata__stmt_text(st, 2), *ref = strata__stmt_text(st, 3);
+        const char *ref_col = strata__stmt_text(st, 4), *on_delete = strata__stmt_text(st, 5);
+        const char *on_update = strata__stmt_text(st, 6);
+        if ((rc = strata__row_error(st)) != STRATA_OK)
+            break;
         if (!name || !type) {
             rc = STRATA_E_DATA;
             break;
@@ -135,19 +147,17 @@ static int read_constraints(strata_table *t, strata_db *db, int64_t oid)
                 break;
             }
             if (cur->kind == CONS_FK) {
-                cur->on_delete = fk_action(strata__stmt_text(st, 5));
-                cur->on_update = fk_action(strata__stmt_text(st, 6));
-                if (!(cur->ref_table = strata__strdup(
-                          strata__stmt_text(st, 3) ? strata__stmt_text(st, 3) : ""))) {
+                cur->on_delete = fk_action(on_delete);
+                cur->on_update = fk_action(on_update);
+                if (!(cur->ref_table = strata__strdup(ref ? ref : ""))) {
                     rc = STRATA_E_NOMEM;
                     break;
                 }
             }
         }
-        if ((rc = strata__names_push(&cur->cols, strata__stmt_text(st, 2))) != STRATA_OK)
+        if ((rc = strata__names_push(&cur->cols, col)) != STRATA_OK)
             break;
-        if (cur->kind == CONS_FK &&
-            (rc = strata__names_push(&cur->ref_cols, strata__stmt_text(st, 4))) != STRATA_OK)
+        if (cur->kind == CONS_FK && (rc = strata__names_push(&cur->ref_cols, ref_col)) != STRATA_OK)
             break;
     }
     strata_stmt_finalize(st);
@@ -197,11 +207,14 @@ static int read_checks(strata_table *t, strata_db *db, int64_t oid)
         return rc;
     strata_stmt_bind_int64(st, 1, oid);
     while ((rc = strata_stmt_step(st)) == STRATA_ROW) {
+        const char *name = strata__stmt_text(st, 0), *def = strata__stmt_text(st, 1);
+        if ((rc = strata__row_error(st)) != STRATA_OK)
+            break;
         strata__cons *c = calloc(1, sizeof *c);
         if (c) {
             c->kind = CONS_CHECK;
-            c->name = strata__strdup(strata__stmt_text(st, 0) ? strata__stmt_text(st, 0) : "");
-            c->sql = check_expr(strata__stmt_text(st, 1) ? strata__stmt_text(st, 1) : "");
+            c->name = strata__strdup(name ? name : "");
+            c->sql = check_expr(def ? def : "");
         }
         if (!c || !c->name || !c->sql || !strata__table_push_cons(t, c)) {
             strata__cons_free(c);
@@ -233,14 +246,16 @@ static int read_indexes(strata_table *t, strata_db *db, int64_t oid)
     strata_stmt_bind_int64(st, 1, oid);
     strata__index *cur = NULL;
     while ((rc = strata_stmt_step(st)) == STRATA_ROW) {
-        const char *name = strata__stmt_text(st, 0);
+        const char *name = strata__stmt_text(st, 0), *col = strata__stmt_text(st, 2);
+        int unique = 0;
+        strata_stmt_column_bool(st, 1, &unique);
+        if ((rc = strata__row_error(st)) != STRATA_OK)
+            break;
         if (!name) {
             rc = STRATA_E_DATA;
             break;
         }
         if (!cur || strcmp(cur->name, name) != 0) {
-            int unique = 0;
-            strata_stmt_column_bool(st, 1, &unique);
             if (!(cur = calloc(1, sizeof *cur)) || !(cur->name = strata__strdup(name)) ||
                 !strata__table_push_index(t, cur)) {
                 strata__index_free(cur);
@@ -249,7 +264,7 @@ static int read_indexes(strata_table *t, strata_db *db, int64_t oid)
             }
             cur->unique = unique != 0;
         }
-        if ((rc = strata__names_push(&cur->cols, strata__stmt_text(st, 2))) != STRATA_OK)
+        if ((rc = strata__names_push(&cur->cols, col)) != STRATA_OK)
             break;
     }
     strata_stmt_finalize(st);
@@ -270,6 +285,10 @@ static int pg_introspect(strata_metadata *md, strata_db *db, const char *const *
     int n = 0;
     while ((rc = strata_stmt_step(st)) == STRATA_ROW) {
         const char *name = strata__stmt_text(st, 1);
+        int64_t oid = 0;
+        strata_stmt_column_int64(st, 0, &oid);
+        if ((rc = strata__row_error(st)) != STRATA_OK)
+            break;
         if (!name || strata__introspect_excluded(name, exclude))
             continue;
         int64_t *more = realloc(oids, (size_t)(n + 1) * sizeof *more);
@@ -281,7 +300,7 @@ static int pg_introspect(strata_metadata *md, strata_db *db, const char *const *
             rc = STRATA_E_NOMEM;
             break;
         }
-        strata_stmt_column_int64(st, 0, &oids[n++]);
+        oids[n++] = oid;
     }
     strata_stmt_finalize(st);
     if (rc == STRATA_DONE)

@@ -396,24 +396,36 @@ static int read_columns(strata_table *t, strata_db *db, strata__names *pk)
                                  "FROM pragma_table_info(?) ORDER BY cid");
     if (rc != STRATA_OK)
         return rc;
-    strata_stmt_bind_text(st, 1, t->name, -1);
     int64_t pkpos[64];
     char *pktype = NULL;
+    if ((rc = strata_stmt_bind_text(st, 1, t->name, -1)) != STRATA_OK) {
+        strata_stmt_finalize(st);
+        return rc;
+    }
     while ((rc = strata_stmt_step(st)) == STRATA_ROW) {
+        const char *name = strata__stmt_text(st, 0), *decl = strata__stmt_text(st, 1);
+        const char *dflt = strata__stmt_text(st, 3);
+        int64_t notnull = 0, pos = 0;
+        strata_stmt_column_int64(st, 2, &notnull);
+        strata_stmt_column_int64(st, 4, &pos);
+        if ((rc = strata__row_error(st)) != STRATA_OK)
+            break;
+        if (!name) {
+            rc = STRATA_E_DATA;
+            break;
+        }
         strata_column *c = calloc(1, sizeof *c);
-        if (!c || !(c->name = strata__strdup(strata__stmt_text(st, 0)))) {
+        if (!c || !(c->name = strata__strdup(name))) {
             free(c);
             rc = STRATA_E_NOMEM;
             break;
         }
-        int64_t notnull = 0, pos = 0;
-        strata_stmt_column_int64(st, 2, &notnull);
-        strata_stmt_column_int64(st, 4, &pos);
         c->nullable = notnull == 0;
-        const char *decl = strata__stmt_text(st, 1) ? strata__stmt_text(st, 1) : "";
+        if (!decl)
+            decl = "";
         rc = strata__type_from_engine(&c->type, decl);
         if (rc == STRATA_OK)
-            rc = strata__default_from_engine(c, strata__stmt_text(st, 3));
+            rc = strata__default_from_engine(c, dflt);
         if (rc == STRATA_OK && pos > 0 && pk->n < 64) {
             /* Keep primary key columns in key order. */
             int at = pk->n;
@@ -427,7 +439,9 @@ static int read_columns(strata_table *t, strata_db *db, strata__names *pk)
             }
             pkpos[at] = pos;
             free(pktype);
-            pktype = strata__strdup(decl);
+            pktype = rc == STRATA_OK ? strata__strdup(decl) : NULL;
+            if (!pktype)
+                rc = rc != STRATA_OK ? rc : STRATA_E_NOMEM;
         }
         if (rc != STRATA_OK || !strata__table_push_column(t, c)) {
             strata__column_free(c);
@@ -453,15 +467,22 @@ static int index_columns(strata_db *db, const char *index, strata__names *out, b
     int rc = strata_stmt_prepare(&st, db, "SELECT name FROM pragma_index_info(?) ORDER BY seqno");
     if (rc != STRATA_OK)
         return rc;
-    strata_stmt_bind_text(st, 1, index, -1);
+    if ((rc = strata_stmt_bind_text(st, 1, index, -1)) != STRATA_OK) {
+        strata_stmt_finalize(st);
+        return rc;
+    }
     while ((rc = strata_stmt_step(st)) == STRATA_ROW) {
         const char *name = strata__stmt_text(st, 0);
+        if ((rc = strata__row_error(st)) != STRATA_OK)
+            break;
         if (!name)
             *expr = true;
         else if ((rc = strata__names_push(out, name)) != STRATA_OK)
             break;
     }
     strata_stmt_finalize(st);
+    if (rc != STRATA_DONE)
+        strata__names_free(out);
     return rc == STRATA_DONE ? STRATA_OK : rc;
 }
 
@@ -473,12 +494,17 @@ static int read_indexes(strata_metadata *md, strata_table *t, strata_db *db, par
                                  "FROM pragma_index_list(?) ORDER BY name");
     if (rc != STRATA_OK)
         return rc;
-    strata_stmt_bind_text(st, 1, t->name, -1);
+    if ((rc = strata_stmt_bind_text(st, 1, t->name, -1)) != STRATA_OK) {
+        strata_stmt_finalize(st);
+        return rc;
+    }
     while ((rc = strata_stmt_step(st)) == STRATA_ROW) {
         const char *name = strata__stmt_text(st, 0), *origin = strata__stmt_text(st, 2);
         int64_t unique = 0, partial = 0;
         strata_stmt_column_int64(st, 1, &unique);
         strata_stmt_column_int64(st, 3, &partial);
+        if ((rc = strata__row_error(st)) != STRATA_OK)
+            break;
         if (!name || !origin || strcmp(origin, "pk") == 0 || partial)
             continue;
         strata__names cols;
@@ -547,10 +573,16 @@ static int pk_columns(strata_db *db, const char *table, strata__names *out)
                                  "SELECT name FROM pragma_table_info(?) WHERE pk > 0 ORDER BY pk");
     if (rc != STRATA_OK)
         return rc;
-    strata_stmt_bind_text(st, 1, table, -1);
-    while ((rc = strata_stmt_step(st)) == STRATA_ROW)
-        if ((rc = strata__names_push(out, strata__stmt_text(st, 0))) != STRATA_OK)
+    if ((rc = strata_stmt_bind_text(st, 1, table, -1)) != STRATA_OK) {
+        strata_stmt_finalize(st);
+        return rc;
+    }
+    while ((rc = strata_stmt_step(st)) == STRATA_ROW) {
+        const char *name = strata__stmt_text(st, 0);
+        if ((rc = strata__row_error(st)) != STRATA_OK ||
+            (rc = strata__names_push(out, name)) != STRATA_OK)
             break;
+    }
     strata_stmt_finalize(st);
     return rc == STRATA_DONE ? STRATA_OK : rc;
 }
@@ -576,37 +608,44 @@ static int read_foreign_keys(strata_metadata *md, strata_table *t, strata_db *db
                                  "FROM pragma_foreign_key_list(?) ORDER BY id, seq");
     if (rc != STRATA_OK)
         return rc;
-    strata_stmt_bind_text(st, 1, t->name, -1);
     strata__cons *cur = NULL;
     int64_t cur_id = -1;
     bool ref_missing = false;
     strata__cons **done = NULL;
     int ndone = 0;
+    if ((rc = strata_stmt_bind_text(st, 1, t->name, -1)) != STRATA_OK) {
+        strata_stmt_finalize(st);
+        return rc;
+    }
     while ((rc = strata_stmt_step(st)) == STRATA_ROW) {
         int64_t id = 0;
         strata_stmt_column_int64(st, 0, &id);
+        const char *ref = strata__stmt_text(st, 1), *from = strata__stmt_text(st, 2);
+        const char *to = strata__stmt_text(st, 3), *on_update = strata__stmt_text(st, 4);
+        const char *on_delete = strata__stmt_text(st, 5);
+        if ((rc = strata__row_error(st)) != STRATA_OK)
+            break;
         if (!cur || id != cur_id) {
             strata__cons **more = realloc(done, (size_t)(ndone + 1) * sizeof *more);
             cur = more ? calloc(1, sizeof *cur) : NULL;
             if (more)
                 done = more;
-            if (!cur || !(cur->ref_table = strata__strdup(
-                              strata__stmt_text(st, 1) ? strata__stmt_text(st, 1) : ""))) {
+            if (!cur || !(cur->ref_table = strata__strdup(ref ? ref : ""))) {
                 strata__cons_free(cur);
                 rc = STRATA_E_NOMEM;
                 break;
             }
             cur->kind = CONS_FK;
-            cur->on_update = fk_action(strata__stmt_text(st, 4));
-            cur->on_delete = fk_action(strata__stmt_text(st, 5));
+            cur->on_update = fk_action(on_update);
+            cur->on_delete = fk_action(on_delete);
             done[ndone++] = cur;
             cur_id = id;
         }
-        if ((rc = strata__names_push(&cur->cols, strata__stmt_text(st, 2))) != STRATA_OK)
+        if ((rc = strata__names_push(&cur->cols, from)) != STRATA_OK)
             break;
-        if (!strata__stmt_text(st, 3))
+        if (!to)
             ref_missing = true;
-        else if ((rc = strata__names_push(&cur->ref_cols, strata__stmt_text(st, 3))) != STRATA_OK)
+        else if ((rc = strata__names_push(&cur->ref_cols, to)) != STRATA_OK)
             break;
     }
     strata_stmt_finalize(st);
@@ -695,7 +734,9 @@ static int sq_introspect(strata_metadata *md, strata_db *db, const char *const *
         return rc;
     strata__names sqls = {0};
     while ((rc = strata_stmt_step(st)) == STRATA_ROW) {
-        const char *name = strata__stmt_text(st, 0);
+        const char *name = strata__stmt_text(st, 0), *sql = strata__stmt_text(st, 1);
+        if ((rc = strata__row_error(st)) != STRATA_OK)
+            break;
         if (!name || strata__introspect_excluded(name, exclude))
             continue;
         strata_table *t = strata__table_new(name);
@@ -704,7 +745,7 @@ static int sq_introspect(strata_metadata *md, strata_db *db, const char *const *
             rc = STRATA_E_NOMEM;
             break;
         }
-        if ((rc = strata__names_push(&sqls, strata__stmt_text(st, 1))) != STRATA_OK)
+        if ((rc = strata__names_push(&sqls, sql)) != STRATA_OK)
             break;
     }
     strata_stmt_finalize(st);

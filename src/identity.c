@@ -129,6 +129,10 @@ bool strata__identity_put(strata__minfo *mi, strata_object *o)
     if ((mi->nused + 1) * 2 > mi->nslots) {
         size_t n = mi->nslots ? mi->nslots * 2 : 64;
         strata_object **slots = calloc(n, sizeof *slots);
+        /* Without memory to grow, a map with room left still takes it:
+         * putting back an object just taken out must not fail. */
+        if (!slots && mi->nused + 1 < mi->nslots)
+            goto insert;
         if (!slots)
             return false;
         strata_object **old = mi->slots;
@@ -141,6 +145,7 @@ bool strata__identity_put(strata__minfo *mi, strata_object *o)
                 strata__identity_put(mi, old[i]);
         free(old);
     }
+insert:;
     strata__key key;
     strata__object_key(o, key);
     size_t i = slot_of(mi, strata__key_hash(mi, key));

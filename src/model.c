@@ -588,11 +588,47 @@ int strata__read_cell(strata_stmt *st, int col, strata_ctype ct, strata__cell *c
     return rc;
 }
 
+/* All of the values or none: the copies of texts and blobs are made
+ * before any field changes. */
 int strata__restore(strata_object *o, const strata__cell *cells)
 {
-    for (int f = 0; f < o->priv->mi->nfields; f++)
-        if (strata__set_field(o, f, &cells[f]) != STRATA_OK)
-            return STRATA_E_NOMEM;
+    const strata_model *m = o->model;
+    int n = o->priv->mi->nfields;
+    void **copies = calloc((size_t)n + 1, sizeof *copies);
+    bool ok = copies != NULL;
+    for (int f = 0; ok && f < n; f++) {
+        strata_ctype ct = m->fields[f].ctype;
+        if ((ct == STRATA_C_TEXT || ct == STRATA_C_BLOB) && !cells[f].null) {
+            if ((copies[f] = malloc(cells[f].len + 1)) == NULL)
+                ok = false;
+            else
+                memcpy(copies[f], cells[f].p, cells[f].len + 1); /* NUL-terminated */
+        }
+    }
+    if (!ok) {
+        for (int f = 0; copies && f < n; f++)
+            free(copies[f]);
+        free(copies);
+        return STRATA_E_NOMEM;
+    }
+    for (int f = 0; f < n; f++) {
+        strata_ctype ct = m->fields[f].ctype;
+        void *p = strata__field_ptr(o, f);
+        if (ct == STRATA_C_TEXT) {
+            free(*(char **)p);
+            *(char **)p = copies[f];
+            set_null_bit(o, f, cells[f].null);
+        } else if (ct == STRATA_C_BLOB) {
+            strata_blob *b = p;
+            free(b->data);
+            b->data = copies[f];
+            b->len = cells[f].null ? 0 : cells[f].len;
+            set_null_bit(o, f, cells[f].null);
+        } else {
+            strata__set_field(o, f, &cells[f]); /* no memory needed */
+        }
+    }
+    free(copies);
     return STRATA_OK;
 }
 
@@ -705,16 +741,25 @@ char *strata_list_repr(const strata_list *list)
     return strata__sb_take(&sb);
 }
 
+bool strata__list_reserve(strata_list *l, size_t extra)
+{
+    if (l->count + extra <= l->cap_)
+        return true;
+    size_t cap = l->cap_ ? l->cap_ * 2 : 8;
+    while (cap < l->count + extra)
+        cap *= 2;
+    void **n = realloc(l->items, cap * sizeof *n);
+    if (!n)
+        return false;
+    l->items = n;
+    l->cap_ = cap;
+    return true;
+}
+
 bool strata__list_push(strata_list *l, void *item)
 {
-    if (l->count == l->cap_) {
-        size_t cap = l->cap_ ? l->cap_ * 2 : 8;
-        void **n = realloc(l->items, cap * sizeof *n);
-        if (!n)
-            return false;
-        l->items = n;
-        l->cap_ = cap;
-    }
+    if (!strata__list_reserve(l, 1))
+        return false;
     l->items[l->count++] = item;
     return true;
 }

@@ -84,7 +84,8 @@ struct strata_session {
     strata_db *db;
     strata_pool *pool; /* where db came from (strata_session_new_from_pool), or NULL */
     bool owns_tx;
-    bool read_only; /* begin STRATA_TX_READ_ONLY and refuse to flush changes */
+    bool read_only;     /* begin STRATA_TX_READ_ONLY and refuse to flush changes */
+    bool commit_failed; /* the COMMIT failed: only a rollback may follow */
     strata__minfo **models;
     int nmodels;
     strata_object **objs; /* every object the session made */
@@ -136,6 +137,8 @@ int strata__read_cell(strata_stmt *st, int col, strata_ctype ct, strata__cell *c
 void strata__fields_clear(strata_object *o);
 
 bool strata__list_push(strata_list *l, void *item);
+/* Room for `extra` more items, so that the pushes that follow cannot fail. */
+bool strata__list_reserve(strata_list *l, size_t extra);
 bool strata__list_has(const strata_list *l, const void *item);
 void strata__list_remove(strata_list *l, const void *item);
 

@@ -48,6 +48,11 @@ struct strata_query {
 
 /* ---- conditions -------------------------------------------------------- */
 
+/* A condition that could not be made for lack of memory comes back NULL,
+ * as one made with a bad argument does, and strata_query_filter() must
+ * tell the two apart: set here, read and cleared there. */
+static _Thread_local bool cond_nomem;
+
 void strata_cond_free(strata_cond *c)
 {
     if (!c)
@@ -67,8 +72,10 @@ static strata_cond *cond_new(enum cond_kind kind, const char *field, const strat
                              size_t n)
 {
     strata_cond *c = calloc(1, sizeof *c);
-    if (!c)
+    if (!c) {
+        cond_nomem = true;
         return NULL;
+    }
     c->kind = kind;
     if (field && !(c->field = strata__strdup(field)))
         goto fail;
@@ -88,6 +95,7 @@ static strata_cond *cond_new(enum cond_kind kind, const char *field, const strat
     }
     return c;
 fail:
+    cond_nomem = true;
     strata_cond_free(c);
     return NULL;
 }
@@ -125,6 +133,7 @@ strata_cond *strata_c_raw(const char *sql, const strata_value *values, size_t n)
         return NULL;
     strata_cond *c = cond_new(C_RAW, NULL, values, n);
     if (c && !(c->sql = strata__strdup(sql))) {
+        cond_nomem = true;
         strata_cond_free(c);
         return NULL;
     }
@@ -186,10 +195,12 @@ int strata_query_filter(strata_query *q, strata_cond *c)
         strata_cond_free(c);
         return STRATA_E_MISUSE;
     }
+    bool nomem = cond_nomem;
+    cond_nomem = false;
     strata_cond **n = c ? realloc(q->conds, (size_t)(q->nconds + 1) * sizeof *n) : NULL;
     if (!n) {
         strata_cond_free(c);
-        q->err = c ? STRATA_E_NOMEM : STRATA_E_MISUSE;
+        q->err = c || nomem ? STRATA_E_NOMEM : STRATA_E_MISUSE;
         return q->err;
     }
     q->conds = n;
@@ -443,7 +454,9 @@ static void render(build *b, strata__sb *sb, const strata_cond *c)
     strata__sb col;
     strata__sb_init(&col);
     const strata_relation *coll;
-    if (resolve(b, c->field, &col, &coll) != STRATA_OK) {
+    if (resolve(b, c->field, &col, &coll) != STRATA_OK || col.failed) {
+        if (col.failed && !b->err)
+            b->err = STRATA_E_NOMEM;
         strata__sb_free(&col);
         return;
     }
@@ -565,6 +578,10 @@ static char *build_sql(build *b, strata_query *q, shape sh, int64_t limit, int64
         else if (q->lock_flags & STRATA_LOCK_SKIP_LOCKED)
             strata__sb_puts(&sb, " SKIP LOCKED");
     }
+    /* A piece that ran out of memory holds what was written before: a
+     * WHERE or ORDER BY cut short, which must not run. */
+    if ((b->where.failed || b->joins.failed || order.failed) && !b->err)
+        b->err = STRATA_E_NOMEM;
     strata__sb_free(&order);
     strata__sb_free(&b->where);
     strata__sb_free(&b->joins);
@@ -595,6 +612,9 @@ static int start(strata_query *q, shape sh, int64_t limit, int64_t offset, strat
             return strata__session_error(q->s, b.err,
                                          "a condition of the %s query could not be built "
                                          "(NULL field, or a relationship without keys)",
+                                         q->mi->m->name);
+        if (b.err == STRATA_E_NOMEM)
+            return strata__session_error(q->s, b.err, "out of memory building the %s query",
                                          q->mi->m->name);
         return b.err;
     }
@@ -855,9 +875,13 @@ strata_query *strata__query_for_relation(strata_object *o, const strata_relation
         strata__sb_init(&sb);
         strata__sb_printf(&sb, "%s.%s IN (SELECT %s FROM %s WHERE %s = ?)", ti->qtable,
                           ti->qcols[ti->pk], si->qcols[rk], si->qtable, si->qcols[lk]);
+        char *sql = strata__sb_take(&sb);
         strata_value v = strata_int(strata__pk(o));
-        strata_query_filter(q, sb.data ? strata_c_raw(sb.data, &v, 1) : NULL);
-        strata__sb_free(&sb);
+        if (sql)
+            strata_query_filter(q, strata_c_raw(sql, &v, 1));
+        else
+            q->err = STRATA_E_NOMEM;
+        free(sql);
     } else {
         strata_query_filter(q, strata_c(r->fk, STRATA_EQ, strata_int(strata__pk(o))));
     }

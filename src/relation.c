@@ -57,9 +57,13 @@ static int load_collection(strata_object *o, const strata_relation *r, strata__r
     if (err != STRATA_OK)
         return err;
     /* Keep targets added before the load that are not saved yet. */
-    for (size_t i = 0; i < rc->list.count; i++)
+    for (size_t i = 0; i < rc->list.count && err == STRATA_OK; i++)
         if (!strata__list_has(l, rc->list.items[i]) && !strata__list_push(l, rc->list.items[i]))
             err = STRATA_E_NOMEM;
+    if (err != STRATA_OK) { /* not loaded: the next access tries again */
+        strata_list_free(l);
+        return err;
+    }
     free(rc->list.items);
     rc->list = *l;
     free(l);
@@ -256,7 +260,8 @@ int strata__relation_load_many(strata_session *s, strata__minfo *mi, const char 
         while (rc == STRATA_OK && (rc = strata_stmt_step(st)) == STRATA_ROW) {
             int64_t parent = 0;
             strata_object *child;
-            strata_stmt_column_int64(st, 0, &parent);
+            if ((rc = strata_stmt_column_int64(st, 0, &parent)) != STRATA_OK)
+                break;
             rc = strata__session_load_row(s, ti, st, 1, false, &child);
             strata_object *p = rc == STRATA_OK ? strata__identity_find(mi, parent) : NULL;
             if (p && !strata__list_push(&p->priv->rels[ri].list, child))
@@ -311,6 +316,10 @@ int strata_set_related(void *obj, const char *rel, void *target)
     strata__relcache *c = &o->priv->rels[ri];
     int mri;
     const strata_relation *m = mirror(o->priv->s, r, &mri);
+    /* Room first: a call that fails for lack of memory changes nothing. */
+    strata_list *back = m && t && t->priv->rels[mri].loaded ? &t->priv->rels[mri].list : NULL;
+    if (back && !strata__list_has(back, o) && !strata__list_reserve(back, 1))
+        return strata__session_error(o->priv->s, STRATA_E_NOMEM, "out of memory");
     int fk = strata__field_index(o->priv->mi, r->fk);
     strata_object *old = c->one;
     if (!c->loaded && m && fk >= 0 && !strata__field_is_null(o, fk)) {
@@ -328,9 +337,8 @@ int strata_set_related(void *obj, const char *rel, void *target)
     c->loaded = true;
     if (fk >= 0)
         set_key(o, fk, t);
-    if (m && t && t->priv->rels[mri].loaded && !strata__list_has(&t->priv->rels[mri].list, o) &&
-        !strata__list_push(&t->priv->rels[mri].list, o))
-        return STRATA_E_NOMEM;
+    if (back && !strata__list_has(back, o))
+        strata__list_push(back, o); /* reserved above */
     return STRATA_OK;
 }
 
@@ -351,7 +359,7 @@ static int m2m_push(strata_session *s, const strata_relation *r, strata_object *
         size_t cap = s->capm2m ? s->capm2m * 2 : 16;
         strata__m2m_op *n = realloc(s->m2m, cap * sizeof *n);
         if (!n)
-            return STRATA_E_NOMEM;
+            return strata__session_error(s, STRATA_E_NOMEM, "out of memory");
         s->m2m = n;
         s->capm2m = cap;
     }
@@ -378,15 +386,20 @@ static int change_collection(void *obj, const char *rel, void *target, bool add)
         return STRATA_OK; /* already there / not there */
     int mri;
     const strata_relation *m = mirror(s, r, &mri);
+    /* Room first: a call that fails for lack of memory changes nothing. */
+    strata_list *back = m && t->priv->rels[mri].loaded && m->kind != STRATA_MANY_TO_ONE
+                            ? &t->priv->rels[mri].list
+                            : NULL;
+    if (add && (!strata__list_reserve(&c->list, 1) ||
+                (back && !strata__list_has(back, o) && !strata__list_reserve(back, 1))))
+        return strata__session_error(s, STRATA_E_NOMEM, "out of memory");
     if (r->kind == STRATA_MANY_TO_MANY) {
         if ((rc = m2m_push(s, r, o, t, add)) != STRATA_OK)
             return rc;
-        if (m && t->priv->rels[mri].loaded) {
-            if (add && !strata__list_push(&t->priv->rels[mri].list, o))
-                return STRATA_E_NOMEM;
-            if (!add)
-                strata__list_remove(&t->priv->rels[mri].list, o);
-        }
+        if (back && add && !strata__list_has(back, o))
+            strata__list_push(back, o); /* reserved above */
+        if (back && !add)
+            strata__list_remove(back, o);
     } else if (!add && (r->cascade & STRATA_CASCADE_DELETE_ORPHAN)) {
         if ((rc = strata_delete(t)) != STRATA_OK)
             return rc;
@@ -402,8 +415,8 @@ static int change_collection(void *obj, const char *rel, void *target, bool add)
                                          o->model->name, r->name);
         set_key(t, fk, add ? o : NULL);
     }
-    if (add && !strata__list_has(&c->list, t) && !strata__list_push(&c->list, t))
-        return STRATA_E_NOMEM;
+    if (add && !strata__list_has(&c->list, t))
+        strata__list_push(&c->list, t); /* reserved above */
     if (!add)
         strata__list_remove(&c->list, t);
     return STRATA_OK;

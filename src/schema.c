@@ -142,6 +142,8 @@ const char *strata__stmt_text(strata_stmt *st, int col)
     return strata_stmt_column_text(st, col, &s, NULL) == STRATA_OK ? s : NULL;
 }
 
+int strata__row_error(strata_stmt *st) { return strata_db_errcode(st->db); }
+
 bool strata__names_has(const strata__names *n, const char *name)
 {
     for (int i = 0; i < n->n; i++)
@@ -1625,21 +1627,26 @@ static bool is_now(const char *expr)
                                         "current_date",      "timezone'utc',now::date",
                                         "localtimestamp",    "current_timestamp::date",
                                         "datetime'now'",     "strftime'%y-%m-%d%h:%m:%f','now'"};
-    strata__sb sb;
-    strata__sb_init(&sb);
+    /* Squeezed into a buffer longer than every form: no allocation that
+     * could fail and turn "now" into an SQL default. */
+    char squeezed[64];
+    size_t n = 0;
     for (const char *p = expr; *p; p++) {
         if (strncmp(p, "::text", 6) == 0) {
             p += 5;
             continue;
         }
-        if (!isspace((unsigned char)*p) && *p != '(' && *p != ')')
-            strata__sb_putc(&sb, (char)tolower((unsigned char)*p));
+        if (isspace((unsigned char)*p) || *p == '(' || *p == ')')
+            continue;
+        if (n + 1 >= sizeof squeezed)
+            return false; /* longer than any of them */
+        squeezed[n++] = (char)tolower((unsigned char)*p);
     }
-    bool hit = false;
-    for (size_t i = 0; sb.data && i < sizeof forms / sizeof forms[0]; i++)
-        hit = hit || strcmp(sb.data, forms[i]) == 0;
-    strata__sb_free(&sb);
-    return hit;
+    squeezed[n] = '\0';
+    for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++)
+        if (strcmp(squeezed, forms[i]) == 0)
+            return true;
+    return false;
 }
 
 int strata__default_from_engine(strata_column *c, const char *expr)
@@ -1683,9 +1690,9 @@ int strata__default_from_engine(strata_column *c, const char *expr)
         char *text;
         char why[160];
         int rc = strata__default_parse(&kind, &text, e, &c->type, why, sizeof why);
-        if (rc == STRATA_OK) {
+        if (rc == STRATA_OK || rc == STRATA_E_NOMEM) {
             free(e);
-            return strata__column_set_default(c, kind, text);
+            return rc == STRATA_OK ? strata__column_set_default(c, kind, text) : rc;
         }
     }
     if (is_now(e) && (c->type.kind == STRATA_SQL_DATE || c->type.kind == STRATA_SQL_DATETIME ||

@@ -117,8 +117,13 @@ void strata__names_free(strata__names *n);
 bool strata__names_equal(const strata__names *a, const strata__names *b);
 bool strata__names_has(const strata__names *n, const char *name);
 int strata__names_push(strata__names *n, const char *name); /* a copy; NULL as "" */
-/* A text column of the current row, or NULL (SQL NULL). */
+/* A text column of the current row, or NULL: SQL NULL, or a getter that
+ * failed (out of memory).  The two differ on the handle: */
 const char *strata__stmt_text(strata_stmt *st, int col);
+/* STRATA_OK, or the code of a getter that failed on the current row (each
+ * step clears it).  Introspection checks it after reading a row, so a value
+ * that could not be read is an error, never taken for NULL. */
+int strata__row_error(strata_stmt *st);
 void strata__names_print(strata__sb *sb, const strata__names *n); /* "(a, b)" */
 
 strata_table *strata__table_new(const char *name);

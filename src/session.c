@@ -130,11 +130,27 @@ int strata_session_set_read_only(strata_session *s, int on)
     return STRATA_OK;
 }
 
+/* After a failed COMMIT the transaction is gone, and with it what the
+ * session had flushed, while its objects still say they are saved: nothing
+ * but a rollback may follow, or a later commit would report success for
+ * rows that are not there. */
+static int refuse_after_failed_commit(strata_session *s)
+{
+    if (!s->commit_failed)
+        return STRATA_OK;
+    return strata_driver_error(s->db, STRATA_E_TX_ABORTED, "25P02", 0,
+                               "the session's last commit failed and was rolled back: call "
+                               "strata_session_rollback() before using the session again");
+}
+
 int strata__session_begin(strata_session *s)
 {
+    int rc = refuse_after_failed_commit(s);
+    if (rc != STRATA_OK)
+        return rc;
     if (strata_db_in_transaction(s->db))
         return STRATA_OK;
-    int rc = strata_db_begin_mode(s->db, s->read_only ? STRATA_TX_READ_ONLY : STRATA_TX_WRITE);
+    rc = strata_db_begin_mode(s->db, s->read_only ? STRATA_TX_READ_ONLY : STRATA_TX_WRITE);
     if (rc == STRATA_OK)
         s->owns_tx = true;
     return rc;
@@ -721,6 +737,10 @@ static int insert_model(strata_session *s, strata__minfo *mi)
         }
         if (rc != STRATA_OK || nb == 0)
             break;
+        /* Whatever fails from here on, the flush's undo must take back
+         * the keys the INSERT gives these objects. */
+        for (size_t i = 0; i < nb; i++)
+            batch[i]->priv->inserted_now = true;
         if ((rc = insert_objects(s, mi, batch, nb, mask)) != STRATA_OK) {
             strata__db_error_context(s->db, "inserting %zu %s object%s", nb, mi->m->name,
                                      nb == 1 ? "" : "s");
@@ -729,7 +749,6 @@ static int insert_model(strata_session *s, strata__minfo *mi)
         for (size_t i = 0; i < nb; i++) {
             struct strata__object *p = batch[i]->priv;
             p->state = OBJ_PERSISTENT;
-            p->inserted_now = true;
             p->tx_serial = strata__db_tx_serial(s->db);
             strata__snapshot_release(p->loaded);
             if (!(p->loaded = strata__snapshot(batch[i])) || !strata__identity_put(mi, batch[i])) {
@@ -930,7 +949,9 @@ int strata_session_flush(strata_session *s)
         return STRATA_E_MISUSE;
     if (s->flushing)
         return STRATA_OK;
-    int rc = STRATA_OK;
+    int rc = refuse_after_failed_commit(s);
+    if (rc != STRATA_OK)
+        return rc;
     /* Validate everything before any SQL. */
     for (size_t i = 0; i < s->nobjs && rc == STRATA_OK; i++) {
         strata_object *o = s->objs[i];
@@ -1044,22 +1065,24 @@ int strata_session_commit(strata_session *s)
     if (s->owns_tx && strata_db_in_transaction(s->db)) {
         rc = strata_db_commit(s->db);
         s->owns_tx = false;
-        if (rc != STRATA_OK)
+        if (rc != STRATA_OK) {
+            s->commit_failed = true; /* strata_db_commit rolled it back */
             return rc;
+        }
     }
+    /* Committed: nothing below may fail, or the caller would be told the
+     * commit failed.  After the flush, what the database holds is
+     * `loaded`, shared without copying; relationships loaded in the
+     * finished transaction are forgotten. */
     bool ended = !strata_db_in_transaction(s->db);
     for (size_t i = 0; i < s->nobjs; i++) {
-        strata_object *o = s->objs[i];
-        struct strata__object *p = o->priv;
+        struct strata__object *p = s->objs[i]->priv;
         p->added_in_tx = p->deleted_in_tx = false;
         if (ended)
-            forget_related(o);
+            forget_related(s->objs[i]);
         if (p->state == OBJ_PERSISTENT && p->committed != p->loaded) {
-            /* After the flush, what the database holds is `loaded`. */
             strata__snapshot_release(p->committed);
-            if (!(p->committed =
-                      p->loaded ? strata__snapshot_share(p->loaded) : strata__snapshot(o)))
-                return STRATA_E_NOMEM;
+            p->committed = strata__snapshot_share(p->loaded);
         }
     }
     return STRATA_OK;
@@ -1071,9 +1094,11 @@ int strata_session_rollback(strata_session *s)
     if (!s)
         return STRATA_E_MISUSE;
     int rc = STRATA_OK;
+    bool restored = true;
     if (s->owns_tx && strata_db_in_transaction(s->db))
         rc = strata_db_rollback(s->db);
     s->owns_tx = false;
+    s->commit_failed = false;
     s->nm2m = 0;
     s->has_pending = false; /* pending objects become transient below */
     for (size_t i = 0; i < s->nobjs; i++) {
@@ -1095,18 +1120,26 @@ int strata_session_rollback(strata_session *s)
         if (p->committed &&
             (p->state == OBJ_PERSISTENT || p->state == OBJ_DELETED || p->state == OBJ_DETACHED)) {
             /* The key may have changed since the commit: out of the
-             * identity map under the new one, back under the old. */
+             * identity map under the new one, back under the old.  The
+             * database holds `committed` again, so that is `loaded`; an
+             * object whose values cannot be put back (out of memory) keeps
+             * them, and they are changes to flush. */
             if (p->state != OBJ_DETACHED)
                 strata__identity_remove(p->mi, o);
             p->state = OBJ_PERSISTENT;
             p->deleted_in_tx = false;
             if (strata__restore(o, p->committed) != STRATA_OK)
-                return STRATA_E_NOMEM;
+                restored = false;
             strata__snapshot_release(p->loaded);
-            if (!(p->loaded = strata__snapshot(o)) || !strata__identity_put(p->mi, o))
-                return STRATA_E_NOMEM;
+            p->loaded = strata__snapshot_share(p->committed);
+            if (!strata__identity_put(p->mi, o))
+                restored = false;
         }
     }
+    if (rc == STRATA_OK && !restored)
+        rc = strata__session_error(s, STRATA_E_NOMEM,
+                                   "rolled back, but out of memory putting objects back to "
+                                   "their committed values");
     return rc;
 }
 

@@ -218,7 +218,10 @@ STRATA_API int strata_delete(void *obj);
  * (STRATA_E_TOO_LONG), naming model, field and length.
  */
 STRATA_API int strata_session_flush(strata_session *s);
-/** Flush and commit: all or nothing. */
+/** Flush and commit: all or nothing.  When the COMMIT itself fails, the
+ *  transaction is rolled back, and the session refuses other work with
+ *  STRATA_E_TX_ABORTED until strata_session_rollback() puts its objects
+ *  back. */
 STRATA_API int strata_session_commit(strata_session *s);
 /** Roll back: the database, and the objects, return to the last commit.
  *  Objects added since are no longer pending (their ids are cleared). */

@@ -1,0 +1,1433 @@
+/*
+ * test_nomem.c - allocation-failure injection, as SQLite tests itself.
+ *
+ * The allocator.  This program defines malloc, calloc, realloc and free,
+ * forwarding to glibc's __libc_* functions, so every allocation of strata
+ * and of the libraries under it (SQLite, libpq, libyaml, the C library)
+ * comes through them.  Interposing in the executable needs no
+ * LD_PRELOAD and no hooks in strata, and makes the libraries fail too,
+ * which is the realistic case.  Once armed, a countdown makes the Nth
+ * allocation fail: only that one ("once": later ones work again) or that
+ * one and every later one until the run ends ("persistent").  Blocks made
+ * while armed go in a hash set of live pointers (mmap'd, never malloc'd),
+ * so whatever is still live once everything is closed and freed is a leak.
+ *
+ * The runs.  A representative use of the microblog is cut into phases, a
+ * test each, on every engine: open; migrate-up (the committed revisions of
+ * examples/microblog/migrations, base to head, read through libyaml);
+ * migrate-down (head to base); commit (new objects, an update, a delete);
+ * bulk-insert (1001 new users: multi-row INSERTs, pipelined on
+ * PostgreSQL); query (filter, order, paginate, count, first); relations
+ * (eager loading, a lazy many-to-one, the followers collection changed
+ * and committed); stream (a streamed query and a streamed statement).
+ * Each phase runs twice un-armed first: the first run lets the libraries
+ * do their one-time set-up (tracking is then reset), the second counts the
+ * phase's allocations and records the expected output and database state.
+ * Then it runs with N = n0, n0 + k, n0 + 2k, ... until a run sees no
+ * injected failure.  Each run sets up un-armed (a fresh connection, the
+ * data re-seeded), runs armed, and checks un-armed that:
+ *   - a call that failed did so only when an allocation had failed, and a
+ *     run that succeeded gave exactly the un-armed output (no success with
+ *     missing data);
+ *   - the connection still works, with no transaction left open (on SQLite
+ *     with foreign keys still on after a migration);
+ *   - the database, read through a second, un-armed connection (the same
+ *     one for an in-memory SQLite database), holds no partial change: a
+ *     failed commit left none of its rows; a failed migration left the
+ *     version table and the schema at one revision, and a second, un-armed
+ *     migration then finishes the job;
+ *   - after a failed commit, a second commit succeeds with all of it or
+ *     fails, strata_session_rollback() works, and the session's objects
+ *     then agree with the database;
+ *   - once all is closed and freed, nothing made while armed is live;
+ *   - no run crashes (the stacks of the crash and of the first injected
+ *     failure are printed) or hangs (a run over RUN_TIMEOUT_S is stopped
+ *     and its stack printed).
+ *
+ * The cost.  A phase may take BUDGET_S seconds per engine (two thirds for
+ * "once", one third for "persistent"; STRATA_NOMEM_BUDGET=S changes it).
+ * The stride k is the smallest that fits the phase's allocations into it
+ * at the measured cost of a run: 1 (every allocation) for the small
+ * phases, a sample of every few for the migrations and the bulk insert,
+ * and sparser on PostgreSQL, where a run costs a connection and round
+ * trips.  The first N is random in [1, k] (the seed is printed), so
+ * successive runs cover different allocations; STRATA_NOMEM_EXHAUSTIVE=1
+ * tries every one (minutes per engine).  Each phase prints one line: its
+ * allocations, runs, stride, seed and time.
+ *
+ * PostgreSQL.  Only the client fails (the server is another process), and
+ * the URL gets gssencmode=disable: libpq's GSSAPI probe runs MIT Kerberos,
+ * which crashes when its own allocations fail and keeps process-wide
+ * caches; neither is strata's.  A COMMIT can succeed on the server while
+ * libpq runs out of memory reading its answer, as with a lost connection:
+ * a failed commit may then leave the whole change (never part of it), but
+ * only when the first injected failure was inside libpq.
+ *
+ * Known bugs in files this test's author could not change are not
+ * asserted on; each phase says how often it met them:
+ *   - src/db.c with backends/sqlite.c: SQLite rolls a transaction back by
+ *     itself when a statement runs out of memory, and the handle, still
+ *     counting it open, fails the ROLLBACK that follows ("cannot rollback
+ *     - no transaction is active");
+ *   - src/db.c: a ROLLBACK that cannot run for lack of memory (persistent
+ *     mode) leaves the engine in a transaction the handle forgot;
+ *   - src/db.c with backends/postgres.c: a BEGIN the server ran, whose
+ *     answer libpq could not allocate, is taken for failed, and the server
+ *     stays in a transaction the handle does not know about;
+ *   - backends/postgres.c, pg_execute_many: a failed PQpipelineSync, or a
+ *     pipeline whose results libpq cannot make, is waited for forever, so
+ *     those allocations are never failed (nm_exempt).
+ *
+ * A custom allocator in the executable cannot work under valgrind or
+ * AddressSanitizer, which own malloc: tests/valgrind.sh does not run this
+ * program, and a build with --enable-sanitizers makes it one test that
+ * says so loudly and passes (the plain build runs the injection).
+ *
+ * Debugging: STRATA_NOMEM_PHASE=name runs one phase; STRATA_NOMEM_ONLY=N
+ * one run (STRATA_NOMEM_MODE=once or persistent picks the mode);
+ * STRATA_NOMEM_KEEP_GOING=1 reports every failing run instead of stopping
+ * at the first; STRATA_NOMEM_TRACE=S prints the stack of allocation S of
+ * each armed run (where a leaked block was made);
+ * STRATA_NOMEM_TRACE_FAILS=1 prints the stack of every injected failure.
+ * Runs in one process with CK_FORK=no (and gdb).
+ */
+#define _GNU_SOURCE /* dladdr, backtrace, MAP_ANONYMOUS */
+#include <dlfcn.h>
+#include <errno.h>
+#include <execinfo.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "../examples/microblog/models.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define NOMEM_UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define NOMEM_UNDER_ASAN 1
+#endif
+#endif
+
+#ifdef NOMEM_UNDER_ASAN
+
+START_TEST(nomem_not_under_asan)
+{
+    fprintf(stderr, "\n*** test_nomem: AddressSanitizer owns malloc in this build, so allocation "
+                    "failures are NOT injected here; the plain build (without "
+                    "--enable-sanitizers) runs the injection ***\n\n");
+}
+END_TEST
+
+static void add_tests(TCase *tc, th_engine engine)
+{
+    if (engine == TH_SQLITE_MEMORY) /* one line is enough */
+        tcase_add_test(tc, nomem_not_under_asan);
+}
+
+#else /* the injection */
+
+/* ---- the allocator -------------------------------------------------------- */
+
+extern void *__libc_malloc(size_t n);
+extern void *__libc_calloc(size_t n, size_t size);
+extern void *__libc_realloc(void *p, size_t n);
+extern void __libc_free(void *p);
+
+#define NM_BITS 18
+#define NM_SLOTS ((size_t)1 << NM_BITS)
+#define NM_FRAMES 32
+
+typedef struct nm_entry {
+    void *p;
+    size_t size;
+    long seq; /* which allocation of the armed run made it */
+} nm_entry;
+
+static struct {
+    bool armed;      /* counting allocations; those made are tracked */
+    bool persistent; /* once the target is reached, every allocation fails */
+    bool failing;
+    long target;      /* the allocation to fail (1-based); 0: none */
+    long count;       /* allocations while armed */
+    long fired;       /* failures injected */
+    long trace;       /* print the stack of this allocation (debugging) */
+    bool trace_fails; /* print the stack of each injected failure (debugging) */
+    long live;        /* tracked blocks not yet freed */
+    nm_entry *table;  /* open addressing, linear probing */
+    void *bt[NM_FRAMES];
+    int nbt; /* the stack of the first injected failure */
+} nm;
+
+static size_t nm_slot(const void *p)
+{
+    uint64_t x = (uint64_t)(uintptr_t)p >> 4;
+    return (size_t)((x * UINT64_C(0x9E3779B97F4A7C15)) >> (64 - NM_BITS));
+}
+
+/* Without the allocator. */
+static void nm_say(const char *msg)
+{
+    if (write(2, msg, strlen(msg)) < 0)
+        return;
+}
+
+static void nm_die(const char *msg)
+{
+    nm_say(msg);
+    _exit(99);
+}
+
+static void nm_track(void *p, size_t size)
+{
+    if (!nm.table) {
+        void *t = mmap(NULL, NM_SLOTS * sizeof(nm_entry), PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (t == MAP_FAILED)
+            nm_die("test_nomem: cannot map the allocation table\n");
+        nm.table = t;
+    }
+    if ((size_t)nm.live + 1 > NM_SLOTS / 2)
+        nm_die("test_nomem: too many live allocations to track\n");
+    size_t i = nm_slot(p);
+    while (nm.table[i].p)
+        i = (i + 1) & (NM_SLOTS - 1);
+    nm.table[i] = (nm_entry){p, size, nm.count};
+    nm.live++;
+}
+
+/* Forget p if it is tracked (backward-shift deletion keeps probing
+ * sequences whole); whether it was. */
+static bool nm_forget(void *p)
+{
+    if (!nm.live)
+        return false;
+    size_t i = nm_slot(p);
+    while (nm.table[i].p != p) {
+        if (!nm.table[i].p)
+            return false;
+        i = (i + 1) & (NM_SLOTS - 1);
+    }
+    for (size_t j = i;;) {
+        j = (j + 1) & (NM_SLOTS - 1);
+        if (!nm.table[j].p)
+            break;
+        size_t k = nm_slot(nm.table[j].p);
+        bool stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
+        if (!stays) {
+            nm.table[i] = nm.table[j];
+            i = j;
+        }
+    }
+    nm.table[i].p = NULL;
+    nm.live--;
+    return true;
+}
+
+static long nm_exempted; /* failures not injected: see nm_exempt */
+
+/* Allocations that must not fail, to keep a run from hanging on a bug in
+ * a file this test may not change (backends/postgres.c, pg_execute_many,
+ * which then waits forever for a sync that will not come):
+ * - PQpipelineSync's own: the sync is not sent, and pg_execute_many waits
+ *   for its result all the same;
+ * - in the persistent mode, libpq's results in the pipeline: when libpq
+ *   cannot make any of them it loses the sync among them. */
+static bool nm_exempt(void)
+{
+    void *bt[NM_FRAMES];
+    int n = backtrace(bt, NM_FRAMES);
+    Dl_info info;
+    bool get_result = false;
+    for (int i = 2; i < n; i++) {
+        if (!dladdr(bt[i], &info) || !info.dli_sname)
+            continue;
+        if (!strcmp(info.dli_sname, "PQpipelineSync"))
+            return true;
+        if (!strcmp(info.dli_sname, "PQgetResult"))
+            get_result = true;
+        else if (get_result && nm.persistent && !strcmp(info.dli_sname, "strata_stmt_execute_many"))
+            return true;
+    }
+    return false;
+}
+
+/* Whether this allocation fails. */
+static bool nm_inject(void)
+{
+    if (!nm.armed)
+        return false;
+    nm.count++;
+    if (nm.count == nm.trace) {
+        nm.armed = false;
+        void *bt[NM_FRAMES];
+        int n = backtrace(bt, NM_FRAMES);
+        fprintf(stderr, "test_nomem: allocation %ld of the armed run:\n", nm.count);
+        backtrace_symbols_fd(bt, n, 2);
+        nm.armed = true;
+    }
+    if (!nm.failing && nm.count != nm.target)
+        return false;
+    nm.armed = false; /* backtrace() and dladdr() must not come back here */
+    bool exempt = nm_exempt();
+    nm.armed = true;
+    if (exempt) {
+        nm_exempted++;
+        if (!nm.persistent)
+            nm.target++; /* fail the next one instead */
+        return false;
+    }
+    if (nm.trace_fails && nm.fired < 400) {
+        nm.armed = false;
+        void *bt[NM_FRAMES];
+        int n = backtrace(bt, 8);
+        fprintf(stderr, "test_nomem: injected failure at allocation %ld:\n", nm.count);
+        backtrace_symbols_fd(bt, n, 2);
+        nm.armed = true;
+    }
+    if (nm.fired++ == 0) {
+        nm.armed = false; /* backtrace() must not come back here */
+        nm.nbt = backtrace(nm.bt, NM_FRAMES);
+        nm.armed = true;
+    }
+    if (nm.persistent)
+        nm.failing = true;
+    errno = ENOMEM;
+    return true;
+}
+
+/* The build hides symbols by default; these must be seen by the shared
+ * libraries (SQLite, libpq, libyaml, the C library) to replace theirs. */
+#define NM_EXPORT __attribute__((visibility("default")))
+
+NM_EXPORT void *malloc(size_t n)
+{
+    if (nm_inject())
+        return NULL;
+    void *p = __libc_malloc(n);
+    if (p && nm.armed)
+        nm_track(p, n);
+    return p;
+}
+
+NM_EXPORT void *calloc(size_t n, size_t size)
+{
+    if (nm_inject())
+        return NULL;
+    void *p = __libc_calloc(n, size);
+    if (p && nm.armed)
+        nm_track(p, n * size);
+    return p;
+}
+
+NM_EXPORT void *realloc(void *p, size_t n)
+{
+    if (!p)
+        return malloc(n);
+    if (n == 0) {
+        nm_forget(p);
+        return __libc_realloc(p, 0);
+    }
+    if (nm_inject())
+        return NULL;
+    void *q = __libc_realloc(p, n);
+    /* A block made before arming stays untracked when it grows: whoever
+     * owns it (a library's global buffer) outlives the run. */
+    if (q && nm_forget(p))
+        nm_track(q, n);
+    return q;
+}
+
+NM_EXPORT void free(void *p)
+{
+    if (!p)
+        return;
+    nm_forget(p);
+    __libc_free(p);
+}
+
+/* Stop tracking every block (after the one-time set-up, or a leak that
+ * was reported): later runs are judged on their own. */
+static void nm_forget_all(void)
+{
+    if (nm.table)
+        memset(nm.table, 0, NM_SLOTS * sizeof(nm_entry));
+    nm.live = 0;
+}
+
+static void nm_arm(long target, bool persistent)
+{
+    nm.count = nm.fired = 0;
+    nm.nbt = 0;
+    nm.failing = false;
+    nm.target = target;
+    nm.persistent = persistent;
+    nm.armed = true;
+}
+
+static void nm_disarm(void) { nm.armed = false; }
+
+/* ---- where a failure was injected ----------------------------------------- */
+
+/* The shared object of the first frame that is neither this allocator nor
+ * the C library: "libpq.so.5", "libsqlite3.so.0", ... or "" for this
+ * executable (strata itself, or the test). */
+static const char *nm_first_frame_object(void)
+{
+    static char name[128];
+    Dl_info self, libc, info;
+    if (!dladdr((void *)nm_inject, &self) || !dladdr((void *)strlen, &libc))
+        return "?";
+    for (int i = 1; i < nm.nbt; i++) {
+        if (!dladdr(nm.bt[i], &info))
+            continue;
+        if (info.dli_fbase == libc.dli_fbase)
+            continue;
+        if (info.dli_fbase == self.dli_fbase) {
+            if (info.dli_sname &&
+                (!strcmp(info.dli_sname, "malloc") || !strcmp(info.dli_sname, "calloc") ||
+                 !strcmp(info.dli_sname, "realloc")))
+                continue;
+            return "";
+        }
+        const char *slash = strrchr(info.dli_fname, '/');
+        snprintf(name, sizeof name, "%s", slash ? slash + 1 : info.dli_fname);
+        return name;
+    }
+    return "?";
+}
+
+static bool nm_failed_in_libpq(void) { return strncmp(nm_first_frame_object(), "libpq", 5) == 0; }
+
+/* ---- output without the allocator ------------------------------------------ */
+
+typedef struct text {
+    char s[32768];
+} text;
+
+static void text_add(text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void text_add(text *t, const char *fmt, ...)
+{
+    size_t n = strlen(t->s);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(t->s + n, sizeof t->s - n, fmt, ap);
+    va_end(ap);
+}
+
+/* ---- the state of a run ------------------------------------------------------ */
+
+typedef struct ctx {
+    strata_db *db; /* the run's connection */
+    strata_session *s;
+    strata_query *q;
+    strata_list *l;
+    strata_iter *it;
+    strata_stmt *st;
+    strata_migrations *m;
+    strata_page pg;
+    char *str;
+    text out;         /* what the run saw */
+    const char *step; /* the call that failed */
+    int rc;
+    bool redone;    /* a second, un-armed commit after the failure succeeded */
+    bool committed; /* the run's commit succeeded; what failed came after it */
+} ctx;
+
+#define TRY(c, call)            \
+    do {                        \
+        int rc_ = (call);       \
+        if (rc_ != STRATA_OK) { \
+            (c)->step = #call;  \
+            return rc_;         \
+        }                       \
+    } while (0)
+
+/* A call that gives NULL when it fails (the API has no code for it). */
+#define TRY_PTR(c, expr)           \
+    do {                           \
+        if (!(expr)) {             \
+            (c)->step = #expr;     \
+            return STRATA_E_NOMEM; \
+        }                          \
+    } while (0)
+
+static void ctx_free(ctx *c)
+{
+    strata_iter_free(c->it);
+    strata_stmt_finalize(c->st);
+    strata_list_free(c->l);
+    strata_page_clear(&c->pg);
+    strata_query_free(c->q);
+    strata_session_free(c->s);
+    strata_migrations_free(c->m);
+    strata_free(c->str);
+    c->it = NULL, c->st = NULL, c->l = NULL, c->q = NULL, c->s = NULL, c->m = NULL;
+    c->str = NULL;
+}
+
+/* ---- the database, un-armed ------------------------------------------------------ */
+
+static const char *repo_dir(void)
+{
+    static char dir[1024];
+    const char *src = getenv("top_srcdir");
+    snprintf(dir, sizeof dir, "%s/examples/microblog/migrations", src && *src ? src : ".");
+    return dir;
+}
+
+static bool memory_engine(void) { return th_engine_now() == TH_SQLITE_MEMORY; }
+
+static strata_db *verify_db; /* the second, un-armed connection */
+
+/* Column 0 of every row of `sql`, one line each. */
+static void dump_query(strata_db *db, const char *sql, text *t)
+{
+    strata_stmt *st;
+    int rc = strata_stmt_prepare(&st, db, sql);
+    ck_assert_msg(rc == STRATA_OK, "%s: %s", sql, strata_db_errmsg(db));
+    while ((rc = strata_stmt_step(st)) == STRATA_ROW) {
+        const char *v = NULL;
+        strata_stmt_column_text(st, 0, &v, NULL);
+        text_add(t, "%s\n", v ? v : "NULL");
+    }
+    ck_assert_msg(rc == STRATA_DONE, "%s: %s", sql, strata_db_errmsg(db));
+    strata_stmt_finalize(st);
+}
+
+/* The rows of the microblog, without the ids a sequence gave. */
+static void dump_rows(strata_db *db, text *t)
+{
+    t->s[0] = '\0';
+    dump_query(db, "SELECT 'user ' || username || ' ' || email FROM \"user\" ORDER BY username", t);
+    dump_query(db,
+               "SELECT 'post ' || u.username || ': ' || p.body FROM post p JOIN \"user\" u "
+               "ON u.id = p.user_id ORDER BY u.username, p.body",
+               t);
+    dump_query(db,
+               "SELECT 'follows ' || a.username || ' -> ' || b.username FROM followers f "
+               "JOIN \"user\" a ON a.id = f.follower_id JOIN \"user\" b ON b.id = "
+               "f.followed_id ORDER BY a.username, b.username",
+               t);
+}
+
+/* The revision the version table names ("" at base) and the schema. */
+static void dump_schema(strata_db *db, text *t)
+{
+    t->s[0] = '\0';
+    strata_metadata *all, *live;
+    const char *ex[] = {"strata_version", NULL};
+    int rc = strata_schema_introspect(&all, db, NULL);
+    ck_assert_msg(rc == STRATA_OK, "introspect: %s", strata_db_errmsg(db));
+    bool has_vt = strata_metadata_find_table(all, "strata_version") != NULL;
+    strata_metadata_free(all);
+    text_add(t, "version:\n");
+    if (has_vt)
+        dump_query(db, "SELECT version_num FROM strata_version ORDER BY 1", t);
+    ck_assert_int_eq(strata_schema_introspect(&live, db, ex), STRATA_OK);
+    char *desc;
+    ck_assert_int_eq(strata_metadata_describe(live, &desc), STRATA_OK);
+    text_add(t, "%s", desc);
+    strata_free(desc);
+    strata_metadata_free(live);
+}
+
+static void exec_ok(strata_db *db, const char *sql)
+{
+    int rc = strata_db_exec(db, sql);
+    ck_assert_msg(rc == STRATA_OK, "%s: %s", sql, strata_db_errmsg(db));
+}
+
+static void drop_all(strata_db *db)
+{
+    exec_ok(db, "DROP TABLE IF EXISTS followers");
+    exec_ok(db, "DROP TABLE IF EXISTS post");
+    exec_ok(db, "DROP TABLE IF EXISTS \"user\"");
+    exec_ok(db, "DROP TABLE IF EXISTS strata_version");
+}
+
+static void migrate_ok(strata_db *db, bool up, const char *target)
+{
+    strata_migrations *m;
+    int rc = strata_migrations_open(&m, repo_dir());
+    ck_assert_msg(rc == STRATA_OK, "open %s: %s", repo_dir(), strata_migrations_errmsg(m));
+    rc = up ? strata_migrations_upgrade(m, db, target) : strata_migrations_downgrade(m, db, target);
+    ck_assert_msg(rc == STRATA_OK, "%s %s: %s", up ? "upgrade" : "downgrade", target,
+                  strata_migrations_errmsg(m));
+    strata_migrations_free(m);
+}
+
+/* The microblog's rows: three users, a few posts each, who follows whom. */
+static void seed(strata_db *db, int posts)
+{
+    if (th_is_pg()) {
+        exec_ok(db, "TRUNCATE followers, post, \"user\" RESTART IDENTITY");
+    } else {
+        exec_ok(db, "DELETE FROM followers");
+        exec_ok(db, "DELETE FROM post");
+        exec_ok(db, "DELETE FROM \"user\"");
+    }
+    exec_ok(db, "INSERT INTO \"user\" (username, email) VALUES ('john', 'john@example.com'), "
+                "('susan', 'susan@example.com'), ('david', 'david@example.com')");
+    for (int i = 1; i <= posts; i++) {
+        char sql[256];
+        snprintf(sql, sizeof sql,
+                 "INSERT INTO post (body, timestamp, user_id) VALUES ('post %03d', "
+                 "'2026-01-01 00:00:%02d', %d)",
+                 i, i % 60, 1 + i % 3);
+        exec_ok(db, sql);
+    }
+    exec_ok(db, "INSERT INTO followers (follower_id, followed_id) VALUES (1, 2), (2, 1), (3, 1)");
+}
+
+/* ---- phases ------------------------------------------------------------------------ */
+
+typedef struct phase phase;
+struct phase {
+    const char *name;
+    /* un-armed: the run's connection and data (c->db may stay NULL) */
+    void (*setup)(ctx *c);
+    /* armed: the calls under test; STRATA_OK or the failing call's code */
+    int (*run)(ctx *c);
+    /* un-armed, after a failed run: whether the handles still work (else
+     * why not) */
+    bool (*after_failure)(ctx *c, text *why);
+    /* what the database must hold: rows or schema */
+    void (*state)(strata_db *db, text *t);
+    bool changes_db; /* a failed run may leave the state before or after */
+    int posts;       /* rows seeded */
+};
+
+/* Everything a phase knows between runs. */
+typedef struct expected {
+    text out;       /* the un-armed run's output */
+    text before;    /* the state after setup */
+    text after;     /* the state after an un-armed run */
+    text schema[4]; /* migrations: the schema at base and at each revision */
+    int nschema;
+} expected;
+
+static expected want;
+
+/* The database's URL.  On PostgreSQL without GSSAPI encryption: libpq's
+ * GSSAPI probe runs MIT Kerberos, which crashes when its own allocations
+ * fail (gss_indicate_mechs_by_attrs) and keeps process-wide caches; neither
+ * is strata's, and the test server has no Kerberos anyway. */
+static const char *run_url(void)
+{
+    return th_is_pg() ? th_url_with("gssencmode=disable") : th_url();
+}
+
+static void open_run_db(ctx *c) { c->db = th_open_url(run_url()); }
+
+/* Set up the migrated schema with seeded rows on the run's connection. */
+static void setup_rows(ctx *c, int posts)
+{
+    open_run_db(c);
+    if (memory_engine())
+        migrate_ok(c->db, true, "head");
+    seed(c->db, posts);
+}
+
+/* -- open -- */
+
+static void setup_none(ctx *c) { (void)c; }
+
+static int run_open(ctx *c)
+{
+    TRY(c, strata_db_open(&c->db, run_url()));
+    TRY(c, strata_db_exec(c->db, "SELECT 1"));
+    strata_db_close(c->db);
+    c->db = NULL;
+    text_add(&c->out, "opened\n");
+    return STRATA_OK;
+}
+
+static void state_none(strata_db *db, text *t)
+{
+    (void)db;
+    t->s[0] = '\0';
+}
+
+/* -- migrations -- */
+
+static void collect(void *ud, const char *line) { text_add(ud, "%s\n", line); }
+
+static void setup_base(ctx *c)
+{
+    open_run_db(c);
+    drop_all(c->db);
+}
+
+static void setup_head(ctx *c)
+{
+    setup_base(c);
+    migrate_ok(c->db, true, "head");
+}
+
+static int run_migrate(ctx *c, bool up)
+{
+    TRY(c, strata_migrations_open(&c->m, repo_dir()));
+    strata_migrations_set_output(c->m, collect, &c->out);
+    if (up)
+        TRY(c, strata_migrations_upgrade(c->m, c->db, "head"));
+    else
+        TRY(c, strata_migrations_downgrade(c->m, c->db, "base"));
+    TRY(c, strata_migrations_current(c->m, c->db, &c->str));
+    text_add(&c->out, "current: %s\n", c->str);
+    strata_free(c->str);
+    c->str = NULL;
+    strata_migrations_free(c->m);
+    c->m = NULL;
+    return STRATA_OK;
+}
+
+static int run_migrate_up(ctx *c) { return run_migrate(c, true); }
+static int run_migrate_down(ctx *c) { return run_migrate(c, false); }
+
+/* Whether the engine has a transaction open, asked past strata's own
+ * bookkeeping: ROLLBACK succeeds on SQLite only inside one, SAVEPOINT fails
+ * on PostgreSQL only outside one. */
+static bool engine_in_transaction(strata_db *db)
+{
+    if (!th_is_pg())
+        return strata_db_exec(db, "ROLLBACK") == STRATA_OK;
+    if (strata_db_exec(db, "SAVEPOINT strata_nomem_probe") != STRATA_OK)
+        return false;
+    exec_ok(db, "ROLLBACK");
+    return true;
+}
+
+static long rollback_lost; /* runs that met the db.c failed-ROLLBACK bug */
+static long answer_lost;   /* runs that met the lost-answer bug (db.c, postgres.c) */
+
+/* The handle after a failed run: no transaction left open, and the
+ * connection still answers. */
+static bool handle_usable(ctx *c, text *why)
+{
+    if (strata_db_in_transaction(c->db)) {
+        text_add(why, "the failed run left a transaction open");
+        return false;
+    }
+    if (engine_in_transaction(c->db)) {
+        /* Known, in src/db.c and the backends (not this test's to fix):
+         * - when the ROLLBACK that ends a failed transaction cannot run for
+         *   lack of memory, the handle forgets the transaction while the
+         *   engine keeps it (only when every allocation fails);
+         * - on PostgreSQL, when libpq cannot allocate the result of a BEGIN
+         *   the server ran, the handle believes the BEGIN failed.
+         * Rolled back by the probe. */
+        if (nm.persistent) {
+            rollback_lost++;
+        } else if (th_is_pg() && nm_failed_in_libpq()) {
+            answer_lost++;
+        } else {
+            text_add(why, "the engine still has a transaction open that the handle forgot");
+            return false;
+        }
+    }
+    int rc = strata_db_exec(c->db, "SELECT 1");
+    if (rc != STRATA_OK) {
+        text_add(why, "the connection no longer works: %s: %s", strata_errname(rc),
+                 strata_db_errmsg(c->db));
+        return false;
+    }
+    return true;
+}
+
+static bool after_failed_migration(ctx *c, text *why)
+{
+    /* When every allocation fails, even switching SQLite's foreign keys
+     * back on can: then the error must say so. */
+    bool fk_said = c->m && strstr(strata_migrations_errmsg(c->m),
+                                  "foreign keys could not be switched back on");
+    ctx_free(c);
+    if (!handle_usable(c, why))
+        return false;
+    if (!th_is_pg()) {
+        strata_stmt *st;
+        int64_t on = 0;
+        if (strata_stmt_prepare(&st, c->db, "PRAGMA foreign_keys") == STRATA_OK &&
+            strata_stmt_step(st) == STRATA_ROW)
+            strata_stmt_column_int64(st, 0, &on);
+        strata_stmt_finalize(st);
+        if (on != 1 && !fk_said) {
+            text_add(why, "a failed migration left SQLite's foreign keys off, silently");
+            return false;
+        }
+    }
+    return true;
+}
+
+/* -- session commit -- */
+
+static void setup_rows_4(ctx *c) { setup_rows(c, 4); }
+
+static int run_commit(ctx *c)
+{
+    TRY(c, strata_session_new(&c->s, c->db));
+    User *john, *amy, *kim;
+    Post *p, *old;
+    TRY(c, strata_get(c->s, &user_model, 1, &john));
+    TRY(c, strata_new(c->s, &user_model, &amy));
+    TRY(c, strata_set_text(&amy->username, "amy"));
+    TRY(c, strata_set_text(&amy->email, "amy@example.com"));
+    TRY(c, strata_add(amy));
+    TRY(c, strata_new(c->s, &user_model, &kim));
+    TRY(c, strata_set_text(&kim->username, "kim"));
+    TRY(c, strata_set_text(&kim->email, "kim@example.com"));
+    TRY(c, strata_add(kim));
+    TRY(c, strata_new(c->s, &post_model, &p));
+    TRY(c, strata_set_text(&p->body, "hello from amy"));
+    TRY(c, strata_set_related(p, "author", amy));
+    TRY(c, strata_add(p));
+    TRY(c, strata_new(c->s, &post_model, &p));
+    TRY(c, strata_set_text(&p->body, "john again"));
+    TRY(c, strata_set_related(p, "author", john));
+    TRY(c, strata_add(p));
+    TRY(c, strata_set_text(&john->email, "johnny@example.com"));
+    TRY(c, strata_get(c->s, &post_model, 2, &old));
+    TRY(c, strata_delete(old));
+    TRY(c, strata_session_commit(c->s));
+    text_add(&c->out, "amy %lld, kim %lld, post %lld\n", (long long)amy->id, (long long)kim->id,
+             (long long)p->id);
+    strata_session_free(c->s);
+    c->s = NULL;
+    return STRATA_OK;
+}
+
+/* The session's objects, read through the session after a rollback. */
+static bool session_view(ctx *c, text *t, text *why)
+{
+    t->s[0] = '\0';
+    strata_query *q = strata_query_new(c->s, &user_model);
+    strata_list *l;
+    strata_query_order_by(q, "username", STRATA_ASC);
+    int rc = strata_query_all(q, &l);
+    if (rc != STRATA_OK) {
+        text_add(why, "a query after the rollback: %s: %s", strata_errname(rc),
+                 strata_session_errmsg(c->s));
+        strata_query_free(q);
+        return false;
+    }
+    for (size_t i = 0; i < l->count; i++) {
+        User *u = l->items[i];
+        text_add(t, "user %s %s\n", u->username, u->email);
+    }
+    strata_list_free(l);
+    strata_query_free(q);
+    return true;
+}
+
+static long auto_rollback; /* runs that met the SQLite auto-rollback bug */
+
+static bool after_failed_commit(ctx *c, text *why)
+{
+    strata_list_free(c->l);
+    strata_query_free(c->q);
+    c->l = NULL, c->q = NULL;
+    if (!c->s)
+        return handle_usable(c, why);
+    (void)strlen(strata_session_errmsg(c->s));
+    if (c->step && strcmp(c->step, "strata_session_commit(c->s)") == 0) {
+        /* A second commit, with memory: all of it or an error, never
+         * success for rows that are not there. */
+        if (strata_session_commit(c->s) == STRATA_OK) {
+            text rows;
+            dump_rows(memory_engine() ? c->db : verify_db, &rows);
+            if (strcmp(rows.s, want.after.s) != 0) {
+                text_add(why, "a second commit succeeded, but the database holds\n%s", rows.s);
+                return false;
+            }
+            c->redone = true;
+        }
+    }
+    int rc = strata_session_rollback(c->s);
+    if (rc != STRATA_OK && !th_is_pg() &&
+        strstr(strata_session_errmsg(c->s), "cannot rollback - no transaction is active")) {
+        /* Known, in src/db.c and backends/sqlite.c (not this test's to
+         * fix): SQLite rolls a transaction back by itself when a statement
+         * runs out of memory, and the handle, still counting it open,
+         * sends a ROLLBACK that fails.  The objects are put back all the
+         * same. */
+        auto_rollback++;
+        rc = STRATA_OK;
+    }
+    if (rc != STRATA_OK) {
+        text_add(why, "rollback after the failure: %s: %s", strata_errname(rc),
+                 strata_session_errmsg(c->s));
+        return false;
+    }
+    if (!handle_usable(c, why))
+        return false;
+    /* A COMMIT whose answer libpq could not read may have committed: the
+     * objects, rolled back, cannot know (see one_run). */
+    text rows, view, users = {""};
+    dump_rows(c->db, &rows);
+    if (th_is_pg() && nm_failed_in_libpq() && strcmp(rows.s, want.after.s) == 0)
+        return true;
+    /* The objects agree with the database again. */
+    if (!session_view(c, &view, why))
+        return false;
+    strata_session_free(c->s);
+    c->s = NULL;
+    for (char *line = strtok(rows.s, "\n"); line; line = strtok(NULL, "\n"))
+        if (!strncmp(line, "user ", 5))
+            text_add(&users, "%s\n", line);
+    if (strcmp(view.s, users.s) != 0) {
+        text_add(why,
+                 "after the failure and a rollback the session's objects differ from the "
+                 "database:\nsession:\n%sdatabase:\n%s",
+                 view.s, users.s);
+        return false;
+    }
+    return true;
+}
+
+/* -- many rows at once: multi-row INSERTs, pipelined on PostgreSQL -- */
+
+#define BULK_USERS 1001 /* two full batches of 500 and one of 1 */
+
+static int run_bulk(ctx *c)
+{
+    TRY(c, strata_session_new(&c->s, c->db));
+    User *u = NULL;
+    for (int i = 0; i < BULK_USERS; i++) {
+        char name[16], email[24];
+        snprintf(name, sizeof name, "u%04d", i);
+        snprintf(email, sizeof email, "u%04d@x", i);
+        TRY(c, strata_new(c->s, &user_model, &u));
+        TRY(c, strata_set_text(&u->username, name));
+        TRY(c, strata_set_text(&u->email, email));
+        TRY(c, strata_add(u));
+    }
+    TRY(c, strata_session_commit(c->s));
+    text_add(&c->out, "the last of %d users has id %lld\n", BULK_USERS, (long long)u->id);
+    strata_session_free(c->s);
+    c->s = NULL;
+    return STRATA_OK;
+}
+
+/* -- queries -- */
+
+static void setup_rows_7(ctx *c) { setup_rows(c, 7); }
+
+static int add_list(ctx *c, const strata_list *l)
+{
+    TRY_PTR(c, c->str = strata_list_repr(l));
+    text_add(&c->out, "%s\n", c->str);
+    strata_free(c->str);
+    c->str = NULL;
+    return STRATA_OK;
+}
+
+static int run_query(ctx *c)
+{
+    TRY(c, strata_session_new(&c->s, c->db));
+    TRY_PTR(c, c->q = strata_query_new(c->s, &user_model));
+    TRY(c, strata_query_filter(c->q, strata_c("username", STRATA_NE, strata_text("david"))));
+    TRY(c, strata_query_order_by(c->q, "username", STRATA_DESC));
+    TRY(c, strata_query_all(c->q, &c->l));
+    TRY(c, add_list(c, c->l));
+    strata_list_free(c->l);
+    c->l = NULL;
+    strata_query_free(c->q);
+
+    TRY_PTR(c, c->q = strata_query_new(c->s, &post_model));
+    TRY(c, strata_query_filter(c->q, strata_c("author.username", STRATA_LIKE, strata_text("%n"))));
+    TRY(c,
+        strata_query_filter(c->q, strata_or(strata_c("body", STRATA_LT, strata_text("post 004")),
+                                            strata_c("body", STRATA_GE, strata_text("post 006")))));
+    TRY(c, strata_query_order_by(c->q, "body", STRATA_ASC));
+    TRY(c, strata_query_paginate(c->q, 2, 2, &c->pg));
+    text_add(&c->out, "page %lld of %lld, %lld in all: ", (long long)c->pg.page,
+             (long long)c->pg.pages, (long long)c->pg.total);
+    TRY(c, add_list(c, c->pg.items));
+    strata_page_clear(&c->pg);
+    int64_t n;
+    TRY(c, strata_query_count(c->q, &n));
+    Post *first;
+    TRY(c, strata_query_first(c->q, &first));
+    text_add(&c->out, "count %lld, first %s\n", (long long)n, first ? first->body : "none");
+    strata_query_free(c->q);
+    c->q = NULL;
+    strata_session_free(c->s);
+    c->s = NULL;
+    return STRATA_OK;
+}
+
+static bool after_failed_query(ctx *c, text *why)
+{
+    if (c->s)
+        (void)strlen(strata_session_errmsg(c->s));
+    ctx_free(c);
+    return handle_usable(c, why);
+}
+
+/* -- relationships -- */
+
+static int add_names(ctx *c, const char *what, const strata_list *l)
+{
+    text_add(&c->out, "%s:", what);
+    for (size_t i = 0; i < l->count; i++) {
+        strata_object *o = l->items[i];
+        if (o->model == &user_model)
+            text_add(&c->out, " %s", ((User *)o)->username);
+        else
+            text_add(&c->out, " %s", ((Post *)o)->body);
+    }
+    text_add(&c->out, "\n");
+    return STRATA_OK;
+}
+
+static int run_relations(ctx *c)
+{
+    TRY(c, strata_session_new(&c->s, c->db));
+    TRY_PTR(c, c->q = strata_query_new(c->s, &user_model));
+    TRY(c, strata_query_load(c->q, "posts"));
+    TRY(c, strata_query_load(c->q, "followers"));
+    TRY(c, strata_query_order_by(c->q, "username", STRATA_ASC));
+    TRY(c, strata_query_all(c->q, &c->l));
+    User *john = NULL, *susan = NULL, *david = NULL;
+    for (size_t i = 0; i < c->l->count; i++) {
+        User *u = c->l->items[i];
+        const strata_list *posts, *followers;
+        TRY(c, strata_related_list(u, "posts", &posts));
+        TRY(c, strata_related_list(u, "followers", &followers));
+        text_add(&c->out, "%s\n", u->username);
+        add_names(c, "  posts", posts);
+        add_names(c, "  followers", followers);
+        if (!strcmp(u->username, "john"))
+            john = u;
+        else if (!strcmp(u->username, "susan"))
+            susan = u;
+        else
+            david = u;
+    }
+    strata_list_free(c->l);
+    c->l = NULL;
+    strata_query_free(c->q);
+    c->q = NULL;
+    if (!john || !susan || !david) {
+        c->step = "the users";
+        return STRATA_E_NOT_FOUND;
+    }
+    /* Many-to-one, lazily. */
+    Post *p;
+    User *author;
+    TRY(c, strata_get(c->s, &post_model, 3, &p));
+    TRY(c, strata_related(p, "author", &author));
+    text_add(&c->out, "%s by %s\n", p->body, author ? author->username : "nobody");
+    /* susan stops following john; susan and john follow david. */
+    TRY(c, strata_collection_remove(john, "followers", susan));
+    TRY(c, strata_collection_add(david, "followers", susan));
+    TRY(c, strata_collection_add(john, "following", david));
+    int is = -1;
+    TRY(c, strata_collection_contains(susan, "following", david, &is));
+    text_add(&c->out, "susan follows david: %d\n", is);
+    TRY(c, strata_session_commit(c->s));
+    c->committed = true;
+    /* The commit expired the collection: this reads it again. */
+    const strata_list *followers;
+    TRY(c, strata_related_list(david, "followers", &followers));
+    add_names(c, "david's followers", followers);
+    strata_session_free(c->s);
+    c->s = NULL;
+    return STRATA_OK;
+}
+
+/* -- streaming -- */
+
+static void setup_rows_40(ctx *c) { setup_rows(c, 40); }
+
+static int run_stream(ctx *c)
+{
+    TRY(c, strata_session_new(&c->s, c->db));
+    TRY_PTR(c, c->q = strata_query_new(c->s, &post_model));
+    TRY(c, strata_query_filter(c->q, strata_c("user_id", STRATA_NE, strata_int(3))));
+    TRY(c, strata_query_order_by(c->q, "id", STRATA_ASC));
+    TRY(c, strata_query_iter(c->q, &c->it));
+    Post *p;
+    int rc, n = 0;
+    int64_t sum = 0;
+    while ((rc = strata_iter_next(c->it, &p)) == STRATA_ROW) {
+        n++;
+        sum += p->id;
+    }
+    if (rc != STRATA_DONE) {
+        c->step = "strata_iter_next";
+        return rc;
+    }
+    text_add(&c->out, "streamed %d posts, ids summing to %lld\n", n, (long long)sum);
+    strata_iter_free(c->it);
+    c->it = NULL;
+    strata_query_free(c->q);
+    c->q = NULL;
+    strata_session_free(c->s);
+    c->s = NULL;
+
+    TRY(c,
+        strata_stmt_prepare(&c->st, c->db, "SELECT body FROM post WHERE user_id = ? ORDER BY id"));
+    TRY(c, strata_stmt_bind_int64(c->st, 1, 3));
+    TRY(c, strata_stmt_stream(c->st));
+    while ((rc = strata_stmt_step(c->st)) == STRATA_ROW) {
+        const char *body;
+        size_t len;
+        TRY(c, strata_stmt_column_text(c->st, 0, &body, &len));
+        text_add(&c->out, "%.*s;", (int)len, body);
+    }
+    if (rc != STRATA_DONE) {
+        c->step = "strata_stmt_step";
+        return rc;
+    }
+    text_add(&c->out, "\n");
+    strata_stmt_finalize(c->st);
+    c->st = NULL;
+    return STRATA_OK;
+}
+
+static const phase phases[] = {
+    {"open", setup_none, run_open, NULL, state_none, false, 0},
+    {"migrate-up", setup_base, run_migrate_up, after_failed_migration, dump_schema, true, 0},
+    {"migrate-down", setup_head, run_migrate_down, after_failed_migration, dump_schema, true, 0},
+    {"commit", setup_rows_4, run_commit, after_failed_commit, dump_rows, true, 4},
+    {"bulk-insert", setup_rows_4, run_bulk, after_failed_commit, dump_rows, true, 4},
+    {"query", setup_rows_7, run_query, after_failed_query, dump_rows, false, 7},
+    {"relations", setup_rows_7, run_relations, after_failed_commit, dump_rows, true, 7},
+    {"stream", setup_rows_40, run_stream, after_failed_query, dump_rows, false, 40},
+};
+
+/* ---- the driver ------------------------------------------------------------------------ */
+
+/* Seconds a phase may take on one engine, two thirds for "once", one
+ * third for "persistent" (STRATA_NOMEM_BUDGET overrides). */
+#define BUDGET_S 8.0
+
+static long env_long(const char *name, long dflt)
+{
+    const char *v = getenv(name);
+    return v && *v ? strtol(v, NULL, 10) : dflt;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* What is described when a check fails. */
+static struct {
+    const phase *ph;
+    const char *mode;
+    long n;
+    const ctx *c;
+} cur;
+
+static void describe_run(void)
+{
+    fprintf(stderr, "test_nomem: %s on %s, %s failure at allocation %ld", cur.ph->name,
+            th_engine_name(th_engine_now()), cur.mode, cur.n);
+    if (cur.c && cur.c->step)
+        fprintf(stderr, ": %s gave %s", cur.c->step, strata_errname(cur.c->rc));
+    fprintf(stderr, "\n");
+    if (nm.nbt) {
+        fprintf(stderr, "  the first injected failure (in %s):\n",
+                *nm_first_frame_object() ? nm_first_frame_object() : "strata");
+        backtrace_symbols_fd(nm.bt, nm.nbt, 2);
+    }
+}
+
+/* A run that hangs: say which, and where it waits. */
+#define RUN_TIMEOUT_S 60
+
+static void on_hang(int sig)
+{
+    (void)sig;
+    nm.armed = false;
+    nm_say("test_nomem: a run hangs\n");
+    if (cur.ph)
+        describe_run();
+    void *bt[NM_FRAMES];
+    int n = backtrace(bt, NM_FRAMES);
+    backtrace_symbols_fd(bt, n, 2);
+    _exit(98);
+}
+
+static void on_crash(int sig)
+{
+    nm_say("test_nomem: crashed\n");
+    if (cur.ph)
+        describe_run();
+    void *bt[NM_FRAMES];
+    int n = backtrace(bt, NM_FRAMES);
+    backtrace_symbols_fd(bt, n, 2);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static int failures;
+
+/* Check `cond` about the current run: report it (and go on when asked). */
+#define EXPECT(cond, ...)                                                                    \
+    do {                                                                                     \
+        if (!(cond)) {                                                                       \
+            describe_run();                                                                  \
+            fprintf(stderr, "  " __VA_ARGS__);                                               \
+            fprintf(stderr, "\n");                                                           \
+            failures++;                                                                      \
+            if (!env_long("STRATA_NOMEM_KEEP_GOING", 0))                                     \
+                ck_abort_msg("%s: %s failure at allocation %ld: %s", cur.ph->name, cur.mode, \
+                             cur.n, #cond);                                                  \
+            goto next;                                                                       \
+        }                                                                                    \
+    } while (0)
+
+/* The connection the database state is read through. */
+static strata_db *state_db(ctx *c) { return memory_engine() ? c->db : verify_db; }
+
+enum { RUN_RECORD = 1, RUN_NO_LEAK_CHECK = 2 };
+
+/* One run: set up, run armed with a failure at allocation n (0: none),
+ * check.  Returns how many failures were injected. */
+static long one_run(const phase *ph, long n, bool persistent, int flags)
+{
+    ctx c;
+    memset(&c, 0, sizeof c);
+    cur.ph = ph;
+    cur.mode = persistent ? "persistent" : "once";
+    cur.n = n;
+    cur.c = &c;
+    alarm(RUN_TIMEOUT_S);
+    ph->setup(&c);
+    text before, after, why = {""};
+    ph->state(state_db(&c), &before);
+    long live0 = nm.live;
+    nm_arm(n, persistent);
+    c.rc = ph->run(&c);
+    nm_disarm();
+    long fired = nm.fired;
+    if (flags & RUN_RECORD) {
+        ck_assert_msg(c.rc == STRATA_OK, "%s without failures: %s gave %s: %s", ph->name, c.step,
+                      strata_errname(c.rc), c.db ? strata_db_errmsg(c.db) : "");
+        want.out = c.out;
+        want.before = before;
+    }
+    if (c.rc != STRATA_OK) {
+        EXPECT(fired > 0, "%s gave %s (%s) though no allocation failed", c.step,
+               strata_errname(c.rc), c.db ? strata_db_errmsg(c.db) : "");
+        if (c.db)
+            (void)strlen(strata_db_errmsg(c.db));
+        EXPECT(!ph->after_failure || !c.db || ph->after_failure(&c, &why), "%s", why.s);
+    } else {
+        EXPECT(strcmp(c.out.s, want.out.s) == 0,
+               "the run succeeded with different output:\n%s\ninstead of\n%s", c.out.s, want.out.s);
+    }
+    ctx_free(&c);
+    ph->state(state_db(&c), &after);
+    if (flags & RUN_RECORD)
+        want.after = after;
+    if (ph->state == dump_schema) {
+        bool consistent = false;
+        for (int i = 0; i < want.nschema; i++)
+            consistent |= strcmp(after.s, want.schema[i].s) == 0;
+        EXPECT(consistent, "the version table and the schema disagree:\n%s", after.s);
+        if (c.rc == STRATA_OK) {
+            EXPECT(strcmp(after.s, want.after.s) == 0, "migrated to\n%sinstead of\n%s", after.s,
+                   want.after.s);
+        } else if (c.db) {
+            /* The next, un-armed run finishes the job. */
+            bool up = ph->run == run_migrate_up;
+            strata_migrations *m;
+            int rc = strata_migrations_open(&m, repo_dir());
+            if (rc == STRATA_OK)
+                rc = up ? strata_migrations_upgrade(m, c.db, "head")
+                        : strata_migrations_downgrade(m, c.db, "base");
+            text msg = {""};
+            text_add(&msg, "%s", strata_migrations_errmsg(m));
+            strata_migrations_free(m);
+            EXPECT(rc == STRATA_OK, "after the failure, a second %s failed: %s",
+                   up ? "upgrade" : "downgrade", msg.s);
+            ph->state(state_db(&c), &after);
+            EXPECT(strcmp(after.s, want.after.s) == 0,
+                   "after a failed migration, another one reached\n%sinstead of\n%s", after.s,
+                   want.after.s);
+        }
+    } else if (c.rc == STRATA_OK || c.redone || c.committed) {
+        EXPECT(strcmp(after.s, want.after.s) == 0,
+               "the run succeeded but the database holds\n%sinstead of\n%s", after.s, want.after.s);
+    } else {
+        bool in_doubt = th_is_pg() && ph->changes_db && nm_failed_in_libpq() &&
+                        strcmp(after.s, want.after.s) == 0;
+        EXPECT(strcmp(after.s, before.s) == 0 || in_doubt,
+               "a failed run changed the database to\n%sfrom\n%s", after.s, before.s);
+    }
+next:
+    ctx_free(&c);
+    strata_db_close(c.db);
+    c.db = NULL;
+    if (!(flags & RUN_NO_LEAK_CHECK) && nm.live != live0) {
+        long leaked = nm.live - live0;
+        describe_run();
+        fprintf(stderr, "  %ld block%s made while armed %s still live:\n", leaked,
+                leaked == 1 ? "" : "s", leaked == 1 ? "is" : "are");
+        int shown = 0;
+        for (size_t i = 0; i < NM_SLOTS && shown < 20; i++)
+            if (nm.table[i].p) {
+                fprintf(stderr, "    %zu bytes at %p, allocation %ld\n", nm.table[i].size,
+                        nm.table[i].p, nm.table[i].seq);
+                shown++;
+            }
+        failures++;
+        nm_forget_all();
+        if (!env_long("STRATA_NOMEM_KEEP_GOING", 0))
+            ck_abort_msg("%s: %s failure at allocation %ld: %ld leaked", ph->name, cur.mode, n,
+                         leaked);
+    }
+    if (flags & RUN_NO_LEAK_CHECK)
+        nm_forget_all();
+    cur.c = NULL;
+    alarm(0);
+    return fired;
+}
+
+/* Every k-th allocation, k the smallest that fits `count` runs of
+ * `per_run` seconds in `budget`. */
+static long stride_for(long count, double per_run, double budget)
+{
+    if (env_long("STRATA_NOMEM_EXHAUSTIVE", 0))
+        return 1;
+    double k = (double)count * per_run / budget;
+    return k <= 1 ? 1 : (long)k + 1;
+}
+
+static void run_phase(const phase *ph)
+{
+    const char *only_phase = getenv("STRATA_NOMEM_PHASE");
+    if (only_phase && *only_phase && strcmp(only_phase, ph->name) != 0)
+        return;
+    signal(SIGSEGV, on_crash);
+    signal(SIGBUS, on_crash);
+    signal(SIGABRT, on_crash);
+    signal(SIGALRM, on_hang);
+    {
+        void *bt[4];
+        backtrace(bt, 4); /* loads what backtrace() needs, un-armed */
+    }
+    nm.trace = env_long("STRATA_NOMEM_TRACE", 0);
+    nm.trace_fails = env_long("STRATA_NOMEM_TRACE_FAILS", 0) != 0;
+    if (!memory_engine())
+        verify_db = th_open_url(run_url());
+    /* The schema at each revision, for the migrations' consistency check. */
+    memset(&want, 0, sizeof want);
+    {
+        ctx c = {0};
+        open_run_db(&c);
+        drop_all(c.db);
+        dump_schema(c.db, &want.schema[want.nschema++]);
+        for (int i = 0; i < 3; i++) {
+            migrate_ok(c.db, true, "+1");
+            dump_schema(c.db, &want.schema[want.nschema++]);
+        }
+        if (!memory_engine() && ph->posts == 0)
+            drop_all(c.db);
+        strata_db_close(c.db);
+    }
+    /* Twice un-armed: the libraries' one-time set-up, then the count. */
+    double t0 = now_s();
+    one_run(ph, 0, false, RUN_RECORD | RUN_NO_LEAK_CHECK);
+    double t1 = now_s();
+    one_run(ph, 0, false, RUN_RECORD);
+    long count = nm.count;
+    double per_run = now_s() - t1;
+    double budget = env_long("STRATA_NOMEM_BUDGET", 0) > 0
+                        ? (double)env_long("STRATA_NOMEM_BUDGET", 0)
+                        : BUDGET_S;
+    /* Sampled runs start at a random allocation, so that runs over time
+     * cover them all; the seed is printed, STRATA_NOMEM_SEED repeats it. */
+    long seed = env_long("STRATA_NOMEM_SEED", 0);
+    if (!seed)
+        seed = (long)(time(NULL) % 1000000) + 1;
+    failures = 0;
+    rollback_lost = 0;
+    answer_lost = 0;
+    nm_exempted = 0;
+    auto_rollback = 0;
+    long only = env_long("STRATA_NOMEM_ONLY", 0);
+    const char *mode = getenv("STRATA_NOMEM_MODE");
+    long runs[2] = {0, 0}, strides[2] = {0, 0};
+    for (int persistent = 0; persistent <= 1; persistent++) {
+        if (mode && *mode && strcmp(mode, persistent ? "persistent" : "once") != 0)
+            continue;
+        long k = strides[persistent] =
+            stride_for(count, per_run, persistent ? budget / 3 : budget * 2 / 3);
+        if (only) {
+            one_run(ph, only, persistent, 0);
+            runs[persistent]++;
+            continue;
+        }
+        for (long n = 1 + (seed + persistent) % k;; n += k) {
+            runs[persistent]++;
+            if (one_run(ph, n, persistent, 0) == 0)
+                break;
+        }
+    }
+    double took = now_s() - t0;
+    fprintf(stderr,
+            "test_nomem: %-12s on %-13s %6ld allocations; once: %ld runs (every %ld), "
+            "persistent: %ld runs (every %ld); seed %ld; %.1f s\n",
+            ph->name, th_engine_name(th_engine_now()), count, runs[0], strides[0], runs[1],
+            strides[1], seed, took);
+    if (rollback_lost)
+        fprintf(stderr,
+                "test_nomem: %-12s on %-13s %ld persistent runs left the engine in a "
+                "transaction the handle forgot (a ROLLBACK that ran out of memory: "
+                "src/db.c)\n",
+                ph->name, th_engine_name(th_engine_now()), rollback_lost);
+    if (answer_lost)
+        fprintf(stderr,
+                "test_nomem: %-12s on %-13s %ld runs left the server in a transaction whose "
+                "BEGIN the handle took for failed (libpq could not allocate its answer: "
+                "src/db.c, backends/postgres.c)\n",
+                ph->name, th_engine_name(th_engine_now()), answer_lost);
+    if (nm_exempted)
+        fprintf(stderr,
+                "test_nomem: %-12s on %-13s %ld allocations were not failed, or the run would "
+                "hang (backends/postgres.c, pg_execute_many)\n",
+                ph->name, th_engine_name(th_engine_now()), nm_exempted);
+    if (auto_rollback)
+        fprintf(stderr,
+                "test_nomem: %-12s on %-13s %ld runs met a transaction SQLite had rolled back "
+                "by itself, which the handle still counted open (src/db.c, "
+                "backends/sqlite.c)\n",
+                ph->name, th_engine_name(th_engine_now()), auto_rollback);
+    if (verify_db) {
+        strata_db_close(verify_db);
+        verify_db = NULL;
+    }
+    cur.ph = NULL;
+    ck_assert_msg(failures == 0, "%s: %d failing runs (see above)", ph->name, failures);
+}
+
+START_TEST(nomem_phase) { run_phase(&phases[_i]); }
+END_TEST
+
+static void add_tests(TCase *tc, th_engine engine)
+{
+    (void)engine;
+    tcase_set_timeout(tc, 600);
+    tcase_add_loop_test(tc, nomem_phase, 0, (int)(sizeof phases / sizeof phases[0]));
+}
+
+#endif /* the injection */
+
+static Suite *build_suite(void) { return th_suite("nomem", add_tests); }
+
+int main(void) { return th_run(build_suite); }
