@@ -185,6 +185,16 @@ static int pg_cancel(strata_conn *conn)
     return c->cancel && PQcancel(c->cancel, err, sizeof err) ? STRATA_OK : STRATA_E_CONNECTION_LOST;
 }
 
+static int pg_in_transaction(strata_conn *conn)
+{
+    switch (PQtransactionStatus(((pg_conn *)conn)->h)) {
+    case PQTRANS_IDLE: return 0;
+    case PQTRANS_INTRANS:
+    case PQTRANS_INERROR: return 1;
+    default: return -1; /* a command under way, or no connection */
+    }
+}
+
 static int pg_set_timeout(strata_conn *conn, int ms)
 {
     char sql[64];
@@ -1143,4 +1153,5 @@ const strata_driver strata__postgres_driver = {
     .begin_mode = pg_begin_mode,
     .cancel = pg_cancel,
     .set_timeout = pg_set_timeout,
+    .in_transaction = pg_in_transaction,
 };

@@ -193,6 +193,11 @@ static int sq_set_timeout(strata_conn *conn, int ms)
     return STRATA_OK;
 }
 
+static int sq_in_transaction(strata_conn *conn)
+{
+    return !sqlite3_get_autocommit(((sqlite_conn *)conn)->h);
+}
+
 static int sq_cancel(strata_conn *conn)
 {
     sqlite3_interrupt(((sqlite_conn *)conn)->h); /* safe from any thread */
@@ -540,6 +545,7 @@ const strata_driver strata__sqlite_driver = {
     .url_params = sq_url_params,
     .begin_mode = sq_begin_mode,
     .cancel = sq_cancel,
+    .in_transaction = sq_in_transaction,
     .set_timeout = sq_set_timeout,
     .open = sq_open,
     .close = sq_close,

@@ -167,6 +167,11 @@ void strata__db_note_failure(strata_db *db)
 {
     if (db->in_tx && db->errcode != STRATA_E_TX_ABORTED)
         db->tx_failed = true;
+    /* SQLite rolls the whole transaction back by itself after some errors
+     * (out of memory, disk full): the transaction is failed all the same,
+     * and the rollback the caller owes finds nothing left to undo. */
+    if (db->in_tx && strata__drv_in_transaction(db) == 0)
+        db->engine_ended_tx = true;
 }
 
 /* Run SQL text without parameters: echo, count, execute. */
@@ -200,9 +205,27 @@ int64_t strata_db_changes(const strata_db *db) { return db ? db->changes : 0; }
 static void tx_ended(strata_db *db)
 {
     db->in_tx = false;
+    db->engine_ended_tx = false;
     db->tx_failed = false;
     db->tx_from_savepoint = false;
     db->sp_depth = 0;
+}
+
+/* Roll the engine's transaction back after a failure, keeping the
+ * failure's details (not the rollback's) on the handle. */
+static int rollback_keeping_error(strata_db *db)
+{
+    int code = db->errcode, native = db->native;
+    char state[6], *msg = db->errmsg;
+    memcpy(state, db->sqlstate, sizeof state);
+    db->errmsg = NULL;
+    int rc = strata__drv_rollback(db);
+    strata__db_clear_error(db);
+    db->errcode = code;
+    db->native = native;
+    db->errmsg = msg;
+    memcpy(db->sqlstate, state, sizeof state);
+    return rc;
 }
 
 /* BEGIN in `mode`, or the engine's own form of it (`sql`, e.g. SQLite's
@@ -249,22 +272,6 @@ uint64_t strata__db_tx_serial(const strata_db *db) { return db->in_tx ? db->tx_s
 int strata__db_begin_sql(strata_db *db, const char *sql)
 {
     return begin(db, sql, STRATA_TX_DEFAULT);
-}
-
-/* Roll the engine's transaction back after a failure, keeping the
- * failure's details (not the rollback's) on the handle. */
-static void rollback_keeping_error(strata_db *db)
-{
-    int code = db->errcode, native = db->native;
-    char state[6], *msg = db->errmsg;
-    memcpy(state, db->sqlstate, sizeof state);
-    db->errmsg = NULL;
-    strata__drv_rollback(db);
-    strata__db_clear_error(db);
-    db->errcode = code;
-    db->native = native;
-    db->errmsg = msg;
-    memcpy(db->sqlstate, state, sizeof state);
 }
 
 void strata__db_abort_tx(strata_db *db)
@@ -325,6 +332,10 @@ int strata_db_rollback(strata_db *db)
         return rc;
     if (!db->in_tx)
         return STRATA_OK;
+    if (db->engine_ended_tx || strata__drv_in_transaction(db) == 0) {
+        tx_ended(db); /* the engine rolled back already */
+        return STRATA_OK;
+    }
     db->counters[STRATA_COUNTER_STATEMENTS]++;
     strata__echo_line(db, "ROLLBACK");
     rc = strata__drv_rollback(db);

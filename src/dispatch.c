@@ -126,6 +126,12 @@ int strata__drv_begin_mode(strata_db *db, int mode)
     return strata__drv_begin(db);
 }
 
+int strata__drv_in_transaction(strata_db *db)
+{
+    const strata_driver *d = db->driver;
+    return d->version >= 4 && d->in_transaction && db->conn ? d->in_transaction(db->conn) : -1;
+}
+
 int strata__drv_cancel(strata_db *db)
 {
     const strata_driver *d = db->driver;

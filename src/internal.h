@@ -99,6 +99,7 @@ struct strata_db {
     bool broken; /* the connection was lost: only rollback and close work */
     bool in_tx;
     bool tx_failed;         /* a statement failed in the transaction: only rollback works */
+    bool engine_ended_tx;   /* ...and the engine rolled it back by itself (SQLite) */
     bool tx_from_savepoint; /* the transaction was begun by the first savepoint */
     uint64_t tx_serial;     /* counts transactions begun: names the one open now */
     int sp_depth;
@@ -227,6 +228,8 @@ int strata__drv_begin(strata_db *db);
 /* Begin in a strata_tx_mode: the driver's begin_mode, else begin. */
 int strata__drv_begin_mode(strata_db *db, int mode);
 int strata__drv_commit(strata_db *db);
+/* Whether the engine has a transaction open: 1, 0, or -1 (cannot tell). */
+int strata__drv_in_transaction(strata_db *db);
 /* The driver's cancel (from any thread) and statement timeout. */
 int strata__drv_cancel(strata_db *db);
 int strata__drv_set_timeout(strata_db *db, int ms);

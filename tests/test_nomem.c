@@ -65,10 +65,6 @@
  *
  * Known bugs in files this test's author could not change are not
  * asserted on; each phase says how often it met them:
- *   - src/db.c with backends/sqlite.c: SQLite rolls a transaction back by
- *     itself when a statement runs out of memory, and the handle, still
- *     counting it open, fails the ROLLBACK that follows ("cannot rollback
- *     - no transaction is active");
  *   - src/db.c: a ROLLBACK that cannot run for lack of memory (persistent
  *     mode) leaves the engine in a transaction the handle forgot;
  *   - src/db.c with backends/postgres.c: a BEGIN the server ran, whose

@@ -26,7 +26,8 @@
 extern "C" {
 #endif
 
-/* 2: set_streaming; 3: execute_many; 4: url_param_known, begin_mode, cancel, set_timeout */
+/* 2: set_streaming; 3: execute_many; 4: url_param_known, begin_mode, cancel, set_timeout,
+ * in_transaction */
 #define STRATA_DRIVER_VERSION 4
 
 /* Capability bits (strata_driver.capabilities). */
@@ -162,6 +163,11 @@ struct strata_driver {
     /* Optional: fail each statement that runs longer than `ms` (0: no
      * limit) with STRATA_E_TIMEOUT. */
     int (*set_timeout)(strata_conn *conn, int ms);
+    /* Optional: 1 when the engine has a transaction open on `conn`, 0 when
+     * not (SQLite ends one by itself when a statement runs out of memory
+     * or disk), -1 when it cannot tell.  The core uses it to keep its own
+     * idea of the transaction true after failures. */
+    int (*in_transaction)(strata_conn *conn);
 };
 
 /* ---- helpers the core gives backends ----------------------------------- */
