@@ -53,7 +53,10 @@ static void vt_create_sql(strata__sb *sb, const run *r)
     strata__sb tmp;
     strata__sb_init(&tmp);
     strata__sb_printf(&tmp, "%s_pkc", r->m->version_table);
-    strata__sb_ident(sb, r->drv, tmp.data ? tmp.data : "strata_version_pkc");
+    if (tmp.failed) /* not another table's constraint name */
+        sb->failed = true;
+    else
+        strata__sb_ident(sb, r->drv, tmp.data);
     strata__sb_free(&tmp);
     strata__sb_puts(sb, " PRIMARY KEY (version_num))");
 }
@@ -127,7 +130,11 @@ static int vt_read(run *r)
         return db_failed(r, "reading the version table");
     while ((rc = strata_stmt_step(st)) == STRATA_ROW) {
         const char *id = NULL;
-        strata_stmt_column_text(st, 0, &id, NULL);
+        int got = strata_stmt_column_text(st, 0, &id, NULL);
+        if (got != STRATA_OK && got != STRATA_NULL) { /* out of memory */
+            rc = got;
+            break;
+        }
         int i = id ? strata__mig_find(r->m, id) : -1;
         if (i < 0) {
             rc = strata__mig_error(r->m, STRATA_E_MIGRATION,
@@ -589,7 +596,9 @@ static int step_begin(run *r)
     strata__sb_init(&sb);
     vt_create_sql(&sb, r);
     char *create = strata__sb_take(&sb);
-    rc = create && (lock || !r->dl->migration_lock) ? STRATA_OK : STRATA_E_NOMEM;
+    rc = create && (lock || !r->dl->migration_lock)
+             ? STRATA_OK
+             : strata__mig_error(r->m, STRATA_E_NOMEM, "out of memory");
     if (rc == STRATA_OK && lock && strata_db_exec(r->db, lock) != STRATA_OK)
         rc = db_failed(r, "taking the migration lock");
     if (rc == STRATA_OK && strata_db_exec(r->db, create) != STRATA_OK)

@@ -240,16 +240,22 @@ static bool nm_exempt(void)
 {
     void *bt[NM_FRAMES];
     int n = backtrace(bt, NM_FRAMES);
-    Dl_info info;
-    bool get_result = false;
+    Dl_info self, info;
+    if (!dladdr((void *)nm_exempt, &self))
+        return false;
+    bool pipeline_result = false;
     for (int i = 2; i < n; i++) {
         if (!dladdr(bt[i], &info) || !info.dli_sname)
             continue;
         if (!strcmp(info.dli_sname, "PQpipelineSync"))
             return true;
-        if (!strcmp(info.dli_sname, "PQgetResult"))
-            get_result = true;
-        else if (get_result && nm.persistent && !strcmp(info.dli_sname, "strata_stmt_execute_many"))
+        /* PQgetResult called by the backend itself (PQexecPrepared calls
+         * it too, from inside libpq: one execution, no pipeline) */
+        if (!strcmp(info.dli_sname, "PQgetResult") && i + 1 < n && dladdr(bt[i + 1], &info) &&
+            info.dli_fbase == self.dli_fbase)
+            pipeline_result = true;
+        else if (pipeline_result && nm.persistent &&
+                 !strcmp(info.dli_sname, "strata_stmt_execute_many"))
             return true;
     }
     return false;
@@ -275,6 +281,14 @@ static bool nm_inject(void)
     bool exempt = nm_exempt();
     nm.armed = true;
     if (exempt) {
+        if (nm.trace_fails) {
+            nm.armed = false;
+            void *bt[NM_FRAMES];
+            int n = backtrace(bt, NM_FRAMES);
+            fprintf(stderr, "test_nomem: allocation %ld not failed:\n", nm.count);
+            backtrace_symbols_fd(bt, n, 2);
+            nm.armed = true;
+        }
         nm_exempted++;
         if (!nm.persistent)
             nm.target++; /* fail the next one instead */
