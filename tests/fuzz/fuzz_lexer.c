@@ -29,8 +29,7 @@
     (STRATA_LEX_NESTED_COMMENTS | STRATA_LEX_DOLLAR_QUOTES | STRATA_LEX_E_STRINGS | \
      STRATA_LEX_BACKTICKS | STRATA_LEX_BRACKETS)
 
-static void check_styles(const char *in, const strata__sql_rewrite *q,
-                         const strata__sql_rewrite *d)
+static void check_styles(const char *in, const strata__sql_rewrite *q, const strata__sql_rewrite *d)
 {
     if (q->nparams != d->nparams || q->multiple != d->multiple)
         fuzz_fail("styles disagree on \"%s\": %d/%d params, multiple %d/%d", in, q->nparams,

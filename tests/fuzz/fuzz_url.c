@@ -146,7 +146,10 @@ static char *swap_password(const char *s)
     return out;
 }
 
-static bool is_blank(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v'; }
+static bool is_blank(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v';
+}
 
 /* Length of "scheme://" at the start of t, or 0. */
 static size_t scheme_prefix(const char *t)
@@ -292,10 +295,8 @@ static void run(const char *url, outputs *o)
 static char *password_form(enum place place, bool encoded, const char *pw)
 {
     switch (place) {
-    case PLACE_USERINFO:
-        return encoded ? pct_encode(pw) : strchr(pw, '@') ? NULL : strdup(pw);
-    case PLACE_PARAM:
-        return encoded ? pct_encode(pw) : strchr(pw, '&') ? NULL : strdup(pw);
+    case PLACE_USERINFO: return encoded ? pct_encode(pw) : strchr(pw, '@') ? NULL : strdup(pw);
+    case PLACE_PARAM: return encoded ? pct_encode(pw) : strchr(pw, '&') ? NULL : strdup(pw);
     case PLACE_CONNINFO:
         if (encoded)
             return NULL;
@@ -303,10 +304,8 @@ static char *password_form(enum place place, bool encoded, const char *pw)
             if (is_blank(*p) || *p == '\'' || *p == '\\')
                 return NULL;
         return strdup(pw);
-    case PLACE_CONNINFO_QUOTED:
-        return encoded ? NULL : conninfo_quote(pw);
-    case PLACE_NONE:
-        break;
+    case PLACE_CONNINFO_QUOTED: return encoded ? NULL : conninfo_quote(pw);
+    case PLACE_NONE: break;
     }
     return NULL;
 }

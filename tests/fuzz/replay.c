@@ -135,8 +135,7 @@ int main(int argc, char **argv)
     } else {
         const char *top = getenv("top_srcdir");
         char dir[4096];
-        snprintf(dir, sizeof dir, "%s/tests/fuzz/corpus/%s", top && *top ? top : ".",
-                 FUZZ_TARGET);
+        snprintf(dir, sizeof dir, "%s/tests/fuzz/corpus/%s", top && *top ? top : ".", FUZZ_TARGET);
         rc = run_path(dir, &count, &failed);
     }
     if (failed)
