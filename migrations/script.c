@@ -1202,7 +1202,8 @@ static void put_create_table(strata__sb *sb, const strata_table *t)
 {
     strata__sb_puts(sb, "  - create_table:\n");
     put_key(sb, "      ", "name", t->name);
-    strata__sb_puts(sb, "      columns:\n");
+    /* No columns is "[]": an empty value would read as null, not a list. */
+    strata__sb_puts(sb, t->ncols ? "      columns:\n" : "      columns: []\n");
     bool one_pk = t->pk && t->pk->cols.n == 1;
     for (int i = 0; i < t->ncols; i++)
         put_column(sb, "        ", t->cols[i],
