@@ -65,7 +65,8 @@ int strata__graph_build(strata_migrations *m)
     for (int i = 0; rc == STRATA_OK && i < n; i++)
         rc = visit(m, i, state, (const int *const *)down, ndown, order, &count);
     if (rc == STRATA_OK) {
-        memcpy(m->revs, order, (size_t)n * sizeof *order);
+        if (n) /* an empty repository has no revs array: memcpy(NULL, ...) is undefined */
+            memcpy(m->revs, order, (size_t)n * sizeof *order);
         for (int i = 0; i < n; i++) {
             free(m->revs[i]->children);
             m->revs[i]->children = NULL;

@@ -1025,6 +1025,43 @@ int strata__mop_from_op(strata__mop *out, const strata__op *op)
 
 /* ---- rendering --------------------------------------------------------- */
 
+/* The code point of the UTF-8 sequence at s, its length in *len; a byte
+ * that starts no valid sequence stands for itself, length 1. */
+static unsigned utf8_at(const char *s, size_t *len)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    unsigned cp = p[0];
+    size_t n = cp < 0x80             ? 1
+               : (cp & 0xE0) == 0xC0 ? 2
+               : (cp & 0xF0) == 0xE0 ? 3
+               : (cp & 0xF8) == 0xF0 ? 4
+                                     : 1;
+    *len = 1;
+    if (n == 1)
+        return cp;
+    cp &= 0x3Fu >> (n - 1);
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xC0) != 0x80)
+            return p[0];
+        cp = cp << 6 | (p[i] & 0x3Fu);
+    }
+    *len = n;
+    return cp;
+}
+
+/* YAML's line breaks: \n, \r, NEL, LS, PS (\r\n is two). */
+static bool yaml_break(unsigned cp)
+{
+    return cp == '\n' || cp == '\r' || cp == 0x85 || cp == 0x2028 || cp == 0x2029;
+}
+
+/* Characters a YAML reader refuses anywhere in a file. */
+static bool yaml_unprintable(unsigned cp)
+{
+    return (cp < 0x20 && cp != '\t' && cp != '\n' && cp != '\r') ||
+           (cp >= 0x7F && cp <= 0x9F && cp != 0x85) || cp == 0xFFFE || cp == 0xFFFF;
+}
+
 /* A scalar: plain when it cannot be read as anything else, else quoted. */
 static void yput(strata__sb *sb, const char *s)
 {
@@ -1038,21 +1075,47 @@ static void yput(strata__sb *sb, const char *s)
         strata__sb_puts(sb, s);
         return;
     }
+    /* Double-quoted: every line break and every character a reader refuses
+     * is escaped (a raw break would be folded into a space). */
     strata__sb_putc(sb, '"');
-    for (const char *p = s; *p; p++) {
-        switch (*p) {
+    for (size_t n; *s; s += n) {
+        unsigned cp = utf8_at(s, &n);
+        switch (cp) {
         case '"': strata__sb_puts(sb, "\\\""); break;
         case '\\': strata__sb_puts(sb, "\\\\"); break;
         case '\n': strata__sb_puts(sb, "\\n"); break;
         case '\t': strata__sb_puts(sb, "\\t"); break;
+        case 0x85: strata__sb_puts(sb, "\\N"); break;
+        case 0x2028: strata__sb_puts(sb, "\\L"); break;
+        case 0x2029: strata__sb_puts(sb, "\\P"); break;
         default:
-            if ((unsigned char)*p < 0x20)
-                strata__sb_printf(sb, "\\x%02x", (unsigned char)*p);
+            if (cp <= 0xFF && (yaml_unprintable(cp) || cp == '\r'))
+                strata__sb_printf(sb, "\\x%02x", cp);
+            else if (yaml_unprintable(cp))
+                strata__sb_printf(sb, "\\u%04X", cp);
             else
-                strata__sb_putc(sb, *p);
+                strata__sb_putn(sb, s, n);
         }
     }
     strata__sb_putc(sb, '"');
+}
+
+/* Text in a "# " comment: a line break in it starts a new comment line
+ * (else the rest would be read as YAML), and a character a reader refuses
+ * becomes '?'. */
+static void put_comment(strata__sb *sb, const char *s)
+{
+    for (size_t n; *s; s += n) {
+        unsigned cp = utf8_at(s, &n);
+        if (cp == '\r' && s[1] == '\n')
+            n = 2;
+        if (yaml_break(cp))
+            strata__sb_puts(sb, "\n# ");
+        else if (yaml_unprintable(cp))
+            strata__sb_putc(sb, '?');
+        else
+            strata__sb_putn(sb, s, n);
+    }
 }
 
 static void put_names(strata__sb *sb, const strata__names *n)
@@ -1139,7 +1202,8 @@ static void put_create_table(strata__sb *sb, const strata_table *t)
 {
     strata__sb_puts(sb, "  - create_table:\n");
     put_key(sb, "      ", "name", t->name);
-    strata__sb_puts(sb, "      columns:\n");
+    /* No columns is "[]": an empty value would read as null, not a list. */
+    strata__sb_puts(sb, t->ncols ? "      columns:\n" : "      columns: []\n");
     bool one_pk = t->pk && t->pk->cols.n == 1;
     for (int i = 0; i < t->ncols; i++)
         put_column(sb, "        ", t->cols[i],
@@ -1282,12 +1346,19 @@ char *strata__script_render(const strata__revision *r, const char *const *warnin
 {
     strata__sb sb;
     strata__sb_init(&sb);
-    strata__sb_printf(&sb, "# %s\n#\n# Revision ID: %s\n# Revises: ", r->message, r->id);
+    strata__sb_puts(&sb, "# ");
+    put_comment(&sb, r->message);
+    strata__sb_printf(&sb, "\n#\n# Revision ID: %s\n# Revises: ", r->id);
     for (int i = 0; i < r->ndown; i++)
         strata__sb_printf(&sb, "%s%s", i ? ", " : "", r->down[i]);
-    strata__sb_printf(&sb, "\n# Create Date: %s\n", r->created ? r->created : "");
-    for (int i = 0; i < nwarnings; i++)
-        strata__sb_printf(&sb, "#\n# WARNING: %s: review before running.\n", warnings[i]);
+    strata__sb_puts(&sb, "\n# Create Date: ");
+    put_comment(&sb, r->created ? r->created : "");
+    strata__sb_putc(&sb, '\n');
+    for (int i = 0; i < nwarnings; i++) {
+        strata__sb_puts(&sb, "#\n# WARNING: ");
+        put_comment(&sb, warnings[i]);
+        strata__sb_puts(&sb, ": review before running.\n");
+    }
     strata__sb_puts(&sb, "\n");
     put_key(&sb, "", "revision", r->id);
     if (r->ndown == 0) {
