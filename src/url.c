@@ -193,6 +193,22 @@ static dec_result pct_decode(const char *s, size_t n, char **out, size_t *bad)
     return DEC_OK;
 }
 
+/* For a URL that failed to validate: does the key, decoded, so much as
+ * mention a secret ("x?password", "PGPASSWORD")?  Another reader may split
+ * it differently. */
+static bool mentions_secret(const char *text, url_span key)
+{
+    char *k;
+    size_t bad;
+    if (pct_decode(text + key.off, key.len, &k, &bad) != DEC_OK)
+        return true;
+    bool secret = false;
+    for (char *p = k; *p && !secret; p++)
+        secret = !strncasecmp(p, "password", 8) || !strncasecmp(p, "secret", 6);
+    free(k);
+    return secret;
+}
+
 static bool is_secret_key(const char *text, url_span key)
 {
     char *k;
@@ -322,7 +338,7 @@ static void mask_conservatively(url_reading *r)
             add_mask(r, colon + 1, last_at - colon - 1);
     }
     for (size_t i = 0; i < r->nparams; i++)
-        if (r->params[i].has_value && is_secret_key(t, r->params[i].key))
+        if (r->params[i].has_value && mentions_secret(t, r->params[i].key))
             add_mask(r, r->params[i].value.off, r->n - r->params[i].value.off);
 }
 

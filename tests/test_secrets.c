@@ -42,6 +42,8 @@ static const char *const forms[] = {
     "postgresql://{H}/app?pass%77ord=S3crtPw",
     "postgresql://{H}/app?PASSWORD=S3crtPw",
     "postgresql://{H}/app?pass%7word=S3crtPw",
+    "postgresql://u@zz\npostgresql:?/@{H}/app?pass%77ord=S3crtPw",
+    "postgresql://{H}/app?x?password=S3crtPw",
     "postgresql://{H}:bad/app?password=S3crtPw",
     "postgresql+asyncpg://app:S3crtPw@{H}/app",
     "postgres://app:S3crtPw@[{H}/app",
