@@ -790,6 +790,41 @@ const strata_driver *strata__url_driver(const strata_url *u) { return u->driver;
 /* ---- redaction of free text -------------------------------------------- */
 
 /* libpq's "key=value key='va lue'" form: hide the values of secret keys. */
+/* Does `p` read as nothing but "key=value" pairs (values quoted or not)?
+ * After a secret's value, anything else means the text is not what it
+ * seems, and the rest is hidden too. */
+static bool only_pairs(const char *p)
+{
+    for (;;) {
+        while (isspace((unsigned char)*p))
+            p++;
+        if (!*p)
+            return true;
+        const char *k = p;
+        while (isalnum((unsigned char)*p) || *p == '_')
+            p++;
+        if (p == k)
+            return false;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (*p++ != '=')
+            return false;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (*p == '\'') {
+            for (p++; *p && *p != '\''; p++)
+                if (*p == '\\' && p[1])
+                    p++;
+            if (!*p)
+                return false;
+            p++;
+        } else {
+            while (*p && !isspace((unsigned char)*p))
+                p++;
+        }
+    }
+}
+
 static char *redact_conninfo(const char *text)
 {
     strata__sb sb;
@@ -824,6 +859,8 @@ static char *redact_conninfo(const char *text)
             while (*v && !isspace((unsigned char)*v))
                 v++;
         }
+        if (!only_pairs(v))
+            break; /* the rest is hidden too */
         p = v;
     }
     return strata__sb_take(&sb);

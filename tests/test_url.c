@@ -187,7 +187,10 @@ START_TEST(url_redact_free_text)
     ck_assert_str_eq(r, "postgresql://h:x/d?password=***");
     strata_free(r);
     r = strata_url_redact("note: password = S3cr;tPw, then");
-    ck_assert_str_eq(r, "note: password = *** then");
+    ck_assert_str_eq(r, "note: password = ***"); /* not key=value text: the rest goes too */
+    strata_free(r);
+    r = strata_url_redact("host=h password='{3cret host=h password='a b\\'s3cret' }' user=u");
+    ck_assert_str_eq(r, "host=h password=***");
     strata_free(r);
 }
 END_TEST
