@@ -318,6 +318,45 @@ static void read_url(url_reading *r, const char *text)
     }
 }
 
+static bool only_pairs(const char *p);
+
+/* libpq's "key=value" form anywhere in the text: hide each secret key's
+ * value (quoted or up to a space), and the rest of the text when what
+ * follows is not more such pairs. */
+static void mask_conninfo_values(url_reading *r)
+{
+    const char *t = r->text;
+    for (size_t i = 0; i < r->n; i++) {
+        if (i > 0 && (isalnum((unsigned char)t[i - 1]) || t[i - 1] == '_'))
+            continue;
+        size_t klen = 0;
+        for (size_t k = 0; secret_keys[k] && !klen; k++)
+            if (!strncasecmp(t + i, secret_keys[k], strlen(secret_keys[k])))
+                klen = strlen(secret_keys[k]);
+        if (!klen)
+            continue;
+        size_t v = i + klen;
+        while (v < r->n && (t[v] == ' ' || t[v] == '\t'))
+            v++;
+        if (v >= r->n || t[v] != '=')
+            continue;
+        for (v++; v < r->n && (t[v] == ' ' || t[v] == '\t'); v++)
+            ;
+        size_t e = v;
+        if (e < r->n && t[e] == '\'') {
+            for (e++; e < r->n && t[e] != '\''; e++)
+                if (t[e] == '\\' && e + 1 < r->n)
+                    e++;
+            if (e < r->n)
+                e++;
+        } else {
+            while (e < r->n && !isspace((unsigned char)t[e]))
+                e++;
+        }
+        add_mask(r, v, (only_pairs(t + e) ? e : r->n) - v);
+    }
+}
+
 /* The URL failed to validate: hide whatever any reading could take for a
  * secret.  From the first ':' of the user-info (of the whole text when the
  * scheme is not well formed) up to the last '@'; after a secret key, the
@@ -340,6 +379,7 @@ static void mask_conservatively(url_reading *r)
     for (size_t i = 0; i < r->nparams; i++)
         if (r->params[i].has_value && mentions_secret(t, r->params[i].key))
             add_mask(r, r->params[i].value.off, r->n - r->params[i].value.off);
+    mask_conninfo_values(r);
 }
 
 static void reading_free(url_reading *r)
