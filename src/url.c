@@ -658,6 +658,13 @@ static int validate(url_check *c)
     if (rc)
         return rc;
     if (r->has_userinfo) {
+        /* "host?password=a@b": libpq reads all before the '@' as a user
+         * name, where the writer surely meant a query. */
+        if (find_from(r->text, r->user.off, r->user.off + r->user.len, '?') <
+            r->user.off + r->user.len)
+            return url_fail(c, "the user name holds \"?\": a query comes after the host (an "
+                               "\"@\" in a query value must be percent-encoded as %%40, a \"?\" "
+                               "in a user name as %%3F)");
         char *user;
         if ((rc = decode(c, r->user, "user name", false, &user)))
             return rc;

@@ -137,6 +137,7 @@ static const struct {
     {"postgresql://app:5432/s3cret@db/app", "the database name holds \"@\""},
     {"postgresql://h/d?password=s3c=ret", "holds a second \"=\""},
     {"postgresql:app:s3cret@h/app", "must be followed by \"//\""},
+    {"postgresql://h?password=s3c@ret/db", "the user name holds \"?\""},
 };
 
 START_TEST(url_invalid_forms)
