@@ -665,6 +665,13 @@ static int validate(url_check *c)
             return url_fail(c, "the user name holds \"?\": a query comes after the host (an "
                                "\"@\" in a query value must be percent-encoded as %%40, a \"?\" "
                                "in a user name as %%3F)");
+        /* "user:?password=a@b" too: a password that holds "?key=" is a
+         * query read as a password. */
+        size_t pend = r->password.off + r->password.len;
+        size_t qm = r->has_password ? find_from(r->text, r->password.off, pend, '?') : pend;
+        if (qm < pend && find_from(r->text, qm, pend, '=') < pend)
+            return url_fail(c, "the password holds \"?...=\": a query comes after the host (an "
+                               "\"@\" in a query value must be percent-encoded as %%40)");
         char *user;
         if ((rc = decode(c, r->user, "user name", false, &user)))
             return rc;

@@ -138,6 +138,7 @@ static const struct {
     {"postgresql://h/d?password=s3c=ret", "holds a second \"=\""},
     {"postgresql:app:s3cret@h/app", "must be followed by \"//\""},
     {"postgresql://h?password=s3c@ret/db", "the user name holds \"?\""},
+    {"postgresql://app:?password=s3c@ret", "the password holds \"?...=\""},
 };
 
 START_TEST(url_invalid_forms)
