@@ -47,13 +47,14 @@
  * The cost.  A phase may take BUDGET_S seconds per engine (two thirds for
  * "once", one third for "persistent"; STRATA_NOMEM_BUDGET=S changes it).
  * The stride k is the smallest that fits the phase's allocations into it
- * at the measured cost of a run: 1 (every allocation) for the small
- * phases, a sample of every few for the migrations and the bulk insert,
- * and sparser on PostgreSQL, where a run costs a connection and round
- * trips.  The first N is random in [1, k] (the seed is printed), so
- * successive runs cover different allocations; STRATA_NOMEM_EXHAUSTIVE=1
- * tries every one (minutes per engine).  Each phase prints one line: its
- * allocations, runs, stride, seed and time.
+ * at the measured cost of a run (doubled when runs turn out slower, on a
+ * busy machine): 1 (every allocation) for the small phases, a sample of
+ * every few for the migrations and the bulk insert, and sparser on
+ * PostgreSQL, where a run costs a connection and round trips.  The first
+ * N is random in [1, k] (the seed is printed), so successive runs cover
+ * different allocations; STRATA_NOMEM_EXHAUSTIVE=1 tries every one
+ * (minutes per engine).  Each phase prints one line: its allocations,
+ * runs, stride, seed and time.
  *
  * PostgreSQL.  Only the client fails (the server is another process), and
  * the URL gets gssencmode=disable: libpq's GSSAPI probe runs MIT Kerberos,
@@ -1309,7 +1310,8 @@ next:
 }
 
 /* Every k-th allocation, k the smallest that fits `count` runs of
- * `per_run` seconds in `budget`. */
+ * `per_run` seconds in `budget` (doubled later when runs turn out slower;
+ * the line a phase prints gives the last). */
 static long stride_for(long count, double per_run, double budget)
 {
     if (env_long("STRATA_NOMEM_EXHAUSTIVE", 0))
@@ -1376,18 +1378,26 @@ static void run_phase(const phase *ph)
     for (int persistent = 0; persistent <= 1; persistent++) {
         if (mode && *mode && strcmp(mode, persistent ? "persistent" : "once") != 0)
             continue;
-        long k = strides[persistent] =
-            stride_for(count, per_run, persistent ? budget / 3 : budget * 2 / 3);
+        double share = persistent ? budget / 3 : budget * 2 / 3, start = now_s();
+        long k = stride_for(count, per_run, share);
         if (only) {
             one_run(ph, only, persistent, 0);
             runs[persistent]++;
             continue;
         }
+        long done = 0;
         for (long n = 1 + (seed + persistent) % k;; n += k) {
-            runs[persistent]++;
+            runs[persistent]++, done++;
             if (one_run(ph, n, persistent, 0) == 0)
                 break;
+            /* Runs slower than the measured one (a busy machine): sparser,
+             * to stay near the budget. */
+            double spent = now_s() - start;
+            double left = (double)(count > n ? count - n : 0) / (double)k * spent / (double)done;
+            if (spent > share / 4 && spent + left > share * 1.5)
+                k *= 2;
         }
+        strides[persistent] = k;
     }
     double took = now_s() - t0;
     fprintf(stderr,
