@@ -380,6 +380,23 @@ static void mask_conservatively(url_reading *r)
         if (r->params[i].has_value && mentions_secret(t, r->params[i].key))
             add_mask(r, r->params[i].value.off, r->n - r->params[i].value.off);
     mask_conninfo_values(r);
+    /* Wherever a "key=" whose key mentions a secret stands (inside what
+     * another reader takes for a user name, say), hide the rest. */
+    for (size_t e = start; e < r->n; e++) {
+        if (t[e] != '=')
+            continue;
+        size_t k = e;
+        while (k > 0 && !strchr("?&/@:;# \t\n", t[k - 1]))
+            k--;
+        /* (libpq key=value text, where keys follow a space, is read by
+         * mask_conninfo_values precisely.) */
+        if (k == 0 || isspace((unsigned char)t[k - 1]))
+            continue;
+        if (k < e && mentions_secret(t, (url_span){k, e - k})) {
+            add_mask(r, e + 1, r->n - e - 1);
+            break;
+        }
+    }
 }
 
 static void reading_free(url_reading *r)
