@@ -761,11 +761,16 @@ static int pg_execute_many(strata_backend_stmt *bst, size_t n, int (*bind)(void 
         if (stop && !synced) {
             /* The sync ends the pipeline; after an error the server skips
              * to it, and libpq reports the skipped executions as aborted. */
-            synced = true;
             if (!PQpipelineSync(c->h)) {
-                rc = rc == STRATA_OK ? report_res(c, NULL) : rc;
+                /* No sync went out (out of memory), so nothing will ever
+                 * end the pipeline: waiting for it would hang, and the
+                 * connection cannot be used again. */
+                rc = strata_driver_error(bst->conn->db, STRATA_E_CONNECTION_LOST, "08006", 0,
+                                         "could not end a pipeline of %zu executions: %s", sent,
+                                         PQerrorMessage(c->h));
                 break;
             }
+            synced = true;
         } else if (!stop && sent > flushed) {
             /* Ask the server to send what it has without waiting for a sync. */
             if (!PQsendFlushRequest(c->h) || PQflush(c->h) < 0) {
