@@ -1,6 +1,7 @@
 #!/bin/sh
 # Run every Check suite once more under valgrind's memcheck, in one process
-# (CK_FORK=no) so leaks and invalid accesses in the library are seen.  One
+# (CK_FORK=no) so leaks and invalid accesses in the library are seen (a
+# failed check shows in the log too: under CK_FORK=no it also leaks).  One
 # line per suite: "valgrind: NAME clean" or the report.  Exit 1 on any error.
 # Usage: tests/valgrind.sh TEST_PROGRAM...   (run from the build directory)
 set -u
@@ -8,7 +9,7 @@ command -v valgrind >/dev/null 2>&1 || { echo "valgrind: not installed (scripts/
 status=0
 for t in "$@"; do
     log="$t.vglog"
-    CK_FORK=no CK_VERBOSITY=silent ./libtool --mode=execute valgrind -q --leak-check=full \
+    CK_FORK=no CK_VERBOSITY=normal ./libtool --mode=execute valgrind -q --leak-check=full \
         --errors-for-leak-kinds=definite,indirect --error-exitcode=97 "$t" >"$log" 2>&1
     rc=$?
     if [ "$rc" -eq 0 ]; then
