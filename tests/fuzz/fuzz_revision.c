@@ -3,7 +3,7 @@
  * the writer (strata__script_render), and a repository built from them.
  *
  * Input: one or more revision files, separated by lines "---" (at most
- * eight; empty pieces are skipped), so a seed can be a whole repository and
+ * eight; empty pieces are skipped), so an input can be a whole repository and
  * a later revision can name an earlier one as its down revision.
  *
  * For each piece: parsing either fails with a message naming the file, or
