@@ -132,6 +132,34 @@ static void teardown_postgres(void)
     remove_tmpdir();
 }
 
+static int echo_saved = -1;
+
+void th_echo_begin(void)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/stderr.txt", th_tmpdir());
+    setenv("STRATA_ECHO", "1", 1);
+    fflush(stderr);
+    echo_saved = dup(2);
+    ck_assert(echo_saved >= 0 && freopen(path, "w", stderr) != NULL);
+}
+
+void th_echo_end(char *buf, size_t cap)
+{
+    fflush(stderr);
+    dup2(echo_saved, 2);
+    close(echo_saved);
+    echo_saved = -1;
+    unsetenv("STRATA_ECHO");
+    char path[600];
+    snprintf(path, sizeof path, "%s/stderr.txt", th_tmpdir());
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    size_t n = fread(buf, 1, cap - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+}
+
 Suite *th_suite(const char *name, th_add_fn add)
 {
     static void (*const setups[])(void) = {setup_sqlite_memory, setup_sqlite_file, setup_postgres};

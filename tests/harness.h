@@ -35,6 +35,13 @@ const char *th_pg_url(void);
 /* Directory for this test's files (exists for every engine). */
 const char *th_tmpdir(void);
 
+/* Send stderr to a file in th_tmpdir() with STRATA_ECHO=1 set, so the
+ * echo of handles opened meanwhile is caught; th_echo_end() puts stderr
+ * and STRATA_ECHO back and copies what was written into buf (cap bytes,
+ * NUL-terminated). */
+void th_echo_begin(void);
+void th_echo_end(char *buf, size_t cap);
+
 /* Open th_url() and assert success. */
 strata_db *th_open(void);
 /* Open `url` and assert success. */

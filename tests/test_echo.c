@@ -103,12 +103,7 @@ START_TEST(echo_redacts_url_password)
     } else {
         snprintf(u, sizeof u, "%s", base);
     }
-    setenv("STRATA_ECHO", "1", 1);
-    char path[300];
-    snprintf(path, sizeof path, "%s/stderr.txt", th_tmpdir());
-    fflush(stderr);
-    int saved = dup(2);
-    ck_assert(freopen(path, "w", stderr) != NULL);
+    th_echo_begin();
     strata_db *db = th_open_url(u);
     th_exec(db, "SELECT 1");
     strata_db_close(db);
@@ -119,17 +114,8 @@ START_TEST(echo_redacts_url_password)
     ck_assert_ptr_nonnull(strstr(strata_db_errmsg(db), "u:***@127.0.0.1:1"));
     ck_assert_ptr_null(strstr(strata_db_url(db), "s3cret"));
     strata_db_close(db);
-    fflush(stderr);
-    dup2(saved, 2);
-    close(saved);
-    unsetenv("STRATA_ECHO");
-
-    FILE *f = fopen(path, "r");
-    ck_assert_ptr_nonnull(f);
     char buf[8192];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    buf[n] = '\0';
-    fclose(f);
+    th_echo_end(buf, sizeof buf);
     ck_assert_msg(strstr(buf, "connect ") != NULL, "no connect line in: %s", buf);
     ck_assert_msg(strstr(buf, "SELECT 1") != NULL, "no statement in: %s", buf);
     ck_assert_msg(strstr(buf, "s3cret") == NULL, "password leaked: %s", buf);

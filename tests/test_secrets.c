@@ -100,12 +100,7 @@ static void run_tool(const char *url, char *out, size_t cap)
  * output the handle gives. */
 static int open_and_check(const char *url)
 {
-    char path[600];
-    snprintf(path, sizeof path, "%s/stderr.txt", th_tmpdir());
-    setenv("STRATA_ECHO", "1", 1);
-    fflush(stderr);
-    int saved = dup(2);
-    ck_assert(freopen(path, "w", stderr) != NULL);
+    th_echo_begin();
     strata_db *db = NULL;
     int rc = strata_db_open(&db, url);
     if (rc == STRATA_OK) {
@@ -120,16 +115,8 @@ static int open_and_check(const char *url)
     assert_clean("strata_db_errmsg", url, strata_db_errmsg(db));
     assert_clean("strata_db_url", url, strata_db_url(db));
     strata_db_close(db);
-    fflush(stderr);
-    dup2(saved, 2);
-    close(saved);
-    unsetenv("STRATA_ECHO");
-    FILE *f = fopen(path, "r");
-    ck_assert_ptr_nonnull(f);
     char buf[8192];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    buf[n] = '\0';
-    fclose(f);
+    th_echo_end(buf, sizeof buf);
     assert_clean("the echo lines", url, buf);
     return rc;
 }
