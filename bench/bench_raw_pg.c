@@ -478,8 +478,8 @@ static int64_t scalar(PGconn *c, const char *sql)
 static int w6_threads(void *p, const bench_cfg *cfg, bench_out *out)
 {
     PGconn *c = p;
-    if (exec(c, "UPDATE \"user\" SET password_hash = NULL") ||
-        exec(c, "DELETE FROM post WHERE body = 'w6'"))
+    if (exec(c, BENCH_W6_RESET_USERS) ||
+        exec(c, BENCH_W6_RESET_POSTS))
         return 1;
     PGresult *r = PQexec(c, "SELECT id FROM \"user\" ORDER BY id");
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
@@ -501,11 +501,10 @@ static int w6_threads(void *p, const bench_cfg *cfg, bench_out *out)
     if (err)
         return 1;
     bench_w6_verdict(cfg,
-                     scalar(c, "SELECT coalesce(sum(CAST(password_hash AS INTEGER)), 0) "
-                               "FROM \"user\""),
-                     scalar(c, "SELECT count(*) FROM post WHERE body = 'w6'"), out);
-    return exec(c, "UPDATE \"user\" SET password_hash = NULL") ||
-           exec(c, "DELETE FROM post WHERE body = 'w6'");
+                     scalar(c, BENCH_W6_COUNTER_SUM),
+                     scalar(c, BENCH_W6_POSTS), out);
+    return exec(c, BENCH_W6_RESET_USERS) ||
+           exec(c, BENCH_W6_RESET_POSTS);
 }
 
 int main(int argc, char **argv)

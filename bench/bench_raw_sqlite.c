@@ -426,7 +426,7 @@ static int64_t scalar(sqlite3 *db, const char *sql)
 static int w6_threads(void *p, const bench_cfg *cfg, bench_out *out)
 {
     sqlite3 *db = p;
-    if (exec(db, "UPDATE \"user\" SET password_hash = NULL; DELETE FROM post WHERE body = 'w6'"))
+    if (exec(db, BENCH_W6_RESET_USERS "; " BENCH_W6_RESET_POSTS))
         return 1;
     int64_t *uids = malloc((size_t)cfg->users * sizeof *uids);
     size_t n = 0;
@@ -446,10 +446,9 @@ static int w6_threads(void *p, const bench_cfg *cfg, bench_out *out)
     if (err)
         return 1;
     bench_w6_verdict(cfg,
-                     scalar(db, "SELECT coalesce(sum(CAST(password_hash AS INTEGER)), 0) "
-                                "FROM \"user\""),
-                     scalar(db, "SELECT count(*) FROM post WHERE body = 'w6'"), out);
-    return exec(db, "UPDATE \"user\" SET password_hash = NULL; DELETE FROM post WHERE body = 'w6'");
+                     scalar(db, BENCH_W6_COUNTER_SUM),
+                     scalar(db, BENCH_W6_POSTS), out);
+    return exec(db, BENCH_W6_RESET_USERS "; " BENCH_W6_RESET_POSTS);
 }
 
 int main(int argc, char **argv)

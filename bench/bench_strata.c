@@ -319,9 +319,9 @@ static int w6_unit(void *conn, int64_t uid, int64_t *retries)
 /* Untimed: the counters and W6's posts back to nothing. */
 static int w6_reset(ctx *c)
 {
-    int rc = strata_db_exec(c->db, "UPDATE \"user\" SET password_hash = NULL");
+    int rc = strata_db_exec(c->db, BENCH_W6_RESET_USERS);
     if (rc == STRATA_OK)
-        rc = strata_db_exec(c->db, "DELETE FROM post WHERE body = 'w6'");
+        rc = strata_db_exec(c->db, BENCH_W6_RESET_POSTS);
     return rc == STRATA_OK ? 0 : fail(NULL, c->db, "W6 reset", rc);
 }
 
@@ -366,9 +366,8 @@ static int w6_pooled(void *p, const bench_cfg *cfg, bench_out *out)
     if (err)
         return 1;
     bench_w6_verdict(cfg,
-                     w6_scalar(c, "SELECT coalesce(sum(CAST(password_hash AS INTEGER)), 0) "
-                                  "FROM \"user\""),
-                     w6_scalar(c, "SELECT count(*) FROM post WHERE body = 'w6'"), out);
+                     w6_scalar(c, BENCH_W6_COUNTER_SUM),
+                     w6_scalar(c, BENCH_W6_POSTS), out);
     return w6_reset(c);
 }
 

@@ -67,6 +67,13 @@ typedef struct bench_w6_ops {
     int (*unit)(void *conn, int64_t uid, int64_t *retries);
     void (*close)(void *conn);
 } bench_w6_ops;
+/* W6's SQL, the same for every program: the counters and W6's posts
+ * back to nothing (untimed, before and after), and what the verdict
+ * reads afterwards. */
+#define BENCH_W6_RESET_USERS "UPDATE \"user\" SET password_hash = NULL"
+#define BENCH_W6_RESET_POSTS "DELETE FROM post WHERE body = 'w6'"
+#define BENCH_W6_COUNTER_SUM "SELECT coalesce(sum(CAST(password_hash AS INTEGER)), 0) FROM \"user\""
+#define BENCH_W6_POSTS "SELECT count(*) FROM post WHERE body = 'w6'"
 int bench_w6_threads(const bench_cfg *cfg, const int64_t *uids, size_t n, const bench_w6_ops *ops,
                      bench_out *out);
 /* After the threads: from the counters' sum and the posts found, how
