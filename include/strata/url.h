@@ -1,5 +1,6 @@
 /*
- * strata/url.h - database URLs, parsed by SQLAlchemy's rules.
+ * strata/url.h - database URLs, in SQLAlchemy's forms, read as libpq reads
+ * a URI (docs/connections.md, "How a URL is read").
  *
  *   sqlite:///relative/path.db     file relative to the working directory
  *   sqlite:////absolute/path.db    absolute file
@@ -7,8 +8,9 @@
  *   sqlite:///app.db?mode=ro&busy_timeout=2000&journal_mode=wal
  *   postgresql://user:pw@host:5432/db?sslmode=require
  *   postgres://...                 alias of postgresql://
- *   postgresql+libpq://, sqlite+sqlite3://   driver suffixes naming the
- *                                  built-in driver are accepted
+ *   postgresql+libpq://, +psycopg2://, +psycopg://, sqlite+sqlite3://,
+ *   sqlite+pysqlite://             driver suffixes naming the built-in
+ *                                  drivers are accepted
  *
  * PostgreSQL URLs are handed to libpq whole, so every libpq parameter
  * (multi-host lists, sslmode, connect_timeout, application_name, ...) works.
@@ -52,8 +54,11 @@ STRATA_API const char *strata_url_errmsg(const strata_url *url);
  *  "postgresql"); NULL when parsing failed.  Borrowed. */
 STRATA_API const char *strata_url_backend(const strata_url *url);
 
-/** The URL with its password replaced by "***" (both the user:password
- *  part and a password= parameter).  Borrowed until strata_url_free(). */
+/** The URL with its secrets replaced by "***": the user-info password and
+ *  the values of password=, sslpassword= and oauth_client_secret= (keys
+ *  compared percent-decoded).  After a failed parse, everything any reading
+ *  could take for a secret is hidden (docs/connections.md).  Borrowed until
+ *  strata_url_free(). */
 STRATA_API const char *strata_url_redacted(const strata_url *url);
 
 /** For SQLite: the file path (percent-decoded) or ":memory:".  For
@@ -64,9 +69,11 @@ STRATA_API const char *strata_url_database(const strata_url *url);
 /** Value of query parameter `name` (percent-decoded), or NULL.  Borrowed. */
 STRATA_API const char *strata_url_param(const strata_url *url, const char *name);
 
-/** Redact any URL-looking text without parsing it fully: the password
- *  after "user:" and any password=... parameter become "***".
- *  Caller frees the result with strata_free(); NULL when out of memory. */
+/** Redact any text that may hold a URL or a libpq key=value string: a
+ *  valid URL as strata_url_redacted() shows it; anything else read
+ *  cautiously (the user-info from its first ':' to the last '@', the rest
+ *  after a key that mentions a secret, secret key=value values).  Caller
+ *  frees the result with strata_free(); NULL when out of memory. */
 STRATA_API char *strata_url_redact(const char *text);
 
 #ifdef __cplusplus
