@@ -5,8 +5,16 @@
  * parameter works.  Statements are prepared on the server at prepare time
  * with parameter types left to the server to infer, so errors in the SQL
  * surface at prepare as they do on SQLite; each execution is then one
- * PQexecPrepared round trip.  Parameters travel as text except blobs (binary
- * bytea); results come back as text and are decoded by column type OID.
+ * round trip (Bind/Execute/Sync by name).  Parameters travel as text except
+ * blobs (binary bytea); results come back as text and are decoded by column
+ * type OID.
+ *
+ * Every command is sent with libpq's PQsend* calls and its results read
+ * through next_result(), which enforces strata_db_set_statement_timeout on
+ * the client: past the deadline it sends a cancel, and a server that does
+ * not answer the cancel either is given up.  No session state is set on
+ * the server for it, so it holds behind a transaction pooler, where a
+ * session's SET would reach other clients and miss this one.
  *
  * Layout: error mapping, open/close/exec/transactions, statements, value
  * decoding, dialect (reserved words), the vtable.
@@ -21,6 +29,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -61,7 +70,15 @@ typedef struct pg_conn {
      * stays on a server connection a pooler may hand to someone else. */
     bool unnamed;
     PGcancel *cancel; /* for strata_db_cancel from another thread */
+    int timeout_ms;   /* strata_db_set_statement_timeout; 0: none */
+    struct timespec deadline; /* of the command being read */
+    bool timed_out;   /* its deadline passed and a cancel went out */
+    bool gave_up;     /* the server answered neither it nor the cancel */
 } pg_conn;
+
+/* How long the server has to answer a statement timeout's cancel before
+ * the connection is taken as dead. */
+#define CANCEL_GRACE_MS 5000
 
 typedef struct pg_stmt {
     strata_backend_stmt base;
@@ -146,7 +163,13 @@ static int report_res(pg_conn *c, PGresult *res)
     if (!msg || !*msg)
         msg = PQerrorMessage(c->h);
     int rc;
-    if (PQstatus(c->h) == CONNECTION_BAD) {
+    if (c->gave_up) {
+        rc = strata_driver_error(c->base.db, STRATA_E_CONNECTION_LOST, "08006", 0,
+                                 "connection to PostgreSQL given up: the server answered "
+                                 "neither the statement nor, within %d ms, the cancel sent "
+                                 "when its timeout of %d ms passed",
+                                 CANCEL_GRACE_MS, c->timeout_ms);
+    } else if (PQstatus(c->h) == CONNECTION_BAD) {
         rc = strata_driver_error(c->base.db, STRATA_E_CONNECTION_LOST, "08006", 0,
                                  "connection to PostgreSQL lost: %s", msg);
     } else {
@@ -154,10 +177,20 @@ static int report_res(pg_conn *c, PGresult *res)
         const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
         const char *detail = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL) : NULL;
         int code = classify(state, 0, msg);
-        if (primary && detail)
-            rc = strata_driver_error(c->base.db, code, state, 0, "%s (%s)", primary, detail);
+        const char *hint = "";
+        if (code == STRATA_E_PREPARED_STATEMENT || code == STRATA_E_PROTOCOL)
+            hint = "; a connection pooler in transaction mode (pgbouncer) hands one server "
+                   "connection to many clients: add prepared_statements=false to the URL";
+        if (code == STRATA_E_TIMEOUT && c->timed_out)
+            rc = strata_driver_error(c->base.db, code, state, 0,
+                                     "canceling statement due to statement timeout (%d ms)",
+                                     c->timeout_ms);
+        else if (primary && detail)
+            rc = strata_driver_error(c->base.db, code, state, 0, "%s (%s)%s", primary, detail,
+                                     hint);
         else
-            rc = strata_driver_error(c->base.db, code, state, 0, "%s", primary ? primary : msg);
+            rc = strata_driver_error(c->base.db, code, state, 0, "%s%s",
+                                     primary ? primary : msg, hint);
     }
     PQclear(res);
     return rc;
@@ -195,11 +228,87 @@ static int pg_in_transaction(strata_conn *conn)
     }
 }
 
+/* The limit is kept here and enforced by next_result(), per command. */
 static int pg_set_timeout(strata_conn *conn, int ms)
 {
-    char sql[64];
-    snprintf(sql, sizeof sql, "SET statement_timeout = %d", ms);
-    return pg_exec(conn, sql);
+    ((pg_conn *)conn)->timeout_ms = ms;
+    return STRATA_OK;
+}
+
+/* Start the clock of a command just sent. */
+static void arm(pg_conn *c)
+{
+    c->timed_out = false;
+    if (!c->timeout_ms)
+        return;
+    clock_gettime(CLOCK_MONOTONIC, &c->deadline);
+    c->deadline.tv_sec += c->timeout_ms / 1000;
+    c->deadline.tv_nsec += (long)(c->timeout_ms % 1000) * 1000000L;
+    if (c->deadline.tv_nsec >= 1000000000L)
+        c->deadline.tv_sec++, c->deadline.tv_nsec -= 1000000000L;
+}
+
+static int ms_left(const struct timespec *deadline)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    int64_t ms = (int64_t)(deadline->tv_sec - now.tv_sec) * 1000 +
+                 (deadline->tv_nsec - now.tv_nsec) / 1000000;
+    return ms < 0 ? 0 : ms > INT32_MAX ? INT32_MAX : (int)ms;
+}
+
+/* The next result of the command being read (NULL after its last), as
+ * PQgetResult, but with the statement timeout: when the deadline passes,
+ * the statement is cancelled (its error then says so, see report_res), and
+ * when the server answers neither within CANCEL_GRACE_MS the socket is
+ * shut, so libpq reports the connection lost and nothing waits forever. */
+static PGresult *next_result(pg_conn *c)
+{
+    while (c->timeout_ms && !c->gave_up && PQisBusy(c->h)) {
+        int left = ms_left(&c->deadline);
+        if (left == 0) {
+            if (c->timed_out) {
+                c->gave_up = true;
+                shutdown(PQsocket(c->h), SHUT_RDWR);
+                break;
+            }
+            c->timed_out = true;
+            char err[256];
+            if (c->cancel)
+                PQcancel(c->cancel, err, sizeof err);
+            clock_gettime(CLOCK_MONOTONIC, &c->deadline);
+            c->deadline.tv_sec += CANCEL_GRACE_MS / 1000;
+            continue;
+        }
+        struct pollfd p = {PQsocket(c->h), POLLIN, 0};
+        int n = poll(&p, 1, left);
+        if (n < 0 && errno != EINTR)
+            break; /* PQgetResult will find what is wrong */
+        if (n > 0 && !PQconsumeInput(c->h))
+            break;
+    }
+    return PQgetResult(c->h);
+}
+
+/* The outcome of a command just sent (`sent` is the PQsend* call's
+ * result), as PQexec gives it: the last result, or the first error. */
+static PGresult *collect(pg_conn *c, int sent)
+{
+    if (!sent)
+        return NULL;
+    arm(c);
+    PGresult *last = NULL, *r;
+    while ((r = next_result(c)) != NULL) {
+        if (last && PQresultStatus(last) == PGRES_FATAL_ERROR) {
+            PQclear(r);
+            continue;
+        }
+        PQclear(last);
+        last = r;
+        if (PQstatus(c->h) == CONNECTION_BAD)
+            break;
+    }
+    return last;
 }
 
 static int pg_exec(strata_conn *conn, const char *sql);
@@ -420,7 +529,7 @@ static bool result_ok(const PGresult *res)
 static int pg_exec(strata_conn *conn, const char *sql)
 {
     pg_conn *c = (pg_conn *)conn;
-    PGresult *res = PQexec(c->h, sql);
+    PGresult *res = collect(c, PQsendQuery(c->h, sql));
     if (!res || !result_ok(res))
         return report_res(c, res);
     PQclear(res);
@@ -432,7 +541,7 @@ static int pg_exec(strata_conn *conn, const char *sql)
 static int pg_commit(strata_conn *conn)
 {
     pg_conn *c = (pg_conn *)conn;
-    PGresult *res = PQexec(c->h, "COMMIT");
+    PGresult *res = collect(c, PQsendQuery(c->h, "COMMIT"));
     if (!res || !result_ok(res))
         return report_res(c, res);
     bool rolled_back = strcmp(PQcmdStatus(res), "ROLLBACK") == 0;
@@ -466,7 +575,7 @@ static int pg_prepare(strata_backend_stmt **out, strata_conn *conn, const char *
         free(st);
         return strata_driver_error(conn->db, STRATA_E_NOMEM, "53200", 0, "out of memory");
     }
-    PGresult *res = PQprepare(c->h, st->name, sql, nparams, NULL);
+    PGresult *res = collect(c, PQsendPrepare(c->h, st->name, sql, nparams, NULL));
     if (!res || !result_ok(res)) {
         free(st->sql);
         free(st->text);
@@ -496,7 +605,7 @@ static void drain(pg_stmt *st)
         return;
     pg_conn *c = (pg_conn *)st->base.conn;
     PGresult *r;
-    while ((r = PQgetResult(c->h)) != NULL)
+    while ((r = next_result(c)) != NULL)
         PQclear(r);
     st->busy = false;
 }
@@ -530,7 +639,7 @@ static int stream_next(pg_stmt *st)
     PQclear(st->res);
     st->res = NULL;
     st->row = 0;
-    PGresult *r = PQgetResult(c->h);
+    PGresult *r = next_result(c);
     if (r && PQresultStatus(r) == PGRES_SINGLE_TUPLE) {
         st->res = r;
         return ensure_row_buffers(st, PQnfields(r)) == STRATA_OK ? STRATA_ROW : STRATA_E_NOMEM;
@@ -612,10 +721,10 @@ static bool reprepare(pg_conn *c, pg_stmt *st)
 {
     char sql[80];
     snprintf(sql, sizeof sql, "DEALLOCATE %s", st->name);
-    PQclear(PQexec(c->h, sql));
+    PQclear(collect(c, PQsendQuery(c->h, sql)));
     PQclear(st->desc);
     st->desc = NULL;
-    PGresult *res = PQprepare(c->h, st->name, st->sql, st->base.nparams, NULL);
+    PGresult *res = collect(c, PQsendPrepare(c->h, st->name, st->sql, st->base.nparams, NULL));
     bool ok = res && result_ok(res);
     PQclear(res);
     return ok;
@@ -655,6 +764,7 @@ static int pg_step(strata_backend_stmt *bst)
     format_params(st, values, lengths, formats);
     if (st->stream) {
         int sent = send_stmt(c, st, n, values, lengths, formats);
+        arm(c);
         if (n > 8)
             free(values), free(lengths), free(formats);
         if (!sent || !PQsetSingleRowMode(c->h)) {
@@ -665,11 +775,10 @@ static int pg_step(strata_backend_stmt *bst)
         st->busy = true;
         return stream_next(st);
     }
-    PGresult *res = c->unnamed ? PQexecParams(c->h, st->sql, n, NULL, values, lengths, formats, 0)
-                               : PQexecPrepared(c->h, st->name, n, values, lengths, formats, 0);
+    PGresult *res = collect(c, send_stmt(c, st, n, values, lengths, formats));
     if (res && !c->unnamed && stale_plan(c, res) && reprepare(c, st)) {
         PQclear(res);
-        res = PQexecPrepared(c->h, st->name, n, values, lengths, formats, 0);
+        res = collect(c, send_stmt(c, st, n, values, lengths, formats));
     }
     if (n > 8)
         free(values), free(lengths), free(formats);
@@ -697,7 +806,7 @@ static int pipe_read_one(pg_stmt *st, size_t i, int (*row)(void *, size_t), void
 {
     pg_conn *c = (pg_conn *)st->base.conn;
     PGresult *r;
-    while ((r = PQgetResult(c->h)) != NULL) {
+    while ((r = next_result(c)) != NULL) {
         ExecStatusType status = PQresultStatus(r);
         if (status == PGRES_PIPELINE_ABORTED || rc != STRATA_OK) {
             PQclear(r);
@@ -741,6 +850,7 @@ static int pg_execute_many(strata_backend_stmt *bst, size_t n, int (*bind)(void 
         free(values), free(lengths), free(formats);
         return rc;
     }
+    arm(c); /* the timeout bounds the whole pipeline */
     size_t sent = 0, read = 0, flushed = 0;
     bool stop = false, synced = false;
     while (!stop || read < sent) {
@@ -787,7 +897,7 @@ static int pg_execute_many(strata_backend_stmt *bst, size_t n, int (*bind)(void 
             break;
     }
     if (synced && PQstatus(c->h) != CONNECTION_BAD) {
-        PGresult *r = PQgetResult(c->h); /* PGRES_PIPELINE_SYNC */
+        PGresult *r = next_result(c); /* PGRES_PIPELINE_SYNC */
         if (r && PQresultStatus(r) != PGRES_PIPELINE_SYNC && rc == STRATA_OK)
             rc = report_res(c, r);
         else
@@ -825,7 +935,7 @@ static void pg_finalize(strata_backend_stmt *bst)
     if (PQstatus(c->h) == CONNECTION_OK && !c->unnamed) {
         char sql[80];
         snprintf(sql, sizeof sql, "DEALLOCATE %s", st->name);
-        PQclear(PQexec(c->h, sql)); /* fails harmlessly inside an aborted transaction */
+        PQclear(collect(c, PQsendQuery(c->h, sql))); /* fails harmlessly in an aborted transaction */
     }
     PQclear(st->desc);
     free(st->sql);
@@ -840,6 +950,39 @@ static void pg_finalize(strata_backend_stmt *bst)
 
 static int64_t pg_changes(strata_backend_stmt *bst) { return ((pg_stmt *)bst)->changes; }
 
+/* Prepare the statement unnamed and describe it in one pipeline, ended by
+ * one sync: the unnamed statement may be another's by now, and a
+ * transaction pooler could send two separate requests to two different
+ * server connections. */
+static PGresult *describe_unnamed(pg_conn *c, pg_stmt *st)
+{
+    if (!PQenterPipelineMode(c->h))
+        return NULL;
+    PGresult *d = NULL, *r;
+    bool ok = PQsendPrepare(c->h, "", st->sql, st->base.nparams, NULL) &&
+              PQsendDescribePrepared(c->h, "") && PQpipelineSync(c->h);
+    if (ok) {
+        arm(c);
+        /* The prepare's result and its NULL, the description's and its NULL,
+         * then the sync. */
+        for (int part = 0; part < 2 && PQstatus(c->h) != CONNECTION_BAD; part++) {
+            while ((r = next_result(c)) != NULL) {
+                if (part == 1 && !d)
+                    d = r;
+                else
+                    PQclear(r);
+            }
+        }
+        if (PQstatus(c->h) != CONNECTION_BAD)
+            PQclear(next_result(c)); /* PGRES_PIPELINE_SYNC */
+    }
+    if (!PQexitPipelineMode(c->h)) {
+        PQclear(d);
+        return NULL;
+    }
+    return d;
+}
+
 /* The result describing the columns: the execution's, or a description
  * fetched once when columns are asked about before the first step. */
 static const PGresult *shape(pg_stmt *st)
@@ -848,14 +991,8 @@ static const PGresult *shape(pg_stmt *st)
         return st->res;
     if (!st->desc) {
         pg_conn *c = (pg_conn *)st->base.conn;
-        if (c->unnamed) { /* the unnamed statement may be another's by now */
-            PGresult *p = PQprepare(c->h, "", st->sql, st->base.nparams, NULL);
-            bool ok = p && result_ok(p);
-            PQclear(p);
-            if (!ok)
-                return NULL;
-        }
-        PGresult *d = PQdescribePrepared(c->h, st->name);
+        PGresult *d = c->unnamed ? describe_unnamed(c, st)
+                                 : collect(c, PQsendDescribePrepared(c->h, st->name));
         if (!d || !result_ok(d)) {
             PQclear(d);
             return NULL;

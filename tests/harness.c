@@ -12,24 +12,57 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "config.h"
+#ifdef STRATA_WITH_LIBPQ
+#include <libpq-fe.h>
+#endif
 
 static th_engine current;
-static char url[1024];
-static char url_extra[1280];
+static char url[1280];
+static char url_extra[1536];
 static char tmpdir[256];
 static char pg_schema[64];
 static char pg_url[512]; /* server URL, "" when skipped */
 static char pg_dir[256]; /* our own server's directory, "" when external */
+static char bouncer_dir[256]; /* pgbouncer's directory when the server is external */
+static char bouncer_port[16]; /* "" when pgbouncer is skipped */
+static char bouncer_user[128];
+static char bouncer_db[64]; /* this test's database */
+static char bouncer_url[1024];
+static int bouncer_tests; /* databases made by this process, for unique names */
 static pid_t owner_pid;  /* the process that started the server */
 
-static const char *const engine_names[] = {"sqlite-memory", "sqlite-file", "postgresql"};
+static const char *const engine_names[] = {"sqlite-memory", "sqlite-file", "postgresql",
+                                           "pgbouncer"};
 
 th_engine th_engine_now(void) { return current; }
 const char *th_engine_name(th_engine e) { return engine_names[e]; }
-bool th_is_pg(void) { return current == TH_POSTGRES; }
+bool th_is_pg(void) { return current == TH_POSTGRES || current == TH_PGBOUNCER; }
+bool th_via_pooler(void) { return current == TH_PGBOUNCER; }
 const char *th_url(void) { return url; }
 const char *th_pg_url(void) { return pg_url[0] ? pg_url : NULL; }
 const char *th_tmpdir(void) { return tmpdir; }
+
+bool th_pg_is_ours(const char *what)
+{
+    if (pg_dir[0])
+        return true;
+    const char *ci = getenv("CI");
+    bool in_ci = ci && *ci && strcmp(ci, "false") != 0;
+    fprintf(stderr, "\n*** %s: %s needs the throwaway PostgreSQL server, not STRATA_TEST_PG_URL%s ***\n\n",
+            in_ci ? "ERROR" : "WARNING: SKIPPED", what, in_ci ? "; CI never skips it" : "");
+    ck_assert_msg(!in_ci, "%s cannot run on STRATA_TEST_PG_URL's server", what);
+    return false;
+}
+
+const char *th_pgbouncer_url(const char *dbname)
+{
+    if (!bouncer_port[0])
+        return NULL;
+    snprintf(bouncer_url, sizeof bouncer_url, "postgresql://%s@127.0.0.1:%s/%s", bouncer_user,
+             bouncer_port, dbname);
+    return bouncer_url;
+}
 const char *th_blob_type(void) { return th_is_pg() ? "BYTEA" : "BLOB"; }
 
 const char *th_url_with(const char *params)
@@ -120,6 +153,35 @@ static void setup_postgres(void)
              strchr(pg_url, '?') ? "&" : "?", pg_schema);
 }
 
+/* A database of its own: pgbouncer passes no search_path (it refuses the
+ * options startup parameter). */
+static void setup_pgbouncer(void)
+{
+    current = TH_PGBOUNCER;
+    make_tmpdir();
+    snprintf(bouncer_db, sizeof bouncer_db, "strata_b%ld_%d", (long)getpid(), ++bouncer_tests);
+    strata_db *db = th_open_url(pg_url);
+    char sql[256];
+    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", bouncer_db);
+    th_exec(db, sql);
+    snprintf(sql, sizeof sql, "CREATE DATABASE %s", bouncer_db);
+    th_exec(db, sql);
+    strata_db_close(db);
+    snprintf(url, sizeof url, "%s?prepared_statements=false", th_pgbouncer_url(bouncer_db));
+}
+
+static void teardown_pgbouncer(void)
+{
+    strata_db *db = NULL;
+    if (strata_db_open(&db, pg_url) == STRATA_OK) {
+        char sql[256];
+        snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", bouncer_db);
+        strata_db_exec(db, sql);
+    }
+    strata_db_close(db);
+    remove_tmpdir();
+}
+
 static void teardown_postgres(void)
 {
     strata_db *db = NULL;
@@ -162,14 +224,16 @@ void th_echo_end(char *buf, size_t cap)
 
 Suite *th_suite(const char *name, th_add_fn add)
 {
-    static void (*const setups[])(void) = {setup_sqlite_memory, setup_sqlite_file, setup_postgres};
+    static void (*const setups[])(void) = {setup_sqlite_memory, setup_sqlite_file, setup_postgres,
+                                           setup_pgbouncer};
+    static void (*const teardowns[])(void) = {remove_tmpdir, remove_tmpdir, teardown_postgres,
+                                              teardown_pgbouncer};
     Suite *s = suite_create(name);
     for (int e = 0; e < TH_ENGINES; e++) {
-        if (e == TH_POSTGRES && !pg_url[0])
+        if ((e == TH_POSTGRES && !pg_url[0]) || (e == TH_PGBOUNCER && !bouncer_port[0]))
             continue;
         TCase *tc = tcase_create(engine_names[e]);
-        tcase_add_checked_fixture(tc, setups[e],
-                                  e == TH_POSTGRES ? teardown_postgres : remove_tmpdir);
+        tcase_add_checked_fixture(tc, setups[e], teardowns[e]);
         tcase_set_timeout(tc, 60);
         add(tc, (th_engine)e);
         suite_add_tcase(s, tc);
@@ -181,9 +245,15 @@ Suite *th_suite(const char *name, th_add_fn add)
 
 static void stop_server(void)
 {
+    char cmd[1024];
+    if (bouncer_dir[0] && getpid() == owner_pid) {
+        snprintf(cmd, sizeof cmd, "'%s' stop '%s'", getenv("STRATA_PG_SERVER"), bouncer_dir);
+        if (system(cmd) != 0)
+            fprintf(stderr, "harness: stopping pgbouncer in %s failed\n", bouncer_dir);
+        bouncer_dir[0] = '\0';
+    }
     if (!pg_dir[0] || getpid() != owner_pid)
         return;
-    char cmd[1024];
     snprintf(cmd, sizeof cmd, "'%s' stop '%s'", getenv("STRATA_PG_SERVER"), pg_dir);
     if (system(cmd) != 0)
         fprintf(stderr, "harness: stopping PostgreSQL in %s failed\n", pg_dir);
@@ -197,25 +267,128 @@ static void on_signal(int sig)
     raise(sig);
 }
 
-static int start_server(void)
+static const char *server_script(void)
 {
     const char *script = getenv("STRATA_PG_SERVER");
     if (!script || !*script) {
         setenv("STRATA_PG_SERVER", "tests/pg-server", 1);
         script = getenv("STRATA_PG_SERVER");
     }
+    return script;
+}
+
+/* A new directory named after `what` in TMPDIR into `dir`; the server
+ * and pgbouncer are stopped at exit from then on. */
+static int make_server_dir(char *dir, size_t cap, const char *what)
+{
     const char *base = getenv("TMPDIR");
-    snprintf(pg_dir, sizeof pg_dir, "%s/strata-pg-XXXXXX", base && *base ? base : "/tmp");
-    if (!mkdtemp(pg_dir)) {
+    snprintf(dir, cap, "%s/strata-%s-XXXXXX", base && *base ? base : "/tmp", what);
+    if (!mkdtemp(dir)) {
         perror("harness: mkdtemp");
-        pg_dir[0] = '\0';
+        dir[0] = '\0';
         return -1;
     }
-    owner_pid = getpid();
-    atexit(stop_server);
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
-    signal(SIGHUP, on_signal);
+    if (!owner_pid) {
+        owner_pid = getpid();
+        atexit(stop_server);
+        signal(SIGINT, on_signal);
+        signal(SIGTERM, on_signal);
+        signal(SIGHUP, on_signal);
+    }
+    return 0;
+}
+
+/* Append `s` to the shell command in `cmd` single-quoted. */
+static void append_quoted(char *cmd, size_t cap, const char *s)
+{
+    size_t n = strlen(cmd);
+    if (n + 2 < cap)
+        cmd[n++] = ' ', cmd[n++] = '\'';
+    for (; *s && n + 6 < cap; s++) {
+        if (*s == '\'') {
+            memcpy(cmd + n, "'\\''", 4);
+            n += 4;
+        } else {
+            cmd[n++] = *s;
+        }
+    }
+    cmd[n++] = '\'';
+    cmd[n] = '\0';
+}
+
+/* Start pgbouncer in front of the server at pg_url: in our own server's
+ * directory, or in one of its own for an external server. */
+static int start_bouncer(void)
+{
+#ifdef STRATA_WITH_LIBPQ
+    char *err = NULL;
+    PQconninfoOption *opts = PQconninfoParse(pg_url, &err);
+    if (!opts) {
+        fprintf(stderr, "harness: cannot read the server URL for pgbouncer: %s\n",
+                err ? err : "out of memory");
+        PQfreemem(err);
+        return -1;
+    }
+    const char *host = "", *port = "5432", *user = "", *password = "";
+    for (PQconninfoOption *o = opts; o->keyword; o++) {
+        if (!o->val || !*o->val)
+            continue;
+        if (strcmp(o->keyword, "host") == 0 || (strcmp(o->keyword, "hostaddr") == 0 && !*host))
+            host = o->val;
+        else if (strcmp(o->keyword, "port") == 0)
+            port = o->val;
+        else if (strcmp(o->keyword, "user") == 0)
+            user = o->val;
+        else if (strcmp(o->keyword, "password") == 0)
+            password = o->val;
+    }
+    if (!*user) {
+        const char *u = getenv("PGUSER") ? getenv("PGUSER") : getenv("USER");
+        user = u ? u : "postgres";
+    }
+    if (!*host)
+        host = "/var/run/postgresql";
+    snprintf(bouncer_user, sizeof bouncer_user, "%s", user);
+    const char *dir = pg_dir;
+    if (!pg_dir[0]) {
+        if (make_server_dir(bouncer_dir, sizeof bouncer_dir, "pgbouncer") != 0) {
+            PQconninfoFree(opts);
+            return -1;
+        }
+        dir = bouncer_dir;
+    }
+    char cmd[2048] = "";
+    append_quoted(cmd, sizeof cmd, server_script());
+    strcat(cmd, " pgbouncer");
+    append_quoted(cmd, sizeof cmd, dir);
+    append_quoted(cmd, sizeof cmd, host);
+    append_quoted(cmd, sizeof cmd, port);
+    append_quoted(cmd, sizeof cmd, user);
+    append_quoted(cmd, sizeof cmd, password);
+    PQconninfoFree(opts);
+    FILE *p = popen(cmd, "r");
+    if (!p || !fgets(bouncer_port, sizeof bouncer_port, p)) {
+        if (p)
+            pclose(p);
+        bouncer_port[0] = '\0';
+        return -1;
+    }
+    int status = pclose(p);
+    bouncer_port[strcspn(bouncer_port, "\r\n")] = '\0';
+    if (status != 0)
+        bouncer_port[0] = '\0';
+    return bouncer_port[0] ? 0 : -1;
+#else
+    fprintf(stderr, "harness: built without libpq\n");
+    return -1;
+#endif
+}
+
+static int start_server(void)
+{
+    const char *script = server_script();
+    if (make_server_dir(pg_dir, sizeof pg_dir, "pg") != 0)
+        return -1;
 
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "'%s' start '%s'", script, pg_dir);
@@ -258,6 +431,30 @@ int th_run(Suite *(*build)(void))
                 getenv("STRATA_PG_SERVER"));
         stop_server();
         return 1;
+    }
+    const char *skip_bouncer = getenv("STRATA_TEST_SKIP_PGBOUNCER");
+    bool in_ci = ci && *ci && strcmp(ci, "false") != 0;
+    if (pg_url[0] && skip_bouncer && *skip_bouncer && strcmp(skip_bouncer, "0") != 0) {
+        if (in_ci) {
+            fprintf(stderr, "harness: STRATA_TEST_SKIP_PGBOUNCER is refused when CI is set\n");
+            stop_server();
+            return 1;
+        }
+        fprintf(stderr,
+                "\n*** WARNING: the pgbouncer tests are SKIPPED (STRATA_TEST_SKIP_PGBOUNCER=%s) "
+                "***\n\n",
+                skip_bouncer);
+    } else if (pg_url[0] && start_bouncer() != 0) {
+        fprintf(stderr,
+                "\n*** %s: could not start pgbouncer in front of %s (tests/pg-server "
+                "pgbouncer; install Debian's pgbouncer package)%s ***\n\n",
+                in_ci ? "ERROR" : "WARNING: the pgbouncer tests are SKIPPED",
+                ext && *ext ? "STRATA_TEST_PG_URL" : "the throwaway server",
+                in_ci ? "; CI never skips them" : "");
+        if (in_ci) {
+            stop_server();
+            return 1;
+        }
     }
     SRunner *sr = srunner_create(build());
     srunner_run_all(sr, CK_ENV);

@@ -1,17 +1,22 @@
 /*
  * harness.h - run every test body on every engine.
  *
- * A suite built with th_suite() has one TCase per engine: "sqlite-memory",
- * "sqlite-file" and "postgresql".  Before each test (in Check's child
- * process) the fixture prepares a fresh, empty database for that engine and
- * th_url() returns its URL: a private in-memory database, a new file in a
- * new temporary directory, or a new PostgreSQL schema on the test server
- * (selected with search_path in the URL), dropped afterwards.
+ * A suite built with th_suite() has one TCase per engine configuration:
+ * "sqlite-memory", "sqlite-file", "postgresql" and "pgbouncer".  Before
+ * each test (in Check's child process) the fixture prepares a fresh, empty
+ * database for that configuration and th_url() returns its URL: a private
+ * in-memory database, a new file in a new temporary directory, a new
+ * PostgreSQL schema on the test server (selected with search_path in the
+ * URL), or a new database on that server reached through pgbouncer in
+ * transaction pooling mode with prepared_statements=false; each is dropped
+ * afterwards.
  *
  * th_run() finds the PostgreSQL server: STRATA_TEST_PG_URL when set, else
- * a throwaway one started with tests/pg-server and stopped at exit.  Failing
- * to start it fails the run; STRATA_TEST_SKIP_PG=1 skips PostgreSQL loudly,
- * and is refused when CI is set.
+ * a throwaway one started with tests/pg-server and stopped at exit; then
+ * starts pgbouncer in front of it (tests/pg-server pgbouncer).  Failing to
+ * start either fails the run; STRATA_TEST_SKIP_PG=1 skips PostgreSQL (and
+ * pgbouncer) loudly, STRATA_TEST_SKIP_PGBOUNCER=1 pgbouncer alone; both are
+ * refused when CI is set.
  */
 #ifndef STRATA_TEST_HARNESS_H
 #define STRATA_TEST_HARNESS_H
@@ -20,18 +25,37 @@
 #include <stdbool.h>
 #include <strata.h>
 
-typedef enum th_engine { TH_SQLITE_MEMORY = 0, TH_SQLITE_FILE, TH_POSTGRES, TH_ENGINES } th_engine;
+typedef enum th_engine {
+    TH_SQLITE_MEMORY = 0,
+    TH_SQLITE_FILE,
+    TH_POSTGRES,
+    TH_PGBOUNCER, /* PostgreSQL through pgbouncer, transaction pooling */
+    TH_ENGINES
+} th_engine;
 
 /* The engine of the test running now, and its name. */
 th_engine th_engine_now(void);
 const char *th_engine_name(th_engine e);
+/* PostgreSQL, directly or through pgbouncer. */
 bool th_is_pg(void);
+/* Through pgbouncer: sessions do not keep a server connection between
+ * transactions (no session-level SET, advisory lock or LISTEN). */
+bool th_via_pooler(void);
 
 /* URL of this test's fresh database. */
 const char *th_url(void);
 /* The PostgreSQL server's own URL (no schema selected), or NULL when
  * PostgreSQL is skipped. */
 const char *th_pg_url(void);
+/* A URL of database `dbname` through pgbouncer ("pool2": the database
+ * postgres with a pool of 2 server connections), with prepared
+ * statements on; NULL when pgbouncer is skipped. */
+const char *th_pgbouncer_url(const char *dbname);
+/* True when the PostgreSQL server is the throwaway one this process
+ * started, so a test may signal its backends or stop it.  Otherwise
+ * (STRATA_TEST_PG_URL) prints one loud line saying the test `what` is
+ * skipped, and fails the test when CI is set: CI never skips. */
+bool th_pg_is_ours(const char *what);
 /* Directory for this test's files (exists for every engine). */
 const char *th_tmpdir(void);
 

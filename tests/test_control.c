@@ -5,11 +5,13 @@
  * server's notices and warnings reach the handler and the echo.
  */
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "harness.h"
 
@@ -102,6 +104,71 @@ START_TEST(control_statement_timeout)
 }
 END_TEST
 
+/* The timeout is the handle's own: another handle is untouched by it,
+ * even behind a pooler that hands both the same server connection (where
+ * a session's SET would reach the other client), and it still bounds this
+ * handle's statements wherever they run. */
+START_TEST(control_timeout_is_the_handles_own)
+{
+    strata_db *a = th_open(), *b = th_open();
+    th_rc(a, strata_db_set_statement_timeout(a, 200), STRATA_OK);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(th_int(a, "SELECT 1"), 1);
+        th_exec(b, th_is_pg() ? "SELECT pg_sleep(0.4)"
+                              : "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 "
+                                "FROM c WHERE x < 100000) SELECT count(*) FROM c");
+        if (th_is_pg())
+            ck_assert_int_eq(
+                th_int(b, "SELECT CASE WHEN current_setting('statement_timeout') = '0' "
+                          "THEN 1 ELSE 0 END"),
+                1);
+        th_rc(a, strata_db_exec(a, slow_sql()), STRATA_E_TIMEOUT);
+    }
+    strata_db_close(b);
+    strata_db_close(a);
+}
+END_TEST
+
+static void *resume_later(void *arg)
+{
+    sleep(30);
+    kill(*(pid_t *)arg, SIGCONT);
+    return NULL;
+}
+
+/* A server that answers neither the statement nor the timeout's cancel
+ * (its backend stopped): the handle gives up after the cancel's grace
+ * instead of waiting as long as the stall lasts, and a COMMIT caught so
+ * says its outcome is unknown. */
+START_TEST(control_timeout_gives_up_on_a_stalled_server)
+{
+    if (!th_pg_is_ours("control_timeout_gives_up_on_a_stalled_server"))
+        return;
+    strata_db *db = th_open();
+    th_exec(db, "CREATE TABLE t (id INTEGER)");
+    static pid_t backend; /* read by the watchdog, which may outlive this frame */
+    backend = (pid_t)th_int(db, "SELECT pg_backend_pid()");
+    th_rc(db, strata_db_set_statement_timeout(db, 300), STRATA_OK);
+    th_rc(db, strata_db_begin(db), STRATA_OK);
+    th_exec(db, "INSERT INTO t VALUES (1)");
+    pthread_t watchdog; /* resumes the backend even if this test hangs */
+    ck_assert_int_eq(pthread_create(&watchdog, NULL, resume_later, &backend), 0);
+    pthread_detach(watchdog);
+    ck_assert_int_eq(kill(backend, SIGSTOP), 0);
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int rc = strata_db_commit(db);
+    double took = seconds_since(&t0);
+    kill(backend, SIGCONT);
+    th_rc(db, rc, STRATA_E_COMMIT_UNKNOWN);
+    ck_assert_double_ge(took, 5.0); /* the timeout, then the cancel's grace */
+    ck_assert_double_lt(took, 60.0);
+    ck_assert_ptr_nonnull(strstr(strata_db_errmsg(db), "given up"));
+    ck_assert(strata_db_is_broken(db));
+    strata_db_close(db);
+}
+END_TEST
+
 typedef struct seen {
     int n;
     char text[1024];
@@ -152,11 +219,13 @@ END_TEST
 
 static void add(TCase *tc, th_engine e)
 {
-    (void)e;
     tcase_set_timeout(tc, 180);
     tcase_add_test(tc, control_cancel_from_another_thread);
     tcase_add_test(tc, control_statement_timeout);
     tcase_add_test(tc, control_notices);
+    tcase_add_test(tc, control_timeout_is_the_handles_own);
+    if (e == TH_POSTGRES) /* signals the server's backend for this handle */
+        tcase_add_test(tc, control_timeout_gives_up_on_a_stalled_server);
 }
 
 static Suite *build(void) { return th_suite("control", add); }

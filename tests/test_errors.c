@@ -111,13 +111,17 @@ START_TEST(errors_lock_timeout)
     strata_db *a = th_open();
     schema(a);
     strata_db *b = th_open_url(th_is_pg() ? th_url() : th_url_with("busy_timeout=100"));
-    if (th_is_pg())
-        th_exec(b, "SET lock_timeout = '100ms'");
     th_rc(a, strata_db_begin(a), STRATA_OK);
     th_exec(a, "UPDATE parent SET qty = 2 WHERE id = 1");
+    if (th_is_pg()) { /* per transaction: behind a pooler a session's SET is lost */
+        th_rc(b, strata_db_begin(b), STRATA_OK);
+        th_exec(b, "SET LOCAL lock_timeout = '100ms'");
+    }
     int rc = strata_db_exec(b, "UPDATE parent SET qty = 3 WHERE id = 1");
     th_rc(b, rc, STRATA_E_BUSY);
     ck_assert_str_eq(strata_db_sqlstate(b), "55P03");
+    if (th_is_pg())
+        th_rc(b, strata_db_rollback(b), STRATA_OK);
     th_rc(a, strata_db_commit(a), STRATA_OK);
     ck_assert_int_eq(th_int(b, "SELECT qty FROM parent WHERE id = 1"), 2);
     strata_db_close(b);

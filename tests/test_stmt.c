@@ -4,9 +4,12 @@
  * reset, bindings, changes, RETURNING, column metadata, re-execution and
  * closing with statements still out behave the same on every engine.
  */
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "harness.h"
 
@@ -323,7 +326,7 @@ END_TEST
 START_TEST(stmt_without_named_statements)
 {
     strata_db *db = NULL;
-    const char *url = th_url_with("prepared_statements=false");
+    const char *url = th_via_pooler() ? th_url() : th_url_with("prepared_statements=false");
     if (!th_is_pg()) {
         ck_assert_int_eq(strata_db_open(&db, url), STRATA_E_URL);
         ck_assert_ptr_nonnull(
@@ -366,9 +369,123 @@ START_TEST(stmt_without_named_statements)
 }
 END_TEST
 
+/* ---- clients sharing a pooler's server connections ------------------------- */
+
+enum { SHARING_THREADS = 4, SHARING_ROUNDS = 150 };
+
+typedef struct sharer {
+    const char *url;
+    const char *table;
+    int id;                          /* threads 0 and 1 read, 2 and 3 write */
+    int ok, missing, wrong, other;   /* outcomes */
+    char first_error[512];
+} sharer;
+
+/* Run this thread's own statement (cached after the first prepare) again
+ * and again, and judge each outcome: its own result, the statement
+ * missing on the server connection the pooler chose, or anything else. */
+static void *share(void *arg)
+{
+    sharer *w = arg;
+    strata_db *db = NULL;
+    if (strata_db_open(&db, w->url) != STRATA_OK) {
+        snprintf(w->first_error, sizeof w->first_error, "open: %s", strata_db_errmsg(db));
+        w->other++;
+        strata_db_close(db);
+        return NULL;
+    }
+    bool reads = w->id < 2;
+    char sql[256];
+    if (reads)
+        snprintf(sql, sizeof sql, "SELECT %d, body FROM %s WHERE id = ?", w->id, w->table);
+    else
+        snprintf(sql, sizeof sql, "UPDATE %s SET body = 'written by %d' WHERE id = ?", w->table,
+                 w->id);
+    for (int i = 0; i < SHARING_ROUNDS; i++) {
+        strata_stmt *st = NULL;
+        int rc = strata_stmt_prepare(&st, db, sql);
+        if (rc == STRATA_OK) {
+            strata_stmt_bind_int64(st, 1, 1 + (w->id + i) % 10);
+            rc = strata_stmt_step(st);
+        }
+        int64_t who = -1;
+        if (rc == STRATA_ROW)
+            strata_stmt_column_int64(st, 0, &who);
+        if (reads ? rc == STRATA_ROW && who == w->id
+                  : rc == STRATA_DONE && strata_stmt_changes(st) == 1) {
+            w->ok++;
+        } else if (rc == STRATA_E_PREPARED_STATEMENT &&
+                   strstr(strata_db_errmsg(db), "prepared_statements=false")) {
+            w->missing++;
+        } else {
+            if (rc == STRATA_ROW || rc == STRATA_DONE)
+                w->wrong++;
+            else
+                w->other++;
+            if (!w->first_error[0])
+                snprintf(w->first_error, sizeof w->first_error, "%s: %s (row of %lld)",
+                         strata_errname(rc), strata_db_errmsg(db), (long long)who);
+        }
+        strata_stmt_finalize(st);
+    }
+    strata_db_close(db);
+    return NULL;
+}
+
+/* Four clients on a pooler in transaction mode with two server connections
+ * (pgbouncer's "pool2"): with prepared statements on, a statement runs its
+ * own text or fails with STRATA_E_PREPARED_STATEMENT naming the setting to
+ * change, never another client's statement; with prepared_statements=false
+ * every execution succeeds. */
+START_TEST(stmt_clients_sharing_server_connections)
+{
+    char table[64], sql[256], url[1200];
+    snprintf(table, sizeof table, "strata_shared_%ld", (long)getpid());
+    snprintf(url, sizeof url, "%s", th_pgbouncer_url("pool2"));
+    strata_db *db = th_open_url(url);
+    snprintf(sql, sizeof sql, "DROP TABLE IF EXISTS %s", table);
+    th_exec(db, sql);
+    snprintf(sql, sizeof sql,
+             "CREATE TABLE %s (id INTEGER PRIMARY KEY, body TEXT); INSERT INTO %s "
+             "SELECT g, 'row ' || g FROM generate_series(1, 10) g",
+             table, table);
+    th_exec(db, sql);
+    for (int unnamed = 0; unnamed < 2; unnamed++) {
+        char u[1300];
+        snprintf(u, sizeof u, "%s%s", url, unnamed ? "?prepared_statements=false" : "");
+        sharer w[SHARING_THREADS];
+        pthread_t t[SHARING_THREADS];
+        for (int i = 0; i < SHARING_THREADS; i++) {
+            w[i] = (sharer){.url = u, .table = table, .id = i};
+            ck_assert_int_eq(pthread_create(&t[i], NULL, share, &w[i]), 0);
+        }
+        int ok = 0, missing = 0;
+        for (int i = 0; i < SHARING_THREADS; i++) {
+            pthread_join(t[i], NULL);
+            ck_assert_msg(w[i].wrong == 0 && w[i].other == 0,
+                          "%s, client %d: %d wrong results, %d other errors; first: %s",
+                          unnamed ? "unnamed" : "named", i, w[i].wrong, w[i].other,
+                          w[i].first_error);
+            ok += w[i].ok;
+            missing += w[i].missing;
+        }
+        ck_assert_int_gt(ok, 0);
+        if (unnamed)
+            ck_assert_int_eq(missing, 0);
+    }
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM %s WHERE body NOT LIKE 'row %%' AND "
+                              "body NOT LIKE 'written by %%'", table);
+    ck_assert_int_eq(th_int(db, sql), 0);
+    snprintf(sql, sizeof sql, "DROP TABLE %s", table);
+    th_exec(db, sql);
+    strata_db_close(db);
+}
+END_TEST
+
 static void add(TCase *tc, th_engine e)
 {
-    (void)e;
+    if (e == TH_PGBOUNCER)
+        tcase_add_test(tc, stmt_clients_sharing_server_connections);
     tcase_add_test(tc, stmt_without_named_statements);
     tcase_add_test(tc, stmt_cache_reuse);
     tcase_add_test(tc, stmt_cache_is_bounded);
