@@ -207,8 +207,13 @@ static void pg_notice(void *arg, const PGresult *res)
     const char *sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
     if (!sev)
         sev = PQresultErrorField(res, PG_DIAG_SEVERITY);
+    const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+    const char *detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+    char text[2048];
+    if (primary && detail) /* the detail says what a synchronous commit's warning means */
+        snprintf(text, sizeof text, "%s (%s)", primary, detail);
     strata_driver_notice(c->base.db, sev, PQresultErrorField(res, PG_DIAG_SQLSTATE),
-                         PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY));
+                         primary && detail ? text : primary);
 }
 
 static int pg_cancel(strata_conn *conn)

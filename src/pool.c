@@ -18,8 +18,16 @@
  * Messages for a failed call go to a thread-local buffer, read with
  * strata_pool_errmsg(): a pool-wide message would be overwritten by other
  * threads.
+ *
+ * Replicas: each replica URL has a pool of its own (same settings, kept in
+ * `replicas`).  A replica acquire picks
+ * them in turn and skips one marked down (`down_until`, under the parent's
+ * lock) until replica_retry_ms has passed; with none reachable it takes
+ * the primary's connection.  A connection goes back to the pool that lent
+ * it, found by its `lent` entry.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +58,11 @@ struct strata_pool {
     pool_slot *lent;
     int nlent;
     strata_pool_statistics stats;
+    /* replicas (set at open, read-only afterwards but for the fields marked) */
+    strata_pool **replicas;
+    int nreplicas;
+    unsigned next_replica; /* under `lock`: round robin */
+    int64_t *down_until;  /* under `lock`: per replica, skipped until then */
 };
 
 /* ---- messages ------------------------------------------------------------ */
@@ -102,9 +115,25 @@ static int check_options(strata_pool *pool, const strata_pool_options *o)
                                  "max_size >= 1",
                                  o->min_size, o->max_size);
     if (o->acquire_timeout_ms < 0 || o->ping_after_ms < -1 || o->max_lifetime_ms < 0 ||
-        o->max_idle_ms < 0)
+        o->max_idle_ms < 0 || o->replica_retry_ms < 0)
         return strata__pool_fail(pool, STRATA_E_MISUSE, "pool options: a negative time");
     return STRATA_OK;
+}
+
+/* The caller's options, read as far as its version has fields: a program
+ * built against an older header passes a shorter struct. */
+static strata_pool_options copy_options(const strata_pool_options *o)
+{
+    strata_pool_options c = STRATA_POOL_OPTIONS_INIT;
+    if (!o)
+        return c;
+    if (o->version == 1) {
+        memcpy(&c, o, offsetof(strata_pool_options, replicas));
+        c.version = STRATA_POOL_OPTIONS_VERSION;
+    } else {
+        c = *o;
+    }
+    return c;
 }
 
 /* Open one connection for the pool (outside the lock). */
@@ -119,16 +148,14 @@ static int open_one(strata_pool *pool, strata_db **out)
     return rc;
 }
 
-int strata_pool_open(strata_pool **out, const char *url, const strata_pool_options *opts)
+/* A pool for one URL: the primary's, or a replica's. */
+static int pool_init(strata_pool **out, const char *url, const strata_pool_options *opts)
 {
-    if (!out)
-        return STRATA_E_MISUSE;
-    *out = NULL;
     strata_pool *pool = calloc(1, sizeof *pool);
     if (!pool)
         return STRATA_E_NOMEM;
-    static const strata_pool_options defaults = STRATA_POOL_OPTIONS_INIT;
-    pool->opts = opts ? *opts : defaults;
+    pool->opts = *opts;
+    pool->opts.replicas = NULL;
     if (pthread_mutex_init(&pool->lock, NULL) != 0) {
         free(pool);
         return STRATA_E_NOMEM;
@@ -148,10 +175,6 @@ int strata_pool_open(strata_pool **out, const char *url, const strata_pool_optio
     int rc = check_options(pool, &pool->opts);
     if (rc)
         return rc;
-    if (!url) {
-        const char *env = getenv("DATABASE_URL");
-        url = env && *env ? env : STRATA_DEFAULT_URL;
-    }
     /* Check the URL now: a bad one should fail here, not in every request. */
     strata_url *u = NULL;
     rc = strata_url_parse(&u, url);
@@ -190,10 +213,67 @@ int strata_pool_open(strata_pool **out, const char *url, const strata_pool_optio
     return STRATA_OK;
 }
 
+int strata_pool_open(strata_pool **out, const char *url, const strata_pool_options *opts)
+{
+    if (!out)
+        return STRATA_E_MISUSE;
+    *out = NULL;
+    strata_pool_options o = copy_options(opts);
+    if (!url) {
+        const char *env = getenv("DATABASE_URL");
+        url = env && *env ? env : STRATA_DEFAULT_URL;
+    }
+    int rc = pool_init(out, url, &o);
+    if (rc != STRATA_OK || !o.replicas || !o.replicas[0])
+        return rc;
+    strata_pool *pool = *out;
+    int n = 0;
+    while (o.replicas[n])
+        n++;
+    pool->replicas = calloc((size_t)n, sizeof *pool->replicas);
+    pool->down_until = calloc((size_t)n, sizeof *pool->down_until);
+    if (!pool->replicas || !pool->down_until)
+        return strata__pool_fail(pool, STRATA_E_NOMEM, "out of memory");
+    /* A replica down now is only skipped (marked down): the application
+     * can start and read from the others or the primary.  A bad URL fails. */
+    strata_pool_options ro = o;
+    ro.min_size = 0;
+    for (int i = 0; i < n; i++) {
+        strata_pool *r = NULL;
+        rc = pool_init(&r, o.replicas[i], &ro);
+        if (r)
+            pool->replicas[pool->nreplicas++] = r;
+        if (rc != STRATA_OK) {
+            /* r's message is this thread's; say which replica it was about */
+            char why[512];
+            snprintf(why, sizeof why, "%s", strata_pool_errmsg(r));
+            return strata__pool_fail(pool, rc, "replica %d: %s", i + 1, why);
+        }
+        for (int k = 0; k < o.min_size; k++) {
+            strata_db *c;
+            if (open_one(r, &c) != STRATA_OK) {
+                pool->down_until[i] = now_ms() + o.replica_retry_ms;
+                clear_error(r);
+                break;
+            }
+            int64_t t = now_ms();
+            r->idle[r->nidle++] = (pool_slot){c, t, t};
+            r->open++;
+            r->stats.opened++;
+        }
+    }
+    clear_error(pool);
+    return STRATA_OK;
+}
+
 void strata_pool_close(strata_pool *pool)
 {
     if (!pool)
         return;
+    for (int i = 0; i < pool->nreplicas; i++)
+        strata_pool_close(pool->replicas[i]);
+    free(pool->replicas);
+    free(pool->down_until);
     pthread_mutex_lock(&pool->lock);
     pool->closing = true;
     int n = pool->nidle;
@@ -380,25 +460,39 @@ static bool reset(strata_db *db)
     return !strata_db_is_broken(db);
 }
 
-void strata_pool_release(strata_pool *pool, strata_db *db)
+/* The birth time of `db` if `pool` lent it (its entry is then removed),
+ * else -1. */
+static int64_t take_lent(strata_pool *pool, strata_db *db)
 {
-    if (!pool || !db)
-        return;
-    bool reusable = reset(db);
-    pthread_mutex_lock(&pool->lock);
     int64_t born = -1;
+    pthread_mutex_lock(&pool->lock);
     for (int i = 0; i < pool->nlent; i++)
         if (pool->lent[i].db == db) {
             born = pool->lent[i].born_ms;
             pool->lent[i] = pool->lent[--pool->nlent];
             break;
         }
+    pthread_mutex_unlock(&pool->lock);
+    return born;
+}
+
+void strata_pool_release(strata_pool *pool, strata_db *db)
+{
+    if (!pool || !db)
+        return;
+    int64_t born = take_lent(pool, db);
+    strata_pool *owner = pool;
+    for (int i = 0; born < 0 && i < pool->nreplicas; i++)
+        if ((born = take_lent(pool->replicas[i], db)) >= 0)
+            owner = pool->replicas[i];
     if (born < 0) {
         /* Not ours: misuse; leave it to its owner. */
-        pthread_mutex_unlock(&pool->lock);
         strata__pool_fail(pool, STRATA_E_MISUSE, "that connection is not from this pool");
         return;
     }
+    pool = owner;
+    bool reusable = reset(db);
+    pthread_mutex_lock(&pool->lock);
     pool->in_use--;
     int64_t t = now_ms();
     pool_slot s = {db, born, t};
@@ -411,6 +505,51 @@ void strata_pool_release(strata_pool *pool, strata_db *db)
     }
     pthread_mutex_unlock(&pool->lock);
     drop(pool, db, !reusable);
+}
+
+int strata_pool_acquire_replica(strata_pool *pool, strata_db **out)
+{
+    if (!out)
+        return STRATA_E_MISUSE;
+    *out = NULL;
+    if (!pool)
+        return STRATA_E_MISUSE;
+    if (pool->nreplicas == 0)
+        return strata_pool_acquire(pool, out);
+    pthread_mutex_lock(&pool->lock);
+    unsigned start = pool->next_replica++;
+    pthread_mutex_unlock(&pool->lock);
+    for (int k = 0; k < pool->nreplicas; k++) {
+        int i = (int)((start + (unsigned)k) % (unsigned)pool->nreplicas);
+        pthread_mutex_lock(&pool->lock);
+        bool down = pool->down_until[i] > now_ms();
+        pthread_mutex_unlock(&pool->lock);
+        if (down)
+            continue;
+        int rc = strata_pool_acquire(pool->replicas[i], out);
+        if (rc == STRATA_OK) {
+            clear_error(pool);
+            return STRATA_OK;
+        }
+        if (rc != STRATA_E_CONNECT && rc != STRATA_E_CONNECTION_LOST) {
+            char why[512];
+            snprintf(why, sizeof why, "%s", strata_pool_errmsg(pool->replicas[i]));
+            return strata__pool_fail(pool, rc, "replica %d: %s", i + 1, why);
+        }
+        pthread_mutex_lock(&pool->lock);
+        pool->down_until[i] = now_ms() + pool->opts.replica_retry_ms;
+        pthread_mutex_unlock(&pool->lock);
+    }
+    return strata_pool_acquire(pool, out); /* no replica answered: the primary */
+}
+
+int strata_pool_replica_count(const strata_pool *pool) { return pool ? pool->nreplicas : 0; }
+
+int strata_pool_replica_stats(strata_pool *pool, int index, strata_pool_statistics *out)
+{
+    if (!pool || index < 0 || index >= pool->nreplicas)
+        return STRATA_E_MISUSE;
+    return strata_pool_stats(pool->replicas[index], out);
 }
 
 int strata_pool_stats(strata_pool *pool, strata_pool_statistics *out)

@@ -117,6 +117,23 @@ int strata_session_new_from_pool(strata_session **out, strata_pool *pool)
     return STRATA_OK;
 }
 
+int strata_session_new_from_replica(strata_session **out, strata_pool *pool)
+{
+    if (!out)
+        return STRATA_E_MISUSE;
+    *out = NULL;
+    strata_db *db;
+    int rc = strata_pool_acquire_replica(pool, &db);
+    if (rc != STRATA_OK)
+        return rc;
+    if ((rc = strata_session_new(out, db)) != STRATA_OK) {
+        strata_pool_release(pool, db);
+        return strata__pool_fail(pool, rc, "out of memory");
+    }
+    (*out)->pool = pool;
+    return strata_session_set_read_only(*out, 1);
+}
+
 int strata_session_set_read_only(strata_session *s, int on)
 {
     STRATA__CONFINE(s ? s->db : NULL, STRATA_E_MISUSE);

@@ -130,7 +130,8 @@ STRATA_API int strata_db_savepoint_depth(const strata_db *db);
 typedef struct strata_notice {
     const char *severity; /* "NOTICE", "WARNING", "INFO" ... */
     const char *sqlstate; /* five characters, or "" */
-    const char *message;  /* passwords of the URL redacted */
+    const char *message;  /* with the detail in parentheses when there is one;
+                             passwords of the URL redacted */
 } strata_notice;
 typedef void (*strata_notice_fn)(void *userdata, const strata_notice *notice);
 

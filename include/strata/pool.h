@@ -15,6 +15,15 @@
  *   strata_session_commit(s);
  *   strata_session_free(s);                      // the connection goes back
  *
+ * With replicas (opts.replicas), read-only sessions go to them and writing
+ * sessions to the primary:
+ *
+ *   const char *replicas[] = {"postgresql://replica1/app", "postgresql://replica2/app", NULL};
+ *   opts.replicas = replicas;
+ *   strata_pool_open(&pool, "postgresql://primary1,primary2/app?target_session_attrs=read-write",
+ *                    &opts);
+ *   strata_session_new_from_replica(&s, pool);   // reads, on a replica
+ *
  * The pool is the only strata object that may be shared between threads:
  * every strata_pool_* call is thread-safe.  A strata_db handed out by the
  * pool, and the sessions on it, belong to the acquiring thread until they
@@ -33,7 +42,7 @@ extern "C" {
 typedef struct strata_pool strata_pool;
 typedef struct strata_session strata_session;
 
-#define STRATA_POOL_OPTIONS_VERSION 1
+#define STRATA_POOL_OPTIONS_VERSION 2
 
 /** Pool settings.  Start from STRATA_POOL_OPTIONS_INIT and change fields. */
 typedef struct strata_pool_options {
@@ -47,9 +56,16 @@ typedef struct strata_pool_options {
                                being reused (1800000; 0: no limit) */
     int max_idle_ms;        /* a connection idle this long is closed, down to
                                min_size (600000; 0: no limit) */
+    /* version 2: */
+    const char *const *replicas; /* URLs of read replicas, NULL-terminated (NULL:
+                                    none); copied by strata_pool_open.  Each has
+                                    a pool of its own with the settings above. */
+    int replica_retry_ms;        /* a replica that could not be reached is
+                                    skipped this long (5000) */
 } strata_pool_options;
 
-#define STRATA_POOL_OPTIONS_INIT {STRATA_POOL_OPTIONS_VERSION, 0, 10, 30000, 1000, 1800000, 600000}
+#define STRATA_POOL_OPTIONS_INIT \
+    {STRATA_POOL_OPTIONS_VERSION, 0, 10, 30000, 1000, 1800000, 600000, NULL, 5000}
 
 /** Counters of a pool (strata_pool_stats()). */
 typedef struct strata_pool_statistics {
@@ -110,8 +126,29 @@ STRATA_API int strata_pool_acquire(strata_pool *pool, strata_db **out);
  */
 STRATA_API void strata_pool_release(strata_pool *pool, strata_db *db);
 
-/** The pool's counters, read at one instant. */
+/**
+ * Take a connection to a replica, for reading: the replicas are tried in
+ * turn (round robin), each as strata_pool_acquire() would, skipping one
+ * that could not be reached (STRATA_E_CONNECT or a lost connection) for
+ * replica_retry_ms; when none can be reached, the primary's connection is
+ * returned.  Without replicas it is strata_pool_acquire().  Writes on a
+ * replica fail with STRATA_E_READONLY; a replica may lag behind the
+ * primary, so what must read its own writes uses the primary.
+ *
+ * @return as strata_pool_acquire(); STRATA_E_TIMEOUT when the replica
+ *         chosen had no connection free in time.
+ */
+STRATA_API int strata_pool_acquire_replica(strata_pool *pool, strata_db **out);
+
+/** The pool's counters (the primary's connections), read at one instant. */
 STRATA_API int strata_pool_stats(strata_pool *pool, strata_pool_statistics *out);
+
+/** How many replicas the pool has. */
+STRATA_API int strata_pool_replica_count(const strata_pool *pool);
+
+/** The counters of replica `index` (0 .. strata_pool_replica_count() - 1). */
+STRATA_API int strata_pool_replica_stats(strata_pool *pool, int index,
+                                         strata_pool_statistics *out);
 
 /** Why the calling thread's last failed call on `pool` failed ("" when
  *  none).  Borrowed until that thread's next call on a pool. */
@@ -122,6 +159,13 @@ STRATA_API const char *strata_pool_errmsg(const strata_pool *pool);
  * its wait and errors).  strata_session_free() gives the connection back.
  */
 STRATA_API int strata_session_new_from_pool(strata_session **out, strata_pool *pool);
+
+/**
+ * A read-only session (strata_session_set_read_only()) on a replica's
+ * connection (strata_pool_acquire_replica(), with its choice and
+ * fallback).  strata_session_free() gives the connection back.
+ */
+STRATA_API int strata_session_new_from_replica(strata_session **out, strata_pool *pool);
 
 /* ---- units of work ---------------------------------------------------- */
 
