@@ -516,6 +516,8 @@ int strata_pool_acquire_replica(strata_pool *pool, strata_db **out)
         return STRATA_E_MISUSE;
     if (pool->nreplicas == 0)
         return strata_pool_acquire(pool, out);
+    /* The turn moves past the replica chosen, so one skipped does not send
+     * its share to the next one in line. */
     pthread_mutex_lock(&pool->lock);
     unsigned start = pool->next_replica++;
     pthread_mutex_unlock(&pool->lock);
@@ -528,6 +530,11 @@ int strata_pool_acquire_replica(strata_pool *pool, strata_db **out)
             continue;
         int rc = strata_pool_acquire(pool->replicas[i], out);
         if (rc == STRATA_OK) {
+            if (k > 0) {
+                pthread_mutex_lock(&pool->lock);
+                pool->next_replica = (unsigned)i + 1;
+                pthread_mutex_unlock(&pool->lock);
+            }
             clear_error(pool);
             return STRATA_OK;
         }

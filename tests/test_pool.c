@@ -8,6 +8,7 @@
  * postgresql only, as the suite registration below says.
  */
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,20 @@ static strata_pool *pool_with(int max, int timeout_ms, int ping_after_ms)
     int rc = strata_pool_open(&pool, th_url(), &o);
     ck_assert_msg(rc == STRATA_OK, "%s", strata_pool_errmsg(pool));
     return pool;
+}
+
+/* A URL nothing answers at, for this engine. */
+static const char *dead_url(void)
+{
+    return th_is_pg() ? "postgresql://postgres@127.0.0.1:1/postgres?connect_timeout=5"
+                      : "sqlite:////nonexistent-strata-dir/replica.db";
+}
+
+static int64_t replica_acquired(strata_pool *pool, int i)
+{
+    strata_pool_statistics st;
+    ck_assert_int_eq(strata_pool_replica_stats(pool, i, &st), STRATA_OK);
+    return st.acquired;
 }
 
 static void sleep_ms(int ms)
@@ -356,6 +371,136 @@ START_TEST(pool_threads_share_a_pool)
 }
 END_TEST
 
+static void *read_units(void *arg)
+{
+    runner *r = arg;
+    for (int i = 0; i < UNITS; i++) {
+        strata_session *s = NULL;
+        int rc = strata_session_new_from_replica(&s, r->pool);
+        strata_stmt *st = NULL;
+        if (rc == STRATA_OK && (rc = strata_stmt_prepare(&st, strata_session_db(s),
+                                                         "SELECT n FROM counter")) == STRATA_OK)
+            rc = strata_stmt_step(st) == STRATA_ROW ? STRATA_OK : STRATA_E_ERROR;
+        if (rc != STRATA_OK) {
+            if (!r->failures)
+                snprintf(r->why, sizeof r->why, "%s: %s", strata_errname(rc),
+                         s ? strata_session_errmsg(s) : strata_pool_errmsg(r->pool));
+            r->failures++;
+        }
+        strata_stmt_finalize(st);
+        strata_session_free(s);
+    }
+    return NULL;
+}
+
+/* 8 threads read through the replicas of one pool (one of them down):
+ * every read is served, by the two that answer, each within its size. */
+START_TEST(pool_threads_share_replicas)
+{
+    strata_db *db = setup();
+    const char *replicas[] = {th_url(), dead_url(), th_url(), NULL};
+    strata_pool_options o = STRATA_POOL_OPTIONS_INIT;
+    o.max_size = 2;
+    o.replicas = replicas;
+    strata_pool *pool = NULL;
+    int rc = strata_pool_open(&pool, th_url(), &o);
+    ck_assert_msg(rc == STRATA_OK, "%s", strata_pool_errmsg(pool));
+    runner r[THREADS];
+    pthread_t t[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        r[i] = (runner){.pool = pool};
+        ck_assert_int_eq(pthread_create(&t[i], NULL, read_units, &r[i]), 0);
+    }
+    for (int i = 0; i < THREADS; i++) {
+        pthread_join(t[i], NULL);
+        ck_assert_msg(r[i].failures == 0, "thread %d: %d failures: %s", i, r[i].failures, r[i].why);
+    }
+    int64_t served = 0;
+    for (int i = 0; i < 3; i++) {
+        strata_pool_statistics st;
+        OK(NULL, strata_pool_replica_stats(pool, i, &st));
+        ck_assert_int_le(st.opened, 2);
+        ck_assert_int_eq(st.in_use, 0);
+        served += st.acquired;
+    }
+    strata_pool_statistics st;
+    OK(NULL, strata_pool_stats(pool, &st));
+    ck_assert_int_eq(served + st.acquired, THREADS * UNITS);
+    ck_assert_int_eq(st.acquired, 0); /* the primary served none */
+    strata_pool_close(pool);
+    strata_db_close(db);
+}
+END_TEST
+
+/* Read-only sessions go to the replicas in turn, skipping one that cannot
+ * be reached; writing sessions go to the primary; with no replica
+ * reachable, reads go to the primary.  (The "replicas" here are the same
+ * database under other URLs: the routing is what is tested; a real
+ * standby is in test_standby.) */
+START_TEST(pool_routes_reads_to_replicas)
+{
+    strata_db *db = setup();
+    strata_db_close(db);
+    const char *replicas[] = {th_url(), dead_url(), th_url(), NULL};
+    strata_pool_options o = STRATA_POOL_OPTIONS_INIT;
+    o.max_size = 2;
+    o.replicas = replicas;
+    o.replica_retry_ms = 60000;
+    strata_pool *pool = NULL;
+    int rc = strata_pool_open(&pool, th_url(), &o);
+    ck_assert_msg(rc == STRATA_OK, "%s", strata_pool_errmsg(pool));
+    ck_assert_int_eq(strata_pool_replica_count(pool), 3);
+
+    strata_session *s;
+    OK(NULL, strata_session_new_from_pool(&s, pool));
+    OK(strata_session_db(s), strata_db_exec(strata_session_db(s), "UPDATE counter SET n = 7"));
+    OK(NULL, strata_session_commit(s));
+    strata_session_free(s);
+    for (int i = 0; i < 6; i++) {
+        rc = strata_session_new_from_replica(&s, pool);
+        ck_assert_msg(rc == STRATA_OK, "%s", strata_pool_errmsg(pool));
+        ck_assert_int_eq(th_int(strata_session_db(s), "SELECT n FROM counter"), 7);
+        strata_session_free(s);
+    }
+    strata_pool_statistics st;
+    OK(NULL, strata_pool_stats(pool, &st));
+    ck_assert_int_eq(st.acquired, 1); /* the writing session only */
+    ck_assert_int_eq(replica_acquired(pool, 0), 3);
+    ck_assert_int_eq(replica_acquired(pool, 1), 0);
+    ck_assert_int_eq(replica_acquired(pool, 2), 3);
+    strata_pool_close(pool);
+
+    /* No replica reachable: the primary serves the reads. */
+    const char *dead[] = {dead_url(), NULL};
+    o.replicas = dead;
+    OK(NULL, strata_pool_open(&pool, th_url(), &o));
+    strata_db *c;
+    OK(NULL, strata_pool_acquire_replica(pool, &c));
+    ck_assert_int_eq(th_int(c, "SELECT n FROM counter"), 7);
+    strata_pool_release(pool, c);
+    OK(NULL, strata_pool_stats(pool, &st));
+    ck_assert_int_eq(st.acquired, 1);
+    ck_assert_int_eq(replica_acquired(pool, 0), 0);
+    ck_assert_int_eq(strata_pool_replica_stats(pool, 1, &st), STRATA_E_MISUSE);
+    strata_pool_close(pool);
+
+    /* A replica URL that cannot be read fails the open, and says which. */
+    const char *bad[] = {th_url(), "nosuchdb://x", NULL};
+    o.replicas = bad;
+    ck_assert_int_eq(strata_pool_open(&pool, th_url(), &o), STRATA_E_URL);
+    ck_assert_ptr_nonnull(strstr(strata_pool_errmsg(pool), "replica 2: "));
+    strata_pool_close(pool);
+
+    /* Options of the first version (no replica fields) still work. */
+    strata_pool_options v1 = STRATA_POOL_OPTIONS_INIT;
+    v1.version = 1;
+    v1.replicas = (const char *const *)(uintptr_t)1; /* past a version-1 struct: never read */
+    OK(NULL, strata_pool_open(&pool, th_url(), &v1));
+    ck_assert_int_eq(strata_pool_replica_count(pool), 0);
+    strata_pool_close(pool);
+}
+END_TEST
+
 static void add(TCase *tc, th_engine e)
 {
     tcase_set_timeout(tc, 120);
@@ -366,6 +511,8 @@ static void add(TCase *tc, th_engine e)
     tcase_add_test(tc, pool_resets_on_release);
     tcase_add_test(tc, pool_max_lifetime);
     tcase_add_test(tc, pool_threads_share_a_pool);
+    tcase_add_test(tc, pool_routes_reads_to_replicas);
+    tcase_add_test(tc, pool_threads_share_replicas);
     if (e != TH_POSTGRES)
         return;
     tcase_add_test(tc, pool_lost_connection_is_reported);
