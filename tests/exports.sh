@@ -1,5 +1,6 @@
 #!/bin/sh
-# The shared library exports strata_* names only (STYLE.md).
+# The shared library exports strata_* names only: nothing else may leak into
+# the programs that link it.
 lib="${top_builddir:-.}/.libs/libstrata.so"
 [ -f "$lib" ] || { echo "exports: $lib not built"; exit 1; }
 bad=$(nm -D --defined-only "$lib" | awk '{print $3}' | grep -v '^strata_[a-z]' | grep -v '^$')

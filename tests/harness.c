@@ -233,6 +233,7 @@ Suite *th_suite(const char *name, th_add_fn add)
         if ((e == TH_POSTGRES && !pg_url[0]) || (e == TH_PGBOUNCER && !bouncer_port[0]))
             continue;
         TCase *tc = tcase_create(engine_names[e]);
+        tcase_set_tags(tc, engine_names[e]); /* CK_EXCLUDE_TAGS=pgbouncer (tests/valgrind.sh) */
         tcase_add_checked_fixture(tc, setups[e], teardowns[e]);
         tcase_set_timeout(tc, 60);
         add(tc, (th_engine)e);
