@@ -12,7 +12,7 @@
  * enforcement off (DROP TABLE would otherwise cascade into child rows) and
  * is followed by PRAGMA foreign_key_check before the commit.
  *
- * Layout: dialect lookup, SQL pieces, the plan (rendered steps), render,
+ * Layout: SQL pieces, the plan (rendered steps), render,
  * apply, create_all / drop_all.
  */
 #include <stdio.h>
@@ -20,18 +20,6 @@
 #include <string.h>
 
 #include "schema_internal.h"
-
-const strata__dialect *strata__dialect_of(const strata_driver *drv)
-{
-    const char *name = drv ? strata_driver_name(drv) : NULL;
-    if (!name)
-        return NULL;
-    if (strcmp(name, strata__sqlite_dialect.name) == 0)
-        return &strata__sqlite_dialect;
-    if (strcmp(name, strata__postgres_dialect.name) == 0)
-        return &strata__postgres_dialect;
-    return NULL;
-}
 
 /* ---- SQL pieces -------------------------------------------------------- */
 
@@ -370,7 +358,7 @@ static void op_sql(strata__sb *sb, const renderer *r, const strata_metadata *sta
         strata__sb_puts(sb, ";\n");
         return;
     case STRATA_OP_SQL: {
-        const char *text = strata__op_sql_for(op, r->drv->name);
+        const char *text = strata__op_sql_for(op, r->dl->name);
         if (text) {
             size_t n = strlen(text);
             while (n && (text[n - 1] == '\n' || text[n - 1] == ' ' || text[n - 1] == ';'))

@@ -1,11 +1,10 @@
 /*
- * dispatch.c - the built-in driver table and the only code in strata that
- * calls through a driver's vtable.
+ * dispatch.c - the only code in strata that calls through a driver's
+ * vtable.
  *
  * Everything above this file talks to "the driver" through strata__drv_*;
- * a new backend is one more row in `drivers` (and its file in backends/),
- * with nothing above this layer changing.  Optional slots are checked here
- * and given their standard-SQL fallback.
+ * drivers are found through the engine registry (engines/registry.c).
+ * Optional slots are checked here and given their standard-SQL fallback.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -13,29 +12,13 @@
 #include <strings.h>
 
 #include "config.h"
+#include "engine.h"
 #include "internal.h"
-
-static const strata_driver *const drivers[] = {
-#ifdef STRATA_WITH_SQLITE3
-    &strata__sqlite_driver,
-#endif
-#ifdef STRATA_WITH_LIBPQ
-    &strata__postgres_driver,
-#endif
-    NULL,
-};
 
 const strata_driver *strata__driver_lookup(const char *scheme)
 {
-    for (size_t i = 0; drivers[i]; i++) {
-        const strata_driver *d = drivers[i];
-        if (strcasecmp(d->name, scheme) == 0)
-            return d;
-        for (const char *const *a = d->aliases; a && *a; a++)
-            if (strcasecmp(*a, scheme) == 0)
-                return d;
-    }
-    return NULL;
+    const strata__engine *e = strata__engine_by_scheme(scheme);
+    return e ? e->driver : NULL;
 }
 
 /* The list is made once, the first time any thread asks. */
@@ -45,16 +28,17 @@ static void make_schemes(void)
 {
     strata__sb sb;
     strata__sb_init(&sb);
-    for (size_t i = 0; drivers[i]; i++) {
-        strata__sb_printf(&sb, "%s%s", i ? ", " : "", drivers[i]->name);
-        const char *const *a = drivers[i]->aliases;
+    const strata__engine *e;
+    for (int i = 0; (e = strata__engine_at(i)) != NULL; i++) {
+        strata__sb_printf(&sb, "%s%s", i ? ", " : "", e->driver->name);
+        const char *const *a = e->driver->aliases;
         for (size_t k = 0; a && a[k]; k++)
             strata__sb_printf(&sb, "%s%s", k ? ", " : " (alias ", a[k]);
         if (a && a[0])
             strata__sb_putc(&sb, ')');
     }
     char *s = strata__sb_take(&sb);
-    snprintf(schemes_text, sizeof schemes_text, "%s", s ? s : "sqlite, postgresql");
+    snprintf(schemes_text, sizeof schemes_text, "%s", s ? s : "");
     strata_free(s);
 }
 

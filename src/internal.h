@@ -252,8 +252,4 @@ int strata__drv_is_reserved(const strata_driver *drv, const char *word);
  * where the driver has one, else from its url_params list (none: yes). */
 bool strata__drv_url_param_known(const strata_driver *drv, const char *key);
 
-/* The built-in drivers (backends/). */
-extern const strata_driver strata__sqlite_driver;
-extern const strata_driver strata__postgres_driver;
-
 #endif

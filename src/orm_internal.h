@@ -82,6 +82,7 @@ typedef struct strata__m2m_op {
 
 struct strata_session {
     strata_db *db;
+    const strata__dialect *dl; /* the engine's (NULL: none; standard SQL then) */
     strata_pool *pool; /* where db came from (strata_session_new_from_pool), or NULL */
     bool owns_tx;
     bool read_only;     /* begin STRATA_TX_READ_ONLY and refuse to flush changes */
@@ -161,7 +162,6 @@ int strata__session_begin(strata_session *s);
 int strata__session_load_row(strata_session *s, strata__minfo *mi, strata_stmt *st, int col0,
                              bool reread, strata_object **out);
 int strata__session_error(strata_session *s, int code, const char *fmt, ...) STRATA_PRINTF(3, 4);
-bool strata__is_pg(const strata_session *s);
 
 /* ---- identity.c -------------------------------------------------------- */
 

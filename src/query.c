@@ -468,8 +468,9 @@ static void render(build *b, strata__sb *sb, const strata_cond *c)
     switch (c->kind) {
     case C_OP:
         if (c->op == STRATA_ILIKE) {
-            if (strata__is_pg(b->q->s))
-                strata__sb_printf(sb, "%s ILIKE ?", cs);
+            const strata__dialect *dl = b->q->s->dl;
+            if (dl && dl->ilike)
+                strata__sb_printf(sb, "%s %s ?", cs, dl->ilike);
             else
                 strata__sb_printf(sb, "lower(%s) LIKE lower(?)", cs);
             param(b, &c->vals[0]);
@@ -557,8 +558,8 @@ static char *build_sql(build *b, strata_query *q, shape sh, int64_t limit, int64
         strata__sb_puts(&sb, " LIMIT ?");
         strata_value v = strata_int(limit);
         param(b, &v);
-    } else if (offset > 0 && !strata__is_pg(q->s)) {
-        strata__sb_puts(&sb, " LIMIT -1");
+    } else if (offset > 0 && q->s->dl && q->s->dl->limit_all) {
+        strata__sb_puts(&sb, q->s->dl->limit_all);
     }
     if (offset > 0) {
         strata__sb_puts(&sb, " OFFSET ?");

@@ -3,7 +3,7 @@
  * (building, copying, describing), diff.c, ddl.c (rendering and applying),
  * introspect.c, the two dialect files and, later, the migration engine.
  *
- * A dialect (dialect_sqlite.c, dialect_postgres.c) is the SQL-level
+ * A dialect (engines/<engine>/dialect.c) is the SQL-level
  * knowledge of one engine the schema layer needs: how to spell each
  * portable type and `now`, whether ALTER can do a change, and how to read
  * the live schema back.  It runs through the public connection API, so it
@@ -236,12 +236,34 @@ typedef struct strata__dialect {
      * statement right after BEGIN (migration_lock); either may be NULL. */
     const char *migration_begin;
     void (*migration_lock)(strata__sb *sb, const char *table);
+
+    /* ---- SQL the ORM writes ---- */
+    /* The case-insensitive LIKE operator ("ILIKE"); NULL: the core writes
+     * lower(x) LIKE lower(?). */
+    const char *ilike;
+    /* What a query with an OFFSET but no LIMIT needs before the OFFSET
+     * (" LIMIT -1"); NULL: OFFSET may stand alone. */
+    const char *limit_all;
+    /* A statement whose one row is the key the connection's last INSERT
+     * numbered, for a driver without STRATA_CAP_RETURNING (the core then
+     * inserts row by row and reads the rest back by key); NULL: none, and
+     * such inserts fail with STRATA_E_UNSUPPORTED. */
+    const char *last_insert_id;
+    /* Append to "INSERT INTO t (...) VALUES (...)" what makes it update
+     * the row whose `keys` (quoted column names) already exist, setting
+     * each of `set` from the values given (nset >= 1).  NULL: the engine
+     * has no upsert; strata_upsert() fails with STRATA_E_UNSUPPORTED. */
+    void (*upsert)(strata__sb *sb, const char *const *keys, int nkeys, const char *const *set,
+                   int nset);
 } strata__dialect;
 
-extern const strata__dialect strata__sqlite_dialect;
-extern const strata__dialect strata__postgres_dialect;
+/* The upsert SQLite and PostgreSQL share (ON CONFLICT (keys) DO UPDATE SET
+ * c = excluded.c), for a dialect's `upsert` (engines/common.c). */
+void strata__upsert_on_conflict(strata__sb *sb, const char *const *keys, int nkeys,
+                                const char *const *set, int nset);
 
-/* The dialect of a driver; NULL when the schema layer does not know it. */
+/* The dialect of a driver (its engine row's, engines/registry.c); NULL
+ * when no engine holds the driver. */
 const strata__dialect *strata__dialect_of(const strata_driver *drv);
 
 /* The portable type of an engine's type text ("character varying(64)",

@@ -19,11 +19,6 @@
 #define BATCH_ROWS 500
 #define BATCH_PARAMS 30000 /* under SQLite's 32766 and PostgreSQL's 65535 */
 
-bool strata__is_pg(const strata_session *s)
-{
-    return strcmp(strata_db_backend(s->db), "postgresql") == 0;
-}
-
 int strata__session_error(strata_session *s, int code, const char *fmt, ...)
 {
     va_list ap;
@@ -52,6 +47,7 @@ int strata_session_new(strata_session **out, strata_db *db)
     if (!s)
         return STRATA_E_NOMEM;
     s->db = db;
+    s->dl = strata__dialect_of(strata_db_driver(db));
     *out = s;
     return STRATA_OK;
 }
@@ -675,9 +671,94 @@ static int insert_chunks(strata_session *s, insert_run *r, size_t first, size_t 
     return rc;
 }
 
+static bool has_returning(const strata_session *s)
+{
+    return (strata_db_driver(s->db)->capabilities & STRATA_CAP_RETURNING) != 0;
+}
+
+/* Run `sql` once with o's fields of `mask` bound, expecting `want`
+ * (STRATA_DONE; STRATA_ROW leaves the statement in *out to read). */
+static int run_bound(strata_session *s, const char *sql, strata_object *o, uint64_t mask,
+                     const int *fields, int nfields, int want, strata_stmt **out)
+{
+    strata_stmt *st = NULL;
+    int rc = strata_stmt_prepare(&st, s->db, sql);
+    int idx = 1;
+    for (int f = 0; rc == STRATA_OK && f < o->priv->mi->nfields; f++)
+        if (mask & (1ull << f))
+            rc = strata__bind_field(st, idx++, o, f);
+    for (int k = 0; rc == STRATA_OK && k < nfields; k++)
+        rc = strata__bind_field(st, idx++, o, fields[k]);
+    if (rc == STRATA_OK && (rc = strata_stmt_step(st)) == want && out) {
+        *out = st;
+        return STRATA_OK;
+    }
+    strata_stmt_finalize(st);
+    if (rc == STRATA_DONE || rc == STRATA_ROW)
+        rc = rc == want ? STRATA_OK
+                        : strata__session_error(s, STRATA_E_ERROR, "\"%s\" gave %s", sql,
+                                                rc == STRATA_ROW ? "a row" : "no row");
+    return rc;
+}
+
+/* "SELECT <fields> FROM t WHERE <each of keys> = ?" */
+static char *select_by(const strata__minfo *mi, const int *fields, int nfields, const int *keys,
+                       int nkeys)
+{
+    strata__sb sb;
+    strata__sb_init(&sb);
+    for (int c = 0; c < nfields; c++)
+        strata__sb_printf(&sb, "%s%s", c ? ", " : "SELECT ", mi->qcols[fields[c]]);
+    strata__sb_printf(&sb, " FROM %s WHERE ", mi->qtable);
+    for (int k = 0; k < nkeys; k++)
+        strata__sb_printf(&sb, "%s%s = ?", k ? " AND " : "", mi->qcols[keys[k]]);
+    return strata__sb_take(&sb);
+}
+
+/* Without RETURNING (a driver without STRATA_CAP_RETURNING): one INSERT
+ * per object, then what the database filled in read back on the same
+ * connection: the key it numbered through the dialect's last_insert_id,
+ * the other fields by key. */
+static int insert_each(strata_session *s, insert_run *r)
+{
+    strata__minfo *mi = r->mi;
+    if (r->db_key && !(s->dl && s->dl->last_insert_id))
+        return strata__session_error(s, STRATA_E_UNSUPPORTED,
+                                     "inserting %s: the %s engine can neither return nor report "
+                                     "the key the database numbers",
+                                     mi->m->name, strata_db_backend(s->db));
+    int nret = r->nret;
+    r->nret = 0; /* the INSERT without RETURNING */
+    char *ins = insert_sql(r, 1);
+    r->nret = nret;
+    char *sel = select_by(mi, r->retf, r->nret, mi->pkf, mi->npk);
+    int rc = ins && sel ? STRATA_OK : STRATA_E_NOMEM;
+    for (size_t i = 0; i < r->n && rc == STRATA_OK; i++) {
+        strata_object *o = r->objs[i];
+        rc = run_bound(s, ins, o, r->mask, NULL, 0, STRATA_DONE, NULL);
+        strata_stmt *st = NULL;
+        if (rc == STRATA_OK && r->db_key &&
+            (rc = run_bound(s, s->dl->last_insert_id, o, 0, NULL, 0, STRATA_ROW, &st)) ==
+                STRATA_OK) {
+            rc = strata__read_field(st, 0, o, mi->pk);
+            strata_stmt_finalize(st);
+        }
+        if (rc == STRATA_OK &&
+            (rc = run_bound(s, sel, o, 0, mi->pkf, mi->npk, STRATA_ROW, &st)) == STRATA_OK) {
+            for (int c = 0; c < r->nret && rc == STRATA_OK; c++)
+                rc = strata__read_field(st, c, o, r->retf[c]);
+            strata_stmt_finalize(st);
+        }
+    }
+    free(ins);
+    free(sel);
+    return rc;
+}
+
 /* INSERT objs[0..n), which share `mask`: multi-row statements of up to
  * BATCH_ROWS rows, pipelined where the engine can, RETURNING what the
- * database filled in (the key it numbered, server defaults). */
+ * database filled in (the key it numbered, server defaults); row by row
+ * without RETURNING (insert_each). */
 static int insert_objects(strata_session *s, strata__minfo *mi, strata_object **objs, size_t n,
                           uint64_t mask)
 {
@@ -703,6 +784,8 @@ static int insert_objects(strata_session *s, strata__minfo *mi, strata_object **
             r.keypos[k] = at;
         }
     }
+    if (r.nret && !has_returning(s))
+        return insert_each(s, &r);
     size_t nchunks = (n + r.per - 1) / r.per, full = n / r.per;
     r.rv = r.nret ? calloc(n, sizeof *r.rv) : NULL;
     r.got = calloc(nchunks, sizeof *r.got);
@@ -1324,6 +1407,10 @@ int strata_upsert(void *obj, const char *on, void *out)
         return STRATA_E_MISUSE;
     strata_session *s = o->priv->s;
     strata__minfo *mi = o->priv->mi;
+    if (!s->dl || !s->dl->upsert)
+        return strata__session_error(s, STRATA_E_UNSUPPORTED,
+                                     "upsert of %s: the %s engine has no upsert", o->model->name,
+                                     strata_db_backend(s->db));
     strata__names keys;
     int rc = strata__names_split(&keys, on);
     if (rc != STRATA_OK)
@@ -1356,34 +1443,41 @@ int strata_upsert(void *obj, const char *on, void *out)
     strata__sb_puts(&sb, ") VALUES (");
     for (int i = 0; i < n; i++)
         strata__sb_puts(&sb, i ? ", ?" : "?");
-    strata__sb_puts(&sb, ") ON CONFLICT (");
-    for (int k = 0; k < keys.n; k++)
-        strata__sb_printf(&sb, "%s%s", k ? ", " : "",
-                          mi->qcols[strata__field_index(mi, keys.v[k])]);
-    strata__sb_puts(&sb, ") DO UPDATE SET ");
-    int nset = 0;
-    for (int f = 0; f < mi->nfields; f++) {
+    strata__sb_puts(&sb, ")");
+    const char *kq[64], *set[64];
+    int keyf[64], nset = 0;
+    for (int k = 0; k < keys.n && k < 64; k++)
+        kq[k] = mi->qcols[keyf[k] = strata__field_index(mi, keys.v[k])];
+    for (int f = 0; f < mi->nfields && f < 64; f++) {
         if (!(mask & (1ull << f)) || strata__is_key_field(mi, f) ||
             strata__names_has(&keys, mi->m->fields[f].name))
             continue;
-        strata__sb_printf(&sb, "%s%s = excluded.%s", nset++ ? ", " : "", mi->qcols[f],
-                          mi->qcols[f]);
+        set[nset++] = mi->qcols[f];
     }
-    if (!nset) /* nothing else to update: still return the row */
-        strata__sb_printf(&sb, "%s = excluded.%s", mi->qcols[strata__field_index(mi, keys.v[0])],
-                          mi->qcols[strata__field_index(mi, keys.v[0])]);
-    strata__sb_puts(&sb, " RETURNING ");
-    for (int f = 0; f < mi->nfields; f++)
-        strata__sb_printf(&sb, "%s%s", f ? ", " : "", mi->qcols[f]);
+    if (!nset) /* nothing else to update: still touch the row, so it comes back */
+        set[nset++] = kq[0];
+    int nkeys = keys.n < 64 ? keys.n : 64;
     strata__names_free(&keys);
+    s->dl->upsert(&sb, kq, nkeys, set, nset);
+    bool returning = has_returning(s);
+    for (int f = 0; returning && f < mi->nfields; f++)
+        strata__sb_printf(&sb, "%s%s", f ? ", " : " RETURNING ", mi->qcols[f]);
     char *sql = strata__sb_take(&sb);
     strata_stmt *st = NULL;
-    rc = sql ? strata_stmt_prepare(&st, s->db, sql) : STRATA_E_NOMEM;
+    rc = sql ? run_bound(s, sql, o, mask, NULL, 0, returning ? STRATA_ROW : STRATA_DONE,
+                         returning ? &st : NULL)
+             : STRATA_E_NOMEM;
     free(sql);
-    for (int f = 0, i = 1; rc == STRATA_OK && f < mi->nfields; f++)
-        if (mask & (1ull << f))
-            rc = strata__bind_field(st, i++, o, f);
-    if (rc == STRATA_OK && (rc = strata_stmt_step(st)) == STRATA_ROW) {
+    if (rc == STRATA_OK && !returning) {
+        /* The row as it now is, by the fields that said which row it is. */
+        int all[64];
+        for (int f = 0; f < mi->nfields && f < 64; f++)
+            all[f] = f;
+        char *sel = select_by(mi, all, mi->nfields, keyf, nkeys);
+        rc = sel ? run_bound(s, sel, o, 0, keyf, nkeys, STRATA_ROW, &st) : STRATA_E_NOMEM;
+        free(sel);
+    }
+    if (rc == STRATA_OK) {
         /* The row's key says whether the session has it already. */
         strata__cell cells[STRATA__MAX_KEY];
         strata__key key;
@@ -1414,8 +1508,6 @@ int strata_upsert(void *obj, const char *on, void *out)
         }
         if (rc == STRATA_OK)
             *(void **)out = target;
-    } else if (rc == STRATA_DONE) {
-        rc = STRATA_E_ERROR;
     }
     strata_stmt_finalize(st);
     if (rc != STRATA_OK && rc != STRATA_E_NOMEM)

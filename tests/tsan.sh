@@ -9,17 +9,17 @@ src=${top_srcdir:-.}
 cc=${CC:-cc}
 out=tests/tsan.build
 mkdir -p "$out"
-files="$src/src/*.c $src/migrations/*.c $src/tools/cli.c"
-grep -q 'define STRATA_WITH_SQLITE3 1' config.h && files="$files $src/backends/sqlite.c"
-grep -q 'define STRATA_WITH_LIBPQ 1' config.h && files="$files $src/backends/postgres.c"
+files="$src/src/*.c $src/migrations/*.c $src/tools/cli.c $src/engines/registry.c $src/engines/common.c"
+grep -q 'define STRATA_WITH_SQLITE3 1' config.h && files="$files $src/engines/sqlite/*.c"
+grep -q 'define STRATA_WITH_LIBPQ 1' config.h && files="$files $src/engines/postgres/*.c"
 pkgs="sqlite3 libpq yaml-0.1 check"
 cflags="-std=c11 -g -O1 -fsanitize=thread -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L \
-  -I$src/include -I. -I$src/src -I$src/tests -I$src/examples/microblog $(pkg-config --cflags $pkgs)"
+  -I$src/include -I. -I$src/src -I$src/engines -I$src/tests -I$src/examples/microblog $(pkg-config --cflags $pkgs)"
 libs="$(pkg-config --libs $pkgs) -lpthread"
 objs=""
 # An object is rebuilt when its source, or any header, is newer.
 newest_h=$(ls -t $src/include/*.h $src/include/strata/*.h $src/include/strata/sys/*.h \
-    $src/src/*.h $src/migrations/*.h $src/tests/*.h config.h 2>/dev/null | head -n 1)
+    $src/src/*.h $src/engines/*.h $src/migrations/*.h $src/tests/*.h config.h 2>/dev/null | head -n 1)
 for f in $files $src/tests/harness.c $src/examples/microblog/models.c; do
     o="$out/$(echo "$f" | sed 's|^.*/\([^/]*/[^/]*\)\.c$|\1|; s|/|_|').o"
     if [ ! -f "$o" ] || [ "$f" -nt "$o" ] || [ "$newest_h" -nt "$o" ]; then

@@ -336,4 +336,8 @@ const strata__dialect strata__postgres_dialect = {
     .same_type = NULL,
     .migration_begin = NULL,
     .migration_lock = pg_migration_lock,
+    .ilike = "ILIKE",
+    .limit_all = NULL,
+    .last_insert_id = "SELECT lastval()", /* the identity sequence the INSERT advanced */
+    .upsert = strata__upsert_on_conflict,
 };

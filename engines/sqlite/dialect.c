@@ -769,4 +769,8 @@ const strata__dialect strata__sqlite_dialect = {
      * could not take it later without failing at once. */
     .migration_begin = "BEGIN IMMEDIATE",
     .migration_lock = NULL,
+    .ilike = NULL, /* LIKE is case-insensitive for ASCII only: lower() on both sides */
+    .limit_all = " LIMIT -1",
+    .last_insert_id = "SELECT last_insert_rowid()",
+    .upsert = strata__upsert_on_conflict,
 };
