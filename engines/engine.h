@@ -27,6 +27,10 @@ const strata__engine *strata__engine_by_scheme(const char *scheme);
 /* The engine of a driver; NULL for a driver no engine row holds. */
 const strata__engine *strata__engine_of(const strata_driver *drv);
 
+/* True when `scheme` names an engine strata has a folder for that was not
+ * built into this library (its engine library was not found). */
+bool strata__engine_not_built(const char *scheme);
+
 /* The i-th engine (0, 1, ...), built in then registered; NULL past the
  * last.  For lists such as the dialect keys of revision files. */
 const strata__engine *strata__engine_at(int i);

@@ -34,6 +34,17 @@ static const strata__engine builtin[] = {
 };
 #define NBUILTIN ((int)(sizeof builtin / sizeof builtin[0]) - 1)
 
+/* The schemes of every engine folder, built or not. */
+static const char *const every_scheme[] = {"sqlite", "postgresql", "postgres", NULL};
+
+bool strata__engine_not_built(const char *scheme)
+{
+    for (size_t i = 0; every_scheme[i]; i++)
+        if (strcasecmp(scheme, every_scheme[i]) == 0)
+            return !strata__engine_by_scheme(scheme);
+    return false;
+}
+
 #define MAX_REGISTERED 8
 static strata__engine registered[MAX_REGISTERED];
 static atomic_int nregistered;

@@ -30,6 +30,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "engine.h"
 #include "internal.h"
 
 /* Parameters whose values are secrets, in every engine's URLs: the ones
@@ -604,7 +605,10 @@ static int check_hosts(url_check *c)
 }
 
 /* Engines whose URLs name a file, not a server: no user, host or port. */
-static bool names_a_file(const strata_driver *d) { return strcmp(d->name, "sqlite") == 0; }
+static bool names_a_file(const strata_driver *d)
+{
+    return (d->capabilities & STRATA_CAP_FILE_URL) != 0;
+}
 
 static int check_scheme(url_check *c)
 {
@@ -620,9 +624,8 @@ static int check_scheme(url_check *c)
                         strata__driver_schemes());
     if (!r->slashes)
         return url_fail(c,
-                        "the scheme \"%s:\" must be followed by \"//\" "
-                        "(e.g. sqlite:///app.db, postgresql://host/db)",
-                        quote(c, (url_span){0, r->scheme_len}));
+                        "the scheme \"%s:\" must be followed by \"//\" (e.g. %s)",
+                        quote(c, (url_span){0, r->scheme_len}), STRATA_DEFAULT_URL);
     char scheme[64], *plus;
     if (r->scheme_len >= sizeof scheme)
         return url_fail(c, "the scheme is too long");
@@ -636,10 +639,8 @@ static int check_scheme(url_check *c)
     }
     u->driver = strata__driver_lookup(scheme);
     if (!u->driver) {
-        static const char *const known_not_built[] = {"sqlite", "postgresql", "postgres", NULL};
-        for (size_t i = 0; known_not_built[i]; i++)
-            if (strcmp(scheme, known_not_built[i]) == 0)
-                return url_fail(c,
+        if (strata__engine_not_built(scheme))
+            return url_fail(c,
                                 "support for \"%s\" was not built into this strata "
                                 "(supported schemes: %s)",
                                 scheme, strata__driver_schemes());

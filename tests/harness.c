@@ -13,6 +13,7 @@
 
 #include "harness.h"
 #include "config.h"
+#include "engine.h"
 #ifdef STRATA_WITH_LIBPQ
 #include <libpq-fe.h>
 #endif
@@ -33,11 +34,15 @@ static int bouncer_tests; /* databases made by this process, for unique names */
 static pid_t owner_pid;  /* the process that started the server */
 
 static const char *const engine_names[] = {"sqlite-memory", "sqlite-file", "postgresql",
-                                           "pgbouncer"};
+                                           "pgbouncer", "postgresql-reduced"};
 
 th_engine th_engine_now(void) { return current; }
 const char *th_engine_name(th_engine e) { return engine_names[e]; }
-bool th_is_pg(void) { return current == TH_POSTGRES || current == TH_PGBOUNCER; }
+bool th_is_pg(void)
+{
+    return current == TH_POSTGRES || current == TH_PGBOUNCER || current == TH_PG_REDUCED;
+}
+bool th_reduced(void) { return current == TH_PG_REDUCED; }
 bool th_via_pooler(void) { return current == TH_PGBOUNCER; }
 const char *th_url(void) { return url; }
 const char *th_pg_url(void) { return pg_url[0] ? pg_url : NULL; }
@@ -182,6 +187,48 @@ static void teardown_pgbouncer(void)
     remove_tmpdir();
 }
 
+/* A copy of the PostgreSQL engine's registry row without RETURNING,
+ * upsert and ILIKE, under the scheme "pgreduced". */
+static strata_driver reduced_driver;
+static strata__dialect reduced_dialect;
+
+static void register_reduced(void)
+{
+    static bool done;
+    const strata__engine *pg = strata__engine_by_scheme("postgresql");
+    if (done || !pg)
+        return;
+    reduced_driver = *pg->driver;
+    reduced_driver.name = "pgreduced";
+    reduced_driver.aliases = NULL;
+    reduced_driver.capabilities &= ~(unsigned)STRATA_CAP_RETURNING;
+    reduced_dialect = *pg->dialect;
+    reduced_dialect.ilike = NULL;
+    reduced_dialect.upsert = NULL;
+    strata__engine row = {&reduced_driver, &reduced_dialect};
+    ck_assert_int_eq(strata__engine_register(&row), STRATA_OK);
+    done = true;
+}
+
+void th_reduced_set_upsert(bool on)
+{
+    const strata__engine *pg = strata__engine_by_scheme("postgresql");
+    reduced_dialect.upsert = on && pg ? pg->dialect->upsert : NULL;
+}
+
+static void setup_pg_reduced(void)
+{
+    setup_postgres();
+    current = TH_PG_REDUCED;
+    register_reduced();
+    th_reduced_set_upsert(false); /* a test may have switched it on (CK_FORK=no) */
+    const char *rest = strstr(url, "://");
+    size_t n = strlen(rest);
+    ck_assert(n + strlen("pgreduced") < sizeof url);
+    memmove(url + strlen("pgreduced"), rest, n + 1);
+    memcpy(url, "pgreduced", strlen("pgreduced"));
+}
+
 static void teardown_postgres(void)
 {
     strata_db *db = NULL;
@@ -222,15 +269,16 @@ void th_echo_end(char *buf, size_t cap)
     fclose(f);
 }
 
-Suite *th_suite(const char *name, th_add_fn add)
+static Suite *make_suite(const char *name, th_add_fn add, bool reduced)
 {
     static void (*const setups[])(void) = {setup_sqlite_memory, setup_sqlite_file, setup_postgres,
-                                           setup_pgbouncer};
+                                           setup_pgbouncer, setup_pg_reduced};
     static void (*const teardowns[])(void) = {remove_tmpdir, remove_tmpdir, teardown_postgres,
-                                              teardown_pgbouncer};
+                                              teardown_pgbouncer, teardown_postgres};
     Suite *s = suite_create(name);
     for (int e = 0; e < TH_ENGINES; e++) {
-        if ((e == TH_POSTGRES && !pg_url[0]) || (e == TH_PGBOUNCER && !bouncer_port[0]))
+        if (((e == TH_POSTGRES || e == TH_PG_REDUCED) && !pg_url[0]) ||
+            (e == TH_PGBOUNCER && !bouncer_port[0]) || (e == TH_PG_REDUCED && !reduced))
             continue;
         TCase *tc = tcase_create(engine_names[e]);
         tcase_set_tags(tc, engine_names[e]); /* CK_EXCLUDE_TAGS=pgbouncer (tests/valgrind.sh) */
@@ -241,6 +289,9 @@ Suite *th_suite(const char *name, th_add_fn add)
     }
     return s;
 }
+
+Suite *th_suite(const char *name, th_add_fn add) { return make_suite(name, add, false); }
+Suite *th_suite_reduced(const char *name, th_add_fn add) { return make_suite(name, add, true); }
 
 /* ---- the PostgreSQL server ------------------------------------------------ */
 

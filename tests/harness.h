@@ -2,7 +2,8 @@
  * harness.h - run every test body on every engine.
  *
  * A suite built with th_suite() has one TCase per engine configuration:
- * "sqlite-memory", "sqlite-file", "postgresql" and "pgbouncer".  Before
+ * "sqlite-memory", "sqlite-file", "postgresql" and "pgbouncer" (and, for the
+ * suites built with th_suite_reduced, "postgresql-reduced").  Before
  * each test (in Check's child process) the fixture prepares a fresh, empty
  * database for that configuration and th_url() returns its URL: a private
  * in-memory database, a new file in a new temporary directory, a new
@@ -30,6 +31,8 @@ typedef enum th_engine {
     TH_SQLITE_FILE,
     TH_POSTGRES,
     TH_PGBOUNCER, /* PostgreSQL through pgbouncer, transaction pooling */
+    TH_PG_REDUCED, /* PostgreSQL's engine row copied without RETURNING,
+                      upsert and ILIKE (th_suite_reduced only) */
     TH_ENGINES
 } th_engine;
 
@@ -38,6 +41,11 @@ th_engine th_engine_now(void);
 const char *th_engine_name(th_engine e);
 /* PostgreSQL, directly or through pgbouncer. */
 bool th_is_pg(void);
+/* The PostgreSQL engine with RETURNING, upsert and ILIKE switched off, so
+ * the core takes its fallbacks (strata_upsert: STRATA_E_UNSUPPORTED). */
+bool th_reduced(void);
+/* Switch the reduced engine's upsert back on (true) or off. */
+void th_reduced_set_upsert(bool on);
 /* Through pgbouncer: sessions do not keep a server connection between
  * transactions (no session-level SET, advisory lock or LISTEN). */
 bool th_via_pooler(void);
@@ -94,6 +102,8 @@ const char *th_blob_type(void);
 typedef void (*th_add_fn)(TCase *tc, th_engine engine);
 /* A suite with one TCase per engine; `add` adds the tests to each. */
 Suite *th_suite(const char *name, th_add_fn add);
+/* The same with one TCase more, "postgresql-reduced" (TH_PG_REDUCED). */
+Suite *th_suite_reduced(const char *name, th_add_fn add);
 /* Find or start PostgreSQL, build the suite with `build` (which calls
  * th_suite), run it, stop the server; returns the exit status. */
 int th_run(Suite *(*build)(void));

@@ -1527,6 +1527,6 @@ static void add(TCase *tc, th_engine e)
     }
 }
 
-static Suite *build(void) { return th_suite("migrations", add); }
+static Suite *build(void) { return th_suite_reduced("migrations", add); }
 
 int main(void) { return th_run(build); }

@@ -408,11 +408,15 @@ static void open_failure_state(char *msg, char state[6])
         }
 }
 
-/* The URL without strata's own parameters (prepared_statements), which
- * libpq does not know.  Caller frees. */
+/* The URL with libpq's scheme and without strata's own parameters
+ * (prepared_statements), which libpq does not know.  Caller frees. */
 static char *libpq_target(const char *url)
 {
-    char *out = strdup(url);
+    /* libpq takes postgresql:// whatever scheme chose this driver. */
+    const char *rest = strstr(url, "://");
+    char *out = malloc(strlen("postgresql") + strlen(rest ? rest : url) + 1);
+    if (out)
+        strcat(strcpy(out, "postgresql"), rest ? rest : url);
     char *q = out ? strchr(out, '?') : NULL;
     if (!q)
         return out;

@@ -37,6 +37,8 @@ extern "C" {
 #define STRATA_CAP_ADVISORY_LOCKS (1u << 3)     /* pg_advisory_lock and friends */
 #define STRATA_CAP_PIPELINE (1u << 4)           /* many statements per round trip */
 #define STRATA_CAP_CONCURRENT_WRITERS (1u << 5) /* row-level locking */
+#define STRATA_CAP_FILE_URL (1u << 6) /* the URL's path names a file (scheme:///path):
+                                         no user, password, host or port */
 
 /* How the engine spells parameters after the core's rewriting. */
 typedef enum strata_placeholder_style {
