@@ -31,6 +31,11 @@ const strata__engine *strata__engine_of(const strata_driver *drv);
  * built into this library (its engine library was not found). */
 bool strata__engine_not_built(const char *scheme);
 
+/* The dialect names of every engine folder, built or not, NULL-terminated:
+ * the keys a revision file's sql operation may have besides "default"
+ * (a file written for one engine must load where it is not built). */
+const char *const *strata__dialect_names(void);
+
 /* The i-th engine (0, 1, ...), built in then registered; NULL past the
  * last.  For lists such as the dialect keys of revision files. */
 const strata__engine *strata__engine_at(int i);

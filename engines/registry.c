@@ -34,8 +34,11 @@ static const strata__engine builtin[] = {
 };
 #define NBUILTIN ((int)(sizeof builtin / sizeof builtin[0]) - 1)
 
-/* The schemes of every engine folder, built or not. */
+/* The schemes and dialect names of every engine folder, built or not. */
 static const char *const every_scheme[] = {"sqlite", "postgresql", "postgres", NULL};
+static const char *const every_dialect[] = {"sqlite", "postgresql", NULL};
+
+const char *const *strata__dialect_names(void) { return every_dialect; }
 
 bool strata__engine_not_built(const char *scheme)
 {

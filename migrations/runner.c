@@ -658,14 +658,14 @@ static int migrate_live(strata_migrations *m, strata_db *db, const char *target,
     bool fk_restore = false;
     if (rc == STRATA_OK && !goal)
         rc = strata__mig_error(m, STRATA_E_NOMEM, "out of memory");
-    /* SQLite rebuilds tables with foreign keys off; strata_diff_apply
-     * checks them before each commit.  The switch works only outside a
-     * transaction. */
-    if (rc == STRATA_OK && !r.dl->alter_constraints) {
+    /* Engines that rebuild tables pause foreign keys for it (the
+     * dialect's fk_pause_sql); strata_diff_apply checks them before each
+     * commit.  The switch works only outside a transaction. */
+    if (rc == STRATA_OK && r.dl->fk_pause_sql) {
         strata_stmt *st;
         int64_t on = 0;
         int step = STRATA_OK;
-        if ((rc = strata_stmt_prepare(&st, db, "PRAGMA foreign_keys")) == STRATA_OK) {
+        if ((rc = strata_stmt_prepare(&st, db, r.dl->fk_enabled_sql)) == STRATA_OK) {
             if ((step = strata_stmt_step(st)) == STRATA_ROW)
                 rc = strata_stmt_column_int64(st, 0, &on);
             else if (step != STRATA_DONE)
@@ -673,10 +673,10 @@ static int migrate_live(strata_migrations *m, strata_db *db, const char *target,
             strata_stmt_finalize(st);
         }
         if (rc == STRATA_OK && on) {
-            /* SQLite applies the pragma as it compiles it: foreign keys may
-             * be off even when the statement then fails. */
+            /* The switch may have happened even when the statement then
+             * fails (SQLite applies the pragma as it compiles it). */
             fk_restore = true;
-            rc = strata_db_exec(db, "PRAGMA foreign_keys=OFF");
+            rc = strata_db_exec(db, r.dl->fk_pause_sql);
         }
         if (rc != STRATA_OK)
             rc = db_failed(&r, "switching foreign keys off for the run");
@@ -707,7 +707,7 @@ static int migrate_live(strata_migrations *m, strata_db *db, const char *target,
         rc = step_end(&r, rc);
     /* Should this fail, the caller must know the connection is left with
      * foreign keys off. */
-    if (fk_restore && strata_db_exec(db, "PRAGMA foreign_keys=ON") != STRATA_OK) {
+    if (fk_restore && strata_db_exec(db, r.dl->fk_resume_sql) != STRATA_OK) {
         int code = rc != STRATA_OK ? rc : strata_db_errcode(db);
         rc = strata__mig_error(m, code ? code : STRATA_E_ERROR,
                                "%s%sforeign keys could not be switched back on for this "
@@ -787,9 +787,9 @@ static int migrate_sql(strata_migrations *m, const strata_driver *dialect, const
     if (rc == STRATA_OK)
         rc = up ? upgrade_goal(&r, to, r.heads, goal) : downgrade_goal(&r, to, r.heads, goal);
     if (rc == STRATA_OK) {
-        bool fk = !r.dl->alter_constraints;
+        bool fk = r.dl->fk_pause_sql != NULL;
         if (fk)
-            strata__sb_puts(&sb, "PRAGMA foreign_keys=OFF;\n");
+            strata__sb_printf(&sb, "%s;\n", r.dl->fk_pause_sql);
         if (f < 0) {
             vt_create_sql(&sb, &r);
             strata__sb_puts(&sb, ";\n");
@@ -800,7 +800,7 @@ static int migrate_sql(strata_migrations *m, const strata_driver *dialect, const
             else if ((rc = run_revision(&r, i, up)) == STRATA_OK)
                 strata__sb_puts(&sb, "COMMIT;\n");
         if (fk && rc == STRATA_OK)
-            strata__sb_puts(&sb, "\nPRAGMA foreign_keys=ON;\n");
+            strata__sb_printf(&sb, "\n%s;\n", r.dl->fk_resume_sql);
     }
     free(goal);
     run_close(&r);

@@ -19,7 +19,11 @@
 #include <strings.h>
 #include <yaml.h>
 
+#include "engine.h"
 #include "migrate_internal.h"
+
+/* Keys of an sql operation: "default" and the dialects. */
+#define MAX_SQL_KEYS 9
 
 typedef struct yctx {
     strata_migrations *m;
@@ -612,16 +616,32 @@ static int op_sql(yctx *y, const yaml_node_t *n, strata__mop *mop)
         mop->op.nsql = 1;
         return (mop->op.sql[0].text = ydup(y, n, "sql")) ? STRATA_OK : STRATA_E_MIGRATION;
     }
-    static const char *const keys[] = {"default", "sqlite", "postgresql", NULL};
-    yaml_node_t *v[3];
+    /* "default", then one key per engine's dialect. */
+    const char *keys[MAX_SQL_KEYS + 1] = {"default"};
+    int nkeys = 1;
+    for (const char *const *d = strata__dialect_names(); *d && nkeys < MAX_SQL_KEYS; d++)
+        keys[nkeys++] = *d;
+    keys[nkeys] = NULL;
+    yaml_node_t *v[MAX_SQL_KEYS] = {0};
     int rc = ymap(y, n, "sql", keys, v);
     if (rc != STRATA_OK)
         return rc;
-    if (!v[0] && !v[1] && !v[2])
-        return yerr(y, n, "sql needs a statement (default, sqlite or postgresql)");
-    if (!(mop->op.sql = calloc(3, sizeof *mop->op.sql)))
+    int given = 0;
+    for (int i = 0; i < nkeys; i++)
+        given += v[i] != NULL;
+    if (!given) {
+        strata__sb list;
+        strata__sb_init(&list);
+        for (int i = 0; i < nkeys; i++)
+            strata__sb_printf(&list, "%s%s", i == 0 ? "" : i == nkeys - 1 ? " or " : ", ",
+                              keys[i]);
+        rc = yerr(y, n, "sql needs a statement (%s)", list.data ? list.data : "default");
+        strata__sb_free(&list);
+        return rc;
+    }
+    if (!(mop->op.sql = calloc((size_t)nkeys, sizeof *mop->op.sql)))
         return strata__mig_error(y->m, STRATA_E_NOMEM, "out of memory");
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < nkeys; i++) {
         if (!v[i])
             continue;
         strata__sql_variant *s = &mop->op.sql[mop->op.nsql++];

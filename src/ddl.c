@@ -9,8 +9,8 @@
  * rebuild: CREATE TABLE _strata_new_<t> with the table as it ends up, copy
  * the rows of the columns both versions have, DROP the old table, RENAME
  * the new one, recreate the indexes.  The rebuild runs with foreign-key
- * enforcement off (DROP TABLE would otherwise cascade into child rows) and
- * is followed by PRAGMA foreign_key_check before the commit.
+ * enforcement paused (DROP TABLE would otherwise cascade into child rows)
+ * and is followed by the dialect's fk_verify before the commit.
  *
  * Layout: SQL pieces, the plan (rendered steps), render,
  * apply, create_all / drop_all.
@@ -585,31 +585,6 @@ static int query_int(strata_db *db, const char *sql, int64_t *out)
     return rc;
 }
 
-/* PRAGMA foreign_key_check: report the first dangling reference. */
-static int sqlite_fk_check(strata_db *db)
-{
-    strata_stmt *st;
-    int rc = strata_stmt_prepare(&st, db, "PRAGMA foreign_key_check");
-    if (rc != STRATA_OK)
-        return rc;
-    rc = strata_stmt_step(st);
-    if (rc == STRATA_ROW) {
-        const char *table = NULL, *parent = NULL;
-        int64_t rowid = 0;
-        strata_stmt_column_text(st, 0, &table, NULL);
-        strata_stmt_column_int64(st, 1, &rowid);
-        strata_stmt_column_text(st, 2, &parent, NULL);
-        rc = strata__db_error(db, STRATA_E_FOREIGN_KEY,
-                              "foreign key check after the schema change: row %lld of table %s "
-                              "refers to a row of %s that does not exist",
-                              (long long)rowid, table ? table : "?", parent ? parent : "?");
-    } else if (rc == STRATA_DONE) {
-        rc = STRATA_OK;
-    }
-    strata_stmt_finalize(st);
-    return rc;
-}
-
 /* Keep a failure's details across the clean-up statements. */
 typedef struct saved_error {
     int code, native;
@@ -651,27 +626,27 @@ int strata_diff_apply(const strata_diff *d, strata_db *db)
                                 "the schema change does not fit the schema it starts "
                                 "from");
     strata__db_clear_error(db);
-    bool rebuilds = !r.dl->alter_constraints;
+    bool pauses = r.dl->fk_pause_sql != NULL;
     bool own_tx = !strata_db_in_transaction(db);
     bool fk_off = false;
     int64_t fk_on = 0;
-    if (rebuilds && (p.rebuild || p.drop) &&
-        (rc = query_int(db, "PRAGMA foreign_keys", &fk_on)) != STRATA_OK)
+    if (pauses && (p.rebuild || p.drop) &&
+        (rc = query_int(db, r.dl->fk_enabled_sql, &fk_on)) != STRATA_OK)
         goto out;
     if (fk_on && !own_tx) {
         for (int i = 0; i < p.n; i++) {
             if (p.v[i].rebuilt && p.v[i].referenced) {
                 rc = strata__db_error(db, STRATA_E_MISUSE,
                                       "rebuilding table %s, which other tables reference, needs "
-                                      "foreign keys off: run PRAGMA foreign_keys=OFF before "
-                                      "BEGIN, or apply outside a transaction",
-                                      p.v[i].rebuilt);
+                                      "foreign keys off: run %s before BEGIN, or apply outside "
+                                      "a transaction",
+                                      p.v[i].rebuilt, r.dl->fk_pause_sql);
                 goto out;
             }
         }
     }
     if (fk_on && own_tx) {
-        if ((rc = strata_db_exec(db, "PRAGMA foreign_keys=OFF")) != STRATA_OK)
+        if ((rc = strata_db_exec(db, r.dl->fk_pause_sql)) != STRATA_OK)
             goto out;
         fk_off = true;
     }
@@ -691,7 +666,7 @@ int strata_diff_apply(const strata_diff *d, strata_db *db)
         strata__sb_free(&what);
         goto rollback;
     }
-    if (rebuilds && (fk_off || (p.rebuild && !fk_on)) && (rc = sqlite_fk_check(db)) != STRATA_OK)
+    if (pauses && (fk_off || (p.rebuild && !fk_on)) && (rc = r.dl->fk_verify(db)) != STRATA_OK)
         goto rollback;
     if (own_tx && (rc = strata_db_commit(db)) != STRATA_OK)
         goto restore;
@@ -707,7 +682,7 @@ restore:
     if (fk_off) {
         saved_error s;
         save_error(&s, db);
-        bool back_on = strata_db_exec(db, "PRAGMA foreign_keys=ON") == STRATA_OK;
+        bool back_on = strata_db_exec(db, r.dl->fk_resume_sql) == STRATA_OK;
         /* Should that fail, the caller must know the connection is left
          * with foreign keys off. */
         if (rc == STRATA_OK && !back_on) {

@@ -127,8 +127,11 @@ static strata_pool_options copy_options(const strata_pool_options *o)
     strata_pool_options c = STRATA_POOL_OPTIONS_INIT;
     if (!o)
         return c;
-    if (o->version == 1) {
-        memcpy(&c, o, offsetof(strata_pool_options, replicas));
+    if (o->version < 1) {
+        c.version = o->version; /* refused by check_options */
+    } else if (o->version == 1) {
+        /* Exactly the version-1 fields: the struct may end right there. */
+        memcpy(&c, o, offsetof(strata_pool_options, max_idle_ms) + sizeof o->max_idle_ms);
         c.version = STRATA_POOL_OPTIONS_VERSION;
     } else {
         c = *o;
@@ -235,14 +238,18 @@ int strata_pool_open(strata_pool **out, const char *url, const strata_pool_optio
     if (!pool->replicas || !pool->down_until)
         return strata__pool_fail(pool, STRATA_E_NOMEM, "out of memory");
     /* A replica down now is only skipped (marked down): the application
-     * can start and read from the others or the primary.  A bad URL fails. */
+     * can start and read from the others or the primary.  A bad URL fails.
+     * Its min_size connections are opened here, not by pool_init, which
+     * would fail the open. */
     strata_pool_options ro = o;
     ro.min_size = 0;
     for (int i = 0; i < n; i++) {
         strata_pool *r = NULL;
         rc = pool_init(&r, o.replicas[i], &ro);
-        if (r)
+        if (r) {
+            r->opts.min_size = o.min_size;
             pool->replicas[pool->nreplicas++] = r;
+        }
         if (rc != STRATA_OK) {
             /* r's message is this thread's; say which replica it was about */
             char why[512];
@@ -266,14 +273,10 @@ int strata_pool_open(strata_pool **out, const char *url, const strata_pool_optio
     return STRATA_OK;
 }
 
-void strata_pool_close(strata_pool *pool)
+/* Refuse new acquires, close the idle connections and wait until every
+ * connection lent is back and every waiter gone. */
+static void pool_shutdown(strata_pool *pool)
 {
-    if (!pool)
-        return;
-    for (int i = 0; i < pool->nreplicas; i++)
-        strata_pool_close(pool->replicas[i]);
-    free(pool->replicas);
-    free(pool->down_until);
     pthread_mutex_lock(&pool->lock);
     pool->closing = true;
     int n = pool->nidle;
@@ -292,6 +295,10 @@ void strata_pool_close(strata_pool *pool)
             pthread_cond_wait(&pool->freed, &pool->lock);
         pthread_mutex_unlock(&pool->lock);
     }
+}
+
+static void pool_free(strata_pool *pool)
+{
     pthread_cond_destroy(&pool->freed);
     pthread_mutex_destroy(&pool->lock);
     free(pool->idle);
@@ -299,6 +306,25 @@ void strata_pool_close(strata_pool *pool)
     free(pool->url);
     clear_error(pool);
     free(pool);
+}
+
+/* With replicas, in two phases: every pool shut down first (a connection
+ * coming back is looked up in all of them), then freed. */
+void strata_pool_close(strata_pool *pool)
+{
+    if (!pool)
+        return;
+    pthread_mutex_lock(&pool->lock);
+    pool->closing = true; /* acquire_replica refuses from now on */
+    pthread_mutex_unlock(&pool->lock);
+    for (int i = 0; i < pool->nreplicas; i++)
+        pool_shutdown(pool->replicas[i]);
+    pool_shutdown(pool);
+    for (int i = 0; i < pool->nreplicas; i++)
+        pool_free(pool->replicas[i]);
+    free(pool->replicas);
+    free(pool->down_until);
+    pool_free(pool);
 }
 
 /* ---- acquire / release --------------------------------------------------------- */
@@ -519,8 +545,11 @@ int strata_pool_acquire_replica(strata_pool *pool, strata_db **out)
     /* The turn moves past the replica chosen, so one skipped does not send
      * its share to the next one in line. */
     pthread_mutex_lock(&pool->lock);
+    bool closing = pool->closing;
     unsigned start = pool->next_replica++;
     pthread_mutex_unlock(&pool->lock);
+    if (closing)
+        return strata__pool_fail(pool, STRATA_E_MISUSE, "the pool is closing");
     for (int k = 0; k < pool->nreplicas; k++) {
         int i = (int)((start + (unsigned)k) % (unsigned)pool->nreplicas);
         pthread_mutex_lock(&pool->lock);
@@ -538,7 +567,8 @@ int strata_pool_acquire_replica(strata_pool *pool, strata_db **out)
             clear_error(pool);
             return STRATA_OK;
         }
-        if (rc != STRATA_E_CONNECT && rc != STRATA_E_CONNECTION_LOST) {
+        if (rc != STRATA_E_CONNECT && rc != STRATA_E_CONNECTION_LOST &&
+            rc != STRATA_E_TOO_MANY_CONNECTIONS) {
             char why[512];
             snprintf(why, sizeof why, "%s", strata_pool_errmsg(pool->replicas[i]));
             return strata__pool_fail(pool, rc, "replica %d: %s", i + 1, why);

@@ -237,6 +237,18 @@ typedef struct strata__dialect {
     const char *migration_begin;
     void (*migration_lock)(strata__sb *sb, const char *table);
 
+    /* Foreign-key enforcement paused around table rebuilds (engines whose
+     * DROP TABLE would otherwise cascade into child rows); all NULL when
+     * the engine needs no pause.  fk_enabled_sql gives one row, non-zero
+     * when enforcement is on; fk_pause_sql / fk_resume_sql switch it (they
+     * work outside a transaction only); fk_verify checks every reference
+     * after changes made while paused: STRATA_OK, or STRATA_E_FOREIGN_KEY
+     * naming the first dangling row. */
+    const char *fk_enabled_sql;
+    const char *fk_pause_sql;
+    const char *fk_resume_sql;
+    int (*fk_verify)(strata_db *db);
+
     /* ---- SQL the ORM writes ---- */
     /* The case-insensitive LIKE operator ("ILIKE"); NULL: the core writes
      * lower(x) LIKE lower(?). */

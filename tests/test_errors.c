@@ -277,8 +277,27 @@ START_TEST(errors_server_states)
 }
 END_TEST
 
+/* COPY from or to the client needs a protocol strata does not speak: it
+ * is ended and refused, and the connection goes on (libpq would otherwise
+ * hand out copy results forever).  SQLite has no COPY. */
+START_TEST(errors_copy_is_refused)
+{
+    strata_db *db = th_open();
+    th_exec(db, "CREATE TABLE t (i INTEGER)");
+    int want = th_is_pg() ? STRATA_E_UNSUPPORTED : STRATA_E_SYNTAX;
+    th_rc(db, strata_db_exec(db, "COPY t FROM STDIN"), want);
+    th_rc(db, strata_db_exec(db, "COPY (SELECT 1) TO STDOUT"), want);
+    if (th_is_pg())
+        ck_assert_ptr_nonnull(strstr(strata_db_errmsg(db), "copy protocol"));
+    ck_assert_int_eq(th_int(db, "SELECT 40 + 2"), 42);
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM t"), 0);
+    strata_db_close(db);
+}
+END_TEST
+
 static void add(TCase *tc, th_engine e)
 {
+    tcase_add_test(tc, errors_copy_is_refused);
     tcase_add_test(tc, errors_constraints);
     tcase_add_test(tc, errors_sql);
     tcase_add_test(tc, errors_disk_full);

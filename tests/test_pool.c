@@ -8,6 +8,7 @@
  * postgresql only, as the suite registration below says.
  */
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -491,13 +492,58 @@ START_TEST(pool_routes_reads_to_replicas)
     ck_assert_ptr_nonnull(strstr(strata_pool_errmsg(pool), "replica 2: "));
     strata_pool_close(pool);
 
-    /* Options of the first version (no replica fields) still work. */
-    strata_pool_options v1 = STRATA_POOL_OPTIONS_INIT;
-    v1.version = 1;
-    v1.replicas = (const char *const *)(uintptr_t)1; /* past a version-1 struct: never read */
-    OK(NULL, strata_pool_open(&pool, th_url(), &v1));
+    /* Options of the first version (seven ints, no replica fields) still
+     * work, read no further than their end (the sanitizer build would see
+     * a read past this allocation). */
+    size_t v1_size = offsetof(strata_pool_options, max_idle_ms) + sizeof(int);
+    strata_pool_options init = STRATA_POOL_OPTIONS_INIT;
+    init.version = 1;
+    init.max_size = 3;
+    void *v1 = malloc(v1_size);
+    ck_assert_ptr_nonnull(v1);
+    memcpy(v1, &init, v1_size);
+    OK(NULL, strata_pool_open(&pool, th_url(), v1));
+    free(v1);
     ck_assert_int_eq(strata_pool_replica_count(pool), 0);
     strata_pool_close(pool);
+    init.version = 0;
+    ck_assert_int_eq(strata_pool_open(&pool, th_url(), &init), STRATA_E_MISUSE);
+    strata_pool_close(pool);
+}
+END_TEST
+
+static void *close_pool(void *arg)
+{
+    strata_pool_close(arg);
+    return NULL;
+}
+
+/* Closing a pool while a replica's connection is out: close refuses new
+ * replica acquires at once and waits for the connection to come back
+ * before it frees anything (the sanitizer build and valgrind would see a
+ * replica pool used after it was freed). */
+START_TEST(pool_close_waits_for_replica_connections)
+{
+    strata_db *db = setup();
+    strata_db_close(db);
+    const char *replicas[] = {th_url(), th_url(), NULL};
+    strata_pool_options o = STRATA_POOL_OPTIONS_INIT;
+    o.replicas = replicas;
+    strata_pool *pool = NULL;
+    OK(NULL, strata_pool_open(&pool, th_url(), &o));
+    strata_db *a, *b;
+    OK(NULL, strata_pool_acquire_replica(pool, &a));
+    OK(NULL, strata_pool_acquire_replica(pool, &b)); /* the other replica */
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, close_pool, pool), 0);
+    sleep_ms(200);
+    strata_db *c = NULL;
+    ck_assert_int_eq(strata_pool_acquire_replica(pool, &c), STRATA_E_MISUSE);
+    ck_assert_ptr_nonnull(strstr(strata_pool_errmsg(pool), "closing"));
+    strata_pool_release(pool, b); /* replica 1's, after replica 0 was shut down */
+    sleep_ms(100);
+    strata_pool_release(pool, a);
+    pthread_join(t, NULL);
 }
 END_TEST
 
@@ -513,6 +559,7 @@ static void add(TCase *tc, th_engine e)
     tcase_add_test(tc, pool_threads_share_a_pool);
     tcase_add_test(tc, pool_routes_reads_to_replicas);
     tcase_add_test(tc, pool_threads_share_replicas);
+    tcase_add_test(tc, pool_close_waits_for_replica_connections);
     if (e != TH_POSTGRES)
         return;
     tcase_add_test(tc, pool_lost_connection_is_reported);

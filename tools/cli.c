@@ -7,11 +7,12 @@
  * Flask-Migrate's (INFO  [strata.migration] Running upgrade ...) so a
  * transcript of the tutorial reads the same.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../migrations/migrate_internal.h"
+#include "strata.h"
 #include "strata/cli.h"
 
 #define DEFAULT_DIR "migrations"
@@ -200,7 +201,7 @@ static int run_migration(cli *c, bool up)
             strata_migrations_free(m);
             return STRATA_CLI_FAILED;
         }
-        const strata_driver *drv = strata__driver_lookup(strata_url_backend(u));
+        const strata_driver *drv = strata_driver_find(strata_url_backend(u));
         strata_url_free(u);
         char *sql = NULL;
         int rc = !drv ? STRATA_E_UNSUPPORTED

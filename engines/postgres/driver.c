@@ -74,6 +74,7 @@ typedef struct pg_conn {
     struct timespec deadline; /* of the command being read */
     bool timed_out;   /* its deadline passed and a cancel went out */
     bool gave_up;     /* the server answered neither it nor the cancel */
+    bool copy_refused; /* the command was a COPY from or to the client */
 } pg_conn;
 
 /* How long the server has to answer a statement timeout's cancel before
@@ -163,7 +164,11 @@ static int report_res(pg_conn *c, PGresult *res)
     if (!msg || !*msg)
         msg = PQerrorMessage(c->h);
     int rc;
-    if (c->gave_up) {
+    if (c->copy_refused && PQstatus(c->h) != CONNECTION_BAD) {
+        rc = strata_driver_error(c->base.db, STRATA_E_UNSUPPORTED, "0A000", 0,
+                                 "COPY FROM STDIN and COPY TO STDOUT need the copy protocol, "
+                                 "which strata does not speak; it was ended");
+    } else if (c->gave_up) {
         rc = strata_driver_error(c->base.db, STRATA_E_CONNECTION_LOST, "08006", 0,
                                  "connection to PostgreSQL given up: the server answered "
                                  "neither the statement nor, within %d ms, the cancel sent "
@@ -302,8 +307,25 @@ static PGresult *collect(pg_conn *c, int sent)
     if (!sent)
         return NULL;
     arm(c);
+    c->copy_refused = false;
     PGresult *last = NULL, *r;
     while ((r = next_result(c)) != NULL) {
+        ExecStatusType st = PQresultStatus(r);
+        if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH) {
+            /* COPY ... FROM STDIN / TO STDOUT needs the copy protocol:
+             * end it (libpq would hand out copy results forever), then
+             * report it as not supported. */
+            PQclear(r);
+            c->copy_refused = true;
+            if (st == PGRES_COPY_OUT) {
+                char *buf;
+                while (PQgetCopyData(c->h, &buf, 0) > 0)
+                    PQfreemem(buf);
+            } else if (PQputCopyEnd(c->h, "COPY is not supported by strata") < 0) {
+                break;
+            }
+            continue;
+        }
         if (last && PQresultStatus(last) == PGRES_FATAL_ERROR) {
             PQclear(r);
             continue;
@@ -312,6 +334,10 @@ static PGresult *collect(pg_conn *c, int sent)
         last = r;
         if (PQstatus(c->h) == CONNECTION_BAD)
             break;
+    }
+    if (c->copy_refused) {
+        PQclear(last);
+        last = PQmakeEmptyPGresult(c->h, PGRES_FATAL_ERROR); /* report_res says why */
     }
     return last;
 }

@@ -757,6 +757,31 @@ static int sq_introspect(strata_metadata *md, strata_db *db, const char *const *
     return rc;
 }
 
+/* PRAGMA foreign_key_check: report the first dangling reference. */
+static int sq_fk_verify(strata_db *db)
+{
+    strata_stmt *st;
+    int rc = strata_stmt_prepare(&st, db, "PRAGMA foreign_key_check");
+    if (rc != STRATA_OK)
+        return rc;
+    rc = strata_stmt_step(st);
+    if (rc == STRATA_ROW) {
+        const char *table = NULL, *parent = NULL;
+        int64_t rowid = 0;
+        strata_stmt_column_text(st, 0, &table, NULL);
+        strata_stmt_column_int64(st, 1, &rowid);
+        strata_stmt_column_text(st, 2, &parent, NULL);
+        rc = strata__db_error(db, STRATA_E_FOREIGN_KEY,
+                              "foreign key check after the schema change: row %lld of table %s "
+                              "refers to a row of %s that does not exist",
+                              (long long)rowid, table ? table : "?", parent ? parent : "?");
+    } else if (rc == STRATA_DONE) {
+        rc = STRATA_OK;
+    }
+    strata_stmt_finalize(st);
+    return rc;
+}
+
 const strata__dialect strata__sqlite_dialect = {
     .name = "sqlite",
     .render_type = sq_render_type,
@@ -769,6 +794,10 @@ const strata__dialect strata__sqlite_dialect = {
      * could not take it later without failing at once. */
     .migration_begin = "BEGIN IMMEDIATE",
     .migration_lock = NULL,
+    .fk_enabled_sql = "PRAGMA foreign_keys",
+    .fk_pause_sql = "PRAGMA foreign_keys=OFF",
+    .fk_resume_sql = "PRAGMA foreign_keys=ON",
+    .fk_verify = sq_fk_verify,
     .ilike = NULL, /* LIKE is case-insensitive for ASCII only: lower() on both sides */
     .limit_all = " LIMIT -1",
     .last_insert_id = "SELECT last_insert_rowid()",
