@@ -1,7 +1,7 @@
 /*
  * introspect.c - strata_schema_introspect(): read a live database's schema
- * into metadata through the connection's dialect (dialect_sqlite.c,
- * dialect_postgres.c hold the engine-specific queries).
+ * into metadata through the connection's dialect (engines/<engine>/dialect.c
+ * holds the engine-specific queries).
  */
 #include "schema_internal.h"
 

@@ -68,10 +68,10 @@
  * asserted on; each phase says how often it met them:
  *   - src/db.c: a ROLLBACK that cannot run for lack of memory (persistent
  *     mode) leaves the engine in a transaction the handle forgot;
- *   - src/db.c with backends/postgres.c: a BEGIN the server ran, whose
+ *   - src/db.c with engines/postgres/driver.c: a BEGIN the server ran, whose
  *     answer libpq could not allocate, is taken for failed, and the server
  *     stays in a transaction the handle does not know about;
- *   - backends/postgres.c, pg_execute_many: a failed PQpipelineSync, or a
+ *   - engines/postgres/driver.c, pg_execute_many: a failed PQpipelineSync, or a
  *     pipeline whose results libpq cannot make, is waited for forever, so
  *     those allocations are never failed (nm_exempt).
  *
@@ -231,7 +231,7 @@ static bool nm_forget(void *p)
 static long nm_exempted; /* failures not injected: see nm_exempt */
 
 /* Allocations that must not fail, to keep a run from hanging on a bug in
- * a file this test may not change (backends/postgres.c, pg_execute_many,
+ * a file this test may not change (engines/postgres/driver.c, pg_execute_many,
  * which then waits forever for a sync that will not come):
  * - PQpipelineSync's own: the sync is not sent, and pg_execute_many waits
  *   for its result all the same;
@@ -863,7 +863,7 @@ static bool after_failed_commit(ctx *c, text *why)
     int rc = strata_session_rollback(c->s);
     if (rc != STRATA_OK && !th_is_pg() &&
         strstr(strata_session_errmsg(c->s), "cannot rollback - no transaction is active")) {
-        /* Known, in src/db.c and backends/sqlite.c (not this test's to
+        /* Known, in src/db.c and engines/sqlite/driver.c (not this test's to
          * fix): SQLite rolls a transaction back by itself when a statement
          * runs out of memory, and the handle, still counting it open,
          * sends a ROLLBACK that fails.  The objects are put back all the
@@ -1415,18 +1415,18 @@ static void run_phase(const phase *ph)
         fprintf(stderr,
                 "test_nomem: %-12s on %-13s %ld runs left the server in a transaction whose "
                 "BEGIN the handle took for failed (libpq could not allocate its answer: "
-                "src/db.c, backends/postgres.c)\n",
+                "src/db.c, engines/postgres/driver.c)\n",
                 ph->name, th_engine_name(th_engine_now()), answer_lost);
     if (nm_exempted)
         fprintf(stderr,
                 "test_nomem: %-12s on %-13s %ld allocations were not failed, or the run would "
-                "hang (backends/postgres.c, pg_execute_many)\n",
+                "hang (engines/postgres/driver.c, pg_execute_many)\n",
                 ph->name, th_engine_name(th_engine_now()), nm_exempted);
     if (auto_rollback)
         fprintf(stderr,
                 "test_nomem: %-12s on %-13s %ld runs met a transaction SQLite had rolled back "
                 "by itself, which the handle still counted open (src/db.c, "
-                "backends/sqlite.c)\n",
+                "engines/sqlite/driver.c)\n",
                 ph->name, th_engine_name(th_engine_now()), auto_rollback);
     if (verify_db) {
         strata_db_close(verify_db);
