@@ -1484,45 +1484,37 @@ int *strata__md_sorted(const strata_metadata *md)
 
 /* ---- reading engines' spellings back ----------------------------------- */
 
-static const struct {
-    const char *name;
-    strata_sqltype kind;
-} engine_types[] = {
+/* Standard SQL's type names (and text, which every engine has). */
+static const strata__type_name standard_types[] = {
     {"integer", STRATA_SQL_INTEGER},
     {"int", STRATA_SQL_INTEGER},
-    {"int4", STRATA_SQL_INTEGER},
     {"bigint", STRATA_SQL_BIGINT},
-    {"int8", STRATA_SQL_BIGINT},
     {"smallint", STRATA_SQL_SMALLINT},
-    {"int2", STRATA_SQL_SMALLINT},
     {"boolean", STRATA_SQL_BOOLEAN},
-    {"bool", STRATA_SQL_BOOLEAN},
     {"float", STRATA_SQL_FLOAT},
-    {"double", STRATA_SQL_FLOAT},
     {"double precision", STRATA_SQL_FLOAT},
     {"real", STRATA_SQL_FLOAT},
-    {"float8", STRATA_SQL_FLOAT},
-    {"float4", STRATA_SQL_FLOAT},
     {"numeric", STRATA_SQL_NUMERIC},
     {"decimal", STRATA_SQL_NUMERIC},
     {"varchar", STRATA_SQL_STRING},
     {"character varying", STRATA_SQL_STRING},
     {"text", STRATA_SQL_TEXT},
-    {"clob", STRATA_SQL_TEXT},
-    {"blob", STRATA_SQL_BLOB},
-    {"bytea", STRATA_SQL_BLOB},
     {"date", STRATA_SQL_DATE},
-    {"datetime", STRATA_SQL_DATETIME},
     {"timestamp", STRATA_SQL_DATETIME},
     {"timestamp without time zone", STRATA_SQL_DATETIME},
-    {"timestamptz", STRATA_SQL_DATETIME_TZ},
     {"timestamp with time zone", STRATA_SQL_DATETIME_TZ},
-    {"json", STRATA_SQL_JSON},
-    {"jsonb", STRATA_SQL_JSON},
-    {"uuid", STRATA_SQL_UUID},
+    {NULL, 0},
 };
 
-int strata__type_from_engine(strata__type *out, const char *text)
+static const strata__type_name *find_type(const strata__type_name *names, const char *name)
+{
+    for (; names && names->name; names++)
+        if (strcmp(name, names->name) == 0)
+            return names;
+    return NULL;
+}
+
+int strata__type_from_engine(const strata__dialect *dl, strata__type *out, const char *text)
 {
     memset(out, 0, sizeof *out);
     /* Lower-case with single spaces; arguments "(p[,s])" taken out, wherever
@@ -1558,16 +1550,16 @@ int strata__type_from_engine(strata__type *out, const char *text)
     if (base.failed) {
         rc = STRATA_E_NOMEM;
     } else if (!bad_args) {
-        for (size_t i = 0; i < sizeof engine_types / sizeof engine_types[0]; i++) {
-            if (base.data && strcmp(base.data, engine_types[i].name) == 0) {
-                out->kind = engine_types[i].kind;
-                if (out->kind == STRATA_SQL_STRING && nargs == 1)
-                    out->length = args[0];
-                else if (out->kind == STRATA_SQL_NUMERIC && nargs >= 1) {
-                    out->length = args[0];
-                    out->scale = nargs == 2 ? args[1] : 0;
-                }
-                break;
+        const strata__type_name *t = NULL;
+        if (base.data && !(t = find_type(standard_types, base.data)) && dl)
+            t = find_type(dl->type_names, base.data);
+        if (t) {
+            out->kind = t->kind;
+            if (out->kind == STRATA_SQL_STRING && nargs == 1)
+                out->length = args[0];
+            else if (out->kind == STRATA_SQL_NUMERIC && nargs >= 1) {
+                out->length = args[0];
+                out->scale = nargs == 2 ? args[1] : 0;
             }
         }
     }
@@ -1618,15 +1610,11 @@ static size_t literal_len(const char *s)
     return 0;
 }
 
-/* The spellings of "the current time" the engines give back, squeezed:
- * lower case, no spaces, no parentheses, no ::text casts. */
-static bool is_now(const char *expr)
+/* Standard SQL's "current time", squeezed: lower case, no spaces, no
+ * parentheses, no ::text casts (the dialect adds its own forms). */
+static bool is_now(const strata__dialect *dl, const char *expr)
 {
-    static const char *const forms[] = {"current_timestamp", "now",
-                                        "timezone'utc',now", "nowattimezone'utc'",
-                                        "current_date",      "timezone'utc',now::date",
-                                        "localtimestamp",    "current_timestamp::date",
-                                        "datetime'now'",     "strftime'%y-%m-%d%h:%m:%f','now'"};
+    static const char *const forms[] = {"current_timestamp", "current_date", "localtimestamp"};
     /* Squeezed into a buffer longer than every form: no allocation that
      * could fail and turn "now" into an SQL default. */
     char squeezed[64];
@@ -1646,10 +1634,13 @@ static bool is_now(const char *expr)
     for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++)
         if (strcmp(squeezed, forms[i]) == 0)
             return true;
+    for (const char *const *f = dl ? dl->now_forms : NULL; f && *f; f++)
+        if (strcmp(squeezed, *f) == 0)
+            return true;
     return false;
 }
 
-int strata__default_from_engine(strata_column *c, const char *expr)
+int strata__default_from_engine(const strata__dialect *dl, strata_column *c, const char *expr)
 {
     if (!expr)
         return strata__column_set_default(c, DEF_NONE, NULL);
@@ -1695,7 +1686,7 @@ int strata__default_from_engine(strata_column *c, const char *expr)
             return rc == STRATA_OK ? strata__column_set_default(c, kind, text) : rc;
         }
     }
-    if (is_now(e) && (c->type.kind == STRATA_SQL_DATE || c->type.kind == STRATA_SQL_DATETIME ||
+    if (is_now(dl, e) && (c->type.kind == STRATA_SQL_DATE || c->type.kind == STRATA_SQL_DATETIME ||
                       c->type.kind == STRATA_SQL_DATETIME_TZ)) {
         free(e);
         char *now = strata__strdup("now");

@@ -217,6 +217,13 @@ bool strata__diff_push(strata_diff *d, strata__op *op); /* takes the op's conten
 
 /* ---- dialects ---------------------------------------------------------- */
 
+/* An engine's spelling of a portable type, as its catalog gives it back
+ * (lower case, arguments taken out: "character varying"). */
+typedef struct strata__type_name {
+    const char *name;
+    strata_sqltype kind;
+} strata__type_name;
+
 typedef struct strata__dialect {
     const char *name; /* the driver's name */
     /* The engine's spelling of a column's type; `t` is its table (may be
@@ -229,6 +236,13 @@ typedef struct strata__dialect {
     /* ALTER TABLE can add and drop constraints and alter columns. */
     bool alter_constraints;
     int (*introspect)(strata_metadata *md, strata_db *db, const char *const *exclude);
+    /* The engine's own type spellings beyond standard SQL's, {NULL} ended,
+     * and its spellings of "the current time" beyond CURRENT_TIMESTAMP /
+     * CURRENT_DATE / LOCALTIMESTAMP, squeezed (lower case; no spaces,
+     * parentheses or ::text casts), NULL ended: how introspection reads
+     * types and defaults back. */
+    const strata__type_name *type_names;
+    const char *const *now_forms;
     /* Compare types as this engine stores them. */
     bool (*same_type)(const strata_column *a, const strata_column *b);
     /* How a migration step makes other runs on the same version table
@@ -279,12 +293,14 @@ void strata__upsert_on_conflict(strata__sb *sb, const char *const *keys, int nke
 const strata__dialect *strata__dialect_of(const strata_driver *drv);
 
 /* The portable type of an engine's type text ("character varying(64)",
- * "DATETIME"); unknown types become STRATA_SQL_RAW. */
-int strata__type_from_engine(strata__type *out, const char *text);
+ * "DATETIME"): standard SQL's names and the dialect's type_names; unknown
+ * types become STRATA_SQL_RAW. */
+int strata__type_from_engine(const strata__dialect *dl, strata__type *out, const char *text);
 
 /* Normalise an engine's default expression into the portable kind/text
- * (used by both introspectors).  `expr` as the engine reports it. */
-int strata__default_from_engine(strata_column *c, const char *expr);
+ * (for the dialects' introspectors), with the dialect's now_forms.
+ * `expr` as the engine reports it. */
+int strata__default_from_engine(const strata__dialect *dl, strata_column *c, const char *expr);
 /* Set a column's parsed default (takes `text`). */
 int strata__column_set_default(strata_column *c, strata__default_kind kind, char *text);
 /* A constraint / index name made by md's convention ({name} = given). */

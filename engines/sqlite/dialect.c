@@ -20,6 +20,8 @@
 
 #include "schema_internal.h"
 
+extern const strata__dialect strata__sqlite_dialect; /* at the end of this file */
+
 static bool is_pk_column(const strata_table *t, const strata_column *c)
 {
     return t && t->pk && t->pk->cols.n == 1 && strcmp(t->pk->cols.v[0], c->name) == 0;
@@ -423,9 +425,9 @@ static int read_columns(strata_table *t, strata_db *db, strata__names *pk)
         c->nullable = notnull == 0;
         if (!decl)
             decl = "";
-        rc = strata__type_from_engine(&c->type, decl);
+        rc = strata__type_from_engine(&strata__sqlite_dialect, &c->type, decl);
         if (rc == STRATA_OK)
-            rc = strata__default_from_engine(c, dflt);
+            rc = strata__default_from_engine(&strata__sqlite_dialect, c, dflt);
         if (rc == STRATA_OK && pos > 0 && pk->n < 64) {
             /* Keep primary key columns in key order. */
             int at = pk->n;
@@ -782,6 +784,22 @@ static int sq_fk_verify(strata_db *db)
     return rc;
 }
 
+/* SQLite keeps whatever a CREATE TABLE declared: the names strata writes
+ * (FLOAT, DATETIME, BLOB, JSON, UUID) and those hand-written tables use
+ * from other engines. */
+static const strata__type_name sq_types[] = {
+    {"int2", STRATA_SQL_SMALLINT},   {"int4", STRATA_SQL_INTEGER}, {"int8", STRATA_SQL_BIGINT},
+    {"bool", STRATA_SQL_BOOLEAN},    {"double", STRATA_SQL_FLOAT}, {"float4", STRATA_SQL_FLOAT},
+    {"float8", STRATA_SQL_FLOAT},    {"clob", STRATA_SQL_TEXT},    {"blob", STRATA_SQL_BLOB},
+    {"bytea", STRATA_SQL_BLOB},      {"datetime", STRATA_SQL_DATETIME},
+    {"timestamptz", STRATA_SQL_DATETIME_TZ},
+    {"json", STRATA_SQL_JSON},       {"jsonb", STRATA_SQL_JSON},   {"uuid", STRATA_SQL_UUID},
+    {NULL, 0},
+};
+
+/* SQLite's own spellings of "now", squeezed (schema.c). */
+static const char *const sq_now[] = {"datetime'now'", "strftime'%y-%m-%d%h:%m:%f','now'", NULL};
+
 const strata__dialect strata__sqlite_dialect = {
     .name = "sqlite",
     .render_type = sq_render_type,
@@ -789,6 +807,8 @@ const strata__dialect strata__sqlite_dialect = {
     .autoincrement_sql = "",
     .alter_constraints = false,
     .introspect = sq_introspect,
+    .type_names = sq_types,
+    .now_forms = sq_now,
     .same_type = sq_same_type,
     /* The write lock at BEGIN: a deferred transaction that read first
      * could not take it later without failing at once. */
