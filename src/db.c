@@ -510,13 +510,14 @@ void strata__sb_ident(strata__sb *sb, const strata_driver *driver, const char *i
         strata__sb_puts(sb, ident);
         return;
     }
-    strata__sb_putc(sb, '"');
+    const char *q = strata__drv_identifier_quote(driver);
+    strata__sb_putc(sb, q[0]);
     for (const char *p = ident; *p; p++) {
-        if (*p == '"')
-            strata__sb_putc(sb, '"');
+        if (*p == q[1])
+            strata__sb_putc(sb, q[1]);
         strata__sb_putc(sb, *p);
     }
-    strata__sb_putc(sb, '"');
+    strata__sb_putc(sb, q[1]);
 }
 
 int strata_driver_quote_ident(const strata_driver *driver, const char *ident, char **out)

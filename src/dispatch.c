@@ -205,3 +205,9 @@ int strata__drv_is_reserved(const strata_driver *drv, const char *word)
 {
     return drv->is_reserved_word ? drv->is_reserved_word(word) : 0;
 }
+
+const char *strata__drv_identifier_quote(const strata_driver *drv)
+{
+    const char *q = drv && drv->version >= 5 ? drv->identifier_quote : NULL;
+    return q && q[0] && q[1] ? q : "\"\"";
+}

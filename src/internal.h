@@ -248,6 +248,8 @@ const char *strata__drv_column_name(strata_backend_stmt *bst, int col);
 const char *strata__drv_column_decltype(strata_backend_stmt *bst, int col);
 int strata__drv_column_value(strata_backend_stmt *bst, int col, strata_value *out);
 int strata__drv_is_reserved(const strata_driver *drv, const char *word);
+/* The driver's identifier quotes (open, close), or standard SQL's "". */
+const char *strata__drv_identifier_quote(const strata_driver *drv);
 /* Is `key` a URL query parameter of `drv`?  From the url_param_known slot
  * where the driver has one, else from its url_params list (none: yes). */
 bool strata__drv_url_param_known(const strata_driver *drv, const char *key);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "strata/sys/driver.h"
 
 static void expect_quote(const strata_driver *d, const char *in, const char *want)
 {
@@ -72,8 +73,26 @@ START_TEST(quote_used_for_real)
 }
 END_TEST
 
+/* A driver may quote identifiers its own way (backticks); the quote
+ * inside is doubled. */
+START_TEST(quote_driver_quotes)
+{
+    strata_driver d = *strata_driver_find(th_is_pg() ? "postgresql" : "sqlite");
+    d.identifier_quote = "``";
+    char *out = NULL;
+    ck_assert_int_eq(strata_driver_quote_ident(&d, "Odd`Name", &out), STRATA_OK);
+    ck_assert_str_eq(out, "`Odd``Name`");
+    strata_free(out);
+    d.version = 4; /* the field is read from version 5 on */
+    ck_assert_int_eq(strata_driver_quote_ident(&d, "Odd\"Name", &out), STRATA_OK);
+    ck_assert_str_eq(out, "\"Odd\"\"Name\"");
+    strata_free(out);
+}
+END_TEST
+
 static void add(TCase *tc, th_engine e)
 {
+    tcase_add_test(tc, quote_driver_quotes);
     (void)e;
     tcase_add_test(tc, quote_rules);
     tcase_add_test(tc, quote_used_for_real);

@@ -27,8 +27,8 @@ extern "C" {
 #endif
 
 /* 2: set_streaming; 3: execute_many; 4: url_param_known, begin_mode, cancel, set_timeout,
- * in_transaction */
-#define STRATA_DRIVER_VERSION 4
+ * in_transaction; 5: identifier_quote */
+#define STRATA_DRIVER_VERSION 5
 
 /* Capability bits (strata_driver.capabilities). */
 #define STRATA_CAP_RETURNING (1u << 0)          /* INSERT/UPDATE ... RETURNING */
@@ -170,6 +170,12 @@ struct strata_driver {
      * or disk), -1 when it cannot tell.  The core uses it to keep its own
      * idea of the transaction true after failures. */
     int (*in_transaction)(strata_conn *conn);
+
+    /* ---- version 5 ---- */
+    /* Optional: the two characters that open and close a quoted identifier
+     * ("``" for MySQL's backticks), a quote inside doubled.  NULL: standard
+     * SQL's double quotes. */
+    const char *identifier_quote;
 };
 
 /* ---- helpers the core gives backends ----------------------------------- */
