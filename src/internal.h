@@ -12,7 +12,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "strata.h"
+#include "strata/common.h"
+#include "strata/db.h"
+#include "strata/error.h"
+#include "strata/stmt.h"
+#include "strata/url.h"
+#include "strata/value.h"
 #include "strata/pool.h"
 #include "strata/sys/driver.h"
 
