@@ -161,6 +161,9 @@ int strata__session_begin(strata_session *s);
  * transaction, or always when `reread` (rows just locked). */
 int strata__session_load_row(strata_session *s, strata__minfo *mi, strata_stmt *st, int col0,
                              bool reread, strata_object **out);
+/* STRATA_OK, or the error that a session whose COMMIT failed may only
+ * be rolled back. */
+int strata__session_refuse_after_failed_commit(strata_session *s);
 int strata__session_error(strata_session *s, int code, const char *fmt, ...) STRATA_PRINTF(3, 4);
 
 /* ---- identity.c -------------------------------------------------------- */

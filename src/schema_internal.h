@@ -98,6 +98,11 @@ int strata__md_error(strata_metadata *md, int code, const char *fmt, ...) STRATA
 void strata__md_clear_error(strata_metadata *md);
 
 int strata__type_parse(strata__type *out, const char *text);
+/* A decimal count at *pp (spaces around it skipped; at most 100000000),
+ * moving *pp past it. */
+bool strata__parse_uint(const char **pp, int *out);
+/* Text that is a plain decimal number: -1, 2.5. */
+bool strata__is_number(const char *s);
 /* Canonical portable text of a type ("string(64)"); into sb. */
 void strata__type_print(strata__sb *sb, const strata__type *t);
 /* The SQL-standard spelling of a type (VARCHAR(n), DOUBLE PRECISION,

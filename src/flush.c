@@ -1,0 +1,896 @@
+/*
+ * flush.c - writing a session's changes: validate, insert in multi-row
+ * batches with RETURNING (row by row, reading back, for engines without
+ * it), update changed columns, delete children first, in an order that
+ * satisfies foreign keys; and upsert.
+ */
+#include <stdio.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "orm_internal.h"
+
+#define BATCH_ROWS 500
+#define BATCH_PARAMS 30000 /* under SQLite's 32766 and PostgreSQL's 65535 */
+
+/* ---- validation -------------------------------------------------------- */
+
+static size_t utf8_chars(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        if (((unsigned char)*s & 0xC0) != 0x80)
+            n++;
+    return n;
+}
+
+static bool hexdigits(const char *s, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') ||
+              (s[i] >= 'A' && s[i] <= 'F')))
+            return false;
+    return true;
+}
+
+/* What a text value for a uuid or numeric column fails to be, or NULL:
+ * PostgreSQL would refuse it, SQLite would store it, so strata checks. */
+static const char *wrong_text(strata_sqltype kind, const char *v)
+{
+    if (kind == STRATA_SQL_UUID) {
+        bool ok = strlen(v) == 36 && v[8] == '-' && v[13] == '-' && v[18] == '-' && v[23] == '-' &&
+                  hexdigits(v, 8) && hexdigits(v + 9, 4) && hexdigits(v + 14, 4) &&
+                  hexdigits(v + 19, 4) && hexdigits(v + 24, 12);
+        return ok ? NULL : "a UUID (8-4-4-4-12 hex digits)";
+    }
+    if (kind == STRATA_SQL_NUMERIC) {
+        const char *p = v + (*v == '-' || *v == '+');
+        bool digits = false, dot = false;
+        for (; *p; p++) {
+            if (*p >= '0' && *p <= '9')
+                digits = true;
+            else if (*p == '.' && !dot)
+                dot = true;
+            else
+                return "a decimal number";
+        }
+        return digits ? NULL : "a decimal number";
+    }
+    return NULL;
+}
+
+static int validate(strata_object *o, bool insert)
+{
+    strata__minfo *mi = o->priv->mi;
+    const strata_model *m = o->model;
+    for (int f = 0; f < mi->nfields; f++) {
+        const strata_field *fd = &m->fields[f];
+        if (strata__field_is_null(o, f)) {
+            bool filled =
+                fd->server_default || fd->default_fn || (f == mi->pk && mi->autoinc && insert);
+            if (!(fd->flags & STRATA_NULLABLE) && !(insert && filled))
+                return strata__session_error(o->priv->s, STRATA_E_NOT_NULL,
+                                             "%s.%s is NULL but the column is NOT NULL", m->name,
+                                             fd->name);
+            continue;
+        }
+        const char *bad = fd->ctype == STRATA_C_TEXT
+                              ? wrong_text(mi->kind[f], *(char **)strata__field_ptr(o, f))
+                              : NULL;
+        if (bad)
+            return strata__session_error(o->priv->s, STRATA_E_DATA, "%s.%s: '%.40s' is not %s",
+                                         m->name, fd->name, *(char **)strata__field_ptr(o, f), bad);
+        if (mi->maxlen[f] && fd->ctype == STRATA_C_TEXT) {
+            size_t n = utf8_chars(*(char **)strata__field_ptr(o, f));
+            if (n > (size_t)mi->maxlen[f])
+                return strata__session_error(o->priv->s, STRATA_E_TOO_LONG,
+                                             "%s.%s is %zu characters long; the column holds %d",
+                                             m->name, fd->name, n, mi->maxlen[f]);
+        }
+    }
+    return STRATA_OK;
+}
+
+/* Zero / NULL fields with a client default get it; fields with a server
+ * default are left out of the INSERT so the database fills them. */
+static bool field_is_zero(strata_object *o, int f)
+{
+    if (strata__field_is_null(o, f))
+        return true;
+    void *p = strata__field_ptr(o, f);
+    switch (o->model->fields[f].ctype) {
+    case STRATA_C_INT64: return *(int64_t *)p == 0;
+    case STRATA_C_TIMESTAMP: return *(strata_timestamp *)p == 0;
+    default: return false;
+    }
+}
+
+static void apply_defaults(strata_object *o)
+{
+    const strata_model *m = o->model;
+    for (int f = 0; m->fields[f].name; f++)
+        if (m->fields[f].default_fn && field_is_zero(o, f)) {
+            m->fields[f].default_fn(strata__field_ptr(o, f));
+            if (f < 64)
+                o->priv->nulls &= ~(1ull << f);
+        }
+}
+
+/* Which fields an INSERT of o names: all but an unset autoincrement key and
+ * unset fields with a server default. */
+static uint64_t insert_mask(strata_object *o)
+{
+    strata__minfo *mi = o->priv->mi;
+    uint64_t mask = 0;
+    for (int f = 0; f < mi->nfields && f < 64; f++) {
+        bool skip = (f == mi->pk && mi->autoinc && strata__pk(o) == 0) ||
+                    (o->model->fields[f].server_default && field_is_zero(o, f));
+        if (!skip)
+            mask |= 1ull << f;
+    }
+    return mask;
+}
+
+/* ---- insert ------------------------------------------------------------ */
+
+/* One row RETURNING gave: what places it, and the returned fields' values. */
+typedef struct returned {
+    int64_t order; /* the key the database numbered */
+    uint64_t hash; /* or the hash of the key fields */
+    strata__cell *cells;
+} returned;
+
+/* An INSERT of objects sharing one column mask, `per` rows an execution. */
+typedef struct insert_run {
+    strata_session *s;
+    strata__minfo *mi;
+    strata_object **objs;
+    size_t n, per, first; /* objects; rows per execution; chunk of execution 0 */
+    uint64_t mask;
+    int ncols; /* columns given per row */
+    int nret, retf[64 + STRATA__MAX_KEY];
+    int keypos[STRATA__MAX_KEY]; /* where each key field is among the returned */
+    bool db_key;                 /* the database numbers the key */
+    returned *rv;                /* one per object: chunk c's rows from c * per */
+    size_t *got;                 /* rows received per chunk */
+} insert_run;
+
+static size_t chunk_rows(const insert_run *r, size_t c)
+{
+    size_t left = r->n - c * r->per;
+    return left < r->per ? left : r->per;
+}
+
+static char *insert_sql(const insert_run *r, size_t rows)
+{
+    strata__minfo *mi = r->mi;
+    strata__sb sb;
+    strata__sb_init(&sb);
+    if (r->ncols == 0) {
+        strata__sb_printf(&sb, "INSERT INTO %s DEFAULT VALUES", mi->qtable);
+    } else {
+        strata__sb_printf(&sb, "INSERT INTO %s (", mi->qtable);
+        for (int f = 0, k = 0; f < mi->nfields; f++)
+            if (r->mask & (1ull << f))
+                strata__sb_printf(&sb, "%s%s", k++ ? ", " : "", mi->qcols[f]);
+        strata__sb_puts(&sb, ") VALUES ");
+        for (size_t row = 0; row < rows; row++) {
+            strata__sb_puts(&sb, row ? ", (" : "(");
+            for (int c = 0; c < r->ncols; c++)
+                strata__sb_puts(&sb, c ? ", ?" : "?");
+            strata__sb_putc(&sb, ')');
+        }
+    }
+    for (int c = 0; c < r->nret; c++)
+        strata__sb_printf(&sb, "%s%s", c ? ", " : " RETURNING ", mi->qcols[r->retf[c]]);
+    return strata__sb_take(&sb);
+}
+
+static int insert_bind(strata_stmt *st, size_t i, void *ctx)
+{
+    insert_run *r = ctx;
+    size_t c = r->first + i, rows = chunk_rows(r, c);
+    int rc = STRATA_OK, idx = 1;
+    for (size_t row = 0; row < rows && rc == STRATA_OK; row++)
+        for (int f = 0; f < r->mi->nfields && rc == STRATA_OK; f++)
+            if (r->mask & (1ull << f))
+                rc = strata__bind_field(st, idx++, r->objs[c * r->per + row], f);
+    return rc;
+}
+
+static int insert_row(strata_stmt *st, size_t i, void *ctx)
+{
+    insert_run *r = ctx;
+    size_t c = r->first + i;
+    if (r->got[c] == chunk_rows(r, c))
+        return strata__db_error(r->s->db, STRATA_E_ERROR,
+                                "the INSERT returned more rows than it was given");
+    returned *row = &r->rv[c * r->per + r->got[c]];
+    if (!(row->cells = calloc((size_t)r->nret, sizeof *row->cells)))
+        return STRATA_E_NOMEM;
+    r->got[c]++;
+    for (int k = 0; k < r->nret; k++) {
+        int rc = strata__read_cell(st, k, r->mi->m->fields[r->retf[k]].ctype, &row->cells[k]);
+        if (rc != STRATA_OK)
+            return rc;
+    }
+    if (r->db_key) {
+        row->order = row->cells[r->keypos[0]].i;
+    } else {
+        strata__key key;
+        for (int k = 0; k < r->mi->npk; k++)
+            key[k] = &row->cells[r->keypos[k]];
+        row->hash = strata__key_hash(r->mi, key);
+    }
+    return STRATA_OK;
+}
+
+static int cmp_order(const void *a, const void *b)
+{
+    int64_t x = ((const returned *)a)->order, y = ((const returned *)b)->order;
+    return x < y ? -1 : x > y;
+}
+
+static int cmp_hash(const void *a, const void *b)
+{
+    uint64_t x = ((const returned *)a)->hash, y = ((const returned *)b)->hash;
+    return x < y ? -1 : x > y;
+}
+
+/* The returned row of object o in chunk rows[0..n), sorted by hash:
+ * RETURNING gives rows in no promised order, so they are matched on the
+ * key the caller set. */
+static returned *row_of(const insert_run *r, strata_object *o, returned *rows, size_t n)
+{
+    strata__cell cells[STRATA__MAX_KEY];
+    strata__key key, rk;
+    strata__fields_key(o, cells, key);
+    uint64_t h = strata__key_hash(r->mi, key);
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (rows[mid].hash < h)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (; lo < n && rows[lo].hash == h; lo++) {
+        for (int k = 0; k < r->mi->npk; k++)
+            rk[k] = &rows[lo].cells[r->keypos[k]];
+        if (strata__key_eq(r->mi, key, rk))
+            return &rows[lo];
+    }
+    return NULL;
+}
+
+/* Give each object of chunk c its returned values. */
+static int insert_place(strata_session *s, insert_run *r, size_t c)
+{
+    size_t n = chunk_rows(r, c);
+    returned *rows = &r->rv[c * r->per];
+    strata_object **objs = &r->objs[c * r->per];
+    if (r->got[c] != n)
+        return strata__session_error(s, STRATA_E_ERROR, "the INSERT returned %zu rows for %zu",
+                                     r->got[c], n);
+    /* Keys the database numbered follow the rows' order in the VALUES
+     * list on both engines, so sorted they line up with the objects. */
+    qsort(rows, n, sizeof *rows, r->db_key ? cmp_order : cmp_hash);
+    int rc = STRATA_OK;
+    for (size_t i = 0; i < n && rc == STRATA_OK; i++) {
+        returned *row = r->db_key ? &rows[i] : row_of(r, objs[i], rows, n);
+        if (!row)
+            return strata__session_error(s, STRATA_E_ERROR,
+                                         "the INSERT of %s returned no row for an object's key",
+                                         r->mi->m->name);
+        for (int k = 0; k < r->nret && rc == STRATA_OK; k++)
+            rc = strata__set_field(objs[i], r->retf[k], &row->cells[k]);
+    }
+    return rc;
+}
+
+/* Run the INSERT for executions [first, first + count), each of `rows` rows. */
+static int insert_chunks(strata_session *s, insert_run *r, size_t first, size_t count, size_t rows)
+{
+    char *sql = insert_sql(r, rows);
+    if (!sql)
+        return STRATA_E_NOMEM;
+    strata_stmt *st;
+    int rc = strata_stmt_prepare(&st, s->db, sql);
+    free(sql);
+    if (rc != STRATA_OK)
+        return rc;
+    r->first = first;
+    rc = strata_stmt_execute_many(st, count, insert_bind, r->nret ? insert_row : NULL, r);
+    strata_stmt_finalize(st);
+    return rc;
+}
+
+static bool has_returning(const strata_session *s)
+{
+    return (strata_db_driver(s->db)->capabilities & STRATA_CAP_RETURNING) != 0;
+}
+
+/* Run `sql` once with o's fields of `mask` bound, expecting `want`
+ * (STRATA_DONE; STRATA_ROW leaves the statement in *out to read). */
+static int run_bound(strata_session *s, const char *sql, strata_object *o, uint64_t mask,
+                     const int *fields, int nfields, int want, strata_stmt **out)
+{
+    strata_stmt *st = NULL;
+    int rc = strata_stmt_prepare(&st, s->db, sql);
+    int idx = 1;
+    for (int f = 0; rc == STRATA_OK && f < o->priv->mi->nfields; f++)
+        if (mask & (1ull << f))
+            rc = strata__bind_field(st, idx++, o, f);
+    for (int k = 0; rc == STRATA_OK && k < nfields; k++)
+        rc = strata__bind_field(st, idx++, o, fields[k]);
+    if (rc == STRATA_OK && (rc = strata_stmt_step(st)) == want && out) {
+        *out = st;
+        return STRATA_OK;
+    }
+    strata_stmt_finalize(st);
+    if (rc == STRATA_DONE || rc == STRATA_ROW)
+        rc = rc == want ? STRATA_OK
+                        : strata__session_error(s, STRATA_E_ERROR, "\"%s\" gave %s", sql,
+                                                rc == STRATA_ROW ? "a row" : "no row");
+    return rc;
+}
+
+/* "SELECT <fields> FROM t WHERE <each of keys> = ?" */
+static char *select_by(const strata__minfo *mi, const int *fields, int nfields, const int *keys,
+                       int nkeys)
+{
+    strata__sb sb;
+    strata__sb_init(&sb);
+    for (int c = 0; c < nfields; c++)
+        strata__sb_printf(&sb, "%s%s", c ? ", " : "SELECT ", mi->qcols[fields[c]]);
+    strata__sb_printf(&sb, " FROM %s WHERE ", mi->qtable);
+    for (int k = 0; k < nkeys; k++)
+        strata__sb_printf(&sb, "%s%s = ?", k ? " AND " : "", mi->qcols[keys[k]]);
+    return strata__sb_take(&sb);
+}
+
+/* Without RETURNING (a driver without STRATA_CAP_RETURNING): one INSERT
+ * per object, then what the database filled in read back on the same
+ * connection: the key it numbered through the dialect's last_insert_id,
+ * the other fields by key. */
+static int insert_each(strata_session *s, insert_run *r)
+{
+    strata__minfo *mi = r->mi;
+    if (r->db_key && !(s->dl && s->dl->last_insert_id))
+        return strata__session_error(s, STRATA_E_UNSUPPORTED,
+                                     "inserting %s: the %s engine can neither return nor report "
+                                     "the key the database numbers",
+                                     mi->m->name, strata_db_backend(s->db));
+    int nret = r->nret;
+    r->nret = 0; /* the INSERT without RETURNING */
+    char *ins = insert_sql(r, 1);
+    r->nret = nret;
+    char *sel = select_by(mi, r->retf, r->nret, mi->pkf, mi->npk);
+    int rc = ins && sel ? STRATA_OK : STRATA_E_NOMEM;
+    for (size_t i = 0; i < r->n && rc == STRATA_OK; i++) {
+        strata_object *o = r->objs[i];
+        rc = run_bound(s, ins, o, r->mask, NULL, 0, STRATA_DONE, NULL);
+        strata_stmt *st = NULL;
+        if (rc == STRATA_OK && r->db_key &&
+            (rc = run_bound(s, s->dl->last_insert_id, o, 0, NULL, 0, STRATA_ROW, &st)) ==
+                STRATA_OK) {
+            rc = strata__read_field(st, 0, o, mi->pk);
+            strata_stmt_finalize(st);
+        }
+        if (rc == STRATA_OK &&
+            (rc = run_bound(s, sel, o, 0, mi->pkf, mi->npk, STRATA_ROW, &st)) == STRATA_OK) {
+            for (int c = 0; c < r->nret && rc == STRATA_OK; c++)
+                rc = strata__read_field(st, c, o, r->retf[c]);
+            strata_stmt_finalize(st);
+        }
+    }
+    free(ins);
+    free(sel);
+    return rc;
+}
+
+/* INSERT objs[0..n), which share `mask`: multi-row statements of up to
+ * BATCH_ROWS rows, pipelined where the engine can, RETURNING what the
+ * database filled in (the key it numbered, server defaults); row by row
+ * without RETURNING (insert_each). */
+static int insert_objects(strata_session *s, strata__minfo *mi, strata_object **objs, size_t n,
+                          uint64_t mask)
+{
+    insert_run r = {.s = s, .mi = mi, .objs = objs, .n = n, .mask = mask};
+    r.ncols = __builtin_popcountll(mask);
+    r.per = r.ncols == 0 ? 1 : BATCH_ROWS; /* DEFAULT VALUES is one row */
+    if (r.ncols && r.per * (size_t)r.ncols > BATCH_PARAMS)
+        r.per = BATCH_PARAMS / (size_t)r.ncols;
+    for (int f = 0; f < mi->nfields && f < 64; f++)
+        if (!(mask & (1ull << f)))
+            r.retf[r.nret++] = f;
+    r.db_key = mi->pk >= 0 && !(mask & (1ull << mi->pk));
+    if (r.nret) {
+        for (int k = 0; k < mi->npk; k++) {
+            int at = -1;
+            for (int c = 0; c < r.nret; c++)
+                if (r.retf[c] == mi->pkf[k])
+                    at = c;
+            if (at < 0) {
+                at = r.nret;
+                r.retf[r.nret++] = mi->pkf[k];
+            }
+            r.keypos[k] = at;
+        }
+    }
+    if (r.nret && !has_returning(s))
+        return insert_each(s, &r);
+    size_t nchunks = (n + r.per - 1) / r.per, full = n / r.per;
+    r.rv = r.nret ? calloc(n, sizeof *r.rv) : NULL;
+    r.got = calloc(nchunks, sizeof *r.got);
+    int rc = (r.nret && !r.rv) || !r.got ? STRATA_E_NOMEM : STRATA_OK;
+    if (rc == STRATA_OK && full)
+        rc = insert_chunks(s, &r, 0, full, r.per);
+    if (rc == STRATA_OK && full < nchunks)
+        rc = insert_chunks(s, &r, full, 1, n - full * r.per);
+    for (size_t c = 0; rc == STRATA_OK && r.nret && c < nchunks; c++)
+        rc = insert_place(s, &r, c);
+    for (size_t i = 0; r.rv && i < n; i++) {
+        for (int k = 0; r.rv[i].cells && k < r.nret; k++)
+            free(r.rv[i].cells[k].p);
+        free(r.rv[i].cells);
+    }
+    free(r.rv);
+    free(r.got);
+    return rc;
+}
+
+static int insert_model(strata_session *s, strata__minfo *mi)
+{
+    strata_object **batch = NULL;
+    size_t nb = 0, cap = 0;
+    int rc = STRATA_OK;
+    for (;;) {
+        /* Gather the pending objects of this model that share a mask. */
+        nb = 0;
+        uint64_t mask = 0;
+        for (size_t i = 0; i < s->nobjs && rc == STRATA_OK; i++) {
+            strata_object *o = s->objs[i];
+            if (o->priv->mi != mi || o->priv->state != OBJ_PENDING)
+                continue;
+            uint64_t m = insert_mask(o);
+            if (nb == 0)
+                mask = m;
+            else if (m != mask)
+                continue;
+            if (nb == cap) {
+                cap = cap ? cap * 2 : 64;
+                strata_object **n = realloc(batch, cap * sizeof *n);
+                if (!n) {
+                    rc = STRATA_E_NOMEM;
+                    break;
+                }
+                batch = n;
+            }
+            batch[nb++] = o;
+        }
+        if (rc != STRATA_OK || nb == 0)
+            break;
+        /* Whatever fails from here on, the flush's undo must take back
+         * the keys the INSERT gives these objects. */
+        for (size_t i = 0; i < nb; i++)
+            batch[i]->priv->inserted_now = true;
+        if ((rc = insert_objects(s, mi, batch, nb, mask)) != STRATA_OK) {
+            strata__db_error_context(s->db, "inserting %zu %s object%s", nb, mi->m->name,
+                                     nb == 1 ? "" : "s");
+            break;
+        }
+        for (size_t i = 0; i < nb; i++) {
+            struct strata__object *p = batch[i]->priv;
+            p->state = OBJ_PERSISTENT;
+            p->tx_serial = strata__db_tx_serial(s->db);
+            strata__snapshot_release(p->loaded);
+            if (!(p->loaded = strata__snapshot(batch[i])) || !strata__identity_put(mi, batch[i])) {
+                rc = STRATA_E_NOMEM;
+                break;
+            }
+        }
+        if (rc != STRATA_OK)
+            break;
+    }
+    free(batch);
+    return rc;
+}
+
+/* ---- update and delete ------------------------------------------------- */
+
+/* "<Model key>" context for a failed statement on one object. */
+static int object_error_context(strata_session *s, const char *doing, strata_object *o)
+{
+    strata__sb sb;
+    strata__sb_init(&sb);
+    strata__key key = {0};
+    strata__object_key(o, key);
+    strata__key_text(&sb, o->priv->mi, key);
+    char *k = strata__sb_take(&sb);
+    int rc = strata__db_error_context(s->db, "%s %s %s", doing, o->model->name, k ? k : "");
+    free(k);
+    return rc;
+}
+
+/* Run `sql`, binding the changed fields[0..n) and then the object's key as
+ * it was loaded. */
+static int run_on_row(strata_session *s, strata_object *o, const char *sql, const int *fields,
+                      int n)
+{
+    strata__minfo *mi = o->priv->mi;
+    strata_stmt *st;
+    int rc = strata_stmt_prepare(&st, s->db, sql);
+    if (rc != STRATA_OK)
+        return rc;
+    for (int i = 0; i < n && rc == STRATA_OK; i++)
+        rc = strata__bind_field(st, i + 1, o, fields[i]);
+    strata__key key = {0};
+    strata__object_key(o, key);
+    if (rc == STRATA_OK)
+        rc = strata__key_bind(st, n + 1, mi, key);
+    if (rc == STRATA_OK)
+        rc = strata_stmt_step(st);
+    strata_stmt_finalize(st);
+    return rc == STRATA_DONE ? STRATA_OK : rc;
+}
+
+static int update_object(strata_session *s, strata_object *o)
+{
+    struct strata__object *p = o->priv;
+    strata__minfo *mi = p->mi;
+    if (!p->loaded || !mi->npk)
+        return STRATA_OK;
+    bool any = false;
+    for (int f = 0; f < mi->nfields && !any; f++)
+        any = strata__field_changed(o, f, &p->loaded[f]);
+    if (!any)
+        return STRATA_OK;
+    for (int f = 0; f < mi->nfields; f++)
+        if (o->model->fields[f].onupdate)
+            o->model->fields[f].onupdate(strata__field_ptr(o, f));
+    int rc = validate(o, false);
+    if (rc != STRATA_OK)
+        return rc;
+    strata__sb sb;
+    strata__sb_init(&sb);
+    strata__sb_printf(&sb, "UPDATE %s SET ", mi->qtable);
+    int n = 0, fields[64];
+    bool rekey = false;
+    for (int f = 0; f < mi->nfields && f < 64; f++) {
+        if (!strata__field_changed(o, f, &p->loaded[f]))
+            continue;
+        rekey |= strata__is_key_field(mi, f);
+        strata__sb_printf(&sb, "%s%s = ?", n ? ", " : "", mi->qcols[f]);
+        fields[n++] = f;
+    }
+    strata__sb_puts(&sb, " WHERE ");
+    strata__key_where(&sb, mi, false);
+    char *sql = strata__sb_take(&sb);
+    if (!sql)
+        return STRATA_E_NOMEM;
+    rc = run_on_row(s, o, sql, fields, n);
+    free(sql);
+    if (rc != STRATA_OK)
+        return object_error_context(s, "updating", o);
+    /* A changed key moves the object in the identity map. */
+    if (rekey)
+        strata__identity_remove(mi, o);
+    strata__snapshot_release(p->undo);
+    p->undo = p->loaded;
+    if (!(p->loaded = strata__snapshot(o))) {
+        p->loaded = p->undo;
+        p->undo = NULL;
+        return STRATA_E_NOMEM;
+    }
+    p->tx_serial = strata__db_tx_serial(s->db);
+    return rekey && !strata__identity_put(mi, o) ? STRATA_E_NOMEM : STRATA_OK;
+}
+
+static int delete_object(strata_session *s, strata_object *o)
+{
+    strata__minfo *mi = o->priv->mi;
+    int rc = strata__relation_before_delete(o);
+    if (rc != STRATA_OK || !mi->npk || !o->priv->loaded)
+        return rc;
+    strata__sb sb;
+    strata__sb_init(&sb);
+    strata__sb_printf(&sb, "DELETE FROM %s WHERE ", mi->qtable);
+    strata__key_where(&sb, mi, false);
+    char *sql = strata__sb_take(&sb);
+    if (!sql)
+        return STRATA_E_NOMEM;
+    rc = run_on_row(s, o, sql, NULL, 0);
+    free(sql);
+    if (rc != STRATA_OK)
+        return object_error_context(s, "deleting", o);
+    strata__identity_remove(mi, o);
+    o->priv->state = OBJ_DETACHED;
+    o->priv->deleted_now = true;
+    return STRATA_OK;
+}
+
+/* ---- flush ------------------------------------------------------------- */
+
+static int max_rank(strata_session *s)
+{
+    int r = 0;
+    for (int i = 0; i < s->nmodels; i++)
+        if (s->models[i]->rank > r)
+            r = s->models[i]->rank;
+    return r;
+}
+
+/* After a flush: nothing of it is to be undone any more. */
+static void flush_forget(strata_session *s)
+{
+    for (size_t i = 0; i < s->nobjs; i++) {
+        struct strata__object *p = s->objs[i]->priv;
+        p->inserted_now = p->deleted_now = false;
+        strata__snapshot_release(p->undo);
+        p->undo = NULL;
+    }
+}
+
+/* A failed flush was rolled back to its savepoint: the objects go back to
+ * how they were before it, so a flush after a fix sends everything again.
+ * Objects inserted by earlier flushes stay inserted. */
+static void flush_undo(strata_session *s)
+{
+    for (size_t i = 0; i < s->nobjs; i++) {
+        strata_object *o = s->objs[i];
+        struct strata__object *p = o->priv;
+        if (p->deleted_now) {
+            p->state = OBJ_DELETED;
+            strata__identity_put(p->mi, o);
+        }
+        if (p->undo) {
+            strata__identity_remove(p->mi, o);
+            strata__snapshot_release(p->loaded);
+            p->loaded = p->undo;
+            p->undo = NULL;
+            strata__identity_put(p->mi, o);
+        }
+        if (p->inserted_now) {
+            strata__identity_remove(p->mi, o);
+            p->state = OBJ_PENDING;
+            if (p->mi->autoinc)
+                *(int64_t *)strata__field_ptr(o, p->mi->pk) = 0;
+        }
+        p->inserted_now = p->deleted_now = false;
+    }
+}
+
+/* Whether the object has something to send. */
+static bool is_dirty(strata_object *o)
+{
+    struct strata__object *p = o->priv;
+    if (p->state == OBJ_PENDING || p->state == OBJ_DELETED)
+        return true;
+    if (p->state != OBJ_PERSISTENT || !p->loaded)
+        return false;
+    strata__relation_fix_keys(o);
+    for (int f = 0; f < p->mi->nfields; f++)
+        if (strata__field_changed(o, f, &p->loaded[f]))
+            return true;
+    return false;
+}
+
+int strata_session_flush(strata_session *s)
+{
+    STRATA__CONFINE(s ? s->db : NULL, STRATA_E_MISUSE);
+    if (!s)
+        return STRATA_E_MISUSE;
+    if (s->flushing)
+        return STRATA_OK;
+    int rc = strata__session_refuse_after_failed_commit(s);
+    if (rc != STRATA_OK)
+        return rc;
+    /* Validate everything before any SQL. */
+    for (size_t i = 0; i < s->nobjs && rc == STRATA_OK; i++) {
+        strata_object *o = s->objs[i];
+        if (o->priv->state == OBJ_PENDING) {
+            strata__relation_fix_keys(o);
+            apply_defaults(o);
+            rc = validate(o, true);
+        }
+    }
+    if (rc != STRATA_OK)
+        return rc;
+    bool work = s->nm2m > 0;
+    for (size_t i = 0; i < s->nobjs && !work; i++)
+        work = is_dirty(s->objs[i]);
+    if (!work) {
+        s->has_pending = false;
+        return STRATA_OK;
+    }
+    if (s->read_only)
+        return strata__session_error(s, STRATA_E_READONLY,
+                                     "the session is read-only: its changes cannot be "
+                                     "flushed (roll them back, or use a writing session)");
+    if ((rc = strata__session_begin(s)) != STRATA_OK)
+        return rc;
+    s->flushing = true;
+    if ((rc = strata_db_savepoint(s->db)) != STRATA_OK)
+        goto out;
+    int top = max_rank(s);
+    /* Parents first. */
+    for (int rank = 0; rank <= top && rc == STRATA_OK; rank++) {
+        for (int m = 0; m < s->nmodels && rc == STRATA_OK; m++) {
+            if (s->models[m]->rank != rank)
+                continue;
+            for (size_t i = 0; i < s->nobjs; i++)
+                if (s->objs[i]->priv->mi == s->models[m] && s->objs[i]->priv->state == OBJ_PENDING)
+                    strata__relation_fix_keys(s->objs[i]);
+            rc = insert_model(s, s->models[m]);
+        }
+    }
+    for (size_t i = 0; i < s->nobjs && rc == STRATA_OK; i++) {
+        strata_object *o = s->objs[i];
+        if (o->priv->state == OBJ_PERSISTENT) {
+            strata__relation_fix_keys(o);
+            rc = update_object(s, o);
+        }
+    }
+    if (rc == STRATA_OK)
+        rc = strata__m2m_flush(s);
+    /* Cascades mark children deleted (loading them), until nothing changes. */
+    for (bool changed = true; changed && rc == STRATA_OK;) {
+        changed = false;
+        for (size_t i = 0; i < s->nobjs && rc == STRATA_OK; i++)
+            if (s->objs[i]->priv->state == OBJ_DELETED)
+                rc = strata__relation_cascade(s->objs[i], &changed);
+    }
+    /* Children first. */
+    for (int rank = top; rank >= 0 && rc == STRATA_OK; rank--)
+        for (size_t i = 0; i < s->nobjs && rc == STRATA_OK; i++) {
+            strata_object *o = s->objs[i];
+            if (o->priv->state == OBJ_DELETED && o->priv->mi->rank == rank)
+                rc = delete_object(s, o);
+        }
+    if (rc == STRATA_OK)
+        rc = strata_db_savepoint_release(s->db);
+    if (rc == STRATA_OK) {
+        s->has_pending = false;
+        s->nm2m = 0;
+        flush_forget(s);
+    } else {
+        /* Undo this flush in the database; the objects keep their states
+         * so the caller can fix and flush again, or roll back. */
+        int code = rc;
+        char *msg = strata__strdup(strata_db_errmsg(s->db));
+        char state[6];
+        snprintf(state, sizeof state, "%s", strata_db_sqlstate(s->db));
+        int native = strata_db_native_code(s->db);
+        strata_db_savepoint_rollback(s->db);
+        strata_driver_error(s->db, code, state[0] ? state : NULL, native, "%s",
+                            msg ? msg : strata_errstr(code));
+        free(msg);
+        flush_undo(s);
+    }
+out:
+    s->flushing = false;
+    return rc;
+}
+
+/* ---- upsert ------------------------------------------------------------ */
+
+int strata_upsert(void *obj, const char *on, void *out)
+{
+    STRATA__CONFINE(strata__object_db(obj), STRATA_E_MISUSE);
+    if (!out)
+        return STRATA_E_MISUSE;
+    *(void **)out = NULL;
+    strata_object *o = strata__as_object(obj);
+    if (!o || !on || o->priv->state != OBJ_TRANSIENT)
+        return STRATA_E_MISUSE;
+    strata_session *s = o->priv->s;
+    strata__minfo *mi = o->priv->mi;
+    if (!s->dl || !s->dl->upsert)
+        return strata__session_error(s, STRATA_E_UNSUPPORTED,
+                                     "upsert of %s: the %s engine has no upsert", o->model->name,
+                                     strata_db_backend(s->db));
+    strata__names keys;
+    int rc = strata__names_split(&keys, on);
+    if (rc != STRATA_OK)
+        return strata__session_error(s, STRATA_E_MISUSE, "upsert of %s: bad field list '%s'",
+                                     o->model->name, on);
+    for (int k = 0; k < keys.n && rc == STRATA_OK; k++)
+        if (strata__field_index(mi, keys.v[k]) < 0)
+            rc = strata__session_error(s, STRATA_E_UNDEFINED_COLUMN, "%s has no field '%s'",
+                                       o->model->name, keys.v[k]);
+    if (rc == STRATA_OK)
+        rc = strata_session_flush(s);
+    if (rc == STRATA_OK) {
+        apply_defaults(o);
+        rc = validate(o, true);
+    }
+    if (rc == STRATA_OK)
+        rc = strata__session_begin(s);
+    if (rc != STRATA_OK) {
+        strata__names_free(&keys);
+        return rc;
+    }
+    uint64_t mask = insert_mask(o);
+    strata__sb sb;
+    strata__sb_init(&sb);
+    strata__sb_printf(&sb, "INSERT INTO %s (", mi->qtable);
+    int n = 0;
+    for (int f = 0; f < mi->nfields; f++)
+        if (mask & (1ull << f))
+            strata__sb_printf(&sb, "%s%s", n++ ? ", " : "", mi->qcols[f]);
+    strata__sb_puts(&sb, ") VALUES (");
+    for (int i = 0; i < n; i++)
+        strata__sb_puts(&sb, i ? ", ?" : "?");
+    strata__sb_puts(&sb, ")");
+    const char *kq[64], *set[64];
+    int keyf[64], nset = 0;
+    for (int k = 0; k < keys.n && k < 64; k++)
+        kq[k] = mi->qcols[keyf[k] = strata__field_index(mi, keys.v[k])];
+    for (int f = 0; f < mi->nfields && f < 64; f++) {
+        if (!(mask & (1ull << f)) || strata__is_key_field(mi, f) ||
+            strata__names_has(&keys, mi->m->fields[f].name))
+            continue;
+        set[nset++] = mi->qcols[f];
+    }
+    if (!nset) /* nothing else to update: still touch the row, so it comes back */
+        set[nset++] = kq[0];
+    int nkeys = keys.n < 64 ? keys.n : 64;
+    strata__names_free(&keys);
+    s->dl->upsert(&sb, kq, nkeys, set, nset);
+    bool returning = has_returning(s);
+    for (int f = 0; returning && f < mi->nfields; f++)
+        strata__sb_printf(&sb, "%s%s", f ? ", " : " RETURNING ", mi->qcols[f]);
+    char *sql = strata__sb_take(&sb);
+    strata_stmt *st = NULL;
+    rc = sql ? run_bound(s, sql, o, mask, NULL, 0, returning ? STRATA_ROW : STRATA_DONE,
+                         returning ? &st : NULL)
+             : STRATA_E_NOMEM;
+    free(sql);
+    if (rc == STRATA_OK && !returning) {
+        /* The row as it now is, by the fields that said which row it is. */
+        int all[64];
+        for (int f = 0; f < mi->nfields && f < 64; f++)
+            all[f] = f;
+        char *sel = select_by(mi, all, mi->nfields, keyf, nkeys);
+        rc = sel ? run_bound(s, sel, o, 0, keyf, nkeys, STRATA_ROW, &st) : STRATA_E_NOMEM;
+        free(sel);
+    }
+    if (rc == STRATA_OK) {
+        /* The row's key says whether the session has it already. */
+        strata__cell cells[STRATA__MAX_KEY];
+        strata__key key;
+        int k = 0;
+        rc = STRATA_OK;
+        for (; k < mi->npk && rc == STRATA_OK; k++) {
+            rc = strata__read_cell(st, mi->pkf[k], mi->m->fields[mi->pkf[k]].ctype, &cells[k]);
+            key[k] = &cells[k];
+        }
+        strata_object *target = rc == STRATA_OK ? strata__identity_find_key(mi, key) : NULL;
+        while (k-- > 0)
+            free(cells[k].p);
+        if (!target)
+            target = o;
+        for (int f = 0; f < mi->nfields && rc == STRATA_OK; f++)
+            rc = strata__read_field(st, f, target, f);
+        if (rc == STRATA_OK) {
+            strata__snapshot_release(target->priv->loaded);
+            target->priv->tx_serial = strata__db_tx_serial(s->db);
+            if (!(target->priv->loaded = strata__snapshot(target)))
+                rc = STRATA_E_NOMEM;
+        }
+        if (rc == STRATA_OK && target == o) {
+            o->priv->state = OBJ_PERSISTENT;
+            o->priv->added_in_tx = true;
+            if (!strata__identity_put(mi, o))
+                rc = STRATA_E_NOMEM;
+        }
+        if (rc == STRATA_OK)
+            *(void **)out = target;
+    }
+    strata_stmt_finalize(st);
+    if (rc != STRATA_OK && rc != STRATA_E_NOMEM)
+        strata__db_error_context(s->db, "upsert of %s", o->model->name);
+    return rc;
+}
