@@ -59,7 +59,35 @@ const strata_driver *strata__url_driver(const strata_url *url);
  * when out of memory. */
 char *strata__scrub(const char *text, char *const *secrets, size_t n);
 
-/* ---- placeholder lexer (sql_lexer.c) ----------------------------------- */
+/* ---- the SQL lexer (sql_lexer.c) --------------------------------------- */
+
+/* One lexical token of SQL text, by the quoting rules of a dialect's
+ * STRATA_LEX_* flags.  The one lexer strata has: the placeholder rewriter
+ * and the SQLite dialect's CREATE TABLE reader both read through it. */
+typedef enum strata__token_kind {
+    STRATA__TOK_SPACE,   /* white space */
+    STRATA__TOK_COMMENT, /* -- to the line's end, or a block comment */
+    STRATA__TOK_STRING,  /* '...', E'...' (E_STRINGS), $tag$...$tag$ (DOLLAR_QUOTES) */
+    STRATA__TOK_QUOTED,  /* "...", `...` (BACKTICKS), [...] (BRACKETS): an identifier */
+    STRATA__TOK_WORD,    /* a keyword, name or number */
+    STRATA__TOK_OTHER    /* one other character: ( ) , ; ? ... */
+} strata__token_kind;
+
+typedef struct strata__token {
+    strata__token_kind kind;
+    size_t len;        /* bytes from the token's start */
+    bool unterminated; /* a string, quoted name or comment the text ends in */
+} strata__token;
+
+/* The token starting at `p`, a position in `text` before its end (the
+ * text before p decides E'...' and $tag$). */
+void strata__sql_token_at(const char *text, const char *p, unsigned lexer_flags,
+                          strata__token *out);
+
+/* The name inside a STRATA__TOK_QUOTED token of `len` bytes at p, its
+ * doubled quotes undone (a ] inside [...] is not doubled).  Caller frees;
+ * NULL when out of memory. */
+char *strata__sql_unquote(const char *p, size_t len);
 
 typedef struct strata__sql_rewrite {
     char *sql;     /* rewritten text, caller frees */

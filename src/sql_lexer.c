@@ -1,9 +1,10 @@
 /*
- * sql_lexer.c - find the `?` placeholders in SQL text and rewrite them for
- * the engine ($1, $2, ... on PostgreSQL).
+ * sql_lexer.c - strata's one SQL lexer (strata__sql_token_at), by the
+ * quoting rules of a dialect's lexer flags, and on it the rewriting of `?`
+ * placeholders for the engine ($1, $2, ... on PostgreSQL).
  *
- * A single pass over the text that knows just enough SQL lexing to tell a
- * placeholder from a question mark that is data: it skips '...' strings
+ * It knows just enough SQL lexing to tell a placeholder from a question
+ * mark that is data: it skips '...' strings
  * (with '' escapes, and backslash escapes in E'...' strings where the
  * dialect has them), "..." identifiers, `...` and [...] identifiers where
  * the dialect has them, -- line comments, block comments (nested where the
@@ -39,9 +40,9 @@ static size_t dollar_tag(const char *p)
     return p[i] == '$' ? i + 1 : 0;
 }
 
-/* Skip a quoted run that ends at `close`, where a doubled close is an
- * escape.  Returns the position after the closing quote (or the end). */
-static const char *skip_quoted(const char *p, char close, bool backslash)
+/* Where a quoted run that ends at `close` ends (after the quote; a
+ * doubled close is an escape), or NULL when the text ends first. */
+static const char *quoted_end(const char *p, char close, bool backslash)
 {
     for (p++; *p; p++) {
         if (backslash && *p == '\\' && p[1]) {
@@ -53,10 +54,10 @@ static const char *skip_quoted(const char *p, char close, bool backslash)
                 return p + 1;
         }
     }
-    return p;
+    return NULL;
 }
 
-static const char *skip_block_comment(const char *p, bool nested)
+static const char *block_comment_end(const char *p, bool nested)
 {
     int depth = 1;
     for (p += 2; *p; p++) {
@@ -69,7 +70,69 @@ static const char *skip_block_comment(const char *p, bool nested)
                 return p + 1;
         }
     }
-    return p;
+    return NULL;
+}
+
+void strata__sql_token_at(const char *text, const char *p, unsigned flags, strata__token *out)
+{
+    unsigned char c = (unsigned char)*p;
+    const char *end = NULL;
+    out->unterminated = false;
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') {
+        out->kind = STRATA__TOK_SPACE;
+        end = p + 1;
+        while (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r' || *end == '\f' ||
+               *end == '\v')
+            end++;
+    } else if (c == '-' && p[1] == '-') {
+        out->kind = STRATA__TOK_COMMENT;
+        end = p + strcspn(p, "\n");
+    } else if (c == '/' && p[1] == '*') {
+        out->kind = STRATA__TOK_COMMENT;
+        end = block_comment_end(p, flags & STRATA_LEX_NESTED_COMMENTS);
+    } else if (c == '\'') {
+        bool esc = (flags & STRATA_LEX_E_STRINGS) && p > text && (p[-1] == 'E' || p[-1] == 'e') &&
+                   (p - 1 == text || !ident_char((unsigned char)p[-2]));
+        out->kind = STRATA__TOK_STRING;
+        end = quoted_end(p, '\'', esc);
+    } else if (c == '"' || (c == '`' && (flags & STRATA_LEX_BACKTICKS)) ||
+               (c == '[' && (flags & STRATA_LEX_BRACKETS))) {
+        out->kind = STRATA__TOK_QUOTED;
+        end = quoted_end(p, c == '[' ? ']' : (char)c, false);
+    } else if (c == '$' && (flags & STRATA_LEX_DOLLAR_QUOTES) &&
+               !(p > text && ident_char((unsigned char)p[-1])) && dollar_tag(p)) {
+        size_t tl = dollar_tag(p);
+        out->kind = STRATA__TOK_STRING;
+        for (end = p + tl; *end && strncmp(end, p, tl) != 0; end++)
+            ;
+        end = *end ? end + tl : NULL;
+    } else if (ident_char(c)) {
+        out->kind = STRATA__TOK_WORD;
+        for (end = p; ident_char((unsigned char)*end) || *end == '$'; end++)
+            ;
+    } else {
+        out->kind = STRATA__TOK_OTHER;
+        end = p + 1;
+    }
+    if (!end) {
+        out->unterminated = true;
+        end = p + strlen(p);
+    }
+    out->len = (size_t)(end - p);
+}
+
+char *strata__sql_unquote(const char *p, size_t len)
+{
+    char close = p[0] == '[' ? ']' : p[0];
+    strata__sb sb;
+    strata__sb_init(&sb);
+    strata__sb_puts(&sb, "");
+    for (size_t i = 1; i + 1 < len; i++) {
+        if (p[i] == close && close != ']' && p[i + 1] == close)
+            i++;
+        strata__sb_putc(&sb, p[i]);
+    }
+    return strata__sb_take(&sb);
 }
 
 int strata__sql_rewrite_placeholders(strata__sql_rewrite *out, const char *sql,
@@ -81,64 +144,29 @@ int strata__sql_rewrite_placeholders(strata__sql_rewrite *out, const char *sql,
     out->nparams = 0;
     out->multiple = false;
     bool after_semicolon = false;
-    const char *p = sql;
-
-    while (*p) {
-        const char *start = p;
-        unsigned char c = (unsigned char)*p;
-        bool prev_ident = p > sql && ident_char((unsigned char)p[-1]);
-
-        if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f') {
-            p++;
-        } else if (c == '-' && p[1] == '-') {
-            p += strcspn(p, "\n");
-        } else if (c == '/' && p[1] == '*') {
-            p = skip_block_comment(p, flags & STRATA_LEX_NESTED_COMMENTS);
-        } else {
-            if (after_semicolon)
-                out->multiple = true;
-            if (c == '\'') {
-                bool esc = (flags & STRATA_LEX_E_STRINGS) && p > sql &&
-                           (p[-1] == 'E' || p[-1] == 'e') &&
-                           (p - 1 == sql || !ident_char((unsigned char)p[-2]));
-                p = skip_quoted(p, '\'', esc);
-            } else if (c == '"') {
-                p = skip_quoted(p, '"', false);
-            } else if (c == '`' && (flags & STRATA_LEX_BACKTICKS)) {
-                p = skip_quoted(p, '`', false);
-            } else if (c == '[' && (flags & STRATA_LEX_BRACKETS)) {
-                p = skip_quoted(p, ']', false);
-            } else if (c == '$' && (flags & STRATA_LEX_DOLLAR_QUOTES) && !prev_ident &&
-                       dollar_tag(p)) {
-                size_t tl = dollar_tag(p);
-                const char *end = p + tl;
-                while (*end && strncmp(end, p, tl) != 0)
-                    end++;
-                p = *end ? end + tl : end;
-            } else if (c == '?') {
-                if (p[1] == '?') {
-                    strata__sb_putc(&sb, '?');
-                    p += 2;
-                } else {
-                    out->nparams++;
-                    if (style == STRATA_PLACEHOLDER_DOLLAR)
-                        strata__sb_printf(&sb, "$%d", out->nparams);
-                    else
-                        strata__sb_putc(&sb, '?');
-                    p++;
-                }
+    for (const char *p = sql; *p;) {
+        strata__token t;
+        strata__sql_token_at(sql, p, flags, &t);
+        if (t.kind != STRATA__TOK_SPACE && t.kind != STRATA__TOK_COMMENT && after_semicolon)
+            out->multiple = true;
+        if (t.kind == STRATA__TOK_OTHER && *p == '?') {
+            if (p[1] == '?') { /* ?? is a literal ? */
+                strata__sb_putc(&sb, '?');
+                p += 2;
                 continue;
-            } else if (c == ';') {
-                after_semicolon = true;
-                p++;
-            } else if (ident_char(c)) {
-                while (ident_char((unsigned char)*p) || *p == '$')
-                    p++;
-            } else {
-                p++;
             }
+            out->nparams++;
+            if (style == STRATA_PLACEHOLDER_DOLLAR)
+                strata__sb_printf(&sb, "$%d", out->nparams);
+            else
+                strata__sb_putc(&sb, '?');
+            p++;
+            continue;
         }
-        strata__sb_putn(&sb, start, (size_t)(p - start));
+        if (t.kind == STRATA__TOK_OTHER && *p == ';')
+            after_semicolon = true;
+        strata__sb_putn(&sb, p, t.len);
+        p += t.len;
     }
     out->sql = strata__sb_take(&sb);
     return out->sql ? STRATA_OK : STRATA_E_NOMEM;

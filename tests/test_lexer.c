@@ -190,8 +190,60 @@ START_TEST(lexer_bodies_with_semicolons)
 }
 END_TEST
 
+/* The tokens themselves, as the SQLite dialect's CREATE TABLE reader and
+ * the placeholder rewriter both see them. */
+START_TEST(lexer_tokens)
+{
+    static const struct {
+        const char *text;
+        unsigned flags;
+        strata__token_kind kind;
+        size_t len;
+        bool unterminated;
+    } cases[] = {
+        {"  \n\tx", 0, STRATA__TOK_SPACE, 4, false},
+        {"-- note\nx", 0, STRATA__TOK_COMMENT, 7, false},
+        {"/* a /* b */ c */x", STRATA_LEX_NESTED_COMMENTS, STRATA__TOK_COMMENT, 17, false},
+        {"/* a /* b */ c */x", 0, STRATA__TOK_COMMENT, 12, false},
+        {"/* open", 0, STRATA__TOK_COMMENT, 7, true},
+        {"'it''s' x", 0, STRATA__TOK_STRING, 7, false},
+        {"'open", 0, STRATA__TOK_STRING, 5, true},
+        {"\"a\"\"b\" x", 0, STRATA__TOK_QUOTED, 6, false},
+        {"`a``b` x", STRATA_LEX_BACKTICKS, STRATA__TOK_QUOTED, 6, false},
+        {"`a` x", 0, STRATA__TOK_OTHER, 1, false},
+        {"[a]]b] x", STRATA_LEX_BRACKETS, STRATA__TOK_QUOTED, 3, false}, /* ] ends it */
+        {"$q$ ? $q$ x", STRATA_LEX_DOLLAR_QUOTES, STRATA__TOK_STRING, 9, false},
+        {"$q$ open", STRATA_LEX_DOLLAR_QUOTES, STRATA__TOK_STRING, 8, true},
+        {"col_1$x y", 0, STRATA__TOK_WORD, 7, false},
+        {"(x", 0, STRATA__TOK_OTHER, 1, false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        strata__token t;
+        strata__sql_token_at(cases[i].text, cases[i].text, cases[i].flags, &t);
+        ck_assert_msg(t.kind == cases[i].kind && t.len == cases[i].len &&
+                          t.unterminated == cases[i].unterminated,
+                      "case %zu (%s): kind %d len %zu unterminated %d", i, cases[i].text, t.kind,
+                      t.len, t.unterminated);
+    }
+    /* E'...' takes backslash escapes only where the dialect has them. */
+    const char *e = "E'a\\'b' x";
+    strata__token t;
+    strata__sql_token_at(e, e + 1, STRATA_LEX_E_STRINGS, &t);
+    ck_assert_uint_eq(t.len, 6);
+    strata__sql_token_at(e, e + 1, 0, &t);
+    ck_assert_uint_eq(t.len, 4);
+    char *u = strata__sql_unquote("\"a\"\"b\"", 6);
+    ck_assert_str_eq(u, "a\"b");
+    free(u);
+    u = strata__sql_unquote("[a b]", 5);
+    ck_assert_str_eq(u, "a b");
+    free(u);
+}
+END_TEST
+
 static void add(TCase *tc, th_engine e)
 {
+    tcase_add_test(tc, lexer_tokens);
     (void)e;
     tcase_add_test(tc, lexer_table);
     tcase_add_test(tc, lexer_executes);

@@ -95,71 +95,25 @@ static bool push_token(tokens *ts, const char *start, size_t len, char *ident)
     return true;
 }
 
-/* Quoted identifier or string starting at p with quote `open`/`close`;
- * returns its length (0 when unterminated) and the unquoted text. */
-static size_t quoted(const char *p, char close, char **unq)
-{
-    strata__sb sb;
-    strata__sb_init(&sb);
-    strata__sb_puts(&sb, "");
-    size_t i = 1;
-    for (; p[i]; i++) {
-        if (p[i] == close) {
-            if (close != ']' && p[i + 1] == close) {
-                strata__sb_putc(&sb, close);
-                i++;
-                continue;
-            }
-            *unq = strata__sb_take(&sb);
-            return i + 1;
-        }
-        strata__sb_putc(&sb, p[i]);
-    }
-    strata__sb_free(&sb);
-    *unq = NULL;
-    return 0;
-}
-
+/* The tokens of a CREATE TABLE text, read by strata's SQL lexer with
+ * SQLite's quoting rules ("...", `...`, [...] names; '...' strings). */
 static bool tokenize(tokens *ts, const char *sql)
 {
     memset(ts, 0, sizeof *ts);
-    const char *p = sql;
-    while (*p) {
-        if (isspace((unsigned char)*p)) {
-            p++;
-        } else if (p[0] == '-' && p[1] == '-') {
-            while (*p && *p != '\n')
-                p++;
-        } else if (p[0] == '/' && p[1] == '*') {
-            const char *end = strstr(p + 2, "*/");
-            p = end ? end + 2 : p + strlen(p);
-        } else if (*p == '"' || *p == '`' || *p == '[' || *p == '\'') {
-            char close = *p == '[' ? ']' : *p;
-            char *unq = NULL;
-            size_t n = quoted(p, close, &unq);
-            if (!n)
-                return false;
-            if (*p == '\'') {
-                free(unq);
-                unq = NULL;
-            }
-            if (!push_token(ts, p, n, unq))
-                return false;
-            p += n;
-        } else if (isalnum((unsigned char)*p) || *p == '_' || (unsigned char)*p >= 0x80) {
-            size_t n = 0;
-            while (isalnum((unsigned char)p[n]) || p[n] == '_' || p[n] == '$' ||
-                   (unsigned char)p[n] >= 0x80)
-                n++;
-            char *id = strata__strndup(p, n);
-            if (!id || !push_token(ts, p, n, id))
-                return false;
-            p += n;
-        } else {
-            if (!push_token(ts, p, 1, NULL))
-                return false;
-            p++;
-        }
+    for (const char *p = sql; *p;) {
+        strata__token t;
+        strata__sql_token_at(sql, p, STRATA_LEX_BACKTICKS | STRATA_LEX_BRACKETS, &t);
+        if (t.unterminated && t.kind != STRATA__TOK_COMMENT)
+            return false;
+        char *ident = NULL;
+        if (t.kind == STRATA__TOK_QUOTED && !(ident = strata__sql_unquote(p, t.len)))
+            return false;
+        if (t.kind == STRATA__TOK_WORD && !(ident = strata__strndup(p, t.len)))
+            return false;
+        if (t.kind != STRATA__TOK_SPACE && t.kind != STRATA__TOK_COMMENT &&
+            !push_token(ts, p, t.len, ident))
+            return false;
+        p += t.len;
     }
     return true;
 }
