@@ -271,7 +271,7 @@ static bool in_constraints(const strata_table *t, const char *col)
 /* Whether `op` needs a table rebuild on a dialect without ALTER for it. */
 static bool needs_rebuild(const renderer *r, const strata_metadata *state, const strata__op *op)
 {
-    if (r->dl->alter_constraints)
+    if (r->drv->capabilities & STRATA_CAP_ALTER_COLUMN)
         return false;
     switch (op->kind) {
     case STRATA_OP_ADD_COLUMN:

@@ -238,8 +238,6 @@ typedef struct strata__dialect {
     void (*render_default)(strata__sb *sb, const strata_column *c);
     /* Text after the type for an autoincrement column ("" on SQLite). */
     const char *autoincrement_sql;
-    /* ALTER TABLE can add and drop constraints and alter columns. */
-    bool alter_constraints;
     int (*introspect)(strata_metadata *md, strata_db *db, const char *const *exclude);
     /* The engine's own type spellings beyond standard SQL's, {NULL} ended,
      * and its spellings of "the current time" beyond CURRENT_TIMESTAMP /

@@ -759,7 +759,6 @@ const strata__dialect strata__sqlite_dialect = {
     .render_type = sq_render_type,
     .render_default = sq_render_default,
     .autoincrement_sql = "",
-    .alter_constraints = false,
     .introspect = sq_introspect,
     .type_names = sq_types,
     .now_forms = sq_now,

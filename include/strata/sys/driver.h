@@ -33,7 +33,9 @@ extern "C" {
 /* Capability bits (strata_driver.capabilities). */
 #define STRATA_CAP_RETURNING (1u << 0)          /* INSERT/UPDATE ... RETURNING */
 #define STRATA_CAP_TRANSACTIONAL_DDL (1u << 1)  /* DDL rolls back with the transaction */
-#define STRATA_CAP_ALTER_COLUMN (1u << 2)       /* ALTER TABLE ... ALTER COLUMN */
+#define STRATA_CAP_ALTER_COLUMN (1u << 2)       /* ALTER TABLE alters columns and adds and
+                                                   drops constraints; without it the schema
+                                                   layer rebuilds the table instead */
 #define STRATA_CAP_ADVISORY_LOCKS (1u << 3)     /* pg_advisory_lock and friends */
 #define STRATA_CAP_PIPELINE (1u << 4)           /* many statements per round trip */
 #define STRATA_CAP_CONCURRENT_WRITERS (1u << 5) /* row-level locking */
