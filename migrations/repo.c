@@ -287,7 +287,7 @@ static const char config_text[] =
     "version_table: strata_version\n"
     "\n"
     "# The database when neither --url nor DATABASE_URL gives one.\n"
-    "# database_url: sqlite:///app.db\n"
+    "# database_url: " STRATA_DEFAULT_URL "\n"
     "\n"
     "# One transaction per revision (true), or one for a whole upgrade.\n"
     "transaction_per_revision: true\n";

@@ -88,7 +88,7 @@ static const char *url_of(const cli *c, const strata_migrations *m)
         return env;
     if (m && strata_migrations_default_url(m))
         return strata_migrations_default_url(m);
-    return "sqlite:///app.db";
+    return STRATA_DEFAULT_URL;
 }
 
 static int open_db(cli *c, strata_migrations *m, strata_db **db)
@@ -319,7 +319,7 @@ static void usage(FILE *f, const char *prog)
         fprintf(f, "  %-10s %-18s %s\n", commands[i].name, commands[i].args, commands[i].about);
     fprintf(f, "\noptions for every command:\n"
                "  --url URL        the database (else DATABASE_URL, else the repository's\n"
-               "                   database_url, else sqlite:///app.db)\n"
+               "                   database_url, else " STRATA_DEFAULT_URL ")\n"
                "  -d, --directory DIR  the migrations repository (default migrations)\n"
                "  --lock-wait SECONDS  how long to wait for another process's migrations\n"
                "                   (default 600)\n"
@@ -331,7 +331,7 @@ static void command_help(const char *prog, const command *cmd)
 {
     printf("usage: %s db %s %s\n\n%s.\n\noptions:\n"
            "  --url URL        the database (else DATABASE_URL, else the repository's\n"
-           "                   database_url, else sqlite:///app.db)\n"
+           "                   database_url, else " STRATA_DEFAULT_URL ")\n"
            "  -d, --directory DIR  the migrations repository (default migrations)\n"
            "  --lock-wait SECONDS  how long to wait for another process's migrations\n"
            "                   (default 600)\n",
