@@ -27,6 +27,9 @@ static bool is_pk_column(const strata_table *t, const strata_column *c)
     return t && t->pk && t->pk->cols.n == 1 && strcmp(t->pk->cols.v[0], c->name) == 0;
 }
 
+/* The driver decodes values by these spellings (driver.c, classify_decl:
+ * BOOL means boolean, DATETIME or TIMESTAMP a timestamp): keep them in
+ * step. */
 static void sq_render_type(strata__sb *sb, const strata_table *t, const strata_column *c)
 {
     if (c->autoincrement) {

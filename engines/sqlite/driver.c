@@ -470,6 +470,9 @@ static enum decl_class classify_decl(const char *t)
 {
     if (!t)
         return DECL_PLAIN;
+    /* The other half of the contract in driver.h (column_value): the
+     * dialect (dialect.c) declares booleans BOOLEAN and datetimes DATETIME
+     * or TIMESTAMP WITH TIME ZONE. */
     if (contains_ci(t, "BOOL"))
         return DECL_BOOL;
     if (contains_ci(t, "DATETIME") || contains_ci(t, "TIMESTAMP"))

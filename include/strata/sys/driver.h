@@ -114,7 +114,16 @@ struct strata_driver {
     int (*column_count)(strata_backend_stmt *st);
     const char *(*column_name)(strata_backend_stmt *st, int col);
     const char *(*column_decltype)(strata_backend_stmt *st, int col);
-    /* The current row's value of `col`, decoded into the portable types. */
+    /* The current row's value of `col`, decoded into the portable types.
+     * The contract with the engine's dialect: a column the dialect
+     * declared for a portable type comes back as that type's value:
+     * boolean as STRATA_TYPE_BOOL, datetime (with or without time zone) as
+     * STRATA_TYPE_TIMESTAMP, integers as STRATA_TYPE_INT64, float as
+     * STRATA_TYPE_DOUBLE, blob as STRATA_TYPE_BLOB, the other types as
+     * text.  An engine without typed storage (SQLite) decides by the
+     * declared type's text, so its dialect must spell the types the way
+     * its driver reads them (SQLite: a declared type containing BOOL is a
+     * boolean, one containing DATETIME or TIMESTAMP a timestamp). */
     int (*column_value)(strata_backend_stmt *st, int col, strata_value *out);
 
     /* Transactions.  Optional: when NULL the core runs BEGIN / COMMIT /
