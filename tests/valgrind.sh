@@ -7,19 +7,30 @@
 # the same library code as the postgresql one but for the unnamed
 # statements, which the ASan + UBSan build checks with every configuration,
 # and under valgrind it would double the slowest step of scripts/test.
-# Usage: tests/valgrind.sh TEST_PROGRAM...   (run from the build directory)
+# Usage: tests/valgrind.sh TEST_PROGRAM...   (run from the build directory;
+# the suites run side by side, nproc at a time)
 set -u
 command -v valgrind >/dev/null 2>&1 || { echo "valgrind: not installed (scripts/bootstrap installs it)"; exit 1; }
+# One suite (the script calls itself so for each, nproc at a time).
+if [ "${1:-}" = --one ]; then
+    t=$2
+    CK_FORK=no CK_VERBOSITY=normal CK_EXCLUDE_TAGS=pgbouncer ./libtool --mode=execute valgrind -q \
+        --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=97 "$t" \
+        >"$t.vglog" 2>&1
+    echo $? >"$t.vgrc"
+    exit 0
+fi
+# The suites run nproc at a time; their lines come out in order.
+for t in "$@"; do rm -f "$t.vgrc"; done
+printf '%s\n' "$@" | xargs -P "$(nproc 2>/dev/null || echo 2)" -n 1 sh "$0" --one
 status=0
 for t in "$@"; do
-    log="$t.vglog"
-    CK_FORK=no CK_VERBOSITY=normal CK_EXCLUDE_TAGS=pgbouncer ./libtool --mode=execute valgrind -q --leak-check=full \
-        --errors-for-leak-kinds=definite,indirect --error-exitcode=97 "$t" >"$log" 2>&1
-    rc=$?
+    rc=$(cat "$t.vgrc" 2>/dev/null || echo 1)
     if [ "$rc" -eq 0 ]; then
         echo "valgrind: $t clean (all configurations but pgbouncer)"
     else
-        echo "valgrind: $t FAILED (exit $rc)"; cat "$log"; status=1
+        echo "valgrind: $t FAILED (exit $rc)"; cat "$t.vglog"; status=1
     fi
+    rm -f "$t.vgrc"
 done
 exit $status
