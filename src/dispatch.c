@@ -211,3 +211,8 @@ const char *strata__drv_identifier_quote(const strata_driver *drv)
     const char *q = drv && drv->version >= 5 ? drv->identifier_quote : NULL;
     return q && q[0] && q[1] ? q : "\"\"";
 }
+
+bool strata__drv_url_is_private(const strata_driver *drv, const strata_url *url)
+{
+    return drv && drv->version >= 5 && drv->url_is_private && drv->url_is_private(url) != 0;
+}

@@ -281,6 +281,8 @@ const char *strata__drv_column_name(strata_backend_stmt *bst, int col);
 const char *strata__drv_column_decltype(strata_backend_stmt *bst, int col);
 int strata__drv_column_value(strata_backend_stmt *bst, int col, strata_value *out);
 int strata__drv_is_reserved(const strata_driver *drv, const char *word);
+/* Does every connection to `url` get a database of its own? */
+bool strata__drv_url_is_private(const strata_driver *drv, const strata_url *url);
 /* The driver's identifier quotes (open, close), or standard SQL's "". */
 const char *strata__drv_identifier_quote(const strata_driver *drv);
 /* Is `key` a URL query parameter of `drv`?  From the url_param_known slot

@@ -170,7 +170,7 @@ static size_t literal_len(const char *s)
 }
 
 /* Standard SQL's "current time", squeezed: lower case, no spaces, no
- * parentheses, no ::text casts (the dialect adds its own forms). */
+ * parentheses, no casts to text (the dialect adds its own forms). */
 static bool is_now(const strata__dialect *dl, const char *expr)
 {
     static const char *const forms[] = {"current_timestamp", "current_date", "localtimestamp"};
@@ -179,8 +179,9 @@ static bool is_now(const strata__dialect *dl, const char *expr)
     char squeezed[64];
     size_t n = 0;
     for (const char *p = expr; *p; p++) {
-        if (strncmp(p, "::text", 6) == 0) {
-            p += 5;
+        size_t cl = dl && dl->cast_operator ? strlen(dl->cast_operator) : 0;
+        if (cl && strncmp(p, dl->cast_operator, cl) == 0 && strncmp(p + cl, "text", 4) == 0) {
+            p += cl + 3;
             continue;
         }
         if (isspace((unsigned char)*p) || *p == '(' || *p == ')')
@@ -215,11 +216,14 @@ int strata__default_from_engine(const strata__dialect *dl, strata_column *c, con
         e[n - 1] = '\0';
     while (strip_parens(e))
         ;
-    /* PostgreSQL casts literals: 'abc'::character varying, '-1'::integer. */
+    /* A literal the catalog casts ('abc'::character varying, '-1'::integer,
+     * NULL::text): the literal. */
+    const char *cast = dl ? dl->cast_operator : NULL;
     size_t lit = literal_len(e);
-    if (lit && e[lit] == ':' && e[lit + 1] == ':')
+    if (lit && cast && strncmp(e + lit, cast, strlen(cast)) == 0)
         e[lit] = '\0';
-    else if (!lit && strncasecmp(e, "NULL", 4) == 0 && (!e[4] || e[4] == ':')) {
+    else if (!lit && strncasecmp(e, "NULL", 4) == 0 &&
+             (!e[4] || (cast && strncmp(e + 4, cast, strlen(cast)) == 0))) {
         free(e);
         return strata__column_set_default(c, DEF_NONE, NULL);
     }

@@ -186,14 +186,13 @@ static int pool_init(strata_pool **out, const char *url, const strata_pool_optio
         strata_url_free(u);
         return rc;
     }
-    const char *db = strata_url_database(u);
-    bool memory = db && strcmp(db, ":memory:") == 0;
+    bool private_db = strata__drv_url_is_private(strata__url_driver(u), u);
     char *redacted = strata__strdup(strata_url_redacted(u));
     strata_url_free(u);
-    if (memory) {
+    if (private_db) {
         rc = strata__pool_fail(pool, STRATA_E_MISUSE,
-                               "a pool of in-memory SQLite databases (\"%s\") would give each "
-                               "connection its own empty database: use a file",
+                               "a pool of connections to \"%s\" would give each connection its "
+                               "own empty database (an in-memory database): use a file",
                                redacted ? redacted : "");
         free(redacted);
         return rc;

@@ -246,6 +246,9 @@ typedef struct strata__dialect {
      * types and defaults back. */
     const strata__type_name *type_names;
     const char *const *now_forms;
+    /* The engine's cast operator ("::"), which its catalog writes after
+     * a default's literal ('abc'::character varying); NULL: none. */
+    const char *cast_operator;
     /* Compare types as this engine stores them. */
     bool (*same_type)(const strata_column *a, const strata_column *b);
     /* How a migration step makes other runs on the same version table

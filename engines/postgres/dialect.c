@@ -353,6 +353,7 @@ const strata__dialect strata__postgres_dialect = {
     .introspect = pg_introspect,
     .type_names = pg_types,
     .now_forms = pg_now,
+    .cast_operator = "::",
     .same_type = NULL,
     .migration_begin = NULL,
     .migration_lock = pg_migration_lock,

@@ -213,6 +213,13 @@ static int sq_begin_mode(strata_conn *conn, int mode)
     return sq_exec(conn, mode == STRATA_TX_WRITE ? "BEGIN IMMEDIATE" : "BEGIN");
 }
 
+/* An in-memory database is private to the connection that opened it. */
+static int sq_url_is_private(const strata_url *url)
+{
+    const char *path = strata_url_database(url);
+    return path && strcmp(path, ":memory:") == 0;
+}
+
 static int sq_open(strata_conn **out, strata_db *db, const strata_url *url)
 {
     static const char *const journal_modes[] = {"delete", "truncate", "persist", "memory",
@@ -546,6 +553,7 @@ const strata_driver strata__sqlite_driver = {
     .placeholder = STRATA_PLACEHOLDER_QMARK,
     .lexer_flags = STRATA_LEX_BACKTICKS | STRATA_LEX_BRACKETS,
     .url_params = sq_url_params,
+    .url_is_private = sq_url_is_private,
     .begin_mode = sq_begin_mode,
     .cancel = sq_cancel,
     .in_transaction = sq_in_transaction,

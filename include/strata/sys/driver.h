@@ -27,7 +27,7 @@ extern "C" {
 #endif
 
 /* 2: set_streaming; 3: execute_many; 4: url_param_known, begin_mode, cancel, set_timeout,
- * in_transaction; 5: identifier_quote */
+ * in_transaction; 5: url_is_private, identifier_quote */
 #define STRATA_DRIVER_VERSION 5
 
 /* Capability bits (strata_driver.capabilities). */
@@ -183,6 +183,10 @@ struct strata_driver {
     int (*in_transaction)(strata_conn *conn);
 
     /* ---- version 5 ---- */
+    /* Optional: non-zero when every connection to `url` sees a database of
+     * its own (SQLite's in-memory databases), which a pool refuses.  NULL:
+     * connections to one URL share its database. */
+    int (*url_is_private)(const strata_url *url);
     /* Optional: the two characters that open and close a quoted identifier
      * ("``" for MySQL's backticks), a quote inside doubled.  NULL: standard
      * SQL's double quotes. */
