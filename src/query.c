@@ -825,16 +825,21 @@ int strata_query_paginate(strata_query *q, int64_t page, int64_t per_page, strat
         return strata__session_error(q->s, STRATA_E_RANGE,
                                      "page %lld of %lld per page: both must be 1 or more",
                                      (long long)page, (long long)per_page);
+    /* A page past what int64 can count starts past every row: clamp the
+     * offset, never let it wrap round to another page's rows. */
+    int64_t offset;
+    if (__builtin_mul_overflow(page - 1, per_page, &offset))
+        offset = INT64_MAX;
     int rc = scalar(q, SHAPE_COUNT, -1, -1, &out->total); /* no ORDER BY, no LIMIT */
     if (rc == STRATA_OK)
-        rc = fetch(q, per_page, (page - 1) * per_page, &out->items);
+        rc = fetch(q, per_page, offset, &out->items);
     if (rc != STRATA_OK) {
         strata_page_clear(out);
         return rc;
     }
     out->page = page;
     out->per_page = per_page;
-    out->pages = (out->total + per_page - 1) / per_page;
+    out->pages = out->total / per_page + (out->total % per_page != 0);
     out->has_prev = page > 1;
     out->has_next = page < out->pages;
     out->prev_num = out->has_prev ? page - 1 : 0;

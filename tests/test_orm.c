@@ -575,6 +575,18 @@ START_TEST(orm_paginate)
     ck_assert_uint_eq(pg.items->count, 0);
     ck_assert(!pg.has_next);
     strata_page_clear(&pg);
+    /* Pages whose offset int64 cannot hold are past the end, never another
+     * page's rows (the offset used to wrap round). */
+    int64_t huge[][2] = {{INT64_MAX, 2}, {(int64_t)1 << 62, 3}, {2, INT64_MAX}, {INT64_MAX, INT64_MAX}};
+    for (size_t i = 0; i < sizeof huge / sizeof huge[0]; i++) {
+        OK(&f, strata_query_paginate(q, huge[i][0], huge[i][1], &pg));
+        ck_assert_msg(pg.items->count == 0, "page %lld of %lld: %zu rows", (long long)huge[i][0],
+                      (long long)huge[i][1], (size_t)pg.items->count);
+        ck_assert_int_eq(pg.total, 7);
+        ck_assert(!pg.has_next && pg.has_prev);
+        ck_assert_int_eq(pg.pages, huge[i][1] == 2 ? 4 : huge[i][1] == 3 ? 3 : 1);
+        strata_page_clear(&pg);
+    }
     strata_query_filter_by(q, "username", strata_text("nobody"));
     OK(&f, strata_query_paginate(q, 1, 3, &pg));
     ck_assert_int_eq(pg.total, 0);
