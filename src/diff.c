@@ -35,7 +35,7 @@ static bool columns_equal(const differ *df, const strata_column *a, const strata
         return false;
     if (a->def == DEF_SQL && b->def == DEF_SQL)
         return true; /* engines rewrite expressions: not compared */
-    return a->def == b->def && (a->def == DEF_NONE || strcmp(a->def_text, b->def_text) == 0);
+    return strata__defaults_equal(a, b);
 }
 
 static bool index_equal(const strata__index *a, const strata__index *b)

@@ -50,8 +50,7 @@ const char *strata__op_sql_for(const strata__op *op, const char *dialect)
 bool strata__column_same_definition(const strata_column *a, const strata_column *b)
 {
     return strata__type_equal(&a->type, &b->type) && a->nullable == b->nullable &&
-           a->autoincrement == b->autoincrement && a->def == b->def &&
-           (a->def == DEF_NONE || strcmp(a->def_text, b->def_text) == 0);
+           a->autoincrement == b->autoincrement && strata__defaults_equal(a, b);
 }
 
 static bool op_is_add(strata_op_kind k)

@@ -357,6 +357,62 @@ static bool is_string_literal(const char *s)
     return true;
 }
 
+/* A quoted plain number ('0', '-1.5') meant for a number column. */
+static bool quoted_number(const char *v, const strata__type *t)
+{
+    bool number_col = strata__type_is_integer(t) || t->kind == STRATA_SQL_FLOAT ||
+                      t->kind == STRATA_SQL_NUMERIC;
+    size_t n = strlen(v);
+    if (!number_col || n < 3 || n > 64)
+        return false;
+    char inner[64];
+    memcpy(inner, v + 1, n - 2);
+    inner[n - 2] = '\0';
+    return strata__is_number(inner);
+}
+
+/* The canonical text of a plain decimal number: no sign for zero, no '+',
+ * no leading zeros, no trailing fractional zeros ("-01.50" -> "-1.5"). */
+static void canonical_number(const char *s, char *out, size_t cap)
+{
+    bool neg = *s == '-';
+    if (*s == '-' || *s == '+')
+        s++;
+    while (*s == '0' && s[1] && s[1] != '.')
+        s++;
+    size_t n = strlen(s);
+    if (strchr(s, '.')) {
+        while (n && s[n - 1] == '0')
+            n--;
+        if (n && s[n - 1] == '.')
+            n--;
+    }
+    bool zero = true;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] >= '1' && s[i] <= '9')
+            zero = false;
+    if (zero) {
+        snprintf(out, cap, "0");
+        return;
+    }
+    snprintf(out, cap, "%s%s%.*s", neg ? "-" : "", *s == '.' ? "0" : "", (int)n, s);
+}
+
+bool strata__defaults_equal(const strata_column *a, const strata_column *b)
+{
+    if (a->def != b->def)
+        return false;
+    if (a->def == DEF_NONE)
+        return true;
+    if (a->def == DEF_NUMBER) {
+        char x[80], y[80];
+        canonical_number(a->def_text, x, sizeof x);
+        canonical_number(b->def_text, y, sizeof y);
+        return strcmp(x, y) == 0;
+    }
+    return strcmp(a->def_text, b->def_text) == 0;
+}
+
 int strata__default_parse(strata__default_kind *kind, char **text, const char *value,
                           const strata__type *t, char *why, size_t whylen)
 {
@@ -399,6 +455,12 @@ int strata__default_parse(strata__default_kind *kind, char **text, const char *v
         } else {
             *kind = DEF_NUMBER;
         }
+    } else if (is_string_literal(v) && quoted_number(v, t)) {
+        /* '0' on a number column is the number, as the engine stores it
+         * (and as introspection reads it back). */
+        memmove(v, v + 1, strlen(v) - 2);
+        v[strlen(v) - 2] = '\0';
+        *kind = DEF_NUMBER;
     } else if (is_string_literal(v)) {
         *kind = DEF_STRING;
     } else if (strncmp(v, "sql:", 4) == 0 && v[4]) {

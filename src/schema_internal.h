@@ -112,6 +112,9 @@ void strata__type_sql(strata__sb *sb, const strata__type *t);
 bool strata__type_equal(const strata__type *a, const strata__type *b);
 bool strata__type_is_integer(const strata__type *t);
 
+/* Same server default by meaning: the same kind, and numbers equal as
+ * numbers ("1.50" is "1.5"), other text equal. */
+bool strata__defaults_equal(const strata_column *a, const strata_column *b);
 /* Parse portable default text for a column of type `t`. */
 int strata__default_parse(strata__default_kind *kind, char **text, const char *value,
                           const strata__type *t, char *why, size_t whylen);

@@ -202,8 +202,51 @@ START_TEST(introspect_refused_with_the_reason)
 }
 END_TEST
 
+/* Server defaults the engine stores otherwise than written ('0' on an
+ * integer column, 1.50 on a float one, numeric(8,2)'s '2.50') compare by
+ * meaning: the live schema read back is no change from the model. */
+START_TEST(introspect_defaults_compare_by_meaning)
+{
+    static const struct {
+        const char *name, *type, *def;
+    } cols[] = {
+        {"n", "integer", "'0'"},       {"m", "bigint", "'-12'"},     {"r", "float", "1.50"},
+        {"q", "numeric(8,2)", "'2.50'"}, {"z", "numeric(8,2)", "0.00"}, {"h", "float", ".5"},
+        {"s", "string(10)", "'007'"},
+    };
+    strata_metadata *md;
+    ck_assert_int_eq(strata_metadata_new(&md), STRATA_OK);
+    strata_table *t;
+    ck_assert_int_eq(strata_metadata_add_table(md, "dflt", &t), STRATA_OK);
+    strata_column *c;
+    ck_assert_int_eq(strata_table_add_column(t, "id", "integer", 0, &c), STRATA_OK);
+    ck_assert_int_eq(strata_table_set_primary_key(t, NULL, "id"), STRATA_OK);
+    for (size_t i = 0; i < sizeof cols / sizeof cols[0]; i++) {
+        ck_assert_int_eq(strata_table_add_column(t, cols[i].name, cols[i].type, 0, &c), STRATA_OK);
+        ck_assert_msg(strata_column_set_server_default(c, cols[i].def) == STRATA_OK, "%s: %s",
+                      cols[i].name, strata_metadata_errmsg(md));
+    }
+    /* The quoted number is the number; the quoted text stays text. */
+    ck_assert_str_eq(strata_column_server_default(strata_table_find_column(t, "n")), "0");
+    ck_assert_str_eq(strata_column_server_default(strata_table_find_column(t, "s")), "'007'");
+    strata_db *db = th_open();
+    th_rc(db, strata_metadata_create_all(md, db), STRATA_OK);
+    strata_metadata *live;
+    th_rc(db, strata_schema_introspect(&live, db, NULL), STRATA_OK);
+    strata_diff *d;
+    ck_assert_int_eq(strata_schema_diff(&d, live, md, strata_db_driver(db)), STRATA_OK);
+    ck_assert_msg(strata_diff_count(d) == 0, "%d changes, first: %s", strata_diff_count(d),
+                  strata_diff_count(d) ? strata_diff_op_describe(d, 0) : "");
+    strata_diff_free(d);
+    strata_metadata_free(live);
+    strata_metadata_free(md);
+    strata_db_close(db);
+}
+END_TEST
+
 static void add(TCase *tc, th_engine e)
 {
+    tcase_add_test(tc, introspect_defaults_compare_by_meaning);
     (void)e;
     tcase_add_test(tc, introspect_hand_written_tables);
     tcase_add_test(tc, introspect_not_valid_check);

@@ -275,7 +275,7 @@ typedef enum strata_op_kind {
  * cannot tell apart (on SQLite an autoincrement key is INTEGER whatever
  * its declared width).  Check constraints are compared by name, and
  * `sql:` server defaults are not compared, because engines rewrite
- * expressions.  A dropped and an added column of the same type in one
+ * expressions; other defaults compare by meaning (numbers as numbers).  A dropped and an added column of the same type in one
  * table give a warning that it may be a rename.
  *
  * Caller frees *out with strata_diff_free().
