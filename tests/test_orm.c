@@ -816,6 +816,43 @@ START_TEST(orm_cascade_delete_and_one_to_one)
 }
 END_TEST
 
+/* The typed calls (STRATA_TYPED_MODEL in models.h): the compiler checks
+ * the pointers (tests/typed.sh), and an object of another model coming
+ * back is refused. */
+START_TEST(orm_typed_calls)
+{
+    fixture f;
+    setup_db(&f);
+    User *u = NULL, *again = NULL;
+    OK(&f, User_new(f.s, &u));
+    strata_set_text(&u->username, "typed");
+    strata_set_text(&u->email, "typed@example.com");
+    OK(&f, strata_add(u));
+    Post *p = NULL;
+    OK(&f, Post_new(f.s, &p));
+    strata_set_text(&p->body, "hello");
+    OK(&f, strata_set_related(p, "author", u));
+    OK(&f, strata_add(p));
+    OK(&f, strata_session_commit(f.s));
+    OK(&f, User_get(f.s, u->id, &again));
+    ck_assert_ptr_eq(again, u);
+    OK(&f, User_first(strata_query_new(f.s, &user_model), &again));
+    ck_assert_ptr_eq(again, u);
+    OK(&f, User_one(strata_query_new(f.s, &user_model), &again));
+    ck_assert_ptr_eq(again, u);
+    OK(&f, User_related(p, "author", &again));
+    ck_assert_ptr_eq(again, u);
+    /* A query of posts read as a user: refused, nothing handed out. */
+    again = u;
+    ck_assert_int_eq(User_first(strata_query_new(f.s, &post_model), &again), STRATA_E_MISUSE);
+    ck_assert_ptr_null(again);
+    ck_assert_int_eq(User_one_or_none(strata_query_new(f.s, &post_model), &again),
+                     STRATA_E_MISUSE);
+    ck_assert_ptr_null(again);
+    teardown(&f);
+}
+END_TEST
+
 START_TEST(orm_upsert_and_refresh)
 {
     fixture f;
@@ -1769,6 +1806,7 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_back_populates_and_identity);
     tcase_add_test(tc, orm_cascade_delete_and_one_to_one);
     tcase_add_test(tc, orm_upsert_and_refresh);
+    tcase_add_test(tc, orm_typed_calls);
     tcase_add_test(tc, orm_streaming_100k_rows);
     tcase_add_test(tc, orm_composite_keys);
     tcase_add_test(tc, orm_model_without_key_is_refused);

@@ -32,6 +32,11 @@ typedef struct Followers {
 
 extern const strata_model user_model, post_model, followers_model;
 
+/* User_new, User_get, User_first, Post_related ...: the same calls with
+ * object pointers the compiler checks. */
+STRATA_TYPED_MODEL(User, user_model)
+STRATA_TYPED_MODEL(Post, post_model)
+
 /* All three, NULL-terminated, as strata_cli_main() and
  * strata_metadata_add_models() take them. */
 extern const strata_model *const microblog_models[];

@@ -407,6 +407,68 @@ STRATA_API int strata_collection_remove(void *obj, const char *rel, void *target
  *  collection is not loaded). */
 STRATA_API int strata_collection_contains(void *obj, const char *rel, void *target, int *out);
 
+/* ---- typed calls ------------------------------------------------------- */
+
+/**
+ * Calls whose object pointers the compiler checks, for one model:
+ *
+ *   STRATA_TYPED_MODEL(User, user_model)   // after the struct and the model
+ *   User *u;
+ *   User_new(s, &u);                       // Post *p; User_new(s, &p): a compile error
+ *   User_get(s, 1, &u);
+ *   User_first(strata_query_new(s, &user_model), &u);
+ *   User_related(post, "author", &u);
+ *
+ * T_new, T_get, T_first, T_one, T_one_or_none and T_related call strata_new,
+ * strata_get, strata_query_first / _one / _one_or_none and strata_related;
+ * an object that comes back of another model (a query or relationship of
+ * another model) is refused with STRATA_E_MISUSE and *out set to NULL.
+ * The void * calls stay for generic code.  T's first member must be its
+ * strata_object.
+ */
+#define STRATA_TYPED_MODEL(T, M)                                                             \
+    static inline int T##_checked_(int rc_, void *o_, T **out_)                             \
+    {                                                                                        \
+        if (o_ && ((strata_object *)o_)->model != &(M)) {                               \
+            *out_ = NULL;                                                                    \
+            return STRATA_E_MISUSE;                                                          \
+        }                                                                                    \
+        *out_ = (T *)o_;                                                                     \
+        return rc_;                                                                          \
+    }                                                                                        \
+    static inline int T##_new(strata_session *s_, T **out_)                                 \
+    {                                                                                        \
+        return strata_new(s_, &(M), out_);                                              \
+    }                                                                                        \
+    static inline int T##_get(strata_session *s_, int64_t id_, T **out_)                    \
+    {                                                                                        \
+        return strata_get(s_, &(M), id_, out_);                                         \
+    }                                                                                        \
+    static inline int T##_first(strata_query *q_, T **out_)                                 \
+    {                                                                                        \
+        void *o_ = NULL;                                                                     \
+        int rc_ = strata_query_first(q_, &o_);                                               \
+        return T##_checked_(rc_, o_, out_);                                                  \
+    }                                                                                        \
+    static inline int T##_one(strata_query *q_, T **out_)                                   \
+    {                                                                                        \
+        void *o_ = NULL;                                                                     \
+        int rc_ = strata_query_one(q_, &o_);                                                 \
+        return T##_checked_(rc_, o_, out_);                                                  \
+    }                                                                                        \
+    static inline int T##_one_or_none(strata_query *q_, T **out_)                           \
+    {                                                                                        \
+        void *o_ = NULL;                                                                     \
+        int rc_ = strata_query_one_or_none(q_, &o_);                                         \
+        return T##_checked_(rc_, o_, out_);                                                  \
+    }                                                                                        \
+    static inline int T##_related(void *obj_, const char *rel_, T **out_)                   \
+    {                                                                                        \
+        void *o_ = NULL;                                                                     \
+        int rc_ = strata_related(obj_, rel_, &o_);                                           \
+        return T##_checked_(rc_, o_, out_);                                                  \
+    }
+
 #ifdef __cplusplus
 }
 #endif
