@@ -92,13 +92,15 @@ void strata_session_free(strata_session *s)
     free(s);
 }
 
-int strata_session_new_from_pool(strata_session **out, strata_pool *pool)
+/* A session on a connection from the pool: the primary's, or a
+ * replica's (read-only). */
+static int session_from_pool(strata_session **out, strata_pool *pool, bool replica)
 {
     if (!out)
         return STRATA_E_MISUSE;
     *out = NULL;
     strata_db *db;
-    int rc = strata_pool_acquire(pool, &db);
+    int rc = replica ? strata_pool_acquire_replica(pool, &db) : strata_pool_acquire(pool, &db);
     if (rc != STRATA_OK)
         return rc;
     if ((rc = strata_session_new(out, db)) != STRATA_OK) {
@@ -106,24 +108,18 @@ int strata_session_new_from_pool(strata_session **out, strata_pool *pool)
         return strata__pool_fail(pool, rc, "out of memory");
     }
     (*out)->pool = pool;
+    (*out)->read_only = replica;
     return STRATA_OK;
+}
+
+int strata_session_new_from_pool(strata_session **out, strata_pool *pool)
+{
+    return session_from_pool(out, pool, false);
 }
 
 int strata_session_new_from_replica(strata_session **out, strata_pool *pool)
 {
-    if (!out)
-        return STRATA_E_MISUSE;
-    *out = NULL;
-    strata_db *db;
-    int rc = strata_pool_acquire_replica(pool, &db);
-    if (rc != STRATA_OK)
-        return rc;
-    if ((rc = strata_session_new(out, db)) != STRATA_OK) {
-        strata_pool_release(pool, db);
-        return strata__pool_fail(pool, rc, "out of memory");
-    }
-    (*out)->pool = pool;
-    return strata_session_set_read_only(*out, 1);
+    return session_from_pool(out, pool, true);
 }
 
 int strata_session_set_read_only(strata_session *s, int on)
