@@ -115,12 +115,12 @@ static int compare(strata_migrations *m, strata_db *db, const strata_metadata *t
         same = at[i] == (m->revs[i]->nchildren == 0);
     free(at);
     if (rc == STRATA_OK && !same)
-        rc = strata__mig_error(m, STRATA_E_OUTDATED, "Target database is not up to date.");
+        rc = strata__mig_error(m, STRATA_E_OUTDATED,
+                               "Target database is not up to date: run db upgrade first.");
     strata_metadata *live = NULL;
     const char *ex[2] = {m->version_table, NULL};
     if (rc == STRATA_OK && strata_schema_introspect(&live, db, ex) != STRATA_OK)
-        rc = strata__mig_error(m, strata_db_errcode(db), "reading the schema: %s",
-                               strata_db_errmsg(db));
+        rc = strata__mig_error(m, strata_db_errcode(db), "%s", strata_db_errmsg(db));
     if (rc == STRATA_OK &&
         (rc = strata_schema_diff(out, live, target, strata_db_driver(db))) != STRATA_OK)
         rc = strata__mig_error(m, rc, "comparing the models with the database: %s",

@@ -473,7 +473,7 @@ static int run_revision(run *r, int i, bool up)
     if (r->db) {
         const char *ex[2];
         if ((rc = strata_schema_introspect(&live, r->db, vt_exclude(r, ex))) != STRATA_OK)
-            return db_failed(r, "reading the schema");
+            return strata__mig_error(m, rc, "%s", strata_db_errmsg(r->db)); /* says "reading the schema" */
         from = live;
     }
     strata_diff *d = NULL;

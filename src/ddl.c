@@ -608,6 +608,32 @@ static int restore_error(saved_error *s, strata_db *db)
     return s->code;
 }
 
+/* The engine names the rebuild's new table (_strata_new_<t>) in its
+ * message; the user knows it as <t>. */
+static void name_the_table(strata_db *db, const char *table)
+{
+    saved_error s;
+    save_error(&s, db);
+    strata__sb inner, out;
+    strata__sb_init(&inner);
+    strata__sb_init(&out);
+    strata__sb_printf(&inner, "_strata_new_%s", table);
+    const char *from = s.msg, *hit;
+    while (from && inner.data && (hit = strstr(from, inner.data)) != NULL) {
+        strata__sb_putn(&out, from, (size_t)(hit - from));
+        strata__sb_puts(&out, table);
+        from = hit + inner.len;
+    }
+    if (from && out.data && !out.failed) {
+        strata__sb_puts(&out, from);
+        free(s.msg);
+        s.msg = strata__sb_take(&out);
+    }
+    strata__sb_free(&out);
+    strata__sb_free(&inner);
+    restore_error(&s, db);
+}
+
 int strata_diff_apply(const strata_diff *d, strata_db *db)
 {
     if (!d || !db)
@@ -657,6 +683,8 @@ int strata_diff_apply(const strata_diff *d, strata_db *db)
             continue;
         strata__sb what;
         strata__sb_init(&what);
+        if (p.v[i].rebuilt)
+            name_the_table(db, p.v[i].rebuilt);
         if (p.v[i].rebuilt)
             strata__sb_printf(&what, "rebuilding table %s for ", p.v[i].rebuilt);
         strata__op_describe(&what, &d->ops[p.v[i].first]);

@@ -181,7 +181,8 @@ START_TEST(cli_app_tutorial_sequence)
     EXPECT(r, 0, "INFO  [strata.autogenerate] Detected added table 'user'");
     EXPECT(r, 0, "Detected added index 'ix_user_email' on '['email']'");
     EXPECT(r, 0, "_users_table.yaml ...  done");
-    EXPECT(app(1, "db check"), 3, "Target database is not up to date.");
+    EXPECT(app(1, "db check"), 3,
+           "Target database is not up to date: run db upgrade first.");
     EXPECT(app(1, "db upgrade"), 0, ", users table");
     EXPECT(app(1, "db check"), 0, "No new upgrade operations detected.");
 
@@ -191,7 +192,8 @@ START_TEST(cli_app_tutorial_sequence)
     EXPECT(r, 3, "New upgrade operations detected");
     EXPECT(sh("ls migrations/versions | wc -l"), 0, "1");
     EXPECT(app(2, "db migrate -m 'posts table'"), 0, "Detected added table 'post'");
-    EXPECT(app(2, "db migrate -m again"), 3, "Target database is not up to date.");
+    EXPECT(app(2, "db migrate -m again"), 3,
+           "Target database is not up to date: run db upgrade first.");
     EXPECT(app(2, "db upgrade"), 0, ", posts table");
     EXPECT(app(2, "db check"), 0, "No new upgrade operations detected.");
     EXPECT(app(3, "db migrate -m followers"), 0, "Detected added table 'followers'");

@@ -207,7 +207,8 @@ START_TEST(migrate_tutorial_sequence)
     MOK(m, strata_migrations_autogenerate(m, db, v3, "followers", &followers));
     /* Not at head: autogenerate refuses. */
     ck_assert_int_eq(strata_migrations_autogenerate(m, db, v3, "again", &none), STRATA_E_OUTDATED);
-    ck_assert_str_eq(strata_migrations_errmsg(m), "Target database is not up to date.");
+    ck_assert_str_eq(strata_migrations_errmsg(m),
+                     "Target database is not up to date: run db upgrade first.");
     MOK(m, strata_migrations_upgrade(m, db, "head"));
     assert_schema(db, v3);
     MOK(m, strata_migrations_check(m, db, v3));

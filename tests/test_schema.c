@@ -1254,8 +1254,35 @@ START_TEST(schema_builders_refuse_and_keep_the_metadata)
 }
 END_TEST
 
+/* A change that fails on the data names the user's table, never the
+ * table a rebuild makes in its place (_strata_new_<t> on SQLite). */
+START_TEST(schema_failed_change_names_the_table)
+{
+    strata_db *db = th_open();
+    th_exec(db, "CREATE TABLE bookmark (id INTEGER PRIMARY KEY, url VARCHAR(50) NOT NULL)");
+    th_exec(db, "INSERT INTO bookmark (id, url) VALUES (1, 'a'), (2, 'a')");
+    strata_metadata *from, *to;
+    th_rc(db, strata_schema_introspect(&from, db, NULL), STRATA_OK);
+    ck_assert_int_eq(strata_metadata_copy(&to, from), STRATA_OK);
+    ck_assert_int_eq(strata_table_add_unique(strata_metadata_find_table(to, "bookmark"),
+                                             "uq_bookmark_url", "url"),
+                     STRATA_OK);
+    strata_diff *d;
+    ck_assert_int_eq(strata_schema_diff(&d, from, to, strata_db_driver(db)), STRATA_OK);
+    th_rc(db, strata_diff_apply(d, db), STRATA_E_UNIQUE);
+    const char *msg = strata_db_errmsg(db);
+    ck_assert_msg(!strstr(msg, "_strata_new_") && strstr(msg, "bookmark"), "%s", msg);
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM bookmark"), 2); /* nothing changed */
+    strata_diff_free(d);
+    strata_metadata_free(to);
+    strata_metadata_free(from);
+    strata_db_close(db);
+}
+END_TEST
+
 static void add_tests(TCase *tc, th_engine engine)
 {
+    tcase_add_test(tc, schema_failed_change_names_the_table);
     (void)engine;
     tcase_add_test(tc, schema_microblog_ddl);
     tcase_add_test(tc, schema_round_trip_every_kind);
