@@ -836,19 +836,22 @@ START_TEST(orm_typed_calls)
     OK(&f, strata_session_commit(f.s));
     OK(&f, User_get(f.s, u->id, &again));
     ck_assert_ptr_eq(again, u);
-    OK(&f, User_first(strata_query_new(f.s, &user_model), &again));
+    strata_query *users = strata_query_new(f.s, &user_model);
+    OK(&f, User_first(users, &again));
     ck_assert_ptr_eq(again, u);
-    OK(&f, User_one(strata_query_new(f.s, &user_model), &again));
+    OK(&f, User_one(users, &again));
     ck_assert_ptr_eq(again, u);
+    strata_query_free(users);
     OK(&f, User_related(p, "author", &again));
     ck_assert_ptr_eq(again, u);
     /* A query of posts read as a user: refused, nothing handed out. */
+    strata_query *posts = strata_query_new(f.s, &post_model);
     again = u;
-    ck_assert_int_eq(User_first(strata_query_new(f.s, &post_model), &again), STRATA_E_MISUSE);
+    ck_assert_int_eq(User_first(posts, &again), STRATA_E_MISUSE);
     ck_assert_ptr_null(again);
-    ck_assert_int_eq(User_one_or_none(strata_query_new(f.s, &post_model), &again),
-                     STRATA_E_MISUSE);
+    ck_assert_int_eq(User_one_or_none(posts, &again), STRATA_E_MISUSE);
     ck_assert_ptr_null(again);
+    strata_query_free(posts);
     teardown(&f);
 }
 END_TEST

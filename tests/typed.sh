@@ -16,7 +16,10 @@ int use(strata_session *s);
 int use(strata_session *s)
 {
     $1 *x = 0;
-    return User_new(s, &x) + User_get(s, 1, &x) + User_first(strata_query_new(s, &user_model), &x);
+    strata_query *q = strata_query_new(s, &user_model);
+    int rc = User_new(s, &x) + User_get(s, 1, &x) + User_first(q, &x);
+    strata_query_free(q);
+    return rc;
 }
 C
 }

@@ -416,7 +416,7 @@ STRATA_API int strata_collection_contains(void *obj, const char *rel, void *targ
  *   User *u;
  *   User_new(s, &u);                       // Post *p; User_new(s, &p): a compile error
  *   User_get(s, 1, &u);
- *   User_first(strata_query_new(s, &user_model), &u);
+ *   User_first(q, &u);                     // q: a query of users
  *   User_related(post, "author", &u);
  *
  * T_new, T_get, T_first, T_one, T_one_or_none and T_related call strata_new,
