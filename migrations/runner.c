@@ -764,9 +764,21 @@ static int migrate_sql(strata_migrations *m, const strata_driver *dialect, const
                                                  "downgrade --sql needs FROM:TO (the database's "
                                                  "revision, then the target)")
                              : rc;
-    int f = -1;
-    if (rc == STRATA_OK && *from && strcmp(from, "base") && (f = strata__graph_lookup(m, from)) < 0)
+    /* FROM: base, a revision, "head" (the one head) or "heads" (all). */
+    int f = -1, *from_heads = NULL, nfrom = 0;
+    bool by_head = !strcmp(from, "head") || !strcmp(from, "heads");
+    if (rc == STRATA_OK && by_head && (rc = strata__graph_heads(m, &from_heads, &nfrom)) == STRATA_OK) {
+        if (nfrom > 1 && !strcmp(from, "head"))
+            rc = strata__mig_error(m, STRATA_E_MIGRATION,
+                                   "FROM head is ambiguous: there are %d heads (write heads, or "
+                                   "name one)",
+                                   nfrom);
+        else if (nfrom > 0)
+            f = from_heads[0];
+    } else if (rc == STRATA_OK && !by_head && *from && strcmp(from, "base") &&
+               (f = strata__graph_lookup(m, from)) < 0) {
         rc = STRATA_E_MIGRATION;
+    }
     /* Replay the schema up to FROM, keeping the SQL it makes apart. */
     if (rc == STRATA_OK && f >= 0) {
         bool *below = set_new(m);
@@ -775,6 +787,9 @@ static int migrate_sql(strata_migrations *m, const strata_driver *dialect, const
         r.out = &scratch;
         if (!below)
             rc = STRATA_E_NOMEM;
+        else if (by_head)
+            for (int k = 0; k < nfrom; k++)
+                strata__graph_ancestors(m, from_heads[k], below);
         else
             strata__graph_ancestors(m, f, below);
         for (int i = 0; rc == STRATA_OK && i < m->nrevs; i++)
@@ -803,6 +818,7 @@ static int migrate_sql(strata_migrations *m, const strata_driver *dialect, const
             strata__sb_printf(&sb, "\n%s;\n", r.dl->fk_resume_sql);
     }
     free(goal);
+    free(from_heads);
     run_close(&r);
     if (rc != STRATA_OK) {
         strata__sb_free(&sb);

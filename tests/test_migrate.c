@@ -1025,10 +1025,25 @@ START_TEST(migrate_offline_sql_builds_the_same_database)
     char *ids;
     MOK(m, strata_migrations_heads(m, &ids));
     assert_current(m, db, ids);
-    /* And back down, from the head's id. */
+    /* Down from "head" is the same script as from the head's id, and a
+     * relative target counts from FROM. */
     char range[64];
     snprintf(range, sizeof range, "%.12s:base", ids);
     strata_free(ids);
+    char *by_head, *by_id, *one_back;
+    MOK(m, strata_migrations_downgrade_sql(m, strata_db_driver(db), "head:base", &by_head));
+    MOK(m, strata_migrations_downgrade_sql(m, strata_db_driver(db), "heads:base", &one_back));
+    MOK(m, strata_migrations_downgrade_sql(m, strata_db_driver(db), range, &by_id));
+    ck_assert_str_eq(by_head, by_id);
+    ck_assert_str_eq(one_back, by_id);
+    strata_free(one_back);
+    MOK(m, strata_migrations_downgrade_sql(m, strata_db_driver(db), "head:-1", &one_back));
+    ck_assert_msg(strstr(one_back, ", longer names\n") && !strstr(one_back, ", base\n") &&
+                      strstr(by_id, ", base\n"),
+                  "%s", one_back);
+    strata_free(one_back);
+    strata_free(by_head);
+    strata_free(by_id);
     MOK(m, strata_migrations_downgrade_sql(m, strata_db_driver(db), range, &sql));
     th_exec(db, sql);
     strata_free(sql);
