@@ -150,10 +150,13 @@ STRATA_API void strata_db_set_notice_handler(strata_db *db, strata_notice_fn fn,
 STRATA_API int strata_db_cancel(strata_db *db);
 
 /** Fail every statement on `db` that runs longer than `ms` milliseconds
- *  with STRATA_E_TIMEOUT ("canceling statement due to statement
- *  timeout"); 0 removes the limit.  PostgreSQL's statement_timeout for the
- *  session; on SQLite a progress handler.  STRATA_E_UNSUPPORTED where the
- *  engine has neither. */
+ *  with STRATA_E_TIMEOUT ("canceling statement due to statement timeout
+ *  (ms)"); 0 removes the limit.  The limit is the handle's alone.  On
+ *  PostgreSQL strata keeps the deadline and sends a cancel when it passes
+ *  (no session setting, so it holds behind a connection pooler); a server
+ *  that answers neither within 5 s more is given up: STRATA_E_CONNECTION_LOST,
+ *  or STRATA_E_COMMIT_UNKNOWN for a COMMIT.  On SQLite a progress handler.
+ *  STRATA_E_UNSUPPORTED where the engine has neither. */
 STRATA_API int strata_db_set_statement_timeout(strata_db *db, int ms);
 
 /* ---- errors ------------------------------------------------------------ */
