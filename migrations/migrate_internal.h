@@ -4,6 +4,12 @@
  * config, loading, new revisions, embedding), graph.c (the revision graph
  * and targets), runner.c (version table, lock, upgrade / downgrade, stamp,
  * offline SQL) and autogen.c (autogenerate and check).
+ *
+ * Conventions for what follows, unless a comment says otherwise: an int
+ * result is STRATA_OK or a STRATA_E_* code with the message on the
+ * repository (strata__mig_error; strata_migrations_errmsg reads it),
+ * naming the file and line when a file is at fault; an output pointer is
+ * NULL after a failure, and what it receives is the caller's to free.
  */
 #ifndef STRATA_MIGRATE_INTERNAL_H
 #define STRATA_MIGRATE_INTERNAL_H
@@ -60,15 +66,18 @@ struct strata_migrations {
 
 /* ---- repo.c ------------------------------------------------------------ */
 
+/* Set m's message (kept when out of memory: a fixed one) and return code. */
 int strata__mig_error(strata_migrations *m, int code, const char *fmt, ...) STRATA_PRINTF(3, 4);
+/* One line of progress to m's print function (INFO lines). */
 void strata__mig_print(strata_migrations *m, const char *fmt, ...) STRATA_PRINTF(2, 3);
+/* Free a revision and everything it owns; NULL is fine. */
 void strata__revision_free(strata__revision *r);
 /* Index of the revision with id `id` (exact), or -1. */
 int strata__mig_find(const strata_migrations *m, const char *id);
 /* A new revision id (12 hex digits, random, not in use). */
 void strata__mig_new_id(const strata_migrations *m, char id[13]);
 /* Write revision r (whose ops are full operations) as a file in versions/
- * and add it to m (which takes r). */
+ * and add it to m.  Takes r in every case: on failure it is freed. */
 int strata__mig_write_revision(strata_migrations *m, strata__revision *r,
                                const char *const *warnings, int nwarnings);
 

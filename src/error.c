@@ -109,6 +109,18 @@ static int db_set_error_v(strata_db *db, int code, const char *sqlstate, int nat
     return code;
 }
 
+static int db_set_error(strata_db *db, int code, const char *sqlstate, int native,
+                        const char *fmt, ...) STRATA_PRINTF(5, 6);
+static int db_set_error(strata_db *db, int code, const char *sqlstate, int native,
+                        const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    db_set_error_v(db, code, sqlstate, native, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
 int strata__db_error(strata_db *db, int code, const char *fmt, ...)
 {
     va_list ap;
@@ -121,11 +133,24 @@ int strata__db_error(strata_db *db, int code, const char *fmt, ...)
 int strata_driver_error(strata_db *db, int code, const char *sqlstate, int native, const char *fmt,
                         ...)
 {
-    if (!db)
-        return code;
     va_list ap;
     va_start(ap, fmt);
-    db_set_error_v(db, code, sqlstate, native, fmt, ap);
+    if (code == STRATA_OK) {
+        /* The driver leaves the classification to its classify_error slot,
+         * which reads the message as the engine wrote it. */
+        char *msg = strata__vformat(fmt, ap);
+        const strata_driver *drv = db ? db->driver : NULL;
+        code = !msg ? STRATA_E_NOMEM
+               : drv && drv->classify_error ? drv->classify_error(sqlstate, native, msg)
+                                            : STRATA_E_ERROR;
+        if (!strata_is_error(code))
+            code = STRATA_E_ERROR;
+        if (db)
+            db_set_error(db, code, sqlstate, native, "%s", msg ? msg : "out of memory");
+        free(msg);
+    } else if (db) {
+        db_set_error_v(db, code, sqlstate, native, fmt, ap);
+    }
     va_end(ap);
     return code;
 }

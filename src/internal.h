@@ -23,6 +23,12 @@
 
 /* ---- growable string buffer (strbuf.c) -------------------------------- */
 
+/* Text built piece by piece.  The put and printf calls never fail to the
+ * caller: when memory runs out they set `failed` and do nothing more, so a
+ * builder writes all its pieces and checks once, at strata__sb_take (which
+ * then gives NULL and frees the buffer).  The buffer owns `data`;
+ * strata__sb_free releases it (safe twice, and on an initialised buffer
+ * that was never written). */
 typedef struct strata__sb {
     char *data; /* NUL-terminated while ok */
     size_t len;
@@ -42,6 +48,7 @@ char *strata__vformat(const char *fmt, va_list ap);
 /* Hand the text over (caller frees); NULL if an allocation failed. */
 char *strata__sb_take(strata__sb *sb);
 
+/* Copies the caller frees (s must not be NULL); NULL when out of memory. */
 char *strata__strdup(const char *s);
 char *strata__strndup(const char *s, size_t n);
 
@@ -52,6 +59,8 @@ char *strata__strndup(const char *s, size_t n);
  * of them: sets *out to an array borrowed from the URL and returns its
  * length (0 after a failed parse). */
 size_t strata__url_secrets(const strata_url *url, const char *const **out);
+/* The driver the URL's scheme named, found while parsing (borrowed; NULL
+ * after a failed parse). */
 const strata_driver *strata__url_driver(const strata_url *url);
 
 /* Replace every occurrence of each of the `n` non-empty `secrets` in `text`
@@ -191,6 +200,8 @@ typedef struct strata__confinement {
     bool refused; /* another thread is inside */
 } strata__confinement;
 
+/* Enter db's region (a NULL db enters nothing); never blocks.  Pair with
+ * strata__confine_end, which the macros below arrange by `cleanup`. */
 strata__confinement strata__confine(strata_db *db);
 void strata__confine_end(strata__confinement *c);
 /* The misuse of `db` this thread met last, or NULL; cleared when this
@@ -208,8 +219,16 @@ const char *strata__confine_refusal(const strata_db *db);
     if (strata__conf_.refused)                                                        \
     return (fail)
 
-/* error.c */
+/* error.c.  Every failing call leaves its code and one-line message on
+ * the handle it failed on and returns the code; a call that succeeds
+ * clears the handle's error first (strata__db_usable does).  Messages are
+ * scrubbed of the URL's secrets as they are set; when the message itself
+ * cannot be allocated the code stays and strata_db_errmsg() gives the
+ * code's generic text. */
 void strata__db_clear_error(strata_db *db);
+/* Set `code` and the formatted message (no SQLSTATE); returns code.  A
+ * lost connection's codes (CONNECTION_LOST, COMMIT_UNKNOWN) also mark
+ * the handle broken. */
 int strata__db_error(strata_db *db, int code, const char *fmt, ...) STRATA_PRINTF(3, 4);
 /* Put "<context>: " in front of the handle's current message, keeping its
  * code, SQLSTATE and native code; returns the code. */
@@ -220,36 +239,62 @@ void strata__db_reset_echo(strata_db *db);
 
 /* pool.c: record the calling thread's failure on `pool`; returns `code`. */
 int strata__pool_fail(const strata_pool *pool, int code, const char *fmt, ...) STRATA_PRINTF(3, 4);
+/* Count one retry of strata_run_in_tx in the pool's statistics (locks the
+ * pool's mutex; any thread). */
 void strata__pool_count_retry(strata_pool *pool);
 
-/* echo.c */
+/* echo.c: hand one line to db's echo callback when it has one, the URL's
+ * secrets and the literal after a PASSWORD keyword shown as ***.  An
+ * allocation failure drops the line (the echo is best effort; the
+ * statement runs all the same). */
 void strata__echo_stmt(strata_db *db, const char *sql, const strata_value *params, int n);
 void strata__echo_line(strata_db *db, const char *fmt, ...) STRATA_PRINTF(2, 3);
 
 /* db.c */
+/* Start of every call that runs something on db: STRATA_OK (and the
+ * handle's error cleared) when the handle is open, not broken and not
+ * busy streaming; otherwise the error set on the handle (MISUSE for a
+ * closed handle or a stream in progress, CONNECTION_LOST once broken). */
 int strata__db_usable(strata_db *db);
 /* As strata__db_usable, allowing `st` to be the streaming statement. */
 int strata__db_usable_by(strata_db *db, const strata_stmt *st);
+/* STRATA_OK, or STRATA_E_TX_ABORTED (set on the handle) while a failed
+ * statement has left the open transaction good only for a rollback. */
 int strata__db_check_tx(strata_db *db);
 /* The number of the transaction open on db, or 0 when none is: values
  * read in transaction n are current only while strata__db_tx_serial() is
  * n.  This function can't fail. */
 uint64_t strata__db_tx_serial(const strata_db *db);
+/* Call after any statement failed on db (its error already set): marks
+ * the open transaction failed, and notes when the engine rolled it back
+ * by itself.  Keeps the handle's error. */
 void strata__db_note_failure(strata_db *db);
 /* Begin a transaction with the engine's own statement for it. */
 int strata__db_begin_sql(strata_db *db, const char *sql);
 /* Roll the open transaction back, keeping the handle's error. */
 void strata__db_abort_tx(strata_db *db);
+/* Free a closed handle once its last live statement is finalized (a
+ * statement outliving strata_db_close keeps the handle's memory). */
 void strata__db_release_zombie(strata_db *db);
 
 /* Put `ident`, quoted for `driver` when it needs quoting, into sb. */
 void strata__sb_ident(strata__sb *sb, const strata_driver *driver, const char *ident);
 
-/* stmt.c */
+/* stmt.c: finalize every idle cached statement; statements still handed
+ * out leave the cache and are destroyed at their own finalize.  Can't
+ * fail. */
 void strata__cache_clear(strata_db *db);
 
 /* ---- dispatch (dispatch.c): the only calls through a vtable ------------ */
 
+/* The strata__drv_* calls are the driver slots of <strata/sys/driver.h>
+ * with the same contracts, plus what the core adds around them: a slot
+ * the driver left NULL takes its documented fallback (begin/commit/
+ * rollback as SQL through exec, no streaming, executions one by one), and
+ * errors are the ones the driver reported on the handle. */
+
+/* The built-in or registered driver for `scheme` (a name or an alias, any
+ * case); NULL when none.  Any thread. */
 const strata_driver *strata__driver_lookup(const char *scheme);
 /* Names of the built-in schemes, for messages: "sqlite, postgresql (alias postgres)". */
 const char *strata__driver_schemes(void);

@@ -3,6 +3,15 @@
  * descriptors, field values, repr, lists), session.c (objects, identity
  * map, flush / commit / rollback), query.c (conditions, SQL, execution,
  * eager loading) and relation.c (relationships).
+ *
+ * Conventions for what follows, unless a comment says otherwise:
+ *  - an int result is STRATA_OK or a STRATA_E_* code, with the message on
+ *    the session's connection (strata__session_error sets it);
+ *  - a bool push or put is false only when out of memory, and then left
+ *    its container as it was;
+ *  - objects belong to their session, which frees them; a pointer to an
+ *    object, a model info or a relation is borrowed; texts handed out
+ *    (char *) are the caller's to free.
  */
 #ifndef STRATA_ORM_INTERNAL_H
 #define STRATA_ORM_INTERNAL_H
@@ -103,6 +112,9 @@ struct strata_session {
  * error on the db when the model is malformed. */
 strata__minfo *strata__minfo_get(strata_session *s, const strata_model *m);
 void strata__minfo_free(strata__minfo *mi);
+/* The index of the field or relationship called `name`; -1 (NULL) when
+ * the model has none.  The relationship's index goes to *index when
+ * index is not NULL. */
 int strata__field_index(const strata__minfo *mi, const char *name);
 const strata_relation *strata__relation(const strata__minfo *mi, const char *name, int *index);
 
@@ -130,7 +142,11 @@ strata__cell *strata__snapshot(strata_object *o);
 strata__cell *strata__snapshot_share(strata__cell *cells);
 void strata__snapshot_release(strata__cell *cells);
 bool strata__field_changed(strata_object *o, int f, const strata__cell *cell);
+/* Put a snapshot's values back into o's fields: all of them, or none
+ * (STRATA_E_NOMEM, o unchanged; no message set). */
 int strata__restore(strata_object *o, const strata__cell *cells);
+/* Set field f from a cell, copying text and blob bytes; STRATA_E_NOMEM
+ * (no message set) leaves the field as it was. */
 int strata__set_field(strata_object *o, int f, const strata__cell *c);
 /* Read column col of the current row as a cell of C type ct. */
 int strata__read_cell(strata_stmt *st, int col, strata_ctype ct, strata__cell *c);
@@ -193,6 +209,10 @@ int strata__key_from_values(strata_session *s, const strata__minfo *mi, const st
 
 /* ---- relation.c -------------------------------------------------------- */
 
+/* Eager loading: fill relationship `rel` of the n objects of model mi
+ * with as few queries as the batch plan allows (targets already in the
+ * identity map are not read again).  STRATA_E_MISUSE for a relationship
+ * mi does not have. */
 int strata__relation_load_many(strata_session *s, strata__minfo *mi, const char *rel,
                                strata_object **objs, size_t n);
 /* Cascades and association rows before `o` is deleted. */
@@ -202,6 +222,9 @@ int strata__relation_before_delete(strata_object *o);
 int strata__relation_cascade(strata_object *o, bool *changed);
 /* Copy keys of targets set with strata_set_related into `o`. */
 void strata__relation_fix_keys(strata_object *o);
+/* Write the association rows added and removed since the last flush, in
+ * the order they were made; stops at the first failure (the flush's
+ * transaction is then failed, and its rollback restores the lists). */
 int strata__m2m_flush(strata_session *s);
 
 /* ---- query.c ----------------------------------------------------------- */

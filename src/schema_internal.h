@@ -8,6 +8,16 @@
  * portable type and `now`, whether ALTER can do a change, and how to read
  * the live schema back.  It runs through the public connection API, so it
  * needs nothing from the engine's C library.
+ *
+ * Conventions for what follows, unless a comment says otherwise:
+ *  - a table, column, index, constraint or operation belongs to the one
+ *    structure it was pushed into; _copy gives a deep copy the caller owns
+ *    (NULL when out of memory); _free and _clear take NULL and free
+ *    everything the item owns;
+ *  - _find gives a borrowed pointer (NULL) or an index (-1) when absent;
+ *  - an int result is STRATA_OK or a STRATA_E_* code; functions with a
+ *    metadata, diff or connection argument put the message there, the
+ *    others (parsers, copies) leave the wording to their caller.
  */
 #ifndef STRATA_SCHEMA_INTERNAL_H
 #define STRATA_SCHEMA_INTERNAL_H
@@ -94,9 +104,13 @@ struct strata_metadata {
 
 /* ---- schema.c ---------------------------------------------------------- */
 
+/* Set md's message (strata_metadata_errmsg) and return code. */
 int strata__md_error(strata_metadata *md, int code, const char *fmt, ...) STRATA_PRINTF(3, 4);
 void strata__md_clear_error(strata_metadata *md);
 
+/* Parse a portable type ("string(64)", "sql:CITEXT") into *out, which
+ * then owns a raw type's text (free(out->raw)).  STRATA_E_SCHEMA for
+ * text that is no type, STRATA_E_NOMEM. */
 int strata__type_parse(strata__type *out, const char *text);
 /* A decimal count at *pp (spaces around it skipped; at most 100000000),
  * moving *pp past it. */
@@ -119,6 +133,8 @@ bool strata__defaults_equal(const strata_column *a, const strata_column *b);
 int strata__default_parse(strata__default_kind *kind, char **text, const char *value,
                           const strata__type *t, char *why, size_t whylen);
 
+/* "a, b" into *out (each name trimmed); STRATA_E_SCHEMA for an empty name
+ * or list, STRATA_E_NOMEM; *out is empty after a failure. */
 int strata__names_split(strata__names *out, const char *list);
 int strata__names_copy(strata__names *out, const strata__names *in);
 void strata__names_free(strata__names *n);

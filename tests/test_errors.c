@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "engine.h"
 #include "harness.h"
 
 static void schema(strata_db *db)
@@ -295,8 +296,57 @@ START_TEST(errors_copy_is_refused)
 }
 END_TEST
 
+/* The core classifies every error a driver reports with code 0 through
+ * the driver's classify_error slot: a copy of the engine under test whose
+ * slot answers differently changes the codes programs see. */
+static const strata_driver *real_driver;
+
+static int reclassify(const char *sqlstate, int native, const char *message)
+{
+    int code = real_driver->classify_error(sqlstate, native, message);
+    if (code == STRATA_E_SYNTAX)
+        return STRATA_E_UNSUPPORTED;
+    if (code == STRATA_E_UNDEFINED_TABLE)
+        return STRATA_OK; /* no error code: the core takes STRATA_E_ERROR */
+    return code;
+}
+
+START_TEST(errors_classified_by_the_driver)
+{
+    strata_db *plain = th_open();
+    const strata__engine *e = strata__engine_of(strata_db_driver(plain));
+    ck_assert_ptr_nonnull(e);
+    real_driver = e->driver;
+    static strata_driver copy;
+    static char scheme[32];
+    snprintf(scheme, sizeof scheme, "cls%s", real_driver->name);
+    if (!strata__engine_by_scheme(scheme)) {
+        copy = *real_driver;
+        copy.name = scheme;
+        copy.aliases = NULL;
+        copy.classify_error = reclassify;
+        strata__engine row = {&copy, e->dialect};
+        ck_assert_int_eq(strata__engine_register(&row), STRATA_OK);
+    }
+    const char *rest = strstr(th_url(), "://");
+    ck_assert_ptr_nonnull(rest);
+    char url[1024];
+    snprintf(url, sizeof url, "%s%s", scheme, rest);
+    strata_db *db = th_open_url(url);
+    th_rc(db, strata_db_exec(db, "SELEC 1"), STRATA_E_UNSUPPORTED);
+    ck_assert_str_eq(strata_db_sqlstate(db), "42601");
+    th_rc(db, strata_db_exec(db, "SELECT * FROM nope"), STRATA_E_ERROR);
+    ck_assert_ptr_nonnull(strstr(strata_db_errmsg(db), "nope"));
+    /* The engine itself is unchanged. */
+    th_rc(plain, strata_db_exec(plain, "SELEC 1"), STRATA_E_SYNTAX);
+    strata_db_close(db);
+    strata_db_close(plain);
+}
+END_TEST
+
 static void add(TCase *tc, th_engine e)
 {
+    tcase_add_test(tc, errors_classified_by_the_driver);
     tcase_add_test(tc, errors_copy_is_refused);
     tcase_add_test(tc, errors_constraints);
     tcase_add_test(tc, errors_sql);

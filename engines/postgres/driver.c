@@ -181,21 +181,23 @@ static int report_res(pg_conn *c, PGresult *res)
         const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
         const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
         const char *detail = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL) : NULL;
-        int code = classify(state, 0, msg);
-        const char *hint = "";
-        if (code == STRATA_E_PREPARED_STATEMENT || code == STRATA_E_PROTOCOL)
-            hint = "; a connection pooler in transaction mode (pgbouncer) hands one server "
-                   "connection to many clients: add prepared_statements=false to the URL";
-        if (code == STRATA_E_TIMEOUT && c->timed_out)
-            rc = strata_driver_error(c->base.db, code, state, 0,
+        /* Code 0: the core classifies through the classify_error slot. */
+        bool pooler = state && (!strcmp(state, "26000") || !strcmp(state, "42P05") ||
+                                !strcmp(state, "08P01"));
+        const char *hint =
+            pooler ? "; a connection pooler in transaction mode (pgbouncer) hands one server "
+                     "connection to many clients: add prepared_statements=false to the URL"
+                   : "";
+        if (c->timed_out && state && !strcmp(state, "57014"))
+            rc = strata_driver_error(c->base.db, 0, state, 0,
                                      "canceling statement due to statement timeout (%d ms)",
                                      c->timeout_ms);
         else if (primary && detail)
-            rc = strata_driver_error(c->base.db, code, state, 0, "%s (%s)%s", primary, detail,
+            rc = strata_driver_error(c->base.db, 0, state, 0, "%s (%s)%s", primary, detail,
                                      hint);
         else
-            rc = strata_driver_error(c->base.db, code, state, 0, "%s%s",
-                                     primary ? primary : msg, hint);
+            rc = strata_driver_error(c->base.db, 0, state, 0, "%s%s", primary ? primary : msg,
+                                     hint);
     }
     PQclear(res);
     return rc;

@@ -125,8 +125,9 @@ static int report(sqlite_conn *c)
     if ((ext & 0xff) == SQLITE_INTERRUPT) /* PostgreSQL's words, on both engines */
         msg = c->timed_out ? "canceling statement due to statement timeout"
                            : "canceling statement due to user request";
-    int code = classify(NULL, ext, msg);
-    return strata_driver_error(c->base.db, code, sqlstate_for(code), ext, "%s", msg);
+    /* Code 0: the core classifies through the classify_error slot. */
+    return strata_driver_error(c->base.db, 0, sqlstate_for(classify(NULL, ext, msg)), ext, "%s",
+                               msg);
 }
 
 /* ---- open / close / exec --------------------------------------------------------- */

@@ -136,7 +136,10 @@ struct strata_driver {
     /* Dialect: non-zero when lower-case `word` is reserved and must be
      * quoted as an identifier. */
     int (*is_reserved_word)(const char *word);
-    /* Dialect: the portable STRATA_E_* code for an engine error. */
+    /* The portable STRATA_E_* code for an engine error: its SQLSTATE (or
+     * NULL), the engine's own code (or 0) and its message.  Must be
+     * provided; the core calls it for every error reported with code 0
+     * (strata_driver_error), so the mapping lives in one place. */
     int (*classify_error)(const char *sqlstate, int native_code, const char *message);
 
     /* ---- version 2 ---- */
@@ -196,9 +199,14 @@ struct strata_driver {
 /* ---- helpers the core gives backends ----------------------------------- */
 
 /**
- * Record an error on `db` and return `code`.  `sqlstate` (5 chars) may be
- * NULL; `native` is the engine's own code or 0.  The message is formatted
- * and passwords found in it are redacted.
+ * Record an error on `db` and return its code.  `sqlstate` (5 chars) may
+ * be NULL; `native` is the engine's own code or 0.  The message is
+ * formatted and passwords found in it are redacted.  `code` is a
+ * STRATA_E_* code, or 0 to let the driver's classify_error slot choose it
+ * from sqlstate, native and the formatted message (the usual way to
+ * report what the engine said; STRATA_E_ERROR when the slot is NULL or
+ * gives no error code).  A lost connection's codes mark the handle
+ * broken: only rollback and close work on it afterwards.
  */
 STRATA_API int strata_driver_error(strata_db *db, int code, const char *sqlstate, int native,
                                    const char *fmt, ...) STRATA_PRINTF(5, 6);
