@@ -405,9 +405,28 @@ int strata_db_ping(strata_db *db)
     return db_run(db, "SELECT 1");
 }
 
+/* Savepoints opened on the connection itself would leave a session's
+ * objects behind when rolled back (an inserted object keeping an id the
+ * engine hands out again): under a session they go through it. */
+static int refuse_under_session(strata_db *db)
+{
+    if (!db || db->sessions == 0)
+        return STRATA_OK;
+    return strata__db_error(db, STRATA_E_MISUSE,
+                            "a session is using this connection: open and end savepoints with "
+                            "strata_session_savepoint(), _release() and _rollback(), so its "
+                            "objects follow the database");
+}
+
 int strata_db_savepoint(strata_db *db)
 {
     STRATA__CONFINE(db, STRATA_E_MISUSE);
+    int rc = refuse_under_session(db);
+    return rc ? rc : strata__db_savepoint(db);
+}
+
+int strata__db_savepoint(strata_db *db)
+{
     int rc = strata__db_usable(db);
     if (rc)
         return rc;
@@ -435,7 +454,7 @@ int strata_db_savepoint(strata_db *db)
     return STRATA_OK;
 }
 
-static int savepoint_end(strata_db *db, bool keep)
+int strata__db_savepoint_end(strata_db *db, bool keep)
 {
     int rc = strata__db_usable(db);
     if (rc)
@@ -468,13 +487,15 @@ static int savepoint_end(strata_db *db, bool keep)
 int strata_db_savepoint_release(strata_db *db)
 {
     STRATA__CONFINE(db, STRATA_E_MISUSE);
-    return savepoint_end(db, true);
+    int rc = refuse_under_session(db);
+    return rc ? rc : strata__db_savepoint_end(db, true);
 }
 
 int strata_db_savepoint_rollback(strata_db *db)
 {
     STRATA__CONFINE(db, STRATA_E_MISUSE);
-    return savepoint_end(db, false);
+    int rc = refuse_under_session(db);
+    return rc ? rc : strata__db_savepoint_end(db, false);
 }
 
 int strata_db_savepoint_depth(const strata_db *db) { return db ? db->sp_depth : 0; }

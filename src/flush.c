@@ -474,6 +474,10 @@ static int insert_model(strata_session *s, strata__minfo *mi)
             break;
         /* Whatever fails from here on, the flush's undo must take back
          * the keys the INSERT gives these objects. */
+        for (size_t i = 0; i < nb && rc == STRATA_OK; i++)
+            rc = strata__savepoint_note(batch[i]);
+        if (rc != STRATA_OK)
+            break;
         for (size_t i = 0; i < nb; i++)
             batch[i]->priv->inserted_now = true;
         if ((rc = insert_objects(s, mi, batch, nb, mask)) != STRATA_OK) {
@@ -570,7 +574,9 @@ static int update_object(strata_session *s, strata_object *o)
     char *sql = strata__sb_take(&sb);
     if (!sql)
         return STRATA_E_NOMEM;
-    rc = run_on_row(s, o, sql, fields, n);
+    rc = strata__savepoint_note(o);
+    if (rc == STRATA_OK)
+        rc = run_on_row(s, o, sql, fields, n);
     free(sql);
     if (rc != STRATA_OK)
         return object_error_context(s, "updating", o);
@@ -601,7 +607,9 @@ static int delete_object(strata_session *s, strata_object *o)
     char *sql = strata__sb_take(&sb);
     if (!sql)
         return STRATA_E_NOMEM;
-    rc = run_on_row(s, o, sql, NULL, 0);
+    rc = strata__savepoint_note(o);
+    if (rc == STRATA_OK)
+        rc = run_on_row(s, o, sql, NULL, 0);
     free(sql);
     if (rc != STRATA_OK)
         return object_error_context(s, "deleting", o);
@@ -712,7 +720,7 @@ int strata_session_flush(strata_session *s)
     if ((rc = strata__session_begin(s)) != STRATA_OK)
         return rc;
     s->flushing = true;
-    if ((rc = strata_db_savepoint(s->db)) != STRATA_OK)
+    if ((rc = strata__db_savepoint(s->db)) != STRATA_OK)
         goto out;
     int top = max_rank(s);
     /* Parents first. */
@@ -750,7 +758,7 @@ int strata_session_flush(strata_session *s)
                 rc = delete_object(s, o);
         }
     if (rc == STRATA_OK)
-        rc = strata_db_savepoint_release(s->db);
+        rc = strata__db_savepoint_end(s->db, true);
     if (rc == STRATA_OK) {
         s->has_pending = false;
         s->nm2m = 0;
@@ -763,7 +771,7 @@ int strata_session_flush(strata_session *s)
         char state[6];
         snprintf(state, sizeof state, "%s", strata_db_sqlstate(s->db));
         int native = strata_db_native_code(s->db);
-        strata_db_savepoint_rollback(s->db);
+        strata__db_savepoint_end(s->db, false);
         strata_driver_error(s->db, code, state[0] ? state : NULL, native, "%s",
                             msg ? msg : strata_errstr(code));
         free(msg);
@@ -872,6 +880,8 @@ int strata_upsert(void *obj, const char *on, void *out)
             free(cells[k].p);
         if (!target)
             target = o;
+        if (rc == STRATA_OK)
+            rc = strata__savepoint_note(target);
         for (int f = 0; f < mi->nfields && rc == STRATA_OK; f++)
             rc = strata__read_field(st, f, target, f);
         if (rc == STRATA_OK) {

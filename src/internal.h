@@ -145,6 +145,7 @@ struct strata_db {
     bool tx_from_savepoint; /* the transaction was begun by the first savepoint */
     uint64_t tx_serial;     /* counts transactions begun: names the one open now */
     int sp_depth;
+    int sessions; /* ORM sessions using the handle: savepoints go through them */
 
     int64_t changes;
     int64_t counters[4];
@@ -271,6 +272,10 @@ uint64_t strata__db_tx_serial(const strata_db *db);
 void strata__db_note_failure(strata_db *db);
 /* Begin a transaction with the engine's own statement for it. */
 int strata__db_begin_sql(strata_db *db, const char *sql);
+/* strata_db_savepoint and its release (keep) or rollback, without the
+ * refusal under a session: for the session's own savepoints. */
+int strata__db_savepoint(strata_db *db);
+int strata__db_savepoint_end(strata_db *db, bool keep);
 /* Roll the open transaction back, keeping the handle's error. */
 void strata__db_abort_tx(strata_db *db);
 /* Free a closed handle once its last live statement is finalized (a

@@ -22,6 +22,7 @@
 #include "strata/orm.h"
 
 #define STRATA__MAX_KEY 16
+#define STRATA__MAX_SAVEPOINTS 64 /* a bit each in an object's sp_mask */
 
 /* A model resolved against a session's dialect: names, keys, SQL pieces. */
 typedef struct strata__minfo {
@@ -79,8 +80,25 @@ struct strata__object {
     /* What the flush under way did, to undo when it fails. */
     bool inserted_now, deleted_now;
     strata__cell *undo; /* `loaded` before this flush updated the row */
+    uint64_t sp_mask;   /* bit d-1: recorded in the session's savepoint d */
     strata__relcache *rels;
 };
+
+/* An object as it was before its first change inside a session savepoint
+ * (savepoint.c). */
+typedef struct strata__sprecord {
+    strata_object *o;
+    enum strata__ostate state;
+    bool added_in_tx;
+    uint64_t tx_serial;
+    strata__cell *loaded; /* a share of the snapshot */
+} strata__sprecord;
+
+typedef struct strata__spframe {
+    strata__sprecord *recs;
+    size_t n, cap;
+    int db_depth; /* the connection's savepoint depth it opened */
+} strata__spframe;
 
 /* A pending many-to-many change. */
 typedef struct strata__m2m_op {
@@ -104,6 +122,8 @@ struct strata_session {
     size_t nm2m, capm2m;
     bool flushing;
     bool has_pending; /* objects were added since the last flush */
+    strata__spframe frames[STRATA__MAX_SAVEPOINTS]; /* open savepoints, innermost last */
+    int nframes;
 };
 
 /* ---- model.c ----------------------------------------------------------- */
@@ -181,6 +201,17 @@ int strata__session_load_row(strata_session *s, strata__minfo *mi, strata_stmt *
  * be rolled back. */
 int strata__session_refuse_after_failed_commit(strata_session *s);
 int strata__session_error(strata_session *s, int code, const char *fmt, ...) STRATA_PRINTF(3, 4);
+/* Forget what was loaded of o's relationships (the next access loads it). */
+void strata__forget_related(strata_object *o);
+
+/* ---- savepoint.c ------------------------------------------------------- */
+
+/* Call before the flush inserts, updates or deletes o's row (or an upsert
+ * writes it): inside a session savepoint, records o as it is, once per
+ * savepoint.  STRATA_E_NOMEM (set on the session) when it cannot. */
+int strata__savepoint_note(strata_object *o);
+/* Drop every savepoint record: the transaction ended.  Can't fail. */
+void strata__savepoints_forget(strata_session *s);
 
 /* ---- identity.c -------------------------------------------------------- */
 

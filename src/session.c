@@ -39,11 +39,13 @@ int strata_session_new(strata_session **out, strata_db *db)
     *out = NULL;
     if (!db)
         return STRATA_E_MISUSE;
+    STRATA__CONFINE(db, STRATA_E_MISUSE);
     strata_session *s = calloc(1, sizeof *s);
     if (!s)
         return STRATA_E_NOMEM;
     s->db = db;
     s->dl = strata__dialect_of(strata_db_driver(db));
+    db->sessions++;
     *out = s;
     return STRATA_OK;
 }
@@ -66,6 +68,8 @@ static void session_destroy(strata_session *s)
 {
     if (s->owns_tx && strata_db_in_transaction(s->db))
         strata_db_rollback(s->db);
+    strata__savepoints_forget(s);
+    s->db->sessions--;
     for (size_t i = 0; i < s->nobjs; i++)
         strata__object_free(s->objs[i]);
     free(s->objs);
@@ -375,7 +379,7 @@ int strata__session_load_row(strata_session *s, strata__minfo *mi, strata_stmt *
 
 /* When the transaction ends, what was loaded of an object's relationships
  * is from a finished transaction: the next access loads it again. */
-static void forget_related(strata_object *o)
+void strata__forget_related(strata_object *o)
 {
     struct strata__object *p = o->priv;
     for (int r = 0; r < p->mi->nrels; r++) {
@@ -395,8 +399,9 @@ int strata_session_commit(strata_session *s)
     if (rc != STRATA_OK)
         return rc;
     if (s->owns_tx && strata_db_in_transaction(s->db)) {
-        rc = strata_db_commit(s->db);
+        rc = strata_db_commit(s->db); /* and the savepoints open in it */
         s->owns_tx = false;
+        strata__savepoints_forget(s);
         if (rc != STRATA_OK) {
             s->commit_failed = true; /* strata_db_commit rolled it back */
             return rc;
@@ -411,7 +416,7 @@ int strata_session_commit(strata_session *s)
         struct strata__object *p = s->objs[i]->priv;
         p->added_in_tx = p->deleted_in_tx = false;
         if (ended)
-            forget_related(s->objs[i]);
+            strata__forget_related(s->objs[i]);
         if (p->state == OBJ_PERSISTENT && p->committed != p->loaded) {
             strata__snapshot_release(p->committed);
             p->committed = strata__snapshot_share(p->loaded);
@@ -430,13 +435,14 @@ int strata_session_rollback(strata_session *s)
     if (s->owns_tx && strata_db_in_transaction(s->db))
         rc = strata_db_rollback(s->db);
     s->owns_tx = false;
+    strata__savepoints_forget(s);
     s->commit_failed = false;
     s->nm2m = 0;
     s->has_pending = false; /* pending objects become transient below */
     for (size_t i = 0; i < s->nobjs; i++) {
         strata_object *o = s->objs[i];
         struct strata__object *p = o->priv;
-        forget_related(o);
+        strata__forget_related(o);
         if (p->added_in_tx) {
             /* Not saved: back to a plain object, its database id gone. */
             if (p->state == OBJ_PERSISTENT || p->state == OBJ_DELETED)

@@ -1792,10 +1792,175 @@ START_TEST(orm_session_state_errors)
 }
 END_TEST
 
+/* A savepoint's rollback takes the objects back with the rows.  SQLite
+ * numbers the next row with the id the rolled-back insert had: the object
+ * that had it must not stay in the identity map as that row. */
+START_TEST(orm_savepoint_rollback_leaves_no_ghost)
+{
+    fixture f;
+    setup_db(&f);
+    User *john = new_user(&f, "john", "john@example.com");
+    OK(&f, strata_session_commit(f.s));
+    OK(&f, strata_session_savepoint(f.s));
+    ck_assert_int_eq(strata_session_savepoint_depth(f.s), 1);
+    User *mary = new_user(&f, "mary", "mary@example.com");
+    OK(&f, strata_session_flush(f.s));
+    int64_t mary_id = mary->id;
+    ck_assert(mary_id > john->id);
+    OK(&f, strata_session_savepoint_rollback(f.s));
+    ck_assert_int_eq(strata_session_savepoint_depth(f.s), 0);
+    ck_assert_int_eq(mary->id, 0);
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM \"user\""), 1);
+    User *ann = new_user(&f, "ann", "ann@example.com");
+    OK(&f, strata_session_commit(f.s));
+    User *got = NULL;
+    OK(&f, strata_get(f.s, &user_model, ann->id, &got));
+    ck_assert_ptr_eq(got, ann);
+    ck_assert_str_eq(got->username, "ann");
+    /* SQLite gives ann mary's id again; PostgreSQL's sequence does not. */
+    int rc = strata_get(f.s, &user_model, mary_id, &got);
+    ck_assert_msg(rc == STRATA_E_NOT_FOUND || (rc == STRATA_OK && got == ann), "%s",
+                  strata_errname(rc));
+    /* mary is transient: a later commit does not insert her. */
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM \"user\" WHERE username = 'mary'"), 0);
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM \"user\""), 2);
+    teardown(&f);
+}
+END_TEST
+
+/* Updates and deletes inside the savepoint, flushed or not, are undone in
+ * the objects as in the rows; work before it stays. */
+START_TEST(orm_savepoint_rollback_restores_objects)
+{
+    fixture f;
+    setup_db(&f);
+    User *john = new_user(&f, "john", "john@example.com");
+    User *bob = new_user(&f, "bob", "bob@example.com");
+    Post *hello = new_post(&f, "hello", bob);
+    OK(&f, strata_session_commit(f.s));
+    OK(&f, strata_set_text(&john->email, "j@example.com")); /* before: kept */
+    OK(&f, strata_session_savepoint(f.s));
+    /* Opening the savepoint flushed the change before it. */
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM \"user\" WHERE email = 'j@example.com'"),
+                     1);
+    OK(&f, strata_set_text(&john->username, "johnny"));
+    OK(&f, strata_delete(hello));
+    OK(&f, strata_delete(bob));
+    OK(&f, strata_session_flush(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM \"user\""), 1);
+    OK(&f, strata_set_text(&john->email, "unflushed@example.com"));
+    Post *draft = new_post(&f, "draft", john);
+    OK(&f, strata_session_savepoint_rollback(f.s));
+    ck_assert_str_eq(john->username, "john");
+    ck_assert_str_eq(john->email, "j@example.com");
+    ck_assert_int_eq(draft->id, 0);
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM \"user\""), 2);
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM post"), 1);
+    User *got = NULL;
+    OK(&f, strata_get(f.s, &user_model, bob->id, &got));
+    ck_assert_ptr_eq(got, bob);
+    Post *p = NULL;
+    OK(&f, strata_get(f.s, &post_model, hello->id, &p));
+    ck_assert_ptr_eq(p, hello);
+    const strata_list *posts;
+    OK(&f, strata_related_list(bob, "posts", &posts));
+    ck_assert_uint_eq(posts->count, 1);
+    /* Nothing is left to flush, and the work before the savepoint commits. */
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM post"), 1);
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM \"user\" WHERE username = 'john' AND "
+                                  "email = 'j@example.com'"),
+                     1);
+    /* The restored objects write again like any other. */
+    OK(&f, strata_set_text(&bob->username, "robert"));
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM \"user\" WHERE username = 'robert'"), 1);
+    teardown(&f);
+}
+END_TEST
+
+/* Nested savepoints: a released inner one's work belongs to the outer one,
+ * which undoes it on rollback. */
+START_TEST(orm_savepoint_nested)
+{
+    fixture f;
+    setup_db(&f);
+    User *john = new_user(&f, "john", "john@example.com");
+    OK(&f, strata_session_commit(f.s));
+    OK(&f, strata_session_savepoint(f.s));
+    User *a = new_user(&f, "a", "a@example.com");
+    OK(&f, strata_session_savepoint(f.s));
+    User *b = new_user(&f, "b", "b@example.com");
+    OK(&f, strata_set_text(&john->username, "inner"));
+    OK(&f, strata_session_savepoint_release(f.s));
+    ck_assert(a->id > 0 && b->id > 0);
+    OK(&f, strata_session_savepoint(f.s));
+    OK(&f, strata_set_text(&a->username, "changed"));
+    OK(&f, strata_session_flush(f.s));
+    ck_assert_int_eq(strata_session_savepoint_depth(f.s), 2);
+    OK(&f, strata_session_savepoint_rollback(f.s));
+    ck_assert_str_eq(a->username, "a");
+    ck_assert_str_eq(john->username, "inner");
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM \"user\""), 3);
+    OK(&f, strata_session_savepoint_rollback(f.s));
+    ck_assert_int_eq(a->id, 0);
+    ck_assert_int_eq(b->id, 0);
+    ck_assert_str_eq(john->username, "john");
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM \"user\""), 1);
+    /* A savepoint left open is committed with the session. */
+    OK(&f, strata_session_savepoint(f.s));
+    User *c = new_user(&f, "c", "c@example.com");
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(strata_session_savepoint_depth(f.s), 0);
+    ck_assert(c->id > 0);
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM \"user\""), 2);
+    teardown(&f);
+}
+END_TEST
+
+START_TEST(orm_savepoint_misuse)
+{
+    fixture f;
+    setup_db(&f);
+    ck_assert_int_eq(strata_session_savepoint_release(f.s), STRATA_E_MISUSE);
+    ck_assert_ptr_nonnull(strstr(strata_session_errmsg(f.s), "no savepoint"));
+    ck_assert_int_eq(strata_session_savepoint_rollback(f.s), STRATA_E_MISUSE);
+    /* The connection's own savepoints are refused under a session. */
+    ck_assert_int_eq(strata_db_savepoint(f.db), STRATA_E_MISUSE);
+    ck_assert_ptr_nonnull(strstr(strata_db_errmsg(f.db), "strata_session_savepoint"));
+    ck_assert_int_eq(strata_db_savepoint_depth(f.db), 0);
+    OK(&f, strata_session_savepoint(f.s));
+    ck_assert_int_eq(strata_db_savepoint_rollback(f.db), STRATA_E_MISUSE);
+    ck_assert_int_eq(strata_db_savepoint_depth(f.db), 1);
+    /* A session rollback ends its savepoints. */
+    new_user(&f, "x", "x@example.com");
+    OK(&f, strata_session_rollback(f.s));
+    ck_assert_int_eq(strata_session_savepoint_depth(f.s), 0);
+    ck_assert_int_eq(strata_db_savepoint_depth(f.db), 0);
+    ck_assert_int_eq(strata_session_savepoint_rollback(f.s), STRATA_E_MISUSE);
+    for (int i = 0; i < 64; i++)
+        OK(&f, strata_session_savepoint(f.s));
+    ck_assert_int_eq(strata_session_savepoint(f.s), STRATA_E_MISUSE);
+    ck_assert_ptr_nonnull(strstr(strata_session_errmsg(f.s), "64 deep"));
+    OK(&f, strata_session_rollback(f.s));
+    teardown(&f);
+    /* Without a session the connection's savepoints work. */
+    strata_db *db = th_open();
+    th_rc(db, strata_db_savepoint(db), STRATA_OK);
+    th_rc(db, strata_db_savepoint_rollback(db), STRATA_OK);
+    strata_db_close(db);
+}
+END_TEST
+
 static void add_tests(TCase *tc, th_engine engine)
 {
     (void)engine;
     tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, orm_savepoint_rollback_leaves_no_ghost);
+    tcase_add_test(tc, orm_savepoint_rollback_restores_objects);
+    tcase_add_test(tc, orm_savepoint_nested);
+    tcase_add_test(tc, orm_savepoint_misuse);
     tcase_add_test(tc, orm_play_time);
     tcase_add_test(tc, orm_update_only_changed_column);
     tcase_add_test(tc, orm_get_miss_sends_only_its_select);

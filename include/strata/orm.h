@@ -226,6 +226,29 @@ STRATA_API int strata_session_commit(strata_session *s);
 /** Roll back: the database, and the objects, return to the last commit.
  *  Objects added since are no longer pending (their ids are cleared). */
 STRATA_API int strata_session_rollback(strata_session *s);
+
+/**
+ * A savepoint: a transaction nested in the session's (SQLAlchemy's
+ * begin_nested).  Opening one flushes the session, then begins its
+ * transaction if none is open.  strata_session_savepoint_release() flushes
+ * and keeps the work inside it, which the enclosing transaction then
+ * commits or rolls back; strata_session_savepoint_rollback() undoes it in
+ * the database and in the objects: each object is as it was when the
+ * savepoint opened (objects added inside it are transient again, their
+ * database ids cleared; deleted ones are back; changes made inside it,
+ * flushed or not, are gone), and relationships load again on next access.
+ * Savepoints nest (64 deep at most); release and rollback apply to the
+ * innermost.  A commit or rollback of the session ends them all.
+ *
+ * Under a session, strata_db_savepoint() and its release and rollback are
+ * refused (STRATA_E_MISUSE) on the session's connection: the objects would
+ * not follow them.
+ */
+STRATA_API int strata_session_savepoint(strata_session *s);
+STRATA_API int strata_session_savepoint_release(strata_session *s);
+STRATA_API int strata_session_savepoint_rollback(strata_session *s);
+/** Number of savepoints open through the session.  Can't fail. */
+STRATA_API int strata_session_savepoint_depth(const strata_session *s);
 /**
  * Insert `obj` (a new object from strata_new) or, when a row with the same
  * values in the unique `on` fields ("username" or "a, b") exists, update
