@@ -33,7 +33,16 @@ typedef struct run {
     strata_metadata *state; /* offline: the schema, replayed */
     char *qvt;              /* the version table, quoted */
     bool *heads;            /* the version table's rows, as a set */
+    /* Live, a transaction per revision, on an engine that pauses foreign
+     * keys for table rebuilds (SQLite) with them on: each revision runs
+     * with them on unless it rebuilds a referenced table. */
+    bool fk_switch;
+    bool fk_paused;
 } run;
+
+/* run_revision's answer when the revision needs foreign keys switched the
+ * other way first: the caller rolls back, switches, and runs it again. */
+#define RUN_FK_SWITCH (-1)
 
 static const char *const *vt_exclude(const run *r, const char *ex[2])
 {
@@ -479,6 +488,14 @@ static int run_revision(run *r, int i, bool up)
     strata_diff *d = NULL;
     rc = revision_diff(r, i, up ? 0 : 1, from, &d);
     strata_metadata_free(live);
+    bool pause = false;
+    if (rc == STRATA_OK && r->fk_switch &&
+        (rc = strata__diff_needs_fk_pause(d, r->db, &pause)) != STRATA_OK)
+        rc = strata__mig_error(m, rc, "%s", strata_db_errmsg(r->db));
+    if (rc == STRATA_OK && r->fk_switch && pause != r->fk_paused) {
+        strata_diff_free(d);
+        return RUN_FK_SWITCH;
+    }
     bool *restored = rc == STRATA_OK ? set_new(m) : NULL;
     if (rc == STRATA_OK && (!restored || (!up && parents_back(m, r->heads, i, restored))))
         rc = STRATA_E_NOMEM;
@@ -656,11 +673,16 @@ static int migrate_live(strata_migrations *m, strata_db *db, const char *target,
     int rc = run_open(&r, m, db, NULL);
     bool *goal = set_new(m);
     bool fk_restore = false;
+    bool single = !m->per_revision;
     if (rc == STRATA_OK && !goal)
         rc = strata__mig_error(m, STRATA_E_NOMEM, "out of memory");
     /* Engines that rebuild tables pause foreign keys for it (the
      * dialect's fk_pause_sql); strata_diff_apply checks them before each
-     * commit.  The switch works only outside a transaction. */
+     * commit.  The switch works only outside a transaction: with one
+     * transaction per revision, each revision that rebuilds a referenced
+     * table runs paused and the others with foreign keys on, as on an
+     * engine that needs no pause; one transaction for the run is paused
+     * throughout. */
     if (rc == STRATA_OK && r.dl->fk_pause_sql) {
         strata_stmt *st;
         int64_t on = 0;
@@ -672,7 +694,9 @@ static int migrate_live(strata_migrations *m, strata_db *db, const char *target,
                 rc = step;
             strata_stmt_finalize(st);
         }
-        if (rc == STRATA_OK && on) {
+        if (rc == STRATA_OK && on && !single) {
+            r.fk_switch = true;
+        } else if (rc == STRATA_OK && on) {
             /* The switch may have happened even when the statement then
              * fails (SQLite applies the pragma as it compiles it). */
             fk_restore = true;
@@ -687,9 +711,9 @@ static int migrate_live(strata_migrations *m, strata_db *db, const char *target,
                 : downgrade_goal(&r, target, r.heads, goal);
         rc = step_end(&r, rc);
     }
-    bool single = !m->per_revision;
     if (rc == STRATA_OK && single)
         rc = step_begin(&r);
+    int switches = 0;
     while (rc == STRATA_OK) {
         if (!single && (rc = step_begin(&r)) != STRATA_OK)
             break;
@@ -700,6 +724,23 @@ static int migrate_live(strata_migrations *m, strata_db *db, const char *target,
             rc = STRATA_E_NOMEM;
         if (!single)
             rc = step_end(&r, rc);
+        if (rc == RUN_FK_SWITCH) {
+            /* Rolled back before any change: switch, and take the
+             * revision (chosen again under the lock) once more. */
+            const char *sql = r.fk_paused ? r.dl->fk_resume_sql : r.dl->fk_pause_sql;
+            fk_restore = true; /* the pragma may apply even when it fails */
+            if (++switches > 2)
+                rc = strata__mig_error(m, STRATA_E_MIGRATION,
+                                       "the revisions to run kept changing while foreign keys "
+                                       "were switched for them: run the upgrade again");
+            else if (strata_db_exec(db, sql) != STRATA_OK)
+                rc = db_failed(&r, "switching foreign keys for a revision");
+            else
+                rc = STRATA_OK;
+            r.fk_paused = !r.fk_paused;
+            continue;
+        }
+        switches = 0;
         if (i < 0)
             break;
     }

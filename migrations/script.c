@@ -260,27 +260,32 @@ static int parse_fk(yctx *y, const yaml_node_t *n, strata_metadata *md, strata_t
     return rc;
 }
 
-static const char *const named_cols_keys[] = {"name", "!columns", "unique", NULL};
+static const char *const named_cols_keys[] = {"name", "!columns", "unique", "where", NULL};
 static const char *const check_keys[] = {"!name", "!sql", NULL};
 
 /* An index (`index`) or a unique constraint into t. */
 static int parse_named_cols(yctx *y, const yaml_node_t *n, strata_metadata *md, strata_table *t,
                             bool index)
 {
-    yaml_node_t *v[3];
+    yaml_node_t *v[4];
     int rc = ymap(y, n, index ? "an index" : "a unique constraint", named_cols_keys, v);
     if (rc != STRATA_OK)
         return rc;
     if (!index && v[2])
         return yerr(y, v[2], "a unique constraint has no 'unique' key");
+    if (!index && v[3])
+        return yerr(y, v[3], "a unique constraint has no 'where' key (a partial unique index "
+                             "does that)");
     const char *name = v[0] ? yscalar(y, v[0], "name") : NULL;
+    const char *where = v[3] ? yscalar(y, v[3], "where") : NULL;
     bool unique = false;
     char *cols = NULL;
-    if ((v[0] && !name) || (v[2] && ybool(y, v[2], "unique", &unique)) ||
+    if ((v[0] && !name) || (v[3] && !where) || (v[2] && ybool(y, v[2], "unique", &unique)) ||
         ynames(y, v[1], "columns", &cols))
         return STRATA_E_MIGRATION;
-    if ((index ? strata_table_add_index(t, name, cols, unique)
-               : strata_table_add_unique(t, name, cols)) != STRATA_OK)
+    if ((!index   ? strata_table_add_unique(t, name, cols)
+         : where ? strata_table_add_partial_index(t, name, cols, unique, where)
+                 : strata_table_add_index(t, name, cols, unique)) != STRATA_OK)
         rc = builder_error(y, n, md, index ? "index" : "unique constraint");
     free(cols);
     return rc;
@@ -1216,6 +1221,8 @@ static void put_index_body(strata__sb *sb, const char *indent, const strata__ind
     strata__sb_putc(sb, '\n');
     if (ix->unique)
         strata__sb_printf(sb, "%sunique: true\n", indent);
+    if (ix->where)
+        put_key(sb, indent, "where", ix->where);
 }
 
 static void put_create_table(strata__sb *sb, const strata_table *t)

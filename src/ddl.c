@@ -87,6 +87,8 @@ static void create_index_sql(strata__sb *sb, const renderer *r, const char *tabl
     strata__sb_ident(sb, r->drv, table);
     strata__sb_putc(sb, ' ');
     put_names(sb, r, &ix->cols);
+    if (ix->where)
+        strata__sb_printf(sb, " WHERE %s", ix->where);
     strata__sb_puts(sb, ";\n");
 }
 
@@ -632,6 +634,24 @@ static void name_the_table(strata_db *db, const char *table)
     strata__sb_free(&out);
     strata__sb_free(&inner);
     restore_error(&s, db);
+}
+
+int strata__diff_needs_fk_pause(const strata_diff *d, strata_db *db, bool *out)
+{
+    *out = false;
+    renderer r = {strata_db_driver(db), strata__dialect_of(strata_db_driver(db))};
+    if (!r.dl || !r.dl->fk_pause_sql)
+        return STRATA_OK;
+    plan p;
+    int rc = plan_build(&p, d, &r);
+    if (rc != STRATA_OK)
+        return strata__db_error(db, rc, "the schema change does not fit the schema it starts "
+                                        "from");
+    for (int i = 0; i < p.n; i++)
+        if (p.v[i].rebuilt && p.v[i].referenced)
+            *out = true;
+    plan_free(&p);
+    return STRATA_OK;
 }
 
 int strata_diff_apply(const strata_diff *d, strata_db *db)

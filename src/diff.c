@@ -40,7 +40,10 @@ static bool columns_equal(const differ *df, const strata_column *a, const strata
 
 static bool index_equal(const strata__index *a, const strata__index *b)
 {
-    return a->unique == b->unique && strata__names_equal(&a->cols, &b->cols);
+    /* Engines rewrite a partial index's condition: only whether there is
+     * one is compared. */
+    return a->unique == b->unique && strata__names_equal(&a->cols, &b->cols) &&
+           !a->where == !b->where;
 }
 
 static bool cons_equal(const strata__cons *a, const strata__cons *b)

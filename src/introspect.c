@@ -154,6 +154,14 @@ static bool strip_parens(char *s)
     return true;
 }
 
+char *strata__strip_parens(const char *s)
+{
+    char *copy = strata__strdup(s);
+    if (copy)
+        strip_parens(copy);
+    return copy;
+}
+
 /* Length of the SQL string literal at the start of s, or 0. */
 static size_t literal_len(const char *s)
 {

@@ -67,14 +67,57 @@ static bool ctype_fits(strata_ctype ct, const strata__type *t)
     }
 }
 
+/* The model's table_args into t; errors name the model and the entry. */
+static int add_table_args(strata_metadata *md, strata_table *t, const strata_model *m)
+{
+    for (int i = 0; m->version >= 2 && m->table_args && m->table_args[i].kind; i++) {
+        const strata_table_arg *a = &m->table_args[i];
+        strata__md_clear_error(md);
+        int rc;
+        switch (a->kind) {
+        case STRATA_ARG_UNIQUE:
+            rc = a->sql ? STRATA_E_SCHEMA : strata_table_add_unique(t, a->name, a->columns);
+            break;
+        case STRATA_ARG_CHECK:
+            rc = a->columns ? STRATA_E_SCHEMA : strata_table_add_check(t, a->name, a->sql);
+            break;
+        case STRATA_ARG_INDEX:
+        case STRATA_ARG_UNIQUE_INDEX: {
+            int unique = a->kind == STRATA_ARG_UNIQUE_INDEX;
+            rc = a->sql ? strata_table_add_partial_index(t, a->name, a->columns, unique, a->sql)
+                        : strata_table_add_index(t, a->name, a->columns, unique);
+            break;
+        }
+        default: rc = STRATA_E_SCHEMA; break;
+        }
+        if (rc == STRATA_E_NOMEM)
+            return rc;
+        if (rc != STRATA_OK) {
+            const char *why = strata_metadata_errmsg(md);
+            char *copy = why && *why ? strata__strdup(why) : NULL;
+            rc = strata__md_error(md, rc, "model %s, table_args[%d]%s%s%s: %s", m->name, i,
+                                  a->name ? " (" : "", a->name ? a->name : "",
+                                  a->name ? ")" : "",
+                                  copy ? copy
+                                  : a->kind < STRATA_ARG_UNIQUE || a->kind > STRATA_ARG_UNIQUE_INDEX
+                                      ? "unknown kind"
+                                      : "a check takes sql and no columns, a unique constraint "
+                                        "columns and no sql");
+            free(copy);
+            return rc;
+        }
+    }
+    return STRATA_OK;
+}
+
 int strata_metadata_add_models(strata_metadata *md, const strata_model *const *models)
 {
     if (!md || !models)
         return STRATA_E_MISUSE;
     for (const strata_model *const *mp = models; *mp; mp++) {
         const strata_model *m = *mp;
-        if (m->version != STRATA_MODEL_VERSION || !m->name)
-            return strata__md_error(md, STRATA_E_SCHEMA, "model %s: version %d, expected %d",
+        if (m->version < 1 || m->version > STRATA_MODEL_VERSION || !m->name)
+            return strata__md_error(md, STRATA_E_SCHEMA, "model %s: version %d, expected 1 to %d",
                                     m->name ? m->name : "?", m->version, STRATA_MODEL_VERSION);
         char buf[128];
         strata_table *t;
@@ -110,6 +153,8 @@ int strata_metadata_add_models(strata_metadata *md, const strata_model *const *m
                     return rc;
             }
         }
+        if ((rc = add_table_args(md, t, m)) != STRATA_OK)
+            return rc;
     }
     return STRATA_OK;
 }
@@ -136,8 +181,9 @@ void strata__minfo_free(strata__minfo *mi)
 static strata__minfo *minfo_build(strata_session *s, const strata_model *m)
 {
     strata_db *db = s->db;
-    if (m->version != STRATA_MODEL_VERSION || !m->name || !m->fields) {
-        strata__db_error(db, STRATA_E_MISUSE, "model %s is not a strata_model of version %d",
+    if (m->version < 1 || m->version > STRATA_MODEL_VERSION || !m->name || !m->fields) {
+        strata__db_error(db, STRATA_E_MISUSE,
+                         "model %s is not a strata_model of version 1 to %d",
                          m->name ? m->name : "?", STRATA_MODEL_VERSION);
         return NULL;
     }

@@ -124,6 +124,8 @@ void strata__op_describe(strata__sb *sb, const strata__op *op)
                           op->kind == STRATA_OP_CREATE_INDEX ? "create" : "drop",
                           op->index->unique ? "unique " : "", op->index->name, op->table);
         strata__names_print(sb, &op->index->cols);
+        if (op->index->where)
+            strata__sb_printf(sb, " where %s", op->index->where);
         return;
     default: break;
     }

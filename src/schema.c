@@ -644,6 +644,7 @@ void strata__index_free(strata__index *ix)
         return;
     free(ix->name);
     strata__names_free(&ix->cols);
+    free(ix->where);
     free(ix);
 }
 
@@ -654,7 +655,8 @@ strata__index *strata__index_copy(const strata__index *ix)
         return NULL;
     n->unique = ix->unique;
     if (!(n->name = strata__strdup(ix->name)) ||
-        strata__names_copy(&n->cols, &ix->cols) != STRATA_OK) {
+        strata__names_copy(&n->cols, &ix->cols) != STRATA_OK ||
+        (ix->where && !(n->where = strata__strdup(ix->where)))) {
         strata__index_free(n);
         return NULL;
     }
@@ -1001,10 +1003,12 @@ static int choose_name(strata_table *t, char **out, const char *given, const cha
     return STRATA_OK;
 }
 
-static int add_index(strata_table *t, const char *name, strata__names *cols, bool unique)
+static int add_index(strata_table *t, const char *name, strata__names *cols, bool unique,
+                     const char *where)
 {
     strata__index *ix = calloc(1, sizeof *ix);
-    if (!ix) {
+    if (!ix || (where && !(ix->where = strata__strdup(where)))) {
+        free(ix);
         strata__names_free(cols);
         return STRATA_E_NOMEM;
     }
@@ -1134,7 +1138,7 @@ int strata_table_add_column(strata_table *t, const char *name, const char *type,
         if ((rc = strata__names_split(&cols, name)) != STRATA_OK)
             goto undo;
         if (flags & STRATA_INDEX) {
-            rc = add_index(t, NULL, &cols, (flags & STRATA_UNIQUE) != 0);
+            rc = add_index(t, NULL, &cols, (flags & STRATA_UNIQUE) != 0, NULL);
         } else {
             strata__cons *u = calloc(1, sizeof *u);
             if (!u) {
@@ -1238,7 +1242,23 @@ int strata_table_add_index(strata_table *t, const char *name, const char *column
     strata__md_clear_error(t->md);
     strata__names cols;
     int rc = split_columns(t, &cols, columns, "index");
-    return rc != STRATA_OK ? rc : add_index(t, name, &cols, unique != 0);
+    return rc != STRATA_OK ? rc : add_index(t, name, &cols, unique != 0, NULL);
+}
+
+int strata_table_add_partial_index(strata_table *t, const char *name, const char *columns,
+                                   int unique, const char *where)
+{
+    if (!t || !t->md)
+        return STRATA_E_MISUSE;
+    strata__md_clear_error(t->md);
+    if (!where || !*where || strlen(where) > 4000)
+        return strata__md_error(t->md, STRATA_E_SCHEMA,
+                                "partial index of table %s needs a condition (WHERE) of 1 to "
+                                "4000 bytes",
+                                t->name);
+    strata__names cols;
+    int rc = split_columns(t, &cols, columns, "index");
+    return rc != STRATA_OK ? rc : add_index(t, name, &cols, unique != 0, where);
 }
 
 int strata_table_add_unique(strata_table *t, const char *name, const char *columns)
@@ -1399,6 +1419,8 @@ void strata__index_describe(strata__sb *sb, const strata__index *ix)
 {
     strata__sb_printf(sb, "index %s %s", ix->name, ix->unique ? "unique " : "");
     strata__names_print(sb, &ix->cols);
+    if (ix->where)
+        strata__sb_printf(sb, " where %s", ix->where);
 }
 
 void strata__cons_describe(strata__sb *sb, const strata__cons *c)

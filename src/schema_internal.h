@@ -65,6 +65,7 @@ typedef struct strata__index {
     char *name;
     strata__names cols;
     bool unique;
+    char *where; /* a partial index's condition, or NULL */
 } strata__index;
 
 typedef enum strata__cons_kind { CONS_PK, CONS_UNIQUE, CONS_FK, CONS_CHECK } strata__cons_kind;
@@ -215,6 +216,11 @@ typedef struct strata__op {
 /* The SQL operation's text for a dialect, or NULL when it has none. */
 const char *strata__op_sql_for(const strata__op *op, const char *dialect);
 
+/* ddl.c: whether applying d on db rebuilds a table other tables
+ * reference, which needs the dialect's foreign-key pause (set before the
+ * transaction begins).  False on engines without the pause. */
+int strata__diff_needs_fk_pause(const strata_diff *d, strata_db *db, bool *out);
+
 struct strata_diff {
     strata_metadata *from; /* the state the operations start from */
     strata_metadata *to;   /* the state they lead to */
@@ -332,6 +338,10 @@ int strata__column_set_default(strata_column *c, strata__default_kind kind, char
 char *strata__md_make_name(const strata_metadata *md, strata__cons_kind kind, bool index,
                            const char *table, const strata__names *cols, const char *referred,
                            const char *given);
+
+/* A copy of expression text without the parentheses an engine put around
+ * the whole of it ("(a > 0)" -> "a > 0"); NULL when out of memory. */
+char *strata__strip_parens(const char *s);
 
 /* True when `name` is excluded from introspection. */
 bool strata__introspect_excluded(const char *name, const char *const *exclude);

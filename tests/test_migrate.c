@@ -292,6 +292,9 @@ enum change {
     CHANGE_LENGTH,
     CHANGE_NULLABILITY,
     ADD_FOREIGN_KEY,
+    ADD_PARTIAL_INDEX,
+    ADD_COMPOSITE_UNIQUE,
+    ADD_CHECK,
     CHANGES
 };
 
@@ -299,7 +302,8 @@ static const char *const change_names[] = {
     "add table",      "add nullable column", "add not null column with default",
     "drop column",    "add index",           "drop index",
     "add unique",     "change length",       "change nullability",
-    "add foreign key"};
+    "add foreign key", "add partial index",  "add composite unique",
+    "add check"};
 
 static strata_metadata *changed_md(enum change k)
 {
@@ -330,6 +334,11 @@ static strata_metadata *changed_md(enum change k)
         break;
     case ADD_INDEX: strata_table_add_index(t, NULL, "name", 0); break;
     case ADD_UNIQUE: strata_table_add_unique(t, NULL, "name"); break;
+    case ADD_PARTIAL_INDEX:
+        strata_table_add_partial_index(t, NULL, "name", 1, "note IS NOT NULL");
+        break;
+    case ADD_COMPOSITE_UNIQUE: strata_table_add_unique(t, "one_name_per_owner", "owner_id, name"); break;
+    case ADD_CHECK: strata_table_add_check(t, "named", "length(name) > 0"); break;
     case ADD_FOREIGN_KEY:
         strata_table_add_foreign_key(t, NULL, "owner_id", "owner", "id", STRATA_FK_NO_ACTION,
                                      STRATA_FK_NO_ACTION);
@@ -427,6 +436,84 @@ START_TEST(migrate_hand_written_renames_and_sql)
     ck_assert_int_eq(th_int(db, "SELECT count(*) FROM item WHERE note = 'nb' AND name = 'b'"), 1);
     strata_free(base);
     strata_metadata_free(a);
+    strata_migrations_free(m);
+    strata_db_close(db);
+}
+END_TEST
+
+/* Revisions run with foreign keys on, as on PostgreSQL: a data migration
+ * relying on ON DELETE CASCADE does the same on every engine, and one that
+ * would leave a dangling reference fails; a revision rebuilding a
+ * referenced table (SQLite) still runs, its references checked after. */
+START_TEST(migrate_foreign_keys_stay_on)
+{
+    strata_db *db = th_open();
+    lines out = {""};
+    strata_migrations *m = repo_init(&out);
+    char path[600];
+    snprintf(path, sizeof path, "%s/versions/0000000000f1_base.yaml", repo_dir());
+    write_text(path, "revision: 0000000000f1\n"
+                     "down_revision: ~\n"
+                     "message: base\n"
+                     "upgrade:\n"
+                     "  - create_table:\n"
+                     "      name: parent\n"
+                     "      columns:\n"
+                     "        - {name: id, type: integer, primary_key: true}\n"
+                     "        - {name: label, type: string(10)}\n"
+                     "  - create_table:\n"
+                     "      name: child\n"
+                     "      columns:\n"
+                     "        - {name: id, type: integer, primary_key: true}\n"
+                     "        - {name: parent_id, type: integer}\n"
+                     "      foreign_keys:\n"
+                     "        - {name: fk_child_parent, columns: [parent_id], references: parent,"
+                     " ref_columns: [id], on_delete: cascade}\n"
+                     "  - sql: INSERT INTO parent (id, label) VALUES (1, 'a'), (2, 'b')\n"
+                     "  - sql: INSERT INTO child (id, parent_id) VALUES (10, 1), (11, 1), (12, 2)\n"
+                     "downgrade:\n"
+                     "  - drop_table: {name: child}\n"
+                     "  - drop_table: {name: parent}\n");
+    snprintf(path, sizeof path, "%s/versions/0000000000f2_prune.yaml", repo_dir());
+    write_text(path, "revision: 0000000000f2\n"
+                     "down_revision: 0000000000f1\n"
+                     "message: prune\n"
+                     "upgrade:\n"
+                     "  - sql: DELETE FROM parent WHERE id = 1\n"
+                     "downgrade:\n"
+                     "  - sql: INSERT INTO parent (id, label) VALUES (1, 'a')\n");
+    snprintf(path, sizeof path, "%s/versions/0000000000f3_widen.yaml", repo_dir());
+    write_text(path, "revision: 0000000000f3\n"
+                     "down_revision: 0000000000f2\n"
+                     "message: widen\n"
+                     "upgrade:\n"
+                     "  - alter_column: {table: parent, name: label, type: string(40)}\n"
+                     "downgrade:\n"
+                     "  - alter_column: {table: parent, name: label, type: string(10)}\n");
+    snprintf(path, sizeof path, "%s/versions/0000000000f4_orphan.yaml", repo_dir());
+    write_text(path, "revision: 0000000000f4\n"
+                     "down_revision: 0000000000f3\n"
+                     "message: orphan\n"
+                     "upgrade:\n"
+                     "  - sql: INSERT INTO child (id, parent_id) VALUES (13, 99)\n"
+                     "downgrade:\n"
+                     "  - sql: DELETE FROM child WHERE id = 13\n");
+    strata_migrations_free(m);
+    m = repo_open(repo_dir(), &out);
+    MOK(m, strata_migrations_upgrade(m, db, "0000000000f2"));
+    /* The cascade ran: parent 1's children went with it. */
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM child"), 1);
+    /* The rebuild of the referenced table keeps the child rows. */
+    MOK(m, strata_migrations_upgrade(m, db, "0000000000f3"));
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM child WHERE parent_id = 2"), 1);
+    /* A dangling reference is refused, and the revision is not recorded. */
+    ck_assert_int_eq(strata_migrations_upgrade(m, db, "head"), STRATA_E_FOREIGN_KEY);
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM child"), 1);
+    /* The connection keeps foreign keys on after the run. */
+    th_rc(db, strata_db_exec(db, "INSERT INTO child (id, parent_id) VALUES (14, 98)"),
+          STRATA_E_FOREIGN_KEY);
+    MOK(m, strata_migrations_downgrade(m, db, "0000000000f1"));
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM parent"), 2);
     strata_migrations_free(m);
     strata_db_close(db);
 }
@@ -1522,6 +1609,7 @@ static void add(TCase *tc, th_engine e)
     tcase_add_test(tc, migrate_tutorial_sequence);
     tcase_add_test(tc, migrate_each_kind_of_change);
     tcase_add_test(tc, migrate_hand_written_renames_and_sql);
+    tcase_add_test(tc, migrate_foreign_keys_stay_on);
     tcase_add_test(tc, migrate_every_operation_by_hand);
     tcase_add_test(tc, migrate_failure_halfway_resumes);
     tcase_add_test(tc, migrate_bad_files_name_the_place);

@@ -134,9 +134,33 @@ const strata_model gadget_model = {STRATA_MODEL_VERSION, "Gadget", .size = sizeo
                                    .fields = gadget_fields,
                                    .relations = gadget_relations}; /* repr: the key */
 
+/* Table-level constraints and indexes on a model: a bookmark's URL once
+ * per user, a check, and a partial index over the rows not archived. */
+typedef struct Bookmark {
+    strata_object base;
+    int64_t id;
+    int64_t user_id;
+    char *url;
+    int64_t stars;
+    bool archived;
+} Bookmark;
+
+static const strata_field bookmark_fields[] = {
+    STRATA_PK(Bookmark, id), STRATA_FOREIGN_KEY(Bookmark, user_id, "user.id", 0),
+    STRATA_STRING(Bookmark, url, 200, 0), STRATA_INTEGER(Bookmark, stars, 0),
+    STRATA_BOOLEAN(Bookmark, archived, 0), STRATA_FIELDS_END};
+static const strata_table_arg bookmark_args[] = {
+    STRATA_UNIQUE_CONSTRAINT("uq_bookmark_user_url", "user_id, url"),
+    STRATA_CHECK_CONSTRAINT("stars_in_range", "stars BETWEEN 0 AND 5"),
+    STRATA_INDEX_ON(NULL, "url, stars"),
+    STRATA_PARTIAL_INDEX("ix_bookmark_live", "user_id, stars", "archived = false"),
+    STRATA_TABLE_ARGS_END};
+const strata_model bookmark_model = {STRATA_MODEL_VERSION, "Bookmark", .size = sizeof(Bookmark),
+                                     .fields = bookmark_fields, .table_args = bookmark_args};
+
 static const strata_model *const microblog[] = {
     &user_model,  &post_model,       &followers_model, &album_model,  &track_model,
-    &cover_model, &membership_model, &shelf_model,     &gadget_model, NULL};
+    &cover_model, &membership_model, &shelf_model,     &gadget_model, &bookmark_model, NULL};
 
 /* ---- helpers ----------------------------------------------------------- */
 
@@ -1708,7 +1732,7 @@ START_TEST(orm_bad_model_descriptors_are_refused)
     add_model_fails(&odd_fk_model, STRATA_E_SCHEMA,
                     "model OddFk, field flag: foreign key 'user' is not table.column");
     add_model_fails(&odd_default_model, STRATA_E_SCHEMA, "odd_default.flag");
-    add_model_fails(&odd_version_model, STRATA_E_SCHEMA, "model OddVersion: version 2, expected 1");
+    add_model_fails(&odd_version_model, STRATA_E_SCHEMA, "model OddVersion: version 3, expected 1 to 2");
     strata_metadata *md;
     ck_assert_int_eq(strata_metadata_new(&md), STRATA_OK);
     ck_assert_int_eq(strata_metadata_add_models(md, NULL), STRATA_E_MISUSE);
@@ -1731,7 +1755,7 @@ START_TEST(orm_bad_model_descriptors_are_refused)
                      "model OddWide: a primary key of 17 fields; at most 16");
     ck_assert_int_eq(strata_new(f.s, &odd_version_model, &o), STRATA_E_MISUSE);
     ck_assert_str_eq(strata_session_errmsg(f.s),
-                     "model OddVersion is not a strata_model of version 1");
+                     "model OddVersion is not a strata_model of version 1 to 2");
     ck_assert_ptr_null(strata_query_new(f.s, &odd_type_model));
     /* The session still works. */
     new_user(&f, "john", "john@example.com");
@@ -1953,10 +1977,107 @@ START_TEST(orm_savepoint_misuse)
 }
 END_TEST
 
+/* A model's table_args are created, read back the same on every engine
+ * (so autogenerate proposes nothing), and enforced. */
+START_TEST(orm_table_args)
+{
+    fixture f;
+    setup_db(&f);
+    strata_metadata *want, *live;
+    ck_assert_int_eq(strata_metadata_new(&want), STRATA_OK);
+    ck_assert_int_eq(strata_metadata_add_models(want, microblog), STRATA_OK);
+    ck_assert_int_eq(strata_schema_introspect(&live, f.db, NULL), STRATA_OK);
+    strata_diff *d;
+    ck_assert_int_eq(strata_schema_diff(&d, live, want, strata_db_driver(f.db)), STRATA_OK);
+    ck_assert_msg(strata_diff_count(d) == 0, "a change after create_all: %s",
+                  strata_diff_op_describe(d, 0));
+    strata_diff_free(d);
+    char *text;
+    ck_assert_int_eq(strata_metadata_describe(live, &text), STRATA_OK);
+    ck_assert_ptr_nonnull(strstr(text, "unique uq_bookmark_user_url (user_id, url)"));
+    ck_assert_ptr_nonnull(strstr(text, "check ck_bookmark_stars_in_range"));
+    ck_assert_ptr_nonnull(strstr(text, "index ix_bookmark_url_stars (url, stars)"));
+    ck_assert_ptr_nonnull(strstr(text, "index ix_bookmark_live (user_id, stars) where "));
+    strata_free(text);
+    strata_metadata_free(live);
+    strata_metadata_free(want);
+
+    User *u = new_user(&f, "u", "u@example.com");
+    OK(&f, strata_session_commit(f.s));
+    Bookmark *b;
+    OK(&f, strata_new(f.s, &bookmark_model, &b));
+    b->user_id = u->id;
+    OK(&f, strata_set_text(&b->url, "https://example.com"));
+    b->stars = 3;
+    OK(&f, strata_add(b));
+    OK(&f, strata_session_commit(f.s));
+    OK(&f, strata_new(f.s, &bookmark_model, &b));
+    b->user_id = u->id;
+    OK(&f, strata_set_text(&b->url, "https://example.com"));
+    OK(&f, strata_add(b));
+    ck_assert_int_eq(strata_session_commit(f.s), STRATA_E_UNIQUE);
+    OK(&f, strata_session_rollback(f.s));
+    OK(&f, strata_set_text(&b->url, "https://example.org"));
+    b->stars = 9;
+    OK(&f, strata_add(b));
+    ck_assert_int_eq(strata_session_commit(f.s), STRATA_E_CHECK);
+    OK(&f, strata_session_rollback(f.s));
+    teardown(&f);
+}
+END_TEST
+
+/* Bad table_args name the model and the entry. */
+START_TEST(orm_table_args_errors)
+{
+    static const strata_table_arg bad_cols[] = {STRATA_UNIQUE_CONSTRAINT(NULL, "user_id, nope"),
+                                                STRATA_TABLE_ARGS_END};
+    static const strata_table_arg no_name[] = {STRATA_CHECK_CONSTRAINT(NULL, "stars > 0"),
+                                               STRATA_TABLE_ARGS_END};
+    static const strata_table_arg mixed[] = {{STRATA_ARG_UNIQUE, "u", "url", "url > ''"},
+                                             STRATA_TABLE_ARGS_END};
+    static const strata_table_arg no_where[] = {STRATA_PARTIAL_INDEX("p", "url", ""),
+                                                STRATA_TABLE_ARGS_END};
+    const struct {
+        const strata_table_arg *args;
+        const char *want;
+    } cases[] = {
+        {bad_cols, "model Bookmark, table_args[0]: "},
+        {no_name, "needs a name and an expression"},
+        {mixed, "model Bookmark, table_args[0] (u): a check takes sql"},
+        {no_where, "needs a condition"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        strata_model m = bookmark_model;
+        m.table_args = cases[i].args;
+        strata_metadata *md;
+        ck_assert_int_eq(strata_metadata_new(&md), STRATA_OK);
+        const strata_model *list[] = {&user_model, &m, NULL};
+        ck_assert_int_eq(strata_metadata_add_models(md, list), STRATA_E_SCHEMA);
+        ck_assert_msg(strstr(strata_metadata_errmsg(md), cases[i].want), "case %zu: %s", i,
+                      strata_metadata_errmsg(md));
+        strata_metadata_free(md);
+    }
+    /* A model of version 1 has no table_args: they are not read. */
+    strata_model old = bookmark_model;
+    old.version = 1;
+    strata_metadata *md;
+    ck_assert_int_eq(strata_metadata_new(&md), STRATA_OK);
+    const strata_model *list[] = {&user_model, &old, NULL};
+    ck_assert_int_eq(strata_metadata_add_models(md, list), STRATA_OK);
+    char *text;
+    ck_assert_int_eq(strata_metadata_describe(md, &text), STRATA_OK);
+    ck_assert_ptr_null(strstr(text, "uq_bookmark_user_url"));
+    strata_free(text);
+    strata_metadata_free(md);
+}
+END_TEST
+
 static void add_tests(TCase *tc, th_engine engine)
 {
     (void)engine;
     tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, orm_table_args);
+    tcase_add_test(tc, orm_table_args_errors);
     tcase_add_test(tc, orm_savepoint_rollback_leaves_no_ghost);
     tcase_add_test(tc, orm_savepoint_rollback_restores_objects);
     tcase_add_test(tc, orm_savepoint_nested);

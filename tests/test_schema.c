@@ -517,6 +517,15 @@ static void change_add_unique_index(strata_metadata *md)
 {
     MD_OK(md, strata_table_add_index(T(md, "item"), "item_name_unique", "name", 1));
 }
+static void change_add_partial_index(strata_metadata *md)
+{
+    MD_OK(md, strata_table_add_partial_index(T(md, "item"), NULL, "name", 0, "qty > 0"));
+}
+static void change_add_partial_unique_index(strata_metadata *md)
+{
+    MD_OK(md, strata_table_add_partial_index(T(md, "item"), "item_live_name", "name, owner_id", 1,
+                                             "note IS NULL"));
+}
 static void change_add_unique(strata_metadata *md)
 {
     MD_OK(md, strata_table_add_unique(T(md, "item"), NULL, "name, owner_id"));
@@ -577,6 +586,22 @@ static const change changes[] = {
      1,
      "create index ix_item_name_qty on item (name, qty)",
      "drop index ix_item_name_qty on item (name, qty)"},
+    {"add partial index",
+     change_add_partial_index,
+     {0},
+     {0},
+     STRATA_OP_CREATE_INDEX,
+     1,
+     "create index ix_item_name on item (name) where qty > 0",
+     "drop index ix_item_name on item (name) where qty > 0"},
+    {"add partial unique index",
+     change_add_partial_unique_index,
+     {0},
+     {0},
+     STRATA_OP_CREATE_INDEX,
+     1,
+     "create unique index item_live_name on item (name, owner_id) where note IS NULL",
+     "drop unique index item_live_name on item (name, owner_id) where note IS NULL"},
     {"add unique index",
      change_add_unique_index,
      {0},
@@ -1280,9 +1305,58 @@ START_TEST(schema_failed_change_names_the_table)
 }
 END_TEST
 
+/* A partial index is read back with its condition on every engine; one
+ * turned from partial to full under the same name is a change. */
+START_TEST(schema_partial_index_round_trip)
+{
+    strata_db *db = th_open();
+    strata_metadata *a = new_md(), *b = new_md();
+    base(a);
+    base(b);
+    MD_OK(a, strata_table_add_partial_index(T(a, "item"), "ix_live", "name", 1,
+                                            "note IS NULL AND qty > 0"));
+    MD_OK(b, strata_table_add_index(T(b, "item"), "ix_live", "name", 1));
+    create_all(db, a);
+    strata_metadata *live;
+    ck_assert_int_eq(strata_schema_introspect(&live, db, NULL), STRATA_OK);
+    strata_diff *d;
+    ck_assert_int_eq(strata_schema_diff(&d, a, live, strata_db_driver(db)), STRATA_OK);
+    ck_assert_msg(strata_diff_count(d) == 0, "introspected partial index differs: %s",
+                  strata_diff_op_describe(d, 0));
+    strata_diff_free(d);
+    /* The engine spelled the condition its own way, without losing it. */
+    char *text;
+    ck_assert_int_eq(strata_metadata_describe(live, &text), STRATA_OK);
+    ck_assert_msg(strstr(text, "index ix_live unique (name) where ") && strstr(text, "note IS NULL"),
+                  "%s", text);
+    strata_free(text);
+    ck_assert_int_eq(strata_schema_diff(&d, live, b, strata_db_driver(db)), STRATA_OK);
+    ck_assert_int_eq(strata_diff_count(d), 2);
+    ck_assert_int_eq(strata_diff_op_kind(d, 0), STRATA_OP_DROP_INDEX);
+    ck_assert_int_eq(strata_diff_op_kind(d, 1), STRATA_OP_CREATE_INDEX);
+    apply(db, d);
+    assert_schema(db, b);
+    strata_diff_free(d);
+    /* The partial unique index let two rows share a name while one had a
+     * note; the full one refuses that. */
+    th_exec(db, "INSERT INTO owner (name) VALUES ('o')");
+    th_exec(db, "INSERT INTO item (name, qty) VALUES ('x', 1)");
+    th_rc(db, strata_db_exec(db, "INSERT INTO item (name, qty) VALUES ('x', 2)"), STRATA_E_UNIQUE);
+    /* A condition is required. */
+    ck_assert_int_eq(strata_table_add_partial_index(T(a, "item"), NULL, "qty", 0, ""),
+                     STRATA_E_SCHEMA);
+    ck_assert_ptr_nonnull(strstr(strata_metadata_errmsg(a), "needs a condition"));
+    strata_metadata_free(live);
+    strata_metadata_free(a);
+    strata_metadata_free(b);
+    strata_db_close(db);
+}
+END_TEST
+
 static void add_tests(TCase *tc, th_engine engine)
 {
     tcase_add_test(tc, schema_failed_change_names_the_table);
+    tcase_add_test(tc, schema_partial_index_round_trip);
     (void)engine;
     tcase_add_test(tc, schema_microblog_ddl);
     tcase_add_test(tc, schema_round_trip_every_kind);

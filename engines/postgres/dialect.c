@@ -228,18 +228,19 @@ static int read_checks(strata_table *t, strata_db *db, int64_t oid)
     return rc == STRATA_DONE ? STRATA_OK : rc;
 }
 
-/* Indexes that do not back a constraint; expression and partial indexes
- * are left out (the metadata cannot say them). */
+/* Indexes that do not back a constraint, partial ones with their
+ * condition; expression indexes are left out (the metadata cannot say
+ * them). */
 static int read_indexes(strata_table *t, strata_db *db, int64_t oid)
 {
     strata_stmt *st;
     int rc = strata_stmt_prepare(
         &st, db,
-        "SELECT i.relname, ix.indisunique, a.attname "
+        "SELECT i.relname, ix.indisunique, a.attname, pg_get_expr(ix.indpred, ix.indrelid) "
         "FROM pg_index ix JOIN pg_class i ON i.oid = ix.indexrelid "
         "CROSS JOIN LATERAL unnest(ix.indkey::int2[]) WITH ORDINALITY AS k(attnum, o) "
         "LEFT JOIN pg_attribute a ON a.attrelid = ix.indrelid AND a.attnum = k.attnum "
-        "WHERE ix.indrelid = ? AND ix.indpred IS NULL AND ix.indexprs IS NULL "
+        "WHERE ix.indrelid = ? AND ix.indexprs IS NULL "
         "AND NOT EXISTS (SELECT 1 FROM pg_constraint c "
         "WHERE c.conindid = ix.indexrelid AND c.conrelid = ix.indrelid) "
         "ORDER BY i.relname, k.o");
@@ -249,6 +250,7 @@ static int read_indexes(strata_table *t, strata_db *db, int64_t oid)
     strata__index *cur = NULL;
     while ((rc = strata_stmt_step(st)) == STRATA_ROW) {
         const char *name = strata__stmt_text(st, 0), *col = strata__stmt_text(st, 2);
+        const char *where = strata__stmt_text(st, 3);
         int unique = 0;
         strata_stmt_column_bool(st, 1, &unique);
         if ((rc = strata__row_error(st)) != STRATA_OK)
@@ -265,6 +267,10 @@ static int read_indexes(strata_table *t, strata_db *db, int64_t oid)
                 break;
             }
             cur->unique = unique != 0;
+            if (where && !(cur->where = strata__strip_parens(where))) {
+                rc = STRATA_E_NOMEM;
+                break;
+            }
         }
         if ((rc = strata__names_push(&cur->cols, col)) != STRATA_OK)
             break;

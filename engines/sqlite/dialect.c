@@ -445,6 +445,46 @@ static int index_columns(strata_db *db, const char *index, strata__names *out, b
     return rc == STRATA_DONE ? STRATA_OK : rc;
 }
 
+/* The condition of partial index `index`: the text after the WHERE that
+ * follows its column list in the CREATE INDEX SQLite keeps.  *out NULL
+ * when there is none. */
+static int index_where(strata_db *db, const char *index, char **out)
+{
+    *out = NULL;
+    strata_stmt *st;
+    int rc = strata_stmt_prepare(
+        &st, db, "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?");
+    if (rc != STRATA_OK)
+        return rc;
+    if ((rc = strata_stmt_bind_text(st, 1, index, -1)) != STRATA_OK ||
+        (rc = strata_stmt_step(st)) != STRATA_ROW) {
+        strata_stmt_finalize(st);
+        return rc == STRATA_DONE ? STRATA_OK : rc;
+    }
+    const char *sql = strata__stmt_text(st, 0);
+    rc = strata__row_error(st);
+    tokens ts = {0};
+    if (rc == STRATA_OK && sql && !tokenize(&ts, sql))
+        rc = STRATA_E_NOMEM;
+    int open = -1;
+    for (int k = 0; rc == STRATA_OK && k < ts.n && open < 0; k++)
+        if (is_punct(&ts.v[k], '('))
+            open = k;
+    int close = open >= 0 ? matching(&ts, open, ts.n) : -1;
+    if (rc == STRATA_OK && close >= 0 && close + 2 < ts.n && is_kw(&ts.v[close + 1], "WHERE")) {
+        const token *first = &ts.v[close + 2];
+        const token *last = &ts.v[ts.n - 1];
+        if (is_punct(last, ';') && ts.n - 1 > close + 2)
+            last--;
+        *out = strata__strndup(first->start, (size_t)(last->start + last->len - first->start));
+        if (!*out)
+            rc = STRATA_E_NOMEM;
+    }
+    tokens_free(&ts);
+    strata_stmt_finalize(st);
+    return rc;
+}
+
 static int read_indexes(strata_metadata *md, strata_table *t, strata_db *db, parsed_table *pt)
 {
     strata_stmt *st;
@@ -464,17 +504,24 @@ static int read_indexes(strata_metadata *md, strata_table *t, strata_db *db, par
         strata_stmt_column_int64(st, 3, &partial);
         if ((rc = strata__row_error(st)) != STRATA_OK)
             break;
-        if (!name || !origin || strcmp(origin, "pk") == 0 || partial)
+        if (!name || !origin || strcmp(origin, "pk") == 0)
             continue;
+        char *where = NULL;
+        if (partial && (rc = index_where(db, name, &where)) != STRATA_OK)
+            break;
         strata__names cols;
         bool expr;
-        if ((rc = index_columns(db, name, &cols, &expr)) != STRATA_OK)
+        if ((rc = index_columns(db, name, &cols, &expr)) != STRATA_OK) {
+            free(where);
             break;
-        if (expr || cols.n == 0) {
+        }
+        if (expr || cols.n == 0 || (partial && !where)) {
             strata__names_free(&cols);
+            free(where);
             continue;
         }
         if (strcmp(origin, "u") == 0) {
+            free(where); /* a constraint is never partial */
             strata__cons *u = calloc(1, sizeof *u);
             if (u) {
                 u->kind = CONS_UNIQUE;
@@ -494,8 +541,10 @@ static int read_indexes(strata_metadata *md, strata_table *t, strata_db *db, par
                 ix->cols = cols;
                 ix->unique = unique != 0;
                 ix->name = strata__strdup(name);
+                ix->where = where;
             } else {
                 strata__names_free(&cols);
+                free(where);
             }
             if (!ix || !ix->name || !strata__table_push_index(t, ix)) {
                 strata__index_free(ix);

@@ -148,6 +148,39 @@ typedef struct strata_relation {
         0                    \
     }
 
+/* Table-level constraints and indexes of a model (SQLAlchemy's
+ * __table_args__), for what one field's flags cannot say: a unique
+ * constraint or index over several fields, a check constraint, a partial
+ * index.  `columns` lists field names ("user_id, url"); `name` NULL takes
+ * the naming convention's (a check needs one: it fills the convention's
+ * {name}).  Use the macros below. */
+typedef enum strata_table_arg_kind {
+    STRATA_ARG_UNIQUE = 1,   /* UNIQUE (columns) */
+    STRATA_ARG_CHECK,        /* CHECK (sql) */
+    STRATA_ARG_INDEX,        /* CREATE INDEX ... (columns) [WHERE sql] */
+    STRATA_ARG_UNIQUE_INDEX  /* CREATE UNIQUE INDEX ... (columns) [WHERE sql] */
+} strata_table_arg_kind;
+
+typedef struct strata_table_arg {
+    strata_table_arg_kind kind;
+    const char *name;
+    const char *columns; /* unique constraints and indexes */
+    const char *sql;     /* a check's condition; a partial index's WHERE, or NULL */
+} strata_table_arg;
+
+#define STRATA_UNIQUE_CONSTRAINT(name, columns) {STRATA_ARG_UNIQUE, name, columns, NULL}
+#define STRATA_CHECK_CONSTRAINT(name, sql) {STRATA_ARG_CHECK, name, NULL, sql}
+#define STRATA_INDEX_ON(name, columns) {STRATA_ARG_INDEX, name, columns, NULL}
+#define STRATA_UNIQUE_INDEX_ON(name, columns) {STRATA_ARG_UNIQUE_INDEX, name, columns, NULL}
+/* An index on the rows where `where` holds ("deleted_at IS NULL"). */
+#define STRATA_PARTIAL_INDEX(name, columns, where) {STRATA_ARG_INDEX, name, columns, where}
+#define STRATA_PARTIAL_UNIQUE_INDEX(name, columns, where) \
+    {STRATA_ARG_UNIQUE_INDEX, name, columns, where}
+#define STRATA_TABLE_ARGS_END \
+    {                         \
+        0                     \
+    }
+
 struct strata_model {
     int version;                      /* STRATA_MODEL_VERSION */
     const char *name;                 /* "User": repr, and snake_case gives the table */
@@ -157,9 +190,13 @@ struct strata_model {
     const strata_field *fields;       /* ended by STRATA_FIELDS_END */
     const strata_relation *relations; /* ended by STRATA_RELATIONS_END, or NULL */
     const char *repr;                 /* field shown by repr ("<User susan>"); NULL: the key */
+    /* ---- version 2 ---- */
+    const strata_table_arg *table_args; /* ended by STRATA_TABLE_ARGS_END, or NULL */
 };
 
-#define STRATA_MODEL_VERSION 1
+/* The version this header describes; models of version 1 (without
+ * table_args) are still read. */
+#define STRATA_MODEL_VERSION 2
 
 /** Add the tables of `models` (a NULL-terminated array) to `md`, with
  *  their foreign keys and indexes.  Errors name model and field. */

@@ -152,6 +152,15 @@ STRATA_API int strata_table_set_primary_key(strata_table *t, const char *name, c
 STRATA_API int strata_table_add_index(strata_table *t, const char *name, const char *columns,
                                       int unique);
 
+/** Add a partial index: on the rows where `where` (a boolean expression
+ *  both engines understand, as in CREATE INDEX ... WHERE) holds.  Both
+ *  engines have them.  Autogenerate sees one added, dropped, or turned
+ *  from partial to full; engines rewrite the condition's text, so a
+ *  changed condition under the same name is not seen (rename the index to
+ *  change it, as with check constraints). */
+STRATA_API int strata_table_add_partial_index(strata_table *t, const char *name,
+                                              const char *columns, int unique, const char *where);
+
 /** Add a unique constraint on `columns`.  `name` NULL: the convention's. */
 STRATA_API int strata_table_add_unique(strata_table *t, const char *name, const char *columns);
 
