@@ -100,6 +100,8 @@ int strata__mop_from_op(strata__mop *out, const strata__op *op);
 
 /* ---- runner.c ---------------------------------------------------------- */
 
+/* CREATE TABLE IF NOT EXISTS for a version table called `table`. */
+void strata__mig_vt_create_sql(strata__sb *sb, const strata_driver *drv, const char *table);
 /* The revisions the database records, as a set (m->nrevs bools); none
  * when it has no version table. */
 int strata__mig_db_heads(strata_migrations *m, strata_db *db, bool *heads);

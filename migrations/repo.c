@@ -93,6 +93,11 @@ const char *strata_migrations_default_url(const strata_migrations *m)
     return m ? m->database_url : NULL;
 }
 
+const char *strata_migrations_version_table(const strata_migrations *m)
+{
+    return m ? m->version_table : NULL;
+}
+
 /* ---- revisions --------------------------------------------------------- */
 
 void strata__revision_free(strata__revision *r)

@@ -53,21 +53,25 @@ static const char *const *vt_exclude(const run *r, const char *ex[2])
 
 /* ---- the version table ------------------------------------------------- */
 
-static void vt_create_sql(strata__sb *sb, const run *r)
+void strata__mig_vt_create_sql(strata__sb *sb, const strata_driver *drv, const char *table)
 {
-    strata__sb_printf(sb,
-                      "CREATE TABLE IF NOT EXISTS %s (version_num VARCHAR(32) NOT NULL, "
-                      "CONSTRAINT ",
-                      r->qvt);
+    strata__sb_puts(sb, "CREATE TABLE IF NOT EXISTS ");
+    strata__sb_ident(sb, drv, table);
+    strata__sb_puts(sb, " (version_num VARCHAR(32) NOT NULL, CONSTRAINT ");
     strata__sb tmp;
     strata__sb_init(&tmp);
-    strata__sb_printf(&tmp, "%s_pkc", r->m->version_table);
+    strata__sb_printf(&tmp, "%s_pkc", table);
     if (tmp.failed) /* not another table's constraint name */
         sb->failed = true;
     else
-        strata__sb_ident(sb, r->drv, tmp.data);
+        strata__sb_ident(sb, drv, tmp.data);
     strata__sb_free(&tmp);
     strata__sb_puts(sb, " PRIMARY KEY (version_num))");
+}
+
+static void vt_create_sql(strata__sb *sb, const run *r)
+{
+    strata__mig_vt_create_sql(sb, r->drv, r->m->version_table);
 }
 
 static int db_failed(run *r, const char *doing)

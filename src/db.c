@@ -239,10 +239,11 @@ static int begin(strata_db *db, const char *sql, strata_tx_mode mode)
         return strata__db_error(
             db, STRATA_E_MISUSE,
             "a transaction is already open (use strata_db_savepoint() to nest)");
-    if (mode != STRATA_TX_DEFAULT && mode != STRATA_TX_WRITE && mode != STRATA_TX_READ_ONLY)
+    if (mode < STRATA_TX_DEFAULT || mode > STRATA_TX_SNAPSHOT)
         return strata__db_error(db, STRATA_E_MISUSE, "begin: unknown transaction mode %d",
                                 (int)mode);
-    static const char *const shown[] = {"BEGIN", "BEGIN (write)", "BEGIN (read only)"};
+    static const char *const shown[] = {"BEGIN", "BEGIN (write)", "BEGIN (read only)",
+                                        "BEGIN (snapshot)"};
     db->counters[STRATA_COUNTER_STATEMENTS]++;
     strata__echo_line(db, "%s", sql ? sql : shown[mode]);
     rc = sql ? strata__drv_exec(db, sql) : strata__drv_begin_mode(db, mode);

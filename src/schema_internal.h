@@ -312,6 +312,15 @@ typedef struct strata__dialect {
      * has no upsert; strata_upsert() fails with STRATA_E_UNSUPPORTED. */
     void (*upsert)(strata__sb *sb, const char *const *keys, int nkeys, const char *const *set,
                    int nset);
+
+    /* ---- copying data (strata_copy_database) ---- */
+    /* After rows were inserted with their keys given: a statement that
+     * moves the counter of autoincrement column `col` of `table` past the
+     * largest key in it, so the next insert gets a new key (`qtable`,
+     * `qcol`: the names quoted).  NULL: the engine numbers from the
+     * largest key by itself (SQLite's rowid). */
+    void (*autoincrement_resync)(strata__sb *sb, const char *qtable, const char *col,
+                                 const char *qcol);
 } strata__dialect;
 
 /* The upsert SQLite and PostgreSQL share (ON CONFLICT (keys) DO UPDATE SET

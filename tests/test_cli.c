@@ -311,6 +311,46 @@ END_TEST
 /* Every argument error gets exit code 2 and a message naming it; the
  * repository's database_url is used when neither --url nor DATABASE_URL
  * gives one. */
+/* db copy: the verification table on standard output, a line per table,
+ * refusals and bad arguments with their exit codes, no password shown. */
+START_TEST(cli_copy)
+{
+    strata_db *db = th_open();
+    th_exec(db, "CREATE TABLE owner (id INTEGER PRIMARY KEY, name VARCHAR(20) NOT NULL)");
+    th_exec(db, "CREATE TABLE pet (id INTEGER PRIMARY KEY, owner_id INTEGER REFERENCES owner (id), "
+                "name VARCHAR(20))");
+    th_exec(db, "INSERT INTO owner (id, name) VALUES (1, 'ann'), (2, 'bob')");
+    th_exec(db, "INSERT INTO pet (id, owner_id, name) VALUES (1, 1, 'rex'), (2, 2, 'tom'), "
+                "(3, 2, 'kit')");
+    strata_db_close(db);
+    char args[4096];
+    snprintf(args, sizeof args, "db copy '%s' 'sqlite:///%s/copy.db' --batch 2", th_url(),
+             th_tmpdir());
+    result r = run(args);
+    EXPECT(r, 0, "Done: every table's rows and checksum match.");
+    ck_assert_msg(strstr(r.out, "INFO  [strata.copy] pet: 3 rows in"), "%s", r.out);
+    ck_assert_msg(strstr(r.out, "owner            2            2"), "%s", r.out);
+    strata_db *copy = NULL;
+    char url[1024];
+    snprintf(url, sizeof url, "sqlite:///%s/copy.db", th_tmpdir());
+    copy = th_open_url(url);
+    ck_assert_int_eq(th_int(copy, "SELECT count(*) FROM pet WHERE owner_id = 2"), 2);
+    strata_db_close(copy);
+    EXPECT(run(args), 1, "table owner on the target already has 2 rows");
+    EXPECT(run("db copy 'sqlite:///a.db'"), 2, "strata db copy: copy needs SOURCE_URL and TARGET_URL");
+    EXPECT(run("db copy a b c"), 2, "strata db copy: too many arguments");
+    EXPECT(run("db copy a b --batch 0"), 2, "--batch takes a number of rows (1 to 100000)");
+    EXPECT(run("db current --into-non-empty"), 2, "--batch and --into-non-empty are for copy");
+    EXPECT(run("db copy --help"), 0, "--into-non-empty");
+    snprintf(args, sizeof args,
+             "db copy '%s' 'postgresql://someone:s3cr3t@127.0.0.1:1/nowhere?connect_timeout=2'",
+             th_url());
+    r = run(args);
+    EXPECT(r, 1, "could not connect");
+    ck_assert_msg(!strstr(r.out, "s3cr3t"), "password shown: %s", r.out);
+}
+END_TEST
+
 START_TEST(cli_argument_errors_and_the_configured_url)
 {
     EXPECT(run("--help"), 0, "usage: strata db COMMAND [OPTIONS]");
@@ -360,6 +400,7 @@ static void add(TCase *tc, th_engine e)
         tcase_add_test(tc, cli_app_tutorial_sequence);
         tcase_add_test(tc, cli_microblog_walkthrough);
         tcase_add_test(tc, cli_argument_errors_and_the_configured_url);
+        tcase_add_test(tc, cli_copy);
     }
 }
 

@@ -11,6 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "strata.h"
 #include "strata/cli.h"
@@ -20,8 +23,8 @@
 typedef struct cli {
     const char *prog;
     const char *command;
-    const char *url, *dir, *message, *range, *lock_wait;
-    bool sql, verbose, help;
+    const char *url, *dir, *message, *range, *lock_wait, *batch;
+    bool sql, verbose, help, into_non_empty;
     const char *pos[16];
     int npos;
     const strata_model *const *models;
@@ -283,6 +286,88 @@ static int cmd_merge(cli *c)
     return done(c, m, NULL, strata_migrations_merge(m, c->npos ? revs : NULL, c->message, NULL));
 }
 
+/* db copy: progress on standard error, one line redrawn per table on a
+ * terminal, a line per finished table otherwise; the verification table on
+ * standard output. */
+typedef struct copy_view {
+    bool tty;
+    char table[128];
+    struct timespec start;
+} copy_view;
+
+static double since(const struct timespec *t)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - t->tv_sec) + (double)(now.tv_nsec - t->tv_nsec) / 1e9;
+}
+
+static void copy_progress(void *ud, const char *table, int64_t done, int64_t total)
+{
+    copy_view *v = ud;
+    if (strcmp(v->table, table) != 0) {
+        snprintf(v->table, sizeof v->table, "%s", table);
+        clock_gettime(CLOCK_MONOTONIC, &v->start);
+    }
+    double s = since(&v->start);
+    double rate = s > 0 ? (double)done / s : 0;
+    if (v->tty)
+        fprintf(stderr, "\r  %-24s %10lld / %-10lld rows  %9.0f rows/s%s", table, (long long)done,
+                (long long)total, rate, done == total ? "\n" : "");
+    else if (done == total)
+        fprintf(stderr, "INFO  [strata.copy] %s: %lld rows in %.2f s (%.0f rows/s)\n", table,
+                (long long)done, s, rate);
+    fflush(stderr);
+}
+
+static void copy_print(void *ud, const char *line)
+{
+    (void)ud;
+    printf("%s\n", line);
+}
+
+static int cmd_copy(cli *c)
+{
+    if (c->npos != 2)
+        return fail(c, STRATA_CLI_USAGE, "copy needs SOURCE_URL and TARGET_URL");
+    /* The repository's version table, when there is one here. */
+    strata_migrations *m = NULL;
+    struct stat sb;
+    if (stat(c->dir, &sb) == 0 && strata_migrations_open(&m, c->dir) != STRATA_OK) {
+        mig_fail(c, m, STRATA_E_MIGRATION);
+        strata_migrations_free(m);
+        return STRATA_CLI_FAILED;
+    }
+    strata_db *src = NULL, *dst = NULL;
+    int code = STRATA_CLI_OK;
+    if (strata_db_open(&src, c->pos[0]) != STRATA_OK)
+        code = fail(c, STRATA_CLI_FAILED, strata_db_errmsg(src));
+    else if (strata_db_open(&dst, c->pos[1]) != STRATA_OK)
+        code = fail(c, STRATA_CLI_FAILED, strata_db_errmsg(dst));
+    if (code == STRATA_CLI_OK) {
+        copy_view view = {.tty = isatty(2) != 0};
+        strata_copy_options o = {STRATA_COPY_OPTIONS_VERSION,
+                                 .version_table = strata_migrations_version_table(m),
+                                 .batch_rows = c->batch ? atoi(c->batch) : 0,
+                                 .into_non_empty = c->into_non_empty,
+                                 .progress = copy_progress,
+                                 .print = copy_print,
+                                 .ud = &view};
+        fprintf(stderr, "INFO  [strata.copy] Copying %s into %s.\n", strata_db_url(src),
+                strata_db_url(dst));
+        int rc = strata_copy_database(src, dst, &o);
+        if (rc != STRATA_OK)
+            code = fail(c, rc == STRATA_E_OUTDATED ? STRATA_CLI_OUTDATED : STRATA_CLI_FAILED,
+                        strata_db_errmsg(dst));
+        else
+            fprintf(stderr, "INFO  [strata.copy] Done: every table's rows and checksum match.\n");
+    }
+    strata_db_close(src);
+    strata_db_close(dst);
+    strata_migrations_free(m);
+    return code;
+}
+
 static const command commands[] = {
     {"init", "", "create a migrations repository", cmd_init, false},
     {"revision", "-m MSG", "write an empty revision to fill in by hand", cmd_revision, false},
@@ -298,6 +383,8 @@ static const command commands[] = {
      cmd_merge, false},
     {"stamp", "TARGET", "set the database's revision without running anything", cmd_stamp, false},
     {"check", "", "fail when the models and the database at head differ", cmd_check, true},
+    {"copy", "SOURCE_URL TARGET_URL", "copy every table into another database (all or nothing)",
+     cmd_copy, false},
 };
 
 static const command *find_command(const char *name)
@@ -343,6 +430,13 @@ static void command_help(const char *prog, const command *cmd)
     if (strstr(cmd->args, "-r"))
         printf("  -r, --rev-range A:B  only revisions from A to B\n"
                "  -v, --verbose    parents, file and date too\n");
+    if (!strcmp(cmd->name, "copy"))
+        printf("  --batch N        rows per INSERT (default 500)\n"
+               "  --into-non-empty copy into tables that already have rows (counts are\n"
+               "                   verified, not checksums)\n"
+               "\nThe target gets the source's schema when it has no tables; otherwise it must\n"
+               "be at the source's revision.  One transaction on the target: it commits only\n"
+               "when every table's row count and checksum match the source's.\n");
 }
 
 /* An option's value: "--opt=X" or the next argument. */
@@ -397,6 +491,10 @@ int strata_cli_main(int argc, char **argv, const strata_model *const *models)
             c.range = value(&c, argc, argv, &i, "--rev-range", &bad);
         else if (is_opt(a, NULL, "--lock-wait"))
             c.lock_wait = value(&c, argc, argv, &i, "--lock-wait", &bad);
+        else if (is_opt(a, NULL, "--batch"))
+            c.batch = value(&c, argc, argv, &i, "--batch", &bad);
+        else if (!strcmp(a, "--into-non-empty"))
+            c.into_non_empty = true;
         else if (!strcmp(a, "--sql"))
             c.sql = true;
         else if (!strcmp(a, "-v") || !strcmp(a, "--verbose"))
@@ -424,6 +522,15 @@ int strata_cli_main(int argc, char **argv, const strata_model *const *models)
             bad = true;
         }
     }
+    if (!bad && c.batch) {
+        char *end;
+        long n = strtol(c.batch, &end, 10);
+        if (end == c.batch || *end || n < 1 || n > 100000) {
+            fprintf(stderr, "%s db: --batch takes a number of rows (1 to 100000), not \"%s\"\n",
+                    c.prog, c.batch);
+            bad = true;
+        }
+    }
     if (bad)
         return STRATA_CLI_USAGE;
     if (!c.command) {
@@ -445,7 +552,8 @@ int strata_cli_main(int argc, char **argv, const strata_model *const *models)
         return STRATA_CLI_OK;
     }
     /* Arguments each command takes. */
-    int maxpos = !strcmp(cmd->name, "merge") ? 16
+    int maxpos = !strcmp(cmd->name, "merge")  ? 16
+                 : !strcmp(cmd->name, "copy") ? 2
                  : !strcmp(cmd->name, "upgrade") || !strcmp(cmd->name, "downgrade") ||
                          !strcmp(cmd->name, "stamp")
                      ? 1
@@ -460,6 +568,8 @@ int strata_cli_main(int argc, char **argv, const strata_model *const *models)
         return fail(&c, STRATA_CLI_USAGE, "--sql is for upgrade and downgrade");
     if ((c.range || c.verbose) && strcmp(cmd->name, "history") != 0)
         return fail(&c, STRATA_CLI_USAGE, "-r and -v are for history");
+    if ((c.batch || c.into_non_empty) && strcmp(cmd->name, "copy") != 0)
+        return fail(&c, STRATA_CLI_USAGE, "--batch and --into-non-empty are for copy");
     if (cmd->needs_models && !models)
         return fail(&c, STRATA_CLI_USAGE,
                     "this command compares your models with the database, so it runs from your "

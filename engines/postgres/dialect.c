@@ -343,6 +343,32 @@ static const strata__type_name pg_types[] = {
     {NULL, 0},
 };
 
+/* A string literal of `text` ('' doubled; standard_conforming_strings is
+ * on since PostgreSQL 9.1). */
+static void put_literal(strata__sb *sb, const char *text)
+{
+    strata__sb_putc(sb, '\'');
+    for (const char *p = text; *p; p++) {
+        if (*p == '\'')
+            strata__sb_putc(sb, '\'');
+        strata__sb_putc(sb, *p);
+    }
+    strata__sb_putc(sb, '\'');
+}
+
+/* The identity (or serial) sequence past the largest key: the next value
+ * it gives is max + 1.  setval(NULL, ...) does nothing, for a column
+ * without a sequence. */
+static void pg_autoincrement_resync(strata__sb *sb, const char *qtable, const char *col,
+                                    const char *qcol)
+{
+    strata__sb_puts(sb, "SELECT setval(pg_get_serial_sequence(");
+    put_literal(sb, qtable);
+    strata__sb_puts(sb, ", ");
+    put_literal(sb, col);
+    strata__sb_printf(sb, "), COALESCE(max(%s), 0) + 1, false) FROM %s", qcol, qtable);
+}
+
 /* The defaults PostgreSQL gives back for "now", squeezed (schema.c). */
 static const char *const pg_now[] = {"now",
                                      "timezone'utc',now",
@@ -367,4 +393,5 @@ const strata__dialect strata__postgres_dialect = {
     .limit_all = NULL,
     .last_insert_id = "SELECT lastval()", /* the identity sequence the INSERT advanced */
     .upsert = strata__upsert_on_conflict,
+    .autoincrement_resync = pg_autoincrement_resync,
 };

@@ -364,7 +364,10 @@ static void random_prefix(char out[20])
 
 static int pg_begin_mode(strata_conn *conn, int mode)
 {
-    return pg_exec(conn, mode == STRATA_TX_READ_ONLY ? "BEGIN READ ONLY" : "BEGIN");
+    return pg_exec(conn, mode == STRATA_TX_READ_ONLY  ? "BEGIN READ ONLY"
+                         : mode == STRATA_TX_SNAPSHOT ? "BEGIN ISOLATION LEVEL REPEATABLE READ, "
+                                                        "READ ONLY"
+                                                      : "BEGIN");
 }
 
 /* Connect as PQconnectdbParams does (every host of the list in turn),

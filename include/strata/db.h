@@ -78,9 +78,14 @@ typedef enum strata_tx_mode {
                                BEGIN (BEGIN IMMEDIATE), waiting up to the
                                busy timeout, so no later statement meets an
                                immediate STRATA_E_BUSY; PostgreSQL: BEGIN */
-    STRATA_TX_READ_ONLY = 2 /* it will only read: PostgreSQL refuses writes
+    STRATA_TX_READ_ONLY = 2, /* it will only read: PostgreSQL refuses writes
                                (BEGIN READ ONLY, STRATA_E_READONLY); SQLite
                                begins deferred, so readers stay concurrent */
+    STRATA_TX_SNAPSHOT = 3  /* it will only read, every statement seeing the
+                               same state of the database: PostgreSQL BEGIN
+                               ISOLATION LEVEL REPEATABLE READ, READ ONLY;
+                               SQLite as READ_ONLY (a read transaction sees
+                               one snapshot from its first read) */
 } strata_tx_mode;
 
 /** Begin a transaction in `mode`.  As strata_db_begin() otherwise; on

@@ -87,6 +87,9 @@ STRATA_API void strata_migrations_set_single_transaction(strata_migrations *m, i
 /** The configured default database URL (strata.yaml's database_url), or
  *  NULL.  Borrowed. */
 STRATA_API const char *strata_migrations_default_url(const strata_migrations *m);
+/** The version table's name (strata.yaml's version_table, by default
+ *  strata_version).  Borrowed. */
+STRATA_API const char *strata_migrations_version_table(const strata_migrations *m);
 
 /** Number of revisions, and the id, message and file of revision i (in
  *  dependency order, the first revision first).  Borrowed. */
@@ -171,6 +174,54 @@ STRATA_API int strata_migrations_history(strata_migrations *m, const char *range
 STRATA_API int strata_migrations_heads(strata_migrations *m, char **out);
 /** The branch points, one per line ("a1 (branchpoint) -> b1, b2"). */
 STRATA_API int strata_migrations_branches(strata_migrations *m, char **out);
+
+/* ---- copying a database ---------------------------------------------- */
+
+/** Progress of a copy: `done` of `total` rows of `table` so far (total
+ *  counted before the table's rows are read; done == total at its end). */
+typedef void (*strata_copy_progress_fn)(void *ud, const char *table, int64_t done, int64_t total);
+
+typedef struct strata_copy_options {
+    int version;                /* STRATA_COPY_OPTIONS_VERSION */
+    const char *version_table;  /* the migrations' table; NULL: "strata_version" */
+    int batch_rows;             /* rows per INSERT; 0: 500 (fewer for wide tables) */
+    int into_non_empty;         /* non-zero: copy into tables that already have rows */
+    const char *const *exclude; /* tables to leave out, NULL-terminated; or NULL */
+    strata_copy_progress_fn progress; /* or NULL */
+    strata_print_fn print;            /* the verification table, line by line; or NULL */
+    void *ud;                         /* for progress and print */
+} strata_copy_options;
+
+#define STRATA_COPY_OPTIONS_VERSION 1
+
+/**
+ * Copy every table of `source` into `target`, which may be another engine
+ * (SQLite to PostgreSQL the day an application outgrows SQLite, or back,
+ * for a local copy of production).
+ *
+ * - The source is read in one snapshot (STRATA_TX_SNAPSHOT), its schema by
+ *   introspection.  The target gets that schema when it has no tables;
+ *   otherwise its schema and migration revision must be the source's
+ *   (STRATA_E_OUTDATED, saying what differs: run db upgrade on it first).
+ * - Tables go referenced first, rows in primary-key order, in batches,
+ *   streamed (memory does not grow with the table).  The version table's
+ *   rows go too, so `db current` agrees afterwards.  Every portable type
+ *   is converted through strata's values; autoincrement counters are
+ *   moved past the copied keys, so the next insert works.
+ * - All or nothing: everything happens in one transaction on the target
+ *   (both engines have transactional DDL), which commits only when every
+ *   table's row count and checksum match the source's; otherwise it is
+ *   rolled back and the target is as it was (STRATA_E_DATA).
+ * - A table that already has rows on the target is refused
+ *   (STRATA_E_EXISTS) unless `into_non_empty`; then only the counts are
+ *   verified.
+ *
+ * Neither handle may have a transaction open (STRATA_E_MISUSE).  Errors,
+ * from either side, are reported on `target` (strata_db_errmsg), naming
+ * the table and, for a row the target refused, its key.
+ */
+STRATA_API int strata_copy_database(strata_db *source, strata_db *target,
+                                    const strata_copy_options *opts);
 
 #ifdef __cplusplus
 }

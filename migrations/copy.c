@@ -1,0 +1,954 @@
+/*
+ * copy.c - strata_copy_database: every table of one database into another,
+ * across engines, in one transaction on the target, verified before it
+ * commits.
+ *
+ * The source is read in one snapshot.  Its schema comes from
+ * introspection; an empty target gets it through the schema layer (the
+ * same DDL create_all and the migrations write), a target with tables must
+ * already have it, at the same migration revision.  Rows travel as
+ * strata's portable values: read with the column getters, bound with the
+ * matching binders, in multi-row INSERTs of up to batch_rows rows.  Each
+ * row is hashed on the way (a canonical form per portable type, so "12.30"
+ * from PostgreSQL and "12.3" from SQLite agree); the hashes are summed, so
+ * the order rows come back in does not matter.  Before the commit every
+ * table is read back from the target, counted and hashed the same way.
+ */
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "migrate_internal.h"
+
+#define DEFAULT_BATCH 500
+#define MAX_PARAMS 30000 /* under SQLite's 32766 and PostgreSQL's 65535 */
+
+/* How a column's text is put in canonical form before hashing. */
+typedef enum canon { CANON_PLAIN, CANON_NUMBER, CANON_UUID, CANON_JSON } canon;
+
+typedef struct table_copy {
+    const strata_table *t;
+    char *qsrc, *qdst; /* the table's name quoted for each side */
+    int ncols;
+    canon *canon;      /* per column */
+    char *src_select;  /* SELECT cols FROM t ORDER BY key */
+    char *dst_select;  /* SELECT cols FROM t (verification) */
+    char *dst_insert1; /* INSERT of one row */
+    int64_t before;    /* target rows before the copy */
+    int64_t rows_src, rows_dst;
+    uint64_t sum_src, sum_dst;
+    double seconds;
+} table_copy;
+
+typedef struct copier {
+    strata_db *src, *dst;
+    strata_copy_options o;
+    const strata__dialect *dst_dl;
+    table_copy *tables;
+    int ntables;
+} copier;
+
+/* ---- errors ------------------------------------------------------------ */
+
+/* An error met on `where` (either handle), reported on the target with
+ * what was being done. */
+static int failed_on(copier *c, strata_db *where, const char *fmt, ...) STRATA_PRINTF(3, 4);
+static int failed_on(copier *c, strata_db *where, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *doing = strata__vformat(fmt, ap);
+    va_end(ap);
+    int code = strata_db_errcode(where);
+    if (!strata_is_error(code))
+        code = STRATA_E_ERROR;
+    if (where == c->dst)
+        strata__db_error_context(c->dst, "%s", doing ? doing : "copying");
+    else
+        strata_driver_error(c->dst, code, strata_db_sqlstate(where)[0] ? strata_db_sqlstate(where)
+                                                                         : NULL,
+                            strata_db_native_code(where), "%s: on the source: %s",
+                            doing ? doing : "copying", strata_db_errmsg(where));
+    free(doing);
+    return code;
+}
+
+/* ---- canonical hashing -------------------------------------------------- */
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) {
+        h ^= b[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+/* Decimal text as digits and a power of ten: "12.30" and "1.23e1" both
+ * become "123e-1".  Text that is no decimal number is hashed as it is. */
+static uint64_t hash_number(uint64_t h, const char *s, size_t n)
+{
+    char digits[128];
+    size_t nd = 0, i = 0;
+    bool neg = false, point = false, any = false;
+    long exp = 0;
+    while (i < n && isspace((unsigned char)s[i]))
+        i++;
+    if (i < n && (s[i] == '-' || s[i] == '+'))
+        neg = s[i++] == '-';
+    for (; i < n; i++) {
+        if (s[i] == '.' && !point) {
+            point = true;
+        } else if (isdigit((unsigned char)s[i])) {
+            any = true;
+            if (nd == 0 && s[i] == '0') { /* leading zero */
+                if (point)
+                    exp--;
+                continue;
+            }
+            if (nd == sizeof digits)
+                return fnv(h, s, n);
+            digits[nd++] = s[i];
+            if (point)
+                exp--;
+        } else {
+            break;
+        }
+    }
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        char *end;
+        char buf[32];
+        size_t len = n - i - 1 < sizeof buf - 1 ? n - i - 1 : sizeof buf - 1;
+        memcpy(buf, s + i + 1, len);
+        buf[len] = '\0';
+        long e = strtol(buf, &end, 10);
+        if (end == buf || e > 100000 || e < -100000)
+            return fnv(h, s, n);
+        exp += e;
+        i += 1 + (size_t)(end - buf);
+    }
+    while (i < n && isspace((unsigned char)s[i]))
+        i++;
+    if (!any || i != n)
+        return fnv(h, s, n);
+    while (nd > 0 && digits[nd - 1] == '0') {
+        nd--;
+        exp++;
+    }
+    if (nd == 0) /* zero, whatever its sign and scale */
+        return fnv(h, "0", 1);
+    char tail[32];
+    int tl = snprintf(tail, sizeof tail, "e%ld", exp);
+    h = fnv(h, neg ? "-" : "+", 1);
+    h = fnv(h, digits, nd);
+    return fnv(h, tail, (size_t)tl);
+}
+
+/* One column of the current row into the row's hash. */
+static int hash_column(strata_stmt *st, int col, canon k, uint64_t *h)
+{
+    int rc = STRATA_OK;
+    switch (strata_stmt_column_type(st, col)) {
+    case STRATA_TYPE_NULL: *h = fnv(*h, "n", 1); break;
+    case STRATA_TYPE_INT64:
+    case STRATA_TYPE_BOOL: {
+        int64_t v = 0;
+        rc = strata_stmt_column_int64(st, col, &v);
+        char buf[32];
+        int n = snprintf(buf, sizeof buf, "%" PRId64, v);
+        /* An integer in a numeric column is the same number as its text. */
+        *h = k == CANON_NUMBER ? hash_number(fnv(*h, "#", 1), buf, (size_t)n)
+                               : fnv(fnv(*h, "i", 1), buf, (size_t)n);
+        break;
+    }
+    case STRATA_TYPE_DOUBLE: {
+        double d = 0;
+        rc = strata_stmt_column_double(st, col, &d);
+        /* The shortest text that reads back as d: SQLite holds a numeric
+         * 12.30 as the double 12.3, which is "12.3", not 12.300000000000001. */
+        char buf[40];
+        int n = 0;
+        for (int prec = 15; prec <= 17; prec++) {
+            n = snprintf(buf, sizeof buf, "%.*g", prec, d);
+            if (strtod(buf, NULL) == d)
+                break;
+        }
+        *h = k == CANON_NUMBER ? hash_number(fnv(*h, "#", 1), buf, (size_t)n)
+                               : fnv(fnv(*h, "d", 1), buf, (size_t)n);
+        break;
+    }
+    case STRATA_TYPE_TIMESTAMP: {
+        strata_timestamp ts = 0;
+        rc = strata_stmt_column_timestamp(st, col, &ts);
+        *h = fnv(fnv(*h, "T", 1), &ts, sizeof ts);
+        break;
+    }
+    case STRATA_TYPE_TEXT: {
+        const char *s = NULL;
+        size_t n = 0;
+        rc = strata_stmt_column_text(st, col, &s, &n);
+        if (rc != STRATA_OK)
+            break;
+        if (k == CANON_NUMBER) {
+            *h = hash_number(fnv(*h, "#", 1), s, n);
+        } else if (k == CANON_UUID) {
+            *h = fnv(*h, "u", 1);
+            for (size_t i = 0; i < n; i++) {
+                char c = (char)tolower((unsigned char)s[i]);
+                *h = fnv(*h, &c, 1);
+            }
+        } else if (k == CANON_JSON) {
+            /* PostgreSQL's jsonb rewrites the text (key order, spaces,
+             * escapes): only whether there is a value is compared. */
+            *h = fnv(*h, "j", 1);
+        } else {
+            *h = fnv(fnv(*h, "t", 1), s, n);
+        }
+        break;
+    }
+    case STRATA_TYPE_BLOB: {
+        const void *p = NULL;
+        size_t n = 0;
+        rc = strata_stmt_column_blob(st, col, &p, &n);
+        *h = fnv(fnv(*h, "b", 1), p, n);
+        break;
+    }
+    }
+    *h = fnv(*h, "|", 1);
+    return rc;
+}
+
+static int hash_row(strata_stmt *st, const table_copy *tc, uint64_t *out)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (int i = 0; i < tc->ncols; i++) {
+        int rc = hash_column(st, i, tc->canon[i], &h);
+        if (rc != STRATA_OK && rc != STRATA_NULL)
+            return rc;
+    }
+    *out = h;
+    return STRATA_OK;
+}
+
+/* ---- one table's statements -------------------------------------------- */
+
+static canon canon_of(const strata_column *col)
+{
+    switch (col->type.kind) {
+    case STRATA_SQL_NUMERIC: return CANON_NUMBER;
+    case STRATA_SQL_UUID: return CANON_UUID;
+    case STRATA_SQL_JSON: return CANON_JSON;
+    default: return CANON_PLAIN;
+    }
+}
+
+static void put_columns(strata__sb *sb, const strata_driver *drv, const strata_table *t)
+{
+    for (int i = 0; i < t->ncols; i++) {
+        if (i)
+            strata__sb_puts(sb, ", ");
+        strata__sb_ident(sb, drv, t->cols[i]->name);
+    }
+}
+
+/* INSERT INTO t (cols) VALUES (?, ...), ... for `rows` rows. */
+static char *insert_sql(const table_copy *tc, const strata_driver *drv, int rows)
+{
+    strata__sb sb;
+    strata__sb_init(&sb);
+    strata__sb_printf(&sb, "INSERT INTO %s (", tc->qdst);
+    put_columns(&sb, drv, tc->t);
+    strata__sb_puts(&sb, ") VALUES ");
+    for (int r = 0; r < rows; r++) {
+        strata__sb_puts(&sb, r ? ", (" : "(");
+        for (int i = 0; i < tc->ncols; i++)
+            strata__sb_puts(&sb, i ? ", ?" : "?");
+        strata__sb_putc(&sb, ')');
+    }
+    return strata__sb_take(&sb);
+}
+
+static int table_prepare(copier *c, table_copy *tc, const strata_table *t)
+{
+    const strata_driver *sd = strata_db_driver(c->src), *dd = strata_db_driver(c->dst);
+    tc->t = t;
+    tc->ncols = t->ncols;
+    strata__sb sb;
+    strata__sb_init(&sb);
+    strata__sb_ident(&sb, sd, t->name);
+    tc->qsrc = strata__sb_take(&sb);
+    strata__sb_init(&sb);
+    strata__sb_ident(&sb, dd, t->name);
+    tc->qdst = strata__sb_take(&sb);
+    tc->canon = calloc((size_t)t->ncols + 1, sizeof *tc->canon);
+    if (!tc->qsrc || !tc->qdst || !tc->canon)
+        return STRATA_E_NOMEM;
+    for (int i = 0; i < t->ncols; i++)
+        tc->canon[i] = canon_of(t->cols[i]);
+    strata__sb_init(&sb);
+    strata__sb_puts(&sb, "SELECT ");
+    put_columns(&sb, sd, t);
+    strata__sb_printf(&sb, " FROM %s", tc->qsrc);
+    /* Key order: parents before the children that reference them within
+     * one table (a tree of comments), and a stable order for messages. */
+    const strata__names *key = t->pk ? &t->pk->cols : NULL;
+    for (int i = 0; key && i < key->n; i++) {
+        strata__sb_puts(&sb, i ? ", " : " ORDER BY ");
+        strata__sb_ident(&sb, sd, key->v[i]);
+    }
+    tc->src_select = strata__sb_take(&sb);
+    strata__sb_init(&sb);
+    strata__sb_puts(&sb, "SELECT ");
+    put_columns(&sb, dd, t);
+    strata__sb_printf(&sb, " FROM %s", tc->qdst);
+    tc->dst_select = strata__sb_take(&sb);
+    tc->dst_insert1 = insert_sql(tc, dd, 1);
+    return tc->src_select && tc->dst_select && tc->dst_insert1 ? STRATA_OK : STRATA_E_NOMEM;
+}
+
+static void table_free(table_copy *tc)
+{
+    free(tc->qsrc);
+    free(tc->qdst);
+    free(tc->canon);
+    free(tc->src_select);
+    free(tc->dst_select);
+    free(tc->dst_insert1);
+}
+
+static int count_rows(strata_db *db, const char *qtable, int64_t *out)
+{
+    char *sql = NULL;
+    strata__sb sb;
+    strata__sb_init(&sb);
+    strata__sb_printf(&sb, "SELECT count(*) FROM %s", qtable);
+    if (!(sql = strata__sb_take(&sb)))
+        return STRATA_E_NOMEM;
+    strata_stmt *st;
+    int rc = strata_stmt_prepare(&st, db, sql);
+    free(sql);
+    if (rc != STRATA_OK)
+        return rc;
+    if ((rc = strata_stmt_step(st)) == STRATA_ROW)
+        rc = strata_stmt_column_int64(st, 0, out);
+    strata_stmt_finalize(st);
+    return rc;
+}
+
+/* ---- a batch of rows ---------------------------------------------------- */
+
+/* Values of up to `cap` rows, copied out of the source's row buffers. */
+typedef struct batch {
+    strata_value *v; /* rows * ncols */
+    char **owned;    /* per value: the text or blob copy, or NULL */
+    int rows, cap, ncols;
+} batch;
+
+static void batch_clear(batch *b)
+{
+    for (int i = 0; i < b->rows * b->ncols; i++) {
+        free(b->owned[i]);
+        b->owned[i] = NULL;
+    }
+    b->rows = 0;
+}
+
+/* Take the source's current row into the batch. */
+static int batch_take(batch *b, strata_stmt *st)
+{
+    strata_value *row = b->v + (size_t)b->rows * (size_t)b->ncols;
+    char **own = b->owned + (size_t)b->rows * (size_t)b->ncols;
+    for (int i = 0; i < b->ncols; i++) {
+        strata_value *v = &row[i];
+        int rc = STRATA_OK;
+        v->type = strata_stmt_column_type(st, i);
+        switch (v->type) {
+        case STRATA_TYPE_NULL: break;
+        case STRATA_TYPE_INT64:
+        case STRATA_TYPE_BOOL: rc = strata_stmt_column_int64(st, i, &v->u.i); break;
+        case STRATA_TYPE_DOUBLE: rc = strata_stmt_column_double(st, i, &v->u.d); break;
+        case STRATA_TYPE_TIMESTAMP: rc = strata_stmt_column_timestamp(st, i, &v->u.ts); break;
+        case STRATA_TYPE_TEXT:
+        case STRATA_TYPE_BLOB: {
+            const void *p = NULL;
+            size_t n = 0;
+            rc = v->type == STRATA_TYPE_TEXT ? strata_stmt_column_text(st, i, (const char **)&p, &n)
+                                             : strata_stmt_column_blob(st, i, &p, &n);
+            if (rc != STRATA_OK)
+                break;
+            if (!(own[i] = malloc(n + 1)))
+                return STRATA_E_NOMEM;
+            if (n)
+                memcpy(own[i], p, n);
+            own[i][n] = '\0';
+            v->u.buf.ptr = own[i];
+            v->u.buf.len = n;
+            break;
+        }
+        }
+        if (rc != STRATA_OK)
+            return rc;
+    }
+    b->rows++;
+    return STRATA_OK;
+}
+
+static int bind_rows(strata_stmt *st, const batch *b, int first, int rows)
+{
+    int p = 1;
+    for (int r = first; r < first + rows; r++)
+        for (int i = 0; i < b->ncols; i++) {
+            int rc = strata_stmt_bind_value(st, p++, &b->v[(size_t)r * (size_t)b->ncols + (size_t)i]);
+            if (rc != STRATA_OK)
+                return rc;
+        }
+    return STRATA_OK;
+}
+
+/* The key of row r of the batch, for a message: "id=7" or "a=1, b='x'". */
+static void key_text(strata__sb *sb, const table_copy *tc, const batch *b, int r)
+{
+    const strata__names *key = tc->t->pk ? &tc->t->pk->cols : NULL;
+    for (int k = 0; key && k < key->n; k++) {
+        int col = strata__table_find_column_index(tc->t, key->v[k]);
+        const strata_value *v = &b->v[(size_t)r * (size_t)b->ncols + (size_t)col];
+        strata__sb_printf(sb, "%s%s=", k ? ", " : "", key->v[k]);
+        switch (v->type) {
+        case STRATA_TYPE_INT64:
+        case STRATA_TYPE_BOOL: strata__sb_printf(sb, "%" PRId64, v->u.i); break;
+        case STRATA_TYPE_TEXT:
+            strata__sb_printf(sb, "'%.40s'", (const char *)v->u.buf.ptr);
+            break;
+        default: strata__sb_puts(sb, "?"); break;
+        }
+    }
+    if (!key)
+        strata__sb_printf(sb, "row %d of the batch", r + 1);
+}
+
+/* Insert the batch: one multi-row INSERT (full batches share one prepared
+ * statement), inside a savepoint.  When the target refuses it, the rows
+ * go again one by one to name the first one refused. */
+static int batch_flush(copier *c, table_copy *tc, batch *b, strata_stmt **full, int full_rows)
+{
+    if (b->rows == 0)
+        return STRATA_OK;
+    int rc = strata_db_savepoint(c->dst);
+    if (rc != STRATA_OK)
+        return failed_on(c, c->dst, "copying table %s", tc->t->name);
+    strata_stmt *st = NULL;
+    if (b->rows == full_rows && *full) {
+        st = *full;
+    } else {
+        char *sql = insert_sql(tc, strata_db_driver(c->dst), b->rows);
+        rc = sql ? strata_stmt_prepare(&st, c->dst, sql) : STRATA_E_NOMEM;
+        free(sql);
+        if (rc == STRATA_OK && b->rows == full_rows)
+            *full = st;
+    }
+    if (rc == STRATA_OK && (rc = bind_rows(st, b, 0, b->rows)) == STRATA_OK)
+        rc = strata_stmt_step(st);
+    if (st && st != *full)
+        strata_stmt_finalize(st);
+    else if (st)
+        strata_stmt_reset(st);
+    if (rc == STRATA_DONE)
+        return strata_db_savepoint_release(c->dst) == STRATA_OK
+                   ? STRATA_OK
+                   : failed_on(c, c->dst, "copying table %s", tc->t->name);
+    if (rc == STRATA_E_NOMEM)
+        return strata__db_error(c->dst, rc, "out of memory");
+    /* Find the row: back to before the batch, then one by one.  Should
+     * each go in alone, the batch's own error stands. */
+    int code = strata_db_errcode(c->dst);
+    char *msg = strata__strdup(strata_db_errmsg(c->dst));
+    strata_db_savepoint_rollback(c->dst);
+    strata_stmt *one = NULL;
+    int r = 0, rc1 = strata_stmt_prepare(&one, c->dst, tc->dst_insert1);
+    if (rc1 == STRATA_OK && strata_db_savepoint(c->dst) == STRATA_OK) {
+        for (; r < b->rows; r++) {
+            if ((rc1 = bind_rows(one, b, r, 1)) == STRATA_OK)
+                rc1 = strata_stmt_step(one);
+            strata_stmt_reset(one);
+            if (rc1 != STRATA_DONE)
+                break;
+        }
+    }
+    strata_stmt_finalize(one);
+    strata__sb where;
+    strata__sb_init(&where);
+    if (r < b->rows && rc1 != STRATA_DONE)
+        key_text(&where, tc, b, r);
+    else if (strata_is_error(code))
+        strata__db_error(c->dst, code, "%s", msg ? msg : strata_errstr(code));
+    free(msg);
+    code = failed_on(c, c->dst, "copying table %s%s%s%s", tc->t->name,
+                     where.data ? " (the row with " : "", where.data ? where.data : "",
+                     where.data ? ")" : "");
+    strata__sb_free(&where);
+    return code;
+}
+
+/* ---- the copy ----------------------------------------------------------- */
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static int copy_table(copier *c, table_copy *tc)
+{
+    double start = now_s();
+    int64_t total = 0;
+    int rc = count_rows(c->src, tc->qsrc, &total);
+    if (rc != STRATA_OK)
+        return failed_on(c, c->src, "counting the rows of table %s", tc->t->name);
+    int full = c->o.batch_rows > 0 ? c->o.batch_rows : DEFAULT_BATCH;
+    if (full * tc->ncols > MAX_PARAMS)
+        full = MAX_PARAMS / (tc->ncols ? tc->ncols : 1);
+    if (full < 1)
+        full = 1;
+    batch b = {.cap = full, .ncols = tc->ncols};
+    b.v = calloc((size_t)full * (size_t)tc->ncols + 1, sizeof *b.v);
+    b.owned = calloc((size_t)full * (size_t)tc->ncols + 1, sizeof *b.owned);
+    strata_stmt *src = NULL, *ins = NULL;
+    if (!b.v || !b.owned)
+        rc = strata__db_error(c->dst, STRATA_E_NOMEM, "out of memory");
+    else if ((rc = strata_stmt_prepare(&src, c->src, tc->src_select)) != STRATA_OK ||
+             (rc = strata_stmt_stream(src)) != STRATA_OK)
+        rc = failed_on(c, c->src, "reading table %s", tc->t->name);
+    while (rc == STRATA_OK) {
+        int step = strata_stmt_step(src);
+        if (step == STRATA_DONE)
+            break;
+        if (step != STRATA_ROW) {
+            rc = failed_on(c, c->src, "reading table %s", tc->t->name);
+            break;
+        }
+        uint64_t h = 0;
+        if ((rc = hash_row(src, tc, &h)) != STRATA_OK ||
+            (rc = batch_take(&b, src)) != STRATA_OK) {
+            rc = rc == STRATA_E_NOMEM ? strata__db_error(c->dst, rc, "out of memory")
+                                      : failed_on(c, c->src, "reading table %s", tc->t->name);
+            break;
+        }
+        tc->sum_src += h;
+        tc->rows_src++;
+        if (b.rows == full) {
+            rc = batch_flush(c, tc, &b, &ins, full);
+            batch_clear(&b);
+            if (rc == STRATA_OK && c->o.progress)
+                c->o.progress(c->o.ud, tc->t->name, tc->rows_src,
+                              total > tc->rows_src ? total : tc->rows_src);
+        }
+    }
+    if (rc == STRATA_OK)
+        rc = batch_flush(c, tc, &b, &ins, full);
+    batch_clear(&b);
+    strata_stmt_finalize(src);
+    strata_stmt_finalize(ins);
+    free(b.v);
+    free(b.owned);
+    tc->seconds = now_s() - start;
+    if (rc == STRATA_OK && c->o.progress)
+        c->o.progress(c->o.ud, tc->t->name, tc->rows_src, tc->rows_src);
+    return rc;
+}
+
+/* Count and hash what the target holds now. */
+static int verify_table(copier *c, table_copy *tc)
+{
+    strata_stmt *st;
+    int rc = strata_stmt_prepare(&st, c->dst, tc->dst_select);
+    if (rc == STRATA_OK)
+        rc = strata_stmt_stream(st);
+    while (rc == STRATA_OK) {
+        int step = strata_stmt_step(st);
+        if (step == STRATA_DONE)
+            break;
+        uint64_t h = 0;
+        if (step != STRATA_ROW || (rc = hash_row(st, tc, &h)) != STRATA_OK) {
+            rc = step != STRATA_ROW ? step : rc;
+            break;
+        }
+        tc->sum_dst += h;
+        tc->rows_dst++;
+    }
+    strata_stmt_finalize(st);
+    return rc == STRATA_OK ? STRATA_OK
+                           : failed_on(c, c->dst, "reading table %s back", tc->t->name);
+}
+
+static bool table_ok(const copier *c, const table_copy *tc)
+{
+    if (c->o.into_non_empty)
+        return tc->rows_dst == tc->before + tc->rows_src;
+    return tc->rows_dst == tc->rows_src && tc->sum_dst == tc->sum_src;
+}
+
+static void print_report(copier *c)
+{
+    if (!c->o.print)
+        return;
+    int w = 5;
+    for (int i = 0; i < c->ntables; i++)
+        if ((int)strlen(c->tables[i].t->name) > w)
+            w = (int)strlen(c->tables[i].t->name);
+    char line[512];
+    snprintf(line, sizeof line, "%-*s %12s %12s  %-16s %-16s %s", w, "table", "source rows",
+             "target rows", "source checksum", "target checksum", "");
+    c->o.print(c->o.ud, line);
+    for (int i = 0; i < c->ntables; i++) {
+        const table_copy *tc = &c->tables[i];
+        char ss[20], ds[20];
+        if (c->o.into_non_empty) {
+            snprintf(ss, sizeof ss, "-");
+            snprintf(ds, sizeof ds, "-");
+        } else {
+            snprintf(ss, sizeof ss, "%016" PRIx64, tc->sum_src);
+            snprintf(ds, sizeof ds, "%016" PRIx64, tc->sum_dst);
+        }
+        snprintf(line, sizeof line, "%-*.*s %12" PRId64 " %12" PRId64 "  %-16s %-16s %s", w, w,
+                 tc->t->name, tc->rows_src + tc->before, tc->rows_dst, ss, ds,
+                 table_ok(c, tc) ? "ok" : "DIFFERS");
+        c->o.print(c->o.ud, line);
+    }
+}
+
+/* The version table's rows, sorted; *exists false when there is none.
+ * Inside a transaction: the probe runs in a savepoint. */
+static int read_versions(strata_db *db, const char *vt, char ***out, int *n, bool *exists)
+{
+    *out = NULL;
+    *n = 0;
+    *exists = false;
+    strata__sb sb;
+    strata__sb_init(&sb);
+    strata__sb_puts(&sb, "SELECT version_num FROM ");
+    strata__sb_ident(&sb, strata_db_driver(db), vt);
+    strata__sb_puts(&sb, " ORDER BY version_num");
+    char *sql = strata__sb_take(&sb);
+    if (!sql)
+        return STRATA_E_NOMEM;
+    int rc = strata_db_savepoint(db);
+    strata_stmt *st = NULL;
+    if (rc == STRATA_OK)
+        rc = strata_stmt_prepare(&st, db, sql);
+    free(sql);
+    while (rc == STRATA_OK && (rc = strata_stmt_step(st)) == STRATA_ROW) {
+        const char *v = strata__stmt_text(st, 0);
+        if (!v) {
+            rc = strata__row_error(st) ? strata__row_error(st) : STRATA_E_DATA;
+            break;
+        }
+        char **more = realloc(*out, (size_t)(*n + 2) * sizeof *more);
+        if (!more) {
+            rc = STRATA_E_NOMEM;
+            break;
+        }
+        *out = more;
+        if (!((*out)[*n] = strata__strdup(v))) {
+            rc = STRATA_E_NOMEM;
+            break;
+        }
+        (*out)[++*n] = NULL;
+        rc = STRATA_OK;
+    }
+    strata_stmt_finalize(st);
+    if (rc == STRATA_DONE) {
+        *exists = true;
+        rc = strata_db_savepoint_release(db);
+    } else if (rc == STRATA_E_UNDEFINED_TABLE) {
+        rc = strata_db_savepoint_rollback(db);
+    } else {
+        /* Keep the error across the rollback to the savepoint. */
+        int code = rc;
+        char *msg = strata__strdup(strata_db_errmsg(db));
+        strata_db_savepoint_rollback(db);
+        strata__db_error(db, code, "%s", msg ? msg : strata_errstr(code));
+        free(msg);
+        rc = code;
+    }
+    return rc;
+}
+
+static void versions_free(char **v, int n)
+{
+    for (int i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+static bool versions_equal(char **a, int na, char **b, int nb)
+{
+    if (na != nb)
+        return false;
+    for (int i = 0; i < na; i++)
+        if (strcmp(a[i], b[i]) != 0)
+            return false;
+    return true;
+}
+
+static void versions_text(strata__sb *sb, char **v, int n)
+{
+    if (n == 0)
+        strata__sb_puts(sb, "no revision");
+    for (int i = 0; i < n; i++)
+        strata__sb_printf(sb, "%s%s", i ? ", " : "", v[i]);
+}
+
+/* The target's schema and revision: made from the source's when it has no
+ * tables, else checked against them. */
+static int prepare_target(copier *c, const strata_metadata *want, const char *vt,
+                          const char *const *exclude, char **sv, int nsv, bool src_vt)
+{
+    strata_metadata *live = NULL;
+    char **dv = NULL;
+    int ndv = 0;
+    bool dst_vt = false;
+    int rc = strata_schema_introspect(&live, c->dst, exclude);
+    if (rc != STRATA_OK) {
+        rc = failed_on(c, c->dst, "reading the target's schema");
+        goto out;
+    }
+    if ((rc = read_versions(c->dst, vt, &dv, &ndv, &dst_vt)) != STRATA_OK) {
+        rc = failed_on(c, c->dst, "reading the target's revision");
+        goto out;
+    }
+    bool empty = live->ntables == 0;
+    if ((!empty || dst_vt) && !versions_equal(sv, nsv, dv, ndv)) {
+        strata__sb sb;
+        strata__sb_init(&sb);
+        strata__sb_puts(&sb, "the target is at ");
+        versions_text(&sb, dv, ndv);
+        strata__sb_puts(&sb, " and the source at ");
+        versions_text(&sb, sv, nsv);
+        strata__sb_puts(&sb, ": bring the target to the source's revision first (db upgrade), "
+                             "or copy into an empty database");
+        rc = strata__db_error(c->dst, STRATA_E_OUTDATED, "%s",
+                              sb.data && !sb.failed ? sb.data : "the revisions differ");
+        strata__sb_free(&sb);
+        goto out;
+    }
+    if (!empty) {
+        strata_diff *d = NULL;
+        rc = strata_schema_diff(&d, live, want, strata_db_driver(c->dst));
+        if (rc == STRATA_OK && strata_diff_count(d) > 0)
+            rc = strata__db_error(c->dst, STRATA_E_OUTDATED,
+                                  "the target's schema differs from the source's (%s%s): bring "
+                                  "it to the source's revision first (db upgrade), or copy into "
+                                  "an empty database",
+                                  strata_diff_op_describe(d, 0),
+                                  strata_diff_count(d) > 1 ? ", and more" : "");
+        else if (rc != STRATA_OK)
+            rc = strata__db_error(c->dst, rc, "comparing the schemas: %s",
+                                  strata_metadata_errmsg(live));
+        strata_diff_free(d);
+        goto out;
+    }
+    if ((rc = strata_metadata_create_all(want, c->dst)) != STRATA_OK) {
+        rc = failed_on(c, c->dst, "creating the schema on the target");
+        goto out;
+    }
+    if (src_vt && !dst_vt) {
+        strata__sb sb;
+        strata__sb_init(&sb);
+        strata__mig_vt_create_sql(&sb, strata_db_driver(c->dst), vt);
+        char *sql = strata__sb_take(&sb);
+        rc = sql ? strata_db_exec(c->dst, sql) : STRATA_E_NOMEM;
+        free(sql);
+        strata__sb_init(&sb);
+        strata__sb_puts(&sb, "INSERT INTO ");
+        strata__sb_ident(&sb, strata_db_driver(c->dst), vt);
+        strata__sb_puts(&sb, " (version_num) VALUES (?)");
+        sql = strata__sb_take(&sb);
+        strata_stmt *st = NULL;
+        if (rc == STRATA_OK)
+            rc = sql ? strata_stmt_prepare(&st, c->dst, sql) : STRATA_E_NOMEM;
+        free(sql);
+        for (int i = 0; rc == STRATA_OK && i < nsv; i++) {
+            if ((rc = strata_stmt_bind_text(st, 1, sv[i], -1)) == STRATA_OK &&
+                (rc = strata_stmt_step(st)) == STRATA_DONE)
+                rc = strata_stmt_reset(st);
+        }
+        strata_stmt_finalize(st);
+        if (rc != STRATA_OK)
+            rc = failed_on(c, c->dst, "copying the version table %s", vt);
+    }
+out:
+    versions_free(dv, ndv);
+    strata_metadata_free(live);
+    return rc;
+}
+
+/* Move autoincrement counters past the copied keys. */
+static int resync_counters(copier *c)
+{
+    if (!c->dst_dl || !c->dst_dl->autoincrement_resync)
+        return STRATA_OK;
+    for (int i = 0; i < c->ntables; i++) {
+        const strata_table *t = c->tables[i].t;
+        for (int k = 0; k < t->ncols; k++) {
+            if (!t->cols[k]->autoincrement)
+                continue;
+            strata__sb sb, qcol;
+            strata__sb_init(&sb);
+            strata__sb_init(&qcol);
+            strata__sb_ident(&qcol, strata_db_driver(c->dst), t->cols[k]->name);
+            if (qcol.data)
+                c->dst_dl->autoincrement_resync(&sb, c->tables[i].qdst, t->cols[k]->name,
+                                                qcol.data);
+            strata__sb_free(&qcol);
+            char *sql = strata__sb_take(&sb);
+            int rc = sql ? strata_db_exec(c->dst, sql) : STRATA_E_NOMEM;
+            free(sql);
+            if (rc != STRATA_OK)
+                return failed_on(c, c->dst, "moving the key counter of %s.%s past the copied keys",
+                                 t->name, t->cols[k]->name);
+        }
+    }
+    return STRATA_OK;
+}
+
+static int copy_all(copier *c)
+{
+    const char *vt = c->o.version_table && *c->o.version_table ? c->o.version_table
+                                                                : "strata_version";
+    /* The version table and the caller's exclusions stay out of the
+     * introspected schema. */
+    int nex = 0;
+    while (c->o.exclude && c->o.exclude[nex])
+        nex++;
+    const char **exclude = calloc((size_t)nex + 2, sizeof *exclude);
+    if (!exclude)
+        return strata__db_error(c->dst, STRATA_E_NOMEM, "out of memory");
+    exclude[0] = vt;
+    for (int i = 0; i < nex; i++)
+        exclude[i + 1] = c->o.exclude[i];
+    strata_metadata *md = NULL;
+    char **sv = NULL;
+    int nsv = 0, *order = NULL;
+    bool src_vt = false;
+    int rc = strata_db_begin_mode(c->src, STRATA_TX_SNAPSHOT);
+    if (rc != STRATA_OK) {
+        rc = failed_on(c, c->src, "beginning the read");
+        goto out;
+    }
+    if ((rc = strata_schema_introspect(&md, c->src, exclude)) != STRATA_OK) {
+        rc = failed_on(c, c->src, "reading the source's schema");
+        goto out;
+    }
+    if ((rc = read_versions(c->src, vt, &sv, &nsv, &src_vt)) != STRATA_OK) {
+        rc = failed_on(c, c->src, "reading the source's revision");
+        goto out;
+    }
+    if ((rc = strata_db_begin_mode(c->dst, STRATA_TX_WRITE)) != STRATA_OK) {
+        rc = failed_on(c, c->dst, "beginning the copy");
+        goto out;
+    }
+    if ((rc = prepare_target(c, md, vt, exclude, sv, nsv, src_vt)) != STRATA_OK)
+        goto out;
+    order = md->ntables ? strata__md_sorted(md) : NULL;
+    c->tables = calloc((size_t)md->ntables + 1, sizeof *c->tables);
+    if ((md->ntables && !order) || !c->tables) {
+        rc = strata__db_error(c->dst, STRATA_E_NOMEM, "out of memory");
+        goto out;
+    }
+    for (int i = 0; i < md->ntables && rc == STRATA_OK; i++) {
+        table_copy *tc = &c->tables[c->ntables++];
+        if ((rc = table_prepare(c, tc, md->tables[order[i]])) != STRATA_OK)
+            rc = strata__db_error(c->dst, rc, "out of memory");
+        else if ((rc = count_rows(c->dst, tc->qdst, &tc->before)) != STRATA_OK)
+            rc = failed_on(c, c->dst, "counting the rows of table %s", tc->t->name);
+        else if (tc->before > 0 && !c->o.into_non_empty)
+            rc = strata__db_error(c->dst, STRATA_E_EXISTS,
+                                  "table %s on the target already has %" PRId64
+                                  " rows: copy into empty tables (or allow it: into_non_empty, "
+                                  "--into-non-empty)",
+                                  tc->t->name, tc->before);
+    }
+    for (int i = 0; i < c->ntables && rc == STRATA_OK; i++)
+        rc = copy_table(c, &c->tables[i]);
+    if (rc == STRATA_OK)
+        rc = resync_counters(c);
+    bool same = true;
+    for (int i = 0; i < c->ntables && rc == STRATA_OK; i++) {
+        rc = verify_table(c, &c->tables[i]);
+        same = same && table_ok(c, &c->tables[i]);
+    }
+    if (rc == STRATA_OK)
+        print_report(c);
+    if (rc == STRATA_OK && !same) {
+        for (int i = 0; i < c->ntables; i++) {
+            const table_copy *tc = &c->tables[i];
+            if (!table_ok(c, tc)) {
+                rc = strata__db_error(c->dst, STRATA_E_DATA,
+                                      "verification failed: table %s has %" PRId64
+                                      " rows on the target against %" PRId64
+                                      " from the source%s; nothing was copied",
+                                      tc->t->name, tc->rows_dst, tc->before + tc->rows_src,
+                                      tc->rows_dst == tc->before + tc->rows_src
+                                          ? ", and their checksums differ"
+                                          : "");
+                break;
+            }
+        }
+    }
+    if (rc == STRATA_OK && (rc = strata_db_commit(c->dst)) != STRATA_OK)
+        rc = failed_on(c, c->dst, "committing the copy");
+out:
+    if (strata_db_in_transaction(c->dst)) {
+        int code = strata_db_errcode(c->dst);
+        char *msg = strata__strdup(strata_db_errmsg(c->dst));
+        char state[6];
+        snprintf(state, sizeof state, "%s", strata_db_sqlstate(c->dst));
+        strata_db_rollback(c->dst);
+        if (code != STRATA_OK)
+            strata_driver_error(c->dst, code, state[0] ? state : NULL, 0, "%s",
+                                msg ? msg : strata_errstr(code));
+        free(msg);
+    }
+    if (strata_db_in_transaction(c->src))
+        strata_db_rollback(c->src); /* a read: nothing to keep */
+    for (int i = 0; i < c->ntables; i++)
+        table_free(&c->tables[i]);
+    free(c->tables);
+    free(order);
+    versions_free(sv, nsv);
+    strata_metadata_free(md);
+    free(exclude);
+    return rc;
+}
+
+int strata_copy_database(strata_db *source, strata_db *target, const strata_copy_options *opts)
+{
+    if (!source || !target)
+        return STRATA_E_MISUSE;
+    copier c = {.src = source, .dst = target};
+    if (opts) {
+        if (opts->version < 1 || opts->version > STRATA_COPY_OPTIONS_VERSION)
+            return strata__db_error(target, STRATA_E_MISUSE,
+                                    "strata_copy_options version %d: expected 1 to %d",
+                                    opts->version, STRATA_COPY_OPTIONS_VERSION);
+        c.o = *opts;
+    }
+    if (source == target)
+        return strata__db_error(target, STRATA_E_MISUSE,
+                                "copying a database into itself: give two connections");
+    if (strata_db_in_transaction(source) || strata_db_in_transaction(target))
+        return strata__db_error(target, STRATA_E_MISUSE,
+                                "the copy runs its own transactions: end the one open on the %s "
+                                "first",
+                                strata_db_in_transaction(target) ? "target" : "source");
+    if (c.o.batch_rows < 0)
+        return strata__db_error(target, STRATA_E_MISUSE, "batch_rows %d: 0 or more",
+                                c.o.batch_rows);
+    c.dst_dl = strata__dialect_of(strata_db_driver(target));
+    return copy_all(&c);
+}

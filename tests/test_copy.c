@@ -1,0 +1,366 @@
+/*
+ * test_copy.c - strata_copy_database between the engine under test and
+ * the other one, both ways: the microblog's data and a table of every
+ * portable type arrive the same, the version table goes along, the key
+ * counters move past the copied keys, and a target that differs, has
+ * rows, or refuses a row halfway is left exactly as it was.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "../examples/microblog/models.h"
+
+static const strata_model *const models[] = {&user_model, &post_model, &followers_model, NULL};
+
+/* A schema of its own on the test server (not through the pooler, which
+ * refuses the options parameter that selects it). */
+static int scratch_serial;
+
+static strata_db *open_pg_scratch(const char *prefix)
+{
+    const char *pg = th_pg_url();
+    ck_assert_msg(pg != NULL, "the copy tests need the PostgreSQL server");
+    char schema[64], sql[160], url[1024];
+    snprintf(schema, sizeof schema, "%s_%d_%d", prefix, (int)getpid(), ++scratch_serial);
+    strata_db *admin = th_open_url(pg);
+    snprintf(sql, sizeof sql, "DROP SCHEMA IF EXISTS %s CASCADE", schema);
+    th_exec(admin, sql);
+    snprintf(sql, sizeof sql, "CREATE SCHEMA %s", schema);
+    th_exec(admin, sql);
+    strata_db_close(admin);
+    snprintf(url, sizeof url, "%s%soptions=-csearch_path%%3D%s", pg, strchr(pg, '?') ? "&" : "?",
+             schema);
+    return th_open_url(url);
+}
+
+static strata_db *open_sqlite_scratch(const char *prefix)
+{
+    char url[1024];
+    snprintf(url, sizeof url, "sqlite:///%s/%s%d.db", th_tmpdir(), prefix, ++scratch_serial);
+    return th_open_url(url);
+}
+
+/* An empty database of the other engine than the one under test. */
+static strata_db *open_other(void)
+{
+    return th_is_pg() ? open_sqlite_scratch("other") : open_pg_scratch("strata_copy");
+}
+
+/* An empty database of the engine under test: for the copy back. */
+static strata_db *open_same(void)
+{
+    return th_is_pg() ? open_pg_scratch("strata_back") : open_sqlite_scratch("back");
+}
+
+static void every_type_table(strata_db *db)
+{
+    strata_metadata *md;
+    ck_assert_int_eq(strata_metadata_new(&md), STRATA_OK);
+    ck_assert_int_eq(strata_metadata_add_models(md, models), STRATA_OK);
+    strata_table *t;
+    ck_assert_int_eq(strata_metadata_add_table(md, "everything", &t), STRATA_OK);
+    static const struct {
+        const char *name, *type;
+    } cols[] = {{"big", "bigint"},       {"small", "smallint"},      {"flag", "boolean"},
+                {"ratio", "float"},      {"price", "numeric(10,2)"}, {"code", "string(20)"},
+                {"body", "text"},        {"data", "blob"},           {"day", "date"},
+                {"seen", "datetime"},    {"seen_tz", "datetime_tz"}, {"doc", "json"},
+                {"ref", "uuid"}};
+    ck_assert_int_eq(strata_table_add_column(t, "id", "integer",
+                                             STRATA_PRIMARY_KEY | STRATA_AUTOINCREMENT, NULL),
+                     STRATA_OK);
+    for (size_t i = 0; i < sizeof cols / sizeof cols[0]; i++)
+        ck_assert_int_eq(strata_table_add_column(t, cols[i].name, cols[i].type, STRATA_NULLABLE,
+                                                 NULL),
+                         STRATA_OK);
+    ck_assert_int_eq(strata_table_add_index(t, NULL, "code", 1), STRATA_OK);
+    ck_assert_int_eq(strata_metadata_create_all(md, db), STRATA_OK);
+    strata_metadata_free(md);
+}
+
+/* The microblog with three users, posts, followers; every type, NULLs
+ * included; a version table at one revision. */
+static void fill(strata_db *db)
+{
+    every_type_table(db);
+    th_exec(db, "INSERT INTO \"user\" (username, email) VALUES ('susan', 's@example.com'), "
+                "('john', 'j@example.com'), ('zoë', 'z@example.com')");
+    th_exec(db, "INSERT INTO post (body, timestamp, user_id) VALUES "
+                "('hello', '2024-01-02 03:04:05.123456', 1), ('again', '2024-02-03 04:05:06', 1), "
+                "('from john', '2024-03-04 05:06:07', 2)");
+    th_exec(db, "INSERT INTO followers (follower_id, followed_id) VALUES (1, 2), (2, 1), (3, 1)");
+    strata_stmt *st;
+    ck_assert_int_eq(strata_stmt_prepare(&st, db,
+                                         "INSERT INTO everything (big, small, flag, ratio, price, "
+                                         "code, body, data, day, seen, seen_tz, doc, ref) VALUES "
+                                         "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+                     STRATA_OK);
+    strata_timestamp ts;
+    ck_assert_int_eq(strata_timestamp_parse(&ts, "2023-12-31 23:59:59.5", 21), STRATA_OK);
+    static const unsigned char bytes[] = {0, 1, 2, 255, 0, 'x'};
+    strata_stmt_bind_int64(st, 1, 9007199254740993LL);
+    strata_stmt_bind_int64(st, 2, -7);
+    strata_stmt_bind_bool(st, 3, 1);
+    strata_stmt_bind_double(st, 4, 0.1);
+    strata_stmt_bind_text(st, 5, "12.30", -1);
+    strata_stmt_bind_text(st, 6, "a'b\"c", -1);
+    strata_stmt_bind_text(st, 7, "line one\nline two ✓", -1);
+    strata_stmt_bind_blob(st, 8, bytes, sizeof bytes);
+    strata_stmt_bind_text(st, 9, "2024-02-29", -1);
+    strata_stmt_bind_timestamp(st, 10, ts);
+    strata_stmt_bind_timestamp(st, 11, ts);
+    strata_stmt_bind_text(st, 12, "{\"b\": 1, \"a\": [1, 2, {\"c\": null}]}", -1);
+    strata_stmt_bind_text(st, 13, "0e8a6f1c-3b6d-4c6e-9a3b-2f1d5c7e9a01", -1);
+    ck_assert_int_eq(strata_stmt_step(st), STRATA_DONE);
+    strata_stmt_finalize(st);
+    th_exec(db, "INSERT INTO everything (code) VALUES ('all null')");
+    th_exec(db, "INSERT INTO everything (flag, price, code) VALUES (false, -0.5, 'neg')");
+    th_exec(db, "CREATE TABLE strata_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)");
+    th_exec(db, "INSERT INTO strata_version (version_num) VALUES ('0123456789ab')");
+}
+
+static void check_data(strata_db *db)
+{
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM \"user\""), 3);
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM post"), 3);
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM followers"), 3);
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM everything"), 3);
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM strata_version "
+                                "WHERE version_num = '0123456789ab'"),
+                     1);
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM \"user\" WHERE username = 'zoë'"), 1);
+    strata_stmt *st;
+    ck_assert_int_eq(strata_stmt_prepare(&st, db,
+                                         "SELECT big, small, flag, ratio, price, code, body, data, "
+                                         "day, seen, seen_tz, ref FROM everything WHERE id = 1"),
+                     STRATA_OK);
+    ck_assert_int_eq(strata_stmt_step(st), STRATA_ROW);
+    int64_t i;
+    int b;
+    double d;
+    const char *s;
+    size_t n;
+    const void *p;
+    strata_timestamp ts, want;
+    ck_assert_int_eq(strata_timestamp_parse(&want, "2023-12-31 23:59:59.5", 21), STRATA_OK);
+    strata_stmt_column_int64(st, 0, &i);
+    ck_assert(i == 9007199254740993LL);
+    strata_stmt_column_int64(st, 1, &i);
+    ck_assert_int_eq(i, -7);
+    strata_stmt_column_bool(st, 2, &b);
+    ck_assert_int_eq(b, 1);
+    strata_stmt_column_double(st, 3, &d);
+    ck_assert(d == 0.1);
+    strata_stmt_column_double(st, 4, &d);
+    ck_assert(d == 12.3);
+    strata_stmt_column_text(st, 5, &s, &n);
+    ck_assert_str_eq(s, "a'b\"c");
+    strata_stmt_column_text(st, 6, &s, &n);
+    ck_assert_str_eq(s, "line one\nline two ✓");
+    strata_stmt_column_blob(st, 7, &p, &n);
+    ck_assert_uint_eq(n, 6);
+    ck_assert(memcmp(p, "\0\1\2\377\0x", 6) == 0);
+    strata_stmt_column_text(st, 8, &s, &n);
+    ck_assert_str_eq(s, "2024-02-29");
+    strata_stmt_column_timestamp(st, 9, &ts);
+    ck_assert(ts == want);
+    strata_stmt_column_timestamp(st, 10, &ts);
+    ck_assert(ts == want);
+    strata_stmt_column_text(st, 11, &s, &n);
+    ck_assert_str_eq(s, "0e8a6f1c-3b6d-4c6e-9a3b-2f1d5c7e9a01");
+    strata_stmt_finalize(st);
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM everything WHERE body IS NULL AND data IS "
+                                "NULL AND seen IS NULL AND ref IS NULL AND code = 'all null'"),
+                     1);
+}
+
+typedef struct lines {
+    char text[8192];
+    int progress_calls;
+} lines;
+
+static void keep_line(void *ud, const char *line)
+{
+    lines *l = ud;
+    size_t n = strlen(l->text);
+    snprintf(l->text + n, sizeof l->text - n, "%s\n", line);
+}
+
+static void count_progress(void *ud, const char *table, int64_t done, int64_t total)
+{
+    (void)table;
+    ck_assert(done <= total);
+    ((lines *)ud)->progress_calls++;
+}
+
+static int copy(strata_db *from, strata_db *to, lines *out, int batch)
+{
+    strata_copy_options o = {STRATA_COPY_OPTIONS_VERSION, .batch_rows = batch,
+                             .progress = count_progress, .print = keep_line, .ud = out};
+    return strata_copy_database(from, to, &o);
+}
+
+static void describe(strata_db *db, char **out)
+{
+    strata_metadata *md;
+    ck_assert_int_eq(strata_schema_introspect(&md, db, NULL), STRATA_OK);
+    ck_assert_int_eq(strata_metadata_describe(md, out), STRATA_OK);
+    strata_metadata_free(md);
+}
+
+START_TEST(copy_both_ways)
+{
+    strata_db *here = th_open();
+    fill(here);
+    strata_db *other = open_other();
+    lines out = {.text = ""};
+    int rc = copy(here, other, &out, 2); /* batches of 2: full and partial ones */
+    ck_assert_msg(rc == STRATA_OK, "copy: %s", strata_db_errmsg(other));
+    check_data(other);
+    ck_assert_msg(strstr(out.text, "everything") && strstr(out.text, " ok\n") &&
+                      !strstr(out.text, "DIFFERS"),
+                  "%s", out.text);
+    ck_assert_int_gt(out.progress_calls, 5);
+    /* The next insert gets a key past the copied ones. */
+    th_exec(other, "INSERT INTO \"user\" (username, email) VALUES ('new', 'n@example.com')");
+    ck_assert_int_eq(th_int(other, "SELECT id FROM \"user\" WHERE username = 'new'"), 4);
+    th_exec(other, "DELETE FROM \"user\" WHERE username = 'new'");
+
+    /* And back, into an empty database of the engine under test. */
+    strata_db *back = open_same();
+    out.text[0] = '\0';
+    rc = copy(other, back, &out, 0);
+    ck_assert_msg(rc == STRATA_OK, "copy back: %s", strata_db_errmsg(back));
+    check_data(back);
+    char *a, *b;
+    describe(here, &a);
+    describe(back, &b);
+    ck_assert_str_eq(a, b);
+    strata_free(a);
+    strata_free(b);
+    th_exec(back, "INSERT INTO post (body, timestamp, user_id) VALUES ('x', "
+                  "'2024-01-01 00:00:00', 3)");
+    ck_assert_int_eq(th_int(back, "SELECT max(id) FROM post"), 4);
+    strata_db_close(back);
+    strata_db_close(other);
+    strata_db_close(here);
+}
+END_TEST
+
+/* A target with rows, at another revision, or with another schema is
+ * refused before anything is written. */
+START_TEST(copy_refuses_a_different_target)
+{
+    strata_db *here = th_open();
+    fill(here);
+    strata_db *other = open_other();
+    lines out = {.text = ""};
+    ck_assert_int_eq(copy(here, other, &out, 0), STRATA_OK);
+    /* Again: the tables have rows. */
+    ck_assert_int_eq(copy(here, other, &out, 0), STRATA_E_EXISTS);
+    ck_assert_ptr_nonnull(strstr(strata_db_errmsg(other), "already has"));
+    ck_assert_int_eq(th_int(other, "SELECT count(*) FROM post"), 3);
+    /* Emptied, at another revision. */
+    th_exec(other, "DELETE FROM followers");
+    th_exec(other, "DELETE FROM post");
+    th_exec(other, "DELETE FROM \"user\"");
+    th_exec(other, "DELETE FROM everything");
+    th_exec(other, "UPDATE strata_version SET version_num = 'fedcba987654'");
+    ck_assert_int_eq(copy(here, other, &out, 0), STRATA_E_OUTDATED);
+    ck_assert_msg(strstr(strata_db_errmsg(other), "the target is at fedcba987654 and the source at "
+                                                  "0123456789ab: bring the target"),
+                  "%s", strata_db_errmsg(other));
+    /* At the revision, with a column more. */
+    th_exec(other, "UPDATE strata_version SET version_num = '0123456789ab'");
+    th_exec(other, "ALTER TABLE post ADD COLUMN extra INTEGER");
+    ck_assert_int_eq(copy(here, other, &out, 0), STRATA_E_OUTDATED);
+    ck_assert_msg(strstr(strata_db_errmsg(other), "schema differs") &&
+                      strstr(strata_db_errmsg(other), "post.extra"),
+                  "%s", strata_db_errmsg(other));
+    ck_assert_int_eq(th_int(other, "SELECT count(*) FROM post"), 0);
+    /* Misuse. */
+    ck_assert_int_eq(strata_copy_database(here, here, NULL), STRATA_E_MISUSE);
+    th_rc(other, strata_db_begin(other), STRATA_OK);
+    ck_assert_int_eq(strata_copy_database(here, other, NULL), STRATA_E_MISUSE);
+    ck_assert_ptr_nonnull(strstr(strata_db_errmsg(other), "its own transactions"));
+    th_rc(other, strata_db_rollback(other), STRATA_OK);
+    strata_copy_options bad = {.version = 99};
+    ck_assert_int_eq(strata_copy_database(here, other, &bad), STRATA_E_MISUSE);
+    strata_db_close(other);
+    strata_db_close(here);
+}
+END_TEST
+
+/* The target refuses a row of the third table: the copy stops, names the
+ * table and the row, and leaves the target as it was. */
+START_TEST(copy_failure_halfway_changes_nothing)
+{
+    strata_db *here = th_open();
+    fill(here);
+    strata_db *other = open_other();
+    lines out = {.text = ""};
+    int64_t tables_before = 0;
+    if (th_is_pg()) {
+        /* The SQLite target has the schema, empty, and a trigger that
+         * refuses post 3. */
+        ck_assert_int_eq(copy(here, other, &out, 0), STRATA_OK);
+        th_exec(other, "DELETE FROM followers");
+        th_exec(other, "DELETE FROM post");
+        th_exec(other, "DELETE FROM \"user\"");
+        th_exec(other, "DELETE FROM everything");
+        th_exec(other, "CREATE TRIGGER refuse BEFORE INSERT ON post WHEN NEW.id = 3 "
+                       "BEGIN SELECT RAISE(ABORT, 'post 3 refused'); END");
+        tables_before = th_int(other, "SELECT count(*) FROM sqlite_master WHERE type = 'table'");
+    } else {
+        /* SQLite keeps a string longer than its string(n); PostgreSQL
+         * refuses it. */
+        th_exec(here, "CREATE TABLE tagged (id INTEGER PRIMARY KEY, "
+                      "post_id INTEGER REFERENCES post (id), tag VARCHAR(5))");
+        th_exec(here, "INSERT INTO tagged (id, post_id, tag) VALUES (1, 1, 'ok'), "
+                      "(2, 3, 'far too long')");
+    }
+    int rc = copy(here, other, &out, 0);
+    ck_assert_msg(rc != STRATA_OK, "the copy went through");
+    const char *msg = strata_db_errmsg(other);
+    if (th_is_pg()) {
+        ck_assert_msg(strstr(msg, "copying table post (the row with id=3)") &&
+                          strstr(msg, "post 3 refused"),
+                      "%s", msg);
+        ck_assert_int_eq(th_int(other, "SELECT count(*) FROM \"user\""), 0);
+        ck_assert_int_eq(th_int(other, "SELECT count(*) FROM post"), 0);
+        ck_assert_int_eq(th_int(other, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"),
+                         tables_before);
+    } else {
+        ck_assert_int_eq(rc, STRATA_E_TOO_LONG);
+        ck_assert_msg(strstr(msg, "copying table tagged (the row with id=2)"), "%s", msg);
+        /* Not even the tables were left behind. */
+        strata_metadata *md;
+        ck_assert_int_eq(strata_schema_introspect(&md, other, NULL), STRATA_OK);
+        ck_assert_int_eq(strata_metadata_table_count(md), 0);
+        strata_metadata_free(md);
+        th_rc(other, strata_db_exec(other, "SELECT 1 FROM strata_version"),
+              STRATA_E_UNDEFINED_TABLE);
+    }
+    /* The source is untouched, and usable. */
+    ck_assert_int_eq(th_int(here, "SELECT count(*) FROM post"), 3);
+    ck_assert(!strata_db_in_transaction(here));
+    strata_db_close(other);
+    strata_db_close(here);
+}
+END_TEST
+
+static void add(TCase *tc, th_engine e)
+{
+    (void)e;
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, copy_both_ways);
+    tcase_add_test(tc, copy_refuses_a_different_target);
+    tcase_add_test(tc, copy_failure_halfway_changes_nothing);
+}
+
+static Suite *build(void) { return th_suite("copy", add); }
+
+int main(void) { return th_run(build); }
