@@ -106,6 +106,11 @@ START_TEST(cli_commands_end_to_end)
     EXPECT(run_url("db upgrade"), 0, want);
     snprintf(want, sizeof want, "%s (head)", id);
     EXPECT(run_url("db current"), 0, want);
+    /* The log lines go to standard error: standard output is the result. */
+    result only = sh("'%s/tools/strata' db current --url '%s' 2>/dev/null", top, th_url());
+    ck_assert_int_eq(only.status, 0);
+    snprintf(want, sizeof want, "%s (head)\n", id);
+    ck_assert_str_eq(only.out, want);
     snprintf(want, sizeof want, "<base> -> %s (head), first table", id);
     EXPECT(run("db history"), 0, want);
     EXPECT(run("db heads"), 0, "(head)");

@@ -7,6 +7,7 @@
  * Flask-Migrate's (INFO  [strata.migration] Running upgrade ...) so a
  * transcript of the tutorial reads the same.
  */
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,15 +39,36 @@ typedef struct command {
     bool needs_models;
 } command;
 
+/* Log lines (INFO ...) go to standard error, as Alembic's do, so that a
+ * command's result on standard output can be captured by a script;
+ * standard output is flushed first, so the two keep their order when
+ * they share a terminal or a file. */
+static void info(const char *logger, const char *fmt, ...) STRATA_PRINTF(2, 3);
+static void info(const char *logger, const char *fmt, ...)
+{
+    fflush(stdout);
+    fprintf(stderr, "INFO  [strata.%s] ", logger);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    fflush(stderr);
+}
+
 static void print_line(void *ud, const char *line)
 {
     (void)ud;
+    if (!strncmp(line, "Detected ", 9) || !strncmp(line, "WARNING: ", 9)) {
+        info("autogenerate", "%s", line);
+        return;
+    }
+    if (!strncmp(line, "Running ", 8) || !strncmp(line, "Waiting ", 8)) {
+        info("migration", "%s", line);
+        return;
+    }
     if (!strncmp(line, "Generating ", 11))
         printf("  %s\n", line);
-    else if (!strncmp(line, "Detected ", 9) || !strncmp(line, "WARNING: ", 9))
-        printf("INFO  [strata.autogenerate] %s\n", line);
-    else if (!strncmp(line, "Running ", 8))
-        printf("INFO  [strata.migration] %s\n", line);
     else
         printf("%s\n", line);
     fflush(stdout);
@@ -54,6 +76,7 @@ static void print_line(void *ud, const char *line)
 
 static int fail(cli *c, int code, const char *what)
 {
+    fflush(stdout);
     fprintf(stderr, "%s db %s: %s\n", c->prog, c->command ? c->command : "", what);
     return code;
 }
@@ -104,9 +127,8 @@ static int open_db(cli *c, strata_migrations *m, strata_db **db)
         *db = NULL;
         return STRATA_CLI_FAILED;
     }
-    printf("INFO  [strata.migration] Context impl %s.\n"
-           "INFO  [strata.migration] Will assume transactional DDL.\n",
-           strata_db_backend(*db));
+    info("migration", "Context impl %s.", strata_db_backend(*db));
+    info("migration", "Will assume transactional DDL.");
     return STRATA_CLI_OK;
 }
 
@@ -311,12 +333,12 @@ static void copy_progress(void *ud, const char *table, int64_t done, int64_t tot
     }
     double s = since(&v->start);
     double rate = s > 0 ? (double)done / s : 0;
+    fflush(stdout);
     if (v->tty)
         fprintf(stderr, "\r  %-24s %10lld / %-10lld rows  %9.0f rows/s%s", table, (long long)done,
                 (long long)total, rate, done == total ? "\n" : "");
     else if (done == total)
-        fprintf(stderr, "INFO  [strata.copy] %s: %lld rows in %.2f s (%.0f rows/s)\n", table,
-                (long long)done, s, rate);
+        info("copy", "%s: %lld rows in %.2f s (%.0f rows/s)", table, (long long)done, s, rate);
     fflush(stderr);
 }
 
@@ -353,14 +375,13 @@ static int cmd_copy(cli *c)
                                  .progress = copy_progress,
                                  .print = copy_print,
                                  .ud = &view};
-        fprintf(stderr, "INFO  [strata.copy] Copying %s into %s.\n", strata_db_url(src),
-                strata_db_url(dst));
+        info("copy", "Copying %s into %s.", strata_db_url(src), strata_db_url(dst));
         int rc = strata_copy_database(src, dst, &o);
         if (rc != STRATA_OK)
             code = fail(c, rc == STRATA_E_OUTDATED ? STRATA_CLI_OUTDATED : STRATA_CLI_FAILED,
                         strata_db_errmsg(dst));
         else
-            fprintf(stderr, "INFO  [strata.copy] Done: every table's rows and checksum match.\n");
+            info("copy", "Done: every table's rows and checksum match.");
     }
     strata_db_close(src);
     strata_db_close(dst);
