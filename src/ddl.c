@@ -294,12 +294,13 @@ static bool needs_rebuild(const renderer *r, const strata_metadata *state, const
     }
 }
 
-static bool referenced_by_other(const strata_metadata *state, const char *table)
+/* Whether a foreign key, of another table or of the table itself (a tree
+ * of rows), references `table`: dropping it for a rebuild with foreign
+ * keys on would run the references' actions on the rows. */
+static bool referenced(const strata_metadata *state, const char *table)
 {
     for (int i = 0; i < state->ntables; i++) {
         const strata_table *t = state->tables[i];
-        if (strcmp(t->name, table) == 0)
-            continue;
         for (int c = 0; c < t->ncons; c++)
             if (t->cons[c]->kind == CONS_FK && strcmp(t->cons[c]->ref_table, table) == 0)
                 return true;
@@ -515,7 +516,7 @@ static int plan_build(plan *p, const strata_diff *d, const renderer *r)
                                         op->table);
             break;
         }
-        bool referenced = referenced_by_other(state, op->table);
+        bool is_referenced = referenced(state, op->table);
         int last = i;
         rc = strata__op_apply_md(state, op);
         while (rc == STRATA_OK && last + 1 < d->nops && d->ops[last + 1].table &&
@@ -528,7 +529,9 @@ static int plan_build(plan *p, const strata_diff *d, const renderer *r)
             rc = strata__op_apply_md(state, &d->ops[++last]);
         if (rc == STRATA_OK && !dropped_later(d, last + 1, op->table)) {
             rebuild_sql(&sb, r, before, strata_metadata_find_table(state, op->table));
-            rc = plan_push(p, i, last, &sb, op->table, referenced);
+            /* The new table may reference itself where the old did not. */
+            is_referenced = is_referenced || referenced(state, op->table);
+            rc = plan_push(p, i, last, &sb, op->table, is_referenced);
             p->rebuild = true;
         }
         strata__sb_free(&sb);

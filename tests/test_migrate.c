@@ -469,9 +469,20 @@ START_TEST(migrate_foreign_keys_stay_on)
                      "      foreign_keys:\n"
                      "        - {name: fk_child_parent, columns: [parent_id], references: parent,"
                      " ref_columns: [id], on_delete: cascade}\n"
+                     "  - create_table:\n"
+                     "      name: node\n"
+                     "      columns:\n"
+                     "        - {name: id, type: integer, primary_key: true}\n"
+                     "        - {name: up, type: integer}\n"
+                     "        - {name: label, type: string(10)}\n"
+                     "      foreign_keys:\n"
+                     "        - {name: fk_node_up, columns: [up], references: node,"
+                     " ref_columns: [id], on_delete: cascade}\n"
                      "  - sql: INSERT INTO parent (id, label) VALUES (1, 'a'), (2, 'b')\n"
                      "  - sql: INSERT INTO child (id, parent_id) VALUES (10, 1), (11, 1), (12, 2)\n"
+                     "  - sql: INSERT INTO node (id, up) VALUES (1, NULL), (2, 1), (3, 2)\n"
                      "downgrade:\n"
+                     "  - drop_table: {name: node}\n"
                      "  - drop_table: {name: child}\n"
                      "  - drop_table: {name: parent}\n");
     snprintf(path, sizeof path, "%s/versions/0000000000f2_prune.yaml", repo_dir());
@@ -482,17 +493,25 @@ START_TEST(migrate_foreign_keys_stay_on)
                      "  - sql: DELETE FROM parent WHERE id = 1\n"
                      "downgrade:\n"
                      "  - sql: INSERT INTO parent (id, label) VALUES (1, 'a')\n");
-    snprintf(path, sizeof path, "%s/versions/0000000000f3_widen.yaml", repo_dir());
+    snprintf(path, sizeof path, "%s/versions/0000000000f3_tree.yaml", repo_dir());
     write_text(path, "revision: 0000000000f3\n"
                      "down_revision: 0000000000f2\n"
+                     "message: tree\n"
+                     "upgrade:\n"
+                     "  - alter_column: {table: node, name: label, type: string(40)}\n"
+                     "downgrade:\n"
+                     "  - alter_column: {table: node, name: label, type: string(10)}\n");
+    snprintf(path, sizeof path, "%s/versions/0000000000f4_widen.yaml", repo_dir());
+    write_text(path, "revision: 0000000000f4\n"
+                     "down_revision: 0000000000f3\n"
                      "message: widen\n"
                      "upgrade:\n"
                      "  - alter_column: {table: parent, name: label, type: string(40)}\n"
                      "downgrade:\n"
                      "  - alter_column: {table: parent, name: label, type: string(10)}\n");
-    snprintf(path, sizeof path, "%s/versions/0000000000f4_orphan.yaml", repo_dir());
-    write_text(path, "revision: 0000000000f4\n"
-                     "down_revision: 0000000000f3\n"
+    snprintf(path, sizeof path, "%s/versions/0000000000f5_orphan.yaml", repo_dir());
+    write_text(path, "revision: 0000000000f5\n"
+                     "down_revision: 0000000000f4\n"
                      "message: orphan\n"
                      "upgrade:\n"
                      "  - sql: INSERT INTO child (id, parent_id) VALUES (13, 99)\n"
@@ -503,8 +522,11 @@ START_TEST(migrate_foreign_keys_stay_on)
     MOK(m, strata_migrations_upgrade(m, db, "0000000000f2"));
     /* The cascade ran: parent 1's children went with it. */
     ck_assert_int_eq(th_int(db, "SELECT count(*) FROM child"), 1);
-    /* The rebuild of the referenced table keeps the child rows. */
+    /* The rebuild of a table referencing itself (a tree) keeps its rows,
+     * and the rebuild of a referenced table the child rows. */
     MOK(m, strata_migrations_upgrade(m, db, "0000000000f3"));
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM node WHERE up IS NOT NULL"), 2);
+    MOK(m, strata_migrations_upgrade(m, db, "0000000000f4"));
     ck_assert_int_eq(th_int(db, "SELECT count(*) FROM child WHERE parent_id = 2"), 1);
     /* A dangling reference is refused, and the revision is not recorded. */
     ck_assert_int_eq(strata_migrations_upgrade(m, db, "head"), STRATA_E_FOREIGN_KEY);
