@@ -92,6 +92,7 @@ typedef struct strata__sprecord {
     bool added_in_tx;
     uint64_t tx_serial;
     strata__cell *loaded; /* a share of the snapshot */
+    bool loaded_here;     /* first loaded inside the savepoint */
 } strata__sprecord;
 
 typedef struct strata__spframe {
@@ -201,6 +202,10 @@ int strata__session_load_row(strata_session *s, strata__minfo *mi, strata_stmt *
  * be rolled back. */
 int strata__session_refuse_after_failed_commit(strata_session *s);
 int strata__session_error(strata_session *s, int code, const char *fmt, ...) STRATA_PRINTF(3, 4);
+/* Read the row of persistent o again, by the key it was loaded with:
+ * its values refreshed, or STRATA_E_NOT_FOUND and o out of the identity
+ * map (detached) when the row is gone. */
+int strata__session_reread(strata_object *o);
 /* Forget what was loaded of o's relationships (the next access loads it). */
 void strata__forget_related(strata_object *o);
 
@@ -210,6 +215,10 @@ void strata__forget_related(strata_object *o);
  * writes it): inside a session savepoint, records o as it is, once per
  * savepoint.  STRATA_E_NOMEM (set on the session) when it cannot. */
 int strata__savepoint_note(strata_object *o);
+/* Call when a row becomes a new object inside a session savepoint: its
+ * rollback reads the row again (it may have been made or changed there).
+ * STRATA_E_NOMEM (set on the session) when it cannot record it. */
+int strata__savepoint_loaded(strata_object *o);
 /* Drop every savepoint record: the transaction ended.  Can't fail. */
 void strata__savepoints_forget(strata_session *s);
 

@@ -20,7 +20,7 @@
 
 static uint64_t frame_bit(int depth) { return (uint64_t)1 << (depth - 1); }
 
-int strata__savepoint_note(strata_object *o)
+static int record(strata_object *o, bool loaded_here)
 {
     struct strata__object *p = o->priv;
     strata_session *s = p->s;
@@ -41,10 +41,15 @@ int strata__savepoint_note(strata_object *o)
         .added_in_tx = p->added_in_tx,
         .tx_serial = p->tx_serial,
         .loaded = strata__snapshot_share(p->loaded),
+        .loaded_here = loaded_here,
     };
     p->sp_mask |= frame_bit(s->nframes);
     return STRATA_OK;
 }
+
+int strata__savepoint_note(strata_object *o) { return record(o, false); }
+
+int strata__savepoint_loaded(strata_object *o) { return record(o, true); }
 
 static void frame_clear(strata__spframe *fr, int depth)
 {
@@ -146,12 +151,11 @@ int strata_session_savepoint_release(strata_session *s)
     return STRATA_OK;
 }
 
-/* An object back to transient: not in the database, its id cleared. */
+/* An object back to transient: not in the database, its id cleared (the
+ * caller took it out of the identity map). */
 static void make_transient(strata_object *o)
 {
     struct strata__object *p = o->priv;
-    if (p->state == OBJ_PERSISTENT || p->state == OBJ_DELETED)
-        strata__identity_remove(p->mi, o);
     if (p->mi->autoinc)
         *(int64_t *)strata__field_ptr(o, p->mi->pk) = 0;
     p->state = OBJ_TRANSIENT;
@@ -173,7 +177,14 @@ int strata_session_savepoint_rollback(strata_session *s)
     int d = s->nframes;
     strata__spframe *fr = &s->frames[d - 1];
     bool restored = true;
-    /* Objects the flush changed inside the savepoint. */
+    /* Every recorded object leaves the identity map first: an object
+     * inserted inside the savepoint may hold the key of one coming back. */
+    for (size_t i = 0; i < fr->n; i++) {
+        struct strata__object *p = fr->recs[i].o->priv;
+        if (p->state == OBJ_PERSISTENT || p->state == OBJ_DELETED)
+            strata__identity_remove(p->mi, fr->recs[i].o);
+    }
+    /* Objects changed inside the savepoint (or first loaded there). */
     for (size_t i = 0; i < fr->n; i++) {
         strata__sprecord *rec = &fr->recs[i];
         strata_object *o = rec->o;
@@ -183,9 +194,9 @@ int strata_session_savepoint_rollback(strata_session *s)
             continue;
         }
         /* In the database before the savepoint, and not deleted there:
-         * its row is back, with the values recorded. */
-        if (p->state == OBJ_PERSISTENT || p->state == OBJ_DELETED)
-            strata__identity_remove(p->mi, o);
+         * its row is back, with the values recorded.  One first loaded
+         * inside it is read again below: its row may have been made or
+         * changed there. */
         if (strata__restore(o, rec->loaded) != STRATA_OK)
             restored = false;
         strata__snapshot_release(p->loaded);
@@ -194,7 +205,7 @@ int strata_session_savepoint_rollback(strata_session *s)
         p->state = OBJ_PERSISTENT;
         p->added_in_tx = rec->added_in_tx;
         p->deleted_in_tx = false;
-        p->tx_serial = rec->tx_serial;
+        p->tx_serial = rec->loaded_here ? 0 : rec->tx_serial;
         if (!strata__identity_put(p->mi, o))
             restored = false;
     }
@@ -220,8 +231,56 @@ int strata_session_savepoint_rollback(strata_session *s)
     }
     s->nm2m = 0;
     s->has_pending = false;
-    frame_clear(fr, d);
+    /* The objects first loaded inside the savepoint stay so for the
+     * enclosing one; then the frame goes. */
+    strata__spframe *up = d > 1 ? &s->frames[d - 2] : NULL;
+    strata_object **again = calloc(fr->n + 1, sizeof *again);
+    size_t nagain = 0;
+    if (!again)
+        restored = false;
+    for (size_t i = 0; i < fr->n; i++) {
+        strata__sprecord *rec = &fr->recs[i];
+        struct strata__object *p = rec->o->priv;
+        if (rec->loaded_here && again)
+            again[nagain++] = rec->o;
+        p->sp_mask &= ~frame_bit(d);
+        if (rec->loaded_here && up && !(p->sp_mask & frame_bit(d - 1))) {
+            p->sp_mask |= frame_bit(d - 1);
+            if (up->n == up->cap) {
+                size_t cap = up->cap ? up->cap * 2 : 16;
+                strata__sprecord *r = realloc(up->recs, cap * sizeof *r);
+                if (!r) {
+                    p->sp_mask &= ~frame_bit(d - 1);
+                    restored = false;
+                    continue;
+                }
+                up->recs = r;
+                up->cap = cap;
+            }
+            strata__sprecord moved = *rec;
+            moved.loaded = strata__snapshot_share(p->loaded);
+            up->recs[up->n++] = moved;
+        }
+        strata__snapshot_release(rec->loaded);
+    }
+    free(fr->recs);
+    memset(fr, 0, sizeof *fr);
     s->nframes--;
+    /* Read the rows of objects first loaded inside the savepoint again:
+     * one made there is gone (its object leaves the identity map, so the
+     * engine may hand its key to another row), one changed there has its
+     * values from before. */
+    int reread = STRATA_OK;
+    for (size_t i = 0; i < nagain && reread == STRATA_OK; i++) {
+        int rc1 = strata__session_reread(again[i]);
+        if (rc1 != STRATA_OK && rc1 != STRATA_E_NOT_FOUND)
+            reread = rc1;
+    }
+    free(again);
+    if (reread != STRATA_OK)
+        return strata__db_error_context(s->db, "rolled back to the savepoint, but reading the "
+                                               "objects loaded inside it again failed (roll the "
+                                               "session back)");
     if (!restored)
         return strata__session_error(s, STRATA_E_NOMEM,
                                      "rolled back to the savepoint, but out of memory putting "

@@ -291,6 +291,9 @@ static int refresh_from_row(strata_object *o, strata_stmt *st, int col0)
 {
     struct strata__object *p = o->priv;
     strata__minfo *mi = p->mi;
+    int rc0 = strata__savepoint_note(o);
+    if (rc0 != STRATA_OK)
+        return rc0;
     bool *mine = NULL; /* fields the program changed */
     strata__cell *kept = NULL;
     for (int f = 0; p->loaded && f < mi->nfields; f++) {
@@ -372,7 +375,7 @@ int strata__session_load_row(strata_session *s, strata__minfo *mi, strata_stmt *
     p->state = OBJ_PERSISTENT;
     p->tx_serial = strata__db_tx_serial(s->db);
     *out = o;
-    return STRATA_OK;
+    return strata__savepoint_loaded(o);
 }
 
 /* ---- commit / rollback ------------------------------------------------- */
@@ -548,6 +551,18 @@ static int get_by_key(strata_session *s, strata__minfo *mi, const strata__key ke
     return rc;
 }
 
+int strata__session_reread(strata_object *o)
+{
+    struct strata__object *p = o->priv;
+    if (p->state != OBJ_PERSISTENT || !p->loaded)
+        return STRATA_OK;
+    p->tx_serial = 0; /* not current: get_by_key reads the row */
+    strata__key key = {0};
+    strata__object_key(o, key);
+    void *found = NULL;
+    return get_by_key(p->s, p->mi, key, &found);
+}
+
 /* The session's info for a model a get names; NULL with the code in *rc. */
 static strata__minfo *get_model(strata_session *s, const strata_model *model, int *rc)
 {
@@ -616,6 +631,8 @@ int strata_refresh(void *obj)
     strata__key key = {0};
     strata__object_key(o, key);
     strata_stmt *st;
+    if (rc == STRATA_OK)
+        rc = strata__savepoint_note(o);
     if (rc != STRATA_OK || (rc = select_by_key(s, mi, key, &st)) != STRATA_OK)
         return rc;
     rc = strata_stmt_step(st);

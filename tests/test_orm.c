@@ -1943,6 +1943,66 @@ START_TEST(orm_savepoint_nested)
 }
 END_TEST
 
+/* Objects loaded or refreshed inside a savepoint follow its rollback too:
+ * a row made there (raw SQL) is gone, and its object with it, so the key
+ * the engine hands out again is never answered by it; rows changed there
+ * read as before. */
+START_TEST(orm_savepoint_objects_loaded_inside)
+{
+    fixture f;
+    setup_db(&f);
+    User *john = new_user(&f, "john", "john@example.com");
+    Post *hello = new_post(&f, "hello", john);
+    OK(&f, strata_session_commit(f.s));
+    int64_t hello_id = hello->id;
+    /* A post first loaded inside the savepoint, its row changed there. */
+    OK(&f, strata_session_savepoint(f.s));
+    th_exec(f.db, "UPDATE post SET body = 'edited'");
+    Post *p = NULL;
+    OK(&f, strata_get(f.s, &post_model, hello_id, &p));
+    ck_assert_str_eq(p->body, "edited");
+    OK(&f, strata_session_savepoint_rollback(f.s));
+    ck_assert_str_eq(p->body, "hello");
+    OK(&f, strata_session_commit(f.s));
+
+    /* A row made inside the savepoint and loaded there; a loaded object
+     * refreshed there. */
+    OK(&f, strata_get(f.s, &user_model, john->id, &john));
+    OK(&f, strata_session_savepoint(f.s));
+    th_exec(f.db, "INSERT INTO \"user\" (username, email) VALUES ('raw', 'raw@example.com')");
+    th_exec(f.db, "UPDATE \"user\" SET username = 'changed' WHERE username = 'john'");
+    strata_query *q = strata_query_new(f.s, &user_model);
+    strata_query_filter(q, strata_c("username", STRATA_EQ, strata_text("raw")));
+    User *raw = NULL;
+    OK(&f, strata_query_first(q, &raw));
+    strata_query_free(q);
+    ck_assert_ptr_nonnull(raw);
+    int64_t raw_id = raw->id;
+    OK(&f, strata_refresh(john));
+    ck_assert_str_eq(john->username, "changed");
+    OK(&f, strata_session_savepoint_rollback(f.s));
+    ck_assert_str_eq(john->username, "john");
+    User *zed = new_user(&f, "zed", "zed@example.com");
+    OK(&f, strata_session_commit(f.s));
+    User *got = NULL;
+    OK(&f, strata_get(f.s, &user_model, zed->id, &got));
+    ck_assert_ptr_eq(got, zed);
+    int rc = strata_get(f.s, &user_model, raw_id, &got);
+    ck_assert_msg(rc == STRATA_E_NOT_FOUND || (rc == STRATA_OK && got == zed), "%s",
+                  strata_errname(rc));
+    /* The object of the vanished row writes nothing, least of all over
+     * the row that took its key. */
+    OK(&f, strata_set_text(&raw->email, "ghost@example.com"));
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM \"user\" WHERE email = 'ghost@example.com'"),
+                     0);
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM \"user\" WHERE username = 'zed' AND "
+                                  "email = 'zed@example.com'"),
+                     1);
+    teardown(&f);
+}
+END_TEST
+
 START_TEST(orm_savepoint_misuse)
 {
     fixture f;
@@ -2082,6 +2142,7 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_savepoint_rollback_restores_objects);
     tcase_add_test(tc, orm_savepoint_nested);
     tcase_add_test(tc, orm_savepoint_misuse);
+    tcase_add_test(tc, orm_savepoint_objects_loaded_inside);
     tcase_add_test(tc, orm_play_time);
     tcase_add_test(tc, orm_update_only_changed_column);
     tcase_add_test(tc, orm_get_miss_sends_only_its_select);

@@ -119,7 +119,10 @@ STRATA_API int strata_db_ping(strata_db *db);
  *  none is open; that transaction then ends with the outermost savepoint's
  *  release or rollback).  Savepoints nest; release and rollback apply to
  *  the innermost.  Rolling a savepoint back leaves the enclosing
- *  transaction usable, on PostgreSQL too after an error. */
+ *  transaction usable, on PostgreSQL too after an error.  While an ORM
+ *  session uses the connection these three are refused (STRATA_E_MISUSE):
+ *  use strata_session_savepoint() and its release and rollback, which
+ *  take the session's objects back with the rows. */
 STRATA_API int strata_db_savepoint(strata_db *db);
 /** Keep the innermost savepoint's work and close it. */
 STRATA_API int strata_db_savepoint_release(strata_db *db);

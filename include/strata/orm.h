@@ -274,8 +274,11 @@ STRATA_API int strata_session_rollback(strata_session *s);
  * savepoint opened (objects added inside it are transient again, their
  * database ids cleared; deleted ones are back; changes made inside it,
  * flushed or not, are gone), and relationships load again on next access.
- * Savepoints nest (64 deep at most); release and rollback apply to the
- * innermost.  A commit or rollback of the session ends them all.
+ * Objects refreshed inside it get their values from before it; objects
+ * first loaded inside it are read again (detached when their row was made
+ * there).  Savepoints nest (64 deep at most); release and rollback apply
+ * to the innermost.  A commit or rollback of the session's own
+ * transaction ends them all.
  *
  * Under a session, strata_db_savepoint() and its release and rollback are
  * refused (STRATA_E_MISUSE) on the session's connection: the objects would
