@@ -59,11 +59,14 @@ const char *th_pg_url(void);
  * postgres with a pool of 2 server connections), with prepared
  * statements on; NULL when pgbouncer is skipped. */
 const char *th_pgbouncer_url(const char *dbname);
-/* True when the PostgreSQL server is the throwaway one this process
- * started, so a test may signal its backends or stop it.  Otherwise
- * (STRATA_TEST_PG_URL) prints one loud line saying the test `what` is
- * skipped, and fails the test when CI is set: CI never skips. */
-bool th_pg_is_ours(const char *what);
+/* The URL of a PostgreSQL server this process started and nobody else
+ * uses, so a test may signal its backends: the suite's own throwaway
+ * server, or, when the suite runs on STRATA_TEST_PG_URL's, a private one
+ * (Debian's postgresql package, tests/pg-server), started before the
+ * tests and stopped at exit when main() called th_want_own_pg() before
+ * th_run().  Fails the test when there is none. */
+const char *th_own_pg_url(void);
+void th_want_own_pg(void);
 /* Directory for this test's files (exists for every engine). */
 const char *th_tmpdir(void);
 

@@ -237,6 +237,150 @@ START_TEST(cli_app_tutorial_sequence)
 }
 END_TEST
 
+/* ---- README's transcripts ------------------------------------------------ */
+
+/* Replace each 12-hex-digit revision id in `text` by the one at the same
+ * rank in `ids` (ranks counted by first appearance, shared through `seen`
+ * across calls), so a run's random ids read as README's. */
+typedef struct id_map {
+    char from[16][13], to[16][13];
+    int n;
+} id_map;
+
+static bool is_id_at(const char *p)
+{
+    for (int i = 0; i < 12; i++)
+        if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f')))
+            return false;
+    return !((p[12] >= '0' && p[12] <= '9') || (p[12] >= 'a' && p[12] <= 'z'));
+}
+
+/* The ids of `text` in order of first appearance. */
+static int ids_of(const char *text, char out[][13], int cap)
+{
+    int n = 0;
+    for (const char *p = text; *p; p++) {
+        bool start = p == text || !((p[-1] >= '0' && p[-1] <= '9') || (p[-1] >= 'a' && p[-1] <= 'z'));
+        if (!start || strlen(p) < 12 || !is_id_at(p))
+            continue;
+        bool known = false;
+        for (int i = 0; i < n; i++)
+            known = known || !strncmp(out[i], p, 12);
+        if (!known && n < cap) {
+            memcpy(out[n], p, 12);
+            out[n++][12] = '\0';
+        }
+        p += 11;
+    }
+    return n;
+}
+
+static void map_ids(char *text, const id_map *m)
+{
+    for (char *p = text; *p; p++)
+        for (int i = 0; i < m->n && strlen(p) >= 12; i++)
+            if (!strncmp(p, m->from[i], 12))
+                memcpy(p, m->to[i], 12);
+}
+
+/* README's tutorial transcripts (the code blocks of "$ microblog ..."
+ * commands, those without "..." elisions), replayed: the tutorial's stages
+ * through the application binary on sqlite:///app.db in a fresh directory,
+ * each command's output compared line for line, revision ids read as
+ * README's (autogenerate makes new ones each run). */
+START_TEST(cli_readme_transcripts)
+{
+    char path[2100];
+    snprintf(path, sizeof path, "%s/README.md", src);
+    const char *readme = read_text(path);
+    /* The commands, their stage, in the order the tutorial runs them;
+     * `shown` says whether README shows the command. */
+    static const struct {
+        int stage;
+        const char *cmd; /* as README writes it after "$ microblog " */
+        const char *run; /* the arguments to run */
+    } steps[] = {
+        {1, "db init", "db init"},
+        {1, "db migrate -m \"users table\"", "db migrate -m 'users table'"},
+        {1, "db upgrade", "db upgrade"},
+        {2, "db migrate -m \"posts table\"", "db migrate -m 'posts table'"},
+        {2, "db upgrade", "db upgrade"},
+        {3, "db migrate -m followers", "db migrate -m followers"},
+        {3, "db upgrade", "db upgrade"},
+        {0, "demo", "demo"},
+        {3, "db downgrade", "db downgrade"},
+        {3, "db history", "db history"},
+    };
+    sh("rm -rf readme && mkdir readme");
+    /* README's blocks: each "$ microblog X" line with the lines after it,
+     * up to the next such line or the block's end. */
+    const char *cursor = readme;
+    id_map m = {.n = 0};
+    char readme_ids[16][13], run_ids[16][13];
+    static char want_all[65536], got_all[65536];
+    want_all[0] = got_all[0] = '\0';
+    int compared = 0;
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        result r = steps[i].stage
+                       ? sh("cd readme && unset DATABASE_URL && CLI_APP_STAGE=%d '%s/tests/cli_app' %s",
+                            steps[i].stage, top, steps[i].run)
+                       : sh("cd readme && unset DATABASE_URL && '%s/examples/microblog/microblog' %s",
+                            top, steps[i].run);
+        ck_assert_msg(r.status == 0, "%s: %s", steps[i].run, r.out);
+        char head[200];
+        snprintf(head, sizeof head, "\n$ microblog %s\n", steps[i].cmd);
+        const char *at = strstr(cursor, head);
+        /* Only what README shows, in README's order. */
+        const char *block_end = at ? strstr(at + 1, "\n```") : NULL;
+        if (!at || !block_end)
+            continue;
+        const char *body = at + strlen(head);
+        const char *next = strstr(body, "\n$ microblog ");
+        const char *end = next && next < block_end ? next + 1 : block_end + 1;
+        char want[8192];
+        snprintf(want, sizeof want, "%.*s", (int)(end - body), body);
+        cursor = end - 1;
+        if (strstr(want, "\n...\n") || !strncmp(want, "...\n", 4))
+            continue; /* an elided transcript */
+        size_t wl = strlen(want_all), gl = strlen(got_all);
+        ck_assert(wl + strlen(want) + 200 < sizeof want_all &&
+                  gl + strlen(r.out) + 200 < sizeof got_all);
+        wl += (size_t)sprintf(want_all + wl, "$ %s\n", steps[i].cmd);
+        strcpy(want_all + wl, want);
+        gl += (size_t)sprintf(got_all + gl, "$ %s\n", steps[i].cmd);
+        strcpy(got_all + gl, r.out);
+        compared++;
+    }
+    ck_assert_int_ge(compared, 7);
+    /* Ids by rank of first appearance in what was compared. */
+    int nr = ids_of(want_all, readme_ids, 16), ng = ids_of(got_all, run_ids, 16);
+    ck_assert_msg(nr == ng, "README shows %d revision ids, the run %d", nr, ng);
+    for (int i = 0; i < ng; i++) {
+        memcpy(m.from[i], run_ids[i], 13);
+        memcpy(m.to[i], readme_ids[i], 13);
+    }
+    m.n = ng;
+    map_ids(got_all, &m);
+    /* The first line that differs, with the command it belongs to. */
+    const char *a = want_all, *b = got_all, *cmd_a = want_all;
+    while (*a && *a == *b) {
+        if (*a == '$' && (a == want_all || a[-1] == '\n'))
+            cmd_a = a;
+        a++;
+        b++;
+    }
+    while (a > want_all && a[-1] != '\n') {
+        a--;
+        b--;
+    }
+    ck_assert_msg(!strcmp(got_all, want_all),
+                  "README's transcripts differ from a real run, after \"%.*s\":\n"
+                  "README:  %.*s\nthe run: %.*s",
+                  (int)strcspn(cmd_a, "\n"), cmd_a, (int)strcspn(a, "\n"), a,
+                  (int)strcspn(b, "\n"), b);
+}
+END_TEST
+
 /* The walkthrough's output without what names the engine or the
  * directory: the "Context impl" and "demo on URL" lines, and the
  * suggestions after "The walkthrough is done". */
@@ -406,6 +550,8 @@ static void add(TCase *tc, th_engine e)
         tcase_add_test(tc, cli_microblog_walkthrough);
         tcase_add_test(tc, cli_argument_errors_and_the_configured_url);
         tcase_add_test(tc, cli_copy);
+        if (e == TH_SQLITE_FILE) /* README's tutorial is on the default SQLite */
+            tcase_add_test(tc, cli_readme_transcripts);
     }
 }
 
