@@ -20,6 +20,23 @@
 
 static uint64_t frame_bit(int depth) { return (uint64_t)1 << (depth - 1); }
 
+/* Room for `extra` more records in fr; false when out of memory (fr as
+ * it was). */
+static bool frame_reserve(strata__spframe *fr, size_t extra)
+{
+    if (fr->n + extra <= fr->cap)
+        return true;
+    size_t cap = fr->cap ? fr->cap : 16;
+    while (cap < fr->n + extra)
+        cap *= 2;
+    strata__sprecord *r = realloc(fr->recs, cap * sizeof *r);
+    if (!r)
+        return false;
+    fr->recs = r;
+    fr->cap = cap;
+    return true;
+}
+
 static int record(strata_object *o, bool loaded_here)
 {
     struct strata__object *p = o->priv;
@@ -27,14 +44,8 @@ static int record(strata_object *o, bool loaded_here)
     if (s->nframes == 0 || (p->sp_mask & frame_bit(s->nframes)))
         return STRATA_OK;
     strata__spframe *fr = &s->frames[s->nframes - 1];
-    if (fr->n == fr->cap) {
-        size_t cap = fr->cap ? fr->cap * 2 : 16;
-        strata__sprecord *r = realloc(fr->recs, cap * sizeof *r);
-        if (!r)
-            return strata__session_error(s, STRATA_E_NOMEM, "out of memory");
-        fr->recs = r;
-        fr->cap = cap;
-    }
+    if (!frame_reserve(fr, 1))
+        return strata__session_error(s, STRATA_E_NOMEM, "out of memory");
     fr->recs[fr->n++] = (strata__sprecord){
         .o = o,
         .state = p->state,
@@ -125,13 +136,8 @@ int strata_session_savepoint_release(strata_session *s)
     for (size_t i = 0; up && i < fr->n; i++)
         if (!(fr->recs[i].o->priv->sp_mask & frame_bit(d - 1)))
             moving++;
-    if (up && up->n + moving > up->cap) {
-        strata__sprecord *r = realloc(up->recs, (up->n + moving) * sizeof *r);
-        if (!r)
-            return strata__session_error(s, STRATA_E_NOMEM, "out of memory");
-        up->recs = r;
-        up->cap = up->n + moving;
-    }
+    if (up && !frame_reserve(up, moving))
+        return strata__session_error(s, STRATA_E_NOMEM, "out of memory");
     if ((rc = strata__db_savepoint_end(s->db, true)) != STRATA_OK)
         return rc;
     for (size_t i = 0; i < fr->n; i++) {
@@ -245,18 +251,11 @@ int strata_session_savepoint_rollback(strata_session *s)
             again[nagain++] = rec->o;
         p->sp_mask &= ~frame_bit(d);
         if (rec->loaded_here && up && !(p->sp_mask & frame_bit(d - 1))) {
-            p->sp_mask |= frame_bit(d - 1);
-            if (up->n == up->cap) {
-                size_t cap = up->cap ? up->cap * 2 : 16;
-                strata__sprecord *r = realloc(up->recs, cap * sizeof *r);
-                if (!r) {
-                    p->sp_mask &= ~frame_bit(d - 1);
-                    restored = false;
-                    continue;
-                }
-                up->recs = r;
-                up->cap = cap;
+            if (!frame_reserve(up, 1)) {
+                restored = false;
+                continue;
             }
+            p->sp_mask |= frame_bit(d - 1);
             strata__sprecord moved = *rec;
             moved.loaded = strata__snapshot_share(p->loaded);
             up->recs[up->n++] = moved;
