@@ -543,9 +543,9 @@ static int copy_table(copier *c, table_copy *tc)
         if (b.rows == full) {
             rc = batch_flush(c, tc, &b, &ins, full);
             batch_clear(&b);
-            if (rc == STRATA_OK && c->o.progress)
-                c->o.progress(c->o.ud, tc->t->name, tc->rows_src,
-                              total > tc->rows_src ? total : tc->rows_src);
+            /* The table's end is reported once, below. */
+            if (rc == STRATA_OK && c->o.progress && tc->rows_src < total)
+                c->o.progress(c->o.ud, tc->t->name, tc->rows_src, total);
         }
     }
     if (rc == STRATA_OK)

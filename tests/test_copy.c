@@ -180,6 +180,7 @@ static void check_data(strata_db *db)
 typedef struct lines {
     char text[8192];
     int progress_calls;
+    char ends[512]; /* "table;" for each table whose end was reported */
 } lines;
 
 static void keep_line(void *ud, const char *line)
@@ -191,9 +192,17 @@ static void keep_line(void *ud, const char *line)
 
 static void count_progress(void *ud, const char *table, int64_t done, int64_t total)
 {
-    (void)table;
+    lines *l = ud;
     ck_assert(done <= total);
-    ((lines *)ud)->progress_calls++;
+    /* done == total once per table, at its end. */
+    if (done == total) {
+        char key[140];
+        snprintf(key, sizeof key, ";%s;", table);
+        ck_assert_msg(!strstr(l->ends, key), "%s ended twice", table);
+        size_t n = strlen(l->ends);
+        snprintf(l->ends + n, sizeof l->ends - n, "%s%s;", n ? "" : ";", table);
+    }
+    l->progress_calls++;
 }
 
 static int copy(strata_db *from, strata_db *to, lines *out, int batch)
@@ -231,8 +240,8 @@ START_TEST(copy_both_ways)
 
     /* And back, into an empty database of the engine under test. */
     strata_db *back = open_same();
-    out.text[0] = '\0';
-    rc = copy(other, back, &out, 0);
+    out.text[0] = out.ends[0] = '\0';
+    rc = copy(other, back, &out, 3); /* batches of 3: a table ends on a full one */
     ck_assert_msg(rc == STRATA_OK, "copy back: %s", strata_db_errmsg(back));
     check_data(back);
     char *a, *b;
@@ -322,6 +331,7 @@ START_TEST(copy_failure_halfway_changes_nothing)
         th_exec(here, "INSERT INTO tagged (id, post_id, tag) VALUES (1, 1, 'ok'), "
                       "(2, 3, 'far too long')");
     }
+    out.ends[0] = '\0';
     int rc = copy(here, other, &out, 0);
     ck_assert_msg(rc != STRATA_OK, "the copy went through");
     const char *msg = strata_db_errmsg(other);
