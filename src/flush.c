@@ -34,30 +34,62 @@ static bool hexdigits(const char *s, int n)
     return true;
 }
 
-/* What a text value for a uuid or numeric column fails to be, or NULL:
- * PostgreSQL would refuse it, SQLite would store it, so strata checks. */
-static const char *wrong_text(strata_sqltype kind, const char *v)
+/* A text field of a numeric, uuid or json column as PostgreSQL takes it:
+ * numeric rounded to its scale and refused beyond its precision, uuid in
+ * lower case, json checked.  SQLite would store any text, so strata does
+ * this on both engines: the same values are accepted, refused and read
+ * back.  The field may be rewritten in canonical form. */
+static int check_text(strata_object *o, int f)
 {
-    if (kind == STRATA_SQL_UUID) {
+    strata__minfo *mi = o->priv->mi;
+    const strata_field *fd = &o->model->fields[f];
+    char **field = strata__field_ptr(o, f);
+    const char *v = *field;
+    switch (mi->kind[f]) {
+    case STRATA_SQL_UUID: {
         bool ok = strlen(v) == 36 && v[8] == '-' && v[13] == '-' && v[18] == '-' && v[23] == '-' &&
                   hexdigits(v, 8) && hexdigits(v + 9, 4) && hexdigits(v + 14, 4) &&
                   hexdigits(v + 19, 4) && hexdigits(v + 24, 12);
-        return ok ? NULL : "a UUID (8-4-4-4-12 hex digits)";
+        if (!ok)
+            return strata__session_error(o->priv->s, STRATA_E_DATA,
+                                         "%s.%s: '%.40s' is not a UUID (8-4-4-4-12 hex digits)",
+                                         o->model->name, fd->name, v);
+        for (char *p = *field; *p; p++)
+            *p = (char)((*p >= 'A' && *p <= 'F') ? *p - 'A' + 'a' : *p);
+        return STRATA_OK;
     }
-    if (kind == STRATA_SQL_NUMERIC) {
-        const char *p = v + (*v == '-' || *v == '+');
-        bool digits = false, dot = false;
-        for (; *p; p++) {
-            if (*p >= '0' && *p <= '9')
-                digits = true;
-            else if (*p == '.' && !dot)
-                dot = true;
-            else
-                return "a decimal number";
+    case STRATA_SQL_NUMERIC: {
+        char *canon;
+        int rc = strata__numeric_round(v, mi->prec[f], mi->scale[f], &canon);
+        if (rc == STRATA_E_DATA)
+            return strata__session_error(o->priv->s, rc, "%s.%s: '%.40s' is not a decimal number",
+                                         o->model->name, fd->name, v);
+        if (rc == STRATA_E_RANGE)
+            return strata__session_error(o->priv->s, rc,
+                                         "%s.%s: %.40s does not fit numeric(%d, %d): at most %d "
+                                         "digits before the point",
+                                         o->model->name, fd->name, v, mi->prec[f], mi->scale[f],
+                                         mi->prec[f] - mi->scale[f]);
+        if (rc != STRATA_OK)
+            return strata__session_error(o->priv->s, rc, "out of memory");
+        if (strcmp(canon, v) != 0) {
+            free(*field);
+            *field = canon;
+        } else {
+            free(canon);
         }
-        return digits ? NULL : "a decimal number";
+        return STRATA_OK;
     }
-    return NULL;
+    case STRATA_SQL_JSON: {
+        size_t at;
+        if (!strata__json_valid(v, &at))
+            return strata__session_error(o->priv->s, STRATA_E_DATA,
+                                         "%s.%s: not JSON (at byte %zu of '%.40s')",
+                                         o->model->name, fd->name, at, v);
+        return STRATA_OK;
+    }
+    default: return STRATA_OK;
+    }
 }
 
 static int validate(strata_object *o, bool insert)
@@ -75,12 +107,9 @@ static int validate(strata_object *o, bool insert)
                                              fd->name);
             continue;
         }
-        const char *bad = fd->ctype == STRATA_C_TEXT
-                              ? wrong_text(mi->kind[f], *(char **)strata__field_ptr(o, f))
-                              : NULL;
-        if (bad)
-            return strata__session_error(o->priv->s, STRATA_E_DATA, "%s.%s: '%.40s' is not %s",
-                                         m->name, fd->name, *(char **)strata__field_ptr(o, f), bad);
+        int rc = fd->ctype == STRATA_C_TEXT ? check_text(o, f) : STRATA_OK;
+        if (rc != STRATA_OK)
+            return rc;
         if (mi->maxlen[f] && fd->ctype == STRATA_C_TEXT) {
             size_t n = utf8_chars(*(char **)strata__field_ptr(o, f));
             if (n > (size_t)mi->maxlen[f])

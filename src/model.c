@@ -171,6 +171,8 @@ void strata__minfo_free(strata__minfo *mi)
         free(mi->qcols[i]);
     free(mi->qcols);
     free(mi->maxlen);
+    free(mi->prec);
+    free(mi->scale);
     free(mi->kind);
     free(mi->select);
     free(mi->select_by_key);
@@ -198,6 +200,8 @@ static strata__minfo *minfo_build(strata_session *s, const strata_model *m)
     mi->table = strata__strdup(strata_model_table(m, buf, sizeof buf));
     mi->qcols = calloc((size_t)mi->nfields + 1, sizeof *mi->qcols);
     mi->maxlen = calloc((size_t)mi->nfields + 1, sizeof *mi->maxlen);
+    mi->prec = calloc((size_t)mi->nfields + 1, sizeof *mi->prec);
+    mi->scale = calloc((size_t)mi->nfields + 1, sizeof *mi->scale);
     mi->kind = calloc((size_t)mi->nfields + 1, sizeof *mi->kind);
     strata__sb sb;
     strata__sb_init(&sb);
@@ -205,7 +209,8 @@ static strata__minfo *minfo_build(strata_session *s, const strata_model *m)
     if (mi->table)
         strata__sb_ident(&sb, drv, mi->table);
     mi->qtable = strata__sb_take(&sb);
-    if (!mi->table || !mi->qcols || !mi->maxlen || !mi->kind || !mi->qtable) {
+    if (!mi->table || !mi->qcols || !mi->maxlen || !mi->prec || !mi->scale || !mi->kind ||
+        !mi->qtable) {
         strata__minfo_free(mi);
         return NULL;
     }
@@ -226,6 +231,8 @@ static strata__minfo *minfo_build(strata_session *s, const strata_model *m)
         }
         if (t.kind == STRATA_SQL_STRING)
             mi->maxlen[i] = t.length;
+        mi->prec[i] = t.kind == STRATA_SQL_NUMERIC ? t.length : 0;
+        mi->scale[i] = t.kind == STRATA_SQL_NUMERIC && t.length ? t.scale : -1;
         mi->kind[i] = t.kind;
         free(t.raw);
         if ((f->flags & STRATA_PRIMARY_KEY) && nkey++ < STRATA__MAX_KEY)

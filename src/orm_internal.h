@@ -36,6 +36,7 @@ typedef struct strata__minfo {
     int pk;                   /* the key when it is one int64 field, else -1 */
     bool autoinc;             /* that key is numbered by the database */
     int *maxlen;              /* per field: string(n) n, else 0 */
+    int *prec, *scale;        /* per field: numeric(p, s) p and s, else 0 and -1 */
     strata_sqltype *kind;     /* per field: the portable type */
     char **qcols;             /* per field: quoted column name */
     char *select;             /* "t.a, t.b, ..." qualified by the quoted table */
@@ -208,6 +209,20 @@ int strata__session_error(strata_session *s, int code, const char *fmt, ...) STR
 int strata__session_reread(strata_object *o);
 /* Forget what was loaded of o's relationships (the next access loads it). */
 void strata__forget_related(strata_object *o);
+
+/* ---- text_types.c ------------------------------------------------------ */
+
+/* Decimal text `v` as PostgreSQL's numeric(prec, scale) keeps it: rounded
+ * to `scale` decimals half away from zero and written with exactly that
+ * many ("12.345" -> "12.35", "7" -> "7.00"), no '+', no leading zeros, no
+ * sign on zero; scale -1 (plain numeric) keeps the decimals as they are.
+ * *out is the caller's.  STRATA_E_DATA for text that is no decimal
+ * number, STRATA_E_RANGE when more than prec - scale digits would stand
+ * before the point (prec 0: any), STRATA_E_NOMEM. */
+int strata__numeric_round(const char *v, int prec, int scale, char **out);
+/* Whether `v` is one JSON value (RFC 8259) with nothing after it; *at is
+ * where reading stopped (the first byte at fault when not). */
+bool strata__json_valid(const char *v, size_t *at);
 
 /* ---- savepoint.c ------------------------------------------------------- */
 

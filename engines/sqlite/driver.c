@@ -36,7 +36,10 @@ typedef struct sqlite_conn {
 } sqlite_conn;
 
 /* What a column's declared type makes of its values. */
-enum decl_class { DECL_UNKNOWN = 0, DECL_PLAIN, DECL_BOOL, DECL_TIMESTAMP };
+/* A declared NUMERIC/DECIMAL is DECL_NUMERIC without a scale, or
+ * DECL_NUMERIC + 1 + s with scale s (0 to 200). */
+enum decl_class { DECL_UNKNOWN = 0, DECL_PLAIN, DECL_BOOL, DECL_TIMESTAMP, DECL_NUMERIC };
+#define NUMERIC_TEXT 96 /* a number's text, per column */
 
 typedef struct sqlite_stmt {
     strata_backend_stmt base;
@@ -44,6 +47,7 @@ typedef struct sqlite_stmt {
     bool running;    /* parameters bound, stepping */
     int64_t changes;
     unsigned char *decl; /* per column enum decl_class, computed once */
+    char (*num)[NUMERIC_TEXT]; /* per column: a numeric value as text, this row */
 } sqlite_stmt;
 
 /* ---- errors ------------------------------------------------------------------ */
@@ -443,6 +447,7 @@ static void sq_finalize(strata_backend_stmt *bst)
     sqlite_stmt *st = (sqlite_stmt *)bst;
     sqlite3_finalize(st->h);
     free(st->decl);
+    free(st->num);
     free(st);
 }
 
@@ -474,10 +479,20 @@ static bool contains_ci(const char *hay, const char *needle)
     return false;
 }
 
-static enum decl_class classify_decl(const char *t)
+static int classify_decl(const char *t)
 {
     if (!t)
         return DECL_PLAIN;
+    /* SQLite keeps 12.30 in a NUMERIC(10, 2) column as the REAL 12.3 (or
+     * 5.00 as the INTEGER 5): they come back as the text PostgreSQL gives,
+     * with the declared scale. */
+    if (contains_ci(t, "NUMERIC") || contains_ci(t, "DECIMAL")) {
+        const char *open = strchr(t, '('), *comma = open ? strchr(open, ',') : NULL;
+        if (!comma)
+            return DECL_NUMERIC;
+        long scale = strtol(comma + 1, NULL, 10);
+        return DECL_NUMERIC + 1 + (int)(scale < 0 ? 0 : scale > 200 ? 200 : scale);
+    }
     /* The other half of the contract in driver.h (column_value): the
      * dialect (dialect.c) declares booleans BOOLEAN and datetimes DATETIME
      * or TIMESTAMP WITH TIME ZONE. */
@@ -486,6 +501,43 @@ static enum decl_class classify_decl(const char *t)
     if (contains_ci(t, "DATETIME") || contains_ci(t, "TIMESTAMP"))
         return DECL_TIMESTAMP;
     return DECL_PLAIN;
+}
+
+/* A number in a NUMERIC column as decimal text, with the declared scale
+ * when there is one (else the shortest text that reads back the same). */
+static int numeric_text(sqlite_stmt *st, int col, int type, strata_value *out)
+{
+    if (!st->num) {
+        st->num = calloc((size_t)sqlite3_column_count(st->h) + 1, sizeof *st->num);
+        if (!st->num)
+            return strata_driver_error(st->base.conn->db, STRATA_E_NOMEM, "53200", 0,
+                                       "out of memory");
+    }
+    char *buf = st->num[col];
+    int scale = st->decl[col] - DECL_NUMERIC - 1; /* -1: none declared */
+    int n;
+    if (type == SQLITE_INTEGER) {
+        n = snprintf(buf, NUMERIC_TEXT, "%lld", (long long)sqlite3_column_int64(st->h, col));
+        if (scale > 0 && n + 1 + scale < NUMERIC_TEXT) {
+            buf[n++] = '.';
+            memset(buf + n, '0', (size_t)scale);
+            n += scale;
+            buf[n] = '\0';
+        }
+    } else {
+        double d = sqlite3_column_double(st->h, col);
+        n = scale >= 0 ? snprintf(buf, NUMERIC_TEXT, "%.*f", scale, d) : NUMERIC_TEXT;
+        if (n >= NUMERIC_TEXT) /* no scale, or too long with it */
+            for (int prec = 15; prec <= 17; prec++) {
+                n = snprintf(buf, NUMERIC_TEXT, "%.*g", prec, d);
+                if (strtod(buf, NULL) == d)
+                    break;
+            }
+    }
+    out->type = STRATA_TYPE_TEXT;
+    out->u.buf.ptr = buf;
+    out->u.buf.len = (size_t)(n < NUMERIC_TEXT ? n : (int)strlen(buf));
+    return STRATA_OK;
 }
 
 static int sq_column_value(strata_backend_stmt *bst, int col, strata_value *out)
@@ -500,7 +552,10 @@ static int sq_column_value(strata_backend_stmt *bst, int col, strata_value *out)
     if (st->decl[col] == DECL_UNKNOWN)
         st->decl[col] = (unsigned char)classify_decl(sqlite3_column_decltype(st->h, col));
 
-    switch (sqlite3_column_type(st->h, col)) {
+    int type = sqlite3_column_type(st->h, col);
+    if (st->decl[col] >= DECL_NUMERIC && (type == SQLITE_INTEGER || type == SQLITE_FLOAT))
+        return numeric_text(st, col, type, out);
+    switch (type) {
     case SQLITE_NULL: out->type = STRATA_TYPE_NULL; break;
     case SQLITE_INTEGER:
         out->type = st->decl[col] == DECL_BOOL ? STRATA_TYPE_BOOL : STRATA_TYPE_INT64;

@@ -108,6 +108,22 @@ typedef struct strata_field {
 #define STRATA_TEXT(T, m, ...) STRATA__FIELD(T, m, STRATA_C_TEXT, "text", __VA_ARGS__)
 #define STRATA_DATETIME(T, m, ...) STRATA__FIELD(T, m, STRATA_C_TIMESTAMP, "datetime", __VA_ARGS__)
 #define STRATA_BLOB(T, m, ...) STRATA__FIELD(T, m, STRATA_C_BLOB, "blob", __VA_ARGS__)
+/* A 64-bit key numbered by the database (bigint). */
+#define STRATA_BIG_PK(T, m) \
+    STRATA__FIELD(T, m, STRATA_C_INT64, "bigint", STRATA_PRIMARY_KEY | STRATA_AUTOINCREMENT)
+/* Exact decimals as text ("12.30"): rounded to `s` decimals (half away
+ * from zero) and refused past `p` digits (STRATA_E_RANGE) at flush, the
+ * same on both engines; read back with exactly `s` decimals. */
+#define STRATA_NUMERIC(T, m, p, s, ...) \
+    STRATA__FIELD(T, m, STRATA_C_TEXT, "numeric(" #p "," #s ")", __VA_ARGS__)
+/* Text checked at flush: a UUID (kept in lower case), JSON (jsonb on
+ * PostgreSQL, which may rewrite its spacing and key order). */
+#define STRATA_UUID(T, m, ...) STRATA__FIELD(T, m, STRATA_C_TEXT, "uuid", __VA_ARGS__)
+#define STRATA_JSON(T, m, ...) STRATA__FIELD(T, m, STRATA_C_TEXT, "json", __VA_ARGS__)
+/* A point in time (UTC microseconds in C) in a time-zone-aware column
+ * (timestamptz on PostgreSQL). */
+#define STRATA_DATETIME_TZ(T, m, ...) \
+    STRATA__FIELD(T, m, STRATA_C_TIMESTAMP, "datetime_tz", __VA_ARGS__)
 /* An integer foreign key to `ref` ("user.id"). */
 #define STRATA_FOREIGN_KEY(T, m, ref, ...) \
     STRATA__FIELD(T, m, STRATA_C_INT64, "integer", __VA_ARGS__, .foreign_key = ref)
@@ -170,6 +186,10 @@ typedef struct strata_table_arg {
 
 #define STRATA_UNIQUE_CONSTRAINT(name, columns) {STRATA_ARG_UNIQUE, name, columns, NULL}
 #define STRATA_CHECK_CONSTRAINT(name, sql) {STRATA_ARG_CHECK, name, NULL, sql}
+/* An enum: the values a string field may hold, as a check both engines
+ * enforce: STRATA_ENUM_CHECK("status_values", "status", "'draft', 'published'"). */
+#define STRATA_ENUM_CHECK(name, field, values) \
+    {STRATA_ARG_CHECK, name, NULL, field " IN (" values ")"}
 #define STRATA_INDEX_ON(name, columns) {STRATA_ARG_INDEX, name, columns, NULL}
 #define STRATA_UNIQUE_INDEX_ON(name, columns) {STRATA_ARG_UNIQUE_INDEX, name, columns, NULL}
 /* An index on the rows where `where` holds ("deleted_at IS NULL"). */
