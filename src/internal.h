@@ -52,6 +52,14 @@ char *strata__sb_take(strata__sb *sb);
 char *strata__strdup(const char *s);
 char *strata__strndup(const char *s, size_t n);
 
+/* ---- values (value.c) -------------------------------------------------- */
+
+/* A value as an integer or a double, converting as the column getters do
+ * (an integral double, decimal text): STRATA_OK, STRATA_NULL (*out 0), or
+ * STRATA_E_TYPE (no message set). */
+int strata__value_int64(const strata_value *v, int64_t *out);
+int strata__value_double(const strata_value *v, double *out);
+
 /* ---- URLs (url.c) ------------------------------------------------------ */
 
 /* Every secret of a parsed URL (the password and the values of secret

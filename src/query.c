@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "orm_internal.h"
 
@@ -43,6 +44,15 @@ struct strata_query {
     unsigned lock_flags;   /* STRATA_LOCK_* */
     char **loads;
     int nloads;
+    /* A query of values (strata_query_rows): what it selects, groups by,
+     * and keeps of the groups. */
+    char **columns;
+    int ncolumns;
+    char **groups;
+    int ngroups;
+    strata_cond **havings;
+    int nhavings;
+    bool distinct;
     int err; /* a construction error, reported at execution */
 };
 
@@ -186,6 +196,15 @@ void strata_query_free(strata_query *q)
     for (int i = 0; i < q->nloads; i++)
         free(q->loads[i]);
     free(q->loads);
+    for (int i = 0; i < q->ncolumns; i++)
+        free(q->columns[i]);
+    free(q->columns);
+    for (int i = 0; i < q->ngroups; i++)
+        free(q->groups[i]);
+    free(q->groups);
+    for (int i = 0; i < q->nhavings; i++)
+        strata_cond_free(q->havings[i]);
+    free(q->havings);
     free(q);
 }
 
@@ -340,12 +359,91 @@ static int field_error(build *b, const char *field)
 /* Resolve a field of the query's model ("name") or through a many-to-one
  * relationship ("author.name", joined); writes the qualified column.  A
  * collection relationship sets *coll and the target info instead. */
+static int resolve(build *b, const char *field, strata__sb *out, const strata_relation **coll);
+
+/* The portable type of a field of the model, or through a many-to-one
+ * relationship ("author.id"). */
+static strata_sqltype field_kind(build *b, const char *field)
+{
+    strata__minfo *mi = b->q->mi;
+    const char *dot = strchr(field, '.');
+    if (dot) {
+        char relname[64];
+        snprintf(relname, sizeof relname, "%.*s", (int)(dot - field), field);
+        const strata_relation *r = strata__relation(mi, relname, NULL);
+        mi = r ? strata__minfo_get(b->q->s, r->target) : NULL;
+        field = dot + 1;
+    }
+    int f = mi ? strata__field_index(mi, field) : -1;
+    return f >= 0 ? mi->kind[f] : STRATA_SQL_RAW;
+}
+
+/* An aggregate, "count(*)" or "sum(field)": the SQL both engines answer
+ * with the same type (avg a double, sum of integers a bigint).  Returns
+ * 0 when `expr` is no aggregate, else STRATA_OK or the error set. */
+static int resolve_aggregate(build *b, const char *expr, strata__sb *out)
+{
+    static const char *const aggs[] = {"count", "sum", "avg", "min", "max"};
+    const char *open = strchr(expr, '(');
+    size_t len = strlen(expr);
+    if (!open || len < 3 || expr[len - 1] != ')')
+        return -1;
+    size_t nlen = (size_t)(open - expr);
+    int which = -1;
+    for (int i = 0; i < 5 && which < 0; i++)
+        if (strlen(aggs[i]) == nlen && !strncasecmp(expr, aggs[i], nlen))
+            which = i;
+    char arg[128];
+    size_t alen = len - nlen - 2;
+    const char *a = open + 1;
+    while (alen && *a == ' ') {
+        a++;
+        alen--;
+    }
+    while (alen && a[alen - 1] == ' ')
+        alen--;
+    if (which < 0 || alen == 0 || alen >= sizeof arg)
+        return field_error(b, expr);
+    memcpy(arg, a, alen);
+    arg[alen] = '\0';
+    if (!strcmp(arg, "*")) {
+        if (which != 0)
+            return field_error(b, expr);
+        strata__sb_puts(out, "count(*)");
+        return STRATA_OK;
+    }
+    strata__sb col;
+    strata__sb_init(&col);
+    const strata_relation *coll;
+    int rc = resolve(b, arg, &col, &coll);
+    if (rc == STRATA_OK && coll)
+        rc = field_error(b, expr);
+    if (rc != STRATA_OK || col.failed) {
+        strata__sb_free(&col);
+        return rc != STRATA_OK ? rc : (b->err = STRATA_E_NOMEM);
+    }
+    strata_sqltype k = field_kind(b, arg);
+    bool integer = k == STRATA_SQL_INTEGER || k == STRATA_SQL_BIGINT || k == STRATA_SQL_SMALLINT;
+    if (which == 2 || (which == 1 && k == STRATA_SQL_FLOAT))
+        strata__sb_printf(out, "CAST(%s(%s) AS DOUBLE PRECISION)", aggs[which], col.data);
+    else if (which == 1 && integer)
+        strata__sb_printf(out, "CAST(sum(%s) AS BIGINT)", col.data);
+    else
+        strata__sb_printf(out, "%s(%s)", aggs[which], col.data);
+    strata__sb_free(&col);
+    return STRATA_OK;
+}
+
 static int resolve(build *b, const char *field, strata__sb *out, const strata_relation **coll)
 {
     strata__minfo *mi = b->q->mi;
     const strata_driver *drv = strata_db_driver(b->q->s->db);
     const char *dot = strchr(field, '.');
     *coll = NULL;
+    if (strchr(field, '(')) {
+        int rc = resolve_aggregate(b, field, out);
+        return rc < 0 ? field_error(b, field) : rc;
+    }
     if (!dot) {
         int f = strata__field_index(mi, field);
         if (f < 0)
@@ -509,7 +607,7 @@ static void render(build *b, strata__sb *sb, const strata_cond *c)
     strata__sb_free(&col);
 }
 
-typedef enum shape { SHAPE_ROWS, SHAPE_COUNT, SHAPE_EXISTS } shape;
+typedef enum shape { SHAPE_ROWS, SHAPE_COUNT, SHAPE_EXISTS, SHAPE_VALUES } shape;
 
 /* The whole statement for `q` in `shape`; params in b. */
 static char *build_sql(build *b, strata_query *q, shape sh, int64_t limit, int64_t offset)
@@ -524,9 +622,31 @@ static char *build_sql(build *b, strata_query *q, shape sh, int64_t limit, int64
         strata__sb_puts(&b->where, i ? " AND " : " WHERE ");
         render(b, &b->where, q->conds[i]);
     }
+    /* A query of values: its columns, groups and their conditions (whose
+     * parameters follow the WHERE's). */
+    strata__sb items, groups;
+    strata__sb_init(&items);
+    strata__sb_init(&groups);
+    for (int i = 0; i < q->ncolumns && !b->err && sh == SHAPE_VALUES; i++) {
+        const strata_relation *coll;
+        if (i)
+            strata__sb_puts(&items, ", ");
+        if (resolve(b, q->columns[i], &items, &coll) == STRATA_OK && coll)
+            field_error(b, q->columns[i]);
+    }
+    for (int i = 0; i < q->ngroups && !b->err && sh == SHAPE_VALUES; i++) {
+        const strata_relation *coll;
+        strata__sb_puts(&groups, i ? ", " : " GROUP BY ");
+        if (resolve(b, q->groups[i], &groups, &coll) == STRATA_OK && coll)
+            field_error(b, q->groups[i]);
+    }
+    for (int i = 0; i < q->nhavings && !b->err && sh == SHAPE_VALUES; i++) {
+        strata__sb_puts(&groups, i ? " AND " : " HAVING ");
+        render(b, &groups, q->havings[i]);
+    }
     strata__sb order;
     strata__sb_init(&order);
-    for (int i = 0; i < q->norders && !b->err && sh == SHAPE_ROWS; i++) {
+    for (int i = 0; i < q->norders && !b->err && (sh == SHAPE_ROWS || sh == SHAPE_VALUES); i++) {
         strata__sb_puts(&order, i ? ", " : " ORDER BY ");
         const strata_relation *coll;
         resolve(b, q->orders[i].field, &order, &coll);
@@ -545,10 +665,14 @@ static char *build_sql(build *b, strata_query *q, shape sh, int64_t limit, int64
         strata__sb_printf(&sb, "SELECT count(*) FROM %s", mi->qtable);
     else if (sh == SHAPE_EXISTS)
         strata__sb_printf(&sb, "SELECT 1 FROM %s", mi->qtable);
+    else if (sh == SHAPE_VALUES)
+        strata__sb_printf(&sb, "SELECT %s%s FROM %s", q->distinct ? "DISTINCT " : "",
+                          items.data ? items.data : "", mi->qtable);
     else
         strata__sb_printf(&sb, "SELECT %s FROM %s", mi->select, mi->qtable);
     strata__sb_puts(&sb, b->joins.data ? b->joins.data : "");
     strata__sb_puts(&sb, b->where.data ? b->where.data : "");
+    strata__sb_puts(&sb, groups.data ? groups.data : "");
     strata__sb_puts(&sb, order.data ? order.data : "");
     if (sh == SHAPE_EXISTS) {
         limit = 1;
@@ -581,8 +705,11 @@ static char *build_sql(build *b, strata_query *q, shape sh, int64_t limit, int64
     }
     /* A piece that ran out of memory holds what was written before: a
      * WHERE or ORDER BY cut short, which must not run. */
-    if ((b->where.failed || b->joins.failed || order.failed) && !b->err)
+    if ((b->where.failed || b->joins.failed || order.failed || items.failed || groups.failed) &&
+        !b->err)
         b->err = STRATA_E_NOMEM;
+    strata__sb_free(&items);
+    strata__sb_free(&groups);
     strata__sb_free(&order);
     strata__sb_free(&b->where);
     strata__sb_free(&b->joins);
@@ -895,4 +1022,305 @@ strata_query *strata__query_for_relation(strata_object *o, const strata_relation
         strata_query_order_by(q, r->order_by[0] == '-' ? r->order_by + 1 : r->order_by,
                               r->order_by[0] == '-' ? STRATA_DESC : STRATA_ASC);
     return q;
+}
+
+/* ---- values: columns, aggregates, groups ---------------------------------- */
+
+/* "a, count(*), sum(b)" into q's list `*v` (n items), each trimmed. */
+static int push_list(strata_query *q, const char *list, char ***v, int *n)
+{
+    if (!q || !list)
+        return STRATA_E_MISUSE;
+    const char *p = list;
+    for (;;) {
+        while (*p == ' ')
+            p++;
+        const char *start = p;
+        int depth = 0;
+        while (*p && (*p != ',' || depth > 0)) {
+            depth += *p == '(' ? 1 : *p == ')' ? -1 : 0;
+            p++;
+        }
+        const char *end = p;
+        while (end > start && end[-1] == ' ')
+            end--;
+        if (end == start)
+            return q->err = strata__session_error(q->s, STRATA_E_MISUSE,
+                                                  "%s query: an empty item in '%s'",
+                                                  q->mi->m->name, list);
+        char **more = realloc(*v, (size_t)(*n + 1) * sizeof *more);
+        char *item = more ? strata__strndup(start, (size_t)(end - start)) : NULL;
+        if (more)
+            *v = more;
+        if (!item)
+            return q->err = STRATA_E_NOMEM;
+        (*v)[(*n)++] = item;
+        if (!*p)
+            return STRATA_OK;
+        p++;
+    }
+}
+
+int strata_query_columns(strata_query *q, const char *exprs)
+{
+    return push_list(q, exprs, &q->columns, &q->ncolumns);
+}
+
+int strata_query_group_by(strata_query *q, const char *fields)
+{
+    return push_list(q, fields, &q->groups, &q->ngroups);
+}
+
+int strata_query_having(strata_query *q, strata_cond *c)
+{
+    if (!q) {
+        strata_cond_free(c);
+        return STRATA_E_MISUSE;
+    }
+    bool nomem = cond_nomem;
+    cond_nomem = false;
+    strata_cond **n = c ? realloc(q->havings, (size_t)(q->nhavings + 1) * sizeof *n) : NULL;
+    if (!n) {
+        strata_cond_free(c);
+        return q->err = c || nomem ? STRATA_E_NOMEM : STRATA_E_MISUSE;
+    }
+    q->havings = n;
+    q->havings[q->nhavings++] = c;
+    return STRATA_OK;
+}
+
+int strata_query_distinct(strata_query *q)
+{
+    if (!q)
+        return STRATA_E_MISUSE;
+    q->distinct = true;
+    return STRATA_OK;
+}
+
+struct strata_rows {
+    int width;
+    size_t n, cap;
+    strata_value *v; /* n * width; text and blob bytes owned */
+    char **names;    /* per column: the query's item */
+};
+
+void strata_rows_free(strata_rows *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->n * (size_t)r->width; i++)
+        if (r->v[i].type == STRATA_TYPE_TEXT || r->v[i].type == STRATA_TYPE_BLOB)
+            free((void *)r->v[i].u.buf.ptr);
+    free(r->v);
+    for (int c = 0; r->names && c < r->width; c++)
+        free(r->names[c]);
+    free(r->names);
+    free(r);
+}
+
+/* Copy the statement's current row into r. */
+static int rows_take(strata_rows *r, strata_stmt *st)
+{
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : 16;
+        strata_value *v = realloc(r->v, cap * (size_t)r->width * sizeof *v);
+        if (!v)
+            return STRATA_E_NOMEM;
+        r->v = v;
+        r->cap = cap;
+    }
+    strata_value *row = r->v + r->n * (size_t)r->width;
+    for (int c = 0; c < r->width; c++)
+        row[c].type = STRATA_TYPE_NULL;
+    r->n++; /* from here on the row's copies are freed with r */
+    for (int c = 0; c < r->width; c++) {
+        strata_value *v = &row[c];
+        int rc = STRATA_OK;
+        switch (strata_stmt_column_type(st, c)) {
+        case STRATA_TYPE_NULL: break;
+        case STRATA_TYPE_INT64:
+            v->type = STRATA_TYPE_INT64;
+            rc = strata_stmt_column_int64(st, c, &v->u.i);
+            break;
+        case STRATA_TYPE_BOOL:
+            v->type = STRATA_TYPE_BOOL;
+            rc = strata_stmt_column_int64(st, c, &v->u.i);
+            break;
+        case STRATA_TYPE_DOUBLE:
+            v->type = STRATA_TYPE_DOUBLE;
+            rc = strata_stmt_column_double(st, c, &v->u.d);
+            break;
+        case STRATA_TYPE_TIMESTAMP:
+            v->type = STRATA_TYPE_TIMESTAMP;
+            rc = strata_stmt_column_timestamp(st, c, &v->u.ts);
+            break;
+        case STRATA_TYPE_TEXT:
+        case STRATA_TYPE_BLOB: {
+            bool text = strata_stmt_column_type(st, c) == STRATA_TYPE_TEXT;
+            const void *p = NULL;
+            size_t len = 0;
+            rc = text ? strata_stmt_column_text(st, c, (const char **)&p, &len)
+                      : strata_stmt_column_blob(st, c, &p, &len);
+            char *copy = rc == STRATA_OK ? malloc(len + 1) : NULL;
+            if (rc == STRATA_OK && !copy)
+                rc = STRATA_E_NOMEM;
+            if (copy) {
+                if (len)
+                    memcpy(copy, p, len);
+                copy[len] = '\0';
+                v->type = text ? STRATA_TYPE_TEXT : STRATA_TYPE_BLOB;
+                v->u.buf.ptr = copy;
+                v->u.buf.len = len;
+            }
+            break;
+        }
+        }
+        if (rc != STRATA_OK)
+            return rc;
+    }
+    return STRATA_OK;
+}
+
+int strata_query_rows(strata_query *q, strata_rows **out)
+{
+    STRATA__CONFINE(q ? q->s->db : NULL, STRATA_E_MISUSE);
+    if (!out)
+        return STRATA_E_MISUSE;
+    *out = NULL;
+    if (!q)
+        return STRATA_E_MISUSE;
+    if (q->ncolumns == 0)
+        return strata__session_error(q->s, STRATA_E_MISUSE,
+                                     "%s query: name its columns (strata_query_columns) to read "
+                                     "rows of values",
+                                     q->mi->m->name);
+    strata_rows *r = calloc(1, sizeof *r);
+    if (!r || !(r->names = calloc((size_t)q->ncolumns + 1, sizeof *r->names))) {
+        free(r);
+        return strata__session_error(q->s, STRATA_E_NOMEM, "out of memory");
+    }
+    r->width = q->ncolumns;
+    for (int c = 0; c < r->width; c++)
+        if (!(r->names[c] = strata__strdup(q->columns[c]))) {
+            strata_rows_free(r);
+            return strata__session_error(q->s, STRATA_E_NOMEM, "out of memory");
+        }
+    strata_stmt *st;
+    int rc = start(q, SHAPE_VALUES, q->limit, q->offset, &st);
+    while (rc == STRATA_OK) {
+        int step = strata_stmt_step(st);
+        if (step == STRATA_DONE)
+            break;
+        rc = step == STRATA_ROW ? rows_take(r, st) : step;
+    }
+    strata_stmt_finalize(st);
+    if (rc != STRATA_OK) {
+        strata_rows_free(r);
+        return rc == STRATA_E_NOMEM && !strata_db_errcode(q->s->db)
+                   ? strata__session_error(q->s, rc, "out of memory")
+                   : rc;
+    }
+    *out = r;
+    return STRATA_OK;
+}
+
+size_t strata_rows_count(const strata_rows *r) { return r ? r->n : 0; }
+
+int strata_rows_width(const strata_rows *r) { return r ? r->width : 0; }
+
+const char *strata_rows_name(const strata_rows *r, int col)
+{
+    return r && col >= 0 && col < r->width ? r->names[col] : NULL;
+}
+
+const strata_value *strata_rows_value(const strata_rows *r, size_t row, int col)
+{
+    if (!r || row >= r->n || col < 0 || col >= r->width)
+        return NULL;
+    return &r->v[row * (size_t)r->width + (size_t)col];
+}
+
+int strata_rows_int64(const strata_rows *r, size_t row, int col, int64_t *out)
+{
+    const strata_value *v = strata_rows_value(r, row, col);
+    if (!out)
+        return STRATA_E_MISUSE;
+    *out = 0;
+    return v ? strata__value_int64(v, out) : STRATA_E_RANGE;
+}
+
+int strata_rows_double(const strata_rows *r, size_t row, int col, double *out)
+{
+    const strata_value *v = strata_rows_value(r, row, col);
+    if (!out)
+        return STRATA_E_MISUSE;
+    *out = 0;
+    return v ? strata__value_double(v, out) : STRATA_E_RANGE;
+}
+
+const char *strata_rows_text(const strata_rows *r, size_t row, int col)
+{
+    const strata_value *v = strata_rows_value(r, row, col);
+    return v && v->type == STRATA_TYPE_TEXT ? v->u.buf.ptr : NULL;
+}
+
+/* The first column of the first row of `expr` over the query's rows. */
+static int scalar_value(strata_query *q, const char *expr, strata_rows **rows)
+{
+    *rows = NULL;
+    if (!q || !expr)
+        return STRATA_E_MISUSE;
+    char **saved = q->columns;
+    int nsaved = q->ncolumns;
+    q->columns = NULL;
+    q->ncolumns = 0;
+    int rc = push_list(q, expr, &q->columns, &q->ncolumns);
+    if (rc == STRATA_OK)
+        rc = strata_query_rows(q, rows);
+    for (int i = 0; i < q->ncolumns; i++)
+        free(q->columns[i]);
+    free(q->columns);
+    q->columns = saved;
+    q->ncolumns = nsaved;
+    if (rc == STRATA_OK && strata_rows_count(*rows) == 0) {
+        strata_rows_free(*rows);
+        *rows = NULL;
+        return strata__session_error(q->s, STRATA_E_NOT_FOUND, "%s query: no row for %s",
+                                     q->mi->m->name, expr);
+    }
+    return rc;
+}
+
+int strata_query_scalar_int64(strata_query *q, const char *expr, int64_t *out)
+{
+    if (!out)
+        return STRATA_E_MISUSE;
+    *out = 0;
+    strata_rows *r;
+    int rc = scalar_value(q, expr, &r);
+    if (rc == STRATA_OK) {
+        rc = strata_rows_int64(r, 0, 0, out);
+        if (rc == STRATA_E_TYPE)
+            rc = strata__session_error(q->s, rc, "%s query: %s is not an integer",
+                                       q->mi->m->name, expr);
+    }
+    strata_rows_free(r);
+    return rc;
+}
+
+int strata_query_scalar_double(strata_query *q, const char *expr, double *out)
+{
+    if (!out)
+        return STRATA_E_MISUSE;
+    *out = 0;
+    strata_rows *r;
+    int rc = scalar_value(q, expr, &r);
+    if (rc == STRATA_OK) {
+        rc = strata_rows_double(r, 0, 0, out);
+        if (rc == STRATA_E_TYPE)
+            rc = strata__session_error(q->s, rc, "%s query: %s is not a number", q->mi->m->name,
+                                       expr);
+    }
+    strata_rows_free(r);
+    return rc;
 }

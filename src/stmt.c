@@ -598,30 +598,8 @@ int strata_stmt_column_int64(strata_stmt *st, int col, int64_t *out)
         return rc;
     if (!out)
         return STRATA_E_MISUSE;
-    switch (v.type) {
-    case STRATA_TYPE_NULL: return STRATA_NULL;
-    case STRATA_TYPE_INT64:
-    case STRATA_TYPE_BOOL: *out = v.u.i; return STRATA_OK;
-    case STRATA_TYPE_DOUBLE:
-        if (v.u.d == floor(v.u.d) && v.u.d >= -9223372036854775808.0 &&
-            v.u.d < 9223372036854775808.0) {
-            *out = (int64_t)v.u.d;
-            return STRATA_OK;
-        }
-        return type_error(st, col, &v, "an integer");
-    case STRATA_TYPE_TEXT: {
-        const char *s = v.u.buf.ptr;
-        char *end;
-        errno = 0;
-        long long x = strtoll(s, &end, 10);
-        if (end != s && !*end && errno == 0) {
-            *out = x;
-            return STRATA_OK;
-        }
-        return type_error(st, col, &v, "an integer");
-    }
-    default: return type_error(st, col, &v, "an integer");
-    }
+    rc = strata__value_int64(&v, out);
+    return rc == STRATA_E_TYPE ? type_error(st, col, &v, "an integer") : rc;
 }
 
 int strata_stmt_column_double(strata_stmt *st, int col, double *out)
@@ -635,23 +613,8 @@ int strata_stmt_column_double(strata_stmt *st, int col, double *out)
         return rc;
     if (!out)
         return STRATA_E_MISUSE;
-    switch (v.type) {
-    case STRATA_TYPE_NULL: return STRATA_NULL;
-    case STRATA_TYPE_INT64:
-    case STRATA_TYPE_BOOL: *out = (double)v.u.i; return STRATA_OK;
-    case STRATA_TYPE_DOUBLE: *out = v.u.d; return STRATA_OK;
-    case STRATA_TYPE_TEXT: {
-        const char *s = v.u.buf.ptr;
-        char *end;
-        double x = strtod(s, &end);
-        if (end != s && !*end) {
-            *out = x;
-            return STRATA_OK;
-        }
-        return type_error(st, col, &v, "a number");
-    }
-    default: return type_error(st, col, &v, "a number");
-    }
+    rc = strata__value_double(&v, out);
+    return rc == STRATA_E_TYPE ? type_error(st, col, &v, "a number") : rc;
 }
 
 int strata_stmt_column_bool(strata_stmt *st, int col, int *out)

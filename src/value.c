@@ -5,7 +5,10 @@
  * Gregorian calendar (eras of 400 years), so it is exact for every year
  * 1..9999 with no table and no dependence on the C library's time zone.
  */
+#include <errno.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 
@@ -253,4 +256,57 @@ strata_value strata_blob_value(const void *data, size_t len)
     v.u.buf.ptr = data;
     v.u.buf.len = len;
     return v;
+}
+
+/* ---- conversions shared by the column getters ---------------------------- */
+
+int strata__value_int64(const strata_value *v, int64_t *out)
+{
+    *out = 0;
+    switch (v->type) {
+    case STRATA_TYPE_NULL: return STRATA_NULL;
+    case STRATA_TYPE_INT64:
+    case STRATA_TYPE_BOOL: *out = v->u.i; return STRATA_OK;
+    case STRATA_TYPE_DOUBLE:
+        if (v->u.d == floor(v->u.d) && v->u.d >= -9223372036854775808.0 &&
+            v->u.d < 9223372036854775808.0) {
+            *out = (int64_t)v->u.d;
+            return STRATA_OK;
+        }
+        return STRATA_E_TYPE;
+    case STRATA_TYPE_TEXT: {
+        const char *s = v->u.buf.ptr;
+        char *end;
+        errno = 0;
+        long long x = strtoll(s, &end, 10);
+        if (end != s && !*end && errno == 0) {
+            *out = x;
+            return STRATA_OK;
+        }
+        return STRATA_E_TYPE;
+    }
+    default: return STRATA_E_TYPE;
+    }
+}
+
+int strata__value_double(const strata_value *v, double *out)
+{
+    *out = 0;
+    switch (v->type) {
+    case STRATA_TYPE_NULL: return STRATA_NULL;
+    case STRATA_TYPE_INT64:
+    case STRATA_TYPE_BOOL: *out = (double)v->u.i; return STRATA_OK;
+    case STRATA_TYPE_DOUBLE: *out = v->u.d; return STRATA_OK;
+    case STRATA_TYPE_TEXT: {
+        const char *s = v->u.buf.ptr;
+        char *end;
+        double x = strtod(s, &end);
+        if (end != s && !*end) {
+            *out = x;
+            return STRATA_OK;
+        }
+        return STRATA_E_TYPE;
+    }
+    default: return STRATA_E_TYPE;
+    }
 }

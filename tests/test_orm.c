@@ -2189,6 +2189,97 @@ START_TEST(orm_text_types_validated_alike)
 }
 END_TEST
 
+/* Values and aggregates, grouped, the same on every engine (types too). */
+START_TEST(orm_values_and_aggregates)
+{
+    fixture f;
+    setup_db(&f);
+    User *john = new_user(&f, "john", "john@example.com");
+    User *susan = new_user(&f, "susan", "susan@example.com");
+    new_user(&f, "mary", "mary@example.com");
+    new_post(&f, "s1", susan);
+    new_post(&f, "s2", susan);
+    new_post(&f, "j1", john);
+    OK(&f, strata_session_commit(f.s));
+
+    /* Posts per author, most first, through the many-to-one join. */
+    strata_query *q = strata_query_new(f.s, &post_model);
+    OK(&f, strata_query_columns(q, "author.username, count(*)"));
+    OK(&f, strata_query_group_by(q, "author.username"));
+    OK(&f, strata_query_order_by(q, "count(*)", STRATA_DESC));
+    strata_rows *rows;
+    OK(&f, strata_query_rows(q, &rows));
+    ck_assert_uint_eq(strata_rows_count(rows), 2);
+    ck_assert_int_eq(strata_rows_width(rows), 2);
+    ck_assert_str_eq(strata_rows_name(rows, 1), "count(*)");
+    ck_assert_str_eq(strata_rows_text(rows, 0, 0), "susan");
+    ck_assert_int_eq(strata_rows_value(rows, 0, 1)->type, STRATA_TYPE_INT64);
+    int64_t n;
+    OK(&f, strata_rows_int64(rows, 0, 1, &n));
+    ck_assert_int_eq(n, 2);
+    ck_assert_str_eq(strata_rows_text(rows, 1, 0), "john");
+    ck_assert_ptr_null(strata_rows_value(rows, 2, 0));
+    ck_assert_int_eq(strata_rows_int64(rows, 0, 0, &n), STRATA_E_TYPE);
+    strata_rows_free(rows);
+    /* Only the groups with two posts or more. */
+    OK(&f, strata_query_having(q, strata_c("count(*)", STRATA_GE, strata_int(2))));
+    OK(&f, strata_query_rows(q, &rows));
+    ck_assert_uint_eq(strata_rows_count(rows), 1);
+    ck_assert_str_eq(strata_rows_text(rows, 0, 0), "susan");
+    strata_rows_free(rows);
+    strata_query_free(q);
+
+    /* Distinct values, filtered and ordered. */
+    q = strata_query_new(f.s, &post_model);
+    OK(&f, strata_query_columns(q, "user_id"));
+    OK(&f, strata_query_distinct(q));
+    OK(&f, strata_query_order_by(q, "user_id", STRATA_ASC));
+    OK(&f, strata_query_rows(q, &rows));
+    ck_assert_uint_eq(strata_rows_count(rows), 2);
+    OK(&f, strata_rows_int64(rows, 1, 0, &n));
+    ck_assert_int_eq(n, susan->id);
+    strata_rows_free(rows);
+    strata_query_free(q);
+
+    /* Scalars: the same types on both engines. */
+    q = strata_query_new(f.s, &user_model);
+    OK(&f, strata_query_scalar_int64(q, "count(*)", &n));
+    ck_assert_int_eq(n, 3);
+    OK(&f, strata_query_scalar_int64(q, "sum(id)", &n));
+    ck_assert_int_eq(n, 6);
+    OK(&f, strata_query_scalar_int64(q, "max(id)", &n));
+    ck_assert_int_eq(n, 3);
+    double d;
+    OK(&f, strata_query_scalar_double(q, "avg(id)", &d));
+    ck_assert(d == 2.0);
+    OK(&f, strata_query_columns(q, "avg(id), sum(id)"));
+    OK(&f, strata_query_rows(q, &rows));
+    ck_assert_int_eq(strata_rows_value(rows, 0, 0)->type, STRATA_TYPE_DOUBLE);
+    ck_assert_int_eq(strata_rows_value(rows, 0, 1)->type, STRATA_TYPE_INT64);
+    strata_rows_free(rows);
+    strata_query_filter(q, strata_c("username", STRATA_EQ, strata_text("nobody")));
+    ck_assert_int_eq(strata_query_scalar_int64(q, "sum(id)", &n), STRATA_NULL);
+    strata_query_free(q);
+
+    /* Bad items name themselves. */
+    q = strata_query_new(f.s, &user_model);
+    OK(&f, strata_query_columns(q, "median(id)"));
+    ck_assert_int_eq(strata_query_rows(q, &rows), STRATA_E_UNDEFINED_COLUMN);
+    ck_assert_ptr_null(rows);
+    ck_assert_ptr_nonnull(strstr(strata_session_errmsg(f.s), "median(id)"));
+    strata_query_free(q);
+    q = strata_query_new(f.s, &user_model);
+    OK(&f, strata_query_columns(q, "count(nope)"));
+    ck_assert_int_eq(strata_query_rows(q, &rows), STRATA_E_UNDEFINED_COLUMN);
+    strata_query_free(q);
+    q = strata_query_new(f.s, &user_model);
+    ck_assert_int_eq(strata_query_rows(q, &rows), STRATA_E_MISUSE);
+    ck_assert_int_eq(strata_query_columns(q, "id,,username"), STRATA_E_MISUSE);
+    strata_query_free(q);
+    teardown(&f);
+}
+END_TEST
+
 START_TEST(orm_table_args_errors)
 {
     static const strata_table_arg bad_cols[] = {STRATA_UNIQUE_CONSTRAINT(NULL, "user_id, nope"),
@@ -2241,6 +2332,7 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_table_args);
     tcase_add_test(tc, orm_table_args_errors);
     tcase_add_test(tc, orm_text_types_validated_alike);
+    tcase_add_test(tc, orm_values_and_aggregates);
     tcase_add_test(tc, orm_savepoint_rollback_leaves_no_ghost);
     tcase_add_test(tc, orm_savepoint_rollback_restores_objects);
     tcase_add_test(tc, orm_savepoint_nested);

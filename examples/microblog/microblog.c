@@ -235,6 +235,23 @@ static int play_followers(demo *d, User *john, User *susan)
         if (!more)
             break;
     }
+
+    step("posts per user, most first: an aggregate, grouped");
+    q = strata_query_new(d->s, &post_model);
+    strata_query_columns(q, "author.username, count(*)");
+    strata_query_group_by(q, "author.username");
+    strata_query_order_by(q, "count(*)", STRATA_DESC);
+    strata_rows *rows;
+    int rc = strata_query_rows(q, &rows);
+    strata_query_free(q);
+    if (rc != STRATA_OK)
+        return failed(d, "posts per user", rc);
+    for (size_t i = 0; i < strata_rows_count(rows); i++) {
+        int64_t n = 0;
+        strata_rows_int64(rows, i, 1, &n);
+        printf("%s %" PRId64 "\n", strata_rows_text(rows, i, 0), n);
+    }
+    strata_rows_free(rows);
     return 0;
 }
 

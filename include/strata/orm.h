@@ -437,6 +437,55 @@ STRATA_API int strata_query_one_or_none(strata_query *q, void *out);
 STRATA_API int strata_query_count(strata_query *q, int64_t *out);
 STRATA_API int strata_query_exists(strata_query *q, int *out);
 
+/*
+ * Values instead of objects: columns and aggregates, grouped.
+ *
+ *     strata_query *q = strata_query_new(s, &post_model);
+ *     strata_query_columns(q, "author.username, count(*)");
+ *     strata_query_group_by(q, "author.username");
+ *     strata_query_having(q, strata_c("count(*)", STRATA_GE, strata_int(2)));
+ *     strata_query_order_by(q, "count(*)", STRATA_DESC);
+ *     strata_rows *rows;
+ *     strata_query_rows(q, &rows);    // ("susan", 2), ...
+ *
+ * An item is a field ("user_id"), a field through a many-to-one
+ * relationship ("author.username", joined), or an aggregate of one:
+ * count(*), count(f), sum(f), avg(f), min(f), max(f).  Aggregates may
+ * also stand in strata_query_having() conditions and in order_by.  Both
+ * engines give the same types: count an integer, avg a double, sum of an
+ * integer field an integer, of a float field a double.  Filters, order,
+ * limit and offset apply as for objects.  Bad names are
+ * STRATA_E_UNDEFINED_COLUMN at execution, naming the item.
+ */
+typedef struct strata_rows strata_rows;
+/** The items to select, comma-separated; adds to those given before. */
+STRATA_API int strata_query_columns(strata_query *q, const char *items);
+STRATA_API int strata_query_group_by(strata_query *q, const char *fields);
+/** A condition on the groups (HAVING); takes `c`. */
+STRATA_API int strata_query_having(strata_query *q, strata_cond *c);
+/** Only distinct rows of values (SELECT DISTINCT). */
+STRATA_API int strata_query_distinct(strata_query *q);
+/** Run a query of values; *out is the caller's (strata_rows_free). */
+STRATA_API int strata_query_rows(strata_query *q, strata_rows **out);
+STRATA_API size_t strata_rows_count(const strata_rows *r);
+STRATA_API int strata_rows_width(const strata_rows *r);
+/** The item column `col` selects, as given. */
+STRATA_API const char *strata_rows_name(const strata_rows *r, int col);
+/** A value, owned by the rows; NULL out of range. */
+STRATA_API const strata_value *strata_rows_value(const strata_rows *r, size_t row, int col);
+/** A value converted as the column getters do: STRATA_OK, STRATA_NULL,
+ *  STRATA_E_TYPE, STRATA_E_RANGE (no such row or column). */
+STRATA_API int strata_rows_int64(const strata_rows *r, size_t row, int col, int64_t *out);
+STRATA_API int strata_rows_double(const strata_rows *r, size_t row, int col, double *out);
+/** A text value, or NULL (SQL NULL, not text, out of range). */
+STRATA_API const char *strata_rows_text(const strata_rows *r, size_t row, int col);
+STRATA_API void strata_rows_free(strata_rows *r);
+/** One aggregate over the query's rows ("sum(amount)", "max(id)"), as an
+ *  integer or a double; STRATA_NULL when it is SQL NULL (no rows for
+ *  sum, min, max, avg). The query's own columns are left as they were. */
+STRATA_API int strata_query_scalar_int64(strata_query *q, const char *expr, int64_t *out);
+STRATA_API int strata_query_scalar_double(strata_query *q, const char *expr, double *out);
+
 /**
  * Stream the results in constant memory: each strata_iter_next() fills one
  * object the iterator owns (valid until the next call, not tracked by the
