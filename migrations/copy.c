@@ -24,7 +24,8 @@
 #include "migrate_internal.h"
 
 #define DEFAULT_BATCH 500
-#define MAX_PARAMS 30000 /* under SQLite's 32766 and PostgreSQL's 65535 */
+#define MAX_PARAMS 30000           /* under SQLite's 32766 and PostgreSQL's 65535 */
+#define BATCH_BYTES (16 << 20)     /* a batch goes once its texts and blobs reach this */
 
 /* How a column's text is put in canonical form before hashing. */
 typedef enum canon { CANON_PLAIN, CANON_NUMBER, CANON_UUID, CANON_JSON } canon;
@@ -346,6 +347,7 @@ typedef struct batch {
     strata_value *v; /* rows * ncols */
     char **owned;    /* per value: the text or blob copy, or NULL */
     int rows, cap, ncols;
+    size_t bytes;    /* of the copies: wide rows make short batches */
 } batch;
 
 static void batch_clear(batch *b)
@@ -355,6 +357,7 @@ static void batch_clear(batch *b)
         b->owned[i] = NULL;
     }
     b->rows = 0;
+    b->bytes = 0;
 }
 
 /* Take the source's current row into the batch. */
@@ -387,6 +390,7 @@ static int batch_take(batch *b, strata_stmt *st)
             own[i][n] = '\0';
             v->u.buf.ptr = own[i];
             v->u.buf.len = n;
+            b->bytes += n;
             break;
         }
         }
@@ -509,6 +513,8 @@ static int copy_table(copier *c, table_copy *tc)
     int rc = count_rows(c->src, tc->qsrc, &total);
     if (rc != STRATA_OK)
         return failed_on(c, c->src, "counting the rows of table %s", tc->t->name);
+    if (c->o.progress && total > 0)
+        c->o.progress(c->o.ud, tc->t->name, 0, total); /* the table's start */
     int full = c->o.batch_rows > 0 ? c->o.batch_rows : DEFAULT_BATCH;
     if (full * tc->ncols > MAX_PARAMS)
         full = MAX_PARAMS / (tc->ncols ? tc->ncols : 1);
@@ -540,7 +546,7 @@ static int copy_table(copier *c, table_copy *tc)
         }
         tc->sum_src += h;
         tc->rows_src++;
-        if (b.rows == full) {
+        if (b.rows == full || b.bytes >= BATCH_BYTES) {
             rc = batch_flush(c, tc, &b, &ins, full);
             batch_clear(&b);
             /* The table's end is reported once, below. */

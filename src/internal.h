@@ -60,6 +60,16 @@ char *strata__strndup(const char *s, size_t n);
 int strata__value_int64(const strata_value *v, int64_t *out);
 int strata__value_double(const strata_value *v, double *out);
 
+/* text_types.c */
+/* Decimal text `v` as PostgreSQL's numeric(prec, scale) keeps it: rounded
+ * to `scale` decimals half away from zero and written with exactly that
+ * many ("12.345" -> "12.35", "7" -> "7.00"), no '+', no leading zeros, no
+ * sign on zero; scale -1 (plain numeric) keeps the decimals as they are.
+ * *out is the caller's.  STRATA_E_DATA for text that is no decimal
+ * number, STRATA_E_RANGE when more than prec - scale digits would stand
+ * before the point (prec 0: any), STRATA_E_NOMEM. */
+int strata__numeric_round(const char *v, int prec, int scale, char **out);
+
 /* ---- URLs (url.c) ------------------------------------------------------ */
 
 /* Every secret of a parsed URL (the password and the values of secret

@@ -212,14 +212,6 @@ void strata__forget_related(strata_object *o);
 
 /* ---- text_types.c ------------------------------------------------------ */
 
-/* Decimal text `v` as PostgreSQL's numeric(prec, scale) keeps it: rounded
- * to `scale` decimals half away from zero and written with exactly that
- * many ("12.345" -> "12.35", "7" -> "7.00"), no '+', no leading zeros, no
- * sign on zero; scale -1 (plain numeric) keeps the decimals as they are.
- * *out is the caller's.  STRATA_E_DATA for text that is no decimal
- * number, STRATA_E_RANGE when more than prec - scale digits would stand
- * before the point (prec 0: any), STRATA_E_NOMEM. */
-int strata__numeric_round(const char *v, int prec, int scale, char **out);
 /* Whether `v` is one JSON value (RFC 8259) with nothing after it; *at is
  * where reading stopped (the first byte at fault when not). */
 bool strata__json_valid(const char *v, size_t *at);

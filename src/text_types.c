@@ -4,6 +4,8 @@
  * them, so SQLite, which would store any text, keeps the same values.
  */
 #include <ctype.h>
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -96,6 +98,62 @@ int strata__numeric_round(const char *v, int prec, int scale, char **out)
     return STRATA_OK;
 }
 
+int strata_driver_format_decimal(double d, int scale, char *buf, size_t cap)
+{
+    if (isnan(d) || isinf(d)) {
+        const char *t = isnan(d) ? "NaN" : d > 0 ? "Infinity" : "-Infinity";
+        return snprintf(buf, cap, "%s", t) < (int)cap ? STRATA_OK : STRATA_E_RANGE;
+    }
+    /* The shortest scientific form that reads back as d: "1.25e-01". */
+    char sci[40];
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(sci, sizeof sci, "%.*e", prec - 1, d);
+        if (strtod(sci, NULL) == d)
+            break;
+    }
+    char digits[24];
+    size_t nd = 0;
+    const char *p = sci;
+    bool neg = *p == '-';
+    if (neg)
+        p++;
+    for (; *p && *p != 'e'; p++)
+        if (isdigit((unsigned char)*p) && nd < sizeof digits)
+            digits[nd++] = *p;
+    long e = *p == 'e' ? strtol(p + 1, NULL, 10) : 0;
+    while (nd > 1 && digits[nd - 1] == '0')
+        nd--;
+    /* Plain notation: the point after digit e + 1. */
+    char plain[400];
+    size_t w = 0;
+    if (neg)
+        plain[w++] = '-';
+    if (e >= 0) {
+        for (long i = 0; i <= e && w < sizeof plain - 4; i++)
+            plain[w++] = (size_t)i < nd ? digits[i] : '0';
+        if ((size_t)e + 1 < nd) {
+            plain[w++] = '.';
+            for (size_t i = (size_t)e + 1; i < nd && w < sizeof plain - 2; i++)
+                plain[w++] = digits[i];
+        }
+    } else {
+        plain[w++] = '0';
+        plain[w++] = '.';
+        for (long i = 0; i < -e - 1 && w < sizeof plain - 2 - nd; i++)
+            plain[w++] = '0';
+        for (size_t i = 0; i < nd && w < sizeof plain - 2; i++)
+            plain[w++] = digits[i];
+    }
+    plain[w] = '\0';
+    char *canon = NULL;
+    int rc = strata__numeric_round(plain, 0, scale, &canon);
+    if (rc != STRATA_OK)
+        return rc;
+    rc = snprintf(buf, cap, "%s", canon) < (int)cap ? STRATA_OK : STRATA_E_RANGE;
+    free(canon);
+    return rc;
+}
+
 /* ---- JSON (RFC 8259), checked, not rewritten ------------------------------ */
 
 typedef struct jp {
@@ -111,11 +169,42 @@ static void json_space(jp *j)
 
 static bool json_value(jp *j);
 
+/* The code unit of \uXXXX at p (p at the 'u'), or -1. */
+static long json_u(const char *p)
+{
+    if (*p != 'u')
+        return -1;
+    long v = 0;
+    for (int i = 1; i <= 4; i++) {
+        if (!isxdigit((unsigned char)p[i]))
+            return -1;
+        v = v * 16 + (isdigit((unsigned char)p[i]) ? p[i] - '0' : (p[i] | 0x20) - 'a' + 10);
+    }
+    return v;
+}
+
+/* Bytes of the UTF-8 sequence at p, or 0 when it is not one. */
+static int utf8_len(const unsigned char *p)
+{
+    int n = p[0] < 0x80 ? 1 : (p[0] & 0xE0) == 0xC0 ? 2 : (p[0] & 0xF0) == 0xE0 ? 3
+                          : (p[0] & 0xF8) == 0xF0 ? 4 : 0;
+    if (n == 2 && p[0] < 0xC2)
+        return 0; /* overlong */
+    for (int i = 1; i < n; i++)
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+    if (n == 3 && ((p[0] == 0xE0 && p[1] < 0xA0) || (p[0] == 0xED && p[1] >= 0xA0)))
+        return 0; /* overlong, or a surrogate */
+    if (n == 4 && ((p[0] == 0xF0 && p[1] < 0x90) || p[0] > 0xF4 || (p[0] == 0xF4 && p[1] >= 0x90)))
+        return 0;
+    return n;
+}
+
 static bool json_string(jp *j)
 {
     if (*j->p != '"')
         return false;
-    for (j->p++;; j->p++) {
+    for (j->p++;;) {
         unsigned char c = (unsigned char)*j->p;
         if (c == '"') {
             j->p++;
@@ -123,17 +212,31 @@ static bool json_string(jp *j)
         }
         if (c < 0x20)
             return false; /* the end, or a control character */
-        if (c == '\\') {
-            j->p++;
-            if (*j->p == 'u') {
-                for (int i = 1; i <= 4; i++)
-                    if (!isxdigit((unsigned char)j->p[i]))
-                        return false;
-                j->p += 4;
-            } else if (!strchr("\"\\/bfnrt", *j->p) || !*j->p) {
+        if (c != '\\') {
+            int n = utf8_len((const unsigned char *)j->p);
+            if (!n)
                 return false;
-            }
+            j->p += n;
+            continue;
         }
+        j->p++;
+        long u = json_u(j->p);
+        if (u == 0)
+            return false; /* jsonb cannot hold \u0000 */
+        if (u >= 0xDC00 && u <= 0xDFFF)
+            return false; /* a low surrogate alone */
+        if (u >= 0xD800 && u <= 0xDBFF) { /* a high one needs its low one */
+            long lo = j->p[5] == '\\' ? json_u(j->p + 6) : -1;
+            if (lo < 0xDC00 || lo > 0xDFFF)
+                return false;
+            j->p += 6;
+        }
+        if (u >= 0)
+            j->p += 5;
+        else if (*j->p && strchr("\"\\/bfnrt", *j->p))
+            j->p++;
+        else
+            return false;
     }
 }
 
@@ -157,12 +260,20 @@ static bool json_number(jp *j)
     }
     if (*p == 'e' || *p == 'E') {
         p++;
+        bool neg = *p == '-';
         if (*p == '+' || *p == '-')
             p++;
         if (!isdigit((unsigned char)*p))
             return false;
-        while (isdigit((unsigned char)*p))
+        long e = 0;
+        while (isdigit((unsigned char)*p)) {
+            if (e < 1000000)
+                e = e * 10 + (*p - '0');
             p++;
+        }
+        /* Past what PostgreSQL's numeric holds (jsonb keeps numbers so). */
+        if ((!neg && e > 131072) || (neg && e > 16383))
+            return false;
     }
     j->p = p;
     return true;
@@ -177,6 +288,7 @@ static bool json_items(jp *j, char close, bool object)
         return true;
     }
     for (;;) {
+        json_space(j);
         if (object) {
             if (!json_string(j))
                 return false;
@@ -199,7 +311,7 @@ static bool json_items(jp *j, char close, bool object)
 static bool json_value(jp *j)
 {
     json_space(j);
-    if (++j->depth > 1000) /* deeper than PostgreSQL's stack would go */
+    if (++j->depth > 4000) /* a guard for this recursion, past any real document */
         return false;
     bool ok;
     switch (*j->p) {

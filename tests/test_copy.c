@@ -362,6 +362,35 @@ START_TEST(copy_failure_halfway_changes_nothing)
 }
 END_TEST
 
+/* The key counters after a copy: an insert works after keys that are all
+ * negative, as after ordinary ones. */
+START_TEST(copy_key_counters)
+{
+    strata_db *here = th_open();
+    strata_metadata *md;
+    ck_assert_int_eq(strata_metadata_new(&md), STRATA_OK);
+    strata_table *t;
+    ck_assert_int_eq(strata_metadata_add_table(md, "below", &t), STRATA_OK);
+    ck_assert_int_eq(strata_table_add_column(t, "id", "integer",
+                                             STRATA_PRIMARY_KEY | STRATA_AUTOINCREMENT, NULL),
+                     STRATA_OK);
+    ck_assert_int_eq(strata_table_add_column(t, "v", "integer", STRATA_NULLABLE, NULL),
+                     STRATA_OK);
+    ck_assert_int_eq(strata_metadata_create_all(md, here), STRATA_OK);
+    strata_metadata_free(md);
+    th_exec(here, "INSERT INTO below (id, v) VALUES (-5, 1), (-3, 2)");
+    strata_db *other = open_other();
+    lines out = {.text = ""};
+    int rc = copy(here, other, &out, 0);
+    ck_assert_msg(rc == STRATA_OK, "copy: %s", strata_db_errmsg(other));
+    th_exec(other, "INSERT INTO below (v) VALUES (3)");
+    ck_assert_int_eq(th_int(other, "SELECT count(*) FROM below WHERE v = 3 AND id NOT IN (-5, -3)"),
+                     1);
+    strata_db_close(other);
+    strata_db_close(here);
+}
+END_TEST
+
 static void add(TCase *tc, th_engine e)
 {
     (void)e;
@@ -369,6 +398,7 @@ static void add(TCase *tc, th_engine e)
     tcase_add_test(tc, copy_both_ways);
     tcase_add_test(tc, copy_refuses_a_different_target);
     tcase_add_test(tc, copy_failure_halfway_changes_nothing);
+    tcase_add_test(tc, copy_key_counters);
 }
 
 static Suite *build(void) { return th_suite("copy", add); }

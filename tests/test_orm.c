@@ -2140,6 +2140,13 @@ START_TEST(orm_text_types_validated_alike)
         {NULL, NULL, "{\"a\": [1, 2.5e3, true, null, \"x\\u00e9\"]}", "draft", STRATA_OK, NULL,
          NULL},
         {NULL, NULL, "{\"a\": }", "draft", STRATA_E_DATA, NULL, NULL},
+        /* As PostgreSQL's jsonb prints objects, and what jsonb refuses. */
+        {NULL, NULL, "{\"a\": 1, \"b\": [2, 3], \"c\": {\"d\": \"\\ud83d\\ude00\"}}", "draft",
+         STRATA_OK, NULL, NULL},
+        {NULL, NULL, "[\"\\ud800\"]", "draft", STRATA_E_DATA, NULL, NULL},
+        {NULL, NULL, "[\"\\u0000\"]", "draft", STRATA_E_DATA, NULL, NULL},
+        {NULL, NULL, "[\"\xff\"]", "draft", STRATA_E_DATA, NULL, NULL},
+        {NULL, NULL, "[1e1000000]", "draft", STRATA_E_DATA, NULL, NULL},
         {NULL, NULL, "[1, 2] 3", "draft", STRATA_E_DATA, NULL, NULL},
         {NULL, NULL, "01", "draft", STRATA_E_DATA, NULL, NULL},
         {NULL, NULL, NULL, "lost", STRATA_E_CHECK, NULL, NULL},

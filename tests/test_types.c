@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "strata/sys/driver.h"
 
 static void make_table(strata_db *db)
 {
@@ -502,6 +503,59 @@ START_TEST(types_names_and_timestamp_text_edges)
 }
 END_TEST
 
+/* A NUMERIC column reads back as PostgreSQL prints the same value: on
+ * SQLite, which keeps it as a double or an integer, through the decimal
+ * formatter; rounded half away from zero to the declared scale. */
+START_TEST(types_numeric_text_alike)
+{
+    static const struct {
+        double d;
+        int scale;
+        const char *want;
+    } fmt[] = {{0.125, 2, "0.13"},     {1.005, 2, "1.01"},   {19.999, 2, "20.00"},
+               {-0.001, 2, "0.00"},    {2.5, 0, "3"},        {-2.5, 0, "-3"},
+               {12.7, 0, "13"},        {0.00001, -1, "0.00001"},
+               {1e20, -1, "100000000000000000000"},          {1.5, -1, "1.5"},
+               {-0.0, 1, "0.0"},       {123.456, 4, "123.4560"}};
+    for (size_t i = 0; i < sizeof fmt / sizeof fmt[0]; i++) {
+        char buf[400];
+        ck_assert_int_eq(strata_driver_format_decimal(fmt[i].d, fmt[i].scale, buf, sizeof buf),
+                         STRATA_OK);
+        ck_assert_msg(!strcmp(buf, fmt[i].want), "%.17g at scale %d: %s, want %s", fmt[i].d,
+                      fmt[i].scale, buf, fmt[i].want);
+    }
+    char small[4];
+    ck_assert_int_eq(strata_driver_format_decimal(12345.5, 2, small, sizeof small),
+                     STRATA_E_RANGE);
+    /* Written as numbers by raw SQL, read as the engines' text. */
+    strata_db *db = th_open();
+    th_exec(db, "CREATE TABLE n (id INTEGER PRIMARY KEY, a NUMERIC(10, 2), b DECIMAL(10), "
+                "c NUMERIC)");
+    th_exec(db, "INSERT INTO n (id, a, b, c) VALUES (1, 0.125, 12.7, 0.00001), "
+                "(2, 19.999, 2.5, 1e20), (3, 7, 3, 1.5)");
+    static const char *const want[3][3] = {{"0.13", "13", "0.00001"},
+                                           {"20.00", "3", "100000000000000000000"},
+                                           {"7.00", "3", "1.5"}};
+    strata_stmt *st;
+    th_rc(db, strata_stmt_prepare(&st, db, "SELECT a, b, c FROM n ORDER BY id"), STRATA_OK);
+    for (int r = 0; r < 3; r++) {
+        ck_assert_int_eq(strata_stmt_step(st), STRATA_ROW);
+        for (int c = 0; c < 3; c++) {
+            const char *t = NULL;
+            size_t n;
+            th_rc(db, strata_stmt_column_text(st, c, &t, &n), STRATA_OK);
+            /* PostgreSQL keeps a plain NUMERIC's digits as written. */
+            const char *w = want[r][c];
+            if (th_is_pg() && r == 1 && c == 2)
+                w = "100000000000000000000";
+            ck_assert_msg(!strcmp(t, w), "row %d column %d: %s, want %s", r, c, t, w);
+        }
+    }
+    strata_stmt_finalize(st);
+    strata_db_close(db);
+}
+END_TEST
+
 static void add(TCase *tc, th_engine e)
 {
     (void)e;
@@ -513,6 +567,7 @@ static void add(TCase *tc, th_engine e)
     tcase_add_test(tc, types_conversions_and_refusals);
     tcase_add_test(tc, types_every_getter_on_every_type);
     tcase_add_test(tc, types_names_and_timestamp_text_edges);
+    tcase_add_test(tc, types_numeric_text_alike);
 }
 
 static Suite *build(void) { return th_suite("types", add); }

@@ -381,7 +381,9 @@ static int cmd_copy(cli *c)
             code = fail(c, rc == STRATA_E_OUTDATED ? STRATA_CLI_OUTDATED : STRATA_CLI_FAILED,
                         strata_db_errmsg(dst));
         else
-            info("copy", "Done: every table's rows and checksum match.");
+            info("copy", "%s", c->into_non_empty
+                                   ? "Done: every table's row count is what it had plus the source's."
+                                   : "Done: every table's rows and checksum match.");
     }
     strata_db_close(src);
     strata_db_close(dst);

@@ -357,8 +357,10 @@ static void put_literal(strata__sb *sb, const char *text)
 }
 
 /* The identity (or serial) sequence past the largest key: the next value
- * it gives is max + 1.  setval(NULL, ...) does nothing, for a column
- * without a sequence. */
+ * it gives is max + 1 (setval(max, true)); with no key of 1 or more, 1
+ * (setval(1, false)), so negative keys and an empty table stay in the
+ * sequence's range.  setval(NULL, ...) does nothing, for a column without
+ * a sequence. */
 static void pg_autoincrement_resync(strata__sb *sb, const char *qtable, const char *col,
                                     const char *qcol)
 {
@@ -366,7 +368,8 @@ static void pg_autoincrement_resync(strata__sb *sb, const char *qtable, const ch
     put_literal(sb, qtable);
     strata__sb_puts(sb, ", ");
     put_literal(sb, col);
-    strata__sb_printf(sb, "), COALESCE(max(%s), 0) + 1, false) FROM %s", qcol, qtable);
+    strata__sb_printf(sb, "), GREATEST(COALESCE(max(%s), 1), 1), COALESCE(max(%s), 0) >= 1) FROM %s",
+                      qcol, qcol, qtable);
 }
 
 /* The defaults PostgreSQL gives back for "now", squeezed (schema.c). */

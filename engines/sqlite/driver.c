@@ -39,7 +39,7 @@ typedef struct sqlite_conn {
 /* A declared NUMERIC/DECIMAL is DECL_NUMERIC without a scale, or
  * DECL_NUMERIC + 1 + s with scale s (0 to 200). */
 enum decl_class { DECL_UNKNOWN = 0, DECL_PLAIN, DECL_BOOL, DECL_TIMESTAMP, DECL_NUMERIC };
-#define NUMERIC_TEXT 96 /* a number's text, per column */
+#define NUMERIC_TEXT 400 /* a number's text, per column */
 
 typedef struct sqlite_stmt {
     strata_backend_stmt base;
@@ -488,9 +488,9 @@ static int classify_decl(const char *t)
      * with the declared scale. */
     if (contains_ci(t, "NUMERIC") || contains_ci(t, "DECIMAL")) {
         const char *open = strchr(t, '('), *comma = open ? strchr(open, ',') : NULL;
-        if (!comma)
+        if (!open)
             return DECL_NUMERIC;
-        long scale = strtol(comma + 1, NULL, 10);
+        long scale = comma ? strtol(comma + 1, NULL, 10) : 0; /* DECIMAL(p) is DECIMAL(p, 0) */
         return DECL_NUMERIC + 1 + (int)(scale < 0 ? 0 : scale > 200 ? 200 : scale);
     }
     /* The other half of the contract in driver.h (column_value): the
@@ -526,13 +526,9 @@ static int numeric_text(sqlite_stmt *st, int col, int type, strata_value *out)
         }
     } else {
         double d = sqlite3_column_double(st->h, col);
-        n = scale >= 0 ? snprintf(buf, NUMERIC_TEXT, "%.*f", scale, d) : NUMERIC_TEXT;
-        if (n >= NUMERIC_TEXT) /* no scale, or too long with it */
-            for (int prec = 15; prec <= 17; prec++) {
-                n = snprintf(buf, NUMERIC_TEXT, "%.*g", prec, d);
-                if (strtod(buf, NULL) == d)
-                    break;
-            }
+        if (strata_driver_format_decimal(d, scale, buf, NUMERIC_TEXT) != STRATA_OK)
+            snprintf(buf, NUMERIC_TEXT, "%.17g", d); /* past the buffer: a float's text */
+        n = (int)strlen(buf);
     }
     out->type = STRATA_TYPE_TEXT;
     out->u.buf.ptr = buf;

@@ -93,6 +93,8 @@ typedef struct strata_field {
 /* Field macros.  The last argument is the flags, optionally followed by
  * more designated initialisers: STRATA_DATETIME(Post, timestamp,
  * STRATA_INDEX, .default_fn = strata_default_now). */
+#define STRATA__XSTR(x) #x
+#define STRATA__STR(x) STRATA__XSTR(x) /* a macro argument's value as text */
 #define STRATA__FIELD(T, m, ct, sqltype, ...)                                                    \
     {                                                                                            \
         .name = #m, .offset = offsetof(T, m), .ctype = ct, .type = sqltype, .flags = __VA_ARGS__ \
@@ -104,7 +106,7 @@ typedef struct strata_field {
 #define STRATA_BOOLEAN(T, m, ...) STRATA__FIELD(T, m, STRATA_C_BOOL, "boolean", __VA_ARGS__)
 #define STRATA_FLOAT(T, m, ...) STRATA__FIELD(T, m, STRATA_C_DOUBLE, "float", __VA_ARGS__)
 #define STRATA_STRING(T, m, n, ...) \
-    STRATA__FIELD(T, m, STRATA_C_TEXT, "string(" #n ")", __VA_ARGS__)
+    STRATA__FIELD(T, m, STRATA_C_TEXT, "string(" STRATA__STR(n) ")", __VA_ARGS__)
 #define STRATA_TEXT(T, m, ...) STRATA__FIELD(T, m, STRATA_C_TEXT, "text", __VA_ARGS__)
 #define STRATA_DATETIME(T, m, ...) STRATA__FIELD(T, m, STRATA_C_TIMESTAMP, "datetime", __VA_ARGS__)
 #define STRATA_BLOB(T, m, ...) STRATA__FIELD(T, m, STRATA_C_BLOB, "blob", __VA_ARGS__)
@@ -112,10 +114,12 @@ typedef struct strata_field {
 #define STRATA_BIG_PK(T, m) \
     STRATA__FIELD(T, m, STRATA_C_INT64, "bigint", STRATA_PRIMARY_KEY | STRATA_AUTOINCREMENT)
 /* Exact decimals as text ("12.30"): rounded to `s` decimals (half away
- * from zero) and refused past `p` digits (STRATA_E_RANGE) at flush, the
- * same on both engines; read back with exactly `s` decimals. */
+ * from zero) and refused past `p - s` digits before the point
+ * (STRATA_E_RANGE) at flush, the same on both engines; read back with
+ * exactly `s` decimals. */
 #define STRATA_NUMERIC(T, m, p, s, ...) \
-    STRATA__FIELD(T, m, STRATA_C_TEXT, "numeric(" #p "," #s ")", __VA_ARGS__)
+    STRATA__FIELD(T, m, STRATA_C_TEXT, "numeric(" STRATA__STR(p) "," STRATA__STR(s) ")", \
+                  __VA_ARGS__)
 /* Text checked at flush: a UUID (kept in lower case), JSON (jsonb on
  * PostgreSQL, which may rewrite its spacing and key order). */
 #define STRATA_UUID(T, m, ...) STRATA__FIELD(T, m, STRATA_C_TEXT, "uuid", __VA_ARGS__)
@@ -187,9 +191,10 @@ typedef struct strata_table_arg {
 #define STRATA_UNIQUE_CONSTRAINT(name, columns) {STRATA_ARG_UNIQUE, name, columns, NULL}
 #define STRATA_CHECK_CONSTRAINT(name, sql) {STRATA_ARG_CHECK, name, NULL, sql}
 /* An enum: the values a string field may hold, as a check both engines
- * enforce: STRATA_ENUM_CHECK("status_values", "status", "'draft', 'published'"). */
+ * enforce: STRATA_ENUM_CHECK("status_values", "status", "'draft', 'published'").
+ * The field's name is quoted (a lower-case name, as every field's is). */
 #define STRATA_ENUM_CHECK(name, field, values) \
-    {STRATA_ARG_CHECK, name, NULL, field " IN (" values ")"}
+    {STRATA_ARG_CHECK, name, NULL, "\"" field "\" IN (" values ")"}
 #define STRATA_INDEX_ON(name, columns) {STRATA_ARG_INDEX, name, columns, NULL}
 #define STRATA_UNIQUE_INDEX_ON(name, columns) {STRATA_ARG_UNIQUE_INDEX, name, columns, NULL}
 /* An index on the rows where `where` holds ("deleted_at IS NULL"). */

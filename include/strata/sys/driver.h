@@ -211,6 +211,14 @@ struct strata_driver {
 STRATA_API int strata_driver_error(strata_db *db, int code, const char *sqlstate, int native,
                                    const char *fmt, ...) STRATA_PRINTF(5, 6);
 
+/** The decimal text a NUMERIC column with `scale` decimals shows for the
+ *  double `d`, for engines that keep numerics as doubles (SQLite): the
+ *  shortest digits that read back as d, in plain notation, rounded half
+ *  away from zero to `scale` as PostgreSQL rounds decimal text ("0.125" at
+ *  scale 2 is "0.13"), no sign on zero; scale -1 keeps every digit.  Into
+ *  buf; STRATA_OK, or STRATA_E_RANGE when it needs more than `cap` bytes. */
+STRATA_API int strata_driver_format_decimal(double d, int scale, char *buf, size_t cap);
+
 /** Hand a notice or warning the server sent (severity such as "WARNING",
  *  SQLSTATE, message) to the handle's notice handler and echo. */
 STRATA_API void strata_driver_notice(strata_db *db, const char *severity, const char *sqlstate,
