@@ -235,8 +235,9 @@ static long nm_exempted; /* failures not injected: see nm_exempt */
  * which then waits forever for a sync that will not come):
  * - PQpipelineSync's own: the sync is not sent, and pg_execute_many waits
  *   for its result all the same;
- * - in the persistent mode, libpq's results in the pipeline: when libpq
- *   cannot make any of them it loses the sync among them. */
+ * - libpq's results in the pipeline: when libpq cannot make one of them
+ *   it may lose the sync among them, in the persistent mode and, more
+ *   rarely, after a single failure (a run through pgbouncer hung so). */
 static bool nm_exempt(void)
 {
     void *bt[NM_FRAMES];
@@ -255,8 +256,7 @@ static bool nm_exempt(void)
         if (!strcmp(info.dli_sname, "PQgetResult") && i + 1 < n && dladdr(bt[i + 1], &info) &&
             info.dli_fbase == self.dli_fbase)
             pipeline_result = true;
-        else if (pipeline_result && nm.persistent &&
-                 !strcmp(info.dli_sname, "strata_stmt_execute_many"))
+        else if (pipeline_result && !strcmp(info.dli_sname, "strata_stmt_execute_many"))
             return true;
     }
     return false;
