@@ -366,36 +366,18 @@ static int batch_take(batch *b, strata_stmt *st)
     strata_value *row = b->v + (size_t)b->rows * (size_t)b->ncols;
     char **own = b->owned + (size_t)b->rows * (size_t)b->ncols;
     for (int i = 0; i < b->ncols; i++) {
-        strata_value *v = &row[i];
-        int rc = STRATA_OK;
-        v->type = strata_stmt_column_type(st, i);
-        switch (v->type) {
-        case STRATA_TYPE_NULL: break;
-        case STRATA_TYPE_INT64:
-        case STRATA_TYPE_BOOL: rc = strata_stmt_column_int64(st, i, &v->u.i); break;
-        case STRATA_TYPE_DOUBLE: rc = strata_stmt_column_double(st, i, &v->u.d); break;
-        case STRATA_TYPE_TIMESTAMP: rc = strata_stmt_column_timestamp(st, i, &v->u.ts); break;
-        case STRATA_TYPE_TEXT:
-        case STRATA_TYPE_BLOB: {
-            const void *p = NULL;
-            size_t n = 0;
-            rc = v->type == STRATA_TYPE_TEXT ? strata_stmt_column_text(st, i, (const char **)&p, &n)
-                                             : strata_stmt_column_blob(st, i, &p, &n);
-            if (rc != STRATA_OK)
-                break;
-            if (!(own[i] = malloc(n + 1)))
-                return STRATA_E_NOMEM;
-            if (n)
-                memcpy(own[i], p, n);
-            own[i][n] = '\0';
-            v->u.buf.ptr = own[i];
-            v->u.buf.len = n;
-            b->bytes += n;
-            break;
-        }
-        }
-        if (rc != STRATA_OK)
+        int rc = strata__stmt_column_copy(st, i, &row[i]);
+        if (rc != STRATA_OK) {
+            for (int k = 0; k < i; k++) { /* the row is not taken: nothing of it stays */
+                free(own[k]);
+                own[k] = NULL;
+            }
             return rc;
+        }
+        if (row[i].type == STRATA_TYPE_TEXT || row[i].type == STRATA_TYPE_BLOB) {
+            own[i] = (char *)row[i].u.buf.ptr;
+            b->bytes += row[i].u.buf.len;
+        }
     }
     b->rows++;
     return STRATA_OK;

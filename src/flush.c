@@ -547,14 +547,17 @@ static int object_error_context(strata_session *s, const char *doing, strata_obj
     return rc;
 }
 
-/* Run `sql`, binding the changed fields[0..n) and then the object's key as
- * it was loaded. */
+/* Run `sql` on o's row (an UPDATE or DELETE), binding the changed
+ * fields[0..n) and then the object's key as it was loaded.  Inside a
+ * session savepoint o is recorded first, as it was. */
 static int run_on_row(strata_session *s, strata_object *o, const char *sql, const int *fields,
                       int n)
 {
     strata__minfo *mi = o->priv->mi;
     strata_stmt *st;
-    int rc = strata_stmt_prepare(&st, s->db, sql);
+    int rc = strata__savepoint_note(o);
+    if (rc == STRATA_OK)
+        rc = strata_stmt_prepare(&st, s->db, sql);
     if (rc != STRATA_OK)
         return rc;
     for (int i = 0; i < n && rc == STRATA_OK; i++)
@@ -603,9 +606,7 @@ static int update_object(strata_session *s, strata_object *o)
     char *sql = strata__sb_take(&sb);
     if (!sql)
         return STRATA_E_NOMEM;
-    rc = strata__savepoint_note(o);
-    if (rc == STRATA_OK)
-        rc = run_on_row(s, o, sql, fields, n);
+    rc = run_on_row(s, o, sql, fields, n);
     free(sql);
     if (rc != STRATA_OK)
         return object_error_context(s, "updating", o);
@@ -636,9 +637,7 @@ static int delete_object(strata_session *s, strata_object *o)
     char *sql = strata__sb_take(&sb);
     if (!sql)
         return STRATA_E_NOMEM;
-    rc = strata__savepoint_note(o);
-    if (rc == STRATA_OK)
-        rc = run_on_row(s, o, sql, NULL, 0);
+    rc = run_on_row(s, o, sql, NULL, 0);
     free(sql);
     if (rc != STRATA_OK)
         return object_error_context(s, "deleting", o);

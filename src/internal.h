@@ -303,6 +303,12 @@ void strata__db_release_zombie(strata_db *db);
 /* Put `ident`, quoted for `driver` when it needs quoting, into sb. */
 void strata__sb_ident(strata__sb *sb, const strata_driver *driver, const char *ident);
 
+/* stmt.c: column `col` of st's current row, text and blob bytes copied
+ * into new memory (NUL-terminated) that out->u.buf.ptr owns: the caller
+ * frees it.  On failure out is NULL-typed and owns nothing; the getter's
+ * error, or STRATA_E_NOMEM (no message set). */
+int strata__stmt_column_copy(strata_stmt *st, int col, strata_value *out);
+
 /* stmt.c: finalize every idle cached statement; statements still handed
  * out leave the cache and are destroyed at their own finalize.  Can't
  * fail. */

@@ -1134,47 +1134,7 @@ static int rows_take(strata_rows *r, strata_stmt *st)
         row[c].type = STRATA_TYPE_NULL;
     r->n++; /* from here on the row's copies are freed with r */
     for (int c = 0; c < r->width; c++) {
-        strata_value *v = &row[c];
-        int rc = STRATA_OK;
-        switch (strata_stmt_column_type(st, c)) {
-        case STRATA_TYPE_NULL: break;
-        case STRATA_TYPE_INT64:
-            v->type = STRATA_TYPE_INT64;
-            rc = strata_stmt_column_int64(st, c, &v->u.i);
-            break;
-        case STRATA_TYPE_BOOL:
-            v->type = STRATA_TYPE_BOOL;
-            rc = strata_stmt_column_int64(st, c, &v->u.i);
-            break;
-        case STRATA_TYPE_DOUBLE:
-            v->type = STRATA_TYPE_DOUBLE;
-            rc = strata_stmt_column_double(st, c, &v->u.d);
-            break;
-        case STRATA_TYPE_TIMESTAMP:
-            v->type = STRATA_TYPE_TIMESTAMP;
-            rc = strata_stmt_column_timestamp(st, c, &v->u.ts);
-            break;
-        case STRATA_TYPE_TEXT:
-        case STRATA_TYPE_BLOB: {
-            bool text = strata_stmt_column_type(st, c) == STRATA_TYPE_TEXT;
-            const void *p = NULL;
-            size_t len = 0;
-            rc = text ? strata_stmt_column_text(st, c, (const char **)&p, &len)
-                      : strata_stmt_column_blob(st, c, &p, &len);
-            char *copy = rc == STRATA_OK ? malloc(len + 1) : NULL;
-            if (rc == STRATA_OK && !copy)
-                rc = STRATA_E_NOMEM;
-            if (copy) {
-                if (len)
-                    memcpy(copy, p, len);
-                copy[len] = '\0';
-                v->type = text ? STRATA_TYPE_TEXT : STRATA_TYPE_BLOB;
-                v->u.buf.ptr = copy;
-                v->u.buf.len = len;
-            }
-            break;
-        }
-        }
+        int rc = strata__stmt_column_copy(st, c, &row[c]);
         if (rc != STRATA_OK)
             return rc;
     }
@@ -1291,21 +1251,27 @@ static int scalar_value(strata_query *q, const char *expr, strata_rows **rows)
     return rc;
 }
 
+/* One aggregate as an integer (`i`) or a double (`d`). */
+static int scalar_number(strata_query *q, const char *expr, int64_t *i, double *d)
+{
+    strata_rows *r;
+    int rc = scalar_value(q, expr, &r);
+    if (rc == STRATA_OK) {
+        rc = i ? strata_rows_int64(r, 0, 0, i) : strata_rows_double(r, 0, 0, d);
+        if (rc == STRATA_E_TYPE)
+            rc = strata__session_error(q->s, rc, "%s query: %s is not %s", q->mi->m->name, expr,
+                                       i ? "an integer" : "a number");
+    }
+    strata_rows_free(r);
+    return rc;
+}
+
 int strata_query_scalar_int64(strata_query *q, const char *expr, int64_t *out)
 {
     if (!out)
         return STRATA_E_MISUSE;
     *out = 0;
-    strata_rows *r;
-    int rc = scalar_value(q, expr, &r);
-    if (rc == STRATA_OK) {
-        rc = strata_rows_int64(r, 0, 0, out);
-        if (rc == STRATA_E_TYPE)
-            rc = strata__session_error(q->s, rc, "%s query: %s is not an integer",
-                                       q->mi->m->name, expr);
-    }
-    strata_rows_free(r);
-    return rc;
+    return scalar_number(q, expr, out, NULL);
 }
 
 int strata_query_scalar_double(strata_query *q, const char *expr, double *out)
@@ -1313,14 +1279,5 @@ int strata_query_scalar_double(strata_query *q, const char *expr, double *out)
     if (!out)
         return STRATA_E_MISUSE;
     *out = 0;
-    strata_rows *r;
-    int rc = scalar_value(q, expr, &r);
-    if (rc == STRATA_OK) {
-        rc = strata_rows_double(r, 0, 0, out);
-        if (rc == STRATA_E_TYPE)
-            rc = strata__session_error(q->s, rc, "%s query: %s is not a number", q->mi->m->name,
-                                       expr);
-    }
-    strata_rows_free(r);
-    return rc;
+    return scalar_number(q, expr, NULL, out);
 }

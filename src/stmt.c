@@ -871,3 +871,35 @@ int strata_stmt_execute_many(strata_stmt *st, size_t n, strata_exec_bind_fn bind
     }
     return rc;
 }
+
+int strata__stmt_column_copy(strata_stmt *st, int col, strata_value *out)
+{
+    out->type = strata_stmt_column_type(st, col);
+    switch (out->type) {
+    case STRATA_TYPE_NULL: return STRATA_OK;
+    case STRATA_TYPE_INT64:
+    case STRATA_TYPE_BOOL: return strata_stmt_column_int64(st, col, &out->u.i);
+    case STRATA_TYPE_DOUBLE: return strata_stmt_column_double(st, col, &out->u.d);
+    case STRATA_TYPE_TIMESTAMP: return strata_stmt_column_timestamp(st, col, &out->u.ts);
+    case STRATA_TYPE_TEXT:
+    case STRATA_TYPE_BLOB: {
+        const void *p = NULL;
+        size_t n = 0;
+        strata_type type = out->type;
+        out->type = STRATA_TYPE_NULL; /* until the copy is made */
+        int rc = type == STRATA_TYPE_TEXT ? strata_stmt_column_text(st, col, (const char **)&p, &n)
+                                          : strata_stmt_column_blob(st, col, &p, &n);
+        char *copy = rc == STRATA_OK ? malloc(n + 1) : NULL;
+        if (rc != STRATA_OK || !copy)
+            return rc != STRATA_OK ? rc : STRATA_E_NOMEM;
+        if (n)
+            memcpy(copy, p, n);
+        copy[n] = '\0';
+        out->type = type;
+        out->u.buf.ptr = copy;
+        out->u.buf.len = n;
+        return STRATA_OK;
+    }
+    }
+    return STRATA_OK;
+}
