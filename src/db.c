@@ -211,20 +211,40 @@ static void tx_ended(strata_db *db)
     db->sp_depth = 0;
 }
 
+/* A failure's details, kept aside while a rollback runs (its own error
+ * must not replace them). */
+typedef struct kept_error {
+    int code, native;
+    char state[6];
+    char *msg;
+} kept_error;
+
+static void error_keep(strata_db *db, kept_error *k)
+{
+    k->code = db->errcode;
+    k->native = db->native;
+    memcpy(k->state, db->sqlstate, sizeof k->state);
+    k->msg = db->errmsg;
+    db->errmsg = NULL;
+}
+
+static void error_put_back(strata_db *db, const kept_error *k)
+{
+    strata__db_clear_error(db);
+    db->errcode = k->code;
+    db->native = k->native;
+    db->errmsg = k->msg;
+    memcpy(db->sqlstate, k->state, sizeof k->state);
+}
+
 /* Roll the engine's transaction back after a failure, keeping the
  * failure's details (not the rollback's) on the handle. */
 static int rollback_keeping_error(strata_db *db)
 {
-    int code = db->errcode, native = db->native;
-    char state[6], *msg = db->errmsg;
-    memcpy(state, db->sqlstate, sizeof state);
-    db->errmsg = NULL;
+    kept_error k;
+    error_keep(db, &k);
     int rc = strata__drv_rollback(db);
-    strata__db_clear_error(db);
-    db->errcode = code;
-    db->native = native;
-    db->errmsg = msg;
-    memcpy(db->sqlstate, state, sizeof state);
+    error_put_back(db, &k);
     return rc;
 }
 
@@ -483,6 +503,17 @@ int strata__db_savepoint_end(strata_db *db, bool keep)
     if (db->sp_depth == 0 && db->tx_from_savepoint)
         return keep ? strata_db_commit(db) : strata_db_rollback(db);
     return STRATA_OK;
+}
+
+int strata__db_savepoint_undo(strata_db *db, int code)
+{
+    kept_error k;
+    error_keep(db, &k);
+    strata__db_savepoint_end(db, false);
+    error_put_back(db, &k);
+    if (code != STRATA_OK)
+        db->errcode = code;
+    return db->errcode;
 }
 
 int strata_db_savepoint_release(strata_db *db)

@@ -92,33 +92,38 @@ static int check_text(strata_object *o, int f)
     }
 }
 
-static int validate(strata_object *o, bool insert)
+int strata__validate_field(strata_object *o, int f, bool insert)
 {
     strata__minfo *mi = o->priv->mi;
     const strata_model *m = o->model;
-    for (int f = 0; f < mi->nfields; f++) {
-        const strata_field *fd = &m->fields[f];
-        if (strata__field_is_null(o, f)) {
-            bool filled =
-                fd->server_default || fd->default_fn || (f == mi->pk && mi->autoinc && insert);
-            if (!(fd->flags & STRATA_NULLABLE) && !(insert && filled))
-                return strata__session_error(o->priv->s, STRATA_E_NOT_NULL,
-                                             "%s.%s is NULL but the column is NOT NULL", m->name,
-                                             fd->name);
-            continue;
-        }
-        int rc = fd->ctype == STRATA_C_TEXT ? check_text(o, f) : STRATA_OK;
-        if (rc != STRATA_OK)
-            return rc;
-        if (mi->maxlen[f] && fd->ctype == STRATA_C_TEXT) {
-            size_t n = utf8_chars(*(char **)strata__field_ptr(o, f));
-            if (n > (size_t)mi->maxlen[f])
-                return strata__session_error(o->priv->s, STRATA_E_TOO_LONG,
-                                             "%s.%s is %zu characters long; the column holds %d",
-                                             m->name, fd->name, n, mi->maxlen[f]);
-        }
+    const strata_field *fd = &m->fields[f];
+    if (strata__field_is_null(o, f)) {
+        bool filled = fd->server_default || fd->default_fn || (f == mi->pk && mi->autoinc && insert);
+        if (!(fd->flags & STRATA_NULLABLE) && !(insert && filled))
+            return strata__session_error(o->priv->s, STRATA_E_NOT_NULL,
+                                         "%s.%s is NULL but the column is NOT NULL", m->name,
+                                         fd->name);
+        return STRATA_OK;
+    }
+    int rc = fd->ctype == STRATA_C_TEXT ? check_text(o, f) : STRATA_OK;
+    if (rc != STRATA_OK)
+        return rc;
+    if (mi->maxlen[f] && fd->ctype == STRATA_C_TEXT) {
+        size_t n = utf8_chars(*(char **)strata__field_ptr(o, f));
+        if (n > (size_t)mi->maxlen[f])
+            return strata__session_error(o->priv->s, STRATA_E_TOO_LONG,
+                                         "%s.%s is %zu characters long; the column holds %d",
+                                         m->name, fd->name, n, mi->maxlen[f]);
     }
     return STRATA_OK;
+}
+
+static int validate(strata_object *o, bool insert)
+{
+    int rc = STRATA_OK;
+    for (int f = 0; f < o->priv->mi->nfields && rc == STRATA_OK; f++)
+        rc = strata__validate_field(o, f, insert);
+    return rc;
 }
 
 /* Zero / NULL fields with a client default get it; fields with a server
@@ -794,15 +799,7 @@ int strata_session_flush(strata_session *s)
     } else {
         /* Undo this flush in the database; the objects keep their states
          * so the caller can fix and flush again, or roll back. */
-        int code = rc;
-        char *msg = strata__strdup(strata_db_errmsg(s->db));
-        char state[6];
-        snprintf(state, sizeof state, "%s", strata_db_sqlstate(s->db));
-        int native = strata_db_native_code(s->db);
-        strata__db_savepoint_end(s->db, false);
-        strata_driver_error(s->db, code, state[0] ? state : NULL, native, "%s",
-                            msg ? msg : strata_errstr(code));
-        free(msg);
+        strata__db_savepoint_undo(s->db, rc);
         flush_undo(s);
     }
 out:

@@ -221,6 +221,33 @@ static const char *const ctype_names[] = {
     [STRATA_C_BLOB] = "a blob",      [STRATA_C_TIMESTAMP] = "a timestamp",
 };
 
+bool strata__cell_from_value(const strata_field *fd, const strata_value *v, strata__cell *c)
+{
+    memset(c, 0, sizeof *c);
+    switch (fd->ctype) {
+    case STRATA_C_INT64:
+    case STRATA_C_BOOL:
+        c->i = fd->ctype == STRATA_C_BOOL ? v->u.i != 0 : v->u.i;
+        return v->type == STRATA_TYPE_INT64 || v->type == STRATA_TYPE_BOOL;
+    case STRATA_C_DOUBLE:
+        c->d = v->type == STRATA_TYPE_DOUBLE ? v->u.d : (double)v->u.i;
+        return v->type == STRATA_TYPE_DOUBLE || v->type == STRATA_TYPE_INT64;
+    case STRATA_C_TIMESTAMP:
+        c->i = v->u.ts;
+        return v->type == STRATA_TYPE_TIMESTAMP;
+    case STRATA_C_TEXT:
+    case STRATA_C_BLOB:
+        c->p = (char *)v->u.buf.ptr; /* borrowed: the caller's value */
+        c->len = v->u.buf.len;
+        if (v->type == STRATA_TYPE_TEXT)
+            return c->p != NULL;
+        return fd->ctype == STRATA_C_BLOB && v->type == STRATA_TYPE_BLOB;
+    }
+    return false;
+}
+
+const char *strata__ctype_name(strata_ctype ct) { return ctype_names[ct]; }
+
 int strata__key_from_values(strata_session *s, const strata__minfo *mi, const strata_value *v,
                             size_t n, strata__cell *cells)
 {
@@ -230,34 +257,7 @@ int strata__key_from_values(strata_session *s, const strata__minfo *mi, const st
             mi->npk, mi->npk == 1 ? "" : "s", n, n == 1 ? "" : "s");
     for (int k = 0; k < mi->npk; k++) {
         const strata_field *fd = &mi->m->fields[mi->pkf[k]];
-        strata__cell *c = &cells[k];
-        memset(c, 0, sizeof *c);
-        bool ok = true;
-        switch (fd->ctype) {
-        case STRATA_C_INT64:
-        case STRATA_C_BOOL:
-            ok = v[k].type == STRATA_TYPE_INT64 || v[k].type == STRATA_TYPE_BOOL;
-            c->i = fd->ctype == STRATA_C_BOOL ? v[k].u.i != 0 : v[k].u.i;
-            break;
-        case STRATA_C_DOUBLE:
-            ok = v[k].type == STRATA_TYPE_DOUBLE || v[k].type == STRATA_TYPE_INT64;
-            c->d = v[k].type == STRATA_TYPE_DOUBLE ? v[k].u.d : (double)v[k].u.i;
-            break;
-        case STRATA_C_TIMESTAMP:
-            ok = v[k].type == STRATA_TYPE_TIMESTAMP;
-            c->i = v[k].u.ts;
-            break;
-        case STRATA_C_TEXT:
-        case STRATA_C_BLOB:
-            ok = v[k].type == STRATA_TYPE_TEXT ||
-                 (fd->ctype == STRATA_C_BLOB && v[k].type == STRATA_TYPE_BLOB);
-            c->p = (char *)v[k].u.buf.ptr; /* borrowed: the caller's value */
-            c->len = v[k].u.buf.len;
-            if (ok && fd->ctype == STRATA_C_TEXT && !c->p)
-                ok = false;
-            break;
-        }
-        if (!ok)
+        if (!strata__cell_from_value(fd, &v[k], &cells[k]))
             return strata__session_error(s, STRATA_E_MISUSE, "key value %d for %s.%s is not %s",
                                          k + 1, mi->m->name, fd->name, ctype_names[fd->ctype]);
     }

@@ -294,6 +294,10 @@ int strata__db_begin_sql(strata_db *db, const char *sql);
  * refusal under a session: for the session's own savepoints. */
 int strata__db_savepoint(strata_db *db);
 int strata__db_savepoint_end(strata_db *db, bool keep);
+/* After `code` failed inside the innermost savepoint: roll back to it,
+ * keeping the failure's message on the handle; returns `code` (or the
+ * handle's error code when `code` is STRATA_OK). */
+int strata__db_savepoint_undo(strata_db *db, int code);
 /* Roll the open transaction back, keeping the handle's error. */
 void strata__db_abort_tx(strata_db *db);
 /* Free a closed handle once its last live statement is finalized (a

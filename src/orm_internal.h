@@ -210,6 +210,13 @@ int strata__session_reread(strata_object *o);
 /* Forget what was loaded of o's relationships (the next access loads it). */
 void strata__forget_related(strata_object *o);
 
+/* ---- flush.c ----------------------------------------------------------- */
+
+/* Check field f of o as a flush would before writing it (NOT NULL,
+ * length; numeric, uuid and json text, which may be rewritten in
+ * canonical form); `insert` when a default may fill a NULL. */
+int strata__validate_field(strata_object *o, int f, bool insert);
+
 /* ---- text_types.c ------------------------------------------------------ */
 
 /* Whether `v` is one JSON value (RFC 8259) with nothing after it; *at is
@@ -249,6 +256,12 @@ void strata__key_where(strata__sb *sb, const strata__minfo *mi, bool qualified);
 int strata__key_bind(strata_stmt *st, int idx, const strata__minfo *mi, const strata__key key);
 /* "1" or "(1, 'x')", for messages. */
 void strata__key_text(strata__sb *sb, const strata__minfo *mi, const strata__key key);
+/* A caller's value as a cell of field fd's C type (text and blob bytes
+ * borrowed from it); false when its type does not fit the field's (SQL
+ * NULL included: the caller handles it). */
+bool strata__cell_from_value(const strata_field *fd, const strata_value *v, strata__cell *c);
+/* "an integer", "a text", ...: for messages. */
+const char *strata__ctype_name(strata_ctype ct);
 /* The caller's key values as cells (text borrowed from the values);
  * STRATA_E_MISUSE naming the field when one does not fit. */
 int strata__key_from_values(strata_session *s, const strata__minfo *mi, const strata_value *v,

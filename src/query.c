@@ -15,7 +15,18 @@
 
 #include "orm_internal.h"
 
-enum cond_kind { C_OP, C_IN, C_NOT_IN, C_BETWEEN, C_RAW, C_AND, C_OR, C_NOT };
+enum cond_kind {
+    C_OP,
+    C_IN,
+    C_NOT_IN,
+    C_BETWEEN,
+    C_IN_QUERY, /* field IN (a subquery) */
+    C_EXISTS,   /* EXISTS (a subquery) */
+    C_RAW,
+    C_AND,
+    C_OR,
+    C_NOT
+};
 
 struct strata_cond {
     enum cond_kind kind;
@@ -23,7 +34,8 @@ struct strata_cond {
     strata_op op;
     strata_value *vals; /* text and blob memory owned (copied) */
     size_t n;
-    char *sql; /* C_RAW */
+    char *sql;          /* C_RAW */
+    strata_query *sub;  /* C_IN_QUERY, C_EXISTS: owned */
     strata_cond *a, *b;
 };
 
@@ -31,6 +43,17 @@ typedef struct order_item {
     char *field;
     strata_order order;
 } order_item;
+
+/* A relationship path joined explicitly (strata_query_join). */
+typedef struct join_item {
+    char *path;
+    bool outer;
+} join_item;
+
+/* A subquery's field equal to a field of the query around it. */
+typedef struct corr_item {
+    char *inner, *outer;
+} corr_item;
 
 struct strata_query {
     strata_session *s;
@@ -53,7 +76,12 @@ struct strata_query {
     strata_cond **havings;
     int nhavings;
     bool distinct;
-    int err; /* a construction error, reported at execution */
+    join_item *joins; /* their objects come with strata_query_tuples() */
+    int njoins;
+    corr_item *corr;
+    int ncorr;
+    bool reread; /* objects met are read from their rows (bulk changes) */
+    int err;     /* a construction error, reported at execution */
 };
 
 /* ---- conditions -------------------------------------------------------- */
@@ -73,6 +101,7 @@ void strata_cond_free(strata_cond *c)
     free(c->vals);
     free(c->field);
     free(c->sql);
+    strata_query_free(c->sub);
     strata_cond_free(c->a);
     strata_cond_free(c->b);
     free(c);
@@ -150,6 +179,28 @@ strata_cond *strata_c_raw(const char *sql, const strata_value *values, size_t n)
     return c;
 }
 
+static strata_cond *with_subquery(enum cond_kind kind, const char *field, strata_query *sub)
+{
+    strata_cond *c = sub ? cond_new(kind, field, NULL, 0) : NULL;
+    if (!c) {
+        strata_query_free(sub);
+        return NULL;
+    }
+    c->sub = sub;
+    return c;
+}
+
+strata_cond *strata_c_in_query(const char *field, strata_query *sub)
+{
+    if (!field) {
+        strata_query_free(sub);
+        return NULL;
+    }
+    return with_subquery(C_IN_QUERY, field, sub);
+}
+
+strata_cond *strata_c_exists(strata_query *sub) { return with_subquery(C_EXISTS, NULL, sub); }
+
 static strata_cond *combine(enum cond_kind kind, strata_cond *a, strata_cond *b)
 {
     strata_cond *c = a && (b || kind == C_NOT) ? cond_new(kind, NULL, NULL, 0) : NULL;
@@ -205,10 +256,39 @@ void strata_query_free(strata_query *q)
     for (int i = 0; i < q->nhavings; i++)
         strata_cond_free(q->havings[i]);
     free(q->havings);
+    for (int i = 0; i < q->njoins; i++)
+        free(q->joins[i].path);
+    free(q->joins);
+    for (int i = 0; i < q->ncorr; i++) {
+        free(q->corr[i].inner);
+        free(q->corr[i].outer);
+    }
+    free(q->corr);
     free(q);
 }
 
-int strata_query_filter(strata_query *q, strata_cond *c)
+/* Does c (or a subquery in it, at any depth) hold q?  A query must not
+ * hold itself: it would be freed twice and rendered without end.  The
+ * link found is cut, so that c can be freed without q. */
+static bool cut_self(strata_cond *c, const strata_query *q)
+{
+    if (!c)
+        return false;
+    if (c->sub == q) {
+        c->sub = NULL;
+        return true;
+    }
+    for (int i = 0; c->sub && i < c->sub->nconds; i++)
+        if (cut_self(c->sub->conds[i], q))
+            return true;
+    for (int i = 0; c->sub && i < c->sub->nhavings; i++)
+        if (cut_self(c->sub->havings[i], q))
+            return true;
+    return cut_self(c->a, q) || cut_self(c->b, q);
+}
+
+/* Append condition c to q's list `*v` (filter or having); takes c. */
+static int push_cond(strata_query *q, strata_cond ***v, int *n, strata_cond *c)
 {
     if (!q) {
         strata_cond_free(c);
@@ -216,15 +296,26 @@ int strata_query_filter(strata_query *q, strata_cond *c)
     }
     bool nomem = cond_nomem;
     cond_nomem = false;
-    strata_cond **n = c ? realloc(q->conds, (size_t)(q->nconds + 1) * sizeof *n) : NULL;
-    if (!n) {
+    if (c && cut_self(c, q)) {
         strata_cond_free(c);
-        q->err = c || nomem ? STRATA_E_NOMEM : STRATA_E_MISUSE;
-        return q->err;
+        return q->err = strata__session_error(q->s, STRATA_E_MISUSE,
+                                              "%s query: a condition cannot hold the query "
+                                              "itself as a subquery",
+                                              q->mi->m->name);
     }
-    q->conds = n;
-    q->conds[q->nconds++] = c;
+    strata_cond **more = c ? realloc(*v, (size_t)(*n + 1) * sizeof *more) : NULL;
+    if (!more) {
+        strata_cond_free(c);
+        return q->err = c || nomem ? STRATA_E_NOMEM : STRATA_E_MISUSE;
+    }
+    *v = more;
+    (*v)[(*n)++] = c;
     return STRATA_OK;
+}
+
+int strata_query_filter(strata_query *q, strata_cond *c)
+{
+    return push_cond(q, q ? &q->conds : NULL, q ? &q->nconds : NULL, c);
 }
 
 int strata_query_filter_by(strata_query *q, const char *field, strata_value value)
@@ -321,15 +412,121 @@ int strata_query_load(strata_query *q, const char *rel)
     return STRATA_OK;
 }
 
+/* Is `path` relationship names from q's model ("posts", "posts.tags")?
+ * The model at its end goes to *end. */
+static int relationship_path(strata_query *q, const char *path, strata__minfo **end)
+{
+    strata__minfo *mi = q->mi;
+    for (const char *seg = path;;) {
+        const char *dot = strchr(seg, '.');
+        size_t len = dot ? (size_t)(dot - seg) : strlen(seg);
+        char name[64];
+        const strata_relation *r = NULL;
+        if (len && len < sizeof name) {
+            memcpy(name, seg, len);
+            name[len] = '\0';
+            r = strata__relation(mi, name, NULL);
+        }
+        if (!r)
+            return strata__session_error(q->s, STRATA_E_MISUSE,
+                                         "%s query: '%s' is not a path of relationships (%s has "
+                                         "no relationship '%.*s')",
+                                         q->mi->m->name, path, mi->m->name, (int)len, seg);
+        if (!(mi = strata__minfo_get(q->s, r->target)))
+            return strata_db_errcode(q->s->db) ? strata_db_errcode(q->s->db) : STRATA_E_NOMEM;
+        if (!dot)
+            break;
+        seg = dot + 1;
+    }
+    *end = mi;
+    return STRATA_OK;
+}
+
+static int add_join(strata_query *q, const char *path, bool outer)
+{
+    if (!q || !path)
+        return STRATA_E_MISUSE;
+    strata__minfo *end;
+    int rc = relationship_path(q, path, &end);
+    if (rc != STRATA_OK)
+        return q->err = rc;
+    if (!end->m->size)
+        return q->err = strata__session_error(q->s, STRATA_E_MISUSE,
+                                               "%s query: '%s' ends at %s, an association "
+                                               "table, which has no objects",
+                                               q->mi->m->name, path, end->m->name);
+    for (int i = 0; i < q->njoins; i++)
+        if (!strcmp(q->joins[i].path, path))
+            return q->err = strata__session_error(q->s, STRATA_E_MISUSE,
+                                                   "%s query: '%s' is joined already",
+                                                   q->mi->m->name, path);
+    join_item *more = realloc(q->joins, (size_t)(q->njoins + 1) * sizeof *more);
+    char *copy = more ? strata__strdup(path) : NULL;
+    if (more)
+        q->joins = more;
+    if (!copy)
+        return q->err = STRATA_E_NOMEM;
+    q->joins[q->njoins].path = copy;
+    q->joins[q->njoins++].outer = outer;
+    return STRATA_OK;
+}
+
+int strata_query_join(strata_query *q, const char *path) { return add_join(q, path, false); }
+
+int strata_query_outer_join(strata_query *q, const char *path)
+{
+    return add_join(q, path, true);
+}
+
+int strata_query_correlate(strata_query *q, const char *field, const char *outer_field)
+{
+    if (!q || !field || !outer_field)
+        return STRATA_E_MISUSE;
+    corr_item *more = realloc(q->corr, (size_t)(q->ncorr + 1) * sizeof *more);
+    if (more)
+        q->corr = more;
+    char *in = more ? strata__strdup(field) : NULL;
+    char *out = in ? strata__strdup(outer_field) : NULL;
+    if (!out) {
+        free(in);
+        return q->err = STRATA_E_NOMEM;
+    }
+    q->corr[q->ncorr].inner = in;
+    q->corr[q->ncorr++].outer = out;
+    return STRATA_OK;
+}
+
 /* ---- SQL --------------------------------------------------------------- */
+
+/* A relationship path joined in a scope ("author", "posts.tags"), and the
+ * alias it has there, as written in SQL. */
+typedef struct joined {
+    char *path;
+    char *sql;
+    strata__minfo *mi; /* the model at its end */
+} joined;
+
+/* Where names are resolved: the statement's own FROM, or the FROM of a
+ * subquery inside it.  The top scope names its table as it is and each
+ * path it joins by the path ("author"); a subquery names its table "sN"
+ * and its paths "sN.path", so it hides no name of an enclosing FROM and a
+ * correlated condition can still reach them. */
+typedef struct scope {
+    strata__minfo *mi;
+    strata__minfo *named; /* the model errors name: the query's, not a collection's */
+    char *base;   /* the model's table as this FROM names it (SQL) */
+    char *prefix; /* "sN" in a subquery, NULL at the top */
+    strata__sb joins;
+    joined *j;
+    int nj;
+} scope;
 
 typedef struct build {
     strata_query *q;
-    strata__sb where;
-    strata__sb joins;
-    unsigned joined; /* bit per relationship joined */
+    scope top;
     strata_value *params;
     size_t nparams, cap;
+    int nsub; /* subquery scopes named so far */
     int err;
 } build;
 
@@ -348,40 +545,256 @@ static void param(build *b, const strata_value *v)
     b->params[b->nparams++] = *v;
 }
 
-static int field_error(build *b, const char *field)
+static int nomem(build *b)
 {
-    b->err = strata__session_error(b->q->s, STRATA_E_UNDEFINED_COLUMN,
-                                   "%s has no field or relationship field '%s'", b->q->mi->m->name,
-                                   field);
+    if (!b->err)
+        b->err = STRATA_E_NOMEM;
     return b->err;
 }
 
-/* Resolve a field of the query's model ("name") or through a many-to-one
- * relationship ("author.name", joined); writes the qualified column.  A
- * collection relationship sets *coll and the target info instead. */
-static int resolve(build *b, const char *field, strata__sb *out, const strata_relation **coll);
-
-/* The portable type of a field of the model, or through a many-to-one
- * relationship ("author.id"). */
-static strata_sqltype field_kind(build *b, const char *field)
+static int field_error(build *b, const scope *sc, const char *field)
 {
-    strata__minfo *mi = b->q->mi;
-    const char *dot = strchr(field, '.');
-    if (dot) {
-        char relname[64];
-        snprintf(relname, sizeof relname, "%.*s", (int)(dot - field), field);
-        const strata_relation *r = strata__relation(mi, relname, NULL);
-        mi = r ? strata__minfo_get(b->q->s, r->target) : NULL;
-        field = dot + 1;
+    if (b->err)
+        return b->err;
+    b->err = strata__session_error(b->q->s, STRATA_E_UNDEFINED_COLUMN,
+                                   "%s has no field or relationship field '%s'",
+                                   sc->named->m->name, field);
+    return b->err;
+}
+
+static int scope_init(build *b, scope *sc, strata__minfo *mi, bool top)
+{
+    memset(sc, 0, sizeof *sc);
+    sc->mi = sc->named = mi;
+    strata__sb_init(&sc->joins);
+    if (top)
+        sc->base = strata__strdup(mi->qtable);
+    else if ((sc->prefix = malloc(16)))
+        snprintf(sc->prefix, 16, "s%d", ++b->nsub);
+    if (!top && sc->prefix)
+        sc->base = strata__strdup(sc->prefix); /* "sN" needs no quotes */
+    return sc->base ? STRATA_OK : nomem(b);
+}
+
+static void scope_free(scope *sc)
+{
+    for (int i = 0; i < sc->nj; i++) {
+        free(sc->j[i].path);
+        free(sc->j[i].sql);
     }
-    int f = mi ? strata__field_index(mi, field) : -1;
-    return f >= 0 ? mi->kind[f] : STRATA_SQL_RAW;
+    free(sc->j);
+    free(sc->base);
+    free(sc->prefix);
+    strata__sb_free(&sc->joins);
+}
+
+static const joined *find_joined(const scope *sc, const char *path, size_t len)
+{
+    for (int i = 0; i < sc->nj; i++)
+        if (strlen(sc->j[i].path) == len && !strncmp(sc->j[i].path, path, len))
+            return &sc->j[i];
+    return NULL;
+}
+
+/* The alias of `path` (its first len bytes, then `suffix`) in scope sc,
+ * quoted when it needs to be. */
+static char *alias_for(build *b, const scope *sc, const char *path, size_t len,
+                       const char *suffix)
+{
+    strata__sb name, sql;
+    strata__sb_init(&name);
+    strata__sb_init(&sql);
+    strata__sb_printf(&name, "%s%s%.*s%s", sc->prefix ? sc->prefix : "", sc->prefix ? "." : "",
+                      (int)len, path, suffix);
+    /* Longer names than an engine keeps (PostgreSQL cuts at 63 bytes)
+     * could meet once cut: number those instead. */
+    if (!name.failed && name.len > 60) {
+        strata__sb_free(&name);
+        strata__sb_init(&name);
+        strata__sb_printf(&name, "j%d%s", ++b->nsub, suffix);
+    }
+    if (!name.failed)
+        strata__sb_ident(&sql, strata_db_driver(b->q->s->db), name.data);
+    strata__sb_free(&name);
+    char *out = strata__sb_take(&sql);
+    if (!out)
+        nomem(b);
+    return out;
+}
+
+/* The key a relationship is joined on: the owner's column and the
+ * target's (through the association table for a many-to-many). */
+static int rel_keys(build *b, const scope *sc, const strata__minfo *from, const strata_relation *r,
+                    strata__minfo **ti, strata__minfo **si, int *from_col, int *to_col, int *lk,
+                    int *rk)
+{
+    *ti = strata__minfo_get(b->q->s, r->target);
+    *si = NULL;
+    *lk = *rk = -1;
+    if (!*ti)
+        return nomem(b);
+    switch (r->kind) {
+    case STRATA_MANY_TO_ONE:
+        *from_col = strata__field_index(from, r->fk);
+        *to_col = (*ti)->pk;
+        break;
+    case STRATA_MANY_TO_MANY:
+        *si = strata__minfo_get(b->q->s, r->secondary);
+        *lk = *si ? strata__field_index(*si, r->local_key) : -1;
+        *rk = *si ? strata__field_index(*si, r->remote_key) : -1;
+        *from_col = from->pk;
+        *to_col = (*ti)->pk;
+        if (*lk < 0 || *rk < 0)
+            *from_col = -1;
+        break;
+    default: /* one-to-many, one-to-one: the key is on the target */
+        *from_col = from->pk;
+        *to_col = strata__field_index(*ti, r->fk);
+        break;
+    }
+    if (*from_col >= 0 && *to_col >= 0)
+        return STRATA_OK;
+    if (!b->err)
+        b->err = strata__session_error(b->q->s, STRATA_E_MISUSE,
+                                       "%s: relationship %s.%s has no usable keys to join on",
+                                       sc->mi->m->name, from->m->name, r->name);
+    return b->err;
+}
+
+/* Join relationship r of the table `from_sql` names, as path[0..len). */
+static const joined *join_rel(build *b, scope *sc, const char *from_sql, strata__minfo *from,
+                              const strata_relation *r, const char *path, size_t len, bool outer)
+{
+    strata__minfo *ti, *si;
+    int fc, tc, lk, rk;
+    if (rel_keys(b, sc, from, r, &ti, &si, &fc, &tc, &lk, &rk) != STRATA_OK)
+        return NULL;
+    joined *more = realloc(sc->j, (size_t)(sc->nj + 1) * sizeof *more);
+    if (!more) {
+        nomem(b);
+        return NULL;
+    }
+    sc->j = more;
+    joined *jd = &sc->j[sc->nj];
+    jd->mi = ti;
+    jd->path = strata__strndup(path, len);
+    jd->sql = alias_for(b, sc, path, len, "");
+    char *link = si ? alias_for(b, sc, path, len, ":link") : NULL;
+    if (!jd->path || !jd->sql || (si && !link)) {
+        free(jd->path);
+        free(jd->sql);
+        free(link);
+        nomem(b);
+        return NULL;
+    }
+    sc->nj++;
+    const char *kw = outer ? " LEFT JOIN" : " JOIN";
+    if (si) {
+        strata__sb_printf(&sc->joins, "%s %s AS %s ON %s.%s = %s.%s", kw, si->qtable, link, link,
+                          si->qcols[lk], from_sql, from->qcols[fc]);
+        strata__sb_printf(&sc->joins, "%s %s AS %s ON %s.%s = %s.%s", kw, ti->qtable, jd->sql,
+                          jd->sql, ti->qcols[tc], link, si->qcols[rk]);
+    } else {
+        strata__sb_printf(&sc->joins, "%s %s AS %s ON %s.%s = %s.%s", kw, ti->qtable, jd->sql,
+                          jd->sql, ti->qcols[tc], from_sql, from->qcols[fc]);
+    }
+    free(link);
+    return jd;
+}
+
+/* Where a path ends: at a field (mi, f, and the column written out), or at
+ * a collection not joined, where the rest of the path goes on in a
+ * subquery over the relationship's target. */
+typedef struct hop {
+    strata__minfo *mi;
+    int f;
+    const strata_relation *coll; /* the collection met, or NULL */
+    strata__minfo *owner;        /* the model that has it */
+    const char *owner_sql;       /* and how the scope names its table */
+    const char *rest;            /* the path after the collection */
+} hop;
+
+static int resolve_aggregate(build *b, scope *sc, const char *expr, strata__sb *out);
+
+/* Walk `path` from sc's model: relationship names, then a field.  A
+ * many-to-one is joined as it is met, a collection ends the walk (h->coll)
+ * unless the query joined it explicitly.  With `rels_only` every name is a
+ * relationship and each one is joined (inner, or LEFT when `outer`). */
+static int walk(build *b, scope *sc, const char *path, const char *full, bool rels_only,
+                bool outer, strata__sb *out, hop *h)
+{
+    memset(h, 0, sizeof *h);
+    h->f = -1;
+    if (b->err)
+        return b->err;
+    if (!rels_only && strchr(path, '(')) {
+        int rc = resolve_aggregate(b, sc, path, out);
+        return rc < 0 ? field_error(b, sc, full) : rc;
+    }
+    strata__minfo *cur = sc->mi;
+    const char *cur_sql = sc->base;
+    for (const char *seg = path;;) {
+        const char *dot = strchr(seg, '.');
+        size_t seglen = dot ? (size_t)(dot - seg) : strlen(seg);
+        if (!dot && !rels_only) {
+            int f = strata__field_index(cur, seg);
+            if (f < 0)
+                return field_error(b, sc, full);
+            if (out)
+                strata__sb_printf(out, "%s.%s", cur_sql, cur->qcols[f]);
+            h->mi = cur;
+            h->f = f;
+            return STRATA_OK;
+        }
+        char name[64];
+        if (seglen == 0 || seglen >= sizeof name)
+            return field_error(b, sc, full);
+        memcpy(name, seg, seglen);
+        name[seglen] = '\0';
+        const strata_relation *r = strata__relation(cur, name, NULL);
+        if (!r)
+            return field_error(b, sc, full);
+        size_t len = (size_t)(seg + seglen - path);
+        const joined *jd = find_joined(sc, path, len);
+        if (!jd && r->kind != STRATA_MANY_TO_ONE && !rels_only) {
+            h->coll = r;
+            h->owner = cur;
+            h->owner_sql = cur_sql;
+            h->rest = dot + 1;
+            return STRATA_OK;
+        }
+        if (!jd && !(jd = join_rel(b, sc, cur_sql, cur, r, path, len, outer)))
+            return b->err;
+        cur = jd->mi;
+        cur_sql = jd->sql;
+        if (!dot) {
+            h->mi = cur;
+            return STRATA_OK;
+        }
+        seg = dot + 1;
+    }
+}
+
+/* A column of the scope: a path through many-to-one relationships (or
+ * joined ones) to a field, or an aggregate of one. */
+static int resolve_col(build *b, scope *sc, const char *path, strata__sb *out)
+{
+    hop h;
+    int rc = walk(b, sc, path, path, false, false, out, &h);
+    if (rc == STRATA_OK && h.coll) {
+        b->err = strata__session_error(b->q->s, STRATA_E_UNDEFINED_COLUMN,
+                                       "%s: '%s' goes through the collection %s.%s: use it in a "
+                                       "condition, or join it (strata_query_join)",
+                                       sc->named->m->name, path, h.owner->m->name, h.coll->name);
+        rc = b->err;
+    }
+    return rc;
 }
 
 /* An aggregate, "count(*)" or "sum(field)": the SQL both engines answer
  * with the same type (avg a double, sum of integers a bigint).  Returns
- * 0 when `expr` is no aggregate, else STRATA_OK or the error set. */
-static int resolve_aggregate(build *b, const char *expr, strata__sb *out)
+ * -1 when `expr` is no aggregate, else STRATA_OK or the error set. */
+static int resolve_aggregate(build *b, scope *sc, const char *expr, strata__sb *out)
 {
     static const char *const aggs[] = {"count", "sum", "avg", "min", "max"};
     const char *open = strchr(expr, '(');
@@ -403,26 +816,30 @@ static int resolve_aggregate(build *b, const char *expr, strata__sb *out)
     while (alen && a[alen - 1] == ' ')
         alen--;
     if (which < 0 || alen == 0 || alen >= sizeof arg)
-        return field_error(b, expr);
+        return field_error(b, sc, expr);
     memcpy(arg, a, alen);
     arg[alen] = '\0';
     if (!strcmp(arg, "*")) {
         if (which != 0)
-            return field_error(b, expr);
+            return field_error(b, sc, expr);
         strata__sb_puts(out, "count(*)");
         return STRATA_OK;
     }
+    if (strchr(arg, '('))
+        return field_error(b, sc, expr);
     strata__sb col;
     strata__sb_init(&col);
-    const strata_relation *coll;
-    int rc = resolve(b, arg, &col, &coll);
-    if (rc == STRATA_OK && coll)
-        rc = field_error(b, expr);
-    if (rc != STRATA_OK || col.failed) {
+    hop h;
+    int rc = walk(b, sc, arg, arg, false, false, &col, &h);
+    if (rc == STRATA_OK && h.coll)
+        rc = field_error(b, sc, expr);
+    if (rc == STRATA_OK && col.failed)
+        rc = nomem(b);
+    if (rc != STRATA_OK) {
         strata__sb_free(&col);
-        return rc != STRATA_OK ? rc : (b->err = STRATA_E_NOMEM);
+        return rc;
     }
-    strata_sqltype k = field_kind(b, arg);
+    strata_sqltype k = h.mi->kind[h.f];
     bool integer = k == STRATA_SQL_INTEGER || k == STRATA_SQL_BIGINT || k == STRATA_SQL_SMALLINT;
     if (which == 2 || (which == 1 && k == STRATA_SQL_FLOAT))
         strata__sb_printf(out, "CAST(%s(%s) AS DOUBLE PRECISION)", aggs[which], col.data);
@@ -431,80 +848,6 @@ static int resolve_aggregate(build *b, const char *expr, strata__sb *out)
     else
         strata__sb_printf(out, "%s(%s)", aggs[which], col.data);
     strata__sb_free(&col);
-    return STRATA_OK;
-}
-
-static int resolve(build *b, const char *field, strata__sb *out, const strata_relation **coll)
-{
-    strata__minfo *mi = b->q->mi;
-    const strata_driver *drv = strata_db_driver(b->q->s->db);
-    const char *dot = strchr(field, '.');
-    *coll = NULL;
-    if (strchr(field, '(')) {
-        int rc = resolve_aggregate(b, field, out);
-        return rc < 0 ? field_error(b, field) : rc;
-    }
-    if (!dot) {
-        int f = strata__field_index(mi, field);
-        if (f < 0)
-            return field_error(b, field);
-        strata__sb_printf(out, "%s.%s", mi->qtable, mi->qcols[f]);
-        return STRATA_OK;
-    }
-    char relname[64];
-    snprintf(relname, sizeof relname, "%.*s", (int)(dot - field), field);
-    int ri;
-    const strata_relation *r = strata__relation(mi, relname, &ri);
-    strata__minfo *ti = r ? strata__minfo_get(b->q->s, r->target) : NULL;
-    int f = ti ? strata__field_index(ti, dot + 1) : -1;
-    if (f < 0)
-        return field_error(b, field);
-    if (r->kind == STRATA_MANY_TO_ONE) {
-        int fk = strata__field_index(mi, r->fk);
-        if (fk < 0 || ti->pk < 0)
-            return field_error(b, field);
-        if (!(b->joined & (1u << ri))) {
-            b->joined |= 1u << ri;
-            strata__sb_printf(&b->joins, " JOIN %s AS ", ti->qtable);
-            strata__sb_ident(&b->joins, drv, r->name);
-            strata__sb_puts(&b->joins, " ON ");
-            strata__sb_ident(&b->joins, drv, r->name);
-            strata__sb_printf(&b->joins, ".%s = %s.%s", ti->qcols[ti->pk], mi->qtable,
-                              mi->qcols[fk]);
-        }
-        strata__sb_ident(out, drv, r->name);
-        strata__sb_printf(out, ".%s", ti->qcols[f]);
-        return STRATA_OK;
-    }
-    *coll = r;
-    strata__sb_printf(out, "%s.%s", ti->qtable, ti->qcols[f]);
-    return STRATA_OK;
-}
-
-/* "main.pk IN (SELECT ... FROM target [JOIN secondary] WHERE " for a
- * condition on a collection; the caller closes it with ")". */
-static int open_collection(build *b, const strata_relation *r, strata__sb *sb)
-{
-    strata__minfo *mi = b->q->mi;
-    strata__minfo *ti = strata__minfo_get(b->q->s, r->target);
-    if (!ti || mi->pk < 0 || ti->pk < 0)
-        return b->err = STRATA_E_MISUSE;
-    if (r->kind == STRATA_MANY_TO_MANY) {
-        strata__minfo *si = strata__minfo_get(b->q->s, r->secondary);
-        int lk = si ? strata__field_index(si, r->local_key) : -1;
-        int rk = si ? strata__field_index(si, r->remote_key) : -1;
-        if (lk < 0 || rk < 0)
-            return b->err = STRATA_E_MISUSE;
-        strata__sb_printf(sb, "%s.%s IN (SELECT %s.%s FROM %s JOIN %s ON %s.%s = %s.%s WHERE ",
-                          mi->qtable, mi->qcols[mi->pk], si->qtable, si->qcols[lk], ti->qtable,
-                          si->qtable, si->qtable, si->qcols[rk], ti->qtable, ti->qcols[ti->pk]);
-        return STRATA_OK;
-    }
-    int fk = strata__field_index(ti, r->fk);
-    if (fk < 0)
-        return b->err = STRATA_E_MISUSE;
-    strata__sb_printf(sb, "%s.%s IN (SELECT %s.%s FROM %s WHERE ", mi->qtable, mi->qcols[mi->pk],
-                      ti->qtable, ti->qcols[fk], ti->qtable);
     return STRATA_OK;
 }
 
@@ -524,45 +867,42 @@ static const char *op_sql(strata_op op)
     }
 }
 
-static void render(build *b, strata__sb *sb, const strata_cond *c)
+typedef enum shape {
+    SHAPE_ROWS,
+    SHAPE_TUPLES, /* the rows and the objects of the explicit joins */
+    SHAPE_COUNT,
+    SHAPE_EXISTS,
+    SHAPE_VALUES,
+    SHAPE_KEYS,   /* a subquery: its one column, or its key */
+    SHAPE_ANY     /* a subquery under EXISTS */
+} shape;
+
+static void select_sql(build *b, scope *sc, scope *outer, strata_query *q, shape sh,
+                       int64_t limit, int64_t offset, strata__sb *sb);
+static void render(build *b, scope *sc, strata__sb *sb, const strata_cond *c);
+
+/* A subquery of the session's, rendered inside scope `outer`. */
+static void subquery(build *b, scope *outer, strata__sb *sb, strata_query *sub, shape sh)
 {
-    if (b->err)
+    if (sub->s != b->q->s) {
+        if (!b->err)
+            b->err = strata__session_error(b->q->s, STRATA_E_MISUSE,
+                                           "%s query: a subquery must come from the same session",
+                                           b->q->mi->m->name);
         return;
-    switch (c->kind) {
-    case C_AND:
-    case C_OR:
+    }
+    scope ss;
+    if (scope_init(b, &ss, sub->mi, false) == STRATA_OK) {
         strata__sb_putc(sb, '(');
-        render(b, sb, c->a);
-        strata__sb_puts(sb, c->kind == C_AND ? " AND " : " OR ");
-        render(b, sb, c->b);
+        select_sql(b, &ss, outer, sub, sh, sub->limit, sub->offset, sb);
         strata__sb_putc(sb, ')');
-        return;
-    case C_NOT:
-        strata__sb_puts(sb, "NOT (");
-        render(b, sb, c->a);
-        strata__sb_putc(sb, ')');
-        return;
-    case C_RAW:
-        strata__sb_printf(sb, "(%s)", c->sql);
-        for (size_t i = 0; i < c->n; i++)
-            param(b, &c->vals[i]);
-        return;
-    default: break;
     }
-    strata__sb col;
-    strata__sb_init(&col);
-    const strata_relation *coll;
-    if (resolve(b, c->field, &col, &coll) != STRATA_OK || col.failed) {
-        if (col.failed && !b->err)
-            b->err = STRATA_E_NOMEM;
-        strata__sb_free(&col);
-        return;
-    }
-    if (coll && open_collection(b, coll, sb) != STRATA_OK) {
-        strata__sb_free(&col);
-        return;
-    }
-    const char *cs = col.data ? col.data : "";
+    scope_free(&ss);
+}
+
+/* The condition c on column cs (already resolved). */
+static void emit(build *b, scope *corr, strata__sb *sb, const strata_cond *c, const char *cs)
+{
     switch (c->kind) {
     case C_OP:
         if (c->op == STRATA_ILIKE) {
@@ -600,127 +940,302 @@ static void render(build *b, strata__sb *sb, const strata_cond *c)
         param(b, &c->vals[0]);
         param(b, &c->vals[1]);
         break;
+    case C_IN_QUERY:
+        strata__sb_printf(sb, "%s IN ", cs);
+        subquery(b, corr, sb, c->sub, SHAPE_KEYS);
+        break;
     default: break;
     }
-    if (coll)
-        strata__sb_putc(sb, ')');
+}
+
+/* "owner.key IN (SELECT ... FROM target AS sN [JOIN link] <joins> WHERE "
+ * for a collection met on a path; the caller adds the condition and ")". */
+static void collection_head(build *b, strata__sb *sb, const hop *h, scope *sub)
+{
+    strata__minfo *ti, *si;
+    int fc, tc, lk, rk;
+    if (rel_keys(b, sub, h->owner, h->coll, &ti, &si, &fc, &tc, &lk, &rk) != STRATA_OK)
+        return;
+    if (si) {
+        char *link = alias_for(b, sub, "", 0, ":link");
+        if (!link)
+            return;
+        strata__sb_printf(sb, "%s.%s IN (SELECT %s.%s FROM %s AS %s JOIN %s AS %s ON %s.%s = %s.%s",
+                          h->owner_sql, h->owner->qcols[fc], link, si->qcols[lk], ti->qtable,
+                          sub->base, si->qtable, link, link, si->qcols[rk], sub->base,
+                          ti->qcols[tc]);
+        free(link);
+    } else {
+        strata__sb_printf(sb, "%s.%s IN (SELECT %s.%s FROM %s AS %s", h->owner_sql,
+                          h->owner->qcols[fc], sub->base, ti->qcols[tc], ti->qtable, sub->base);
+    }
+}
+
+/* A condition on `path` from scope sc; `corr` is the scope the condition
+ * was given in, which its subqueries correlate with. */
+static void render_leaf(build *b, scope *corr, scope *sc, strata__sb *sb, const strata_cond *c,
+                        const char *path)
+{
+    strata__sb col;
+    strata__sb_init(&col);
+    hop h;
+    if (walk(b, sc, path, c->field, false, false, &col, &h) != STRATA_OK || b->err) {
+        strata__sb_free(&col);
+        return;
+    }
+    if (col.failed) {
+        nomem(b);
+    } else if (h.coll) {
+        /* Through a collection: each row once, however many match. */
+        scope sub;
+        strata__sb inner;
+        strata__sb_init(&inner);
+        strata__minfo *ti = strata__minfo_get(b->q->s, h.coll->target);
+        if (!ti)
+            nomem(b);
+        else if (scope_init(b, &sub, ti, false) == STRATA_OK) {
+            sub.named = sc->named;
+            render_leaf(b, corr, &sub, &inner, c, h.rest);
+            collection_head(b, sb, &h, &sub);
+            strata__sb_puts(sb, sub.joins.data ? sub.joins.data : "");
+            strata__sb_printf(sb, " WHERE %s)", inner.data ? inner.data : "");
+            if (sub.joins.failed || inner.failed)
+                nomem(b);
+        }
+        if (ti)
+            scope_free(&sub);
+        strata__sb_free(&inner);
+    } else {
+        emit(b, corr, sb, c, col.data);
+    }
     strata__sb_free(&col);
 }
 
-typedef enum shape { SHAPE_ROWS, SHAPE_COUNT, SHAPE_EXISTS, SHAPE_VALUES } shape;
-
-/* The whole statement for `q` in `shape`; params in b. */
-static char *build_sql(build *b, strata_query *q, shape sh, int64_t limit, int64_t offset)
+static void render(build *b, scope *sc, strata__sb *sb, const strata_cond *c)
 {
-    memset(b, 0, sizeof *b);
-    b->q = q;
-    strata__sb_init(&b->where);
-    strata__sb_init(&b->joins);
-    if (q->err)
-        b->err = q->err;
-    for (int i = 0; i < q->nconds && !b->err; i++) {
-        strata__sb_puts(&b->where, i ? " AND " : " WHERE ");
-        render(b, &b->where, q->conds[i]);
+    if (b->err)
+        return;
+    switch (c->kind) {
+    case C_AND:
+    case C_OR:
+        strata__sb_putc(sb, '(');
+        render(b, sc, sb, c->a);
+        strata__sb_puts(sb, c->kind == C_AND ? " AND " : " OR ");
+        render(b, sc, sb, c->b);
+        strata__sb_putc(sb, ')');
+        return;
+    case C_NOT:
+        strata__sb_puts(sb, "NOT (");
+        render(b, sc, sb, c->a);
+        strata__sb_putc(sb, ')');
+        return;
+    case C_RAW:
+        strata__sb_printf(sb, "(%s)", c->sql);
+        for (size_t i = 0; i < c->n; i++)
+            param(b, &c->vals[i]);
+        return;
+    case C_EXISTS:
+        strata__sb_puts(sb, "EXISTS ");
+        subquery(b, sc, sb, c->sub, SHAPE_ANY);
+        return;
+    default: render_leaf(b, sc, sc, sb, c, c->field); return;
     }
-    /* A query of values: its columns, groups and their conditions (whose
-     * parameters follow the WHERE's). */
-    strata__sb items, groups;
+}
+
+/* The explicit joins of q, in scope sc. */
+static void join_all(build *b, scope *sc, strata_query *q)
+{
+    for (int i = 0; i < q->njoins && !b->err; i++) {
+        hop h;
+        walk(b, sc, q->joins[i].path, q->joins[i].path, true, q->joins[i].outer, NULL, &h);
+    }
+}
+
+/* The whole SELECT for q in scope sc (its FROM), params in b.  `outer`,
+ * for a subquery, is the scope its correlations name. */
+static void select_sql(build *b, scope *sc, scope *outer, strata_query *q, shape sh,
+                       int64_t limit, int64_t offset, strata__sb *sb)
+{
+    strata__minfo *mi = q->mi;
+    bool sub = sh == SHAPE_KEYS || sh == SHAPE_ANY;
+    if (q->err && !b->err)
+        b->err = q->err;
+    if (sub && (q->for_update || q->nloads)) {
+        if (!b->err)
+            b->err = strata__session_error(b->q->s, STRATA_E_MISUSE,
+                                           "%s subquery: rows of a subquery cannot be locked or "
+                                           "eagerly loaded",
+                                           mi->m->name);
+        return;
+    }
+    join_all(b, sc, q);
+    strata__sb where, items, groups, order;
+    strata__sb_init(&where);
     strata__sb_init(&items);
     strata__sb_init(&groups);
-    for (int i = 0; i < q->ncolumns && !b->err && sh == SHAPE_VALUES; i++) {
-        const strata_relation *coll;
+    strata__sb_init(&order);
+    for (int i = 0; i < q->nconds && !b->err; i++) {
+        strata__sb_puts(&where, i ? " AND " : " WHERE ");
+        render(b, sc, &where, q->conds[i]);
+    }
+    for (int i = 0; i < q->ncorr && !b->err; i++) {
+        strata__sb_puts(&where, i || q->nconds ? " AND " : " WHERE ");
+        resolve_col(b, sc, q->corr[i].inner, &where);
+        strata__sb_puts(&where, " = ");
+        if (!outer && !b->err)
+            b->err = strata__session_error(b->q->s, STRATA_E_MISUSE,
+                                           "%s query: correlated to an enclosing query, it can "
+                                           "only run as a subquery",
+                                           mi->m->name);
+        else
+            resolve_col(b, outer, q->corr[i].outer, &where);
+    }
+    /* What it selects.  A query of values, and a subquery, name theirs. */
+    bool values = sh == SHAPE_VALUES || (sh == SHAPE_KEYS && q->ncolumns);
+    if (sh == SHAPE_KEYS && q->ncolumns != 1 && !b->err) {
+        if (q->ncolumns > 1)
+            b->err = strata__session_error(b->q->s, STRATA_E_MISUSE,
+                                           "%s subquery of an IN: it selects %d columns; one is "
+                                           "needed",
+                                           mi->m->name, q->ncolumns);
+        else if (mi->pk < 0)
+            b->err = strata__session_error(b->q->s, STRATA_E_MISUSE,
+                                           "%s subquery of an IN: name its column "
+                                           "(strata_query_columns), the model's key is not one "
+                                           "field",
+                                           mi->m->name);
+        else
+            strata__sb_printf(&items, "%s.%s", sc->base, mi->qcols[mi->pk]);
+    }
+    for (int i = 0; values && i < q->ncolumns && !b->err; i++) {
         if (i)
             strata__sb_puts(&items, ", ");
-        if (resolve(b, q->columns[i], &items, &coll) == STRATA_OK && coll)
-            field_error(b, q->columns[i]);
+        resolve_col(b, sc, q->columns[i], &items);
     }
-    for (int i = 0; i < q->ngroups && !b->err && sh == SHAPE_VALUES; i++) {
-        const strata_relation *coll;
+    if (sh == SHAPE_TUPLES) {
+        strata__sb_puts(&items, mi->select);
+        for (int i = 0; i < q->njoins && !b->err; i++) {
+            const joined *jd = find_joined(sc, q->joins[i].path, strlen(q->joins[i].path));
+            for (int f = 0; jd && f < jd->mi->nfields; f++)
+                strata__sb_printf(&items, ", %s.%s", jd->sql, jd->mi->qcols[f]);
+        }
+    }
+    bool grouped = sh == SHAPE_VALUES || sub;
+    for (int i = 0; grouped && i < q->ngroups && !b->err; i++) {
         strata__sb_puts(&groups, i ? ", " : " GROUP BY ");
-        if (resolve(b, q->groups[i], &groups, &coll) == STRATA_OK && coll)
-            field_error(b, q->groups[i]);
+        resolve_col(b, sc, q->groups[i], &groups);
     }
-    for (int i = 0; i < q->nhavings && !b->err && sh == SHAPE_VALUES; i++) {
+    for (int i = 0; grouped && i < q->nhavings && !b->err; i++) {
         strata__sb_puts(&groups, i ? " AND " : " HAVING ");
-        render(b, &groups, q->havings[i]);
+        render(b, sc, &groups, q->havings[i]);
     }
-    strata__sb order;
-    strata__sb_init(&order);
-    for (int i = 0; i < q->norders && !b->err && (sh == SHAPE_ROWS || sh == SHAPE_VALUES); i++) {
+    bool ordered = sh == SHAPE_ROWS || sh == SHAPE_TUPLES || sh == SHAPE_VALUES ||
+                   (sh == SHAPE_KEYS && (limit >= 0 || offset > 0));
+    for (int i = 0; ordered && i < q->norders && !b->err; i++) {
         strata__sb_puts(&order, i ? ", " : " ORDER BY ");
-        const strata_relation *coll;
-        resolve(b, q->orders[i].field, &order, &coll);
-        if (coll)
-            field_error(b, q->orders[i].field);
+        resolve_col(b, sc, q->orders[i].field, &order);
         strata__sb_puts(&order, q->orders[i].order == STRATA_DESC ? " DESC" : " ASC");
     }
-    strata__sb sb;
-    strata__sb_init(&sb);
-    strata__minfo *mi = q->mi;
     bool paged = limit >= 0 || offset > 0;
+    const char *from = sub ? " AS " : "";
+    const char *alias = sub ? sc->base : "";
     if (sh == SHAPE_COUNT && paged)
-        strata__sb_printf(&sb, "SELECT count(*) FROM (SELECT %s.%s FROM %s", mi->qtable,
+        strata__sb_printf(sb, "SELECT count(*) FROM (SELECT %s.%s FROM %s", mi->qtable,
                           mi->pk >= 0 ? mi->qcols[mi->pk] : mi->qcols[0], mi->qtable);
     else if (sh == SHAPE_COUNT)
-        strata__sb_printf(&sb, "SELECT count(*) FROM %s", mi->qtable);
-    else if (sh == SHAPE_EXISTS)
-        strata__sb_printf(&sb, "SELECT 1 FROM %s", mi->qtable);
-    else if (sh == SHAPE_VALUES)
-        strata__sb_printf(&sb, "SELECT %s%s FROM %s", q->distinct ? "DISTINCT " : "",
-                          items.data ? items.data : "", mi->qtable);
+        strata__sb_printf(sb, "SELECT count(*) FROM %s", mi->qtable);
+    else if (sh == SHAPE_EXISTS || sh == SHAPE_ANY)
+        strata__sb_printf(sb, "SELECT 1 FROM %s%s%s", mi->qtable, from, alias);
+    else if (sh == SHAPE_ROWS)
+        strata__sb_printf(sb, "SELECT %s FROM %s", mi->select, mi->qtable);
     else
-        strata__sb_printf(&sb, "SELECT %s FROM %s", mi->select, mi->qtable);
-    strata__sb_puts(&sb, b->joins.data ? b->joins.data : "");
-    strata__sb_puts(&sb, b->where.data ? b->where.data : "");
-    strata__sb_puts(&sb, groups.data ? groups.data : "");
-    strata__sb_puts(&sb, order.data ? order.data : "");
+        strata__sb_printf(sb, "SELECT %s%s FROM %s%s%s", q->distinct && values ? "DISTINCT " : "",
+                          items.data ? items.data : "", mi->qtable, from, alias);
+    strata__sb_puts(sb, sc->joins.data ? sc->joins.data : "");
+    strata__sb_puts(sb, where.data ? where.data : "");
+    strata__sb_puts(sb, groups.data ? groups.data : "");
+    strata__sb_puts(sb, order.data ? order.data : "");
     if (sh == SHAPE_EXISTS) {
         limit = 1;
         offset = -1;
     }
     if (limit >= 0) {
-        strata__sb_puts(&sb, " LIMIT ?");
+        strata__sb_puts(sb, " LIMIT ?");
         strata_value v = strata_int(limit);
         param(b, &v);
     } else if (offset > 0 && q->s->dl && q->s->dl->limit_all) {
-        strata__sb_puts(&sb, q->s->dl->limit_all);
+        strata__sb_puts(sb, q->s->dl->limit_all);
     }
     if (offset > 0) {
-        strata__sb_puts(&sb, " OFFSET ?");
+        strata__sb_puts(sb, " OFFSET ?");
         strata_value v = strata_int(offset);
         param(b, &v);
     }
     if (sh == SHAPE_COUNT && paged)
-        strata__sb_puts(&sb, ") AS strata_counted");
+        strata__sb_puts(sb, ") AS strata_counted");
     /* Engines with row locks lock the rows read; the others (SQLite) lock
      * the whole database for the session's writing transaction, which
      * began with the write lock held: no other writer can change a row. */
     const strata_driver *drv = strata_db_driver(q->s->db);
-    if (q->for_update && sh == SHAPE_ROWS && (drv->capabilities & STRATA_CAP_CONCURRENT_WRITERS)) {
-        strata__sb_printf(&sb, " FOR UPDATE OF %s", mi->qtable);
+    if (q->for_update && (sh == SHAPE_ROWS || sh == SHAPE_TUPLES) &&
+        (drv->capabilities & STRATA_CAP_CONCURRENT_WRITERS)) {
+        strata__sb_printf(sb, " FOR UPDATE OF %s", mi->qtable);
         if (q->lock_flags & STRATA_LOCK_NOWAIT)
-            strata__sb_puts(&sb, " NOWAIT");
+            strata__sb_puts(sb, " NOWAIT");
         else if (q->lock_flags & STRATA_LOCK_SKIP_LOCKED)
-            strata__sb_puts(&sb, " SKIP LOCKED");
+            strata__sb_puts(sb, " SKIP LOCKED");
     }
     /* A piece that ran out of memory holds what was written before: a
      * WHERE or ORDER BY cut short, which must not run. */
-    if ((b->where.failed || b->joins.failed || order.failed || items.failed || groups.failed) &&
-        !b->err)
-        b->err = STRATA_E_NOMEM;
+    if (where.failed || sc->joins.failed || order.failed || items.failed || groups.failed)
+        nomem(b);
     strata__sb_free(&items);
     strata__sb_free(&groups);
     strata__sb_free(&order);
-    strata__sb_free(&b->where);
-    strata__sb_free(&b->joins);
+    strata__sb_free(&where);
+}
+
+/* The whole statement for `q` in `shape`; params in b, and b->top kept
+ * (the caller frees it with build_free) for the joined objects' aliases. */
+static char *build_sql(build *b, strata_query *q, shape sh, int64_t limit, int64_t offset)
+{
+    memset(b, 0, sizeof *b);
+    b->q = q;
+    strata__sb sb;
+    strata__sb_init(&sb);
+    if (scope_init(b, &b->top, q->mi, true) == STRATA_OK)
+        select_sql(b, &b->top, NULL, q, sh, limit, offset, &sb);
     char *sql = strata__sb_take(&sb);
-    if (!sql && !b->err)
-        b->err = STRATA_E_NOMEM;
+    if (!sql)
+        nomem(b);
     if (b->err) {
         free(sql);
         return NULL;
     }
     return sql;
+}
+
+static void build_free(build *b)
+{
+    scope_free(&b->top);
+    free(b->params);
+    b->params = NULL;
+}
+
+/* A statement that could not be built: its error, with a message. */
+static int build_failed(strata_query *q, build *b)
+{
+    int rc = b->err ? b->err : STRATA_E_NOMEM;
+    build_free(b);
+    if (rc == STRATA_E_MISUSE && !strata_db_errcode(q->s->db))
+        return strata__session_error(q->s, rc,
+                                     "a condition of the %s query could not be built "
+                                     "(NULL field, or a relationship without keys)",
+                                     q->mi->m->name);
+    if (rc == STRATA_E_NOMEM)
+        return strata__session_error(q->s, rc, "out of memory building the %s query",
+                                     q->mi->m->name);
+    return rc;
 }
 
 /* Flush, begin, prepare and bind. */
@@ -734,23 +1249,13 @@ static int start(strata_query *q, shape sh, int64_t limit, int64_t offset, strat
         return rc;
     build b;
     char *sql = build_sql(&b, q, sh, limit, offset);
-    if (!sql) {
-        free(b.params);
-        if (b.err == STRATA_E_MISUSE && !strata_db_errcode(q->s->db))
-            return strata__session_error(q->s, b.err,
-                                         "a condition of the %s query could not be built "
-                                         "(NULL field, or a relationship without keys)",
-                                         q->mi->m->name);
-        if (b.err == STRATA_E_NOMEM)
-            return strata__session_error(q->s, b.err, "out of memory building the %s query",
-                                         q->mi->m->name);
-        return b.err;
-    }
+    if (!sql)
+        return build_failed(q, &b);
     rc = strata_stmt_prepare(st, q->s->db, sql);
     free(sql);
     for (size_t i = 0; rc == STRATA_OK && i < b.nparams; i++)
         rc = strata_stmt_bind_value(*st, (int)i + 1, &b.params[i]);
-    free(b.params);
+    build_free(&b);
     if (rc != STRATA_OK && *st) {
         strata_stmt_finalize(*st);
         *st = NULL;
@@ -758,34 +1263,170 @@ static int start(strata_query *q, shape sh, int64_t limit, int64_t offset, strat
     return rc;
 }
 
+struct strata_tuples {
+    int width;        /* 1 + the joins */
+    size_t n, cap;    /* rows */
+    strata_object **o; /* n * width; NULL where an outer join met no row */
+};
+
+static int cmp_ptr(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t) * (void *const *)a, y = (uintptr_t) * (void *const *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Eager loads for the objects of l, each once (a join may repeat them). */
+static int load_related(strata_query *q, const strata_list *l)
+{
+    if (!q->nloads || !l->count)
+        return STRATA_OK;
+    strata_object **objs = (strata_object **)l->items;
+    size_t n = l->count;
+    strata_object **uniq = NULL;
+    if (q->njoins) {
+        if (!(uniq = malloc(n * sizeof *uniq)))
+            return strata__session_error(q->s, STRATA_E_NOMEM, "out of memory");
+        memcpy(uniq, objs, n * sizeof *uniq);
+        qsort(uniq, n, sizeof *uniq, cmp_ptr);
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++)
+            if (!k || uniq[k - 1] != uniq[i])
+                uniq[k++] = uniq[i];
+        objs = uniq;
+        n = k;
+    }
+    int rc = STRATA_OK;
+    for (int i = 0; rc == STRATA_OK && i < q->nloads; i++)
+        rc = strata__relation_load_many(q->s, q->mi, q->loads[i], objs, n);
+    free(uniq);
+    return rc;
+}
+
+/* The joined objects of the current row into tuple row `row`, from column
+ * col on. */
+static int load_joined(strata_query *q, strata_stmt *st, strata__minfo **ents,
+                       strata_object **row)
+{
+    int col = q->mi->nfields;
+    for (int k = 0; k < q->njoins; k++) {
+        strata__minfo *e = ents[k];
+        row[k + 1] = NULL;
+        if (!strata_stmt_column_is_null(st, col + e->pkf[0])) {
+            int rc = strata__session_load_row(q->s, e, st, col, q->for_update || q->reread,
+                                              &row[k + 1]);
+            if (rc != STRATA_OK)
+                return rc;
+        }
+        col += e->nfields;
+    }
+    return STRATA_OK;
+}
+
+/* Run q: its objects into l and, for strata_query_tuples, each row's
+ * objects into t. */
+static int fetch_into(strata_query *q, int64_t limit, int64_t offset, strata_list *l,
+                      strata_tuples *t)
+{
+    strata__minfo **ents = NULL;
+    int rc = STRATA_OK;
+    if (t && q->njoins && !(ents = calloc((size_t)q->njoins, sizeof *ents)))
+        return strata__session_error(q->s, STRATA_E_NOMEM, "out of memory");
+    for (int k = 0; t && k < q->njoins && rc == STRATA_OK; k++)
+        rc = relationship_path(q, q->joins[k].path, &ents[k]);
+    strata_stmt *st = NULL;
+    if (rc == STRATA_OK)
+        rc = start(q, t ? SHAPE_TUPLES : SHAPE_ROWS, limit, offset, &st);
+    while (rc == STRATA_OK && (rc = strata_stmt_step(st)) == STRATA_ROW) {
+        strata_object *o;
+        rc = strata__session_load_row(q->s, q->mi, st, 0, q->for_update || q->reread, &o);
+        if (rc == STRATA_OK && !strata__list_push(l, o))
+            rc = STRATA_E_NOMEM;
+        if (rc != STRATA_OK || !t)
+            continue;
+        if (t->n == t->cap) {
+            size_t cap = t->cap ? t->cap * 2 : 16;
+            strata_object **more = realloc(t->o, cap * (size_t)t->width * sizeof *more);
+            if (!more) {
+                rc = STRATA_E_NOMEM;
+                continue;
+            }
+            t->o = more;
+            t->cap = cap;
+        }
+        strata_object **row = t->o + t->n * (size_t)t->width;
+        row[0] = o;
+        rc = load_joined(q, st, ents, row);
+        if (rc == STRATA_OK)
+            t->n++;
+    }
+    strata_stmt_finalize(st);
+    free(ents);
+    if (rc == STRATA_DONE)
+        rc = STRATA_OK;
+    if (rc == STRATA_OK)
+        rc = load_related(q, l);
+    if (rc == STRATA_E_NOMEM && !strata_db_errcode(q->s->db))
+        strata__session_error(q->s, rc, "out of memory reading the %s query", q->mi->m->name);
+    return rc;
+}
+
 static int fetch(strata_query *q, int64_t limit, int64_t offset, strata_list **out)
 {
     *out = NULL;
-    strata_stmt *st;
-    int rc = start(q, SHAPE_ROWS, limit, offset, &st);
-    if (rc != STRATA_OK)
-        return rc;
     strata_list *l = calloc(1, sizeof *l);
     if (!l)
-        rc = STRATA_E_NOMEM;
-    while (rc == STRATA_OK && (rc = strata_stmt_step(st)) == STRATA_ROW) {
-        strata_object *o;
-        rc = strata__session_load_row(q->s, q->mi, st, 0, q->for_update, &o);
-        if (rc == STRATA_OK && !strata__list_push(l, o))
-            rc = STRATA_E_NOMEM;
-    }
-    strata_stmt_finalize(st);
-    if (rc == STRATA_DONE)
-        rc = STRATA_OK;
-    for (int i = 0; rc == STRATA_OK && i < q->nloads; i++)
-        rc = strata__relation_load_many(q->s, q->mi, q->loads[i], (strata_object **)l->items,
-                                        l->count);
+        return strata__session_error(q->s, STRATA_E_NOMEM, "out of memory");
+    int rc = fetch_into(q, limit, offset, l, NULL);
     if (rc != STRATA_OK) {
         strata_list_free(l);
         return rc;
     }
     *out = l;
     return STRATA_OK;
+}
+
+int strata_query_tuples(strata_query *q, strata_tuples **out)
+{
+    STRATA__CONFINE(q ? q->s->db : NULL, STRATA_E_MISUSE);
+    if (!out)
+        return STRATA_E_MISUSE;
+    *out = NULL;
+    if (!q)
+        return STRATA_E_MISUSE;
+    strata_tuples *t = calloc(1, sizeof *t);
+    strata_list *l = t ? calloc(1, sizeof *l) : NULL;
+    if (!l) {
+        free(t);
+        return strata__session_error(q->s, STRATA_E_NOMEM, "out of memory");
+    }
+    t->width = 1 + q->njoins;
+    int rc = fetch_into(q, q->limit, q->offset, l, t);
+    strata_list_free(l);
+    if (rc != STRATA_OK) {
+        strata_tuples_free(t);
+        return rc;
+    }
+    *out = t;
+    return STRATA_OK;
+}
+
+size_t strata_tuples_count(const strata_tuples *t) { return t ? t->n : 0; }
+
+int strata_tuples_width(const strata_tuples *t) { return t ? t->width : 0; }
+
+void *strata_tuples_get(const strata_tuples *t, size_t row, int k)
+{
+    if (!t || row >= t->n || k < 0 || k >= t->width)
+        return NULL;
+    return t->o[row * (size_t)t->width + (size_t)k];
+}
+
+void strata_tuples_free(strata_tuples *t)
+{
+    if (!t)
+        return;
+    free(t->o);
+    free(t);
 }
 
 struct strata_iter {
@@ -1073,20 +1714,7 @@ int strata_query_group_by(strata_query *q, const char *fields)
 
 int strata_query_having(strata_query *q, strata_cond *c)
 {
-    if (!q) {
-        strata_cond_free(c);
-        return STRATA_E_MISUSE;
-    }
-    bool nomem = cond_nomem;
-    cond_nomem = false;
-    strata_cond **n = c ? realloc(q->havings, (size_t)(q->nhavings + 1) * sizeof *n) : NULL;
-    if (!n) {
-        strata_cond_free(c);
-        return q->err = c || nomem ? STRATA_E_NOMEM : STRATA_E_MISUSE;
-    }
-    q->havings = n;
-    q->havings[q->nhavings++] = c;
-    return STRATA_OK;
+    return push_cond(q, q ? &q->havings : NULL, q ? &q->nhavings : NULL, c);
 }
 
 int strata_query_distinct(strata_query *q)
@@ -1280,4 +1908,379 @@ int strata_query_scalar_double(strata_query *q, const char *expr, double *out)
         return STRATA_E_MISUSE;
     *out = 0;
     return scalar_number(q, expr, NULL, out);
+}
+
+/* ---- bulk update and delete ---------------------------------------------- */
+
+/* What a bulk change has no room for. */
+static int bulk_refused(strata_query *q, const char *what)
+{
+    if (q->s->read_only)
+        return strata__session_error(q->s, STRATA_E_READONLY,
+                                     "the session is read-only: a bulk %s cannot run", what);
+    if (q->limit >= 0 || q->offset > 0 || q->norders || q->ncolumns || q->ngroups ||
+        q->nhavings || q->distinct || q->ncorr)
+        return strata__session_error(q->s, STRATA_E_MISUSE,
+                                     "%s query: a bulk %s takes conditions only (no limit, "
+                                     "offset, order, columns, groups or correlation)",
+                                     q->mi->m->name, what);
+    return STRATA_OK;
+}
+
+/* The rows a bulk change meets: *where is " WHERE ..." on the table as it
+ * is, or, when the conditions need joins, " WHERE key IN (SELECT key FROM
+ * ... )"; *keys is "SELECT key FROM ..." for association rows (NULL when
+ * not asked).  Params in b. */
+static int bulk_where(build *b, strata_query *q, char **where, char **keys)
+{
+    memset(b, 0, sizeof *b);
+    b->q = q;
+    *where = NULL;
+    if (keys)
+        *keys = NULL;
+    strata__minfo *mi = q->mi;
+    strata__sb conds, w, k;
+    strata__sb_init(&conds);
+    strata__sb_init(&w);
+    strata__sb_init(&k);
+    if (q->err)
+        b->err = q->err;
+    if (scope_init(b, &b->top, mi, true) == STRATA_OK)
+        join_all(b, &b->top, q);
+    for (int i = 0; i < q->nconds && !b->err; i++) {
+        strata__sb_puts(&conds, i ? " AND " : " WHERE ");
+        render(b, &b->top, &conds, q->conds[i]);
+    }
+    bool joins = b->top.joins.len > 0;
+    if (!b->err && mi->pk < 0 && (joins || keys))
+        b->err = strata__session_error(q->s, STRATA_E_MISUSE,
+                                       "%s query: its key is not one field, so a bulk change "
+                                       "cannot go through relationships",
+                                       mi->m->name);
+    const char *cs = conds.data ? conds.data : "";
+    const char *js = b->top.joins.data ? b->top.joins.data : "";
+    if (!b->err && (joins || keys))
+        strata__sb_printf(&k, "SELECT %s.%s FROM %s%s%s", mi->qtable, mi->qcols[mi->pk],
+                          mi->qtable, js, cs);
+    if (!b->err && joins)
+        strata__sb_printf(&w, " WHERE %s.%s IN (%s)", mi->qtable, mi->qcols[mi->pk], k.data);
+    else if (!b->err)
+        strata__sb_puts(&w, cs);
+    if (conds.failed || b->top.joins.failed)
+        nomem(b);
+    strata__sb_free(&conds);
+    *where = strata__sb_take(&w);
+    char *kt = strata__sb_take(&k);
+    if (!b->err && (!*where || ((joins || keys) && !kt)))
+        nomem(b);
+    if (keys && !b->err)
+        *keys = kt;
+    else
+        free(kt);
+    if (b->err) {
+        free(*where);
+        *where = NULL;
+    }
+    return b->err;
+}
+
+/* Run sql, binding the `nset` fields of `set_from` and then b's params;
+ * the keys it returns go to *ret (when it has RETURNING), the rows
+ * changed to *changed. */
+static int bulk_exec(strata_query *q, const char *sql, strata_object *set_from, const int *set,
+                     int nset, const build *b, int64_t **ret, size_t *nret, int64_t *changed)
+{
+    strata_stmt *st = NULL;
+    int rc = strata_stmt_prepare(&st, q->s->db, sql);
+    for (int i = 0; rc == STRATA_OK && i < nset; i++)
+        rc = strata__bind_field(st, i + 1, set_from, set[i]);
+    for (size_t i = 0; rc == STRATA_OK && i < b->nparams; i++)
+        rc = strata_stmt_bind_value(st, nset + (int)i + 1, &b->params[i]);
+    size_t cap = 0;
+    while (rc == STRATA_OK && (rc = strata_stmt_step(st)) == STRATA_ROW) {
+        rc = STRATA_OK;
+        if (!ret)
+            continue;
+        if (*nret == cap) {
+            cap = cap ? cap * 2 : 64;
+            int64_t *more = realloc(*ret, cap * sizeof *more);
+            if (!more) {
+                rc = strata__session_error(q->s, STRATA_E_NOMEM, "out of memory");
+                break;
+            }
+            *ret = more;
+        }
+        rc = strata_stmt_column_int64(st, 0, &(*ret)[(*nret)++]);
+    }
+    if (rc == STRATA_DONE) {
+        rc = STRATA_OK;
+        *changed = ret ? (int64_t)*nret : strata_stmt_changes(st);
+    }
+    strata_stmt_finalize(st);
+    return rc;
+}
+
+/* Take o out of the session's view of the database: its row is gone. */
+static int detach_gone(strata_object *o)
+{
+    int rc = strata__savepoint_note(o);
+    if (rc != STRATA_OK)
+        return rc;
+    strata__identity_remove(o->priv->mi, o);
+    o->priv->state = OBJ_DETACHED;
+    o->priv->deleted_in_tx = true;
+    return STRATA_OK;
+}
+
+/* Read the rows of objs again (in batches of keys): each one found is
+ * refreshed, each one not found is detached. */
+static int reread_objects(strata_session *s, strata__minfo *mi, strata_object **objs, size_t n)
+{
+    enum { BATCH = 500 };
+    int rc = STRATA_OK;
+    if (mi->pk < 0) {
+        for (size_t i = 0; i < n && rc == STRATA_OK; i++) {
+            rc = strata__savepoint_note(objs[i]);
+            if (rc == STRATA_OK && (rc = strata__session_reread(objs[i])) == STRATA_E_NOT_FOUND)
+                rc = detach_gone(objs[i]); /* reread detached it: recorded, as deleted */
+        }
+        return rc;
+    }
+    strata_value *keys = malloc(BATCH * sizeof *keys);
+    if (!keys)
+        return strata__session_error(s, STRATA_E_NOMEM, "out of memory");
+    for (size_t at = 0; at < n && rc == STRATA_OK; at += BATCH) {
+        size_t m = n - at < BATCH ? n - at : BATCH;
+        for (size_t i = 0; i < m; i++)
+            keys[i] = strata_int(*(int64_t *)strata__field_ptr(objs[at + i], mi->pk));
+        strata_query *q = strata_query_new(s, mi->m);
+        strata_list *found = NULL;
+        if (!q)
+            rc = strata__session_error(s, STRATA_E_NOMEM, "out of memory");
+        if (rc == STRATA_OK) {
+            q->reread = true;
+            rc = strata_query_filter(q, strata_c_in(mi->m->fields[mi->pk].name, keys, m));
+        }
+        if (rc == STRATA_OK)
+            rc = strata_query_all(q, &found);
+        strata_query_free(q);
+        if (rc == STRATA_OK)
+            qsort(found->items, found->count, sizeof *found->items, cmp_ptr);
+        for (size_t i = 0; i < m && rc == STRATA_OK; i++)
+            if (!bsearch(&objs[at + i], found->items, found->count, sizeof *found->items, cmp_ptr))
+                rc = detach_gone(objs[at + i]);
+        strata_list_free(found);
+    }
+    free(keys);
+    return rc;
+}
+
+/* The objects of mi the session holds as rows of the database: those
+ * with one of keys[0..nkeys), or every one when keys is NULL. */
+static int held(strata_session *s, strata__minfo *mi, const int64_t *keys, size_t nkeys,
+                strata_object ***out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    size_t cap = keys ? nkeys : s->nobjs;
+    if (!cap)
+        return STRATA_OK;
+    strata_object **v = malloc(cap * sizeof *v);
+    if (!v)
+        return strata__session_error(s, STRATA_E_NOMEM, "out of memory");
+    for (size_t i = 0; i < cap; i++) {
+        strata_object *o = keys ? strata__identity_find(mi, keys[i]) : s->objs[i];
+        if (o && o->priv->mi == mi && o->priv->state == OBJ_PERSISTENT && o->priv->loaded)
+            v[(*n)++] = o;
+    }
+    *out = v;
+    return STRATA_OK;
+}
+
+/* Bring the session's objects in line with a bulk change of mi's rows
+ * (the keys it returned, or NULL when the engine could not say). */
+static int bulk_sync(strata_session *s, strata__minfo *mi, bool deleted, const int64_t *keys,
+                     size_t nkeys)
+{
+    strata_object **objs;
+    size_t n;
+    int rc = held(s, mi, keys, nkeys, &objs, &n);
+    if (rc == STRATA_OK && deleted && keys) {
+        for (size_t i = 0; i < n && rc == STRATA_OK; i++)
+            rc = detach_gone(objs[i]);
+    } else if (rc == STRATA_OK) {
+        rc = reread_objects(s, mi, objs, n);
+    }
+    free(objs);
+    for (size_t i = 0; i < s->nobjs; i++)
+        strata__forget_related(s->objs[i]);
+    return rc;
+}
+
+/* UPDATE (nset > 0) or DELETE of q's rows, inside a savepoint, then the
+ * session brought in line. */
+static int bulk(strata_query *q, strata_object *set_from, const int *set, int nset,
+                int64_t *count)
+{
+    strata_session *s = q->s;
+    strata__minfo *mi = q->mi;
+    const char *what = nset ? "update" : "delete";
+    int rc = strata_session_flush(s);
+    if (rc == STRATA_OK)
+        rc = strata__session_begin(s);
+    if (rc != STRATA_OK)
+        return rc;
+    bool m2m = false;
+    for (int r = 0; !nset && r < mi->nrels; r++)
+        m2m |= mi->m->relations[r].kind == STRATA_MANY_TO_MANY;
+    build b;
+    char *where, *keys;
+    if (bulk_where(&b, q, &where, m2m ? &keys : NULL) != STRATA_OK)
+        return build_failed(q, &b);
+    bool returning = mi->pk >= 0 &&
+                     (strata_db_driver(s->db)->capabilities & STRATA_CAP_RETURNING);
+    strata__sb sb;
+    strata__sb_init(&sb);
+    int64_t *ret = NULL, changed = 0;
+    size_t nret = 0;
+    if ((rc = strata__db_savepoint(s->db)) != STRATA_OK)
+        goto out;
+    /* A deleted row's association rows go first, as with strata_delete. */
+    for (int r = 0; m2m && r < mi->nrels && rc == STRATA_OK; r++) {
+        const strata_relation *rel = &mi->m->relations[r];
+        if (rel->kind != STRATA_MANY_TO_MANY)
+            continue;
+        strata__minfo *si = strata__minfo_get(s, rel->secondary);
+        int lk = si ? strata__field_index(si, rel->local_key) : -1;
+        if (lk < 0) {
+            rc = strata__session_error(s, STRATA_E_SCHEMA, "relationship %s.%s: %s has no key %s",
+                                       mi->m->name, rel->name,
+                                       rel->secondary ? rel->secondary->name : "?",
+                                       rel->local_key ? rel->local_key : "?");
+            break;
+        }
+        strata__sb_free(&sb);
+        strata__sb_init(&sb);
+        strata__sb_printf(&sb, "DELETE FROM %s WHERE %s IN (%s)", si->qtable, si->qcols[lk], keys);
+        int64_t ignored;
+        rc = sb.failed ? strata__session_error(s, STRATA_E_NOMEM, "out of memory")
+                       : bulk_exec(q, sb.data, NULL, NULL, 0, &b, NULL, NULL, &ignored);
+    }
+    if (rc == STRATA_OK) {
+        strata__sb_free(&sb);
+        strata__sb_init(&sb);
+        if (nset) {
+            strata__sb_printf(&sb, "UPDATE %s SET ", mi->qtable);
+            for (int i = 0; i < nset; i++)
+                strata__sb_printf(&sb, "%s%s = ?", i ? ", " : "", mi->qcols[set[i]]);
+        } else {
+            strata__sb_printf(&sb, "DELETE FROM %s", mi->qtable);
+        }
+        strata__sb_puts(&sb, where);
+        if (returning)
+            strata__sb_printf(&sb, " RETURNING %s", mi->qcols[mi->pk]);
+        rc = sb.failed ? strata__session_error(s, STRATA_E_NOMEM, "out of memory")
+                       : bulk_exec(q, sb.data, set_from, set, nset, &b,
+                                   returning ? &ret : NULL, &nret, &changed);
+    }
+    if (rc == STRATA_OK)
+        rc = strata__db_savepoint_end(s->db, true);
+    else
+        strata__db_savepoint_undo(s->db, rc);
+    if (rc != STRATA_OK)
+        strata__db_error_context(s->db, "bulk %s of %s", what, mi->m->name);
+    /* The rows changed: the objects follow, even should that fail (the
+     * session then says to roll back). */
+    if (rc == STRATA_OK && (rc = bulk_sync(s, mi, !nset, returning ? ret : NULL, nret)) != STRATA_OK)
+        strata__db_error_context(s->db, "the bulk %s of %s ran, but the session's objects could "
+                                        "not all be brought in line (roll the session back)",
+                                 what, mi->m->name);
+    if (rc == STRATA_OK && count)
+        *count = changed;
+out:
+    free(ret);
+    strata__sb_free(&sb);
+    free(where);
+    if (m2m)
+        free(keys);
+    build_free(&b);
+    return rc;
+}
+
+int strata_query_update(strata_query *q, const strata_assign *set, size_t n, int64_t *count)
+{
+    STRATA__CONFINE(q ? q->s->db : NULL, STRATA_E_MISUSE);
+    if (count)
+        *count = 0;
+    if (!q || (!set && n))
+        return STRATA_E_MISUSE;
+    strata__minfo *mi = q->mi;
+    int rc = bulk_refused(q, "update");
+    if (rc != STRATA_OK)
+        return rc;
+    if (n == 0 || n > (size_t)mi->nfields)
+        return strata__session_error(q->s, STRATA_E_MISUSE,
+                                     "%s query: a bulk update sets 1 to %d fields, not %zu",
+                                     mi->m->name, mi->nfields, n);
+    int *fields = calloc(n, sizeof *fields);
+    strata_object *from = fields ? strata__object_alloc(q->s, mi) : NULL;
+    if (!from) {
+        free(fields);
+        return strata_db_errcode(q->s->db) ? strata_db_errcode(q->s->db)
+                                           : strata__session_error(q->s, STRATA_E_NOMEM,
+                                                                   "out of memory");
+    }
+    /* Each value checked as a flush checks it, in a scratch object. */
+    for (size_t i = 0; i < n && rc == STRATA_OK; i++) {
+        const char *name = set[i].field ? set[i].field : "(null)";
+        int f = set[i].field ? strata__field_index(mi, set[i].field) : -1;
+        strata__cell c;
+        if (f < 0) {
+            rc = strata__session_error(q->s, STRATA_E_UNDEFINED_COLUMN,
+                                       "%s has no field '%s' to update", mi->m->name, name);
+            break;
+        }
+        for (size_t j = 0; j < i; j++)
+            if (fields[j] == f)
+                rc = strata__session_error(q->s, STRATA_E_MISUSE,
+                                           "%s query: bulk update sets %s twice", mi->m->name,
+                                           name);
+        if (rc == STRATA_OK && strata__is_key_field(mi, f))
+            rc = strata__session_error(q->s, STRATA_E_MISUSE,
+                                       "%s query: a bulk update cannot change the key field %s",
+                                       mi->m->name, name);
+        if (rc != STRATA_OK)
+            break;
+        const strata_field *fd = &mi->m->fields[f];
+        fields[i] = f;
+        if (set[i].value.type == STRATA_TYPE_NULL) {
+            memset(&c, 0, sizeof c);
+            c.null = true;
+        } else if (!strata__cell_from_value(fd, &set[i].value, &c)) {
+            rc = strata__session_error(q->s, STRATA_E_MISUSE,
+                                       "%s query: the value for %s.%s is not %s", mi->m->name,
+                                       mi->m->name, name, strata__ctype_name(fd->ctype));
+            break;
+        }
+        if (strata__set_field(from, f, &c) != STRATA_OK)
+            rc = strata__session_error(q->s, STRATA_E_NOMEM, "out of memory");
+        else
+            rc = strata__validate_field(from, f, false);
+    }
+    if (rc == STRATA_OK)
+        rc = bulk(q, from, fields, (int)n, count);
+    strata__object_free(from);
+    free(fields);
+    return rc;
+}
+
+int strata_query_delete(strata_query *q, int64_t *count)
+{
+    STRATA__CONFINE(q ? q->s->db : NULL, STRATA_E_MISUSE);
+    if (count)
+        *count = 0;
+    if (!q)
+        return STRATA_E_MISUSE;
+    int rc = bulk_refused(q, "delete");
+    return rc != STRATA_OK ? rc : bulk(q, NULL, NULL, 0, count);
 }

@@ -1648,7 +1648,8 @@ START_TEST(orm_query_every_operator_and_collection_conditions)
     ck_assert_int_eq(strata_query_all(q, &l), STRATA_E_UNDEFINED_COLUMN);
     ck_assert_ptr_null(l);
     ck_assert_str_eq(strata_session_errmsg(f.s),
-                     "User has no field or relationship field 'posts.body'");
+                     "User: 'posts.body' goes through the collection User.posts: use it in a "
+                     "condition, or join it (strata_query_join)");
     strata_query_free(q);
     q = strata_query_new(f.s, &user_model);
     strata_query_filter(q, strata_c("posts.title", STRATA_EQ, strata_text("x")));
@@ -2287,6 +2288,447 @@ START_TEST(orm_values_and_aggregates)
 }
 END_TEST
 
+/* ---- paths, joins, subqueries, bulk changes ------------------------------ */
+
+/* john and susan write; mary follows both, john follows susan; david
+ * neither writes nor follows; eve follows john only. */
+typedef struct people {
+    User *john, *susan, *mary, *david, *eve;
+    Post *j1, *j2, *s1, *m1;
+} people;
+
+static void seed_people(fixture *f, people *p)
+{
+    p->john = new_user(f, "john", "john@example.com");
+    p->susan = new_user(f, "susan", "susan@example.com");
+    p->mary = new_user(f, "mary", "mary@example.com");
+    p->david = new_user(f, "david", "david@example.com");
+    p->eve = new_user(f, "eve", "eve@example.com");
+    p->j1 = new_post(f, "j1", p->john);
+    p->j2 = new_post(f, "j2", p->john);
+    p->s1 = new_post(f, "s1", p->susan);
+    p->m1 = new_post(f, "m1", p->mary);
+    OK(f, strata_collection_add(p->john, "following", p->susan));
+    OK(f, strata_collection_add(p->mary, "following", p->susan));
+    OK(f, strata_collection_add(p->mary, "following", p->john));
+    OK(f, strata_collection_add(p->eve, "following", p->john));
+    OK(f, strata_session_commit(f->s));
+}
+
+static strata_query *users_where(fixture *f, strata_cond *c)
+{
+    strata_query *q = strata_query_new(f->s, &user_model);
+    OK(f, strata_query_filter(q, c));
+    OK(f, strata_query_order_by(q, "username", STRATA_ASC));
+    return q;
+}
+
+START_TEST(orm_paths_of_two_hops)
+{
+    fixture f;
+    setup_db(&f);
+    people p;
+    seed_people(&f, &p);
+
+    /* A many-to-one, then a many-to-many: posts whose author mary follows. */
+    strata_query *q = strata_query_new(f.s, &post_model);
+    OK(&f, strata_query_filter(q, strata_c("author.followers.username", STRATA_EQ,
+                                           strata_text("mary"))));
+    OK(&f, strata_query_order_by(q, "body", STRATA_ASC));
+    query_repr(&f, q, "[<Post j1>, <Post j2>, <Post s1>]");
+    /* A many-to-many, then a one-to-many: who follows the writer of s1. */
+    q = users_where(&f, strata_c("following.posts.body", STRATA_EQ, strata_text("s1")));
+    query_repr(&f, q, "[<User john>, <User mary>]");
+    /* Two many-to-many hops over the same table: users followed by
+     * someone who follows john. */
+    q = users_where(&f, strata_c("followers.following.username", STRATA_EQ, strata_text("john")));
+    query_repr(&f, q, "[<User john>, <User susan>]");
+    /* Inside OR and NOT, and in a count. */
+    q = users_where(&f, strata_or(strata_c("following.posts.body", STRATA_EQ, strata_text("j1")),
+                                  strata_not(strata_c("posts.author.username", STRATA_IS_NOT_NULL,
+                                                      strata_null()))));
+    query_repr(&f, q, "[<User david>, <User eve>, <User mary>]");
+    /* The one-to-one at the end of a many-to-one. */
+    MusicAlbum *a;
+    OK(&f, strata_new(f.s, &album_model, &a));
+    OK(&f, strata_set_text(&a->title, "Blue"));
+    OK(&f, strata_add(a));
+    Cover *c;
+    OK(&f, strata_new(f.s, &cover_model, &c));
+    OK(&f, strata_set_text(&c->artist, "Joni"));
+    OK(&f, strata_session_flush(f.s));
+    c->album_id = a->id;
+    OK(&f, strata_add(c));
+    Track *t;
+    OK(&f, strata_new(f.s, &track_model, &t));
+    OK(&f, strata_set_text(&t->name, "River"));
+    OK(&f, strata_set_related(t, "album", a));
+    OK(&f, strata_add(t));
+    OK(&f, strata_session_commit(f.s));
+    q = strata_query_new(f.s, &track_model);
+    OK(&f, strata_query_filter(q, strata_c("album.cover.artist", STRATA_EQ, strata_text("Joni"))));
+    query_repr(&f, q, "[<Track River>]");
+    /* A column or an order through a collection is refused, naming it. */
+    q = strata_query_new(f.s, &post_model);
+    OK(&f, strata_query_order_by(q, "author.posts.body", STRATA_ASC));
+    strata_list *l;
+    ck_assert_int_eq(strata_query_all(q, &l), STRATA_E_UNDEFINED_COLUMN);
+    ck_assert_str_eq(strata_session_errmsg(f.s),
+                     "Post: 'author.posts.body' goes through the collection User.posts: use it "
+                     "in a condition, or join it (strata_query_join)");
+    strata_query_free(q);
+    /* A bad name anywhere on the path names the whole path. */
+    const char *bad[] = {"author.followers.nope", "author.nope.username", "author..username",
+                         "author.followers.", ".body"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        q = strata_query_new(f.s, &post_model);
+        OK(&f, strata_query_filter(q, strata_c(bad[i], STRATA_EQ, strata_int(1))));
+        ck_assert_int_eq(strata_query_all(q, &l), STRATA_E_UNDEFINED_COLUMN);
+        char want[128];
+        snprintf(want, sizeof want, "Post has no field or relationship field '%s'", bad[i]);
+        ck_assert_str_eq(strata_session_errmsg(f.s), want);
+        strata_query_free(q);
+    }
+    teardown(&f);
+}
+END_TEST
+
+START_TEST(orm_explicit_joins)
+{
+    fixture f;
+    setup_db(&f);
+    people p;
+    seed_people(&f, &p);
+
+    /* Posts with their authors: two objects a row, from one statement. */
+    strata_query *q = strata_query_new(f.s, &post_model);
+    OK(&f, strata_query_join(q, "author"));
+    OK(&f, strata_query_order_by(q, "author.username", STRATA_DESC));
+    OK(&f, strata_query_order_by(q, "body", STRATA_ASC));
+    strata_tuples *t;
+    f.statements = 0;
+    OK(&f, strata_query_tuples(q, &t));
+    ck_assert_int_eq(f.statements, 2); /* BEGIN, and one SELECT */
+    ck_assert_uint_eq(strata_tuples_count(t), 4);
+    ck_assert_int_eq(strata_tuples_width(t), 2);
+    const char *want[][2] = {{"s1", "susan"}, {"m1", "mary"}, {"j1", "john"}, {"j2", "john"}};
+    for (size_t i = 0; i < 4; i++) {
+        Post *post = strata_tuples_get(t, i, 0);
+        User *u = strata_tuples_get(t, i, 1);
+        ck_assert_str_eq(post->body, want[i][0]);
+        ck_assert_str_eq(u->username, want[i][1]);
+        ck_assert_int_eq(post->user_id, u->id);
+    }
+    /* The identity map's objects, not copies. */
+    ck_assert_ptr_eq(strata_tuples_get(t, 2, 1), p.john);
+    ck_assert_ptr_eq(strata_tuples_get(t, 2, 0), p.j1);
+    ck_assert_ptr_null(strata_tuples_get(t, 4, 0));
+    ck_assert_ptr_null(strata_tuples_get(t, 0, 2));
+    strata_tuples_free(t);
+    strata_query_free(q);
+
+    /* An outer join keeps users without posts; a collection gives a row a
+     * pair, and all() an object a row. */
+    q = strata_query_new(f.s, &user_model);
+    OK(&f, strata_query_outer_join(q, "posts"));
+    OK(&f, strata_query_order_by(q, "username", STRATA_ASC));
+    OK(&f, strata_query_order_by(q, "posts.body", STRATA_ASC));
+    OK(&f, strata_query_tuples(q, &t));
+    ck_assert_uint_eq(strata_tuples_count(t), 6); /* david, eve, j1, j2, m1, s1 */
+    ck_assert_ptr_eq(strata_tuples_get(t, 0, 0), p.david);
+    ck_assert_ptr_null(strata_tuples_get(t, 0, 1));
+    ck_assert_ptr_null(strata_tuples_get(t, 1, 1));
+    ck_assert_ptr_eq(strata_tuples_get(t, 3, 1), p.j2);
+    strata_tuples_free(t);
+    int64_t n;
+    OK(&f, strata_query_count(q, &n));
+    ck_assert_int_eq(n, 6);
+    strata_query_free(q);
+    /* A condition on the joined collection names the joined row; eager
+     * loading still fills each user's collection once. */
+    q = strata_query_new(f.s, &user_model);
+    OK(&f, strata_query_join(q, "posts"));
+    OK(&f, strata_query_filter(q, strata_c("posts.body", STRATA_LIKE, strata_text("j%"))));
+    OK(&f, strata_query_load(q, "posts"));
+    strata_list *l;
+    OK(&f, strata_query_all(q, &l));
+    assert_repr(l, "[<User john>, <User john>]");
+    const strata_list *posts;
+    OK(&f, strata_related_list(p.john, "posts", &posts));
+    assert_repr(posts, "[<Post j1>, <Post j2>]");
+    strata_list_free(l);
+    strata_query_free(q);
+    /* Through a many-to-many, and two hops, with columns of values. */
+    q = strata_query_new(f.s, &user_model);
+    OK(&f, strata_query_join(q, "following"));
+    OK(&f, strata_query_columns(q, "username, following.username"));
+    OK(&f, strata_query_order_by(q, "username", STRATA_ASC));
+    OK(&f, strata_query_order_by(q, "following.username", STRATA_ASC));
+    strata_rows *rows;
+    OK(&f, strata_query_rows(q, &rows));
+    ck_assert_uint_eq(strata_rows_count(rows), 4);
+    ck_assert_str_eq(strata_rows_text(rows, 0, 0), "eve");
+    ck_assert_str_eq(strata_rows_text(rows, 0, 1), "john");
+    ck_assert_str_eq(strata_rows_text(rows, 3, 0), "mary");
+    ck_assert_str_eq(strata_rows_text(rows, 3, 1), "susan");
+    strata_rows_free(rows);
+    strata_query_free(q);
+    q = strata_query_new(f.s, &post_model);
+    OK(&f, strata_query_join(q, "author.following"));
+    OK(&f, strata_query_columns(q, "body, author.following.username"));
+    OK(&f, strata_query_order_by(q, "body", STRATA_ASC));
+    OK(&f, strata_query_order_by(q, "author.following.username", STRATA_ASC));
+    OK(&f, strata_query_rows(q, &rows));
+    ck_assert_uint_eq(strata_rows_count(rows), 4); /* j1 susan, j2 susan, m1 john, m1 susan */
+    ck_assert_str_eq(strata_rows_text(rows, 2, 0), "m1");
+    ck_assert_str_eq(strata_rows_text(rows, 2, 1), "john");
+    strata_rows_free(rows);
+    strata_query_free(q);
+
+    /* Misuse names the path. */
+    q = strata_query_new(f.s, &post_model);
+    ck_assert_int_eq(strata_query_join(q, "author.body"), STRATA_E_MISUSE);
+    ck_assert_ptr_nonnull(strstr(strata_session_errmsg(f.s), "'author.body'"));
+    ck_assert_int_eq(strata_query_join(q, NULL), STRATA_E_MISUSE);
+    strata_query_free(q);
+    q = strata_query_new(f.s, &post_model);
+    OK(&f, strata_query_join(q, "author"));
+    ck_assert_int_eq(strata_query_join(q, "author"), STRATA_E_MISUSE);
+    strata_query_free(q);
+    teardown(&f);
+}
+END_TEST
+
+START_TEST(orm_subqueries)
+{
+    fixture f;
+    setup_db(&f);
+    people p;
+    seed_people(&f, &p);
+
+    /* IN the values of a subquery's column... */
+    strata_query *sub = strata_query_new(f.s, &post_model);
+    OK(&f, strata_query_columns(sub, "user_id"));
+    OK(&f, strata_query_filter(sub, strata_c("body", STRATA_LIKE, strata_text("s%"))));
+    strata_query *q = users_where(&f, strata_c_in_query("id", sub));
+    query_repr(&f, q, "[<User susan>]");
+    /* ... or of its key, when it names none. */
+    sub = strata_query_new(f.s, &user_model);
+    OK(&f, strata_query_filter(sub, strata_c("followers.username", STRATA_EQ, strata_text("mary"))));
+    q = strata_query_new(f.s, &post_model);
+    OK(&f, strata_query_filter(q, strata_c_in_query("user_id", sub)));
+    OK(&f, strata_query_order_by(q, "body", STRATA_ASC));
+    query_repr(&f, q, "[<Post j1>, <Post j2>, <Post s1>]");
+    /* EXISTS, correlated: users who wrote something, and who did not. */
+    sub = strata_query_new(f.s, &post_model);
+    OK(&f, strata_query_correlate(sub, "user_id", "id"));
+    q = users_where(&f, strata_c_exists(sub));
+    query_repr(&f, q, "[<User john>, <User mary>, <User susan>]");
+    sub = strata_query_new(f.s, &post_model);
+    OK(&f, strata_query_correlate(sub, "user_id", "id"));
+    q = users_where(&f, strata_not(strata_c_exists(sub)));
+    query_repr(&f, q, "[<User david>, <User eve>]");
+    /* Over the same table: the subquery's rows are its own, not the
+     * query's (users with a later user). */
+    sub = strata_query_new(f.s, &user_model);
+    OK(&f, strata_query_filter(sub, strata_c("id", STRATA_GT, strata_int(p.mary->id))));
+    OK(&f, strata_query_correlate(sub, "email", "email"));
+    q = users_where(&f, strata_c_exists(sub));
+    query_repr(&f, q, "[<User david>, <User eve>]");
+    /* With a limit, parameters in order, inside a subquery of a subquery. */
+    sub = strata_query_new(f.s, &post_model);
+    OK(&f, strata_query_columns(sub, "user_id"));
+    OK(&f, strata_query_order_by(sub, "body", STRATA_DESC));
+    OK(&f, strata_query_limit(sub, 1));
+    strata_query *inner = strata_query_new(f.s, &user_model);
+    OK(&f, strata_query_filter(inner, strata_c("username", STRATA_NE, strata_text("susan"))));
+    OK(&f, strata_query_filter(sub, strata_c_in_query("user_id", inner)));
+    q = users_where(&f, strata_and(strata_c("username", STRATA_NE, strata_text("x")),
+                                   strata_c_in_query("id", sub)));
+    query_repr(&f, q, "[<User mary>]");
+    /* In a count, and through a path. */
+    sub = strata_query_new(f.s, &user_model);
+    OK(&f, strata_query_filter(sub, strata_c("username", STRATA_EQ, strata_text("john"))));
+    q = strata_query_new(f.s, &user_model);
+    OK(&f, strata_query_filter(q, strata_c_in_query("following.id", sub)));
+    int64_t n;
+    OK(&f, strata_query_count(q, &n));
+    ck_assert_int_eq(n, 2); /* mary, eve */
+    strata_query_free(q);
+
+    /* Misuse. */
+    strata_list *l;
+    sub = strata_query_new(f.s, &post_model);
+    OK(&f, strata_query_columns(sub, "id, user_id"));
+    q = users_where(&f, strata_c_in_query("id", sub));
+    ck_assert_int_eq(strata_query_all(q, &l), STRATA_E_MISUSE);
+    ck_assert_ptr_nonnull(strstr(strata_session_errmsg(f.s), "one is needed"));
+    strata_query_free(q);
+    sub = strata_query_new(f.s, &post_model);
+    OK(&f, strata_query_correlate(sub, "user_id", "id"));
+    ck_assert_int_eq(strata_query_all(sub, &l), STRATA_E_MISUSE);
+    ck_assert_ptr_nonnull(strstr(strata_session_errmsg(f.s), "only run as a subquery"));
+    strata_query_free(sub);
+    q = strata_query_new(f.s, &user_model);
+    ck_assert_int_eq(strata_query_filter(q, strata_c_exists(q)), STRATA_E_MISUSE);
+    sub = strata_query_new(f.s, &user_model);
+    OK(&f, strata_query_filter(sub, strata_c_exists(strata_query_new(f.s, &post_model))));
+    ck_assert_int_eq(strata_query_filter(q, strata_not(strata_c_in_query("id", sub))), STRATA_OK);
+    strata_query_free(q); /* and sub with it */
+    strata_session *other;
+    OK(&f, strata_session_new(&other, f.db));
+    q = strata_query_new(f.s, &user_model);
+    OK(&f, strata_query_filter(q, strata_c_exists(strata_query_new(other, &post_model))));
+    ck_assert_int_eq(strata_query_all(q, &l), STRATA_E_MISUSE);
+    strata_query_free(q);
+    strata_session_free(other);
+    ck_assert_ptr_null(strata_c_exists(NULL));
+    ck_assert_ptr_null(strata_c_in_query(NULL, strata_query_new(f.s, &post_model)));
+    teardown(&f);
+}
+END_TEST
+
+START_TEST(orm_bulk_update_and_delete)
+{
+    fixture f;
+    setup_db(&f);
+    people p;
+    seed_people(&f, &p);
+    const strata_list *posts;
+    OK(&f, strata_related_list(p.john, "posts", &posts));
+    ck_assert_uint_eq(posts->count, 2);
+
+    /* An update through a relationship: the loaded objects follow. */
+    strata_query *q = strata_query_new(f.s, &post_model);
+    OK(&f, strata_query_filter(q, strata_c("author.username", STRATA_EQ, strata_text("john"))));
+    int64_t n = -1;
+    OK(&f, strata_query_update(q, (strata_assign[]){{"body", strata_text("edited")}}, 1, &n));
+    ck_assert_int_eq(n, 2);
+    ck_assert_str_eq(p.j1->body, "edited");
+    ck_assert_str_eq(p.j2->body, "edited");
+    ck_assert_str_eq(p.s1->body, "s1");
+    strata_query_free(q);
+    /* Moving posts between users: loaded collections load again. */
+    q = strata_query_new(f.s, &post_model);
+    OK(&f, strata_query_filter(q, strata_c("body", STRATA_EQ, strata_text("edited"))));
+    OK(&f, strata_query_update(q, (strata_assign[]){{"user_id", strata_int(p.susan->id)}}, 1, &n));
+    ck_assert_int_eq(p.j1->user_id, p.susan->id);
+    OK(&f, strata_related_list(p.john, "posts", &posts));
+    ck_assert_uint_eq(posts->count, 0);
+    OK(&f, strata_related_list(p.susan, "posts", &posts));
+    ck_assert_uint_eq(posts->count, 3);
+    /* An unflushed change is flushed first, not lost. */
+    OK(&f, strata_set_text(&p.j1->body, "mine"));
+    OK(&f, strata_query_update(q, (strata_assign[]){{"body", strata_text("again")}}, 1, &n));
+    ck_assert_int_eq(n, 1);
+    ck_assert_str_eq(p.j1->body, "mine");
+    ck_assert_str_eq(p.j2->body, "again");
+    strata_query_free(q);
+    OK(&f, strata_session_commit(f.s));
+
+    /* Values are checked as a flush checks them, before any SQL. */
+    q = strata_query_new(f.s, &user_model);
+    char long_name[80];
+    memset(long_name, 'x', sizeof long_name - 1);
+    long_name[sizeof long_name - 1] = '\0';
+    f.statements = 0;
+    ck_assert_int_eq(strata_query_update(q, (strata_assign[]){{"username", strata_text(long_name)}},
+                                         1, &n),
+                     STRATA_E_TOO_LONG);
+    ck_assert_int_eq(strata_query_update(q, (strata_assign[]){{"username", strata_null()}}, 1, &n),
+                     STRATA_E_NOT_NULL);
+    ck_assert_int_eq(strata_query_update(q, (strata_assign[]){{"username", strata_int(3)}}, 1, &n),
+                     STRATA_E_MISUSE);
+    ck_assert_int_eq(strata_query_update(q, (strata_assign[]){{"id", strata_int(3)}}, 1, &n),
+                     STRATA_E_MISUSE);
+    ck_assert_int_eq(strata_query_update(q, (strata_assign[]){{"nope", strata_int(3)}}, 1, &n),
+                     STRATA_E_UNDEFINED_COLUMN);
+    ck_assert_str_eq(strata_session_errmsg(f.s), "User has no field 'nope' to update");
+    ck_assert_int_eq(strata_query_update(q,
+                                         (strata_assign[]){{"email", strata_text("a")},
+                                                           {"email", strata_text("b")}},
+                                         2, &n),
+                     STRATA_E_MISUSE);
+    ck_assert_int_eq(strata_query_update(q, NULL, 0, &n), STRATA_E_MISUSE);
+    ck_assert_int_eq(f.statements, 0);
+    OK(&f, strata_query_limit(q, 1));
+    ck_assert_int_eq(strata_query_delete(q, &n), STRATA_E_MISUSE);
+    strata_query_free(q);
+
+    /* A failing statement leaves the transaction as it was. */
+    OK(&f, strata_set_text(&p.david->password_hash, "kept"));
+    OK(&f, strata_session_flush(f.s));
+    q = strata_query_new(f.s, &user_model);
+    OK(&f, strata_query_filter(q, strata_c("username", STRATA_EQ, strata_text("eve"))));
+    ck_assert_int_eq(strata_query_update(q,
+                                         (strata_assign[]){{"email", strata_text(
+                                                                         "john@example.com")}},
+                                         1, &n),
+                     STRATA_E_UNIQUE);
+    ck_assert_str_eq(p.eve->email, "eve@example.com");
+    OK(&f, strata_session_commit(f.s));
+    strata_query_free(q);
+    OK(&f, strata_refresh(p.david));
+    ck_assert_str_eq(p.david->password_hash, "kept");
+
+    /* A delete detaches the loaded objects it meets; a rollback brings
+     * them back.  Association rows go with the rows. */
+    const strata_list *followers;
+    OK(&f, strata_related_list(p.john, "followers", &followers));
+    ck_assert_uint_eq(followers->count, 2);
+    q = strata_query_new(f.s, &user_model);
+    OK(&f, strata_query_filter(q, strata_c("username", STRATA_EQ, strata_text("eve"))));
+    OK(&f, strata_query_delete(q, &n));
+    ck_assert_int_eq(n, 1);
+    strata_query_free(q);
+    User *gone;
+    ck_assert_int_eq(strata_get(f.s, &user_model, p.eve->id, &gone), STRATA_E_NOT_FOUND);
+    OK(&f, strata_related_list(p.john, "followers", &followers));
+    assert_repr(followers, "[<User mary>]");
+    OK(&f, strata_session_rollback(f.s));
+    OK(&f, strata_get(f.s, &user_model, p.eve->id, &gone));
+    ck_assert_ptr_eq(gone, p.eve);
+    OK(&f, strata_related_list(p.john, "followers", &followers));
+    ck_assert_uint_eq(followers->count, 2);
+    /* Inside a session savepoint, the same. */
+    OK(&f, strata_session_savepoint(f.s));
+    q = strata_query_new(f.s, &post_model);
+    OK(&f, strata_query_filter(q, strata_c("author.username", STRATA_EQ, strata_text("mary"))));
+    OK(&f, strata_query_delete(q, &n));
+    ck_assert_int_eq(n, 1);
+    ck_assert_int_eq(strata_get(f.s, &post_model, p.m1->id, &gone), STRATA_E_NOT_FOUND);
+    OK(&f, strata_session_savepoint_rollback(f.s));
+    OK(&f, strata_get(f.s, &post_model, p.m1->id, &gone));
+    ck_assert_ptr_eq(gone, p.m1);
+    ck_assert_str_eq(p.m1->body, "m1");
+    /* A referenced row cannot go: the error, and nothing lost. */
+    ck_assert_int_eq(strata_query_delete(q, NULL), STRATA_OK);
+    strata_query_free(q);
+    q = strata_query_new(f.s, &user_model);
+    OK(&f, strata_query_filter(q, strata_c("username", STRATA_EQ, strata_text("susan"))));
+    ck_assert_int_eq(strata_query_delete(q, &n), STRATA_E_FOREIGN_KEY);
+    ck_assert_int_eq(n, 0);
+    strata_query_free(q);
+    OK(&f, strata_session_commit(f.s));
+    strata_session *other;
+    OK(&f, strata_session_new(&other, f.db));
+    q = strata_query_new(other, &post_model);
+    OK(&f, strata_query_count(q, &n));
+    ck_assert_int_eq(n, 3);
+    strata_query_free(q);
+    q = strata_query_new(other, &user_model);
+    OK(&f, strata_query_count(q, &n));
+    ck_assert_int_eq(n, 5);
+    /* A read-only session refuses. */
+    OK(&f, strata_session_rollback(other));
+    OK(&f, strata_session_set_read_only(other, 1));
+    ck_assert_int_eq(strata_query_delete(q, &n), STRATA_E_READONLY);
+    strata_query_free(q);
+    strata_session_free(other);
+    teardown(&f);
+}
+END_TEST
+
 START_TEST(orm_table_args_errors)
 {
     static const strata_table_arg bad_cols[] = {STRATA_UNIQUE_CONSTRAINT(NULL, "user_id, nope"),
@@ -2340,6 +2782,10 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_table_args_errors);
     tcase_add_test(tc, orm_text_types_validated_alike);
     tcase_add_test(tc, orm_values_and_aggregates);
+    tcase_add_test(tc, orm_paths_of_two_hops);
+    tcase_add_test(tc, orm_explicit_joins);
+    tcase_add_test(tc, orm_subqueries);
+    tcase_add_test(tc, orm_bulk_update_and_delete);
     tcase_add_test(tc, orm_savepoint_rollback_leaves_no_ghost);
     tcase_add_test(tc, orm_savepoint_rollback_restores_objects);
     tcase_add_test(tc, orm_savepoint_nested);

@@ -384,10 +384,13 @@ typedef enum strata_order { STRATA_ASC = 0, STRATA_DESC = 1 } strata_order;
 STRATA_API strata_query *strata_query_new(strata_session *s, const strata_model *model);
 STRATA_API void strata_query_free(strata_query *q);
 
-/* Conditions.  A field is "name" or "relation.name" (joins through a
- * many-to-one or one-to-many relationship).  Constructors return a new
- * condition; strata_and / or / not and strata_query_filter take ownership
- * (NULL in, NULL out: the error shows at execution). */
+/* Conditions.  A field is "name" or a path of relationships to one
+ * ("author.username", "posts.tags.name"): a many-to-one on the way is
+ * joined; through a collection (one-to-many, many-to-many) the condition
+ * becomes "key IN (subquery)", so each object matches once.
+ * Constructors return a new condition; strata_and / or / not and
+ * strata_query_filter take ownership (NULL in, NULL out: the error shows
+ * at execution). */
 STRATA_API strata_cond *strata_c(const char *field, strata_op op, strata_value value);
 STRATA_API strata_cond *strata_c_in(const char *field, const strata_value *values, size_t n);
 STRATA_API strata_cond *strata_c_not_in(const char *field, const strata_value *values, size_t n);
@@ -398,6 +401,26 @@ STRATA_API strata_cond *strata_and(strata_cond *a, strata_cond *b);
 STRATA_API strata_cond *strata_or(strata_cond *a, strata_cond *b);
 STRATA_API strata_cond *strata_not(strata_cond *a);
 STRATA_API void strata_cond_free(strata_cond *c);
+/**
+ * Subqueries.  `sub` is another query of the same session (of any model),
+ * taken by the condition.  strata_c_in_query: `field` IN the values of
+ * sub's one column (strata_query_columns), or of its key when it names
+ * none.  strata_c_exists: some row of sub exists.  A subquery may be tied
+ * to the query it stands in with strata_query_correlate():
+ *
+ *     // users with a post in 2024: EXISTS (SELECT 1 FROM post AS s1
+ *     //   WHERE s1.timestamp >= ? AND s1.user_id = user.id)
+ *     strata_query *sub = strata_query_new(s, &post_model);
+ *     strata_query_filter(sub, strata_c("timestamp", STRATA_GE, strata_time(t2024)));
+ *     strata_query_correlate(sub, "user_id", "id");
+ *     strata_query_filter(q, strata_c_exists(sub));
+ */
+STRATA_API strata_cond *strata_c_in_query(const char *field, strata_query *sub);
+STRATA_API strata_cond *strata_c_exists(strata_query *sub);
+/** In a subquery: its `field` equals `outer_field` of the query it stands
+ *  in (both paths as in conditions, through many-to-one relationships). */
+STRATA_API int strata_query_correlate(strata_query *sub, const char *field,
+                                      const char *outer_field);
 
 /** AND a condition into the query (takes ownership). */
 STRATA_API int strata_query_filter(strata_query *q, strata_cond *c);
@@ -429,6 +452,18 @@ STRATA_API int strata_get_for_update(strata_session *s, const strata_model *mode
 /** Load relationship `rel` of every result in batches (at most 500 keys
  *  per IN list): 1 + ceil(N/500) queries for N results. */
 STRATA_API int strata_query_load(strata_query *q, const char *rel);
+/**
+ * Join a path of relationships ("author", "posts", "posts.tags") into the
+ * query's FROM: an inner join, or with strata_query_outer_join a LEFT JOIN
+ * that keeps rows with nothing at the other end.  Conditions, columns and
+ * order on the path ("posts.title") then name the joined row, and
+ * strata_query_tuples() returns its object beside the query's.  Joining a
+ * collection gives one row per pair, so strata_query_all() and
+ * strata_query_count() then see an object once per match; a condition
+ * through a collection that is not joined matches each object once.
+ */
+STRATA_API int strata_query_join(strata_query *q, const char *path);
+STRATA_API int strata_query_outer_join(strata_query *q, const char *path);
 
 /** Every matching object, in a new list (caller frees). */
 STRATA_API int strata_query_all(strata_query *q, strata_list **out);
@@ -490,6 +525,54 @@ STRATA_API void strata_rows_free(strata_rows *r);
  *  sum, min, max, avg). The query's own columns are left as they were. */
 STRATA_API int strata_query_scalar_int64(strata_query *q, const char *expr, int64_t *out);
 STRATA_API int strata_query_scalar_double(strata_query *q, const char *expr, double *out);
+
+/**
+ * Rows of objects: the query's object, then one per strata_query_join()
+ * in the order they were made (NULL where an outer join met no row).
+ *
+ *     strata_query_join(q, "author");          // q: posts
+ *     strata_tuples *t;
+ *     strata_query_tuples(q, &t);
+ *     Post *p = strata_tuples_get(t, 0, 0);
+ *     User *u = strata_tuples_get(t, 0, 1);
+ *
+ * The objects are the session's (the identity map's), as with
+ * strata_query_all(); the tuples only point at them.
+ */
+typedef struct strata_tuples strata_tuples;
+STRATA_API int strata_query_tuples(strata_query *q, strata_tuples **out);
+STRATA_API size_t strata_tuples_count(const strata_tuples *t);
+STRATA_API int strata_tuples_width(const strata_tuples *t);
+/** Object k of row `row`, or NULL (outer join, or out of range). */
+STRATA_API void *strata_tuples_get(const strata_tuples *t, size_t row, int k);
+STRATA_API void strata_tuples_free(strata_tuples *t);
+
+/**
+ * Bulk changes: one UPDATE or DELETE of every row the query's conditions
+ * match (through relationships too), without loading them.  The session
+ * is flushed first, and the statement runs inside a savepoint: when it
+ * fails, the transaction is as it was.  The session stays consistent:
+ *  - after an update, the matching objects it holds are read again from
+ *    their rows, so their fields show the new values (as the database
+ *    stored them);
+ *  - after a delete, the matching objects it holds are detached (out of
+ *    the identity map; a rollback brings them back);
+ *  - relationships loaded in the session are forgotten and load again on
+ *    next access, since rows may have moved between them.
+ * ORM cascades do not run (the database's ON DELETE rules do); the
+ * association rows of the model's many-to-many relationships go with the
+ * deleted rows, as with strata_delete().  Values are checked as a flush
+ * checks them (NOT NULL, length, numeric, uuid, json).  Limit, offset,
+ * order, columns and groups are refused (STRATA_E_MISUSE), as is a change
+ * of the primary key.  *count (may be NULL) gets the rows changed.
+ */
+typedef struct strata_assign {
+    const char *field;
+    strata_value value;
+} strata_assign;
+STRATA_API int strata_query_update(strata_query *q, const strata_assign *set, size_t n,
+                                   int64_t *count);
+STRATA_API int strata_query_delete(strata_query *q, int64_t *count);
 
 /**
  * Stream the results in constant memory: each strata_iter_next() fills one
