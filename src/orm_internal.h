@@ -65,6 +65,7 @@ typedef struct strata__relcache {
     bool loaded;
     strata_object *one; /* MANY_TO_ONE / ONE_TO_ONE target */
     bool one_set;       /* set through strata_set_related: copy its key at flush */
+    bool filling;       /* an eager load is filling `list` now */
     strata_list list;   /* collections */
 } strata__relcache;
 
@@ -271,10 +272,13 @@ int strata__key_from_values(strata_session *s, const strata__minfo *mi, const st
 
 /* Eager loading: fill relationship `rel` of the n objects of model mi
  * with as few queries as the batch plan allows (targets already in the
- * identity map are not read again).  STRATA_E_MISUSE for a relationship
- * mi does not have. */
+ * identity map are not read again).  `whole_table` when the objects are
+ * every row of mi's table, as a query without conditions, joins, limit or
+ * offset read them: a collection's children then come from one query
+ * without key lists.  STRATA_E_MISUSE for a relationship mi does not
+ * have. */
 int strata__relation_load_many(strata_session *s, strata__minfo *mi, const char *rel,
-                               strata_object **objs, size_t n);
+                               strata_object **objs, size_t n, bool whole_table);
 /* Cascades and association rows before `o` is deleted. */
 int strata__relation_before_delete(strata_object *o);
 /* Mark the children of a deleted object deleted where its relationships

@@ -1276,7 +1276,7 @@ static int cmp_ptr(const void *a, const void *b)
 }
 
 /* Eager loads for the objects of l, each once (a join may repeat them). */
-static int load_related(strata_query *q, const strata_list *l)
+static int load_related(strata_query *q, const strata_list *l, int64_t limit, int64_t offset)
 {
     if (!q->nloads || !l->count)
         return STRATA_OK;
@@ -1295,9 +1295,12 @@ static int load_related(strata_query *q, const strata_list *l)
         objs = uniq;
         n = k;
     }
+    /* Every row of the table, as of this transaction: no condition, join,
+     * limit or offset left any out. */
+    bool whole = !q->nconds && !q->njoins && limit < 0 && offset <= 0;
     int rc = STRATA_OK;
     for (int i = 0; rc == STRATA_OK && i < q->nloads; i++)
-        rc = strata__relation_load_many(q->s, q->mi, q->loads[i], objs, n);
+        rc = strata__relation_load_many(q->s, q->mi, q->loads[i], objs, n, whole);
     free(uniq);
     return rc;
 }
@@ -1364,7 +1367,7 @@ static int fetch_into(strata_query *q, int64_t limit, int64_t offset, strata_lis
     if (rc == STRATA_DONE)
         rc = STRATA_OK;
     if (rc == STRATA_OK)
-        rc = load_related(q, l);
+        rc = load_related(q, l, limit, offset);
     if (rc == STRATA_E_NOMEM && !strata_db_errcode(q->s->db))
         strata__session_error(q->s, rc, "out of memory reading the %s query", q->mi->m->name);
     return rc;

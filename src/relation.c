@@ -1,6 +1,7 @@
 /*
  * relation.c - relationships: lazy loading on access, eager loading in
- * batches for queries (at most 500 keys per IN list), setting many-to-one
+ * batches for queries (at most 500 keys per IN list, or one query when the
+ * parents are every row of their table), setting many-to-one
  * targets with back_populates kept in step, collection add / remove
  * (association rows for many-to-many), delete cascades.
  */
@@ -171,8 +172,68 @@ static int load_targets_by_key(strata_session *s, strata__minfo *ti, int64_t *ke
     return STRATA_OK;
 }
 
+/* The children of relationship r (a collection of model mi's) for the
+ * parents keys[0..m), or for every row of mi's table when keys is NULL,
+ * each pushed to its parent's list when that list is being filled. */
+static int load_children(strata_session *s, strata__minfo *mi, const strata_relation *r, int ri,
+                         strata__minfo *ti, const int64_t *keys, size_t m)
+{
+    strata__sb sb;
+    strata__sb_init(&sb);
+    if (r->kind == STRATA_MANY_TO_MANY) {
+        strata__minfo *si = strata__minfo_get(s, r->secondary);
+        int lk = si ? strata__field_index(si, r->local_key) : -1;
+        int rk = si ? strata__field_index(si, r->remote_key) : -1;
+        if (lk < 0 || rk < 0)
+            return STRATA_E_SCHEMA;
+        strata__sb_printf(&sb, "SELECT %s.%s, %s FROM %s JOIN %s ON %s.%s = %s.%s", si->qtable,
+                          si->qcols[lk], ti->select, ti->qtable, si->qtable, si->qtable,
+                          si->qcols[rk], ti->qtable, ti->qcols[ti->pk]);
+        if (keys)
+            strata__sb_printf(&sb, " WHERE %s.%s IN (", si->qtable, si->qcols[lk]);
+    } else {
+        int fk = strata__field_index(ti, r->fk);
+        if (fk < 0)
+            return STRATA_E_SCHEMA;
+        strata__sb_printf(&sb, "SELECT %s.%s, %s FROM %s WHERE %s.%s ", ti->qtable, ti->qcols[fk],
+                          ti->select, ti->qtable, ti->qtable, ti->qcols[fk]);
+        strata__sb_puts(&sb, keys ? "IN (" : "IS NOT NULL");
+    }
+    for (size_t i = 0; keys && i < m; i++)
+        strata__sb_puts(&sb, i ? ", ?" : "?");
+    if (keys)
+        strata__sb_putc(&sb, ')');
+    if (r->order_by) {
+        const char *of = r->order_by[0] == '-' ? r->order_by + 1 : r->order_by;
+        int f = strata__field_index(ti, of);
+        if (f >= 0)
+            strata__sb_printf(&sb, " ORDER BY %s.%s %s", ti->qtable, ti->qcols[f],
+                              r->order_by[0] == '-' ? "DESC" : "ASC");
+    }
+    char *sql = strata__sb_take(&sb);
+    strata_stmt *st = NULL;
+    int rc = sql ? strata_stmt_prepare(&st, s->db, sql) : STRATA_E_NOMEM;
+    free(sql);
+    for (size_t i = 0; keys && rc == STRATA_OK && i < m; i++)
+        rc = strata_stmt_bind_int64(st, (int)i + 1, keys[i]);
+    while (rc == STRATA_OK && (rc = strata_stmt_step(st)) == STRATA_ROW) {
+        int64_t parent = 0;
+        strata_object *child;
+        if ((rc = strata_stmt_column_int64(st, 0, &parent)) != STRATA_OK)
+            break;
+        rc = strata__session_load_row(s, ti, st, 1, false, &child);
+        strata_object *p = rc == STRATA_OK ? strata__identity_find(mi, parent) : NULL;
+        if (p && p->priv->rels[ri].filling && !strata__list_push(&p->priv->rels[ri].list, child))
+            rc = STRATA_E_NOMEM;
+    }
+    if (rc == STRATA_DONE)
+        rc = STRATA_OK;
+    strata_stmt_finalize(st);
+    return rc;
+}
+
 int strata__relation_load_many(strata_session *s, strata__minfo *mi, const char *rel,
-                               strata_object **objs, size_t n)
+                               strata_object **objs, size_t n, bool whole_table)
 {
     int ri;
     const strata_relation *r = strata__relation(mi, rel, &ri);
@@ -205,74 +266,27 @@ int strata__relation_load_many(strata_session *s, strata__minfo *mi, const char 
         return rc;
     }
     /* Collections: every parent's list starts empty, then the children
-     * found by key go to their parent. */
+     * found go to their parent (only to those being filled: a parent
+     * loaded before keeps its list). */
     for (size_t i = 0; i < n; i++) {
         strata__relcache *c = &objs[i]->priv->rels[ri];
-        if (c->loaded || !has_key(objs[i]))
+        if (c->loaded || c->filling || !has_key(objs[i]))
             continue;
         c->list.count = 0;
+        c->filling = true;
         keys[nk++] = strata__pk(objs[i]);
     }
-    for (size_t start = 0; rc == STRATA_OK && start < nk; start += IN_CHUNK) {
-        size_t m = nk - start < IN_CHUNK ? nk - start : IN_CHUNK;
-        strata__sb sb;
-        strata__sb_init(&sb);
-        int keycol_field = -1;
-        strata__minfo *si = NULL;
-        if (r->kind == STRATA_MANY_TO_MANY) {
-            si = strata__minfo_get(s, r->secondary);
-            int lk = si ? strata__field_index(si, r->local_key) : -1;
-            int rk = si ? strata__field_index(si, r->remote_key) : -1;
-            if (lk < 0 || rk < 0) {
-                rc = STRATA_E_SCHEMA;
-                break;
-            }
-            strata__sb_printf(
-                &sb, "SELECT %s.%s, %s FROM %s JOIN %s ON %s.%s = %s.%s WHERE %s.%s IN (",
-                si->qtable, si->qcols[lk], ti->select, ti->qtable, si->qtable, si->qtable,
-                si->qcols[rk], ti->qtable, ti->qcols[ti->pk], si->qtable, si->qcols[lk]);
-        } else {
-            keycol_field = strata__field_index(ti, r->fk);
-            if (keycol_field < 0) {
-                rc = STRATA_E_SCHEMA;
-                break;
-            }
-            strata__sb_printf(&sb, "SELECT %s.%s, %s FROM %s WHERE %s.%s IN (", ti->qtable,
-                              ti->qcols[keycol_field], ti->select, ti->qtable, ti->qtable,
-                              ti->qcols[keycol_field]);
-        }
-        for (size_t i = 0; i < m; i++)
-            strata__sb_puts(&sb, i ? ", ?" : "?");
-        strata__sb_putc(&sb, ')');
-        if (r->order_by) {
-            const char *of = r->order_by[0] == '-' ? r->order_by + 1 : r->order_by;
-            int f = strata__field_index(ti, of);
-            if (f >= 0)
-                strata__sb_printf(&sb, " ORDER BY %s.%s %s", ti->qtable, ti->qcols[f],
-                                  r->order_by[0] == '-' ? "DESC" : "ASC");
-        }
-        char *sql = strata__sb_take(&sb);
-        strata_stmt *st = NULL;
-        rc = sql ? strata_stmt_prepare(&st, s->db, sql) : STRATA_E_NOMEM;
-        free(sql);
-        for (size_t i = 0; rc == STRATA_OK && i < m; i++)
-            rc = strata_stmt_bind_int64(st, (int)i + 1, keys[start + i]);
-        while (rc == STRATA_OK && (rc = strata_stmt_step(st)) == STRATA_ROW) {
-            int64_t parent = 0;
-            strata_object *child;
-            if ((rc = strata_stmt_column_int64(st, 0, &parent)) != STRATA_OK)
-                break;
-            rc = strata__session_load_row(s, ti, st, 1, false, &child);
-            strata_object *p = rc == STRATA_OK ? strata__identity_find(mi, parent) : NULL;
-            if (p && !strata__list_push(&p->priv->rels[ri].list, child))
-                rc = STRATA_E_NOMEM;
-        }
-        if (rc == STRATA_DONE)
-            rc = STRATA_OK;
-        strata_stmt_finalize(st);
+    /* Every row of the table: the children of all, in one query. */
+    if (whole_table && nk)
+        rc = load_children(s, mi, r, ri, ti, NULL, 0);
+    for (size_t at = 0; !whole_table && rc == STRATA_OK && at < nk; at += IN_CHUNK)
+        rc = load_children(s, mi, r, ri, ti, keys + at, nk - at < IN_CHUNK ? nk - at : IN_CHUNK);
+    for (size_t i = 0; i < n; i++) {
+        strata__relcache *c = &objs[i]->priv->rels[ri];
+        if (c->filling && rc == STRATA_OK)
+            c->loaded = true;
+        c->filling = false;
     }
-    for (size_t i = 0; rc == STRATA_OK && i < n; i++)
-        objs[i]->priv->rels[ri].loaded = true;
     free(keys);
     return rc;
 }

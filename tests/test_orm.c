@@ -676,30 +676,64 @@ START_TEST(orm_eager_loading_is_batched)
     ck_assert_int_eq(strata_db_counter(f.db, STRATA_COUNTER_PIPELINED),
                      th_is_pg() && !th_reduced() ? 2 + 4 : 0);
 
+    /* Filtered parents: batches of 500 keys, 1 + ceil(1199/500) queries.
+     * Every row of the table: their children in one query, without keys.
+     * Each in a new session, so nothing is in the identity map. */
+    for (int whole = 0; whole <= 1; whole++) {
+        strata_session_free(f.s);
+        OK(&f, strata_session_new(&f.s, f.db));
+        f.statements = 0;
+        strata_query *q = strata_query_new(f.s, &user_model);
+        OK(&f, strata_query_load(q, "posts"));
+        if (!whole)
+            OK(&f, strata_query_filter(q, strata_c("username", STRATA_NE, strata_text("u0000"))));
+        strata_list *users;
+        OK(&f, strata_query_all(q, &users));
+        strata_query_free(q);
+        ck_assert_uint_eq(users->count, whole ? 1200 : 1199);
+        int queries = f.statements - 1; /* minus BEGIN */
+        ck_assert_int_eq(queries, whole ? 1 + 1 : 1 + 3);
+        size_t total = 0;
+        for (size_t i = 0; i < users->count; i++) {
+            const strata_list *posts;
+            OK(&f, strata_related_list(users->items[i], "posts", &posts));
+            ck_assert_uint_eq(posts->count, 2);
+            ck_assert_int_eq(((Post *)posts->items[0])->user_id, ((User *)users->items[i])->id);
+            total += posts->count;
+        }
+        ck_assert_int_eq(f.statements - 1, queries); /* all from memory */
+        ck_assert_uint_eq(total, whole ? 2400 : 2398);
+        strata_list_free(users);
+    }
+    /* The first result only (a limit): its children by key, not the
+     * table's. */
     strata_session_free(f.s);
     OK(&f, strata_session_new(&f.s, f.db));
-    f.statements = 0;
     strata_query *q = strata_query_new(f.s, &user_model);
     OK(&f, strata_query_load(q, "posts"));
-    strata_list *users;
-    OK(&f, strata_query_all(q, &users));
+    OK(&f, strata_query_order_by(q, "id", STRATA_ASC));
+    User *first;
+    strata_db_set_echo(f.db, find_line, &f);
+    echo_want = "IN (?)";
+    echo_has = 0;
+    OK(&f, strata_query_first(q, &first));
+    ck_assert_int_eq(echo_has, 1);
+    echo_want = NULL;
+    strata_db_set_echo(f.db, count_line, &f);
     strata_query_free(q);
-    ck_assert_uint_eq(users->count, 1200);
-    int queries = f.statements - 1; /* minus BEGIN */
-    ck_assert_int_eq(queries, 1 + 3);
-    size_t total = 0;
-    for (size_t i = 0; i < users->count; i++) {
-        const strata_list *posts;
-        OK(&f, strata_related_list(users->items[i], "posts", &posts));
-        ck_assert_uint_eq(posts->count, 2);
-        total += posts->count;
-    }
-    ck_assert_int_eq(f.statements - 1, queries); /* all from memory */
-    ck_assert_uint_eq(total, 2400);
-    strata_list_free(users);
+    const strata_list *firsts;
+    f.statements = 0;
+    OK(&f, strata_related_list(first, "posts", &firsts));
+    ck_assert_uint_eq(firsts->count, 2);
+    ck_assert_int_eq(f.statements, 0);
 
     /* Many-to-one eager: the authors of 2400 posts in ceil(1200/500) queries
      * (none, as they are all in the identity map already). */
+    q = strata_query_new(f.s, &user_model);
+    strata_list *users;
+    OK(&f, strata_query_all(q, &users));
+    strata_list_free(users);
+    strata_query_free(q);
     f.statements = 0;
     q = strata_query_new(f.s, &post_model);
     OK(&f, strata_query_load(q, "author"));
