@@ -312,6 +312,10 @@ void strata__sb_ident(strata__sb *sb, const strata_driver *driver, const char *i
  * frees it.  On failure out is NULL-typed and owns nothing; the getter's
  * error, or STRATA_E_NOMEM (no message set). */
 int strata__stmt_column_copy(strata_stmt *st, int col, strata_value *out);
+/* The current row's value of column col as the driver gives it (text and
+ * blob bytes borrowed until the next step), without the thread check of
+ * the public getters: for the ORM, whose callers made it. */
+int strata__stmt_value(strata_stmt *st, int col, strata_value *out);
 
 /* stmt.c: finalize every idle cached statement; statements still handed
  * out leave the cache and are destroyed at their own finalize.  Can't

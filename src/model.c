@@ -493,7 +493,10 @@ int strata__read_field(strata_stmt *st, int col, strata_object *o, int f)
  * of every text and blob value.  Snapshots never change once made, so the
  * loaded and committed values of an object can share one. */
 typedef union snap_head {
-    size_t refs;
+    struct {
+        size_t refs;
+        bool arena; /* in the session's arena: its memory goes with the session */
+    };
     max_align_t align;
 } snap_head;
 
@@ -502,7 +505,7 @@ void strata__snapshot_release(strata__cell *cells)
     if (!cells)
         return;
     snap_head *h = (snap_head *)cells - 1;
-    if (--h->refs == 0)
+    if (--h->refs == 0 && !h->arena)
         free(h);
 }
 
@@ -527,6 +530,7 @@ strata__cell *strata__snapshot(strata_object *o)
     if (!h)
         return NULL;
     h->refs = 1;
+    h->arena = false;
     strata__cell *c = (strata__cell *)(h + 1);
     char *w = (char *)(c + ncells);
     for (int f = 0; f < mi->nfields; f++) {
@@ -541,6 +545,151 @@ strata__cell *strata__snapshot(strata_object *o)
     }
     memset(&c[mi->nfields], 0, sizeof *c);
     return c;
+}
+
+int strata__column_cell(strata_stmt *st, int col, strata_ctype ct, strata__cell *c, bool *owned)
+{
+    strata_value v;
+    *owned = false;
+    memset(c, 0, sizeof *c);
+    int rc = strata__stmt_value(st, col, &v);
+    if (rc != STRATA_OK)
+        return rc;
+    bool integer = v.type == STRATA_TYPE_INT64 || v.type == STRATA_TYPE_BOOL;
+    if (v.type == STRATA_TYPE_NULL) {
+        c->null = true;
+        return STRATA_OK;
+    }
+    switch (ct) {
+    case STRATA_C_INT64:
+        if (!integer)
+            break;
+        c->i = v.u.i;
+        return STRATA_OK;
+    case STRATA_C_BOOL:
+        if (!integer || (v.u.i != 0 && v.u.i != 1))
+            break;
+        c->i = v.u.i;
+        return STRATA_OK;
+    case STRATA_C_DOUBLE:
+        if (v.type != STRATA_TYPE_DOUBLE && !integer)
+            break;
+        c->d = v.type == STRATA_TYPE_DOUBLE ? v.u.d : (double)v.u.i;
+        return STRATA_OK;
+    case STRATA_C_TIMESTAMP:
+        if (v.type != STRATA_TYPE_TIMESTAMP)
+            break;
+        c->i = v.u.ts;
+        return STRATA_OK;
+    case STRATA_C_TEXT:
+    case STRATA_C_BLOB:
+        if (v.type != (ct == STRATA_C_TEXT ? STRATA_TYPE_TEXT : STRATA_TYPE_BLOB))
+            break;
+        c->p = (char *)v.u.buf.ptr;
+        c->len = v.u.buf.len;
+        return STRATA_OK;
+    }
+    *owned = true;
+    return strata__read_cell(st, col, ct, c);
+}
+
+int strata__load_fields(strata_stmt *st, int col0, strata_object *o, int *bad_field)
+{
+    strata__minfo *mi = o->priv->mi;
+    int n = mi->nfields;
+    strata__cell stack[16], *cells = n < 16 ? stack : calloc((size_t)n + 1, sizeof *cells);
+    bool owned_stack[16], *owned = n < 16 ? owned_stack : calloc((size_t)n + 1, sizeof *owned);
+    *bad_field = -1;
+    if (!cells || !owned) {
+        if (cells != stack)
+            free(cells);
+        if (owned != owned_stack)
+            free(owned);
+        return STRATA_E_NOMEM;
+    }
+    /* Every value first (the driver's bytes stay valid until the next
+     * step), then one block for the snapshot, then the fields. */
+    size_t bytes = 0;
+    int rc = STRATA_OK, f = 0;
+    for (; f < n && rc == STRATA_OK; f++) {
+        rc = strata__column_cell(st, col0 + f, mi->m->fields[f].ctype, &cells[f], &owned[f]);
+        if (rc == STRATA_OK && cells[f].p)
+            bytes += cells[f].len + 1;
+        else if (rc != STRATA_OK)
+            *bad_field = f;
+    }
+    int read = rc == STRATA_OK ? n : f - 1; /* cells made, to free */
+    /* A session's object keeps its first snapshot in the session's
+     * arena, as the object itself is. */
+    bool arena = o->priv->in_arena;
+    size_t size = sizeof(snap_head) + ((size_t)n + 1) * sizeof(strata__cell) + bytes;
+    snap_head *h = rc != STRATA_OK ? NULL
+                   : arena         ? strata__arena_alloc(o->priv->s, size)
+                                   : malloc(size);
+    if (rc == STRATA_OK && !h)
+        rc = STRATA_E_NOMEM;
+    strata__cell *snap = h ? (strata__cell *)(h + 1) : NULL;
+    if (h) {
+        h->refs = 1;
+        h->arena = arena;
+        char *w = (char *)(snap + n + 1);
+        for (f = 0; f < n; f++) {
+            snap[f] = cells[f];
+            if (cells[f].p) {
+                memcpy(w, cells[f].p, cells[f].len);
+                w[cells[f].len] = '\0';
+                snap[f].p = w;
+                w += cells[f].len + 1;
+            }
+        }
+        memset(&snap[n], 0, sizeof *snap);
+    }
+    for (f = 0; f < n && rc == STRATA_OK; f++) {
+        void *p = strata__field_ptr(o, f);
+        const strata__cell *c = &snap[f];
+        set_null_bit(o, f, c->null);
+        switch (mi->m->fields[f].ctype) {
+        case STRATA_C_INT64: *(int64_t *)p = c->null ? 0 : c->i; break;
+        case STRATA_C_BOOL: *(bool *)p = !c->null && c->i; break;
+        case STRATA_C_DOUBLE: *(double *)p = c->null ? 0 : c->d; break;
+        case STRATA_C_TIMESTAMP: *(strata_timestamp *)p = c->null ? 0 : c->i; break;
+        case STRATA_C_TEXT:
+        case STRATA_C_BLOB: {
+            char *copy = NULL;
+            if (!c->null && !(copy = malloc(c->len + 1))) {
+                rc = STRATA_E_NOMEM;
+                break;
+            }
+            if (copy)
+                memcpy(copy, c->p, c->len + 1);
+            if (mi->m->fields[f].ctype == STRATA_C_TEXT) {
+                free(*(char **)p);
+                *(char **)p = copy;
+            } else {
+                strata_blob *b = p;
+                free(b->data);
+                b->data = copy;
+                b->len = copy ? c->len : 0;
+            }
+            break;
+        }
+        }
+    }
+    for (f = 0; f < read; f++)
+        if (owned[f])
+            free(cells[f].p);
+    if (cells != stack)
+        free(cells);
+    if (owned != owned_stack)
+        free(owned);
+    if (rc != STRATA_OK) {
+        if (!arena)
+            free(h);
+        return rc;
+    }
+    strata__snapshot_release(o->priv->loaded);
+    o->priv->loaded = snap;
+    return STRATA_OK;
 }
 
 bool strata__field_changed(strata_object *o, int f, const strata__cell *cell)

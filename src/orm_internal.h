@@ -73,6 +73,7 @@ struct strata__object {
     strata_session *s;
     strata__minfo *mi;
     enum strata__ostate state;
+    bool in_arena;           /* its block is the session's (freed with it) */
     bool added_in_tx;        /* became pending / inserted since the last commit */
     bool deleted_in_tx;      /* deleted since the last commit */
     uint64_t nulls;          /* non-pointer fields that are NULL */
@@ -110,8 +111,16 @@ typedef struct strata__m2m_op {
     bool add;
 } strata__m2m_op;
 
+/* A chunk of the session's arena. */
+typedef struct strata__chunk {
+    struct strata__chunk *next;
+    size_t size, used;
+    max_align_t data[];
+} strata__chunk;
+
 struct strata_session {
     strata_db *db;
+    strata__chunk *chunks; /* the arena: objects and their first snapshots */
     const strata__dialect *dl; /* the engine's (NULL: none; standard SQL then) */
     strata_pool *pool; /* where db came from (strata_session_new_from_pool), or NULL */
     bool owns_tx;
@@ -156,6 +165,11 @@ int strata__bind_cell(strata_stmt *st, int idx, strata_ctype ct, const strata__c
 int strata__bind_field(strata_stmt *st, int idx, strata_object *o, int f);
 /* Read column col of the current row into field f. */
 int strata__read_field(strata_stmt *st, int col, strata_object *o, int f);
+/* Read every field of o from columns col0.. of the current row, in one
+ * pass that also makes o's loaded snapshot (o->priv->loaded, replacing
+ * any).  On failure *bad_field names the field at fault (-1: memory) and
+ * o's fields may be half read. */
+int strata__load_fields(strata_stmt *st, int col0, strata_object *o, int *bad_field);
 int64_t strata__pk(strata_object *o);
 
 /* Snapshots: an object's field values as one immutable, reference-counted
@@ -173,6 +187,12 @@ int strata__restore(strata_object *o, const strata__cell *cells);
 int strata__set_field(strata_object *o, int f, const strata__cell *c);
 /* Read column col of the current row as a cell of C type ct. */
 int strata__read_cell(strata_stmt *st, int col, strata_ctype ct, strata__cell *c);
+/* The same, the fast way: the common cases take the driver's value as it
+ * is (text and blob bytes borrowed until the next step: *owned false);
+ * the others go through strata__read_cell, which converts the way the
+ * column getters do or reports the type error (bytes copied: *owned
+ * true, the caller frees c->p). */
+int strata__column_cell(strata_stmt *st, int col, strata_ctype ct, strata__cell *c, bool *owned);
 /* Free the values the object owns (texts, blobs). */
 void strata__fields_clear(strata_object *o);
 
@@ -188,6 +208,11 @@ void strata__list_remove(strata_list *l, const void *item);
  * transaction, and for values from an earlier one (they are refreshed on
  * the next get, query or refresh that meets the row). */
 bool strata__object_current(const strata_object *o);
+/* n bytes of zeroed memory from the session's arena, which is freed
+ * with the session and only then; NULL when out of memory.  Under
+ * AddressSanitizer and valgrind each block is fenced: an overrun, or a
+ * use after the session is freed, is still caught. */
+void *strata__arena_alloc(strata_session *s, size_t n);
 /* An object not registered with the session (the caller frees it with
  * strata__object_free), and the destructor of any object. */
 strata_object *strata__object_alloc(strata_session *s, strata__minfo *mi);

@@ -567,6 +567,11 @@ static int fetch(strata_stmt *st, int col, strata_value *v)
     return strata__drv_column_value(st->bst, col, v);
 }
 
+int strata__stmt_value(strata_stmt *st, int col, strata_value *out)
+{
+    return fetch(st, col, out);
+}
+
 strata_type strata_stmt_column_type(strata_stmt *st, int col)
 {
     STRATA__CONFINE(st ? st->db : NULL, STRATA_TYPE_NULL);
