@@ -175,6 +175,7 @@ struct strata_db {
     int timeout_ms; /* strata_db_set_statement_timeout, 0: none */
 
     strata_stmt_cache cache;
+    uint64_t stmt_gen;      /* bumped whenever a statement is destroyed */
     strata_stmt *live;      /* every statement handed out and not finalized */
     strata_stmt *streaming; /* a streamed execution in progress: nothing else may run */
 };
@@ -312,6 +313,17 @@ void strata__sb_ident(strata__sb *sb, const strata_driver *driver, const char *i
  * frees it.  On failure out is NULL-typed and owns nothing; the getter's
  * error, or STRATA_E_NOMEM (no message set). */
 int strata__stmt_column_copy(strata_stmt *st, int col, strata_value *out);
+/* Where a statement the library builds the same way every time was last
+ * found in the cache, so the next prepare of it skips the lookup. */
+typedef struct strata__stmt_hint {
+    strata_stmt *st;
+    uint64_t gen; /* the handle's stmt_gen then: st is alive while it holds */
+} strata__stmt_hint;
+/* strata_stmt_prepare(), taking the cached statement the hint names when
+ * it is still there and idle (no hashing of the text), and updating the
+ * hint otherwise. */
+int strata__stmt_prepare_hinted(strata_stmt **out, strata_db *db, const char *sql,
+                                strata__stmt_hint *hint);
 /* The current row's value of column col as the driver gives it (text and
  * blob bytes borrowed until the next step), without the thread check of
  * the public getters: for the ORM, whose callers made it. */

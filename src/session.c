@@ -604,7 +604,7 @@ static int select_by_key(strata_session *s, strata__minfo *mi, const strata__key
         if (!(mi->select_by_key = strata__sb_take(&sb)))
             return STRATA_E_NOMEM;
     }
-    int rc = strata_stmt_prepare(out, s->db, mi->select_by_key);
+    int rc = strata__stmt_prepare_hinted(out, s->db, mi->select_by_key, &mi->by_key);
     if (rc == STRATA_OK && (rc = strata__key_bind(*out, 1, mi, key)) != STRATA_OK) {
         strata_stmt_finalize(*out);
         *out = NULL;

@@ -111,6 +111,8 @@ static void free_scratch(strata_stmt *st)
 
 static void stmt_destroy(strata_stmt *st)
 {
+    if (st->db)
+        st->db->stmt_gen++; /* hints naming it are stale */
     strata__drv_finalize(st->bst);
     for (int i = 0; i < st->nparams; i++)
         free(st->owned[i]);
@@ -183,6 +185,31 @@ static const char several_statements[] =
     "prepare takes one SQL statement, this text holds several (run scripts with "
     "strata_db_exec())";
 
+/* An idle statement of the cache, handed out. */
+static void take_cached(strata_db *db, strata_stmt *st)
+{
+    lru_unlink(&db->cache, st);
+    st->in_use = true;
+    live_link(db, st);
+    db->counters[STRATA_COUNTER_CACHE_HITS]++;
+}
+
+int strata__stmt_prepare_hinted(strata_stmt **out, strata_db *db, const char *sql,
+                                strata__stmt_hint *hint)
+{
+    strata_stmt *st = hint->st;
+    if (st && hint->gen == db->stmt_gen && st->cached && !st->in_use &&
+        strata__db_usable(db) == STRATA_OK) {
+        take_cached(db, st);
+        *out = st;
+        return STRATA_OK;
+    }
+    int rc = strata_stmt_prepare(out, db, sql);
+    hint->st = rc == STRATA_OK && (*out)->cached ? *out : NULL;
+    hint->gen = db->stmt_gen;
+    return rc;
+}
+
 int strata_stmt_prepare(strata_stmt **out, strata_db *db, const char *sql)
 {
     STRATA__CONFINE(db, STRATA_E_MISUSE);
@@ -198,10 +225,7 @@ int strata_stmt_prepare(strata_stmt **out, strata_db *db, const char *sql)
     uint64_t h = hash_sql(sql);
     strata_stmt *st = cache_find(db, sql, h);
     if (st) {
-        lru_unlink(&db->cache, st);
-        st->in_use = true;
-        live_link(db, st);
-        db->counters[STRATA_COUNTER_CACHE_HITS]++;
+        take_cached(db, st);
         *out = st;
         return STRATA_OK;
     }
