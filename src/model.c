@@ -174,6 +174,7 @@ void strata__minfo_free(strata__minfo *mi)
     free(mi->prec);
     free(mi->scale);
     free(mi->kind);
+    free(mi->relfk);
     free(mi->select);
     free(mi->select_by_key);
     free(mi->slots);
@@ -203,6 +204,7 @@ static strata__minfo *minfo_build(strata_session *s, const strata_model *m)
     mi->prec = calloc((size_t)mi->nfields + 1, sizeof *mi->prec);
     mi->scale = calloc((size_t)mi->nfields + 1, sizeof *mi->scale);
     mi->kind = calloc((size_t)mi->nfields + 1, sizeof *mi->kind);
+    mi->relfk = calloc((size_t)mi->nrels + 1, sizeof *mi->relfk);
     strata__sb sb;
     strata__sb_init(&sb);
     const strata_driver *drv = strata_db_driver(db);
@@ -210,7 +212,7 @@ static strata__minfo *minfo_build(strata_session *s, const strata_model *m)
         strata__sb_ident(&sb, drv, mi->table);
     mi->qtable = strata__sb_take(&sb);
     if (!mi->table || !mi->qcols || !mi->maxlen || !mi->prec || !mi->scale || !mi->kind ||
-        !mi->qtable) {
+        !mi->relfk || !mi->qtable) {
         strata__minfo_free(mi);
         return NULL;
     }
@@ -245,6 +247,10 @@ static strata__minfo *minfo_build(strata_session *s, const strata_model *m)
                           mi->qcols[i] ? mi->qcols[i] : "");
     }
     mi->select = strata__sb_take(&sb);
+    for (int r = 0; r < mi->nrels; r++)
+        mi->relfk[r] = m->relations[r].kind == STRATA_MANY_TO_ONE
+                           ? strata__field_index(mi, m->relations[r].fk)
+                           : -1;
     if (mi->npk == 1 && m->fields[mi->pkf[0]].ctype == STRATA_C_INT64) {
         mi->pk = mi->pkf[0];
         mi->autoinc = (m->fields[mi->pk].flags & STRATA_AUTOINCREMENT) != 0;
@@ -870,6 +876,17 @@ static int named_field(const void *obj, const char *field, strata_object **o)
     if (!obj || !(*o)->priv)
         return -1;
     return strata__field_index((*o)->priv->mi, field);
+}
+
+void strata__set_null(strata_object *o, int f, bool is_null)
+{
+    void *p = strata__field_ptr(o, f);
+    if (is_null && o->model->fields[f].ctype == STRATA_C_TEXT)
+        strata_set_text(p, NULL);
+    else if (is_null && o->model->fields[f].ctype == STRATA_C_BLOB)
+        strata_set_blob(p, NULL, 0);
+    else
+        set_null_bit(o, f, is_null);
 }
 
 int strata_set_null(void *obj, const char *field, int is_null)

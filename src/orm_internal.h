@@ -38,6 +38,7 @@ typedef struct strata__minfo {
     int *maxlen;              /* per field: string(n) n, else 0 */
     int *prec, *scale;        /* per field: numeric(p, s) p and s, else 0 and -1 */
     strata_sqltype *kind;     /* per field: the portable type */
+    int *relfk;               /* per relationship: a many-to-one's key field, else -1 */
     char **qcols;             /* per field: quoted column name */
     char *select;             /* "t.a, t.b, ..." qualified by the quoted table */
     char *select_by_key;      /* SELECT of one row by its key; built on first use */
@@ -159,6 +160,8 @@ strata_object *strata__as_object(void *obj);
 /* Field access on an object. */
 void *strata__field_ptr(strata_object *o, int f);
 bool strata__field_is_null(strata_object *o, int f);
+/* Field f NULL or not (a text or blob set NULL is freed); can't fail. */
+void strata__set_null(strata_object *o, int f, bool is_null);
 /* Field f of o as a cell whose text or blob bytes are borrowed from it. */
 void strata__field_cell(strata_object *o, int f, strata__cell *c);
 /* Bind a cell of C type ct, or field f of o, as parameter idx. */

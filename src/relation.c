@@ -297,9 +297,9 @@ static void set_key(strata_object *o, int fk, strata_object *target)
 {
     if (target && has_key(target)) {
         *(int64_t *)strata__field_ptr(o, fk) = strata__pk(target);
-        strata_set_null(o, o->model->fields[fk].name, 0);
+        strata__set_null(o, fk, false);
     } else if (!target) {
-        strata_set_null(o, o->model->fields[fk].name, 1);
+        strata__set_null(o, fk, true);
     }
 }
 
@@ -307,9 +307,8 @@ void strata__relation_fix_keys(strata_object *o)
 {
     strata__minfo *mi = o->priv->mi;
     for (int r = 0; r < mi->nrels; r++) {
-        const strata_relation *rel = &mi->m->relations[r];
         strata__relcache *c = &o->priv->rels[r];
-        int fk = rel->kind == STRATA_MANY_TO_ONE ? strata__field_index(mi, rel->fk) : -1;
+        int fk = mi->relfk[r];
         if (fk >= 0 && c->one_set)
             set_key(o, fk, c->one);
     }
@@ -334,7 +333,7 @@ int strata_set_related(void *obj, const char *rel, void *target)
     strata_list *back = m && t && t->priv->rels[mri].loaded ? &t->priv->rels[mri].list : NULL;
     if (back && !strata__list_has(back, o) && !strata__list_reserve(back, 1))
         return strata__session_error(o->priv->s, STRATA_E_NOMEM, "out of memory");
-    int fk = strata__field_index(o->priv->mi, r->fk);
+    int fk = o->priv->mi->relfk[ri];
     strata_object *old = c->one;
     if (!c->loaded && m && fk >= 0 && !strata__field_is_null(o, fk)) {
         /* Not loaded (say, since the last commit): the old target is the
