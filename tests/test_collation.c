@@ -591,7 +591,7 @@ static void add(TCase *tc, th_engine e)
         tcase_add_test(tc, collation_en_us_database_agrees_with_sqlite);
 }
 
-static Suite *build(void) { return th_suite("collation", add); }
+static Suite *build(void) { return th_suite_reduced("collation", add); }
 
 int main(void)
 {
