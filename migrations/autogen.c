@@ -60,6 +60,10 @@ static void detect(strata_migrations *m, const strata__op *op)
         if (strcmp(da, db) != 0)
             strata__mig_print(m, "Detected server default change on column '%s.%s'", op->table,
                               b->name);
+        if (a->collation != b->collation)
+            strata__mig_print(m, "Detected collation change from %s to %s on '%s.%s'",
+                              strata__collation_name(a->collation),
+                              strata__collation_name(b->collation), op->table, b->name);
         break;
     }
     case STRATA_OP_CREATE_INDEX:

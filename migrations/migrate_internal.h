@@ -25,6 +25,7 @@
 #define MOP_NULLABLE (1u << 1)
 #define MOP_DEFAULT (1u << 2)
 #define MOP_RENAME (1u << 3)
+#define MOP_COLLATION (1u << 4)
 
 /* An operation as a file gives it.  Drops and alters name what they act on;
  * strata__mop_resolve() fills in the rest from the schema they start from. */
@@ -35,6 +36,7 @@ typedef struct strata__mop {
     char *type;       /* alter_column: portable type text */
     bool nullable;
     char *server_default; /* alter_column: NULL with MOP_DEFAULT drops it */
+    strata__collation collation; /* alter_column, with MOP_COLLATION */
 } strata__mop;
 
 typedef struct strata__revision {

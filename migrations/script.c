@@ -89,6 +89,17 @@ static int ybool(yctx *y, const yaml_node_t *n, const char *what, bool *out)
     return STRATA_OK;
 }
 
+/* A portable collation name: binary or locale. */
+static int ycollation(yctx *y, const yaml_node_t *n, strata__collation *out)
+{
+    const char *v = yscalar(y, n, "collation");
+    if (!v)
+        return STRATA_E_MIGRATION;
+    if (!strata__collation_parse(v, out))
+        return yerr(y, n, "collation must be binary or locale, not '%s'", v);
+    return STRATA_OK;
+}
+
 /*
  * Check that n is a mapping whose keys are all among keys[] (each once),
  * and put each key's value node in vals[] (NULL when absent).  Keys marked
@@ -185,13 +196,14 @@ static int builder_error(yctx *y, const yaml_node_t *n, strata_metadata *md, con
     return yerr(y, n, "%s: %s", what, strata_metadata_errmsg(md));
 }
 
-static const char *const column_keys[] = {
-    "!name", "!type", "nullable", "server_default", "primary_key", "autoincrement", NULL};
+static const char *const column_keys[] = {"!name",          "!type",       "nullable",
+                                          "server_default", "primary_key", "autoincrement",
+                                          "collation",      NULL};
 
 /* One column of a create_table or add_column into table t. */
 static int parse_column(yctx *y, const yaml_node_t *n, strata_metadata *md, strata_table *t)
 {
-    yaml_node_t *v[6];
+    yaml_node_t *v[7];
     int rc = ymap(y, n, "a column", column_keys, v);
     if (rc != STRATA_OK)
         return rc;
@@ -199,12 +211,14 @@ static int parse_column(yctx *y, const yaml_node_t *n, strata_metadata *md, stra
     if (!name || !type)
         return STRATA_E_MIGRATION;
     bool nullable = true, pk = false, autoinc = false;
+    strata__collation coll = COLL_BINARY;
     if ((v[2] && ybool(y, v[2], "nullable", &nullable)) ||
         (v[4] && ybool(y, v[4], "primary_key", &pk)) ||
-        (v[5] && ybool(y, v[5], "autoincrement", &autoinc)))
+        (v[5] && ybool(y, v[5], "autoincrement", &autoinc)) || (v[6] && ycollation(y, v[6], &coll)))
         return STRATA_E_MIGRATION;
     unsigned flags = (nullable && !pk ? STRATA_NULLABLE : 0) | (pk ? STRATA_PRIMARY_KEY : 0) |
-                     (autoinc ? STRATA_AUTOINCREMENT : 0);
+                     (autoinc ? STRATA_AUTOINCREMENT : 0) |
+                     (coll == COLL_LOCALE ? STRATA_COLLATE_LOCALE : 0);
     strata_column *c;
     if (strata_table_add_column(t, name, type, flags, &c) != STRATA_OK)
         return builder_error(y, n, md, "column");
@@ -430,12 +444,12 @@ static int op_add_column(yctx *y, const yaml_node_t *n, strata__mop *mop)
     return rc;
 }
 
-static const char *const alter_keys[] = {"!table",         "!name",    "type", "nullable",
-                                         "server_default", "new_name", NULL};
+static const char *const alter_keys[] = {"!table",         "!name",    "type",      "nullable",
+                                         "server_default", "new_name", "collation", NULL};
 
 static int op_alter_column(yctx *y, const yaml_node_t *n, strata__mop *mop)
 {
-    yaml_node_t *v[6];
+    yaml_node_t *v[7];
     int rc = ymap(y, n, "alter_column", alter_keys, v);
     if (rc != STRATA_OK)
         return rc;
@@ -467,10 +481,14 @@ static int op_alter_column(yctx *y, const yaml_node_t *n, strata__mop *mop)
         if (!(new_name = ydup(y, v[5], "new_name")))
             rc = STRATA_E_MIGRATION;
     }
+    if (rc == STRATA_OK && v[6]) {
+        mop->set |= MOP_COLLATION;
+        rc = ycollation(y, v[6], &mop->collation);
+    }
     if (rc == STRATA_OK && !mop->set)
         rc = yerr(y, n,
-                  "alter_column %s changes nothing (give type, nullable, server_default or "
-                  "new_name)",
+                  "alter_column %s changes nothing (give type, nullable, server_default, "
+                  "collation or new_name)",
                   name);
     /* Names only: strata__mop_resolve() fills the definitions. */
     if (rc == STRATA_OK && (!(mop->op.old_col = calloc(1, sizeof(strata_column))) ||
@@ -963,6 +981,18 @@ int strata__mop_resolve(strata_migrations *m, const strata__revision *r, const s
             }
             free(nc->type.raw);
             nc->type = ty;
+            if (!strata__type_is_collatable(&nc->type))
+                nc->collation = COLL_BINARY; /* only strings have one */
+        }
+        if (mop->set & MOP_COLLATION) {
+            if (mop->collation == COLL_LOCALE && !strata__type_is_collatable(&nc->type)) {
+                snprintf(msg, sizeof msg,
+                         "alter_column %s.%s: collation locale needs a string or text column",
+                         out->table, nc->name);
+                strata__op_clear(out);
+                return mop_error(m, r, mop, msg);
+            }
+            nc->collation = mop->collation;
         }
         if (mop->set & (MOP_DEFAULT | MOP_TYPE)) {
             const char *def = (mop->set & MOP_DEFAULT) ? mop->server_default : nc->def_portable;
@@ -1042,6 +1072,10 @@ int strata__mop_from_op(strata__mop *out, const strata__op *op)
     if (strcmp(da, db) != 0) {
         out->set |= MOP_DEFAULT;
         out->server_default = b->def_portable ? strata__strdup(b->def_portable) : NULL;
+    }
+    if (a->collation != b->collation) {
+        out->set |= MOP_COLLATION;
+        out->collation = b->collation;
     }
     if (strcmp(a->name, b->name) != 0)
         out->set |= MOP_RENAME;
@@ -1181,6 +1215,8 @@ static void put_column(strata__sb *sb, const char *indent, const strata_column *
         strata__sb_printf(sb, "%s  ", indent);
         put_key(sb, "", "server_default", c->def_portable);
     }
+    if (c->collation != COLL_BINARY)
+        strata__sb_printf(sb, "%s  collation: %s\n", indent, strata__collation_name(c->collation));
 }
 
 static const char *action_name(strata_fk_action a)
@@ -1317,6 +1353,8 @@ static void put_op(strata__sb *sb, const strata__mop *mop)
             else
                 strata__sb_printf(sb, "%sserver_default: null\n", in);
         }
+        if (mop->set & MOP_COLLATION)
+            strata__sb_printf(sb, "%scollation: %s\n", in, strata__collation_name(mop->collation));
         if (mop->set & MOP_RENAME)
             put_key(sb, in, "new_name", op->col->name);
         return;

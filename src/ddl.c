@@ -39,12 +39,22 @@ static void put_names(strata__sb *sb, const renderer *r, const strata__names *n)
     strata__sb_putc(sb, ')');
 }
 
+/* The dialect's clause for a bytewise string or text column, after its
+ * type; nothing for a COLL_LOCALE one (the database's collation). */
+static void collation_sql(strata__sb *sb, const renderer *r, const strata_column *c)
+{
+    if (c->collation == COLL_BINARY && strata__type_is_collatable(&c->type) &&
+        r->dl->binary_collation)
+        strata__sb_printf(sb, " %s", r->dl->binary_collation);
+}
+
 static void column_def(strata__sb *sb, const renderer *r, const strata_table *t,
                        const strata_column *c)
 {
     strata__sb_ident(sb, r->drv, c->name);
     strata__sb_putc(sb, ' ');
     r->dl->render_type(sb, t, c);
+    collation_sql(sb, r, c);
     if (!c->nullable)
         strata__sb_puts(sb, " NOT NULL");
     if (c->def != DEF_NONE && !c->autoincrement) {
@@ -187,10 +197,13 @@ static void alter_column_sql(strata__sb *sb, const renderer *r, const strata_tab
         ALTER_PREFIX();
         strata__sb_puts(sb, "DROP DEFAULT;\n");
     }
-    if (!strata__type_equal(&old->type, &c->type)) {
+    /* A new collation is a TYPE change too; a TYPE without the clause
+     * would give the column the database's collation. */
+    if (!strata__type_equal(&old->type, &c->type) || old->collation != c->collation) {
         ALTER_PREFIX();
         strata__sb_puts(sb, "TYPE ");
         r->dl->render_type(sb, t, c);
+        collation_sql(sb, r, c);
         strata__sb_puts(sb, " USING ");
         strata__sb_ident(sb, r->drv, name);
         strata__sb_puts(sb, "::");

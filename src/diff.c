@@ -31,7 +31,11 @@ static bool columns_equal(const differ *df, const strata_column *a, const strata
 {
     bool same_type = df->dialect && df->dialect->same_type ? df->dialect->same_type(a, b)
                                                            : strata__type_equal(&a->type, &b->type);
-    if (!same_type || a->nullable != b->nullable || a->autoincrement != b->autoincrement)
+    /* An engine whose own collation is bytewise has one collation only. */
+    bool same_collation =
+        a->collation == b->collation || (df->dialect && !df->dialect->binary_collation);
+    if (!same_type || !same_collation || a->nullable != b->nullable ||
+        a->autoincrement != b->autoincrement)
         return false;
     if (a->def == DEF_SQL && b->def == DEF_SQL)
         return true; /* engines rewrite expressions: not compared */

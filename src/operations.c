@@ -50,7 +50,8 @@ const char *strata__op_sql_for(const strata__op *op, const char *dialect)
 bool strata__column_same_definition(const strata_column *a, const strata_column *b)
 {
     return strata__type_equal(&a->type, &b->type) && a->nullable == b->nullable &&
-           a->autoincrement == b->autoincrement && strata__defaults_equal(a, b);
+           a->autoincrement == b->autoincrement && a->collation == b->collation &&
+           strata__defaults_equal(a, b);
 }
 
 static bool op_is_add(strata_op_kind k)
@@ -81,8 +82,13 @@ static void describe_alter(strata__sb *sb, const strata_column *a, const strata_
     }
     const char *da = a->def_portable ? a->def_portable : "none";
     const char *db = b->def_portable ? b->def_portable : "none";
-    if (strcmp(da, db) != 0)
+    if (strcmp(da, db) != 0) {
         strata__sb_printf(sb, "%sdefault %s -> %s", sep, da, db);
+        sep = ", ";
+    }
+    if (a->collation != b->collation)
+        strata__sb_printf(sb, "%scollation %s -> %s", sep, strata__collation_name(a->collation),
+                          strata__collation_name(b->collation));
 }
 
 void strata__op_describe(strata__sb *sb, const strata__op *op)
@@ -99,6 +105,8 @@ void strata__op_describe(strata__sb *sb, const strata__op *op)
         strata__sb_puts(sb, op->col->nullable ? " null" : " not null");
         if (op->col->def_portable)
             strata__sb_printf(sb, " default %s", op->col->def_portable);
+        if (op->col->collation != COLL_BINARY)
+            strata__sb_printf(sb, " collation %s", strata__collation_name(op->col->collation));
         return;
     case STRATA_OP_DROP_COLUMN:
         strata__sb_printf(sb, "drop column %s.%s", op->table, op->col->name);

@@ -307,6 +307,29 @@ bool strata__type_is_integer(const strata__type *t)
            t->kind == STRATA_SQL_SMALLINT;
 }
 
+bool strata__type_is_collatable(const strata__type *t)
+{
+    return t->kind == STRATA_SQL_STRING || t->kind == STRATA_SQL_TEXT;
+}
+
+static const char *const collation_names[] = {"binary", "locale"};
+
+const char *strata__collation_name(strata__collation c)
+{
+    return collation_names[c == COLL_LOCALE];
+}
+
+bool strata__collation_parse(const char *name, strata__collation *out)
+{
+    for (int i = 0; i < 2; i++) {
+        if (name && strcasecmp(name, collation_names[i]) == 0) {
+            *out = i ? COLL_LOCALE : COLL_BINARY;
+            return true;
+        }
+    }
+    return false;
+}
+
 static void type_free(strata__type *t)
 {
     free(t->raw);
@@ -624,6 +647,7 @@ strata_column *strata__column_copy(const strata_column *c)
         return NULL;
     n->nullable = c->nullable;
     n->autoincrement = c->autoincrement;
+    n->collation = c->collation;
     n->def = c->def;
     n->name = strata__strdup(c->name);
     bool ok = n->name && type_copy(&n->type, &c->type) == STRATA_OK;
@@ -1075,7 +1099,7 @@ int strata_table_add_column(strata_table *t, const char *name, const char *type,
         return strata__md_error(md, STRATA_E_EXISTS, "column %s.%s is already defined", t->name,
                                 name);
     if (flags & ~(STRATA_PRIMARY_KEY | STRATA_AUTOINCREMENT | STRATA_NULLABLE | STRATA_UNIQUE |
-                  STRATA_INDEX))
+                  STRATA_INDEX | STRATA_COLLATE_LOCALE))
         return strata__md_error(md, STRATA_E_SCHEMA, "column %s.%s: unknown flags 0x%x", t->name,
                                 name, flags);
     strata_column *c = calloc(1, sizeof *c);
@@ -1107,8 +1131,16 @@ int strata_table_add_column(strata_table *t, const char *name, const char *type,
                                 "column %s.%s: autoincrement needs an integer primary key column",
                                 t->name, name);
     }
+    if ((flags & STRATA_COLLATE_LOCALE) && !strata__type_is_collatable(&c->type)) {
+        strata__column_free(c);
+        return strata__md_error(md, STRATA_E_SCHEMA,
+                                "column %s.%s: collation locale (STRATA_COLLATE_LOCALE) needs "
+                                "a string or text column, not %s",
+                                t->name, name, type);
+    }
     c->nullable = (flags & STRATA_NULLABLE) != 0;
     c->autoincrement = (flags & STRATA_AUTOINCREMENT) != 0;
+    c->collation = (flags & STRATA_COLLATE_LOCALE) ? COLL_LOCALE : COLL_BINARY;
     if (!strata__table_push_column(t, c)) {
         strata__column_free(c);
         return STRATA_E_NOMEM;
@@ -1386,6 +1418,8 @@ unsigned strata_column_flags(const strata_column *c)
         f |= STRATA_NULLABLE;
     if (c->autoincrement)
         f |= STRATA_AUTOINCREMENT;
+    if (c->collation == COLL_LOCALE)
+        f |= STRATA_COLLATE_LOCALE;
     if (c->table && c->table->pk && strata__names_has(&c->table->pk->cols, c->name))
         f |= STRATA_PRIMARY_KEY;
     return f;
@@ -1413,6 +1447,8 @@ void strata__column_describe(strata__sb *sb, const strata_column *c)
         strata__sb_puts(sb, " autoincrement");
     if (c->def_portable)
         strata__sb_printf(sb, " default %s", c->def_portable);
+    if (c->collation != COLL_BINARY)
+        strata__sb_printf(sb, " collation %s", strata__collation_name(c->collation));
 }
 
 void strata__index_describe(strata__sb *sb, const strata__index *ix)

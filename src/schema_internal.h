@@ -50,12 +50,20 @@ typedef enum strata__default_kind {
     DEF_SQL   /* text holds the expression */
 } strata__default_kind;
 
+/* How a string or text column compares and sorts; other types are always
+ * COLL_BINARY (they have no collation to choose). */
+typedef enum strata__collation {
+    COLL_BINARY = 0, /* bytewise: the default, the same on every engine */
+    COLL_LOCALE      /* the database's own collation (STRATA_COLLATE_LOCALE) */
+} strata__collation;
+
 struct strata_column {
     strata_table *table;
     char *name;
     strata__type type;
     bool nullable;
     bool autoincrement;
+    strata__collation collation;
     strata__default_kind def;
     char *def_text;
     char *def_portable; /* the portable text, for describe and the API */
@@ -126,6 +134,12 @@ void strata__type_print(strata__sb *sb, const strata__type *t);
 void strata__type_sql(strata__sb *sb, const strata__type *t);
 bool strata__type_equal(const strata__type *a, const strata__type *b);
 bool strata__type_is_integer(const strata__type *t);
+/* A type that holds a collation: string(n) and text. */
+bool strata__type_is_collatable(const strata__type *t);
+/* The portable name of a collation ("binary", "locale"), and back: false
+ * for a name that is neither. */
+const char *strata__collation_name(strata__collation c);
+bool strata__collation_parse(const char *name, strata__collation *out);
 
 /* Same server default by meaning: the same kind, and numbers equal as
  * numbers ("1.50" is "1.5"), other text equal. */
@@ -231,7 +245,8 @@ struct strata_diff {
 };
 
 void strata__op_clear(strata__op *op);
-/* Same type, nullability, autoincrement and default (names aside). */
+/* Same type, nullability, autoincrement, default and collation (names
+ * aside). */
 bool strata__column_same_definition(const strata_column *a, const strata_column *b);
 /* The inverse of `op` into *out (deep copies); STRATA_E_UNSUPPORTED for
  * an SQL operation, which has none. */
@@ -263,6 +278,14 @@ typedef struct strata__dialect {
     void (*render_default)(strata__sb *sb, const strata_column *c);
     /* Text after the type for an autoincrement column ("" on SQLite). */
     const char *autoincrement_sql;
+    /* The clause after a string or text column's type that makes it
+     * compare, sort and match LIKE bytewise, as the portable default
+     * wants (PostgreSQL: COLLATE "C"); a COLL_LOCALE column gets no
+     * clause, so the database's own collation.  NULL: the engine's own
+     * collation is bytewise already (SQLite's BINARY), so the two
+     * collations are one there and the diff does not tell them apart.
+     * The dialect's introspect reads a column's collation back. */
+    const char *binary_collation;
     int (*introspect)(strata_metadata *md, strata_db *db, const char *const *exclude);
     /* The engine's own type spellings beyond standard SQL's, {NULL} ended,
      * and its spellings of "the current time" beyond CURRENT_TIMESTAMP /

@@ -53,13 +53,31 @@ static int make_server_dir(char *dir, size_t cap, const char *what);
 static const char *server_script(void);
 
 static bool want_own;
+static const char *want_locale; /* th_want_pg_locale's */
+static bool locale_ok;          /* the private server has it */
+static bool locale_failed;      /* and the run fails for it (CI) */
+static int prepare_locale(const char *dir);
 
 void th_want_own_pg(void) { want_own = true; }
+
+void th_want_pg_locale(const char *locale)
+{
+    want_locale = locale;
+    want_own = true;
+}
+
+/* th_own_pg_url's server without its assertion: callable outside a test. */
+const char *th_locale_pg_url(void)
+{
+    if (!locale_ok)
+        return NULL;
+    return pg_dir[0] ? pg_url : own_url[0] ? own_url : NULL;
+}
 
 /* In th_run, before any fork: the private server beside an external one. */
 static int start_own_server(void)
 {
-    if (make_server_dir(own_dir, sizeof own_dir, "own") != 0)
+    if (make_server_dir(own_dir, sizeof own_dir, "own") != 0 || prepare_locale(own_dir) != 0)
         return -1;
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "'%s' start '%s'", server_script(), own_dir);
@@ -396,6 +414,44 @@ static void append_quoted(char *cmd, size_t cap, const char *s)
     cmd[n] = '\0';
 }
 
+static bool running_in_ci(void)
+{
+    const char *ci = getenv("CI");
+    return ci && *ci && strcmp(ci, "false") != 0;
+}
+
+/* Before the server in `dir` starts: th_want_pg_locale's locale made
+ * usable by it (tests/pg-server locale).  -1 only in CI, where the tests
+ * on that locale never skip. */
+static int prepare_locale(const char *dir)
+{
+    if (!want_locale)
+        return 0;
+    char cmd[2048] = "";
+    append_quoted(cmd, sizeof cmd, server_script());
+    strcat(cmd, " locale");
+    append_quoted(cmd, sizeof cmd, dir);
+    append_quoted(cmd, sizeof cmd, want_locale);
+    if (system(cmd) == 0) {
+        locale_ok = true;
+        return 0;
+    }
+    if (running_in_ci()) {
+        fprintf(stderr,
+                "harness: ERROR: the locale %s could not be made for the private PostgreSQL "
+                "server (tests/pg-server locale; install Debian's locales package): the tests "
+                "on a database of that locale never skip in CI\n",
+                want_locale);
+        locale_failed = true;
+        return -1;
+    }
+    fprintf(stderr,
+            "\n*** WARNING: the tests on a PostgreSQL database of locale %s are SKIPPED: "
+            "tests/pg-server locale could not make it (install Debian's locales package) ***\n\n",
+            want_locale);
+    return 0;
+}
+
 /* Start pgbouncer in front of the server at pg_url: in our own server's
  * directory, or in one of its own for an external server. */
 static int start_bouncer(void)
@@ -467,7 +523,7 @@ static int start_bouncer(void)
 static int start_server(void)
 {
     const char *script = server_script();
-    if (make_server_dir(pg_dir, sizeof pg_dir, "pg") != 0)
+    if (make_server_dir(pg_dir, sizeof pg_dir, "pg") != 0 || prepare_locale(pg_dir) != 0)
         return -1;
 
     char cmd[1024];
@@ -504,18 +560,21 @@ int th_run(Suite *(*build)(void))
                 "only SQLite was tested ***\n\n",
                 skip);
     } else if (start_server() != 0) {
-        fprintf(stderr,
-                "harness: could not start a throwaway PostgreSQL server with %s.\n"
-                "  Install Debian's postgresql package (scripts/bootstrap does), or\n"
-                "  point STRATA_TEST_PG_URL at a server (see tests/docker-compose.yml).\n",
-                getenv("STRATA_PG_SERVER"));
+        if (!locale_failed)
+            fprintf(stderr,
+                    "harness: could not start a throwaway PostgreSQL server with %s.\n"
+                    "  Install Debian's postgresql package (scripts/bootstrap does), or\n"
+                    "  point STRATA_TEST_PG_URL at a server (see tests/docker-compose.yml).\n",
+                    getenv("STRATA_PG_SERVER"));
         stop_server();
         return 1;
     }
     if (want_own && pg_url[0] && !pg_dir[0] && start_own_server() != 0) {
-        fprintf(stderr, "harness: could not start a private PostgreSQL server beside "
-                        "STRATA_TEST_PG_URL's (tests/pg-server, Debian's postgresql package): "
-                        "this suite signals a server's backends\n");
+        if (!locale_failed)
+            fprintf(stderr, "harness: could not start a private PostgreSQL server beside "
+                            "STRATA_TEST_PG_URL's (tests/pg-server, Debian's postgresql "
+                            "package): this suite signals a server's backends or needs a "
+                            "locale of its own\n");
         stop_server();
         return 1;
     }

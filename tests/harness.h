@@ -67,6 +67,14 @@ const char *th_pgbouncer_url(const char *dbname);
  * th_run().  Fails the test when there is none. */
 const char *th_own_pg_url(void);
 void th_want_own_pg(void);
+/* Called by main() before th_run(): the private server (th_own_pg_url)
+ * can create databases of the glibc locale `locale` ("en_US.UTF-8",
+ * static storage), built with localedef when the system lacks it
+ * (tests/pg-server locale).  th_locale_pg_url() is then that server's URL,
+ * or NULL when the locale could not be made; that is a loud warning
+ * outside CI, and fails the run in CI. */
+void th_want_pg_locale(const char *locale);
+const char *th_locale_pg_url(void);
 /* Directory for this test's files (exists for every engine). */
 const char *th_tmpdir(void);
 

@@ -942,7 +942,19 @@ START_TEST(migrate_more_bad_files_name_the_place)
              "unique-unique.yaml:4:62: a unique constraint has no 'unique' key");
     bad_file("nothing", REV "upgrade:\n  - alter_column: {table: t, name: c}\n",
              "nothing.yaml:4:19: alter_column c changes nothing (give type, nullable, "
-             "server_default or new_name)");
+             "server_default, collation or new_name)");
+    bad_file("collation",
+             REV "upgrade:\n  - add_column: {table: t, column: {name: c, type: text, "
+                 "collation: en_US}}\n",
+             "collation.yaml:4:69: collation must be binary or locale, not 'en_US'");
+    bad_file("collation-type",
+             REV "upgrade:\n  - add_column: {table: t, column: {name: c, type: integer, "
+                 "collation: locale}}\n",
+             "collation-type.yaml:4:36: column: column t.c: collation locale "
+             "(STRATA_COLLATE_LOCALE) needs a string or text column, not integer");
+    bad_file("alter-collation",
+             REV "upgrade:\n  - alter_column: {table: t, name: c, collation: [locale]}\n",
+             "alter-collation.yaml:4:50: collation must be a scalar, not a list");
     bad_file("alter-type", REV "upgrade:\n  - alter_column: {table: t, name: c, type: strnig}\n",
              "alter-type.yaml:4:45: 'strnig' is not a portable type");
     bad_file("no-table", REV "upgrade:\n  - create_check: {name: c, sql: x > 0}\n",
@@ -1029,6 +1041,10 @@ START_TEST(migrate_operations_on_missing_things_name_the_place)
             "check.yaml:4:5: constraint ck_nope on t does not exist");
     bad_run(db, "default", "  - alter_column: {table: t, name: c, server_default: abc}\n",
             "default.yaml:4:5: alter_column t.c: server_default 'abc': ");
+    /* c is an integer: it has no collation to choose. */
+    bad_run(db, "collation", "  - alter_column: {table: t, name: c, collation: locale}\n",
+            "collation.yaml:4:5: alter_column t.c: collation locale needs a string or text "
+            "column");
     strata_db_close(db);
 }
 END_TEST

@@ -10,7 +10,9 @@
  * exactly INTEGER.  An integer primary key that is *not* autoincrement is
  * declared INT, which SQLite does not turn into a rowid alias, so the
  * distinction survives a round trip.  Constraints SQLite keeps no name for
- * (hand-written tables) get the naming convention's name.
+ * (hand-written tables) get the naming convention's name.  Every column
+ * reads back with the binary collation: SQLite's BINARY, the default
+ * strata keeps, is bytewise, and it has no locale collation.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -811,6 +813,7 @@ const strata__dialect strata__sqlite_dialect = {
     .render_type = sq_render_type,
     .render_default = sq_render_default,
     .autoincrement_sql = "",
+    .binary_collation = NULL, /* BINARY, bytewise, is every column's default */
     .introspect = sq_introspect,
     .type_names = sq_types,
     .now_forms = sq_now,

@@ -82,7 +82,8 @@ typedef struct strata_field {
     size_t offset;              /* offsetof(struct, member) */
     strata_ctype ctype;         /* how the C struct holds it */
     const char *type;           /* portable SQL type text ("string(64)") */
-    unsigned flags;             /* STRATA_PRIMARY_KEY, _AUTOINCREMENT, _NULLABLE, _UNIQUE, _INDEX */
+    unsigned flags;             /* STRATA_PRIMARY_KEY, _AUTOINCREMENT, _NULLABLE, _UNIQUE, _INDEX,
+                                   _COLLATE_LOCALE (strings sorted by the database's locale) */
     const char *server_default; /* portable default text ("now", "0"), or NULL */
     strata_field_fn default_fn; /* run at insert when the field holds zero / NULL */
     strata_field_fn onupdate;   /* run at every UPDATE of the object */

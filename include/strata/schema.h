@@ -18,6 +18,13 @@
  * every engine.  docs/schema.md has the table of what each becomes on
  * SQLite and PostgreSQL.
  *
+ * String and text columns compare, sort and match prefix LIKE bytewise on
+ * every engine (COLLATE "C" on PostgreSQL, SQLite's BINARY), so ORDER BY
+ * gives the same rows in development and production and a plain index
+ * serves LIKE 'abc%'.  STRATA_COLLATE_LOCALE opts a column into the
+ * database's locale instead (PostgreSQL's; SQLite has none and stays
+ * bytewise).
+ *
  * Server defaults are portable text too: `now` (the current UTC time, for
  * date / datetime / datetime_tz columns), a SQL string literal ('it''s'),
  * a number (42, -1.5), `true` / `false`, or `sql:<expression>` rendered
@@ -68,6 +75,9 @@ typedef enum strata_sqltype {
 #define STRATA_NULLABLE (1u << 2)      /* NULL allowed (columns are NOT NULL otherwise) */
 #define STRATA_UNIQUE (1u << 3)        /* with STRATA_INDEX: a unique index ix_...; alone: uq_... */
 #define STRATA_INDEX (1u << 4)         /* an index ix_<table>_<column> */
+/* string and text columns: compare and sort by the database's locale
+ * instead of bytewise (see "String comparison" in docs/schema.md) */
+#define STRATA_COLLATE_LOCALE (1u << 5)
 
 /* Foreign key actions (ON DELETE / ON UPDATE). */
 typedef enum strata_fk_action {
@@ -128,9 +138,10 @@ STRATA_API int strata_metadata_add_table(strata_metadata *md, const char *name, 
  *
  * @param type   portable type text ("string(64)", see above).
  * @param flags  STRATA_PRIMARY_KEY, STRATA_AUTOINCREMENT, STRATA_NULLABLE,
- *               STRATA_UNIQUE, STRATA_INDEX.  Primary key columns are
- *               never nullable; STRATA_AUTOINCREMENT needs a one-column
- *               integer primary key.
+ *               STRATA_UNIQUE, STRATA_INDEX, STRATA_COLLATE_LOCALE.
+ *               Primary key columns are never nullable;
+ *               STRATA_AUTOINCREMENT needs a one-column integer primary
+ *               key; STRATA_COLLATE_LOCALE a string or text column.
  * @param out    receives the column (borrowed like the table), may be NULL.
  * @return STRATA_OK, STRATA_E_SCHEMA (bad type, flags or name; see
  *         strata_metadata_errmsg()), STRATA_E_EXISTS, STRATA_E_NOMEM.
@@ -195,8 +206,9 @@ STRATA_API strata_sqltype strata_column_type(const strata_column *c);
 STRATA_API int strata_column_length(const strata_column *c);
 /** Numeric scale; 0 when not given. */
 STRATA_API int strata_column_scale(const strata_column *c);
-/** STRATA_PRIMARY_KEY, STRATA_AUTOINCREMENT and STRATA_NULLABLE as they
- *  apply to the column (index and unique flags are table constraints). */
+/** STRATA_PRIMARY_KEY, STRATA_AUTOINCREMENT, STRATA_NULLABLE and
+ *  STRATA_COLLATE_LOCALE as they apply to the column (index and unique
+ *  flags are table constraints). */
 STRATA_API unsigned strata_column_flags(const strata_column *c);
 /** Portable server default text, or NULL.  Borrowed. */
 STRATA_API const char *strata_column_server_default(const strata_column *c);
@@ -282,7 +294,8 @@ typedef enum strata_op_kind {
  *
  * `dialect` (may be NULL) makes the comparison forgive what that engine
  * cannot tell apart (on SQLite an autoincrement key is INTEGER whatever
- * its declared width).  Check constraints are compared by name, and
+ * its declared width, and a locale collation is the bytewise one).
+ * Check constraints are compared by name, and
  * `sql:` server defaults are not compared, because engines rewrite
  * expressions; other defaults compare by meaning (numbers as numbers).  A dropped and an added column of the same type in one
  * table give a warning that it may be a rename.
