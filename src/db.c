@@ -509,8 +509,10 @@ int strata__db_savepoint_undo(strata_db *db, int code)
 {
     kept_error k;
     error_keep(db, &k);
-    strata__db_savepoint_end(db, false);
+    bool undone = strata__db_savepoint_end(db, false) == STRATA_OK;
     error_put_back(db, &k);
+    if (!undone && db->in_tx)
+        db->tx_failed = true; /* what the savepoint held may be half there: only a rollback */
     if (code != STRATA_OK)
         db->errcode = code;
     return db->errcode;

@@ -235,8 +235,10 @@ int strata__session_refuse_after_failed_commit(strata_session *s);
 int strata__session_error(strata_session *s, int code, const char *fmt, ...) STRATA_PRINTF(3, 4);
 /* Read the row of persistent o again, by the key it was loaded with:
  * its values refreshed, or STRATA_E_NOT_FOUND and o out of the identity
- * map (detached) when the row is gone. */
-int strata__session_reread(strata_object *o);
+ * map (detached) when the row is gone.  With `rebase` the row is also
+ * taken as o's values at the last commit; without, those stay (the row
+ * may hold this transaction's writes). */
+int strata__session_reread(strata_object *o, bool rebase);
 /* Forget what was loaded of o's relationships (the next access loads it). */
 void strata__forget_related(strata_object *o);
 

@@ -607,8 +607,9 @@ static char *alias_for(build *b, const scope *sc, const char *path, size_t len,
     strata__sb_printf(&name, "%s%s%.*s%s", sc->prefix ? sc->prefix : "", sc->prefix ? "." : "",
                       (int)len, path, suffix);
     /* Longer names than an engine keeps (PostgreSQL cuts at 63 bytes)
-     * could meet once cut: number those instead. */
-    if (!name.failed && name.len > 60) {
+     * could meet once cut, and a name like the query's own table (which
+     * the top FROM leaves unaliased) would hide it: number those instead. */
+    if (!name.failed && (name.len > 60 || !strcasecmp(name.data, b->q->mi->table))) {
         strata__sb_free(&name);
         strata__sb_init(&name);
         strata__sb_printf(&name, "j%d%s", ++b->nsub, suffix);
@@ -1930,22 +1931,20 @@ static int bulk_refused(strata_query *q, const char *what)
     return STRATA_OK;
 }
 
-/* The rows a bulk change meets: *where is " WHERE ..." on the table as it
- * is, or, when the conditions need joins, " WHERE key IN (SELECT key FROM
- * ... )"; *keys is "SELECT key FROM ..." for association rows (NULL when
- * not asked).  Params in b. */
-static int bulk_where(build *b, strata_query *q, char **where, char **keys)
+/* The rows a bulk change meets.  For a model keyed by one field:
+ * *keys_sql is "SELECT key FROM ... WHERE ..." (joins and all), with the
+ * rows locked where the engine locks rows.  For the others: *where is
+ * " WHERE ..." on the table as it is (conditions needing joins are
+ * refused).  Params in b. */
+static int bulk_where(build *b, strata_query *q, char **where, char **keys_sql)
 {
     memset(b, 0, sizeof *b);
     b->q = q;
-    *where = NULL;
-    if (keys)
-        *keys = NULL;
+    *where = *keys_sql = NULL;
     strata__minfo *mi = q->mi;
-    strata__sb conds, w, k;
+    strata__sb conds, out;
     strata__sb_init(&conds);
-    strata__sb_init(&w);
-    strata__sb_init(&k);
+    strata__sb_init(&out);
     if (q->err)
         b->err = q->err;
     if (scope_init(b, &b->top, mi, true) == STRATA_OK)
@@ -1954,70 +1953,69 @@ static int bulk_where(build *b, strata_query *q, char **where, char **keys)
         strata__sb_puts(&conds, i ? " AND " : " WHERE ");
         render(b, &b->top, &conds, q->conds[i]);
     }
-    bool joins = b->top.joins.len > 0;
-    if (!b->err && mi->pk < 0 && (joins || keys))
+    const char *cs = conds.data ? conds.data : "";
+    const char *js = b->top.joins.data ? b->top.joins.data : "";
+    const strata_driver *drv = strata_db_driver(q->s->db);
+    if (!b->err && mi->pk >= 0) {
+        strata__sb_printf(&out, "SELECT %s.%s FROM %s%s%s", mi->qtable, mi->qcols[mi->pk],
+                          mi->qtable, js, cs);
+        if (drv->capabilities & STRATA_CAP_CONCURRENT_WRITERS)
+            strata__sb_printf(&out, " FOR UPDATE OF %s", mi->qtable);
+    } else if (!b->err && b->top.joins.len) {
         b->err = strata__session_error(q->s, STRATA_E_MISUSE,
                                        "%s query: its key is not one field, so a bulk change "
                                        "cannot go through relationships",
                                        mi->m->name);
-    const char *cs = conds.data ? conds.data : "";
-    const char *js = b->top.joins.data ? b->top.joins.data : "";
-    if (!b->err && (joins || keys))
-        strata__sb_printf(&k, "SELECT %s.%s FROM %s%s%s", mi->qtable, mi->qcols[mi->pk],
-                          mi->qtable, js, cs);
-    if (!b->err && joins)
-        strata__sb_printf(&w, " WHERE %s.%s IN (%s)", mi->qtable, mi->qcols[mi->pk], k.data);
-    else if (!b->err)
-        strata__sb_puts(&w, cs);
+    } else if (!b->err) {
+        strata__sb_puts(&out, cs);
+    }
     if (conds.failed || b->top.joins.failed)
         nomem(b);
     strata__sb_free(&conds);
-    *where = strata__sb_take(&w);
-    char *kt = strata__sb_take(&k);
-    if (!b->err && (!*where || ((joins || keys) && !kt)))
+    char *text = strata__sb_take(&out);
+    if (!b->err && !text)
         nomem(b);
-    if (keys && !b->err)
-        *keys = kt;
+    if (b->err)
+        free(text);
+    else if (mi->pk >= 0)
+        *keys_sql = text;
     else
-        free(kt);
-    if (b->err) {
-        free(*where);
-        *where = NULL;
-    }
+        *where = text;
     return b->err;
 }
 
-/* Run sql, binding the `nset` fields of `set_from` and then b's params;
- * the keys it returns go to *ret (when it has RETURNING), the rows
- * changed to *changed. */
+/* Run sql: bind the `nset` fields of `set_from`, then params[0..np); the
+ * first column of each row it returns goes to *rows (when rows is not
+ * NULL); the rows it changed are added to *changed. */
 static int bulk_exec(strata_query *q, const char *sql, strata_object *set_from, const int *set,
-                     int nset, const build *b, int64_t **ret, size_t *nret, int64_t *changed)
+                     int nset, const strata_value *params, size_t np, int64_t **rows,
+                     size_t *nrows, int64_t *changed)
 {
     strata_stmt *st = NULL;
     int rc = strata_stmt_prepare(&st, q->s->db, sql);
     for (int i = 0; rc == STRATA_OK && i < nset; i++)
         rc = strata__bind_field(st, i + 1, set_from, set[i]);
-    for (size_t i = 0; rc == STRATA_OK && i < b->nparams; i++)
-        rc = strata_stmt_bind_value(st, nset + (int)i + 1, &b->params[i]);
-    size_t cap = 0;
+    for (size_t i = 0; rc == STRATA_OK && i < np; i++)
+        rc = strata_stmt_bind_value(st, nset + (int)i + 1, &params[i]);
+    size_t cap = rows ? *nrows : 0;
     while (rc == STRATA_OK && (rc = strata_stmt_step(st)) == STRATA_ROW) {
         rc = STRATA_OK;
-        if (!ret)
+        if (!rows)
             continue;
-        if (*nret == cap) {
+        if (*nrows == cap) {
             cap = cap ? cap * 2 : 64;
-            int64_t *more = realloc(*ret, cap * sizeof *more);
+            int64_t *more = realloc(*rows, cap * sizeof *more);
             if (!more) {
                 rc = strata__session_error(q->s, STRATA_E_NOMEM, "out of memory");
                 break;
             }
-            *ret = more;
+            *rows = more;
         }
-        rc = strata_stmt_column_int64(st, 0, &(*ret)[(*nret)++]);
+        rc = strata_stmt_column_int64(st, 0, &(*rows)[(*nrows)++]);
     }
     if (rc == STRATA_DONE) {
         rc = STRATA_OK;
-        *changed = ret ? (int64_t)*nret : strata_stmt_changes(st);
+        *changed += strata_stmt_changes(st);
     }
     strata_stmt_finalize(st);
     return rc;
@@ -2036,7 +2034,9 @@ static int detach_gone(strata_object *o)
 }
 
 /* Read the rows of objs again (in batches of keys): each one found is
- * refreshed, each one not found is detached. */
+ * refreshed, each one not found is detached.  Their values at the last
+ * commit stay what they were: the rows now hold this transaction's
+ * writes, which a rollback undoes. */
 static int reread_objects(strata_session *s, strata__minfo *mi, strata_object **objs, size_t n)
 {
     enum { BATCH = 500 };
@@ -2044,7 +2044,8 @@ static int reread_objects(strata_session *s, strata__minfo *mi, strata_object **
     if (mi->pk < 0) {
         for (size_t i = 0; i < n && rc == STRATA_OK; i++) {
             rc = strata__savepoint_note(objs[i]);
-            if (rc == STRATA_OK && (rc = strata__session_reread(objs[i])) == STRATA_E_NOT_FOUND)
+            if (rc == STRATA_OK &&
+                (rc = strata__session_reread(objs[i], false)) == STRATA_E_NOT_FOUND)
                 rc = detach_gone(objs[i]); /* reread detached it: recorded, as deleted */
         }
         return rc;
@@ -2100,28 +2101,147 @@ static int held(strata_session *s, strata__minfo *mi, const int64_t *keys, size_
     return STRATA_OK;
 }
 
-/* Bring the session's objects in line with a bulk change of mi's rows
- * (the keys it returned, or NULL when the engine could not say). */
-static int bulk_sync(strata_session *s, strata__minfo *mi, bool deleted, const int64_t *keys,
-                     size_t nkeys)
+/* Objects about to be changed by a bulk statement must hold values from
+ * this transaction first: an object from an earlier one is read again now,
+ * while its row is what was committed, so that the values a rollback puts
+ * back are committed ones, not the statement's (keys NULL: every object of
+ * mi the session holds). */
+static int make_current(strata_session *s, strata__minfo *mi, const int64_t *keys, size_t nkeys)
+{
+    strata_object **objs;
+    size_t n, k = 0;
+    int rc = held(s, mi, keys, nkeys, &objs, &n);
+    for (size_t i = 0; rc == STRATA_OK && i < n; i++)
+        if (!strata__object_current(objs[i]))
+            objs[k++] = objs[i];
+    if (rc == STRATA_OK)
+        rc = reread_objects(s, mi, objs, k);
+    free(objs);
+    return rc;
+}
+
+/* Read again every object the session holds of mi. */
+static int reread_all(strata_session *s, strata__minfo *mi)
 {
     strata_object **objs;
     size_t n;
-    int rc = held(s, mi, keys, nkeys, &objs, &n);
-    if (rc == STRATA_OK && deleted && keys) {
+    int rc = held(s, mi, NULL, 0, &objs, &n);
+    if (rc == STRATA_OK)
+        rc = reread_objects(s, mi, objs, n);
+    free(objs);
+    return rc;
+}
+
+/* Does a foreign key of mj's reach mi's table with a rule that changes or
+ * deletes mj's rows when mi's go (ON DELETE CASCADE, SET NULL, SET
+ * DEFAULT)? */
+static bool follows_deletes(const strata__minfo *mj, const strata__minfo *mi)
+{
+    size_t len = strlen(mi->table);
+    for (int f = 0; f < mj->nfields; f++) {
+        const strata_field *fd = &mj->m->fields[f];
+        if (fd->foreign_key && fd->on_delete != STRATA_FK_NO_ACTION &&
+            fd->on_delete != STRATA_FK_RESTRICT && !strncmp(fd->foreign_key, mi->table, len) &&
+            fd->foreign_key[len] == '.')
+            return true;
+    }
+    return false;
+}
+
+/* Bring the session's objects in line with a bulk change of mi's rows:
+ * keys[0..nkeys) when `known` (else every object of mi is read again). */
+static int bulk_sync(strata_session *s, strata__minfo *mi, bool deleted, bool known,
+                     const int64_t *keys, size_t nkeys)
+{
+    strata_object **objs = NULL;
+    size_t n = 0;
+    int rc = known ? held(s, mi, keys, nkeys, &objs, &n) : reread_all(s, mi);
+    if (rc == STRATA_OK && known && deleted) {
         for (size_t i = 0; i < n && rc == STRATA_OK; i++)
             rc = detach_gone(objs[i]);
-    } else if (rc == STRATA_OK) {
+    } else if (rc == STRATA_OK && known) {
         rc = reread_objects(s, mi, objs, n);
     }
     free(objs);
+    /* Rows the database's own rules deleted or changed with them: of mi
+     * itself (a tree) or of models pointing at it. */
+    for (int m = 0; deleted && rc == STRATA_OK && m < s->nmodels; m++)
+        if ((known || s->models[m] != mi) && follows_deletes(s->models[m], mi))
+            rc = reread_all(s, s->models[m]);
     for (size_t i = 0; i < s->nobjs; i++)
         strata__forget_related(s->objs[i]);
     return rc;
 }
 
-/* UPDATE (nset > 0) or DELETE of q's rows, inside a savepoint, then the
- * session brought in line. */
+/* The statements of a bulk change of the rows keyed keys[0..n), in
+ * batches: the association rows of a deleted row first, then the UPDATE
+ * or DELETE itself. */
+static int bulk_by_keys(strata_query *q, strata_object *set_from, const int *set, int nset,
+                        const int64_t *keys, size_t n, int64_t *changed)
+{
+    enum { BATCH = 500 };
+    strata_session *s = q->s;
+    strata__minfo *mi = q->mi;
+    strata_value *vals = malloc(BATCH * sizeof *vals);
+    if (!vals)
+        return strata__session_error(s, STRATA_E_NOMEM, "out of memory");
+    int rc = STRATA_OK;
+    for (size_t at = 0; at < n && rc == STRATA_OK; at += BATCH) {
+        size_t m = n - at < BATCH ? n - at : BATCH;
+        strata__sb in;
+        strata__sb_init(&in);
+        for (size_t i = 0; i < m; i++) {
+            strata__sb_puts(&in, i ? ", ?" : "?");
+            vals[i] = strata_int(keys[at + i]);
+        }
+        for (int r = 0; !nset && r < mi->nrels && rc == STRATA_OK; r++) {
+            const strata_relation *rel = &mi->m->relations[r];
+            if (rel->kind != STRATA_MANY_TO_MANY)
+                continue;
+            strata__minfo *si = strata__minfo_get(s, rel->secondary);
+            int lk = si ? strata__field_index(si, rel->local_key) : -1;
+            if (lk < 0) {
+                rc = strata__session_error(s, STRATA_E_SCHEMA,
+                                           "relationship %s.%s: %s has no key %s", mi->m->name,
+                                           rel->name, rel->secondary ? rel->secondary->name : "?",
+                                           rel->local_key ? rel->local_key : "?");
+                break;
+            }
+            strata__sb sql;
+            strata__sb_init(&sql);
+            strata__sb_printf(&sql, "DELETE FROM %s WHERE %s IN (%s)", si->qtable, si->qcols[lk],
+                              in.data);
+            int64_t links = 0;
+            rc = sql.failed || in.failed
+                     ? strata__session_error(s, STRATA_E_NOMEM, "out of memory")
+                     : bulk_exec(q, sql.data, NULL, NULL, 0, vals, m, NULL, NULL, &links);
+            strata__sb_free(&sql);
+        }
+        strata__sb sql;
+        strata__sb_init(&sql);
+        if (nset) {
+            strata__sb_printf(&sql, "UPDATE %s SET ", mi->qtable);
+            for (int i = 0; i < nset; i++)
+                strata__sb_printf(&sql, "%s%s = ?", i ? ", " : "", mi->qcols[set[i]]);
+        } else {
+            strata__sb_printf(&sql, "DELETE FROM %s", mi->qtable);
+        }
+        strata__sb_printf(&sql, " WHERE %s IN (%s)", mi->qcols[mi->pk], in.data);
+        if (rc == STRATA_OK)
+            rc = sql.failed || in.failed
+                     ? strata__session_error(s, STRATA_E_NOMEM, "out of memory")
+                     : bulk_exec(q, sql.data, set_from, set, nset, vals, m, NULL, NULL, changed);
+        strata__sb_free(&sql);
+        strata__sb_free(&in);
+    }
+    free(vals);
+    return rc;
+}
+
+/* UPDATE (nset > 0) or DELETE of q's rows inside a savepoint, then the
+ * session brought in line.  For a model keyed by one field the keys are
+ * read (and locked) first, so every statement after meets the same rows,
+ * whatever the conditions go through, and the session knows which. */
 static int bulk(strata_query *q, strata_object *set_from, const int *set, int nset,
                 int64_t *count)
 {
@@ -2133,58 +2253,39 @@ static int bulk(strata_query *q, strata_object *set_from, const int *set, int ns
         rc = strata__session_begin(s);
     if (rc != STRATA_OK)
         return rc;
-    bool m2m = false;
-    for (int r = 0; !nset && r < mi->nrels; r++)
-        m2m |= mi->m->relations[r].kind == STRATA_MANY_TO_MANY;
     build b;
-    char *where, *keys;
-    if (bulk_where(&b, q, &where, m2m ? &keys : NULL) != STRATA_OK)
+    char *where, *keys_sql;
+    if (bulk_where(&b, q, &where, &keys_sql) != STRATA_OK)
         return build_failed(q, &b);
-    bool returning = mi->pk >= 0 &&
-                     (strata_db_driver(s->db)->capabilities & STRATA_CAP_RETURNING);
-    strata__sb sb;
-    strata__sb_init(&sb);
-    int64_t *ret = NULL, changed = 0;
-    size_t nret = 0;
+    int64_t *keys = NULL, changed = 0;
+    size_t nkeys = 0;
     if ((rc = strata__db_savepoint(s->db)) != STRATA_OK)
         goto out;
-    /* A deleted row's association rows go first, as with strata_delete. */
-    for (int r = 0; m2m && r < mi->nrels && rc == STRATA_OK; r++) {
-        const strata_relation *rel = &mi->m->relations[r];
-        if (rel->kind != STRATA_MANY_TO_MANY)
-            continue;
-        strata__minfo *si = strata__minfo_get(s, rel->secondary);
-        int lk = si ? strata__field_index(si, rel->local_key) : -1;
-        if (lk < 0) {
-            rc = strata__session_error(s, STRATA_E_SCHEMA, "relationship %s.%s: %s has no key %s",
-                                       mi->m->name, rel->name,
-                                       rel->secondary ? rel->secondary->name : "?",
-                                       rel->local_key ? rel->local_key : "?");
-            break;
-        }
-        strata__sb_free(&sb);
-        strata__sb_init(&sb);
-        strata__sb_printf(&sb, "DELETE FROM %s WHERE %s IN (%s)", si->qtable, si->qcols[lk], keys);
-        int64_t ignored;
-        rc = sb.failed ? strata__session_error(s, STRATA_E_NOMEM, "out of memory")
-                       : bulk_exec(q, sb.data, NULL, NULL, 0, &b, NULL, NULL, &ignored);
-    }
-    if (rc == STRATA_OK) {
-        strata__sb_free(&sb);
-        strata__sb_init(&sb);
+    if (keys_sql) {
+        rc = bulk_exec(q, keys_sql, NULL, NULL, 0, b.params, b.nparams, &keys, &nkeys, &changed);
+        changed = 0;
+        if (rc == STRATA_OK && nset)
+            rc = make_current(s, mi, keys, nkeys);
+        if (rc == STRATA_OK)
+            rc = bulk_by_keys(q, set_from, set, nset, keys, nkeys, &changed);
+    } else {
+        if (nset)
+            rc = make_current(s, mi, NULL, 0);
+        strata__sb sql;
+        strata__sb_init(&sql);
         if (nset) {
-            strata__sb_printf(&sb, "UPDATE %s SET ", mi->qtable);
+            strata__sb_printf(&sql, "UPDATE %s SET ", mi->qtable);
             for (int i = 0; i < nset; i++)
-                strata__sb_printf(&sb, "%s%s = ?", i ? ", " : "", mi->qcols[set[i]]);
+                strata__sb_printf(&sql, "%s%s = ?", i ? ", " : "", mi->qcols[set[i]]);
         } else {
-            strata__sb_printf(&sb, "DELETE FROM %s", mi->qtable);
+            strata__sb_printf(&sql, "DELETE FROM %s", mi->qtable);
         }
-        strata__sb_puts(&sb, where);
-        if (returning)
-            strata__sb_printf(&sb, " RETURNING %s", mi->qcols[mi->pk]);
-        rc = sb.failed ? strata__session_error(s, STRATA_E_NOMEM, "out of memory")
-                       : bulk_exec(q, sb.data, set_from, set, nset, &b,
-                                   returning ? &ret : NULL, &nret, &changed);
+        strata__sb_puts(&sql, where);
+        if (rc == STRATA_OK)
+            rc = sql.failed ? strata__session_error(s, STRATA_E_NOMEM, "out of memory")
+                            : bulk_exec(q, sql.data, set_from, set, nset, b.params, b.nparams,
+                                        NULL, NULL, &changed);
+        strata__sb_free(&sql);
     }
     if (rc == STRATA_OK)
         rc = strata__db_savepoint_end(s->db, true);
@@ -2194,18 +2295,17 @@ static int bulk(strata_query *q, strata_object *set_from, const int *set, int ns
         strata__db_error_context(s->db, "bulk %s of %s", what, mi->m->name);
     /* The rows changed: the objects follow, even should that fail (the
      * session then says to roll back). */
-    if (rc == STRATA_OK && (rc = bulk_sync(s, mi, !nset, returning ? ret : NULL, nret)) != STRATA_OK)
-        strata__db_error_context(s->db, "the bulk %s of %s ran, but the session's objects could "
-                                        "not all be brought in line (roll the session back)",
+    if (rc == STRATA_OK && (rc = bulk_sync(s, mi, !nset, keys_sql != NULL, keys, nkeys)) != STRATA_OK)
+        strata__db_error_context(s->db,
+                                 "the bulk %s of %s ran, but the session's objects could not all "
+                                 "be brought in line (roll the session back)",
                                  what, mi->m->name);
     if (rc == STRATA_OK && count)
         *count = changed;
 out:
-    free(ret);
-    strata__sb_free(&sb);
+    free(keys);
     free(where);
-    if (m2m)
-        free(keys);
+    free(keys_sql);
     build_free(&b);
     return rc;
 }
@@ -2225,7 +2325,7 @@ int strata_query_update(strata_query *q, const strata_assign *set, size_t n, int
         return strata__session_error(q->s, STRATA_E_MISUSE,
                                      "%s query: a bulk update sets 1 to %d fields, not %zu",
                                      mi->m->name, mi->nfields, n);
-    int *fields = calloc(n, sizeof *fields);
+    int *fields = calloc((size_t)mi->nfields + 1, sizeof *fields);
     strata_object *from = fields ? strata__object_alloc(q->s, mi) : NULL;
     if (!from) {
         free(fields);
@@ -2234,6 +2334,7 @@ int strata_query_update(strata_query *q, const strata_assign *set, size_t n, int
                                                                    "out of memory");
     }
     /* Each value checked as a flush checks it, in a scratch object. */
+    int nset = 0;
     for (size_t i = 0; i < n && rc == STRATA_OK; i++) {
         const char *name = set[i].field ? set[i].field : "(null)";
         int f = set[i].field ? strata__field_index(mi, set[i].field) : -1;
@@ -2243,7 +2344,7 @@ int strata_query_update(strata_query *q, const strata_assign *set, size_t n, int
                                        "%s has no field '%s' to update", mi->m->name, name);
             break;
         }
-        for (size_t j = 0; j < i; j++)
+        for (int j = 0; j < nset; j++)
             if (fields[j] == f)
                 rc = strata__session_error(q->s, STRATA_E_MISUSE,
                                            "%s query: bulk update sets %s twice", mi->m->name,
@@ -2255,7 +2356,7 @@ int strata_query_update(strata_query *q, const strata_assign *set, size_t n, int
         if (rc != STRATA_OK)
             break;
         const strata_field *fd = &mi->m->fields[f];
-        fields[i] = f;
+        fields[nset++] = f;
         if (set[i].value.type == STRATA_TYPE_NULL) {
             memset(&c, 0, sizeof c);
             c.null = true;
@@ -2270,8 +2371,21 @@ int strata_query_update(strata_query *q, const strata_assign *set, size_t n, int
         else
             rc = strata__validate_field(from, f, false);
     }
+    /* Fields with an onupdate function take its value, as in every
+     * UPDATE of an object, unless the caller set them. */
+    for (int f = 0; f < mi->nfields && rc == STRATA_OK; f++) {
+        bool given = false;
+        for (int j = 0; j < nset; j++)
+            given |= fields[j] == f;
+        if (given || !mi->m->fields[f].onupdate || strata__is_key_field(mi, f))
+            continue;
+        mi->m->fields[f].onupdate(strata__field_ptr(from, f));
+        strata__set_null(from, f, false);
+        fields[nset++] = f;
+        rc = strata__validate_field(from, f, false);
+    }
     if (rc == STRATA_OK)
-        rc = bulk(q, from, fields, (int)n, count);
+        rc = bulk(q, from, fields, nset, count);
     strata__object_free(from);
     free(fields);
     return rc;

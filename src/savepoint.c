@@ -271,7 +271,7 @@ int strata_session_savepoint_rollback(strata_session *s)
      * values from before. */
     int reread = STRATA_OK;
     for (size_t i = 0; i < nagain && reread == STRATA_OK; i++) {
-        int rc1 = strata__session_reread(again[i]);
+        int rc1 = strata__session_reread(again[i], true);
         if (rc1 != STRATA_OK && rc1 != STRATA_E_NOT_FOUND)
             reread = rc1;
     }

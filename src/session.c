@@ -390,7 +390,7 @@ bool strata__object_current(const strata_object *o)
  * from an earlier transaction.  A field the program changed since it was
  * loaded keeps the program's value, to be flushed as a change; every other
  * field takes the database's. */
-static int refresh_from_row(strata_object *o, strata_stmt *st, int col0)
+static int refresh_from_row(strata_object *o, strata_stmt *st, int col0, bool rebase)
 {
     struct strata__object *p = o->priv;
     strata__minfo *mi = p->mi;
@@ -430,9 +430,11 @@ static int refresh_from_row(strata_object *o, strata_stmt *st, int col0)
     if (rc != STRATA_OK)
         return rc;
     strata__snapshot_release(p->loaded);
-    strata__snapshot_release(p->committed);
     p->loaded = db;
-    p->committed = strata__snapshot_share(db);
+    if (rebase) {
+        strata__snapshot_release(p->committed);
+        p->committed = strata__snapshot_share(db);
+    }
     p->tx_serial = strata__db_tx_serial(p->s->db);
     return STRATA_OK;
 }
@@ -463,7 +465,14 @@ int strata__session_load_row(strata_session *s, strata__minfo *mi, strata_stmt *
         *out = o;
         /* Within the transaction that loaded it, the identity map wins;
          * from an earlier one, the row read now is the truth. */
-        return strata__object_current(o) && !reread ? STRATA_OK : refresh_from_row(o, st, col0);
+        bool current = strata__object_current(o);
+        if (current && !reread)
+            return STRATA_OK;
+        /* Values from an earlier transaction: the row is what was
+         * committed since.  Read again inside this one (locked, or after a
+         * bulk change): the row may hold this transaction's own writes,
+         * which a rollback undoes, so the values at the last commit stay. */
+        return refresh_from_row(o, st, col0, !current);
     }
     o = object_new(s, mi);
     if (!o)
@@ -656,16 +665,22 @@ static int get_by_key(strata_session *s, strata__minfo *mi, const strata__key ke
     return rc;
 }
 
-int strata__session_reread(strata_object *o)
+int strata__session_reread(strata_object *o, bool rebase)
 {
     struct strata__object *p = o->priv;
     if (p->state != OBJ_PERSISTENT || !p->loaded)
         return STRATA_OK;
+    strata__cell *committed = rebase ? NULL : strata__snapshot_share(p->committed);
     p->tx_serial = 0; /* not current: get_by_key reads the row */
     strata__key key = {0};
     strata__object_key(o, key);
     void *found = NULL;
-    return get_by_key(p->s, p->mi, key, &found);
+    int rc = get_by_key(p->s, p->mi, key, &found);
+    if (!rebase) {
+        strata__snapshot_release(p->committed);
+        p->committed = committed;
+    }
+    return rc;
 }
 
 /* The session's info for a model a get names; NULL with the code in *rc. */

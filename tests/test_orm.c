@@ -184,9 +184,37 @@ static const strata_table_arg invoice_args[] = {
 const strata_model invoice_model = {STRATA_MODEL_VERSION, "Invoice", .size = sizeof(Invoice),
                                     .fields = invoice_fields, .table_args = invoice_args};
 
+/* A tree whose rows go with their parent (ON DELETE CASCADE), with a
+ * relationship named like its own table, and a field every UPDATE sets. */
+typedef struct Node {
+    strata_object base;
+    int64_t id;
+    char *name;
+    int64_t parent_id;
+    int64_t touched;
+} Node;
+
+extern const strata_model node_model;
+
+static void touch(void *field) { *(int64_t *)field = 42; }
+
+static const strata_field node_fields[] = {
+    STRATA_PK(Node, id), STRATA_STRING(Node, name, 20, 0),
+    STRATA_FOREIGN_KEY(Node, parent_id, "node.id", STRATA_NULLABLE,
+                       .on_delete = STRATA_FK_CASCADE),
+    STRATA_INTEGER(Node, touched, 0, .onupdate = touch), STRATA_FIELDS_END};
+static const strata_relation node_relations[] = {
+    {"node", STRATA_MANY_TO_ONE, &node_model, .fk = "parent_id"},
+    {"children", STRATA_ONE_TO_MANY, &node_model, .fk = "parent_id", .order_by = "id"},
+    STRATA_RELATIONS_END};
+const strata_model node_model = {STRATA_MODEL_VERSION, "Node", .size = sizeof(Node),
+                                 .fields = node_fields, .relations = node_relations,
+                                 .repr = "name"};
+
 static const strata_model *const microblog[] = {
     &user_model,  &post_model,       &followers_model, &album_model,  &track_model,
-    &cover_model, &membership_model, &shelf_model,     &gadget_model, &bookmark_model, &invoice_model, NULL};
+    &cover_model, &membership_model, &shelf_model,     &gadget_model, &bookmark_model, &invoice_model,
+    &node_model, NULL};
 
 /* ---- helpers ----------------------------------------------------------- */
 
@@ -2763,6 +2791,111 @@ START_TEST(orm_bulk_update_and_delete)
 }
 END_TEST
 
+START_TEST(orm_bulk_changes_keep_the_session_true)
+{
+    fixture f;
+    setup_db(&f);
+    people p;
+    seed_people(&f, &p);
+    int64_t n;
+    /* A delete through the model's own many-to-many: the keys are read
+     * first, so the links it goes through are still there to match. */
+    strata_query *q = strata_query_new(f.s, &post_model);
+    OK(&f, strata_query_filter(q, strata_c("author.username", STRATA_NE, strata_text("susan"))));
+    OK(&f, strata_query_delete(q, &n));
+    ck_assert_int_eq(n, 3);
+    strata_query_free(q);
+    q = strata_query_new(f.s, &user_model);
+    OK(&f, strata_query_filter(q, strata_c("following.username", STRATA_EQ, strata_text("susan"))));
+    OK(&f, strata_query_delete(q, &n));
+    ck_assert_int_eq(n, 2); /* john and mary */
+    strata_query_free(q);
+    q = users_where(&f, strata_c("id", STRATA_GT, strata_int(0)));
+    query_repr(&f, q, "[<User david>, <User eve>, <User susan>]");
+    const strata_list *l;
+    OK(&f, strata_related_list(p.susan, "followers", &l));
+    ck_assert_uint_eq(l->count, 0);
+    /* A rollback after a bulk update: the objects show what was
+     * committed, not the update rolled back; a change flushed before it
+     * goes too. */
+    OK(&f, strata_session_rollback(f.s));
+    OK(&f, strata_set_text(&p.david->password_hash, "flushed"));
+    OK(&f, strata_session_flush(f.s));
+    q = strata_query_new(f.s, &user_model);
+    OK(&f, strata_query_filter(q, strata_c("username", STRATA_EQ, strata_text("eve"))));
+    OK(&f, strata_query_update(q, (strata_assign[]){{"email", strata_text("new@example.com")}}, 1,
+                               &n));
+    ck_assert_str_eq(p.eve->email, "new@example.com");
+    strata_query_free(q);
+    OK(&f, strata_session_rollback(f.s));
+    ck_assert_str_eq(p.eve->email, "eve@example.com");
+    ck_assert_ptr_null(p.david->password_hash);
+    OK(&f, strata_set_text(&p.eve->username, "eve2"));
+    OK(&f, strata_session_commit(f.s));
+    OK(&f, strata_refresh(p.eve));
+    ck_assert_str_eq(p.eve->email, "eve@example.com");
+    ck_assert_str_eq(p.eve->username, "eve2");
+    /* Nothing matched: nothing read again. */
+    q = strata_query_new(f.s, &user_model);
+    OK(&f, strata_query_filter(q, strata_c("username", STRATA_EQ, strata_text("nobody"))));
+    OK(&f, strata_query_delete(q, &n));
+    f.statements = 0;
+    OK(&f, strata_query_update(q, (strata_assign[]){{"email", strata_text("x@example.com")}}, 1,
+                               &n));
+    ck_assert_int_eq(n, 0);
+    ck_assert_int_eq(f.statements, 3); /* SAVEPOINT, the keys, RELEASE */
+    strata_query_free(q);
+
+    /* A tree: the database deletes the children with their parent, and
+     * the session's objects follow; onupdate runs for a bulk update too;
+     * a relationship named like the table is joined under another name. */
+    Node *root, *a, *a1, *b;
+    const char *names[] = {"root", "a", "a1", "b"};
+    Node **nodes[] = {&root, &a, &a1, &b};
+    Node *parents[] = {NULL, NULL, NULL, NULL};
+    for (int i = 0; i < 4; i++) {
+        OK(&f, strata_new(f.s, &node_model, nodes[i]));
+        OK(&f, strata_set_text(&(*nodes[i])->name, names[i]));
+        parents[1] = parents[3] = root;
+        parents[2] = a;
+        /* Parents first: one flush each, as rows of one table are
+         * inserted in one batch. */
+        OK(&f, strata_set_related(*nodes[i], "node", parents[i]));
+        OK(&f, strata_add(*nodes[i]));
+        OK(&f, strata_session_flush(f.s));
+    }
+    OK(&f, strata_session_commit(f.s));
+    q = strata_query_new(f.s, &node_model);
+    OK(&f, strata_query_filter(q, strata_c("node.name", STRATA_EQ, strata_text("root"))));
+    OK(&f, strata_query_order_by(q, "name", STRATA_ASC));
+    query_repr(&f, q, "[<Node a>, <Node b>]");
+    q = strata_query_new(f.s, &node_model);
+    OK(&f, strata_query_filter(q, strata_c("node.node.name", STRATA_EQ, strata_text("root"))));
+    OK(&f, strata_query_update(q, (strata_assign[]){{"name", strata_text("a1b")}}, 1, &n));
+    ck_assert_int_eq(n, 1);
+    ck_assert_str_eq(a1->name, "a1b");
+    ck_assert_int_eq(a1->touched, 42);
+    ck_assert_int_eq(a->touched, 0);
+    strata_query_free(q);
+    q = strata_query_new(f.s, &node_model);
+    OK(&f, strata_query_filter(q, strata_c("name", STRATA_EQ, strata_text("a"))));
+    OK(&f, strata_query_delete(q, &n));
+    ck_assert_int_eq(n, 1);
+    strata_query_free(q);
+    Node *gone;
+    ck_assert_int_eq(strata_get(f.s, &node_model, a1->id, &gone), STRATA_E_NOT_FOUND);
+    ck_assert_int_eq(strata_get(f.s, &node_model, a->id, &gone), STRATA_E_NOT_FOUND);
+    OK(&f, strata_get(f.s, &node_model, b->id, &gone));
+    OK(&f, strata_related_list(root, "children", &l));
+    assert_repr(l, "[<Node b>]");
+    OK(&f, strata_session_rollback(f.s));
+    OK(&f, strata_get(f.s, &node_model, a1->id, &gone));
+    ck_assert_ptr_eq(gone, a1);
+    ck_assert_str_eq(a1->name, "a1");
+    teardown(&f);
+}
+END_TEST
+
 START_TEST(orm_table_args_errors)
 {
     static const strata_table_arg bad_cols[] = {STRATA_UNIQUE_CONSTRAINT(NULL, "user_id, nope"),
@@ -2820,6 +2953,7 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_explicit_joins);
     tcase_add_test(tc, orm_subqueries);
     tcase_add_test(tc, orm_bulk_update_and_delete);
+    tcase_add_test(tc, orm_bulk_changes_keep_the_session_true);
     tcase_add_test(tc, orm_savepoint_rollback_leaves_no_ghost);
     tcase_add_test(tc, orm_savepoint_rollback_restores_objects);
     tcase_add_test(tc, orm_savepoint_nested);

@@ -551,23 +551,26 @@ STRATA_API void *strata_tuples_get(const strata_tuples *t, size_t row, int k);
 STRATA_API void strata_tuples_free(strata_tuples *t);
 
 /**
- * Bulk changes: one UPDATE or DELETE of every row the query's conditions
+ * Bulk changes: an UPDATE or DELETE of every row the query's conditions
  * match (through relationships too), without loading them.  The session
- * is flushed first, and the statement runs inside a savepoint: when it
- * fails, the transaction is as it was.  The session stays consistent:
+ * is flushed first, and everything runs inside a savepoint: when it
+ * fails, the transaction is as it was.  For a model keyed by one field
+ * the matching keys are read (and locked, where the engine locks rows)
+ * first, then the rows are changed by key, so every statement meets the
+ * same rows.  The session stays consistent:
  *  - after an update, the matching objects it holds are read again from
- *    their rows, so their fields show the new values (as the database
- *    stored them);
+ *    their rows (their values at the last commit kept for a rollback);
  *  - after a delete, the matching objects it holds are detached (out of
- *    the identity map; a rollback brings them back);
+ *    the identity map; a rollback brings them back), and objects whose
+ *    rows the database's ON DELETE rules reach are read again;
  *  - relationships loaded in the session are forgotten and load again on
  *    next access, since rows may have moved between them.
  * ORM cascades do not run (the database's ON DELETE rules do); the
  * association rows of the model's many-to-many relationships go with the
  * deleted rows, as with strata_delete().  Values are checked as a flush
- * checks them (NOT NULL, length, numeric, uuid, json).  Limit, offset,
- * order, columns and groups are refused (STRATA_E_MISUSE), as is a change
- * of the primary key.  *count (may be NULL) gets the rows changed.
+ * checks them, and onupdate functions run.  Limit, offset, order, columns
+ * and groups are refused (STRATA_E_MISUSE), as is a change of the primary
+ * key.  *count (may be NULL) gets the rows changed.
  */
 typedef struct strata_assign {
     const char *field;
