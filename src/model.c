@@ -498,12 +498,9 @@ int strata__read_field(strata_stmt *st, int col, strata_object *o, int f)
 /* A snapshot is one block: a reference count, the cells, then the bytes
  * of every text and blob value.  Snapshots never change once made, so the
  * loaded and committed values of an object can share one. */
-typedef union snap_head {
-    struct {
-        size_t refs;
-        bool arena; /* in the session's arena: its memory goes with the session */
-    };
-    max_align_t align;
+typedef struct snap_head {
+    _Alignas(16) size_t refs; /* the cells after it are 16-aligned */
+    bool arena;               /* in the session's arena: its memory goes with the session */
 } snap_head;
 
 void strata__snapshot_release(strata__cell *cells)
@@ -597,6 +594,26 @@ int strata__column_cell(strata_stmt *st, int col, strata_ctype ct, strata__cell 
     }
     *owned = true;
     return strata__read_cell(st, col, ct, c);
+}
+
+int strata__read_fields(strata_stmt *st, strata_object *o, int *bad_field)
+{
+    strata__minfo *mi = o->priv->mi;
+    *bad_field = -1;
+    for (int f = 0; f < mi->nfields; f++) {
+        strata__cell c;
+        bool owned;
+        int rc = strata__column_cell(st, f, mi->m->fields[f].ctype, &c, &owned);
+        if (rc == STRATA_OK)
+            rc = strata__set_field(o, f, &c);
+        if (owned)
+            free(c.p);
+        if (rc != STRATA_OK) {
+            *bad_field = f;
+            return rc;
+        }
+    }
+    return STRATA_OK;
 }
 
 int strata__load_fields(strata_stmt *st, int col0, strata_object *o, int *bad_field)

@@ -174,6 +174,9 @@ int strata__read_field(strata_stmt *st, int col, strata_object *o, int f);
  * any).  On failure *bad_field names the field at fault (-1: memory) and
  * o's fields may be half read. */
 int strata__load_fields(strata_stmt *st, int col0, strata_object *o, int *bad_field);
+/* Read every field of o from the current row's columns 0.. (no snapshot:
+ * for the streaming iterator's object); *bad_field as above. */
+int strata__read_fields(strata_stmt *st, strata_object *o, int *bad_field);
 int64_t strata__pk(strata_object *o);
 
 /* Snapshots: an object's field values as one immutable, reference-counted

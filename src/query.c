@@ -1482,13 +1482,14 @@ int strata_iter_next(strata_iter *it, void *out)
         strata_stmt_reset(it->st);
         return rc;
     }
-    for (int f = 0; f < it->q->mi->nfields; f++)
-        if ((rc = strata__read_field(it->st, f, it->obj, f)) != STRATA_OK) {
-            it->done = true;
-            strata_stmt_reset(it->st);
-            return strata__session_error(it->q->s, rc, "reading %s.%s", it->q->mi->m->name,
-                                         it->q->mi->m->fields[f].name);
-        }
+    int bad;
+    if ((rc = strata__read_fields(it->st, it->obj, &bad)) != STRATA_OK) {
+        it->done = true;
+        strata_stmt_reset(it->st);
+        return bad < 0 ? strata__session_error(it->q->s, rc, "out of memory")
+                       : strata__session_error(it->q->s, rc, "reading %s.%s", it->q->mi->m->name,
+                                               it->q->mi->m->fields[bad].name);
+    }
     *(void **)out = it->obj;
     return STRATA_ROW;
 }
