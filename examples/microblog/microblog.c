@@ -212,14 +212,15 @@ static int play_followers(demo *d, User *john, User *susan)
         return 1;
 
     step("john's timeline, two posts a page: page 1");
-    strata_value who[] = {strata_int(john->id), strata_int(john->id)};
     for (int64_t page = 1;; page++) {
         if (page > 1)
             printf("\n# page %" PRId64 "\n", page);
+        /* The tutorial's followed_posts: posts whose author john follows
+         * (two hops, author then followers), and his own. */
         q = strata_query_new(d->s, &post_model);
-        strata_query_filter(q, strata_c_raw("user_id IN (SELECT followed_id FROM followers "
-                                            "WHERE follower_id = ?) OR user_id = ?",
-                                            who, 2));
+        strata_query_filter(q, strata_or(strata_c("author.followers.id", STRATA_EQ,
+                                                  strata_int(john->id)),
+                                         strata_c("user_id", STRATA_EQ, strata_int(john->id))));
         strata_query_order_by(q, "timestamp", STRATA_DESC);
         strata_query_order_by(q, "id", STRATA_DESC);
         strata_page pg;
