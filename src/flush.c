@@ -109,7 +109,11 @@ int strata__validate_field(strata_object *o, int f, bool insert)
     if (rc != STRATA_OK)
         return rc;
     if (mi->maxlen[f] && fd->ctype == STRATA_C_TEXT) {
-        size_t n = utf8_chars(*(char **)strata__field_ptr(o, f));
+        const char *t = *(char **)strata__field_ptr(o, f);
+        /* No more bytes than the limit: no more characters either. */
+        size_t n = strnlen(t, (size_t)mi->maxlen[f] + 1);
+        if (n > (size_t)mi->maxlen[f])
+            n = utf8_chars(t);
         if (n > (size_t)mi->maxlen[f])
             return strata__session_error(o->priv->s, STRATA_E_TOO_LONG,
                                          "%s.%s is %zu characters long; the column holds %d",

@@ -324,6 +324,12 @@ typedef struct strata__stmt_hint {
  * hint otherwise. */
 int strata__stmt_prepare_hinted(strata_stmt **out, strata_db *db, const char *sql,
                                 strata__stmt_hint *hint);
+/* Bind text (checked as strata_stmt_bind_text checks it) or a blob
+ * without copying: the bytes must stay as they are until the statement is
+ * reset or the parameter bound again.  For the ORM's flush, which binds
+ * the fields of objects the program cannot touch meanwhile. */
+int strata__stmt_bind_text_ref(strata_stmt *st, int index, const char *text, size_t len);
+int strata__stmt_bind_blob_ref(strata_stmt *st, int index, const void *data, size_t len);
 /* The current row's value of column col as the driver gives it (text and
  * blob bytes borrowed until the next step), without the thread check of
  * the public getters: for the ORM, whose callers made it. */

@@ -420,8 +420,10 @@ int strata__bind_cell(strata_stmt *st, int idx, strata_ctype ct, const strata__c
     case STRATA_C_BOOL: return strata_stmt_bind_bool(st, idx, (int)c->i);
     case STRATA_C_DOUBLE: return strata_stmt_bind_double(st, idx, c->d);
     case STRATA_C_TIMESTAMP: return strata_stmt_bind_timestamp(st, idx, c->i);
-    case STRATA_C_TEXT: return strata_stmt_bind_text(st, idx, c->p, (ptrdiff_t)c->len);
-    case STRATA_C_BLOB: return strata_stmt_bind_blob(st, idx, c->p, c->len);
+    /* The cell's bytes are an object's or a snapshot's, which outlive
+     * the statement's execution: bound in place, not copied. */
+    case STRATA_C_TEXT: return strata__stmt_bind_text_ref(st, idx, c->p, c->len);
+    case STRATA_C_BLOB: return strata__stmt_bind_blob_ref(st, idx, c->p, c->len);
     }
     return STRATA_E_MISUSE;
 }

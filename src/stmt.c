@@ -459,9 +459,11 @@ static ptrdiff_t utf8_invalid_at(const unsigned char *s, size_t n)
     return -1;
 }
 
-int strata_stmt_bind_text(strata_stmt *st, int index, const char *text, ptrdiff_t len)
+/* Bind text, checked (no NUL, valid UTF-8); copied, or borrowed when
+ * `borrow` (the caller keeps it alive until the statement is reset or
+ * bound again). */
+static int bind_text(strata_stmt *st, int index, const char *text, ptrdiff_t len, bool borrow)
 {
-    STRATA__CONFINE(st ? st->db : NULL, STRATA_E_MISUSE);
     strata_value *v;
     int rc = bind_slot(st, index, &v);
     if (rc != STRATA_OK)
@@ -477,13 +479,36 @@ int strata_stmt_bind_text(strata_stmt *st, int index, const char *text, ptrdiff_
     if (bad >= 0)
         return strata__db_error(st->db, STRATA_E_DATA,
                                 "parameter %d: text is not valid UTF-8 (at byte %td)", index, bad);
-    char *copy = strata__strndup(text, n);
-    if (!copy)
+    char *copy = borrow ? NULL : strata__strndup(text, n);
+    if (!borrow && !copy)
         return strata__db_error(st->db, STRATA_E_NOMEM, "out of memory");
     st->owned[index - 1] = copy;
     v->type = STRATA_TYPE_TEXT;
-    v->u.buf.ptr = copy;
+    v->u.buf.ptr = borrow ? text : copy;
     v->u.buf.len = n;
+    return STRATA_OK;
+}
+
+int strata_stmt_bind_text(strata_stmt *st, int index, const char *text, ptrdiff_t len)
+{
+    STRATA__CONFINE(st ? st->db : NULL, STRATA_E_MISUSE);
+    return bind_text(st, index, text, len, false);
+}
+
+int strata__stmt_bind_text_ref(strata_stmt *st, int index, const char *text, size_t len)
+{
+    return bind_text(st, index, text, (ptrdiff_t)len, true);
+}
+
+int strata__stmt_bind_blob_ref(strata_stmt *st, int index, const void *data, size_t len)
+{
+    strata_value *v;
+    int rc = bind_slot(st, index, &v);
+    if (rc != STRATA_OK)
+        return rc;
+    v->type = STRATA_TYPE_BLOB;
+    v->u.buf.ptr = data ? data : "";
+    v->u.buf.len = data ? len : 0;
     return STRATA_OK;
 }
 
