@@ -215,7 +215,7 @@ void strata__list_remove(strata_list *l, const void *item);
  * transaction, and for values from an earlier one (they are refreshed on
  * the next get, query or refresh that meets the row). */
 bool strata__object_current(const strata_object *o);
-/* n bytes of zeroed memory from the session's arena, which is freed
+/* n bytes (not zeroed) from the session's arena, which is freed
  * with the session and only then; NULL when out of memory.  Under
  * AddressSanitizer and valgrind each block is fenced: an overrun, or a
  * use after the session is freed, is still caught. */

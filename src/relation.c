@@ -217,12 +217,16 @@ static int load_children(strata_session *s, strata__minfo *mi, const strata_rela
     for (size_t i = 0; keys && rc == STRATA_OK && i < m; i++)
         rc = strata_stmt_bind_int64(st, (int)i + 1, keys[i]);
     while (rc == STRATA_OK && (rc = strata_stmt_step(st)) == STRATA_ROW) {
-        int64_t parent = 0;
+        strata__cell parent;
+        bool owned;
         strata_object *child;
-        if ((rc = strata_stmt_column_int64(st, 0, &parent)) != STRATA_OK)
+        if ((rc = strata__column_cell(st, 0, STRATA_C_INT64, &parent, &owned)) != STRATA_OK)
             break;
         rc = strata__session_load_row(s, ti, st, 1, false, &child);
-        strata_object *p = rc == STRATA_OK ? strata__identity_find(mi, parent) : NULL;
+        strata_object *p =
+            rc == STRATA_OK && !parent.null ? strata__identity_find(mi, parent.i) : NULL;
+        if (owned)
+            free(parent.p);
         if (p && p->priv->rels[ri].filling && !strata__list_push(&p->priv->rels[ri].list, child))
             rc = STRATA_E_NOMEM;
     }

@@ -102,12 +102,13 @@ void *strata__arena_alloc(strata_session *s, size_t n)
     strata__chunk *c = s->chunks;
     if (!c || c->size - c->used < need) {
         size_t size = need > ARENA_CHUNK ? need : ARENA_CHUNK;
-        if (!(c = calloc(1, sizeof *c + size)))
+        if (!(c = malloc(sizeof *c + size)))
             return NULL;
         c->size = size;
+        c->used = 0;
         c->next = s->chunks;
         if (!s->chunks)
-            VALGRIND_CREATE_MEMPOOL(&s->chunks, 0, 1);
+            VALGRIND_CREATE_MEMPOOL(&s->chunks, 0, 0);
         s->chunks = c;
         ARENA_FENCE(c->data, size);
         VALGRIND_MAKE_MEM_NOACCESS(c->data, size);
@@ -312,10 +313,11 @@ static strata_object *object_new(strata_session *s, strata__minfo *mi)
         s->objs = n;
         s->capobjs = cap;
     }
-    size_t at_priv, at_rels;
-    char *block = strata__arena_alloc(s, object_size(mi, &at_priv, &at_rels));
+    size_t at_priv, at_rels, size = object_size(mi, &at_priv, &at_rels);
+    char *block = strata__arena_alloc(s, size);
     if (!block)
         return NULL;
+    memset(block, 0, size);
     strata_object *o = object_init(block, s, mi);
     o->priv->in_arena = true;
     s->objs[s->nobjs++] = o;
