@@ -58,9 +58,7 @@ static uint64_t cell_hash(uint64_t h, const strata__cell *c)
             f = (f ^ (unsigned char)c->p[i]) * 0x100000001b3ull;
         return mix(h, f);
     }
-    uint64_t d;
-    memcpy(&d, &c->d, sizeof d);
-    return mix(mix(h, (uint64_t)c->i), d);
+    return mix(h, (uint64_t)c->i); /* a double's bits, for a double key */
 }
 
 uint64_t strata__key_hash(const strata__minfo *mi, const strata__key key)
@@ -78,7 +76,7 @@ static bool cell_eq(const strata__cell *a, const strata__cell *b)
         return a->null == b->null;
     if (a->p || b->p)
         return a->p && b->p && a->len == b->len && memcmp(a->p, b->p, a->len) == 0;
-    return a->i == b->i && memcmp(&a->d, &b->d, sizeof a->d) == 0;
+    return a->i == b->i; /* the same bits, whichever the type */
 }
 
 bool strata__key_eq(const strata__minfo *mi, const strata__key a, const strata__key b)

@@ -49,13 +49,17 @@ typedef struct strata__minfo {
     size_t nslots, nused;
 } strata__minfo;
 
-/* A field value held apart from the struct (snapshots). */
+/* A field value held apart from the struct (snapshots).  A cell holds
+ * one C type, read by the field's: i (integers, booleans, timestamps) and
+ * d share their storage; p is NULL unless the value is text or a blob. */
 typedef struct strata__cell {
-    bool null;
-    int64_t i;
-    double d;
+    union {
+        int64_t i;
+        double d;
+    };
     char *p; /* TEXT (NUL-terminated) or BLOB bytes: in a snapshot, inside its block */
     size_t len;
+    bool null;
 } strata__cell;
 
 /* A primary key: one cell per key field, borrowed. */
@@ -64,11 +68,11 @@ typedef const strata__cell *strata__key[STRATA__MAX_KEY];
 enum strata__ostate { OBJ_TRANSIENT, OBJ_PENDING, OBJ_PERSISTENT, OBJ_DELETED, OBJ_DETACHED };
 
 typedef struct strata__relcache {
-    bool loaded;
     strata_object *one; /* MANY_TO_ONE / ONE_TO_ONE target */
-    bool one_set;       /* set through strata_set_related: copy its key at flush */
-    bool filling;       /* an eager load is filling `list` now */
     strata_list list;   /* collections */
+    bool loaded;
+    bool one_set; /* set through strata_set_related: copy its key at flush */
+    bool filling; /* an eager load is filling `list` now */
 } strata__relcache;
 
 struct strata__object {
