@@ -249,7 +249,19 @@ static int insert_row(strata_stmt *st, size_t i, void *ctx)
         return STRATA_E_NOMEM;
     r->got[c]++;
     for (int k = 0; k < r->nret; k++) {
-        int rc = strata__read_cell(st, k, r->mi->m->fields[r->retf[k]].ctype, &row->cells[k]);
+        strata__cell *cell = &row->cells[k];
+        bool owned;
+        int rc = strata__column_cell(st, k, r->mi->m->fields[r->retf[k]].ctype, cell, &owned);
+        if (rc == STRATA_OK && cell->p && !owned) { /* the row's bytes go with the next row */
+            char *copy = malloc(cell->len + 1);
+            if (!copy) {
+                cell->p = NULL;
+                return STRATA_E_NOMEM;
+            }
+            memcpy(copy, cell->p, cell->len);
+            copy[cell->len] = '\0';
+            cell->p = copy;
+        }
         if (rc != STRATA_OK)
             return rc;
     }
@@ -312,8 +324,14 @@ static int insert_place(strata_session *s, insert_run *r, size_t c)
         return strata__session_error(s, STRATA_E_ERROR, "the INSERT returned %zu rows for %zu",
                                      r->got[c], n);
     /* Keys the database numbered follow the rows' order in the VALUES
-     * list on both engines, so sorted they line up with the objects. */
-    qsort(rows, n, sizeof *rows, r->db_key ? cmp_order : cmp_hash);
+     * list on both engines, so sorted they line up with the objects.  The
+     * rows usually come back in that order already: then there is nothing
+     * to sort. */
+    bool sorted = r->db_key;
+    for (size_t i = 1; sorted && i < n; i++)
+        sorted = rows[i - 1].order < rows[i].order;
+    if (!sorted)
+        qsort(rows, n, sizeof *rows, r->db_key ? cmp_order : cmp_hash);
     int rc = STRATA_OK;
     for (size_t i = 0; i < n && rc == STRATA_OK; i++) {
         returned *row = r->db_key ? &rows[i] : row_of(r, objs[i], rows, n);
