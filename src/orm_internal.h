@@ -121,6 +121,7 @@ typedef struct strata__m2m_op {
 typedef struct strata__chunk {
     struct strata__chunk *next;
     size_t size, used;
+    size_t mapped; /* bytes mapped for it (0: from malloc) */
     max_align_t data[];
 } strata__chunk;
 

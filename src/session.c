@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/mman.h>
+
 #include "orm_internal.h"
 
 int strata__session_error(strata_session *s, int code, const char *fmt, ...)
@@ -80,8 +82,9 @@ int strata_session_new(strata_session **out, strata_db *db)
 #define VALGRIND_MAKE_MEM_NOACCESS(p, n) ((void)(p), (void)(n))
 #endif
 
-
-#define ARENA_CHUNK (64 * 1024)
+#define ARENA_FIRST (64 * 1024)          /* the first chunk; each next one twice as big */
+#define ARENA_LARGEST (2 * 1024 * 1024)  /* up to this */
+#define ARENA_MAPPED (1024 * 1024)       /* chunks this big are mapped, their pages made at once */
 
 /* Bytes left unaddressable after each block: only where a checker looks. */
 static size_t redzone(void)
@@ -95,17 +98,49 @@ static size_t redzone(void)
 #endif
 }
 
+/* A chunk with room for `need` bytes after `last`.  A large one is
+ * mapped on its own with its pages made at once (MAP_POPULATE): the
+ * kernel then fills them in one call instead of one page fault per 4 KB
+ * as the objects come. */
+static strata__chunk *chunk_new(const strata__chunk *last, size_t need)
+{
+    size_t size = last ? last->size * 2 : ARENA_FIRST;
+    if (size > ARENA_LARGEST)
+        size = ARENA_LARGEST;
+    if (size < need)
+        size = need;
+    strata__chunk *c = NULL;
+    size_t mapped = 0;
+#if defined(MAP_POPULATE)
+    if (size >= ARENA_MAPPED) {
+        size_t page = 4096, total = (sizeof *c + size + page - 1) / page * page;
+        void *m = mmap(NULL, total, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+        if (m != MAP_FAILED) {
+            c = m;
+            mapped = total;
+            size = total - sizeof *c;
+        }
+    }
+#endif
+    if (!c && !(c = malloc(sizeof *c + size)))
+        return NULL;
+    c->size = size;
+    c->used = 0;
+    c->mapped = mapped;
+    return c;
+}
+
 void *strata__arena_alloc(strata_session *s, size_t n)
 {
     const size_t a = _Alignof(max_align_t);
     size_t need = (n + redzone() + a - 1) / a * a;
     strata__chunk *c = s->chunks;
     if (!c || c->size - c->used < need) {
-        size_t size = need > ARENA_CHUNK ? need : ARENA_CHUNK;
-        if (!(c = malloc(sizeof *c + size)))
+        size_t size;
+        if (!(c = chunk_new(s->chunks, need)))
             return NULL;
-        c->size = size;
-        c->used = 0;
+        size = c->size;
         c->next = s->chunks;
         if (!s->chunks)
             VALGRIND_CREATE_MEMPOOL(&s->chunks, 0, 0);
@@ -128,7 +163,10 @@ static void arena_free(strata_session *s)
         strata__chunk *c = s->chunks;
         s->chunks = c->next;
         ARENA_OPEN(c->data, c->size);
-        free(c);
+        if (c->mapped)
+            munmap(c, c->mapped);
+        else
+            free(c);
     }
 }
 
