@@ -2896,6 +2896,24 @@ START_TEST(orm_bulk_changes_keep_the_session_true)
 }
 END_TEST
 
+#if defined(__SANITIZE_ADDRESS__)
+/* A session's objects live in its arena: under AddressSanitizer an object
+ * read after its session was freed is still reported (the run ends with
+ * the sanitizer's exit code 1), as it would be with one malloc each. */
+START_TEST(orm_arena_use_after_free_is_caught)
+{
+    fixture f;
+    setup_db(&f);
+    User *u = new_user(&f, "ghost", "ghost@example.com");
+    OK(&f, strata_session_commit(f.s));
+    strata_session_free(f.s);
+    f.s = NULL;
+    volatile int64_t id = u->id; /* the session's arena is gone */
+    ck_abort_msg("reading an object of a freed session was not caught (id %lld)", (long long)id);
+}
+END_TEST
+#endif
+
 START_TEST(orm_table_args_errors)
 {
     static const strata_table_arg bad_cols[] = {STRATA_UNIQUE_CONSTRAINT(NULL, "user_id, nope"),
@@ -2954,6 +2972,9 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_subqueries);
     tcase_add_test(tc, orm_bulk_update_and_delete);
     tcase_add_test(tc, orm_bulk_changes_keep_the_session_true);
+#if defined(__SANITIZE_ADDRESS__)
+    tcase_add_exit_test(tc, orm_arena_use_after_free_is_caught, 1);
+#endif
     tcase_add_test(tc, orm_savepoint_rollback_leaves_no_ghost);
     tcase_add_test(tc, orm_savepoint_rollback_restores_objects);
     tcase_add_test(tc, orm_savepoint_nested);
