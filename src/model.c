@@ -4,6 +4,7 @@
  * dialect, the key, string lengths), field access by ctype, snapshots for
  * change detection and rollback, repr and lists.
  */
+#include <assert.h>
 #include <ctype.h>
 #include <stdio.h>
 #include <stddef.h>
@@ -510,6 +511,7 @@ void strata__snapshot_release(strata__cell *cells)
     if (!cells)
         return;
     snap_head *h = (snap_head *)cells - 1;
+    assert(h->refs > 0); /* released once more than shared: a bug */
     if (--h->refs == 0 && !h->arena)
         free(h);
 }
@@ -646,8 +648,8 @@ int strata__load_fields(strata_stmt *st, int col0, strata_object *o, int *bad_fi
     int read = rc == STRATA_OK ? n : f - 1; /* cells made, to free */
     /* A session's object keeps its first snapshot in the session's
      * arena, as the object itself is. */
-    bool arena = o->priv->in_arena;
     size_t size = sizeof(snap_head) + ((size_t)n + 1) * sizeof(strata__cell) + bytes;
+    bool arena = o->priv->in_arena && strata__arena_for_snapshots(size);
     snap_head *h = rc != STRATA_OK ? NULL
                    : arena         ? strata__arena_alloc(o->priv->s, size)
                                    : malloc(size);

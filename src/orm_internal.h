@@ -225,6 +225,11 @@ bool strata__object_current(const strata_object *o);
  * AddressSanitizer and valgrind each block is fenced: an overrun, or a
  * use after the session is freed, is still caught. */
 void *strata__arena_alloc(strata_session *s, size_t n);
+/* May a snapshot of n bytes go in the arena?  Only a small one (an arena
+ * snapshot that is replaced waits for the session's end), and not under
+ * AddressSanitizer or valgrind, where a snapshot released early must be
+ * reported when it is read, as a malloc'd one is. */
+bool strata__arena_for_snapshots(size_t n);
 /* An object not registered with the session (the caller frees it with
  * strata__object_free), and the destructor of any object. */
 strata_object *strata__object_alloc(strata_session *s, strata__minfo *mi);

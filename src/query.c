@@ -1276,6 +1276,12 @@ static int cmp_ptr(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+static int cmp_int64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
 /* Eager loads for the objects of l, each once (a join may repeat them). */
 static int load_related(strata_query *q, const strata_list *l, int64_t limit, int64_t offset)
 {
@@ -2069,10 +2075,11 @@ static int reread_objects(strata_session *s, strata__minfo *mi, strata_object **
         if (rc == STRATA_OK)
             rc = strata_query_all(q, &found);
         strata_query_free(q);
-        if (rc == STRATA_OK)
+        if (rc == STRATA_OK && found->count)
             qsort(found->items, found->count, sizeof *found->items, cmp_ptr);
         for (size_t i = 0; i < m && rc == STRATA_OK; i++)
-            if (!bsearch(&objs[at + i], found->items, found->count, sizeof *found->items, cmp_ptr))
+            if (!found->count || !bsearch(&objs[at + i], found->items, found->count,
+                                          sizeof *found->items, cmp_ptr))
                 rc = detach_gone(objs[at + i]);
         strata_list_free(found);
     }
@@ -2080,21 +2087,21 @@ static int reread_objects(strata_session *s, strata__minfo *mi, strata_object **
     return rc;
 }
 
-/* The objects of mi the session holds as rows of the database: those
- * with one of keys[0..nkeys), or every one when keys is NULL. */
-static int held(strata_session *s, strata__minfo *mi, const int64_t *keys, size_t nkeys,
-                strata_object ***out, size_t *n)
+/* The objects of mi the session holds as rows of the database: every
+ * one (`all`), or those with one of keys[0..nkeys). */
+static int held(strata_session *s, strata__minfo *mi, bool all, const int64_t *keys,
+                size_t nkeys, strata_object ***out, size_t *n)
 {
     *out = NULL;
     *n = 0;
-    size_t cap = keys ? nkeys : s->nobjs;
+    size_t cap = all ? s->nobjs : nkeys;
     if (!cap)
         return STRATA_OK;
     strata_object **v = malloc(cap * sizeof *v);
     if (!v)
         return strata__session_error(s, STRATA_E_NOMEM, "out of memory");
     for (size_t i = 0; i < cap; i++) {
-        strata_object *o = keys ? strata__identity_find(mi, keys[i]) : s->objs[i];
+        strata_object *o = all ? s->objs[i] : strata__identity_find(mi, keys[i]);
         if (o && o->priv->mi == mi && o->priv->state == OBJ_PERSISTENT && o->priv->loaded)
             v[(*n)++] = o;
     }
@@ -2105,13 +2112,13 @@ static int held(strata_session *s, strata__minfo *mi, const int64_t *keys, size_
 /* Objects about to be changed by a bulk statement must hold values from
  * this transaction first: an object from an earlier one is read again now,
  * while its row is what was committed, so that the values a rollback puts
- * back are committed ones, not the statement's (keys NULL: every object of
- * mi the session holds). */
-static int make_current(strata_session *s, strata__minfo *mi, const int64_t *keys, size_t nkeys)
+ * back are committed ones, not the statement's. */
+static int make_current(strata_session *s, strata__minfo *mi, bool all, const int64_t *keys,
+                        size_t nkeys)
 {
     strata_object **objs;
     size_t n, k = 0;
-    int rc = held(s, mi, keys, nkeys, &objs, &n);
+    int rc = held(s, mi, all, keys, nkeys, &objs, &n);
     for (size_t i = 0; rc == STRATA_OK && i < n; i++)
         if (!strata__object_current(objs[i]))
             objs[k++] = objs[i];
@@ -2126,37 +2133,77 @@ static int reread_all(strata_session *s, strata__minfo *mi)
 {
     strata_object **objs;
     size_t n;
-    int rc = held(s, mi, NULL, 0, &objs, &n);
+    int rc = held(s, mi, true, NULL, 0, &objs, &n);
     if (rc == STRATA_OK)
         rc = reread_objects(s, mi, objs, n);
     free(objs);
     return rc;
 }
 
-/* Does a foreign key of mj's reach mi's table with a rule that changes or
- * deletes mj's rows when mi's go (ON DELETE CASCADE, SET NULL, SET
- * DEFAULT)? */
-static bool follows_deletes(const strata__minfo *mj, const strata__minfo *mi)
+/* The strongest rule by which a foreign key of mj's follows deletes of
+ * mi's rows: STRATA_FK_CASCADE (mj's rows go too), STRATA_FK_SET_NULL or
+ * _SET_DEFAULT (they change), else STRATA_FK_NO_ACTION. */
+static strata_fk_action follows_deletes(const strata__minfo *mj, const strata__minfo *mi)
 {
     size_t len = strlen(mi->table);
+    strata_fk_action rule = STRATA_FK_NO_ACTION;
     for (int f = 0; f < mj->nfields; f++) {
         const strata_field *fd = &mj->m->fields[f];
-        if (fd->foreign_key && fd->on_delete != STRATA_FK_NO_ACTION &&
-            fd->on_delete != STRATA_FK_RESTRICT && !strncmp(fd->foreign_key, mi->table, len) &&
-            fd->foreign_key[len] == '.')
-            return true;
+        if (!fd->foreign_key || strncmp(fd->foreign_key, mi->table, len) ||
+            fd->foreign_key[len] != '.')
+            continue;
+        if (fd->on_delete == STRATA_FK_CASCADE)
+            rule = STRATA_FK_CASCADE;
+        else if ((fd->on_delete == STRATA_FK_SET_NULL || fd->on_delete == STRATA_FK_SET_DEFAULT) &&
+                 rule != STRATA_FK_CASCADE)
+            rule = fd->on_delete;
     }
-    return false;
+    return rule;
+}
+
+/* The session's models whose rows a delete of mi's can reach through the
+ * database's ON DELETE rules: cascades followed as far as they go, and
+ * the rows they set NULL or to their default.  A flag per session model
+ * (mi's own only when a rule of its own reaches it). */
+static bool *reached_by_deletes(strata_session *s, strata__minfo *mi)
+{
+    bool *reached = calloc((size_t)s->nmodels + 1, sizeof *reached);
+    bool *deleted = calloc((size_t)s->nmodels + 1, sizeof *deleted);
+    if (!reached || !deleted) {
+        free(reached);
+        free(deleted);
+        return NULL;
+    }
+    for (int m = 0; m < s->nmodels; m++)
+        deleted[m] = s->models[m] == mi;
+    for (bool more = true; more;) {
+        more = false;
+        for (int from = 0; from < s->nmodels; from++) {
+            if (!deleted[from])
+                continue;
+            for (int m = 0; m < s->nmodels; m++) {
+                strata_fk_action rule = follows_deletes(s->models[m], s->models[from]);
+                if (rule == STRATA_FK_NO_ACTION)
+                    continue;
+                reached[m] = true;
+                if (rule == STRATA_FK_CASCADE && !deleted[m])
+                    deleted[m] = more = true;
+            }
+        }
+    }
+    free(deleted);
+    return reached;
 }
 
 /* Bring the session's objects in line with a bulk change of mi's rows:
- * keys[0..nkeys) when `known` (else every object of mi is read again). */
+ * keys[0..nkeys) when `known` (else every object of mi is read again);
+ * after a delete, the objects of the `reached` models too. */
 static int bulk_sync(strata_session *s, strata__minfo *mi, bool deleted, bool known,
-                     const int64_t *keys, size_t nkeys)
+                     const int64_t *keys, size_t nkeys, const bool *reached)
 {
     strata_object **objs = NULL;
     size_t n = 0;
-    int rc = known ? held(s, mi, keys, nkeys, &objs, &n) : reread_all(s, mi);
+    int rc = known ? held(s, mi, false, keys, nkeys, &objs, &n) : reread_all(s, mi);
     if (rc == STRATA_OK && known && deleted) {
         for (size_t i = 0; i < n && rc == STRATA_OK; i++)
             rc = detach_gone(objs[i]);
@@ -2165,9 +2212,9 @@ static int bulk_sync(strata_session *s, strata__minfo *mi, bool deleted, bool kn
     }
     free(objs);
     /* Rows the database's own rules deleted or changed with them: of mi
-     * itself (a tree) or of models pointing at it. */
-    for (int m = 0; deleted && rc == STRATA_OK && m < s->nmodels; m++)
-        if ((known || s->models[m] != mi) && follows_deletes(s->models[m], mi))
+     * itself (a tree) or of models its rows are reached from. */
+    for (int m = 0; reached && rc == STRATA_OK && m < s->nmodels; m++)
+        if (reached[m] && (known || s->models[m] != mi))
             rc = reread_all(s, s->models[m]);
     for (size_t i = 0; i < s->nobjs; i++)
         strata__forget_related(s->objs[i]);
@@ -2260,18 +2307,37 @@ static int bulk(strata_query *q, strata_object *set_from, const int *set, int ns
         return build_failed(q, &b);
     int64_t *keys = NULL, changed = 0;
     size_t nkeys = 0;
+    /* The models a delete reaches through ON DELETE rules: their objects
+     * are made current first and read again after, as mi's are. */
+    bool *reached = nset ? NULL : reached_by_deletes(s, mi);
+    if (!nset && !reached) {
+        rc = strata__session_error(s, STRATA_E_NOMEM, "out of memory");
+        goto out;
+    }
     if ((rc = strata__db_savepoint(s->db)) != STRATA_OK)
         goto out;
     if (keys_sql) {
         rc = bulk_exec(q, keys_sql, NULL, NULL, 0, b.params, b.nparams, &keys, &nkeys, &changed);
         changed = 0;
-        if (rc == STRATA_OK && nset)
-            rc = make_current(s, mi, keys, nkeys);
-        if (rc == STRATA_OK)
-            rc = bulk_by_keys(q, set_from, set, nset, keys, nkeys, &changed);
-    } else {
-        if (nset)
-            rc = make_current(s, mi, NULL, 0);
+        /* A join through a collection gives a row's key once per match. */
+        if (rc == STRATA_OK && nkeys > 1) {
+            qsort(keys, nkeys, sizeof *keys, cmp_int64);
+            size_t k = 1;
+            for (size_t i = 1; i < nkeys; i++)
+                if (keys[i] != keys[k - 1])
+                    keys[k++] = keys[i];
+            nkeys = k;
+        }
+    }
+    bool none = keys_sql && nkeys == 0; /* nothing matched: nothing to bring in line */
+    if (rc == STRATA_OK && nset && !none)
+        rc = make_current(s, mi, !keys_sql, keys, nkeys);
+    for (int m = 0; reached && !none && rc == STRATA_OK && m < s->nmodels; m++)
+        if (reached[m])
+            rc = make_current(s, s->models[m], true, NULL, 0);
+    if (keys_sql && rc == STRATA_OK) {
+        rc = bulk_by_keys(q, set_from, set, nset, keys, nkeys, &changed);
+    } else if (!keys_sql) {
         strata__sb sql;
         strata__sb_init(&sql);
         if (nset) {
@@ -2296,7 +2362,8 @@ static int bulk(strata_query *q, strata_object *set_from, const int *set, int ns
         strata__db_error_context(s->db, "bulk %s of %s", what, mi->m->name);
     /* The rows changed: the objects follow, even should that fail (the
      * session then says to roll back). */
-    if (rc == STRATA_OK && (rc = bulk_sync(s, mi, !nset, keys_sql != NULL, keys, nkeys)) != STRATA_OK)
+    if (rc == STRATA_OK && !none &&
+        (rc = bulk_sync(s, mi, !nset, keys_sql != NULL, keys, nkeys, reached)) != STRATA_OK)
         strata__db_error_context(s->db,
                                  "the bulk %s of %s ran, but the session's objects could not all "
                                  "be brought in line (roll the session back)",
@@ -2304,6 +2371,7 @@ static int bulk(strata_query *q, strata_object *set_from, const int *set, int ns
     if (rc == STRATA_OK && count)
         *count = changed;
 out:
+    free(reached);
     free(keys);
     free(where);
     free(keys_sql);

@@ -61,6 +61,11 @@ int strata_session_new(strata_session **out, strata_db *db)
  * blocks are known to valgrind as a pool, and the chunks go with the
  * session, so an overrun or a use after the session is freed shows as it
  * would with malloc. */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) && !defined(__SANITIZE_ADDRESS__)
+#define __SANITIZE_ADDRESS__ 1 /* clang's way of saying it */
+#endif
+#endif
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/asan_interface.h>
 #define ARENA_FENCE(p, n) ASAN_POISON_MEMORY_REGION(p, n)
@@ -129,6 +134,11 @@ static strata__chunk *chunk_new(const strata__chunk *last, size_t need)
     c->used = 0;
     c->mapped = mapped;
     return c;
+}
+
+bool strata__arena_for_snapshots(size_t n)
+{
+    return n <= 4096 && redzone() == 0;
 }
 
 void *strata__arena_alloc(strata_session *s, size_t n)

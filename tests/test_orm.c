@@ -192,6 +192,7 @@ typedef struct Node {
     char *name;
     int64_t parent_id;
     int64_t touched;
+    int64_t buddy_id;
 } Node;
 
 extern const strata_model node_model;
@@ -202,7 +203,10 @@ static const strata_field node_fields[] = {
     STRATA_PK(Node, id), STRATA_STRING(Node, name, 20, 0),
     STRATA_FOREIGN_KEY(Node, parent_id, "node.id", STRATA_NULLABLE,
                        .on_delete = STRATA_FK_CASCADE),
-    STRATA_INTEGER(Node, touched, 0, .onupdate = touch), STRATA_FIELDS_END};
+    STRATA_INTEGER(Node, touched, 0, .onupdate = touch),
+    STRATA_FOREIGN_KEY(Node, buddy_id, "node.id", STRATA_NULLABLE,
+                       .on_delete = STRATA_FK_SET_NULL),
+    STRATA_FIELDS_END};
 static const strata_relation node_relations[] = {
     {"node", STRATA_MANY_TO_ONE, &node_model, .fk = "parent_id"},
     {"children", STRATA_ONE_TO_MANY, &node_model, .fk = "parent_id", .order_by = "id"},
@@ -2861,9 +2865,13 @@ START_TEST(orm_bulk_changes_keep_the_session_true)
         /* Parents first: one flush each, as rows of one table are
          * inserted in one batch. */
         OK(&f, strata_set_related(*nodes[i], "node", parents[i]));
+        OK(&f, strata_set_null(*nodes[i], "buddy_id", 1));
         OK(&f, strata_add(*nodes[i]));
         OK(&f, strata_session_flush(f.s));
     }
+    OK(&f, strata_session_commit(f.s));
+    b->buddy_id = a1->id; /* ON DELETE SET NULL */
+    OK(&f, strata_set_null(b, "buddy_id", 0));
     OK(&f, strata_session_commit(f.s));
     q = strata_query_new(f.s, &node_model);
     OK(&f, strata_query_filter(q, strata_c("node.name", STRATA_EQ, strata_text("root"))));
@@ -2886,12 +2894,39 @@ START_TEST(orm_bulk_changes_keep_the_session_true)
     ck_assert_int_eq(strata_get(f.s, &node_model, a1->id, &gone), STRATA_E_NOT_FOUND);
     ck_assert_int_eq(strata_get(f.s, &node_model, a->id, &gone), STRATA_E_NOT_FOUND);
     OK(&f, strata_get(f.s, &node_model, b->id, &gone));
+    ck_assert(strata_is_null(b, "buddy_id")); /* the database set it NULL, b shows it */
     OK(&f, strata_related_list(root, "children", &l));
     assert_repr(l, "[<Node b>]");
     OK(&f, strata_session_rollback(f.s));
     OK(&f, strata_get(f.s, &node_model, a1->id, &gone));
     ck_assert_ptr_eq(gone, a1);
     ck_assert_str_eq(a1->name, "a1");
+    /* b shows its committed buddy again, and a change of it is written. */
+    ck_assert(!strata_is_null(b, "buddy_id"));
+    ck_assert_int_eq(b->buddy_id, a1->id);
+    OK(&f, strata_set_null(b, "buddy_id", 1));
+    OK(&f, strata_session_commit(f.s));
+    q = strata_query_new(f.s, &node_model);
+    OK(&f, strata_query_filter(q, strata_c("buddy_id", STRATA_IS_NOT_NULL, strata_null())));
+    OK(&f, strata_query_count(q, &n));
+    ck_assert_int_eq(n, 0);
+    /* A delete matching nothing leaves every object as it was. */
+    OK(&f, strata_query_filter(q, strata_c("id", STRATA_EQ, strata_int(-1))));
+    OK(&f, strata_query_delete(q, &n));
+    ck_assert_int_eq(n, 0);
+    strata_query_free(q);
+    OK(&f, strata_set_text(&root->name, "kept"));
+    OK(&f, strata_session_commit(f.s));
+    OK(&f, strata_get(f.s, &node_model, root->id, &gone));
+    ck_assert_ptr_eq(gone, root);
+    OK(&f, strata_refresh(root));
+    ck_assert_str_eq(root->name, "kept");
+    /* Through a joined collection each row counts once. */
+    q = strata_query_new(f.s, &node_model);
+    OK(&f, strata_query_join(q, "children"));
+    OK(&f, strata_query_update(q, (strata_assign[]){{"name", strata_text("parent")}}, 1, &n));
+    ck_assert_int_eq(n, 2); /* root (children a, b) and a (child a1) */
+    strata_query_free(q);
     teardown(&f);
 }
 END_TEST
