@@ -19,7 +19,12 @@
  * bulk-insert (1001 new users: multi-row INSERTs, pipelined on
  * PostgreSQL); query (filter, order, paginate, count, first); relations
  * (eager loading, a lazy many-to-one, the followers collection changed
- * and committed); stream (a streamed query and a streamed statement).
+ * and committed); stream (a streamed query and a streamed statement);
+ * subquery (explicit inner and outer joins read as rows of objects, a
+ * path of two hops, a correlated NOT EXISTS, an IN over a subquery with a
+ * limit, a count); bulk-change (a bulk delete a foreign key refuses
+ * after its association rows went, bulk updates through a path and by a
+ * field, a bulk delete, a commit).
  * Each phase runs twice un-armed first: the first run lets the libraries
  * do their one-time set-up (tracking is then reset), the second counts the
  * phase's allocations and records the expected output and database state.
@@ -439,6 +444,7 @@ typedef struct ctx {
     strata_db *db; /* the run's connection */
     strata_session *s;
     strata_query *q;
+    strata_query *sub; /* a subquery not yet given to a condition */
     strata_list *l;
     strata_iter *it;
     strata_stmt *st;
@@ -476,11 +482,12 @@ static void ctx_free(ctx *c)
     strata_stmt_finalize(c->st);
     strata_list_free(c->l);
     strata_page_clear(&c->pg);
+    strata_query_free(c->sub);
     strata_query_free(c->q);
     strata_session_free(c->s);
     strata_migrations_free(c->m);
     strata_free(c->str);
-    c->it = NULL, c->st = NULL, c->l = NULL, c->q = NULL, c->s = NULL, c->m = NULL;
+    c->it = NULL, c->st = NULL, c->l = NULL, c->q = NULL, c->sub = NULL, c->s = NULL, c->m = NULL;
     c->str = NULL;
 }
 
@@ -1104,6 +1111,102 @@ static int run_stream(ctx *c)
     return STRATA_OK;
 }
 
+/* ---- joins, subqueries and rows of objects; bulk changes -------------------- */
+
+static int run_subq(ctx *c)
+{
+    TRY(c, strata_session_new(&c->s, c->db));
+    TRY_PTR(c, c->q = strata_query_new(c->s, &post_model));
+    TRY(c, strata_query_join(c->q, "author"));
+    TRY(c, strata_query_outer_join(c->q, "author.followers"));
+    TRY(c, strata_query_filter(c->q, strata_c("author.following.username", STRATA_NE, strata_text("zz"))));
+    TRY(c, strata_query_order_by(c->q, "body", STRATA_ASC));
+    TRY(c, strata_query_order_by(c->q, "author.followers.username", STRATA_ASC));
+    strata_tuples *t = NULL;
+    TRY(c, strata_query_tuples(c->q, &t));
+    for (size_t i = 0; i < strata_tuples_count(t); i++) {
+        Post *p = strata_tuples_get(t, i, 0);
+        User *u = strata_tuples_get(t, i, 2);
+        text_add(&c->out, "%s %s\n", p->body, u ? u->username : "-");
+    }
+    strata_tuples_free(t);
+    strata_query_free(c->q);
+    c->q = NULL;
+    strata_query *sub;
+    TRY_PTR(c, c->q = strata_query_new(c->s, &user_model));
+    TRY_PTR(c, c->sub = strata_query_new(c->s, &post_model));
+    TRY(c, strata_query_correlate(c->sub, "user_id", "id"));
+    TRY(c, strata_query_filter(c->sub, strata_c("body", STRATA_GE, strata_text("post 003"))));
+    sub = c->sub, c->sub = NULL;
+    TRY(c, strata_query_filter(c->q, strata_not(strata_c_exists(sub))));
+    TRY_PTR(c, c->sub = strata_query_new(c->s, &user_model));
+    TRY(c, strata_query_columns(c->sub, "id"));
+    TRY(c, strata_query_filter(c->sub, strata_c("followers.username", STRATA_LIKE, strata_text("%"))));
+    TRY(c, strata_query_limit(c->sub, 5));
+    sub = c->sub, c->sub = NULL;
+    TRY(c, strata_query_filter(c->q, strata_c_in_query("following.id", sub)));
+    TRY(c, strata_query_order_by(c->q, "username", STRATA_ASC));
+    TRY(c, strata_query_all(c->q, &c->l));
+    TRY(c, add_list(c, c->l));
+    strata_list_free(c->l);
+    c->l = NULL;
+    int64_t n;
+    TRY(c, strata_query_count(c->q, &n));
+    text_add(&c->out, "count %lld\n", (long long)n);
+    strata_query_free(c->q);
+    c->q = NULL;
+    strata_session_free(c->s);
+    c->s = NULL;
+    return STRATA_OK;
+}
+
+static int run_bulkchange(ctx *c)
+{
+    TRY(c, strata_session_new(&c->s, c->db));
+    /* First a bulk delete a foreign key refuses (david's posts hold his
+     * row) after his association rows went: the program carries on. */
+    TRY_PTR(c, c->q = strata_query_new(c->s, &user_model));
+    TRY(c, strata_query_filter(c->q, strata_c("username", STRATA_EQ, strata_text("david"))));
+    int64_t refused;
+    int rc = strata_query_delete(c->q, &refused);
+    if (rc != STRATA_E_FOREIGN_KEY) {
+        c->step = "strata_query_delete";
+        return rc == STRATA_OK ? STRATA_E_ERROR : rc;
+    }
+    text_add(&c->out, "delete refused\n");
+    strata_query_free(c->q);
+    c->q = NULL;
+    TRY_PTR(c, c->q = strata_query_new(c->s, &user_model));
+    TRY(c, strata_query_load(c->q, "followers"));
+    TRY(c, strata_query_all(c->q, &c->l));
+    strata_list_free(c->l);
+    c->l = NULL;
+    strata_query_free(c->q);
+    c->q = NULL;
+    int64_t n;
+    TRY_PTR(c, c->q = strata_query_new(c->s, &post_model));
+    TRY(c, strata_query_filter(c->q, strata_c("author.followers.username", STRATA_EQ, strata_text("susan"))));
+    TRY(c, strata_query_update(c->q, (strata_assign[]){{"body", strata_text("edited")}}, 1, &n));
+    text_add(&c->out, "updated %lld\n", (long long)n);
+    strata_query_free(c->q);
+    c->q = NULL;
+    TRY_PTR(c, c->q = strata_query_new(c->s, &user_model));
+    TRY(c, strata_query_filter(c->q, strata_c("username", STRATA_EQ, strata_text("david"))));
+    TRY(c, strata_query_update(c->q, (strata_assign[]){{"email", strata_text("dave@example.com")}}, 1, &n));
+    strata_query_free(c->q);
+    c->q = NULL;
+    TRY_PTR(c, c->q = strata_query_new(c->s, &post_model));
+    TRY(c, strata_query_filter(c->q, strata_c("user_id", STRATA_EQ, strata_int(3))));
+    TRY(c, strata_query_delete(c->q, &n));
+    text_add(&c->out, "deleted %lld\n", (long long)n);
+    strata_query_free(c->q);
+    c->q = NULL;
+    TRY(c, strata_session_commit(c->s));
+    strata_session_free(c->s);
+    c->s = NULL;
+    return STRATA_OK;
+}
+
 static const phase phases[] = {
     {"open", setup_none, run_open, NULL, state_none, false, 0},
     {"migrate-up", setup_base, run_migrate_up, after_failed_migration, dump_schema, true, 0},
@@ -1113,6 +1216,8 @@ static const phase phases[] = {
     {"query", setup_rows_7, run_query, after_failed_query, dump_rows, false, 7},
     {"relations", setup_rows_7, run_relations, after_failed_commit, dump_rows, true, 7},
     {"stream", setup_rows_40, run_stream, after_failed_query, dump_rows, false, 40},
+    {"subquery", setup_rows_7, run_subq, after_failed_query, dump_rows, false, 7},
+    {"bulk-change", setup_rows_7, run_bulkchange, after_failed_commit, dump_rows, true, 7},
 };
 
 /* ---- the driver ------------------------------------------------------------------------ */
