@@ -193,6 +193,7 @@ struct strata_stmt {
     char **scratch; /* per column: text made for a non-text value this row */
     int nscratch;
     enum strata__stmt_state state;
+    int ncols; /* the result's columns in this execution, once asked (-1 before) */
     int64_t changes;
     bool cached; /* belongs to the cache (returns there on finalize) */
     bool stream; /* executions deliver rows one at a time */

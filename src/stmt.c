@@ -249,6 +249,7 @@ int strata_stmt_prepare(strata_stmt **out, strata_db *db, const char *sql)
     st->db = db;
     st->hash = h;
     st->nparams = rw.nparams;
+    st->ncols = -1;
     /* The engine judges whether the text is one statement ("SELECT 1;;",
      * a trigger or function body holding semicolons are).  When it refuses
      * text the lexer sees going on after a ';', say so plainly. */
@@ -283,6 +284,7 @@ static void stmt_rewind(strata_stmt *st)
     if (st->state != STMT_READY && st->bst)
         strata__drv_reset(st->bst);
     st->state = STMT_READY;
+    st->ncols = -1; /* an engine may prepare the text again before the next run */
     free_scratch(st);
 }
 
@@ -618,7 +620,14 @@ static int fetch(strata_stmt *st, int col, strata_value *v)
 
 int strata__stmt_value(strata_stmt *st, int col, strata_value *out)
 {
-    return fetch(st, col, out);
+    /* The column count is asked once per execution, not once per value. */
+    if (!st || !st->bst || st->state != STMT_ROWS)
+        return fetch(st, col, out);
+    if (st->ncols < 0)
+        st->ncols = strata__drv_column_count(st->bst);
+    if (col < 0 || col >= st->ncols)
+        return fetch(st, col, out); /* which says what is wrong */
+    return strata__drv_column_value(st->bst, col, out);
 }
 
 strata_type strata_stmt_column_type(strata_stmt *st, int col)

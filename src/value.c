@@ -153,32 +153,30 @@ static int digits(const char **p, const char *end, int n)
     return v;
 }
 
-/* The digits at text[at..at+n) as a number, or -1 when one is not a digit. */
-static int fixed_digits(const char *text, int at, int n)
+/* The two digits at t as a number; *bad gets a bit set when one is not a
+ * digit (a byte below '0' wraps round to a large unsigned value). */
+static int two(const char *t, unsigned *bad)
 {
-    int v = 0;
-    for (int i = at; i < at + n; i++) {
-        unsigned d = (unsigned)(text[i] - '0');
-        if (d > 9)
-            return -1;
-        v = v * 10 + (int)d;
-    }
-    return v;
+    unsigned a = (unsigned)(t[0] - '0'), b = (unsigned)(t[1] - '0');
+    *bad |= (a > 9) | (b > 9);
+    return (int)(a * 10 + b);
 }
 
 /* "YYYY-MM-DD HH:MM:SS" or "YYYY-MM-DD HH:MM:SS.ffffff", as strata writes
  * timestamps (every row read back on SQLite is one): read by position.
- * STRATA_E_TYPE when the text is not exactly that, for the general
- * reader to decide. */
+ * Anything else is STRATA_E_TYPE, for the general reader to decide. */
 static int parse_canonical(strata_timestamp *out, const char *t, size_t len)
 {
     if ((len != 19 && len != 26) || t[4] != '-' || t[7] != '-' || t[10] != ' ' || t[13] != ':' ||
         t[16] != ':' || (len == 26 && t[19] != '.'))
         return STRATA_E_TYPE;
-    int y = fixed_digits(t, 0, 4), mo = fixed_digits(t, 5, 2), d = fixed_digits(t, 8, 2);
-    int h = fixed_digits(t, 11, 2), mi = fixed_digits(t, 14, 2), s = fixed_digits(t, 17, 2);
-    int us = len == 26 ? fixed_digits(t, 20, 6) : 0;
-    if (y < 0 || mo < 0 || d < 0 || h < 0 || mi < 0 || s < 0 || us < 0)
+    unsigned bad = 0;
+    int y = two(t, &bad) * 100 + two(t + 2, &bad);
+    int mo = two(t + 5, &bad), d = two(t + 8, &bad);
+    int h = two(t + 11, &bad), mi = two(t + 14, &bad), s = two(t + 17, &bad);
+    int us = len == 26 ? (two(t + 20, &bad) * 100 + two(t + 22, &bad)) * 100 + two(t + 24, &bad)
+                       : 0;
+    if (bad)
         return STRATA_E_TYPE;
     return strata_timestamp_from_parts(out, y, mo, d, h, mi, s, us);
 }
