@@ -609,3 +609,10 @@ int th_run(Suite *(*build)(void))
     stop_server();
     return failed == 0 ? 0 : 1;
 }
+
+void th_collect(void *ud, const char *line)
+{
+    th_lines *l = ud;
+    size_t n = strlen(l->text);
+    snprintf(l->text + n, sizeof l->text - n, "%s\n", line);
+}

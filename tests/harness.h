@@ -117,6 +117,22 @@ Suite *th_suite(const char *name, th_add_fn add);
 Suite *th_suite_reduced(const char *name, th_add_fn add);
 /* Find or start PostgreSQL, build the suite with `build` (which calls
  * th_suite), run it, stop the server; returns the exit status. */
+/* Lines a hook gives (migration output, echo), gathered one after the
+ * other, each ended by a newline: th_collect is the hook, a th_lines its
+ * user data. */
+typedef struct th_lines {
+    char text[16384];
+} th_lines;
+void th_collect(void *ud, const char *line);
+
+/* A migrations call that must succeed; the message names it. */
+#define TH_MOK(m, call)                                                           \
+    do {                                                                          \
+        int rc_ = (call);                                                         \
+        ck_assert_msg(rc_ == STRATA_OK, "%s: %s: %s", #call, strata_errname(rc_), \
+                      strata_migrations_errmsg(m));                               \
+    } while (0)
+
 int th_run(Suite *(*build)(void));
 
 #endif

@@ -289,24 +289,6 @@ START_TEST(collation_locale_column_round_trips)
 }
 END_TEST
 
-typedef struct lines {
-    char text[8192];
-} lines;
-
-static void collect(void *ud, const char *line)
-{
-    lines *l = ud;
-    size_t n = strlen(l->text);
-    snprintf(l->text + n, sizeof l->text - n, "%s\n", line);
-}
-
-#define MOK(m, call)                                                              \
-    do {                                                                          \
-        int rc_ = (call);                                                         \
-        ck_assert_msg(rc_ == STRATA_OK, "%s: %s: %s", #call, strata_errname(rc_), \
-                      strata_migrations_errmsg(m));                               \
-    } while (0)
-
 static void write_file(const char *path, const char *text)
 {
     FILE *f = fopen(path, "w");
@@ -388,10 +370,10 @@ START_TEST(collation_existing_database_migrates)
     strata_migrations_free(m);
     snprintf(path, sizeof path, "%s/versions/00000000000a_accounts.yaml", dir);
     write_file(path, old_revision);
-    lines out = {""};
+    th_lines out = {""};
     ck_assert_int_eq(strata_migrations_open(&m, dir), STRATA_OK);
-    strata_migrations_set_output(m, collect, &out);
-    MOK(m, strata_migrations_upgrade(m, db, "head"));
+    strata_migrations_set_output(m, th_collect, &out);
+    TH_MOK(m, strata_migrations_upgrade(m, db, "head"));
     ck_assert_str_eq(collation_of(db, "username"), th_is_pg() ? "locale" : "binary");
     th_exec(db, "INSERT INTO account (username, bio, display) VALUES ('b', 'x', 'y'), "
                 "('a', 'x', 'y'), ('B', 'x', 'y')");
@@ -399,7 +381,7 @@ START_TEST(collation_existing_database_migrates)
     strata_metadata *md = models_md();
     char *id = NULL;
     out.text[0] = '\0';
-    MOK(m, strata_migrations_autogenerate(m, db, md, "bytewise strings", &id));
+    TH_MOK(m, strata_migrations_autogenerate(m, db, md, "bytewise strings", &id));
     if (th_is_pg()) {
         /* Two columns change; display asks for the locale it has. */
         ck_assert_ptr_nonnull(id);
@@ -414,7 +396,7 @@ START_TEST(collation_existing_database_migrates)
         ck_assert_msg(strstr(text, COLLATION_UP) && strstr(text, COLLATION_DOWN), "%s", text);
         /* Offline, the same change. */
         char *sql;
-        MOK(m, strata_migrations_upgrade_sql(m, strata_db_driver(db), "00000000000a:head", &sql));
+        TH_MOK(m, strata_migrations_upgrade_sql(m, strata_db_driver(db), "00000000000a:head", &sql));
         ck_assert_msg(strstr(sql, "ALTER TABLE account ALTER COLUMN username TYPE VARCHAR(20) "
                                   "COLLATE \"C\" USING username::VARCHAR(20);\n"),
                       "%s", sql);
@@ -430,22 +412,22 @@ START_TEST(collation_existing_database_migrates)
                  "message: bytewise strings\n" COLLATION_UP COLLATION_DOWN);
         write_file(path, text);
         ck_assert_int_eq(strata_migrations_open(&m, dir), STRATA_OK);
-        strata_migrations_set_output(m, collect, &out);
+        strata_migrations_set_output(m, th_collect, &out);
     }
     strata_free(id);
 
     /* Up (a table rebuild on SQLite), down and up again, rows kept. */
-    MOK(m, strata_migrations_upgrade(m, db, "head"));
+    TH_MOK(m, strata_migrations_upgrade(m, db, "head"));
     ck_assert_str_eq(collation_of(db, "username"), "binary");
     ck_assert_str_eq(collation_of(db, "display"), th_is_pg() ? "locale" : "binary");
     char got[256];
     column_of(db, "SELECT username FROM account ORDER BY username", got, sizeof got);
     ck_assert_str_eq(got, "B|a|b|");
-    MOK(m, strata_migrations_check(m, db, md));
-    MOK(m, strata_migrations_downgrade(m, db, "-1"));
+    TH_MOK(m, strata_migrations_check(m, db, md));
+    TH_MOK(m, strata_migrations_downgrade(m, db, "-1"));
     ck_assert_str_eq(collation_of(db, "username"), th_is_pg() ? "locale" : "binary");
     ck_assert_int_eq(th_int(db, "SELECT count(*) FROM account"), 3);
-    MOK(m, strata_migrations_upgrade(m, db, "head"));
+    TH_MOK(m, strata_migrations_upgrade(m, db, "head"));
     ck_assert_str_eq(collation_of(db, "bio"), "binary");
     ck_assert_int_eq(th_int(db, "SELECT count(*) FROM account"), 3);
     char plan[2048];

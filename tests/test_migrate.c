@@ -20,24 +20,6 @@
 
 /* ---- helpers ----------------------------------------------------------- */
 
-typedef struct lines {
-    char text[16384];
-} lines;
-
-static void collect(void *ud, const char *line)
-{
-    lines *l = ud;
-    size_t n = strlen(l->text);
-    snprintf(l->text + n, sizeof l->text - n, "%s\n", line);
-}
-
-#define MOK(m, call)                                                              \
-    do {                                                                          \
-        int rc_ = (call);                                                         \
-        ck_assert_msg(rc_ == STRATA_OK, "%s: %s: %s", #call, strata_errname(rc_), \
-                      strata_migrations_errmsg(m));                               \
-    } while (0)
-
 static const char *repo_dir(void)
 {
     static char dir[512];
@@ -45,16 +27,16 @@ static const char *repo_dir(void)
     return dir;
 }
 
-static strata_migrations *repo_open(const char *dir, lines *out)
+static strata_migrations *repo_open(const char *dir, th_lines *out)
 {
     strata_migrations *m;
     int rc = strata_migrations_open(&m, dir);
     ck_assert_msg(rc == STRATA_OK, "open: %s", strata_migrations_errmsg(m));
-    strata_migrations_set_output(m, collect, out);
+    strata_migrations_set_output(m, th_collect, out);
     return m;
 }
 
-static strata_migrations *repo_init_at(const char *dir, lines *out)
+static strata_migrations *repo_init_at(const char *dir, th_lines *out)
 {
     strata_migrations *m;
     int rc = strata_migrations_init(&m, dir);
@@ -63,7 +45,7 @@ static strata_migrations *repo_init_at(const char *dir, lines *out)
     return repo_open(dir, out);
 }
 
-static strata_migrations *repo_init(lines *out) { return repo_init_at(repo_dir(), out); }
+static strata_migrations *repo_init(th_lines *out) { return repo_init_at(repo_dir(), out); }
 
 static strata_metadata *models_md(const strata_model *a, const strata_model *b,
                                   const strata_model *c)
@@ -97,7 +79,7 @@ static void assert_schema(strata_db *db, const strata_metadata *want)
 static char *current(strata_migrations *m, strata_db *db)
 {
     char *cur;
-    MOK(m, strata_migrations_current(m, db, &cur));
+    TH_MOK(m, strata_migrations_current(m, db, &cur));
     return cur;
 }
 
@@ -121,7 +103,7 @@ static void write_text(const char *path, const char *text)
 START_TEST(migrate_tutorial_sequence)
 {
     strata_db *db = th_open();
-    lines out = {""};
+    th_lines out = {""};
     strata_migrations *m = repo_init(&out);
     /* init refuses an existing repository. */
     strata_migrations *again;
@@ -132,7 +114,7 @@ START_TEST(migrate_tutorial_sequence)
     /* db migrate -m "users table" */
     strata_metadata *v1 = models_md(&user_model, NULL, NULL);
     char *users;
-    MOK(m, strata_migrations_autogenerate(m, db, v1, "users table", &users));
+    TH_MOK(m, strata_migrations_autogenerate(m, db, v1, "users table", &users));
     ck_assert_ptr_nonnull(users);
     ck_assert_msg(strstr(out.text, "Detected added table 'user'\n") &&
                       strstr(out.text, "Detected added index 'ix_user_email' on '['email']'\n") &&
@@ -146,7 +128,7 @@ START_TEST(migrate_tutorial_sequence)
 
     /* db upgrade */
     out.text[0] = '\0';
-    MOK(m, strata_migrations_upgrade(m, db, "head"));
+    TH_MOK(m, strata_migrations_upgrade(m, db, "head"));
     snprintf(want, sizeof want, "Running upgrade  -> %s, users table\n", users);
     ck_assert_str_eq(out.text, want);
     assert_schema(db, v1);
@@ -157,13 +139,13 @@ START_TEST(migrate_tutorial_sequence)
     strata_metadata *v2 = models_md(&user_model, &post_model, NULL);
     char *posts;
     out.text[0] = '\0';
-    MOK(m, strata_migrations_autogenerate(m, db, v2, "posts table", &posts));
+    TH_MOK(m, strata_migrations_autogenerate(m, db, v2, "posts table", &posts));
     ck_assert_msg(
         strstr(out.text, "Detected added table 'post'\n") &&
             strstr(out.text, "Detected added index 'ix_post_timestamp' on '['timestamp']'\n"),
         "%s", out.text);
     out.text[0] = '\0';
-    MOK(m, strata_migrations_upgrade(m, db, NULL));
+    TH_MOK(m, strata_migrations_upgrade(m, db, NULL));
     snprintf(want, sizeof want, "Running upgrade %s -> %s, posts table\n", users, posts);
     ck_assert_str_eq(out.text, want);
     assert_schema(db, v2);
@@ -171,13 +153,13 @@ START_TEST(migrate_tutorial_sequence)
     /* Nothing more to do. */
     char *none;
     out.text[0] = '\0';
-    MOK(m, strata_migrations_autogenerate(m, db, v2, "nothing", &none));
+    TH_MOK(m, strata_migrations_autogenerate(m, db, v2, "nothing", &none));
     ck_assert_ptr_null(none);
     ck_assert_str_eq(out.text, "No changes in schema detected.\n");
     ck_assert_int_eq(strata_migrations_count(m), 2);
-    MOK(m, strata_migrations_check(m, db, v2));
+    TH_MOK(m, strata_migrations_check(m, db, v2));
     out.text[0] = '\0';
-    MOK(m, strata_migrations_upgrade(m, db, "head"));
+    TH_MOK(m, strata_migrations_upgrade(m, db, "head"));
     ck_assert_str_eq(out.text, "");
 
     /* Rows survive a round trip of the posts table's revision. */
@@ -185,17 +167,17 @@ START_TEST(migrate_tutorial_sequence)
 
     /* db downgrade; db downgrade base; db upgrade */
     out.text[0] = '\0';
-    MOK(m, strata_migrations_downgrade(m, db, NULL));
+    TH_MOK(m, strata_migrations_downgrade(m, db, NULL));
     snprintf(want, sizeof want, "Running downgrade %s -> %s, posts table\n", posts, users);
     ck_assert_str_eq(out.text, want);
     assert_schema(db, v1);
     ck_assert_int_eq(th_int(db, "SELECT count(*) FROM \"user\""), 1);
-    MOK(m, strata_migrations_downgrade(m, db, "base"));
+    TH_MOK(m, strata_migrations_downgrade(m, db, "base"));
     strata_metadata *empty;
     strata_metadata_new(&empty);
     assert_schema(db, empty);
     assert_current(m, db, "");
-    MOK(m, strata_migrations_upgrade(m, db, "head"));
+    TH_MOK(m, strata_migrations_upgrade(m, db, "head"));
     assert_schema(db, v2);
 
     /* The models change: check fails, migrate + upgrade make it pass. */
@@ -204,18 +186,18 @@ START_TEST(migrate_tutorial_sequence)
     ck_assert_int_eq(strata_migrations_check(m, db, v3), STRATA_E_OUTDATED);
     ck_assert_msg(strstr(out.text, "Detected added table 'followers'\n"), "%s", out.text);
     char *followers;
-    MOK(m, strata_migrations_autogenerate(m, db, v3, "followers", &followers));
+    TH_MOK(m, strata_migrations_autogenerate(m, db, v3, "followers", &followers));
     /* Not at head: autogenerate refuses. */
     ck_assert_int_eq(strata_migrations_autogenerate(m, db, v3, "again", &none), STRATA_E_OUTDATED);
     ck_assert_str_eq(strata_migrations_errmsg(m),
                      "Target database is not up to date: run db upgrade first.");
-    MOK(m, strata_migrations_upgrade(m, db, "head"));
+    TH_MOK(m, strata_migrations_upgrade(m, db, "head"));
     assert_schema(db, v3);
-    MOK(m, strata_migrations_check(m, db, v3));
+    TH_MOK(m, strata_migrations_check(m, db, v3));
 
     /* history, newest first. */
     char *hist;
-    MOK(m, strata_migrations_history(m, NULL, 0, &hist));
+    TH_MOK(m, strata_migrations_history(m, NULL, 0, &hist));
     char expect[512];
     snprintf(expect, sizeof expect,
              "%s -> %s (head), followers\n%s -> %s, posts table\n<base> -> %s, users table\n",
@@ -228,9 +210,9 @@ START_TEST(migrate_tutorial_sequence)
     int rc = strata_migrations_open(&re, repo_dir());
     ck_assert_msg(rc == STRATA_OK, "%s", strata_migrations_errmsg(re));
     ck_assert_int_eq(strata_migrations_count(re), 3);
-    MOK(re, strata_migrations_downgrade(re, db, "base"));
+    TH_MOK(re, strata_migrations_downgrade(re, db, "base"));
     assert_schema(db, empty);
-    MOK(re, strata_migrations_upgrade(re, db, "head"));
+    TH_MOK(re, strata_migrations_upgrade(re, db, "head"));
     assert_schema(db, v3);
     strata_migrations_free(re);
 
@@ -363,16 +345,16 @@ START_TEST(migrate_each_kind_of_change)
     for (int k = 0; k < CHANGES; k++) {
         char dir[512];
         snprintf(dir, sizeof dir, "%s/change%d", th_tmpdir(), k);
-        lines out = {""};
+        th_lines out = {""};
         strata_migrations *m = repo_init_at(dir, &out);
-        MOK(m, strata_migrations_autogenerate(m, db, a, "base", NULL));
-        MOK(m, strata_migrations_upgrade(m, db, "head"));
+        TH_MOK(m, strata_migrations_autogenerate(m, db, a, "base", NULL));
+        TH_MOK(m, strata_migrations_upgrade(m, db, "head"));
         th_exec(db, "INSERT INTO owner (id) VALUES (1)");
         th_exec(db,
                 "INSERT INTO item (name, note, owner_id) VALUES ('a', 'na', 1), ('b', 'nb', 1)");
         strata_metadata *b = changed_md((enum change)k);
         char *id;
-        MOK(m, strata_migrations_autogenerate(m, db, b, change_names[k], &id));
+        TH_MOK(m, strata_migrations_autogenerate(m, db, b, change_names[k], &id));
         ck_assert_msg(id != NULL, "%s: no change detected", change_names[k]);
         int rc = strata_migrations_upgrade(m, db, "head");
         ck_assert_msg(rc == STRATA_OK, "%s: upgrade: %s", change_names[k],
@@ -384,7 +366,7 @@ START_TEST(migrate_each_kind_of_change)
                       strata_migrations_errmsg(m));
         assert_schema(db, a);
         assert_rows_kept(db);
-        MOK(m, strata_migrations_downgrade(m, db, "base"));
+        TH_MOK(m, strata_migrations_downgrade(m, db, "base"));
         strata_free(id);
         strata_metadata_free(b);
         strata_migrations_free(m);
@@ -399,12 +381,12 @@ END_TEST
 START_TEST(migrate_hand_written_renames_and_sql)
 {
     strata_db *db = th_open();
-    lines out = {""};
+    th_lines out = {""};
     strata_migrations *m = repo_init(&out);
     strata_metadata *a = base_md();
     char *base;
-    MOK(m, strata_migrations_autogenerate(m, db, a, "base", &base));
-    MOK(m, strata_migrations_upgrade(m, db, "head"));
+    TH_MOK(m, strata_migrations_autogenerate(m, db, a, "base", &base));
+    TH_MOK(m, strata_migrations_upgrade(m, db, "head"));
     th_exec(db, "INSERT INTO item (name, note) VALUES ('a', 'na'), ('b', 'nb')");
     char path[600], text[2048];
     snprintf(path, sizeof path, "%s/versions/0000000000aa_renames.yaml", repo_dir());
@@ -427,11 +409,11 @@ START_TEST(migrate_hand_written_renames_and_sql)
     write_text(path, text);
     strata_migrations_free(m);
     m = repo_open(repo_dir(), &out);
-    MOK(m, strata_migrations_upgrade(m, db, "head"));
+    TH_MOK(m, strata_migrations_upgrade(m, db, "head"));
     ck_assert_int_eq(th_int(db, "SELECT count(*) FROM item WHERE remark = 'nb' AND name = 'b!'"),
                      1);
     ck_assert_int_eq(th_int(db, "SELECT count(*) FROM person"), 0);
-    MOK(m, strata_migrations_downgrade(m, db, "-1"));
+    TH_MOK(m, strata_migrations_downgrade(m, db, "-1"));
     assert_schema(db, a);
     ck_assert_int_eq(th_int(db, "SELECT count(*) FROM item WHERE note = 'nb' AND name = 'b'"), 1);
     strata_free(base);
@@ -448,7 +430,7 @@ END_TEST
 START_TEST(migrate_foreign_keys_stay_on)
 {
     strata_db *db = th_open();
-    lines out = {""};
+    th_lines out = {""};
     strata_migrations *m = repo_init(&out);
     char path[600];
     snprintf(path, sizeof path, "%s/versions/0000000000f1_base.yaml", repo_dir());
@@ -519,14 +501,14 @@ START_TEST(migrate_foreign_keys_stay_on)
                      "  - sql: DELETE FROM child WHERE id = 13\n");
     strata_migrations_free(m);
     m = repo_open(repo_dir(), &out);
-    MOK(m, strata_migrations_upgrade(m, db, "0000000000f2"));
+    TH_MOK(m, strata_migrations_upgrade(m, db, "0000000000f2"));
     /* The cascade ran: parent 1's children went with it. */
     ck_assert_int_eq(th_int(db, "SELECT count(*) FROM child"), 1);
     /* The rebuild of a table referencing itself (a tree) keeps its rows,
      * and the rebuild of a referenced table the child rows. */
-    MOK(m, strata_migrations_upgrade(m, db, "0000000000f3"));
+    TH_MOK(m, strata_migrations_upgrade(m, db, "0000000000f3"));
     ck_assert_int_eq(th_int(db, "SELECT count(*) FROM node WHERE up IS NOT NULL"), 2);
-    MOK(m, strata_migrations_upgrade(m, db, "0000000000f4"));
+    TH_MOK(m, strata_migrations_upgrade(m, db, "0000000000f4"));
     ck_assert_int_eq(th_int(db, "SELECT count(*) FROM child WHERE parent_id = 2"), 1);
     /* A dangling reference is refused, and the revision is not recorded. */
     ck_assert_int_eq(strata_migrations_upgrade(m, db, "head"), STRATA_E_FOREIGN_KEY);
@@ -534,7 +516,7 @@ START_TEST(migrate_foreign_keys_stay_on)
     /* The connection keeps foreign keys on after the run. */
     th_rc(db, strata_db_exec(db, "INSERT INTO child (id, parent_id) VALUES (14, 98)"),
           STRATA_E_FOREIGN_KEY);
-    MOK(m, strata_migrations_downgrade(m, db, "0000000000f1"));
+    TH_MOK(m, strata_migrations_downgrade(m, db, "0000000000f1"));
     ck_assert_int_eq(th_int(db, "SELECT count(*) FROM parent"), 2);
     strata_migrations_free(m);
     strata_db_close(db);
@@ -649,7 +631,7 @@ static strata_metadata *every_op_md(bool b)
 START_TEST(migrate_every_operation_by_hand)
 {
     strata_db *db = th_open();
-    lines out = {""};
+    th_lines out = {""};
     strata_migrations *m = repo_init(&out);
     strata_migrations_free(m);
     char path[700];
@@ -663,7 +645,7 @@ START_TEST(migrate_every_operation_by_hand)
     ck_assert_int_eq(strata_migrations_count(m), 3);
     strata_metadata *a = every_op_md(false), *b = every_op_md(true);
 
-    MOK(m, strata_migrations_upgrade(m, db, "00000000000a"));
+    TH_MOK(m, strata_migrations_upgrade(m, db, "00000000000a"));
     assert_schema(db, a);
     th_exec(db, "INSERT INTO owner (name) VALUES ('olga'), ('ivan')");
     th_exec(db, "INSERT INTO item (id, code, qty, note, owner_id, maker_id) VALUES "
@@ -672,7 +654,7 @@ START_TEST(migrate_every_operation_by_hand)
     th_rc(db, strata_db_exec(db, "INSERT INTO item (id, code, owner_id) VALUES (4, 'a', 1)"),
           STRATA_E_UNIQUE);
 
-    MOK(m, strata_migrations_upgrade(m, db, "+1"));
+    TH_MOK(m, strata_migrations_upgrade(m, db, "+1"));
     assert_schema(db, b);
     ck_assert_int_eq(th_int(db, "SELECT sum(qty) FROM item"), 6);
     th_rc(db,
@@ -690,19 +672,19 @@ START_TEST(migrate_every_operation_by_hand)
     ck_assert_int_eq(th_int(db, "SELECT count(*) FROM item"), 3);
     ck_assert_int_eq(th_int(db, "SELECT count(*) FROM item WHERE maker_id IS NULL"), 3);
 
-    MOK(m, strata_migrations_upgrade(m, db, "head"));
+    TH_MOK(m, strata_migrations_upgrade(m, db, "head"));
     ck_assert_int_eq(th_int(db, "SELECT count(*) FROM person"), 1);
     ck_assert_int_eq(th_int(db, "SELECT count(*) FROM item WHERE remark = 'na'"), 1);
     th_rc(db, strata_db_exec(db, "INSERT INTO item (id, code, owner_id) VALUES (6, 'f', 42)"),
           STRATA_E_FOREIGN_KEY); /* the key follows the renamed table */
 
-    MOK(m, strata_migrations_downgrade(m, db, "-1"));
+    TH_MOK(m, strata_migrations_downgrade(m, db, "-1"));
     assert_schema(db, b);
     ck_assert_int_eq(th_int(db, "SELECT count(*) FROM item WHERE note = 'na'"), 1);
-    MOK(m, strata_migrations_downgrade(m, db, "-1"));
+    TH_MOK(m, strata_migrations_downgrade(m, db, "-1"));
     assert_schema(db, a);
     ck_assert_int_eq(th_int(db, "SELECT count(*) FROM item"), 3);
-    MOK(m, strata_migrations_downgrade(m, db, "base"));
+    TH_MOK(m, strata_migrations_downgrade(m, db, "base"));
     ck_assert_str_eq(out.text, "Running upgrade  -> 00000000000a, base\n"
                                "Running upgrade 00000000000a -> 00000000000b, constraints\n"
                                "Running upgrade 00000000000b -> 00000000000c, renames\n"
@@ -725,7 +707,7 @@ END_TEST
 START_TEST(migrate_failure_halfway_resumes)
 {
     strata_db *db = th_open();
-    lines out = {""};
+    th_lines out = {""};
     strata_migrations *m = repo_init(&out);
     char path[600];
     snprintf(path, sizeof path, "%s/versions/00000000000a_one.yaml", repo_dir());
@@ -771,7 +753,7 @@ START_TEST(migrate_failure_halfway_resumes)
     strata_migrations_free(m);
     out.text[0] = '\0';
     m = repo_open(repo_dir(), &out);
-    MOK(m, strata_migrations_upgrade(m, db, "head"));
+    TH_MOK(m, strata_migrations_upgrade(m, db, "head"));
     ck_assert_str_eq(out.text, "Running upgrade 00000000000a -> 00000000000b, two\n"
                                "Running upgrade 00000000000b -> 00000000000c, three\n");
     assert_current(m, db, "00000000000c (head)\n");
@@ -787,7 +769,7 @@ static void bad_file(const char *name, const char *text, const char *want)
 {
     char dir[600], path[700];
     snprintf(dir, sizeof dir, "%s/bad-%s", th_tmpdir(), name);
-    lines out = {""};
+    th_lines out = {""};
     strata_migrations *m = repo_init_at(dir, &out);
     strata_migrations_free(m);
     snprintf(path, sizeof path, "%s/versions/%s.yaml", dir, name);
@@ -1002,7 +984,7 @@ static void bad_run(strata_db *db, const char *name, const char *ops, const char
 {
     char dir[600], path[700], text[1024];
     snprintf(dir, sizeof dir, "%s/run-%s", th_tmpdir(), name);
-    lines out = {""};
+    th_lines out = {""};
     strata_migrations *m = repo_init_at(dir, &out);
     strata_migrations_free(m);
     snprintf(path, sizeof path, "%s/versions/00000000000a_t.yaml", dir);
@@ -1019,7 +1001,7 @@ static void bad_run(strata_db *db, const char *name, const char *ops, const char
     ck_assert_msg(strstr(strata_migrations_errmsg(m), want), "%s: wanted '%s' in: %s", name, want,
                   strata_migrations_errmsg(m));
     assert_current(m, db, "00000000000a\n");
-    MOK(m, strata_migrations_downgrade(m, db, "base"));
+    TH_MOK(m, strata_migrations_downgrade(m, db, "base"));
     strata_migrations_free(m);
 }
 
@@ -1067,7 +1049,7 @@ static void write_rev(const char *id, const char *down, const char *table)
 START_TEST(migrate_branches_and_merge)
 {
     strata_db *db = th_open();
-    lines out = {""};
+    th_lines out = {""};
     strata_migrations *m = repo_init(&out);
     strata_migrations_free(m);
     write_rev("0000000000a0", "null", "a");
@@ -1079,47 +1061,47 @@ START_TEST(migrate_branches_and_merge)
                                                       "(0000000000b1, 0000000000b2)"),
                   "%s", strata_migrations_errmsg(m));
     char *text;
-    MOK(m, strata_migrations_branches(m, &text));
+    TH_MOK(m, strata_migrations_branches(m, &text));
     ck_assert_str_eq(text, "0000000000a0 (branchpoint), a\n    -> 0000000000b1 (head), b1\n"
                            "    -> 0000000000b2 (head), b2\n");
     strata_free(text);
-    MOK(m, strata_migrations_upgrade(m, db, "0000000000b1"));
+    TH_MOK(m, strata_migrations_upgrade(m, db, "0000000000b1"));
     assert_current(m, db, "0000000000b1 (head)\n");
-    MOK(m, strata_migrations_upgrade(m, db, "heads"));
+    TH_MOK(m, strata_migrations_upgrade(m, db, "heads"));
     assert_current(m, db, "0000000000b1 (head)\n0000000000b2 (head)\n");
     /* Merge the two heads; upgrading to it touches nothing but the version table. */
     char *merge;
-    MOK(m, strata_migrations_merge(m, NULL, "merge branches", &merge));
-    MOK(m, strata_migrations_heads(m, &text));
+    TH_MOK(m, strata_migrations_merge(m, NULL, "merge branches", &merge));
+    TH_MOK(m, strata_migrations_heads(m, &text));
     char want[128];
     snprintf(want, sizeof want, "%s (head)\n", merge);
     ck_assert_str_eq(text, want);
     strata_free(text);
     out.text[0] = '\0';
-    MOK(m, strata_migrations_upgrade(m, db, "head"));
+    TH_MOK(m, strata_migrations_upgrade(m, db, "head"));
     snprintf(want, sizeof want,
              "Running upgrade 0000000000b1, 0000000000b2 -> %s, merge branches\n", merge);
     ck_assert_str_eq(out.text, want);
     snprintf(want, sizeof want, "%s (head)\n", merge);
     assert_current(m, db, want);
-    MOK(m, strata_migrations_downgrade(m, db, "-1"));
+    TH_MOK(m, strata_migrations_downgrade(m, db, "-1"));
     assert_current(m, db, "0000000000b1\n0000000000b2\n");
-    MOK(m, strata_migrations_downgrade(m, db, "0000000000a0"));
+    TH_MOK(m, strata_migrations_downgrade(m, db, "0000000000a0"));
     assert_current(m, db, "0000000000a0\n");
     ck_assert_int_eq(th_int(db, "SELECT count(*) FROM a"), 0);
     /* Prefixes and relative steps. */
-    MOK(m, strata_migrations_upgrade(m, db, "0000000000b2"));
+    TH_MOK(m, strata_migrations_upgrade(m, db, "0000000000b2"));
     assert_current(m, db, "0000000000b2\n");
     ck_assert_int_eq(strata_migrations_upgrade(m, db, "00000"), STRATA_E_MIGRATION);
     ck_assert(strstr(strata_migrations_errmsg(m), "ambiguous") != NULL);
-    MOK(m, strata_migrations_downgrade(m, db, "base"));
-    MOK(m, strata_migrations_upgrade(m, db, "+1"));
+    TH_MOK(m, strata_migrations_downgrade(m, db, "base"));
+    TH_MOK(m, strata_migrations_upgrade(m, db, "+1"));
     assert_current(m, db, "0000000000a0\n");
     ck_assert_int_eq(strata_migrations_upgrade(m, db, "+1"), STRATA_E_MIGRATION);
-    MOK(m, strata_migrations_stamp(m, db, "heads"));
+    TH_MOK(m, strata_migrations_stamp(m, db, "heads"));
     snprintf(want, sizeof want, "%s (head)\n", merge);
     assert_current(m, db, want);
-    MOK(m, strata_migrations_stamp(m, db, "base"));
+    TH_MOK(m, strata_migrations_stamp(m, db, "base"));
     assert_current(m, db, "");
     strata_free(merge);
     strata_migrations_free(m);
@@ -1132,15 +1114,15 @@ END_TEST
 START_TEST(migrate_offline_sql_builds_the_same_database)
 {
     strata_db *db = th_open();
-    lines out = {""};
+    th_lines out = {""};
     strata_migrations *m = repo_init(&out);
     strata_metadata *a = base_md(), *b = changed_md(CHANGE_LENGTH);
-    MOK(m, strata_migrations_autogenerate(m, db, a, "base", NULL));
-    MOK(m, strata_migrations_upgrade(m, db, "head"));
-    MOK(m, strata_migrations_autogenerate(m, db, b, "longer names", NULL));
-    MOK(m, strata_migrations_downgrade(m, db, "base"));
+    TH_MOK(m, strata_migrations_autogenerate(m, db, a, "base", NULL));
+    TH_MOK(m, strata_migrations_upgrade(m, db, "head"));
+    TH_MOK(m, strata_migrations_autogenerate(m, db, b, "longer names", NULL));
+    TH_MOK(m, strata_migrations_downgrade(m, db, "base"));
     char *sql;
-    MOK(m, strata_migrations_upgrade_sql(m, strata_db_driver(db), "head", &sql));
+    TH_MOK(m, strata_migrations_upgrade_sql(m, strata_db_driver(db), "head", &sql));
     /* SQLite cannot change a length in place: the plan rebuilds. */
     if (!th_is_pg())
         ck_assert_msg(strstr(sql, "_strata_new_item") != NULL, "%s", sql);
@@ -1148,7 +1130,7 @@ START_TEST(migrate_offline_sql_builds_the_same_database)
     strata_free(sql);
     assert_schema(db, b);
     char *ids;
-    MOK(m, strata_migrations_heads(m, &ids));
+    TH_MOK(m, strata_migrations_heads(m, &ids));
     assert_current(m, db, ids);
     /* Down from "head" is the same script as from the head's id, and a
      * relative target counts from FROM. */
@@ -1156,20 +1138,20 @@ START_TEST(migrate_offline_sql_builds_the_same_database)
     snprintf(range, sizeof range, "%.12s:base", ids);
     strata_free(ids);
     char *by_head, *by_id, *one_back;
-    MOK(m, strata_migrations_downgrade_sql(m, strata_db_driver(db), "head:base", &by_head));
-    MOK(m, strata_migrations_downgrade_sql(m, strata_db_driver(db), "heads:base", &one_back));
-    MOK(m, strata_migrations_downgrade_sql(m, strata_db_driver(db), range, &by_id));
+    TH_MOK(m, strata_migrations_downgrade_sql(m, strata_db_driver(db), "head:base", &by_head));
+    TH_MOK(m, strata_migrations_downgrade_sql(m, strata_db_driver(db), "heads:base", &one_back));
+    TH_MOK(m, strata_migrations_downgrade_sql(m, strata_db_driver(db), range, &by_id));
     ck_assert_str_eq(by_head, by_id);
     ck_assert_str_eq(one_back, by_id);
     strata_free(one_back);
-    MOK(m, strata_migrations_downgrade_sql(m, strata_db_driver(db), "head:-1", &one_back));
+    TH_MOK(m, strata_migrations_downgrade_sql(m, strata_db_driver(db), "head:-1", &one_back));
     ck_assert_msg(strstr(one_back, ", longer names\n") && !strstr(one_back, ", base\n") &&
                       strstr(by_id, ", base\n"),
                   "%s", one_back);
     strata_free(one_back);
     strata_free(by_head);
     strata_free(by_id);
-    MOK(m, strata_migrations_downgrade_sql(m, strata_db_driver(db), range, &sql));
+    TH_MOK(m, strata_migrations_downgrade_sql(m, strata_db_driver(db), range, &sql));
     th_exec(db, sql);
     strata_free(sql);
     strata_metadata *empty;
@@ -1189,13 +1171,13 @@ END_TEST
 START_TEST(migrate_embedded_repository)
 {
     strata_db *db = th_open();
-    lines out = {""};
+    th_lines out = {""};
     strata_migrations *m = repo_init(&out);
     strata_metadata *v2 = models_md(&user_model, &post_model, NULL);
-    MOK(m, strata_migrations_autogenerate(m, db, v2, "tables", NULL));
+    TH_MOK(m, strata_migrations_autogenerate(m, db, v2, "tables", NULL));
     char src[600];
     snprintf(src, sizeof src, "%s/embedded.c", th_tmpdir());
-    MOK(m, strata_migrations_write_embedded(m, src, "microblog_migrations"));
+    TH_MOK(m, strata_migrations_write_embedded(m, src, "microblog_migrations"));
     FILE *f = fopen(src, "r");
     ck_assert_ptr_nonnull(f);
     char buf[16384];
@@ -1218,7 +1200,7 @@ START_TEST(migrate_embedded_repository)
     strata_migrations *e;
     int rc = strata_migrations_open_embedded(&e, files);
     ck_assert_msg(rc == STRATA_OK, "%s", strata_migrations_errmsg(e));
-    MOK(e, strata_migrations_upgrade(e, db, "head"));
+    TH_MOK(e, strata_migrations_upgrade(e, db, "head"));
     assert_schema(db, v2);
     ck_assert_int_eq(strata_migrations_revision(e, "no", NULL), STRATA_E_MISUSE);
     free(text);
@@ -1244,7 +1226,7 @@ static char *slurp(const char *path)
 
 START_TEST(migrate_repository_errors_name_the_place)
 {
-    lines out = {""};
+    th_lines out = {""};
     strata_migrations *m = NULL;
     char dir[700], path[800];
     ck_assert_int_eq(strata_migrations_init(NULL, repo_dir()), STRATA_E_MISUSE);
@@ -1322,9 +1304,9 @@ START_TEST(migrate_repository_errors_name_the_place)
     ck_assert_int_eq(strata_migrations_count(m), 3);
     /* Named revisions merge; the message makes the file's name. */
     const char *both[] = {"0000000000b2", "0000000000b1", NULL};
-    MOK(m, strata_migrations_merge(m, both, "Merge B1 + B2!", &id));
+    TH_MOK(m, strata_migrations_merge(m, both, "Merge B1 + B2!", &id));
     char *heads;
-    MOK(m, strata_migrations_heads(m, &heads));
+    TH_MOK(m, strata_migrations_heads(m, &heads));
     snprintf(want, sizeof want, "%s (head)\n", id);
     ck_assert_str_eq(heads, want);
     strata_free(heads);
@@ -1339,7 +1321,7 @@ END_TEST
 
 START_TEST(migrate_write_embedded_escapes_and_refuses)
 {
-    lines out = {""};
+    th_lines out = {""};
     strata_migrations *m = repo_init(&out);
     strata_migrations_free(m);
     /* A comment with what a C literal must escape. */
@@ -1370,7 +1352,7 @@ START_TEST(migrate_write_embedded_escapes_and_refuses)
     snprintf(want, sizeof want, "%s.tmp: No such file or directory", bad);
     ck_assert_str_eq(strata_migrations_errmsg(m), want);
 
-    MOK(m, strata_migrations_write_embedded(m, src, "files_2"));
+    TH_MOK(m, strata_migrations_write_embedded(m, src, "files_2"));
     const char *c = slurp(src);
     ck_assert_msg(strstr(c, "const strata_embedded_file files_2[] = {"), "%s", c);
     ck_assert_msg(strstr(c, "\"# why\\?\\? a \\\\ back\\tslash and \\\"quotes\\\"\\n\""), "%s", c);
@@ -1379,7 +1361,7 @@ START_TEST(migrate_write_embedded_escapes_and_refuses)
     strata_embedded_file files[] = {{"strata.yaml", "version_table: strata_version\n"},
                                     {NULL, NULL}};
     strata_migrations *e;
-    MOK(e, strata_migrations_open_embedded(&e, files));
+    TH_MOK(e, strata_migrations_open_embedded(&e, files));
     ck_assert_int_eq(strata_migrations_write_embedded(e, src, "files"), STRATA_E_MISUSE);
     ck_assert_str_eq(strata_migrations_errmsg(e), "an embedded repository has no files to write");
     strata_migrations_free(e);
@@ -1398,13 +1380,13 @@ static int upgrade_in_two_processes(const char *url)
         if ((kids[k] = fork()) == 0) {
             /* Child: upgrade, and report how many revisions it ran. */
             strata_db *cdb;
-            lines mine = {""};
+            th_lines mine = {""};
             if (strata_db_open(&cdb, url) != STRATA_OK)
                 _exit(100);
             strata_migrations *cm;
             if (strata_migrations_open(&cm, repo_dir()) != STRATA_OK)
                 _exit(101);
-            strata_migrations_set_output(cm, collect, &mine);
+            strata_migrations_set_output(cm, th_collect, &mine);
             if (strata_migrations_upgrade(cm, cdb, "head") != STRATA_OK) {
                 fprintf(stderr, "child %d: %s\n", k, strata_migrations_errmsg(cm));
                 _exit(102);
@@ -1431,7 +1413,7 @@ static int upgrade_in_two_processes(const char *url)
 
 START_TEST(migrate_concurrent_upgrades_apply_once)
 {
-    lines out = {""};
+    th_lines out = {""};
     strata_migrations *m = repo_init(&out);
     strata_migrations_free(m);
     char path[700];
@@ -1467,7 +1449,7 @@ END_TEST
  * in rounds and then finds nothing left, as on PostgreSQL; neither fails. */
 START_TEST(migrate_lock_waits_past_the_busy_timeout)
 {
-    lines out = {""};
+    th_lines out = {""};
     strata_migrations *m = repo_init(&out);
     strata_migrations_free(m);
     char path[700], text[1024];
@@ -1522,7 +1504,7 @@ END_TEST
 START_TEST(migrate_single_transaction_history_and_rename_warning)
 {
     strata_db *db = th_open();
-    lines out = {""};
+    th_lines out = {""};
     strata_migrations *m = repo_init(&out);
     strata_migrations_free(m);
     write_rev("0000000000d1", "null", "d1");
@@ -1544,11 +1526,11 @@ START_TEST(migrate_single_transaction_history_and_rename_warning)
     assert_current(m, db, "0000000000d2\n");
 
     char *h;
-    MOK(m, strata_migrations_history(m, "0000000000d2:", 0, &h));
+    TH_MOK(m, strata_migrations_history(m, "0000000000d2:", 0, &h));
     ck_assert_str_eq(h, "0000000000d2 -> 0000000000d3 (head), bad\n"
                         "0000000000d1 -> 0000000000d2, d2\n");
     strata_free(h);
-    MOK(m, strata_migrations_history(m, ":0000000000d1", 1, &h));
+    TH_MOK(m, strata_migrations_history(m, ":0000000000d1", 1, &h));
     ck_assert_msg(strstr(h, "Rev: 0000000000d1\nParent: <base>\nPath: ") != NULL, "%s", h);
     strata_free(h);
     ck_assert_int_eq(strata_migrations_history(m, "zz", 0, &h), STRATA_E_MIGRATION);
@@ -1562,14 +1544,14 @@ START_TEST(migrate_single_transaction_history_and_rename_warning)
     th_exec(db, "DELETE FROM strata_version");
     m = repo_init_at(dir, &out);
     strata_metadata *a = base_md();
-    MOK(m, strata_migrations_autogenerate(m, db, a, "base", NULL));
-    MOK(m, strata_migrations_upgrade(m, db, "head"));
+    TH_MOK(m, strata_migrations_autogenerate(m, db, a, "base", NULL));
+    TH_MOK(m, strata_migrations_upgrade(m, db, "head"));
     item_shape renamed = base_shape;
     renamed.note = "remark";
     strata_metadata *b = item_md(renamed);
     char *id;
     out.text[0] = '\0';
-    MOK(m, strata_migrations_autogenerate(m, db, b, "rename note", &id));
+    TH_MOK(m, strata_migrations_autogenerate(m, db, b, "rename note", &id));
     ck_assert_msg(strstr(out.text, "WARNING: ") != NULL, "%s", out.text);
     int i = strata_migrations_count(m) - 1;
     FILE *f = fopen(strata_migrations_revision_file(m, i), "r");
@@ -1608,18 +1590,18 @@ static strata_metadata *parent_child_md(const char *label_type)
 START_TEST(migrate_rebuild_keeps_children)
 {
     strata_db *db = th_open();
-    lines out = {""};
+    th_lines out = {""};
     strata_migrations *m = repo_init(&out);
     strata_metadata *a = parent_child_md("string(10)"), *b = parent_child_md("string(30)");
-    MOK(m, strata_migrations_autogenerate(m, db, a, "tables", NULL));
-    MOK(m, strata_migrations_upgrade(m, db, "head"));
+    TH_MOK(m, strata_migrations_autogenerate(m, db, a, "tables", NULL));
+    TH_MOK(m, strata_migrations_upgrade(m, db, "head"));
     th_exec(db, "INSERT INTO parent (id, label) VALUES (1, 'p')");
     th_exec(db, "INSERT INTO child (parent_id) VALUES (1), (1), (1)");
-    MOK(m, strata_migrations_autogenerate(m, db, b, "longer labels", NULL));
-    MOK(m, strata_migrations_upgrade(m, db, "head"));
+    TH_MOK(m, strata_migrations_autogenerate(m, db, b, "longer labels", NULL));
+    TH_MOK(m, strata_migrations_upgrade(m, db, "head"));
     assert_schema(db, b);
     ck_assert_int_eq(th_int(db, "SELECT count(*) FROM child"), 3);
-    MOK(m, strata_migrations_downgrade(m, db, "-1"));
+    TH_MOK(m, strata_migrations_downgrade(m, db, "-1"));
     assert_schema(db, a);
     ck_assert_int_eq(th_int(db, "SELECT count(*) FROM child"), 3);
     /* Still enforced: a child of no parent is refused. */
@@ -1627,9 +1609,9 @@ START_TEST(migrate_rebuild_keeps_children)
                      STRATA_E_FOREIGN_KEY);
     /* A hand-made revision. */
     char *id;
-    MOK(m, strata_migrations_revision(m, "by hand", &id));
+    TH_MOK(m, strata_migrations_revision(m, "by hand", &id));
     ck_assert_int_eq(strata_migrations_count(m), 3);
-    MOK(m, strata_migrations_upgrade(m, db, "head"));
+    TH_MOK(m, strata_migrations_upgrade(m, db, "head"));
     char want[64];
     snprintf(want, sizeof want, "%s (head)\n", id);
     assert_current(m, db, want);
