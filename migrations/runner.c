@@ -382,10 +382,19 @@ static int revision_diff(run *r, int i, int dir, const strata_metadata *from, st
         rc = strata_metadata_copy(&d->from, from);
     for (int k = 0; rc == STRATA_OK && k < rev->nops[dir]; k++) {
         strata__op op;
-        if ((rc = strata__mop_resolve(m, rev, &rev->ops[dir][k], work, &op)) != STRATA_OK)
+        const strata__mop *mop = &rev->ops[dir][k];
+        if ((rc = strata__mop_resolve(m, rev, mop, work, &op)) != STRATA_OK)
             break;
+        /* Offline, the schema is replayed, not read: a revision that sets
+         * a collation the replay says the column has already (revisions
+         * written before collations were kept in them read as binary,
+         * while the databases they built have the locale's) still gets its
+         * ALTER, which changes nothing where it was so. */
+        if (!r->db && op.kind == STRATA_OP_ALTER_COLUMN && (mop->set & MOP_COLLATION) &&
+            r->dl && r->dl->binary_collation && op.old_col &&
+            op.old_col->collation == op.col->collation)
+            op.old_col->collation = op.col->collation == COLL_BINARY ? COLL_LOCALE : COLL_BINARY;
         if ((rc = strata__op_apply_md(work, &op)) != STRATA_OK) {
-            const strata__mop *mop = &rev->ops[dir][k];
             rc = strata__mig_error(m, STRATA_E_MIGRATION, "%s:%d:%d: %s", rev->file, mop->line,
                                    mop->column, strata_metadata_errmsg(work));
             strata__op_clear(&op);

@@ -318,8 +318,9 @@ static const char *collation_of(strata_db *db, const char *column)
     return name;
 }
 
-/* The first revision as strata wrote it before strings had a collation:
- * on PostgreSQL they have the database's (no COLLATE clause). */
+/* The first revision, its string columns with the database's collation
+ * (on PostgreSQL no COLLATE clause), as a database strata made before
+ * strings had a collation has them. */
 static const char old_revision[] =
     "revision: 00000000000a\n"
     "down_revision: null\n"
@@ -401,6 +402,34 @@ START_TEST(collation_existing_database_migrates)
                                   "COLLATE \"C\" USING username::VARCHAR(20);\n"),
                       "%s", sql);
         strata_free(sql);
+        /* The first revision as strata wrote it then, without the key:
+         * replayed offline its columns read as bytewise already, and the
+         * new revision must still give its ALTER. */
+        char legacy[sizeof old_revision], dir2[700], path2[800];
+        size_t k = 0;
+        for (const char *p = old_revision; *p; p++) {
+            if (!strncmp(p, ", collation: locale", 19))
+                p += 18;
+            else
+                legacy[k++] = *p;
+        }
+        legacy[k] = '\0';
+        snprintf(dir2, sizeof dir2, "%s/legacy", th_tmpdir());
+        strata_migrations *m2;
+        ck_assert_int_eq(strata_migrations_init(&m2, dir2), STRATA_OK);
+        strata_migrations_free(m2);
+        snprintf(path2, sizeof path2, "%s/versions/00000000000a_accounts.yaml", dir2);
+        write_file(path2, legacy);
+        snprintf(path2, sizeof path2, "%s/versions/%s_bytewise_strings.yaml", dir2, id);
+        write_file(path2, text);
+        ck_assert_int_eq(strata_migrations_open(&m2, dir2), STRATA_OK);
+        TH_MOK(m2, strata_migrations_upgrade_sql(m2, strata_db_driver(db), "00000000000a:head",
+                                                 &sql));
+        ck_assert_msg(strstr(sql, "ALTER TABLE account ALTER COLUMN username TYPE VARCHAR(20) "
+                                  "COLLATE \"C\" USING username::VARCHAR(20);\n"),
+                      "%s", sql);
+        strata_free(sql);
+        strata_migrations_free(m2);
     } else {
         /* SQLite's strings were bytewise all along. */
         ck_assert_ptr_null(id);
