@@ -725,8 +725,26 @@ static int prepare_target(copier *c, const strata_metadata *want, const char *vt
         goto out;
     }
     if (!empty) {
+        /* A source that cannot tell a column's collation (SQLite's
+         * strings are all bytewise) says nothing about the target's: the
+         * target keeps its own, which its revisions gave it. */
+        const strata__dialect *sdl = strata__dialect_of(strata_db_driver(c->src));
+        strata_metadata *cmp = NULL;
+        if ((rc = strata_metadata_copy(&cmp, want)) != STRATA_OK) {
+            rc = strata__db_error(c->dst, rc, "out of memory");
+            goto out;
+        }
+        for (int i = 0; (!sdl || !sdl->binary_collation) && i < cmp->ntables; i++) {
+            const strata_table *lt = strata_metadata_find_table(live, cmp->tables[i]->name);
+            for (int k = 0; lt && k < cmp->tables[i]->ncols; k++) {
+                int at = strata__table_find_column_index(lt, cmp->tables[i]->cols[k]->name);
+                if (at >= 0)
+                    cmp->tables[i]->cols[k]->collation = lt->cols[at]->collation;
+            }
+        }
         strata_diff *d = NULL;
-        rc = strata_schema_diff(&d, live, want, strata_db_driver(c->dst));
+        rc = strata_schema_diff(&d, live, cmp, strata_db_driver(c->dst));
+        strata_metadata_free(cmp);
         if (rc == STRATA_OK && strata_diff_count(d) > 0)
             rc = strata__db_error(c->dst, STRATA_E_OUTDATED,
                                   "the target's schema differs from the source's (%s%s): bring "

@@ -220,6 +220,44 @@ static void describe(strata_db *db, char **out)
     strata_metadata_free(md);
 }
 
+/* A table with a string column of the database's locale on PostgreSQL:
+ * made with the schema layer on `db`. */
+static void names_table(strata_db *db, unsigned flags)
+{
+    strata_metadata *md;
+    ck_assert_int_eq(strata_metadata_new(&md), STRATA_OK);
+    strata_table *t;
+    ck_assert_int_eq(strata_metadata_add_table(md, "names", &t), STRATA_OK);
+    ck_assert_int_eq(strata_table_add_column(t, "id", "integer", STRATA_PRIMARY_KEY, NULL),
+                     STRATA_OK);
+    ck_assert_int_eq(strata_table_add_column(t, "name", "string(20)", flags, NULL), STRATA_OK);
+    ck_assert_msg(strata_metadata_create_all(md, db) == STRATA_OK, "%s", strata_db_errmsg(db));
+    strata_metadata_free(md);
+}
+
+/* SQLite cannot tell a column's collation: copied into a PostgreSQL
+ * database whose revisions gave a column the locale's, the column keeps
+ * it and the copy goes ahead. */
+START_TEST(copy_keeps_the_target_collation)
+{
+    strata_db *sqlite = th_is_pg() ? open_sqlite_scratch("names") : th_open();
+    strata_db *pg = th_is_pg() ? th_open() : open_pg_scratch("strata_names");
+    names_table(sqlite, 0);
+    th_exec(sqlite, "INSERT INTO names (id, name) VALUES (1, 'b'), (2, 'B')");
+    names_table(pg, STRATA_COLLATE_LOCALE);
+    lines out = {.text = ""};
+    int rc = copy(sqlite, pg, &out, 10);
+    ck_assert_msg(rc == STRATA_OK, "copy: %s", strata_db_errmsg(pg));
+    ck_assert_int_eq(th_int(pg, "SELECT count(*) FROM names"), 2);
+    ck_assert_int_eq(th_int(pg, "SELECT count(*) FROM pg_attribute a JOIN pg_class c ON "
+                                "c.oid = a.attrelid WHERE c.oid = 'names'::regclass AND "
+                                "a.attname = 'name' AND a.attcollation = 100"),
+                     1); /* 100: the database's default collation */
+    strata_db_close(pg);
+    strata_db_close(sqlite);
+}
+END_TEST
+
 START_TEST(copy_both_ways)
 {
     strata_db *here = th_open();
@@ -399,6 +437,7 @@ static void add(TCase *tc, th_engine e)
     tcase_add_test(tc, copy_refuses_a_different_target);
     tcase_add_test(tc, copy_failure_halfway_changes_nothing);
     tcase_add_test(tc, copy_key_counters);
+    tcase_add_test(tc, copy_keeps_the_target_collation);
 }
 
 static Suite *build(void) { return th_suite("copy", add); }
