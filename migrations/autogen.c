@@ -103,6 +103,20 @@ static void detect(strata_migrations *m, const strata__op *op)
     strata__sb_free(&sb);
 }
 
+/* Each column of `live` takes the collation the same column has in
+ * `from` (where it has one). */
+static void take_collations(strata_metadata *live, const strata_metadata *from)
+{
+    for (int i = 0; i < live->ntables; i++) {
+        const strata_table *ft = strata_metadata_find_table(from, live->tables[i]->name);
+        for (int k = 0; ft && k < live->tables[i]->ncols; k++) {
+            int at = strata__table_find_column_index(ft, live->tables[i]->cols[k]->name);
+            if (at >= 0)
+                live->tables[i]->cols[k]->collation = ft->cols[at]->collation;
+        }
+    }
+}
+
 /* The diff from the database to the models, after checking the database
  * is at head. */
 static int compare(strata_migrations *m, strata_db *db, const strata_metadata *target,
@@ -125,8 +139,18 @@ static int compare(strata_migrations *m, strata_db *db, const strata_metadata *t
     const char *ex[2] = {m->version_table, NULL};
     if (rc == STRATA_OK && strata_schema_introspect(&live, db, ex) != STRATA_OK)
         rc = strata__mig_error(m, strata_db_errcode(db), "%s", strata_db_errmsg(db));
+    /* An engine that cannot tell a column's collation (SQLite: all are
+     * bytewise) still keeps the revisions' word for it, so that a change
+     * of a model's collation is seen in development too: the columns'
+     * collations come from the revisions, replayed. */
+    const strata__dialect *dl = strata__dialect_of(strata_db_driver(db));
+    bool replayed = rc == STRATA_OK && dl && !dl->binary_collation;
+    strata_metadata *head = NULL;
+    if (replayed && (rc = strata__mig_replay(m, strata_db_driver(db), &head)) == STRATA_OK)
+        take_collations(live, head);
+    strata_metadata_free(head);
     if (rc == STRATA_OK &&
-        (rc = strata_schema_diff(out, live, target, strata_db_driver(db))) != STRATA_OK)
+        (rc = strata__schema_diff(out, live, target, strata_db_driver(db), true)) != STRATA_OK)
         rc = strata__mig_error(m, rc, "comparing the models with the database: %s",
                                strata_metadata_errmsg(target));
     strata_metadata_free(live);

@@ -119,6 +119,9 @@ int strata__graph_heads(const strata_migrations *m, int **out, int *n);
 int strata__graph_lookup(strata_migrations *m, const char *id);
 /* Mark in `set` (m->nrevs bools) revision i and all its ancestors. */
 void strata__graph_ancestors(const strata_migrations *m, int i, bool *set);
+/* runner.c: the schema every revision makes, replayed from nothing as
+ * `db upgrade --sql` does (no database read), for dialect drv. */
+int strata__mig_replay(strata_migrations *m, const strata_driver *drv, strata_metadata **out);
 /* Revisions in `set` in dependency order (parents first); caller frees. */
 int *strata__graph_order(const strata_migrations *m, const bool *set, int *n);
 

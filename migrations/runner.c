@@ -787,6 +787,27 @@ int strata_migrations_downgrade(strata_migrations *m, strata_db *db, const char 
     return migrate_live(m, db, target ? target : "-1", false);
 }
 
+int strata__mig_replay(strata_migrations *m, const strata_driver *drv, strata_metadata **out)
+{
+    *out = NULL;
+    run r;
+    strata__sb scratch; /* the SQL the replay makes, not wanted */
+    strata__sb_init(&scratch);
+    int rc = run_open(&r, m, NULL, drv);
+    r.out = &scratch;
+    if (rc == STRATA_OK)
+        rc = strata_metadata_new(&r.state);
+    for (int i = 0; rc == STRATA_OK && i < m->nrevs; i++)
+        rc = run_revision(&r, i, true);
+    if (rc == STRATA_OK) {
+        *out = r.state;
+        r.state = NULL;
+    }
+    strata__sb_free(&scratch);
+    run_close(&r);
+    return rc;
+}
+
 /* ---- offline ----------------------------------------------------------- */
 
 static int migrate_sql(strata_migrations *m, const strata_driver *dialect, const char *range,

@@ -24,6 +24,7 @@ typedef struct differ {
     strata_metadata *state; /* `from` with the operations so far applied */
     const strata_metadata *to;
     const strata__dialect *dialect;
+    bool collations; /* compared (else binary and locale are one) */
     int rc;
 } differ;
 
@@ -31,9 +32,7 @@ static bool columns_equal(const differ *df, const strata_column *a, const strata
 {
     bool same_type = df->dialect && df->dialect->same_type ? df->dialect->same_type(a, b)
                                                            : strata__type_equal(&a->type, &b->type);
-    /* An engine whose own collation is bytewise has one collation only. */
-    bool same_collation =
-        a->collation == b->collation || (df->dialect && !df->dialect->binary_collation);
+    bool same_collation = a->collation == b->collation || !df->collations;
     if (!same_type || !same_collation || a->nullable != b->nullable ||
         a->autoincrement != b->autoincrement)
         return false;
@@ -352,12 +351,22 @@ static void check_primary_keys(differ *df)
 int strata_schema_diff(strata_diff **out, const strata_metadata *from, const strata_metadata *to,
                        const strata_driver *dialect)
 {
+    /* An engine whose own collation is bytewise has one collation only. */
+    const strata__dialect *dl = dialect ? strata__dialect_of(dialect) : NULL;
+    return strata__schema_diff(out, from, to, dialect, !dl || dl->binary_collation);
+}
+
+int strata__schema_diff(strata_diff **out, const strata_metadata *from, const strata_metadata *to,
+                        const strata_driver *dialect, bool collations)
+{
     if (!out)
         return STRATA_E_MISUSE;
     *out = NULL;
     if (!from || !to)
         return STRATA_E_MISUSE;
-    differ df = {.to = to, .dialect = dialect ? strata__dialect_of(dialect) : NULL};
+    differ df = {.to = to,
+                 .dialect = dialect ? strata__dialect_of(dialect) : NULL,
+                 .collations = collations};
     if (!(df.d = strata__diff_new()))
         return STRATA_E_NOMEM;
     df.rc = strata_metadata_copy(&df.d->from, from);

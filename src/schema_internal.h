@@ -354,6 +354,10 @@ void strata__upsert_on_conflict(strata__sb *sb, const char *const *keys, int nke
 /* The dialect of a driver (its engine row's, engines/registry.c); NULL
  * when no engine holds the driver. */
 const strata__dialect *strata__dialect_of(const strata_driver *drv);
+/* strata_schema_diff(), saying whether collations are compared (it
+ * compares them where the dialect has a bytewise one to give). */
+int strata__schema_diff(strata_diff **out, const strata_metadata *from, const strata_metadata *to,
+                        const strata_driver *dialect, bool collations);
 
 /* The portable type of an engine's type text ("character varying(64)",
  * "DATETIME"): standard SQL's names and the dialect's type_names; unknown

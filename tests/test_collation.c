@@ -339,7 +339,7 @@ static const char old_revision[] =
     "downgrade:\n"
     "  - drop_table: {name: account}\n";
 
-/* What autogenerate writes for it on PostgreSQL, and by hand on SQLite. */
+/* What autogenerate writes for it, on either engine. */
 #define COLLATION_UP            \
     "upgrade:\n"                \
     "  - alter_column:\n"       \
@@ -383,18 +383,20 @@ START_TEST(collation_existing_database_migrates)
     char *id = NULL;
     out.text[0] = '\0';
     TH_MOK(m, strata_migrations_autogenerate(m, db, md, "bytewise strings", &id));
+    /* Two columns change; display asks for the locale it has.  On SQLite,
+     * where every column reads back as bytewise, the collations come from
+     * the revisions: the same revision as on PostgreSQL. */
+    ck_assert_ptr_nonnull(id);
+    ck_assert_msg(strstr(out.text, "Detected collation change from locale to binary on "
+                                   "'account.username'\n") &&
+                      strstr(out.text, "Detected collation change from locale to binary on "
+                                       "'account.bio'\n") &&
+                      !strstr(out.text, "account.display"),
+                  "%s", out.text);
+    snprintf(path, sizeof path, "%s/versions/%s_bytewise_strings.yaml", dir, id);
+    read_file(path, text, sizeof text);
+    ck_assert_msg(strstr(text, COLLATION_UP) && strstr(text, COLLATION_DOWN), "%s", text);
     if (th_is_pg()) {
-        /* Two columns change; display asks for the locale it has. */
-        ck_assert_ptr_nonnull(id);
-        ck_assert_msg(strstr(out.text, "Detected collation change from locale to binary on "
-                                       "'account.username'\n") &&
-                          strstr(out.text, "Detected collation change from locale to binary on "
-                                           "'account.bio'\n") &&
-                          !strstr(out.text, "account.display"),
-                      "%s", out.text);
-        snprintf(path, sizeof path, "%s/versions/%s_bytewise_strings.yaml", dir, id);
-        read_file(path, text, sizeof text);
-        ck_assert_msg(strstr(text, COLLATION_UP) && strstr(text, COLLATION_DOWN), "%s", text);
         /* Offline, the same change. */
         char *sql;
         TH_MOK(m, strata_migrations_upgrade_sql(m, strata_db_driver(db), "00000000000a:head", &sql));
@@ -430,18 +432,6 @@ START_TEST(collation_existing_database_migrates)
                       "%s", sql);
         strata_free(sql);
         strata_migrations_free(m2);
-    } else {
-        /* SQLite's strings were bytewise all along. */
-        ck_assert_ptr_null(id);
-        ck_assert_msg(strstr(out.text, "No changes in schema detected."), "%s", out.text);
-        strata_migrations_free(m);
-        snprintf(path, sizeof path, "%s/versions/00000000000b_bytewise_strings.yaml", dir);
-        snprintf(text, sizeof text,
-                 "revision: 00000000000b\ndown_revision: 00000000000a\n"
-                 "message: bytewise strings\n" COLLATION_UP COLLATION_DOWN);
-        write_file(path, text);
-        ck_assert_int_eq(strata_migrations_open(&m, dir), STRATA_OK);
-        strata_migrations_set_output(m, th_collect, &out);
     }
     strata_free(id);
 
