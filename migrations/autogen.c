@@ -103,9 +103,7 @@ static void detect(strata_migrations *m, const strata__op *op)
     strata__sb_free(&sb);
 }
 
-/* Each column of `live` takes the collation the same column has in
- * `from` (where it has one). */
-static void take_collations(strata_metadata *live, const strata_metadata *from)
+void strata__take_collations(strata_metadata *live, const strata_metadata *from)
 {
     for (int i = 0; i < live->ntables; i++) {
         const strata_table *ft = strata_metadata_find_table(from, live->tables[i]->name);
@@ -147,7 +145,7 @@ static int compare(strata_migrations *m, strata_db *db, const strata_metadata *t
     bool replayed = rc == STRATA_OK && dl && !dl->binary_collation;
     strata_metadata *head = NULL;
     if (replayed && (rc = strata__mig_replay(m, strata_db_driver(db), &head)) == STRATA_OK)
-        take_collations(live, head);
+        strata__take_collations(live, head);
     strata_metadata_free(head);
     if (rc == STRATA_OK &&
         (rc = strata__schema_diff(out, live, target, strata_db_driver(db), true)) != STRATA_OK)

@@ -734,14 +734,8 @@ static int prepare_target(copier *c, const strata_metadata *want, const char *vt
             rc = strata__db_error(c->dst, rc, "out of memory");
             goto out;
         }
-        for (int i = 0; (!sdl || !sdl->binary_collation) && i < cmp->ntables; i++) {
-            const strata_table *lt = strata_metadata_find_table(live, cmp->tables[i]->name);
-            for (int k = 0; lt && k < cmp->tables[i]->ncols; k++) {
-                int at = strata__table_find_column_index(lt, cmp->tables[i]->cols[k]->name);
-                if (at >= 0)
-                    cmp->tables[i]->cols[k]->collation = lt->cols[at]->collation;
-            }
-        }
+        if (!sdl || !sdl->binary_collation)
+            strata__take_collations(cmp, live);
         strata_diff *d = NULL;
         rc = strata_schema_diff(&d, live, cmp, strata_db_driver(c->dst));
         strata_metadata_free(cmp);

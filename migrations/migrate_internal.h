@@ -122,6 +122,10 @@ void strata__graph_ancestors(const strata_migrations *m, int i, bool *set);
 /* runner.c: the schema every revision makes, replayed from nothing as
  * `db upgrade --sql` does (no database read), for dialect drv. */
 int strata__mig_replay(strata_migrations *m, const strata_driver *drv, strata_metadata **out);
+/* autogen.c: each column of `live` takes the collation the same column
+ * has in `from`, where `from` has it (for engines that cannot tell a
+ * column's collation).  Can't fail. */
+void strata__take_collations(strata_metadata *live, const strata_metadata *from);
 /* Revisions in `set` in dependency order (parents first); caller frees. */
 int *strata__graph_order(const strata_migrations *m, const bool *set, int *n);
 
