@@ -108,6 +108,18 @@ int strata__validate_field(strata_object *o, int f, bool insert)
     int rc = fd->ctype == STRATA_C_TEXT ? check_text(o, f) : STRATA_OK;
     if (rc != STRATA_OK)
         return rc;
+    /* Neither engine takes a value of 2 GB; strata's cells hold less.  A
+     * string of n characters (checked below) has at most 4n bytes. */
+    void *p = strata__field_ptr(o, f);
+    size_t bytes = fd->ctype == STRATA_C_BLOB   ? ((strata_blob *)p)->len
+                   : fd->ctype == STRATA_C_TEXT &&
+                           (!mi->maxlen[f] || (size_t)mi->maxlen[f] * 4 > STRATA__MAX_BYTES)
+                       ? strnlen(*(char **)p, (size_t)STRATA__MAX_BYTES + 1)
+                       : 0;
+    if (bytes > STRATA__MAX_BYTES)
+        return strata__session_error(o->priv->s, STRATA_E_TOO_LONG,
+                                     "%s.%s is longer than %u bytes, the most a value holds",
+                                     m->name, fd->name, STRATA__MAX_BYTES);
     if (mi->maxlen[f] && fd->ctype == STRATA_C_TEXT) {
         const char *t = *(char **)strata__field_ptr(o, f);
         /* No more bytes than the limit: no more characters either. */

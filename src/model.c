@@ -403,11 +403,11 @@ void strata__field_cell(strata_object *o, int f, strata__cell *c)
     case STRATA_C_TIMESTAMP: c->i = *(strata_timestamp *)p; break;
     case STRATA_C_TEXT:
         c->p = *(char **)p;
-        c->len = strlen(c->p);
+        c->len = (uint32_t)strlen(c->p); /* validated: at most STRATA__MAX_BYTES */
         break;
     case STRATA_C_BLOB:
         c->p = (char *)((strata_blob *)p)->data;
-        c->len = ((strata_blob *)p)->len;
+        c->len = (uint32_t)((strata_blob *)p)->len;
         break;
     }
 }
@@ -502,9 +502,10 @@ int strata__read_field(strata_stmt *st, int col, strata_object *o, int f)
  * of every text and blob value.  Snapshots never change once made, so the
  * loaded and committed values of an object can share one. */
 typedef struct snap_head {
-    _Alignas(16) size_t refs; /* the cells after it are 16-aligned */
-    bool arena;               /* in the session's arena: its memory goes with the session */
+    uint32_t refs; /* shares: the object's loaded, committed and undo, and savepoints' */
+    bool arena;    /* in the session's arena: its memory goes with the session */
 } snap_head;
+_Static_assert(sizeof(snap_head) % _Alignof(strata__cell) == 0, "cells follow the head");
 
 void strata__snapshot_release(strata__cell *cells)
 {
@@ -593,7 +594,7 @@ int strata__column_cell(strata_stmt *st, int col, strata_ctype ct, strata__cell 
         if (v.type != (ct == STRATA_C_TEXT ? STRATA_TYPE_TEXT : STRATA_TYPE_BLOB))
             break;
         c->p = (char *)v.u.buf.ptr;
-        c->len = v.u.buf.len;
+        c->len = (uint32_t)v.u.buf.len; /* the engines hold less than 2 GB */
         return STRATA_OK;
     }
     *owned = true;
@@ -805,7 +806,7 @@ int strata__read_cell(strata_stmt *st, int col, strata_ctype ct, strata__cell *c
                 return STRATA_E_NOMEM;
             memcpy(c->p, d, len);
             c->p[len] = '\0';
-            c->len = len;
+            c->len = (uint32_t)len;
         }
         break;
     }

@@ -51,14 +51,17 @@ typedef struct strata__minfo {
 
 /* A field value held apart from the struct (snapshots).  A cell holds
  * one C type, read by the field's: i (integers, booleans, timestamps) and
- * d share their storage; p is NULL unless the value is text or a blob. */
+ * d share their storage; p is NULL unless the value is text or a blob.
+ * Values longer than STRATA__MAX_BYTES are refused before they become
+ * cells (strata__validate_field, strata__cell_from_value). */
+#define STRATA__MAX_BYTES 0x7fffffffu
 typedef struct strata__cell {
     union {
         int64_t i;
         double d;
     };
     char *p; /* TEXT (NUL-terminated) or BLOB bytes: in a snapshot, inside its block */
-    size_t len;
+    uint32_t len;
     bool null;
 } strata__cell;
 
@@ -78,19 +81,18 @@ typedef struct strata__relcache {
 struct strata__object {
     strata_session *s;
     strata__minfo *mi;
-    enum strata__ostate state;
+    unsigned char state;     /* enum strata__ostate, in a byte */
     bool in_arena;           /* its block is the session's (freed with it) */
     bool added_in_tx;        /* became pending / inserted since the last commit */
     bool deleted_in_tx;      /* deleted since the last commit */
+    bool inserted_now, deleted_now; /* what the flush under way did, to undo when it fails */
     uint64_t nulls;          /* non-pointer fields that are NULL */
     uint64_t tx_serial;      /* transaction `loaded` was read or written in (db.c) */
     strata__cell *loaded;    /* values as the database has them (NULL: not loaded) */
     strata__cell *committed; /* values at the last commit (NULL: none) */
-    /* What the flush under way did, to undo when it fails. */
-    bool inserted_now, deleted_now;
-    strata__cell *undo; /* `loaded` before this flush updated the row */
-    uint64_t sp_mask;   /* bit d-1: recorded in the session's savepoint d */
-    strata__relcache *rels;
+    strata__cell *undo;      /* `loaded` before the flush under way updated the row */
+    uint64_t sp_mask;        /* bit d-1: recorded in the session's savepoint d */
+    strata__relcache *rels;  /* per relationship; made on first use (strata__rel) */
 };
 
 /* An object as it was before its first change inside a session savepoint
@@ -233,6 +235,14 @@ bool strata__arena_for_snapshots(size_t n);
 /* An object not registered with the session (the caller frees it with
  * strata__object_free), and the destructor of any object. */
 strata_object *strata__object_alloc(strata_session *s, strata__minfo *mi);
+/* Relationship ri's cache of o: strata__rel makes the object's caches on
+ * first use (NULL: out of memory); strata__rel_peek is NULL until then,
+ * which reads as nothing loaded. */
+strata__relcache *strata__rel(strata_object *o, int ri);
+static inline strata__relcache *strata__rel_peek(strata_object *o, int ri)
+{
+    return o->priv->rels ? &o->priv->rels[ri] : NULL;
+}
 void strata__object_free(strata_object *o);
 /* Begin the session's transaction when none is open. */
 int strata__session_begin(strata_session *s);

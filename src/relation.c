@@ -83,7 +83,9 @@ int strata_related(void *obj, const char *rel, void *out)
     const strata_relation *r = o ? find(o, rel, &ri) : NULL;
     if (!r)
         return STRATA_E_MISUSE;
-    strata__relcache *c = &o->priv->rels[ri];
+    strata__relcache *c = strata__rel(o, ri);
+    if (!c)
+        return STRATA_E_NOMEM;
     if (c->loaded) {
         *(void **)out = c->one;
         return STRATA_OK;
@@ -133,9 +135,10 @@ int strata_related_list(void *obj, const char *rel, const strata_list **out)
         return strata__session_error(o->priv->s, STRATA_E_MISUSE,
                                      "%s.%s is not a collection: use strata_related",
                                      o->model->name, r->name);
-    int rc = load_collection(o, r, &o->priv->rels[ri]);
+    strata__relcache *c = strata__rel(o, ri);
+    int rc = c ? load_collection(o, r, c) : STRATA_E_NOMEM;
     if (rc == STRATA_OK)
-        *out = &o->priv->rels[ri].list;
+        *out = &c->list;
     return rc;
 }
 
@@ -227,7 +230,8 @@ static int load_children(strata_session *s, strata__minfo *mi, const strata_rela
             rc == STRATA_OK && !parent.null ? strata__identity_find(mi, parent.i) : NULL;
         if (owned)
             free(parent.p);
-        if (p && p->priv->rels[ri].filling && !strata__list_push(&p->priv->rels[ri].list, child))
+        strata__relcache *c = p ? strata__rel_peek(p, ri) : NULL;
+        if (c && c->filling && !strata__list_push(&c->list, child))
             rc = STRATA_E_NOMEM;
     }
     if (rc == STRATA_DONE)
@@ -260,7 +264,11 @@ int strata__relation_load_many(strata_session *s, strata__minfo *mi, const char 
         }
         rc = load_targets_by_key(s, ti, keys, nk);
         for (size_t i = 0; fk >= 0 && rc == STRATA_OK && i < n; i++) {
-            strata__relcache *c = &objs[i]->priv->rels[ri];
+            strata__relcache *c = strata__rel(objs[i], ri);
+            if (!c) {
+                rc = STRATA_E_NOMEM;
+                break;
+            }
             c->one = strata__field_is_null(objs[i], fk)
                          ? NULL
                          : strata__identity_find(ti, *(int64_t *)strata__field_ptr(objs[i], fk));
@@ -272,8 +280,12 @@ int strata__relation_load_many(strata_session *s, strata__minfo *mi, const char 
     /* Collections: every parent's list starts empty, then the children
      * found go to their parent (only to those being filled: a parent
      * loaded before keeps its list). */
-    for (size_t i = 0; i < n; i++) {
-        strata__relcache *c = &objs[i]->priv->rels[ri];
+    for (size_t i = 0; i < n && rc == STRATA_OK; i++) {
+        strata__relcache *c = strata__rel(objs[i], ri);
+        if (!c) {
+            rc = STRATA_E_NOMEM;
+            break;
+        }
         if (c->loaded || c->filling || !has_key(objs[i]))
             continue;
         c->list.count = 0;
@@ -281,12 +293,14 @@ int strata__relation_load_many(strata_session *s, strata__minfo *mi, const char 
         keys[nk++] = strata__pk(objs[i]);
     }
     /* Every row of the table: the children of all, in one query. */
-    if (whole_table && nk)
+    if (whole_table && nk && rc == STRATA_OK)
         rc = load_children(s, mi, r, ri, ti, NULL, 0);
     for (size_t at = 0; !whole_table && rc == STRATA_OK && at < nk; at += IN_CHUNK)
         rc = load_children(s, mi, r, ri, ti, keys + at, nk - at < IN_CHUNK ? nk - at : IN_CHUNK);
     for (size_t i = 0; i < n; i++) {
-        strata__relcache *c = &objs[i]->priv->rels[ri];
+        strata__relcache *c = strata__rel_peek(objs[i], ri);
+        if (!c)
+            continue;
         if (c->filling && rc == STRATA_OK)
             c->loaded = true;
         c->filling = false;
@@ -311,9 +325,9 @@ void strata__relation_fix_keys(strata_object *o)
 {
     strata__minfo *mi = o->priv->mi;
     for (int r = 0; r < mi->nrels; r++) {
-        strata__relcache *c = &o->priv->rels[r];
+        strata__relcache *c = strata__rel_peek(o, r);
         int fk = mi->relfk[r];
-        if (fk >= 0 && c->one_set)
+        if (fk >= 0 && c && c->one_set)
             set_key(o, fk, c->one);
     }
 }
@@ -330,11 +344,14 @@ int strata_set_related(void *obj, const char *rel, void *target)
         return strata__session_error(o->priv->s, STRATA_E_MISUSE,
                                      "%s.%s is not a many-to-one relationship to that object",
                                      o->model->name, r->name);
-    strata__relcache *c = &o->priv->rels[ri];
+    strata__relcache *c = strata__rel(o, ri);
+    if (!c)
+        return STRATA_E_NOMEM;
     int mri;
     const strata_relation *m = mirror(o->priv->s, r, &mri);
     /* Room first: a call that fails for lack of memory changes nothing. */
-    strata_list *back = m && t && t->priv->rels[mri].loaded ? &t->priv->rels[mri].list : NULL;
+    strata__relcache *tc = m && t ? strata__rel_peek(t, mri) : NULL;
+    strata_list *back = tc && tc->loaded ? &tc->list : NULL;
     if (back && !strata__list_has(back, o) && !strata__list_reserve(back, 1))
         return strata__session_error(o->priv->s, STRATA_E_NOMEM, "out of memory");
     int fk = o->priv->mi->relfk[ri];
@@ -347,8 +364,9 @@ int strata_set_related(void *obj, const char *rel, void *target)
         strata__key k = {&key};
         old = ti && ti->npk == 1 ? strata__identity_find_key(ti, k) : NULL;
     }
-    if (m && old && old != t && old->priv->rels[mri].loaded)
-        strata__list_remove(&old->priv->rels[mri].list, o);
+    strata__relcache *oc = m && old && old != t ? strata__rel_peek(old, mri) : NULL;
+    if (oc && oc->loaded)
+        strata__list_remove(&oc->list, o);
     c->one = t;
     c->one_set = true;
     c->loaded = true;
@@ -395,8 +413,8 @@ static int change_collection(void *obj, const char *rel, void *target, bool add)
     if ((r->kind != STRATA_ONE_TO_MANY && r->kind != STRATA_MANY_TO_MANY) || t->model != r->target)
         return strata__session_error(s, STRATA_E_MISUSE, "%s.%s is not a collection of %s objects",
                                      o->model->name, r->name, t->model->name);
-    strata__relcache *c = &o->priv->rels[ri];
-    int rc = load_collection(o, r, c);
+    strata__relcache *c = strata__rel(o, ri);
+    int rc = c ? load_collection(o, r, c) : STRATA_E_NOMEM;
     if (rc != STRATA_OK)
         return rc;
     if (add == strata__list_has(&c->list, t))
@@ -404,9 +422,8 @@ static int change_collection(void *obj, const char *rel, void *target, bool add)
     int mri;
     const strata_relation *m = mirror(s, r, &mri);
     /* Room first: a call that fails for lack of memory changes nothing. */
-    strata_list *back = m && t->priv->rels[mri].loaded && m->kind != STRATA_MANY_TO_ONE
-                            ? &t->priv->rels[mri].list
-                            : NULL;
+    strata__relcache *tc = m && m->kind != STRATA_MANY_TO_ONE ? strata__rel_peek(t, mri) : NULL;
+    strata_list *back = tc && tc->loaded ? &tc->list : NULL;
     if (add && (!strata__list_reserve(&c->list, 1) ||
                 (back && !strata__list_has(back, o) && !strata__list_reserve(back, 1))))
         return strata__session_error(s, STRATA_E_NOMEM, "out of memory");
@@ -462,7 +479,9 @@ int strata_collection_contains(void *obj, const char *rel, void *target, int *ou
     const strata_relation *r = o ? find(o, rel, &ri) : NULL;
     if (!r || !t)
         return STRATA_E_MISUSE;
-    strata__relcache *c = &o->priv->rels[ri];
+    strata__relcache *c = strata__rel(o, ri);
+    if (!c)
+        return STRATA_E_NOMEM;
     if (c->loaded || !has_key(o) || !has_key(t)) {
         *out = strata__list_has(&c->list, t);
         return STRATA_OK;
@@ -550,7 +569,9 @@ int strata__relation_cascade(strata_object *o, bool *changed)
         const strata_relation *rel = &mi->m->relations[r];
         if (!(rel->cascade & STRATA_CASCADE_DELETE))
             continue;
-        strata__relcache *c = &o->priv->rels[r];
+        strata__relcache *c = strata__rel(o, r);
+        if (!c)
+            return STRATA_E_NOMEM;
         if (rel->kind == STRATA_ONE_TO_ONE) {
             strata_object *child;
             int rc = strata_related(o, rel->name, &child);

@@ -190,9 +190,11 @@ void strata__object_free(strata_object *o)
         strata__snapshot_release(p->undo);
         for (int r = 0; p->rels && r < p->mi->nrels; r++)
             free(p->rels[r].list.items);
+        if (!p->in_arena)
+            free(p->rels);
     }
     if (!p || !p->in_arena)
-        free(o); /* and with it p and p->rels (strata__object_alloc) */
+        free(o); /* and with it p (strata__object_alloc) */
 }
 
 static void session_destroy(strata_session *s)
@@ -308,26 +310,41 @@ static size_t aligned(size_t n)
 }
 
 /* An object's block: the struct, its bookkeeping, its relationships. */
-static size_t object_size(const strata__minfo *mi, size_t *at_priv, size_t *at_rels)
+static size_t object_size(const strata__minfo *mi, size_t *at_priv)
 {
     *at_priv = aligned(mi->m->size);
-    *at_rels = *at_priv + aligned(sizeof(struct strata__object));
-    return *at_rels + (size_t)mi->nrels * sizeof(strata__relcache);
+    return *at_priv + sizeof(struct strata__object);
 }
 
 static strata_object *object_init(char *block, strata_session *s, strata__minfo *mi)
 {
-    size_t at_priv, at_rels;
-    object_size(mi, &at_priv, &at_rels);
+    size_t at_priv;
+    object_size(mi, &at_priv);
     strata_object *o = (strata_object *)block;
     struct strata__object *p = (struct strata__object *)(block + at_priv);
     o->model = mi->m;
     o->priv = p;
     p->s = s;
     p->mi = mi;
-    p->rels = mi->nrels ? (strata__relcache *)(block + at_rels) : NULL;
     p->state = OBJ_TRANSIENT;
     return o;
+}
+
+/* Most loaded objects never touch a relationship: their caches are made
+ * when one is first used, in the arena when the object is. */
+strata__relcache *strata__rel(strata_object *o, int ri)
+{
+    struct strata__object *p = o->priv;
+    if (!p->rels) {
+        size_t size = (size_t)p->mi->nrels * sizeof *p->rels;
+        p->rels = p->in_arena ? strata__arena_alloc(p->s, size) : malloc(size);
+        if (!p->rels) {
+            strata__session_error(p->s, STRATA_E_NOMEM, "out of memory");
+            return NULL;
+        }
+        memset(p->rels, 0, size);
+    }
+    return &p->rels[ri];
 }
 
 static bool refuse_association(strata_session *s, const strata__minfo *mi)
@@ -343,8 +360,8 @@ strata_object *strata__object_alloc(strata_session *s, strata__minfo *mi)
 {
     if (refuse_association(s, mi))
         return NULL;
-    size_t at_priv, at_rels;
-    char *block = calloc(1, object_size(mi, &at_priv, &at_rels));
+    size_t at_priv;
+    char *block = calloc(1, object_size(mi, &at_priv));
     return block ? object_init(block, s, mi) : NULL;
 }
 
@@ -361,7 +378,7 @@ static strata_object *object_new(strata_session *s, strata__minfo *mi)
         s->objs = n;
         s->capobjs = cap;
     }
-    size_t at_priv, at_rels, size = object_size(mi, &at_priv, &at_rels);
+    size_t at_priv, size = object_size(mi, &at_priv);
     char *block = strata__arena_alloc(s, size);
     if (!block)
         return NULL;
@@ -549,7 +566,7 @@ int strata__session_load_row(strata_session *s, strata__minfo *mi, strata_stmt *
 void strata__forget_related(strata_object *o)
 {
     struct strata__object *p = o->priv;
-    for (int r = 0; r < p->mi->nrels; r++) {
+    for (int r = 0; p->rels && r < p->mi->nrels; r++) {
         p->rels[r].loaded = false;
         p->rels[r].one = NULL;
         p->rels[r].one_set = false;

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "harness.h"
 #include "../examples/microblog/models.h"
@@ -1292,6 +1293,25 @@ START_TEST(orm_every_c_type_round_trips)
     ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM gadget WHERE id = 1 AND NOT active AND "
                                   "weight = 3 AND count = 7 AND length(data) = 2"),
                      1);
+
+    /* A value of 2 GB or more is refused before any SQL, naming the
+     * field.  The bytes are pages never written (mapped, not copied), so
+     * the length is set beside strata_set_blob, which would copy them. */
+    size_t huge = (size_t)1 << 31;
+    void *pages = mmap(NULL, huge, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    ck_assert(pages != MAP_FAILED);
+    strata_blob kept = h->data;
+    h->data.data = pages;
+    h->data.len = huge;
+    echo_want = "UPDATE";
+    echo_has = 0;
+    ck_assert_int_eq(strata_session_flush(f.s), STRATA_E_TOO_LONG);
+    ck_assert_str_eq(strata_session_errmsg(f.s),
+                     "Gadget.data is longer than 2147483647 bytes, the most a value holds");
+    ck_assert_int_eq(echo_has, 0);
+    echo_want = NULL;
+    h->data = kept;
+    munmap(pages, huge);
 
     /* A rollback restores each type to its committed value. */
     h->weight = 9.0;
