@@ -54,8 +54,16 @@ static int check_text(strata_object *o, int f)
             return strata__session_error(o->priv->s, STRATA_E_DATA,
                                          "%s.%s: '%.40s' is not a UUID (8-4-4-4-12 hex digits)",
                                          o->model->name, fd->name, v);
-        for (char *p = *field; *p; p++)
-            *p = (char)((*p >= 'A' && *p <= 'F') ? *p - 'A' + 'a' : *p);
+        if (!strpbrk(v, "ABCDEF"))
+            return STRATA_OK;
+        /* Lowered in a copy: a loaded text's bytes are its snapshot's too. */
+        char *lower = strata__text_alloc(36);
+        if (!lower)
+            return strata__session_error(o->priv->s, STRATA_E_NOMEM, "out of memory");
+        for (int i = 0; i < 36; i++)
+            lower[i] = (char)((v[i] >= 'A' && v[i] <= 'F') ? v[i] - 'A' + 'a' : v[i]);
+        strata__text_free(*field);
+        *field = lower;
         return STRATA_OK;
     }
     case STRATA_SQL_NUMERIC: {
@@ -72,12 +80,10 @@ static int check_text(strata_object *o, int f)
                                          mi->prec[f] - mi->scale[f]);
         if (rc != STRATA_OK)
             return strata__session_error(o->priv->s, rc, "out of memory");
-        if (strcmp(canon, v) != 0) {
-            free(*field);
-            *field = canon;
-        } else {
-            free(canon);
-        }
+        rc = strcmp(canon, v) != 0 ? strata_set_text(field, canon) : STRATA_OK;
+        free(canon);
+        if (rc != STRATA_OK)
+            return strata__session_error(o->priv->s, rc, "out of memory");
         return STRATA_OK;
     }
     case STRATA_SQL_JSON: {
@@ -105,6 +111,12 @@ int strata__validate_field(strata_object *o, int f, bool insert)
                                          fd->name);
         return STRATA_OK;
     }
+    /* A loaded text shares its bytes with the values the session keeps to
+     * compare and to put back; bytes changed in place would change both. */
+    if (fd->ctype == STRATA_C_TEXT && !strata__text_intact(o, f))
+        return strata__session_error(o->priv->s, STRATA_E_MISUSE,
+                                     "%s.%s was changed in place; set strings with strata_set_text",
+                                     m->name, fd->name);
     int rc = fd->ctype == STRATA_C_TEXT ? check_text(o, f) : STRATA_OK;
     if (rc != STRATA_OK)
         return rc;

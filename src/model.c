@@ -358,6 +358,71 @@ const strata_relation *strata__relation(const strata__minfo *mi, const char *nam
     return NULL;
 }
 
+/* ---- strings in objects ------------------------------------------------ */
+
+/* Every string strata puts in an object's field has a tag byte before
+ * it: TEXT_HEAP when it was allocated on its own (the block starts at the
+ * tag), TEXT_ARENA when it lives in the session's arena, shared with the
+ * object's first snapshot and freed with the session.  Texts of at most
+ * SHARED_TEXT bytes loaded into a session's object are shared. */
+enum { TEXT_HEAP = 0xa5, TEXT_ARENA = 0x5a, SHARED_TEXT = 1024 };
+
+char *strata__text_alloc(size_t len)
+{
+    char *block = malloc(len + 2);
+    if (!block)
+        return NULL;
+    block[0] = (char)TEXT_HEAP;
+    block[len + 1] = '\0';
+    return block + 1;
+}
+
+void strata__text_free(char *text)
+{
+    if (!text)
+        return;
+    /* Anything else is a string the program put there itself, against
+     * the rule that strings are set with strata_set_text. */
+    assert(text[-1] == (char)TEXT_HEAP || text[-1] == (char)TEXT_ARENA);
+    if (text[-1] == (char)TEXT_HEAP)
+        free(text - 1);
+}
+
+/* A shared text's check value, kept in its snapshot cell's i: bytes
+ * changed in place, behind the snapshot's back, show as a different one. */
+static uint64_t text_hash(const char *p, size_t len)
+{
+    uint64_t h = 0x9e3779b97f4a7c15u ^ len;
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdu;
+        h ^= h >> 32;
+    }
+    uint64_t w = 0;
+    memcpy(&w, p + i, len - i);
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53u;
+    return h ^ (h >> 29);
+}
+
+/* Text t, the bytes snapshot cell c shares, still as they were loaded. */
+static bool shared_intact(const char *t, const strata__cell *c)
+{
+    return strnlen(t, (size_t)c->len + 1) == c->len && text_hash(t, c->len) == (uint64_t)c->i;
+}
+
+bool strata__text_intact(strata_object *o, int f)
+{
+    const char *t = *(char **)strata__field_ptr(o, f);
+    const strata__cell *snaps[] = {o->priv->loaded ? &o->priv->loaded[f] : NULL,
+                                   o->priv->committed ? &o->priv->committed[f] : NULL};
+    for (int k = 0; k < 2; k++)
+        if (snaps[k] && t && snaps[k]->p == t)
+            return shared_intact(t, snaps[k]);
+    return true;
+}
+
 /* ---- field access ------------------------------------------------------ */
 
 strata_object *strata__as_object(void *obj)
@@ -464,11 +529,15 @@ int strata__read_field(strata_stmt *st, int col, strata_object *o, int f)
         break;
     case STRATA_C_TEXT: {
         const char *t = NULL;
-        rc = strata_stmt_column_text(st, col, &t, NULL);
-        free(*(char **)p);
+        size_t len = 0;
+        rc = strata_stmt_column_text(st, col, &t, &len);
+        strata__text_free(*(char **)p);
         *(char **)p = NULL;
-        if (rc == STRATA_OK && !(*(char **)p = strata__strdup(t)))
-            return STRATA_E_NOMEM;
+        if (rc == STRATA_OK) {
+            if (!(*(char **)p = strata__text_alloc(len)))
+                return STRATA_E_NOMEM;
+            memcpy(*(char **)p, t, len + 1);
+        }
         break;
     }
     case STRATA_C_BLOB: {
@@ -636,34 +705,57 @@ int strata__load_fields(strata_stmt *st, int col0, strata_object *o, int *bad_fi
         return STRATA_E_NOMEM;
     }
     /* Every value first (the driver's bytes stay valid until the next
-     * step), then one block for the snapshot, then the fields. */
-    size_t bytes = 0;
+     * step), then one block for the snapshot, then the fields.  A session's
+     * object shares each short text with its snapshot: one copy, in the
+     * arena, that the object's field points at until the program sets
+     * another (strata_set_text leaves arena bytes be).  Longer texts and
+     * blobs get a copy of their own, so that setting them gives the memory
+     * back. */
+    bool arena_obj = o->priv->in_arena;
+    size_t bytes = 0, shared = 0;
     int rc = STRATA_OK, f = 0;
     for (; f < n && rc == STRATA_OK; f++) {
         rc = strata__column_cell(st, col0 + f, mi->m->fields[f].ctype, &cells[f], &owned[f]);
-        if (rc == STRATA_OK && cells[f].p)
-            bytes += cells[f].len + 1;
-        else if (rc != STRATA_OK)
+        if (rc != STRATA_OK)
             *bad_field = f;
+        else if (cells[f].p && arena_obj && mi->m->fields[f].ctype == STRATA_C_TEXT &&
+                 cells[f].len <= SHARED_TEXT)
+            shared += cells[f].len + 2; /* a tag before, a NUL after */
+        else if (cells[f].p)
+            bytes += cells[f].len + 1;
     }
     int read = rc == STRATA_OK ? n : f - 1; /* cells made, to free */
-    /* A session's object keeps its first snapshot in the session's
-     * arena, as the object itself is. */
+    /* The snapshot goes in the arena with the object when it is small;
+     * the shared texts go there always, inside it or beside it. */
     size_t size = sizeof(snap_head) + ((size_t)n + 1) * sizeof(strata__cell) + bytes;
-    bool arena = o->priv->in_arena && strata__arena_for_snapshots(size);
+    bool arena = arena_obj && strata__arena_for_snapshots(size + shared);
+    if (arena)
+        size += shared;
     snap_head *h = rc != STRATA_OK ? NULL
                    : arena         ? strata__arena_alloc(o->priv->s, size)
                                    : malloc(size);
-    if (rc == STRATA_OK && !h)
+    char *texts = h && shared && !arena ? strata__arena_alloc(o->priv->s, shared) : NULL;
+    if (rc == STRATA_OK && (!h || (shared && !arena && !texts)))
         rc = STRATA_E_NOMEM;
     strata__cell *snap = h ? (strata__cell *)(h + 1) : NULL;
-    if (h) {
+    if (rc == STRATA_OK) {
         h->refs = 1;
         h->arena = arena;
         char *w = (char *)(snap + n + 1);
+        char *t = arena ? w + bytes : texts;
         for (f = 0; f < n; f++) {
             snap[f] = cells[f];
-            if (cells[f].p) {
+            if (!cells[f].p)
+                continue;
+            if (arena_obj && mi->m->fields[f].ctype == STRATA_C_TEXT &&
+                cells[f].len <= SHARED_TEXT) {
+                *t++ = (char)TEXT_ARENA;
+                memcpy(t, cells[f].p, cells[f].len);
+                t[cells[f].len] = '\0';
+                snap[f].p = t;
+                snap[f].i = (int64_t)text_hash(t, cells[f].len);
+                t += cells[f].len + 1;
+            } else {
                 memcpy(w, cells[f].p, cells[f].len);
                 w[cells[f].len] = '\0';
                 snap[f].p = w;
@@ -681,7 +773,22 @@ int strata__load_fields(strata_stmt *st, int col0, strata_object *o, int *bad_fi
         case STRATA_C_BOOL: *(bool *)p = !c->null && c->i; break;
         case STRATA_C_DOUBLE: *(double *)p = c->null ? 0 : c->d; break;
         case STRATA_C_TIMESTAMP: *(strata_timestamp *)p = c->null ? 0 : c->i; break;
-        case STRATA_C_TEXT:
+        case STRATA_C_TEXT: {
+            char *text = NULL;
+            if (c->null)
+                ;
+            else if (arena_obj && c->len <= SHARED_TEXT)
+                text = c->p; /* shared with the snapshot, as made above */
+            else if ((text = strata__text_alloc(c->len)))
+                memcpy(text, c->p, c->len + 1);
+            else
+                rc = STRATA_E_NOMEM;
+            if (rc == STRATA_OK) {
+                strata__text_free(*(char **)p);
+                *(char **)p = text;
+            }
+            break;
+        }
         case STRATA_C_BLOB: {
             char *copy = NULL;
             if (!c->null && !(copy = malloc(c->len + 1))) {
@@ -690,15 +797,10 @@ int strata__load_fields(strata_stmt *st, int col0, strata_object *o, int *bad_fi
             }
             if (copy)
                 memcpy(copy, c->p, c->len + 1);
-            if (mi->m->fields[f].ctype == STRATA_C_TEXT) {
-                free(*(char **)p);
-                *(char **)p = copy;
-            } else {
-                strata_blob *b = p;
-                free(b->data);
-                b->data = copy;
-                b->len = copy ? c->len : 0;
-            }
+            strata_blob *b = p;
+            free(b->data);
+            b->data = copy;
+            b->len = copy ? c->len : 0;
             break;
         }
         }
@@ -731,7 +833,11 @@ bool strata__field_changed(strata_object *o, int f, const strata__cell *cell)
     case STRATA_C_BOOL: return (int64_t) * (bool *)p != cell->i;
     case STRATA_C_DOUBLE: return *(double *)p != cell->d;
     case STRATA_C_TIMESTAMP: return *(strata_timestamp *)p != cell->i;
-    case STRATA_C_TEXT: return strcmp(*(char **)p, cell->p) != 0;
+    case STRATA_C_TEXT: {
+        const char *t = *(char **)p;
+        /* The same bytes: shared, and changed only if changed in place. */
+        return t == cell->p ? !shared_intact(t, cell) : strcmp(t, cell->p) != 0;
+    }
     case STRATA_C_BLOB:
         return ((strata_blob *)p)->len != cell->len ||
                memcmp(((strata_blob *)p)->data, cell->p, cell->len) != 0;
@@ -744,7 +850,7 @@ void strata__fields_clear(strata_object *o)
     for (int f = 0; o->model->fields[f].name; f++) {
         void *p = strata__field_ptr(o, f);
         if (o->model->fields[f].ctype == STRATA_C_TEXT) {
-            free(*(char **)p);
+            strata__text_free(*(char **)p);
             *(char **)p = NULL;
         } else if (o->model->fields[f].ctype == STRATA_C_BLOB) {
             free(((strata_blob *)p)->data);
@@ -763,7 +869,10 @@ int strata__set_field(strata_object *o, int f, const strata__cell *c)
     case STRATA_C_BOOL: *(bool *)p = !c->null && c->i; break;
     case STRATA_C_DOUBLE: *(double *)p = c->null ? 0 : c->d; break;
     case STRATA_C_TIMESTAMP: *(strata_timestamp *)p = c->null ? 0 : c->i; break;
-    case STRATA_C_TEXT: return strata_set_text((char **)p, c->null ? NULL : c->p);
+    case STRATA_C_TEXT:
+        if (!c->null && *(char **)p == c->p)
+            return STRATA_OK; /* shared with the snapshot already */
+        return strata_set_text((char **)p, c->null ? NULL : c->p);
     case STRATA_C_BLOB:
         if (c->null) {
             free(((strata_blob *)p)->data);
@@ -828,16 +937,25 @@ int strata__restore(strata_object *o, const strata__cell *cells)
     bool ok = copies != NULL;
     for (int f = 0; ok && f < n; f++) {
         strata_ctype ct = m->fields[f].ctype;
-        if ((ct == STRATA_C_TEXT || ct == STRATA_C_BLOB) && !cells[f].null) {
-            if ((copies[f] = malloc(cells[f].len + 1)) == NULL)
+        if (ct == STRATA_C_TEXT && !cells[f].null &&
+            *(char **)strata__field_ptr(o, f) == cells[f].p) {
+            copies[f] = cells[f].p; /* shared with the snapshot: kept */
+        } else if ((ct == STRATA_C_TEXT || ct == STRATA_C_BLOB) && !cells[f].null) {
+            copies[f] = ct == STRATA_C_TEXT ? strata__text_alloc(cells[f].len)
+                                            : malloc(cells[f].len + 1);
+            if (!copies[f])
                 ok = false;
             else
                 memcpy(copies[f], cells[f].p, cells[f].len + 1); /* NUL-terminated */
         }
     }
     if (!ok) {
-        for (int f = 0; copies && f < n; f++)
-            free(copies[f]);
+        for (int f = 0; copies && f < n; f++) {
+            if (m->fields[f].ctype == STRATA_C_TEXT && copies[f] != cells[f].p)
+                strata__text_free(copies[f]);
+            else if (m->fields[f].ctype == STRATA_C_BLOB)
+                free(copies[f]);
+        }
         free(copies);
         return STRATA_E_NOMEM;
     }
@@ -845,7 +963,8 @@ int strata__restore(strata_object *o, const strata__cell *cells)
         strata_ctype ct = m->fields[f].ctype;
         void *p = strata__field_ptr(o, f);
         if (ct == STRATA_C_TEXT) {
-            free(*(char **)p);
+            if (*(char **)p != copies[f])
+                strata__text_free(*(char **)p);
             *(char **)p = copies[f];
             set_null_bit(o, f, cells[f].null);
         } else if (ct == STRATA_C_BLOB) {
@@ -869,9 +988,12 @@ int strata_set_text(char **field, const char *text)
     if (!field)
         return STRATA_E_MISUSE;
     char *copy = NULL;
-    if (text && !(copy = strata__strdup(text)))
+    size_t len = text ? strlen(text) : 0;
+    if (text && !(copy = strata__text_alloc(len)))
         return STRATA_E_NOMEM;
-    free(*field);
+    if (text)
+        memcpy(copy, text, len);
+    strata__text_free(*field); /* a shared text stays with its snapshot */
     *field = copy;
     return STRATA_OK;
 }

@@ -196,6 +196,14 @@ bool strata__field_changed(strata_object *o, int f, const strata__cell *cell);
 /* Put a snapshot's values back into o's fields: all of them, or none
  * (STRATA_E_NOMEM, o unchanged; no message set). */
 int strata__restore(strata_object *o, const strata__cell *cells);
+/* Strings in objects' fields (model.c): allocated with a tag byte before
+ * them, freed by strata__text_free, which leaves texts in the arena be.
+ * strata__text_alloc has room for len bytes and a NUL (set). */
+char *strata__text_alloc(size_t len);
+void strata__text_free(char *text);
+/* False when field f's text is shared with a snapshot and its bytes were
+ * changed in place, which the snapshot cannot see. */
+bool strata__text_intact(strata_object *o, int f);
 /* Set field f from a cell, copying text and blob bytes; STRATA_E_NOMEM
  * (no message set) leaves the field as it was. */
 int strata__set_field(strata_object *o, int f, const strata__cell *c);

@@ -483,6 +483,62 @@ START_TEST(orm_rollback_restores_objects)
 }
 END_TEST
 
+/* A loaded object's short strings share their bytes with what the
+ * session keeps of the row (one copy, not two).  Setting a string leaves
+ * those bytes alone; changing them in place would change both, so a flush
+ * refuses it, naming the field. */
+START_TEST(orm_loaded_strings_are_shared_and_guarded)
+{
+    fixture f;
+    setup_db(&f);
+    new_user(&f, "john", "john@example.com");
+    new_user(&f, "mary", "mary@example.com");
+    OK(&f, strata_session_commit(f.s));
+    strata_session_free(f.s);
+    OK(&f, strata_session_new(&f.s, f.db));
+    User *john, *mary;
+    OK(&f, strata_get(f.s, &user_model, 1, &john));
+    OK(&f, strata_get(f.s, &user_model, 2, &mary));
+
+    /* Set, flushed, rolled back: the loaded value comes back. */
+    OK(&f, strata_set_text(&john->username, "johnny"));
+    OK(&f, strata_session_flush(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM \"user\" WHERE username = 'johnny'"), 1);
+    OK(&f, strata_session_rollback(f.s));
+    ck_assert_str_eq(john->username, "john");
+    OK(&f, strata_set_text(&john->username, "jon"));
+    OK(&f, strata_set_text(&john->username, "john")); /* back to the loaded value: no change */
+    strata_db_set_echo(f.db, find_line, &f);
+    echo_want = "UPDATE";
+    echo_has = 0;
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(echo_has, 0);
+
+    /* Bytes changed in place: refused before any SQL, the row unchanged. */
+    mary->email[0] = 'M';
+    ck_assert_int_eq(strata_session_flush(f.s), STRATA_E_MISUSE);
+    ck_assert_str_eq(strata_session_errmsg(f.s),
+                     "User.email was changed in place; set strings with strata_set_text");
+    ck_assert_int_eq(echo_has, 0);
+    mary->email[0] = 'm'; /* as loaded again: nothing to write */
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(echo_has, 0);
+    /* A change of length in place is seen too. */
+    mary->email[4] = '\0';
+    ck_assert_int_eq(strata_session_flush(f.s), STRATA_E_MISUSE);
+    mary->email[4] = '@';
+    OK(&f, strata_set_text(&mary->email, "mary@example.org"));
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(echo_has, 1);
+    echo_want = NULL;
+    ck_assert_int_eq(
+        th_int(f.db, "SELECT count(*) FROM \"user\" WHERE email = 'mary@example.org'"), 1);
+    ck_assert_int_eq(
+        th_int(f.db, "SELECT count(*) FROM \"user\" WHERE email = 'john@example.com'"), 1);
+    teardown(&f);
+}
+END_TEST
+
 START_TEST(orm_portable_errors_and_validation)
 {
     fixture f;
@@ -3039,6 +3095,7 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_update_only_changed_column);
     tcase_add_test(tc, orm_get_miss_sends_only_its_select);
     tcase_add_test(tc, orm_rollback_restores_objects);
+    tcase_add_test(tc, orm_loaded_strings_are_shared_and_guarded);
     tcase_add_test(tc, orm_portable_errors_and_validation);
     tcase_add_test(tc, orm_delete_parent_with_children_fails_whole);
     tcase_add_test(tc, orm_query_operators);
