@@ -74,6 +74,25 @@ START_TEST(cli_commands_end_to_end)
     EXPECT(run("--version"), 0, "strata ");
     EXPECT(run("db init"), 0, "Generating migrations/strata.yaml ...  done");
     EXPECT(run("db init"), 1, "already holds a migrations repository");
+    /* libpq is loaded when a PostgreSQL URL is first opened; without it,
+     * the error names the library, and this configuration's own URL still
+     * works when it is not PostgreSQL's (the library is never needed). */
+    EXPECT(sh("STRATA_LIBPQ=/nonexistent/libpq.so.5 '%s/tools/strata' db current "
+              "--url postgresql://u:secret@127.0.0.1:1/x",
+              top),
+           1, "PostgreSQL needs libpq (/nonexistent/libpq.so.5), which could not be loaded");
+    EXPECT(sh("STRATA_LIBPQ=libsqlite3.so.0 '%s/tools/strata' db current "
+              "--url postgresql://u:secret@127.0.0.1:1/x",
+              top),
+           1, "PostgreSQL needs libpq 14 or later: libsqlite3.so.0 has no PQ");
+    ck_assert_ptr_null(strstr(sh("STRATA_LIBPQ=/nonexistent/libpq.so.5 '%s/tools/strata' db "
+                                 "current --url postgresql://u:secret@127.0.0.1:1/x",
+                                 top)
+                                  .out,
+                              "secret"));
+    EXPECT(sh("STRATA_LIBPQ=/nonexistent/libpq.so.5 '%s/tools/strata' db current --url '%s'", top,
+              th_url()),
+           th_is_pg() ? 1 : 0, th_is_pg() ? "could not be loaded" : "");
     EXPECT(run("db revision -m 'first table'"), 0, "_first_table.yaml ...  done");
     /* Fill the revision in by hand: one table. */
     char path[1000];

@@ -1,5 +1,6 @@
 /*
- * backends/postgres.c - the PostgreSQL driver, on libpq.
+ * engines/postgres/driver.c - the PostgreSQL driver, on libpq (loaded on
+ * first use: libpq.h).
  *
  * The URL goes to libpq whole (minus a "+libpq" suffix), so every libpq
  * parameter works.  Statements are prepared on the server at prepare time
@@ -21,7 +22,6 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <libpq-fe.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -33,6 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "postgres/libpq.h"
 #include "strata/sys/driver.h"
 
 /* Type OIDs from pg_type.h (stable across PostgreSQL versions). */
@@ -472,6 +473,9 @@ static char *libpq_target(const char *url)
 static int pg_open(strata_conn **out, strata_db *db, const strata_url *url)
 {
     *out = NULL;
+    const char *missing = strata__libpq_load();
+    if (missing)
+        return strata_driver_error(db, STRATA_E_UNSUPPORTED, NULL, 0, "%s", missing);
     bool unnamed = false;
     const char *ps = strata_url_param(url, "prepared_statements");
     if (ps) {
@@ -1289,6 +1293,8 @@ static int pg_url_param_known(const char *key)
 {
     if (strcmp(key, "ssl") == 0 || strcmp(key, "prepared_statements") == 0)
         return 1;
+    if (strata__libpq_load())
+        return 1; /* opening says what is missing, which matters more */
     PQconninfoOption *opts = PQconninfoParse("", NULL);
     int known = 0;
     for (PQconninfoOption *o = opts; o && o->keyword && !known; o++)

@@ -1,0 +1,52 @@
+/*
+ * engines/postgres/libpq.c - finds libpq at run time (see libpq.h).
+ */
+#define _GNU_SOURCE /* secure_getenv */
+#define STRATA__LIBPQ_LOADER
+#include "postgres/libpq.h"
+
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+/* The soname of libpq 10 and later, which Debian's libpq5 package
+ * installs; the build checked its headers with pkg-config.  STRATA_LIBPQ
+ * names another file (a libpq of one's own build); it is not read by
+ * set-user-ID programs. */
+#define LIBPQ_SONAME "libpq.so.5"
+
+strata__libpq strata__pq;
+
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static char why[512]; /* empty once loaded */
+
+static void load(void)
+{
+    const char *file = secure_getenv("STRATA_LIBPQ");
+    if (!file || !*file)
+        file = LIBPQ_SONAME;
+    void *h = dlopen(file, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        snprintf(why, sizeof why, "PostgreSQL needs libpq (%s), which could not be loaded: %s",
+                 file, dlerror());
+        return;
+    }
+    strata__libpq table;
+#define X(name)                                                                                \
+    if (!(*(void **)&table.name = dlsym(h, #name))) {                                            \
+        snprintf(why, sizeof why, "PostgreSQL needs libpq 14 or later: %s has no %s",         \
+                 file, #name);                                                                 \
+        dlclose(h);                                                                            \
+        return;                                                                                \
+    }
+    STRATA__LIBPQ_FUNCTIONS(X)
+#undef X
+    strata__pq = table; /* the library stays loaded for the life of the process */
+}
+
+const char *strata__libpq_load(void)
+{
+    pthread_once(&once, load);
+    return strata__pq.PQclear ? NULL : why;
+}
