@@ -276,13 +276,16 @@ static int insert_row(strata_stmt *st, size_t i, void *ctx)
         strata__cell *cell = &row->cells[k];
         bool owned;
         int rc = strata__column_cell(st, k, r->mi->m->fields[r->retf[k]].ctype, cell, &owned);
-        if (rc == STRATA_OK && cell->p && !owned) { /* the row's bytes go with the next row */
+        bool bytes = strata__ctype_bytes(r->mi->m->fields[r->retf[k]].ctype);
+        /* The row's bytes go with the next row: a copy of its own. */
+        if (rc == STRATA_OK && bytes && !cell->null && !owned) {
             char *copy = malloc(cell->len + 1);
             if (!copy) {
                 cell->p = NULL;
                 return STRATA_E_NOMEM;
             }
-            memcpy(copy, cell->p, cell->len);
+            if (cell->len)
+                memcpy(copy, cell->p, cell->len);
             copy[cell->len] = '\0';
             cell->p = copy;
         }
@@ -513,7 +516,8 @@ static int insert_objects(strata_session *s, strata__minfo *mi, strata_object **
         rc = insert_place(s, &r, c);
     for (size_t i = 0; r.rv && i < n; i++) {
         for (int k = 0; r.rv[i].cells && k < r.nret; k++)
-            free(r.rv[i].cells[k].p);
+            if (strata__ctype_bytes(mi->m->fields[r.retf[k]].ctype))
+                free(r.rv[i].cells[k].p);
         free(r.rv[i].cells);
     }
     free(r.rv);
@@ -948,7 +952,8 @@ int strata_upsert(void *obj, const char *on, void *out)
         }
         strata_object *target = rc == STRATA_OK ? strata__identity_find_key(mi, key) : NULL;
         while (k-- > 0)
-            free(cells[k].p);
+            if (strata__ctype_bytes(mi->m->fields[mi->pkf[k]].ctype))
+                free(cells[k].p);
         if (!target)
             target = o;
         if (rc == STRATA_OK)

@@ -48,11 +48,11 @@ static uint64_t mix(uint64_t h, uint64_t v)
     return h;
 }
 
-static uint64_t cell_hash(uint64_t h, const strata__cell *c)
+static uint64_t cell_hash(uint64_t h, const strata__cell *c, strata_ctype ct)
 {
     if (c->null)
         return mix(h, 0x6e756c6cull);
-    if (c->p) {
+    if (strata__ctype_bytes(ct)) {
         uint64_t f = 0xcbf29ce484222325ull; /* FNV-1a */
         for (size_t i = 0; i < c->len; i++)
             f = (f ^ (unsigned char)c->p[i]) * 0x100000001b3ull;
@@ -65,24 +65,24 @@ uint64_t strata__key_hash(const strata__minfo *mi, const strata__key key)
 {
     uint64_t h = 0;
     for (int k = 0; k < mi->npk; k++)
-        h = cell_hash(h, key[k]);
+        h = cell_hash(h, key[k], mi->m->fields[mi->pkf[k]].ctype);
     /* Finish with a multiply so that small integers spread over the slots. */
     return (h ^ (h >> 31)) * 0x9E3779B97F4A7C15ull;
 }
 
-static bool cell_eq(const strata__cell *a, const strata__cell *b)
+static bool cell_eq(const strata__cell *a, const strata__cell *b, strata_ctype ct)
 {
     if (a->null || b->null)
         return a->null == b->null;
-    if (a->p || b->p)
-        return a->p && b->p && a->len == b->len && memcmp(a->p, b->p, a->len) == 0;
+    if (strata__ctype_bytes(ct))
+        return a->len == b->len && (a->len == 0 || memcmp(a->p, b->p, a->len) == 0);
     return a->i == b->i; /* the same bits, whichever the type */
 }
 
 bool strata__key_eq(const strata__minfo *mi, const strata__key a, const strata__key b)
 {
     for (int k = 0; k < mi->npk; k++)
-        if (!cell_eq(a[k], b[k]))
+        if (!cell_eq(a[k], b[k], mi->m->fields[mi->pkf[k]].ctype))
             return false;
     return true;
 }

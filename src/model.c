@@ -388,8 +388,8 @@ void strata__text_free(char *text)
         free(text - 1);
 }
 
-/* A shared text's check value, kept in its snapshot cell's i: bytes
- * changed in place, behind the snapshot's back, show as a different one. */
+/* A shared text's check value, kept before its tag (shared_text_put):
+ * bytes changed in place, behind the snapshot's back, show as another. */
 static uint64_t text_hash(const char *p, size_t len)
 {
     uint64_t h = 0x9e3779b97f4a7c15u ^ len;
@@ -406,10 +406,29 @@ static uint64_t text_hash(const char *p, size_t len)
     return h ^ (h >> 29);
 }
 
+/* A shared text in the arena: its check value (32 bits), the tag, the
+ * bytes and a NUL.  shared_text_put writes one at `at` and returns where
+ * its bytes begin. */
+enum { SHARED_HEAD = 4 + 1 };
+
+static char *shared_text_put(char *at, const char *bytes, size_t len)
+{
+    uint32_t h = (uint32_t)text_hash(bytes, len);
+    memcpy(at, &h, 4);
+    at[4] = (char)TEXT_ARENA;
+    char *t = at + SHARED_HEAD;
+    if (len)
+        memcpy(t, bytes, len);
+    t[len] = '\0';
+    return t;
+}
+
 /* Text t, the bytes snapshot cell c shares, still as they were loaded. */
 static bool shared_intact(const char *t, const strata__cell *c)
 {
-    return strnlen(t, (size_t)c->len + 1) == c->len && text_hash(t, c->len) == (uint64_t)c->i;
+    uint32_t h;
+    memcpy(&h, t - SHARED_HEAD, 4);
+    return strnlen(t, (size_t)c->len + 1) == c->len && (uint32_t)text_hash(t, c->len) == h;
 }
 
 bool strata__text_intact(strata_object *o, int f)
@@ -596,11 +615,11 @@ strata__cell *strata__snapshot_share(strata__cell *cells)
 strata__cell *strata__snapshot(strata_object *o)
 {
     strata__minfo *mi = o->priv->mi;
-    size_t ncells = (size_t)mi->nfields + 1, bytes = 0;
+    size_t ncells = (size_t)mi->nfields, bytes = 0;
     strata__cell cell;
     for (int f = 0; f < mi->nfields; f++) {
         strata__field_cell(o, f, &cell);
-        if (cell.p)
+        if (strata__ctype_bytes(o->model->fields[f].ctype) && !cell.null)
             bytes += cell.len + 1;
     }
     snap_head *h = malloc(sizeof *h + ncells * sizeof(strata__cell) + bytes);
@@ -612,7 +631,7 @@ strata__cell *strata__snapshot(strata_object *o)
     char *w = (char *)(c + ncells);
     for (int f = 0; f < mi->nfields; f++) {
         strata__field_cell(o, f, &c[f]);
-        if (!c[f].p)
+        if (!strata__ctype_bytes(o->model->fields[f].ctype) || c[f].null)
             continue;
         /* Own a copy of text and blob bytes (NUL-terminated either way). */
         memcpy(w, c[f].p, c[f].len);
@@ -620,7 +639,6 @@ strata__cell *strata__snapshot(strata_object *o)
         c[f].p = w;
         w += c[f].len + 1;
     }
-    memset(&c[mi->nfields], 0, sizeof *c);
     return c;
 }
 
@@ -666,7 +684,7 @@ int strata__column_cell(strata_stmt *st, int col, strata_ctype ct, strata__cell 
         c->len = (uint32_t)v.u.buf.len; /* the engines hold less than 2 GB */
         return STRATA_OK;
     }
-    *owned = true;
+    *owned = strata__ctype_bytes(ct); /* read_cell copied the bytes */
     return strata__read_cell(st, col, ct, c);
 }
 
@@ -694,8 +712,8 @@ int strata__load_fields(strata_stmt *st, int col0, strata_object *o, int *bad_fi
 {
     strata__minfo *mi = o->priv->mi;
     int n = mi->nfields;
-    strata__cell stack[16], *cells = n < 16 ? stack : calloc((size_t)n + 1, sizeof *cells);
-    bool owned_stack[16], *owned = n < 16 ? owned_stack : calloc((size_t)n + 1, sizeof *owned);
+    strata__cell stack[16], *cells = n <= 16 ? stack : calloc((size_t)n, sizeof *cells);
+    bool owned_stack[16], *owned = n <= 16 ? owned_stack : calloc((size_t)n, sizeof *owned);
     *bad_field = -1;
     if (!cells || !owned) {
         if (cells != stack)
@@ -715,19 +733,21 @@ int strata__load_fields(strata_stmt *st, int col0, strata_object *o, int *bad_fi
     size_t bytes = 0, shared = 0;
     int rc = STRATA_OK, f = 0;
     for (; f < n && rc == STRATA_OK; f++) {
-        rc = strata__column_cell(st, col0 + f, mi->m->fields[f].ctype, &cells[f], &owned[f]);
+        strata_ctype ct = mi->m->fields[f].ctype;
+        rc = strata__column_cell(st, col0 + f, ct, &cells[f], &owned[f]);
         if (rc != STRATA_OK)
             *bad_field = f;
-        else if (cells[f].p && arena_obj && mi->m->fields[f].ctype == STRATA_C_TEXT &&
-                 cells[f].len <= SHARED_TEXT)
-            shared += cells[f].len + 2; /* a tag before, a NUL after */
-        else if (cells[f].p)
+        else if (!strata__ctype_bytes(ct) || cells[f].null)
+            ;
+        else if (arena_obj && ct == STRATA_C_TEXT && cells[f].len <= SHARED_TEXT)
+            shared += SHARED_HEAD + cells[f].len + 1; /* check value and tag, the NUL */
+        else
             bytes += cells[f].len + 1;
     }
     int read = rc == STRATA_OK ? n : f - 1; /* cells made, to free */
     /* The snapshot goes in the arena with the object when it is small;
      * the shared texts go there always, inside it or beside it. */
-    size_t size = sizeof(snap_head) + ((size_t)n + 1) * sizeof(strata__cell) + bytes;
+    size_t size = sizeof(snap_head) + (size_t)n * sizeof(strata__cell) + bytes;
     bool arena = arena_obj && strata__arena_for_snapshots(size + shared);
     if (arena)
         size += shared;
@@ -741,28 +761,26 @@ int strata__load_fields(strata_stmt *st, int col0, strata_object *o, int *bad_fi
     if (rc == STRATA_OK) {
         h->refs = 1;
         h->arena = arena;
-        char *w = (char *)(snap + n + 1);
+        char *w = (char *)(snap + n);
         char *t = arena ? w + bytes : texts;
         for (f = 0; f < n; f++) {
+            strata_ctype ct = mi->m->fields[f].ctype;
+            size_t len = cells[f].len;
             snap[f] = cells[f];
-            if (!cells[f].p)
+            if (!strata__ctype_bytes(ct) || cells[f].null)
                 continue;
-            if (arena_obj && mi->m->fields[f].ctype == STRATA_C_TEXT &&
-                cells[f].len <= SHARED_TEXT) {
-                *t++ = (char)TEXT_ARENA;
-                memcpy(t, cells[f].p, cells[f].len);
-                t[cells[f].len] = '\0';
+            if (arena_obj && ct == STRATA_C_TEXT && len <= SHARED_TEXT) {
+                t = shared_text_put(t, cells[f].p, len);
                 snap[f].p = t;
-                snap[f].i = (int64_t)text_hash(t, cells[f].len);
-                t += cells[f].len + 1;
+                t += len + 1;
             } else {
-                memcpy(w, cells[f].p, cells[f].len);
-                w[cells[f].len] = '\0';
+                if (len)
+                    memcpy(w, cells[f].p, len);
+                w[len] = '\0';
                 snap[f].p = w;
-                w += cells[f].len + 1;
+                w += len + 1;
             }
         }
-        memset(&snap[n], 0, sizeof *snap);
     }
     for (f = 0; f < n && rc == STRATA_OK; f++) {
         void *p = strata__field_ptr(o, f);

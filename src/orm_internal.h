@@ -49,21 +49,28 @@ typedef struct strata__minfo {
     size_t nslots, nused;
 } strata__minfo;
 
-/* A field value held apart from the struct (snapshots).  A cell holds
- * one C type, read by the field's: i (integers, booleans, timestamps) and
- * d share their storage; p is NULL unless the value is text or a blob.
- * Values longer than STRATA__MAX_BYTES are refused before they become
- * cells (strata__validate_field, strata__cell_from_value). */
+/* A field value held apart from the struct (snapshots), 16 bytes.  A
+ * cell holds one C type and is read by the field's: i (integers, booleans,
+ * timestamps), d, and p (text, NUL-terminated, and blobs: in a snapshot,
+ * inside its block or shared with the object) share their storage, so p
+ * means something only for those two types (strata__ctype_bytes).  Values
+ * longer than STRATA__MAX_BYTES are refused before they become cells
+ * (strata__validate_field, strata__cell_from_value). */
 #define STRATA__MAX_BYTES 0x7fffffffu
 typedef struct strata__cell {
     union {
         int64_t i;
         double d;
+        char *p;
     };
-    char *p; /* TEXT (NUL-terminated) or BLOB bytes: in a snapshot, inside its block */
     uint32_t len;
     bool null;
 } strata__cell;
+
+static inline bool strata__ctype_bytes(strata_ctype ct)
+{
+    return ct == STRATA_C_TEXT || ct == STRATA_C_BLOB;
+}
 
 /* A primary key: one cell per key field, borrowed. */
 typedef const strata__cell *strata__key[STRATA__MAX_KEY];
