@@ -63,6 +63,9 @@ static uint64_t cell_hash(uint64_t h, const strata__cell *c, strata_ctype ct)
 
 uint64_t strata__key_hash(const strata__minfo *mi, const strata__key key)
 {
+    /* One integer (the common case): the multiply alone spreads it. */
+    if (mi->pk >= 0 && !key[0]->null)
+        return (uint64_t)key[0]->i * 0x9E3779B97F4A7C15ull;
     uint64_t h = 0;
     for (int k = 0; k < mi->npk; k++)
         h = cell_hash(h, key[k], mi->m->fields[mi->pkf[k]].ctype);
@@ -102,12 +105,18 @@ strata_object *strata__identity_find_key(strata__minfo *mi, const strata__key ke
         strata_object *o = mi->slots[i];
         if (!o)
             return NULL;
-        if (o != (strata_object *)mi) {
-            strata__key ok;
-            strata__object_key(o, ok);
-            if (strata__key_eq(mi, ok, key))
+        if (o == (strata_object *)mi)
+            continue;
+        if (mi->pk >= 0 && !key[0]->null) { /* one integer: compared in place */
+            const strata__cell *c = &o->priv->loaded[mi->pk];
+            if (!c->null && c->i == key[0]->i)
                 return o;
+            continue;
         }
+        strata__key ok;
+        strata__object_key(o, ok);
+        if (strata__key_eq(mi, ok, key))
+            return o;
     }
 }
 
@@ -138,15 +147,27 @@ bool strata__identity_put(strata__minfo *mi, strata_object *o)
         mi->slots = slots;
         mi->nslots = n;
         mi->nused = 0;
-        for (size_t i = 0; i < oldn; i++)
-            if (old[i] && old[i] != (strata_object *)mi)
-                strata__identity_put(mi, old[i]);
+        /* Every key is different: each object goes to the first free slot
+         * from its hash, without comparing. */
+        for (size_t j = 0; j < oldn; j++) {
+            strata_object *m = old[j];
+            if (!m || m == (strata_object *)mi)
+                continue;
+            strata__key key;
+            strata__object_key(m, key);
+            size_t i = slot_of(mi, strata__key_hash(mi, key));
+            while (slots[i])
+                i = (i + 1) & (n - 1);
+            slots[i] = m;
+            mi->nused++;
+        }
         free(old);
     }
 insert:;
     strata__key key;
     strata__object_key(o, key);
     size_t i = slot_of(mi, strata__key_hash(mi, key));
+    /* The slots hold no key of their own: a probe reads the object's. */
     while (mi->slots[i] && mi->slots[i] != (strata_object *)mi)
         i = (i + 1) & (mi->nslots - 1);
     if (!mi->slots[i])

@@ -392,18 +392,20 @@ void strata__text_free(char *text)
  * bytes changed in place, behind the snapshot's back, show as another. */
 static uint64_t text_hash(const char *p, size_t len)
 {
-    uint64_t h = 0x9e3779b97f4a7c15u ^ len;
+    /* Each word rotated in, at a few instructions a word (this runs for
+     * every text loaded): a change of one byte always shows, in the 32
+     * bits kept too; other changes escape it one time in 2^32. */
+    uint64_t h = len;
     size_t i = 0;
     for (; i + 8 <= len; i += 8) {
         uint64_t w;
         memcpy(&w, p + i, 8);
-        h = (h ^ w) * 0xff51afd7ed558ccdu;
-        h ^= h >> 32;
+        h = ((h << 7) | (h >> 57)) ^ w;
     }
     uint64_t w = 0;
     memcpy(&w, p + i, len - i);
-    h = (h ^ w) * 0xc4ceb9fe1a85ec53u;
-    return h ^ (h >> 29);
+    h = ((h << 7) | (h >> 57)) ^ w;
+    return h ^ (h >> 32); /* the 32 bits kept see all 64 */
 }
 
 /* A shared text in the arena: its check value (32 bits), the tag, the
@@ -708,7 +710,8 @@ int strata__read_fields(strata_stmt *st, strata_object *o, int *bad_field)
     return STRATA_OK;
 }
 
-int strata__load_fields(strata_stmt *st, int col0, strata_object *o, int *bad_field)
+int strata__load_fields(strata_stmt *st, int col0, strata_object *o, const strata__cell *pk,
+                        int *bad_field)
 {
     strata__minfo *mi = o->priv->mi;
     int n = mi->nfields;
@@ -734,7 +737,12 @@ int strata__load_fields(strata_stmt *st, int col0, strata_object *o, int *bad_fi
     int rc = STRATA_OK, f = 0;
     for (; f < n && rc == STRATA_OK; f++) {
         strata_ctype ct = mi->m->fields[f].ctype;
-        rc = strata__column_cell(st, col0 + f, ct, &cells[f], &owned[f]);
+        if (pk && f == mi->pk) { /* read already, for the identity map */
+            cells[f] = *pk;
+            owned[f] = false;
+        } else {
+            rc = strata__column_cell(st, col0 + f, ct, &cells[f], &owned[f]);
+        }
         if (rc != STRATA_OK)
             *bad_field = f;
         else if (!strata__ctype_bytes(ct) || cells[f].null)

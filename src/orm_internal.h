@@ -185,9 +185,11 @@ int strata__bind_field(strata_stmt *st, int idx, strata_object *o, int f);
 int strata__read_field(strata_stmt *st, int col, strata_object *o, int f);
 /* Read every field of o from columns col0.. of the current row, in one
  * pass that also makes o's loaded snapshot (o->priv->loaded, replacing
- * any).  On failure *bad_field names the field at fault (-1: memory) and
- * o's fields may be half read. */
-int strata__load_fields(strata_stmt *st, int col0, strata_object *o, int *bad_field);
+ * any).  pk, when not NULL, is the model's integer key read from the row
+ * already.  On failure *bad_field names the field at fault (-1: memory)
+ * and o's fields may be half read. */
+int strata__load_fields(strata_stmt *st, int col0, strata_object *o, const strata__cell *pk,
+                        int *bad_field);
 /* Read every field of o from the current row's columns 0.. (no snapshot:
  * for the streaming iterator's object); *bad_field as above. */
 int strata__read_fields(strata_stmt *st, strata_object *o, int *bad_field);

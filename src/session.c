@@ -545,7 +545,8 @@ int strata__session_load_row(strata_session *s, strata__minfo *mi, strata_stmt *
     if (!o)
         return STRATA_E_NOMEM;
     int bad;
-    if ((rc = strata__load_fields(st, col0, o, &bad)) != STRATA_OK)
+    /* A key of one integer was read above: not read again. */
+    if ((rc = strata__load_fields(st, col0, o, mi->pk >= 0 ? &cells[0] : NULL, &bad)) != STRATA_OK)
         return bad < 0 ? rc
                        : strata__session_error(s, rc, "reading %s.%s: %s", mi->m->name,
                                                mi->m->fields[bad].name, strata_errstr(rc));
