@@ -473,8 +473,8 @@ static char *libpq_target(const char *url)
 static int pg_open(strata_conn **out, strata_db *db, const strata_url *url)
 {
     *out = NULL;
-    const char *missing = strata__libpq_load();
-    if (missing)
+    char missing[512];
+    if (!strata__libpq_load(missing, sizeof missing))
         return strata_driver_error(db, STRATA_E_UNSUPPORTED, NULL, 0, "%s", missing);
     bool unnamed = false;
     const char *ps = strata_url_param(url, "prepared_statements");
@@ -1293,7 +1293,8 @@ static int pg_url_param_known(const char *key)
 {
     if (strcmp(key, "ssl") == 0 || strcmp(key, "prepared_statements") == 0)
         return 1;
-    if (strata__libpq_load())
+    char missing[512];
+    if (!strata__libpq_load(missing, sizeof missing))
         return 1; /* opening says what is missing, which matters more */
     PQconninfoOption *opts = PQconninfoParse("", NULL);
     int known = 0;

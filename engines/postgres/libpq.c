@@ -7,6 +7,7 @@
 
 #include <dlfcn.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -18,35 +19,43 @@
 
 strata__libpq strata__pq;
 
-static pthread_once_t once = PTHREAD_ONCE_INIT;
-static char why[512]; /* empty once loaded */
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static bool loaded; /* under lock; once true, strata__pq is never written again */
 
-static void load(void)
+/* One attempt; a failed one (a missing file, or memory short inside
+ * dlopen) leaves nothing behind, so the next open tries again. */
+static void load(char *why, size_t size)
 {
     const char *file = secure_getenv("STRATA_LIBPQ");
     if (!file || !*file)
         file = LIBPQ_SONAME;
     void *h = dlopen(file, RTLD_NOW | RTLD_LOCAL);
     if (!h) {
-        snprintf(why, sizeof why, "PostgreSQL needs libpq (%s), which could not be loaded: %s",
-                 file, dlerror());
+        const char *e = dlerror();
+        snprintf(why, size, "PostgreSQL needs libpq (%s), which could not be loaded: %s",
+                 file, e ? e : "unknown error");
         return;
     }
     strata__libpq table;
 #define X(name)                                                                                \
     if (!(*(void **)&table.name = dlsym(h, #name))) {                                            \
-        snprintf(why, sizeof why, "PostgreSQL needs libpq 14 or later: %s has no %s",         \
-                 file, #name);                                                                 \
+        snprintf(why, size, "PostgreSQL needs libpq 14 or later: %s has no %s", file,    \
+                 #name);                                                                       \
         dlclose(h);                                                                            \
         return;                                                                                \
     }
     STRATA__LIBPQ_FUNCTIONS(X)
 #undef X
     strata__pq = table; /* the library stays loaded for the life of the process */
+    loaded = true;
 }
 
-const char *strata__libpq_load(void)
+bool strata__libpq_load(char *why, size_t size)
 {
-    pthread_once(&once, load);
-    return strata__pq.PQclear ? NULL : why;
+    pthread_mutex_lock(&lock);
+    if (!loaded)
+        load(why, size);
+    bool ok = loaded;
+    pthread_mutex_unlock(&lock);
+    return ok;
 }

@@ -13,6 +13,8 @@
 #define STRATA_ENGINES_POSTGRES_LIBPQ_H
 
 #include <libpq-fe.h>
+#include <stdbool.h>
+#include <stddef.h>
 
 /* Every libpq function the driver calls. */
 #define STRATA__LIBPQ_FUNCTIONS(X) \
@@ -74,9 +76,9 @@ typedef struct strata__libpq {
 
 extern strata__libpq strata__pq;
 
-/* Load libpq once for the process (thread-safe): NULL when it is there,
- * else why it is not, naming the library. */
-const char *strata__libpq_load(void);
+/* Load libpq for the process, once it works (thread-safe): true when it
+ * is there, else false with why not in `why`, naming the library. */
+bool strata__libpq_load(char *why, size_t size);
 
 #ifndef STRATA__LIBPQ_LOADER
 #define PQcancel strata__pq.PQcancel
