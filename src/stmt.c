@@ -431,6 +431,12 @@ static ptrdiff_t utf8_invalid_at(const unsigned char *s, size_t n)
 {
     size_t i = 0;
     while (i < n) {
+        /* ASCII, the common case, eight bytes at a time. */
+        uint64_t w;
+        if (i + 8 <= n && (memcpy(&w, s + i, 8), (w & 0x8080808080808080ull) == 0)) {
+            i += 8;
+            continue;
+        }
         unsigned char c = s[i];
         size_t len;
         uint32_t cp;

@@ -272,6 +272,13 @@ START_TEST(types_conversions_and_refusals)
     th_rc(db, strata_stmt_bind_text(st, 1, "bad \xff utf8", -1), STRATA_E_DATA);
     ck_assert_ptr_nonnull(strstr(strata_db_errmsg(db), "not valid UTF-8 (at byte 4)"));
     th_rc(db, strata_stmt_bind_text(st, 1, "\xed\xa0\x80", -1), STRATA_E_DATA); /* surrogate */
+    /* Long ASCII runs are checked eight bytes at a time: what follows them
+     * is still found, at its place. */
+    th_rc(db, strata_stmt_bind_text(st, 1, "0123456789abcdef\xff", -1), STRATA_E_DATA);
+    ck_assert_ptr_nonnull(strstr(strata_db_errmsg(db), "not valid UTF-8 (at byte 16)"));
+    th_rc(db, strata_stmt_bind_text(st, 1, "0123456789\xe2\x82", -1), STRATA_E_DATA);
+    ck_assert_ptr_nonnull(strstr(strata_db_errmsg(db), "not valid UTF-8 (at byte 10)"));
+    th_rc(db, strata_stmt_bind_text(st, 1, "01234567\xc3\xa9 then ASCII again", -1), STRATA_OK);
     th_rc(db, strata_stmt_bind_int64(st, 0, 1), STRATA_E_RANGE);
     th_rc(db, strata_stmt_bind_int64(st, 2, 1), STRATA_E_RANGE);
     th_rc(db, strata_stmt_bind_timestamp(st, 1, INT64_MAX), STRATA_E_RANGE);
