@@ -29,7 +29,7 @@ static void load(char *why, size_t size)
     const char *file = secure_getenv("STRATA_LIBPQ");
     if (!file || !*file)
         file = LIBPQ_SONAME;
-    void *h = dlopen(file, RTLD_NOW | RTLD_LOCAL);
+    void *h = dlopen(file, RTLD_LAZY | RTLD_LOCAL); /* its own symbols bound as used */
     if (!h) {
         const char *e = dlerror();
         snprintf(why, size, "PostgreSQL needs libpq (%s), which could not be loaded: %s",
