@@ -256,13 +256,14 @@ bool strata__cell_from_value(const strata_field *fd, const strata_value *v, stra
         return v->type == STRATA_TYPE_TIMESTAMP;
     case STRATA_C_TEXT:
     case STRATA_C_BLOB:
+        if (v->type != STRATA_TYPE_TEXT &&
+            (fd->ctype != STRATA_C_BLOB || v->type != STRATA_TYPE_BLOB))
+            return false;
         if (v->u.buf.len > STRATA__MAX_BYTES)
             return false;
         c->p = (char *)v->u.buf.ptr; /* borrowed: the caller's value */
         c->len = (uint32_t)v->u.buf.len;
-        if (v->type == STRATA_TYPE_TEXT)
-            return c->p != NULL;
-        return fd->ctype == STRATA_C_BLOB && v->type == STRATA_TYPE_BLOB;
+        return c->p != NULL || v->type == STRATA_TYPE_BLOB;
     }
     return false;
 }

@@ -392,32 +392,33 @@ void strata__text_free(char *text)
  * bytes changed in place, behind the snapshot's back, show as another. */
 static uint64_t text_hash(const char *p, size_t len)
 {
-    /* Each word rotated in, at a few instructions a word (this runs for
-     * every text loaded): a change of one byte always shows, in the 32
-     * bits kept too; other changes escape it one time in 2^32. */
-    uint64_t h = len;
+    /* A multiply and a shift per word, so that no pattern of changes
+     * cancels out (an XOR of rotated words would let equal changes 512
+     * bytes apart do so): a change escapes one time in 2^64. */
+    uint64_t h = 0x9e3779b97f4a7c15u ^ len;
     size_t i = 0;
     for (; i + 8 <= len; i += 8) {
         uint64_t w;
         memcpy(&w, p + i, 8);
-        h = ((h << 7) | (h >> 57)) ^ w;
+        h = (h ^ w) * 0xff51afd7ed558ccdu;
+        h ^= h >> 29;
     }
     uint64_t w = 0;
     memcpy(&w, p + i, len - i);
-    h = ((h << 7) | (h >> 57)) ^ w;
-    return h ^ (h >> 32); /* the 32 bits kept see all 64 */
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53u;
+    return h ^ (h >> 32);
 }
 
-/* A shared text in the arena: its check value (32 bits), the tag, the
+/* A shared text in the arena: its check value (64 bits), the tag, the
  * bytes and a NUL.  shared_text_put writes one at `at` and returns where
  * its bytes begin. */
-enum { SHARED_HEAD = 4 + 1 };
+enum { SHARED_HEAD = 8 + 1 };
 
 static char *shared_text_put(char *at, const char *bytes, size_t len)
 {
-    uint32_t h = (uint32_t)text_hash(bytes, len);
-    memcpy(at, &h, 4);
-    at[4] = (char)TEXT_ARENA;
+    uint64_t h = text_hash(bytes, len);
+    memcpy(at, &h, 8);
+    at[8] = (char)TEXT_ARENA;
     char *t = at + SHARED_HEAD;
     if (len)
         memcpy(t, bytes, len);
@@ -428,9 +429,9 @@ static char *shared_text_put(char *at, const char *bytes, size_t len)
 /* Text t, the bytes snapshot cell c shares, still as they were loaded. */
 static bool shared_intact(const char *t, const strata__cell *c)
 {
-    uint32_t h;
-    memcpy(&h, t - SHARED_HEAD, 4);
-    return strnlen(t, (size_t)c->len + 1) == c->len && (uint32_t)text_hash(t, c->len) == h;
+    uint64_t h;
+    memcpy(&h, t - SHARED_HEAD, 8);
+    return strnlen(t, (size_t)c->len + 1) == c->len && text_hash(t, c->len) == h;
 }
 
 bool strata__text_intact(strata_object *o, int f)
@@ -734,6 +735,7 @@ int strata__load_fields(strata_stmt *st, int col0, strata_object *o, const strat
      * back. */
     bool arena_obj = o->priv->in_arena;
     size_t bytes = 0, shared = 0;
+    uint64_t share = 0; /* bit f: field f's text is shared (fields 0 to 63) */
     int rc = STRATA_OK, f = 0;
     for (; f < n && rc == STRATA_OK; f++) {
         strata_ctype ct = mi->m->fields[f].ctype;
@@ -747,10 +749,15 @@ int strata__load_fields(strata_stmt *st, int col0, strata_object *o, const strat
             *bad_field = f;
         else if (!strata__ctype_bytes(ct) || cells[f].null)
             ;
-        else if (arena_obj && ct == STRATA_C_TEXT && cells[f].len <= SHARED_TEXT)
+        else if (arena_obj && ct == STRATA_C_TEXT && f < 64 && cells[f].len <= SHARED_TEXT &&
+                 !memchr(cells[f].p, '\0', cells[f].len)) {
+            /* A text holding a NUL reads shorter through the struct: it
+             * keeps a copy of its own, compared as before. */
+            share |= 1ull << f;
             shared += SHARED_HEAD + cells[f].len + 1; /* check value and tag, the NUL */
-        else
+        } else {
             bytes += cells[f].len + 1;
+        }
     }
     int read = rc == STRATA_OK ? n : f - 1; /* cells made, to free */
     /* The snapshot goes in the arena with the object when it is small;
@@ -777,7 +784,7 @@ int strata__load_fields(strata_stmt *st, int col0, strata_object *o, const strat
             snap[f] = cells[f];
             if (!strata__ctype_bytes(ct) || cells[f].null)
                 continue;
-            if (arena_obj && ct == STRATA_C_TEXT && len <= SHARED_TEXT) {
+            if (share & (1ull << f)) {
                 t = shared_text_put(t, cells[f].p, len);
                 snap[f].p = t;
                 t += len + 1;
@@ -803,7 +810,7 @@ int strata__load_fields(strata_stmt *st, int col0, strata_object *o, const strat
             char *text = NULL;
             if (c->null)
                 ;
-            else if (arena_obj && c->len <= SHARED_TEXT)
+            else if (share & (1ull << f))
                 text = c->p; /* shared with the snapshot, as made above */
             else if ((text = strata__text_alloc(c->len)))
                 memcpy(text, c->p, c->len + 1);

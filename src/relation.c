@@ -360,9 +360,7 @@ int strata_set_related(void *obj, const char *rel, void *target)
         /* Not loaded (say, since the last commit): the old target is the
          * one the key names, if the session holds it; no SQL for that. */
         strata__minfo *ti = strata__minfo_get(o->priv->s, r->target);
-        strata__cell key = {.i = *(int64_t *)strata__field_ptr(o, fk)};
-        strata__key k = {&key};
-        old = ti && ti->npk == 1 ? strata__identity_find_key(ti, k) : NULL;
+        old = ti ? strata__identity_find(ti, *(int64_t *)strata__field_ptr(o, fk)) : NULL;
     }
     strata__relcache *oc = m && old && old != t ? strata__rel_peek(old, mri) : NULL;
     if (oc && oc->loaded)
