@@ -394,7 +394,8 @@ static uint64_t text_hash(const char *p, size_t len)
 {
     /* A multiply and a shift per word, so that no pattern of changes
      * cancels out (an XOR of rotated words would let equal changes 512
-     * bytes apart do so): a change escapes one time in 2^64. */
+     * bytes apart do so).  32 bits of it are kept (4 bytes a text): a
+     * change in place escapes about one time in four billion. */
     uint64_t h = 0x9e3779b97f4a7c15u ^ len;
     size_t i = 0;
     for (; i + 8 <= len; i += 8) {
@@ -409,16 +410,16 @@ static uint64_t text_hash(const char *p, size_t len)
     return h ^ (h >> 32);
 }
 
-/* A shared text in the arena: its check value (64 bits), the tag, the
+/* A shared text in the arena: its check value (32 bits), the tag, the
  * bytes and a NUL.  shared_text_put writes one at `at` and returns where
  * its bytes begin. */
-enum { SHARED_HEAD = 8 + 1 };
+enum { SHARED_HEAD = 4 + 1 };
 
 static char *shared_text_put(char *at, const char *bytes, size_t len)
 {
-    uint64_t h = text_hash(bytes, len);
-    memcpy(at, &h, 8);
-    at[8] = (char)TEXT_ARENA;
+    uint32_t h = (uint32_t)text_hash(bytes, len);
+    memcpy(at, &h, 4);
+    at[4] = (char)TEXT_ARENA;
     char *t = at + SHARED_HEAD;
     if (len)
         memcpy(t, bytes, len);
@@ -429,9 +430,9 @@ static char *shared_text_put(char *at, const char *bytes, size_t len)
 /* Text t, the bytes snapshot cell c shares, still as they were loaded. */
 static bool shared_intact(const char *t, const strata__cell *c)
 {
-    uint64_t h;
-    memcpy(&h, t - SHARED_HEAD, 8);
-    return strnlen(t, (size_t)c->len + 1) == c->len && text_hash(t, c->len) == h;
+    uint32_t h;
+    memcpy(&h, t - SHARED_HEAD, 4);
+    return strnlen(t, (size_t)c->len + 1) == c->len && (uint32_t)text_hash(t, c->len) == h;
 }
 
 bool strata__text_intact(strata_object *o, int f)
