@@ -505,6 +505,21 @@ int strata__db_savepoint_end(strata_db *db, bool keep)
     return STRATA_OK;
 }
 
+int strata__db_savepoint_keep_to_commit(strata_db *db)
+{
+    int rc = strata__db_usable(db);
+    if (rc)
+        return rc;
+    if (db->sp_depth == 0)
+        return strata__db_error(db, STRATA_E_MISUSE, "no savepoint is open");
+    if (db->tx_from_savepoint && db->sp_depth == 1)
+        return strata__db_savepoint_end(db, true); /* it began the transaction */
+    if ((rc = strata__db_check_tx(db)))
+        return rc;
+    db->sp_depth--; /* the COMMIT that follows releases it */
+    return STRATA_OK;
+}
+
 int strata__db_savepoint_undo(strata_db *db, int code)
 {
     kept_error k;

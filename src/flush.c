@@ -840,8 +840,10 @@ int strata_session_flush(strata_session *s)
             if (o->priv->state == OBJ_DELETED && o->priv->mi->rank == rank)
                 rc = delete_object(s, o);
         }
+    /* A commit's own flush leaves its savepoint to the COMMIT. */
     if (rc == STRATA_OK)
-        rc = strata__db_savepoint_end(s->db, true);
+        rc = s->committing && s->owns_tx ? strata__db_savepoint_keep_to_commit(s->db)
+                                         : strata__db_savepoint_end(s->db, true);
     if (rc == STRATA_OK) {
         s->has_pending = false;
         s->nm2m = 0;

@@ -296,6 +296,10 @@ int strata__db_begin_sql(strata_db *db, const char *sql);
  * refusal under a session: for the session's own savepoints. */
 int strata__db_savepoint(strata_db *db);
 int strata__db_savepoint_end(strata_db *db, bool keep);
+/* Keep the innermost savepoint's work when the transaction commits next,
+ * with nothing in between: no RELEASE is sent (the COMMIT releases it),
+ * one round trip fewer. */
+int strata__db_savepoint_keep_to_commit(strata_db *db);
 /* After `code` failed inside the innermost savepoint: roll back to it,
  * keeping the failure's message on the handle; returns `code` (or the
  * handle's error code when `code` is STRATA_OK). */

@@ -149,6 +149,7 @@ struct strata_session {
     strata__m2m_op *m2m;
     size_t nm2m, capm2m;
     bool flushing;
+    bool committing;  /* the flush under way is strata_session_commit's, its COMMIT next */
     bool has_pending; /* objects were added since the last flush */
     strata__spframe frames[STRATA__MAX_SAVEPOINTS]; /* open savepoints, innermost last */
     int nframes;

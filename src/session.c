@@ -616,7 +616,9 @@ int strata_session_commit(strata_session *s)
     STRATA__CONFINE(s ? s->db : NULL, STRATA_E_MISUSE);
     if (!s)
         return STRATA_E_MISUSE;
+    s->committing = true;
     int rc = strata_session_flush(s);
+    s->committing = false;
     if (rc != STRATA_OK)
         return rc;
     if (s->owns_tx && strata_db_in_transaction(s->db)) {
