@@ -23,7 +23,7 @@
  * Objects are made by and belong to a session: strata_new() gives one,
  * strata_session_free() frees them all.  Strings in an object are owned by
  * it; set them with strata_set_text(&u->username, "susan"), never free
- * them.  Lists returned by queries are the caller's (strata_list_free());
+ * them or change their bytes in place.  Lists returned by queries are the caller's (strata_list_free());
  * the objects in them stay the session's.  docs/orm.md walks through the
  * microblog.
  */
@@ -338,7 +338,11 @@ STRATA_API int strata_get(strata_session *s, const strata_model *model, int64_t 
 STRATA_API int strata_get_key(strata_session *s, const strata_model *model,
                               const strata_value *key, size_t nkey, void *out);
 
-/** Set a text field (copies `text`; NULL stores SQL NULL). */
+/** Set a text field of an object (copies `text`; NULL stores SQL NULL).
+ *  The only way to change a string field: never assign, free or change
+ *  its bytes in place (a loaded object's string may share its bytes with
+ *  the session's record of the row; a flush refuses a change in place
+ *  with STRATA_E_MISUSE). */
 STRATA_API int strata_set_text(char **field, const char *text);
 /** Set a blob field (copies). */
 STRATA_API int strata_set_blob(strata_blob *field, const void *data, size_t len);
