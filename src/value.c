@@ -167,15 +167,21 @@ static int two(const char *t, unsigned *bad)
  * Anything else is STRATA_E_TYPE, for the general reader to decide. */
 static int parse_canonical(strata_timestamp *out, const char *t, size_t len)
 {
-    if ((len != 19 && len != 26) || t[4] != '-' || t[7] != '-' || t[10] != ' ' || t[13] != ':' ||
-        t[16] != ':' || (len == 26 && t[19] != '.'))
+    /* "YYYY-MM-DD HH:MM:SS", then "." and 1 to 6 digits: strata writes 6,
+     * PostgreSQL drops the trailing zeros (and the point with them). */
+    if (len < 19 || len == 20 || len > 26 || t[4] != '-' || t[7] != '-' || t[10] != ' ' ||
+        t[13] != ':' || t[16] != ':' || (len > 19 && t[19] != '.'))
         return STRATA_E_TYPE;
     unsigned bad = 0;
     int y = two(t, &bad) * 100 + two(t + 2, &bad);
     int mo = two(t + 5, &bad), d = two(t + 8, &bad);
     int h = two(t + 11, &bad), mi = two(t + 14, &bad), s = two(t + 17, &bad);
-    int us = len == 26 ? (two(t + 20, &bad) * 100 + two(t + 22, &bad)) * 100 + two(t + 24, &bad)
-                       : 0;
+    int us = 0;
+    for (size_t i = 20; i < 26; i++) {
+        unsigned digit = i < len ? (unsigned)(t[i] - '0') : 0;
+        bad |= digit > 9;
+        us = us * 10 + (int)digit;
+    }
     if (bad)
         return STRATA_E_TYPE;
     return strata_timestamp_from_parts(out, y, mo, d, h, mi, s, us);

@@ -227,6 +227,24 @@ START_TEST(types_timestamp_text)
     ck_assert_int_eq(strata_timestamp_parse(&ts, "2023-02-29", 10), STRATA_E_RANGE);
     ck_assert_int_eq(strata_timestamp_parse(&ts, "2024-13-01", 10), STRATA_E_RANGE);
     ck_assert_int_eq(strata_timestamp_parse(&ts, "yesterday", 9), STRATA_E_TYPE);
+    /* The positional reader takes 0 to 6 fractional digits (PostgreSQL
+     * drops trailing zeros), and leaves anything else to the full one. */
+    static const struct {
+        const char *in, *out;
+    } frac[] = {{"2024-03-01 10:00:00", "2024-03-01 10:00:00.000000"},
+                {"2024-03-01 10:00:00.5", "2024-03-01 10:00:00.500000"},
+                {"2024-03-01 10:00:00.05", "2024-03-01 10:00:00.050000"},
+                {"2024-03-01 10:00:00.12345", "2024-03-01 10:00:00.123450"},
+                {"2024-03-01 10:00:00.123456", "2024-03-01 10:00:00.123456"},
+                {"2024-03-01 10:00:00.1234567", "2024-03-01 10:00:00.123456"}};
+    for (size_t i = 0; i < sizeof frac / sizeof frac[0]; i++) {
+        ck_assert_int_eq(strata_timestamp_parse(&ts, frac[i].in, strlen(frac[i].in)), STRATA_OK);
+        strata_timestamp_format(ts, buf, sizeof buf);
+        ck_assert_str_eq(buf, frac[i].out);
+    }
+    ck_assert_int_eq(strata_timestamp_parse(&ts, "2024-03-01 10:00:00.", 20), STRATA_E_TYPE);
+    ck_assert_int_eq(strata_timestamp_parse(&ts, "2024-03-01 10:00:00.5x", 22), STRATA_E_TYPE);
+    ck_assert_int_eq(strata_timestamp_parse(&ts, "2024-03-01 10:00:00.-5", 22), STRATA_E_TYPE);
     ck_assert_int_eq(strata_timestamp_parse(&ts, "2024-01-01 10:00 junk", 21), STRATA_E_TYPE);
     ck_assert_int_eq(strata_timestamp_format(INT64_MAX, buf, sizeof buf), STRATA_E_RANGE);
     /* The engine agrees with our arithmetic for a date far from the epoch. */

