@@ -785,7 +785,7 @@ int strata__load_fields(strata_stmt *st, int col0, strata_object *o, const strat
             snap[f] = cells[f];
             if (!strata__ctype_bytes(ct) || cells[f].null)
                 continue;
-            if (share & (1ull << f)) {
+            if (f < 64 && (share >> f & 1)) {
                 t = shared_text_put(t, cells[f].p, len);
                 snap[f].p = t;
                 t += len + 1;
@@ -811,7 +811,7 @@ int strata__load_fields(strata_stmt *st, int col0, strata_object *o, const strat
             char *text = NULL;
             if (c->null)
                 ;
-            else if (share & (1ull << f))
+            else if (f < 64 && (share >> f & 1))
                 text = c->p; /* shared with the snapshot, as made above */
             else if ((text = strata__text_alloc(c->len)))
                 memcpy(text, c->p, c->len + 1);
