@@ -154,12 +154,12 @@ static strata__chunk *map_populated(size_t size, size_t *mapped)
 static strata__chunk *chunk_new(const strata__chunk *last, size_t need)
 {
     size_t size = last ? last->size * 2 : ARENA_FIRST;
-    if (size > ARENA_LARGEST)
-        size = ARENA_LARGEST;
+    if (sizeof(strata__chunk) + size > ARENA_LARGEST)
+        size = ARENA_LARGEST - sizeof(strata__chunk); /* with its header: one huge page */
     if (size < need)
         size = need;
     size_t mapped = 0;
-    strata__chunk *c = size >= ARENA_LARGEST ? map_huge(size, &mapped)
+    strata__chunk *c = sizeof *c + size >= ARENA_LARGEST ? map_huge(size, &mapped)
                        : size >= ARENA_MAPPED ? map_populated(size, &mapped)
                                               : NULL;
     if (c)
