@@ -90,8 +90,8 @@ static int check_text(strata_object *o, int f)
         size_t at;
         if (!strata__json_valid(v, &at))
             return strata__session_error(o->priv->s, STRATA_E_DATA,
-                                         "%s.%s: not JSON (at byte %zu of '%.40s')",
-                                         o->model->name, fd->name, at, v);
+                                         "%s.%s: not JSON (at byte %zu of '%.40s')", o->model->name,
+                                         fd->name, at, v);
         return STRATA_OK;
     }
     default: return STRATA_OK;
@@ -104,7 +104,8 @@ int strata__validate_field(strata_object *o, int f, bool insert)
     const strata_model *m = o->model;
     const strata_field *fd = &m->fields[f];
     if (strata__field_is_null(o, f)) {
-        bool filled = fd->server_default || fd->default_fn || (f == mi->pk && mi->autoinc && insert);
+        bool filled =
+            fd->server_default || fd->default_fn || (f == mi->pk && mi->autoinc && insert);
         if (!(fd->flags & STRATA_NULLABLE) && !(insert && filled))
             return strata__session_error(o->priv->s, STRATA_E_NOT_NULL,
                                          "%s.%s is NULL but the column is NOT NULL", m->name,
@@ -123,7 +124,7 @@ int strata__validate_field(strata_object *o, int f, bool insert)
     /* Neither engine takes a value of 2 GB; strata's cells hold less.  A
      * string of n characters (checked below) has at most 4n bytes. */
     void *p = strata__field_ptr(o, f);
-    size_t bytes = fd->ctype == STRATA_C_BLOB   ? ((strata_blob *)p)->len
+    size_t bytes = fd->ctype == STRATA_C_BLOB ? ((strata_blob *)p)->len
                    : fd->ctype == STRATA_C_TEXT &&
                            (!mi->maxlen[f] || (size_t)mi->maxlen[f] * 4 > STRATA__MAX_BYTES)
                        ? strnlen(*(char **)p, (size_t)STRATA__MAX_BYTES + 1)
@@ -842,8 +843,9 @@ int strata_session_flush(strata_session *s)
         }
     /* A commit's own flush leaves its savepoint to the COMMIT. */
     if (rc == STRATA_OK)
-        rc = s->committing && s->owns_tx ? strata__db_savepoint_keep_to_commit(s->db)
-                                         : strata__db_savepoint_end(s->db, true);
+        rc = s->committing && strata__session_owns_tx(s)
+                 ? strata__db_savepoint_keep_to_commit(s->db)
+                 : strata__db_savepoint_end(s->db, true);
     if (rc == STRATA_OK) {
         s->has_pending = false;
         s->nm2m = 0;

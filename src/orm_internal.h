@@ -88,18 +88,18 @@ typedef struct strata__relcache {
 struct strata__object {
     strata_session *s;
     strata__minfo *mi;
-    unsigned char state;     /* enum strata__ostate, in a byte */
-    bool in_arena;           /* its block is the session's (freed with it) */
-    bool added_in_tx;        /* became pending / inserted since the last commit */
-    bool deleted_in_tx;      /* deleted since the last commit */
+    unsigned char state;            /* enum strata__ostate, in a byte */
+    bool in_arena;                  /* its block is the session's (freed with it) */
+    bool added_in_tx;               /* became pending / inserted since the last commit */
+    bool deleted_in_tx;             /* deleted since the last commit */
     bool inserted_now, deleted_now; /* what the flush under way did, to undo when it fails */
-    uint64_t nulls;          /* non-pointer fields that are NULL */
-    uint64_t tx_serial;      /* transaction `loaded` was read or written in (db.c) */
-    strata__cell *loaded;    /* values as the database has them (NULL: not loaded) */
-    strata__cell *committed; /* values at the last commit (NULL: none) */
-    strata__cell *undo;      /* `loaded` before the flush under way updated the row */
-    uint64_t sp_mask;        /* bit d-1: recorded in the session's savepoint d */
-    strata__relcache *rels;  /* per relationship; made on first use (strata__rel) */
+    uint64_t nulls;                 /* non-pointer fields that are NULL */
+    uint64_t tx_serial;             /* transaction `loaded` was read or written in (db.c) */
+    strata__cell *loaded;           /* values as the database has them (NULL: not loaded) */
+    strata__cell *committed;        /* values at the last commit (NULL: none) */
+    strata__cell *undo;             /* `loaded` before the flush under way updated the row */
+    uint64_t sp_mask;               /* bit d-1: recorded in the session's savepoint d */
+    strata__relcache *rels;         /* per relationship; made on first use (strata__rel) */
 };
 
 /* An object as it was before its first change inside a session savepoint
@@ -136,10 +136,11 @@ typedef struct strata__chunk {
 
 struct strata_session {
     strata_db *db;
-    strata__chunk *chunks; /* the arena: objects and their first snapshots */
+    strata__chunk *chunks;     /* the arena: objects and their first snapshots */
     const strata__dialect *dl; /* the engine's (NULL: none; standard SQL then) */
-    strata_pool *pool; /* where db came from (strata_session_new_from_pool), or NULL */
-    bool owns_tx;
+    strata_pool *pool;         /* where db came from (strata_session_new_from_pool), or NULL */
+    bool owns_tx; /* began the transaction numbered tx_owned (strata__session_owns_tx) */
+    uint64_t tx_owned;
     bool read_only;     /* begin STRATA_TX_READ_ONLY and refuse to flush changes */
     bool commit_failed; /* the COMMIT failed: only a rollback may follow */
     strata__minfo **models;
@@ -264,6 +265,9 @@ static inline strata__relcache *strata__rel_peek(strata_object *o, int ri)
 void strata__object_free(strata_object *o);
 /* Begin the session's transaction when none is open. */
 int strata__session_begin(strata_session *s);
+/* The connection's open transaction is the one the session began (not one
+ * begun by the caller after the session's own had ended on the handle). */
+bool strata__session_owns_tx(const strata_session *s);
 /* A new persistent object for a row (or the one already in the identity
  * map): columns col0.. of st's current row.  An object of the identity map
  * is refreshed from the row when its values are from an earlier

@@ -87,9 +87,9 @@ int strata_session_new(strata_session **out, strata_db *db)
 #define VALGRIND_MAKE_MEM_NOACCESS(p, n) ((void)(p), (void)(n))
 #endif
 
-#define ARENA_FIRST (64 * 1024)          /* the first chunk; each next one twice as big */
-#define ARENA_LARGEST (2 * 1024 * 1024)  /* up to this */
-#define ARENA_MAPPED (1024 * 1024)       /* chunks this big are mapped, their pages made at once */
+#define ARENA_FIRST (64 * 1024)         /* the first chunk; each next one twice as big */
+#define ARENA_LARGEST (2 * 1024 * 1024) /* up to this */
+#define ARENA_MAPPED (1024 * 1024)      /* chunks this big are mapped, their pages made at once */
 
 /* Bytes left unaddressable after each block: only where a checker looks. */
 static size_t redzone(void)
@@ -160,8 +160,8 @@ static strata__chunk *chunk_new(const strata__chunk *last, size_t need)
         size = need;
     size_t mapped = 0;
     strata__chunk *c = sizeof *c + size >= ARENA_LARGEST ? map_huge(size, &mapped)
-                       : size >= ARENA_MAPPED ? map_populated(size, &mapped)
-                                              : NULL;
+                       : size >= ARENA_MAPPED            ? map_populated(size, &mapped)
+                                                         : NULL;
     if (c)
         size = mapped - sizeof *c;
     else if (!(c = malloc(sizeof *c + size)))
@@ -172,10 +172,7 @@ static strata__chunk *chunk_new(const strata__chunk *last, size_t need)
     return c;
 }
 
-bool strata__arena_for_snapshots(size_t n)
-{
-    return n <= 4096 && redzone() == 0;
-}
+bool strata__arena_for_snapshots(size_t n) { return n <= 4096 && redzone() == 0; }
 
 void *strata__arena_alloc(strata_session *s, size_t n)
 {
@@ -235,7 +232,7 @@ void strata__object_free(strata_object *o)
 
 static void session_destroy(strata_session *s)
 {
-    if (s->owns_tx && strata_db_in_transaction(s->db))
+    if (strata__session_owns_tx(s))
         strata_db_rollback(s->db);
     strata__savepoints_forget(s);
     s->db->sessions--;
@@ -301,7 +298,7 @@ int strata_session_set_read_only(strata_session *s, int on)
     STRATA__CONFINE(s ? s->db : NULL, STRATA_E_MISUSE);
     if (!s)
         return STRATA_E_MISUSE;
-    if (s->owns_tx && strata_db_in_transaction(s->db))
+    if (strata__session_owns_tx(s))
         return strata__session_error(s, STRATA_E_MISUSE,
                                      "the session's transaction is open: set read-only "
                                      "before it begins, or after commit or rollback");
@@ -330,9 +327,17 @@ int strata__session_begin(strata_session *s)
     if (strata_db_in_transaction(s->db))
         return STRATA_OK;
     rc = strata_db_begin_mode(s->db, s->read_only ? STRATA_TX_READ_ONLY : STRATA_TX_WRITE);
-    if (rc == STRATA_OK)
+    if (rc == STRATA_OK) {
         s->owns_tx = true;
+        s->tx_owned = strata__db_tx_serial(s->db);
+    }
     return rc;
+}
+
+bool strata__session_owns_tx(const strata_session *s)
+{
+    return s->owns_tx && strata_db_in_transaction(s->db) &&
+           strata__db_tx_serial(s->db) == s->tx_owned;
 }
 
 /* ---- objects ----------------------------------------------------------- */
@@ -515,8 +520,8 @@ static int refresh_from_row(strata_object *o, strata_stmt *st, int col0, bool re
     int rc = STRATA_OK;
     for (int f = 0; f < mi->nfields && rc == STRATA_OK; f++)
         if ((rc = strata__read_field(st, col0 + f, o, f)) != STRATA_OK)
-            strata__session_error(p->s, rc, "reading %s.%s: %s", mi->m->name,
-                                  mi->m->fields[f].name, strata_errstr(rc));
+            strata__session_error(p->s, rc, "reading %s.%s: %s", mi->m->name, mi->m->fields[f].name,
+                                  strata_errstr(rc));
     strata__cell *db = rc == STRATA_OK ? strata__snapshot(o) : NULL;
     if (rc == STRATA_OK && !db)
         rc = STRATA_E_NOMEM;
@@ -621,7 +626,7 @@ int strata_session_commit(strata_session *s)
     s->committing = false;
     if (rc != STRATA_OK)
         return rc;
-    if (s->owns_tx && strata_db_in_transaction(s->db)) {
+    if (strata__session_owns_tx(s)) {
         rc = strata_db_commit(s->db); /* and the savepoints open in it */
         s->owns_tx = false;
         strata__savepoints_forget(s);
@@ -655,7 +660,7 @@ int strata_session_rollback(strata_session *s)
         return STRATA_E_MISUSE;
     int rc = STRATA_OK;
     bool restored = true;
-    if (s->owns_tx && strata_db_in_transaction(s->db))
+    if (strata__session_owns_tx(s))
         rc = strata_db_rollback(s->db);
     s->owns_tx = false;
     strata__savepoints_forget(s);

@@ -147,10 +147,12 @@ typedef struct Bookmark {
     bool archived;
 } Bookmark;
 
-static const strata_field bookmark_fields[] = {
-    STRATA_PK(Bookmark, id), STRATA_FOREIGN_KEY(Bookmark, user_id, "user.id", 0),
-    STRATA_STRING(Bookmark, url, 200, 0), STRATA_INTEGER(Bookmark, stars, 0),
-    STRATA_BOOLEAN(Bookmark, archived, 0), STRATA_FIELDS_END};
+static const strata_field bookmark_fields[] = {STRATA_PK(Bookmark, id),
+                                               STRATA_FOREIGN_KEY(Bookmark, user_id, "user.id", 0),
+                                               STRATA_STRING(Bookmark, url, 200, 0),
+                                               STRATA_INTEGER(Bookmark, stars, 0),
+                                               STRATA_BOOLEAN(Bookmark, archived, 0),
+                                               STRATA_FIELDS_END};
 static const strata_table_arg bookmark_args[] = {
     STRATA_UNIQUE_CONSTRAINT("uq_bookmark_user_url", "user_id, url"),
     STRATA_CHECK_CONSTRAINT("stars_in_range", "stars BETWEEN 0 AND 5"),
@@ -181,8 +183,7 @@ static const strata_field invoice_fields[] = {
     STRATA_DATETIME_TZ(Invoice, due, STRATA_NULLABLE),
     STRATA_FIELDS_END};
 static const strata_table_arg invoice_args[] = {
-    STRATA_ENUM_CHECK("status_values", "status", "'draft', 'sent', 'paid'"),
-    STRATA_TABLE_ARGS_END};
+    STRATA_ENUM_CHECK("status_values", "status", "'draft', 'sent', 'paid'"), STRATA_TABLE_ARGS_END};
 const strata_model invoice_model = {STRATA_MODEL_VERSION, "Invoice", .size = sizeof(Invoice),
                                     .fields = invoice_fields, .table_args = invoice_args};
 
@@ -202,25 +203,25 @@ extern const strata_model node_model;
 static void touch(void *field) { *(int64_t *)field = 42; }
 
 static const strata_field node_fields[] = {
-    STRATA_PK(Node, id), STRATA_STRING(Node, name, 20, 0),
-    STRATA_FOREIGN_KEY(Node, parent_id, "node.id", STRATA_NULLABLE,
-                       .on_delete = STRATA_FK_CASCADE),
+    STRATA_PK(Node, id),
+    STRATA_STRING(Node, name, 20, 0),
+    STRATA_FOREIGN_KEY(Node, parent_id, "node.id", STRATA_NULLABLE, .on_delete = STRATA_FK_CASCADE),
     STRATA_INTEGER(Node, touched, 0, .onupdate = touch),
-    STRATA_FOREIGN_KEY(Node, buddy_id, "node.id", STRATA_NULLABLE,
-                       .on_delete = STRATA_FK_SET_NULL),
+    STRATA_FOREIGN_KEY(Node, buddy_id, "node.id", STRATA_NULLABLE, .on_delete = STRATA_FK_SET_NULL),
     STRATA_FIELDS_END};
 static const strata_relation node_relations[] = {
     {"node", STRATA_MANY_TO_ONE, &node_model, .fk = "parent_id"},
     {"children", STRATA_ONE_TO_MANY, &node_model, .fk = "parent_id", .order_by = "id"},
     STRATA_RELATIONS_END};
-const strata_model node_model = {STRATA_MODEL_VERSION, "Node", .size = sizeof(Node),
-                                 .fields = node_fields, .relations = node_relations,
-                                 .repr = "name"};
+const strata_model node_model = {STRATA_MODEL_VERSION,        "Node",
+                                 .size = sizeof(Node),        .fields = node_fields,
+                                 .relations = node_relations, .repr = "name"};
 
 static const strata_model *const microblog[] = {
-    &user_model,  &post_model,       &followers_model, &album_model,  &track_model,
-    &cover_model, &membership_model, &shelf_model,     &gadget_model, &bookmark_model, &invoice_model,
-    &node_model, NULL};
+    &user_model,   &post_model,     &followers_model,  &album_model,
+    &track_model,  &cover_model,    &membership_model, &shelf_model,
+    &gadget_model, &bookmark_model, &invoice_model,    &node_model,
+    NULL};
 
 /* ---- helpers ----------------------------------------------------------- */
 
@@ -532,10 +533,10 @@ START_TEST(orm_loaded_strings_are_shared_and_guarded)
     OK(&f, strata_session_commit(f.s));
     ck_assert_int_eq(echo_has, 1);
     echo_want = NULL;
-    ck_assert_int_eq(
-        th_int(f.db, "SELECT count(*) FROM \"user\" WHERE email = 'mary@example.org'"), 1);
-    ck_assert_int_eq(
-        th_int(f.db, "SELECT count(*) FROM \"user\" WHERE email = 'john@example.com'"), 1);
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM \"user\" WHERE email = 'mary@example.org'"),
+                     1);
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM \"user\" WHERE email = 'john@example.com'"),
+                     1);
 
     /* Changes in place that a weak (linear) check would let cancel out:
      * the same letter upper-cased at two places, 63 bytes apart. */
@@ -578,8 +579,8 @@ START_TEST(orm_loaded_strings_are_shared_and_guarded)
      * holding one leaves the flush of the others alone. */
     if (th_is_pg()) {
         ck_assert_int_ne(strata_db_exec(f.db, "UPDATE \"user\" SET email = "
-                                               "convert_from('\\x610062'::bytea, 'UTF8') "
-                                               "WHERE id = 1"),
+                                              "convert_from('\\x610062'::bytea, 'UTF8') "
+                                              "WHERE id = 1"),
                          STRATA_OK);
         OK(&f, strata_session_rollback(f.s));
     } else {
@@ -592,6 +593,27 @@ START_TEST(orm_loaded_strings_are_shared_and_guarded)
     OK(&f, strata_set_text(&mary->username, "maria"));
     OK(&f, strata_session_commit(f.s));
     ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM \"user\" WHERE username = 'maria'"), 1);
+    teardown(&f);
+}
+END_TEST
+
+/* A session whose transaction the program ended on the connection does
+ * not own the next one the program begins: its commit flushes into it and
+ * leaves the commit (or rollback) to the program. */
+START_TEST(orm_session_does_not_commit_the_callers_transaction)
+{
+    fixture f;
+    setup_db(&f);
+    new_user(&f, "john", "john@example.com");
+    OK(&f, strata_session_flush(f.s)); /* the session begins its transaction */
+    OK(&f, strata_db_rollback(f.db));  /* the program ends it */
+    OK(&f, strata_db_begin(f.db));     /* and begins its own */
+    th_exec(f.db, "INSERT INTO \"user\" (id, username, email) VALUES (50, 'x', 'x@example.com')");
+    new_user(&f, "mary", "mary@example.com");
+    OK(&f, strata_session_commit(f.s));
+    ck_assert(strata_db_in_transaction(f.db)); /* still the program's */
+    OK(&f, strata_db_rollback(f.db));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM \"user\""), 0);
     teardown(&f);
 }
 END_TEST
@@ -773,7 +795,8 @@ START_TEST(orm_paginate)
     strata_page_clear(&pg);
     /* Pages whose offset int64 cannot hold are past the end, never another
      * page's rows (the offset used to wrap round). */
-    int64_t huge[][2] = {{INT64_MAX, 2}, {(int64_t)1 << 62, 3}, {2, INT64_MAX}, {INT64_MAX, INT64_MAX}};
+    int64_t huge[][2] = {
+        {INT64_MAX, 2}, {(int64_t)1 << 62, 3}, {2, INT64_MAX}, {INT64_MAX, INT64_MAX}};
     for (size_t i = 0; i < sizeof huge / sizeof huge[0]; i++) {
         OK(&f, strata_query_paginate(q, huge[i][0], huge[i][1], &pg));
         ck_assert_msg(pg.items->count == 0, "page %lld of %lld: %zu rows", (long long)huge[i][0],
@@ -1236,8 +1259,8 @@ typedef struct Keyless {
 } Keyless;
 static const strata_field keyless_fields[] = {STRATA_STRING(Keyless, name, 10, 0),
                                               STRATA_FIELDS_END};
-static const strata_model keyless_model = {STRATA_MODEL_VERSION, "Keyless",
-                                           .size = sizeof(Keyless), .fields = keyless_fields};
+static const strata_model keyless_model = {STRATA_MODEL_VERSION, "Keyless", .size = sizeof(Keyless),
+                                           .fields = keyless_fields};
 
 START_TEST(orm_model_without_key_is_refused)
 {
@@ -1958,7 +1981,8 @@ START_TEST(orm_bad_model_descriptors_are_refused)
     add_model_fails(&odd_fk_model, STRATA_E_SCHEMA,
                     "model OddFk, field flag: foreign key 'user' is not table.column");
     add_model_fails(&odd_default_model, STRATA_E_SCHEMA, "odd_default.flag");
-    add_model_fails(&odd_version_model, STRATA_E_SCHEMA, "model OddVersion: version 3, expected 1 to 2");
+    add_model_fails(&odd_version_model, STRATA_E_SCHEMA,
+                    "model OddVersion: version 3, expected 1 to 2");
     strata_metadata *md;
     ck_assert_int_eq(strata_metadata_new(&md), STRATA_OK);
     ck_assert_int_eq(strata_metadata_add_models(md, NULL), STRATA_E_MISUSE);
@@ -2220,8 +2244,8 @@ START_TEST(orm_savepoint_objects_loaded_inside)
      * the row that took its key. */
     OK(&f, strata_set_text(&raw->email, "ghost@example.com"));
     OK(&f, strata_session_commit(f.s));
-    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM \"user\" WHERE email = 'ghost@example.com'"),
-                     0);
+    ck_assert_int_eq(
+        th_int(f.db, "SELECT count(*) FROM \"user\" WHERE email = 'ghost@example.com'"), 0);
     ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM \"user\" WHERE username = 'zed' AND "
                                   "email = 'zed@example.com'"),
                      1);
@@ -2321,7 +2345,7 @@ START_TEST(orm_text_types_validated_alike)
     setup_db(&f);
     static const struct {
         const char *amount, *ref, *doc, *status;
-        int want;           /* the commit's result */
+        int want; /* the commit's result */
         const char *amount_back, *ref_back;
     } cases[] = {
         {"12.345", NULL, NULL, "draft", STRATA_OK, "12.35", NULL},
@@ -2531,8 +2555,8 @@ START_TEST(orm_paths_of_two_hops)
 
     /* A many-to-one, then a many-to-many: posts whose author mary follows. */
     strata_query *q = strata_query_new(f.s, &post_model);
-    OK(&f, strata_query_filter(q, strata_c("author.followers.username", STRATA_EQ,
-                                           strata_text("mary"))));
+    OK(&f, strata_query_filter(
+               q, strata_c("author.followers.username", STRATA_EQ, strata_text("mary"))));
     OK(&f, strata_query_order_by(q, "body", STRATA_ASC));
     query_repr(&f, q, "[<Post j1>, <Post j2>, <Post s1>]");
     /* A many-to-many, then a one-to-many: who follows the writer of s1. */
@@ -2713,7 +2737,8 @@ START_TEST(orm_subqueries)
     query_repr(&f, q, "[<User susan>]");
     /* ... or of its key, when it names none. */
     sub = strata_query_new(f.s, &user_model);
-    OK(&f, strata_query_filter(sub, strata_c("followers.username", STRATA_EQ, strata_text("mary"))));
+    OK(&f,
+       strata_query_filter(sub, strata_c("followers.username", STRATA_EQ, strata_text("mary"))));
     q = strata_query_new(f.s, &post_model);
     OK(&f, strata_query_filter(q, strata_c_in_query("user_id", sub)));
     OK(&f, strata_query_order_by(q, "body", STRATA_ASC));
@@ -2831,9 +2856,9 @@ START_TEST(orm_bulk_update_and_delete)
     memset(long_name, 'x', sizeof long_name - 1);
     long_name[sizeof long_name - 1] = '\0';
     f.statements = 0;
-    ck_assert_int_eq(strata_query_update(q, (strata_assign[]){{"username", strata_text(long_name)}},
-                                         1, &n),
-                     STRATA_E_TOO_LONG);
+    ck_assert_int_eq(
+        strata_query_update(q, (strata_assign[]){{"username", strata_text(long_name)}}, 1, &n),
+        STRATA_E_TOO_LONG);
     ck_assert_int_eq(strata_query_update(q, (strata_assign[]){{"username", strata_null()}}, 1, &n),
                      STRATA_E_NOT_NULL);
     ck_assert_int_eq(strata_query_update(q, (strata_assign[]){{"username", strata_int(3)}}, 1, &n),
@@ -2843,11 +2868,10 @@ START_TEST(orm_bulk_update_and_delete)
     ck_assert_int_eq(strata_query_update(q, (strata_assign[]){{"nope", strata_int(3)}}, 1, &n),
                      STRATA_E_UNDEFINED_COLUMN);
     ck_assert_str_eq(strata_session_errmsg(f.s), "User has no field 'nope' to update");
-    ck_assert_int_eq(strata_query_update(q,
-                                         (strata_assign[]){{"email", strata_text("a")},
-                                                           {"email", strata_text("b")}},
-                                         2, &n),
-                     STRATA_E_MISUSE);
+    ck_assert_int_eq(
+        strata_query_update(
+            q, (strata_assign[]){{"email", strata_text("a")}, {"email", strata_text("b")}}, 2, &n),
+        STRATA_E_MISUSE);
     ck_assert_int_eq(strata_query_update(q, NULL, 0, &n), STRATA_E_MISUSE);
     ck_assert_int_eq(f.statements, 0);
     OK(&f, strata_query_limit(q, 1));
@@ -2859,10 +2883,8 @@ START_TEST(orm_bulk_update_and_delete)
     OK(&f, strata_session_flush(f.s));
     q = strata_query_new(f.s, &user_model);
     OK(&f, strata_query_filter(q, strata_c("username", STRATA_EQ, strata_text("eve"))));
-    ck_assert_int_eq(strata_query_update(q,
-                                         (strata_assign[]){{"email", strata_text(
-                                                                         "john@example.com")}},
-                                         1, &n),
+    ck_assert_int_eq(strata_query_update(
+                         q, (strata_assign[]){{"email", strata_text("john@example.com")}}, 1, &n),
                      STRATA_E_UNIQUE);
     ck_assert_str_eq(p.eve->email, "eve@example.com");
     OK(&f, strata_session_commit(f.s));
@@ -2960,8 +2982,8 @@ START_TEST(orm_bulk_changes_keep_the_session_true)
     OK(&f, strata_session_flush(f.s));
     q = strata_query_new(f.s, &user_model);
     OK(&f, strata_query_filter(q, strata_c("username", STRATA_EQ, strata_text("eve"))));
-    OK(&f, strata_query_update(q, (strata_assign[]){{"email", strata_text("new@example.com")}}, 1,
-                               &n));
+    OK(&f,
+       strata_query_update(q, (strata_assign[]){{"email", strata_text("new@example.com")}}, 1, &n));
     ck_assert_str_eq(p.eve->email, "new@example.com");
     strata_query_free(q);
     OK(&f, strata_session_rollback(f.s));
@@ -2977,8 +2999,8 @@ START_TEST(orm_bulk_changes_keep_the_session_true)
     OK(&f, strata_query_filter(q, strata_c("username", STRATA_EQ, strata_text("nobody"))));
     OK(&f, strata_query_delete(q, &n));
     f.statements = 0;
-    OK(&f, strata_query_update(q, (strata_assign[]){{"email", strata_text("x@example.com")}}, 1,
-                               &n));
+    OK(&f,
+       strata_query_update(q, (strata_assign[]){{"email", strata_text("x@example.com")}}, 1, &n));
     ck_assert_int_eq(n, 0);
     ck_assert_int_eq(f.statements, 3); /* SAVEPOINT, the keys, RELEASE */
     strata_query_free(q);
@@ -3153,6 +3175,7 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_get_miss_sends_only_its_select);
     tcase_add_test(tc, orm_rollback_restores_objects);
     tcase_add_test(tc, orm_loaded_strings_are_shared_and_guarded);
+    tcase_add_test(tc, orm_session_does_not_commit_the_callers_transaction);
     tcase_add_test(tc, orm_portable_errors_and_validation);
     tcase_add_test(tc, orm_delete_parent_with_children_fails_whole);
     tcase_add_test(tc, orm_query_operators);
