@@ -201,6 +201,17 @@ int strata__drv_column_value(strata_backend_stmt *bst, int col, strata_value *ou
     return bst->conn->driver->column_value(bst, col, out);
 }
 
+int strata__drv_row_values(strata_backend_stmt *bst, int col0, int n, strata_value *out)
+{
+    const strata_driver *d = bst->conn->driver;
+    if (d->version >= 6 && d->row_values)
+        return d->row_values(bst, col0, n, out);
+    int rc = STRATA_OK;
+    for (int i = 0; i < n && rc == STRATA_OK; i++)
+        rc = d->column_value(bst, col0 + i, &out[i]);
+    return rc;
+}
+
 int strata__drv_is_reserved(const strata_driver *drv, const char *word)
 {
     return drv->is_reserved_word ? drv->is_reserved_word(word) : 0;

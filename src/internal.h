@@ -339,6 +339,9 @@ int strata__stmt_bind_blob_ref(strata_stmt *st, int index, const void *data, siz
  * blob bytes borrowed until the next step), without the thread check of
  * the public getters: for the ORM, whose callers made it. */
 int strata__stmt_value(strata_stmt *st, int col, strata_value *out);
+/* Columns col0 to col0 + n - 1 of the current row into out[0 .. n - 1],
+ * as strata__stmt_value gives each, in one call to the driver. */
+int strata__stmt_values(strata_stmt *st, int col0, int n, strata_value *out);
 
 /* stmt.c: finalize every idle cached statement; statements still handed
  * out leave the cache and are destroyed at their own finalize.  Can't
@@ -385,6 +388,7 @@ int strata__drv_column_count(strata_backend_stmt *bst);
 const char *strata__drv_column_name(strata_backend_stmt *bst, int col);
 const char *strata__drv_column_decltype(strata_backend_stmt *bst, int col);
 int strata__drv_column_value(strata_backend_stmt *bst, int col, strata_value *out);
+int strata__drv_row_values(strata_backend_stmt *bst, int col0, int n, strata_value *out);
 int strata__drv_is_reserved(const strata_driver *drv, const char *word);
 /* Does every connection to `url` get a database of its own? */
 bool strata__drv_url_is_private(const strata_driver *drv, const strata_url *url);

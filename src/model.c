@@ -646,14 +646,13 @@ strata__cell *strata__snapshot(strata_object *o)
     return c;
 }
 
-int strata__column_cell(strata_stmt *st, int col, strata_ctype ct, strata__cell *c, bool *owned)
+/* Column col's value v, as the driver gave it, into a cell for a field
+ * of C type ct; a value of another type is converted (read_cell). */
+static int value_cell(strata_stmt *st, int col, strata_ctype ct, strata_value v,
+                      strata__cell *c, bool *owned)
 {
-    strata_value v;
     *owned = false;
     memset(c, 0, sizeof *c);
-    int rc = strata__stmt_value(st, col, &v);
-    if (rc != STRATA_OK)
-        return rc;
     bool integer = v.type == STRATA_TYPE_INT64 || v.type == STRATA_TYPE_BOOL;
     if (v.type == STRATA_TYPE_NULL) {
         c->null = true;
@@ -692,6 +691,14 @@ int strata__column_cell(strata_stmt *st, int col, strata_ctype ct, strata__cell 
     return strata__read_cell(st, col, ct, c);
 }
 
+int strata__column_cell(strata_stmt *st, int col, strata_ctype ct, strata__cell *c, bool *owned)
+{
+    strata_value v;
+    *owned = false;
+    int rc = strata__stmt_value(st, col, &v);
+    return rc == STRATA_OK ? value_cell(st, col, ct, v, c, owned) : rc;
+}
+
 int strata__read_fields(strata_stmt *st, strata_object *o, int *bad_field)
 {
     strata__minfo *mi = o->priv->mi;
@@ -719,12 +726,15 @@ int strata__load_fields(strata_stmt *st, int col0, strata_object *o, const strat
     int n = mi->nfields;
     strata__cell stack[16], *cells = n <= 16 ? stack : calloc((size_t)n, sizeof *cells);
     bool owned_stack[16], *owned = n <= 16 ? owned_stack : calloc((size_t)n, sizeof *owned);
+    strata_value vstack[16], *vals = n <= 16 ? vstack : calloc((size_t)n, sizeof *vals);
     *bad_field = -1;
-    if (!cells || !owned) {
+    if (!cells || !owned || !vals) {
         if (cells != stack)
             free(cells);
         if (owned != owned_stack)
             free(owned);
+        if (vals != vstack)
+            free(vals);
         return STRATA_E_NOMEM;
     }
     /* Every value first (the driver's bytes stay valid until the next
@@ -737,14 +747,20 @@ int strata__load_fields(strata_stmt *st, int col0, strata_object *o, const strat
     bool arena_obj = o->priv->in_arena;
     size_t bytes = 0, shared = 0;
     uint64_t share = 0; /* bit f: field f's text is shared (fields 0 to 63) */
-    int rc = STRATA_OK, f = 0;
+    /* The row's values in one call to the driver (two, around a key read
+     * already for the identity map). */
+    int skip = pk ? mi->pk : n;
+    int rc = strata__stmt_values(st, col0, skip, vals);
+    if (rc == STRATA_OK && skip < n)
+        rc = strata__stmt_values(st, col0 + skip + 1, n - skip - 1, vals + skip + 1);
+    int f = 0;
     for (; f < n && rc == STRATA_OK; f++) {
         strata_ctype ct = mi->m->fields[f].ctype;
-        if (pk && f == mi->pk) { /* read already, for the identity map */
+        if (f == skip) {
             cells[f] = *pk;
             owned[f] = false;
         } else {
-            rc = strata__column_cell(st, col0 + f, ct, &cells[f], &owned[f]);
+            rc = value_cell(st, col0 + f, ct, vals[f], &cells[f], &owned[f]);
         }
         if (rc != STRATA_OK)
             *bad_field = f;
@@ -760,7 +776,7 @@ int strata__load_fields(strata_stmt *st, int col0, strata_object *o, const strat
             bytes += cells[f].len + 1;
         }
     }
-    int read = rc == STRATA_OK ? n : f - 1; /* cells made, to free */
+    int read = rc == STRATA_OK ? n : f > 0 ? f - 1 : 0; /* cells made, to free */
     /* The snapshot goes in the arena with the object when it is small;
      * the shared texts go there always, inside it or beside it. */
     size_t size = sizeof(snap_head) + (size_t)n * sizeof(strata__cell) + bytes;
@@ -846,6 +862,8 @@ int strata__load_fields(strata_stmt *st, int col0, strata_object *o, const strat
         free(cells);
     if (owned != owned_stack)
         free(owned);
+    if (vals != vstack)
+        free(vals);
     if (rc != STRATA_OK) {
         if (!arena)
             free(h);

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "engine.h"
 #include "harness.h"
 #include "../examples/microblog/models.h"
 
@@ -3149,6 +3150,142 @@ START_TEST(orm_table_args_errors)
 }
 END_TEST
 
+/* ---- the driver's row_values slot --------------------------------------- */
+
+/* A copy of the engine under test, registered under another scheme, whose
+ * row_values slot each case below changes: missing, present in a driver
+ * of version 5 (which must not be called), or failing. */
+static strata_driver rowv_copies[TH_ENGINES];
+static const strata_driver *rowv_real;
+static bool rowv_called;
+
+static int rowv_spy(strata_backend_stmt *st, int col0, int n, strata_value *out)
+{
+    rowv_called = true;
+    return rowv_real->row_values(st, col0, n, out);
+}
+
+static int rowv_fail(strata_backend_stmt *st, int col0, int n, strata_value *out)
+{
+    (void)col0, (void)n, (void)out;
+    return strata_driver_error(st->conn->db, STRATA_E_NOMEM, "53200", 0, "no memory for a row");
+}
+
+/* Every gadget, user and post as loaded by a new session, as text. */
+static void describe_loaded(fixture *f, char *out, size_t cap)
+{
+    size_t n = 0;
+    strata_list *l;
+    strata_query *q = strata_query_new(f->s, &gadget_model);
+    strata_query_order_by(q, "id", STRATA_ASC);
+    OK(f, strata_query_all(q, &l));
+    strata_query_free(q);
+    for (size_t i = 0; i < l->count; i++) {
+        Gadget *g = l->items[i];
+        n += (size_t)snprintf(out + n, cap - n, "g%lld %d %g %s%zu:", (long long)g->id, g->active,
+                              g->weight, strata_is_null(g, "data") ? "null " : "", g->data.len);
+        for (size_t b = 0; b < g->data.len; b++)
+            n += (size_t)snprintf(out + n, cap - n, "%02x", ((unsigned char *)g->data.data)[b]);
+        n += (size_t)snprintf(out + n, cap - n, " %s%lld %s%lld|",
+                              strata_is_null(g, "count") ? "null " : "", (long long)g->count,
+                              strata_is_null(g, "seen") ? "null " : "", (long long)g->seen);
+    }
+    strata_list_free(l);
+    q = strata_query_new(f->s, &post_model);
+    strata_query_load(q, "author");
+    OK(f, strata_query_all(q, &l));
+    strata_query_free(q);
+    for (size_t i = 0; i < l->count; i++) {
+        Post *p = l->items[i];
+        User *u;
+        OK(f, strata_related(p, "author", &u));
+        n += (size_t)snprintf(out + n, cap - n, "p%lld %s %lld by %s %s %s|", (long long)p->id,
+                              p->body, (long long)p->timestamp, u->username, u->email,
+                              u->password_hash ? u->password_hash : "null");
+    }
+    strata_list_free(l);
+    ck_assert_uint_lt(n, cap);
+}
+
+START_TEST(orm_rows_read_alike_through_every_driver_slot)
+{
+    fixture f;
+    setup_db(&f);
+    rowv_real = strata_db_driver(f.db);
+    const strata__engine *e = strata__engine_of(rowv_real);
+    ck_assert_ptr_nonnull(e);
+    ck_assert_ptr_nonnull(rowv_real->row_values);
+    static char schemes[TH_ENGINES][32];
+    th_engine k = th_engine_now();
+    snprintf(schemes[k], sizeof schemes[k], "rowv%s", rowv_real->name);
+    if (!strata__engine_by_scheme(schemes[k])) {
+        rowv_copies[k] = *rowv_real;
+        rowv_copies[k].name = schemes[k];
+        rowv_copies[k].aliases = NULL;
+        strata__engine row = {&rowv_copies[k], e->dialect};
+        ck_assert_int_eq(strata__engine_register(&row), STRATA_OK);
+    }
+    const char *rest = strstr(th_url(), "://");
+    ck_assert_ptr_nonnull(rest);
+    char url[1024];
+    snprintf(url, sizeof url, "%s%s", schemes[k], rest);
+    strata_metadata *md;
+    ck_assert_int_eq(strata_metadata_new(&md), STRATA_OK);
+    ck_assert_int_eq(strata_metadata_add_models(md, microblog), STRATA_OK);
+    teardown(&f);
+
+    /* The same rows written and read back through: the engine itself, no
+     * row_values, a driver of version 5 with one, and a spy. */
+    static char want[4096], got[4096];
+    for (int c = 0; c < 5; c++) {
+        rowv_copies[k].version = STRATA_DRIVER_VERSION;
+        rowv_copies[k].row_values = c == 1 ? NULL : c == 4 ? rowv_fail : rowv_spy;
+        if (c == 2)
+            rowv_copies[k].version = 5;
+        rowv_called = false;
+        f.db = th_open_url(c == 0 ? th_url() : url);
+        strata_metadata_drop_all(md, f.db);
+        ck_assert_msg(strata_metadata_create_all(md, f.db) == STRATA_OK, "%s",
+                      strata_db_errmsg(f.db));
+        OK(&f, strata_session_new(&f.s, f.db));
+        static const unsigned char bytes[] = {0, 1, 2, 255};
+        Gadget *g = new_gadget(&f, true, 2.5);
+        OK(&f, strata_set_blob(&g->data, bytes, sizeof bytes));
+        OK(&f, strata_set_null(g, "count", 1));
+        OK(&f, strata_set_null(g, "seen", 1));
+        g = new_gadget(&f, false, -1.25);
+        g->count = 7;
+        g->seen = 1700000000123456;
+        User *u = new_user(&f, "john", "john@example.com");
+        Post *p = new_post(&f, "h\xc3\xa9llo", u);
+        p->timestamp = 1600000000000001;
+        OK(&f, strata_session_commit(f.s));
+        strata_session_free(f.s);
+        OK(&f, strata_session_new(&f.s, f.db));
+        if (c < 4) {
+            describe_loaded(&f, c == 0 ? want : got, sizeof want);
+            if (c > 0)
+                ck_assert_str_eq(got, want);
+            ck_assert_int_eq(rowv_called, c == 3);
+        } else {
+            /* The driver's failure, as it said it; the session goes on. */
+            Gadget *h;
+            ck_assert_int_eq(strata_get(f.s, &gadget_model, 1, &h), STRATA_E_NOMEM);
+            ck_assert_ptr_nonnull(strstr(strata_session_errmsg(f.s), "no memory for a row"));
+            rowv_copies[k].row_values = rowv_spy;
+            OK(&f, strata_get(f.s, &gadget_model, 1, &h));
+            ck_assert(h->active && h->weight == 2.5 && h->data.len == 4);
+        }
+        strata_session_free(f.s);
+        strata_db_close(f.db);
+    }
+    ck_assert_msg(strstr(want, "g1 1 2.5 4:000102ff null 0 null 0|"), "%s", want);
+    ck_assert_ptr_nonnull(strstr(want, "g2 0 -1.25 null 0: 7 1700000000123456|"));
+    ck_assert_ptr_nonnull(strstr(want, "p1 h\xc3\xa9llo 1600000000000001 by john john@example.com"));
+    strata_metadata_free(md);
+}
+END_TEST
+
 static void add_tests(TCase *tc, th_engine engine)
 {
     (void)engine;
@@ -3191,6 +3328,7 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_model_without_key_is_refused);
     tcase_add_test(tc, orm_failed_flush_is_undone_whole);
     tcase_add_test(tc, orm_every_c_type_round_trips);
+    tcase_add_test(tc, orm_rows_read_alike_through_every_driver_slot);
     tcase_add_test(tc, orm_relationship_misuse_names_the_relationship);
     tcase_add_test(tc, orm_relationship_without_back_populates);
     tcase_add_test(tc, orm_moving_a_child_and_eager_loading_from_the_database);

@@ -1180,6 +1180,14 @@ static int pg_column_value(strata_backend_stmt *bst, int col, strata_value *out)
     return STRATA_OK;
 }
 
+static int pg_row_values(strata_backend_stmt *bst, int col0, int n, strata_value *out)
+{
+    int rc = STRATA_OK;
+    for (int i = 0; i < n && rc == STRATA_OK; i++)
+        rc = pg_column_value(bst, col0 + i, &out[i]);
+    return rc;
+}
+
 /* ---- dialect ------------------------------------------------------------------------------ */
 
 /* PostgreSQL's reserved key words, including those that may be function or
@@ -1343,6 +1351,7 @@ const strata_driver strata__postgres_driver = {
     .column_name = pg_column_name,
     .column_decltype = pg_column_decltype,
     .column_value = pg_column_value,
+    .row_values = pg_row_values,
     .begin = NULL,
     .commit = pg_commit,
     .rollback = NULL,

@@ -505,7 +505,7 @@ static int classify_decl(const char *t)
 
 /* A number in a NUMERIC column as decimal text, with the declared scale
  * when there is one (else the shortest text that reads back the same). */
-static int numeric_text(sqlite_stmt *st, int col, int type, strata_value *out)
+static int numeric_text(sqlite_stmt *st, int col, sqlite3_value *v, int type, strata_value *out)
 {
     if (!st->num) {
         st->num = calloc((size_t)sqlite3_column_count(st->h) + 1, sizeof *st->num);
@@ -517,7 +517,7 @@ static int numeric_text(sqlite_stmt *st, int col, int type, strata_value *out)
     int scale = st->decl[col] - DECL_NUMERIC - 1; /* -1: none declared */
     int n;
     if (type == SQLITE_INTEGER) {
-        n = snprintf(buf, NUMERIC_TEXT, "%lld", (long long)sqlite3_column_int64(st->h, col));
+        n = snprintf(buf, NUMERIC_TEXT, "%lld", (long long)sqlite3_value_int64(v));
         if (scale > 0 && n + 1 + scale < NUMERIC_TEXT) {
             buf[n++] = '.';
             memset(buf + n, '0', (size_t)scale);
@@ -525,7 +525,7 @@ static int numeric_text(sqlite_stmt *st, int col, int type, strata_value *out)
             buf[n] = '\0';
         }
     } else {
-        double d = sqlite3_column_double(st->h, col);
+        double d = sqlite3_value_double(v);
         if (strata_driver_format_decimal(d, scale, buf, NUMERIC_TEXT) != STRATA_OK)
             snprintf(buf, NUMERIC_TEXT, "%.17g", d); /* past the buffer: a float's text */
         n = (int)strlen(buf);
@@ -536,36 +536,50 @@ static int numeric_text(sqlite_stmt *st, int col, int type, strata_value *out)
     return STRATA_OK;
 }
 
-static int sq_column_value(strata_backend_stmt *bst, int col, strata_value *out)
+/* The declared types of the result's columns, classified when first read. */
+static int decl_ready(sqlite_stmt *st)
 {
-    sqlite_stmt *st = (sqlite_stmt *)bst;
-    if (!st->decl) {
-        int n = sqlite3_column_count(st->h);
-        st->decl = calloc((size_t)n + 1, 1);
-        if (!st->decl)
-            return strata_driver_error(bst->conn->db, STRATA_E_NOMEM, "53200", 0, "out of memory");
-    }
+    if (st->decl)
+        return STRATA_OK;
+    st->decl = calloc((size_t)sqlite3_column_count(st->h) + 1, 1);
+    return st->decl ? STRATA_OK
+                    : strata_driver_error(st->base.conn->db, STRATA_E_NOMEM, "53200", 0,
+                                          "out of memory");
+}
+
+/* One column of the current row.  The value is read through
+ * sqlite3_column_value and the sqlite3_value_* getters: one call into the
+ * statement per column instead of one per question (its type, its bytes,
+ * its length), each taking the connection's lock and checking for a
+ * failed allocation.  Those getters on a column's value are not guarded
+ * by the connection's lock; nothing else uses the connection meanwhile,
+ * which strata opens without one (SQLITE_OPEN_NOMUTEX) and confines to
+ * one thread at a time.  A text or blob that cannot be had for lack of
+ * memory comes back NULL, reported here as SQLite's getters would. */
+static int decode(sqlite_stmt *st, int col, strata_value *out)
+{
     if (st->decl[col] == DECL_UNKNOWN)
         st->decl[col] = (unsigned char)classify_decl(sqlite3_column_decltype(st->h, col));
-
-    int type = sqlite3_column_type(st->h, col);
+    sqlite3_value *v = sqlite3_column_value(st->h, col);
+    int type = sqlite3_value_type(v);
     if (st->decl[col] >= DECL_NUMERIC && (type == SQLITE_INTEGER || type == SQLITE_FLOAT))
-        return numeric_text(st, col, type, out);
+        return numeric_text(st, col, v, type, out);
     switch (type) {
     case SQLITE_NULL: out->type = STRATA_TYPE_NULL; break;
     case SQLITE_INTEGER:
         out->type = st->decl[col] == DECL_BOOL ? STRATA_TYPE_BOOL : STRATA_TYPE_INT64;
-        out->u.i = sqlite3_column_int64(st->h, col);
+        out->u.i = sqlite3_value_int64(v);
         break;
     case SQLITE_FLOAT:
         out->type = STRATA_TYPE_DOUBLE;
-        out->u.d = sqlite3_column_double(st->h, col);
+        out->u.d = sqlite3_value_double(v);
         break;
     case SQLITE_TEXT: {
-        const char *p = (const char *)sqlite3_column_text(st->h, col);
-        size_t n = (size_t)sqlite3_column_bytes(st->h, col);
+        const char *p = (const char *)sqlite3_value_text(v);
+        size_t n = (size_t)sqlite3_value_bytes(v);
         if (!p)
-            return strata_driver_error(bst->conn->db, STRATA_E_NOMEM, "53200", 0, "out of memory");
+            return strata_driver_error(st->base.conn->db, STRATA_E_NOMEM, "53200", 0,
+                                       "out of memory");
         if (st->decl[col] == DECL_TIMESTAMP &&
             strata_timestamp_parse(&out->u.ts, p, n) == STRATA_OK) {
             out->type = STRATA_TYPE_TIMESTAMP;
@@ -577,14 +591,34 @@ static int sq_column_value(strata_backend_stmt *bst, int col, strata_value *out)
         break;
     }
     default: {
-        const void *p = sqlite3_column_blob(st->h, col);
+        const void *p = sqlite3_value_blob(v);
+        size_t n = (size_t)sqlite3_value_bytes(v);
+        if (!p && n)
+            return strata_driver_error(st->base.conn->db, STRATA_E_NOMEM, "53200", 0,
+                                       "out of memory");
         out->type = STRATA_TYPE_BLOB;
-        out->u.buf.len = (size_t)sqlite3_column_bytes(st->h, col);
+        out->u.buf.len = n;
         out->u.buf.ptr = p ? p : "";
         break;
     }
     }
     return STRATA_OK;
+}
+
+static int sq_column_value(strata_backend_stmt *bst, int col, strata_value *out)
+{
+    sqlite_stmt *st = (sqlite_stmt *)bst;
+    int rc = decl_ready(st);
+    return rc == STRATA_OK ? decode(st, col, out) : rc;
+}
+
+static int sq_row_values(strata_backend_stmt *bst, int col0, int n, strata_value *out)
+{
+    sqlite_stmt *st = (sqlite_stmt *)bst;
+    int rc = decl_ready(st);
+    for (int i = 0; i < n && rc == STRATA_OK; i++)
+        rc = decode(st, col0 + i, &out[i]);
+    return rc;
 }
 
 static int sq_is_reserved(const char *word)
@@ -622,6 +656,7 @@ const strata_driver strata__sqlite_driver = {
     .column_name = sq_column_name,
     .column_decltype = sq_column_decltype,
     .column_value = sq_column_value,
+    .row_values = sq_row_values,
     .is_reserved_word = sq_is_reserved,
     .classify_error = classify,
 };

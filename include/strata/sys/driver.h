@@ -27,8 +27,8 @@ extern "C" {
 #endif
 
 /* 2: set_streaming; 3: execute_many; 4: url_param_known, begin_mode, cancel, set_timeout,
- * in_transaction; 5: url_is_private, identifier_quote */
-#define STRATA_DRIVER_VERSION 5
+ * in_transaction; 5: url_is_private, identifier_quote; 6: row_values */
+#define STRATA_DRIVER_VERSION 6
 
 /* Capability bits (strata_driver.capabilities). */
 #define STRATA_CAP_RETURNING (1u << 0)          /* INSERT/UPDATE ... RETURNING */
@@ -194,6 +194,14 @@ struct strata_driver {
      * ("``" for MySQL's backticks), a quote inside doubled.  NULL: standard
      * SQL's double quotes. */
     const char *identifier_quote;
+
+    /* ---- version 6 ---- */
+    /* Optional: the current row's values of columns col0 to col0 + n - 1
+     * into out[0] to out[n - 1], each as column_value gives it, in one
+     * call (the ORM reads every column of a loaded row).  The core checks
+     * that the columns exist.  On an error nothing in `out` is to be used.
+     * NULL: the core calls column_value for each. */
+    int (*row_values)(strata_backend_stmt *st, int col0, int n, strata_value *out);
 };
 
 /* ---- helpers the core gives backends ----------------------------------- */
