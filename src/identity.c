@@ -92,20 +92,20 @@ bool strata__key_eq(const strata__minfo *mi, const strata__key a, const strata__
 
 /* ---- the map ----------------------------------------------------------- */
 
-static size_t slot_of(const strata__minfo *mi, uint64_t h)
-{
-    return (size_t)(h >> 17) & (mi->nslots - 1);
-}
+/* The bits of a key's hash that choose its slot, kept beside the slot
+ * (at most 2^32 slots: see identity_put). */
+static uint32_t tag_of(uint64_t h) { return (uint32_t)(h >> 17); }
 
 strata_object *strata__identity_find_key(strata__minfo *mi, const strata__key key)
 {
     if (!mi->nslots)
         return NULL;
-    for (size_t i = slot_of(mi, strata__key_hash(mi, key));; i = (i + 1) & (mi->nslots - 1)) {
+    uint32_t tag = tag_of(strata__key_hash(mi, key));
+    for (size_t i = tag & (mi->nslots - 1);; i = (i + 1) & (mi->nslots - 1)) {
         strata_object *o = mi->slots[i];
         if (!o)
             return NULL;
-        if (o == (strata_object *)mi)
+        if (o == (strata_object *)mi || mi->tags[i] != tag)
             continue;
         if (mi->pk >= 0 && !key[0]->null) { /* one integer: compared in place */
             const strata__cell *c = &o->priv->loaded[mi->pk];
@@ -135,30 +135,35 @@ bool strata__identity_put(strata__minfo *mi, strata_object *o)
         return true;
     if ((mi->nused + 1) * 2 > mi->nslots) {
         size_t n = mi->nslots ? mi->nslots * 2 : 64;
-        strata_object **slots = calloc(n, sizeof *slots);
+        /* A slot's tag picks it among at most 2^32: past that, the map
+         * stays as it is, as when memory is short. */
+        strata_object **slots =
+            n - 1 <= UINT32_MAX ? calloc(n, sizeof *slots + sizeof(uint32_t)) : NULL;
         /* Without memory to grow, a map with room left still takes it:
          * putting back an object just taken out must not fail. */
         if (!slots && mi->nused + 1 < mi->nslots)
             goto insert;
         if (!slots)
             return false;
+        uint32_t *tags = (uint32_t *)(slots + n);
         strata_object **old = mi->slots;
+        const uint32_t *oldtags = mi->tags;
         size_t oldn = mi->nslots;
         mi->slots = slots;
+        mi->tags = tags;
         mi->nslots = n;
         mi->nused = 0;
         /* Every key is different: each object goes to the first free slot
-         * from its hash, without comparing. */
+         * from its tag, without reading it. */
         for (size_t j = 0; j < oldn; j++) {
             strata_object *m = old[j];
             if (!m || m == (strata_object *)mi)
                 continue;
-            strata__key key;
-            strata__object_key(m, key);
-            size_t i = slot_of(mi, strata__key_hash(mi, key));
+            size_t i = oldtags[j] & (n - 1);
             while (slots[i])
                 i = (i + 1) & (n - 1);
             slots[i] = m;
+            tags[i] = oldtags[j];
             mi->nused++;
         }
         free(old);
@@ -166,13 +171,15 @@ bool strata__identity_put(strata__minfo *mi, strata_object *o)
 insert:;
     strata__key key;
     strata__object_key(o, key);
-    size_t i = slot_of(mi, strata__key_hash(mi, key));
-    /* The slots hold no key of their own: a probe reads the object's. */
+    uint32_t tag = tag_of(strata__key_hash(mi, key));
+    size_t i = tag & (mi->nslots - 1);
+    /* The key is not in the map: the first free or removed slot takes it. */
     while (mi->slots[i] && mi->slots[i] != (strata_object *)mi)
         i = (i + 1) & (mi->nslots - 1);
     if (!mi->slots[i])
         mi->nused++;
     mi->slots[i] = o;
+    mi->tags[i] = tag;
     return true;
 }
 
@@ -182,7 +189,8 @@ void strata__identity_remove(strata__minfo *mi, strata_object *o)
         return;
     strata__key key;
     strata__object_key(o, key);
-    for (size_t i = slot_of(mi, strata__key_hash(mi, key));; i = (i + 1) & (mi->nslots - 1)) {
+    for (size_t i = tag_of(strata__key_hash(mi, key)) & (mi->nslots - 1);;
+         i = (i + 1) & (mi->nslots - 1)) {
         if (!mi->slots[i])
             return;
         if (mi->slots[i] == o) {

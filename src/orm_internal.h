@@ -44,8 +44,11 @@ typedef struct strata__minfo {
     char *select_by_key;      /* SELECT of one row by its key; built on first use */
     strata__stmt_hint by_key; /* where the statement cache keeps it */
     int rank;                 /* flush order: referenced models first */
-    /* identity map: open addressing on the key */
+    /* identity map: open addressing on the key.  Beside each slot, 32
+     * bits of its object's key hash (the bits that pick a slot), so that a
+     * probe or a growth reads no object it does not want. */
     strata_object **slots;
+    uint32_t *tags; /* in the block of slots, after them */
     size_t nslots, nused;
 } strata__minfo;
 
