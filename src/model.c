@@ -691,6 +691,12 @@ static int value_cell(strata_stmt *st, int col, strata_ctype ct, strata_value v,
     return strata__read_cell(st, col, ct, c);
 }
 
+int strata__value_cell(strata_stmt *st, int col, strata_ctype ct, const strata_value *v,
+                       strata__cell *c, bool *owned)
+{
+    return value_cell(st, col, ct, *v, c, owned);
+}
+
 int strata__column_cell(strata_stmt *st, int col, strata_ctype ct, strata__cell *c, bool *owned)
 {
     strata_value v;
@@ -702,81 +708,103 @@ int strata__column_cell(strata_stmt *st, int col, strata_ctype ct, strata__cell 
 int strata__read_fields(strata_stmt *st, strata_object *o, int *bad_field)
 {
     strata__minfo *mi = o->priv->mi;
+    int n = mi->nfields;
     *bad_field = -1;
-    for (int f = 0; f < mi->nfields; f++) {
+    strata_value vstack[16], *vals = n <= 16 ? vstack : calloc((size_t)n, sizeof *vals);
+    if (!vals)
+        return STRATA_E_NOMEM;
+    int rc = strata__stmt_values(st, 0, n, vals);
+    for (int f = 0; f < n && rc == STRATA_OK; f++) {
         strata__cell c;
         bool owned;
-        int rc = strata__column_cell(st, f, mi->m->fields[f].ctype, &c, &owned);
+        rc = value_cell(st, f, mi->m->fields[f].ctype, vals[f], &c, &owned);
         if (rc == STRATA_OK)
             rc = strata__set_field(o, f, &c);
         if (owned)
             free(c.p);
-        if (rc != STRATA_OK) {
+        if (rc != STRATA_OK)
             *bad_field = f;
-            return rc;
-        }
     }
-    return STRATA_OK;
+    if (vals != vstack)
+        free(vals);
+    return rc;
 }
 
-int strata__load_fields(strata_stmt *st, int col0, strata_object *o, const strata__cell *pk,
+int strata__load_fields(strata_stmt *st, int col0, strata_object *o, strata_value *vals, int have,
                         int *bad_field)
 {
     strata__minfo *mi = o->priv->mi;
+    const strata_field *fields = mi->m->fields;
     int n = mi->nfields;
     strata__cell stack[16], *cells = n <= 16 ? stack : calloc((size_t)n, sizeof *cells);
     bool owned_stack[16], *owned = n <= 16 ? owned_stack : calloc((size_t)n, sizeof *owned);
-    strata_value vstack[16], *vals = n <= 16 ? vstack : calloc((size_t)n, sizeof *vals);
+    bool any_owned = false; /* some cell holds a copy of its own (value_cell's) */
     *bad_field = -1;
-    if (!cells || !owned || !vals) {
+    if (!cells || !owned) {
         if (cells != stack)
             free(cells);
         if (owned != owned_stack)
             free(owned);
-        if (vals != vstack)
-            free(vals);
         return STRATA_E_NOMEM;
     }
-    /* Every value first (the driver's bytes stay valid until the next
-     * step), then one block for the snapshot, then the fields.  A session's
-     * object shares each short text with its snapshot: one copy, in the
-     * arena, that the object's field points at until the program sets
-     * another (strata_set_text leaves arena bytes be).  Longer texts and
-     * blobs get a copy of their own, so that setting them gives the memory
-     * back. */
+    memset(owned, 0, (size_t)n * sizeof *owned);
+    /* The row's values in one call to the driver (two, around a column
+     * read already), then each into a cell; the driver's bytes stay valid
+     * until the next step.  Then one block for the snapshot, and the
+     * fields.  A session's object shares each short text with its
+     * snapshot: one copy, in the arena, that the object's field points at
+     * until the program sets another (strata_set_text leaves arena bytes
+     * be).  Longer texts and blobs get a copy of their own, so that
+     * setting them gives the memory back. */
+    int rc = have < 0 ? strata__stmt_values(st, col0, n, vals)
+                      : strata__stmt_values(st, col0, have, vals);
+    if (rc == STRATA_OK && have >= 0 && have + 1 < n)
+        rc = strata__stmt_values(st, col0 + have + 1, n - have - 1, vals + have + 1);
     bool arena_obj = o->priv->in_arena;
     size_t bytes = 0, shared = 0;
     uint64_t share = 0; /* bit f: field f's text is shared (fields 0 to 63) */
-    /* The row's values in one call to the driver (two, around a key read
-     * already for the identity map). */
-    int skip = pk ? mi->pk : n;
-    int rc = strata__stmt_values(st, col0, skip, vals);
-    if (rc == STRATA_OK && skip < n)
-        rc = strata__stmt_values(st, col0 + skip + 1, n - skip - 1, vals + skip + 1);
     int f = 0;
     for (; f < n && rc == STRATA_OK; f++) {
-        strata_ctype ct = mi->m->fields[f].ctype;
-        if (f == skip) {
-            cells[f] = *pk;
-            owned[f] = false;
-        } else {
-            rc = value_cell(st, col0 + f, ct, vals[f], &cells[f], &owned[f]);
+        strata_ctype ct = fields[f].ctype;
+        strata__cell *c = &cells[f];
+        const strata_value *v = &vals[f];
+        /* The common cases here, the others (NULL, conversions) in value_cell. */
+        if (ct == STRATA_C_INT64 && v->type == STRATA_TYPE_INT64) {
+            c->i = v->u.i;
+            c->len = 0;
+            c->null = false;
+            continue;
         }
-        if (rc != STRATA_OK)
-            *bad_field = f;
-        else if (!strata__ctype_bytes(ct) || cells[f].null)
-            ;
-        else if (arena_obj && ct == STRATA_C_TEXT && f < 64 && cells[f].len <= SHARED_TEXT &&
-                 !memchr(cells[f].p, '\0', cells[f].len)) {
+        if (ct == STRATA_C_TIMESTAMP && v->type == STRATA_TYPE_TIMESTAMP) {
+            c->i = v->u.ts;
+            c->len = 0;
+            c->null = false;
+            continue;
+        }
+        if (ct == STRATA_C_TEXT && v->type == STRATA_TYPE_TEXT) {
+            c->p = (char *)v->u.buf.ptr;
+            c->len = (uint32_t)v->u.buf.len; /* the engines hold less than 2 GB */
+            c->null = false;
+        } else {
+            rc = value_cell(st, col0 + f, ct, *v, c, &owned[f]);
+            any_owned |= owned[f];
+            if (rc != STRATA_OK) {
+                *bad_field = f;
+                break;
+            }
+            if (!strata__ctype_bytes(ct) || c->null)
+                continue;
+        }
+        if (arena_obj && ct == STRATA_C_TEXT && f < 64 && c->len <= SHARED_TEXT &&
+            !memchr(c->p, '\0', c->len)) {
             /* A text holding a NUL reads shorter through the struct: it
              * keeps a copy of its own, compared as before. */
             share |= 1ull << f;
-            shared += SHARED_HEAD + cells[f].len + 1; /* check value and tag, the NUL */
+            shared += SHARED_HEAD + c->len + 1; /* check value and tag, the NUL */
         } else {
-            bytes += cells[f].len + 1;
+            bytes += c->len + 1;
         }
     }
-    int read = rc == STRATA_OK ? n : f > 0 ? f - 1 : 0; /* cells made, to free */
     /* The snapshot goes in the arena with the object when it is small;
      * the shared texts go there always, inside it or beside it. */
     size_t size = sizeof(snap_head) + (size_t)n * sizeof(strata__cell) + bytes;
@@ -795,75 +823,59 @@ int strata__load_fields(strata_stmt *st, int col0, strata_object *o, const strat
         h->arena = arena;
         char *w = (char *)(snap + n);
         char *t = arena ? w + bytes : texts;
-        for (f = 0; f < n; f++) {
-            strata_ctype ct = mi->m->fields[f].ctype;
-            size_t len = cells[f].len;
-            snap[f] = cells[f];
-            if (!strata__ctype_bytes(ct) || cells[f].null)
-                continue;
-            if (f < 64 && (share >> f & 1)) {
-                t = shared_text_put(t, cells[f].p, len);
-                snap[f].p = t;
-                t += len + 1;
-            } else {
-                if (len)
-                    memcpy(w, cells[f].p, len);
-                w[len] = '\0';
-                snap[f].p = w;
-                w += len + 1;
-            }
-        }
-    }
-    for (f = 0; f < n && rc == STRATA_OK; f++) {
-        void *p = strata__field_ptr(o, f);
-        const strata__cell *c = &snap[f];
-        set_null_bit(o, f, c->null);
-        switch (mi->m->fields[f].ctype) {
-        case STRATA_C_INT64: *(int64_t *)p = c->null ? 0 : c->i; break;
-        case STRATA_C_BOOL: *(bool *)p = !c->null && c->i; break;
-        case STRATA_C_DOUBLE: *(double *)p = c->null ? 0 : c->d; break;
-        case STRATA_C_TIMESTAMP: *(strata_timestamp *)p = c->null ? 0 : c->i; break;
-        case STRATA_C_TEXT: {
-            char *text = NULL;
-            if (c->null)
-                ;
-            else if (f < 64 && (share >> f & 1))
-                text = c->p; /* shared with the snapshot, as made above */
-            else if ((text = strata__text_alloc(c->len)))
-                memcpy(text, c->p, c->len + 1);
-            else
-                rc = STRATA_E_NOMEM;
-            if (rc == STRATA_OK) {
-                strata__text_free(*(char **)p);
-                *(char **)p = text;
-            }
-            break;
-        }
-        case STRATA_C_BLOB: {
-            char *copy = NULL;
-            if (!c->null && !(copy = malloc(c->len + 1))) {
-                rc = STRATA_E_NOMEM;
+        for (f = 0; f < n && rc == STRATA_OK; f++) {
+            strata_ctype ct = fields[f].ctype;
+            strata__cell *c = &snap[f];
+            void *p = (char *)o + fields[f].offset;
+            *c = cells[f];
+            set_null_bit(o, f, c->null);
+            switch (ct) {
+            case STRATA_C_INT64: *(int64_t *)p = c->null ? 0 : c->i; break;
+            case STRATA_C_BOOL: *(bool *)p = !c->null && c->i; break;
+            case STRATA_C_DOUBLE: *(double *)p = c->null ? 0 : c->d; break;
+            case STRATA_C_TIMESTAMP: *(strata_timestamp *)p = c->null ? 0 : c->i; break;
+            case STRATA_C_TEXT:
+            case STRATA_C_BLOB: {
+                char *copy = NULL;
+                size_t len = c->len;
+                if (!c->null && f < 64 && (share >> f & 1)) {
+                    c->p = t = shared_text_put(t, cells[f].p, len);
+                    t += len + 1;
+                    copy = c->p; /* the field shares it, as made here */
+                } else if (!c->null) {
+                    if (len)
+                        memcpy(w, cells[f].p, len);
+                    w[len] = '\0';
+                    c->p = w;
+                    w += len + 1;
+                    copy = ct == STRATA_C_TEXT ? strata__text_alloc(len) : malloc(len + 1);
+                    if (!copy) {
+                        rc = STRATA_E_NOMEM;
+                        break;
+                    }
+                    memcpy(copy, c->p, len + 1);
+                }
+                if (ct == STRATA_C_TEXT) {
+                    strata__text_free(*(char **)p);
+                    *(char **)p = copy;
+                } else {
+                    strata_blob *b = p;
+                    free(b->data);
+                    b->data = copy;
+                    b->len = copy ? len : 0;
+                }
                 break;
             }
-            if (copy)
-                memcpy(copy, c->p, c->len + 1);
-            strata_blob *b = p;
-            free(b->data);
-            b->data = copy;
-            b->len = copy ? c->len : 0;
-            break;
-        }
+            }
         }
     }
-    for (f = 0; f < read; f++)
+    for (f = 0; any_owned && f < n; f++)
         if (owned[f])
             free(cells[f].p);
     if (cells != stack)
         free(cells);
     if (owned != owned_stack)
         free(owned);
-    if (vals != vstack)
-        free(vals);
     if (rc != STRATA_OK) {
         if (!arena)
             free(h);

@@ -190,11 +190,16 @@ int strata__bind_field(strata_stmt *st, int idx, strata_object *o, int f);
 int strata__read_field(strata_stmt *st, int col, strata_object *o, int f);
 /* Read every field of o from columns col0.. of the current row, in one
  * pass that also makes o's loaded snapshot (o->priv->loaded, replacing
- * any).  pk, when not NULL, is the model's integer key read from the row
- * already.  On failure *bad_field names the field at fault (-1: memory)
- * and o's fields may be half read. */
-int strata__load_fields(strata_stmt *st, int col0, strata_object *o, const strata__cell *pk,
+ * any).  vals has room for a value per field; vals[have], when have is
+ * not -1, is field have's value read from the row already.  On failure
+ * *bad_field names the field at fault (-1: memory or the driver) and o's
+ * fields may be half read. */
+int strata__load_fields(strata_stmt *st, int col0, strata_object *o, strata_value *vals, int have,
                         int *bad_field);
+/* Column col's value v (as strata__stmt_values gave it) into a cell for
+ * C type ct; *owned: the cell holds a copy of its own, to free. */
+int strata__value_cell(strata_stmt *st, int col, strata_ctype ct, const strata_value *v,
+                       strata__cell *c, bool *owned);
 /* Read every field of o from the current row's columns 0.. (no snapshot:
  * for the streaming iterator's object); *bad_field as above. */
 int strata__read_fields(strata_stmt *st, strata_object *o, int *bad_field);
@@ -281,6 +286,9 @@ int strata__session_load_row(strata_session *s, strata__minfo *mi, strata_stmt *
  * be rolled back. */
 int strata__session_refuse_after_failed_commit(strata_session *s);
 int strata__session_error(strata_session *s, int code, const char *fmt, ...) STRATA_PRINTF(3, 4);
+/* The same, "what: " followed by the driver's message when the connection
+ * holds one with this code (else the code's words). */
+int strata__session_error_in(strata_session *s, int code, const char *what);
 /* Read the row of persistent o again, by the key it was loaded with:
  * its values refreshed, or STRATA_E_NOT_FOUND and o out of the identity
  * map (detached) when the row is gone.  With `rebase` the row is also

@@ -1492,9 +1492,12 @@ int strata_iter_next(strata_iter *it, void *out)
     if ((rc = strata__read_fields(it->st, it->obj, &bad)) != STRATA_OK) {
         it->done = true;
         strata_stmt_reset(it->st);
-        return bad < 0 ? strata__session_error(it->q->s, rc, "out of memory")
-                       : strata__session_error(it->q->s, rc, "reading %s.%s", it->q->mi->m->name,
-                                               it->q->mi->m->fields[bad].name);
+        if (bad >= 0)
+            return strata__session_error(it->q->s, rc, "reading %s.%s", it->q->mi->m->name,
+                                         it->q->mi->m->fields[bad].name);
+        char what[160];
+        snprintf(what, sizeof what, "reading a %s", it->q->mi->m->name);
+        return strata__session_error_in(it->q->s, rc, what);
     }
     *(void **)out = it->obj;
     return STRATA_ROW;

@@ -28,6 +28,16 @@ int strata__session_error(strata_session *s, int code, const char *fmt, ...)
     return code;
 }
 
+int strata__session_error_in(strata_session *s, int code, const char *what)
+{
+    /* The driver's own words when it failed with this code, else the
+     * code's; copied, as the error about to be set replaces them. */
+    char *why = strata_db_errcode(s->db) == code ? strata__strdup(strata_db_errmsg(s->db)) : NULL;
+    strata__session_error(s, code, "%s: %s", what, why ? why : strata_errstr(code));
+    free(why);
+    return code;
+}
+
 const char *strata_session_errmsg(const strata_session *s)
 {
     return s ? strata_db_errmsg(s->db) : "";
@@ -554,10 +564,20 @@ int strata__session_load_row(strata_session *s, strata__minfo *mi, strata_stmt *
     strata__cell cells[STRATA__MAX_KEY];
     bool owned[STRATA__MAX_KEY];
     strata__key key = {0};
+    /* A value per field: the key's read first, for the identity map, and
+     * kept for the load when the object is new. */
+    strata_value vstack[16], *vals = mi->nfields <= 16 ? vstack : NULL;
     int rc = STRATA_OK, k = 0;
     for (; k < mi->npk && rc == STRATA_OK; k++) {
-        rc = strata__column_cell(st, col0 + mi->pkf[k], mi->m->fields[mi->pkf[k]].ctype, &cells[k],
-                                 &owned[k]);
+        int f = mi->pkf[k];
+        strata_value v;
+        rc = strata__stmt_values(st, col0 + f, 1, &v);
+        if (rc == STRATA_OK)
+            rc = strata__value_cell(st, col0 + f, mi->m->fields[f].ctype, &v, &cells[k], &owned[k]);
+        else
+            owned[k] = false;
+        if (vals && mi->npk == 1)
+            vals[f] = v;
         key[k] = &cells[k];
         if (rc == STRATA_OK && cells[k].null)
             rc = STRATA_NULL;
@@ -566,9 +586,14 @@ int strata__session_load_row(strata_session *s, strata__minfo *mi, strata_stmt *
     while (k-- > 0)
         if (owned[k])
             free(cells[k].p);
-    if (rc != STRATA_OK)
-        return strata__session_error(s, rc == STRATA_NULL ? STRATA_E_DATA : rc,
-                                     "reading %s's key: %s", mi->m->name, strata_errstr(rc));
+    if (rc == STRATA_NULL)
+        return strata__session_error(s, STRATA_E_DATA, "reading %s's key: %s", mi->m->name,
+                                     strata_errstr(rc));
+    if (rc != STRATA_OK) {
+        char what[160];
+        snprintf(what, sizeof what, "reading %s's key", mi->m->name);
+        return strata__session_error_in(s, rc, what);
+    }
     if (o) {
         *out = o;
         /* Within the transaction that loaded it, the identity map wins;
@@ -582,12 +607,20 @@ int strata__session_load_row(strata_session *s, strata__minfo *mi, strata_stmt *
          * which a rollback undoes, so the values at the last commit stay. */
         return refresh_from_row(o, st, col0, !current);
     }
-    o = object_new(s, mi);
-    if (!o)
+    if (!vals && !(vals = calloc((size_t)mi->nfields, sizeof *vals)))
         return STRATA_E_NOMEM;
+    if (!(o = object_new(s, mi))) {
+        if (vals != vstack)
+            free(vals);
+        return STRATA_E_NOMEM;
+    }
     int bad;
-    /* A key of one integer was read above: not read again. */
-    if ((rc = strata__load_fields(st, col0, o, mi->pk >= 0 ? &cells[0] : NULL, &bad)) != STRATA_OK)
+    /* A key of one column was read above: not read again. */
+    rc = strata__load_fields(st, col0, o, vals, vals == vstack && mi->npk == 1 ? mi->pkf[0] : -1,
+                             &bad);
+    if (vals != vstack)
+        free(vals);
+    if (rc != STRATA_OK)
         return bad < 0 ? rc
                        : strata__session_error(s, rc, "reading %s.%s: %s", mi->m->name,
                                                mi->m->fields[bad].name, strata_errstr(rc));

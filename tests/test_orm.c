@@ -3271,7 +3271,14 @@ START_TEST(orm_rows_read_alike_through_every_driver_slot)
             /* The driver's failure, as it said it; the session goes on. */
             Gadget *h;
             ck_assert_int_eq(strata_get(f.s, &gadget_model, 1, &h), STRATA_E_NOMEM);
-            ck_assert_ptr_nonnull(strstr(strata_session_errmsg(f.s), "no memory for a row"));
+            ck_assert_str_eq(strata_session_errmsg(f.s), "reading Gadget's key: no memory for a row");
+            strata_query *q = strata_query_new(f.s, &gadget_model);
+            strata_iter *it;
+            OK(&f, strata_query_iter(q, &it));
+            ck_assert_int_eq(strata_iter_next(it, &h), STRATA_E_NOMEM);
+            ck_assert_str_eq(strata_session_errmsg(f.s), "reading a Gadget: no memory for a row");
+            strata_iter_free(it);
+            strata_query_free(q);
             rowv_copies[k].row_values = rowv_spy;
             OK(&f, strata_get(f.s, &gadget_model, 1, &h));
             ck_assert(h->active && h->weight == 2.5 && h->data.len == 4);
