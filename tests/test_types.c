@@ -443,6 +443,51 @@ START_TEST(types_every_getter_on_every_type)
 }
 END_TEST
 
+/* Timestamps in the form strata writes are read by position, their digits
+ * checked eight bytes at a time: a byte that is not a digit is refused in
+ * the place of every digit, and every digit counts. */
+START_TEST(types_canonical_timestamp_every_place)
+{
+    const char *good = "2024-03-01 10:20:30.123456";
+    static const char wrong[] = {'/', ':', 'a', ' ', '\0', (char)0xff, (char)0xfa, '-', '.'};
+    char t[32];
+    strata_timestamp ts, want;
+    for (size_t len = 19; len <= 26; len++) {
+        if (len == 20)
+            continue;
+        for (size_t i = 0; i < len; i++) {
+            bool digit = good[i] >= '0' && good[i] <= '9';
+            for (size_t k = 0; digit && k < sizeof wrong; k++) {
+                memcpy(t, good, len);
+                t[i] = wrong[k];
+                int rc = strata_timestamp_parse(&ts, t, len);
+                ck_assert_msg(rc != STRATA_OK, "byte %zu as 0x%02x in %zu bytes: read",
+                              i, (unsigned char)wrong[k], len);
+            }
+            /* A byte above 0xf9 just before a digit does not hide it. */
+            if (i + 1 < len && good[i + 1] >= '0' && good[i + 1] <= '9' && digit) {
+                memcpy(t, good, len);
+                t[i] = (char)0xfe;
+                ck_assert_int_ne(strata_timestamp_parse(&ts, t, len), STRATA_OK);
+            }
+        }
+    }
+    /* Each digit changed is read. */
+    for (int d = 0; d <= 9; d++) {
+        char text[32];
+        snprintf(text, sizeof text, "%d99%d-1%d-1%d 1%d:%d%d:%d%d.%d%d%d%d%d%d", d ? d : 1, d,
+                 d % 3, d % 2, d % 4, d % 6, d, d % 6, d, d, d, d, d, d, 9 - d);
+        ck_assert_int_eq(strata_timestamp_parse(&ts, text, strlen(text)), STRATA_OK);
+        ck_assert_int_eq(strata_timestamp_from_parts(&want, (d ? d : 1) * 1000 + 990 + d,
+                                                     10 + d % 3, 10 + d % 2, 10 + d % 4,
+                                                     (d % 6) * 10 + d, (d % 6) * 10 + d,
+                                                     d * 111110 + 9 - d),
+                         STRATA_OK);
+        ck_assert_msg(ts == want, "%s", text);
+    }
+}
+END_TEST
+
 /* The names of the value types, and timestamp text at the edges of what
  * strata_timestamp_parse accepts. */
 START_TEST(types_names_and_timestamp_text_edges)
@@ -592,6 +637,7 @@ static void add(TCase *tc, th_engine e)
     tcase_add_test(tc, types_conversions_and_refusals);
     tcase_add_test(tc, types_every_getter_on_every_type);
     tcase_add_test(tc, types_names_and_timestamp_text_edges);
+    tcase_add_test(tc, types_canonical_timestamp_every_place);
     tcase_add_test(tc, types_numeric_text_alike);
 }
 
