@@ -993,14 +993,23 @@ static bool after_failed_query(ctx *c, text *why)
 
 static int add_names(ctx *c, const char *what, const strata_list *l)
 {
-    text_add(&c->out, "%s:", what);
-    for (size_t i = 0; i < l->count; i++) {
+    /* Users come in no set order (followers has no order_by: the server's
+     * plan decides), so they are written sorted; posts by id. */
+    const char *names[8];
+    size_t n = 0;
+    for (size_t i = 0; i < l->count && n < sizeof names / sizeof names[0]; i++) {
         strata_object *o = l->items[i];
-        if (o->model == &user_model)
-            text_add(&c->out, " %s", ((User *)o)->username);
-        else
-            text_add(&c->out, " %s", ((Post *)o)->body);
+        const char *name = o->model == &user_model ? ((User *)o)->username : ((Post *)o)->body;
+        size_t at = n++;
+        for (; o->model == &user_model && at > 0 && strcmp(names[at - 1], name) > 0; at--)
+            names[at] = names[at - 1];
+        names[at] = name;
     }
+    text_add(&c->out, "%s:", what);
+    for (size_t i = 0; i < n; i++)
+        text_add(&c->out, " %s", names[i]);
+    if (l->count > n)
+        text_add(&c->out, " and %zu more", l->count - n);
     text_add(&c->out, "\n");
     return STRATA_OK;
 }
