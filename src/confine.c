@@ -14,16 +14,22 @@
  * reading or writing it), so the refusal is kept in a thread-local slot and
  * strata_db_errcode() / strata_db_errmsg() report it to that thread.
  */
+#include <pthread.h>
+
 #include "internal.h"
 
 static _Thread_local const strata_db *refused_db;
+static _Thread_local uint64_t refused_serial;
+static _Atomic uint64_t serials;
 
-/* A number that names the calling thread while it lives. */
-static uintptr_t this_thread(void)
+void strata__confine_init(strata_db *db)
 {
-    static _Thread_local char marker;
-    return (uintptr_t)&marker;
+    db->serial = atomic_fetch_add_explicit(&serials, 1, memory_order_relaxed) + 1;
 }
+
+/* A number that names the calling thread while it lives (read without a
+ * thread-local variable, which in a shared library costs a call). */
+static uintptr_t this_thread(void) { return (uintptr_t)pthread_self(); }
 
 strata__confinement strata__confine(strata_db *db)
 {
@@ -38,10 +44,14 @@ strata__confinement strata__confine(strata_db *db)
         db->depth++;
     } else {
         refused_db = db;
+        refused_serial = db->serial;
+        atomic_store_explicit(&db->refused, true, memory_order_relaxed);
         c.refused = true;
         return c;
     }
-    if (refused_db == db)
+    /* This thread's refusal on the handle, if any, is over; the
+     * thread-local slot is read only when some thread was refused. */
+    if (atomic_load_explicit(&db->refused, memory_order_relaxed) && refused_db == db)
         refused_db = NULL;
     c.entered = true;
     return c;
@@ -55,7 +65,7 @@ void strata__confine_end(strata__confinement *c)
 
 const char *strata__confine_refusal(const strata_db *db)
 {
-    return db && refused_db == db
+    return db && refused_db == db && refused_serial == db->serial
                ? "this connection is in use by another thread: a strata_db, its statements "
                  "and its sessions are for one thread at a time (use a strata_pool, or one "
                  "connection per thread)"

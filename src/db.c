@@ -41,6 +41,7 @@ int strata_db_open(strata_db **out, const char *url)
     strata_db *db = calloc(1, sizeof *db);
     if (!db)
         return STRATA_E_NOMEM;
+    strata__confine_init(db);
     *out = db;
     if (!url) {
         const char *env = getenv("DATABASE_URL");

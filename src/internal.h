@@ -143,6 +143,8 @@ struct strata_db {
      * it is nested (only that thread touches `depth`).  See confine.c. */
     _Atomic uintptr_t owner;
     int depth;
+    _Atomic bool refused; /* some thread was refused on it */
+    uint64_t serial;      /* this handle among every one opened (confine.c) */
 
     const strata_driver *driver;
     strata_conn *conn;
@@ -228,6 +230,9 @@ void strata__confine_end(strata__confinement *c);
 /* The misuse of `db` this thread met last, or NULL; cleared when this
  * thread next enters db. */
 const char *strata__confine_refusal(const strata_db *db);
+/* Number a new handle, so that a refusal kept for one closed since is not
+ * taken for another at the same address. */
+void strata__confine_init(strata_db *db);
 
 #define STRATA__CONFINE_VOID(db)                                                      \
     strata__confinement strata__conf_ __attribute__((cleanup(strata__confine_end))) = \
