@@ -714,10 +714,34 @@ int strata__read_fields(strata_stmt *st, strata_object *o, int *bad_field)
     if (!vals)
         return STRATA_E_NOMEM;
     int rc = strata__stmt_values(st, 0, n, vals);
+    const strata_field *fields = mi->m->fields;
     for (int f = 0; f < n && rc == STRATA_OK; f++) {
+        strata_ctype ct = fields[f].ctype;
+        const strata_value *v = &vals[f];
+        void *p = (char *)o + fields[f].offset;
+        /* The common cases here, the others (NULL, conversions) below. */
+        if ((ct == STRATA_C_INT64 && v->type == STRATA_TYPE_INT64) ||
+            (ct == STRATA_C_TIMESTAMP && v->type == STRATA_TYPE_TIMESTAMP)) {
+            *(int64_t *)p = ct == STRATA_C_INT64 ? v->u.i : v->u.ts;
+            set_null_bit(o, f, false);
+            continue;
+        }
+        if (ct == STRATA_C_TEXT && v->type == STRATA_TYPE_TEXT) {
+            char *copy = strata__text_alloc(v->u.buf.len);
+            if (!copy) {
+                rc = STRATA_E_NOMEM;
+                *bad_field = f;
+                break;
+            }
+            memcpy(copy, v->u.buf.ptr, v->u.buf.len);
+            strata__text_free(*(char **)p);
+            *(char **)p = copy;
+            set_null_bit(o, f, false);
+            continue;
+        }
         strata__cell c;
         bool owned;
-        rc = value_cell(st, f, mi->m->fields[f].ctype, vals[f], &c, &owned);
+        rc = value_cell(st, f, ct, vals[f], &c, &owned);
         if (rc == STRATA_OK)
             rc = strata__set_field(o, f, &c);
         if (owned)
