@@ -92,16 +92,39 @@ bool strata__key_eq(const strata__minfo *mi, const strata__key a, const strata__
 
 /* ---- the map ----------------------------------------------------------- */
 
-/* The bits of a key's hash that choose its slot, kept beside the slot
- * (at most 2^32 slots: see identity_put). */
-static uint32_t tag_of(uint64_t h) { return (uint32_t)(h >> 17); }
+/* A key's tag, kept beside its slot: 32 bits from which both its first
+ * slot and its probe step follow (at most 2^32 slots: see identity_put).
+ * An integer key below 2^32 is its own tag, so that rows read in key
+ * order (a table read through) fill neighbouring slots: one cache line
+ * holds several, where a hash would scatter every row to its own line
+ * and page.  Other keys take 32 bits of their hash. */
+static uint32_t tag_of(const strata__minfo *mi, const strata__key key)
+{
+    if (mi->pk >= 0 && !key[0]->null) {
+        uint64_t k = (uint64_t)key[0]->i;
+        return (uint32_t)k ^ (uint32_t)((k >> 32) * 0x9E3779B97F4A7C15ull >> 32);
+    }
+    return (uint32_t)(strata__key_hash(mi, key) >> 17);
+}
+
+/* Keys whose first slot is taken go on by a step of their own (double
+ * hashing), odd so that every slot is reached.  With one step for all
+ * (linear probing), keys in order would make one long run of taken
+ * slots, and any other key whose first slot fell inside it would walk
+ * to its end. */
+static size_t step_of(uint32_t tag)
+{
+    uint32_t h = tag * 0x9E3779B1u;
+    return (size_t)(h ^ h >> 16) | 1;
+}
 
 strata_object *strata__identity_find_key(strata__minfo *mi, const strata__key key)
 {
     if (!mi->nslots)
         return NULL;
-    uint32_t tag = tag_of(strata__key_hash(mi, key));
-    for (size_t i = tag & (mi->nslots - 1);; i = (i + 1) & (mi->nslots - 1)) {
+    uint32_t tag = tag_of(mi, key);
+    size_t mask = mi->nslots - 1, step = step_of(tag);
+    for (size_t i = tag & mask;; i = (i + step) & mask) {
         strata_object *o = mi->slots[i];
         if (!o)
             return NULL;
@@ -159,9 +182,9 @@ bool strata__identity_put(strata__minfo *mi, strata_object *o)
             strata_object *m = old[j];
             if (!m || m == (strata_object *)mi)
                 continue;
-            size_t i = oldtags[j] & (n - 1);
+            size_t i = oldtags[j] & (n - 1), step = step_of(oldtags[j]);
             while (slots[i])
-                i = (i + 1) & (n - 1);
+                i = (i + step) & (n - 1);
             slots[i] = m;
             tags[i] = oldtags[j];
             mi->nused++;
@@ -171,11 +194,11 @@ bool strata__identity_put(strata__minfo *mi, strata_object *o)
 insert:;
     strata__key key;
     strata__object_key(o, key);
-    uint32_t tag = tag_of(strata__key_hash(mi, key));
-    size_t i = tag & (mi->nslots - 1);
+    uint32_t tag = tag_of(mi, key);
+    size_t mask = mi->nslots - 1, step = step_of(tag), i = tag & mask;
     /* The key is not in the map: the first free or removed slot takes it. */
     while (mi->slots[i] && mi->slots[i] != (strata_object *)mi)
-        i = (i + 1) & (mi->nslots - 1);
+        i = (i + step) & mask;
     if (!mi->slots[i])
         mi->nused++;
     mi->slots[i] = o;
@@ -189,8 +212,9 @@ void strata__identity_remove(strata__minfo *mi, strata_object *o)
         return;
     strata__key key;
     strata__object_key(o, key);
-    for (size_t i = tag_of(strata__key_hash(mi, key)) & (mi->nslots - 1);;
-         i = (i + 1) & (mi->nslots - 1)) {
+    uint32_t tag = tag_of(mi, key);
+    size_t mask = mi->nslots - 1, step = step_of(tag);
+    for (size_t i = tag & mask;; i = (i + step) & mask) {
         if (!mi->slots[i])
             return;
         if (mi->slots[i] == o) {

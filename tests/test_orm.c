@@ -3150,6 +3150,98 @@ START_TEST(orm_table_args_errors)
 }
 END_TEST
 
+/* The identity map with keys in every pattern that makes hash tables
+ * slow or wrong: in order (neighbouring slots), a table's size apart
+ * (the same first slot), powers of two apart, above 2^32, negative; then
+ * some deleted (removed slots) and the map grown past them.  Every key is
+ * found as the object loaded (without SQL inside the transaction). */
+START_TEST(orm_identity_map_key_patterns)
+{
+    fixture f;
+    setup_db(&f);
+    new_user(&f, "owner", "owner@example.com");
+    OK(&f, strata_session_commit(f.s));
+    enum { N = 1200 };
+    static int64_t ids[N];
+    bool pg = th_is_pg();
+    for (int i = 0; i < N; i++) {
+        int64_t k = i / 200, j = i % 200 + 1;
+        ids[i] = k == 0   ? j                              /* in order */
+                 : k == 1 ? j * 65536                      /* a table's size apart */
+                 : k == 2 ? ((int64_t)1 << (8 + j % 22)) + 7 + (j >= 22 ? j : 0) /* powers of two */
+                 : k == 3 ? ((int64_t)1 << (pg ? 30 : 32)) + j * 4096 /* 2^32 up (post.id is
+                                                                           32 bits on PostgreSQL) */
+                 : k == 4 ? -j * 1024                      /* negative */
+                          : 1000000 + j * 262144 + (j & 1); /* wide and odd */
+    }
+    char sql[160];
+    for (int i = 0; i < N; i++) {
+        snprintf(sql, sizeof sql,
+                 "INSERT INTO post (id, body, timestamp, user_id) VALUES (%lld, 'p', "
+                 "'2024-01-01 00:00:00', 1)",
+                 (long long)ids[i]);
+        th_exec(f.db, sql);
+    }
+    strata_session_free(f.s);
+    OK(&f, strata_session_new(&f.s, f.db));
+    strata_list *l;
+    strata_query *q = strata_query_new(f.s, &post_model);
+    OK(&f, strata_query_all(q, &l));
+    strata_query_free(q);
+    ck_assert_uint_eq(l->count, N);
+    int before = f.statements;
+    for (int i = 0; i < N; i++) {
+        Post *p;
+        OK(&f, strata_get(f.s, &post_model, ids[i], &p));
+        ck_assert_int_eq(p->id, ids[i]);
+        bool listed = false;
+        for (size_t k = 0; k < l->count && !listed; k++)
+            listed = l->items[k] == p;
+        ck_assert_msg(listed, "post %lld is not the object loaded", (long long)ids[i]);
+    }
+    ck_assert_int_eq(f.statements, before);
+    /* Every third one deleted: the others still found, the deleted not. */
+    for (int i = 0; i < N; i += 3)
+        OK(&f, strata_delete(l->items[i]));
+    OK(&f, strata_session_commit(f.s));
+    static int64_t kept[N];
+    static Post *kept_obj[N];
+    int nkept = 0;
+    for (int i = 0; i < N; i++) {
+        const Post *p = l->items[i];
+        Post *got = NULL;
+        int rc = strata_get(f.s, &post_model, p->id, &got);
+        if (i % 3 == 0) {
+            ck_assert_int_eq(rc, STRATA_E_NOT_FOUND);
+        } else {
+            ck_assert_msg(rc == STRATA_OK && got == p, "post %lld", (long long)p->id);
+            kept_obj[nkept] = got;
+            kept[nkept++] = p->id;
+        }
+    }
+    strata_list_free(l);
+    /* New rows after the removals: the map grows past its removed slots. */
+    User *owner;
+    OK(&f, strata_get(f.s, &user_model, 1, &owner));
+    for (int i = 0; i < 3000; i++)
+        new_post(&f, "more", owner)->id = 3000000 + i;
+    OK(&f, strata_session_commit(f.s));
+    /* (Read again from the database, in the new transaction: the same
+     * objects.) */
+    for (int i = 0; i < nkept; i++) {
+        Post *p;
+        OK(&f, strata_get(f.s, &post_model, kept[i], &p));
+        ck_assert_msg(p == kept_obj[i], "post %lld", (long long)kept[i]);
+    }
+    for (int i = 0; i < 3000; i += 7) {
+        Post *p;
+        OK(&f, strata_get(f.s, &post_model, 3000000 + i, &p));
+        ck_assert_str_eq(p->body, "more");
+    }
+    teardown(&f);
+}
+END_TEST
+
 /* ---- the driver's row_values slot --------------------------------------- */
 
 /* A copy of the engine under test, registered under another scheme, whose
@@ -3336,6 +3428,7 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_failed_flush_is_undone_whole);
     tcase_add_test(tc, orm_every_c_type_round_trips);
     tcase_add_test(tc, orm_rows_read_alike_through_every_driver_slot);
+    tcase_add_test(tc, orm_identity_map_key_patterns);
     tcase_add_test(tc, orm_relationship_misuse_names_the_relationship);
     tcase_add_test(tc, orm_relationship_without_back_populates);
     tcase_add_test(tc, orm_moving_a_child_and_eager_loading_from_the_database);
