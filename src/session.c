@@ -84,7 +84,10 @@ int strata_session_new(strata_session **out, strata_db *db)
 #define ARENA_FENCE(p, n) ((void)(p), (void)(n))
 #define ARENA_OPEN(p, n) ((void)(p), (void)(n))
 #endif
-#if defined(__has_include)
+/* STRATA_PROFILE_ARENA: a build to profile under callgrind, whose arena
+ * behaves there as it does outside valgrind (no redzones, snapshots in
+ * the arena); docs/performance.md. */
+#if defined(__has_include) && !defined(STRATA_PROFILE_ARENA)
 #if __has_include(<valgrind/memcheck.h>)
 #include <valgrind/memcheck.h>
 #define ARENA_VALGRIND 1
