@@ -620,11 +620,15 @@ strata__cell *strata__snapshot(strata_object *o)
 {
     strata__minfo *mi = o->priv->mi;
     size_t ncells = (size_t)mi->nfields, bytes = 0;
-    strata__cell cell;
+    /* Each field read once (a text's length is a strlen), into the cells
+     * here when they are few, else again below. */
+    strata__cell stack[16], cell;
+    bool kept = ncells <= 16;
     for (int f = 0; f < mi->nfields; f++) {
-        strata__field_cell(o, f, &cell);
-        if (strata__ctype_bytes(o->model->fields[f].ctype) && !cell.null)
-            bytes += cell.len + 1;
+        strata__cell *at = kept ? &stack[f] : &cell;
+        strata__field_cell(o, f, at);
+        if (strata__ctype_bytes(o->model->fields[f].ctype) && !at->null)
+            bytes += at->len + 1;
     }
     snap_head *h = malloc(sizeof *h + ncells * sizeof(strata__cell) + bytes);
     if (!h)
@@ -634,7 +638,10 @@ strata__cell *strata__snapshot(strata_object *o)
     strata__cell *c = (strata__cell *)(h + 1);
     char *w = (char *)(c + ncells);
     for (int f = 0; f < mi->nfields; f++) {
-        strata__field_cell(o, f, &c[f]);
+        if (kept)
+            c[f] = stack[f];
+        else
+            strata__field_cell(o, f, &c[f]);
         if (!strata__ctype_bytes(o->model->fields[f].ctype) || c[f].null)
             continue;
         /* Own a copy of text and blob bytes (NUL-terminated either way). */
