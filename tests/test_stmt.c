@@ -163,6 +163,54 @@ START_TEST(stmt_columns)
 }
 END_TEST
 
+/* A cached SELECT * read again after its table was rebuilt with more
+ * columns and another type for one: each column is read as it is now
+ * (the driver's notes on the columns are made again, not overrun). */
+START_TEST(stmt_columns_after_the_table_changed)
+{
+    strata_db *db = th_open();
+    th_exec(db, "CREATE TABLE t (id INTEGER, at VARCHAR(32))");
+    th_exec(db, "INSERT INTO t VALUES (1, '2024-01-02 03:04:05')");
+    strata_stmt *st;
+    const char *text;
+    for (int round = 0; round < 2; round++) {
+        th_rc(db, strata_stmt_prepare(&st, db, "SELECT * FROM t"), STRATA_OK);
+        th_rc(db, strata_stmt_step(st), STRATA_ROW);
+        ck_assert_int_eq(strata_stmt_column_type(st, 0), STRATA_TYPE_INT64);
+        ck_assert_int_eq(strata_stmt_column_type(st, 1), STRATA_TYPE_TEXT);
+        th_rc(db, strata_stmt_column_text(st, 1, &text, NULL), STRATA_OK);
+        ck_assert_str_eq(text, "2024-01-02 03:04:05");
+        strata_stmt_finalize(st); /* back to the cache */
+    }
+    /* Rebuilt: the same first columns, `at` a timestamp now, and more. */
+    th_exec(db, "CREATE TABLE t2 (id INTEGER, at TIMESTAMP, price NUMERIC(10, 2), ok BOOLEAN, "
+                "b1 INTEGER, b2 INTEGER, b3 INTEGER, b4 INTEGER, b5 INTEGER, b6 INTEGER, "
+                "b7 INTEGER, b8 INTEGER, b9 INTEGER, note TEXT)");
+    th_exec(db, "INSERT INTO t2 VALUES (1, '2024-01-02 03:04:05', 1.5, TRUE, 1, 2, 3, 4, 5, 6, "
+                "7, 8, 9, 'last')");
+    th_exec(db, "DROP TABLE t");
+    th_exec(db, "ALTER TABLE t2 RENAME TO t");
+    th_rc(db, strata_stmt_prepare(&st, db, "SELECT * FROM t"), STRATA_OK);
+    th_rc(db, strata_stmt_step(st), STRATA_ROW);
+    ck_assert_int_eq(strata_stmt_column_count(st), 14);
+    ck_assert_int_eq(strata_stmt_column_type(st, 1), STRATA_TYPE_TIMESTAMP);
+    strata_timestamp ts, want;
+    th_rc(db, strata_stmt_column_timestamp(st, 1, &ts), STRATA_OK);
+    ck_assert_int_eq(strata_timestamp_from_parts(&want, 2024, 1, 2, 3, 4, 5, 0), STRATA_OK);
+    ck_assert(ts == want);
+    th_rc(db, strata_stmt_column_text(st, 2, &text, NULL), STRATA_OK);
+    ck_assert_str_eq(text, "1.50");
+    ck_assert_int_eq(strata_stmt_column_type(st, 3), STRATA_TYPE_BOOL);
+    int64_t v;
+    th_rc(db, strata_stmt_column_int64(st, 12, &v), STRATA_OK);
+    ck_assert_int_eq(v, 9);
+    th_rc(db, strata_stmt_column_text(st, 13, &text, NULL), STRATA_OK);
+    ck_assert_str_eq(text, "last");
+    strata_stmt_finalize(st);
+    strata_db_close(db);
+}
+END_TEST
+
 /* Closing the connection first and finalizing afterwards is safe. */
 START_TEST(stmt_close_before_finalize)
 {
@@ -491,6 +539,7 @@ static void add(TCase *tc, th_engine e)
     tcase_add_test(tc, stmt_cache_is_bounded);
     tcase_add_test(tc, stmt_changes_returning_reexecute);
     tcase_add_test(tc, stmt_columns);
+    tcase_add_test(tc, stmt_columns_after_the_table_changed);
     tcase_add_test(tc, stmt_close_before_finalize);
     tcase_add_test(tc, stmt_streaming);
     tcase_add_test(tc, stmt_execute_many);

@@ -46,8 +46,9 @@ typedef struct sqlite_stmt {
     sqlite3_stmt *h; /* NULL for text with no statement (only comments) */
     bool running;    /* parameters bound, stepping */
     int64_t changes;
-    unsigned char *decl; /* per column enum decl_class, computed once */
+    unsigned char *decl; /* per column enum decl_class, computed once per preparation */
     char (*num)[NUMERIC_TEXT]; /* per column: a numeric value as text, this row */
+    int reprepared;            /* SQLite's count of preparing the text again, when they were made */
 } sqlite_stmt;
 
 /* ---- errors ------------------------------------------------------------------ */
@@ -414,7 +415,8 @@ static int sq_step(strata_backend_stmt *bst)
     sqlite_stmt *st = (sqlite_stmt *)bst;
     if (!st->h)
         return STRATA_DONE;
-    if (!st->running) {
+    bool starting = !st->running;
+    if (starting) {
         int rc = bind_all(st);
         if (rc != STRATA_OK)
             return rc;
@@ -423,6 +425,19 @@ static int sq_step(strata_backend_stmt *bst)
         start_clock((sqlite_conn *)bst->conn);
     }
     int rc = sqlite3_step(st->h);
+    /* SQLite prepares the text again, inside an execution's first step,
+     * when the schema changed (a column added to a table read with
+     * SELECT *, one's type changed by a rebuild): what was made per
+     * column then is stale. */
+    int again = starting ? sqlite3_stmt_status(st->h, SQLITE_STMTSTATUS_REPREPARE, 0)
+                         : st->reprepared;
+    if (again != st->reprepared) {
+        st->reprepared = again;
+        free(st->decl);
+        free(st->num);
+        st->decl = NULL;
+        st->num = NULL;
+    }
     if (rc == SQLITE_ROW)
         return STRATA_ROW;
     if (rc == SQLITE_DONE) {
