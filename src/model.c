@@ -191,11 +191,18 @@ static strata__minfo *minfo_build(strata_session *s, const strata_model *m)
                          m->name ? m->name : "?", STRATA_MODEL_VERSION);
         return NULL;
     }
+    /* The session keeps a bit per field (NULLs, changed fields): 64. */
+    int nfields = count_fields(m);
+    if (nfields > STRATA__MAX_FIELDS) {
+        strata__db_error(db, STRATA_E_SCHEMA, "model %s has %d fields; a session takes at most %d",
+                         m->name, nfields, STRATA__MAX_FIELDS);
+        return NULL;
+    }
     strata__minfo *mi = calloc(1, sizeof *mi);
     if (!mi)
         return NULL;
     mi->m = m;
-    mi->nfields = count_fields(m);
+    mi->nfields = nfields;
     mi->nrels = count_rels(m);
     mi->pk = -1;
     char buf[128];

@@ -22,6 +22,7 @@
 #include "strata/orm.h"
 
 #define STRATA__MAX_KEY 16
+#define STRATA__MAX_FIELDS 64 /* a bit each in an object's NULL and change masks */
 #define STRATA__MAX_SAVEPOINTS 64 /* a bit each in an object's sp_mask */
 
 /* A model resolved against a session's dialect: names, keys, SQL pieces. */

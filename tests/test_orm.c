@@ -2004,6 +2004,31 @@ START_TEST(orm_bad_model_descriptors_are_refused)
     ck_assert_int_eq(strata_new(f.s, &odd_wide_model, &o), STRATA_E_SCHEMA);
     ck_assert_str_eq(strata_session_errmsg(f.s),
                      "model OddWide: a primary key of 17 fields; at most 16");
+    /* 65 fields: more than a session keeps a bit for. */
+    typedef struct Odd65 {
+        strata_object base;
+        int64_t id;
+        double w[64];
+    } Odd65;
+    static strata_field many[67];
+    static char names[64][8];
+    many[0] = (strata_field)STRATA_PK(Odd65, id);
+    for (int i = 0; i < 64; i++) {
+        snprintf(names[i], sizeof names[i], "w%d", i);
+        many[i + 1] = (strata_field){.name = names[i],
+                                     .offset = offsetof(Odd65, w) + (size_t)i * sizeof(double),
+                                     .ctype = STRATA_C_DOUBLE,
+                                     .type = "float"};
+    }
+    static const strata_model odd_many_model = {STRATA_MODEL_VERSION, "OddMany",
+                                                .size = sizeof(Odd65), .fields = many};
+    ck_assert_int_eq(strata_new(f.s, &odd_many_model, &o), STRATA_E_SCHEMA);
+    ck_assert_str_eq(strata_session_errmsg(f.s),
+                     "model OddMany has 65 fields; a session takes at most 64");
+    ck_assert_ptr_null(strata_query_new(f.s, &odd_many_model));
+    many[64] = (strata_field){0}; /* 64 fields: taken */
+    Odd65 *m64;
+    OK(&f, strata_new(f.s, &odd_many_model, &m64));
     ck_assert_int_eq(strata_new(f.s, &odd_version_model, &o), STRATA_E_MISUSE);
     ck_assert_str_eq(strata_session_errmsg(f.s),
                      "model OddVersion is not a strata_model of version 1 to 2");
