@@ -623,10 +623,14 @@ int strata__session_load_row(strata_session *s, strata__minfo *mi, strata_stmt *
                              &bad);
     if (vals != vstack)
         free(vals);
-    if (rc != STRATA_OK)
-        return bad < 0 ? rc
-                       : strata__session_error(s, rc, "reading %s.%s: %s", mi->m->name,
-                                               mi->m->fields[bad].name, strata_errstr(rc));
+    if (rc != STRATA_OK && bad >= 0)
+        return strata__session_error(s, rc, "reading %s.%s: %s", mi->m->name,
+                                     mi->m->fields[bad].name, strata_errstr(rc));
+    if (rc != STRATA_OK) { /* the driver, reading the row, or memory */
+        char what[160];
+        snprintf(what, sizeof what, "reading a %s", mi->m->name);
+        return strata__session_error_in(s, rc, what);
+    }
     struct strata__object *p = o->priv;
     p->committed = strata__snapshot_share(p->loaded);
     if (!strata__identity_put(mi, o))

@@ -995,7 +995,7 @@ static int add_names(ctx *c, const char *what, const strata_list *l)
 {
     /* Users come in no set order (followers has no order_by: the server's
      * plan decides), so they are written sorted; posts by id. */
-    const char *names[8];
+    const char *names[32];
     size_t n = 0;
     for (size_t i = 0; i < l->count && n < sizeof names / sizeof names[0]; i++) {
         strata_object *o = l->items[i];
