@@ -77,6 +77,8 @@ int strata_db_open(strata_db **out, const char *url)
 
 static void db_free(strata_db *db)
 {
+    if (db->orm_cache_free)
+        db->orm_cache_free(db->orm_cache);
     free(db->url);
     for (size_t i = 0; i < db->nsecrets; i++)
         free(db->secrets[i]);

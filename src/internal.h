@@ -145,6 +145,10 @@ struct strata_db {
     int depth;
     _Atomic bool refused; /* some thread was refused on it */
     uint64_t serial;      /* this handle among every one opened (confine.c) */
+    /* The ORM's models resolved for this connection, shared by its
+     * sessions (model.c), and how to free them with the handle. */
+    void *orm_cache;
+    void (*orm_cache_free)(void *cache);
 
     const strata_driver *driver;
     strata_conn *conn;

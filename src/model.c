@@ -166,6 +166,11 @@ void strata__minfo_free(strata__minfo *mi)
 {
     if (!mi)
         return;
+    if (mi->shared) { /* the rest is the cache's */
+        free(mi->slots);
+        free(mi);
+        return;
+    }
     free(mi->table);
     free(mi->qtable);
     for (int i = 0; mi->qcols && i < mi->nfields; i++)
@@ -283,6 +288,18 @@ static strata__minfo *minfo_build(strata_session *s, const strata_model *m)
         strata__minfo_free(mi);
         return NULL;
     }
+    /* The statement strata_get runs, built once with the rest. */
+    strata__sb_init(&sb);
+    strata__sb_puts(&sb, "SELECT ");
+    strata__sb_puts(&sb, mi->select ? mi->select : "");
+    strata__sb_puts(&sb, " FROM ");
+    strata__sb_puts(&sb, mi->qtable);
+    strata__sb_puts(&sb, " WHERE ");
+    strata__key_where(&sb, mi, true);
+    if (!mi->select || !(mi->select_by_key = strata__sb_take(&sb))) {
+        strata__minfo_free(mi);
+        return NULL;
+    }
     return mi;
 }
 
@@ -316,6 +333,119 @@ static void rank_models(strata_session *s)
     }
 }
 
+/* ---- models resolved once per connection ------------------------------ */
+
+/* A session resolves each model it meets (names quoted for the engine,
+ * SQL pieces, keys): about 14,000 instructions a model, for every
+ * session, which a service making a session per request pays on every
+ * request.  The connection keeps what it resolved; a session takes a
+ * copy of the struct whose names and SQL stay the connection's, with an
+ * identity map of its own.  An entry holds when the descriptor still
+ * has the shape it was resolved from (its names, types, flags, keys and
+ * relationships, compared by a hash of them), so a descriptor changed or
+ * made anew at the same address is resolved again. */
+enum { MINFO_CACHE_MAX = 256 };
+
+typedef struct minfo_entry {
+    const strata_model *m;
+    uint64_t shape;
+    strata__minfo *mi;
+} minfo_entry;
+
+typedef struct minfo_cache {
+    minfo_entry *e;
+    int n, cap;
+} minfo_cache;
+
+static void minfo_cache_free(void *p)
+{
+    minfo_cache *c = p;
+    for (int i = 0; c && i < c->n; i++)
+        strata__minfo_free(c->e[i].mi);
+    if (c)
+        free(c->e);
+    free(c);
+}
+
+static uint64_t shape_bytes(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 0x100000001b3u; /* FNV-1a */
+    return h;
+}
+
+static uint64_t shape_text(uint64_t h, const char *t)
+{
+    return t ? shape_bytes(h, t, strlen(t) + 1) : shape_bytes(h, "\xff", 1);
+}
+
+static uint64_t shape_word(uint64_t h, uint64_t w) { return shape_bytes(h, &w, sizeof w); }
+
+/* What minfo_build reads of a descriptor (of a valid version). */
+static uint64_t model_shape(const strata_model *m)
+{
+    uint64_t h = 0xcbf29ce484222325u;
+    h = shape_word(h, (uint64_t)m->version);
+    h = shape_text(shape_text(h, m->name), m->table);
+    h = shape_word(h, (uint64_t)m->size);
+    for (const strata_field *f = m->fields; f && f->name; f++) {
+        h = shape_text(shape_text(h, f->name), f->type);
+        h = shape_word(shape_word(h, (uint64_t)f->ctype), (uint64_t)f->flags);
+        h = shape_word(h, (uint64_t)f->offset);
+    }
+    for (const strata_relation *r = m->relations; r && r->name; r++) {
+        h = shape_text(shape_text(h, r->name), r->fk);
+        h = shape_word(h, (uint64_t)r->kind);
+        h = shape_word(shape_word(h, (uintptr_t)r->target), (uintptr_t)r->secondary);
+    }
+    return h;
+}
+
+/* Model m resolved for this session: a copy of the connection's entry,
+ * made first when there is none. */
+static strata__minfo *minfo_for_session(strata_session *s, const strata_model *m)
+{
+    if (m->version < 1 || m->version > STRATA_MODEL_VERSION)
+        return minfo_build(s, m); /* which says what is wrong */
+    strata_db *db = s->db;
+    minfo_cache *c = db->orm_cache;
+    uint64_t shape = model_shape(m);
+    strata__minfo *tmpl = NULL;
+    for (int i = 0; c && i < c->n && !tmpl; i++)
+        if (c->e[i].m == m && c->e[i].shape == shape)
+            tmpl = c->e[i].mi;
+    if (!tmpl) {
+        if (!c && (c = calloc(1, sizeof *c))) {
+            db->orm_cache = c;
+            db->orm_cache_free = minfo_cache_free;
+        }
+        if (!c || c->n == MINFO_CACHE_MAX)
+            return minfo_build(s, m); /* the session's own */
+        if (c->n == c->cap) {
+            int cap = c->cap ? c->cap * 2 : 8;
+            minfo_entry *e = realloc(c->e, (size_t)cap * sizeof *e);
+            if (!e)
+                return NULL;
+            c->e = e;
+            c->cap = cap;
+        }
+        if (!(tmpl = minfo_build(s, m)))
+            return NULL;
+        c->e[c->n++] = (minfo_entry){m, shape, tmpl};
+    }
+    strata__minfo *mi = malloc(sizeof *mi);
+    if (!mi)
+        return NULL;
+    *mi = *tmpl;
+    mi->shared = true;
+    mi->slots = NULL;
+    mi->tags = NULL;
+    mi->nslots = mi->nused = 0;
+    mi->rank = 0;
+    return mi;
+}
+
 strata__minfo *strata__minfo_get(strata_session *s, const strata_model *m)
 {
     if (!m)
@@ -323,7 +453,7 @@ strata__minfo *strata__minfo_get(strata_session *s, const strata_model *m)
     for (int i = 0; i < s->nmodels; i++)
         if (s->models[i]->m == m)
             return s->models[i];
-    strata__minfo *mi = minfo_build(s, m);
+    strata__minfo *mi = minfo_for_session(s, m);
     if (!mi)
         return NULL;
     strata__minfo **n = realloc(s->models, (size_t)(s->nmodels + 1) * sizeof *n);

@@ -28,6 +28,8 @@
 /* A model resolved against a session's dialect: names, keys, SQL pieces. */
 typedef struct strata__minfo {
     const strata_model *m;
+    bool shared; /* a session's copy: all but the identity map belongs to the
+                    connection's cache of resolved models (model.c) */
     char *table;  /* table name */
     char *qtable; /* quoted */
     int nfields;

@@ -3267,6 +3267,46 @@ START_TEST(orm_identity_map_key_patterns)
 }
 END_TEST
 
+/* A connection resolves a model once for all its sessions, and again
+ * when the descriptor changed (here a field renamed at run time). */
+typedef struct Note {
+    strata_object base;
+    int64_t id;
+    char *text;
+} Note;
+
+START_TEST(orm_models_resolved_again_when_changed)
+{
+    fixture f;
+    setup_db(&f);
+    th_exec(f.db, th_is_pg() ? "CREATE TABLE note (id SERIAL PRIMARY KEY, a VARCHAR(20), b VARCHAR(20))"
+                             : "CREATE TABLE note (id INTEGER PRIMARY KEY, a VARCHAR(20), b VARCHAR(20))");
+    static strata_field fields[] = {STRATA_PK(Note, id), STRATA_STRING(Note, text, 20, 0),
+                                    STRATA_FIELDS_END};
+    static const strata_model note_model = {STRATA_MODEL_VERSION, "Note", .size = sizeof(Note),
+                                            .fields = fields};
+    const char *names[] = {"a", "b", "a"};
+    for (int round = 0; round < 3; round++) {
+        fields[1].name = names[round];
+        strata_session_free(f.s);
+        OK(&f, strata_session_new(&f.s, f.db));
+        Note *n;
+        OK(&f, strata_new(f.s, &note_model, &n));
+        OK(&f, strata_set_text(&n->text, names[round]));
+        OK(&f, strata_add(n));
+        OK(&f, strata_session_commit(f.s));
+        Note *back;
+        OK(&f, strata_get(f.s, &note_model, n->id, &back));
+        char sql[96];
+        snprintf(sql, sizeof sql, "SELECT count(*) FROM note WHERE id = %lld AND %s = '%s'",
+                 (long long)n->id, names[round], names[round]);
+        ck_assert_int_eq(th_int(f.db, sql), 1);
+    }
+    fields[1].name = "text";
+    teardown(&f);
+}
+END_TEST
+
 /* ---- the driver's row_values slot --------------------------------------- */
 
 /* A copy of the engine under test, registered under another scheme, whose
@@ -3463,6 +3503,7 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_every_c_type_round_trips);
     tcase_add_test(tc, orm_rows_read_alike_through_every_driver_slot);
     tcase_add_test(tc, orm_identity_map_key_patterns);
+    tcase_add_test(tc, orm_models_resolved_again_when_changed);
     tcase_add_test(tc, orm_relationship_misuse_names_the_relationship);
     tcase_add_test(tc, orm_relationship_without_back_populates);
     tcase_add_test(tc, orm_moving_a_child_and_eager_loading_from_the_database);
