@@ -666,16 +666,20 @@ static int update_object(strata_session *s, strata_object *o)
     free(sql);
     if (rc != STRATA_OK)
         return object_error_context(s, "updating", o);
-    /* A changed key moves the object in the identity map. */
+    /* The new snapshot first: without memory for it the object stays as
+     * it was, in the identity map under its old key (the failed flush
+     * rolls the row back). */
+    strata__cell *now = strata__snapshot(o);
+    if (!now)
+        return STRATA_E_NOMEM;
+    /* A changed key moves the object in the identity map: out under the
+     * old key (read from `loaded`), in under the new.  Taken out, a slot
+     * is free for it again, so putting it back needs no memory. */
     if (rekey)
         strata__identity_remove(mi, o);
     strata__snapshot_release(p->undo);
     p->undo = p->loaded;
-    if (!(p->loaded = strata__snapshot(o))) {
-        p->loaded = p->undo;
-        p->undo = NULL;
-        return STRATA_E_NOMEM;
-    }
+    p->loaded = now;
     p->tx_serial = strata__db_tx_serial(s->db);
     return rekey && !strata__identity_put(mi, o) ? STRATA_E_NOMEM : STRATA_OK;
 }

@@ -792,7 +792,13 @@ static int get_by_key(strata_session *s, strata__minfo *mi, const strata__key ke
         rc = strata__session_begin(s);
     if (rc != STRATA_OK)
         return rc;
-    if (o && strata__object_current(o)) { /* the flush wrote it just now */
+    /* The flush may have written the object asked for (it is current
+     * now), or given the one found another key (then it is not the row
+     * asked for): the map is asked again. */
+    o = strata__identity_find_key(mi, key);
+    if (o && o->priv->state == OBJ_DELETED)
+        return STRATA_E_NOT_FOUND;
+    if (o && strata__object_current(o)) {
         *(void **)out = o;
         return STRATA_OK;
     }
@@ -822,11 +828,21 @@ int strata__session_reread(strata_object *o, bool rebase)
     if (p->state != OBJ_PERSISTENT || !p->loaded)
         return STRATA_OK;
     strata__cell *committed = rebase ? NULL : strata__snapshot_share(p->committed);
+    /* Pending changes are written first, so that the row is read by the
+     * key it has then; the key's cells stay those of a snapshot held
+     * here while the row is read (reading it replaces `loaded`). */
+    int rc = p->s->has_pending ? strata_session_flush(p->s) : STRATA_OK;
+    if (rc != STRATA_OK || p->state != OBJ_PERSISTENT || !p->loaded) {
+        strata__snapshot_release(committed);
+        return rc;
+    }
     p->tx_serial = 0; /* not current: get_by_key reads the row */
+    strata__cell *held = strata__snapshot_share(p->loaded);
     strata__key key = {0};
     strata__object_key(o, key);
     void *found = NULL;
-    int rc = get_by_key(p->s, p->mi, key, &found);
+    rc = get_by_key(p->s, p->mi, key, &found);
+    strata__snapshot_release(held);
     if (!rebase) {
         strata__snapshot_release(p->committed);
         p->committed = committed;

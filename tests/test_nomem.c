@@ -456,6 +456,7 @@ typedef struct ctx {
     int rc;
     bool redone;    /* a second, un-armed commit after the failure succeeded */
     bool committed; /* the run's commit succeeded; what failed came after it */
+    void *obj;      /* an object the phase follows through the failure */
 } ctx;
 
 #define TRY(c, call)            \
@@ -909,6 +910,79 @@ static bool after_failed_commit(ctx *c, text *why)
     return true;
 }
 
+/* -- a key changed: the object moves in the identity map, and back -- */
+
+/* After the failure the post is still the one object for its row, under
+ * the key the database has. */
+static bool rekey_check(ctx *c, text *why)
+{
+    if (!c->obj)
+        return true; /* it failed before the post was loaded */
+    int64_t id = c->committed ? 100 : 1;
+    Post *got = NULL;
+    int rc = strata_get(c->s, &post_model, id, &got);
+    if (rc != STRATA_OK) {
+        text_add(why, "post %lld after the failure: %s: %s", (long long)id, strata_errname(rc),
+                 strata_session_errmsg(c->s));
+        return false;
+    }
+    if (got != c->obj) {
+        text_add(why, "post %lld after the failure is another object than the one loaded: "
+                      "two objects for one row", (long long)id);
+        return false;
+    }
+    return true;
+}
+
+/* The post is looked for as the program may go on after a failed flush
+ * (when the transaction is still usable), then after a rollback; not
+ * after a second commit, which would put the object back in the map by
+ * itself. */
+static bool after_failed_rekey(ctx *c, text *why)
+{
+    if (!c->s)
+        return handle_usable(c, why);
+    if (c->obj && !c->committed) {
+        Post *got = NULL;
+        int rc = strata_get(c->s, &post_model, 1, &got);
+        if (rc == STRATA_OK && got != c->obj) {
+            text_add(why, "post 1 after the failed flush is another object than the one loaded: "
+                          "two objects for one row");
+            return false;
+        }
+    }
+    int rc = strata_session_rollback(c->s); /* after the commit too: what failed began anew */
+    if (rc != STRATA_OK && !th_is_pg() &&
+        strstr(strata_session_errmsg(c->s), "cannot rollback - no transaction is active"))
+        rc = STRATA_OK; /* as in after_failed_commit */
+    if (rc != STRATA_OK) {
+        text_add(why, "rollback after the failure: %s: %s", strata_errname(rc),
+                 strata_session_errmsg(c->s));
+        return false;
+    }
+    bool ok = handle_usable(c, why) && rekey_check(c, why);
+    strata_session_free(c->s);
+    c->s = NULL;
+    return ok;
+}
+
+static int run_rekey(ctx *c)
+{
+    TRY(c, strata_session_new(&c->s, c->db));
+    Post *p, *again;
+    TRY(c, strata_get(c->s, &post_model, 1, &p));
+    c->obj = p;
+    p->id = 100;
+    TRY(c, strata_session_commit(c->s));
+    c->committed = true;
+    TRY(c, strata_get(c->s, &post_model, 100, &again));
+    text_add(&c->out, "post %lld: %s\n", (long long)again->id,
+             again == p ? "the object loaded" : "another object");
+    strata_session_free(c->s);
+    c->s = NULL;
+    return STRATA_OK;
+}
+
 /* -- many rows at once: multi-row INSERTs, pipelined on PostgreSQL -- */
 
 #define BULK_USERS 1001 /* two full batches of 500 and one of 1 */
@@ -1227,6 +1301,7 @@ static const phase phases[] = {
     {"stream", setup_rows_40, run_stream, after_failed_query, dump_rows, false, 40},
     {"subquery", setup_rows_7, run_subq, after_failed_query, dump_rows, false, 7},
     {"bulk-change", setup_rows_7, run_bulkchange, after_failed_commit, dump_rows, true, 7},
+    {"rekey", setup_rows_4, run_rekey, after_failed_rekey, dump_rows, true, 4},
 };
 
 /* ---- the driver ------------------------------------------------------------------------ */

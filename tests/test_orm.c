@@ -3267,6 +3267,30 @@ START_TEST(orm_identity_map_key_patterns)
 }
 END_TEST
 
+/* A get that flushes first (a new object is pending) after the program
+ * changed a loaded object's key: the key asked for is the row's, not the
+ * object's old one. */
+START_TEST(orm_get_after_a_flush_that_moved_the_key)
+{
+    fixture f;
+    setup_db(&f);
+    User *u = new_user(&f, "john", "john@example.com");
+    Post *p = new_post(&f, "five", u);
+    p->id = 5;
+    OK(&f, strata_session_commit(f.s));
+    p->id = 50;                    /* in memory only */
+    new_post(&f, "pending", u);    /* so the next get flushes */
+    Post *got = NULL;
+    ck_assert_int_eq(strata_get(f.s, &post_model, 5, &got), STRATA_E_NOT_FOUND);
+    ck_assert_ptr_null(got);
+    OK(&f, strata_get(f.s, &post_model, 50, &got));
+    ck_assert_ptr_eq(got, p);
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM post WHERE id = 50 AND body = 'five'"), 1);
+    teardown(&f);
+}
+END_TEST
+
 /* A connection resolves a model once for all its sessions, and again
  * when the descriptor changed (here a field renamed at run time). */
 typedef struct Note {
@@ -3504,6 +3528,7 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_rows_read_alike_through_every_driver_slot);
     tcase_add_test(tc, orm_identity_map_key_patterns);
     tcase_add_test(tc, orm_models_resolved_again_when_changed);
+    tcase_add_test(tc, orm_get_after_a_flush_that_moved_the_key);
     tcase_add_test(tc, orm_relationship_misuse_names_the_relationship);
     tcase_add_test(tc, orm_relationship_without_back_populates);
     tcase_add_test(tc, orm_moving_a_child_and_eager_loading_from_the_database);
