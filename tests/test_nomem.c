@@ -921,6 +921,11 @@ static bool rekey_check(ctx *c, text *why)
     int64_t id = c->committed ? 100 : 1;
     Post *got = NULL;
     int rc = strata_get(c->s, &post_model, id, &got);
+    /* A COMMIT whose answer libpq could not read may have committed
+     * (see one_run): the row may be 100 while the objects, rolled back,
+     * say 1. */
+    if (rc == STRATA_E_NOT_FOUND && th_is_pg() && nm_failed_in_libpq())
+        return true;
     if (rc != STRATA_OK) {
         text_add(why, "post %lld after the failure: %s: %s", (long long)id, strata_errname(rc),
                  strata_session_errmsg(c->s));

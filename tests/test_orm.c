@@ -3404,7 +3404,10 @@ START_TEST(orm_rows_read_alike_through_every_driver_slot)
     ck_assert_ptr_nonnull(rowv_real->row_values);
     static char schemes[TH_ENGINES][32];
     th_engine k = th_engine_now();
-    snprintf(schemes[k], sizeof schemes[k], "rowv%s", rowv_real->name);
+    /* One copy per configuration (sqlite-memory and sqlite-file share the
+     * driver's name): the suites run every configuration in one process
+     * without fork, and a registered row is never removed. */
+    snprintf(schemes[k], sizeof schemes[k], "rowv%d%s", (int)k, rowv_real->name);
     if (!strata__engine_by_scheme(schemes[k])) {
         rowv_copies[k] = *rowv_real;
         rowv_copies[k].name = schemes[k];
