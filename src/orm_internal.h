@@ -44,7 +44,7 @@ typedef struct strata__minfo {
     int *relfk;               /* per relationship: a many-to-one's key field, else -1 */
     char **qcols;             /* per field: quoted column name */
     char *select;             /* "t.a, t.b, ..." qualified by the quoted table */
-    char *select_by_key;      /* SELECT of one row by its key; built on first use */
+    char *select_by_key;      /* SELECT of one row by its key */
     strata__stmt_hint by_key; /* where the statement cache keeps it */
     int rank;                 /* flush order: referenced models first */
     /* identity map: open addressing on the key.  Beside each slot, 32

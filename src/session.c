@@ -754,16 +754,8 @@ int strata_session_rollback(strata_session *s)
 static int select_by_key(strata_session *s, strata__minfo *mi, const strata__key key,
                          strata_stmt **out)
 {
-    /* The text is the same every time: build it once per model, so a get
+    /* The text was built with the model's info (minfo_build), so a get
      * costs a statement-cache lookup, not a formatted string. */
-    if (!mi->select_by_key) {
-        strata__sb sb;
-        strata__sb_init(&sb);
-        strata__sb_printf(&sb, "SELECT %s FROM %s WHERE ", mi->select, mi->qtable);
-        strata__key_where(&sb, mi, true);
-        if (!(mi->select_by_key = strata__sb_take(&sb)))
-            return STRATA_E_NOMEM;
-    }
     int rc = strata__stmt_prepare_hinted(out, s->db, mi->select_by_key, &mi->by_key);
     if (rc == STRATA_OK && (rc = strata__key_bind(*out, 1, mi, key)) != STRATA_OK) {
         strata_stmt_finalize(*out);
