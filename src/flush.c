@@ -575,7 +575,7 @@ static int insert_model(strata_session *s, strata__minfo *mi)
             p->state = OBJ_PERSISTENT;
             p->tx_serial = strata__db_tx_serial(s->db);
             strata__snapshot_release(p->loaded);
-            if (!(p->loaded = strata__snapshot(batch[i])) || !strata__identity_put(mi, batch[i])) {
+            if (!(p->loaded = strata__snapshot(batch[i], true)) || !strata__identity_put(mi, batch[i])) {
                 rc = STRATA_E_NOMEM;
                 break;
             }
@@ -634,9 +634,15 @@ static int update_object(strata_session *s, strata_object *o)
     strata__minfo *mi = p->mi;
     if (!p->loaded || !mi->npk)
         return STRATA_OK;
+    /* An object this flush inserted was snapshotted after its INSERT,
+     * with no program code since: a text its snapshot holds is as it was
+     * (its check value need not be computed again).  Only keys fixed up
+     * since (a parent inserted after it) can have changed. */
     bool any = false;
     for (int f = 0; f < mi->nfields && !any; f++)
-        any = strata__field_changed(o, f, &p->loaded[f]);
+        any = !(p->inserted_now && o->model->fields[f].ctype == STRATA_C_TEXT &&
+                *(char **)strata__field_ptr(o, f) == p->loaded[f].p) &&
+              strata__field_changed(o, f, &p->loaded[f]);
     if (!any)
         return STRATA_OK;
     for (int f = 0; f < mi->nfields; f++)
@@ -669,7 +675,7 @@ static int update_object(strata_session *s, strata_object *o)
     /* The new snapshot first: without memory for it the object stays as
      * it was, in the identity map under its old key (the failed flush
      * rolls the row back). */
-    strata__cell *now = strata__snapshot(o);
+    strata__cell *now = strata__snapshot(o, false);
     if (!now)
         return STRATA_E_NOMEM;
     /* A changed key moves the object in the identity map: out under the
@@ -971,7 +977,7 @@ int strata_upsert(void *obj, const char *on, void *out)
         if (rc == STRATA_OK) {
             strata__snapshot_release(target->priv->loaded);
             target->priv->tx_serial = strata__db_tx_serial(s->db);
-            if (!(target->priv->loaded = strata__snapshot(target)))
+            if (!(target->priv->loaded = strata__snapshot(target, false)))
                 rc = STRATA_E_NOMEM;
         }
         if (rc == STRATA_OK && target == o) {

@@ -497,21 +497,34 @@ const strata_relation *strata__relation(const strata__minfo *mi, const char *nam
 
 /* ---- strings in objects ------------------------------------------------ */
 
-/* Every string strata puts in an object's field has a tag byte before
- * it: TEXT_HEAP when it was allocated on its own (the block starts at the
- * tag), TEXT_ARENA when it lives in the session's arena, shared with the
- * object's first snapshot and freed with the session.  Texts of at most
- * SHARED_TEXT bytes loaded into a session's object are shared. */
-enum { TEXT_HEAP = 0xa5, TEXT_ARENA = 0x5a, SHARED_TEXT = 1024 };
+/* Every string strata puts in an object's field has a head before it: a
+ * 32-bit check value of its bytes (set when a snapshot shares them) and
+ * a tag byte saying who holds it.
+ *  - TEXT_HEAP: allocated on its own, held by the field alone.
+ *  - TEXT_HEAP_TWO: held by the field and by one snapshot, which shares
+ *    the bytes instead of copying them (strata__snapshot).
+ *  - TEXT_HEAP_SNAP: held by that snapshot alone: the field has moved
+ *    on.  Whichever of the two lets go last frees it.
+ *  - TEXT_ARENA: in the session's arena, shared with the object's first
+ *    snapshot and freed with the session.  Texts of at most SHARED_TEXT
+ *    bytes loaded into a session's object are made so. */
+enum {
+    TEXT_HEAP = 0xa5,
+    TEXT_HEAP_TWO = 0xa6,
+    TEXT_HEAP_SNAP = 0xa7,
+    TEXT_ARENA = 0x5a,
+    SHARED_TEXT = 1024
+};
+enum { SHARED_HEAD = 4 + 1 }; /* the check value and the tag */
 
 char *strata__text_alloc(size_t len)
 {
-    char *block = malloc(len + 2);
+    char *block = malloc(SHARED_HEAD + len + 1);
     if (!block)
         return NULL;
-    block[0] = (char)TEXT_HEAP;
-    block[len + 1] = '\0';
-    return block + 1;
+    block[4] = (char)TEXT_HEAP;
+    block[SHARED_HEAD + len] = '\0';
+    return block + SHARED_HEAD;
 }
 
 void strata__text_free(char *text)
@@ -519,10 +532,25 @@ void strata__text_free(char *text)
     if (!text)
         return;
     /* Anything else is a string the program put there itself, against
-     * the rule that strings are set with strata_set_text. */
-    assert(text[-1] == (char)TEXT_HEAP || text[-1] == (char)TEXT_ARENA);
+     * the rule that strings are set with strata_set_text; a field never
+     * holds a text only a snapshot holds (strata__set_field keeps the
+     * field's own when it is the snapshot's). */
+    assert(text[-1] == (char)TEXT_HEAP || text[-1] == (char)TEXT_HEAP_TWO ||
+           text[-1] == (char)TEXT_ARENA);
     if (text[-1] == (char)TEXT_HEAP)
-        free(text - 1);
+        free(text - SHARED_HEAD);
+    else if (text[-1] == (char)TEXT_HEAP_TWO)
+        text[-1] = (char)TEXT_HEAP_SNAP; /* the snapshot's now */
+}
+
+/* The snapshot holding heap text t lets go of it. */
+static void snapshot_text_drop(char *t)
+{
+    assert(t[-1] == (char)TEXT_HEAP_TWO || t[-1] == (char)TEXT_HEAP_SNAP);
+    if (t[-1] == (char)TEXT_HEAP_SNAP)
+        free(t - SHARED_HEAD);
+    else
+        t[-1] = (char)TEXT_HEAP; /* the field's alone again */
 }
 
 /* A shared text's check value, kept before its tag (shared_text_put):
@@ -550,7 +578,6 @@ static uint64_t text_hash(const char *p, size_t len)
 /* A shared text in the arena: its check value (32 bits), the tag, the
  * bytes and a NUL.  shared_text_put writes one at `at` and returns where
  * its bytes begin. */
-enum { SHARED_HEAD = 4 + 1 };
 
 static char *shared_text_put(char *at, const char *bytes, size_t len)
 {
@@ -728,13 +755,16 @@ int strata__read_field(strata_stmt *st, int col, strata_object *o, int f)
 /* ---- snapshots --------------------------------------------------------- */
 
 /* A snapshot is one block: a reference count, the cells, then the bytes
- * of every text and blob value.  Snapshots never change once made, so the
- * loaded and committed values of an object can share one. */
+ * of every text and blob value it copied.  Snapshots never change once
+ * made, so the loaded and committed values of an object can share one. */
 typedef struct snap_head {
     uint32_t refs; /* shares: the object's loaded, committed and undo, and savepoints' */
-    bool arena;    /* in the session's arena: its memory goes with the session */
+    uint8_t ncells;
+    bool arena; /* in the session's arena: its memory goes with the session */
+    bool held;  /* some cell holds a field's heap text (strata__cell.held) */
 } snap_head;
 _Static_assert(sizeof(snap_head) % _Alignof(strata__cell) == 0, "cells follow the head");
+_Static_assert(STRATA__MAX_FIELDS <= UINT8_MAX, "a snapshot counts its cells in a byte");
 
 void strata__snapshot_release(strata__cell *cells)
 {
@@ -742,7 +772,12 @@ void strata__snapshot_release(strata__cell *cells)
         return;
     snap_head *h = (snap_head *)cells - 1;
     assert(h->refs > 0); /* released once more than shared: a bug */
-    if (--h->refs == 0 && !h->arena)
+    if (--h->refs > 0)
+        return;
+    for (int f = 0; h->held && f < h->ncells; f++)
+        if (cells[f].held)
+            snapshot_text_drop(cells[f].p);
+    if (!h->arena)
         free(h);
 }
 
@@ -753,10 +788,15 @@ strata__cell *strata__snapshot_share(strata__cell *cells)
     return cells;
 }
 
-strata__cell *strata__snapshot(strata_object *o)
+/* Whether a snapshot may hold text t of a field instead of a copy: a heap
+ * text no other snapshot holds. */
+static bool text_holdable(const char *t) { return t[-1] == (char)TEXT_HEAP; }
+
+strata__cell *strata__snapshot(strata_object *o, bool at_insert)
 {
     strata__minfo *mi = o->priv->mi;
     size_t ncells = (size_t)mi->nfields, bytes = 0;
+    assert(ncells <= STRATA__MAX_FIELDS); /* the session refuses bigger models */
     /* Each field read once (a text's length is a strlen), into the cells
      * here when they are few, else again below. */
     strata__cell stack[16], cell;
@@ -764,14 +804,19 @@ strata__cell *strata__snapshot(strata_object *o)
     for (int f = 0; f < mi->nfields; f++) {
         strata__cell *at = kept ? &stack[f] : &cell;
         strata__field_cell(o, f, at);
-        if (strata__ctype_bytes(o->model->fields[f].ctype) && !at->null)
+        strata_ctype ct = o->model->fields[f].ctype;
+        if (strata__ctype_bytes(ct) && !at->null && !(ct == STRATA_C_TEXT && text_holdable(at->p)))
             bytes += at->len + 1;
     }
-    snap_head *h = malloc(sizeof *h + ncells * sizeof(strata__cell) + bytes);
+    size_t size = sizeof(snap_head) + ncells * sizeof(strata__cell) + bytes;
+    bool arena = at_insert && o->priv->in_arena && strata__arena_for_snapshots(size);
+    snap_head *h = arena ? strata__arena_alloc(o->priv->s, size) : malloc(size);
     if (!h)
         return NULL;
     h->refs = 1;
-    h->arena = false;
+    h->ncells = (uint8_t)ncells;
+    h->arena = arena;
+    h->held = false;
     strata__cell *c = (strata__cell *)(h + 1);
     char *w = (char *)(c + ncells);
     for (int f = 0; f < mi->nfields; f++) {
@@ -779,9 +824,19 @@ strata__cell *strata__snapshot(strata_object *o)
             c[f] = stack[f];
         else
             strata__field_cell(o, f, &c[f]);
-        if (!strata__ctype_bytes(o->model->fields[f].ctype) || c[f].null)
+        strata_ctype ct = o->model->fields[f].ctype;
+        if (!strata__ctype_bytes(ct) || c[f].null)
             continue;
-        /* Own a copy of text and blob bytes (NUL-terminated either way). */
+        if (ct == STRATA_C_TEXT && text_holdable(c[f].p)) {
+            /* Held, with a check value of its bytes: a change in place
+             * shows (shared_intact). */
+            uint32_t check = (uint32_t)text_hash(c[f].p, c[f].len);
+            memcpy(c[f].p - SHARED_HEAD, &check, 4);
+            c[f].p[-1] = (char)TEXT_HEAP_TWO;
+            c[f].held = h->held = true;
+            continue;
+        }
+        /* Own a copy of the bytes (NUL-terminated either way). */
         memcpy(w, c[f].p, c[f].len);
         w[c[f].len] = '\0';
         c[f].p = w;
@@ -988,7 +1043,9 @@ int strata__load_fields(strata_stmt *st, int col0, strata_object *o, strata_valu
     strata__cell *snap = h ? (strata__cell *)(h + 1) : NULL;
     if (rc == STRATA_OK) {
         h->refs = 1;
+        h->ncells = (uint8_t)n;
         h->arena = arena;
+        h->held = false;
         char *w = (char *)(snap + n);
         char *t = arena ? w + bytes : texts;
         for (f = 0; f < n && rc == STRATA_OK; f++) {
@@ -996,6 +1053,7 @@ int strata__load_fields(strata_stmt *st, int col0, strata_object *o, strata_valu
             strata__cell *c = &snap[f];
             void *p = (char *)o + fields[f].offset;
             *c = cells[f];
+            c->held = false;
             set_null_bit(o, f, c->null);
             switch (ct) {
             case STRATA_C_INT64: *(int64_t *)p = c->null ? 0 : c->i; break;

@@ -71,6 +71,7 @@ typedef struct strata__cell {
     };
     uint32_t len;
     bool null;
+    bool held; /* in a snapshot: p is a field's heap text it shares (model.c) */
 } strata__cell;
 
 static inline bool strata__ctype_bytes(strata_ctype ct)
@@ -211,16 +212,23 @@ int64_t strata__pk(strata_object *o);
 /* Snapshots: an object's field values as one immutable, reference-counted
  * block.  strata__snapshot_share() adds a reference, and
  * strata__snapshot_release() drops one (NULL is fine). */
-strata__cell *strata__snapshot(strata_object *o);
+/* o's values as they are now.  Texts strata allocated for o's fields are
+ * shared, not copied (each with one snapshot at a time).  `at_insert`:
+ * the snapshot an insert makes, which may go in the session's arena (an
+ * object is inserted about once, so the arena does not grow with
+ * updates). */
+strata__cell *strata__snapshot(strata_object *o, bool at_insert);
 strata__cell *strata__snapshot_share(strata__cell *cells);
 void strata__snapshot_release(strata__cell *cells);
 bool strata__field_changed(strata_object *o, int f, const strata__cell *cell);
 /* Put a snapshot's values back into o's fields: all of them, or none
  * (STRATA_E_NOMEM, o unchanged; no message set). */
 int strata__restore(strata_object *o, const strata__cell *cells);
-/* Strings in objects' fields (model.c): allocated with a tag byte before
- * them, freed by strata__text_free, which leaves texts in the arena be.
- * strata__text_alloc has room for len bytes and a NUL (set). */
+/* Strings in objects' fields (model.c): allocated with a check value and
+ * a tag byte before them, let go of by strata__text_free, which frees a
+ * text only its field holds, leaves one a snapshot also holds to the
+ * snapshot, and texts in the arena be.  strata__text_alloc has room for
+ * len bytes and a NUL (set). */
 char *strata__text_alloc(size_t len);
 void strata__text_free(char *text);
 /* False when field f's text is shared with a snapshot and its bytes were

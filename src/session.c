@@ -524,7 +524,7 @@ static int refresh_from_row(strata_object *o, strata_stmt *st, int col0, bool re
         if (!strata__field_changed(o, f, &p->loaded[f]))
             continue;
         if (!mine && (!(mine = calloc((size_t)mi->nfields, sizeof *mine)) ||
-                      !(kept = strata__snapshot(o)))) {
+                      !(kept = strata__snapshot(o, false)))) {
             free(mine);
             return STRATA_E_NOMEM;
         }
@@ -535,7 +535,7 @@ static int refresh_from_row(strata_object *o, strata_stmt *st, int col0, bool re
         if ((rc = strata__read_field(st, col0 + f, o, f)) != STRATA_OK)
             strata__session_error(p->s, rc, "reading %s.%s: %s", mi->m->name, mi->m->fields[f].name,
                                   strata_errstr(rc));
-    strata__cell *db = rc == STRATA_OK ? strata__snapshot(o) : NULL;
+    strata__cell *db = rc == STRATA_OK ? strata__snapshot(o, false) : NULL;
     if (rc == STRATA_OK && !db)
         rc = STRATA_E_NOMEM;
     for (int f = 0; mine && f < mi->nfields && rc == STRATA_OK; f++)
@@ -925,5 +925,5 @@ int strata_refresh(void *obj)
         return rc;
     strata__snapshot_release(o->priv->loaded);
     o->priv->tx_serial = strata__db_tx_serial(s->db);
-    return (o->priv->loaded = strata__snapshot(o)) ? STRATA_OK : STRATA_E_NOMEM;
+    return (o->priv->loaded = strata__snapshot(o, false)) ? STRATA_OK : STRATA_E_NOMEM;
 }

@@ -598,6 +598,84 @@ START_TEST(orm_loaded_strings_are_shared_and_guarded)
 }
 END_TEST
 
+/* What a flush wrote, the session keeps without copying the strings: the
+ * snapshot holds the texts strata_set_text made.  Setting a string again
+ * leaves the held bytes to the snapshot (a rollback puts them back);
+ * changing them in place is refused, as for a loaded object. */
+START_TEST(orm_flushed_strings_are_held_and_guarded)
+{
+    fixture f;
+    setup_db(&f);
+    User *john = new_user(&f, "john", "john@example.com");
+    User *mary = new_user(&f, "mary", "mary@example.com");
+    const char *held = john->username;
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_ptr_eq(john->username, held); /* not moved by the insert */
+
+    /* Set, flushed, set again, rolled back: the committed value comes back. */
+    OK(&f, strata_set_text(&john->username, "johnny"));
+    OK(&f, strata_session_flush(f.s));
+    OK(&f, strata_set_text(&john->username, "jon"));
+    OK(&f, strata_set_text(&john->email, "jon@example.com"));
+    OK(&f, strata_session_flush(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM \"user\" WHERE username = 'jon' AND "
+                                  "email = 'jon@example.com'"),
+                     1);
+    OK(&f, strata_session_rollback(f.s));
+    ck_assert_str_eq(john->username, "john");
+    ck_assert_str_eq(john->email, "john@example.com");
+
+    /* Set to what the database has: nothing to write. */
+    strata_db_set_echo(f.db, find_line, &f);
+    echo_want = "UPDATE";
+    echo_has = 0;
+    OK(&f, strata_set_text(&mary->username, "maria"));
+    OK(&f, strata_set_text(&mary->username, "mary"));
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(echo_has, 0);
+
+    /* Bytes changed in place: refused before any SQL, the row unchanged,
+     * on the inserted object and on one an update flushed. */
+    mary->email[0] = 'M';
+    ck_assert_int_eq(strata_session_flush(f.s), STRATA_E_MISUSE);
+    ck_assert_str_eq(strata_session_errmsg(f.s),
+                     "User.email was changed in place; set strings with strata_set_text");
+    ck_assert_int_eq(echo_has, 0);
+    mary->email[0] = 'm';
+    OK(&f, strata_set_text(&john->email, "j@example.com"));
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(echo_has, 1);
+    john->email[0] = 'J';
+    ck_assert_int_eq(strata_session_flush(f.s), STRATA_E_MISUSE);
+    ck_assert_str_eq(strata_session_errmsg(f.s),
+                     "User.email was changed in place; set strings with strata_set_text");
+    john->email[0] = 'j';
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(echo_has, 1);
+    echo_want = NULL;
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM \"user\" WHERE email = 'j@example.com'"),
+                     1);
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM \"user\" WHERE email = 'Mary@example.com'"),
+                     0);
+
+    /* A refreshed object, a deleted one and one a failed insert leaves
+     * pending keep their strings right (the sanitizer and valgrind runs
+     * check that nothing is freed twice or lost). */
+    OK(&f, strata_set_text(&mary->username, "maria"));
+    OK(&f, strata_refresh(mary));
+    ck_assert_str_eq(mary->username, "mary");
+    OK(&f, strata_delete(mary));
+    OK(&f, strata_session_commit(f.s));
+    User *dup = new_user(&f, "john", "dup@example.com"); /* the unique username */
+    ck_assert_int_ne(strata_session_flush(f.s), STRATA_OK);
+    ck_assert_str_eq(dup->username, "john");
+    OK(&f, strata_set_text(&dup->username, "other"));
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM \"user\" WHERE username = 'other'"), 1);
+    teardown(&f);
+}
+END_TEST
+
 /* A session whose transaction the program ended on the connection does
  * not own the next one the program begins: its commit flushes into it and
  * leaves the commit (or rollback) to the program. */
@@ -3512,6 +3590,7 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_get_miss_sends_only_its_select);
     tcase_add_test(tc, orm_rollback_restores_objects);
     tcase_add_test(tc, orm_loaded_strings_are_shared_and_guarded);
+    tcase_add_test(tc, orm_flushed_strings_are_held_and_guarded);
     tcase_add_test(tc, orm_session_does_not_commit_the_callers_transaction);
     tcase_add_test(tc, orm_portable_errors_and_validation);
     tcase_add_test(tc, orm_delete_parent_with_children_fails_whole);
