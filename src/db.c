@@ -449,7 +449,13 @@ int strata_db_savepoint(strata_db *db)
     return rc ? rc : strata__db_savepoint(db);
 }
 
-int strata__db_savepoint(strata_db *db)
+static int savepoint(strata_db *db, bool with_next);
+
+int strata__db_savepoint(strata_db *db) { return savepoint(db, false); }
+
+int strata__db_savepoint_with_next(strata_db *db) { return savepoint(db, true); }
+
+static int savepoint(strata_db *db, bool with_next)
 {
     int rc = strata__db_usable(db);
     if (rc)
@@ -464,7 +470,14 @@ int strata__db_savepoint(strata_db *db)
     }
     char sql[64];
     snprintf(sql, sizeof sql, "SAVEPOINT strata_sp_%d", db->sp_depth + 1);
-    rc = db_run(db, sql);
+    if (with_next) {
+        strata__echo_stmt(db, sql, NULL, 0);
+        db->counters[STRATA_COUNTER_STATEMENTS]++;
+        if ((rc = strata__drv_exec_with_next(db, sql)) != STRATA_OK)
+            strata__db_note_failure(db);
+    } else {
+        rc = db_run(db, sql);
+    }
     if (rc != STRATA_OK) {
         if (began) {
             rollback_keeping_error(db);

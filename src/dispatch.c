@@ -97,6 +97,14 @@ void strata__drv_close(strata_db *db)
 
 int strata__drv_exec(strata_db *db, const char *sql) { return db->driver->exec(db->conn, sql); }
 
+int strata__drv_exec_with_next(strata_db *db, const char *sql)
+{
+    const strata_driver *d = db->driver;
+    if (d->version >= 7 && d->exec_with_next)
+        return d->exec_with_next(db->conn, sql);
+    return d->exec(db->conn, sql);
+}
+
 int strata__drv_begin(strata_db *db)
 {
     return db->driver->begin ? db->driver->begin(db->conn) : db->driver->exec(db->conn, "BEGIN");

@@ -814,7 +814,7 @@ int strata_session_flush(strata_session *s)
     if ((rc = strata__session_begin(s)) != STRATA_OK)
         return rc;
     s->flushing = true;
-    if ((rc = strata__db_savepoint(s->db)) != STRATA_OK)
+    if ((rc = strata__db_savepoint_with_next(s->db)) != STRATA_OK)
         goto out;
     int top = max_rank(s);
     /* Parents first. */

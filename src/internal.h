@@ -304,6 +304,10 @@ int strata__db_begin_sql(strata_db *db, const char *sql);
 /* strata_db_savepoint and its release (keep) or rollback, without the
  * refusal under a session: for the session's own savepoints. */
 int strata__db_savepoint(strata_db *db);
+/* The same, for a savepoint the caller's next statement follows at once
+ * (a flush's): where the driver can, the SAVEPOINT goes
+ * in that statement's round trip, and its failure is that statement's. */
+int strata__db_savepoint_with_next(strata_db *db);
 int strata__db_savepoint_end(strata_db *db, bool keep);
 /* Keep the innermost savepoint's work when the transaction commits next,
  * with nothing in between: no RELEASE is sent (the COMMIT releases it),
@@ -374,6 +378,7 @@ const char *strata__driver_schemes(void);
 int strata__drv_open(strata_db *db, const strata_url *url);
 void strata__drv_close(strata_db *db);
 int strata__drv_exec(strata_db *db, const char *sql);
+int strata__drv_exec_with_next(strata_db *db, const char *sql);
 int strata__drv_begin(strata_db *db);
 /* Begin in a strata_tx_mode: the driver's begin_mode, else begin. */
 int strata__drv_begin_mode(strata_db *db, int mode);

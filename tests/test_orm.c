@@ -1385,6 +1385,54 @@ START_TEST(orm_failed_flush_is_undone_whole)
 }
 END_TEST
 
+/* A flush's savepoint travels with its first statement where the driver
+ * can (PostgreSQL sends both in one round trip): it must still be in place
+ * before that statement runs, whether the statement is prepared then or
+ * taken from the cache, so a failure there is undone and leaves earlier
+ * work alone; and when the connection is gone, the flush says so and the
+ * objects keep their changes. */
+START_TEST(orm_flush_savepoint_goes_with_its_first_statement)
+{
+    fixture f;
+    setup_db(&f);
+    User *john = new_user(&f, "john", "john@example.com");
+    new_user(&f, "susan", "susan@example.com");
+    OK(&f, strata_session_commit(f.s));
+    User *amy = new_user(&f, "amy", "amy@example.com");
+    OK(&f, strata_session_flush(f.s)); /* earlier work in the transaction */
+    for (int round = 0; round < 2; round++) {
+        /* The first statement is the UPDATE: prepared in round 0, cached in 1. */
+        OK(&f, strata_set_text(&john->username, "susan"));
+        ck_assert_int_eq(strata_session_flush(f.s), STRATA_E_UNIQUE);
+        ck_assert_str_eq(john->username, "susan"); /* still the program's change */
+        ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM \"user\" WHERE username = 'amy'"),
+                         1);
+        OK(&f, strata_set_text(&john->username, round ? "jon" : "johnny"));
+        OK(&f, strata_session_flush(f.s));
+    }
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM \"user\""), 3);
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM \"user\" WHERE username = 'jon'"), 1);
+    ck_assert(amy->id > 0);
+
+    if (th_is_pg() && !th_via_pooler()) {
+        /* The server ends the connection before the flush. */
+        strata_db *other = th_open();
+        char sql[128];
+        snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%lld)",
+                 (long long)th_int(f.db, "SELECT pg_backend_pid()"));
+        ck_assert_int_eq(th_int(other, sql), 1);
+        strata_db_close(other);
+        OK(&f, strata_set_text(&john->username, "gone"));
+        ck_assert_int_eq(strata_session_flush(f.s), STRATA_E_CONNECTION_LOST);
+        ck_assert_str_eq(john->username, "gone");
+        ck_assert_int_eq(strata_session_rollback(f.s), STRATA_OK);
+        ck_assert_str_eq(john->username, "jon");
+    }
+    teardown(&f);
+}
+END_TEST
+
 START_TEST(orm_streaming_100k_rows)
 {
     fixture f;
@@ -3591,6 +3639,7 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_rollback_restores_objects);
     tcase_add_test(tc, orm_loaded_strings_are_shared_and_guarded);
     tcase_add_test(tc, orm_flushed_strings_are_held_and_guarded);
+    tcase_add_test(tc, orm_flush_savepoint_goes_with_its_first_statement);
     tcase_add_test(tc, orm_session_does_not_commit_the_callers_transaction);
     tcase_add_test(tc, orm_portable_errors_and_validation);
     tcase_add_test(tc, orm_delete_parent_with_children_fails_whole);

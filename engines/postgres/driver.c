@@ -76,6 +76,9 @@ typedef struct pg_conn {
     bool timed_out;   /* its deadline passed and a cancel went out */
     bool gave_up;     /* the server answered neither it nor the cancel */
     bool copy_refused; /* the command was a COPY from or to the client */
+    /* A command to run with the next one, in its round trip
+     * (pg_exec_with_next); "" when there is none. */
+    char deferred[48];
 } pg_conn;
 
 /* How long the server has to answer a statement timeout's cancel before
@@ -570,9 +573,67 @@ static bool result_ok(const PGresult *res)
     return s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK || s == PGRES_EMPTY_QUERY;
 }
 
+/* ---- a command deferred to the next one's round trip ---------------------------- */
+
+/* The deferred command taken off the connection, into `sql`; false when
+ * there is none. */
+static bool take_deferred(pg_conn *c, char sql[sizeof c->deferred])
+{
+    if (!c->deferred[0])
+        return false;
+    memcpy(sql, c->deferred, sizeof c->deferred);
+    c->deferred[0] = '\0';
+    return true;
+}
+
+/* Run the deferred command now, on its own: for the commands that cannot
+ * carry it (a prepare, a text of several statements, a streamed one). */
+static int send_deferred(pg_conn *c)
+{
+    char sql[sizeof c->deferred];
+    if (!take_deferred(c, sql))
+        return STRATA_OK;
+    PGresult *res = collect(c, PQsendQuery(c->h, sql));
+    if (!res || !result_ok(res))
+        return report_res(c, res);
+    PQclear(res);
+    return STRATA_OK;
+}
+
+/* In a pipeline, the results of the deferred command, sent first, up to
+ * the NULL that ends them: rc, or its error when rc is STRATA_OK. */
+static int read_deferred(pg_conn *c, int rc)
+{
+    PGresult *r;
+    while ((r = next_result(c)) != NULL) {
+        if (rc == STRATA_OK && !result_ok(r))
+            rc = report_res(c, r); /* clears r */
+        else
+            PQclear(r);
+        if (PQstatus(c->h) == CONNECTION_BAD)
+            return rc == STRATA_OK ? report_res(c, NULL) : rc;
+    }
+    return rc;
+}
+
+static int pg_exec_with_next(strata_conn *conn, const char *sql)
+{
+    pg_conn *c = (pg_conn *)conn;
+    int rc = send_deferred(c); /* one at a time */
+    if (rc != STRATA_OK)
+        return rc;
+    if (strlen(sql) >= sizeof c->deferred)
+        return pg_exec(conn, sql);
+    strcpy(c->deferred, sql);
+    return STRATA_OK;
+}
+
 static int pg_exec(strata_conn *conn, const char *sql)
 {
     pg_conn *c = (pg_conn *)conn;
+    int rc = send_deferred(c);
+    if (rc != STRATA_OK)
+        return rc;
     PGresult *res = collect(c, PQsendQuery(c->h, sql));
     if (!res || !result_ok(res))
         return report_res(c, res);
@@ -585,6 +646,7 @@ static int pg_exec(strata_conn *conn, const char *sql)
 static int pg_commit(strata_conn *conn)
 {
     pg_conn *c = (pg_conn *)conn;
+    c->deferred[0] = '\0'; /* a savepoint the COMMIT would release at once */
     PGresult *res = collect(c, PQsendQuery(c->h, "COMMIT"));
     if (!res || !result_ok(res))
         return report_res(c, res);
@@ -597,12 +659,24 @@ static int pg_commit(strata_conn *conn)
     return STRATA_OK;
 }
 
+static int pg_rollback(strata_conn *conn)
+{
+    pg_conn *c = (pg_conn *)conn;
+    c->deferred[0] = '\0'; /* a savepoint the ROLLBACK would undo at once */
+    return pg_exec(conn, "ROLLBACK");
+}
+
 /* ---- statements -------------------------------------------------------------------------- */
 
 static int pg_prepare(strata_backend_stmt **out, strata_conn *conn, const char *sql, int nparams)
 {
     pg_conn *c = (pg_conn *)conn;
     *out = NULL;
+    /* Before the Parse: a statement that fails to prepare inside the
+     * transaction aborts it, and the savepoint must be there to undo that. */
+    int rc = send_deferred(c);
+    if (rc != STRATA_OK)
+        return rc;
     pg_stmt *st = calloc(1, sizeof *st);
     if (st && nparams > 0)
         st->text = calloc((size_t)nparams, sizeof *st->text);
@@ -774,6 +848,56 @@ static bool reprepare(pg_conn *c, pg_stmt *st)
     return ok;
 }
 
+/* The deferred command and statement st's execution in one pipeline,
+ * ended by one sync: *out is the execution's result, or NULL with the
+ * error reported (the deferred command's, when it failed: the server
+ * then skips the execution). */
+static int run_after_deferred(pg_conn *c, pg_stmt *st, int n, const char *const *values,
+                              const int *lengths, const int *formats, PGresult **out)
+{
+    char sql[sizeof c->deferred];
+    *out = NULL;
+    take_deferred(c, sql);
+    if (!PQenterPipelineMode(c->h))
+        return report_res(c, NULL);
+    int rc = STRATA_OK;
+    bool sent = PQsendQueryParams(c->h, sql, 0, NULL, NULL, NULL, NULL, 0);
+    if (!sent || !send_stmt(c, st, n, values, lengths, formats))
+        rc = report_res(c, NULL);
+    if (sent && !PQpipelineSync(c->h)) {
+        /* Nothing would ever end the pipeline: the connection is lost. */
+        PQexitPipelineMode(c->h);
+        return strata_driver_error(c->base.db, STRATA_E_CONNECTION_LOST, "08006", 0,
+                                   "could not end a pipeline: %s", PQerrorMessage(c->h));
+    }
+    if (sent) {
+        arm(c);
+        rc = read_deferred(c, rc);
+        PGresult *r;
+        while (PQstatus(c->h) != CONNECTION_BAD && (r = next_result(c)) != NULL) {
+            if (rc != STRATA_OK || PQresultStatus(r) == PGRES_PIPELINE_ABORTED) {
+                PQclear(r);
+            } else if (!result_ok(r)) {
+                rc = report_res(c, r); /* clears r */
+            } else {
+                PQclear(*out);
+                *out = r;
+            }
+        }
+        if (PQstatus(c->h) != CONNECTION_BAD)
+            PQclear(next_result(c)); /* PGRES_PIPELINE_SYNC */
+        else if (rc == STRATA_OK)
+            rc = report_res(c, NULL);
+    }
+    if (!PQexitPipelineMode(c->h) && rc == STRATA_OK)
+        rc = report_res(c, NULL);
+    if (rc != STRATA_OK) {
+        PQclear(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
 static bool is_dml(const char *status)
 {
     return !strncmp(status, "INSERT", 6) || !strncmp(status, "UPDATE", 6) ||
@@ -806,6 +930,12 @@ static int pg_step(strata_backend_stmt *bst)
         }
     }
     format_params(st, values, lengths, formats);
+    int rc = STRATA_OK;
+    if (st->stream && (rc = send_deferred(c)) != STRATA_OK) {
+        if (n > 8)
+            free(values), free(lengths), free(formats);
+        return rc;
+    }
     if (st->stream) {
         int sent = send_stmt(c, st, n, values, lengths, formats);
         arm(c);
@@ -819,7 +949,16 @@ static int pg_step(strata_backend_stmt *bst)
         st->busy = true;
         return stream_next(st);
     }
-    PGresult *res = collect(c, send_stmt(c, st, n, values, lengths, formats));
+    PGresult *res = NULL;
+    if (c->deferred[0]) {
+        if ((rc = run_after_deferred(c, st, n, values, lengths, formats, &res)) != STRATA_OK) {
+            if (n > 8)
+                free(values), free(lengths), free(formats);
+            return rc;
+        }
+    } else {
+        res = collect(c, send_stmt(c, st, n, values, lengths, formats));
+    }
     if (res && !c->unnamed && stale_plan(c, res) && reprepare(c, st)) {
         PQclear(res);
         res = collect(c, send_stmt(c, st, n, values, lengths, formats));
@@ -894,6 +1033,16 @@ static int pg_execute_many(strata_backend_stmt *bst, size_t n, int (*bind)(void 
         free(values), free(lengths), free(formats);
         return rc;
     }
+    /* The deferred command goes first; its failure makes the server skip
+     * the executions. */
+    char pre[sizeof c->deferred];
+    bool pending = take_deferred(c, pre);
+    if (pending && !PQsendQueryParams(c->h, pre, 0, NULL, NULL, NULL, NULL, 0)) {
+        rc = report_res(c, NULL);
+        PQexitPipelineMode(c->h);
+        free(values), free(lengths), free(formats);
+        return rc;
+    }
     arm(c); /* the timeout bounds the whole pipeline */
     size_t sent = 0, read = 0, flushed = 0;
     bool stop = false, synced = false;
@@ -932,6 +1081,10 @@ static int pg_execute_many(strata_backend_stmt *bst, size_t n, int (*bind)(void 
                 break;
             }
             flushed = sent;
+        }
+        if (pending) {
+            rc = read_deferred(c, rc);
+            pending = false;
         }
         if (read < sent)
             rc = pipe_read_one(st, read++, row, ctx, rc);
@@ -1354,7 +1507,7 @@ const strata_driver strata__postgres_driver = {
     .row_values = pg_row_values,
     .begin = NULL,
     .commit = pg_commit,
-    .rollback = NULL,
+    .rollback = pg_rollback,
     .is_reserved_word = pg_is_reserved,
     .classify_error = classify,
     .set_streaming = pg_set_streaming,
@@ -1364,4 +1517,5 @@ const strata_driver strata__postgres_driver = {
     .cancel = pg_cancel,
     .set_timeout = pg_set_timeout,
     .in_transaction = pg_in_transaction,
+    .exec_with_next = pg_exec_with_next,
 };

@@ -27,8 +27,8 @@ extern "C" {
 #endif
 
 /* 2: set_streaming; 3: execute_many; 4: url_param_known, begin_mode, cancel, set_timeout,
- * in_transaction; 5: url_is_private, identifier_quote; 6: row_values */
-#define STRATA_DRIVER_VERSION 6
+ * in_transaction; 5: url_is_private, identifier_quote; 6: row_values; 7: exec_with_next */
+#define STRATA_DRIVER_VERSION 7
 
 /* Capability bits (strata_driver.capabilities). */
 #define STRATA_CAP_RETURNING (1u << 0)          /* INSERT/UPDATE ... RETURNING */
@@ -202,6 +202,16 @@ struct strata_driver {
      * that the columns exist.  On an error nothing in `out` is to be used.
      * NULL: the core calls column_value for each. */
     int (*row_values)(strata_backend_stmt *st, int col0, int n, strata_value *out);
+
+    /* ---- version 7 ---- */
+    /* Optional: run `sql`, a command without rows or parameters (the core
+     * passes a SAVEPOINT), together with the next command sent on the
+     * connection, in its round trip and before it.  When it fails, that
+     * next command reports its error and is not run.  A commit or a
+     * rollback of the transaction drops it unsent: only a command that
+     * the transaction's end makes moot is passed.  NULL: the core runs it
+     * at once through exec. */
+    int (*exec_with_next)(strata_conn *conn, const char *sql);
 };
 
 /* ---- helpers the core gives backends ----------------------------------- */
