@@ -11,6 +11,7 @@
  * The map is open addressing on a hash of the key cells; a removed slot
  * holds a tombstone (the minfo pointer) so probing continues past it.
  */
+#include <assert.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -157,13 +158,18 @@ bool strata__identity_put(strata__minfo *mi, strata_object *o)
     if (!mi->npk || !o->priv->loaded)
         return true;
     if ((mi->nused + 1) * 2 > mi->nslots) {
-        size_t n = mi->nslots ? mi->nslots * 2 : 64;
+        /* Twice the size, or the same when removed objects' marks fill
+         * most of it (a long session that loads and lets go of rows with
+         * ever new keys does not grow the map with them). */
+        size_t n = !mi->nslots                           ? 64
+                   : (mi->nlive + 1) * 4 <= mi->nslots ? mi->nslots
+                                                         : mi->nslots * 2;
         /* A slot's tag picks it among at most 2^32: past that, the map
          * stays as it is, as when memory is short. */
         strata_object **slots =
             n - 1 <= UINT32_MAX ? calloc(n, sizeof *slots + sizeof(uint32_t)) : NULL;
-        /* Without memory to grow, a map with room left still takes it:
-         * putting back an object just taken out must not fail. */
+        /* Without memory to grow or rebuild, a map with room left still
+         * takes it: putting back an object just taken out must not fail. */
         if (!slots && mi->nused + 1 < mi->nslots)
             goto insert;
         if (!slots)
@@ -189,6 +195,7 @@ bool strata__identity_put(strata__minfo *mi, strata_object *o)
             tags[i] = oldtags[j];
             mi->nused++;
         }
+        assert(mi->nused == mi->nlive);
         free(old);
     }
 insert:;
@@ -201,6 +208,7 @@ insert:;
         i = (i + step) & mask;
     if (!mi->slots[i])
         mi->nused++;
+    mi->nlive++;
     mi->slots[i] = o;
     mi->tags[i] = tag;
     return true;
@@ -219,6 +227,7 @@ void strata__identity_remove(strata__minfo *mi, strata_object *o)
             return;
         if (mi->slots[i] == o) {
             mi->slots[i] = (strata_object *)mi;
+            mi->nlive--;
             return;
         }
     }

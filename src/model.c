@@ -441,7 +441,7 @@ static strata__minfo *minfo_for_session(strata_session *s, const strata_model *m
     mi->shared = true;
     mi->slots = NULL;
     mi->tags = NULL;
-    mi->nslots = mi->nused = 0;
+    mi->nslots = mi->nused = mi->nlive = 0;
     mi->rank = 0;
     return mi;
 }

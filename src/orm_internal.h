@@ -52,7 +52,9 @@ typedef struct strata__minfo {
      * probe or a growth reads no object it does not want. */
     strata_object **slots;
     uint32_t *tags; /* in the block of slots, after them */
-    size_t nslots, nused;
+    size_t nslots;
+    size_t nused; /* slots taken, by an object or by a removed one's mark */
+    size_t nlive; /* slots holding an object */
 } strata__minfo;
 
 /* A field value held apart from the struct (snapshots), 16 bytes.  A

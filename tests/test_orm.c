@@ -14,6 +14,7 @@
 #include <sys/mman.h>
 
 #include "engine.h"
+#include "orm_internal.h"
 #include "harness.h"
 #include "../examples/microblog/models.h"
 
@@ -1429,6 +1430,42 @@ START_TEST(orm_flush_savepoint_goes_with_its_first_statement)
         ck_assert_int_eq(strata_session_rollback(f.s), STRATA_OK);
         ck_assert_str_eq(john->username, "jon");
     }
+    teardown(&f);
+}
+END_TEST
+
+/* A long session that writes rows and deletes them again, with ever new
+ * keys, keeps an identity map the size of what it holds, not of every
+ * key it has seen. */
+START_TEST(orm_identity_map_does_not_grow_with_removed_keys)
+{
+    fixture f;
+    setup_db(&f);
+    User *john = new_user(&f, "john", "john@example.com");
+    OK(&f, strata_session_commit(f.s));
+    Post *posts[50];
+    for (int round = 0; round < 40; round++) {
+        /* Keys spread over the slots, as hashed keys are. */
+        for (int i = 0; i < 50; i++) {
+            posts[i] = new_post(&f, "short-lived", john);
+            posts[i]->id = (int64_t)(round * 50 + i + 1) * 7919;
+        }
+        OK(&f, strata_session_commit(f.s));
+        for (int i = 0; i < 50; i++)
+            OK(&f, strata_delete(posts[i]));
+        OK(&f, strata_session_commit(f.s));
+    }
+    strata__minfo *mi = strata__minfo_get(f.s, &post_model);
+    ck_assert_ptr_nonnull(mi);
+    ck_assert_uint_eq(mi->nlive, 0);
+    ck_assert_uint_le(mi->nslots, 256); /* 2,000 keys seen: 4,096 slots when marks count */
+    /* What the map holds is still found. */
+    Post *kept = new_post(&f, "kept", john);
+    OK(&f, strata_session_commit(f.s));
+    Post *again;
+    OK(&f, strata_get(f.s, &post_model, kept->id, &again));
+    ck_assert_ptr_eq(again, kept);
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM post"), 1);
     teardown(&f);
 }
 END_TEST
@@ -3640,6 +3677,7 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_loaded_strings_are_shared_and_guarded);
     tcase_add_test(tc, orm_flushed_strings_are_held_and_guarded);
     tcase_add_test(tc, orm_flush_savepoint_goes_with_its_first_statement);
+    tcase_add_test(tc, orm_identity_map_does_not_grow_with_removed_keys);
     tcase_add_test(tc, orm_session_does_not_commit_the_callers_transaction);
     tcase_add_test(tc, orm_portable_errors_and_validation);
     tcase_add_test(tc, orm_delete_parent_with_children_fails_whole);
