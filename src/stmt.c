@@ -576,10 +576,12 @@ int strata_stmt_step(strata_stmt *st)
         st->changes = strata__drv_changes(st->bst);
         db->changes = st->changes;
     } else {
-        /* The execution is over; the next step starts it again. */
+        /* The execution is over; the next step starts it again, maybe
+         * on a text the engine prepared again with other columns. */
         strata__drv_reset(st->bst);
         strata__db_note_failure(db);
         st->state = STMT_READY;
+        st->ncols = -1;
     }
     return rc;
 }
