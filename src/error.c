@@ -179,7 +179,10 @@ const char *strata_db_sqlstate(const strata_db *db)
     return db && !strata__confine_refusal(db) ? db->sqlstate : "";
 }
 
-int strata_db_native_code(const strata_db *db) { return db ? db->native : 0; }
+int strata_db_native_code(const strata_db *db)
+{
+    return db && !strata__confine_refusal(db) ? db->native : 0;
+}
 
 int strata__db_error_context(strata_db *db, const char *fmt, ...)
 {

@@ -351,6 +351,42 @@ static void *run_held(void *arg)
     return NULL;
 }
 
+static void *run_held_failing(void *arg)
+{
+    held_call *c = arg;
+    c->rc = strata_db_exec(c->db, "SELECT 'hold' FROM strata_no_such_table");
+    return NULL;
+}
+
+/* A refused thread reads its refusal from every error getter, whatever
+ * the thread that held the handle left there (a failure with the engine's
+ * own code). */
+START_TEST(conc_refusal_read_from_every_getter)
+{
+    strata_db *db = setup();
+    held_call c = {.db = db};
+    strata_db_set_echo(db, hold_in_echo, &c);
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, run_held_failing, &c), 0);
+    while (!atomic_load(&c.inside))
+        sched_yield();
+    ck_assert_int_eq(strata_db_exec(db, "SELECT 1"), STRATA_E_MISUSE);
+    atomic_store(&c.release, 1);
+    pthread_join(t, NULL);
+    ck_assert_int_ne(c.rc, STRATA_OK);
+    ck_assert_int_eq(strata_db_errcode(db), STRATA_E_MISUSE);
+    ck_assert_ptr_nonnull(strstr(strata_db_errmsg(db), "in use by another thread"));
+    ck_assert_str_eq(strata_db_sqlstate(db), "");
+    ck_assert_int_eq(strata_db_native_code(db), 0);
+    /* The next call is this thread's own again. */
+    strata_db_set_echo(db, NULL, NULL);
+    ck_assert_int_ne(strata_db_exec(db, "SELECT * FROM strata_no_such_table"), STRATA_OK);
+    ck_assert_int_ne(strata_db_errcode(db), STRATA_E_MISUSE);
+    ck_assert(th_is_pg() || strata_db_native_code(db) != 0);
+    strata_db_close(db);
+}
+END_TEST
+
 enum { HAMMERS = 4, INSERTS = 300 };
 
 typedef struct hammer {
@@ -458,6 +494,7 @@ static void add(TCase *tc, th_engine e)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, conc_read_only_session);
     tcase_add_test(tc, conc_one_handle_two_threads);
+    tcase_add_test(tc, conc_refusal_read_from_every_getter);
     if (e == TH_SQLITE_MEMORY)
         return;
     tcase_add_test(tc, conc_no_stale_read_after_commit);
