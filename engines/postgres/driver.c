@@ -98,6 +98,7 @@ typedef struct pg_stmt {
     char (*text)[40];      /* per parameter: text of a number/bool/timestamp */
     unsigned char **bytea; /* per column: unescaped bytea of the current row */
     size_t *bytea_len;
+    Oid *types; /* per column: its type in the result being read (row_shape) */
     int ncols_alloc;
     char **decl; /* per column: declared type text, made on demand */
     int ndecl;
@@ -745,7 +746,7 @@ static int pg_set_streaming(strata_backend_stmt *bst, int on)
     return STRATA_OK;
 }
 
-static int ensure_row_buffers(pg_stmt *st, int nf);
+static int row_shape(pg_stmt *st, const PGresult *r);
 static bool is_dml(const char *status);
 
 /* One row of a streamed execution: each PQgetResult gives a result of one
@@ -760,7 +761,7 @@ static int stream_next(pg_stmt *st)
     PGresult *r = next_result(c);
     if (r && PQresultStatus(r) == PGRES_SINGLE_TUPLE) {
         st->res = r;
-        return ensure_row_buffers(st, PQnfields(r)) == STRATA_OK ? STRATA_ROW : STRATA_E_NOMEM;
+        return row_shape(st, r) == STRATA_OK ? STRATA_ROW : STRATA_E_NOMEM;
     }
     if (r && result_ok(r)) {
         st->changes = is_dml(PQcmdStatus(r)) ? strtoll(PQcmdTuples(r), NULL, 10) : 0;
@@ -972,7 +973,7 @@ static int pg_step(strata_backend_stmt *bst)
     st->res = res;
     st->row = 0;
     if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0)
-        return ensure_row_buffers(st, PQnfields(res)) == STRATA_OK ? STRATA_ROW : STRATA_E_NOMEM;
+        return row_shape(st, res) == STRATA_OK ? STRATA_ROW : STRATA_E_NOMEM;
     return STRATA_DONE;
 }
 
@@ -997,7 +998,7 @@ static int pipe_read_one(pg_stmt *st, size_t i, int (*row)(void *, size_t), void
             int nt = PQntuples(r);
             st->res = r;
             if (nt > 0)
-                rc = ensure_row_buffers(st, PQnfields(r));
+                rc = row_shape(st, r);
             for (st->row = 0; rc == STRATA_OK && st->row < nt; st->row++) {
                 rc = row(ctx, i);
                 clear_row(st);
@@ -1106,21 +1107,30 @@ static int pg_execute_many(strata_backend_stmt *bst, size_t n, int (*bind)(void 
     return rc;
 }
 
-/* Per-column buffers for unescaped bytea values. */
-static int ensure_row_buffers(pg_stmt *st, int nf)
+/* Result r's rows are about to be read: per-column buffers for unescaped
+ * bytea values, and each column's type, asked of libpq once per result
+ * rather than once per value. */
+static int row_shape(pg_stmt *st, const PGresult *r)
 {
-    if (st->ncols_alloc >= nf)
-        return STRATA_OK;
-    unsigned char **b = realloc(st->bytea, (size_t)nf * sizeof *b);
-    if (b)
-        st->bytea = b;
-    size_t *bl = b ? realloc(st->bytea_len, (size_t)nf * sizeof *bl) : NULL;
-    if (!b || !bl)
-        return strata_driver_error(st->base.conn->db, STRATA_E_NOMEM, "53200", 0, "out of memory");
-    st->bytea_len = bl;
-    for (int i = st->ncols_alloc; i < nf; i++)
-        st->bytea[i] = NULL;
-    st->ncols_alloc = nf;
+    int nf = PQnfields(r);
+    if (st->ncols_alloc < nf) {
+        unsigned char **b = realloc(st->bytea, (size_t)nf * sizeof *b);
+        if (b)
+            st->bytea = b;
+        size_t *bl = b ? realloc(st->bytea_len, (size_t)nf * sizeof *bl) : NULL;
+        if (bl)
+            st->bytea_len = bl;
+        Oid *t = bl ? realloc(st->types, (size_t)nf * sizeof *t) : NULL;
+        if (!t)
+            return strata_driver_error(st->base.conn->db, STRATA_E_NOMEM, "53200", 0,
+                                       "out of memory");
+        st->types = t;
+        for (int i = st->ncols_alloc; i < nf; i++)
+            st->bytea[i] = NULL;
+        st->ncols_alloc = nf;
+    }
+    for (int i = 0; i < nf; i++)
+        st->types[i] = PQftype(r, i);
     return STRATA_OK;
 }
 
@@ -1141,6 +1151,7 @@ static void pg_finalize(strata_backend_stmt *bst)
     free(st->decl);
     free(st->bytea);
     free(st->bytea_len);
+    free(st->types);
     free(st->text);
     free(st);
 }
@@ -1285,13 +1296,14 @@ static int pg_column_value(strata_backend_stmt *bst, int col, strata_value *out)
 {
     pg_stmt *st = (pg_stmt *)bst;
     PGresult *r = st->res;
-    if (PQgetisnull(r, st->row, col)) {
+    /* A NULL reads as "": only an empty value needs asking. */
+    const char *s = PQgetvalue(r, st->row, col);
+    if (!s[0] && PQgetisnull(r, st->row, col)) {
         out->type = STRATA_TYPE_NULL;
         return STRATA_OK;
     }
-    const char *s = PQgetvalue(r, st->row, col);
-    size_t len = (size_t)PQgetlength(r, st->row, col);
-    switch (PQftype(r, col)) {
+    size_t len;
+    switch (st->types[col]) {
     case BOOLOID:
         out->type = STRATA_TYPE_BOOL;
         out->u.i = s[0] == 't';
@@ -1321,15 +1333,19 @@ static int pg_column_value(strata_backend_stmt *bst, int col, strata_value *out)
         return STRATA_OK;
     case TIMESTAMPOID:
     case TIMESTAMPTZOID:
+        len = (size_t)PQgetlength(r, st->row, col);
         if (strata_timestamp_parse(&out->u.ts, s, len) == STRATA_OK) {
             out->type = STRATA_TYPE_TIMESTAMP;
             return STRATA_OK;
         }
-        break; /* infinity and the like come back as text */
+        out->type = STRATA_TYPE_TEXT; /* infinity and the like */
+        out->u.buf.ptr = s;
+        out->u.buf.len = len;
+        return STRATA_OK;
     }
     out->type = STRATA_TYPE_TEXT;
     out->u.buf.ptr = s;
-    out->u.buf.len = len;
+    out->u.buf.len = (size_t)PQgetlength(r, st->row, col);
     return STRATA_OK;
 }
 
