@@ -99,6 +99,7 @@ typedef struct pg_stmt {
     unsigned char **bytea; /* per column: unescaped bytea of the current row */
     size_t *bytea_len;
     Oid *types; /* per column: its type in the result being read (row_shape) */
+    bool unescaped; /* some bytea of the current row is unescaped */
     int ncols_alloc;
     char **decl; /* per column: declared type text, made on demand */
     int ndecl;
@@ -710,10 +711,11 @@ static int pg_prepare(strata_backend_stmt **out, strata_conn *conn, const char *
 
 static void clear_row(pg_stmt *st)
 {
-    for (int i = 0; st->bytea && i < st->ncols_alloc; i++) {
+    for (int i = 0; st->unescaped && i < st->ncols_alloc; i++) {
         PQfreemem(st->bytea[i]);
         st->bytea[i] = NULL;
     }
+    st->unescaped = false;
 }
 
 /* Read and drop what a streamed execution has left, so the connection is
@@ -1326,6 +1328,7 @@ static int pg_column_value(strata_backend_stmt *bst, int col, strata_value *out)
             if (!st->bytea[col])
                 return strata_driver_error(bst->conn->db, STRATA_E_NOMEM, "53200", 0,
                                            "out of memory");
+            st->unescaped = true;
         }
         out->type = STRATA_TYPE_BLOB;
         out->u.buf.ptr = st->bytea[col];
