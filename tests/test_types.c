@@ -247,6 +247,17 @@ START_TEST(types_timestamp_text)
     ck_assert_int_eq(strata_timestamp_parse(&ts, "2024-03-01 10:00:00.-5", 22), STRATA_E_TYPE);
     ck_assert_int_eq(strata_timestamp_parse(&ts, "2024-01-01 10:00 junk", 21), STRATA_E_TYPE);
     ck_assert_int_eq(strata_timestamp_format(INT64_MAX, buf, sizeof buf), STRATA_E_RANGE);
+    /* Every place of the written form, at the ends of the range too. */
+    static const char *const round_trip[] = {"0001-01-01 00:00:00.000000",
+                                             "9999-12-31 23:59:59.999999",
+                                             "0987-06-05 04:03:02.010203",
+                                             "1970-01-01 00:00:00.000001", "2000-10-20 19:09:59.900009"};
+    for (size_t i = 0; i < sizeof round_trip / sizeof round_trip[0]; i++) {
+        ck_assert_int_eq(strata_timestamp_parse(&ts, round_trip[i], strlen(round_trip[i])),
+                         STRATA_OK);
+        ck_assert_int_eq(strata_timestamp_format(ts, buf, sizeof buf), STRATA_OK);
+        ck_assert_str_eq(buf, round_trip[i]);
+    }
     /* The engine agrees with our arithmetic for a date far from the epoch. */
     strata_db *db = th_open();
     ck_assert_int_eq(
