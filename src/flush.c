@@ -526,19 +526,57 @@ static int insert_objects(strata_session *s, strata__minfo *mi, strata_object **
     return rc;
 }
 
+/* Whether mi has a many-to-one to its own model (a tree, a thread). */
+static bool refers_to_itself(const strata__minfo *mi)
+{
+    for (int r = 0; r < mi->nrels; r++)
+        if (mi->relfk[r] >= 0 && mi->m->relations[r].target == mi->m)
+            return true;
+    return false;
+}
+
+/* Whether o points, through a many-to-one to its own model, at another
+ * object this flush has still to insert: o's row waits for that one's
+ * key. */
+static bool waits_for_its_own_table(strata_object *o)
+{
+    strata__minfo *mi = o->priv->mi;
+    for (int r = 0; r < mi->nrels; r++) {
+        if (mi->relfk[r] < 0 || mi->m->relations[r].target != mi->m)
+            continue;
+        strata__relcache *c = strata__rel_peek(o, r);
+        if (c && c->one_set && c->one && c->one != o && c->one->priv->state == OBJ_PENDING)
+            return true;
+    }
+    return false;
+}
+
 static int insert_model(strata_session *s, strata__minfo *mi)
 {
     strata_object **batch = NULL;
     size_t nb = 0, cap = 0;
     int rc = STRATA_OK;
+    /* Rows of a table that refers to itself go in rounds: those whose
+     * parent is in the table already first, then their children with the
+     * keys just given, and so on.  A cycle goes in as it is (and fails on
+     * its foreign key, naming it). */
+    bool rounds = refers_to_itself(mi);
     for (;;) {
         /* Gather the pending objects of this model that share a mask. */
         nb = 0;
         uint64_t mask = 0;
+        bool waiting = false;
         for (size_t i = 0; i < s->nobjs && rc == STRATA_OK; i++) {
             strata_object *o = s->objs[i];
             if (o->priv->mi != mi || o->priv->state != OBJ_PENDING)
                 continue;
+            if (rounds) {
+                strata__relation_fix_keys(o);
+                if (waits_for_its_own_table(o)) {
+                    waiting = true;
+                    continue;
+                }
+            }
             uint64_t m = insert_mask(o);
             if (nb == 0)
                 mask = m;
@@ -554,6 +592,10 @@ static int insert_model(strata_session *s, strata__minfo *mi)
                 batch = n;
             }
             batch[nb++] = o;
+        }
+        if (rc == STRATA_OK && nb == 0 && waiting) {
+            rounds = false; /* every one waits for another: a cycle */
+            continue;
         }
         if (rc != STRATA_OK || nb == 0)
             break;
@@ -635,14 +677,16 @@ static int update_object(strata_session *s, strata_object *o)
     if (!p->loaded || !mi->npk)
         return STRATA_OK;
     /* An object this flush inserted was snapshotted after its INSERT,
-     * with no program code since: a text its snapshot holds is as it was
-     * (its check value need not be computed again).  Only keys fixed up
-     * since (a parent inserted after it) can have changed. */
+     * with no program code since: only the keys of its many-to-ones,
+     * fixed up since (a parent inserted after it), can have changed. */
     bool any = false;
-    for (int f = 0; f < mi->nfields && !any; f++)
-        any = !(p->inserted_now && o->model->fields[f].ctype == STRATA_C_TEXT &&
-                *(char **)strata__field_ptr(o, f) == p->loaded[f].p) &&
-              strata__field_changed(o, f, &p->loaded[f]);
+    if (p->inserted_now) {
+        for (int r = 0; r < mi->nrels && !any; r++)
+            any = mi->relfk[r] >= 0 && strata__field_changed(o, mi->relfk[r], &p->loaded[mi->relfk[r]]);
+    } else {
+        for (int f = 0; f < mi->nfields && !any; f++)
+            any = strata__field_changed(o, f, &p->loaded[f]);
+    }
     if (!any)
         return STRATA_OK;
     for (int f = 0; f < mi->nfields; f++)

@@ -1470,6 +1470,83 @@ START_TEST(orm_identity_map_does_not_grow_with_removed_keys)
 }
 END_TEST
 
+/* A child and its parent of one table added together are inserted in one
+ * batch, before the parent has its key: the flush sets the child's key
+ * afterwards, with an UPDATE of that column only. */
+START_TEST(orm_key_fixed_after_one_batch)
+{
+    fixture f;
+    setup_db(&f);
+    Node *parent, *child;
+    OK(&f, strata_new(f.s, &node_model, &child));
+    OK(&f, strata_set_text(&child->name, "child"));
+    OK(&f, strata_new(f.s, &node_model, &parent));
+    OK(&f, strata_set_text(&parent->name, "parent"));
+    OK(&f, strata_set_null(parent, "parent_id", 1));
+    OK(&f, strata_set_null(parent, "buddy_id", 1));
+    OK(&f, strata_set_null(child, "buddy_id", 1));
+    OK(&f, strata_set_related(child, "node", parent));
+    OK(&f, strata_add(child));
+    OK(&f, strata_add(parent));
+    OK(&f, strata_session_commit(f.s));
+    ck_assert(parent->id > 0 && child->id > 0);
+    ck_assert_int_eq(child->parent_id, parent->id);
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT parent_id FROM node WHERE id = %lld", (long long)child->id);
+    ck_assert_int_eq(th_int(f.db, sql), parent->id);
+    /* Written as it is now: nothing left to flush. */
+    strata_db_set_echo(f.db, find_line, &f);
+    echo_want = "UPDATE";
+    echo_has = 0;
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(echo_has, 0);
+    echo_want = NULL;
+
+    /* Three generations added youngest first: three rounds. */
+    Node *gen[3];
+    for (int i = 0; i < 3; i++) {
+        OK(&f, strata_new(f.s, &node_model, &gen[i]));
+        OK(&f, strata_set_text(&gen[i]->name, "gen"));
+        OK(&f, strata_set_null(gen[i], "buddy_id", 1));
+        if (i == 0)
+            OK(&f, strata_set_null(gen[i], "parent_id", 1));
+    }
+    for (int i = 2; i >= 0; i--) {
+        if (i > 0)
+            OK(&f, strata_set_related(gen[i], "node", gen[i - 1]));
+        OK(&f, strata_add(gen[i]));
+    }
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(gen[1]->parent_id, gen[0]->id);
+    ck_assert_int_eq(gen[2]->parent_id, gen[1]->id);
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM node n JOIN node p ON p.id = n.parent_id "
+                                  "WHERE n.name = 'gen'"),
+                     2);
+
+    /* Two that point at each other cannot go in order: the flush fails
+     * on the key and writes neither. */
+    Node *x, *y;
+    OK(&f, strata_new(f.s, &node_model, &x));
+    OK(&f, strata_new(f.s, &node_model, &y));
+    OK(&f, strata_set_text(&x->name, "x"));
+    OK(&f, strata_set_text(&y->name, "y"));
+    OK(&f, strata_set_null(x, "buddy_id", 1));
+    OK(&f, strata_set_null(y, "buddy_id", 1));
+    OK(&f, strata_set_related(x, "node", y));
+    OK(&f, strata_set_related(y, "node", x));
+    OK(&f, strata_add(x));
+    OK(&f, strata_add(y));
+    ck_assert_int_eq(strata_session_commit(f.s), STRATA_E_FOREIGN_KEY);
+    ck_assert_int_eq(x->id, 0);
+    OK(&f, strata_set_related(y, "node", NULL));
+    OK(&f, strata_set_null(y, "parent_id", 1));
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(x->parent_id, y->id);
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM node"), 7);
+    teardown(&f);
+}
+END_TEST
+
 START_TEST(orm_streaming_100k_rows)
 {
     fixture f;
@@ -3678,6 +3755,7 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_flushed_strings_are_held_and_guarded);
     tcase_add_test(tc, orm_flush_savepoint_goes_with_its_first_statement);
     tcase_add_test(tc, orm_identity_map_does_not_grow_with_removed_keys);
+    tcase_add_test(tc, orm_key_fixed_after_one_batch);
     tcase_add_test(tc, orm_session_does_not_commit_the_callers_transaction);
     tcase_add_test(tc, orm_portable_errors_and_validation);
     tcase_add_test(tc, orm_delete_parent_with_children_fails_whole);
