@@ -688,6 +688,11 @@ int strata_session_commit(strata_session *s)
         if (p->state == OBJ_PERSISTENT && p->committed != p->loaded) {
             strata__snapshot_release(p->committed);
             p->committed = strata__snapshot_share(p->loaded);
+        } else if (p->state == OBJ_DETACHED && p->committed) {
+            /* Its row is gone for good: a later rollback must not bring
+             * the object back. */
+            strata__snapshot_release(p->committed);
+            p->committed = NULL;
         }
     }
     return STRATA_OK;

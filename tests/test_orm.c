@@ -1427,6 +1427,7 @@ START_TEST(orm_flush_savepoint_goes_with_its_first_statement)
         OK(&f, strata_set_text(&john->username, "gone"));
         ck_assert_int_eq(strata_session_flush(f.s), STRATA_E_CONNECTION_LOST);
         ck_assert_str_eq(john->username, "gone");
+        ck_assert_int_eq(strata_db_savepoint_depth(f.db), 0); /* the flush's is gone */
         ck_assert_int_eq(strata_session_rollback(f.s), STRATA_OK);
         ck_assert_str_eq(john->username, "jon");
     }
@@ -1543,6 +1544,41 @@ START_TEST(orm_key_fixed_after_one_batch)
     OK(&f, strata_session_commit(f.s));
     ck_assert_int_eq(x->parent_id, y->id);
     ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM node"), 7);
+    teardown(&f);
+}
+END_TEST
+
+/* A delete that was committed stays done: a rollback afterwards puts back
+ * only what its own transaction changed, and the deleted object stays
+ * out of the session (its key may be the database's again). */
+START_TEST(orm_rollback_keeps_a_committed_delete)
+{
+    fixture f;
+    setup_db(&f);
+    User *mary = new_user(&f, "mary", "mary@example.com");
+    User *john = new_user(&f, "john", "john@example.com"); /* the highest key */
+    OK(&f, strata_session_commit(f.s));
+    OK(&f, strata_delete(john));
+    OK(&f, strata_session_commit(f.s));
+    OK(&f, strata_set_text(&mary->email, "m@example.com"));
+    OK(&f, strata_session_flush(f.s));
+    OK(&f, strata_session_rollback(f.s));
+    ck_assert_str_eq(mary->email, "mary@example.com");
+    /* Not an object of the session's any more: adding it is refused. */
+    ck_assert_int_eq(strata_add(john), STRATA_E_MISUSE);
+    /* A new row may take the deleted one's key (SQLite gives the highest
+     * rowid again): the session finds the new object under it. */
+    User *kim = new_user(&f, "kim", "kim@example.com");
+    OK(&f, strata_session_commit(f.s));
+    User *found;
+    OK(&f, strata_get(f.s, &user_model, kim->id, &found));
+    ck_assert_ptr_eq(found, kim);
+    /* A change to the deleted object is written nowhere. */
+    OK(&f, strata_set_text(&john->username, "ghost"));
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM \"user\""), 2);
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM \"user\" WHERE username = 'ghost'"), 0);
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM \"user\" WHERE username = 'kim'"), 1);
     teardown(&f);
 }
 END_TEST
@@ -3756,6 +3792,7 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_flush_savepoint_goes_with_its_first_statement);
     tcase_add_test(tc, orm_identity_map_does_not_grow_with_removed_keys);
     tcase_add_test(tc, orm_key_fixed_after_one_batch);
+    tcase_add_test(tc, orm_rollback_keeps_a_committed_delete);
     tcase_add_test(tc, orm_session_does_not_commit_the_callers_transaction);
     tcase_add_test(tc, orm_portable_errors_and_validation);
     tcase_add_test(tc, orm_delete_parent_with_children_fails_whole);
