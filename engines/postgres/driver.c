@@ -588,18 +588,22 @@ static bool take_deferred(pg_conn *c, char sql[sizeof c->deferred])
     return true;
 }
 
-/* Run the deferred command now, on its own: for the commands that cannot
- * carry it (a prepare, a text of several statements, a streamed one). */
-static int send_deferred(pg_conn *c)
+/* Run SQL text without parameters and wait for its outcome. */
+static int run_simple(pg_conn *c, const char *sql)
 {
-    char sql[sizeof c->deferred];
-    if (!take_deferred(c, sql))
-        return STRATA_OK;
     PGresult *res = collect(c, PQsendQuery(c->h, sql));
     if (!res || !result_ok(res))
         return report_res(c, res);
     PQclear(res);
     return STRATA_OK;
+}
+
+/* Run the deferred command now, on its own: for the commands that cannot
+ * carry it (a prepare, a text of several statements, a streamed one). */
+static int send_deferred(pg_conn *c)
+{
+    char sql[sizeof c->deferred];
+    return take_deferred(c, sql) ? run_simple(c, sql) : STRATA_OK;
 }
 
 /* In a pipeline, the results of the deferred command, sent first, up to
@@ -634,13 +638,7 @@ static int pg_exec(strata_conn *conn, const char *sql)
 {
     pg_conn *c = (pg_conn *)conn;
     int rc = send_deferred(c);
-    if (rc != STRATA_OK)
-        return rc;
-    PGresult *res = collect(c, PQsendQuery(c->h, sql));
-    if (!res || !result_ok(res))
-        return report_res(c, res);
-    PQclear(res);
-    return STRATA_OK;
+    return rc != STRATA_OK ? rc : run_simple(c, sql);
 }
 
 /* COMMIT of a transaction that had failed answers "ROLLBACK", not an error:
