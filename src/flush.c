@@ -526,6 +526,59 @@ static int insert_objects(strata_session *s, strata__minfo *mi, strata_object **
     return rc;
 }
 
+/* Insert batch[0..nb), pending objects of mi that share insert mask
+ * `mask`: their rows, then their keys, states and snapshots. */
+static int insert_batch(strata_session *s, strata__minfo *mi, strata_object **batch, size_t nb,
+                        uint64_t mask)
+{
+    int rc = STRATA_OK;
+    /* Whatever fails from here on, the flush's undo must take back the
+     * keys the INSERT gives these objects. */
+    for (size_t i = 0; i < nb && rc == STRATA_OK; i++)
+        rc = strata__savepoint_note(batch[i]);
+    if (rc != STRATA_OK)
+        return rc;
+    for (size_t i = 0; i < nb; i++)
+        batch[i]->priv->inserted_now = true;
+    if ((rc = insert_objects(s, mi, batch, nb, mask)) != STRATA_OK) {
+        strata__db_error_context(s->db, "inserting %zu %s object%s", nb, mi->m->name,
+                                 nb == 1 ? "" : "s");
+        return rc;
+    }
+    for (size_t i = 0; i < nb; i++) {
+        struct strata__object *p = batch[i]->priv;
+        p->state = OBJ_PERSISTENT;
+        p->tx_serial = strata__db_tx_serial(s->db);
+        strata__snapshot_release(p->loaded);
+        if (!(p->loaded = strata__snapshot(batch[i], true)) || !strata__identity_put(mi, batch[i]))
+            return STRATA_E_NOMEM;
+    }
+    return STRATA_OK;
+}
+
+/* Insert the pending objects of objs[0..n) (all of mi), a batch per insert
+ * mask, each in the order of objs (the order the keys are given in). */
+static int insert_grouped(strata_session *s, strata__minfo *mi, strata_object **objs, size_t n)
+{
+    strata_object **batch = n ? malloc(n * sizeof *batch) : NULL;
+    int rc = n && !batch ? STRATA_E_NOMEM : STRATA_OK;
+    while (n > 0 && rc == STRATA_OK) {
+        /* Those of the first one's mask into the batch, the others kept. */
+        uint64_t mask = insert_mask(objs[0]);
+        size_t nb = 0, kept = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (insert_mask(objs[i]) == mask)
+                batch[nb++] = objs[i];
+            else
+                objs[kept++] = objs[i];
+        }
+        rc = insert_batch(s, mi, batch, nb, mask);
+        n = kept;
+    }
+    free(batch);
+    return rc;
+}
+
 /* Whether mi has a many-to-one to its own model (a tree, a thread). */
 static bool refers_to_itself(const strata__minfo *mi)
 {
@@ -535,97 +588,137 @@ static bool refers_to_itself(const strata__minfo *mi)
     return false;
 }
 
-/* Whether o points, through a many-to-one to its own model, at another
- * object this flush has still to insert: o's row waits for that one's
- * key. */
-static bool waits_for_its_own_table(strata_object *o)
+/* The object o points at through relationship r to its own model, when
+ * the flush has still to insert it (its row waits for that one's key). */
+static strata_object *pending_parent(strata_object *o, int r)
 {
-    strata__minfo *mi = o->priv->mi;
-    for (int r = 0; r < mi->nrels; r++) {
-        if (mi->relfk[r] < 0 || mi->m->relations[r].target != mi->m)
-            continue;
-        strata__relcache *c = strata__rel_peek(o, r);
-        if (c && c->one_set && c->one && c->one != o && c->one->priv->state == OBJ_PENDING)
-            return true;
+    const strata__minfo *mi = o->priv->mi;
+    if (mi->relfk[r] < 0 || mi->m->relations[r].target != mi->m)
+        return NULL;
+    strata__relcache *c = strata__rel_peek(o, r);
+    strata_object *t = c && c->one_set ? c->one : NULL;
+    return t && t != o && t->priv->state == OBJ_PENDING ? t : NULL;
+}
+
+/* A row that waits for another of its table: the other, and the waiting
+ * one's place in the list of pending objects. */
+typedef struct wait_edge {
+    strata_object *parent;
+    size_t child;
+} wait_edge;
+
+static int cmp_edge(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t)((const wait_edge *)a)->parent;
+    uintptr_t y = (uintptr_t)((const wait_edge *)b)->parent;
+    return x < y ? -1 : x > y;
+}
+
+/* The new rows of a model that refers to itself go in rounds: those whose
+ * parents are in the table already first, then the children of what a
+ * round inserted, with the keys just given, and so on; each object is
+ * looked at once a round and each parent's children found by a search,
+ * so a deep chain costs its rows and one statement a level, not the
+ * square of them.  Rows caught in a cycle go in last, as they are (and
+ * fail on their foreign key, naming it). */
+static int insert_in_rounds(strata_session *s, strata__minfo *mi, strata_object **pend, size_t n)
+{
+    size_t nedges = 0;
+    for (size_t i = 0; i < n; i++)
+        for (int r = 0; r < mi->nrels; r++)
+            nedges += pending_parent(pend[i], r) != NULL;
+    wait_edge *edges = nedges ? malloc(nedges * sizeof *edges) : NULL;
+    size_t *waits = calloc(n, sizeof *waits);
+    strata_object **round = malloc(n * sizeof *round), **next = malloc(n * sizeof *next);
+    int rc = (nedges && !edges) || !waits || !round || !next ? STRATA_E_NOMEM : STRATA_OK;
+    size_t nround = 0, done = 0;
+    for (size_t i = 0, e = 0; i < n && rc == STRATA_OK; i++) {
+        for (int r = 0; r < mi->nrels; r++) {
+            strata_object *t = pending_parent(pend[i], r);
+            if (t) {
+                edges[e++] = (wait_edge){t, i};
+                waits[i]++;
+            }
+        }
+        if (!waits[i])
+            round[nround++] = pend[i];
     }
-    return false;
+    if (rc == STRATA_OK && nedges)
+        qsort(edges, nedges, sizeof *edges, cmp_edge);
+    while (rc == STRATA_OK && nround > 0) {
+        for (size_t i = 0; i < nround; i++)
+            strata__relation_fix_keys(round[i]);
+        /* insert_grouped reorders `round`: the children are looked up
+         * from a copy, made in `next`, and the new round is made in the
+         * other buffer. */
+        memcpy(next, round, nround * sizeof *round);
+        if ((rc = insert_grouped(s, mi, round, nround)) != STRATA_OK)
+            break;
+        done += nround;
+        strata_object **t0 = round;
+        round = next;
+        next = t0;
+        size_t nnext = 0;
+        for (size_t i = 0; i < nround; i++) {
+            /* The first edge from round[i], by halving. */
+            size_t lo = 0, hi = nedges;
+            while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                if ((uintptr_t)edges[mid].parent < (uintptr_t)round[i])
+                    lo = mid + 1;
+                else
+                    hi = mid;
+            }
+            for (; lo < nedges && edges[lo].parent == round[i]; lo++)
+                if (--waits[edges[lo].child] == 0)
+                    next[nnext++] = pend[edges[lo].child];
+        }
+        strata_object **t = round;
+        round = next;
+        next = t;
+        nround = nnext;
+    }
+    if (rc == STRATA_OK && done < n) {
+        /* A cycle: the rest as they are. */
+        size_t nrest = 0;
+        for (size_t i = 0; i < n; i++)
+            if (pend[i]->priv->state == OBJ_PENDING) {
+                strata__relation_fix_keys(pend[i]);
+                round[nrest++] = pend[i];
+            }
+        rc = insert_grouped(s, mi, round, nrest);
+    }
+    free(edges);
+    free(waits);
+    free(round);
+    free(next);
+    return rc;
 }
 
 static int insert_model(strata_session *s, strata__minfo *mi)
 {
-    strata_object **batch = NULL;
-    size_t nb = 0, cap = 0;
-    int rc = STRATA_OK;
-    /* Rows of a table that refers to itself go in rounds: those whose
-     * parent is in the table already first, then their children with the
-     * keys just given, and so on.  A cycle goes in as it is (and fails on
-     * its foreign key, naming it). */
-    bool rounds = refers_to_itself(mi);
-    for (;;) {
-        /* Gather the pending objects of this model that share a mask. */
-        nb = 0;
-        uint64_t mask = 0;
-        bool waiting = false;
-        for (size_t i = 0; i < s->nobjs && rc == STRATA_OK; i++) {
-            strata_object *o = s->objs[i];
-            if (o->priv->mi != mi || o->priv->state != OBJ_PENDING)
-                continue;
-            if (rounds) {
-                strata__relation_fix_keys(o);
-                if (waits_for_its_own_table(o)) {
-                    waiting = true;
-                    continue;
-                }
-            }
-            uint64_t m = insert_mask(o);
-            if (nb == 0)
-                mask = m;
-            else if (m != mask)
-                continue;
-            if (nb == cap) {
-                cap = cap ? cap * 2 : 64;
-                strata_object **n = realloc(batch, cap * sizeof *n);
-                if (!n) {
-                    rc = STRATA_E_NOMEM;
-                    break;
-                }
-                batch = n;
-            }
-            batch[nb++] = o;
-        }
-        if (rc == STRATA_OK && nb == 0 && waiting) {
-            rounds = false; /* every one waits for another: a cycle */
+    /* The model's pending objects, in the session's order. */
+    size_t n = 0, cap = 0;
+    strata_object **pend = NULL;
+    for (size_t i = 0; i < s->nobjs; i++) {
+        strata_object *o = s->objs[i];
+        if (o->priv->mi != mi || o->priv->state != OBJ_PENDING)
             continue;
-        }
-        if (rc != STRATA_OK || nb == 0)
-            break;
-        /* Whatever fails from here on, the flush's undo must take back
-         * the keys the INSERT gives these objects. */
-        for (size_t i = 0; i < nb && rc == STRATA_OK; i++)
-            rc = strata__savepoint_note(batch[i]);
-        if (rc != STRATA_OK)
-            break;
-        for (size_t i = 0; i < nb; i++)
-            batch[i]->priv->inserted_now = true;
-        if ((rc = insert_objects(s, mi, batch, nb, mask)) != STRATA_OK) {
-            strata__db_error_context(s->db, "inserting %zu %s object%s", nb, mi->m->name,
-                                     nb == 1 ? "" : "s");
-            break;
-        }
-        for (size_t i = 0; i < nb; i++) {
-            struct strata__object *p = batch[i]->priv;
-            p->state = OBJ_PERSISTENT;
-            p->tx_serial = strata__db_tx_serial(s->db);
-            strata__snapshot_release(p->loaded);
-            if (!(p->loaded = strata__snapshot(batch[i], true)) || !strata__identity_put(mi, batch[i])) {
-                rc = STRATA_E_NOMEM;
-                break;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 64;
+            strata_object **grown = realloc(pend, cap * sizeof *grown);
+            if (!grown) {
+                free(pend);
+                return STRATA_E_NOMEM;
             }
+            pend = grown;
         }
-        if (rc != STRATA_OK)
-            break;
+        pend[n++] = o;
     }
-    free(batch);
+    int rc = n == 0                ? STRATA_OK
+             : refers_to_itself(mi) ? insert_in_rounds(s, mi, pend, n)
+                                    : insert_grouped(s, mi, pend, n);
+    free(pend);
     return rc;
 }
 

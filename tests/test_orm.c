@@ -1492,7 +1492,7 @@ START_TEST(orm_key_fixed_after_one_batch)
     OK(&f, strata_session_commit(f.s));
     ck_assert(parent->id > 0 && child->id > 0);
     ck_assert_int_eq(child->parent_id, parent->id);
-    char sql[128];
+    char sql[512];
     snprintf(sql, sizeof sql, "SELECT parent_id FROM node WHERE id = %lld", (long long)child->id);
     ck_assert_int_eq(th_int(f.db, sql), parent->id);
     /* Written as it is now: nothing left to flush. */
@@ -1524,6 +1524,35 @@ START_TEST(orm_key_fixed_after_one_batch)
                                   "WHERE n.name = 'gen'"),
                      2);
 
+    /* A tree added leaves first, its rows setting different fields (so
+     * in separate batches of a round), beside rows of other models. */
+    Node *root, *k1, *k2, *g1;
+    Node **tree[] = {&root, &k1, &k2, &g1};
+    for (int i = 0; i < 4; i++) {
+        OK(&f, strata_new(f.s, &node_model, tree[i]));
+        OK(&f, strata_set_text(&(*tree[i])->name, "tree"));
+    }
+    OK(&f, strata_set_null(root, "parent_id", 1));
+    OK(&f, strata_set_null(root, "buddy_id", 1));
+    OK(&f, strata_set_null(k1, "buddy_id", 1));
+    k2->buddy_id = gen[0]->id; /* set: another batch than k1's */
+    OK(&f, strata_set_null(g1, "buddy_id", 1));
+    OK(&f, strata_set_related(k1, "node", root));
+    OK(&f, strata_set_related(k2, "node", root));
+    OK(&f, strata_set_related(g1, "node", k1));
+    OK(&f, strata_add(g1));
+    new_user(&f, "treeuser", "tree@example.com");
+    OK(&f, strata_add(k2));
+    OK(&f, strata_add(k1));
+    OK(&f, strata_add(root));
+    OK(&f, strata_session_commit(f.s));
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM node WHERE (id = %lld AND parent_id = %lld) OR "
+             "(id = %lld AND parent_id = %lld AND buddy_id = %lld) OR (id = %lld AND parent_id = %lld)",
+             (long long)k1->id, (long long)root->id, (long long)k2->id, (long long)root->id,
+             (long long)gen[0]->id, (long long)g1->id, (long long)k1->id);
+    ck_assert_int_eq(th_int(f.db, sql), 3);
+
     /* Two that point at each other cannot go in order: the flush fails
      * on the key and writes neither. */
     Node *x, *y;
@@ -1543,7 +1572,7 @@ START_TEST(orm_key_fixed_after_one_batch)
     OK(&f, strata_set_null(y, "parent_id", 1));
     OK(&f, strata_session_commit(f.s));
     ck_assert_int_eq(x->parent_id, y->id);
-    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM node"), 7);
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM node"), 11);
     teardown(&f);
 }
 END_TEST
