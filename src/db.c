@@ -544,6 +544,8 @@ int strata__db_savepoint_undo(strata_db *db, int code)
     error_put_back(db, &k);
     if (!undone && db->in_tx)
         db->tx_failed = true; /* what the savepoint held may be half there: only a rollback */
+    if (!undone && db->sp_depth > 0)
+        db->sp_depth--; /* gone with the undo that failed (or never made, when deferred) */
     if (code != STRATA_OK)
         db->errcode = code;
     return db->errcode;

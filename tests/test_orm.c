@@ -3791,6 +3791,63 @@ START_TEST(orm_rows_read_alike_through_every_driver_slot)
 }
 END_TEST
 
+/* A driver that loses the command it was to send with the next one (as
+ * when the SAVEPOINT fails on the server, or never leaves the client):
+ * the flush's failure cannot be undone to the savepoint, the transaction
+ * can only be rolled back, and the handle counts no savepoint open. */
+static strata_driver lost_copies[TH_ENGINES];
+
+static int lose_it(strata_conn *conn, const char *sql)
+{
+    (void)conn, (void)sql;
+    return STRATA_OK;
+}
+
+START_TEST(orm_flush_savepoint_lost_by_the_driver)
+{
+    fixture f;
+    setup_db(&f);
+    const strata_driver *real = strata_db_driver(f.db);
+    const strata__engine *e = strata__engine_of(real);
+    static char schemes[TH_ENGINES][32];
+    th_engine k = th_engine_now();
+    snprintf(schemes[k], sizeof schemes[k], "lost%d%s", (int)k, real->name);
+    if (!strata__engine_by_scheme(schemes[k])) {
+        lost_copies[k] = *real;
+        lost_copies[k].name = schemes[k];
+        lost_copies[k].aliases = NULL;
+        lost_copies[k].version = STRATA_DRIVER_VERSION;
+        lost_copies[k].exec_with_next = lose_it;
+        strata__engine row = {&lost_copies[k], e->dialect};
+        ck_assert_int_eq(strata__engine_register(&row), STRATA_OK);
+    }
+    teardown(&f);
+    char url[1024];
+    snprintf(url, sizeof url, "%s%s", schemes[k], strstr(th_url(), "://"));
+    strata_metadata *md;
+    ck_assert_int_eq(strata_metadata_new(&md), STRATA_OK);
+    ck_assert_int_eq(strata_metadata_add_models(md, microblog), STRATA_OK);
+    f.db = th_open_url(url);
+    strata_metadata_drop_all(md, f.db);
+    ck_assert_int_eq(strata_metadata_create_all(md, f.db), STRATA_OK);
+    strata_metadata_free(md);
+    OK(&f, strata_session_new(&f.s, f.db));
+    new_user(&f, "john", "john@example.com");
+    OK(&f, strata_session_commit(f.s)); /* nothing to undo: the commit is whole */
+    User *dup = new_user(&f, "john", "dup@example.com");
+    ck_assert_int_eq(strata_session_commit(f.s), STRATA_E_UNIQUE);
+    ck_assert_int_eq(strata_db_savepoint_depth(f.db), 0);
+    ck_assert_int_eq(dup->id, 0);
+    OK(&f, strata_session_rollback(f.s));
+    OK(&f, strata_set_text(&dup->username, "johnny"));
+    OK(&f, strata_add(dup));
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM \"user\""), 2);
+    strata_session_free(f.s);
+    strata_db_close(f.db);
+}
+END_TEST
+
 static void add_tests(TCase *tc, th_engine engine)
 {
     (void)engine;
@@ -3822,6 +3879,7 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_identity_map_does_not_grow_with_removed_keys);
     tcase_add_test(tc, orm_key_fixed_after_one_batch);
     tcase_add_test(tc, orm_rollback_keeps_a_committed_delete);
+    tcase_add_test(tc, orm_flush_savepoint_lost_by_the_driver);
     tcase_add_test(tc, orm_session_does_not_commit_the_callers_transaction);
     tcase_add_test(tc, orm_portable_errors_and_validation);
     tcase_add_test(tc, orm_delete_parent_with_children_fails_whole);
