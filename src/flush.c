@@ -614,6 +614,12 @@ static int cmp_edge(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+static int cmp_place(const void *a, const void *b)
+{
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    return x < y ? -1 : x > y;
+}
+
 /* The new rows of a model that refers to itself go in rounds: those whose
  * parents are in the table already first, then the children of what a
  * round inserted, with the keys just given, and so on; each object is
@@ -628,9 +634,10 @@ static int insert_in_rounds(strata_session *s, strata__minfo *mi, strata_object 
         for (int r = 0; r < mi->nrels; r++)
             nedges += pending_parent(pend[i], r) != NULL;
     wait_edge *edges = nedges ? malloc(nedges * sizeof *edges) : NULL;
-    size_t *waits = calloc(n, sizeof *waits);
+    size_t *waits = calloc(n, sizeof *waits), *ready = malloc(n * sizeof *ready);
     strata_object **round = malloc(n * sizeof *round), **next = malloc(n * sizeof *next);
-    int rc = (nedges && !edges) || !waits || !round || !next ? STRATA_E_NOMEM : STRATA_OK;
+    int rc = (nedges && !edges) || !waits || !ready || !round || !next ? STRATA_E_NOMEM
+                                                                          : STRATA_OK;
     size_t nround = 0, done = 0;
     for (size_t i = 0, e = 0; i < n && rc == STRATA_OK; i++) {
         for (int r = 0; r < mi->nrels; r++) {
@@ -671,8 +678,13 @@ static int insert_in_rounds(strata_session *s, strata__minfo *mi, strata_object 
             }
             for (; lo < nedges && edges[lo].parent == round[i]; lo++)
                 if (--waits[edges[lo].child] == 0)
-                    next[nnext++] = pend[edges[lo].child];
+                    ready[nnext++] = edges[lo].child;
         }
+        /* The next round in the order its objects were added (the order
+         * their keys are given in), not their parents'. */
+        qsort(ready, nnext, sizeof *ready, cmp_place);
+        for (size_t i = 0; i < nnext; i++)
+            next[i] = pend[ready[i]];
         strata_object **t = round;
         round = next;
         next = t;
@@ -690,6 +702,7 @@ static int insert_in_rounds(strata_session *s, strata__minfo *mi, strata_object 
     }
     free(edges);
     free(waits);
+    free(ready);
     free(round);
     free(next);
     return rc;

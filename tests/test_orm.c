@@ -1553,6 +1553,25 @@ START_TEST(orm_key_fixed_after_one_batch)
              (long long)gen[0]->id, (long long)g1->id, (long long)k1->id);
     ck_assert_int_eq(th_int(f.db, sql), 3);
 
+    /* A round's rows get their keys in the order they were added, not
+     * their parents'. */
+    Node *r1, *r2, *c2, *c1;
+    Node **added[] = {&r1, &r2, &c2, &c1};
+    for (int i = 0; i < 4; i++) {
+        OK(&f, strata_new(f.s, &node_model, added[i]));
+        OK(&f, strata_set_text(&(*added[i])->name, "order"));
+        OK(&f, strata_set_null(*added[i], "buddy_id", 1));
+    }
+    OK(&f, strata_set_null(r1, "parent_id", 1));
+    OK(&f, strata_set_null(r2, "parent_id", 1));
+    OK(&f, strata_set_related(c2, "node", r2));
+    OK(&f, strata_set_related(c1, "node", r1));
+    for (int i = 0; i < 4; i++)
+        OK(&f, strata_add(*added[i]));
+    OK(&f, strata_session_commit(f.s));
+    ck_assert(r1->id < r2->id && c2->id < c1->id);
+    ck_assert(c1->parent_id == r1->id && c2->parent_id == r2->id);
+
     /* Two that point at each other cannot go in order: the flush fails
      * on the key and writes neither. */
     Node *x, *y;
@@ -1572,7 +1591,7 @@ START_TEST(orm_key_fixed_after_one_batch)
     OK(&f, strata_set_null(y, "parent_id", 1));
     OK(&f, strata_session_commit(f.s));
     ck_assert_int_eq(x->parent_id, y->id);
-    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM node"), 11);
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM node"), 15);
     teardown(&f);
 }
 END_TEST
