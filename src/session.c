@@ -648,7 +648,15 @@ int strata__session_load_row(strata_session *s, strata__minfo *mi, strata_stmt *
 void strata__forget_related(strata_object *o)
 {
     struct strata__object *p = o->priv;
+    /* A many-to-one the program set on an object the database does not
+     * hold is the program's, not something a transaction read: it stays,
+     * and its key is copied when the object is inserted.  Forgotten, the
+     * key would keep the value a rolled-back flush gave it, which may be
+     * another row's by then. */
+    bool unsaved = p->state == OBJ_TRANSIENT || p->state == OBJ_PENDING;
     for (int r = 0; p->rels && r < p->mi->nrels; r++) {
+        if (unsaved && p->rels[r].one_set)
+            continue;
         p->rels[r].loaded = false;
         p->rels[r].one = NULL;
         p->rels[r].one_set = false;
@@ -715,8 +723,8 @@ int strata_session_rollback(strata_session *s)
     for (size_t i = 0; i < s->nobjs; i++) {
         strata_object *o = s->objs[i];
         struct strata__object *p = o->priv;
-        strata__forget_related(o);
-        if (p->added_in_tx) {
+        bool unsaved = p->added_in_tx;
+        if (unsaved) {
             /* Not saved: back to a plain object, its database id gone. */
             if (p->state == OBJ_PERSISTENT || p->state == OBJ_DELETED)
                 strata__identity_remove(p->mi, o);
@@ -726,8 +734,10 @@ int strata_session_rollback(strata_session *s)
             p->added_in_tx = p->deleted_in_tx = false;
             strata__snapshot_release(p->loaded);
             p->loaded = NULL;
-            continue;
         }
+        strata__forget_related(o); /* after the state: see there */
+        if (unsaved)
+            continue;
         if (p->committed &&
             (p->state == OBJ_PERSISTENT || p->state == OBJ_DELETED || p->state == OBJ_DETACHED)) {
             /* The key may have changed since the commit: out of the

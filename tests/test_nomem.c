@@ -24,7 +24,10 @@
  * path of two hops, a correlated NOT EXISTS, an IN over a subquery with a
  * limit, a count); bulk-change (a bulk delete a foreign key refuses
  * after its association rows went, bulk updates through a path and by a
- * field, a bulk delete, a commit).
+ * field, a bulk delete, a commit); rekey (a loaded row's key changed and
+ * committed); tree (rows of a model that refer to each other, added
+ * children first, so inserted in rounds; after a failed commit the tree
+ * is committed again, or rolled back and added again).
  * Each phase runs twice un-armed first: the first run lets the libraries
  * do their one-time set-up (tracking is then reset), the second counts the
  * phase's allocations and records the expected output and database state.
@@ -566,6 +569,7 @@ static void exec_ok(strata_db *db, const char *sql)
 
 static void drop_all(strata_db *db)
 {
+    exec_ok(db, "DROP TABLE IF EXISTS branch"); /* the tree phase's */
     exec_ok(db, "DROP TABLE IF EXISTS followers");
     exec_ok(db, "DROP TABLE IF EXISTS post");
     exec_ok(db, "DROP TABLE IF EXISTS \"user\"");
@@ -1012,6 +1016,162 @@ static int run_bulk(ctx *c)
     return STRATA_OK;
 }
 
+/* -- a tree: rows of one table that refer to each other -- */
+
+/* Inserted in rounds, parents before their children, whatever order they
+ * were added in. */
+typedef struct Branch {
+    strata_object base;
+    int64_t id;
+    char *name;
+    char *note;
+    int64_t parent_id;
+} Branch;
+
+extern const strata_model branch_model;
+static const strata_field branch_fields[] = {
+    STRATA_PK(Branch, id),
+    STRATA_STRING(Branch, name, 20, 0),
+    STRATA_STRING(Branch, note, 20, STRATA_NULLABLE),
+    STRATA_FOREIGN_KEY(Branch, parent_id, "branch.id", STRATA_NULLABLE),
+    STRATA_FIELDS_END};
+static const strata_relation branch_relations[] = {
+    {"parent", STRATA_MANY_TO_ONE, &branch_model, .fk = "parent_id"}, STRATA_RELATIONS_END};
+const strata_model branch_model = {STRATA_MODEL_VERSION,          "Branch",
+                                   .size = sizeof(Branch),        .fields = branch_fields,
+                                   .relations = branch_relations, .repr = "name"};
+
+/* The tree: each node's name and its parent's index (-1: a root), added
+ * leaves first; the rows that set a note go in other batches of their
+ * round than those that do not. */
+#define TREE_NODES 7
+static const struct {
+    const char *name;
+    int parent;
+    bool note;
+} tree_plan[TREE_NODES] = {{"g1", 5, false}, {"g2", 4, true}, {"g3", 5, true}, {"k2", 6, false},
+                           {"k3", 6, true},  {"k1", 6, false}, {"root", -1, false}};
+/* The run's objects, for after_failed_tree. */
+static Branch *tree_nodes[TREE_NODES];
+static User *tree_user;
+
+static void setup_tree(ctx *c)
+{
+    setup_rows(c, 4);
+    exec_ok(c->db, "DROP TABLE IF EXISTS branch");
+    const strata_model *models[] = {&branch_model, NULL};
+    strata_metadata *md;
+    ck_assert_int_eq(strata_metadata_new(&md), STRATA_OK);
+    ck_assert_int_eq(strata_metadata_add_models(md, models), STRATA_OK);
+    int rc = strata_metadata_create_all(md, c->db);
+    ck_assert_msg(rc == STRATA_OK, "create_all: %s", strata_db_errmsg(c->db));
+    strata_metadata_free(md);
+}
+
+/* The microblog's rows and the tree's, without the ids. */
+static void dump_tree(strata_db *db, text *t)
+{
+    dump_rows(db, t);
+    dump_query(db,
+               "SELECT 'branch ' || b.name || ' under ' || coalesce(p.name, '-') || ' note ' || "
+               "coalesce(b.note, '-') FROM branch b LEFT JOIN branch p ON p.id = b.parent_id "
+               "ORDER BY b.name",
+               t);
+}
+
+/* Each node's key to its parent, as the objects have them. */
+static void tree_keys(text *t)
+{
+    for (int i = 0; i < TREE_NODES; i++) {
+        const Branch *b = tree_nodes[i];
+        int p = tree_plan[i].parent;
+        text_add(t, "%s %s\n", b->name,
+                 p < 0 ? "a root" : b->parent_id == tree_nodes[p]->id ? "under its parent" : "lost");
+    }
+}
+
+static int run_tree(ctx *c)
+{
+    memset(tree_nodes, 0, sizeof tree_nodes);
+    tree_user = NULL;
+    TRY(c, strata_session_new(&c->s, c->db));
+    for (int i = 0; i < TREE_NODES; i++) {
+        TRY(c, strata_new(c->s, &branch_model, &tree_nodes[i]));
+        TRY(c, strata_set_text(&tree_nodes[i]->name, tree_plan[i].name));
+        if (tree_plan[i].note)
+            TRY(c, strata_set_text(&tree_nodes[i]->note, "leafy"));
+        else
+            TRY(c, strata_set_null(tree_nodes[i], "note", true));
+        if (tree_plan[i].parent < 0)
+            TRY(c, strata_set_null(tree_nodes[i], "parent_id", true));
+    }
+    for (int i = 0; i < TREE_NODES; i++) {
+        if (tree_plan[i].parent >= 0)
+            TRY(c, strata_set_related(tree_nodes[i], "parent", tree_nodes[tree_plan[i].parent]));
+        TRY(c, strata_add(tree_nodes[i]));
+        if (i == 2) { /* a row of another model among them */
+            TRY(c, strata_new(c->s, &user_model, &tree_user));
+            TRY(c, strata_set_text(&tree_user->username, "gardener"));
+            TRY(c, strata_set_text(&tree_user->email, "gardener@example.com"));
+            TRY(c, strata_add(tree_user));
+        }
+    }
+    TRY(c, strata_session_commit(c->s));
+    tree_keys(&c->out);
+    strata_session_free(c->s);
+    c->s = NULL;
+    return STRATA_OK;
+}
+
+/* After a failed commit, with memory: the commit again, or a rollback and
+ * every node added again, writes the whole tree, and the objects' keys
+ * agree with it. */
+static bool after_failed_tree(ctx *c, text *why)
+{
+    if (!c->s)
+        return handle_usable(c, why);
+    bool at_commit = c->step && strcmp(c->step, "strata_session_commit(c->s)") == 0;
+    int rc = at_commit ? strata_session_commit(c->s) : STRATA_E_MISUSE;
+    if (rc != STRATA_OK) {
+        rc = strata_session_rollback(c->s);
+        if (rc != STRATA_OK && !th_is_pg() &&
+            strstr(strata_session_errmsg(c->s), "cannot rollback - no transaction is active"))
+            rc = STRATA_OK; /* as in after_failed_commit */
+        if (rc != STRATA_OK) {
+            text_add(why, "rollback after the failure: %s: %s", strata_errname(rc),
+                     strata_session_errmsg(c->s));
+            return false;
+        }
+        if (!handle_usable(c, why))
+            return false;
+        text rows;
+        dump_tree(c->db, &rows);
+        /* A COMMIT whose answer libpq could not read may have committed
+         * (see one_run). */
+        if (!at_commit || (th_is_pg() && nm_failed_in_libpq() && strcmp(rows.s, want.after.s) == 0))
+            return true;
+        for (int i = 0; i < TREE_NODES && rc == STRATA_OK; i++)
+            rc = strata_add(tree_nodes[i]);
+        if (rc == STRATA_OK)
+            rc = strata_add(tree_user);
+        if (rc == STRATA_OK)
+            rc = strata_session_commit(c->s);
+        if (rc != STRATA_OK) {
+            text_add(why, "the tree added again after a rollback: %s: %s", strata_errname(rc),
+                     strata_session_errmsg(c->s));
+            return false;
+        }
+    }
+    c->redone = true; /* one_run compares the database with the run's */
+    text keys = {""};
+    tree_keys(&keys);
+    if (strcmp(keys.s, want.out.s) != 0) {
+        text_add(why, "the tree written after the failure, but the objects say\n%s", keys.s);
+        return false;
+    }
+    return handle_usable(c, why);
+}
+
 /* -- queries -- */
 
 static void setup_rows_7(ctx *c) { setup_rows(c, 7); }
@@ -1307,6 +1467,7 @@ static const phase phases[] = {
     {"subquery", setup_rows_7, run_subq, after_failed_query, dump_rows, false, 7},
     {"bulk-change", setup_rows_7, run_bulkchange, after_failed_commit, dump_rows, true, 7},
     {"rekey", setup_rows_4, run_rekey, after_failed_rekey, dump_rows, true, 4},
+    {"tree", setup_tree, run_tree, after_failed_tree, dump_tree, true, 4},
 };
 
 /* ---- the driver ------------------------------------------------------------------------ */
@@ -1622,6 +1783,8 @@ static void run_phase(const phase *ph)
                 "by itself, which the handle still counted open (src/db.c, "
                 "engines/sqlite/driver.c)\n",
                 ph->name, th_engine_name(th_engine_now()), auto_rollback);
+    if (ph->setup == setup_tree && !memory_engine())
+        exec_ok(verify_db, "DROP TABLE branch");
     if (verify_db) {
         strata_db_close(verify_db);
         verify_db = NULL;

@@ -1596,6 +1596,98 @@ START_TEST(orm_key_fixed_after_one_batch)
 }
 END_TEST
 
+/* A many-to-one the program set on an object that is not in the database
+ * (it was rolled back, or never added) is the program's, not something a
+ * transaction read: a rollback, a savepoint's rollback or a commit keeps
+ * it, and the key is copied when the object is inserted after all. */
+static Node *new_node(fixture *f, const char *name, Node *parent)
+{
+    Node *n;
+    OK(f, strata_new(f->s, &node_model, &n));
+    OK(f, strata_set_text(&n->name, name));
+    OK(f, strata_set_null(n, "buddy_id", 1));
+    if (parent)
+        OK(f, strata_set_related(n, "node", parent));
+    else
+        OK(f, strata_set_null(n, "parent_id", 1));
+    return n;
+}
+
+static void check_parent(fixture *f, const Node *child, const Node *parent)
+{
+    ck_assert(parent->id > 0 && child->id > 0);
+    ck_assert_int_eq(child->parent_id, parent->id);
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT parent_id FROM node WHERE id = %lld", (long long)child->id);
+    ck_assert_int_eq(th_int(f->db, sql), parent->id);
+}
+
+START_TEST(orm_rollback_keeps_relationships_of_unsaved_objects)
+{
+    fixture f;
+    setup_db(&f);
+    /* Inserted, rolled back, added again: the child goes under the
+     * parent's new key, not the one the rollback took back. */
+    Node *root = new_node(&f, "root", NULL), *leaf = new_node(&f, "leaf", root);
+    OK(&f, strata_add(leaf));
+    OK(&f, strata_add(root));
+    OK(&f, strata_session_flush(f.s));
+    ck_assert_int_eq(leaf->parent_id, root->id);
+    OK(&f, strata_session_rollback(f.s));
+    ck_assert_int_eq(root->id, 0);
+    Node *other = new_node(&f, "other", NULL); /* takes the key root had */
+    OK(&f, strata_add(other));
+    OK(&f, strata_session_commit(f.s));
+    OK(&f, strata_add(leaf));
+    OK(&f, strata_add(root));
+    OK(&f, strata_session_commit(f.s));
+    check_parent(&f, leaf, root);
+
+    /* Added, never flushed, rolled back: the same. */
+    Node *a = new_node(&f, "a", NULL), *b = new_node(&f, "b", a);
+    OK(&f, strata_add(b));
+    OK(&f, strata_add(a));
+    OK(&f, strata_session_rollback(f.s));
+    OK(&f, strata_add(b));
+    OK(&f, strata_add(a));
+    OK(&f, strata_session_commit(f.s));
+    check_parent(&f, b, a);
+
+    /* Never added while its parent was committed: added later, it takes
+     * the parent's key. */
+    Node *p = new_node(&f, "p", NULL), *c = new_node(&f, "c", p);
+    OK(&f, strata_add(p));
+    OK(&f, strata_session_commit(f.s));
+    OK(&f, strata_add(c));
+    OK(&f, strata_session_commit(f.s));
+    check_parent(&f, c, p);
+
+    /* Undone by a savepoint's rollback, then added again. */
+    OK(&f, strata_session_savepoint(f.s));
+    Node *x = new_node(&f, "x", NULL), *y = new_node(&f, "y", x);
+    OK(&f, strata_add(y));
+    OK(&f, strata_add(x));
+    OK(&f, strata_session_flush(f.s));
+    OK(&f, strata_session_savepoint_rollback(f.s));
+    ck_assert_int_eq(x->id, 0);
+    OK(&f, strata_add(y));
+    OK(&f, strata_add(x));
+    OK(&f, strata_session_commit(f.s));
+    check_parent(&f, y, x);
+
+    /* A saved object's change, rolled back, is gone with its key. */
+    Node *q = new_node(&f, "q", NULL);
+    OK(&f, strata_add(q));
+    OK(&f, strata_session_commit(f.s));
+    OK(&f, strata_set_related(c, "node", q));
+    OK(&f, strata_session_rollback(f.s));
+    ck_assert_int_eq(c->parent_id, p->id);
+    OK(&f, strata_session_commit(f.s));
+    check_parent(&f, c, p);
+    teardown(&f);
+}
+END_TEST
+
 /* A delete that was committed stays done: a rollback afterwards puts back
  * only what its own transaction changed, and the deleted object stays
  * out of the session (its key may be the database's again). */
@@ -3900,6 +3992,7 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_flush_savepoint_goes_with_its_first_statement);
     tcase_add_test(tc, orm_identity_map_does_not_grow_with_removed_keys);
     tcase_add_test(tc, orm_key_fixed_after_one_batch);
+    tcase_add_test(tc, orm_rollback_keeps_relationships_of_unsaved_objects);
     tcase_add_test(tc, orm_rollback_keeps_a_committed_delete);
     tcase_add_test(tc, orm_flush_savepoint_lost_by_the_driver);
     tcase_add_test(tc, orm_session_does_not_commit_the_callers_transaction);
