@@ -943,9 +943,13 @@ int strata_session_flush(strata_session *s)
     for (size_t i = 0; i < s->nobjs && rc == STRATA_OK; i++) {
         strata_object *o = s->objs[i];
         if (o->priv->state == OBJ_PENDING) {
+            rc = strata__relation_check_targets(o);
             strata__relation_fix_keys(o);
             apply_defaults(o);
-            rc = validate(o, true);
+            if (rc == STRATA_OK)
+                rc = validate(o, true);
+        } else if (o->priv->state == OBJ_PERSISTENT) {
+            rc = strata__relation_check_targets(o);
         }
     }
     if (rc != STRATA_OK)

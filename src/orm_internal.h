@@ -386,6 +386,11 @@ int strata__relation_before_delete(strata_object *o);
 int strata__relation_cascade(strata_object *o, bool *changed);
 /* Copy keys of targets set with strata_set_related into `o`. */
 void strata__relation_fix_keys(strata_object *o);
+/* STRATA_E_MISUSE, with the message, when a many-to-one set on o names an
+ * object no flush can give a key: transient (never added, or rolled back)
+ * or detached (its delete committed).  Its key would keep the value it
+ * had, which after a rollback may be another row's. */
+int strata__relation_check_targets(strata_object *o);
 /* Write the association rows added and removed since the last flush, in
  * the order they were made; stops at the first failure (the flush's
  * transaction is then failed, and its rollback restores the lists). */

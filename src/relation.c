@@ -332,6 +332,24 @@ void strata__relation_fix_keys(strata_object *o)
     }
 }
 
+int strata__relation_check_targets(strata_object *o)
+{
+    struct strata__object *p = o->priv;
+    for (int r = 0; p->rels && r < p->mi->nrels; r++) {
+        const strata__relcache *c = &p->rels[r];
+        int st = c->one_set && c->one ? c->one->priv->state : OBJ_PENDING;
+        if (p->mi->relfk[r] >= 0 && (st == OBJ_TRANSIENT || st == OBJ_DETACHED))
+            return strata__session_error(
+                p->s, STRATA_E_MISUSE,
+                "%s.%s is set to a %s object that %s: add it, or set the relationship again",
+                o->model->name, o->model->relations[r].name, c->one->model->name,
+                st == OBJ_TRANSIENT
+                    ? "is not added (never added, deleted before its insert, or rolled back)"
+                    : "was deleted and committed");
+    }
+    return STRATA_OK;
+}
+
 int strata_set_related(void *obj, const char *rel, void *target)
 {
     STRATA__CONFINE(strata__object_db(obj), STRATA_E_MISUSE);

@@ -1675,6 +1675,35 @@ START_TEST(orm_rollback_keeps_relationships_of_unsaved_objects)
     OK(&f, strata_session_commit(f.s));
     check_parent(&f, y, x);
 
+    /* Set to an object the flush cannot give a key: refused, before any
+     * SQL, naming the relationship; the key is not left naming what the
+     * rolled-back flush gave it. */
+    Node *r = new_node(&f, "r", NULL), *s2 = new_node(&f, "s", r);
+    OK(&f, strata_add(s2));
+    OK(&f, strata_add(r));
+    OK(&f, strata_session_flush(f.s));
+    OK(&f, strata_session_rollback(f.s));
+    OK(&f, strata_add(s2)); /* and not r */
+    int before = f.statements;
+    ck_assert_int_eq(strata_session_commit(f.s), STRATA_E_MISUSE);
+    ck_assert_int_eq(f.statements, before);
+    ck_assert_ptr_nonnull(strstr(strata_session_errmsg(f.s), "Node.node"));
+    ck_assert_ptr_nonnull(strstr(strata_session_errmsg(f.s), "not added"));
+    OK(&f, strata_add(r));
+    OK(&f, strata_session_commit(f.s));
+    check_parent(&f, s2, r);
+    Node *gone = new_node(&f, "gone", NULL), *orphan = new_node(&f, "orphan", gone);
+    OK(&f, strata_add(gone));
+    OK(&f, strata_session_commit(f.s));
+    OK(&f, strata_delete(gone));
+    OK(&f, strata_session_commit(f.s));
+    OK(&f, strata_add(orphan));
+    ck_assert_int_eq(strata_session_commit(f.s), STRATA_E_MISUSE);
+    ck_assert_ptr_nonnull(strstr(strata_session_errmsg(f.s), "deleted"));
+    OK(&f, strata_set_related(orphan, "node", r));
+    OK(&f, strata_session_commit(f.s));
+    check_parent(&f, orphan, r);
+
     /* A saved object's change, rolled back, is gone with its key. */
     Node *q = new_node(&f, "q", NULL);
     OK(&f, strata_add(q));
