@@ -41,6 +41,10 @@ void strata__sb_free(strata__sb *sb);
 void strata__sb_putn(strata__sb *sb, const char *s, size_t n);
 void strata__sb_puts(strata__sb *sb, const char *s);
 void strata__sb_putc(strata__sb *sb, char c);
+/* The strings after sb, up to a NULL, one after the other: what the SQL
+ * builders use on paths run per query, where a printf costs ten times
+ * as much. */
+void strata__sb_cat(strata__sb *sb, ...) __attribute__((sentinel));
 void strata__sb_printf(strata__sb *sb, const char *fmt, ...) STRATA_PRINTF(2, 3);
 void strata__sb_vprintf(strata__sb *sb, const char *fmt, va_list ap);
 /* vprintf into new memory (caller frees); NULL when out of memory. */

@@ -742,7 +742,7 @@ static int walk(build *b, scope *sc, const char *path, const char *full, bool re
             if (f < 0)
                 return field_error(b, sc, full);
             if (out)
-                strata__sb_printf(out, "%s.%s", cur_sql, cur->qcols[f]);
+                strata__sb_cat(out, cur_sql, ".", cur->qcols[f], (char *)NULL);
             h->mi = cur;
             h->f = f;
             return STRATA_OK;
@@ -918,7 +918,7 @@ static void emit(build *b, scope *corr, strata__sb *sb, const strata_cond *c, co
         else if (c->n == 1 && c->vals[0].type == STRATA_TYPE_NULL && c->op == STRATA_NE)
             strata__sb_printf(sb, "%s IS NOT NULL", cs);
         else {
-            strata__sb_printf(sb, "%s%s", cs, op_sql(c->op));
+            strata__sb_cat(sb, cs, op_sql(c->op), (char *)NULL);
             for (size_t i = 0; i < c->n; i++)
                 param(b, &c->vals[i]);
         }
@@ -1148,10 +1148,10 @@ static void select_sql(build *b, scope *sc, scope *outer, strata_query *q, shape
     else if (sh == SHAPE_EXISTS || sh == SHAPE_ANY)
         strata__sb_printf(sb, "SELECT 1 FROM %s%s%s", mi->qtable, from, alias);
     else if (sh == SHAPE_ROWS)
-        strata__sb_printf(sb, "SELECT %s FROM %s", mi->select, mi->qtable);
+        strata__sb_cat(sb, "SELECT ", mi->select, " FROM ", mi->qtable, (char *)NULL);
     else
-        strata__sb_printf(sb, "SELECT %s%s FROM %s%s%s", q->distinct && values ? "DISTINCT " : "",
-                          items.data ? items.data : "", mi->qtable, from, alias);
+        strata__sb_cat(sb, "SELECT ", q->distinct && values ? "DISTINCT " : "",
+                       items.data ? items.data : "", " FROM ", mi->qtable, from, alias, (char *)NULL);
     strata__sb_puts(sb, sc->joins.data ? sc->joins.data : "");
     strata__sb_puts(sb, where.data ? where.data : "");
     strata__sb_puts(sb, groups.data ? groups.data : "");

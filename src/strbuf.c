@@ -3,6 +3,7 @@
  * messages and echo lines.  An allocation failure is sticky (`failed`) so
  * callers check once, at strata__sb_take(), instead of after every append.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,15 @@ void strata__sb_putn(strata__sb *sb, const char *s, size_t n)
 void strata__sb_puts(strata__sb *sb, const char *s) { strata__sb_putn(sb, s, strlen(s)); }
 
 void strata__sb_putc(strata__sb *sb, char c) { strata__sb_putn(sb, &c, 1); }
+
+void strata__sb_cat(strata__sb *sb, ...)
+{
+    va_list ap;
+    va_start(ap, sb);
+    for (const char *s; (s = va_arg(ap, const char *)) != NULL;)
+        strata__sb_puts(sb, s);
+    va_end(ap);
+}
 
 void strata__sb_vprintf(strata__sb *sb, const char *fmt, va_list ap)
 {
