@@ -1151,7 +1151,8 @@ static void select_sql(build *b, scope *sc, scope *outer, strata_query *q, shape
         strata__sb_cat(sb, "SELECT ", mi->select, " FROM ", mi->qtable, (char *)NULL);
     else
         strata__sb_cat(sb, "SELECT ", q->distinct && values ? "DISTINCT " : "",
-                       items.data ? items.data : "", " FROM ", mi->qtable, from, alias, (char *)NULL);
+                       items.data ? items.data : "", " FROM ", mi->qtable, from, alias,
+                       (char *)NULL);
     strata__sb_puts(sb, sc->joins.data ? sc->joins.data : "");
     strata__sb_puts(sb, where.data ? where.data : "");
     strata__sb_puts(sb, groups.data ? groups.data : "");
