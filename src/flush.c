@@ -526,6 +526,26 @@ static int insert_objects(strata_session *s, strata__minfo *mi, strata_object **
     return rc;
 }
 
+/* An object the map holds under o's key stands for a row that is gone
+ * once the database has given that key to o's row (deleted by an ON
+ * DELETE rule, or made by SQL a rollback took back, and the key used
+ * again): it is detached, so that one object answers for one row. */
+static int evict_stale(strata__minfo *mi, strata_object *o)
+{
+    strata__key key = {0};
+    strata__object_key(o, key);
+    strata_object *old = strata__identity_find_key(mi, key);
+    if (!old || old == o)
+        return STRATA_OK;
+    int rc = strata__savepoint_note(old);
+    if (rc != STRATA_OK)
+        return rc;
+    strata__identity_remove(mi, old);
+    old->priv->state = OBJ_DETACHED;
+    old->priv->deleted_in_tx = true;
+    return STRATA_OK;
+}
+
 /* Insert batch[0..nb), pending objects of mi that share insert mask
  * `mask`: their rows, then their keys, states and snapshots. */
 static int insert_batch(strata_session *s, strata__minfo *mi, strata_object **batch, size_t nb,
@@ -550,7 +570,11 @@ static int insert_batch(strata_session *s, strata__minfo *mi, strata_object **ba
         p->state = OBJ_PERSISTENT;
         p->tx_serial = strata__db_tx_serial(s->db);
         strata__snapshot_release(p->loaded);
-        if (!(p->loaded = strata__snapshot(batch[i], true)) || !strata__identity_put(mi, batch[i]))
+        if (!(p->loaded = strata__snapshot(batch[i], true)))
+            return STRATA_E_NOMEM;
+        if ((rc = evict_stale(mi, batch[i])) != STRATA_OK)
+            return rc;
+        if (!strata__identity_put(mi, batch[i]))
             return STRATA_E_NOMEM;
     }
     return STRATA_OK;
@@ -755,7 +779,7 @@ static int object_error_context(strata_session *s, const char *doing, strata_obj
  * fields[0..n) and then the object's key as it was loaded.  Inside a
  * session savepoint o is recorded first, as it was. */
 static int run_on_row(strata_session *s, strata_object *o, const char *sql, const int *fields,
-                      int n)
+                      int n, int64_t *changes)
 {
     strata__minfo *mi = o->priv->mi;
     strata_stmt *st;
@@ -772,6 +796,8 @@ static int run_on_row(strata_session *s, strata_object *o, const char *sql, cons
         rc = strata__key_bind(st, n + 1, mi, key);
     if (rc == STRATA_OK)
         rc = strata_stmt_step(st);
+    if (changes)
+        *changes = rc == STRATA_DONE ? strata_stmt_changes(st) : 0;
     strata_stmt_finalize(st);
     return rc == STRATA_DONE ? STRATA_OK : rc;
 }
@@ -818,10 +844,18 @@ static int update_object(strata_session *s, strata_object *o)
     char *sql = strata__sb_take(&sb);
     if (!sql)
         return STRATA_E_NOMEM;
-    rc = run_on_row(s, o, sql, fields, n);
+    int64_t changes = 0;
+    rc = run_on_row(s, o, sql, fields, n, &changes);
     free(sql);
     if (rc != STRATA_OK)
         return object_error_context(s, "updating", o);
+    if (changes == 0) {
+        /* Its row is gone (another transaction, or an ON DELETE rule):
+         * said, rather than the change lost without a word. */
+        strata__session_error(s, STRATA_E_NOT_FOUND,
+                              "no row has this key any more: deleted since it was read");
+        return object_error_context(s, "updating", o);
+    }
     /* The new snapshot first: without memory for it the object stays as
      * it was, in the identity map under its old key (the failed flush
      * rolls the row back). */
@@ -837,6 +871,8 @@ static int update_object(strata_session *s, strata_object *o)
     p->undo = p->loaded;
     p->loaded = now;
     p->tx_serial = strata__db_tx_serial(s->db);
+    if (rekey && (rc = evict_stale(mi, o)) != STRATA_OK)
+        return rc;
     return rekey && !strata__identity_put(mi, o) ? STRATA_E_NOMEM : STRATA_OK;
 }
 
@@ -853,7 +889,7 @@ static int delete_object(strata_session *s, strata_object *o)
     char *sql = strata__sb_take(&sb);
     if (!sql)
         return STRATA_E_NOMEM;
-    rc = run_on_row(s, o, sql, NULL, 0);
+    rc = run_on_row(s, o, sql, NULL, 0, NULL); /* a row already gone is deleted too */
     free(sql);
     if (rc != STRATA_OK)
         return object_error_context(s, "deleting", o);
@@ -864,6 +900,29 @@ static int delete_object(strata_session *s, strata_object *o)
 }
 
 /* ---- flush ------------------------------------------------------------- */
+
+/* After the flush's deletes: the rows the database's own ON DELETE rules
+ * deleted or changed with them are read again at their objects' next use
+ * (a get, a query, a refresh), where one whose row is gone is detached. */
+static int expire_reached(strata_session *s)
+{
+    for (int m = 0; m < s->nmodels; m++) {
+        bool deleted = false;
+        for (size_t i = 0; i < s->nobjs && !deleted; i++)
+            deleted = s->objs[i]->priv->deleted_now && s->objs[i]->priv->mi == s->models[m];
+        bool *reached = deleted ? strata__reached_by_deletes(s, s->models[m]) : NULL;
+        if (deleted && !reached)
+            return strata__session_error(s, STRATA_E_NOMEM, "out of memory");
+        for (size_t i = 0; reached && i < s->nobjs; i++) {
+            struct strata__object *p = s->objs[i]->priv;
+            for (int r = 0; r < s->nmodels; r++)
+                if (reached[r] && p->mi == s->models[r] && p->state == OBJ_PERSISTENT)
+                    p->tx_serial = 0;
+        }
+        free(reached);
+    }
+    return STRATA_OK;
+}
 
 static int max_rank(strata_session *s)
 {
@@ -879,7 +938,7 @@ static void flush_forget(strata_session *s)
 {
     for (size_t i = 0; i < s->nobjs; i++) {
         struct strata__object *p = s->objs[i]->priv;
-        p->inserted_now = p->deleted_now = false;
+        p->inserted_now = p->deleted_now = p->cascaded_now = false;
         strata__snapshot_release(p->undo);
         p->undo = NULL;
     }
@@ -897,6 +956,10 @@ static void flush_undo(strata_session *s)
             p->state = OBJ_DELETED;
             strata__identity_put(p->mi, o);
         }
+        if (p->cascaded_now) { /* the program did not delete it: kept */
+            p->state = OBJ_PERSISTENT;
+            p->deleted_in_tx = false;
+        }
         if (p->undo) {
             strata__identity_remove(p->mi, o);
             strata__snapshot_release(p->loaded);
@@ -910,7 +973,7 @@ static void flush_undo(strata_session *s)
             if (p->mi->autoinc)
                 *(int64_t *)strata__field_ptr(o, p->mi->pk) = 0;
         }
-        p->inserted_now = p->deleted_now = false;
+        p->inserted_now = p->deleted_now = p->cascaded_now = false;
     }
 }
 
@@ -1005,6 +1068,8 @@ int strata_session_flush(strata_session *s)
             if (o->priv->state == OBJ_DELETED && o->priv->mi->rank == rank)
                 rc = delete_object(s, o);
         }
+    if (rc == STRATA_OK)
+        rc = expire_reached(s);
     /* A commit's own flush leaves its savepoint to the COMMIT. */
     if (rc == STRATA_OK)
         rc = s->committing && strata__session_owns_tx(s)

@@ -102,6 +102,7 @@ struct strata__object {
     bool added_in_tx;               /* became pending / inserted since the last commit */
     bool deleted_in_tx;             /* deleted since the last commit */
     bool inserted_now, deleted_now; /* what the flush under way did, to undo when it fails */
+    bool cascaded_now;              /* marked deleted by its cascade, likewise */
     uint64_t nulls;                 /* non-pointer fields that are NULL */
     uint64_t tx_serial;             /* transaction `loaded` was read or written in (db.c) */
     strata__cell *loaded;           /* values as the database has them (NULL: not loaded) */
@@ -308,8 +309,10 @@ int strata__session_error_in(strata_session *s, int code, const char *what);
  * taken as o's values at the last commit; without, those stay (the row
  * may hold this transaction's writes). */
 int strata__session_reread(strata_object *o, bool rebase);
-/* Forget what was loaded of o's relationships (the next access loads it). */
-void strata__forget_related(strata_object *o);
+/* Forget what was loaded of o's relationships (the next access loads it),
+ * and, when settings_too or o's row is committed, the many-to-ones set on
+ * it with strata_set_related and not flushed. */
+void strata__forget_related(strata_object *o, bool settings_too);
 
 /* ---- flush.c ----------------------------------------------------------- */
 
@@ -391,12 +394,22 @@ void strata__relation_fix_keys(strata_object *o);
  * or detached (its delete committed).  Its key would keep the value it
  * had, which after a rollback may be another row's. */
 int strata__relation_check_targets(strata_object *o);
+/* Drop every relationship of o, the settings not flushed too, and o from
+ * the loaded collections of the targets it was set to (strata_refresh). */
+void strata__relation_drop_settings(strata_object *o);
 /* Write the association rows added and removed since the last flush, in
  * the order they were made; stops at the first failure (the flush's
  * transaction is then failed, and its rollback restores the lists). */
 int strata__m2m_flush(strata_session *s);
 
 /* ---- query.c ----------------------------------------------------------- */
+
+/* The session's models whose rows a delete of mi's can reach through the
+ * database's ON DELETE rules: cascades followed as far as they go, and
+ * the rows they set NULL or to their default.  A flag per session model
+ * (mi's own only when a rule of its own reaches it), to free; NULL when
+ * out of memory. */
+bool *strata__reached_by_deletes(strata_session *s, strata__minfo *mi);
 
 /* A query for a relationship's targets of one object. */
 strata_query *strata__query_for_relation(strata_object *o, const strata_relation *r);

@@ -2165,11 +2165,7 @@ static strata_fk_action follows_deletes(const strata__minfo *mj, const strata__m
     return rule;
 }
 
-/* The session's models whose rows a delete of mi's can reach through the
- * database's ON DELETE rules: cascades followed as far as they go, and
- * the rows they set NULL or to their default.  A flag per session model
- * (mi's own only when a rule of its own reaches it). */
-static bool *reached_by_deletes(strata_session *s, strata__minfo *mi)
+bool *strata__reached_by_deletes(strata_session *s, strata__minfo *mi)
 {
     bool *reached = calloc((size_t)s->nmodels + 1, sizeof *reached);
     bool *deleted = calloc((size_t)s->nmodels + 1, sizeof *deleted);
@@ -2221,7 +2217,7 @@ static int bulk_sync(strata_session *s, strata__minfo *mi, bool deleted, bool kn
         if (reached[m] && (known || s->models[m] != mi))
             rc = reread_all(s, s->models[m]);
     for (size_t i = 0; i < s->nobjs; i++)
-        strata__forget_related(s->objs[i]);
+        strata__forget_related(s->objs[i], false);
     return rc;
 }
 
@@ -2313,7 +2309,7 @@ static int bulk(strata_query *q, strata_object *set_from, const int *set, int ns
     size_t nkeys = 0;
     /* The models a delete reaches through ON DELETE rules: their objects
      * are made current first and read again after, as mi's are. */
-    bool *reached = nset ? NULL : reached_by_deletes(s, mi);
+    bool *reached = nset ? NULL : strata__reached_by_deletes(s, mi);
     if (!nset && !reached) {
         rc = strata__session_error(s, STRATA_E_NOMEM, "out of memory");
         goto out;

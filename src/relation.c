@@ -332,6 +332,21 @@ void strata__relation_fix_keys(strata_object *o)
     }
 }
 
+void strata__relation_drop_settings(strata_object *o)
+{
+    struct strata__object *p = o->priv;
+    for (int r = 0; p->rels && r < p->mi->nrels; r++) {
+        strata__relcache *c = &p->rels[r];
+        int mri;
+        const strata_relation *m =
+            c->one_set && c->one ? mirror(p->s, &p->mi->m->relations[r], &mri) : NULL;
+        strata__relcache *back = m ? strata__rel_peek(c->one, mri) : NULL;
+        if (back && back->loaded)
+            strata__list_remove(&back->list, o);
+    }
+    strata__forget_related(o, true);
+}
+
 int strata__relation_check_targets(strata_object *o)
 {
     struct strata__object *p = o->priv;
@@ -345,7 +360,7 @@ int strata__relation_check_targets(strata_object *o)
                 o->model->name, o->model->relations[r].name, c->one->model->name,
                 st == OBJ_TRANSIENT
                     ? "is not added (never added, deleted before its insert, or rolled back)"
-                    : "was deleted and committed");
+                    : "was deleted");
     }
     return STRATA_OK;
 }
@@ -418,6 +433,20 @@ static int m2m_push(strata_session *s, const strata_relation *r, strata_object *
     return STRATA_OK;
 }
 
+/* A many-to-one of t's, on the key r fills, to o's model: the other side of
+ * one-to-many r though r does not name it as its back_populates. */
+static const strata_relation *child_side(strata_object *t, const strata_relation *r,
+                                         strata_object *o)
+{
+    if (r->kind != STRATA_ONE_TO_MANY || !r->fk)
+        return NULL;
+    for (const strata_relation *c = t->model->relations; c && c->name; c++)
+        if (c->kind == STRATA_MANY_TO_ONE && c->target == o->model && c->fk &&
+            strcmp(c->fk, r->fk) == 0)
+            return c;
+    return NULL;
+}
+
 static int change_collection(void *obj, const char *rel, void *target, bool add)
 {
     strata_object *o = strata__as_object(obj), *t = strata__as_object(target);
@@ -456,12 +485,20 @@ static int change_collection(void *obj, const char *rel, void *target, bool add)
     } else if (m && m->kind == STRATA_MANY_TO_ONE) {
         if ((rc = strata_set_related(t, m->name, add ? o : NULL)) != STRATA_OK)
             return rc;
+    } else if ((m = child_side(t, r, o)) != NULL) {
+        if ((rc = strata_set_related(t, m->name, add ? o : NULL)) != STRATA_OK)
+            return rc;
     } else {
+        /* Only the key can be copied, now.  Not from a parent whose key a
+         * rollback can take back into a child whose row it also takes
+         * back: added again, the child would keep that key, by then
+         * perhaps another row's. */
         int fk = strata__field_index(t->priv->mi, r->fk);
-        if (fk < 0 || (add && !has_key(o)))
+        bool uncommitted = t->priv->state != OBJ_PERSISTENT || t->priv->added_in_tx;
+        if (fk < 0 || (add && (!has_key(o) || (o->priv->added_in_tx && uncommitted))))
             return strata__session_error(s, STRATA_E_MISUSE,
                                          "%s.%s: give the relationship a back_populates to add "
-                                         "objects that are not saved yet",
+                                         "objects that are not committed yet",
                                          o->model->name, r->name);
         set_key(t, fk, add ? o : NULL);
     }
@@ -596,6 +633,7 @@ int strata__relation_cascade(strata_object *o, bool *changed)
             if (child && child->priv->state == OBJ_PERSISTENT) {
                 child->priv->state = OBJ_DELETED;
                 child->priv->deleted_in_tx = true;
+                child->priv->cascaded_now = true;
                 *changed = true;
             }
             continue;
@@ -610,6 +648,7 @@ int strata__relation_cascade(strata_object *o, bool *changed)
             if (child->priv->state == OBJ_PERSISTENT) {
                 child->priv->state = OBJ_DELETED;
                 child->priv->deleted_in_tx = true;
+                child->priv->cascaded_now = true;
                 *changed = true;
             }
         }

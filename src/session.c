@@ -645,17 +645,18 @@ int strata__session_load_row(strata_session *s, strata__minfo *mi, strata_stmt *
 
 /* When the transaction ends, what was loaded of an object's relationships
  * is from a finished transaction: the next access loads it again. */
-void strata__forget_related(strata_object *o)
+void strata__forget_related(strata_object *o, bool settings_too)
 {
     struct strata__object *p = o->priv;
-    /* A many-to-one the program set on an object the database does not
-     * hold is the program's, not something a transaction read: it stays,
-     * and its key is copied when the object is inserted.  Forgotten, the
-     * key would keep the value a rolled-back flush gave it, which may be
-     * another row's by then. */
-    bool unsaved = p->state == OBJ_TRANSIENT || p->state == OBJ_PENDING;
+    /* A many-to-one the program set on an object whose row is not
+     * committed (not inserted, or inserted in this transaction) is the
+     * program's, not something a transaction read: it stays, and its key
+     * is copied again when the object is inserted.  Forgotten, the key
+     * would keep the value a flush gave it, which a rollback may give to
+     * another row. */
+    bool unsaved = p->state == OBJ_TRANSIENT || p->state == OBJ_PENDING || p->added_in_tx;
     for (int r = 0; p->rels && r < p->mi->nrels; r++) {
-        if (unsaved && p->rels[r].one_set)
+        if (unsaved && p->rels[r].one_set && !settings_too)
             continue;
         p->rels[r].loaded = false;
         p->rels[r].one = NULL;
@@ -692,7 +693,7 @@ int strata_session_commit(strata_session *s)
         struct strata__object *p = s->objs[i]->priv;
         p->added_in_tx = p->deleted_in_tx = false;
         if (ended)
-            strata__forget_related(s->objs[i]);
+            strata__forget_related(s->objs[i], false);
         if (p->state == OBJ_PERSISTENT && p->committed != p->loaded) {
             strata__snapshot_release(p->committed);
             p->committed = strata__snapshot_share(p->loaded);
@@ -735,7 +736,7 @@ int strata_session_rollback(strata_session *s)
             strata__snapshot_release(p->loaded);
             p->loaded = NULL;
         }
-        strata__forget_related(o); /* after the state: see there */
+        strata__forget_related(o, false); /* after the state: see there */
         if (unsaved)
             continue;
         if (p->committed &&
@@ -940,5 +941,8 @@ int strata_refresh(void *obj)
         return rc;
     strata__snapshot_release(o->priv->loaded);
     o->priv->tx_serial = strata__db_tx_serial(s->db);
+    /* The relationships go with the values: read again on their next
+     * use, and a target set and not flushed is dropped with its key. */
+    strata__relation_drop_settings(o);
     return (o->priv->loaded = strata__snapshot(o, false)) ? STRATA_OK : STRATA_E_NOMEM;
 }

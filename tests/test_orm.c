@@ -1675,6 +1675,34 @@ START_TEST(orm_rollback_keeps_relationships_of_unsaved_objects)
     OK(&f, strata_session_commit(f.s));
     check_parent(&f, y, x);
 
+    /* Inserted, then a savepoint rolled back or a bulk change (which
+     * forget what was loaded), then rolled back: the same. */
+    for (int way = 0; way < 2; way++) {
+        Node *top = new_node(&f, "top", NULL), *low = new_node(&f, "low", top);
+        OK(&f, strata_add(low));
+        OK(&f, strata_add(top));
+        if (way == 0) {
+            OK(&f, strata_session_savepoint(f.s)); /* flushes both */
+            OK(&f, strata_session_savepoint_rollback(f.s));
+        } else {
+            OK(&f, strata_session_flush(f.s));
+            strata_query *bq = strata_query_new(f.s, &node_model);
+            int64_t changed;
+            OK(&f, strata_query_filter(bq, strata_c("name", STRATA_EQ, strata_text("other"))));
+            OK(&f, strata_query_update(bq, (strata_assign[]){{"touched", strata_int(7)}}, 1,
+                                       &changed));
+            strata_query_free(bq);
+        }
+        OK(&f, strata_session_rollback(f.s));
+        Node *taker = new_node(&f, "taker", NULL);
+        OK(&f, strata_add(taker));
+        OK(&f, strata_session_commit(f.s));
+        OK(&f, strata_add(low));
+        OK(&f, strata_add(top));
+        OK(&f, strata_session_commit(f.s));
+        check_parent(&f, low, top);
+    }
+
     /* Set to an object the flush cannot give a key: refused, before any
      * SQL, naming the relationship; the key is not left naming what the
      * rolled-back flush gave it. */
@@ -1713,6 +1741,183 @@ START_TEST(orm_rollback_keeps_relationships_of_unsaved_objects)
     ck_assert_int_eq(c->parent_id, p->id);
     OK(&f, strata_session_commit(f.s));
     check_parent(&f, c, p);
+    teardown(&f);
+}
+END_TEST
+
+/* A one-to-many without back_populates: a child added to a parent the
+ * transaction inserted goes through the child's own many-to-one when it
+ * has one (kept through a rollback like any setting), and is refused when
+ * it has none and a rollback could leave it another row's key. */
+START_TEST(orm_collection_add_kept_through_rollback)
+{
+    fixture f;
+    setup_db(&f);
+    Shelf *a, *b;
+    Gadget *g;
+    OK(&f, strata_new(f.s, &shelf_model, &a));
+    OK(&f, strata_set_text(&a->label, "A"));
+    OK(&f, strata_add(a));
+    OK(&f, strata_session_flush(f.s));
+    OK(&f, strata_new(f.s, &gadget_model, &g));
+    g->weight = 1.5;
+    OK(&f, strata_collection_add(a, "gadgets", g));
+    OK(&f, strata_add(g));
+    OK(&f, strata_session_rollback(f.s));
+    OK(&f, strata_new(f.s, &shelf_model, &b));
+    OK(&f, strata_set_text(&b->label, "B")); /* on SQLite, takes A's old key */
+    OK(&f, strata_add(b));
+    OK(&f, strata_session_commit(f.s));
+    OK(&f, strata_add(a));
+    OK(&f, strata_add(g));
+    OK(&f, strata_session_commit(f.s));
+    ck_assert(a->id > 0 && a->id != b->id);
+    ck_assert_int_eq(g->shelf_id, a->id);
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT shelf_id FROM gadget WHERE id = %lld", (long long)g->id);
+    ck_assert_int_eq(th_int(f.db, sql), a->id);
+    /* A parent not saved yet is fine now too: its key is copied at the
+     * flush. */
+    Shelf *c;
+    Gadget *h;
+    OK(&f, strata_new(f.s, &shelf_model, &c));
+    OK(&f, strata_set_text(&c->label, "C"));
+    OK(&f, strata_new(f.s, &gadget_model, &h));
+    h->weight = 2.5;
+    OK(&f, strata_collection_add(c, "gadgets", h));
+    OK(&f, strata_add(h));
+    OK(&f, strata_add(c));
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(h->shelf_id, c->id);
+    teardown(&f);
+}
+END_TEST
+
+/* A failed flush puts back what its cascades marked: the program deleted
+ * the album and then kept it, so its tracks stay too. */
+START_TEST(orm_failed_flush_takes_back_its_cascade)
+{
+    fixture f;
+    setup_db(&f);
+    MusicAlbum *al;
+    Track *t;
+    OK(&f, strata_new(f.s, &album_model, &al));
+    OK(&f, strata_set_text(&al->title, "kept"));
+    OK(&f, strata_add(al));
+    OK(&f, strata_new(f.s, &track_model, &t));
+    OK(&f, strata_set_text(&t->name, "track"));
+    OK(&f, strata_set_related(t, "album", al));
+    OK(&f, strata_add(t));
+    User *u = new_user(&f, "owner", "owner@example.com");
+    Post *p;
+    OK(&f, strata_new(f.s, &post_model, &p));
+    OK(&f, strata_set_text(&p->body, "pins the user"));
+    OK(&f, strata_set_related(p, "author", u));
+    OK(&f, strata_add(p));
+    OK(&f, strata_session_commit(f.s));
+    OK(&f, strata_delete(al));
+    OK(&f, strata_delete(u)); /* its post is still there: the flush fails */
+    ck_assert_int_eq(strata_session_flush(f.s), STRATA_E_FOREIGN_KEY);
+    OK(&f, strata_add(al));
+    OK(&f, strata_add(u));
+    OK(&f, strata_session_commit(f.s));
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM track WHERE id = %lld", (long long)t->id);
+    ck_assert_int_eq(th_int(f.db, sql), 1);
+    Track *again;
+    OK(&f, strata_get(f.s, &track_model, t->id, &again));
+    ck_assert_ptr_eq(again, t);
+    teardown(&f);
+}
+END_TEST
+
+/* strata_refresh puts the relationships back with the values: a target
+ * set and not flushed is dropped with its key. */
+START_TEST(orm_refresh_drops_an_unflushed_setting)
+{
+    fixture f;
+    setup_db(&f);
+    User *u1 = new_user(&f, "one", "one@example.com"), *u2 = new_user(&f, "two", "two@example.com");
+    Post *p;
+    OK(&f, strata_new(f.s, &post_model, &p));
+    OK(&f, strata_set_text(&p->body, "b"));
+    OK(&f, strata_set_related(p, "author", u1));
+    OK(&f, strata_add(p));
+    OK(&f, strata_session_commit(f.s));
+    const strata_list *posts;
+    OK(&f, strata_related_list(u2, "posts", &posts));
+    ck_assert_uint_eq(posts->count, 0);
+    OK(&f, strata_set_related(p, "author", u2));
+    ck_assert_uint_eq(posts->count, 1);
+    OK(&f, strata_refresh(p));
+    User *author;
+    OK(&f, strata_related(p, "author", &author));
+    ck_assert_ptr_eq(author, u1);
+    OK(&f, strata_related_list(u2, "posts", &posts));
+    ck_assert_uint_eq(posts->count, 0);
+    OK(&f, strata_session_commit(f.s));
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT user_id FROM post WHERE id = %lld", (long long)p->id);
+    ck_assert_int_eq(th_int(f.db, sql), u1->id);
+    teardown(&f);
+}
+END_TEST
+
+/* Rows the database deleted by itself: an UPDATE of one is an error, not
+ * a change lost; an ON DELETE rule's rows are read again at their next
+ * use; a key the database gives again is the new row's alone. */
+START_TEST(orm_rows_gone_under_the_session)
+{
+    fixture f;
+    setup_db(&f);
+    Node *n = new_node(&f, "n", NULL);
+    OK(&f, strata_add(n));
+    OK(&f, strata_session_commit(f.s));
+    char sql[160];
+    snprintf(sql, sizeof sql, "DELETE FROM node WHERE id = %lld", (long long)n->id);
+    OK(&f, strata_db_exec(f.db, sql));
+    OK(&f, strata_set_text(&n->name, "lost?"));
+    ck_assert_int_eq(strata_session_commit(f.s), STRATA_E_NOT_FOUND);
+    ck_assert_ptr_nonnull(strstr(strata_session_errmsg(f.s), "no row has this key"));
+    OK(&f, strata_session_rollback(f.s));
+
+    /* ON DELETE CASCADE: the child's row goes with its parent's. */
+    Node *root = new_node(&f, "root", NULL), *kid = new_node(&f, "kid", root);
+    OK(&f, strata_add(root));
+    OK(&f, strata_add(kid));
+    OK(&f, strata_session_commit(f.s));
+    int64_t kid_id = kid->id;
+    OK(&f, strata_delete(root));
+    OK(&f, strata_session_flush(f.s));
+    Node *got = NULL;
+    ck_assert_int_eq(strata_get(f.s, &node_model, kid_id, &got), STRATA_E_NOT_FOUND);
+    OK(&f, strata_session_commit(f.s));
+
+    /* The same, the child not looked at before keys are given again. */
+    root = new_node(&f, "root2", NULL);
+    kid = new_node(&f, "kid2", root);
+    OK(&f, strata_add(root));
+    OK(&f, strata_add(kid));
+    OK(&f, strata_session_commit(f.s));
+    kid_id = kid->id;
+    OK(&f, strata_delete(root));
+    OK(&f, strata_session_commit(f.s));
+    Node *fresh[3];
+    for (int i = 0; i < 3; i++) {
+        fresh[i] = new_node(&f, "fresh", NULL);
+        OK(&f, strata_add(fresh[i]));
+    }
+    OK(&f, strata_session_commit(f.s)); /* SQLite gives the freed keys again */
+    OK(&f, strata_set_text(&kid->name, "stale"));
+    int rc = strata_session_commit(f.s);
+    ck_assert_msg(rc == STRATA_OK || rc == STRATA_E_NOT_FOUND, "%s", strata_errname(rc));
+    if (rc != STRATA_OK)
+        OK(&f, strata_session_rollback(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM node WHERE name = 'stale'"), 0);
+    for (int i = 0; i < 3; i++) {
+        OK(&f, strata_get(f.s, &node_model, fresh[i]->id, &got));
+        ck_assert_ptr_eq(got, fresh[i]);
+    }
     teardown(&f);
 }
 END_TEST
@@ -2031,15 +2236,19 @@ START_TEST(orm_relationship_without_back_populates)
     OK(&f, strata_related_list(top, "gadgets", &gadgets));
     ck_assert_uint_eq(gadgets->count, 0);
 
-    /* Without back_populates, adding to a one-to-many sets the child's key
-     * at once, which needs the parent's key. */
+    /* Without back_populates, the child's own many-to-one on that key
+     * records the change: the key is copied at once from a saved parent,
+     * at the flush from a new one. */
     Shelf *low;
     OK(&f, strata_new(f.s, &shelf_model, &low));
     OK(&f, strata_set_text(&low->label, "low"));
     OK(&f, strata_add(low));
-    MISUSE_MSG(&f, strata_collection_add(low, "gadgets", g),
-               "Shelf.gadgets: give the relationship a back_populates to add objects that are "
-               "not saved yet");
+    Gadget *k = new_gadget(&f, true, 3);
+    OK(&f, strata_collection_add(low, "gadgets", k));
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(k->shelf_id, low->id);
+    OK(&f, strata_delete(k));
+    OK(&f, strata_session_commit(f.s));
     OK(&f, strata_collection_add(top, "gadgets", g));
     OK(&f, strata_collection_add(top, "gadgets", h));
     OK(&f, strata_collection_add(top, "gadgets", h)); /* already there */
@@ -4022,6 +4231,10 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_identity_map_does_not_grow_with_removed_keys);
     tcase_add_test(tc, orm_key_fixed_after_one_batch);
     tcase_add_test(tc, orm_rollback_keeps_relationships_of_unsaved_objects);
+    tcase_add_test(tc, orm_collection_add_kept_through_rollback);
+    tcase_add_test(tc, orm_failed_flush_takes_back_its_cascade);
+    tcase_add_test(tc, orm_refresh_drops_an_unflushed_setting);
+    tcase_add_test(tc, orm_rows_gone_under_the_session);
     tcase_add_test(tc, orm_rollback_keeps_a_committed_delete);
     tcase_add_test(tc, orm_flush_savepoint_lost_by_the_driver);
     tcase_add_test(tc, orm_session_does_not_commit_the_callers_transaction);
