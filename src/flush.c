@@ -899,6 +899,98 @@ static int delete_object(strata_session *s, strata_object *o)
     return STRATA_OK;
 }
 
+/* Whether mi's deleted rows go children first among themselves: a model
+ * that refers to itself by its one integer key. */
+static bool deletes_in_order(const strata__minfo *mi) { return mi->pk >= 0 && refers_to_itself(mi); }
+
+static int cmp_by_key(const void *a, const void *b)
+{
+    int64_t x = strata__pk(*(strata_object *const *)a), y = strata__pk(*(strata_object *const *)b);
+    return x < y ? -1 : x > y;
+}
+
+/* Where a row keyed `key` is in bykey[0..n) (sorted by key); n if not. */
+static size_t find_by_key(strata_object *const *bykey, size_t n, int64_t key)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strata__pk(bykey[mid]) < key)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && strata__pk(bykey[lo]) == key ? lo : n;
+}
+
+/* The place in bykey of the row deleted row o points at through its
+ * relationship r to its own model, by the key the database holds; n when
+ * that row is not being deleted (or is o). */
+static size_t deleted_parent(const strata__minfo *mi, strata_object *const *bykey, size_t n,
+                             strata_object *o, int r)
+{
+    int f = mi->relfk[r];
+    if (f < 0 || mi->m->relations[r].target != mi->m || !o->priv->loaded ||
+        o->priv->loaded[f].null)
+        return n;
+    size_t at = find_by_key(bykey, n, o->priv->loaded[f].i);
+    return at < n && bykey[at] != o ? at : n;
+}
+
+/* The deleted rows of a model that refers to itself: a row goes once the
+ * deleted rows that point at it (by the keys the database holds) have
+ * gone, so a subtree deleted in one flush needs no ON DELETE rule.  Each
+ * row is taken once and its parents found by a search.  Rows in a cycle
+ * go last, in the session's order. */
+static int delete_in_rounds(strata_session *s, strata__minfo *mi)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->nobjs; i++)
+        n += s->objs[i]->priv->mi == mi && s->objs[i]->priv->state == OBJ_DELETED;
+    if (n == 0)
+        return STRATA_OK;
+    strata_object **dead = malloc(n * sizeof *dead), **bykey = malloc(n * sizeof *bykey);
+    strata_object **ready = malloc(n * sizeof *ready);
+    size_t *kids = calloc(n, sizeof *kids); /* per row of bykey: deleted rows pointing at it */
+    if (!dead || !bykey || !ready || !kids) {
+        free(dead), free(bykey), free(ready), free(kids);
+        return strata__session_error(s, STRATA_E_NOMEM, "out of memory");
+    }
+    for (size_t i = 0, k = 0; i < s->nobjs; i++)
+        if (s->objs[i]->priv->mi == mi && s->objs[i]->priv->state == OBJ_DELETED)
+            dead[k++] = s->objs[i];
+    memcpy(bykey, dead, n * sizeof *dead);
+    qsort(bykey, n, sizeof *bykey, cmp_by_key);
+    for (size_t i = 0; i < n; i++)
+        for (int r = 0; r < mi->nrels; r++) {
+            size_t at = deleted_parent(mi, bykey, n, dead[i], r);
+            if (at < n)
+                kids[at]++;
+        }
+    /* The rows no deleted row points at, in the session's order; each one
+     * deleted may make its parents ready, which join the end. */
+    size_t nready = 0;
+    for (size_t i = 0; i < n; i++)
+        if (kids[find_by_key(bykey, n, strata__pk(dead[i]))] == 0)
+            ready[nready++] = dead[i];
+    int rc = STRATA_OK;
+    for (size_t q = 0; q < nready && rc == STRATA_OK; q++) {
+        strata_object *o = ready[q];
+        if ((rc = delete_object(s, o)) != STRATA_OK)
+            break;
+        for (int r = 0; r < mi->nrels; r++) {
+            size_t at = deleted_parent(mi, bykey, n, o, r);
+            if (at < n && --kids[at] == 0)
+                ready[nready++] = bykey[at];
+        }
+    }
+    for (size_t i = 0; i < n && rc == STRATA_OK; i++) /* a cycle */
+        if (dead[i]->priv->state == OBJ_DELETED)
+            rc = delete_object(s, dead[i]);
+    free(dead), free(bykey), free(ready), free(kids);
+    return rc;
+}
+
 /* ---- flush ------------------------------------------------------------- */
 
 /* After the flush's deletes: the rows the database's own ON DELETE rules
@@ -1062,12 +1154,17 @@ int strata_session_flush(strata_session *s)
                 rc = strata__relation_cascade(s->objs[i], &changed);
     }
     /* Children first. */
-    for (int rank = top; rank >= 0 && rc == STRATA_OK; rank--)
+    for (int rank = top; rank >= 0 && rc == STRATA_OK; rank--) {
         for (size_t i = 0; i < s->nobjs && rc == STRATA_OK; i++) {
             strata_object *o = s->objs[i];
-            if (o->priv->state == OBJ_DELETED && o->priv->mi->rank == rank)
+            if (o->priv->state == OBJ_DELETED && o->priv->mi->rank == rank &&
+                !deletes_in_order(o->priv->mi))
                 rc = delete_object(s, o);
         }
+        for (int m = 0; m < s->nmodels && rc == STRATA_OK; m++)
+            if (s->models[m]->rank == rank && deletes_in_order(s->models[m]))
+                rc = delete_in_rounds(s, s->models[m]);
+    }
     if (rc == STRATA_OK)
         rc = expire_reached(s);
     /* A commit's own flush leaves its savepoint to the COMMIT. */
