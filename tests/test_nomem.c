@@ -27,7 +27,8 @@
  * field, a bulk delete, a commit); rekey (a loaded row's key changed and
  * committed); tree (rows of a model that refer to each other, added
  * children first, so inserted in rounds; after a failed commit the tree
- * is committed again, or rolled back and added again).
+ * is committed again, or rolled back and added again); tree-delete (the
+ * same rows loaded and deleted parents first: deleted children first).
  * Each phase runs twice un-armed first: the first run lets the libraries
  * do their one-time set-up (tracking is then reset), the second counts the
  * phase's allocations and records the expected output and database state.
@@ -1172,6 +1173,63 @@ static bool after_failed_tree(ctx *c, text *why)
     return handle_usable(c, why);
 }
 
+/* The tree made un-armed, then deleted through the session root first:
+ * the flush deletes it leaves first. */
+static void setup_tree_rows(ctx *c)
+{
+    setup_tree(c);
+    exec_ok(c->db, "INSERT INTO branch (id, name, note, parent_id) VALUES (1, 'root', NULL, NULL)");
+    exec_ok(c->db, "INSERT INTO branch (id, name, note, parent_id) VALUES (2, 'k1', NULL, 1), "
+                   "(3, 'k2', 'leafy', 1), (4, 'g1', NULL, 2), (5, 'g2', NULL, 3), "
+                   "(6, 'g3', 'leafy', 2)");
+}
+
+static int run_tree_delete(ctx *c)
+{
+    TRY(c, strata_session_new(&c->s, c->db));
+    strata_query *q;
+    TRY_PTR(c, q = strata_query_new(c->s, &branch_model));
+    c->q = q;
+    TRY(c, strata_query_order_by(q, "id", STRATA_ASC)); /* parents before their children */
+    TRY(c, strata_query_all(q, &c->l));
+    for (size_t i = 0; i < c->l->count; i++)
+        TRY(c, strata_delete(c->l->items[i]));
+    TRY(c, strata_session_commit(c->s));
+    text_add(&c->out, "%zu branches deleted\n", c->l->count);
+    strata_list_free(c->l);
+    strata_query_free(c->q);
+    c->l = NULL, c->q = NULL;
+    strata_session_free(c->s);
+    c->s = NULL;
+    return STRATA_OK;
+}
+
+/* After a failed commit: the commit again writes it all, or a rollback
+ * leaves the tree whole. */
+static bool after_failed_tree_delete(ctx *c, text *why)
+{
+    strata_list_free(c->l);
+    strata_query_free(c->q);
+    c->l = NULL, c->q = NULL;
+    if (!c->s)
+        return handle_usable(c, why);
+    if (c->step && strcmp(c->step, "strata_session_commit(c->s)") == 0 &&
+        strata_session_commit(c->s) == STRATA_OK) {
+        c->redone = true; /* one_run compares the database with the run's */
+        return handle_usable(c, why);
+    }
+    int rc = strata_session_rollback(c->s);
+    if (rc != STRATA_OK && !th_is_pg() &&
+        strstr(strata_session_errmsg(c->s), "cannot rollback - no transaction is active"))
+        rc = STRATA_OK; /* as in after_failed_commit */
+    if (rc != STRATA_OK) {
+        text_add(why, "rollback after the failure: %s: %s", strata_errname(rc),
+                 strata_session_errmsg(c->s));
+        return false;
+    }
+    return handle_usable(c, why);
+}
+
 /* -- queries -- */
 
 static void setup_rows_7(ctx *c) { setup_rows(c, 7); }
@@ -1468,6 +1526,7 @@ static const phase phases[] = {
     {"bulk-change", setup_rows_7, run_bulkchange, after_failed_commit, dump_rows, true, 7},
     {"rekey", setup_rows_4, run_rekey, after_failed_rekey, dump_rows, true, 4},
     {"tree", setup_tree, run_tree, after_failed_tree, dump_tree, true, 4},
+    {"tree-delete", setup_tree_rows, run_tree_delete, after_failed_tree_delete, dump_tree, true, 4},
 };
 
 /* ---- the driver ------------------------------------------------------------------------ */
@@ -1783,7 +1842,7 @@ static void run_phase(const phase *ph)
                 "by itself, which the handle still counted open (src/db.c, "
                 "engines/sqlite/driver.c)\n",
                 ph->name, th_engine_name(th_engine_now()), auto_rollback);
-    if (ph->setup == setup_tree && !memory_engine())
+    if ((ph->setup == setup_tree || ph->setup == setup_tree_rows) && !memory_engine())
         exec_ok(verify_db, "DROP TABLE branch");
     if (verify_db) {
         strata_db_close(verify_db);
