@@ -526,6 +526,20 @@ static int insert_objects(strata_session *s, strata__minfo *mi, strata_object **
     return rc;
 }
 
+/* "<Model key>" context for a failed statement on one object. */
+static int object_error_context(strata_session *s, const char *doing, strata_object *o)
+{
+    strata__sb sb;
+    strata__sb_init(&sb);
+    strata__key key = {0};
+    strata__object_key(o, key);
+    strata__key_text(&sb, o->priv->mi, key);
+    char *k = strata__sb_take(&sb);
+    int rc = strata__db_error_context(s->db, "%s %s %s", doing, o->model->name, k ? k : "");
+    free(k);
+    return rc;
+}
+
 /* An object the map holds under o's key stands for a row that is gone
  * once the database has given that key to o's row (deleted by an ON
  * DELETE rule, or made by SQL a rollback took back, and the key used
@@ -537,12 +551,23 @@ static int evict_stale(strata__minfo *mi, strata_object *o)
     strata_object *old = strata__identity_find_key(mi, key);
     if (!old || old == o)
         return STRATA_OK;
+    struct strata__object *op = old->priv;
+    bool changed = op->state == OBJ_DELETED;
+    for (int f = 0; !changed && op->loaded && f < mi->nfields; f++)
+        changed = strata__field_changed(old, f, &op->loaded[f]);
     int rc = strata__savepoint_note(old);
     if (rc != STRATA_OK)
         return rc;
     strata__identity_remove(mi, old);
-    old->priv->state = OBJ_DETACHED;
-    old->priv->deleted_in_tx = true;
+    op->state = OBJ_DETACHED;
+    op->deleted_in_tx = true;
+    if (changed) {
+        /* Its changes cannot be written: said, not dropped. */
+        strata__session_error(o->priv->s, STRATA_E_NOT_FOUND,
+                              "no row has this key any more: deleted since it was read, and "
+                              "the key given to a new row");
+        return object_error_context(o->priv->s, "updating", old);
+    }
     return STRATA_OK;
 }
 
@@ -569,6 +594,7 @@ static int insert_batch(strata_session *s, strata__minfo *mi, strata_object **ba
         struct strata__object *p = batch[i]->priv;
         p->state = OBJ_PERSISTENT;
         p->tx_serial = strata__db_tx_serial(s->db);
+        p->stale = false;
         strata__snapshot_release(p->loaded);
         if (!(p->loaded = strata__snapshot(batch[i], true)))
             return STRATA_E_NOMEM;
@@ -760,20 +786,6 @@ static int insert_model(strata_session *s, strata__minfo *mi)
 }
 
 /* ---- update and delete ------------------------------------------------- */
-
-/* "<Model key>" context for a failed statement on one object. */
-static int object_error_context(strata_session *s, const char *doing, strata_object *o)
-{
-    strata__sb sb;
-    strata__sb_init(&sb);
-    strata__key key = {0};
-    strata__object_key(o, key);
-    strata__key_text(&sb, o->priv->mi, key);
-    char *k = strata__sb_take(&sb);
-    int rc = strata__db_error_context(s->db, "%s %s %s", doing, o->model->name, k ? k : "");
-    free(k);
-    return rc;
-}
 
 /* Run `sql` on o's row (an UPDATE or DELETE), binding the changed
  * fields[0..n) and then the object's key as it was loaded.  Inside a
@@ -1009,7 +1021,7 @@ static int expire_reached(strata_session *s)
             struct strata__object *p = s->objs[i]->priv;
             for (int r = 0; r < s->nmodels; r++)
                 if (reached[r] && p->mi == s->models[r] && p->state == OBJ_PERSISTENT)
-                    p->tx_serial = 0;
+                    p->stale = true;
         }
         free(reached);
     }

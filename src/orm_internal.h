@@ -103,6 +103,8 @@ struct strata__object {
     bool deleted_in_tx;             /* deleted since the last commit */
     bool inserted_now, deleted_now; /* what the flush under way did, to undo when it fails */
     bool cascaded_now;              /* marked deleted by its cascade, likewise */
+    bool stale; /* an ON DELETE rule may have changed its row in this transaction: read
+                   again at the next use, its values at the last commit kept */
     uint64_t nulls;                 /* non-pointer fields that are NULL */
     uint64_t tx_serial;             /* transaction `loaded` was read or written in (db.c) */
     strata__cell *loaded;           /* values as the database has them (NULL: not loaded) */
@@ -309,10 +311,11 @@ int strata__session_error_in(strata_session *s, int code, const char *what);
  * taken as o's values at the last commit; without, those stay (the row
  * may hold this transaction's writes). */
 int strata__session_reread(strata_object *o, bool rebase);
-/* Forget what was loaded of o's relationships (the next access loads it),
- * and, when settings_too or o's row is committed, the many-to-ones set on
- * it with strata_set_related and not flushed. */
-void strata__forget_related(strata_object *o, bool settings_too);
+/* Forget what was loaded of o's relationships (the next access loads it)
+ * at the end of a transaction, and the many-to-ones set on it with
+ * strata_set_related unless its row is not committed (they are the
+ * program's, and their keys are copied when it is inserted). */
+void strata__forget_related(strata_object *o);
 
 /* ---- flush.c ----------------------------------------------------------- */
 
@@ -394,9 +397,13 @@ void strata__relation_fix_keys(strata_object *o);
  * or detached (its delete committed).  Its key would keep the value it
  * had, which after a rollback may be another row's. */
 int strata__relation_check_targets(strata_object *o);
-/* Drop every relationship of o, the settings not flushed too, and o from
- * the loaded collections of the targets it was set to (strata_refresh). */
-void strata__relation_drop_settings(strata_object *o);
+/* After o's values were put back or read again (a savepoint's rollback, a
+ * bulk change, a refresh): what was loaded of its relationships is
+ * forgotten, and of the many-to-ones set on it those its key fields no
+ * longer agree with are dropped (and o leaves the target's loaded
+ * collection); those that agree stay, flushed as they are, and an object
+ * not in the database keeps them all. */
+void strata__relation_settle(strata_object *o);
 /* Write the association rows added and removed since the last flush, in
  * the order they were made; stops at the first failure (the flush's
  * transaction is then failed, and its rollback restores the lists). */

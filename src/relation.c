@@ -332,19 +332,31 @@ void strata__relation_fix_keys(strata_object *o)
     }
 }
 
-void strata__relation_drop_settings(strata_object *o)
+void strata__relation_settle(strata_object *o)
 {
     struct strata__object *p = o->priv;
+    /* An object not in the database keeps its settings whatever its key
+     * fields hold: they are copied again at its insert. */
+    bool unsaved = p->state == OBJ_TRANSIENT || p->state == OBJ_PENDING;
     for (int r = 0; p->rels && r < p->mi->nrels; r++) {
         strata__relcache *c = &p->rels[r];
+        int fk = p->mi->relfk[r];
+        strata_object *t = c->one_set ? c->one : NULL;
+        if (t && unsaved)
+            continue;
+        if (t && fk >= 0 && has_key(t) && !strata__field_is_null(o, fk) &&
+            *(int64_t *)strata__field_ptr(o, fk) == strata__pk(t))
+            continue; /* the key says what the setting says */
         int mri;
-        const strata_relation *m =
-            c->one_set && c->one ? mirror(p->s, &p->mi->m->relations[r], &mri) : NULL;
-        strata__relcache *back = m ? strata__rel_peek(c->one, mri) : NULL;
+        const strata_relation *m = t ? mirror(p->s, &p->mi->m->relations[r], &mri) : NULL;
+        strata__relcache *back = m ? strata__rel_peek(t, mri) : NULL;
         if (back && back->loaded)
             strata__list_remove(&back->list, o);
+        c->loaded = false;
+        c->one = NULL;
+        c->one_set = false;
+        c->list.count = 0;
     }
-    strata__forget_related(o, true);
 }
 
 int strata__relation_check_targets(strata_object *o)
@@ -353,6 +365,10 @@ int strata__relation_check_targets(strata_object *o)
     for (int r = 0; p->rels && r < p->mi->nrels; r++) {
         const strata__relcache *c = &p->rels[r];
         int st = c->one_set && c->one ? c->one->priv->state : OBJ_PENDING;
+        /* A saved object's setting to a target deleted since was written
+         * when it was made (strata_set_related refuses a deleted one). */
+        if (st == OBJ_DETACHED && p->state != OBJ_PENDING)
+            continue;
         if (p->mi->relfk[r] >= 0 && (st == OBJ_TRANSIENT || st == OBJ_DETACHED))
             return strata__session_error(
                 p->s, STRATA_E_MISUSE,
@@ -377,6 +393,10 @@ int strata_set_related(void *obj, const char *rel, void *target)
         return strata__session_error(o->priv->s, STRATA_E_MISUSE,
                                      "%s.%s is not a many-to-one relationship to that object",
                                      o->model->name, r->name);
+    if (t && t->priv->state == OBJ_DETACHED)
+        return strata__session_error(o->priv->s, STRATA_E_MISUSE,
+                                     "%s.%s: that %s was deleted", o->model->name, r->name,
+                                     t->model->name);
     strata__relcache *c = strata__rel(o, ri);
     if (!c)
         return STRATA_E_NOMEM;

@@ -233,7 +233,7 @@ int strata_session_savepoint_rollback(strata_session *s)
                 break;
             }
         }
-        strata__forget_related(o, false);
+        strata__relation_settle(o);
     }
     s->nm2m = 0;
     s->has_pending = false;

@@ -504,7 +504,7 @@ int strata_delete(void *obj)
 bool strata__object_current(const strata_object *o)
 {
     const struct strata__object *p = o->priv;
-    return p->tx_serial != 0 && p->tx_serial == strata__db_tx_serial(p->s->db);
+    return !p->stale && p->tx_serial != 0 && p->tx_serial == strata__db_tx_serial(p->s->db);
 }
 
 /* Read the current row (its columns from col0) into `o`, whose values are
@@ -557,6 +557,7 @@ static int refresh_from_row(strata_object *o, strata_stmt *st, int col0, bool re
         p->committed = strata__snapshot_share(db);
     }
     p->tx_serial = strata__db_tx_serial(p->s->db);
+    p->stale = false;
     return STRATA_OK;
 }
 
@@ -605,10 +606,11 @@ int strata__session_load_row(strata_session *s, strata__minfo *mi, strata_stmt *
         if (current && !reread)
             return STRATA_OK;
         /* Values from an earlier transaction: the row is what was
-         * committed since.  Read again inside this one (locked, or after a
-         * bulk change): the row may hold this transaction's own writes,
-         * which a rollback undoes, so the values at the last commit stay. */
-        return refresh_from_row(o, st, col0, !current);
+         * committed since.  Read again inside this one (locked, after a
+         * bulk change, or stale after the flush's deletes): the row may
+         * hold this transaction's own writes, which a rollback undoes, so
+         * the values at the last commit stay. */
+        return refresh_from_row(o, st, col0, !current && !o->priv->stale);
     }
     if (!vals && !(vals = calloc((size_t)mi->nfields, sizeof *vals)))
         return STRATA_E_NOMEM;
@@ -645,7 +647,7 @@ int strata__session_load_row(strata_session *s, strata__minfo *mi, strata_stmt *
 
 /* When the transaction ends, what was loaded of an object's relationships
  * is from a finished transaction: the next access loads it again. */
-void strata__forget_related(strata_object *o, bool settings_too)
+void strata__forget_related(strata_object *o)
 {
     struct strata__object *p = o->priv;
     /* A many-to-one the program set on an object whose row is not
@@ -656,7 +658,7 @@ void strata__forget_related(strata_object *o, bool settings_too)
      * another row. */
     bool unsaved = p->state == OBJ_TRANSIENT || p->state == OBJ_PENDING || p->added_in_tx;
     for (int r = 0; p->rels && r < p->mi->nrels; r++) {
-        if (unsaved && p->rels[r].one_set && !settings_too)
+        if (unsaved && p->rels[r].one_set)
             continue;
         p->rels[r].loaded = false;
         p->rels[r].one = NULL;
@@ -693,7 +695,7 @@ int strata_session_commit(strata_session *s)
         struct strata__object *p = s->objs[i]->priv;
         p->added_in_tx = p->deleted_in_tx = false;
         if (ended)
-            strata__forget_related(s->objs[i], false);
+            strata__forget_related(s->objs[i]);
         if (p->state == OBJ_PERSISTENT && p->committed != p->loaded) {
             strata__snapshot_release(p->committed);
             p->committed = strata__snapshot_share(p->loaded);
@@ -736,7 +738,7 @@ int strata_session_rollback(strata_session *s)
             strata__snapshot_release(p->loaded);
             p->loaded = NULL;
         }
-        strata__forget_related(o, false); /* after the state: see there */
+        strata__forget_related(o); /* after the state: see there */
         if (unsaved)
             continue;
         if (p->committed &&
@@ -941,8 +943,9 @@ int strata_refresh(void *obj)
         return rc;
     strata__snapshot_release(o->priv->loaded);
     o->priv->tx_serial = strata__db_tx_serial(s->db);
+    o->priv->stale = false;
     /* The relationships go with the values: read again on their next
      * use, and a target set and not flushed is dropped with its key. */
-    strata__relation_drop_settings(o);
+    strata__relation_settle(o);
     return (o->priv->loaded = strata__snapshot(o, false)) ? STRATA_OK : STRATA_E_NOMEM;
 }

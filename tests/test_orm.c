@@ -1989,6 +1989,144 @@ START_TEST(orm_tree_deleted_replies_first)
 }
 END_TEST
 
+/* A many-to-one set with strata_set_related stays as long as the object's
+ * key fields agree with it: after a savepoint's rollback, a bulk change or
+ * a refresh, a setting the values put back contradict is dropped, one they
+ * agree with is kept (through a later rollback too). */
+START_TEST(orm_settings_follow_the_values_put_back)
+{
+    fixture f;
+    setup_db(&f);
+    User *u1 = new_user(&f, "u1", "u1@x"), *u2 = new_user(&f, "u2", "u2@x");
+    OK(&f, strata_session_commit(f.s));
+    char sql[160];
+
+    /* Set inside a savepoint, rolled back with it. */
+    Post *p = new_post(&f, "p", u1);
+    OK(&f, strata_session_flush(f.s)); /* inserted in this transaction */
+    OK(&f, strata_session_savepoint(f.s));
+    OK(&f, strata_set_related(p, "author", u2));
+    OK(&f, strata_session_savepoint_rollback(f.s));
+    User *a = NULL;
+    OK(&f, strata_related(p, "author", &a));
+    ck_assert_ptr_eq(a, u1);
+    /* ... and to a target made inside it, which the rollback took back. */
+    OK(&f, strata_session_savepoint(f.s));
+    User *u3 = new_user(&f, "u3", "u3@x");
+    OK(&f, strata_set_related(p, "author", u3));
+    OK(&f, strata_session_flush(f.s));
+    OK(&f, strata_session_savepoint_rollback(f.s));
+    OK(&f, strata_session_commit(f.s));
+    snprintf(sql, sizeof sql, "SELECT user_id FROM post WHERE id = %lld", (long long)p->id);
+    ck_assert_int_eq(th_int(f.db, sql), u1->id);
+
+    /* A refresh after the setting was flushed keeps it, and the target's
+     * loaded posts. */
+    const strata_list *posts;
+    OK(&f, strata_related_list(u2, "posts", &posts));
+    OK(&f, strata_set_related(p, "author", u2));
+    OK(&f, strata_session_flush(f.s));
+    OK(&f, strata_refresh(p));
+    OK(&f, strata_related_list(u2, "posts", &posts));
+    ck_assert_uint_eq(posts->count, 1);
+    OK(&f, strata_related(p, "author", &a));
+    ck_assert_ptr_eq(a, u2);
+    OK(&f, strata_session_commit(f.s));
+
+    /* Refreshed after its insert, then rolled back and added again: the
+     * flushed setting is kept, so the new key is copied. */
+    Node *root = new_node(&f, "root", NULL), *leaf = new_node(&f, "leaf", root);
+    OK(&f, strata_add(root));
+    OK(&f, strata_add(leaf));
+    OK(&f, strata_session_flush(f.s));
+    OK(&f, strata_refresh(leaf));
+    OK(&f, strata_session_rollback(f.s));
+    Node *other = new_node(&f, "other", NULL); /* takes root's old key on SQLite */
+    OK(&f, strata_add(other));
+    OK(&f, strata_session_commit(f.s));
+    OK(&f, strata_add(root));
+    OK(&f, strata_add(leaf));
+    OK(&f, strata_session_commit(f.s));
+    check_parent(&f, leaf, root);
+
+    /* A bulk change of the key wins over a setting made before it. */
+    Shelf *s1;
+    OK(&f, strata_new(f.s, &shelf_model, &s1));
+    OK(&f, strata_set_text(&s1->label, "s1"));
+    OK(&f, strata_add(s1));
+    OK(&f, strata_session_commit(f.s));
+    Gadget *g;
+    OK(&f, strata_new(f.s, &gadget_model, &g));
+    g->weight = 1;
+    OK(&f, strata_set_related(g, "shelf", s1));
+    OK(&f, strata_add(g));
+    OK(&f, strata_session_flush(f.s));
+    strata_query *q = strata_query_new(f.s, &gadget_model);
+    int64_t changed;
+    OK(&f, strata_query_filter(q, strata_c("id", STRATA_EQ, strata_int(g->id))));
+    OK(&f, strata_query_update(q, (strata_assign[]){{"shelf_id", strata_null()}}, 1, &changed));
+    strata_query_free(q);
+    OK(&f, strata_session_commit(f.s));
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM gadget WHERE id = %lld AND shelf_id IS NULL",
+             (long long)g->id);
+    ck_assert_int_eq(th_int(f.db, sql), 1);
+    teardown(&f);
+}
+END_TEST
+
+/* Rows an ON DELETE rule removed under the session: the transaction goes
+ * on (its settings were written), an object of another row is not read
+ * with this transaction's values taken for committed ones, and a change to
+ * a row whose key went to a new row is an error, not lost. */
+START_TEST(orm_session_after_database_cascades)
+{
+    fixture f;
+    setup_db(&f);
+    Node *root = new_node(&f, "root", NULL), *kid = new_node(&f, "kid", root);
+    OK(&f, strata_add(root));
+    OK(&f, strata_add(kid));
+    OK(&f, strata_session_flush(f.s));
+    OK(&f, strata_delete(root));
+    OK(&f, strata_session_flush(f.s)); /* kid's row goes with it */
+    OK(&f, strata_session_commit(f.s));
+
+    Node *n = new_node(&f, "orig", NULL), *z = new_node(&f, "z", NULL);
+    OK(&f, strata_add(n));
+    OK(&f, strata_add(z));
+    OK(&f, strata_session_commit(f.s));
+    Node *got;
+    OK(&f, strata_get(f.s, &node_model, n->id, &got));
+    OK(&f, strata_set_text(&n->name, "changed"));
+    OK(&f, strata_session_flush(f.s));
+    OK(&f, strata_delete(z)); /* its rule reaches every Node */
+    OK(&f, strata_session_flush(f.s));
+    OK(&f, strata_get(f.s, &node_model, n->id, &got));
+    OK(&f, strata_session_rollback(f.s));
+    ck_assert_str_eq(n->name, "orig");
+    OK(&f, strata_set_text(&n->name, "changed"));
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM node WHERE name = 'changed'"), 1);
+
+    root = new_node(&f, "root", NULL);
+    kid = new_node(&f, "kid", root);
+    OK(&f, strata_add(root));
+    OK(&f, strata_add(kid));
+    OK(&f, strata_session_commit(f.s));
+    OK(&f, strata_delete(root));
+    OK(&f, strata_session_flush(f.s));
+    OK(&f, strata_set_text(&kid->name, "lost?"));
+    for (int i = 0; i < 2; i++) {
+        Node *fresh = new_node(&f, "fresh", NULL);
+        OK(&f, strata_add(fresh));
+    }
+    int rc = strata_session_commit(f.s);
+    ck_assert_msg(rc == STRATA_E_NOT_FOUND, "%s", strata_errname(rc));
+    OK(&f, strata_session_rollback(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM node WHERE name = 'lost?'"), 0);
+    teardown(&f);
+}
+END_TEST
+
 /* A delete that was committed stays done: a rollback afterwards puts back
  * only what its own transaction changed, and the deleted object stays
  * out of the session (its key may be the database's again). */
@@ -4303,6 +4441,8 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_refresh_drops_an_unflushed_setting);
     tcase_add_test(tc, orm_rows_gone_under_the_session);
     tcase_add_test(tc, orm_tree_deleted_replies_first);
+    tcase_add_test(tc, orm_settings_follow_the_values_put_back);
+    tcase_add_test(tc, orm_session_after_database_cascades);
     tcase_add_test(tc, orm_rollback_keeps_a_committed_delete);
     tcase_add_test(tc, orm_flush_savepoint_lost_by_the_driver);
     tcase_add_test(tc, orm_session_does_not_commit_the_callers_transaction);
