@@ -552,21 +552,36 @@ static int evict_stale(strata__minfo *mi, strata_object *o)
     if (!old || old == o)
         return STRATA_OK;
     struct strata__object *op = old->priv;
+    strata_session *s = o->priv->s;
+    /* What it has still to write: its fields, a many-to-one set and not
+     * yet copied into them, an association row. */
     bool changed = op->state == OBJ_DELETED;
     for (int f = 0; !changed && op->loaded && f < mi->nfields; f++)
         changed = strata__field_changed(old, f, &op->loaded[f]);
+    for (int r = 0; !changed && op->rels && r < mi->nrels; r++) {
+        const strata__relcache *c = &op->rels[r];
+        int fk = mi->relfk[r];
+        changed = c->one_set && fk >= 0 &&
+                  (!c->one || c->one->priv->state != OBJ_PERSISTENT ||
+                   strata__field_is_null(old, fk) ||
+                   *(int64_t *)strata__field_ptr(old, fk) != strata__pk(c->one));
+    }
+    for (size_t i = 0; !changed && i < s->nm2m; i++)
+        changed = s->m2m[i].owner == old || s->m2m[i].target == old;
     int rc = strata__savepoint_note(old);
     if (rc != STRATA_OK)
         return rc;
     strata__identity_remove(mi, old);
+    op->evicted_now = true;
+    op->evicted_deleted = op->state == OBJ_DELETED;
     op->state = OBJ_DETACHED;
     op->deleted_in_tx = true;
     if (changed) {
         /* Its changes cannot be written: said, not dropped. */
-        strata__session_error(o->priv->s, STRATA_E_NOT_FOUND,
+        strata__session_error(s, STRATA_E_NOT_FOUND,
                               "no row has this key any more: deleted since it was read, and "
                               "the key given to a new row");
-        return object_error_context(o->priv->s, "updating", old);
+        return object_error_context(s, "updating", old);
     }
     return STRATA_OK;
 }
@@ -1042,7 +1057,7 @@ static void flush_forget(strata_session *s)
 {
     for (size_t i = 0; i < s->nobjs; i++) {
         struct strata__object *p = s->objs[i]->priv;
-        p->inserted_now = p->deleted_now = p->cascaded_now = false;
+        p->inserted_now = p->deleted_now = p->cascaded_now = p->evicted_now = false;
         strata__snapshot_release(p->undo);
         p->undo = NULL;
     }
@@ -1078,6 +1093,18 @@ static void flush_undo(strata_session *s)
                 *(int64_t *)strata__field_ptr(o, p->mi->pk) = 0;
         }
         p->inserted_now = p->deleted_now = p->cascaded_now = false;
+    }
+    /* Once the rows this flush inserted are out of the map: an object
+     * one of them had taken the key of is back under it. */
+    for (size_t i = 0; i < s->nobjs; i++) {
+        strata_object *o = s->objs[i];
+        struct strata__object *p = o->priv;
+        if (!p->evicted_now)
+            continue;
+        p->evicted_now = false;
+        p->state = p->evicted_deleted ? OBJ_DELETED : OBJ_PERSISTENT;
+        p->deleted_in_tx = p->evicted_deleted;
+        strata__identity_put(p->mi, o);
     }
 }
 

@@ -97,14 +97,16 @@ typedef struct strata__relcache {
 struct strata__object {
     strata_session *s;
     strata__minfo *mi;
-    unsigned char state;            /* enum strata__ostate, in a byte */
-    bool in_arena;                  /* its block is the session's (freed with it) */
-    bool added_in_tx;               /* became pending / inserted since the last commit */
-    bool deleted_in_tx;             /* deleted since the last commit */
-    bool inserted_now, deleted_now; /* what the flush under way did, to undo when it fails */
-    bool cascaded_now;              /* marked deleted by its cascade, likewise */
-    bool stale; /* an ON DELETE rule may have changed its row in this transaction: read
-                   again at the next use, its values at the last commit kept */
+    unsigned char state;                  /* enum strata__ostate, in a byte */
+    bool in_arena : 1;                    /* its block is the session's (freed with it) */
+    bool added_in_tx : 1;                 /* became pending / inserted since the last commit */
+    bool deleted_in_tx : 1;               /* deleted since the last commit */
+    bool inserted_now : 1, deleted_now : 1; /* what the flush under way did, to undo when it fails */
+    bool cascaded_now : 1;                /* marked deleted by its cascade, likewise */
+    bool evicted_now : 1;                 /* detached: its key went to a new row, likewise */
+    bool evicted_deleted : 1;             /* ... when it was marked deleted */
+    bool stale : 1; /* an ON DELETE rule may have changed its row in this transaction: read
+                       again at the next use, its values at the last commit kept */
     uint64_t nulls;                 /* non-pointer fields that are NULL */
     uint64_t tx_serial;             /* transaction `loaded` was read or written in (db.c) */
     strata__cell *loaded;           /* values as the database has them (NULL: not loaded) */
@@ -120,6 +122,7 @@ typedef struct strata__sprecord {
     strata_object *o;
     enum strata__ostate state;
     bool added_in_tx;
+    bool stale;
     uint64_t tx_serial;
     strata__cell *loaded; /* a share of the snapshot */
     bool loaded_here;     /* first loaded inside the savepoint */

@@ -259,7 +259,8 @@ int strata__relation_load_many(strata_session *s, strata__minfo *mi, const char 
             if (strata__field_is_null(objs[i], fk))
                 continue;
             int64_t k = *(int64_t *)strata__field_ptr(objs[i], fk);
-            if (!strata__identity_find(ti, k))
+            strata_object *held = strata__identity_find(ti, k);
+            if (!held || !strata__object_current(held))
                 keys[nk++] = k;
         }
         rc = load_targets_by_key(s, ti, keys, nk);

@@ -50,6 +50,7 @@ static int record(strata_object *o, bool loaded_here)
         .o = o,
         .state = p->state,
         .added_in_tx = p->added_in_tx,
+        .stale = p->stale,
         .tx_serial = p->tx_serial,
         .loaded = strata__snapshot_share(p->loaded),
         .loaded_here = loaded_here,
@@ -212,6 +213,7 @@ int strata_session_savepoint_rollback(strata_session *s)
         p->added_in_tx = rec->added_in_tx;
         p->deleted_in_tx = false;
         p->tx_serial = rec->loaded_here ? 0 : rec->tx_serial;
+        p->stale = rec->stale;
         if (!strata__identity_put(p->mi, o))
             restored = false;
     }

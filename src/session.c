@@ -694,6 +694,7 @@ int strata_session_commit(strata_session *s)
     for (size_t i = 0; i < s->nobjs; i++) {
         struct strata__object *p = s->objs[i]->priv;
         p->added_in_tx = p->deleted_in_tx = false;
+        p->stale = false; /* from an earlier transaction now: read again, rebased */
         if (ended)
             strata__forget_related(s->objs[i]);
         if (p->state == OBJ_PERSISTENT && p->committed != p->loaded) {
@@ -727,6 +728,7 @@ int strata_session_rollback(strata_session *s)
         strata_object *o = s->objs[i];
         struct strata__object *p = o->priv;
         bool unsaved = p->added_in_tx;
+        p->stale = false; /* its row is as committed again */
         if (unsaved) {
             /* Not saved: back to a plain object, its database id gone. */
             if (p->state == OBJ_PERSISTENT || p->state == OBJ_DELETED)

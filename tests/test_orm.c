@@ -2121,8 +2121,95 @@ START_TEST(orm_session_after_database_cascades)
     }
     int rc = strata_session_commit(f.s);
     ck_assert_msg(rc == STRATA_E_NOT_FOUND, "%s", strata_errname(rc));
+    rc = strata_session_commit(f.s); /* the same again, not the change dropped */
+    ck_assert_msg(rc == STRATA_E_NOT_FOUND, "%s", strata_errname(rc));
     OK(&f, strata_session_rollback(f.s));
     ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM node WHERE name = 'lost?'"), 0);
+
+    /* A setting not yet written counts as a change too. */
+    Node *a = new_node(&f, "a", NULL);
+    root = new_node(&f, "root", NULL);
+    kid = new_node(&f, "kid", root);
+    OK(&f, strata_add(a));
+    OK(&f, strata_add(root));
+    OK(&f, strata_add(kid));
+    OK(&f, strata_session_commit(f.s));
+    OK(&f, strata_delete(root));
+    OK(&f, strata_session_flush(f.s));
+    Node *fresh = new_node(&f, "fresh", NULL), *t = new_node(&f, "t", NULL);
+    OK(&f, strata_add(fresh));
+    OK(&f, strata_add(t));
+    OK(&f, strata_set_related(kid, "node", t));
+    rc = strata_session_commit(f.s);
+    ck_assert_msg(rc == STRATA_E_NOT_FOUND, "%s", strata_errname(rc));
+    OK(&f, strata_session_rollback(f.s));
+    teardown(&f);
+}
+END_TEST
+
+/* Objects an ON DELETE SET NULL changed are read again at their next use,
+ * whatever comes between: a commit, a savepoint's rollback, an eager
+ * load. */
+START_TEST(orm_stale_rows_read_again)
+{
+    fixture f;
+    setup_db(&f);
+    Node *n1 = new_node(&f, "n1", NULL), *n2 = new_node(&f, "n2", NULL);
+    OK(&f, strata_add(n1));
+    OK(&f, strata_add(n2));
+    OK(&f, strata_session_commit(f.s));
+    n2->buddy_id = n1->id;
+    OK(&f, strata_set_null(n2, "buddy_id", 0));
+    OK(&f, strata_session_commit(f.s));
+    OK(&f, strata_delete(n1));
+    OK(&f, strata_session_commit(f.s)); /* the database sets n2's buddy NULL */
+    Node *got;
+    OK(&f, strata_get(f.s, &node_model, n2->id, &got));
+    ck_assert_int_eq(strata_is_null(n2, "buddy_id"), 1);
+    OK(&f, strata_session_rollback(f.s));
+    ck_assert_int_eq(strata_is_null(n2, "buddy_id"), 1); /* as committed */
+
+    /* Read inside a savepoint, which then rolls back. */
+    Node *n3 = new_node(&f, "n3", NULL);
+    OK(&f, strata_add(n3));
+    OK(&f, strata_session_commit(f.s));
+    n2->buddy_id = n3->id;
+    OK(&f, strata_set_null(n2, "buddy_id", 0));
+    OK(&f, strata_session_commit(f.s));
+    OK(&f, strata_set_text(&n2->name, "renamed"));
+    OK(&f, strata_session_flush(f.s));
+    OK(&f, strata_delete(n3));
+    OK(&f, strata_session_flush(f.s));
+    OK(&f, strata_session_savepoint(f.s));
+    OK(&f, strata_get(f.s, &node_model, n2->id, &got));
+    OK(&f, strata_session_savepoint_rollback(f.s));
+    OK(&f, strata_get(f.s, &node_model, n2->id, &got));
+    ck_assert_int_eq(strata_is_null(n2, "buddy_id"), 1);
+    OK(&f, strata_session_commit(f.s));
+
+    /* Met by an eager load. */
+    Node *b = new_node(&f, "b", NULL), *p = new_node(&f, "p", NULL), *c = new_node(&f, "c", p);
+    OK(&f, strata_add(b));
+    OK(&f, strata_add(p));
+    OK(&f, strata_add(c));
+    OK(&f, strata_session_commit(f.s));
+    p->buddy_id = b->id;
+    OK(&f, strata_set_null(p, "buddy_id", 0));
+    OK(&f, strata_session_flush(f.s));
+    OK(&f, strata_delete(b));
+    OK(&f, strata_session_flush(f.s));
+    strata_query *q = strata_query_new(f.s, &node_model);
+    strata_list *l;
+    OK(&f, strata_query_filter(q, strata_c("id", STRATA_EQ, strata_int(c->id))));
+    OK(&f, strata_query_load(q, "node"));
+    OK(&f, strata_query_all(q, &l));
+    Node *parent;
+    OK(&f, strata_related(c, "node", &parent));
+    ck_assert_ptr_eq(parent, p);
+    ck_assert_int_eq(strata_is_null(p, "buddy_id"), 1);
+    strata_list_free(l);
+    strata_query_free(q);
+    OK(&f, strata_session_commit(f.s));
     teardown(&f);
 }
 END_TEST
@@ -4443,6 +4530,7 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_tree_deleted_replies_first);
     tcase_add_test(tc, orm_settings_follow_the_values_put_back);
     tcase_add_test(tc, orm_session_after_database_cascades);
+    tcase_add_test(tc, orm_stale_rows_read_again);
     tcase_add_test(tc, orm_rollback_keeps_a_committed_delete);
     tcase_add_test(tc, orm_flush_savepoint_lost_by_the_driver);
     tcase_add_test(tc, orm_session_does_not_commit_the_callers_transaction);
