@@ -852,6 +852,29 @@ static bool session_view(ctx *c, text *t, text *why)
 
 static long auto_rollback; /* runs that met the SQLite auto-rollback bug */
 
+/* The session rolled back after a failed run; false, with why, when it
+ * cannot be. */
+static bool rollback_after_failure(ctx *c, text *why)
+{
+    int rc = strata_session_rollback(c->s);
+    if (rc != STRATA_OK && !th_is_pg() &&
+        strstr(strata_session_errmsg(c->s), "cannot rollback - no transaction is active")) {
+        /* Known, in src/db.c and engines/sqlite/driver.c (not this test's to
+         * fix): SQLite rolls a transaction back by itself when a statement
+         * runs out of memory, and the handle, still counting it open,
+         * sends a ROLLBACK that fails.  The objects are put back all the
+         * same. */
+        auto_rollback++;
+        rc = STRATA_OK;
+    }
+    if (rc != STRATA_OK) {
+        text_add(why, "rollback after the failure: %s: %s", strata_errname(rc),
+                 strata_session_errmsg(c->s));
+        return false;
+    }
+    return true;
+}
+
 static bool after_failed_commit(ctx *c, text *why)
 {
     strata_list_free(c->l);
@@ -873,23 +896,7 @@ static bool after_failed_commit(ctx *c, text *why)
             c->redone = true;
         }
     }
-    int rc = strata_session_rollback(c->s);
-    if (rc != STRATA_OK && !th_is_pg() &&
-        strstr(strata_session_errmsg(c->s), "cannot rollback - no transaction is active")) {
-        /* Known, in src/db.c and engines/sqlite/driver.c (not this test's to
-         * fix): SQLite rolls a transaction back by itself when a statement
-         * runs out of memory, and the handle, still counting it open,
-         * sends a ROLLBACK that fails.  The objects are put back all the
-         * same. */
-        auto_rollback++;
-        rc = STRATA_OK;
-    }
-    if (rc != STRATA_OK) {
-        text_add(why, "rollback after the failure: %s: %s", strata_errname(rc),
-                 strata_session_errmsg(c->s));
-        return false;
-    }
-    if (!handle_usable(c, why))
+    if (!rollback_after_failure(c, why) || !handle_usable(c, why))
         return false;
     /* A COMMIT whose answer libpq could not read may have committed: the
      * objects, rolled back, cannot know (see one_run). */
@@ -961,16 +968,8 @@ static bool after_failed_rekey(ctx *c, text *why)
             return false;
         }
     }
-    int rc = strata_session_rollback(c->s); /* after the commit too: what failed began anew */
-    if (rc != STRATA_OK && !th_is_pg() &&
-        strstr(strata_session_errmsg(c->s), "cannot rollback - no transaction is active"))
-        rc = STRATA_OK; /* as in after_failed_commit */
-    if (rc != STRATA_OK) {
-        text_add(why, "rollback after the failure: %s: %s", strata_errname(rc),
-                 strata_session_errmsg(c->s));
-        return false;
-    }
-    bool ok = handle_usable(c, why) && rekey_check(c, why);
+    /* Rolled back after the commit too: what failed began anew. */
+    bool ok = rollback_after_failure(c, why) && handle_usable(c, why) && rekey_check(c, why);
     strata_session_free(c->s);
     c->s = NULL;
     return ok;
@@ -1134,17 +1133,9 @@ static bool after_failed_tree(ctx *c, text *why)
     bool at_commit = c->step && strcmp(c->step, "strata_session_commit(c->s)") == 0;
     int rc = at_commit ? strata_session_commit(c->s) : STRATA_E_MISUSE;
     if (rc != STRATA_OK) {
-        rc = strata_session_rollback(c->s);
-        if (rc != STRATA_OK && !th_is_pg() &&
-            strstr(strata_session_errmsg(c->s), "cannot rollback - no transaction is active"))
-            rc = STRATA_OK; /* as in after_failed_commit */
-        if (rc != STRATA_OK) {
-            text_add(why, "rollback after the failure: %s: %s", strata_errname(rc),
-                     strata_session_errmsg(c->s));
+        if (!rollback_after_failure(c, why) || !handle_usable(c, why))
             return false;
-        }
-        if (!handle_usable(c, why))
-            return false;
+        rc = STRATA_OK;
         text rows;
         dump_tree(c->db, &rows);
         /* A COMMIT whose answer libpq could not read may have committed
@@ -1218,16 +1209,7 @@ static bool after_failed_tree_delete(ctx *c, text *why)
         c->redone = true; /* one_run compares the database with the run's */
         return handle_usable(c, why);
     }
-    int rc = strata_session_rollback(c->s);
-    if (rc != STRATA_OK && !th_is_pg() &&
-        strstr(strata_session_errmsg(c->s), "cannot rollback - no transaction is active"))
-        rc = STRATA_OK; /* as in after_failed_commit */
-    if (rc != STRATA_OK) {
-        text_add(why, "rollback after the failure: %s: %s", strata_errname(rc),
-                 strata_session_errmsg(c->s));
-        return false;
-    }
-    return handle_usable(c, why);
+    return rollback_after_failure(c, why) && handle_usable(c, why);
 }
 
 /* -- queries -- */
