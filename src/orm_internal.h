@@ -403,8 +403,9 @@ int strata__relation_check_targets(strata_object *o);
 /* After o's values were put back or read again (a savepoint's rollback, a
  * bulk change, a refresh): what was loaded of its relationships is
  * forgotten, and of the many-to-ones set on it those its key fields no
- * longer agree with are dropped (and o leaves the target's loaded
- * collection); those that agree stay, flushed as they are, and an object
+ * longer agree with are dropped (o leaves the target's loaded
+ * collection, and the collection of the row its key names loads again);
+ * those that agree stay, flushed as they are, and an object
  * not in the database keeps them all. */
 void strata__relation_settle(strata_object *o);
 /* Write the association rows added and removed since the last flush, in

@@ -353,6 +353,18 @@ void strata__relation_settle(strata_object *o)
         strata__relcache *back = m ? strata__rel_peek(t, mri) : NULL;
         if (back && back->loaded)
             strata__list_remove(&back->list, o);
+        /* The collection of the row the key names again loads again, o in
+         * it (strata_set_related took o out of it). */
+        strata__minfo *ti = m && !strata__field_is_null(o, fk)
+                                ? strata__minfo_get(p->s, p->mi->m->relations[r].target)
+                                : NULL;
+        strata_object *now = ti ? strata__identity_find(ti, *(int64_t *)strata__field_ptr(o, fk))
+                                : NULL;
+        strata__relcache *nb = now ? strata__rel_peek(now, mri) : NULL;
+        if (nb && nb->loaded && !strata__list_has(&nb->list, o)) {
+            nb->loaded = false;
+            nb->list.count = 0;
+        }
         c->loaded = false;
         c->one = NULL;
         c->one_set = false;

@@ -1866,17 +1866,23 @@ START_TEST(orm_refresh_drops_an_unflushed_setting)
     OK(&f, strata_set_related(p, "author", u1));
     OK(&f, strata_add(p));
     OK(&f, strata_session_commit(f.s));
-    const strata_list *posts;
+    const strata_list *posts, *mine;
+    OK(&f, strata_related_list(u1, "posts", &mine));
+    ck_assert_uint_eq(mine->count, 1);
     OK(&f, strata_related_list(u2, "posts", &posts));
     ck_assert_uint_eq(posts->count, 0);
     OK(&f, strata_set_related(p, "author", u2));
     ck_assert_uint_eq(posts->count, 1);
+    ck_assert_uint_eq(mine->count, 0);
     OK(&f, strata_refresh(p));
     User *author;
     OK(&f, strata_related(p, "author", &author));
     ck_assert_ptr_eq(author, u1);
     OK(&f, strata_related_list(u2, "posts", &posts));
     ck_assert_uint_eq(posts->count, 0);
+    OK(&f, strata_related_list(u1, "posts", &mine)); /* p is back in it */
+    ck_assert_uint_eq(mine->count, 1);
+    ck_assert_ptr_eq(mine->items[0], p);
     OK(&f, strata_session_commit(f.s));
     char sql[128];
     snprintf(sql, sizeof sql, "SELECT user_id FROM post WHERE id = %lld", (long long)p->id);
