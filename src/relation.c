@@ -528,6 +528,9 @@ static int change_collection(void *obj, const char *rel, void *target, bool add)
          * perhaps another row's. */
         int fk = strata__field_index(t->priv->mi, r->fk);
         bool uncommitted = t->priv->state != OBJ_PERSISTENT || t->priv->added_in_tx;
+        if (add && (o->priv->state == OBJ_DELETED || o->priv->state == OBJ_DETACHED))
+            return strata__session_error(s, STRATA_E_MISUSE, "%s.%s: that %s is deleted",
+                                         o->model->name, r->name, o->model->name);
         if (fk < 0 || (add && (!has_key(o) || (o->priv->added_in_tx && uncommitted))))
             return strata__session_error(s, STRATA_E_MISUSE,
                                          "%s.%s: give the relationship a back_populates to add "

@@ -241,11 +241,39 @@ const strata_model topic_model = {STRATA_MODEL_VERSION,         "Topic",
                                   .size = sizeof(Topic),        .fields = topic_fields,
                                   .relations = topic_relations, .repr = "title"};
 
+/* A one-to-many whose children have no many-to-one back: adding one can
+ * only copy the parent's key. */
+typedef struct Folder {
+    strata_object base;
+    int64_t id;
+    char *label;
+} Folder;
+
+typedef struct Sheet {
+    strata_object base;
+    int64_t id;
+    int64_t folder_id;
+} Sheet;
+
+extern const strata_model folder_model, sheet_model;
+static const strata_field folder_fields[] = {
+    STRATA_PK(Folder, id), STRATA_STRING(Folder, label, 20, 0), STRATA_FIELDS_END};
+static const strata_relation folder_relations[] = {
+    {"sheets", STRATA_ONE_TO_MANY, &sheet_model, .fk = "folder_id"}, STRATA_RELATIONS_END};
+const strata_model folder_model = {STRATA_MODEL_VERSION,          "Folder",
+                                   .size = sizeof(Folder),        .fields = folder_fields,
+                                   .relations = folder_relations, .repr = "label"};
+static const strata_field sheet_fields[] = {
+    STRATA_PK(Sheet, id), STRATA_FOREIGN_KEY(Sheet, folder_id, "folder.id", STRATA_NULLABLE),
+    STRATA_FIELDS_END};
+const strata_model sheet_model = {STRATA_MODEL_VERSION, "Sheet", .size = sizeof(Sheet),
+                                  .fields = sheet_fields};
+
 static const strata_model *const microblog[] = {
     &user_model,   &post_model,     &followers_model,  &album_model,
     &track_model,  &cover_model,    &membership_model, &shelf_model,
     &gadget_model, &bookmark_model, &invoice_model,    &node_model,
-    &topic_model,  NULL};
+    &topic_model,  &folder_model,   &sheet_model,      NULL};
 
 /* ---- helpers ----------------------------------------------------------- */
 
@@ -1811,6 +1839,49 @@ START_TEST(orm_collection_add_kept_through_rollback)
     OK(&f, strata_add(c));
     OK(&f, strata_session_commit(f.s));
     ck_assert_int_eq(h->shelf_id, c->id);
+    teardown(&f);
+}
+END_TEST
+
+/* Without back_populates or a many-to-one of the child's, only the key is
+ * copied, at once: from a saved parent into a saved child, but not from a
+ * parent inserted in this transaction into an uncommitted child, nor from
+ * a deleted parent. */
+START_TEST(orm_collection_add_copies_a_key_only_when_safe)
+{
+    fixture f;
+    setup_db(&f);
+    Folder *old, *fresh;
+    Sheet *kept, *loose;
+    OK(&f, strata_new(f.s, &folder_model, &old));
+    OK(&f, strata_set_text(&old->label, "old"));
+    OK(&f, strata_add(old));
+    OK(&f, strata_new(f.s, &sheet_model, &kept));
+    OK(&f, strata_set_null(kept, "folder_id", 1));
+    OK(&f, strata_add(kept));
+    OK(&f, strata_session_commit(f.s));
+    OK(&f, strata_collection_add(old, "sheets", kept));
+    ck_assert_int_eq(kept->folder_id, old->id);
+    OK(&f, strata_new(f.s, &folder_model, &fresh));
+    OK(&f, strata_set_text(&fresh->label, "fresh"));
+    OK(&f, strata_add(fresh));
+    OK(&f, strata_session_flush(f.s));
+    OK(&f, strata_new(f.s, &sheet_model, &loose));
+    OK(&f, strata_set_null(loose, "folder_id", 1));
+    OK(&f, strata_add(loose));
+    ck_assert_int_eq(strata_collection_add(fresh, "sheets", loose), STRATA_E_MISUSE);
+    ck_assert_ptr_nonnull(strstr(strata_session_errmsg(f.s),
+                                 "Folder.sheets: give the relationship a back_populates to add "
+                                 "objects that are not committed yet"));
+    OK(&f, strata_collection_add(fresh, "sheets", kept)); /* a committed child */
+    ck_assert_int_eq(kept->folder_id, fresh->id);
+    OK(&f, strata_session_commit(f.s));
+    OK(&f, strata_delete(old));
+    ck_assert_int_eq(strata_collection_add(old, "sheets", loose), STRATA_E_MISUSE);
+    ck_assert_msg(strstr(strata_session_errmsg(f.s), "Folder.sheets: that Folder is deleted"),
+                  "%s", strata_session_errmsg(f.s));
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM sheet WHERE folder_id IS NULL"), 1);
     teardown(&f);
 }
 END_TEST
@@ -4530,6 +4601,7 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_key_fixed_after_one_batch);
     tcase_add_test(tc, orm_rollback_keeps_relationships_of_unsaved_objects);
     tcase_add_test(tc, orm_collection_add_kept_through_rollback);
+    tcase_add_test(tc, orm_collection_add_copies_a_key_only_when_safe);
     tcase_add_test(tc, orm_failed_flush_takes_back_its_cascade);
     tcase_add_test(tc, orm_refresh_drops_an_unflushed_setting);
     tcase_add_test(tc, orm_rows_gone_under_the_session);
