@@ -220,6 +220,69 @@ int strata__drv_row_values(strata_backend_stmt *bst, int col0, int n, strata_val
     return rc;
 }
 
+void strata__value_to_cell(int want, const strata_value *v, strata_cell *out)
+{
+    bool integer = v->type == STRATA_TYPE_INT64 || v->type == STRATA_TYPE_BOOL;
+    out->state = STRATA_CELL_VALUE;
+    out->len = 0;
+    if (v->type == STRATA_TYPE_NULL) {
+        out->state = STRATA_CELL_NULL;
+        return;
+    }
+    switch (want) {
+    case STRATA_C_INT64:
+        if (integer) {
+            out->u.i = v->u.i;
+            return;
+        }
+        break;
+    case STRATA_C_BOOL:
+        if (integer && (v->u.i == 0 || v->u.i == 1)) {
+            out->u.i = v->u.i;
+            return;
+        }
+        break;
+    case STRATA_C_DOUBLE:
+        if (v->type == STRATA_TYPE_DOUBLE || integer) {
+            out->u.d = v->type == STRATA_TYPE_DOUBLE ? v->u.d : (double)v->u.i;
+            return;
+        }
+        break;
+    case STRATA_C_TIMESTAMP:
+        if (v->type == STRATA_TYPE_TIMESTAMP) {
+            out->u.i = v->u.ts;
+            return;
+        }
+        break;
+    case STRATA_C_TEXT:
+    case STRATA_C_BLOB:
+        if (v->type == (want == STRATA_C_TEXT ? STRATA_TYPE_TEXT : STRATA_TYPE_BLOB)) {
+            out->u.p = v->u.buf.ptr;
+            out->len = v->u.buf.len;
+            return;
+        }
+        break;
+    }
+    out->state = STRATA_CELL_OTHER;
+}
+
+int strata__drv_row_cells(strata_backend_stmt *bst, int col0, int n, const unsigned char *want,
+                          strata_cell *out)
+{
+    const strata_driver *d = bst->conn->driver;
+    if (d->version >= 8 && d->row_cells)
+        return d->row_cells(bst, col0, n, want, out);
+    strata_value stack[16];
+    int rc = STRATA_OK;
+    for (int i = 0; i < n && rc == STRATA_OK; i += 16) {
+        int k = n - i < 16 ? n - i : 16;
+        rc = strata__drv_row_values(bst, col0 + i, k, stack);
+        for (int j = 0; j < k && rc == STRATA_OK; j++)
+            strata__value_to_cell(want[i + j], &stack[j], &out[i + j]);
+    }
+    return rc;
+}
+
 int strata__drv_is_reserved(const strata_driver *drv, const char *word)
 {
     return drv->is_reserved_word ? drv->is_reserved_word(word) : 0;

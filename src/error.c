@@ -62,6 +62,8 @@ char *strata__scrub(const char *text, char *const *secrets, size_t n)
 
 void strata__db_clear_error(strata_db *db)
 {
+    if (db->errcode == STRATA_OK && !db->errmsg && !db->sqlstate[0] && !db->native)
+        return; /* the common case: nothing to clear */
     db->errcode = STRATA_OK;
     free(db->errmsg);
     db->errmsg = NULL;

@@ -408,7 +408,7 @@ static int run_bound(strata_session *s, const char *sql, strata_object *o, uint6
             rc = strata__bind_field(st, idx++, o, f);
     for (int k = 0; rc == STRATA_OK && k < nfields; k++)
         rc = strata__bind_field(st, idx++, o, fields[k]);
-    if (rc == STRATA_OK && (rc = strata_stmt_step(st)) == want && out) {
+    if (rc == STRATA_OK && (rc = strata__stmt_step(st)) == want && out) {
         *out = st;
         return STRATA_OK;
     }
@@ -822,7 +822,7 @@ static int run_on_row(strata_session *s, strata_object *o, const char *sql, cons
     if (rc == STRATA_OK)
         rc = strata__key_bind(st, n + 1, mi, key);
     if (rc == STRATA_OK)
-        rc = strata_stmt_step(st);
+        rc = strata__stmt_step(st);
     if (changes)
         *changes = rc == STRATA_DONE ? strata_stmt_changes(st) : 0;
     strata_stmt_finalize(st);

@@ -352,6 +352,9 @@ int strata__stmt_prepare_hinted(strata_stmt **out, strata_db *db, const char *sq
  * the fields of objects the program cannot touch meanwhile. */
 int strata__stmt_bind_text_ref(strata_stmt *st, int index, const char *text, size_t len);
 int strata__stmt_bind_blob_ref(strata_stmt *st, int index, const void *data, size_t len);
+/* strata_stmt_step() without the thread check, for the ORM's loops,
+ * whose public callers made it (once per call, not once per row). */
+int strata__stmt_step(strata_stmt *st);
 /* The current row's value of column col as the driver gives it (text and
  * blob bytes borrowed until the next step), without the thread check of
  * the public getters: for the ORM, whose callers made it. */
@@ -359,6 +362,10 @@ int strata__stmt_value(strata_stmt *st, int col, strata_value *out);
 /* Columns col0 to col0 + n - 1 of the current row into out[0 .. n - 1],
  * as strata__stmt_value gives each, in one call to the driver. */
 int strata__stmt_values(strata_stmt *st, int col0, int n, strata_value *out);
+/* Columns col0 to col0 + n - 1 of the current row as cells for fields of
+ * the C types want[0 .. n - 1] (strata_cell, <strata/sys/driver.h>). */
+int strata__stmt_cells(strata_stmt *st, int col0, int n, const unsigned char *want,
+                       strata_cell *out);
 
 /* stmt.c: finalize every idle cached statement; statements still handed
  * out leave the cache and are destroyed at their own finalize.  Can't
@@ -407,6 +414,14 @@ const char *strata__drv_column_name(strata_backend_stmt *bst, int col);
 const char *strata__drv_column_decltype(strata_backend_stmt *bst, int col);
 int strata__drv_column_value(strata_backend_stmt *bst, int col, strata_value *out);
 int strata__drv_row_values(strata_backend_stmt *bst, int col0, int n, strata_value *out);
+/* The driver's row_cells, or the cells made from row_values by
+ * strata__value_to_cell where the driver has no such slot. */
+int strata__drv_row_cells(strata_backend_stmt *bst, int col0, int n, const unsigned char *want,
+                          strata_cell *out);
+/* The cell a field of C type `want` takes from the value v: the value, NULL,
+ * or STRATA_CELL_OTHER where a conversion is needed.  The one mapping from
+ * a strata_value to a field's form; row_cells slots agree with it. */
+void strata__value_to_cell(int want, const strata_value *v, strata_cell *out);
 int strata__drv_is_reserved(const strata_driver *drv, const char *word);
 /* Does every connection to `url` get a database of its own? */
 bool strata__drv_url_is_private(const strata_driver *drv, const strata_url *url);

@@ -249,6 +249,7 @@ static strata__minfo *minfo_build(strata_session *s, const strata_model *m)
         mi->prec[i] = t.kind == STRATA_SQL_NUMERIC ? t.length : 0;
         mi->scale[i] = t.kind == STRATA_SQL_NUMERIC && t.length ? t.scale : -1;
         mi->kind[i] = t.kind;
+        mi->ctypes[i] = (unsigned char)f->ctype;
         free(t.raw);
         if ((f->flags & STRATA_PRIMARY_KEY) && nkey++ < STRATA__MAX_KEY)
             mi->pkf[mi->npk++] = i;
@@ -845,63 +846,39 @@ strata__cell *strata__snapshot(strata_object *o, bool at_insert)
     return c;
 }
 
-/* Column col's value v, as the driver gave it, into a cell for a field
- * of C type ct; a value of another type is converted (read_cell). */
-static int value_cell(strata_stmt *st, int col, strata_ctype ct, strata_value v,
+/* Column col's cell, as the driver made it, into the session's form for
+ * a field of C type ct.  A cell the driver left to the core (a
+ * conversion, or a type error to report) is read again through
+ * read_cell, which copies its bytes: *owned, the caller frees c->p. */
+int strata__take_cell(strata_stmt *st, int col, strata_ctype ct, const strata_cell *in,
                       strata__cell *c, bool *owned)
 {
     *owned = false;
     memset(c, 0, sizeof *c);
-    bool integer = v.type == STRATA_TYPE_INT64 || v.type == STRATA_TYPE_BOOL;
-    if (v.type == STRATA_TYPE_NULL) {
-        c->null = true;
-        return STRATA_OK;
-    }
-    switch (ct) {
-    case STRATA_C_INT64:
-        if (!integer)
-            break;
-        c->i = v.u.i;
-        return STRATA_OK;
-    case STRATA_C_BOOL:
-        if (!integer || (v.u.i != 0 && v.u.i != 1))
-            break;
-        c->i = v.u.i;
-        return STRATA_OK;
-    case STRATA_C_DOUBLE:
-        if (v.type != STRATA_TYPE_DOUBLE && !integer)
-            break;
-        c->d = v.type == STRATA_TYPE_DOUBLE ? v.u.d : (double)v.u.i;
-        return STRATA_OK;
-    case STRATA_C_TIMESTAMP:
-        if (v.type != STRATA_TYPE_TIMESTAMP)
-            break;
-        c->i = v.u.ts;
-        return STRATA_OK;
-    case STRATA_C_TEXT:
-    case STRATA_C_BLOB:
-        if (v.type != (ct == STRATA_C_TEXT ? STRATA_TYPE_TEXT : STRATA_TYPE_BLOB))
-            break;
-        c->p = (char *)v.u.buf.ptr;
-        c->len = (uint32_t)v.u.buf.len; /* the engines hold less than 2 GB */
+    switch (in->state) {
+    case STRATA_CELL_NULL: c->null = true; return STRATA_OK;
+    case STRATA_CELL_VALUE:
+        if (ct == STRATA_C_DOUBLE) {
+            c->d = in->u.d;
+        } else if (strata__ctype_bytes(ct)) {
+            c->p = (char *)in->u.p;
+            c->len = (uint32_t)in->len; /* the engines hold less than 2 GB */
+        } else {
+            c->i = in->u.i;
+        }
         return STRATA_OK;
     }
     *owned = strata__ctype_bytes(ct); /* read_cell copied the bytes */
     return strata__read_cell(st, col, ct, c);
 }
 
-int strata__value_cell(strata_stmt *st, int col, strata_ctype ct, const strata_value *v,
-                       strata__cell *c, bool *owned)
-{
-    return value_cell(st, col, ct, *v, c, owned);
-}
-
 int strata__column_cell(strata_stmt *st, int col, strata_ctype ct, strata__cell *c, bool *owned)
 {
-    strata_value v;
+    unsigned char want = (unsigned char)ct;
+    strata_cell in;
     *owned = false;
-    int rc = strata__stmt_value(st, col, &v);
-    return rc == STRATA_OK ? value_cell(st, col, ct, v, c, owned) : rc;
+    int rc = strata__stmt_cells(st, col, 1, &want, &in);
+    return rc == STRATA_OK ? strata__take_cell(st, col, ct, &in, c, owned) : rc;
 }
 
 int strata__read_fields(strata_stmt *st, strata_object *o, int *bad_field)
@@ -909,38 +886,40 @@ int strata__read_fields(strata_stmt *st, strata_object *o, int *bad_field)
     strata__minfo *mi = o->priv->mi;
     int n = mi->nfields;
     *bad_field = -1;
-    strata_value vstack[16], *vals = n <= 16 ? vstack : calloc((size_t)n, sizeof *vals);
-    if (!vals)
+    strata_cell stack[16], *cells = n <= 16 ? stack : calloc((size_t)n, sizeof *cells);
+    if (!cells)
         return STRATA_E_NOMEM;
-    int rc = strata__stmt_values(st, 0, n, vals);
+    int rc = strata__stmt_cells(st, 0, n, mi->ctypes, cells);
     const strata_field *fields = mi->m->fields;
+    uint64_t set = 0; /* fields given a value below: not NULL */
     for (int f = 0; f < n && rc == STRATA_OK; f++) {
         strata_ctype ct = fields[f].ctype;
-        const strata_value *v = &vals[f];
+        const strata_cell *in = &cells[f];
         void *p = (char *)o + fields[f].offset;
         /* The common cases here, the others (NULL, conversions) below. */
-        if ((ct == STRATA_C_INT64 && v->type == STRATA_TYPE_INT64) ||
-            (ct == STRATA_C_TIMESTAMP && v->type == STRATA_TYPE_TIMESTAMP)) {
-            *(int64_t *)p = ct == STRATA_C_INT64 ? v->u.i : v->u.ts;
-            set_null_bit(o, f, false);
-            continue;
-        }
-        if (ct == STRATA_C_TEXT && v->type == STRATA_TYPE_TEXT) {
-            char *copy = strata__text_alloc(v->u.buf.len);
-            if (!copy) {
-                rc = STRATA_E_NOMEM;
-                *bad_field = f;
-                break;
+        if (in->state == STRATA_CELL_VALUE) {
+            if (ct == STRATA_C_INT64 || ct == STRATA_C_TIMESTAMP) {
+                *(int64_t *)p = in->u.i;
+                set |= f < 64 ? 1ull << f : 0;
+                continue;
             }
-            memcpy(copy, v->u.buf.ptr, v->u.buf.len);
-            strata__text_free(*(char **)p);
-            *(char **)p = copy;
-            set_null_bit(o, f, false);
-            continue;
+            if (ct == STRATA_C_TEXT) {
+                char *copy = strata__text_alloc(in->len);
+                if (!copy) {
+                    rc = STRATA_E_NOMEM;
+                    *bad_field = f;
+                    break;
+                }
+                memcpy(copy, in->u.p, in->len);
+                strata__text_free(*(char **)p);
+                *(char **)p = copy;
+                set |= f < 64 ? 1ull << f : 0;
+                continue;
+            }
         }
         strata__cell c;
         bool owned;
-        rc = value_cell(st, f, ct, vals[f], &c, &owned);
+        rc = strata__take_cell(st, f, ct, in, &c, &owned);
         if (rc == STRATA_OK)
             rc = strata__set_field(o, f, &c);
         if (owned)
@@ -948,20 +927,22 @@ int strata__read_fields(strata_stmt *st, strata_object *o, int *bad_field)
         if (rc != STRATA_OK)
             *bad_field = f;
     }
-    if (vals != vstack)
-        free(vals);
+    o->priv->nulls &= ~set;
+    if (cells != stack)
+        free(cells);
     return rc;
 }
 
-int strata__load_fields(strata_stmt *st, int col0, strata_object *o, strata_value *vals, int have,
-                        int *bad_field)
+int strata__load_fields(strata_stmt *st, int col0, strata_object *o, const strata_cell *key,
+                        int have, int *bad_field)
 {
     strata__minfo *mi = o->priv->mi;
     const strata_field *fields = mi->m->fields;
     int n = mi->nfields;
     strata__cell stack[16], *cells = n <= 16 ? stack : calloc((size_t)n, sizeof *cells);
     bool owned_stack[16], *owned = n <= 16 ? owned_stack : calloc((size_t)n, sizeof *owned);
-    bool any_owned = false; /* some cell holds a copy of its own (value_cell's) */
+    bool any_owned = false; /* some cell holds a copy of its own (take_cell's) */
+    strata_cell in[STRATA__MAX_FIELDS];
     *bad_field = -1;
     if (!cells || !owned) {
         if (cells != stack)
@@ -971,18 +952,22 @@ int strata__load_fields(strata_stmt *st, int col0, strata_object *o, strata_valu
         return STRATA_E_NOMEM;
     }
     memset(owned, 0, (size_t)n * sizeof *owned);
-    /* The row's values in one call to the driver (two, around a column
-     * read already), then each into a cell; the driver's bytes stay valid
-     * until the next step.  Then one block for the snapshot, and the
-     * fields.  A session's object shares each short text with its
-     * snapshot: one copy, in the arena, that the object's field points at
-     * until the program sets another (strata_set_text leaves arena bytes
-     * be).  Longer texts and blobs get a copy of their own, so that
-     * setting them gives the memory back. */
-    int rc = have < 0 ? strata__stmt_values(st, col0, n, vals)
-                      : strata__stmt_values(st, col0, have, vals);
-    if (rc == STRATA_OK && have >= 0 && have + 1 < n)
-        rc = strata__stmt_values(st, col0 + have + 1, n - have - 1, vals + have + 1);
+    /* The row's cells in one call to the driver (two, around a column
+     * read already); the driver's bytes stay valid until the next step.
+     * Then one block for the snapshot, and the fields.  A session's
+     * object shares each short text with its snapshot: one copy, in the
+     * arena, that the object's field points at until the program sets
+     * another (strata_set_text leaves arena bytes be).  Longer texts and
+     * blobs get a copy of their own, so that setting them gives the
+     * memory back. */
+    int rc = have < 0 ? strata__stmt_cells(st, col0, n, mi->ctypes, in)
+                      : strata__stmt_cells(st, col0, have, mi->ctypes, in);
+    if (have >= 0) {
+        in[have] = *key;
+        if (rc == STRATA_OK && have + 1 < n)
+            rc = strata__stmt_cells(st, col0 + have + 1, n - have - 1, mi->ctypes + have + 1,
+                                    in + have + 1);
+    }
     bool arena_obj = o->priv->in_arena;
     size_t bytes = 0, shared = 0;
     uint64_t share = 0; /* bit f: field f's text is shared (fields 0 to 63) */
@@ -990,26 +975,20 @@ int strata__load_fields(strata_stmt *st, int col0, strata_object *o, strata_valu
     for (; f < n && rc == STRATA_OK; f++) {
         strata_ctype ct = fields[f].ctype;
         strata__cell *c = &cells[f];
-        const strata_value *v = &vals[f];
-        /* The common cases here, the others (NULL, conversions) in value_cell. */
-        if (ct == STRATA_C_INT64 && v->type == STRATA_TYPE_INT64) {
+        const strata_cell *v = &in[f];
+        /* The common cases here, the others (NULL, conversions) in take_cell. */
+        if (v->state == STRATA_CELL_VALUE && (ct == STRATA_C_INT64 || ct == STRATA_C_TIMESTAMP)) {
             c->i = v->u.i;
             c->len = 0;
             c->null = false;
             continue;
         }
-        if (ct == STRATA_C_TIMESTAMP && v->type == STRATA_TYPE_TIMESTAMP) {
-            c->i = v->u.ts;
-            c->len = 0;
-            c->null = false;
-            continue;
-        }
-        if (ct == STRATA_C_TEXT && v->type == STRATA_TYPE_TEXT) {
-            c->p = (char *)v->u.buf.ptr;
-            c->len = (uint32_t)v->u.buf.len; /* the engines hold less than 2 GB */
+        if (v->state == STRATA_CELL_VALUE && ct == STRATA_C_TEXT) {
+            c->p = (char *)v->u.p;
+            c->len = (uint32_t)v->len; /* the engines hold less than 2 GB */
             c->null = false;
         } else {
-            rc = value_cell(st, col0 + f, ct, *v, c, &owned[f]);
+            rc = strata__take_cell(st, col0 + f, ct, v, c, &owned[f]);
             any_owned |= owned[f];
             if (rc != STRATA_OK) {
                 *bad_field = f;

@@ -41,6 +41,8 @@ typedef struct strata__minfo {
     int *maxlen;              /* per field: string(n) n, else 0 */
     int *prec, *scale;        /* per field: numeric(p, s) p and s, else 0 and -1 */
     strata_sqltype *kind;     /* per field: the portable type */
+    unsigned char ctypes[STRATA__MAX_FIELDS]; /* per field: its strata_ctype, as the
+                                                 driver's row_cells wants them */
     int *relfk;               /* per relationship: a many-to-one's key field, else -1 */
     char **qcols;             /* per field: quoted column name */
     char *select;             /* "t.a, t.b, ..." qualified by the quoted table */
@@ -202,16 +204,15 @@ int strata__bind_field(strata_stmt *st, int idx, strata_object *o, int f);
 int strata__read_field(strata_stmt *st, int col, strata_object *o, int f);
 /* Read every field of o from columns col0.. of the current row, in one
  * pass that also makes o's loaded snapshot (o->priv->loaded, replacing
- * any).  vals has room for a value per field; vals[have], when have is
- * not -1, is field have's value read from the row already.  On failure
- * *bad_field names the field at fault (-1: memory or the driver) and o's
- * fields may be half read. */
-int strata__load_fields(strata_stmt *st, int col0, strata_object *o, strata_value *vals, int have,
-                        int *bad_field);
-/* Column col's value v (as strata__stmt_values gave it) into a cell for
+ * any).  key, when have is not -1, is field have's cell read from the row
+ * already.  On failure *bad_field names the field at fault (-1: memory or
+ * the driver) and o's fields may be half read. */
+int strata__load_fields(strata_stmt *st, int col0, strata_object *o, const strata_cell *key,
+                        int have, int *bad_field);
+/* Column col's cell `in` (as strata__stmt_cells made it) into a cell for
  * C type ct; *owned: the cell holds a copy of its own, to free. */
-int strata__value_cell(strata_stmt *st, int col, strata_ctype ct, const strata_value *v,
-                       strata__cell *c, bool *owned);
+int strata__take_cell(strata_stmt *st, int col, strata_ctype ct, const strata_cell *in,
+                      strata__cell *c, bool *owned);
 /* Read every field of o from the current row's columns 0.. (no snapshot:
  * for the streaming iterator's object); *bad_field as above. */
 int strata__read_fields(strata_stmt *st, strata_object *o, int *bad_field);

@@ -1347,7 +1347,7 @@ static int fetch_into(strata_query *q, int64_t limit, int64_t offset, strata_lis
     strata_stmt *st = NULL;
     if (rc == STRATA_OK)
         rc = start(q, t ? SHAPE_TUPLES : SHAPE_ROWS, limit, offset, &st);
-    while (rc == STRATA_OK && (rc = strata_stmt_step(st)) == STRATA_ROW) {
+    while (rc == STRATA_OK && (rc = strata__stmt_step(st)) == STRATA_ROW) {
         strata_object *o;
         rc = strata__session_load_row(q->s, q->mi, st, 0, q->for_update || q->reread, &o);
         if (rc == STRATA_OK && !strata__list_push(l, o))
@@ -1483,7 +1483,7 @@ int strata_iter_next(strata_iter *it, void *out)
         return STRATA_E_MISUSE;
     if (it->done)
         return STRATA_DONE;
-    int rc = strata_stmt_step(it->st);
+    int rc = strata__stmt_step(it->st);
     if (rc != STRATA_ROW) {
         it->done = true;
         strata_stmt_reset(it->st);
@@ -1569,7 +1569,7 @@ static int scalar(strata_query *q, shape sh, int64_t limit, int64_t offset, int6
     int rc = start(q, sh, limit, offset, &st);
     if (rc != STRATA_OK)
         return rc;
-    rc = strata_stmt_step(st);
+    rc = strata__stmt_step(st);
     *out = 0;
     if (rc == STRATA_ROW)
         rc = strata_stmt_column_int64(st, 0, out);
@@ -1811,7 +1811,7 @@ int strata_query_rows(strata_query *q, strata_rows **out)
     strata_stmt *st;
     int rc = start(q, SHAPE_VALUES, q->limit, q->offset, &st);
     while (rc == STRATA_OK) {
-        int step = strata_stmt_step(st);
+        int step = strata__stmt_step(st);
         if (step == STRATA_DONE)
             break;
         rc = step == STRATA_ROW ? rows_take(r, st) : step;
@@ -2009,7 +2009,7 @@ static int bulk_exec(strata_query *q, const char *sql, strata_object *set_from, 
     for (size_t i = 0; rc == STRATA_OK && i < np; i++)
         rc = strata_stmt_bind_value(st, nset + (int)i + 1, &params[i]);
     size_t cap = rows ? *nrows : 0;
-    while (rc == STRATA_OK && (rc = strata_stmt_step(st)) == STRATA_ROW) {
+    while (rc == STRATA_OK && (rc = strata__stmt_step(st)) == STRATA_ROW) {
         rc = STRATA_OK;
         if (!rows)
             continue;

@@ -219,7 +219,7 @@ static int load_children(strata_session *s, strata__minfo *mi, const strata_rela
     free(sql);
     for (size_t i = 0; keys && rc == STRATA_OK && i < m; i++)
         rc = strata_stmt_bind_int64(st, (int)i + 1, keys[i]);
-    while (rc == STRATA_OK && (rc = strata_stmt_step(st)) == STRATA_ROW) {
+    while (rc == STRATA_OK && (rc = strata__stmt_step(st)) == STRATA_ROW) {
         strata__cell parent;
         bool owned;
         strata_object *child;
@@ -599,7 +599,7 @@ static int exec_pair(strata_session *s, const char *sql, int64_t a, int64_t b, i
     strata_stmt_bind_int64(st, 1, a);
     if (nparams > 1)
         strata_stmt_bind_int64(st, 2, b);
-    rc = strata_stmt_step(st);
+    rc = strata__stmt_step(st);
     strata_stmt_finalize(st);
     return rc == STRATA_DONE ? STRATA_OK : rc;
 }

@@ -568,20 +568,18 @@ int strata__session_load_row(strata_session *s, strata__minfo *mi, strata_stmt *
     strata__cell cells[STRATA__MAX_KEY];
     bool owned[STRATA__MAX_KEY];
     strata__key key = {0};
-    /* A value per field: the key's read first, for the identity map, and
+    /* The key's cells first, for the identity map; a key of one column is
      * kept for the load when the object is new. */
-    strata_value vstack[16], *vals = mi->nfields <= 16 ? vstack : NULL;
+    strata_cell in = {0};
     int rc = STRATA_OK, k = 0;
     for (; k < mi->npk && rc == STRATA_OK; k++) {
         int f = mi->pkf[k];
-        strata_value v;
-        rc = strata__stmt_values(st, col0 + f, 1, &v);
+        rc = strata__stmt_cells(st, col0 + f, 1, &mi->ctypes[f], &in);
         if (rc == STRATA_OK)
-            rc = strata__value_cell(st, col0 + f, mi->m->fields[f].ctype, &v, &cells[k], &owned[k]);
+            rc = strata__take_cell(st, col0 + f, mi->m->fields[f].ctype, &in, &cells[k],
+                                   &owned[k]);
         else
             owned[k] = false;
-        if (vals && mi->npk == 1)
-            vals[f] = v;
         key[k] = &cells[k];
         if (rc == STRATA_OK && cells[k].null)
             rc = STRATA_NULL;
@@ -612,19 +610,11 @@ int strata__session_load_row(strata_session *s, strata__minfo *mi, strata_stmt *
          * the values at the last commit stay. */
         return refresh_from_row(o, st, col0, !current && !o->priv->stale);
     }
-    if (!vals && !(vals = calloc((size_t)mi->nfields, sizeof *vals)))
+    if (!(o = object_new(s, mi)))
         return STRATA_E_NOMEM;
-    if (!(o = object_new(s, mi))) {
-        if (vals != vstack)
-            free(vals);
-        return STRATA_E_NOMEM;
-    }
     int bad;
     /* A key of one column was read above: not read again. */
-    rc = strata__load_fields(st, col0, o, vals, vals == vstack && mi->npk == 1 ? mi->pkf[0] : -1,
-                             &bad);
-    if (vals != vstack)
-        free(vals);
+    rc = strata__load_fields(st, col0, o, &in, mi->npk == 1 ? mi->pkf[0] : -1, &bad);
     if (rc != STRATA_OK && bad >= 0)
         return strata__session_error(s, rc, "reading %s.%s: %s", mi->m->name,
                                      mi->m->fields[bad].name, strata_errstr(rc));
@@ -818,7 +808,7 @@ static int get_by_key(strata_session *s, strata__minfo *mi, const strata__key ke
     if ((rc = select_by_key(s, mi, key, &st)) != STRATA_OK)
         return rc;
     strata_object *found = NULL;
-    rc = strata_stmt_step(st);
+    rc = strata__stmt_step(st);
     if (rc == STRATA_ROW)
         rc = strata__session_load_row(s, mi, st, 0, false, &found);
     else if (rc == STRATA_DONE)
@@ -934,7 +924,7 @@ int strata_refresh(void *obj)
         rc = strata__savepoint_note(o);
     if (rc != STRATA_OK || (rc = select_by_key(s, mi, key, &st)) != STRATA_OK)
         return rc;
-    rc = strata_stmt_step(st);
+    rc = strata__stmt_step(st);
     for (int f = 0; rc == STRATA_ROW && f < mi->nfields; f++)
         if (strata__read_field(st, f, o, f) != STRATA_OK)
             rc = STRATA_E_DATA;

@@ -546,6 +546,11 @@ int strata_stmt_bind_blob(strata_stmt *st, int index, const void *data, size_t l
 int strata_stmt_step(strata_stmt *st)
 {
     STRATA__CONFINE(st ? st->db : NULL, STRATA_E_MISUSE);
+    return strata__stmt_step(st);
+}
+
+int strata__stmt_step(strata_stmt *st)
+{
     if (!st || !st->bst)
         return STRATA_E_MISUSE;
     strata_db *db = st->db;
@@ -649,6 +654,22 @@ int strata__stmt_values(strata_stmt *st, int col0, int n, strata_value *out)
     if (col0 < 0 || n > st->ncols - col0)
         return fetch(st, col0 < 0 || col0 >= st->ncols ? col0 : st->ncols, out);
     return strata__drv_row_values(st->bst, col0, n, out);
+}
+
+int strata__stmt_cells(strata_stmt *st, int col0, int n, const unsigned char *want,
+                       strata_cell *out)
+{
+    if (n <= 0)
+        return STRATA_OK;
+    if (st && st->bst && st->state == STMT_ROWS) {
+        if (st->ncols < 0)
+            st->ncols = strata__drv_column_count(st->bst);
+        if (col0 >= 0 && n <= st->ncols - col0)
+            return strata__drv_row_cells(st->bst, col0, n, want, out);
+    }
+    /* No row, or no such column: the getters' error. */
+    strata_value v;
+    return strata__stmt_values(st, col0, n, &v);
 }
 
 strata_type strata_stmt_column_type(strata_stmt *st, int col)

@@ -4354,14 +4354,15 @@ START_TEST(orm_models_resolved_again_when_changed)
 }
 END_TEST
 
-/* ---- the driver's row_values slot --------------------------------------- */
+/* ---- the driver's row_values and row_cells slots ------------------------ */
 
 /* A copy of the engine under test, registered under another scheme, whose
- * row_values slot each case below changes: missing, present in a driver
- * of version 5 (which must not be called), or failing. */
+ * row_values and row_cells slots each case below changes: missing,
+ * present in a driver of a version before them (which must not be called),
+ * spied on, or failing. */
 static strata_driver rowv_copies[TH_ENGINES];
 static const strata_driver *rowv_real;
-static bool rowv_called;
+static bool rowv_called, rowc_called;
 
 static int rowv_spy(strata_backend_stmt *st, int col0, int n, strata_value *out)
 {
@@ -4379,6 +4380,103 @@ static int rowv_fail(strata_backend_stmt *st, int col0, int n, strata_value *out
 static int rowv_fail_rest(strata_backend_stmt *st, int col0, int n, strata_value *out)
 {
     return n > 1 ? rowv_fail(st, col0, n, out) : rowv_real->row_values(st, col0, n, out);
+}
+
+/* The engine's own row_cells, or for an engine without one, the cells
+ * made from its row_values as the core makes them. */
+static int rowc_real(strata_backend_stmt *st, int col0, int n, const unsigned char *want,
+                     strata_cell *out)
+{
+    if (rowv_real->row_cells)
+        return rowv_real->row_cells(st, col0, n, want, out);
+    strata_value v[64];
+    ck_assert_int_le(n, 64);
+    int rc = rowv_real->row_values(st, col0, n, v);
+    for (int i = 0; i < n && rc == STRATA_OK; i++)
+        strata__value_to_cell(want[i], &v[i], &out[i]);
+    return rc;
+}
+
+static int rowc_spy(strata_backend_stmt *st, int col0, int n, const unsigned char *want,
+                    strata_cell *out)
+{
+    rowc_called = true;
+    return rowc_real(st, col0, n, want, out);
+}
+
+static int rowc_fail(strata_backend_stmt *st, int col0, int n, const unsigned char *want,
+                     strata_cell *out)
+{
+    (void)col0, (void)n, (void)want, (void)out;
+    return strata_driver_error(st->conn->db, STRATA_E_NOMEM, "53200", 0, "no memory for a row");
+}
+
+static int rowc_fail_rest(strata_backend_stmt *st, int col0, int n, const unsigned char *want,
+                          strata_cell *out)
+{
+    return n > 1 ? rowc_fail(st, col0, n, want, out) : rowc_real(st, col0, n, want, out);
+}
+
+/* Reading fails as the driver said, and the session goes on; `rest`
+ * fails past the key, `spy` then reads again. */
+static void rows_fail_as_said(fixture *f, void (*rest)(th_engine), void (*spy)(th_engine))
+{
+    th_engine k = th_engine_now();
+    Gadget *h;
+    ck_assert_int_eq(strata_get(f->s, &gadget_model, 1, &h), STRATA_E_NOMEM);
+    ck_assert_str_eq(strata_session_errmsg(f->s), "reading Gadget's key: no memory for a row");
+    strata_query *q = strata_query_new(f->s, &gadget_model);
+    strata_iter *it;
+    OK(f, strata_query_iter(q, &it));
+    ck_assert_int_eq(strata_iter_next(it, &h), STRATA_E_NOMEM);
+    ck_assert_str_eq(strata_session_errmsg(f->s), "reading a Gadget: no memory for a row");
+    strata_iter_free(it);
+    strata_query_free(q);
+    rest(k);
+    ck_assert_int_eq(strata_get(f->s, &gadget_model, 1, &h), STRATA_E_NOMEM);
+    ck_assert_str_eq(strata_session_errmsg(f->s), "reading a Gadget: no memory for a row");
+    spy(k);
+    OK(f, strata_get(f->s, &gadget_model, 1, &h));
+    ck_assert(h->active && h->weight == 2.5 && h->data.len == 4);
+}
+
+static void rowv_set_fail_rest(th_engine k) { rowv_copies[k].row_values = rowv_fail_rest; }
+static void rowv_set_spy(th_engine k) { rowv_copies[k].row_values = rowv_spy; }
+static void rowc_set_fail_rest(th_engine k) { rowv_copies[k].row_cells = rowc_fail_rest; }
+static void rowc_set_spy(th_engine k) { rowv_copies[k].row_cells = rowc_spy; }
+
+/* Fields read from columns of other types, each converted: decimal text
+ * from a NUMERIC, a float from an INTEGER, an integer from a BOOLEAN, text
+ * from a TIMESTAMP, a timestamp from TEXT, a boolean from an INTEGER. */
+typedef struct Mixed {
+    strata_object base;
+    int64_t id;
+    char *amount;
+    double count;
+    int64_t flag;
+    char *stamp;
+    strata_timestamp at;
+    bool small;
+} Mixed;
+static const strata_field mixed_fields[] = {
+    STRATA_PK(Mixed, id),
+    STRATA_NUMERIC(Mixed, amount, 10, 2, STRATA_NULLABLE),
+    STRATA_FLOAT(Mixed, count, STRATA_NULLABLE),
+    STRATA_INTEGER(Mixed, flag, STRATA_NULLABLE),
+    STRATA_TEXT(Mixed, stamp, STRATA_NULLABLE),
+    STRATA_DATETIME(Mixed, at, STRATA_NULLABLE),
+    STRATA_BOOLEAN(Mixed, small, STRATA_NULLABLE),
+    STRATA_FIELDS_END};
+static const strata_model mixed_model = {STRATA_MODEL_VERSION, "Mixed", .size = sizeof(Mixed),
+                                       .fields = mixed_fields};
+
+static void mixed_rows(strata_db *db)
+{
+    th_exec(db, "DROP TABLE IF EXISTS mixed");
+    th_exec(db, "CREATE TABLE mixed (id INTEGER PRIMARY KEY, amount NUMERIC(10,2), count INTEGER, "
+                "flag BOOLEAN, stamp TIMESTAMP, at TEXT, small INTEGER)");
+    th_exec(db, "INSERT INTO mixed VALUES (1, 12.3, 7, TRUE, '2020-01-02 03:04:05.25', "
+                "'2021-02-03 04:05:06', 1), (2, NULL, NULL, NULL, NULL, NULL, NULL)");
 }
 
 /* Every gadget, user and post as loaded by a new session, as text. */
@@ -4414,6 +4512,23 @@ static void describe_loaded(fixture *f, char *out, size_t cap)
                               u->password_hash ? u->password_hash : "null");
     }
     strata_list_free(l);
+    for (int64_t id = 1; id <= 2; id++) {
+        Mixed *o;
+        OK(f, strata_get(f->s, &mixed_model, id, &o));
+        n += (size_t)snprintf(out + n, cap - n, "o%lld %s %g %lld %s %lld %d|", (long long)o->id,
+                              o->amount ? o->amount : "null", o->count, (long long)o->flag,
+                              o->stamp ? o->stamp : "null", (long long)o->at, o->small);
+    }
+    strata_query *oq = strata_query_new(f->s, &mixed_model);
+    strata_iter *it;
+    OK(f, strata_query_iter(oq, &it));
+    Mixed *o;
+    while (strata_iter_next(it, &o) == STRATA_ROW)
+        n += (size_t)snprintf(out + n, cap - n, "i%lld %s %g %d|", (long long)o->id,
+                              strata_is_null(o, "amount") ? "null" : o->amount, o->count,
+                              strata_is_null(o, "small") ? -1 : o->small);
+    strata_iter_free(it);
+    strata_query_free(oq);
     ck_assert_uint_lt(n, cap);
 }
 
@@ -4447,15 +4562,17 @@ START_TEST(orm_rows_read_alike_through_every_driver_slot)
     ck_assert_int_eq(strata_metadata_add_models(md, microblog), STRATA_OK);
     teardown(&f);
 
-    /* The same rows written and read back through: the engine itself, no
-     * row_values, a driver of version 5 with one, and a spy. */
+    /* The same rows written and read back through: the engine itself;
+     * neither slot; both in a driver of version 5, which has neither;
+     * row_values in one of version 7, which has no row_cells; row_values
+     * alone; row_cells; and then each failing. */
     static char want[4096], got[4096];
-    for (int c = 0; c < 5; c++) {
-        rowv_copies[k].version = STRATA_DRIVER_VERSION;
-        rowv_copies[k].row_values = c == 1 ? NULL : c == 4 ? rowv_fail : rowv_spy;
-        if (c == 2)
-            rowv_copies[k].version = 5;
-        rowv_called = false;
+    for (int c = 0; c < 8; c++) {
+        strata_driver *d = &rowv_copies[k];
+        d->version = c == 2 ? 5 : c == 3 || c == 6 ? 7 : STRATA_DRIVER_VERSION;
+        d->row_values = c == 1 ? NULL : rowv_spy;
+        d->row_cells = c == 1 || c == 4 ? NULL : rowc_spy;
+        rowv_called = rowc_called = false;
         f.db = th_open_url(c == 0 ? th_url() : url);
         strata_metadata_drop_all(md, f.db);
         ck_assert_msg(strata_metadata_create_all(md, f.db) == STRATA_OK, "%s",
@@ -4474,30 +4591,20 @@ START_TEST(orm_rows_read_alike_through_every_driver_slot)
         p->timestamp = 1600000000000001;
         OK(&f, strata_session_commit(f.s));
         strata_session_free(f.s);
+        mixed_rows(f.db);
         OK(&f, strata_session_new(&f.s, f.db));
-        if (c < 4) {
+        if (c < 6) {
             describe_loaded(&f, c == 0 ? want : got, sizeof want);
             if (c > 0)
                 ck_assert_str_eq(got, want);
-            ck_assert_int_eq(rowv_called, c == 3);
+            ck_assert_int_eq(rowv_called, c == 3 || c == 4);
+            ck_assert_int_eq(rowc_called, c == 5);
+        } else if (c == 6) {
+            d->row_values = rowv_fail;
+            rows_fail_as_said(&f, rowv_set_fail_rest, rowv_set_spy);
         } else {
-            /* The driver's failure, as it said it; the session goes on. */
-            Gadget *h;
-            ck_assert_int_eq(strata_get(f.s, &gadget_model, 1, &h), STRATA_E_NOMEM);
-            ck_assert_str_eq(strata_session_errmsg(f.s), "reading Gadget's key: no memory for a row");
-            strata_query *q = strata_query_new(f.s, &gadget_model);
-            strata_iter *it;
-            OK(&f, strata_query_iter(q, &it));
-            ck_assert_int_eq(strata_iter_next(it, &h), STRATA_E_NOMEM);
-            ck_assert_str_eq(strata_session_errmsg(f.s), "reading a Gadget: no memory for a row");
-            strata_iter_free(it);
-            strata_query_free(q);
-            rowv_copies[k].row_values = rowv_fail_rest;
-            ck_assert_int_eq(strata_get(f.s, &gadget_model, 1, &h), STRATA_E_NOMEM);
-            ck_assert_str_eq(strata_session_errmsg(f.s), "reading a Gadget: no memory for a row");
-            rowv_copies[k].row_values = rowv_spy;
-            OK(&f, strata_get(f.s, &gadget_model, 1, &h));
-            ck_assert(h->active && h->weight == 2.5 && h->data.len == 4);
+            d->row_cells = rowc_fail;
+            rows_fail_as_said(&f, rowc_set_fail_rest, rowc_set_spy);
         }
         strata_session_free(f.s);
         strata_db_close(f.db);
@@ -4505,6 +4612,9 @@ START_TEST(orm_rows_read_alike_through_every_driver_slot)
     ck_assert_msg(strstr(want, "g1 1 2.5 4:000102ff null 0 null 0|"), "%s", want);
     ck_assert_ptr_nonnull(strstr(want, "g2 0 -1.25 null 0: 7 1700000000123456|"));
     ck_assert_ptr_nonnull(strstr(want, "p1 h\xc3\xa9llo 1600000000000001 by john john@example.com"));
+    ck_assert_msg(strstr(want, "o1 12.30 7 1 2020-01-02 03:04:05.25"), "%s", want);
+    ck_assert_ptr_nonnull(strstr(want, " 1612325106000000 1|o2 null 0 0 null 0 0|"));
+    ck_assert_ptr_nonnull(strstr(want, "i1 12.30 7 1|i2 null 0 -1|"));
     strata_metadata_free(md);
 }
 END_TEST

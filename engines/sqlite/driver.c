@@ -38,7 +38,7 @@ typedef struct sqlite_conn {
 /* What a column's declared type makes of its values. */
 /* A declared NUMERIC/DECIMAL is DECL_NUMERIC without a scale, or
  * DECL_NUMERIC + 1 + s with scale s (0 to 200). */
-enum decl_class { DECL_UNKNOWN = 0, DECL_PLAIN, DECL_BOOL, DECL_TIMESTAMP, DECL_NUMERIC };
+enum decl_class { DECL_PLAIN, DECL_BOOL, DECL_TIMESTAMP, DECL_NUMERIC };
 #define NUMERIC_TEXT 400 /* a number's text, per column */
 
 typedef struct sqlite_stmt {
@@ -551,15 +551,19 @@ static int numeric_text(sqlite_stmt *st, int col, sqlite3_value *v, int type, st
     return STRATA_OK;
 }
 
-/* The declared types of the result's columns, classified when first read. */
+/* The declared types of the result's columns, classified all at once
+ * when a row is first read. */
 static int decl_ready(sqlite_stmt *st)
 {
     if (st->decl)
         return STRATA_OK;
-    st->decl = calloc((size_t)sqlite3_column_count(st->h) + 1, 1);
-    return st->decl ? STRATA_OK
-                    : strata_driver_error(st->base.conn->db, STRATA_E_NOMEM, "53200", 0,
-                                          "out of memory");
+    int n = sqlite3_column_count(st->h);
+    if (!(st->decl = malloc((size_t)n + 1)))
+        return strata_driver_error(st->base.conn->db, STRATA_E_NOMEM, "53200", 0,
+                                   "out of memory");
+    for (int col = 0; col < n; col++)
+        st->decl[col] = (unsigned char)classify_decl(sqlite3_column_decltype(st->h, col));
+    return STRATA_OK;
 }
 
 /* One column of the current row.  The value is read through
@@ -573,8 +577,6 @@ static int decl_ready(sqlite_stmt *st)
  * memory comes back NULL, reported here as SQLite's getters would. */
 static int decode(sqlite_stmt *st, int col, strata_value *out)
 {
-    if (st->decl[col] == DECL_UNKNOWN)
-        st->decl[col] = (unsigned char)classify_decl(sqlite3_column_decltype(st->h, col));
     sqlite3_value *v = sqlite3_column_value(st->h, col);
     int type = sqlite3_value_type(v);
     if (st->decl[col] >= DECL_NUMERIC && (type == SQLITE_INTEGER || type == SQLITE_FLOAT))
@@ -636,6 +638,78 @@ static int sq_row_values(strata_backend_stmt *bst, int col0, int n, strata_value
     return rc;
 }
 
+/* The ORM's load of a row: each column straight into the form its field
+ * wants, for the cases where that is what decode followed by the core's
+ * conversion gives (strata__value_to_cell); the rest, and every column
+ * declared NUMERIC (kept as decimal text), is left to the core. */
+static int sq_row_cells(strata_backend_stmt *bst, int col0, int n, const unsigned char *want,
+                        strata_cell *out)
+{
+    sqlite_stmt *st = (sqlite_stmt *)bst;
+    int rc = decl_ready(st);
+    for (int i = 0; i < n && rc == STRATA_OK; i++) {
+        int col = col0 + i;
+        strata_cell *c = &out[i];
+        int decl = st->decl[col];
+        sqlite3_value *v = sqlite3_column_value(st->h, col);
+        int type = sqlite3_value_type(v);
+        c->state = STRATA_CELL_OTHER;
+        c->len = 0;
+        if (type == SQLITE_NULL) {
+            c->state = STRATA_CELL_NULL;
+            continue;
+        }
+        switch (want[i]) {
+        case STRATA_C_INT64:
+        case STRATA_C_BOOL:
+            if (type == SQLITE_INTEGER && decl < DECL_NUMERIC) {
+                c->u.i = sqlite3_value_int64(v);
+                if (want[i] == STRATA_C_INT64 || c->u.i == 0 || c->u.i == 1)
+                    c->state = STRATA_CELL_VALUE;
+            }
+            break;
+        case STRATA_C_DOUBLE:
+            if ((type == SQLITE_FLOAT || type == SQLITE_INTEGER) && decl < DECL_NUMERIC) {
+                c->u.d = type == SQLITE_FLOAT ? sqlite3_value_double(v)
+                                              : (double)sqlite3_value_int64(v);
+                c->state = STRATA_CELL_VALUE;
+            }
+            break;
+        case STRATA_C_TIMESTAMP:
+        case STRATA_C_TEXT:
+            if (type == SQLITE_TEXT &&
+                (want[i] == STRATA_C_TIMESTAMP) == (decl == DECL_TIMESTAMP)) {
+                const char *p = (const char *)sqlite3_value_text(v);
+                size_t len = (size_t)sqlite3_value_bytes(v);
+                if (!p)
+                    return strata_driver_error(st->base.conn->db, STRATA_E_NOMEM, "53200", 0,
+                                               "out of memory");
+                if (want[i] == STRATA_C_TEXT) {
+                    c->u.p = p;
+                    c->len = len;
+                    c->state = STRATA_CELL_VALUE;
+                } else if (strata_timestamp_parse(&c->u.i, p, len) == STRATA_OK) {
+                    c->state = STRATA_CELL_VALUE;
+                }
+            }
+            break;
+        case STRATA_C_BLOB:
+            if (type == SQLITE_BLOB) {
+                const void *p = sqlite3_value_blob(v);
+                size_t len = (size_t)sqlite3_value_bytes(v);
+                if (!p && len)
+                    return strata_driver_error(st->base.conn->db, STRATA_E_NOMEM, "53200", 0,
+                                               "out of memory");
+                c->u.p = p ? p : "";
+                c->len = len;
+                c->state = STRATA_CELL_VALUE;
+            }
+            break;
+        }
+    }
+    return rc;
+}
+
 static int sq_is_reserved(const char *word)
 {
     return sqlite3_keyword_check(word, (int)strlen(word));
@@ -672,6 +746,7 @@ const strata_driver strata__sqlite_driver = {
     .column_decltype = sq_column_decltype,
     .column_value = sq_column_value,
     .row_values = sq_row_values,
+    .row_cells = sq_row_cells,
     .is_reserved_word = sq_is_reserved,
     .classify_error = classify,
 };

@@ -19,6 +19,7 @@
 
 #include "../common.h"
 #include "../db.h"
+#include "../orm.h"
 #include "../url.h"
 #include "../value.h"
 
@@ -27,8 +28,9 @@ extern "C" {
 #endif
 
 /* 2: set_streaming; 3: execute_many; 4: url_param_known, begin_mode, cancel, set_timeout,
- * in_transaction; 5: url_is_private, identifier_quote; 6: row_values; 7: exec_with_next */
-#define STRATA_DRIVER_VERSION 7
+ * in_transaction; 5: url_is_private, identifier_quote; 6: row_values; 7: exec_with_next;
+ * 8: row_cells */
+#define STRATA_DRIVER_VERSION 8
 
 /* Capability bits (strata_driver.capabilities). */
 #define STRATA_CAP_RETURNING (1u << 0)          /* INSERT/UPDATE ... RETURNING */
@@ -60,6 +62,31 @@ typedef enum strata_placeholder_style {
  * core until the next bind/reset, column values to the backend until the
  * next step/reset/finalize.  Text need not be NUL-terminated when handed to
  * the backend; text handed back must be. */
+
+/* A column of the current row in the form a model's field holds it, for
+ * the ORM's loader (the row_cells slot).  `state` says what the backend
+ * made of it:
+ *   STRATA_CELL_VALUE: the value is in `u` as the field's strata_ctype
+ *     wants it: u.i for STRATA_C_INT64, STRATA_C_BOOL (0 or 1) and
+ *     STRATA_C_TIMESTAMP, u.d for STRATA_C_DOUBLE, u.p and len for
+ *     STRATA_C_TEXT and STRATA_C_BLOB (the backend's bytes, as
+ *     column_value lends them);
+ *   STRATA_CELL_NULL: the column is NULL;
+ *   STRATA_CELL_OTHER: anything else; the core reads that column through
+ *     column_value and converts it itself, as for the typed getters.
+ * A backend gives VALUE only where column_value followed by the core's
+ * conversion would give the same value, and may answer OTHER for any
+ * case it has no quick way with. */
+enum { STRATA_CELL_OTHER = 0, STRATA_CELL_VALUE = 1, STRATA_CELL_NULL = 2 };
+typedef struct strata_cell {
+    union {
+        int64_t i;
+        double d;
+        const void *p;
+    } u;
+    size_t len;
+    int state;
+} strata_cell;
 
 /* Generic part of a connection: the first member of a backend's own. */
 typedef struct strata_conn {
@@ -212,6 +239,16 @@ struct strata_driver {
      * the transaction's end makes moot is passed.  NULL: the core runs it
      * at once through exec. */
     int (*exec_with_next)(strata_conn *conn, const char *sql);
+
+    /* ---- version 8 ---- */
+    /* Optional: the current row's columns col0 to col0 + n - 1 into
+     * out[0] to out[n - 1] as strata_cell says, column col0 + i for a field
+     * of C type want[i] (a strata_ctype): the ORM's load of a row, without
+     * a strata_value between the engine and the struct.  The core checks
+     * that the columns exist.  On an error nothing in `out` is to be used.
+     * NULL: the core makes the cells from row_values. */
+    int (*row_cells)(strata_backend_stmt *st, int col0, int n, const unsigned char *want,
+                     strata_cell *out);
 };
 
 /* ---- helpers the core gives backends ----------------------------------- */
