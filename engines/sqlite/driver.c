@@ -38,7 +38,7 @@ typedef struct sqlite_conn {
 /* What a column's declared type makes of its values. */
 /* A declared NUMERIC/DECIMAL is DECL_NUMERIC without a scale, or
  * DECL_NUMERIC + 1 + s with scale s (0 to 200). */
-enum decl_class { DECL_PLAIN, DECL_BOOL, DECL_TIMESTAMP, DECL_NUMERIC };
+enum decl_class { DECL_UNKNOWN = 0, DECL_PLAIN, DECL_BOOL, DECL_TIMESTAMP, DECL_NUMERIC };
 #define NUMERIC_TEXT 400 /* a number's text, per column */
 
 typedef struct sqlite_stmt {
@@ -551,19 +551,25 @@ static int numeric_text(sqlite_stmt *st, int col, sqlite3_value *v, int type, st
     return STRATA_OK;
 }
 
-/* The declared types of the result's columns, classified all at once
- * when a row is first read. */
+/* The declared types of the result's columns, each classified when first
+ * read.  Lazily: SQLite prepares a statement again when a parameter it
+ * planned with changes (LIKE ?), which forgets them (sq_step), and a read
+ * that finds its object in the identity map reads only the key. */
 static int decl_ready(sqlite_stmt *st)
 {
     if (st->decl)
         return STRATA_OK;
-    int n = sqlite3_column_count(st->h);
-    if (!(st->decl = malloc((size_t)n + 1)))
-        return strata_driver_error(st->base.conn->db, STRATA_E_NOMEM, "53200", 0,
-                                   "out of memory");
-    for (int col = 0; col < n; col++)
+    st->decl = calloc((size_t)sqlite3_column_count(st->h) + 1, 1);
+    return st->decl ? STRATA_OK
+                    : strata_driver_error(st->base.conn->db, STRATA_E_NOMEM, "53200", 0,
+                                          "out of memory");
+}
+
+static int decl_of(sqlite_stmt *st, int col)
+{
+    if (st->decl[col] == DECL_UNKNOWN)
         st->decl[col] = (unsigned char)classify_decl(sqlite3_column_decltype(st->h, col));
-    return STRATA_OK;
+    return st->decl[col];
 }
 
 /* One column of the current row.  The value is read through
@@ -577,14 +583,15 @@ static int decl_ready(sqlite_stmt *st)
  * memory comes back NULL, reported here as SQLite's getters would. */
 static int decode(sqlite_stmt *st, int col, strata_value *out)
 {
+    int decl = decl_of(st, col);
     sqlite3_value *v = sqlite3_column_value(st->h, col);
     int type = sqlite3_value_type(v);
-    if (st->decl[col] >= DECL_NUMERIC && (type == SQLITE_INTEGER || type == SQLITE_FLOAT))
+    if (decl >= DECL_NUMERIC && (type == SQLITE_INTEGER || type == SQLITE_FLOAT))
         return numeric_text(st, col, v, type, out);
     switch (type) {
     case SQLITE_NULL: out->type = STRATA_TYPE_NULL; break;
     case SQLITE_INTEGER:
-        out->type = st->decl[col] == DECL_BOOL ? STRATA_TYPE_BOOL : STRATA_TYPE_INT64;
+        out->type = decl == DECL_BOOL ? STRATA_TYPE_BOOL : STRATA_TYPE_INT64;
         out->u.i = sqlite3_value_int64(v);
         break;
     case SQLITE_FLOAT:
@@ -597,7 +604,7 @@ static int decode(sqlite_stmt *st, int col, strata_value *out)
         if (!p)
             return strata_driver_error(st->base.conn->db, STRATA_E_NOMEM, "53200", 0,
                                        "out of memory");
-        if (st->decl[col] == DECL_TIMESTAMP &&
+        if (decl == DECL_TIMESTAMP &&
             strata_timestamp_parse(&out->u.ts, p, n) == STRATA_OK) {
             out->type = STRATA_TYPE_TIMESTAMP;
             break;
@@ -650,7 +657,7 @@ static int sq_row_cells(strata_backend_stmt *bst, int col0, int n, const unsigne
     for (int i = 0; i < n && rc == STRATA_OK; i++) {
         int col = col0 + i;
         strata_cell *c = &out[i];
-        int decl = st->decl[col];
+        int decl = decl_of(st, col);
         sqlite3_value *v = sqlite3_column_value(st->h, col);
         int type = sqlite3_value_type(v);
         c->state = STRATA_CELL_OTHER;
