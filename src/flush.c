@@ -216,6 +216,7 @@ typedef struct insert_run {
     int keypos[STRATA__MAX_KEY]; /* where each key field is among the returned */
     bool db_key;                 /* the database numbers the key */
     returned *rv;                /* one per object: chunk c's rows from c * per */
+    strata__cell *cells;         /* nret per object, in the order of rv: their cells */
     size_t *got;                 /* rows received per chunk */
 } insert_run;
 
@@ -269,9 +270,9 @@ static int insert_row(strata_stmt *st, size_t i, void *ctx)
     if (r->got[c] == chunk_rows(r, c))
         return strata__db_error(r->s->db, STRATA_E_ERROR,
                                 "the INSERT returned more rows than it was given");
-    returned *row = &r->rv[c * r->per + r->got[c]];
-    if (!(row->cells = calloc((size_t)r->nret, sizeof *row->cells)))
-        return STRATA_E_NOMEM;
+    size_t at = c * r->per + r->got[c];
+    returned *row = &r->rv[at];
+    row->cells = &r->cells[at * (size_t)r->nret]; /* received: its cells to free */
     r->got[c]++;
     for (int k = 0; k < r->nret; k++) {
         strata__cell *cell = &row->cells[k];
@@ -507,21 +508,21 @@ static int insert_objects(strata_session *s, strata__minfo *mi, strata_object **
         return insert_each(s, &r);
     size_t nchunks = (n + r.per - 1) / r.per, full = n / r.per;
     r.rv = r.nret ? calloc(n, sizeof *r.rv) : NULL;
+    r.cells = r.nret ? calloc(n * (size_t)r.nret, sizeof *r.cells) : NULL;
     r.got = calloc(nchunks, sizeof *r.got);
-    int rc = (r.nret && !r.rv) || !r.got ? STRATA_E_NOMEM : STRATA_OK;
+    int rc = (r.nret && (!r.rv || !r.cells)) || !r.got ? STRATA_E_NOMEM : STRATA_OK;
     if (rc == STRATA_OK && full)
         rc = insert_chunks(s, &r, 0, full, r.per);
     if (rc == STRATA_OK && full < nchunks)
         rc = insert_chunks(s, &r, full, 1, n - full * r.per);
     for (size_t c = 0; rc == STRATA_OK && r.nret && c < nchunks; c++)
         rc = insert_place(s, &r, c);
-    for (size_t i = 0; r.rv && i < n; i++) {
+    for (size_t i = 0; r.rv && i < n; i++)
         for (int k = 0; r.rv[i].cells && k < r.nret; k++)
             if (strata__ctype_bytes(mi->m->fields[r.retf[k]].ctype))
                 free(r.rv[i].cells[k].p);
-        free(r.rv[i].cells);
-    }
     free(r.rv);
+    free(r.cells);
     free(r.got);
     return rc;
 }
