@@ -7,7 +7,8 @@
  * that touches a handle, its statements or its sessions enters a confined
  * region first (STRATA__CONFINE in internal.h): one compare-and-swap of the
  * handle's owner on the way in, one store on the way out.  The same thread
- * may nest (the ORM calls the statement layer); another thread is refused
+ * may nest (the ORM calls the statement layer: a load of the owner, no
+ * compare-and-swap); another thread is refused
  * with STRATA_E_MISUSE at once, before it touches anything.
  *
  * The refused thread cannot write the handle's error (the owner may be
@@ -37,11 +38,16 @@ strata__confinement strata__confine(strata_db *db)
     if (!db)
         return c;
     uintptr_t me = this_thread(), expected = 0;
-    if (atomic_compare_exchange_strong_explicit(&db->owner, &expected, me, memory_order_acquire,
-                                                memory_order_relaxed)) {
-        db->depth = 1;
-    } else if (expected == me) {
+    /* A call made inside another on the same handle (the ORM's calls to
+     * the statement layer) finds this thread the owner: only this thread
+     * sets the owner to itself or clears it, so a plain load tells, and
+     * the locked compare-and-swap is for the outermost call alone. */
+    if (atomic_load_explicit(&db->owner, memory_order_relaxed) == me) {
         db->depth++;
+    } else if (atomic_compare_exchange_strong_explicit(&db->owner, &expected, me,
+                                                       memory_order_acquire,
+                                                       memory_order_relaxed)) {
+        db->depth = 1;
     } else {
         refused_db = db;
         refused_serial = db->serial;
