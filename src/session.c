@@ -31,9 +31,19 @@ int strata__session_error(strata_session *s, int code, const char *fmt, ...)
 int strata__session_error_in(strata_session *s, int code, const char *what)
 {
     /* The driver's own words when it failed with this code, else the
-     * code's; copied, as the error about to be set replaces them. */
-    char *why = strata_db_errcode(s->db) == code ? strata__strdup(strata_db_errmsg(s->db)) : NULL;
+     * code's; copied, as the error about to be set replaces them.  Its
+     * SQLSTATE and native code stay with the message that quotes it. */
+    strata_db *db = s->db;
+    bool same = strata_db_errcode(db) == code;
+    char *why = same ? strata__strdup(strata_db_errmsg(db)) : NULL;
+    char state[sizeof db->sqlstate];
+    memcpy(state, db->sqlstate, sizeof state);
+    int native = db->native;
     strata__session_error(s, code, "%s: %s", what, why ? why : strata_errstr(code));
+    if (same) {
+        memcpy(db->sqlstate, state, sizeof state);
+        db->native = native;
+    }
     free(why);
     return code;
 }

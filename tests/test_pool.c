@@ -318,6 +318,54 @@ static int kill_first(strata_session *s, void *ctx)
     return bump(s, NULL);
 }
 
+/* A table changed while the pool's connection holds a statement prepared
+ * on it: on PostgreSQL the unit of work's first attempt fails (the
+ * statement's result type changed) and strata_pool_run runs it again,
+ * after which the statement is prepared again; nothing fails on SQLite,
+ * nor behind pgbouncer (no named statements). */
+typedef struct Item {
+    strata_object base;
+    int64_t id;
+    char *name;
+} Item;
+static const strata_field item_fields[] = {STRATA_PK(Item, id),
+                                           STRATA_STRING(Item, name, 20, STRATA_NULLABLE),
+                                           STRATA_FIELDS_END};
+static const strata_model item_model = {STRATA_MODEL_VERSION, "Item", .size = sizeof(Item),
+                                        .fields = item_fields};
+
+static int read_item(strata_session *s, void *ctx)
+{
+    char *name = ctx;
+    Item *it;
+    int rc = strata_get(s, &item_model, 1, &it);
+    if (rc == STRATA_OK)
+        snprintf(name, 32, "%s", it->name ? it->name : "(null)");
+    return rc;
+}
+
+START_TEST(pool_reruns_a_unit_whose_table_changed)
+{
+    strata_db *db = setup();
+    th_exec(db, "INSERT INTO item (id, name) VALUES (1, 'one')");
+    strata_pool *pool = pool_with(1, 1000, -1);
+    char name[32] = "";
+    ck_assert_int_eq(strata_pool_run(pool, read_item, name, NULL), STRATA_OK);
+    ck_assert_str_eq(name, "one");
+    th_exec(db, "DROP TABLE item");
+    th_exec(db, "CREATE TABLE item (id INTEGER PRIMARY KEY, name TEXT)");
+    th_exec(db, "INSERT INTO item (id, name) VALUES (1, 'uno')");
+    int rc = strata_pool_run(pool, read_item, name, NULL);
+    ck_assert_msg(rc == STRATA_OK, "%s", strata_pool_errmsg(pool));
+    ck_assert_str_eq(name, "uno");
+    strata_pool_statistics st;
+    strata_pool_stats(pool, &st);
+    ck_assert_int_eq(st.retries, th_is_pg() && !th_via_pooler() ? 1 : 0);
+    strata_pool_close(pool);
+    strata_db_close(db);
+}
+END_TEST
+
 /* ---- many threads ------------------------------------------------------------ */
 
 enum { THREADS = 8, UNITS = 50 };
@@ -560,6 +608,7 @@ static void add(TCase *tc, th_engine e)
     tcase_add_test(tc, pool_routes_reads_to_replicas);
     tcase_add_test(tc, pool_threads_share_replicas);
     tcase_add_test(tc, pool_close_waits_for_replica_connections);
+    tcase_add_test(tc, pool_reruns_a_unit_whose_table_changed);
     if (e != TH_POSTGRES)
         return;
     tcase_add_test(tc, pool_lost_connection_is_reported);

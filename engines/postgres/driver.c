@@ -89,6 +89,10 @@ typedef struct pg_stmt {
     strata_backend_stmt base;
     char name[40];
     char *sql;     /* the text, to prepare again after a schema change */
+    /* A schema change altered its result columns during a transaction,
+     * which the failure aborted: prepared again before its next run.
+     * REPLAN_PREPARE once the DEALLOCATE went through. */
+    enum { REPLAN_NONE, REPLAN_DEALLOCATE, REPLAN_PREPARE } replan;
     bool stream;   /* executions use single-row mode */
     bool busy;     /* a streamed execution has results still to read */
     PGresult *res; /* result of the current execution */
@@ -107,12 +111,17 @@ typedef struct pg_stmt {
 
 /* ---- errors ------------------------------------------------------------------- */
 
+static bool plan_changed(const PGresult *res);
+
 static int classify(const char *state, int native, const char *msg)
 {
     (void)native;
-    (void)msg;
     if (!state || strlen(state) != 5)
         return STRATA_E_ERROR;
+    /* A prepared statement the server holds but will not run as it is: a
+     * schema change altered its result columns (replan). */
+    if (!strcmp(state, "0A000") && msg && strstr(msg, "cached plan must not change result type"))
+        return STRATA_E_PREPARED_STATEMENT;
     static const struct {
         const char *state;
         int code;
@@ -193,7 +202,11 @@ static int report_res(pg_conn *c, PGresult *res)
         const char *hint =
             pooler ? "; a connection pooler in transaction mode (pgbouncer) hands one server "
                      "connection to many clients: add prepared_statements=false to the URL"
-                   : "";
+            : res && plan_changed(res)
+                ? "; a schema change altered the statement's result since it was prepared: "
+                  "strata prepares it again before it next runs, so roll back and run the "
+                  "transaction again (strata_pool_run does)"
+                : "";
         if (c->timed_out && state && !strcmp(state, "57014"))
             rc = strata_driver_error(c->base.db, 0, state, 0,
                                      "canceling statement due to statement timeout (%d ms)",
@@ -749,6 +762,33 @@ static int pg_set_streaming(strata_backend_stmt *bst, int on)
 static int row_shape(pg_stmt *st, const PGresult *r);
 static bool is_dml(const char *status);
 
+/* A schema change since PQprepare altered the statement's result columns
+ * ("cached plan must not change result type"): the server refuses every
+ * execution of it until it is prepared again. */
+static bool plan_changed(const PGresult *res)
+{
+    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+    return state && strcmp(state, "0A000") == 0 && msg &&
+           strstr(msg, "cached plan must not change result type");
+}
+
+/* Outside a transaction nothing was lost: the statement may be prepared
+ * again and rerun at once. */
+static bool stale_plan(pg_conn *c, const PGresult *res)
+{
+    return plan_changed(res) && PQtransactionStatus(c->h) == PQTRANS_IDLE;
+}
+
+/* An execution of st failed with `res`: when for a changed plan, st is
+ * prepared again before it next runs (the failure aborted the
+ * transaction, which the program rolls back first). */
+static void note_plan(pg_conn *c, pg_stmt *st, const PGresult *res)
+{
+    if (!c->unnamed && res && plan_changed(res) && st->replan == REPLAN_NONE)
+        st->replan = REPLAN_DEALLOCATE;
+}
+
 /* One row of a streamed execution: each PQgetResult gives a result of one
  * row (PGRES_SINGLE_TUPLE) until the final, empty PGRES_TUPLES_OK. */
 static int stream_next(pg_stmt *st)
@@ -769,6 +809,7 @@ static int stream_next(pg_stmt *st)
         drain(st);
         return STRATA_DONE;
     }
+    note_plan(c, st, r);
     int rc = report_res(c, r); /* clears r */
     drain(st);
     return rc;
@@ -832,18 +873,6 @@ static int format_params(pg_stmt *st, const char **values, int *lengths, int *fo
     return STRATA_OK;
 }
 
-/* A schema change since PQprepare altered the statement's result columns
- * ("cached plan must not change result type").  Outside a transaction
- * nothing was lost, so the statement may be prepared again and rerun. */
-static bool stale_plan(pg_conn *c, const PGresult *res)
-{
-    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-    const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-    return state && strcmp(state, "0A000") == 0 && msg &&
-           strstr(msg, "cached plan must not change result type") &&
-           PQtransactionStatus(c->h) == PQTRANS_IDLE;
-}
-
 /* Send one execution without waiting: by name, or by text when the
  * connection keeps no named statements. */
 static int send_stmt(pg_conn *c, pg_stmt *st, int n, const char *const *values,
@@ -858,12 +887,45 @@ static bool reprepare(pg_conn *c, pg_stmt *st)
     char sql[80];
     snprintf(sql, sizeof sql, "DEALLOCATE %s", st->name);
     PQclear(collect(c, PQsendQuery(c->h, sql)));
+    st->replan = REPLAN_PREPARE; /* the server has it no more */
     PQclear(st->desc);
     st->desc = NULL;
     PGresult *res = collect(c, PQsendPrepare(c->h, st->name, st->sql, st->base.nparams, NULL));
     bool ok = res && result_ok(res);
     PQclear(res);
+    if (ok)
+        st->replan = REPLAN_NONE;
     return ok;
+}
+
+/* Before an execution of a statement whose plan changed: prepare it again
+ * (after the command deferred to go first).  In a transaction that is
+ * already aborted the execution reports that, and this waits for the next
+ * one.  The PREPARE's own failure (the table gone) is the execution's. */
+static int replan(pg_conn *c, pg_stmt *st)
+{
+    if (st->replan == REPLAN_NONE || PQtransactionStatus(c->h) == PQTRANS_INERROR)
+        return STRATA_OK;
+    int rc = send_deferred(c);
+    if (rc != STRATA_OK)
+        return rc;
+    PGresult *res;
+    if (st->replan == REPLAN_DEALLOCATE) {
+        char sql[80];
+        snprintf(sql, sizeof sql, "DEALLOCATE %s", st->name);
+        if (!(res = collect(c, PQsendQuery(c->h, sql))) || !result_ok(res))
+            return report_res(c, res);
+        PQclear(res);
+        st->replan = REPLAN_PREPARE;
+    }
+    PQclear(st->desc);
+    st->desc = NULL;
+    res = collect(c, PQsendPrepare(c->h, st->name, st->sql, st->base.nparams, NULL));
+    if (!res || !result_ok(res))
+        return report_res(c, res);
+    PQclear(res);
+    st->replan = REPLAN_NONE;
+    return STRATA_OK;
 }
 
 /* The deferred command and statement st's execution in one pipeline,
@@ -896,6 +958,7 @@ static int run_after_deferred(pg_conn *c, pg_stmt *st, int n, const char *const 
             if (rc != STRATA_OK || PQresultStatus(r) == PGRES_PIPELINE_ABORTED) {
                 PQclear(r);
             } else if (!result_ok(r)) {
+                note_plan(c, st, r);
                 rc = report_res(c, r); /* clears r */
             } else {
                 PQclear(*out);
@@ -948,7 +1011,12 @@ static int pg_step(strata_backend_stmt *bst)
         }
     }
     format_params(st, values, lengths, formats);
-    int rc = STRATA_OK;
+    int rc = replan(c, st);
+    if (rc != STRATA_OK) {
+        if (n > 8)
+            free(values), free(lengths), free(formats);
+        return rc;
+    }
     if (st->stream && (rc = send_deferred(c)) != STRATA_OK) {
         if (n > 8)
             free(values), free(lengths), free(formats);
@@ -983,8 +1051,10 @@ static int pg_step(strata_backend_stmt *bst)
     }
     if (n > 8)
         free(values), free(lengths), free(formats);
-    if (!res || !result_ok(res))
+    if (!res || !result_ok(res)) {
+        note_plan(c, st, res);
         return report_res(c, res);
+    }
     const char *status = PQcmdStatus(res);
     st->changes = is_dml(status) ? strtoll(PQcmdTuples(res), NULL, 10) : 0;
     st->res = res;
@@ -1024,6 +1094,7 @@ static int pipe_read_one(pg_stmt *st, size_t i, int (*row)(void *, size_t), void
             st->row = 0;
             PQclear(r);
         } else {
+            note_plan(c, st, r);
             rc = report_res(c, r); /* clears r */
         }
         if (PQstatus(c->h) == CONNECTION_BAD)
@@ -1038,6 +1109,9 @@ static int pg_execute_many(strata_backend_stmt *bst, size_t n, int (*bind)(void 
     pg_stmt *st = (pg_stmt *)bst;
     pg_conn *c = (pg_conn *)bst->conn;
     pg_reset(bst);
+    int rc0 = replan(c, st);
+    if (rc0 != STRATA_OK)
+        return rc0;
     int np = bst->nparams;
     const char **values = calloc((size_t)np + 1, sizeof *values);
     int *lengths = calloc((size_t)np + 1, sizeof *lengths);
@@ -1156,7 +1230,9 @@ static void pg_finalize(strata_backend_stmt *bst)
     pg_stmt *st = (pg_stmt *)bst;
     pg_conn *c = (pg_conn *)bst->conn;
     pg_reset(bst);
-    if (PQstatus(c->h) == CONNECTION_OK && !c->unnamed) {
+    /* Not one the server no longer has: that DEALLOCATE would fail, and
+     * abort a transaction under way. */
+    if (PQstatus(c->h) == CONNECTION_OK && !c->unnamed && st->replan != REPLAN_PREPARE) {
         char sql[80];
         snprintf(sql, sizeof sql, "DEALLOCATE %s", st->name);
         PQclear(collect(c, PQsendQuery(c->h, sql))); /* fails harmlessly in an aborted transaction */
