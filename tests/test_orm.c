@@ -4532,19 +4532,18 @@ static void describe_loaded(fixture *f, char *out, size_t cap)
     ck_assert_uint_lt(n, cap);
 }
 
-START_TEST(orm_rows_read_alike_through_every_driver_slot)
+/* The URL of the copy of the engine under test (into url), registered
+ * once per configuration: sqlite-memory and sqlite-file share the
+ * driver's name, the suites run every configuration in one process
+ * without fork, and a registered row is never removed. */
+static void rowv_url(strata_db *db, char *url, size_t cap)
 {
-    fixture f;
-    setup_db(&f);
-    rowv_real = strata_db_driver(f.db);
+    rowv_real = strata_db_driver(db);
     const strata__engine *e = strata__engine_of(rowv_real);
     ck_assert_ptr_nonnull(e);
     ck_assert_ptr_nonnull(rowv_real->row_values);
     static char schemes[TH_ENGINES][32];
     th_engine k = th_engine_now();
-    /* One copy per configuration (sqlite-memory and sqlite-file share the
-     * driver's name): the suites run every configuration in one process
-     * without fork, and a registered row is never removed. */
     snprintf(schemes[k], sizeof schemes[k], "rowv%d%s", (int)k, rowv_real->name);
     if (!strata__engine_by_scheme(schemes[k])) {
         rowv_copies[k] = *rowv_real;
@@ -4555,8 +4554,16 @@ START_TEST(orm_rows_read_alike_through_every_driver_slot)
     }
     const char *rest = strstr(th_url(), "://");
     ck_assert_ptr_nonnull(rest);
+    snprintf(url, cap, "%s%s", schemes[k], rest);
+}
+
+START_TEST(orm_rows_read_alike_through_every_driver_slot)
+{
+    fixture f;
+    setup_db(&f);
+    th_engine k = th_engine_now();
     char url[1024];
-    snprintf(url, sizeof url, "%s%s", schemes[k], rest);
+    rowv_url(f.db, url, sizeof url);
     strata_metadata *md;
     ck_assert_int_eq(strata_metadata_new(&md), STRATA_OK);
     ck_assert_int_eq(strata_metadata_add_models(md, microblog), STRATA_OK);
@@ -4616,6 +4623,186 @@ START_TEST(orm_rows_read_alike_through_every_driver_slot)
     ck_assert_ptr_nonnull(strstr(want, " 1612325106000000 1|o2 null 0 0 null 0 0|"));
     ck_assert_ptr_nonnull(strstr(want, "i1 12.30 7 1|i2 null 0 -1|"));
     strata_metadata_free(md);
+}
+END_TEST
+
+/* ---- cells against the values they come from ---------------------------- */
+
+/* A field `v` of each C type over one table, whose column v is declared
+ * as each case below declares it and holds what the engine lets it hold.
+ * Read through the engine's own driver (SQLite's row_cells) and through
+ * its copy without row_cells (cells made by the core from row_values),
+ * every outcome must be the same: the value, NULL, or the error and its
+ * message. */
+typedef struct Cellrow {
+    strata_object base;
+    int64_t id;
+    int64_t vi;
+    bool vb;
+    double vd;
+    char *vt;
+    strata_timestamp vts;
+    strata_blob vbl;
+} Cellrow;
+#define CELLROW_V(m, ct, sqltype)                                                         \
+    {                                                                                     \
+        .name = "v", .offset = offsetof(Cellrow, m), .ctype = ct, .type = sqltype,        \
+        .flags = STRATA_NULLABLE                                                          \
+    }
+static const strata_field cellrow_fields[6][3] = {
+    {STRATA_PK(Cellrow, id), CELLROW_V(vi, STRATA_C_INT64, "bigint"), STRATA_FIELDS_END},
+    {STRATA_PK(Cellrow, id), CELLROW_V(vb, STRATA_C_BOOL, "boolean"), STRATA_FIELDS_END},
+    {STRATA_PK(Cellrow, id), CELLROW_V(vd, STRATA_C_DOUBLE, "float"), STRATA_FIELDS_END},
+    {STRATA_PK(Cellrow, id), CELLROW_V(vt, STRATA_C_TEXT, "text"), STRATA_FIELDS_END},
+    {STRATA_PK(Cellrow, id), CELLROW_V(vts, STRATA_C_TIMESTAMP, "datetime"), STRATA_FIELDS_END},
+    {STRATA_PK(Cellrow, id), CELLROW_V(vbl, STRATA_C_BLOB, "blob"), STRATA_FIELDS_END},
+};
+#define CELLROW_MODEL(i)                                                                         \
+    {                                                                                            \
+        STRATA_MODEL_VERSION, "Cellrow", .table = "cellrow", .size = sizeof(Cellrow),            \
+        .fields = cellrow_fields[i]                                                              \
+    }
+static const strata_model cellrow_models[6] = {CELLROW_MODEL(0), CELLROW_MODEL(1),
+                                               CELLROW_MODEL(2), CELLROW_MODEL(3),
+                                               CELLROW_MODEL(4), CELLROW_MODEL(5)};
+
+/* What reading row `id` as model c gave, appended to sb. */
+static void cell_outcome(strata__sb *sb, strata_session *s, int c, int64_t id, int rc,
+                         const Cellrow *o)
+{
+    strata__sb_printf(sb, "%lld:", (long long)id);
+    if (rc != STRATA_OK && rc != STRATA_ROW) {
+        strata__sb_printf(sb, "error %d %s|", rc, strata_session_errmsg(s));
+        return;
+    }
+    if (strata_is_null((void *)o, "v")) {
+        strata__sb_printf(sb, "NULL|");
+        return;
+    }
+    switch (c) {
+    case 0: strata__sb_printf(sb, "%lld|", (long long)o->vi); break;
+    case 1: strata__sb_printf(sb, "%d|", o->vb); break;
+    case 2: strata__sb_printf(sb, "%.17g|", o->vd); break;
+    case 3: strata__sb_printf(sb, "'%s'|", o->vt); break;
+    case 4: strata__sb_printf(sb, "%lld|", (long long)o->vts); break;
+    default:
+        strata__sb_printf(sb, "x'");
+        for (size_t b = 0; b < o->vbl.len; b++)
+            strata__sb_printf(sb, "%02x", ((const unsigned char *)o->vbl.data)[b]);
+        strata__sb_printf(sb, "'|");
+    }
+}
+
+/* Every row of cellrow read as each model: one at a time by key, then
+ * all through an iterator (which stops at its first error). */
+static void cell_transcript(strata_db *db, int64_t nrows, strata__sb *sb)
+{
+    for (int c = 0; c < 6; c++) {
+        strata_session *s;
+        ck_assert_int_eq(strata_session_new(&s, db), STRATA_OK);
+        strata__sb_printf(sb, "\n  as %d get ", c);
+        for (int64_t id = 1; id <= nrows; id++) {
+            Cellrow *o = NULL;
+            int rc = strata_get(s, &cellrow_models[c], id, &o);
+            cell_outcome(sb, s, c, id, rc, o);
+        }
+        strata_session_free(s);
+        ck_assert_int_eq(strata_session_new(&s, db), STRATA_OK);
+        strata__sb_printf(sb, "\n  as %d iter ", c);
+        strata_query *q = strata_query_new(s, &cellrow_models[c]);
+        strata_query_order_by(q, "id", STRATA_ASC);
+        strata_iter *it;
+        ck_assert_int_eq(strata_query_iter(q, &it), STRATA_OK);
+        Cellrow *o;
+        int rc;
+        int64_t n = 0;
+        while ((rc = strata_iter_next(it, &o)) == STRATA_ROW)
+            cell_outcome(sb, s, c, o->id, rc, o), n++;
+        if (rc != STRATA_DONE)
+            cell_outcome(sb, s, c, n + 1, rc, NULL);
+        strata_iter_free(it);
+        strata_query_free(q);
+        strata_session_free(s);
+    }
+}
+
+/* cellrow with its column declared `decl`, a row for each value the
+ * column takes (PostgreSQL's types refuse some); the number of rows. */
+static int64_t cellrow_fill(strata_db *db, const char *decl, const char *const *vals, size_t nvals)
+{
+    th_exec(db, "DROP TABLE IF EXISTS cellrow");
+    char sql[160];
+    snprintf(sql, sizeof sql, "CREATE TABLE cellrow (id INTEGER PRIMARY KEY, v %s)", decl);
+    th_exec(db, sql);
+    int64_t n = 0;
+    for (size_t v = 0; v < nvals; v++) {
+        snprintf(sql, sizeof sql, "INSERT INTO cellrow VALUES (%lld, %s)", (long long)n + 1,
+                 vals[v]);
+        if (strata_db_exec(db, sql) == STRATA_OK)
+            n++;
+    }
+    return n;
+}
+
+START_TEST(orm_cells_agree_whatever_the_column_holds)
+{
+    fixture f;
+    setup_db(&f);
+    th_engine k = th_engine_now();
+    char url[1024];
+    rowv_url(f.db, url, sizeof url);
+    rowv_copies[k].version = STRATA_DRIVER_VERSION;
+    rowv_copies[k].row_values = rowv_real->row_values;
+    rowv_copies[k].row_cells = NULL;
+    bool pg = th_is_pg();
+    const char *const decls[] = {"INTEGER", "BOOLEAN", "NUMERIC", "NUMERIC(10,2)", "DECIMAL(8,3)",
+                                 "DOUBLE PRECISION", "TIMESTAMP", "TIMESTAMP WITH TIME ZONE",
+                                 "TEXT", "VARCHAR(20)", pg ? "BYTEA" : "BLOB"};
+    const char *const vals[] = {"0", "1", "5", "-3", "9223372036854775807", "2.5", "1e300",
+                                "'12'", "'12.5'", "'abc'", "'t'", "'2020-01-02 03:04:05'",
+                                "'2020-01-02 03:04:05.25'", "'garbage'", "''",
+                                pg ? "'\\x00ff'" : "x'00ff'", pg ? "'\\x'" : "x''", "NULL"};
+    strata__sb want, got;
+    for (size_t d = 0; d < sizeof decls / sizeof *decls; d++) {
+        /* Each connection's own table (sqlite-memory's databases are
+         * private to them), and new connections for each declaration:
+         * a statement prepared on the table as it was would fail once on
+         * PostgreSQL (test_stmt's stmt_table_changed_under_a_transaction). */
+        strata_db *own = th_open_url(th_url()), *copy = th_open_url(url);
+        int64_t n = cellrow_fill(own, decls[d], vals, sizeof vals / sizeof *vals);
+        ck_assert_int_eq(cellrow_fill(copy, decls[d], vals, sizeof vals / sizeof *vals), n);
+        ck_assert_int_ge(n, 2); /* PostgreSQL's BOOLEAN: 't' and NULL */
+        strata__sb_init(&want);
+        strata__sb_init(&got);
+        cell_transcript(own, n, &want);
+        cell_transcript(copy, n, &got);
+        ck_assert_ptr_nonnull(want.data);
+        ck_assert_ptr_nonnull(got.data);
+        ck_assert_msg(!strstr(want.data, "cached plan"), "%.1500s", want.data);
+        size_t at = 0; /* where they part, shown with what led there */
+        while (want.data[at] && want.data[at] == got.data[at])
+            at++;
+        size_t from = at > 300 ? at - 300 : 0;
+        ck_assert_msg(!strcmp(want.data, got.data), "%s, from byte %zu:\nengine: %.600s\ncopy:   %.600s",
+                      decls[d], from, want.data + from, got.data + from);
+        /* The same on every engine, through either driver. */
+        if (d == 0) {
+            ck_assert_msg(strstr(want.data, "as 1 get 1:0|2:1|3:error"), "%.1500s", want.data);
+            ck_assert_msg(strstr(want.data, "as 2 get 1:0|2:1|3:5|4:-3|"), "%.1500s", want.data);
+            ck_assert_msg(strstr(want.data, "as 0 iter 1:0|2:1|3:5|4:-3|"), "%.1500s", want.data);
+        }
+        if (d == 3)
+            ck_assert_msg(strstr(want.data, "as 3 get 1:'0.00'|2:'1.00'|3:'5.00'|4:'-3.00'|"),
+                          "%.1500s", want.data);
+        if (d == 6)
+            ck_assert_msg(strstr(want.data, "1577934245250000|"), "%.1500s", want.data);
+        strata__sb_free(&want);
+        strata__sb_free(&got);
+        strata_db_close(copy);
+        strata_db_close(own);
+    }
+    th_exec(f.db, "DROP TABLE IF EXISTS cellrow");
+    teardown(&f);
 }
 END_TEST
 
@@ -4738,6 +4925,7 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_failed_flush_is_undone_whole);
     tcase_add_test(tc, orm_every_c_type_round_trips);
     tcase_add_test(tc, orm_rows_read_alike_through_every_driver_slot);
+    tcase_add_test(tc, orm_cells_agree_whatever_the_column_holds);
     tcase_add_test(tc, orm_identity_map_key_patterns);
     tcase_add_test(tc, orm_models_resolved_again_when_changed);
     tcase_add_test(tc, orm_get_after_a_flush_that_moved_the_key);
