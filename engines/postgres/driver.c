@@ -1443,6 +1443,82 @@ static int pg_column_value(strata_backend_stmt *bst, int col, strata_value *out)
     return STRATA_OK;
 }
 
+/* The ORM's load of a row: each column straight into the form its field
+ * wants, where that is what pg_column_value followed by the core's
+ * conversion gives (strata__value_to_cell); the rest is left to the core. */
+static int pg_row_cells(strata_backend_stmt *bst, int col0, int n, const unsigned char *want,
+                        strata_cell *out)
+{
+    pg_stmt *st = (pg_stmt *)bst;
+    PGresult *r = st->res;
+    for (int i = 0; i < n; i++) {
+        int col = col0 + i;
+        strata_cell *c = &out[i];
+        const char *s = PQgetvalue(r, st->row, col);
+        c->len = 0;
+        c->state = STRATA_CELL_VALUE;
+        if (!s[0] && PQgetisnull(r, st->row, col)) {
+            c->state = STRATA_CELL_NULL;
+            continue;
+        }
+        Oid type = st->types[col];
+        bool integer = type == INT2OID || type == INT4OID || type == INT8OID || type == OIDOID;
+        bool timestamp = type == TIMESTAMPOID || type == TIMESTAMPTZOID;
+        switch (want[i]) {
+        case STRATA_C_INT64:
+        case STRATA_C_BOOL:
+        case STRATA_C_DOUBLE: {
+            if (!integer && type != BOOLOID && (want[i] != STRATA_C_DOUBLE ||
+                                                (type != FLOAT4OID && type != FLOAT8OID)))
+                break;
+            if (type == FLOAT4OID || type == FLOAT8OID) {
+                c->u.d = strtod(s, NULL);
+                continue;
+            }
+            int64_t v = integer ? pg_int(s) : s[0] == 't';
+            if (want[i] == STRATA_C_DOUBLE)
+                c->u.d = (double)v;
+            else if (want[i] == STRATA_C_INT64 || v == 0 || v == 1)
+                c->u.i = v;
+            else
+                break;
+            continue;
+        }
+        case STRATA_C_TIMESTAMP:
+            if (timestamp &&
+                strata_timestamp_parse(&c->u.i, s, (size_t)PQgetlength(r, st->row, col)) ==
+                    STRATA_OK)
+                continue;
+            break;
+        case STRATA_C_TEXT: {
+            if (integer || type == BOOLOID || type == FLOAT4OID || type == FLOAT8OID ||
+                type == BYTEAOID)
+                break;
+            size_t len = (size_t)PQgetlength(r, st->row, col);
+            strata_timestamp ts;
+            if (timestamp && strata_timestamp_parse(&ts, s, len) == STRATA_OK)
+                break; /* a timestamp: formatted by the core */
+            c->u.p = s;
+            c->len = len;
+            continue;
+        }
+        case STRATA_C_BLOB: {
+            if (type != BYTEAOID)
+                break;
+            strata_value v;
+            int rc = pg_column_value(bst, col, &v); /* unescaped once per row */
+            if (rc != STRATA_OK)
+                return rc;
+            c->u.p = v.u.buf.ptr;
+            c->len = v.u.buf.len;
+            continue;
+        }
+        }
+        c->state = STRATA_CELL_OTHER;
+    }
+    return STRATA_OK;
+}
+
 static int pg_row_values(strata_backend_stmt *bst, int col0, int n, strata_value *out)
 {
     int rc = STRATA_OK;
@@ -1615,6 +1691,7 @@ const strata_driver strata__postgres_driver = {
     .column_decltype = pg_column_decltype,
     .column_value = pg_column_value,
     .row_values = pg_row_values,
+    .row_cells = pg_row_cells,
     .begin = NULL,
     .commit = pg_commit,
     .rollback = pg_rollback,
