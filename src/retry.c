@@ -4,28 +4,23 @@
  * strata_pool_run() takes a session from the pool, runs the caller's
  * function, commits, and on a failure that another attempt can cure
  * (busy, serialization failure, deadlock, a connection lost before COMMIT
- * was sent, a statement a schema change made stale) rolls back, gives the connection back (a lost one is closed
- * by the pool) and runs it again on a fresh session after a wait.  Waits
+ * was sent, a statement a schema change made stale) rolls back, gives the
+ * connection back (a lost one is closed by the pool) and runs it again on
+ * a fresh session after a wait.  Waits
  * grow exponentially and are drawn at random below the bound ("full
  * jitter"), so threads that collided do not collide again in step.  A
  * commit whose outcome is unknown is never run again.
  */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "orm_internal.h"
 
-/* rc, with the SQLSTATE the handle gave with it: a statement whose result
- * a schema change altered (0A000) is prepared again before it next runs,
- * so another attempt works; one missing on the server (behind a pooler)
- * would fail the same way again. */
-static bool retryable(int rc, const char *state)
+static bool retryable(int rc)
 {
     return rc == STRATA_E_BUSY || rc == STRATA_E_SERIALIZATION || rc == STRATA_E_DEADLOCK ||
-           rc == STRATA_E_CONNECTION_LOST ||
-           (rc == STRATA_E_PREPARED_STATEMENT && !strcmp(state, "0A000"));
+           rc == STRATA_E_CONNECTION_LOST || rc == STRATA_E_STALE_STATEMENT;
 }
 
 /* A random number in [0, bound] from a per-thread generator. */
@@ -61,16 +56,14 @@ int strata_pool_run(strata_pool *pool, strata_unit_fn fn, void *ctx,
         rc = fn(s, ctx);
         if (rc == STRATA_OK)
             rc = strata_session_commit(s);
-        char state[6] = "";
         if (rc != STRATA_OK) {
-            snprintf(state, sizeof state, "%s", strata_db_sqlstate(strata_session_db(s)));
             strata__pool_fail(pool, rc, "%s", strata_session_errmsg(s)[0]
                                                    ? strata_session_errmsg(s)
                                                    : strata_errstr(rc));
             strata_session_rollback(s);
         }
         strata_session_free(s);
-        if (rc == STRATA_OK || !retryable(rc, state) || attempt >= o->max_attempts)
+        if (rc == STRATA_OK || !retryable(rc) || attempt >= o->max_attempts)
             return rc;
         strata__pool_count_retry(pool);
         int bound = o->base_delay_ms;

@@ -334,6 +334,9 @@ static const strata_field item_fields[] = {STRATA_PK(Item, id),
 static const strata_model item_model = {STRATA_MODEL_VERSION, "Item", .size = sizeof(Item),
                                         .fields = item_fields};
 
+/* The item through the session, then through six statements of its own
+ * (more than strata_pool_run's five attempts), each prepared before the
+ * change: one failure must cure them all. */
 static int read_item(strata_session *s, void *ctx)
 {
     char *name = ctx;
@@ -341,6 +344,21 @@ static int read_item(strata_session *s, void *ctx)
     int rc = strata_get(s, &item_model, 1, &it);
     if (rc == STRATA_OK)
         snprintf(name, 32, "%s", it->name ? it->name : "(null)");
+    strata_db *db = strata_session_db(s);
+    for (int k = 0; k < 6 && rc == STRATA_OK; k++) {
+        char sql[96];
+        snprintf(sql, sizeof sql, "SELECT name, %d FROM item WHERE id = 1", k);
+        strata_stmt *st;
+        if ((rc = strata_stmt_prepare(&st, db, sql)) != STRATA_OK)
+            break;
+        rc = strata_stmt_step(st);
+        const char *text = NULL;
+        if (rc == STRATA_ROW)
+            rc = strata_stmt_column_text(st, 0, &text, NULL);
+        if (rc == STRATA_OK && strcmp(text, name) != 0)
+            rc = STRATA_E_ERROR;
+        strata_stmt_finalize(st);
+    }
     return rc;
 }
 

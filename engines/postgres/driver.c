@@ -79,6 +79,12 @@ typedef struct pg_conn {
     /* A command to run with the next one, in its round trip
      * (pg_exec_with_next); "" when there is none. */
     char deferred[48];
+    /* Counts the executions the server refused because a schema change
+     * altered their statement's result since it was prepared.  One such
+     * change may touch any statement the connection holds: each is
+     * prepared again before its next run once the count moved past the
+     * one it was prepared at (replan). */
+    unsigned plan_epoch;
 } pg_conn;
 
 /* How long the server has to answer a statement timeout's cancel before
@@ -89,10 +95,9 @@ typedef struct pg_stmt {
     strata_backend_stmt base;
     char name[40];
     char *sql;     /* the text, to prepare again after a schema change */
-    /* A schema change altered its result columns during a transaction,
-     * which the failure aborted: prepared again before its next run.
-     * REPLAN_PREPARE once the DEALLOCATE went through. */
-    enum { REPLAN_NONE, REPLAN_DEALLOCATE, REPLAN_PREPARE } replan;
+    unsigned epoch; /* the connection's plan_epoch when it was prepared */
+    bool on_server; /* the server holds it under `name` (not after a DEALLOCATE) */
+    bool param_types_stale; /* its run failed on a parameter's type (42804) */
     bool stream;   /* executions use single-row mode */
     bool busy;     /* a streamed execution has results still to read */
     PGresult *res; /* result of the current execution */
@@ -111,17 +116,13 @@ typedef struct pg_stmt {
 
 /* ---- errors ------------------------------------------------------------------- */
 
-static bool plan_changed(const PGresult *res);
 
 static int classify(const char *state, int native, const char *msg)
 {
     (void)native;
+    (void)msg;
     if (!state || strlen(state) != 5)
         return STRATA_E_ERROR;
-    /* A prepared statement the server holds but will not run as it is: a
-     * schema change altered its result columns (replan). */
-    if (!strcmp(state, "0A000") && msg && strstr(msg, "cached plan must not change result type"))
-        return STRATA_E_PREPARED_STATEMENT;
     static const struct {
         const char *state;
         int code;
@@ -202,11 +203,7 @@ static int report_res(pg_conn *c, PGresult *res)
         const char *hint =
             pooler ? "; a connection pooler in transaction mode (pgbouncer) hands one server "
                      "connection to many clients: add prepared_statements=false to the URL"
-            : res && plan_changed(res)
-                ? "; a schema change altered the statement's result since it was prepared: "
-                  "strata prepares it again before it next runs, so roll back and run the "
-                  "transaction again (strata_pool_run does)"
-                : "";
+                   : "";
         if (c->timed_out && state && !strcmp(state, "57014"))
             rc = strata_driver_error(c->base.db, 0, state, 0,
                                      "canceling statement due to statement timeout (%d ms)",
@@ -714,6 +711,8 @@ static int pg_prepare(strata_backend_stmt **out, strata_conn *conn, const char *
         return report_res(c, res);
     }
     PQclear(res);
+    st->on_server = true;
+    st->epoch = c->plan_epoch;
     st->base.conn = conn;
     st->base.nparams = nparams;
     *out = &st->base;
@@ -763,30 +762,59 @@ static int row_shape(pg_stmt *st, const PGresult *r);
 static bool is_dml(const char *status);
 
 /* A schema change since PQprepare altered the statement's result columns
- * ("cached plan must not change result type"): the server refuses every
- * execution of it until it is prepared again. */
+ * (0A000, "cached plan must not change result type"): the server refuses
+ * every execution of it until it is prepared again.  Known by the server
+ * function that raises it, whose name no locale translates; by the
+ * message where the server does not say. */
 static bool plan_changed(const PGresult *res)
 {
     const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    if (!state || strcmp(state, "0A000") != 0)
+        return false;
+    const char *fn = PQresultErrorField(res, PG_DIAG_SOURCE_FUNCTION);
     const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-    return state && strcmp(state, "0A000") == 0 && msg &&
-           strstr(msg, "cached plan must not change result type");
+    return fn ? strcmp(fn, "RevalidateCachedQuery") == 0
+              : msg && strstr(msg, "cached plan must not change result type");
 }
 
-/* Outside a transaction nothing was lost: the statement may be prepared
- * again and rerun at once. */
-static bool stale_plan(pg_conn *c, const PGresult *res)
+/* Report the failure `res` of one of st's executions (or its description).
+ * A changed plan moves the connection's count, so that every statement it
+ * holds is prepared again before it next runs, and is reported as
+ * STRATA_E_STALE_STATEMENT: the run failed once and will work again. */
+static int report_exec(pg_conn *c, pg_stmt *st, PGresult *res)
 {
-    return plan_changed(res) && PQtransactionStatus(c->h) == PQTRANS_IDLE;
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    /* The parameters' types were fixed when the statement was prepared: a
+     * column changed to another type since (text to integer) fails every
+     * run with 42804 until it is prepared again.  That failure is the
+     * program's to see, as a genuine mismatch would be; the next run is
+     * prepared again first, which costs a genuine mismatch nothing more. */
+    if (!c->unnamed && state && !strcmp(state, "42804"))
+        st->param_types_stale = true;
+    if (c->unnamed || !res || !plan_changed(res) || PQstatus(c->h) == CONNECTION_BAD)
+        return report_res(c, res);
+    c->plan_epoch++;
+    const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+    PGTransactionStatusType tx = PQtransactionStatus(c->h);
+    int rc = strata_driver_error(
+        c->base.db, STRATA_E_STALE_STATEMENT, "0A000", 0,
+        "%s: a schema change altered the statement's result since it was prepared; strata "
+        "prepares the connection's statements again before they next run: %s",
+        primary ? primary : "cached plan must not change result type",
+        tx == PQTRANS_IDLE ? "run it again"
+        : tx == PQTRANS_INTRANS || tx == PQTRANS_INERROR
+            ? "roll back and run the transaction again (strata_pool_run does)"
+            : "run it again, after a rollback in a transaction (strata_pool_run does)");
+    PQclear(res);
+    return rc;
 }
 
-/* An execution of st failed with `res`: when for a changed plan, st is
- * prepared again before it next runs (the failure aborted the
- * transaction, which the program rolls back first). */
-static void note_plan(pg_conn *c, pg_stmt *st, const PGresult *res)
+/* Whether st must be prepared again before it runs: a changed plan was
+ * met on the connection since st was prepared, a DEALLOCATE took it, or
+ * its run failed on a parameter's type. */
+static bool needs_replan(const pg_conn *c, const pg_stmt *st)
 {
-    if (!c->unnamed && res && plan_changed(res) && st->replan == REPLAN_NONE)
-        st->replan = REPLAN_DEALLOCATE;
+    return !c->unnamed && (st->epoch != c->plan_epoch || !st->on_server || st->param_types_stale);
 }
 
 /* One row of a streamed execution: each PQgetResult gives a result of one
@@ -809,10 +837,8 @@ static int stream_next(pg_stmt *st)
         drain(st);
         return STRATA_DONE;
     }
-    note_plan(c, st, r);
-    int rc = report_res(c, r); /* clears r */
-    drain(st);
-    return rc;
+    drain(st); /* to the end of the command: the transaction's state is known */
+    return report_exec(c, st, r); /* clears r */
 }
 
 /* v in decimal into t (at least 21 bytes), as "%" PRId64 writes it:
@@ -882,49 +908,39 @@ static int send_stmt(pg_conn *c, pg_stmt *st, int n, const char *const *values,
                       : PQsendQueryPrepared(c->h, st->name, n, values, lengths, formats, 0);
 }
 
-static bool reprepare(pg_conn *c, pg_stmt *st)
-{
-    char sql[80];
-    snprintf(sql, sizeof sql, "DEALLOCATE %s", st->name);
-    PQclear(collect(c, PQsendQuery(c->h, sql)));
-    st->replan = REPLAN_PREPARE; /* the server has it no more */
-    PQclear(st->desc);
-    st->desc = NULL;
-    PGresult *res = collect(c, PQsendPrepare(c->h, st->name, st->sql, st->base.nparams, NULL));
-    bool ok = res && result_ok(res);
-    PQclear(res);
-    if (ok)
-        st->replan = REPLAN_NONE;
-    return ok;
-}
-
-/* Before an execution of a statement whose plan changed: prepare it again
- * (after the command deferred to go first).  In a transaction that is
- * already aborted the execution reports that, and this waits for the next
- * one.  The PREPARE's own failure (the table gone) is the execution's. */
+/* Before an execution of a statement a changed plan may have made stale:
+ * DEALLOCATE and PREPARE it again (after the command deferred to go
+ * first).  In a transaction that is already aborted the execution reports
+ * that, and this waits for the next one.  A PREPARE that fails (the table
+ * gone) is the execution's failure; the DEALLOCATE is not sent twice. */
 static int replan(pg_conn *c, pg_stmt *st)
 {
-    if (st->replan == REPLAN_NONE || PQtransactionStatus(c->h) == PQTRANS_INERROR)
+    if (!needs_replan(c, st) || PQtransactionStatus(c->h) == PQTRANS_INERROR)
         return STRATA_OK;
     int rc = send_deferred(c);
     if (rc != STRATA_OK)
         return rc;
     PGresult *res;
-    if (st->replan == REPLAN_DEALLOCATE) {
+    if (st->on_server) {
         char sql[80];
         snprintf(sql, sizeof sql, "DEALLOCATE %s", st->name);
-        if (!(res = collect(c, PQsendQuery(c->h, sql))) || !result_ok(res))
+        res = collect(c, PQsendQuery(c->h, sql));
+        const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+        if (!res || (!result_ok(res) && !(state && !strcmp(state, "26000"))))
             return report_res(c, res);
         PQclear(res);
-        st->replan = REPLAN_PREPARE;
+        st->on_server = false; /* gone, or never there (26000) */
     }
     PQclear(st->desc);
     st->desc = NULL;
+    unsigned epoch = c->plan_epoch;
     res = collect(c, PQsendPrepare(c->h, st->name, st->sql, st->base.nparams, NULL));
     if (!res || !result_ok(res))
         return report_res(c, res);
     PQclear(res);
-    st->replan = REPLAN_NONE;
+    st->on_server = true;
+    st->epoch = epoch;
+    st->param_types_stale = false;
     return STRATA_OK;
 }
 
@@ -958,8 +974,7 @@ static int run_after_deferred(pg_conn *c, pg_stmt *st, int n, const char *const 
             if (rc != STRATA_OK || PQresultStatus(r) == PGRES_PIPELINE_ABORTED) {
                 PQclear(r);
             } else if (!result_ok(r)) {
-                note_plan(c, st, r);
-                rc = report_res(c, r); /* clears r */
+                rc = report_exec(c, st, r); /* clears r */
             } else {
                 PQclear(*out);
                 *out = r;
@@ -1045,16 +1060,22 @@ static int pg_step(strata_backend_stmt *bst)
     } else {
         res = collect(c, send_stmt(c, st, n, values, lengths, formats));
     }
-    if (res && !c->unnamed && stale_plan(c, res) && reprepare(c, st)) {
+    /* Outside a transaction a changed plan lost nothing: the statement
+     * is prepared again and run again at once. */
+    if (res && !c->unnamed && plan_changed(res) && PQtransactionStatus(c->h) == PQTRANS_IDLE) {
+        c->plan_epoch++;
         PQclear(res);
-        res = collect(c, send_stmt(c, st, n, values, lengths, formats));
+        res = NULL;
+        rc = replan(c, st);
+        if (rc == STRATA_OK)
+            res = collect(c, send_stmt(c, st, n, values, lengths, formats));
     }
     if (n > 8)
         free(values), free(lengths), free(formats);
-    if (!res || !result_ok(res)) {
-        note_plan(c, st, res);
-        return report_res(c, res);
-    }
+    if (rc != STRATA_OK)
+        return rc;
+    if (!res || !result_ok(res))
+        return report_exec(c, st, res);
     const char *status = PQcmdStatus(res);
     st->changes = is_dml(status) ? strtoll(PQcmdTuples(res), NULL, 10) : 0;
     st->res = res;
@@ -1094,8 +1115,7 @@ static int pipe_read_one(pg_stmt *st, size_t i, int (*row)(void *, size_t), void
             st->row = 0;
             PQclear(r);
         } else {
-            note_plan(c, st, r);
-            rc = report_res(c, r); /* clears r */
+            rc = report_exec(c, st, r); /* clears r */
         }
         if (PQstatus(c->h) == CONNECTION_BAD)
             return rc == STRATA_OK ? report_res(c, NULL) : rc;
@@ -1232,7 +1252,7 @@ static void pg_finalize(strata_backend_stmt *bst)
     pg_reset(bst);
     /* Not one the server no longer has: that DEALLOCATE would fail, and
      * abort a transaction under way. */
-    if (PQstatus(c->h) == CONNECTION_OK && !c->unnamed && st->replan != REPLAN_PREPARE) {
+    if (PQstatus(c->h) == CONNECTION_OK && !c->unnamed && st->on_server) {
         char sql[80];
         snprintf(sql, sizeof sql, "DEALLOCATE %s", st->name);
         PQclear(collect(c, PQsendQuery(c->h, sql))); /* fails harmlessly in an aborted transaction */
@@ -1292,10 +1312,17 @@ static const PGresult *shape(pg_stmt *st)
         return st->res;
     if (!st->desc) {
         pg_conn *c = (pg_conn *)st->base.conn;
+        if (replan(c, st) != STRATA_OK)
+            return NULL;
         PGresult *d = c->unnamed ? describe_unnamed(c, st)
                                  : collect(c, PQsendDescribePrepared(c->h, st->name));
         if (!d || !result_ok(d)) {
-            PQclear(d);
+            /* A changed plan is reported, and the statement prepared
+             * again before it runs; other failures leave no columns. */
+            if (d && !c->unnamed && plan_changed(d))
+                report_exec(c, st, d);
+            else
+                PQclear(d);
             return NULL;
         }
         st->desc = d;

@@ -55,9 +55,10 @@
     X(E_OUTDATED, 130, "the database is not at the revision or schema expected")   \
     X(E_DISK_FULL, 131, "the disk or the database's size limit is full")                \
     X(E_COMMIT_UNKNOWN, 132, "the connection was lost during COMMIT: outcome unknown")     \
-    X(E_PREPARED_STATEMENT, 133, "a prepared statement is missing, taken or outdated on the server")  \
+    X(E_PREPARED_STATEMENT, 133, "a prepared statement is missing or taken on the server")  \
     X(E_PROTOCOL, 134, "protocol violation between client and server")                     \
-    X(E_TOO_MANY_CONNECTIONS, 135, "the server has no connection slot free")
+    X(E_TOO_MANY_CONNECTIONS, 135, "the server has no connection slot free")                 \
+    X(E_STALE_STATEMENT, 136, "a schema change outdated a prepared statement: run it again")
 
 #ifdef __cplusplus
 extern "C" {

@@ -190,9 +190,9 @@ typedef struct strata_retry_options {
  * Run `fn` in a new session from the pool and commit, running it again on
  * a fresh session (and, for a lost connection, a fresh connection) when it
  * or the commit fails with STRATA_E_BUSY, STRATA_E_SERIALIZATION,
- * STRATA_E_DEADLOCK, STRATA_E_CONNECTION_LOST, or STRATA_E_PREPARED_STATEMENT
- * with SQLSTATE 0A000 (a statement a schema change made stale, prepared
- * again first), up to max_attempts with a jittered backoff.  A commit whose outcome is unknown
+ * STRATA_E_DEADLOCK, STRATA_E_CONNECTION_LOST or STRATA_E_STALE_STATEMENT (a
+ * statement a schema change made stale, prepared again first), up to
+ * max_attempts with a jittered backoff.  A commit whose outcome is unknown
  * (STRATA_E_COMMIT_UNKNOWN) is never run again: it is returned, as is any
  * other error and the last attempt's error.  `opts` may be NULL.
  *
