@@ -100,6 +100,7 @@ static int db_set_error_v(strata_db *db, int code, const char *sqlstate, int nat
     if (code == STRATA_E_CONNECTION_LOST || code == STRATA_E_COMMIT_UNKNOWN)
         db->broken = true;
     db->errcode = code;
+    db->nerrors++;
     db->native = native;
     if (sqlstate) {
         snprintf(db->sqlstate, sizeof db->sqlstate, "%s", sqlstate);

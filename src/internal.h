@@ -161,6 +161,7 @@ struct strata_db {
     size_t nsecrets;
 
     int errcode;
+    uint64_t nerrors; /* errors set on the handle so far: a call can tell it failed */
     char *errmsg;
     char sqlstate[6];
     int native;

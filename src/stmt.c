@@ -595,15 +595,31 @@ int64_t strata_stmt_changes(const strata_stmt *st) { return st ? st->changes : 0
 
 /* ---- columns ---------------------------------------------------------------------- */
 
+/* The column count, asking the engine to describe a statement not run yet
+ * (PostgreSQL: a round trip).  A description that failed inside a
+ * transaction may have aborted it, so it counts as any failed statement:
+ * the next is refused until the rollback. */
+static int described_count(const strata_stmt *st)
+{
+    if (!st || !st->bst)
+        return 0;
+    uint64_t errors = st->db->nerrors;
+    int n = strata__drv_column_count(st->bst);
+    if (st->db->nerrors != errors)
+        strata__db_note_failure(st->db);
+    return n;
+}
+
 int strata_stmt_column_count(const strata_stmt *st)
 {
-    return st && st->bst ? strata__drv_column_count(st->bst) : 0;
+    STRATA__CONFINE(st ? st->db : NULL, 0);
+    return described_count(st);
 }
 
 const char *strata_stmt_column_name(const strata_stmt *st, int col)
 {
     STRATA__CONFINE(st ? st->db : NULL, NULL);
-    if (col < 0 || col >= strata_stmt_column_count(st))
+    if (col < 0 || col >= described_count(st))
         return NULL;
     return strata__drv_column_name(st->bst, col);
 }
@@ -611,7 +627,7 @@ const char *strata_stmt_column_name(const strata_stmt *st, int col)
 const char *strata_stmt_column_decltype(const strata_stmt *st, int col)
 {
     STRATA__CONFINE(st ? st->db : NULL, NULL);
-    if (col < 0 || col >= strata_stmt_column_count(st))
+    if (col < 0 || col >= described_count(st))
         return NULL;
     return strata__drv_column_decltype(st->bst, col);
 }

@@ -20,6 +20,7 @@
  * Layout: error mapping, open/close/exec/transactions, statements, value
  * decoding, dialect (reserved words), the vtable.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
@@ -777,7 +778,17 @@ static bool plan_changed(const PGresult *res)
               : msg && strstr(msg, "cached plan must not change result type");
 }
 
-/* Report the failure `res` of one of st's executions (or its description).
+/* Whether sql runs a statement the program prepared itself (EXECUTE name):
+ * a changed plan there is that statement's, which strata cannot prepare
+ * again. */
+static bool runs_prepared(const char *sql)
+{
+    while (*sql == ' ' || *sql == '\t' || *sql == '\n' || *sql == '\r' || *sql == '(')
+        sql++;
+    return strncasecmp(sql, "EXECUTE", 7) == 0 && !isalnum((unsigned char)sql[7]) && sql[7] != '_';
+}
+
+/* Report the failure `res` of one of st's executions.
  * A changed plan moves the connection's count, so that every statement it
  * holds is prepared again before it next runs, and is reported as
  * STRATA_E_STALE_STATEMENT: the run failed once and will work again. */
@@ -791,7 +802,8 @@ static int report_exec(pg_conn *c, pg_stmt *st, PGresult *res)
      * prepared again first, which costs a genuine mismatch nothing more. */
     if (!c->unnamed && state && !strcmp(state, "42804"))
         st->param_types_stale = true;
-    if (c->unnamed || !res || !plan_changed(res) || PQstatus(c->h) == CONNECTION_BAD)
+    if (c->unnamed || !res || !plan_changed(res) || PQstatus(c->h) == CONNECTION_BAD ||
+        runs_prepared(st->sql))
         return report_res(c, res);
     c->plan_epoch++;
     const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
@@ -1062,7 +1074,8 @@ static int pg_step(strata_backend_stmt *bst)
     }
     /* Outside a transaction a changed plan lost nothing: the statement
      * is prepared again and run again at once. */
-    if (res && !c->unnamed && plan_changed(res) && PQtransactionStatus(c->h) == PQTRANS_IDLE) {
+    if (res && !c->unnamed && plan_changed(res) && !runs_prepared(st->sql) &&
+        PQtransactionStatus(c->h) == PQTRANS_IDLE) {
         c->plan_epoch++;
         PQclear(res);
         res = NULL;
@@ -1279,16 +1292,19 @@ static PGresult *describe_unnamed(pg_conn *c, pg_stmt *st)
 {
     if (!PQenterPipelineMode(c->h))
         return NULL;
-    PGresult *d = NULL, *r;
+    PGresult *d = NULL, *failed = NULL, *r;
     bool ok = PQsendPrepare(c->h, "", st->sql, st->base.nparams, NULL) &&
               PQsendDescribePrepared(c->h, "") && PQpipelineSync(c->h);
     if (ok) {
         arm(c);
         /* The prepare's result and its NULL, the description's and its NULL,
-         * then the sync. */
+         * then the sync.  A failed prepare's result is the one to report:
+         * the description after it is only "aborted". */
         for (int part = 0; part < 2 && PQstatus(c->h) != CONNECTION_BAD; part++) {
             while ((r = next_result(c)) != NULL) {
-                if (part == 1 && !d)
+                if (part == 0 && !failed && !result_ok(r))
+                    failed = r;
+                else if (part == 1 && !d)
                     d = r;
                 else
                     PQclear(r);
@@ -1296,6 +1312,10 @@ static PGresult *describe_unnamed(pg_conn *c, pg_stmt *st)
         }
         if (PQstatus(c->h) != CONNECTION_BAD)
             PQclear(next_result(c)); /* PGRES_PIPELINE_SYNC */
+    }
+    if (failed) {
+        PQclear(d);
+        d = failed;
     }
     if (!PQexitPipelineMode(c->h)) {
         PQclear(d);
@@ -1311,18 +1331,18 @@ static const PGresult *shape(pg_stmt *st)
     if (st->res)
         return st->res;
     if (!st->desc) {
+        /* Described from the text, prepared unnamed, not from the named
+         * statement: a schema change since it was prepared would make that
+         * description fail (and abort the transaction) where the run, which
+         * prepares it again first, works.  After the command deferred to go
+         * first.  A failure is reported (the core takes it as a failed
+         * statement) and leaves no columns. */
         pg_conn *c = (pg_conn *)st->base.conn;
-        if (replan(c, st) != STRATA_OK)
+        if (send_deferred(c) != STRATA_OK)
             return NULL;
-        PGresult *d = c->unnamed ? describe_unnamed(c, st)
-                                 : collect(c, PQsendDescribePrepared(c->h, st->name));
+        PGresult *d = describe_unnamed(c, st);
         if (!d || !result_ok(d)) {
-            /* A changed plan is reported, and the statement prepared
-             * again before it runs; other failures leave no columns. */
-            if (d && !c->unnamed && plan_changed(d))
-                report_exec(c, st, d);
-            else
-                PQclear(d);
+            report_res(c, d);
             return NULL;
         }
         st->desc = d;
