@@ -603,6 +603,9 @@ static int described_count(const strata_stmt *st)
 {
     if (!st || !st->bst)
         return 0;
+    /* Nothing can be asked while another statement streams its rows. */
+    if (st->db->streaming && st->db->streaming != st && st->state != STMT_ROWS)
+        return 0;
     uint64_t errors = st->db->nerrors;
     int n = strata__drv_column_count(st->bst);
     if (st->db->nerrors != errors)

@@ -514,6 +514,33 @@ START_TEST(stmt_close_before_finalize)
 }
 END_TEST
 
+/* Columns asked of a statement not run yet while another streams its rows
+ * in a transaction: no answer (nothing can be asked then), and the
+ * transaction is not taken for failed. */
+START_TEST(stmt_columns_asked_while_another_streams)
+{
+    strata_db *db = th_open();
+    th_exec(db, "CREATE TABLE t (id INTEGER, v TEXT)");
+    th_exec(db, "INSERT INTO t VALUES (1, 'a'), (2, 'b')");
+    strata_stmt *st, *other;
+    th_rc(db, strata_stmt_prepare(&other, db, "SELECT v FROM t WHERE id = ?"), STRATA_OK);
+    th_rc(db, strata_db_begin(db), STRATA_OK);
+    th_rc(db, strata_stmt_prepare(&st, db, "SELECT id FROM t ORDER BY id"), STRATA_OK);
+    th_rc(db, strata_stmt_stream(st), STRATA_OK);
+    th_rc(db, strata_stmt_step(st), STRATA_ROW);
+    ck_assert_int_eq(strata_stmt_column_count(other), 0);
+    while (strata_stmt_step(st) == STRATA_ROW)
+        ;
+    strata_stmt_finalize(st);
+    th_exec(db, "INSERT INTO t VALUES (3, 'c')");
+    ck_assert_int_eq(strata_stmt_column_count(other), 1);
+    th_rc(db, strata_db_commit(db), STRATA_OK);
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM t"), 3);
+    strata_stmt_finalize(other);
+    strata_db_close(db);
+}
+END_TEST
+
 START_TEST(stmt_streaming)
 {
     strata_db *db = th_open();
@@ -833,6 +860,7 @@ static void add(TCase *tc, th_engine e)
     tcase_add_test(tc, stmt_columns_counted_again_after_a_failed_run);
     tcase_add_test(tc, stmt_close_before_finalize);
     tcase_add_test(tc, stmt_streaming);
+    tcase_add_test(tc, stmt_columns_asked_while_another_streams);
     tcase_add_test(tc, stmt_execute_many);
 }
 
