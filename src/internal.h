@@ -360,9 +360,6 @@ int strata__stmt_step(strata_stmt *st);
  * blob bytes borrowed until the next step), without the thread check of
  * the public getters: for the ORM, whose callers made it. */
 int strata__stmt_value(strata_stmt *st, int col, strata_value *out);
-/* Columns col0 to col0 + n - 1 of the current row into out[0 .. n - 1],
- * as strata__stmt_value gives each, in one call to the driver. */
-int strata__stmt_values(strata_stmt *st, int col0, int n, strata_value *out);
 /* Columns col0 to col0 + n - 1 of the current row as cells for fields of
  * the C types want[0 .. n - 1] (strata_cell, <strata/sys/driver.h>). */
 int strata__stmt_cells(strata_stmt *st, int col0, int n, const unsigned char *want,

@@ -662,33 +662,19 @@ int strata__stmt_value(strata_stmt *st, int col, strata_value *out)
     return strata__drv_column_value(st->bst, col, out);
 }
 
-int strata__stmt_values(strata_stmt *st, int col0, int n, strata_value *out)
-{
-    if (n <= 0)
-        return STRATA_OK;
-    if (!st || !st->bst || st->state != STMT_ROWS)
-        return fetch(st, col0, out);
-    if (st->ncols < 0)
-        st->ncols = strata__drv_column_count(st->bst);
-    if (col0 < 0 || n > st->ncols - col0)
-        return fetch(st, col0 < 0 || col0 >= st->ncols ? col0 : st->ncols, out);
-    return strata__drv_row_values(st->bst, col0, n, out);
-}
-
 int strata__stmt_cells(strata_stmt *st, int col0, int n, const unsigned char *want,
                        strata_cell *out)
 {
     if (n <= 0)
         return STRATA_OK;
-    if (st && st->bst && st->state == STMT_ROWS) {
-        if (st->ncols < 0)
-            st->ncols = strata__drv_column_count(st->bst);
-        if (col0 >= 0 && n <= st->ncols - col0)
-            return strata__drv_row_cells(st->bst, col0, n, want, out);
-    }
-    /* No row, or no such column: the getters' error. */
     strata_value v;
-    return strata__stmt_values(st, col0, n, &v);
+    if (!st || !st->bst || st->state != STMT_ROWS)
+        return fetch(st, col0, &v); /* no row: the getters' error */
+    if (st->ncols < 0)
+        st->ncols = strata__drv_column_count(st->bst);
+    if (col0 < 0 || n > st->ncols - col0) /* no such column: the same */
+        return fetch(st, col0 < 0 || col0 >= st->ncols ? col0 : st->ncols, &v);
+    return strata__drv_row_cells(st->bst, col0, n, want, out);
 }
 
 strata_type strata_stmt_column_type(strata_stmt *st, int col)

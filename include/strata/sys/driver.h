@@ -225,7 +225,7 @@ struct strata_driver {
     /* ---- version 6 ---- */
     /* Optional: the current row's values of columns col0 to col0 + n - 1
      * into out[0] to out[n - 1], each as column_value gives it, in one
-     * call (the ORM reads every column of a loaded row).  The core checks
+     * call (the ORM's rows, when the driver has no row_cells).  The core checks
      * that the columns exist.  On an error nothing in `out` is to be used.
      * NULL: the core calls column_value for each. */
     int (*row_values)(strata_backend_stmt *st, int col0, int n, strata_value *out);
