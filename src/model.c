@@ -881,55 +881,61 @@ int strata__column_cell(strata_stmt *st, int col, strata_ctype ct, strata__cell 
     return rc == STRATA_OK ? strata__take_cell(st, col, ct, &in, c, owned) : rc;
 }
 
+/* A field read_fields leaves to the general path: NULL, a conversion,
+ * a type error, a blob.  Apart, so that the common loop stays small. */
+static __attribute__((noinline)) int read_other(strata_stmt *st, strata_object *o, int f,
+                                                const strata_cell *in)
+{
+    strata__cell c;
+    bool owned;
+    int rc = strata__take_cell(st, f, o->model->fields[f].ctype, in, &c, &owned);
+    if (rc == STRATA_OK)
+        rc = strata__set_field(o, f, &c);
+    if (owned)
+        free(c.p);
+    return rc;
+}
+
 int strata__read_fields(strata_stmt *st, strata_object *o, int *bad_field)
 {
     strata__minfo *mi = o->priv->mi;
-    int n = mi->nfields;
+    int n = mi->nfields; /* at most STRATA__MAX_FIELDS: the session refuses more */
+    strata_cell cells[STRATA__MAX_FIELDS];
     *bad_field = -1;
-    strata_cell stack[16], *cells = n <= 16 ? stack : calloc((size_t)n, sizeof *cells);
-    if (!cells)
-        return STRATA_E_NOMEM;
     int rc = strata__stmt_cells(st, 0, n, mi->ctypes, cells);
+    if (rc != STRATA_OK)
+        return rc;
     const strata_field *fields = mi->m->fields;
     uint64_t set = 0; /* fields given a value below: not NULL */
-    for (int f = 0; f < n && rc == STRATA_OK; f++) {
-        strata_ctype ct = fields[f].ctype;
+    for (int f = 0; f < n; f++) {
+        strata_ctype ct = mi->ctypes[f];
         const strata_cell *in = &cells[f];
         void *p = (char *)o + fields[f].offset;
-        /* The common cases here, the others (NULL, conversions) below. */
-        if (in->state == STRATA_CELL_VALUE) {
-            if (ct == STRATA_C_INT64 || ct == STRATA_C_TIMESTAMP) {
-                *(int64_t *)p = in->u.i;
-                set |= f < 64 ? 1ull << f : 0;
-                continue;
-            }
-            if (ct == STRATA_C_TEXT) {
-                char *copy = strata__text_alloc(in->len);
-                if (!copy) {
-                    rc = STRATA_E_NOMEM;
-                    *bad_field = f;
-                    break;
-                }
-                memcpy(copy, in->u.p, in->len);
-                strata__text_free(*(char **)p);
-                *(char **)p = copy;
-                set |= f < 64 ? 1ull << f : 0;
-                continue;
-            }
+        /* The common cases here, the others in read_other. */
+        if (in->state == STRATA_CELL_VALUE && (ct == STRATA_C_INT64 || ct == STRATA_C_TIMESTAMP)) {
+            *(int64_t *)p = in->u.i;
+            set |= 1ull << f;
+            continue;
         }
-        strata__cell c;
-        bool owned;
-        rc = strata__take_cell(st, f, ct, in, &c, &owned);
-        if (rc == STRATA_OK)
-            rc = strata__set_field(o, f, &c);
-        if (owned)
-            free(c.p);
-        if (rc != STRATA_OK)
+        if (in->state == STRATA_CELL_VALUE && ct == STRATA_C_TEXT) {
+            char *copy = strata__text_alloc(in->len);
+            if (!copy) {
+                rc = STRATA_E_NOMEM;
+                *bad_field = f;
+                break;
+            }
+            memcpy(copy, in->u.p, in->len);
+            strata__text_free(*(char **)p);
+            *(char **)p = copy;
+            set |= 1ull << f;
+            continue;
+        }
+        if ((rc = read_other(st, o, f, in)) != STRATA_OK) {
             *bad_field = f;
+            break;
+        }
     }
     o->priv->nulls &= ~set;
-    if (cells != stack)
-        free(cells);
     return rc;
 }
 

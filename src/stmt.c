@@ -554,10 +554,17 @@ int strata__stmt_step(strata_stmt *st)
     if (!st || !st->bst)
         return STRATA_E_MISUSE;
     strata_db *db = st->db;
-    int rc = strata__db_usable_by(db, st);
-    if (rc)
+    int rc;
+    /* The common case, each row of a result, decided here; anything else
+     * (a closed or lost connection, another statement streaming, an
+     * error to clear) by strata__db_usable_by. */
+    bool plain = db && db->conn && !db->closed && !db->broken &&
+                 (!db->streaming || db->streaming == st) && db->errcode == STRATA_OK &&
+                 !db->errmsg && !db->sqlstate[0] && !db->native;
+    if (!plain && (rc = strata__db_usable_by(db, st)))
         return rc;
-    free_scratch(st);
+    if (st->nscratch)
+        free_scratch(st);
     if (st->state == STMT_DONE)
         stmt_rewind(st);
     if (st->state == STMT_READY) {
@@ -662,18 +669,26 @@ int strata__stmt_value(strata_stmt *st, int col, strata_value *out)
     return strata__drv_column_value(st->bst, col, out);
 }
 
+/* The getters' error for cells asked with no row, or of no such column. */
+static __attribute__((noinline)) int cells_refused(strata_stmt *st, int col0)
+{
+    strata_value v;
+    if (!st || !st->bst || st->state != STMT_ROWS)
+        return fetch(st, col0, &v);
+    return fetch(st, col0 < 0 || col0 >= st->ncols ? col0 : st->ncols, &v);
+}
+
 int strata__stmt_cells(strata_stmt *st, int col0, int n, const unsigned char *want,
                        strata_cell *out)
 {
     if (n <= 0)
         return STRATA_OK;
-    strata_value v;
     if (!st || !st->bst || st->state != STMT_ROWS)
-        return fetch(st, col0, &v); /* no row: the getters' error */
+        return cells_refused(st, col0);
     if (st->ncols < 0)
         st->ncols = strata__drv_column_count(st->bst);
-    if (col0 < 0 || n > st->ncols - col0) /* no such column: the same */
-        return fetch(st, col0 < 0 || col0 >= st->ncols ? col0 : st->ncols, &v);
+    if (col0 < 0 || n > st->ncols - col0)
+        return cells_refused(st, col0);
     return strata__drv_row_cells(st->bst, col0, n, want, out);
 }
 

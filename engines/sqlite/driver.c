@@ -485,11 +485,15 @@ static const char *sq_column_decltype(strata_backend_stmt *bst, int col)
     return t ? t : "";
 }
 
+/* Whether hay holds needle (an upper-case word) in any case.  A position
+ * is passed on its first letter: SQLite prepares a statement whose plan
+ * depends on a bound value (`LIKE ?`) again at each execution, and each
+ * column read then is classified again. */
 static bool contains_ci(const char *hay, const char *needle)
 {
     size_t n = strlen(needle);
     for (; *hay; hay++)
-        if (strncasecmp(hay, needle, n) == 0)
+        if ((*hay & ~0x20) == needle[0] && strncasecmp(hay, needle, n) == 0)
             return true;
     return false;
 }
@@ -654,67 +658,58 @@ static int sq_row_cells(strata_backend_stmt *bst, int col0, int n, const unsigne
 {
     sqlite_stmt *st = (sqlite_stmt *)bst;
     int rc = decl_ready(st);
-    for (int i = 0; i < n && rc == STRATA_OK; i++) {
-        int col = col0 + i;
+    if (rc != STRATA_OK)
+        return rc;
+    for (int i = 0; i < n; i++) {
+        int col = col0 + i, w = want[i];
         strata_cell *c = &out[i];
-        int decl = decl_of(st, col);
         sqlite3_value *v = sqlite3_column_value(st->h, col);
         int type = sqlite3_value_type(v);
-        c->state = STRATA_CELL_OTHER;
         c->len = 0;
         if (type == SQLITE_NULL) {
             c->state = STRATA_CELL_NULL;
             continue;
         }
-        switch (want[i]) {
-        case STRATA_C_INT64:
-        case STRATA_C_BOOL:
-            if (type == SQLITE_INTEGER && decl < DECL_NUMERIC) {
-                c->u.i = sqlite3_value_int64(v);
-                if (want[i] == STRATA_C_INT64 || c->u.i == 0 || c->u.i == 1)
-                    c->state = STRATA_CELL_VALUE;
-            }
-            break;
-        case STRATA_C_DOUBLE:
-            if ((type == SQLITE_FLOAT || type == SQLITE_INTEGER) && decl < DECL_NUMERIC) {
-                c->u.d = type == SQLITE_FLOAT ? sqlite3_value_double(v)
-                                              : (double)sqlite3_value_int64(v);
+        c->state = STRATA_CELL_OTHER;
+        int decl = decl_of(st, col);
+        if (type == SQLITE_INTEGER && decl < DECL_NUMERIC) {
+            int64_t i64 = sqlite3_value_int64(v);
+            if (w == STRATA_C_INT64 || (w == STRATA_C_BOOL && (i64 == 0 || i64 == 1))) {
+                c->u.i = i64;
+                c->state = STRATA_CELL_VALUE;
+            } else if (w == STRATA_C_DOUBLE) {
+                c->u.d = (double)i64;
                 c->state = STRATA_CELL_VALUE;
             }
-            break;
-        case STRATA_C_TIMESTAMP:
-        case STRATA_C_TEXT:
-            if (type == SQLITE_TEXT &&
-                (want[i] == STRATA_C_TIMESTAMP) == (decl == DECL_TIMESTAMP)) {
-                const char *p = (const char *)sqlite3_value_text(v);
-                size_t len = (size_t)sqlite3_value_bytes(v);
-                if (!p)
-                    return strata_driver_error(st->base.conn->db, STRATA_E_NOMEM, "53200", 0,
-                                               "out of memory");
-                if (want[i] == STRATA_C_TEXT) {
-                    c->u.p = p;
-                    c->len = len;
-                    c->state = STRATA_CELL_VALUE;
-                } else if (strata_timestamp_parse(&c->u.i, p, len) == STRATA_OK) {
-                    c->state = STRATA_CELL_VALUE;
-                }
-            }
-            break;
-        case STRATA_C_BLOB:
-            if (type == SQLITE_BLOB) {
-                const void *p = sqlite3_value_blob(v);
-                size_t len = (size_t)sqlite3_value_bytes(v);
-                if (!p && len)
-                    return strata_driver_error(st->base.conn->db, STRATA_E_NOMEM, "53200", 0,
-                                               "out of memory");
-                c->u.p = p ? p : "";
+        } else if (type == SQLITE_TEXT && (w == STRATA_C_TEXT || w == STRATA_C_TIMESTAMP) &&
+                   (w == STRATA_C_TIMESTAMP) == (decl == DECL_TIMESTAMP)) {
+            const char *p = (const char *)sqlite3_value_text(v);
+            size_t len = (size_t)sqlite3_value_bytes(v);
+            if (!p)
+                return strata_driver_error(st->base.conn->db, STRATA_E_NOMEM, "53200", 0,
+                                           "out of memory");
+            if (w == STRATA_C_TEXT) {
+                c->u.p = p;
                 c->len = len;
                 c->state = STRATA_CELL_VALUE;
+            } else if (strata_timestamp_parse(&c->u.i, p, len) == STRATA_OK) {
+                c->state = STRATA_CELL_VALUE;
             }
-            break;
+        } else if (type == SQLITE_FLOAT && w == STRATA_C_DOUBLE && decl < DECL_NUMERIC) {
+            c->u.d = sqlite3_value_double(v);
+            c->state = STRATA_CELL_VALUE;
+        } else if (type == SQLITE_BLOB && w == STRATA_C_BLOB) {
+            const void *p = sqlite3_value_blob(v);
+            size_t len = (size_t)sqlite3_value_bytes(v);
+            if (!p && len)
+                return strata_driver_error(st->base.conn->db, STRATA_E_NOMEM, "53200", 0,
+                                           "out of memory");
+            c->u.p = p ? p : "";
+            c->len = len;
+            c->state = STRATA_CELL_VALUE;
         }
     }
-    return rc;
+    return STRATA_OK;
 }
 
 static int sq_is_reserved(const char *word)
