@@ -362,6 +362,21 @@ static int read_item(strata_session *s, void *ctx)
     return rc;
 }
 
+/* The id of the item named "7", through a statement whose parameter
+ * takes the type of the column it is compared with when prepared. */
+static int find_seven(strata_session *s, void *ctx)
+{
+    strata_stmt *st;
+    int rc = strata_stmt_prepare(&st, strata_session_db(s), "SELECT id FROM item WHERE name = ?");
+    if (rc != STRATA_OK)
+        return rc;
+    strata_stmt_bind_text(st, 1, "7", -1);
+    if ((rc = strata_stmt_step(st)) == STRATA_ROW)
+        rc = strata_stmt_column_int64(st, 0, ctx);
+    strata_stmt_finalize(st);
+    return rc;
+}
+
 START_TEST(pool_reruns_a_unit_whose_table_changed)
 {
     strata_db *db = setup();
@@ -377,6 +392,25 @@ START_TEST(pool_reruns_a_unit_whose_table_changed)
     ck_assert_msg(rc == STRATA_OK, "%s", strata_pool_errmsg(pool));
     ck_assert_str_eq(name, "uno");
     strata_pool_statistics st;
+    strata_pool_stats(pool, &st);
+    ck_assert_int_eq(st.retries, th_is_pg() && !th_via_pooler() ? 1 : 0);
+
+    /* The column a parameter is compared with changes type (text to
+     * integer): the server refuses the statement prepared before (no
+     * operator for integer = text) at each run until it is prepared
+     * again.  The unit runs it outside a transaction, where strata
+     * prepares it again and runs it again at once: no rerun of the unit
+     * (test_stmt has the refusal inside one). */
+    th_exec(db, "UPDATE item SET name = '7'");
+    int64_t id = 0;
+    ck_assert_int_eq(strata_pool_run(pool, find_seven, &id, NULL), STRATA_OK);
+    ck_assert_int_eq(id, 1);
+    th_exec(db, "DROP TABLE item");
+    th_exec(db, "CREATE TABLE item (id INTEGER PRIMARY KEY, name INTEGER)");
+    th_exec(db, "INSERT INTO item (id, name) VALUES (2, 7)");
+    rc = strata_pool_run(pool, find_seven, &id, NULL);
+    ck_assert_msg(rc == STRATA_OK, "%s", strata_pool_errmsg(pool));
+    ck_assert_int_eq(id, 2);
     strata_pool_stats(pool, &st);
     ck_assert_int_eq(st.retries, th_is_pg() && !th_via_pooler() ? 1 : 0);
     strata_pool_close(pool);

@@ -314,7 +314,7 @@ START_TEST(stmt_table_changed_under_a_transaction)
     strata_stmt_finalize(st);
     th_rc(db, strata_db_commit(db), STRATA_OK);
 
-    /* Outside a transaction: run again at once; streamed, failing once. */
+    /* Outside a transaction: run again at once, streamed or not. */
     sc_table(ddl, "VARCHAR(20)", "'seven'");
     st = run_sc(db, by_id, STRATA_ROW);
     th_rc(db, strata_stmt_column_text(st, 1, &text, NULL), STRATA_OK);
@@ -324,15 +324,7 @@ START_TEST(stmt_table_changed_under_a_transaction)
     sc_table(ddl, "INTEGER", "8");
     th_rc(db, strata_stmt_prepare(&st, db, all), STRATA_OK);
     th_rc(db, strata_stmt_stream(st), STRATA_OK);
-    rc = strata_stmt_step(st);
-    ck_assert_int_eq(rc, stale_first(STRATA_ROW));
-    if (rc != STRATA_ROW) {
-        ck_assert_msg(strstr(strata_db_errmsg(db), "run it again"), "%s", strata_db_errmsg(db));
-        strata_stmt_finalize(st);
-        th_rc(db, strata_stmt_prepare(&st, db, all), STRATA_OK);
-        th_rc(db, strata_stmt_stream(st), STRATA_OK);
-        th_rc(db, strata_stmt_step(st), STRATA_ROW);
-    }
+    th_rc(db, strata_stmt_step(st), STRATA_ROW);
     th_rc(db, strata_stmt_column_int64(st, 0, &v), STRATA_OK);
     ck_assert_int_eq(v, 8);
     strata_stmt_finalize(st);
@@ -395,33 +387,204 @@ START_TEST(stmt_table_changed_under_a_transaction)
 END_TEST
 
 /* A parameter's type is fixed when the statement is prepared: after the
- * column it fills changes type (text to integer), PostgreSQL refuses the
- * statement prepared before (42804); that run fails, and strata prepares
- * it again before the next, which works, as every run does on SQLite. */
+ * column it fills or is compared with changes type, PostgreSQL refuses
+ * the statement prepared before at each run (42804 for a value into the
+ * column, 42883 for a comparison with it) until it is prepared again,
+ * whether it ran before or not.  Outside a transaction strata prepares it
+ * again and runs it again at once; inside one that run fails once, as
+ * STRATA_E_STALE_STATEMENT with the server's SQLSTATE, and the next
+ * works.  SQLite runs each at once. */
+static int pc_run(strata_db *db, const char *sql, int64_t id, int want, const char *state)
+{
+    strata_stmt *st;
+    th_rc(db, strata_stmt_prepare(&st, db, sql), STRATA_OK);
+    if (id)
+        strata_stmt_bind_int64(st, 1, id);
+    strata_stmt_bind_text(st, id ? 2 : 1, "5", -1);
+    int rc = strata_stmt_step(st);
+    strata_stmt_finalize(st);
+    ck_assert_msg(rc == want, "%s: %s, wanted %s: %s", sql, strata_errname(rc),
+                  strata_errname(want), strata_db_errmsg(db));
+    if (rc == STRATA_E_STALE_STATEMENT)
+        ck_assert_str_eq(strata_db_sqlstate(db), state);
+    return rc;
+}
+
+/* In a transaction: sql refused once where statements are named, then
+ * run after a rollback. */
+static void pc_run_in_tx(strata_db *db, const char *sql, int64_t id, int want, const char *state)
+{
+    th_rc(db, strata_db_begin(db), STRATA_OK);
+    if (pc_run(db, sql, id, stale_first(want), state) != want) {
+        th_rc(db, strata_db_rollback(db), STRATA_OK);
+        th_rc(db, strata_db_begin(db), STRATA_OK);
+        pc_run(db, sql, id, want, NULL);
+    }
+    th_rc(db, strata_db_commit(db), STRATA_OK);
+}
+
 START_TEST(stmt_parameter_column_changed_type)
 {
     strata_db *db = th_open(), *other = th_open_url(th_url());
     strata_db *ddl = th_engine_now() == TH_SQLITE_MEMORY ? db : other;
-    sc_table(db, "VARCHAR(20)", "'a'");
-    const char *ins = "INSERT INTO sc (id, v) VALUES (?, ?)";
+    const char *ins = "INSERT INTO sc (id, v) VALUES (?, ?)", *sel = "SELECT id FROM sc WHERE v = ?";
+    const char *unrun = "SELECT id FROM sc WHERE v = ? AND id > 0";
     strata_stmt *st;
-    for (int i = 2; i <= 4; i++) {
-        th_rc(db, strata_stmt_prepare(&st, db, ins), STRATA_OK);
-        strata_stmt_bind_int64(st, 1, i);
-        strata_stmt_bind_text(st, 2, "5", -1);
-        int rc = strata_stmt_step(st);
-        strata_stmt_finalize(st);
-        if (i == 3 && th_is_pg() && !th_via_pooler()) {
-            ck_assert(strata_is_error(rc));
-            ck_assert_str_eq(strata_db_sqlstate(db), "42804");
-            continue;
+    sc_table(db, "VARCHAR(20)", "'5'");
+    pc_run(db, ins, 2, STRATA_DONE, NULL); /* both prepared for text, and run */
+    pc_run(db, sel, 0, STRATA_ROW, NULL);
+    sc_table(ddl, "INTEGER", "5");
+    /* Outside a transaction: the comparison first (its refusal has every
+     * statement of the connection prepared again), then the value. */
+    pc_run(db, sel, 0, STRATA_ROW, NULL);
+    pc_run(db, ins, 3, STRATA_DONE, NULL);
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM sc WHERE v = 5"), 2);
+
+    /* In a transaction: a comparison; a value; a statement prepared (for
+     * an integer) and never run. */
+    sc_table(ddl, "VARCHAR(20)", "'5'");
+    pc_run_in_tx(db, sel, 0, STRATA_ROW, "42883");
+    pc_run(db, ins, 4, STRATA_DONE, NULL); /* prepared for text again, and run */
+    sc_table(ddl, "INTEGER", "5");
+    pc_run_in_tx(db, ins, 5, STRATA_DONE, "42804");
+    th_rc(db, strata_stmt_prepare(&st, db, unrun), STRATA_OK);
+    strata_stmt_finalize(st);
+    sc_table(ddl, "VARCHAR(20)", "'5'");
+    pc_run_in_tx(db, unrun, 0, STRATA_ROW, "42883");
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM sc"), 1);
+
+    /* The same SQLSTATE raised while a statement runs, by a function it
+     * calls, is the statement's own error, never taken for a stale plan:
+     * outside a transaction or inside, run after a success or not. */
+    if (th_is_pg()) {
+        th_exec(db, "CREATE OR REPLACE FUNCTION pc_f(x integer) RETURNS integer LANGUAGE plpgsql "
+                    "AS $$ BEGIN IF x > 1 THEN EXECUTE 'SELECT 1 + ''a''::text'; END IF; "
+                    "RETURN x; END $$");
+        static const struct {
+            int x;
+            bool tx; /* begin before, roll back after a failure, commit after the last */
+        } runs[] = {{1, false}, {2, false}, {1, true}, {2, true}, {2, true}, {1, false}};
+        bool open = false;
+        for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
+            if (runs[i].tx && !open) {
+                th_rc(db, strata_db_begin(db), STRATA_OK);
+                open = true;
+            }
+            if (!runs[i].tx && open) {
+                th_rc(db, strata_db_commit(db), STRATA_OK);
+                open = false;
+            }
+            th_rc(db, strata_stmt_prepare(&st, db, "SELECT pc_f(?)"), STRATA_OK);
+            strata_stmt_bind_int64(st, 1, runs[i].x);
+            int rc = strata_stmt_step(st);
+            strata_stmt_finalize(st);
+            if (runs[i].x == 1) {
+                ck_assert_msg(rc == STRATA_ROW, "run %zu: %s", i, strata_db_errmsg(db));
+                continue;
+            }
+            ck_assert_msg(rc != STRATA_E_STALE_STATEMENT && strata_is_error(rc), "run %zu: %s: %s",
+                          i, strata_errname(rc), strata_db_errmsg(db));
+            ck_assert_str_eq(strata_db_sqlstate(db), "42883");
+            if (open) { /* the next run begins its own */
+                th_rc(db, strata_db_rollback(db), STRATA_OK);
+                open = false;
+            }
         }
-        th_rc(db, rc, STRATA_DONE);
-        if (i == 2) /* prepared for text; the column becomes an integer */
-            sc_table(ddl, "INTEGER", "0");
+        th_exec(db, "DROP FUNCTION pc_f(integer)");
+        /* A command the server analyses only when it runs fails so at each
+         * run, with the statement's position: no stale plan either. */
+        for (int i = 0; i < 3; i++) {
+            if (i == 2)
+                th_rc(db, strata_db_begin(db), STRATA_OK);
+            th_rc(db, strata_stmt_prepare(&st, db, "CREATE VIEW pc_v AS SELECT 1 + 'a'::text"),
+                  STRATA_OK);
+            int rc = strata_stmt_step(st);
+            strata_stmt_finalize(st);
+            ck_assert_msg(rc != STRATA_E_STALE_STATEMENT && strata_is_error(rc), "%s: %s",
+                          strata_errname(rc), strata_db_errmsg(db));
+            ck_assert_str_eq(strata_db_sqlstate(db), "42883");
+        }
+        th_rc(db, strata_db_rollback(db), STRATA_OK);
     }
-    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM sc WHERE v = 5"),
-                     th_is_pg() && !th_via_pooler() ? 1 : 2);
+    strata_db_close(other);
+    strata_db_close(db);
+}
+END_TEST
+
+/* strata_stmt_execute_many of a statement prepared before the table
+ * changed: its rows come back of the new type; where statements are
+ * named, refused once (and nothing written), in a transaction and
+ * outside one, then run prepared again. */
+typedef struct sc_many {
+    bool text; /* v is text now: bound and read as such */
+    int rows;
+    int64_t sum; /* of the v returned, as numbers */
+} sc_many;
+
+static int sc_many_bind(strata_stmt *st, size_t i, void *arg)
+{
+    sc_many *c = arg;
+    strata_stmt_bind_int64(st, 1, (c->text ? 100 : 200) + (int64_t)i);
+    return c->text ? strata_stmt_bind_text(st, 2, "3", -1) : strata_stmt_bind_int64(st, 2, 3);
+}
+
+static int sc_many_row(strata_stmt *st, size_t i, void *arg)
+{
+    (void)i;
+    sc_many *c = arg;
+    const char *t;
+    int64_t v;
+    int rc = c->text ? strata_stmt_column_text(st, 0, &t, NULL) : strata_stmt_column_int64(st, 0, &v);
+    if (rc != STRATA_OK)
+        return rc;
+    c->sum += c->text ? strtol(t, NULL, 10) : v;
+    c->rows++;
+    return STRATA_OK;
+}
+
+static void sc_many_run(strata_db *db, bool in_tx, bool text, const char *changed)
+{
+    const char *ins = "INSERT INTO sc (id, v) VALUES (?, ?) RETURNING v";
+    strata_stmt *st;
+    sc_many c = {text, 0, 0};
+    if (in_tx)
+        th_rc(db, strata_db_begin(db), STRATA_OK);
+    th_rc(db, strata_stmt_prepare(&st, db, ins), STRATA_OK);
+    int rc = strata_stmt_execute_many(st, 3, sc_many_bind, sc_many_row, &c);
+    strata_stmt_finalize(st);
+    /* changed: the SQLSTATE of the refusal, when the table changed */
+    ck_assert_msg(rc == (changed ? stale_first(STRATA_OK) : STRATA_OK), "%s: %s", strata_errname(rc),
+                  strata_db_errmsg(db));
+    if (rc != STRATA_OK) {
+        ck_assert_str_eq(strata_db_sqlstate(db), changed);
+        if (in_tx) {
+            th_rc(db, strata_db_rollback(db), STRATA_OK);
+            th_rc(db, strata_db_begin(db), STRATA_OK);
+        }
+        c = (sc_many){text, 0, 0};
+        th_rc(db, strata_stmt_prepare(&st, db, ins), STRATA_OK);
+        rc = strata_stmt_execute_many(st, 3, sc_many_bind, sc_many_row, &c);
+        strata_stmt_finalize(st);
+        th_rc(db, rc, STRATA_OK);
+    }
+    ck_assert_int_eq(c.rows, 3);
+    ck_assert_int_eq(c.sum, 9);
+    if (in_tx)
+        th_rc(db, strata_db_commit(db), STRATA_OK);
+}
+
+START_TEST(stmt_execute_many_after_the_table_changed)
+{
+    strata_db *db = th_open(), *other = th_open_url(th_url());
+    strata_db *ddl = th_engine_now() == TH_SQLITE_MEMORY ? db : other;
+    sc_table(db, "INTEGER", "5");
+    sc_many_run(db, false, false, NULL); /* prepared, on the server where named */
+    sc_table(ddl, "VARCHAR(20)", "'five'");
+    sc_many_run(db, true, true, "0A000"); /* the result changed type */
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM sc"), 4);
+    sc_table(ddl, "INTEGER", "5");
+    sc_many_run(db, false, false, "42804"); /* ...and the parameter */
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM sc"), 4);
     strata_db_close(other);
     strata_db_close(db);
 }
@@ -855,6 +1018,7 @@ static void add(TCase *tc, th_engine e)
     tcase_add_test(tc, stmt_columns_after_the_table_changed);
     tcase_add_test(tc, stmt_table_changed_under_a_transaction);
     tcase_add_test(tc, stmt_parameter_column_changed_type);
+    tcase_add_test(tc, stmt_execute_many_after_the_table_changed);
     if (e == TH_POSTGRES)
         tcase_add_test(tc, stmt_table_changed_under_a_server_speaking_german);
     tcase_add_test(tc, stmt_columns_counted_again_after_a_failed_run);

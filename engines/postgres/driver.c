@@ -98,7 +98,6 @@ typedef struct pg_stmt {
     char *sql;     /* the text, to prepare again after a schema change */
     unsigned epoch; /* the connection's plan_epoch when it was prepared */
     bool on_server; /* the server holds it under `name` (not after a DEALLOCATE) */
-    bool param_types_stale; /* its run failed on a parameter's type (42804) */
     bool stream;   /* executions use single-row mode */
     bool busy;     /* a streamed execution has results still to read */
     PGresult *res; /* result of the current execution */
@@ -788,31 +787,65 @@ static bool runs_prepared(const char *sql)
     return strncasecmp(sql, "EXECUTE", 7) == 0 && !isalnum((unsigned char)sql[7]) && sql[7] != '_';
 }
 
+/* Whether failure res comes from the server analysing statement st
+ * again, with the parameter types its preparation fixed, and failing on
+ * them: a text expression into an integer column (42804), no operator
+ * for integer = text (42883), no cast (42846), no single function
+ * (42725), after the column a parameter fills or is compared with
+ * changed type.  The server analyses a prepared query again when a
+ * schema change invalidated its plan, and refuses it so at each run
+ * until it is prepared again.  Such an error points into the statement's
+ * text and has no context; the same SQLSTATE raised while the statement
+ * runs (by a function it calls) has a context and no position in it.
+ * A command the server analyses only when it runs (CREATE VIEW, a
+ * DEFAULT, COPY (query)) fails so at every run too, but takes no
+ * parameter: only a statement with parameters is taken.  A missing table
+ * or column fails a new preparation just the same: not these. */
+static bool stale_types(const pg_stmt *st, const PGresult *res)
+{
+    static const char *const states[] = {"42804", "42883", "42846", "42725"};
+    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    if (st->base.nparams == 0 || !state || !PQresultErrorField(res, PG_DIAG_STATEMENT_POSITION) ||
+        PQresultErrorField(res, PG_DIAG_CONTEXT))
+        return false;
+    for (size_t i = 0; i < sizeof states / sizeof states[0]; i++)
+        if (!strcmp(state, states[i]))
+            return true;
+    return false;
+}
+
+/* Whether failure res of st's execution is the server refusing a plan a
+ * schema change made stale, which preparing the statement again cures: a
+ * changed result (plan_changed) or stale parameter types (stale_types).
+ * Either comes before the statement does anything.  Not on unnamed
+ * statements (pgbouncer), nor on a statement the program prepared itself
+ * and runs with EXECUTE, which strata cannot prepare. */
+static bool stale_refusal(const pg_conn *c, const pg_stmt *st, const PGresult *res)
+{
+    if (c->unnamed || !res || PQstatus(c->h) == CONNECTION_BAD || runs_prepared(st->sql))
+        return false;
+    return plan_changed(res) || stale_types(st, res);
+}
+
 /* Report the failure `res` of one of st's executions.
- * A changed plan moves the connection's count, so that every statement it
+ * A stale plan moves the connection's count, so that every statement it
  * holds is prepared again before it next runs, and is reported as
  * STRATA_E_STALE_STATEMENT: the run failed once and will work again. */
 static int report_exec(pg_conn *c, pg_stmt *st, PGresult *res)
 {
-    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-    /* The parameters' types were fixed when the statement was prepared: a
-     * column changed to another type since (text to integer) fails every
-     * run with 42804 until it is prepared again.  That failure is the
-     * program's to see, as a genuine mismatch would be; the next run is
-     * prepared again first, which costs a genuine mismatch nothing more. */
-    if (!c->unnamed && state && !strcmp(state, "42804"))
-        st->param_types_stale = true;
-    if (c->unnamed || !res || !plan_changed(res) || PQstatus(c->h) == CONNECTION_BAD ||
-        runs_prepared(st->sql))
+    if (!stale_refusal(c, st, res))
         return report_res(c, res);
     c->plan_epoch++;
     const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
     PGTransactionStatusType tx = PQtransactionStatus(c->h);
     int rc = strata_driver_error(
-        c->base.db, STRATA_E_STALE_STATEMENT, "0A000", 0,
-        "%s: a schema change altered the statement's result since it was prepared; strata "
-        "prepares the connection's statements again before they next run: %s",
+        c->base.db, STRATA_E_STALE_STATEMENT, state, 0,
+        "%s: %s; strata prepares the connection's statements again before they next run: %s",
         primary ? primary : "cached plan must not change result type",
+        plan_changed(res) ? "a schema change altered the statement's result since it was prepared"
+                          : "a schema change since the statement was prepared changed the type "
+                            "of a column one of its parameters meets",
         tx == PQTRANS_IDLE ? "run it again"
         : tx == PQTRANS_INTRANS || tx == PQTRANS_INERROR
             ? "roll back and run the transaction again (strata_pool_run does)"
@@ -821,17 +854,22 @@ static int report_exec(pg_conn *c, pg_stmt *st, PGresult *res)
     return rc;
 }
 
-/* Whether st must be prepared again before it runs: a changed plan was
- * met on the connection since st was prepared, a DEALLOCATE took it, or
- * its run failed on a parameter's type. */
+/* Whether st must be prepared again before it runs: a stale plan was met
+ * on the connection since st was prepared, or a DEALLOCATE took it. */
 static bool needs_replan(const pg_conn *c, const pg_stmt *st)
 {
-    return !c->unnamed && (st->epoch != c->plan_epoch || !st->on_server || st->param_types_stale);
+    return !c->unnamed && (st->epoch != c->plan_epoch || !st->on_server);
 }
 
+/* stream_row's answer when the server refused a stale plan outside a
+ * transaction: not reported, for the caller to prepare the statement
+ * again and send it again. */
+enum { STREAM_STALE = -1 };
+
 /* One row of a streamed execution: each PQgetResult gives a result of one
- * row (PGRES_SINGLE_TUPLE) until the final, empty PGRES_TUPLES_OK. */
-static int stream_next(pg_stmt *st)
+ * row (PGRES_SINGLE_TUPLE) until the final, empty PGRES_TUPLES_OK.
+ * `first`: the execution's first row is asked, so none was delivered. */
+static int stream_row(pg_stmt *st, bool first)
 {
     pg_conn *c = (pg_conn *)st->base.conn;
     clear_row(st);
@@ -850,8 +888,15 @@ static int stream_next(pg_stmt *st)
         return STRATA_DONE;
     }
     drain(st); /* to the end of the command: the transaction's state is known */
+    if (first && stale_refusal(c, st, r) && PQtransactionStatus(c->h) == PQTRANS_IDLE) {
+        c->plan_epoch++;
+        PQclear(r);
+        return STREAM_STALE;
+    }
     return report_exec(c, st, r); /* clears r */
 }
+
+static int stream_next(pg_stmt *st) { return stream_row(st, false); }
 
 /* v in decimal into t (at least 21 bytes), as "%" PRId64 writes it:
  * every integer parameter passes here, and snprintf costs twenty times
@@ -952,7 +997,6 @@ static int replan(pg_conn *c, pg_stmt *st)
     PQclear(res);
     st->on_server = true;
     st->epoch = epoch;
-    st->param_types_stale = false;
     return STRATA_OK;
 }
 
@@ -1049,18 +1093,27 @@ static int pg_step(strata_backend_stmt *bst)
             free(values), free(lengths), free(formats);
         return rc;
     }
-    if (st->stream) {
+    /* A streamed execution refused for a stale plan outside a
+     * transaction lost nothing either: no row was delivered, and it is
+     * prepared again and sent again, once. */
+    for (int attempt = 0; st->stream; attempt++) {
         int sent = send_stmt(c, st, n, values, lengths, formats);
         arm(c);
-        if (n > 8)
-            free(values), free(lengths), free(formats);
         if (!sent || !PQsetSingleRowMode(c->h)) {
             if (sent)
                 st->busy = true, drain(st);
-            return report_res(c, NULL);
+            rc = report_res(c, NULL);
+            break;
         }
         st->busy = true;
-        return stream_next(st);
+        rc = stream_row(st, attempt == 0);
+        if (rc != STREAM_STALE || (rc = replan(c, st)) != STRATA_OK)
+            break;
+    }
+    if (st->stream) {
+        if (n > 8)
+            free(values), free(lengths), free(formats);
+        return rc;
     }
     PGresult *res = NULL;
     if (c->deferred[0]) {
@@ -1072,9 +1125,9 @@ static int pg_step(strata_backend_stmt *bst)
     } else {
         res = collect(c, send_stmt(c, st, n, values, lengths, formats));
     }
-    /* Outside a transaction a changed plan lost nothing: the statement
-     * is prepared again and run again at once. */
-    if (res && !c->unnamed && plan_changed(res) && !runs_prepared(st->sql) &&
+    /* Outside a transaction a stale plan lost nothing: the statement is
+     * prepared again and run again at once. */
+    if (res && !result_ok(res) && stale_refusal(c, st, res) &&
         PQtransactionStatus(c->h) == PQTRANS_IDLE) {
         c->plan_epoch++;
         PQclear(res);
