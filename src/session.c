@@ -799,20 +799,24 @@ static int get_by_key(strata_session *s, strata__minfo *mi, const strata__key ke
     /* Only a pending insert could be the row asked for when no loaded
      * object is.  Flushing only then keeps a loop of gets from comparing
      * every loaded object each time. */
-    int rc = s->has_pending ? strata_session_flush(s) : STRATA_OK;
+    bool flushed = s->has_pending;
+    int rc = flushed ? strata_session_flush(s) : STRATA_OK;
     if (rc == STRATA_OK)
         rc = strata__session_begin(s);
     if (rc != STRATA_OK)
         return rc;
     /* The flush may have written the object asked for (it is current
      * now), or given the one found another key (then it is not the row
-     * asked for): the map is asked again. */
-    o = strata__identity_find_key(mi, key);
-    if (o && o->priv->state == OBJ_DELETED)
-        return STRATA_E_NOT_FOUND;
-    if (o && strata__object_current(o)) {
-        *(void **)out = o;
-        return STRATA_OK;
+     * asked for): the map is asked again.  Without a flush it holds what
+     * it held (a transaction begun makes no object current). */
+    if (flushed) {
+        o = strata__identity_find_key(mi, key);
+        if (o && o->priv->state == OBJ_DELETED)
+            return STRATA_E_NOT_FOUND;
+        if (o && strata__object_current(o)) {
+            *(void **)out = o;
+            return STRATA_OK;
+        }
     }
     strata_stmt *st;
     if ((rc = select_by_key(s, mi, key, &st)) != STRATA_OK)
