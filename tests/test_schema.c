@@ -1305,6 +1305,45 @@ START_TEST(schema_failed_change_names_the_table)
 }
 END_TEST
 
+/* A change that fails inside the caller's transaction empties the
+ * statement cache while the transaction is aborted, where PostgreSQL
+ * refuses DEALLOCATE: the statements are deallocated once it is rolled
+ * back, not left on the server for the connection's life. */
+START_TEST(schema_failed_change_in_a_transaction_leaves_no_statement)
+{
+    strata_db *db = th_open();
+    th_exec(db, "CREATE TABLE bookmark (id INTEGER PRIMARY KEY, url VARCHAR(50) NOT NULL)");
+    th_exec(db, "INSERT INTO bookmark (id, url) VALUES (1, 'a'), (2, 'a')");
+    strata_metadata *from, *to;
+    th_rc(db, strata_schema_introspect(&from, db, NULL), STRATA_OK);
+    ck_assert_int_eq(strata_metadata_copy(&to, from), STRATA_OK);
+    ck_assert_int_eq(strata_table_add_unique(strata_metadata_find_table(to, "bookmark"),
+                                             "uq_bookmark_url", "url"),
+                     STRATA_OK);
+    strata_diff *d;
+    ck_assert_int_eq(strata_schema_diff(&d, from, to, strata_db_driver(db)), STRATA_OK);
+    bool named = th_is_pg() && !th_via_pooler();
+    const char *count = "SELECT count(*) FROM pg_prepared_statements";
+    th_rc(db, strata_db_begin(db), STRATA_OK);
+    for (int k = 0; k < 5; k++) { /* cached, and held by the server where named */
+        char sql[64];
+        snprintf(sql, sizeof sql, "SELECT count(*) + %d FROM bookmark", k);
+        ck_assert_int_eq(th_int(db, sql), 2 + k);
+    }
+    if (named)
+        ck_assert_int_ge(th_int(db, count), 6);
+    th_rc(db, strata_diff_apply(d, db), STRATA_E_UNIQUE);
+    th_rc(db, strata_db_rollback(db), STRATA_OK);
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM bookmark"), 2); /* nothing changed */
+    if (named) /* the two asked since the rollback, alone */
+        ck_assert_int_eq(th_int(db, count), 2);
+    strata_diff_free(d);
+    strata_metadata_free(to);
+    strata_metadata_free(from);
+    strata_db_close(db);
+}
+END_TEST
+
 /* A partial index is read back with its condition on every engine; one
  * turned from partial to full under the same name is a change. */
 START_TEST(schema_partial_index_round_trip)
@@ -1356,6 +1395,7 @@ END_TEST
 static void add_tests(TCase *tc, th_engine engine)
 {
     tcase_add_test(tc, schema_failed_change_names_the_table);
+    tcase_add_test(tc, schema_failed_change_in_a_transaction_leaves_no_statement);
     tcase_add_test(tc, schema_partial_index_round_trip);
     (void)engine;
     tcase_add_test(tc, schema_microblog_ddl);

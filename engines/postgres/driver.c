@@ -86,6 +86,12 @@ typedef struct pg_conn {
      * prepared again before its next run once the count moved past the
      * one it was prepared at (replan). */
     unsigned plan_epoch;
+    /* Names of statements finalized while the transaction was aborted,
+     * where the server refuses DEALLOCATE: deallocated once no
+     * transaction is open (release_orphans), not left on the server for
+     * the connection's life. */
+    char (*orphans)[40];
+    size_t norphans, orphans_cap;
 } pg_conn;
 
 /* How long the server has to answer a statement timeout's cancel before
@@ -574,6 +580,7 @@ static int pg_open(strata_conn **out, strata_db *db, const strata_url *url)
 static void pg_close(strata_conn *conn)
 {
     pg_conn *c = (pg_conn *)conn;
+    free(c->orphans);
     PQfreeCancel(c->cancel);
     PQfinish(c->h);
     free(c);
@@ -678,10 +685,43 @@ static int pg_rollback(strata_conn *conn)
 
 /* ---- statements -------------------------------------------------------------------------- */
 
+/* Deallocate the statements finalized in an aborted transaction, once
+ * none is open: a failure then (the server lost them some other way)
+ * aborts nothing. */
+static void release_orphans(pg_conn *c)
+{
+    if (!c->norphans || PQstatus(c->h) != CONNECTION_OK ||
+        PQtransactionStatus(c->h) != PQTRANS_IDLE)
+        return;
+    for (size_t i = 0; i < c->norphans; i++) {
+        char sql[80];
+        snprintf(sql, sizeof sql, "DEALLOCATE %s", c->orphans[i]);
+        PQclear(collect(c, PQsendQuery(c->h, sql)));
+    }
+    c->norphans = 0;
+}
+
+/* Statement `name`, to deallocate once the aborted transaction is over.
+ * Without the memory to note it, it stays on the server until the
+ * connection closes, as before. */
+static void orphan_add(pg_conn *c, const char *name)
+{
+    if (c->norphans == c->orphans_cap) {
+        size_t cap = c->orphans_cap ? c->orphans_cap * 2 : 8;
+        void *more = realloc(c->orphans, cap * sizeof *c->orphans);
+        if (!more)
+            return;
+        c->orphans = more;
+        c->orphans_cap = cap;
+    }
+    snprintf(c->orphans[c->norphans++], sizeof c->orphans[0], "%s", name);
+}
+
 static int pg_prepare(strata_backend_stmt **out, strata_conn *conn, const char *sql, int nparams)
 {
     pg_conn *c = (pg_conn *)conn;
     *out = NULL;
+    release_orphans(c);
     /* Before the Parse: a statement that fails to prepare inside the
      * transaction aborts it, and the savepoint must be there to undo that. */
     int rc = send_deferred(c);
@@ -1317,12 +1357,18 @@ static void pg_finalize(strata_backend_stmt *bst)
     pg_conn *c = (pg_conn *)bst->conn;
     pg_reset(bst);
     /* Not one the server no longer has: that DEALLOCATE would fail, and
-     * abort a transaction under way. */
+     * abort a transaction under way.  In an aborted transaction the
+     * server refuses it: it waits for the transaction's end. */
     if (PQstatus(c->h) == CONNECTION_OK && !c->unnamed && st->on_server) {
-        char sql[80];
-        snprintf(sql, sizeof sql, "DEALLOCATE %s", st->name);
-        PQclear(collect(c, PQsendQuery(c->h, sql))); /* fails harmlessly in an aborted transaction */
+        if (PQtransactionStatus(c->h) == PQTRANS_INERROR) {
+            orphan_add(c, st->name);
+        } else {
+            char sql[80];
+            snprintf(sql, sizeof sql, "DEALLOCATE %s", st->name);
+            PQclear(collect(c, PQsendQuery(c->h, sql)));
+        }
     }
+    release_orphans(c);
     PQclear(st->desc);
     free(st->sql);
     for (int i = 0; i < st->ndecl; i++)
