@@ -944,20 +944,12 @@ int strata__load_fields(strata_stmt *st, int col0, strata_object *o, const strat
 {
     strata__minfo *mi = o->priv->mi;
     const strata_field *fields = mi->m->fields;
-    int n = mi->nfields;
-    strata__cell stack[16], *cells = n <= 16 ? stack : calloc((size_t)n, sizeof *cells);
-    bool owned_stack[16], *owned = n <= 16 ? owned_stack : calloc((size_t)n, sizeof *owned);
-    bool any_owned = false; /* some cell holds a copy of its own (take_cell's) */
+    const unsigned char *ctypes = mi->ctypes;
+    int n = mi->nfields; /* at most STRATA__MAX_FIELDS: the session refuses more */
+    strata__cell cells[STRATA__MAX_FIELDS];
     strata_cell in[STRATA__MAX_FIELDS];
+    uint64_t owned = 0; /* bit f: cells[f] holds a copy of its own (take_cell's) */
     *bad_field = -1;
-    if (!cells || !owned) {
-        if (cells != stack)
-            free(cells);
-        if (owned != owned_stack)
-            free(owned);
-        return STRATA_E_NOMEM;
-    }
-    memset(owned, 0, (size_t)n * sizeof *owned);
     /* The row's cells in one call to the driver (two, around a column
      * read already); the driver's bytes stay valid until the next step.
      * Then one block for the snapshot, and the fields.  A session's
@@ -966,12 +958,11 @@ int strata__load_fields(strata_stmt *st, int col0, strata_object *o, const strat
      * another (strata_set_text leaves arena bytes be).  Longer texts and
      * blobs get a copy of their own, so that setting them gives the
      * memory back. */
-    int rc = have < 0 ? strata__stmt_cells(st, col0, n, mi->ctypes, in)
-                      : strata__stmt_cells(st, col0, have, mi->ctypes, in);
+    int rc = strata__stmt_cells(st, col0, have < 0 ? n : have, ctypes, in);
     if (have >= 0) {
         in[have] = *key;
         if (rc == STRATA_OK && have + 1 < n)
-            rc = strata__stmt_cells(st, col0 + have + 1, n - have - 1, mi->ctypes + have + 1,
+            rc = strata__stmt_cells(st, col0 + have + 1, n - have - 1, ctypes + have + 1,
                                     in + have + 1);
     }
     bool arena_obj = o->priv->in_arena;
@@ -979,23 +970,21 @@ int strata__load_fields(strata_stmt *st, int col0, strata_object *o, const strat
     uint64_t share = 0; /* bit f: field f's text is shared (fields 0 to 63) */
     int f = 0;
     for (; f < n && rc == STRATA_OK; f++) {
-        strata_ctype ct = fields[f].ctype;
+        strata_ctype ct = ctypes[f];
         strata__cell *c = &cells[f];
         const strata_cell *v = &in[f];
         /* The common cases here, the others (NULL, conversions) in take_cell. */
         if (v->state == STRATA_CELL_VALUE && (ct == STRATA_C_INT64 || ct == STRATA_C_TIMESTAMP)) {
-            c->i = v->u.i;
-            c->len = 0;
-            c->null = false;
+            *c = (strata__cell){.i = v->u.i};
             continue;
         }
         if (v->state == STRATA_CELL_VALUE && ct == STRATA_C_TEXT) {
-            c->p = (char *)v->u.p;
-            c->len = (uint32_t)v->len; /* the engines hold less than 2 GB */
-            c->null = false;
+            /* the engines hold less than 2 GB */
+            *c = (strata__cell){.p = (char *)v->u.p, .len = (uint32_t)v->len};
         } else {
-            rc = strata__take_cell(st, col0 + f, ct, v, c, &owned[f]);
-            any_owned |= owned[f];
+            bool own;
+            rc = strata__take_cell(st, col0 + f, ct, v, c, &own);
+            owned |= (uint64_t)own << f;
             if (rc != STRATA_OK) {
                 *bad_field = f;
                 break;
@@ -1003,7 +992,7 @@ int strata__load_fields(strata_stmt *st, int col0, strata_object *o, const strat
             if (!strata__ctype_bytes(ct) || c->null)
                 continue;
         }
-        if (arena_obj && ct == STRATA_C_TEXT && f < 64 && c->len <= SHARED_TEXT &&
+        if (arena_obj && ct == STRATA_C_TEXT && c->len <= SHARED_TEXT &&
             !memchr(c->p, '\0', c->len)) {
             /* A text holding a NUL reads shorter through the struct: it
              * keeps a copy of its own, compared as before. */
@@ -1034,22 +1023,21 @@ int strata__load_fields(strata_stmt *st, int col0, strata_object *o, const strat
         char *w = (char *)(snap + n);
         char *t = arena ? w + bytes : texts;
         for (f = 0; f < n && rc == STRATA_OK; f++) {
-            strata_ctype ct = fields[f].ctype;
+            strata_ctype ct = ctypes[f];
             strata__cell *c = &snap[f];
             void *p = (char *)o + fields[f].offset;
-            *c = cells[f];
-            c->held = false;
+            *c = cells[f]; /* not held (take_cell's and the ones above) */
             set_null_bit(o, f, c->null);
             switch (ct) {
-            case STRATA_C_INT64: *(int64_t *)p = c->null ? 0 : c->i; break;
+            case STRATA_C_INT64:
+            case STRATA_C_TIMESTAMP: *(int64_t *)p = c->null ? 0 : c->i; break;
             case STRATA_C_BOOL: *(bool *)p = !c->null && c->i; break;
             case STRATA_C_DOUBLE: *(double *)p = c->null ? 0 : c->d; break;
-            case STRATA_C_TIMESTAMP: *(strata_timestamp *)p = c->null ? 0 : c->i; break;
             case STRATA_C_TEXT:
             case STRATA_C_BLOB: {
                 char *copy = NULL;
                 size_t len = c->len;
-                if (!c->null && f < 64 && (share >> f & 1)) {
+                if (!c->null && (share >> f & 1)) {
                     c->p = t = shared_text_put(t, cells[f].p, len);
                     t += len + 1;
                     copy = c->p; /* the field shares it, as made here */
@@ -1080,13 +1068,9 @@ int strata__load_fields(strata_stmt *st, int col0, strata_object *o, const strat
             }
         }
     }
-    for (f = 0; any_owned && f < n; f++)
-        if (owned[f])
+    for (f = 0; owned && f < n; f++)
+        if (owned >> f & 1)
             free(cells[f].p);
-    if (cells != stack)
-        free(cells);
-    if (owned != owned_stack)
-        free(owned);
     if (rc != STRATA_OK) {
         if (!arena)
             free(h);
