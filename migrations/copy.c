@@ -39,6 +39,7 @@ typedef struct table_copy {
     char *dst_select;  /* SELECT cols FROM t (verification) */
     char *dst_insert1; /* INSERT of one row */
     int64_t before;    /* target rows before the copy */
+    uint64_t sum_before; /* and their checksum (into_non_empty) */
     int64_t rows_src, rows_dst;
     uint64_t sum_src, sum_dst;
     double seconds;
@@ -153,7 +154,13 @@ static uint64_t hash_number(uint64_t h, const char *s, size_t n)
 static int hash_column(strata_stmt *st, int col, canon k, uint64_t *h)
 {
     int rc = STRATA_OK;
-    switch (strata_stmt_column_type(st, col)) {
+    strata_type type = strata_stmt_column_type(st, col);
+    /* PostgreSQL's jsonb rewrites a JSON text (key order, spaces,
+     * escapes), and SQLite keeps a JSON number (42) as a number: only
+     * whether there is a value is compared. */
+    if (k == CANON_JSON)
+        type = type == STRATA_TYPE_NULL ? STRATA_TYPE_NULL : STRATA_TYPE_TEXT;
+    switch (type) {
     case STRATA_TYPE_NULL: *h = fnv(*h, "n", 1); break;
     case STRATA_TYPE_INT64:
     case STRATA_TYPE_BOOL: {
@@ -191,6 +198,10 @@ static int hash_column(strata_stmt *st, int col, canon k, uint64_t *h)
     case STRATA_TYPE_TEXT: {
         const char *s = NULL;
         size_t n = 0;
+        if (k == CANON_JSON) {
+            *h = fnv(*h, "j", 1);
+            break;
+        }
         rc = strata_stmt_column_text(st, col, &s, &n);
         if (rc != STRATA_OK)
             break;
@@ -202,10 +213,6 @@ static int hash_column(strata_stmt *st, int col, canon k, uint64_t *h)
                 char c = (char)tolower((unsigned char)s[i]);
                 *h = fnv(*h, &c, 1);
             }
-        } else if (k == CANON_JSON) {
-            /* PostgreSQL's jsonb rewrites the text (key order, spaces,
-             * escapes): only whether there is a value is compared. */
-            *h = fnv(*h, "j", 1);
         } else {
             *h = fnv(fnv(*h, "t", 1), s, n);
         }
@@ -573,11 +580,11 @@ static int verify_table(copier *c, table_copy *tc)
                            : failed_on(c, c->dst, "reading table %s back", tc->t->name);
 }
 
-static bool table_ok(const copier *c, const table_copy *tc)
+/* The target holds what it held and the source's rows: checksums are
+ * sums, so the rows added have the source's. */
+static bool table_ok(const table_copy *tc)
 {
-    if (c->o.into_non_empty)
-        return tc->rows_dst == tc->before + tc->rows_src;
-    return tc->rows_dst == tc->rows_src && tc->sum_dst == tc->sum_src;
+    return tc->rows_dst == tc->before + tc->rows_src && tc->sum_dst - tc->sum_before == tc->sum_src;
 }
 
 static void print_report(copier *c)
@@ -604,7 +611,7 @@ static void print_report(copier *c)
         }
         snprintf(line, sizeof line, "%-*.*s %12" PRId64 " %12" PRId64 "  %-16s %-16s %s", w, w,
                  tc->t->name, tc->rows_src + tc->before, tc->rows_dst, ss, ds,
-                 table_ok(c, tc) ? "ok" : "DIFFERS");
+                 table_ok(tc) ? "ok" : "DIFFERS");
         c->o.print(c->o.ud, line);
     }
 }
@@ -693,6 +700,32 @@ static void versions_text(strata__sb *sb, char **v, int n)
 
 /* The target's schema and revision: made from the source's when it has no
  * tables, else checked against them. */
+/* A source engine that stores several types as one cannot tell which the
+ * target's column is: SQLite declares every autoincrement key INTEGER
+ * (its 64-bit rowid), whatever width the revisions gave it (BIGINT,
+ * SMALLINT).  Where the source's rules make the two types the same, the
+ * target keeps its own; the values are checked on the way as any are. */
+static void take_source_same_types(strata_metadata *cmp, const strata_metadata *live,
+                                   const strata__dialect *sdl)
+{
+    if (!sdl || !sdl->same_type)
+        return;
+    for (int i = 0; i < cmp->ntables; i++) {
+        strata_table *t = cmp->tables[i];
+        const strata_table *lt = strata_metadata_find_table(live, t->name);
+        for (int k = 0; lt && k < t->ncols; k++) {
+            int at = strata__table_find_column_index(lt, t->cols[k]->name);
+            strata__type *mine = &t->cols[k]->type;
+            const strata__type *theirs = at >= 0 ? &lt->cols[at]->type : NULL;
+            if (theirs && !mine->raw && !theirs->raw && sdl->same_type(t->cols[k], lt->cols[at])) {
+                mine->kind = theirs->kind;
+                mine->length = theirs->length;
+                mine->scale = theirs->scale;
+            }
+        }
+    }
+}
+
 static int prepare_target(copier *c, const strata_metadata *want, const char *vt,
                           const char *const *exclude, char **sv, int nsv, bool src_vt)
 {
@@ -736,6 +769,7 @@ static int prepare_target(copier *c, const strata_metadata *want, const char *vt
         }
         if (!sdl || !sdl->binary_collation)
             strata__take_collations(cmp, live);
+        take_source_same_types(cmp, live, sdl);
         strata_diff *d = NULL;
         rc = strata_schema_diff(&d, live, cmp, strata_db_driver(c->dst));
         strata_metadata_free(cmp);
@@ -872,6 +906,12 @@ static int copy_all(copier *c)
                                   " rows: copy into empty tables (or allow it: into_non_empty, "
                                   "--into-non-empty)",
                                   tc->t->name, tc->before);
+        else if (tc->before > 0 && (rc = verify_table(c, tc)) == STRATA_OK) {
+            /* The rows there already, hashed as the ones added will be. */
+            tc->sum_before = tc->sum_dst;
+            tc->sum_dst = 0;
+            tc->rows_dst = 0;
+        }
     }
     for (int i = 0; i < c->ntables && rc == STRATA_OK; i++)
         rc = copy_table(c, &c->tables[i]);
@@ -880,14 +920,14 @@ static int copy_all(copier *c)
     bool same = true;
     for (int i = 0; i < c->ntables && rc == STRATA_OK; i++) {
         rc = verify_table(c, &c->tables[i]);
-        same = same && table_ok(c, &c->tables[i]);
+        same = same && table_ok(&c->tables[i]);
     }
     if (rc == STRATA_OK)
         print_report(c);
     if (rc == STRATA_OK && !same) {
         for (int i = 0; i < c->ntables; i++) {
             const table_copy *tc = &c->tables[i];
-            if (!table_ok(c, tc)) {
+            if (!table_ok(tc)) {
                 rc = strata__db_error(c->dst, STRATA_E_DATA,
                                       "verification failed: table %s has %" PRId64
                                       " rows on the target against %" PRId64

@@ -505,6 +505,13 @@ START_TEST(cli_copy)
     ck_assert_int_eq(th_int(copy, "SELECT count(*) FROM pet WHERE owner_id = 2"), 2);
     strata_db_close(copy);
     EXPECT(run(args), 1, "table owner on the target already has 2 rows");
+    /* A SQLite source that is not there is an error, and is not made. */
+    char missing[1024];
+    snprintf(missing, sizeof missing, "%s/no-such-source.db", th_tmpdir());
+    snprintf(args, sizeof args, "db copy 'sqlite:///%s' 'sqlite:///%s/copy2.db'", missing,
+             th_tmpdir());
+    EXPECT(run(args), 1, "no-such-source.db");
+    ck_assert_msg(access(missing, F_OK) != 0, "%s was made", missing);
     EXPECT(run("db copy 'sqlite:///a.db'"), 2, "strata db copy: copy needs SOURCE_URL and TARGET_URL");
     EXPECT(run("db copy a b c"), 2, "strata db copy: too many arguments");
     EXPECT(run("db copy a b --batch 0"), 2, "--batch takes a number of rows (1 to 100000)");

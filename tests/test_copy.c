@@ -429,6 +429,90 @@ START_TEST(copy_key_counters)
 }
 END_TEST
 
+/* A table "name" made with the schema layer: an autoincrement key of
+ * `key_type`, then the columns given as name/type pairs, nullable. */
+static void keyed_table(strata_db *db, const char *name, const char *key_type,
+                        const char *const *cols)
+{
+    strata_metadata *md;
+    ck_assert_int_eq(strata_metadata_new(&md), STRATA_OK);
+    strata_table *t;
+    ck_assert_int_eq(strata_metadata_add_table(md, name, &t), STRATA_OK);
+    ck_assert_int_eq(strata_table_add_column(t, "id", key_type,
+                                             STRATA_PRIMARY_KEY | STRATA_AUTOINCREMENT, NULL),
+                     STRATA_OK);
+    for (int i = 0; cols[i]; i += 2)
+        ck_assert_int_eq(strata_table_add_column(t, cols[i], cols[i + 1], STRATA_NULLABLE, NULL),
+                         STRATA_OK);
+    ck_assert_msg(strata_metadata_create_all(md, db) == STRATA_OK, "%s", strata_db_errmsg(db));
+    strata_metadata_free(md);
+}
+
+/* SQLite declares every autoincrement key INTEGER: copied into a
+ * PostgreSQL database whose revisions made the key BIGINT, it is the same
+ * column, and keys past 32 bits arrive.  JSON numbers, which SQLite keeps
+ * as numbers, copy and verify both ways. */
+START_TEST(copy_wide_keys_and_json_numbers)
+{
+    static const char *const cols[] = {"doc", "json", NULL};
+    strata_db *sqlite = th_is_pg() ? open_sqlite_scratch("wide") : th_open();
+    strata_db *pg = th_is_pg() ? th_open() : open_pg_scratch("strata_wide");
+    keyed_table(sqlite, "wide", "bigint", cols);
+    keyed_table(pg, "wide", "bigint", cols);
+    th_exec(sqlite, "INSERT INTO wide (id, doc) VALUES (3000000000, '42'), "
+                    "(3000000001, '{\"a\": [1, 2.5]}'), (3000000002, NULL)");
+    lines out = {.text = ""};
+    int rc = copy(sqlite, pg, &out, 2);
+    ck_assert_msg(rc == STRATA_OK, "copy: %s", strata_db_errmsg(pg));
+    ck_assert_int_eq(th_int(pg, "SELECT count(*) FROM wide WHERE id >= 3000000000"), 3);
+    ck_assert_int_eq(th_int(pg, "SELECT count(*) FROM wide WHERE doc = '42'::jsonb"), 1);
+    /* Back, into an empty SQLite database: the copy makes the schema. */
+    strata_db *back = open_sqlite_scratch("wideback");
+    out.text[0] = out.ends[0] = '\0';
+    rc = copy(pg, back, &out, 0);
+    ck_assert_msg(rc == STRATA_OK, "copy back: %s", strata_db_errmsg(back));
+    ck_assert_int_eq(th_int(back, "SELECT count(*) FROM wide WHERE doc = 42"), 1);
+    ck_assert_int_eq(th_int(back, "SELECT max(id) FROM wide"), 3000000002);
+    strata_db_close(back);
+    strata_db_close(pg);
+    strata_db_close(sqlite);
+}
+END_TEST
+
+/* Into tables that have rows, what the copy adds must be the source's
+ * rows by count and by checksum: a value the target turns into another
+ * (SQLite's text 'epoch' in a datetime column, which PostgreSQL reads as
+ * 1970-01-01; PostgreSQL's -0, which SQLite keeps as 0) is refused, and
+ * the target keeps only what it had. */
+START_TEST(copy_into_non_empty_checks_what_it_adds)
+{
+    static const char *const cols[] = {"at", "datetime", "ratio", "float", NULL};
+    strata_db *here = th_open(), *other = open_other();
+    keyed_table(here, "stamp", "integer", cols);
+    keyed_table(other, "stamp", "integer", cols);
+    th_exec(other, "INSERT INTO stamp (id, at, ratio) VALUES (100, '2024-01-01 00:00:00', 1.5)");
+    th_exec(here, "INSERT INTO stamp (id, at, ratio) VALUES (1, '2024-02-02 00:00:00', 2.5)");
+    strata_copy_options o = {STRATA_COPY_OPTIONS_VERSION, .into_non_empty = 1};
+    int rc = strata_copy_database(here, other, &o);
+    ck_assert_msg(rc == STRATA_OK, "copy: %s", strata_db_errmsg(other));
+    ck_assert_int_eq(th_int(other, "SELECT count(*) FROM stamp"), 2);
+    th_exec(other, "DELETE FROM stamp WHERE id = 1");
+    if (th_is_pg())
+        th_exec(here, "UPDATE stamp SET ratio = '-0'::float8");
+    else
+        th_exec(here, "UPDATE stamp SET at = 'epoch'");
+    rc = strata_copy_database(here, other, &o);
+    ck_assert_msg(rc == STRATA_E_DATA, "%s: %s", strata_errname(rc), strata_db_errmsg(other));
+    ck_assert_msg(strstr(strata_db_errmsg(other), "table stamp") &&
+                      strstr(strata_db_errmsg(other), "checksums differ"),
+                  "%s", strata_db_errmsg(other));
+    ck_assert_int_eq(th_int(other, "SELECT count(*) FROM stamp"), 1);
+    ck_assert_int_eq(th_int(other, "SELECT id FROM stamp"), 100);
+    strata_db_close(other);
+    strata_db_close(here);
+}
+END_TEST
+
 static void add(TCase *tc, th_engine e)
 {
     (void)e;
@@ -438,6 +522,8 @@ static void add(TCase *tc, th_engine e)
     tcase_add_test(tc, copy_failure_halfway_changes_nothing);
     tcase_add_test(tc, copy_key_counters);
     tcase_add_test(tc, copy_keeps_the_target_collation);
+    tcase_add_test(tc, copy_wide_keys_and_json_numbers);
+    tcase_add_test(tc, copy_into_non_empty_checks_what_it_adds);
 }
 
 static Suite *build(void) { return th_suite("copy", add); }

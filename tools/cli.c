@@ -348,6 +348,20 @@ static void copy_print(void *ud, const char *line)
     printf("%s\n", line);
 }
 
+/* url, with mode=rw added when it names a SQLite file without a mode. */
+static char *source_url(const char *url)
+{
+    const char *q = strchr(url, '?');
+    bool sqlite = strncmp(url, "sqlite:", 7) == 0;
+    bool has_mode = q && (strstr(q, "?mode=") || strstr(q, "&mode="));
+    size_t n = strlen(url);
+    char *out = malloc(n + sizeof "&mode=rw");
+    if (out)
+        snprintf(out, n + sizeof "&mode=rw", "%s%s", url,
+                 !sqlite || has_mode ? "" : q ? "&mode=rw" : "?mode=rw");
+    return out;
+}
+
 static int cmd_copy(cli *c)
 {
     if (c->npos != 2)
@@ -362,9 +376,15 @@ static int cmd_copy(cli *c)
     }
     strata_db *src = NULL, *dst = NULL;
     int code = STRATA_CLI_OK;
-    if (strata_db_open(&src, c->pos[0]) != STRATA_OK)
+    /* A SQLite source is opened without creating it: a mistyped path is
+     * an error, not an empty database copied. */
+    char *from = source_url(c->pos[0]);
+    if (!from)
+        code = fail(c, STRATA_CLI_FAILED, "out of memory");
+    else if (strata_db_open(&src, from) != STRATA_OK)
         code = fail(c, STRATA_CLI_FAILED, strata_db_errmsg(src));
-    else if (strata_db_open(&dst, c->pos[1]) != STRATA_OK)
+    free(from);
+    if (code == STRATA_CLI_OK && strata_db_open(&dst, c->pos[1]) != STRATA_OK)
         code = fail(c, STRATA_CLI_FAILED, strata_db_errmsg(dst));
     if (code == STRATA_CLI_OK) {
         copy_view view = {.tty = isatty(2) != 0};
@@ -382,7 +402,8 @@ static int cmd_copy(cli *c)
                         strata_db_errmsg(dst));
         else
             info("copy", "%s", c->into_non_empty
-                                   ? "Done: every table's row count is what it had plus the source's."
+                                   ? "Done: every table has what it had plus the source's rows, "
+                                     "checksums matching."
                                    : "Done: every table's rows and checksum match.");
     }
     strata_db_close(src);
@@ -455,8 +476,8 @@ static void command_help(const char *prog, const command *cmd)
                "  -v, --verbose    parents, file and date too\n");
     if (!strcmp(cmd->name, "copy"))
         printf("  --batch N        rows per INSERT (default 500)\n"
-               "  --into-non-empty copy into tables that already have rows (counts are\n"
-               "                   verified, not checksums)\n"
+               "  --into-non-empty copy into tables that already have rows (what is added\n"
+               "                   must count and checksum as the source's rows)\n"
                "\nThe target gets the source's schema when it has no tables; otherwise it must\n"
                "be at the source's revision.  One transaction on the target: it commits only\n"
                "when every table's row count and checksum match the source's.\n");

@@ -213,8 +213,9 @@ typedef struct strata_copy_options {
  *   table's row count and checksum match the source's; otherwise it is
  *   rolled back and the target is as it was (STRATA_E_DATA).
  * - A table that already has rows on the target is refused
- *   (STRATA_E_EXISTS) unless `into_non_empty`; then only the counts are
- *   verified.
+ *   (STRATA_E_EXISTS) unless `into_non_empty`; then it is checksummed
+ *   before the copy too, and what the copy added must be the source's
+ *   rows (as many, with the same checksum).
  *
  * Neither handle may have a transaction open (STRATA_E_MISUSE).  Errors,
  * from either side, are reported on `target` (strata_db_errmsg), naming
