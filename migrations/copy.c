@@ -915,8 +915,6 @@ static int copy_all(copier *c)
     }
     for (int i = 0; i < c->ntables && rc == STRATA_OK; i++)
         rc = copy_table(c, &c->tables[i]);
-    if (rc == STRATA_OK)
-        rc = resync_counters(c);
     bool same = true;
     for (int i = 0; i < c->ntables && rc == STRATA_OK; i++) {
         rc = verify_table(c, &c->tables[i]);
@@ -940,6 +938,9 @@ static int copy_all(copier *c)
             }
         }
     }
+    /* Last: a PostgreSQL sequence is not rolled back with the rest. */
+    if (rc == STRATA_OK)
+        rc = resync_counters(c);
     if (rc == STRATA_OK && (rc = strata_db_commit(c->dst)) != STRATA_OK)
         rc = failed_on(c, c->dst, "committing the copy");
 out:

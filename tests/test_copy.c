@@ -483,7 +483,7 @@ END_TEST
  * rows by count and by checksum: a value the target turns into another
  * (SQLite's text 'epoch' in a datetime column, which PostgreSQL reads as
  * 1970-01-01; PostgreSQL's -0, which SQLite keeps as 0) is refused, and
- * the target keeps only what it had. */
+ * the target keeps only what it had, its key counter included. */
 START_TEST(copy_into_non_empty_checks_what_it_adds)
 {
     static const char *const cols[] = {"at", "datetime", "ratio", "float", NULL};
@@ -498,9 +498,9 @@ START_TEST(copy_into_non_empty_checks_what_it_adds)
     ck_assert_int_eq(th_int(other, "SELECT count(*) FROM stamp"), 2);
     th_exec(other, "DELETE FROM stamp WHERE id = 1");
     if (th_is_pg())
-        th_exec(here, "UPDATE stamp SET ratio = '-0'::float8");
+        th_exec(here, "UPDATE stamp SET id = 500, ratio = '-0'::float8");
     else
-        th_exec(here, "UPDATE stamp SET at = 'epoch'");
+        th_exec(here, "UPDATE stamp SET id = 500, at = 'epoch'");
     rc = strata_copy_database(here, other, &o);
     ck_assert_msg(rc == STRATA_E_DATA, "%s: %s", strata_errname(rc), strata_db_errmsg(other));
     ck_assert_msg(strstr(strata_db_errmsg(other), "table stamp") &&
@@ -508,6 +508,9 @@ START_TEST(copy_into_non_empty_checks_what_it_adds)
                   "%s", strata_db_errmsg(other));
     ck_assert_int_eq(th_int(other, "SELECT count(*) FROM stamp"), 1);
     ck_assert_int_eq(th_int(other, "SELECT id FROM stamp"), 100);
+    /* Nor was the key counter moved past the refused row's key. */
+    th_exec(other, "INSERT INTO stamp (ratio) VALUES (3.5)");
+    ck_assert_int_eq(th_int(other, "SELECT id FROM stamp WHERE ratio = 3.5"), 101);
     strata_db_close(other);
     strata_db_close(here);
 }
