@@ -423,6 +423,25 @@ static void key_text(strata__sb *sb, const table_copy *tc, const batch *b, int r
         strata__sb_printf(sb, "row %d of the batch", r + 1);
 }
 
+/* Whether an error refusing rows is about one of them, not about the
+ * connection, the clock or another transaction's locks. */
+static bool row_error(int code)
+{
+    switch (code) {
+    case STRATA_E_CONNECTION_LOST:
+    case STRATA_E_TIMEOUT:
+    case STRATA_E_BUSY:
+    case STRATA_E_DEADLOCK:
+    case STRATA_E_SERIALIZATION:
+    case STRATA_E_NOMEM:
+    case STRATA_E_DISK_FULL:
+    case STRATA_E_READONLY:
+    case STRATA_E_PERMISSION:
+    case STRATA_E_PROTOCOL: return false;
+    default: return strata_is_error(code);
+    }
+}
+
 /* Insert the batch: one multi-row INSERT (full batches share one prepared
  * statement), inside a savepoint.  When the target refuses it, the rows
  * go again one by one to name the first one refused. */
@@ -456,14 +475,16 @@ static int batch_flush(copier *c, table_copy *tc, batch *b, strata_stmt **full, 
     if (rc == STRATA_E_NOMEM)
         return strata__db_error(c->dst, rc, "out of memory");
     /* Find the row: back to before the batch, then one by one.  Should
-     * each go in alone, the batch's own error stands. */
+     * each go in alone, or the failure be no row's (a lost connection, a
+     * timeout, a lock), the batch's own error stands. */
     int code = strata_db_errcode(c->dst);
     char *msg = strata__strdup(strata_db_errmsg(c->dst));
-    strata_db_savepoint_rollback(c->dst);
+    int r = b->rows, rc1 = STRATA_DONE;
     strata_stmt *one = NULL;
-    int r = 0, rc1 = strata_stmt_prepare(&one, c->dst, tc->dst_insert1);
-    if (rc1 == STRATA_OK && strata_db_savepoint(c->dst) == STRATA_OK) {
-        for (; r < b->rows; r++) {
+    if (row_error(code) && strata_db_savepoint_rollback(c->dst) == STRATA_OK &&
+        strata_stmt_prepare(&one, c->dst, tc->dst_insert1) == STRATA_OK &&
+        strata_db_savepoint(c->dst) == STRATA_OK) {
+        for (r = 0; r < b->rows; r++) {
             if ((rc1 = bind_rows(one, b, r, 1)) == STRATA_OK)
                 rc1 = strata_stmt_step(one);
             strata_stmt_reset(one);
@@ -474,7 +495,7 @@ static int batch_flush(copier *c, table_copy *tc, batch *b, strata_stmt **full, 
     strata_stmt_finalize(one);
     strata__sb where;
     strata__sb_init(&where);
-    if (r < b->rows && rc1 != STRATA_DONE)
+    if (r < b->rows && rc1 != STRATA_DONE && row_error(rc1))
         key_text(&where, tc, b, r);
     else if (strata_is_error(code))
         strata__db_error(c->dst, code, "%s", msg ? msg : strata_errstr(code));

@@ -516,6 +516,58 @@ START_TEST(copy_into_non_empty_checks_what_it_adds)
 }
 END_TEST
 
+/* A copy stopped by a failure that is no row's (the target's connection
+ * lost, its disk full) says so, and blames no row. */
+START_TEST(copy_a_failure_of_no_row_names_no_row)
+{
+    strata_db *here = th_open();
+    fill(here);
+    strata_db *other = open_other();
+    lines out = {.text = ""};
+    ck_assert_int_eq(copy(here, other, &out, 0), STRATA_OK);
+    th_exec(other, "DELETE FROM followers");
+    th_exec(other, "DELETE FROM post");
+    th_exec(other, "DELETE FROM \"user\"");
+    th_exec(other, "DELETE FROM everything");
+    int want;
+    const char *table;
+    if (th_is_pg()) {
+        /* A SQLite target that may not grow, and a text too big for it. */
+        char big[65536];
+        memset(big, 'x', sizeof big - 1);
+        big[sizeof big - 1] = '\0';
+        strata_stmt *st;
+        th_rc(here,
+              strata_stmt_prepare(&st, here, "UPDATE everything SET body = ? WHERE code = 'neg'"),
+              STRATA_OK);
+        strata_stmt_bind_text(st, 1, big, -1);
+        th_rc(here, strata_stmt_step(st), STRATA_DONE);
+        strata_stmt_finalize(st);
+        int64_t pages = th_int(other, "PRAGMA page_count");
+        char sql[64];
+        snprintf(sql, sizeof sql, "PRAGMA max_page_count = %lld", (long long)pages);
+        th_exec(other, sql);
+        want = STRATA_E_DISK_FULL;
+        table = "copying table everything";
+    } else {
+        /* A PostgreSQL target whose connection ends at the first post. */
+        th_exec(other, "CREATE FUNCTION bye() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                       "PERFORM pg_terminate_backend(pg_backend_pid()); RETURN NEW; END $$");
+        th_exec(other, "CREATE TRIGGER bye BEFORE INSERT ON post FOR EACH ROW EXECUTE "
+                       "FUNCTION bye()");
+        want = STRATA_E_CONNECTION_LOST;
+        table = "copying table post";
+    }
+    out.ends[0] = '\0';
+    int rc = copy(here, other, &out, 0);
+    const char *msg = strata_db_errmsg(other);
+    ck_assert_msg(rc == want, "%s: %s", strata_errname(rc), msg);
+    ck_assert_msg(strstr(msg, table) && !strstr(msg, "the row with"), "%s", msg);
+    strata_db_close(other);
+    strata_db_close(here);
+}
+END_TEST
+
 static void add(TCase *tc, th_engine e)
 {
     (void)e;
@@ -527,6 +579,7 @@ static void add(TCase *tc, th_engine e)
     tcase_add_test(tc, copy_keeps_the_target_collation);
     tcase_add_test(tc, copy_wide_keys_and_json_numbers);
     tcase_add_test(tc, copy_into_non_empty_checks_what_it_adds);
+    tcase_add_test(tc, copy_a_failure_of_no_row_names_no_row);
 }
 
 static Suite *build(void) { return th_suite("copy", add); }
