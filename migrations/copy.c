@@ -807,6 +807,20 @@ static int prepare_target(copier *c, const strata_metadata *want, const char *vt
         strata_diff_free(d);
         goto out;
     }
+    /* A SQLite column declared without a type holds anything, and has
+     * no type to make on the target. */
+    for (int i = 0; i < want->ntables; i++)
+        for (int k = 0; k < want->tables[i]->ncols; k++) {
+            const strata_column *col = want->tables[i]->cols[k];
+            if (col->type.kind == STRATA_SQL_RAW && !*col->type.raw) {
+                rc = strata__db_error(c->dst, STRATA_E_SCHEMA,
+                                      "table %s, column %s: declared without a type on the "
+                                      "source, which holds any value there: give it one "
+                                      "(a migration) before copying",
+                                      want->tables[i]->name, col->name);
+                goto out;
+            }
+        }
     if ((rc = strata_metadata_create_all(want, c->dst)) != STRATA_OK) {
         rc = failed_on(c, c->dst, "creating the schema on the target");
         goto out;

@@ -568,6 +568,28 @@ START_TEST(copy_a_failure_of_no_row_names_no_row)
 }
 END_TEST
 
+/* A SQLite column declared without a type holds any value: the copy
+ * names it, and makes nothing on the target. */
+START_TEST(copy_refuses_a_column_without_a_type)
+{
+    strata_db *sqlite = th_is_pg() ? open_sqlite_scratch("untyped") : th_open();
+    strata_db *pg = th_is_pg() ? th_open() : open_pg_scratch("strata_untyped");
+    th_exec(sqlite, "CREATE TABLE items (id INTEGER PRIMARY KEY, anything, note TEXT)");
+    th_exec(sqlite, "INSERT INTO items VALUES (1, 'x', 'a'), (2, 42, 'b')");
+    lines out = {.text = ""};
+    int rc = copy(sqlite, pg, &out, 0);
+    ck_assert_msg(rc == STRATA_E_SCHEMA, "%s: %s", strata_errname(rc), strata_db_errmsg(pg));
+    ck_assert_msg(strstr(strata_db_errmsg(pg), "table items, column anything"), "%s",
+                  strata_db_errmsg(pg));
+    strata_metadata *md;
+    ck_assert_int_eq(strata_schema_introspect(&md, pg, NULL), STRATA_OK);
+    ck_assert_int_eq(strata_metadata_table_count(md), 0);
+    strata_metadata_free(md);
+    strata_db_close(pg);
+    strata_db_close(sqlite);
+}
+END_TEST
+
 static void add(TCase *tc, th_engine e)
 {
     (void)e;
@@ -580,6 +602,7 @@ static void add(TCase *tc, th_engine e)
     tcase_add_test(tc, copy_wide_keys_and_json_numbers);
     tcase_add_test(tc, copy_into_non_empty_checks_what_it_adds);
     tcase_add_test(tc, copy_a_failure_of_no_row_names_no_row);
+    tcase_add_test(tc, copy_refuses_a_column_without_a_type);
 }
 
 static Suite *build(void) { return th_suite("copy", add); }
