@@ -297,6 +297,17 @@ START_TEST(copy_both_ways)
 }
 END_TEST
 
+/* other given here's schema and revision by a copy, then emptied. */
+static void copy_then_empty(strata_db *here, strata_db *other)
+{
+    lines out = {.text = ""};
+    ck_assert_int_eq(copy(here, other, &out, 0), STRATA_OK);
+    th_exec(other, "DELETE FROM followers");
+    th_exec(other, "DELETE FROM post");
+    th_exec(other, "DELETE FROM \"user\"");
+    th_exec(other, "DELETE FROM everything");
+}
+
 /* A target with rows, at another revision, or with another schema is
  * refused before anything is written. */
 START_TEST(copy_refuses_a_different_target)
@@ -353,11 +364,7 @@ START_TEST(copy_failure_halfway_changes_nothing)
     if (th_is_pg()) {
         /* The SQLite target has the schema, empty, and a trigger that
          * refuses post 3. */
-        ck_assert_int_eq(copy(here, other, &out, 0), STRATA_OK);
-        th_exec(other, "DELETE FROM followers");
-        th_exec(other, "DELETE FROM post");
-        th_exec(other, "DELETE FROM \"user\"");
-        th_exec(other, "DELETE FROM everything");
+        copy_then_empty(here, other);
         th_exec(other, "CREATE TRIGGER refuse BEFORE INSERT ON post WHEN NEW.id = 3 "
                        "BEGIN SELECT RAISE(ABORT, 'post 3 refused'); END");
         tables_before = th_int(other, "SELECT count(*) FROM sqlite_master WHERE type = 'table'");
@@ -524,11 +531,7 @@ START_TEST(copy_a_failure_of_no_row_names_no_row)
     fill(here);
     strata_db *other = open_other();
     lines out = {.text = ""};
-    ck_assert_int_eq(copy(here, other, &out, 0), STRATA_OK);
-    th_exec(other, "DELETE FROM followers");
-    th_exec(other, "DELETE FROM post");
-    th_exec(other, "DELETE FROM \"user\"");
-    th_exec(other, "DELETE FROM everything");
+    copy_then_empty(here, other);
     int want;
     const char *table;
     if (th_is_pg()) {

@@ -1279,21 +1279,29 @@ START_TEST(schema_builders_refuse_and_keep_the_metadata)
 }
 END_TEST
 
+/* A table bookmark with a url twice, and the diff that makes urls
+ * unique, which its data refuses. */
+static strata_diff *refused_unique(strata_db *db, strata_metadata **from, strata_metadata **to)
+{
+    th_exec(db, "CREATE TABLE bookmark (id INTEGER PRIMARY KEY, url VARCHAR(50) NOT NULL)");
+    th_exec(db, "INSERT INTO bookmark (id, url) VALUES (1, 'a'), (2, 'a')");
+    th_rc(db, strata_schema_introspect(from, db, NULL), STRATA_OK);
+    ck_assert_int_eq(strata_metadata_copy(to, *from), STRATA_OK);
+    ck_assert_int_eq(strata_table_add_unique(strata_metadata_find_table(*to, "bookmark"),
+                                             "uq_bookmark_url", "url"),
+                     STRATA_OK);
+    strata_diff *d;
+    ck_assert_int_eq(strata_schema_diff(&d, *from, *to, strata_db_driver(db)), STRATA_OK);
+    return d;
+}
+
 /* A change that fails on the data names the user's table, never the
  * table a rebuild makes in its place (_strata_new_<t> on SQLite). */
 START_TEST(schema_failed_change_names_the_table)
 {
     strata_db *db = th_open();
-    th_exec(db, "CREATE TABLE bookmark (id INTEGER PRIMARY KEY, url VARCHAR(50) NOT NULL)");
-    th_exec(db, "INSERT INTO bookmark (id, url) VALUES (1, 'a'), (2, 'a')");
     strata_metadata *from, *to;
-    th_rc(db, strata_schema_introspect(&from, db, NULL), STRATA_OK);
-    ck_assert_int_eq(strata_metadata_copy(&to, from), STRATA_OK);
-    ck_assert_int_eq(strata_table_add_unique(strata_metadata_find_table(to, "bookmark"),
-                                             "uq_bookmark_url", "url"),
-                     STRATA_OK);
-    strata_diff *d;
-    ck_assert_int_eq(strata_schema_diff(&d, from, to, strata_db_driver(db)), STRATA_OK);
+    strata_diff *d = refused_unique(db, &from, &to);
     th_rc(db, strata_diff_apply(d, db), STRATA_E_UNIQUE);
     const char *msg = strata_db_errmsg(db);
     ck_assert_msg(!strstr(msg, "_strata_new_") && strstr(msg, "bookmark"), "%s", msg);
@@ -1312,16 +1320,8 @@ END_TEST
 START_TEST(schema_failed_change_in_a_transaction_leaves_no_statement)
 {
     strata_db *db = th_open();
-    th_exec(db, "CREATE TABLE bookmark (id INTEGER PRIMARY KEY, url VARCHAR(50) NOT NULL)");
-    th_exec(db, "INSERT INTO bookmark (id, url) VALUES (1, 'a'), (2, 'a')");
     strata_metadata *from, *to;
-    th_rc(db, strata_schema_introspect(&from, db, NULL), STRATA_OK);
-    ck_assert_int_eq(strata_metadata_copy(&to, from), STRATA_OK);
-    ck_assert_int_eq(strata_table_add_unique(strata_metadata_find_table(to, "bookmark"),
-                                             "uq_bookmark_url", "url"),
-                     STRATA_OK);
-    strata_diff *d;
-    ck_assert_int_eq(strata_schema_diff(&d, from, to, strata_db_driver(db)), STRATA_OK);
+    strata_diff *d = refused_unique(db, &from, &to);
     bool named = th_is_pg() && !th_via_pooler();
     const char *count = "SELECT count(*) FROM pg_prepared_statements";
     th_rc(db, strata_db_begin(db), STRATA_OK);
