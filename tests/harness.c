@@ -198,12 +198,12 @@ static void setup_postgres(void)
              strchr(pg_url, '?') ? "&" : "?", pg_schema);
 }
 
-/* A database of its own: pgbouncer passes no search_path (it refuses the
- * options startup parameter). */
-static void setup_pgbouncer(void)
+/* pgbouncer's test case gets a database of its own, made once by the
+ * process that runs the case (pgbouncer passes no search_path: it refuses
+ * the options startup parameter).  One made for every test cost a quarter
+ * of a second each. */
+static void make_pgbouncer_db(void)
 {
-    current = TH_PGBOUNCER;
-    make_tmpdir();
     snprintf(bouncer_db, sizeof bouncer_db, "strata_b%ld_%d", (long)getpid(), ++bouncer_tests);
     strata_db *db = th_open_url(pg_url);
     char sql[256];
@@ -212,10 +212,9 @@ static void setup_pgbouncer(void)
     snprintf(sql, sizeof sql, "CREATE DATABASE %s", bouncer_db);
     th_exec(db, sql);
     strata_db_close(db);
-    snprintf(url, sizeof url, "%s?prepared_statements=false", th_pgbouncer_url(bouncer_db));
 }
 
-static void teardown_pgbouncer(void)
+static void drop_pgbouncer_db(void)
 {
     strata_db *db = NULL;
     if (strata_db_open(&db, pg_url) == STRATA_OK) {
@@ -224,7 +223,31 @@ static void teardown_pgbouncer(void)
         strata_db_exec(db, sql);
     }
     strata_db_close(db);
-    remove_tmpdir();
+}
+
+/* Each test starts from the case's database as a new one would be: every
+ * connection pgbouncer keeps to it dropped first (KILL, then RESUME, on
+ * its admin console), so no server session, with its settings, passes
+ * from one test to the next; then every schema but the system's dropped
+ * and public made again. */
+static void setup_pgbouncer(void)
+{
+    current = TH_PGBOUNCER;
+    make_tmpdir();
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "psql -X -q 'postgresql://%s@127.0.0.1:%s/pgbouncer' -c 'KILL %s' -c 'RESUME %s' "
+             ">/dev/null",
+             bouncer_user, bouncer_port, bouncer_db, bouncer_db);
+    ck_assert_msg(system(cmd) == 0, "harness: %s failed", cmd);
+    snprintf(url, sizeof url, "%s?prepared_statements=false", th_pgbouncer_url(bouncer_db));
+    strata_db *db = th_open_url(url);
+    th_exec(db, "DO $$ DECLARE s text; BEGIN "
+                "FOR s IN SELECT nspname FROM pg_namespace WHERE nspname NOT LIKE 'pg\\_%' "
+                "AND nspname <> 'information_schema' LOOP "
+                "EXECUTE format('DROP SCHEMA %I CASCADE', s); END LOOP; "
+                "CREATE SCHEMA public; END $$");
+    strata_db_close(db);
 }
 
 /* A copy of the PostgreSQL engine's registry row without RETURNING,
@@ -314,7 +337,7 @@ static Suite *make_suite(const char *name, th_add_fn add, bool reduced)
     static void (*const setups[])(void) = {setup_sqlite_memory, setup_sqlite_file, setup_postgres,
                                            setup_pgbouncer, setup_pg_reduced};
     static void (*const teardowns[])(void) = {remove_tmpdir, remove_tmpdir, teardown_postgres,
-                                              teardown_pgbouncer, teardown_postgres};
+                                              remove_tmpdir, teardown_postgres};
     Suite *s = suite_create(name);
     for (int e = 0; e < TH_ENGINES; e++) {
         if (((e == TH_POSTGRES || e == TH_PG_REDUCED) && !pg_url[0]) ||
@@ -322,6 +345,8 @@ static Suite *make_suite(const char *name, th_add_fn add, bool reduced)
             continue;
         TCase *tc = tcase_create(engine_names[e]);
         tcase_set_tags(tc, engine_names[e]); /* CK_EXCLUDE_TAGS=pgbouncer (tests/valgrind.sh) */
+        if (e == TH_PGBOUNCER)
+            tcase_add_unchecked_fixture(tc, make_pgbouncer_db, drop_pgbouncer_db);
         tcase_add_checked_fixture(tc, setups[e], teardowns[e]);
         tcase_set_timeout(tc, 60);
         add(tc, (th_engine)e);
