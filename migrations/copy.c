@@ -158,8 +158,10 @@ static int hash_column(strata_stmt *st, int col, canon k, uint64_t *h)
     /* PostgreSQL's jsonb rewrites a JSON text (key order, spaces,
      * escapes), and SQLite keeps a JSON number (42) as a number: only
      * whether there is a value is compared. */
-    if (k == CANON_JSON)
-        type = type == STRATA_TYPE_NULL ? STRATA_TYPE_NULL : STRATA_TYPE_TEXT;
+    if (k == CANON_JSON) {
+        *h = fnv(fnv(*h, type == STRATA_TYPE_NULL ? "n" : "j", 1), "|", 1);
+        return STRATA_OK;
+    }
     switch (type) {
     case STRATA_TYPE_NULL: *h = fnv(*h, "n", 1); break;
     case STRATA_TYPE_INT64:
@@ -198,10 +200,6 @@ static int hash_column(strata_stmt *st, int col, canon k, uint64_t *h)
     case STRATA_TYPE_TEXT: {
         const char *s = NULL;
         size_t n = 0;
-        if (k == CANON_JSON) {
-            *h = fnv(*h, "j", 1);
-            break;
-        }
         rc = strata_stmt_column_text(st, col, &s, &n);
         if (rc != STRATA_OK)
             break;
@@ -719,8 +717,6 @@ static void versions_text(strata__sb *sb, char **v, int n)
         strata__sb_printf(sb, "%s%s", i ? ", " : "", v[i]);
 }
 
-/* The target's schema and revision: made from the source's when it has no
- * tables, else checked against them. */
 /* A source engine that stores several types as one cannot tell which the
  * target's column is: SQLite declares every autoincrement key INTEGER
  * (its 64-bit rowid), whatever width the revisions gave it (BIGINT,
@@ -747,6 +743,8 @@ static void take_source_same_types(strata_metadata *cmp, const strata_metadata *
     }
 }
 
+/* The target's schema and revision: made from the source's when it has no
+ * tables, else checked against them. */
 static int prepare_target(copier *c, const strata_metadata *want, const char *vt,
                           const char *const *exclude, char **sv, int nsv, bool src_vt)
 {

@@ -348,17 +348,19 @@ static void copy_print(void *ud, const char *line)
     printf("%s\n", line);
 }
 
-/* url, with mode=rw added when it names a SQLite file without a mode. */
+/* url, with mode=rw added when it names a SQLite database without a mode
+ * (read by the library's URL reader; a URL it refuses goes as it is, for
+ * the open to say why). */
 static char *source_url(const char *url)
 {
-    const char *q = strchr(url, '?');
-    bool sqlite = strncmp(url, "sqlite:", 7) == 0;
-    bool has_mode = q && (strstr(q, "?mode=") || strstr(q, "&mode="));
-    size_t n = strlen(url);
-    char *out = malloc(n + sizeof "&mode=rw");
+    strata_url *u = NULL;
+    bool add = strata_url_parse(&u, url) == STRATA_OK && strata_url_backend(u) &&
+               strcmp(strata_url_backend(u), "sqlite") == 0 && !strata_url_param(u, "mode");
+    strata_url_free(u);
+    size_t n = strlen(url) + sizeof "&mode=rw";
+    char *out = malloc(n);
     if (out)
-        snprintf(out, n + sizeof "&mode=rw", "%s%s", url,
-                 !sqlite || has_mode ? "" : q ? "&mode=rw" : "?mode=rw");
+        snprintf(out, n, "%s%s", url, !add ? "" : strchr(url, '?') ? "&mode=rw" : "?mode=rw");
     return out;
 }
 
