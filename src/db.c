@@ -131,7 +131,7 @@ const strata_driver *strata_db_driver(const strata_db *db) { return db ? db->dri
 const char *strata_db_url(const strata_db *db) { return db && db->url ? db->url : ""; }
 
 /* Check the handle is usable; sets the misuse message when not. */
-int strata__db_usable_by(strata_db *db, const strata_stmt *st)
+int strata__db_usable_checked(strata_db *db, const strata_stmt *st)
 {
     if (!db)
         return STRATA_E_MISUSE;

@@ -291,8 +291,18 @@ void strata__echo_line(strata_db *db, const char *fmt, ...) STRATA_PRINTF(2, 3);
  * busy streaming; otherwise the error set on the handle (MISUSE for a
  * closed handle or a stream in progress, CONNECTION_LOST once broken). */
 int strata__db_usable(strata_db *db);
-/* As strata__db_usable, allowing `st` to be the streaming statement. */
-int strata__db_usable_by(strata_db *db, const strata_stmt *st);
+/* strata__db_usable_by's checks and errors (db.c). */
+int strata__db_usable_checked(strata_db *db, const strata_stmt *st);
+/* As strata__db_usable, allowing `st` to be the streaming statement.  The
+ * common case (each row of a result: open, not lost, nothing else
+ * streaming, no error to clear) is decided here, without a call. */
+static inline int strata__db_usable_by(strata_db *db, const strata_stmt *st)
+{
+    if (db && db->conn && !db->closed && !db->broken && (!db->streaming || db->streaming == st) &&
+        db->errcode == STRATA_OK && !db->errmsg && !db->sqlstate[0] && !db->native)
+        return STRATA_OK;
+    return strata__db_usable_checked(db, st);
+}
 /* STRATA_OK, or STRATA_E_TX_ABORTED (set on the handle) while a failed
  * statement has left the open transaction good only for a rollback. */
 int strata__db_check_tx(strata_db *db);

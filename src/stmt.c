@@ -554,14 +554,8 @@ int strata__stmt_step(strata_stmt *st)
     if (!st || !st->bst)
         return STRATA_E_MISUSE;
     strata_db *db = st->db;
-    int rc;
-    /* The common case, each row of a result, decided here; anything else
-     * (a closed or lost connection, another statement streaming, an
-     * error to clear) by strata__db_usable_by. */
-    bool plain = db && db->conn && !db->closed && !db->broken &&
-                 (!db->streaming || db->streaming == st) && db->errcode == STRATA_OK &&
-                 !db->errmsg && !db->sqlstate[0] && !db->native;
-    if (!plain && (rc = strata__db_usable_by(db, st)))
+    int rc = strata__db_usable_by(db, st);
+    if (rc)
         return rc;
     if (st->nscratch)
         free_scratch(st);
