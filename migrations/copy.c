@@ -1000,6 +1000,30 @@ out:
     return rc;
 }
 
+/* Two connections to one database (a file by two paths, a server by two
+ * addresses or through a pooler): a copy into it would read what it
+ * writes, and with --into-non-empty double every table without a key.
+ * Asked of the engine; where it cannot tell (private in-memory databases,
+ * which are never one, or a server that refuses the question), the copy
+ * goes on. */
+static int same_database(strata_db *source, strata_db *target)
+{
+    const strata__dialect *dl = strata__dialect_of(strata_db_driver(target));
+    if (!dl || !dl->database_identity || strata__dialect_of(strata_db_driver(source)) != dl)
+        return STRATA_OK;
+    char *a = NULL, *b = NULL;
+    int rc = STRATA_OK;
+    if (dl->database_identity(source, &a) == STRATA_OK && a &&
+        dl->database_identity(target, &b) == STRATA_OK && b && !strcmp(a, b))
+        rc = strata__db_error(target, STRATA_E_MISUSE,
+                              "the source and the target are the same database (%s): a copy "
+                              "into itself would read what it writes",
+                              a);
+    free(a);
+    free(b);
+    return rc;
+}
+
 int strata_copy_database(strata_db *source, strata_db *target, const strata_copy_options *opts)
 {
     if (!source || !target)
@@ -1015,6 +1039,9 @@ int strata_copy_database(strata_db *source, strata_db *target, const strata_copy
     if (source == target)
         return strata__db_error(target, STRATA_E_MISUSE,
                                 "copying a database into itself: give two connections");
+    int rc = same_database(source, target);
+    if (rc != STRATA_OK)
+        return rc;
     if (strata_db_in_transaction(source) || strata_db_in_transaction(target))
         return strata__db_error(target, STRATA_E_MISUSE,
                                 "the copy runs its own transactions: end the one open on the %s "

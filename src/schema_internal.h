@@ -344,12 +344,21 @@ typedef struct strata__dialect {
      * largest key by itself (SQLite's rowid). */
     void (*autoincrement_resync)(strata__sb *sb, const char *qtable, const char *col,
                                  const char *qcol);
+    /* What names the storage behind a connection, so that two connections
+     * to one database can be told apart from two databases: *out gets a
+     * string (the caller frees it) or NULL when the engine cannot tell
+     * (a private in-memory database).  NULL hook: never known. */
+    int (*database_identity)(strata_db *db, char **out);
 } strata__dialect;
 
 /* The upsert SQLite and PostgreSQL share (ON CONFLICT (keys) DO UPDATE SET
  * c = excluded.c), for a dialect's `upsert` (engines/common.c). */
 void strata__upsert_on_conflict(strata__sb *sb, const char *const *keys, int nkeys,
                                 const char *const *set, int nset);
+
+/* The first column of the first row `sql` gives, copied into *out (the
+ * caller frees it); NULL when there is no row or the value is NULL. */
+int strata__first_text(strata_db *db, const char *sql, char **out);
 
 /* The dialect of a driver (its engine row's, engines/registry.c); NULL
  * when no engine holds the driver. */

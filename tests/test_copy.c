@@ -593,6 +593,64 @@ START_TEST(copy_refuses_a_column_without_a_type)
 }
 END_TEST
 
+/* A keyless table of one row in `db`, which a copy into itself would
+ * double. */
+static void one_loose_row(strata_db *db)
+{
+    th_exec(db, "CREATE TABLE loose (v INTEGER)");
+    th_exec(db, "INSERT INTO loose (v) VALUES (1)");
+}
+
+static void refused_as_itself(strata_db *from, strata_db *to)
+{
+    strata_copy_options o = {STRATA_COPY_OPTIONS_VERSION, .into_non_empty = 1};
+    int rc = strata_copy_database(from, to, &o);
+    ck_assert_msg(rc == STRATA_E_MISUSE, "%s: %s", strata_errname(rc), strata_db_errmsg(to));
+    ck_assert_msg(strstr(strata_db_errmsg(to), "the same database"), "%s", strata_db_errmsg(to));
+    ck_assert_int_eq(th_int(to, "SELECT count(*) FROM loose"), 1);
+}
+
+static void copied_once(strata_db *from, strata_db *to)
+{
+    strata_copy_options o = {STRATA_COPY_OPTIONS_VERSION, .into_non_empty = 1};
+    int rc = strata_copy_database(from, to, &o);
+    ck_assert_msg(rc == STRATA_OK, "%s: %s", strata_errname(rc), strata_db_errmsg(to));
+    ck_assert_int_eq(th_int(to, "SELECT count(*) FROM loose"), 1);
+}
+
+/* Two connections to one database are one database, however the second
+ * was reached (another spelling of a file's path, a second connection
+ * through the pooler): the copy refuses them and leaves the rows as they
+ * were.  Two private in-memory databases, or two schemas of one
+ * PostgreSQL database, are two databases, and the copy goes on. */
+START_TEST(copy_refuses_one_database_by_two_connections)
+{
+    strata_db *here = th_open(), *again = th_open_url(th_url());
+    one_loose_row(here);
+    if (th_engine_now() == TH_SQLITE_MEMORY)
+        copied_once(here, again);
+    else
+        refused_as_itself(here, again);
+    strata_db_close(again);
+    strata_db_close(here);
+
+    char url[1024], dir_url[1024];
+    snprintf(url, sizeof url, "sqlite:///%s/twice.db", th_tmpdir());
+    snprintf(dir_url, sizeof dir_url, "sqlite:///%s/./twice.db?mode=rw", th_tmpdir());
+    strata_db *file = th_open_url(url), *by_other_path = th_open_url(dir_url);
+    one_loose_row(file);
+    refused_as_itself(file, by_other_path);
+    strata_db_close(by_other_path);
+    strata_db_close(file);
+
+    strata_db *schema_a = open_pg_scratch("strata_one"), *schema_b = open_pg_scratch("strata_two");
+    one_loose_row(schema_a);
+    copied_once(schema_a, schema_b);
+    strata_db_close(schema_b);
+    strata_db_close(schema_a);
+}
+END_TEST
+
 static void add(TCase *tc, th_engine e)
 {
     (void)e;
@@ -606,6 +664,7 @@ static void add(TCase *tc, th_engine e)
     tcase_add_test(tc, copy_into_non_empty_checks_what_it_adds);
     tcase_add_test(tc, copy_a_failure_of_no_row_names_no_row);
     tcase_add_test(tc, copy_refuses_a_column_without_a_type);
+    tcase_add_test(tc, copy_refuses_one_database_by_two_connections);
 }
 
 static Suite *build(void) { return th_suite("copy", add); }

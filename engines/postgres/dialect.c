@@ -382,6 +382,19 @@ static void pg_autoincrement_resync(strata__sb *sb, const char *qtable, const ch
                       qcol, qcol, qtable);
 }
 
+/* A cluster's system identifier is the same on its standbys, which hold
+ * the same data; with the database's name and the schema strata reads
+ * and writes (current_schema(), as introspection does) it names what a
+ * connection works on, whatever the host, port or pooler in front. */
+static int pg_database_identity(strata_db *db, char **out)
+{
+    return strata__first_text(db,
+                              "SELECT system_identifier::text || ' ' || "
+                              "quote_ident(current_database()) || '.' || "
+                              "quote_ident(current_schema()) FROM pg_control_system()",
+                              out);
+}
+
 /* The defaults PostgreSQL gives back for "now", squeezed (schema.c). */
 static const char *const pg_now[] = {"now",
                                      "timezone'utc',now",
@@ -408,4 +421,5 @@ const strata__dialect strata__postgres_dialect = {
     .last_insert_id = "SELECT lastval()", /* the identity sequence the INSERT advanced */
     .upsert = strata__upsert_on_conflict,
     .autoincrement_resync = pg_autoincrement_resync,
+    .database_identity = pg_database_identity,
 };

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include "schema_internal.h"
 
@@ -792,6 +793,29 @@ static int sq_fk_verify(strata_db *db)
     return rc;
 }
 
+/* A database file is the same file under any of its paths (links, "./",
+ * a URL's options): it is named by its device and inode.  An in-memory
+ * or temporary database has no file and cannot be named. */
+static int sq_database_identity(strata_db *db, char **out)
+{
+    char *file;
+    int rc = strata__first_text(db, "SELECT file FROM pragma_database_list WHERE name = 'main'",
+                                &file);
+    *out = NULL;
+    if (rc != STRATA_OK || !file)
+        return rc;
+    struct stat sb;
+    if (file[0] && stat(file, &sb) == 0) {
+        char id[64];
+        snprintf(id, sizeof id, "file %llu:%llu", (unsigned long long)sb.st_dev,
+                 (unsigned long long)sb.st_ino);
+        if (!(*out = strdup(id)))
+            rc = STRATA_E_NOMEM;
+    }
+    free(file);
+    return rc;
+}
+
 /* SQLite keeps whatever a CREATE TABLE declared: the names strata writes
  * (FLOAT, DATETIME, BLOB, JSON, UUID) and those hand-written tables use
  * from other engines. */
@@ -818,6 +842,7 @@ const strata__dialect strata__sqlite_dialect = {
     .type_names = sq_types,
     .now_forms = sq_now,
     .same_type = sq_same_type,
+    .database_identity = sq_database_identity,
     /* The write lock at BEGIN: a deferred transaction that read first
      * could not take it later without failing at once. */
     .migration_begin = "BEGIN IMMEDIATE",

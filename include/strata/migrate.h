@@ -217,7 +217,10 @@ typedef struct strata_copy_options {
  *   before the copy too, and what the copy added must be the source's
  *   rows (as many, with the same checksum).
  *
- * Neither handle may have a transaction open (STRATA_E_MISUSE).  Errors,
+ * Neither handle may have a transaction open, and the two may not reach
+ * one database (STRATA_E_MISUSE): a SQLite file by any of its paths, or
+ * one PostgreSQL database and schema by any address or pooler (its
+ * cluster's system identifier; a standby counts as its primary).  Errors,
  * from either side, are reported on `target` (strata_db_errmsg), naming
  * the table and, for a row the target refused, its key.
  */
