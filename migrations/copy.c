@@ -388,14 +388,32 @@ static int batch_take(batch *b, strata_stmt *st)
     return STRATA_OK;
 }
 
-static int bind_rows(strata_stmt *st, const batch *b, int first, int rows)
+/* A value the binding refused names its parameter ("parameter 7: text
+ * is not valid UTF-8"): the copy names the column instead. */
+static int column_error(strata_db *db, int rc, int param, const char *column)
+{
+    char prefix[32];
+    int n = snprintf(prefix, sizeof prefix, "parameter %d: ", param);
+    const char *msg = strata_db_errmsg(db);
+    if (rc == STRATA_E_NOMEM || strncmp(msg, prefix, (size_t)n) != 0)
+        return rc;
+    char *why = strata__strdup(msg + n);
+    rc = why ? strata__db_error(db, rc, "column %s: %s", column, why) : STRATA_E_NOMEM;
+    free(why);
+    return rc;
+}
+
+static int bind_rows(strata_db *db, strata_stmt *st, const table_copy *tc, const batch *b,
+                     int first, int rows)
 {
     int p = 1;
     for (int r = first; r < first + rows; r++)
         for (int i = 0; i < b->ncols; i++) {
-            int rc = strata_stmt_bind_value(st, p++, &b->v[(size_t)r * (size_t)b->ncols + (size_t)i]);
+            const strata_value *v = &b->v[(size_t)r * (size_t)b->ncols + (size_t)i];
+            int rc = strata_stmt_bind_value(st, p, v);
             if (rc != STRATA_OK)
-                return rc;
+                return column_error(db, rc, p, tc->t->cols[i]->name);
+            p++;
         }
     return STRATA_OK;
 }
@@ -460,7 +478,7 @@ static int batch_flush(copier *c, table_copy *tc, batch *b, strata_stmt **full, 
         if (rc == STRATA_OK && b->rows == full_rows)
             *full = st;
     }
-    if (rc == STRATA_OK && (rc = bind_rows(st, b, 0, b->rows)) == STRATA_OK)
+    if (rc == STRATA_OK && (rc = bind_rows(c->dst, st, tc, b, 0, b->rows)) == STRATA_OK)
         rc = strata_stmt_step(st);
     if (st && st != *full)
         strata_stmt_finalize(st);
@@ -483,7 +501,7 @@ static int batch_flush(copier *c, table_copy *tc, batch *b, strata_stmt **full, 
         strata_stmt_prepare(&one, c->dst, tc->dst_insert1) == STRATA_OK &&
         strata_db_savepoint(c->dst) == STRATA_OK) {
         for (r = 0; r < b->rows; r++) {
-            if ((rc1 = bind_rows(one, b, r, 1)) == STRATA_OK)
+            if ((rc1 = bind_rows(c->dst, one, tc, b, r, 1)) == STRATA_OK)
                 rc1 = strata_stmt_step(one);
             strata_stmt_reset(one);
             if (rc1 != STRATA_DONE)

@@ -512,6 +512,23 @@ START_TEST(cli_copy)
              th_tmpdir());
     EXPECT(run(args), 1, "no-such-source.db");
     ck_assert_msg(access(missing, F_OK) != 0, "%s was made", missing);
+    /* A copy that fails into a SQLite file it made leaves no file; one
+     * into a file that was there leaves it. */
+    snprintf(url, sizeof url, "sqlite:///%s/latin.db", th_tmpdir());
+    strata_db *latin = th_open_url(url);
+    th_exec(latin, "CREATE TABLE note (id INTEGER PRIMARY KEY, body TEXT)");
+    th_exec(latin, "INSERT INTO note (id, body) VALUES (1, CAST(X'FE' AS TEXT))");
+    strata_db_close(latin);
+    char made[1024];
+    snprintf(made, sizeof made, "%s/made-by-copy.db", th_tmpdir());
+    snprintf(args, sizeof args, "db copy '%s' 'sqlite:///%s'", url, made);
+    EXPECT(run(args), 1, "(the row with id=1): column body: text is not valid UTF-8");
+    ck_assert_msg(access(made, F_OK) != 0, "%s was left", made);
+    snprintf(args, sizeof args, "db copy '%s' 'sqlite:///%s/copy.db' --into-non-empty", url,
+             th_tmpdir());
+    EXPECT(run(args), 3, "the target's schema differs from the source's");
+    snprintf(missing, sizeof missing, "%s/copy.db", th_tmpdir());
+    ck_assert_msg(access(missing, F_OK) == 0, "%s was removed", missing);
     EXPECT(run("db copy 'sqlite:///a.db'"), 2, "strata db copy: copy needs SOURCE_URL and TARGET_URL");
     EXPECT(run("db copy a b c"), 2, "strata db copy: too many arguments");
     EXPECT(run("db copy a b --batch 0"), 2, "--batch takes a number of rows (1 to 100000)");

@@ -593,6 +593,29 @@ START_TEST(copy_refuses_a_column_without_a_type)
 }
 END_TEST
 
+/* A value the target's binding refuses (text that is not UTF-8, which
+ * SQLite keeps) is named by its row's key and its column, not by the
+ * number of a parameter of the batch's INSERT; nothing arrives. */
+START_TEST(copy_names_the_column_of_a_refused_value)
+{
+    strata_db *from = open_sqlite_scratch("latin"), *to = th_open();
+    th_exec(from, "CREATE TABLE note (id INTEGER PRIMARY KEY, title TEXT, body TEXT)");
+    th_exec(from, "INSERT INTO note (id, title, body) VALUES (1, 'a', 'fine'), (2, 'b', 'fine'), "
+                  "(3, 'c', CAST(X'4361FE' AS TEXT))");
+    int rc = strata_copy_database(from, to, NULL);
+    ck_assert_msg(rc != STRATA_OK, "copied");
+    ck_assert_msg(strstr(strata_db_errmsg(to), "copying table note (the row with id=3): column "
+                                               "body: text is not valid UTF-8 (at byte 2)"),
+                  "%s", strata_db_errmsg(to));
+    strata_metadata *md = NULL;
+    th_rc(to, strata_schema_introspect(&md, to, NULL), STRATA_OK);
+    ck_assert_ptr_null(strata_metadata_find_table(md, "note"));
+    strata_metadata_free(md);
+    strata_db_close(to);
+    strata_db_close(from);
+}
+END_TEST
+
 /* A keyless table of one row in `db`, which a copy into itself would
  * double. */
 static void one_loose_row(strata_db *db)
@@ -665,6 +688,7 @@ static void add(TCase *tc, th_engine e)
     tcase_add_test(tc, copy_a_failure_of_no_row_names_no_row);
     tcase_add_test(tc, copy_refuses_a_column_without_a_type);
     tcase_add_test(tc, copy_refuses_one_database_by_two_connections);
+    tcase_add_test(tc, copy_names_the_column_of_a_refused_value);
 }
 
 static Suite *build(void) { return th_suite("copy", add); }

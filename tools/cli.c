@@ -7,6 +7,8 @@
  * Flask-Migrate's (INFO  [strata.migration] Running upgrade ...) so a
  * transcript of the tutorial reads the same.
  */
+#include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -364,6 +366,42 @@ static char *source_url(const char *url)
     return out;
 }
 
+/* When `url` names a SQLite file that is not there yet, make it (empty,
+ * which SQLite reads as an empty database, with SQLite's own permissions)
+ * and give its path; else NULL.  Made here, with O_EXCL, so that a file
+ * another program made meanwhile is never taken for this one's. */
+static char *new_sqlite_file(const char *url)
+{
+    strata_url *u = NULL;
+    char *path = NULL;
+    if (strata_url_parse(&u, url) == STRATA_OK && strata_url_backend(u) &&
+        strcmp(strata_url_backend(u), "sqlite") == 0) {
+        const char *db = strata_url_database(u);
+        int fd = db && db[0] && strcmp(db, ":memory:") != 0
+                     ? open(db, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)
+                     : -1;
+        if (fd >= 0) {
+            close(fd);
+            if (!(path = strdup(db)))
+                unlink(db);
+        }
+    }
+    strata_url_free(u);
+    return path;
+}
+
+/* A failed copy into a SQLite file it made leaves no file behind: the
+ * database, and what SQLite keeps beside it. */
+static void remove_sqlite_file(const char *path)
+{
+    static const char *const tails[] = {"", "-wal", "-shm", "-journal"};
+    for (size_t i = 0; i < sizeof tails / sizeof *tails; i++) {
+        char name[PATH_MAX];
+        if ((size_t)snprintf(name, sizeof name, "%s%s", path, tails[i]) < sizeof name)
+            unlink(name);
+    }
+}
+
 static int cmd_copy(cli *c)
 {
     if (c->npos != 2)
@@ -386,6 +424,7 @@ static int cmd_copy(cli *c)
     else if (strata_db_open(&src, from) != STRATA_OK)
         code = fail(c, STRATA_CLI_FAILED, strata_db_errmsg(src));
     free(from);
+    char *made = code == STRATA_CLI_OK ? new_sqlite_file(c->pos[1]) : NULL;
     if (code == STRATA_CLI_OK && strata_db_open(&dst, c->pos[1]) != STRATA_OK)
         code = fail(c, STRATA_CLI_FAILED, strata_db_errmsg(dst));
     if (code == STRATA_CLI_OK) {
@@ -410,6 +449,9 @@ static int cmd_copy(cli *c)
     }
     strata_db_close(src);
     strata_db_close(dst);
+    if (made && code != STRATA_CLI_OK)
+        remove_sqlite_file(made);
+    free(made);
     strata_migrations_free(m);
     return code;
 }
