@@ -418,24 +418,32 @@ static int bind_rows(strata_db *db, strata_stmt *st, const table_copy *tc, const
     return STRATA_OK;
 }
 
-/* The key of row r of the batch, for a message: "id=7" or "a=1, b='x'". */
-static void key_text(strata__sb *sb, const table_copy *tc, const batch *b, int r)
+/* The key of a row (its values, in the table's column order), for a
+ * message: "id=7" or "a=1, b='x'". */
+static void key_of(strata__sb *sb, const table_copy *tc, const strata_value *row)
 {
     const strata__names *key = tc->t->pk ? &tc->t->pk->cols : NULL;
     for (int k = 0; key && k < key->n; k++) {
-        int col = strata__table_find_column_index(tc->t, key->v[k]);
-        const strata_value *v = &b->v[(size_t)r * (size_t)b->ncols + (size_t)col];
+        const strata_value *v = &row[strata__table_find_column_index(tc->t, key->v[k])];
         strata__sb_printf(sb, "%s%s=", k ? ", " : "", key->v[k]);
         switch (v->type) {
         case STRATA_TYPE_INT64:
         case STRATA_TYPE_BOOL: strata__sb_printf(sb, "%" PRId64, v->u.i); break;
         case STRATA_TYPE_TEXT:
-            strata__sb_printf(sb, "'%.40s'", (const char *)v->u.buf.ptr);
+            strata__sb_printf(sb, "'%.*s'", (int)(v->u.buf.len < 40 ? v->u.buf.len : 40),
+                              (const char *)v->u.buf.ptr);
             break;
         default: strata__sb_puts(sb, "?"); break;
         }
     }
-    if (!key)
+}
+
+/* The key of row r of the batch, for a message. */
+static void key_text(strata__sb *sb, const table_copy *tc, const batch *b, int r)
+{
+    if (tc->t->pk)
+        key_of(sb, tc, &b->v[(size_t)r * (size_t)b->ncols]);
+    else
         strata__sb_printf(sb, "row %d of the batch", r + 1);
 }
 
@@ -615,6 +623,88 @@ static int verify_table(copier *c, table_copy *tc)
     strata_stmt_finalize(st);
     return rc == STRATA_OK ? STRATA_OK
                            : failed_on(c, c->dst, "reading table %s back", tc->t->name);
+}
+
+/* After the checksums of a table differ: the first source row, in key
+ * order, that the target lacks or holds otherwise, and the first column
+ * that differs, into `where` ("the row with id=3, column at").  Nothing
+ * for a table without a key, or when every source row is there as it was
+ * (the difference is then among the target's own rows).  Only ever run
+ * on a failed copy: a lookup a row. */
+static int find_difference(copier *c, const table_copy *tc, strata__sb *where)
+{
+    const strata__names *key = tc->t->pk ? &tc->t->pk->cols : NULL;
+    if (!key)
+        return STRATA_OK;
+    const strata_driver *dd = strata_db_driver(c->dst);
+    strata__sb sql;
+    strata__sb_init(&sql);
+    strata__sb_puts(&sql, "SELECT ");
+    put_columns(&sql, dd, tc->t);
+    strata__sb_printf(&sql, " FROM %s WHERE ", tc->qdst);
+    for (int k = 0; k < key->n; k++) {
+        strata__sb_puts(&sql, k ? " AND " : "");
+        strata__sb_ident(&sql, dd, key->v[k]);
+        strata__sb_puts(&sql, " = ?");
+    }
+    char *text = strata__sb_take(&sql);
+    strata_value *row = calloc((size_t)tc->ncols, sizeof *row);
+    strata_stmt *src = NULL, *look = NULL;
+    int rc = text && row ? STRATA_OK : STRATA_E_NOMEM;
+    if (rc == STRATA_OK && (rc = strata_stmt_prepare(&look, c->dst, text)) != STRATA_OK)
+        rc = failed_on(c, c->dst, "looking for the row that differs in table %s", tc->t->name);
+    if (rc == STRATA_OK && ((rc = strata_stmt_prepare(&src, c->src, tc->src_select)) != STRATA_OK ||
+                            (rc = strata_stmt_stream(src)) != STRATA_OK))
+        rc = failed_on(c, c->src, "reading table %s again", tc->t->name);
+    while (rc == STRATA_OK && !where->data) {
+        int step = strata_stmt_step(src);
+        if (step == STRATA_DONE)
+            break;
+        if (step != STRATA_ROW) {
+            rc = failed_on(c, c->src, "reading table %s again", tc->t->name);
+            break;
+        }
+        for (int i = 0; i < tc->ncols && rc == STRATA_OK; i++)
+            rc = strata__stmt_value(src, i, &row[i]);
+        for (int k = 0; k < key->n && rc == STRATA_OK; k++)
+            rc = strata_stmt_bind_value(
+                look, k + 1, &row[strata__table_find_column_index(tc->t, key->v[k])]);
+        if (rc != STRATA_OK) {
+            rc = failed_on(c, c->dst, "looking for the row that differs in table %s",
+                           tc->t->name);
+            break;
+        }
+        step = strata_stmt_step(look);
+        if (step == STRATA_DONE) {
+            strata__sb_puts(where, "the row with ");
+            key_of(where, tc, row);
+            strata__sb_puts(where, ", not on the target");
+        } else if (step == STRATA_ROW) {
+            for (int i = 0; i < tc->ncols && rc == STRATA_OK; i++) {
+                uint64_t mine = 0, theirs = 0;
+                int r1 = hash_column(src, i, tc->canon[i], &mine);
+                int r2 = hash_column(look, i, tc->canon[i], &theirs);
+                if ((r1 == STRATA_OK || r1 == STRATA_NULL) &&
+                    (r2 == STRATA_OK || r2 == STRATA_NULL) && mine == theirs)
+                    continue;
+                strata__sb_puts(where, "the row with ");
+                key_of(where, tc, row);
+                strata__sb_printf(where, ", column %s", tc->t->cols[i]->name);
+                break;
+            }
+        } else {
+            rc = failed_on(c, c->dst, "looking for the row that differs in table %s",
+                           tc->t->name);
+        }
+        strata_stmt_reset(look);
+    }
+    strata_stmt_finalize(look);
+    strata_stmt_finalize(src);
+    free(row);
+    free(text);
+    return rc == STRATA_E_NOMEM && !strata_is_error(strata_db_errcode(c->dst))
+               ? strata__db_error(c->dst, rc, "out of memory")
+               : rc;
 }
 
 /* The target holds what it held and the source's rows: checksums are
@@ -976,17 +1066,23 @@ static int copy_all(copier *c)
     if (rc == STRATA_OK && !same) {
         for (int i = 0; i < c->ntables; i++) {
             const table_copy *tc = &c->tables[i];
-            if (!table_ok(tc)) {
+            if (table_ok(tc))
+                continue;
+            strata__sb where;
+            strata__sb_init(&where);
+            if ((rc = find_difference(c, tc, &where)) == STRATA_OK)
                 rc = strata__db_error(c->dst, STRATA_E_DATA,
                                       "verification failed: table %s has %" PRId64
                                       " rows on the target against %" PRId64
-                                      " from the source%s; nothing was copied",
+                                      " from the source%s%s%s%s; nothing was copied",
                                       tc->t->name, tc->rows_dst, tc->before + tc->rows_src,
                                       tc->rows_dst == tc->before + tc->rows_src
                                           ? ", and their checksums differ"
-                                          : "");
-                break;
-            }
+                                          : "",
+                                      where.data ? " (first: " : "",
+                                      where.data ? where.data : "", where.data ? ")" : "");
+            strata__sb_free(&where);
+            break;
         }
     }
     /* Last: a PostgreSQL sequence is not rolled back with the rest. */

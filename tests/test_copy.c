@@ -513,6 +513,11 @@ START_TEST(copy_into_non_empty_checks_what_it_adds)
     ck_assert_msg(strstr(strata_db_errmsg(other), "table stamp") &&
                       strstr(strata_db_errmsg(other), "checksums differ"),
                   "%s", strata_db_errmsg(other));
+    /* The row and the column are named. */
+    ck_assert_msg(strstr(strata_db_errmsg(other), th_is_pg()
+                                                      ? "(first: the row with id=500, column ratio)"
+                                                      : "(first: the row with id=500, column at)"),
+                  "%s", strata_db_errmsg(other));
     ck_assert_int_eq(th_int(other, "SELECT count(*) FROM stamp"), 1);
     ck_assert_int_eq(th_int(other, "SELECT id FROM stamp"), 100);
     /* Nor was the key counter moved past the refused row's key. */
@@ -616,6 +621,32 @@ START_TEST(copy_names_the_column_of_a_refused_value)
 }
 END_TEST
 
+/* A target that takes a row and keeps nothing of it (a PostgreSQL
+ * trigger returning NULL) fails the count; the message names the first
+ * row missing. */
+START_TEST(copy_names_a_row_the_target_dropped)
+{
+    static const char *const cols[] = {"v", "integer", NULL};
+    strata_db *here = th_open(), *pg = open_pg_scratch("strata_drops");
+    keyed_table(here, "kept", "integer", cols);
+    keyed_table(pg, "kept", "integer", cols);
+    th_exec(here, "INSERT INTO kept (id, v) VALUES (1, 10), (2, 20), (3, 30)");
+    th_exec(pg, "CREATE FUNCTION skip_two() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN IF NEW.id = 2 THEN RETURN NULL; END IF; RETURN NEW; END $$");
+    th_exec(pg, "CREATE TRIGGER skip_two BEFORE INSERT ON kept FOR EACH ROW "
+                "EXECUTE FUNCTION skip_two()");
+    int rc = strata_copy_database(here, pg, NULL);
+    ck_assert_msg(rc == STRATA_E_DATA, "%s: %s", strata_errname(rc), strata_db_errmsg(pg));
+    ck_assert_msg(strstr(strata_db_errmsg(pg), "table kept has 2 rows on the target against 3 "
+                                               "from the source (first: the row with id=2, not "
+                                               "on the target)"),
+                  "%s", strata_db_errmsg(pg));
+    ck_assert_int_eq(th_int(pg, "SELECT count(*) FROM kept"), 0);
+    strata_db_close(pg);
+    strata_db_close(here);
+}
+END_TEST
+
 /* A keyless table of one row in `db`, which a copy into itself would
  * double. */
 static void one_loose_row(strata_db *db)
@@ -689,6 +720,7 @@ static void add(TCase *tc, th_engine e)
     tcase_add_test(tc, copy_refuses_a_column_without_a_type);
     tcase_add_test(tc, copy_refuses_one_database_by_two_connections);
     tcase_add_test(tc, copy_names_the_column_of_a_refused_value);
+    tcase_add_test(tc, copy_names_a_row_the_target_dropped);
 }
 
 static Suite *build(void) { return th_suite("copy", add); }

@@ -211,7 +211,8 @@ typedef struct strata_copy_options {
  * - All or nothing: everything happens in one transaction on the target
  *   (both engines have transactional DDL), which commits only when every
  *   table's row count and checksum match the source's; otherwise it is
- *   rolled back and the target is as it was (STRATA_E_DATA).
+ *   rolled back and the target is as it was (STRATA_E_DATA, naming for a
+ *   table with a key the first row and column that differ).
  * - A table that already has rows on the target is refused
  *   (STRATA_E_EXISTS) unless `into_non_empty`; then it is checksummed
  *   before the copy too, and what the copy added must be the source's
