@@ -11,8 +11,10 @@
  * matching binders, in multi-row INSERTs of up to batch_rows rows.  Each
  * row is hashed on the way (a canonical form per portable type, so "12.30"
  * from PostgreSQL and "12.3" from SQLite agree); the hashes are summed, so
- * the order rows come back in does not matter.  Before the commit every
- * table is read back from the target, counted and hashed the same way.
+ * the order rows come back in does not matter.  Rows the target refuses
+ * for a foreign key (they refer forward) are held and go in once every
+ * table's rows are in.  Before the commit every table is read back from
+ * the target, counted and hashed the same way.
  */
 #include <ctype.h>
 #include <inttypes.h>
@@ -45,12 +47,24 @@ typedef struct table_copy {
     double seconds;
 } table_copy;
 
+/* A row the target refused for a foreign key while the row it refers to
+ * was not in yet (later in its own table's key order, or in a table
+ * copied later): held, its texts and blobs its own, to go in again once
+ * every table's rows are. */
+typedef struct held_row {
+    table_copy *tc;
+    strata_value *v; /* tc->ncols values; NULL once the row is in */
+    bool nulled;     /* in with its nullable references NULL, to be set */
+} held_row;
+
 typedef struct copier {
     strata_db *src, *dst;
     strata_copy_options o;
     const strata__dialect *dst_dl;
     table_copy *tables;
     int ntables;
+    held_row *held;
+    int nheld, capheld;
 } copier;
 
 /* ---- errors ------------------------------------------------------------ */
@@ -403,14 +417,13 @@ static int column_error(strata_db *db, int rc, int param, const char *column)
     return rc;
 }
 
-static int bind_rows(strata_db *db, strata_stmt *st, const table_copy *tc, const batch *b,
-                     int first, int rows)
+static int bind_rows(strata_db *db, strata_stmt *st, const table_copy *tc,
+                     const strata_value *rows, int nrows)
 {
     int p = 1;
-    for (int r = first; r < first + rows; r++)
-        for (int i = 0; i < b->ncols; i++) {
-            const strata_value *v = &b->v[(size_t)r * (size_t)b->ncols + (size_t)i];
-            int rc = strata_stmt_bind_value(st, p, v);
+    for (int r = 0; r < nrows; r++)
+        for (int i = 0; i < tc->ncols; i++) {
+            int rc = strata_stmt_bind_value(st, p, &rows[(size_t)r * (size_t)tc->ncols + (size_t)i]);
             if (rc != STRATA_OK)
                 return column_error(db, rc, p, tc->t->cols[i]->name);
             p++;
@@ -469,6 +482,81 @@ static bool row_error(int code)
 /* Insert the batch: one multi-row INSERT (full batches share one prepared
  * statement), inside a savepoint.  When the target refuses it, the rows
  * go again one by one to name the first one refused. */
+/* Insert one row in a savepoint of its own: STRATA_DONE, or the refusal
+ * (its message kept on the target) with the target as before the row. */
+static int insert_alone(copier *c, strata_stmt *one, const table_copy *tc,
+                        const strata_value *row)
+{
+    int rc = strata_db_savepoint(c->dst);
+    if (rc != STRATA_OK)
+        return rc;
+    if ((rc = bind_rows(c->dst, one, tc, row, 1)) == STRATA_OK)
+        rc = strata_stmt_step(one);
+    strata_stmt_reset(one);
+    if (rc == STRATA_DONE) {
+        int done = strata_db_savepoint_release(c->dst);
+        return done == STRATA_OK ? STRATA_DONE : done;
+    }
+    char *msg = strata__strdup(strata_db_errmsg(c->dst));
+    char state[6];
+    snprintf(state, sizeof state, "%s", strata_db_sqlstate(c->dst));
+    int back = strata_db_savepoint_rollback(c->dst);
+    if (back != STRATA_OK) {
+        free(msg);
+        return back; /* the transaction is lost: that error stands */
+    }
+    strata_driver_error(c->dst, rc, state[0] ? state : NULL, 0, "%s",
+                        msg ? msg : strata_errstr(rc));
+    free(msg);
+    return rc;
+}
+
+static void held_free(held_row *h)
+{
+    for (int i = 0; h->v && i < h->tc->ncols; i++)
+        if (h->v[i].type == STRATA_TYPE_TEXT || h->v[i].type == STRATA_TYPE_BLOB)
+            free((void *)h->v[i].u.buf.ptr);
+    free(h->v);
+    h->v = NULL;
+}
+
+/* Hold row r of the batch: its values move to the held list, texts and
+ * blobs with them. */
+static int hold_row(copier *c, table_copy *tc, batch *b, int r)
+{
+    if (c->nheld == c->capheld) {
+        int cap = c->capheld ? 2 * c->capheld : 64;
+        held_row *grown = realloc(c->held, (size_t)cap * sizeof *grown);
+        if (!grown)
+            return STRATA_E_NOMEM;
+        c->held = grown;
+        c->capheld = cap;
+    }
+    strata_value *v = malloc((size_t)tc->ncols * sizeof *v + 1);
+    if (!v)
+        return STRATA_E_NOMEM;
+    size_t at = (size_t)r * (size_t)b->ncols;
+    memcpy(v, &b->v[at], (size_t)tc->ncols * sizeof *v);
+    for (int i = 0; i < tc->ncols; i++)
+        b->owned[at + (size_t)i] = NULL; /* now the held row's */
+    c->held[c->nheld++] = (held_row){tc, v, false};
+    return STRATA_OK;
+}
+
+/* The copy fails on held row h, whose refusal is the target's error. */
+static int held_failed(copier *c, held_row *h)
+{
+    strata__sb where;
+    strata__sb_init(&where);
+    if (h->tc->t->pk)
+        key_of(&where, h->tc, h->v);
+    int code = failed_on(c, c->dst, "copying table %s (%s%s)", h->tc->t->name,
+                         where.data ? "the row with " : "one of its rows",
+                         where.data ? where.data : "");
+    strata__sb_free(&where);
+    return code;
+}
+
 static int batch_flush(copier *c, table_copy *tc, batch *b, strata_stmt **full, int full_rows)
 {
     if (b->rows == 0)
@@ -486,7 +574,7 @@ static int batch_flush(copier *c, table_copy *tc, batch *b, strata_stmt **full, 
         if (rc == STRATA_OK && b->rows == full_rows)
             *full = st;
     }
-    if (rc == STRATA_OK && (rc = bind_rows(c->dst, st, tc, b, 0, b->rows)) == STRATA_OK)
+    if (rc == STRATA_OK && (rc = bind_rows(c->dst, st, tc, b->v, b->rows)) == STRATA_OK)
         rc = strata_stmt_step(st);
     if (st && st != *full)
         strata_stmt_finalize(st);
@@ -498,25 +586,38 @@ static int batch_flush(copier *c, table_copy *tc, batch *b, strata_stmt **full, 
                    : failed_on(c, c->dst, "copying table %s", tc->t->name);
     if (rc == STRATA_E_NOMEM)
         return strata__db_error(c->dst, rc, "out of memory");
-    /* Find the row: back to before the batch, then one by one.  Should
+    /* Find the row: back to before the batch, then one by one.  A row
+     * refused for a foreign key is held for later (what it refers to may
+     * come after it); should the others go in, the batch is done.  Should
      * each go in alone, or the failure be no row's (a lost connection, a
      * timeout, a lock), the batch's own error stands. */
     int code = strata_db_errcode(c->dst);
     char *msg = strata__strdup(strata_db_errmsg(c->dst));
-    int r = b->rows, rc1 = STRATA_DONE;
+    int r = b->rows, rc1 = STRATA_DONE, held = 0;
     strata_stmt *one = NULL;
     if (row_error(code) && strata_db_savepoint_rollback(c->dst) == STRATA_OK &&
-        strata_stmt_prepare(&one, c->dst, tc->dst_insert1) == STRATA_OK &&
-        strata_db_savepoint(c->dst) == STRATA_OK) {
+        strata_stmt_prepare(&one, c->dst, tc->dst_insert1) == STRATA_OK) {
         for (r = 0; r < b->rows; r++) {
-            if ((rc1 = bind_rows(c->dst, one, tc, b, r, 1)) == STRATA_OK)
-                rc1 = strata_stmt_step(one);
-            strata_stmt_reset(one);
+            rc1 = insert_alone(c, one, tc, &b->v[(size_t)r * (size_t)b->ncols]);
+            if (rc1 == STRATA_E_FOREIGN_KEY) {
+                if ((rc1 = hold_row(c, tc, b, r)) != STRATA_OK)
+                    break;
+                held++;
+                rc1 = STRATA_DONE;
+            }
             if (rc1 != STRATA_DONE)
                 break;
         }
     }
     strata_stmt_finalize(one);
+    if (r == b->rows && rc1 == STRATA_DONE && held > 0) {
+        free(msg);
+        return STRATA_OK;
+    }
+    if (rc1 == STRATA_E_NOMEM) {
+        free(msg);
+        return strata__db_error(c->dst, rc1, "out of memory");
+    }
     strata__sb where;
     strata__sb_init(&where);
     if (r < b->rows && rc1 != STRATA_DONE && row_error(rc1))
@@ -529,6 +630,165 @@ static int batch_flush(copier *c, table_copy *tc, batch *b, strata_stmt **full, 
                      where.data ? ")" : "");
     strata__sb_free(&where);
     return code;
+}
+
+/* Passes over the held rows not yet in, the latest first (a row held
+ * refers forward, maybe to another held row), until one puts none in.
+ * A refusal other than a foreign key's fails the copy. */
+static int held_passes(copier *c)
+{
+    bool progress = true;
+    while (progress) {
+        progress = false;
+        for (int i = c->nheld - 1; i >= 0; i--) {
+            held_row *h = &c->held[i];
+            if (h->nulled)
+                continue;
+            strata_stmt *one = NULL;
+            int rc = strata_stmt_prepare(&one, c->dst, h->tc->dst_insert1);
+            if (rc == STRATA_OK)
+                rc = insert_alone(c, one, h->tc, h->v);
+            strata_stmt_finalize(one);
+            if (rc == STRATA_DONE) {
+                held_free(h);
+                progress = true;
+            } else if (rc != STRATA_E_FOREIGN_KEY) {
+                return held_failed(c, h);
+            }
+        }
+        int kept = 0;
+        for (int i = 0; i < c->nheld; i++)
+            if (c->held[i].v)
+                c->held[kept++] = c->held[i];
+        c->nheld = kept;
+    }
+    return STRATA_OK;
+}
+
+/* Column i of t is in a foreign key, may be NULL, and is not in the key. */
+static bool nullable_reference(const strata_table *t, int i)
+{
+    const strata_column *col = t->cols[i];
+    if (!col->nullable || (t->pk && strata__names_has(&t->pk->cols, col->name)))
+        return false;
+    for (int k = 0; k < t->ncons; k++)
+        if (t->cons[k]->kind == CONS_FK && strata__names_has(&t->cons[k]->cols, col->name))
+            return true;
+    return false;
+}
+
+/* Held row h in with its nullable references NULL: STRATA_DONE, or the
+ * refusal (STRATA_E_FOREIGN_KEY also when it has no key or no such
+ * reference to leave out). */
+static int insert_nulled(copier *c, held_row *h)
+{
+    const table_copy *tc = h->tc;
+    strata_value *v = malloc((size_t)tc->ncols * sizeof *v + 1);
+    if (!v)
+        return STRATA_E_NOMEM;
+    int nulled = 0;
+    for (int i = 0; i < tc->ncols; i++) {
+        v[i] = h->v[i];
+        if (tc->t->pk && v[i].type != STRATA_TYPE_NULL && nullable_reference(tc->t, i)) {
+            v[i].type = STRATA_TYPE_NULL;
+            nulled++;
+        }
+    }
+    int rc = STRATA_E_FOREIGN_KEY;
+    if (nulled > 0) {
+        strata_stmt *one = NULL;
+        rc = strata_stmt_prepare(&one, c->dst, tc->dst_insert1);
+        if (rc == STRATA_OK)
+            rc = insert_alone(c, one, tc, v);
+        strata_stmt_finalize(one);
+    }
+    free(v);
+    return rc;
+}
+
+/* Held row h, in with its nullable references NULL: they are set now,
+ * by its key. */
+static int set_references(copier *c, held_row *h)
+{
+    const table_copy *tc = h->tc;
+    const strata_driver *dd = strata_db_driver(c->dst);
+    const strata__names *key = &tc->t->pk->cols;
+    strata__sb sql;
+    strata__sb_init(&sql);
+    strata__sb_printf(&sql, "UPDATE %s SET ", tc->qdst);
+    int nset = 0;
+    for (int i = 0; i < tc->ncols; i++) {
+        if (h->v[i].type == STRATA_TYPE_NULL || !nullable_reference(tc->t, i))
+            continue;
+        strata__sb_puts(&sql, nset++ ? ", " : "");
+        strata__sb_ident(&sql, dd, tc->t->cols[i]->name);
+        strata__sb_puts(&sql, " = ?");
+    }
+    for (int k = 0; k < key->n; k++) {
+        strata__sb_puts(&sql, k ? " AND " : " WHERE ");
+        strata__sb_ident(&sql, dd, key->v[k]);
+        strata__sb_puts(&sql, " = ?");
+    }
+    char *text = strata__sb_take(&sql);
+    strata_stmt *st = NULL;
+    int rc = text ? strata_stmt_prepare(&st, c->dst, text) : STRATA_E_NOMEM;
+    int p = 1;
+    for (int i = 0; i < tc->ncols && rc == STRATA_OK; i++)
+        if (h->v[i].type != STRATA_TYPE_NULL && nullable_reference(tc->t, i))
+            rc = strata_stmt_bind_value(st, p++, &h->v[i]);
+    for (int k = 0; k < key->n && rc == STRATA_OK; k++)
+        rc = strata_stmt_bind_value(
+            st, p++, &h->v[strata__table_find_column_index(tc->t, key->v[k])]);
+    if (rc == STRATA_OK)
+        rc = strata_stmt_step(st);
+    strata_stmt_finalize(st);
+    free(text);
+    return rc;
+}
+
+/* The rows held for a foreign key, once every table's rows are in.
+ * Passes put in what now can.  Rows left refer to each other in a ring
+ * (an owner's best pet, and the pet's owner): each with a key goes in
+ * with its nullable references NULL, the others get more passes, and the
+ * references are set by key last.  A row that still cannot go in, or
+ * whose reference cannot be set, refers to a row the source does not
+ * have: it fails the copy, named, with the target's message. */
+static int insert_held(copier *c)
+{
+    int rc = held_passes(c);
+    if (rc != STRATA_OK || c->nheld == 0)
+        return rc;
+    for (int i = c->nheld - 1; i >= 0; i--) {
+        held_row *h = &c->held[i];
+        rc = insert_nulled(c, h);
+        if (rc == STRATA_DONE)
+            h->nulled = true;
+        else if (rc == STRATA_E_NOMEM)
+            return strata__db_error(c->dst, rc, "out of memory");
+        else if (rc != STRATA_E_FOREIGN_KEY)
+            return held_failed(c, h);
+    }
+    if ((rc = held_passes(c)) != STRATA_OK)
+        return rc;
+    for (int i = 0; i < c->nheld; i++) {
+        held_row *h = &c->held[i];
+        if (h->nulled)
+            continue;
+        /* Once more, for the target's own message. */
+        strata_stmt *one = NULL;
+        if (strata_stmt_prepare(&one, c->dst, h->tc->dst_insert1) == STRATA_OK)
+            insert_alone(c, one, h->tc, h->v);
+        strata_stmt_finalize(one);
+        return held_failed(c, h);
+    }
+    for (int i = 0; i < c->nheld; i++) {
+        if ((rc = set_references(c, &c->held[i])) != STRATA_DONE)
+            return rc == STRATA_E_NOMEM ? strata__db_error(c->dst, rc, "out of memory")
+                                        : held_failed(c, &c->held[i]);
+        held_free(&c->held[i]);
+    }
+    c->nheld = 0;
+    return STRATA_OK;
 }
 
 /* ---- the copy ----------------------------------------------------------- */
@@ -1056,6 +1316,8 @@ static int copy_all(copier *c)
     }
     for (int i = 0; i < c->ntables && rc == STRATA_OK; i++)
         rc = copy_table(c, &c->tables[i]);
+    if (rc == STRATA_OK)
+        rc = insert_held(c);
     bool same = true;
     for (int i = 0; i < c->ntables && rc == STRATA_OK; i++) {
         rc = verify_table(c, &c->tables[i]);
@@ -1104,6 +1366,9 @@ out:
     }
     if (strata_db_in_transaction(c->src))
         strata_db_rollback(c->src); /* a read: nothing to keep */
+    for (int i = 0; i < c->nheld; i++)
+        held_free(&c->held[i]);
+    free(c->held);
     for (int i = 0; i < c->ntables; i++)
         table_free(&c->tables[i]);
     free(c->tables);

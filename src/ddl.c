@@ -438,6 +438,30 @@ static bool dropped_later(const strata_diff *d, int from, const char *table)
     return false;
 }
 
+/* Whether `table` was made by an operation of this diff before op number
+ * `before`, with no statement of a migration file's own between (which
+ * could have put rows in it) and no rename of it: then it has no rows,
+ * and rebuilding it runs no reference's action, foreign keys on or off
+ * (two new tables that reference each other, on SQLite). */
+static bool created_empty(const strata_diff *d, int before, const char *table)
+{
+    for (int k = before - 1; k >= 0; k--) {
+        const strata__op *op = &d->ops[k];
+        if (op->kind == STRATA_OP_SQL)
+            return false;
+        if (!op->table)
+            continue;
+        if (op->kind == STRATA_OP_RENAME_TABLE &&
+            (strcmp(op->table, table) == 0 || (op->new_name && strcmp(op->new_name, table) == 0)))
+            return false;
+        if (strcmp(op->table, table) == 0 && op->kind == STRATA_OP_DROP_TABLE)
+            return false;
+        if (strcmp(op->table, table) == 0 && op->kind == STRATA_OP_CREATE_TABLE)
+            return true;
+    }
+    return false;
+}
+
 /* The rename part of ALTER COLUMN op (number i) as a step of its own,
  * applied to the state; *rest gets what is left of the change (its kind
  * 0 when nothing is). */
@@ -544,6 +568,7 @@ static int plan_build(plan *p, const strata_diff *d, const renderer *r)
             rebuild_sql(&sb, r, before, strata_metadata_find_table(state, op->table));
             /* The new table may reference itself where the old did not. */
             is_referenced = is_referenced || referenced(state, op->table);
+            is_referenced = is_referenced && !created_empty(d, i, op->table);
             rc = plan_push(p, i, last, &sb, op->table, is_referenced);
             p->rebuild = true;
         }

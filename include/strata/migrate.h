@@ -204,7 +204,10 @@ typedef struct strata_copy_options {
  *   otherwise its schema and migration revision must be the source's
  *   (STRATA_E_OUTDATED, saying what differs: run db upgrade on it first).
  * - Tables go referenced first, rows in primary-key order, in batches,
- *   streamed (memory does not grow with the table).  The version table's
+ *   streamed (memory does not grow with the table).  A row the target
+ *   refuses for a foreign key (it refers forward) is held in memory and
+ *   goes in once every table's rows are in; rows in a ring go in with
+ *   their nullable references NULL, set by key at the end.  The version table's
  *   rows go too, so `db current` agrees afterwards.  Every portable type
  *   is converted through strata's values; autoincrement counters are
  *   moved past the copied keys, so the next insert works.
