@@ -446,6 +446,7 @@ static void key_of(strata__sb *sb, const table_copy *tc, const strata_value *row
             strata__sb_printf(sb, "'%.*s'", (int)(v->u.buf.len < 40 ? v->u.buf.len : 40),
                               (const char *)v->u.buf.ptr);
             break;
+        case STRATA_TYPE_NULL: strata__sb_puts(sb, "NULL"); break;
         default: strata__sb_puts(sb, "?"); break;
         }
     }
@@ -1085,21 +1086,27 @@ static void versions_text(strata__sb *sb, char **v, int n)
         strata__sb_printf(sb, "%s%s", i ? ", " : "", v[i]);
 }
 
-/* A source engine that stores several types as one cannot tell which the
- * target's column is: SQLite declares every autoincrement key INTEGER
- * (its 64-bit rowid), whatever width the revisions gave it (BIGINT,
- * SMALLINT).  Where the source's rules make the two types the same, the
- * target keeps its own; the values are checked on the way as any are. */
+/* What the source's engine cannot tell the target's column from.
+ * SQLite declares every autoincrement key INTEGER (its 64-bit rowid),
+ * whatever width the revisions gave it (BIGINT, SMALLINT): where the
+ * source's rules make the two types the same, the target keeps its own.
+ * SQLite also lets a key column that is not its rowid hold NULL unless
+ * declared NOT NULL, where PostgreSQL makes every key column NOT NULL: a
+ * key column NOT NULL on the target is taken so.  The values are checked
+ * on the way as any are (a NULL key is refused, naming its row). */
 static void take_source_same_types(strata_metadata *cmp, const strata_metadata *live,
                                    const strata__dialect *sdl)
 {
-    if (!sdl || !sdl->same_type)
-        return;
     for (int i = 0; i < cmp->ntables; i++) {
         strata_table *t = cmp->tables[i];
         const strata_table *lt = strata_metadata_find_table(live, t->name);
         for (int k = 0; lt && k < t->ncols; k++) {
             int at = strata__table_find_column_index(lt, t->cols[k]->name);
+            if (at >= 0 && t->cols[k]->nullable && !lt->cols[at]->nullable && t->pk &&
+                strata__names_has(&t->pk->cols, t->cols[k]->name))
+                t->cols[k]->nullable = false;
+            if (!sdl || !sdl->same_type)
+                continue;
             strata__type *mine = &t->cols[k]->type;
             const strata__type *theirs = at >= 0 ? &lt->cols[at]->type : NULL;
             if (theirs && !mine->raw && !theirs->raw && sdl->same_type(t->cols[k], lt->cols[at])) {
@@ -1251,6 +1258,14 @@ static int resync_counters(copier *c)
     return STRATA_OK;
 }
 
+/* A table of one column named version_num: another version table than
+ * the one the copy was told of (Alembic's alembic_version, a repository
+ * configured with its own name). */
+static bool looks_like_version_table(const strata_table *t)
+{
+    return t->ncols == 1 && strcmp(t->cols[0]->name, "version_num") == 0;
+}
+
 static int copy_all(copier *c)
 {
     const char *vt = c->o.version_table && *c->o.version_table ? c->o.version_table
@@ -1305,8 +1320,13 @@ static int copy_all(copier *c)
             rc = strata__db_error(c->dst, STRATA_E_EXISTS,
                                   "table %s on the target already has %" PRId64
                                   " rows: copy into empty tables (or allow it: into_non_empty, "
-                                  "--into-non-empty)",
-                                  tc->t->name, tc->before);
+                                  "--into-non-empty)%s",
+                                  tc->t->name, tc->before,
+                                  looks_like_version_table(tc->t)
+                                      ? "; it looks like a migration version table: name it "
+                                        "(version_table; on the command line, run in the "
+                                        "project or give -d DIR)"
+                                      : "");
         else if (tc->before > 0 && (rc = verify_table(c, tc)) == STRATA_OK) {
             /* The rows there already, hashed as the ones added will be. */
             tc->sum_before = tc->sum_dst;

@@ -697,6 +697,64 @@ START_TEST(copy_rows_that_refer_forward)
 }
 END_TEST
 
+/* A SQLite key column that is not the rowid may hold NULL unless declared
+ * NOT NULL; PostgreSQL makes every key column NOT NULL.  The target the
+ * first copy made is the same schema for the second (emptied first), and
+ * a NULL key is refused naming its row. */
+START_TEST(copy_a_legacy_key_again)
+{
+    strata_db *from = open_sqlite_scratch("legacy"), *to = open_same();
+    th_exec(from, "CREATE TABLE legacy (code TEXT PRIMARY KEY, v INTEGER)");
+    th_exec(from, "INSERT INTO legacy (code, v) VALUES ('a', 1)");
+    int rc = strata_copy_database(from, to, NULL);
+    ck_assert_msg(rc == STRATA_OK, "%s: %s", strata_errname(rc), strata_db_errmsg(to));
+    th_exec(to, "DELETE FROM legacy");
+    rc = strata_copy_database(from, to, NULL);
+    ck_assert_msg(rc == STRATA_OK, "again: %s: %s", strata_errname(rc), strata_db_errmsg(to));
+    ck_assert_int_eq(th_int(to, "SELECT v FROM legacy WHERE code = 'a'"), 1);
+    th_exec(to, "DELETE FROM legacy");
+    th_exec(from, "INSERT INTO legacy (code, v) VALUES (NULL, 2)");
+    rc = strata_copy_database(from, to, NULL);
+    if (th_is_pg()) {
+        ck_assert_msg(rc == STRATA_E_NOT_NULL,
+                      "%s: %s", strata_errname(rc), strata_db_errmsg(to));
+        ck_assert_msg(strstr(strata_db_errmsg(to), "copying table legacy (the row with code=NULL)"),
+                      "%s", strata_db_errmsg(to));
+        ck_assert_int_eq(th_int(to, "SELECT count(*) FROM legacy"), 0);
+    } else {
+        ck_assert_msg(rc == STRATA_OK, "%s: %s", strata_errname(rc), strata_db_errmsg(to));
+        ck_assert_int_eq(th_int(to, "SELECT count(*) FROM legacy WHERE code IS NULL"), 1);
+    }
+    strata_db_close(to);
+    strata_db_close(from);
+}
+END_TEST
+
+/* A version table the copy was not told of (Alembic's name) has rows on
+ * both sides: the refusal says what it looks like; named, it goes as the
+ * version table. */
+START_TEST(copy_hints_at_an_unnamed_version_table)
+{
+    strata_db *here = th_open(), *other = open_other();
+    const char *make = "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, "
+                       "CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))";
+    th_exec(here, make);
+    th_exec(other, make);
+    th_exec(here, "INSERT INTO alembic_version (version_num) VALUES ('0123456789ab')");
+    th_exec(other, "INSERT INTO alembic_version (version_num) VALUES ('0123456789ab')");
+    int rc = strata_copy_database(here, other, NULL);
+    ck_assert_msg(rc == STRATA_E_EXISTS, "%s: %s", strata_errname(rc), strata_db_errmsg(other));
+    ck_assert_msg(strstr(strata_db_errmsg(other), "it looks like a migration version table"),
+                  "%s", strata_db_errmsg(other));
+    strata_copy_options o = {STRATA_COPY_OPTIONS_VERSION, .version_table = "alembic_version"};
+    rc = strata_copy_database(here, other, &o);
+    ck_assert_msg(rc == STRATA_OK, "%s: %s", strata_errname(rc), strata_db_errmsg(other));
+    ck_assert_int_eq(th_int(other, "SELECT count(*) FROM alembic_version"), 1);
+    strata_db_close(other);
+    strata_db_close(here);
+}
+END_TEST
+
 /* A keyless table of one row in `db`, which a copy into itself would
  * double. */
 static void one_loose_row(strata_db *db)
@@ -772,6 +830,8 @@ static void add(TCase *tc, th_engine e)
     tcase_add_test(tc, copy_names_the_column_of_a_refused_value);
     tcase_add_test(tc, copy_names_a_row_the_target_dropped);
     tcase_add_test(tc, copy_rows_that_refer_forward);
+    tcase_add_test(tc, copy_a_legacy_key_again);
+    tcase_add_test(tc, copy_hints_at_an_unnamed_version_table);
 }
 
 static Suite *build(void) { return th_suite("copy", add); }
