@@ -512,6 +512,26 @@ START_TEST(cli_copy)
              th_tmpdir());
     EXPECT(run(args), 1, "no-such-source.db");
     ck_assert_msg(access(missing, F_OK) != 0, "%s was made", missing);
+    /* A source is only read: a file in the rollback journal's mode keeps
+     * it (a connection that may write would switch it to WAL). */
+    snprintf(url, sizeof url, "sqlite:///%s/plain.db?journal_mode=delete", th_tmpdir());
+    strata_db *plain = th_open_url(url);
+    th_exec(plain, "CREATE TABLE note (id INTEGER PRIMARY KEY, body TEXT)");
+    th_exec(plain, "INSERT INTO note (id, body) VALUES (1, 'kept')");
+    strata_db_close(plain);
+    snprintf(args, sizeof args, "db copy 'sqlite:///%s/plain.db' 'sqlite:///%s/plain-copy.db'",
+             th_tmpdir(), th_tmpdir());
+    EXPECT(run(args), 0, "Done: every table's rows and checksum match.");
+    snprintf(url, sizeof url, "sqlite:///%s/plain.db?mode=ro", th_tmpdir());
+    plain = th_open_url(url);
+    strata_stmt *jm = NULL;
+    th_rc(plain, strata_stmt_prepare(&jm, plain, "PRAGMA journal_mode"), STRATA_OK);
+    th_rc(plain, strata_stmt_step(jm), STRATA_ROW);
+    const char *mode = NULL;
+    th_rc(plain, strata_stmt_column_text(jm, 0, &mode, NULL), STRATA_OK);
+    ck_assert_str_eq(mode, "delete");
+    strata_stmt_finalize(jm);
+    strata_db_close(plain);
     /* A copy that fails into a SQLite file it made leaves no file; one
      * into a file that was there leaves it. */
     snprintf(url, sizeof url, "sqlite:///%s/latin.db", th_tmpdir());

@@ -350,19 +350,20 @@ static void copy_print(void *ud, const char *line)
     printf("%s\n", line);
 }
 
-/* url, with mode=rw added when it names a SQLite database without a mode
+/* url, with mode=ro added when it names a SQLite database without a mode
  * (read by the library's URL reader; a URL it refuses goes as it is, for
- * the open to say why). */
+ * the open to say why): the source is read, never made nor changed (a
+ * connection that may write switches the file to WAL). */
 static char *source_url(const char *url)
 {
     strata_url *u = NULL;
     bool add = strata_url_parse(&u, url) == STRATA_OK && strata_url_backend(u) &&
                strcmp(strata_url_backend(u), "sqlite") == 0 && !strata_url_param(u, "mode");
     strata_url_free(u);
-    size_t n = strlen(url) + sizeof "&mode=rw";
+    size_t n = strlen(url) + sizeof "&mode=ro";
     char *out = malloc(n);
     if (out)
-        snprintf(out, n, "%s%s", url, !add ? "" : strchr(url, '?') ? "&mode=rw" : "?mode=rw");
+        snprintf(out, n, "%s%s", url, !add ? "" : strchr(url, '?') ? "&mode=ro" : "?mode=ro");
     return out;
 }
 
@@ -416,8 +417,8 @@ static int cmd_copy(cli *c)
     }
     strata_db *src = NULL, *dst = NULL;
     int code = STRATA_CLI_OK;
-    /* A SQLite source is opened without creating it: a mistyped path is
-     * an error, not an empty database copied. */
+    /* A SQLite source is opened read-only: a mistyped path is an error,
+     * not an empty database copied, and the file is left as it was. */
     char *from = source_url(c->pos[0]);
     if (!from)
         code = fail(c, STRATA_CLI_FAILED, "out of memory");
