@@ -104,6 +104,7 @@ typedef struct pg_stmt {
     char *sql;     /* the text, to prepare again after a schema change */
     unsigned epoch; /* the connection's plan_epoch when it was prepared */
     bool on_server; /* the server holds it under `name` (not after a DEALLOCATE) */
+    bool suspect;   /* a bound value its types refused in a transaction: prepare again */
     bool stream;   /* executions use single-row mode */
     bool busy;     /* a streamed execution has results still to read */
     PGresult *res; /* result of the current execution */
@@ -867,12 +868,73 @@ static bool stale_refusal(const pg_conn *c, const pg_stmt *st, const PGresult *r
     return plan_changed(res) || stale_types(st, res);
 }
 
+/* Whether failure res is a bound value the server could not convert to
+ * the type st's preparation fixed for its parameter ("value 3000000000
+ * is out of range for type integer", "invalid input syntax for type
+ * integer"): no position in the text, a context naming the parameter.
+ * A column widened since (integer to bigint, to text) leaves the old
+ * type there, and a value only the new type holds is refused at every
+ * run; a value wrong for the column is refused the same way.  Only a new
+ * preparation tells the two apart (types_changed). */
+static bool param_refused(const pg_conn *c, const pg_stmt *st, const PGresult *res)
+{
+    static const char *const states[] = {"22003", "22P02"};
+    if (c->unnamed || st->base.nparams == 0 || !res || PQstatus(c->h) == CONNECTION_BAD ||
+        runs_prepared(st->sql))
+        return false;
+    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    if (!state || PQresultErrorField(res, PG_DIAG_STATEMENT_POSITION) ||
+        !PQresultErrorField(res, PG_DIAG_CONTEXT))
+        return false;
+    for (size_t i = 0; i < sizeof states / sizeof states[0]; i++)
+        if (!strcmp(state, states[i]))
+            return true;
+    return false;
+}
+
+/* Whether preparing st's text now gives its parameters other types than
+ * its preparation did: a schema change since made them stale.  Outside a
+ * transaction only (it prepares the unnamed statement); false when it
+ * cannot tell. */
+static bool types_changed(pg_conn *c, const pg_stmt *st)
+{
+    int n = st->base.nparams;
+    PGresult *old = collect(c, PQsendDescribePrepared(c->h, st->name));
+    PGresult *made = collect(c, PQsendPrepare(c->h, "", st->sql, n, NULL));
+    PGresult *now = made && result_ok(made) ? collect(c, PQsendDescribePrepared(c->h, "")) : NULL;
+    bool changed = false;
+    if (old && now && result_ok(old) && result_ok(now) && PQnparams(old) == n &&
+        PQnparams(now) == n)
+        for (int i = 0; i < n && !changed; i++)
+            changed = PQparamtype(old, i) != PQparamtype(now, i);
+    PQclear(old);
+    PQclear(made);
+    PQclear(now);
+    return changed;
+}
+
+/* Whether failure res of st's execution, outside a transaction, is one
+ * that preparing st again cures: a stale plan, or a bound value refused
+ * by a parameter type a schema change made stale. */
+static bool stale_outside(pg_conn *c, pg_stmt *st, const PGresult *res)
+{
+    if (PQtransactionStatus(c->h) != PQTRANS_IDLE)
+        return false;
+    return stale_refusal(c, st, res) || (param_refused(c, st, res) && types_changed(c, st));
+}
+
 /* Report the failure `res` of one of st's executions.
  * A stale plan moves the connection's count, so that every statement it
  * holds is prepared again before it next runs, and is reported as
  * STRATA_E_STALE_STATEMENT: the run failed once and will work again. */
 static int report_exec(pg_conn *c, pg_stmt *st, PGresult *res)
 {
+    /* Inside a transaction a refused value cannot be told from a stale
+     * type (the transaction is aborted): the statement is prepared again
+     * before it next runs, which costs one preparation if the value was
+     * wrong, and cures it if the type was stale. */
+    if (PQtransactionStatus(c->h) != PQTRANS_IDLE && param_refused(c, st, res))
+        st->suspect = true;
     if (!stale_refusal(c, st, res))
         return report_res(c, res);
     c->plan_epoch++;
@@ -898,7 +960,7 @@ static int report_exec(pg_conn *c, pg_stmt *st, PGresult *res)
  * on the connection since st was prepared, or a DEALLOCATE took it. */
 static bool needs_replan(const pg_conn *c, const pg_stmt *st)
 {
-    return !c->unnamed && (st->epoch != c->plan_epoch || !st->on_server);
+    return !c->unnamed && (st->epoch != c->plan_epoch || !st->on_server || st->suspect);
 }
 
 /* stream_row's answer when the server refused a stale plan outside a
@@ -928,7 +990,7 @@ static int stream_row(pg_stmt *st, bool first)
         return STRATA_DONE;
     }
     drain(st); /* to the end of the command: the transaction's state is known */
-    if (first && stale_refusal(c, st, r) && PQtransactionStatus(c->h) == PQTRANS_IDLE) {
+    if (first && stale_outside(c, st, r)) {
         c->plan_epoch++;
         PQclear(r);
         return STREAM_STALE;
@@ -1036,6 +1098,7 @@ static int replan(pg_conn *c, pg_stmt *st)
         return report_res(c, res);
     PQclear(res);
     st->on_server = true;
+    st->suspect = false;
     st->epoch = epoch;
     return STRATA_OK;
 }
@@ -1167,8 +1230,7 @@ static int pg_step(strata_backend_stmt *bst)
     }
     /* Outside a transaction a stale plan lost nothing: the statement is
      * prepared again and run again at once. */
-    if (res && !result_ok(res) && stale_refusal(c, st, res) &&
-        PQtransactionStatus(c->h) == PQTRANS_IDLE) {
+    if (res && !result_ok(res) && stale_outside(c, st, res)) {
         c->plan_epoch++;
         PQclear(res);
         res = NULL;

@@ -47,8 +47,10 @@
     X(PQisBusy) \
     X(PQmakeEmptyPGresult) \
     X(PQnfields) \
+    X(PQnparams) \
     X(PQntuples) \
     X(PQparameterStatus) \
+    X(PQparamtype) \
     X(PQpipelineSync) \
     X(PQputCopyEnd) \
     X(PQresultErrorField) \
@@ -110,8 +112,10 @@ bool strata__libpq_load(char *why, size_t size);
 #define PQisBusy strata__pq.PQisBusy
 #define PQmakeEmptyPGresult strata__pq.PQmakeEmptyPGresult
 #define PQnfields strata__pq.PQnfields
+#define PQnparams strata__pq.PQnparams
 #define PQntuples strata__pq.PQntuples
 #define PQparameterStatus strata__pq.PQparameterStatus
+#define PQparamtype strata__pq.PQparamtype
 #define PQpipelineSync strata__pq.PQpipelineSync
 #define PQputCopyEnd strata__pq.PQputCopyEnd
 #define PQresultErrorField strata__pq.PQresultErrorField
