@@ -28,6 +28,7 @@
 #define DEFAULT_BATCH 500
 #define MAX_PARAMS 30000           /* under SQLite's 32766 and PostgreSQL's 65535 */
 #define BATCH_BYTES (16 << 20)     /* a batch goes once its texts and blobs reach this */
+#define MAX_LOOKUPS 100000         /* rows a failed verification looks up to name one */
 
 /* How a column's text is put in canonical form before hashing. */
 typedef enum canon { CANON_PLAIN, CANON_NUMBER, CANON_UUID, CANON_JSON } canon;
@@ -544,16 +545,17 @@ static int hold_row(copier *c, table_copy *tc, batch *b, int r)
     return STRATA_OK;
 }
 
-/* The copy fails on held row h, whose refusal is the target's error. */
-static int held_failed(copier *c, held_row *h)
+/* The copy fails on held row h, whose refusal is the target's error;
+ * `how`: what the copy did to the row, or "". */
+static int held_failed(copier *c, held_row *h, const char *how)
 {
     strata__sb where;
     strata__sb_init(&where);
     if (h->tc->t->pk)
         key_of(&where, h->tc, h->v);
-    int code = failed_on(c, c->dst, "copying table %s (%s%s)", h->tc->t->name,
+    int code = failed_on(c, c->dst, "copying table %s (%s%s%s)", h->tc->t->name,
                          where.data ? "the row with " : "one of its rows",
-                         where.data ? where.data : "");
+                         where.data ? where.data : "", how);
     strata__sb_free(&where);
     return code;
 }
@@ -633,17 +635,226 @@ static int batch_flush(copier *c, table_copy *tc, batch *b, strata_stmt **full, 
     return code;
 }
 
-/* Passes over the held rows not yet in, the latest first (a row held
- * refers forward, maybe to another held row), until one puts none in.
- * A refusal other than a foreign key's fails the copy. */
-static int held_passes(copier *c)
+/* ---- the order held rows go in ------------------------------------------ */
+
+/* Which held rows each held row refers to, found by value: a row can go
+ * in once those are in, so they go in that order (dependencies first),
+ * each once, however long the chains.  deps[at[i] .. at[i + 1]) are the
+ * rows row i refers to. */
+typedef struct held_graph {
+    int *at, *deps;
+    int *order; /* every held row, the ones it refers to before it */
+} held_graph;
+
+static void graph_free(held_graph *g)
+{
+    free(g->at);
+    free(g->deps);
+    free(g->order);
+}
+
+/* fk's columns as indexes into a row of its table t, and of the table rt
+ * it refers to; false when a name is not found or there are too many. */
+static bool fk_columns(const strata__cons *fk, const strata_table *t, const strata_table *rt,
+                       int *mine, int *theirs)
+{
+    if (fk->cols.n < 1 || fk->cols.n > 16 || fk->ref_cols.n != fk->cols.n)
+        return false;
+    for (int k = 0; k < fk->cols.n; k++) {
+        mine[k] = strata__table_find_column_index(t, fk->cols.v[k]);
+        theirs[k] = strata__table_find_column_index(rt, fk->ref_cols.v[k]);
+        if (mine[k] < 0 || theirs[k] < 0)
+            return false;
+    }
+    return true;
+}
+
+/* The hash of a row's values in columns cols[0 .. n); false when one is
+ * NULL (a reference to nothing). */
+static bool values_hash(const strata_value *row, const int *cols, int n, uint64_t *h)
+{
+    for (int k = 0; k < n; k++) {
+        const strata_value *v = &row[cols[k]];
+        *h = fnv(*h, &v->type, sizeof v->type);
+        switch (v->type) {
+        case STRATA_TYPE_NULL: return false;
+        case STRATA_TYPE_TEXT:
+        case STRATA_TYPE_BLOB: *h = fnv(*h, v->u.buf.ptr, v->u.buf.len); break;
+        case STRATA_TYPE_DOUBLE: *h = fnv(*h, &v->u.d, sizeof v->u.d); break;
+        default: *h = fnv(*h, &v->u.i, sizeof v->u.i); break;
+        }
+    }
+    return true;
+}
+
+static bool values_same(const strata_value *a, const int *ac, const strata_value *b, const int *bc,
+                        int n)
+{
+    for (int k = 0; k < n; k++) {
+        const strata_value *x = &a[ac[k]], *y = &b[bc[k]];
+        if (x->type != y->type)
+            return false;
+        bool same = x->type == STRATA_TYPE_TEXT || x->type == STRATA_TYPE_BLOB
+                        ? x->u.buf.len == y->u.buf.len &&
+                              !memcmp(x->u.buf.ptr, y->u.buf.ptr, x->u.buf.len)
+                    : x->type == STRATA_TYPE_DOUBLE ? x->u.d == y->u.d
+                                                    : x->u.i == y->u.i;
+        if (!same)
+            return false;
+    }
+    return true;
+}
+
+/* An entry of the index of held rows by the values a foreign key refers
+ * to: row `row` has values `hash` in the columns `fk` names. */
+typedef struct held_key {
+    const strata__cons *fk;
+    uint64_t hash;
+    int row; /* -1: empty slot */
+} held_key;
+
+static uint64_t fk_seed(const strata__cons *fk)
+{
+    uintptr_t p = (uintptr_t)fk;
+    return fnv(0xcbf29ce484222325ULL, &p, sizeof p);
+}
+
+/* Every edge from held row i to the held rows its foreign keys refer to:
+ * counted (out == NULL) or written at out. */
+static int edges_of(const copier *c, const held_key *idx, size_t mask, int i, int *out)
+{
+    const held_row *h = &c->held[i];
+    const strata_table *t = h->tc->t;
+    int n = 0;
+    for (int k = 0; k < t->ncons; k++) {
+        const strata__cons *fk = t->cons[k];
+        if (fk->kind != CONS_FK)
+            continue;
+        const strata_table *rt = NULL;
+        for (int j = 0; j < c->ntables && !rt; j++)
+            if (!strcmp(c->tables[j].t->name, fk->ref_table))
+                rt = c->tables[j].t;
+        int mine[16], theirs[16];
+        uint64_t hash = fk_seed(fk);
+        if (!rt || !fk_columns(fk, t, rt, mine, theirs) ||
+            !values_hash(h->v, mine, fk->cols.n, &hash))
+            continue;
+        for (size_t s = hash & mask; idx[s].row >= 0; s = (s + 1) & mask) {
+            const held_row *g = &c->held[idx[s].row];
+            if (idx[s].fk == fk && idx[s].hash == hash && idx[s].row != i &&
+                values_same(h->v, mine, g->v, theirs, fk->cols.n)) {
+                if (out)
+                    out[n] = idx[s].row;
+                n++;
+            }
+        }
+    }
+    return n;
+}
+
+/* The held rows' references to each other, and an order with the rows
+ * each refers to first (a ring is broken anywhere: its rows go in later,
+ * with their references NULL). */
+static int graph_build(copier *c, held_graph *g)
+{
+    memset(g, 0, sizeof *g);
+    int n = c->nheld;
+    /* The index: each held row under every foreign key that refers to
+     * its table, by the values that key refers to. */
+    size_t entries = 0;
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < c->ntables; j++)
+            for (int k = 0; k < c->tables[j].t->ncons; k++)
+                if (c->tables[j].t->cons[k]->kind == CONS_FK &&
+                    !strcmp(c->tables[j].t->cons[k]->ref_table, c->held[i].tc->t->name))
+                    entries++;
+    size_t size = 16;
+    while (size < 2 * entries + 16)
+        size *= 2;
+    held_key *idx = malloc(size * sizeof *idx);
+    g->at = malloc(((size_t)n + 1) * sizeof *g->at);
+    g->order = malloc(((size_t)n + 1) * sizeof *g->order);
+    int *state = calloc((size_t)n + 1, sizeof *state);
+    int *stack = malloc(((size_t)n + 1) * 2 * sizeof *stack);
+    int rc = idx && g->at && g->order && state && stack ? STRATA_OK : STRATA_E_NOMEM;
+    for (size_t s = 0; rc == STRATA_OK && s < size; s++)
+        idx[s].row = -1;
+    for (int i = 0; rc == STRATA_OK && i < n; i++) {
+        const held_row *h = &c->held[i];
+        for (int j = 0; j < c->ntables; j++) {
+            const strata_table *t = c->tables[j].t;
+            for (int k = 0; k < t->ncons; k++) {
+                const strata__cons *fk = t->cons[k];
+                int mine[16], theirs[16];
+                uint64_t hash = fk_seed(fk);
+                if (fk->kind != CONS_FK || strcmp(fk->ref_table, h->tc->t->name) != 0 ||
+                    !fk_columns(fk, t, h->tc->t, mine, theirs) ||
+                    !values_hash(h->v, theirs, fk->cols.n, &hash))
+                    continue;
+                size_t s = hash & (size - 1);
+                while (idx[s].row >= 0)
+                    s = (s + 1) & (size - 1);
+                idx[s] = (held_key){fk, hash, i};
+            }
+        }
+    }
+    /* The edges, counted then written. */
+    size_t nedges = 0;
+    for (int i = 0; rc == STRATA_OK && i < n; i++) {
+        g->at[i] = (int)nedges;
+        nedges += (size_t)edges_of(c, idx, size - 1, i, NULL);
+    }
+    if (rc == STRATA_OK) {
+        g->at[n] = (int)nedges;
+        g->deps = malloc((nedges + 1) * sizeof *g->deps);
+        if (!g->deps)
+            rc = STRATA_E_NOMEM;
+    }
+    for (int i = 0; rc == STRATA_OK && i < n; i++)
+        edges_of(c, idx, size - 1, i, g->deps + g->at[i]);
+    /* Depth first, each row after the ones it refers to; a row met again
+     * on the way down (state 1) closes a ring, which is not followed. */
+    int m = 0;
+    for (int root = 0; rc == STRATA_OK && root < n; root++) {
+        if (state[root])
+            continue;
+        int top = 0;
+        stack[0] = root, stack[1] = 0, state[root] = 1;
+        while (top >= 0) {
+            int u = stack[2 * top], *next = &stack[2 * top + 1];
+            if (*next < g->at[u + 1] - g->at[u]) {
+                int v = g->deps[g->at[u] + (*next)++];
+                if (!state[v]) {
+                    state[v] = 1;
+                    top++;
+                    stack[2 * top] = v, stack[2 * top + 1] = 0;
+                }
+            } else {
+                state[u] = 2;
+                g->order[m++] = u;
+                top--;
+            }
+        }
+    }
+    free(idx);
+    free(state);
+    free(stack);
+    if (rc != STRATA_OK)
+        graph_free(g);
+    return rc;
+}
+
+/* Passes over the held rows not yet in, in the graph's order then back
+ * and forth, until one puts none in.  A refusal other than a foreign
+ * key's fails the copy. */
+static int held_passes(copier *c, const held_graph *g)
 {
     bool progress = true;
-    while (progress) {
+    for (int pass = 0; progress; pass++) {
         progress = false;
-        for (int i = c->nheld - 1; i >= 0; i--) {
-            held_row *h = &c->held[i];
-            if (h->nulled)
+        for (int k = 0; k < c->nheld; k++) {
+            held_row *h = &c->held[g->order[pass % 2 ? c->nheld - 1 - k : k]];
+            if (!h->v || h->nulled)
                 continue;
             strata_stmt *one = NULL;
             int rc = strata_stmt_prepare(&one, c->dst, h->tc->dst_insert1);
@@ -654,16 +865,33 @@ static int held_passes(copier *c)
                 held_free(h);
                 progress = true;
             } else if (rc != STRATA_E_FOREIGN_KEY) {
-                return held_failed(c, h);
+                return held_failed(c, h, "");
             }
         }
-        int kept = 0;
-        for (int i = 0; i < c->nheld; i++)
-            if (c->held[i].v)
-                c->held[kept++] = c->held[i];
-        c->nheld = kept;
     }
     return STRATA_OK;
+}
+
+/* The held row to blame when some cannot go in: the first, in order,
+ * whose held references all went in (what it refers to is not in the
+ * source); the first left when each refers to another left. */
+static held_row *culprit(copier *c, const held_graph *g)
+{
+    held_row *first = NULL;
+    for (int k = 0; k < c->nheld; k++) {
+        int i = g->order[k];
+        held_row *h = &c->held[i];
+        if (!h->v || h->nulled)
+            continue;
+        if (!first)
+            first = h;
+        bool waits = false;
+        for (int e = g->at[i]; e < g->at[i + 1] && !waits; e++)
+            waits = c->held[g->deps[e]].v && !c->held[g->deps[e]].nulled;
+        if (!waits)
+            return h;
+    }
+    return first;
 }
 
 /* Column i of t is in a foreign key, may be NULL, and is not in the key. */
@@ -756,40 +984,57 @@ static int set_references(copier *c, held_row *h)
  * have: it fails the copy, named, with the target's message. */
 static int insert_held(copier *c)
 {
-    int rc = held_passes(c);
-    if (rc != STRATA_OK || c->nheld == 0)
-        return rc;
-    for (int i = c->nheld - 1; i >= 0; i--) {
-        held_row *h = &c->held[i];
-        rc = insert_nulled(c, h);
-        if (rc == STRATA_DONE)
-            h->nulled = true;
-        else if (rc == STRATA_E_NOMEM)
-            return strata__db_error(c->dst, rc, "out of memory");
-        else if (rc != STRATA_E_FOREIGN_KEY)
-            return held_failed(c, h);
-    }
-    if ((rc = held_passes(c)) != STRATA_OK)
-        return rc;
-    for (int i = 0; i < c->nheld; i++) {
-        held_row *h = &c->held[i];
-        if (h->nulled)
+    if (c->nheld == 0)
+        return STRATA_OK;
+    held_graph g;
+    int rc = graph_build(c, &g);
+    if (rc != STRATA_OK)
+        return strata__db_error(c->dst, rc, "out of memory");
+    if ((rc = held_passes(c, &g)) != STRATA_OK)
+        goto out;
+    for (int k = c->nheld - 1; k >= 0; k--) {
+        held_row *h = &c->held[g.order[k]];
+        if (!h->v)
             continue;
+        rc = insert_nulled(c, h);
+        if (rc == STRATA_DONE) {
+            h->nulled = true;
+        } else if (rc == STRATA_E_NOMEM) {
+            rc = strata__db_error(c->dst, rc, "out of memory");
+            goto out;
+        } else if (rc != STRATA_E_FOREIGN_KEY) {
+            rc = held_failed(c, h,
+                             ", put in with its references NULL until the rows of their ring "
+                             "are in");
+            goto out;
+        }
+    }
+    if ((rc = held_passes(c, &g)) != STRATA_OK)
+        goto out;
+    held_row *h = culprit(c, &g);
+    if (h) {
         /* Once more, for the target's own message. */
         strata_stmt *one = NULL;
         if (strata_stmt_prepare(&one, c->dst, h->tc->dst_insert1) == STRATA_OK)
             insert_alone(c, one, h->tc, h->v);
         strata_stmt_finalize(one);
-        return held_failed(c, h);
+        rc = held_failed(c, h, "");
+        goto out;
     }
     for (int i = 0; i < c->nheld; i++) {
-        if ((rc = set_references(c, &c->held[i])) != STRATA_DONE)
-            return rc == STRATA_E_NOMEM ? strata__db_error(c->dst, rc, "out of memory")
-                                        : held_failed(c, &c->held[i]);
+        if (!c->held[i].v)
+            continue;
+        if ((rc = set_references(c, &c->held[i])) != STRATA_DONE) {
+            rc = rc == STRATA_E_NOMEM ? strata__db_error(c->dst, rc, "out of memory")
+                                      : held_failed(c, &c->held[i], "");
+            goto out;
+        }
         held_free(&c->held[i]);
     }
-    c->nheld = 0;
-    return STRATA_OK;
+    rc = STRATA_OK;
+out:
+    graph_free(&g);
+    return rc;
 }
 
 /* ---- the copy ----------------------------------------------------------- */
@@ -891,11 +1136,13 @@ static int verify_table(copier *c, table_copy *tc)
  * that differs, into `where` ("the row with id=3, column at").  Nothing
  * for a table without a key, or when every source row is there as it was
  * (the difference is then among the target's own rows).  Only ever run
- * on a failed copy: a lookup a row. */
+ * on a failed copy: a lookup a row, for the first MAX_LOOKUPS rows. */
 static int find_difference(copier *c, const table_copy *tc, strata__sb *where)
 {
     const strata__names *key = tc->t->pk ? &tc->t->pk->cols : NULL;
-    if (!key)
+    /* More rows on the target than were there and were copied: the
+     * source's are all there, and the odd ones are the target's own. */
+    if (!key || tc->rows_dst > tc->before + tc->rows_src)
         return STRATA_OK;
     const strata_driver *dd = strata_db_driver(c->dst);
     strata__sb sql;
@@ -917,7 +1164,7 @@ static int find_difference(copier *c, const table_copy *tc, strata__sb *where)
     if (rc == STRATA_OK && ((rc = strata_stmt_prepare(&src, c->src, tc->src_select)) != STRATA_OK ||
                             (rc = strata_stmt_stream(src)) != STRATA_OK))
         rc = failed_on(c, c->src, "reading table %s again", tc->t->name);
-    while (rc == STRATA_OK && !where->data) {
+    for (int64_t looked = 0; rc == STRATA_OK && !where->data && looked < MAX_LOOKUPS; looked++) {
         int step = strata_stmt_step(src);
         if (step == STRATA_DONE)
             break;
@@ -1438,14 +1685,15 @@ int strata_copy_database(strata_db *source, strata_db *target, const strata_copy
     if (source == target)
         return strata__db_error(target, STRATA_E_MISUSE,
                                 "copying a database into itself: give two connections");
-    int rc = same_database(source, target);
-    if (rc != STRATA_OK)
-        return rc;
     if (strata_db_in_transaction(source) || strata_db_in_transaction(target))
         return strata__db_error(target, STRATA_E_MISUSE,
                                 "the copy runs its own transactions: end the one open on the %s "
                                 "first",
                                 strata_db_in_transaction(target) ? "target" : "source");
+    /* Outside any transaction: a probe the server refuses aborts none. */
+    int rc = same_database(source, target);
+    if (rc != STRATA_OK)
+        return rc;
     if (c.o.batch_rows < 0)
         return strata__db_error(target, STRATA_E_MISUSE, "batch_rows %d: 0 or more",
                                 c.o.batch_rows);

@@ -755,6 +755,60 @@ START_TEST(copy_hints_at_an_unnamed_version_table)
 }
 END_TEST
 
+/* A chain of rows each referring to the one before, whose root has the
+ * highest key (a list re-rooted): every row but the root is held, and
+ * they go in in the order of their references, each once (the target's
+ * statements grow with the rows, not with their square).  A row that
+ * cannot go in for a NOT NULL reference to nothing is the one named, not
+ * the row that refers to it. */
+START_TEST(copy_held_rows_in_order_and_the_row_to_blame)
+{
+    enum { N = 120 };
+    strata_db *from = open_sqlite_scratch("chain"), *to = open_same();
+    th_exec(from, "CREATE TABLE node (id INTEGER PRIMARY KEY, "
+                  "parent_id INTEGER REFERENCES node (id))");
+    char sql[128];
+    snprintf(sql, sizeof sql, "INSERT INTO node (id, parent_id) VALUES (%d, NULL), (1, %d)", N, N);
+    th_exec(from, sql);
+    for (int k = 2; k < N; k++) {
+        snprintf(sql, sizeof sql, "INSERT INTO node (id, parent_id) VALUES (%d, %d)", k, k - 1);
+        th_exec(from, sql);
+    }
+    strata_copy_options o = {STRATA_COPY_OPTIONS_VERSION, .batch_rows = 10};
+    int64_t before = strata_db_counter(to, STRATA_COUNTER_STATEMENTS);
+    int rc = strata_copy_database(from, to, &o);
+    ck_assert_msg(rc == STRATA_OK, "%s: %s", strata_errname(rc), strata_db_errmsg(to));
+    int64_t statements = strata_db_counter(to, STRATA_COUNTER_STATEMENTS) - before;
+    ck_assert_msg(statements < 20 * N, "%lld statements for %d rows", (long long)statements, N);
+    ck_assert_int_eq(th_int(to, "SELECT count(*) FROM node"), N);
+    ck_assert_int_eq(th_int(to, "SELECT parent_id FROM node WHERE id = 1"), N);
+    strata_db_close(to);
+    strata_db_close(from);
+
+    from = open_sqlite_scratch("notnull");
+    to = open_same();
+    th_exec(from, "CREATE TABLE node (id INTEGER PRIMARY KEY, "
+                  "parent_id INTEGER NOT NULL REFERENCES node (id))");
+    th_exec(from, "PRAGMA foreign_keys = OFF");
+    th_exec(from, "INSERT INTO node (id, parent_id) VALUES (1, 2), (2, 99), (3, 3)");
+    o.batch_rows = 1;
+    rc = strata_copy_database(from, to, &o);
+    ck_assert_msg(rc == STRATA_E_FOREIGN_KEY, "%s: %s", strata_errname(rc), strata_db_errmsg(to));
+    ck_assert_msg(strstr(strata_db_errmsg(to), "copying table node (the row with id=2): "),
+                  "%s", strata_db_errmsg(to));
+    /* Beside a ring of such rows (which no engine could take either), the
+     * row referring to nothing is the one named. */
+    th_exec(from, "UPDATE node SET parent_id = 1 WHERE id = 2");
+    th_exec(from, "INSERT INTO node (id, parent_id) VALUES (5, 99)");
+    rc = strata_copy_database(from, to, &o);
+    ck_assert_msg(rc == STRATA_E_FOREIGN_KEY, "%s: %s", strata_errname(rc), strata_db_errmsg(to));
+    ck_assert_msg(strstr(strata_db_errmsg(to), "copying table node (the row with id=5): "),
+                  "%s", strata_db_errmsg(to));
+    strata_db_close(to);
+    strata_db_close(from);
+}
+END_TEST
+
 /* A keyless table of one row in `db`, which a copy into itself would
  * double. */
 static void one_loose_row(strata_db *db)
@@ -830,6 +884,7 @@ static void add(TCase *tc, th_engine e)
     tcase_add_test(tc, copy_names_the_column_of_a_refused_value);
     tcase_add_test(tc, copy_names_a_row_the_target_dropped);
     tcase_add_test(tc, copy_rows_that_refer_forward);
+    tcase_add_test(tc, copy_held_rows_in_order_and_the_row_to_blame);
     tcase_add_test(tc, copy_a_legacy_key_again);
     tcase_add_test(tc, copy_hints_at_an_unnamed_version_table);
 }

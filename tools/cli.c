@@ -367,18 +367,19 @@ static char *source_url(const char *url)
     return out;
 }
 
-/* When `url` names a SQLite file that is not there yet, make it (empty,
- * which SQLite reads as an empty database, with SQLite's own permissions)
- * and give its path; else NULL.  Made here, with O_EXCL, so that a file
- * another program made meanwhile is never taken for this one's. */
+/* When `url` names a SQLite file that is not there yet and lets the open
+ * make it (no mode, or mode=rwc), make it (empty, which SQLite reads as
+ * an empty database, with SQLite's own permissions) and give its path;
+ * else NULL.  Made here, with O_EXCL, so that a file another program made
+ * meanwhile is never taken for this one's. */
 static char *new_sqlite_file(const char *url)
 {
     strata_url *u = NULL;
     char *path = NULL;
     if (strata_url_parse(&u, url) == STRATA_OK && strata_url_backend(u) &&
         strcmp(strata_url_backend(u), "sqlite") == 0) {
-        const char *db = strata_url_database(u);
-        int fd = db && db[0] && strcmp(db, ":memory:") != 0
+        const char *db = strata_url_database(u), *mode = strata_url_param(u, "mode");
+        int fd = db && db[0] && strcmp(db, ":memory:") != 0 && (!mode || !strcmp(mode, "rwc"))
                      ? open(db, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)
                      : -1;
         if (fd >= 0) {

@@ -382,14 +382,17 @@ static void pg_autoincrement_resync(strata__sb *sb, const char *qtable, const ch
                       qcol, qcol, qtable);
 }
 
-/* A cluster's system identifier is the same on its standbys, which hold
- * the same data; with the database's name and the schema strata reads
- * and writes (current_schema(), as introspection does) it names what a
- * connection works on, whatever the host, port or pooler in front. */
+/* A server is named by its cluster's system identifier and the time its
+ * postmaster started (a standby, or a cluster restored from a copy of the
+ * files, shares the identifier and not the start), and what a connection
+ * works on by the database and the schema strata reads and writes
+ * (current_schema(), as introspection does): the same whatever the host,
+ * port or pooler in front. */
 static int pg_database_identity(strata_db *db, char **out)
 {
     return strata__first_text(db,
                               "SELECT system_identifier::text || ' ' || "
+                              "extract(epoch FROM pg_postmaster_start_time())::text || ' ' || "
                               "quote_ident(current_database()) || '.' || "
                               "quote_ident(current_schema()) FROM pg_control_system()",
                               out);

@@ -896,19 +896,18 @@ static bool param_refused(const pg_conn *c, const pg_stmt *st, const PGresult *r
  * its preparation did: a schema change since made them stale.  Outside a
  * transaction only (it prepares the unnamed statement); false when it
  * cannot tell. */
-static bool types_changed(pg_conn *c, const pg_stmt *st)
+static PGresult *describe_unnamed(pg_conn *c, pg_stmt *st);
+
+static bool types_changed(pg_conn *c, pg_stmt *st)
 {
     int n = st->base.nparams;
     PGresult *old = collect(c, PQsendDescribePrepared(c->h, st->name));
-    PGresult *made = collect(c, PQsendPrepare(c->h, "", st->sql, n, NULL));
-    PGresult *now = made && result_ok(made) ? collect(c, PQsendDescribePrepared(c->h, "")) : NULL;
+    PGresult *now = old && result_ok(old) ? describe_unnamed(c, st) : NULL;
     bool changed = false;
-    if (old && now && result_ok(old) && result_ok(now) && PQnparams(old) == n &&
-        PQnparams(now) == n)
+    if (now && result_ok(now) && PQnparams(old) == n && PQnparams(now) == n)
         for (int i = 0; i < n && !changed; i++)
             changed = PQparamtype(old, i) != PQparamtype(now, i);
     PQclear(old);
-    PQclear(made);
     PQclear(now);
     return changed;
 }

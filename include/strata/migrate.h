@@ -204,10 +204,11 @@ typedef struct strata_copy_options {
  *   otherwise its schema and migration revision must be the source's
  *   (STRATA_E_OUTDATED, saying what differs: run db upgrade on it first).
  * - Tables go referenced first, rows in primary-key order, in batches,
- *   streamed (memory does not grow with the table).  A row the target
- *   refuses for a foreign key (it refers forward) is held in memory and
- *   goes in once every table's rows are in; rows in a ring go in with
- *   their nullable references NULL, set by key at the end.  The version table's
+ *   streamed (memory does not grow with the table, but for the rows
+ *   held: a row the target refuses for a foreign key, as it refers
+ *   forward, is held in memory and goes in once every table's rows are
+ *   in, in the order of the references; rows in a ring go in with their
+ *   nullable references NULL, set by key at the end).  The version table's
  *   rows go too, so `db current` agrees afterwards.  Every portable type
  *   is converted through strata's values; autoincrement counters are
  *   moved past the copied keys, so the next insert works.
@@ -223,8 +224,9 @@ typedef struct strata_copy_options {
  *
  * Neither handle may have a transaction open, and the two may not reach
  * one database (STRATA_E_MISUSE): a SQLite file by any of its paths, or
- * one PostgreSQL database and schema by any address or pooler (its
- * cluster's system identifier; a standby counts as its primary).  Errors,
+ * one PostgreSQL database and schema on one server by any address or
+ * pooler (where the engine can tell: not a private in-memory database,
+ * nor a role refused pg_control_system()).  Errors,
  * from either side, are reported on `target` (strata_db_errmsg), naming
  * the table and, for a row the target refused, its key.
  */
