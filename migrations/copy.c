@@ -18,6 +18,7 @@
  */
 #include <ctype.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -527,6 +528,8 @@ static void held_free(held_row *h)
 static int hold_row(copier *c, table_copy *tc, batch *b, int r)
 {
     if (c->nheld == c->capheld) {
+        if (c->capheld > INT_MAX / 4)
+            return STRATA_E_NOMEM;
         int cap = c->capheld ? 2 * c->capheld : 64;
         held_row *grown = realloc(c->held, (size_t)cap * sizeof *grown);
         if (!grown)
@@ -625,6 +628,8 @@ static int batch_flush(copier *c, table_copy *tc, batch *b, strata_stmt **full, 
     strata__sb_init(&where);
     if (r < b->rows && rc1 != STRATA_DONE && row_error(rc1))
         key_text(&where, tc, b, r);
+    else if (r < b->rows && rc1 != STRATA_DONE)
+        ; /* the replay's own failure, no row's (the connection lost): it stands */
     else if (strata_is_error(code))
         strata__db_error(c->dst, code, "%s", msg ? msg : strata_errstr(code));
     free(msg);
@@ -669,20 +674,38 @@ static bool fk_columns(const strata__cons *fk, const strata_table *t, const stra
     return true;
 }
 
+/* A key value as a reference finds it: SQLite compares a reference with
+ * the referred column's affinity, so 5, 5.0 and '5' are one key.  A
+ * number is its decimal text; text and blobs are their bytes (a blob
+ * tagged apart).  Into buf (32 bytes) for a number. */
+static const void *key_bytes(const strata_value *v, char *buf, size_t *len, char *tag)
+{
+    *tag = v->type == STRATA_TYPE_BLOB ? 'b' : 't';
+    switch (v->type) {
+    case STRATA_TYPE_TEXT:
+    case STRATA_TYPE_BLOB: *len = v->u.buf.len; return v->u.buf.ptr;
+    case STRATA_TYPE_DOUBLE:
+        if (v->u.d >= -9.2e18 && v->u.d <= 9.2e18 && v->u.d == (double)(int64_t)v->u.d)
+            *len = (size_t)snprintf(buf, 32, "%" PRId64, (int64_t)v->u.d);
+        else
+            *len = (size_t)snprintf(buf, 32, "%.17g", v->u.d);
+        return buf;
+    default: *len = (size_t)snprintf(buf, 32, "%" PRId64, v->u.i); return buf;
+    }
+}
+
 /* The hash of a row's values in columns cols[0 .. n); false when one is
  * NULL (a reference to nothing). */
 static bool values_hash(const strata_value *row, const int *cols, int n, uint64_t *h)
 {
     for (int k = 0; k < n; k++) {
         const strata_value *v = &row[cols[k]];
-        *h = fnv(*h, &v->type, sizeof v->type);
-        switch (v->type) {
-        case STRATA_TYPE_NULL: return false;
-        case STRATA_TYPE_TEXT:
-        case STRATA_TYPE_BLOB: *h = fnv(*h, v->u.buf.ptr, v->u.buf.len); break;
-        case STRATA_TYPE_DOUBLE: *h = fnv(*h, &v->u.d, sizeof v->u.d); break;
-        default: *h = fnv(*h, &v->u.i, sizeof v->u.i); break;
-        }
+        if (v->type == STRATA_TYPE_NULL)
+            return false;
+        char buf[32], tag;
+        size_t len;
+        const void *p = key_bytes(v, buf, &len, &tag);
+        *h = fnv(fnv(fnv(*h, &tag, 1), p, len), "|", 1);
     }
     return true;
 }
@@ -691,15 +714,11 @@ static bool values_same(const strata_value *a, const int *ac, const strata_value
                         int n)
 {
     for (int k = 0; k < n; k++) {
-        const strata_value *x = &a[ac[k]], *y = &b[bc[k]];
-        if (x->type != y->type)
-            return false;
-        bool same = x->type == STRATA_TYPE_TEXT || x->type == STRATA_TYPE_BLOB
-                        ? x->u.buf.len == y->u.buf.len &&
-                              !memcmp(x->u.buf.ptr, y->u.buf.ptr, x->u.buf.len)
-                    : x->type == STRATA_TYPE_DOUBLE ? x->u.d == y->u.d
-                                                    : x->u.i == y->u.i;
-        if (!same)
+        char xb[32], yb[32], xt, yt;
+        size_t xl, yl;
+        const void *x = key_bytes(&a[ac[k]], xb, &xl, &xt);
+        const void *y = key_bytes(&b[bc[k]], yb, &yl, &yt);
+        if (xt != yt || xl != yl || memcmp(x, y, xl) != 0)
             return false;
     }
     return true;
@@ -803,6 +822,8 @@ static int graph_build(copier *c, held_graph *g)
     for (int i = 0; rc == STRATA_OK && i < n; i++) {
         g->at[i] = (int)nedges;
         nedges += (size_t)edges_of(c, idx, size - 1, i, NULL);
+        if (nedges > INT_MAX / 2)
+            rc = STRATA_E_NOMEM;
     }
     if (rc == STRATA_OK) {
         g->at[n] = (int)nedges;
@@ -996,16 +1017,16 @@ static int insert_held(copier *c)
         held_row *h = &c->held[g.order[k]];
         if (!h->v)
             continue;
+        /* Refused so (a check that wants the reference), it stays held:
+         * once the rest of its ring is in, it may go in whole. */
         rc = insert_nulled(c, h);
         if (rc == STRATA_DONE) {
             h->nulled = true;
         } else if (rc == STRATA_E_NOMEM) {
             rc = strata__db_error(c->dst, rc, "out of memory");
             goto out;
-        } else if (rc != STRATA_E_FOREIGN_KEY) {
-            rc = held_failed(c, h,
-                             ", put in with its references NULL until the rows of their ring "
-                             "are in");
+        } else if (!row_error(rc)) {
+            rc = failed_on(c, c->dst, "copying table %s", h->tc->t->name);
             goto out;
         }
     }
@@ -1021,15 +1042,18 @@ static int insert_held(copier *c)
         rc = held_failed(c, h, "");
         goto out;
     }
-    for (int i = 0; i < c->nheld; i++) {
-        if (!c->held[i].v)
+    /* In the graph's order: a reference to a column that is itself a
+     * reference set here finds it set. */
+    for (int k = 0; k < c->nheld; k++) {
+        held_row *n = &c->held[g.order[k]];
+        if (!n->v)
             continue;
-        if ((rc = set_references(c, &c->held[i])) != STRATA_DONE) {
+        if ((rc = set_references(c, n)) != STRATA_DONE) {
             rc = rc == STRATA_E_NOMEM ? strata__db_error(c->dst, rc, "out of memory")
-                                      : held_failed(c, &c->held[i], "");
+                                      : held_failed(c, n, "");
             goto out;
         }
-        held_free(&c->held[i]);
+        held_free(n);
     }
     rc = STRATA_OK;
 out:
@@ -1174,6 +1198,13 @@ static int find_difference(copier *c, const table_copy *tc, strata__sb *where)
         }
         for (int i = 0; i < tc->ncols && rc == STRATA_OK; i++)
             rc = strata__stmt_value(src, i, &row[i]);
+        bool null_key = false; /* key = NULL finds nothing: such a row is passed over */
+        for (int k = 0; k < key->n && rc == STRATA_OK; k++)
+            null_key = null_key ||
+                       row[strata__table_find_column_index(tc->t, key->v[k])].type ==
+                           STRATA_TYPE_NULL;
+        if (null_key)
+            continue;
         for (int k = 0; k < key->n && rc == STRATA_OK; k++)
             rc = strata_stmt_bind_value(
                 look, k + 1, &row[strata__table_find_column_index(tc->t, key->v[k])]);

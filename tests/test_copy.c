@@ -809,6 +809,31 @@ START_TEST(copy_held_rows_in_order_and_the_row_to_blame)
 }
 END_TEST
 
+/* A ring whose one side has a check that wants its reference: that side
+ * cannot go in with its reference NULL, so the other does, and then it
+ * goes in whole. */
+START_TEST(copy_a_ring_with_a_check)
+{
+    strata_db *from = open_sqlite_scratch("ringcheck"), *to = open_same();
+    /* SQLite takes a reference to a table made after. */
+    th_exec(from, "CREATE TABLE pet (id INTEGER PRIMARY KEY, "
+                  "owner_id INTEGER REFERENCES owner (id))");
+    th_exec(from, "CREATE TABLE owner (id INTEGER PRIMARY KEY, "
+                  "best_pet_id INTEGER REFERENCES pet (id), "
+                  "CONSTRAINT ck_owner_has_a_pet CHECK (best_pet_id IS NOT NULL))");
+    th_exec(from, "INSERT INTO pet (id) VALUES (10), (20)");
+    th_exec(from, "INSERT INTO owner (id, best_pet_id) VALUES (1, 10), (2, 20)");
+    th_exec(from, "UPDATE pet SET owner_id = id / 10");
+    strata_copy_options o = {STRATA_COPY_OPTIONS_VERSION, .batch_rows = 1};
+    int rc = strata_copy_database(from, to, &o);
+    ck_assert_msg(rc == STRATA_OK, "%s: %s", strata_errname(rc), strata_db_errmsg(to));
+    ck_assert_int_eq(th_int(to, "SELECT sum(best_pet_id) FROM owner"), 30);
+    ck_assert_int_eq(th_int(to, "SELECT sum(owner_id) FROM pet"), 3);
+    strata_db_close(to);
+    strata_db_close(from);
+}
+END_TEST
+
 /* A keyless table of one row in `db`, which a copy into itself would
  * double. */
 static void one_loose_row(strata_db *db)
@@ -885,6 +910,7 @@ static void add(TCase *tc, th_engine e)
     tcase_add_test(tc, copy_names_a_row_the_target_dropped);
     tcase_add_test(tc, copy_rows_that_refer_forward);
     tcase_add_test(tc, copy_held_rows_in_order_and_the_row_to_blame);
+    tcase_add_test(tc, copy_a_ring_with_a_check);
     tcase_add_test(tc, copy_a_legacy_key_again);
     tcase_add_test(tc, copy_hints_at_an_unnamed_version_table);
 }
