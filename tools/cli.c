@@ -526,7 +526,9 @@ static void command_help(const char *prog, const command *cmd)
                "                   must count and checksum as the source's rows)\n"
                "\nThe target gets the source's schema when it has no tables; otherwise it must\n"
                "be at the source's revision.  One transaction on the target: it commits only\n"
-               "when every table's row count and checksum match the source's.\n");
+               "when every table's row count and checksum match the source's.  A SQLite\n"
+               "source is opened read-only; a SQLite target file the copy made is removed\n"
+               "when it fails.\n");
 }
 
 /* An option's value: "--opt=X" or the next argument. */
