@@ -45,6 +45,7 @@ typedef struct table_copy {
     int64_t before;    /* target rows before the copy */
     uint64_t sum_before; /* and their checksum (into_non_empty) */
     int64_t rows_src, rows_dst;
+    int64_t held;      /* rows held for a foreign key, put in after the rest */
     uint64_t sum_src, sum_dst;
     double seconds;
 } table_copy;
@@ -545,6 +546,7 @@ static int hold_row(copier *c, table_copy *tc, batch *b, int r)
     for (int i = 0; i < tc->ncols; i++)
         b->owned[at + (size_t)i] = NULL; /* now the held row's */
     c->held[c->nheld++] = (held_row){tc, v, false};
+    tc->held++;
     return STRATA_OK;
 }
 
@@ -1280,6 +1282,13 @@ static void print_report(copier *c)
                  table_ok(tc) ? "ok" : "DIFFERS");
         c->o.print(c->o.ud, line);
     }
+    for (int i = 0; i < c->ntables; i++)
+        if (c->tables[i].held > 0) {
+            snprintf(line, sizeof line,
+                     "%s: %" PRId64 " rows referred to rows copied after them and went in last",
+                     c->tables[i].t->name, c->tables[i].held);
+            c->o.print(c->o.ud, line);
+        }
 }
 
 /* The version table's rows, sorted; *exists false when there is none.

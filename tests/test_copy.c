@@ -774,10 +774,15 @@ START_TEST(copy_held_rows_in_order_and_the_row_to_blame)
         snprintf(sql, sizeof sql, "INSERT INTO node (id, parent_id) VALUES (%d, %d)", k, k - 1);
         th_exec(from, sql);
     }
-    strata_copy_options o = {STRATA_COPY_OPTIONS_VERSION, .batch_rows = 10};
+    lines out = {.text = ""};
+    strata_copy_options o = {STRATA_COPY_OPTIONS_VERSION, .batch_rows = 10, .print = keep_line,
+                             .ud = &out};
     int64_t before = strata_db_counter(to, STRATA_COUNTER_STATEMENTS);
     int rc = strata_copy_database(from, to, &o);
     ck_assert_msg(rc == STRATA_OK, "%s: %s", strata_errname(rc), strata_db_errmsg(to));
+    ck_assert_msg(strstr(out.text, "node: 119 rows referred to rows copied after them and went "
+                                   "in last"),
+                  "%s", out.text);
     int64_t statements = strata_db_counter(to, STRATA_COUNTER_STATEMENTS) - before;
     ck_assert_msg(statements < 20 * N, "%lld statements for %d rows", (long long)statements, N);
     ck_assert_int_eq(th_int(to, "SELECT count(*) FROM node"), N);
