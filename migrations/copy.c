@@ -483,20 +483,23 @@ static bool row_error(int code)
     }
 }
 
-/* Insert the batch: one multi-row INSERT (full batches share one prepared
- * statement), inside a savepoint.  When the target refuses it, the rows
- * go again one by one to name the first one refused. */
 /* Insert one row in a savepoint of its own: STRATA_DONE, or the refusal
- * (its message kept on the target) with the target as before the row. */
-static int insert_alone(copier *c, strata_stmt *one, const table_copy *tc,
-                        const strata_value *row)
+ * (its message kept on the target) with the target as before the row.
+ * Only on the paths a refusal takes: its statement comes from the
+ * connection's cache each time. */
+static int insert_alone(copier *c, const table_copy *tc, const strata_value *row)
 {
-    int rc = strata_db_savepoint(c->dst);
+    strata_stmt *one = NULL;
+    int rc = strata_stmt_prepare(&one, c->dst, tc->dst_insert1);
     if (rc != STRATA_OK)
         return rc;
+    if ((rc = strata_db_savepoint(c->dst)) != STRATA_OK) {
+        strata_stmt_finalize(one);
+        return rc;
+    }
     if ((rc = bind_rows(c->dst, one, tc, row, 1)) == STRATA_OK)
         rc = strata_stmt_step(one);
-    strata_stmt_reset(one);
+    strata_stmt_finalize(one);
     if (rc == STRATA_DONE) {
         int done = strata_db_savepoint_release(c->dst);
         return done == STRATA_OK ? STRATA_DONE : done;
@@ -565,6 +568,10 @@ static int held_failed(copier *c, held_row *h, const char *how)
     return code;
 }
 
+/* Insert the batch: one multi-row INSERT (full batches share one prepared
+ * statement), inside a savepoint.  When the target refuses it, the rows
+ * go again one by one to name the first one refused, or to hold
+ * the ones refused for a foreign key. */
 static int batch_flush(copier *c, table_copy *tc, batch *b, strata_stmt **full, int full_rows)
 {
     if (b->rows == 0)
@@ -602,11 +609,9 @@ static int batch_flush(copier *c, table_copy *tc, batch *b, strata_stmt **full, 
     int code = strata_db_errcode(c->dst);
     char *msg = strata__strdup(strata_db_errmsg(c->dst));
     int r = b->rows, rc1 = STRATA_DONE, held = 0;
-    strata_stmt *one = NULL;
-    if (row_error(code) && strata_db_savepoint_rollback(c->dst) == STRATA_OK &&
-        strata_stmt_prepare(&one, c->dst, tc->dst_insert1) == STRATA_OK) {
+    if (row_error(code) && strata_db_savepoint_rollback(c->dst) == STRATA_OK) {
         for (r = 0; r < b->rows; r++) {
-            rc1 = insert_alone(c, one, tc, &b->v[(size_t)r * (size_t)b->ncols]);
+            rc1 = insert_alone(c, tc, &b->v[(size_t)r * (size_t)b->ncols]);
             if (rc1 == STRATA_E_FOREIGN_KEY) {
                 if ((rc1 = hold_row(c, tc, b, r)) != STRATA_OK)
                     break;
@@ -617,7 +622,6 @@ static int batch_flush(copier *c, table_copy *tc, batch *b, strata_stmt **full, 
                 break;
         }
     }
-    strata_stmt_finalize(one);
     if (r == b->rows && rc1 == STRATA_DONE && held > 0) {
         free(msg);
         return STRATA_OK;
@@ -879,11 +883,7 @@ static int held_passes(copier *c, const held_graph *g)
             held_row *h = &c->held[g->order[pass % 2 ? c->nheld - 1 - k : k]];
             if (!h->v || h->nulled)
                 continue;
-            strata_stmt *one = NULL;
-            int rc = strata_stmt_prepare(&one, c->dst, h->tc->dst_insert1);
-            if (rc == STRATA_OK)
-                rc = insert_alone(c, one, h->tc, h->v);
-            strata_stmt_finalize(one);
+            int rc = insert_alone(c, h->tc, h->v);
             if (rc == STRATA_DONE) {
                 held_free(h);
                 progress = true;
@@ -948,11 +948,7 @@ static int insert_nulled(copier *c, held_row *h)
     }
     int rc = STRATA_E_FOREIGN_KEY;
     if (nulled > 0) {
-        strata_stmt *one = NULL;
-        rc = strata_stmt_prepare(&one, c->dst, tc->dst_insert1);
-        if (rc == STRATA_OK)
-            rc = insert_alone(c, one, tc, v);
-        strata_stmt_finalize(one);
+        rc = insert_alone(c, tc, v);
     }
     free(v);
     return rc;
@@ -1037,10 +1033,7 @@ static int insert_held(copier *c)
     held_row *h = culprit(c, &g);
     if (h) {
         /* Once more, for the target's own message. */
-        strata_stmt *one = NULL;
-        if (strata_stmt_prepare(&one, c->dst, h->tc->dst_insert1) == STRATA_OK)
-            insert_alone(c, one, h->tc, h->v);
-        strata_stmt_finalize(one);
+        insert_alone(c, h->tc, h->v);
         rc = held_failed(c, h, "");
         goto out;
     }
