@@ -250,6 +250,8 @@ static strata__minfo *minfo_build(strata_session *s, const strata_model *m)
         mi->scale[i] = t.kind == STRATA_SQL_NUMERIC && t.length ? t.scale : -1;
         mi->kind[i] = t.kind;
         mi->ctypes[i] = (unsigned char)f->ctype;
+        if (strata__ctype_bytes(f->ctype))
+            mi->byte_fields |= 1ull << i;
         free(t.raw);
         if ((f->flags & STRATA_PRIMARY_KEY) && nkey++ < STRATA__MAX_KEY)
             mi->pkf[mi->npk++] = i;
@@ -560,20 +562,44 @@ static uint64_t text_hash(const char *p, size_t len)
 {
     /* A multiply and a shift per word, so that no pattern of changes
      * cancels out (an XOR of rotated words would let equal changes 512
-     * bytes apart do so).  32 bits of it are kept (4 bytes a text): a
-     * change in place escapes about one time in four billion. */
-    uint64_t h = 0x9e3779b97f4a7c15u ^ len;
+     * bytes apart do so), in two lanes of alternate words that the
+     * processor runs side by side.  The last word overlaps the one before
+     * it, so the tail is one load.  32 bits of it are kept (4 bytes a
+     * text): a change in place escapes about one time in four billion. */
+    const uint64_t k = 0xff51afd7ed558ccdu;
+    uint64_t a = 0x9e3779b97f4a7c15u ^ len, b = 0x6a09e667f3bcc909u, w;
     size_t i = 0;
-    for (; i + 8 <= len; i += 8) {
-        uint64_t w;
+    for (; i + 16 <= len; i += 16) {
+        uint64_t w2;
         memcpy(&w, p + i, 8);
-        h = (h ^ w) * 0xff51afd7ed558ccdu;
-        h ^= h >> 29;
+        memcpy(&w2, p + i + 8, 8);
+        a = (a ^ w) * k;
+        b = (b ^ w2) * k;
+        a ^= a >> 29;
+        b ^= b >> 29;
     }
-    uint64_t w = 0;
-    memcpy(&w, p + i, len - i);
-    h = (h ^ w) * 0xc4ceb9fe1a85ec53u;
-    return h ^ (h >> 32);
+    if (i + 8 <= len) {
+        memcpy(&w, p + i, 8);
+        a = (a ^ w) * k;
+        a ^= a >> 29;
+        i += 8;
+    }
+    w = 0;
+    if (len >= 8) {
+        if (i < len)
+            memcpy(&w, p + len - 8, 8);
+    } else if (len >= 4) {
+        uint32_t lo, hi;
+        memcpy(&lo, p, 4);
+        memcpy(&hi, p + len - 4, 4);
+        w = lo | (uint64_t)hi << 32;
+    } else if (len) {
+        w = (unsigned char)p[0] | (unsigned)(unsigned char)p[len / 2] << 8 |
+            (unsigned)(unsigned char)p[len - 1] << 16;
+    }
+    a = (a ^ w) * 0xc4ceb9fe1a85ec53u;
+    a ^= b * 0x9fb21c651e98df25u;
+    return a ^ (a >> 32);
 }
 
 /* A shared text in the arena: its check value (32 bits), the tag, the
@@ -780,6 +806,12 @@ void strata__snapshot_release(strata__cell *cells)
             snapshot_text_drop(cells[f].p);
     if (!h->arena)
         free(h);
+}
+
+void strata__snapshot_drop(strata__cell *cells)
+{
+    if (cells && !(((snap_head *)cells - 1)->arena && !((snap_head *)cells - 1)->held))
+        strata__snapshot_release(cells);
 }
 
 strata__cell *strata__snapshot_share(strata__cell *cells)
@@ -1104,19 +1136,30 @@ bool strata__field_changed(strata_object *o, int f, const strata__cell *cell)
     return true;
 }
 
+static void field_clear(strata_object *o, int f)
+{
+    void *p = strata__field_ptr(o, f);
+    if (o->model->fields[f].ctype == STRATA_C_TEXT) {
+        strata__text_free(*(char **)p);
+        *(char **)p = NULL;
+    } else if (o->model->fields[f].ctype == STRATA_C_BLOB) {
+        free(((strata_blob *)p)->data);
+        ((strata_blob *)p)->data = NULL;
+        ((strata_blob *)p)->len = 0;
+    }
+}
+
 void strata__fields_clear(strata_object *o)
 {
-    for (int f = 0; o->model->fields[f].name; f++) {
-        void *p = strata__field_ptr(o, f);
-        if (o->model->fields[f].ctype == STRATA_C_TEXT) {
-            strata__text_free(*(char **)p);
-            *(char **)p = NULL;
-        } else if (o->model->fields[f].ctype == STRATA_C_BLOB) {
-            free(((strata_blob *)p)->data);
-            ((strata_blob *)p)->data = NULL;
-            ((strata_blob *)p)->len = 0;
-        }
+    /* An object of a session's model: its text and blob fields by its
+     * mask, not a walk over every field. */
+    if (o->priv) {
+        for (uint64_t m = o->priv->mi->byte_fields; m; m &= m - 1)
+            field_clear(o, __builtin_ctzll(m));
+        return;
     }
+    for (int f = 0; o->model->fields[f].name; f++)
+        field_clear(o, f);
 }
 
 int strata__set_field(strata_object *o, int f, const strata__cell *c)

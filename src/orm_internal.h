@@ -43,6 +43,7 @@ typedef struct strata__minfo {
     strata_sqltype *kind;     /* per field: the portable type */
     unsigned char ctypes[STRATA__MAX_FIELDS]; /* per field: its strata_ctype, as the
                                                  driver's row_cells wants them */
+    uint64_t byte_fields;     /* bit f: field f is a text or a blob */
     int *relfk;               /* per relationship: a many-to-one's key field, else -1 */
     char **qcols;             /* per field: quoted column name */
     char *select;             /* "t.a, t.b, ..." qualified by the quoted table */
@@ -229,6 +230,9 @@ int64_t strata__pk(strata_object *o);
 strata__cell *strata__snapshot(strata_object *o, bool at_insert);
 strata__cell *strata__snapshot_share(strata__cell *cells);
 void strata__snapshot_release(strata__cell *cells);
+/* The same when the object goes with its session: a snapshot in the
+ * session's arena that holds no field's text needs nothing done. */
+void strata__snapshot_drop(strata__cell *cells);
 bool strata__field_changed(strata_object *o, int f, const strata__cell *cell);
 /* Put a snapshot's values back into o's fields: all of them, or none
  * (STRATA_E_NOMEM, o unchanged; no message set). */

@@ -241,9 +241,9 @@ void strata__object_free(strata_object *o)
     struct strata__object *p = o->priv;
     strata__fields_clear(o);
     if (p) {
-        strata__snapshot_release(p->loaded);
-        strata__snapshot_release(p->committed);
-        strata__snapshot_release(p->undo);
+        strata__snapshot_drop(p->loaded);
+        strata__snapshot_drop(p->committed);
+        strata__snapshot_drop(p->undo);
         for (int r = 0; p->rels && r < p->mi->nrels; r++)
             free(p->rels[r].list.items);
         if (!p->in_arena)

@@ -626,6 +626,40 @@ START_TEST(orm_loaded_strings_are_shared_and_guarded)
         OK(&f, strata_session_commit(f.s)); /* as loaded again */
     }
 
+    /* One byte changed in place, at every place of texts of 1 to 40
+     * bytes: the check reads words, pairs of words and the bytes after
+     * the last whole word, and none of them may be left out. */
+    enum { LONGEST = 40 };
+    int64_t bodies[LONGEST + 1];
+    for (int len = 1; len <= LONGEST; len++) {
+        char text[LONGEST + 1];
+        memset(text, 'a' + len % 26, (size_t)len);
+        text[len] = '\0';
+        Post *p;
+        OK(&f, strata_new(f.s, &post_model, &p));
+        OK(&f, strata_set_text(&p->body, text));
+        p->user_id = 1;
+        OK(&f, strata_add(p));
+        OK(&f, strata_session_flush(f.s));
+        bodies[len] = p->id;
+    }
+    OK(&f, strata_session_commit(f.s));
+    strata_session_free(f.s);
+    OK(&f, strata_session_new(&f.s, f.db));
+    for (int len = 1; len <= LONGEST; len++) {
+        Post *p;
+        OK(&f, strata_get(f.s, &post_model, bodies[len], &p));
+        ck_assert_int_eq((int)strlen(p->body), len);
+        for (int at = 0; at < len; at++) {
+            char was = p->body[at];
+            p->body[at] = (char)(was ^ 0x20);
+            if (strata_session_flush(f.s) != STRATA_E_MISUSE)
+                ck_abort_msg("a change at byte %d of a %d-byte text was not seen", at, len);
+            p->body[at] = was;
+        }
+        OK(&f, strata_session_flush(f.s)); /* as loaded again */
+    }
+
     /* A text holding a NUL byte (SQLite keeps what it is given; PostgreSQL
      * refuses it) is not taken for a change in place: an untouched object
      * holding one leaves the flush of the others alone. */
