@@ -11,10 +11,19 @@
  * matching binders, in multi-row INSERTs of up to batch_rows rows.  Each
  * row is hashed on the way (a canonical form per portable type, so "12.30"
  * from PostgreSQL and "12.3" from SQLite agree); the hashes are summed, so
- * the order rows come back in does not matter.  Rows the target refuses
- * for a foreign key (they refer forward) are held and go in once every
- * table's rows are in.  Before the commit every table is read back from
- * the target, counted and hashed the same way.
+ * the order rows come back in does not matter.
+ *
+ * Rows may refer to rows copied after them (later in their own table's
+ * key order, or in a table copied later, two tables referring to each
+ * other).  Into empty tables, the target checks the references once every
+ * row is in: SQLite at the commit (defer_foreign_keys), and an empty
+ * PostgreSQL database gets its foreign keys after the rows, as pg_dump
+ * makes them; a reference to nothing is looked for first and named.
+ * Where the target checks each statement (a PostgreSQL schema there
+ * already, or rows added to rows it holds), a row it refuses for a
+ * foreign key is held and goes in once every table's rows are in.  Before
+ * the commit every table is read back from the target, counted and hashed
+ * the same way.
  */
 #include <ctype.h>
 #include <inttypes.h>
@@ -60,6 +69,13 @@ typedef struct held_row {
     bool nulled;     /* in with its nullable references NULL, to be set */
 } held_row;
 
+/* When the target checks the copied rows' foreign keys. */
+typedef enum refs_mode {
+    REFS_AT_ONCE,  /* at each statement: a row refused for one is held */
+    REFS_DEFERRED, /* at the commit (defer_references_sql) */
+    REFS_AFTER     /* the keys are made once the rows are in (`keyless` made first) */
+} refs_mode;
+
 typedef struct copier {
     strata_db *src, *dst;
     strata_copy_options o;
@@ -68,6 +84,8 @@ typedef struct copier {
     int ntables;
     held_row *held;
     int nheld, capheld;
+    refs_mode refs;
+    strata_metadata *keyless; /* REFS_AFTER: the schema made, without its foreign keys */
 } copier;
 
 /* ---- errors ------------------------------------------------------------ */
@@ -434,14 +452,14 @@ static int bind_rows(strata_db *db, strata_stmt *st, const table_copy *tc,
     return STRATA_OK;
 }
 
-/* The key of a row (its values, in the table's column order), for a
- * message: "id=7" or "a=1, b='x'". */
-static void key_of(strata__sb *sb, const table_copy *tc, const strata_value *row)
+/* Columns `cols` of a row (its values, in the table's column order), for
+ * a message: "id=7" or "a=1, b='x'". */
+static void values_of(strata__sb *sb, const table_copy *tc, const strata_value *row,
+                      const strata__names *cols)
 {
-    const strata__names *key = tc->t->pk ? &tc->t->pk->cols : NULL;
-    for (int k = 0; key && k < key->n; k++) {
-        const strata_value *v = &row[strata__table_find_column_index(tc->t, key->v[k])];
-        strata__sb_printf(sb, "%s%s=", k ? ", " : "", key->v[k]);
+    for (int k = 0; cols && k < cols->n; k++) {
+        const strata_value *v = &row[strata__table_find_column_index(tc->t, cols->v[k])];
+        strata__sb_printf(sb, "%s%s=", k ? ", " : "", cols->v[k]);
         switch (v->type) {
         case STRATA_TYPE_INT64:
         case STRATA_TYPE_BOOL: strata__sb_printf(sb, "%" PRId64, v->u.i); break;
@@ -453,6 +471,12 @@ static void key_of(strata__sb *sb, const table_copy *tc, const strata_value *row
         default: strata__sb_puts(sb, "?"); break;
         }
     }
+}
+
+/* The key of a row, for a message. */
+static void key_of(strata__sb *sb, const table_copy *tc, const strata_value *row)
+{
+    values_of(sb, tc, row, tc->t->pk ? &tc->t->pk->cols : NULL);
 }
 
 /* The key of row r of the batch, for a message. */
@@ -897,10 +921,11 @@ static int held_passes(copier *c, const held_graph *g)
 
 /* The held row to blame when some cannot go in: the first, in order,
  * whose held references all went in (what it refers to is not in the
- * source); the first left when each refers to another left. */
-static held_row *culprit(copier *c, const held_graph *g)
+ * source); the first left, *ring set, when each refers to another left. */
+static held_row *culprit(copier *c, const held_graph *g, bool *ring)
 {
     held_row *first = NULL;
+    *ring = false;
     for (int k = 0; k < c->nheld; k++) {
         int i = g->order[k];
         held_row *h = &c->held[i];
@@ -914,6 +939,7 @@ static held_row *culprit(copier *c, const held_graph *g)
         if (!waits)
             return h;
     }
+    *ring = first != NULL;
     return first;
 }
 
@@ -1030,11 +1056,20 @@ static int insert_held(copier *c)
     }
     if ((rc = held_passes(c, &g)) != STRATA_OK)
         goto out;
-    held_row *h = culprit(c, &g);
+    bool ring;
+    held_row *h = culprit(c, &g, &ring);
     if (h) {
         /* Once more, for the target's own message. */
         insert_alone(c, h->tc, h->v);
-        rc = held_failed(c, h, "");
+        rc = held_failed(c, h,
+                         !ring ? ""
+                         : c->dst_dl && c->dst_dl->defer_references_sql
+                             ? "; it is in, or refers to, a ring of rows whose references may not be NULL, which "
+                               "this target checks as each row goes in: copy into empty "
+                               "tables, where references are checked once every row is in"
+                             : "; it is in, or refers to, a ring of rows whose references may not be NULL, which "
+                               "this target checks as each row goes in: copy into an empty "
+                               "database, where the foreign keys are made after the rows");
         goto out;
     }
     /* In the graph's order: a reference to a column that is itself a
@@ -1400,6 +1435,127 @@ static void take_source_same_types(strata_metadata *cmp, const strata_metadata *
 
 /* The target's schema and revision: made from the source's when it has no
  * tables, else checked against them. */
+static bool has_foreign_keys(const strata_metadata *md)
+{
+    for (int i = 0; i < md->ntables; i++)
+        for (int k = 0; k < md->tables[i]->ncons; k++)
+            if (md->tables[i]->cons[k]->kind == CONS_FK)
+                return true;
+    return false;
+}
+
+/* A copy of md without its foreign keys; NULL for lack of memory. */
+static strata_metadata *without_foreign_keys(const strata_metadata *md)
+{
+    strata_metadata *out = NULL;
+    if (strata_metadata_copy(&out, md) != STRATA_OK)
+        return NULL;
+    for (int i = 0; i < out->ntables; i++) {
+        strata_table *t = out->tables[i];
+        int kept = 0;
+        for (int k = 0; k < t->ncons; k++) {
+            if (t->cons[k]->kind == CONS_FK)
+                strata__cons_free(t->cons[k]);
+            else
+                t->cons[kept++] = t->cons[k];
+        }
+        t->ncons = kept;
+    }
+    return out;
+}
+
+/* The first row of table tc whose foreign key fk names no row of the
+ * table it refers to (all of the key's columns set: a NULL in one leaves
+ * the row unchecked, as the engines do): STRATA_OK when there is none,
+ * else STRATA_E_FOREIGN_KEY naming the row, its reference and the table. */
+static int find_dangling(copier *c, const table_copy *tc, const strata__cons *fk)
+{
+    if (fk->cols.n == 0 || fk->cols.n != fk->ref_cols.n)
+        return STRATA_OK; /* not a key introspection reads so; the engine's check stands */
+    const strata_driver *dd = strata_db_driver(c->dst);
+    strata__sb sql;
+    strata__sb_init(&sql);
+    strata__sb_puts(&sql, "SELECT ");
+    put_columns(&sql, dd, tc->t);
+    strata__sb_printf(&sql, " FROM %s AS strata_c WHERE ", tc->qdst);
+    for (int k = 0; k < fk->cols.n; k++) {
+        strata__sb_puts(&sql, "strata_c.");
+        strata__sb_ident(&sql, dd, fk->cols.v[k]);
+        strata__sb_puts(&sql, " IS NOT NULL AND ");
+    }
+    strata__sb_puts(&sql, "NOT EXISTS (SELECT 1 FROM ");
+    strata__sb_ident(&sql, dd, fk->ref_table);
+    strata__sb_puts(&sql, " AS strata_p WHERE ");
+    for (int k = 0; k < fk->cols.n; k++) {
+        strata__sb_puts(&sql, k ? " AND strata_p." : "strata_p.");
+        strata__sb_ident(&sql, dd, fk->ref_cols.v[k]);
+        strata__sb_puts(&sql, " = strata_c.");
+        strata__sb_ident(&sql, dd, fk->cols.v[k]);
+    }
+    strata__sb_puts(&sql, ")");
+    const strata__names *key = tc->t->pk ? &tc->t->pk->cols : NULL;
+    for (int k = 0; key && k < key->n; k++) {
+        strata__sb_puts(&sql, k ? ", strata_c." : " ORDER BY strata_c.");
+        strata__sb_ident(&sql, dd, key->v[k]);
+    }
+    strata__sb_puts(&sql, " LIMIT 1");
+    char *text = strata__sb_take(&sql);
+    strata_value *row = calloc((size_t)tc->ncols + 1, sizeof *row);
+    strata_stmt *st = NULL;
+    int rc = text && row ? strata_stmt_prepare(&st, c->dst, text) : STRATA_E_NOMEM;
+    int step = rc == STRATA_OK ? strata_stmt_step(st) : rc;
+    if (step == STRATA_DONE) {
+        rc = STRATA_OK;
+    } else if (step == STRATA_ROW) {
+        for (int i = 0; i < tc->ncols && rc == STRATA_OK; i++)
+            rc = strata__stmt_value(st, i, &row[i]);
+        strata__sb what, refs;
+        strata__sb_init(&what);
+        strata__sb_init(&refs);
+        key_of(&what, tc, row);
+        values_of(&refs, tc, row, &fk->cols);
+        if (rc == STRATA_OK)
+            rc = strata__db_error(c->dst, STRATA_E_FOREIGN_KEY,
+                                  "copying table %s (%s%s): %s refers to no row of table %s",
+                                  tc->t->name, what.data ? "the row with " : "one of its rows",
+                                  what.data ? what.data : "", refs.data ? refs.data : "a reference",
+                                  fk->ref_table);
+        strata__sb_free(&what);
+        strata__sb_free(&refs);
+    } else if (step != STRATA_E_NOMEM) {
+        rc = failed_on(c, c->dst, "checking the references of table %s", tc->t->name);
+    }
+    strata_stmt_finalize(st);
+    free(row);
+    free(text);
+    return rc == STRATA_E_NOMEM && !strata_is_error(strata_db_errcode(c->dst))
+               ? strata__db_error(c->dst, rc, "out of memory")
+               : rc;
+}
+
+/* Every row in, with the references unchecked so far: the first that
+ * refers to nothing is named (a SQLite source written with its foreign
+ * keys off can hold one); then, where they were left out, the keys. */
+static int check_references(copier *c, const strata_metadata *want)
+{
+    int rc = STRATA_OK;
+    for (int i = 0; i < c->ntables && rc == STRATA_OK; i++)
+        for (int k = 0; k < c->tables[i].t->ncons && rc == STRATA_OK; k++)
+            if (c->tables[i].t->cons[k]->kind == CONS_FK)
+                rc = find_dangling(c, &c->tables[i], c->tables[i].t->cons[k]);
+    if (rc != STRATA_OK || c->refs != REFS_AFTER)
+        return rc;
+    strata_diff *d = NULL;
+    rc = strata_schema_diff(&d, c->keyless, want, strata_db_driver(c->dst));
+    if (rc != STRATA_OK)
+        rc = strata__db_error(c->dst, rc, "comparing the schemas: %s",
+                              strata_metadata_errmsg(c->keyless));
+    else if ((rc = strata_diff_apply(d, c->dst)) != STRATA_OK)
+        rc = failed_on(c, c->dst, "making the foreign keys on the target");
+    strata_diff_free(d);
+    return rc;
+}
+
 static int prepare_target(copier *c, const strata_metadata *want, const char *vt,
                           const char *const *exclude, char **sv, int nsv, bool src_vt)
 {
@@ -1474,7 +1630,18 @@ static int prepare_target(copier *c, const strata_metadata *want, const char *vt
                 goto out;
             }
         }
-    if ((rc = strata_metadata_create_all(want, c->dst)) != STRATA_OK) {
+    /* Where the engine cannot check references at the commit, the keys
+     * are made after the rows. */
+    const strata_metadata *make = want;
+    if (c->dst_dl && !c->dst_dl->defer_references_sql && has_foreign_keys(want)) {
+        if ((c->keyless = without_foreign_keys(want)) == NULL) {
+            rc = strata__db_error(c->dst, STRATA_E_NOMEM, "out of memory");
+            goto out;
+        }
+        make = c->keyless;
+        c->refs = REFS_AFTER;
+    }
+    if ((rc = strata_metadata_create_all(make, c->dst)) != STRATA_OK) {
         rc = failed_on(c, c->dst, "creating the schema on the target");
         goto out;
     }
@@ -1584,6 +1751,17 @@ static int copy_all(copier *c)
     }
     if ((rc = prepare_target(c, md, vt, exclude, sv, nsv, src_vt)) != STRATA_OK)
         goto out;
+    /* Into empty tables, the references are checked once every row is
+     * in.  Into rows the target holds, at once: its own rows' references
+     * are not the copy's to judge. */
+    if (c->refs == REFS_AT_ONCE && !c->o.into_non_empty && c->dst_dl &&
+        c->dst_dl->defer_references_sql) {
+        if ((rc = strata_db_exec(c->dst, c->dst_dl->defer_references_sql)) != STRATA_OK) {
+            rc = failed_on(c, c->dst, "deferring the target's foreign-key checks");
+            goto out;
+        }
+        c->refs = REFS_DEFERRED;
+    }
     order = md->ntables ? strata__md_sorted(md) : NULL;
     c->tables = calloc((size_t)md->ntables + 1, sizeof *c->tables);
     if ((md->ntables && !order) || !c->tables) {
@@ -1618,6 +1796,8 @@ static int copy_all(copier *c)
         rc = copy_table(c, &c->tables[i]);
     if (rc == STRATA_OK)
         rc = insert_held(c);
+    if (rc == STRATA_OK && c->refs != REFS_AT_ONCE)
+        rc = check_references(c, md);
     bool same = true;
     for (int i = 0; i < c->ntables && rc == STRATA_OK; i++) {
         rc = verify_table(c, &c->tables[i]);
@@ -1675,6 +1855,8 @@ out:
     free(order);
     versions_free(sv, nsv);
     strata_metadata_free(md);
+    strata_metadata_free(c->keyless);
+    c->keyless = NULL;
     free(exclude);
     return rc;
 }

@@ -349,6 +349,12 @@ typedef struct strata__dialect {
      * string (the caller frees it) or NULL when the engine cannot tell
      * (a private in-memory database).  NULL hook: never known. */
     int (*database_identity)(strata_db *db, char **out);
+    /* A statement that, inside a transaction, makes the engine check
+     * foreign keys at the commit instead of at each statement, for that
+     * transaction alone (SQLite's defer_foreign_keys).  NULL: it cannot
+     * (the keys strata makes on PostgreSQL are not deferrable); a copy
+     * into an empty database there makes the keys after the rows. */
+    const char *defer_references_sql;
 } strata__dialect;
 
 /* The upsert SQLite and PostgreSQL share (ON CONFLICT (keys) DO UPDATE SET

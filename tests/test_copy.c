@@ -674,6 +674,12 @@ START_TEST(copy_rows_that_refer_forward)
     ck_assert_int_eq(th_int(other, "SELECT parent_id FROM node WHERE id = 7"), 1);
     ck_assert_int_eq(th_int(other, "SELECT sum(best_pet_id) FROM owner"), 30);
     ck_assert_int_eq(th_int(other, "SELECT sum(owner_id) FROM pet"), 3);
+    /* The keys are there, made after the rows where the target cannot
+     * check them at the commit. */
+    ck_assert_int_eq(strata_db_exec(other, "INSERT INTO pet (id, owner_id) VALUES (30, 3)"),
+                     STRATA_E_FOREIGN_KEY);
+    ck_assert_int_eq(strata_db_exec(other, "INSERT INTO node (id, parent_id) VALUES (8, 9)"),
+                     STRATA_E_FOREIGN_KEY);
     strata_db_close(other);
     strata_db_close(here);
 
@@ -756,17 +762,22 @@ START_TEST(copy_hints_at_an_unnamed_version_table)
 END_TEST
 
 /* A chain of rows each referring to the one before, whose root has the
- * highest key (a list re-rooted): every row but the root is held, and
- * they go in in the order of their references, each once (the target's
- * statements grow with the rows, not with their square).  A row that
- * cannot go in for a NOT NULL reference to nothing is the one named, not
- * the row that refers to it. */
+ * highest key (a list re-rooted).  Into an empty database the references
+ * are checked once every row is in, and nothing is held.  Added to tables
+ * the target has (the target checks each statement then), every row but
+ * the root is held, and they go in in the order of their references,
+ * each once (the target's statements grow with the rows, not with their
+ * square).  A row that cannot go in for a NOT NULL reference to nothing
+ * is the one named, not the row that refers to it. */
 START_TEST(copy_held_rows_in_order_and_the_row_to_blame)
 {
     enum { N = 120 };
     strata_db *from = open_sqlite_scratch("chain"), *to = open_same();
     th_exec(from, "CREATE TABLE node (id INTEGER PRIMARY KEY, "
                   "parent_id INTEGER REFERENCES node (id))");
+    lines out = {.text = ""};
+    strata_copy_options o = {STRATA_COPY_OPTIONS_VERSION, .batch_rows = 10, .print = keep_line,
+                             .ud = &out};
     char sql[128];
     snprintf(sql, sizeof sql, "INSERT INTO node (id, parent_id) VALUES (%d, NULL), (1, %d)", N, N);
     th_exec(from, sql);
@@ -774,11 +785,15 @@ START_TEST(copy_held_rows_in_order_and_the_row_to_blame)
         snprintf(sql, sizeof sql, "INSERT INTO node (id, parent_id) VALUES (%d, %d)", k, k - 1);
         th_exec(from, sql);
     }
-    lines out = {.text = ""};
-    strata_copy_options o = {STRATA_COPY_OPTIONS_VERSION, .batch_rows = 10, .print = keep_line,
-                             .ud = &out};
-    int64_t before = strata_db_counter(to, STRATA_COUNTER_STATEMENTS);
     int rc = strata_copy_database(from, to, &o);
+    ck_assert_msg(rc == STRATA_OK, "%s: %s", strata_errname(rc), strata_db_errmsg(to));
+    ck_assert_msg(!strstr(out.text, "went in last"), "%s", out.text);
+    ck_assert_int_eq(th_int(to, "SELECT parent_id FROM node WHERE id = 1"), N);
+    th_exec(to, "DELETE FROM node");
+    o.into_non_empty = 1;
+    out.text[0] = '\0';
+    int64_t before = strata_db_counter(to, STRATA_COUNTER_STATEMENTS);
+    rc = strata_copy_database(from, to, &o);
     ck_assert_msg(rc == STRATA_OK, "%s: %s", strata_errname(rc), strata_db_errmsg(to));
     ck_assert_msg(strstr(out.text, "node: 119 rows referred to rows copied after them and went "
                                    "in last"),
@@ -797,11 +812,13 @@ START_TEST(copy_held_rows_in_order_and_the_row_to_blame)
     th_exec(from, "PRAGMA foreign_keys = OFF");
     th_exec(from, "INSERT INTO node (id, parent_id) VALUES (1, 2), (2, 99), (3, 3)");
     o.batch_rows = 1;
+    o.into_non_empty = 0;
     rc = strata_copy_database(from, to, &o);
     ck_assert_msg(rc == STRATA_E_FOREIGN_KEY, "%s: %s", strata_errname(rc), strata_db_errmsg(to));
-    ck_assert_msg(strstr(strata_db_errmsg(to), "copying table node (the row with id=2): "),
+    ck_assert_msg(strstr(strata_db_errmsg(to), "copying table node (the row with id=2): "
+                                                "parent_id=99 refers to no row of table node"),
                   "%s", strata_db_errmsg(to));
-    /* Beside a ring of such rows (which no engine could take either), the
+    /* A ring of such rows goes in whole into empty tables; beside it, the
      * row referring to nothing is the one named. */
     th_exec(from, "UPDATE node SET parent_id = 1 WHERE id = 2");
     th_exec(from, "INSERT INTO node (id, parent_id) VALUES (5, 99)");
@@ -809,6 +826,20 @@ START_TEST(copy_held_rows_in_order_and_the_row_to_blame)
     ck_assert_msg(rc == STRATA_E_FOREIGN_KEY, "%s: %s", strata_errname(rc), strata_db_errmsg(to));
     ck_assert_msg(strstr(strata_db_errmsg(to), "copying table node (the row with id=5): "),
                   "%s", strata_db_errmsg(to));
+    th_exec(from, "DELETE FROM node WHERE id = 5");
+    rc = strata_copy_database(from, to, &o);
+    ck_assert_msg(rc == STRATA_OK, "%s: %s", strata_errname(rc), strata_db_errmsg(to));
+    ck_assert_int_eq(th_int(to, "SELECT sum(parent_id) FROM node"), 6);
+    /* Added to tables the target has, the ring cannot go in row by row,
+     * and the message says why, and what can. */
+    th_exec(to, "DELETE FROM node");
+    o.into_non_empty = 1;
+    rc = strata_copy_database(from, to, &o);
+    ck_assert_msg(rc == STRATA_E_FOREIGN_KEY, "%s: %s", strata_errname(rc), strata_db_errmsg(to));
+    ck_assert_msg(strstr(strata_db_errmsg(to), "it is in, or refers to, a ring of rows whose "
+                                                "references may not be NULL"),
+                  "%s", strata_db_errmsg(to));
+    ck_assert_int_eq(th_int(to, "SELECT count(*) FROM node"), 0);
     strata_db_close(to);
     strata_db_close(from);
 }

@@ -855,4 +855,5 @@ const strata__dialect strata__sqlite_dialect = {
     .limit_all = " LIMIT -1",
     .last_insert_id = "SELECT last_insert_rowid()",
     .upsert = strata__upsert_on_conflict,
+    .defer_references_sql = "PRAGMA defer_foreign_keys = ON",
 };

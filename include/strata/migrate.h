@@ -204,11 +204,18 @@ typedef struct strata_copy_options {
  *   otherwise its schema and migration revision must be the source's
  *   (STRATA_E_OUTDATED, saying what differs: run db upgrade on it first).
  * - Tables go referenced first, rows in primary-key order, in batches,
- *   streamed (memory does not grow with the table, but for the rows
- *   held: a row the target refuses for a foreign key, as it refers
- *   forward, is held in memory and goes in once every table's rows are
- *   in, in the order of the references; rows in a ring go in with their
- *   nullable references NULL, set by key at the end).  The version table's
+ *   streamed.  Rows may refer to rows copied after them: into empty
+ *   tables the references are checked once every row is in (SQLite at
+ *   the commit; an empty PostgreSQL database gets its foreign keys after
+ *   the rows), after a search that names the first row referring to
+ *   nothing (STRATA_E_FOREIGN_KEY).  Where the target checks each
+ *   statement (a PostgreSQL schema there already, or `into_non_empty`),
+ *   a row it refuses for a foreign key is held in memory and goes in once
+ *   every table's rows are in, in the order of the references; rows in a
+ *   ring go in with their nullable references NULL, set by key at the
+ *   end (a ring whose references may not be NULL cannot, and the message
+ *   says so).  Memory does not grow with the table, but for the held
+ *   rows.  The version table's
  *   rows go too, so `db current` agrees afterwards.  Every portable type
  *   is converted through strata's values; autoincrement counters are
  *   moved past the copied keys, so the next insert works.
