@@ -15,15 +15,15 @@
  *
  * Rows may refer to rows copied after them (later in their own table's
  * key order, or in a table copied later, two tables referring to each
- * other).  Into empty tables, the target checks the references once every
- * row is in: SQLite at the commit (defer_foreign_keys), and an empty
- * PostgreSQL database gets its foreign keys after the rows, as pg_dump
- * makes them; a reference to nothing is looked for first and named.
- * Where the target checks each statement (a PostgreSQL schema there
- * already, or rows added to rows it holds), a row it refuses for a
- * foreign key is held and goes in once every table's rows are in.  Before
- * the commit every table is read back from the target, counted and hashed
- * the same way.
+ * other).  Into empty tables, references are checked once every row is
+ * in: SQLite's enforcement is paused for the copy and its own check runs
+ * before the commit; an empty PostgreSQL database gets its foreign keys
+ * dropped once made and made again after the rows, as pg_dump does.  A
+ * reference to nothing is then named.  Where the target checks each
+ * statement (a PostgreSQL schema there already, or rows added to rows it
+ * holds), a row it refuses for a foreign key is held and goes in once
+ * every table's rows are in.  Before the commit every table is read back
+ * from the target, counted and hashed the same way.
  */
 #include <ctype.h>
 #include <inttypes.h>
@@ -71,9 +71,9 @@ typedef struct held_row {
 
 /* When the target checks the copied rows' foreign keys. */
 typedef enum refs_mode {
-    REFS_AT_ONCE,  /* at each statement: a row refused for one is held */
-    REFS_DEFERRED, /* at the commit (defer_references_sql) */
-    REFS_AFTER     /* the keys are made once the rows are in (`keyless` made first) */
+    REFS_AT_ONCE, /* at each statement: a row refused for one is held */
+    REFS_PAUSED,  /* enforcement paused for the copy, the engine's check before the commit */
+    REFS_AFTER    /* the schema's foreign keys dropped once made, made again after the rows */
 } refs_mode;
 
 typedef struct copier {
@@ -85,7 +85,8 @@ typedef struct copier {
     held_row *held;
     int nheld, capheld;
     refs_mode refs;
-    strata_metadata *keyless; /* REFS_AFTER: the schema made, without its foreign keys */
+    const strata_metadata *keys; /* REFS_AFTER: the schema whose foreign keys go back */
+    bool resume;                 /* REFS_PAUSED: enforcement to switch back on at the end */
 } copier;
 
 /* ---- errors ------------------------------------------------------------ */
@@ -1063,10 +1064,11 @@ static int insert_held(copier *c)
         insert_alone(c, h->tc, h->v);
         rc = held_failed(c, h,
                          !ring ? ""
-                         : c->dst_dl && c->dst_dl->defer_references_sql
+                         : c->dst_dl && c->dst_dl->fk_pause_sql
                              ? "; it is in, or refers to, a ring of rows whose references may not be NULL, which "
                                "this target checks as each row goes in: copy into empty "
-                               "tables, where references are checked once every row is in"
+                               "tables without into_non_empty (--into-non-empty), where "
+                               "references are checked once every row is in"
                              : "; it is in, or refers to, a ring of rows whose references may not be NULL, which "
                                "this target checks as each row goes in: copy into an empty "
                                "database, where the foreign keys are made after the rows");
@@ -1444,26 +1446,6 @@ static bool has_foreign_keys(const strata_metadata *md)
     return false;
 }
 
-/* A copy of md without its foreign keys; NULL for lack of memory. */
-static strata_metadata *without_foreign_keys(const strata_metadata *md)
-{
-    strata_metadata *out = NULL;
-    if (strata_metadata_copy(&out, md) != STRATA_OK)
-        return NULL;
-    for (int i = 0; i < out->ntables; i++) {
-        strata_table *t = out->tables[i];
-        int kept = 0;
-        for (int k = 0; k < t->ncons; k++) {
-            if (t->cons[k]->kind == CONS_FK)
-                strata__cons_free(t->cons[k]);
-            else
-                t->cons[kept++] = t->cons[k];
-        }
-        t->ncons = kept;
-    }
-    return out;
-}
-
 /* The first row of table tc whose foreign key fk names no row of the
  * table it refers to (all of the key's columns set: a NULL in one leaves
  * the row unchecked, as the engines do): STRATA_OK when there is none,
@@ -1515,11 +1497,11 @@ static int find_dangling(copier *c, const table_copy *tc, const strata__cons *fk
         key_of(&what, tc, row);
         values_of(&refs, tc, row, &fk->cols);
         if (rc == STRATA_OK)
-            rc = strata__db_error(c->dst, STRATA_E_FOREIGN_KEY,
-                                  "copying table %s (%s%s): %s refers to no row of table %s",
-                                  tc->t->name, what.data ? "the row with " : "one of its rows",
-                                  what.data ? what.data : "", refs.data ? refs.data : "a reference",
-                                  fk->ref_table);
+            rc = strata_driver_error(c->dst, STRATA_E_FOREIGN_KEY, "23503", 0,
+                                     "copying table %s (%s%s): %s refers to no row of table %s",
+                                     tc->t->name, what.data ? "the row with " : "one of its rows",
+                                     what.data ? what.data : "",
+                                     refs.data ? refs.data : "a reference", fk->ref_table);
         strata__sb_free(&what);
         strata__sb_free(&refs);
     } else if (step != STRATA_E_NOMEM) {
@@ -1533,26 +1515,96 @@ static int find_dangling(copier *c, const table_copy *tc, const strata__cons *fk
                : rc;
 }
 
-/* Every row in, with the references unchecked so far: the first that
- * refers to nothing is named (a SQLite source written with its foreign
- * keys off can hold one); then, where they were left out, the keys. */
-static int check_references(copier *c, const strata_metadata *want)
+/* The first row of any table whose foreign key names no row, named:
+ * STRATA_OK when there is none. */
+static int name_dangling(copier *c)
 {
     int rc = STRATA_OK;
     for (int i = 0; i < c->ntables && rc == STRATA_OK; i++)
         for (int k = 0; k < c->tables[i].t->ncons && rc == STRATA_OK; k++)
             if (c->tables[i].t->cons[k]->kind == CONS_FK)
                 rc = find_dangling(c, &c->tables[i], c->tables[i].t->cons[k]);
-    if (rc != STRATA_OK || c->refs != REFS_AFTER)
-        return rc;
-    strata_diff *d = NULL;
-    rc = strata_schema_diff(&d, c->keyless, want, strata_db_driver(c->dst));
-    if (rc != STRATA_OK)
-        rc = strata__db_error(c->dst, rc, "comparing the schemas: %s",
-                              strata_metadata_errmsg(c->keyless));
-    else if ((rc = strata_diff_apply(d, c->dst)) != STRATA_OK)
-        rc = failed_on(c, c->dst, "making the foreign keys on the target");
-    strata_diff_free(d);
+    return rc;
+}
+
+/* Drop (add false) or make again (add true) the foreign keys of the
+ * schema the copy made.  Each is made in a savepoint: one the rows
+ * refuse is rolled back, and the row is named. */
+static int alter_keys(copier *c, bool add)
+{
+    const strata_driver *dd = strata_db_driver(c->dst);
+    int rc = STRATA_OK;
+    for (int i = 0; i < c->keys->ntables && rc == STRATA_OK; i++) {
+        const strata_table *t = c->keys->tables[i];
+        for (int k = 0; k < t->ncons && rc == STRATA_OK; k++) {
+            const strata__cons *fk = t->cons[k];
+            if (fk->kind != CONS_FK)
+                continue;
+            strata__sb sql;
+            strata__sb_init(&sql);
+            strata__constraint_sql(&sql, dd, t->name, fk, add);
+            char *text = strata__sb_take(&sql);
+            if (!text) {
+                rc = strata__db_error(c->dst, STRATA_E_NOMEM, "out of memory");
+                break;
+            }
+            if (add && (rc = strata_db_savepoint(c->dst)) != STRATA_OK) {
+                free(text);
+                rc = failed_on(c, c->dst, "making the foreign keys on the target");
+                break;
+            }
+            rc = strata_db_exec(c->dst, text);
+            free(text);
+            if (rc == STRATA_OK && add)
+                rc = strata_db_savepoint_release(c->dst);
+            if (rc == STRATA_OK)
+                continue;
+            if (!add) {
+                rc = failed_on(c, c->dst, "making the schema on the target");
+                break;
+            }
+            /* Refused by a row: named, else the engine's message stands. */
+            int code = strata_db_errcode(c->dst);
+            char *msg = strata__strdup(strata_db_errmsg(c->dst));
+            char state[6];
+            snprintf(state, sizeof state, "%s", strata_db_sqlstate(c->dst));
+            int named = STRATA_OK;
+            if (strata_db_savepoint_rollback(c->dst) == STRATA_OK)
+                for (int n = 0; n < c->ntables && named == STRATA_OK; n++)
+                    if (!strcmp(c->tables[n].t->name, t->name))
+                        named = find_dangling(c, &c->tables[n], fk);
+            rc = named != STRATA_OK
+                     ? named
+                     : strata_driver_error(c->dst, code, state[0] ? state : NULL, 0,
+                                           "making the foreign keys on the target: %s",
+                                           msg ? msg : strata_errstr(code));
+            free(msg);
+        }
+    }
+    return rc;
+}
+
+/* Every row in, with the references unchecked so far: by the engine's
+ * own check, which names a row referring to nothing, or by making the
+ * foreign keys again. */
+static int check_references(copier *c)
+{
+    if (c->refs == REFS_AFTER)
+        return alter_keys(c, true);
+    /* The engine's own rules (SQLite compares a key with the parent
+     * column's affinity); the row named by a search where it can be. */
+    if (!c->dst_dl->fk_verify)
+        return name_dangling(c);
+    int rc = c->dst_dl->fk_verify(c->dst);
+    if (rc != STRATA_E_FOREIGN_KEY)
+        return rc == STRATA_OK ? rc : failed_on(c, c->dst, "checking the references");
+    int code = rc;
+    char *msg = strata__strdup(strata_db_errmsg(c->dst));
+    rc = name_dangling(c);
+    if (rc == STRATA_OK)
+        rc = strata_driver_error(c->dst, code, "23503", 0, "copying the rows: %s",
+                                 msg ? msg : strata_errstr(code));
+    free(msg);
     return rc;
 }
 
@@ -1630,20 +1682,19 @@ static int prepare_target(copier *c, const strata_metadata *want, const char *vt
                 goto out;
             }
         }
-    /* Where the engine cannot check references at the commit, the keys
-     * are made after the rows. */
-    const strata_metadata *make = want;
-    if (c->dst_dl && !c->dst_dl->defer_references_sql && has_foreign_keys(want)) {
-        if ((c->keyless = without_foreign_keys(want)) == NULL) {
-            rc = strata__db_error(c->dst, STRATA_E_NOMEM, "out of memory");
-            goto out;
-        }
-        make = c->keyless;
-        c->refs = REFS_AFTER;
-    }
-    if ((rc = strata_metadata_create_all(make, c->dst)) != STRATA_OK) {
+    if ((rc = strata_metadata_create_all(want, c->dst)) != STRATA_OK) {
         rc = failed_on(c, c->dst, "creating the schema on the target");
         goto out;
+    }
+    /* Where enforcement cannot be paused, the foreign keys (made, so that
+     * a key the engine cannot make is refused now) go until the rows are
+     * in. */
+    if (c->refs == REFS_AT_ONCE && c->dst_dl && !c->dst_dl->fk_pause_sql &&
+        has_foreign_keys(want)) {
+        c->keys = want;
+        c->refs = REFS_AFTER;
+        if ((rc = alter_keys(c, false)) != STRATA_OK)
+            goto out;
     }
     if (src_vt && !dst_vt) {
         strata__sb sb;
@@ -1745,23 +1796,30 @@ static int copy_all(copier *c)
         rc = failed_on(c, c->src, "reading the source's revision");
         goto out;
     }
+    /* Into empty tables, the engine's enforcement paused where it can be
+     * (outside a transaction), the references checked before the commit.
+     * Into rows the target holds, at once: its own rows' references are
+     * not the copy's to judge. */
+    if (!c->o.into_non_empty && c->dst_dl && c->dst_dl->fk_pause_sql) {
+        char *on = NULL;
+        rc = strata__first_text(c->dst, c->dst_dl->fk_enabled_sql, &on);
+        if (rc == STRATA_OK && on && strcmp(on, "0") != 0 &&
+            (rc = strata_db_exec(c->dst, c->dst_dl->fk_pause_sql)) == STRATA_OK) {
+            c->resume = true;
+            c->refs = REFS_PAUSED;
+        }
+        free(on);
+        if (rc != STRATA_OK) {
+            rc = failed_on(c, c->dst, "pausing the target's foreign-key checks");
+            goto out;
+        }
+    }
     if ((rc = strata_db_begin_mode(c->dst, STRATA_TX_WRITE)) != STRATA_OK) {
         rc = failed_on(c, c->dst, "beginning the copy");
         goto out;
     }
     if ((rc = prepare_target(c, md, vt, exclude, sv, nsv, src_vt)) != STRATA_OK)
         goto out;
-    /* Into empty tables, the references are checked once every row is
-     * in.  Into rows the target holds, at once: its own rows' references
-     * are not the copy's to judge. */
-    if (c->refs == REFS_AT_ONCE && !c->o.into_non_empty && c->dst_dl &&
-        c->dst_dl->defer_references_sql) {
-        if ((rc = strata_db_exec(c->dst, c->dst_dl->defer_references_sql)) != STRATA_OK) {
-            rc = failed_on(c, c->dst, "deferring the target's foreign-key checks");
-            goto out;
-        }
-        c->refs = REFS_DEFERRED;
-    }
     order = md->ntables ? strata__md_sorted(md) : NULL;
     c->tables = calloc((size_t)md->ntables + 1, sizeof *c->tables);
     if ((md->ntables && !order) || !c->tables) {
@@ -1797,7 +1855,7 @@ static int copy_all(copier *c)
     if (rc == STRATA_OK)
         rc = insert_held(c);
     if (rc == STRATA_OK && c->refs != REFS_AT_ONCE)
-        rc = check_references(c, md);
+        rc = check_references(c);
     bool same = true;
     for (int i = 0; i < c->ntables && rc == STRATA_OK; i++) {
         rc = verify_table(c, &c->tables[i]);
@@ -1844,6 +1902,21 @@ out:
                                 msg ? msg : strata_errstr(code));
         free(msg);
     }
+    if (c->resume) {
+        /* Keeping the copy's error, if any. */
+        int code = strata_db_errcode(c->dst);
+        char *msg = strata__strdup(strata_db_errmsg(c->dst));
+        char state[6];
+        snprintf(state, sizeof state, "%s", strata_db_sqlstate(c->dst));
+        int r2 = strata_db_exec(c->dst, c->dst_dl->fk_resume_sql);
+        if (code != STRATA_OK)
+            strata_driver_error(c->dst, code, state[0] ? state : NULL, 0, "%s",
+                                msg ? msg : strata_errstr(code));
+        else if (r2 != STRATA_OK)
+            rc = strata__db_error_context(c->dst, "the copy committed, but switching the "
+                                                  "target's foreign-key checks back on failed");
+        free(msg);
+    }
     if (strata_db_in_transaction(c->src))
         strata_db_rollback(c->src); /* a read: nothing to keep */
     for (int i = 0; i < c->nheld; i++)
@@ -1855,8 +1928,6 @@ out:
     free(order);
     versions_free(sv, nsv);
     strata_metadata_free(md);
-    strata_metadata_free(c->keyless);
-    c->keyless = NULL;
     free(exclude);
     return rc;
 }

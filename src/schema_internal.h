@@ -234,6 +234,11 @@ const char *strata__op_sql_for(const strata__op *op, const char *dialect);
  * reference, which needs the dialect's foreign-key pause (set before the
  * transaction begins).  False on engines without the pause. */
 int strata__diff_needs_fk_pause(const strata_diff *d, strata_db *db, bool *out);
+/* "ALTER TABLE table ADD CONSTRAINT ..." for constraint c as the schema
+ * layer makes it (add), or "ALTER TABLE table DROP CONSTRAINT name", with
+ * no ';': for engines that alter constraints in place. */
+void strata__constraint_sql(strata__sb *sb, const strata_driver *drv, const char *table,
+                            const strata__cons *c, bool add);
 
 struct strata_diff {
     strata_metadata *from; /* the state the operations start from */
@@ -306,8 +311,9 @@ typedef struct strata__dialect {
     void (*migration_lock)(strata__sb *sb, const char *table);
 
     /* Foreign-key enforcement paused around table rebuilds (engines whose
-     * DROP TABLE would otherwise cascade into child rows); all NULL when
-     * the engine needs no pause.  fk_enabled_sql gives one row, non-zero
+     * DROP TABLE would otherwise cascade into child rows), and around a
+     * copy into empty tables (migrations/copy.c); all NULL when the engine
+     * needs no pause (a copy then makes the foreign keys after the rows).  fk_enabled_sql gives one row, non-zero
      * when enforcement is on; fk_pause_sql / fk_resume_sql switch it (they
      * work outside a transaction only); fk_verify checks every reference
      * after changes made while paused: STRATA_OK, or STRATA_E_FOREIGN_KEY
@@ -349,12 +355,6 @@ typedef struct strata__dialect {
      * string (the caller frees it) or NULL when the engine cannot tell
      * (a private in-memory database).  NULL hook: never known. */
     int (*database_identity)(strata_db *db, char **out);
-    /* A statement that, inside a transaction, makes the engine check
-     * foreign keys at the commit instead of at each statement, for that
-     * transaction alone (SQLite's defer_foreign_keys).  NULL: it cannot
-     * (the keys strata makes on PostgreSQL are not deferrable); a copy
-     * into an empty database there makes the keys after the rows. */
-    const char *defer_references_sql;
 } strata__dialect;
 
 /* The upsert SQLite and PostgreSQL share (ON CONFLICT (keys) DO UPDATE SET

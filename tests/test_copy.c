@@ -680,6 +680,19 @@ START_TEST(copy_rows_that_refer_forward)
                      STRATA_E_FOREIGN_KEY);
     ck_assert_int_eq(strata_db_exec(other, "INSERT INTO node (id, parent_id) VALUES (8, 9)"),
                      STRATA_E_FOREIGN_KEY);
+    /* Added to the tables the target has (emptied), the same rows are
+     * held: the ring goes in with its references NULL, set at the end. */
+    th_exec(other, "UPDATE owner SET best_pet_id = NULL");
+    th_exec(other, "DELETE FROM pet");
+    th_exec(other, "DELETE FROM owner");
+    th_exec(other, "DELETE FROM node");
+    o.into_non_empty = 1;
+    rc = strata_copy_database(here, other, &o);
+    ck_assert_msg(rc == STRATA_OK, "again: %s: %s", strata_errname(rc), strata_db_errmsg(other));
+    ck_assert_int_eq(th_int(other, "SELECT parent_id FROM node WHERE id = 7"), 1);
+    ck_assert_int_eq(th_int(other, "SELECT sum(best_pet_id) FROM owner"), 30);
+    ck_assert_int_eq(th_int(other, "SELECT sum(owner_id) FROM pet"), 3);
+    o.into_non_empty = 0;
     strata_db_close(other);
     strata_db_close(here);
 
@@ -761,6 +774,15 @@ START_TEST(copy_hints_at_an_unnamed_version_table)
 }
 END_TEST
 
+/* A copy that fails with `code`, its message holding `text`. */
+static void copy_refused(strata_db *from, strata_db *to, const strata_copy_options *o, int code,
+                         const char *text)
+{
+    int rc = strata_copy_database(from, to, o);
+    ck_assert_msg(rc == code, "%s: %s", strata_errname(rc), strata_db_errmsg(to));
+    ck_assert_msg(strstr(strata_db_errmsg(to), text), "%s", strata_db_errmsg(to));
+}
+
 /* A chain of rows each referring to the one before, whose root has the
  * highest key (a list re-rooted).  Into an empty database the references
  * are checked once every row is in, and nothing is held.  Added to tables
@@ -789,6 +811,13 @@ START_TEST(copy_held_rows_in_order_and_the_row_to_blame)
     ck_assert_msg(rc == STRATA_OK, "%s: %s", strata_errname(rc), strata_db_errmsg(to));
     ck_assert_msg(!strstr(out.text, "went in last"), "%s", out.text);
     ck_assert_int_eq(th_int(to, "SELECT parent_id FROM node WHERE id = 1"), N);
+    /* Into the tables the first copy made, emptied: SQLite pauses its
+     * checks again; PostgreSQL's keys are there now, and rows are held. */
+    th_exec(to, "DELETE FROM node");
+    out.text[0] = '\0';
+    rc = strata_copy_database(from, to, &o);
+    ck_assert_msg(rc == STRATA_OK, "%s: %s", strata_errname(rc), strata_db_errmsg(to));
+    ck_assert_msg(!strstr(out.text, "went in last") == !th_is_pg(), "%s", out.text);
     th_exec(to, "DELETE FROM node");
     o.into_non_empty = 1;
     out.text[0] = '\0';
@@ -813,19 +842,14 @@ START_TEST(copy_held_rows_in_order_and_the_row_to_blame)
     th_exec(from, "INSERT INTO node (id, parent_id) VALUES (1, 2), (2, 99), (3, 3)");
     o.batch_rows = 1;
     o.into_non_empty = 0;
-    rc = strata_copy_database(from, to, &o);
-    ck_assert_msg(rc == STRATA_E_FOREIGN_KEY, "%s: %s", strata_errname(rc), strata_db_errmsg(to));
-    ck_assert_msg(strstr(strata_db_errmsg(to), "copying table node (the row with id=2): "
-                                                "parent_id=99 refers to no row of table node"),
-                  "%s", strata_db_errmsg(to));
+    copy_refused(from, to, &o, STRATA_E_FOREIGN_KEY,
+                 "copying table node (the row with id=2): parent_id=99 refers to no row of "
+                 "table node");
     /* A ring of such rows goes in whole into empty tables; beside it, the
      * row referring to nothing is the one named. */
     th_exec(from, "UPDATE node SET parent_id = 1 WHERE id = 2");
     th_exec(from, "INSERT INTO node (id, parent_id) VALUES (5, 99)");
-    rc = strata_copy_database(from, to, &o);
-    ck_assert_msg(rc == STRATA_E_FOREIGN_KEY, "%s: %s", strata_errname(rc), strata_db_errmsg(to));
-    ck_assert_msg(strstr(strata_db_errmsg(to), "copying table node (the row with id=5): "),
-                  "%s", strata_db_errmsg(to));
+    copy_refused(from, to, &o, STRATA_E_FOREIGN_KEY, "copying table node (the row with id=5): ");
     th_exec(from, "DELETE FROM node WHERE id = 5");
     rc = strata_copy_database(from, to, &o);
     ck_assert_msg(rc == STRATA_OK, "%s: %s", strata_errname(rc), strata_db_errmsg(to));
@@ -834,20 +858,18 @@ START_TEST(copy_held_rows_in_order_and_the_row_to_blame)
      * and the message says why, and what can. */
     th_exec(to, "DELETE FROM node");
     o.into_non_empty = 1;
-    rc = strata_copy_database(from, to, &o);
-    ck_assert_msg(rc == STRATA_E_FOREIGN_KEY, "%s: %s", strata_errname(rc), strata_db_errmsg(to));
-    ck_assert_msg(strstr(strata_db_errmsg(to), "it is in, or refers to, a ring of rows whose "
-                                                "references may not be NULL"),
-                  "%s", strata_db_errmsg(to));
+    copy_refused(from, to, &o, STRATA_E_FOREIGN_KEY,
+                 "it is in, or refers to, a ring of rows whose references may not be NULL");
     ck_assert_int_eq(th_int(to, "SELECT count(*) FROM node"), 0);
     strata_db_close(to);
     strata_db_close(from);
 }
 END_TEST
 
-/* A ring whose one side has a check that wants its reference: that side
- * cannot go in with its reference NULL, so the other does, and then it
- * goes in whole. */
+/* A ring whose one side has a check that wants its reference.  Into
+ * empty tables it goes in as it is; added to tables the target has, where
+ * rows are held, that side cannot go in with its reference NULL, so the
+ * other does, and then it goes in whole. */
 START_TEST(copy_a_ring_with_a_check)
 {
     strata_db *from = open_sqlite_scratch("ringcheck"), *to = open_same();
@@ -860,11 +882,121 @@ START_TEST(copy_a_ring_with_a_check)
     th_exec(from, "INSERT INTO pet (id) VALUES (10), (20)");
     th_exec(from, "INSERT INTO owner (id, best_pet_id) VALUES (1, 10), (2, 20)");
     th_exec(from, "UPDATE pet SET owner_id = id / 10");
+    /* Into empty tables, then added to the tables the target has
+     * (emptied), where rows are held. */
+    for (int into_non_empty = 0; into_non_empty <= 1; into_non_empty++) {
+        strata_copy_options o = {STRATA_COPY_OPTIONS_VERSION, .batch_rows = 1,
+                                 .into_non_empty = into_non_empty};
+        int rc = strata_copy_database(from, to, &o);
+        ck_assert_msg(rc == STRATA_OK, "%d: %s: %s", into_non_empty, strata_errname(rc),
+                      strata_db_errmsg(to));
+        ck_assert_int_eq(th_int(to, "SELECT sum(best_pet_id) FROM owner"), 30);
+        ck_assert_int_eq(th_int(to, "SELECT sum(owner_id) FROM pet"), 3);
+        th_exec(to, "UPDATE pet SET owner_id = NULL");
+        th_exec(to, "DELETE FROM owner");
+        th_exec(to, "DELETE FROM pet");
+    }
+    strata_db_close(to);
+    strata_db_close(from);
+}
+END_TEST
+
+/* Into the configuration's own empty database (through the pooler on
+ * pgbouncer): rows in any order, a ring of NOT NULL references, and
+ * afterwards every foreign key there, as the schema made it (its name,
+ * its ON DELETE). */
+START_TEST(copy_keys_after_the_rows)
+{
+    strata_db *from = open_sqlite_scratch("keys"), *to = th_open();
+    th_exec(from, "CREATE TABLE a (id INTEGER PRIMARY KEY, "
+                  "b_id INTEGER NOT NULL REFERENCES b (id))");
+    th_exec(from, "CREATE TABLE b (id INTEGER PRIMARY KEY, "
+                  "a_id INTEGER NOT NULL REFERENCES a (id) ON DELETE CASCADE)");
+    th_exec(from, "CREATE TABLE node (id INTEGER PRIMARY KEY, "
+                  "parent_id INTEGER REFERENCES node (id) ON DELETE SET NULL)");
+    th_exec(from, "PRAGMA foreign_keys = OFF");
+    th_exec(from, "INSERT INTO a (id, b_id) VALUES (1, 2), (2, 1)");
+    th_exec(from, "INSERT INTO b (id, a_id) VALUES (1, 2), (2, 1)");
+    th_exec(from, "INSERT INTO node (id, parent_id) VALUES (1, 3), (2, 1), (3, NULL)");
     strata_copy_options o = {STRATA_COPY_OPTIONS_VERSION, .batch_rows = 1};
     int rc = strata_copy_database(from, to, &o);
     ck_assert_msg(rc == STRATA_OK, "%s: %s", strata_errname(rc), strata_db_errmsg(to));
-    ck_assert_int_eq(th_int(to, "SELECT sum(best_pet_id) FROM owner"), 30);
-    ck_assert_int_eq(th_int(to, "SELECT sum(owner_id) FROM pet"), 3);
+    ck_assert_int_eq(th_int(to, "SELECT sum(b_id) FROM a"), 3);
+    ck_assert_int_eq(th_int(to, "SELECT sum(a_id) FROM b"), 3);
+    ck_assert_int_eq(strata_db_exec(to, "INSERT INTO a (id, b_id) VALUES (3, 9)"),
+                     STRATA_E_FOREIGN_KEY);
+    ck_assert_int_eq(strata_db_exec(to, "INSERT INTO b (id, a_id) VALUES (3, 9)"),
+                     STRATA_E_FOREIGN_KEY);
+    ck_assert_int_eq(strata_db_exec(to, "INSERT INTO node (id, parent_id) VALUES (4, 9)"),
+                     STRATA_E_FOREIGN_KEY);
+    if (th_is_pg()) {
+        ck_assert_int_eq(th_int(to, "SELECT count(*) FROM pg_constraint WHERE contype = 'f' "
+                                    "AND connamespace = current_schema()::regnamespace AND "
+                                    "conname IN ('fk_a_b_id_b', 'fk_b_a_id_a', "
+                                    "'fk_node_parent_id_node')"),
+                         3);
+        ck_assert_int_eq(th_int(to, "SELECT count(*) FROM pg_constraint WHERE contype = 'f' "
+                                    "AND connamespace = current_schema()::regnamespace"),
+                         3);
+    }
+    /* Their actions: a node's parent gone sets NULL. */
+    th_exec(to, "DELETE FROM node WHERE id = 3");
+    ck_assert_int_eq(th_int(to, "SELECT count(*) FROM node WHERE parent_id IS NULL"), 1);
+    strata_db_close(to);
+    strata_db_close(from);
+
+    /* Keys the target cannot make are refused before any row goes: two
+     * keys of one name (SQLite takes them; PostgreSQL does not), a key
+     * whose columns' types differ from those it refers to.  On SQLite,
+     * where the second is taken, the engine's own check (its rules for
+     * comparing a text key with a number) names what the search cannot. */
+    from = open_sqlite_scratch("badkeys");
+    th_exec(from, "CREATE TABLE p (id INTEGER PRIMARY KEY)");
+    th_exec(from, "CREATE TABLE q (id INTEGER PRIMARY KEY)");
+    th_exec(from, "CREATE TABLE c (id INTEGER PRIMARY KEY, a INTEGER, b INTEGER, "
+                  "CONSTRAINT fk_same FOREIGN KEY (a) REFERENCES p (id), "
+                  "CONSTRAINT fk_same FOREIGN KEY (b) REFERENCES q (id))");
+    th_exec(from, "INSERT INTO p (id) VALUES (1)");
+    th_exec(from, "INSERT INTO q (id) VALUES (1)");
+    th_exec(from, "INSERT INTO c (id, a, b) VALUES (1, 1, 1)");
+    to = open_same();
+    rc = strata_copy_database(from, to, &o);
+    if (th_is_pg()) {
+        ck_assert_msg(rc != STRATA_OK, "copied two keys of one name");
+        ck_assert_msg(strstr(strata_db_errmsg(to), "creating the schema on the target"), "%s",
+                      strata_db_errmsg(to));
+    } else {
+        ck_assert_msg(rc == STRATA_OK, "%s: %s", strata_errname(rc), strata_db_errmsg(to));
+        ck_assert_int_eq(strata_db_exec(to, "INSERT INTO c (id, a, b) VALUES (2, 1, 9)"),
+                         STRATA_E_FOREIGN_KEY);
+        ck_assert_int_eq(strata_db_exec(to, "INSERT INTO c (id, a, b) VALUES (3, 9, 1)"),
+                         STRATA_E_FOREIGN_KEY);
+    }
+    strata_db_close(to);
+    strata_db_close(from);
+
+    from = open_sqlite_scratch("affinity");
+    th_exec(from, "CREATE TABLE parent (code TEXT PRIMARY KEY)");
+    th_exec(from, "CREATE TABLE child (id INTEGER PRIMARY KEY, "
+                  "x INTEGER REFERENCES parent (code))");
+    th_exec(from, "INSERT INTO parent (code) VALUES ('01')");
+    th_exec(from, "PRAGMA foreign_keys = OFF");
+    th_exec(from, "INSERT INTO child (id, x) VALUES (1, 1)");
+    to = open_same();
+    if (th_is_pg()) {
+        rc = strata_copy_database(from, to, &o);
+        ck_assert_msg(rc != STRATA_OK, "copied a key between a text and a number");
+        ck_assert_msg(strstr(strata_db_errmsg(to), "creating the schema on the target"), "%s",
+                      strata_db_errmsg(to));
+    } else {
+        copy_refused(from, to, &o, STRATA_E_FOREIGN_KEY,
+                     "copying the rows: foreign key check: row 1 of table child refers to a "
+                     "row of parent");
+    }
+    strata_metadata *md = NULL;
+    th_rc(to, strata_schema_introspect(&md, to, NULL), STRATA_OK);
+    ck_assert_ptr_null(strata_metadata_find_table(md, "child"));
+    strata_metadata_free(md);
     strata_db_close(to);
     strata_db_close(from);
 }
@@ -947,6 +1079,7 @@ static void add(TCase *tc, th_engine e)
     tcase_add_test(tc, copy_rows_that_refer_forward);
     tcase_add_test(tc, copy_held_rows_in_order_and_the_row_to_blame);
     tcase_add_test(tc, copy_a_ring_with_a_check);
+    tcase_add_test(tc, copy_keys_after_the_rows);
     tcase_add_test(tc, copy_a_legacy_key_again);
     tcase_add_test(tc, copy_hints_at_an_unnamed_version_table);
 }

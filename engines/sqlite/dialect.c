@@ -783,7 +783,7 @@ static int sq_fk_verify(strata_db *db)
         strata_stmt_column_int64(st, 1, &rowid);
         strata_stmt_column_text(st, 2, &parent, NULL);
         rc = strata__db_error(db, STRATA_E_FOREIGN_KEY,
-                              "foreign key check after the schema change: row %lld of table %s "
+                              "foreign key check: row %lld of table %s "
                               "refers to a row of %s that does not exist",
                               (long long)rowid, table ? table : "?", parent ? parent : "?");
     } else if (rc == STRATA_DONE) {
@@ -855,5 +855,4 @@ const strata__dialect strata__sqlite_dialect = {
     .limit_all = " LIMIT -1",
     .last_insert_id = "SELECT last_insert_rowid()",
     .upsert = strata__upsert_on_conflict,
-    .defer_references_sql = "PRAGMA defer_foreign_keys = ON",
 };

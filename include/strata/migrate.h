@@ -205,10 +205,11 @@ typedef struct strata_copy_options {
  *   (STRATA_E_OUTDATED, saying what differs: run db upgrade on it first).
  * - Tables go referenced first, rows in primary-key order, in batches,
  *   streamed.  Rows may refer to rows copied after them: into empty
- *   tables the references are checked once every row is in (SQLite at
- *   the commit; an empty PostgreSQL database gets its foreign keys after
- *   the rows), after a search that names the first row referring to
- *   nothing (STRATA_E_FOREIGN_KEY).  Where the target checks each
+ *   tables the references are checked once every row is in (SQLite's
+ *   enforcement paused for the copy and its own check run before the
+ *   commit; an empty PostgreSQL database's foreign keys dropped once made
+ *   and made again after the rows), and a row referring to nothing is
+ *   named (STRATA_E_FOREIGN_KEY).  Where the target checks each
  *   statement (a PostgreSQL schema there already, or `into_non_empty`),
  *   a row it refuses for a foreign key is held in memory and goes in once
  *   every table's rows are in, in the order of the references; rows in a
