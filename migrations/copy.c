@@ -116,6 +116,35 @@ static int failed_on(copier *c, strata_db *where, const char *fmt, ...)
 
 /* ---- canonical hashing -------------------------------------------------- */
 
+/* The target's error, kept across statements that would clear or
+ * replace it (a rollback, a savepoint's, the foreign-key checks back on). */
+typedef struct kept_error {
+    int code, native;
+    char *msg;
+    char state[6];
+} kept_error;
+
+static void error_keep(kept_error *e, strata_db *db)
+{
+    e->code = strata_db_errcode(db);
+    e->native = strata_db_native_code(db);
+    e->msg = strata__strdup(strata_db_errmsg(db));
+    snprintf(e->state, sizeof e->state, "%s", strata_db_sqlstate(db));
+}
+
+/* Put the kept error back (none: nothing), with `context` before its
+ * message when not NULL; returns its code. */
+static int error_put_back(kept_error *e, strata_db *db, const char *context)
+{
+    if (e->code != STRATA_OK)
+        strata_driver_error(db, e->code, e->state[0] ? e->state : NULL, e->native, "%s%s%s",
+                            context ? context : "", context ? ": " : "",
+                            e->msg ? e->msg : strata_errstr(e->code));
+    free(e->msg);
+    e->msg = NULL;
+    return e->code;
+}
+
 static uint64_t fnv(uint64_t h, const void *p, size_t n)
 {
     const unsigned char *b = p;
@@ -529,18 +558,15 @@ static int insert_alone(copier *c, const table_copy *tc, const strata_value *row
         int done = strata_db_savepoint_release(c->dst);
         return done == STRATA_OK ? STRATA_DONE : done;
     }
-    char *msg = strata__strdup(strata_db_errmsg(c->dst));
-    char state[6];
-    snprintf(state, sizeof state, "%s", strata_db_sqlstate(c->dst));
+    kept_error e;
+    error_keep(&e, c->dst);
     int back = strata_db_savepoint_rollback(c->dst);
     if (back != STRATA_OK) {
-        free(msg);
+        free(e.msg);
         return back; /* the transaction is lost: that error stands */
     }
-    strata_driver_error(c->dst, rc, state[0] ? state : NULL, 0, "%s",
-                        msg ? msg : strata_errstr(rc));
-    free(msg);
-    return rc;
+    e.code = rc;
+    return error_put_back(&e, c->dst, NULL);
 }
 
 static void held_free(held_row *h)
@@ -1564,21 +1590,19 @@ static int alter_keys(copier *c, bool add)
                 break;
             }
             /* Refused by a row: named, else the engine's message stands. */
-            int code = strata_db_errcode(c->dst);
-            char *msg = strata__strdup(strata_db_errmsg(c->dst));
-            char state[6];
-            snprintf(state, sizeof state, "%s", strata_db_sqlstate(c->dst));
+            kept_error e;
+            error_keep(&e, c->dst);
             int named = STRATA_OK;
             if (strata_db_savepoint_rollback(c->dst) == STRATA_OK)
                 for (int n = 0; n < c->ntables && named == STRATA_OK; n++)
                     if (!strcmp(c->tables[n].t->name, t->name))
                         named = find_dangling(c, &c->tables[n], fk);
-            rc = named != STRATA_OK
-                     ? named
-                     : strata_driver_error(c->dst, code, state[0] ? state : NULL, 0,
-                                           "making the foreign keys on the target: %s",
-                                           msg ? msg : strata_errstr(code));
-            free(msg);
+            if (named != STRATA_OK) {
+                free(e.msg);
+                rc = named;
+            } else {
+                rc = error_put_back(&e, c->dst, "making the foreign keys on the target");
+            }
         }
     }
     return rc;
@@ -1592,19 +1616,29 @@ static int check_references(copier *c)
     if (c->refs == REFS_AFTER)
         return alter_keys(c, true);
     /* The engine's own rules (SQLite compares a key with the parent
-     * column's affinity); the row named by a search where it can be. */
+     * column's affinity), table by table: the copy's tables alone; the
+     * row named by a search where it can be. */
     if (!c->dst_dl->fk_verify)
         return name_dangling(c);
-    int rc = c->dst_dl->fk_verify(c->dst);
-    if (rc != STRATA_E_FOREIGN_KEY)
-        return rc == STRATA_OK ? rc : failed_on(c, c->dst, "checking the references");
-    int code = rc;
-    char *msg = strata__strdup(strata_db_errmsg(c->dst));
-    rc = name_dangling(c);
-    if (rc == STRATA_OK)
-        rc = strata_driver_error(c->dst, code, "23503", 0, "copying the rows: %s",
-                                 msg ? msg : strata_errstr(code));
-    free(msg);
+    int rc = STRATA_OK;
+    for (int i = 0; i < c->ntables && rc == STRATA_OK; i++) {
+        const table_copy *tc = &c->tables[i];
+        if ((rc = c->dst_dl->fk_verify(c->dst, tc->t->name)) == STRATA_OK)
+            continue;
+        if (rc != STRATA_E_FOREIGN_KEY)
+            return failed_on(c, c->dst, "checking the references of table %s", tc->t->name);
+        kept_error e;
+        error_keep(&e, c->dst);
+        int named = STRATA_OK;
+        for (int k = 0; k < tc->t->ncons && named == STRATA_OK; k++)
+            if (tc->t->cons[k]->kind == CONS_FK)
+                named = find_dangling(c, tc, tc->t->cons[k]);
+        if (named != STRATA_OK) {
+            free(e.msg);
+            return named;
+        }
+        return error_put_back(&e, c->dst, "copying the rows");
+    }
     return rc;
 }
 
@@ -1803,11 +1837,12 @@ static int copy_all(copier *c)
     if (!c->o.into_non_empty && c->dst_dl && c->dst_dl->fk_pause_sql) {
         char *on = NULL;
         rc = strata__first_text(c->dst, c->dst_dl->fk_enabled_sql, &on);
+        /* Checks the caller had switched off are checked all the same. */
         if (rc == STRATA_OK && on && strcmp(on, "0") != 0 &&
-            (rc = strata_db_exec(c->dst, c->dst_dl->fk_pause_sql)) == STRATA_OK) {
+            (rc = strata_db_exec(c->dst, c->dst_dl->fk_pause_sql)) == STRATA_OK)
             c->resume = true;
+        if (rc == STRATA_OK)
             c->refs = REFS_PAUSED;
-        }
         free(on);
         if (rc != STRATA_OK) {
             rc = failed_on(c, c->dst, "pausing the target's foreign-key checks");
@@ -1892,30 +1927,26 @@ static int copy_all(copier *c)
         rc = failed_on(c, c->dst, "committing the copy");
 out:
     if (strata_db_in_transaction(c->dst)) {
-        int code = strata_db_errcode(c->dst);
-        char *msg = strata__strdup(strata_db_errmsg(c->dst));
-        char state[6];
-        snprintf(state, sizeof state, "%s", strata_db_sqlstate(c->dst));
+        kept_error e;
+        error_keep(&e, c->dst);
         strata_db_rollback(c->dst);
-        if (code != STRATA_OK)
-            strata_driver_error(c->dst, code, state[0] ? state : NULL, 0, "%s",
-                                msg ? msg : strata_errstr(code));
-        free(msg);
+        error_put_back(&e, c->dst, NULL);
     }
     if (c->resume) {
-        /* Keeping the copy's error, if any. */
-        int code = strata_db_errcode(c->dst);
-        char *msg = strata__strdup(strata_db_errmsg(c->dst));
-        char state[6];
-        snprintf(state, sizeof state, "%s", strata_db_sqlstate(c->dst));
-        int r2 = strata_db_exec(c->dst, c->dst_dl->fk_resume_sql);
-        if (code != STRATA_OK)
-            strata_driver_error(c->dst, code, state[0] ? state : NULL, 0, "%s",
-                                msg ? msg : strata_errstr(code));
-        else if (r2 != STRATA_OK)
-            rc = strata__db_error_context(c->dst, "the copy committed, but switching the "
-                                                  "target's foreign-key checks back on failed");
-        free(msg);
+        /* The copy's outcome stands: committed, a failure here is said
+         * (the handle's checks stay off), not made the copy's. */
+        kept_error e;
+        error_keep(&e, c->dst);
+        if (strata_db_exec(c->dst, c->dst_dl->fk_resume_sql) != STRATA_OK && rc == STRATA_OK &&
+            c->o.print) {
+            char line[600];
+            snprintf(line, sizeof line,
+                     "warning: the copy committed, but switching the target connection's "
+                     "foreign-key checks back on failed: %s",
+                     strata_db_errmsg(c->dst));
+            c->o.print(c->o.ud, line);
+        }
+        error_put_back(&e, c->dst, NULL);
     }
     if (strata_db_in_transaction(c->src))
         strata_db_rollback(c->src); /* a read: nothing to keep */

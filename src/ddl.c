@@ -769,7 +769,7 @@ int strata_diff_apply(const strata_diff *d, strata_db *db)
         strata__sb_free(&what);
         goto rollback;
     }
-    if (pauses && (fk_off || (p.rebuild && !fk_on)) && (rc = r.dl->fk_verify(db)) != STRATA_OK) {
+    if (pauses && (fk_off || (p.rebuild && !fk_on)) && (rc = r.dl->fk_verify(db, NULL)) != STRATA_OK) {
         strata__db_error_context(db, "after the schema change");
         goto rollback;
     }

@@ -315,13 +315,13 @@ typedef struct strata__dialect {
      * copy into empty tables (migrations/copy.c); all NULL when the engine
      * needs no pause (a copy then makes the foreign keys after the rows).  fk_enabled_sql gives one row, non-zero
      * when enforcement is on; fk_pause_sql / fk_resume_sql switch it (they
-     * work outside a transaction only); fk_verify checks every reference
-     * after changes made while paused: STRATA_OK, or STRATA_E_FOREIGN_KEY
-     * naming the first dangling row. */
+     * work outside a transaction only); fk_verify checks the references
+     * of `table` (NULL: of every table) after changes made while paused:
+     * STRATA_OK, or STRATA_E_FOREIGN_KEY naming the first dangling row. */
     const char *fk_enabled_sql;
     const char *fk_pause_sql;
     const char *fk_resume_sql;
-    int (*fk_verify)(strata_db *db);
+    int (*fk_verify)(strata_db *db, const char *table);
 
     /* ---- SQL the ORM writes ---- */
     /* The case-insensitive LIKE operator ("ILIKE"); NULL: the core writes

@@ -942,6 +942,35 @@ START_TEST(copy_keys_after_the_rows)
     /* Their actions: a node's parent gone sets NULL. */
     th_exec(to, "DELETE FROM node WHERE id = 3");
     ck_assert_int_eq(th_int(to, "SELECT count(*) FROM node WHERE parent_id IS NULL"), 1);
+    if (!th_is_pg()) {
+        /* SQLite's checks, paused for the copy, are on again. */
+        ck_assert_int_eq(th_int(to, "PRAGMA foreign_keys"), 1);
+        /* A table the copy leaves out keeps what it holds, unjudged; a
+         * connection whose checks are off gets the copy checked all the
+         * same, and its checks left off. */
+        th_exec(to, "CREATE TABLE kept (id INTEGER PRIMARY KEY, "
+                    "other_id INTEGER REFERENCES kept (id))");
+        th_exec(to, "PRAGMA foreign_keys = OFF");
+        th_exec(to, "INSERT INTO kept (id, other_id) VALUES (1, 99)");
+        th_exec(to, "DELETE FROM node");
+        th_exec(to, "DELETE FROM a");
+        th_exec(to, "DELETE FROM b");
+        th_exec(to, "PRAGMA foreign_keys = ON");
+        const char *const exclude[] = {"kept", NULL};
+        o.exclude = exclude;
+        rc = strata_copy_database(from, to, &o);
+        ck_assert_msg(rc == STRATA_OK, "%s: %s", strata_errname(rc), strata_db_errmsg(to));
+        th_exec(to, "DELETE FROM node");
+        th_exec(to, "PRAGMA foreign_keys = OFF");
+        th_exec(to, "DELETE FROM a");
+        th_exec(to, "DELETE FROM b");
+        th_exec(from, "INSERT INTO node (id, parent_id) VALUES (5, 99)");
+        copy_refused(from, to, &o, STRATA_E_FOREIGN_KEY,
+                     "copying table node (the row with id=5): parent_id=99 refers to no row");
+        ck_assert_int_eq(th_int(to, "PRAGMA foreign_keys"), 0);
+        ck_assert_int_eq(th_int(to, "SELECT count(*) FROM node"), 0);
+        o.exclude = NULL;
+    }
     strata_db_close(to);
     strata_db_close(from);
 

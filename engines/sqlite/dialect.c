@@ -769,23 +769,35 @@ static int sq_introspect(strata_metadata *md, strata_db *db, const char *const *
 }
 
 /* PRAGMA foreign_key_check: report the first dangling reference. */
-static int sq_fk_verify(strata_db *db)
+static int sq_fk_verify(strata_db *db, const char *table)
 {
-    strata_stmt *st;
-    int rc = strata_stmt_prepare(&st, db, "PRAGMA foreign_key_check");
+    strata__sb sql;
+    strata__sb_init(&sql);
+    strata__sb_puts(&sql, "PRAGMA foreign_key_check");
+    if (table) {
+        strata__sb_putc(&sql, '(');
+        strata__sb_ident(&sql, strata_db_driver(db), table);
+        strata__sb_putc(&sql, ')');
+    }
+    char *text = strata__sb_take(&sql);
+    strata_stmt *st = NULL;
+    int rc = text ? strata_stmt_prepare(&st, db, text) : STRATA_E_NOMEM;
+    free(text);
     if (rc != STRATA_OK)
         return rc;
     rc = strata_stmt_step(st);
     if (rc == STRATA_ROW) {
-        const char *table = NULL, *parent = NULL;
+        const char *child = NULL, *parent = NULL;
         int64_t rowid = 0;
-        strata_stmt_column_text(st, 0, &table, NULL);
-        strata_stmt_column_int64(st, 1, &rowid);
+        strata_stmt_column_text(st, 0, &child, NULL);
         strata_stmt_column_text(st, 2, &parent, NULL);
+        char row[40] = "a row"; /* a table WITHOUT ROWID has no number to give */
+        if (strata_stmt_column_int64(st, 1, &rowid) == STRATA_OK)
+            snprintf(row, sizeof row, "row %lld", (long long)rowid);
         rc = strata__db_error(db, STRATA_E_FOREIGN_KEY,
-                              "foreign key check: row %lld of table %s "
-                              "refers to a row of %s that does not exist",
-                              (long long)rowid, table ? table : "?", parent ? parent : "?");
+                              "foreign key check: %s of table %s refers to a row of %s that does "
+                              "not exist",
+                              row, child ? child : "?", parent ? parent : "?");
     } else if (rc == STRATA_DONE) {
         rc = STRATA_OK;
     }
