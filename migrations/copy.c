@@ -17,11 +17,11 @@
  * key order, or in a table copied later, two tables referring to each
  * other).  Into empty tables, references are checked once every row is
  * in: SQLite's enforcement is paused for the copy and its own check runs
- * before the commit; an empty PostgreSQL database gets its foreign keys
- * dropped once made and made again after the rows, as pg_dump does.  A
- * reference to nothing is then named.  Where the target checks each
- * statement (a PostgreSQL schema there already, or rows added to rows it
- * holds), a row it refuses for a foreign key is held and goes in once
+ * before the commit; PostgreSQL's foreign keys of the copied tables are
+ * dropped and made again after the rows, from the server's definitions,
+ * as pg_dump does.  A reference to nothing is then named.  Added to rows
+ * the target holds (into_non_empty), where it checks each statement, a
+ * row it refuses for a foreign key is held and goes in once
  * every table's rows are in.  Before the commit every table is read back
  * from the target, counted and hashed the same way.
  */
@@ -73,8 +73,15 @@ typedef struct held_row {
 typedef enum refs_mode {
     REFS_AT_ONCE, /* at each statement: a row refused for one is held */
     REFS_PAUSED,  /* enforcement paused for the copy, the engine's check before the commit */
-    REFS_AFTER    /* the schema's foreign keys dropped once made, made again after the rows */
+    REFS_AFTER    /* the tables' foreign keys dropped, made again after the rows */
 } refs_mode;
+
+/* A foreign key dropped until the rows are in: table tables[table]'s key
+ * `name`, to be made again from the engine's own definition. */
+typedef struct dropped_key {
+    int table;
+    char *name, *def;
+} dropped_key;
 
 typedef struct copier {
     strata_db *src, *dst;
@@ -85,8 +92,9 @@ typedef struct copier {
     held_row *held;
     int nheld, capheld;
     refs_mode refs;
-    const strata_metadata *keys; /* REFS_AFTER: the schema whose foreign keys go back */
-    bool resume;                 /* REFS_PAUSED: enforcement to switch back on at the end */
+    dropped_key *dropped; /* REFS_AFTER */
+    int ndropped;
+    bool resume; /* REFS_PAUSED: enforcement to switch back on at the end */
 } copier;
 
 /* ---- errors ------------------------------------------------------------ */
@@ -1089,15 +1097,12 @@ static int insert_held(copier *c)
         /* Once more, for the target's own message. */
         insert_alone(c, h->tc, h->v);
         rc = held_failed(c, h,
-                         !ring ? ""
-                         : c->dst_dl && c->dst_dl->fk_pause_sql
-                             ? "; it is in, or refers to, a ring of rows whose references may not be NULL, which "
-                               "this target checks as each row goes in: copy into empty "
-                               "tables without into_non_empty (--into-non-empty), where "
-                               "references are checked once every row is in"
-                             : "; it is in, or refers to, a ring of rows whose references may not be NULL, which "
-                               "this target checks as each row goes in: copy into an empty "
-                               "database, where the foreign keys are made after the rows");
+                         ring ? "; it is in, or refers to, a ring of rows whose references may "
+                                "not be NULL, which the target checks as each row goes in when "
+                                "rows are added to what it holds: copy into empty tables without "
+                                "into_non_empty (--into-non-empty), where references are checked "
+                                "once every row is in"
+                              : "");
         goto out;
     }
     /* In the graph's order: a reference to a column that is itself a
@@ -1463,15 +1468,6 @@ static void take_source_same_types(strata_metadata *cmp, const strata_metadata *
 
 /* The target's schema and revision: made from the source's when it has no
  * tables, else checked against them. */
-static bool has_foreign_keys(const strata_metadata *md)
-{
-    for (int i = 0; i < md->ntables; i++)
-        for (int k = 0; k < md->tables[i]->ncons; k++)
-            if (md->tables[i]->cons[k]->kind == CONS_FK)
-                return true;
-    return false;
-}
-
 /* The first row of table tc whose foreign key fk names no row of the
  * table it refers to (all of the key's columns set: a NULL in one leaves
  * the row unchecked, as the engines do): STRATA_OK when there is none,
@@ -1553,57 +1549,92 @@ static int name_dangling(copier *c)
     return rc;
 }
 
-/* Drop (add false) or make again (add true) the foreign keys of the
- * schema the copy made.  Each is made in a savepoint: one the rows
- * refuse is rolled back, and the row is named. */
-static int alter_keys(copier *c, bool add)
+/* ALTER TABLE table ADD CONSTRAINT name def, or (def NULL) DROP
+ * CONSTRAINT name. */
+static int alter_key(copier *c, const char *table, const char *name, const char *def)
 {
     const strata_driver *dd = strata_db_driver(c->dst);
+    strata__sb sql;
+    strata__sb_init(&sql);
+    strata__sb_puts(&sql, "ALTER TABLE ");
+    strata__sb_ident(&sql, dd, table);
+    strata__sb_puts(&sql, def ? " ADD CONSTRAINT " : " DROP CONSTRAINT ");
+    strata__sb_ident(&sql, dd, name);
+    if (def)
+        strata__sb_printf(&sql, " %s", def);
+    char *text = strata__sb_take(&sql);
+    int rc = text ? strata_db_exec(c->dst, text) : STRATA_E_NOMEM;
+    free(text);
+    return rc;
+}
+
+/* Every copied table empty: their foreign keys go until the rows are in,
+ * each kept as the engine would make it again (REFS_AFTER). */
+static int keys_drop(copier *c)
+{
     int rc = STRATA_OK;
-    for (int i = 0; i < c->keys->ntables && rc == STRATA_OK; i++) {
-        const strata_table *t = c->keys->tables[i];
-        for (int k = 0; k < t->ncons && rc == STRATA_OK; k++) {
-            const strata__cons *fk = t->cons[k];
-            if (fk->kind != CONS_FK)
-                continue;
-            strata__sb sql;
-            strata__sb_init(&sql);
-            strata__constraint_sql(&sql, dd, t->name, fk, add);
-            char *text = strata__sb_take(&sql);
-            if (!text) {
-                rc = strata__db_error(c->dst, STRATA_E_NOMEM, "out of memory");
-                break;
-            }
-            if (add && (rc = strata_db_savepoint(c->dst)) != STRATA_OK) {
-                free(text);
-                rc = failed_on(c, c->dst, "making the foreign keys on the target");
-                break;
-            }
-            rc = strata_db_exec(c->dst, text);
-            free(text);
-            if (rc == STRATA_OK && add)
-                rc = strata_db_savepoint_release(c->dst);
-            if (rc == STRATA_OK)
-                continue;
-            if (!add) {
-                rc = failed_on(c, c->dst, "making the schema on the target");
-                break;
-            }
-            /* Refused by a row: named, else the engine's message stands. */
-            kept_error e;
-            error_keep(&e, c->dst);
-            int named = STRATA_OK;
-            if (strata_db_savepoint_rollback(c->dst) == STRATA_OK)
-                for (int n = 0; n < c->ntables && named == STRATA_OK; n++)
-                    if (!strcmp(c->tables[n].t->name, t->name))
-                        named = find_dangling(c, &c->tables[n], fk);
-            if (named != STRATA_OK) {
-                free(e.msg);
-                rc = named;
-            } else {
-                rc = error_put_back(&e, c->dst, "making the foreign keys on the target");
-            }
+    for (int i = 0; i < c->ntables && rc == STRATA_OK; i++) {
+        char **v = NULL;
+        int n = 0;
+        rc = c->dst_dl->foreign_keys(c->dst, c->tables[i].t->name, &v, &n);
+        if (rc == STRATA_OK && n > 0) {
+            dropped_key *more =
+                realloc(c->dropped, (size_t)(c->ndropped + n) * sizeof *c->dropped);
+            if (more)
+                c->dropped = more;
+            else
+                rc = STRATA_E_NOMEM;
         }
+        for (int k = 0; k < n; k++) {
+            if (rc == STRATA_OK && (rc = alter_key(c, c->tables[i].t->name, v[2 * k], NULL)) ==
+                                       STRATA_OK) {
+                c->dropped[c->ndropped++] = (dropped_key){i, v[2 * k], v[2 * k + 1]};
+                continue;
+            }
+            free(v[2 * k]);
+            free(v[2 * k + 1]);
+        }
+        free(v);
+        if (rc == STRATA_E_NOMEM && !strata_is_error(strata_db_errcode(c->dst)))
+            rc = strata__db_error(c->dst, rc, "out of memory");
+        else if (rc != STRATA_OK)
+            rc = failed_on(c, c->dst, "dropping the foreign keys of table %s until the rows are in",
+                           c->tables[i].t->name);
+    }
+    if (c->ndropped > 0)
+        c->refs = REFS_AFTER;
+    return rc;
+}
+
+/* The dropped keys made again, each in a savepoint: one the rows refuse is
+ * rolled back, and the row is named. */
+static int keys_make(copier *c)
+{
+    int rc = STRATA_OK;
+    for (int k = 0; k < c->ndropped && rc == STRATA_OK; k++) {
+        const dropped_key *d = &c->dropped[k];
+        const table_copy *tc = &c->tables[d->table];
+        if ((rc = strata_db_savepoint(c->dst)) != STRATA_OK)
+            return failed_on(c, c->dst, "making the foreign keys on the target");
+        rc = alter_key(c, tc->t->name, d->name, d->def);
+        if (rc == STRATA_OK && (rc = strata_db_savepoint_release(c->dst)) == STRATA_OK)
+            continue;
+        /* Refused by a row: named, else the engine's message stands. */
+        kept_error e;
+        error_keep(&e, c->dst);
+        int named = STRATA_OK;
+        if (strata_db_savepoint_rollback(c->dst) == STRATA_OK)
+            for (int i = 0; i < tc->t->ncons && named == STRATA_OK; i++)
+                if (tc->t->cons[i]->kind == CONS_FK && !strcmp(tc->t->cons[i]->name, d->name))
+                    named = find_dangling(c, tc, tc->t->cons[i]);
+        if (named != STRATA_OK) {
+            free(e.msg);
+            return named;
+        }
+        char what[300];
+        snprintf(what, sizeof what, "making foreign key %s of table %s again", d->name,
+                 tc->t->name);
+        return error_put_back(&e, c->dst, what);
     }
     return rc;
 }
@@ -1614,7 +1645,7 @@ static int alter_keys(copier *c, bool add)
 static int check_references(copier *c)
 {
     if (c->refs == REFS_AFTER)
-        return alter_keys(c, true);
+        return keys_make(c);
     /* The engine's own rules (SQLite compares a key with the parent
      * column's affinity), table by table: the copy's tables alone; the
      * row named by a search where it can be. */
@@ -1720,16 +1751,7 @@ static int prepare_target(copier *c, const strata_metadata *want, const char *vt
         rc = failed_on(c, c->dst, "creating the schema on the target");
         goto out;
     }
-    /* Where enforcement cannot be paused, the foreign keys (made, so that
-     * a key the engine cannot make is refused now) go until the rows are
-     * in. */
-    if (c->refs == REFS_AT_ONCE && c->dst_dl && !c->dst_dl->fk_pause_sql &&
-        has_foreign_keys(want)) {
-        c->keys = want;
-        c->refs = REFS_AFTER;
-        if ((rc = alter_keys(c, false)) != STRATA_OK)
-            goto out;
-    }
+
     if (src_vt && !dst_vt) {
         strata__sb sb;
         strata__sb_init(&sb);
@@ -1885,6 +1907,12 @@ static int copy_all(copier *c)
             tc->rows_dst = 0;
         }
     }
+    /* Every table empty, where enforcement cannot be paused: the foreign
+     * keys go until the rows are in, as pg_dump makes them after the
+     * data. */
+    if (rc == STRATA_OK && c->refs == REFS_AT_ONCE && !c->o.into_non_empty && c->dst_dl &&
+        c->dst_dl->foreign_keys)
+        rc = keys_drop(c);
     for (int i = 0; i < c->ntables && rc == STRATA_OK; i++)
         rc = copy_table(c, &c->tables[i]);
     if (rc == STRATA_OK)
@@ -1953,6 +1981,11 @@ out:
     for (int i = 0; i < c->nheld; i++)
         held_free(&c->held[i]);
     free(c->held);
+    for (int i = 0; i < c->ndropped; i++) {
+        free(c->dropped[i].name);
+        free(c->dropped[i].def);
+    }
+    free(c->dropped);
     for (int i = 0; i < c->ntables; i++)
         table_free(&c->tables[i]);
     free(c->tables);

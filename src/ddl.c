@@ -677,20 +677,6 @@ static void name_the_table(strata_db *db, const char *table)
     restore_error(&s, db);
 }
 
-void strata__constraint_sql(strata__sb *sb, const strata_driver *drv, const char *table,
-                            const strata__cons *c, bool add)
-{
-    renderer r = {drv, strata__dialect_of(drv)};
-    alter_table(sb, &r, table);
-    if (add) {
-        strata__sb_puts(sb, "ADD ");
-        cons_def(sb, &r, c);
-    } else {
-        strata__sb_puts(sb, "DROP CONSTRAINT ");
-        strata__sb_ident(sb, drv, c->name);
-    }
-}
-
 int strata__diff_needs_fk_pause(const strata_diff *d, strata_db *db, bool *out)
 {
     *out = false;

@@ -234,11 +234,7 @@ const char *strata__op_sql_for(const strata__op *op, const char *dialect);
  * reference, which needs the dialect's foreign-key pause (set before the
  * transaction begins).  False on engines without the pause. */
 int strata__diff_needs_fk_pause(const strata_diff *d, strata_db *db, bool *out);
-/* "ALTER TABLE table ADD CONSTRAINT ..." for constraint c as the schema
- * layer makes it (add), or "ALTER TABLE table DROP CONSTRAINT name", with
- * no ';': for engines that alter constraints in place. */
-void strata__constraint_sql(strata__sb *sb, const strata_driver *drv, const char *table,
-                            const strata__cons *c, bool add);
+
 
 struct strata_diff {
     strata_metadata *from; /* the state the operations start from */
@@ -313,7 +309,8 @@ typedef struct strata__dialect {
     /* Foreign-key enforcement paused around table rebuilds (engines whose
      * DROP TABLE would otherwise cascade into child rows), and around a
      * copy into empty tables (migrations/copy.c); all NULL when the engine
-     * needs no pause (a copy then makes the foreign keys after the rows).  fk_enabled_sql gives one row, non-zero
+     * needs no pause (a copy then makes the foreign keys after the rows,
+     * foreign_keys below).  fk_enabled_sql gives one row, non-zero
      * when enforcement is on; fk_pause_sql / fk_resume_sql switch it (they
      * work outside a transaction only); fk_verify checks the references
      * of `table` (NULL: of every table) after changes made while paused:
@@ -355,6 +352,15 @@ typedef struct strata__dialect {
      * string (the caller frees it) or NULL when the engine cannot tell
      * (a private in-memory database).  NULL hook: never known. */
     int (*database_identity)(strata_db *db, char **out);
+    /* The foreign keys of `table` (unquoted, in the schema strata works
+     * on) as the engine would make them again, exactly: *out gets 2 * *n
+     * strings, each key's name then its definition ("FOREIGN KEY (a)
+     * REFERENCES t(id) ON DELETE CASCADE DEFERRABLE"), for ALTER TABLE
+     * ... ADD CONSTRAINT name definition; the caller frees each and the
+     * array.  A copy into empty tables drops them and makes them again
+     * once every row is in.  NULL: the engine cannot say (a copy there
+     * pauses enforcement instead, through fk_pause_sql). */
+    int (*foreign_keys)(strata_db *db, const char *table, char ***out, int *n);
 } strata__dialect;
 
 /* The upsert SQLite and PostgreSQL share (ON CONFLICT (keys) DO UPDATE SET

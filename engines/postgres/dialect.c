@@ -398,6 +398,51 @@ static int pg_database_identity(strata_db *db, char **out)
                               out);
 }
 
+/* pg_get_constraintdef is the definition pg_dump makes a key again with:
+ * its deferrability, match type and validation included. */
+static int pg_foreign_keys(strata_db *db, const char *table, char ***out, int *n)
+{
+    *out = NULL;
+    *n = 0;
+    strata_stmt *st;
+    int rc = strata_stmt_prepare(&st, db,
+                                 "SELECT con.conname, pg_get_constraintdef(con.oid) "
+                                 "FROM pg_constraint con JOIN pg_class rel ON rel.oid = con.conrelid "
+                                 "WHERE con.contype = 'f' AND rel.relname = ? "
+                                 "AND rel.relnamespace = current_schema()::regnamespace "
+                                 "ORDER BY con.conname");
+    if (rc == STRATA_OK)
+        rc = strata_stmt_bind_text(st, 1, table, -1);
+    char **v = NULL;
+    int count = 0;
+    while (rc == STRATA_OK && (rc = strata_stmt_step(st)) == STRATA_ROW) {
+        char **more = realloc(v, (size_t)(count + 1) * 2 * sizeof *v);
+        const char *name = NULL, *def = NULL;
+        rc = more ? STRATA_OK : STRATA_E_NOMEM;
+        if (more)
+            v = more;
+        if (rc == STRATA_OK && (rc = strata_stmt_column_text(st, 0, &name, NULL)) == STRATA_OK)
+            rc = strata_stmt_column_text(st, 1, &def, NULL);
+        if (rc == STRATA_OK) {
+            v[2 * count] = strata__strdup(name);
+            v[2 * count + 1] = strata__strdup(def);
+            count++;
+            if (!v[2 * count - 2] || !v[2 * count - 1])
+                rc = STRATA_E_NOMEM;
+        }
+    }
+    strata_stmt_finalize(st);
+    if (rc == STRATA_DONE) {
+        *out = v;
+        *n = count;
+        return STRATA_OK;
+    }
+    for (int i = 0; i < 2 * count; i++)
+        free(v[i]);
+    free(v);
+    return rc;
+}
+
 /* The defaults PostgreSQL gives back for "now", squeezed (schema.c). */
 static const char *const pg_now[] = {"now",
                                      "timezone'utc',now",
@@ -425,4 +470,5 @@ const strata__dialect strata__postgres_dialect = {
     .upsert = strata__upsert_on_conflict,
     .autoincrement_resync = pg_autoincrement_resync,
     .database_identity = pg_database_identity,
+    .foreign_keys = pg_foreign_keys,
 };
