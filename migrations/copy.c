@@ -1606,6 +1606,33 @@ static int keys_drop(copier *c)
     return rc;
 }
 
+/* keys_drop, in a savepoint: a role that may insert rows but not alter the
+ * tables (not their owner) copies with the keys in place, rows held. */
+static int keys_drop_if_owner(copier *c)
+{
+    if (strata_db_savepoint(c->dst) != STRATA_OK)
+        return failed_on(c, c->dst, "beginning the copy");
+    int rc = keys_drop(c);
+    if (rc == STRATA_OK)
+        return strata_db_savepoint_release(c->dst) == STRATA_OK
+                   ? STRATA_OK
+                   : failed_on(c, c->dst, "beginning the copy");
+    if (rc != STRATA_E_PERMISSION)
+        return rc;
+    kept_error e;
+    error_keep(&e, c->dst);
+    if (strata_db_savepoint_rollback(c->dst) != STRATA_OK)
+        return error_put_back(&e, c->dst, NULL);
+    free(e.msg);
+    for (int i = 0; i < c->ndropped; i++) {
+        free(c->dropped[i].name);
+        free(c->dropped[i].def);
+    }
+    c->ndropped = 0;
+    c->refs = REFS_AT_ONCE;
+    return STRATA_OK;
+}
+
 /* The dropped keys made again, each in a savepoint: one the rows refuse is
  * rolled back, and the row is named. */
 static int keys_make(copier *c)
@@ -1912,7 +1939,7 @@ static int copy_all(copier *c)
      * data. */
     if (rc == STRATA_OK && c->refs == REFS_AT_ONCE && !c->o.into_non_empty && c->dst_dl &&
         c->dst_dl->foreign_keys)
-        rc = keys_drop(c);
+        rc = keys_drop_if_owner(c);
     for (int i = 0; i < c->ntables && rc == STRATA_OK; i++)
         rc = copy_table(c, &c->tables[i]);
     if (rc == STRATA_OK)
