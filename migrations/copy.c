@@ -1097,12 +1097,17 @@ static int insert_held(copier *c)
         /* Once more, for the target's own message. */
         insert_alone(c, h->tc, h->v);
         rc = held_failed(c, h,
-                         ring ? "; it is in, or refers to, a ring of rows whose references may "
-                                "not be NULL, which the target checks as each row goes in when "
-                                "rows are added to what it holds: copy into empty tables without "
-                                "into_non_empty (--into-non-empty), where references are checked "
-                                "once every row is in"
-                              : "");
+                         !ring ? ""
+                         : !c->o.into_non_empty
+                             ? "; it is in, or refers to, a ring of rows whose references may "
+                               "not be NULL, which the target checks as each row goes in when "
+                               "the copy cannot drop the tables' keys: copy as the tables' "
+                               "owner, so that their keys are made again after the rows"
+                             : "; it is in, or refers to, a ring of rows whose references may "
+                               "not be NULL, which the target checks as each row goes in when "
+                               "rows are added to what it holds: copy into empty tables "
+                               "without into_non_empty (--into-non-empty), where references "
+                               "are checked once every row is in");
         goto out;
     }
     /* In the graph's order: a reference to a column that is itself a
@@ -1586,13 +1591,21 @@ static int keys_drop(copier *c)
                 rc = STRATA_E_NOMEM;
         }
         for (int k = 0; k < n; k++) {
-            if (rc == STRATA_OK && (rc = alter_key(c, c->tables[i].t->name, v[2 * k], NULL)) ==
-                                       STRATA_OK) {
-                c->dropped[c->ndropped++] = (dropped_key){i, v[2 * k], v[2 * k + 1]};
+            /* A key to a table outside the copy stays: no copied row can
+             * refer forward through it, and dropping it would lock that
+             * table until the commit. */
+            bool between = false;
+            for (int j = 0; j < c->ntables && !between; j++)
+                between = !strcmp(v[3 * k + 2], c->tables[j].t->name);
+            if (rc == STRATA_OK && between &&
+                (rc = alter_key(c, c->tables[i].t->name, v[3 * k], NULL)) == STRATA_OK) {
+                c->dropped[c->ndropped++] = (dropped_key){i, v[3 * k], v[3 * k + 1]};
+                free(v[3 * k + 2]);
                 continue;
             }
-            free(v[2 * k]);
-            free(v[2 * k + 1]);
+            free(v[3 * k]);
+            free(v[3 * k + 1]);
+            free(v[3 * k + 2]);
         }
         free(v);
         if (rc == STRATA_E_NOMEM && !strata_is_error(strata_db_errcode(c->dst)))

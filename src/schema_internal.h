@@ -309,8 +309,8 @@ typedef struct strata__dialect {
     /* Foreign-key enforcement paused around table rebuilds (engines whose
      * DROP TABLE would otherwise cascade into child rows), and around a
      * copy into empty tables (migrations/copy.c); all NULL when the engine
-     * needs no pause (a copy then makes the foreign keys after the rows,
-     * foreign_keys below).  fk_enabled_sql gives one row, non-zero
+     * needs no pause (a copy then makes the foreign keys after the rows
+     * where foreign_keys, below, is there).  fk_enabled_sql gives one row, non-zero
      * when enforcement is on; fk_pause_sql / fk_resume_sql switch it (they
      * work outside a transaction only); fk_verify checks the references
      * of `table` (NULL: of every table) after changes made while paused:
@@ -353,13 +353,14 @@ typedef struct strata__dialect {
      * (a private in-memory database).  NULL hook: never known. */
     int (*database_identity)(strata_db *db, char **out);
     /* The foreign keys of `table` (unquoted, in the schema strata works
-     * on) as the engine would make them again, exactly: *out gets 2 * *n
-     * strings, each key's name then its definition ("FOREIGN KEY (a)
-     * REFERENCES t(id) ON DELETE CASCADE DEFERRABLE"), for ALTER TABLE
-     * ... ADD CONSTRAINT name definition; the caller frees each and the
-     * array.  A copy into empty tables drops them and makes them again
-     * once every row is in.  NULL: the engine cannot say (a copy there
-     * pauses enforcement instead, through fk_pause_sql). */
+     * on) that this connection could make again, as the engine would,
+     * exactly: *out gets 3 * *n strings, each key's name, its definition
+     * ("FOREIGN KEY (a) REFERENCES t(id) ON DELETE CASCADE DEFERRABLE",
+     * for ALTER TABLE ... ADD CONSTRAINT name definition) and the table it
+     * refers to ("" when in another schema); the caller frees each and
+     * the array.  A copy into empty tables on an engine without the
+     * foreign-key pause drops the keys between its tables and makes them
+     * again once every row is in.  NULL: it does not. */
     int (*foreign_keys)(strata_db *db, const char *table, char ***out, int *n);
 } strata__dialect;
 

@@ -958,6 +958,44 @@ START_TEST(copy_keys_after_the_rows)
                                     "connamespace = current_schema()::regnamespace"),
                          1);
         ck_assert_int_eq(th_int(to, "SELECT sum(b_id) FROM a"), 3);
+        {
+            /* A schema whose name must be quoted, beside one that differs
+             * only in case and holds tables of the same names: the keys
+             * dropped and made again are the copy's own. */
+            char sql[300], url[1200], mixed[64];
+            snprintf(mixed, sizeof mixed, "Keys_%d", (int)getpid());
+            strata_db *admin = th_open_url(th_pg_url());
+            snprintf(sql, sizeof sql,
+                     "DROP SCHEMA IF EXISTS \"%s\" CASCADE; CREATE SCHEMA \"%s\"; "
+                     "DROP SCHEMA IF EXISTS keys_%d CASCADE; CREATE SCHEMA keys_%d",
+                     mixed, mixed, (int)getpid(), (int)getpid());
+            th_exec(admin, sql);
+            snprintf(sql, sizeof sql,
+                     "CREATE TABLE keys_%d.node (id integer PRIMARY KEY, parent_id integer "
+                     "CONSTRAINT fk_node_parent_id_node REFERENCES keys_%d.node (id))",
+                     (int)getpid(), (int)getpid());
+            th_exec(admin, sql);
+            const char *pg = th_pg_url();
+            snprintf(url, sizeof url, "%s%soptions=-csearch_path%%3D%%22%s%%22", pg,
+                     strchr(pg, '?') ? "&" : "?", mixed);
+            strata_db *quoted = th_open_url(url);
+            rc = strata_copy_database(from, quoted, &o);
+            ck_assert_msg(rc == STRATA_OK, "%s: %s", strata_errname(rc),
+                          strata_db_errmsg(quoted));
+            ck_assert_int_eq(th_int(quoted, "SELECT count(*) FROM pg_constraint con JOIN "
+                                            "pg_class ref ON ref.oid = con.confrelid WHERE "
+                                            "con.contype = 'f' AND ref.relnamespace = "
+                                            "con.connamespace AND con.connamespace = (SELECT "
+                                            "oid FROM pg_namespace WHERE nspname = "
+                                            "current_schema())"),
+                             3);
+            strata_db_close(quoted);
+            snprintf(sql, sizeof sql,
+                     "DROP SCHEMA \"%s\" CASCADE; DROP SCHEMA keys_%d CASCADE", mixed,
+                     (int)getpid());
+            th_exec(admin, sql);
+            strata_db_close(admin);
+        }
         if (!th_via_pooler()) {
             /* A role that may write the rows but not alter the tables
              * copies with the keys in place: the ring of NOT NULL
@@ -985,7 +1023,8 @@ START_TEST(copy_keys_after_the_rows)
             th_exec(to, sql);
             copy_refused(from, to, &o, STRATA_E_FOREIGN_KEY,
                          "it is in, or refers to, a ring of rows whose references may not be "
-                         "NULL");
+                         "NULL, which the target checks as each row goes in when the copy "
+                         "cannot drop the tables' keys: copy as the tables' owner");
             th_exec(from, "DELETE FROM a");
             th_exec(from, "DELETE FROM b");
             rc = strata_copy_database(from, to, &o);

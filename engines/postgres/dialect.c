@@ -399,37 +399,47 @@ static int pg_database_identity(strata_db *db, char **out)
 }
 
 /* pg_get_constraintdef is the definition pg_dump makes a key again with:
- * its deferrability, match type and validation included. */
+ * its deferrability, match type and validation included.  Left out: the
+ * rows PostgreSQL keeps for a key's partitions (conparentid: made again
+ * with their key), and keys this role could not make again (REFERENCES
+ * on the table they refer to). */
 static int pg_foreign_keys(strata_db *db, const char *table, char ***out, int *n)
 {
     *out = NULL;
     *n = 0;
     strata_stmt *st;
-    int rc = strata_stmt_prepare(&st, db,
-                                 "SELECT con.conname, pg_get_constraintdef(con.oid) "
-                                 "FROM pg_constraint con JOIN pg_class rel ON rel.oid = con.conrelid "
-                                 "WHERE con.contype = 'f' AND rel.relname = ? "
-                                 "AND rel.relnamespace = current_schema()::regnamespace "
-                                 "ORDER BY con.conname");
+    int rc = strata_stmt_prepare(
+        &st, db,
+        "SELECT con.conname, pg_get_constraintdef(con.oid), "
+        "CASE WHEN ref.relnamespace = rel.relnamespace THEN ref.relname ELSE '' END "
+        "FROM pg_constraint con JOIN pg_class rel ON rel.oid = con.conrelid "
+        "JOIN pg_class ref ON ref.oid = con.confrelid "
+        "WHERE con.contype = 'f' AND con.conparentid = 0 AND rel.relname = ? "
+        "AND rel.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema()) "
+        "AND has_table_privilege(con.confrelid, 'REFERENCES') "
+        "ORDER BY con.conname");
     if (rc == STRATA_OK)
         rc = strata_stmt_bind_text(st, 1, table, -1);
     char **v = NULL;
     int count = 0;
     while (rc == STRATA_OK && (rc = strata_stmt_step(st)) == STRATA_ROW) {
-        char **more = realloc(v, (size_t)(count + 1) * 2 * sizeof *v);
-        const char *name = NULL, *def = NULL;
+        char **more = realloc(v, (size_t)(count + 1) * 3 * sizeof *v);
         rc = more ? STRATA_OK : STRATA_E_NOMEM;
-        if (more)
+        if (more) {
             v = more;
-        if (rc == STRATA_OK && (rc = strata_stmt_column_text(st, 0, &name, NULL)) == STRATA_OK)
-            rc = strata_stmt_column_text(st, 1, &def, NULL);
-        if (rc == STRATA_OK) {
-            v[2 * count] = strata__strdup(name);
-            v[2 * count + 1] = strata__strdup(def);
-            count++;
-            if (!v[2 * count - 2] || !v[2 * count - 1])
+            v[3 * count] = v[3 * count + 1] = v[3 * count + 2] = NULL;
+        }
+        for (int k = 0; k < 3 && rc == STRATA_OK; k++) {
+            const char *text = NULL;
+            if ((rc = strata_stmt_column_text(st, k, &text, NULL)) == STRATA_OK &&
+                !(v[3 * count + k] = strata__strdup(text ? text : "")))
                 rc = STRATA_E_NOMEM;
         }
+        if (rc == STRATA_OK)
+            count++;
+        else if (more)
+            for (int k = 0; k < 3; k++)
+                free(v[3 * count + k]);
     }
     strata_stmt_finalize(st);
     if (rc == STRATA_DONE) {
@@ -437,7 +447,7 @@ static int pg_foreign_keys(strata_db *db, const char *table, char ***out, int *n
         *n = count;
         return STRATA_OK;
     }
-    for (int i = 0; i < 2 * count; i++)
+    for (int i = 0; i < 3 * count; i++)
         free(v[i]);
     free(v);
     return rc;

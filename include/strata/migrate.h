@@ -207,11 +207,13 @@ typedef struct strata_copy_options {
  *   streamed.  Rows may refer to rows copied after them: into empty
  *   tables the references are checked once every row is in (SQLite's
  *   enforcement paused for the copy and its own check run before the
- *   commit; PostgreSQL's foreign keys of the copied tables dropped and
- *   made again after the rows, from the server's own definitions), and
- *   a row referring to nothing is named (STRATA_E_FOREIGN_KEY).  With
- *   `into_non_empty`, where the target checks each statement, a row it
- *   refuses for a foreign key is held in memory and goes in once
+ *   commit; PostgreSQL's foreign keys between the copied tables dropped
+ *   and made again after the rows, from the server's own definitions),
+ *   and a row referring to nothing is named (STRATA_E_FOREIGN_KEY).
+ *   With `into_non_empty`, or for a PostgreSQL role that cannot drop and
+ *   make the keys (not the tables' owner), the target checks each
+ *   statement: a row it refuses for a foreign key is held in memory and
+ *   goes in once
  *   every table's rows are in, in the order of the references; rows in a
  *   ring go in with their nullable references NULL, set by key at the
  *   end (a ring whose references may not be NULL cannot, and the message
