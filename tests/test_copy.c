@@ -996,6 +996,41 @@ START_TEST(copy_keys_after_the_rows)
             th_exec(admin, sql);
             strata_db_close(admin);
         }
+        {
+            /* A key to a table the copy leaves out stays as it is (the
+             * same constraint, not dropped and made again), so that
+             * table is not locked until the commit. */
+            strata_db *src = open_sqlite_scratch("outside"), *dst = open_same();
+            th_exec(src, "CREATE TABLE outside (id INTEGER PRIMARY KEY)");
+            th_exec(src, "CREATE TABLE child (id INTEGER PRIMARY KEY, "
+                         "outside_id INTEGER REFERENCES outside (id), "
+                         "parent_id INTEGER REFERENCES child (id))");
+            th_exec(src, "INSERT INTO outside (id) VALUES (1)");
+            th_exec(src, "INSERT INTO child (id, outside_id, parent_id) VALUES (1, 1, 2), "
+                         "(2, 1, NULL)");
+            rc = strata_copy_database(src, dst, &o);
+            ck_assert_msg(rc == STRATA_OK, "%s: %s", strata_errname(rc), strata_db_errmsg(dst));
+            const char *outside_key = "SELECT oid FROM pg_constraint WHERE conname = "
+                                      "'fk_child_outside_id_outside' AND connamespace = "
+                                      "(SELECT oid FROM pg_namespace WHERE nspname = "
+                                      "current_schema())";
+            const char *between_key = "SELECT oid FROM pg_constraint WHERE conname = "
+                                      "'fk_child_parent_id_child' AND connamespace = "
+                                      "(SELECT oid FROM pg_namespace WHERE nspname = "
+                                      "current_schema())";
+            int64_t outside_oid = th_int(dst, outside_key), between_oid = th_int(dst, between_key);
+            th_exec(dst, "DELETE FROM child");
+            const char *const leave_out[] = {"outside", NULL};
+            strata_copy_options x = o;
+            x.exclude = leave_out;
+            rc = strata_copy_database(src, dst, &x);
+            ck_assert_msg(rc == STRATA_OK, "%s: %s", strata_errname(rc), strata_db_errmsg(dst));
+            ck_assert_int_eq(th_int(dst, outside_key), outside_oid);
+            ck_assert_int_ne(th_int(dst, between_key), between_oid); /* made again */
+            ck_assert_int_eq(th_int(dst, "SELECT count(*) FROM child"), 2);
+            strata_db_close(dst);
+            strata_db_close(src);
+        }
         if (!th_via_pooler()) {
             /* A role that may write the rows but not alter the tables
              * copies with the keys in place: the ring of NOT NULL
