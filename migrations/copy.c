@@ -124,35 +124,6 @@ static int failed_on(copier *c, strata_db *where, const char *fmt, ...)
 
 /* ---- canonical hashing -------------------------------------------------- */
 
-/* The target's error, kept across statements that would clear or
- * replace it (a rollback, a savepoint's, the foreign-key checks back on). */
-typedef struct kept_error {
-    int code, native;
-    char *msg;
-    char state[6];
-} kept_error;
-
-static void error_keep(kept_error *e, strata_db *db)
-{
-    e->code = strata_db_errcode(db);
-    e->native = strata_db_native_code(db);
-    e->msg = strata__strdup(strata_db_errmsg(db));
-    snprintf(e->state, sizeof e->state, "%s", strata_db_sqlstate(db));
-}
-
-/* Put the kept error back (none: nothing), with `context` before its
- * message when not NULL; returns its code. */
-static int error_put_back(kept_error *e, strata_db *db, const char *context)
-{
-    if (e->code != STRATA_OK)
-        strata_driver_error(db, e->code, e->state[0] ? e->state : NULL, e->native, "%s%s%s",
-                            context ? context : "", context ? ": " : "",
-                            e->msg ? e->msg : strata_errstr(e->code));
-    free(e->msg);
-    e->msg = NULL;
-    return e->code;
-}
-
 static uint64_t fnv(uint64_t h, const void *p, size_t n)
 {
     const unsigned char *b = p;
@@ -566,15 +537,15 @@ static int insert_alone(copier *c, const table_copy *tc, const strata_value *row
         int done = strata_db_savepoint_release(c->dst);
         return done == STRATA_OK ? STRATA_DONE : done;
     }
-    kept_error e;
-    error_keep(&e, c->dst);
+    strata__kept_error e;
+    strata__error_keep(&e, c->dst);
     int back = strata_db_savepoint_rollback(c->dst);
     if (back != STRATA_OK) {
         free(e.msg);
         return back; /* the transaction is lost: that error stands */
     }
     e.code = rc;
-    return error_put_back(&e, c->dst, NULL);
+    return strata__error_put_back(&e, c->dst, NULL);
 }
 
 static void held_free(held_row *h)
@@ -1542,18 +1513,6 @@ static int find_dangling(copier *c, const table_copy *tc, const strata__cons *fk
                : rc;
 }
 
-/* The first row of any table whose foreign key names no row, named:
- * STRATA_OK when there is none. */
-static int name_dangling(copier *c)
-{
-    int rc = STRATA_OK;
-    for (int i = 0; i < c->ntables && rc == STRATA_OK; i++)
-        for (int k = 0; k < c->tables[i].t->ncons && rc == STRATA_OK; k++)
-            if (c->tables[i].t->cons[k]->kind == CONS_FK)
-                rc = find_dangling(c, &c->tables[i], c->tables[i].t->cons[k]);
-    return rc;
-}
-
 /* ALTER TABLE table ADD CONSTRAINT name def, or (def NULL) DROP
  * CONSTRAINT name. */
 static int alter_key(copier *c, const char *table, const char *name, const char *def)
@@ -1632,10 +1591,10 @@ static int keys_drop_if_owner(copier *c)
                    : failed_on(c, c->dst, "beginning the copy");
     if (rc != STRATA_E_PERMISSION)
         return rc;
-    kept_error e;
-    error_keep(&e, c->dst);
+    strata__kept_error e;
+    strata__error_keep(&e, c->dst);
     if (strata_db_savepoint_rollback(c->dst) != STRATA_OK)
-        return error_put_back(&e, c->dst, NULL);
+        return strata__error_put_back(&e, c->dst, NULL);
     free(e.msg);
     for (int i = 0; i < c->ndropped; i++) {
         free(c->dropped[i].name);
@@ -1660,8 +1619,8 @@ static int keys_make(copier *c)
         if (rc == STRATA_OK && (rc = strata_db_savepoint_release(c->dst)) == STRATA_OK)
             continue;
         /* Refused by a row: named, else the engine's message stands. */
-        kept_error e;
-        error_keep(&e, c->dst);
+        strata__kept_error e;
+        strata__error_keep(&e, c->dst);
         int named = STRATA_OK;
         if (strata_db_savepoint_rollback(c->dst) == STRATA_OK)
             for (int i = 0; i < tc->t->ncons && named == STRATA_OK; i++)
@@ -1674,7 +1633,7 @@ static int keys_make(copier *c)
         char what[300];
         snprintf(what, sizeof what, "making foreign key %s of table %s again", d->name,
                  tc->t->name);
-        return error_put_back(&e, c->dst, what);
+        return strata__error_put_back(&e, c->dst, what);
     }
     return rc;
 }
@@ -1689,8 +1648,6 @@ static int check_references(copier *c)
     /* The engine's own rules (SQLite compares a key with the parent
      * column's affinity), table by table: the copy's tables alone; the
      * row named by a search where it can be. */
-    if (!c->dst_dl->fk_verify)
-        return name_dangling(c);
     int rc = STRATA_OK;
     for (int i = 0; i < c->ntables && rc == STRATA_OK; i++) {
         const table_copy *tc = &c->tables[i];
@@ -1698,8 +1655,8 @@ static int check_references(copier *c)
             continue;
         if (rc != STRATA_E_FOREIGN_KEY)
             return failed_on(c, c->dst, "checking the references of table %s", tc->t->name);
-        kept_error e;
-        error_keep(&e, c->dst);
+        strata__kept_error e;
+        strata__error_keep(&e, c->dst);
         int named = STRATA_OK;
         for (int k = 0; k < tc->t->ncons && named == STRATA_OK; k++)
             if (tc->t->cons[k]->kind == CONS_FK)
@@ -1708,7 +1665,7 @@ static int check_references(copier *c)
             free(e.msg);
             return named;
         }
-        return error_put_back(&e, c->dst, "copying the rows");
+        return strata__error_put_back(&e, c->dst, "copying the rows");
     }
     return rc;
 }
@@ -1896,7 +1853,7 @@ static int copy_all(copier *c)
      * (outside a transaction), the references checked before the commit.
      * Into rows the target holds, at once: its own rows' references are
      * not the copy's to judge. */
-    if (!c->o.into_non_empty && c->dst_dl && c->dst_dl->fk_pause_sql) {
+    if (!c->o.into_non_empty && c->dst_dl && c->dst_dl->fk_pause_sql && c->dst_dl->fk_verify) {
         char *on = NULL;
         rc = strata__first_text(c->dst, c->dst_dl->fk_enabled_sql, &on);
         /* Checks the caller had switched off are checked all the same. */
@@ -1995,16 +1952,16 @@ static int copy_all(copier *c)
         rc = failed_on(c, c->dst, "committing the copy");
 out:
     if (strata_db_in_transaction(c->dst)) {
-        kept_error e;
-        error_keep(&e, c->dst);
+        strata__kept_error e;
+        strata__error_keep(&e, c->dst);
         strata_db_rollback(c->dst);
-        error_put_back(&e, c->dst, NULL);
+        strata__error_put_back(&e, c->dst, NULL);
     }
     if (c->resume) {
         /* The copy's outcome stands: committed, a failure here is said
          * (the handle's checks stay off), not made the copy's. */
-        kept_error e;
-        error_keep(&e, c->dst);
+        strata__kept_error e;
+        strata__error_keep(&e, c->dst);
         if (strata_db_exec(c->dst, c->dst_dl->fk_resume_sql) != STRATA_OK && rc == STRATA_OK &&
             c->o.print) {
             char line[600];
@@ -2014,7 +1971,7 @@ out:
                      strata_db_errmsg(c->dst));
             c->o.print(c->o.ud, line);
         }
-        error_put_back(&e, c->dst, NULL);
+        strata__error_put_back(&e, c->dst, NULL);
     }
     if (strata_db_in_transaction(c->src))
         strata_db_rollback(c->src); /* a read: nothing to keep */

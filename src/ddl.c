@@ -628,35 +628,12 @@ static int query_int(strata_db *db, const char *sql, int64_t *out)
     return rc;
 }
 
-/* Keep a failure's details across the clean-up statements. */
-typedef struct saved_error {
-    int code, native;
-    char sqlstate[6];
-    char *msg;
-} saved_error;
-
-static void save_error(saved_error *s, strata_db *db)
-{
-    s->code = strata_db_errcode(db);
-    s->native = strata_db_native_code(db);
-    snprintf(s->sqlstate, sizeof s->sqlstate, "%s", strata_db_sqlstate(db));
-    s->msg = strata__strdup(strata_db_errmsg(db));
-}
-
-static int restore_error(saved_error *s, strata_db *db)
-{
-    strata_driver_error(db, s->code, s->sqlstate[0] ? s->sqlstate : NULL, s->native, "%s",
-                        s->msg ? s->msg : strata_errstr(s->code));
-    free(s->msg);
-    return s->code;
-}
-
 /* The engine names the rebuild's new table (_strata_new_<t>) in its
  * message; the user knows it as <t>. */
 static void name_the_table(strata_db *db, const char *table)
 {
-    saved_error s;
-    save_error(&s, db);
+    strata__kept_error s;
+    strata__error_keep(&s, db);
     strata__sb inner, out;
     strata__sb_init(&inner);
     strata__sb_init(&out);
@@ -674,7 +651,7 @@ static void name_the_table(strata_db *db, const char *table)
     }
     strata__sb_free(&out);
     strata__sb_free(&inner);
-    restore_error(&s, db);
+    strata__error_put_back(&s, db, NULL);
 }
 
 int strata__diff_needs_fk_pause(const strata_diff *d, strata_db *db, bool *out)
@@ -764,15 +741,15 @@ int strata_diff_apply(const strata_diff *d, strata_db *db)
     goto restore;
 rollback:
     if (own_tx) {
-        saved_error s;
-        save_error(&s, db);
+        strata__kept_error s;
+        strata__error_keep(&s, db);
         strata_db_rollback(db);
-        restore_error(&s, db);
+        strata__error_put_back(&s, db, NULL);
     }
 restore:
     if (fk_off) {
-        saved_error s;
-        save_error(&s, db);
+        strata__kept_error s;
+        strata__error_keep(&s, db);
         bool back_on = strata_db_exec(db, r.dl->fk_resume_sql) == STRATA_OK;
         /* Should that fail, the caller must know the connection is left
          * with foreign keys off. */
@@ -781,8 +758,7 @@ restore:
             strata__db_error_context(db, "foreign keys could not be switched back on for this "
                                          "connection");
         } else if (rc != STRATA_OK) {
-            restore_error(&s, db);
-            s.msg = NULL;
+            strata__error_put_back(&s, db, NULL);
             if (!back_on)
                 strata__db_error(db, rc,
                                  "%s; and foreign keys could not be switched back on for this "

@@ -205,3 +205,22 @@ int strata__db_error_context(strata_db *db, const char *fmt, ...)
     }
     return db->errcode;
 }
+
+void strata__error_keep(strata__kept_error *e, strata_db *db)
+{
+    e->code = strata_db_errcode(db);
+    e->native = strata_db_native_code(db);
+    snprintf(e->sqlstate, sizeof e->sqlstate, "%s", strata_db_sqlstate(db));
+    e->msg = strata__strdup(strata_db_errmsg(db));
+}
+
+int strata__error_put_back(strata__kept_error *e, strata_db *db, const char *context)
+{
+    if (e->code != STRATA_OK)
+        strata_driver_error(db, e->code, e->sqlstate[0] ? e->sqlstate : NULL, e->native,
+                            "%s%s%s", context ? context : "", context ? ": " : "",
+                            e->msg ? e->msg : strata_errstr(e->code));
+    free(e->msg);
+    e->msg = NULL;
+    return e->code;
+}

@@ -268,6 +268,19 @@ int strata__db_error(strata_db *db, int code, const char *fmt, ...) STRATA_PRINT
 /* Put "<context>: " in front of the handle's current message, keeping its
  * code, SQLSTATE and native code; returns the code. */
 int strata__db_error_context(strata_db *db, const char *fmt, ...) STRATA_PRINTF(2, 3);
+/* A handle's error (code, SQLSTATE, native code, message), kept across
+ * the clean-up statements that would clear or replace it (a rollback, a
+ * savepoint's, a setting put back). */
+typedef struct strata__kept_error {
+    int code, native;
+    char sqlstate[6];
+    char *msg;
+} strata__kept_error;
+void strata__error_keep(strata__kept_error *e, strata_db *db);
+/* Set the kept error on db again (nothing when there was none), with
+ * "<context>: " before its message when context is not NULL, and let go
+ * of the copy; returns its code. */
+int strata__error_put_back(strata__kept_error *e, strata_db *db, const char *context);
 
 /* The echo setting a new handle gets (STRATA_ECHO). */
 void strata__db_reset_echo(strata_db *db);

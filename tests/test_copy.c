@@ -649,9 +649,11 @@ END_TEST
 
 /* Rows that refer to rows after them, in their own table's key order
  * (across batches) or in a table copied later (two tables referring to
- * each other), arrive: what the target refuses for a foreign key goes
- * again once every table's rows are in.  A reference to a row the source
- * lacks still fails the copy, naming that row and no other. */
+ * each other), arrive: into empty tables their references are checked
+ * once every row is in; added to what the target holds, what it refuses
+ * for a foreign key goes again once every table's rows are in.  A
+ * reference to a row the source lacks still fails the copy, naming that
+ * row and no other. */
 START_TEST(copy_rows_that_refer_forward)
 {
     strata_db *here = th_open(), *other = open_other();
