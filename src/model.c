@@ -250,6 +250,7 @@ static strata__minfo *minfo_build(strata_session *s, const strata_model *m)
         mi->scale[i] = t.kind == STRATA_SQL_NUMERIC && t.length ? t.scale : -1;
         mi->kind[i] = t.kind;
         mi->ctypes[i] = (unsigned char)f->ctype;
+        mi->offsets[i] = f->offset;
         if (strata__ctype_bytes(f->ctype))
             mi->byte_fields |= 1ull << i;
         free(t.raw);
@@ -930,43 +931,46 @@ static __attribute__((noinline)) int read_other(strata_stmt *st, strata_object *
 
 int strata__read_fields(strata_stmt *st, strata_object *o, int *bad_field)
 {
-    strata__minfo *mi = o->priv->mi;
+    const strata__minfo *mi = o->priv->mi;
     int n = mi->nfields; /* at most STRATA__MAX_FIELDS: the session refuses more */
     strata_cell cells[STRATA__MAX_FIELDS];
     *bad_field = -1;
     int rc = strata__stmt_cells(st, 0, n, mi->ctypes, cells);
     if (rc != STRATA_OK)
         return rc;
-    const strata_field *fields = mi->m->fields;
     uint64_t set = 0; /* fields given a value below: not NULL */
     for (int f = 0; f < n; f++) {
-        strata_ctype ct = mi->ctypes[f];
         const strata_cell *in = &cells[f];
-        void *p = (char *)o + fields[f].offset;
+        char *p = (char *)o + mi->offsets[f];
         /* The common cases here, the others in read_other. */
-        if (in->state == STRATA_CELL_VALUE && (ct == STRATA_C_INT64 || ct == STRATA_C_TIMESTAMP)) {
-            *(int64_t *)p = in->u.i;
-            set |= 1ull << f;
-            continue;
-        }
-        if (in->state == STRATA_CELL_VALUE && ct == STRATA_C_TEXT) {
-            char *copy = strata__text_alloc(in->len);
-            if (!copy) {
-                rc = STRATA_E_NOMEM;
-                *bad_field = f;
-                break;
+        if (in->state == STRATA_CELL_VALUE) {
+            switch (mi->ctypes[f]) {
+            case STRATA_C_INT64:
+            case STRATA_C_TIMESTAMP:
+                *(int64_t *)p = in->u.i;
+                set |= 1ull << f;
+                continue;
+            case STRATA_C_TEXT: {
+                char *copy = strata__text_alloc(in->len);
+                if (!copy) {
+                    rc = STRATA_E_NOMEM;
+                    *bad_field = f;
+                    goto out;
+                }
+                memcpy(copy, in->u.p, in->len);
+                strata__text_free(*(char **)p);
+                *(char **)p = copy;
+                set |= 1ull << f;
+                continue;
             }
-            memcpy(copy, in->u.p, in->len);
-            strata__text_free(*(char **)p);
-            *(char **)p = copy;
-            set |= 1ull << f;
-            continue;
+            }
         }
         if ((rc = read_other(st, o, f, in)) != STRATA_OK) {
             *bad_field = f;
             break;
         }
     }
+out:
     o->priv->nulls &= ~set;
     return rc;
 }

@@ -43,6 +43,7 @@ typedef struct strata__minfo {
     strata_sqltype *kind;     /* per field: the portable type */
     unsigned char ctypes[STRATA__MAX_FIELDS]; /* per field: its strata_ctype, as the
                                                  driver's row_cells wants them */
+    size_t offsets[STRATA__MAX_FIELDS];       /* per field: where the struct holds it */
     uint64_t byte_fields;     /* bit f: field f is a text or a blob */
     int *relfk;               /* per relationship: a many-to-one's key field, else -1 */
     char **qcols;             /* per field: quoted column name */

@@ -47,6 +47,7 @@ typedef struct sqlite_stmt {
     bool running;    /* parameters bound, stepping */
     int64_t changes;
     unsigned char *decl; /* per column enum decl_class, computed once per preparation */
+    unsigned char *how;  /* per column sq_row_cells's way with it; in decl's block */
     char (*num)[NUMERIC_TEXT]; /* per column: a numeric value as text, this row */
     int reprepared;            /* SQLite's count of preparing the text again, when they were made */
 } sqlite_stmt;
@@ -436,6 +437,7 @@ static int sq_step(strata_backend_stmt *bst)
         free(st->decl);
         free(st->num);
         st->decl = NULL;
+        st->how = NULL;
         st->num = NULL;
     }
     if (rc == SQLITE_ROW)
@@ -563,7 +565,9 @@ static int decl_ready(sqlite_stmt *st)
 {
     if (st->decl)
         return STRATA_OK;
-    st->decl = calloc((size_t)sqlite3_column_count(st->h) + 1, 1);
+    size_t ncols = (size_t)sqlite3_column_count(st->h) + 1;
+    st->decl = calloc(ncols, 2);
+    st->how = st->decl ? st->decl + ncols : NULL;
     return st->decl ? STRATA_OK
                     : strata_driver_error(st->base.conn->db, STRATA_E_NOMEM, "53200", 0,
                                           "out of memory");
@@ -649,6 +653,44 @@ static int sq_row_values(strata_backend_stmt *bst, int col0, int n, strata_value
     return rc;
 }
 
+/* What sq_row_cells does with a column that is not NULL, decided once for
+ * its declared type and the field's C type: the one storage class it
+ * takes straight into the cell (two for HOW_DOUBLE); any other class, and
+ * every column of HOW_CORE, is left to the core.  Kept per column as
+ * (want << 4) | how, 0 before the first read: a statement's column feeds
+ * the same field at every row. */
+enum {
+    HOW_CORE = 1, /* NUMERIC (kept as decimal text), or no quick way */
+    HOW_INT,      /* INTEGER into an int64_t */
+    HOW_BOOL,     /* INTEGER 0 or 1 into a bool */
+    HOW_DOUBLE,   /* FLOAT, or INTEGER, into a double */
+    HOW_TEXT,     /* TEXT into a char * (not a declared datetime) */
+    HOW_TIME,     /* TEXT of a declared datetime into a strata_timestamp */
+    HOW_BLOB      /* BLOB into a strata_blob */
+};
+
+static __attribute__((noinline)) unsigned how_learn(sqlite_stmt *st, int col, unsigned w)
+{
+    int decl = decl_of(st, col);
+    unsigned how = HOW_CORE;
+    switch (w) {
+    case STRATA_C_INT64: how = decl < DECL_NUMERIC ? HOW_INT : HOW_CORE; break;
+    case STRATA_C_BOOL: how = decl < DECL_NUMERIC ? HOW_BOOL : HOW_CORE; break;
+    case STRATA_C_DOUBLE: how = decl < DECL_NUMERIC ? HOW_DOUBLE : HOW_CORE; break;
+    case STRATA_C_TEXT: how = decl != DECL_TIMESTAMP ? HOW_TEXT : HOW_CORE; break;
+    case STRATA_C_TIMESTAMP: how = decl == DECL_TIMESTAMP ? HOW_TIME : HOW_CORE; break;
+    case STRATA_C_BLOB: how = HOW_BLOB; break;
+    }
+    if (w < 16)
+        st->how[col] = (unsigned char)(w << 4 | how);
+    return how;
+}
+
+static int no_memory(sqlite_stmt *st)
+{
+    return strata_driver_error(st->base.conn->db, STRATA_E_NOMEM, "53200", 0, "out of memory");
+}
+
 /* The ORM's load of a row: each column straight into the form its field
  * wants, for the cases where that is what decode followed by the core's
  * conversion gives (strata__value_to_cell); the rest, and every column
@@ -660,53 +702,69 @@ static int sq_row_cells(strata_backend_stmt *bst, int col0, int n, const unsigne
     int rc = decl_ready(st);
     if (rc != STRATA_OK)
         return rc;
+    const unsigned char *known = st->how + col0;
     for (int i = 0; i < n; i++) {
-        int col = col0 + i, w = want[i];
         strata_cell *c = &out[i];
-        sqlite3_value *v = sqlite3_column_value(st->h, col);
+        sqlite3_value *v = sqlite3_column_value(st->h, col0 + i);
         int type = sqlite3_value_type(v);
-        c->len = 0;
+        c->state = STRATA_CELL_OTHER;
         if (type == SQLITE_NULL) {
             c->state = STRATA_CELL_NULL;
             continue;
         }
-        c->state = STRATA_CELL_OTHER;
-        int decl = decl_of(st, col);
-        if (type == SQLITE_INTEGER && decl < DECL_NUMERIC) {
-            int64_t i64 = sqlite3_value_int64(v);
-            if (w == STRATA_C_INT64 || (w == STRATA_C_BOOL && (i64 == 0 || i64 == 1))) {
-                c->u.i = i64;
-                c->state = STRATA_CELL_VALUE;
-            } else if (w == STRATA_C_DOUBLE) {
-                c->u.d = (double)i64;
+        unsigned how = known[i];
+        how = how >> 4 == want[i] ? how & 15 : how_learn(st, col0 + i, want[i]);
+        switch (how) {
+        case HOW_INT:
+            if (type == SQLITE_INTEGER) {
+                c->u.i = sqlite3_value_int64(v);
                 c->state = STRATA_CELL_VALUE;
             }
-        } else if (type == SQLITE_TEXT && (w == STRATA_C_TEXT || w == STRATA_C_TIMESTAMP) &&
-                   (w == STRATA_C_TIMESTAMP) == (decl == DECL_TIMESTAMP)) {
-            const char *p = (const char *)sqlite3_value_text(v);
-            size_t len = (size_t)sqlite3_value_bytes(v);
-            if (!p)
-                return strata_driver_error(st->base.conn->db, STRATA_E_NOMEM, "53200", 0,
-                                           "out of memory");
-            if (w == STRATA_C_TEXT) {
-                c->u.p = p;
-                c->len = len;
-                c->state = STRATA_CELL_VALUE;
-            } else if (strata_timestamp_parse(&c->u.i, p, len) == STRATA_OK) {
+            break;
+        case HOW_TEXT:
+            if (type == SQLITE_TEXT) {
+                if (!(c->u.p = sqlite3_value_text(v)))
+                    return no_memory(st);
+                c->len = (size_t)sqlite3_value_bytes(v);
                 c->state = STRATA_CELL_VALUE;
             }
-        } else if (type == SQLITE_FLOAT && w == STRATA_C_DOUBLE && decl < DECL_NUMERIC) {
-            c->u.d = sqlite3_value_double(v);
-            c->state = STRATA_CELL_VALUE;
-        } else if (type == SQLITE_BLOB && w == STRATA_C_BLOB) {
-            const void *p = sqlite3_value_blob(v);
-            size_t len = (size_t)sqlite3_value_bytes(v);
-            if (!p && len)
-                return strata_driver_error(st->base.conn->db, STRATA_E_NOMEM, "53200", 0,
-                                           "out of memory");
-            c->u.p = p ? p : "";
-            c->len = len;
-            c->state = STRATA_CELL_VALUE;
+            break;
+        case HOW_TIME:
+            if (type == SQLITE_TEXT) {
+                const char *p = (const char *)sqlite3_value_text(v);
+                if (!p)
+                    return no_memory(st);
+                if (strata_timestamp_parse(&c->u.i, p, (size_t)sqlite3_value_bytes(v)) ==
+                    STRATA_OK)
+                    c->state = STRATA_CELL_VALUE;
+            }
+            break;
+        case HOW_BOOL:
+            if (type == SQLITE_INTEGER) {
+                int64_t i64 = sqlite3_value_int64(v);
+                if (i64 == 0 || i64 == 1) {
+                    c->u.i = i64;
+                    c->state = STRATA_CELL_VALUE;
+                }
+            }
+            break;
+        case HOW_DOUBLE:
+            if (type == SQLITE_FLOAT || type == SQLITE_INTEGER) {
+                c->u.d = type == SQLITE_FLOAT ? sqlite3_value_double(v)
+                                              : (double)sqlite3_value_int64(v);
+                c->state = STRATA_CELL_VALUE;
+            }
+            break;
+        case HOW_BLOB:
+            if (type == SQLITE_BLOB) {
+                const void *p = sqlite3_value_blob(v);
+                c->len = (size_t)sqlite3_value_bytes(v);
+                if (!p && c->len)
+                    return no_memory(st);
+                c->u.p = p ? p : "";
+                c->state = STRATA_CELL_VALUE;
+            }
+            break;
         }
     }
     return STRATA_OK;
