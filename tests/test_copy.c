@@ -1223,11 +1223,80 @@ START_TEST(copy_refuses_one_database_by_two_connections)
 }
 END_TEST
 
+/* A partitioned PostgreSQL table is copied as the one table it is: its
+ * rows once, no table for a partition; and copied back into the emptied
+ * partitioned schema, its rows go where PostgreSQL routes them, the keys
+ * to and from the partitioned table made again.  On PostgreSQL the
+ * partitioned side is the database under test; on SQLite, a scratch
+ * schema on the server. */
+static void partitioned_schema(strata_db *pg)
+{
+    th_exec(pg, "CREATE TABLE sensor (id INTEGER NOT NULL, CONSTRAINT sensor_pkey PRIMARY KEY (id))");
+    th_exec(pg, "CREATE TABLE measure (id INTEGER NOT NULL, at DATE NOT NULL, v INTEGER, "
+                "sensor_id INTEGER NOT NULL, CONSTRAINT measure_pkey PRIMARY KEY (id, at), "
+                "CONSTRAINT measure_sensor FOREIGN KEY (sensor_id) REFERENCES sensor (id)) "
+                "PARTITION BY RANGE (at)");
+    th_exec(pg, "CREATE TABLE measure_2025 PARTITION OF measure "
+                "FOR VALUES FROM ('2025-01-01') TO ('2026-01-01')");
+    th_exec(pg, "CREATE TABLE measure_rest PARTITION OF measure DEFAULT");
+    th_exec(pg, "CREATE TABLE note (id INTEGER NOT NULL, m_id INTEGER NOT NULL, m_at DATE NOT NULL, "
+                "CONSTRAINT note_pkey PRIMARY KEY (id), CONSTRAINT note_measure FOREIGN KEY "
+                "(m_id, m_at) REFERENCES measure (id, at))");
+}
+
+START_TEST(copy_a_partitioned_table_as_one)
+{
+    strata_db *pg = th_is_pg() ? th_open() : open_pg_scratch("strata_parts");
+    partitioned_schema(pg);
+    th_exec(pg, "INSERT INTO sensor VALUES (1), (2)");
+    th_exec(pg, "INSERT INTO measure VALUES (1, '2025-03-01', 10, 1), (2, '2025-07-01', 20, 2), "
+                "(3, '2024-12-31', 30, 1), (4, '2026-01-01', 40, 2)");
+    th_exec(pg, "INSERT INTO note VALUES (1, 1, '2025-03-01'), (2, 4, '2026-01-01')");
+    strata_db *sqlite = open_sqlite_scratch("parts");
+    lines out = {.text = ""};
+    int rc = copy(pg, sqlite, &out, 3);
+    ck_assert_msg(rc == STRATA_OK, "copy: %s", strata_db_errmsg(sqlite));
+    ck_assert_int_eq(th_int(sqlite, "SELECT count(*) FROM measure"), 4);
+    ck_assert_int_eq(th_int(sqlite, "SELECT sum(v) FROM measure"), 100);
+    ck_assert_int_eq(th_int(sqlite, "SELECT count(*) FROM note"), 2);
+    ck_assert_int_eq(th_int(sqlite, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
+                                    "name LIKE 'measure%'"),
+                     1);
+    ck_assert_msg(!strstr(out.ends, "measure_"), "%s", out.ends);
+
+    /* Back into the emptied partitioned schema. */
+    th_exec(pg, "DELETE FROM note");
+    th_exec(pg, "DELETE FROM measure");
+    th_exec(pg, "DELETE FROM sensor");
+    out.text[0] = out.ends[0] = '\0';
+    rc = copy(sqlite, pg, &out, 3);
+    ck_assert_msg(rc == STRATA_OK, "copy back: %s", strata_db_errmsg(pg));
+    ck_assert_int_eq(th_int(pg, "SELECT count(*) FROM measure"), 4);
+    ck_assert_int_eq(th_int(pg, "SELECT count(*) FROM measure_2025"), 2);
+    ck_assert_int_eq(th_int(pg, "SELECT count(*) FROM measure_rest"), 2);
+    ck_assert_int_eq(th_int(pg, "SELECT count(*) FROM note"), 2);
+    ck_assert_int_eq(th_int(pg, "SELECT count(*) FROM pg_constraint WHERE conname IN "
+                                "('measure_sensor', 'note_measure') AND conparentid = 0 AND "
+                                "connamespace = current_schema()::regnamespace"),
+                     2);
+    /* Enforced again, through the partitioned table. */
+    strata_stmt *st;
+    ck_assert_int_eq(strata_stmt_prepare(&st, pg, "INSERT INTO measure VALUES "
+                                                  "(5, '2025-01-02', 1, 3)"),
+                     STRATA_OK);
+    ck_assert_int_eq(strata_stmt_step(st), STRATA_E_FOREIGN_KEY);
+    strata_stmt_finalize(st);
+    strata_db_close(sqlite);
+    strata_db_close(pg);
+}
+END_TEST
+
 static void add(TCase *tc, th_engine e)
 {
     (void)e;
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, copy_both_ways);
+    tcase_add_test(tc, copy_a_partitioned_table_as_one);
     tcase_add_test(tc, copy_refuses_a_different_target);
     tcase_add_test(tc, copy_failure_halfway_changes_nothing);
     tcase_add_test(tc, copy_key_counters);

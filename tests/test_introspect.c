@@ -171,6 +171,41 @@ START_TEST(introspect_not_valid_check)
 }
 END_TEST
 
+/* A partitioned table is one table, whatever its partitions: they are
+ * where PostgreSQL keeps its rows, not tables of the schema.  Listed,
+ * a comparison with the models would drop them and a copy would read
+ * their rows twice.  Each engine describes the same table. */
+START_TEST(introspect_partitions_are_their_table)
+{
+    strata_db *db = th_open();
+    if (th_is_pg()) {
+        th_exec(db, "CREATE TABLE measure (id INTEGER NOT NULL, at DATE NOT NULL, v INTEGER, "
+                    "CONSTRAINT measure_pkey PRIMARY KEY (id, at)) PARTITION BY RANGE (at)");
+        th_exec(db, "CREATE TABLE measure_2025 PARTITION OF measure "
+                    "FOR VALUES FROM ('2025-01-01') TO ('2026-01-01') PARTITION BY HASH (id)");
+        th_exec(db, "CREATE TABLE measure_2025_a PARTITION OF measure_2025 "
+                    "FOR VALUES WITH (MODULUS 2, REMAINDER 0)");
+        th_exec(db, "CREATE TABLE measure_2025_b PARTITION OF measure_2025 "
+                    "FOR VALUES WITH (MODULUS 2, REMAINDER 1)");
+        th_exec(db, "CREATE TABLE measure_rest PARTITION OF measure DEFAULT");
+        th_exec(db, "CREATE INDEX measure_v ON measure (v)");
+    } else {
+        th_exec(db, "CREATE TABLE measure (id INTEGER NOT NULL, at DATE NOT NULL, v INTEGER, "
+                    "CONSTRAINT measure_pkey PRIMARY KEY (id, at))");
+        th_exec(db, "CREATE INDEX measure_v ON measure (v)");
+    }
+    char *text = describe_live(db);
+    ck_assert_str_eq(text, "table measure\n"
+                           "  column id integer not null\n"
+                           "  column at date not null\n"
+                           "  column v integer null\n"
+                           "  primary key measure_pkey (id, at)\n"
+                           "  index measure_v (v)\n");
+    strata_free(text);
+    strata_db_close(db);
+}
+END_TEST
+
 START_TEST(introspect_refused_with_the_reason)
 {
     strata_db *db = th_open();
@@ -255,6 +290,7 @@ static void add(TCase *tc, th_engine e)
     (void)e;
     tcase_add_test(tc, introspect_hand_written_tables);
     tcase_add_test(tc, introspect_not_valid_check);
+    tcase_add_test(tc, introspect_partitions_are_their_table);
     tcase_add_test(tc, introspect_refused_with_the_reason);
 }
 

@@ -338,6 +338,50 @@ static void assert_rows_kept(strata_db *db)
     ck_assert_int_eq(th_int(db, "SELECT count(*) FROM owner"), 1);
 }
 
+/* A table partitioned by hand on PostgreSQL is the table its model
+ * declares: comparing the models with the database finds nothing to
+ * change, and above all no partition to drop.  On SQLite the same table,
+ * plain. */
+START_TEST(migrate_partitions_are_not_dropped)
+{
+    strata_db *db = th_open();
+    th_lines out = {""};
+    strata_migrations *m = repo_init(&out);
+    strata_metadata *md = models_md(&user_model, NULL, NULL);
+    strata_table *t;
+    ck_assert_int_eq(strata_metadata_add_table(md, "measure", &t), STRATA_OK);
+    ck_assert_int_eq(strata_table_add_column(t, "id", "integer", 0, NULL), STRATA_OK);
+    ck_assert_int_eq(strata_table_add_column(t, "at", "date", 0, NULL), STRATA_OK);
+    ck_assert_int_eq(strata_table_add_column(t, "v", "integer", STRATA_NULLABLE, NULL), STRATA_OK);
+    ck_assert_int_eq(strata_table_set_primary_key(t, "measure_pkey", "id, at"), STRATA_OK);
+    strata_metadata *users = models_md(&user_model, NULL, NULL);
+    TH_MOK(m, strata_migrations_autogenerate(m, db, users, "users", NULL));
+    strata_metadata_free(users);
+    TH_MOK(m, strata_migrations_upgrade(m, db, "head"));
+    th_exec(db, th_is_pg() ? "CREATE TABLE measure (id INTEGER NOT NULL, at DATE NOT NULL, "
+                             "v INTEGER, CONSTRAINT measure_pkey PRIMARY KEY (id, at)) "
+                             "PARTITION BY RANGE (at)"
+                           : "CREATE TABLE measure (id INTEGER NOT NULL, at DATE NOT NULL, "
+                             "v INTEGER, CONSTRAINT measure_pkey PRIMARY KEY (id, at))");
+    if (th_is_pg()) {
+        th_exec(db, "CREATE TABLE measure_2025 PARTITION OF measure "
+                    "FOR VALUES FROM ('2025-01-01') TO ('2026-01-01')");
+        th_exec(db, "CREATE TABLE measure_rest PARTITION OF measure DEFAULT");
+    }
+    th_exec(db, "INSERT INTO measure VALUES (1, '2025-03-01', 1), (2, '2024-03-01', 2)");
+    char *id;
+    out.text[0] = '\0';
+    TH_MOK(m, strata_migrations_autogenerate(m, db, md, "nothing", &id));
+    ck_assert_ptr_null(id);
+    ck_assert_str_eq(out.text, "No changes in schema detected.\n");
+    TH_MOK(m, strata_migrations_check(m, db, md));
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM measure"), 2);
+    strata_metadata_free(md);
+    strata_migrations_free(m);
+    strata_db_close(db);
+}
+END_TEST
+
 START_TEST(migrate_each_kind_of_change)
 {
     strata_db *db = th_open();
@@ -1627,6 +1671,7 @@ END_TEST
 static void add(TCase *tc, th_engine e)
 {
     tcase_add_test(tc, migrate_tutorial_sequence);
+    tcase_add_test(tc, migrate_partitions_are_not_dropped);
     tcase_add_test(tc, migrate_each_kind_of_change);
     tcase_add_test(tc, migrate_hand_written_renames_and_sql);
     tcase_add_test(tc, migrate_foreign_keys_stay_on);

@@ -112,7 +112,9 @@ static int read_columns(strata_table *t, strata_db *db, int64_t oid)
     return rc == STRATA_DONE ? STRATA_OK : rc;
 }
 
-/* Primary key, unique and foreign key constraints: one row per column. */
+/* Primary key, unique and foreign key constraints: one row per column.
+ * A key to a partitioned table is one constraint: the rows PostgreSQL
+ * adds for it, one per partition (conparentid), are left out. */
 static int read_constraints(strata_table *t, strata_db *db, int64_t oid)
 {
     strata_stmt *st;
@@ -126,7 +128,7 @@ static int read_constraints(strata_table *t, strata_db *db, int64_t oid)
         "LEFT JOIN pg_class fr ON fr.oid = con.confrelid "
         "LEFT JOIN pg_attribute fa ON fa.attrelid = con.confrelid "
         "AND fa.attnum = con.confkey[k.o] "
-        "WHERE con.conrelid = ? AND con.contype IN ('p', 'u', 'f') "
+        "WHERE con.conrelid = ? AND con.contype IN ('p', 'u', 'f') AND con.conparentid = 0 "
         "ORDER BY con.conname, k.o");
     if (rc != STRATA_OK)
         return rc;
@@ -289,6 +291,10 @@ static int read_indexes(strata_table *t, strata_db *db, int64_t oid)
     return rc == STRATA_DONE ? STRATA_OK : rc;
 }
 
+/* The tables of the current schema.  A partitioned table is one table:
+ * its partitions hold its rows, read through it.  Listed as tables, a
+ * comparison with the models would drop them and a copy would read their
+ * rows twice. */
 static int pg_introspect(strata_metadata *md, strata_db *db, const char *const *exclude)
 {
     strata_stmt *st;
@@ -296,6 +302,7 @@ static int pg_introspect(strata_metadata *md, strata_db *db, const char *const *
                                  "SELECT c.oid::bigint, c.relname FROM pg_class c "
                                  "JOIN pg_namespace n ON n.oid = c.relnamespace "
                                  "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') "
+                                 "AND NOT c.relispartition "
                                  "ORDER BY c.relname");
     if (rc != STRATA_OK)
         return rc;

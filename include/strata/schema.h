@@ -260,6 +260,8 @@ STRATA_API int strata_metadata_drop_all(const strata_metadata *md, strata_db *db
  * constraints, foreign keys and check constraints.  Engine tables
  * (sqlite_*, catalogs), strata's version table `strata_version`, and the
  * tables named in `exclude` (NULL-terminated, may be NULL) are left out.
+ * A partitioned PostgreSQL table is one table: its partitions are left
+ * out, and a key to it is one key.
  * Caller frees *out with strata_metadata_free().
  */
 STRATA_API int strata_schema_introspect(strata_metadata **out, strata_db *db,
