@@ -384,9 +384,22 @@ int strata__stmt_step(strata_stmt *st);
  * the public getters: for the ORM, whose callers made it. */
 int strata__stmt_value(strata_stmt *st, int col, strata_value *out);
 /* Columns col0 to col0 + n - 1 of the current row as cells for fields of
- * the C types want[0 .. n - 1] (strata_cell, <strata/sys/driver.h>). */
-int strata__stmt_cells(strata_stmt *st, int col0, int n, const unsigned char *want,
-                       strata_cell *out);
+ * the C types want[0 .. n - 1] (strata_cell, <strata/sys/driver.h>).  The
+ * common case (a row, columns known to exist, a driver with row_cells)
+ * calls the driver here, without a call into stmt.c: the ORM asks once a
+ * row. */
+int strata__stmt_cells_checked(strata_stmt *st, int col0, int n, const unsigned char *want,
+                               strata_cell *out);
+static inline int strata__stmt_cells(strata_stmt *st, int col0, int n, const unsigned char *want,
+                                     strata_cell *out)
+{
+    if (n > 0 && st && st->bst && st->state == STMT_ROWS && col0 >= 0 && n <= st->ncols - col0) {
+        const strata_driver *d = st->bst->conn->driver;
+        if (d->version >= 8 && d->row_cells)
+            return d->row_cells(st->bst, col0, n, want, out);
+    }
+    return strata__stmt_cells_checked(st, col0, n, want, out);
+}
 
 /* stmt.c: finalize every idle cached statement; statements still handed
  * out leave the cache and are destroyed at their own finalize.  Can't

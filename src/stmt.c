@@ -672,8 +672,8 @@ static __attribute__((noinline)) int cells_refused(strata_stmt *st, int col0)
     return fetch(st, col0 < 0 || col0 >= st->ncols ? col0 : st->ncols, &v);
 }
 
-int strata__stmt_cells(strata_stmt *st, int col0, int n, const unsigned char *want,
-                       strata_cell *out)
+int strata__stmt_cells_checked(strata_stmt *st, int col0, int n, const unsigned char *want,
+                               strata_cell *out)
 {
     if (n <= 0)
         return STRATA_OK;
