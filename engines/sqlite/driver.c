@@ -411,21 +411,10 @@ static int bind_all(sqlite_stmt *st)
     return STRATA_OK;
 }
 
-static int sq_step(strata_backend_stmt *bst)
+/* What a step that gave no row, or the first step of an execution, says
+ * and leaves behind. */
+static int step_result(sqlite_stmt *st, int rc, bool starting)
 {
-    sqlite_stmt *st = (sqlite_stmt *)bst;
-    if (!st->h)
-        return STRATA_DONE;
-    bool starting = !st->running;
-    if (starting) {
-        int rc = bind_all(st);
-        if (rc != STRATA_OK)
-            return rc;
-        st->running = true;
-        st->changes = 0;
-        start_clock((sqlite_conn *)bst->conn);
-    }
-    int rc = sqlite3_step(st->h);
     /* SQLite prepares the text again, inside an execution's first step,
      * when the schema changed (a column added to a table read with
      * SELECT *, one's type changed by a rebuild): what was made per
@@ -443,11 +432,35 @@ static int sq_step(strata_backend_stmt *bst)
     if (rc == SQLITE_ROW)
         return STRATA_ROW;
     if (rc == SQLITE_DONE) {
-        sqlite3 *h = ((sqlite_conn *)bst->conn)->h;
+        sqlite3 *h = ((sqlite_conn *)st->base.conn)->h;
         st->changes = sqlite3_stmt_readonly(st->h) ? 0 : sqlite3_changes64(h);
         return STRATA_DONE;
     }
-    return report((sqlite_conn *)bst->conn);
+    return report((sqlite_conn *)st->base.conn);
+}
+
+static __attribute__((noinline)) int step_first(sqlite_stmt *st)
+{
+    int rc = bind_all(st);
+    if (rc != STRATA_OK)
+        return rc;
+    st->running = true;
+    st->changes = 0;
+    start_clock((sqlite_conn *)st->base.conn);
+    return step_result(st, sqlite3_step(st->h), true);
+}
+
+/* The next row of an execution under way is the common call (every row
+ * of a result): decided here, the rest apart. */
+static int sq_step(strata_backend_stmt *bst)
+{
+    sqlite_stmt *st = (sqlite_stmt *)bst;
+    if (!st->h)
+        return STRATA_DONE;
+    if (!st->running)
+        return step_first(st);
+    int rc = sqlite3_step(st->h);
+    return rc == SQLITE_ROW ? STRATA_ROW : step_result(st, rc, false);
 }
 
 static int sq_reset(strata_backend_stmt *bst)
