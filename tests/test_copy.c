@@ -1248,6 +1248,17 @@ START_TEST(copy_a_partitioned_table_as_one)
 {
     strata_db *pg = th_is_pg() ? th_open() : open_pg_scratch("strata_parts");
     partitioned_schema(pg);
+    /* A partition of a table in another schema is a table of this one. */
+    char far[64], sql[512];
+    snprintf(far, sizeof far, "strata_far_%d", (int)getpid());
+    snprintf(sql, sizeof sql, "DROP SCHEMA IF EXISTS %s CASCADE; CREATE SCHEMA %s; "
+             "CREATE TABLE %s.far (id INTEGER NOT NULL, PRIMARY KEY (id)) PARTITION BY RANGE (id)",
+             far, far, far);
+    th_exec(pg, sql);
+    snprintf(sql, sizeof sql, "CREATE TABLE far_low PARTITION OF %s.far FOR VALUES FROM (0) TO (100)",
+             far);
+    th_exec(pg, sql);
+    th_exec(pg, "INSERT INTO far_low VALUES (7), (8)");
     th_exec(pg, "INSERT INTO sensor VALUES (1), (2)");
     th_exec(pg, "INSERT INTO measure VALUES (1, '2025-03-01', 10, 1), (2, '2025-07-01', 20, 2), "
                 "(3, '2024-12-31', 30, 1), (4, '2026-01-01', 40, 2)");
@@ -1263,11 +1274,13 @@ START_TEST(copy_a_partitioned_table_as_one)
                                     "name LIKE 'measure%'"),
                      1);
     ck_assert_msg(!strstr(out.ends, "measure_"), "%s", out.ends);
+    ck_assert_int_eq(th_int(sqlite, "SELECT sum(id) FROM far_low"), 15);
 
     /* Back into the emptied partitioned schema. */
     th_exec(pg, "DELETE FROM note");
     th_exec(pg, "DELETE FROM measure");
     th_exec(pg, "DELETE FROM sensor");
+    th_exec(pg, "DELETE FROM far_low");
     out.text[0] = out.ends[0] = '\0';
     rc = copy(sqlite, pg, &out, 3);
     ck_assert_msg(rc == STRATA_OK, "copy back: %s", strata_db_errmsg(pg));
@@ -1286,6 +1299,10 @@ START_TEST(copy_a_partitioned_table_as_one)
                      STRATA_OK);
     ck_assert_int_eq(strata_stmt_step(st), STRATA_E_FOREIGN_KEY);
     strata_stmt_finalize(st);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM %s.far", far);
+    ck_assert_int_eq(th_int(pg, sql), 2);
+    snprintf(sql, sizeof sql, "DROP SCHEMA %s CASCADE", far);
+    th_exec(pg, sql);
     strata_db_close(sqlite);
     strata_db_close(pg);
 }

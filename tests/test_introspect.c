@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "harness.h"
 
@@ -178,6 +179,8 @@ END_TEST
 START_TEST(introspect_partitions_are_their_table)
 {
     strata_db *db = th_open();
+    char far[64], sql[512];
+    snprintf(far, sizeof far, "strata_far_%d", (int)getpid());
     if (th_is_pg()) {
         th_exec(db, "CREATE TABLE measure (id INTEGER NOT NULL, at DATE NOT NULL, v INTEGER, "
                     "CONSTRAINT measure_pkey PRIMARY KEY (id, at)) PARTITION BY RANGE (at)");
@@ -189,19 +192,49 @@ START_TEST(introspect_partitions_are_their_table)
                     "FOR VALUES WITH (MODULUS 2, REMAINDER 1)");
         th_exec(db, "CREATE TABLE measure_rest PARTITION OF measure DEFAULT");
         th_exec(db, "CREATE INDEX measure_v ON measure (v)");
+        /* A partition of a table in another schema is a table here: the
+         * only way to its rows from this schema. */
+        snprintf(sql, sizeof sql, "DROP SCHEMA IF EXISTS %s CASCADE; CREATE SCHEMA %s; "
+                 "CREATE TABLE %s.far (id INTEGER NOT NULL, PRIMARY KEY (id)) "
+                 "PARTITION BY RANGE (id)", far, far, far);
+        th_exec(db, sql);
+        snprintf(sql, sizeof sql, "CREATE TABLE far_low PARTITION OF %s.far "
+                 "FOR VALUES FROM (0) TO (100)", far);
+        th_exec(db, sql);
     } else {
         th_exec(db, "CREATE TABLE measure (id INTEGER NOT NULL, at DATE NOT NULL, v INTEGER, "
                     "CONSTRAINT measure_pkey PRIMARY KEY (id, at))");
         th_exec(db, "CREATE INDEX measure_v ON measure (v)");
+        th_exec(db, "CREATE TABLE far_low (id INT NOT NULL, " /* not the rowid */
+                    "CONSTRAINT far_low_pkey PRIMARY KEY (id))");
     }
     char *text = describe_live(db);
-    ck_assert_str_eq(text, "table measure\n"
+    ck_assert_str_eq(text, "table far_low\n"
+                           "  column id integer not null\n"
+                           "  primary key far_low_pkey (id)\n"
+                           "table measure\n"
                            "  column id integer not null\n"
                            "  column at date not null\n"
                            "  column v integer null\n"
                            "  primary key measure_pkey (id, at)\n"
                            "  index measure_v (v)\n");
     strata_free(text);
+    if (th_is_pg()) {
+        /* A key to one partition cannot be said of the one table: refused,
+         * with what to do. */
+        th_exec(db, "CREATE TABLE pick (id INTEGER PRIMARY KEY, m_id INTEGER, m_at DATE, "
+                    "CONSTRAINT pick_m FOREIGN KEY (m_id, m_at) REFERENCES measure_2025 (id, at))");
+        strata_metadata *md = NULL;
+        th_rc(db, strata_schema_introspect(&md, db, NULL), STRATA_E_UNSUPPORTED);
+        ck_assert_ptr_null(md);
+        ck_assert_msg(strstr(strata_db_errmsg(db),
+                             "table pick: foreign key pick_m refers to measure_2025, a partition "
+                             "of measure, which is described as one table: refer to measure "
+                             "instead"),
+                      "%s", strata_db_errmsg(db));
+        snprintf(sql, sizeof sql, "DROP TABLE pick; DROP SCHEMA %s CASCADE", far);
+        th_exec(db, sql);
+    }
     strata_db_close(db);
 }
 END_TEST

@@ -112,23 +112,40 @@ static int read_columns(strata_table *t, strata_db *db, int64_t oid)
     return rc == STRATA_DONE ? STRATA_OK : rc;
 }
 
+/* Whether pg_class row `r` is a partition whose parent is in its own
+ * schema: not a table of the description, its rows read through the
+ * parent (pg_introspect).  A partition of a table in another schema is a
+ * table here: the description holds it, rows and keys. */
+#define PARTITION_READ_THROUGH_PARENT(r)                                                   \
+    "(" r ".relispartition AND EXISTS (SELECT 1 FROM pg_inherits pi JOIN pg_class pp "     \
+    "ON pp.oid = pi.inhparent WHERE pi.inhrelid = " r ".oid AND pp.relnamespace = " r \
+    ".relnamespace))"
+
 /* Primary key, unique and foreign key constraints: one row per column.
  * A key to a partitioned table is one constraint: the rows PostgreSQL
- * adds for it, one per partition (conparentid), are left out. */
+ * adds for it, one per partition, are left out (conparentid: a key the
+ * table's own key in this schema made).  A key to a partition read
+ * through its parent cannot be said: refused, naming the parent. */
 static int read_constraints(strata_table *t, strata_db *db, int64_t oid)
 {
     strata_stmt *st;
     int rc = strata_stmt_prepare(
         &st, db,
         "SELECT con.conname, con.contype::text, a.attname, fr.relname, fa.attname, "
-        "con.confdeltype::text, con.confupdtype::text "
-        "FROM pg_constraint con "
+        "con.confdeltype::text, con.confupdtype::text, "
+        "CASE WHEN " PARTITION_READ_THROUGH_PARENT("fr") " THEN (SELECT pp.relname "
+        "FROM pg_inherits pi JOIN pg_class pp ON pp.oid = pi.inhparent "
+        "WHERE pi.inhrelid = fr.oid) END "
+        "FROM pg_constraint con JOIN pg_class t ON t.oid = con.conrelid "
         "CROSS JOIN LATERAL unnest(con.conkey) WITH ORDINALITY AS k(attnum, o) "
         "JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum "
         "LEFT JOIN pg_class fr ON fr.oid = con.confrelid "
         "LEFT JOIN pg_attribute fa ON fa.attrelid = con.confrelid "
         "AND fa.attnum = con.confkey[k.o] "
-        "WHERE con.conrelid = ? AND con.contype IN ('p', 'u', 'f') AND con.conparentid = 0 "
+        "WHERE con.conrelid = ? AND con.contype IN ('p', 'u', 'f') "
+        "AND (con.conparentid = 0 OR NOT EXISTS (SELECT 1 FROM pg_constraint pc "
+        "JOIN pg_class pt ON pt.oid = pc.conrelid WHERE pc.oid = con.conparentid "
+        "AND pt.relnamespace = t.relnamespace)) "
         "ORDER BY con.conname, k.o");
     if (rc != STRATA_OK)
         return rc;
@@ -138,11 +155,18 @@ static int read_constraints(strata_table *t, strata_db *db, int64_t oid)
         const char *name = strata__stmt_text(st, 0), *type = strata__stmt_text(st, 1);
         const char *col = strata__stmt_text(st, 2), *ref = strata__stmt_text(st, 3);
         const char *ref_col = strata__stmt_text(st, 4), *on_delete = strata__stmt_text(st, 5);
-        const char *on_update = strata__stmt_text(st, 6);
+        const char *on_update = strata__stmt_text(st, 6), *parent = strata__stmt_text(st, 7);
         if ((rc = strata__row_error(st)) != STRATA_OK)
             break;
         if (!name || !type) {
             rc = STRATA_E_DATA;
+            break;
+        }
+        if (parent) {
+            rc = strata__db_error(db, STRATA_E_UNSUPPORTED,
+                                  "table %s: foreign key %s refers to %s, a partition of %s, "
+                                  "which is described as one table: refer to %s instead",
+                                  t->name, name, ref ? ref : "", parent, parent);
             break;
         }
         if (!cur || strcmp(cur->name, name) != 0) {
@@ -294,7 +318,8 @@ static int read_indexes(strata_table *t, strata_db *db, int64_t oid)
 /* The tables of the current schema.  A partitioned table is one table:
  * its partitions hold its rows, read through it.  Listed as tables, a
  * comparison with the models would drop them and a copy would read their
- * rows twice. */
+ * rows twice.  A partition of a table in another schema is listed: here
+ * it is the only way to its rows. */
 static int pg_introspect(strata_metadata *md, strata_db *db, const char *const *exclude)
 {
     strata_stmt *st;
@@ -302,7 +327,7 @@ static int pg_introspect(strata_metadata *md, strata_db *db, const char *const *
                                  "SELECT c.oid::bigint, c.relname FROM pg_class c "
                                  "JOIN pg_namespace n ON n.oid = c.relnamespace "
                                  "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') "
-                                 "AND NOT c.relispartition "
+                                 "AND NOT " PARTITION_READ_THROUGH_PARENT("c") " "
                                  "ORDER BY c.relname");
     if (rc != STRATA_OK)
         return rc;

@@ -261,7 +261,9 @@ STRATA_API int strata_metadata_drop_all(const strata_metadata *md, strata_db *db
  * (sqlite_*, catalogs), strata's version table `strata_version`, and the
  * tables named in `exclude` (NULL-terminated, may be NULL) are left out.
  * A partitioned PostgreSQL table is one table: its partitions are left
- * out, and a key to it is one key.
+ * out (but for those of a table in another schema), and a key to it is
+ * one key; a key to one of its partitions is refused
+ * (STRATA_E_UNSUPPORTED).
  * Caller frees *out with strata_metadata_free().
  */
 STRATA_API int strata_schema_introspect(strata_metadata **out, strata_db *db,
