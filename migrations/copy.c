@@ -46,6 +46,9 @@ typedef enum canon { CANON_PLAIN, CANON_NUMBER, CANON_UUID, CANON_JSON } canon;
 typedef struct table_copy {
     const strata_table *t;
     char *qsrc, *qdst; /* the table's name quoted for each side */
+    char *from_src;    /* where its rows are read on the source: qsrc, or
+                          ONLY qsrc for a PostgreSQL table others inherit
+                          from (their rows are theirs, copied with them) */
     int ncols;
     canon *canon;      /* per column */
     char *src_select;  /* SELECT cols FROM t ORDER BY key */
@@ -334,15 +337,18 @@ static int table_prepare(copier *c, table_copy *tc, const strata_table *t)
     strata__sb_init(&sb);
     strata__sb_ident(&sb, dd, t->name);
     tc->qdst = strata__sb_take(&sb);
+    strata__sb_init(&sb);
+    strata__sb_cat(&sb, t->inherited ? "ONLY " : "", tc->qsrc ? tc->qsrc : "", (char *)NULL);
+    tc->from_src = strata__sb_take(&sb);
     tc->canon = calloc((size_t)t->ncols + 1, sizeof *tc->canon);
-    if (!tc->qsrc || !tc->qdst || !tc->canon)
+    if (!tc->qsrc || !tc->qdst || !tc->from_src || !tc->canon)
         return STRATA_E_NOMEM;
     for (int i = 0; i < t->ncols; i++)
         tc->canon[i] = canon_of(t->cols[i]);
     strata__sb_init(&sb);
     strata__sb_puts(&sb, "SELECT ");
     put_columns(&sb, sd, t);
-    strata__sb_printf(&sb, " FROM %s", tc->qsrc);
+    strata__sb_printf(&sb, " FROM %s", tc->from_src);
     /* Key order: parents before the children that reference them within
      * one table (a tree of comments), and a stable order for messages. */
     const strata__names *key = t->pk ? &t->pk->cols : NULL;
@@ -364,6 +370,7 @@ static void table_free(table_copy *tc)
 {
     free(tc->qsrc);
     free(tc->qdst);
+    free(tc->from_src);
     free(tc->canon);
     free(tc->src_select);
     free(tc->dst_select);
@@ -1113,7 +1120,7 @@ static int copy_table(copier *c, table_copy *tc)
 {
     double start = now_s();
     int64_t total = 0;
-    int rc = count_rows(c->src, tc->qsrc, &total);
+    int rc = count_rows(c->src, tc->from_src, &total);
     if (rc != STRATA_OK)
         return failed_on(c, c->src, "counting the rows of table %s", tc->t->name);
     if (c->o.progress && total > 0)

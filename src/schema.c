@@ -803,6 +803,7 @@ strata_table *strata__table_copy(const strata_table *t)
         strata__table_free(n);
         return NULL;
     }
+    n->inherited = t->inherited;
     return n;
 }
 

@@ -1308,12 +1308,41 @@ START_TEST(copy_a_partitioned_table_as_one)
 }
 END_TEST
 
+/* A PostgreSQL table other tables inherit from (INHERITS) is read without
+ * their rows: they are tables of their own, copied with theirs, each row
+ * once.  On PostgreSQL the database under test; on SQLite, a scratch
+ * schema on the server. */
+START_TEST(copy_an_inherited_table_without_its_children)
+{
+    strata_db *pg = th_is_pg() ? th_open() : open_pg_scratch("strata_inherit");
+    th_exec(pg, "CREATE TABLE event (id INTEGER NOT NULL, what TEXT, "
+                "CONSTRAINT event_pkey PRIMARY KEY (id))");
+    th_exec(pg, "CREATE TABLE event_old (CONSTRAINT event_old_pkey PRIMARY KEY (id)) "
+                "INHERITS (event)");
+    th_exec(pg, "INSERT INTO event VALUES (1, 'a'), (2, 'b')");
+    th_exec(pg, "INSERT INTO event_old VALUES (3, 'c')");
+    strata_db *sqlite = open_sqlite_scratch("inherit");
+    lines out = {.text = ""};
+    int rc = copy(pg, sqlite, &out, 0);
+    ck_assert_msg(rc == STRATA_OK, "copy: %s", strata_db_errmsg(sqlite));
+    ck_assert_int_eq(th_int(sqlite, "SELECT count(*) FROM event"), 2);
+    ck_assert_int_eq(th_int(sqlite, "SELECT sum(id) FROM event"), 3);
+    ck_assert_int_eq(th_int(sqlite, "SELECT count(*) FROM event_old"), 1);
+    ck_assert_msg(strstr(out.text, " ok\n") && !strstr(out.text, "DIFFERS"), "%s", out.text);
+    strata_db_close(sqlite);
+    th_exec(pg, "DROP TABLE event_old");
+    th_exec(pg, "DROP TABLE event");
+    strata_db_close(pg);
+}
+END_TEST
+
 static void add(TCase *tc, th_engine e)
 {
     (void)e;
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, copy_both_ways);
     tcase_add_test(tc, copy_a_partitioned_table_as_one);
+    tcase_add_test(tc, copy_an_inherited_table_without_its_children);
     tcase_add_test(tc, copy_refuses_a_different_target);
     tcase_add_test(tc, copy_failure_halfway_changes_nothing);
     tcase_add_test(tc, copy_key_counters);

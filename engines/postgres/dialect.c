@@ -319,12 +319,17 @@ static int read_indexes(strata_table *t, strata_db *db, int64_t oid)
  * its partitions hold its rows, read through it.  Listed as tables, a
  * comparison with the models would drop them and a copy would read their
  * rows twice.  A partition of a table in another schema is listed: here
- * it is the only way to its rows. */
+ * it is the only way to its rows.  A table other tables inherit from
+ * (INHERITS) is marked: its children are tables of their own, and its
+ * own rows are read without theirs. */
 static int pg_introspect(strata_metadata *md, strata_db *db, const char *const *exclude)
 {
     strata_stmt *st;
     int rc = strata_stmt_prepare(&st, db,
-                                 "SELECT c.oid::bigint, c.relname FROM pg_class c "
+                                 "SELECT c.oid::bigint, c.relname, c.relkind = 'r' AND EXISTS "
+                                 "(SELECT 1 FROM pg_inherits i JOIN pg_class ch "
+                                 "ON ch.oid = i.inhrelid WHERE i.inhparent = c.oid "
+                                 "AND NOT ch.relispartition) FROM pg_class c "
                                  "JOIN pg_namespace n ON n.oid = c.relnamespace "
                                  "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') "
                                  "AND NOT " PARTITION_READ_THROUGH_PARENT("c") " "
@@ -336,7 +341,9 @@ static int pg_introspect(strata_metadata *md, strata_db *db, const char *const *
     while ((rc = strata_stmt_step(st)) == STRATA_ROW) {
         const char *name = strata__stmt_text(st, 1);
         int64_t oid = 0;
+        int inherited = 0;
         strata_stmt_column_int64(st, 0, &oid);
+        strata_stmt_column_bool(st, 2, &inherited);
         if ((rc = strata__row_error(st)) != STRATA_OK)
             break;
         if (!name || strata__introspect_excluded(name, exclude))
@@ -350,6 +357,7 @@ static int pg_introspect(strata_metadata *md, strata_db *db, const char *const *
             rc = STRATA_E_NOMEM;
             break;
         }
+        t->inherited = inherited != 0;
         oids[n++] = oid;
     }
     strata_stmt_finalize(st);
