@@ -98,9 +98,10 @@ struct strata_table {
     int nidx;
     strata__cons **cons; /* unique, foreign key and check constraints */
     int ncons;
-    /* Introspected on PostgreSQL: other tables inherit from it (INHERITS,
-     * not partitions), so a plain SELECT would read their rows too.  Its
-     * own rows are read with ONLY (db copy). */
+    /* Introspected on PostgreSQL: other tables of its schema inherit from
+     * it (INHERITS, not partitions), so a plain SELECT would read their
+     * rows too, which are theirs.  Its own rows are read with ONLY (db
+     * copy). */
     bool inherited;
 };
 

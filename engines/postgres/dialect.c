@@ -319,9 +319,9 @@ static int read_indexes(strata_table *t, strata_db *db, int64_t oid)
  * its partitions hold its rows, read through it.  Listed as tables, a
  * comparison with the models would drop them and a copy would read their
  * rows twice.  A partition of a table in another schema is listed: here
- * it is the only way to its rows.  A table other tables inherit from
- * (INHERITS) is marked: its children are tables of their own, and its
- * own rows are read without theirs. */
+ * it is the only way to its rows.  A table other tables of this schema
+ * inherit from (INHERITS) is marked: those are tables of their own here,
+ * and its own rows are read without theirs. */
 static int pg_introspect(strata_metadata *md, strata_db *db, const char *const *exclude)
 {
     strata_stmt *st;
@@ -329,7 +329,8 @@ static int pg_introspect(strata_metadata *md, strata_db *db, const char *const *
                                  "SELECT c.oid::bigint, c.relname, c.relkind = 'r' AND EXISTS "
                                  "(SELECT 1 FROM pg_inherits i JOIN pg_class ch "
                                  "ON ch.oid = i.inhrelid WHERE i.inhparent = c.oid "
-                                 "AND NOT ch.relispartition) FROM pg_class c "
+                                 "AND NOT ch.relispartition AND ch.relnamespace = c.relnamespace) "
+                                 "FROM pg_class c "
                                  "JOIN pg_namespace n ON n.oid = c.relnamespace "
                                  "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') "
                                  "AND NOT " PARTITION_READ_THROUGH_PARENT("c") " "
