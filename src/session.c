@@ -571,22 +571,24 @@ static int refresh_from_row(strata_object *o, strata_stmt *st, int col0, bool re
     return STRATA_OK;
 }
 
-int strata__session_load_row(strata_session *s, strata__minfo *mi, strata_stmt *st, int col0,
-                             bool reread, strata_object **out)
+/* The general way to a row's key and the object the identity map holds
+ * for it (*o, or NULL): each key column's cell, converted where the
+ * driver left it to the core.  A key of one column is left in *in for
+ * the load. */
+static __attribute__((noinline)) int key_lookup(strata_session *s, strata__minfo *mi,
+                                                strata_stmt *st, int col0, strata_cell *in,
+                                                strata_object **o)
 {
-    *out = NULL;
     strata__cell cells[STRATA__MAX_KEY];
     bool owned[STRATA__MAX_KEY];
     strata__key key = {0};
-    /* The key's cells first, for the identity map; a key of one column is
-     * kept for the load when the object is new. */
-    strata_cell in = {0};
     int rc = STRATA_OK, k = 0;
+    *o = NULL;
     for (; k < mi->npk && rc == STRATA_OK; k++) {
         int f = mi->pkf[k];
-        rc = strata__stmt_cells(st, col0 + f, 1, &mi->ctypes[f], &in);
+        rc = strata__stmt_cells(st, col0 + f, 1, &mi->ctypes[f], in);
         if (rc == STRATA_OK)
-            rc = strata__take_cell(st, col0 + f, mi->m->fields[f].ctype, &in, &cells[k],
+            rc = strata__take_cell(st, col0 + f, mi->m->fields[f].ctype, in, &cells[k],
                                    &owned[k]);
         else
             owned[k] = false;
@@ -594,7 +596,8 @@ int strata__session_load_row(strata_session *s, strata__minfo *mi, strata_stmt *
         if (rc == STRATA_OK && cells[k].null)
             rc = STRATA_NULL;
     }
-    strata_object *o = rc == STRATA_OK ? strata__identity_find_key(mi, key) : NULL;
+    if (rc == STRATA_OK)
+        *o = strata__identity_find_key(mi, key);
     while (k-- > 0)
         if (owned[k])
             free(cells[k].p);
@@ -606,6 +609,25 @@ int strata__session_load_row(strata_session *s, strata__minfo *mi, strata_stmt *
         snprintf(what, sizeof what, "reading %s's key", mi->m->name);
         return strata__session_error_in(s, rc, what);
     }
+    return STRATA_OK;
+}
+
+int strata__session_load_row(strata_session *s, strata__minfo *mi, strata_stmt *st, int col0,
+                             bool reread, strata_object **out)
+{
+    *out = NULL;
+    /* The key's cells first, for the identity map; a key of one column is
+     * kept for the load when the object is new.  The common key, one
+     * integer the driver gave as it is, is looked up here. */
+    strata_cell in;
+    strata_object *o;
+    int rc;
+    if (mi->pk >= 0 &&
+        strata__stmt_cells(st, col0 + mi->pk, 1, &mi->ctypes[mi->pk], &in) == STRATA_OK &&
+        in.state == STRATA_CELL_VALUE)
+        o = strata__identity_find(mi, in.u.i);
+    else if ((rc = key_lookup(s, mi, st, col0, &in, &o)) != STRATA_OK)
+        return rc;
     if (o) {
         *out = o;
         /* Within the transaction that loaded it, the identity map wins;
