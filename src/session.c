@@ -571,6 +571,17 @@ static int refresh_from_row(strata_object *o, strata_stmt *st, int col0, bool re
     return STRATA_OK;
 }
 
+/* The session's error for a row whose key could not be read. */
+static __attribute__((noinline)) int key_failed(strata_session *s, strata__minfo *mi, int rc)
+{
+    if (rc == STRATA_NULL)
+        return strata__session_error(s, STRATA_E_DATA, "reading %s's key: %s", mi->m->name,
+                                     strata_errstr(rc));
+    char what[160];
+    snprintf(what, sizeof what, "reading %s's key", mi->m->name);
+    return strata__session_error_in(s, rc, what);
+}
+
 /* The general way to a row's key and the object the identity map holds
  * for it (*o, or NULL): each key column's cell, converted where the
  * driver left it to the core.  A key of one column is left in *in for
@@ -601,15 +612,7 @@ static __attribute__((noinline)) int key_lookup(strata_session *s, strata__minfo
     while (k-- > 0)
         if (owned[k])
             free(cells[k].p);
-    if (rc == STRATA_NULL)
-        return strata__session_error(s, STRATA_E_DATA, "reading %s's key: %s", mi->m->name,
-                                     strata_errstr(rc));
-    if (rc != STRATA_OK) {
-        char what[160];
-        snprintf(what, sizeof what, "reading %s's key", mi->m->name);
-        return strata__session_error_in(s, rc, what);
-    }
-    return STRATA_OK;
+    return rc == STRATA_OK ? STRATA_OK : key_failed(s, mi, rc);
 }
 
 int strata__session_load_row(strata_session *s, strata__minfo *mi, strata_stmt *st, int col0,
@@ -621,11 +624,13 @@ int strata__session_load_row(strata_session *s, strata__minfo *mi, strata_stmt *
      * integer the driver gave as it is, is looked up here. */
     strata_cell in;
     strata_object *o;
-    int rc;
+    int rc = STRATA_OK;
     if (mi->pk >= 0 &&
-        strata__stmt_cells(st, col0 + mi->pk, 1, &mi->ctypes[mi->pk], &in) == STRATA_OK &&
+        (rc = strata__stmt_cells(st, col0 + mi->pk, 1, &mi->ctypes[mi->pk], &in)) == STRATA_OK &&
         in.state == STRATA_CELL_VALUE)
         o = strata__identity_find(mi, in.u.i);
+    else if (rc != STRATA_OK)
+        return key_failed(s, mi, rc); /* not asked twice: the first answer stands */
     else if ((rc = key_lookup(s, mi, st, col0, &in, &o)) != STRATA_OK)
         return rc;
     if (o) {
