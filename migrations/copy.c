@@ -46,9 +46,10 @@ typedef enum canon { CANON_PLAIN, CANON_NUMBER, CANON_UUID, CANON_JSON } canon;
 typedef struct table_copy {
     const strata_table *t;
     char *qsrc, *qdst; /* the table's name quoted for each side */
-    char *from_src;    /* where its rows are read on the source: qsrc, or
-                          ONLY qsrc for a PostgreSQL table others inherit
-                          from (their rows are theirs, copied with them) */
+    char *from_src;    /* where its rows are read on the source: qsrc, and
+                          for a PostgreSQL table others inherit from, the
+                          rows of those copied as tables of their own left
+                          out (rows_elsewhere) */
     int ncols;
     canon *canon;      /* per column */
     char *src_select;  /* SELECT cols FROM t ORDER BY key */
@@ -338,7 +339,10 @@ static int table_prepare(copier *c, table_copy *tc, const strata_table *t)
     strata__sb_ident(&sb, dd, t->name);
     tc->qdst = strata__sb_take(&sb);
     strata__sb_init(&sb);
-    strata__sb_cat(&sb, t->inherited ? "ONLY " : "", tc->qsrc ? tc->qsrc : "", (char *)NULL);
+    strata__sb_puts(&sb, tc->qsrc ? tc->qsrc : "");
+    if (t->rows_elsewhere)
+        strata__sb_cat(&sb, " WHERE tableoid <> ALL ('", t->rows_elsewhere, "'::oid[])",
+                       (char *)NULL);
     tc->from_src = strata__sb_take(&sb);
     tc->canon = calloc((size_t)t->ncols + 1, sizeof *tc->canon);
     if (!tc->qsrc || !tc->qdst || !tc->from_src || !tc->canon)

@@ -747,6 +747,7 @@ void strata__table_free(strata_table *t)
     free(t->cols);
     free(t->idx);
     free(t->cons);
+    free(t->rows_elsewhere);
     free(t->name);
     free(t);
 }
@@ -803,7 +804,10 @@ strata_table *strata__table_copy(const strata_table *t)
         strata__table_free(n);
         return NULL;
     }
-    n->inherited = t->inherited;
+    if (t->rows_elsewhere && !(n->rows_elsewhere = strata__strdup(t->rows_elsewhere))) {
+        strata__table_free(n);
+        return NULL;
+    }
     return n;
 }
 

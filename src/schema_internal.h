@@ -98,11 +98,12 @@ struct strata_table {
     int nidx;
     strata__cons **cons; /* unique, foreign key and check constraints */
     int ncons;
-    /* Introspected on PostgreSQL: other tables of its schema inherit from
-     * it (INHERITS, not partitions), so a plain SELECT would read their
-     * rows too, which are theirs.  Its own rows are read with ONLY (db
-     * copy). */
-    bool inherited;
+    /* Introspected on PostgreSQL: the tables below it (INHERITS) that are
+     * tables of the description themselves, and every table below those,
+     * as an array of oids ("{16401,16407}"): a plain SELECT of this table
+     * reads their rows too, which are theirs, and db copy leaves them out
+     * of its read (tableoid).  NULL: nothing to leave out. */
+    char *rows_elsewhere;
 };
 
 typedef struct strata__naming {

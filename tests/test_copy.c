@@ -1308,30 +1308,50 @@ START_TEST(copy_a_partitioned_table_as_one)
 }
 END_TEST
 
-/* A PostgreSQL table other tables inherit from (INHERITS) is read without
- * their rows: they are tables of their own, copied with theirs, each row
- * once.  On PostgreSQL the database under test; on SQLite, a scratch
- * schema on the server. */
+/* A PostgreSQL table other tables inherit from (INHERITS): the rows of
+ * those copied as tables of their own, and of everything below them, are
+ * theirs, not the parent's; the rows of a child in another schema, which
+ * the copy does not list, are read through the parent.  Each row once.
+ * On PostgreSQL the database under test; on SQLite, a scratch schema on
+ * the server. */
 START_TEST(copy_an_inherited_table_without_its_children)
 {
     strata_db *pg = th_is_pg() ? th_open() : open_pg_scratch("strata_inherit");
+    char far[64], sql[1024];
+    snprintf(far, sizeof far, "strata_heir_%d", (int)getpid());
     th_exec(pg, "CREATE TABLE event (id INTEGER NOT NULL, what TEXT, "
                 "CONSTRAINT event_pkey PRIMARY KEY (id))");
     th_exec(pg, "CREATE TABLE event_old (CONSTRAINT event_old_pkey PRIMARY KEY (id)) "
                 "INHERITS (event)");
+    /* event <- far.event_far <- event_deep, the middle in another schema,
+     * and far.event_farther below it too. */
+    snprintf(sql, sizeof sql, "DROP SCHEMA IF EXISTS %s CASCADE; CREATE SCHEMA %s; "
+             "CREATE TABLE %s.event_far (CONSTRAINT event_far_pkey PRIMARY KEY (id)) "
+             "INHERITS (event); CREATE TABLE event_deep (CONSTRAINT event_deep_pkey "
+             "PRIMARY KEY (id)) INHERITS (%s.event_far); CREATE TABLE %s.event_farther () "
+             "INHERITS (%s.event_far)", far, far, far, far, far, far);
+    th_exec(pg, sql);
     th_exec(pg, "INSERT INTO event VALUES (1, 'a'), (2, 'b')");
     th_exec(pg, "INSERT INTO event_old VALUES (3, 'c')");
+    snprintf(sql, sizeof sql, "INSERT INTO %s.event_far VALUES (4, 'd'); "
+             "INSERT INTO %s.event_farther VALUES (6, 'f')", far, far);
+    th_exec(pg, sql);
+    th_exec(pg, "INSERT INTO event_deep VALUES (5, 'e')");
     strata_db *sqlite = open_sqlite_scratch("inherit");
     lines out = {.text = ""};
     int rc = copy(pg, sqlite, &out, 0);
     ck_assert_msg(rc == STRATA_OK, "copy: %s", strata_db_errmsg(sqlite));
-    ck_assert_int_eq(th_int(sqlite, "SELECT count(*) FROM event"), 2);
-    ck_assert_int_eq(th_int(sqlite, "SELECT sum(id) FROM event"), 3);
-    ck_assert_int_eq(th_int(sqlite, "SELECT count(*) FROM event_old"), 1);
+    ck_assert_int_eq(th_int(sqlite, "SELECT count(*) FROM event"), 4);
+    ck_assert_int_eq(th_int(sqlite, "SELECT sum(id) FROM event"), 13); /* 1, 2, 4 and 6 */
+    ck_assert_int_eq(th_int(sqlite, "SELECT sum(id) FROM event_old"), 3);
+    ck_assert_int_eq(th_int(sqlite, "SELECT sum(id) FROM event_deep"), 5);
+    ck_assert_int_eq(th_int(sqlite, "SELECT count(*) FROM sqlite_master WHERE name = 'event_far'"),
+                     0);
     ck_assert_msg(strstr(out.text, " ok\n") && !strstr(out.text, "DIFFERS"), "%s", out.text);
     strata_db_close(sqlite);
-    th_exec(pg, "DROP TABLE event_old");
-    th_exec(pg, "DROP TABLE event");
+    snprintf(sql, sizeof sql, "DROP TABLE event_deep; DROP SCHEMA %s CASCADE; "
+             "DROP TABLE event_old; DROP TABLE event", far);
+    th_exec(pg, sql);
     strata_db_close(pg);
 }
 END_TEST

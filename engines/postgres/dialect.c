@@ -315,21 +315,33 @@ static int read_indexes(strata_table *t, strata_db *db, int64_t oid)
     return rc == STRATA_DONE ? STRATA_OK : rc;
 }
 
+/* Whether pg_class row `r` is a table pg_introspect lists beside the
+ * table `c` it is read for. */
+#define LISTED_HERE(r)                                                                \
+    "(" r ".relkind IN ('r', 'p') AND " r ".relnamespace = c.relnamespace AND NOT " \
+    PARTITION_READ_THROUGH_PARENT(r) ")"
+
 /* The tables of the current schema.  A partitioned table is one table:
  * its partitions hold its rows, read through it.  Listed as tables, a
  * comparison with the models would drop them and a copy would read their
  * rows twice.  A partition of a table in another schema is listed: here
- * it is the only way to its rows.  A table other tables of this schema
- * inherit from (INHERITS) is marked: those are tables of their own here,
- * and its own rows are read without theirs. */
+ * it is the only way to its rows.  Below a table other tables inherit
+ * from (INHERITS), those listed here are tables of their own, with
+ * everything below them: their oids go with the table (rows_elsewhere),
+ * so that a read of it leaves their rows to them.  The others (in
+ * another schema, foreign tables) have only that read. */
 static int pg_introspect(strata_metadata *md, strata_db *db, const char *const *exclude)
 {
     strata_stmt *st;
     int rc = strata_stmt_prepare(&st, db,
-                                 "SELECT c.oid::bigint, c.relname, c.relkind = 'r' AND EXISTS "
-                                 "(SELECT 1 FROM pg_inherits i JOIN pg_class ch "
-                                 "ON ch.oid = i.inhrelid WHERE i.inhparent = c.oid "
-                                 "AND NOT ch.relispartition AND ch.relnamespace = c.relnamespace) "
+                                 "SELECT c.oid::bigint, c.relname, "
+                                 "(WITH RECURSIVE d(oid, own) AS ("
+                                 "SELECT x.oid, " LISTED_HERE("x") " FROM pg_inherits i "
+                                 "JOIN pg_class x ON x.oid = i.inhrelid WHERE i.inhparent = c.oid "
+                                 "UNION ALL SELECT x.oid, d.own OR " LISTED_HERE("x") " FROM d "
+                                 "JOIN pg_inherits i ON i.inhparent = d.oid "
+                                 "JOIN pg_class x ON x.oid = i.inhrelid) "
+                                 "SELECT array_agg(d.oid ORDER BY d.oid)::text FROM d WHERE d.own) "
                                  "FROM pg_class c "
                                  "JOIN pg_namespace n ON n.oid = c.relnamespace "
                                  "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') "
@@ -340,11 +352,9 @@ static int pg_introspect(strata_metadata *md, strata_db *db, const char *const *
     int64_t *oids = NULL;
     int n = 0;
     while ((rc = strata_stmt_step(st)) == STRATA_ROW) {
-        const char *name = strata__stmt_text(st, 1);
+        const char *name = strata__stmt_text(st, 1), *elsewhere = strata__stmt_text(st, 2);
         int64_t oid = 0;
-        int inherited = 0;
         strata_stmt_column_int64(st, 0, &oid);
-        strata_stmt_column_bool(st, 2, &inherited);
         if ((rc = strata__row_error(st)) != STRATA_OK)
             break;
         if (!name || strata__introspect_excluded(name, exclude))
@@ -358,8 +368,17 @@ static int pg_introspect(strata_metadata *md, strata_db *db, const char *const *
             rc = STRATA_E_NOMEM;
             break;
         }
-        t->inherited = inherited != 0;
         oids[n++] = oid;
+        /* Digits, commas and braces only: it goes into the copy's SQL. */
+        if (elsewhere && strspn(elsewhere, "{},0123456789") != strlen(elsewhere)) {
+            rc = strata__db_error(db, STRATA_E_DATA, "table %s: the tables below it read as %s",
+                                  name, elsewhere);
+            break;
+        }
+        if (elsewhere && !(t->rows_elsewhere = strata__strdup(elsewhere))) {
+            rc = STRATA_E_NOMEM;
+            break;
+        }
     }
     strata_stmt_finalize(st);
     if (rc == STRATA_DONE)
