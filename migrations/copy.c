@@ -47,9 +47,9 @@ typedef struct table_copy {
     const strata_table *t;
     char *qsrc, *qdst; /* the table's name quoted for each side */
     char *from_src;    /* where its rows are read on the source: qsrc, and
-                          for a PostgreSQL table others inherit from, the
-                          rows of those copied as tables of their own left
-                          out (rows_elsewhere) */
+                          the introspection's condition that leaves out
+                          rows of other copied tables (own_rows: a
+                          PostgreSQL table others inherit from) */
     int ncols;
     canon *canon;      /* per column */
     char *src_select;  /* SELECT cols FROM t ORDER BY key */
@@ -340,9 +340,8 @@ static int table_prepare(copier *c, table_copy *tc, const strata_table *t)
     tc->qdst = strata__sb_take(&sb);
     strata__sb_init(&sb);
     strata__sb_puts(&sb, tc->qsrc ? tc->qsrc : "");
-    if (t->rows_elsewhere)
-        strata__sb_cat(&sb, " WHERE tableoid <> ALL ('", t->rows_elsewhere, "'::oid[])",
-                       (char *)NULL);
+    if (t->own_rows)
+        strata__sb_cat(&sb, " WHERE ", t->own_rows, (char *)NULL);
     tc->from_src = strata__sb_take(&sb);
     tc->canon = calloc((size_t)t->ncols + 1, sizeof *tc->canon);
     if (!tc->qsrc || !tc->qdst || !tc->from_src || !tc->canon)

@@ -747,7 +747,7 @@ void strata__table_free(strata_table *t)
     free(t->cols);
     free(t->idx);
     free(t->cons);
-    free(t->rows_elsewhere);
+    free(t->own_rows);
     free(t->name);
     free(t);
 }
@@ -804,7 +804,7 @@ strata_table *strata__table_copy(const strata_table *t)
         strata__table_free(n);
         return NULL;
     }
-    if (t->rows_elsewhere && !(n->rows_elsewhere = strata__strdup(t->rows_elsewhere))) {
+    if (t->own_rows && !(n->own_rows = strata__strdup(t->own_rows))) {
         strata__table_free(n);
         return NULL;
     }

@@ -98,12 +98,14 @@ struct strata_table {
     int nidx;
     strata__cons **cons; /* unique, foreign key and check constraints */
     int ncons;
-    /* Introspected on PostgreSQL: the tables below it (INHERITS) that are
-     * tables of the description themselves, and every table below those,
-     * as an array of oids ("{16401,16407}"): a plain SELECT of this table
-     * reads their rows too, which are theirs, and db copy leaves them out
-     * of its read (tableoid).  NULL: nothing to leave out. */
-    char *rows_elsewhere;
+    /* Introspected, in the engine's SQL: a condition on the table's rows
+     * (for a WHERE) that leaves out those a plain SELECT of it reads but
+     * that belong to other tables of the description.  PostgreSQL: the
+     * rows of the tables below it (INHERITS) that are tables of the
+     * description themselves, and of every table below those, by their
+     * tableoid.  db copy reads and counts the table with it.  NULL: every
+     * row a SELECT reads is the table's. */
+    char *own_rows;
 };
 
 typedef struct strata__naming {

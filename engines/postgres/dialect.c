@@ -327,8 +327,8 @@ static int read_indexes(strata_table *t, strata_db *db, int64_t oid)
  * rows twice.  A partition of a table in another schema is listed: here
  * it is the only way to its rows.  Below a table other tables inherit
  * from (INHERITS), those listed here are tables of their own, with
- * everything below them: their oids go with the table (rows_elsewhere),
- * so that a read of it leaves their rows to them.  The others (in
+ * everything below them: a condition on their tableoid goes with the
+ * table (own_rows), so that a read of it leaves their rows to them.  The others (in
  * another schema, foreign tables) have only that read. */
 static int pg_introspect(strata_metadata *md, strata_db *db, const char *const *exclude)
 {
@@ -369,15 +369,20 @@ static int pg_introspect(strata_metadata *md, strata_db *db, const char *const *
             break;
         }
         oids[n++] = oid;
-        /* Digits, commas and braces only: it goes into the copy's SQL. */
+        /* Digits, commas and braces only: it goes into SQL. */
         if (elsewhere && strspn(elsewhere, "{},0123456789") != strlen(elsewhere)) {
             rc = strata__db_error(db, STRATA_E_DATA, "table %s: the tables below it read as %s",
                                   name, elsewhere);
             break;
         }
-        if (elsewhere && !(t->rows_elsewhere = strata__strdup(elsewhere))) {
-            rc = STRATA_E_NOMEM;
-            break;
+        if (elsewhere) {
+            strata__sb sb;
+            strata__sb_init(&sb);
+            strata__sb_cat(&sb, "tableoid <> ALL ('", elsewhere, "'::oid[])", (char *)NULL);
+            if (!(t->own_rows = strata__sb_take(&sb))) {
+                rc = STRATA_E_NOMEM;
+                break;
+            }
         }
     }
     strata_stmt_finalize(st);
