@@ -156,10 +156,6 @@ int strata__drv_prepare(strata_db *db, strata_backend_stmt **out, const char *sq
     return db->driver->prepare(out, db->conn, sql, nparams);
 }
 
-int strata__drv_step(strata_backend_stmt *bst) { return bst->conn->driver->step(bst); }
-
-int strata__drv_reset(strata_backend_stmt *bst) { return bst->conn->driver->reset(bst); }
-
 void strata__drv_finalize(strata_backend_stmt *bst)
 {
     if (bst)
@@ -186,11 +182,6 @@ int strata__drv_execute_many(strata_backend_stmt *bst, size_t n, int (*bind)(voi
                              int (*row)(void *, size_t), void *ctx)
 {
     return bst->conn->driver->execute_many(bst, n, bind, row, ctx);
-}
-
-int strata__drv_column_count(strata_backend_stmt *bst)
-{
-    return bst->conn->driver->column_count(bst);
 }
 
 const char *strata__drv_column_name(strata_backend_stmt *bst, int col)

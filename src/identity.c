@@ -99,12 +99,16 @@ bool strata__key_eq(const strata__minfo *mi, const strata__key a, const strata__
  * order (a table read through) fill neighbouring slots: one cache line
  * holds several, where a hash would scatter every row to its own line
  * and page.  Other keys take 32 bits of their hash. */
+static uint32_t int_tag(int64_t id)
+{
+    uint64_t k = (uint64_t)id;
+    return (uint32_t)k ^ (uint32_t)((k >> 32) * 0x9E3779B97F4A7C15ull >> 32);
+}
+
 static uint32_t tag_of(const strata__minfo *mi, const strata__key key)
 {
-    if (mi->pk >= 0 && !key[0]->null) {
-        uint64_t k = (uint64_t)key[0]->i;
-        return (uint32_t)k ^ (uint32_t)((k >> 32) * 0x9E3779B97F4A7C15ull >> 32);
-    }
+    if (mi->pk >= 0 && !key[0]->null)
+        return int_tag(key[0]->i);
     return (uint32_t)(strata__key_hash(mi, key) >> 17);
 }
 
@@ -119,8 +123,30 @@ static size_t step_of(uint32_t tag)
     return (size_t)(h ^ h >> 16) | 1;
 }
 
+/* The object of the integer key id, or NULL: the common key, looked up
+ * on its own path (a get, a row read) without the general key's cells. */
+strata_object *strata__identity_find(strata__minfo *mi, int64_t id)
+{
+    if (mi->pk < 0 || !mi->nslots)
+        return NULL;
+    uint32_t tag = int_tag(id);
+    size_t mask = mi->nslots - 1, step = step_of(tag);
+    for (size_t i = tag & mask;; i = (i + step) & mask) {
+        strata_object *o = mi->slots[i];
+        if (!o)
+            return NULL;
+        if (o == (strata_object *)mi || mi->tags[i] != tag)
+            continue;
+        const strata__cell *c = &o->priv->loaded[mi->pk];
+        if (!c->null && c->i == id)
+            return o;
+    }
+}
+
 strata_object *strata__identity_find_key(strata__minfo *mi, const strata__key key)
 {
+    if (mi->pk >= 0 && !key[0]->null)
+        return strata__identity_find(mi, key[0]->i);
     if (!mi->nslots)
         return NULL;
     uint32_t tag = tag_of(mi, key);
@@ -131,12 +157,6 @@ strata_object *strata__identity_find_key(strata__minfo *mi, const strata__key ke
             return NULL;
         if (o == (strata_object *)mi || mi->tags[i] != tag)
             continue;
-        if (mi->pk >= 0 && !key[0]->null) { /* one integer: compared in place */
-            const strata__cell *c = &o->priv->loaded[mi->pk];
-            if (!c->null && c->i == key[0]->i)
-                return o;
-            continue;
-        }
         strata__key ok;
         strata__object_key(o, ok);
         if (strata__key_eq(mi, ok, key))
@@ -144,61 +164,56 @@ strata_object *strata__identity_find_key(strata__minfo *mi, const strata__key ke
     }
 }
 
-strata_object *strata__identity_find(strata__minfo *mi, int64_t id)
+/* Room for one more key: the map twice the size, or rebuilt at the same
+ * size when removed objects' marks fill most of it (a long session that
+ * loads and lets go of rows with ever new keys does not grow the map with
+ * them).  False when there is none.  Apart from identity_put, whose
+ * common case stays small. */
+static __attribute__((noinline)) bool identity_grow(strata__minfo *mi)
 {
-    if (mi->pk < 0)
-        return NULL;
-    strata__cell c = {.i = id};
-    strata__key key = {&c};
-    return strata__identity_find_key(mi, key);
+    size_t n = !mi->nslots                           ? 64
+               : (mi->nlive + 1) * 4 <= mi->nslots ? mi->nslots
+                                                     : mi->nslots * 2;
+    /* A slot's tag picks it among at most 2^32: past that, the map
+     * stays as it is, as when memory is short. */
+    strata_object **slots =
+        n - 1 <= UINT32_MAX ? calloc(n, sizeof *slots + sizeof(uint32_t)) : NULL;
+    /* Without memory to grow or rebuild, a map with room left still
+     * takes it: putting back an object just taken out must not fail. */
+    if (!slots)
+        return mi->nused + 1 < mi->nslots;
+    uint32_t *tags = (uint32_t *)(slots + n);
+    strata_object **old = mi->slots;
+    const uint32_t *oldtags = mi->tags;
+    size_t oldn = mi->nslots;
+    mi->slots = slots;
+    mi->tags = tags;
+    mi->nslots = n;
+    mi->nused = 0;
+    /* Every key is different: each object goes to the first free slot
+     * from its tag, without reading it. */
+    for (size_t j = 0; j < oldn; j++) {
+        strata_object *m = old[j];
+        if (!m || m == (strata_object *)mi)
+            continue;
+        size_t i = oldtags[j] & (n - 1), step = step_of(oldtags[j]);
+        while (slots[i])
+            i = (i + step) & (n - 1);
+        slots[i] = m;
+        tags[i] = oldtags[j];
+        mi->nused++;
+    }
+    assert(mi->nused == mi->nlive);
+    free(old);
+    return true;
 }
 
 bool strata__identity_put(strata__minfo *mi, strata_object *o)
 {
     if (!mi->npk || !o->priv->loaded)
         return true;
-    if ((mi->nused + 1) * 2 > mi->nslots) {
-        /* Twice the size, or the same when removed objects' marks fill
-         * most of it (a long session that loads and lets go of rows with
-         * ever new keys does not grow the map with them). */
-        size_t n = !mi->nslots                           ? 64
-                   : (mi->nlive + 1) * 4 <= mi->nslots ? mi->nslots
-                                                         : mi->nslots * 2;
-        /* A slot's tag picks it among at most 2^32: past that, the map
-         * stays as it is, as when memory is short. */
-        strata_object **slots =
-            n - 1 <= UINT32_MAX ? calloc(n, sizeof *slots + sizeof(uint32_t)) : NULL;
-        /* Without memory to grow or rebuild, a map with room left still
-         * takes it: putting back an object just taken out must not fail. */
-        if (!slots && mi->nused + 1 < mi->nslots)
-            goto insert;
-        if (!slots)
-            return false;
-        uint32_t *tags = (uint32_t *)(slots + n);
-        strata_object **old = mi->slots;
-        const uint32_t *oldtags = mi->tags;
-        size_t oldn = mi->nslots;
-        mi->slots = slots;
-        mi->tags = tags;
-        mi->nslots = n;
-        mi->nused = 0;
-        /* Every key is different: each object goes to the first free slot
-         * from its tag, without reading it. */
-        for (size_t j = 0; j < oldn; j++) {
-            strata_object *m = old[j];
-            if (!m || m == (strata_object *)mi)
-                continue;
-            size_t i = oldtags[j] & (n - 1), step = step_of(oldtags[j]);
-            while (slots[i])
-                i = (i + step) & (n - 1);
-            slots[i] = m;
-            tags[i] = oldtags[j];
-            mi->nused++;
-        }
-        assert(mi->nused == mi->nlive);
-        free(old);
-    }
-insert:;
+    if ((mi->nused + 1) * 2 > mi->nslots && !identity_grow(mi))
+        return false;
     strata__key key;
     strata__object_key(o, key);
     uint32_t tag = tag_of(mi, key);

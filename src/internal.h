@@ -376,6 +376,11 @@ int strata__stmt_prepare_hinted(strata_stmt **out, strata_db *db, const char *sq
  * the fields of objects the program cannot touch meanwhile. */
 int strata__stmt_bind_text_ref(strata_stmt *st, int index, const char *text, size_t len);
 int strata__stmt_bind_blob_ref(strata_stmt *st, int index, const void *data, size_t len);
+/* strata_stmt_bind_int64() and strata_stmt_finalize() without the thread
+ * check, for the ORM's calls that made it; the handle is not closed
+ * meanwhile (the caller holds it), so no zombie is left to free. */
+int strata__stmt_bind_int64(strata_stmt *st, int index, int64_t value);
+void strata__stmt_release(strata_stmt *st);
 /* strata_stmt_step() without the thread check, for the ORM's loops,
  * whose public callers made it (once per call, not once per row). */
 int strata__stmt_step(strata_stmt *st);
@@ -435,15 +440,26 @@ int strata__drv_cancel(strata_db *db);
 int strata__drv_set_timeout(strata_db *db, int ms);
 int strata__drv_rollback(strata_db *db);
 int strata__drv_prepare(strata_db *db, strata_backend_stmt **out, const char *sql, int nparams);
-int strata__drv_step(strata_backend_stmt *bst);
-int strata__drv_reset(strata_backend_stmt *bst);
+/* Stepping, resetting and counting columns are every execution's calls:
+ * straight to the driver, inline. */
+static inline int strata__drv_step(strata_backend_stmt *bst)
+{
+    return bst->conn->driver->step(bst);
+}
+static inline int strata__drv_reset(strata_backend_stmt *bst)
+{
+    return bst->conn->driver->reset(bst);
+}
+static inline int strata__drv_column_count(strata_backend_stmt *bst)
+{
+    return bst->conn->driver->column_count(bst);
+}
 void strata__drv_finalize(strata_backend_stmt *bst);
 int64_t strata__drv_changes(strata_backend_stmt *bst);
 int strata__drv_set_streaming(strata_backend_stmt *bst, int on);
 bool strata__drv_can_execute_many(strata_backend_stmt *bst);
 int strata__drv_execute_many(strata_backend_stmt *bst, size_t n, int (*bind)(void *, size_t),
                              int (*row)(void *, size_t), void *ctx);
-int strata__drv_column_count(strata_backend_stmt *bst);
 const char *strata__drv_column_name(strata_backend_stmt *bst, int col);
 const char *strata__drv_column_decltype(strata_backend_stmt *bst, int col);
 int strata__drv_column_value(strata_backend_stmt *bst, int col, strata_value *out);

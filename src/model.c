@@ -975,43 +975,77 @@ out:
     return rc;
 }
 
-int strata__load_fields(strata_stmt *st, int col0, strata_object *o, const strata_cell *key,
-                        int have, int *bad_field)
+/* Field f's cell, as load_fields leaves it to take_cell: a conversion,
+ * a type error, a double, a boolean, a blob.  A scalar goes to its field
+ * here.  *own: the cell holds a copy of its own, to free.  Apart, so that
+ * the common loop stays small. */
+static __attribute__((noinline)) int load_other(strata_stmt *st, int col, strata_object *o, int f,
+                                                const strata_cell *v, strata__cell *c, bool *own)
 {
-    strata__minfo *mi = o->priv->mi;
-    const strata_field *fields = mi->m->fields;
+    strata_ctype ct = o->priv->mi->ctypes[f];
+    int rc = strata__take_cell(st, col, ct, v, c, own);
+    if (rc != STRATA_OK || c->null || strata__ctype_bytes(ct))
+        return rc;
+    void *field = (char *)o + o->priv->mi->offsets[f];
+    switch (ct) {
+    case STRATA_C_BOOL: *(bool *)field = c->i != 0; break;
+    case STRATA_C_DOUBLE: *(double *)field = c->d; break;
+    default: *(int64_t *)field = c->i; break; /* an integer or a timestamp */
+    }
+    return STRATA_OK;
+}
+
+/* A text or blob's len bytes into the snapshot at w, NUL-terminated, and
+ * a copy of the field's own (a text's in strata__text_alloc's form): the
+ * copy, or NULL without memory. */
+static __attribute__((noinline)) char *own_copy(char *w, const char *bytes, size_t len,
+                                                strata_ctype ct)
+{
+    if (len)
+        memcpy(w, bytes, len);
+    w[len] = '\0';
+    char *copy = ct == STRATA_C_TEXT ? strata__text_alloc(len) : malloc(len + 1);
+    if (copy)
+        memcpy(copy, w, len + 1);
+    return copy;
+}
+
+int strata__load_fields(strata_stmt *st, int col0, strata_object *o, int *bad_field)
+{
+    struct strata__object *p = o->priv;
+    const strata__minfo *mi = p->mi;
     const unsigned char *ctypes = mi->ctypes;
     int n = mi->nfields; /* at most STRATA__MAX_FIELDS: the session refuses more */
     strata__cell cells[STRATA__MAX_FIELDS];
     strata_cell in[STRATA__MAX_FIELDS];
     uint64_t owned = 0; /* bit f: cells[f] holds a copy of its own (take_cell's) */
-    *bad_field = -1;
-    /* The row's cells in one call to the driver (two, around a column
-     * read already); the driver's bytes stay valid until the next step.
-     * Then one block for the snapshot, and the fields.  A session's
-     * object shares each short text with its snapshot: one copy, in the
-     * arena, that the object's field points at until the program sets
-     * another (strata_set_text leaves arena bytes be).  Longer texts and
-     * blobs get a copy of their own, so that setting them gives the
-     * memory back. */
-    int rc = strata__stmt_cells(st, col0, have < 0 ? n : have, ctypes, in);
-    if (have >= 0) {
-        in[have] = *key;
-        if (rc == STRATA_OK && have + 1 < n)
-            rc = strata__stmt_cells(st, col0 + have + 1, n - have - 1, ctypes + have + 1,
-                                    in + have + 1);
-    }
-    bool arena_obj = o->priv->in_arena;
+    uint64_t share = 0; /* bit f: field f's text is shared */
+    uint64_t nulls = 0; /* bit f: field f is NULL */
     size_t bytes = 0, shared = 0;
-    uint64_t share = 0; /* bit f: field f's text is shared (fields 0 to 63) */
-    int f = 0;
-    for (; f < n && rc == STRATA_OK; f++) {
+    bool arena_obj = p->in_arena;
+    assert(!p->loaded); /* a new object: its fields are zero */
+    *bad_field = -1;
+    /* The row's cells in one call to the driver, whose bytes stay valid
+     * until the next step.  Scalars go to their fields at once; then one
+     * block for the snapshot, and the texts and blobs.  A session's object
+     * shares each short text with its snapshot: one copy, in the arena,
+     * that the object's field points at until the program sets another
+     * (strata_set_text leaves arena bytes be).  Longer texts and blobs get
+     * a copy of their own, so that setting them gives the memory back. */
+    int rc = strata__stmt_cells(st, col0, n, ctypes, in);
+    for (int f = 0; f < n && rc == STRATA_OK; f++) {
         strata_ctype ct = ctypes[f];
         strata__cell *c = &cells[f];
         const strata_cell *v = &in[f];
-        /* The common cases here, the others (NULL, conversions) in take_cell. */
+        /* The common cases here, the others in load_other. */
+        if (v->state == STRATA_CELL_NULL) {
+            *c = (strata__cell){.null = true};
+            nulls |= 1ull << f;
+            continue;
+        }
         if (v->state == STRATA_CELL_VALUE && (ct == STRATA_C_INT64 || ct == STRATA_C_TIMESTAMP)) {
             *c = (strata__cell){.i = v->u.i};
+            *(int64_t *)((char *)o + mi->offsets[f]) = v->u.i;
             continue;
         }
         if (v->state == STRATA_CELL_VALUE && ct == STRATA_C_TEXT) {
@@ -1019,13 +1053,12 @@ int strata__load_fields(strata_stmt *st, int col0, strata_object *o, const strat
             *c = (strata__cell){.p = (char *)v->u.p, .len = (uint32_t)v->len};
         } else {
             bool own;
-            rc = strata__take_cell(st, col0 + f, ct, v, c, &own);
+            rc = load_other(st, col0 + f, o, f, v, c, &own);
             owned |= (uint64_t)own << f;
-            if (rc != STRATA_OK) {
+            nulls |= (uint64_t)(rc == STRATA_OK && c->null) << f;
+            if (rc != STRATA_OK)
                 *bad_field = f;
-                break;
-            }
-            if (!strata__ctype_bytes(ct) || c->null)
+            if (rc != STRATA_OK || c->null || !strata__ctype_bytes(ct))
                 continue;
         }
         if (arena_obj && ct == STRATA_C_TEXT && c->len <= SHARED_TEXT &&
@@ -1045,75 +1078,56 @@ int strata__load_fields(strata_stmt *st, int col0, strata_object *o, const strat
     if (arena)
         size += shared;
     snap_head *h = rc != STRATA_OK ? NULL
-                   : arena         ? strata__arena_alloc(o->priv->s, size)
+                   : arena         ? strata__arena_alloc(p->s, size)
                                    : malloc(size);
-    char *texts = h && shared && !arena ? strata__arena_alloc(o->priv->s, shared) : NULL;
+    char *texts = h && shared && !arena ? strata__arena_alloc(p->s, shared) : NULL;
     if (rc == STRATA_OK && (!h || (shared && !arena && !texts)))
         rc = STRATA_E_NOMEM;
-    strata__cell *snap = h ? (strata__cell *)(h + 1) : NULL;
+    strata__cell *snap = NULL;
     if (rc == STRATA_OK) {
         h->refs = 1;
         h->ncells = (uint8_t)n;
         h->arena = arena;
         h->held = false;
+        snap = (strata__cell *)(h + 1);
+        memcpy(snap, cells, (size_t)n * sizeof *snap); /* none held */
         char *w = (char *)(snap + n);
         char *t = arena ? w + bytes : texts;
-        for (f = 0; f < n && rc == STRATA_OK; f++) {
-            strata_ctype ct = ctypes[f];
+        for (uint64_t m = mi->byte_fields & ~nulls; m; m &= m - 1) {
+            int f = __builtin_ctzll(m);
             strata__cell *c = &snap[f];
-            void *p = (char *)o + fields[f].offset;
-            *c = cells[f]; /* not held (take_cell's and the ones above) */
-            set_null_bit(o, f, c->null);
-            switch (ct) {
-            case STRATA_C_INT64:
-            case STRATA_C_TIMESTAMP: *(int64_t *)p = c->null ? 0 : c->i; break;
-            case STRATA_C_BOOL: *(bool *)p = !c->null && c->i; break;
-            case STRATA_C_DOUBLE: *(double *)p = c->null ? 0 : c->d; break;
-            case STRATA_C_TEXT:
-            case STRATA_C_BLOB: {
-                char *copy = NULL;
-                size_t len = c->len;
-                if (!c->null && (share >> f & 1)) {
-                    c->p = t = shared_text_put(t, cells[f].p, len);
-                    t += len + 1;
-                    copy = c->p; /* the field shares it, as made here */
-                } else if (!c->null) {
-                    if (len)
-                        memcpy(w, cells[f].p, len);
-                    w[len] = '\0';
-                    c->p = w;
-                    w += len + 1;
-                    copy = ct == STRATA_C_TEXT ? strata__text_alloc(len) : malloc(len + 1);
-                    if (!copy) {
-                        rc = STRATA_E_NOMEM;
-                        break;
-                    }
-                    memcpy(copy, c->p, len + 1);
+            size_t len = c->len;
+            char *copy;
+            if (share >> f & 1) {
+                c->p = copy = shared_text_put(t, cells[f].p, len); /* the field shares it */
+                t = copy + len + 1;
+            } else {
+                copy = own_copy(w, cells[f].p, len, ctypes[f]);
+                c->p = w;
+                w += len + 1;
+                if (!copy) {
+                    rc = STRATA_E_NOMEM;
+                    break;
                 }
-                if (ct == STRATA_C_TEXT) {
-                    strata__text_free(*(char **)p);
-                    *(char **)p = copy;
-                } else {
-                    strata_blob *b = p;
-                    free(b->data);
-                    b->data = copy;
-                    b->len = copy ? len : 0;
-                }
-                break;
             }
+            void *field = (char *)o + mi->offsets[f];
+            if (ctypes[f] == STRATA_C_TEXT) {
+                *(char **)field = copy;
+            } else {
+                ((strata_blob *)field)->data = copy;
+                ((strata_blob *)field)->len = len;
             }
         }
+        p->nulls = nulls;
     }
-    for (f = 0; owned && f < n; f++)
-        if (owned >> f & 1)
-            free(cells[f].p);
+    for (uint64_t m = owned; m; m &= m - 1)
+        free(cells[__builtin_ctzll(m)].p);
     if (rc != STRATA_OK) {
         if (!arena)
             free(h);
         return rc;
     }
-    strata__snapshot_release(o->priv->loaded);
-    o->priv->loaded = snap;
+    p->loaded = snap;
     return STRATA_OK;
 }
 

@@ -204,13 +204,12 @@ int strata__bind_cell(strata_stmt *st, int idx, strata_ctype ct, const strata__c
 int strata__bind_field(strata_stmt *st, int idx, strata_object *o, int f);
 /* Read column col of the current row into field f. */
 int strata__read_field(strata_stmt *st, int col, strata_object *o, int f);
-/* Read every field of o from columns col0.. of the current row, in one
- * pass that also makes o's loaded snapshot (o->priv->loaded, replacing
- * any).  key, when have is not -1, is field have's cell read from the row
- * already.  On failure *bad_field names the field at fault (-1: memory or
- * the driver) and o's fields may be half read. */
-int strata__load_fields(strata_stmt *st, int col0, strata_object *o, const strata_cell *key,
-                        int have, int *bad_field);
+/* Read every field of o, an object just made (its fields zero), from
+ * columns col0.. of the current row, in one pass that also makes o's
+ * loaded snapshot (o->priv->loaded).  On failure *bad_field names the
+ * field at fault (-1: memory or the driver) and o's fields may be half
+ * read. */
+int strata__load_fields(strata_stmt *st, int col0, strata_object *o, int *bad_field);
 /* Column col's cell `in` (as strata__stmt_cells made it) into a cell for
  * C type ct; *owned: the cell holds a copy of its own, to free. */
 int strata__take_cell(strata_stmt *st, int col, strata_ctype ct, const strata_cell *in,

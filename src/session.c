@@ -571,6 +571,35 @@ static int refresh_from_row(strata_object *o, strata_stmt *st, int col0, bool re
     return STRATA_OK;
 }
 
+/* A new object for the row at col0, whose key the identity map does not
+ * hold: its fields and snapshot read, then put in the map.  Apart, so
+ * that a get whose integer key is not in the map comes here directly. */
+static __attribute__((noinline)) int load_new(strata_session *s, strata__minfo *mi,
+                                              strata_stmt *st, int col0, strata_object **out)
+{
+    strata_object *o = object_new(s, mi);
+    if (!o)
+        return STRATA_E_NOMEM;
+    int bad;
+    int rc = strata__load_fields(st, col0, o, &bad);
+    if (rc != STRATA_OK && bad >= 0)
+        return strata__session_error(s, rc, "reading %s.%s: %s", mi->m->name,
+                                     mi->m->fields[bad].name, strata_errstr(rc));
+    if (rc != STRATA_OK) { /* the driver, reading the row, or memory */
+        char what[160];
+        snprintf(what, sizeof what, "reading a %s", mi->m->name);
+        return strata__session_error_in(s, rc, what);
+    }
+    struct strata__object *p = o->priv;
+    p->committed = strata__snapshot_share(p->loaded);
+    if (!strata__identity_put(mi, o))
+        return STRATA_E_NOMEM;
+    p->state = OBJ_PERSISTENT;
+    p->tx_serial = strata__db_tx_serial(s->db);
+    *out = o;
+    return strata__savepoint_loaded(o);
+}
+
 /* The session's error for a row whose key could not be read. */
 static __attribute__((noinline)) int key_failed(strata_session *s, strata__minfo *mi, int rc)
 {
@@ -584,12 +613,11 @@ static __attribute__((noinline)) int key_failed(strata_session *s, strata__minfo
 
 /* The general way to a row's key and the object the identity map holds
  * for it (*o, or NULL): each key column's cell, converted where the
- * driver left it to the core.  A key of one column is left in *in for
- * the load. */
+ * driver left it to the core. */
 static __attribute__((noinline)) int key_lookup(strata_session *s, strata__minfo *mi,
-                                                strata_stmt *st, int col0, strata_cell *in,
-                                                strata_object **o)
+                                                strata_stmt *st, int col0, strata_object **o)
 {
+    strata_cell in[1];
     strata__cell cells[STRATA__MAX_KEY];
     bool owned[STRATA__MAX_KEY];
     strata__key key = {0};
@@ -619,8 +647,7 @@ int strata__session_load_row(strata_session *s, strata__minfo *mi, strata_stmt *
                              bool reread, strata_object **out)
 {
     *out = NULL;
-    /* The key's cells first, for the identity map; a key of one column is
-     * kept for the load when the object is new.  The common key, one
+    /* The key's cells first, for the identity map.  The common key, one
      * integer the driver gave as it is, is looked up here. */
     strata_cell in;
     strata_object *o;
@@ -631,7 +658,7 @@ int strata__session_load_row(strata_session *s, strata__minfo *mi, strata_stmt *
         o = strata__identity_find(mi, in.u.i);
     else if (rc != STRATA_OK)
         return key_failed(s, mi, rc); /* not asked twice: the first answer stands */
-    else if ((rc = key_lookup(s, mi, st, col0, &in, &o)) != STRATA_OK)
+    else if ((rc = key_lookup(s, mi, st, col0, &o)) != STRATA_OK)
         return rc;
     if (o) {
         *out = o;
@@ -647,27 +674,7 @@ int strata__session_load_row(strata_session *s, strata__minfo *mi, strata_stmt *
          * the values at the last commit stay. */
         return refresh_from_row(o, st, col0, !current && !o->priv->stale);
     }
-    if (!(o = object_new(s, mi)))
-        return STRATA_E_NOMEM;
-    int bad;
-    /* A key of one column was read above: not read again. */
-    rc = strata__load_fields(st, col0, o, &in, mi->npk == 1 ? mi->pkf[0] : -1, &bad);
-    if (rc != STRATA_OK && bad >= 0)
-        return strata__session_error(s, rc, "reading %s.%s: %s", mi->m->name,
-                                     mi->m->fields[bad].name, strata_errstr(rc));
-    if (rc != STRATA_OK) { /* the driver, reading the row, or memory */
-        char what[160];
-        snprintf(what, sizeof what, "reading a %s", mi->m->name);
-        return strata__session_error_in(s, rc, what);
-    }
-    struct strata__object *p = o->priv;
-    p->committed = strata__snapshot_share(p->loaded);
-    if (!strata__identity_put(mi, o))
-        return STRATA_E_NOMEM;
-    p->state = OBJ_PERSISTENT;
-    p->tx_serial = strata__db_tx_serial(s->db);
-    *out = o;
-    return strata__savepoint_loaded(o);
+    return load_new(s, mi, st, col0, out);
 }
 
 /* ---- commit / rollback ------------------------------------------------- */
@@ -804,11 +811,22 @@ static int select_by_key(strata_session *s, strata__minfo *mi, const strata__key
     /* The text was built with the model's info (minfo_build), so a get
      * costs a statement-cache lookup, not a formatted string. */
     int rc = strata__stmt_prepare_hinted(out, s->db, mi->select_by_key, &mi->by_key);
-    if (rc == STRATA_OK && (rc = strata__key_bind(*out, 1, mi, key)) != STRATA_OK) {
-        strata_stmt_finalize(*out);
+    if (rc != STRATA_OK)
+        return rc;
+    rc = mi->pk >= 0 && !key[0]->null ? strata__stmt_bind_int64(*out, 1, key[0]->i)
+                                      : strata__key_bind(*out, 1, mi, key);
+    if (rc != STRATA_OK) {
+        strata__stmt_release(*out);
         *out = NULL;
     }
     return rc;
+}
+
+/* The object the identity map holds for key, or NULL. */
+static strata_object *find(strata__minfo *mi, const strata__key key)
+{
+    return mi->pk >= 0 && !key[0]->null ? strata__identity_find(mi, key[0]->i)
+                                        : strata__identity_find_key(mi, key);
 }
 
 static int get_by_key(strata_session *s, strata__minfo *mi, const strata__key key, void *out)
@@ -816,7 +834,7 @@ static int get_by_key(strata_session *s, strata__minfo *mi, const strata__key ke
     /* Within one transaction the identity map answers without SQL.  An
      * object from an earlier transaction is read again (and refreshed in
      * place): another connection may have changed the row since. */
-    strata_object *o = strata__identity_find_key(mi, key);
+    strata_object *o = find(mi, key);
     if (o && o->priv->state == OBJ_DELETED)
         return STRATA_E_NOT_FOUND;
     if (o && strata__object_current(o)) {
@@ -837,7 +855,7 @@ static int get_by_key(strata_session *s, strata__minfo *mi, const strata__key ke
      * asked for): the map is asked again.  Without a flush it holds what
      * it held (a transaction begun makes no object current). */
     if (flushed) {
-        o = strata__identity_find_key(mi, key);
+        o = find(mi, key);
         if (o && o->priv->state == OBJ_DELETED)
             return STRATA_E_NOT_FOUND;
         if (o && strata__object_current(o)) {
@@ -850,11 +868,17 @@ static int get_by_key(strata_session *s, strata__minfo *mi, const strata__key ke
         return rc;
     strata_object *found = NULL;
     rc = strata__stmt_step(st);
-    if (rc == STRATA_ROW)
+    /* The row of an integer key has that key: when the map holds no
+     * object for it, the row is read into a new one directly.  (Another
+     * key may match a row that reads otherwise, in another case where the
+     * column compares so: the row's own key is looked up.) */
+    if (rc == STRATA_ROW && !o && mi->pk >= 0)
+        rc = load_new(s, mi, st, 0, &found);
+    else if (rc == STRATA_ROW)
         rc = strata__session_load_row(s, mi, st, 0, false, &found);
     else if (rc == STRATA_DONE)
         rc = STRATA_E_NOT_FOUND;
-    strata_stmt_finalize(st);
+    strata__stmt_release(st);
     if (rc == STRATA_E_NOT_FOUND && o && o->priv->state == OBJ_PERSISTENT) {
         /* Another connection deleted the row: the object is gone too. */
         strata__identity_remove(mi, o);

@@ -290,6 +290,12 @@ static void stmt_rewind(strata_stmt *st)
 
 static void stmt_release(strata_stmt *st);
 
+void strata__stmt_release(strata_stmt *st)
+{
+    if (st)
+        stmt_release(st);
+}
+
 void strata_stmt_finalize(strata_stmt *st)
 {
     if (!st)
@@ -389,6 +395,11 @@ int strata_stmt_bind_bool(strata_stmt *st, int index, int value)
 int strata_stmt_bind_int64(strata_stmt *st, int index, int64_t value)
 {
     STRATA__CONFINE(st ? st->db : NULL, STRATA_E_MISUSE);
+    return strata__stmt_bind_int64(st, index, value);
+}
+
+int strata__stmt_bind_int64(strata_stmt *st, int index, int64_t value)
+{
     strata_value *v;
     int rc = bind_slot(st, index, &v);
     if (rc == STRATA_OK) {
@@ -564,13 +575,17 @@ int strata__stmt_step(strata_stmt *st)
     if (st->state == STMT_READY) {
         if ((rc = strata__db_check_tx(db)))
             return rc;
-        strata__echo_stmt(db, st->sql, st->params, st->nparams);
+        if (db->echo)
+            strata__echo_stmt(db, st->sql, st->params, st->nparams);
         db->counters[STRATA_COUNTER_STATEMENTS]++;
         st->changes = 0;
     }
     rc = strata__drv_step(st->bst);
     if (rc == STRATA_ROW) {
         st->state = STMT_ROWS;
+        /* Known from the first row on, for the row's cells (strata__stmt_cells). */
+        if (st->ncols < 0)
+            st->ncols = strata__drv_column_count(st->bst);
         if (st->stream)
             db->streaming = st;
         return rc;
