@@ -573,24 +573,40 @@ static int refresh_from_row(strata_object *o, strata_stmt *st, int col0, bool re
 
 /* A new object for the row at col0, whose key the identity map does not
  * hold: its fields and snapshot read, then put in the map.  Apart, so
- * that a get whose integer key is not in the map comes here directly. */
+ * that a get whose integer key is not in the map comes here directly,
+ * with that key in *asked: when the row's own key is another that the
+ * map holds, the new object is let go (transient, as after a failed
+ * load) and *out stays NULL, for the caller to read the row the general
+ * way. */
 static __attribute__((noinline)) int load_new(strata_session *s, strata__minfo *mi,
-                                              strata_stmt *st, int col0, strata_object **out)
+                                              strata_stmt *st, int col0, const int64_t *asked,
+                                              strata_object **out)
 {
     strata_object *o = object_new(s, mi);
     if (!o)
         return STRATA_E_NOMEM;
     int bad;
     int rc = strata__load_fields(st, col0, o, &bad);
-    if (rc != STRATA_OK && bad >= 0)
-        return strata__session_error(s, rc, "reading %s.%s: %s", mi->m->name,
-                                     mi->m->fields[bad].name, strata_errstr(rc));
-    if (rc != STRATA_OK) { /* the driver, reading the row, or memory */
+    if (rc != STRATA_OK) {
+        /* a field that would not convert, the driver reading the row, or memory */
         char what[160];
-        snprintf(what, sizeof what, "reading a %s", mi->m->name);
+        if (bad >= 0)
+            snprintf(what, sizeof what, "reading %s.%s", mi->m->name, mi->m->fields[bad].name);
+        else
+            snprintf(what, sizeof what, "reading a %s", mi->m->name);
         return strata__session_error_in(s, rc, what);
     }
     struct strata__object *p = o->priv;
+    /* The row of `WHERE id = ?` need not have that key: PostgreSQL
+     * compares an integer with a floating-point column as a float (2^53
+     * and 2^53 + 1 are one value there). */
+    const strata__cell *key = asked ? &p->loaded[mi->pk] : NULL;
+    if (key && (key->null || key->i != *asked) &&
+        (key->null || strata__identity_find(mi, key->i))) {
+        strata__snapshot_release(p->loaded);
+        p->loaded = NULL;
+        return STRATA_OK;
+    }
     p->committed = strata__snapshot_share(p->loaded);
     if (!strata__identity_put(mi, o))
         return STRATA_E_NOMEM;
@@ -674,7 +690,7 @@ int strata__session_load_row(strata_session *s, strata__minfo *mi, strata_stmt *
          * the values at the last commit stay. */
         return refresh_from_row(o, st, col0, !current && !o->priv->stale);
     }
-    return load_new(s, mi, st, col0, out);
+    return load_new(s, mi, st, col0, NULL, out);
 }
 
 /* ---- commit / rollback ------------------------------------------------- */
@@ -868,13 +884,14 @@ static int get_by_key(strata_session *s, strata__minfo *mi, const strata__key ke
         return rc;
     strata_object *found = NULL;
     rc = strata__stmt_step(st);
-    /* The row of an integer key has that key: when the map holds no
-     * object for it, the row is read into a new one directly.  (Another
-     * key may match a row that reads otherwise, in another case where the
-     * column compares so: the row's own key is looked up.) */
-    if (rc == STRATA_ROW && !o && mi->pk >= 0)
-        rc = load_new(s, mi, st, 0, &found);
-    else if (rc == STRATA_ROW)
+    /* When the map holds no object for an integer key, the row is read
+     * into a new one directly; load_new checks that the row's own key is
+     * not one the map holds.  (A text key may match a row that reads
+     * otherwise, in a column that compares without case: the row's own
+     * key is looked up first.) */
+    if (rc == STRATA_ROW && !o && mi->pk >= 0 && !key[0]->null)
+        rc = load_new(s, mi, st, 0, &key[0]->i, &found);
+    if (rc == STRATA_ROW || (rc == STRATA_OK && !found))
         rc = strata__session_load_row(s, mi, st, 0, false, &found);
     else if (rc == STRATA_DONE)
         rc = STRATA_E_NOT_FOUND;

@@ -4348,6 +4348,99 @@ START_TEST(orm_get_after_a_flush_that_moved_the_key)
 }
 END_TEST
 
+/* A get reads the row of its key straight into a new object, but the row
+ * of `WHERE id = ?` may have another key: PostgreSQL compares an integer
+ * with a floating-point column as a float, so that 2^53 + 1 finds the row
+ * of 2^53.  The row is then the object the session holds for its own
+ * key, never a second one; SQLite compares exactly and finds nothing. */
+typedef struct Measure {
+    strata_object base;
+    int64_t id;
+    char *name;
+} Measure;
+static const strata_field measure_fields[] = {STRATA_PK(Measure, id),
+                                              STRATA_STRING(Measure, name, 20, 0),
+                                              STRATA_FIELDS_END};
+static const strata_model measure_model = {STRATA_MODEL_VERSION, "Measure",
+                                           .size = sizeof(Measure), .fields = measure_fields};
+
+START_TEST(orm_get_of_a_row_with_another_key_is_its_object)
+{
+    fixture f;
+    setup_db(&f);
+    const int64_t big = INT64_C(9007199254740992); /* 2^53 */
+    th_exec(f.db, th_is_pg() ? "CREATE TABLE measure (id double precision PRIMARY KEY, "
+                               "name varchar(20) NOT NULL)"
+                             : "CREATE TABLE measure (id REAL PRIMARY KEY, name varchar(20) NOT NULL)");
+    th_exec(f.db, "INSERT INTO measure VALUES (9007199254740992, 'a')");
+    OK(&f, strata_session_commit(f.s));
+    for (int first_other = 0; first_other < 2; first_other++) {
+        strata_session_free(f.s);
+        OK(&f, strata_session_new(&f.s, f.db));
+        Measure *a = NULL, *b = NULL;
+        /* First the row's own key, then the other; or the other first. */
+        int64_t keys[2] = {first_other ? big + 1 : big, first_other ? big : big + 1};
+        Measure **got[2] = {&a, &b};
+        for (int i = 0; i < 2; i++) {
+            int rc = strata_get(f.s, &measure_model, keys[i], got[i]);
+            if (keys[i] == big || th_is_pg())
+                ck_assert_msg(rc == STRATA_OK, "get %lld: %s", (long long)keys[i],
+                              strata_session_errmsg(f.s));
+            else
+                ck_assert_int_eq(rc, STRATA_E_NOT_FOUND);
+        }
+        Measure *held = first_other && th_is_pg() ? a : first_other ? b : a;
+        ck_assert_ptr_nonnull(held);
+        ck_assert_int_eq(held->id, big);
+        if (th_is_pg())
+            ck_assert_msg(a == b, "two objects for the row of key %lld", (long long)big);
+        OK(&f, strata_set_text(&held->name, "b"));
+        OK(&f, strata_session_commit(f.s));
+        ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM measure WHERE name = 'b'"), 1);
+        th_exec(f.db, "UPDATE measure SET name = 'a'");
+    }
+    teardown(&f);
+}
+END_TEST
+
+/* A row whose field will not convert: the get and the query name the
+ * field and say why, in the getter's words. */
+typedef struct Tally {
+    strata_object base;
+    int64_t id;
+    int64_t n;
+} Tally;
+static const strata_field tally_fields[] = {STRATA_PK(Tally, id), STRATA_INTEGER(Tally, n, 0),
+                                            STRATA_FIELDS_END};
+static const strata_model tally_model = {STRATA_MODEL_VERSION, "Tally", .size = sizeof(Tally),
+                                         .fields = tally_fields};
+
+START_TEST(orm_field_that_will_not_convert_is_named)
+{
+    fixture f;
+    setup_db(&f);
+    th_exec(f.db, th_is_pg() ? "CREATE TABLE tally (id bigint PRIMARY KEY, n text)"
+                             : "CREATE TABLE tally (id INTEGER PRIMARY KEY, n INTEGER)");
+    th_exec(f.db, "INSERT INTO tally VALUES (1, 'many')");
+    OK(&f, strata_session_commit(f.s));
+    Tally *t = NULL;
+    ck_assert_int_eq(strata_get(f.s, &tally_model, 1, &t), STRATA_E_TYPE);
+    ck_assert_ptr_null(t);
+    const char *want = "reading Tally.n: column 1 (n): a text value is not an integer";
+    ck_assert_str_eq(strata_session_errmsg(f.s), want);
+    strata_query *q = strata_query_new(f.s, &tally_model);
+    strata_list *all = NULL;
+    ck_assert_int_eq(strata_query_all(q, &all), STRATA_E_TYPE);
+    ck_assert_str_eq(strata_session_errmsg(f.s), want);
+    strata_query_free(q);
+    OK(&f, strata_session_rollback(f.s));
+    th_exec(f.db, "UPDATE tally SET n = '7'");
+    OK(&f, strata_get(f.s, &tally_model, 1, &t));
+    ck_assert_int_eq(t->n, 7);
+    teardown(&f);
+}
+END_TEST
+
 /* A connection resolves a model once for all its sessions, and again
  * when the descriptor changed (here a field renamed at run time). */
 typedef struct Note {
@@ -4474,6 +4567,11 @@ static void rows_fail_as_said(fixture *f, void (*rest)(th_engine), void (*spy)(t
     rest(k);
     ck_assert_int_eq(strata_get(f->s, &gadget_model, 1, &h), STRATA_E_NOMEM);
     ck_assert_str_eq(strata_session_errmsg(f->s), "reading a Gadget: no memory for a row");
+    q = strata_query_new(f->s, &gadget_model); /* the key read, the rest of the row not */
+    ck_assert_int_eq(strata_query_all(q, &all), STRATA_E_NOMEM);
+    ck_assert_ptr_null(all);
+    ck_assert_str_eq(strata_session_errmsg(f->s), "reading a Gadget: no memory for a row");
+    strata_query_free(q);
     spy(k);
     OK(f, strata_get(f->s, &gadget_model, 1, &h));
     ck_assert(h->active && h->weight == 2.5 && h->data.len == 4);
@@ -4968,6 +5066,8 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_identity_map_key_patterns);
     tcase_add_test(tc, orm_models_resolved_again_when_changed);
     tcase_add_test(tc, orm_get_after_a_flush_that_moved_the_key);
+    tcase_add_test(tc, orm_get_of_a_row_with_another_key_is_its_object);
+    tcase_add_test(tc, orm_field_that_will_not_convert_is_named);
     tcase_add_test(tc, orm_relationship_misuse_names_the_relationship);
     tcase_add_test(tc, orm_relationship_without_back_populates);
     tcase_add_test(tc, orm_moving_a_child_and_eager_loading_from_the_database);

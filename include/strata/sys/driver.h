@@ -137,7 +137,9 @@ struct strata_driver {
     /* Rows changed by the finished execution. */
     int64_t (*changes)(strata_backend_stmt *st);
 
-    /* Result shape; valid after prepare (SQLite) or the first step. */
+    /* Result shape; valid after prepare (SQLite) or the first step.  The
+     * core asks column_count once an execution, at its first row, where
+     * it must be cheap and cannot fail (the row is in hand). */
     int (*column_count)(strata_backend_stmt *st);
     const char *(*column_name)(strata_backend_stmt *st, int col);
     const char *(*column_decltype)(strata_backend_stmt *st, int col);
