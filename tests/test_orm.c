@@ -4352,7 +4352,9 @@ END_TEST
  * of `WHERE id = ?` may have another key: PostgreSQL compares an integer
  * with a floating-point column as a float, so that 2^53 + 1 finds the row
  * of 2^53.  The row is then the object the session holds for its own
- * key, never a second one; SQLite compares exactly and finds nothing. */
+ * key, never a second one.  SQLite compares them exactly where its long
+ * double is wider than a double (not under valgrind, which computes
+ * long doubles as doubles): the other key finds nothing or the same. */
 typedef struct Measure {
     strata_object base;
     int64_t id;
@@ -4377,23 +4379,25 @@ START_TEST(orm_get_of_a_row_with_another_key_is_its_object)
     for (int first_other = 0; first_other < 2; first_other++) {
         strata_session_free(f.s);
         OK(&f, strata_session_new(&f.s, f.db));
-        Measure *a = NULL, *b = NULL;
         /* First the row's own key, then the other; or the other first. */
         int64_t keys[2] = {first_other ? big + 1 : big, first_other ? big : big + 1};
-        Measure **got[2] = {&a, &b};
+        Measure *got[2] = {NULL, NULL}, *held = NULL;
         for (int i = 0; i < 2; i++) {
-            int rc = strata_get(f.s, &measure_model, keys[i], got[i]);
+            int rc = strata_get(f.s, &measure_model, keys[i], &got[i]);
             if (keys[i] == big || th_is_pg())
                 ck_assert_msg(rc == STRATA_OK, "get %lld: %s", (long long)keys[i],
                               strata_session_errmsg(f.s));
             else
-                ck_assert_int_eq(rc, STRATA_E_NOT_FOUND);
+                ck_assert_msg(rc == STRATA_OK || rc == STRATA_E_NOT_FOUND, "get %lld: %s",
+                              (long long)keys[i], strata_session_errmsg(f.s));
+            if (got[i] && held)
+                ck_assert_msg(got[i] == held, "two objects for the row of key %lld",
+                              (long long)big);
+            if (got[i])
+                held = got[i];
         }
-        Measure *held = first_other && th_is_pg() ? a : first_other ? b : a;
         ck_assert_ptr_nonnull(held);
         ck_assert_int_eq(held->id, big);
-        if (th_is_pg())
-            ck_assert_msg(a == b, "two objects for the row of key %lld", (long long)big);
         OK(&f, strata_set_text(&held->name, "b"));
         OK(&f, strata_session_commit(f.s));
         ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM measure WHERE name = 'b'"), 1);
