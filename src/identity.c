@@ -123,24 +123,43 @@ static size_t step_of(uint32_t tag)
     return (size_t)(h ^ h >> 16) | 1;
 }
 
+/* The first object along tag's probe sequence that match takes, or NULL
+ * at a free slot.  Inlined into each caller with its own match, so that
+ * the integer key's loop stays a loop of its own (a get's path). */
+static inline __attribute__((always_inline)) strata_object *
+probe(strata__minfo *mi, uint32_t tag, bool (*match)(strata__minfo *, strata_object *, const void *),
+      const void *what)
+{
+    size_t mask = mi->nslots - 1, step = step_of(tag);
+    for (size_t i = tag & mask;; i = (i + step) & mask) {
+        strata_object *o = mi->slots[i];
+        if (!o)
+            return NULL;
+        if (o != (strata_object *)mi && mi->tags[i] == tag && match(mi, o, what))
+            return o;
+    }
+}
+
+static bool int_matches(strata__minfo *mi, strata_object *o, const void *id)
+{
+    const strata__cell *c = &o->priv->loaded[mi->pk];
+    return !c->null && c->i == *(const int64_t *)id;
+}
+
+static bool key_matches(strata__minfo *mi, strata_object *o, const void *key)
+{
+    strata__key ok;
+    strata__object_key(o, ok);
+    return strata__key_eq(mi, ok, key);
+}
+
 /* The object of the integer key id, or NULL: the common key, looked up
  * on its own path (a get, a row read) without the general key's cells. */
 strata_object *strata__identity_find(strata__minfo *mi, int64_t id)
 {
     if (mi->pk < 0 || !mi->nslots)
         return NULL;
-    uint32_t tag = int_tag(id);
-    size_t mask = mi->nslots - 1, step = step_of(tag);
-    for (size_t i = tag & mask;; i = (i + step) & mask) {
-        strata_object *o = mi->slots[i];
-        if (!o)
-            return NULL;
-        if (o == (strata_object *)mi || mi->tags[i] != tag)
-            continue;
-        const strata__cell *c = &o->priv->loaded[mi->pk];
-        if (!c->null && c->i == id)
-            return o;
-    }
+    return probe(mi, int_tag(id), int_matches, &id);
 }
 
 strata_object *strata__identity_find_key(strata__minfo *mi, const strata__key key)
@@ -149,19 +168,7 @@ strata_object *strata__identity_find_key(strata__minfo *mi, const strata__key ke
         return strata__identity_find(mi, key[0]->i);
     if (!mi->nslots)
         return NULL;
-    uint32_t tag = tag_of(mi, key);
-    size_t mask = mi->nslots - 1, step = step_of(tag);
-    for (size_t i = tag & mask;; i = (i + step) & mask) {
-        strata_object *o = mi->slots[i];
-        if (!o)
-            return NULL;
-        if (o == (strata_object *)mi || mi->tags[i] != tag)
-            continue;
-        strata__key ok;
-        strata__object_key(o, ok);
-        if (strata__key_eq(mi, ok, key))
-            return o;
-    }
+    return probe(mi, tag_of(mi, key), key_matches, key);
 }
 
 /* Room for one more key: the map twice the size, or rebuilt at the same
