@@ -575,9 +575,8 @@ static int refresh_from_row(strata_object *o, strata_stmt *st, int col0, bool re
  * hold: its fields and snapshot read, then put in the map.  Apart, so
  * that a get whose integer key is not in the map comes here directly,
  * with that key in *asked: when the row's own key is another that the
- * map holds, the new object is let go (transient, as after a failed
- * load) and *out stays NULL, for the caller to read the row the general
- * way. */
+ * map holds, the new object is let go and *out stays NULL, for the
+ * caller to read the row the general way. */
 static __attribute__((noinline)) int load_new(strata_session *s, strata__minfo *mi,
                                               strata_stmt *st, int col0, const int64_t *asked,
                                               strata_object **out)
@@ -603,8 +602,16 @@ static __attribute__((noinline)) int load_new(strata_session *s, strata__minfo *
     const strata__cell *key = asked ? &p->loaded[mi->pk] : NULL;
     if (key && (key->null || key->i != *asked) &&
         (key->null || strata__identity_find(mi, key->i))) {
-        strata__snapshot_release(p->loaded);
-        p->loaded = NULL;
+        /* Just made, it is the session's last object: taken back whole
+         * (its block stays in the arena), so that gets of this kind do
+         * not pile up objects. */
+        if (s->objs[s->nobjs - 1] == o) {
+            s->nobjs--;
+            strata__object_free(o);
+        } else {
+            strata__snapshot_release(p->loaded);
+            p->loaded = NULL;
+        }
         return STRATA_OK;
     }
     p->committed = strata__snapshot_share(p->loaded);

@@ -138,8 +138,9 @@ struct strata_driver {
     int64_t (*changes)(strata_backend_stmt *st);
 
     /* Result shape; valid after prepare (SQLite) or the first step.  The
-     * core asks column_count once an execution, at its first row, where
-     * it must be cheap and cannot fail (the row is in hand). */
+     * core asks column_count at each execution's first row, where it must
+     * be cheap and cannot fail (the row is in hand), and again where a
+     * getter reads a column. */
     int (*column_count)(strata_backend_stmt *st);
     const char *(*column_name)(strata_backend_stmt *st, int col);
     const char *(*column_decltype)(strata_backend_stmt *st, int col);
