@@ -8,6 +8,7 @@
  * (marked or flushed as deleted) or detached (its delete committed).  Every
  * object stays in the session's memory until strata_session_free().
  */
+#include <assert.h>
 #include <stdio.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -605,13 +606,9 @@ static __attribute__((noinline)) int load_new(strata_session *s, strata__minfo *
         /* Just made, it is the session's last object: taken back whole
          * (its block stays in the arena), so that gets of this kind do
          * not pile up objects. */
-        if (s->objs[s->nobjs - 1] == o) {
-            s->nobjs--;
-            strata__object_free(o);
-        } else {
-            strata__snapshot_release(p->loaded);
-            p->loaded = NULL;
-        }
+        assert(s->objs[s->nobjs - 1] == o);
+        s->nobjs--;
+        strata__object_free(o);
         return STRATA_OK;
     }
     p->committed = strata__snapshot_share(p->loaded);
@@ -845,19 +842,12 @@ static int select_by_key(strata_session *s, strata__minfo *mi, const strata__key
     return rc;
 }
 
-/* The object the identity map holds for key, or NULL. */
-static strata_object *find(strata__minfo *mi, const strata__key key)
-{
-    return mi->pk >= 0 && !key[0]->null ? strata__identity_find(mi, key[0]->i)
-                                        : strata__identity_find_key(mi, key);
-}
-
 static int get_by_key(strata_session *s, strata__minfo *mi, const strata__key key, void *out)
 {
     /* Within one transaction the identity map answers without SQL.  An
      * object from an earlier transaction is read again (and refreshed in
      * place): another connection may have changed the row since. */
-    strata_object *o = find(mi, key);
+    strata_object *o = strata__identity_find_key(mi, key);
     if (o && o->priv->state == OBJ_DELETED)
         return STRATA_E_NOT_FOUND;
     if (o && strata__object_current(o)) {
@@ -878,7 +868,7 @@ static int get_by_key(strata_session *s, strata__minfo *mi, const strata__key ke
      * asked for): the map is asked again.  Without a flush it holds what
      * it held (a transaction begun makes no object current). */
     if (flushed) {
-        o = find(mi, key);
+        o = strata__identity_find_key(mi, key);
         if (o && o->priv->state == OBJ_DELETED)
             return STRATA_E_NOT_FOUND;
         if (o && strata__object_current(o)) {
