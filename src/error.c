@@ -133,6 +133,13 @@ int strata__db_error(strata_db *db, int code, const char *fmt, ...)
     return code;
 }
 
+int strata__db_error_since(strata_db *db, uint64_t mark, int code)
+{
+    if (db->nerrors != mark)
+        return db->errcode;
+    return strata__db_error(db, code, "%s", strata_errstr(code));
+}
+
 int strata_driver_error(strata_db *db, int code, const char *sqlstate, int native, const char *fmt,
                         ...)
 {

@@ -311,8 +311,9 @@ int strata__session_load_row(strata_session *s, strata__minfo *mi, strata_stmt *
 int strata__session_refuse_after_failed_commit(strata_session *s);
 int strata__session_error(strata_session *s, int code, const char *fmt, ...) STRATA_PRINTF(3, 4);
 /* The same, "what: " followed by the driver's message when the connection
- * holds one with this code (else the code's words). */
-int strata__session_error_in(strata_session *s, int code, const char *what);
+ * was given one with this code since `mark` (its nerrors then), else the
+ * code's words. */
+int strata__session_error_in(strata_session *s, int code, const char *what, uint64_t mark);
 /* Read the row of persistent o again, by the key it was loaded with:
  * its values refreshed, or STRATA_E_NOT_FOUND and o out of the identity
  * map (detached) when the row is gone.  With `rebase` the row is also

@@ -267,6 +267,15 @@ void strata_query_free(strata_query *q)
     free(q);
 }
 
+/* A part of the query that could not be copied: the query fails when it
+ * runs, and the call says so now. */
+static int query_nomem(strata_query *q)
+{
+    q->err = STRATA_E_NOMEM;
+    return strata__session_error(q->s, STRATA_E_NOMEM, "out of memory building the %s query",
+                                 q->mi->m->name);
+}
+
 /* Does c (or a subquery in it, at any depth) hold q?  A query must not
  * hold itself: it would be freed twice and rendered without end.  The
  * link found is cut, so that c can be freed without q. */
@@ -306,7 +315,10 @@ static int push_cond(strata_query *q, strata_cond ***v, int *n, strata_cond *c)
     strata_cond **more = c ? realloc(*v, (size_t)(*n + 1) * sizeof *more) : NULL;
     if (!more) {
         strata_cond_free(c);
-        return q->err = c || nomem ? STRATA_E_NOMEM : STRATA_E_MISUSE;
+        if (c || nomem)
+            return query_nomem(q);
+        return q->err = strata__session_error(q->s, STRATA_E_MISUSE, "%s query: a NULL condition",
+                                              q->mi->m->name);
     }
     *v = more;
     (*v)[(*n)++] = c;
@@ -332,7 +344,7 @@ int strata_query_order_by(strata_query *q, const char *field, strata_order order
     if (n)
         q->orders = n;
     if (!copy)
-        return q->err = STRATA_E_NOMEM;
+        return query_nomem(q);
     q->orders[q->norders].field = copy;
     q->orders[q->norders++].order = order;
     return STRATA_OK;
@@ -376,9 +388,10 @@ int strata_get_for_update(strata_session *s, const strata_model *model, int64_t 
     *(void **)out = NULL;
     if (!s || !model)
         return STRATA_E_MISUSE;
+    uint64_t mark = s->db->nerrors;
     strata_query *q = strata_query_new(s, model);
     if (!q)
-        return strata_db_errcode(s->db) ? strata_db_errcode(s->db) : STRATA_E_NOMEM;
+        return strata__db_error_since(s->db, mark, STRATA_E_NOMEM);
     int rc = STRATA_OK;
     if (q->mi->pk < 0)
         rc = strata__session_error(s, STRATA_E_MISUSE,
@@ -407,7 +420,7 @@ int strata_query_load(strata_query *q, const char *rel)
     if (n)
         q->loads = n;
     if (!copy)
-        return q->err = STRATA_E_NOMEM;
+        return query_nomem(q);
     q->loads[q->nloads++] = copy;
     return STRATA_OK;
 }
@@ -432,8 +445,9 @@ static int relationship_path(strata_query *q, const char *path, strata__minfo **
                                          "%s query: '%s' is not a path of relationships (%s has "
                                          "no relationship '%.*s')",
                                          q->mi->m->name, path, mi->m->name, (int)len, seg);
+        uint64_t mark = q->s->db->nerrors;
         if (!(mi = strata__minfo_get(q->s, r->target)))
-            return strata_db_errcode(q->s->db) ? strata_db_errcode(q->s->db) : STRATA_E_NOMEM;
+            return strata__db_error_since(q->s->db, mark, STRATA_E_NOMEM);
         if (!dot)
             break;
         seg = dot + 1;
@@ -465,7 +479,7 @@ static int add_join(strata_query *q, const char *path, bool outer)
     if (more)
         q->joins = more;
     if (!copy)
-        return q->err = STRATA_E_NOMEM;
+        return query_nomem(q);
     q->joins[q->njoins].path = copy;
     q->joins[q->njoins++].outer = outer;
     return STRATA_OK;
@@ -489,7 +503,7 @@ int strata_query_correlate(strata_query *q, const char *field, const char *outer
     char *out = in ? strata__strdup(outer_field) : NULL;
     if (!out) {
         free(in);
-        return q->err = STRATA_E_NOMEM;
+        return query_nomem(q);
     }
     q->corr[q->ncorr].inner = in;
     q->corr[q->ncorr++].outer = out;
@@ -528,6 +542,7 @@ typedef struct build {
     size_t nparams, cap;
     int nsub; /* subquery scopes named so far */
     int err;
+    uint64_t mark; /* the connection's nerrors when the build began */
 } build;
 
 static void param(build *b, const strata_value *v)
@@ -1203,6 +1218,7 @@ static char *build_sql(build *b, strata_query *q, shape sh, int64_t limit, int64
 {
     memset(b, 0, sizeof *b);
     b->q = q;
+    b->mark = q->s->db->nerrors;
     strata__sb sb;
     strata__sb_init(&sb);
     if (scope_init(b, &b->top, q->mi, true) == STRATA_OK)
@@ -1229,7 +1245,7 @@ static int build_failed(strata_query *q, build *b)
 {
     int rc = b->err ? b->err : STRATA_E_NOMEM;
     build_free(b);
-    if (rc == STRATA_E_MISUSE && !strata_db_errcode(q->s->db))
+    if (rc == STRATA_E_MISUSE && q->s->db->nerrors == b->mark)
         return strata__session_error(q->s, rc,
                                      "a condition of the %s query could not be built "
                                      "(NULL field, or a relationship without keys)",
@@ -1340,6 +1356,7 @@ static int fetch_into(strata_query *q, int64_t limit, int64_t offset, strata_lis
 {
     strata__minfo **ents = NULL;
     int rc = STRATA_OK;
+    uint64_t mark = q->s->db->nerrors;
     if (t && q->njoins && !(ents = calloc((size_t)q->njoins, sizeof *ents)))
         return strata__session_error(q->s, STRATA_E_NOMEM, "out of memory");
     for (int k = 0; t && k < q->njoins && rc == STRATA_OK; k++)
@@ -1376,7 +1393,7 @@ static int fetch_into(strata_query *q, int64_t limit, int64_t offset, strata_lis
         rc = STRATA_OK;
     if (rc == STRATA_OK)
         rc = load_related(q, l, limit, offset);
-    if (rc == STRATA_E_NOMEM && !strata_db_errcode(q->s->db))
+    if (rc == STRATA_E_NOMEM && q->s->db->nerrors == mark)
         strata__session_error(q->s, rc, "out of memory reading the %s query", q->mi->m->name);
     return rc;
 }
@@ -1457,13 +1474,14 @@ int strata_query_iter(strata_query *q, strata_iter **out)
         return STRATA_E_MISUSE;
     strata_iter *it = calloc(1, sizeof *it);
     if (!it)
-        return STRATA_E_NOMEM;
+        return strata__session_error(q->s, STRATA_E_NOMEM, "out of memory");
     it->q = q;
     int rc = start(q, SHAPE_ROWS, q->limit, q->offset, &it->st);
     if (rc == STRATA_OK)
         rc = strata_stmt_stream(it->st);
+    uint64_t mark = q->s->db->nerrors;
     if (rc == STRATA_OK && !(it->obj = strata__object_alloc(q->s, q->mi)))
-        rc = STRATA_E_NOMEM;
+        rc = strata__db_error_since(q->s->db, mark, STRATA_E_NOMEM);
     if (rc != STRATA_OK) {
         strata_iter_free(it);
         return rc;
@@ -1490,15 +1508,17 @@ int strata_iter_next(strata_iter *it, void *out)
         return rc;
     }
     int bad;
+    uint64_t mark = it->q->s->db->nerrors;
     if ((rc = strata__read_fields(it->st, it->obj, &bad)) != STRATA_OK) {
         it->done = true;
         strata_stmt_reset(it->st);
-        if (bad >= 0)
-            return strata__session_error(it->q->s, rc, "reading %s.%s", it->q->mi->m->name,
-                                         it->q->mi->m->fields[bad].name);
         char what[160];
-        snprintf(what, sizeof what, "reading a %s", it->q->mi->m->name);
-        return strata__session_error_in(it->q->s, rc, what);
+        if (bad >= 0)
+            snprintf(what, sizeof what, "reading %s.%s", it->q->mi->m->name,
+                     it->q->mi->m->fields[bad].name);
+        else
+            snprintf(what, sizeof what, "reading a %s", it->q->mi->m->name);
+        return strata__session_error_in(it->q->s, rc, what, mark);
     }
     *(void **)out = it->obj;
     return STRATA_ROW;
@@ -1669,7 +1689,7 @@ strata_query *strata__query_for_relation(strata_object *o, const strata_relation
         if (sql)
             strata_query_filter(q, strata_c_raw(sql, &v, 1));
         else
-            q->err = STRATA_E_NOMEM;
+            query_nomem(q);
         free(sql);
     } else {
         strata_query_filter(q, strata_c(r->fk, STRATA_EQ, strata_int(strata__pk(o))));
@@ -1709,7 +1729,7 @@ static int push_list(strata_query *q, const char *list, char ***v, int *n)
         if (more)
             *v = more;
         if (!item)
-            return q->err = STRATA_E_NOMEM;
+            return query_nomem(q);
         (*v)[(*n)++] = item;
         if (!*p)
             return STRATA_OK;
@@ -1809,6 +1829,7 @@ int strata_query_rows(strata_query *q, strata_rows **out)
             return strata__session_error(q->s, STRATA_E_NOMEM, "out of memory");
         }
     strata_stmt *st;
+    uint64_t mark = q->s->db->nerrors;
     int rc = start(q, SHAPE_VALUES, q->limit, q->offset, &st);
     while (rc == STRATA_OK) {
         int step = strata__stmt_step(st);
@@ -1819,9 +1840,7 @@ int strata_query_rows(strata_query *q, strata_rows **out)
     strata_stmt_finalize(st);
     if (rc != STRATA_OK) {
         strata_rows_free(r);
-        return rc == STRATA_E_NOMEM && !strata_db_errcode(q->s->db)
-                   ? strata__session_error(q->s, rc, "out of memory")
-                   : rc;
+        return rc == STRATA_E_NOMEM ? strata__db_error_since(q->s->db, mark, rc) : rc;
     }
     *out = r;
     return STRATA_OK;
@@ -1951,6 +1970,7 @@ static int bulk_where(build *b, strata_query *q, char **where, char **keys_sql)
 {
     memset(b, 0, sizeof *b);
     b->q = q;
+    b->mark = q->s->db->nerrors;
     *where = *keys_sql = NULL;
     strata__minfo *mi = q->mi;
     strata__sb conds, out;
@@ -2394,13 +2414,12 @@ int strata_query_update(strata_query *q, const strata_assign *set, size_t n, int
         return strata__session_error(q->s, STRATA_E_MISUSE,
                                      "%s query: a bulk update sets 1 to %d fields, not %zu",
                                      mi->m->name, mi->nfields, n);
+    uint64_t mark = q->s->db->nerrors;
     int *fields = calloc((size_t)mi->nfields + 1, sizeof *fields);
     strata_object *from = fields ? strata__object_alloc(q->s, mi) : NULL;
     if (!from) {
         free(fields);
-        return strata_db_errcode(q->s->db) ? strata_db_errcode(q->s->db)
-                                           : strata__session_error(q->s, STRATA_E_NOMEM,
-                                                                   "out of memory");
+        return strata__db_error_since(q->s->db, mark, STRATA_E_NOMEM);
     }
     /* Each value checked as a flush checks it, in a scratch object. */
     int nset = 0;

@@ -29,13 +29,14 @@ int strata__session_error(strata_session *s, int code, const char *fmt, ...)
     return code;
 }
 
-int strata__session_error_in(strata_session *s, int code, const char *what)
+int strata__session_error_in(strata_session *s, int code, const char *what, uint64_t mark)
 {
-    /* The driver's own words when it failed with this code, else the
-     * code's; copied, as the error about to be set replaces them.  Its
-     * SQLSTATE and native code stay with the message that quotes it. */
+    /* The driver's own words when it failed with this code since `mark`,
+     * else the code's; copied, as the error about to be set replaces
+     * them.  Its SQLSTATE and native code stay with the message that
+     * quotes it. */
     strata_db *db = s->db;
-    bool same = strata_db_errcode(db) == code;
+    bool same = db->nerrors != mark && strata_db_errcode(db) == code;
     char *why = same ? strata__strdup(strata_db_errmsg(db)) : NULL;
     char state[sizeof db->sqlstate];
     memcpy(state, db->sqlstate, sizeof state);
@@ -65,7 +66,7 @@ int strata_session_new(strata_session **out, strata_db *db)
     STRATA__CONFINE(db, STRATA_E_MISUSE);
     strata_session *s = calloc(1, sizeof *s);
     if (!s)
-        return STRATA_E_NOMEM;
+        return strata__db_error(db, STRATA_E_NOMEM, "out of memory for a session");
     s->db = db;
     s->dl = strata__dialect_of(strata_db_driver(db));
     db->sessions++;
@@ -462,10 +463,11 @@ int strata_new(strata_session *s, const strata_model *model, void *out)
     *(void **)out = NULL;
     if (!s || !model)
         return STRATA_E_MISUSE;
+    uint64_t mark = s->db->nerrors;
     strata__minfo *mi = strata__minfo_get(s, model);
     strata_object *o = mi ? object_new(s, mi) : NULL;
     if (!o)
-        return strata_db_errcode(s->db) ? strata_db_errcode(s->db) : STRATA_E_NOMEM;
+        return strata__db_error_since(s->db, mark, STRATA_E_NOMEM);
     *(void **)out = o;
     return STRATA_OK;
 }
@@ -518,6 +520,19 @@ bool strata__object_current(const strata_object *o)
     return !p->stale && p->tx_serial != 0 && p->tx_serial == strata__db_tx_serial(p->s->db);
 }
 
+/* The session's error for field f of a row (-1: the row) that could not
+ * be read, in the words of what failed. */
+static __attribute__((noinline)) int field_failed(strata_session *s, const strata__minfo *mi, int f,
+                                                  int rc, uint64_t mark)
+{
+    char what[160];
+    if (f >= 0)
+        snprintf(what, sizeof what, "reading %s.%s", mi->m->name, mi->m->fields[f].name);
+    else
+        snprintf(what, sizeof what, "reading a %s", mi->m->name);
+    return strata__session_error_in(s, rc, what, mark);
+}
+
 /* Read the current row (its columns from col0) into `o`, whose values are
  * from an earlier transaction.  A field the program changed since it was
  * loaded keeps the program's value, to be flushed as a change; every other
@@ -526,6 +541,7 @@ static int refresh_from_row(strata_object *o, strata_stmt *st, int col0, bool re
 {
     struct strata__object *p = o->priv;
     strata__minfo *mi = p->mi;
+    uint64_t mark = p->s->db->nerrors;
     int rc0 = strata__savepoint_note(o);
     if (rc0 != STRATA_OK)
         return rc0;
@@ -544,8 +560,7 @@ static int refresh_from_row(strata_object *o, strata_stmt *st, int col0, bool re
     int rc = STRATA_OK;
     for (int f = 0; f < mi->nfields && rc == STRATA_OK; f++)
         if ((rc = strata__read_field(st, col0 + f, o, f)) != STRATA_OK)
-            strata__session_error(p->s, rc, "reading %s.%s: %s", mi->m->name, mi->m->fields[f].name,
-                                  strata_errstr(rc));
+            field_failed(p->s, mi, f, rc, mark);
     strata__cell *db = rc == STRATA_OK ? strata__snapshot(o, false) : NULL;
     if (rc == STRATA_OK && !db)
         rc = STRATA_E_NOMEM;
@@ -582,20 +597,14 @@ static __attribute__((noinline)) int load_new(strata_session *s, strata__minfo *
                                               strata_stmt *st, int col0, const int64_t *asked,
                                               strata_object **out)
 {
+    uint64_t mark = s->db->nerrors;
     strata_object *o = object_new(s, mi);
     if (!o)
-        return STRATA_E_NOMEM;
+        return strata__db_error_since(s->db, mark, STRATA_E_NOMEM);
     int bad;
     int rc = strata__load_fields(st, col0, o, &bad);
-    if (rc != STRATA_OK) {
-        /* a field that would not convert, the driver reading the row, or memory */
-        char what[160];
-        if (bad >= 0)
-            snprintf(what, sizeof what, "reading %s.%s", mi->m->name, mi->m->fields[bad].name);
-        else
-            snprintf(what, sizeof what, "reading a %s", mi->m->name);
-        return strata__session_error_in(s, rc, what);
-    }
+    if (rc != STRATA_OK) /* a field that would not convert, the driver reading the row, or memory */
+        return field_failed(s, mi, bad, rc, mark);
     struct strata__object *p = o->priv;
     /* The row of `WHERE id = ?` need not have that key: PostgreSQL
      * compares an integer with a floating-point column as a float (2^53
@@ -621,14 +630,15 @@ static __attribute__((noinline)) int load_new(strata_session *s, strata__minfo *
 }
 
 /* The session's error for a row whose key could not be read. */
-static __attribute__((noinline)) int key_failed(strata_session *s, strata__minfo *mi, int rc)
+static __attribute__((noinline)) int key_failed(strata_session *s, strata__minfo *mi, int rc,
+                                                uint64_t mark)
 {
     if (rc == STRATA_NULL)
         return strata__session_error(s, STRATA_E_DATA, "reading %s's key: %s", mi->m->name,
                                      strata_errstr(rc));
     char what[160];
     snprintf(what, sizeof what, "reading %s's key", mi->m->name);
-    return strata__session_error_in(s, rc, what);
+    return strata__session_error_in(s, rc, what, mark);
 }
 
 /* The general way to a row's key and the object the identity map holds
@@ -642,6 +652,7 @@ static __attribute__((noinline)) int key_lookup(strata_session *s, strata__minfo
     bool owned[STRATA__MAX_KEY];
     strata__key key = {0};
     int rc = STRATA_OK, k = 0;
+    uint64_t mark = s->db->nerrors;
     *o = NULL;
     for (; k < mi->npk && rc == STRATA_OK; k++) {
         int f = mi->pkf[k];
@@ -660,7 +671,7 @@ static __attribute__((noinline)) int key_lookup(strata_session *s, strata__minfo
     while (k-- > 0)
         if (owned[k])
             free(cells[k].p);
-    return rc == STRATA_OK ? STRATA_OK : key_failed(s, mi, rc);
+    return rc == STRATA_OK ? STRATA_OK : key_failed(s, mi, rc, mark);
 }
 
 int strata__session_load_row(strata_session *s, strata__minfo *mi, strata_stmt *st, int col0,
@@ -672,12 +683,13 @@ int strata__session_load_row(strata_session *s, strata__minfo *mi, strata_stmt *
     strata_cell in;
     strata_object *o;
     int rc = STRATA_OK;
+    uint64_t mark = s->db->nerrors;
     if (mi->pk >= 0 &&
         (rc = strata__stmt_cells(st, col0 + mi->pk, 1, &mi->ctypes[mi->pk], &in)) == STRATA_OK &&
         in.state == STRATA_CELL_VALUE)
         o = strata__identity_find(mi, in.u.i);
     else if (rc != STRATA_OK)
-        return key_failed(s, mi, rc); /* not asked twice: the first answer stands */
+        return key_failed(s, mi, rc, mark); /* not asked twice: the first answer stands */
     else if ((rc = key_lookup(s, mi, st, col0, &o)) != STRATA_OK)
         return rc;
     if (o) {
@@ -934,9 +946,10 @@ int strata__session_reread(strata_object *o, bool rebase)
 /* The session's info for a model a get names; NULL with the code in *rc. */
 static strata__minfo *get_model(strata_session *s, const strata_model *model, int *rc)
 {
+    uint64_t mark = s->db->nerrors;
     strata__minfo *mi = strata__minfo_get(s, model);
     if (!mi)
-        *rc = strata_db_errcode(s->db) ? strata_db_errcode(s->db) : STRATA_E_NOMEM;
+        *rc = strata__db_error_since(s->db, mark, STRATA_E_NOMEM);
     else if (!model->size)
         *rc = strata__session_error(s, STRATA_E_MISUSE, "model %s is an association table",
                                     model->name);

@@ -38,6 +38,9 @@
  *   - a call that failed did so only when an allocation had failed, and a
  *     run that succeeded gave exactly the un-armed output (no success with
  *     missing data);
+ *   - a failed call that reports on the connection says what failed in it:
+ *     an error left on the connection before the run (of the code the
+ *     failure has, or another) is never given as the failure's message;
  *   - the connection still works, with no transaction left open (on SQLite
  *     with foreign keys still on after a migration);
  *   - the database, read through a second, un-armed connection (the same
@@ -110,6 +113,8 @@
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <strata/sys/driver.h>
 
 #include "harness.h"
 #include "../examples/microblog/models.h"
@@ -457,6 +462,7 @@ typedef struct ctx {
     char *str;
     text out;         /* what the run saw */
     const char *step; /* the call that failed */
+    bool unsaid;      /* ... gives no code, so no message either */
     int rc;
     bool redone;    /* a second, un-armed commit after the failure succeeded */
     bool committed; /* the run's commit succeeded; what failed came after it */
@@ -477,6 +483,7 @@ typedef struct ctx {
     do {                           \
         if (!(expr)) {             \
             (c)->step = #expr;     \
+            (c)->unsaid = true;    \
             return STRATA_E_NOMEM; \
         }                          \
     } while (0)
@@ -1582,6 +1589,20 @@ static void on_crash(int sig)
 
 static int failures;
 
+#define STALE "the failure of an earlier call"
+
+/* The message of the call that failed, when it reports on the connection
+ * (a session's messages are its connection's); NULL when it reports
+ * elsewhere (the migrations' handle) or nowhere (a setter of a field, a
+ * call that gives NULL). */
+static const char *said_on_db(const ctx *c)
+{
+    if (!c->db || c->unsaid || strstr(c->step, "strata_set_") ||
+        strstr(c->step, "strata_migrations_"))
+        return NULL;
+    return strata_db_errmsg(c->db);
+}
+
 /* Check `cond` about the current run: report it (and go on when asked). */
 #define EXPECT(cond, ...)                                                                    \
     do {                                                                                     \
@@ -1617,6 +1638,11 @@ static long one_run(const phase *ph, long n, bool persistent, int flags)
     text before, after, why = {""};
     ph->state(state_db(&c), &before);
     long live0 = nm.live;
+    /* An error from before the run, whose message no failure in it may
+     * give as its own: of the code the run's failures have, or another. */
+    if (c.db)
+        strata_driver_error(c.db, n % 2 ? STRATA_E_NOMEM : STRATA_E_UNIQUE,
+                            n % 2 ? "53200" : "23505", 0, STALE);
     nm_arm(n, persistent);
     c.rc = ph->run(&c);
     nm_disarm();
@@ -1630,8 +1656,9 @@ static long one_run(const phase *ph, long n, bool persistent, int flags)
     if (c.rc != STRATA_OK) {
         EXPECT(fired > 0, "%s gave %s (%s) though no allocation failed", c.step,
                strata_errname(c.rc), c.db ? strata_db_errmsg(c.db) : "");
-        if (c.db)
-            (void)strlen(strata_db_errmsg(c.db));
+        const char *said = said_on_db(&c);
+        EXPECT(!said || !strstr(said, STALE), "%s gave %s with an earlier message: %s", c.step,
+               strata_errname(c.rc), said);
         EXPECT(!ph->after_failure || !c.db || ph->after_failure(&c, &why), "%s", why.s);
     } else {
         EXPECT(strcmp(c.out.s, want.out.s) == 0,

@@ -4436,10 +4436,28 @@ START_TEST(orm_field_that_will_not_convert_is_named)
     strata_list *all = NULL;
     ck_assert_int_eq(strata_query_all(q, &all), STRATA_E_TYPE);
     ck_assert_str_eq(strata_session_errmsg(f.s), want);
+    strata_iter *it; /* streamed */
+    OK(&f, strata_query_iter(q, &it));
+    ck_assert_int_eq(strata_iter_next(it, &t), STRATA_E_TYPE);
+    ck_assert_str_eq(strata_session_errmsg(f.s), want);
+    strata_iter_free(it);
     strata_query_free(q);
     OK(&f, strata_session_rollback(f.s));
     th_exec(f.db, "UPDATE tally SET n = '7'");
     OK(&f, strata_get(f.s, &tally_model, 1, &t));
+    ck_assert_int_eq(t->n, 7);
+    /* The same for the row of an object held from an earlier
+     * transaction, read again; the object keeps what it had. */
+    OK(&f, strata_session_commit(f.s));
+    th_exec(f.db, "UPDATE tally SET n = 'many'");
+    Tally *again = NULL;
+    ck_assert_int_eq(strata_get(f.s, &tally_model, 1, &again), STRATA_E_TYPE);
+    ck_assert_ptr_null(again);
+    ck_assert_str_eq(strata_session_errmsg(f.s), want);
+    q = strata_query_new(f.s, &tally_model);
+    ck_assert_int_eq(strata_query_all(q, &all), STRATA_E_TYPE);
+    ck_assert_str_eq(strata_session_errmsg(f.s), want);
+    strata_query_free(q);
     ck_assert_int_eq(t->n, 7);
     teardown(&f);
 }
