@@ -910,6 +910,10 @@ static int get_by_key(strata_session *s, strata__minfo *mi, const strata__key ke
         strata__identity_remove(mi, o);
         o->priv->state = OBJ_DETACHED;
     }
+    /* The row of another key that compares equal (see load_new) whose
+     * object the program deleted: gone, as it is by its own key. */
+    if (rc == STRATA_OK && found->priv->state == OBJ_DELETED)
+        rc = STRATA_E_NOT_FOUND;
     if (rc == STRATA_OK)
         *(void **)out = found;
     return rc;

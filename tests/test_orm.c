@@ -4403,6 +4403,16 @@ START_TEST(orm_get_of_a_row_with_another_key_is_its_object)
         ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM measure WHERE name = 'b'"), 1);
         th_exec(f.db, "UPDATE measure SET name = 'a'");
     }
+    /* The object marked deleted (not flushed yet) is found by neither
+     * key: the other key does not bring it back. */
+    Measure *m = NULL, *again = NULL;
+    OK(&f, strata_get(f.s, &measure_model, big, &m));
+    OK(&f, strata_delete(m));
+    ck_assert_int_eq(strata_get(f.s, &measure_model, big, &again), STRATA_E_NOT_FOUND);
+    ck_assert_int_eq(strata_get(f.s, &measure_model, big + 1, &again), STRATA_E_NOT_FOUND);
+    ck_assert_ptr_null(again);
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM measure"), 0);
     teardown(&f);
 }
 END_TEST
