@@ -403,7 +403,8 @@ int strata_get_for_update(strata_session *s, const strata_model *model, int64_t 
     if (rc == STRATA_OK)
         rc = strata_query_one_or_none(q, out);
     if (rc == STRATA_OK && !*(void **)out)
-        rc = STRATA_E_NOT_FOUND;
+        rc = strata__session_error(s, STRATA_E_NOT_FOUND, "no %s with the key %lld", model->name,
+                                   (long long)id);
     strata_query_free(q);
     return rc;
 }

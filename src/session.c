@@ -947,6 +947,19 @@ int strata__session_reread(strata_object *o, bool rebase)
     return rc;
 }
 
+/* A get's STRATA_E_NOT_FOUND, said; the key is named when it is an
+ * integer (`id`), and otherwise not, lest it be something to keep out of
+ * logs. */
+static __attribute__((noinline)) int not_found(strata_session *s, const strata__minfo *mi,
+                                               const int64_t *id)
+{
+    if (id)
+        return strata__session_error(s, STRATA_E_NOT_FOUND, "no %s with the key %lld",
+                                     mi->m->name, (long long)*id);
+    return strata__session_error(s, STRATA_E_NOT_FOUND, "no %s with the key asked for",
+                                 mi->m->name);
+}
+
 /* The session's info for a model a get names; NULL with the code in *rc. */
 static strata__minfo *get_model(strata_session *s, const strata_model *model, int *rc)
 {
@@ -979,7 +992,8 @@ int strata_get(strata_session *s, const strata_model *model, int64_t id, void *o
                                      model->name);
     strata__cell c = {.i = id};
     strata__key key = {&c};
-    return get_by_key(s, mi, key, out);
+    rc = get_by_key(s, mi, key, out);
+    return rc == STRATA_E_NOT_FOUND ? not_found(s, mi, &id) : rc;
 }
 
 int strata_get_key(strata_session *s, const strata_model *model, const strata_value *key,
@@ -1001,7 +1015,9 @@ int strata_get_key(strata_session *s, const strata_model *model, const strata_va
     strata__key k;
     for (int i = 0; i < mi->npk; i++)
         k[i] = &cells[i];
-    return get_by_key(s, mi, k, out);
+    rc = get_by_key(s, mi, k, out);
+    const int64_t *id = mi->pk >= 0 && !cells[0].null ? &cells[0].i : NULL;
+    return rc == STRATA_E_NOT_FOUND ? not_found(s, mi, id) : rc;
 }
 
 int strata_refresh(void *obj)
@@ -1020,13 +1036,24 @@ int strata_refresh(void *obj)
         rc = strata__savepoint_note(o);
     if (rc != STRATA_OK || (rc = select_by_key(s, mi, key, &st)) != STRATA_OK)
         return rc;
+    uint64_t mark = s->db->nerrors;
     rc = strata__stmt_step(st);
+    int bad = -1;
     for (int f = 0; rc == STRATA_ROW && f < mi->nfields; f++)
-        if (strata__read_field(st, f, o, f) != STRATA_OK)
-            rc = STRATA_E_DATA;
-    if (rc == STRATA_DONE)
-        rc = STRATA_E_NOT_FOUND;
+        if ((rc = strata__read_field(st, f, o, f)) == STRATA_OK)
+            rc = STRATA_ROW;
+        else
+            bad = f;
     strata_stmt_finalize(st);
+    if (bad >= 0) {
+        /* Left as it was, not half read. */
+        strata__restore(o, o->priv->loaded);
+        return field_failed(s, mi, bad, rc, mark);
+    }
+    if (rc == STRATA_DONE) {
+        const int64_t *id = mi->pk >= 0 ? &key[0]->i : NULL;
+        return not_found(s, mi, id);
+    }
     if (rc != STRATA_ROW)
         return rc;
     strata__snapshot_release(o->priv->loaded);

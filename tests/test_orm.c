@@ -4469,6 +4469,22 @@ START_TEST(orm_field_that_will_not_convert_is_named)
     ck_assert_str_eq(strata_session_errmsg(f.s), want);
     strata_query_free(q);
     ck_assert_int_eq(t->n, 7);
+    /* And for strata_refresh, which leaves the object as it was. */
+    ck_assert_int_eq(strata_refresh(t), STRATA_E_TYPE);
+    ck_assert_str_eq(strata_session_errmsg(f.s), want);
+    ck_assert_int_eq(t->n, 7);
+    OK(&f, strata_session_rollback(f.s));
+    /* A row that is not there is said to be missing, by its key. */
+    th_exec(f.db, "DELETE FROM tally");
+    ck_assert_int_eq(strata_refresh(t), STRATA_E_NOT_FOUND);
+    ck_assert_str_eq(strata_session_errmsg(f.s), "no Tally with the key 1");
+    ck_assert_int_eq(strata_get(f.s, &tally_model, 99, &again), STRATA_E_NOT_FOUND);
+    ck_assert_str_eq(strata_session_errmsg(f.s), "no Tally with the key 99");
+    strata_value k = strata_int(98);
+    ck_assert_int_eq(strata_get_key(f.s, &tally_model, &k, 1, &again), STRATA_E_NOT_FOUND);
+    ck_assert_str_eq(strata_session_errmsg(f.s), "no Tally with the key 98");
+    ck_assert_int_eq(strata_get_for_update(f.s, &tally_model, 97, 0, &again), STRATA_E_NOT_FOUND);
+    ck_assert_str_eq(strata_session_errmsg(f.s), "no Tally with the key 97");
     teardown(&f);
 }
 END_TEST

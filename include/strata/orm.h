@@ -324,7 +324,9 @@ STRATA_API int strata_session_savepoint_depth(const strata_session *s);
  * object already loaded for that row, refreshed.
  */
 STRATA_API int strata_upsert(void *obj, const char *on, void *out);
-/** Reload an object's columns from the database. */
+/** Reload an object's columns from the database.  STRATA_E_NOT_FOUND
+ *  when its row is gone; a column that will not convert to its field
+ *  fails as a get does, and the object keeps the values it had. */
 STRATA_API int strata_refresh(void *obj);
 
 /** The object of `model` with primary key `id`: from the identity map
