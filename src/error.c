@@ -105,10 +105,9 @@ static int db_set_error_v(strata_db *db, int code, const char *sqlstate, int nat
     if (sqlstate) {
         snprintf(db->sqlstate, sizeof db->sqlstate, "%s", sqlstate);
     }
-    if (raw) {
+    if (raw && *raw) /* an empty message says nothing: the code's words instead */
         db->errmsg = strata__scrub(raw, db->secrets, db->nsecrets);
-        free(raw);
-    }
+    free(raw);
     return code;
 }
 
@@ -135,7 +134,7 @@ int strata__db_error(strata_db *db, int code, const char *fmt, ...)
 
 int strata__db_error_since(strata_db *db, uint64_t mark, int code)
 {
-    if (db->nerrors != mark)
+    if (db->nerrors != mark && db->errcode != STRATA_OK)
         return db->errcode;
     return strata__db_error(db, code, "%s", strata_errstr(code));
 }

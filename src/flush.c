@@ -1238,6 +1238,7 @@ int strata_upsert(void *obj, const char *on, void *out)
     strata_object *o = strata__as_object(obj);
     if (!o || !on || o->priv->state != OBJ_TRANSIENT)
         return STRATA_E_MISUSE;
+    uint64_t mark = o->priv->s->db->nerrors;
     strata_session *s = o->priv->s;
     strata__minfo *mi = o->priv->mi;
     if (!s->dl || !s->dl->upsert)
@@ -1329,7 +1330,8 @@ int strata_upsert(void *obj, const char *on, void *out)
         if (rc == STRATA_OK)
             rc = strata__savepoint_note(target);
         for (int f = 0; f < mi->nfields && rc == STRATA_OK; f++)
-            rc = strata__read_field(st, f, target, f);
+            if ((rc = strata__read_field(st, f, target, f)) != STRATA_OK && target->priv->loaded)
+                strata__restore(target, target->priv->loaded); /* not half read */
         if (rc == STRATA_OK) {
             strata__snapshot_release(target->priv->loaded);
             target->priv->tx_serial = strata__db_tx_serial(s->db);
@@ -1346,7 +1348,9 @@ int strata_upsert(void *obj, const char *on, void *out)
             *(void **)out = target;
     }
     strata_stmt_finalize(st);
-    if (rc != STRATA_OK && rc != STRATA_E_NOMEM)
+    if (rc == STRATA_E_NOMEM && (s->db->nerrors == mark || strata_db_errcode(s->db) != rc))
+        strata__session_error(s, rc, "upsert of %s: out of memory", o->model->name);
+    else if (rc != STRATA_OK && rc != STRATA_E_NOMEM)
         strata__db_error_context(s->db, "upsert of %s", o->model->name);
     return rc;
 }

@@ -266,9 +266,9 @@ void strata__db_clear_error(strata_db *db);
  * the handle broken. */
 int strata__db_error(strata_db *db, int code, const char *fmt, ...) STRATA_PRINTF(3, 4);
 /* The code of the error set on the handle since `mark` (its nerrors
- * then), or else `code`, set now with the code's own words: a failure
- * that left no error of its own (an allocation's NULL) is never reported
- * with an earlier call's code or message. */
+ * then) and still there, or else `code`, set now with the code's own
+ * words: a failure that left no error of its own (an allocation's NULL)
+ * is never reported with an earlier call's code or message. */
 int strata__db_error_since(strata_db *db, uint64_t mark, int code);
 /* Put "<context>: " in front of the handle's current message, keeping its
  * code, SQLSTATE and native code; returns the code. */

@@ -82,6 +82,7 @@ struct strata_query {
     int ncorr;
     bool reread; /* objects met are read from their rows (bulk changes) */
     int err;     /* a construction error, reported at execution */
+    char *errmsg; /* ... and its message (NULL: none could be kept) */
 };
 
 /* ---- conditions -------------------------------------------------------- */
@@ -224,10 +225,13 @@ strata_query *strata_query_new(strata_session *s, const strata_model *model)
 {
     if (!s || !model)
         return NULL;
+    uint64_t mark = s->db->nerrors;
     strata__minfo *mi = strata__minfo_get(s, model);
     strata_query *q = mi ? calloc(1, sizeof *q) : NULL;
-    if (!q)
+    if (!q) {
+        strata__db_error_since(s->db, mark, STRATA_E_NOMEM);
         return NULL;
+    }
     q->s = s;
     q->mi = mi;
     q->limit = q->offset = -1;
@@ -264,16 +268,29 @@ void strata_query_free(strata_query *q)
         free(q->corr[i].outer);
     }
     free(q->corr);
+    free(q->errmsg);
     free(q);
+}
+
+/* A call that builds the query failed with `rc`, whose message is on the
+ * connection now: both are kept, for the query fails again with them
+ * when it runs (by then other calls may have replaced the message). */
+static int query_keep(strata_query *q, int rc)
+{
+    if (q->err)
+        return rc; /* the first failure stands */
+    q->err = rc;
+    q->errmsg = strata__strdup(strata_db_errmsg(q->s->db));
+    return rc;
 }
 
 /* A part of the query that could not be copied: the query fails when it
  * runs, and the call says so now. */
 static int query_nomem(strata_query *q)
 {
-    q->err = STRATA_E_NOMEM;
-    return strata__session_error(q->s, STRATA_E_NOMEM, "out of memory building the %s query",
-                                 q->mi->m->name);
+    return query_keep(q, strata__session_error(q->s, STRATA_E_NOMEM,
+                                               "out of memory building the %s query",
+                                               q->mi->m->name));
 }
 
 /* Does c (or a subquery in it, at any depth) hold q?  A query must not
@@ -307,18 +324,18 @@ static int push_cond(strata_query *q, strata_cond ***v, int *n, strata_cond *c)
     cond_nomem = false;
     if (c && cut_self(c, q)) {
         strata_cond_free(c);
-        return q->err = strata__session_error(q->s, STRATA_E_MISUSE,
+        return query_keep(q, strata__session_error(q->s, STRATA_E_MISUSE,
                                               "%s query: a condition cannot hold the query "
                                               "itself as a subquery",
-                                              q->mi->m->name);
+                                              q->mi->m->name));
     }
     strata_cond **more = c ? realloc(*v, (size_t)(*n + 1) * sizeof *more) : NULL;
     if (!more) {
         strata_cond_free(c);
         if (c || nomem)
             return query_nomem(q);
-        return q->err = strata__session_error(q->s, STRATA_E_MISUSE, "%s query: a NULL condition",
-                                              q->mi->m->name);
+        return query_keep(q, strata__session_error(q->s, STRATA_E_MISUSE, "%s query: a NULL condition",
+                                              q->mi->m->name));
     }
     *v = more;
     (*v)[(*n)++] = c;
@@ -464,17 +481,17 @@ static int add_join(strata_query *q, const char *path, bool outer)
     strata__minfo *end;
     int rc = relationship_path(q, path, &end);
     if (rc != STRATA_OK)
-        return q->err = rc;
+        return query_keep(q, rc);
     if (!end->m->size)
-        return q->err = strata__session_error(q->s, STRATA_E_MISUSE,
+        return query_keep(q, strata__session_error(q->s, STRATA_E_MISUSE,
                                                "%s query: '%s' ends at %s, an association "
                                                "table, which has no objects",
-                                               q->mi->m->name, path, end->m->name);
+                                               q->mi->m->name, path, end->m->name));
     for (int i = 0; i < q->njoins; i++)
         if (!strcmp(q->joins[i].path, path))
-            return q->err = strata__session_error(q->s, STRATA_E_MISUSE,
+            return query_keep(q, strata__session_error(q->s, STRATA_E_MISUSE,
                                                    "%s query: '%s' is joined already",
-                                                   q->mi->m->name, path);
+                                                   q->mi->m->name, path));
     join_item *more = realloc(q->joins, (size_t)(q->njoins + 1) * sizeof *more);
     char *copy = more ? strata__strdup(path) : NULL;
     if (more)
@@ -1246,6 +1263,8 @@ static int build_failed(strata_query *q, build *b)
 {
     int rc = b->err ? b->err : STRATA_E_NOMEM;
     build_free(b);
+    if (q->err && rc == q->err && q->errmsg) /* a building call's, said again */
+        return strata__session_error(q->s, rc, "%s", q->errmsg);
     if (rc == STRATA_E_MISUSE && q->s->db->nerrors == b->mark)
         return strata__session_error(q->s, rc,
                                      "a condition of the %s query could not be built "
@@ -1674,11 +1693,11 @@ strata_query *strata__query_for_relation(strata_object *o, const strata_relation
         int lk = si ? strata__field_index(si, r->local_key) : -1;
         int rk = si ? strata__field_index(si, r->remote_key) : -1;
         if (lk < 0 || rk < 0 || ti->pk < 0) {
-            q->err = strata__session_error(s, STRATA_E_SCHEMA,
-                                           "relationship %s.%s: its association keys are not "
-                                           "fields of %s",
-                                           mi->m->name, r->name,
-                                           r->secondary ? r->secondary->name : "?");
+            query_keep(q, strata__session_error(s, STRATA_E_SCHEMA,
+                                                "relationship %s.%s: its association keys are "
+                                                "not fields of %s",
+                                                mi->m->name, r->name,
+                                                r->secondary ? r->secondary->name : "?"));
             return q;
         }
         strata__sb sb;
@@ -1722,9 +1741,9 @@ static int push_list(strata_query *q, const char *list, char ***v, int *n)
         while (end > start && end[-1] == ' ')
             end--;
         if (end == start)
-            return q->err = strata__session_error(q->s, STRATA_E_MISUSE,
+            return query_keep(q, strata__session_error(q->s, STRATA_E_MISUSE,
                                                   "%s query: an empty item in '%s'",
-                                                  q->mi->m->name, list);
+                                                  q->mi->m->name, list));
         char **more = realloc(*v, (size_t)(*n + 1) * sizeof *more);
         char *item = more ? strata__strndup(start, (size_t)(end - start)) : NULL;
         if (more)

@@ -51,7 +51,7 @@ static int load_collection(strata_object *o, const strata_relation *r, strata__r
     }
     strata_query *q = strata__query_for_relation(o, r);
     if (!q)
-        return STRATA_E_NOMEM;
+        return strata_db_errcode(o->priv->s->db); /* said by strata_query_new */
     strata_list *l;
     int err = strata_query_all(q, &l);
     strata_query_free(q);
@@ -60,7 +60,7 @@ static int load_collection(strata_object *o, const strata_relation *r, strata__r
     /* Keep targets added before the load that are not saved yet. */
     for (size_t i = 0; i < rc->list.count && err == STRATA_OK; i++)
         if (!strata__list_has(l, rc->list.items[i]) && !strata__list_push(l, rc->list.items[i]))
-            err = STRATA_E_NOMEM;
+            err = strata__session_error(o->priv->s, STRATA_E_NOMEM, "out of memory");
     if (err != STRATA_OK) { /* not loaded: the next access tries again */
         strata_list_free(l);
         return err;
@@ -105,7 +105,7 @@ int strata_related(void *obj, const char *rel, void *out)
     } else if (r->kind == STRATA_ONE_TO_ONE) {
         if (has_key(o)) {
             strata_query *q = strata__query_for_relation(o, r);
-            rc = q ? strata_query_first(q, &c->one) : STRATA_E_NOMEM;
+            rc = q ? strata_query_first(q, &c->one) : strata_db_errcode(s->db);
             strata_query_free(q);
         }
     } else {
@@ -578,7 +578,7 @@ int strata_collection_contains(void *obj, const char *rel, void *target, int *ou
     /* Not loaded: ask the database for just this pair. */
     strata_query *q = strata__query_for_relation(o, r);
     if (!q)
-        return STRATA_E_NOMEM;
+        return strata_db_errcode(o->priv->s->db); /* said by strata_query_new */
     strata__minfo *ti = t->priv->mi;
     int rc = strata_query_filter(
         q, strata_c(ti->m->fields[ti->pk].name, STRATA_EQ, strata_int(strata__pk(t))));

@@ -553,7 +553,7 @@ static int refresh_from_row(strata_object *o, strata_stmt *st, int col0, bool re
         if (!mine && (!(mine = calloc((size_t)mi->nfields, sizeof *mine)) ||
                       !(kept = strata__snapshot(o, false)))) {
             free(mine);
-            return STRATA_E_NOMEM;
+            return field_failed(p->s, mi, -1, STRATA_E_NOMEM, mark);
         }
         mine[f] = true;
     }
@@ -563,10 +563,10 @@ static int refresh_from_row(strata_object *o, strata_stmt *st, int col0, bool re
             field_failed(p->s, mi, f, rc, mark);
     strata__cell *db = rc == STRATA_OK ? strata__snapshot(o, false) : NULL;
     if (rc == STRATA_OK && !db)
-        rc = STRATA_E_NOMEM;
+        rc = field_failed(p->s, mi, -1, STRATA_E_NOMEM, mark);
     for (int f = 0; mine && f < mi->nfields && rc == STRATA_OK; f++)
-        if (mine[f])
-            rc = strata__set_field(o, f, &kept[f]);
+        if (mine[f] && (rc = strata__set_field(o, f, &kept[f])) != STRATA_OK)
+            field_failed(p->s, mi, f, rc, mark);
     if (rc != STRATA_OK) {
         /* Leave the object as it was, not half read. */
         strata__restore(o, kept ? kept : p->loaded);
@@ -622,7 +622,7 @@ static __attribute__((noinline)) int load_new(strata_session *s, strata__minfo *
     }
     p->committed = strata__snapshot_share(p->loaded);
     if (!strata__identity_put(mi, o))
-        return STRATA_E_NOMEM;
+        return field_failed(s, mi, -1, STRATA_E_NOMEM, mark);
     p->state = OBJ_PERSISTENT;
     p->tx_serial = strata__db_tx_serial(s->db);
     *out = o;
@@ -1062,5 +1062,7 @@ int strata_refresh(void *obj)
     /* The relationships go with the values: read again on their next
      * use, and a target set and not flushed is dropped with its key. */
     strata__relation_settle(o);
-    return (o->priv->loaded = strata__snapshot(o, false)) ? STRATA_OK : STRATA_E_NOMEM;
+    if (!(o->priv->loaded = strata__snapshot(o, false)))
+        return field_failed(s, mi, -1, STRATA_E_NOMEM, mark);
+    return STRATA_OK;
 }

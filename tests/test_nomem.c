@@ -471,6 +471,7 @@ typedef struct ctx {
 
 #define TRY(c, call)            \
     do {                        \
+        plant(c);               \
         int rc_ = (call);       \
         if (rc_ != STRATA_OK) { \
             (c)->step = #call;  \
@@ -481,12 +482,31 @@ typedef struct ctx {
 /* A call that gives NULL when it fails (the API has no code for it). */
 #define TRY_PTR(c, expr)           \
     do {                           \
+        plant(c);                  \
         if (!(expr)) {             \
             (c)->step = #expr;     \
             (c)->unsaid = true;    \
             return STRATA_E_NOMEM; \
         }                          \
     } while (0)
+
+#define STALE "the failure of an earlier call"
+
+/* Before each call of a run: an error left on the connection (un-armed),
+ * whose code and message no failure of the call may give as its own; of
+ * the code the failures have and of another, in turn. */
+static void plant(ctx *c)
+{
+    static unsigned long serial;
+    if (!c->db)
+        return;
+    bool armed = nm.armed;
+    nm.armed = false;
+    bool nomem = serial++ % 2;
+    strata_driver_error(c->db, nomem ? STRATA_E_NOMEM : STRATA_E_UNIQUE, nomem ? "53200" : "23505",
+                        0, STALE);
+    nm.armed = armed;
+}
 
 static void ctx_free(ctx *c)
 {
@@ -1589,16 +1609,14 @@ static void on_crash(int sig)
 
 static int failures;
 
-#define STALE "the failure of an earlier call"
-
 /* The message of the call that failed, when it reports on the connection
  * (a session's messages are its connection's); NULL when it reports
  * elsewhere (the migrations' handle) or nowhere (a setter of a field, a
  * call that gives NULL). */
 static const char *said_on_db(const ctx *c)
 {
-    if (!c->db || c->unsaid || strstr(c->step, "strata_set_") ||
-        strstr(c->step, "strata_migrations_"))
+    if (!c->db || c->unsaid || strstr(c->step, "strata_set_text") ||
+        strstr(c->step, "strata_set_null") || strstr(c->step, "strata_migrations_"))
         return NULL;
     return strata_db_errmsg(c->db);
 }
@@ -1638,11 +1656,6 @@ static long one_run(const phase *ph, long n, bool persistent, int flags)
     text before, after, why = {""};
     ph->state(state_db(&c), &before);
     long live0 = nm.live;
-    /* An error from before the run, whose message no failure in it may
-     * give as its own: of the code the run's failures have, or another. */
-    if (c.db)
-        strata_driver_error(c.db, n % 2 ? STRATA_E_NOMEM : STRATA_E_UNIQUE,
-                            n % 2 ? "53200" : "23505", 0, STALE);
     nm_arm(n, persistent);
     c.rc = ph->run(&c);
     nm_disarm();
@@ -1659,6 +1672,9 @@ static long one_run(const phase *ph, long n, bool persistent, int flags)
         const char *said = said_on_db(&c);
         EXPECT(!said || !strstr(said, STALE), "%s gave %s with an earlier message: %s", c.step,
                strata_errname(c.rc), said);
+        EXPECT(!said || (strata_db_errcode(c.db) == c.rc && *said),
+               "%s gave %s, but the connection holds %s and '%s'", c.step, strata_errname(c.rc),
+               strata_errname(strata_db_errcode(c.db)), said);
         EXPECT(!ph->after_failure || !c.db || ph->after_failure(&c, &why), "%s", why.s);
     } else {
         EXPECT(strcmp(c.out.s, want.out.s) == 0,

@@ -4417,6 +4417,45 @@ START_TEST(orm_get_of_a_row_with_another_key_is_its_object)
 }
 END_TEST
 
+/* The same with a text key that compares without case on SQLite: the
+ * key asked for finds the row of another, whose object was deleted. */
+typedef struct Badge {
+    strata_object base;
+    char *code;
+    char *name;
+} Badge;
+static const strata_field badge_fields[] = {STRATA_STRING(Badge, code, 10, STRATA_PRIMARY_KEY),
+                                            STRATA_STRING(Badge, name, 20, 0), STRATA_FIELDS_END};
+static const strata_model badge_model = {STRATA_MODEL_VERSION, "Badge", .size = sizeof(Badge),
+                                         .fields = badge_fields};
+
+START_TEST(orm_get_by_a_key_that_compares_equal_finds_no_deleted_object)
+{
+    fixture f;
+    setup_db(&f);
+    th_exec(f.db, th_is_pg() ? "CREATE TABLE badge (code varchar(10) PRIMARY KEY, name varchar(20))"
+                             : "CREATE TABLE badge (code varchar(10) COLLATE NOCASE PRIMARY KEY, "
+                               "name varchar(20))");
+    th_exec(f.db, "INSERT INTO badge VALUES ('A', 'gold')");
+    OK(&f, strata_session_commit(f.s));
+    Badge *b = NULL, *again = NULL;
+    strata_value upper = strata_text("A"), lower = strata_text("a");
+    OK(&f, strata_get_key(f.s, &badge_model, &upper, 1, &b));
+    if (!th_is_pg()) { /* the other key finds the held object */
+        OK(&f, strata_get_key(f.s, &badge_model, &lower, 1, &again));
+        ck_assert_ptr_eq(again, b);
+    }
+    OK(&f, strata_delete(b));
+    ck_assert_int_eq(strata_get_key(f.s, &badge_model, &upper, 1, &again), STRATA_E_NOT_FOUND);
+    ck_assert_int_eq(strata_get_key(f.s, &badge_model, &lower, 1, &again), STRATA_E_NOT_FOUND);
+    ck_assert_ptr_null(again);
+    ck_assert_str_eq(strata_session_errmsg(f.s), "no Badge with the key asked for");
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM badge"), 0);
+    teardown(&f);
+}
+END_TEST
+
 /* A row whose field will not convert: the get and the query name the
  * field and say why, in the getter's words. */
 typedef struct Tally {
@@ -4485,6 +4524,22 @@ START_TEST(orm_field_that_will_not_convert_is_named)
     ck_assert_str_eq(strata_session_errmsg(f.s), "no Tally with the key 98");
     ck_assert_int_eq(strata_get_for_update(f.s, &tally_model, 97, 0, &again), STRATA_E_NOT_FOUND);
     ck_assert_str_eq(strata_session_errmsg(f.s), "no Tally with the key 97");
+    /* A query one of whose building calls failed fails when it runs with
+     * that call's message, whatever ran between. */
+    q = strata_query_new(f.s, &tally_model);
+    const char *empty = "Tally query: an empty item in 'id, ,n'";
+    ck_assert_int_eq(strata_query_columns(q, "id, ,n"), STRATA_E_MISUSE);
+    ck_assert_str_eq(strata_session_errmsg(f.s), empty);
+    ck_assert_int_eq(strata_get(f.s, &tally_model, 96, &again), STRATA_E_NOT_FOUND);
+    strata_rows *rows = NULL;
+    ck_assert_int_eq(strata_query_rows(q, &rows), STRATA_E_MISUSE);
+    ck_assert_ptr_null(rows);
+    ck_assert_str_eq(strata_session_errmsg(f.s), empty);
+    ck_assert_int_eq(strata_query_filter(q, NULL), STRATA_E_MISUSE); /* the first failure stands */
+    ck_assert_str_eq(strata_session_errmsg(f.s), "Tally query: a NULL condition");
+    ck_assert_int_eq(strata_query_all(q, &all), STRATA_E_MISUSE);
+    ck_assert_str_eq(strata_session_errmsg(f.s), empty);
+    strata_query_free(q);
     teardown(&f);
 }
 END_TEST
@@ -5177,6 +5232,7 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_get_after_a_flush_that_moved_the_key);
     tcase_add_test(tc, orm_get_of_a_row_with_another_key_is_its_object);
     tcase_add_test(tc, orm_field_that_will_not_convert_is_named);
+    tcase_add_test(tc, orm_get_by_a_key_that_compares_equal_finds_no_deleted_object);
     tcase_add_test(tc, orm_relationship_misuse_names_the_relationship);
     tcase_add_test(tc, orm_relationship_without_back_populates);
     tcase_add_test(tc, orm_moving_a_child_and_eager_loading_from_the_database);

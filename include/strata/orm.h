@@ -387,7 +387,9 @@ typedef enum strata_op {
 
 typedef enum strata_order { STRATA_ASC = 0, STRATA_DESC = 1 } strata_order;
 
-/** A query of `model`'s objects.  Caller frees with strata_query_free(). */
+/** A query of `model`'s objects.  Caller frees with strata_query_free().
+ *  NULL when it cannot be made (out of memory, or a model the session
+ *  refuses), with the session's message saying why. */
 STRATA_API strata_query *strata_query_new(strata_session *s, const strata_model *model);
 STRATA_API void strata_query_free(strata_query *q);
 
