@@ -991,7 +991,8 @@ int strata_get(strata_session *s, const strata_model *model, int64_t id, void *o
                                      "strata_get_key",
                                      model->name);
     strata__cell c = {.i = id};
-    strata__key key = {&c};
+    strata__key key; /* of one field: only key[0] is read */
+    key[0] = &c;
     rc = get_by_key(s, mi, key, out);
     return rc == STRATA_E_NOT_FOUND ? not_found(s, mi, &id) : rc;
 }
