@@ -310,6 +310,10 @@ int strata__session_load_row(strata_session *s, strata__minfo *mi, strata_stmt *
  * be rolled back. */
 int strata__session_refuse_after_failed_commit(strata_session *s);
 int strata__session_error(strata_session *s, int code, const char *fmt, ...) STRATA_PRINTF(3, 4);
+/* strata_get for the library's own use (the caller holds the connection);
+ * `say` false: a row not there sets no message (a many-to-one whose
+ * target is gone, which is no failure there). */
+int strata__get(strata_session *s, const strata_model *model, int64_t id, void *out, bool say);
 /* The same, "what: " followed by the driver's message when the connection
  * was given one with this code since `mark` (its nerrors then), else the
  * code's words. */

@@ -223,8 +223,12 @@ strata_cond *strata_not(strata_cond *a) { return combine(C_NOT, a, NULL); }
 
 strata_query *strata_query_new(strata_session *s, const strata_model *model)
 {
-    if (!s || !model)
+    if (!s)
         return NULL;
+    if (!model) {
+        strata__session_error(s, STRATA_E_MISUSE, "a query of no model (NULL)");
+        return NULL;
+    }
     uint64_t mark = s->db->nerrors;
     strata__minfo *mi = strata__minfo_get(s, model);
     strata_query *q = mi ? calloc(1, sizeof *q) : NULL;
@@ -911,6 +915,14 @@ typedef enum shape {
     SHAPE_ANY     /* a subquery under EXISTS */
 } shape;
 
+/* A building call of query q (the one built, or a subquery in it) failed
+ * before: its code, said again with its message. */
+static int query_failed_before(build *b, const strata_query *q)
+{
+    return strata__session_error(b->q->s, q->err, "%s",
+                                 q->errmsg ? q->errmsg : strata_errstr(q->err));
+}
+
 static void select_sql(build *b, scope *sc, scope *outer, strata_query *q, shape sh,
                        int64_t limit, int64_t offset, strata__sb *sb);
 static void render(build *b, scope *sc, strata__sb *sb, const strata_cond *c);
@@ -1093,7 +1105,7 @@ static void select_sql(build *b, scope *sc, scope *outer, strata_query *q, shape
     strata__minfo *mi = q->mi;
     bool sub = sh == SHAPE_KEYS || sh == SHAPE_ANY;
     if (q->err && !b->err)
-        b->err = q->err;
+        b->err = query_failed_before(b, q);
     if (sub && (q->for_update || q->nloads)) {
         if (!b->err)
             b->err = strata__session_error(b->q->s, STRATA_E_MISUSE,
@@ -1263,9 +1275,9 @@ static int build_failed(strata_query *q, build *b)
 {
     int rc = b->err ? b->err : STRATA_E_NOMEM;
     build_free(b);
-    if (q->err && rc == q->err && q->errmsg) /* a building call's, said again */
-        return strata__session_error(q->s, rc, "%s", q->errmsg);
-    if (rc == STRATA_E_MISUSE && q->s->db->nerrors == b->mark)
+    if (q->s->db->nerrors != b->mark)
+        return rc; /* said while building */
+    if (rc == STRATA_E_MISUSE)
         return strata__session_error(q->s, rc,
                                      "a condition of the %s query could not be built "
                                      "(NULL field, or a relationship without keys)",
@@ -1273,7 +1285,7 @@ static int build_failed(strata_query *q, build *b)
     if (rc == STRATA_E_NOMEM)
         return strata__session_error(q->s, rc, "out of memory building the %s query",
                                      q->mi->m->name);
-    return rc;
+    return strata__db_error_since(q->s->db, b->mark, rc);
 }
 
 /* Flush, begin, prepare and bind. */
@@ -1413,7 +1425,8 @@ static int fetch_into(strata_query *q, int64_t limit, int64_t offset, strata_lis
         rc = STRATA_OK;
     if (rc == STRATA_OK)
         rc = load_related(q, l, limit, offset);
-    if (rc == STRATA_E_NOMEM && q->s->db->nerrors == mark)
+    if (rc == STRATA_E_NOMEM &&
+        (q->s->db->nerrors == mark || strata_db_errcode(q->s->db) != STRATA_E_NOMEM))
         strata__session_error(q->s, rc, "out of memory reading the %s query", q->mi->m->name);
     return rc;
 }
@@ -1860,7 +1873,10 @@ int strata_query_rows(strata_query *q, strata_rows **out)
     strata_stmt_finalize(st);
     if (rc != STRATA_OK) {
         strata_rows_free(r);
-        return rc == STRATA_E_NOMEM ? strata__db_error_since(q->s->db, mark, rc) : rc;
+        if (rc == STRATA_E_NOMEM &&
+            (q->s->db->nerrors == mark || strata_db_errcode(q->s->db) != STRATA_E_NOMEM))
+            strata__session_error(q->s, rc, "out of memory reading the %s query", q->mi->m->name);
+        return rc;
     }
     *out = r;
     return STRATA_OK;
@@ -1997,7 +2013,7 @@ static int bulk_where(build *b, strata_query *q, char **where, char **keys_sql)
     strata__sb_init(&conds);
     strata__sb_init(&out);
     if (q->err)
-        b->err = q->err;
+        b->err = query_failed_before(b, q);
     if (scope_init(b, &b->top, mi, true) == STRATA_OK)
         join_all(b, &b->top, q);
     for (int i = 0; i < q->nconds && !b->err; i++) {

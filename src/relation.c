@@ -49,9 +49,10 @@ static int load_collection(strata_object *o, const strata_relation *r, strata__r
         rc->loaded = true;
         return STRATA_OK;
     }
+    uint64_t mark = o->priv->s->db->nerrors;
     strata_query *q = strata__query_for_relation(o, r);
     if (!q)
-        return strata_db_errcode(o->priv->s->db); /* said by strata_query_new */
+        return strata__db_error_since(o->priv->s->db, mark, STRATA_E_NOMEM);
     strata_list *l;
     int err = strata_query_all(q, &l);
     strata_query_free(q);
@@ -98,14 +99,16 @@ int strata_related(void *obj, const char *rel, void *out)
             return strata__session_error(s, STRATA_E_SCHEMA, "relationship %s.%s: no field %s",
                                          o->model->name, r->name, r->fk ? r->fk : "(null)");
         if (!strata__field_is_null(o, fk)) {
-            rc = strata_get(s, r->target, *(int64_t *)strata__field_ptr(o, fk), &c->one);
+            rc = strata__get(s, r->target, *(int64_t *)strata__field_ptr(o, fk), &c->one, false);
             if (rc == STRATA_E_NOT_FOUND)
                 rc = STRATA_OK;
         }
     } else if (r->kind == STRATA_ONE_TO_ONE) {
         if (has_key(o)) {
+            uint64_t mark = s->db->nerrors;
             strata_query *q = strata__query_for_relation(o, r);
-            rc = q ? strata_query_first(q, &c->one) : strata_db_errcode(s->db);
+            rc = q ? strata_query_first(q, &c->one)
+                   : strata__db_error_since(s->db, mark, STRATA_E_NOMEM);
             strata_query_free(q);
         }
     } else {
@@ -576,9 +579,10 @@ int strata_collection_contains(void *obj, const char *rel, void *target, int *ou
         return STRATA_OK;
     }
     /* Not loaded: ask the database for just this pair. */
+    uint64_t mark = o->priv->s->db->nerrors;
     strata_query *q = strata__query_for_relation(o, r);
     if (!q)
-        return strata_db_errcode(o->priv->s->db); /* said by strata_query_new */
+        return strata__db_error_since(o->priv->s->db, mark, STRATA_E_NOMEM);
     strata__minfo *ti = t->priv->mi;
     int rc = strata_query_filter(
         q, strata_c(ti->m->fields[ti->pk].name, STRATA_EQ, strata_int(strata__pk(t))));

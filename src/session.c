@@ -533,6 +533,30 @@ static __attribute__((noinline)) int field_failed(strata_session *s, const strat
     return strata__session_error_in(s, rc, what, mark);
 }
 
+/* The row at col0 read into o's fields whole, or not at all: every column
+ * is read into a cell first, so that one that will not convert, or
+ * memory running out, leaves o as it was.  *bad: the field that failed
+ * (-1: none, or the copy into the fields). */
+static int read_row_whole(strata_stmt *st, int col0, strata_object *o, int *bad)
+{
+    const strata__minfo *mi = o->priv->mi;
+    const strata_field *fields = o->model->fields;
+    strata__cell cells[STRATA__MAX_FIELDS] = {0};
+    int n = 0, rc = STRATA_OK;
+    *bad = -1;
+    for (; n < mi->nfields; n++)
+        if ((rc = strata__read_cell(st, col0 + n, fields[n].ctype, &cells[n])) != STRATA_OK) {
+            *bad = n;
+            break;
+        }
+    if (rc == STRATA_OK)
+        rc = strata__restore(o, cells);
+    for (int f = 0; f < n; f++)
+        if (strata__ctype_bytes(fields[f].ctype))
+            free(cells[f].p);
+    return rc;
+}
+
 /* Read the current row (its columns from col0) into `o`, whose values are
  * from an earlier transaction.  A field the program changed since it was
  * loaded keeps the program's value, to be flushed as a change; every other
@@ -557,18 +581,22 @@ static int refresh_from_row(strata_object *o, strata_stmt *st, int col0, bool re
         }
         mine[f] = true;
     }
-    int rc = STRATA_OK;
-    for (int f = 0; f < mi->nfields && rc == STRATA_OK; f++)
-        if ((rc = strata__read_field(st, col0 + f, o, f)) != STRATA_OK)
-            field_failed(p->s, mi, f, rc, mark);
-    strata__cell *db = rc == STRATA_OK ? strata__snapshot(o, false) : NULL;
-    if (rc == STRATA_OK && !db)
+    int bad;
+    int rc = read_row_whole(st, col0, o, &bad);
+    if (rc != STRATA_OK) { /* o as it was */
+        free(mine);
+        strata__snapshot_release(kept);
+        return field_failed(p->s, mi, bad, rc, mark);
+    }
+    strata__cell *db = strata__snapshot(o, false);
+    if (!db)
         rc = field_failed(p->s, mi, -1, STRATA_E_NOMEM, mark);
     for (int f = 0; mine && f < mi->nfields && rc == STRATA_OK; f++)
         if (mine[f] && (rc = strata__set_field(o, f, &kept[f])) != STRATA_OK)
             field_failed(p->s, mi, f, rc, mark);
     if (rc != STRATA_OK) {
-        /* Leave the object as it was, not half read. */
+        /* Back to what it was (the row's values, should memory fail here
+         * too: a flush then writes the row as it is). */
         strata__restore(o, kept ? kept : p->loaded);
         strata__snapshot_release(db);
     }
@@ -976,6 +1004,11 @@ static strata__minfo *get_model(strata_session *s, const strata_model *model, in
 int strata_get(strata_session *s, const strata_model *model, int64_t id, void *out)
 {
     STRATA__CONFINE(s ? s->db : NULL, STRATA_E_MISUSE);
+    return strata__get(s, model, id, out, true);
+}
+
+int strata__get(strata_session *s, const strata_model *model, int64_t id, void *out, bool say)
+{
     if (!out)
         return STRATA_E_MISUSE;
     *(void **)out = NULL;
@@ -993,8 +1026,13 @@ int strata_get(strata_session *s, const strata_model *model, int64_t id, void *o
     strata__cell c = {.i = id};
     strata__key key; /* of one field: only key[0] is read */
     key[0] = &c;
+    uint64_t mark = s->db->nerrors;
     rc = get_by_key(s, mi, key, out);
-    return rc == STRATA_E_NOT_FOUND ? not_found(s, mi, &id) : rc;
+    /* No such row; a flush's NOT_FOUND (an update whose row is gone) has
+     * its own message. */
+    if (rc == STRATA_E_NOT_FOUND && say && s->db->nerrors == mark)
+        return not_found(s, mi, &id);
+    return rc;
 }
 
 int strata_get_key(strata_session *s, const strata_model *model, const strata_value *key,
@@ -1016,9 +1054,10 @@ int strata_get_key(strata_session *s, const strata_model *model, const strata_va
     strata__key k;
     for (int i = 0; i < mi->npk; i++)
         k[i] = &cells[i];
+    uint64_t mark = s->db->nerrors;
     rc = get_by_key(s, mi, k, out);
     const int64_t *id = mi->pk >= 0 && !cells[0].null ? &cells[0].i : NULL;
-    return rc == STRATA_E_NOT_FOUND ? not_found(s, mi, id) : rc;
+    return rc == STRATA_E_NOT_FOUND && s->db->nerrors == mark ? not_found(s, mi, id) : rc;
 }
 
 int strata_refresh(void *obj)
@@ -1040,30 +1079,35 @@ int strata_refresh(void *obj)
     uint64_t mark = s->db->nerrors;
     rc = strata__stmt_step(st);
     int bad = -1;
-    for (int f = 0; rc == STRATA_ROW && f < mi->nfields; f++)
-        if ((rc = strata__read_field(st, f, o, f)) == STRATA_OK)
-            rc = STRATA_ROW;
-        else
-            bad = f;
+    strata__cell *was = NULL; /* the values before, should the snapshot fail */
+    if (rc == STRATA_ROW && !(was = strata__snapshot(o, false)))
+        rc = STRATA_E_NOMEM;
+    else if (rc == STRATA_ROW)
+        rc = read_row_whole(st, 0, o, &bad); /* o as it was when it fails */
     strata_stmt_finalize(st);
-    if (bad >= 0) {
-        /* Left as it was, not half read. */
-        strata__restore(o, o->priv->loaded);
-        return field_failed(s, mi, bad, rc, mark);
+    strata__cell *now = rc == STRATA_OK ? strata__snapshot(o, false) : NULL;
+    if (rc == STRATA_OK && !now) {
+        strata__restore(o, was);
+        rc = STRATA_E_NOMEM;
     }
+    strata__snapshot_release(was);
     if (rc == STRATA_DONE) {
         const int64_t *id = mi->pk >= 0 ? &key[0]->i : NULL;
+        if (o->priv->state == OBJ_PERSISTENT) {
+            /* Another connection deleted the row: the object is gone too. */
+            strata__identity_remove(mi, o);
+            o->priv->state = OBJ_DETACHED;
+        }
         return not_found(s, mi, id);
     }
-    if (rc != STRATA_ROW)
-        return rc;
+    if (rc != STRATA_OK)
+        return bad >= 0 || rc == STRATA_E_NOMEM ? field_failed(s, mi, bad, rc, mark) : rc;
     strata__snapshot_release(o->priv->loaded);
+    o->priv->loaded = now;
     o->priv->tx_serial = strata__db_tx_serial(s->db);
     o->priv->stale = false;
     /* The relationships go with the values: read again on their next
      * use, and a target set and not flushed is dropped with its key. */
     strata__relation_settle(o);
-    if (!(o->priv->loaded = strata__snapshot(o, false)))
-        return field_failed(s, mi, -1, STRATA_E_NOMEM, mark);
     return STRATA_OK;
 }

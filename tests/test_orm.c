@@ -4461,10 +4461,11 @@ END_TEST
 typedef struct Tally {
     strata_object base;
     int64_t id;
+    char *label;
     int64_t n;
 } Tally;
-static const strata_field tally_fields[] = {STRATA_PK(Tally, id), STRATA_INTEGER(Tally, n, 0),
-                                            STRATA_FIELDS_END};
+static const strata_field tally_fields[] = {STRATA_PK(Tally, id), STRATA_STRING(Tally, label, 10, 0),
+                                            STRATA_INTEGER(Tally, n, 0), STRATA_FIELDS_END};
 static const strata_model tally_model = {STRATA_MODEL_VERSION, "Tally", .size = sizeof(Tally),
                                          .fields = tally_fields};
 
@@ -4472,14 +4473,15 @@ START_TEST(orm_field_that_will_not_convert_is_named)
 {
     fixture f;
     setup_db(&f);
-    th_exec(f.db, th_is_pg() ? "CREATE TABLE tally (id bigint PRIMARY KEY, n text)"
-                             : "CREATE TABLE tally (id INTEGER PRIMARY KEY, n INTEGER)");
-    th_exec(f.db, "INSERT INTO tally VALUES (1, 'many')");
+    th_exec(f.db, th_is_pg() ? "CREATE TABLE tally (id bigint PRIMARY KEY, label varchar(10), n text)"
+                             : "CREATE TABLE tally (id INTEGER PRIMARY KEY, label varchar(10), "
+                               "n INTEGER)");
+    th_exec(f.db, "INSERT INTO tally VALUES (1, 'a', 'many')");
     OK(&f, strata_session_commit(f.s));
     Tally *t = NULL;
     ck_assert_int_eq(strata_get(f.s, &tally_model, 1, &t), STRATA_E_TYPE);
     ck_assert_ptr_null(t);
-    const char *want = "reading Tally.n: column 1 (n): a text value is not an integer";
+    const char *want = "reading Tally.n: column 2 (n): a text value is not an integer";
     ck_assert_str_eq(strata_session_errmsg(f.s), want);
     strata_query *q = strata_query_new(f.s, &tally_model);
     strata_list *all = NULL;
@@ -4496,22 +4498,25 @@ START_TEST(orm_field_that_will_not_convert_is_named)
     OK(&f, strata_get(f.s, &tally_model, 1, &t));
     ck_assert_int_eq(t->n, 7);
     /* The same for the row of an object held from an earlier
-     * transaction, read again; the object keeps what it had. */
+     * transaction, read again (by a query, by a get, by strata_refresh):
+     * the object keeps what it had, and a change it has not flushed (made
+     * after the query, whose flush would write it). */
     OK(&f, strata_session_commit(f.s));
-    th_exec(f.db, "UPDATE tally SET n = 'many'");
-    Tally *again = NULL;
-    ck_assert_int_eq(strata_get(f.s, &tally_model, 1, &again), STRATA_E_TYPE);
-    ck_assert_ptr_null(again);
-    ck_assert_str_eq(strata_session_errmsg(f.s), want);
+    th_exec(f.db, "UPDATE tally SET n = 'many', label = 'db'");
     q = strata_query_new(f.s, &tally_model);
     ck_assert_int_eq(strata_query_all(q, &all), STRATA_E_TYPE);
     ck_assert_str_eq(strata_session_errmsg(f.s), want);
     strata_query_free(q);
-    ck_assert_int_eq(t->n, 7);
-    /* And for strata_refresh, which leaves the object as it was. */
+    ck_assert(t->n == 7 && !strcmp(t->label, "a"));
+    OK(&f, strata_set_text(&t->label, "mine"));
+    Tally *again = NULL;
+    ck_assert_int_eq(strata_get(f.s, &tally_model, 1, &again), STRATA_E_TYPE);
+    ck_assert_ptr_null(again);
+    ck_assert_str_eq(strata_session_errmsg(f.s), want);
+    ck_assert(t->n == 7 && !strcmp(t->label, "mine"));
     ck_assert_int_eq(strata_refresh(t), STRATA_E_TYPE);
     ck_assert_str_eq(strata_session_errmsg(f.s), want);
-    ck_assert_int_eq(t->n, 7);
+    ck_assert(t->n == 7 && !strcmp(t->label, "mine"));
     OK(&f, strata_session_rollback(f.s));
     /* A row that is not there is said to be missing, by its key. */
     th_exec(f.db, "DELETE FROM tally");
@@ -4524,6 +4529,22 @@ START_TEST(orm_field_that_will_not_convert_is_named)
     ck_assert_str_eq(strata_session_errmsg(f.s), "no Tally with the key 98");
     ck_assert_int_eq(strata_get_for_update(f.s, &tally_model, 97, 0, &again), STRATA_E_NOT_FOUND);
     ck_assert_str_eq(strata_session_errmsg(f.s), "no Tally with the key 97");
+    /* A get whose flush fails with the same code (a change to a row
+     * deleted behind the session's back) says what the flush said. */
+    OK(&f, strata_session_rollback(f.s));
+    th_exec(f.db, "INSERT INTO tally VALUES (5, 'e', '5')");
+    Tally *five = NULL, *six = NULL;
+    OK(&f, strata_get(f.s, &tally_model, 5, &five));
+    five->n = 6;
+    th_exec(f.db, "DELETE FROM tally WHERE id = 5");
+    OK(&f, strata_new(f.s, &tally_model, &six));
+    six->id = 6;
+    OK(&f, strata_set_text(&six->label, "f"));
+    OK(&f, strata_add(six));
+    ck_assert_int_eq(strata_get(f.s, &tally_model, 6, &again), STRATA_E_NOT_FOUND);
+    ck_assert_msg(strstr(strata_session_errmsg(f.s), "no row has this key any more"), "%s",
+                  strata_session_errmsg(f.s));
+    OK(&f, strata_session_rollback(f.s));
     /* A query one of whose building calls failed fails when it runs with
      * that call's message, whatever ran between. */
     q = strata_query_new(f.s, &tally_model);
