@@ -1329,9 +1329,9 @@ int strata_upsert(void *obj, const char *on, void *out)
             target = o;
         if (rc == STRATA_OK)
             rc = strata__savepoint_note(target);
-        for (int f = 0; f < mi->nfields && rc == STRATA_OK; f++)
-            if ((rc = strata__read_field(st, f, target, f)) != STRATA_OK && target->priv->loaded)
-                strata__restore(target, target->priv->loaded); /* not half read */
+        int bad;
+        if (rc == STRATA_OK)
+            rc = strata__read_row_whole(st, 0, target, &bad); /* as it was when it fails */
         if (rc == STRATA_OK) {
             strata__snapshot_release(target->priv->loaded);
             target->priv->tx_serial = strata__db_tx_serial(s->db);

@@ -258,6 +258,11 @@ int strata__read_cell(strata_stmt *st, int col, strata_ctype ct, strata__cell *c
  * column getters do or reports the type error (bytes copied: *owned
  * true, the caller frees c->p). */
 int strata__column_cell(strata_stmt *st, int col, strata_ctype ct, strata__cell *c, bool *owned);
+/* The row at col0 read into o's fields whole, or not at all: every column
+ * is read into a cell first, so that one that will not convert, or
+ * memory running out, leaves o as it was.  *bad: the field that failed
+ * (-1: none, or the copy into the fields).  No message set. */
+int strata__read_row_whole(strata_stmt *st, int col0, strata_object *o, int *bad);
 /* Free the values the object owns (texts, blobs). */
 void strata__fields_clear(strata_object *o);
 

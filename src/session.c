@@ -533,11 +533,7 @@ static __attribute__((noinline)) int field_failed(strata_session *s, const strat
     return strata__session_error_in(s, rc, what, mark);
 }
 
-/* The row at col0 read into o's fields whole, or not at all: every column
- * is read into a cell first, so that one that will not convert, or
- * memory running out, leaves o as it was.  *bad: the field that failed
- * (-1: none, or the copy into the fields). */
-static int read_row_whole(strata_stmt *st, int col0, strata_object *o, int *bad)
+int strata__read_row_whole(strata_stmt *st, int col0, strata_object *o, int *bad)
 {
     const strata__minfo *mi = o->priv->mi;
     const strata_field *fields = o->model->fields;
@@ -582,7 +578,7 @@ static int refresh_from_row(strata_object *o, strata_stmt *st, int col0, bool re
         mine[f] = true;
     }
     int bad;
-    int rc = read_row_whole(st, col0, o, &bad);
+    int rc = strata__read_row_whole(st, col0, o, &bad);
     if (rc != STRATA_OK) { /* o as it was */
         free(mine);
         strata__snapshot_release(kept);
@@ -1083,7 +1079,7 @@ int strata_refresh(void *obj)
     if (rc == STRATA_ROW && !(was = strata__snapshot(o, false)))
         rc = STRATA_E_NOMEM;
     else if (rc == STRATA_ROW)
-        rc = read_row_whole(st, 0, o, &bad); /* o as it was when it fails */
+        rc = strata__read_row_whole(st, 0, o, &bad); /* o as it was when it fails */
     strata_stmt_finalize(st);
     strata__cell *now = rc == STRATA_OK ? strata__snapshot(o, false) : NULL;
     if (rc == STRATA_OK && !now) {
