@@ -139,6 +139,13 @@ int strata__db_error_since(strata_db *db, uint64_t mark, int code)
     return strata__db_error(db, code, "%s", strata_errstr(code));
 }
 
+int strata__db_said_since(strata_db *db, uint64_t mark, int code, const char *what)
+{
+    if (db->nerrors != mark && db->errcode == code)
+        return code;
+    return strata__db_error(db, code, "%s: %s", what, strata_errstr(code));
+}
+
 int strata_driver_error(strata_db *db, int code, const char *sqlstate, int native, const char *fmt,
                         ...)
 {

@@ -1348,9 +1348,12 @@ int strata_upsert(void *obj, const char *on, void *out)
             *(void **)out = target;
     }
     strata_stmt_finalize(st);
-    if (rc == STRATA_E_NOMEM && (s->db->nerrors == mark || strata_db_errcode(s->db) != rc))
-        strata__session_error(s, rc, "upsert of %s: out of memory", o->model->name);
-    else if (rc != STRATA_OK && rc != STRATA_E_NOMEM)
+    if (rc == STRATA_E_NOMEM) {
+        char what[160];
+        snprintf(what, sizeof what, "upsert of %s", o->model->name);
+        strata__db_said_since(s->db, mark, rc, what);
+    } else if (rc != STRATA_OK) {
         strata__db_error_context(s->db, "upsert of %s", o->model->name);
+    }
     return rc;
 }

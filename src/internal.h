@@ -270,6 +270,10 @@ int strata__db_error(strata_db *db, int code, const char *fmt, ...) STRATA_PRINT
  * words: a failure that left no error of its own (an allocation's NULL)
  * is never reported with an earlier call's code or message. */
 int strata__db_error_since(strata_db *db, uint64_t mark, int code);
+/* A call failed with `code` (STRATA_E_NOMEM, say): the message set since
+ * `mark` stays when it is of that code, else "<what>: <code's words>" is
+ * set.  Returns code. */
+int strata__db_said_since(strata_db *db, uint64_t mark, int code, const char *what);
 /* Put "<context>: " in front of the handle's current message, keeping its
  * code, SQLSTATE and native code; returns the code. */
 int strata__db_error_context(strata_db *db, const char *fmt, ...) STRATA_PRINTF(2, 3);

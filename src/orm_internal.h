@@ -323,6 +323,9 @@ int strata__get(strata_session *s, const strata_model *model, int64_t id, void *
  * was given one with this code since `mark` (its nerrors then), else the
  * code's words. */
 int strata__session_error_in(strata_session *s, int code, const char *what, uint64_t mark);
+/* The session's error for field f of a row (-1: the row) that could not
+ * be read, in the words of what failed: "reading Tally.n: <why>". */
+int strata__field_failed(strata_session *s, const strata__minfo *mi, int f, int rc, uint64_t mark);
 /* Read the row of persistent o again, by the key it was loaded with:
  * its values refreshed, or STRATA_E_NOT_FOUND and o out of the identity
  * map (detached) when the row is gone.  With `rebase` the row is also

@@ -915,6 +915,15 @@ typedef enum shape {
     SHAPE_ANY     /* a subquery under EXISTS */
 } shape;
 
+/* Reading query q ran out of memory: said, unless that was said since
+ * `mark`. */
+static int query_nomem_since(strata_query *q, uint64_t mark)
+{
+    char what[160];
+    snprintf(what, sizeof what, "reading the %s query", q->mi->m->name);
+    return strata__db_said_since(q->s->db, mark, STRATA_E_NOMEM, what);
+}
+
 /* A building call of query q (the one built, or a subquery in it) failed
  * before: its code, said again with its message. */
 static int query_failed_before(build *b, const strata_query *q)
@@ -1425,10 +1434,7 @@ static int fetch_into(strata_query *q, int64_t limit, int64_t offset, strata_lis
         rc = STRATA_OK;
     if (rc == STRATA_OK)
         rc = load_related(q, l, limit, offset);
-    if (rc == STRATA_E_NOMEM &&
-        (q->s->db->nerrors == mark || strata_db_errcode(q->s->db) != STRATA_E_NOMEM))
-        strata__session_error(q->s, rc, "out of memory reading the %s query", q->mi->m->name);
-    return rc;
+    return rc == STRATA_E_NOMEM ? query_nomem_since(q, mark) : rc;
 }
 
 static int fetch(strata_query *q, int64_t limit, int64_t offset, strata_list **out)
@@ -1545,13 +1551,7 @@ int strata_iter_next(strata_iter *it, void *out)
     if ((rc = strata__read_fields(it->st, it->obj, &bad)) != STRATA_OK) {
         it->done = true;
         strata_stmt_reset(it->st);
-        char what[160];
-        if (bad >= 0)
-            snprintf(what, sizeof what, "reading %s.%s", it->q->mi->m->name,
-                     it->q->mi->m->fields[bad].name);
-        else
-            snprintf(what, sizeof what, "reading a %s", it->q->mi->m->name);
-        return strata__session_error_in(it->q->s, rc, what, mark);
+        return strata__field_failed(it->q->s, it->q->mi, bad, rc, mark);
     }
     *(void **)out = it->obj;
     return STRATA_ROW;
@@ -1873,10 +1873,7 @@ int strata_query_rows(strata_query *q, strata_rows **out)
     strata_stmt_finalize(st);
     if (rc != STRATA_OK) {
         strata_rows_free(r);
-        if (rc == STRATA_E_NOMEM &&
-            (q->s->db->nerrors == mark || strata_db_errcode(q->s->db) != STRATA_E_NOMEM))
-            strata__session_error(q->s, rc, "out of memory reading the %s query", q->mi->m->name);
-        return rc;
+        return rc == STRATA_E_NOMEM ? query_nomem_since(q, mark) : rc;
     }
     *out = r;
     return STRATA_OK;

@@ -520,10 +520,8 @@ bool strata__object_current(const strata_object *o)
     return !p->stale && p->tx_serial != 0 && p->tx_serial == strata__db_tx_serial(p->s->db);
 }
 
-/* The session's error for field f of a row (-1: the row) that could not
- * be read, in the words of what failed. */
-static __attribute__((noinline)) int field_failed(strata_session *s, const strata__minfo *mi, int f,
-                                                  int rc, uint64_t mark)
+__attribute__((noinline)) int strata__field_failed(strata_session *s, const strata__minfo *mi,
+                                                   int f, int rc, uint64_t mark)
 {
     char what[160];
     if (f >= 0)
@@ -537,7 +535,10 @@ int strata__read_row_whole(strata_stmt *st, int col0, strata_object *o, int *bad
 {
     const strata__minfo *mi = o->priv->mi;
     const strata_field *fields = o->model->fields;
-    strata__cell cells[STRATA__MAX_FIELDS] = {0};
+    strata__cell cells[STRATA__MAX_FIELDS];
+    /* Each is filled by read_cell; zeroed for the compiler, which cannot
+     * see that restore reads no more than nfields of them. */
+    memset(cells, 0, (size_t)mi->nfields * sizeof *cells);
     int n = 0, rc = STRATA_OK;
     *bad = -1;
     for (; n < mi->nfields; n++)
@@ -573,7 +574,7 @@ static int refresh_from_row(strata_object *o, strata_stmt *st, int col0, bool re
         if (!mine && (!(mine = calloc((size_t)mi->nfields, sizeof *mine)) ||
                       !(kept = strata__snapshot(o, false)))) {
             free(mine);
-            return field_failed(p->s, mi, -1, STRATA_E_NOMEM, mark);
+            return strata__field_failed(p->s, mi, -1, STRATA_E_NOMEM, mark);
         }
         mine[f] = true;
     }
@@ -582,14 +583,14 @@ static int refresh_from_row(strata_object *o, strata_stmt *st, int col0, bool re
     if (rc != STRATA_OK) { /* o as it was */
         free(mine);
         strata__snapshot_release(kept);
-        return field_failed(p->s, mi, bad, rc, mark);
+        return strata__field_failed(p->s, mi, bad, rc, mark);
     }
     strata__cell *db = strata__snapshot(o, false);
     if (!db)
-        rc = field_failed(p->s, mi, -1, STRATA_E_NOMEM, mark);
+        rc = strata__field_failed(p->s, mi, -1, STRATA_E_NOMEM, mark);
     for (int f = 0; mine && f < mi->nfields && rc == STRATA_OK; f++)
         if (mine[f] && (rc = strata__set_field(o, f, &kept[f])) != STRATA_OK)
-            field_failed(p->s, mi, f, rc, mark);
+            strata__field_failed(p->s, mi, f, rc, mark);
     if (rc != STRATA_OK) {
         /* Back to what it was (the row's values, should memory fail here
          * too: a flush then writes the row as it is). */
@@ -628,7 +629,7 @@ static __attribute__((noinline)) int load_new(strata_session *s, strata__minfo *
     int bad;
     int rc = strata__load_fields(st, col0, o, &bad);
     if (rc != STRATA_OK) /* a field that would not convert, the driver reading the row, or memory */
-        return field_failed(s, mi, bad, rc, mark);
+        return strata__field_failed(s, mi, bad, rc, mark);
     struct strata__object *p = o->priv;
     /* The row of `WHERE id = ?` need not have that key: PostgreSQL
      * compares an integer with a floating-point column as a float (2^53
@@ -646,7 +647,7 @@ static __attribute__((noinline)) int load_new(strata_session *s, strata__minfo *
     }
     p->committed = strata__snapshot_share(p->loaded);
     if (!strata__identity_put(mi, o))
-        return field_failed(s, mi, -1, STRATA_E_NOMEM, mark);
+        return strata__field_failed(s, mi, -1, STRATA_E_NOMEM, mark);
     p->state = OBJ_PERSISTENT;
     p->tx_serial = strata__db_tx_serial(s->db);
     *out = o;
@@ -1097,7 +1098,7 @@ int strata_refresh(void *obj)
         return not_found(s, mi, id);
     }
     if (rc != STRATA_OK)
-        return bad >= 0 || rc == STRATA_E_NOMEM ? field_failed(s, mi, bad, rc, mark) : rc;
+        return bad >= 0 || rc == STRATA_E_NOMEM ? strata__field_failed(s, mi, bad, rc, mark) : rc;
     strata__snapshot_release(o->priv->loaded);
     o->priv->loaded = now;
     o->priv->tx_serial = strata__db_tx_serial(s->db);
