@@ -1066,6 +1066,12 @@ int strata_refresh(void *obj)
     strata_session *s = o->priv->s;
     strata__minfo *mi = o->priv->mi;
     int rc = strata__session_begin(s);
+    /* Values from an earlier transaction: the row read now is what was
+     * committed since, and what a rollback puts back (as for a row read
+     * again by a query).  Read in this transaction, or after its bulk
+     * change, it may be its own write: the values at the last commit
+     * stay. */
+    bool rebase = rc == STRATA_OK && !strata__object_current(o) && !o->priv->stale;
     strata__key key = {0};
     strata__object_key(o, key);
     strata_stmt *st;
@@ -1101,6 +1107,10 @@ int strata_refresh(void *obj)
         return bad >= 0 || rc == STRATA_E_NOMEM ? strata__field_failed(s, mi, bad, rc, mark) : rc;
     strata__snapshot_release(o->priv->loaded);
     o->priv->loaded = now;
+    if (rebase) {
+        strata__snapshot_release(o->priv->committed);
+        o->priv->committed = strata__snapshot_share(now);
+    }
     o->priv->tx_serial = strata__db_tx_serial(s->db);
     o->priv->stale = false;
     /* The relationships go with the values: read again on their next

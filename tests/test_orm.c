@@ -1314,6 +1314,28 @@ START_TEST(orm_upsert_and_refresh)
     OK(&f, strata_session_commit(f.s)); /* nothing to write back */
     ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM \"user\" WHERE email = 'x@example.com'"),
                      1);
+    /* A refresh of an object from an earlier transaction reads what is
+     * committed: a rollback after it puts back those values, not the
+     * ones the object had before. */
+    th_exec(f.db, "UPDATE \"user\" SET email = 'y@example.com' WHERE username = 'amy'");
+    OK(&f, strata_refresh(u));
+    ck_assert_str_eq(u->email, "y@example.com");
+    OK(&f, strata_session_rollback(f.s));
+    ck_assert_str_eq(u->email, "y@example.com");
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM \"user\" WHERE email = 'y@example.com'"),
+                     1);
+    /* Read inside the transaction that changed the row, it may be this
+     * transaction's own write: a rollback puts back the committed value. */
+    OK(&f, strata_get(f.s, &user_model, u->id, &got));
+    ck_assert_ptr_eq(got, u);
+    th_exec(f.db, "UPDATE \"user\" SET email = 'z@example.com' WHERE username = 'amy'");
+    OK(&f, strata_refresh(u));
+    ck_assert_str_eq(u->email, "z@example.com");
+    OK(&f, strata_session_rollback(f.s));
+    ck_assert_str_eq(u->email, "y@example.com");
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM \"user\" WHERE email = 'y@example.com'"),
+                     1);
     teardown(&f);
 }
 END_TEST
