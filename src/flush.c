@@ -1332,11 +1332,17 @@ int strata_upsert(void *obj, const char *on, void *out)
         int bad;
         if (rc == STRATA_OK)
             rc = strata__read_row_whole(st, 0, target, &bad); /* as it was when it fails */
+        /* The new snapshot is taken before the old one goes: without
+         * memory for it, a persistent target keeps its key's snapshot
+         * (the identity map reads the key there), and the row's values,
+         * which the database now has, are changes a flush writes again. */
+        strata__cell *now = rc == STRATA_OK ? strata__snapshot(target, false) : NULL;
+        if (rc == STRATA_OK && !now)
+            rc = STRATA_E_NOMEM;
         if (rc == STRATA_OK) {
             strata__snapshot_release(target->priv->loaded);
+            target->priv->loaded = now;
             target->priv->tx_serial = strata__db_tx_serial(s->db);
-            if (!(target->priv->loaded = strata__snapshot(target, false)))
-                rc = STRATA_E_NOMEM;
         }
         if (rc == STRATA_OK && target == o) {
             o->priv->state = OBJ_PERSISTENT;

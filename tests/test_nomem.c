@@ -17,7 +17,10 @@
  * examples/microblog/migrations, base to head, read through libyaml);
  * migrate-down (head to base); commit (new objects, an update, a delete);
  * bulk-insert (1001 new users: multi-row INSERTs, pipelined on
- * PostgreSQL); query (filter, order, paginate, count, first); relations
+ * PostgreSQL); upsert (an object from an earlier transaction refreshed,
+ * then another object's upsert of its username written into it, and an
+ * upsert that inserts; after a failure the held object is still found
+ * whole by its key); query (filter, order, paginate, count, first); relations
  * (eager loading, a lazy many-to-one, the followers collection changed
  * and committed); stream (a streamed query and a streamed statement);
  * subquery (explicit inner and outer joins read as rows of objects, a
@@ -852,6 +855,33 @@ static int run_commit(ctx *c)
     return STRATA_OK;
 }
 
+/* -- upsert and refresh: an object held from an earlier transaction read
+ * again, then the row of another object's upsert written into it -- */
+
+static int run_upsert(ctx *c)
+{
+    TRY(c, strata_session_new(&c->s, c->db));
+    User *john, *u, *got;
+    TRY(c, strata_get(c->s, &user_model, 1, &john));
+    TRY(c, strata_session_commit(c->s));
+    TRY(c, strata_refresh(john));
+    TRY(c, strata_new(c->s, &user_model, &u));
+    TRY(c, strata_set_text(&u->username, john->username));
+    TRY(c, strata_set_text(&u->email, "upserted@example.com"));
+    TRY(c, strata_upsert(u, "username", &got));
+    if (got != john)
+        nm_die("the upsert of john's username gave another object");
+    TRY(c, strata_new(c->s, &user_model, &u));
+    TRY(c, strata_set_text(&u->username, "newbie"));
+    TRY(c, strata_set_text(&u->email, "newbie@example.com"));
+    TRY(c, strata_upsert(u, "username", &got));
+    TRY(c, strata_session_commit(c->s));
+    text_add(&c->out, "john %s, newbie %lld\n", john->email, (long long)u->id);
+    strata_session_free(c->s);
+    c->s = NULL;
+    return STRATA_OK;
+}
+
 /* The session's objects, read through the session after a rollback. */
 static bool session_view(ctx *c, text *t, text *why)
 {
@@ -945,6 +975,21 @@ static bool after_failed_commit(ctx *c, text *why)
         return false;
     }
     return true;
+}
+
+/* After a failed upsert, before the rollback: the object the upsert may
+ * have written the row into is still whole, found by its key (what the
+ * get answers, or fails with, in a transaction that failed is the
+ * engine's). */
+static bool after_failed_upsert(ctx *c, text *why)
+{
+    User *john = NULL;
+    if (c->s && strata_get(c->s, &user_model, 1, &john) == STRATA_OK &&
+        (john->id != 1 || !john->username || !john->email)) {
+        text_add(why, "after the failure, the get of user 1 gave a broken object");
+        return false;
+    }
+    return after_failed_commit(c, why);
 }
 
 /* -- a key changed: the object moves in the identity map, and back -- */
@@ -1526,6 +1571,7 @@ static const phase phases[] = {
     {"migrate-down", setup_head, run_migrate_down, after_failed_migration, dump_schema, true, 0},
     {"commit", setup_rows_4, run_commit, after_failed_commit, dump_rows, true, 4},
     {"bulk-insert", setup_rows_4, run_bulk, after_failed_commit, dump_rows, true, 4},
+    {"upsert", setup_rows_4, run_upsert, after_failed_upsert, dump_rows, true, 4},
     {"query", setup_rows_7, run_query, after_failed_query, dump_rows, false, 7},
     {"relations", setup_rows_7, run_relations, after_failed_commit, dump_rows, true, 7},
     {"stream", setup_rows_40, run_stream, after_failed_query, dump_rows, false, 40},
