@@ -612,6 +612,16 @@ static int refresh_from_row(strata_object *o, strata_stmt *st, int col0, bool re
     return STRATA_OK;
 }
 
+/* An object load_new has just made, and will not keep: the session's
+ * last, taken back whole (its block stays in the arena), so that reads
+ * that fail or are let go do not pile objects up in a long session. */
+static void take_back(strata_session *s, strata_object *o)
+{
+    assert(s->objs[s->nobjs - 1] == o);
+    s->nobjs--;
+    strata__object_free(o);
+}
+
 /* A new object for the row at col0, whose key the identity map does not
  * hold: its fields and snapshot read, then put in the map.  Apart, so
  * that a get whose integer key is not in the map comes here directly,
@@ -628,8 +638,10 @@ static __attribute__((noinline)) int load_new(strata_session *s, strata__minfo *
         return strata__db_error_since(s->db, mark, STRATA_E_NOMEM);
     int bad;
     int rc = strata__load_fields(st, col0, o, &bad);
-    if (rc != STRATA_OK) /* a field that would not convert, the driver reading the row, or memory */
+    if (rc != STRATA_OK) { /* a field that would not convert, the driver reading the row, or memory */
+        take_back(s, o);
         return strata__field_failed(s, mi, bad, rc, mark);
+    }
     struct strata__object *p = o->priv;
     /* The row of `WHERE id = ?` need not have that key: PostgreSQL
      * compares an integer with a floating-point column as a float (2^53
@@ -637,17 +649,14 @@ static __attribute__((noinline)) int load_new(strata_session *s, strata__minfo *
     const strata__cell *key = asked ? &p->loaded[mi->pk] : NULL;
     if (key && (key->null || key->i != *asked) &&
         (key->null || strata__identity_find(mi, key->i))) {
-        /* Just made, it is the session's last object: taken back whole
-         * (its block stays in the arena), so that gets of this kind do
-         * not pile up objects. */
-        assert(s->objs[s->nobjs - 1] == o);
-        s->nobjs--;
-        strata__object_free(o);
+        take_back(s, o); /* so that gets of this kind do not pile up objects */
         return STRATA_OK;
     }
     p->committed = strata__snapshot_share(p->loaded);
-    if (!strata__identity_put(mi, o))
+    if (!strata__identity_put(mi, o)) {
+        take_back(s, o);
         return strata__field_failed(s, mi, -1, STRATA_E_NOMEM, mark);
+    }
     p->state = OBJ_PERSISTENT;
     p->tx_serial = strata__db_tx_serial(s->db);
     *out = o;
