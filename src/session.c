@@ -659,8 +659,15 @@ static __attribute__((noinline)) int load_new(strata_session *s, strata__minfo *
     }
     p->state = OBJ_PERSISTENT;
     p->tx_serial = strata__db_tx_serial(s->db);
+    /* Inside a savepoint, one that cannot note the object as loaded there
+     * could not read it again at its rollback: not kept either. */
+    if ((rc = strata__savepoint_loaded(o)) != STRATA_OK) {
+        strata__identity_remove(mi, o);
+        take_back(s, o);
+        return rc;
+    }
     *out = o;
-    return strata__savepoint_loaded(o);
+    return STRATA_OK;
 }
 
 /* The session's error for a row whose key could not be read. */
