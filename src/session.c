@@ -1081,13 +1081,13 @@ int strata_refresh(void *obj)
         return STRATA_E_MISUSE;
     strata_session *s = o->priv->s;
     strata__minfo *mi = o->priv->mi;
+    /* A refresh that begins the transaction reads the row as committed:
+     * those values are what a rollback puts back.  In a transaction
+     * already under way, the row may hold its own write, which strata
+     * cannot always see (raw SQL on the connection, a trigger): the
+     * values at the last commit stay. */
+    bool rebase = !strata_db_in_transaction(s->db);
     int rc = strata__session_begin(s);
-    /* Values from an earlier transaction: the row read now is what was
-     * committed since, and what a rollback puts back (as for a row read
-     * again by a query).  Read in this transaction, or after its bulk
-     * change, it may be its own write: the values at the last commit
-     * stay. */
-    bool rebase = rc == STRATA_OK && !strata__object_current(o) && !o->priv->stale;
     strata__key key = {0};
     strata__object_key(o, key);
     strata_stmt *st;
