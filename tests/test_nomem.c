@@ -92,10 +92,8 @@
  *   - engines/postgres/driver.c, pg_execute_many: a failed PQpipelineSync
  *     is not failed (nm_exempt);
  *   - libpq (15): a pipeline whose sync result libpq cannot make is waited
- *     for forever inside PQgetResult, so libpq's results are not failed in
- *     pg_execute_many's pipelines nor, on PostgreSQL, anywhere in the
- *     savepoint phase, whose statements carry the driver's deferred
- *     savepoint commands in pipelines (nm_exempt).
+ *     for forever inside PQgetResult, so libpq's results are not failed
+ *     while the driver has the connection in pipeline mode (nm_exempt).
  *
  * A custom allocator in the executable cannot work under valgrind or
  * AddressSanitizer, which own malloc: tests/valgrind.sh does not run this
@@ -127,6 +125,9 @@
 #include <strata/sys/driver.h>
 
 #include "harness.h"
+#include "postgres/libpq.h" /* the driver's table of libpq's functions */
+#undef PQenterPipelineMode     /* the table's members, named as libpq's */
+#undef PQexitPipelineMode
 #include "../examples/microblog/models.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -252,17 +253,49 @@ static bool nm_forget(void *p)
     return true;
 }
 
-static long nm_exempted;       /* failures not injected: see nm_exempt */
-static bool nm_results_exempt; /* every result libpq makes for the library: phase.pipelined */
+static long nm_exempted; /* failures not injected: see nm_exempt */
+
+/* Whether the driver has its connection in libpq's pipeline mode: its
+ * table of libpq's functions (engines/postgres/libpq.h) is given
+ * wrappers of PQenterPipelineMode and PQexitPipelineMode that say so. */
+static bool nm_in_pipeline;
+static int (*nm_real_enter)(PGconn *);
+static int (*nm_real_exit)(PGconn *);
+
+static int nm_enter_pipeline(PGconn *h)
+{
+    int ok = nm_real_enter(h);
+    nm_in_pipeline |= ok;
+    return ok;
+}
+
+static int nm_exit_pipeline(PGconn *h)
+{
+    int ok = nm_real_exit(h);
+    if (ok)
+        nm_in_pipeline = false;
+    return ok;
+}
+
+/* Once libpq is loaded (the first PostgreSQL connection). */
+static void nm_watch_pipelines(void)
+{
+    if (!strata__pq.PQenterPipelineMode || strata__pq.PQenterPipelineMode == nm_enter_pipeline)
+        return;
+    nm_real_enter = strata__pq.PQenterPipelineMode;
+    nm_real_exit = strata__pq.PQexitPipelineMode;
+    strata__pq.PQenterPipelineMode = nm_enter_pipeline;
+    strata__pq.PQexitPipelineMode = nm_exit_pipeline;
+}
 
 /* Allocations that must not fail, to keep a run from hanging:
  * - PQpipelineSync's own, in pg_execute_many;
  * - libpq's results in a pipeline: libpq (15) that cannot make the result
  *   of a sync it has read (PGRES_PIPELINE_SYNC) keeps waiting for a
  *   message the server has already sent, inside PQgetResult, where no
- *   caller can stop it.  For pg_execute_many's pipelines, and for every
- *   result of a phase whose statements carry the driver's deferred
- *   savepoint commands in pipelines (phase.pipelined). */
+ *   caller can stop it.  The driver pipelines multi-row inserts, a
+ *   statement with the command deferred to its round trip (a savepoint's),
+ *   and a prepare with its describe. */
 static bool nm_exempt(void)
 {
     void *bt[NM_FRAMES];
@@ -281,10 +314,8 @@ static bool nm_exempt(void)
         if (!strcmp(info.dli_sname, "PQgetResult") && i + 1 < n && dladdr(bt[i + 1], &info) &&
             info.dli_fbase == self.dli_fbase)
             pipeline_result = true;
-        else if (pipeline_result && !strcmp(info.dli_sname, "strata_stmt_execute_many"))
-            return true;
     }
-    return pipeline_result && nm_results_exempt;
+    return pipeline_result && nm_in_pipeline;
 }
 
 /* Whether this allocation fails. */
@@ -477,6 +508,10 @@ typedef struct ctx {
     bool redone;    /* a second, un-armed commit after the failure succeeded */
     bool committed; /* the run's commit succeeded; what failed came after it */
     void *obj;      /* an object the phase follows through the failure */
+    /* after a failed run, once the session is rolled back and before any
+     * query reads its objects again: whether obj holds what the database
+     * does (else why not) */
+    bool (*held)(struct ctx *c, text *why);
 } ctx;
 
 #define TRY(c, call)            \
@@ -663,10 +698,6 @@ struct phase {
     void (*state)(strata_db *db, text *t);
     bool changes_db; /* a failed run may leave the state before or after */
     int posts;       /* rows seeded */
-    /* On PostgreSQL, libpq's results are not failed (nm_exempt): the
-     * phase's statements carry the savepoint commands the driver defers
-     * to the next round trip, in pipelines libpq hangs on. */
-    bool pipelined;
 };
 
 /* Everything a phase knows between runs. */
@@ -896,12 +927,28 @@ static int run_upsert(ctx *c)
 
 /* -- savepoints: work undone in the objects and the database, and kept -- */
 
+/* User 1, followed as c->obj, holds the row the database has. */
+static bool user_1_held(ctx *c, text *why)
+{
+    const User *u = c->obj;
+    text db = {""}, obj = {""};
+    dump_query(c->db, "SELECT username || ' ' || email FROM \"user\" WHERE id = 1", &db);
+    text_add(&obj, "%s %s\n", u->username ? u->username : "NULL", u->email ? u->email : "NULL");
+    if (strcmp(db.s, obj.s) != 0) {
+        text_add(why, "after the rollback, user 1 holds %sbut the database has %s", obj.s, db.s);
+        return false;
+    }
+    return true;
+}
+
 static int run_savepoint(ctx *c)
 {
     TRY(c, strata_session_new(&c->s, c->db));
     User *john, *susan, *amy;
     Post *post;
     TRY(c, strata_get(c->s, &user_model, 1, &john));
+    c->obj = john;
+    c->held = user_1_held;
     TRY(c, strata_get_for_update(c->s, &user_model, 2, 0, &susan));
     TRY(c, strata_session_savepoint(c->s));
     TRY(c, strata_set_text(&john->email, "inner@example.com"));
@@ -1009,7 +1056,11 @@ static bool after_failed_commit(ctx *c, text *why)
     dump_rows(c->db, &rows);
     if (th_is_pg() && nm_failed_in_libpq() && strcmp(rows.s, want.after.s) == 0)
         return true;
-    /* The objects agree with the database again. */
+    /* The objects agree with the database again: one the phase follows
+     * as the rollback left it (a query reading it would mend it), then
+     * all of them through a query. */
+    if (c->obj && c->held && !c->held(c, why))
+        return false;
     if (!session_view(c, &view, why))
         return false;
     strata_session_free(c->s);
@@ -1616,23 +1667,21 @@ static int run_bulkchange(ctx *c)
 }
 
 static const phase phases[] = {
-    {"open", setup_none, run_open, NULL, state_none, false, 0, false},
-    {"migrate-up", setup_base, run_migrate_up, after_failed_migration, dump_schema, true, 0, false},
-    {"migrate-down", setup_head, run_migrate_down, after_failed_migration, dump_schema, true, 0,
-     false},
-    {"commit", setup_rows_4, run_commit, after_failed_commit, dump_rows, true, 4, false},
-    {"bulk-insert", setup_rows_4, run_bulk, after_failed_commit, dump_rows, true, 4, false},
-    {"upsert", setup_rows_4, run_upsert, after_failed_upsert, dump_rows, true, 4, false},
-    {"savepoint", setup_rows_4, run_savepoint, after_failed_commit, dump_rows, true, 4, true},
-    {"query", setup_rows_7, run_query, after_failed_query, dump_rows, false, 7, false},
-    {"relations", setup_rows_7, run_relations, after_failed_commit, dump_rows, true, 7, false},
-    {"stream", setup_rows_40, run_stream, after_failed_query, dump_rows, false, 40, false},
-    {"subquery", setup_rows_7, run_subq, after_failed_query, dump_rows, false, 7, false},
-    {"bulk-change", setup_rows_7, run_bulkchange, after_failed_commit, dump_rows, true, 7, false},
-    {"rekey", setup_rows_4, run_rekey, after_failed_rekey, dump_rows, true, 4, false},
-    {"tree", setup_tree, run_tree, after_failed_tree, dump_tree, true, 4, false},
-    {"tree-delete", setup_tree_rows, run_tree_delete, after_failed_tree_delete, dump_tree, true,
-     4, false},
+    {"open", setup_none, run_open, NULL, state_none, false, 0},
+    {"migrate-up", setup_base, run_migrate_up, after_failed_migration, dump_schema, true, 0},
+    {"migrate-down", setup_head, run_migrate_down, after_failed_migration, dump_schema, true, 0},
+    {"commit", setup_rows_4, run_commit, after_failed_commit, dump_rows, true, 4},
+    {"bulk-insert", setup_rows_4, run_bulk, after_failed_commit, dump_rows, true, 4},
+    {"upsert", setup_rows_4, run_upsert, after_failed_upsert, dump_rows, true, 4},
+    {"savepoint", setup_rows_4, run_savepoint, after_failed_commit, dump_rows, true, 4},
+    {"query", setup_rows_7, run_query, after_failed_query, dump_rows, false, 7},
+    {"relations", setup_rows_7, run_relations, after_failed_commit, dump_rows, true, 7},
+    {"stream", setup_rows_40, run_stream, after_failed_query, dump_rows, false, 40},
+    {"subquery", setup_rows_7, run_subq, after_failed_query, dump_rows, false, 7},
+    {"bulk-change", setup_rows_7, run_bulkchange, after_failed_commit, dump_rows, true, 7},
+    {"rekey", setup_rows_4, run_rekey, after_failed_rekey, dump_rows, true, 4},
+    {"tree", setup_tree, run_tree, after_failed_tree, dump_tree, true, 4},
+    {"tree-delete", setup_tree_rows, run_tree_delete, after_failed_tree_delete, dump_tree, true, 4},
 };
 
 /* ---- the driver ------------------------------------------------------------------------ */
@@ -1753,6 +1802,7 @@ static long one_run(const phase *ph, long n, bool persistent, int flags)
     text before, after, why = {""};
     ph->state(state_db(&c), &before);
     long live0 = nm.live;
+    nm_watch_pipelines();
     nm_arm(n, persistent);
     c.rc = ph->run(&c);
     nm_disarm();
@@ -1907,7 +1957,6 @@ static void run_phase(const phase *ph)
     rollback_lost = 0;
     answer_lost = 0;
     nm_exempted = 0;
-    nm_results_exempt = ph->pipelined && th_is_pg();
     auto_rollback = 0;
     long only = env_long("STRATA_NOMEM_ONLY", 0);
     const char *mode = getenv("STRATA_NOMEM_MODE");
