@@ -898,6 +898,8 @@ static int run_commit(ctx *c)
     return STRATA_OK;
 }
 
+static bool user_1_held(struct ctx *c, text *why);
+
 /* -- upsert and refresh: an object held from an earlier transaction read
  * again, then the row of another object's upsert written into it -- */
 
@@ -906,6 +908,8 @@ static int run_upsert(ctx *c)
     TRY(c, strata_session_new(&c->s, c->db));
     User *john, *u, *got;
     TRY(c, strata_get(c->s, &user_model, 1, &john));
+    c->obj = john;
+    c->held = user_1_held;
     TRY(c, strata_session_commit(c->s));
     TRY(c, strata_refresh(john));
     TRY(c, strata_new(c->s, &user_model, &u));
@@ -1079,9 +1083,10 @@ static bool after_failed_commit(ctx *c, text *why)
 }
 
 /* After a failed upsert, before the rollback: the object the upsert may
- * have written the row into is still whole, found by its key (what the
+ * have written the row into is still found by its key (a get read its
+ * key through a snapshot the upsert had let go, and crashed); what the
  * get answers, or fails with, in a transaction that failed is the
- * engine's). */
+ * engine's.  Its values are compared after the rollback (user_1_held). */
 static bool after_failed_upsert(ctx *c, text *why)
 {
     User *john = NULL;
