@@ -54,6 +54,8 @@ struct strata_pool {
     int in_use;
     int waiting;
     bool closing;
+    bool unopened; /* strata_pool_open failed: it may only be closed (set before the
+                      pool is given out, never changed) */
     /* the birth time of each connection handed out, to age it on return */
     pool_slot *lent;
     int nlent;
@@ -215,7 +217,19 @@ static int pool_init(strata_pool **out, const char *url, const strata_pool_optio
     return STRATA_OK;
 }
 
+static int pool_open(strata_pool **out, const char *url, const strata_pool_options *opts);
+
 int strata_pool_open(strata_pool **out, const char *url, const strata_pool_options *opts)
+{
+    int rc = pool_open(out, url, opts);
+    /* The pool is given back for its message and to be closed; half made,
+     * it lends nothing. */
+    if (rc != STRATA_OK && out && *out)
+        (*out)->unopened = true;
+    return rc;
+}
+
+static int pool_open(strata_pool **out, const char *url, const strata_pool_options *opts)
 {
     if (!out)
         return STRATA_E_MISUSE;
@@ -363,6 +377,12 @@ static int take_stale(strata_pool *pool, int64_t t, strata_db **out, int max)
     return n;
 }
 
+static int refuse_unopened(const strata_pool *pool)
+{
+    return strata__pool_fail(pool, STRATA_E_MISUSE,
+                             "the pool did not open: close it (strata_pool_close) and open another");
+}
+
 static void lend(strata_pool *pool, strata_db *db, int64_t born)
 {
     pool->lent[pool->nlent++] = (pool_slot){db, born, 0};
@@ -377,6 +397,8 @@ int strata_pool_acquire(strata_pool *pool, strata_db **out)
     *out = NULL;
     if (!pool)
         return STRATA_E_MISUSE;
+    if (pool->unopened)
+        return refuse_unopened(pool);
     clear_error(pool);
     int64_t deadline = now_ms() + pool->opts.acquire_timeout_ms;
     bool waited = false;
@@ -539,6 +561,8 @@ int strata_pool_acquire_replica(strata_pool *pool, strata_db **out)
     *out = NULL;
     if (!pool)
         return STRATA_E_MISUSE;
+    if (pool->unopened)
+        return refuse_unopened(pool);
     if (pool->nreplicas == 0)
         return strata_pool_acquire(pool, out);
     /* The turn moves past the replica chosen, so one skipped does not send

@@ -73,6 +73,15 @@ START_TEST(pool_refuses_what_cannot_work)
     ck_assert_int_eq(strata_pool_open(&pool, "postgresql://u:S3cret@h:x/db", &o), STRATA_E_URL);
     ck_assert_ptr_nonnull(strstr(strata_pool_errmsg(pool), "invalid database URL"));
     ck_assert_ptr_null(strstr(strata_pool_errmsg(pool), "S3cret"));
+    /* A pool that did not open refuses to lend; it is only closed. */
+    strata_db *db = NULL;
+    strata_session *s = NULL;
+    ck_assert_int_eq(strata_pool_acquire(pool, &db), STRATA_E_MISUSE);
+    ck_assert_ptr_nonnull(strstr(strata_pool_errmsg(pool), "did not open"));
+    ck_assert_int_eq(strata_pool_acquire_replica(pool, &db), STRATA_E_MISUSE);
+    ck_assert_int_eq(strata_session_new_from_pool(&s, pool), STRATA_E_MISUSE);
+    ck_assert_ptr_null(db);
+    ck_assert_ptr_null(s);
     strata_pool_close(pool);
     o.min_size = 3;
     o.max_size = 2;

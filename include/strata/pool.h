@@ -87,7 +87,8 @@ typedef struct strata_pool_statistics {
  * `opts` (NULL: the defaults).  The URL is checked at once, and min_size
  * connections are opened.  Sets *out even on failure when there is a
  * message (strata_pool_errmsg()); the caller always calls
- * strata_pool_close(*out).
+ * strata_pool_close(*out).  Such a pool lends nothing: acquiring from it
+ * is refused (STRATA_E_MISUSE).
  *
  * An in-memory SQLite URL is refused (STRATA_E_MISUSE): each connection
  * would see its own empty database.
