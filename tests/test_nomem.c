@@ -23,6 +23,9 @@
  * whole by its key); savepoint (a row locked, changes, an insert and a
  * delete flushed in a savepoint, a nested one released, the outer rolled
  * back and the objects checked, then a savepoint released and committed);
+ * pool (a session on a pooled connection, a unit of work the pool runs
+ * and commits; after a failure no connection is lost to the pool; on an
+ * in-memory database, the pool's refusal);
  * query (filter, order, paginate, count, first); relations
  * (eager loading, a lazy many-to-one, the followers collection changed
  * and committed); stream (a streamed query and a streamed statement);
@@ -512,6 +515,8 @@ typedef struct ctx {
      * query reads its objects again: whether obj holds what the database
      * does (else why not) */
     bool (*held)(struct ctx *c, text *why);
+    strata_pool *pool;
+    strata_db *conn; /* the connection the calls report on, when not db (a pool's) */
 } ctx;
 
 #define TRY(c, call)            \
@@ -542,13 +547,14 @@ typedef struct ctx {
 static void plant(ctx *c)
 {
     static unsigned long serial;
-    if (!c->db)
+    strata_db *db = c->conn ? c->conn : c->db;
+    if (!db)
         return;
     bool armed = nm.armed;
     nm.armed = false;
     bool nomem = serial++ % 2;
-    strata_driver_error(c->db, nomem ? STRATA_E_NOMEM : STRATA_E_UNIQUE, nomem ? "53200" : "23505",
-                        0, STALE);
+    strata_driver_error(db, nomem ? STRATA_E_NOMEM : STRATA_E_UNIQUE, nomem ? "53200" : "23505", 0,
+                        STALE);
     nm.armed = armed;
 }
 
@@ -561,10 +567,11 @@ static void ctx_free(ctx *c)
     strata_query_free(c->sub);
     strata_query_free(c->q);
     strata_session_free(c->s);
+    strata_pool_close(c->pool);
     strata_migrations_free(c->m);
     strata_free(c->str);
     c->it = NULL, c->st = NULL, c->l = NULL, c->q = NULL, c->sub = NULL, c->s = NULL, c->m = NULL;
-    c->str = NULL;
+    c->str = NULL, c->pool = NULL, c->conn = NULL;
 }
 
 /* ---- the database, un-armed ------------------------------------------------------ */
@@ -927,6 +934,83 @@ static int run_upsert(ctx *c)
     strata_session_free(c->s);
     c->s = NULL;
     return STRATA_OK;
+}
+
+/* -- a pool: sessions on its connections, a unit of work it runs -- */
+
+static int rename_user_2(strata_session *s, void *unused)
+{
+    (void)unused;
+    User *u;
+    int rc = strata_get(s, &user_model, 2, &u);
+    return rc != STRATA_OK ? rc : strata_set_text(&u->email, "pooled@example.com");
+}
+
+static int run_pool(ctx *c)
+{
+    strata_pool_options o = STRATA_POOL_OPTIONS_INIT;
+    o.max_size = 2;
+    o.acquire_timeout_ms = 2000;
+    if (memory_engine()) {
+        /* Each connection would have its own empty database: refused. */
+        plant(c);
+        int rc = strata_pool_open(&c->pool, run_url(), &o);
+        if (rc != STRATA_E_MISUSE) {
+            c->step = "strata_pool_open";
+            return rc == STRATA_OK ? STRATA_E_ERROR : rc;
+        }
+        if (!strstr(strata_pool_errmsg(c->pool), "in-memory"))
+            nm_die("the pool's refusal does not say why\n");
+        text_add(&c->out, "refused\n");
+        return STRATA_OK;
+    }
+    TRY(c, strata_pool_open(&c->pool, run_url(), &o));
+    TRY(c, strata_session_new_from_pool(&c->s, c->pool));
+    c->conn = strata_session_db(c->s);
+    User *john;
+    TRY(c, strata_get(c->s, &user_model, 1, &john));
+    text_add(&c->out, "user 1 %s\n", john->email);
+    strata_session_free(c->s); /* its connection back to the pool */
+    c->s = NULL;
+    c->conn = NULL;
+    TRY(c, strata_pool_run(c->pool, rename_user_2, NULL, NULL));
+    c->committed = true;
+    strata_pool_statistics st;
+    TRY(c, strata_pool_stats(c->pool, &st));
+    text_add(&c->out, "in use %d, idle %d\n", st.in_use, st.idle);
+    strata_pool_close(c->pool);
+    c->pool = NULL;
+    return STRATA_OK;
+}
+
+/* After a failure every connection is back in the pool, and the pool
+ * hands one out again (a lost one would leave it waiting). */
+static bool after_failed_pool(ctx *c, text *why)
+{
+    strata_session_free(c->s);
+    c->s = NULL;
+    c->conn = NULL;
+    if (c->pool && !memory_engine() && !strstr(c->step, "strata_pool_open")) {
+        strata_pool_statistics st;
+        strata_db *db = NULL;
+        int rc = strata_pool_stats(c->pool, &st);
+        if (rc == STRATA_OK && st.in_use != 0) {
+            text_add(why, "after the failure the pool counts %d connections in use", st.in_use);
+            return false;
+        }
+        if (rc == STRATA_OK && (rc = strata_pool_acquire(c->pool, &db)) == STRATA_OK)
+            rc = strata_db_exec(db, "SELECT 1");
+        if (db)
+            strata_pool_release(c->pool, db);
+        if (rc != STRATA_OK) {
+            text_add(why, "after the failure the pool gives no working connection: %s: %s",
+                     strata_errname(rc), strata_pool_errmsg(c->pool));
+            return false;
+        }
+    }
+    strata_pool_close(c->pool);
+    c->pool = NULL;
+    return handle_usable(c, why);
 }
 
 /* -- savepoints: work undone in the objects and the database, and kept -- */
@@ -1679,6 +1763,7 @@ static const phase phases[] = {
     {"bulk-insert", setup_rows_4, run_bulk, after_failed_commit, dump_rows, true, 4},
     {"upsert", setup_rows_4, run_upsert, after_failed_upsert, dump_rows, true, 4},
     {"savepoint", setup_rows_4, run_savepoint, after_failed_commit, dump_rows, true, 4},
+    {"pool", setup_rows_4, run_pool, after_failed_pool, dump_rows, true, 4},
     {"query", setup_rows_7, run_query, after_failed_query, dump_rows, false, 7},
     {"relations", setup_rows_7, run_relations, after_failed_commit, dump_rows, true, 7},
     {"stream", setup_rows_40, run_stream, after_failed_query, dump_rows, false, 40},
@@ -1766,10 +1851,12 @@ static int failures;
  * nowhere (the text setter, the list's repr, add_list's). */
 static const char *said_on_db(const ctx *c)
 {
-    if (!c->db || strstr(c->step, "strata_set_text") || strstr(c->step, "strata_list_repr") ||
-        strstr(c->step, "add_list") || strstr(c->step, "strata_migrations_"))
+    strata_db *db = c->conn ? c->conn : c->db;
+    if (!db || strstr(c->step, "strata_set_text") || strstr(c->step, "strata_list_repr") ||
+        strstr(c->step, "add_list") || strstr(c->step, "strata_migrations_") ||
+        strstr(c->step, "pool"))
         return NULL;
-    return strata_db_errmsg(c->db);
+    return strata_db_errmsg(db);
 }
 
 /* Check `cond` about the current run: report it (and go on when asked). */
@@ -1824,9 +1911,10 @@ static long one_run(const phase *ph, long n, bool persistent, int flags)
         const char *said = said_on_db(&c);
         EXPECT(!said || !strstr(said, STALE), "%s gave %s with an earlier message: %s", c.step,
                strata_errname(c.rc), said);
-        EXPECT(!said || strata_db_errcode(c.db) == c.rc,
+        strata_db *said_db = c.conn ? c.conn : c.db;
+        EXPECT(!said || strata_db_errcode(said_db) == c.rc,
                "%s gave %s, but the connection holds %s and '%s'", c.step, strata_errname(c.rc),
-               strata_errname(strata_db_errcode(c.db)), said);
+               strata_errname(strata_db_errcode(said_db)), said);
         EXPECT(!ph->after_failure || !c.db || ph->after_failure(&c, &why), "%s", why.s);
     } else {
         EXPECT(strcmp(c.out.s, want.out.s) == 0,
