@@ -99,22 +99,26 @@ typedef struct copier {
     dropped_key *dropped; /* REFS_AFTER */
     int ndropped;
     bool resume; /* REFS_PAUSED: enforcement to switch back on at the end */
+    uint64_t src_mark, dst_mark; /* each handle's count of errors when the copy began */
 } copier;
 
 /* ---- errors ------------------------------------------------------------ */
 
 /* An error met on `where` (either handle), reported on the target with
- * what was being done. */
-static int failed_on(copier *c, strata_db *where, const char *fmt, ...) STRATA_PRINTF(3, 4);
-static int failed_on(copier *c, strata_db *where, const char *fmt, ...)
+ * what was being done.  `rc` is what the failed step returned: the code
+ * when the step gave `where` no error of its own during the copy (an
+ * allocation's NULL), said then in the code's words; an earlier call's
+ * error on the handle is never taken for it. */
+static int failed_on(copier *c, strata_db *where, int rc, const char *fmt, ...)
+    STRATA_PRINTF(4, 5);
+static int failed_on(copier *c, strata_db *where, int rc, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
     char *doing = strata__vformat(fmt, ap);
     va_end(ap);
-    int code = strata_db_errcode(where);
-    if (!strata_is_error(code))
-        code = STRATA_E_ERROR;
+    int code = strata__db_error_since(where, where == c->dst ? c->dst_mark : c->src_mark,
+                                      strata_is_error(rc) ? rc : STRATA_E_ERROR);
     if (where == c->dst)
         strata__db_error_context(c->dst, "%s", doing ? doing : "copying");
     else
@@ -601,7 +605,7 @@ static int held_failed(copier *c, held_row *h, const char *how)
     strata__sb_init(&where);
     if (h->tc->t->pk)
         key_of(&where, h->tc, h->v);
-    int code = failed_on(c, c->dst, "copying table %s (%s%s%s)", h->tc->t->name,
+    int code = failed_on(c, c->dst, STRATA_E_ERROR, "copying table %s (%s%s%s)", h->tc->t->name,
                          where.data ? "the row with " : "one of its rows",
                          where.data ? where.data : "", how);
     strata__sb_free(&where);
@@ -618,7 +622,7 @@ static int batch_flush(copier *c, table_copy *tc, batch *b, strata_stmt **full, 
         return STRATA_OK;
     int rc = strata_db_savepoint(c->dst);
     if (rc != STRATA_OK)
-        return failed_on(c, c->dst, "copying table %s", tc->t->name);
+        return failed_on(c, c->dst, rc, "copying table %s", tc->t->name);
     strata_stmt *st = NULL;
     if (b->rows == full_rows && *full) {
         st = *full;
@@ -638,7 +642,7 @@ static int batch_flush(copier *c, table_copy *tc, batch *b, strata_stmt **full, 
     if (rc == STRATA_DONE)
         return strata_db_savepoint_release(c->dst) == STRATA_OK
                    ? STRATA_OK
-                   : failed_on(c, c->dst, "copying table %s", tc->t->name);
+                   : failed_on(c, c->dst, STRATA_E_ERROR, "copying table %s", tc->t->name);
     if (rc == STRATA_E_NOMEM)
         return strata__db_error(c->dst, rc, "out of memory");
     /* Find the row: back to before the batch, then one by one.  A row
@@ -679,7 +683,7 @@ static int batch_flush(copier *c, table_copy *tc, batch *b, strata_stmt **full, 
     else if (strata_is_error(code))
         strata__db_error(c->dst, code, "%s", msg ? msg : strata_errstr(code));
     free(msg);
-    code = failed_on(c, c->dst, "copying table %s%s%s%s", tc->t->name,
+    code = failed_on(c, c->dst, code, "copying table %s%s%s%s", tc->t->name,
                      where.data ? " (the row with " : "", where.data ? where.data : "",
                      where.data ? ")" : "");
     strata__sb_free(&where);
@@ -1066,7 +1070,7 @@ static int insert_held(copier *c)
             rc = strata__db_error(c->dst, rc, "out of memory");
             goto out;
         } else if (!row_error(rc)) {
-            rc = failed_on(c, c->dst, "copying table %s", h->tc->t->name);
+            rc = failed_on(c, c->dst, rc, "copying table %s", h->tc->t->name);
             goto out;
         }
     }
@@ -1125,7 +1129,7 @@ static int copy_table(copier *c, table_copy *tc)
     int64_t total = 0;
     int rc = count_rows(c->src, tc->from_src, &total);
     if (rc != STRATA_OK)
-        return failed_on(c, c->src, "counting the rows of table %s", tc->t->name);
+        return failed_on(c, c->src, rc, "counting the rows of table %s", tc->t->name);
     if (c->o.progress && total > 0)
         c->o.progress(c->o.ud, tc->t->name, 0, total); /* the table's start */
     int full = c->o.batch_rows > 0 ? c->o.batch_rows : DEFAULT_BATCH;
@@ -1141,20 +1145,20 @@ static int copy_table(copier *c, table_copy *tc)
         rc = strata__db_error(c->dst, STRATA_E_NOMEM, "out of memory");
     else if ((rc = strata_stmt_prepare(&src, c->src, tc->src_select)) != STRATA_OK ||
              (rc = strata_stmt_stream(src)) != STRATA_OK)
-        rc = failed_on(c, c->src, "reading table %s", tc->t->name);
+        rc = failed_on(c, c->src, rc, "reading table %s", tc->t->name);
     while (rc == STRATA_OK) {
         int step = strata_stmt_step(src);
         if (step == STRATA_DONE)
             break;
         if (step != STRATA_ROW) {
-            rc = failed_on(c, c->src, "reading table %s", tc->t->name);
+            rc = failed_on(c, c->src, step, "reading table %s", tc->t->name);
             break;
         }
         uint64_t h = 0;
         if ((rc = hash_row(src, tc, &h)) != STRATA_OK ||
             (rc = batch_take(&b, src)) != STRATA_OK) {
             rc = rc == STRATA_E_NOMEM ? strata__db_error(c->dst, rc, "out of memory")
-                                      : failed_on(c, c->src, "reading table %s", tc->t->name);
+                                      : failed_on(c, c->src, rc, "reading table %s", tc->t->name);
             break;
         }
         tc->sum_src += h;
@@ -1201,7 +1205,7 @@ static int verify_table(copier *c, table_copy *tc)
     }
     strata_stmt_finalize(st);
     return rc == STRATA_OK ? STRATA_OK
-                           : failed_on(c, c->dst, "reading table %s back", tc->t->name);
+                           : failed_on(c, c->dst, rc, "reading table %s back", tc->t->name);
 }
 
 /* After the checksums of a table differ: the first source row, in key
@@ -1233,16 +1237,16 @@ static int find_difference(copier *c, const table_copy *tc, strata__sb *where)
     strata_stmt *src = NULL, *look = NULL;
     int rc = text && row ? STRATA_OK : STRATA_E_NOMEM;
     if (rc == STRATA_OK && (rc = strata_stmt_prepare(&look, c->dst, text)) != STRATA_OK)
-        rc = failed_on(c, c->dst, "looking for the row that differs in table %s", tc->t->name);
+        rc = failed_on(c, c->dst, rc, "looking for the row that differs in table %s", tc->t->name);
     if (rc == STRATA_OK && ((rc = strata_stmt_prepare(&src, c->src, tc->src_select)) != STRATA_OK ||
                             (rc = strata_stmt_stream(src)) != STRATA_OK))
-        rc = failed_on(c, c->src, "reading table %s again", tc->t->name);
+        rc = failed_on(c, c->src, rc, "reading table %s again", tc->t->name);
     for (int64_t looked = 0; rc == STRATA_OK && !where->data && looked < MAX_LOOKUPS; looked++) {
         int step = strata_stmt_step(src);
         if (step == STRATA_DONE)
             break;
         if (step != STRATA_ROW) {
-            rc = failed_on(c, c->src, "reading table %s again", tc->t->name);
+            rc = failed_on(c, c->src, step, "reading table %s again", tc->t->name);
             break;
         }
         for (int i = 0; i < tc->ncols && rc == STRATA_OK; i++)
@@ -1258,7 +1262,7 @@ static int find_difference(copier *c, const table_copy *tc, strata__sb *where)
             rc = strata_stmt_bind_value(
                 look, k + 1, &row[strata__table_find_column_index(tc->t, key->v[k])]);
         if (rc != STRATA_OK) {
-            rc = failed_on(c, c->dst, "looking for the row that differs in table %s",
+            rc = failed_on(c, c->dst, rc, "looking for the row that differs in table %s",
                            tc->t->name);
             break;
         }
@@ -1281,7 +1285,7 @@ static int find_difference(copier *c, const table_copy *tc, strata__sb *where)
                 break;
             }
         } else {
-            rc = failed_on(c, c->dst, "looking for the row that differs in table %s",
+            rc = failed_on(c, c->dst, step, "looking for the row that differs in table %s",
                            tc->t->name);
         }
         strata_stmt_reset(look);
@@ -1513,7 +1517,7 @@ static int find_dangling(copier *c, const table_copy *tc, const strata__cons *fk
         strata__sb_free(&what);
         strata__sb_free(&refs);
     } else if (step != STRATA_E_NOMEM) {
-        rc = failed_on(c, c->dst, "checking the references of table %s", tc->t->name);
+        rc = failed_on(c, c->dst, step, "checking the references of table %s", tc->t->name);
     }
     strata_stmt_finalize(st);
     free(row);
@@ -1580,7 +1584,8 @@ static int keys_drop(copier *c)
         if (rc == STRATA_E_NOMEM && !strata_is_error(strata_db_errcode(c->dst)))
             rc = strata__db_error(c->dst, rc, "out of memory");
         else if (rc != STRATA_OK)
-            rc = failed_on(c, c->dst, "dropping the foreign keys of table %s until the rows are in",
+            rc = failed_on(c, c->dst, rc,
+                           "dropping the foreign keys of table %s until the rows are in",
                            c->tables[i].t->name);
     }
     if (c->ndropped > 0)
@@ -1593,12 +1598,12 @@ static int keys_drop(copier *c)
 static int keys_drop_if_owner(copier *c)
 {
     if (strata_db_savepoint(c->dst) != STRATA_OK)
-        return failed_on(c, c->dst, "beginning the copy");
+        return failed_on(c, c->dst, STRATA_E_ERROR, "beginning the copy");
     int rc = keys_drop(c);
     if (rc == STRATA_OK)
         return strata_db_savepoint_release(c->dst) == STRATA_OK
                    ? STRATA_OK
-                   : failed_on(c, c->dst, "beginning the copy");
+                   : failed_on(c, c->dst, STRATA_E_ERROR, "beginning the copy");
     if (rc != STRATA_E_PERMISSION)
         return rc;
     strata__kept_error e;
@@ -1624,7 +1629,7 @@ static int keys_make(copier *c)
         const dropped_key *d = &c->dropped[k];
         const table_copy *tc = &c->tables[d->table];
         if ((rc = strata_db_savepoint(c->dst)) != STRATA_OK)
-            return failed_on(c, c->dst, "making the foreign keys on the target");
+            return failed_on(c, c->dst, rc, "making the foreign keys on the target");
         rc = alter_key(c, tc->t->name, d->name, d->def);
         if (rc == STRATA_OK && (rc = strata_db_savepoint_release(c->dst)) == STRATA_OK)
             continue;
@@ -1664,7 +1669,7 @@ static int check_references(copier *c)
         if ((rc = c->dst_dl->fk_verify(c->dst, tc->t->name)) == STRATA_OK)
             continue;
         if (rc != STRATA_E_FOREIGN_KEY)
-            return failed_on(c, c->dst, "checking the references of table %s", tc->t->name);
+            return failed_on(c, c->dst, rc, "checking the references of table %s", tc->t->name);
         strata__kept_error e;
         strata__error_keep(&e, c->dst);
         int named = STRATA_OK;
@@ -1689,11 +1694,11 @@ static int prepare_target(copier *c, const strata_metadata *want, const char *vt
     bool dst_vt = false;
     int rc = strata_schema_introspect(&live, c->dst, exclude);
     if (rc != STRATA_OK) {
-        rc = failed_on(c, c->dst, "reading the target's schema");
+        rc = failed_on(c, c->dst, rc, "reading the target's schema");
         goto out;
     }
     if ((rc = read_versions(c->dst, vt, &dv, &ndv, &dst_vt)) != STRATA_OK) {
-        rc = failed_on(c, c->dst, "reading the target's revision");
+        rc = failed_on(c, c->dst, rc, "reading the target's revision");
         goto out;
     }
     bool empty = live->ntables == 0;
@@ -1755,7 +1760,7 @@ static int prepare_target(copier *c, const strata_metadata *want, const char *vt
             }
         }
     if ((rc = strata_metadata_create_all(want, c->dst)) != STRATA_OK) {
-        rc = failed_on(c, c->dst, "creating the schema on the target");
+        rc = failed_on(c, c->dst, rc, "creating the schema on the target");
         goto out;
     }
 
@@ -1782,7 +1787,7 @@ static int prepare_target(copier *c, const strata_metadata *want, const char *vt
         }
         strata_stmt_finalize(st);
         if (rc != STRATA_OK)
-            rc = failed_on(c, c->dst, "copying the version table %s", vt);
+            rc = failed_on(c, c->dst, rc, "copying the version table %s", vt);
     }
 out:
     versions_free(dv, ndv);
@@ -1812,8 +1817,9 @@ static int resync_counters(copier *c)
             int rc = sql ? strata_db_exec(c->dst, sql) : STRATA_E_NOMEM;
             free(sql);
             if (rc != STRATA_OK)
-                return failed_on(c, c->dst, "moving the key counter of %s.%s past the copied keys",
-                                 t->name, t->cols[k]->name);
+                return failed_on(c, c->dst, rc,
+                                 "moving the key counter of %s.%s past the copied keys", t->name,
+                                 t->cols[k]->name);
         }
     }
     return STRATA_OK;
@@ -1848,15 +1854,15 @@ static int copy_all(copier *c)
     bool src_vt = false;
     int rc = strata_db_begin_mode(c->src, STRATA_TX_SNAPSHOT);
     if (rc != STRATA_OK) {
-        rc = failed_on(c, c->src, "beginning the read");
+        rc = failed_on(c, c->src, rc, "beginning the read");
         goto out;
     }
     if ((rc = strata_schema_introspect(&md, c->src, exclude)) != STRATA_OK) {
-        rc = failed_on(c, c->src, "reading the source's schema");
+        rc = failed_on(c, c->src, rc, "reading the source's schema");
         goto out;
     }
     if ((rc = read_versions(c->src, vt, &sv, &nsv, &src_vt)) != STRATA_OK) {
-        rc = failed_on(c, c->src, "reading the source's revision");
+        rc = failed_on(c, c->src, rc, "reading the source's revision");
         goto out;
     }
     /* Into empty tables, the engine's enforcement paused where it can be
@@ -1874,12 +1880,12 @@ static int copy_all(copier *c)
             c->refs = REFS_PAUSED;
         free(on);
         if (rc != STRATA_OK) {
-            rc = failed_on(c, c->dst, "pausing the target's foreign-key checks");
+            rc = failed_on(c, c->dst, rc, "pausing the target's foreign-key checks");
             goto out;
         }
     }
     if ((rc = strata_db_begin_mode(c->dst, STRATA_TX_WRITE)) != STRATA_OK) {
-        rc = failed_on(c, c->dst, "beginning the copy");
+        rc = failed_on(c, c->dst, rc, "beginning the copy");
         goto out;
     }
     if ((rc = prepare_target(c, md, vt, exclude, sv, nsv, src_vt)) != STRATA_OK)
@@ -1895,7 +1901,7 @@ static int copy_all(copier *c)
         if ((rc = table_prepare(c, tc, md->tables[order[i]])) != STRATA_OK)
             rc = strata__db_error(c->dst, rc, "out of memory");
         else if ((rc = count_rows(c->dst, tc->qdst, &tc->before)) != STRATA_OK)
-            rc = failed_on(c, c->dst, "counting the rows of table %s", tc->t->name);
+            rc = failed_on(c, c->dst, rc, "counting the rows of table %s", tc->t->name);
         else if (tc->before > 0 && !c->o.into_non_empty)
             rc = strata__db_error(c->dst, STRATA_E_EXISTS,
                                   "table %s on the target already has %" PRId64
@@ -1959,7 +1965,7 @@ static int copy_all(copier *c)
     if (rc == STRATA_OK)
         rc = resync_counters(c);
     if (rc == STRATA_OK && (rc = strata_db_commit(c->dst)) != STRATA_OK)
-        rc = failed_on(c, c->dst, "committing the copy");
+        rc = failed_on(c, c->dst, rc, "committing the copy");
 out:
     if (strata_db_in_transaction(c->dst)) {
         strata__kept_error e;
@@ -2055,5 +2061,7 @@ int strata_copy_database(strata_db *source, strata_db *target, const strata_copy
         return strata__db_error(target, STRATA_E_MISUSE, "batch_rows %d: 0 or more",
                                 c.o.batch_rows);
     c.dst_dl = strata__dialect_of(strata_db_driver(target));
+    c.src_mark = source->nerrors;
+    c.dst_mark = target->nerrors;
     return copy_all(&c);
 }
