@@ -240,13 +240,27 @@ static void error_put_back(strata_db *db, const kept_error *k)
     memcpy(db->sqlstate, k->state, sizeof k->state);
 }
 
+/* ROLLBACK on the engine.  One that fails (out of memory) while the
+ * engine may still hold the transaction gives the handle up: a handle
+ * that forgot the transaction would run the next statements inside it,
+ * and a later COMMIT would commit them with what this rollback was to
+ * undo.  Closing the handle ends it (SQLite rolls back at close, the
+ * server when the connection goes). */
+static int engine_rollback(strata_db *db)
+{
+    int rc = strata__drv_rollback(db);
+    if (rc != STRATA_OK && strata__drv_in_transaction(db) != 0)
+        db->broken = true;
+    return rc;
+}
+
 /* Roll the engine's transaction back after a failure, keeping the
  * failure's details (not the rollback's) on the handle. */
 static int rollback_keeping_error(strata_db *db)
 {
     kept_error k;
     error_keep(db, &k);
-    int rc = strata__drv_rollback(db);
+    int rc = engine_rollback(db);
     error_put_back(db, &k);
     return rc;
 }
@@ -269,12 +283,19 @@ static int begin(strata_db *db, const char *sql, strata_tx_mode mode)
                                         "BEGIN (snapshot)"};
     db->counters[STRATA_COUNTER_STATEMENTS]++;
     strata__echo_line(db, "%s", sql ? sql : shown[mode]);
+    int was_in_tx = strata__drv_in_transaction(db);
     rc = sql ? strata__drv_exec(db, sql) : strata__drv_begin_mode(db, mode);
     if (rc == STRATA_OK) {
         db->in_tx = true;
         db->tx_serial++;
         db->tx_from_savepoint = false;
         db->sp_depth = 0;
+    } else if (was_in_tx == 0 && strata__drv_in_transaction(db) == 1) {
+        /* The engine began all the same (the server ran the BEGIN whose
+         * answer libpq could not allocate): ended here, or the handle
+         * given up, so that no statement runs in a transaction the handle
+         * does not know. */
+        rollback_keeping_error(db);
     }
     return rc;
 }
@@ -315,7 +336,7 @@ int strata_db_commit(strata_db *db)
     if (!db->in_tx)
         return strata__db_error(db, STRATA_E_MISUSE, "commit: no transaction is open");
     if (db->tx_failed) {
-        strata__drv_rollback(db);
+        engine_rollback(db);
         tx_ended(db);
         return strata_driver_error(db, STRATA_E_TX_ABORTED, "25P02", 0,
                                    "the transaction was aborted by an earlier error and has "
@@ -362,8 +383,12 @@ int strata_db_rollback(strata_db *db)
     }
     db->counters[STRATA_COUNTER_STATEMENTS]++;
     strata__echo_line(db, "ROLLBACK");
-    rc = strata__drv_rollback(db);
+    rc = engine_rollback(db);
     tx_ended(db);
+    if (db->broken)
+        strata__db_error_context(db, "the transaction could not be rolled back, and the "
+                                     "connection cannot be used again: close it (a pool "
+                                     "replaces it)");
     return rc;
 }
 
