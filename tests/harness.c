@@ -183,19 +183,25 @@ static void setup_sqlite_file(void)
     snprintf(url, sizeof url, "sqlite:///%s/test.db", tmpdir);
 }
 
+void th_pg_schema_url(const char *server_url, const char *schema, const char *params, char *out,
+                      size_t cap)
+{
+    strata_db *db = th_open_url(server_url);
+    char sql[256];
+    snprintf(sql, sizeof sql, "DROP SCHEMA IF EXISTS %s CASCADE; CREATE SCHEMA %s", schema,
+             schema);
+    th_exec(db, sql);
+    strata_db_close(db);
+    snprintf(out, cap, "%s%s%s%soptions=-csearch_path%%3D%s", server_url,
+             strchr(server_url, '?') ? "&" : "?", params, *params ? "&" : "", schema);
+}
+
 static void setup_postgres(void)
 {
     current = TH_POSTGRES;
     make_tmpdir();
     snprintf(pg_schema, sizeof pg_schema, "strata_t%ld", (long)getpid());
-    strata_db *db = th_open_url(pg_url);
-    char sql[256];
-    snprintf(sql, sizeof sql, "DROP SCHEMA IF EXISTS %s CASCADE; CREATE SCHEMA %s", pg_schema,
-             pg_schema);
-    th_exec(db, sql);
-    strata_db_close(db);
-    snprintf(url, sizeof url, "%s%soptions=-csearch_path%%3D%s", pg_url,
-             strchr(pg_url, '?') ? "&" : "?", pg_schema);
+    th_pg_schema_url(pg_url, pg_schema, "", url, sizeof url);
 }
 
 /* pgbouncer's test case gets a database of its own, made once by the

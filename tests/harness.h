@@ -55,6 +55,11 @@ const char *th_url(void);
 /* The PostgreSQL server's own URL (no schema selected), or NULL when
  * PostgreSQL is skipped. */
 const char *th_pg_url(void);
+/* Make schema `schema` on the PostgreSQL server of `server_url` empty
+ * (dropped and made again) and write into url[cap] a URL whose
+ * connections work in it, with `params` ("a=b&c=d", or "") added. */
+void th_pg_schema_url(const char *server_url, const char *schema, const char *params, char *url,
+                      size_t cap);
 /* A URL of database `dbname` through pgbouncer ("pool2": the database
  * postgres with a pool of 2 server connections), with prepared
  * statements on; NULL when pgbouncer is skipped. */

@@ -23,16 +23,9 @@ static strata_db *open_pg_scratch(const char *prefix)
 {
     const char *pg = th_pg_url();
     ck_assert_msg(pg != NULL, "the copy tests need the PostgreSQL server");
-    char schema[64], sql[160], url[1024];
+    char schema[64], url[1024];
     snprintf(schema, sizeof schema, "%s_%d_%d", prefix, (int)getpid(), ++scratch_serial);
-    strata_db *admin = th_open_url(pg);
-    snprintf(sql, sizeof sql, "DROP SCHEMA IF EXISTS %s CASCADE", schema);
-    th_exec(admin, sql);
-    snprintf(sql, sizeof sql, "CREATE SCHEMA %s", schema);
-    th_exec(admin, sql);
-    strata_db_close(admin);
-    snprintf(url, sizeof url, "%s%soptions=-csearch_path%%3D%s", pg, strchr(pg, '?') ? "&" : "?",
-             schema);
+    th_pg_schema_url(pg, schema, "", url, sizeof url);
     return th_open_url(url);
 }
 

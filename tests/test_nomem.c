@@ -1022,15 +1022,9 @@ static void setup_copy(ctx *c)
     } else {
         const char *pg = th_pg_url();
         ck_assert_msg(pg != NULL, "the copy phase needs the PostgreSQL server");
-        char schema[64], sql[200];
+        char schema[64];
         snprintf(schema, sizeof schema, "nomem_copy_%d", (int)getpid());
-        strata_db *admin = th_open_url(pg);
-        snprintf(sql, sizeof sql, "DROP SCHEMA IF EXISTS %s CASCADE; CREATE SCHEMA %s", schema,
-                 schema);
-        exec_ok(admin, sql);
-        strata_db_close(admin);
-        snprintf(url, sizeof url, "%s%sgssencmode=disable&options=-csearch_path%%3D%s", pg,
-                 strchr(pg, '?') ? "&" : "?", schema);
+        th_pg_schema_url(pg, schema, "gssencmode=disable", url, sizeof url);
     }
     c->target = th_open_url(url);
 }
