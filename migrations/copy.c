@@ -119,13 +119,18 @@ static int failed_on(copier *c, strata_db *where, int rc, const char *fmt, ...)
     va_end(ap);
     int code = strata__db_error_since(where, where == c->dst ? c->dst_mark : c->src_mark,
                                       strata_is_error(rc) ? rc : STRATA_E_ERROR);
-    if (where == c->dst)
+    if (where == c->dst) {
         strata__db_error_context(c->dst, "%s", doing ? doing : "copying");
-    else
+    } else {
+        /* The source's connection may be the one lost: the target's is
+         * not, and stays usable for the rollback that follows. */
+        bool broken = c->dst->broken;
         strata_driver_error(c->dst, code, strata_db_sqlstate(where)[0] ? strata_db_sqlstate(where)
                                                                          : NULL,
                             strata_db_native_code(where), "%s: on the source: %s",
                             doing ? doing : "copying", strata_db_errmsg(where));
+        c->dst->broken = broken;
+    }
     free(doing);
     return code;
 }
@@ -1466,6 +1471,7 @@ static int find_dangling(copier *c, const table_copy *tc, const strata__cons *fk
 {
     if (fk->cols.n == 0 || fk->cols.n != fk->ref_cols.n)
         return STRATA_OK; /* not a key introspection reads so; the engine's check stands */
+    uint64_t mark = c->dst->nerrors; /* the engine's refusal is there already */
     const strata_driver *dd = strata_db_driver(c->dst);
     strata__sb sql;
     strata__sb_init(&sql);
@@ -1522,9 +1528,12 @@ static int find_dangling(copier *c, const table_copy *tc, const strata__cons *fk
     strata_stmt_finalize(st);
     free(row);
     free(text);
-    return rc == STRATA_E_NOMEM && !strata_is_error(strata_db_errcode(c->dst))
-               ? strata__db_error(c->dst, rc, "out of memory")
-               : rc;
+    if (rc == STRATA_E_NOMEM) {
+        char what[200];
+        snprintf(what, sizeof what, "checking the references of table %s", tc->t->name);
+        rc = strata__db_said_since(c->dst, mark, rc, what);
+    }
+    return rc;
 }
 
 /* ALTER TABLE table ADD CONSTRAINT name def, or (def NULL) DROP

@@ -249,8 +249,16 @@ static void error_put_back(strata_db *db, const kept_error *k)
 static int engine_rollback(strata_db *db)
 {
     int rc = strata__drv_rollback(db);
-    if (rc != STRATA_OK && strata__drv_in_transaction(db) != 0)
+    if (rc != STRATA_OK && strata__drv_in_transaction(db) == 1)
+        rc = strata__drv_rollback(db); /* once more: the memory may be there now */
+    int still = rc == STRATA_OK ? 0 : strata__drv_in_transaction(db);
+    if (still != 0) {
         db->broken = true;
+        /* Known to hold the transaction (not a lost connection): the next
+         * strata_db_rollback tries again, and the handle is whole again
+         * when it succeeds. */
+        db->tx_stuck = still == 1;
+    }
     return rc;
 }
 
@@ -366,6 +374,20 @@ int strata_db_commit(strata_db *db)
 int strata_db_rollback(strata_db *db)
 {
     STRATA__CONFINE(db, STRATA_E_MISUSE);
+    if (db && db->broken && !db->closed && db->tx_stuck) {
+        /* A ROLLBACK that could not run, tried again. */
+        db->counters[STRATA_COUNTER_STATEMENTS]++;
+        strata__echo_line(db, "ROLLBACK");
+        int rc = strata__drv_rollback(db);
+        if (rc != STRATA_OK && strata__drv_in_transaction(db) != 0)
+            return strata__db_error_context(db, "the transaction could not be rolled back, and "
+                                                "the connection cannot be used until it is: "
+                                                "roll back again or close it");
+        db->broken = db->tx_stuck = false;
+        tx_ended(db);
+        strata__db_clear_error(db);
+        return STRATA_OK;
+    }
     if (db && db->broken && !db->closed) {
         /* The server has already rolled back what it had. */
         tx_ended(db);
@@ -384,11 +406,11 @@ int strata_db_rollback(strata_db *db)
     db->counters[STRATA_COUNTER_STATEMENTS]++;
     strata__echo_line(db, "ROLLBACK");
     rc = engine_rollback(db);
+    if (db->tx_stuck)
+        return strata__db_error_context(db, "the transaction could not be rolled back, and the "
+                                            "connection cannot be used until it is: roll back "
+                                            "again or close it");
     tx_ended(db);
-    if (db->broken)
-        strata__db_error_context(db, "the transaction could not be rolled back, and the "
-                                     "connection cannot be used again: close it (a pool "
-                                     "replaces it)");
     return rc;
 }
 

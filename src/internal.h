@@ -168,6 +168,7 @@ struct strata_db {
 
     bool closed; /* strata_db_close() ran; waiting for live statements */
     bool broken; /* the connection was lost: only rollback and close work */
+    bool tx_stuck; /* broken because a ROLLBACK could not run: strata_db_rollback tries again */
     bool in_tx;
     bool tx_failed;         /* a statement failed in the transaction: only rollback works */
     bool engine_ended_tx;   /* ...and the engine rolled it back by itself (SQLite) */

@@ -74,6 +74,39 @@ START_TEST(control_cancel_from_another_thread)
 }
 END_TEST
 
+/* A cancel that comes while a statement is half read stops the ROLLBACK
+ * as well on SQLite (its interrupt holds while a statement runs): the
+ * handle, still in the transaction, refuses every other call until a
+ * rollback succeeds, then works with the transaction undone.  Forgetting
+ * the transaction instead would run the next statements inside it. */
+START_TEST(control_rollback_after_a_cancel_mid_statement)
+{
+    strata_db *db = th_open();
+    th_exec(db, "CREATE TABLE t (n integer)");
+    th_exec(db, "INSERT INTO t VALUES (1), (2), (3)");
+    ck_assert_int_eq(strata_db_begin(db), STRATA_OK);
+    th_exec(db, "INSERT INTO t VALUES (4)");
+    strata_stmt *st;
+    ck_assert_int_eq(strata_stmt_prepare(&st, db, "SELECT n FROM t ORDER BY n"), STRATA_OK);
+    ck_assert_int_eq(strata_stmt_step(st), STRATA_ROW);
+    ck_assert_int_eq(strata_db_cancel(db), STRATA_OK);
+    int rc = strata_db_rollback(db);
+    if (rc != STRATA_OK) {
+        ck_assert(strata_db_is_broken(db));
+        ck_assert_int_eq(strata_db_in_transaction(db), 1);
+        ck_assert_ptr_nonnull(strstr(strata_db_errmsg(db), "could not be rolled back"));
+        ck_assert_int_eq(strata_db_exec(db, "SELECT 1"), STRATA_E_CONNECTION_LOST);
+    }
+    strata_stmt_finalize(st);
+    if (rc != STRATA_OK)
+        ck_assert_int_eq(strata_db_rollback(db), STRATA_OK);
+    ck_assert(!strata_db_is_broken(db));
+    ck_assert_int_eq(strata_db_in_transaction(db), 0);
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM t"), 3);
+    strata_db_close(db);
+}
+END_TEST
+
 START_TEST(control_statement_timeout)
 {
     strata_db *db = th_open();
@@ -221,6 +254,7 @@ static void add(TCase *tc, th_engine e)
 {
     tcase_set_timeout(tc, 180);
     tcase_add_test(tc, control_cancel_from_another_thread);
+    tcase_add_test(tc, control_rollback_after_a_cancel_mid_statement);
     tcase_add_test(tc, control_statement_timeout);
     tcase_add_test(tc, control_notices);
     tcase_add_test(tc, control_timeout_is_the_handles_own);

@@ -87,11 +87,13 @@
  * a failed commit may then leave the whole change (never part of it), but
  * only when the first injected failure was inside libpq.
  *
- * A ROLLBACK that cannot run for lack of memory gives its handle up
- * (src/db.c): the run's handle is then closed, which ends the engine's
- * transaction, and the database checked through another connection (an
- * in-memory one, gone with it, is not); each phase says how often.  The
- * engine must never be left in a transaction its handle does not know.
+ * A ROLLBACK that cannot run for lack of memory leaves its handle broken
+ * until a rollback succeeds (src/db.c): the test runs one with memory and
+ * checks the run as any other.  A handle broken for good (a connection
+ * lost) is closed, which ends the engine's transaction, and the database
+ * checked through another connection (an in-memory one, gone with it, is
+ * not); each phase says how often.  The engine must never be left in a
+ * transaction its handle does not know.
  *
  * Known bugs are not asserted on; each phase says how often it met them:
  *   - engines/postgres/driver.c, pg_execute_many: a failed PQpipelineSync
@@ -1941,7 +1943,16 @@ enum { RUN_RECORD = 1, RUN_NO_LEAK_CHECK = 2 };
 
 /* One run: set up, run armed with a failure at allocation n (0: none),
  * check.  Returns how many failures were injected. */
-static long given_up; /* runs whose handle a ROLLBACK out of memory gave up */
+static long given_up;  /* runs whose handle stayed broken: closed */
+static long recovered; /* runs whose handle a rollback made whole again */
+
+/* A handle a ROLLBACK out of memory left broken: rolled back again. */
+static void recover(strata_db *db)
+{
+    if (db && strata_db_is_broken(db) && strata_db_rollback(db) == STRATA_OK &&
+        !strata_db_is_broken(db))
+        recovered++;
+}
 
 static long one_run(const phase *ph, long n, bool persistent, int flags)
 {
@@ -1978,10 +1989,15 @@ static long one_run(const phase *ph, long n, bool persistent, int flags)
         EXPECT(!said || strata_db_errcode(said_db) == c.rc,
                "%s gave %s, but the connection holds %s and '%s'", c.step, strata_errname(c.rc),
                strata_errname(strata_db_errcode(said_db)), said);
-        /* A ROLLBACK that cannot run for lack of memory gives its handle
-         * up (src/db.c, engine_rollback): closing the handle ends the
-         * engine's transaction.  The database is then checked through
-         * another connection; an in-memory one goes with it. */
+        /* A ROLLBACK that cannot run for lack of memory leaves its handle
+         * broken until a rollback succeeds (src/db.c, engine_rollback):
+         * one is run here, with memory, and the run is checked as any
+         * other.  A handle still broken (a connection lost) is closed,
+         * which ends the engine's transaction; the database is then
+         * checked through another connection, and an in-memory one goes
+         * with it. */
+        recover(c.db);
+        recover(c.target);
         gave_up = (c.db && strata_db_is_broken(c.db)) || (c.target && strata_db_is_broken(c.target));
         if (gave_up) {
             given_up++;
@@ -1993,8 +2009,9 @@ static long one_run(const phase *ph, long n, bool persistent, int flags)
                "the run succeeded with different output:\n%s\ninstead of\n%s", c.out.s, want.out.s);
     }
     ctx_free(&c);
-    /* A run that succeeded may give its handle up too, at the end: a
+    /* A run that succeeded may leave its handle broken too, at the end: a
      * session let go rolls its transaction back. */
+    recover(c.db);
     if (!gave_up && c.db && strata_db_is_broken(c.db)) {
         gave_up = true;
         given_up++;
@@ -2132,6 +2149,7 @@ static void run_phase(const phase *ph)
         seed = (long)(time(NULL) % 1000000) + 1;
     failures = 0;
     given_up = 0;
+    recovered = 0;
     nm_exempted = 0;
     auto_rollback = 0;
     long only = env_long("STRATA_NOMEM_ONLY", 0);
@@ -2167,10 +2185,15 @@ static void run_phase(const phase *ph)
             "persistent: %ld runs (every %ld); seed %ld; %.1f s\n",
             ph->name, th_engine_name(th_engine_now()), count, runs[0], strides[0], runs[1],
             strides[1], seed, took);
+    if (recovered)
+        fprintf(stderr,
+                "test_nomem: %-12s on %-13s %ld runs left their handle broken by a ROLLBACK "
+                "that could not run, until a rollback with memory\n",
+                ph->name, th_engine_name(th_engine_now()), recovered);
     if (given_up)
         fprintf(stderr,
-                "test_nomem: %-12s on %-13s %ld runs gave their handle up after a ROLLBACK "
-                "that could not run\n",
+                "test_nomem: %-12s on %-13s %ld runs left their handle broken for good: "
+                "closed\n",
                 ph->name, th_engine_name(th_engine_now()), given_up);
     if (nm_exempted)
         fprintf(stderr,

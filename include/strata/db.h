@@ -99,18 +99,20 @@ STRATA_API int strata_db_begin_mode(strata_db *db, strata_tx_mode mode);
 STRATA_API int strata_db_commit(strata_db *db);
 /** Roll back the open transaction (and every savepoint inside it).  Also
  *  succeeds on a transaction the server has already aborted.  A ROLLBACK
- *  that cannot run (out of memory) while the engine may still hold the
- *  transaction fails and leaves the handle broken (strata_db_is_broken()):
- *  closing it ends the transaction, where reusing it would run the next
- *  statements, and commit them, inside it. */
+ *  that cannot run (out of memory) while the engine still holds the
+ *  transaction fails, and the handle refuses every other call
+ *  (strata_db_is_broken()) until a rollback succeeds or it is closed,
+ *  which ends the transaction: reused, it would run the next statements,
+ *  and commit them, inside it. */
 STRATA_API int strata_db_rollback(strata_db *db);
 /** Non-zero while a transaction is open. */
 STRATA_API int strata_db_in_transaction(const strata_db *db);
 
-/** Non-zero when the connection is lost (or closed, or given up after a
- *  ROLLBACK that could not run): every call but
- *  strata_db_rollback() (which then succeeds at once: the server has
- *  rolled back) and strata_db_close() fails with STRATA_E_CONNECTION_LOST.
+/** Non-zero when the connection is lost (or closed, or waiting for a
+ *  ROLLBACK that could not run): every call but strata_db_rollback()
+ *  (which then succeeds at once, the server having rolled back, or runs
+ *  the ROLLBACK again) and strata_db_close() fails with
+ *  STRATA_E_CONNECTION_LOST.
  *  A lost connection is seen by the first call after the loss; a pool
  *  discards such handles.  This function can't fail. */
 STRATA_API int strata_db_is_broken(const strata_db *db);
