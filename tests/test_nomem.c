@@ -1840,7 +1840,7 @@ static const phase phases[] = {
 
 /* Seconds a phase may take on one engine, two thirds for "once", one
  * third for "persistent" (STRATA_NOMEM_BUDGET overrides). */
-#define BUDGET_S 8.0
+#define BUDGET_S 5.0
 
 static long env_long(const char *name, long dflt)
 {
