@@ -240,12 +240,13 @@ static void error_put_back(strata_db *db, const kept_error *k)
     memcpy(db->sqlstate, k->state, sizeof k->state);
 }
 
-/* ROLLBACK on the engine.  One that fails (out of memory) while the
- * engine may still hold the transaction gives the handle up: a handle
- * that forgot the transaction would run the next statements inside it,
- * and a later COMMIT would commit them with what this rollback was to
- * undo.  Closing the handle ends it (SQLite rolls back at close, the
- * server when the connection goes). */
+/* ROLLBACK on the engine, tried twice.  One that fails (out of memory)
+ * while the engine still holds the transaction leaves the handle broken
+ * and `tx_stuck`: a handle that forgot the transaction would run the next
+ * statements inside it, and a later COMMIT would commit them with what
+ * this rollback was to undo.  strata_db_rollback tries again; closing the
+ * handle ends the transaction too (SQLite rolls back at close, the server
+ * when the connection goes). */
 static int engine_rollback(strata_db *db)
 {
     int rc = strata__drv_rollback(db);
@@ -260,6 +261,14 @@ static int engine_rollback(strata_db *db)
         db->tx_stuck = still == 1;
     }
     return rc;
+}
+
+/* The error of a rollback that left the transaction in the engine. */
+static int say_stuck(strata_db *db)
+{
+    return strata__db_error_context(db, "the transaction could not be rolled back, and the "
+                                        "connection cannot be used until it is: roll back "
+                                        "again or close it");
 }
 
 /* Roll the engine's transaction back after a failure, keeping the
@@ -380,9 +389,7 @@ int strata_db_rollback(strata_db *db)
         strata__echo_line(db, "ROLLBACK");
         int rc = strata__drv_rollback(db);
         if (rc != STRATA_OK && strata__drv_in_transaction(db) != 0)
-            return strata__db_error_context(db, "the transaction could not be rolled back, and "
-                                                "the connection cannot be used until it is: "
-                                                "roll back again or close it");
+            return say_stuck(db);
         db->broken = db->tx_stuck = false;
         tx_ended(db);
         strata__db_clear_error(db);
@@ -407,9 +414,7 @@ int strata_db_rollback(strata_db *db)
     strata__echo_line(db, "ROLLBACK");
     rc = engine_rollback(db);
     if (db->tx_stuck)
-        return strata__db_error_context(db, "the transaction could not be rolled back, and the "
-                                            "connection cannot be used until it is: roll back "
-                                            "again or close it");
+        return say_stuck(db);
     tx_ended(db);
     return rc;
 }
