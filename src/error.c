@@ -229,10 +229,16 @@ void strata__error_keep(strata__kept_error *e, strata_db *db)
 
 int strata__error_put_back(strata__kept_error *e, strata_db *db, const char *context)
 {
-    if (e->code != STRATA_OK)
+    if (e->code != STRATA_OK && db) {
+        /* The words come back, not the state: a connection lost on
+         * another handle (the copy's source) does not break this one,
+         * which the clean-up in between may have used. */
+        bool broken = db->broken;
         strata_driver_error(db, e->code, e->sqlstate[0] ? e->sqlstate : NULL, e->native,
                             "%s%s%s", context ? context : "", context ? ": " : "",
                             e->msg ? e->msg : strata_errstr(e->code));
+        db->broken = broken;
+    }
     free(e->msg);
     e->msg = NULL;
     return e->code;

@@ -289,7 +289,8 @@ typedef struct strata__kept_error {
 void strata__error_keep(strata__kept_error *e, strata_db *db);
 /* Set the kept error on db again (nothing when there was none), with
  * "<context>: " before its message when context is not NULL, and let go
- * of the copy; returns its code. */
+ * of the copy; returns its code.  The handle's broken state stays as the
+ * clean-up left it, whatever the code. */
 int strata__error_put_back(strata__kept_error *e, strata_db *db, const char *context);
 
 /* The echo setting a new handle gets (STRATA_ECHO). */

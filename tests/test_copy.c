@@ -1349,6 +1349,61 @@ START_TEST(copy_an_inherited_table_without_its_children)
 }
 END_TEST
 
+/* The source's connection lost halfway (its server process ended from the
+ * progress report): the copy reports it, and the target, whose own
+ * connection is whole, rolls back what it had written and stays usable.  The source is a scratch schema on the server, reached
+ * directly so that its process is known; the target is the database
+ * under test. */
+typedef struct killer {
+    strata_db *db;
+    int64_t pid;
+    int kills;
+} killer;
+
+static void kill_source(void *ud, const char *table, int64_t done, int64_t total)
+{
+    (void)table, (void)done, (void)total;
+    killer *k = ud;
+    if (k->kills++)
+        return;
+    char sql[160];
+    snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%lld)", (long long)k->pid);
+    ck_assert_int_eq(th_int(k->db, sql), 1);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM pg_stat_activity WHERE pid = %lld",
+             (long long)k->pid);
+    for (int i = 0; i < 500 && th_int(k->db, sql) > 0; i++)
+        usleep(10000);
+    ck_assert_int_eq(th_int(k->db, sql), 0);
+}
+
+START_TEST(copy_a_source_lost_halfway)
+{
+    strata_db *source = open_pg_scratch("strata_lost"), *target = th_open();
+    fill(source);
+    killer k = {.db = th_open_url(th_pg_url())};
+    k.pid = th_int(source, "SELECT pg_backend_pid()");
+    strata_copy_options o = {STRATA_COPY_OPTIONS_VERSION, .progress = kill_source, .ud = &k};
+    int rc = strata_copy_database(source, target, &o);
+    ck_assert_int_eq(k.kills > 0, 1);
+    ck_assert_msg(rc == STRATA_E_CONNECTION_LOST, "%s: %s", strata_errstr(rc),
+                  strata_db_errmsg(target));
+    ck_assert_msg(strstr(strata_db_errmsg(target), "on the source"), "%s",
+                  strata_db_errmsg(target));
+    /* The target rolled back: no transaction, no table, and it works. */
+    ck_assert(!strata_db_in_transaction(target));
+    strata_metadata *md;
+    th_rc(target, strata_schema_introspect(&md, target, NULL), STRATA_OK);
+    ck_assert_int_eq(strata_metadata_table_count(md), 0);
+    strata_metadata_free(md);
+    th_exec(target, "CREATE TABLE after_the_loss (id INTEGER PRIMARY KEY)");
+    ck_assert_int_eq(th_int(target, "SELECT count(*) FROM after_the_loss"), 0);
+    th_exec(target, "DROP TABLE after_the_loss");
+    strata_db_close(k.db);
+    strata_db_close(target);
+    strata_db_close(source);
+}
+END_TEST
+
 static void add(TCase *tc, th_engine e)
 {
     (void)e;
@@ -1358,6 +1413,7 @@ static void add(TCase *tc, th_engine e)
     tcase_add_test(tc, copy_an_inherited_table_without_its_children);
     tcase_add_test(tc, copy_refuses_a_different_target);
     tcase_add_test(tc, copy_failure_halfway_changes_nothing);
+    tcase_add_test(tc, copy_a_source_lost_halfway);
     tcase_add_test(tc, copy_key_counters);
     tcase_add_test(tc, copy_keeps_the_target_collation);
     tcase_add_test(tc, copy_wide_keys_and_json_numbers);
