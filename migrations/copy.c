@@ -604,13 +604,13 @@ static int hold_row(copier *c, table_copy *tc, batch *b, int r)
 
 /* The copy fails on held row h, whose refusal is the target's error;
  * `how`: what the copy did to the row, or "". */
-static int held_failed(copier *c, held_row *h, const char *how)
+static int held_failed(copier *c, held_row *h, int rc, const char *how)
 {
     strata__sb where;
     strata__sb_init(&where);
     if (h->tc->t->pk)
         key_of(&where, h->tc, h->v);
-    int code = failed_on(c, c->dst, STRATA_E_ERROR, "copying table %s (%s%s%s)", h->tc->t->name,
+    int code = failed_on(c, c->dst, rc, "copying table %s (%s%s%s)", h->tc->t->name,
                          where.data ? "the row with " : "one of its rows",
                          where.data ? where.data : "", how);
     strata__sb_free(&where);
@@ -645,9 +645,9 @@ static int batch_flush(copier *c, table_copy *tc, batch *b, strata_stmt **full, 
     else if (st)
         strata_stmt_reset(st);
     if (rc == STRATA_DONE)
-        return strata_db_savepoint_release(c->dst) == STRATA_OK
+        return (rc = strata_db_savepoint_release(c->dst)) == STRATA_OK
                    ? STRATA_OK
-                   : failed_on(c, c->dst, STRATA_E_ERROR, "copying table %s", tc->t->name);
+                   : failed_on(c, c->dst, rc, "copying table %s", tc->t->name);
     if (rc == STRATA_E_NOMEM)
         return strata__db_error(c->dst, rc, "out of memory");
     /* Find the row: back to before the batch, then one by one.  A row
@@ -937,7 +937,7 @@ static int held_passes(copier *c, const held_graph *g)
                 held_free(h);
                 progress = true;
             } else if (rc != STRATA_E_FOREIGN_KEY) {
-                return held_failed(c, h, "");
+                return held_failed(c, h, rc, "");
             }
         }
     }
@@ -1085,8 +1085,7 @@ static int insert_held(copier *c)
     held_row *h = culprit(c, &g, &ring);
     if (h) {
         /* Once more, for the target's own message. */
-        insert_alone(c, h->tc, h->v);
-        rc = held_failed(c, h,
+        rc = held_failed(c, h, insert_alone(c, h->tc, h->v),
                          !ring ? ""
                          : !c->o.into_non_empty
                              ? "; it is in, or refers to, a ring of rows whose references may "
@@ -1108,7 +1107,7 @@ static int insert_held(copier *c)
             continue;
         if ((rc = set_references(c, n)) != STRATA_DONE) {
             rc = rc == STRATA_E_NOMEM ? strata__db_error(c->dst, rc, "out of memory")
-                                      : held_failed(c, n, "");
+                                      : held_failed(c, n, rc, "");
             goto out;
         }
         held_free(n);
@@ -1606,13 +1605,14 @@ static int keys_drop(copier *c)
  * tables (not their owner) copies with the keys in place, rows held. */
 static int keys_drop_if_owner(copier *c)
 {
-    if (strata_db_savepoint(c->dst) != STRATA_OK)
-        return failed_on(c, c->dst, STRATA_E_ERROR, "beginning the copy");
-    int rc = keys_drop(c);
+    int rc = strata_db_savepoint(c->dst);
+    if (rc != STRATA_OK)
+        return failed_on(c, c->dst, rc, "beginning the copy");
+    rc = keys_drop(c);
     if (rc == STRATA_OK)
-        return strata_db_savepoint_release(c->dst) == STRATA_OK
+        return (rc = strata_db_savepoint_release(c->dst)) == STRATA_OK
                    ? STRATA_OK
-                   : failed_on(c, c->dst, STRATA_E_ERROR, "beginning the copy");
+                   : failed_on(c, c->dst, rc, "beginning the copy");
     if (rc != STRATA_E_PERMISSION)
         return rc;
     strata__kept_error e;
