@@ -1151,23 +1151,11 @@ static bool session_view(ctx *c, text *t, text *why)
     return true;
 }
 
-static long auto_rollback; /* runs that met the SQLite auto-rollback bug */
-
 /* The session rolled back after a failed run; false, with why, when it
  * cannot be. */
 static bool rollback_after_failure(ctx *c, text *why)
 {
     int rc = strata_session_rollback(c->s);
-    if (rc != STRATA_OK && !th_is_pg() &&
-        strstr(strata_session_errmsg(c->s), "cannot rollback - no transaction is active")) {
-        /* Known, in src/db.c and engines/sqlite/driver.c (not this test's to
-         * fix): SQLite rolls a transaction back by itself when a statement
-         * runs out of memory, and the handle, still counting it open,
-         * sends a ROLLBACK that fails.  The objects are put back all the
-         * same. */
-        auto_rollback++;
-        rc = STRATA_OK;
-    }
     if (rc != STRATA_OK) {
         text_add(why, "rollback after the failure: %s: %s", strata_errname(rc),
                  strata_session_errmsg(c->s));
@@ -2151,7 +2139,6 @@ static void run_phase(const phase *ph)
     given_up = 0;
     recovered = 0;
     nm_exempted = 0;
-    auto_rollback = 0;
     long only = env_long("STRATA_NOMEM_ONLY", 0);
     const char *mode = getenv("STRATA_NOMEM_MODE");
     long runs[2] = {0, 0}, strides[2] = {0, 0};
@@ -2200,12 +2187,6 @@ static void run_phase(const phase *ph)
                 "test_nomem: %-12s on %-13s %ld allocations were not failed, or the run would "
                 "hang (libpq's results in a pipeline)\n",
                 ph->name, th_engine_name(th_engine_now()), nm_exempted);
-    if (auto_rollback)
-        fprintf(stderr,
-                "test_nomem: %-12s on %-13s %ld runs met a transaction SQLite had rolled back "
-                "by itself, which the handle still counted open (src/db.c, "
-                "engines/sqlite/driver.c)\n",
-                ph->name, th_engine_name(th_engine_now()), auto_rollback);
     if ((ph->setup == setup_tree || ph->setup == setup_tree_rows) && !memory_engine())
         exec_ok(verify_db, "DROP TABLE branch");
     if (verify_db) {
