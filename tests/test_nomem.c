@@ -132,6 +132,7 @@
 #include <strata/sys/driver.h>
 
 #include "harness.h"
+#include "orm_internal.h" /* the session's list of objects */
 #include "postgres/libpq.h" /* the driver's table of libpq's functions */
 #undef PQenterPipelineMode     /* the table's members, named as libpq's */
 #undef PQexitPipelineMode
@@ -1128,6 +1129,65 @@ static int run_savepoint(ctx *c)
     return STRATA_OK;
 }
 
+/* Every user the session holds, as the rollback left it and before any
+ * query reads it again (which would mend it): a persistent one holds its
+ * row's values, one added in the transaction is transient without a key,
+ * and none is pending or deleted any more. */
+static bool objects_agree(ctx *c, text *why)
+{
+    strata_stmt *st;
+    int rc = strata_stmt_prepare(&st, c->db, "SELECT username, email FROM \"user\" WHERE id = ?");
+    if (rc != STRATA_OK) {
+        text_add(why, "reading the users back: %s", strata_db_errmsg(c->db));
+        return false;
+    }
+    bool ok = true;
+    for (size_t i = 0; ok && i < c->s->nobjs; i++) {
+        strata_object *o = c->s->objs[i];
+        if (o->model != &user_model)
+            continue;
+        const User *u = (const User *)o;
+        switch (o->priv->state) {
+        case OBJ_PERSISTENT:
+            strata_stmt_reset(st);
+            strata_stmt_bind_int64(st, 1, u->id);
+            if ((rc = strata_stmt_step(st)) != STRATA_ROW) {
+                text_add(why, "after the rollback, user %lld is persistent but %s", (long long)u->id,
+                         rc == STRATA_DONE ? "has no row" : strata_db_errmsg(c->db));
+                ok = false;
+                break;
+            }
+            const char *name = NULL, *email = NULL;
+            strata_stmt_column_text(st, 0, &name, NULL);
+            strata_stmt_column_text(st, 1, &email, NULL);
+            if (!name || !email || !u->username || !u->email || strcmp(name, u->username) ||
+                strcmp(email, u->email)) {
+                text_add(why, "after the rollback, user %lld holds %s %s but its row has %s %s",
+                         (long long)u->id, u->username ? u->username : "NULL",
+                         u->email ? u->email : "NULL", name ? name : "NULL",
+                         email ? email : "NULL");
+                ok = false;
+            }
+            break;
+        case OBJ_TRANSIENT:
+        case OBJ_DETACHED:
+            if (o->priv->state == OBJ_TRANSIENT && o->priv->loaded) {
+                text_add(why, "after the rollback, transient user %s still has a snapshot",
+                         u->username ? u->username : "NULL");
+                ok = false;
+            }
+            break;
+        default:
+            text_add(why, "after the rollback, user %lld (%s) is still %s", (long long)u->id,
+                     u->username ? u->username : "NULL",
+                     o->priv->state == OBJ_PENDING ? "pending" : "deleted");
+            ok = false;
+        }
+    }
+    strata_stmt_finalize(st);
+    return ok;
+}
+
 /* The session's objects, read through the session after a rollback. */
 static bool session_view(ctx *c, text *t, text *why)
 {
@@ -1193,12 +1253,12 @@ static bool after_failed_commit(ctx *c, text *why)
     dump_rows(c->db, &rows);
     if (th_is_pg() && nm_failed_in_libpq() && strcmp(rows.s, want.after.s) == 0)
         return true;
-    /* The objects agree with the database again: one the phase follows
-     * as the rollback left it (a query reading it would mend it), then
-     * all of them through a query. */
+    /* The objects agree with the database again: one the phase follows,
+     * then every user, as the rollback left them (a query reading them
+     * would mend them), then all of them through a query. */
     if (c->obj && c->held && !c->held(c, why))
         return false;
-    if (!session_view(c, &view, why))
+    if (!objects_agree(c, why) || !session_view(c, &view, why))
         return false;
     strata_session_free(c->s);
     c->s = NULL;
