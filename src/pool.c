@@ -500,6 +500,14 @@ static bool reset(strata_db *db)
         return false;
     if (strata_db_in_transaction(db) && strata_db_rollback(db) != STRATA_OK)
         return false;
+    /* A transaction the program began with raw SQL ("BEGIN" through
+     * strata_db_exec), which the handle does not count: rolled back too,
+     * or the next borrower would work inside it. */
+    if (strata__drv_in_transaction(db) == 1) {
+        strata__echo_line(db, "ROLLBACK");
+        if (strata__drv_rollback(db) != STRATA_OK || strata__drv_in_transaction(db) != 0)
+            return false;
+    }
     strata__db_reset_echo(db);
     strata_db_set_notice_handler(db, NULL, NULL);
     if (db->timeout_ms && strata_db_set_statement_timeout(db, 0) != STRATA_OK)

@@ -1,8 +1,8 @@
 /*
  * retry.c - units of work run again when the database asks for it.
  *
- * strata_pool_run() takes a session from the pool, runs the caller's
- * function, commits, and on a failure that another attempt can cure
+ * strata_pool_run() takes a session from the pool, begins its
+ * transaction, runs the caller's function, commits, and on a failure that another attempt can cure
  * (busy, serialization failure, deadlock, a connection lost before COMMIT
  * was sent, a statement a schema change made stale) rolls back, gives the
  * connection back (a lost one is closed by the pool) and runs it again on
@@ -53,7 +53,13 @@ int strata_pool_run(strata_pool *pool, strata_unit_fn fn, void *ctx,
         strata_session *s;
         if ((rc = strata_session_new_from_pool(&s, pool)) != STRATA_OK)
             return rc; /* the pool said why */
-        rc = fn(s, ctx);
+        /* Begun now, not at the session's first statement: SQL the unit
+         * runs on the connection before it is in the transaction too. */
+        rc = strata_session_set_read_only(s, o->version >= 2 && o->read_only);
+        if (rc == STRATA_OK)
+            rc = strata__session_begin(s);
+        if (rc == STRATA_OK)
+            rc = fn(s, ctx);
         if (rc == STRATA_OK)
             rc = strata_session_commit(s);
         if (rc != STRATA_OK) {

@@ -323,10 +323,11 @@ int strata_session_set_read_only(strata_session *s, int on)
     STRATA__CONFINE(s ? s->db : NULL, STRATA_E_MISUSE);
     if (!s)
         return STRATA_E_MISUSE;
-    if (strata__session_owns_tx(s))
+    if (strata__session_owns_tx(s) && s->read_only != (on != 0))
         return strata__session_error(s, STRATA_E_MISUSE,
                                      "the session's transaction is open: set read-only "
-                                     "before it begins, or after commit or rollback");
+                                     "before it begins, or after commit or rollback (a unit "
+                                     "of strata_pool_run: its options' read_only)");
     s->read_only = on != 0;
     return STRATA_OK;
 }

@@ -177,6 +177,100 @@ START_TEST(pool_resets_on_release)
 }
 END_TEST
 
+/* A transaction the program began with raw SQL, which the handle does
+ * not count, is rolled back on release too: the next borrower neither
+ * works inside it nor finds it in the way of its own. */
+START_TEST(pool_rolls_back_a_raw_transaction_on_release)
+{
+    strata_db *db = setup();
+    strata_pool *pool = pool_with(1, 1000, -1);
+    strata_db *c;
+    ck_assert_int_eq(strata_pool_acquire(pool, &c), STRATA_OK);
+    OK(c, strata_db_exec(c, "BEGIN"));
+    OK(c, strata_db_exec(c, "INSERT INTO item (id, name) VALUES (7, 'raw')"));
+    ck_assert_int_eq(strata_db_in_transaction(c), 0); /* not the handle's */
+    strata_pool_release(pool, c);
+    strata_db *again;
+    ck_assert_int_eq(strata_pool_acquire(pool, &again), STRATA_OK);
+    ck_assert_ptr_eq(again, c); /* rolled back, not closed */
+    OK(again, strata_db_begin(again));
+    OK(again, strata_db_exec(again, "INSERT INTO item (id, name) VALUES (8, 'next')"));
+    OK(again, strata_db_commit(again));
+    strata_pool_release(pool, again);
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM item WHERE id = 7"), 0);
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM item WHERE id = 8"), 1);
+    strata_pool_statistics st;
+    strata_pool_stats(pool, &st);
+    ck_assert_int_eq(st.closed_broken, 0);
+    strata_pool_close(pool);
+    strata_db_close(db);
+}
+END_TEST
+
+/* strata_pool_run begins the unit's transaction before the unit runs:
+ * SQL the unit runs itself on the session's connection is rolled back with
+ * an attempt that fails, so a retry does not write it twice and a failed
+ * unit leaves nothing.  A unit that only reads says so in the options. */
+static int raw_insert(strata_session *s, void *ctx)
+{
+    int *runs = ctx;
+    strata_db *db = strata_session_db(s);
+    ck_assert_int_eq(strata_db_in_transaction(db), 1);
+    int rc = strata_db_exec(db, "INSERT INTO item (id, name) VALUES (9, 'once')");
+    if (rc != STRATA_OK)
+        return rc;
+    switch ((*runs)++) {
+    case 0: return STRATA_E_SERIALIZATION; /* run again */
+    case 1: return STRATA_OK;
+    default: return STRATA_E_CHECK; /* not run again */
+    }
+    return STRATA_OK;
+}
+
+static int read_only_unit(strata_session *s, void *ctx)
+{
+    (void)ctx;
+    ck_assert_int_eq(strata_session_set_read_only(s, 1), STRATA_OK); /* as it is */
+    ck_assert_int_eq(strata_session_set_read_only(s, 0), STRATA_E_MISUSE);
+    ck_assert_ptr_nonnull(strstr(strata_session_errmsg(s), "read_only"));
+    Counter *k;
+    int rc = strata_get(s, &counter_model, 1, &k);
+    if (rc != STRATA_OK)
+        return rc;
+    k->n = 100;
+    rc = strata_session_flush(s) == STRATA_E_READONLY ? STRATA_OK : STRATA_E_ERROR;
+    k->n = 0; /* or the commit's flush is refused too */
+    return rc;
+}
+
+START_TEST(pool_run_begins_before_the_unit)
+{
+    strata_db *db = setup();
+    strata_pool *pool = pool_with(2, 1000, -1);
+    static int runs;
+    runs = 0;
+    ck_assert_int_eq(strata_pool_run(pool, raw_insert, &runs, NULL), STRATA_OK);
+    ck_assert_int_eq(runs, 2);
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM item WHERE id = 9"), 1);
+    th_exec(db, "DELETE FROM item");
+    runs = 2;
+    ck_assert_int_eq(strata_pool_run(pool, raw_insert, &runs, NULL), STRATA_E_CHECK);
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM item WHERE id = 9"), 0);
+    strata_retry_options ro = STRATA_RETRY_OPTIONS_INIT;
+    ro.read_only = 1;
+    ck_assert_int_eq(strata_pool_run(pool, read_only_unit, NULL, &ro), STRATA_OK);
+    ck_assert_int_eq(th_int(db, "SELECT n FROM counter"), 0);
+    /* Options of the first version are still taken. */
+    strata_retry_options v1 = {.version = 1, .max_attempts = 2, .base_delay_ms = 1,
+                               .max_delay_ms = 10};
+    runs = 0;
+    ck_assert_int_eq(strata_pool_run(pool, raw_insert, &runs, &v1), STRATA_OK);
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM item WHERE id = 9"), 1);
+    strata_pool_close(pool);
+    strata_db_close(db);
+}
+END_TEST
+
 /* A connection older than max_lifetime_ms is replaced. */
 START_TEST(pool_max_lifetime)
 {
@@ -407,9 +501,10 @@ START_TEST(pool_reruns_a_unit_whose_table_changed)
     /* The column a parameter is compared with changes type (text to
      * integer): the server refuses the statement prepared before (no
      * operator for integer = text) at each run until it is prepared
-     * again.  The unit runs it outside a transaction, where strata
-     * prepares it again and runs it again at once: no rerun of the unit
-     * (test_stmt has the refusal inside one). */
+     * again.  The unit runs it inside its transaction, which the refusal
+     * aborts: the unit runs again, and strata has prepared the statement
+     * again (test_stmt has the refusal outside a transaction, where strata
+     * runs it again at once). */
     th_exec(db, "UPDATE item SET name = '7'");
     int64_t id = 0;
     ck_assert_int_eq(strata_pool_run(pool, find_seven, &id, NULL), STRATA_OK);
@@ -421,7 +516,7 @@ START_TEST(pool_reruns_a_unit_whose_table_changed)
     ck_assert_msg(rc == STRATA_OK, "%s", strata_pool_errmsg(pool));
     ck_assert_int_eq(id, 2);
     strata_pool_stats(pool, &st);
-    ck_assert_int_eq(st.retries, th_is_pg() && !th_via_pooler() ? 1 : 0);
+    ck_assert_int_eq(st.retries, th_is_pg() && !th_via_pooler() ? 2 : 0);
     strata_pool_close(pool);
     strata_db_close(db);
 }
@@ -664,6 +759,8 @@ static void add(TCase *tc, th_engine e)
         return;
     tcase_add_test(tc, pool_exhaustion_times_out);
     tcase_add_test(tc, pool_resets_on_release);
+    tcase_add_test(tc, pool_rolls_back_a_raw_transaction_on_release);
+    tcase_add_test(tc, pool_run_begins_before_the_unit);
     tcase_add_test(tc, pool_max_lifetime);
     tcase_add_test(tc, pool_threads_share_a_pool);
     tcase_add_test(tc, pool_routes_reads_to_replicas);

@@ -172,10 +172,10 @@ STRATA_API int strata_session_new_from_replica(strata_session **out, strata_pool
 
 /** A unit of work: use the session, return STRATA_OK to have it committed
  *  or an error code to have it rolled back.  It may run more than once:
- *  keep its effects inside the session. */
+ *  keep its effects inside the session and its transaction. */
 typedef int (*strata_unit_fn)(strata_session *s, void *ctx);
 
-#define STRATA_RETRY_OPTIONS_VERSION 1
+#define STRATA_RETRY_OPTIONS_VERSION 2
 
 typedef struct strata_retry_options {
     int version;       /* STRATA_RETRY_OPTIONS_VERSION */
@@ -183,9 +183,12 @@ typedef struct strata_retry_options {
     int base_delay_ms; /* first wait before running again (5) */
     int max_delay_ms;  /* longest wait (1000); each wait is random up to
                           min(max, base * 2^retry) ("full jitter") */
+    /* version 2: */
+    int read_only; /* non-zero: the unit only reads; its transaction begins
+                      read-only (strata_session_set_read_only) */
 } strata_retry_options;
 
-#define STRATA_RETRY_OPTIONS_INIT {STRATA_RETRY_OPTIONS_VERSION, 5, 5, 1000}
+#define STRATA_RETRY_OPTIONS_INIT {STRATA_RETRY_OPTIONS_VERSION, 5, 5, 1000, 0}
 
 /**
  * Run `fn` in a new session from the pool and commit, running it again on
@@ -196,6 +199,12 @@ typedef struct strata_retry_options {
  * max_attempts with a jittered backoff.  A commit whose outcome is unknown
  * (STRATA_E_COMMIT_UNKNOWN) is never run again: it is returned, as is any
  * other error and the last attempt's error.  `opts` may be NULL.
+ *
+ * The session's transaction is begun before `fn` is called (read-only with
+ * opts->read_only), so SQL that `fn` runs itself on strata_session_db(s)
+ * is part of the unit: committed with it, or rolled back with an attempt
+ * that failed.  `fn` cannot change the transaction's mode
+ * (strata_session_set_read_only refuses another mode than the unit's).
  *
  * @return STRATA_OK when a run committed, else the error; the message is
  *         in strata_pool_errmsg() for the calling thread.
