@@ -65,6 +65,8 @@ struct strata_pool {
     int nreplicas;
     unsigned next_replica; /* under `lock`: round robin */
     int64_t *down_until;  /* under `lock`: per replica, skipped until then */
+    int64_t lost_ms;      /* under `lock`: when a connection last came back lost (a
+                             restart or a failover takes the idle ones with it) */
 };
 
 /* ---- messages ------------------------------------------------------------ */
@@ -348,6 +350,33 @@ static bool too_old(const strata_pool *pool, const pool_slot *s, int64_t t)
 }
 
 /* Close a connection that was counted in `open`, outside the lock. */
+/* Whether db's connection to the server is lost (not merely refused or
+ * failed in a statement). */
+static bool lost(strata_db *db)
+{
+    int code = strata_db_errcode(db);
+    return strata_db_is_broken(db) &&
+           (code == STRATA_E_CONNECTION_LOST || code == STRATA_E_COMMIT_UNKNOWN);
+}
+
+static void note_lost(strata_pool *pool)
+{
+    pthread_mutex_lock(&pool->lock);
+    pool->lost_ms = now_ms();
+    pthread_mutex_unlock(&pool->lock);
+}
+
+/* An idle connection's check before it is lent: a SELECT 1 bounded by the
+ * acquire's time left (at least a second), so that a server that stopped
+ * answering cannot hold the acquire for ever.  False when it failed. */
+static bool check(strata_db *db, int64_t deadline)
+{
+    int64_t left = deadline - now_ms();
+    int ms = left < 1000 ? 1000 : left > INT32_MAX ? INT32_MAX : (int)left;
+    return strata_db_set_statement_timeout(db, ms) == STRATA_OK &&
+           strata_db_ping(db) == STRATA_OK && strata_db_set_statement_timeout(db, 0) == STRATA_OK;
+}
+
 static void drop(strata_pool *pool, strata_db *db, bool broken)
 {
     strata_db_close(db);
@@ -424,8 +453,12 @@ int strata_pool_acquire(strata_pool *pool, strata_db **out)
         if (pool->nidle > 0) {
             pool_slot s = pool->idle[--pool->nidle];
             bool old = too_old(pool, &s, t);
+            /* Checked when idle long enough, or idle since before a
+             * connection was found lost: the server those went to may be
+             * gone, and a retry must not meet them one after another. */
             bool ping = !old && pool->opts.ping_after_ms >= 0 &&
-                        t - s.idle_since_ms >= pool->opts.ping_after_ms;
+                        (t - s.idle_since_ms >= pool->opts.ping_after_ms ||
+                         s.idle_since_ms <= pool->lost_ms);
             if (!old && !ping) {
                 lend(pool, s.db, s.born_ms);
                 if (waited)
@@ -436,7 +469,7 @@ int strata_pool_acquire(strata_pool *pool, strata_db **out)
             }
             /* Check or drop it outside the lock; nobody else can reach it. */
             pthread_mutex_unlock(&pool->lock);
-            if (!old && strata_db_ping(s.db) == STRATA_OK) {
+            if (!old && check(s.db, deadline)) {
                 pthread_mutex_lock(&pool->lock);
                 lend(pool, s.db, s.born_ms);
                 if (waited)
@@ -445,6 +478,8 @@ int strata_pool_acquire(strata_pool *pool, strata_db **out)
                 *out = s.db;
                 return STRATA_OK;
             }
+            if (!old && lost(s.db))
+                note_lost(pool);
             drop(pool, s.db, !old);
             pthread_mutex_lock(&pool->lock);
             continue;
@@ -546,6 +581,8 @@ void strata_pool_release(strata_pool *pool, strata_db *db)
         return;
     }
     pool = owner;
+    if (lost(db))
+        note_lost(pool);
     bool reusable = reset(db);
     pthread_mutex_lock(&pool->lock);
     pool->in_use--;

@@ -8,12 +8,14 @@
  * postgresql only, as the suite registration below says.
  */
 #include <pthread.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "counter.h"
 #include "harness.h"
@@ -421,6 +423,79 @@ static int kill_first(strata_session *s, void *ctx)
     return bump(s, NULL);
 }
 
+/* A restart takes every idle connection with it.  The unit's first
+ * attempt meets a dead one; the retry must not meet the others one after
+ * another (each idle for less than ping_after_ms): once a connection came
+ * back lost, those idle since before are checked, dropped, and the retry
+ * runs on a new connection. */
+START_TEST(pool_checks_the_idle_after_a_loss)
+{
+    strata_db *db = setup();
+    strata_pool *pool = pool_with(3, 1000, 60000);
+    strata_db *c[3];
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(strata_pool_acquire(pool, &c[i]), STRATA_OK);
+    for (int i = 0; i < 3; i++)
+        strata_pool_release(pool, c[i]);
+    for (int i = 0; i < 3; i++)
+        kill_backend(c[i]); /* (borrowing the idle handles for their pids) */
+    ck_assert_int_eq(strata_pool_run(pool, bump, NULL, NULL), STRATA_OK);
+    strata_pool_statistics s;
+    strata_pool_stats(pool, &s);
+    ck_assert_int_eq(s.retries, 1);
+    ck_assert_int_eq(s.closed_broken, 3);
+    ck_assert_int_eq(th_int(db, "SELECT n FROM counter"), 1);
+    strata_pool_close(pool);
+    strata_db_close(db);
+}
+END_TEST
+
+static void *resume_later(void *arg)
+{
+    sleep(30);
+    kill(*(pid_t *)arg, SIGCONT);
+    return NULL;
+}
+
+/* The check of an idle connection is bounded: a server process that
+ * stopped answering (its backend stopped) cannot hold the acquire for as
+ * long as the stall lasts.  The check is cancelled after the acquire's
+ * time (a second here), the connection dropped after the cancel's grace,
+ * and a new one lent. */
+START_TEST(pool_check_of_a_stalled_connection_is_bounded)
+{
+    strata_pool_options o = STRATA_POOL_OPTIONS_INIT;
+    o.max_size = 1;
+    o.acquire_timeout_ms = 1000;
+    o.ping_after_ms = 0;
+    strata_pool *pool = NULL;
+    ck_assert_int_eq(strata_pool_open(&pool, th_own_pg_url(), &o), STRATA_OK);
+    strata_db *c;
+    ck_assert_int_eq(strata_pool_acquire(pool, &c), STRATA_OK);
+    static pid_t backend; /* read by the watchdog, which may outlive this frame */
+    backend = (pid_t)th_int(c, "SELECT pg_backend_pid()");
+    strata_pool_release(pool, c);
+    pthread_t watchdog; /* resumes the backend even if this test hangs */
+    ck_assert_int_eq(pthread_create(&watchdog, NULL, resume_later, &backend), 0);
+    pthread_detach(watchdog);
+    ck_assert_int_eq(kill(backend, SIGSTOP), 0);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int rc = strata_pool_acquire(pool, &c);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    kill(backend, SIGCONT);
+    ck_assert_msg(rc == STRATA_OK, "%s", strata_pool_errmsg(pool));
+    double took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    ck_assert_double_lt(took, 20.0); /* a second, then the cancel's grace of five */
+    ck_assert_int_ne(th_int(c, "SELECT pg_backend_pid()"), backend);
+    strata_pool_release(pool, c);
+    strata_pool_statistics s;
+    strata_pool_stats(pool, &s);
+    ck_assert_int_eq(s.closed_broken, 1);
+    strata_pool_close(pool);
+}
+END_TEST
+
 /* A table changed while the pool's connection holds a statement prepared
  * on it: on PostgreSQL the unit of work's first attempt fails (the
  * statement's result type changed) and strata_pool_run runs it again,
@@ -772,8 +847,14 @@ static void add(TCase *tc, th_engine e)
     tcase_add_test(tc, pool_lost_connection_is_reported);
     tcase_add_test(tc, pool_commit_outcome_unknown);
     tcase_add_test(tc, pool_replaces_a_killed_connection);
+    tcase_add_test(tc, pool_checks_the_idle_after_a_loss);
+    tcase_add_test(tc, pool_check_of_a_stalled_connection_is_bounded);
 }
 
 static Suite *build(void) { return th_suite("pool", add); }
 
-int main(void) { return th_run(build); }
+int main(void)
+{
+    th_want_own_pg(); /* a backend of it is stopped */
+    return th_run(build);
+}

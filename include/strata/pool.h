@@ -50,7 +50,8 @@ typedef struct strata_pool_options {
     int min_size;           /* connections opened by strata_pool_open and kept open (0) */
     int max_size;           /* connections open at most, idle and in use together (10) */
     int acquire_timeout_ms; /* how long an acquire waits for a connection (30000) */
-    int ping_after_ms;      /* a connection idle this long is checked before it is
+    int ping_after_ms;      /* a connection idle this long, or since before one of
+                               the pool's came back lost, is checked before it is
                                handed out (1000; 0: always; -1: never) */
     int max_lifetime_ms;    /* a connection older than this is closed instead of
                                being reused (1800000; 0: no limit) */
