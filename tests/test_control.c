@@ -250,6 +250,59 @@ START_TEST(control_notices)
 }
 END_TEST
 
+/* A statement waiting for a lock another connection holds is a statement
+ * running: its timeout ends the wait, and so does a cancel, on both
+ * engines (SQLite's busy wait heeds neither by itself), long before the
+ * busy timeout (a minute here).  Without either, the wait ends at the busy
+ * timeout with STRATA_E_BUSY, as before. */
+START_TEST(control_timeout_and_cancel_end_a_wait_for_a_lock)
+{
+    strata_db *a = th_open();
+    th_exec(a, "CREATE TABLE held (id INTEGER PRIMARY KEY, n INTEGER)");
+    th_exec(a, "INSERT INTO held (id, n) VALUES (1, 0)");
+    strata_db *b = th_open_url(th_is_pg() ? th_url() : th_url_with("busy_timeout=60000"));
+    th_rc(a, strata_db_begin_mode(a, STRATA_TX_WRITE), STRATA_OK);
+    th_exec(a, "UPDATE held SET n = 1 WHERE id = 1");
+    const char *blocked = "UPDATE held SET n = 2 WHERE id = 1";
+
+    th_rc(b, strata_db_set_statement_timeout(b, 200), STRATA_OK);
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    th_rc(b, strata_db_exec(b, blocked), STRATA_E_TIMEOUT);
+    ck_assert_double_lt(seconds_since(&t0), 30.0);
+    ck_assert_ptr_nonnull(
+        strstr(strata_db_errmsg(b), "canceling statement due to statement timeout"));
+    /* A writing transaction's BEGIN waits on SQLite (the write lock) and
+     * is bounded the same way; on PostgreSQL it is the UPDATE that waits. */
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int rc = strata_db_begin_mode(b, STRATA_TX_WRITE);
+    if (rc == STRATA_OK)
+        rc = strata_db_exec(b, blocked);
+    th_rc(b, rc, STRATA_E_TIMEOUT);
+    ck_assert_double_lt(seconds_since(&t0), 30.0);
+    th_rc(b, strata_db_rollback(b), STRATA_OK);
+
+    th_rc(b, strata_db_set_statement_timeout(b, 0), STRATA_OK);
+    canceller c = {b, 0, -1};
+    pthread_t t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    ck_assert_int_eq(pthread_create(&t, NULL, cancel_soon, &c), 0);
+    rc = strata_db_exec(b, blocked);
+    atomic_store(&c.done, 1);
+    pthread_join(t, NULL);
+    th_rc(b, rc, STRATA_E_TIMEOUT);
+    ck_assert_double_lt(seconds_since(&t0), 30.0);
+    ck_assert_ptr_nonnull(strstr(strata_db_errmsg(b), "canceling statement due to user request"));
+
+    /* The holder lets go: the same statement runs. */
+    th_rc(a, strata_db_commit(a), STRATA_OK);
+    th_exec(b, blocked);
+    ck_assert_int_eq(th_int(a, "SELECT n FROM held WHERE id = 1"), 2);
+    strata_db_close(b);
+    strata_db_close(a);
+}
+END_TEST
+
 static void add(TCase *tc, th_engine e)
 {
     tcase_set_timeout(tc, 180);
@@ -258,6 +311,8 @@ static void add(TCase *tc, th_engine e)
     tcase_add_test(tc, control_statement_timeout);
     tcase_add_test(tc, control_notices);
     tcase_add_test(tc, control_timeout_is_the_handles_own);
+    if (e != TH_SQLITE_MEMORY) /* two connections to one database */
+        tcase_add_test(tc, control_timeout_and_cancel_end_a_wait_for_a_lock);
     if (e == TH_POSTGRES) /* signals the server's backend for this handle */
         tcase_add_test(tc, control_timeout_gives_up_on_a_stalled_server);
 }

@@ -33,6 +33,10 @@ typedef struct sqlite_conn {
     int timeout_ms;      /* strata_db_set_statement_timeout; 0: none */
     int64_t deadline_ns; /* when the running statement must stop */
     bool timed_out;      /* the progress handler stopped it (not a cancel) */
+    int busy_ms;         /* how long a statement waits for a lock (busy_timeout=) */
+    int64_t busy_from_ns; /* when the wait for the lock under way began */
+    bool busy_stopped;   /* the wait was given up for the timeout or a cancel */
+    int cancel;          /* strata_db_cancel asked, from any thread (atomic) */
 } sqlite_conn;
 
 /* What a column's declared type makes of its values. */
@@ -128,6 +132,8 @@ static int report(sqlite_conn *c)
 {
     int ext = sqlite3_extended_errcode(c->h);
     const char *msg = sqlite3_errmsg(c->h);
+    if ((ext & 0xff) == SQLITE_BUSY && c->busy_stopped)
+        ext = SQLITE_INTERRUPT; /* a wait for a lock, stopped as a statement is */
     if ((ext & 0xff) == SQLITE_INTERRUPT) /* PostgreSQL's words, on both engines */
         msg = c->timed_out ? "canceling statement due to statement timeout"
                            : "canceling statement due to user request";
@@ -184,12 +190,49 @@ static int past_deadline(void *arg)
     return 0;
 }
 
-/* A statement starts running: its time starts now. */
+/* A statement starts running: its time starts now, and a cancel asked
+ * before it does not stop it (as sqlite3_interrupt with no statement
+ * running does nothing). */
 static void start_clock(sqlite_conn *c)
 {
-    c->timed_out = false;
+    c->timed_out = c->busy_stopped = false;
+    __atomic_store_n(&c->cancel, 0, __ATOMIC_RELAXED);
     if (c->timeout_ms)
         c->deadline_ns = monotonic_ns() + (int64_t)c->timeout_ms * 1000000;
+}
+
+/* SQLite's busy handler: another connection holds the lock a statement
+ * needs.  Wait for it up to busy_ms in short sleeps, as SQLite's own
+ * handler does, but give up when the statement's time is out or the
+ * statement was cancelled, which SQLite's own handler does not look at
+ * (its progress handler and sqlite3_interrupt act only between the
+ * statement's instructions, never during the wait). */
+static int busy_wait(void *arg, int count)
+{
+    static const int delays_ms[] = {1, 2, 5, 10, 10, 10};
+    sqlite_conn *c = arg;
+    int64_t now = monotonic_ns();
+    if (count == 0)
+        c->busy_from_ns = now;
+    if (__atomic_load_n(&c->cancel, __ATOMIC_RELAXED)) {
+        c->busy_stopped = true;
+        return 0;
+    }
+    if (c->timeout_ms && now >= c->deadline_ns) {
+        c->busy_stopped = c->timed_out = true;
+        return 0;
+    }
+    int64_t left = (int64_t)c->busy_ms * 1000000 - (now - c->busy_from_ns);
+    if (left <= 0)
+        return 0; /* SQLITE_BUSY: the busy timeout */
+    int64_t ns = (int64_t)delays_ms[count < 6 ? count : 5] * 1000000; /* short: a cancel is seen */
+    if (ns > left)
+        ns = left;
+    if (c->timeout_ms && ns > c->deadline_ns - now)
+        ns = c->deadline_ns - now;
+    struct timespec t = {(time_t)(ns / 1000000000), (long)(ns % 1000000000)};
+    nanosleep(&t, NULL);
+    return 1;
 }
 
 static int sq_set_timeout(strata_conn *conn, int ms)
@@ -207,7 +250,9 @@ static int sq_in_transaction(strata_conn *conn)
 
 static int sq_cancel(strata_conn *conn)
 {
-    sqlite3_interrupt(((sqlite_conn *)conn)->h); /* safe from any thread */
+    sqlite_conn *c = (sqlite_conn *)conn;
+    __atomic_store_n(&c->cancel, 1, __ATOMIC_RELAXED); /* for busy_wait */
+    sqlite3_interrupt(c->h); /* safe from any thread */
     return STRATA_OK;
 }
 
@@ -292,7 +337,8 @@ static int sq_open(strata_conn **out, strata_db *db, const strata_url *url)
         return rc;
     }
     sqlite3_extended_result_codes(c->h, 1);
-    sqlite3_busy_timeout(c->h, busy_ms);
+    c->busy_ms = busy_ms;
+    sqlite3_busy_handler(c->h, busy_wait, c);
 
     char sql[256];
     snprintf(sql, sizeof sql, "PRAGMA foreign_keys = ON; PRAGMA case_sensitive_like = ON;");
@@ -355,6 +401,7 @@ static int sq_prepare(strata_backend_stmt **out, strata_conn *conn, const char *
     if (!st)
         return strata_driver_error(conn->db, STRATA_E_NOMEM, "53200", 0, "out of memory");
     const char *tail = NULL;
+    start_clock(c); /* reading the schema may wait for a lock too */
     if (sqlite3_prepare_v3(c->h, sql, -1, SQLITE_PREPARE_PERSISTENT, &st->h, &tail) != SQLITE_OK) {
         free(st);
         return report(c);
