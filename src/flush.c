@@ -855,6 +855,7 @@ static int update_object(strata_session *s, strata_object *o)
     int rc = validate(o, false);
     if (rc != STRATA_OK)
         return rc;
+    bool current = strata__object_current(o);
     strata__sb sb;
     strata__sb_init(&sb);
     strata__sb_printf(&sb, "UPDATE %s SET ", mi->qtable);
@@ -899,6 +900,12 @@ static int update_object(strata_session *s, strata_object *o)
     p->undo = p->loaded;
     p->loaded = now;
     p->tx_serial = strata__db_tx_serial(s->db);
+    /* Of an earlier transaction, the fields not written are as read then:
+     * another connection may have changed them since.  Read again at the
+     * next use, and the values at the last commit kept (the row now holds
+     * this transaction's write). */
+    if (!current)
+        p->stale = true;
     if (rekey && (rc = evict_stale(mi, o)) != STRATA_OK)
         return rc;
     return rekey && !strata__identity_put(mi, o) ? STRATA_E_NOMEM : STRATA_OK;

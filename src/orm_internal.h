@@ -109,8 +109,9 @@ struct strata__object {
     bool cascaded_now : 1;                /* marked deleted by its cascade, likewise */
     bool evicted_now : 1;                 /* detached: its key went to a new row, likewise */
     bool evicted_deleted : 1;             /* ... when it was marked deleted */
-    bool stale : 1; /* an ON DELETE rule may have changed its row in this transaction: read
-                       again at the next use, its values at the last commit kept */
+    bool stale : 1; /* an ON DELETE rule may have changed its row in this transaction, or a
+                       flush wrote some fields of an object of an earlier one: read again
+                       at the next use, its values at the last commit kept */
     uint64_t nulls;                 /* non-pointer fields that are NULL */
     uint64_t tx_serial;             /* transaction `loaded` was read or written in (db.c) */
     strata__cell *loaded;           /* values as the database has them (NULL: not loaded) */

@@ -2353,6 +2353,51 @@ END_TEST
 /* A delete that was committed stays done: a rollback afterwards puts back
  * only what its own transaction changed, and the deleted object stays
  * out of the session (its key may be the database's again). */
+/* An object of an earlier transaction flushed with a change to one field
+ * is not current for the others: another connection may have changed
+ * them since.  The next get reads the row again (without the SELECT it
+ * answered with the old values, and a change made from them overwrote
+ * the other connection's), and a rollback still puts back the values of
+ * the last commit. */
+START_TEST(orm_flushing_an_expired_object_keeps_it_expired)
+{
+    fixture f;
+    setup_db(&f);
+    User *u = new_user(&f, "john", "john@example.com");
+    OK(&f, strata_session_commit(f.s));
+    int64_t id = u->id;
+    /* Another connection's commit, outside the session's transactions. */
+    th_exec(f.db, "UPDATE \"user\" SET email = 'other@example.com'");
+    OK(&f, strata_set_text(&u->username, "johnny"));
+    OK(&f, strata_session_flush(f.s));
+    User *g;
+    int before = f.statements;
+    OK(&f, strata_get(f.s, &user_model, id, &g));
+    ck_assert_ptr_eq(g, u);
+    ck_assert_int_eq(f.statements, before + 1); /* read again */
+    ck_assert_str_eq(u->email, "other@example.com");
+    ck_assert_str_eq(u->username, "johnny"); /* this transaction's own */
+    OK(&f, strata_set_text(&u->password_hash, "x"));
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM \"user\" WHERE username = 'johnny' "
+                                  "AND email = 'other@example.com' AND password_hash = 'x'"),
+                     1);
+
+    /* The same, rolled back: the object shows the last commit again. */
+    th_exec(f.db, "UPDATE \"user\" SET email = 'third@example.com'");
+    OK(&f, strata_set_text(&u->username, "jon"));
+    OK(&f, strata_session_flush(f.s));
+    OK(&f, strata_get(f.s, &user_model, id, &g));
+    ck_assert_str_eq(u->email, "third@example.com");
+    OK(&f, strata_session_rollback(f.s));
+    ck_assert_str_eq(u->username, "johnny");
+    OK(&f, strata_get(f.s, &user_model, id, &g));
+    ck_assert_str_eq(u->username, "johnny");
+    ck_assert_str_eq(u->email, "third@example.com");
+    teardown(&f);
+}
+END_TEST
+
 START_TEST(orm_rollback_keeps_a_committed_delete)
 {
     fixture f;
@@ -5257,6 +5302,7 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_session_after_database_cascades);
     tcase_add_test(tc, orm_stale_rows_read_again);
     tcase_add_test(tc, orm_rollback_keeps_a_committed_delete);
+    tcase_add_test(tc, orm_flushing_an_expired_object_keeps_it_expired);
     tcase_add_test(tc, orm_flush_savepoint_lost_by_the_driver);
     tcase_add_test(tc, orm_session_does_not_commit_the_callers_transaction);
     tcase_add_test(tc, orm_portable_errors_and_validation);
