@@ -1141,6 +1141,16 @@ int strata_session_flush(strata_session *s)
     int rc = strata__session_refuse_after_failed_commit(s);
     if (rc != STRATA_OK)
         return rc;
+    /* Orphans still without a parent go (a pending one is not inserted). */
+    for (size_t i = 0; i < s->nobjs && rc == STRATA_OK; i++) {
+        strata_object *o = s->objs[i];
+        if (!o->priv->orphan)
+            continue;
+        o->priv->orphan = false;
+        if ((o->priv->state == OBJ_PERSISTENT || o->priv->state == OBJ_PENDING) &&
+            strata__relation_orphaned(o))
+            rc = strata_delete(o);
+    }
     /* Validate everything before any SQL. */
     for (size_t i = 0; i < s->nobjs && rc == STRATA_OK; i++) {
         strata_object *o = s->objs[i];

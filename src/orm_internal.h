@@ -109,6 +109,8 @@ struct strata__object {
     bool cascaded_now : 1;                /* marked deleted by its cascade, likewise */
     bool evicted_now : 1;                 /* detached: its key went to a new row, likewise */
     bool evicted_deleted : 1;             /* ... when it was marked deleted */
+    bool orphan : 1; /* removed from a collection whose relationship deletes orphans: deleted
+                        at the next flush unless a parent has it again by then */
     bool stale : 1; /* an ON DELETE rule may have changed its row in this transaction, or a
                        flush wrote some fields of an object of an earlier one: read again
                        at the next use, its values at the last commit kept */
@@ -414,6 +416,9 @@ int strata__relation_before_delete(strata_object *o);
 int strata__relation_cascade(strata_object *o, bool *changed);
 /* Copy keys of targets set with strata_set_related into `o`. */
 void strata__relation_fix_keys(strata_object *o);
+/* Whether o, removed from a collection that deletes orphans, still has no
+ * parent through such a relationship (its key, or a parent set since). */
+bool strata__relation_orphaned(strata_object *o);
 /* STRATA_E_MISUSE, with the message, when a many-to-one set on o names an
  * object no flush can give a key: transient (never added, or rolled back)
  * or detached (its delete committed).  Its key would keep the value it

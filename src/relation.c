@@ -325,6 +325,34 @@ static void set_key(strata_object *o, int fk, strata_object *target)
     }
 }
 
+bool strata__relation_orphaned(strata_object *o)
+{
+    strata__minfo *mi = o->priv->mi;
+    strata_session *s = o->priv->s;
+    for (int m = 0; m < s->nmodels; m++)
+        for (const strata_relation *r = s->models[m]->m->relations; r && r->name; r++) {
+            if (r->kind != STRATA_ONE_TO_MANY || r->target != o->model || !r->fk ||
+                !(r->cascade & STRATA_CASCADE_DELETE_ORPHAN))
+                continue;
+            int fk = strata__field_index(mi, r->fk);
+            if (fk < 0)
+                continue;
+            /* A parent set through the child's many-to-one on that key
+             * (perhaps not inserted yet, so not in the key), else the key. */
+            bool set = false, linked = false;
+            for (int ri = 0; ri < mi->nrels && !set; ri++) {
+                const strata__relcache *c = mi->relfk[ri] == fk ? strata__rel_peek(o, ri) : NULL;
+                if (c && c->one_set)
+                    set = true, linked = c->one != NULL;
+            }
+            if (!set)
+                linked = !strata__field_is_null(o, fk);
+            if (!linked)
+                return true;
+        }
+    return false;
+}
+
 void strata__relation_fix_keys(strata_object *o)
 {
     strata__minfo *mi = o->priv->mi;
@@ -437,6 +465,8 @@ int strata_set_related(void *obj, const char *rel, void *target)
     c->one = t;
     c->one_set = true;
     c->loaded = true;
+    if (t)
+        o->priv->orphan = false; /* a parent again */
     if (fk >= 0)
         set_key(o, fk, t);
     if (back && !strata__list_has(back, o))
@@ -495,13 +525,35 @@ static int change_collection(void *obj, const char *rel, void *target, bool add)
         return strata__session_error(s, STRATA_E_MISUSE, "%s.%s is not a collection of %s objects",
                                      o->model->name, r->name, t->model->name);
     strata__relcache *c = strata__rel(o, ri);
-    int rc = c ? load_collection(o, r, c) : STRATA_E_NOMEM;
-    if (rc != STRATA_OK)
-        return rc;
-    if (add == strata__list_has(&c->list, t))
-        return STRATA_OK; /* already there / not there */
+    if (!c)
+        return STRATA_E_NOMEM;
     int mri;
     const strata_relation *m = mirror(s, r, &mri);
+    if (add && !c->loaded && r->kind == STRATA_ONE_TO_MANY && m && m->kind == STRATA_MANY_TO_ONE) {
+        /* The child is linked first: loading the collection flushes, and
+         * the child must go with its new parent, not as an orphan of the
+         * old one nor without one.  The load then finds it.  Should the
+         * load fail, the child's many-to-one stays set, as
+         * strata_set_related leaves it. */
+        int rc = strata_set_related(t, m->name, o);
+        if (rc == STRATA_OK)
+            rc = load_collection(o, r, c);
+        if (rc == STRATA_OK && !strata__list_has(&c->list, t) && !strata__list_push(&c->list, t))
+            rc = strata__session_error(s, STRATA_E_NOMEM, "out of memory");
+        return rc;
+    }
+    /* A child moving here from a parent that deletes orphans is not one:
+     * said before the load, whose autoflush would delete it. */
+    bool orphan = t->priv->orphan;
+    if (add)
+        t->priv->orphan = false;
+    int rc = load_collection(o, r, c);
+    if (rc != STRATA_OK) {
+        t->priv->orphan = orphan;
+        return rc;
+    }
+    if (add == strata__list_has(&c->list, t))
+        return STRATA_OK; /* already there / not there */
     /* Room first: a call that fails for lack of memory changes nothing. */
     strata__relcache *tc = m && m->kind != STRATA_MANY_TO_ONE ? strata__rel_peek(t, mri) : NULL;
     strata_list *back = tc && tc->loaded ? &tc->list : NULL;
@@ -515,9 +567,6 @@ static int change_collection(void *obj, const char *rel, void *target, bool add)
             strata__list_push(back, o); /* reserved above */
         if (back && !add)
             strata__list_remove(back, o);
-    } else if (!add && (r->cascade & STRATA_CASCADE_DELETE_ORPHAN)) {
-        if ((rc = strata_delete(t)) != STRATA_OK)
-            return rc;
     } else if (m && m->kind == STRATA_MANY_TO_ONE) {
         if ((rc = strata_set_related(t, m->name, add ? o : NULL)) != STRATA_OK)
             return rc;
@@ -545,6 +594,10 @@ static int change_collection(void *obj, const char *rel, void *target, bool add)
         strata__list_push(&c->list, t); /* reserved above */
     if (!add)
         strata__list_remove(&c->list, t);
+    /* An orphan is deleted at the flush, as SQLAlchemy's delete-orphan
+     * does, not now: moved to another parent before then, it stays. */
+    if (!add && r->kind == STRATA_ONE_TO_MANY && (r->cascade & STRATA_CASCADE_DELETE_ORPHAN))
+        t->priv->orphan = true;
     return STRATA_OK;
 }
 

@@ -837,6 +837,7 @@ int strata_session_rollback(strata_session *s)
         struct strata__object *p = o->priv;
         bool unsaved = p->added_in_tx;
         p->stale = false; /* its row is as committed again */
+        p->orphan = false;  /* with its parent again */
         if (unsaved) {
             /* Not saved: back to a plain object, its database id gone. */
             if (p->state == OBJ_PERSISTENT || p->state == OBJ_DELETED)

@@ -147,9 +147,9 @@ typedef enum strata_rel_kind {
 
 /* Relationship cascade flags. */
 #define STRATA_CASCADE_DELETE (1u << 0) /* deleting the parent deletes its children */
-#define STRATA_CASCADE_DELETE_ORPHAN                             \
-    (1u << 1) /* removing a child from the collection deletes it \
-               */
+#define STRATA_CASCADE_DELETE_ORPHAN                                       \
+    (1u << 1) /* a child removed from the collection, and without a parent \
+                 at the next flush, is deleted */
 
 typedef struct strata_relation {
     const char *name; /* "posts", "author" */
@@ -635,7 +635,8 @@ STRATA_API strata_query *strata_related_query(void *obj, const char *rel);
 STRATA_API int strata_set_related(void *obj, const char *rel, void *target);
 /** Add to / remove from a collection.  Many-to-many: the association row
  *  is inserted / deleted at flush.  One-to-many: the child's key is set /
- *  cleared (or the child deleted with STRATA_CASCADE_DELETE_ORPHAN). */
+ *  cleared (with STRATA_CASCADE_DELETE_ORPHAN, a child removed is deleted
+ *  at the next flush unless it has a parent again by then). */
 STRATA_API int strata_collection_add(void *obj, const char *rel, void *target);
 STRATA_API int strata_collection_remove(void *obj, const char *rel, void *target);
 /** Whether the collection holds `target` (asks the database when the
