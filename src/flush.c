@@ -599,8 +599,11 @@ static int insert_batch(strata_session *s, strata__minfo *mi, strata_object **ba
         rc = strata__savepoint_note(batch[i]);
     if (rc != STRATA_OK)
         return rc;
-    for (size_t i = 0; i < nb; i++)
+    bool numbered = mi->pk >= 0 && !(mask & (1ull << mi->pk));
+    for (size_t i = 0; i < nb; i++) {
         batch[i]->priv->inserted_now = true;
+        batch[i]->priv->key_numbered = numbered;
+    }
     if ((rc = insert_objects(s, mi, batch, nb, mask)) != STRATA_OK) {
         strata__db_error_context(s->db, "inserting %zu %s object%s", nb, mi->m->name,
                                  nb == 1 ? "" : "s");
@@ -1097,8 +1100,7 @@ static void flush_undo(strata_session *s)
         if (p->inserted_now) {
             strata__identity_remove(p->mi, o);
             p->state = OBJ_PENDING;
-            if (p->mi->autoinc)
-                *(int64_t *)strata__field_ptr(o, p->mi->pk) = 0;
+            strata__forget_numbered_key(o); /* a key the program gave stays */
         }
         p->inserted_now = p->deleted_now = p->cascaded_now = false;
     }
@@ -1364,6 +1366,7 @@ int strata_upsert(void *obj, const char *on, void *out)
         if (rc == STRATA_OK && target == o) {
             o->priv->state = OBJ_PERSISTENT;
             o->priv->added_in_tx = true;
+            o->priv->key_numbered = mi->pk >= 0 && !(mask & (1ull << mi->pk));
             if (!strata__identity_put(mi, o))
                 rc = STRATA_E_NOMEM;
         }

@@ -109,6 +109,8 @@ struct strata__object {
     bool cascaded_now : 1;                /* marked deleted by its cascade, likewise */
     bool evicted_now : 1;                 /* detached: its key went to a new row, likewise */
     bool evicted_deleted : 1;             /* ... when it was marked deleted */
+    bool key_numbered : 1; /* its key was numbered by the database at its insert (not the
+                              program's): taken back when the insert is undone */
     bool orphan : 1; /* removed from a collection whose relationship deletes orphans: deleted
                         at the next flush unless a parent has it again by then */
     bool stale : 1; /* an ON DELETE rule may have changed its row in this transaction, or a
@@ -281,6 +283,9 @@ void strata__list_remove(strata_list *l, const void *item);
  * transaction, and for values from an earlier one (they are refreshed on
  * the next get, query or refresh that meets the row). */
 bool strata__object_current(const strata_object *o);
+/* An insert undone: the key the database numbered for o is taken back (a
+ * key the program gave stays, for the insert done again). */
+void strata__forget_numbered_key(strata_object *o);
 /* n bytes (not zeroed) from the session's arena, which is freed
  * with the session and only then; NULL when out of memory.  Under
  * AddressSanitizer and valgrind each block is fenced: an overrun, or a

@@ -163,8 +163,7 @@ int strata_session_savepoint_release(strata_session *s)
 static void make_transient(strata_object *o)
 {
     struct strata__object *p = o->priv;
-    if (p->mi->autoinc)
-        *(int64_t *)strata__field_ptr(o, p->mi->pk) = 0;
+    strata__forget_numbered_key(o);
     p->state = OBJ_TRANSIENT;
     p->added_in_tx = p->deleted_in_tx = false;
     strata__snapshot_release(p->loaded);

@@ -515,6 +515,16 @@ int strata_delete(void *obj)
     return STRATA_OK;
 }
 
+void strata__forget_numbered_key(strata_object *o)
+{
+    struct strata__object *p = o->priv;
+    if (p->key_numbered && p->mi->pk >= 0) {
+        *(int64_t *)strata__field_ptr(o, p->mi->pk) = 0;
+        strata__set_null(o, p->mi->pk, false);
+    }
+    p->key_numbered = false;
+}
+
 bool strata__object_current(const strata_object *o)
 {
     const struct strata__object *p = o->priv;
@@ -842,8 +852,7 @@ int strata_session_rollback(strata_session *s)
             /* Not saved: back to a plain object, its database id gone. */
             if (p->state == OBJ_PERSISTENT || p->state == OBJ_DELETED)
                 strata__identity_remove(p->mi, o);
-            if (p->mi->autoinc)
-                *(int64_t *)strata__field_ptr(o, p->mi->pk) = 0;
+            strata__forget_numbered_key(o);
             p->state = OBJ_TRANSIENT;
             p->added_in_tx = p->deleted_in_tx = false;
             strata__snapshot_release(p->loaded);

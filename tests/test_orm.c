@@ -2420,6 +2420,43 @@ START_TEST(orm_flushing_an_expired_object_keeps_it_expired)
 }
 END_TEST
 
+/* A flush that fails, a rollback and a savepoint's rollback take back the
+ * keys the database numbered, not the ones the program gave: inserted
+ * again, the row gets the program's key. */
+START_TEST(orm_undo_keeps_a_key_the_program_gave)
+{
+    fixture f;
+    setup_db(&f);
+    new_user(&f, "dup", "dup@example.com");
+    OK(&f, strata_session_commit(f.s));
+    User *given = new_user(&f, "answer", "answer@example.com");
+    given->id = 42;
+    User *numbered = new_user(&f, "numbered", "numbered@example.com");
+    User *bad = new_user(&f, "dup", "other@example.com");
+    ck_assert_int_eq(strata_session_flush(f.s), STRATA_E_UNIQUE);
+    ck_assert_int_eq(given->id, 42);
+    ck_assert_int_eq(numbered->id, 0);
+    OK(&f, strata_delete(bad));
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT id FROM \"user\" WHERE username = 'answer'"), 42);
+
+    User *again = new_user(&f, "again", "again@example.com");
+    again->id = 77;
+    OK(&f, strata_session_flush(f.s));
+    OK(&f, strata_session_rollback(f.s));
+    ck_assert_int_eq(again->id, 77);
+    OK(&f, strata_add(again));
+    OK(&f, strata_session_savepoint(f.s));
+    OK(&f, strata_session_flush(f.s));
+    OK(&f, strata_session_savepoint_rollback(f.s));
+    ck_assert_int_eq(again->id, 77);
+    OK(&f, strata_add(again));
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT id FROM \"user\" WHERE username = 'again'"), 77);
+    teardown(&f);
+}
+END_TEST
+
 START_TEST(orm_rollback_keeps_a_committed_delete)
 {
     fixture f;
@@ -5324,6 +5361,7 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_session_after_database_cascades);
     tcase_add_test(tc, orm_stale_rows_read_again);
     tcase_add_test(tc, orm_rollback_keeps_a_committed_delete);
+    tcase_add_test(tc, orm_undo_keeps_a_key_the_program_gave);
     tcase_add_test(tc, orm_flushing_an_expired_object_keeps_it_expired);
     tcase_add_test(tc, orm_flush_savepoint_lost_by_the_driver);
     tcase_add_test(tc, orm_session_does_not_commit_the_callers_transaction);
