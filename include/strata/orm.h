@@ -84,7 +84,8 @@ typedef struct strata_field {
     const char *type;           /* portable SQL type text ("string(64)") */
     unsigned flags;             /* STRATA_PRIMARY_KEY, _AUTOINCREMENT, _NULLABLE, _UNIQUE, _INDEX,
                                    _COLLATE_LOCALE (strings sorted by the database's locale) */
-    const char *server_default; /* portable default text ("now", "0"), or NULL */
+    const char *server_default; /* portable default text ("now", "0"), or NULL; a
+                                   field zero or NULL at insert gets it */
     strata_field_fn default_fn; /* run at insert when the field holds zero / NULL */
     strata_field_fn onupdate;   /* run at every UPDATE of the object */
     const char *foreign_key;    /* "user.id": a foreign key to that table's column */
@@ -320,7 +321,10 @@ STRATA_API int strata_session_savepoint_depth(const strata_session *s);
  * Insert `obj` (a new object from strata_new) or, when a row with the same
  * values in the unique `on` fields ("username" or "a, b") exists, update
  * that row's other columns: INSERT ... ON CONFLICT (...) DO UPDATE on both
- * engines, at once (after flushing pending work).  `*out` receives the
+ * engines, at once (after flushing pending work).  A field with a server
+ * default that is zero or NULL is left out of both, as at any insert: the
+ * server's default goes into a new row, and an existing row keeps its
+ * value.  `*out` receives the
  * session's object for the row: `obj`, now persistent with its id, or the
  * object already loaded for that row, refreshed.
  */
