@@ -41,13 +41,44 @@ static bool has_key(strata_object *o)
 
 /* ---- loading ----------------------------------------------------------- */
 
+/* The pending and persistent objects of the session whose many-to-one on
+ * one-to-many r's key was set to o, into o's list: a parent not inserted
+ * yet has no rows to ask for. */
+static int children_in_memory(strata_object *o, const strata_relation *r, strata__relcache *rc)
+{
+    strata_session *s = o->priv->s;
+    if (r->kind != STRATA_ONE_TO_MANY || !r->fk)
+        return STRATA_OK;
+    for (size_t i = 0; i < s->nobjs; i++) {
+        strata_object *t = s->objs[i];
+        int st = t->priv->state;
+        if (t->model != r->target || (st != OBJ_PENDING && st != OBJ_PERSISTENT))
+            continue;
+        const strata__minfo *ti = t->priv->mi;
+        int fk = strata__field_index(ti, r->fk);
+        for (int ri = 0; fk >= 0 && ri < ti->nrels; ri++) {
+            const strata__relcache *c = ti->relfk[ri] == fk ? strata__rel_peek(t, ri) : NULL;
+            if (!c || !c->one_set || c->one != o)
+                continue;
+            if (!strata__list_has(&rc->list, t) && !strata__list_push(&rc->list, t))
+                return strata__session_error(s, STRATA_E_NOMEM, "out of memory");
+            break;
+        }
+    }
+    return STRATA_OK;
+}
+
 static int load_collection(strata_object *o, const strata_relation *r, strata__relcache *rc)
 {
     if (rc->loaded)
         return STRATA_OK;
-    if (!has_key(o)) { /* nothing in the database yet */
-        rc->loaded = true;
-        return STRATA_OK;
+    if (!has_key(o)) {
+        /* Nothing in the database yet: the children are those of the
+         * session that name o through their many-to-one. */
+        int err = children_in_memory(o, r, rc);
+        if (err == STRATA_OK)
+            rc->loaded = true;
+        return err;
     }
     uint64_t mark = o->priv->s->db->nerrors;
     strata_query *q = strata__query_for_relation(o, r);

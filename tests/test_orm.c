@@ -1169,6 +1169,41 @@ START_TEST(orm_back_populates_and_identity)
 }
 END_TEST
 
+/* The collection of a parent not inserted yet holds the children given
+ * to it through their many-to-one before it was first read, and keeps
+ * them once the flush has written both. */
+START_TEST(orm_collection_of_a_new_parent)
+{
+    fixture f;
+    setup_db(&f);
+    MusicAlbum *a;
+    OK(&f, strata_new(f.s, &album_model, &a));
+    strata_set_text(&a->title, "New");
+    OK(&f, strata_add(a));
+    Track *t, *u, *loose;
+    OK(&f, strata_new(f.s, &track_model, &t));
+    strata_set_text(&t->name, "given");
+    OK(&f, strata_set_related(t, "album", a));
+    OK(&f, strata_add(t));
+    OK(&f, strata_new(f.s, &track_model, &loose)); /* never added: not a child */
+    strata_set_text(&loose->name, "loose");
+    OK(&f, strata_set_related(loose, "album", a));
+    const strata_list *tracks;
+    OK(&f, strata_related_list(a, "tracks", &tracks));
+    assert_repr(tracks, "[<Track given>]");
+    OK(&f, strata_new(f.s, &track_model, &u));
+    strata_set_text(&u->name, "added");
+    OK(&f, strata_collection_add(a, "tracks", u));
+    OK(&f, strata_add(u));
+    OK(&f, strata_session_flush(f.s));
+    OK(&f, strata_related_list(a, "tracks", &tracks));
+    ck_assert_int_eq(tracks->count, 2);
+    ck_assert_int_eq(t->album_id, a->id);
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM track WHERE album_id IS NOT NULL"), 2);
+    teardown(&f);
+}
+END_TEST
+
 START_TEST(orm_cascade_delete_and_one_to_one)
 {
     fixture f;
@@ -5373,6 +5408,7 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_followers_many_to_many);
     tcase_add_test(tc, orm_back_populates_and_identity);
     tcase_add_test(tc, orm_cascade_delete_and_one_to_one);
+    tcase_add_test(tc, orm_collection_of_a_new_parent);
     tcase_add_test(tc, orm_upsert_and_refresh);
     tcase_add_test(tc, orm_typed_calls);
     tcase_add_test(tc, orm_streaming_100k_rows);
