@@ -205,13 +205,44 @@ int64_t strata_db_changes(const strata_db *db) { return db ? db->changes : 0; }
 
 /* ---- transactions -------------------------------------------------------- */
 
-static void tx_ended(strata_db *db)
+void strata__db_join(strata_db *db, strata__joined *j)
 {
+    for (strata__joined *k = db->joined; k; k = k->next)
+        if (k == j)
+            return;
+    j->next = db->joined;
+    db->joined = j;
+}
+
+void strata__db_unjoin(strata_db *db, strata__joined *j)
+{
+    for (strata__joined **k = &db->joined; *k; k = &(*k)->next)
+        if (*k == j) {
+            *k = j->next;
+            return;
+        }
+}
+
+/* The transaction ended, committed or not (rolled back, or its COMMIT's
+ * outcome unknown): the sessions that joined it are told. */
+static void tx_ended(strata_db *db, bool committed)
+{
+    bool was = db->in_tx;
     db->in_tx = false;
     db->engine_ended_tx = false;
     db->tx_failed = false;
     db->tx_from_savepoint = false;
     db->sp_depth = 0;
+    for (strata__joined **k = &db->joined; was && *k;) {
+        strata__joined *j = *k;
+        if (j->serial != db->tx_serial) {
+            k = &j->next;
+            continue;
+        }
+        *k = j->next;
+        j->next = NULL;
+        j->ended(j, committed);
+    }
 }
 
 /* A failure's details, kept aside while a rollback runs (its own error
@@ -341,7 +372,7 @@ void strata__db_abort_tx(strata_db *db)
     if (!db->in_tx)
         return;
     rollback_keeping_error(db);
-    tx_ended(db);
+    tx_ended(db, false);
 }
 
 int strata_db_commit(strata_db *db)
@@ -354,7 +385,7 @@ int strata_db_commit(strata_db *db)
         return strata__db_error(db, STRATA_E_MISUSE, "commit: no transaction is open");
     if (db->tx_failed) {
         engine_rollback(db);
-        tx_ended(db);
+        tx_ended(db, false);
         return strata_driver_error(db, STRATA_E_TX_ABORTED, "25P02", 0,
                                    "the transaction was aborted by an earlier error and has "
                                    "been rolled back instead of committed");
@@ -365,7 +396,7 @@ int strata_db_commit(strata_db *db)
     if (rc == STRATA_E_CONNECTION_LOST) {
         /* COMMIT was sent and no answer came: the server may have
          * committed or not.  Never retry this blindly. */
-        tx_ended(db);
+        tx_ended(db, false);
         return strata_driver_error(db, STRATA_E_COMMIT_UNKNOWN, "08007", 0,
                                    "the connection was lost during COMMIT: the transaction may "
                                    "or may not have been committed (%s)",
@@ -376,7 +407,7 @@ int strata_db_commit(strata_db *db)
          * failed COMMIT, PostgreSQL ends it): always end it. */
         rollback_keeping_error(db);
     }
-    tx_ended(db);
+    tx_ended(db, rc == STRATA_OK);
     return rc;
 }
 
@@ -391,13 +422,13 @@ int strata_db_rollback(strata_db *db)
         if (rc != STRATA_OK && strata__drv_in_transaction(db) != 0)
             return say_stuck(db);
         db->broken = db->tx_stuck = false;
-        tx_ended(db);
+        tx_ended(db, false);
         strata__db_clear_error(db);
         return STRATA_OK;
     }
     if (db && db->broken && !db->closed) {
         /* The server has already rolled back what it had. */
-        tx_ended(db);
+        tx_ended(db, false);
         strata__db_clear_error(db);
         return STRATA_OK;
     }
@@ -407,7 +438,7 @@ int strata_db_rollback(strata_db *db)
     if (!db->in_tx)
         return STRATA_OK;
     if (db->engine_ended_tx || strata__drv_in_transaction(db) == 0) {
-        tx_ended(db); /* the engine rolled back already */
+        tx_ended(db, false); /* the engine rolled back already */
         return STRATA_OK;
     }
     db->counters[STRATA_COUNTER_STATEMENTS]++;
@@ -415,7 +446,7 @@ int strata_db_rollback(strata_db *db)
     rc = engine_rollback(db);
     if (db->tx_stuck)
         return say_stuck(db);
-    tx_ended(db);
+    tx_ended(db, false);
     return rc;
 }
 
@@ -533,7 +564,7 @@ static int savepoint(strata_db *db, bool with_next)
     if (rc != STRATA_OK) {
         if (began) {
             rollback_keeping_error(db);
-            tx_ended(db);
+            tx_ended(db, false);
         }
         return rc;
     }

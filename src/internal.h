@@ -142,6 +142,15 @@ typedef struct strata_stmt_cache {
     strata_stmt *lru_tail;
 } strata_stmt_cache;
 
+/* A session that committed inside a transaction the program began (not
+ * its own): told how that transaction ends, to count its objects
+ * committed or put them back (session.c). */
+typedef struct strata__joined {
+    struct strata__joined *next;
+    uint64_t serial; /* the transaction joined */
+    void (*ended)(struct strata__joined *j, bool committed);
+} strata__joined;
+
 struct strata_db {
     /* The thread inside a call on this handle (0: none), and how deeply
      * it is nested (only that thread touches `depth`).  See confine.c. */
@@ -176,6 +185,7 @@ struct strata_db {
     uint64_t tx_serial;     /* counts transactions begun: names the one open now */
     int sp_depth;
     int sessions; /* ORM sessions using the handle: savepoints go through them */
+    strata__joined *joined; /* sessions waiting for the open transaction's end */
 
     int64_t changes;
     int64_t counters[4];
@@ -334,6 +344,10 @@ int strata__db_check_tx(strata_db *db);
  * read in transaction n are current only while strata__db_tx_serial() is
  * n.  This function can't fail. */
 uint64_t strata__db_tx_serial(const strata_db *db);
+/* j (its serial set) is told when the transaction open now ends; once,
+ * however often joined.  Unjoined, it is not told. */
+void strata__db_join(strata_db *db, strata__joined *j);
+void strata__db_unjoin(strata_db *db, strata__joined *j);
 /* Call after any statement failed on db (its error already set): marks
  * the open transaction failed, and notes when the engine rolled it back
  * by itself.  Keeps the handle's error. */

@@ -56,6 +56,8 @@ const char *strata_session_errmsg(const strata_session *s)
 }
 strata_db *strata_session_db(const strata_session *s) { return s ? s->db : NULL; }
 
+static void joined_ended(strata__joined *j, bool committed);
+
 int strata_session_new(strata_session **out, strata_db *db)
 {
     if (!out)
@@ -70,6 +72,7 @@ int strata_session_new(strata_session **out, strata_db *db)
     s->db = db;
     s->dl = strata__dialect_of(strata_db_driver(db));
     db->sessions++;
+    s->joined.ended = joined_ended;
     *out = s;
     return STRATA_OK;
 }
@@ -257,6 +260,7 @@ void strata__object_free(strata_object *o)
 
 static void session_destroy(strata_session *s)
 {
+    strata__db_unjoin(s->db, &s->joined);
     if (strata__session_owns_tx(s))
         strata_db_rollback(s->db);
     strata__savepoints_forget(s);
@@ -785,6 +789,9 @@ void strata__forget_related(strata_object *o)
     }
 }
 
+static void mark_committed(strata_session *s);
+static int put_back(strata_session *s);
+
 int strata_session_commit(strata_session *s)
 {
     STRATA__CONFINE(s ? s->db : NULL, STRATA_E_MISUSE);
@@ -803,11 +810,25 @@ int strata_session_commit(strata_session *s)
             s->commit_failed = true; /* strata_db_commit rolled it back */
             return rc;
         }
+    } else if (strata_db_in_transaction(s->db)) {
+        /* The program's transaction, which the session joined: nothing is
+         * committed until the program commits it.  The objects are counted
+         * committed then, or put back if it rolls back instead. */
+        s->joined.serial = strata__db_tx_serial(s->db);
+        strata__db_join(s->db, &s->joined);
+        return STRATA_OK;
     }
-    /* Committed: nothing below may fail, or the caller would be told the
-     * commit failed.  After the flush, what the database holds is
-     * `loaded`, shared without copying; relationships loaded in the
-     * finished transaction are forgotten. */
+    mark_committed(s);
+    return STRATA_OK;
+}
+
+/* After a COMMIT (the session's, or that of the program's transaction it
+ * joined): nothing here may fail, or the caller would be told the commit
+ * failed.  After the flush, what the database holds is `loaded`, shared
+ * without copying; relationships loaded in the finished transaction are
+ * forgotten. */
+static void mark_committed(strata_session *s)
+{
     bool ended = !strata_db_in_transaction(s->db);
     for (size_t i = 0; i < s->nobjs; i++) {
         struct strata__object *p = s->objs[i]->priv;
@@ -825,7 +846,16 @@ int strata_session_commit(strata_session *s)
             p->committed = NULL;
         }
     }
-    return STRATA_OK;
+}
+
+/* The program's transaction the session joined at a commit has ended. */
+static void joined_ended(strata__joined *j, bool committed)
+{
+    strata_session *s = (strata_session *)((char *)j - offsetof(strata_session, joined));
+    if (committed)
+        mark_committed(s);
+    else
+        put_back(s);
 }
 
 int strata_session_rollback(strata_session *s)
@@ -834,9 +864,19 @@ int strata_session_rollback(strata_session *s)
     if (!s)
         return STRATA_E_MISUSE;
     int rc = STRATA_OK;
-    bool restored = true;
     if (strata__session_owns_tx(s))
         rc = strata_db_rollback(s->db);
+    int put = put_back(s);
+    return rc == STRATA_OK ? put : rc;
+}
+
+/* The objects as at the last commit, after the transaction was rolled
+ * back: those added since no longer pending.  STRATA_E_NOMEM when some
+ * could not be put back (they keep their values, changes to flush). */
+static int put_back(strata_session *s)
+{
+    int rc = STRATA_OK;
+    bool restored = true;
     s->owns_tx = false;
     strata__savepoints_forget(s);
     s->commit_failed = false;

@@ -782,6 +782,46 @@ START_TEST(orm_session_does_not_commit_the_callers_transaction)
 }
 END_TEST
 
+/* A session commit inside the program's transaction counts its objects
+ * committed only when the program commits: rolled back instead, they are
+ * as before it (added ones transient, their numbered keys gone), and
+ * added again they are inserted. */
+START_TEST(orm_joined_commit_follows_the_callers_outcome)
+{
+    fixture f;
+    setup_db(&f);
+    OK(&f, strata_db_begin(f.db));
+    User *u = new_user(&f, "u", "u@example.com");
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_gt(u->id, 0);
+    OK(&f, strata_db_rollback(f.db));
+    ck_assert_int_eq(u->id, 0);
+    OK(&f, strata_session_rollback(f.s)); /* as the docs ask: changes nothing more */
+    ck_assert_int_eq(u->id, 0);
+    OK(&f, strata_set_text(&u->email, "e2@example.com"));
+    OK(&f, strata_add(u));
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM \"user\" WHERE email = 'e2@example.com'"),
+                     1);
+
+    /* Committed by the program: a later rollback of the session's own
+     * transaction puts the committed values back, and keeps the object. */
+    OK(&f, strata_db_begin(f.db));
+    User *v = new_user(&f, "v", "v@example.com");
+    OK(&f, strata_session_commit(f.s));
+    OK(&f, strata_db_commit(f.db));
+    OK(&f, strata_set_text(&v->email, "changed@example.com"));
+    OK(&f, strata_session_flush(f.s));
+    OK(&f, strata_session_rollback(f.s));
+    ck_assert_int_gt(v->id, 0);
+    ck_assert_str_eq(v->email, "v@example.com");
+    User *again;
+    OK(&f, strata_get(f.s, &user_model, v->id, &again));
+    ck_assert_ptr_eq(again, v);
+    teardown(&f);
+}
+END_TEST
+
 START_TEST(orm_portable_errors_and_validation)
 {
     fixture f;
@@ -5400,6 +5440,7 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_flushing_an_expired_object_keeps_it_expired);
     tcase_add_test(tc, orm_flush_savepoint_lost_by_the_driver);
     tcase_add_test(tc, orm_session_does_not_commit_the_callers_transaction);
+    tcase_add_test(tc, orm_joined_commit_follows_the_callers_outcome);
     tcase_add_test(tc, orm_portable_errors_and_validation);
     tcase_add_test(tc, orm_delete_parent_with_children_fails_whole);
     tcase_add_test(tc, orm_query_operators);

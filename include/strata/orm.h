@@ -286,7 +286,9 @@ STRATA_API int strata_session_flush(strata_session *s);
 /** Flush and commit: all or nothing.  When the COMMIT itself fails, the
  *  transaction is rolled back, and the session refuses other work with
  *  STRATA_E_TX_ABORTED until strata_session_rollback() puts its objects
- *  back. */
+ *  back.  In a transaction the program began, only the flush: the objects
+ *  count as committed when the program commits it, and are put back when
+ *  it rolls it back. */
 STRATA_API int strata_session_commit(strata_session *s);
 /** Roll back: the database, and the objects, return to the last commit.
  *  Objects added since are no longer pending (their ids are cleared). */
