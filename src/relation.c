@@ -39,6 +39,12 @@ static bool has_key(strata_object *o)
            o->priv->mi->pk >= 0;
 }
 
+/* Whether the session inserts or keeps o: what it points at is saved too. */
+static bool saved_by_session(const strata_object *o)
+{
+    return o->priv->state == OBJ_PENDING || o->priv->state == OBJ_PERSISTENT;
+}
+
 /* ---- loading ----------------------------------------------------------- */
 
 /* The pending and persistent objects of the session whose many-to-one on
@@ -502,6 +508,8 @@ int strata_set_related(void *obj, const char *rel, void *target)
         set_key(o, fk, t);
     if (back && !strata__list_has(back, o))
         strata__list_push(back, o); /* reserved above */
+    if (t && t->priv->state == OBJ_TRANSIENT && saved_by_session(o))
+        strata_add(t); /* the save-update cascade, as for a collection */
     return STRATA_OK;
 }
 
@@ -558,6 +566,10 @@ static int change_collection(void *obj, const char *rel, void *target, bool add)
     strata__relcache *c = strata__rel(o, ri);
     if (!c)
         return STRATA_E_NOMEM;
+    /* Added along once linked (below), as SQLAlchemy's save-update
+     * cascade does: a new object put in the collection of one the session
+     * saves is saved too. */
+    bool cascade = add && t->priv->state == OBJ_TRANSIENT && saved_by_session(o);
     int mri;
     const strata_relation *m = mirror(s, r, &mri);
     if (add && !c->loaded && r->kind == STRATA_ONE_TO_MANY && m && m->kind == STRATA_MANY_TO_ONE) {
@@ -571,6 +583,8 @@ static int change_collection(void *obj, const char *rel, void *target, bool add)
             rc = load_collection(o, r, c);
         if (rc == STRATA_OK && !strata__list_has(&c->list, t) && !strata__list_push(&c->list, t))
             rc = strata__session_error(s, STRATA_E_NOMEM, "out of memory");
+        if (rc == STRATA_OK && cascade)
+            strata_add(t);
         return rc;
     }
     /* A child moving here from a parent that deletes orphans is not one:
@@ -629,6 +643,8 @@ static int change_collection(void *obj, const char *rel, void *target, bool add)
      * does, not now: moved to another parent before then, it stays. */
     if (!add && r->kind == STRATA_ONE_TO_MANY && (r->cascade & STRATA_CASCADE_DELETE_ORPHAN))
         t->priv->orphan = true;
+    if (cascade)
+        strata_add(t);
     return STRATA_OK;
 }
 

@@ -1240,6 +1240,27 @@ START_TEST(orm_collection_of_a_new_parent)
     ck_assert_int_eq(tracks->count, 2);
     ck_assert_int_eq(t->album_id, a->id);
     ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM track WHERE album_id IS NOT NULL"), 2);
+
+    /* New objects put in a collection, or named by a many-to-one, of an
+     * object the session saves are saved with it (SQLAlchemy's
+     * save-update cascade): no strata_add needed. */
+    Track *along;
+    OK(&f, strata_new(f.s, &track_model, &along));
+    strata_set_text(&along->name, "along");
+    OK(&f, strata_collection_add(a, "tracks", along));
+    MusicAlbum *fresh;
+    OK(&f, strata_new(f.s, &album_model, &fresh));
+    strata_set_text(&fresh->title, "Fresh");
+    OK(&f, strata_set_related(t, "album", fresh));
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_gt(along->id, 0);
+    ck_assert_int_gt(fresh->id, 0);
+    ck_assert_int_eq(t->album_id, fresh->id);
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM track t JOIN music_album a ON a.id = "
+                                  "t.album_id WHERE a.title = 'Fresh' AND t.name = 'given'"),
+                     1);
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM track WHERE name = 'along'"), 1);
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM track WHERE name = 'loose'"), 0);
     teardown(&f);
 }
 END_TEST
