@@ -53,6 +53,8 @@ int strata_pool_run(strata_pool *pool, strata_unit_fn fn, void *ctx,
         strata_session *s;
         if ((rc = strata_session_new_from_pool(&s, pool)) != STRATA_OK)
             return rc; /* the pool said why */
+        strata_db *db = strata_session_db(s);
+        uint64_t mark = db->nerrors;
         /* Begun now, not at the session's first statement: SQL the unit
          * runs on the connection before it is in the transaction too. */
         rc = strata_session_set_read_only(s, o->version >= 2 && o->read_only);
@@ -63,9 +65,10 @@ int strata_pool_run(strata_pool *pool, strata_unit_fn fn, void *ctx,
         if (rc == STRATA_OK)
             rc = strata_session_commit(s);
         if (rc != STRATA_OK) {
-            strata__pool_fail(pool, rc, "%s", strata_session_errmsg(s)[0]
-                                                   ? strata_session_errmsg(s)
-                                                   : strata_errstr(rc));
+            /* The connection's words when they are about this failure: not
+             * an earlier error the unit handled before returning its own. */
+            bool said = db->nerrors != mark && strata_db_errcode(db) == rc;
+            strata__pool_fail(pool, rc, "%s", said ? strata_db_errmsg(db) : strata_errstr(rc));
             strata_session_rollback(s);
         }
         strata_session_free(s);

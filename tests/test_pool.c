@@ -245,6 +245,17 @@ static int read_only_unit(strata_session *s, void *ctx)
     return rc;
 }
 
+/* A unit that met an error, handled it, and failed for a reason of its
+ * own: the pool's message is its code's, not the error it handled. */
+static int fail_after_a_handled_error(strata_session *s, void *ctx)
+{
+    (void)ctx;
+    Counter *k;
+    if (strata_get(s, &counter_model, 999, &k) != STRATA_E_NOT_FOUND)
+        return STRATA_E_ERROR;
+    return STRATA_E_CHECK;
+}
+
 START_TEST(pool_run_begins_before_the_unit)
 {
     strata_db *db = setup();
@@ -258,6 +269,9 @@ START_TEST(pool_run_begins_before_the_unit)
     runs = 2;
     ck_assert_int_eq(strata_pool_run(pool, raw_insert, &runs, NULL), STRATA_E_CHECK);
     ck_assert_int_eq(th_int(db, "SELECT count(*) FROM item WHERE id = 9"), 0);
+    ck_assert_int_eq(strata_pool_run(pool, fail_after_a_handled_error, NULL, NULL),
+                     STRATA_E_CHECK);
+    ck_assert_str_eq(strata_pool_errmsg(pool), strata_errstr(STRATA_E_CHECK));
     strata_retry_options ro = STRATA_RETRY_OPTIONS_INIT;
     ro.read_only = 1;
     ck_assert_int_eq(strata_pool_run(pool, read_only_unit, NULL, &ro), STRATA_OK);
