@@ -2,7 +2,9 @@
  * harness.c - engines, fixtures and the throwaway PostgreSQL server for the
  * Check suites (see harness.h).
  */
+#include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,6 +92,23 @@ static int start_own_server(void)
         own_url[0] = '\0';
     return own_url[0] ? 0 : -1;
 }
+
+static void *resume_later(void *arg)
+{
+    sleep(30);
+    kill((pid_t)(intptr_t)arg, SIGCONT);
+    return NULL;
+}
+
+void th_stop_backend(int pid)
+{
+    pthread_t watchdog;
+    ck_assert_int_eq(pthread_create(&watchdog, NULL, resume_later, (void *)(intptr_t)pid), 0);
+    pthread_detach(watchdog);
+    ck_assert_int_eq(kill((pid_t)pid, SIGSTOP), 0);
+}
+
+void th_resume_backend(int pid) { kill((pid_t)pid, SIGCONT); }
 
 const char *th_own_pg_url(void)
 {

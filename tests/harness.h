@@ -72,6 +72,11 @@ const char *th_pgbouncer_url(const char *dbname);
  * th_run().  Fails the test when there is none. */
 const char *th_own_pg_url(void);
 void th_want_own_pg(void);
+/* Stop the server process `pid` (a backend of th_own_pg_url's server) as
+ * a stalled server would be; a watchdog thread resumes it after 30 s even
+ * if the test hangs.  th_resume_backend resumes it at once. */
+void th_stop_backend(int pid);
+void th_resume_backend(int pid);
 /* Called by main() before th_run(): the private server (th_own_pg_url)
  * can create databases of the glibc locale `locale` ("en_US.UTF-8",
  * static storage), built with localedef when the system lacks it

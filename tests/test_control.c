@@ -162,13 +162,6 @@ START_TEST(control_timeout_is_the_handles_own)
 }
 END_TEST
 
-static void *resume_later(void *arg)
-{
-    sleep(30);
-    kill(*(pid_t *)arg, SIGCONT);
-    return NULL;
-}
-
 /* A server that answers neither the statement nor the timeout's cancel
  * (its backend stopped): the handle gives up after the cancel's grace
  * instead of waiting as long as the stall lasts, and a COMMIT caught so
@@ -179,20 +172,16 @@ START_TEST(control_timeout_gives_up_on_a_stalled_server)
     strata_db *db = th_open_url(th_own_pg_url());
     th_exec(db, "DROP TABLE IF EXISTS stalled");
     th_exec(db, "CREATE TABLE stalled (id INTEGER)");
-    static pid_t backend; /* read by the watchdog, which may outlive this frame */
-    backend = (pid_t)th_int(db, "SELECT pg_backend_pid()");
+    int backend = (int)th_int(db, "SELECT pg_backend_pid()");
     th_rc(db, strata_db_set_statement_timeout(db, 300), STRATA_OK);
     th_rc(db, strata_db_begin(db), STRATA_OK);
     th_exec(db, "INSERT INTO stalled VALUES (1)");
-    pthread_t watchdog; /* resumes the backend even if this test hangs */
-    ck_assert_int_eq(pthread_create(&watchdog, NULL, resume_later, &backend), 0);
-    pthread_detach(watchdog);
-    ck_assert_int_eq(kill(backend, SIGSTOP), 0);
+    th_stop_backend(backend);
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     int rc = strata_db_commit(db);
     double took = seconds_since(&t0);
-    kill(backend, SIGCONT);
+    th_resume_backend(backend);
     th_rc(db, rc, STRATA_E_COMMIT_UNKNOWN);
     ck_assert_double_ge(took, 5.0); /* the timeout, then the cancel's grace */
     ck_assert_double_lt(took, 60.0);

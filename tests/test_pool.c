@@ -464,13 +464,6 @@ START_TEST(pool_checks_the_idle_after_a_loss)
 }
 END_TEST
 
-static void *resume_later(void *arg)
-{
-    sleep(30);
-    kill(*(pid_t *)arg, SIGCONT);
-    return NULL;
-}
-
 /* The check of an idle connection is bounded: a server process that
  * stopped answering (its backend stopped) cannot hold the acquire for as
  * long as the stall lasts.  The check is cancelled after the acquire's
@@ -486,18 +479,14 @@ START_TEST(pool_check_of_a_stalled_connection_is_bounded)
     ck_assert_int_eq(strata_pool_open(&pool, th_own_pg_url(), &o), STRATA_OK);
     strata_db *c;
     ck_assert_int_eq(strata_pool_acquire(pool, &c), STRATA_OK);
-    static pid_t backend; /* read by the watchdog, which may outlive this frame */
-    backend = (pid_t)th_int(c, "SELECT pg_backend_pid()");
+    int backend = (int)th_int(c, "SELECT pg_backend_pid()");
     strata_pool_release(pool, c);
-    pthread_t watchdog; /* resumes the backend even if this test hangs */
-    ck_assert_int_eq(pthread_create(&watchdog, NULL, resume_later, &backend), 0);
-    pthread_detach(watchdog);
-    ck_assert_int_eq(kill(backend, SIGSTOP), 0);
+    th_stop_backend(backend);
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     int rc = strata_pool_acquire(pool, &c);
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    kill(backend, SIGCONT);
+    th_resume_backend(backend);
     ck_assert_msg(rc == STRATA_OK, "%s", strata_pool_errmsg(pool));
     double took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
     ck_assert_double_lt(took, 20.0); /* a second, then the cancel's grace of five */
