@@ -214,6 +214,14 @@ void strata__db_join(strata_db *db, strata__joined *j)
     db->joined = j;
 }
 
+bool strata__db_joined(const strata_db *db, const strata__joined *j)
+{
+    for (const strata__joined *k = db->joined; k; k = k->next)
+        if (k == j)
+            return db->in_tx && j->serial == db->tx_serial;
+    return false;
+}
+
 void strata__db_unjoin(strata_db *db, strata__joined *j)
 {
     for (strata__joined **k = &db->joined; *k; k = &(*k)->next)

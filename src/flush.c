@@ -1068,6 +1068,8 @@ static void flush_forget(strata_session *s)
 {
     for (size_t i = 0; i < s->nobjs; i++) {
         struct strata__object *p = s->objs[i]->priv;
+        if (p->state != OBJ_PERSISTENT && p->state != OBJ_PENDING && p->state != OBJ_TRANSIENT)
+            p->orphan = false; /* deleted as one */
         p->inserted_now = p->deleted_now = p->cascaded_now = p->evicted_now = false;
         strata__snapshot_release(p->undo);
         p->undo = NULL;
@@ -1143,15 +1145,14 @@ int strata_session_flush(strata_session *s)
     int rc = strata__session_refuse_after_failed_commit(s);
     if (rc != STRATA_OK)
         return rc;
-    /* Orphans still without a parent go (a pending one is not inserted). */
-    for (size_t i = 0; i < s->nobjs && rc == STRATA_OK; i++) {
+    /* A pending orphan still without a parent is not inserted: transient
+     * again, as strata_delete makes it (the mark stays: added along to a
+     * parent again, it is inserted).  A persistent one is deleted below,
+     * inside the flush, so that a failed flush keeps it. */
+    for (size_t i = 0; i < s->nobjs; i++) {
         strata_object *o = s->objs[i];
-        if (!o->priv->orphan)
-            continue;
-        o->priv->orphan = false;
-        if ((o->priv->state == OBJ_PERSISTENT || o->priv->state == OBJ_PENDING) &&
-            strata__relation_orphaned(o))
-            rc = strata_delete(o);
+        if (o->priv->orphan && o->priv->state == OBJ_PENDING && strata__relation_orphaned(o))
+            strata_delete(o);
     }
     /* Validate everything before any SQL. */
     for (size_t i = 0; i < s->nobjs && rc == STRATA_OK; i++) {
@@ -1170,7 +1171,8 @@ int strata_session_flush(strata_session *s)
         return rc;
     bool work = s->nm2m > 0;
     for (size_t i = 0; i < s->nobjs && !work; i++)
-        work = is_dirty(s->objs[i]);
+        work = is_dirty(s->objs[i]) ||
+               (s->objs[i]->priv->orphan && s->objs[i]->priv->state == OBJ_PERSISTENT);
     if (!work) {
         s->has_pending = false;
         return STRATA_OK;
@@ -1184,6 +1186,20 @@ int strata_session_flush(strata_session *s)
     s->flushing = true;
     if ((rc = strata__db_savepoint_with_next(s->db)) != STRATA_OK)
         goto out;
+    /* Persistent orphans still without a parent are deleted, as by their
+     * cascade: a flush that fails keeps them, orphans still. */
+    for (size_t i = 0; i < s->nobjs; i++) {
+        strata_object *o = s->objs[i];
+        struct strata__object *p = o->priv;
+        if (!p->orphan || p->state != OBJ_PERSISTENT)
+            continue;
+        if (strata__relation_orphaned(o)) {
+            p->state = OBJ_DELETED;
+            p->deleted_in_tx = p->cascaded_now = true;
+        } else {
+            p->orphan = false; /* a parent has it again */
+        }
+    }
     int top = max_rank(s);
     /* Parents first. */
     for (int rank = 0; rank <= top && rc == STRATA_OK; rank++) {

@@ -348,6 +348,8 @@ uint64_t strata__db_tx_serial(const strata_db *db);
  * however often joined.  Unjoined, it is not told. */
 void strata__db_join(strata_db *db, strata__joined *j);
 void strata__db_unjoin(strata_db *db, strata__joined *j);
+/* Whether j waits for the end of the transaction open now. */
+bool strata__db_joined(const strata_db *db, const strata__joined *j);
 /* Call after any statement failed on db (its error already set): marks
  * the open transaction failed, and notes when the engine rolled it back
  * by itself.  Keeps the handle's error. */

@@ -165,6 +165,7 @@ struct strata_session {
     strata_pool *pool;         /* where db came from (strata_session_new_from_pool), or NULL */
     bool owns_tx; /* began the transaction numbered tx_owned (strata__session_owns_tx) */
     uint64_t tx_owned;
+    int64_t stmts_at_begin; /* the handle's statement count once it began tx_owned */
     strata__joined joined; /* committed in the program's transaction: told of its end */
     bool read_only;     /* begin STRATA_TX_READ_ONLY and refuse to flush changes */
     bool commit_failed; /* the COMMIT failed: only a rollback may follow */

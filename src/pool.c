@@ -351,12 +351,11 @@ static bool too_old(const strata_pool *pool, const pool_slot *s, int64_t t)
 
 /* Close a connection that was counted in `open`, outside the lock. */
 /* Whether db's connection to the server is lost (not merely refused or
- * failed in a statement). */
-static bool lost(strata_db *db)
+ * failed in a statement): broken, also once a rollback has cleared the
+ * error that said so, and not for a ROLLBACK that could not run. */
+static bool lost(const strata_db *db)
 {
-    int code = strata_db_errcode(db);
-    return strata_db_is_broken(db) &&
-           (code == STRATA_E_CONNECTION_LOST || code == STRATA_E_COMMIT_UNKNOWN);
+    return db->broken && !db->tx_stuck && !db->closed;
 }
 
 static void note_lost(strata_pool *pool)

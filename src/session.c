@@ -327,13 +327,23 @@ int strata_session_set_read_only(strata_session *s, int on)
     STRATA__CONFINE(s ? s->db : NULL, STRATA_E_MISUSE);
     if (!s)
         return STRATA_E_MISUSE;
-    if (strata__session_owns_tx(s) && s->read_only != (on != 0))
-        return strata__session_error(s, STRATA_E_MISUSE,
-                                     "the session's transaction is open: set read-only "
-                                     "before it begins, or after commit or rollback (a unit "
-                                     "of strata_pool_run: its options' read_only)");
-    s->read_only = on != 0;
-    return STRATA_OK;
+    if (!strata__session_owns_tx(s) || s->read_only == (on != 0)) {
+        s->read_only = on != 0;
+        return STRATA_OK;
+    }
+    /* Open, but nothing has run in it yet (a unit of strata_pool_run,
+     * begun before the unit): begun again in the mode asked for. */
+    if (s->db->counters[STRATA_COUNTER_STATEMENTS] == s->stmts_at_begin &&
+        strata_session_savepoint_depth(s) == 0) {
+        int rc = strata_db_rollback(s->db);
+        s->owns_tx = false;
+        s->read_only = on != 0;
+        return rc == STRATA_OK ? strata__session_begin(s) : rc;
+    }
+    return strata__session_error(s, STRATA_E_MISUSE,
+                                 "the session's transaction is open: set read-only before it "
+                                 "begins, or after commit or rollback (a unit of "
+                                 "strata_pool_run: in its options, read_only)");
 }
 
 /* After a failed COMMIT the transaction is gone, and with it what the
@@ -360,6 +370,7 @@ int strata__session_begin(strata_session *s)
     if (rc == STRATA_OK) {
         s->owns_tx = true;
         s->tx_owned = strata__db_tx_serial(s->db);
+        s->stmts_at_begin = s->db->counters[STRATA_COUNTER_STATEMENTS];
     }
     return rc;
 }
@@ -488,6 +499,7 @@ int strata_add(void *obj)
         p->state = OBJ_PENDING;
         p->added_in_tx = true;
         p->s->has_pending = true;
+        p->orphan = false; /* added by the program: inserted, parent or not */
     } else if (p->state == OBJ_DELETED && p->deleted_in_tx) {
         p->state = OBJ_PERSISTENT;
         p->deleted_in_tx = false;
@@ -832,7 +844,12 @@ static void mark_committed(strata_session *s)
     bool ended = !strata_db_in_transaction(s->db);
     for (size_t i = 0; i < s->nobjs; i++) {
         struct strata__object *p = s->objs[i]->priv;
-        p->added_in_tx = p->deleted_in_tx = false;
+        /* One added or deleted since the flush (a joined session, used
+         * again before the program's COMMIT) is still to be written. */
+        if (p->state != OBJ_PENDING)
+            p->added_in_tx = false;
+        if (p->state != OBJ_DELETED)
+            p->deleted_in_tx = false;
         p->stale = false; /* from an earlier transaction now: read again, rebased */
         if (ended)
             strata__forget_related(s->objs[i]);
@@ -852,10 +869,19 @@ static void mark_committed(strata_session *s)
 static void joined_ended(strata__joined *j, bool committed)
 {
     strata_session *s = (strata_session *)((char *)j - offsetof(strata_session, joined));
-    if (committed)
+    if (committed) {
         mark_committed(s);
-    else
-        put_back(s);
+        return;
+    }
+    /* The handle's error stays the one that ended the transaction.  Objects
+     * that could not be put back (out of memory) hold values the database
+     * does not: the session refuses other work until a rollback puts them
+     * back, as after a failed COMMIT. */
+    strata__kept_error e;
+    strata__error_keep(&e, s->db);
+    if (put_back(s) != STRATA_OK)
+        s->commit_failed = true;
+    strata__error_put_back(&e, s->db, NULL);
 }
 
 int strata_session_rollback(strata_session *s)
@@ -863,6 +889,11 @@ int strata_session_rollback(strata_session *s)
     STRATA__CONFINE(s ? s->db : NULL, STRATA_E_MISUSE);
     if (!s)
         return STRATA_E_MISUSE;
+    if (strata__db_joined(s->db, &s->joined))
+        return strata__session_error(s, STRATA_E_MISUSE,
+                                     "the session committed inside your transaction, which is "
+                                     "still open: roll that back (strata_db_rollback), and the "
+                                     "session's objects follow");
     int rc = STRATA_OK;
     if (strata__session_owns_tx(s))
         rc = strata_db_rollback(s->db);

@@ -804,6 +804,21 @@ START_TEST(orm_joined_commit_follows_the_callers_outcome)
     ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM \"user\" WHERE email = 'e2@example.com'"),
                      1);
 
+    /* While the program's transaction is open, the session cannot roll
+     * back what it committed into it; used again there, what it adds after
+     * its commit is still to be written when the program commits. */
+    OK(&f, strata_db_begin(f.db));
+    new_user(&f, "w1", "w1@example.com");
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(strata_session_rollback(f.s), STRATA_E_MISUSE);
+    User *w2 = new_user(&f, "w2", "w2@example.com");
+    OK(&f, strata_db_commit(f.db));
+    OK(&f, strata_session_flush(f.s)); /* in a transaction of the session's own */
+    ck_assert_int_gt(w2->id, 0);
+    OK(&f, strata_session_rollback(f.s));
+    ck_assert_int_eq(w2->id, 0);
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM \"user\" WHERE username LIKE 'w%'"), 1);
+
     /* Committed by the program: a later rollback of the session's own
      * transaction puts the committed values back, and keeps the object. */
     OK(&f, strata_db_begin(f.db));
@@ -1337,6 +1352,19 @@ START_TEST(orm_cascade_delete_and_one_to_one)
                                   "a.id = t.album_id WHERE a.title = 'Second'"),
                      1);
     OK(&f, strata_collection_add(b, "tracks", moved)); /* back, for what follows */
+    OK(&f, strata_session_commit(f.s));
+    /* A flush that fails keeps an orphan one: moved after it, it stays. */
+    OK(&f, strata_collection_remove(b, "tracks", moved));
+    MusicAlbum *clash;
+    OK(&f, strata_new(f.s, &album_model, &clash));
+    OK(&f, strata_set_text(&clash->title, "Second")); /* b2's title: UNIQUE */
+    OK(&f, strata_add(clash));
+    ck_assert_int_eq(strata_session_flush(f.s), STRATA_E_UNIQUE);
+    OK(&f, strata_delete(clash));
+    OK(&f, strata_collection_add(b2, "tracks", moved));
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM track"), 2);
+    OK(&f, strata_collection_add(b, "tracks", moved));
     OK(&f, strata_session_commit(f.s));
     /* delete cascades to the tracks and the cover. */
     OK(&f, strata_delete(b));

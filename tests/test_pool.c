@@ -229,16 +229,20 @@ static int raw_insert(strata_session *s, void *ctx)
     return STRATA_OK;
 }
 
+/* A unit that only reads: said in the options, or (as units did before
+ * the transaction was begun for them) by the unit itself before its first
+ * statement.  Once a statement ran, the mode stays. */
 static int read_only_unit(strata_session *s, void *ctx)
 {
     (void)ctx;
-    ck_assert_int_eq(strata_session_set_read_only(s, 1), STRATA_OK); /* as it is */
-    ck_assert_int_eq(strata_session_set_read_only(s, 0), STRATA_E_MISUSE);
-    ck_assert_ptr_nonnull(strstr(strata_session_errmsg(s), "read_only"));
+    ck_assert_int_eq(strata_session_set_read_only(s, 1), STRATA_OK);
     Counter *k;
     int rc = strata_get(s, &counter_model, 1, &k);
     if (rc != STRATA_OK)
         return rc;
+    ck_assert_int_eq(strata_session_set_read_only(s, 1), STRATA_OK); /* as it is */
+    ck_assert_int_eq(strata_session_set_read_only(s, 0), STRATA_E_MISUSE);
+    ck_assert_ptr_nonnull(strstr(strata_session_errmsg(s), "read_only"));
     k->n = 100;
     rc = strata_session_flush(s) == STRATA_E_READONLY ? STRATA_OK : STRATA_E_ERROR;
     k->n = 0; /* or the commit's flush is refused too */
@@ -275,6 +279,7 @@ START_TEST(pool_run_begins_before_the_unit)
     strata_retry_options ro = STRATA_RETRY_OPTIONS_INIT;
     ro.read_only = 1;
     ck_assert_int_eq(strata_pool_run(pool, read_only_unit, NULL, &ro), STRATA_OK);
+    ck_assert_int_eq(strata_pool_run(pool, read_only_unit, NULL, NULL), STRATA_OK);
     ck_assert_int_eq(th_int(db, "SELECT n FROM counter"), 0);
     /* Options of the first version are still taken. */
     strata_retry_options v1 = {.version = 1, .max_attempts = 2, .base_delay_ms = 1,
@@ -459,6 +464,25 @@ START_TEST(pool_checks_the_idle_after_a_loss)
     ck_assert_int_eq(s.retries, 1);
     ck_assert_int_eq(s.closed_broken, 3);
     ck_assert_int_eq(th_int(db, "SELECT n FROM counter"), 1);
+
+    /* The same when the loss shows inside the unit (its own connection
+     * killed there, so the unit's rollback has cleared the error by the
+     * time the connection comes back) while the idle ones died too. */
+    strata_pool_close(pool);
+    pool = pool_with(3, 1000, 60000);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(strata_pool_acquire(pool, &c[i]), STRATA_OK);
+    for (int i = 0; i < 3; i++)
+        strata_pool_release(pool, c[i]);
+    for (int i = 0; i < 2; i++)
+        kill_backend(c[i]); /* the unit gets c[2], the most recently used */
+    static int runs;
+    runs = 0;
+    ck_assert_int_eq(strata_pool_run(pool, kill_first, &runs, NULL), STRATA_OK);
+    strata_pool_stats(pool, &s);
+    ck_assert_int_eq(s.retries, 1);
+    ck_assert_int_eq(s.closed_broken, 3);
+    ck_assert_int_eq(th_int(db, "SELECT n FROM counter"), 2);
     strata_pool_close(pool);
     strata_db_close(db);
 }

@@ -257,8 +257,9 @@ STRATA_API int strata_session_new(strata_session **out, strata_db *db);
 /** Make the session's next transactions read-only (`on` non-zero) or
  *  writing (0, the default).  A read-only session begins with
  *  STRATA_TX_READ_ONLY and refuses to flush changes (STRATA_E_READONLY,
- *  before any SQL).  STRATA_E_MISUSE while its transaction is open, unless
- *  the setting stays as it is. */
+ *  before any SQL).  STRATA_E_MISUSE while its transaction is open and has
+ *  run a statement, unless the setting stays as it is; before its first
+ *  statement the transaction is begun again in the mode asked for. */
 STRATA_API int strata_session_set_read_only(strata_session *s, int on);
 STRATA_API void strata_session_free(strata_session *s);
 STRATA_API strata_db *strata_session_db(const strata_session *s);

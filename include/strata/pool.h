@@ -204,8 +204,10 @@ typedef struct strata_retry_options {
  * The session's transaction is begun before `fn` is called (read-only with
  * opts->read_only), so SQL that `fn` runs itself on strata_session_db(s)
  * is part of the unit: committed with it, or rolled back with an attempt
- * that failed.  `fn` cannot change the transaction's mode
- * (strata_session_set_read_only refuses another mode than the unit's).
+ * that failed.  strata_session_set_read_only called by `fn` before its
+ * first statement begins the transaction again in that mode (on SQLite
+ * after the writing BEGIN has waited for the write lock: read_only in the
+ * options spares that wait); after it, the mode stays.
  *
  * @return STRATA_OK when a run committed, else the error; the message is
  *         in strata_pool_errmsg() for the calling thread.
