@@ -750,7 +750,10 @@ int strata__relation_before_delete(strata_object *o)
             return STRATA_E_SCHEMA;
         char sql[512];
         snprintf(sql, sizeof sql, "DELETE FROM %s WHERE %s = ?", si->qtable, si->qcols[lk]);
-        rc = exec_pair(s, sql, strata__pk(o), 0, 1);
+        /* The row's key, as loaded: a key changed in memory and not
+         * flushed names another row (the delete goes by the loaded one). */
+        const strata__cell *k = o->priv->loaded && mi->pk >= 0 ? &o->priv->loaded[mi->pk] : NULL;
+        rc = exec_pair(s, sql, k && !k->null ? k->i : strata__pk(o), 0, 1);
     }
     return rc;
 }

@@ -2581,6 +2581,32 @@ START_TEST(orm_undo_keeps_a_key_the_program_gave)
 }
 END_TEST
 
+/* A deleted object's association rows go by its row's key: a key
+ * changed in memory and not flushed names another row, whose rows stay. */
+START_TEST(orm_delete_takes_its_own_association_rows)
+{
+    fixture f;
+    setup_db(&f);
+    User *john = new_user(&f, "john", "john@example.com");
+    User *mary = new_user(&f, "mary", "mary@example.com");
+    User *sue = new_user(&f, "sue", "sue@example.com");
+    OK(&f, strata_collection_add(john, "following", sue));
+    OK(&f, strata_collection_add(mary, "following", sue));
+    OK(&f, strata_session_commit(f.s));
+    OK(&f, strata_get(f.s, &user_model, john->id, &john));
+    john->id = mary->id; /* changed in memory, never flushed */
+    OK(&f, strata_delete(john));
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM \"user\" WHERE username = 'john'"), 0);
+    char sql[160];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM followers WHERE follower_id = %lld",
+             (long long)mary->id);
+    ck_assert_int_eq(th_int(f.db, sql), 1);
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM followers"), 1);
+    teardown(&f);
+}
+END_TEST
+
 START_TEST(orm_rollback_keeps_a_committed_delete)
 {
     fixture f;
@@ -5485,6 +5511,7 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_session_after_database_cascades);
     tcase_add_test(tc, orm_stale_rows_read_again);
     tcase_add_test(tc, orm_rollback_keeps_a_committed_delete);
+    tcase_add_test(tc, orm_delete_takes_its_own_association_rows);
     tcase_add_test(tc, orm_undo_keeps_a_key_the_program_gave);
     tcase_add_test(tc, orm_flushing_an_expired_object_keeps_it_expired);
     tcase_add_test(tc, orm_flush_savepoint_lost_by_the_driver);
