@@ -149,9 +149,9 @@ START_TEST(open_same_behaviour)
         ck_assert_double_lt(waited, 30.0);
     }
     if (th_engine_now() == TH_SQLITE_FILE) {
-        double waited = lock_wait(th_url_with("busy_timeout=1234&journal_mode=delete"));
-        ck_assert_double_ge(waited, 1.2);
-        ck_assert_double_lt(waited, 20.0);
+        double waited = lock_wait(th_url_with("busy_timeout=400&journal_mode=delete"));
+        ck_assert_double_ge(waited, 0.39);
+        ck_assert_double_lt(waited, 4.0); /* not the default 5 s */
     }
 }
 END_TEST
@@ -311,14 +311,14 @@ START_TEST(open_sqlite_parameters_take_effect)
     ck_assert_int_eq(access(path, F_OK), -1); /* nothing was created */
 
     /* synchronous, in any case; timeout in seconds. */
-    snprintf(url, sizeof url, "sqlite:///%s?synchronous=OFF&timeout=2.5", path);
+    snprintf(url, sizeof url, "sqlite:///%s?synchronous=OFF&timeout=0.3", path);
     db = th_open_url(url);
     ck_assert_int_eq(th_int(db, "PRAGMA synchronous"), 0);
     strata_db_close(db);
     if (th_engine_now() == TH_SQLITE_FILE) { /* the same file whatever the engine */
         double waited = lock_wait(url);
-        ck_assert_double_ge(waited, 2.4);
-        ck_assert_double_lt(waited, 20.0);
+        ck_assert_double_ge(waited, 0.29);
+        ck_assert_double_lt(waited, 4.0);
     }
     snprintf(url, sizeof url, "sqlite:///%s?synchronous=extra", path);
     db = th_open_url(url);
