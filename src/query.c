@@ -1211,10 +1211,8 @@ static void select_sql(build *b, scope *sc, scope *outer, strata_query *q, shape
     strata__sb_puts(sb, where.data ? where.data : "");
     strata__sb_puts(sb, groups.data ? groups.data : "");
     strata__sb_puts(sb, order.data ? order.data : "");
-    if (sh == SHAPE_EXISTS) {
-        limit = 1;
-        offset = -1;
-    }
+    if (sh == SHAPE_EXISTS) /* one row is enough, past the query's offset */
+        limit = limit == 0 ? 0 : 1;
     if (limit >= 0) {
         strata__sb_puts(sb, " LIMIT ?");
         strata_value v = strata_int(limit);
@@ -1646,7 +1644,7 @@ int strata_query_exists(strata_query *q, int *out)
     if (!q || !out)
         return STRATA_E_MISUSE;
     int64_t v = 0;
-    int rc = scalar(q, SHAPE_EXISTS, 1, -1, &v);
+    int rc = scalar(q, SHAPE_EXISTS, q->limit, q->offset, &v);
     *out = v != 0;
     return rc;
 }

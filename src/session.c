@@ -816,6 +816,11 @@ int strata_session_commit(strata_session *s)
         return rc;
     if (strata__session_owns_tx(s)) {
         rc = strata_db_commit(s->db); /* and the savepoints open in it */
+        /* Refused before anything ran (a statement still streaming on the
+         * connection): the transaction is open and still the session's,
+         * and nothing changes. */
+        if (rc != STRATA_OK && strata__session_owns_tx(s))
+            return rc;
         s->owns_tx = false;
         strata__savepoints_forget(s);
         if (rc != STRATA_OK) {
@@ -895,8 +900,14 @@ int strata_session_rollback(strata_session *s)
                                      "still open: roll that back (strata_db_rollback), and the "
                                      "session's objects follow");
     int rc = STRATA_OK;
-    if (strata__session_owns_tx(s))
+    if (strata__session_owns_tx(s)) {
         rc = strata_db_rollback(s->db);
+        /* Refused (a statement still streaming), or a ROLLBACK that could
+         * not run: the transaction and its rows are still there, so the
+         * objects stay as they are, and a rollback later puts them back. */
+        if (rc != STRATA_OK && strata__session_owns_tx(s))
+            return rc;
+    }
     int put = put_back(s);
     return rc == STRATA_OK ? put : rc;
 }

@@ -970,6 +970,24 @@ START_TEST(orm_query_operators)
     OK(&f, strata_query_exists(q, &exists));
     ck_assert_int_eq(exists, 0);
     strata_query_free(q);
+    /* exists answers for the rows the query would give: past its offset,
+     * within its limit. */
+    q = strata_query_new(f.s, &user_model);
+    int64_t all;
+    OK(&f, strata_query_count(q, &all));
+    OK(&f, strata_query_exists(q, &exists));
+    ck_assert_int_eq(exists, 1);
+    strata_query_offset(q, all);
+    OK(&f, strata_query_exists(q, &exists));
+    ck_assert_int_eq(exists, 0);
+    strata_query_offset(q, all - 1);
+    OK(&f, strata_query_exists(q, &exists));
+    ck_assert_int_eq(exists, 1);
+    strata_query_offset(q, 0);
+    strata_query_limit(q, 0);
+    OK(&f, strata_query_exists(q, &exists));
+    ck_assert_int_eq(exists, 0);
+    strata_query_free(q);
 
     q = strata_query_new(f.s, &user_model);
     strata_query_order_by(q, "id", STRATA_ASC);
@@ -2689,6 +2707,49 @@ START_TEST(orm_streaming_100k_rows)
     OK(&f, strata_query_count(q, &c));
     ck_assert_int_eq(c, 100000);
     strata_query_free(q);
+    teardown(&f);
+}
+END_TEST
+
+/* A commit or rollback refused while a query streams changes nothing:
+ * the transaction stays the session's, with what it flushed, and the
+ * objects stay as they are; once the iteration is over, the commit
+ * commits it all (or the rollback puts it all back). */
+START_TEST(orm_commit_and_rollback_refused_while_streaming)
+{
+    fixture f;
+    setup_db(&f);
+    User *u = new_user(&f, "bob", "bob@example.com");
+    OK(&f, strata_session_commit(f.s));
+    for (int round = 0; round < 2; round++) {
+        Post *p;
+        OK(&f, strata_new(f.s, &post_model, &p));
+        OK(&f, strata_set_text(&p->body, round ? "rolled back" : "kept"));
+        OK(&f, strata_set_related(p, "author", u));
+        OK(&f, strata_add(p));
+        OK(&f, strata_set_text(&u->email, round ? "gone@example.com" : "new@example.com"));
+        OK(&f, strata_session_flush(f.s));
+        int64_t id = p->id;
+        strata_query *q = strata_query_new(f.s, &user_model);
+        strata_iter *it;
+        OK(&f, strata_query_iter(q, &it));
+        User *row;
+        ck_assert_int_eq(strata_iter_next(it, &row), STRATA_ROW);
+        ck_assert_int_eq(round ? strata_session_rollback(f.s) : strata_session_commit(f.s),
+                         STRATA_E_MISUSE);
+        ck_assert_int_eq(p->id, id);
+        ck_assert_str_eq(u->email, round ? "gone@example.com" : "new@example.com");
+        ck_assert(strata_db_in_transaction(f.db));
+        strata_iter_free(it);
+        strata_query_free(q);
+        OK(&f, round ? strata_session_rollback(f.s) : strata_session_commit(f.s));
+        ck_assert(!strata_db_in_transaction(f.db));
+    }
+    ck_assert_str_eq(u->email, "new@example.com");
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM post"), 1);
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM post WHERE body = 'kept'"), 1);
+    ck_assert_int_eq(
+        th_int(f.db, "SELECT count(*) FROM \"user\" WHERE email = 'new@example.com'"), 1);
     teardown(&f);
 }
 END_TEST
@@ -5529,6 +5590,7 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_upsert_and_refresh);
     tcase_add_test(tc, orm_typed_calls);
     tcase_add_test(tc, orm_streaming_100k_rows);
+    tcase_add_test(tc, orm_commit_and_rollback_refused_while_streaming);
     tcase_add_test(tc, orm_composite_keys);
     tcase_add_test(tc, orm_model_without_key_is_refused);
     tcase_add_test(tc, orm_failed_flush_is_undone_whole);
