@@ -469,7 +469,9 @@ STRATA_API int strata_get_for_update(strata_session *s, const strata_model *mode
 /** Load relationship `rel` of every result in batches (at most 500 keys
  *  per IN list): 1 + ceil(N/500) queries for N results.  A query without
  *  conditions, joins, limit or offset reads every row of its table: a
- *  collection's children then come in one query (2 in all). */
+ *  collection's children then come in one query (2 in all).  A result
+ *  whose relationship is loaded already keeps it as it is (as SQLAlchemy
+ *  does without populate_existing). */
 STRATA_API int strata_query_load(strata_query *q, const char *rel);
 /**
  * Join a path of relationships ("author", "posts", "posts.tags") into the
