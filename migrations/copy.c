@@ -124,12 +124,10 @@ static int failed_on(copier *c, strata_db *where, int rc, const char *fmt, ...)
     } else {
         /* The source's connection may be the one lost: the target's is
          * not, and stays usable for the rollback that follows. */
-        bool broken = c->dst->broken;
-        strata_driver_error(c->dst, code, strata_db_sqlstate(where)[0] ? strata_db_sqlstate(where)
-                                                                         : NULL,
-                            strata_db_native_code(where), "%s: on the source: %s",
-                            doing ? doing : "copying", strata_db_errmsg(where));
-        c->dst->broken = broken;
+        strata__db_error_words(c->dst, code,
+                               strata_db_sqlstate(where)[0] ? strata_db_sqlstate(where) : NULL,
+                               strata_db_native_code(where), "%s: on the source: %s",
+                               doing ? doing : "copying", strata_db_errmsg(where));
     }
     free(doing);
     return code;

@@ -227,18 +227,27 @@ void strata__error_keep(strata__kept_error *e, strata_db *db)
     e->msg = strata__strdup(strata_db_errmsg(db));
 }
 
+int strata__db_error_words(strata_db *db, int code, const char *sqlstate, int native,
+                           const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    bool broken = db->broken;
+    db_set_error_v(db, code, sqlstate, native, fmt, ap);
+    db->broken = broken;
+    va_end(ap);
+    return code;
+}
+
 int strata__error_put_back(strata__kept_error *e, strata_db *db, const char *context)
 {
-    if (e->code != STRATA_OK && db) {
-        /* The words come back, not the state: a connection lost on
-         * another handle (the copy's source) does not break this one,
-         * which the clean-up in between may have used. */
-        bool broken = db->broken;
-        strata_driver_error(db, e->code, e->sqlstate[0] ? e->sqlstate : NULL, e->native,
-                            "%s%s%s", context ? context : "", context ? ": " : "",
-                            e->msg ? e->msg : strata_errstr(e->code));
-        db->broken = broken;
-    }
+    /* The words come back, not the state: a connection lost on another
+     * handle (the copy's source) does not break this one, which the
+     * clean-up in between may have used. */
+    if (e->code != STRATA_OK && db)
+        strata__db_error_words(db, e->code, e->sqlstate[0] ? e->sqlstate : NULL, e->native,
+                               "%s%s%s", context ? context : "", context ? ": " : "",
+                               e->msg ? e->msg : strata_errstr(e->code));
     free(e->msg);
     e->msg = NULL;
     return e->code;

@@ -285,6 +285,11 @@ int strata__db_error_since(strata_db *db, uint64_t mark, int code);
  * `mark` stays when it is of that code, else "<what>: <code's words>" is
  * set.  Returns code. */
 int strata__db_said_since(strata_db *db, uint64_t mark, int code, const char *what);
+/* Set an error on db that was met elsewhere (another handle, or an earlier
+ * call whose error was kept): its words and codes, without the state an
+ * error of db's own would change (a lost connection breaking db). */
+int strata__db_error_words(strata_db *db, int code, const char *sqlstate, int native,
+                           const char *fmt, ...) STRATA_PRINTF(5, 6);
 /* Put "<context>: " in front of the handle's current message, keeping its
  * code, SQLSTATE and native code; returns the code. */
 int strata__db_error_context(strata_db *db, const char *fmt, ...) STRATA_PRINTF(2, 3);
@@ -299,8 +304,8 @@ typedef struct strata__kept_error {
 void strata__error_keep(strata__kept_error *e, strata_db *db);
 /* Set the kept error on db again (nothing when there was none), with
  * "<context>: " before its message when context is not NULL, and let go
- * of the copy; returns its code.  The handle's broken state stays as the
- * clean-up left it, whatever the code. */
+ * of the copy; returns its code (through strata__db_error_words: the
+ * handle's broken state stays as the clean-up left it). */
 int strata__error_put_back(strata__kept_error *e, strata_db *db, const char *context);
 
 /* The echo setting a new handle gets (STRATA_ECHO). */

@@ -931,7 +931,8 @@ static int put_back(strata_session *s)
         p->stale = false; /* its row is as committed again */
         p->orphan = false;  /* with its parent again */
         if (unsaved) {
-            /* Not saved: back to a plain object, its database id gone. */
+            /* Not saved: back to a plain object, without the key the
+             * database numbered for it. */
             if (p->state == OBJ_PERSISTENT || p->state == OBJ_DELETED)
                 strata__identity_remove(p->mi, o);
             strata__forget_numbered_key(o);
