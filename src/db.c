@@ -9,9 +9,10 @@
  * every engine: a failed COMMIT always leaves the transaction rolled back,
  * and savepoints nest with stack discipline.
  *
- * A handle closed while statements are still out becomes a zombie: the
- * connection is gone, and the memory goes when the last statement is
- * finalized (as sqlite3_close_v2 does), so a late finalize is safe.
+ * A handle closed while statements or sessions are still out becomes a
+ * zombie: the connection is gone, and the memory goes when the last
+ * statement is finalized or the last session freed (as sqlite3_close_v2
+ * does), so a late finalize or strata_session_free is safe.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,6 +88,8 @@ static void db_free(strata_db *db)
     free(db);
 }
 
+static void tx_ended(strata_db *db, bool committed);
+
 void strata_db_close(strata_db *db)
 {
     if (!db)
@@ -102,6 +105,10 @@ void strata_db_close(strata_db *db)
     }
     if (db->conn && db->in_tx && !db->broken)
         strata__drv_rollback(db);
+    /* Sessions that committed into the transaction are told it ended
+     * without a COMMIT: their objects go back to their committed values. */
+    if (db->in_tx)
+        tx_ended(db, false);
     strata__cache_clear(db);
     /* Statements still out keep their struct; their engine side goes now. */
     for (strata_stmt *st = db->live; st; st = st->live_next) {
@@ -111,13 +118,12 @@ void strata_db_close(strata_db *db)
     strata__drv_close(db);
     db->closed = true;
     strata__confine_end(&c);
-    if (!db->live)
-        db_free(db);
+    strata__db_release_zombie(db);
 }
 
 void strata__db_release_zombie(strata_db *db)
 {
-    if (db->closed && !db->live)
+    if (db->closed && !db->live && !db->sessions)
         db_free(db);
 }
 

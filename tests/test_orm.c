@@ -837,6 +837,38 @@ START_TEST(orm_joined_commit_follows_the_callers_outcome)
 }
 END_TEST
 
+/* A handle closed before its sessions are freed, one of them committed
+ * into the program's transaction: closing rolls that back, so its objects
+ * go back as after a rollback; the sessions then refuse work and are
+ * freed safely (the handle's memory goes with the last of them). */
+START_TEST(orm_handle_closed_before_its_sessions)
+{
+    fixture f;
+    setup_db(&f);
+    User *u = new_user(&f, "u", "u@example.com");
+    OK(&f, strata_session_commit(f.s));
+    strata_session *other;
+    ck_assert_int_eq(strata_session_new(&other, f.db), STRATA_OK);
+    OK(&f, strata_db_begin(f.db));
+    OK(&f, strata_set_text(&u->email, "changed@example.com"));
+    User *v = new_user(&f, "v", "v@example.com");
+    OK(&f, strata_session_commit(f.s)); /* joins the program's transaction */
+    ck_assert_int_gt(v->id, 0);
+    strata_db_close(f.db);
+    ck_assert_str_eq(u->email, "u@example.com");
+    ck_assert_int_eq(v->id, 0);
+    User *got = NULL;
+    ck_assert_int_eq(strata_get(other, &user_model, u->id, &got), STRATA_E_MISUSE);
+    ck_assert_ptr_null(got);
+    ck_assert_ptr_nonnull(strstr(strata_session_errmsg(other), "closed"));
+    OK(&f, strata_add(v));
+    ck_assert_int_eq(strata_session_commit(f.s), STRATA_E_MISUSE);
+    ck_assert_int_eq(v->id, 0);
+    strata_session_free(other);
+    strata_session_free(f.s);
+}
+END_TEST
+
 START_TEST(orm_portable_errors_and_validation)
 {
     fixture f;
@@ -4688,6 +4720,32 @@ START_TEST(orm_get_after_a_flush_that_moved_the_key)
 }
 END_TEST
 
+/* A get of the key the program gave a loaded object in memory, with
+ * nothing else pending: the change is written first, as a query's
+ * autoflush writes it, and the get finds that object. */
+START_TEST(orm_get_of_a_key_changed_in_memory)
+{
+    fixture f;
+    setup_db(&f);
+    User *u = new_user(&f, "john", "john@example.com");
+    Post *p = new_post(&f, "five", u);
+    p->id = 5;
+    OK(&f, strata_session_commit(f.s));
+    p->id = 60; /* in memory only */
+    Post *got = NULL;
+    OK(&f, strata_get(f.s, &post_model, 60, &got));
+    ck_assert_ptr_eq(got, p);
+    /* A key no object holds is still not found, and says which. */
+    ck_assert_int_eq(strata_get(f.s, &post_model, 61, &got), STRATA_E_NOT_FOUND);
+    ck_assert_ptr_null(got);
+    ck_assert_ptr_nonnull(strstr(strata_db_errmsg(f.db), "61"));
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM post WHERE id = 60 AND body = 'five'"), 1);
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM post WHERE id = 5"), 0);
+    teardown(&f);
+}
+END_TEST
+
 /* A get reads the row of its key straight into a new object, but the row
  * of `WHERE id = ?` may have another key: PostgreSQL compares an integer
  * with a floating-point column as a float, so that 2^53 + 1 finds the row
@@ -5578,6 +5636,7 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_flush_savepoint_lost_by_the_driver);
     tcase_add_test(tc, orm_session_does_not_commit_the_callers_transaction);
     tcase_add_test(tc, orm_joined_commit_follows_the_callers_outcome);
+    tcase_add_test(tc, orm_handle_closed_before_its_sessions);
     tcase_add_test(tc, orm_portable_errors_and_validation);
     tcase_add_test(tc, orm_delete_parent_with_children_fails_whole);
     tcase_add_test(tc, orm_query_operators);
@@ -5601,6 +5660,7 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_identity_map_key_patterns);
     tcase_add_test(tc, orm_models_resolved_again_when_changed);
     tcase_add_test(tc, orm_get_after_a_flush_that_moved_the_key);
+    tcase_add_test(tc, orm_get_of_a_key_changed_in_memory);
     tcase_add_test(tc, orm_get_of_a_row_with_another_key_is_its_object);
     tcase_add_test(tc, orm_field_that_will_not_convert_is_named);
     tcase_add_test(tc, orm_get_by_a_key_that_compares_equal_finds_no_deleted_object);

@@ -235,7 +235,11 @@ STRATA_API const char *strata_model_table(const strata_model *m, char *buf, size
 /* ---- sessions ---------------------------------------------------------- */
 
 /**
- * A unit of work on `db` (which must outlive it).  The session begins a
+ * A unit of work on `db`.  Free the session before closing the handle;
+ * closed first, the handle rolls back its transaction (objects the session
+ * committed into it go back), the session refuses work with
+ * STRATA_E_MISUSE, and the handle's memory goes with the last session
+ * freed.  The session begins a
  * transaction on its first statement when none is open; commit and
  * rollback end it.  Caller frees with strata_session_free(), which rolls
  * back what was not committed and frees every object.
