@@ -191,6 +191,44 @@ START_TEST(control_timeout_gives_up_on_a_stalled_server)
 }
 END_TEST
 
+/* A statement queued in a pooler in transaction mode, every server
+ * connection of its pool held by another client's transaction: pgbouncer
+ * does not pass the timeout's cancel on while the statement waits, so the
+ * handle gives up after the grace, says a pooler may be why, and the
+ * statement, dropped from the queue with the connection, never runs. */
+START_TEST(control_timeout_of_a_statement_queued_in_a_pooler)
+{
+    char url[1200];
+    snprintf(url, sizeof url, "%s?prepared_statements=false", th_pgbouncer_url("pool2"));
+    strata_db *h[2], *db = th_open_url(url);
+    th_exec(db, "DROP TABLE IF EXISTS queued");
+    th_exec(db, "CREATE TABLE queued (id INTEGER)");
+    for (int i = 0; i < 2; i++) { /* the pool's two server connections */
+        h[i] = th_open_url(url);
+        th_rc(h[i], strata_db_begin(h[i]), STRATA_OK);
+        th_exec(h[i], "SELECT 1");
+    }
+    th_rc(db, strata_db_set_statement_timeout(db, 300), STRATA_OK);
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int rc = strata_db_exec(db, "INSERT INTO queued VALUES (1)");
+    double took = seconds_since(&t0);
+    th_rc(db, rc, STRATA_E_CONNECTION_LOST);
+    ck_assert_double_ge(took, 5.0); /* the timeout, then the cancel's grace */
+    ck_assert_double_lt(took, 60.0);
+    ck_assert_ptr_nonnull(strstr(strata_db_errmsg(db), "waiting in a pooler"));
+    strata_db_close(db);
+    for (int i = 0; i < 2; i++) {
+        th_rc(h[i], strata_db_commit(h[i]), STRATA_OK);
+        strata_db_close(h[i]);
+    }
+    db = th_open_url(url);
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM queued"), 0);
+    th_exec(db, "DROP TABLE queued");
+    strata_db_close(db);
+}
+END_TEST
+
 typedef struct seen {
     int n;
     char text[1024];
@@ -304,6 +342,8 @@ static void add(TCase *tc, th_engine e)
         tcase_add_test(tc, control_timeout_and_cancel_end_a_wait_for_a_lock);
     if (e == TH_POSTGRES) /* signals the server's backend for this handle */
         tcase_add_test(tc, control_timeout_gives_up_on_a_stalled_server);
+    if (e == TH_PGBOUNCER)
+        tcase_add_test(tc, control_timeout_of_a_statement_queued_in_a_pooler);
 }
 
 static Suite *build(void) { return th_suite("control", add); }

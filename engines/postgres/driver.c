@@ -195,7 +195,9 @@ static int report_res(pg_conn *c, PGresult *res)
         rc = strata_driver_error(c->base.db, STRATA_E_CONNECTION_LOST, "08006", 0,
                                  "connection to PostgreSQL given up: the server answered "
                                  "neither the statement nor, within %d ms, the cancel sent "
-                                 "when its timeout of %d ms passed",
+                                 "when its timeout of %d ms passed (a statement still "
+                                 "waiting in a pooler's queue for a server connection is not "
+                                 "cancelled there)",
                                  CANCEL_GRACE_MS, c->timeout_ms);
     } else if (PQstatus(c->h) == CONNECTION_BAD) {
         rc = strata_driver_error(c->base.db, STRATA_E_CONNECTION_LOST, "08006", 0,
