@@ -215,9 +215,10 @@ typedef struct insert_run {
     int nret, retf[64 + STRATA__MAX_KEY];
     int keypos[STRATA__MAX_KEY]; /* where each key field is among the returned */
     bool db_key;                 /* the database numbers the key */
-    returned *rv;                /* one per object: chunk c's rows from c * per */
-    strata__cell *cells;         /* nret per object, in the order of rv: their cells */
+    returned *rv;                /* the rows of the chunk being received, `per` of them */
+    strata__cell *cells;         /* nret per row of rv, in its order: their cells */
     size_t *got;                 /* rows received per chunk */
+    size_t done;                 /* objects objs[0..done) placed and made persistent */
 } insert_run;
 
 static size_t chunk_rows(const insert_run *r, size_t c)
@@ -263,6 +264,9 @@ static int insert_bind(strata_stmt *st, size_t i, void *ctx)
     return rc;
 }
 
+static int chunk_received(insert_run *r, size_t c);
+static int now_inserted(strata_session *s, strata__minfo *mi, strata_object *o);
+
 static int insert_row(strata_stmt *st, size_t i, void *ctx)
 {
     insert_run *r = ctx;
@@ -270,7 +274,7 @@ static int insert_row(strata_stmt *st, size_t i, void *ctx)
     if (r->got[c] == chunk_rows(r, c))
         return strata__db_error(r->s->db, STRATA_E_ERROR,
                                 "the INSERT returned more rows than it was given");
-    size_t at = c * r->per + r->got[c];
+    size_t at = r->got[c];
     returned *row = &r->rv[at];
     row->cells = &r->cells[at * (size_t)r->nret]; /* received: its cells to free */
     r->got[c]++;
@@ -302,7 +306,20 @@ static int insert_row(strata_stmt *st, size_t i, void *ctx)
             key[k] = &row->cells[r->keypos[k]];
         row->hash = strata__key_hash(r->mi, key);
     }
-    return STRATA_OK;
+    /* A chunk's last row: its objects are placed while the server works
+     * on the chunks sent after it. */
+    return r->got[c] == chunk_rows(r, c) ? chunk_received(r, c) : STRATA_OK;
+}
+
+/* Free the bytes of the returned rows held, and forget the rows. */
+static void rows_clear(insert_run *r)
+{
+    for (size_t i = 0; r->rv && i < chunk_rows(r, 0); i++) {
+        for (int k = 0; r->rv[i].cells && k < r->nret; k++)
+            if (strata__ctype_bytes(r->mi->m->fields[r->retf[k]].ctype))
+                free(r->rv[i].cells[k].p);
+        r->rv[i].cells = NULL;
+    }
 }
 
 static int cmp_order(const void *a, const void *b)
@@ -347,7 +364,7 @@ static returned *row_of(const insert_run *r, strata_object *o, returned *rows, s
 static int insert_place(strata_session *s, insert_run *r, size_t c)
 {
     size_t n = chunk_rows(r, c);
-    returned *rows = &r->rv[c * r->per];
+    returned *rows = r->rv;
     strata_object **objs = &r->objs[c * r->per];
     if (r->got[c] != n)
         return strata__session_error(s, STRATA_E_ERROR, "the INSERT returned %zu rows for %zu",
@@ -504,23 +521,30 @@ static int insert_objects(strata_session *s, strata__minfo *mi, strata_object **
             r.keypos[k] = at;
         }
     }
-    if (r.nret && !has_returning(s))
-        return insert_each(s, &r);
-    size_t nchunks = (n + r.per - 1) / r.per, full = n / r.per;
-    r.rv = r.nret ? calloc(n, sizeof *r.rv) : NULL;
-    r.cells = r.nret ? calloc(n * (size_t)r.nret, sizeof *r.cells) : NULL;
+    if (r.nret && !has_returning(s)) {
+        int rc = insert_each(s, &r);
+        for (; rc == STRATA_OK && r.done < n; r.done++)
+            rc = now_inserted(s, mi, objs[r.done]);
+        return rc;
+    }
+    /* The rows come back chunk after chunk, in order: one chunk's are
+     * held at a time, and placed once all have come (chunk_received). */
+    size_t nchunks = (n + r.per - 1) / r.per, full = n / r.per, held = chunk_rows(&r, 0);
+    r.rv = r.nret ? calloc(held, sizeof *r.rv) : NULL;
+    r.cells = r.nret ? calloc(held * (size_t)r.nret, sizeof *r.cells) : NULL;
     r.got = calloc(nchunks, sizeof *r.got);
     int rc = (r.nret && (!r.rv || !r.cells)) || !r.got ? STRATA_E_NOMEM : STRATA_OK;
     if (rc == STRATA_OK && full)
         rc = insert_chunks(s, &r, 0, full, r.per);
     if (rc == STRATA_OK && full < nchunks)
         rc = insert_chunks(s, &r, full, 1, n - full * r.per);
-    for (size_t c = 0; rc == STRATA_OK && r.nret && c < nchunks; c++)
-        rc = insert_place(s, &r, c);
-    for (size_t i = 0; r.rv && i < n; i++)
-        for (int k = 0; r.rv[i].cells && k < r.nret; k++)
-            if (strata__ctype_bytes(mi->m->fields[r.retf[k]].ctype))
-                free(r.rv[i].cells[k].p);
+    /* A chunk that returned fewer rows than it inserted is said so. */
+    if (rc == STRATA_OK && r.nret && r.done < n)
+        rc = insert_place(s, &r, r.done / r.per);
+    /* Without RETURNING columns (every field given) nothing comes back. */
+    for (; rc == STRATA_OK && r.done < n; r.done++)
+        rc = now_inserted(s, mi, objs[r.done]);
+    rows_clear(&r);
     free(r.rv);
     free(r.cells);
     free(r.got);
@@ -587,6 +611,36 @@ static int evict_stale(strata__minfo *mi, strata_object *o)
     return STRATA_OK;
 }
 
+/* An object whose row its INSERT wrote, given what the database filled
+ * in: persistent, with its snapshot, in the identity map. */
+static int now_inserted(strata_session *s, strata__minfo *mi, strata_object *o)
+{
+    struct strata__object *p = o->priv;
+    p->state = OBJ_PERSISTENT;
+    p->tx_serial = strata__db_tx_serial(s->db);
+    p->stale = false;
+    strata__snapshot_release(p->loaded);
+    if (!(p->loaded = strata__snapshot(o, true)))
+        return STRATA_E_NOMEM;
+    int rc = evict_stale(mi, o);
+    if (rc != STRATA_OK)
+        return rc;
+    return strata__identity_put(mi, o) ? STRATA_OK : STRATA_E_NOMEM;
+}
+
+/* Every row of chunk c has come: its objects take their returned values
+ * and are made persistent (chunks come in order, so they are the next
+ * ones after r->done). */
+static int chunk_received(insert_run *r, size_t c)
+{
+    int rc = insert_place(r->s, r, c);
+    rows_clear(r);
+    size_t end = c * r->per + chunk_rows(r, c);
+    for (; rc == STRATA_OK && r->done < end; r->done++)
+        rc = now_inserted(r->s, r->mi, r->objs[r->done]);
+    return rc;
+}
+
 /* Insert batch[0..nb), pending objects of mi that share insert mask
  * `mask`: their rows, then their keys, states and snapshots. */
 static int insert_batch(strata_session *s, strata__minfo *mi, strata_object **batch, size_t nb,
@@ -608,19 +662,6 @@ static int insert_batch(strata_session *s, strata__minfo *mi, strata_object **ba
         strata__db_error_context(s->db, "inserting %zu %s object%s", nb, mi->m->name,
                                  nb == 1 ? "" : "s");
         return rc;
-    }
-    for (size_t i = 0; i < nb; i++) {
-        struct strata__object *p = batch[i]->priv;
-        p->state = OBJ_PERSISTENT;
-        p->tx_serial = strata__db_tx_serial(s->db);
-        p->stale = false;
-        strata__snapshot_release(p->loaded);
-        if (!(p->loaded = strata__snapshot(batch[i], true)))
-            return STRATA_E_NOMEM;
-        if ((rc = evict_stale(mi, batch[i])) != STRATA_OK)
-            return rc;
-        if (!strata__identity_put(mi, batch[i]))
-            return STRATA_E_NOMEM;
     }
     return STRATA_OK;
 }

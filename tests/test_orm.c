@@ -1539,6 +1539,52 @@ START_TEST(orm_upsert_and_refresh)
 }
 END_TEST
 
+/* The rows of a big insert are placed batch by batch as they come back:
+ * a batch that fails after earlier ones were placed takes back every key
+ * the flush gave, and the same objects go in whole after a fix. */
+START_TEST(orm_failed_batch_takes_back_the_keys_of_earlier_ones)
+{
+    fixture f;
+    setup_db(&f);
+    new_user(&f, "taken", "taken@example.com");
+    OK(&f, strata_session_commit(f.s));
+    enum { N = 1200 };
+    /* In the second batch of 500 (pipelined with the first on
+     * PostgreSQL), then in the third (a statement of its own). */
+    const int bad[2] = {700, 1100};
+    for (int round = 0; round < 2; round++) {
+        User *u[N];
+        for (int i = 0; i < N; i++) {
+            char name[32], email[48];
+            snprintf(name, sizeof name, i == bad[round] ? "taken" : "%c%04d", 'a' + round, i);
+            snprintf(email, sizeof email, "%c%04d@example.com", 'a' + round, i);
+            u[i] = new_user(&f, name, email);
+        }
+        ck_assert_int_eq(strata_session_commit(f.s), STRATA_E_UNIQUE);
+        for (int i = 0; i < N; i++)
+            ck_assert_int_eq(u[i]->id, 0);
+        OK(&f, strata_session_rollback(f.s));
+        ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM \"user\""), 1 + round * N);
+        OK(&f, strata_set_text(&u[bad[round]]->username, round ? "fixed1" : "fixed0"));
+        for (int i = 0; i < N; i++)
+            OK(&f, strata_add(u[i]));
+        OK(&f, strata_session_commit(f.s));
+        ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM \"user\""), 1 + (round + 1) * N);
+        for (int i = 0; i < N; i += 97) {
+            char sql[128];
+            snprintf(sql, sizeof sql,
+                     "SELECT count(*) FROM \"user\" WHERE id = %lld AND email = '%s'",
+                     (long long)u[i]->id, u[i]->email);
+            ck_assert_int_eq(th_int(f.db, sql), 1);
+            User *got;
+            OK(&f, strata_get(f.s, &user_model, u[i]->id, &got));
+            ck_assert_ptr_eq(got, u[i]);
+        }
+    }
+    teardown(&f);
+}
+END_TEST
+
 START_TEST(orm_composite_keys)
 {
     fixture f;
@@ -5651,6 +5697,7 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_streaming_100k_rows);
     tcase_add_test(tc, orm_commit_and_rollback_refused_while_streaming);
     tcase_add_test(tc, orm_composite_keys);
+    tcase_add_test(tc, orm_failed_batch_takes_back_the_keys_of_earlier_ones);
     tcase_add_test(tc, orm_model_without_key_is_refused);
     tcase_add_test(tc, orm_failed_flush_is_undone_whole);
     tcase_add_test(tc, orm_every_c_type_round_trips);
