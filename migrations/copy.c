@@ -1511,6 +1511,9 @@ static int find_dangling(copier *c, const table_copy *tc, const strata__cons *fk
         strata__sb_init(&refs);
         key_of(&what, tc, row);
         values_of(&refs, tc, row, &fk->cols);
+        /* A message that could not be made whole is not given in part. */
+        if (rc == STRATA_OK && (what.failed || refs.failed))
+            rc = STRATA_E_NOMEM;
         if (rc == STRATA_OK)
             rc = strata_driver_error(c->dst, STRATA_E_FOREIGN_KEY, "23503", 0,
                                      "copying table %s (%s%s): %s refers to no row of table %s",
@@ -1521,6 +1524,8 @@ static int find_dangling(copier *c, const table_copy *tc, const strata__cons *fk
         strata__sb_free(&refs);
     } else if (step != STRATA_E_NOMEM) {
         rc = failed_on(c, c->dst, step, "checking the references of table %s", tc->t->name);
+    } else {
+        rc = STRATA_E_NOMEM; /* preparing or reading the row */
     }
     strata_stmt_finalize(st);
     free(row);
@@ -1547,7 +1552,10 @@ static int alter_key(copier *c, const char *table, const char *name, const char 
     if (def)
         strata__sb_printf(&sql, " %s", def);
     char *text = strata__sb_take(&sql);
-    int rc = text ? strata_db_exec(c->dst, text) : STRATA_E_NOMEM;
+    /* Said on the handle either way: keys_make keeps the handle's error
+     * while it looks for a row to name, and puts it back. */
+    int rc = text ? strata_db_exec(c->dst, text)
+                  : strata__db_error(c->dst, STRATA_E_NOMEM, "out of memory");
     free(text);
     return rc;
 }
