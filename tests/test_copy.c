@@ -429,6 +429,38 @@ START_TEST(copy_key_counters)
 }
 END_TEST
 
+static void keyed_table(strata_db *db, const char *name, const char *key_type,
+                        const char *const *cols);
+
+/* Into a PostgreSQL table whose sequence is past its rows (rows deleted,
+ * or another transaction's insert not committed yet): the copy moves the
+ * sequence past the copied keys, never back, so no key comes twice. */
+START_TEST(copy_keeps_a_sequence_that_is_ahead)
+{
+    static const char *const cols[] = {"v", "integer", NULL};
+    strata_db *sqlite = th_is_pg() ? open_sqlite_scratch("ahead") : th_open();
+    strata_db *pg = th_is_pg() ? th_open() : open_pg_scratch("strata_ahead");
+    keyed_table(sqlite, "ahead", "integer", cols);
+    keyed_table(pg, "ahead", "integer", cols);
+    th_exec(pg, "INSERT INTO ahead (v) VALUES (1), (2), (3)");
+    th_exec(pg, "DELETE FROM ahead WHERE v > 1"); /* the sequence is at 3 */
+    strata_db *other = th_open_url(strata_db_url(pg)); /* and another session's insert */
+    th_rc(other, strata_db_begin(other), STRATA_OK);
+    th_exec(other, "INSERT INTO ahead (v) VALUES (4)"); /* key 4, not committed */
+    th_exec(sqlite, "INSERT INTO ahead (id, v) VALUES (2, 20)");
+    strata_copy_options o = {STRATA_COPY_OPTIONS_VERSION, .into_non_empty = 1};
+    int rc = strata_copy_database(sqlite, pg, &o);
+    ck_assert_msg(rc == STRATA_OK, "copy: %s", strata_db_errmsg(pg));
+    th_rc(other, strata_db_commit(other), STRATA_OK);
+    th_exec(pg, "INSERT INTO ahead (v) VALUES (5)");
+    ck_assert_int_eq(th_int(pg, "SELECT id FROM ahead WHERE v = 5"), 5);
+    ck_assert_int_eq(th_int(pg, "SELECT count(DISTINCT id) FROM ahead"), 4);
+    strata_db_close(other);
+    strata_db_close(pg);
+    strata_db_close(sqlite);
+}
+END_TEST
+
 /* A table "name" made with the schema layer: an autoincrement key of
  * `key_type`, then the columns given as name/type pairs, nullable. */
 static void keyed_table(strata_db *db, const char *name, const char *key_type,
@@ -1418,6 +1450,7 @@ static void add(TCase *tc, th_engine e)
     tcase_add_test(tc, copy_keeps_the_target_collation);
     tcase_add_test(tc, copy_wide_keys_and_json_numbers);
     tcase_add_test(tc, copy_into_non_empty_checks_what_it_adds);
+    tcase_add_test(tc, copy_keeps_a_sequence_that_is_ahead);
     tcase_add_test(tc, copy_a_failure_of_no_row_names_no_row);
     tcase_add_test(tc, copy_refuses_a_column_without_a_type);
     tcase_add_test(tc, copy_refuses_one_database_by_two_connections);

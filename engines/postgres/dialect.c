@@ -432,19 +432,26 @@ static void put_literal(strata__sb *sb, const char *text)
 }
 
 /* The identity (or serial) sequence past the largest key: the next value
- * it gives is max + 1 (setval(max, true)); with no key of 1 or more, 1
- * (setval(1, false)), so negative keys and an empty table stay in the
- * sequence's range.  setval(NULL, ...) does nothing, for a column without
- * a sequence. */
+ * it gives is max + 1 (setval(max, true)), or the sequence's own next one
+ * when that is further; with no key of 1 or more and a sequence not used
+ * yet, 1 (setval(1, false)), so negative keys and an empty table stay in
+ * the sequence's range.  setval(NULL, ...) does nothing, for a column
+ * without a sequence. */
 static void pg_autoincrement_resync(strata__sb *sb, const char *qtable, const char *col,
                                     const char *qcol)
 {
-    strata__sb_puts(sb, "SELECT setval(pg_get_serial_sequence(");
+    /* Never back: the sequence may be past the rows already (rows deleted,
+     * or another transaction's insert not committed yet), and a value it
+     * gave out must not come again.  pg_sequence_last_value is NULL until
+     * the sequence gives its first value. */
+    strata__sb_puts(sb, "SELECT setval(s, GREATEST(v, 1), v >= 1) FROM (SELECT s, GREATEST(");
+    strata__sb_printf(sb, "(SELECT COALESCE(max(%s), 0) FROM %s), ", qcol, qtable);
+    strata__sb_puts(sb, "COALESCE(pg_sequence_last_value(s::regclass), 0)) AS v FROM "
+                        "(SELECT pg_get_serial_sequence(");
     put_literal(sb, qtable);
     strata__sb_puts(sb, ", ");
     put_literal(sb, col);
-    strata__sb_printf(sb, "), GREATEST(COALESCE(max(%s), 1), 1), COALESCE(max(%s), 0) >= 1) FROM %s",
-                      qcol, qcol, qtable);
+    strata__sb_puts(sb, ") AS s) AS named) AS counted");
 }
 
 /* A server is named by its cluster's system identifier and the time its
