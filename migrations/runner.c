@@ -757,6 +757,11 @@ static int migrate_live(strata_migrations *m, strata_db *db, const char *target,
         if (i < 0)
             break;
     }
+    /* One transaction for the run, foreign keys paused for all of it: the
+     * references are checked before its commit. */
+    if (single && fk_restore && rc == STRATA_OK && strata_db_in_transaction(db) &&
+        (rc = r.dl->fk_verify(db, NULL)) != STRATA_OK)
+        rc = db_failed(&r, "checking the references before the commit");
     if (single && strata_db_in_transaction(db))
         rc = step_end(&r, rc);
     /* Should this fail, the caller must know the connection is left with

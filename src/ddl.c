@@ -665,9 +665,14 @@ int strata__diff_needs_fk_pause(const strata_diff *d, strata_db *db, bool *out)
     if (rc != STRATA_OK)
         return strata__db_error(db, rc, "the schema change does not fit the schema it starts "
                                         "from");
+    /* A table dropped with foreign keys on deletes the rows referring to
+     * it first (SQLite's implicit DELETE, cascading); paused, the check
+     * after the change refuses those rows as PostgreSQL refuses the drop. */
     for (int i = 0; i < p.n; i++)
         if (p.v[i].rebuilt && p.v[i].referenced)
             *out = true;
+    if (p.drop)
+        *out = true;
     plan_free(&p);
     return STRATA_OK;
 }
@@ -725,14 +730,19 @@ int strata_diff_apply(const strata_diff *d, strata_db *db)
             name_the_table(db, p.v[i].rebuilt);
         if (p.v[i].rebuilt)
             strata__sb_printf(&what, "rebuilding table %s for ", p.v[i].rebuilt);
-        strata__op_describe(&what, &d->ops[p.v[i].first]);
+        /* An SQL operation by the text this engine ran, not its first variant. */
+        if (d->ops[p.v[i].first].kind == STRATA_OP_SQL && p.v[i].last == p.v[i].first)
+            strata__sql_describe(&what, p.v[i].sql);
+        else
+            strata__op_describe(&what, &d->ops[p.v[i].first]);
         if (p.v[i].last > p.v[i].first)
             strata__sb_printf(&what, " (and %d more)", p.v[i].last - p.v[i].first);
         strata__db_error_context(db, "%s", what.data ? what.data : "schema change");
         strata__sb_free(&what);
         goto rollback;
     }
-    if (pauses && (fk_off || (p.rebuild && !fk_on)) && (rc = r.dl->fk_verify(db, NULL)) != STRATA_OK) {
+    if (pauses && (fk_off || ((p.rebuild || p.drop) && !fk_on)) &&
+        (rc = r.dl->fk_verify(db, NULL)) != STRATA_OK) {
         strata__db_error_context(db, "after the schema change");
         goto rollback;
     }

@@ -22,8 +22,41 @@ void strata_echo_stderr(void *userdata, const char *line)
     fprintf(stderr, "%s\n", line);
 }
 
+/* The end of the string literal at q (after its closing quote), or NULL
+ * when q starts none: '...' with '' inside, E'...' with backslash escapes
+ * too, and $tag$...$tag$.  An unclosed one ends with the text. */
+static const char *literal_end(const char *q)
+{
+    bool escapes = (*q == 'E' || *q == 'e') && q[1] == '\'';
+    if (escapes)
+        q++;
+    if (*q == '\'') {
+        for (q++; *q; q++) {
+            if (escapes && *q == '\\' && q[1])
+                q++;
+            else if (*q == '\'' && q[1] == '\'')
+                q++;
+            else if (*q == '\'')
+                return q + 1;
+        }
+        return q;
+    }
+    if (*q != '$')
+        return NULL;
+    const char *tag = q++;
+    while (isalnum((unsigned char)*q) || *q == '_')
+        q++;
+    if (*q != '$' || isdigit((unsigned char)tag[1]))
+        return NULL;
+    size_t len = (size_t)(q - tag) + 1; /* $tag$ */
+    for (q++; *q; q++)
+        if (strncmp(q, tag, len) == 0)
+            return q + len;
+    return q;
+}
+
 /* Copy SQL, replacing the string literal after each PASSWORD keyword. */
-static void put_redacted_sql(strata__sb *sb, const char *sql)
+void strata__put_redacted_sql(strata__sb *sb, const char *sql)
 {
     const char *p = sql;
     while (*p) {
@@ -32,16 +65,11 @@ static void put_redacted_sql(strata__sb *sb, const char *sql)
             const char *q = p + 8;
             while (isspace((unsigned char)*q))
                 q++;
-            if (*q == '\'') {
+            const char *end = literal_end(q);
+            if (end) {
                 strata__sb_putn(sb, p, (size_t)(q - p));
                 strata__sb_puts(sb, "'***'");
-                for (q++; *q; q++) {
-                    if (*q == '\'' && q[1] == '\'')
-                        q++;
-                    else if (*q == '\'')
-                        break;
-                }
-                p = *q ? q + 1 : q;
+                p = end;
                 continue;
             }
         }
@@ -49,7 +77,36 @@ static void put_redacted_sql(strata__sb *sb, const char *sql)
     }
 }
 
-static void put_value(strata__sb *sb, const strata_value *v)
+/* A text parameter, cut to ECHO_TEXT_MAX bytes once the connection's
+ * secrets are out of it: cut first, a password across the cut would
+ * leave its start for emit's scrub to miss. */
+enum { ECHO_SCRUB_MAX = 4096 };
+
+static void put_text(strata__sb *sb, strata_db *db, const char *text, size_t n)
+{
+    size_t window = n < ECHO_SCRUB_MAX ? n : ECHO_SCRUB_MAX;
+    char *copy = malloc(window + 1);
+    char *clean = NULL;
+    if (copy) {
+        memcpy(copy, text, window);
+        copy[window] = '\0';
+        clean = strata__scrub(copy, db->secrets, db->nsecrets);
+    }
+    free(copy);
+    if (!clean) {
+        sb->failed = true; /* nothing is echoed rather than too much */
+        return;
+    }
+    size_t shown = strlen(clean); /* a NUL inside ends it */
+    strata__sb_putc(sb, '\'');
+    strata__sb_putn(sb, clean, shown > ECHO_TEXT_MAX ? ECHO_TEXT_MAX : shown);
+    strata__sb_putc(sb, '\'');
+    if (n > ECHO_TEXT_MAX)
+        strata__sb_printf(sb, "...(%zu bytes)", n);
+    free(clean);
+}
+
+static void put_value(strata__sb *sb, strata_db *db, const strata_value *v)
 {
     char buf[STRATA_TIMESTAMP_BUFSIZE];
     switch (v->type) {
@@ -61,15 +118,7 @@ static void put_value(strata__sb *sb, const strata_value *v)
         if (strata_timestamp_format(v->u.ts, buf, sizeof buf) == STRATA_OK)
             strata__sb_printf(sb, "'%s'", buf);
         break;
-    case STRATA_TYPE_TEXT: {
-        size_t n = v->u.buf.len;
-        strata__sb_putc(sb, '\'');
-        strata__sb_putn(sb, v->u.buf.ptr, n > ECHO_TEXT_MAX ? ECHO_TEXT_MAX : n);
-        strata__sb_putc(sb, '\'');
-        if (n > ECHO_TEXT_MAX)
-            strata__sb_printf(sb, "...(%zu bytes)", n);
-        break;
-    }
+    case STRATA_TYPE_TEXT: put_text(sb, db, v->u.buf.ptr, v->u.buf.len); break;
     case STRATA_TYPE_BLOB: strata__sb_printf(sb, "<blob %zu bytes>", v->u.buf.len); break;
     }
 }
@@ -93,13 +142,13 @@ void strata__echo_stmt(strata_db *db, const char *sql, const strata_value *param
     strata__sb sb;
     strata__sb_init(&sb);
     strata__sb_printf(&sb, "[%s] ", db->driver ? db->driver->name : "strata");
-    put_redacted_sql(&sb, sql);
+    strata__put_redacted_sql(&sb, sql);
     if (n > 0) {
         strata__sb_puts(&sb, " -- params: (");
         for (int i = 0; i < n; i++) {
             if (i)
                 strata__sb_puts(&sb, ", ");
-            put_value(&sb, &params[i]);
+            put_value(&sb, db, &params[i]);
         }
         strata__sb_putc(&sb, ')');
     }

@@ -89,6 +89,13 @@ const strata_driver *strata__url_driver(const strata_url *url);
  * by ***, longest match first.  Returns a new string (caller frees), NULL
  * when out of memory. */
 char *strata__scrub(const char *text, char *const *secrets, size_t n);
+/* SQL with the string literal after each PASSWORD keyword (CREATE / ALTER
+ * ROLE ... PASSWORD '...', E'...' or $$...$$) replaced by '***', for an
+ * echo line or a message (echo.c). */
+void strata__put_redacted_sql(strata__sb *sb, const char *sql);
+/* "sql <the first 60 characters of it, redacted>", naming an SQL
+ * operation in a message (operations.c). */
+void strata__sql_describe(strata__sb *sb, const char *sql);
 
 /* ---- the SQL lexer (sql_lexer.c) --------------------------------------- */
 

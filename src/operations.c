@@ -91,6 +91,17 @@ static void describe_alter(strata__sb *sb, const strata_column *a, const strata_
                           strata__collation_name(b->collation));
 }
 
+void strata__sql_describe(strata__sb *sb, const char *sql)
+{
+    /* Redacted whole, then cut: a cut password literal would not be seen. */
+    strata__sb red;
+    strata__sb_init(&red);
+    strata__put_redacted_sql(&red, sql);
+    const char *t = red.failed || !red.data ? "" : red.data;
+    strata__sb_printf(sb, "sql %.60s%s", t, strlen(t) > 60 ? "..." : "");
+    strata__sb_free(&red);
+}
+
 void strata__op_describe(strata__sb *sb, const strata__op *op)
 {
     switch (op->kind) {
@@ -121,11 +132,7 @@ void strata__op_describe(strata__sb *sb, const strata__op *op)
     case STRATA_OP_RENAME_TABLE:
         strata__sb_printf(sb, "rename table %s to %s", op->table, op->new_name);
         return;
-    case STRATA_OP_SQL: {
-        const char *t = op->nsql ? op->sql[0].text : "";
-        strata__sb_printf(sb, "sql %.60s%s", t, strlen(t) > 60 ? "..." : "");
-        return;
-    }
+    case STRATA_OP_SQL: strata__sql_describe(sb, op->nsql ? op->sql[0].text : ""); return;
     case STRATA_OP_CREATE_INDEX:
     case STRATA_OP_DROP_INDEX:
         strata__sb_printf(sb, "%s %sindex %s on %s ",

@@ -567,6 +567,110 @@ START_TEST(migrate_foreign_keys_stay_on)
 }
 END_TEST
 
+/* A revision that would leave rows referring to nothing is refused on
+ * every engine, whatever the transactions: one that drops a table other
+ * rows refer to (SQLite's DROP TABLE would delete them through their ON
+ * DELETE CASCADE; PostgreSQL refuses the drop), and a data migration
+ * inserting a dangling row, with one transaction per revision and with
+ * one for the run (foreign keys off throughout on SQLite, checked before
+ * the commit).  The rows stay, and the version stays the base. */
+START_TEST(migrate_a_dangling_reference_is_refused_on_every_path)
+{
+    strata_db *db = th_open();
+    static const char *const changes[] = {
+        "  - drop_table: {name: parent}\n",
+        "  - sql: INSERT INTO child (id, parent_id) VALUES (30, 999)\n",
+    };
+    for (int k = 0; k < 4; k++) {
+        bool single = k >= 2;
+        char dir[512], path[700], text[1024];
+        snprintf(dir, sizeof dir, "%s/dangling%d", th_tmpdir(), k);
+        th_lines out = {""};
+        strata_migrations *m = repo_init_at(dir, &out);
+        strata_migrations_free(m);
+        snprintf(path, sizeof path, "%s/strata.yaml", dir);
+        write_text(path, single ? "transaction_per_revision: false\n"
+                                : "transaction_per_revision: true\n");
+        snprintf(path, sizeof path, "%s/versions/0000000000d1_base.yaml", dir);
+        write_text(path, "revision: 0000000000d1\n"
+                         "down_revision: ~\n"
+                         "message: base\n"
+                         "upgrade:\n"
+                         "  - create_table:\n"
+                         "      name: parent\n"
+                         "      columns:\n"
+                         "        - {name: id, type: integer, primary_key: true}\n"
+                         "  - create_table:\n"
+                         "      name: child\n"
+                         "      columns:\n"
+                         "        - {name: id, type: integer, primary_key: true}\n"
+                         "        - {name: parent_id, type: integer}\n"
+                         "      foreign_keys:\n"
+                         "        - {name: fk_child_parent, columns: [parent_id], references: parent,"
+                         " ref_columns: [id], on_delete: cascade}\n"
+                         "  - sql: INSERT INTO parent (id) VALUES (1), (2)\n"
+                         "  - sql: INSERT INTO child (id, parent_id) VALUES (10, 1), (11, 2)\n"
+                         "downgrade:\n"
+                         "  - drop_table: {name: child}\n"
+                         "  - drop_table: {name: parent}\n");
+        snprintf(path, sizeof path, "%s/versions/0000000000d2_change.yaml", dir);
+        snprintf(text, sizeof text,
+                 "revision: 0000000000d2\n"
+                 "down_revision: 0000000000d1\n"
+                 "message: change\n"
+                 "upgrade:\n%s"
+                 "downgrade: []\n",
+                 changes[k % 2]);
+        write_text(path, text);
+        m = repo_open(dir, &out);
+        TH_MOK(m, strata_migrations_upgrade(m, db, "0000000000d1"));
+        int rc = strata_migrations_upgrade(m, db, "head");
+        ck_assert_msg(rc != STRATA_OK, "%d: the upgrade went through", k);
+        ck_assert_int_eq(th_int(db, "SELECT count(*) FROM child"), 2);
+        ck_assert_int_eq(th_int(db, "SELECT count(*) FROM parent"), 2);
+        char *now = NULL;
+        TH_MOK(m, strata_migrations_current(m, db, &now));
+        ck_assert_msg(now && strstr(now, "0000000000d1") && !strstr(now, "0000000000d2"), "%d: at %s", k,
+                      now ? now : "(none)");
+        strata_free(now);
+        TH_MOK(m, strata_migrations_downgrade(m, db, "base"));
+        strata_migrations_free(m);
+    }
+    strata_db_close(db);
+}
+END_TEST
+
+/* A failed sql operation is named by the text this engine ran, with the
+ * literal after PASSWORD hidden, as in the echo. */
+START_TEST(migrate_a_failed_sql_operation_is_named_without_its_password)
+{
+    strata_db *db = th_open();
+    char dir[512], path[700];
+    snprintf(dir, sizeof dir, "%s/rolepass", th_tmpdir());
+    th_lines out = {""};
+    strata_migrations *m = repo_init_at(dir, &out);
+    strata_migrations_free(m);
+    snprintf(path, sizeof path, "%s/versions/0000000000e1_role.yaml", dir);
+    write_text(path, "revision: 0000000000e1\n"
+                     "down_revision: ~\n"
+                     "message: role\n"
+                     "upgrade:\n"
+                     "  - sql:\n"
+                     "      sqlite: ALTER ROLE lite_side PASSWORD 'r0lepass'\n"
+                     "      postgresql: ALTER ROLE strata_pg_side PASSWORD E'r0le\\'pass'\n"
+                     "downgrade: []\n");
+    m = repo_open(dir, &out);
+    ck_assert_int_ne(strata_migrations_upgrade(m, db, "head"), STRATA_OK);
+    const char *msg = strata_migrations_errmsg(m);
+    ck_assert_msg(!strstr(msg, "r0le") && !strstr(msg, "pass'"), "%s", msg);
+    ck_assert_msg(strstr(msg, th_is_pg() ? "ALTER ROLE strata_pg_side PASSWORD '***'"
+                                         : "ALTER ROLE lite_side PASSWORD '***'"),
+                  "%s", msg);
+    strata_migrations_free(m);
+    strata_db_close(db);
+}
+END_TEST
+
 /* ---- every operation of the file format, written by hand --------------- */
 
 static const char every_op_a[] =
@@ -1675,6 +1779,8 @@ static void add(TCase *tc, th_engine e)
     tcase_add_test(tc, migrate_each_kind_of_change);
     tcase_add_test(tc, migrate_hand_written_renames_and_sql);
     tcase_add_test(tc, migrate_foreign_keys_stay_on);
+    tcase_add_test(tc, migrate_a_dangling_reference_is_refused_on_every_path);
+    tcase_add_test(tc, migrate_a_failed_sql_operation_is_named_without_its_password);
     tcase_add_test(tc, migrate_every_operation_by_hand);
     tcase_add_test(tc, migrate_failure_halfway_resumes);
     tcase_add_test(tc, migrate_bad_files_name_the_place);
