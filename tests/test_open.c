@@ -358,6 +358,54 @@ START_TEST(open_sqlite_parameters_take_effect)
 }
 END_TEST
 
+/* Opening a file another connection is writing to in rollback-journal
+ * mode: switching the new connection to WAL needs the lock that one
+ * holds, which SQLite does not wait for at open; strata waits up to the
+ * busy timeout, as for any statement, instead of failing at once. */
+START_TEST(open_waits_for_the_lock_a_writer_holds)
+{
+    char path[1024], url[1200];
+    snprintf(path, sizeof path, "%s/held.db", th_tmpdir());
+    unlink(path);
+    snprintf(url, sizeof url, "sqlite:///%s?journal_mode=delete", path);
+    strata_db *db = th_open_url(url);
+    th_exec(db, "CREATE TABLE t (id INTEGER)");
+    strata_db_close(db);
+    int ready[2];
+    ck_assert_int_eq(pipe(ready), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) { /* the writer: holds the lock 400 ms */
+        strata_db *w;
+        if (strata_db_open(&w, url) != STRATA_OK || strata_db_begin(w) != STRATA_OK ||
+            strata_db_exec(w, "INSERT INTO t (id) VALUES (1)") != STRATA_OK)
+            _exit(1);
+        if (write(ready[1], "x", 1) != 1)
+            _exit(1);
+        struct timespec t = {0, 400000000L};
+        nanosleep(&t, NULL);
+        _exit(strata_db_commit(w) == STRATA_OK ? 0 : 1);
+    }
+    char c;
+    ck_assert_int_eq(read(ready[0], &c, 1), 1);
+    snprintf(url, sizeof url, "sqlite:///%s", path); /* WAL, the default */
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int rc = strata_db_open(&db, url);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    ck_assert_msg(rc == STRATA_OK, "%s", strata_db_errmsg(db));
+    double took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    ck_assert_double_ge(took, 0.2); /* it waited for the writer's commit */
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM t"), 1);
+    strata_db_close(db);
+    close(ready[0]);
+    close(ready[1]);
+}
+END_TEST
+
 static void add(TCase *tc, th_engine e)
 {
     tcase_add_test(tc, open_database_url_and_default);
@@ -365,6 +413,7 @@ static void add(TCase *tc, th_engine e)
     tcase_add_test(tc, open_same_behaviour);
     tcase_add_test(tc, open_read_only_file);
     tcase_add_test(tc, open_sqlite_parameters_take_effect);
+    tcase_add_test(tc, open_waits_for_the_lock_a_writer_holds);
     /* Reopening a private in-memory database gives a new, empty one. */
     if (e != TH_SQLITE_MEMORY)
         tcase_add_test(tc, open_read_only);

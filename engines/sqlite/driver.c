@@ -235,6 +235,25 @@ static int busy_wait(void *arg, int count)
     return 1;
 }
 
+/* A pragma at open, tried again while another connection holds a lock it
+ * needs, up to the busy timeout: SQLite calls no busy handler for the
+ * switch of journal_mode, which fails at once while a new file is being
+ * set up by another connection, or a transaction is open on it. */
+static int open_pragma(sqlite_conn *c, const char *sql)
+{
+    int64_t until = monotonic_ns() + (int64_t)c->busy_ms * 1000000;
+    for (int n = 0;; n++) {
+        int rc = sqlite3_exec(c->h, sql, NULL, NULL, NULL);
+        if (rc == SQLITE_OK)
+            return STRATA_OK;
+        if (((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED) ||
+            monotonic_ns() >= until)
+            return report(c);
+        struct timespec t = {0, (n < 5 ? 1 + 2 * n : 10) * 1000000L};
+        nanosleep(&t, NULL);
+    }
+}
+
 static int sq_set_timeout(strata_conn *conn, int ms)
 {
     sqlite_conn *c = (sqlite_conn *)conn;
@@ -342,10 +361,10 @@ static int sq_open(strata_conn **out, strata_db *db, const strata_url *url)
 
     char sql[256];
     snprintf(sql, sizeof sql, "PRAGMA foreign_keys = ON; PRAGMA case_sensitive_like = ON;");
-    rc = sq_exec(&c->base, sql);
+    rc = open_pragma(c, sql);
     if (rc == STRATA_OK && sync) {
         snprintf(sql, sizeof sql, "PRAGMA synchronous = %s", sync);
-        rc = sq_exec(&c->base, sql);
+        rc = open_pragma(c, sql);
     }
     /* WAL lets readers and a writer work at once, as on PostgreSQL.  A file
      * SQLite could only open for reading (mode 0444, a read-only mount)
@@ -355,7 +374,7 @@ static int sq_open(strata_conn **out, strata_db *db, const strata_url *url)
         journal = "wal";
     if (rc == STRATA_OK && journal) {
         snprintf(sql, sizeof sql, "PRAGMA journal_mode = %s", journal);
-        rc = sq_exec(&c->base, sql);
+        rc = open_pragma(c, sql);
     }
     if (rc != STRATA_OK) {
         /* A file that is not a database fails here, not at open. */
