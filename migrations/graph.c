@@ -125,11 +125,15 @@ int strata__graph_lookup(strata_migrations *m, const char *id)
         strata__sb_free(&sb);
         return found;
     }
+    /* The target as given, a URL put there by mistake without its password. */
+    char *shown = strata_url_redact(id);
     if (count > 1)
-        strata__mig_error(m, STRATA_E_MIGRATION, "'%s' is ambiguous: it starts %s", id,
-                          sb.data ? sb.data : "");
+        strata__mig_error(m, STRATA_E_MIGRATION, "'%s' is ambiguous: it starts %s",
+                          shown ? shown : id, sb.data ? sb.data : "");
     else
-        strata__mig_error(m, STRATA_E_MIGRATION, "Can't locate revision identified by '%s'", id);
+        strata__mig_error(m, STRATA_E_MIGRATION, "Can't locate revision identified by '%s'",
+                          shown ? shown : "(the target given)");
+    strata_free(shown);
     strata__sb_free(&sb);
     return -1;
 }

@@ -159,6 +159,17 @@ START_TEST(cli_commands_end_to_end)
     /* Failures: 1. */
     EXPECT(run_url("db upgrade nope"), 1, "Can't locate revision identified by 'nope'");
     EXPECT(run("db history -d elsewhere"), 1, "not a migrations repository");
+    /* A URL put where a command, an option or a target goes: named
+     * without its password. */
+    static const char *const misplaced[] = {
+        "db postgresql://u:s3cret@127.0.0.1:1/x", "db upgrade --postgresql://u:s3cret@h/x",
+        "db upgrade postgresql://u:s3cret@127.0.0.1:1/x",
+        "db stamp postgresql://u:s3cret@127.0.0.1:1/x"};
+    for (size_t i = 0; i < sizeof misplaced / sizeof *misplaced; i++) {
+        result r = i < 2 ? run(misplaced[i]) : run_url(misplaced[i]);
+        ck_assert_int_eq(r.status, i < 2 ? 2 : 1);
+        ck_assert_msg(!strstr(r.out, "s3cret") && strstr(r.out, ":***@"), "%s", r.out);
+    }
     EXPECT(run("db current --url 'sqlite:///x.db?bogus=1'"), 1, "bogus");
 }
 END_TEST

@@ -76,6 +76,11 @@ static void print_line(void *ud, const char *line)
     fflush(stdout);
 }
 
+/* An argument as the user gave it, for a message: a URL put where
+ * something else was expected shows without its password.  Caller frees
+ * with strata_free(); NULL when out of memory. */
+static char *shown(const char *arg) { return strata_url_redact(arg); }
+
 static int fail(cli *c, int code, const char *what)
 {
     fflush(stdout);
@@ -594,7 +599,10 @@ int strata_cli_main(int argc, char **argv, const strata_model *const *models)
         else if (!strcmp(a, "-h") || !strcmp(a, "--help"))
             c.help = true;
         else if (a[0] == '-' && a[1] && !(a[1] >= '0' && a[1] <= '9')) {
-            fprintf(stderr, "%s db: unknown option %s (see %s db --help)\n", c.prog, a, c.prog);
+            char *arg = shown(a);
+            fprintf(stderr, "%s db: unknown option %s (see %s db --help)\n", c.prog,
+                    arg ? arg : "(the argument)", c.prog);
+            strata_free(arg);
             bad = true;
         } else if (!c.command)
             c.command = a;
@@ -635,8 +643,10 @@ int strata_cli_main(int argc, char **argv, const strata_model *const *models)
     }
     const command *cmd = find_command(c.command);
     if (!cmd) {
-        fprintf(stderr, "%s db: unknown command '%s' (see %s db --help)\n", c.prog, c.command,
-                c.prog);
+        char *arg = shown(c.command);
+        fprintf(stderr, "%s db: unknown command '%s' (see %s db --help)\n", c.prog,
+                arg ? arg : "(the argument)", c.prog);
+        strata_free(arg);
         return STRATA_CLI_USAGE;
     }
     if (c.help) {
