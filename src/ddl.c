@@ -379,7 +379,15 @@ static void op_sql(strata__sb *sb, const renderer *r, const strata_metadata *sta
             size_t n = strlen(text);
             while (n && (text[n - 1] == '\n' || text[n - 1] == ' ' || text[n - 1] == ';'))
                 n--;
-            strata__sb_printf(sb, "%.*s;\n", (int)n, text);
+            /* A last line that may end in a -- comment: the semicolon goes
+             * on a line of its own, or the comment would take it in. */
+            const char *line = text + n;
+            while (line > text && line[-1] != '\n')
+                line--;
+            bool comment = false;
+            for (const char *q = line; q + 1 < text + n && !comment; q++)
+                comment = q[0] == '-' && q[1] == '-';
+            strata__sb_printf(sb, "%.*s%s;\n", (int)n, text, comment ? "\n" : "");
         }
         return;
     }

@@ -444,9 +444,10 @@ START_TEST(migrate_hand_written_renames_and_sql)
              "  - rename_table: {name: owner, new_name: person}\n"
              "  - sql:\n"
              "      sqlite: UPDATE item SET name = name || '!'\n"
-             "      postgresql: UPDATE item SET name = name || '!'\n"
+             "      postgresql: UPDATE item SET name = name || '!' -- mark every row\n"
              "downgrade:\n"
-             "  - sql: UPDATE item SET name = substr(name, 1, length(name) - 1)\n"
+             "  - sql: \"UPDATE item SET name = substr(name, 1, length(name) - 1)\\n"
+             "-- and take the mark off\"\n"
              "  - rename_table: {name: person, new_name: owner}\n"
              "  - alter_column: {table: item, name: remark, new_name: note}\n",
              base);
@@ -458,6 +459,21 @@ START_TEST(migrate_hand_written_renames_and_sql)
                      1);
     ck_assert_int_eq(th_int(db, "SELECT count(*) FROM person"), 0);
     TH_MOK(m, strata_migrations_downgrade(m, db, "-1"));
+    assert_schema(db, a);
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM item WHERE note = 'nb' AND name = 'b'"), 1);
+    /* Offline, the same: an operation ending in a comment keeps the
+     * statement after it apart. */
+    char range[64], *sql;
+    snprintf(range, sizeof range, "%s:head", base);
+    TH_MOK(m, strata_migrations_upgrade_sql(m, strata_db_driver(db), range, &sql));
+    th_exec(db, sql);
+    strata_free(sql);
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM item WHERE remark = 'nb' AND name = 'b!'"),
+                     1);
+    snprintf(range, sizeof range, "head:%s", base);
+    TH_MOK(m, strata_migrations_downgrade_sql(m, strata_db_driver(db), range, &sql));
+    th_exec(db, sql);
+    strata_free(sql);
     assert_schema(db, a);
     ck_assert_int_eq(th_int(db, "SELECT count(*) FROM item WHERE note = 'nb' AND name = 'b'"), 1);
     strata_free(base);
