@@ -567,6 +567,16 @@ int strata__mig_write_revision(strata_migrations *m, strata__revision *r,
         return strata__mig_error(m, STRATA_E_MISUSE,
                                  "an embedded repository cannot take new revisions");
     }
+    /* The file is YAML, which is UTF-8: with another message it would not
+     * load, and every command after it would fail. */
+    ptrdiff_t bad = strata__utf8_invalid_at((const unsigned char *)r->message, strlen(r->message));
+    if (bad >= 0) {
+        strata__revision_free(r);
+        return strata__mig_error(m, STRATA_E_MISUSE,
+                                 "the revision's message is not valid UTF-8 (at byte %td): no "
+                                 "file written",
+                                 bad);
+    }
     char slug[48], name[80];
     slugify(slug, sizeof slug, r->message);
     snprintf(name, sizeof name, "versions/%s%s%s.yaml", r->id, *slug ? "_" : "", slug);

@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "strata/common.h"
@@ -89,6 +90,9 @@ const strata_driver *strata__url_driver(const strata_url *url);
  * by ***, longest match first.  Returns a new string (caller frees), NULL
  * when out of memory. */
 char *strata__scrub(const char *text, char *const *secrets, size_t n);
+/* Offset of the first byte that breaks UTF-8, or -1 when `s` is valid
+ * (stmt.c). */
+ptrdiff_t strata__utf8_invalid_at(const unsigned char *s, size_t n);
 /* SQL with the string literal after each PASSWORD keyword (CREATE / ALTER
  * ROLE ... PASSWORD '...', E'...' or $$...$$) replaced by '***', for an
  * echo line or a message (echo.c). */

@@ -437,8 +437,7 @@ int strata_stmt_bind_timestamp(strata_stmt *st, int index, strata_timestamp ts)
     return STRATA_OK;
 }
 
-/* Offset of the first byte that breaks UTF-8, or -1 when `s` is valid. */
-static ptrdiff_t utf8_invalid_at(const unsigned char *s, size_t n)
+ptrdiff_t strata__utf8_invalid_at(const unsigned char *s, size_t n)
 {
     size_t i = 0;
     while (i < n) {
@@ -494,7 +493,7 @@ static int bind_text(strata_stmt *st, int index, const char *text, ptrdiff_t len
         return strata__db_error(st->db, STRATA_E_DATA,
                                 "parameter %d: text contains a NUL byte (bind it as a blob)",
                                 index);
-    ptrdiff_t bad = utf8_invalid_at((const unsigned char *)text, n);
+    ptrdiff_t bad = strata__utf8_invalid_at((const unsigned char *)text, n);
     if (bad >= 0)
         return strata__db_error(st->db, STRATA_E_DATA,
                                 "parameter %d: text is not valid UTF-8 (at byte %td)", index, bad);

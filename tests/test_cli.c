@@ -159,6 +159,11 @@ START_TEST(cli_commands_end_to_end)
     /* Failures: 1. */
     EXPECT(run_url("db upgrade nope"), 1, "Can't locate revision identified by 'nope'");
     EXPECT(run("db history -d elsewhere"), 1, "not a migrations repository");
+    /* A message the file's YAML cannot hold writes no file, and the
+     * repository keeps working. */
+    EXPECT(run("db revision -m \"$(printf '\\303\\050 bad')\""), 1,
+           "message is not valid UTF-8 (at byte 0): no file written");
+    EXPECT(run("db heads"), 0, "(head)");
     /* A URL put where a command, an option or a target goes: named
      * without its password. */
     static const char *const misplaced[] = {
