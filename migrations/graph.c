@@ -85,6 +85,26 @@ int strata__graph_build(strata_migrations *m)
                 p->children[p->nchildren++] = i;
             }
         }
+        /* A merge's parents are branches: one that is an ancestor of
+         * another would be left twice by a downgrade through the merge. */
+        bool *set = rc == STRATA_OK ? calloc((size_t)n + 1, sizeof *set) : NULL;
+        if (rc == STRATA_OK && !set)
+            rc = strata__mig_error(m, STRATA_E_NOMEM, "out of memory");
+        for (int i = 0; rc == STRATA_OK && i < n; i++) {
+            const strata__revision *r = m->revs[i];
+            for (int a = 0; rc == STRATA_OK && r->ndown > 1 && a < r->ndown; a++) {
+                memset(set, 0, (size_t)n * sizeof *set);
+                strata__graph_ancestors(m, strata__mig_find(m, r->down[a]), set);
+                for (int b = 0; rc == STRATA_OK && b < r->ndown; b++)
+                    if (b != a && set[strata__mig_find(m, r->down[b])])
+                        rc = strata__mig_error(m, STRATA_E_MIGRATION,
+                                               "%s: down_revision names %s, which %s descends "
+                                               "from already: a merge's parents are heads of "
+                                               "their branches",
+                                               r->file, r->down[b], r->down[a]);
+            }
+        }
+        free(set);
     }
     for (int i = 0; down && i < n; i++)
         free(down[i]);

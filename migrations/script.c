@@ -795,6 +795,9 @@ static int parse_down(yctx *y, const yaml_node_t *n, strata__revision *r)
             return STRATA_E_MIGRATION;
         if (!is_rev_id(v))
             return yerr(y, one, "down_revision '%s' is not a revision id (12 hex digits)", v);
+        for (int k = 0; k < r->ndown; k++)
+            if (!strcmp(r->down[k], v))
+                return yerr(y, one, "down_revision names '%s' twice", v);
         if (!(r->down[r->ndown++] = strata__strdup(v)))
             return strata__mig_error(y->m, STRATA_E_NOMEM, "out of memory");
     }

@@ -1138,6 +1138,28 @@ START_TEST(migrate_more_bad_files_name_the_place)
              REV "upgrade:\n  - create_table: {name: t, columns: [{name: id, type: integer}], "
                  "indexes: [{name: i, columns: [nope]}]}\n",
              "index-col.yaml:4:77: index: index of table t: no column nope");
+    bad_file("down-twice", "revision: 00000000000a\ndown_revision: [00000000000b, 00000000000b]\n",
+             "down-twice.yaml:2:31: down_revision names '00000000000b' twice");
+    /* A merge whose parent is an ancestor of its other parent. */
+    char dir[600], path[700];
+    snprintf(dir, sizeof dir, "%s/bad-redundant", th_tmpdir());
+    th_lines out = {""};
+    strata_migrations *m = repo_init_at(dir, &out);
+    strata_migrations_free(m);
+    static const char *const files[][2] = {
+        {"a", "revision: 00000000000a\ndown_revision: null\n"},
+        {"b", "revision: 00000000000b\ndown_revision: 00000000000a\n"},
+        {"c", "revision: 00000000000c\ndown_revision: [00000000000b, 00000000000a]\n"}};
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/versions/%s.yaml", dir, files[i][0]);
+        write_text(path, files[i][1]);
+    }
+    ck_assert_int_eq(strata_migrations_open(&m, dir), STRATA_E_MIGRATION);
+    ck_assert_msg(strstr(strata_migrations_errmsg(m),
+                         "c.yaml: down_revision names 00000000000a, which 00000000000b descends "
+                         "from already"),
+                  "%s", strata_migrations_errmsg(m));
+    strata_migrations_free(m);
 }
 END_TEST
 
