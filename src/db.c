@@ -14,6 +14,7 @@
  * statement is finalized or the last session freed (as sqlite3_close_v2
  * does), so a late finalize or strata_session_free is safe.
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -165,6 +166,13 @@ int strata__db_usable(strata_db *db) { return strata__db_usable_by(db, NULL); }
  * PostgreSQL's rule, so a program cannot commit half of what it meant. */
 int strata__db_check_tx(strata_db *db)
 {
+    if (db->raw_tx_failed && strata__drv_in_transaction(db) != 1)
+        db->raw_tx_failed = false; /* that transaction is over */
+    if (db->raw_tx_failed)
+        return strata_driver_error(db, STRATA_E_TX_ABORTED, "25P02", 0,
+                                   "the transaction (begun with SQL) is aborted by an earlier "
+                                   "error: roll it back (ROLLBACK, or ROLLBACK TO a savepoint) "
+                                   "first");
     if (!db->tx_failed)
         return STRATA_OK;
     return strata_driver_error(db, STRATA_E_TX_ABORTED, "25P02", 0,
@@ -176,6 +184,9 @@ void strata__db_note_failure(strata_db *db)
 {
     if (db->in_tx && db->errcode != STRATA_E_TX_ABORTED)
         db->tx_failed = true;
+    /* A transaction begun by raw SQL gets the same rule. */
+    if (!db->in_tx && db->errcode != STRATA_E_TX_ABORTED && strata__drv_in_transaction(db) == 1)
+        db->raw_tx_failed = true;
     /* SQLite rolls the whole transaction back by itself after some errors
      * (out of memory, disk full): the transaction is failed all the same,
      * and the rollback the caller owes finds nothing left to undo. */
@@ -194,6 +205,54 @@ static int db_run(strata_db *db, const char *sql)
     return rc;
 }
 
+/* Whether the SQL text at p starts with `word` (case aside), as a word. */
+static bool word_at(const char *p, const char *word)
+{
+    size_t n = strlen(word);
+    return !strncasecmp(p, word, n) && !(isalnum((unsigned char)p[n]) || p[n] == '_');
+}
+
+/* Where the last statement of sql starts. */
+static const char *last_statement(const char *sql)
+{
+    size_t n = strlen(sql);
+    while (n && (isspace((unsigned char)sql[n - 1]) || sql[n - 1] == ';'))
+        n--;
+    size_t at = n;
+    while (at && sql[at - 1] != ';')
+        at--;
+    while (at < n && isspace((unsigned char)sql[at]))
+        at++;
+    return sql + at;
+}
+
+/* Raw SQL in a transaction it began itself, after a statement there
+ * failed: a ROLLBACK (or ROLLBACK TO) runs, and a COMMIT rolls back and
+ * says so, as PostgreSQL does; anything else is refused (check_tx). */
+static int run_in_failed_raw_tx(strata_db *db, const char *sql)
+{
+    const char *s = sql;
+    while (isspace((unsigned char)*s))
+        s++;
+    if (word_at(s, "rollback") || word_at(s, "abort")) {
+        int rc = db_run(db, sql);
+        if (rc == STRATA_OK)
+            db->raw_tx_failed = false;
+        return rc;
+    }
+    const char *last = last_statement(sql);
+    if (!word_at(last, "commit") && !word_at(last, "end"))
+        return strata__db_check_tx(db);
+    strata__echo_stmt(db, sql, NULL, 0);
+    int rc = strata__drv_rollback(db);
+    db->raw_tx_failed = false;
+    if (rc != STRATA_OK)
+        return rc;
+    return strata_driver_error(db, STRATA_E_TX_ABORTED, "25P02", 0,
+                               "the transaction had failed earlier and was rolled back instead "
+                               "of committed");
+}
+
 int strata_db_exec(strata_db *db, const char *sql)
 {
     STRATA__CONFINE(db, STRATA_E_MISUSE);
@@ -202,6 +261,8 @@ int strata_db_exec(strata_db *db, const char *sql)
         return rc;
     if (!sql)
         return strata__db_error(db, STRATA_E_MISUSE, "strata_db_exec: SQL is NULL");
+    if (db->raw_tx_failed && strata__drv_in_transaction(db) == 1)
+        return run_in_failed_raw_tx(db, sql);
     if ((rc = strata__db_check_tx(db)))
         return rc;
     return db_run(db, sql);

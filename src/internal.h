@@ -191,6 +191,7 @@ struct strata_db {
     bool tx_stuck; /* broken because a ROLLBACK could not run: strata_db_rollback tries again */
     bool in_tx;
     bool tx_failed;         /* a statement failed in the transaction: only rollback works */
+    bool raw_tx_failed;     /* the same in a transaction begun by raw SQL (db.c) */
     bool engine_ended_tx;   /* ...and the engine rolled it back by itself (SQLite) */
     bool tx_from_savepoint; /* the transaction was begun by the first savepoint */
     uint64_t tx_serial;     /* counts transactions begun: names the one open now */

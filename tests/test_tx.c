@@ -112,6 +112,38 @@ START_TEST(tx_error_aborts_transaction)
 }
 END_TEST
 
+/* The same with the transaction begun and ended by raw SQL: the COMMIT
+ * after a failure never reports success (PostgreSQL answers it with
+ * "ROLLBACK"), and nothing of the transaction is kept. */
+START_TEST(tx_raw_commit_after_an_error_is_refused)
+{
+    strata_db *db = th_open();
+    table(db);
+    th_exec(db, "BEGIN");
+    insert(db, 1, STRATA_DONE);
+    insert(db, 1, STRATA_E_UNIQUE);
+    th_rc(db, strata_db_exec(db, "COMMIT"), STRATA_E_TX_ABORTED);
+    ck_assert(!strata_db_in_transaction(db));
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM t"), 0);
+    th_exec(db, "BEGIN");
+    insert(db, 2, STRATA_DONE);
+    th_exec(db, "end;"); /* without a failure: committed */
+    ck_assert_int_eq(th_int(db, "SELECT sum(id) FROM t"), 2);
+    /* Nothing else runs there until a rollback, to a savepoint too. */
+    th_exec(db, "BEGIN");
+    insert(db, 3, STRATA_DONE);
+    th_exec(db, "SAVEPOINT s");
+    insert(db, 3, STRATA_E_UNIQUE);
+    insert(db, 4, STRATA_E_TX_ABORTED);
+    th_rc(db, strata_db_exec(db, "SELECT 1"), STRATA_E_TX_ABORTED);
+    th_exec(db, "ROLLBACK TO SAVEPOINT s");
+    insert(db, 4, STRATA_DONE);
+    th_exec(db, "COMMIT");
+    ck_assert_int_eq(th_int(db, "SELECT sum(id) FROM t"), 9);
+    strata_db_close(db);
+}
+END_TEST
+
 START_TEST(tx_savepoint_without_transaction)
 {
     strata_db *db = th_open();
@@ -168,6 +200,7 @@ static void add(TCase *tc, th_engine e)
     tcase_add_test(tc, tx_nested_savepoints);
     tcase_add_test(tc, tx_savepoint_recovers_from_error);
     tcase_add_test(tc, tx_error_aborts_transaction);
+    tcase_add_test(tc, tx_raw_commit_after_an_error_is_refused);
     tcase_add_test(tc, tx_savepoint_without_transaction);
     tcase_add_test(tc, tx_failed_commit_ends_transaction);
     /* Reopening a private in-memory database gives a new, empty one. */
