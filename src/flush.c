@@ -265,6 +265,7 @@ static int insert_bind(strata_stmt *st, size_t i, void *ctx)
 }
 
 static int chunk_received(insert_run *r, size_t c);
+static int insert_place(strata_session *s, insert_run *r, size_t c);
 static int now_inserted(strata_session *s, strata__minfo *mi, strata_object *o);
 
 static int insert_row(strata_stmt *st, size_t i, void *ctx)
@@ -274,6 +275,11 @@ static int insert_row(strata_stmt *st, size_t i, void *ctx)
     if (r->got[c] == chunk_rows(r, c))
         return strata__db_error(r->s->db, STRATA_E_ERROR,
                                 "the INSERT returned more rows than it was given");
+    /* The first row of a chunk while the one before is not whole (a
+     * trigger that skipped a row): said, before its rows are written
+     * over. */
+    if (r->got[c] == 0 && r->done < c * r->per)
+        return insert_place(r->s, r, r->done / r->per);
     size_t at = r->got[c];
     returned *row = &r->rv[at];
     row->cells = &r->cells[at * (size_t)r->nret]; /* received: its cells to free */
@@ -360,6 +366,15 @@ static returned *row_of(const insert_run *r, strata_object *o, returned *rows, s
     return NULL;
 }
 
+/* Whether returned column k is one of the key's. */
+static bool is_key_column(const insert_run *r, int k)
+{
+    for (int j = 0; j < r->mi->npk; j++)
+        if (r->keypos[j] == k)
+            return true;
+    return false;
+}
+
 /* Give each object of chunk c its returned values. */
 static int insert_place(strata_session *s, insert_run *r, size_t c)
 {
@@ -386,7 +401,8 @@ static int insert_place(strata_session *s, insert_run *r, size_t c)
                                          "the INSERT of %s returned no row for an object's key",
                                          r->mi->m->name);
         for (int k = 0; k < r->nret && rc == STRATA_OK; k++)
-            rc = strata__set_field(objs[i], r->retf[k], &row->cells[k]);
+            if (r->db_key || !is_key_column(r, k)) /* a key given: the row's, matched on it */
+                rc = strata__set_field(objs[i], r->retf[k], &row->cells[k]);
     }
     return rc;
 }
