@@ -66,6 +66,8 @@ int strata_session_new(strata_session **out, strata_db *db)
     if (!db)
         return STRATA_E_MISUSE;
     STRATA__CONFINE(db, STRATA_E_MISUSE);
+    if (db->closed)
+        return strata__db_error(db, STRATA_E_MISUSE, "the connection is closed");
     strata_session *s = calloc(1, sizeof *s);
     if (!s)
         return strata__db_error(db, STRATA_E_NOMEM, "out of memory for a session");
@@ -992,25 +994,7 @@ static int select_by_key(strata_session *s, strata__minfo *mi, const strata__key
     return rc;
 }
 
-/* Whether a persistent object of mi holds key in its fields but another
- * in its row: a key the program changed in memory, which a flush writes. */
-static bool key_moved_to(strata_session *s, const strata__minfo *mi, const strata__key key)
-{
-    for (size_t i = 0; i < s->nobjs; i++) {
-        strata_object *o = s->objs[i];
-        if (o->priv->mi != mi || o->priv->state != OBJ_PERSISTENT || !o->priv->loaded)
-            continue;
-        strata__cell cells[STRATA__MAX_KEY];
-        strata__key now, was;
-        strata__fields_key(o, cells, now);
-        strata__object_key(o, was);
-        if (strata__key_eq(mi, now, key) && !strata__key_eq(mi, now, was))
-            return true;
-    }
-    return false;
-}
-
-static int get_once(strata_session *s, strata__minfo *mi, const strata__key key, void *out)
+static int get_by_key(strata_session *s, strata__minfo *mi, const strata__key key, void *out)
 {
     /* Within one transaction the identity map answers without SQL.  An
      * object from an earlier transaction is read again (and refreshed in
@@ -1072,18 +1056,6 @@ static int get_once(strata_session *s, strata__minfo *mi, const strata__key key,
         rc = STRATA_E_NOT_FOUND;
     if (rc == STRATA_OK)
         *(void **)out = found;
-    return rc;
-}
-
-static int get_by_key(strata_session *s, strata__minfo *mi, const strata__key key, void *out)
-{
-    int rc = get_once(s, mi, key, out);
-    /* No row has the key, but an object was given it in memory: as a
-     * query would, the get writes that change first, then reads again.
-     * Only on this miss, so a loop of gets compares nothing. */
-    if (rc == STRATA_E_NOT_FOUND && key_moved_to(s, mi, key) &&
-        (rc = strata_session_flush(s)) == STRATA_OK)
-        rc = get_once(s, mi, key, out);
     return rc;
 }
 

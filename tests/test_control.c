@@ -198,11 +198,13 @@ END_TEST
  * statement, dropped from the queue with the connection, never runs. */
 START_TEST(control_timeout_of_a_statement_queued_in_a_pooler)
 {
-    char url[1200];
+    char url[1200], table[64], sql[256];
     snprintf(url, sizeof url, "%s?prepared_statements=false", th_pgbouncer_url("pool2"));
+    snprintf(table, sizeof table, "strata_queued_%ld", (long)getpid());
     strata_db *h[2], *db = th_open_url(url);
-    th_exec(db, "DROP TABLE IF EXISTS queued");
-    th_exec(db, "CREATE TABLE queued (id INTEGER)");
+    snprintf(sql, sizeof sql, "DROP TABLE IF EXISTS %s; CREATE TABLE %s (id INTEGER)", table,
+             table);
+    th_exec(db, sql);
     for (int i = 0; i < 2; i++) { /* the pool's two server connections */
         h[i] = th_open_url(url);
         th_rc(h[i], strata_db_begin(h[i]), STRATA_OK);
@@ -211,7 +213,8 @@ START_TEST(control_timeout_of_a_statement_queued_in_a_pooler)
     th_rc(db, strata_db_set_statement_timeout(db, 300), STRATA_OK);
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    int rc = strata_db_exec(db, "INSERT INTO queued VALUES (1)");
+    snprintf(sql, sizeof sql, "INSERT INTO %s VALUES (1)", table);
+    int rc = strata_db_exec(db, sql);
     double took = seconds_since(&t0);
     th_rc(db, rc, STRATA_E_CONNECTION_LOST);
     ck_assert_double_ge(took, 5.0); /* the timeout, then the cancel's grace */
@@ -223,8 +226,10 @@ START_TEST(control_timeout_of_a_statement_queued_in_a_pooler)
         strata_db_close(h[i]);
     }
     db = th_open_url(url);
-    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM queued"), 0);
-    th_exec(db, "DROP TABLE queued");
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM %s", table);
+    ck_assert_int_eq(th_int(db, sql), 0);
+    snprintf(sql, sizeof sql, "DROP TABLE %s", table);
+    th_exec(db, sql);
     strata_db_close(db);
 }
 END_TEST

@@ -236,10 +236,11 @@ STRATA_API const char *strata_model_table(const strata_model *m, char *buf, size
 
 /**
  * A unit of work on `db`.  Free the session before closing the handle;
- * closed first, the handle rolls back its transaction (objects the session
- * committed into it go back), the session refuses work with
- * STRATA_E_MISUSE, and the handle's memory goes with the last session
- * freed.  The session begins a
+ * closed first, the handle rolls back its transaction (objects a session
+ * committed into the program's transaction go back at once; a session's
+ * own flushed objects at its strata_session_rollback), the session
+ * refuses other work with STRATA_E_MISUSE, and the handle's memory goes
+ * with the last session freed.  The session begins a
  * transaction on its first statement when none is open; commit and
  * rollback end it.  Caller frees with strata_session_free(), which rolls
  * back what was not committed and frees every object.
