@@ -707,6 +707,7 @@ int strata_diff_apply(const strata_diff *d, strata_db *db)
     bool own_tx = !strata_db_in_transaction(db);
     bool fk_off = false;
     int64_t fk_on = 0;
+    void *kept = NULL; /* what a rebuild under way makes again after it */
     if (pauses && (p.rebuild || p.drop) &&
         (rc = query_int(db, r.dl->fk_enabled_sql, &fk_on)) != STRATA_OK)
         goto out;
@@ -730,7 +731,17 @@ int strata_diff_apply(const strata_diff *d, strata_db *db)
     if (own_tx && (rc = strata_db_begin(db)) != STRATA_OK)
         goto restore;
     for (int i = 0; i < p.n; i++) {
-        if ((rc = strata_db_exec(db, p.v[i].sql)) == STRATA_OK)
+        if (p.v[i].rebuilt && r.dl->rebuild_keep &&
+            (rc = r.dl->rebuild_keep(db, p.v[i].rebuilt, &kept)) != STRATA_OK) {
+            strata__db_error_context(db, "rebuilding table %s", p.v[i].rebuilt);
+            goto rollback;
+        }
+        rc = strata_db_exec(db, p.v[i].sql);
+        if (kept && rc == STRATA_OK) {
+            rc = r.dl->rebuild_restore(db, kept, true);
+            kept = NULL;
+        }
+        if (rc == STRATA_OK)
             continue;
         strata__sb what;
         strata__sb_init(&what);
@@ -765,6 +776,8 @@ rollback:
         strata__error_put_back(&s, db, NULL);
     }
 restore:
+    if (kept) /* the rebuild failed: nothing to make again */
+        r.dl->rebuild_restore(db, kept, false);
     if (fk_off) {
         strata__kept_error s;
         strata__error_keep(&s, db);

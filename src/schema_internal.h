@@ -327,6 +327,15 @@ typedef struct strata__dialect {
     const char *fk_pause_sql;
     const char *fk_resume_sql;
     int (*fk_verify)(strata_db *db, const char *table);
+    /* Around a table rebuild (engines that rebuild tables): rebuild_keep
+     * saves in *kept what dropping `table` takes with it and the rebuild
+     * does not make again from the schema (its triggers, indexes the
+     * schema cannot describe), or refuses the rebuild, naming what it
+     * would lose that cannot be made again; rebuild_restore makes the
+     * saved objects again when `remake` (each one the rebuild left
+     * missing) and frees *kept.  Both NULL: nothing is kept. */
+    int (*rebuild_keep)(strata_db *db, const char *table, void **kept);
+    int (*rebuild_restore)(strata_db *db, void *kept, bool remake);
 
     /* ---- SQL the ORM writes ---- */
     /* The case-insensitive LIKE operator ("ILIKE"); NULL: the core writes

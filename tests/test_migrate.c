@@ -687,6 +687,87 @@ START_TEST(migrate_a_failed_sql_operation_is_named_without_its_password)
 }
 END_TEST
 
+/* A change SQLite makes by rebuilding the table keeps what the schema
+ * does not describe: the table's triggers, its indexes on expressions,
+ * and views that name it; a table whose definition says more than the
+ * schema can (AUTOINCREMENT) is refused, not rebuilt without it. */
+START_TEST(migrate_a_rebuild_keeps_triggers_views_and_expression_indexes)
+{
+    strata_db *db = th_open();
+    char dir[512], path[700];
+    snprintf(dir, sizeof dir, "%s/rebuild-keeps", th_tmpdir());
+    th_lines out = {""};
+    strata_migrations *m = repo_init_at(dir, &out);
+    strata_migrations_free(m);
+    snprintf(path, sizeof path, "%s/versions/0000000000c1_base.yaml", dir);
+    write_text(path,
+               "revision: 0000000000c1\n"
+               "down_revision: ~\n"
+               "message: base\n"
+               "upgrade:\n"
+               "  - create_table:\n"
+               "      name: parent\n"
+               "      columns:\n"
+               "        - {name: id, type: integer, primary_key: true}\n"
+               "        - {name: name, type: string(10)}\n"
+               "  - create_table:\n"
+               "      name: audit\n"
+               "      columns:\n"
+               "        - {name: what, type: string(80), primary_key: true}\n"
+               "  - sql:\n"
+               "      sqlite: CREATE TRIGGER trg_parent AFTER INSERT ON parent BEGIN INSERT INTO "
+               "audit (what) VALUES (NEW.name); END\n"
+               "      postgresql: CREATE OR REPLACE FUNCTION trg_parent_fn() RETURNS trigger "
+               "LANGUAGE plpgsql AS $$ BEGIN INSERT INTO audit (what) VALUES (NEW.name); RETURN "
+               "NEW; END $$; CREATE TRIGGER trg_parent AFTER INSERT ON parent FOR EACH ROW "
+               "EXECUTE FUNCTION trg_parent_fn()\n"
+               "  - sql: CREATE VIEW v_parent AS SELECT id FROM parent\n"
+               "  - sql: CREATE INDEX ix_parent_lower ON parent (lower(name))\n"
+               "downgrade: []\n");
+    snprintf(path, sizeof path, "%s/versions/0000000000c2_wider.yaml", dir);
+    write_text(path, "revision: 0000000000c2\n"
+                     "down_revision: 0000000000c1\n"
+                     "message: wider\n"
+                     "upgrade:\n"
+                     "  - alter_column: {table: parent, name: name, type: string(80)}\n"
+                     "downgrade: []\n");
+    if (!th_is_pg()) {
+        snprintf(path, sizeof path, "%s/versions/0000000000c3_counted.yaml", dir);
+        write_text(path, "revision: 0000000000c3\n"
+                         "down_revision: 0000000000c2\n"
+                         "message: counted\n"
+                         "upgrade:\n"
+                         "  - alter_column: {table: counted, name: n, nullable: false}\n"
+                         "downgrade: []\n");
+        th_exec(db, "CREATE TABLE counted (id INTEGER PRIMARY KEY AUTOINCREMENT, n TEXT)");
+    }
+    m = repo_open(dir, &out);
+    TH_MOK(m, strata_migrations_upgrade(m, db, "0000000000c2"));
+    th_exec(db, "INSERT INTO parent (id, name) VALUES (1, 'a name longer than ten')");
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM audit"), 1);
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM v_parent"), 1);
+    ck_assert_int_eq(th_int(db, th_is_pg() ? "SELECT count(*) FROM pg_indexes WHERE "
+                                             "indexname = 'ix_parent_lower' AND "
+                                             "schemaname = current_schema()"
+                                           : "SELECT count(*) FROM sqlite_master WHERE "
+                                             "name = 'ix_parent_lower'"),
+                     1);
+    if (!th_is_pg()) {
+        ck_assert_int_eq(strata_migrations_upgrade(m, db, "head"), STRATA_E_UNSUPPORTED);
+        ck_assert_msg(strstr(strata_migrations_errmsg(m), "table counted has AUTOINCREMENT"), "%s",
+                      strata_migrations_errmsg(m));
+        th_exec(db, "INSERT INTO counted (n) VALUES (NULL)"); /* the column as it was */
+        th_exec(db, "DROP TABLE counted");
+    }
+    th_exec(db, "DROP VIEW v_parent");
+    th_exec(db, "DROP TABLE parent");
+    th_exec(db, "DROP TABLE audit");
+    th_exec(db, "DROP TABLE strata_version");
+    strata_migrations_free(m);
+    strata_db_close(db);
+}
+END_TEST
+
 /* ---- every operation of the file format, written by hand --------------- */
 
 static const char every_op_a[] =
@@ -1818,6 +1899,7 @@ static void add(TCase *tc, th_engine e)
     tcase_add_test(tc, migrate_hand_written_renames_and_sql);
     tcase_add_test(tc, migrate_foreign_keys_stay_on);
     tcase_add_test(tc, migrate_a_dangling_reference_is_refused_on_every_path);
+    tcase_add_test(tc, migrate_a_rebuild_keeps_triggers_views_and_expression_indexes);
     tcase_add_test(tc, migrate_a_failed_sql_operation_is_named_without_its_password);
     tcase_add_test(tc, migrate_every_operation_by_hand);
     tcase_add_test(tc, migrate_failure_halfway_resumes);

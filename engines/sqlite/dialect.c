@@ -768,6 +768,143 @@ static int sq_introspect(strata_metadata *md, strata_db *db, const char *const *
     return rc;
 }
 
+/* ---- around a table rebuild -------------------------------------------- */
+
+/* What DROP TABLE takes with a table and the rebuild does not make again:
+ * its triggers and its indexes on expressions, which the schema cannot
+ * describe, as sqlite_master keeps their SQL.  (Indexes the schema
+ * describes are the rebuild's: one the revision drops stays dropped.) */
+typedef struct kept_objects {
+    int n;
+    char **type, **name, **sql;
+} kept_objects;
+
+static void kept_free(kept_objects *k)
+{
+    for (int i = 0; k && i < k->n; i++)
+        free(k->type[i]), free(k->name[i]), free(k->sql[i]);
+    if (k)
+        free(k->type), free(k->name), free(k->sql);
+    free(k);
+}
+
+/* Whether the word w (case aside) stands in text outside quotes. */
+static bool has_word(const char *text, const char *w)
+{
+    size_t n = strlen(w);
+    char quote = 0;
+    for (const char *p = text; *p; p++) {
+        if (quote) {
+            quote = *p == quote ? 0 : quote;
+        } else if (*p == '\'' || *p == '"' || *p == '`' || *p == '[') {
+            quote = *p == '[' ? ']' : *p;
+        } else if (!strncasecmp(p, w, n) && (p == text || !(isalnum((unsigned char)p[-1]) || p[-1] == '_')) &&
+                   !(isalnum((unsigned char)p[n]) || p[n] == '_')) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static int sq_rebuild_keep(strata_db *db, const char *table, void **out)
+{
+    *out = NULL;
+    kept_objects *k = calloc(1, sizeof *k);
+    strata_stmt *st = NULL;
+    int rc = k ? strata_stmt_prepare(&st, db,
+                                     "SELECT type, name, sql FROM sqlite_master AS m WHERE tbl_name = ? "
+                                     "AND sql IS NOT NULL AND (type IN ('table', 'trigger') OR "
+                                     "(type = 'index' AND EXISTS (SELECT 1 FROM "
+                                     "pragma_index_xinfo(m.name) WHERE cid = -2))) ORDER BY rowid")
+               : STRATA_E_NOMEM;
+    if (rc == STRATA_OK)
+        rc = strata_stmt_bind_text(st, 1, table, -1);
+    while (rc == STRATA_OK && (rc = strata_stmt_step(st)) == STRATA_ROW) {
+        const char *type = NULL, *name = NULL, *sql = NULL;
+        rc = strata_stmt_column_text(st, 0, &type, NULL);
+        if (rc == STRATA_OK)
+            rc = strata_stmt_column_text(st, 1, &name, NULL);
+        if (rc == STRATA_OK)
+            rc = strata_stmt_column_text(st, 2, &sql, NULL);
+        if (rc != STRATA_OK)
+            break;
+        if (!strcmp(type, "table")) {
+            /* What a column or the table says that the schema has no word
+             * for: the rebuild would drop it silently. */
+            const char *lost = has_word(sql, "autoincrement") ? "AUTOINCREMENT (keys never used again)"
+                               : has_word(sql, "collate")     ? "a COLLATE clause"
+                                                              : NULL;
+            if (lost)
+                rc = strata__db_error(db, STRATA_E_UNSUPPORTED,
+                                      "table %s has %s, which strata's schema does not describe: "
+                                      "a rebuild would drop it; make this change with an sql "
+                                      "operation instead",
+                                      table, lost);
+            continue;
+        }
+        if (strcmp(type, "trigger") && strcmp(type, "index"))
+            continue;
+        char **t = realloc(k->type, (size_t)(k->n + 1) * sizeof *t);
+        if (t)
+            k->type = t;
+        char **nm = realloc(k->name, (size_t)(k->n + 1) * sizeof *nm);
+        if (nm)
+            k->name = nm;
+        char **sq = realloc(k->sql, (size_t)(k->n + 1) * sizeof *sq);
+        if (sq)
+            k->sql = sq;
+        if (!t || !nm || !sq) {
+            rc = STRATA_E_NOMEM;
+            break;
+        }
+        k->type[k->n] = strata__strdup(type);
+        k->name[k->n] = strata__strdup(name);
+        k->sql[k->n] = strata__strdup(sql);
+        k->n++;
+        if (!k->type[k->n - 1] || !k->name[k->n - 1] || !k->sql[k->n - 1])
+            rc = STRATA_E_NOMEM;
+    }
+    strata_stmt_finalize(st);
+    if (rc == STRATA_DONE)
+        rc = STRATA_OK;
+    /* Views and other tables' triggers that name the table would make
+     * the rename that ends the rebuild fail while the table is away: the
+     * rename leaves them as they are, and the table is back after it. */
+    if (rc == STRATA_OK)
+        rc = strata_db_exec(db, "PRAGMA legacy_alter_table = ON");
+    if (rc != STRATA_OK) {
+        kept_free(k);
+        return rc == STRATA_E_NOMEM && !strata_is_error(strata_db_errcode(db))
+                   ? strata__db_error(db, rc, "out of memory")
+                   : rc;
+    }
+    *out = k;
+    return STRATA_OK;
+}
+
+static int sq_rebuild_restore(strata_db *db, void *kept, bool remake)
+{
+    kept_objects *k = kept;
+    /* Run even in a transaction a failure aborted: a pragma, no data. */
+    int rc = strata__drv_exec(db, "PRAGMA legacy_alter_table = OFF");
+    for (int i = 0; remake && rc == STRATA_OK && i < k->n; i++) {
+        strata_stmt *st = NULL;
+        int64_t there = 0;
+        rc = strata_stmt_prepare(&st, db,
+                                 "SELECT count(*) FROM sqlite_master WHERE type = ? AND name = ?");
+        if (rc == STRATA_OK && (rc = strata_stmt_bind_text(st, 1, k->type[i], -1)) == STRATA_OK &&
+            (rc = strata_stmt_bind_text(st, 2, k->name[i], -1)) == STRATA_OK &&
+            (rc = strata_stmt_step(st)) == STRATA_ROW)
+            rc = strata_stmt_column_int64(st, 0, &there);
+        strata_stmt_finalize(st);
+        if (rc == STRATA_OK && !there && (rc = strata_db_exec(db, k->sql[i])) != STRATA_OK)
+            strata__db_error_context(db, "making %s %s again after the rebuild", k->type[i],
+                                     k->name[i]);
+    }
+    kept_free(k);
+    return rc;
+}
+
 /* PRAGMA foreign_key_check: report the first dangling reference. */
 static int sq_fk_verify(strata_db *db, const char *table)
 {
@@ -863,6 +1000,8 @@ const strata__dialect strata__sqlite_dialect = {
     .fk_pause_sql = "PRAGMA foreign_keys=OFF",
     .fk_resume_sql = "PRAGMA foreign_keys=ON",
     .fk_verify = sq_fk_verify,
+    .rebuild_keep = sq_rebuild_keep,
+    .rebuild_restore = sq_rebuild_restore,
     .ilike = NULL, /* LIKE is case-insensitive for ASCII only: lower() on both sides */
     .limit_all = " LIMIT -1",
     .last_insert_id = "SELECT last_insert_rowid()",
