@@ -1694,9 +1694,11 @@ START_TEST(migrate_concurrent_upgrades_apply_once)
         snprintf(path, sizeof path, "%s/versions/0000000000c%d_step.yaml", repo_dir(), i);
         snprintf(text, sizeof text,
                  "revision: 0000000000c%d\ndown_revision: 0000000000c%d\nmessage: step\n"
-                 "upgrade:\n  - sql: INSERT INTO log (rev) VALUES ('c%d')\n"
+                 "upgrade:\n  - sql: INSERT INTO log (rev) VALUES ('c%d')\n%s"
                  "downgrade:\n  - sql: DELETE FROM log WHERE rev = 'c%d'\n",
-                 i, i - 1, i, i);
+                 i, i - 1, i,
+                 i == 2 ? "  - sql: {postgresql: SELECT pg_sleep(0.3), sqlite: SELECT 1}\n" : "",
+                 i);
         write_text(path, text);
     }
     /* The database exists before the deploys start, as it would. */
@@ -1705,6 +1707,21 @@ START_TEST(migrate_concurrent_upgrades_apply_once)
     ck_assert_int_eq(total, 4); /* each revision ran once, in one process or the other */
     ck_assert_int_eq(th_int(db, "SELECT count(*) FROM log"), 3);
     m = repo_open(repo_dir(), &out);
+    assert_current(m, db, "0000000000c4 (head)\n");
+    /* Again where transactions are serializable by default (PostgreSQL's
+     * default_transaction_isolation): the lock is taken before any
+     * snapshot, so the process that waited reads what the other committed
+     * and runs nothing again. */
+    TH_MOK(m, strata_migrations_downgrade(m, db, "base"));
+    char url[1400];
+    const char *opt = strstr(th_url(), "options=-c");
+    if (opt)
+        snprintf(url, sizeof url, "%.*soptions=-cdefault_transaction_isolation%%3Dserializable%%20%s",
+                 (int)(opt - th_url()), th_url(), opt + strlen("options="));
+    else
+        snprintf(url, sizeof url, "%s", th_url());
+    ck_assert_int_eq(upgrade_in_two_processes(url), 4);
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM log"), 3);
     assert_current(m, db, "0000000000c4 (head)\n");
     strata_migrations_free(m);
     strata_db_close(db);

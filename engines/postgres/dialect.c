@@ -544,7 +544,11 @@ const strata__dialect strata__postgres_dialect = {
     .now_forms = pg_now,
     .cast_operator = "::",
     .same_type = NULL,
-    .migration_begin = NULL,
+    /* Read committed whatever the database's default: the version table
+     * is read after the lock is taken, and must show what the run that
+     * held the lock committed (a snapshot of the lock's own statement
+     * would not). */
+    .migration_begin = "BEGIN ISOLATION LEVEL READ COMMITTED",
     .migration_lock = pg_migration_lock,
     .ilike = "ILIKE",
     .limit_all = NULL,
