@@ -144,6 +144,27 @@ START_TEST(tx_raw_commit_after_an_error_is_refused)
 }
 END_TEST
 
+/* Several statements in one exec, outside a transaction, are one
+ * transaction on every engine, as a PostgreSQL query's are: a failure in
+ * the last keeps none of them (sqlite3_exec alone commits each). */
+START_TEST(tx_statements_of_one_exec_go_together)
+{
+    strata_db *db = th_open();
+    table(db);
+    th_rc(db, strata_db_exec(db, "INSERT INTO t (id) VALUES (1); INSERT INTO t (id) VALUES (2);\n"
+                                 "-- the same key again\nINSERT INTO t (id) VALUES (1)"),
+          STRATA_E_UNIQUE);
+    ck_assert(!strata_db_in_transaction(db));
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM t"), 0);
+    /* A script that works is kept whole, a table it makes included. */
+    th_exec(db, "CREATE TABLE u (id INTEGER PRIMARY KEY); INSERT INTO u (id) VALUES (5); "
+                "INSERT INTO t (id) SELECT id FROM u; -- and a comment to end\n");
+    ck_assert_int_eq(th_int(db, "SELECT sum(id) FROM t"), 5);
+    ck_assert(!strata_db_in_transaction(db));
+    strata_db_close(db);
+}
+END_TEST
+
 START_TEST(tx_savepoint_without_transaction)
 {
     strata_db *db = th_open();
@@ -201,6 +222,7 @@ static void add(TCase *tc, th_engine e)
     tcase_add_test(tc, tx_savepoint_recovers_from_error);
     tcase_add_test(tc, tx_error_aborts_transaction);
     tcase_add_test(tc, tx_raw_commit_after_an_error_is_refused);
+    tcase_add_test(tc, tx_statements_of_one_exec_go_together);
     tcase_add_test(tc, tx_savepoint_without_transaction);
     tcase_add_test(tc, tx_failed_commit_ends_transaction);
     /* Reopening a private in-memory database gives a new, empty one. */

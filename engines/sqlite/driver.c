@@ -401,12 +401,97 @@ static void sq_close(strata_conn *conn)
     free(c);
 }
 
+/* p past white space and comments. */
+static const char *skip_space(const char *p)
+{
+    for (;;) {
+        while (isspace((unsigned char)*p))
+            p++;
+        if (p[0] == '-' && p[1] == '-') {
+            while (*p && *p != '\n')
+                p++;
+        } else if (p[0] == '/' && p[1] == '*') {
+            const char *end = strstr(p + 2, "*/");
+            p = end ? end + 2 : p + strlen(p);
+        } else {
+            return p;
+        }
+    }
+}
+
+/* Whether the statement at p (past its leading space) may run inside a
+ * transaction another statement began: not transaction control, and not
+ * a PRAGMA, VACUUM, ATTACH or DETACH, which act (or refuse) outside one. */
+static bool plain_statement(const char *p)
+{
+    static const char *const words[] = {"begin",  "commit", "end",    "rollback", "savepoint",
+                                        "release", "pragma", "vacuum", "attach",   "detach"};
+    for (size_t i = 0; i < sizeof words / sizeof *words; i++) {
+        size_t n = strlen(words[i]);
+        if (!strncasecmp(p, words[i], n) && !(isalnum((unsigned char)p[n]) || p[n] == '_'))
+            return false;
+    }
+    return true;
+}
+
+/* Whether (1) sql holds several statements, all plain: run outside a
+ * transaction, they go in one, as PostgreSQL runs the statements of one
+ * query, so that a failure in the third keeps none (sqlite3_exec alone
+ * commits each as it goes).  Statements end where SQLite says one is
+ * complete (a ; outside quotes, comments and a trigger's body).  -1: out
+ * of memory. */
+static int several_statements(const char *sql)
+{
+    const char *semi = strchr(sql, ';');
+    if (!semi || !*skip_space(semi + 1))
+        return 0; /* one statement (the common case) */
+    size_t len = strlen(sql);
+    char *buf = malloc(len + 1);
+    if (!buf)
+        return -1;
+    int n = 0;
+    bool plain = true;
+    size_t start = 0;
+    for (size_t i = 0; i < len && plain; i++) {
+        if (sql[i] != ';')
+            continue;
+        memcpy(buf, sql + start, i + 1 - start);
+        buf[i + 1 - start] = '\0';
+        if (!sqlite3_complete(buf))
+            continue;
+        const char *first = skip_space(buf);
+        if (*first != ';') {
+            plain = plain_statement(first);
+            n++;
+        }
+        start = i + 1;
+    }
+    const char *rest = skip_space(sql + start);
+    if (plain && *rest) {
+        plain = plain_statement(rest);
+        n++;
+    }
+    free(buf);
+    return plain && n > 1;
+}
+
 static int sq_exec(strata_conn *conn, const char *sql)
 {
     sqlite_conn *c = (sqlite_conn *)conn;
     start_clock(c);
-    if (sqlite3_exec(c->h, sql, NULL, NULL, NULL) != SQLITE_OK)
+    int several = sqlite3_get_autocommit(c->h) ? several_statements(sql) : 0;
+    if (several < 0)
+        return strata_driver_error(c->base.db, STRATA_E_NOMEM, "53200", 0, "out of memory");
+    bool wrap = several > 0;
+    if (wrap && sqlite3_exec(c->h, "SAVEPOINT strata_exec", NULL, NULL, NULL) != SQLITE_OK)
         return report(c);
+    if (sqlite3_exec(c->h, sql, NULL, NULL, NULL) != SQLITE_OK ||
+        (wrap && sqlite3_exec(c->h, "RELEASE strata_exec", NULL, NULL, NULL) != SQLITE_OK)) {
+        int rc = report(c);
+        if (wrap && !sqlite3_get_autocommit(c->h)) /* SQLite may have rolled back itself */
+            sqlite3_exec(c->h, "ROLLBACK TO strata_exec; RELEASE strata_exec", NULL, NULL, NULL);
+        return rc;
+    }
     return STRATA_OK;
 }
 
