@@ -13,6 +13,7 @@
  * schema, rendering.
  */
 #include <stdarg.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -630,6 +631,27 @@ static int op_drop_thing(yctx *y, const yaml_node_t *n, strata__mop *mop, strata
     return STRATA_OK;
 }
 
+/* The text of an sql operation: a null or blank one is a mistake in the
+ * file, not a statement ("null" would run as one). */
+static char *sql_text(yctx *y, const yaml_node_t *n, const char *what)
+{
+    if (is_null(n)) {
+        yerr(y, n, "%s is empty: give the statement", what);
+        return NULL;
+    }
+    const char *v = yscalar(y, n, what);
+    if (!v)
+        return NULL;
+    const char *p = v;
+    while (isspace((unsigned char)*p))
+        p++;
+    if (!*p) {
+        yerr(y, n, "%s is empty: give the statement", what);
+        return NULL;
+    }
+    return ydup(y, n, what);
+}
+
 static int op_sql(yctx *y, const yaml_node_t *n, strata__mop *mop)
 {
     mop->op.kind = STRATA_OP_SQL;
@@ -637,7 +659,7 @@ static int op_sql(yctx *y, const yaml_node_t *n, strata__mop *mop)
         if (!(mop->op.sql = calloc(1, sizeof *mop->op.sql)))
             return strata__mig_error(y->m, STRATA_E_NOMEM, "out of memory");
         mop->op.nsql = 1;
-        return (mop->op.sql[0].text = ydup(y, n, "sql")) ? STRATA_OK : STRATA_E_MIGRATION;
+        return (mop->op.sql[0].text = sql_text(y, n, "sql")) ? STRATA_OK : STRATA_E_MIGRATION;
     }
     /* "default", then one key per engine's dialect. */
     const char *keys[MAX_SQL_KEYS + 1] = {"default"};
@@ -668,7 +690,8 @@ static int op_sql(yctx *y, const yaml_node_t *n, strata__mop *mop)
         if (!v[i])
             continue;
         strata__sql_variant *s = &mop->op.sql[mop->op.nsql++];
-        if ((i && !(s->dialect = strata__strdup(keys[i]))) || !(s->text = ydup(y, v[i], keys[i])))
+        if ((i && !(s->dialect = strata__strdup(keys[i]))) ||
+            !(s->text = sql_text(y, v[i], keys[i])))
             return STRATA_E_MIGRATION;
     }
     return STRATA_OK;

@@ -153,6 +153,8 @@ START_TEST(cli_commands_end_to_end)
     EXPECT(run("db revision"), 2, "a message is needed: -m MSG");
     EXPECT(run("db stamp"), 2, "stamp needs a TARGET");
     EXPECT(run("db upgrade --url"), 2, "needs a value");
+    EXPECT(run("db revision -m --url sqlite:///z.db"), 2, "option --message needs a value");
+    EXPECT(run("db history -d --url sqlite:///z.db"), 2, "needs a value");
     EXPECT(run("db migrate -m x"), 2, "application's binary");
     EXPECT(run("db check"), 2, "application's binary");
     EXPECT(run("db upgrade --help"), 0, "usage: strata db upgrade [TARGET] [--sql]");

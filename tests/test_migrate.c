@@ -1219,6 +1219,9 @@ START_TEST(migrate_more_bad_files_name_the_place)
              REV "upgrade:\n  - create_table: {name: t, columns: [{name: id, type: integer}], "
                  "indexes: [{name: i, columns: [nope]}]}\n",
              "index-col.yaml:4:77: index: index of table t: no column nope");
+    bad_file("sql-null", REV "upgrade:\n  - sql: null\n", "sql-null.yaml:4:10: sql is empty");
+    bad_file("sql-blank", REV "upgrade:\n  - sql: {sqlite: '  ', postgresql: SELECT 1}\n",
+             "sql-blank.yaml:4:19: sqlite is empty: give the statement");
     bad_file("down-twice", "revision: 00000000000a\ndown_revision: [00000000000b, 00000000000b]\n",
              "down-twice.yaml:2:31: down_revision names '00000000000b' twice");
     /* A merge whose parent is an ancestor of its other parent. */

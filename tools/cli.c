@@ -542,7 +542,10 @@ static const char *value(cli *c, int argc, char **argv, int *i, const char *opt,
     const char *eq = strchr(argv[*i], '=');
     if (eq && !strncmp(argv[*i], "--", 2))
         return eq + 1;
-    if (*i + 1 >= argc) {
+    /* An option where the value should be (-m --url X) is taken as the
+     * value forgotten, not as the value (--message=--x gives a value that
+     * starts with --). */
+    if (*i + 1 >= argc || !strncmp(argv[*i + 1], "--", 2)) {
         fprintf(stderr, "%s db: option %s needs a value\n", c->prog, opt);
         *bad = true;
         return NULL;
