@@ -205,11 +205,41 @@ static int db_run(strata_db *db, const char *sql)
     return rc;
 }
 
-/* Whether the SQL text at p starts with `word` (case aside), as a word. */
+/* p past white space and comments. */
+static const char *skip_space(const char *p)
+{
+    for (;;) {
+        while (isspace((unsigned char)*p))
+            p++;
+        if (p[0] == '-' && p[1] == '-') {
+            while (*p && *p != '\n')
+                p++;
+        } else if (p[0] == '/' && p[1] == '*') {
+            const char *end = strstr(p + 2, "*/");
+            p = end ? end + 2 : p + strlen(p);
+        } else {
+            return p;
+        }
+    }
+}
+
+/* Whether the SQL text at p starts with `word` (case aside), as a word,
+ * after white space and comments. */
 static bool word_at(const char *p, const char *word)
 {
+    p = skip_space(p);
     size_t n = strlen(word);
     return !strncasecmp(p, word, n) && !(isalnum((unsigned char)p[n]) || p[n] == '_');
+}
+
+/* Whether a COMMIT's text asks for AND CHAIN (not AND NO CHAIN). */
+static bool and_chain(const char *p)
+{
+    for (const char *q = p; *q; q++)
+        if ((q == p || !(isalnum((unsigned char)q[-1]) || q[-1] == '_')) && word_at(q, "and") &&
+            word_at(skip_space(q) + 3, "chain"))
+            return true;
+    return false;
 }
 
 /* Where the last statement of sql starts. */
@@ -231,10 +261,7 @@ static const char *last_statement(const char *sql)
  * says so, as PostgreSQL does; anything else is refused (check_tx). */
 static int run_in_failed_raw_tx(strata_db *db, const char *sql)
 {
-    const char *s = sql;
-    while (isspace((unsigned char)*s))
-        s++;
-    if (word_at(s, "rollback") || word_at(s, "abort")) {
+    if (word_at(sql, "rollback") || word_at(sql, "abort")) {
         int rc = db_run(db, sql);
         if (rc == STRATA_OK)
             db->raw_tx_failed = false;
@@ -243,9 +270,14 @@ static int run_in_failed_raw_tx(strata_db *db, const char *sql)
     const char *last = last_statement(sql);
     if (!word_at(last, "commit") && !word_at(last, "end"))
         return strata__db_check_tx(db);
+
     strata__echo_stmt(db, sql, NULL, 0);
+    db->counters[STRATA_COUNTER_STATEMENTS]++;
     int rc = strata__drv_rollback(db);
-    db->raw_tx_failed = false;
+    /* COMMIT AND CHAIN: the next transaction begins all the same, as
+     * PostgreSQL begins it after rolling back. */
+    if (rc == STRATA_OK && and_chain(last))
+        rc = strata__drv_exec(db, "BEGIN");
     if (rc != STRATA_OK)
         return rc;
     return strata_driver_error(db, STRATA_E_TX_ABORTED, "25P02", 0,
@@ -304,6 +336,7 @@ static void tx_ended(strata_db *db, bool committed)
 {
     bool was = db->in_tx;
     db->in_tx = false;
+    db->raw_tx_failed = false;
     db->engine_ended_tx = false;
     db->tx_failed = false;
     db->tx_from_savepoint = false;
@@ -410,6 +443,7 @@ static int begin(strata_db *db, const char *sql, strata_tx_mode mode)
     rc = sql ? strata__drv_exec(db, sql) : strata__drv_begin_mode(db, mode);
     if (rc == STRATA_OK) {
         db->in_tx = true;
+        db->raw_tx_failed = false;
         db->tx_serial++;
         db->tx_from_savepoint = false;
         db->sp_depth = 0;
@@ -510,6 +544,14 @@ int strata_db_rollback(strata_db *db)
     int rc = strata__db_usable(db);
     if (rc)
         return rc;
+    if (!db->in_tx && strata__drv_in_transaction(db) == 1) {
+        /* A transaction begun by raw SQL: rolled back as well. */
+        db->counters[STRATA_COUNTER_STATEMENTS]++;
+        strata__echo_line(db, "ROLLBACK");
+        if ((rc = strata__drv_rollback(db)) != STRATA_OK)
+            strata__db_note_failure(db);
+        return rc;
+    }
     if (!db->in_tx)
         return STRATA_OK;
     if (db->engine_ended_tx || strata__drv_in_transaction(db) == 0) {

@@ -147,6 +147,9 @@ int strata__drv_commit(strata_db *db)
 
 int strata__drv_rollback(strata_db *db)
 {
+    /* Whatever transaction the engine had is over: a raw one's failure
+     * with it. */
+    db->raw_tx_failed = false;
     return db->driver->rollback ? db->driver->rollback(db->conn)
                                 : db->driver->exec(db->conn, "ROLLBACK");
 }

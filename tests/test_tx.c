@@ -140,6 +140,32 @@ START_TEST(tx_raw_commit_after_an_error_is_refused)
     insert(db, 4, STRATA_DONE);
     th_exec(db, "COMMIT");
     ck_assert_int_eq(th_int(db, "SELECT sum(id) FROM t"), 9);
+    /* Comments before the word; strata_db_rollback ends such a
+     * transaction too, and what follows starts clean. */
+    th_exec(db, "BEGIN");
+    insert(db, 9, STRATA_DONE);
+    insert(db, 9, STRATA_E_UNIQUE);
+    th_exec(db, "/* the app */ ROLLBACK");
+    th_exec(db, "BEGIN");
+    insert(db, 9, STRATA_DONE);
+    insert(db, 9, STRATA_E_UNIQUE);
+    th_rc(db, strata_db_exec(db, "-- done\nCOMMIT"), STRATA_E_TX_ABORTED);
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM t WHERE id = 9"), 0);
+    th_exec(db, "BEGIN");
+    insert(db, 9, STRATA_DONE);
+    insert(db, 9, STRATA_E_UNIQUE);
+    th_rc(db, strata_db_rollback(db), STRATA_OK);
+    th_rc(db, strata_db_begin(db), STRATA_OK);
+    insert(db, 10, STRATA_DONE);
+    th_rc(db, strata_db_commit(db), STRATA_OK);
+    /* COMMIT AND CHAIN rolls back and begins the next transaction. */
+    th_exec(db, "BEGIN");
+    insert(db, 11, STRATA_DONE);
+    insert(db, 11, STRATA_E_UNIQUE);
+    th_rc(db, strata_db_exec(db, "COMMIT AND CHAIN"), STRATA_E_TX_ABORTED);
+    insert(db, 12, STRATA_DONE);
+    th_exec(db, "ROLLBACK");
+    ck_assert_int_eq(th_int(db, "SELECT sum(id) FROM t"), 19);
     strata_db_close(db);
 }
 END_TEST
