@@ -400,6 +400,31 @@ START_TEST(open_waits_for_the_lock_a_writer_holds)
     ck_assert_int_eq(waitpid(pid, &status, 0), pid);
     ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     ck_assert_int_eq(th_int(db, "SELECT count(*) FROM t"), 1);
+    /* A script of several statements, run in one transaction, waits for
+     * a writer the same way (its transaction takes the write lock first,
+     * with the busy timeout, not when its first write comes). */
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        strata_db *w;
+        if (strata_db_open(&w, url) != STRATA_OK || strata_db_begin(w) != STRATA_OK ||
+            strata_db_exec(w, "INSERT INTO t (id) VALUES (2)") != STRATA_OK)
+            _exit(1);
+        if (write(ready[1], "x", 1) != 1)
+            _exit(1);
+        struct timespec t = {0, 400000000L};
+        nanosleep(&t, NULL);
+        _exit(strata_db_commit(w) == STRATA_OK ? 0 : 1);
+    }
+    ck_assert_int_eq(read(ready[0], &c, 1), 1);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    th_exec(db, "CREATE TABLE IF NOT EXISTS u (id INTEGER); INSERT INTO u (id) SELECT count(*) FROM t");
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    ck_assert_double_ge(took, 0.2);
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    ck_assert_int_eq(th_int(db, "SELECT id FROM u"), 2);
     strata_db_close(db);
     close(ready[0]);
     close(ready[1]);

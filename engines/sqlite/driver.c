@@ -435,10 +435,11 @@ static bool plain_statement(const char *p)
 }
 
 /* Whether (1) sql holds several statements, all plain: run outside a
- * transaction, they go in one, as PostgreSQL runs the statements of one
- * query, so that a failure in the third keeps none (sqlite3_exec alone
- * commits each as it goes).  Statements end where SQLite says one is
- * complete (a ; outside quotes, comments and a trigger's body).  -1: out
+ * transaction, they go in one (BEGIN IMMEDIATE ... COMMIT), as
+ * PostgreSQL runs the statements of one query, so that a failure in the
+ * third keeps none (sqlite3_exec alone commits each as it goes).
+ * Statements end where SQLite says one is complete, looked at only at a
+ * ; outside quotes and comments (a trigger's body holds more).  -1: out
  * of memory. */
 static int several_statements(const char *sql)
 {
@@ -452,8 +453,28 @@ static int several_statements(const char *sql)
     int n = 0;
     bool plain = true;
     size_t start = 0;
+    char quote = 0; /* inside '...', "...", `...` or [...]: no ; ends there */
     for (size_t i = 0; i < len && plain; i++) {
-        if (sql[i] != ';')
+        char ch = sql[i];
+        if (quote) {
+            quote = ch == quote ? 0 : quote;
+            continue;
+        }
+        if (ch == '\'' || ch == '"' || ch == '`' || ch == '[') {
+            quote = ch == '[' ? ']' : ch;
+            continue;
+        }
+        if (ch == '-' && sql[i + 1] == '-') { /* to the line's end */
+            while (i + 1 < len && sql[i + 1] != '\n')
+                i++;
+            continue;
+        }
+        if (ch == '/' && sql[i + 1] == '*') {
+            const char *end = strstr(sql + i + 2, "*/");
+            i = end ? (size_t)(end - sql) + 1 : len;
+            continue;
+        }
+        if (ch != ';')
             continue;
         memcpy(buf, sql + start, i + 1 - start);
         buf[i + 1 - start] = '\0';
@@ -482,14 +503,17 @@ static int sq_exec(strata_conn *conn, const char *sql)
     int several = sqlite3_get_autocommit(c->h) ? several_statements(sql) : 0;
     if (several < 0)
         return strata_driver_error(c->base.db, STRATA_E_NOMEM, "53200", 0, "out of memory");
-    bool wrap = several > 0;
-    if (wrap && sqlite3_exec(c->h, "SAVEPOINT strata_exec", NULL, NULL, NULL) != SQLITE_OK)
+    /* For writing at once, as strata's own transactions begin: a read
+     * that later needs the write lock would fail at once, unheard by the
+     * busy handler.  A connection that cannot write needs no wrapping. */
+    bool wrap = several > 0 && sqlite3_db_readonly(c->h, "main") == 0;
+    if (wrap && sqlite3_exec(c->h, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
         return report(c);
     if (sqlite3_exec(c->h, sql, NULL, NULL, NULL) != SQLITE_OK ||
-        (wrap && sqlite3_exec(c->h, "RELEASE strata_exec", NULL, NULL, NULL) != SQLITE_OK)) {
+        (wrap && sqlite3_exec(c->h, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)) {
         int rc = report(c);
         if (wrap && !sqlite3_get_autocommit(c->h)) /* SQLite may have rolled back itself */
-            sqlite3_exec(c->h, "ROLLBACK TO strata_exec; RELEASE strata_exec", NULL, NULL, NULL);
+            sqlite3_exec(c->h, "ROLLBACK", NULL, NULL, NULL);
         return rc;
     }
     return STRATA_OK;
