@@ -710,6 +710,7 @@ START_TEST(migrate_a_rebuild_keeps_triggers_views_and_expression_indexes)
                "      columns:\n"
                "        - {name: id, type: integer, primary_key: true}\n"
                "        - {name: name, type: string(10)}\n"
+               "        - {name: qty, type: integer}\n"
                "  - create_table:\n"
                "      name: audit\n"
                "      columns:\n"
@@ -732,16 +733,19 @@ START_TEST(migrate_a_rebuild_keeps_triggers_views_and_expression_indexes)
                      "  - alter_column: {table: parent, name: name, type: string(80)}\n"
                      "downgrade: []\n");
     if (!th_is_pg()) {
-        snprintf(path, sizeof path, "%s/versions/0000000000c3_counted.yaml", dir);
+        snprintf(path, sizeof path, "%s/versions/0000000000c3_drop.yaml", dir);
         write_text(path, "revision: 0000000000c3\n"
                          "down_revision: 0000000000c2\n"
-                         "message: counted\n"
+                         "message: drop\n"
                          "upgrade:\n"
-                         "  - alter_column: {table: counted, name: n, nullable: false}\n"
+                         "  - alter_column: {table: parent, name: qty, type: bigint}\n"
+                         "  - drop_column: {table: parent, name: name}\n"
                          "downgrade: []\n");
-        th_exec(db, "CREATE TABLE counted (id INTEGER PRIMARY KEY AUTOINCREMENT, n TEXT)");
     }
     m = repo_open(dir, &out);
+    TH_MOK(m, strata_migrations_upgrade(m, db, "0000000000c1"));
+    if (!th_is_pg()) /* an index of a collation the schema does not carry */
+        th_exec(db, "CREATE UNIQUE INDEX ux_parent_name ON parent (name COLLATE NOCASE)");
     TH_MOK(m, strata_migrations_upgrade(m, db, "0000000000c2"));
     th_exec(db, "INSERT INTO parent (id, name) VALUES (1, 'a name longer than ten')");
     ck_assert_int_eq(th_int(db, "SELECT count(*) FROM audit"), 1);
@@ -753,11 +757,57 @@ START_TEST(migrate_a_rebuild_keeps_triggers_views_and_expression_indexes)
                                              "name = 'ix_parent_lower'"),
                      1);
     if (!th_is_pg()) {
-        ck_assert_int_eq(strata_migrations_upgrade(m, db, "head"), STRATA_E_UNSUPPORTED);
-        ck_assert_msg(strstr(strata_migrations_errmsg(m), "table counted has AUTOINCREMENT"), "%s",
-                      strata_migrations_errmsg(m));
+        th_rc(db, strata_db_exec(db, "INSERT INTO parent (id, name) VALUES (2, 'A NAME LONGER "
+                                     "THAN TEN')"),
+              STRATA_E_UNIQUE);
+        /* A trigger using a column the change drops: refused, not made
+         * again broken. */
+        th_exec(db, "DROP INDEX ux_parent_name");
+        int rc = strata_migrations_upgrade(m, db, "head");
+        ck_assert_msg(rc == STRATA_E_UNSUPPORTED, "%s", strata_migrations_errmsg(m));
+        ck_assert_msg(strstr(strata_migrations_errmsg(m),
+                             "trigger trg_parent of table parent uses column name"),
+                      "%s", strata_migrations_errmsg(m));
+        ck_assert_int_eq(th_int(db, "SELECT count(*) FROM sqlite_master WHERE name = "
+                                    "'trg_parent'"),
+                         1);
+        /* AUTOINCREMENT refuses a rebuild; a CHECK's own COLLATE, or the
+         * word in a comment, does not. */
+        char dir2[512];
+        snprintf(dir2, sizeof dir2, "%s/rebuild-refuses", th_tmpdir());
+        strata_migrations *m2 = repo_init_at(dir2, &out);
+        strata_migrations_free(m2);
+        snprintf(path, sizeof path, "%s/strata.yaml", dir2);
+        write_text(path, "version_table: strata_refuse\n");
+        snprintf(path, sizeof path, "%s/versions/0000000000e1_checked.yaml", dir2);
+        write_text(path, "revision: 0000000000e1\n"
+                         "down_revision: ~\n"
+                         "message: checked\n"
+                         "upgrade:\n"
+                         "  - alter_column: {table: checked, name: note, nullable: false}\n"
+                         "downgrade: []\n");
+        snprintf(path, sizeof path, "%s/versions/0000000000e2_counted.yaml", dir2);
+        write_text(path, "revision: 0000000000e2\n"
+                         "down_revision: 0000000000e1\n"
+                         "message: counted\n"
+                         "upgrade:\n"
+                         "  - alter_column: {table: counted, name: n, nullable: false}\n"
+                         "downgrade: []\n");
+        th_exec(db, "CREATE TABLE checked (id INTEGER PRIMARY KEY, -- not autoincrement\n"
+                    "note TEXT, CHECK (note <> 'x' COLLATE NOCASE))");
+        th_exec(db, "CREATE TABLE counted (id INTEGER PRIMARY KEY AUTOINCREMENT, n TEXT)");
+        m2 = repo_open(dir2, &out);
+        rc = strata_migrations_upgrade(m2, db, "head");
+        ck_assert_msg(rc == STRATA_E_UNSUPPORTED, "%s", strata_migrations_errmsg(m2));
+        ck_assert_msg(strstr(strata_migrations_errmsg(m2), "table counted has AUTOINCREMENT"),
+                      "%s", strata_migrations_errmsg(m2));
+        th_rc(db, strata_db_exec(db, "INSERT INTO checked (note) VALUES (NULL)"),
+              STRATA_E_NOT_NULL);
         th_exec(db, "INSERT INTO counted (n) VALUES (NULL)"); /* the column as it was */
         th_exec(db, "DROP TABLE counted");
+        th_exec(db, "DROP TABLE checked");
+        th_exec(db, "DROP TABLE strata_refuse");
+        strata_migrations_free(m2);
     }
     th_exec(db, "DROP VIEW v_parent");
     th_exec(db, "DROP TABLE parent");

@@ -770,35 +770,58 @@ static int sq_introspect(strata_metadata *md, strata_db *db, const char *const *
 
 /* ---- around a table rebuild -------------------------------------------- */
 
-/* What DROP TABLE takes with a table and the rebuild does not make again:
- * its triggers and its indexes on expressions, which the schema cannot
- * describe, as sqlite_master keeps their SQL.  (Indexes the schema
- * describes are the rebuild's: one the revision drops stays dropped.) */
+/* What DROP TABLE takes with a table and the rebuild does not make again
+ * as it was, from the SQL sqlite_master keeps: its triggers, its indexes
+ * on expressions (which the schema cannot describe: made again when
+ * missing), and its indexes with a COLLATE or DESC the schema does not
+ * carry (made again in place of the plain one the rebuild makes; one the
+ * revision dropped stays dropped).  And the table's columns before, to
+ * find a trigger that uses one the change drops. */
 typedef struct kept_objects {
-    int n;
-    char **type, **name, **sql;
+    char *table;
+    int n, ncols;
+    char **type, **name, **sql, **cols;
+    bool *replace;
 } kept_objects;
 
 static void kept_free(kept_objects *k)
 {
-    for (int i = 0; k && i < k->n; i++)
+    if (!k)
+        return;
+    for (int i = 0; i < k->n; i++)
         free(k->type[i]), free(k->name[i]), free(k->sql[i]);
-    if (k)
-        free(k->type), free(k->name), free(k->sql);
+    for (int i = 0; i < k->ncols; i++)
+        free(k->cols[i]);
+    free(k->type), free(k->name), free(k->sql), free(k->cols), free(k->replace);
+    free(k->table);
     free(k);
 }
 
-/* Whether the word w (case aside) stands in text outside quotes. */
-static bool has_word(const char *text, const char *w)
+/* Whether the word w (case aside) stands in SQL text outside quotes and
+ * comments, at parenthesis depth `depth` or any (-1). */
+static bool has_word(const char *text, const char *w, int depth)
 {
     size_t n = strlen(w);
-    char quote = 0;
+    int d = 0;
     for (const char *p = text; *p; p++) {
-        if (quote) {
-            quote = *p == quote ? 0 : quote;
-        } else if (*p == '\'' || *p == '"' || *p == '`' || *p == '[') {
-            quote = *p == '[' ? ']' : *p;
-        } else if (!strncasecmp(p, w, n) && (p == text || !(isalnum((unsigned char)p[-1]) || p[-1] == '_')) &&
+        if (*p == '\'' || *p == '"' || *p == '`' || *p == '[') {
+            char end = *p == '[' ? ']' : *p;
+            while (p[1] && p[1] != end)
+                p++;
+            if (p[1])
+                p++;
+        } else if (p[0] == '-' && p[1] == '-') {
+            while (p[1] && p[1] != '\n')
+                p++;
+        } else if (p[0] == '/' && p[1] == '*') {
+            const char *e = strstr(p + 2, "*/");
+            p = e ? e + 1 : p + strlen(p) - 1;
+        } else if (*p == '(') {
+            d++;
+        } else if (*p == ')') {
+            d--;
+        } else if ((depth < 0 || d == depth) && !strncasecmp(p, w, n) &&
+                   (p == text || !(isalnum((unsigned char)p[-1]) || p[-1] == '_')) &&
                    !(isalnum((unsigned char)p[n]) || p[n] == '_')) {
             return true;
         }
@@ -806,34 +829,94 @@ static bool has_word(const char *text, const char *w)
     return false;
 }
 
+/* Append a copy of each of the strings to k's arrays; false when out of
+ * memory. */
+static bool kept_push(kept_objects *k, const char *type, const char *name, const char *sql,
+                      bool replace)
+{
+    char **t = realloc(k->type, (size_t)(k->n + 1) * sizeof *t);
+    if (t)
+        k->type = t;
+    char **nm = realloc(k->name, (size_t)(k->n + 1) * sizeof *nm);
+    if (nm)
+        k->name = nm;
+    char **sq = realloc(k->sql, (size_t)(k->n + 1) * sizeof *sq);
+    if (sq)
+        k->sql = sq;
+    bool *r = realloc(k->replace, (size_t)(k->n + 1) * sizeof *r);
+    if (r)
+        k->replace = r;
+    if (!t || !nm || !sq || !r)
+        return false;
+    k->type[k->n] = strata__strdup(type);
+    k->name[k->n] = strata__strdup(name);
+    k->sql[k->n] = strata__strdup(sql);
+    k->replace[k->n] = replace;
+    k->n++;
+    return k->type[k->n - 1] && k->name[k->n - 1] && k->sql[k->n - 1];
+}
+
+/* The names of table's columns, into *out (n of them). */
+static int column_names(strata_db *db, const char *table, char ***out, int *n)
+{
+    *out = NULL;
+    *n = 0;
+    strata_stmt *st = NULL;
+    int rc = strata_stmt_prepare(&st, db, "SELECT name FROM pragma_table_info(?)");
+    if (rc == STRATA_OK)
+        rc = strata_stmt_bind_text(st, 1, table, -1);
+    while (rc == STRATA_OK && (rc = strata_stmt_step(st)) == STRATA_ROW) {
+        const char *name = NULL;
+        if ((rc = strata_stmt_column_text(st, 0, &name, NULL)) != STRATA_OK)
+            break;
+        char **more = realloc(*out, (size_t)(*n + 1) * sizeof *more);
+        if (!more || !(more[*n] = strata__strdup(name))) {
+            if (more)
+                *out = more;
+            rc = STRATA_E_NOMEM;
+            break;
+        }
+        *out = more;
+        (*n)++;
+    }
+    strata_stmt_finalize(st);
+    return rc == STRATA_DONE ? STRATA_OK : rc;
+}
+
 static int sq_rebuild_keep(strata_db *db, const char *table, void **out)
 {
     *out = NULL;
     kept_objects *k = calloc(1, sizeof *k);
     strata_stmt *st = NULL;
-    int rc = k ? strata_stmt_prepare(&st, db,
-                                     "SELECT type, name, sql FROM sqlite_master AS m WHERE tbl_name = ? "
-                                     "AND sql IS NOT NULL AND (type IN ('table', 'trigger') OR "
-                                     "(type = 'index' AND EXISTS (SELECT 1 FROM "
-                                     "pragma_index_xinfo(m.name) WHERE cid = -2))) ORDER BY rowid")
-               : STRATA_E_NOMEM;
+    int rc = k && (k->table = strata__strdup(table)) ? column_names(db, table, &k->cols, &k->ncols)
+                                                     : STRATA_E_NOMEM;
+    if (rc == STRATA_OK)
+        rc = strata_stmt_prepare(&st, db,
+                                 "SELECT type, name, sql, type = 'index' AND EXISTS (SELECT 1 "
+                                 "FROM pragma_index_xinfo(m.name) WHERE cid = -2) FROM "
+                                 "sqlite_master AS m WHERE tbl_name = ? AND sql IS NOT NULL AND "
+                                 "type IN ('table', 'trigger', 'index') ORDER BY rowid");
     if (rc == STRATA_OK)
         rc = strata_stmt_bind_text(st, 1, table, -1);
     while (rc == STRATA_OK && (rc = strata_stmt_step(st)) == STRATA_ROW) {
         const char *type = NULL, *name = NULL, *sql = NULL;
+        int64_t expr = 0;
         rc = strata_stmt_column_text(st, 0, &type, NULL);
         if (rc == STRATA_OK)
             rc = strata_stmt_column_text(st, 1, &name, NULL);
         if (rc == STRATA_OK)
             rc = strata_stmt_column_text(st, 2, &sql, NULL);
+        if (rc == STRATA_OK)
+            rc = strata_stmt_column_int64(st, 3, &expr);
         if (rc != STRATA_OK)
             break;
         if (!strcmp(type, "table")) {
-            /* What a column or the table says that the schema has no word
-             * for: the rebuild would drop it silently. */
-            const char *lost = has_word(sql, "autoincrement") ? "AUTOINCREMENT (keys never used again)"
-                               : has_word(sql, "collate")     ? "a COLLATE clause"
-                                                              : NULL;
+            /* What a column or the table itself says that the schema has
+             * no word for (a CHECK's own COLLATE, further in, is kept with
+             * its text). */
+            const char *lost = has_word(sql, "autoincrement", 1) ? "AUTOINCREMENT (keys never used again)"
+                               : has_word(sql, "collate", 1)     ? "a COLLATE clause"
+                                                                 : NULL;
             if (lost)
                 rc = strata__db_error(db, STRATA_E_UNSUPPORTED,
                                       "table %s has %s, which strata's schema does not describe: "
@@ -842,26 +925,9 @@ static int sq_rebuild_keep(strata_db *db, const char *table, void **out)
                                       table, lost);
             continue;
         }
-        if (strcmp(type, "trigger") && strcmp(type, "index"))
-            continue;
-        char **t = realloc(k->type, (size_t)(k->n + 1) * sizeof *t);
-        if (t)
-            k->type = t;
-        char **nm = realloc(k->name, (size_t)(k->n + 1) * sizeof *nm);
-        if (nm)
-            k->name = nm;
-        char **sq = realloc(k->sql, (size_t)(k->n + 1) * sizeof *sq);
-        if (sq)
-            k->sql = sq;
-        if (!t || !nm || !sq) {
-            rc = STRATA_E_NOMEM;
-            break;
-        }
-        k->type[k->n] = strata__strdup(type);
-        k->name[k->n] = strata__strdup(name);
-        k->sql[k->n] = strata__strdup(sql);
-        k->n++;
-        if (!k->type[k->n - 1] || !k->name[k->n - 1] || !k->sql[k->n - 1])
+        bool keep = !strcmp(type, "trigger") || expr;
+        bool replace = !keep && (has_word(sql, "collate", -1) || has_word(sql, "desc", -1));
+        if ((keep || replace) && !kept_push(k, type, name, sql, replace))
             rc = STRATA_E_NOMEM;
     }
     strata_stmt_finalize(st);
@@ -882,27 +948,69 @@ static int sq_rebuild_keep(strata_db *db, const char *table, void **out)
     return STRATA_OK;
 }
 
+/* Whether an object named `name` of `type` is in sqlite_master. */
+static int object_there(strata_db *db, const char *type, const char *name, bool *there)
+{
+    strata_stmt *st = NULL;
+    int64_t n = 0;
+    int rc = strata_stmt_prepare(&st, db,
+                                 "SELECT count(*) FROM sqlite_master WHERE type = ? AND name = ?");
+    if (rc == STRATA_OK && (rc = strata_stmt_bind_text(st, 1, type, -1)) == STRATA_OK &&
+        (rc = strata_stmt_bind_text(st, 2, name, -1)) == STRATA_OK &&
+        (rc = strata_stmt_step(st)) == STRATA_ROW)
+        rc = strata_stmt_column_int64(st, 0, &n);
+    strata_stmt_finalize(st);
+    *there = n > 0;
+    return rc;
+}
+
 static int sq_rebuild_restore(strata_db *db, void *kept, bool remake)
 {
     kept_objects *k = kept;
     /* Run even in a transaction a failure aborted: a pragma, no data. */
     int rc = strata__drv_exec(db, "PRAGMA legacy_alter_table = OFF");
+    char **now = NULL;
+    int nnow = 0;
+    if (remake && rc == STRATA_OK)
+        rc = column_names(db, k->table, &now, &nnow);
+    /* A trigger that uses a column the change dropped would be made again
+     * broken (SQLite checks a trigger's body only when it fires). */
+    for (int c = 0; remake && rc == STRATA_OK && c < k->ncols; c++) {
+        bool gone = true;
+        for (int j = 0; gone && j < nnow; j++)
+            gone = strcasecmp(k->cols[c], now[j]) != 0;
+        for (int i = 0; gone && rc == STRATA_OK && i < k->n; i++)
+            if (!strcmp(k->type[i], "trigger") && has_word(k->sql[i], k->cols[c], -1))
+                rc = strata__db_error(db, STRATA_E_UNSUPPORTED,
+                                      "trigger %s of table %s uses column %s, which the change "
+                                      "drops: drop or change the trigger first (an sql operation)",
+                                      k->name[i], k->table, k->cols[c]);
+    }
     for (int i = 0; remake && rc == STRATA_OK && i < k->n; i++) {
-        strata_stmt *st = NULL;
-        int64_t there = 0;
-        rc = strata_stmt_prepare(&st, db,
-                                 "SELECT count(*) FROM sqlite_master WHERE type = ? AND name = ?");
-        if (rc == STRATA_OK && (rc = strata_stmt_bind_text(st, 1, k->type[i], -1)) == STRATA_OK &&
-            (rc = strata_stmt_bind_text(st, 2, k->name[i], -1)) == STRATA_OK &&
-            (rc = strata_stmt_step(st)) == STRATA_ROW)
-            rc = strata_stmt_column_int64(st, 0, &there);
-        strata_stmt_finalize(st);
-        if (rc == STRATA_OK && !there && (rc = strata_db_exec(db, k->sql[i])) != STRATA_OK)
+        bool there = false;
+        if ((rc = object_there(db, k->type[i], k->name[i], &there)) != STRATA_OK)
+            break;
+        if (k->replace[i] && there) { /* the rebuild's plain one goes */
+            strata__sb drop;
+            strata__sb_init(&drop);
+            strata__sb_puts(&drop, "DROP INDEX ");
+            strata__sb_ident(&drop, strata_db_driver(db), k->name[i]);
+            char *sql = strata__sb_take(&drop);
+            rc = sql ? strata_db_exec(db, sql) : STRATA_E_NOMEM;
+            free(sql);
+        }
+        if (rc == STRATA_OK && (k->replace[i] ? there : !there) &&
+            (rc = strata_db_exec(db, k->sql[i])) != STRATA_OK)
             strata__db_error_context(db, "making %s %s again after the rebuild", k->type[i],
                                      k->name[i]);
     }
+    for (int j = 0; j < nnow; j++)
+        free(now[j]);
+    free(now);
     kept_free(k);
-    return rc;
+    return rc == STRATA_E_NOMEM && !strata_is_error(strata_db_errcode(db))
+               ? strata__db_error(db, rc, "out of memory")
+               : rc;
 }
 
 /* PRAGMA foreign_key_check: report the first dangling reference. */
