@@ -631,6 +631,13 @@ static int op_drop_thing(yctx *y, const yaml_node_t *n, strata__mop *mop, strata
     return STRATA_OK;
 }
 
+static const char *skip_blank(const char *p)
+{
+    while (isspace((unsigned char)*p))
+        p++;
+    return p;
+}
+
 /* The text of an sql operation: a null or blank one is a mistake in the
  * file, not a statement ("null" would run as one). */
 static char *sql_text(yctx *y, const yaml_node_t *n, const char *what)
@@ -690,9 +697,15 @@ static int op_sql(yctx *y, const yaml_node_t *n, strata__mop *mop)
         if (!v[i])
             continue;
         strata__sql_variant *s = &mop->op.sql[mop->op.nsql++];
-        if ((i && !(s->dialect = strata__strdup(keys[i]))) ||
-            !(s->text = sql_text(y, v[i], keys[i])))
-            return STRATA_E_MIGRATION;
+        if (i && !(s->dialect = strata__strdup(keys[i])))
+            return strata__mig_error(y->m, STRATA_E_NOMEM, "out of memory");
+        /* An engine's variant may be empty beside a default: nothing runs
+         * on that engine. */
+        bool empty = i && v[0] && (is_null(v[i]) || (v[i]->type == YAML_SCALAR_NODE &&
+                                                     !*skip_blank((const char *)v[i]->data.scalar.value)));
+        if (!(s->text = empty ? strata__strdup("") : sql_text(y, v[i], keys[i])))
+            return empty ? strata__mig_error(y->m, STRATA_E_NOMEM, "out of memory")
+                         : STRATA_E_MIGRATION;
     }
     return STRATA_OK;
 }

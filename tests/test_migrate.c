@@ -445,6 +445,7 @@ START_TEST(migrate_hand_written_renames_and_sql)
              "  - sql:\n"
              "      sqlite: UPDATE item SET name = name || '!'\n"
              "      postgresql: UPDATE item SET name = name || '!' -- mark every row\n"
+             "  - sql: {default: UPDATE item SET note = 'x', sqlite: ~, postgresql: ''}\n"
              "downgrade:\n"
              "  - sql: \"UPDATE item SET name = substr(name, 1, length(name) - 1)\\n"
              "-- and take the mark off\"\n"
@@ -1270,7 +1271,8 @@ START_TEST(migrate_more_bad_files_name_the_place)
                  "indexes: [{name: i, columns: [nope]}]}\n",
              "index-col.yaml:4:77: index: index of table t: no column nope");
     bad_file("sql-null", REV "upgrade:\n  - sql: null\n", "sql-null.yaml:4:10: sql is empty");
-    bad_file("sql-blank", REV "upgrade:\n  - sql: {sqlite: '  ', postgresql: SELECT 1}\n",
+    bad_file("sql-blank",
+             REV "upgrade:\n  - sql: {sqlite: '  ', postgresql: SELECT 1}\n",
              "sql-blank.yaml:4:19: sqlite is empty: give the statement");
     bad_file("down-twice", "revision: 00000000000a\ndown_revision: [00000000000b, 00000000000b]\n",
              "down-twice.yaml:2:31: down_revision names '00000000000b' twice");
