@@ -205,8 +205,7 @@ static int db_run(strata_db *db, const char *sql)
     return rc;
 }
 
-/* p past white space and comments. */
-static const char *skip_space(const char *p)
+const char *strata_driver_sql_skip_space(const char *p)
 {
     for (;;) {
         while (isspace((unsigned char)*p))
@@ -227,7 +226,7 @@ static const char *skip_space(const char *p)
  * after white space and comments. */
 static bool word_at(const char *p, const char *word)
 {
-    p = skip_space(p);
+    p = strata_driver_sql_skip_space(p);
     size_t n = strlen(word);
     return !strncasecmp(p, word, n) && !(isalnum((unsigned char)p[n]) || p[n] == '_');
 }
@@ -237,7 +236,7 @@ static bool and_chain(const char *p)
 {
     for (const char *q = p; *q; q++)
         if ((q == p || !(isalnum((unsigned char)q[-1]) || q[-1] == '_')) && word_at(q, "and") &&
-            word_at(skip_space(q) + 3, "chain"))
+            word_at(strata_driver_sql_skip_space(q) + 3, "chain"))
             return true;
     return false;
 }
@@ -256,6 +255,14 @@ static const char *last_statement(const char *sql)
     return sql + at;
 }
 
+int strata_driver_sql_is_commit(const char *sql)
+{
+    if (!sql)
+        return 0;
+    const char *last = last_statement(sql);
+    return word_at(last, "commit") || word_at(last, "end");
+}
+
 /* Raw SQL in a transaction it began itself, after a statement there
  * failed: a ROLLBACK (or ROLLBACK TO) runs, and a COMMIT rolls back and
  * says so, as PostgreSQL does; anything else is refused (check_tx). */
@@ -267,9 +274,9 @@ static int run_in_failed_raw_tx(strata_db *db, const char *sql)
             db->raw_tx_failed = false;
         return rc;
     }
-    const char *last = last_statement(sql);
-    if (!word_at(last, "commit") && !word_at(last, "end"))
+    if (!strata_driver_sql_is_commit(sql))
         return strata__db_check_tx(db);
+    const char *last = last_statement(sql);
 
     strata__echo_stmt(db, sql, NULL, 0);
     db->counters[STRATA_COUNTER_STATEMENTS]++;

@@ -358,6 +358,25 @@ START_TEST(open_sqlite_parameters_take_effect)
 }
 END_TEST
 
+/* A child process that writes row `id` of t at `url` in a transaction,
+ * says so on fd `ready`, holds the lock 400 ms, then commits. */
+static pid_t hold_the_write_lock(const char *url, int id, int ready)
+{
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid != 0)
+        return pid;
+    strata_db *w;
+    char sql[64];
+    snprintf(sql, sizeof sql, "INSERT INTO t (id) VALUES (%d)", id);
+    if (strata_db_open(&w, url) != STRATA_OK || strata_db_begin(w) != STRATA_OK ||
+        strata_db_exec(w, sql) != STRATA_OK || write(ready, "x", 1) != 1)
+        _exit(1);
+    struct timespec t = {0, 400000000L};
+    nanosleep(&t, NULL);
+    _exit(strata_db_commit(w) == STRATA_OK ? 0 : 1);
+}
+
 /* Opening a file another connection is writing to in rollback-journal
  * mode: switching the new connection to WAL needs the lock that one
  * holds, which SQLite does not wait for at open; strata waits up to the
@@ -373,19 +392,7 @@ START_TEST(open_waits_for_the_lock_a_writer_holds)
     strata_db_close(db);
     int ready[2];
     ck_assert_int_eq(pipe(ready), 0);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) { /* the writer: holds the lock 400 ms */
-        strata_db *w;
-        if (strata_db_open(&w, url) != STRATA_OK || strata_db_begin(w) != STRATA_OK ||
-            strata_db_exec(w, "INSERT INTO t (id) VALUES (1)") != STRATA_OK)
-            _exit(1);
-        if (write(ready[1], "x", 1) != 1)
-            _exit(1);
-        struct timespec t = {0, 400000000L};
-        nanosleep(&t, NULL);
-        _exit(strata_db_commit(w) == STRATA_OK ? 0 : 1);
-    }
+    pid_t pid = hold_the_write_lock(url, 1, ready[1]);
     char c;
     ck_assert_int_eq(read(ready[0], &c, 1), 1);
     snprintf(url, sizeof url, "sqlite:///%s", path); /* WAL, the default */
@@ -403,19 +410,7 @@ START_TEST(open_waits_for_the_lock_a_writer_holds)
     /* A script of several statements, run in one transaction, waits for
      * a writer the same way (its transaction takes the write lock first,
      * with the busy timeout, not when its first write comes). */
-    pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        strata_db *w;
-        if (strata_db_open(&w, url) != STRATA_OK || strata_db_begin(w) != STRATA_OK ||
-            strata_db_exec(w, "INSERT INTO t (id) VALUES (2)") != STRATA_OK)
-            _exit(1);
-        if (write(ready[1], "x", 1) != 1)
-            _exit(1);
-        struct timespec t = {0, 400000000L};
-        nanosleep(&t, NULL);
-        _exit(strata_db_commit(w) == STRATA_OK ? 0 : 1);
-    }
+    pid = hold_the_write_lock(url, 2, ready[1]);
     ck_assert_int_eq(read(ready[0], &c, 1), 1);
     clock_gettime(CLOCK_MONOTONIC, &t0);
     th_exec(db, "CREATE TABLE IF NOT EXISTS u (id INTEGER); INSERT INTO u (id) SELECT count(*) FROM t");

@@ -608,28 +608,6 @@ static bool take_deferred(pg_conn *c, char sql[sizeof c->deferred])
     return true;
 }
 
-/* Whether the last statement of sql is a COMMIT (or END): its answer is
- * "ROLLBACK" when the transaction had failed. */
-static bool ends_in_commit(const char *sql)
-{
-    size_t n = strlen(sql);
-    while (n && (isspace((unsigned char)sql[n - 1]) || sql[n - 1] == ';'))
-        n--;
-    size_t at = n;
-    while (at && sql[at - 1] != ';')
-        at--;
-    while (at < n && isspace((unsigned char)sql[at]))
-        at++;
-    for (const char *word = "commit", *alt = "end";; word = alt, alt = NULL) {
-        size_t len = strlen(word);
-        if (n - at >= len && !strncasecmp(sql + at, word, len) &&
-            (n - at == len || !(isalnum((unsigned char)sql[at + len]) || sql[at + len] == '_')))
-            return true;
-        if (!alt)
-            return false;
-    }
-}
-
 /* Run SQL text without parameters and wait for its outcome.  A COMMIT of
  * a transaction that had failed answers "ROLLBACK", not an error: it is
  * made one, as strata_db_commit makes it, so that raw SQL too never takes
@@ -639,7 +617,7 @@ static int run_simple(pg_conn *c, const char *sql)
     PGresult *res = collect(c, PQsendQuery(c->h, sql));
     if (!res || !result_ok(res))
         return report_res(c, res);
-    bool rolled_back = !strcmp(PQcmdStatus(res), "ROLLBACK") && ends_in_commit(sql);
+    bool rolled_back = !strcmp(PQcmdStatus(res), "ROLLBACK") && strata_driver_sql_is_commit(sql);
     PQclear(res);
     if (rolled_back)
         return strata_driver_error(c->base.db, STRATA_E_TX_ABORTED, "25P02", 0,

@@ -401,24 +401,6 @@ static void sq_close(strata_conn *conn)
     free(c);
 }
 
-/* p past white space and comments. */
-static const char *skip_space(const char *p)
-{
-    for (;;) {
-        while (isspace((unsigned char)*p))
-            p++;
-        if (p[0] == '-' && p[1] == '-') {
-            while (*p && *p != '\n')
-                p++;
-        } else if (p[0] == '/' && p[1] == '*') {
-            const char *end = strstr(p + 2, "*/");
-            p = end ? end + 2 : p + strlen(p);
-        } else {
-            return p;
-        }
-    }
-}
-
 /* Whether the statement at p (past its leading space) may run inside a
  * transaction another statement began: not transaction control, and not
  * a PRAGMA, VACUUM, ATTACH or DETACH, which act (or refuse) outside one. */
@@ -444,7 +426,7 @@ static bool plain_statement(const char *p)
 static int several_statements(const char *sql)
 {
     const char *semi = strchr(sql, ';');
-    if (!semi || !*skip_space(semi + 1))
+    if (!semi || !*strata_driver_sql_skip_space(semi + 1))
         return 0; /* one statement (the common case) */
     size_t len = strlen(sql);
     char *buf = malloc(len + 1);
@@ -480,14 +462,14 @@ static int several_statements(const char *sql)
         buf[i + 1 - start] = '\0';
         if (!sqlite3_complete(buf))
             continue;
-        const char *first = skip_space(buf);
+        const char *first = strata_driver_sql_skip_space(buf);
         if (*first != ';') {
             plain = plain_statement(first);
             n++;
         }
         start = i + 1;
     }
-    const char *rest = skip_space(sql + start);
+    const char *rest = strata_driver_sql_skip_space(sql + start);
     if (plain && *rest) {
         plain = plain_statement(rest);
         n++;

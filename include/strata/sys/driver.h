@@ -282,6 +282,16 @@ STRATA_API int strata_driver_format_decimal(double d, int scale, char *buf, size
 STRATA_API void strata_driver_notice(strata_db *db, const char *severity, const char *sqlstate,
                                      const char *message);
 
+/** SQL text from `p` on, past white space and comments (-- to the line's
+ *  end, and block comments). */
+STRATA_API const char *strata_driver_sql_skip_space(const char *p);
+
+/** Whether the last statement of `sql` is a COMMIT or END (of a
+ *  transaction): what a driver checks when the engine answers a command
+ *  with "ROLLBACK" (PostgreSQL's answer to the COMMIT of a failed
+ *  transaction). */
+STRATA_API int strata_driver_sql_is_commit(const char *sql);
+
 /** The URL text to hand to the engine's own library: the URL as given,
  *  with any "+driver" suffix removed from its scheme.  Borrowed. */
 STRATA_API const char *strata_driver_url_target(const strata_url *url);
