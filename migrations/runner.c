@@ -727,14 +727,22 @@ static int migrate_live(strata_migrations *m, strata_db *db, const char *target,
     if (rc == STRATA_OK && single)
         rc = step_begin(&r);
     int switches = 0;
+    bool ran = false, noted = false; /* a revision ran; rows dangling before the first noted */
     while (rc == STRATA_OK) {
         if (!single && (rc = step_begin(&r)) != STRATA_OK)
             break;
         int i = next_revision(&r, goal, up);
-        if (i >= 0)
+        /* One transaction for the run, foreign keys paused: the rows that
+         * referred to missing rows before it are not its to refuse. */
+        if (i >= 0 && single && fk_restore && !ran && r.dl->fk_baseline &&
+            (rc = r.dl->fk_baseline(db, &noted)) != STRATA_OK)
+            rc = db_failed(&r, "before the first revision");
+        if (i >= 0 && rc == STRATA_OK) {
             rc = run_revision(&r, i, up);
-        else if (i == -2)
+            ran = true;
+        } else if (i == -2) {
             rc = STRATA_E_NOMEM;
+        }
         if (!single)
             rc = step_end(&r, rc);
         if (rc == RUN_FK_SWITCH) {
@@ -759,8 +767,10 @@ static int migrate_live(strata_migrations *m, strata_db *db, const char *target,
     }
     /* One transaction for the run, foreign keys paused for all of it: the
      * references are checked before its commit. */
-    if (single && fk_restore && rc == STRATA_OK && strata_db_in_transaction(db) &&
+    if (single && fk_restore && ran && rc == STRATA_OK && strata_db_in_transaction(db) &&
         (rc = r.dl->fk_verify(db, NULL)) != STRATA_OK)
+        rc = db_failed(&r, "checking the references before the commit");
+    if (noted && rc == STRATA_OK && (rc = r.dl->fk_baseline_end(db)) != STRATA_OK)
         rc = db_failed(&r, "checking the references before the commit");
     if (single && strata_db_in_transaction(db))
         rc = step_end(&r, rc);

@@ -706,6 +706,7 @@ int strata_diff_apply(const strata_diff *d, strata_db *db)
     bool pauses = r.dl->fk_pause_sql != NULL;
     bool own_tx = !strata_db_in_transaction(db);
     bool fk_off = false;
+    bool verify = false, noted = false; /* references checked after; rows dangling before noted */
     int64_t fk_on = 0;
     void *kept = NULL; /* what a rebuild under way makes again after it */
     if (pauses && (p.rebuild || p.drop) &&
@@ -730,6 +731,11 @@ int strata_diff_apply(const strata_diff *d, strata_db *db)
     }
     if (own_tx && (rc = strata_db_begin(db)) != STRATA_OK)
         goto restore;
+    /* Checked after the change: rows that referred to missing rows before
+     * it are not the change's to refuse. */
+    verify = pauses && (fk_off || ((p.rebuild || p.drop) && !fk_on));
+    if (verify && r.dl->fk_baseline && (rc = r.dl->fk_baseline(db, &noted)) != STRATA_OK)
+        goto rollback;
     for (int i = 0; i < p.n; i++) {
         if (p.v[i].rebuilt && r.dl->rebuild_keep &&
             (rc = r.dl->rebuild_keep(db, p.v[i].rebuilt, &kept)) != STRATA_OK) {
@@ -760,19 +766,24 @@ int strata_diff_apply(const strata_diff *d, strata_db *db)
         strata__sb_free(&what);
         goto rollback;
     }
-    if (pauses && (fk_off || ((p.rebuild || p.drop) && !fk_on)) &&
-        (rc = r.dl->fk_verify(db, NULL)) != STRATA_OK) {
+    if (verify && (rc = r.dl->fk_verify(db, NULL)) != STRATA_OK) {
         strata__db_error_context(db, "after the schema change");
         goto rollback;
     }
+    if (noted && (rc = r.dl->fk_baseline_end(db)) != STRATA_OK)
+        goto rollback;
+    noted = false;
     if (own_tx && (rc = strata_db_commit(db)) != STRATA_OK)
         goto restore;
     goto restore;
 rollback:
-    if (own_tx) {
+    if (own_tx || noted) {
         strata__kept_error s;
         strata__error_keep(&s, db);
-        strata_db_rollback(db);
+        if (own_tx)
+            strata_db_rollback(db);
+        else /* the caller's transaction: the note goes, whatever it does next */
+            r.dl->fk_baseline_end(db);
         strata__error_put_back(&s, db, NULL);
     }
 restore:

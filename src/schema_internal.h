@@ -322,11 +322,18 @@ typedef struct strata__dialect {
      * when enforcement is on; fk_pause_sql / fk_resume_sql switch it (they
      * work outside a transaction only); fk_verify checks the references
      * of `table` (NULL: of every table) after changes made while paused:
-     * STRATA_OK, or STRATA_E_FOREIGN_KEY naming the first dangling row. */
+     * STRATA_OK, or STRATA_E_FOREIGN_KEY naming the first dangling row.
+     * fk_baseline notes the rows dangling already, before a change made
+     * while paused, unless a note is there (*taken: this call made it):
+     * fk_verify(db, NULL) then names only a row not in the note, and
+     * fk_baseline_end drops the note, inside the same transaction.  A
+     * transaction rolled back takes the note with it. */
     const char *fk_enabled_sql;
     const char *fk_pause_sql;
     const char *fk_resume_sql;
     int (*fk_verify)(strata_db *db, const char *table);
+    int (*fk_baseline)(strata_db *db, bool *taken);
+    int (*fk_baseline_end)(strata_db *db);
     /* Around a table rebuild (engines that rebuild tables): rebuild_keep
      * saves in *kept what dropping `table` takes with it and the rebuild
      * does not make again from the schema (its triggers, indexes the

@@ -657,6 +657,134 @@ START_TEST(migrate_a_dangling_reference_is_refused_on_every_path)
 }
 END_TEST
 
+/* Rows that referred to missing rows before a revision (written while
+ * foreign keys were off, or under a constraint added NOT VALID) are not
+ * the revision's: one that rebuilds or drops tables still runs, with one
+ * transaction per revision and with one for the run, and one that makes
+ * a dangling row of its own is still refused, naming it. */
+START_TEST(migrate_rows_dangling_before_a_revision_do_not_stop_it)
+{
+    strata_db *db = th_open();
+    static const char *const changes[] = {
+        "  - alter_column: {table: parent, name: label, type: string(40)}\n"
+        "  - drop_table: {name: spare}\n"
+        "downgrade:\n"
+        "  - create_table:\n"
+        "      name: spare\n"
+        "      columns:\n"
+        "        - {name: id, type: integer, primary_key: true}\n",
+        "  - alter_column: {table: parent, name: label, type: string(40)}\n"
+        "  - sql: INSERT INTO child (id, parent_id) VALUES (30, 999)\n"
+        "downgrade: []\n",
+    };
+    for (int k = 0; k < 4; k++) {
+        bool single = k >= 2, refused = k % 2;
+        char dir[512], path[700], text[1024];
+        snprintf(dir, sizeof dir, "%s/before%d", th_tmpdir(), k);
+        th_lines out = {""};
+        strata_migrations *m = repo_init_at(dir, &out);
+        strata_migrations_free(m);
+        snprintf(path, sizeof path, "%s/strata.yaml", dir);
+        write_text(path, single ? "transaction_per_revision: false\n"
+                                : "transaction_per_revision: true\n");
+        snprintf(path, sizeof path, "%s/versions/0000000000e1_base.yaml", dir);
+        write_text(path, "revision: 0000000000e1\n"
+                         "down_revision: ~\n"
+                         "message: base\n"
+                         "upgrade:\n"
+                         "  - create_table:\n"
+                         "      name: parent\n"
+                         "      columns:\n"
+                         "        - {name: id, type: integer, primary_key: true}\n"
+                         "        - {name: label, type: string(10)}\n"
+                         "  - create_table:\n"
+                         "      name: child\n"
+                         "      columns:\n"
+                         "        - {name: id, type: integer, primary_key: true}\n"
+                         "        - {name: parent_id, type: integer}\n"
+                         "      foreign_keys:\n"
+                         "        - {name: fk_child_parent, columns: [parent_id], references: parent,"
+                         " ref_columns: [id], on_delete: cascade}\n"
+                         "  - create_table:\n"
+                         "      name: other\n"
+                         "      columns:\n"
+                         "        - {name: id, type: integer, primary_key: true}\n"
+                         "  - create_table:\n"
+                         "      name: note\n"
+                         "      columns:\n"
+                         "        - {name: id, type: integer, primary_key: true}\n"
+                         "        - {name: other_id, type: integer}\n"
+                         "      foreign_keys:\n"
+                         "        - {name: fk_note_other, columns: [other_id], references: other,"
+                         " ref_columns: [id]}\n"
+                         "  - create_table:\n"
+                         "      name: spare\n"
+                         "      columns:\n"
+                         "        - {name: id, type: integer, primary_key: true}\n"
+                         "  - sql: INSERT INTO parent (id, label) VALUES (1, 'a'), (2, 'b')\n"
+                         "  - sql: INSERT INTO child (id, parent_id) VALUES (10, 1), (11, 2)\n"
+                         "  - sql: INSERT INTO other (id) VALUES (1)\n"
+                         "  - sql: INSERT INTO note (id, other_id) VALUES (20, 1)\n"
+                         "downgrade:\n"
+                         "  - drop_table: {name: spare}\n"
+                         "  - drop_table: {name: note}\n"
+                         "  - drop_table: {name: other}\n"
+                         "  - drop_table: {name: child}\n"
+                         "  - drop_table: {name: parent}\n");
+        snprintf(path, sizeof path, "%s/versions/0000000000e2_change.yaml", dir);
+        snprintf(text, sizeof text,
+                 "revision: 0000000000e2\n"
+                 "down_revision: 0000000000e1\n"
+                 "message: change\n"
+                 "upgrade:\n%s",
+                 changes[k % 2]);
+        write_text(path, text);
+        m = repo_open(dir, &out);
+        TH_MOK(m, strata_migrations_upgrade(m, db, "0000000000e1"));
+        /* A row of note referring to an other that is not there. */
+        if (th_is_pg()) {
+            th_exec(db, "ALTER TABLE note DROP CONSTRAINT fk_note_other");
+            th_exec(db, "INSERT INTO note (id, other_id) VALUES (21, 999)");
+            th_exec(db, "ALTER TABLE note ADD CONSTRAINT fk_note_other FOREIGN KEY (other_id) "
+                        "REFERENCES other (id) NOT VALID");
+        } else {
+            th_exec(db, "PRAGMA foreign_keys = OFF");
+            th_exec(db, "INSERT INTO note (id, other_id) VALUES (21, 999)");
+            th_exec(db, "PRAGMA foreign_keys = ON");
+        }
+        int rc = strata_migrations_upgrade(m, db, "head");
+        char *now = NULL;
+        TH_MOK(m, strata_migrations_current(m, db, &now));
+        if (refused) {
+            ck_assert_msg(rc != STRATA_OK, "%d: the dangling child went through", k);
+            const char *msg = strata_migrations_errmsg(m);
+            ck_assert_msg(strstr(msg, "child") && !strstr(msg, "table note"), "%d: %s", k, msg);
+            ck_assert_int_eq(th_int(db, "SELECT count(*) FROM child"), 2);
+            ck_assert_msg(now && strstr(now, "0000000000e1"), "%d: at %s", k, now ? now : "-");
+        } else {
+            ck_assert_msg(rc == STRATA_OK, "%d: %s", k, strata_migrations_errmsg(m));
+            ck_assert_int_eq(th_int(db, "SELECT count(*) FROM child"), 2);
+            ck_assert_int_eq(th_int(db, th_is_pg() ? "SELECT count(*) FROM pg_tables WHERE "
+                                                     "tablename = 'spare' AND schemaname = "
+                                                     "current_schema()"
+                                                   : "SELECT count(*) FROM sqlite_master WHERE "
+                                                     "name = 'spare'"),
+                             0);
+            ck_assert_msg(now && strstr(now, "0000000000e2"), "%d: at %s", k, now ? now : "-");
+        }
+        strata_free(now);
+        /* The rows dangling before stay as they were. */
+        ck_assert_int_eq(th_int(db, "SELECT count(*) FROM note WHERE other_id = 999"), 1);
+        if (!th_is_pg())
+            ck_assert_int_eq(th_int(db, "SELECT count(*) FROM sqlite_temp_master"), 0);
+        th_exec(db, "DELETE FROM note WHERE id = 21");
+        TH_MOK(m, strata_migrations_downgrade(m, db, "base"));
+        strata_migrations_free(m);
+    }
+    strata_db_close(db);
+}
+END_TEST
+
 /* A failed sql operation is named by the text this engine ran, with the
  * literal after PASSWORD hidden, as in the echo. */
 START_TEST(migrate_a_failed_sql_operation_is_named_without_its_password)
@@ -1971,6 +2099,7 @@ static void add(TCase *tc, th_engine e)
     tcase_add_test(tc, migrate_hand_written_renames_and_sql);
     tcase_add_test(tc, migrate_foreign_keys_stay_on);
     tcase_add_test(tc, migrate_a_dangling_reference_is_refused_on_every_path);
+    tcase_add_test(tc, migrate_rows_dangling_before_a_revision_do_not_stop_it);
     tcase_add_test(tc, migrate_a_rebuild_keeps_triggers_views_and_expression_indexes);
     tcase_add_test(tc, migrate_a_failed_sql_operation_is_named_without_its_password);
     tcase_add_test(tc, migrate_every_operation_by_hand);
