@@ -1185,11 +1185,9 @@ static bool is_dirty(strata_object *o)
         return true;
     if (p->state != OBJ_PERSISTENT || !p->loaded)
         return false;
-    strata__relation_fix_keys(o);
-    for (int f = 0; f < p->mi->nfields; f++)
-        if (strata__field_changed(o, f, &p->loaded[f]))
-            return true;
-    return false;
+    if (p->rels)
+        strata__relation_fix_keys(o);
+    return strata__object_changed(o);
 }
 
 int strata_session_flush(strata_session *s)

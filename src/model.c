@@ -1154,6 +1154,29 @@ bool strata__field_changed(strata_object *o, int f, const strata__cell *cell)
     return true;
 }
 
+/* strata__field_changed over every field of a loaded object against
+ * `loaded`, in one loop: every autoflush asks it of every object the
+ * session holds.  Integers and timestamps are compared here; the other
+ * types go the one way. */
+bool strata__object_changed(strata_object *o)
+{
+    const struct strata__object *p = o->priv;
+    const strata__minfo *mi = p->mi;
+    const strata__cell *snap = p->loaded;
+    for (int f = 0; f < mi->nfields; f++) {
+        const strata__cell *c = &snap[f];
+        if (mi->ctypes[f] == STRATA_C_INT64 || mi->ctypes[f] == STRATA_C_TIMESTAMP) {
+            bool null = f < 64 && (p->nulls >> f & 1);
+            if (null != c->null ||
+                (!null && *(const int64_t *)((const char *)o + mi->offsets[f]) != c->i))
+                return true;
+        } else if (strata__field_changed(o, f, c)) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static void field_clear(strata_object *o, int f)
 {
     void *p = strata__field_ptr(o, f);

@@ -241,6 +241,7 @@ void strata__snapshot_release(strata__cell *cells);
  * session's arena that holds no field's text needs nothing done. */
 void strata__snapshot_drop(strata__cell *cells);
 bool strata__field_changed(strata_object *o, int f, const strata__cell *cell);
+bool strata__object_changed(strata_object *o);
 /* Put a snapshot's values back into o's fields: all of them, or none
  * (STRATA_E_NOMEM, o unchanged; no message set). */
 int strata__restore(strata_object *o, const strata__cell *cells);
