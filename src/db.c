@@ -231,28 +231,57 @@ static bool word_at(const char *p, const char *word)
     return !strncasecmp(p, word, n) && !(isalnum((unsigned char)p[n]) || p[n] == '_');
 }
 
-/* Whether a COMMIT's text asks for AND CHAIN (not AND NO CHAIN). */
-static bool and_chain(const char *p)
-{
-    for (const char *q = p; *q; q++)
-        if ((q == p || !(isalnum((unsigned char)q[-1]) || q[-1] == '_')) && word_at(q, "and") &&
-            word_at(strata_driver_sql_skip_space(q) + 3, "chain"))
-            return true;
-    return false;
-}
+/* Raw transaction control is read by the quoting rules of every engine
+ * together: a COMMIT reads the same under any of them. */
+#define ANY_LEXER                                                                            \
+    (STRATA_LEX_E_STRINGS | STRATA_LEX_DOLLAR_QUOTES | STRATA_LEX_BACKTICKS |                \
+     STRATA_LEX_BRACKETS)
 
-/* Where the last statement of sql starts. */
+/* Where the last statement of sql starts: the last with more than white
+ * space and comments, the ;s outside strings, quoted names and comments
+ * ending them (a "COMMIT; -- done" is a COMMIT). */
 static const char *last_statement(const char *sql)
 {
-    size_t n = strlen(sql);
-    while (n && (isspace((unsigned char)sql[n - 1]) || sql[n - 1] == ';'))
-        n--;
-    size_t at = n;
-    while (at && sql[at - 1] != ';')
-        at--;
-    while (at < n && isspace((unsigned char)sql[at]))
-        at++;
-    return sql + at;
+    const char *start = sql, *last = sql;
+    bool content = false;
+    for (const char *p = sql; *p;) {
+        strata__token t;
+        strata__sql_token_at(sql, p, ANY_LEXER, &t);
+        if (t.kind == STRATA__TOK_OTHER && *p == ';') {
+            start = p + 1;
+            content = false;
+        } else if (!content && t.kind != STRATA__TOK_SPACE && t.kind != STRATA__TOK_COMMENT) {
+            content = true;
+            last = start;
+        }
+        p += t.len;
+    }
+    return last;
+}
+
+/* Whether the COMMIT statement at `last` (in sql) asks for AND CHAIN (not
+ * AND NO CHAIN), its words read apart from comments. */
+static bool and_chain(const char *sql, const char *last)
+{
+    const char *prev = NULL;
+    size_t prev_len = 0;
+    for (const char *p = last; *p;) {
+        strata__token t;
+        strata__sql_token_at(sql, p, ANY_LEXER, &t);
+        if (t.kind == STRATA__TOK_OTHER && *p == ';')
+            break;
+        if (t.kind == STRATA__TOK_WORD) {
+            if (t.len == 5 && !strncasecmp(p, "chain", 5) && prev_len == 3 &&
+                !strncasecmp(prev, "and", 3))
+                return true;
+            prev = p;
+            prev_len = t.len;
+        } else if (t.kind != STRATA__TOK_SPACE && t.kind != STRATA__TOK_COMMENT) {
+            prev_len = 0;
+        }
+        p += t.len;
+    }
+    return false;
 }
 
 int strata_driver_sql_is_commit(const char *sql)
@@ -283,7 +312,7 @@ static int run_in_failed_raw_tx(strata_db *db, const char *sql)
     int rc = strata__drv_rollback(db);
     /* COMMIT AND CHAIN: the next transaction begins all the same, as
      * PostgreSQL begins it after rolling back. */
-    if (rc == STRATA_OK && and_chain(last))
+    if (rc == STRATA_OK && and_chain(sql, last))
         rc = strata__drv_exec(db, "BEGIN");
     if (rc != STRATA_OK)
         return rc;

@@ -166,6 +166,18 @@ START_TEST(tx_raw_commit_after_an_error_is_refused)
     insert(db, 12, STRATA_DONE);
     th_exec(db, "ROLLBACK");
     ck_assert_int_eq(th_int(db, "SELECT sum(id) FROM t"), 19);
+    /* A comment after the COMMIT ends nothing else: the transaction is
+     * rolled back all the same; AND CHAIN in a comment begins none. */
+    static const char *const commits[] = {"COMMIT; -- done", "COMMIT -- done",
+                                          "COMMIT /* and chain */;\n/* done */"};
+    for (int k = 0; k < 3; k++) {
+        th_exec(db, "BEGIN");
+        insert(db, 13, STRATA_DONE);
+        insert(db, 13, STRATA_E_UNIQUE);
+        th_rc(db, strata_db_exec(db, commits[k]), STRATA_E_TX_ABORTED);
+        ck_assert_msg(!strata_db_in_transaction(db), "%s: still in the transaction", commits[k]);
+        ck_assert_int_eq(th_int(db, "SELECT count(*) FROM t WHERE id = 13"), 0);
+    }
     strata_db_close(db);
 }
 END_TEST
