@@ -38,6 +38,7 @@ typedef struct run {
      * with them on unless it rebuilds a referenced table. */
     bool fk_switch;
     bool fk_paused;
+    bool ran_sql; /* a revision with a statement of its own ran (live) */
 } run;
 
 /* run_revision's answer when the revision needs foreign keys switched the
@@ -501,6 +502,8 @@ static int run_revision(run *r, int i, bool up)
     strata_diff *d = NULL;
     rc = revision_diff(r, i, up ? 0 : 1, from, &d);
     strata_metadata_free(live);
+    for (int k = 0; rc == STRATA_OK && k < d->nops; k++)
+        r->ran_sql = r->ran_sql || d->ops[k].kind == STRATA_OP_SQL;
     bool pause = false;
     if (rc == STRATA_OK && r->fk_switch &&
         (rc = strata__diff_needs_fk_pause(d, r->db, &pause)) != STRATA_OK)
@@ -727,22 +730,14 @@ static int migrate_live(strata_migrations *m, strata_db *db, const char *target,
     if (rc == STRATA_OK && single)
         rc = step_begin(&r);
     int switches = 0;
-    bool ran = false, noted = false; /* a revision ran; rows dangling before the first noted */
     while (rc == STRATA_OK) {
         if (!single && (rc = step_begin(&r)) != STRATA_OK)
             break;
         int i = next_revision(&r, goal, up);
-        /* One transaction for the run, foreign keys paused: the rows that
-         * referred to missing rows before it are not its to refuse. */
-        if (i >= 0 && single && fk_restore && !ran && r.dl->fk_baseline &&
-            (rc = r.dl->fk_baseline(db, &noted)) != STRATA_OK)
-            rc = db_failed(&r, "before the first revision");
-        if (i >= 0 && rc == STRATA_OK) {
+        if (i >= 0)
             rc = run_revision(&r, i, up);
-            ran = true;
-        } else if (i == -2) {
+        else if (i == -2)
             rc = STRATA_E_NOMEM;
-        }
         if (!single)
             rc = step_end(&r, rc);
         if (rc == RUN_FK_SWITCH) {
@@ -765,12 +760,12 @@ static int migrate_live(strata_migrations *m, strata_db *db, const char *target,
         if (i < 0)
             break;
     }
-    /* One transaction for the run, foreign keys paused for all of it: the
-     * references are checked before its commit. */
-    if (single && fk_restore && ran && rc == STRATA_OK && strata_db_in_transaction(db) &&
+    /* One transaction for the run, foreign keys paused for all of it: a
+     * statement of a migration file's own may have left any row dangling,
+     * so every reference is checked before the commit (strata_diff_apply
+     * checked what each change of the schema alone could touch). */
+    if (single && fk_restore && r.ran_sql && rc == STRATA_OK && strata_db_in_transaction(db) &&
         (rc = r.dl->fk_verify(db, NULL)) != STRATA_OK)
-        rc = db_failed(&r, "checking the references before the commit");
-    if (noted && rc == STRATA_OK && (rc = r.dl->fk_baseline_end(db)) != STRATA_OK)
         rc = db_failed(&r, "checking the references before the commit");
     if (single && strata_db_in_transaction(db))
         rc = step_end(&r, rc);

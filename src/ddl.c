@@ -685,6 +685,39 @@ int strata__diff_needs_fk_pause(const strata_diff *d, strata_db *db, bool *out)
     return STRATA_OK;
 }
 
+/* The references after a change made with foreign keys paused.  A
+ * change of the schema alone can leave a row dangling only in a table it
+ * rebuilt, dropped or renamed, or in one referring to such a table: only
+ * those are checked, so that rows of other tables that referred to
+ * missing rows before (written while foreign keys were off) do not stop
+ * it.  A statement of the migration file's own may have changed any
+ * table: then every reference is checked. */
+static int verify_references(strata_db *db, const renderer *r, const strata_diff *d,
+                             const plan *p)
+{
+    if (!r->dl->fk_verify_touching)
+        return r->dl->fk_verify(db, NULL);
+    char **touched = malloc(((size_t)p->n + 2 * (size_t)d->nops + 1) * sizeof *touched);
+    if (!touched)
+        return strata__db_error(db, STRATA_E_NOMEM, "out of memory");
+    int n = 0;
+    bool data = false;
+    for (int i = 0; i < d->nops; i++) {
+        const strata__op *op = &d->ops[i];
+        data = data || op->kind == STRATA_OP_SQL;
+        if (op->kind == STRATA_OP_DROP_TABLE || op->kind == STRATA_OP_RENAME_TABLE)
+            touched[n++] = op->table;
+        if (op->kind == STRATA_OP_RENAME_TABLE && op->new_name)
+            touched[n++] = op->new_name;
+    }
+    for (int i = 0; i < p->n; i++)
+        if (p->v[i].rebuilt)
+            touched[n++] = p->v[i].rebuilt;
+    int rc = data ? r->dl->fk_verify(db, NULL) : r->dl->fk_verify_touching(db, touched, n);
+    free(touched);
+    return rc;
+}
+
 int strata_diff_apply(const strata_diff *d, strata_db *db)
 {
     if (!d || !db)
@@ -706,7 +739,7 @@ int strata_diff_apply(const strata_diff *d, strata_db *db)
     bool pauses = r.dl->fk_pause_sql != NULL;
     bool own_tx = !strata_db_in_transaction(db);
     bool fk_off = false;
-    bool verify = false, noted = false; /* references checked after; rows dangling before noted */
+    bool verify = false; /* references checked after the change */
     int64_t fk_on = 0;
     void *kept = NULL; /* what a rebuild under way makes again after it */
     if (pauses && (p.rebuild || p.drop) &&
@@ -731,11 +764,7 @@ int strata_diff_apply(const strata_diff *d, strata_db *db)
     }
     if (own_tx && (rc = strata_db_begin(db)) != STRATA_OK)
         goto restore;
-    /* Checked after the change: rows that referred to missing rows before
-     * it are not the change's to refuse. */
     verify = pauses && (fk_off || ((p.rebuild || p.drop) && !fk_on));
-    if (verify && r.dl->fk_baseline && (rc = r.dl->fk_baseline(db, &noted)) != STRATA_OK)
-        goto rollback;
     for (int i = 0; i < p.n; i++) {
         if (p.v[i].rebuilt && r.dl->rebuild_keep &&
             (rc = r.dl->rebuild_keep(db, p.v[i].rebuilt, &kept)) != STRATA_OK) {
@@ -766,24 +795,18 @@ int strata_diff_apply(const strata_diff *d, strata_db *db)
         strata__sb_free(&what);
         goto rollback;
     }
-    if (verify && (rc = r.dl->fk_verify(db, NULL)) != STRATA_OK) {
+    if (verify && (rc = verify_references(db, &r, d, &p)) != STRATA_OK) {
         strata__db_error_context(db, "after the schema change");
         goto rollback;
     }
-    if (noted && (rc = r.dl->fk_baseline_end(db)) != STRATA_OK)
-        goto rollback;
-    noted = false;
     if (own_tx && (rc = strata_db_commit(db)) != STRATA_OK)
         goto restore;
     goto restore;
 rollback:
-    if (own_tx || noted) {
+    if (own_tx) {
         strata__kept_error s;
         strata__error_keep(&s, db);
-        if (own_tx)
-            strata_db_rollback(db);
-        else /* the caller's transaction: the note goes, whatever it does next */
-            r.dl->fk_baseline_end(db);
+        strata_db_rollback(db);
         strata__error_put_back(&s, db, NULL);
     }
 restore:

@@ -323,17 +323,14 @@ typedef struct strata__dialect {
      * work outside a transaction only); fk_verify checks the references
      * of `table` (NULL: of every table) after changes made while paused:
      * STRATA_OK, or STRATA_E_FOREIGN_KEY naming the first dangling row.
-     * fk_baseline notes the rows dangling already, before a change made
-     * while paused, unless a note is there (*taken: this call made it):
-     * fk_verify(db, NULL) then names only a row not in the note, and
-     * fk_baseline_end drops the note, inside the same transaction.  A
-     * transaction rolled back takes the note with it. */
+     * fk_verify_touching checks only the references from or to one of
+     * `tables`: after a change of the schema alone (no statement of a
+     * migration file's own), which can leave a row dangling only there. */
     const char *fk_enabled_sql;
     const char *fk_pause_sql;
     const char *fk_resume_sql;
     int (*fk_verify)(strata_db *db, const char *table);
-    int (*fk_baseline)(strata_db *db, bool *taken);
-    int (*fk_baseline_end)(strata_db *db);
+    int (*fk_verify_touching)(strata_db *db, char *const *tables, int n);
     /* Around a table rebuild (engines that rebuild tables): rebuild_keep
      * saves in *kept what dropping `table` takes with it and the rebuild
      * does not make again from the schema (its triggers, indexes the

@@ -1013,78 +1013,12 @@ static int sq_rebuild_restore(strata_db *db, void *kept, bool remake)
                : rc;
 }
 
-/* The rows dangling before a change made with foreign keys paused: a
- * table of the connection's own (temp), in the change's transaction.
- * SQLite keeps a rowid through a rebuild when it is the table's integer
- * key; a row renumbered by one counts as new. */
-#define FK_BASELINE "temp._strata_fk_before"
-
-static int baseline_there(strata_db *db, bool *there)
+/* The first dangling reference st gives (from PRAGMA foreign_key_check
+ * or its table-valued form: the child table, its rowid, the parent),
+ * as the handle's error. */
+static int first_dangling(strata_db *db, strata_stmt *st)
 {
-    strata_stmt *st = NULL;
-    int64_t n = 0;
-    int rc = strata_stmt_prepare(&st, db,
-                                 "SELECT count(*) FROM sqlite_temp_master WHERE type = 'table' "
-                                 "AND name = '_strata_fk_before'");
-    if (rc == STRATA_OK && (rc = strata_stmt_step(st)) == STRATA_ROW)
-        rc = strata_stmt_column_int64(st, 0, &n);
-    strata_stmt_finalize(st);
-    *there = n > 0;
-    return rc;
-}
-
-static int sq_fk_baseline(strata_db *db, bool *taken)
-{
-    bool there = false;
-    int rc = baseline_there(db, &there);
-    *taken = false;
-    if (rc != STRATA_OK || there)
-        return rc;
-    /* Indexed: the check after the change looks each of its rows up. */
-    rc = strata_db_exec(db, "CREATE TABLE " FK_BASELINE " AS SELECT \"table\" AS t, rowid AS r, "
-                            "parent AS p FROM pragma_foreign_key_check; CREATE INDEX "
-                            "temp._strata_fk_before_key ON _strata_fk_before (t, r, p)");
-    *taken = rc == STRATA_OK;
-    return rc == STRATA_OK ? STRATA_OK
-                           : strata__db_error_context(db, "noting the rows that refer to "
-                                                          "missing rows already");
-}
-
-static int sq_fk_baseline_end(strata_db *db)
-{
-    /* Also in a transaction a failure aborted, before its rollback. */
-    return strata__drv_exec(db, "DROP TABLE IF EXISTS " FK_BASELINE);
-}
-
-/* PRAGMA foreign_key_check: report the first dangling reference (of the
- * whole database: the first not noted by fk_baseline). */
-static int sq_fk_verify(strata_db *db, const char *table)
-{
-    bool noted = false;
-    int rc = table ? STRATA_OK : baseline_there(db, &noted);
-    if (rc != STRATA_OK)
-        return rc;
-    strata__sb sql;
-    strata__sb_init(&sql);
-    if (noted) {
-        strata__sb_puts(&sql, "SELECT c.\"table\", c.rowid, c.parent FROM pragma_foreign_key_check "
-                              "AS c WHERE NOT EXISTS (SELECT 1 FROM " FK_BASELINE " AS b WHERE "
-                              "b.t = c.\"table\" AND b.r IS c.rowid AND b.p = c.parent) LIMIT 1");
-    } else {
-        strata__sb_puts(&sql, "PRAGMA foreign_key_check");
-        if (table) {
-            strata__sb_putc(&sql, '(');
-            strata__sb_ident(&sql, strata_db_driver(db), table);
-            strata__sb_putc(&sql, ')');
-        }
-    }
-    char *text = strata__sb_take(&sql);
-    strata_stmt *st = NULL;
-    rc = text ? strata_stmt_prepare(&st, db, text) : STRATA_E_NOMEM;
-    free(text);
-    if (rc != STRATA_OK)
-        return rc;
-    rc = strata_stmt_step(st);
+    int rc = strata_stmt_step(st);
     if (rc == STRATA_ROW) {
         const char *child = NULL, *parent = NULL;
         int64_t rowid = 0;
@@ -1100,6 +1034,54 @@ static int sq_fk_verify(strata_db *db, const char *table)
     } else if (rc == STRATA_DONE) {
         rc = STRATA_OK;
     }
+    return rc;
+}
+
+/* PRAGMA foreign_key_check: report the first dangling reference. */
+static int sq_fk_verify(strata_db *db, const char *table)
+{
+    strata__sb sql;
+    strata__sb_init(&sql);
+    strata__sb_puts(&sql, "PRAGMA foreign_key_check");
+    if (table) {
+        strata__sb_putc(&sql, '(');
+        strata__sb_ident(&sql, strata_db_driver(db), table);
+        strata__sb_putc(&sql, ')');
+    }
+    char *text = strata__sb_take(&sql);
+    strata_stmt *st = NULL;
+    int rc = text ? strata_stmt_prepare(&st, db, text) : STRATA_E_NOMEM;
+    free(text);
+    if (rc == STRATA_OK)
+        rc = first_dangling(db, st);
+    strata_stmt_finalize(st);
+    return rc;
+}
+
+/* The first dangling reference of a row of one of `tables`, or to one of
+ * them.  SQLite names tables without regard to case. */
+static int sq_fk_verify_touching(strata_db *db, char *const *tables, int n)
+{
+    if (n == 0)
+        return STRATA_OK;
+    strata__sb sql;
+    strata__sb_init(&sql);
+    strata__sb_puts(&sql, "SELECT \"table\", rowid, parent FROM pragma_foreign_key_check WHERE "
+                          "\"table\" COLLATE NOCASE IN (");
+    for (int i = 0; i < n; i++)
+        strata__sb_puts(&sql, i ? ", ?" : "?");
+    strata__sb_puts(&sql, ") OR parent COLLATE NOCASE IN (");
+    for (int i = 0; i < n; i++)
+        strata__sb_puts(&sql, i ? ", ?" : "?");
+    strata__sb_puts(&sql, ") LIMIT 1");
+    char *text = strata__sb_take(&sql);
+    strata_stmt *st = NULL;
+    int rc = text ? strata_stmt_prepare(&st, db, text) : STRATA_E_NOMEM;
+    free(text);
+    for (int i = 0; i < 2 * n && rc == STRATA_OK; i++)
+        rc = strata_stmt_bind_text(st, i + 1, tables[i % n], -1);
+    if (rc == STRATA_OK)
+        rc = first_dangling(db, st);
     strata_stmt_finalize(st);
     return rc;
 }
@@ -1162,8 +1144,7 @@ const strata__dialect strata__sqlite_dialect = {
     .fk_pause_sql = "PRAGMA foreign_keys=OFF",
     .fk_resume_sql = "PRAGMA foreign_keys=ON",
     .fk_verify = sq_fk_verify,
-    .fk_baseline = sq_fk_baseline,
-    .fk_baseline_end = sq_fk_baseline_end,
+    .fk_verify_touching = sq_fk_verify_touching,
     .rebuild_keep = sq_rebuild_keep,
     .rebuild_restore = sq_rebuild_restore,
     .ilike = NULL, /* LIKE is case-insensitive for ASCII only: lower() on both sides */
