@@ -231,22 +231,20 @@ static bool word_at(const char *p, const char *word)
     return !strncasecmp(p, word, n) && !(isalnum((unsigned char)p[n]) || p[n] == '_');
 }
 
-/* Raw transaction control is read by the quoting rules of every engine
- * together: a COMMIT reads the same under any of them. */
-#define ANY_LEXER                                                                            \
-    (STRATA_LEX_E_STRINGS | STRATA_LEX_DOLLAR_QUOTES | STRATA_LEX_BACKTICKS |                \
-     STRATA_LEX_BRACKETS)
+/* PostgreSQL's quoting rules: strata_driver_sql_is_commit reads what a
+ * PostgreSQL server answered. */
+#define PG_LEXER (STRATA_LEX_NESTED_COMMENTS | STRATA_LEX_DOLLAR_QUOTES | STRATA_LEX_E_STRINGS)
 
 /* Where the last statement of sql starts: the last with more than white
  * space and comments, the ;s outside strings, quoted names and comments
  * ending them (a "COMMIT; -- done" is a COMMIT). */
-static const char *last_statement(const char *sql)
+static const char *last_statement(const char *sql, unsigned flags)
 {
     const char *start = sql, *last = sql;
     bool content = false;
     for (const char *p = sql; *p;) {
         strata__token t;
-        strata__sql_token_at(sql, p, ANY_LEXER, &t);
+        strata__sql_token_at(sql, p, flags, &t);
         if (t.kind == STRATA__TOK_OTHER && *p == ';') {
             start = p + 1;
             content = false;
@@ -259,37 +257,56 @@ static const char *last_statement(const char *sql)
     return last;
 }
 
-/* Whether the COMMIT statement at `last` (in sql) asks for AND CHAIN (not
- * AND NO CHAIN), its words read apart from comments. */
-static bool and_chain(const char *sql, const char *last)
+static bool is_word(const char *p, size_t len, const char *word)
 {
-    const char *prev = NULL;
-    size_t prev_len = 0;
-    for (const char *p = last; *p;) {
+    return len == strlen(word) && !strncasecmp(p, word, len);
+}
+
+/* Whether the statement at p (in sql, up to its ; or the end) ends the
+ * transaction by committing it: COMMIT or END, then TRANSACTION or WORK,
+ * then AND [NO] CHAIN, and nothing else but white space and comments (not
+ * COMMIT PREPARED, not the END of a trigger's body).  *chain: AND CHAIN. */
+static bool commit_statement(const char *sql, const char *p, unsigned flags, bool *chain)
+{
+    const char *w[6];
+    size_t len[6];
+    int n = 0;
+    for (; *p;) {
         strata__token t;
-        strata__sql_token_at(sql, p, ANY_LEXER, &t);
+        strata__sql_token_at(sql, p, flags, &t);
         if (t.kind == STRATA__TOK_OTHER && *p == ';')
             break;
         if (t.kind == STRATA__TOK_WORD) {
-            if (t.len == 5 && !strncasecmp(p, "chain", 5) && prev_len == 3 &&
-                !strncasecmp(prev, "and", 3))
-                return true;
-            prev = p;
-            prev_len = t.len;
+            if (n == 6)
+                return false;
+            w[n] = p;
+            len[n++] = t.len;
         } else if (t.kind != STRATA__TOK_SPACE && t.kind != STRATA__TOK_COMMENT) {
-            prev_len = 0;
+            return false;
         }
         p += t.len;
     }
-    return false;
+    if (n == 0 || !(is_word(w[0], len[0], "commit") || is_word(w[0], len[0], "end")))
+        return false;
+    int i = 1;
+    if (i < n && (is_word(w[i], len[i], "transaction") || is_word(w[i], len[i], "work")))
+        i++;
+    *chain = false;
+    if (i < n && is_word(w[i], len[i], "and")) {
+        *chain = !(++i < n && is_word(w[i], len[i], "no"));
+        if (!*chain)
+            i++;
+        if (!(i < n && is_word(w[i], len[i], "chain")))
+            return false;
+        i++;
+    }
+    return i == n;
 }
 
 int strata_driver_sql_is_commit(const char *sql)
 {
-    if (!sql)
-        return 0;
-    const char *last = last_statement(sql);
-    return word_at(last, "commit") || word_at(last, "end");
+    bool chain;
+    return sql && commit_statement(sql, last_statement(sql, PG_LEXER), PG_LEXER, &chain);
 }
 
 /* Raw SQL in a transaction it began itself, after a statement there
@@ -303,16 +320,18 @@ static int run_in_failed_raw_tx(strata_db *db, const char *sql)
             db->raw_tx_failed = false;
         return rc;
     }
-    if (!strata_driver_sql_is_commit(sql))
+    /* The engine runs the first statement of the text, and only a COMMIT
+     * there ends the transaction (the rest is not run). */
+    bool chain;
+    if (!commit_statement(sql, sql, strata_db_driver(db)->lexer_flags, &chain))
         return strata__db_check_tx(db);
-    const char *last = last_statement(sql);
 
     strata__echo_stmt(db, sql, NULL, 0);
     db->counters[STRATA_COUNTER_STATEMENTS]++;
     int rc = strata__drv_rollback(db);
     /* COMMIT AND CHAIN: the next transaction begins all the same, as
      * PostgreSQL begins it after rolling back. */
-    if (rc == STRATA_OK && and_chain(sql, last))
+    if (rc == STRATA_OK && chain)
         rc = strata__drv_exec(db, "BEGIN");
     if (rc != STRATA_OK)
         return rc;

@@ -178,6 +178,36 @@ START_TEST(tx_raw_commit_after_an_error_is_refused)
         ck_assert_msg(!strata_db_in_transaction(db), "%s: still in the transaction", commits[k]);
         ck_assert_int_eq(th_int(db, "SELECT count(*) FROM t WHERE id = 13"), 0);
     }
+    /* Only a first statement that is a COMMIT (or END) and nothing else
+     * ends the transaction: these are refused like any statement there,
+     * and the work before the savepoint is kept by a ROLLBACK TO. */
+    const char *others[] = {
+        "SELECT 'x'; COMMIT",
+        "COMMIT PREPARED 'gid'",
+        "END IF",
+        th_is_pg() ? "SELECT 1 /* a /* b */ ; COMMIT */"
+                   : "CREATE TRIGGER tr AFTER INSERT ON t BEGIN SELECT 1; END",
+        th_is_pg() ? "SELECT ARRAY[']'], '; COMMIT'" : "SELECT [a;b] FROM t; END",
+    };
+    for (size_t k = 0; k < sizeof others / sizeof *others; k++) {
+        th_exec(db, "BEGIN");
+        insert(db, 20, STRATA_DONE);
+        th_exec(db, "SAVEPOINT s");
+        insert(db, 20, STRATA_E_UNIQUE);
+        th_rc(db, strata_db_exec(db, others[k]), STRATA_E_TX_ABORTED);
+        th_exec(db, "ROLLBACK TO SAVEPOINT s");
+        th_exec(db, "COMMIT");
+        ck_assert_msg(th_int(db, "SELECT count(*) FROM t WHERE id = 20") == 1, "%s", others[k]);
+        th_exec(db, "DELETE FROM t WHERE id = 20");
+    }
+    /* AND NO CHAIN begins nothing. */
+    th_exec(db, "BEGIN");
+    insert(db, 21, STRATA_DONE);
+    insert(db, 21, STRATA_E_UNIQUE);
+    th_rc(db, strata_db_exec(db, "commit work and /* no */ no chain"), STRATA_E_TX_ABORTED);
+    insert(db, 22, STRATA_DONE);
+    th_rc(db, strata_db_exec(db, "ROLLBACK"), th_is_pg() ? STRATA_OK : STRATA_E_ERROR);
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM t WHERE id IN (21, 22)"), 1);
     strata_db_close(db);
 }
 END_TEST
