@@ -584,6 +584,29 @@ START_TEST(migrate_foreign_keys_stay_on)
 }
 END_TEST
 
+/* A repository at dir with two revisions: id1, the base (`base`: its
+ * operations and downgrade), and id2 after it (`change`), with one
+ * transaction for the run or one per revision. */
+static strata_migrations *repo_of_two(const char *dir, bool single, const char *id1,
+                                      const char *base, const char *id2, const char *change,
+                                      th_lines *out)
+{
+    char path[700], text[4096];
+    strata_migrations_free(repo_init_at(dir, out));
+    snprintf(path, sizeof path, "%s/strata.yaml", dir);
+    write_text(path,
+               single ? "transaction_per_revision: false\n" : "transaction_per_revision: true\n");
+    snprintf(path, sizeof path, "%s/versions/%s_base.yaml", dir, id1);
+    snprintf(text, sizeof text, "revision: %s\ndown_revision: ~\nmessage: base\nupgrade:\n%s", id1,
+             base);
+    write_text(path, text);
+    snprintf(path, sizeof path, "%s/versions/%s_change.yaml", dir, id2);
+    snprintf(text, sizeof text, "revision: %s\ndown_revision: %s\nmessage: change\nupgrade:\n%s",
+             id2, id1, change);
+    write_text(path, text);
+    return repo_open(dir, out);
+}
+
 /* A revision that would leave rows referring to nothing is refused on
  * every engine, whatever the transactions: one that drops a table other
  * rows refer to (SQLite's DROP TABLE would delete them through their ON
@@ -600,46 +623,30 @@ START_TEST(migrate_a_dangling_reference_is_refused_on_every_path)
     };
     for (int k = 0; k < 4; k++) {
         bool single = k >= 2;
-        char dir[512], path[700], text[1024];
+        char dir[512], change[256];
         snprintf(dir, sizeof dir, "%s/dangling%d", th_tmpdir(), k);
+        snprintf(change, sizeof change, "%sdowngrade: []\n", changes[k % 2]);
         th_lines out = {""};
-        strata_migrations *m = repo_init_at(dir, &out);
-        strata_migrations_free(m);
-        snprintf(path, sizeof path, "%s/strata.yaml", dir);
-        write_text(path, single ? "transaction_per_revision: false\n"
-                                : "transaction_per_revision: true\n");
-        snprintf(path, sizeof path, "%s/versions/0000000000d1_base.yaml", dir);
-        write_text(path, "revision: 0000000000d1\n"
-                         "down_revision: ~\n"
-                         "message: base\n"
-                         "upgrade:\n"
-                         "  - create_table:\n"
-                         "      name: parent\n"
-                         "      columns:\n"
-                         "        - {name: id, type: integer, primary_key: true}\n"
-                         "  - create_table:\n"
-                         "      name: child\n"
-                         "      columns:\n"
-                         "        - {name: id, type: integer, primary_key: true}\n"
-                         "        - {name: parent_id, type: integer}\n"
-                         "      foreign_keys:\n"
-                         "        - {name: fk_child_parent, columns: [parent_id], references: parent,"
-                         " ref_columns: [id], on_delete: cascade}\n"
-                         "  - sql: INSERT INTO parent (id) VALUES (1), (2)\n"
-                         "  - sql: INSERT INTO child (id, parent_id) VALUES (10, 1), (11, 2)\n"
-                         "downgrade:\n"
-                         "  - drop_table: {name: child}\n"
-                         "  - drop_table: {name: parent}\n");
-        snprintf(path, sizeof path, "%s/versions/0000000000d2_change.yaml", dir);
-        snprintf(text, sizeof text,
-                 "revision: 0000000000d2\n"
-                 "down_revision: 0000000000d1\n"
-                 "message: change\n"
-                 "upgrade:\n%s"
-                 "downgrade: []\n",
-                 changes[k % 2]);
-        write_text(path, text);
-        m = repo_open(dir, &out);
+        strata_migrations *m = repo_of_two(
+            dir, single, "0000000000d1",
+            "  - create_table:\n"
+            "      name: parent\n"
+            "      columns:\n"
+            "        - {name: id, type: integer, primary_key: true}\n"
+            "  - create_table:\n"
+            "      name: child\n"
+            "      columns:\n"
+            "        - {name: id, type: integer, primary_key: true}\n"
+            "        - {name: parent_id, type: integer}\n"
+            "      foreign_keys:\n"
+            "        - {name: fk_child_parent, columns: [parent_id], references: parent,"
+            " ref_columns: [id], on_delete: cascade}\n"
+            "  - sql: INSERT INTO parent (id) VALUES (1), (2)\n"
+            "  - sql: INSERT INTO child (id, parent_id) VALUES (10, 1), (11, 2)\n"
+            "downgrade:\n"
+            "  - drop_table: {name: child}\n"
+            "  - drop_table: {name: parent}\n",
+            "0000000000d2", change, &out);
         TH_MOK(m, strata_migrations_upgrade(m, db, "0000000000d1"));
         int rc = strata_migrations_upgrade(m, db, "head");
         ck_assert_msg(rc != STRATA_OK, "%d: the upgrade went through", k);
@@ -647,8 +654,8 @@ START_TEST(migrate_a_dangling_reference_is_refused_on_every_path)
         ck_assert_int_eq(th_int(db, "SELECT count(*) FROM parent"), 2);
         char *now = NULL;
         TH_MOK(m, strata_migrations_current(m, db, &now));
-        ck_assert_msg(now && strstr(now, "0000000000d1") && !strstr(now, "0000000000d2"), "%d: at %s", k,
-                      now ? now : "(none)");
+        ck_assert_msg(now && strstr(now, "0000000000d1") && !strstr(now, "0000000000d2"),
+                      "%d: at %s", k, now ? now : "(none)");
         strata_free(now);
         TH_MOK(m, strata_migrations_downgrade(m, db, "base"));
         strata_migrations_free(m);
@@ -685,67 +692,51 @@ START_TEST(migrate_rows_dangling_before_a_revision_do_not_stop_it)
     };
     for (int k = 0; k < 6; k++) {
         bool single = k >= 3, refused = k % 3 != 0;
-        char dir[512], path[700], text[1024];
+        char dir[512];
         snprintf(dir, sizeof dir, "%s/before%d", th_tmpdir(), k);
         th_lines out = {""};
-        strata_migrations *m = repo_init_at(dir, &out);
-        strata_migrations_free(m);
-        snprintf(path, sizeof path, "%s/strata.yaml", dir);
-        write_text(path, single ? "transaction_per_revision: false\n"
-                                : "transaction_per_revision: true\n");
-        snprintf(path, sizeof path, "%s/versions/0000000000e1_base.yaml", dir);
-        write_text(path, "revision: 0000000000e1\n"
-                         "down_revision: ~\n"
-                         "message: base\n"
-                         "upgrade:\n"
-                         "  - create_table:\n"
-                         "      name: parent\n"
-                         "      columns:\n"
-                         "        - {name: id, type: integer, primary_key: true}\n"
-                         "        - {name: label, type: string(10)}\n"
-                         "  - create_table:\n"
-                         "      name: child\n"
-                         "      columns:\n"
-                         "        - {name: id, type: integer, primary_key: true}\n"
-                         "        - {name: parent_id, type: integer}\n"
-                         "      foreign_keys:\n"
-                         "        - {name: fk_child_parent, columns: [parent_id], references: parent,"
-                         " ref_columns: [id], on_delete: cascade}\n"
-                         "  - create_table:\n"
-                         "      name: other\n"
-                         "      columns:\n"
-                         "        - {name: id, type: integer, primary_key: true}\n"
-                         "  - create_table:\n"
-                         "      name: note\n"
-                         "      columns:\n"
-                         "        - {name: id, type: integer, primary_key: true}\n"
-                         "        - {name: other_id, type: integer}\n"
-                         "      foreign_keys:\n"
-                         "        - {name: fk_note_other, columns: [other_id], references: other,"
-                         " ref_columns: [id]}\n"
-                         "  - create_table:\n"
-                         "      name: spare\n"
-                         "      columns:\n"
-                         "        - {name: id, type: integer, primary_key: true}\n"
-                         "  - sql: INSERT INTO parent (id, label) VALUES (1, 'a'), (2, 'b')\n"
-                         "  - sql: INSERT INTO child (id, parent_id) VALUES (10, 1), (11, 2)\n"
-                         "  - sql: INSERT INTO other (id) VALUES (1)\n"
-                         "  - sql: INSERT INTO note (id, other_id) VALUES (20, 1)\n"
-                         "downgrade:\n"
-                         "  - drop_table: {name: spare}\n"
-                         "  - drop_table: {name: note}\n"
-                         "  - drop_table: {name: other}\n"
-                         "  - drop_table: {name: child}\n"
-                         "  - drop_table: {name: parent}\n");
-        snprintf(path, sizeof path, "%s/versions/0000000000e2_change.yaml", dir);
-        snprintf(text, sizeof text,
-                 "revision: 0000000000e2\n"
-                 "down_revision: 0000000000e1\n"
-                 "message: change\n"
-                 "upgrade:\n%s",
-                 changes[k % 3]);
-        write_text(path, text);
-        m = repo_open(dir, &out);
+        strata_migrations *m = repo_of_two(
+            dir, single, "0000000000e1",
+            "  - create_table:\n"
+            "      name: parent\n"
+            "      columns:\n"
+            "        - {name: id, type: integer, primary_key: true}\n"
+            "        - {name: label, type: string(10)}\n"
+            "  - create_table:\n"
+            "      name: child\n"
+            "      columns:\n"
+            "        - {name: id, type: integer, primary_key: true}\n"
+            "        - {name: parent_id, type: integer}\n"
+            "      foreign_keys:\n"
+            "        - {name: fk_child_parent, columns: [parent_id], references: parent,"
+            " ref_columns: [id], on_delete: cascade}\n"
+            "  - create_table:\n"
+            "      name: other\n"
+            "      columns:\n"
+            "        - {name: id, type: integer, primary_key: true}\n"
+            "  - create_table:\n"
+            "      name: note\n"
+            "      columns:\n"
+            "        - {name: id, type: integer, primary_key: true}\n"
+            "        - {name: other_id, type: integer}\n"
+            "      foreign_keys:\n"
+            "        - {name: fk_note_other, columns: [other_id], references: other,"
+            " ref_columns: [id]}\n"
+            "  - create_table:\n"
+            "      name: spare\n"
+            "      columns:\n"
+            "        - {name: id, type: integer, primary_key: true}\n"
+            "  - sql: INSERT INTO parent (id, label) VALUES (1, 'a'), (2, 'b')\n"
+            "  - sql: INSERT INTO child (id, parent_id) VALUES (10, 1), (11, 2)\n"
+            "  - sql: INSERT INTO other (id) VALUES (1)\n"
+            "  - sql: INSERT INTO note (id, other_id) VALUES (20, 1)\n"
+            "downgrade:\n"
+            "  - drop_table: {name: spare}\n"
+            "  - drop_table: {name: note}\n"
+            "  - drop_table: {name: other}\n"
+            "  - drop_table: {name: child}\n"
+            "  - drop_table: {name: parent}\n",
+            "0000000000e2", changes[k % 3], &out);
         TH_MOK(m, strata_migrations_upgrade(m, db, "0000000000e1"));
         /* A row of note referring to an other that is not there. */
         if (th_is_pg()) {
