@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "schema_internal.h"
 
@@ -309,13 +310,15 @@ static bool needs_rebuild(const renderer *r, const strata_metadata *state, const
 
 /* Whether a foreign key, of another table or of the table itself (a tree
  * of rows), references `table`: dropping it for a rebuild with foreign
- * keys on would run the references' actions on the rows. */
+ * keys on would run the references' actions on the rows.  Names compared
+ * without regard to ASCII case, as SQLite (the engine that rebuilds)
+ * matches them: `REFERENCES parent` is a reference to table Parent. */
 static bool referenced(const strata_metadata *state, const char *table)
 {
     for (int i = 0; i < state->ntables; i++) {
         const strata_table *t = state->tables[i];
         for (int c = 0; c < t->ncons; c++)
-            if (t->cons[c]->kind == CONS_FK && strcmp(t->cons[c]->ref_table, table) == 0)
+            if (t->cons[c]->kind == CONS_FK && strcasecmp(t->cons[c]->ref_table, table) == 0)
                 return true;
     }
     return false;
@@ -705,7 +708,8 @@ static int verify_references(strata_db *db, const renderer *r, const strata_diff
     for (int i = 0; i < d->nops; i++) {
         const strata__op *op = &d->ops[i];
         data = data || op->kind == STRATA_OP_SQL;
-        if (op->kind == STRATA_OP_DROP_TABLE || op->kind == STRATA_OP_RENAME_TABLE)
+        if (op->kind == STRATA_OP_DROP_TABLE || op->kind == STRATA_OP_RENAME_TABLE ||
+            op->kind == STRATA_OP_DROP_INDEX || op->kind == STRATA_OP_DROP_UNIQUE)
             touched[n++] = op->table;
         if (op->kind == STRATA_OP_RENAME_TABLE && op->new_name)
             touched[n++] = op->new_name;
@@ -764,7 +768,16 @@ int strata_diff_apply(const strata_diff *d, strata_db *db)
     }
     if (own_tx && (rc = strata_db_begin(db)) != STRATA_OK)
         goto restore;
-    verify = pauses && (fk_off || ((p.rebuild || p.drop) && !fk_on));
+    /* An index dropped in place may be the unique one a foreign key's
+     * parent key needs (a migration file names it, without saying it is
+     * unique): SQLite drops it, and every later check and insert of the
+     * child fails ("foreign key mismatch"), where PostgreSQL refuses the
+     * drop.  The check after it refuses it too. */
+    bool key_index = false;
+    for (int i = 0; i < d->nops; i++)
+        key_index = key_index || d->ops[i].kind == STRATA_OP_DROP_INDEX ||
+                    d->ops[i].kind == STRATA_OP_DROP_UNIQUE;
+    verify = pauses && (fk_off || ((p.rebuild || p.drop) && !fk_on) || key_index);
     for (int i = 0; i < p.n; i++) {
         if (p.v[i].rebuilt && r.dl->rebuild_keep &&
             (rc = r.dl->rebuild_keep(db, p.v[i].rebuilt, &kept)) != STRATA_OK) {
