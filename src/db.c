@@ -235,6 +235,18 @@ static bool word_at(const char *p, const char *word)
  * PostgreSQL server answered. */
 #define PG_LEXER (STRATA_LEX_NESTED_COMMENTS | STRATA_LEX_DOLLAR_QUOTES | STRATA_LEX_E_STRINGS)
 
+/* The token at p by the lexer, and by PostgreSQL's rule (NESTED_COMMENTS
+ * marks its lexer) that a -- comment also ends at a carriage return. */
+static void token_at(const char *sql, const char *p, unsigned flags, strata__token *t)
+{
+    strata__sql_token_at(sql, p, flags, t);
+    if (t->kind == STRATA__TOK_COMMENT && p[0] == '-' && (flags & STRATA_LEX_NESTED_COMMENTS)) {
+        const char *cr = memchr(p, '\r', t->len);
+        if (cr)
+            t->len = (size_t)(cr - p);
+    }
+}
+
 /* Where the last statement of sql starts: the last with more than white
  * space and comments, the ;s outside strings, quoted names and comments
  * ending them (a "COMMIT; -- done" is a COMMIT). */
@@ -244,7 +256,7 @@ static const char *last_statement(const char *sql, unsigned flags)
     bool content = false;
     for (const char *p = sql; *p;) {
         strata__token t;
-        strata__sql_token_at(sql, p, flags, &t);
+        token_at(sql, p, flags, &t);
         if (t.kind == STRATA__TOK_OTHER && *p == ';') {
             start = p + 1;
             content = false;
@@ -262,20 +274,28 @@ static bool is_word(const char *p, size_t len, const char *word)
     return len == strlen(word) && !strncasecmp(p, word, len);
 }
 
-/* Whether the statement at p (in sql, up to its ; or the end) ends the
- * transaction by committing it: COMMIT or END, then TRANSACTION or WORK,
- * then AND [NO] CHAIN, and nothing else but white space and comments (not
- * COMMIT PREPARED, not the END of a trigger's body).  *chain: AND CHAIN. */
+/* Whether the statement at p (in sql, up to its ; or the end) is one the
+ * engine would take for committing the transaction, and nothing else:
+ * COMMIT or END, then TRANSACTION, and on PostgreSQL (whose lexer nests
+ * comments) WORK for TRANSACTION and AND [NO] CHAIN after it; white space
+ * and comments between.  Not COMMIT PREPARED, not the END of a trigger's
+ * body, not SQLite's COMMIT AND CHAIN (a syntax error there).  Anything
+ * the lexer could read otherwise than the engine (an unterminated comment
+ * or string, a vertical tab or form feed) is not one either: refused, the
+ * transaction stays.  *chain: AND CHAIN. */
 static bool commit_statement(const char *sql, const char *p, unsigned flags, bool *chain)
 {
+    bool pg = flags & STRATA_LEX_NESTED_COMMENTS;
     const char *w[6];
     size_t len[6];
     int n = 0;
     for (; *p;) {
         strata__token t;
-        strata__sql_token_at(sql, p, flags, &t);
+        token_at(sql, p, flags, &t);
         if (t.kind == STRATA__TOK_OTHER && *p == ';')
             break;
+        if (t.unterminated || memchr(p, '\v', t.len) || memchr(p, '\f', t.len))
+            return false;
         if (t.kind == STRATA__TOK_WORD) {
             if (n == 6)
                 return false;
@@ -289,10 +309,10 @@ static bool commit_statement(const char *sql, const char *p, unsigned flags, boo
     if (n == 0 || !(is_word(w[0], len[0], "commit") || is_word(w[0], len[0], "end")))
         return false;
     int i = 1;
-    if (i < n && (is_word(w[i], len[i], "transaction") || is_word(w[i], len[i], "work")))
+    if (i < n && (is_word(w[i], len[i], "transaction") || (pg && is_word(w[i], len[i], "work"))))
         i++;
     *chain = false;
-    if (i < n && is_word(w[i], len[i], "and")) {
+    if (pg && i < n && is_word(w[i], len[i], "and")) {
         *chain = !(++i < n && is_word(w[i], len[i], "no"));
         if (!*chain)
             i++;
@@ -305,8 +325,22 @@ static bool commit_statement(const char *sql, const char *p, unsigned flags, boo
 
 int strata_driver_sql_is_commit(const char *sql)
 {
-    bool chain;
-    return sql && commit_statement(sql, last_statement(sql, PG_LEXER), PG_LEXER, &chain);
+    /* The server answered "ROLLBACK": to a ROLLBACK, or to a COMMIT or
+     * END of a failed transaction.  Taken for the second whenever the last
+     * statement begins with either word (a success taken for a failure is
+     * the safe mistake). */
+    if (!sql)
+        return 0;
+    const char *p = last_statement(sql, PG_LEXER);
+    for (;;) {
+        strata__token t;
+        token_at(sql, p, PG_LEXER, &t);
+        if (!*p || t.kind == STRATA__TOK_OTHER)
+            return 0;
+        if (t.kind == STRATA__TOK_WORD)
+            return is_word(p, t.len, "commit") || is_word(p, t.len, "end");
+        p += t.len;
+    }
 }
 
 /* Raw SQL in a transaction it began itself, after a statement there

@@ -92,7 +92,7 @@ void strata__sql_token_at(const char *text, const char *p, unsigned flags, strat
         end = block_comment_end(p, flags & STRATA_LEX_NESTED_COMMENTS);
     } else if (c == '\'') {
         bool esc = (flags & STRATA_LEX_E_STRINGS) && p > text && (p[-1] == 'E' || p[-1] == 'e') &&
-                   (p - 1 == text || !ident_char((unsigned char)p[-2]));
+                   (p - 1 == text || !(ident_char((unsigned char)p[-2]) || p[-2] == '$'));
         out->kind = STRATA__TOK_STRING;
         end = quoted_end(p, '\'', esc);
     } else if (c == '"' || (c == '`' && (flags & STRATA_LEX_BACKTICKS)) ||

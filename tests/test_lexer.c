@@ -33,6 +33,8 @@ static const struct {
     {"SELECT $$ ? $$, ?", NULL, "SELECT $$ ? $$, ?", 2, false},
     {"SELECT $fn$ it's ? $fn$, ?", "SELECT $fn$ it's ? $fn$, $1", NULL, 1, false},
     {"SELECT E'\\' ?', ?", "SELECT E'\\' ?', $1", NULL, 1, false},
+    /* A name may hold $: its E is not a string's prefix. */
+    {"SELECT a$E'\\', ?", "SELECT a$E'\\', $1", NULL, 1, false},
     {"SELECT doc ?? 'k' FROM t WHERE id = ?", "SELECT doc ? 'k' FROM t WHERE id = $1",
      "SELECT doc ? 'k' FROM t WHERE id = ?", 1, false},
     {"SELECT doc ??| array['a'] , ?", "SELECT doc ?| array['a'] , $1",

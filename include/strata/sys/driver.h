@@ -287,10 +287,9 @@ STRATA_API void strata_driver_notice(strata_db *db, const char *severity, const 
 STRATA_API const char *strata_driver_sql_skip_space(const char *p);
 
 /** Whether the last statement of `sql` (read by PostgreSQL's quoting
- *  rules) is a COMMIT or END of the transaction, with TRANSACTION or WORK
- *  and AND [NO] CHAIN and nothing else: what a driver checks when the
- *  engine answers a command with "ROLLBACK" (PostgreSQL's answer to the
- *  COMMIT of a failed transaction). */
+ *  rules) begins with COMMIT or END: what a driver checks when the engine
+ *  answers a command with "ROLLBACK" (PostgreSQL's answer to the COMMIT of
+ *  a failed transaction; to a ROLLBACK, the answer is a success). */
 STRATA_API int strata_driver_sql_is_commit(const char *sql);
 
 /** The URL text to hand to the engine's own library: the URL as given,
