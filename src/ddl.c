@@ -804,6 +804,13 @@ int strata_diff_apply(const strata_diff *d, strata_db *db)
             strata__op_describe(&what, &d->ops[p.v[i].first]);
         if (p.v[i].last > p.v[i].first)
             strata__sb_printf(&what, " (and %d more)", p.v[i].last - p.v[i].first);
+        /* Copied with foreign keys on, a row of the table that refers to
+         * no row (written while they were off, or by the change) fails. */
+        if (p.v[i].rebuilt && rc == STRATA_E_FOREIGN_KEY)
+            strata__sb_printf(&what,
+                              " (a row of %s refers to a row that does not exist: PRAGMA "
+                              "foreign_key_check(%s) lists them)",
+                              p.v[i].rebuilt, p.v[i].rebuilt);
         strata__db_error_context(db, "%s", what.data ? what.data : "schema change");
         strata__sb_free(&what);
         goto rollback;
