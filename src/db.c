@@ -331,16 +331,16 @@ int strata_driver_sql_is_commit(const char *sql)
      * the safe mistake). */
     if (!sql)
         return 0;
-    const char *p = last_statement(sql, PG_LEXER);
-    for (;;) {
+    for (const char *p = last_statement(sql, PG_LEXER); *p;) {
         strata__token t;
         token_at(sql, p, PG_LEXER, &t);
-        if (!*p || t.kind == STRATA__TOK_OTHER)
+        if (t.kind == STRATA__TOK_OTHER)
             return 0;
         if (t.kind == STRATA__TOK_WORD)
             return is_word(p, t.len, "commit") || is_word(p, t.len, "end");
         p += t.len;
     }
+    return 0;
 }
 
 /* Raw SQL in a transaction it began itself, after a statement there

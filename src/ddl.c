@@ -688,26 +688,28 @@ int strata__diff_needs_fk_pause(const strata_diff *d, strata_db *db, bool *out)
     return STRATA_OK;
 }
 
-/* The references after a change made with foreign keys paused.  A
- * change of the schema alone can leave a row dangling only in a table it
- * rebuilt, dropped or renamed, or in one referring to such a table: only
- * those are checked, so that rows of other tables that referred to
- * missing rows before (written while foreign keys were off) do not stop
- * it.  A statement of the migration file's own may have changed any
- * table: then every reference is checked. */
+/* The references after a change made with foreign keys paused, or one
+ * that dropped an index.  A change of the schema alone can leave a row
+ * dangling (or a parent key without its unique index) only in a table it
+ * rebuilt, dropped, renamed or dropped an index of, or in one referring
+ * to such a table: only those are checked, so that rows of other tables
+ * that referred to missing rows before (written while foreign keys were
+ * off) do not stop it.  A statement of the migration file's own may have
+ * changed any table: then every reference is checked. */
 static int verify_references(strata_db *db, const renderer *r, const strata_diff *d,
                              const plan *p)
 {
-    if (!r->dl->fk_verify_touching)
+    bool data = false;
+    for (int i = 0; i < d->nops; i++)
+        data = data || d->ops[i].kind == STRATA_OP_SQL;
+    if (data || !r->dl->fk_verify_touching)
         return r->dl->fk_verify(db, NULL);
     char **touched = malloc(((size_t)p->n + 2 * (size_t)d->nops + 1) * sizeof *touched);
     if (!touched)
         return strata__db_error(db, STRATA_E_NOMEM, "out of memory");
     int n = 0;
-    bool data = false;
     for (int i = 0; i < d->nops; i++) {
         const strata__op *op = &d->ops[i];
-        data = data || op->kind == STRATA_OP_SQL;
         if (op->kind == STRATA_OP_DROP_TABLE || op->kind == STRATA_OP_RENAME_TABLE ||
             op->kind == STRATA_OP_DROP_INDEX || op->kind == STRATA_OP_DROP_UNIQUE)
             touched[n++] = op->table;
@@ -717,7 +719,7 @@ static int verify_references(strata_db *db, const renderer *r, const strata_diff
     for (int i = 0; i < p->n; i++)
         if (p->v[i].rebuilt)
             touched[n++] = p->v[i].rebuilt;
-    int rc = data ? r->dl->fk_verify(db, NULL) : r->dl->fk_verify_touching(db, touched, n);
+    int rc = r->dl->fk_verify_touching(db, touched, n);
     free(touched);
     return rc;
 }
