@@ -868,6 +868,71 @@ START_TEST(migrate_references_by_other_case_and_key_indexes_are_kept)
 }
 END_TEST
 
+/* A foreign key SQLite reads as written (`REFERENCES parent`, `(code)`)
+ * is the table and the column it resolves to: a rename of the table or
+ * the column in the revision that then rebuilds the child keeps the
+ * child referring to them, so that its rows can still be inserted. */
+START_TEST(migrate_a_reference_by_other_case_follows_a_rename)
+{
+    strata_db *db = th_open();
+    bool pg = th_is_pg();
+    static const char *const changes[] = {
+        "  - rename_table: {name: Parent, new_name: Mother}\n"
+        "  - alter_column: {table: child, name: note, type: string(40)}\n"
+        "downgrade:\n"
+        "  - alter_column: {table: child, name: note, type: string(10)}\n"
+        "  - rename_table: {name: Mother, new_name: Parent}\n",
+        "  - alter_column: {table: Parent, name: Code, new_name: tag}\n"
+        "  - alter_column: {table: child, name: note, type: string(40)}\n"
+        "downgrade:\n"
+        "  - alter_column: {table: child, name: note, type: string(10)}\n"
+        "  - alter_column: {table: Parent, name: tag, new_name: Code}\n",
+    };
+    for (int k = 0; k < 4; k++) {
+        bool single = k >= 2;
+        char dir[512], base[2048];
+        snprintf(dir, sizeof dir, "%s/casename%d", th_tmpdir(), k);
+        snprintf(base, sizeof base,
+                 "  - create_table:\n"
+                 "      name: Parent\n"
+                 "      columns:\n"
+                 "        - {name: id, type: integer, primary_key: true}\n"
+                 "        - {name: Code, type: string(10)}\n"
+                 "  - create_index: {table: Parent, name: ux_parent_code2, columns: [Code],"
+                 " unique: true}\n"
+                 "  - create_table:\n"
+                 "      name: child\n"
+                 "      columns:\n"
+                 "        - {name: id, type: integer, primary_key: true}\n"
+                 "        - {name: parent_id, type: integer}\n"
+                 "        - {name: parent_code, type: string(10)}\n"
+                 "        - {name: note, type: string(10)}\n"
+                 "      foreign_keys:\n"
+                 "        - {name: fk_child_parent, columns: [parent_id], references: %s,"
+                 " ref_columns: [id]}\n"
+                 "        - {name: fk_child_code, columns: [parent_code], references: %s,"
+                 " ref_columns: [%s]}\n"
+                 "  - sql: INSERT INTO \"Parent\" (id, \"Code\") VALUES (1, 'a')\n"
+                 "  - sql: INSERT INTO child (id, parent_id, parent_code) VALUES (10, 1, 'a')\n"
+                 "downgrade:\n"
+                 "  - drop_table: {name: child}\n"
+                 "  - drop_table: {name: Parent}\n",
+                 pg ? "Parent" : "parent", pg ? "Parent" : "PARENT", pg ? "Code" : "code");
+        th_lines out = {""};
+        strata_migrations *m = repo_of_two(dir, single, "0000000000d1", base, "0000000000d2",
+                                           changes[k % 2], &out);
+        TH_MOK(m, strata_migrations_upgrade(m, db, "head"));
+        ck_assert_int_eq(th_int(db, "SELECT count(*) FROM child"), 1);
+        th_exec(db, "INSERT INTO child (id, parent_id, parent_code) VALUES (12, 1, 'a')");
+        if (!pg)
+            ck_assert_int_eq(th_int(db, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
+        TH_MOK(m, strata_migrations_downgrade(m, db, "base"));
+        strata_migrations_free(m);
+    }
+    strata_db_close(db);
+}
+END_TEST
+
 /* A failed sql operation is named by the text this engine ran, with the
  * literal after PASSWORD hidden, as in the echo. */
 START_TEST(migrate_a_failed_sql_operation_is_named_without_its_password)
@@ -2184,6 +2249,7 @@ static void add(TCase *tc, th_engine e)
     tcase_add_test(tc, migrate_a_dangling_reference_is_refused_on_every_path);
     tcase_add_test(tc, migrate_rows_dangling_before_a_revision_do_not_stop_it);
     tcase_add_test(tc, migrate_references_by_other_case_and_key_indexes_are_kept);
+    tcase_add_test(tc, migrate_a_reference_by_other_case_follows_a_rename);
     tcase_add_test(tc, migrate_a_rebuild_keeps_triggers_views_and_expression_indexes);
     tcase_add_test(tc, migrate_a_failed_sql_operation_is_named_without_its_password);
     tcase_add_test(tc, migrate_every_operation_by_hand);

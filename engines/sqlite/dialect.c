@@ -598,15 +598,55 @@ static int pk_columns(strata_db *db, const char *table, strata__names *out)
     return rc == STRATA_DONE ? STRATA_OK : rc;
 }
 
+/* The name as SQLite stored it of what `sql` finds by *name (a table, or
+ * a column of `table`), matched without regard to ASCII case as SQLite
+ * matches names: *name is replaced when it is written otherwise, and kept
+ * when nothing is found (a reference to a table not there). */
+static int stored_name(strata_db *db, const char *sql, const char *table, char **name)
+{
+    strata_stmt *st;
+    int rc = strata_stmt_prepare(&st, db, sql);
+    if (rc == STRATA_OK)
+        rc = strata_stmt_bind_text(st, 1, table ? table : *name, -1);
+    if (rc == STRATA_OK && table)
+        rc = strata_stmt_bind_text(st, 2, *name, -1);
+    if (rc == STRATA_OK && (rc = strata_stmt_step(st)) == STRATA_ROW) {
+        const char *found = strata__stmt_text(st, 0);
+        char *copy = NULL;
+        if ((rc = strata__row_error(st)) == STRATA_OK && found && strcmp(found, *name) != 0) {
+            if ((copy = strata__strdup(found)) == NULL)
+                rc = STRATA_E_NOMEM;
+            else
+                free(*name), *name = copy;
+        }
+    }
+    strata_stmt_finalize(st);
+    return rc == STRATA_ROW || rc == STRATA_DONE ? STRATA_OK : rc;
+}
+
 static int finish_fk(strata_metadata *md, strata_table *t, strata_db *db, parsed_table *pt,
                      strata__cons *fk, bool ref_missing)
 {
+    /* REFERENCES parent (Code) names the table Parent and its column code
+     * for SQLite: the schema holds the names they have, so that a rename
+     * of either follows to the reference. */
+    int rc = stored_name(db,
+                         "SELECT name FROM sqlite_master WHERE type = 'table' AND "
+                         "name = ?1 COLLATE NOCASE",
+                         NULL, &fk->ref_table);
+    if (rc != STRATA_OK)
+        return rc;
     if (ref_missing) {
         strata__names_free(&fk->ref_cols);
-        int rc = pk_columns(db, fk->ref_table, &fk->ref_cols);
-        if (rc != STRATA_OK)
+        if ((rc = pk_columns(db, fk->ref_table, &fk->ref_cols)) != STRATA_OK)
             return rc;
     }
+    for (int i = 0; i < fk->ref_cols.n && rc == STRATA_OK; i++)
+        rc = stored_name(db,
+                         "SELECT name FROM pragma_table_info(?1) WHERE name = ?2 COLLATE NOCASE",
+                         fk->ref_table, &fk->ref_cols.v[i]);
+    if (rc != STRATA_OK)
+        return rc;
     fk->name = cons_name(md, pt, t, CONS_FK, false, &fk->cols, fk->ref_table);
     return fk->name ? STRATA_OK : STRATA_E_NOMEM;
 }
