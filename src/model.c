@@ -1010,7 +1010,8 @@ static __attribute__((noinline)) char *own_copy(char *w, const char *bytes, size
     return copy;
 }
 
-int strata__load_fields(strata_stmt *st, int col0, strata_object *o, int *bad_field)
+int strata__load_fields(strata_stmt *st, int col0, const strata_cell *key, strata_object *o,
+                        int *bad_field)
 {
     struct strata__object *p = o->priv;
     const strata__minfo *mi = p->mi;
@@ -1032,7 +1033,16 @@ int strata__load_fields(strata_stmt *st, int col0, strata_object *o, int *bad_fi
      * that the object's field points at until the program sets another
      * (strata_set_text leaves arena bytes be).  Longer texts and blobs get
      * a copy of their own, so that setting them gives the memory back. */
-    int rc = strata__stmt_cells(st, col0, n, ctypes, in);
+    int rc = STRATA_OK, k = mi->pk;
+    if (!key || k < 0) {
+        rc = strata__stmt_cells(st, col0, n, ctypes, in);
+    } else { /* the columns around the key's */
+        in[k] = *key;
+        if (k > 0)
+            rc = strata__stmt_cells(st, col0, k, ctypes, in);
+        if (rc == STRATA_OK && k + 1 < n)
+            rc = strata__stmt_cells(st, col0 + k + 1, n - k - 1, ctypes + k + 1, in + k + 1);
+    }
     for (int f = 0; f < n && rc == STRATA_OK; f++) {
         strata_ctype ct = ctypes[f];
         strata__cell *c = &cells[f];

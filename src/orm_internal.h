@@ -213,10 +213,13 @@ int strata__bind_field(strata_stmt *st, int idx, strata_object *o, int f);
 int strata__read_field(strata_stmt *st, int col, strata_object *o, int f);
 /* Read every field of o, an object just made (its fields zero), from
  * columns col0.. of the current row, in one pass that also makes o's
- * loaded snapshot (o->priv->loaded).  On failure *bad_field names the
- * field at fault (-1: memory or the driver) and o's fields may be half
- * read. */
-int strata__load_fields(strata_stmt *st, int col0, strata_object *o, int *bad_field);
+ * loaded snapshot (o->priv->loaded).  `key`, when not NULL, is the cell
+ * of the integer key's column the caller already read (as
+ * strata__stmt_cells gives it, a value), which is not asked again.  On
+ * failure *bad_field names the field at fault (-1: memory or the driver)
+ * and o's fields may be half read. */
+int strata__load_fields(strata_stmt *st, int col0, const strata_cell *key, strata_object *o,
+                        int *bad_field);
 /* Column col's cell `in` (as strata__stmt_cells made it) into a cell for
  * C type ct; *owned: the cell holds a copy of its own, to free. */
 int strata__take_cell(strata_stmt *st, int col, strata_ctype ct, const strata_cell *in,

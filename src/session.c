@@ -662,14 +662,14 @@ static void take_back(strata_session *s, strata_object *o)
  * caller to read the row the general way. */
 static __attribute__((noinline)) int load_new(strata_session *s, strata__minfo *mi,
                                               strata_stmt *st, int col0, const int64_t *asked,
-                                              strata_object **out)
+                                              const strata_cell *key_in, strata_object **out)
 {
     uint64_t mark = s->db->nerrors;
     strata_object *o = object_new(s, mi);
     if (!o)
         return strata__db_error_since(s->db, mark, STRATA_E_NOMEM);
     int bad;
-    int rc = strata__load_fields(st, col0, o, &bad);
+    int rc = strata__load_fields(st, col0, key_in, o, &bad);
     if (rc != STRATA_OK) { /* a field that would not convert, the driver reading the row, or memory */
         take_back(s, o);
         return strata__field_failed(s, mi, bad, rc, mark);
@@ -757,10 +757,11 @@ int strata__session_load_row(strata_session *s, strata__minfo *mi, strata_stmt *
     strata_object *o;
     int rc = STRATA_OK;
     uint64_t mark = s->db->nerrors;
+    bool int_key = false; /* `in` is the key's value, for load_new not to read again */
     if (mi->pk >= 0 &&
         (rc = strata__stmt_cells(st, col0 + mi->pk, 1, &mi->ctypes[mi->pk], &in)) == STRATA_OK &&
         in.state == STRATA_CELL_VALUE)
-        o = strata__identity_find(mi, in.u.i);
+        int_key = true, o = strata__identity_find(mi, in.u.i);
     else if (rc != STRATA_OK)
         return key_failed(s, mi, rc, mark); /* not asked twice: the first answer stands */
     else if ((rc = key_lookup(s, mi, st, col0, &o)) != STRATA_OK)
@@ -779,7 +780,7 @@ int strata__session_load_row(strata_session *s, strata__minfo *mi, strata_stmt *
          * the values at the last commit stay. */
         return refresh_from_row(o, st, col0, !current && !o->priv->stale);
     }
-    return load_new(s, mi, st, col0, NULL, out);
+    return load_new(s, mi, st, col0, NULL, int_key ? &in : NULL, out);
 }
 
 /* ---- commit / rollback ------------------------------------------------- */
@@ -1039,7 +1040,7 @@ static int get_by_key(strata_session *s, strata__minfo *mi, const strata__key ke
      * otherwise, in a column that compares without case: the row's own
      * key is looked up first.) */
     if (rc == STRATA_ROW && !o && mi->pk >= 0 && !key[0]->null)
-        rc = load_new(s, mi, st, 0, &key[0]->i, &found);
+        rc = load_new(s, mi, st, 0, &key[0]->i, NULL, &found);
     if (rc == STRATA_ROW || (rc == STRATA_OK && !found))
         rc = strata__session_load_row(s, mi, st, 0, false, &found);
     else if (rc == STRATA_DONE)

@@ -4888,6 +4888,80 @@ START_TEST(orm_get_of_a_row_with_another_key_is_its_object)
 }
 END_TEST
 
+/* A row whose key is not its first column: a query reads the key first
+ * (for the identity map) and the other columns around it, each into its
+ * own field, NULLs too; a change to one is the one column written. */
+typedef struct Keyed {
+    strata_object base;
+    char *label;
+    int64_t n;
+    strata_timestamp at;
+    int64_t id;
+} Keyed;
+static const strata_field keyed_fields[2][5] = {
+    {STRATA_STRING(Keyed, label, 20, STRATA_NULLABLE), STRATA_PK(Keyed, id),
+     STRATA_INTEGER(Keyed, n, STRATA_NULLABLE), STRATA_DATETIME(Keyed, at, STRATA_NULLABLE),
+     STRATA_FIELDS_END},
+    {STRATA_STRING(Keyed, label, 20, STRATA_NULLABLE), STRATA_INTEGER(Keyed, n, STRATA_NULLABLE),
+     STRATA_DATETIME(Keyed, at, STRATA_NULLABLE), STRATA_PK(Keyed, id), STRATA_FIELDS_END},
+};
+static const strata_model keyed_models[2] = {
+    {STRATA_MODEL_VERSION, "Keyed", .size = sizeof(Keyed), .fields = keyed_fields[0]},
+    {STRATA_MODEL_VERSION, "Keyed", .size = sizeof(Keyed), .fields = keyed_fields[1]},
+};
+
+START_TEST(orm_a_key_in_the_middle_or_last_loads_every_field)
+{
+    fixture f;
+    setup_db(&f);
+    th_exec(f.db, "CREATE TABLE keyed (id integer PRIMARY KEY, label varchar(20), n bigint, "
+                  "at timestamp)");
+    th_exec(f.db, "INSERT INTO keyed (id, label, n, at) VALUES "
+                  "(1, 'one', 10, '2024-05-06 07:08:09.5'), (2, NULL, NULL, NULL), "
+                  "(3, 'three', -3, '1999-12-31 23:59:59')");
+    OK(&f, strata_session_commit(f.s));
+    strata_timestamp t1, t3;
+    ck_assert_int_eq(strata_timestamp_parse(&t1, "2024-05-06 07:08:09.5", 21), STRATA_OK);
+    ck_assert_int_eq(strata_timestamp_parse(&t3, "1999-12-31 23:59:59", 19), STRATA_OK);
+    for (int m = 0; m < 2; m++) {
+        strata_session_free(f.s);
+        OK(&f, strata_session_new(&f.s, f.db));
+        strata_query *q = strata_query_new(f.s, &keyed_models[m]);
+        strata_query_order_by(q, "id", STRATA_ASC);
+        strata_list *rows = NULL;
+        OK(&f, strata_query_all(q, &rows));
+        strata_query_free(q);
+        ck_assert_int_eq(rows->count, 3);
+        const Keyed *k1 = rows->items[0], *k2 = rows->items[1], *k3 = rows->items[2];
+        ck_assert_int_eq(k1->id, 1);
+        ck_assert_str_eq(k1->label, "one");
+        ck_assert_int_eq(k1->n, 10);
+        ck_assert_int_eq(k1->at, t1);
+        ck_assert_int_eq(k2->id, 2);
+        ck_assert_ptr_null(k2->label);
+        ck_assert(strata_is_null((void *)k2, "n") && strata_is_null((void *)k2, "at"));
+        ck_assert_int_eq(k3->id, 3);
+        ck_assert_str_eq(k3->label, "three");
+        ck_assert_int_eq(k3->n, -3);
+        ck_assert_int_eq(k3->at, t3);
+        /* The identity map holds them by their keys. */
+        Keyed *got = NULL;
+        OK(&f, strata_get(f.s, &keyed_models[m], 3, &got));
+        ck_assert_ptr_eq(got, k3);
+        got->n = 30 + m;
+        /* Another column changed behind the session's back stays: the
+         * flush writes the column the program changed, no other. */
+        th_exec(f.db, "UPDATE keyed SET label = 'other' WHERE id = 3");
+        OK(&f, strata_session_commit(f.s));
+        ck_assert_int_eq(th_int(f.db, "SELECT n FROM keyed WHERE id = 3"), 30 + m);
+        ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM keyed WHERE label = 'other'"), 1);
+        th_exec(f.db, "UPDATE keyed SET label = 'three', n = -3 WHERE id = 3");
+        strata_list_free(rows);
+    }
+    teardown(&f);
+}
+END_TEST
+
 /* The same with a text key that compares without case on SQLite: the
  * key asked for finds the row of another, whose object was deleted. */
 typedef struct Badge {
@@ -5736,6 +5810,7 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_models_resolved_again_when_changed);
     tcase_add_test(tc, orm_get_of_a_key_changed_in_memory);
     tcase_add_test(tc, orm_get_of_a_row_with_another_key_is_its_object);
+    tcase_add_test(tc, orm_a_key_in_the_middle_or_last_loads_every_field);
     tcase_add_test(tc, orm_field_that_will_not_convert_is_named);
     tcase_add_test(tc, orm_get_by_a_key_that_compares_equal_finds_no_deleted_object);
     tcase_add_test(tc, orm_relationship_misuse_names_the_relationship);
