@@ -513,16 +513,35 @@ int strata_set_related(void *obj, const char *rel, void *target)
     return STRATA_OK;
 }
 
+/* Whether pending change op is of the association row that relationship
+ * r of owner to target names: through r itself, or through its mirror
+ * (the other side's relationship on the same table, whose local key is
+ * r's remote one), which names the row from the target's side. */
+static bool m2m_same_row(const strata__m2m_op *op, const strata_relation *r,
+                         const strata_object *owner, const strata_object *target)
+{
+    if (op->rel->secondary != r->secondary)
+        return false;
+    if (strcmp(op->rel->local_key, r->local_key) == 0 &&
+        strcmp(op->rel->remote_key, r->remote_key) == 0)
+        return op->owner == owner && op->target == target;
+    return strcmp(op->rel->local_key, r->remote_key) == 0 &&
+           strcmp(op->rel->remote_key, r->local_key) == 0 && op->owner == target &&
+           op->target == owner;
+}
+
 static int m2m_push(strata_session *s, const strata_relation *r, strata_object *owner,
                     strata_object *target, bool add)
 {
-    /* An add and a remove of the same pair cancel out. */
+    /* An add and a remove of the same row cancel out, from whichever side
+     * each was made; the same change twice is one. */
     for (size_t i = 0; i < s->nm2m; i++) {
         strata__m2m_op *op = &s->m2m[i];
-        if (op->rel == r && op->owner == owner && op->target == target) {
+        if (m2m_same_row(op, r, owner, target)) {
             if (op->add == add)
                 return STRATA_OK;
-            s->m2m[i] = s->m2m[--s->nm2m];
+            memmove(op, op + 1, (s->nm2m - i - 1) * sizeof *op); /* the rest in order */
+            s->nm2m--;
             return STRATA_OK;
         }
     }

@@ -3299,6 +3299,43 @@ START_TEST(orm_many_to_many_changes_cancel_and_mirror)
     OK(&f, strata_collection_contains(john, "following", kim, &yes));
     ck_assert_int_eq(yes, 0);
     ck_assert_int_eq(f.statements, before + 2);
+    OK(&f, strata_session_commit(f.s));
+    /* Changes of one row made from either side are one row's changes:
+     * the last stands.  The row is there: removed from susan's side and
+     * added again from john's, it stays; unfollowed from john's side,
+     * followed again from susan's and unfollowed from john's, it goes. */
+    const strata_list *fl;
+    OK(&f, strata_related_list(john, "following", &fl));
+    OK(&f, strata_related_list(susan, "followers", &fr));
+    OK(&f, strata_collection_remove(susan, "followers", john));
+    OK(&f, strata_collection_add(john, "following", susan));
+    OK(&f, strata_collection_contains(susan, "followers", john, &yes));
+    ck_assert_int_eq(yes, 1);
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM followers WHERE follower_id = 1 AND "
+                                  "followed_id = 2"),
+                     1);
+    OK(&f, strata_related_list(john, "following", &fl));
+    OK(&f, strata_related_list(susan, "followers", &fr));
+    OK(&f, strata_collection_remove(john, "following", susan));
+    OK(&f, strata_collection_add(susan, "followers", john));
+    OK(&f, strata_collection_remove(john, "following", susan));
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM followers"), 0);
+    /* The row is not there: followed from john's side, unfollowed from
+     * susan's, followed again from john's, it is made (once). */
+    OK(&f, strata_related_list(john, "following", &fl));
+    OK(&f, strata_related_list(susan, "followers", &fr));
+    OK(&f, strata_collection_add(john, "following", susan));
+    OK(&f, strata_collection_remove(susan, "followers", john));
+    OK(&f, strata_collection_add(john, "following", susan));
+    OK(&f, strata_collection_contains(john, "following", susan, &yes));
+    ck_assert_int_eq(yes, 1);
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM followers WHERE follower_id = 1 AND "
+                                  "followed_id = 2"),
+                     1);
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM followers"), 1);
     teardown(&f);
 }
 END_TEST
