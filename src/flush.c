@@ -998,9 +998,11 @@ static int delete_object(strata_session *s, strata_object *o)
  * that refers to itself by its one integer key. */
 static bool deletes_in_order(const strata__minfo *mi) { return mi->pk >= 0 && refers_to_itself(mi); }
 
+/* Deleted rows by the keys the database holds (strata__row_pk). */
 static int cmp_by_key(const void *a, const void *b)
 {
-    int64_t x = strata__pk(*(strata_object *const *)a), y = strata__pk(*(strata_object *const *)b);
+    int64_t x = strata__row_pk(*(strata_object *const *)a);
+    int64_t y = strata__row_pk(*(strata_object *const *)b);
     return x < y ? -1 : x > y;
 }
 
@@ -1010,12 +1012,12 @@ static size_t find_by_key(strata_object *const *bykey, size_t n, int64_t key)
     size_t lo = 0, hi = n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (strata__pk(bykey[mid]) < key)
+        if (strata__row_pk(bykey[mid]) < key)
             lo = mid + 1;
         else
             hi = mid;
     }
-    return lo < n && strata__pk(bykey[lo]) == key ? lo : n;
+    return lo < n && strata__row_pk(bykey[lo]) == key ? lo : n;
 }
 
 /* The place in bykey of the row deleted row o points at through its
@@ -1066,7 +1068,7 @@ static int delete_in_rounds(strata_session *s, strata__minfo *mi)
      * deleted may make its parents ready, which join the end. */
     size_t nready = 0;
     for (size_t i = 0; i < n; i++)
-        if (kids[find_by_key(bykey, n, strata__pk(dead[i]))] == 0)
+        if (kids[find_by_key(bykey, n, strata__row_pk(dead[i]))] == 0)
             ready[nready++] = dead[i];
     int rc = STRATA_OK;
     for (size_t q = 0; q < nready && rc == STRATA_OK; q++) {

@@ -670,6 +670,13 @@ int64_t strata__pk(strata_object *o)
     return pk < 0 ? 0 : *(int64_t *)strata__field_ptr(o, pk);
 }
 
+int64_t strata__row_pk(strata_object *o)
+{
+    int pk = o->priv->mi->pk;
+    const strata__cell *loaded = o->priv->loaded;
+    return pk >= 0 && loaded && !loaded[pk].null ? loaded[pk].i : strata__pk(o);
+}
+
 void strata__field_cell(strata_object *o, int f, strata__cell *c)
 {
     void *p = strata__field_ptr(o, f);

@@ -228,6 +228,10 @@ int strata__take_cell(strata_stmt *st, int col, strata_ctype ct, const strata_ce
  * for the streaming iterator's object); *bad_field as above. */
 int strata__read_fields(strata_stmt *st, strata_object *o, int *bad_field);
 int64_t strata__pk(strata_object *o);
+/* The integer key of o's row as the database has it: its loaded
+ * snapshot's, where the field may hold a change not sent (a deleted
+ * object's is never sent); the field's when o has none. */
+int64_t strata__row_pk(strata_object *o);
 
 /* Snapshots: an object's field values as one immutable, reference-counted
  * block.  strata__snapshot_share() adds a reference, and

@@ -1698,6 +1698,10 @@ strata_query *strata__query_for_relation(strata_object *o, const strata_relation
     strata_query *q = strata_query_new(s, r->target);
     if (!q)
         return NULL;
+    /* A deleted object's row is the one its key had when loaded (the
+     * flush deletes that one, and its cascade loads that one's children);
+     * any other's key is sent by the query's autoflush first. */
+    int64_t key = o->priv->state == OBJ_DELETED ? strata__row_pk(o) : strata__pk(o);
     if (r->kind == STRATA_MANY_TO_MANY) {
         strata__minfo *si = strata__minfo_get(s, r->secondary);
         strata__minfo *ti = q->mi;
@@ -1716,14 +1720,14 @@ strata_query *strata__query_for_relation(strata_object *o, const strata_relation
         strata__sb_printf(&sb, "%s.%s IN (SELECT %s FROM %s WHERE %s = ?)", ti->qtable,
                           ti->qcols[ti->pk], si->qcols[rk], si->qtable, si->qcols[lk]);
         char *sql = strata__sb_take(&sb);
-        strata_value v = strata_int(strata__pk(o));
+        strata_value v = strata_int(key);
         if (sql)
             strata_query_filter(q, strata_c_raw(sql, &v, 1));
         else
             query_nomem(q);
         free(sql);
     } else {
-        strata_query_filter(q, strata_c(r->fk, STRATA_EQ, strata_int(strata__pk(o))));
+        strata_query_filter(q, strata_c(r->fk, STRATA_EQ, strata_int(key)));
     }
     if (r->order_by)
         strata_query_order_by(q, r->order_by[0] == '-' ? r->order_by + 1 : r->order_by,

@@ -771,8 +771,7 @@ int strata__relation_before_delete(strata_object *o)
         snprintf(sql, sizeof sql, "DELETE FROM %s WHERE %s = ?", si->qtable, si->qcols[lk]);
         /* The row's key, as loaded: a key changed in memory and not
          * flushed names another row (the delete goes by the loaded one). */
-        const strata__cell *k = o->priv->loaded && mi->pk >= 0 ? &o->priv->loaded[mi->pk] : NULL;
-        rc = exec_pair(s, sql, k && !k->null ? k->i : strata__pk(o), 0, 1);
+        rc = exec_pair(s, sql, strata__row_pk(o), 0, 1);
     }
     return rc;
 }

@@ -2224,6 +2224,39 @@ START_TEST(orm_collection_add_copies_a_key_only_when_safe)
 }
 END_TEST
 
+/* A deleted object whose key the program changed and did not send is
+ * deleted by the key its row has, and so are the children its cascade
+ * loads: the children of the row the changed key names are not touched,
+ * through a one-to-many and through a model referring to itself (whose
+ * rows go children first). */
+START_TEST(orm_a_deleted_object_cascades_by_its_rows_key)
+{
+    fixture f;
+    setup_db(&f);
+    th_exec(f.db, "INSERT INTO music_album (id, title) VALUES (1, 'empty'), (2, 'full')");
+    th_exec(f.db, "INSERT INTO track (id, name, album_id) VALUES (10, 'a', 2), (11, 'b', 2)");
+    th_exec(f.db, "INSERT INTO topic (id, title, parent_id) VALUES (1, 'lone', NULL), "
+                  "(2, 'root', NULL), (3, 'reply', 2), (4, 'below', 1)");
+    OK(&f, strata_session_commit(f.s));
+    MusicAlbum *a;
+    OK(&f, strata_get(f.s, &album_model, 1, &a));
+    a->id = 2;
+    OK(&f, strata_delete(a));
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM music_album WHERE id = 1"), 0);
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM music_album WHERE id = 2"), 1);
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM track WHERE album_id = 2"), 2);
+    Topic *t;
+    OK(&f, strata_get(f.s, &topic_model, 1, &t));
+    t->id = 2;
+    OK(&f, strata_delete(t));
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM topic WHERE id IN (1, 4)"), 0);
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM topic WHERE id IN (2, 3)"), 2);
+    teardown(&f);
+}
+END_TEST
+
 /* A failed flush puts back what its cascades marked: the program deleted
  * the album and then kept it, so its tracks stay too. */
 START_TEST(orm_failed_flush_takes_back_its_cascade)
@@ -5807,6 +5840,7 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_collection_add_kept_through_rollback);
     tcase_add_test(tc, orm_collection_add_copies_a_key_only_when_safe);
     tcase_add_test(tc, orm_failed_flush_takes_back_its_cascade);
+    tcase_add_test(tc, orm_a_deleted_object_cascades_by_its_rows_key);
     tcase_add_test(tc, orm_refresh_drops_an_unflushed_setting);
     tcase_add_test(tc, orm_rows_gone_under_the_session);
     tcase_add_test(tc, orm_tree_deleted_replies_first);
