@@ -654,13 +654,27 @@ strata_db *strata__object_db(void *obj)
 
 void *strata__field_ptr(strata_object *o, int f) { return (char *)o + o->model->fields[f].offset; }
 
+/* Whether non-pointer field p of C type ct holds zero (false, 0.0). */
+static bool scalar_zero(const void *p, strata_ctype ct)
+{
+    switch (ct) {
+    case STRATA_C_BOOL: return !*(const bool *)p;
+    case STRATA_C_DOUBLE: return *(const double *)p == 0;
+    default: return *(const int64_t *)p == 0;
+    }
+}
+
+/* A non-pointer field is NULL while its bit says so and it holds zero: a
+ * value the program assigns to a field read as NULL (`b->pages = 321`)
+ * is that value, not lost under the bit. */
 bool strata__field_is_null(strata_object *o, int f)
 {
     void *p = strata__field_ptr(o, f);
-    switch (o->model->fields[f].ctype) {
+    strata_ctype ct = o->model->fields[f].ctype;
+    switch (ct) {
     case STRATA_C_TEXT: return *(char **)p == NULL;
     case STRATA_C_BLOB: return ((strata_blob *)p)->data == NULL;
-    default: return f < 64 && (o->priv->nulls & (1ull << f));
+    default: return f < 64 && (o->priv->nulls & (1ull << f)) && scalar_zero(p, ct);
     }
 }
 
@@ -723,14 +737,24 @@ int strata__bind_field(strata_stmt *st, int idx, strata_object *o, int f)
     return strata__bind_cell(st, idx, o->model->fields[f].ctype, &c);
 }
 
+/* A NULL non-pointer field holds zero (strata__field_is_null). */
 static void set_null_bit(strata_object *o, int f, bool null)
 {
     if (f >= 64)
         return;
-    if (null)
-        o->priv->nulls |= 1ull << f;
-    else
+    if (!null) {
         o->priv->nulls &= ~(1ull << f);
+        return;
+    }
+    o->priv->nulls |= 1ull << f;
+    void *p = strata__field_ptr(o, f);
+    switch (o->model->fields[f].ctype) {
+    case STRATA_C_BOOL: *(bool *)p = false; break;
+    case STRATA_C_DOUBLE: *(double *)p = 0; break;
+    case STRATA_C_INT64:
+    case STRATA_C_TIMESTAMP: *(int64_t *)p = 0; break;
+    default: break; /* a pointer is NULL itself */
+    }
 }
 
 int strata__read_field(strata_stmt *st, int col, strata_object *o, int f)
@@ -1183,9 +1207,9 @@ bool strata__object_changed(strata_object *o)
     for (int f = 0; f < mi->nfields; f++) {
         const strata__cell *c = &snap[f];
         if (mi->ctypes[f] == STRATA_C_INT64 || mi->ctypes[f] == STRATA_C_TIMESTAMP) {
-            bool null = f < 64 && (p->nulls >> f & 1);
-            if (null != c->null ||
-                (!null && *(const int64_t *)((const char *)o + mi->offsets[f]) != c->i))
+            int64_t v = *(const int64_t *)((const char *)o + mi->offsets[f]);
+            bool null = f < 64 && (p->nulls >> f & 1) && v == 0; /* strata__field_is_null */
+            if (null != c->null || (!null && v != c->i))
                 return true;
         } else if (strata__field_changed(o, f, c)) {
             return true;

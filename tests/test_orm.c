@@ -4960,7 +4960,8 @@ END_TEST
 
 /* A row whose key is not its first column: a query reads the key first
  * (for the identity map) and the other columns around it, each into its
- * own field, NULLs too; a change to one is the one column written. */
+ * own field, NULLs too; a change to one is the one column written.  A
+ * value assigned to an integer or a timestamp read as NULL is written. */
 typedef struct Keyed {
     strata_object base;
     char *label;
@@ -5026,6 +5027,23 @@ START_TEST(orm_a_key_in_the_middle_or_last_loads_every_field)
         ck_assert_int_eq(th_int(f.db, "SELECT n FROM keyed WHERE id = 3"), 30 + m);
         ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM keyed WHERE label = 'other'"), 1);
         th_exec(f.db, "UPDATE keyed SET label = 'three', n = -3 WHERE id = 3");
+        /* Values assigned to fields read as NULL are written; NULL set
+         * again holds zero and is written as NULL. */
+        Keyed *k = rows->items[1];
+        k->n = 7;
+        k->at = t3;
+        ck_assert(!strata_is_null(k, "n") && !strata_is_null(k, "at"));
+        OK(&f, strata_session_commit(f.s));
+        ck_assert_int_eq(th_int(f.db, "SELECT n FROM keyed WHERE id = 2"), 7);
+        ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM keyed WHERE id = 2 AND at IS NULL"),
+                         0);
+        OK(&f, strata_set_null(k, "n", 1));
+        OK(&f, strata_set_null(k, "at", 1));
+        ck_assert_int_eq(k->n, 0);
+        OK(&f, strata_session_commit(f.s));
+        ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM keyed WHERE id = 2 AND n IS NULL AND "
+                                      "at IS NULL"),
+                         1);
         strata_list_free(rows);
     }
     teardown(&f);
