@@ -909,11 +909,24 @@ static int update_object(strata_session *s, strata_object *o)
     }
     if (!any)
         return STRATA_OK;
-    for (int f = 0; f < mi->nfields; f++)
-        if (o->model->fields[f].onupdate)
-            o->model->fields[f].onupdate(strata__field_ptr(o, f));
+    /* Validation puts numeric, uuid and json text in canonical form: a
+     * value set in another spelling of what the row holds ("12.3" for
+     * "12.30") is no change, and runs no onupdate. */
     int rc = validate(o, false);
     if (rc != STRATA_OK)
+        return rc;
+    any = false;
+    for (int f = 0; f < mi->nfields && !any; f++)
+        any = strata__field_changed(o, f, &p->loaded[f]);
+    if (!any)
+        return STRATA_OK;
+    bool hooks = false;
+    for (int f = 0; f < mi->nfields; f++)
+        if (o->model->fields[f].onupdate) {
+            o->model->fields[f].onupdate(strata__field_ptr(o, f));
+            hooks = true;
+        }
+    if (hooks && (rc = validate(o, false)) != STRATA_OK)
         return rc;
     bool current = strata__object_current(o);
     strata__sb sb;

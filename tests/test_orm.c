@@ -459,6 +459,42 @@ static void find_line(void *ud, const char *line)
         echo_has++;
 }
 
+/* A numeric or a uuid set in another spelling of the value its row
+ * holds is no change: nothing is written for it, and the rest of the
+ * flush goes through. */
+START_TEST(orm_a_value_respelled_is_no_change)
+{
+    fixture f;
+    setup_db(&f);
+    th_exec(f.db, "INSERT INTO music_album (id, title) VALUES (100, 'x')");
+    th_exec(f.db, "INSERT INTO cover (id, album_id, ref, price) VALUES "
+                  "(100, 100, '123e4567-e89b-12d3-a456-426614174000', 12.5)");
+    OK(&f, strata_session_commit(f.s));
+    Cover *c;
+    OK(&f, strata_get(f.s, &cover_model, 100, &c));
+    ck_assert_str_eq(c->price, "12.50");
+    OK(&f, strata_set_text(&c->price, "12.5"));
+    OK(&f, strata_set_text(&c->ref, "123E4567-E89B-12D3-A456-426614174000"));
+    MusicAlbum *a;
+    OK(&f, strata_new(f.s, &album_model, &a));
+    OK(&f, strata_set_text(&a->title, "y"));
+    OK(&f, strata_add(a));
+    strata_db_set_echo(f.db, find_line, &f);
+    echo_want = "UPDATE";
+    echo_has = 0;
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(echo_has, 0);
+    echo_want = NULL;
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM music_album"), 2);
+    ck_assert_str_eq(c->price, "12.50");
+    /* A change among them is written. */
+    OK(&f, strata_set_text(&c->price, "13"));
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM cover WHERE price = 13"), 1);
+    teardown(&f);
+}
+END_TEST
+
 START_TEST(orm_update_only_changed_column)
 {
     fixture f;
@@ -5847,6 +5883,7 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_savepoint_objects_loaded_inside);
     tcase_add_test(tc, orm_play_time);
     tcase_add_test(tc, orm_update_only_changed_column);
+    tcase_add_test(tc, orm_a_value_respelled_is_no_change);
     tcase_add_test(tc, orm_get_miss_sends_only_its_select);
     tcase_add_test(tc, orm_rollback_restores_objects);
     tcase_add_test(tc, orm_loaded_strings_are_shared_and_guarded);
