@@ -1448,6 +1448,10 @@ int strata_upsert(void *obj, const char *on, void *out)
             strata__snapshot_release(target->priv->loaded);
             target->priv->loaded = now;
             target->priv->tx_serial = strata__db_tx_serial(s->db);
+            /* A held object the row moved to another parent: its
+             * many-to-ones and the parents' loaded collections follow. */
+            if (target != o)
+                strata__relation_settle(target);
         }
         if (rc == STRATA_OK && target == o) {
             o->priv->state = OBJ_PERSISTENT;

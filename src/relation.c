@@ -410,8 +410,10 @@ void strata__relation_settle(strata_object *o)
     for (int r = 0; p->rels && r < p->mi->nrels; r++) {
         strata__relcache *c = &p->rels[r];
         int fk = p->mi->relfk[r];
-        strata_object *t = c->one_set ? c->one : NULL;
-        if (t && unsaved)
+        /* What the program set, or what was loaded: either is wrong once
+         * the key names another row. */
+        strata_object *t = c->one_set || c->loaded ? c->one : NULL;
+        if (t && unsaved && c->one_set)
             continue;
         if (t && fk >= 0 && has_key(t) && !strata__field_is_null(o, fk) &&
             *(int64_t *)strata__field_ptr(o, fk) == strata__pk(t))
@@ -781,31 +783,34 @@ int strata__relation_cascade(strata_object *o, bool *changed)
     strata__minfo *mi = o->priv->mi;
     for (int r = 0; r < mi->nrels; r++) {
         const strata_relation *rel = &mi->m->relations[r];
-        if (!(rel->cascade & STRATA_CASCADE_DELETE))
+        if (!(rel->cascade & STRATA_CASCADE_DELETE) ||
+            (rel->kind != STRATA_ONE_TO_ONE && rel->kind != STRATA_ONE_TO_MANY))
             continue;
+        /* The children are the rows that refer to o's row now: the flush
+         * has sent its inserts and updates before its cascades, so a
+         * child moved away by its key (or by an upsert), or moved here,
+         * is where its row says, whatever a collection loaded before the
+         * move holds.  An object never inserted has its children in
+         * memory alone. */
         strata__relcache *c = strata__rel(o, r);
         if (!c)
             return STRATA_E_NOMEM;
-        if (rel->kind == STRATA_ONE_TO_ONE) {
-            strata_object *child;
-            int rc = strata_related(o, rel->name, &child);
-            if (rc != STRATA_OK)
-                return rc;
-            if (child && child->priv->state == OBJ_PERSISTENT) {
-                child->priv->state = OBJ_DELETED;
-                child->priv->deleted_in_tx = true;
-                child->priv->cascaded_now = true;
-                *changed = true;
-            }
-            continue;
+        strata_list *now = NULL;
+        const strata_list *kids = &c->list;
+        int rc;
+        if (has_key(o)) {
+            uint64_t mark = o->priv->s->db->nerrors;
+            strata_query *q = strata__query_for_relation(o, rel);
+            if (!q)
+                return strata__db_error_since(o->priv->s->db, mark, STRATA_E_NOMEM);
+            rc = strata_query_all(q, &now);
+            strata_query_free(q);
+            kids = now;
+        } else {
+            rc = load_collection(o, rel, c);
         }
-        if (rel->kind != STRATA_ONE_TO_MANY)
-            continue;
-        int rc = load_collection(o, rel, c);
-        if (rc != STRATA_OK)
-            return rc;
-        for (size_t i = 0; i < c->list.count; i++) {
-            strata_object *child = c->list.items[i];
+        for (size_t i = 0; rc == STRATA_OK && i < kids->count; i++) {
+            strata_object *child = kids->items[i];
             if (child->priv->state == OBJ_PERSISTENT) {
                 child->priv->state = OBJ_DELETED;
                 child->priv->deleted_in_tx = true;
@@ -813,6 +818,9 @@ int strata__relation_cascade(strata_object *o, bool *changed)
                 *changed = true;
             }
         }
+        strata_list_free(now);
+        if (rc != STRATA_OK)
+            return rc;
     }
     return STRATA_OK;
 }
