@@ -1544,6 +1544,14 @@ int strata_iter_next(strata_iter *it, void *out)
         strata_stmt_reset(it->st);
         return rc;
     }
+    /* Another row: what the object's relationships held was the last
+     * row's (a many-to-one found in the identity map, a collection). */
+    struct strata__object *p = it->obj->priv;
+    for (int r = 0; p->rels && r < p->mi->nrels; r++) {
+        p->rels[r].loaded = p->rels[r].one_set = false;
+        p->rels[r].one = NULL;
+        p->rels[r].list.count = 0;
+    }
     int bad;
     uint64_t mark = it->q->s->db->nerrors;
     if ((rc = strata__read_fields(it->st, it->obj, &bad)) != STRATA_OK) {

@@ -2972,6 +2972,44 @@ START_TEST(orm_streaming_100k_rows)
 }
 END_TEST
 
+/* A streamed object's relationships are its row's: a many-to-one the
+ * identity map answers is the author of each row, not of the first. */
+START_TEST(orm_a_streamed_objects_relationships_follow_its_row)
+{
+    fixture f;
+    setup_db(&f);
+    User *john = new_user(&f, "john", "john@example.com");
+    User *susan = new_user(&f, "susan", "susan@example.com");
+    new_post(&f, "first", john);
+    new_post(&f, "second", susan);
+    new_post(&f, "third", john);
+    OK(&f, strata_session_commit(f.s));
+    strata_list *users = NULL;
+    strata_query *uq = strata_query_new(f.s, &user_model);
+    OK(&f, strata_query_all(uq, &users)); /* the authors in the identity map */
+    strata_query_free(uq);
+    strata_query *q = strata_query_new(f.s, &post_model);
+    strata_query_order_by(q, "id", STRATA_ASC);
+    strata_iter *it;
+    OK(&f, strata_query_iter(q, &it));
+    Post *p;
+    int rows = 0, rc;
+    while ((rc = strata_iter_next(it, &p)) == STRATA_ROW) {
+        User *author = NULL;
+        OK(&f, strata_related(p, "author", &author));
+        ck_assert_ptr_nonnull(author);
+        ck_assert_int_eq(author->id, p->user_id);
+        rows++;
+    }
+    ck_assert_int_eq(rc, STRATA_DONE);
+    ck_assert_int_eq(rows, 3);
+    strata_iter_free(it);
+    strata_query_free(q);
+    strata_list_free(users);
+    teardown(&f);
+}
+END_TEST
+
 /* A commit or rollback refused while a query streams changes nothing:
  * the transaction stays the session's, with what it flushed, and the
  * objects stay as they are; once the iteration is over, the commit
@@ -6001,6 +6039,7 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_typed_calls);
     tcase_add_test(tc, orm_streaming_100k_rows);
     tcase_add_test(tc, orm_commit_and_rollback_refused_while_streaming);
+    tcase_add_test(tc, orm_a_streamed_objects_relationships_follow_its_row);
     tcase_add_test(tc, orm_composite_keys);
     tcase_add_test(tc, orm_a_batch_short_of_a_row_fails_the_flush);
     tcase_add_test(tc, orm_failed_batch_takes_back_the_keys_of_earlier_ones);
