@@ -165,6 +165,8 @@ static bool field_is_zero(strata_object *o, int f)
     switch (o->model->fields[f].ctype) {
     case STRATA_C_INT64: return *(int64_t *)p == 0;
     case STRATA_C_TIMESTAMP: return *(strata_timestamp *)p == 0;
+    case STRATA_C_BOOL: return !*(bool *)p;
+    case STRATA_C_DOUBLE: return *(double *)p == 0;
     default: return false;
     }
 }

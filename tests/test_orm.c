@@ -459,6 +459,57 @@ static void find_line(void *ud, const char *line)
         echo_has++;
 }
 
+/* A boolean false and a float 0 are zero as an integer 0 is: left out of
+ * an INSERT for the server's default, given the client default, and left
+ * out of an upsert's update, so the existing row keeps its values. */
+typedef struct Flagged {
+    strata_object base;
+    int64_t id;
+    char *code;
+    bool active;
+    double ratio;
+    double weight;
+} Flagged;
+static void half(void *field) { *(double *)field = 0.5; }
+static const strata_field flagged_fields[] = {
+    STRATA_PK(Flagged, id), STRATA_STRING(Flagged, code, 10, STRATA_UNIQUE),
+    STRATA_BOOLEAN(Flagged, active, 0, .server_default = "true"),
+    STRATA_FLOAT(Flagged, ratio, 0, .server_default = "1.5"),
+    STRATA_FLOAT(Flagged, weight, 0, .default_fn = half), STRATA_FIELDS_END};
+static const strata_model flagged_model = {STRATA_MODEL_VERSION, "Flagged",
+                                           .size = sizeof(Flagged), .fields = flagged_fields};
+
+START_TEST(orm_false_and_zero_take_the_defaults)
+{
+    fixture f;
+    setup_db(&f);
+    strata_metadata *md;
+    ck_assert_int_eq(strata_metadata_new(&md), STRATA_OK);
+    const strata_model *const models[] = {&flagged_model, NULL};
+    ck_assert_int_eq(strata_metadata_add_models(md, models), STRATA_OK);
+    ck_assert_int_eq(strata_metadata_create_all(md, f.db), STRATA_OK);
+    strata_metadata_free(md);
+    Flagged *a, *b, *got = NULL;
+    OK(&f, strata_new(f.s, &flagged_model, &a));
+    OK(&f, strata_set_text(&a->code, "a"));
+    OK(&f, strata_add(a));
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM flagged WHERE code = 'a' AND active "
+                                  "AND ratio = 1.5 AND weight = 0.5"),
+                     1);
+    th_exec(f.db, "UPDATE flagged SET ratio = 2.5, weight = 3");
+    OK(&f, strata_new(f.s, &flagged_model, &b));
+    OK(&f, strata_set_text(&b->code, "a"));
+    OK(&f, strata_upsert(b, "code", &got));
+    ck_assert_ptr_eq(got, a);
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM flagged WHERE code = 'a' AND active "
+                                  "AND ratio = 2.5"),
+                     1);
+    OK(&f, strata_session_commit(f.s));
+    teardown(&f);
+}
+END_TEST
+
 /* A numeric or a uuid set in another spelling of the value its row
  * holds is no change: nothing is written for it, and the rest of the
  * flush goes through. */
@@ -5999,6 +6050,7 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_play_time);
     tcase_add_test(tc, orm_update_only_changed_column);
     tcase_add_test(tc, orm_a_value_respelled_is_no_change);
+    tcase_add_test(tc, orm_false_and_zero_take_the_defaults);
     tcase_add_test(tc, orm_get_miss_sends_only_its_select);
     tcase_add_test(tc, orm_rollback_restores_objects);
     tcase_add_test(tc, orm_loaded_strings_are_shared_and_guarded);
