@@ -24,12 +24,15 @@ void strata_echo_stderr(void *userdata, const char *line)
 
 /* The end of the string literal at q (after its closing quote), or NULL
  * when q starts none: '...' with '' inside, E'...' with backslash escapes
- * too, and $tag$...$tag$.  An unclosed one ends with the text. */
+ * too, U&'...' (PostgreSQL's Unicode escapes), and $tag$...$tag$.  An
+ * unclosed one ends with the text. */
 static const char *literal_end(const char *q)
 {
     bool escapes = (*q == 'E' || *q == 'e') && q[1] == '\'';
     if (escapes)
         q++;
+    else if ((*q == 'U' || *q == 'u') && q[1] == '&' && q[2] == '\'')
+        q += 2;
     if (*q == '\'') {
         for (q++; *q; q++) {
             if (escapes && *q == '\\' && q[1])
@@ -55,23 +58,60 @@ static const char *literal_end(const char *q)
     return q;
 }
 
-/* Copy SQL, replacing the string literal after each PASSWORD keyword. */
+/* q past white space and comments (`--` to the line's end, slash-star to
+ * the first star-slash: where PostgreSQL nests them, a literal inside is
+ * then taken for one outside, which hides more, never less).  NULL when
+ * a comment is not closed. */
+static const char *skip_blank(const char *q)
+{
+    for (;;) {
+        while (isspace((unsigned char)*q))
+            q++;
+        if (q[0] == '-' && q[1] == '-') {
+            q += strcspn(q, "\r\n");
+        } else if (q[0] == '/' && q[1] == '*') {
+            const char *end = strstr(q + 2, "*/");
+            if (!end)
+                return NULL;
+            q = end + 2;
+        } else {
+            return q;
+        }
+    }
+}
+
+static bool word_char(char c) { return isalnum((unsigned char)c) || c == '_'; }
+
+/* Copy SQL, replacing the string literal after each PASSWORD keyword
+ * (with any comments between, and the literals that continue it:
+ * PostgreSQL joins 'a' and 'b' on the next line, and U&'...' may be
+ * followed by UESCAPE '!') by '***'.  After a comment that is not closed,
+ * the rest of the text is hidden. */
 void strata__put_redacted_sql(strata__sb *sb, const char *sql)
 {
     const char *p = sql;
     while (*p) {
-        if (strncasecmp(p, "password", 8) == 0 &&
-            (p == sql || !(isalnum((unsigned char)p[-1]) || p[-1] == '_'))) {
-            const char *q = p + 8;
-            while (isspace((unsigned char)*q))
-                q++;
-            const char *end = literal_end(q);
-            if (end) {
-                strata__sb_putn(sb, p, (size_t)(q - p));
-                strata__sb_puts(sb, "'***'");
-                p = end;
+        if (strncasecmp(p, "password", 8) == 0 && (p == sql || !word_char(p[-1])) &&
+            !word_char(p[8])) {
+            const char *q = skip_blank(p + 8), *end = q ? literal_end(q) : NULL;
+            if (q && !end) { /* not a literal: PASSWORD NULL, a column's name */
+                strata__sb_putn(sb, p, 8);
+                p += 8;
                 continue;
             }
+            strata__sb_putn(sb, p, 8); /* the keyword as written */
+            strata__sb_puts(sb, q ? " '***'" : " ***");
+            for (const char *more; end; end = more ? literal_end(more) : NULL) {
+                p = end;
+                more = skip_blank(end);
+                if (more && strncasecmp(more, "uescape", 7) == 0 && !word_char(more[7]))
+                    more = skip_blank(more + 7);
+                if (!more)
+                    q = NULL; /* a comment not closed after it */
+            }
+            if (!q) /* the rest may be anything */
+                return;
+            continue;
         }
         strata__sb_putc(sb, *p++);
     }
