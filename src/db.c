@@ -166,8 +166,12 @@ int strata__db_usable(strata_db *db) { return strata__db_usable_by(db, NULL); }
  * PostgreSQL's rule, so a program cannot commit half of what it meant. */
 int strata__db_check_tx(strata_db *db)
 {
-    if (db->raw_tx_failed && strata__drv_in_transaction(db) != 1)
+    if (db->raw_tx_failed && !db->raw_tx_ended && strata__drv_in_transaction(db) != 1)
         db->raw_tx_failed = false; /* that transaction is over */
+    if (db->raw_tx_ended)
+        return strata_driver_error(db, STRATA_E_TX_ABORTED, "25P02", 0,
+                                   "the transaction (begun with SQL) failed and the engine rolled "
+                                   "all of it back: ROLLBACK first");
     if (db->raw_tx_failed)
         return strata_driver_error(db, STRATA_E_TX_ABORTED, "25P02", 0,
                                    "the transaction (begun with SQL) is aborted by an earlier "
@@ -184,9 +188,17 @@ void strata__db_note_failure(strata_db *db)
 {
     if (db->in_tx && db->errcode != STRATA_E_TX_ABORTED)
         db->tx_failed = true;
-    /* A transaction begun by raw SQL gets the same rule. */
-    if (!db->in_tx && db->errcode != STRATA_E_TX_ABORTED && strata__drv_in_transaction(db) == 1)
-        db->raw_tx_failed = true;
+    /* A transaction begun by raw SQL gets the same rule, also when the
+     * engine rolled all of it back by itself (SQLite after a RAISE
+     * (ROLLBACK), a full disk): the statements after it would otherwise
+     * run and commit one by one. */
+    if (!db->in_tx && db->errcode != STRATA_E_TX_ABORTED) {
+        int now = strata__drv_in_transaction(db);
+        if (now == 1)
+            db->raw_tx_failed = true;
+        else if (now == 0 && db->raw_tx_before)
+            db->raw_tx_failed = db->raw_tx_ended = true;
+    }
     /* SQLite rolls the whole transaction back by itself after some errors
      * (out of memory, disk full): the transaction is failed all the same,
      * and the rollback the caller owes finds nothing left to undo. */
@@ -199,6 +211,7 @@ static int db_run(strata_db *db, const char *sql)
 {
     strata__echo_stmt(db, sql, NULL, 0);
     db->counters[STRATA_COUNTER_STATEMENTS]++;
+    db->raw_tx_before = !db->in_tx && strata__drv_in_transaction(db) == 1;
     int rc = strata__drv_exec(db, sql);
     if (rc != STRATA_OK)
         strata__db_note_failure(db);
@@ -343,12 +356,36 @@ int strata_driver_sql_is_commit(const char *sql)
     return 0;
 }
 
+/* Whether SQL that word_at found to begin with ROLLBACK goes back to a
+ * savepoint (ROLLBACK [TRANSACTION | WORK] TO ...). */
+static bool rollback_to(const char *sql)
+{
+    const char *p = strata_driver_sql_skip_space(sql) + strlen("rollback");
+    if (word_at(p, "transaction"))
+        p = strata_driver_sql_skip_space(p) + strlen("transaction");
+    else if (word_at(p, "work"))
+        p = strata_driver_sql_skip_space(p) + strlen("work");
+    return word_at(p, "to");
+}
+
 /* Raw SQL in a transaction it began itself, after a statement there
  * failed: a ROLLBACK (or ROLLBACK TO) runs, and a COMMIT rolls back and
  * says so, as PostgreSQL does; anything else is refused (check_tx). */
 static int run_in_failed_raw_tx(strata_db *db, const char *sql)
 {
-    if (word_at(sql, "rollback") || word_at(sql, "abort")) {
+    bool rollback = word_at(sql, "rollback") || word_at(sql, "abort");
+    if (rollback && db->raw_tx_ended) {
+        /* Nothing is left to roll back (nor any savepoint to go back to):
+         * the program has heard of its failure. */
+        strata__echo_stmt(db, sql, NULL, 0);
+        db->raw_tx_failed = db->raw_tx_ended = false;
+        return word_at(sql, "rollback") && rollback_to(sql)
+                   ? strata_driver_error(db, STRATA_E_TX_ABORTED, "25P02", 0,
+                                         "the engine had rolled back the whole transaction, "
+                                         "its savepoints with it")
+                   : STRATA_OK;
+    }
+    if (rollback) {
         int rc = db_run(db, sql);
         if (rc == STRATA_OK)
             db->raw_tx_failed = false;
@@ -359,6 +396,15 @@ static int run_in_failed_raw_tx(strata_db *db, const char *sql)
     bool chain;
     if (!commit_statement(sql, sql, strata_db_driver(db)->lexer_flags, &chain))
         return strata__db_check_tx(db);
+    if (db->raw_tx_ended) {
+        strata__echo_stmt(db, sql, NULL, 0);
+        db->raw_tx_failed = db->raw_tx_ended = false;
+        int rc = chain ? strata__drv_exec(db, "BEGIN") : STRATA_OK;
+        return rc != STRATA_OK ? rc
+                               : strata_driver_error(db, STRATA_E_TX_ABORTED, "25P02", 0,
+                                                     "the transaction had failed earlier and "
+                                                     "the engine rolled it back");
+    }
 
     strata__echo_stmt(db, sql, NULL, 0);
     db->counters[STRATA_COUNTER_STATEMENTS]++;
@@ -382,7 +428,7 @@ int strata_db_exec(strata_db *db, const char *sql)
         return rc;
     if (!sql)
         return strata__db_error(db, STRATA_E_MISUSE, "strata_db_exec: SQL is NULL");
-    if (db->raw_tx_failed && strata__drv_in_transaction(db) == 1)
+    if (db->raw_tx_failed && (db->raw_tx_ended || strata__drv_in_transaction(db) == 1))
         return run_in_failed_raw_tx(db, sql);
     if ((rc = strata__db_check_tx(db)))
         return rc;
@@ -425,7 +471,7 @@ static void tx_ended(strata_db *db, bool committed)
 {
     bool was = db->in_tx;
     db->in_tx = false;
-    db->raw_tx_failed = false;
+    db->raw_tx_failed = db->raw_tx_ended = false;
     db->engine_ended_tx = false;
     db->tx_failed = false;
     db->tx_from_savepoint = false;
@@ -532,7 +578,7 @@ static int begin(strata_db *db, const char *sql, strata_tx_mode mode)
     rc = sql ? strata__drv_exec(db, sql) : strata__drv_begin_mode(db, mode);
     if (rc == STRATA_OK) {
         db->in_tx = true;
-        db->raw_tx_failed = false;
+        db->raw_tx_failed = db->raw_tx_ended = false;
         db->tx_serial++;
         db->tx_from_savepoint = false;
         db->sp_depth = 0;

@@ -149,7 +149,7 @@ int strata__drv_rollback(strata_db *db)
 {
     /* Whatever transaction the engine had is over: a raw one's failure
      * with it. */
-    db->raw_tx_failed = false;
+    db->raw_tx_failed = db->raw_tx_ended = false;
     return db->driver->rollback ? db->driver->rollback(db->conn)
                                 : db->driver->exec(db->conn, "ROLLBACK");
 }

@@ -192,6 +192,8 @@ struct strata_db {
     bool in_tx;
     bool tx_failed;         /* a statement failed in the transaction: only rollback works */
     bool raw_tx_failed;     /* the same in a transaction begun by raw SQL (db.c) */
+    bool raw_tx_ended;      /* ...which the engine rolled back by itself (SQLite) */
+    bool raw_tx_before;     /* a raw transaction was open when the last statement began */
     bool engine_ended_tx;   /* ...and the engine rolled it back by itself (SQLite) */
     bool tx_from_savepoint; /* the transaction was begun by the first savepoint */
     uint64_t tx_serial;     /* counts transactions begun: names the one open now */

@@ -574,6 +574,9 @@ int strata__stmt_step(strata_stmt *st)
     if (st->state == STMT_READY) {
         if ((rc = strata__db_check_tx(db)))
             return rc;
+        /* Outside strata's transactions: whether one begun by raw SQL is
+         * open, for a failure that makes the engine end it. */
+        db->raw_tx_before = !db->in_tx && strata__drv_in_transaction(db) == 1;
         if (db->echo)
             strata__echo_stmt(db, st->sql, st->params, st->nparams);
         db->counters[STRATA_COUNTER_STATEMENTS]++;

@@ -224,6 +224,44 @@ START_TEST(tx_raw_commit_after_an_error_is_refused)
 }
 END_TEST
 
+/* A failure that makes the engine roll back a transaction begun by raw
+ * SQL (SQLite after a trigger's RAISE(ROLLBACK); PostgreSQL keeps its
+ * transaction and aborts it) leaves the statements after it refused, by
+ * exec and by prepared statement: none runs on its own and commits.  A
+ * COMMIT ends it with STRATA_E_TX_ABORTED, a ROLLBACK with success;
+ * nothing of it is kept either way. */
+START_TEST(tx_raw_transaction_the_engine_ended_stays_failed)
+{
+    strata_db *db = th_open();
+    table(db);
+    if (th_is_pg()) {
+        th_exec(db, "CREATE FUNCTION strata_neg() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                    "IF NEW.id < 0 THEN RAISE EXCEPTION 'negative'; END IF; RETURN NEW; END $$");
+        th_exec(db, "CREATE TRIGGER tr BEFORE INSERT ON t FOR EACH ROW EXECUTE FUNCTION "
+                    "strata_neg()");
+    } else {
+        th_exec(db, "CREATE TRIGGER tr BEFORE INSERT ON t WHEN NEW.id < 0 BEGIN "
+                    "SELECT RAISE(ROLLBACK, 'negative'); END");
+    }
+    for (int end_with_commit = 0; end_with_commit < 2; end_with_commit++) {
+        th_exec(db, "BEGIN");
+        insert(db, 1, STRATA_DONE);
+        ck_assert_int_ne(strata_db_exec(db, "INSERT INTO t (id) VALUES (-1)"), STRATA_OK);
+        th_rc(db, strata_db_exec(db, "INSERT INTO t (id) VALUES (2)"), STRATA_E_TX_ABORTED);
+        insert(db, 3, STRATA_E_TX_ABORTED);
+        if (end_with_commit)
+            th_rc(db, strata_db_exec(db, "COMMIT"), STRATA_E_TX_ABORTED);
+        else
+            th_exec(db, "ROLLBACK");
+        ck_assert(!strata_db_in_transaction(db));
+        ck_assert_int_eq(th_int(db, "SELECT count(*) FROM t"), 0);
+        insert(db, 4, STRATA_DONE); /* what follows starts clean */
+        th_exec(db, "DELETE FROM t");
+    }
+    strata_db_close(db);
+}
+END_TEST
+
 /* Several statements in one exec, outside a transaction, are one
  * transaction on every engine, as a PostgreSQL query's are: a failure in
  * the last keeps none of them (sqlite3_exec alone commits each). */
@@ -302,6 +340,7 @@ static void add(TCase *tc, th_engine e)
     tcase_add_test(tc, tx_savepoint_recovers_from_error);
     tcase_add_test(tc, tx_error_aborts_transaction);
     tcase_add_test(tc, tx_raw_commit_after_an_error_is_refused);
+    tcase_add_test(tc, tx_raw_transaction_the_engine_ended_stays_failed);
     tcase_add_test(tc, tx_statements_of_one_exec_go_together);
     tcase_add_test(tc, tx_savepoint_without_transaction);
     tcase_add_test(tc, tx_failed_commit_ends_transaction);
