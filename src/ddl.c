@@ -176,6 +176,41 @@ static void alter_table(strata__sb *sb, const renderer *r, const char *table)
     strata__sb_putc(sb, ' ');
 }
 
+/* The USING expression of a TYPE change: the old value converted to the
+ * new type, so that PostgreSQL's assignment to the column checks it.  A
+ * string or numeric is cast without its length (an explicit cast to
+ * VARCHAR(3) cuts 'abcdefgh' to 'abc' without a word; the assignment
+ * refuses it, as an INSERT would).  A timestamp taken to or from one
+ * with a time zone is read as UTC, strata's meaning of a naive one,
+ * whatever the session's TimeZone. */
+static void using_sql(strata__sb *sb, const renderer *r, const strata_table *t,
+                      const strata_column *old, const strata_column *c)
+{
+    strata_sqltype from = old->type.kind, to = c->type.kind;
+    bool naive = from == STRATA_SQL_DATETIME || from == STRATA_SQL_DATE;
+    if (to == STRATA_SQL_DATETIME_TZ && naive) {
+        strata__sb_ident(sb, r->drv, c->name);
+        strata__sb_puts(sb, from == STRATA_SQL_DATE ? "::TIMESTAMP AT TIME ZONE 'UTC'"
+                                                    : " AT TIME ZONE 'UTC'");
+        return;
+    }
+    if (from == STRATA_SQL_DATETIME_TZ && (to == STRATA_SQL_DATETIME || to == STRATA_SQL_DATE)) {
+        strata__sb_putc(sb, '(');
+        strata__sb_ident(sb, r->drv, c->name);
+        strata__sb_puts(sb, " AT TIME ZONE 'UTC')::");
+        r->dl->render_type(sb, t, c);
+        return;
+    }
+    strata__sb_ident(sb, r->drv, c->name);
+    strata__sb_puts(sb, "::");
+    if (to == STRATA_SQL_STRING)
+        strata__sb_puts(sb, "VARCHAR");
+    else if (to == STRATA_SQL_NUMERIC)
+        strata__sb_puts(sb, "NUMERIC");
+    else
+        r->dl->render_type(sb, t, c);
+}
+
 /* ALTER COLUMN, for dialects that have it (PostgreSQL's spelling). */
 static void alter_column_sql(strata__sb *sb, const renderer *r, const strata_table *t,
                              const strata_column *old, const strata_column *c)
@@ -206,9 +241,7 @@ static void alter_column_sql(strata__sb *sb, const renderer *r, const strata_tab
         r->dl->render_type(sb, t, c);
         collation_sql(sb, r, c);
         strata__sb_puts(sb, " USING ");
-        strata__sb_ident(sb, r->drv, name);
-        strata__sb_puts(sb, "::");
-        r->dl->render_type(sb, t, c);
+        using_sql(sb, r, t, old, c);
         strata__sb_puts(sb, ";\n");
     }
     if (old->nullable != c->nullable) {

@@ -882,6 +882,73 @@ START_TEST(migrate_references_by_other_case_and_key_indexes_are_kept)
 }
 END_TEST
 
+/* A TYPE change on PostgreSQL converts the way an assignment would: a
+ * string shortened below what a row holds is refused, not cut (an
+ * explicit cast to VARCHAR(3) would cut it without a word), and a
+ * timestamp given a time zone keeps its moment, read as UTC whatever
+ * the session's TimeZone.  SQLite keeps the text whole (it enforces no
+ * length) and the timestamp's moment the same. */
+START_TEST(migrate_a_type_change_neither_cuts_nor_shifts)
+{
+    strata_db *db = th_open();
+    bool pg = th_is_pg();
+    if (pg)
+        th_exec(db, "SET TIME ZONE 'America/New_York'");
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/typechange", th_tmpdir());
+    th_lines out = {""};
+    strata_migrations *m =
+        repo_of_two(dir, false, "0000000000f1",
+                    "  - create_table:\n"
+                    "      name: ev\n"
+                    "      columns:\n"
+                    "        - {name: id, type: integer, primary_key: true}\n"
+                    "        - {name: s, type: string(10)}\n"
+                    "        - {name: at, type: datetime}\n"
+                    "  - sql: INSERT INTO ev (id, s, at) VALUES (1, 'abcdefgh', "
+                    "'2024-01-01 12:00:00')\n"
+                    "downgrade:\n"
+                    "  - drop_table: {name: ev}\n",
+                    "0000000000f2",
+                    "  - alter_column: {table: ev, name: at, type: datetime_tz}\n"
+                    "  - alter_column: {table: ev, name: s, type: string(3)}\n"
+                    "downgrade:\n"
+                    "  - alter_column: {table: ev, name: s, type: string(10)}\n"
+                    "  - alter_column: {table: ev, name: at, type: datetime}\n",
+                    &out);
+    TH_MOK(m, strata_migrations_upgrade(m, db, "0000000000f1"));
+    int rc = strata_migrations_upgrade(m, db, "head");
+    if (pg) {
+        ck_assert_msg(rc != STRATA_OK, "a string was cut");
+        ck_assert_msg(strstr(strata_migrations_errmsg(m), "too long"), "%s",
+                      strata_migrations_errmsg(m));
+        ck_assert_int_eq(th_int(db, "SELECT count(*) FROM ev WHERE s = 'abcdefgh'"), 1);
+        /* Without the string: the moment is kept. */
+        th_exec(db, "UPDATE ev SET s = 'abc'");
+        TH_MOK(m, strata_migrations_upgrade(m, db, "head"));
+    } else {
+        TH_MOK(m, rc);
+    }
+    strata_stmt *st;
+    strata_timestamp at = 0, want = 0;
+    ck_assert_int_eq(strata_timestamp_parse(&want, "2024-01-01 12:00:00", 19), STRATA_OK);
+    th_rc(db, strata_stmt_prepare(&st, db, "SELECT at FROM ev"), STRATA_OK);
+    th_rc(db, strata_stmt_step(st), STRATA_ROW);
+    th_rc(db, strata_stmt_column_timestamp(st, 0, &at), STRATA_OK);
+    strata_stmt_finalize(st);
+    ck_assert_int_eq(at, want);
+    TH_MOK(m, strata_migrations_downgrade(m, db, "0000000000f1"));
+    th_rc(db, strata_stmt_prepare(&st, db, "SELECT at FROM ev"), STRATA_OK);
+    th_rc(db, strata_stmt_step(st), STRATA_ROW);
+    th_rc(db, strata_stmt_column_timestamp(st, 0, &at), STRATA_OK);
+    strata_stmt_finalize(st);
+    ck_assert_int_eq(at, want);
+    TH_MOK(m, strata_migrations_downgrade(m, db, "base"));
+    strata_migrations_free(m);
+    strata_db_close(db);
+}
+END_TEST
+
 /* A failed sql operation is named by the text this engine ran, with the
  * literal after PASSWORD hidden, as in the echo. */
 START_TEST(migrate_a_failed_sql_operation_is_named_without_its_password)
@@ -2198,6 +2265,7 @@ static void add(TCase *tc, th_engine e)
     tcase_add_test(tc, migrate_a_dangling_reference_is_refused_on_every_path);
     tcase_add_test(tc, migrate_rows_dangling_before_a_revision_do_not_stop_it);
     tcase_add_test(tc, migrate_references_by_other_case_and_key_indexes_are_kept);
+    tcase_add_test(tc, migrate_a_type_change_neither_cuts_nor_shifts);
     tcase_add_test(tc, migrate_a_rebuild_keeps_triggers_views_and_expression_indexes);
     tcase_add_test(tc, migrate_a_failed_sql_operation_is_named_without_its_password);
     tcase_add_test(tc, migrate_every_operation_by_hand);
