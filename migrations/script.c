@@ -857,6 +857,30 @@ static int load_doc(yctx *y, const char *text, size_t len)
         yaml_document_delete(&y->doc);
         memset(&y->doc, 0, sizeof y->doc);
         rc = strata__mig_error(y->m, STRATA_E_MIGRATION, "%s: the file is empty", y->file);
+    } else {
+        /* A NUL inside a value (a quoted "users\0_old") would end it
+         * early: the table users named instead.  Refused, as is a second
+         * document, which would be ignored. */
+        for (yaml_node_t *n = y->doc.nodes.start; n < y->doc.nodes.top && rc == STRATA_OK; n++)
+            if (n->type == YAML_SCALAR_NODE &&
+                strlen((const char *)n->data.scalar.value) != n->data.scalar.length)
+                rc = yerr(y, n, "a value holds a NUL character");
+        yaml_document_t more;
+        if (rc == STRATA_OK && yaml_parser_load(&parser, &more)) {
+            yaml_node_t *root = yaml_document_get_root_node(&more);
+            if (root)
+                rc = yerr(y, root, "a second YAML document ('---'): a revision file holds one");
+            yaml_document_delete(&more);
+        } else if (rc == STRATA_OK) {
+            rc = strata__mig_error(y->m, STRATA_E_MIGRATION, "%s:%lu:%lu: bad YAML: %s", y->file,
+                                   (unsigned long)parser.problem_mark.line + 1,
+                                   (unsigned long)parser.problem_mark.column + 1,
+                                   parser.problem ? parser.problem : "unreadable");
+        }
+        if (rc != STRATA_OK) {
+            yaml_document_delete(&y->doc);
+            memset(&y->doc, 0, sizeof y->doc);
+        }
     }
     yaml_parser_delete(&parser);
     return rc;

@@ -1393,6 +1393,16 @@ START_TEST(migrate_bad_files_name_the_place)
     bad_file("unknown-op",
              "revision: 00000000000a\ndown_revision: null\nupgrade:\n  - drop_tabel: {name: t}\n",
              "unknown-op.yaml:4:5: unknown operation 'drop_tabel'");
+    /* A NUL would end the name early (users, not users\0_old); a second
+     * document would be ignored. */
+    bad_file("nul",
+             "revision: 00000000000a\ndown_revision: null\nupgrade:\n"
+             "  - drop_table: {name: \"users\\0_old\"}\n",
+             "nul.yaml:4:24: a value holds a NUL character");
+    bad_file("two-docs",
+             "revision: 00000000000a\ndown_revision: null\nupgrade: []\n---\n"
+             "downgrade:\n  - drop_table: {name: t}\n",
+             "two-docs.yaml:5:1: a second YAML document");
 }
 END_TEST
 
