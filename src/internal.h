@@ -135,6 +135,7 @@ typedef struct strata__sql_rewrite {
     char *sql;     /* rewritten text, caller frees */
     int nparams;   /* number of `?` placeholders */
     bool multiple; /* text goes on after a ; (the engine decides if it is one statement) */
+    const char *numbered; /* with `$` placeholders: a $N of the text's own, or NULL */
 } strata__sql_rewrite;
 
 /* Rewrite `?` placeholders for `style`, honouring `lexer_flags`; `??`

@@ -15,6 +15,7 @@
  * "SELECT 1;;" and a trigger body holding ';' are one).
  */
 #include <stdlib.h>
+#include <ctype.h>
 #include <string.h>
 
 #include "internal.h"
@@ -143,6 +144,7 @@ int strata__sql_rewrite_placeholders(strata__sql_rewrite *out, const char *sql,
     out->sql = NULL;
     out->nparams = 0;
     out->multiple = false;
+    out->numbered = NULL;
     bool after_semicolon = false;
     for (const char *p = sql; *p;) {
         strata__token t;
@@ -165,6 +167,10 @@ int strata__sql_rewrite_placeholders(strata__sql_rewrite *out, const char *sql,
         }
         if (t.kind == STRATA__TOK_OTHER && *p == ';')
             after_semicolon = true;
+        /* PostgreSQL's own $1 would be a parameter strata never binds. */
+        if (t.kind == STRATA__TOK_OTHER && *p == '$' && isdigit((unsigned char)p[1]) &&
+            style == STRATA_PLACEHOLDER_DOLLAR && !out->numbered)
+            out->numbered = p;
         strata__sb_putn(&sb, p, t.len);
         p += t.len;
     }

@@ -234,6 +234,14 @@ int strata_stmt_prepare(strata_stmt **out, strata_db *db, const char *sql)
     if (strata__sql_rewrite_placeholders(&rw, sql, db->driver->placeholder,
                                          db->driver->lexer_flags) != STRATA_OK)
         return strata__db_error(db, STRATA_E_NOMEM, "out of memory");
+    if (rw.numbered) {
+        int n = (int)strspn(rw.numbered + 1, "0123456789") + 1;
+        free(rw.sql);
+        return strata__db_error(db, STRATA_E_MISUSE,
+                                "the placeholder %.*s is not one strata binds: write ? for each "
+                                "parameter, in order (strata numbers them for the engine)",
+                                n > 12 ? 12 : n, rw.numbered);
+    }
     st = calloc(1, sizeof *st);
     if (st) {
         st->sql = strata__strdup(sql);

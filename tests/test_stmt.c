@@ -137,6 +137,36 @@ START_TEST(stmt_changes_returning_reexecute)
 }
 END_TEST
 
+/* An engine's own placeholders (SQLite's :name, @name, $name and ?NNN,
+ * PostgreSQL's $1) are not strata's: refused at prepare, so an UPDATE
+ * never runs with them left NULL.  Inside a literal they are text. */
+START_TEST(stmt_engine_placeholders_are_refused)
+{
+    strata_db *db = th_open();
+    th_exec(db, "CREATE TABLE acct (id INTEGER PRIMARY KEY, pw varchar(20))");
+    th_exec(db, "INSERT INTO acct (id, pw) VALUES (1, 'x')");
+    static const char *const lite[] = {"UPDATE acct SET pw = :h WHERE id = 1",
+                                       "UPDATE acct SET pw = @h WHERE id = 1",
+                                       "UPDATE acct SET pw = ?2 WHERE id = ?", NULL};
+    static const char *const pg[] = {"UPDATE acct SET pw = $1 WHERE id = 1",
+                                     "UPDATE acct SET pw = ? WHERE id = $2", NULL};
+    for (const char *const *q = th_is_pg() ? pg : lite; *q; q++) {
+        strata_stmt *st = NULL;
+        ck_assert_int_eq(strata_stmt_prepare(&st, db, *q), STRATA_E_MISUSE);
+        ck_assert_ptr_null(st);
+        ck_assert_msg(strstr(strata_db_errmsg(db), "write ? for each parameter"), "%s: %s", *q,
+                      strata_db_errmsg(db));
+    }
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM acct WHERE pw = 'x'"), 1);
+    strata_stmt *st;
+    th_rc(db, strata_stmt_prepare(&st, db, "UPDATE acct SET pw = ? WHERE pw <> '$1 :h'"),
+          STRATA_OK);
+    ck_assert_int_eq(strata_stmt_param_count(st), 1);
+    strata_stmt_finalize(st);
+    strata_db_close(db);
+}
+END_TEST
+
 START_TEST(stmt_columns)
 {
     strata_db *db = th_open();
@@ -1089,6 +1119,7 @@ static void add(TCase *tc, th_engine e)
     tcase_add_test(tc, stmt_cache_is_bounded);
     tcase_add_test(tc, stmt_changes_returning_reexecute);
     tcase_add_test(tc, stmt_columns);
+    tcase_add_test(tc, stmt_engine_placeholders_are_refused);
     tcase_add_test(tc, stmt_columns_after_the_table_changed);
     tcase_add_test(tc, stmt_table_changed_under_a_transaction);
     tcase_add_test(tc, stmt_parameter_column_changed_type);

@@ -533,6 +533,22 @@ static int sq_prepare(strata_backend_stmt **out, strata_conn *conn, const char *
             break;
         tail = after;
     }
+    /* SQLite's own placeholders (:name, @name, $name, ?NNN) are not
+     * strata's: left unbound they would run as NULL. */
+    int theirs = sqlite3_bind_parameter_count(st->h);
+    if (theirs != nparams) {
+        const char *name = NULL;
+        for (int i = 1; i <= theirs && !name; i++)
+            name = sqlite3_bind_parameter_name(st->h, i);
+        char what[80];
+        snprintf(what, sizeof what, "%.60s", name ? name : "?NNN");
+        sqlite3_finalize(st->h);
+        free(st);
+        return strata_driver_error(conn->db, STRATA_E_MISUSE, "42P02", 0,
+                                   "the placeholder %s is not one strata binds: write ? for each "
+                                   "parameter, in order",
+                                   what);
+    }
     st->base.conn = conn;
     st->base.nparams = nparams;
     *out = &st->base;
