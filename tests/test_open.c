@@ -98,6 +98,16 @@ START_TEST(open_failures)
     strata_db_close(db);
     ck_assert_int_eq(strata_db_open(&db, "sqlite:///x.db?busy_timeout=soon"), STRATA_E_URL);
     strata_db_close(db);
+    /* Decimal digits only: NaN would end every wait at once. */
+    static const char *const waits[] = {"busy_timeout=nan", "timeout=nan",
+                                        "busy_timeout=0x10", "busy_timeout=%2012",
+                                        "busy_timeout=inf", "timeout=1e3", NULL};
+    for (const char *const *w = waits; *w; w++) {
+        char wait_url[80];
+        snprintf(wait_url, sizeof wait_url, "sqlite:///x.db?%s", *w);
+        ck_assert_msg(strata_db_open(&db, wait_url) == STRATA_E_URL, "%s", wait_url);
+        strata_db_close(db);
+    }
     ck_assert_int_eq(strata_db_open(&db, "postgresql://u:s3cret@h/x?bogus=1"), STRATA_E_URL);
     ck_assert_ptr_nonnull(strstr(strata_db_errmsg(db), "bogus"));
     ck_assert_ptr_null(strstr(strata_db_errmsg(db), "s3cret"));

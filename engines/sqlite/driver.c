@@ -154,9 +154,15 @@ static int bad_param(strata_db *db, const strata_url *url, const char *name, con
 
 static bool parse_ms(const char *s, double scale, int *out)
 {
+    /* Decimal digits with at most one point: not strtod's " 12", "0x10",
+     * "inf" or "nan" (which would make every wait end at once). */
+    size_t digits = strspn(s, "0123456789");
+    if (!digits || (s[digits] && (s[digits] != '.' || s[digits + 1 + strspn(s + digits + 1,
+                                                                          "0123456789")])))
+        return false;
     char *end;
     double v = strtod(s, &end);
-    if (end == s || *end || v < 0 || v * scale > 2147483647.0)
+    if (end == s || *end || !(v >= 0) || v * scale > 2147483647.0)
         return false;
     *out = (int)(v * scale);
     return true;
@@ -287,8 +293,12 @@ static int sq_begin_mode(strata_conn *conn, int mode)
 /* An in-memory database is private to the connection that opened it. */
 static int sq_url_is_private(const strata_url *url)
 {
+    /* An in-memory database is the connection's own, unless the URL
+     * shares its cache (mode=memory&cache=shared: one per process). */
     const char *path = strata_url_database(url);
-    return path && strcmp(path, ":memory:") == 0;
+    const char *mode = strata_url_param(url, "mode"), *cache = strata_url_param(url, "cache");
+    return (path && strcmp(path, ":memory:") == 0) ||
+           (mode && strcasecmp(mode, "memory") == 0 && !(cache && strcmp(cache, "shared") == 0));
 }
 
 static int sq_open(strata_conn **out, strata_db *db, const strata_url *url)
