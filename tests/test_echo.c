@@ -112,6 +112,13 @@ START_TEST(echo_redacts_password_literal)
 }
 END_TEST
 
+/* The whole message of the last notice, in *(char **)ud. */
+static void keep_notice(void *ud, const strata_notice *n)
+{
+    free(*(char **)ud);
+    *(char **)ud = strdup(n->message);
+}
+
 /* A text parameter is cut for the echo only once the connection's
  * password is out of it: a password across the cut leaves no part. */
 START_TEST(echo_cuts_a_parameter_after_hiding_the_password)
@@ -143,6 +150,22 @@ START_TEST(echo_cuts_a_parameter_after_hiding_the_password)
     ck_assert_int_eq(l.n, 11);
     ck_assert(!any_contains(&l, "Tops") && !any_contains(&l, "PW'") && !any_contains(&l, "Top"));
     ck_assert(any_contains(&l, "xxx***"));
+    if (th_is_pg()) {
+        /* A server's notice with a detail, as long as the old buffer:
+         * the password past its end is hidden, not its start shown. */
+        char sql[256];
+        snprintf(sql, sizeof sql,
+                 "DO $$BEGIN RAISE NOTICE USING MESSAGE = repeat('x', 2040) || '%s', "
+                 "DETAIL = 'd'; END$$",
+                 secret);
+        char *last = NULL;
+        strata_db_set_notice_handler(db, keep_notice, &last);
+        th_exec(db, sql);
+        ck_assert_ptr_nonnull(last);
+        ck_assert_msg(strstr(last, "xxx*** (d)") && !strstr(last, "Top"), "%s",
+                      last + strlen(last) - 20);
+        free(last);
+    }
     strata_db_close(db);
 }
 END_TEST

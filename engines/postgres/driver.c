@@ -241,11 +241,18 @@ static void pg_notice(void *arg, const PGresult *res)
         sev = PQresultErrorField(res, PG_DIAG_SEVERITY);
     const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
     const char *detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
-    char text[2048];
-    if (primary && detail) /* the detail says what a synchronous commit's warning means */
-        snprintf(text, sizeof text, "%s (%s)", primary, detail);
+    /* The detail says what a synchronous commit's warning means.  Whole:
+     * the password is taken out of the text after this, and a text cut
+     * first could keep the start of one. */
+    char *text = NULL;
+    if (primary && detail) {
+        size_t n = strlen(primary) + strlen(detail) + 4;
+        if ((text = malloc(n)) != NULL)
+            snprintf(text, n, "%s (%s)", primary, detail);
+    }
     strata_driver_notice(c->base.db, sev, PQresultErrorField(res, PG_DIAG_SQLSTATE),
-                         primary && detail ? text : primary);
+                         text ? text : primary);
+    free(text);
 }
 
 static int pg_cancel(strata_conn *conn)
