@@ -380,6 +380,28 @@ static void mask_conservatively(url_reading *r)
     for (size_t i = 0; i < r->nparams; i++)
         if (r->params[i].has_value && mentions_secret(t, r->params[i].key))
             add_mask(r, r->params[i].value.off, r->n - r->params[i].value.off);
+        else if (!r->params[i].has_value && mentions_secret(t, r->params[i].key))
+            /* password%3Ds3cret: the value is inside what reads as the key */
+            add_mask(r, r->params[i].key.off, r->n - r->params[i].key.off);
+    /* Without an '@', app:s3cret/db reads as host app with the port
+     * s3cret: a port that is not a number may be a password. */
+    if (last_at == r->n && r->scheme_len && r->slashes) {
+        size_t end = r->auth;
+        while (end < r->n && !strchr("/?#", t[end]))
+            end++;
+        for (size_t seg = r->auth; seg < end;) {
+            size_t stop = find_from(t, seg, end, ',');
+            size_t colon = seg;
+            if (t[colon] == '[')
+                while (colon < stop && t[colon] != ']')
+                    colon++;
+            colon = find_from(t, colon, stop, ':');
+            if (colon + 1 < stop &&
+                strspn(t + colon + 1, "0123456789") < stop - colon - 1)
+                add_mask(r, colon + 1, stop - colon - 1);
+            seg = stop + 1;
+        }
+    }
     mask_conninfo_values(r);
     /* Wherever a "key=" whose key mentions a secret stands (inside what
      * another reader takes for a user name, say), hide the rest. */

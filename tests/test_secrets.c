@@ -41,6 +41,8 @@ static const char *const forms[] = {
     "postgresql://{H}/app?sslpassword=S3crtPw",
     "postgresql://{H}/app?pass%77ord=S3crtPw",
     "postgresql://{H}/app?PASSWORD=S3crtPw",
+    "postgresql://{H}/app?password%3DS3crtPw&x=1",
+    "postgresql://app:S3crtPw,{H}/app",
     "postgresql://{H}/app?pass%7word=S3crtPw",
     "postgresql://u@zz\npostgresql:?/@{H}/app?pass%77ord=S3crtPw",
     "postgresql://{H}/app?x?password=S3crtPw",

@@ -186,7 +186,10 @@ START_TEST(url_redact_free_text)
     ck_assert_str_eq(r, "postgresql://h/d?password=***");
     strata_free(r);
     r = strata_url_redact("postgresql://h:x/d?password=S3cr&tPw=1");
-    ck_assert_str_eq(r, "postgresql://h:x/d?password=***");
+    ck_assert_str_eq(r, "postgresql://h:***/d?password=***"); /* a port not a number too */
+    strata_free(r);
+    r = strata_url_redact("postgresql://app:S3crtPw/d");
+    ck_assert_str_eq(r, "postgresql://app:***/d");
     strata_free(r);
     r = strata_url_redact("note: password = S3cr;tPw, then");
     ck_assert_str_eq(r, "note: password = ***"); /* not key=value text: the rest goes too */
