@@ -213,8 +213,10 @@ static int db_run(strata_db *db, const char *sql)
     db->counters[STRATA_COUNTER_STATEMENTS]++;
     db->raw_tx_before = !db->in_tx && strata__drv_in_transaction(db) == 1;
     int rc = strata__drv_exec(db, sql);
-    if (rc != STRATA_OK)
+    if (rc != STRATA_OK) {
+        strata__db_hide_password_literals(db, sql);
         strata__db_note_failure(db);
+    }
     return rc;
 }
 

@@ -7,6 +7,7 @@
  */
 #include <ctype.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,6 +115,52 @@ void strata__put_redacted_sql(strata__sb *sb, const char *sql)
             continue;
         }
         strata__sb_putc(sb, *p++);
+    }
+}
+
+/* The engine's message of a statement that failed may quote its text
+ * ("unterminated quoted string at or near \"'s3cret\""): the content
+ * of each PASSWORD literal in sql (of 4 bytes or more; to the end of the
+ * text when it is not closed, or after a comment left open) becomes ***
+ * wherever the message holds it. */
+void strata__db_hide_password_literals(strata_db *db, const char *sql)
+{
+    if (!db->errmsg || !sql)
+        return;
+    for (const char *p = sql; *p && db->errmsg; p++) {
+        if (strncasecmp(p, "password", 8) != 0 || (p > sql && word_char(p[-1])) ||
+            word_char(p[8]))
+            continue;
+        const char *q = skip_blank(p + 8), *from, *to;
+        if (!q) {
+            from = p + 8, to = from + strlen(from);
+        } else if (!literal_end(q)) {
+            continue;
+        } else if (*q == '$') {
+            size_t tag = strcspn(q + 1, "$") + 2; /* $tag$ */
+            const char *end = literal_end(q);
+            from = q + tag;
+            to = end - from >= (ptrdiff_t)tag && !strncmp(end - tag, q, tag) ? end - tag : end;
+        } else {
+            const char *end = literal_end(q);
+            from = strchr(q, '\'') + 1; /* past E or U& and the quote */
+            to = end > from && end[-1] == '\'' ? end - 1 : end;
+        }
+        size_t n = to > from ? (size_t)(to - from) : 0;
+        char *secret = n >= 4 ? strndup(from, n) : NULL, *at;
+        while (secret && (at = strstr(db->errmsg, secret)) != NULL) {
+            strata__sb sb;
+            strata__sb_init(&sb);
+            strata__sb_putn(&sb, db->errmsg, (size_t)(at - db->errmsg));
+            strata__sb_puts(&sb, "***");
+            strata__sb_puts(&sb, at + n);
+            char *clean = strata__sb_take(&sb);
+            free(db->errmsg);
+            db->errmsg = clean ? clean : strata__strdup("***"); /* never the secret */
+            if (!db->errmsg)
+                break;
+        }
+        free(secret);
     }
 }
 

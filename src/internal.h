@@ -97,6 +97,10 @@ ptrdiff_t strata__utf8_invalid_at(const unsigned char *s, size_t n);
  * ROLE ... PASSWORD '...', E'...' or $$...$$) replaced by '***', for an
  * echo line or a message (echo.c). */
 void strata__put_redacted_sql(strata__sb *sb, const char *sql);
+/* echo.c: after a statement of `sql` failed, the content of each of its
+ * PASSWORD literals is taken out of db's message (the engine may quote
+ * the text: an unclosed literal, a syntax error near it). */
+void strata__db_hide_password_literals(strata_db *db, const char *sql);
 /* "sql <the first 60 characters of it, redacted>", naming an SQL
  * operation in a message (operations.c). */
 void strata__sql_describe(strata__sb *sb, const char *sql);

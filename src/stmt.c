@@ -263,6 +263,8 @@ int strata_stmt_prepare(strata_stmt **out, strata_db *db, const char *sql)
      * text the lexer sees going on after a ';', say so plainly. */
     rc = strata__drv_prepare(db, &st->bst, rw.sql, rw.nparams);
     free(rw.sql);
+    if (rc != STRATA_OK)
+        strata__db_hide_password_literals(db, sql);
     db->counters[STRATA_COUNTER_PREPARES]++;
     if (rc != STRATA_OK) {
         st->bst = NULL;
@@ -610,6 +612,7 @@ int strata__stmt_step(strata_stmt *st)
         /* The execution is over; the next step starts it again, maybe
          * on a text the engine prepared again with other columns. */
         strata__drv_reset(st->bst);
+        strata__db_hide_password_literals(db, st->sql);
         strata__db_note_failure(db);
         st->state = STMT_READY;
         st->ncols = -1;

@@ -95,6 +95,18 @@ START_TEST(echo_redacts_password_literal)
         ck_assert_msg(!any_contains(&l, "ter2") && !any_contains(&l, "0074"), "%s", l.text[0]);
     }
     ck_assert(any_contains(&l, "VALID UNTIL 'infinity'"));
+    /* The engine's message may quote the text near the literal (one not
+     * closed, or a syntax error after it): not the password. */
+    static const char *const quoted[] = {"ALTER ROLE strata_nobody PASSWORD 'hunter2",
+                                         "ALTER ROLE strata_nobody PASSWORD $$hunter2",
+                                         "SELECT 1 PASSWORD 'hunter2' x"};
+    for (size_t i = 0; i < sizeof quoted / sizeof *quoted; i++) {
+        strata_stmt *st = NULL;
+        ck_assert_int_ne(strata_db_exec(db, quoted[i]), STRATA_OK);
+        ck_assert_msg(!strstr(strata_db_errmsg(db), "hunter2"), "%s", strata_db_errmsg(db));
+        ck_assert_int_ne(strata_stmt_prepare(&st, db, quoted[i]), STRATA_OK);
+        ck_assert_msg(!strstr(strata_db_errmsg(db), "hunter2"), "%s", strata_db_errmsg(db));
+    }
     /* After a comment left open, nothing more is shown; a column named
      * password is no PASSWORD clause. */
     l.n = 0;
