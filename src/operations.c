@@ -9,9 +9,11 @@
  * Layout: operations (clear, describe, invert, apply to metadata), the
  * public diff object.
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "schema_internal.h"
 
@@ -253,6 +255,48 @@ static int rename_column_refs(strata_metadata *md, strata_table *t, const char *
     return STRATA_OK;
 }
 
+/* Whether SQL text (a check, a partial index's condition) names column
+ * `name`: as a word, quoted or not, case aside. */
+static bool names_column(const char *text, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = text; p && *p; p++) {
+        if (strncasecmp(p, name, n) != 0)
+            continue;
+        char before = p > text ? p[-1] : ' ', after = p[n];
+        if (!(isalnum((unsigned char)before) || before == '_') &&
+            !(isalnum((unsigned char)after) || after == '_'))
+            return true;
+    }
+    return false;
+}
+
+static bool lists_column(const strata__names *cols, const char *name)
+{
+    for (int i = 0; i < cols->n; i++)
+        if (strcmp(cols->v[i], name) == 0)
+            return true;
+    return false;
+}
+
+/* A dropped column takes with it the indexes, the unique and foreign
+ * keys and the checks of its table that involve it, as PostgreSQL drops
+ * them: a SQLite rebuild must not make them again on a column that is
+ * gone. */
+static void drop_column_dependents(strata_table *t, const char *name)
+{
+    for (int i = t->nidx - 1; i >= 0; i--)
+        if (lists_column(&t->idx[i]->cols, name) || names_column(t->idx[i]->where, name))
+            strata__table_remove_index(t, t->idx[i]->name);
+    for (int i = t->ncons - 1; i >= 0; i--) {
+        const strata__cons *c = t->cons[i];
+        if (c->kind == CONS_PK)
+            continue;
+        if (lists_column(&c->cols, name) || (c->kind == CONS_CHECK && names_column(c->sql, name)))
+            strata__table_remove_cons(t, c->name);
+    }
+}
+
 static int rename_table(strata_metadata *md, strata_table *t, const char *to)
 {
     if (strata_metadata_find_table(md, to))
@@ -325,6 +369,7 @@ int strata__op_apply_md(strata_metadata *md, const strata__op *op)
             return strata__md_error(md, STRATA_E_SCHEMA, "column %s.%s does not exist", t->name,
                                     name);
         if (op->kind == STRATA_OP_DROP_COLUMN) {
+            drop_column_dependents(t, name);
             strata__table_remove_column(t, name);
             return STRATA_OK;
         }

@@ -949,6 +949,54 @@ START_TEST(migrate_a_type_change_neither_cuts_nor_shifts)
 }
 END_TEST
 
+/* A dropped column takes its indexes, unique keys and checks with it on
+ * both engines (PostgreSQL drops them itself; SQLite's rebuild must not
+ * make them again on a column that is gone); the others stay. */
+START_TEST(migrate_a_dropped_column_takes_its_indexes)
+{
+    strata_db *db = th_open();
+    for (int single = 0; single < 2; single++) {
+        char dir[512];
+        snprintf(dir, sizeof dir, "%s/dropcol%d", th_tmpdir(), single);
+        th_lines out = {""};
+        strata_migrations *m = repo_of_two(
+            dir, single, "0000000000a1",
+            "  - create_table:\n"
+            "      name: t\n"
+            "      columns:\n"
+            "        - {name: id, type: integer, primary_key: true}\n"
+            "        - {name: a, type: integer}\n"
+            "        - {name: b, type: integer}\n"
+            "      unique:\n"
+            "        - {name: uq_t_a_b, columns: [a, b]}\n"
+            "      checks:\n"
+            "        - {name: ck_t_a, sql: a > 0}\n"
+            "  - create_index: {table: t, name: ix_t_a, columns: [a]}\n"
+            "  - create_index: {table: t, name: ix_t_b, columns: [b], where: a > 1}\n"
+            "  - create_index: {table: t, name: ix_t_bb, columns: [b]}\n"
+            "  - sql: INSERT INTO t (id, a, b) VALUES (1, 2, 3)\n"
+            "downgrade:\n"
+            "  - drop_table: {name: t}\n",
+            "0000000000a2",
+            "  - drop_column: {table: t, name: a}\n"
+            "downgrade:\n"
+            "  - add_column: {table: t, column: {name: a, type: integer}}\n",
+            &out);
+        TH_MOK(m, strata_migrations_upgrade(m, db, "head"));
+        ck_assert_int_eq(th_int(db, "SELECT b FROM t WHERE id = 1"), 3);
+        th_exec(db, "INSERT INTO t (id, b) VALUES (2, 3)");
+        ck_assert_int_eq(th_int(db, th_is_pg() ? "SELECT count(*) FROM pg_indexes WHERE "
+                                                 "indexname = 'ix_t_bb'"
+                                               : "SELECT count(*) FROM sqlite_master WHERE "
+                                                 "name = 'ix_t_bb'"),
+                         1);
+        TH_MOK(m, strata_migrations_downgrade(m, db, "base"));
+        strata_migrations_free(m);
+    }
+    strata_db_close(db);
+}
+END_TEST
+
 /* A failed sql operation is named by the text this engine ran, with the
  * literal after PASSWORD hidden, as in the echo. */
 START_TEST(migrate_a_failed_sql_operation_is_named_without_its_password)
@@ -2276,6 +2324,7 @@ static void add(TCase *tc, th_engine e)
     tcase_add_test(tc, migrate_rows_dangling_before_a_revision_do_not_stop_it);
     tcase_add_test(tc, migrate_references_by_other_case_and_key_indexes_are_kept);
     tcase_add_test(tc, migrate_a_type_change_neither_cuts_nor_shifts);
+    tcase_add_test(tc, migrate_a_dropped_column_takes_its_indexes);
     tcase_add_test(tc, migrate_a_rebuild_keeps_triggers_views_and_expression_indexes);
     tcase_add_test(tc, migrate_a_failed_sql_operation_is_named_without_its_password);
     tcase_add_test(tc, migrate_every_operation_by_hand);
