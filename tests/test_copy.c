@@ -623,6 +623,32 @@ START_TEST(copy_refuses_a_column_without_a_type)
 }
 END_TEST
 
+/* A SQLite generated column is not one strata describes: the copy (and
+ * any reading of the table's schema) is refused naming it, rather than
+ * made without it and reported as matching; nothing is made. */
+START_TEST(copy_refuses_a_generated_column)
+{
+    strata_db *sqlite = th_is_pg() ? open_sqlite_scratch("generated") : th_open();
+    strata_db *pg = th_is_pg() ? th_open() : open_pg_scratch("strata_generated");
+    th_exec(sqlite, "CREATE TABLE g (id INTEGER PRIMARY KEY, a INTEGER, b INTEGER, "
+                    "c INTEGER GENERATED ALWAYS AS (a + b) STORED)");
+    th_exec(sqlite, "INSERT INTO g (id, a, b) VALUES (1, 2, 3)");
+    lines out = {.text = ""};
+    int rc = copy(sqlite, pg, &out, 0);
+    ck_assert_msg(rc == STRATA_E_UNSUPPORTED, "%s: %s", strata_errname(rc),
+                  strata_db_errmsg(sqlite));
+    ck_assert_msg(strstr(strata_db_errmsg(sqlite), "g.c is a generated column") ||
+                      strstr(strata_db_errmsg(pg), "g.c is a generated column"),
+                  "%s | %s", strata_db_errmsg(sqlite), strata_db_errmsg(pg));
+    strata_metadata *md;
+    ck_assert_int_eq(strata_schema_introspect(&md, pg, NULL), STRATA_OK);
+    ck_assert_int_eq(strata_metadata_table_count(md), 0);
+    strata_metadata_free(md);
+    strata_db_close(pg);
+    strata_db_close(sqlite);
+}
+END_TEST
+
 /* A value the target's binding refuses (text that is not UTF-8, which
  * SQLite keeps) is named by its row's key and its column, not by the
  * number of a parameter of the batch's INSERT; nothing arrives. */
@@ -1453,6 +1479,7 @@ static void add(TCase *tc, th_engine e)
     tcase_add_test(tc, copy_keeps_a_sequence_that_is_ahead);
     tcase_add_test(tc, copy_a_failure_of_no_row_names_no_row);
     tcase_add_test(tc, copy_refuses_a_column_without_a_type);
+    tcase_add_test(tc, copy_refuses_a_generated_column);
     tcase_add_test(tc, copy_refuses_one_database_by_two_connections);
     tcase_add_test(tc, copy_names_the_column_of_a_refused_value);
     tcase_add_test(tc, copy_names_a_row_the_target_dropped);

@@ -350,8 +350,32 @@ static char *cons_name(const strata_metadata *md, parsed_table *pt, const strata
     return strata__md_make_name(md, kind, index, t->name, cols, ref_table, NULL);
 }
 
+/* A generated column (pragma_table_xinfo's hidden 2 or 3) is not one
+ * strata can describe: left out, a rebuild or a copy of the table would
+ * lose it without a word, so the table's reading is refused, naming it. */
+static int refuse_generated(strata_table *t, strata_db *db)
+{
+    strata_stmt *st;
+    int rc = strata_stmt_prepare(&st, db,
+                                 "SELECT name FROM pragma_table_xinfo(?) WHERE hidden IN (2, 3)");
+    if (rc == STRATA_OK)
+        rc = strata_stmt_bind_text(st, 1, t->name, -1);
+    if (rc == STRATA_OK && (rc = strata_stmt_step(st)) == STRATA_ROW) {
+        const char *name = strata__stmt_text(st, 0);
+        rc = strata__db_error(db, STRATA_E_UNSUPPORTED,
+                              "%s.%s is a generated column, which strata does not describe "
+                              "(a rebuild or a copy of the table would leave it out)",
+                              t->name, name ? name : "?");
+    }
+    strata_stmt_finalize(st);
+    return rc == STRATA_DONE ? STRATA_OK : rc;
+}
+
 static int read_columns(strata_table *t, strata_db *db, strata__names *pk)
 {
+    int grc = refuse_generated(t, db);
+    if (grc != STRATA_OK)
+        return grc;
     strata_stmt *st;
     int rc = strata_stmt_prepare(&st, db,
                                  "SELECT name, type, \"notnull\", dflt_value, pk "
