@@ -216,11 +216,69 @@ static int op_copy(strata__op *out, const strata__op *op, bool invert)
 int strata__op_invert(strata__op *out, const strata__op *op) { return op_copy(out, op, true); }
 int strata__op_copy(strata__op *out, const strata__op *op) { return op_copy(out, op, false); }
 
-/* A column renamed: in the table's key, indexes and constraints, and in
- * the foreign keys of tables that refer to it. */
+/* *sql (a check, a partial index's condition) with column `from` named
+ * `to`: each name token that is `from` (unquoted: case aside), not the
+ * words inside strings or comments. */
+static int rename_in_sql(char **sql, const char *from, const char *to)
+{
+    if (!*sql)
+        return STRATA_OK;
+    strata__sb sb;
+    strata__sb_init(&sb);
+    bool changed = false;
+    for (const char *p = *sql; *p;) {
+        strata__token t;
+        strata__sql_token_at(*sql, p, 0, &t);
+        bool hit = false;
+        if (t.kind == STRATA__TOK_WORD) {
+            hit = t.len == strlen(from) && strncasecmp(p, from, t.len) == 0;
+        } else if (t.kind == STRATA__TOK_QUOTED && !t.unterminated) {
+            char *name = strata__sql_unquote(p, t.len);
+            if (!name) {
+                strata__sb_free(&sb);
+                return STRATA_E_NOMEM;
+            }
+            hit = strcmp(name, from) == 0;
+            free(name);
+        }
+        if (hit) {
+            strata__sb_putc(&sb, '"');
+            for (const char *c = to; *c; c++) {
+                if (*c == '"')
+                    strata__sb_putc(&sb, '"');
+                strata__sb_putc(&sb, *c);
+            }
+            strata__sb_putc(&sb, '"');
+            changed = true;
+        } else {
+            strata__sb_putn(&sb, p, t.len);
+        }
+        p += t.len;
+    }
+    if (!changed) {
+        strata__sb_free(&sb);
+        return STRATA_OK;
+    }
+    char *out = strata__sb_take(&sb);
+    if (!out)
+        return STRATA_E_NOMEM;
+    free(*sql);
+    *sql = out;
+    return STRATA_OK;
+}
+
+/* A column renamed: in the table's key, indexes and constraints (the
+ * text of its checks and partial indexes' conditions too), and in the
+ * foreign keys of tables that refer to it. */
 static int rename_column_refs(strata_metadata *md, strata_table *t, const char *from,
                               const char *to)
 {
+    for (int i = 0; i < t->ncons; i++)
+        if (t->cons[i]->kind == CONS_CHECK && rename_in_sql(&t->cons[i]->sql, from, to))
+            return STRATA_E_NOMEM;
+    for (int i = 0; i < t->nidx; i++)
+        if (rename_in_sql(&t->idx[i]->where, from, to))
+            return STRATA_E_NOMEM;
     strata__names *lists[3 + 64];
     int n = 0;
     if (t->pk)

@@ -997,6 +997,51 @@ START_TEST(migrate_a_dropped_column_takes_its_indexes)
 }
 END_TEST
 
+/* A column renamed is renamed in the table's checks and partial indexes
+ * too (PostgreSQL does it itself): SQLite's rebuild later in the revision
+ * makes them on the new name, and they still hold. */
+START_TEST(migrate_a_renamed_column_is_renamed_in_checks)
+{
+    strata_db *db = th_open();
+    for (int single = 0; single < 2; single++) {
+        char dir[512];
+        snprintf(dir, sizeof dir, "%s/renck%d", th_tmpdir(), single);
+        th_lines out = {""};
+        strata_migrations *m = repo_of_two(
+            dir, single, "0000000000b1",
+            "  - create_table:\n"
+            "      name: t\n"
+            "      columns:\n"
+            "        - {name: id, type: integer, primary_key: true}\n"
+            "        - {name: qty, type: integer}\n"
+            "        - {name: note, type: string(10)}\n"
+            "      checks:\n"
+            "        - {name: ck_t_qty, sql: \"qty >= 0 AND note <> 'qty'\"}\n"
+            "  - create_index: {table: t, name: ix_t_pos, columns: [id], where: qty > 0}\n"
+            "  - sql: INSERT INTO t (id, qty, note) VALUES (1, 2, 'a')\n"
+            "downgrade:\n"
+            "  - drop_table: {name: t}\n",
+            "0000000000b2",
+            "  - alter_column: {table: t, name: qty, new_name: quantity}\n"
+            "  - alter_column: {table: t, name: note, type: string(20)}\n"
+            "downgrade:\n"
+            "  - alter_column: {table: t, name: note, type: string(10)}\n"
+            "  - alter_column: {table: t, name: quantity, new_name: qty}\n",
+            &out);
+        TH_MOK(m, strata_migrations_upgrade(m, db, "head"));
+        ck_assert_int_eq(th_int(db, "SELECT quantity FROM t WHERE id = 1"), 2);
+        ck_assert_int_ne(strata_db_exec(db, "INSERT INTO t (id, quantity, note) VALUES (2, -1, 'b')"),
+                         STRATA_OK);
+        ck_assert_int_ne(strata_db_exec(db, "INSERT INTO t (id, quantity, note) VALUES (3, 1, 'qty')"),
+                         STRATA_OK);
+        th_exec(db, "INSERT INTO t (id, quantity, note) VALUES (4, 1, 'c')");
+        TH_MOK(m, strata_migrations_downgrade(m, db, "base"));
+        strata_migrations_free(m);
+    }
+    strata_db_close(db);
+}
+END_TEST
+
 /* A failed sql operation is named by the text this engine ran, with the
  * literal after PASSWORD hidden, as in the echo. */
 START_TEST(migrate_a_failed_sql_operation_is_named_without_its_password)
@@ -2325,6 +2370,7 @@ static void add(TCase *tc, th_engine e)
     tcase_add_test(tc, migrate_references_by_other_case_and_key_indexes_are_kept);
     tcase_add_test(tc, migrate_a_type_change_neither_cuts_nor_shifts);
     tcase_add_test(tc, migrate_a_dropped_column_takes_its_indexes);
+    tcase_add_test(tc, migrate_a_renamed_column_is_renamed_in_checks);
     tcase_add_test(tc, migrate_a_rebuild_keeps_triggers_views_and_expression_indexes);
     tcase_add_test(tc, migrate_a_failed_sql_operation_is_named_without_its_password);
     tcase_add_test(tc, migrate_every_operation_by_hand);
