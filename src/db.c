@@ -192,11 +192,13 @@ void strata__db_note_failure(strata_db *db)
      * engine rolled all of it back by itself (SQLite after a RAISE
      * (ROLLBACK), a full disk): the statements after it would otherwise
      * run and commit one by one. */
+    bool before = db->raw_tx_before; /* of the statement that failed, if one ran */
+    db->raw_tx_before = false;
     if (!db->in_tx && db->errcode != STRATA_E_TX_ABORTED) {
         int now = strata__drv_in_transaction(db);
         if (now == 1)
             db->raw_tx_failed = true;
-        else if (now == 0 && db->raw_tx_before)
+        else if (now == 0 && before)
             db->raw_tx_failed = db->raw_tx_ended = true;
     }
     /* SQLite rolls the whole transaction back by itself after some errors
@@ -217,6 +219,7 @@ static int db_run(strata_db *db, const char *sql)
         strata__db_hide_password_literals(db, sql);
         strata__db_note_failure(db);
     }
+    db->raw_tx_before = false; /* it was this statement's */
     return rc;
 }
 

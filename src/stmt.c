@@ -291,6 +291,8 @@ static void stmt_rewind(strata_stmt *st)
 {
     if (st->db && st->db->streaming == st)
         st->db->streaming = NULL;
+    if (st->db && st->state != STMT_READY)
+        st->db->raw_tx_before = false; /* it was this execution's */
     if (st->state != STMT_READY && st->bst)
         strata__drv_reset(st->bst);
     st->state = STMT_READY;
@@ -605,6 +607,7 @@ int strata__stmt_step(strata_stmt *st)
     if (db->streaming == st)
         db->streaming = NULL;
     if (rc == STRATA_DONE) {
+        db->raw_tx_before = false; /* it was this execution's */
         st->state = STMT_DONE;
         st->changes = strata__drv_changes(st->bst);
         db->changes = st->changes;

@@ -258,6 +258,15 @@ START_TEST(tx_raw_transaction_the_engine_ended_stays_failed)
         insert(db, 4, STRATA_DONE); /* what follows starts clean */
         th_exec(db, "DELETE FROM t");
     }
+    /* A raw transaction that ended well, then a statement that fails to
+     * prepare: nothing is refused after it. */
+    th_exec(db, "BEGIN");
+    insert(db, 5, STRATA_DONE);
+    th_exec(db, "COMMIT");
+    strata_stmt *st = NULL;
+    ck_assert_int_ne(strata_stmt_prepare(&st, db, "SELEC 1"), STRATA_OK);
+    th_exec(db, "INSERT INTO t (id) VALUES (6)");
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM t"), 2);
     strata_db_close(db);
 }
 END_TEST
