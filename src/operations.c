@@ -216,49 +216,74 @@ static int op_copy(strata__op *out, const strata__op *op, bool invert)
 int strata__op_invert(strata__op *out, const strata__op *op) { return op_copy(out, op, true); }
 int strata__op_copy(strata__op *out, const strata__op *op) { return op_copy(out, op, false); }
 
-/* *sql (a check, a partial index's condition) with column `from` named
- * `to`: each name token that is `from` (unquoted: case aside), not the
- * words inside strings or comments. */
+/* The next token at or after p in SQL text (a check, a partial index's
+ * condition) that names column `name`: a name token that is `name`
+ * (unquoted: case aside), not a word inside a string or comment, not a
+ * function's name (a '(' follows) nor a type's (after :: or AS).  NULL
+ * when there is none, or no memory (*nomem). */
+static const char *next_column_ref(const char *sql, const char *p, const char *name,
+                                   size_t *len, bool *nomem)
+{
+    bool type_next = false; /* the last token was :: or AS */
+    for (; *p;) {
+        strata__token t;
+        strata__sql_token_at(sql, p, 0, &t);
+        bool hit = false;
+        if (t.kind == STRATA__TOK_WORD && !type_next) {
+            hit = t.len == strlen(name) && strncasecmp(p, name, t.len) == 0;
+        } else if (t.kind == STRATA__TOK_QUOTED && !t.unterminated && !type_next) {
+            char *unq = strata__sql_unquote(p, t.len);
+            if (!unq) {
+                *nomem = true;
+                return NULL;
+            }
+            hit = strcmp(unq, name) == 0;
+            free(unq);
+        }
+        if (hit) {
+            const char *after = p + t.len;
+            while (isspace((unsigned char)*after))
+                after++;
+            if (*after != '(') {
+                *len = t.len;
+                return p;
+            }
+        }
+        if (t.kind != STRATA__TOK_SPACE && t.kind != STRATA__TOK_COMMENT)
+            type_next = (t.kind == STRATA__TOK_WORD && t.len == 2 && !strncasecmp(p, "as", 2)) ||
+                        (t.kind == STRATA__TOK_OTHER && *p == ':' && p > sql && p[-1] == ':');
+        p += t.len;
+    }
+    return NULL;
+}
+
+/* *sql with column `from` named `to` wherever it names it. */
 static int rename_in_sql(char **sql, const char *from, const char *to)
 {
     if (!*sql)
         return STRATA_OK;
     strata__sb sb;
     strata__sb_init(&sb);
-    bool changed = false;
-    for (const char *p = *sql; *p;) {
-        strata__token t;
-        strata__sql_token_at(*sql, p, 0, &t);
-        bool hit = false;
-        if (t.kind == STRATA__TOK_WORD) {
-            hit = t.len == strlen(from) && strncasecmp(p, from, t.len) == 0;
-        } else if (t.kind == STRATA__TOK_QUOTED && !t.unterminated) {
-            char *name = strata__sql_unquote(p, t.len);
-            if (!name) {
-                strata__sb_free(&sb);
-                return STRATA_E_NOMEM;
-            }
-            hit = strcmp(name, from) == 0;
-            free(name);
+    bool nomem = false, changed = false;
+    const char *p = *sql, *hit;
+    size_t len;
+    while ((hit = next_column_ref(*sql, p, from, &len, &nomem)) != NULL) {
+        strata__sb_putn(&sb, p, (size_t)(hit - p));
+        strata__sb_putc(&sb, '"');
+        for (const char *c = to; *c; c++) {
+            if (*c == '"')
+                strata__sb_putc(&sb, '"');
+            strata__sb_putc(&sb, *c);
         }
-        if (hit) {
-            strata__sb_putc(&sb, '"');
-            for (const char *c = to; *c; c++) {
-                if (*c == '"')
-                    strata__sb_putc(&sb, '"');
-                strata__sb_putc(&sb, *c);
-            }
-            strata__sb_putc(&sb, '"');
-            changed = true;
-        } else {
-            strata__sb_putn(&sb, p, t.len);
-        }
-        p += t.len;
+        strata__sb_putc(&sb, '"');
+        p = hit + len;
+        changed = true;
     }
-    if (!changed) {
+    if (nomem || !changed) {
         strata__sb_free(&sb);
-        return STRATA_OK;
+        return nomem ? STRATA_E_NOMEM : STRATA_OK;
     }
+    strata__sb_puts(&sb, p);
     char *out = strata__sb_take(&sb);
     if (!out)
         return STRATA_E_NOMEM;
@@ -314,19 +339,12 @@ static int rename_column_refs(strata_metadata *md, strata_table *t, const char *
 }
 
 /* Whether SQL text (a check, a partial index's condition) names column
- * `name`: as a word, quoted or not, case aside. */
+ * `name` (next_column_ref; out of memory, it is taken to). */
 static bool names_column(const char *text, const char *name)
 {
-    size_t n = strlen(name);
-    for (const char *p = text; p && *p; p++) {
-        if (strncasecmp(p, name, n) != 0)
-            continue;
-        char before = p > text ? p[-1] : ' ', after = p[n];
-        if (!(isalnum((unsigned char)before) || before == '_') &&
-            !(isalnum((unsigned char)after) || after == '_'))
-            return true;
-    }
-    return false;
+    bool nomem = false;
+    size_t len;
+    return text && (next_column_ref(text, text, name, &len, &nomem) || nomem);
 }
 
 static bool lists_column(const strata__names *cols, const char *name)
