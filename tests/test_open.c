@@ -103,8 +103,8 @@ START_TEST(open_failures)
                                         "busy_timeout=0x10", "busy_timeout=%2012",
                                         "busy_timeout=inf", "timeout=1e3", NULL};
     for (const char *const *w = waits; *w; w++) {
-        char wait_url[80];
-        snprintf(wait_url, sizeof wait_url, "sqlite:///x.db?%s", *w);
+        char wait_url[700];
+        snprintf(wait_url, sizeof wait_url, "sqlite:///%s/waits.db?%s", th_tmpdir(), *w);
         ck_assert_msg(strata_db_open(&db, wait_url) == STRATA_E_URL, "%s", wait_url);
         strata_db_close(db);
     }

@@ -293,12 +293,11 @@ static int sq_begin_mode(strata_conn *conn, int mode)
 /* An in-memory database is private to the connection that opened it. */
 static int sq_url_is_private(const strata_url *url)
 {
-    /* An in-memory database is the connection's own, unless the URL
-     * shares its cache (mode=memory&cache=shared: one per process). */
+    /* An in-memory database is the connection's own: mode=memory opens
+     * one as :memory: does, whatever the cache. */
     const char *path = strata_url_database(url);
-    const char *mode = strata_url_param(url, "mode"), *cache = strata_url_param(url, "cache");
-    return (path && strcmp(path, ":memory:") == 0) ||
-           (mode && strcasecmp(mode, "memory") == 0 && !(cache && strcmp(cache, "shared") == 0));
+    const char *mode = strata_url_param(url, "mode");
+    return (path && strcmp(path, ":memory:") == 0) || (mode && strcasecmp(mode, "memory") == 0);
 }
 
 static int sq_open(strata_conn **out, strata_db *db, const strata_url *url)
