@@ -1145,6 +1145,7 @@ static void flush_forget(strata_session *s)
         if (p->state != OBJ_PERSISTENT && p->state != OBJ_PENDING && p->state != OBJ_TRANSIENT)
             p->orphan = false; /* deleted as one */
         p->inserted_now = p->deleted_now = p->cascaded_now = p->evicted_now = false;
+        p->cascade_run = false;
         strata__snapshot_release(p->undo);
         p->undo = NULL;
     }
@@ -1178,7 +1179,7 @@ static void flush_undo(strata_session *s)
             p->state = OBJ_PENDING;
             strata__forget_numbered_key(o); /* a key the program gave stays */
         }
-        p->inserted_now = p->deleted_now = p->cascaded_now = false;
+        p->inserted_now = p->deleted_now = p->cascaded_now = p->cascade_run = false;
     }
     /* Once the rows this flush inserted are out of the map: an object
      * one of them had taken the key of is back under it. */

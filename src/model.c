@@ -862,6 +862,16 @@ strata__cell *strata__snapshot(strata_object *o, bool at_insert)
     strata__minfo *mi = o->priv->mi;
     size_t ncells = (size_t)mi->nfields, bytes = 0;
     assert(ncells <= STRATA__MAX_FIELDS); /* the session refuses bigger models */
+    /* A NULL bit under a value the program assigned (strata__field_is_null)
+     * is that value now: cleared, so that a zero assigned later is a zero,
+     * not NULL again. */
+    for (uint64_t m = o->priv->nulls; m; m &= m - 1) {
+        int f = __builtin_ctzll(m);
+        strata_ctype ct = mi->ctypes[f];
+        if (ct != STRATA_C_TEXT && ct != STRATA_C_BLOB &&
+            !scalar_zero(strata__field_ptr(o, f), ct))
+            o->priv->nulls &= ~(1ull << f);
+    }
     /* Each field read once (a text's length is a strlen), into the cells
      * here when they are few, else again below. */
     strata__cell stack[16], cell;

@@ -107,6 +107,7 @@ struct strata__object {
     bool deleted_in_tx : 1;               /* deleted since the last commit */
     bool inserted_now : 1, deleted_now : 1; /* what the flush under way did, to undo when it fails */
     bool cascaded_now : 1;                /* marked deleted by its cascade, likewise */
+    bool cascade_run : 1;                 /* its delete cascade ran in the flush under way */
     bool evicted_now : 1;                 /* detached: its key went to a new row, likewise */
     bool evicted_deleted : 1;             /* ... when it was marked deleted */
     bool key_numbered : 1; /* its key was numbered by the database at its insert (not the

@@ -781,6 +781,10 @@ int strata__relation_before_delete(strata_object *o)
 int strata__relation_cascade(strata_object *o, bool *changed)
 {
     strata__minfo *mi = o->priv->mi;
+    /* Once a flush: the flush asks again each round, until no object is
+     * newly marked, and the children's rows do not change meanwhile. */
+    if (o->priv->cascade_run)
+        return STRATA_OK;
     for (int r = 0; r < mi->nrels; r++) {
         const strata_relation *rel = &mi->m->relations[r];
         if (!(rel->cascade & STRATA_CASCADE_DELETE) ||
@@ -822,5 +826,6 @@ int strata__relation_cascade(strata_object *o, bool *changed)
         if (rc != STRATA_OK)
             return rc;
     }
+    o->priv->cascade_run = true;
     return STRATA_OK;
 }

@@ -2421,6 +2421,16 @@ START_TEST(orm_a_deleted_object_cascades_by_its_rows_key)
     OK(&f, strata_session_commit(f.s));
     ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM topic WHERE id IN (1, 4)"), 0);
     ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM topic WHERE id IN (2, 3)"), 2);
+    /* The flush's rounds of cascades ask for a parent's children once. */
+    OK(&f, strata_get(f.s, &album_model, 2, &a));
+    OK(&f, strata_delete(a));
+    strata_db_set_echo(f.db, find_line, &f);
+    echo_want = "album_id = ?";
+    echo_has = 0;
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(echo_has, 2); /* its tracks and its cover, once each */
+    echo_want = NULL;
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM track"), 0);
     teardown(&f);
 }
 END_TEST
@@ -5243,6 +5253,11 @@ START_TEST(orm_a_key_in_the_middle_or_last_loads_every_field)
         ck_assert_int_eq(th_int(f.db, "SELECT n FROM keyed WHERE id = 2"), 7);
         ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM keyed WHERE id = 2 AND at IS NULL"),
                          0);
+        /* Not NULL any more: a zero assigned now is a zero. */
+        k->n = 0;
+        ck_assert(!strata_is_null(k, "n"));
+        OK(&f, strata_session_commit(f.s));
+        ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM keyed WHERE id = 2 AND n = 0"), 1);
         OK(&f, strata_set_null(k, "n", 1));
         OK(&f, strata_set_null(k, "at", 1));
         ck_assert_int_eq(k->n, 0);
