@@ -623,9 +623,10 @@ START_TEST(copy_refuses_a_column_without_a_type)
 }
 END_TEST
 
-/* A SQLite generated column is not one strata describes: the copy (and
- * any reading of the table's schema) is refused naming it, rather than
- * made without it and reported as matching; nothing is made. */
+/* A generated column is not one strata describes: a SQLite one's copy
+ * (and any reading of the table's schema) is refused naming it, rather
+ * than made without it and reported as matching; nothing is made.  A
+ * PostgreSQL one is refused the same way, not read as a default. */
 START_TEST(copy_refuses_a_generated_column)
 {
     strata_db *sqlite = th_is_pg() ? open_sqlite_scratch("generated") : th_open();
@@ -644,6 +645,17 @@ START_TEST(copy_refuses_a_generated_column)
     ck_assert_int_eq(strata_schema_introspect(&md, pg, NULL), STRATA_OK);
     ck_assert_int_eq(strata_metadata_table_count(md), 0);
     strata_metadata_free(md);
+    if (th_is_pg()) {
+        /* PostgreSQL's generated column likewise, not read as a default. */
+        th_exec(pg, "CREATE TABLE gp (id integer PRIMARY KEY, a integer, "
+                    "c integer GENERATED ALWAYS AS (a * 2) STORED)");
+        strata_metadata *gmd = NULL;
+        ck_assert_int_eq(strata_schema_introspect(&gmd, pg, NULL), STRATA_E_UNSUPPORTED);
+        ck_assert_msg(strstr(strata_db_errmsg(pg), "gp.c is a generated column"), "%s",
+                      strata_db_errmsg(pg));
+        strata_metadata_free(gmd);
+        th_exec(pg, "DROP TABLE gp");
+    }
     strata_db_close(pg);
     strata_db_close(sqlite);
 }

@@ -65,7 +65,8 @@ static int read_columns(strata_table *t, strata_db *db, int64_t oid)
         &st, db,
         "SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, "
         "pg_get_expr(d.adbin, d.adrelid), a.attidentity::text, "
-        "COALESCE(co.collprovider = 'c' AND co.collcollate IN ('C', 'POSIX'), false) "
+        "COALESCE(co.collprovider = 'c' AND co.collcollate IN ('C', 'POSIX'), false), "
+        "to_jsonb(a) ->> 'attgenerated' "
         "FROM pg_attribute a LEFT JOIN pg_attrdef d "
         "ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
         "LEFT JOIN pg_collation co ON co.oid = a.attcollation "
@@ -83,6 +84,18 @@ static int read_columns(strata_table *t, strata_db *db, int64_t oid)
             break;
         if (!name) {
             rc = STRATA_E_DATA;
+            break;
+        }
+        /* A generated column is no default: described as one, a copy
+         * would write into it and a rebuild make it plain.  (Asked of
+         * the row as JSON: servers before PostgreSQL 12 have no such
+         * field, and give NULL.) */
+        const char *generated = strata__stmt_text(st, 6);
+        if (generated && *generated) {
+            rc = strata__db_error(db, STRATA_E_UNSUPPORTED,
+                                  "%s.%s is a generated column, which strata does not describe "
+                                  "(a copy of the table would write into it)",
+                                  t->name, name);
             break;
         }
         strata_column *c = calloc(1, sizeof *c);
