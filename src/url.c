@@ -960,54 +960,10 @@ static char *redact_conninfo(const char *text)
     return strata__sb_take(&sb);
 }
 
-/* Where in text, after its start, another URL begins: a scheme and "://"
- * after white space; NULL when none does. */
-static const char *next_url(const char *text)
-{
-    for (const char *p = text + 1; *p; p++) {
-        if (!isspace((unsigned char)p[-1]) || !isalpha((unsigned char)*p))
-            continue;
-        const char *q = p;
-        while (isalnum((unsigned char)*q) || *q == '+' || *q == '-' || *q == '.')
-            q++;
-        if (strncmp(q, "://", 3) == 0)
-            return p;
-    }
-    return NULL;
-}
-
-static char *redact_one(const char *text);
-
 char *strata_url_redact(const char *text)
 {
     if (!text)
         return NULL;
-    /* Text holding several URLs: each is read on its own (read as one,
-     * the second would be the first's database name, its password
-     * shown). */
-    const char *next = next_url(text);
-    if (!next)
-        return redact_one(text);
-    strata__sb sb;
-    strata__sb_init(&sb);
-    for (const char *p = text; p;) {
-        const char *end = next_url(p);
-        char *piece = strata__strndup(p, end ? (size_t)(end - p) : strlen(p));
-        char *clean = piece ? redact_one(piece) : NULL;
-        free(piece);
-        if (!clean) {
-            strata__sb_free(&sb);
-            return NULL;
-        }
-        strata__sb_puts(&sb, clean);
-        free(clean);
-        p = end;
-    }
-    return strata__sb_take(&sb);
-}
-
-static char *redact_one(const char *text)
-{
     strata_url *u = NULL;
     int rc = strata_url_parse(&u, text);
     char *out = NULL;

@@ -191,10 +191,6 @@ START_TEST(url_redact_free_text)
     r = strata_url_redact("postgresql://app:S3crtPw/d");
     ck_assert_str_eq(r, "postgresql://app:***/d");
     strata_free(r);
-    /* Two URLs in one text: each hides its own. */
-    r = strata_url_redact("from postgresql://a:S3crtPw@db/app to postgresql://b:S3crt2@db/app");
-    ck_assert_str_eq(r, "from postgresql://a:***@db/app to postgresql://b:***@db/app");
-    strata_free(r);
     r = strata_url_redact("note: password = S3cr;tPw, then");
     ck_assert_str_eq(r, "note: password = ***"); /* not key=value text: the rest goes too */
     strata_free(r);
