@@ -59,82 +59,105 @@ static const char *literal_end(const char *q)
     return q;
 }
 
-/* q past white space and comments (`--` to the line's end, slash-star to
- * the first star-slash: where PostgreSQL nests them, a literal inside is
- * then taken for one outside, which hides more, never less).  NULL when
- * a comment is not closed. */
-static const char *skip_blank(const char *q)
+/* q, in sql, past white space and comments, read by the project's lexer
+ * (slash-star to the first star-slash: where PostgreSQL nests comments, a
+ * literal inside is then taken for one outside, which hides more, never
+ * less; a `--` comment ends at a carriage return too, as PostgreSQL ends
+ * it).  NULL when a comment is not closed. */
+static const char *skip_blank(const char *sql, const char *q)
 {
-    for (;;) {
-        while (isspace((unsigned char)*q))
-            q++;
-        if (q[0] == '-' && q[1] == '-') {
-            q += strcspn(q, "\r\n");
-        } else if (q[0] == '/' && q[1] == '*') {
-            const char *end = strstr(q + 2, "*/");
-            if (!end)
-                return NULL;
-            q = end + 2;
-        } else {
-            return q;
+    while (*q) {
+        strata__token t;
+        strata__sql_token_at(sql, q, 0, &t);
+        if (t.kind == STRATA__TOK_COMMENT && q[0] == '-') {
+            const char *cr = memchr(q, '\r', t.len);
+            if (cr)
+                t.len = (size_t)(cr - q);
+        } else if (t.kind == STRATA__TOK_COMMENT && t.unterminated) {
+            return NULL;
         }
+        if (t.kind != STRATA__TOK_SPACE && t.kind != STRATA__TOK_COMMENT)
+            break;
+        q += t.len;
     }
+    return q;
 }
 
 static bool word_char(char c) { return isalnum((unsigned char)c) || c == '_'; }
 
-/* Copy SQL, replacing the string literal after each PASSWORD keyword
- * (with any comments between, and the literals that continue it:
- * PostgreSQL joins 'a' and 'b' on the next line, and U&'...' may be
- * followed by UESCAPE '!') by '***'.  After a comment that is not closed,
- * the rest of the text is hidden. */
+/* A PASSWORD clause: the keyword at `at`, its first literal at `lit`
+ * (NULL when a comment after the keyword is not closed), and `end` past
+ * the last literal that continues it (PostgreSQL joins 'a' and 'b' on the
+ * next line; U&'...' may be followed by UESCAPE '!'); `end` NULL when no
+ * literal follows (PASSWORD NULL, a column's name).  `open`: a comment
+ * after the literals is not closed, so the rest may be anything. */
+typedef struct pw_clause {
+    const char *at, *lit, *end;
+    bool open;
+} pw_clause;
+
+/* The next PASSWORD keyword, as a whole word, at or after p; false when
+ * there is none. */
+static bool next_password(const char *sql, const char *p, pw_clause *c)
+{
+    for (; *p; p++) {
+        if (strncasecmp(p, "password", 8) != 0 || (p > sql && word_char(p[-1])) ||
+            word_char(p[8]))
+            continue;
+        c->at = p;
+        c->lit = skip_blank(sql, p + 8);
+        c->end = c->lit ? literal_end(c->lit) : NULL;
+        c->open = !c->lit;
+        for (const char *more = c->end; more;) {
+            more = skip_blank(sql, c->end);
+            if (more && strncasecmp(more, "uescape", 7) == 0 && !word_char(more[7]))
+                more = skip_blank(sql, more + 7);
+            c->open = !more;
+            const char *next = more ? literal_end(more) : NULL;
+            if (next)
+                c->end = next;
+            more = next;
+        }
+        return true;
+    }
+    return false;
+}
+
+/* Copy SQL, replacing the string literals of each PASSWORD clause, and
+ * whatever follows a comment left open in one, by '***'. */
 void strata__put_redacted_sql(strata__sb *sb, const char *sql)
 {
     const char *p = sql;
-    while (*p) {
-        if (strncasecmp(p, "password", 8) == 0 && (p == sql || !word_char(p[-1])) &&
-            !word_char(p[8])) {
-            const char *q = skip_blank(p + 8), *end = q ? literal_end(q) : NULL;
-            if (q && !end) { /* not a literal: PASSWORD NULL, a column's name */
-                strata__sb_putn(sb, p, 8);
-                p += 8;
-                continue;
-            }
-            strata__sb_putn(sb, p, 8); /* the keyword as written */
-            strata__sb_puts(sb, q ? " '***'" : " ***");
-            for (const char *more; end; end = more ? literal_end(more) : NULL) {
-                p = end;
-                more = skip_blank(end);
-                if (more && strncasecmp(more, "uescape", 7) == 0 && !word_char(more[7]))
-                    more = skip_blank(more + 7);
-                if (!more)
-                    q = NULL; /* a comment not closed after it */
-            }
-            if (!q) /* the rest may be anything */
-                return;
+    pw_clause c;
+    while (next_password(sql, p, &c)) {
+        strata__sb_putn(sb, p, (size_t)(c.at + 8 - p)); /* the keyword as written */
+        if (c.lit && !c.end) {
+            p = c.at + 8;
             continue;
         }
-        strata__sb_putc(sb, *p++);
+        strata__sb_puts(sb, c.lit ? " '***'" : " ***");
+        if (c.open)
+            return;
+        p = c.end;
     }
+    strata__sb_puts(sb, p);
 }
 
 /* The engine's message of a statement that failed may quote its text
  * ("unterminated quoted string at or near \"'s3cret\""): the content
- * of each PASSWORD literal in sql (of 4 bytes or more; to the end of the
- * text when it is not closed, or after a comment left open) becomes ***
- * wherever the message holds it. */
+ * of each PASSWORD clause's first literal in sql (of 4 bytes or more; to
+ * the end of the text when it is not closed, or after a comment left
+ * open) becomes *** wherever the message holds it. */
 void strata__db_hide_password_literals(strata_db *db, const char *sql)
 {
     if (!db->errmsg || !sql)
         return;
-    for (const char *p = sql; *p && db->errmsg; p++) {
-        if (strncasecmp(p, "password", 8) != 0 || (p > sql && word_char(p[-1])) ||
-            word_char(p[8]))
-            continue;
-        const char *q = skip_blank(p + 8), *from, *to;
+    pw_clause c;
+    for (const char *p = sql; db->errmsg && next_password(sql, p, &c); p = c.at + 8) {
+        const char *q = c.lit, *from, *to;
         if (!q) {
-            from = p + 8, to = from + strlen(from);
-        } else if (!literal_end(q)) {
+            from = c.at + 8, to = from + strlen(from);
+        } else if (!c.end) {
             continue;
         } else if (*q == '$') {
             size_t tag = strcspn(q + 1, "$") + 2; /* $tag$ */
