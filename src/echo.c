@@ -101,8 +101,7 @@ typedef struct pw_clause {
 static bool next_password(const char *sql, const char *p, pw_clause *c)
 {
     for (; *p; p++) {
-        if (strncasecmp(p, "password", 8) != 0 || (p > sql && word_char(p[-1])) ||
-            word_char(p[8]))
+        if (strncasecmp(p, "password", 8) != 0 || (p > sql && word_char(p[-1])) || word_char(p[8]))
             continue;
         c->at = p;
         c->lit = skip_blank(sql, p + 8);
