@@ -868,8 +868,7 @@ strata__cell *strata__snapshot(strata_object *o, bool at_insert)
     for (uint64_t m = o->priv->nulls; m; m &= m - 1) {
         int f = __builtin_ctzll(m);
         strata_ctype ct = mi->ctypes[f];
-        if (ct != STRATA_C_TEXT && ct != STRATA_C_BLOB &&
-            !scalar_zero(strata__field_ptr(o, f), ct))
+        if (ct != STRATA_C_TEXT && ct != STRATA_C_BLOB && !scalar_zero(strata__field_ptr(o, f), ct))
             o->priv->nulls &= ~(1ull << f);
     }
     /* Each field read once (a text's length is a strlen), into the cells

@@ -221,8 +221,8 @@ int strata__op_copy(strata__op *out, const strata__op *op) { return op_copy(out,
  * (unquoted: case aside), not a word inside a string or comment, not a
  * function's name (a '(' follows) nor a type's (after :: or AS).  NULL
  * when there is none, or no memory (*nomem). */
-static const char *next_column_ref(const char *sql, const char *p, const char *name,
-                                   size_t *len, bool *nomem)
+static const char *next_column_ref(const char *sql, const char *p, const char *name, size_t *len,
+                                   bool *nomem)
 {
     bool type_next = false; /* the last token was :: or AS */
     for (; *p;) {

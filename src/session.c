@@ -660,8 +660,8 @@ static void take_back(strata_session *s, strata_object *o)
  * with that key in *asked: when the row's own key is another that the
  * map holds, the new object is let go and *out stays NULL, for the
  * caller to read the row the general way. */
-static __attribute__((noinline)) int load_new(strata_session *s, strata__minfo *mi,
-                                              strata_stmt *st, int col0, const int64_t *asked,
+static __attribute__((noinline)) int load_new(strata_session *s, strata__minfo *mi, strata_stmt *st,
+                                              int col0, const int64_t *asked,
                                               const strata_cell *key_in, strata_object **out)
 {
     uint64_t mark = s->db->nerrors;

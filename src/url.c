@@ -396,8 +396,7 @@ static void mask_conservatively(url_reading *r)
                 while (colon < stop && t[colon] != ']')
                     colon++;
             colon = find_from(t, colon, stop, ':');
-            if (colon + 1 < stop &&
-                strspn(t + colon + 1, "0123456789") < stop - colon - 1)
+            if (colon + 1 < stop && strspn(t + colon + 1, "0123456789") < stop - colon - 1)
                 add_mask(r, colon + 1, stop - colon - 1);
             seg = stop + 1;
         }

@@ -112,8 +112,7 @@ START_TEST(echo_redacts_password_literal)
     l.n = 0;
     ck_assert_int_ne(strata_db_exec(db, "ALTER ROLE strata_nobody PASSWORD /* 'hunter2'"),
                      STRATA_OK);
-    ck_assert_msg(any_contains(&l, "PASSWORD ***") && !any_contains(&l, "ter2"), "%s",
-                  l.text[0]);
+    ck_assert_msg(any_contains(&l, "PASSWORD ***") && !any_contains(&l, "ter2"), "%s", l.text[0]);
     l.n = 0;
     ck_assert_int_ne(strata_db_exec(db, "SELECT password, password_hash FROM strata_none"),
                      STRATA_OK);

@@ -863,8 +863,8 @@ START_TEST(migrate_references_by_other_case_and_key_indexes_are_kept)
                  "  - drop_table: {name: Parent}\n",
                  pg ? "Parent" : "parent", pg ? "Parent" : "PARENT", pg ? "Code" : "code");
         th_lines out = {""};
-        strata_migrations *m = repo_of_two(dir, single, "0000000000c1", base, "0000000000c2",
-                                           changes[k % 4], &out);
+        strata_migrations *m =
+            repo_of_two(dir, single, "0000000000c1", base, "0000000000c2", changes[k % 4], &out);
         TH_MOK(m, strata_migrations_upgrade(m, db, "0000000000c1"));
         int rc = strata_migrations_upgrade(m, db, "head");
         if (drop)
@@ -959,30 +959,30 @@ START_TEST(migrate_a_dropped_column_takes_its_indexes)
         char dir[512];
         snprintf(dir, sizeof dir, "%s/dropcol%d", th_tmpdir(), single);
         th_lines out = {""};
-        strata_migrations *m = repo_of_two(
-            dir, single, "0000000000a1",
-            "  - create_table:\n"
-            "      name: t\n"
-            "      columns:\n"
-            "        - {name: id, type: integer, primary_key: true}\n"
-            "        - {name: a, type: integer}\n"
-            "        - {name: b, type: integer}\n"
-            "      unique:\n"
-            "        - {name: uq_t_a_b, columns: [a, b]}\n"
-            "      checks:\n"
-            "        - {name: ck_t_a, sql: a > 0}\n"
-            "        - {name: ck_t_b, sql: \"b > 0 AND 'a' <> ''\"}\n"
-            "  - create_index: {table: t, name: ix_t_a, columns: [a]}\n"
-            "  - create_index: {table: t, name: ix_t_b, columns: [b], where: a > 1}\n"
-            "  - create_index: {table: t, name: ix_t_bb, columns: [b]}\n"
-            "  - sql: INSERT INTO t (id, a, b) VALUES (1, 2, 3)\n"
-            "downgrade:\n"
-            "  - drop_table: {name: t}\n",
-            "0000000000a2",
-            "  - drop_column: {table: t, name: a}\n"
-            "downgrade:\n"
-            "  - add_column: {table: t, column: {name: a, type: integer}}\n",
-            &out);
+        strata_migrations *m =
+            repo_of_two(dir, single, "0000000000a1",
+                        "  - create_table:\n"
+                        "      name: t\n"
+                        "      columns:\n"
+                        "        - {name: id, type: integer, primary_key: true}\n"
+                        "        - {name: a, type: integer}\n"
+                        "        - {name: b, type: integer}\n"
+                        "      unique:\n"
+                        "        - {name: uq_t_a_b, columns: [a, b]}\n"
+                        "      checks:\n"
+                        "        - {name: ck_t_a, sql: a > 0}\n"
+                        "        - {name: ck_t_b, sql: \"b > 0 AND 'a' <> ''\"}\n"
+                        "  - create_index: {table: t, name: ix_t_a, columns: [a]}\n"
+                        "  - create_index: {table: t, name: ix_t_b, columns: [b], where: a > 1}\n"
+                        "  - create_index: {table: t, name: ix_t_bb, columns: [b]}\n"
+                        "  - sql: INSERT INTO t (id, a, b) VALUES (1, 2, 3)\n"
+                        "downgrade:\n"
+                        "  - drop_table: {name: t}\n",
+                        "0000000000a2",
+                        "  - drop_column: {table: t, name: a}\n"
+                        "downgrade:\n"
+                        "  - add_column: {table: t, column: {name: a, type: integer}}\n",
+                        &out);
         TH_MOK(m, strata_migrations_upgrade(m, db, "head"));
         ck_assert_int_eq(th_int(db, "SELECT b FROM t WHERE id = 1"), 3);
         th_exec(db, "INSERT INTO t (id, b) VALUES (2, 3)");
@@ -1037,14 +1037,16 @@ START_TEST(migrate_a_renamed_column_is_renamed_in_checks)
             &out);
         TH_MOK(m, strata_migrations_upgrade(m, db, "head"));
         ck_assert_int_eq(th_int(db, "SELECT quantity FROM t WHERE id = 1"), 2);
-        ck_assert_int_ne(strata_db_exec(db, "INSERT INTO t (id, quantity, note) VALUES (2, -1, 'b')"),
-                         STRATA_OK);
-        ck_assert_int_ne(strata_db_exec(db, "INSERT INTO t (id, quantity, note) VALUES (3, 1, 'qty')"),
-                         STRATA_OK);
+        ck_assert_int_ne(
+            strata_db_exec(db, "INSERT INTO t (id, quantity, note) VALUES (2, -1, 'b')"),
+            STRATA_OK);
+        ck_assert_int_ne(
+            strata_db_exec(db, "INSERT INTO t (id, quantity, note) VALUES (3, 1, 'qty')"),
+            STRATA_OK);
         th_exec(db, "INSERT INTO t (id, quantity, note) VALUES (4, 1, 'c')");
         /* upper(upper): the function keeps its name, the column gets its. */
-        ck_assert_int_ne(strata_db_exec(db, "INSERT INTO t (id, quantity, code) VALUES (5, 1, 'b')"),
-                         STRATA_OK);
+        ck_assert_int_ne(
+            strata_db_exec(db, "INSERT INTO t (id, quantity, code) VALUES (5, 1, 'b')"), STRATA_OK);
         th_exec(db, "INSERT INTO t (id, quantity, code) VALUES (6, 1, 'B')");
         TH_MOK(m, strata_migrations_downgrade(m, db, "base"));
         strata_migrations_free(m);

@@ -99,9 +99,13 @@ START_TEST(open_failures)
     ck_assert_int_eq(strata_db_open(&db, "sqlite:///x.db?busy_timeout=soon"), STRATA_E_URL);
     strata_db_close(db);
     /* Decimal digits only: NaN would end every wait at once. */
-    static const char *const waits[] = {"busy_timeout=nan", "timeout=nan",
-                                        "busy_timeout=0x10", "busy_timeout=%2012",
-                                        "busy_timeout=inf", "timeout=1e3", NULL};
+    static const char *const waits[] = {"busy_timeout=nan",
+                                        "timeout=nan",
+                                        "busy_timeout=0x10",
+                                        "busy_timeout=%2012",
+                                        "busy_timeout=inf",
+                                        "timeout=1e3",
+                                        NULL};
     for (const char *const *w = waits; *w; w++) {
         char wait_url[700];
         snprintf(wait_url, sizeof wait_url, "sqlite:///%s/waits.db?%s", th_tmpdir(), *w);

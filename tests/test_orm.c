@@ -472,12 +472,14 @@ typedef struct Flagged {
 } Flagged;
 static void half(void *field) { *(double *)field = 0.5; }
 static const strata_field flagged_fields[] = {
-    STRATA_PK(Flagged, id), STRATA_STRING(Flagged, code, 10, STRATA_UNIQUE),
+    STRATA_PK(Flagged, id),
+    STRATA_STRING(Flagged, code, 10, STRATA_UNIQUE),
     STRATA_BOOLEAN(Flagged, active, 0, .server_default = "true"),
     STRATA_FLOAT(Flagged, ratio, 0, .server_default = "1.5"),
-    STRATA_FLOAT(Flagged, weight, 0, .default_fn = half), STRATA_FIELDS_END};
-static const strata_model flagged_model = {STRATA_MODEL_VERSION, "Flagged",
-                                           .size = sizeof(Flagged), .fields = flagged_fields};
+    STRATA_FLOAT(Flagged, weight, 0, .default_fn = half),
+    STRATA_FIELDS_END};
+static const strata_model flagged_model = {STRATA_MODEL_VERSION, "Flagged", .size = sizeof(Flagged),
+                                           .fields = flagged_fields};
 
 START_TEST(orm_false_and_zero_take_the_defaults)
 {
@@ -5251,8 +5253,7 @@ START_TEST(orm_a_key_in_the_middle_or_last_loads_every_field)
         ck_assert(!strata_is_null(k, "n") && !strata_is_null(k, "at"));
         OK(&f, strata_session_commit(f.s));
         ck_assert_int_eq(th_int(f.db, "SELECT n FROM keyed WHERE id = 2"), 7);
-        ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM keyed WHERE id = 2 AND at IS NULL"),
-                         0);
+        ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM keyed WHERE id = 2 AND at IS NULL"), 0);
         /* Not NULL any more: a zero assigned now is a zero. */
         k->n = 0;
         ck_assert(!strata_is_null(k, "n"));

@@ -666,9 +666,9 @@ static int finish_fk(strata_metadata *md, strata_table *t, strata_db *db, parsed
             return rc;
     }
     for (int i = 0; i < fk->ref_cols.n && rc == STRATA_OK; i++)
-        rc = stored_name(db,
-                         "SELECT name FROM pragma_table_info(?1) WHERE name = ?2 COLLATE NOCASE",
-                         fk->ref_table, &fk->ref_cols.v[i]);
+        rc =
+            stored_name(db, "SELECT name FROM pragma_table_info(?1) WHERE name = ?2 COLLATE NOCASE",
+                        fk->ref_table, &fk->ref_cols.v[i]);
     if (rc != STRATA_OK)
         return rc;
     fk->name = cons_name(md, pt, t, CONS_FK, false, &fk->cols, fk->ref_table);

@@ -157,8 +157,8 @@ static bool parse_ms(const char *s, double scale, int *out)
     /* Decimal digits with at most one point: not strtod's " 12", "0x10",
      * "inf" or "nan" (which would make every wait end at once). */
     size_t digits = strspn(s, "0123456789");
-    if (!digits || (s[digits] && (s[digits] != '.' || s[digits + 1 + strspn(s + digits + 1,
-                                                                          "0123456789")])))
+    if (!digits ||
+        (s[digits] && (s[digits] != '.' || s[digits + 1 + strspn(s + digits + 1, "0123456789")])))
         return false;
     char *end;
     double v = strtod(s, &end);
