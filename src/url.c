@@ -263,6 +263,28 @@ static void read_query(url_reading *r, size_t q)
 }
 
 /* Split `text` by libpq's URI rules; sets the precise masks. */
+/* Text can hold more than one URL.  Read as one, a second URL is part of
+ * the first's database name or of a parameter's value, and its password
+ * would be shown with it.  So the password of every "scheme://user:pw@"
+ * after `from` is hidden too: from the first ':' after "://" to the last
+ * '@' before white space (a password holding '@' or '/' ends there). */
+static void mask_later_urls(url_reading *r, size_t from)
+{
+    const char *t = r->text;
+    for (size_t s = from; s + 3 <= r->n; s++) {
+        if (strncmp(t + s, "://", 3) != 0)
+            continue;
+        size_t a = s + 3, end = a, at = r->n;
+        for (; end < r->n && !isspace((unsigned char)t[end]); end++)
+            if (t[end] == '@')
+                at = end;
+        size_t colon = at < r->n ? find_from(t, a, at, ':') : at;
+        if (colon < at)
+            add_mask(r, colon + 1, at - colon - 1);
+        s = end > s ? end - 1 : s;
+    }
+}
+
 static void read_url(url_reading *r, const char *text)
 {
     memset(r, 0, sizeof *r);
@@ -317,6 +339,7 @@ static void read_url(url_reading *r, const char *text)
         r->has_query = true;
         read_query(r, q + 1);
     }
+    mask_later_urls(r, a);
 }
 
 static bool only_pairs(const char *p);
@@ -817,6 +840,10 @@ int strata_url_parse(strata_url **out, const char *text)
         mask_conservatively(&cons);
         c.r = &cons;
         rc = cons.nomem ? STRATA_E_NOMEM : validate(&c);
+        /* Whatever the reading hides (a later URL's password too) is
+         * scrubbed from the server's messages as well. */
+        for (size_t i = 0; rc == STRATA_OK && i < r.nmasks; i++)
+            rc = keep_secret_span(&c, r.masks[i]);
         u->redacted = rc == STRATA_OK ? masked_copy(&r) : cautious_piece(&cons, 0, cons.n);
         free(cons.masks);
         for (size_t i = 0; i < c.nheld; i++)

@@ -191,6 +191,17 @@ START_TEST(url_redact_free_text)
     r = strata_url_redact("postgresql://app:S3crtPw/d");
     ck_assert_str_eq(r, "postgresql://app:***/d");
     strata_free(r);
+    /* Two URLs in one text: the second's password is hidden too, whether
+     * the first is valid or not. */
+    r = strata_url_redact("postgresql://a@db/app , postgresql://b:S3crtPw@db/app");
+    ck_assert_str_eq(r, "postgresql://a@db/app , postgresql://b:***@db/app");
+    strata_free(r);
+    r = strata_url_redact("sqlite:///a.db then postgresql://b:S3cr@t/Pw@db/app x@y");
+    ck_assert_str_eq(r, "sqlite:///a.db then postgresql://b:***@db/app x@y");
+    strata_free(r);
+    r = strata_url_redact("from postgresql://a:S3crtPw@db/app to postgresql://b:S3crt2@db/app");
+    ck_assert_str_eq(r, "from postgresql:***@db/app");
+    strata_free(r);
     r = strata_url_redact("note: password = S3cr;tPw, then");
     ck_assert_str_eq(r, "note: password = ***"); /* not key=value text: the rest goes too */
     strata_free(r);
