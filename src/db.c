@@ -437,7 +437,11 @@ int strata_db_exec(strata_db *db, const char *sql)
         return run_in_failed_raw_tx(db, sql);
     if ((rc = strata__db_check_tx(db)))
         return rc;
-    return db_run(db, sql);
+    /* Text of any kind: taken as a write (after it, the transaction may
+     * hold rows of its own). */
+    rc = db_run(db, sql);
+    strata__db_note_write(db);
+    return rc;
 }
 
 int64_t strata_db_changes(const strata_db *db) { return db ? db->changes : 0; }
@@ -481,6 +485,9 @@ static void tx_ended(strata_db *db, bool committed)
     db->tx_failed = false;
     db->tx_from_savepoint = false;
     db->sp_depth = 0;
+    /* All of them taken off the list first: one told may begin (and end)
+     * a transaction of its own, which numbers the handle's next. */
+    strata__joined *told = NULL;
     for (strata__joined **k = &db->joined; was && *k;) {
         strata__joined *j = *k;
         if (j->serial != db->tx_serial) {
@@ -488,6 +495,12 @@ static void tx_ended(strata_db *db, bool committed)
             continue;
         }
         *k = j->next;
+        j->next = told;
+        told = j;
+    }
+    while (told) {
+        strata__joined *j = told;
+        told = j->next;
         j->next = NULL;
         j->ended(j, committed);
     }

@@ -202,6 +202,7 @@ struct strata_db {
     bool engine_ended_tx;   /* ...and the engine rolled it back by itself (SQLite) */
     bool tx_from_savepoint; /* the transaction was begun by the first savepoint */
     uint64_t tx_serial;     /* counts transactions begun: names the one open now */
+    uint64_t tx_wrote;      /* the last transaction in which a statement changed rows */
     int sp_depth;
     int sessions; /* ORM sessions using the handle: savepoints go through them */
     strata__joined *joined; /* sessions waiting for the open transaction's end */
@@ -368,6 +369,19 @@ int strata__db_check_tx(strata_db *db);
  * read in transaction n are current only while strata__db_tx_serial() is
  * n.  This function can't fail. */
 uint64_t strata__db_tx_serial(const strata_db *db);
+/* Whether a statement has changed rows in the transaction open now (or
+ * may have: raw SQL text run by strata_db_exec).  Values read after that
+ * may be the transaction's own, which a rollback takes back.  Can't fail. */
+static inline bool strata__db_tx_wrote(const strata_db *db)
+{
+    return db->in_tx && db->tx_wrote == db->tx_serial;
+}
+/* Note that the statement just run changed rows, when a transaction is open. */
+static inline void strata__db_note_write(strata_db *db)
+{
+    if (db->in_tx)
+        db->tx_wrote = db->tx_serial;
+}
 /* j (its serial set) is told when the transaction open now ends; once,
  * however often joined.  Unjoined, it is not told. */
 void strata__db_join(strata_db *db, strata__joined *j);

@@ -117,6 +117,8 @@ struct strata__object {
     bool stale : 1; /* an ON DELETE rule may have changed its row in this transaction, or a
                        flush wrote some fields of an object of an earlier one: read again
                        at the next use, its values at the last commit kept */
+    bool unsure : 1; /* `committed` was read after this transaction changed rows: it may
+                        hold the transaction's own writes, so a rollback reads the row again */
     uint64_t nulls;                 /* non-pointer fields that are NULL */
     uint64_t tx_serial;             /* transaction `loaded` was read or written in (db.c) */
     strata__cell *loaded;           /* values as the database has them (NULL: not loaded) */

@@ -638,6 +638,7 @@ static int refresh_from_row(strata_object *o, strata_stmt *st, int col0, bool re
     if (rebase) {
         strata__snapshot_release(p->committed);
         p->committed = strata__snapshot_share(db);
+        p->unsure = strata__db_tx_wrote(p->s->db);
     }
     p->tx_serial = strata__db_tx_serial(p->s->db);
     p->stale = false;
@@ -685,6 +686,7 @@ static __attribute__((noinline)) int load_new(strata_session *s, strata__minfo *
         return STRATA_OK;
     }
     p->committed = strata__snapshot_share(p->loaded);
+    p->unsure = strata__db_tx_wrote(s->db);
     if (!strata__identity_put(mi, o)) {
         take_back(s, o);
         return strata__field_failed(s, mi, -1, STRATA_E_NOMEM, mark);
@@ -808,7 +810,8 @@ void strata__forget_related(strata_object *o)
 }
 
 static void mark_committed(strata_session *s);
-static int put_back(strata_session *s);
+static int put_back(strata_session *s, bool reread);
+static int reread_unsure(strata_session *s);
 
 int strata_session_commit(strata_session *s)
 {
@@ -862,6 +865,7 @@ static void mark_committed(strata_session *s)
         if (p->state != OBJ_DELETED)
             p->deleted_in_tx = false;
         p->stale = false; /* from an earlier transaction now: read again, rebased */
+        p->unsure = false;
         if (ended)
             strata__forget_related(s->objs[i]);
         if (p->state == OBJ_PERSISTENT && p->committed != p->loaded) {
@@ -890,7 +894,7 @@ static void joined_ended(strata__joined *j, bool committed)
      * back, as after a failed COMMIT. */
     strata__kept_error e;
     strata__error_keep(&e, s->db);
-    if (put_back(s) != STRATA_OK)
+    if (put_back(s, !s->db->broken) != STRATA_OK)
         s->commit_failed = true;
     strata__error_put_back(&e, s->db, NULL);
 }
@@ -914,14 +918,18 @@ int strata_session_rollback(strata_session *s)
         if (rc != STRATA_OK && strata__session_owns_tx(s))
             return rc;
     }
-    int put = put_back(s);
+    /* After a ROLLBACK that failed, nothing more runs on the handle: the
+     * objects to read again wait for the next rollback. */
+    int put = put_back(s, rc == STRATA_OK);
     return rc == STRATA_OK ? put : rc;
 }
 
 /* The objects as at the last commit, after the transaction was rolled
- * back: those added since no longer pending.  STRATA_E_NOMEM when some
- * could not be put back (they keep their values, changes to flush). */
-static int put_back(strata_session *s)
+ * back: those added since no longer pending, and, when `reread`, those
+ * read after the transaction's writes read again (reread_unsure).
+ * STRATA_E_NOMEM when some could not be put back (they keep their values,
+ * changes to flush). */
+static int put_back(strata_session *s, bool reread)
 {
     int rc = STRATA_OK;
     bool restored = true;
@@ -973,6 +981,50 @@ static int put_back(strata_session *s)
         rc = strata__session_error(s, STRATA_E_NOMEM,
                                    "rolled back, but out of memory putting objects back to "
                                    "their committed values");
+    /* Objects not put back are left for the next rollback to read. */
+    return rc == STRATA_OK && reread ? reread_unsure(s) : rc;
+}
+
+/* After a rollback: an object first read after the transaction had
+ * changed rows (a flush, a bulk change, raw SQL) may have been given the
+ * transaction's own writes as its values at the last commit.  Its row is
+ * read again, in a transaction of the session's that then ends; one whose
+ * row is gone is detached.  One that cannot be read keeps the flag, and
+ * the next rollback tries again. */
+static int reread_unsure(strata_session *s)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->nobjs; i++)
+        n += s->objs[i]->priv->unsure && s->objs[i]->priv->state == OBJ_PERSISTENT;
+    if (n == 0)
+        return STRATA_OK;
+    strata_object **again = malloc(n * sizeof *again);
+    if (!again)
+        return strata__session_error(s, STRATA_E_NOMEM,
+                                     "rolled back, but out of memory reading again the objects "
+                                     "loaded after the transaction's writes");
+    n = 0;
+    for (size_t i = 0; i < s->nobjs; i++)
+        if (s->objs[i]->priv->unsure && s->objs[i]->priv->state == OBJ_PERSISTENT)
+            again[n++] = s->objs[i];
+    int rc = STRATA_OK;
+    for (size_t i = 0; i < n && rc == STRATA_OK; i++)
+        if ((rc = strata__session_reread(again[i], true)) == STRATA_E_NOT_FOUND)
+            rc = STRATA_OK; /* its row was made in the transaction: detached */
+    free(again);
+    if (rc != STRATA_OK)
+        rc = strata__db_error_context(s->db, "rolled back, but reading again the objects "
+                                             "loaded after the transaction's writes failed: "
+                                             "they may show its values (roll back again)");
+    if (strata__session_owns_tx(s)) {
+        strata__kept_error e;
+        if (rc != STRATA_OK)
+            strata__error_keep(&e, s->db);
+        strata_db_rollback(s->db); /* it only read */
+        if (rc != STRATA_OK)
+            strata__error_put_back(&e, s->db, NULL);
+    }
+    s->owns_tx = false;
     return rc;
 }
 
@@ -1226,6 +1278,7 @@ int strata_refresh(void *obj)
     if (rebase) {
         strata__snapshot_release(o->priv->committed);
         o->priv->committed = strata__snapshot_share(now);
+        o->priv->unsure = strata__db_tx_wrote(s->db);
     }
     o->priv->tx_serial = strata__db_tx_serial(s->db);
     o->priv->stale = false;

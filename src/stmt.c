@@ -611,6 +611,8 @@ int strata__stmt_step(strata_stmt *st)
         st->state = STMT_DONE;
         st->changes = strata__drv_changes(st->bst);
         db->changes = st->changes;
+        if (st->changes > 0)
+            strata__db_note_write(db);
     } else {
         /* The execution is over; the next step starts it again, maybe
          * on a text the engine prepared again with other columns. */
@@ -1007,6 +1009,7 @@ int strata_stmt_execute_many(strata_stmt *st, size_t n, strata_exec_bind_fn bind
     if ((rc = strata__db_check_tx(db)) == STRATA_OK) {
         if (n > 1 && strata__drv_can_execute_many(st->bst)) {
             rc = strata__drv_execute_many(st->bst, n, many_bind, many_row, &r);
+            strata__db_note_write(db); /* rows of a batch (those sent may stand) */
             if (rc != STRATA_OK)
                 strata__db_note_failure(db);
             stmt_rewind(st);

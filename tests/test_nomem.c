@@ -35,7 +35,8 @@
  * path of two hops, a correlated NOT EXISTS, an IN over a subquery with a
  * limit, a count); bulk-change (a bulk delete a foreign key refuses
  * after its association rows went, bulk updates through a path and by a
- * field, a bulk delete, a commit); rekey (a loaded row's key changed and
+ * field, a bulk delete, a commit); rollback-reread (users first read
+ * after a bulk update, then a rollback, which reads them again); rekey (a loaded row's key changed and
  * committed); tree (rows of a model that refer to each other, added
  * children first, so inserted in rounds; after a failed commit the tree
  * is committed again, or rolled back and added again); tree-delete (the
@@ -1909,6 +1910,33 @@ static int run_bulkchange(ctx *c)
     return STRATA_OK;
 }
 
+/* -- a rollback reads again the objects first read after the writes -- */
+
+static int run_rollback_reread(ctx *c)
+{
+    TRY(c, strata_session_new(&c->s, c->db));
+    int64_t n;
+    TRY_PTR(c, c->q = strata_query_new(c->s, &user_model));
+    TRY(c, strata_query_filter(c->q, strata_c("username", STRATA_EQ, strata_text("susan"))));
+    TRY(c, strata_query_update(c->q, (strata_assign[]){{"email", strata_text("x@example.com")}}, 1, &n));
+    strata_query_free(c->q);
+    TRY_PTR(c, c->q = strata_query_new(c->s, &user_model));
+    TRY(c, strata_query_order_by(c->q, "id", STRATA_ASC));
+    TRY(c, strata_query_all(c->q, &c->l));
+    TRY(c, strata_session_rollback(c->s));
+    for (size_t i = 0; i < c->l->count; i++) {
+        const User *u = c->l->items[i];
+        text_add(&c->out, "%s %s\n", u->username, u->email);
+    }
+    strata_list_free(c->l);
+    c->l = NULL;
+    strata_query_free(c->q);
+    c->q = NULL;
+    strata_session_free(c->s);
+    c->s = NULL;
+    return STRATA_OK;
+}
+
 static const phase phases[] = {
     {"open", setup_none, run_open, NULL, state_none, false, 0},
     {"migrate-up", setup_base, run_migrate_up, after_failed_migration, dump_schema, true, 0},
@@ -1925,6 +1953,7 @@ static const phase phases[] = {
     {"stream", setup_rows_40, run_stream, after_failed_query, dump_rows, false, 40},
     {"subquery", setup_rows_7, run_subq, after_failed_query, dump_rows, false, 7},
     {"bulk-change", setup_rows_7, run_bulkchange, after_failed_commit, dump_rows, true, 7},
+    {"rollback-reread", setup_rows_4, run_rollback_reread, after_failed_commit, dump_rows, false, 4},
     {"rekey", setup_rows_4, run_rekey, after_failed_rekey, dump_rows, true, 4},
     {"tree", setup_tree, run_tree, after_failed_tree, dump_tree, true, 4},
     {"tree-delete", setup_tree_rows, run_tree_delete, after_failed_tree_delete, dump_tree, true, 4},

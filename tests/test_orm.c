@@ -4776,6 +4776,89 @@ START_TEST(orm_bulk_update_and_delete)
 }
 END_TEST
 
+/* Objects first read after the transaction changed rows hold its writes,
+ * which a rollback takes back: the rollback reads their rows again. */
+START_TEST(orm_rollback_rereads_objects_read_after_writes)
+{
+    fixture f;
+    setup_db(&f);
+    people p;
+    seed_people(&f, &p);
+    int64_t john = p.john->id, eve = p.eve->id;
+    strata_session *s2;
+    OK(&f, strata_session_new(&s2, f.db));
+
+    /* Read before any write: the rollback has nothing to read again. */
+    Post *first;
+    OK(&f, strata_get(s2, &post_model, p.s1->id, &first));
+    f.statements = 0;
+    OK(&f, strata_session_rollback(s2));
+    ck_assert_int_eq(f.statements, 1); /* the ROLLBACK */
+
+    /* A bulk update, then the posts read for the first time; raw SQL,
+     * then a user read; a row made by raw SQL, then read. */
+    strata_query *q = strata_query_new(s2, &post_model);
+    OK(&f, strata_query_filter(q, strata_c("user_id", STRATA_EQ, strata_int(john))));
+    int64_t n = -1;
+    OK(&f, strata_query_update(q, (strata_assign[]){{"body", strata_text("edited")}}, 1, &n));
+    ck_assert_int_eq(n, 2);
+    strata_list *l;
+    OK(&f, strata_query_order_by(q, "body", STRATA_ASC));
+    OK(&f, strata_query_all(q, &l));
+    ck_assert_uint_eq(l->count, 2);
+    Post *j1 = l->items[0], *j2 = l->items[1];
+    ck_assert_str_eq(j1->body, "edited");
+    strata_list_free(l);
+    strata_query_free(q);
+    char sql[200];
+    snprintf(sql, sizeof sql, "UPDATE \"user\" SET email = 'raw@example.com' WHERE id = %lld",
+             (long long)eve);
+    OK(&f, strata_db_exec(f.db, sql));
+    OK(&f, strata_db_exec(f.db, "INSERT INTO \"user\" (username, email) VALUES ('zed', 'z@x.org')"));
+    User *e, *zed;
+    OK(&f, strata_get(s2, &user_model, eve, &e));
+    ck_assert_str_eq(e->email, "raw@example.com");
+    q = strata_query_new(s2, &user_model);
+    OK(&f, strata_query_filter(q, strata_c("username", STRATA_EQ, strata_text("zed"))));
+    OK(&f, strata_query_first(q, &zed));
+    strata_query_free(q);
+    int64_t zed_id = zed->id;
+    /* A change the program made to one of them goes with the rollback. */
+    OK(&f, strata_set_text(&j2->body, "mine"));
+
+    OK(&f, strata_session_rollback(s2));
+    ck_assert_int_eq(strata_db_in_transaction(f.db), 0);
+    ck_assert_str_eq(j1->body, "j1");
+    ck_assert_str_eq(j2->body, "j2");
+    ck_assert_str_eq(e->email, "eve@example.com");
+    User *again;
+    ck_assert_int_eq(strata_get(s2, &user_model, zed_id, &again), STRATA_E_NOT_FOUND);
+    /* And nothing is written back at the next commit. */
+    f.statements = 0;
+    OK(&f, strata_session_commit(s2));
+    OK(&f, strata_get(s2, &post_model, j1->id, &first));
+    ck_assert_ptr_eq(first, j1);
+    ck_assert_str_eq(first->body, "j1");
+    OK(&f, strata_session_rollback(s2));
+
+    /* In the program's transaction, which the session joined: the same
+     * when the program rolls it back. */
+    OK(&f, strata_db_begin(f.db));
+    snprintf(sql, sizeof sql, "UPDATE post SET body = 'raw' WHERE id = %lld",
+             (long long)p.m1->id);
+    OK(&f, strata_db_exec(f.db, sql));
+    Post *m1;
+    OK(&f, strata_get(s2, &post_model, p.m1->id, &m1));
+    ck_assert_str_eq(m1->body, "raw");
+    OK(&f, strata_session_commit(s2));
+    OK(&f, strata_db_rollback(f.db));
+    ck_assert_int_eq(strata_db_in_transaction(f.db), 0);
+    ck_assert_str_eq(m1->body, "m1");
+    strata_session_free(s2);
+    teardown(&f);
+}
+END_TEST
+
 START_TEST(orm_bulk_changes_keep_the_session_true)
 {
     fixture f;
@@ -6058,6 +6141,7 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_explicit_joins);
     tcase_add_test(tc, orm_subqueries);
     tcase_add_test(tc, orm_bulk_update_and_delete);
+    tcase_add_test(tc, orm_rollback_rereads_objects_read_after_writes);
     tcase_add_test(tc, orm_bulk_changes_keep_the_session_true);
 #if defined(__SANITIZE_ADDRESS__)
     tcase_add_exit_test(tc, orm_arena_use_after_free_is_caught, 1);

@@ -297,7 +297,10 @@ STRATA_API int strata_session_flush(strata_session *s);
  *  it rolls it back. */
 STRATA_API int strata_session_commit(strata_session *s);
 /** Roll back: the database, and the objects, return to the last commit.
- *  Objects added since are no longer pending (their ids are cleared). */
+ *  Objects added since are no longer pending (their ids are cleared).
+ *  Objects read after the transaction changed rows are read again (one
+ *  SELECT each, in a transaction that then ends); one whose row the
+ *  transaction made is detached. */
 STRATA_API int strata_session_rollback(strata_session *s);
 
 /**
