@@ -464,13 +464,33 @@ static int column_error(strata_db *db, int rc, int param, const char *column)
     return rc;
 }
 
+/* Whether a column of this type can take bytes as they are: a blob in
+ * another (SQLite keeps one in an INTEGER column) would be read by the
+ * target as that type's binary form, or refused in the engine's words. */
+static bool takes_blob(const strata_column *col)
+{
+    switch (col->type.kind) {
+    case STRATA_SQL_BLOB:
+    case STRATA_SQL_STRING:
+    case STRATA_SQL_TEXT:
+    case STRATA_SQL_RAW: return true;
+    default: return false;
+    }
+}
+
 static int bind_rows(strata_db *db, strata_stmt *st, const table_copy *tc,
                      const strata_value *rows, int nrows)
 {
     int p = 1;
     for (int r = 0; r < nrows; r++)
         for (int i = 0; i < tc->ncols; i++) {
-            int rc = strata_stmt_bind_value(st, p, &rows[(size_t)r * (size_t)tc->ncols + (size_t)i]);
+            const strata_value *v = &rows[(size_t)r * (size_t)tc->ncols + (size_t)i];
+            if (v->type == STRATA_TYPE_BLOB && !takes_blob(tc->t->cols[i]))
+                return strata__db_error(db, STRATA_E_DATA,
+                                        "column %s holds a blob of %zu bytes, not a value of "
+                                        "its type",
+                                        tc->t->cols[i]->name, v->u.buf.len);
+            int rc = strata_stmt_bind_value(st, p, v);
             if (rc != STRATA_OK)
                 return column_error(db, rc, p, tc->t->cols[i]->name);
             p++;

@@ -684,6 +684,34 @@ START_TEST(copy_names_the_column_of_a_refused_value)
 }
 END_TEST
 
+/* A blob SQLite keeps in an INTEGER column is refused by its row's key
+ * and column on every target, whatever its length (eight bytes would
+ * read as a number on PostgreSQL); nothing arrives. */
+START_TEST(copy_refuses_a_blob_in_a_typed_column)
+{
+    for (int len = 3; len <= 8; len += 5) {
+        strata_db *from = open_sqlite_scratch(len == 3 ? "blob3" : "blob8"), *to = th_open();
+        th_exec(from, "CREATE TABLE m (id INTEGER PRIMARY KEY, n INTEGER, b BLOB, t TEXT)");
+        th_exec(from, "INSERT INTO m VALUES (1, 5, X'00', X'6869'), (2, 6, X'01', 'x')");
+        th_exec(from, len == 3 ? "INSERT INTO m VALUES (3, X'616263', X'02', 'y')"
+                               : "INSERT INTO m VALUES (3, X'6162636465666768', X'02', 'y')");
+        int rc = strata_copy_database(from, to, NULL);
+        ck_assert_msg(rc == STRATA_E_DATA, "%s: %s", strata_errname(rc), strata_db_errmsg(to));
+        char want[120];
+        snprintf(want, sizeof want,
+                 "copying table m (the row with id=3): column n holds a blob of %d bytes", len);
+        ck_assert_msg(strstr(strata_db_errmsg(to), want), "%s", strata_db_errmsg(to));
+        ck_assert_msg(!strstr(strata_db_errmsg(to), "pgbouncer"), "%s", strata_db_errmsg(to));
+        strata_metadata *md = NULL;
+        th_rc(to, strata_schema_introspect(&md, to, NULL), STRATA_OK);
+        ck_assert_ptr_null(strata_metadata_find_table(md, "m"));
+        strata_metadata_free(md);
+        strata_db_close(to);
+        strata_db_close(from);
+    }
+}
+END_TEST
+
 /* A target that takes a row and keeps nothing of it (a PostgreSQL
  * trigger returning NULL) fails the count; the message names the first
  * row missing. */
@@ -1494,6 +1522,7 @@ static void add(TCase *tc, th_engine e)
     tcase_add_test(tc, copy_refuses_a_generated_column);
     tcase_add_test(tc, copy_refuses_one_database_by_two_connections);
     tcase_add_test(tc, copy_names_the_column_of_a_refused_value);
+    tcase_add_test(tc, copy_refuses_a_blob_in_a_typed_column);
     tcase_add_test(tc, copy_names_a_row_the_target_dropped);
     tcase_add_test(tc, copy_rows_that_refer_forward);
     tcase_add_test(tc, copy_held_rows_in_order_and_the_row_to_blame);

@@ -97,6 +97,19 @@ START_TEST(errors_sql)
     expect(db, "SELECT nope FROM parent", STRATA_E_UNDEFINED_COLUMN, "42703");
     expect(db, "INSERT INTO parent (nope) VALUES (1)", STRATA_E_UNDEFINED_COLUMN, "42703");
     expect(db, "CREATE TABLE parent (id INTEGER)", STRATA_E_EXISTS, "42P07");
+    /* A blob where PostgreSQL reads a number: the server's words, not a
+     * pooler's hint (SQLite keeps the blob). */
+    strata_stmt *st;
+    ck_assert_int_eq(strata_stmt_prepare(&st, db, "SELECT CAST(? AS BIGINT)"), STRATA_OK);
+    ck_assert_int_eq(strata_stmt_bind_blob(st, 1, "abc", 3), STRATA_OK);
+    int rc = strata_stmt_step(st);
+    if (th_is_pg()) {
+        ck_assert_msg(rc != STRATA_ROW, "read");
+        ck_assert_msg(!strstr(strata_db_errmsg(db), "pooler"), "%s", strata_db_errmsg(db));
+    } else {
+        ck_assert_int_eq(rc, STRATA_ROW);
+    }
+    strata_stmt_finalize(st);
     /* Success clears the handle's error. */
     ck_assert_int_eq(th_int(db, "SELECT 1"), 1);
     ck_assert_int_eq(strata_db_errcode(db), STRATA_OK);

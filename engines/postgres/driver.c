@@ -207,8 +207,12 @@ static int report_res(pg_conn *c, PGresult *res)
         const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
         const char *detail = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL) : NULL;
         /* Code 0: the core classifies through the classify_error slot. */
+        /* 08P01 is also a parameter's binary form the server could not
+         * read (a blob bound where it expects a number): only the bind
+         * message meeting another client's statement is the pooler's. */
         bool pooler = state && (!strcmp(state, "26000") || !strcmp(state, "42P05") ||
-                                !strcmp(state, "08P01"));
+                                (!strcmp(state, "08P01") && primary &&
+                                 strstr(primary, "prepared statement")));
         const char *hint =
             pooler ? "; a connection pooler in transaction mode (pgbouncer) hands one server "
                      "connection to many clients: add prepared_statements=false to the URL"
