@@ -4776,6 +4776,36 @@ START_TEST(orm_bulk_update_and_delete)
 }
 END_TEST
 
+/* A row deleted and a new object with its key added in one flush: the
+ * insert goes first and fails, and the flush is undone; flushed apart,
+ * both go. */
+START_TEST(orm_delete_then_add_the_same_key)
+{
+    fixture f;
+    setup_db(&f);
+    people p;
+    seed_people(&f, &p);
+    int64_t id = p.eve->id;
+    OK(&f, strata_delete(p.eve));
+    User *again = new_user(&f, "eve2", "eve2@example.com");
+    again->id = id;
+    ck_assert_int_eq(strata_session_flush(f.s), STRATA_E_UNIQUE);
+    User *u;
+    OK(&f, strata_session_rollback(f.s));
+    OK(&f, strata_get(f.s, &user_model, id, &u));
+    ck_assert_str_eq(u->username, "eve");
+    OK(&f, strata_delete(p.eve));
+    OK(&f, strata_session_flush(f.s));
+    again = new_user(&f, "eve2", "eve2@example.com");
+    again->id = id;
+    OK(&f, strata_session_commit(f.s));
+    OK(&f, strata_get(f.s, &user_model, id, &u));
+    ck_assert_ptr_eq(u, again);
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM \"user\" WHERE username = 'eve2'"), 1);
+    teardown(&f);
+}
+END_TEST
+
 /* Objects first read after the transaction changed rows hold its writes,
  * which a rollback takes back: the rollback reads their rows again. */
 START_TEST(orm_rollback_rereads_objects_read_after_writes)
@@ -6142,6 +6172,7 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_subqueries);
     tcase_add_test(tc, orm_bulk_update_and_delete);
     tcase_add_test(tc, orm_rollback_rereads_objects_read_after_writes);
+    tcase_add_test(tc, orm_delete_then_add_the_same_key);
     tcase_add_test(tc, orm_bulk_changes_keep_the_session_true);
 #if defined(__SANITIZE_ADDRESS__)
     tcase_add_exit_test(tc, orm_arena_use_after_free_is_caught, 1);
