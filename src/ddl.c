@@ -357,6 +357,66 @@ static bool referenced(const strata_metadata *state, const char *table)
     return false;
 }
 
+/* `text` as an SQL string literal. */
+static void put_string_literal(strata__sb *sb, const char *text)
+{
+    strata__sb_putc(sb, '\'');
+    for (const char *p = text; *p; p++) {
+        if (*p == '\'')
+            strata__sb_putc(sb, '\'');
+        strata__sb_putc(sb, *p);
+    }
+    strata__sb_putc(sb, '\'');
+}
+
+/* Column i of `after`, a string(n) whose values in `before` may be
+ * longer: PostgreSQL's change refuses such a value ("value too long"),
+ * never cuts it; SQLite enforces no length, so the rebuild refuses it. */
+static bool may_be_too_long(const strata_table *before, const strata_table *after, int i)
+{
+    const strata__type *t = &after->cols[i]->type;
+    int b = strata__table_find_column_index(before, after->cols[i]->name);
+    if (t->kind != STRATA_SQL_STRING || t->length <= 0 || b < 0)
+        return false;
+    const strata__type *was = &before->cols[b]->type;
+    return was->kind != STRATA_SQL_STRING || was->length <= 0 || was->length > t->length;
+}
+
+/* The guard of a rebuild's copy: a temporary trigger on the new table
+ * that stops the INSERT at a value longer than its string(n) (or, with
+ * `drop`, the statement that removes it once the rows are in). */
+static void length_guard(strata__sb *sb, const renderer *r, const strata_table *after,
+                         const char *tmpname, int i, bool drop)
+{
+    char name[64];
+    snprintf(name, sizeof name, "_strata_fits_%d", i);
+    if (drop) {
+        strata__sb_puts(sb, "DROP TRIGGER temp.");
+        strata__sb_ident(sb, r->drv, name);
+        strata__sb_puts(sb, ";\n");
+        return;
+    }
+    const strata_column *c = after->cols[i];
+    strata__sb_puts(sb, "CREATE TEMP TRIGGER ");
+    strata__sb_ident(sb, r->drv, name);
+    strata__sb_puts(sb, " BEFORE INSERT ON main.");
+    strata__sb_ident(sb, r->drv, tmpname);
+    strata__sb_puts(sb, " WHEN length(NEW.");
+    strata__sb_ident(sb, r->drv, c->name);
+    strata__sb_printf(sb, ") > %d BEGIN SELECT RAISE(ABORT, ", c->type.length);
+    strata__sb msg;
+    strata__sb_init(&msg);
+    strata__sb_printf(&msg,
+                      "value too long for string(%d): column %s of table %s holds a longer one "
+                      "(PostgreSQL refuses the change too; shorten the values first)",
+                      c->type.length, c->name, after->name);
+    put_string_literal(sb, msg.data ? msg.data : "value too long");
+    if (msg.failed)
+        sb->failed = true;
+    strata__sb_free(&msg);
+    strata__sb_puts(sb, "); END;\n");
+}
+
 static void rebuild_sql(strata__sb *sb, const renderer *r, const strata_table *before,
                         const strata_table *after)
 {
@@ -365,6 +425,9 @@ static void rebuild_sql(strata__sb *sb, const renderer *r, const strata_table *b
     strata__sb_printf(&tmp, "_strata_new_%s", after->name);
     const char *tmpname = tmp.data ? tmp.data : "_strata_new";
     create_table_sql(sb, r, after, tmpname);
+    for (int i = 0; i < after->ncols; i++)
+        if (may_be_too_long(before, after, i))
+            length_guard(sb, r, after, tmpname, i, false);
     strata__sb_puts(sb, "INSERT INTO ");
     strata__sb_ident(sb, r->drv, tmpname);
     strata__sb tail;
@@ -383,7 +446,11 @@ static void rebuild_sql(strata__sb *sb, const renderer *r, const strata_table *b
     }
     strata__sb_printf(sb, ") SELECT %s FROM ", tail.data ? tail.data : "");
     strata__sb_ident(sb, r->drv, before->name);
-    strata__sb_puts(sb, ";\nDROP TABLE ");
+    strata__sb_puts(sb, ";\n");
+    for (int i = 0; i < after->ncols; i++)
+        if (may_be_too_long(before, after, i))
+            length_guard(sb, r, after, tmpname, i, true);
+    strata__sb_puts(sb, "DROP TABLE ");
     strata__sb_ident(sb, r->drv, before->name);
     strata__sb_puts(sb, ";\nALTER TABLE ");
     strata__sb_ident(sb, r->drv, tmpname);
@@ -826,6 +893,15 @@ int strata_diff_apply(const strata_diff *d, strata_db *db)
         }
         if (rc == STRATA_OK)
             continue;
+        /* The rebuild's length guard: the code PostgreSQL gives the same
+         * refusal (22001), not the trigger's constraint. */
+        if (p.v[i].rebuilt && rc == STRATA_E_CHECK &&
+            !strncmp(strata_db_errmsg(db), "value too long for string(", 26)) {
+            char *msg = strata__strdup(strata_db_errmsg(db));
+            rc = msg ? strata__db_error_words(db, STRATA_E_TOO_LONG, "22001", 0, "%s", msg)
+                     : STRATA_E_NOMEM;
+            free(msg);
+        }
         strata__sb what;
         strata__sb_init(&what);
         if (p.v[i].rebuilt)
