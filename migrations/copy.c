@@ -1720,6 +1720,39 @@ static int check_references(copier *c)
     return rc;
 }
 
+/* For a target of another engine: the schema with its checks' and
+ * partial indexes' conditions in SQL both engines read (PostgreSQL's
+ * casts and ANY (ARRAY[...]) lists; the source dialect's portable_check),
+ * in *out; NULL when they need nothing. */
+static int portable_schema(copier *c, const strata_metadata *want, strata_metadata **out)
+{
+    *out = NULL;
+    const strata__dialect *sdl = strata__dialect_of(strata_db_driver(c->src));
+    if (!sdl || !sdl->portable_check || strata_db_driver(c->src) == strata_db_driver(c->dst))
+        return STRATA_OK;
+    strata_metadata *md = NULL;
+    if (strata_metadata_copy(&md, want) != STRATA_OK)
+        return strata__db_error(c->dst, STRATA_E_NOMEM, "out of memory");
+    for (int i = 0; i < md->ntables; i++) {
+        strata_table *t = md->tables[i];
+        for (int k = 0; k < t->ncons + t->nidx; k++) {
+            char **text = k < t->ncons ? (t->cons[k]->kind == CONS_CHECK ? &t->cons[k]->sql : NULL)
+                                       : &t->idx[k - t->ncons]->where;
+            if (!text || !*text)
+                continue;
+            char *port = sdl->portable_check(*text);
+            if (!port) {
+                strata_metadata_free(md);
+                return strata__db_error(c->dst, STRATA_E_NOMEM, "out of memory");
+            }
+            free(*text);
+            *text = port;
+        }
+    }
+    *out = md;
+    return STRATA_OK;
+}
+
 static int prepare_target(copier *c, const strata_metadata *want, const char *vt,
                           const char *const *exclude, char **sv, int nsv, bool src_vt)
 {
@@ -1794,7 +1827,12 @@ static int prepare_target(copier *c, const strata_metadata *want, const char *vt
                 goto out;
             }
         }
-    if ((rc = strata_metadata_create_all(want, c->dst)) != STRATA_OK) {
+    strata_metadata *port = NULL;
+    if ((rc = portable_schema(c, want, &port)) != STRATA_OK)
+        goto out;
+    rc = strata_metadata_create_all(port ? port : want, c->dst);
+    strata_metadata_free(port);
+    if (rc != STRATA_OK) {
         rc = failed_on(c, c->dst, rc, "creating the schema on the target");
         goto out;
     }

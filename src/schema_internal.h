@@ -383,6 +383,11 @@ typedef struct strata__dialect {
      * foreign-key pause drops the keys between its tables and makes them
      * again once every row is in.  NULL: it does not. */
     int (*foreign_keys)(strata_db *db, const char *table, char ***out, int *n);
+    /* A check's (or a partial index's) condition as this engine gives it
+     * back, in SQL another engine reads too, for a copy to one: a new
+     * string the caller frees, NULL when out of memory.  NULL hook: the
+     * engine's text is already portable. */
+    char *(*portable_check)(const char *sql);
 } strata__dialect;
 
 /* The upsert SQLite and PostgreSQL share (ON CONFLICT (keys) DO UPDATE SET

@@ -623,6 +623,47 @@ START_TEST(copy_refuses_a_column_without_a_type)
 }
 END_TEST
 
+/* PostgreSQL gives checks and partial indexes back in its own words
+ * (`(status)::text = ANY ((ARRAY['a'::character varying, ...])::text[])`,
+ * `(price)::numeric > ...`): copied to SQLite they are written in SQL
+ * both read, and hold there as they did. */
+START_TEST(copy_postgresql_checks_to_sqlite)
+{
+    strata_db *sqlite = th_is_pg() ? open_sqlite_scratch("checks") : th_open();
+    strata_db *pg = th_is_pg() ? th_open() : open_pg_scratch("strata_checks");
+    th_exec(pg, "CREATE TABLE items (id integer PRIMARY KEY, "
+                "status varchar(10) NOT NULL CONSTRAINT ck_status CHECK (status IN ('a', 'b')), "
+                "kind text CONSTRAINT ck_kind CHECK (kind NOT IN ('x', 'y')), "
+                "price numeric(10, 2) CONSTRAINT ck_price CHECK (price::numeric > 0.5), "
+                "at timestamp CONSTRAINT ck_at CHECK (at > '2000-01-01'::timestamp))");
+    th_exec(pg, "CREATE INDEX ix_items_a ON items (price) WHERE status::text = 'a'");
+    th_exec(pg, "INSERT INTO items VALUES (1, 'a', 'k', 2.5, '2024-01-01 10:00:00'), "
+                "(2, 'b', NULL, 1, NULL)");
+    lines out = {.text = ""};
+    int rc = copy(pg, sqlite, &out, 0);
+    ck_assert_msg(rc == STRATA_OK, "%s: %s", strata_errname(rc), strata_db_errmsg(sqlite));
+    ck_assert_int_eq(th_int(sqlite, "SELECT count(*) FROM items"), 2);
+    /* The checks hold on SQLite as on PostgreSQL. */
+    static const char *const refused[] = {
+        "INSERT INTO items (id, status) VALUES (3, 'c')",
+        "INSERT INTO items (id, status, kind) VALUES (3, 'a', 'x')",
+        "INSERT INTO items (id, status, price) VALUES (3, 'a', 0.25)",
+        "INSERT INTO items (id, status, at) VALUES (3, 'a', '1999-12-31 00:00:00')",
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        ck_assert_int_eq(strata_db_exec(pg, refused[i]), STRATA_E_CHECK);
+        ck_assert_int_eq(strata_db_exec(sqlite, refused[i]), STRATA_E_CHECK);
+    }
+    th_exec(sqlite, "INSERT INTO items (id, status, kind, price, at) "
+                    "VALUES (3, 'b', 'z', 0.75, '2001-01-01 00:00:00')");
+    ck_assert_int_eq(th_int(sqlite, "SELECT count(*) FROM sqlite_master WHERE name = "
+                                    "'ix_items_a' AND sql LIKE '%WHERE%'"),
+                     1);
+    strata_db_close(pg);
+    strata_db_close(sqlite);
+}
+END_TEST
+
 /* A generated column is not one strata describes: a SQLite one's copy
  * (and any reading of the table's schema) is refused naming it, rather
  * than made without it and reported as matching; nothing is made.  A
@@ -1519,6 +1560,7 @@ static void add(TCase *tc, th_engine e)
     tcase_add_test(tc, copy_keeps_a_sequence_that_is_ahead);
     tcase_add_test(tc, copy_a_failure_of_no_row_names_no_row);
     tcase_add_test(tc, copy_refuses_a_column_without_a_type);
+    tcase_add_test(tc, copy_postgresql_checks_to_sqlite);
     tcase_add_test(tc, copy_refuses_a_generated_column);
     tcase_add_test(tc, copy_refuses_one_database_by_two_connections);
     tcase_add_test(tc, copy_names_the_column_of_a_refused_value);

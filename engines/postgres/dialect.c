@@ -17,6 +17,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "schema_internal.h"
 
@@ -546,6 +547,243 @@ static const char *const pg_now[] = {"now",
                                      "current_timestamp::date",
                                      NULL};
 
+/* ---- checks in the other engine's SQL (strata_copy_database) ---------- */
+
+/* PostgreSQL gives a check back as it deparses it: casts written `::`
+ * (`(status)::text`, `'a'::character varying`) and a list written
+ * `= ANY ((ARRAY[...])::text[])`, neither of which SQLite reads.  The
+ * portable form drops the casts to text, character, date, time and uuid
+ * types (SQLite keeps those as text), writes numeric ones as CAST, and
+ * lists as IN / NOT IN; other casts stay, and the engine that cannot
+ * read them says so. */
+
+/* PostgreSQL's quoting rules, as its driver gives them to the lexer. */
+#define PG_LEXER (STRATA_LEX_NESTED_COMMENTS | STRATA_LEX_DOLLAR_QUOTES | STRATA_LEX_E_STRINGS)
+
+typedef struct tok {
+    strata__token_kind kind;
+    const char *p;
+    size_t len;
+} tok;
+
+static int tokens_of(const char *sql, tok **out)
+{
+    size_t n = 0, cap = 16;
+    tok *v = malloc(cap * sizeof *v);
+    for (const char *p = sql; v && *p;) {
+        strata__token t;
+        strata__sql_token_at(sql, p, PG_LEXER, &t);
+        if (n == cap) {
+            tok *w = realloc(v, (cap *= 2) * sizeof *w);
+            if (!w) {
+                free(v);
+                v = NULL;
+                break;
+            }
+            v = w;
+        }
+        v[n++] = (tok){t.kind, p, t.len};
+        p += t.len;
+    }
+    *out = v;
+    return v ? (int)n : -1;
+}
+
+static bool word_is(const tok *t, const char *w)
+{
+    return t->kind == STRATA__TOK_WORD && strlen(w) == t->len && !strncasecmp(t->p, w, t->len);
+}
+
+static bool other_is(const tok *t, char c) { return t->kind == STRATA__TOK_OTHER && *t->p == c; }
+
+static int skip_space(const tok *v, int n, int i)
+{
+    while (i < n && v[i].kind == STRATA__TOK_SPACE)
+        i++;
+    return i;
+}
+
+enum cast_kind { CAST_KEEP, CAST_DROP, CAST_CALL };
+
+/* The type after `::` at v[i]: its last token's index in *end, and what
+ * to do with the cast. */
+static enum cast_kind cast_type(const tok *v, int n, int i, int *end)
+{
+    static const char *const dropped[] = {"text", "varchar", "bpchar", "name", "date",
+                                          "uuid", "json", "jsonb", "character", "timestamp",
+                                          "timestamptz", "time", NULL};
+    static const char *const called[] = {"integer", "bigint", "smallint", "numeric", "real",
+                                         "double", "int", "int4", "int8", "int2", NULL};
+    if (i >= n || v[i].kind != STRATA__TOK_WORD)
+        return CAST_KEEP;
+    enum cast_kind k = CAST_KEEP;
+    for (int j = 0; dropped[j]; j++)
+        if (word_is(&v[i], dropped[j]))
+            k = CAST_DROP;
+    for (int j = 0; called[j]; j++)
+        if (word_is(&v[i], called[j]))
+            k = CAST_CALL;
+    int last = i;
+    /* character varying, double precision, time[stamp] with[out] time zone */
+    static const char *const more[] = {"varying", "precision", "with", "without", "time", "zone",
+                                       NULL};
+    for (int j = skip_space(v, n, last + 1); j < n && v[j].kind == STRATA__TOK_WORD;
+         j = skip_space(v, n, last + 1)) {
+        bool go = false;
+        for (int m = 0; more[m] && !go; m++)
+            go = word_is(&v[j], more[m]);
+        if (!go)
+            break;
+        last = j;
+    }
+    /* (n) or (p, s), then [] */
+    int j = last + 1;
+    if (j < n && other_is(&v[j], '(')) {
+        while (j < n && !other_is(&v[j], ')'))
+            j++;
+        if (j == n)
+            return CAST_KEEP;
+        last = j++;
+    }
+    while (j + 1 < n && other_is(&v[j], '[') && other_is(&v[j + 1], ']')) {
+        last = j + 1;
+        j += 2;
+        if (k == CAST_CALL)
+            k = CAST_KEEP; /* an array of numbers: not for SQLite */
+    }
+    *end = last;
+    return k;
+}
+
+/* Pass one: the casts. */
+static char *portable_casts(const char *sql)
+{
+    tok *v;
+    int n = tokens_of(sql, &v);
+    if (n < 0)
+        return NULL;
+    strata__sb sb;
+    strata__sb_init(&sb);
+    size_t opens[64], start = 0; /* where the last operand began in sb */
+    int depth = 0;
+    for (int i = 0; i < n; i++) {
+        if (i + 1 < n && other_is(&v[i], ':') && other_is(&v[i + 1], ':')) {
+            int end;
+            int t = skip_space(v, n, i + 2);
+            enum cast_kind k = cast_type(v, n, t, &end);
+            if (k == CAST_DROP) {
+                i = end;
+                continue;
+            }
+            if (k == CAST_CALL && !sb.failed && start <= sb.len) {
+                /* CAST(<operand> AS <type>) */
+                size_t tail = sb.len - start;
+                strata__sb_puts(&sb, "CAST(");
+                if (!sb.failed) {
+                    memmove(sb.data + start + 5, sb.data + start, tail);
+                    memcpy(sb.data + start, "CAST(", 5);
+                }
+                strata__sb_puts(&sb, " AS ");
+                for (int j = t; j <= end; j++)
+                    strata__sb_putn(&sb, v[j].p, v[j].len);
+                strata__sb_putc(&sb, ')');
+                i = end;
+                continue;
+            }
+        }
+        if (v[i].kind != STRATA__TOK_SPACE && v[i].kind != STRATA__TOK_COMMENT) {
+            if (other_is(&v[i], '(')) {
+                /* f(x): the call is the operand */
+                size_t at = sb.len;
+                if (i > 0 && v[i - 1].kind == STRATA__TOK_WORD)
+                    at = sb.len - v[i - 1].len;
+                if (depth < 64)
+                    opens[depth] = at;
+                depth++;
+            } else if (other_is(&v[i], ')')) {
+                depth = depth > 0 ? depth - 1 : 0;
+                start = depth < 64 ? opens[depth] : sb.len + 1;
+                strata__sb_putn(&sb, v[i].p, v[i].len);
+                continue;
+            } else {
+                start = sb.len;
+            }
+        }
+        strata__sb_putn(&sb, v[i].p, v[i].len);
+    }
+    free(v);
+    return strata__sb_take(&sb);
+}
+
+/* Pass two: `= ANY (ARRAY[...])` as IN (...), `<> ALL (ARRAY[...])` as
+ * NOT IN (...), with any parentheses around the array. */
+static char *portable_lists(const char *sql)
+{
+    tok *v;
+    int n = tokens_of(sql, &v);
+    if (n < 0)
+        return NULL;
+    strata__sb sb;
+    strata__sb_init(&sb);
+    for (int i = 0; i < n; i++) {
+        bool any = word_is(&v[i], "ANY"), all = word_is(&v[i], "ALL");
+        size_t op = 0; /* bytes of the operator before, already in sb */
+        if (any || all) {
+            size_t k = sb.len;
+            while (k > 0 && (sb.data[k - 1] == ' ' || sb.data[k - 1] == '\t'))
+                k--;
+            if (any && k >= 1 && sb.data[k - 1] == '=' && !(k >= 2 && strchr("<>!", sb.data[k - 2])))
+                op = sb.len - (k - 1);
+            else if (all && k >= 2 && (!strncmp(sb.data + k - 2, "<>", 2) ||
+                                       !strncmp(sb.data + k - 2, "!=", 2)))
+                op = sb.len - (k - 2);
+        }
+        int j = op ? skip_space(v, n, i + 1) : n, parens = 0;
+        while (j < n && other_is(&v[j], '(')) {
+            parens++;
+            j = skip_space(v, n, j + 1);
+        }
+        if (parens == 0 || j >= n || !word_is(&v[j], "ARRAY") || j + 1 >= n ||
+            !other_is(&v[j + 1], '[')) {
+            strata__sb_putn(&sb, v[i].p, v[i].len);
+            continue;
+        }
+        int first = j + 2, close = first;
+        while (close < n && !other_is(&v[close], ']'))
+            close++;
+        int e = close + 1, shut = 0;
+        for (; e < n && shut < parens; e = skip_space(v, n, e + 1)) {
+            e = skip_space(v, n, e);
+            if (e >= n || !other_is(&v[e], ')'))
+                break;
+            shut++;
+        }
+        if (close >= n || shut < parens) {
+            strata__sb_putn(&sb, v[i].p, v[i].len);
+            continue;
+        }
+        /* e is one past the last ')' */
+        sb.len -= op;
+        if (!sb.failed)
+            sb.data[sb.len] = '\0';
+        strata__sb_puts(&sb, any ? "IN (" : "NOT IN (");
+        for (int m = first; m < close; m++)
+            strata__sb_putn(&sb, v[m].p, v[m].len);
+        strata__sb_putc(&sb, ')');
+        i = e - 1;
+    }
+    free(v);
+    return strata__sb_take(&sb);
+}
+
+static char *pg_portable_check(const char *sql)
+{
+    char *casts = portable_casts(sql);
+    char *lists = casts ? portable_lists(casts) : NULL;
+    free(casts);
+    return lists;
+}
+
 const strata__dialect strata__postgres_dialect = {
     .name = "postgresql",
     .render_type = pg_render_type,
@@ -570,4 +808,5 @@ const strata__dialect strata__postgres_dialect = {
     .autoincrement_resync = pg_autoincrement_resync,
     .database_identity = pg_database_identity,
     .foreign_keys = pg_foreign_keys,
+    .portable_check = pg_portable_check,
 };
