@@ -357,6 +357,51 @@ static bool referenced(const strata_metadata *state, const char *table)
     return false;
 }
 
+/* What a TYPE change makes of column i's values on PostgreSQL, which
+ * SQLite's rebuild (it enforces no type and no length) does too: */
+typedef enum rebuild_check {
+    CHECK_NONE,
+    CHECK_LENGTH, /* a string(n) its old values may exceed: refused */
+    CHECK_INTEGER /* an integer from another type: converted, or refused */
+} rebuild_check;
+
+static bool integer_kind(strata_sqltype k)
+{
+    return k == STRATA_SQL_INTEGER || k == STRATA_SQL_BIGINT || k == STRATA_SQL_SMALLINT;
+}
+
+static rebuild_check check_of(const strata_table *before, const strata_table *after, int i,
+                              const strata__type **was)
+{
+    const strata__type *t = &after->cols[i]->type;
+    int b = strata__table_find_column_index(before, after->cols[i]->name);
+    if (b < 0)
+        return CHECK_NONE;
+    *was = &before->cols[b]->type;
+    if (t->kind == STRATA_SQL_STRING && t->length > 0 &&
+        ((*was)->kind != STRATA_SQL_STRING || (*was)->length <= 0 || (*was)->length > t->length))
+        return CHECK_LENGTH;
+    /* A narrower integer, or one from a float, numeric or text. */
+    if (integer_kind(t->kind) && (*was)->kind != STRATA_SQL_BOOLEAN &&
+        !((*was)->kind == t->kind ||
+          (integer_kind((*was)->kind) && t->kind == STRATA_SQL_BIGINT) ||
+          ((*was)->kind == STRATA_SQL_SMALLINT && t->kind == STRATA_SQL_INTEGER)))
+        return CHECK_INTEGER;
+    return CHECK_NONE;
+}
+
+/* The refusals a rebuild's guard raises, as PostgreSQL reports the same
+ * change: the start of the message, the code and the SQLSTATE. */
+static const struct {
+    const char *prefix;
+    int code;
+    const char *state;
+} guard_refusals[] = {
+    {"value too long for string(", STRATA_E_TOO_LONG, "22001"},
+    {"invalid input for an integer", STRATA_E_DATA, "22P02"},
+    {"integer out of range", STRATA_E_RANGE, "22003"},
+};
+
 /* `text` as an SQL string literal. */
 static void put_string_literal(strata__sb *sb, const char *text)
 {
@@ -369,52 +414,129 @@ static void put_string_literal(strata__sb *sb, const char *text)
     strata__sb_putc(sb, '\'');
 }
 
-/* Column i of `after`, a string(n) whose values in `before` may be
- * longer: PostgreSQL's change refuses such a value ("value too long"),
- * never cuts it; SQLite enforces no length, so the rebuild refuses it. */
-static bool may_be_too_long(const strata_table *before, const strata_table *after, int i)
-{
-    const strata__type *t = &after->cols[i]->type;
-    int b = strata__table_find_column_index(before, after->cols[i]->name);
-    if (t->kind != STRATA_SQL_STRING || t->length <= 0 || b < 0)
-        return false;
-    const strata__type *was = &before->cols[b]->type;
-    return was->kind != STRATA_SQL_STRING || was->length <= 0 || was->length > t->length;
-}
-
-/* The guard of a rebuild's copy: a temporary trigger on the new table
- * that stops the INSERT at a value longer than its string(n) (or, with
- * `drop`, the statement that removes it once the rows are in). */
-static void length_guard(strata__sb *sb, const renderer *r, const strata_table *after,
-                         const char *tmpname, int i, bool drop)
+/* One guard of a rebuild's copy: a temporary trigger on the new table
+ * that stops the INSERT with `msg` at a row where NEW.<column> meets
+ * `cond` (SQL after the column's name).  Dropped once the rows are in. */
+static void guard_sql(strata__sb *sb, const renderer *r, const char *tmpname, int n,
+                      const char *col, const char *before_col, const char *after_col,
+                      const char *msg)
 {
     char name[64];
-    snprintf(name, sizeof name, "_strata_fits_%d", i);
-    if (drop) {
-        strata__sb_puts(sb, "DROP TRIGGER temp.");
-        strata__sb_ident(sb, r->drv, name);
-        strata__sb_puts(sb, ";\n");
-        return;
-    }
-    const strata_column *c = after->cols[i];
+    snprintf(name, sizeof name, "_strata_fits_%d", n);
     strata__sb_puts(sb, "CREATE TEMP TRIGGER ");
     strata__sb_ident(sb, r->drv, name);
     strata__sb_puts(sb, " BEFORE INSERT ON main.");
     strata__sb_ident(sb, r->drv, tmpname);
-    strata__sb_puts(sb, " WHEN length(NEW.");
-    strata__sb_ident(sb, r->drv, c->name);
-    strata__sb_printf(sb, ") > %d BEGIN SELECT RAISE(ABORT, ", c->type.length);
-    strata__sb msg;
+    strata__sb_puts(sb, " WHEN ");
+    strata__sb_puts(sb, before_col);
+    strata__sb_puts(sb, "NEW.");
+    strata__sb_ident(sb, r->drv, col);
+    strata__sb_puts(sb, after_col);
+    strata__sb_puts(sb, " BEGIN SELECT RAISE(ABORT, ");
+    put_string_literal(sb, msg);
+    strata__sb_puts(sb, "); END;\n");
+}
+
+/* The guards of column i (`drop`: the statements that remove them);
+ * *n numbers the triggers. */
+static void guards_sql(strata__sb *sb, const renderer *r, const strata_table *before,
+                       const strata_table *after, const char *tmpname, int i, bool drop, int *n)
+{
+    const strata__type *was = NULL;
+    rebuild_check k = check_of(before, after, i, &was);
+    bool ranged = k == CHECK_INTEGER && after->cols[i]->type.kind != STRATA_SQL_BIGINT;
+    int count = k == CHECK_LENGTH ? 1 : k == CHECK_INTEGER ? 1 + ranged : 0;
+    if (drop) {
+        for (int g = 0; g < count; g++) {
+            char name[64];
+            snprintf(name, sizeof name, "_strata_fits_%d", (*n)++);
+            strata__sb_puts(sb, "DROP TRIGGER temp.");
+            strata__sb_ident(sb, r->drv, name);
+            strata__sb_puts(sb, ";\n");
+        }
+        return;
+    }
+    const strata_column *c = after->cols[i];
+    strata__sb msg, cond;
     strata__sb_init(&msg);
-    strata__sb_printf(&msg,
-                      "value too long for string(%d): column %s of table %s holds a longer one "
-                      "(PostgreSQL refuses the change too; shorten the values first)",
-                      c->type.length, c->name, after->name);
-    put_string_literal(sb, msg.data ? msg.data : "value too long");
-    if (msg.failed)
+    strata__sb_init(&cond);
+    if (k == CHECK_LENGTH) {
+        strata__sb_printf(&msg,
+                          "value too long for string(%d): column %s of table %s holds a longer "
+                          "one (PostgreSQL refuses the change too; shorten the values first)",
+                          c->type.length, c->name, after->name);
+        strata__sb_printf(&cond, ") > %d", c->type.length);
+        guard_sql(sb, r, tmpname, (*n)++, c->name, "length(", cond.data ? cond.data : "",
+                  msg.data ? msg.data : "value too long");
+    } else if (k == CHECK_INTEGER) {
+        /* Floats and numerics arrive rounded (rebuild_value); what is not
+         * a whole number then (a text that is not one) is refused, as
+         * PostgreSQL refuses to read it. */
+        strata__sb_printf(&msg,
+                          "invalid input for an integer: column %s of table %s holds a value "
+                          "that is not a whole number (PostgreSQL refuses the change too)",
+                          c->name, after->name);
+        guard_sql(sb, r, tmpname, (*n)++, c->name, "typeof(", ") NOT IN ('integer', 'null')",
+                  msg.data ? msg.data : "invalid input for an integer");
+        if (ranged) {
+            strata__sb_free(&msg);
+            strata__sb_init(&msg);
+            strata__sb_printf(&msg,
+                              "integer out of range: column %s of table %s holds a value its "
+                              "new type cannot (PostgreSQL refuses the change too)",
+                              c->name, after->name);
+            strata__sb_printf(&cond, " NOT BETWEEN %s",
+                              c->type.kind == STRATA_SQL_SMALLINT ? "-32768 AND 32767"
+                                                                  : "-2147483648 AND 2147483647");
+            strata__sb whole;
+            strata__sb_init(&whole);
+            strata__sb_puts(&whole, "typeof(NEW.");
+            strata__sb_ident(&whole, r->drv, c->name);
+            strata__sb_puts(&whole, ") = 'integer' AND ");
+            guard_sql(sb, r, tmpname, (*n)++, c->name, whole.data ? whole.data : "",
+                      cond.data ? cond.data : "", msg.data ? msg.data : "integer out of range");
+            if (whole.failed)
+                sb->failed = true;
+            strata__sb_free(&whole);
+        }
+    }
+    if (msg.failed || cond.failed)
         sb->failed = true;
     strata__sb_free(&msg);
-    strata__sb_puts(sb, "); END;\n");
+    strata__sb_free(&cond);
+}
+
+/* Column i's value in the rebuild's SELECT: a float or numeric made an
+ * integer is rounded as PostgreSQL's cast rounds it (a float half to
+ * even, a numeric half away from zero); one beyond 64 bits stays, for
+ * the guard to refuse. */
+static void rebuild_value(strata__sb *sb, const renderer *r, const strata_table *before,
+                          const strata_table *after, int i)
+{
+    const strata__type *was = NULL;
+    const char *name = after->cols[i]->name;
+    if (check_of(before, after, i, &was) != CHECK_INTEGER ||
+        (was->kind != STRATA_SQL_FLOAT && was->kind != STRATA_SQL_NUMERIC)) {
+        strata__sb_ident(sb, r->drv, name);
+        return;
+    }
+    strata__sb q;
+    strata__sb_init(&q);
+    strata__sb_ident(&q, r->drv, name);
+    const char *c = q.data ? q.data : "";
+    strata__sb_cat(sb, "CASE WHEN typeof(", c, ") = 'real' AND abs(", c,
+                   ") < 9223372036854775808.0 THEN ", NULL);
+    if (was->kind == STRATA_SQL_FLOAT)
+        strata__sb_cat(sb, "CASE WHEN abs(", c, " - CAST(", c, " AS INTEGER)) = 0.5 THEN CAST(", c,
+                       " AS INTEGER) + (abs(CAST(", c, " AS INTEGER)) % 2) * (CASE WHEN ", c,
+                       " > 0 THEN 1 ELSE -1 END) ELSE CAST(round(", c, ") AS INTEGER) END",
+                       NULL);
+    else
+        strata__sb_cat(sb, "CAST(round(", c, ") AS INTEGER)", NULL);
+    strata__sb_cat(sb, " ELSE ", c, " END", NULL);
+    if (q.failed)
+        sb->failed = true;
+    strata__sb_free(&q);
 }
 
 static void rebuild_sql(strata__sb *sb, const renderer *r, const strata_table *before,
@@ -425,9 +547,9 @@ static void rebuild_sql(strata__sb *sb, const renderer *r, const strata_table *b
     strata__sb_printf(&tmp, "_strata_new_%s", after->name);
     const char *tmpname = tmp.data ? tmp.data : "_strata_new";
     create_table_sql(sb, r, after, tmpname);
+    int guards = 0;
     for (int i = 0; i < after->ncols; i++)
-        if (may_be_too_long(before, after, i))
-            length_guard(sb, r, after, tmpname, i, false);
+        guards_sql(sb, r, before, after, tmpname, i, false, &guards);
     strata__sb_puts(sb, "INSERT INTO ");
     strata__sb_ident(sb, r->drv, tmpname);
     strata__sb tail;
@@ -441,15 +563,15 @@ static void rebuild_sql(strata__sb *sb, const renderer *r, const strata_table *b
         strata__sb_puts(sb, sep);
         strata__sb_puts(&tail, sep);
         strata__sb_ident(sb, r->drv, name);
-        strata__sb_ident(&tail, r->drv, name);
+        rebuild_value(&tail, r, before, after, i);
         sep = ", ";
     }
     strata__sb_printf(sb, ") SELECT %s FROM ", tail.data ? tail.data : "");
     strata__sb_ident(sb, r->drv, before->name);
     strata__sb_puts(sb, ";\n");
+    guards = 0;
     for (int i = 0; i < after->ncols; i++)
-        if (may_be_too_long(before, after, i))
-            length_guard(sb, r, after, tmpname, i, true);
+        guards_sql(sb, r, before, after, tmpname, i, true, &guards);
     strata__sb_puts(sb, "DROP TABLE ");
     strata__sb_ident(sb, r->drv, before->name);
     strata__sb_puts(sb, ";\nALTER TABLE ");
@@ -893,12 +1015,17 @@ int strata_diff_apply(const strata_diff *d, strata_db *db)
         }
         if (rc == STRATA_OK)
             continue;
-        /* The rebuild's length guard: the code PostgreSQL gives the same
-         * refusal (22001), not the trigger's constraint. */
-        if (p.v[i].rebuilt && rc == STRATA_E_CHECK &&
-            !strncmp(strata_db_errmsg(db), "value too long for string(", 26)) {
+        /* A rebuild's guard: the code PostgreSQL gives the same refusal,
+         * not the trigger's constraint. */
+        for (size_t g = 0; p.v[i].rebuilt && rc == STRATA_E_CHECK &&
+                           g < sizeof guard_refusals / sizeof guard_refusals[0];
+             g++) {
+            if (strncmp(strata_db_errmsg(db), guard_refusals[g].prefix,
+                        strlen(guard_refusals[g].prefix)) != 0)
+                continue;
             char *msg = strata__strdup(strata_db_errmsg(db));
-            rc = msg ? strata__db_error_words(db, STRATA_E_TOO_LONG, "22001", 0, "%s", msg)
+            rc = msg ? strata__db_error_words(db, guard_refusals[g].code, guard_refusals[g].state,
+                                              0, "%s", msg)
                      : STRATA_E_NOMEM;
             free(msg);
         }

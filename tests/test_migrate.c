@@ -951,6 +951,92 @@ START_TEST(migrate_a_type_change_neither_cuts_nor_shifts)
 }
 END_TEST
 
+/* A column made an integer: PostgreSQL's cast rounds a float half to
+ * even and a numeric half away from zero, reads a text holding a whole
+ * number, and refuses anything else or a value out of the new type's
+ * range; SQLite's rebuild gives the same values and the same refusals. */
+START_TEST(migrate_a_column_made_an_integer)
+{
+    strata_db *db = th_open();
+    static const struct {
+        const char *change, *fix;
+        int rc;
+    } bad[] = {
+        {"  - alter_column: {table: nums, name: s, type: integer}\n",
+         "UPDATE nums SET s = NULL WHERE id = 4", STRATA_E_DATA},
+        {"  - alter_column: {table: nums, name: b, type: smallint}\n",
+         "UPDATE nums SET b = 8 WHERE id = 4", STRATA_E_RANGE},
+        {"  - alter_column: {table: nums, name: f, type: integer}\n",
+         "UPDATE nums SET f = 0.5 WHERE id = 4", STRATA_E_RANGE},
+    };
+    for (size_t k = 0; k <= sizeof bad / sizeof bad[0]; k++) {
+        char dir[512];
+        snprintf(dir, sizeof dir, "%s/toint%zu", th_tmpdir(), k);
+        th_lines out = {""};
+        strata_migrations *m = repo_of_two(
+            dir, false, "0000000000e1",
+            "  - create_table:\n"
+            "      name: nums\n"
+            "      columns:\n"
+            "        - {name: id, type: integer, primary_key: true}\n"
+            "        - {name: f, type: float}\n"
+            "        - {name: n, type: 'numeric(10,2)'}\n"
+            "        - {name: s, type: string(10)}\n"
+            "        - {name: b, type: bigint}\n"
+            "  - sql: INSERT INTO nums VALUES (1, 2.5, 2.5, '12', 5), (2, 3.5, -2.5, ' 7', 6), "
+            "(3, -2.5, 1.49, NULL, -7)\n"
+            "downgrade:\n"
+            "  - drop_table: {name: nums}\n",
+            "0000000000e2",
+            k < sizeof bad / sizeof bad[0]
+                ? bad[k].change
+                : "  - alter_column: {table: nums, name: f, type: integer}\n"
+                  "  - alter_column: {table: nums, name: n, type: integer}\n"
+                  "  - alter_column: {table: nums, name: s, type: integer}\n"
+                  "  - alter_column: {table: nums, name: b, type: smallint}\n",
+            &out);
+        TH_MOK(m, strata_migrations_upgrade(m, db, "0000000000e1"));
+        if (k < sizeof bad / sizeof bad[0]) {
+            /* A row the change refuses: nothing changes, on either engine. */
+            th_exec(db, k == 0   ? "INSERT INTO nums (id, s) VALUES (4, '2.5')"
+                        : k == 1 ? "INSERT INTO nums (id, b) VALUES (4, 70000)"
+                                 : "INSERT INTO nums (id, f) VALUES (4, 3000000000.0)");
+            int rc = strata_migrations_upgrade(m, db, "head");
+            ck_assert_msg(rc == bad[k].rc, "%s: %s", strata_errname(rc),
+                          strata_migrations_errmsg(m));
+            ck_assert_int_eq(th_int(db, "SELECT count(*) FROM nums"), 4);
+            th_exec(db, bad[k].fix);
+            TH_MOK(m, strata_migrations_upgrade(m, db, "head"));
+            if (!th_is_pg())
+                ck_assert_int_eq(th_int(db, "SELECT count(*) FROM sqlite_temp_master"), 0);
+        } else {
+            TH_MOK(m, strata_migrations_upgrade(m, db, "head"));
+            static const char *const want[] = {"1 2 3 12 5", "2 4 -3 7 6", "3 -2 1 -1 -7"};
+            for (int r = 0; r < 3; r++) {
+                strata_stmt *st;
+                char got[80];
+                int64_t v[5];
+                th_rc(db,
+                      strata_stmt_prepare(&st, db,
+                                          "SELECT id, f, n, coalesce(s, -1), b FROM nums WHERE id = ?"),
+                      STRATA_OK);
+                strata_stmt_bind_int64(st, 1, r + 1);
+                th_rc(db, strata_stmt_step(st), STRATA_ROW);
+                for (int c = 0; c < 5; c++)
+                    th_rc(db, strata_stmt_column_int64(st, c, &v[c]), STRATA_OK);
+                strata_stmt_finalize(st);
+                snprintf(got, sizeof got, "%lld %lld %lld %lld %lld", (long long)v[0],
+                         (long long)v[1], (long long)v[2], (long long)v[3], (long long)v[4]);
+                ck_assert_str_eq(got, want[r]);
+            }
+        }
+        TH_MOK(m, strata_migrations_downgrade(m, db, "base"));
+        strata_migrations_free(m);
+    }
+    strata_db_close(db);
+}
+END_TEST
+
 /* A dropped column takes its indexes, unique keys and checks with it on
  * both engines (PostgreSQL drops them itself; SQLite's rebuild must not
  * make them again on a column that is gone); the others stay. */
@@ -2384,6 +2470,7 @@ static void add(TCase *tc, th_engine e)
     tcase_add_test(tc, migrate_rows_dangling_before_a_revision_do_not_stop_it);
     tcase_add_test(tc, migrate_references_by_other_case_and_key_indexes_are_kept);
     tcase_add_test(tc, migrate_a_type_change_neither_cuts_nor_shifts);
+    tcase_add_test(tc, migrate_a_column_made_an_integer);
     tcase_add_test(tc, migrate_a_dropped_column_takes_its_indexes);
     tcase_add_test(tc, migrate_a_renamed_column_is_renamed_in_checks);
     tcase_add_test(tc, migrate_a_rebuild_keeps_triggers_views_and_expression_indexes);
