@@ -940,6 +940,17 @@ void strata_db_set_echo(strata_db *db, strata_echo_fn fn, void *userdata)
 
 /* ---- quoting -------------------------------------------------------------- */
 
+void strata__sb_literal(strata__sb *sb, const char *text)
+{
+    strata__sb_putc(sb, '\'');
+    for (const char *p = text; *p; p++) {
+        if (*p == '\'')
+            strata__sb_putc(sb, '\'');
+        strata__sb_putc(sb, *p);
+    }
+    strata__sb_putc(sb, '\'');
+}
+
 void strata__sb_ident(strata__sb *sb, const strata_driver *driver, const char *ident)
 {
     bool plain = (ident[0] >= 'a' && ident[0] <= 'z') || ident[0] == '_';

@@ -402,18 +402,6 @@ static const struct {
     {"integer out of range", STRATA_E_RANGE, "22003"},
 };
 
-/* `text` as an SQL string literal. */
-static void put_string_literal(strata__sb *sb, const char *text)
-{
-    strata__sb_putc(sb, '\'');
-    for (const char *p = text; *p; p++) {
-        if (*p == '\'')
-            strata__sb_putc(sb, '\'');
-        strata__sb_putc(sb, *p);
-    }
-    strata__sb_putc(sb, '\'');
-}
-
 /* One guard of a rebuild's copy: a temporary trigger on the new table
  * that stops the INSERT with `msg` at a row where NEW.<column> meets
  * `cond` (SQL after the column's name).  Dropped once the rows are in. */
@@ -433,7 +421,7 @@ static void guard_sql(strata__sb *sb, const renderer *r, const char *tmpname, in
     strata__sb_ident(sb, r->drv, col);
     strata__sb_puts(sb, after_col);
     strata__sb_puts(sb, " BEGIN SELECT RAISE(ABORT, ");
-    put_string_literal(sb, msg);
+    strata__sb_literal(sb, msg);
     strata__sb_puts(sb, "); END;\n");
 }
 

@@ -418,6 +418,9 @@ void strata__db_release_zombie(strata_db *db);
 
 /* Put `ident`, quoted for `driver` when it needs quoting, into sb. */
 void strata__sb_ident(strata__sb *sb, const strata_driver *driver, const char *ident);
+/* `text` as an SQL string literal, its quotes doubled (both engines read
+ * it so: PostgreSQL's standard_conforming_strings is on since 9.1). */
+void strata__sb_literal(strata__sb *sb, const char *text);
 
 /* stmt.c: column `col` of st's current row, text and blob bytes copied
  * into new memory (NUL-terminated) that out->u.buf.ptr owns: the caller

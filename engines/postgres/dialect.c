@@ -432,19 +432,6 @@ static const strata__type_name pg_types[] = {
     {NULL, 0},
 };
 
-/* A string literal of `text` ('' doubled; standard_conforming_strings is
- * on since PostgreSQL 9.1). */
-static void put_literal(strata__sb *sb, const char *text)
-{
-    strata__sb_putc(sb, '\'');
-    for (const char *p = text; *p; p++) {
-        if (*p == '\'')
-            strata__sb_putc(sb, '\'');
-        strata__sb_putc(sb, *p);
-    }
-    strata__sb_putc(sb, '\'');
-}
-
 /* The identity (or serial) sequence past the largest key: the next value
  * it gives is max + 1 (setval(max, true)), or the sequence's own next one
  * when that is further; with no key of 1 or more and a sequence not used
@@ -462,9 +449,9 @@ static void pg_autoincrement_resync(strata__sb *sb, const char *qtable, const ch
     strata__sb_printf(sb, "(SELECT COALESCE(max(%s), 0) FROM %s), ", qcol, qtable);
     strata__sb_puts(sb, "COALESCE(pg_sequence_last_value(s::regclass), 0)) AS v FROM "
                         "(SELECT pg_get_serial_sequence(");
-    put_literal(sb, qtable);
+    strata__sb_literal(sb, qtable);
     strata__sb_puts(sb, ", ");
-    put_literal(sb, col);
+    strata__sb_literal(sb, col);
     strata__sb_puts(sb, ") AS s) AS named) AS counted");
 }
 
