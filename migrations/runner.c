@@ -887,6 +887,11 @@ static int migrate_sql(strata_migrations *m, const strata_driver *dialect, const
     if (rc == STRATA_OK)
         rc = up ? upgrade_goal(&r, to, r.heads, goal) : downgrade_goal(&r, to, r.heads, goal);
     if (rc == STRATA_OK) {
+        /* SQLite's shell goes on after a failed statement: a rebuild's
+         * INSERT refused, it would drop the table and put the empty new
+         * one in its place. */
+        strata__sb_puts(&sb, "-- Run so that a failed statement stops the script: sqlite3 -bail, "
+                             "psql -v ON_ERROR_STOP=1.\n");
         bool fk = r.dl->fk_pause_sql != NULL;
         if (fk)
             strata__sb_printf(&sb, "%s;\n", r.dl->fk_pause_sql);

@@ -361,8 +361,8 @@ static bool referenced(const strata_metadata *state, const char *table)
  * SQLite's rebuild (it enforces no type and no length) does too: */
 typedef enum rebuild_check {
     CHECK_NONE,
-    CHECK_LENGTH, /* a string(n) its old values may exceed: refused */
-    CHECK_INTEGER /* an integer from another type: converted, or refused */
+    CHECK_LENGTH, /* a text made a string(n) its values may exceed */
+    CHECK_INTEGER /* an integer from a float, numeric, text or wider integer */
 } rebuild_check;
 
 static bool integer_kind(strata_sqltype k)
@@ -370,6 +370,18 @@ static bool integer_kind(strata_sqltype k)
     return k == STRATA_SQL_INTEGER || k == STRATA_SQL_BIGINT || k == STRATA_SQL_SMALLINT;
 }
 
+static bool text_kind(strata_sqltype k)
+{
+    return k == STRATA_SQL_STRING || k == STRATA_SQL_TEXT || k == STRATA_SQL_RAW;
+}
+
+static int width_of(strata_sqltype k)
+{
+    return k == STRATA_SQL_SMALLINT ? 2 : k == STRATA_SQL_INTEGER ? 4 : 8;
+}
+
+/* Other changes copy the values as they are (documented): a number or
+ * boolean made a string keeps SQLite's spelling of it. */
 static rebuild_check check_of(const strata_table *before, const strata_table *after, int i,
                               const strata__type **was)
 {
@@ -378,14 +390,13 @@ static rebuild_check check_of(const strata_table *before, const strata_table *af
     if (b < 0)
         return CHECK_NONE;
     *was = &before->cols[b]->type;
-    if (t->kind == STRATA_SQL_STRING && t->length > 0 &&
-        ((*was)->kind != STRATA_SQL_STRING || (*was)->length <= 0 || (*was)->length > t->length))
+    strata_sqltype from = (*was)->kind;
+    if (t->kind == STRATA_SQL_STRING && t->length > 0 && text_kind(from) &&
+        !(from == STRATA_SQL_STRING && (*was)->length > 0 && (*was)->length <= t->length))
         return CHECK_LENGTH;
-    /* A narrower integer, or one from a float, numeric or text. */
-    if (integer_kind(t->kind) && (*was)->kind != STRATA_SQL_BOOLEAN &&
-        !((*was)->kind == t->kind ||
-          (integer_kind((*was)->kind) && t->kind == STRATA_SQL_BIGINT) ||
-          ((*was)->kind == STRATA_SQL_SMALLINT && t->kind == STRATA_SQL_INTEGER)))
+    if (integer_kind(t->kind) &&
+        (from == STRATA_SQL_FLOAT || from == STRATA_SQL_NUMERIC || text_kind(from) ||
+         (integer_kind(from) && width_of(from) > width_of(t->kind))))
         return CHECK_INTEGER;
     return CHECK_NONE;
 }
@@ -403,11 +414,10 @@ static const struct {
 };
 
 /* One guard of a rebuild's copy: a temporary trigger on the new table
- * that stops the INSERT with `msg` at a row where NEW.<column> meets
- * `cond` (SQL after the column's name).  Dropped once the rows are in. */
+ * that stops the INSERT with `msg` at a row that meets `when`.  Dropped
+ * once the rows are in. */
 static void guard_sql(strata__sb *sb, const renderer *r, const char *tmpname, int n,
-                      const char *col, const char *before_col, const char *after_col,
-                      const char *msg)
+                      const char *when, const char *msg)
 {
     char name[64];
     snprintf(name, sizeof name, "_strata_fits_%d", n);
@@ -415,25 +425,21 @@ static void guard_sql(strata__sb *sb, const renderer *r, const char *tmpname, in
     strata__sb_ident(sb, r->drv, name);
     strata__sb_puts(sb, " BEFORE INSERT ON main.");
     strata__sb_ident(sb, r->drv, tmpname);
-    strata__sb_puts(sb, " WHEN ");
-    strata__sb_puts(sb, before_col);
-    strata__sb_puts(sb, "NEW.");
-    strata__sb_ident(sb, r->drv, col);
-    strata__sb_puts(sb, after_col);
-    strata__sb_puts(sb, " BEGIN SELECT RAISE(ABORT, ");
+    strata__sb_cat(sb, " WHEN ", when, " BEGIN SELECT RAISE(ABORT, ", NULL);
     strata__sb_literal(sb, msg);
     strata__sb_puts(sb, "); END;\n");
 }
 
 /* The guards of column i (`drop`: the statements that remove them);
- * *n numbers the triggers. */
+ * *n numbers the triggers.  The values arrive converted (rebuild_value):
+ * a text left a text is not a whole number, a float left a float is
+ * beyond 64 bits. */
 static void guards_sql(strata__sb *sb, const renderer *r, const strata_table *before,
                        const strata_table *after, const char *tmpname, int i, bool drop, int *n)
 {
     const strata__type *was = NULL;
     rebuild_check k = check_of(before, after, i, &was);
-    bool ranged = k == CHECK_INTEGER && after->cols[i]->type.kind != STRATA_SQL_BIGINT;
-    int count = k == CHECK_LENGTH ? 1 : k == CHECK_INTEGER ? 1 + ranged : 0;
+    int count = k == CHECK_LENGTH ? 1 : k == CHECK_INTEGER ? 2 : 0;
     if (drop) {
         for (int g = 0; g < count; g++) {
             char name[64];
@@ -444,84 +450,120 @@ static void guards_sql(strata__sb *sb, const renderer *r, const strata_table *be
         }
         return;
     }
+    if (k == CHECK_NONE)
+        return;
     const strata_column *c = after->cols[i];
-    strata__sb msg, cond;
+    strata__sb nc, msg, when;
+    strata__sb_init(&nc);
     strata__sb_init(&msg);
-    strata__sb_init(&cond);
+    strata__sb_init(&when);
+    strata__sb_puts(&nc, "NEW.");
+    strata__sb_ident(&nc, r->drv, c->name);
+    const char *v = nc.data ? nc.data : "NULL";
     if (k == CHECK_LENGTH) {
         strata__sb_printf(&msg,
                           "value too long for string(%d): column %s of table %s holds a longer "
                           "one (PostgreSQL refuses the change too; shorten the values first)",
                           c->type.length, c->name, after->name);
-        strata__sb_printf(&cond, ") > %d", c->type.length);
-        guard_sql(sb, r, tmpname, (*n)++, c->name, "length(", cond.data ? cond.data : "",
-                  msg.data ? msg.data : "value too long");
-    } else if (k == CHECK_INTEGER) {
-        /* Floats and numerics arrive rounded (rebuild_value); what is not
-         * a whole number then (a text that is not one) is refused, as
-         * PostgreSQL refuses to read it. */
+        strata__sb_printf(&when, "length(%s) > %d", v, c->type.length);
+        guard_sql(sb, r, tmpname, (*n)++, when.data ? when.data : "1",
+                  msg.data ? msg.data : "value too long for string(");
+    } else {
         strata__sb_printf(&msg,
                           "invalid input for an integer: column %s of table %s holds a value "
                           "that is not a whole number (PostgreSQL refuses the change too)",
                           c->name, after->name);
-        guard_sql(sb, r, tmpname, (*n)++, c->name, "typeof(", ") NOT IN ('integer', 'null')",
+        strata__sb_printf(&when, "typeof(%s) IN ('text', 'blob')", v);
+        guard_sql(sb, r, tmpname, (*n)++, when.data ? when.data : "1",
                   msg.data ? msg.data : "invalid input for an integer");
-        if (ranged) {
-            strata__sb_free(&msg);
-            strata__sb_init(&msg);
-            strata__sb_printf(&msg,
-                              "integer out of range: column %s of table %s holds a value its "
-                              "new type cannot (PostgreSQL refuses the change too)",
-                              c->name, after->name);
-            strata__sb_printf(&cond, " NOT BETWEEN %s",
+        strata__sb_free(&msg);
+        strata__sb_free(&when);
+        strata__sb_init(&msg);
+        strata__sb_init(&when);
+        strata__sb_printf(&msg,
+                          "integer out of range: column %s of table %s holds a value its new "
+                          "type cannot (PostgreSQL refuses the change too)",
+                          c->name, after->name);
+        strata__sb_printf(&when, "typeof(%s) = 'real'", v);
+        if (c->type.kind != STRATA_SQL_BIGINT)
+            strata__sb_printf(&when, " OR %s NOT BETWEEN %s", v,
                               c->type.kind == STRATA_SQL_SMALLINT ? "-32768 AND 32767"
                                                                   : "-2147483648 AND 2147483647");
-            strata__sb whole;
-            strata__sb_init(&whole);
-            strata__sb_puts(&whole, "typeof(NEW.");
-            strata__sb_ident(&whole, r->drv, c->name);
-            strata__sb_puts(&whole, ") = 'integer' AND ");
-            guard_sql(sb, r, tmpname, (*n)++, c->name, whole.data ? whole.data : "",
-                      cond.data ? cond.data : "", msg.data ? msg.data : "integer out of range");
-            if (whole.failed)
-                sb->failed = true;
-            strata__sb_free(&whole);
-        }
+        guard_sql(sb, r, tmpname, (*n)++, when.data ? when.data : "1",
+                  msg.data ? msg.data : "integer out of range");
     }
-    if (msg.failed || cond.failed)
+    if (nc.failed || msg.failed || when.failed)
         sb->failed = true;
+    strata__sb_free(&nc);
     strata__sb_free(&msg);
-    strata__sb_free(&cond);
+    strata__sb_free(&when);
 }
 
-/* Column i's value in the rebuild's SELECT: a float or numeric made an
- * integer is rounded as PostgreSQL's cast rounds it (a float half to
- * even, a numeric half away from zero); one beyond 64 bits stays, for
- * the guard to refuse. */
+/* Column i's value in the rebuild's SELECT, converted as PostgreSQL's
+ * cast converts it (`c` is the quoted name):
+ *  - to string(n): a longer value whose extra characters are all spaces
+ *    is cut, as PostgreSQL cuts it (a longer one is the guard's);
+ *  - to an integer from a float (rounded half to even) or a numeric
+ *    (half away from zero), from the exact remainder (SQLite's round()
+ *    adds 0.5, and 0.49999999999999994 + 0.5 is 1); one outside 64 bits
+ *    stays a float, for the guard;
+ *  - to an integer from a text: one that is not a whole number (after
+ *    white space, a sign and digits only, as PostgreSQL reads it) is
+ *    made a text no affinity converts ('x' before it), for the guard. */
 static void rebuild_value(strata__sb *sb, const renderer *r, const strata_table *before,
                           const strata_table *after, int i)
 {
     const strata__type *was = NULL;
-    const char *name = after->cols[i]->name;
-    if (check_of(before, after, i, &was) != CHECK_INTEGER ||
-        (was->kind != STRATA_SQL_FLOAT && was->kind != STRATA_SQL_NUMERIC)) {
-        strata__sb_ident(sb, r->drv, name);
-        return;
-    }
+    const strata_column *col = after->cols[i];
+    rebuild_check k = check_of(before, after, i, &was);
     strata__sb q;
     strata__sb_init(&q);
-    strata__sb_ident(&q, r->drv, name);
-    const char *c = q.data ? q.data : "";
-    strata__sb_cat(sb, "CASE WHEN typeof(", c, ") = 'real' AND abs(", c,
-                   ") < 9223372036854775808.0 THEN ", NULL);
-    if (was->kind == STRATA_SQL_FLOAT)
-        strata__sb_cat(sb, "CASE WHEN abs(", c, " - CAST(", c, " AS INTEGER)) = 0.5 THEN CAST(", c,
-                       " AS INTEGER) + (abs(CAST(", c, " AS INTEGER)) % 2) * (CASE WHEN ", c,
-                       " > 0 THEN 1 ELSE -1 END) ELSE CAST(round(", c, ") AS INTEGER) END",
-                       NULL);
-    else
-        strata__sb_cat(sb, "CAST(round(", c, ") AS INTEGER)", NULL);
-    strata__sb_cat(sb, " ELSE ", c, " END", NULL);
+    strata__sb_ident(&q, r->drv, col->name);
+    const char *c = q.data ? q.data : "NULL";
+    if (k == CHECK_LENGTH) {
+        char n[16], n1[16];
+        snprintf(n, sizeof n, "%d", col->type.length);
+        snprintf(n1, sizeof n1, "%d", col->type.length + 1);
+        strata__sb_cat(sb, "CASE WHEN length(", c, ") > ", n, " AND rtrim(substr(", c, ", ", n1,
+                       "), ' ') = '' THEN substr(", c, ", 1, ", n, ") ELSE ", c, " END", NULL);
+    } else if (k == CHECK_INTEGER && (was->kind == STRATA_SQL_FLOAT || was->kind == STRATA_SQL_NUMERIC)) {
+        strata__sb t, rem;
+        strata__sb_init(&t);
+        strata__sb_init(&rem);
+        strata__sb_cat(&t, "CAST(", c, " AS INTEGER)", NULL);
+        strata__sb_cat(&rem, "abs(", c, " - ", t.data ? t.data : "0", ")", NULL);
+        const char *tt = t.data ? t.data : "0", *rr = rem.data ? rem.data : "0";
+        strata__sb_cat(sb, "CASE WHEN typeof(", c, ") = 'real' AND ", c,
+                       " >= -9223372036854775808.0 AND ", c, " < 9223372036854775808.0 THEN ", tt,
+                       " + CASE WHEN ", rr, NULL);
+        if (was->kind == STRATA_SQL_FLOAT)
+            strata__sb_cat(sb, " > 0.5 OR (", rr, " = 0.5 AND abs(", tt, ") % 2 = 1)", NULL);
+        else
+            strata__sb_puts(sb, " >= 0.5");
+        strata__sb_cat(sb, " THEN (CASE WHEN ", c, " > 0 THEN 1 ELSE -1 END) ELSE 0 END ELSE ", c,
+                       " END", NULL);
+        if (t.failed || rem.failed)
+            sb->failed = true;
+        strata__sb_free(&t);
+        strata__sb_free(&rem);
+    } else if (k == CHECK_INTEGER && text_kind(was->kind)) {
+        strata__sb u, b;
+        strata__sb_init(&u);
+        strata__sb_init(&b);
+        strata__sb_cat(&u, "trim(", c, ", ' ' || char(9, 10, 11, 12, 13))", NULL);
+        const char *uu = u.data ? u.data : "''";
+        strata__sb_cat(&b, "CASE WHEN substr(", uu, ", 1, 1) IN ('+', '-') THEN substr(", uu,
+                       ", 2) ELSE ", uu, " END", NULL);
+        const char *bb = b.data ? b.data : "''";
+        strata__sb_cat(sb, "CASE WHEN typeof(", c, ") = 'text' AND ((", bb, ") = '' OR (", bb,
+                       ") GLOB '*[^0-9]*') THEN 'x' || ", c, " ELSE ", c, " END", NULL);
+        if (u.failed || b.failed)
+            sb->failed = true;
+        strata__sb_free(&u);
+        strata__sb_free(&b);
+    } else {
+        strata__sb_puts(sb, c);
+    }
     if (q.failed)
         sb->failed = true;
     strata__sb_free(&q);
