@@ -635,7 +635,9 @@ START_TEST(copy_postgresql_checks_to_sqlite)
                 "status varchar(10) NOT NULL CONSTRAINT ck_status CHECK (status IN ('a', 'b')), "
                 "kind text CONSTRAINT ck_kind CHECK (kind NOT IN ('x', 'y')), "
                 "price numeric(10, 2) CONSTRAINT ck_price CHECK (price::numeric > 0.5), "
-                "at timestamp CONSTRAINT ck_at CHECK (at > '2000-01-01'::timestamp))");
+                "at timestamp CONSTRAINT ck_at CHECK (at > '2000-01-01'::timestamp), "
+                "code text CONSTRAINT ck_code CHECK (code LIKE 'a\\_%'), "
+                "a integer, b integer CONSTRAINT ck_ratio CHECK (a::numeric / b < 0.5))");
     th_exec(pg, "CREATE INDEX ix_items_a ON items (price) WHERE status::text = 'a'");
     th_exec(pg, "INSERT INTO items VALUES (1, 'a', 'k', 2.5, '2024-01-01 10:00:00'), "
                 "(2, 'b', NULL, 1, NULL)");
@@ -649,13 +651,17 @@ START_TEST(copy_postgresql_checks_to_sqlite)
         "INSERT INTO items (id, status, kind) VALUES (3, 'a', 'x')",
         "INSERT INTO items (id, status, price) VALUES (3, 'a', 0.25)",
         "INSERT INTO items (id, status, at) VALUES (3, 'a', '1999-12-31 00:00:00')",
+        "INSERT INTO items (id, status, at) VALUES (3, 'a', '2000-01-01 00:00:00')",
+        "INSERT INTO items (id, status, code) VALUES (3, 'a', 'ab')",
+        "INSERT INTO items (id, status, code) VALUES (3, 'a', 'A_b')",
+        "INSERT INTO items (id, status, a, b) VALUES (3, 'a', 4, 7)",
     };
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
         ck_assert_int_eq(strata_db_exec(pg, refused[i]), STRATA_E_CHECK);
         ck_assert_int_eq(strata_db_exec(sqlite, refused[i]), STRATA_E_CHECK);
     }
-    th_exec(sqlite, "INSERT INTO items (id, status, kind, price, at) "
-                    "VALUES (3, 'b', 'z', 0.75, '2001-01-01 00:00:00')");
+    th_exec(sqlite, "INSERT INTO items (id, status, kind, price, at, code, a, b) "
+                    "VALUES (3, 'b', 'z', 0.75, '2001-01-01 00:00:00', 'a_b', 3, 7)");
     ck_assert_int_eq(th_int(sqlite, "SELECT count(*) FROM sqlite_master WHERE name = "
                                     "'ix_items_a' AND sql LIKE '%WHERE%'"),
                      1);

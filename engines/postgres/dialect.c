@@ -590,28 +590,34 @@ static int skip_space(const tok *v, int n, int i)
     return i;
 }
 
-enum cast_kind { CAST_KEEP, CAST_DROP, CAST_CALL };
+/* The types a cast names, by what its rewrite may do. */
+enum cast_class { CAST_OTHER, CAST_TEXT, CAST_DATE, CAST_TIMESTAMP, CAST_UUID, CAST_INT, CAST_REAL };
 
-/* The type after `::` at v[i]: its last token's index in *end, and what
- * to do with the cast. */
-static enum cast_kind cast_type(const tok *v, int n, int i, int *end)
+/* The type after `::` at v[i]: its class, and its last token's index in
+ * *end (an array's `[]` included; *array set). */
+static enum cast_class cast_type(const tok *v, int n, int i, int *end, bool *array)
 {
-    static const char *const dropped[] = {"text", "varchar", "bpchar", "name", "date",
-                                          "uuid", "json", "jsonb", "character", "timestamp",
-                                          "timestamptz", "time", NULL};
-    static const char *const called[] = {"integer", "bigint", "smallint", "numeric", "real",
-                                         "double", "int", "int4", "int8", "int2", NULL};
+    static const struct {
+        const char *word;
+        enum cast_class c;
+    } names[] = {
+        {"text", CAST_TEXT},        {"varchar", CAST_TEXT},       {"bpchar", CAST_TEXT},
+        {"name", CAST_TEXT},        {"character", CAST_TEXT},     {"date", CAST_DATE},
+        {"timestamp", CAST_TIMESTAMP}, {"timestamptz", CAST_TIMESTAMP}, {"uuid", CAST_UUID},
+        {"integer", CAST_INT},      {"bigint", CAST_INT},         {"smallint", CAST_INT},
+        {"int", CAST_INT},          {"int2", CAST_INT},           {"int4", CAST_INT},
+        {"int8", CAST_INT},         {"numeric", CAST_REAL},       {"real", CAST_REAL},
+        {"double", CAST_REAL},      {"float4", CAST_REAL},        {"float8", CAST_REAL},
+    };
+    *array = false;
     if (i >= n || v[i].kind != STRATA__TOK_WORD)
-        return CAST_KEEP;
-    enum cast_kind k = CAST_KEEP;
-    for (int j = 0; dropped[j]; j++)
-        if (word_is(&v[i], dropped[j]))
-            k = CAST_DROP;
-    for (int j = 0; called[j]; j++)
-        if (word_is(&v[i], called[j]))
-            k = CAST_CALL;
+        return CAST_OTHER;
+    enum cast_class k = CAST_OTHER;
+    for (size_t j = 0; j < sizeof names / sizeof names[0]; j++)
+        if (word_is(&v[i], names[j].word))
+            k = names[j].c;
     int last = i;
-    /* character varying, double precision, time[stamp] with[out] time zone */
+    /* character varying, double precision, timestamp with[out] time zone */
     static const char *const more[] = {"varying", "precision", "with", "without", "time", "zone",
                                        NULL};
     for (int j = skip_space(v, n, last + 1); j < n && v[j].kind == STRATA__TOK_WORD;
@@ -629,20 +635,72 @@ static enum cast_kind cast_type(const tok *v, int n, int i, int *end)
         while (j < n && !other_is(&v[j], ')'))
             j++;
         if (j == n)
-            return CAST_KEEP;
+            return CAST_OTHER;
         last = j++;
     }
     while (j + 1 < n && other_is(&v[j], '[') && other_is(&v[j + 1], ']')) {
         last = j + 1;
         j += 2;
-        if (k == CAST_CALL)
-            k = CAST_KEEP; /* an array of numbers: not for SQLite */
+        *array = true;
     }
     *end = last;
     return k;
 }
 
-/* Pass one: the casts. */
+/* Is text[0..len) a number PostgreSQL wrote, bare or in parentheses
+ * ("0", "(-1)", "0.5")?  *dot: it has a fraction or an exponent. */
+static bool number_literal(const char *t, size_t len, bool *dot)
+{
+    *dot = false;
+    if (len >= 2 && t[0] == '(' && t[len - 1] == ')')
+        t++, len -= 2;
+    if (len && t[0] == '-')
+        t++, len--;
+    if (!len)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        if (t[i] == '.' || t[i] == 'e' || t[i] == 'E')
+            *dot = true;
+        else if (!(t[i] >= '0' && t[i] <= '9') && !((t[i] == '-' || t[i] == '+') && i &&
+                                                     (t[i - 1] == 'e' || t[i - 1] == 'E')))
+            return false;
+    }
+    return true;
+}
+
+/* A timestamp literal ('2024-01-01 00:00:00', or with PostgreSQL's
+ * offset '2019-12-31 19:00:00-05') at sb[start..] as strata keeps one on
+ * SQLite: UTC, "YYYY-MM-DD HH:MM:SS.ffffff", so that text compares as
+ * the moments do.  False when it does not read as one. */
+static bool timestamp_literal(strata__sb *sb, size_t start)
+{
+    const char *t = sb->data + start;
+    size_t len = sb->len - start;
+    if (len < 2 || t[0] != '\'' || t[len - 1] != '\'' || memchr(t + 1, '\'', len - 2))
+        return false;
+    strata_timestamp ts;
+    char out[STRATA_TIMESTAMP_BUFSIZE];
+    if (strata_timestamp_parse(&ts, t + 1, len - 2) != STRATA_OK ||
+        strata_timestamp_format(ts, out, sizeof out) != STRATA_OK)
+        return false;
+    sb->len = start;
+    sb->data[start] = '\0';
+    strata__sb_cat(sb, "'", out, "'", NULL);
+    return true;
+}
+
+/* Pass one: the casts, each rewritten only where SQLite then means the
+ * same (a cast kept stops the copy, the engine naming it):
+ *  - to a text type: dropped (SQLite compares texts as PostgreSQL does,
+ *    and a number with a text as the number);
+ *  - on a string literal: to date or uuid dropped, to a timestamp the
+ *    literal written as strata keeps timestamps on SQLite;
+ *  - on a number: to an integer type dropped (when it has no fraction),
+ *    to numeric or a float written with a fraction ("0.0"), so that a
+ *    division is not an integer one;
+ *  - on anything else, to numeric or a float: CAST(x AS REAL).
+ * A cast on a column to an integer or a date type stays: SQLite's CAST
+ * truncates where PostgreSQL rounds, and its dates are texts. */
 static char *portable_casts(const char *sql)
 {
     tok *v;
@@ -651,34 +709,52 @@ static char *portable_casts(const char *sql)
         return NULL;
     strata__sb sb;
     strata__sb_init(&sb);
-    size_t opens[64], start = 0; /* where the last operand began in sb */
+    size_t opens[64], start = (size_t)-1; /* where the last operand began in sb */
+    bool string = false;                  /* ... a string literal */
     int depth = 0;
     for (int i = 0; i < n; i++) {
-        if (i + 1 < n && other_is(&v[i], ':') && other_is(&v[i + 1], ':')) {
-            int end;
-            int t = skip_space(v, n, i + 2);
-            enum cast_kind k = cast_type(v, n, t, &end);
-            if (k == CAST_DROP) {
-                i = end;
-                continue;
-            }
-            if (k == CAST_CALL && !sb.failed && start <= sb.len) {
-                /* CAST(<operand> AS <type>) */
+        if (i + 1 < n && other_is(&v[i], ':') && other_is(&v[i + 1], ':') && !sb.failed &&
+            start <= sb.len) {
+            bool array, dot;
+            int t = skip_space(v, n, i + 2), end = t;
+            enum cast_class k = cast_type(v, n, t, &end, &array);
+            bool number = number_literal(sb.data + start, sb.len - start, &dot);
+            bool done = true;
+            if (k == CAST_TEXT)
+                ; /* dropped */
+            else if (array)
+                done = false;
+            else if ((k == CAST_DATE || k == CAST_UUID) && string)
+                ;
+            else if (k == CAST_TIMESTAMP && string)
+                done = timestamp_literal(&sb, start);
+            else if (k == CAST_INT && number && !dot)
+                ;
+            else if (k == CAST_REAL && number) {
+                if (!dot) {
+                    bool paren = sb.data[sb.len - 1] == ')';
+                    sb.len -= paren;
+                    strata__sb_puts(&sb, paren ? ".0)" : ".0");
+                }
+            } else if (k == CAST_REAL) {
                 size_t tail = sb.len - start;
                 strata__sb_puts(&sb, "CAST(");
                 if (!sb.failed) {
                     memmove(sb.data + start + 5, sb.data + start, tail);
                     memcpy(sb.data + start, "CAST(", 5);
                 }
-                strata__sb_puts(&sb, " AS ");
-                for (int j = t; j <= end; j++)
-                    strata__sb_putn(&sb, v[j].p, v[j].len);
-                strata__sb_putc(&sb, ')');
+                strata__sb_puts(&sb, " AS REAL)");
+            } else {
+                done = false;
+            }
+            if (done) {
                 i = end;
+                string = false;
                 continue;
             }
         }
         if (v[i].kind != STRATA__TOK_SPACE && v[i].kind != STRATA__TOK_COMMENT) {
+            string = v[i].kind == STRATA__TOK_STRING;
             if (other_is(&v[i], '(')) {
                 /* f(x): the call is the operand */
                 size_t at = sb.len;
@@ -687,9 +763,11 @@ static char *portable_casts(const char *sql)
                 if (depth < 64)
                     opens[depth] = at;
                 depth++;
+                start = (size_t)-1;
             } else if (other_is(&v[i], ')')) {
+                /* unbalanced, or too deep to follow: no operand */
+                start = depth > 0 && depth <= 64 ? opens[depth - 1] : (size_t)-1;
                 depth = depth > 0 ? depth - 1 : 0;
-                start = depth < 64 ? opens[depth] : sb.len + 1;
                 strata__sb_putn(&sb, v[i].p, v[i].len);
                 continue;
             } else {
@@ -697,6 +775,51 @@ static char *portable_casts(const char *sql)
             }
         }
         strata__sb_putn(&sb, v[i].p, v[i].len);
+    }
+    free(v);
+    return strata__sb_take(&sb);
+}
+
+/* Pass zero: PostgreSQL's spellings SQLite has in other words: a
+ * function's pg_catalog. schema, char_length, and LIKE written ~~ (with
+ * its default escape, the backslash, said: strata's SQLite connections
+ * compare LIKE with case, as PostgreSQL does).  ~~* (ILIKE) and the
+ * regular expressions stay. */
+static char *portable_words(const char *sql)
+{
+    tok *v;
+    int n = tokens_of(sql, &v);
+    if (n < 0)
+        return NULL;
+    strata__sb sb;
+    strata__sb_init(&sb);
+    int escape_after = -1; /* the pattern's token, after which ESCAPE goes */
+    for (int i = 0; i < n; i++) {
+        if (word_is(&v[i], "pg_catalog") && i + 2 < n && other_is(&v[i + 1], '.') &&
+            v[i + 2].kind == STRATA__TOK_WORD) {
+            i++;
+            continue;
+        }
+        if (word_is(&v[i], "char_length") || word_is(&v[i], "character_length")) {
+            strata__sb_puts(&sb, "length");
+            continue;
+        }
+        bool not = other_is(&v[i], '!') && i + 2 < n && other_is(&v[i + 1], '~') &&
+                   other_is(&v[i + 2], '~');
+        int at = not ? i + 1 : i;
+        if (other_is(&v[at], '~') && at + 1 < n && other_is(&v[at + 1], '~') &&
+            !(at + 2 < n && other_is(&v[at + 2], '*')) && !(i > 0 && other_is(&v[i - 1], '~'))) {
+            int pat = skip_space(v, n, at + 2);
+            if (pat < n && v[pat].kind == STRATA__TOK_STRING) {
+                strata__sb_puts(&sb, not ? "NOT LIKE" : "LIKE");
+                escape_after = pat;
+                i = at + 1;
+                continue;
+            }
+        }
+        strata__sb_putn(&sb, v[i].p, v[i].len);
+        if (i == escape_after)
+            strata__sb_puts(&sb, " ESCAPE '\\'");
     }
     free(v);
     return strata__sb_take(&sb);
@@ -765,8 +888,10 @@ static char *portable_lists(const char *sql)
 
 static char *pg_portable_check(const char *sql)
 {
-    char *casts = portable_casts(sql);
+    char *words = portable_words(sql);
+    char *casts = words ? portable_casts(words) : NULL;
     char *lists = casts ? portable_lists(casts) : NULL;
+    free(words);
     free(casts);
     return lists;
 }
