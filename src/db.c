@@ -425,6 +425,35 @@ static int run_in_failed_raw_tx(strata_db *db, const char *sql)
                                "of committed");
 }
 
+/* Whether a statement of `sql` may change rows: any whose first word is
+ * not one that only reads or sets (SELECT, VALUES, SHOW, SET, RESET,
+ * PRAGMA, and the transaction's own words).  A function a SELECT calls
+ * that writes is not seen. */
+static bool text_may_write(const strata_db *db, const char *sql)
+{
+    static const char *const reads[] = {"select", "values", "show", "set", "reset",
+                                        "pragma", "begin", "commit", "end", "rollback",
+                                        "savepoint", "release", NULL};
+    bool at_start = true;
+    for (const char *p = sql; *p;) {
+        strata__token t;
+        strata__sql_token_at(sql, p, db->driver->lexer_flags, &t);
+        if (t.kind == STRATA__TOK_OTHER && *p == ';') {
+            at_start = true;
+        } else if (at_start && t.kind != STRATA__TOK_SPACE && t.kind != STRATA__TOK_COMMENT) {
+            bool read = false;
+            for (int i = 0; reads[i] && !read; i++)
+                read = t.kind == STRATA__TOK_WORD && strlen(reads[i]) == t.len &&
+                       strncasecmp(p, reads[i], t.len) == 0;
+            if (!read)
+                return true;
+            at_start = false;
+        }
+        p += t.len ? t.len : 1;
+    }
+    return false;
+}
+
 int strata_db_exec(strata_db *db, const char *sql)
 {
     STRATA__CONFINE(db, STRATA_E_MISUSE);
@@ -437,10 +466,9 @@ int strata_db_exec(strata_db *db, const char *sql)
         return run_in_failed_raw_tx(db, sql);
     if ((rc = strata__db_check_tx(db)))
         return rc;
-    /* Text of any kind: taken as a write (after it, the transaction may
-     * hold rows of its own). */
     rc = db_run(db, sql);
-    strata__db_note_write(db);
+    if (text_may_write(db, sql))
+        strata__db_note_write(db);
     return rc;
 }
 

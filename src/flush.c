@@ -1410,6 +1410,9 @@ int strata_upsert(void *obj, const char *on, void *out)
                          returning ? &st : NULL)
              : STRATA_E_NOMEM;
     free(sql);
+    /* Its RETURNING row is read, not its end: the write is noted here. */
+    if (rc == STRATA_OK)
+        strata__db_note_write(s->db);
     if (rc == STRATA_OK && !returning) {
         /* The row as it now is, by the fields that said which row it is. */
         int all[64];

@@ -353,6 +353,9 @@ int strata__field_failed(strata_session *s, const strata__minfo *mi, int f, int 
  * taken as o's values at the last commit; without, those stay (the row
  * may hold this transaction's writes). */
 int strata__session_reread(strata_object *o, bool rebase);
+/* strata_session_rollback for a session about to be freed: its objects
+ * are not read again. */
+int strata__session_rollback_to_free(strata_session *s);
 /* Forget what was loaded of o's relationships (the next access loads it)
  * at the end of a transaction, and the many-to-ones set on it with
  * strata_set_related unless its row is not committed (they are the

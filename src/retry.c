@@ -69,7 +69,7 @@ int strata_pool_run(strata_pool *pool, strata_unit_fn fn, void *ctx,
              * an earlier error the unit handled before returning its own. */
             bool said = db->nerrors != mark && strata_db_errcode(db) == rc;
             strata__pool_fail(pool, rc, "%s", said ? strata_db_errmsg(db) : strata_errstr(rc));
-            strata_session_rollback(s);
+            strata__session_rollback_to_free(s);
         }
         strata_session_free(s);
         if (rc == STRATA_OK || !retryable(rc) || attempt >= o->max_attempts)

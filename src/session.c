@@ -899,11 +899,22 @@ static void joined_ended(strata__joined *j, bool committed)
     strata__error_put_back(&e, s->db, NULL);
 }
 
+static int rollback(strata_session *s, bool reread);
+
 int strata_session_rollback(strata_session *s)
 {
     STRATA__CONFINE(s ? s->db : NULL, STRATA_E_MISUSE);
     if (!s)
         return STRATA_E_MISUSE;
+    return rollback(s, true);
+}
+
+int strata__session_rollback_to_free(strata_session *s) { return rollback(s, false); }
+
+/* `reread`: read again the objects read after the transaction's writes
+ * (not for a session about to be freed). */
+static int rollback(strata_session *s, bool reread)
+{
     if (strata__db_joined(s->db, &s->joined))
         return strata__session_error(s, STRATA_E_MISUSE,
                                      "the session committed inside your transaction, which is "
@@ -918,9 +929,10 @@ int strata_session_rollback(strata_session *s)
         if (rc != STRATA_OK && strata__session_owns_tx(s))
             return rc;
     }
-    /* After a ROLLBACK that failed, nothing more runs on the handle: the
-     * objects to read again wait for the next rollback. */
-    int put = put_back(s, rc == STRATA_OK);
+    /* After a ROLLBACK that failed, or on a lost connection, nothing more
+     * runs on the handle: the objects to read again wait for the next
+     * rollback. */
+    int put = put_back(s, reread && rc == STRATA_OK && !s->db->broken);
     return rc == STRATA_OK ? put : rc;
 }
 
@@ -1007,7 +1019,15 @@ static int reread_unsure(strata_session *s)
     for (size_t i = 0; i < s->nobjs; i++)
         if (s->objs[i]->priv->unsure && s->objs[i]->priv->state == OBJ_PERSISTENT)
             again[n++] = s->objs[i];
+    /* A read-only transaction: on SQLite a deferred BEGIN, which takes
+     * no write lock, so a rollback never waits for another writer. */
     int rc = STRATA_OK;
+    if (!strata_db_in_transaction(s->db) &&
+        (rc = strata_db_begin_mode(s->db, STRATA_TX_READ_ONLY)) == STRATA_OK) {
+        s->owns_tx = true;
+        s->tx_owned = strata__db_tx_serial(s->db);
+        s->stmts_at_begin = s->db->counters[STRATA_COUNTER_STATEMENTS];
+    }
     for (size_t i = 0; i < n && rc == STRATA_OK; i++)
         if ((rc = strata__session_reread(again[i], true)) == STRATA_E_NOT_FOUND)
             rc = STRATA_OK; /* its row was made in the transaction: detached */

@@ -4818,9 +4818,12 @@ START_TEST(orm_rollback_rereads_objects_read_after_writes)
     strata_session *s2;
     OK(&f, strata_session_new(&s2, f.db));
 
-    /* Read before any write: the rollback has nothing to read again. */
+    /* Read before any write, or after text that only reads: the
+     * rollback has nothing to read again. */
     Post *first;
     OK(&f, strata_get(s2, &post_model, p.s1->id, &first));
+    OK(&f, strata_db_exec(f.db, "SELECT 1; -- UPDATE\n"));
+    OK(&f, strata_get(s2, &post_model, p.m1->id, &first));
     f.statements = 0;
     OK(&f, strata_session_rollback(s2));
     ck_assert_int_eq(f.statements, 1); /* the ROLLBACK */
@@ -4884,6 +4887,104 @@ START_TEST(orm_rollback_rereads_objects_read_after_writes)
     OK(&f, strata_db_rollback(f.db));
     ck_assert_int_eq(strata_db_in_transaction(f.db), 0);
     ck_assert_str_eq(m1->body, "m1");
+
+    /* An upsert (whose RETURNING row is all it reads) is a write too. */
+    if (!th_reduced()) {
+        OK(&f, strata_db_begin(f.db));
+        User *up;
+        OK(&f, strata_new(f.s, &user_model, &up));
+        OK(&f, strata_set_text(&up->username, "mary"));
+        OK(&f, strata_set_text(&up->email, "upserted@example.com"));
+        User *got;
+        OK(&f, strata_upsert(up, "username", &got));
+        User *mary;
+        OK(&f, strata_get(s2, &user_model, p.mary->id, &mary));
+        ck_assert_str_eq(mary->email, "upserted@example.com");
+        OK(&f, strata_session_commit(s2));
+        OK(&f, strata_db_rollback(f.db));
+        ck_assert_str_eq(mary->email, "mary@example.com");
+    }
+    strata_session_free(s2);
+    teardown(&f);
+}
+END_TEST
+
+/* The rollback's reading again takes no write lock: another writer
+ * between the ROLLBACK and that reading does not make it wait (SQLite's
+ * BEGIN IMMEDIATE would, busy_timeout long, then fail). */
+typedef struct busy_ctx {
+    strata_db *other;
+    bool armed, taken;
+} busy_ctx;
+
+static void take_lock_at_begin(void *ud, const char *line)
+{
+    busy_ctx *b = ud;
+    if (b->armed && !b->taken && strstr(line, "BEGIN")) {
+        b->taken = true;
+        ck_assert_int_eq(strata_db_exec(b->other, "BEGIN IMMEDIATE"), STRATA_OK);
+    }
+}
+
+START_TEST(orm_rollback_reread_takes_no_write_lock)
+{
+    if (th_engine_now() != TH_SQLITE_FILE) {
+        /* PostgreSQL's reads take no lock; an in-memory database has one
+         * connection: the reading again itself is tested elsewhere. */
+        return;
+    }
+    fixture f;
+    setup_db(&f);
+    people p;
+    seed_people(&f, &p);
+    strata_session *s2;
+    OK(&f, strata_session_new(&s2, f.db));
+    char sql[120];
+    snprintf(sql, sizeof sql, "UPDATE post SET body = 'raw' WHERE id = %lld", (long long)p.j1->id);
+    Post *j1;
+    OK(&f, strata_get(s2, &post_model, p.s1->id, &j1));
+    OK(&f, strata_db_exec(f.db, sql));
+    OK(&f, strata_get(s2, &post_model, p.j1->id, &j1));
+    ck_assert_str_eq(j1->body, "raw");
+    busy_ctx b = {th_open(), true, false};
+    strata_db_set_echo(f.db, take_lock_at_begin, &b);
+    OK(&f, strata_session_rollback(s2));
+    ck_assert(b.taken);
+    ck_assert_str_eq(j1->body, "j1");
+    OK(&f, strata_db_exec(b.other, "ROLLBACK"));
+    strata_db_close(b.other);
+    strata_db_set_echo(f.db, NULL, NULL);
+    strata_session_free(s2);
+    teardown(&f);
+}
+END_TEST
+
+/* On a connection the server ended, a rollback puts the objects back and
+ * succeeds, as before any reading again (which waits for a rollback on
+ * a working connection). */
+START_TEST(orm_rollback_after_a_lost_connection)
+{
+    if (!th_is_pg() || th_via_pooler())
+        return; /* only a server can end the connection under the session */
+    fixture f;
+    setup_db(&f);
+    people p;
+    seed_people(&f, &p);
+    char sql[128];
+    snprintf(sql, sizeof sql, "UPDATE post SET body = 'raw' WHERE id = %lld", (long long)p.j1->id);
+    Post *j1;
+    OK(&f, strata_get(f.s, &post_model, p.s1->id, &j1));
+    OK(&f, strata_db_exec(f.db, sql));
+    OK(&f, strata_get(f.s, &post_model, p.j2->id, &j1)); /* read after the write */
+    strata_session *s2;
+    OK(&f, strata_session_new(&s2, f.db));
+    strata_db *other = th_open();
+    snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%lld)",
+             (long long)th_int(f.db, "SELECT pg_backend_pid()"));
+    ck_assert_int_eq(th_int(other, sql), 1);
+    strata_db_close(other);
+    ck_assert_int_eq(strata_db_exec(f.db, "SELECT 1"), STRATA_E_CONNECTION_LOST);
+    OK(&f, strata_session_rollback(f.s));
     strata_session_free(s2);
     teardown(&f);
 }
@@ -6173,6 +6274,8 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_bulk_update_and_delete);
     tcase_add_test(tc, orm_rollback_rereads_objects_read_after_writes);
     tcase_add_test(tc, orm_delete_then_add_the_same_key);
+    tcase_add_test(tc, orm_rollback_reread_takes_no_write_lock);
+    tcase_add_test(tc, orm_rollback_after_a_lost_connection);
     tcase_add_test(tc, orm_bulk_changes_keep_the_session_true);
 #if defined(__SANITIZE_ADDRESS__)
     tcase_add_exit_test(tc, orm_arena_use_after_free_is_caught, 1);
