@@ -46,9 +46,16 @@ char *strata__scrub(const char *text, char *const *secrets, size_t n)
     while (*p) {
         size_t best = 0;
         for (size_t i = 0; i < n; i++) {
-            size_t len = strlen(secrets[i]);
-            if (len > best && strncmp(p, secrets[i], len) == 0)
-                best = len;
+            /* The secret whole; or, as PostgreSQL cuts a name to 63 bytes
+             * before quoting it ("database \"app postgresql://u:S3cr\"
+             * does not exist"), its start of 4 bytes or more ending a
+             * quoted name. */
+            const char *q = secrets[i];
+            size_t m = 0;
+            while (q[m] && p[m] == q[m])
+                m++;
+            if (m > best && (!q[m] || (m >= 4 && p[m] == '"')))
+                best = m;
         }
         if (best) {
             strata__sb_puts(&sb, "***");

@@ -812,6 +812,54 @@ static char *masked_copy(const url_reading *r)
     return strata__sb_take(&sb);
 }
 
+/* The password of a "scheme://user:password@" in `s` (decoded text), or
+ * NULL: *len gets its length. */
+static const char *later_password(const char *s, size_t *len)
+{
+    for (const char *p = strstr(s, "://"); p; p = strstr(p + 3, "://")) {
+        const char *a = p + 3, *end = a, *at = NULL;
+        for (; *end && !isspace((unsigned char)*end); end++)
+            if (*end == '@')
+                at = end;
+        const char *colon = at ? memchr(a, ':', (size_t)(at - a)) : NULL;
+        if (colon && at > colon + 1) {
+            *len = (size_t)(at - colon - 1);
+            return colon + 1;
+        }
+    }
+    return NULL;
+}
+
+/* A URL inside the database name or a parameter's value: the server's
+ * messages quote it decoded, so its password is a secret; one
+ * percent-encoded (postgresql%3A%2F%2Fb%3Apw%40db) hides the component
+ * whole in what is shown. */
+static int mask_encoded_urls(url_check *c, url_reading *r)
+{
+    strata_url *u = c->u;
+    for (size_t i = 0; i <= u->nparams; i++) {
+        const char *dec = i < u->nparams ? u->values[i] : u->database;
+        url_span raw = i < u->nparams ? r->params[i].value : r->path;
+        size_t len = 0;
+        const char *pw = dec ? later_password(dec, &len) : NULL;
+        if (!pw)
+            continue;
+        int rc = keep_secret(u, pw, len);
+        if (rc != STRATA_OK)
+            return rc;
+        /* With its "://" written as it is, mask_later_urls hid the
+         * password already. */
+        bool as_is = false;
+        for (size_t k = 0; !as_is && k + 3 <= raw.len; k++)
+            as_is = memcmp(r->text + raw.off + k, "://", 3) == 0;
+        if (!as_is)
+            add_mask(r, raw.off, raw.len);
+        if (r->nomem)
+            return STRATA_E_NOMEM;
+    }
+    return STRATA_OK;
+}
+
 int strata_url_parse(strata_url **out, const char *text)
 {
     if (!out)
@@ -840,6 +888,8 @@ int strata_url_parse(strata_url **out, const char *text)
         mask_conservatively(&cons);
         c.r = &cons;
         rc = cons.nomem ? STRATA_E_NOMEM : validate(&c);
+        if (rc == STRATA_OK)
+            rc = mask_encoded_urls(&c, &r);
         /* Whatever the reading hides (a later URL's password too) is
          * scrubbed from the server's messages as well. */
         for (size_t i = 0; rc == STRATA_OK && i < r.nmasks; i++)

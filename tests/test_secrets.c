@@ -62,6 +62,10 @@ static const char *const forms[] = {
     "postgresql://{H}/app postgresql://app:S3crtPw@db/app",
     "postgresql://{H}/app?application_name=a postgresql://app:S3cr@tPw@db/app",
     "sqlite:///app.db {H} postgresql://app:S3crtPw@db/app",
+    /* One percent-encoded, which the server quotes decoded; and one the
+     * server cuts to 63 bytes inside its password. */
+    "postgresql://{H}/app%20postgresql%3A%2F%2Fapp%3AS3crtPw%40db%2Fapp",
+    "postgresql://app:S3crtPw@{H}/app postgresql://uuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuu:S3crtPw@db/app",
 };
 
 /* forms[i] with its {H} replaced by `host`. */
