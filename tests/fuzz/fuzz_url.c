@@ -12,6 +12,8 @@
  * to a ';' leaves its end there).  A password's place is
  *
  *   user info    scheme://USER:{}@...          USER without : / ? # @
+ *   a later URL  ... scheme://USER:{}@...      after white space, USER
+ *                                               without : / ? # @ or blanks
  *   a parameter  scheme://...?...&KEY={}[&...] KEY password or sslpassword,
  *                                               any case, percent-encoded
  *                                               or not ("pass%77ord")
@@ -46,7 +48,14 @@
 #define MIN_PASSWORD 4
 #define MAX_PASSWORD 64
 
-enum place { PLACE_NONE, PLACE_USERINFO, PLACE_PARAM, PLACE_CONNINFO, PLACE_CONNINFO_QUOTED };
+enum place {
+    PLACE_NONE,
+    PLACE_USERINFO,
+    PLACE_LATER_USERINFO,
+    PLACE_PARAM,
+    PLACE_CONNINFO,
+    PLACE_CONNINFO_QUOTED
+};
 
 /* ---- small string helpers ------------------------------------------------ */
 
@@ -178,10 +187,29 @@ static bool secret_key(const char *t, size_t start, size_t end, bool decode)
     return yes;
 }
 
+/* Is the marker at t[k] the password of a URL after white space,
+ * "scheme://USER:{}@"? */
+static bool later_userinfo(const char *t, size_t k)
+{
+    if (k < 5 || t[k - 1] != ':' || t[k + strlen(MARKER)] != '@')
+        return false;
+    size_t u = k - 1;
+    while (u > 0 && !strchr(":/?#@", t[u - 1]) && !is_blank(t[u - 1]) && t[u - 1] != '\n')
+        u--;
+    if (u < 4 || strncmp(t + u - 3, "://", 3) != 0)
+        return false;
+    for (size_t b = u - 3; b > 0; b--)
+        if (is_blank(t[b - 1]) || t[b - 1] == '\n')
+            return scheme_prefix(t + b) == u - b;
+    return false;
+}
+
 /* Where the marker at t[k] stands. */
 static enum place classify(const char *t, size_t k)
 {
     size_t after = k + strlen(MARKER);
+    if (later_userinfo(t, k))
+        return PLACE_LATER_USERINFO;
     size_t s = scheme_prefix(t);
     if (s) {
         /* scheme://USER:{}@ */
@@ -296,6 +324,13 @@ static char *password_form(enum place place, bool encoded, const char *pw)
 {
     switch (place) {
     case PLACE_USERINFO: return encoded ? pct_encode(pw) : strchr(pw, '@') ? NULL : strdup(pw);
+    case PLACE_LATER_USERINFO:
+        if (encoded)
+            return pct_encode(pw);
+        for (const char *p = pw; *p; p++)
+            if (is_blank(*p) || *p == '@')
+                return NULL;
+        return strdup(pw);
     case PLACE_PARAM: return encoded ? pct_encode(pw) : strchr(pw, '&') ? NULL : strdup(pw);
     case PLACE_CONNINFO:
         if (encoded)
