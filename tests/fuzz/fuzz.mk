@@ -18,7 +18,8 @@ FUZZ_TARGETS ?= url lexer revision config
 FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CFLAGS ?= -g -O1 -fno-omit-frame-pointer
 FUZZ_ALL_CFLAGS = $(FUZZ_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link -std=c11 -Wall \
-	-I$(top_srcdir)/include -I$(top_builddir) -I$(top_srcdir)/src -I$(top_srcdir)/migrations \
+	-I$(top_srcdir)/include -I$(top_builddir) -I$(top_srcdir)/src -I$(top_srcdir)/engines \
+	-I$(top_srcdir)/migrations \
 	-I$(top_srcdir)/tests/fuzz -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L $(DEP_CFLAGS) -MMD -MP
 
 OBJ = $(FUZZ_DIR)/obj
