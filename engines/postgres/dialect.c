@@ -701,24 +701,18 @@ static bool timestamp_literal(strata__sb *sb, size_t start)
  *  - on anything else, to numeric or a float: CAST(x AS REAL).
  * A cast on a column to an integer or a date type stays: SQLite's CAST
  * truncates where PostgreSQL rounds, and its dates are texts. */
-static char *portable_casts(const char *sql)
+static void portable_casts(const tok *v, int n, strata__sb *sb)
 {
-    tok *v;
-    int n = tokens_of(sql, &v);
-    if (n < 0)
-        return NULL;
-    strata__sb sb;
-    strata__sb_init(&sb);
     size_t opens[64], start = (size_t)-1; /* where the last operand began in sb */
     bool string = false;                  /* ... a string literal */
     int depth = 0;
     for (int i = 0; i < n; i++) {
-        if (i + 1 < n && other_is(&v[i], ':') && other_is(&v[i + 1], ':') && !sb.failed &&
-            start <= sb.len) {
+        if (i + 1 < n && other_is(&v[i], ':') && other_is(&v[i + 1], ':') && !sb->failed &&
+            start <= sb->len) {
             bool array, dot;
             int t = skip_space(v, n, i + 2), end = t;
             enum cast_class k = cast_type(v, n, t, &end, &array);
-            bool number = number_literal(sb.data + start, sb.len - start, &dot);
+            bool number = number_literal(sb->data + start, sb->len - start, &dot);
             bool done = true;
             if (k == CAST_TEXT)
                 ; /* dropped */
@@ -727,23 +721,23 @@ static char *portable_casts(const char *sql)
             else if ((k == CAST_DATE || k == CAST_UUID) && string)
                 ;
             else if (k == CAST_TIMESTAMP && string)
-                done = timestamp_literal(&sb, start);
+                done = timestamp_literal(sb, start);
             else if (k == CAST_INT && number && !dot)
                 ;
             else if (k == CAST_REAL && number) {
                 if (!dot) {
-                    bool paren = sb.data[sb.len - 1] == ')';
-                    sb.len -= paren;
-                    strata__sb_puts(&sb, paren ? ".0)" : ".0");
+                    bool paren = sb->data[sb->len - 1] == ')';
+                    sb->len -= paren;
+                    strata__sb_puts(sb, paren ? ".0)" : ".0");
                 }
             } else if (k == CAST_REAL) {
-                size_t tail = sb.len - start;
-                strata__sb_puts(&sb, "CAST(");
-                if (!sb.failed) {
-                    memmove(sb.data + start + 5, sb.data + start, tail);
-                    memcpy(sb.data + start, "CAST(", 5);
+                size_t tail = sb->len - start;
+                strata__sb_puts(sb, "CAST(");
+                if (!sb->failed) {
+                    memmove(sb->data + start + 5, sb->data + start, tail);
+                    memcpy(sb->data + start, "CAST(", 5);
                 }
-                strata__sb_puts(&sb, " AS REAL)");
+                strata__sb_puts(sb, " AS REAL)");
             } else {
                 done = false;
             }
@@ -757,9 +751,9 @@ static char *portable_casts(const char *sql)
             string = v[i].kind == STRATA__TOK_STRING;
             if (other_is(&v[i], '(')) {
                 /* f(x): the call is the operand */
-                size_t at = sb.len;
+                size_t at = sb->len;
                 if (i > 0 && v[i - 1].kind == STRATA__TOK_WORD)
-                    at = sb.len - v[i - 1].len;
+                    at = sb->len - v[i - 1].len;
                 if (depth < 64)
                     opens[depth] = at;
                 depth++;
@@ -768,16 +762,14 @@ static char *portable_casts(const char *sql)
                 /* unbalanced, or too deep to follow: no operand */
                 start = depth > 0 && depth <= 64 ? opens[depth - 1] : (size_t)-1;
                 depth = depth > 0 ? depth - 1 : 0;
-                strata__sb_putn(&sb, v[i].p, v[i].len);
+                strata__sb_putn(sb, v[i].p, v[i].len);
                 continue;
             } else {
-                start = sb.len;
+                start = sb->len;
             }
         }
-        strata__sb_putn(&sb, v[i].p, v[i].len);
+        strata__sb_putn(sb, v[i].p, v[i].len);
     }
-    free(v);
-    return strata__sb_take(&sb);
 }
 
 /* Pass zero: PostgreSQL's spellings SQLite has in other words: a
@@ -785,14 +777,8 @@ static char *portable_casts(const char *sql)
  * its default escape, the backslash, said: strata's SQLite connections
  * compare LIKE with case, as PostgreSQL does).  ~~* (ILIKE) and the
  * regular expressions stay. */
-static char *portable_words(const char *sql)
+static void portable_words(const tok *v, int n, strata__sb *sb)
 {
-    tok *v;
-    int n = tokens_of(sql, &v);
-    if (n < 0)
-        return NULL;
-    strata__sb sb;
-    strata__sb_init(&sb);
     int escape_after = -1; /* the pattern's token, after which ESCAPE goes */
     for (int i = 0; i < n; i++) {
         if (word_is(&v[i], "pg_catalog") && i + 2 < n && other_is(&v[i + 1], '.') &&
@@ -801,7 +787,7 @@ static char *portable_words(const char *sql)
             continue;
         }
         if (word_is(&v[i], "char_length") || word_is(&v[i], "character_length")) {
-            strata__sb_puts(&sb, "length");
+            strata__sb_puts(sb, "length");
             continue;
         }
         bool not = other_is(&v[i], '!') && i + 2 < n && other_is(&v[i + 1], '~') &&
@@ -811,42 +797,34 @@ static char *portable_words(const char *sql)
             !(at + 2 < n && other_is(&v[at + 2], '*')) && !(i > 0 && other_is(&v[i - 1], '~'))) {
             int pat = skip_space(v, n, at + 2);
             if (pat < n && v[pat].kind == STRATA__TOK_STRING) {
-                strata__sb_puts(&sb, not ? "NOT LIKE" : "LIKE");
+                strata__sb_puts(sb, not ? "NOT LIKE" : "LIKE");
                 escape_after = pat;
                 i = at + 1;
                 continue;
             }
         }
-        strata__sb_putn(&sb, v[i].p, v[i].len);
+        strata__sb_putn(sb, v[i].p, v[i].len);
         if (i == escape_after)
-            strata__sb_puts(&sb, " ESCAPE '\\'");
+            strata__sb_puts(sb, " ESCAPE '\\'");
     }
-    free(v);
-    return strata__sb_take(&sb);
 }
 
 /* Pass two: `= ANY (ARRAY[...])` as IN (...), `<> ALL (ARRAY[...])` as
  * NOT IN (...), with any parentheses around the array. */
-static char *portable_lists(const char *sql)
+static void portable_lists(const tok *v, int n, strata__sb *sb)
 {
-    tok *v;
-    int n = tokens_of(sql, &v);
-    if (n < 0)
-        return NULL;
-    strata__sb sb;
-    strata__sb_init(&sb);
     for (int i = 0; i < n; i++) {
         bool any = word_is(&v[i], "ANY"), all = word_is(&v[i], "ALL");
         size_t op = 0; /* bytes of the operator before, already in sb */
         if (any || all) {
-            size_t k = sb.len;
-            while (k > 0 && (sb.data[k - 1] == ' ' || sb.data[k - 1] == '\t'))
+            size_t k = sb->len;
+            while (k > 0 && (sb->data[k - 1] == ' ' || sb->data[k - 1] == '\t'))
                 k--;
-            if (any && k >= 1 && sb.data[k - 1] == '=' && !(k >= 2 && strchr("<>!", sb.data[k - 2])))
-                op = sb.len - (k - 1);
-            else if (all && k >= 2 && (!strncmp(sb.data + k - 2, "<>", 2) ||
-                                       !strncmp(sb.data + k - 2, "!=", 2)))
-                op = sb.len - (k - 2);
+            if (any && k >= 1 && sb->data[k - 1] == '=' && !(k >= 2 && strchr("<>!", sb->data[k - 2])))
+                op = sb->len - (k - 1);
+            else if (all && k >= 2 && (!strncmp(sb->data + k - 2, "<>", 2) ||
+                                       !strncmp(sb->data + k - 2, "!=", 2)))
+                op = sb->len - (k - 2);
         }
         int j = op ? skip_space(v, n, i + 1) : n, parens = 0;
         while (j < n && other_is(&v[j], '(')) {
@@ -855,7 +833,7 @@ static char *portable_lists(const char *sql)
         }
         if (parens == 0 || j >= n || !word_is(&v[j], "ARRAY") || j + 1 >= n ||
             !other_is(&v[j + 1], '[')) {
-            strata__sb_putn(&sb, v[i].p, v[i].len);
+            strata__sb_putn(sb, v[i].p, v[i].len);
             continue;
         }
         int first = j + 2, close = first;
@@ -869,28 +847,41 @@ static char *portable_lists(const char *sql)
             shut++;
         }
         if (close >= n || shut < parens) {
-            strata__sb_putn(&sb, v[i].p, v[i].len);
+            strata__sb_putn(sb, v[i].p, v[i].len);
             continue;
         }
         /* e is one past the last ')' */
-        sb.len -= op;
-        if (!sb.failed)
-            sb.data[sb.len] = '\0';
-        strata__sb_puts(&sb, any ? "IN (" : "NOT IN (");
+        sb->len -= op;
+        if (!sb->failed)
+            sb->data[sb->len] = '\0';
+        strata__sb_puts(sb, any ? "IN (" : "NOT IN (");
         for (int m = first; m < close; m++)
-            strata__sb_putn(&sb, v[m].p, v[m].len);
-        strata__sb_putc(&sb, ')');
+            strata__sb_putn(sb, v[m].p, v[m].len);
+        strata__sb_putc(sb, ')');
         i = e - 1;
     }
+}
+
+/* One pass over the tokens of `sql`, into new text (NULL when out of
+ * memory). */
+static char *pass(const char *sql, void (*fn)(const tok *v, int n, strata__sb *sb))
+{
+    tok *v;
+    int n = tokens_of(sql, &v);
+    if (n < 0)
+        return NULL;
+    strata__sb sb;
+    strata__sb_init(&sb);
+    fn(v, n, &sb);
     free(v);
     return strata__sb_take(&sb);
 }
 
 static char *pg_portable_check(const char *sql)
 {
-    char *words = portable_words(sql);
-    char *casts = words ? portable_casts(words) : NULL;
-    char *lists = casts ? portable_lists(casts) : NULL;
+    char *words = pass(sql, portable_words);
+    char *casts = words ? pass(words, portable_casts) : NULL;
+    char *lists = casts ? pass(casts, portable_lists) : NULL;
     free(words);
     free(casts);
     return lists;
