@@ -275,6 +275,7 @@ typedef struct plan {
     int n;
     bool rebuild; /* some step rebuilds a table */
     bool drop;    /* some step drops a table */
+    char why[320]; /* a change refused before any SQL (no_cast) */
 } plan;
 
 static void plan_free(plan *p)
@@ -779,6 +780,50 @@ static int rename_step(plan *p, const renderer *r, strata_metadata *state, const
     return rc;
 }
 
+static bool numeric_kind(strata_sqltype k)
+{
+    return integer_kind(k) || k == STRATA_SQL_FLOAT || k == STRATA_SQL_NUMERIC;
+}
+
+/* Whether PostgreSQL can change a column's type from `from` to `to` (its
+ * TYPE ... USING col::to): between numbers, between a boolean and an
+ * integer, between dates and timestamps, and to or from a text.  What it
+ * cannot, SQLite's rebuild would copy as it is: both refuse it. */
+static bool castable(strata_sqltype from, strata_sqltype to)
+{
+    bool texts = from == STRATA_SQL_STRING || from == STRATA_SQL_TEXT || to == STRATA_SQL_STRING ||
+                 to == STRATA_SQL_TEXT;
+    bool times = (from == STRATA_SQL_DATE || from == STRATA_SQL_DATETIME ||
+                  from == STRATA_SQL_DATETIME_TZ) &&
+                 (to == STRATA_SQL_DATE || to == STRATA_SQL_DATETIME || to == STRATA_SQL_DATETIME_TZ);
+    return from == to || texts || times || from == STRATA_SQL_RAW || to == STRATA_SQL_RAW ||
+           (numeric_kind(from) && numeric_kind(to)) ||
+           (from == STRATA_SQL_BOOLEAN && to == STRATA_SQL_INTEGER) ||
+           (from == STRATA_SQL_INTEGER && to == STRATA_SQL_BOOLEAN);
+}
+
+/* An ALTER of a column's type that no engine may run: said in p->why. */
+static bool no_cast(plan *p, const strata__op *op)
+{
+    if (op->kind != STRATA_OP_ALTER_COLUMN ||
+        castable(op->old_col->type.kind, op->col->type.kind))
+        return false;
+    strata__sb from, to;
+    strata__sb_init(&from);
+    strata__sb_init(&to);
+    strata__type_sql(&from, &op->old_col->type);
+    strata__type_sql(&to, &op->col->type);
+    snprintf(p->why, sizeof p->why,
+             "cannot change column %s.%s from %s to %s: PostgreSQL has no cast between them, "
+             "and SQLite would keep the values as they are (add a column of the new type, fill "
+             "it with an sql operation, then drop the old one)",
+             op->table, op->old_col->name, from.data ? from.data : "its type",
+             to.data ? to.data : "the new one");
+    strata__sb_free(&from);
+    strata__sb_free(&to);
+    return true;
+}
+
 static int plan_build(plan *p, const strata_diff *d, const renderer *r)
 {
     memset(p, 0, sizeof *p);
@@ -787,6 +832,10 @@ static int plan_build(plan *p, const strata_diff *d, const renderer *r)
     strata__op rest = {0};
     for (int i = 0; rc == STRATA_OK && i < d->nops; i++) {
         const strata__op *op = &d->ops[i];
+        if (no_cast(p, op)) {
+            rc = STRATA_E_UNSUPPORTED;
+            break;
+        }
         strata__sb sb;
         strata__sb_init(&sb);
         strata__op_clear(&rest);
@@ -926,8 +975,9 @@ int strata__diff_needs_fk_pause(const strata_diff *d, strata_db *db, bool *out)
     plan p;
     int rc = plan_build(&p, d, &r);
     if (rc != STRATA_OK)
-        return strata__db_error(db, rc, "the schema change does not fit the schema it starts "
-                                        "from");
+        return p.why[0] ? strata__db_error(db, rc, "%s", p.why)
+                        : strata__db_error(db, rc, "the schema change does not fit the schema "
+                                                   "it starts from");
     /* A table dropped with foreign keys on deletes the rows referring to
      * it first (SQLite's implicit DELETE, cascading); paused, the check
      * after the change refuses those rows as PostgreSQL refuses the drop. */
@@ -990,9 +1040,10 @@ int strata_diff_apply(const strata_diff *d, strata_db *db)
                                 strata_db_backend(db));
     plan p;
     if ((rc = plan_build(&p, d, &r)) != STRATA_OK)
-        return strata__db_error(db, rc,
-                                "the schema change does not fit the schema it starts "
-                                "from");
+        return p.why[0] ? strata__db_error(db, rc, "%s", p.why)
+                        : strata__db_error(db, rc,
+                                           "the schema change does not fit the schema it "
+                                           "starts from");
     strata__db_clear_error(db);
     bool pauses = r.dl->fk_pause_sql != NULL;
     bool own_tx = !strata_db_in_transaction(db);

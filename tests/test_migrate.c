@@ -1055,6 +1055,48 @@ START_TEST(migrate_a_column_made_an_integer)
 }
 END_TEST
 
+/* A type change PostgreSQL has no cast for (a boolean made a smallint, a
+ * date an integer) is refused on every engine before any SQL, naming the
+ * column; SQLite's rebuild would keep the values as they were. */
+START_TEST(migrate_a_type_change_with_no_cast)
+{
+    strata_db *db = th_open();
+    static const char *const changes[] = {
+        "  - alter_column: {table: nc, name: flag, type: smallint}\n",
+        "  - alter_column: {table: nc, name: d, type: integer}\n",
+        "  - alter_column: {table: nc, name: flag, type: date}\n",
+    };
+    for (size_t k = 0; k < sizeof changes / sizeof changes[0]; k++) {
+        char dir[512];
+        snprintf(dir, sizeof dir, "%s/nocast%zu", th_tmpdir(), k);
+        th_lines out = {""};
+        strata_migrations *m =
+            repo_of_two(dir, false, "0000000000c1",
+                        "  - create_table:\n"
+                        "      name: nc\n"
+                        "      columns:\n"
+                        "        - {name: id, type: integer, primary_key: true}\n"
+                        "        - {name: flag, type: boolean}\n"
+                        "        - {name: d, type: date}\n"
+                        "  - sql: INSERT INTO nc (id, flag, d) VALUES (1, true, '2024-01-02')\n"
+                        "downgrade:\n"
+                        "  - drop_table: {name: nc}\n",
+                        "0000000000c2", changes[k], &out);
+        TH_MOK(m, strata_migrations_upgrade(m, db, "0000000000c1"));
+        int rc = strata_migrations_upgrade(m, db, "head");
+        ck_assert_msg(rc == STRATA_E_UNSUPPORTED, "%s: %s", strata_errname(rc),
+                      strata_migrations_errmsg(m));
+        ck_assert_msg(strstr(strata_migrations_errmsg(m), "no cast between them") &&
+                          strstr(strata_migrations_errmsg(m), "nc."),
+                      "%s", strata_migrations_errmsg(m));
+        ck_assert_int_eq(th_int(db, "SELECT count(*) FROM nc WHERE flag = true"), 1);
+        TH_MOK(m, strata_migrations_downgrade(m, db, "base"));
+        strata_migrations_free(m);
+    }
+    strata_db_close(db);
+}
+END_TEST
+
 /* A dropped column takes its indexes, unique keys and checks with it on
  * both engines (PostgreSQL drops them itself; SQLite's rebuild must not
  * make them again on a column that is gone); the others stay. */
@@ -2489,6 +2531,7 @@ static void add(TCase *tc, th_engine e)
     tcase_add_test(tc, migrate_references_by_other_case_and_key_indexes_are_kept);
     tcase_add_test(tc, migrate_a_type_change_neither_cuts_nor_shifts);
     tcase_add_test(tc, migrate_a_column_made_an_integer);
+    tcase_add_test(tc, migrate_a_type_change_with_no_cast);
     tcase_add_test(tc, migrate_a_dropped_column_takes_its_indexes);
     tcase_add_test(tc, migrate_a_renamed_column_is_renamed_in_checks);
     tcase_add_test(tc, migrate_a_rebuild_keeps_triggers_views_and_expression_indexes);
