@@ -911,6 +911,8 @@ int strata_diff_render(const strata_diff *d, const strata_driver *dialect, char 
         return STRATA_E_UNSUPPORTED;
     plan p;
     int rc = plan_build(&p, d, &r);
+    if (rc != STRATA_OK && p.why[0]) /* where the offline runner reads it */
+        return strata__md_error(d->from, rc, "%s", p.why);
     if (rc != STRATA_OK)
         return rc;
     strata__sb sb;

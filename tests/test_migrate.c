@@ -1090,6 +1090,13 @@ START_TEST(migrate_a_type_change_with_no_cast)
                           strstr(strata_migrations_errmsg(m), "nc."),
                       "%s", strata_migrations_errmsg(m));
         ck_assert_int_eq(th_int(db, "SELECT count(*) FROM nc WHERE flag = true"), 1);
+        /* Offline, the same refusal, in the same words. */
+        char *sql = NULL;
+        rc = strata_migrations_upgrade_sql(m, strata_db_driver(db), "0000000000c1:head", &sql);
+        ck_assert_int_eq(rc, STRATA_E_UNSUPPORTED);
+        ck_assert_msg(strstr(strata_migrations_errmsg(m), "no cast between them"), "%s",
+                      strata_migrations_errmsg(m));
+        ck_assert_ptr_null(sql);
         TH_MOK(m, strata_migrations_downgrade(m, db, "base"));
         strata_migrations_free(m);
     }
