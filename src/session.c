@@ -357,6 +357,11 @@ int strata_session_set_read_only(strata_session *s, int on)
  * rows that are not there. */
 int strata__session_refuse_after_failed_commit(strata_session *s)
 {
+    if (s->putback_failed)
+        return strata_driver_error(s->db, STRATA_E_TX_ABORTED, "25P02", 0,
+                                   "your transaction was rolled back, but the session could not "
+                                   "put its objects back or read them again: call "
+                                   "strata_session_rollback() before using the session again");
     if (!s->commit_failed)
         return STRATA_OK;
     return strata_driver_error(s->db, STRATA_E_TX_ABORTED, "25P02", 0,
@@ -895,7 +900,11 @@ static void joined_ended(strata__joined *j, bool committed)
     strata__kept_error e;
     strata__error_keep(&e, s->db);
     if (put_back(s, !s->db->broken) != STRATA_OK)
-        s->commit_failed = true;
+        s->putback_failed = true; /* said when the session is used next */
+    /* A rollback that succeeded leaves no error behind, whatever the
+     * session met (the session's next use says it). */
+    if (e.code == STRATA_OK)
+        strata__db_clear_error(s->db);
     strata__error_put_back(&e, s->db, NULL);
 }
 
@@ -948,6 +957,7 @@ static int put_back(strata_session *s, bool reread)
     s->owns_tx = false;
     strata__savepoints_forget(s);
     s->commit_failed = false;
+    s->putback_failed = false;
     s->nm2m = 0;
     s->has_pending = false; /* pending objects become transient below */
     for (size_t i = 0; i < s->nobjs; i++) {

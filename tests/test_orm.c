@@ -4959,6 +4959,56 @@ START_TEST(orm_rollback_reread_takes_no_write_lock)
 }
 END_TEST
 
+/* The program's transaction, joined by a session, rolled back while the
+ * session cannot read its objects again (another connection renamed the
+ * table just then): the program's rollback succeeds and leaves no error;
+ * the session says what happened at its next use, and a session rollback
+ * mends it once the table is back. */
+static void rename_at_begin(void *ud, const char *line)
+{
+    busy_ctx *b = ud;
+    if (b->armed && !b->taken && strstr(line, "BEGIN")) {
+        b->taken = true;
+        ck_assert_int_eq(strata_db_exec(b->other, "ALTER TABLE post RENAME TO post_away"),
+                         STRATA_OK);
+    }
+}
+
+START_TEST(orm_joined_rollback_that_cannot_read_again)
+{
+    if (th_engine_now() == TH_SQLITE_MEMORY)
+        return; /* a second connection is another database */
+    fixture f;
+    setup_db(&f);
+    people p;
+    seed_people(&f, &p);
+    strata_session *s2;
+    OK(&f, strata_session_new(&s2, f.db));
+    OK(&f, strata_db_begin(f.db));
+    char sql[120];
+    snprintf(sql, sizeof sql, "UPDATE post SET body = 'raw' WHERE id = %lld", (long long)p.m1->id);
+    OK(&f, strata_db_exec(f.db, sql));
+    Post *m1;
+    OK(&f, strata_get(s2, &post_model, p.m1->id, &m1));
+    OK(&f, strata_session_commit(s2)); /* joins */
+    busy_ctx b = {th_open(), true, false};
+    strata_db_set_echo(f.db, rename_at_begin, &b);
+    OK(&f, strata_db_rollback(f.db));
+    strata_db_set_echo(f.db, NULL, NULL);
+    ck_assert(b.taken);
+    ck_assert_int_eq(strata_db_errcode(f.db), STRATA_OK);
+    Post *again;
+    ck_assert_int_eq(strata_get(s2, &post_model, p.j1->id, &again), STRATA_E_TX_ABORTED);
+    ck_assert_ptr_nonnull(strstr(strata_session_errmsg(s2), "could not put its objects back"));
+    OK(&f, strata_db_exec(b.other, "ALTER TABLE post_away RENAME TO post"));
+    OK(&f, strata_session_rollback(s2));
+    ck_assert_str_eq(m1->body, "m1");
+    strata_db_close(b.other);
+    strata_session_free(s2);
+    teardown(&f);
+}
+END_TEST
+
 /* On a connection the server ended, a rollback puts the objects back and
  * succeeds, as before any reading again (which waits for a rollback on
  * a working connection). */
@@ -6276,6 +6326,7 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_delete_then_add_the_same_key);
     tcase_add_test(tc, orm_rollback_reread_takes_no_write_lock);
     tcase_add_test(tc, orm_rollback_after_a_lost_connection);
+    tcase_add_test(tc, orm_joined_rollback_that_cannot_read_again);
     tcase_add_test(tc, orm_bulk_changes_keep_the_session_true);
 #if defined(__SANITIZE_ADDRESS__)
     tcase_add_exit_test(tc, orm_arena_use_after_free_is_caught, 1);
