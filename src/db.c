@@ -107,7 +107,9 @@ void strata_db_close(strata_db *db)
     if (db->conn && db->in_tx && !db->broken)
         strata__drv_rollback(db);
     /* Sessions that committed into the transaction are told it ended
-     * without a COMMIT: their objects go back to their committed values. */
+     * without a COMMIT: their objects go back to their committed values
+     * (none read again: the handle is going). */
+    db->closing = true;
     if (db->in_tx)
         tx_ended(db, false);
     strata__cache_clear(db);

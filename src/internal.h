@@ -203,6 +203,7 @@ struct strata_db {
     bool tx_from_savepoint; /* the transaction was begun by the first savepoint */
     uint64_t tx_serial;     /* counts transactions begun: names the one open now */
     uint64_t tx_wrote;      /* the last transaction in which a statement changed rows */
+    bool closing;           /* strata_db_close under way: sessions told read nothing */
     int sp_depth;
     int sessions; /* ORM sessions using the handle: savepoints go through them */
     strata__joined *joined; /* sessions waiting for the open transaction's end */

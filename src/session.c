@@ -899,7 +899,7 @@ static void joined_ended(strata__joined *j, bool committed)
      * back, as after a failed COMMIT. */
     strata__kept_error e;
     strata__error_keep(&e, s->db);
-    if (put_back(s, !s->db->broken) != STRATA_OK)
+    if (put_back(s, !s->db->broken && !s->db->closing) != STRATA_OK)
         s->putback_failed = true; /* said when the session is used next */
     /* A rollback that succeeded leaves no error behind, whatever the
      * session met (the session's next use says it). */

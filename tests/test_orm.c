@@ -5009,6 +5009,31 @@ START_TEST(orm_joined_rollback_that_cannot_read_again)
 }
 END_TEST
 
+/* Closing a handle whose transaction a session joined puts the objects
+ * back without reading anything on the handle that is going. */
+START_TEST(orm_close_with_a_joined_session_reads_nothing)
+{
+    fixture f;
+    setup_db(&f);
+    people p;
+    seed_people(&f, &p);
+    strata_session *s2;
+    OK(&f, strata_session_new(&s2, f.db));
+    OK(&f, strata_db_begin(f.db));
+    char sql[120];
+    snprintf(sql, sizeof sql, "UPDATE post SET body = 'raw' WHERE id = %lld", (long long)p.m1->id);
+    OK(&f, strata_db_exec(f.db, sql));
+    Post *m1;
+    OK(&f, strata_get(s2, &post_model, p.m1->id, &m1));
+    OK(&f, strata_session_commit(s2)); /* joins */
+    f.statements = 0;
+    strata_db_close(f.db);
+    ck_assert_int_le(f.statements, 1); /* the ROLLBACK at most */
+    strata_session_free(s2);
+    strata_session_free(f.s);
+}
+END_TEST
+
 /* On a connection the server ended, a rollback puts the objects back and
  * succeeds, as before any reading again (which waits for a rollback on
  * a working connection). */
@@ -6327,6 +6352,7 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_rollback_reread_takes_no_write_lock);
     tcase_add_test(tc, orm_rollback_after_a_lost_connection);
     tcase_add_test(tc, orm_joined_rollback_that_cannot_read_again);
+    tcase_add_test(tc, orm_close_with_a_joined_session_reads_nothing);
     tcase_add_test(tc, orm_bulk_changes_keep_the_session_true);
 #if defined(__SANITIZE_ADDRESS__)
     tcase_add_exit_test(tc, orm_arena_use_after_free_is_caught, 1);
