@@ -466,26 +466,34 @@ static int column_error(strata_db *db, int rc, int param, const char *column)
 
 /* Whether a column of this type can take bytes as they are: a blob in
  * another (SQLite keeps one in an INTEGER column) would be read by the
- * target as that type's binary form, or refused in the engine's words. */
-static bool takes_blob(const strata_column *col)
+ * target as that type's binary form, or refused in the engine's words.
+ * A text column takes one only on the engine it came from (SQLite to
+ * SQLite): PostgreSQL's would read it as text, and the copy would differ
+ * from its source. */
+static bool takes_blob(const strata_column *col, bool same_engine)
 {
     switch (col->type.kind) {
     case STRATA_SQL_BLOB:
-    case STRATA_SQL_STRING:
-    case STRATA_SQL_TEXT:
     case STRATA_SQL_RAW: return true;
+    case STRATA_SQL_STRING:
+    case STRATA_SQL_TEXT: return same_engine;
     default: return false;
     }
 }
 
+static bool same_engine(const copier *c)
+{
+    return strata_db_driver(c->src) == strata_db_driver(c->dst);
+}
+
 static int bind_rows(strata_db *db, strata_stmt *st, const table_copy *tc,
-                     const strata_value *rows, int nrows)
+                     const strata_value *rows, int nrows, bool same_engine)
 {
     int p = 1;
     for (int r = 0; r < nrows; r++)
         for (int i = 0; i < tc->ncols; i++) {
             const strata_value *v = &rows[(size_t)r * (size_t)tc->ncols + (size_t)i];
-            if (v->type == STRATA_TYPE_BLOB && !takes_blob(tc->t->cols[i]))
+            if (v->type == STRATA_TYPE_BLOB && !takes_blob(tc->t->cols[i], same_engine))
                 return strata__db_error(db, STRATA_E_DATA,
                                         "column %s holds a blob of %zu bytes, not a value of "
                                         "its type",
@@ -567,7 +575,7 @@ static int insert_alone(copier *c, const table_copy *tc, const strata_value *row
         strata_stmt_finalize(one);
         return rc;
     }
-    if ((rc = bind_rows(c->dst, one, tc, row, 1)) == STRATA_OK)
+    if ((rc = bind_rows(c->dst, one, tc, row, 1, same_engine(c))) == STRATA_OK)
         rc = strata_stmt_step(one);
     strata_stmt_finalize(one);
     if (rc == STRATA_DONE) {
@@ -656,7 +664,7 @@ static int batch_flush(copier *c, table_copy *tc, batch *b, strata_stmt **full, 
         if (rc == STRATA_OK && b->rows == full_rows)
             *full = st;
     }
-    if (rc == STRATA_OK && (rc = bind_rows(c->dst, st, tc, b->v, b->rows)) == STRATA_OK)
+    if (rc == STRATA_OK && (rc = bind_rows(c->dst, st, tc, b->v, b->rows, same_engine(c))) == STRATA_OK)
         rc = strata_stmt_step(st);
     if (st && st != *full)
         strata_stmt_finalize(st);

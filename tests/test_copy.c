@@ -739,7 +739,7 @@ START_TEST(copy_refuses_a_blob_in_a_typed_column)
     for (int len = 3; len <= 8; len += 5) {
         strata_db *from = open_sqlite_scratch(len == 3 ? "blob3" : "blob8"), *to = th_open();
         th_exec(from, "CREATE TABLE m (id INTEGER PRIMARY KEY, n INTEGER, b BLOB, t TEXT)");
-        th_exec(from, "INSERT INTO m VALUES (1, 5, X'00', X'6869'), (2, 6, X'01', 'x')");
+        th_exec(from, "INSERT INTO m VALUES (1, 5, X'00', 'hi'), (2, 6, X'01', 'x')");
         th_exec(from, len == 3 ? "INSERT INTO m VALUES (3, X'616263', X'02', 'y')"
                                : "INSERT INTO m VALUES (3, X'6162636465666768', X'02', 'y')");
         int rc = strata_copy_database(from, to, NULL);
@@ -756,6 +756,23 @@ START_TEST(copy_refuses_a_blob_in_a_typed_column)
         strata_db_close(to);
         strata_db_close(from);
     }
+    /* A blob in a TEXT column: kept on SQLite, refused for PostgreSQL,
+     * which would read it as text. */
+    strata_db *from = open_sqlite_scratch("blobtext"), *to = th_open();
+    th_exec(from, "CREATE TABLE bt (id INTEGER PRIMARY KEY, t TEXT)");
+    th_exec(from, "INSERT INTO bt VALUES (1, 'a'), (2, X'6869')");
+    int rc = strata_copy_database(from, to, NULL);
+    if (th_is_pg()) {
+        ck_assert_msg(rc == STRATA_E_DATA, "%s: %s", strata_errname(rc), strata_db_errmsg(to));
+        ck_assert_msg(strstr(strata_db_errmsg(to),
+                             "(the row with id=2): column t holds a blob of 2 bytes"),
+                      "%s", strata_db_errmsg(to));
+    } else {
+        ck_assert_msg(rc == STRATA_OK, "%s: %s", strata_errname(rc), strata_db_errmsg(to));
+        ck_assert_int_eq(th_int(to, "SELECT count(*) FROM bt WHERE typeof(t) = 'blob'"), 1);
+    }
+    strata_db_close(to);
+    strata_db_close(from);
 }
 END_TEST
 
