@@ -371,7 +371,7 @@ int strata__db_check_tx(strata_db *db);
  * n.  This function can't fail. */
 uint64_t strata__db_tx_serial(const strata_db *db);
 /* Whether a statement has changed rows in the transaction open now (or
- * may have: raw SQL text run by strata_db_exec).  Values read after that
+ * may have: strata_db_exec text not made only of reads).  Values read after that
  * may be the transaction's own, which a rollback takes back.  Can't fail. */
 static inline bool strata__db_tx_wrote(const strata_db *db)
 {

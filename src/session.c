@@ -369,20 +369,26 @@ int strata__session_refuse_after_failed_commit(strata_session *s)
                                "strata_session_rollback() before using the session again");
 }
 
-int strata__session_begin(strata_session *s)
+/* Begin the session's own transaction in `mode`, unless one is open. */
+static int begin_as(strata_session *s, strata_tx_mode mode)
 {
-    int rc = strata__session_refuse_after_failed_commit(s);
-    if (rc != STRATA_OK)
-        return rc;
     if (strata_db_in_transaction(s->db))
         return STRATA_OK;
-    rc = strata_db_begin_mode(s->db, s->read_only ? STRATA_TX_READ_ONLY : STRATA_TX_WRITE);
+    int rc = strata_db_begin_mode(s->db, mode);
     if (rc == STRATA_OK) {
         s->owns_tx = true;
         s->tx_owned = strata__db_tx_serial(s->db);
         s->stmts_at_begin = s->db->counters[STRATA_COUNTER_STATEMENTS];
     }
     return rc;
+}
+
+int strata__session_begin(strata_session *s)
+{
+    int rc = strata__session_refuse_after_failed_commit(s);
+    if (rc != STRATA_OK)
+        return rc;
+    return begin_as(s, s->read_only ? STRATA_TX_READ_ONLY : STRATA_TX_WRITE);
 }
 
 bool strata__session_owns_tx(const strata_session *s)
@@ -899,7 +905,7 @@ static void joined_ended(strata__joined *j, bool committed)
      * back, as after a failed COMMIT. */
     strata__kept_error e;
     strata__error_keep(&e, s->db);
-    if (put_back(s, !s->db->broken && !s->db->closing) != STRATA_OK)
+    if (put_back(s, true) != STRATA_OK)
         s->putback_failed = true; /* said when the session is used next */
     /* A rollback that succeeded leaves no error behind, whatever the
      * session met (the session's next use says it). */
@@ -938,10 +944,9 @@ static int rollback(strata_session *s, bool reread)
         if (rc != STRATA_OK && strata__session_owns_tx(s))
             return rc;
     }
-    /* After a ROLLBACK that failed, or on a lost connection, nothing more
-     * runs on the handle: the objects to read again wait for the next
-     * rollback. */
-    int put = put_back(s, reread && rc == STRATA_OK && !s->db->broken);
+    /* After a ROLLBACK that failed nothing more runs on the handle: the
+     * objects to read again wait for the next rollback. */
+    int put = put_back(s, reread && rc == STRATA_OK);
     return rc == STRATA_OK ? put : rc;
 }
 
@@ -1011,10 +1016,14 @@ static int put_back(strata_session *s, bool reread)
  * changed rows (a flush, a bulk change, raw SQL) may have been given the
  * transaction's own writes as its values at the last commit.  Its row is
  * read again, in a transaction of the session's that then ends; one whose
- * row is gone is detached.  One that cannot be read keeps the flag, and
- * the next rollback tries again. */
+ * row is gone is detached.  One that cannot be read (or not on this
+ * handle: lost, or closing) keeps the flag, and the next rollback tries
+ * again. */
 static int reread_unsure(strata_session *s)
 {
+    /* A lost connection, or a handle being closed: nothing runs on it. */
+    if (s->db->broken || s->db->closing)
+        return STRATA_OK;
     size_t n = 0;
     for (size_t i = 0; i < s->nobjs; i++)
         n += s->objs[i]->priv->unsure && s->objs[i]->priv->state == OBJ_PERSISTENT;
@@ -1031,13 +1040,7 @@ static int reread_unsure(strata_session *s)
             again[n++] = s->objs[i];
     /* A read-only transaction: on SQLite a deferred BEGIN, which takes
      * no write lock, so a rollback never waits for another writer. */
-    int rc = STRATA_OK;
-    if (!strata_db_in_transaction(s->db) &&
-        (rc = strata_db_begin_mode(s->db, STRATA_TX_READ_ONLY)) == STRATA_OK) {
-        s->owns_tx = true;
-        s->tx_owned = strata__db_tx_serial(s->db);
-        s->stmts_at_begin = s->db->counters[STRATA_COUNTER_STATEMENTS];
-    }
+    int rc = begin_as(s, STRATA_TX_READ_ONLY);
     for (size_t i = 0; i < n && rc == STRATA_OK; i++)
         if ((rc = strata__session_reread(again[i], true)) == STRATA_E_NOT_FOUND)
             rc = STRATA_OK; /* its row was made in the transaction: detached */

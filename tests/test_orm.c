@@ -4974,6 +4974,23 @@ static void rename_at_begin(void *ud, const char *line)
     }
 }
 
+/* In a transaction the program began: post m1's body changed by raw SQL,
+ * then read by a new session, which joins at its commit; *s2 gets it. */
+static Post *join_after_a_raw_write(fixture *f, const people *p, strata_session **s2)
+{
+    OK(f, strata_session_new(s2, f->db));
+    OK(f, strata_db_begin(f->db));
+    char sql[120];
+    snprintf(sql, sizeof sql, "UPDATE post SET body = 'raw' WHERE id = %lld",
+             (long long)p->m1->id);
+    OK(f, strata_db_exec(f->db, sql));
+    Post *m1;
+    OK(f, strata_get(*s2, &post_model, p->m1->id, &m1));
+    ck_assert_str_eq(m1->body, "raw");
+    OK(f, strata_session_commit(*s2)); /* joins */
+    return m1;
+}
+
 START_TEST(orm_joined_rollback_that_cannot_read_again)
 {
     if (th_engine_now() == TH_SQLITE_MEMORY)
@@ -4983,14 +5000,7 @@ START_TEST(orm_joined_rollback_that_cannot_read_again)
     people p;
     seed_people(&f, &p);
     strata_session *s2;
-    OK(&f, strata_session_new(&s2, f.db));
-    OK(&f, strata_db_begin(f.db));
-    char sql[120];
-    snprintf(sql, sizeof sql, "UPDATE post SET body = 'raw' WHERE id = %lld", (long long)p.m1->id);
-    OK(&f, strata_db_exec(f.db, sql));
-    Post *m1;
-    OK(&f, strata_get(s2, &post_model, p.m1->id, &m1));
-    OK(&f, strata_session_commit(s2)); /* joins */
+    Post *m1 = join_after_a_raw_write(&f, &p, &s2);
     busy_ctx b = {th_open(), true, false};
     strata_db_set_echo(f.db, rename_at_begin, &b);
     OK(&f, strata_db_rollback(f.db));
@@ -5018,14 +5028,7 @@ START_TEST(orm_close_with_a_joined_session_reads_nothing)
     people p;
     seed_people(&f, &p);
     strata_session *s2;
-    OK(&f, strata_session_new(&s2, f.db));
-    OK(&f, strata_db_begin(f.db));
-    char sql[120];
-    snprintf(sql, sizeof sql, "UPDATE post SET body = 'raw' WHERE id = %lld", (long long)p.m1->id);
-    OK(&f, strata_db_exec(f.db, sql));
-    Post *m1;
-    OK(&f, strata_get(s2, &post_model, p.m1->id, &m1));
-    OK(&f, strata_session_commit(s2)); /* joins */
+    join_after_a_raw_write(&f, &p, &s2);
     f.statements = 0;
     strata_db_close(f.db);
     ck_assert_int_le(f.statements, 1); /* the ROLLBACK at most */
