@@ -465,11 +465,11 @@ static int column_error(strata_db *db, int rc, int param, const char *column)
 }
 
 /* Whether a column of this type can take bytes as they are: a blob in
- * another (SQLite keeps one in an INTEGER column) would be read by the
- * target as that type's binary form, or refused in the engine's words.
+ * another (SQLite keeps one in an INTEGER column) would be refused by
+ * the target in the engine's words, or kept there as a blob by SQLite.
  * A text column takes one only on the engine it came from (SQLite to
- * SQLite): PostgreSQL's would read it as text, and the copy would differ
- * from its source. */
+ * SQLite): PostgreSQL's would take the bytea's text form (\x...), and
+ * the copy would differ from its source. */
 static bool takes_blob(const strata_column *col, bool same_engine)
 {
     switch (col->type.kind) {

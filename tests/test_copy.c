@@ -732,8 +732,7 @@ START_TEST(copy_names_the_column_of_a_refused_value)
 END_TEST
 
 /* A blob SQLite keeps in an INTEGER column is refused by its row's key
- * and column on every target, whatever its length (eight bytes would
- * read as a number on PostgreSQL); nothing arrives. */
+ * and column on every target, whatever its length; nothing arrives. */
 START_TEST(copy_refuses_a_blob_in_a_typed_column)
 {
     for (int len = 3; len <= 8; len += 5) {

@@ -637,6 +637,116 @@ START_TEST(types_numeric_text_alike)
 }
 END_TEST
 
+/* A blob is a blob on every engine: PostgreSQL is told so (bytea), and
+ * where the statement needs another type it refuses the blob instead of
+ * reading its bytes as that type's binary form (these eight, as a bigint,
+ * are 258).  SQLite keeps the blob as it is.  One execution and a
+ * pipeline of them, typed and untyped mixed. */
+static const char blob258[8] = {0, 0, 0, 0, 0, 0, 1, 2};
+
+/* Execution i: key 10 + i, and the blob for execution 1 (NULL else). */
+static int blob_rows_bind(strata_stmt *st, size_t i, void *ctx)
+{
+    (void)ctx;
+    int rc = strata_stmt_bind_int64(st, 1, 10 + (int64_t)i);
+    if (rc == STRATA_OK)
+        rc = i == 1 ? strata_stmt_bind_blob(st, 2, blob258, sizeof blob258)
+                    : strata_stmt_bind_null(st, 2);
+    return rc;
+}
+
+static int64_t count_of(strata_db *db, const char *sql)
+{
+    strata_stmt *st;
+    int64_t n = -1;
+    th_rc(db, strata_stmt_prepare(&st, db, sql), STRATA_OK);
+    th_rc(db, strata_stmt_step(st), STRATA_ROW);
+    th_rc(db, strata_stmt_column_int64(st, 0, &n), STRATA_OK);
+    strata_stmt_finalize(st);
+    return n;
+}
+
+START_TEST(types_blob_never_read_as_another_type)
+{
+    strata_db *db = th_open();
+    make_table(db);
+    th_exec(db, "INSERT INTO v (k, i) VALUES (258, 258)");
+    strata_stmt *st;
+    const void *b;
+    size_t n;
+
+    /* Nothing but the parameter to go by: a blob comes back. */
+    th_rc(db, strata_stmt_prepare(&st, db, "SELECT ?"), STRATA_OK);
+    strata_stmt_bind_blob(st, 1, blob258, sizeof blob258);
+    th_rc(db, strata_stmt_step(st), STRATA_ROW);
+    ck_assert_int_eq(strata_stmt_column_type(st, 0), STRATA_TYPE_BLOB);
+    th_rc(db, strata_stmt_column_blob(st, 0, &b, &n), STRATA_OK);
+    ck_assert(n == sizeof blob258 && !memcmp(b, blob258, n));
+    strata_stmt_finalize(st);
+
+    /* Compared with an integer key: no row is the blob. */
+    th_rc(db, strata_stmt_prepare(&st, db, "SELECT k FROM v WHERE k = ?"), STRATA_OK);
+    strata_stmt_bind_blob(st, 1, blob258, sizeof blob258);
+    int rc = strata_stmt_step(st);
+    if (th_is_pg()) {
+        ck_assert_int_ne(rc, STRATA_ROW);
+        ck_assert_int_ne(rc, STRATA_DONE);
+        ck_assert_msg(strstr(strata_db_errmsg(db), "bytea") != NULL, "%s", strata_db_errmsg(db));
+    } else {
+        th_rc(db, rc, STRATA_DONE);
+    }
+    /* The same statement with an integer still runs (the blob's
+     * execution did not change it). */
+    strata_stmt_bind_int64(st, 1, 258);
+    th_rc(db, strata_stmt_step(st), STRATA_ROW);
+    strata_stmt_finalize(st);
+
+    /* Into an integer column: refused, or kept a blob; never 258. */
+    th_rc(db, strata_stmt_prepare(&st, db, "INSERT INTO v (k, i) VALUES (1, ?)"), STRATA_OK);
+    strata_stmt_bind_blob(st, 1, blob258, sizeof blob258);
+    rc = strata_stmt_step(st);
+    strata_stmt_finalize(st);
+    if (th_is_pg()) {
+        ck_assert_int_ne(rc, STRATA_DONE);
+        ck_assert_msg(strstr(strata_db_errmsg(db), "bytea") != NULL, "%s", strata_db_errmsg(db));
+        ck_assert_int_eq(count_of(db, "SELECT count(*) FROM v WHERE k = 1"), 0);
+    } else {
+        th_rc(db, rc, STRATA_DONE);
+        th_rc(db, strata_stmt_prepare(&st, db, "SELECT i FROM v WHERE k = 1"), STRATA_OK);
+        th_rc(db, strata_stmt_step(st), STRATA_ROW);
+        ck_assert_int_eq(strata_stmt_column_type(st, 0), STRATA_TYPE_BLOB);
+        strata_stmt_finalize(st);
+    }
+    ck_assert_int_eq(count_of(db, "SELECT count(*) FROM v WHERE i = 258"), 1);
+
+    /* A pipeline: the blob's execution among untyped ones, into the blob
+     * column, then into the integer column. */
+    th_rc(db, strata_stmt_prepare(&st, db, "INSERT INTO v (k, bl) VALUES (?, ?)"), STRATA_OK);
+    th_rc(db, strata_stmt_execute_many(st, 3, blob_rows_bind, NULL, NULL), STRATA_OK);
+    strata_stmt_finalize(st);
+    th_rc(db, strata_stmt_prepare(&st, db, "SELECT bl FROM v WHERE k = 11"), STRATA_OK);
+    th_rc(db, strata_stmt_step(st), STRATA_ROW);
+    th_rc(db, strata_stmt_column_blob(st, 0, &b, &n), STRATA_OK);
+    ck_assert(n == sizeof blob258 && !memcmp(b, blob258, n));
+    strata_stmt_finalize(st);
+    ck_assert_int_eq(count_of(db, "SELECT count(*) FROM v WHERE k BETWEEN 10 AND 12"), 3);
+
+    th_rc(db, strata_stmt_prepare(&st, db, "INSERT INTO v (k, i) VALUES (? + 10, ?)"), STRATA_OK);
+    rc = strata_stmt_execute_many(st, 3, blob_rows_bind, NULL, NULL);
+    strata_stmt_finalize(st);
+    if (th_is_pg()) {
+        ck_assert_int_ne(rc, STRATA_OK);
+        ck_assert_msg(strstr(strata_db_errmsg(db), "bytea") != NULL, "%s", strata_db_errmsg(db));
+        /* all or nothing */
+        ck_assert_int_eq(count_of(db, "SELECT count(*) FROM v WHERE k BETWEEN 20 AND 22"), 0);
+    } else {
+        th_rc(db, rc, STRATA_OK);
+    }
+    ck_assert_int_eq(count_of(db, "SELECT count(*) FROM v WHERE i = 258"), 1);
+    strata_db_close(db);
+}
+END_TEST
+
 static void add(TCase *tc, th_engine e)
 {
     (void)e;
@@ -650,6 +760,7 @@ static void add(TCase *tc, th_engine e)
     tcase_add_test(tc, types_names_and_timestamp_text_edges);
     tcase_add_test(tc, types_canonical_timestamp_every_place);
     tcase_add_test(tc, types_numeric_text_alike);
+    tcase_add_test(tc, types_blob_never_read_as_another_type);
 }
 
 static Suite *build(void) { return th_suite("types", add); }

@@ -106,6 +106,7 @@ typedef struct pg_stmt {
     bool on_server; /* the server holds it under `name` (not after a DEALLOCATE) */
     bool suspect;   /* a bound value its types refused in a transaction: prepare again */
     bool stream;   /* executions use single-row mode */
+    bool typed;    /* the execution whose results are read was sent with its types (send_stmt) */
     bool busy;     /* a streamed execution has results still to read */
     PGresult *res; /* result of the current execution */
     int row;       /* current row in res */
@@ -207,9 +208,8 @@ static int report_res(pg_conn *c, PGresult *res)
         const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
         const char *detail = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL) : NULL;
         /* Code 0: the core classifies through the classify_error slot. */
-        /* 08P01 is also a parameter's binary form the server could not
-         * read (a blob bound where it expects a number): only the bind
-         * message meeting another client's statement is the pooler's. */
+        /* 08P01 is any message the server could not take: only a bind
+         * meeting another client's statement is the pooler's. */
         bool pooler = state && (!strcmp(state, "26000") || !strcmp(state, "42P05") ||
                                 (!strcmp(state, "08P01") && primary &&
                                  strstr(primary, "prepared statement")));
@@ -880,11 +880,13 @@ static bool stale_types(const pg_stmt *st, const PGresult *res)
  * schema change made stale, which preparing the statement again cures: a
  * changed result (plan_changed) or stale parameter types (stale_types).
  * Either comes before the statement does anything.  Not on unnamed
- * statements (pgbouncer), nor on a statement the program prepared itself
- * and runs with EXECUTE, which strata cannot prepare. */
+ * statements (pgbouncer) or an execution sent with its types, which the
+ * server analysed for itself, nor on a statement the program prepared
+ * itself and runs with EXECUTE, which strata cannot prepare. */
 static bool stale_refusal(const pg_conn *c, const pg_stmt *st, const PGresult *res)
 {
-    if (c->unnamed || !res || PQstatus(c->h) == CONNECTION_BAD || runs_prepared(st->sql))
+    if (c->unnamed || st->typed || !res || PQstatus(c->h) == CONNECTION_BAD ||
+        runs_prepared(st->sql))
         return false;
     return plan_changed(res) || stale_types(st, res);
 }
@@ -900,8 +902,8 @@ static bool stale_refusal(const pg_conn *c, const pg_stmt *st, const PGresult *r
 static bool param_refused(const pg_conn *c, const pg_stmt *st, const PGresult *res)
 {
     static const char *const states[] = {"22003", "22P02"};
-    if (c->unnamed || st->base.nparams == 0 || !res || PQstatus(c->h) == CONNECTION_BAD ||
-        runs_prepared(st->sql))
+    if (c->unnamed || st->typed || st->base.nparams == 0 || !res ||
+        PQstatus(c->h) == CONNECTION_BAD || runs_prepared(st->sql))
         return false;
     const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
     if (!state || PQresultErrorField(res, PG_DIAG_STATEMENT_POSITION) ||
@@ -955,6 +957,17 @@ static int report_exec(pg_conn *c, pg_stmt *st, PGresult *res)
      * wrong, and cures it if the type was stale. */
     if (PQtransactionStatus(c->h) != PQTRANS_IDLE && param_refused(c, st, res))
         st->suspect = true;
+    /* Sent with its types, the execution was analysed for itself: a type
+     * it cannot use is the blob's (the only typed parameter). */
+    if (st->typed && res && PQstatus(c->h) != CONNECTION_BAD && stale_types(st, res)) {
+        const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+        int rc = strata_driver_error(c->base.db, 0, PQresultErrorField(res, PG_DIAG_SQLSTATE), 0,
+                                     "%s: a blob parameter is sent as a bytea; bind one only "
+                                     "where the statement takes a bytea",
+                                     primary ? primary : "type mismatch");
+        PQclear(res);
+        return rc;
+    }
     if (!stale_refusal(c, st, res))
         return report_res(c, res);
     c->plan_epoch++;
@@ -1039,14 +1052,61 @@ static void format_int64(char *t, int64_t v)
     *t = '\0';
 }
 
-static int format_params(pg_stmt *st, const char **values, int *lengths, int *formats)
+/* One execution's parameters as libpq takes them, in arrays of their own
+ * for more than a few.  `typed`: a blob is among them, and `types` says
+ * which (bytea, the others 0: inferred). */
+typedef struct pg_params {
+    const char **values;
+    int *lengths, *formats;
+    Oid *types;
+    bool typed;
+    const char *small_values[8];
+    int small_lengths[8], small_formats[8];
+    Oid small_types[8];
+} pg_params;
+
+static void params_free(pg_params *p)
 {
+    if (p->values != p->small_values) {
+        free(p->values);
+        free(p->lengths);
+        free(p->formats);
+        free(p->types);
+    }
+}
+
+static int params_init(pg_params *p, strata_db *db, int n)
+{
+    p->typed = false;
+    p->values = p->small_values;
+    p->lengths = p->small_lengths;
+    p->formats = p->small_formats;
+    p->types = p->small_types;
+    if (n <= 8)
+        return STRATA_OK;
+    p->values = malloc((size_t)n * sizeof *p->values);
+    p->lengths = malloc((size_t)n * sizeof *p->lengths);
+    p->formats = malloc((size_t)n * sizeof *p->formats);
+    p->types = malloc((size_t)n * sizeof *p->types);
+    if (p->values && p->lengths && p->formats && p->types)
+        return STRATA_OK;
+    params_free(p);
+    p->values = p->small_values; /* freed: a second params_free does nothing */
+    return strata_driver_error(db, STRATA_E_NOMEM, "53200", 0, "out of memory");
+}
+
+static void format_params(pg_stmt *st, pg_params *p)
+{
+    const char **values = p->values;
+    int *lengths = p->lengths, *formats = p->formats;
+    p->typed = false;
     for (int i = 0; i < st->base.nparams; i++) {
         const strata_value *v = &st->base.params[i];
         char *t = st->text[i];
         lengths[i] = 0;
         formats[i] = 0;
         values[i] = t;
+        p->types[i] = 0;
         switch (v->type) {
         case STRATA_TYPE_NULL: values[i] = NULL; break;
         case STRATA_TYPE_INT64: format_int64(t, v->u.i); break;
@@ -1072,19 +1132,28 @@ static int format_params(pg_stmt *st, const char **values, int *lengths, int *fo
             values[i] = v->u.buf.ptr;
             lengths[i] = (int)v->u.buf.len;
             formats[i] = 1;
+            p->types[i] = BYTEAOID;
+            p->typed = true;
             break;
         }
     }
-    return STRATA_OK;
 }
 
 /* Send one execution without waiting: by name, or by text when the
- * connection keeps no named statements. */
-static int send_stmt(pg_conn *c, pg_stmt *st, int n, const char *const *values,
-                     const int *lengths, const int *formats)
+ * connection keeps no named statements or a blob is bound.  The server
+ * is told that a blob is a bytea: left to infer the parameter's type from
+ * the SQL, it would read the bytes in that type's binary form (eight of
+ * them where a bigint is expected make a number).  The named statement
+ * was prepared without types, so that one serves every other binding;
+ * an execution with a blob is parsed on its own. */
+static int send_stmt(pg_conn *c, pg_stmt *st, const pg_params *p)
 {
-    return c->unnamed ? PQsendQueryParams(c->h, st->sql, n, NULL, values, lengths, formats, 0)
-                      : PQsendQueryPrepared(c->h, st->name, n, values, lengths, formats, 0);
+    int n = st->base.nparams;
+    st->typed = p->typed;
+    if (c->unnamed || p->typed)
+        return PQsendQueryParams(c->h, st->sql, n, p->typed ? p->types : NULL, p->values,
+                                 p->lengths, p->formats, 0);
+    return PQsendQueryPrepared(c->h, st->name, n, p->values, p->lengths, p->formats, 0);
 }
 
 /* Before an execution of a statement a changed plan may have made stale:
@@ -1127,8 +1196,7 @@ static int replan(pg_conn *c, pg_stmt *st)
  * ended by one sync: *out is the execution's result, or NULL with the
  * error reported (the deferred command's, when it failed: the server
  * then skips the execution). */
-static int run_after_deferred(pg_conn *c, pg_stmt *st, int n, const char *const *values,
-                              const int *lengths, const int *formats, PGresult **out)
+static int run_after_deferred(pg_conn *c, pg_stmt *st, const pg_params *p, PGresult **out)
 {
     char sql[sizeof c->deferred];
     *out = NULL;
@@ -1137,7 +1205,7 @@ static int run_after_deferred(pg_conn *c, pg_stmt *st, int n, const char *const 
         return report_res(c, NULL);
     int rc = STRATA_OK;
     bool sent = PQsendQueryParams(c->h, sql, 0, NULL, NULL, NULL, NULL, 0);
-    if (!sent || !send_stmt(c, st, n, values, lengths, formats))
+    if (!sent || !send_stmt(c, st, p))
         rc = report_res(c, NULL);
     if (sent && !PQpipelineSync(c->h)) {
         /* Nothing would ever end the pipeline: the connection is lost. */
@@ -1190,37 +1258,19 @@ static int pg_step(strata_backend_stmt *bst)
         st->row++;
         return st->row < PQntuples(st->res) ? STRATA_ROW : STRATA_DONE;
     }
-    int n = bst->nparams;
-    const char *small_values[8];
-    int small_lengths[8], small_formats[8];
-    const char **values = small_values;
-    int *lengths = small_lengths, *formats = small_formats;
-    if (n > 8) {
-        values = malloc((size_t)n * sizeof *values);
-        lengths = malloc((size_t)n * sizeof *lengths);
-        formats = malloc((size_t)n * sizeof *formats);
-        if (!values || !lengths || !formats) {
-            free(values), free(lengths), free(formats);
-            return strata_driver_error(bst->conn->db, STRATA_E_NOMEM, "53200", 0, "out of memory");
-        }
-    }
-    format_params(st, values, lengths, formats);
-    int rc = replan(c, st);
-    if (rc != STRATA_OK) {
-        if (n > 8)
-            free(values), free(lengths), free(formats);
+    pg_params p;
+    int rc = params_init(&p, bst->conn->db, bst->nparams);
+    if (rc != STRATA_OK)
         return rc;
-    }
-    if (st->stream && (rc = send_deferred(c)) != STRATA_OK) {
-        if (n > 8)
-            free(values), free(lengths), free(formats);
-        return rc;
-    }
+    format_params(st, &p);
+    rc = replan(c, st);
+    if (rc == STRATA_OK && st->stream)
+        rc = send_deferred(c);
     /* A streamed execution refused for a stale plan outside a
      * transaction lost nothing either: no row was delivered, and it is
      * prepared again and sent again, once. */
-    for (int attempt = 0; st->stream; attempt++) {
-        int sent = send_stmt(c, st, n, values, lengths, formats);
+    for (int attempt = 0; rc == STRATA_OK && st->stream; attempt++) {
+        int sent = send_stmt(c, st, &p);
         arm(c);
         if (!sent || !PQsetSingleRowMode(c->h)) {
             if (sent)
@@ -1233,20 +1283,18 @@ static int pg_step(strata_backend_stmt *bst)
         if (rc != STREAM_STALE || (rc = replan(c, st)) != STRATA_OK)
             break;
     }
-    if (st->stream) {
-        if (n > 8)
-            free(values), free(lengths), free(formats);
+    if (rc != STRATA_OK || st->stream) {
+        params_free(&p);
         return rc;
     }
     PGresult *res = NULL;
     if (c->deferred[0]) {
-        if ((rc = run_after_deferred(c, st, n, values, lengths, formats, &res)) != STRATA_OK) {
-            if (n > 8)
-                free(values), free(lengths), free(formats);
+        if ((rc = run_after_deferred(c, st, &p, &res)) != STRATA_OK) {
+            params_free(&p);
             return rc;
         }
     } else {
-        res = collect(c, send_stmt(c, st, n, values, lengths, formats));
+        res = collect(c, send_stmt(c, st, &p));
     }
     /* Outside a transaction a stale plan lost nothing: the statement is
      * prepared again and run again at once. */
@@ -1256,10 +1304,9 @@ static int pg_step(strata_backend_stmt *bst)
         res = NULL;
         rc = replan(c, st);
         if (rc == STRATA_OK)
-            res = collect(c, send_stmt(c, st, n, values, lengths, formats));
+            res = collect(c, send_stmt(c, st, &p));
     }
-    if (n > 8)
-        free(values), free(lengths), free(formats);
+    params_free(&p);
     if (rc != STRATA_OK)
         return rc;
     if (!res || !result_ok(res))
@@ -1278,7 +1325,7 @@ static int pg_step(strata_backend_stmt *bst)
 /* How many executions may be sent ahead of the one whose results are being
  * read: enough to keep the server busy, few enough that the results waiting
  * in libpq's buffer stay small. */
-#define PIPELINE_WINDOW 64
+#define PIPELINE_WINDOW 64 /* at most 64: execute_many keeps a bit for each */
 
 /* Read execution i's results, up to the NULL that ends them, handing each
  * row to `row` while rc is still STRATA_OK.  Returns the new rc. */
@@ -1320,17 +1367,12 @@ static int pg_execute_many(strata_backend_stmt *bst, size_t n, int (*bind)(void 
     int rc0 = replan(c, st);
     if (rc0 != STRATA_OK)
         return rc0;
-    int np = bst->nparams;
-    const char **values = calloc((size_t)np + 1, sizeof *values);
-    int *lengths = calloc((size_t)np + 1, sizeof *lengths);
-    int *formats = calloc((size_t)np + 1, sizeof *formats);
-    int rc = STRATA_OK;
-    if (!values || !lengths || !formats)
-        rc = strata_driver_error(bst->conn->db, STRATA_E_NOMEM, "53200", 0, "out of memory");
-    else if (!PQenterPipelineMode(c->h))
+    pg_params p;
+    int rc = params_init(&p, bst->conn->db, bst->nparams);
+    if (rc == STRATA_OK && !PQenterPipelineMode(c->h))
         rc = report_res(c, NULL);
     if (rc != STRATA_OK) {
-        free(values), free(lengths), free(formats);
+        params_free(&p);
         return rc;
     }
     /* The deferred command goes first; its failure makes the server skip
@@ -1340,20 +1382,23 @@ static int pg_execute_many(strata_backend_stmt *bst, size_t n, int (*bind)(void 
     if (pending && !PQsendQueryParams(c->h, pre, 0, NULL, NULL, NULL, NULL, 0)) {
         rc = report_res(c, NULL);
         PQexitPipelineMode(c->h);
-        free(values), free(lengths), free(formats);
+        params_free(&p);
         return rc;
     }
     arm(c); /* the timeout bounds the whole pipeline */
     size_t sent = 0, read = 0, flushed = 0;
     bool stop = false, synced = false;
+    uint64_t typed = 0; /* bit i % PIPELINE_WINDOW: execution i was sent with its types */
     while (!stop || read < sent) {
         while (!stop && sent < n && sent - read < PIPELINE_WINDOW) {
             rc = bind(ctx, sent);
             if (rc == STRATA_OK) {
-                format_params(st, values, lengths, formats);
-                if (!send_stmt(c, st, np, values, lengths, formats))
+                format_params(st, &p);
+                if (!send_stmt(c, st, &p))
                     rc = report_res(c, NULL);
             }
+            uint64_t bit = 1ull << sent % PIPELINE_WINDOW;
+            typed = p.typed ? typed | bit : typed & ~bit;
             if (rc != STRATA_OK)
                 stop = true;
             else
@@ -1386,8 +1431,10 @@ static int pg_execute_many(strata_backend_stmt *bst, size_t n, int (*bind)(void 
             rc = read_deferred(c, rc);
             pending = false;
         }
-        if (read < sent)
+        if (read < sent) {
+            st->typed = typed >> read % PIPELINE_WINDOW & 1; /* for report_exec */
             rc = pipe_read_one(st, read++, row, ctx, rc);
+        }
         if (rc != STRATA_OK)
             stop = true;
         if (PQstatus(c->h) == CONNECTION_BAD)
@@ -1402,7 +1449,7 @@ static int pg_execute_many(strata_backend_stmt *bst, size_t n, int (*bind)(void 
     }
     if (!PQexitPipelineMode(c->h) && rc == STRATA_OK)
         rc = report_res(c, NULL);
-    free(values), free(lengths), free(formats);
+    params_free(&p);
     return rc;
 }
 
