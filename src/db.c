@@ -431,7 +431,7 @@ static int run_in_failed_raw_tx(strata_db *db, const char *sql)
  * not one that only reads or sets (SELECT, VALUES, SHOW, SET, RESET,
  * PRAGMA, and the transaction's own words).  A function a SELECT calls
  * that writes is not seen. */
-static bool text_may_write(const strata_db *db, const char *sql)
+bool strata__text_may_write(const strata_db *db, const char *sql)
 {
     static const char *const reads[] = {"select", "values", "show", "set", "reset",
                                         "pragma", "begin", "commit", "end", "rollback",
@@ -469,7 +469,7 @@ int strata_db_exec(strata_db *db, const char *sql)
     if ((rc = strata__db_check_tx(db)))
         return rc;
     rc = db_run(db, sql);
-    if (text_may_write(db, sql))
+    if (strata__text_may_write(db, sql))
         strata__db_note_write(db);
     return rc;
 }

@@ -240,6 +240,7 @@ struct strata_stmt {
     int64_t changes;
     bool cached; /* belongs to the cache (returns there on finalize) */
     bool stream; /* executions deliver rows one at a time */
+    bool may_write; /* its first word is not one that only reads (strata__text_may_write) */
     bool in_use;
     strata_stmt *hnext; /* hash chain */
     strata_stmt *lru_prev, *lru_next;
@@ -377,6 +378,9 @@ static inline bool strata__db_tx_wrote(const strata_db *db)
 {
     return db->in_tx && db->tx_wrote == db->tx_serial;
 }
+/* Whether a statement of `sql` may change rows, by each statement's first
+ * word (db.c).  Can't fail. */
+bool strata__text_may_write(const strata_db *db, const char *sql);
 /* Note that the statement just run changed rows, when a transaction is open. */
 static inline void strata__db_note_write(strata_db *db)
 {

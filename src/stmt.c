@@ -258,6 +258,7 @@ int strata_stmt_prepare(strata_stmt **out, strata_db *db, const char *sql)
     st->hash = h;
     st->nparams = rw.nparams;
     st->ncols = -1;
+    st->may_write = strata__text_may_write(db, sql);
     /* The engine judges whether the text is one statement ("SELECT 1;;",
      * a trigger or function body holding semicolons are).  When it refuses
      * text the lexer sees going on after a ';', say so plainly. */
@@ -596,6 +597,11 @@ int strata__stmt_step(strata_stmt *st)
     }
     rc = strata__drv_step(st->bst);
     if (rc == STRATA_ROW) {
+        /* A statement that writes and returns rows (RETURNING) has
+         * written by its first row: it may be let go before its end,
+         * where its changed rows are counted. */
+        if (st->may_write)
+            strata__db_note_write(db);
         st->state = STMT_ROWS;
         /* Known from the first row on, for the row's cells (strata__stmt_cells). */
         if (st->ncols < 0)

@@ -4888,6 +4888,21 @@ START_TEST(orm_rollback_rereads_objects_read_after_writes)
     ck_assert_int_eq(strata_db_in_transaction(f.db), 0);
     ck_assert_str_eq(m1->body, "m1");
 
+    /* A statement let go at its first RETURNING row, whose changed rows
+     * were never counted, wrote all the same. */
+    OK(&f, strata_db_begin(f.db));
+    strata_stmt *ret;
+    OK(&f,
+       strata_stmt_prepare(&ret, f.db, "UPDATE post SET body = 'ret' WHERE id = ? RETURNING id"));
+    OK(&f, strata_stmt_bind_int64(ret, 1, p.m1->id));
+    ck_assert_int_eq(strata_stmt_step(ret), STRATA_ROW);
+    strata_stmt_finalize(ret);
+    OK(&f, strata_get(s2, &post_model, p.m1->id, &m1));
+    ck_assert_str_eq(m1->body, "ret");
+    OK(&f, strata_session_commit(s2));
+    OK(&f, strata_db_rollback(f.db));
+    ck_assert_str_eq(m1->body, "m1");
+
     /* An upsert (whose RETURNING row is all it reads) is a write too. */
     if (!th_reduced()) {
         OK(&f, strata_db_begin(f.db));
