@@ -211,6 +211,7 @@ START_TEST(stmt_columns_after_the_table_changed)
         ck_assert_int_eq(strata_stmt_column_type(st, 1), STRATA_TYPE_TEXT);
         th_rc(db, strata_stmt_column_text(st, 1, &text, NULL), STRATA_OK);
         ck_assert_str_eq(text, "2024-01-02 03:04:05");
+        ck_assert_ptr_nonnull(strstr(strata_stmt_column_decltype(st, 1), "32"));
         strata_stmt_finalize(st); /* back to the cache */
     }
     /* Rebuilt: the same first columns, `at` a timestamp now, and more. */
@@ -237,6 +238,13 @@ START_TEST(stmt_columns_after_the_table_changed)
     ck_assert_int_eq(v, 9);
     th_rc(db, strata_stmt_column_text(st, 13, &text, NULL), STRATA_OK);
     ck_assert_str_eq(text, "last");
+    /* The declared types are the table's now, for every column. */
+    const char *at = strata_stmt_column_decltype(st, 1),
+               *price = strata_stmt_column_decltype(st, 2);
+    ck_assert_msg(strcasestr(at, "timestamp") != NULL, "%s", at);
+    ck_assert_msg(strstr(price, "10") && strstr(price, "2"), "%s", price);
+    ck_assert_msg(strcasecmp(strata_stmt_column_decltype(st, 13), "text") == 0, "%s",
+                  strata_stmt_column_decltype(st, 13));
     strata_stmt_finalize(st);
     strata_db_close(db);
 }

@@ -106,7 +106,15 @@ typedef struct pg_stmt {
     bool on_server; /* the server holds it under `name` (not after a DEALLOCATE) */
     bool suspect;   /* a bound value its types refused in a transaction: prepare again */
     bool stream;   /* executions use single-row mode */
-    bool typed;    /* the execution whose results are read was sent with its types (send_stmt) */
+    bool typed;    /* the execution whose results are read went by its text with its types,
+                      parsed for itself (send_stmt) */
+    /* Its typed twin: the text prepared again with a blob's types (bytea
+     * there, the others inferred), for executions that bind a blob. */
+    char twin[41];       /* the name and a "b" */
+    Oid *twin_types;     /* the types it was prepared with; NULL: not on the server */
+    unsigned twin_epoch; /* the connection's plan_epoch when it was prepared */
+    bool twin_ok;        /* not made stale since (false when the statement was prepared again) */
+    unsigned typed_runs; /* executions with a blob, up to 2 (send_stmt) */
     bool busy;     /* a streamed execution has results still to read */
     PGresult *res; /* result of the current execution */
     int row;       /* current row in res */
@@ -118,9 +126,19 @@ typedef struct pg_stmt {
     Oid *types; /* per column: its type in the result being read (row_shape) */
     bool unescaped; /* some bytea of the current row is unescaped */
     int ncols_alloc;
-    char **decl; /* per column: declared type text, made on demand */
-    int ndecl;
+    struct pg_decl *decls; /* declared types' texts made for its columns */
 } pg_stmt;
+
+/* A declared type's text with its modifier (character varying(64),
+ * numeric(10,2)), made when a column of that type is asked for and kept
+ * until finalize, as the API promises: one per type and modifier, as the
+ * columns' types may change from one result to the next. */
+typedef struct pg_decl {
+    struct pg_decl *next;
+    Oid oid;
+    int mod;
+    char text[];
+} pg_decl;
 
 /* ---- errors ------------------------------------------------------------------- */
 
@@ -182,7 +200,9 @@ static int classify(const char *state, int native, const char *msg)
 
 /* Report a failed command and free its result (res may be NULL when
  * libpq could not even send it). */
-static int report_res(pg_conn *c, PGresult *res)
+/* The failure res (NULL: the connection's), reported with code (0: by
+ * its SQLSTATE) and `note` after the server's words.  Clears res. */
+static int report_note(pg_conn *c, PGresult *res, int code, const char *note)
 {
     const char *msg = res ? PQresultErrorMessage(res) : NULL;
     if (!msg || !*msg)
@@ -216,21 +236,23 @@ static int report_res(pg_conn *c, PGresult *res)
         const char *hint =
             pooler ? "; a connection pooler in transaction mode (pgbouncer) hands one server "
                      "connection to many clients: add prepared_statements=false to the URL"
-                   : "";
+                   : note;
         if (c->timed_out && state && !strcmp(state, "57014"))
             rc = strata_driver_error(c->base.db, 0, state, 0,
                                      "canceling statement due to statement timeout (%d ms)",
                                      c->timeout_ms);
         else if (primary && detail)
-            rc = strata_driver_error(c->base.db, 0, state, 0, "%s (%s)%s", primary, detail,
-                                     hint);
+            rc =
+                strata_driver_error(c->base.db, code, state, 0, "%s (%s)%s", primary, detail, hint);
         else
-            rc = strata_driver_error(c->base.db, 0, state, 0, "%s%s", primary ? primary : msg,
+            rc = strata_driver_error(c->base.db, code, state, 0, "%s%s", primary ? primary : msg,
                                      hint);
     }
     PQclear(res);
     return rc;
 }
+
+static int report_res(pg_conn *c, PGresult *res) { return report_note(c, res, 0, ""); }
 
 /* ---- open / close / exec ------------------------------------------------------------ */
 
@@ -760,6 +782,7 @@ static int pg_prepare(strata_backend_stmt **out, strata_conn *conn, const char *
         st->name[0] = '\0';
     else
         snprintf(st->name, sizeof st->name, "%s_%u", c->name_prefix, ++c->next_id);
+    snprintf(st->twin, sizeof st->twin, "%sb", st->name); /* no other name ends so */
     if (!(st->sql = strdup(sql))) {
         free(st->text);
         free(st);
@@ -958,20 +981,17 @@ static int report_exec(pg_conn *c, pg_stmt *st, PGresult *res)
     if (PQtransactionStatus(c->h) != PQTRANS_IDLE && param_refused(c, st, res))
         st->suspect = true;
     /* Sent with its types, the execution was analysed for itself: a type
-     * it cannot use is the blob's (the only typed parameter). */
-    if (st->typed && res && PQstatus(c->h) != CONNECTION_BAD && stale_types(st, res)) {
-        const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-        int rc = strata_driver_error(c->base.db, 0, PQresultErrorField(res, PG_DIAG_SQLSTATE), 0,
-                                     "%s: a blob parameter is sent as a bytea; bind one only "
-                                     "where the statement takes a bytea",
-                                     primary ? primary : "type mismatch");
-        PQclear(res);
-        return rc;
-    }
+     * it cannot use that names bytea (type names are not translated) is
+     * the blob's, a bound value of the wrong type. */
+    const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    if (st->typed && PQstatus(c->h) != CONNECTION_BAD && stale_types(st, res) && primary &&
+        strstr(primary, "bytea"))
+        return report_note(c, res, STRATA_E_DATA,
+                           ": a blob parameter is sent as a bytea; bind one only where the "
+                           "statement takes a bytea");
     if (!stale_refusal(c, st, res))
         return report_res(c, res);
     c->plan_epoch++;
-    const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
     const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
     PGTransactionStatusType tx = PQtransactionStatus(c->h);
     int rc = strata_driver_error(
@@ -1139,21 +1159,82 @@ static void format_params(pg_stmt *st, pg_params *p)
     }
 }
 
+/* Whether st's twin serves execution p: prepared with p's types since
+ * the last schema change, and not made stale since. */
+static bool twin_ready(const pg_conn *c, const pg_stmt *st, const pg_params *p)
+{
+    return st->twin_types && st->twin_ok && st->twin_epoch == c->plan_epoch &&
+           !memcmp(st->twin_types, p->types, (size_t)st->base.nparams * sizeof *p->types);
+}
+
 /* Send one execution without waiting: by name, or by text when the
- * connection keeps no named statements or a blob is bound.  The server
- * is told that a blob is a bytea: left to infer the parameter's type from
- * the SQL, it would read the bytes in that type's binary form (eight of
- * them where a bigint is expected make a number).  The named statement
- * was prepared without types, so that one serves every other binding;
- * an execution with a blob is parsed on its own. */
+ * connection keeps no named statements.  The server is told that a blob
+ * is a bytea: left to infer the parameter's type from the SQL, it would
+ * read the bytes in that type's binary form (eight of them where a
+ * bigint is expected make a number).  The named statement was prepared
+ * without types, so that one serves every other binding; an execution
+ * with a blob goes by its twin (twin_prepare) when it is ready, else by
+ * its text with the types, parsed for itself. */
 static int send_stmt(pg_conn *c, pg_stmt *st, const pg_params *p)
 {
     int n = st->base.nparams;
-    st->typed = p->typed;
+    bool twin = p->typed && !c->unnamed && twin_ready(c, st, p);
+    st->typed = p->typed && !twin;
+    if (p->typed && st->typed_runs < 2)
+        st->typed_runs++;
+    if (twin)
+        return PQsendQueryPrepared(c->h, st->twin, n, p->values, p->lengths, p->formats, 0);
     if (c->unnamed || p->typed)
         return PQsendQueryParams(c->h, st->sql, n, p->typed ? p->types : NULL, p->values,
                                  p->lengths, p->formats, 0);
     return PQsendQueryPrepared(c->h, st->name, n, p->values, p->lengths, p->formats, 0);
+}
+
+static int report_exec(pg_conn *c, pg_stmt *st, PGresult *res);
+
+/* Before execution p, which binds a blob: prepare st's twin for p's
+ * types when more than one execution will use it (one already did, or a
+ * batch begins) and it is not ready, after the command deferred to go
+ * first, in place of the twin it had.  Not in an aborted transaction,
+ * where the server refuses it (the execution goes by its text, and is
+ * refused for the transaction).  A failure is the execution's: the
+ * server refused the blob there, or the statement. */
+static int twin_prepare(pg_conn *c, pg_stmt *st, const pg_params *p, bool batch)
+{
+    int n = st->base.nparams;
+    if (!p->typed || c->unnamed || twin_ready(c, st, p) || (!batch && st->typed_runs < 1) ||
+        PQtransactionStatus(c->h) == PQTRANS_INERROR)
+        return STRATA_OK;
+    int rc = send_deferred(c);
+    if (rc != STRATA_OK)
+        return rc;
+    if (st->twin_types) {
+        char sql[80];
+        snprintf(sql, sizeof sql, "DEALLOCATE %s", st->twin);
+        PGresult *res = collect(c, PQsendQuery(c->h, sql));
+        const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+        if (!res || (!result_ok(res) && !(state && !strcmp(state, "26000"))))
+            return report_res(c, res);
+        PQclear(res);
+        free(st->twin_types);
+        st->twin_types = NULL;
+    }
+    Oid *types = malloc((size_t)n * sizeof *types);
+    if (!types)
+        return strata_driver_error(c->base.db, STRATA_E_NOMEM, "53200", 0, "out of memory");
+    memcpy(types, p->types, (size_t)n * sizeof *types);
+    unsigned epoch = c->plan_epoch;
+    PGresult *res = collect(c, PQsendPrepare(c->h, st->twin, st->sql, n, types));
+    if (!res || !result_ok(res)) {
+        free(types);
+        st->typed = true; /* analysed with the blob's type: its refusal is the blob's */
+        return report_exec(c, st, res);
+    }
+    PQclear(res);
+    st->twin_types = types;
+    st->twin_epoch = epoch;
+    st->twin_ok = true;
+    return STRATA_OK;
 }
 
 /* Before an execution of a statement a changed plan may have made stale:
@@ -1188,6 +1269,7 @@ static int replan(pg_conn *c, pg_stmt *st)
     PQclear(res);
     st->on_server = true;
     st->suspect = false;
+    st->twin_ok = false; /* whatever made this one stale made the twin so */
     st->epoch = epoch;
     return STRATA_OK;
 }
@@ -1264,6 +1346,8 @@ static int pg_step(strata_backend_stmt *bst)
         return rc;
     format_params(st, &p);
     rc = replan(c, st);
+    if (rc == STRATA_OK)
+        rc = twin_prepare(c, st, &p, false);
     if (rc == STRATA_OK && st->stream)
         rc = send_deferred(c);
     /* A streamed execution refused for a stale plan outside a
@@ -1325,7 +1409,8 @@ static int pg_step(strata_backend_stmt *bst)
 /* How many executions may be sent ahead of the one whose results are being
  * read: enough to keep the server busy, few enough that the results waiting
  * in libpq's buffer stay small. */
-#define PIPELINE_WINDOW 64 /* at most 64: execute_many keeps a bit for each */
+#define PIPELINE_WINDOW 64
+_Static_assert(PIPELINE_WINDOW <= 64, "pg_execute_many keeps a bit of 64 for each execution");
 
 /* Read execution i's results, up to the NULL that ends them, handing each
  * row to `row` while rc is still STRATA_OK.  Returns the new rc. */
@@ -1369,6 +1454,13 @@ static int pg_execute_many(strata_backend_stmt *bst, size_t n, int (*bind)(void 
         return rc0;
     pg_params p;
     int rc = params_init(&p, bst->conn->db, bst->nparams);
+    /* The first execution is bound before the pipeline: one with a blob
+     * has its twin prepared for the executions that follow. */
+    bool first_bound = rc == STRATA_OK && n > 1;
+    if (first_bound && (rc = bind(ctx, 0)) == STRATA_OK) {
+        format_params(st, &p);
+        rc = twin_prepare(c, st, &p, true);
+    }
     if (rc == STRATA_OK && !PQenterPipelineMode(c->h))
         rc = report_res(c, NULL);
     if (rc != STRATA_OK) {
@@ -1391,14 +1483,14 @@ static int pg_execute_many(strata_backend_stmt *bst, size_t n, int (*bind)(void 
     uint64_t typed = 0; /* bit i % PIPELINE_WINDOW: execution i was sent with its types */
     while (!stop || read < sent) {
         while (!stop && sent < n && sent - read < PIPELINE_WINDOW) {
-            rc = bind(ctx, sent);
+            rc = sent == 0 && first_bound ? STRATA_OK : bind(ctx, sent);
             if (rc == STRATA_OK) {
                 format_params(st, &p);
                 if (!send_stmt(c, st, &p))
                     rc = report_res(c, NULL);
             }
             uint64_t bit = 1ull << sent % PIPELINE_WINDOW;
-            typed = p.typed ? typed | bit : typed & ~bit;
+            typed = st->typed ? typed | bit : typed & ~bit;
             if (rc != STRATA_OK)
                 stop = true;
             else
@@ -1497,12 +1589,24 @@ static void pg_finalize(strata_backend_stmt *bst)
             PQclear(collect(c, PQsendQuery(c->h, sql)));
         }
     }
+    if (PQstatus(c->h) == CONNECTION_OK && st->twin_types) {
+        if (PQtransactionStatus(c->h) == PQTRANS_INERROR) {
+            orphan_add(c, st->twin);
+        } else {
+            char sql[80];
+            snprintf(sql, sizeof sql, "DEALLOCATE %s", st->twin);
+            PQclear(collect(c, PQsendQuery(c->h, sql)));
+        }
+    }
+    free(st->twin_types);
     release_orphans(c);
     PQclear(st->desc);
     free(st->sql);
-    for (int i = 0; i < st->ndecl; i++)
-        free(st->decl[i]);
-    free(st->decl);
+    while (st->decls) {
+        pg_decl *d = st->decls;
+        st->decls = d->next;
+        free(d);
+    }
     free(st->bytea);
     free(st->bytea_len);
     free(st->types);
@@ -1620,32 +1724,31 @@ static const char *pg_column_decltype(strata_backend_stmt *bst, int col)
 {
     pg_stmt *st = (pg_stmt *)bst;
     const PGresult *r = shape(st);
-    if (!r)
+    if (!r || col < 0 || col >= PQnfields(r))
         return "";
-    int n = PQnfields(r);
-    if (!st->decl) {
-        st->decl = calloc((size_t)n, sizeof *st->decl);
-        if (!st->decl)
-            return "";
-        st->ndecl = n;
-    }
-    if (!st->decl[col]) {
-        Oid oid = PQftype(r, col);
-        int mod = PQfmod(r, col);
-        char buf[96];
-        if ((oid == VARCHAROID || oid == BPCHAROID) && mod >= 4)
-            snprintf(buf, sizeof buf, "%s(%d)", type_name(oid), mod - 4);
-        else if (oid == NUMERICOID && mod >= 4)
-            snprintf(buf, sizeof buf, "numeric(%d,%d)", ((mod - 4) >> 16) & 0xffff,
-                     (mod - 4) & 0xffff);
-        else
-            snprintf(buf, sizeof buf, "%s", type_name(oid));
-        st->decl[col] = malloc(strlen(buf) + 1);
-        if (!st->decl[col])
-            return "";
-        strcpy(st->decl[col], buf);
-    }
-    return st->decl[col];
+    /* The column as this result has it: a schema change or a run with a
+     * blob (its own parse) may give another type than the last. */
+    Oid oid = PQftype(r, col);
+    int mod = PQfmod(r, col);
+    if (!((oid == VARCHAROID || oid == BPCHAROID || oid == NUMERICOID) && mod >= 4))
+        return type_name(oid);
+    for (const pg_decl *d = st->decls; d; d = d->next)
+        if (d->oid == oid && d->mod == mod)
+            return d->text;
+    char buf[96];
+    if (oid == NUMERICOID)
+        snprintf(buf, sizeof buf, "numeric(%d,%d)", ((mod - 4) >> 16) & 0xffff, (mod - 4) & 0xffff);
+    else
+        snprintf(buf, sizeof buf, "%s(%d)", type_name(oid), mod - 4);
+    pg_decl *d = malloc(sizeof *d + strlen(buf) + 1);
+    if (!d)
+        return "";
+    d->oid = oid;
+    d->mod = mod;
+    strcpy(d->text, buf);
+    d->next = st->decls;
+    st->decls = d;
+    return d->text;
 }
 
 /* The server's text form of an integer column: an optional minus and
