@@ -775,11 +775,20 @@ START_TEST(types_blob_executions_repeat)
         th_rc(db, strata_stmt_step(st), STRATA_DONE);
     }
     th_rc(db, strata_stmt_execute_many(st, 3, blob_rows_bind, NULL, NULL), STRATA_OK);
+    /* A blob and a NULL taking turns. */
+    for (size_t i = 0; i < 6; i++) {
+        th_rc(db, strata_stmt_bind_int64(st, 1, 20 + (int64_t)i), STRATA_OK);
+        th_rc(db, i % 2 ? strata_stmt_bind_null(st, 2) : strata_stmt_bind_blob(st, 2, "x", 1),
+              STRATA_OK);
+        th_rc(db, strata_stmt_step(st), STRATA_DONE);
+    }
     strata_stmt_finalize(st);
+    ck_assert_int_eq(count_of(db, "SELECT count(*) FROM v WHERE k >= 20 AND k < 26 AND bl IS NULL"),
+                     3);
     th_rc(db, strata_stmt_prepare(&st, db, "INSERT INTO v (k, bl) VALUES (? + 100, ?)"), STRATA_OK);
     th_rc(db, strata_stmt_execute_many(st, 6, blob_batch_bind, NULL, NULL), STRATA_OK);
     strata_stmt_finalize(st);
-    ck_assert_int_eq(count_of(db, "SELECT count(*) FROM v"), 4 + 3 + 6);
+    ck_assert_int_eq(count_of(db, "SELECT count(*) FROM v"), 4 + 3 + 6 + 6);
 
     th_rc(db, strata_stmt_prepare(&st, db, "SELECT * FROM v WHERE bl = ? ORDER BY k"), STRATA_OK);
     for (int round = 0; round < 6; round++) {

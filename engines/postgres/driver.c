@@ -1159,12 +1159,24 @@ static void format_params(pg_stmt *st, pg_params *p)
     }
 }
 
-/* Whether st's twin serves execution p: prepared with p's types since
- * the last schema change, and not made stale since. */
+/* Whether st has a twin prepared since the last schema change, and not
+ * made stale since. */
+static bool twin_fresh(const pg_conn *c, const pg_stmt *st)
+{
+    return st->twin_types && st->twin_ok && st->twin_epoch == c->plan_epoch;
+}
+
+/* Whether st's twin serves execution p: a bytea where p binds a blob,
+ * inferred where p binds another value; a NULL goes in either. */
 static bool twin_ready(const pg_conn *c, const pg_stmt *st, const pg_params *p)
 {
-    return st->twin_types && st->twin_ok && st->twin_epoch == c->plan_epoch &&
-           !memcmp(st->twin_types, p->types, (size_t)st->base.nparams * sizeof *p->types);
+    if (!twin_fresh(c, st))
+        return false;
+    for (int i = 0; i < st->base.nparams; i++)
+        if (p->types[i] == BYTEAOID ? st->twin_types[i] != BYTEAOID
+                                    : p->values[i] && st->twin_types[i] != 0)
+            return false;
+    return true;
 }
 
 /* Send one execution without waiting: by name, or by text when the
@@ -1194,35 +1206,43 @@ static int report_exec(pg_conn *c, pg_stmt *st, PGresult *res);
 
 /* Before execution p, which binds a blob: prepare st's twin for p's
  * types when more than one execution will use it (one already did, or a
- * batch begins) and it is not ready, after the command deferred to go
- * first, in place of the twin it had.  Not in an aborted transaction,
- * where the server refuses it (the execution goes by its text, and is
- * refused for the transaction).  A failure is the execution's: the
- * server refused the blob there, or the statement. */
+ * batch begins) and there is none, or a stale one, after the command
+ * deferred to go first.  A fresh twin that does not fit p stays (p goes
+ * by its text): executions whose blobs move from one parameter to
+ * another do not prepare a twin each (a NULL fits either: a blob and a
+ * NULL taking turns in a parameter share one).  A stale one is replaced.
+ * Not in an aborted transaction, where the
+ * server refuses it (the execution goes by its text, and is refused for
+ * the transaction).  A failure is the execution's: the server refused
+ * the blob there, or the statement. */
 static int twin_prepare(pg_conn *c, pg_stmt *st, const pg_params *p, bool batch)
 {
     int n = st->base.nparams;
-    if (!p->typed || c->unnamed || twin_ready(c, st, p) || (!batch && st->typed_runs < 1) ||
+    if (!p->typed || c->unnamed || twin_fresh(c, st) || (!batch && st->typed_runs < 1) ||
         PQtransactionStatus(c->h) == PQTRANS_INERROR)
         return STRATA_OK;
+    Oid *types = malloc((size_t)n * sizeof *types);
+    if (!types)
+        return strata_driver_error(c->base.db, STRATA_E_NOMEM, "53200", 0, "out of memory");
+    memcpy(types, p->types, (size_t)n * sizeof *types);
     int rc = send_deferred(c);
-    if (rc != STRATA_OK)
+    if (rc != STRATA_OK) {
+        free(types);
         return rc;
+    }
     if (st->twin_types) {
         char sql[80];
         snprintf(sql, sizeof sql, "DEALLOCATE %s", st->twin);
         PGresult *res = collect(c, PQsendQuery(c->h, sql));
         const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-        if (!res || (!result_ok(res) && !(state && !strcmp(state, "26000"))))
+        if (!res || (!result_ok(res) && !(state && !strcmp(state, "26000")))) {
+            free(types);
             return report_res(c, res);
+        }
         PQclear(res);
         free(st->twin_types);
         st->twin_types = NULL;
     }
-    Oid *types = malloc((size_t)n * sizeof *types);
-    if (!types)
-        return strata_driver_error(c->base.db, STRATA_E_NOMEM, "53200", 0, "out of memory");
-    memcpy(types, p->types, (size_t)n * sizeof *types);
     unsigned epoch = c->plan_epoch;
     PGresult *res = collect(c, PQsendPrepare(c->h, st->twin, st->sql, n, types));
     if (!res || !result_ok(res)) {
