@@ -427,22 +427,24 @@ static int run_in_failed_raw_tx(strata_db *db, const char *sql)
                                "of committed");
 }
 
-/* Whether a statement of `sql` may change rows: any whose first word is
- * not one that only reads or sets (SELECT, VALUES, SHOW, SET, RESET,
- * PRAGMA, and the transaction's own words).  A function a SELECT calls
- * that writes is not seen. */
+/* Whether a statement of `sql` may change rows: any whose first word
+ * (after opening parentheses) is not one that only reads or sets (SELECT,
+ * VALUES, TABLE, FETCH, SHOW, SET, RESET, PRAGMA, and the transaction's
+ * own words).  A function a SELECT calls that writes is not seen; WITH
+ * and EXPLAIN may hold a write, and count as one. */
 bool strata__text_may_write(const strata_db *db, const char *sql)
 {
-    static const char *const reads[] = {"select", "values", "show", "set", "reset",
-                                        "pragma", "begin", "commit", "end", "rollback",
-                                        "savepoint", "release", NULL};
+    static const char *const reads[] = {"select", "values",   "table",     "fetch",   "show",
+                                        "set",    "reset",    "pragma",    "begin",   "commit",
+                                        "end",    "rollback", "savepoint", "release", NULL};
     bool at_start = true;
     for (const char *p = sql; *p;) {
         strata__token t;
         strata__sql_token_at(sql, p, db->driver->lexer_flags, &t);
         if (t.kind == STRATA__TOK_OTHER && *p == ';') {
             at_start = true;
-        } else if (at_start && t.kind != STRATA__TOK_SPACE && t.kind != STRATA__TOK_COMMENT) {
+        } else if (at_start && t.kind != STRATA__TOK_SPACE && t.kind != STRATA__TOK_COMMENT &&
+                   !(t.kind == STRATA__TOK_OTHER && *p == '(')) {
             bool read = false;
             for (int i = 0; reads[i] && !read; i++)
                 read = t.kind == STRATA__TOK_WORD && strlen(reads[i]) == t.len &&

@@ -749,8 +749,9 @@ static int validate(url_check *c)
     }
     if (names_a_file(u->driver)) {
         size_t alen = r->hosts.off + r->hosts.len - r->auth;
-        /* A host of ":memory:" is shown as a hidden port: say what was meant. */
-        if (alen == 8 && !strncmp(r->text + r->auth, ":memory:", 8))
+        /* sqlite://:memory: and nothing after: its host is shown as a
+         * hidden port, so say what was meant. */
+        if (alen == 8 && r->auth + 8 == r->n && !strncmp(r->text + r->auth, ":memory:", 8))
             return url_fail(c, "a database in memory is %s:// or %s:///:memory:", u->driver->name,
                             u->driver->name);
         if (alen > 0)
