@@ -241,6 +241,7 @@ struct strata_stmt {
     bool cached; /* belongs to the cache (returns there on finalize) */
     bool stream; /* executions deliver rows one at a time */
     bool may_write; /* its first word is not one that only reads (strata__text_may_write) */
+    struct strata__kept *kept; /* column names and types given out, kept until destroyed */
     bool in_use;
     strata_stmt *hnext; /* hash chain */
     strata_stmt *lru_prev, *lru_next;

@@ -109,10 +109,43 @@ static void free_scratch(strata_stmt *st)
     }
 }
 
+/* A text the program was given about a column (its name, its declared
+ * type), kept with the statement: the API lends it until finalize, and
+ * the engine's own goes sooner, with the result (PostgreSQL) or when the
+ * engine prepares the statement again (SQLite, after a schema change or
+ * for a bound LIKE pattern). */
+typedef struct strata__kept {
+    struct strata__kept *next;
+    char text[];
+} strata__kept;
+
+/* st's copy of text, made once; text itself without memory. */
+static const char *kept_text(const strata_stmt *cst, const char *text)
+{
+    strata_stmt *st = (strata_stmt *)cst; /* the kept texts are not the caller's state */
+    if (!text)
+        return NULL;
+    for (const strata__kept *k = st->kept; k; k = k->next)
+        if (!strcmp(k->text, text))
+            return k->text;
+    strata__kept *k = malloc(sizeof *k + strlen(text) + 1);
+    if (!k)
+        return text;
+    strcpy(k->text, text);
+    k->next = st->kept;
+    st->kept = k;
+    return k->text;
+}
+
 static void stmt_destroy(strata_stmt *st)
 {
     if (st->db)
         st->db->stmt_gen++; /* hints naming it are stale */
+    while (st->kept) {
+        strata__kept *k = st->kept;
+        st->kept = k->next;
+        free(k);
+    }
     strata__drv_finalize(st->bst);
     for (int i = 0; i < st->nparams; i++)
         free(st->owned[i]);
@@ -664,7 +697,7 @@ const char *strata_stmt_column_name(const strata_stmt *st, int col)
     STRATA__CONFINE(st ? st->db : NULL, NULL);
     if (col < 0 || col >= described_count(st))
         return NULL;
-    return strata__drv_column_name(st->bst, col);
+    return kept_text(st, strata__drv_column_name(st->bst, col));
 }
 
 const char *strata_stmt_column_decltype(const strata_stmt *st, int col)
@@ -672,7 +705,7 @@ const char *strata_stmt_column_decltype(const strata_stmt *st, int col)
     STRATA__CONFINE(st ? st->db : NULL, NULL);
     if (col < 0 || col >= described_count(st))
         return NULL;
-    return strata__drv_column_decltype(st->bst, col);
+    return kept_text(st, strata__drv_column_decltype(st->bst, col));
 }
 
 /* Fetch the current row's value of `col`, checking state and range. */

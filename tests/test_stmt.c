@@ -186,6 +186,17 @@ START_TEST(stmt_columns)
                   strata_stmt_column_decltype(st, 2));
     th_rc(db, strata_stmt_step(st), STRATA_DONE);
     ck_assert_int_eq(strata_stmt_column_count(st), 3);
+    /* Taken during one execution, kept through the next ones (until
+     * finalize), as the result they were read from is not. */
+    th_exec(db, "INSERT INTO t VALUES (1, 'ann', NULL)");
+    th_rc(db, strata_stmt_step(st), STRATA_ROW);
+    const char *who = strata_stmt_column_name(st, 1), *type = strata_stmt_column_decltype(st, 1);
+    for (int run = 0; run < 2; run++) {
+        th_rc(db, strata_stmt_reset(st), STRATA_OK);
+        th_rc(db, strata_stmt_step(st), STRATA_ROW);
+    }
+    ck_assert_str_eq(who, "who");
+    ck_assert_msg(strstr(type, "(64)") != NULL, "%s", type);
     strata_stmt_finalize(st);
     th_rc(db, strata_stmt_prepare(&st, db, "DELETE FROM t"), STRATA_OK);
     ck_assert_int_eq(strata_stmt_column_count(st), 0);
@@ -202,8 +213,15 @@ START_TEST(stmt_columns_after_the_table_changed)
     strata_db *db = th_open();
     th_exec(db, "CREATE TABLE t (id INTEGER, at VARCHAR(32))");
     th_exec(db, "INSERT INTO t VALUES (1, '2024-01-02 03:04:05')");
-    strata_stmt *st;
+    strata_stmt *st, *held;
     const char *text;
+    /* A name and a type taken before the change, kept through the
+     * engine's new preparation of the statement. */
+    th_rc(db, strata_stmt_prepare(&held, db, "SELECT * FROM t WHERE id > 0"), STRATA_OK);
+    th_rc(db, strata_stmt_step(held), STRATA_ROW);
+    const char *held_name = strata_stmt_column_name(held, 1);
+    const char *held_type = strata_stmt_column_decltype(held, 1);
+    th_rc(db, strata_stmt_reset(held), STRATA_OK); /* SQLite: no read under the DROP */
     for (int round = 0; round < 2; round++) {
         th_rc(db, strata_stmt_prepare(&st, db, "SELECT * FROM t"), STRATA_OK);
         th_rc(db, strata_stmt_step(st), STRATA_ROW);
@@ -246,6 +264,11 @@ START_TEST(stmt_columns_after_the_table_changed)
     ck_assert_msg(strcasecmp(strata_stmt_column_decltype(st, 13), "text") == 0, "%s",
                   strata_stmt_column_decltype(st, 13));
     strata_stmt_finalize(st);
+    th_rc(db, strata_stmt_step(held), STRATA_ROW);
+    ck_assert_int_eq(strata_stmt_column_count(held), 14);
+    ck_assert_str_eq(held_name, "at");
+    ck_assert_msg(strstr(held_type, "32") != NULL, "%s", held_type);
+    strata_stmt_finalize(held);
     strata_db_close(db);
 }
 END_TEST

@@ -126,19 +126,8 @@ typedef struct pg_stmt {
     Oid *types; /* per column: its type in the result being read (row_shape) */
     bool unescaped; /* some bytea of the current row is unescaped */
     int ncols_alloc;
-    struct pg_decl *decls; /* declared types' texts made for its columns */
+    char decl[96]; /* the last declared type with a modifier it gave (numeric(10,2)) */
 } pg_stmt;
-
-/* A declared type's text with its modifier (character varying(64),
- * numeric(10,2)), made when a column of that type is asked for and kept
- * until finalize, as the API promises: one per type and modifier, as the
- * columns' types may change from one result to the next. */
-typedef struct pg_decl {
-    struct pg_decl *next;
-    Oid oid;
-    int mod;
-    char text[];
-} pg_decl;
 
 /* ---- errors ------------------------------------------------------------------- */
 
@@ -1622,11 +1611,6 @@ static void pg_finalize(strata_backend_stmt *bst)
     release_orphans(c);
     PQclear(st->desc);
     free(st->sql);
-    while (st->decls) {
-        pg_decl *d = st->decls;
-        st->decls = d->next;
-        free(d);
-    }
     free(st->bytea);
     free(st->bytea_len);
     free(st->types);
@@ -1711,7 +1695,7 @@ static int pg_column_count(strata_backend_stmt *bst)
 static const char *pg_column_name(strata_backend_stmt *bst, int col)
 {
     const PGresult *r = shape((pg_stmt *)bst);
-    return r ? PQfname(r, col) : NULL;
+    return r && col >= 0 && col < PQnfields(r) ? PQfname(r, col) : NULL;
 }
 
 static const char *type_name(Oid oid)
@@ -1752,23 +1736,12 @@ static const char *pg_column_decltype(strata_backend_stmt *bst, int col)
     int mod = PQfmod(r, col);
     if (!((oid == VARCHAROID || oid == BPCHAROID || oid == NUMERICOID) && mod >= 4))
         return type_name(oid);
-    for (const pg_decl *d = st->decls; d; d = d->next)
-        if (d->oid == oid && d->mod == mod)
-            return d->text;
-    char buf[96];
     if (oid == NUMERICOID)
-        snprintf(buf, sizeof buf, "numeric(%d,%d)", ((mod - 4) >> 16) & 0xffff, (mod - 4) & 0xffff);
+        snprintf(st->decl, sizeof st->decl, "numeric(%d,%d)", ((mod - 4) >> 16) & 0xffff,
+                 (mod - 4) & 0xffff);
     else
-        snprintf(buf, sizeof buf, "%s(%d)", type_name(oid), mod - 4);
-    pg_decl *d = malloc(sizeof *d + strlen(buf) + 1);
-    if (!d)
-        return "";
-    d->oid = oid;
-    d->mod = mod;
-    strcpy(d->text, buf);
-    d->next = st->decls;
-    st->decls = d;
-    return d->text;
+        snprintf(st->decl, sizeof st->decl, "%s(%d)", type_name(oid), mod - 4);
+    return st->decl;
 }
 
 /* The server's text form of an integer column: an optional minus and

@@ -142,6 +142,8 @@ struct strata_driver {
      * be cheap and cannot fail (the row is in hand), and again where a
      * getter reads a column. */
     int (*column_count)(strata_backend_stmt *st);
+    /* A column's name and declared type, valid until the next call on the
+     * statement: the core keeps a copy for the program. */
     const char *(*column_name)(strata_backend_stmt *st, int col);
     const char *(*column_decltype)(strata_backend_stmt *st, int col);
     /* The current row's value of `col`, decoded into the portable types.
