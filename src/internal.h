@@ -242,6 +242,8 @@ struct strata_stmt {
     bool stream; /* executions deliver rows one at a time */
     bool may_write; /* its first word is not one that only reads (strata__text_may_write) */
     struct strata__kept *kept; /* column names and types given out, kept until destroyed */
+    const char **kept_at;      /* [2 * col + (0 name, 1 type)]: the last given */
+    int nkept_at;
     bool in_use;
     strata_stmt *hnext; /* hash chain */
     strata_stmt *lru_prev, *lru_next;

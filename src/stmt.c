@@ -119,22 +119,39 @@ typedef struct strata__kept {
     char text[];
 } strata__kept;
 
-/* st's copy of text, made once; text itself without memory. */
-static const char *kept_text(const strata_stmt *cst, const char *text)
+/* st's copy of text, made once, for slot `at` (2 * col + 0 for a name,
+ * 1 for a type), whose last text is compared first; text itself without
+ * memory. */
+static const char *kept_text(const strata_stmt *cst, int at, const char *text)
 {
     strata_stmt *st = (strata_stmt *)cst; /* the kept texts are not the caller's state */
     if (!text)
         return NULL;
-    for (const strata__kept *k = st->kept; k; k = k->next)
-        if (!strcmp(k->text, text))
-            return k->text;
-    strata__kept *k = malloc(sizeof *k + strlen(text) + 1);
-    if (!k)
-        return text;
-    strcpy(k->text, text);
-    k->next = st->kept;
-    st->kept = k;
-    return k->text;
+    if (at < st->nkept_at && st->kept_at[at] && !strcmp(st->kept_at[at], text))
+        return st->kept_at[at];
+    if (at >= st->nkept_at) {
+        int n = at + 1 > 2 * st->nkept_at ? at + 1 : 2 * st->nkept_at;
+        const char **more = realloc(st->kept_at, (size_t)n * sizeof *more);
+        if (!more)
+            return text;
+        for (int i = st->nkept_at; i < n; i++)
+            more[i] = NULL;
+        st->kept_at = more;
+        st->nkept_at = n;
+    }
+    const strata__kept *k = st->kept;
+    while (k && strcmp(k->text, text))
+        k = k->next;
+    if (!k) {
+        strata__kept *made = malloc(sizeof *made + strlen(text) + 1);
+        if (!made)
+            return text;
+        strcpy(made->text, text);
+        made->next = st->kept;
+        st->kept = made;
+        k = made;
+    }
+    return st->kept_at[at] = k->text;
 }
 
 static void stmt_destroy(strata_stmt *st)
@@ -146,6 +163,7 @@ static void stmt_destroy(strata_stmt *st)
         st->kept = k->next;
         free(k);
     }
+    free(st->kept_at);
     strata__drv_finalize(st->bst);
     for (int i = 0; i < st->nparams; i++)
         free(st->owned[i]);
@@ -697,7 +715,7 @@ const char *strata_stmt_column_name(const strata_stmt *st, int col)
     STRATA__CONFINE(st ? st->db : NULL, NULL);
     if (col < 0 || col >= described_count(st))
         return NULL;
-    return kept_text(st, strata__drv_column_name(st->bst, col));
+    return kept_text(st, 2 * col, strata__drv_column_name(st->bst, col));
 }
 
 const char *strata_stmt_column_decltype(const strata_stmt *st, int col)
@@ -705,7 +723,7 @@ const char *strata_stmt_column_decltype(const strata_stmt *st, int col)
     STRATA__CONFINE(st ? st->db : NULL, NULL);
     if (col < 0 || col >= described_count(st))
         return NULL;
-    return kept_text(st, strata__drv_column_decltype(st->bst, col));
+    return kept_text(st, 2 * col + 1, strata__drv_column_decltype(st->bst, col));
 }
 
 /* Fetch the current row's value of `col`, checking state and range. */
