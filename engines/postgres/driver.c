@@ -1581,6 +1581,21 @@ static int row_shape(pg_stmt *st, const PGresult *r)
     return STRATA_OK;
 }
 
+/* Deallocate statement `name` at finalize, or once an aborted
+ * transaction is over (the server refuses it there). */
+static void let_go(pg_conn *c, const char *name)
+{
+    if (PQstatus(c->h) != CONNECTION_OK)
+        return;
+    if (PQtransactionStatus(c->h) == PQTRANS_INERROR) {
+        orphan_add(c, name);
+    } else {
+        char sql[80];
+        snprintf(sql, sizeof sql, "DEALLOCATE %s", name);
+        PQclear(collect(c, PQsendQuery(c->h, sql)));
+    }
+}
+
 static void pg_finalize(strata_backend_stmt *bst)
 {
     pg_stmt *st = (pg_stmt *)bst;
@@ -1589,24 +1604,10 @@ static void pg_finalize(strata_backend_stmt *bst)
     /* Not one the server no longer has: that DEALLOCATE would fail, and
      * abort a transaction under way.  In an aborted transaction the
      * server refuses it: it waits for the transaction's end. */
-    if (PQstatus(c->h) == CONNECTION_OK && !c->unnamed && st->on_server) {
-        if (PQtransactionStatus(c->h) == PQTRANS_INERROR) {
-            orphan_add(c, st->name);
-        } else {
-            char sql[80];
-            snprintf(sql, sizeof sql, "DEALLOCATE %s", st->name);
-            PQclear(collect(c, PQsendQuery(c->h, sql)));
-        }
-    }
-    if (PQstatus(c->h) == CONNECTION_OK && st->twin_types) {
-        if (PQtransactionStatus(c->h) == PQTRANS_INERROR) {
-            orphan_add(c, st->twin);
-        } else {
-            char sql[80];
-            snprintf(sql, sizeof sql, "DEALLOCATE %s", st->twin);
-            PQclear(collect(c, PQsendQuery(c->h, sql)));
-        }
-    }
+    if (!c->unnamed && st->on_server)
+        let_go(c, st->name);
+    if (st->twin_types)
+        let_go(c, st->twin);
     free(st->twin_types);
     release_orphans(c);
     PQclear(st->desc);
