@@ -195,7 +195,9 @@ STRATA_API int strata_db_native_code(const strata_db *db);
 
 typedef enum strata_counter {
     STRATA_COUNTER_STATEMENTS = 0, /* statements executed (step to first result) */
-    STRATA_COUNTER_PREPARES = 1,   /* statements parsed/prepared by the engine */
+    STRATA_COUNTER_PREPARES = 1,   /* statements strata prepared, its cache not holding them;
+                                      the engine preparing one again (after a schema change, or
+                                      a blob's typed twin on PostgreSQL) is not counted */
     STRATA_COUNTER_CACHE_HITS = 2, /* prepares answered from the statement cache */
     STRATA_COUNTER_PIPELINED = 3   /* executions sent in a pipeline (PostgreSQL) */
 } strata_counter;
