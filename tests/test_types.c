@@ -826,6 +826,76 @@ START_TEST(types_blob_executions_repeat)
 }
 END_TEST
 
+/* Column 0 of st's row after one run of the bound values: its type and,
+ * for a text or blob, its bytes. */
+static void run_column0(strata_db *db, strata_stmt *st, strata_type type, const char *bytes)
+{
+    th_rc(db, strata_stmt_step(st), STRATA_ROW);
+    ck_assert_int_eq(strata_stmt_column_type(st, 0), type);
+    const void *p = NULL;
+    size_t len = 0;
+    if (type == STRATA_TYPE_TEXT) {
+        const char *t = NULL;
+        th_rc(db, strata_stmt_column_text(st, 0, &t, &len), STRATA_OK);
+        p = t;
+    } else {
+        th_rc(db, strata_stmt_column_blob(st, 0, &p, &len), STRATA_OK);
+    }
+    ck_assert_uint_eq(len, strlen(bytes));
+    ck_assert(memcmp(p, bytes, len) == 0);
+    th_rc(db, strata_stmt_step(st), STRATA_DONE);
+    th_rc(db, strata_stmt_reset(st), STRATA_OK);
+}
+
+/* The same bindings give the same result whatever ran before: on
+ * PostgreSQL a NULL where an earlier execution bound a blob leaves the
+ * server to infer that parameter, and the literal and text beside it, as
+ * in a statement of its own. */
+START_TEST(types_blob_twin_fits_exactly)
+{
+    strata_db *db = th_open();
+    strata_stmt *st;
+    th_rc(db, strata_stmt_prepare(&st, db, "SELECT coalesce(?, '\\x41'), ?"), STRATA_OK);
+    for (int run = 0; run < 5; run++) {
+        bool null = run == 0 || run == 3;
+        th_rc(db, null ? strata_stmt_bind_null(st, 1) : strata_stmt_bind_blob(st, 1, "zz", 2),
+              STRATA_OK);
+        th_rc(db, strata_stmt_bind_blob(st, 2, "id", 2), STRATA_OK);
+        run_column0(db, st, null ? STRATA_TYPE_TEXT : STRATA_TYPE_BLOB, null ? "\\x41" : "zz");
+    }
+    strata_stmt_finalize(st);
+
+    th_rc(db, strata_stmt_prepare(&st, db, "SELECT coalesce(?, ?), ?"), STRATA_OK);
+    for (int run = 0; run < 4; run++) {
+        bool text = run >= 2;
+        th_rc(db, text ? strata_stmt_bind_null(st, 1) : strata_stmt_bind_blob(st, 1, "zz", 2),
+              STRATA_OK);
+        th_rc(db, text ? strata_stmt_bind_text(st, 2, "\\x41", -1) : strata_stmt_bind_null(st, 2),
+              STRATA_OK);
+        th_rc(db, strata_stmt_bind_blob(st, 3, "id", 2), STRATA_OK);
+        run_column0(db, st, text ? STRATA_TYPE_TEXT : STRATA_TYPE_BLOB, text ? "\\x41" : "zz");
+    }
+    strata_stmt_finalize(st);
+
+    /* Blobs that move to other parameters for good: the typed statement
+     * follows them on the second such execution. */
+    th_rc(db, strata_stmt_prepare(&st, db, "SELECT ?, ? -- moving blobs"), STRATA_OK);
+    for (int run = 0; run < 5; run++) {
+        th_rc(db, strata_stmt_bind_blob(st, 1, "zz", 2), STRATA_OK);
+        th_rc(db, run < 2 ? strata_stmt_bind_null(st, 2) : strata_stmt_bind_blob(st, 2, "id", 2),
+              STRATA_OK);
+        run_column0(db, st, STRATA_TYPE_BLOB, "zz");
+    }
+    if (th_engine_now() == TH_POSTGRES)
+        ck_assert_int_eq(count_of(db, "SELECT count(*) FROM pg_prepared_statements "
+                                      "WHERE statement LIKE '%moving blobs' "
+                                      "AND parameter_types = '{bytea,bytea}'"),
+                         1);
+    strata_stmt_finalize(st);
+    strata_db_close(db);
+}
+END_TEST
+
 static void add(TCase *tc, th_engine e)
 {
     (void)e;
@@ -841,6 +911,7 @@ static void add(TCase *tc, th_engine e)
     tcase_add_test(tc, types_numeric_text_alike);
     tcase_add_test(tc, types_blob_never_read_as_another_type);
     tcase_add_test(tc, types_blob_executions_repeat);
+    tcase_add_test(tc, types_blob_twin_fits_exactly);
 }
 
 static Suite *build(void) { return th_suite("types", add); }

@@ -114,6 +114,8 @@ typedef struct pg_stmt {
     Oid *twin_types;     /* the types it was prepared with; NULL: not on the server */
     unsigned twin_epoch; /* the connection's plan_epoch when it was prepared */
     bool twin_ok;        /* not made stale since (false when the statement was prepared again) */
+    bool twin_missed;    /* the last execution with a blob did not fit it (twin_prepare) */
+    uint64_t miss_types; /* that execution's types, hashed */
     unsigned typed_runs; /* executions with a blob, up to 2 (send_stmt) */
     bool busy;     /* a streamed execution has results still to read */
     PGresult *res; /* result of the current execution */
@@ -1155,17 +1157,24 @@ static bool twin_fresh(const pg_conn *c, const pg_stmt *st)
     return st->twin_types && st->twin_ok && st->twin_epoch == c->plan_epoch;
 }
 
-/* Whether st's twin serves execution p: a bytea where p binds a blob,
- * inferred where p binds another value; a NULL goes in either. */
+/* Whether st's twin serves execution p: prepared with p's types, a
+ * bytea where p binds a blob and inferred elsewhere.  Exactly those: a
+ * NULL where the twin has a bytea would change what the server infers
+ * for the other parameters and literals (`coalesce(?, '\x41')` would
+ * read the literal as a bytea), so that execution goes by its text. */
 static bool twin_ready(const pg_conn *c, const pg_stmt *st, const pg_params *p)
 {
-    if (!twin_fresh(c, st))
-        return false;
+    return twin_fresh(c, st) &&
+           !memcmp(st->twin_types, p->types, (size_t)st->base.nparams * sizeof *p->types);
+}
+
+/* Execution p's types, hashed, to tell one that misses the twin again. */
+static uint64_t types_hash(const pg_stmt *st, const pg_params *p)
+{
+    uint64_t h = 0xcbf29ce484222325u;
     for (int i = 0; i < st->base.nparams; i++)
-        if (p->types[i] == BYTEAOID ? st->twin_types[i] != BYTEAOID
-                                    : p->values[i] && st->twin_types[i] != 0)
-            return false;
-    return true;
+        h = (h ^ p->types[i]) * 0x100000001b3u;
+    return h;
 }
 
 /* Send one execution without waiting: by name, or by text when the
@@ -1196,19 +1205,28 @@ static int report_exec(pg_conn *c, pg_stmt *st, PGresult *res);
 /* Before execution p, which binds a blob: prepare st's twin for p's
  * types when more than one execution will use it (one already did, or a
  * batch begins) and there is none, or a stale one, after the command
- * deferred to go first.  A fresh twin that does not fit p stays (p goes
- * by its text): executions whose blobs move from one parameter to
- * another do not prepare a twin each (a NULL fits either: a blob and a
- * NULL taking turns in a parameter share one).  A stale one is replaced.
- * Not in an aborted transaction, where the
- * server refuses it (the execution goes by its text, and is refused for
- * the transaction).  A failure is the execution's: the server refused
- * the blob there, or the statement. */
+ * deferred to go first.  A fresh twin that does not fit p is replaced
+ * when a batch begins, or when the execution before p missed it with
+ * p's types too; otherwise it stays and p goes by its text, so that
+ * executions whose types take turns do not prepare a twin each.  Not in
+ * an aborted transaction, where the server refuses it (the execution
+ * goes by its text, and is refused for the transaction).  A failure is
+ * the execution's: the server refused the blob there, or the
+ * statement. */
 static int twin_prepare(pg_conn *c, pg_stmt *st, const pg_params *p, bool batch)
 {
     int n = st->base.nparams;
-    if (!p->typed || c->unnamed || twin_fresh(c, st) || (!batch && st->typed_runs < 1) ||
-        PQtransactionStatus(c->h) == PQTRANS_INERROR)
+    if (!p->typed || c->unnamed || (!batch && st->typed_runs < 1))
+        return STRATA_OK;
+    if (twin_fresh(c, st)) {
+        bool fits = twin_ready(c, st, p),
+             again = st->twin_missed && st->miss_types == types_hash(st, p);
+        st->twin_missed = !fits;
+        st->miss_types = fits ? 0 : types_hash(st, p);
+        if (fits || (!batch && !again))
+            return STRATA_OK;
+    }
+    if (PQtransactionStatus(c->h) == PQTRANS_INERROR)
         return STRATA_OK;
     Oid *types = malloc((size_t)n * sizeof *types);
     if (!types)
@@ -1243,6 +1261,7 @@ static int twin_prepare(pg_conn *c, pg_stmt *st, const pg_params *p, bool batch)
     st->twin_types = types;
     st->twin_epoch = epoch;
     st->twin_ok = true;
+    st->twin_missed = false;
     return STRATA_OK;
 }
 
