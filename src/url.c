@@ -749,9 +749,9 @@ static int validate(url_check *c)
     }
     if (names_a_file(u->driver)) {
         size_t alen = r->hosts.off + r->hosts.len - r->auth;
-        /* sqlite://:memory: and nothing after: its host is shown as a
-         * hidden port, so say what was meant. */
-        if (alen == 8 && r->auth + 8 == r->n && !strncmp(r->text + r->auth, ":memory:", 8))
+        /* sqlite://:memory: with no path after it (a query may follow):
+         * its host is shown as a hidden port, so say what was meant. */
+        if (alen == 8 && r->path.len <= 1 && !strncmp(r->text + r->auth, ":memory:", 8))
             return url_fail(c, "a database in memory is %s:// or %s:///:memory:", u->driver->name,
                             u->driver->name);
         if (alen > 0)

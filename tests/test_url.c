@@ -112,6 +112,8 @@ static const struct {
     {"postgresql+asyncpg://h/db", "driver \"asyncpg\" is not available for postgresql"},
     {"sqlite://host/x.db", "sqlite URLs have no host or user (\"host\")"},
     {"sqlite://:memory:", "a database in memory is sqlite:// or sqlite:///:memory:"},
+    {"sqlite://:memory:/", "a database in memory is sqlite:// or sqlite:///:memory:"},
+    {"sqlite://:memory:?mode=ro", "a database in memory is sqlite:// or sqlite:///:memory:"},
     {"sqlite://:memory:/x.db", "sqlite URLs have no host or user"},
     {"sqlite://app:s3cret@localhost/app.db",
      "sqlite URLs have no host or user (\"app:***@localhost\")"},
