@@ -464,6 +464,18 @@ int strata__relation_check_targets(strata_object *o)
     return STRATA_OK;
 }
 
+/* Refuses target t of relationship r, an object of another session: it
+ * would be written by this session's flush as a row the other one owns,
+ * and freed with that session while this one still points at it. */
+static __attribute__((noinline)) int other_session(strata_object *o, const strata_relation *r,
+                                                   strata_object *t)
+{
+    return strata__session_error(o->priv->s, STRATA_E_MISUSE,
+                                 "%s.%s: that %s belongs to another session; get it in this "
+                                 "one (strata_get) to relate them",
+                                 o->model->name, r->name, t->model->name);
+}
+
 int strata_set_related(void *obj, const char *rel, void *target)
 {
     STRATA__CONFINE(strata__object_db(obj), STRATA_E_MISUSE);
@@ -476,6 +488,8 @@ int strata_set_related(void *obj, const char *rel, void *target)
         return strata__session_error(o->priv->s, STRATA_E_MISUSE,
                                      "%s.%s is not a many-to-one relationship to that object",
                                      o->model->name, r->name);
+    if (t && t->priv->s != o->priv->s)
+        return other_session(o, r, t);
     if (t && t->priv->state == OBJ_DETACHED)
         return strata__session_error(o->priv->s, STRATA_E_MISUSE,
                                      "%s.%s: that %s was deleted", o->model->name, r->name,
@@ -584,6 +598,8 @@ static int change_collection(void *obj, const char *rel, void *target, bool add)
     if ((r->kind != STRATA_ONE_TO_MANY && r->kind != STRATA_MANY_TO_MANY) || t->model != r->target)
         return strata__session_error(s, STRATA_E_MISUSE, "%s.%s is not a collection of %s objects",
                                      o->model->name, r->name, t->model->name);
+    if (t->priv->s != s)
+        return other_session(o, r, t);
     strata__relcache *c = strata__rel(o, ri);
     if (!c)
         return STRATA_E_NOMEM;

@@ -1278,6 +1278,53 @@ START_TEST(orm_eager_loading_is_batched)
 }
 END_TEST
 
+/* An object of another session is refused as a relationship's target:
+ * this session would write rows naming it, and keep pointing at it once
+ * the other session freed it. */
+START_TEST(orm_relationship_refuses_other_session)
+{
+    fixture f;
+    setup_db(&f);
+    User *john = new_user(&f, "john", "john@example.com");
+    OK(&f, strata_session_commit(f.s));
+    strata_session *other;
+    OK(&f, strata_session_new(&other, f.db));
+    User *susan, *david;
+    OK(&f, strata_new(other, &user_model, &susan));
+    OK(&f, strata_set_text(&susan->username, "susan"));
+    OK(&f, strata_set_text(&susan->email, "susan@example.com"));
+    OK(&f, strata_add(susan));
+    OK(&f, strata_session_commit(other));
+    OK(&f, strata_new(other, &user_model, &david)); /* transient there */
+
+    for (int k = 0; k < 2; k++) {
+        User *t = k ? david : susan;
+        ck_assert_int_eq(strata_collection_add(john, "following", t), STRATA_E_MISUSE);
+        ck_assert_msg(strstr(strata_session_errmsg(f.s), "User.following: that User belongs to "
+                                                         "another session") != NULL,
+                      "%s", strata_session_errmsg(f.s));
+        ck_assert_int_eq(strata_collection_remove(john, "following", t), STRATA_E_MISUSE);
+        Post *p;
+        OK(&f, strata_new(f.s, &post_model, &p));
+        ck_assert_int_eq(strata_set_related(p, "author", t), STRATA_E_MISUSE);
+        ck_assert_msg(strstr(strata_session_errmsg(f.s), "Post.author: that User belongs to "
+                                                         "another session") != NULL,
+                      "%s", strata_session_errmsg(f.s));
+    }
+    /* Nothing was linked or added: david stays the other session's, not
+     * pending in it, and this session writes nothing. */
+    OK(&f, strata_session_commit(f.s));
+    OK(&f, strata_session_commit(other));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM followers"), 0);
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM \"user\""), 2);
+    strata_session_free(other);
+    const strata_list *following;
+    OK(&f, strata_related_list(john, "following", &following));
+    ck_assert_uint_eq(following->count, 0);
+    teardown(&f);
+}
+END_TEST
+
 START_TEST(orm_followers_many_to_many)
 {
     fixture f;
@@ -6419,6 +6466,7 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_paginate);
     tcase_add_test(tc, orm_eager_loading_is_batched);
     tcase_add_test(tc, orm_followers_many_to_many);
+    tcase_add_test(tc, orm_relationship_refuses_other_session);
     tcase_add_test(tc, orm_back_populates_and_identity);
     tcase_add_test(tc, orm_cascade_delete_and_one_to_one);
     tcase_add_test(tc, orm_collection_of_a_new_parent);
