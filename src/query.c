@@ -317,6 +317,29 @@ static bool cut_self(strata_cond *c, const strata_query *q)
     return cut_self(c->a, q) || cut_self(c->b, q);
 }
 
+/* The first raw condition in c (not in its subqueries, checked when
+ * they took their conditions) whose `?` placeholders, counted as the
+ * statement's will be, are not as many as its values; NULL when none.
+ * *holes: that count, or -1 without memory. */
+static const strata_cond *raw_miscounted(const strata_query *q, const strata_cond *c, int *holes)
+{
+    if (!c)
+        return NULL;
+    if (c->kind == C_RAW) {
+        strata__sql_rewrite rw;
+        if (strata__sql_rewrite_placeholders(&rw, c->sql, STRATA_PLACEHOLDER_QMARK,
+                                             q->s->db->driver->lexer_flags) != STRATA_OK) {
+            *holes = -1;
+            return c;
+        }
+        free(rw.sql);
+        *holes = rw.nparams;
+        return (size_t)rw.nparams == c->n ? NULL : c;
+    }
+    const strata_cond *bad = raw_miscounted(q, c->a, holes);
+    return bad ? bad : raw_miscounted(q, c->b, holes);
+}
+
 /* Append condition c to q's list `*v` (filter or having); takes c. */
 static int push_cond(strata_query *q, strata_cond ***v, int *n, strata_cond *c)
 {
@@ -332,6 +355,19 @@ static int push_cond(strata_query *q, strata_cond ***v, int *n, strata_cond *c)
                                               "%s query: a condition cannot hold the query "
                                               "itself as a subquery",
                                               q->mi->m->name));
+    }
+    int holes = 0;
+    const strata_cond *raw = raw_miscounted(q, c, &holes);
+    if (raw) {
+        int rc = holes < 0 ? query_nomem(q)
+                           : query_keep(q, strata__session_error(
+                                               q->s, STRATA_E_MISUSE,
+                                               "%s query: a raw condition (strata_c_raw) has "
+                                               "%d placeholder%s and %zu value%s",
+                                               q->mi->m->name, holes, holes == 1 ? "" : "s", raw->n,
+                                               raw->n == 1 ? "" : "s"));
+        strata_cond_free(c);
+        return rc;
     }
     strata_cond **more = c ? realloc(*v, (size_t)(*n + 1) * sizeof *more) : NULL;
     if (!more) {

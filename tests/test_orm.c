@@ -1080,6 +1080,33 @@ START_TEST(orm_query_operators)
     ck_assert_str_eq(one->username, "user02");
     strata_query_free(q);
 
+    /* A raw condition's values are as many as its placeholders, counted
+     * as the statement counts them ('?' in a string, and ??, are not
+     * placeholders): else the values would go to other conditions. */
+    strata_value two[] = {strata_int(6), strata_text("?")};
+    q = strata_query_new(f.s, &user_model);
+    ck_assert_int_eq(strata_query_filter(q, strata_or(strata_c_raw("id = ? OR id = ?", raw, 1),
+                                                      strata_c("id", STRATA_EQ, strata_int(2)))),
+                     STRATA_E_MISUSE);
+    ck_assert_str_eq(strata_session_errmsg(f.s),
+                     "User query: a raw condition (strata_c_raw) has 2 placeholders and 1 value");
+    strata_query_filter_by(q, "username", strata_text("user02"));
+    ck_assert_int_eq(strata_query_count(q, &n), STRATA_E_MISUSE);
+    strata_query_free(q);
+    q = strata_query_new(f.s, &user_model);
+    ck_assert_int_eq(strata_query_filter(q, strata_c_raw("username <> '?' AND id > 0", raw, 1)),
+                     STRATA_E_MISUSE);
+    ck_assert_str_eq(strata_session_errmsg(f.s),
+                     "User query: a raw condition (strata_c_raw) has 0 placeholders and 1 value");
+    strata_query_free(q);
+    q = strata_query_new(f.s, &user_model);
+    OK(&f, strata_query_filter(
+               q, strata_c_raw("username <> '?' AND length(username) = ? AND ? <> '?\?'", two, 2)));
+    strata_query_filter_by(q, "email", strata_text("user02@example.com"));
+    OK(&f, strata_query_one(q, &one));
+    ck_assert_str_eq(one->username, "user02");
+    strata_query_free(q);
+
     q = strata_query_new(f.s, &user_model);
     ck_assert_int_eq(strata_query_one(q, &one), STRATA_E_MULTIPLE);
     ck_assert_int_eq(strata_query_one_or_none(q, &one), STRATA_E_MULTIPLE);
