@@ -1141,6 +1141,70 @@ START_TEST(stmt_clients_sharing_server_connections)
 }
 END_TEST
 
+/* The cached "SELECT 42", run once more: its row, or `rc`. */
+static void run_42(strata_db *db, int rc)
+{
+    strata_stmt *st;
+    th_rc(db, strata_stmt_prepare(&st, db, "SELECT 42"), STRATA_OK);
+    int step = strata_stmt_step(st);
+    if (rc == STRATA_ROW) {
+        th_rc(db, step, STRATA_ROW);
+        int64_t v = 0;
+        th_rc(db, strata_stmt_column_int64(st, 0, &v), STRATA_OK);
+        ck_assert_int_eq(v, 42);
+    } else {
+        th_rc(db, step, rc);
+    }
+    strata_stmt_finalize(st);
+}
+
+/* The program makes the server forget the connection's prepared
+ * statements (PostgreSQL's DISCARD ALL, DEALLOCATE ALL): outside a
+ * transaction strata prepares them again at once; inside one the run
+ * fails once, as a stale plan does; and a statement the cache lets go of
+ * inside a transaction never aborts it.  Through pgbouncer strata keeps
+ * no named statements, and on SQLite nothing is forgotten: the same
+ * runs simply work. */
+START_TEST(stmt_server_forgets_statements)
+{
+    strata_db *db = th_open();
+    bool named = th_engine_now() == TH_POSTGRES;
+    run_42(db, STRATA_ROW);
+    if (th_is_pg())
+        th_exec(db, "DISCARD ALL");
+    run_42(db, STRATA_ROW);
+
+    th_rc(db, strata_db_begin(db), STRATA_OK);
+    if (th_is_pg())
+        th_exec(db, "DEALLOCATE ALL");
+    run_42(db, named ? STRATA_E_STALE_STATEMENT : STRATA_ROW);
+    if (named)
+        ck_assert_msg(strstr(strata_db_errmsg(db), "DISCARD ALL or DEALLOCATE ALL") != NULL, "%s",
+                      strata_db_errmsg(db));
+    th_rc(db, strata_db_rollback(db), STRATA_OK);
+    run_42(db, STRATA_ROW);
+
+    /* Enough new statements that the cache lets go of the old ones,
+     * inside a transaction whose statements the server forgot. */
+    th_exec(db, "CREATE TABLE forgets (n INTEGER)");
+    th_rc(db, strata_db_begin(db), STRATA_OK);
+    if (th_is_pg())
+        th_exec(db, "DEALLOCATE ALL");
+    for (int i = 0; i < 300; i++) {
+        char sql[64];
+        snprintf(sql, sizeof sql, "INSERT INTO forgets (n) VALUES (%d)", i);
+        strata_stmt *st;
+        th_rc(db, strata_stmt_prepare(&st, db, sql), STRATA_OK);
+        th_rc(db, strata_stmt_step(st), STRATA_DONE);
+        strata_stmt_finalize(st);
+    }
+    th_rc(db, strata_db_commit(db), STRATA_OK);
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM forgets"), 300);
+    run_42(db, STRATA_ROW);
+    strata_db_close(db);
+}
+END_TEST
+
 static void add(TCase *tc, th_engine e)
 {
     if (e == TH_PGBOUNCER)
@@ -1163,6 +1227,7 @@ static void add(TCase *tc, th_engine e)
     tcase_add_test(tc, stmt_streaming);
     tcase_add_test(tc, stmt_columns_asked_while_another_streams);
     tcase_add_test(tc, stmt_execute_many);
+    tcase_add_test(tc, stmt_server_forgets_statements);
 }
 
 static Suite *build(void) { return th_suite("statements", add); }

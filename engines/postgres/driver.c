@@ -86,6 +86,10 @@ typedef struct pg_conn {
      * prepared again before its next run once the count moved past the
      * one it was prepared at (replan). */
     unsigned plan_epoch;
+    /* Statements prepared at a count below this one are gone from the
+     * server (DISCARD ALL, DEALLOCATE ALL): prepared again without a
+     * DEALLOCATE, which would fail and abort a transaction (note_gone). */
+    unsigned gone_epoch;
     /* Names of statements finalized while the transaction was aborted,
      * where the server refuses DEALLOCATE: deallocated once no
      * transaction is open (release_orphans), not left on the server for
@@ -959,6 +963,38 @@ static bool stale_outside(pg_conn *c, pg_stmt *st, const PGresult *res)
     return stale_refusal(c, st, res) || (param_refused(c, st, res) && types_changed(c, st));
 }
 
+/* Whether execution failure res is the server no longer knowing st's
+ * prepared statement (or its twin, whose name begins with st's): the
+ * program ran DISCARD ALL or DEALLOCATE ALL on the connection, or a
+ * pooler gave it to another client.  Not a statement the program
+ * prepared itself and runs with EXECUTE. */
+static bool statement_gone(const pg_conn *c, const pg_stmt *st, const PGresult *res)
+{
+    if (c->unnamed || !res || PQstatus(c->h) == CONNECTION_BAD)
+        return false;
+    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+    char quoted[44];
+    snprintf(quoted, sizeof quoted, "\"%s", st->name);
+    return state && !strcmp(state, "26000") && primary && strstr(primary, quoted);
+}
+
+/* The server lost every statement prepared so far: each is prepared
+ * again before it next runs, without a DEALLOCATE. */
+static void note_gone(pg_conn *c)
+{
+    c->plan_epoch++;
+    c->gone_epoch = c->plan_epoch;
+}
+
+/* Whether st (its twin when `twin`) is still on the server, as far as
+ * strata knows. */
+static bool held_by_server(const pg_conn *c, const pg_stmt *st, bool twin)
+{
+    return twin ? st->twin_types && st->twin_epoch >= c->gone_epoch
+                : st->on_server && st->epoch >= c->gone_epoch;
+}
+
 /* Report the failure `res` of one of st's executions.
  * A stale plan moves the connection's count, so that every statement it
  * holds is prepared again before it next runs, and is reported as
@@ -980,11 +1016,33 @@ static int report_exec(pg_conn *c, pg_stmt *st, PGresult *res)
         return report_note(c, res, STRATA_E_DATA,
                            ": a blob parameter is sent as a bytea; bind one only where the "
                            "statement takes a bytea");
+    PGTransactionStatusType tx = PQtransactionStatus(c->h);
+    const char *again = tx == PQTRANS_IDLE ? "run it again"
+                        : tx == PQTRANS_INTRANS || tx == PQTRANS_INERROR
+                            ? "roll back and run the transaction again (strata_pool_run does)"
+                            : "run it again, after a rollback in a transaction (strata_pool_run "
+                              "does)";
+    if (statement_gone(c, st, res)) {
+        note_gone(c);
+        /* Outside a transaction it was prepared again and run once more
+         * (pg_step, stream_row), and the server lost it again: a pooler
+         * in transaction mode, which the message names. */
+        if (tx == PQTRANS_IDLE)
+            return report_res(c, res);
+        int rc = strata_driver_error(
+            c->base.db, STRATA_E_STALE_STATEMENT, "26000", 0,
+            "%s: the server no longer holds the connection's prepared statements (DISCARD ALL "
+            "or DEALLOCATE ALL ran on it; or a connection pooler in transaction mode gave it to "
+            "another client: then add prepared_statements=false to the URL); strata prepares "
+            "them again before they next run: %s",
+            primary, again);
+        PQclear(res);
+        return rc;
+    }
     if (!stale_refusal(c, st, res))
         return report_res(c, res);
     c->plan_epoch++;
     const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-    PGTransactionStatusType tx = PQtransactionStatus(c->h);
     int rc = strata_driver_error(
         c->base.db, STRATA_E_STALE_STATEMENT, state, 0,
         "%s: %s; strata prepares the connection's statements again before they next run: %s",
@@ -992,10 +1050,7 @@ static int report_exec(pg_conn *c, pg_stmt *st, PGresult *res)
         plan_changed(res) ? "a schema change altered the statement's result since it was prepared"
                           : "a schema change since the statement was prepared changed the type "
                             "of a column one of its parameters meets",
-        tx == PQTRANS_IDLE ? "run it again"
-        : tx == PQTRANS_INTRANS || tx == PQTRANS_INERROR
-            ? "roll back and run the transaction again (strata_pool_run does)"
-            : "run it again, after a rollback in a transaction (strata_pool_run does)");
+        again);
     PQclear(res);
     return rc;
 }
@@ -1034,6 +1089,11 @@ static int stream_row(pg_stmt *st, bool first)
         return STRATA_DONE;
     }
     drain(st); /* to the end of the command: the transaction's state is known */
+    if (first && PQtransactionStatus(c->h) == PQTRANS_IDLE && statement_gone(c, st, r)) {
+        note_gone(c);
+        PQclear(r);
+        return STREAM_STALE;
+    }
     if (first && stale_outside(c, st, r)) {
         c->plan_epoch++;
         PQclear(r);
@@ -1237,6 +1297,10 @@ static int twin_prepare(pg_conn *c, pg_stmt *st, const pg_params *p, bool batch)
         free(types);
         return rc;
     }
+    if (st->twin_types && !held_by_server(c, st, true)) {
+        free(st->twin_types);
+        st->twin_types = NULL;
+    }
     if (st->twin_types) {
         char sql[80];
         snprintf(sql, sizeof sql, "DEALLOCATE %s", st->twin);
@@ -1278,6 +1342,8 @@ static int replan(pg_conn *c, pg_stmt *st)
     if (rc != STRATA_OK)
         return rc;
     PGresult *res;
+    if (!held_by_server(c, st, false))
+        st->on_server = false;
     if (st->on_server) {
         char sql[80];
         snprintf(sql, sizeof sql, "DEALLOCATE %s", st->name);
@@ -1408,10 +1474,16 @@ static int pg_step(strata_backend_stmt *bst)
     } else {
         res = collect(c, send_stmt(c, st, &p));
     }
-    /* Outside a transaction a stale plan lost nothing: the statement is
-     * prepared again and run again at once. */
-    if (res && !result_ok(res) && stale_outside(c, st, res)) {
-        c->plan_epoch++;
+    /* Outside a transaction a stale plan, or statements the server lost,
+     * lost nothing: the statement is prepared again and run again at
+     * once. */
+    bool gone = res && !result_ok(res) && PQtransactionStatus(c->h) == PQTRANS_IDLE &&
+                statement_gone(c, st, res);
+    if (gone)
+        note_gone(c);
+    if (res && !result_ok(res) && (gone || stale_outside(c, st, res))) {
+        if (!gone)
+            c->plan_epoch++;
         PQclear(res);
         res = NULL;
         rc = replan(c, st);
@@ -1600,13 +1672,15 @@ static int row_shape(pg_stmt *st, const PGresult *r)
     return STRATA_OK;
 }
 
-/* Deallocate statement `name` at finalize, or once an aborted
- * transaction is over (the server refuses it there). */
+/* Deallocate statement `name` at finalize, or once the transaction
+ * under way is over: an aborted one refuses it, and in any other a
+ * DEALLOCATE the server fails (it lost the statement some way strata
+ * did not see) would abort the transaction. */
 static void let_go(pg_conn *c, const char *name)
 {
     if (PQstatus(c->h) != CONNECTION_OK)
         return;
-    if (PQtransactionStatus(c->h) == PQTRANS_INERROR) {
+    if (PQtransactionStatus(c->h) != PQTRANS_IDLE) {
         orphan_add(c, name);
     } else {
         char sql[80];
@@ -1623,9 +1697,9 @@ static void pg_finalize(strata_backend_stmt *bst)
     /* Not one the server no longer has: that DEALLOCATE would fail, and
      * abort a transaction under way.  In an aborted transaction the
      * server refuses it: it waits for the transaction's end. */
-    if (!c->unnamed && st->on_server)
+    if (!c->unnamed && held_by_server(c, st, false))
         let_go(c, st->name);
-    if (st->twin_types)
+    if (held_by_server(c, st, true))
         let_go(c, st->twin);
     free(st->twin_types);
     release_orphans(c);
