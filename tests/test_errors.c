@@ -260,6 +260,18 @@ START_TEST(errors_server_states)
         strata_db_close(bad);
     }
     th_exec(db, "DROP ROLE strata_full_role");
+    /* A connection's loss relayed as an ERROR from another server
+     * (postgres_fdw, dblink) is not this connection's: it goes on. */
+    for (int i = 0; i < 3; i++) {
+        static const char *const relayed[] = {"08001", "08006", "57P01"};
+        char sql[160];
+        snprintf(sql, sizeof sql,
+                 "DO $$BEGIN RAISE EXCEPTION 'the remote server went away' USING ERRCODE = "
+                 "'%s'; END$$",
+                 relayed[i]);
+        expect(db, sql, STRATA_E_ERROR, relayed[i]);
+        ck_assert_int_eq(th_int(db, "SELECT 7"), 7);
+    }
     expect(db, "EXECUTE strata_never_prepared", STRATA_E_PREPARED_STATEMENT, "26000");
     th_exec(db, "PREPARE strata_twice AS SELECT 1");
     expect(db, "PREPARE strata_twice AS SELECT 2", STRATA_E_PREPARED_STATEMENT, "42P05");

@@ -228,6 +228,14 @@ static int report_note(pg_conn *c, PGresult *res, int code, const char *note)
         bool pooler = state && (!strcmp(state, "26000") || !strcmp(state, "42P05") ||
                                 (!strcmp(state, "08P01") && primary &&
                                  strstr(primary, "prepared statement")));
+        /* A connection's loss by its SQLSTATE only when the server ends
+         * the session with it (FATAL): as an ERROR it is relayed from
+         * another server (postgres_fdw, dblink), and this one is fine. */
+        const char *severity = res ? PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED) : NULL;
+        if (!code && state && severity && !strcmp(severity, "ERROR") &&
+            (!memcmp(state, "08", 2) || !strcmp(state, "57P01") || !strcmp(state, "57P02")) &&
+            strcmp(state, "08P01") != 0)
+            code = STRATA_E_ERROR;
         const char *hint =
             pooler ? "; a connection pooler in transaction mode (pgbouncer) hands one server "
                      "connection to many clients: add prepared_statements=false to the URL"
