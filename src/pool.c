@@ -580,9 +580,12 @@ void strata_pool_release(strata_pool *pool, strata_db *db)
         return;
     }
     pool = owner;
-    if (lost(db))
-        note_lost(pool);
+    /* Lost before, or found lost by the reset's rollback: the idle
+     * connections are checked before they are next lent either way. */
+    bool was_lost = lost(db);
     bool reusable = reset(db);
+    if (was_lost || lost(db))
+        note_lost(pool);
     pthread_mutex_lock(&pool->lock);
     pool->in_use--;
     int64_t t = now_ms();

@@ -492,6 +492,26 @@ START_TEST(pool_checks_the_idle_after_a_loss)
     ck_assert_int_eq(s.retries, 1);
     ck_assert_int_eq(s.closed_broken, 3);
     ck_assert_int_eq(th_int(db, "SELECT n FROM counter"), 2);
+
+    /* The same when the loss shows only in the reset of a connection
+     * given back with its transaction open. */
+    strata_pool_close(pool);
+    pool = pool_with(3, 1000, 60000);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(strata_pool_acquire(pool, &c[i]), STRATA_OK);
+    ck_assert_int_eq(strata_db_begin(c[0]), STRATA_OK);
+    ck_assert_int_eq(th_int(c[0], "SELECT 1"), 1);
+    for (int i = 1; i < 3; i++)
+        strata_pool_release(pool, c[i]);
+    for (int i = 0; i < 3; i++)
+        kill_backend(c[i]);
+    strata_pool_release(pool, c[0]);
+    strata_db *again;
+    ck_assert_int_eq(strata_pool_acquire(pool, &again), STRATA_OK);
+    ck_assert_int_eq(th_int(again, "SELECT 1"), 1);
+    strata_pool_release(pool, again);
+    strata_pool_stats(pool, &s);
+    ck_assert_int_eq(s.closed_broken, 3);
     strata_pool_close(pool);
     strata_db_close(db);
 }
