@@ -40,6 +40,16 @@ static void sleep_ms(int ms)
         ;
 }
 
+/* The wait before attempt `attempt` + 1, counted as a retry. */
+static void back_off(strata_pool *pool, const strata_retry_options *o, int attempt)
+{
+    strata__pool_count_retry(pool);
+    int bound = o->base_delay_ms;
+    for (int i = 1; i < attempt && bound < o->max_delay_ms; i++)
+        bound *= 2;
+    sleep_ms(jitter(bound < o->max_delay_ms ? bound : o->max_delay_ms));
+}
+
 int strata_pool_run(strata_pool *pool, strata_unit_fn fn, void *ctx,
                     const strata_retry_options *opts)
 {
@@ -51,8 +61,15 @@ int strata_pool_run(strata_pool *pool, strata_unit_fn fn, void *ctx,
     int rc = STRATA_OK;
     for (int attempt = 1;; attempt++) {
         strata_session *s;
-        if ((rc = strata_session_new_from_pool(&s, pool)) != STRATA_OK)
-            return rc; /* the pool said why */
+        if ((rc = strata_session_new_from_pool(&s, pool)) != STRATA_OK) {
+            /* The pool said why.  A connection it opened may find the
+             * database locked (SQLite setting its journal mode): that
+             * passes as a busy unit does. */
+            if (rc != STRATA_E_BUSY || attempt >= o->max_attempts)
+                return rc;
+            back_off(pool, o, attempt);
+            continue;
+        }
         strata_db *db = strata_session_db(s);
         uint64_t mark = db->nerrors;
         /* Begun now, not at the session's first statement: SQL the unit
@@ -74,10 +91,6 @@ int strata_pool_run(strata_pool *pool, strata_unit_fn fn, void *ctx,
         strata_session_free(s);
         if (rc == STRATA_OK || !retryable(rc) || attempt >= o->max_attempts)
             return rc;
-        strata__pool_count_retry(pool);
-        int bound = o->base_delay_ms;
-        for (int i = 1; i < attempt && bound < o->max_delay_ms; i++)
-            bound *= 2;
-        sleep_ms(jitter(bound < o->max_delay_ms ? bound : o->max_delay_ms));
+        back_off(pool, o, attempt);
     }
 }

@@ -23,14 +23,16 @@
 
 #define OK(db, call) th_rc((db), (call), STRATA_OK)
 
-static strata_db *setup(void)
+static strata_db *setup_at(const char *url)
 {
-    strata_db *db = th_open();
+    strata_db *db = th_open_url(url);
     th_exec(db, "CREATE TABLE counter (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)");
     th_exec(db, "INSERT INTO counter (id, n) VALUES (1, 0)");
     th_exec(db, "CREATE TABLE item (id INTEGER PRIMARY KEY, name VARCHAR(20))");
     return db;
 }
+
+static strata_db *setup(void) { return setup_at(th_url()); }
 
 static strata_pool *pool_with(int max, int timeout_ms, int ping_after_ms)
 {
@@ -411,6 +413,58 @@ static int bump(strata_session *s, void *ctx)
 }
 
 static int kill_first(strata_session *s, void *ctx);
+static void *commit_later(void *arg)
+{
+    strata_db *holder = arg;
+    struct timespec t = {0, 150 * 1000000L};
+    nanosleep(&t, NULL);
+    int rc = strata_db_exec(holder, "COMMIT");
+    if (rc != STRATA_OK)
+        fprintf(stderr, "commit_later: %s %s\n", strata_errname(rc), strata_db_errmsg(holder));
+    return NULL;
+}
+
+/* A connection the pool opens for a unit may find the database locked
+ * (SQLite reading its schema and setting its journal mode under another
+ * connection's exclusive lock, without waiting): strata_pool_run retries
+ * that as it retries a busy unit.  PostgreSQL opens without such a
+ * lock, and the unit simply runs. */
+START_TEST(pool_run_retries_a_busy_open)
+{
+    bool sqlite = th_engine_now() == TH_SQLITE_FILE;
+    char url[1200];
+    snprintf(url, sizeof url, "%s",
+             sqlite ? th_url_with("busy_timeout=0&journal_mode=delete") : th_url());
+    strata_db *db = setup_at(url);
+    strata_db *holder = NULL;
+    pthread_t t;
+    if (sqlite) {
+        holder = th_open_url(url);
+        OK(holder, strata_db_exec(holder, "BEGIN EXCLUSIVE"));
+        ck_assert_int_eq(pthread_create(&t, NULL, commit_later, holder), 0);
+    }
+    strata_pool_options o = STRATA_POOL_OPTIONS_INIT;
+    o.max_size = 1;
+    strata_pool *pool = NULL;
+    ck_assert_int_eq(strata_pool_open(&pool, url, &o), STRATA_OK);
+    strata_retry_options r = STRATA_RETRY_OPTIONS_INIT;
+    r.max_attempts = 1000;
+    r.base_delay_ms = 1;
+    r.max_delay_ms = 5;
+    int rc = strata_pool_run(pool, bump, NULL, &r);
+    ck_assert_msg(rc == STRATA_OK, "%s: %s", strata_errname(rc), strata_pool_errmsg(pool));
+    if (sqlite) {
+        pthread_join(t, NULL);
+        strata_pool_statistics st;
+        strata_pool_stats(pool, &st);
+        ck_assert_int_gt(st.retries, 0);
+        strata_db_close(holder);
+    }
+    ck_assert_int_eq(th_int(db, "SELECT n FROM counter"), 1);
+    strata_pool_close(pool);
+    strata_db_close(db);
+}
+END_TEST
 
 START_TEST(pool_replaces_a_killed_connection)
 {
@@ -892,6 +946,7 @@ static void add(TCase *tc, th_engine e)
     tcase_add_test(tc, pool_resets_on_release);
     tcase_add_test(tc, pool_rolls_back_a_raw_transaction_on_release);
     tcase_add_test(tc, pool_run_begins_before_the_unit);
+    tcase_add_test(tc, pool_run_retries_a_busy_open);
     tcase_add_test(tc, pool_max_lifetime);
     tcase_add_test(tc, pool_threads_share_a_pool);
     tcase_add_test(tc, pool_routes_reads_to_replicas);
