@@ -1370,10 +1370,15 @@ int strata_upsert(void *obj, const char *on, void *out)
     }
     if (rc == STRATA_OK)
         rc = strata__session_begin(s);
+    /* In a savepoint, as a flush is: a refused upsert takes back only
+     * itself, and the transaction goes on. */
+    if (rc == STRATA_OK)
+        rc = strata__db_savepoint_with_next(s->db);
     if (rc != STRATA_OK) {
         strata__names_free(&keys);
         return rc;
     }
+    bool read = false; /* the row was read into an object: its write stays */
     uint64_t mask = insert_mask(o);
     strata__sb sb;
     strata__sb_init(&sb);
@@ -1443,6 +1448,7 @@ int strata_upsert(void *obj, const char *on, void *out)
         int bad;
         if (rc == STRATA_OK)
             rc = strata__read_row_whole(st, 0, target, &bad); /* as it was when it fails */
+        read = rc == STRATA_OK;
         /* The new snapshot is taken before the old one goes: without
          * memory for it, a persistent target keeps its key's snapshot
          * (the identity map reads the key there), and the row's values,
@@ -1470,6 +1476,13 @@ int strata_upsert(void *obj, const char *on, void *out)
             *(void **)out = target;
     }
     strata_stmt_finalize(st);
+    if (rc == STRATA_OK || read) {
+        int kept = strata__db_savepoint_end(s->db, true);
+        if (rc == STRATA_OK)
+            rc = kept;
+    } else {
+        strata__db_savepoint_undo(s->db, rc);
+    }
     if (rc == STRATA_E_NOMEM) {
         char what[160];
         snprintf(what, sizeof what, "upsert of %s", o->model->name);

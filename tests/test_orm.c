@@ -1664,6 +1664,17 @@ START_TEST(orm_upsert_and_refresh)
     OK(&f, strata_upsert(u, "username", &got));
     ck_assert_ptr_eq(got, u);
     ck_assert(u->id > john->id); /* PostgreSQL's sequence may skip one */
+    /* A refused upsert (a new username, an email another row has) takes
+     * back only itself: the transaction and what it wrote go on. */
+    User *clash;
+    OK(&f, strata_new(f.s, &user_model, &clash));
+    strata_set_text(&clash->username, "zed");
+    strata_set_text(&clash->email, "amy@example.com");
+    ck_assert_int_eq(strata_upsert(clash, "username", &got), STRATA_E_UNIQUE);
+    ck_assert_ptr_null(got);
+    ck_assert_msg(strstr(strata_session_errmsg(f.s), "upsert of User") != NULL, "%s",
+                  strata_session_errmsg(f.s));
+    ck_assert_int_eq(strata_is_null(clash, "id") || clash->id == 0, 1);
     OK(&f, strata_session_commit(f.s));
     ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM \"user\""), 2);
     ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM \"user\" WHERE email = 'new@example.com'"),
