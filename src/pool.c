@@ -28,6 +28,7 @@
  */
 #include <errno.h>
 #include <stddef.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -144,9 +145,24 @@ static strata_pool_options copy_options(const strata_pool_options *o)
 }
 
 /* Open one connection for the pool (outside the lock). */
-static int open_one(strata_pool *pool, strata_db **out)
+/* When the connection this thread opens must be given up (an acquire's
+ * deadline), for engines whose connect has no limit of its own; 0: none. */
+static _Thread_local int64_t open_deadline;
+
+int strata_driver_open_time_left_ms(void)
 {
+    if (!open_deadline)
+        return -1;
+    int64_t left = open_deadline - now_ms();
+    return left <= 0 ? 0 : left > INT_MAX ? INT_MAX : (int)left;
+}
+
+/* A new connection for pool, opened by `deadline` (0: no limit). */
+static int open_one(strata_pool *pool, strata_db **out, int64_t deadline)
+{
+    open_deadline = deadline;
     int rc = strata_db_open(out, pool->url);
+    open_deadline = 0;
     if (rc != STRATA_OK) {
         strata__pool_fail(pool, rc, "%s", strata_db_errmsg(*out));
         strata_db_close(*out);
@@ -209,7 +225,7 @@ static int pool_init(strata_pool **out, const char *url, const strata_pool_optio
         return strata__pool_fail(pool, STRATA_E_NOMEM, "out of memory");
     for (int i = 0; i < pool->opts.min_size; i++) {
         strata_db *c;
-        if ((rc = open_one(pool, &c)) != STRATA_OK)
+        if ((rc = open_one(pool, &c, 0)) != STRATA_OK)
             return rc;
         int64_t t = now_ms();
         pool->idle[pool->nidle++] = (pool_slot){c, t, t};
@@ -273,7 +289,7 @@ static int pool_open(strata_pool **out, const char *url, const strata_pool_optio
         }
         for (int k = 0; k < o.min_size; k++) {
             strata_db *c;
-            if (open_one(r, &c) != STRATA_OK) {
+            if (open_one(r, &c, 0) != STRATA_OK) {
                 pool->down_until[i] = now_ms() + o.replica_retry_ms;
                 clear_error(r);
                 break;
@@ -487,7 +503,10 @@ int strata_pool_acquire(strata_pool *pool, strata_db **out)
             pool->open++; /* the slot is ours while we open */
             pthread_mutex_unlock(&pool->lock);
             strata_db *db;
-            int rc = open_one(pool, &db);
+            /* Bounded as the check is: by the acquire's time left, at
+             * least a second. */
+            int64_t until = now_ms() + 1000;
+            int rc = open_one(pool, &db, deadline > until ? deadline : until);
             pthread_mutex_lock(&pool->lock);
             if (rc != STRATA_OK) {
                 pool->open--;

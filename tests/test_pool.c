@@ -7,6 +7,7 @@
  * connection needs a server (pg_terminate_backend): those tests run on
  * postgresql only, as the suite registration below says.
  */
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -936,6 +938,46 @@ START_TEST(pool_close_waits_for_replica_connections)
 }
 END_TEST
 
+/* A server that takes the connection and never answers (a listening
+ * socket nobody accepts from): the pool gives the opening up when the
+ * acquire's time is up, as its waits are, instead of hanging for as long
+ * as the host stays silent. */
+START_TEST(pool_open_is_bounded_by_the_acquire)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_ge(fd, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    ck_assert_int_eq(listen(fd, 16), 0);
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    char url[128];
+    snprintf(url, sizeof url, "postgresql://postgres@127.0.0.1:%d/postgres",
+             (int)ntohs(a.sin_port));
+    strata_pool_options o = STRATA_POOL_OPTIONS_INIT;
+    o.max_size = 2;
+    o.acquire_timeout_ms = 1500;
+    strata_pool *pool = NULL;
+    ck_assert_int_eq(strata_pool_open(&pool, url, &o), STRATA_OK);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    strata_db *db = NULL;
+    int rc = strata_pool_acquire(pool, &db);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    ck_assert_msg(rc == STRATA_E_CONNECT, "%s: %s", strata_errname(rc), strata_pool_errmsg(pool));
+    ck_assert_msg(strstr(strata_pool_errmsg(pool), "acquire timeout") != NULL, "%s",
+                  strata_pool_errmsg(pool));
+    double took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    ck_assert_double_ge(took, 1.4);
+    ck_assert_double_lt(took, 10.0);
+    strata_pool_statistics st;
+    strata_pool_stats(pool, &st);
+    ck_assert_int_eq(st.in_use, 0);
+    strata_pool_close(pool);
+    close(fd);
+}
+END_TEST
+
 static void add(TCase *tc, th_engine e)
 {
     tcase_set_timeout(tc, 120);
@@ -960,6 +1002,7 @@ static void add(TCase *tc, th_engine e)
     tcase_add_test(tc, pool_replaces_a_killed_connection);
     tcase_add_test(tc, pool_checks_the_idle_after_a_loss);
     tcase_add_test(tc, pool_check_of_a_stalled_connection_is_bounded);
+    tcase_add_test(tc, pool_open_is_bounded_by_the_acquire);
 }
 
 static Suite *build(void) { return th_suite("pool", add); }

@@ -435,16 +435,25 @@ static int pg_begin_mode(strata_conn *conn, int mode)
  * with messages that carry the server's SQLSTATE ("FATAL:  53300: ..."):
  * a connection that failed has no other way to give it.  Only without
  * connect_timeout: libpq enforces that in its own blocking loop alone. */
-static PGconn *connect_with_sqlstate(const char *const *keys, const char *const *vals)
+static PGconn *connect_with_sqlstate(const char *const *keys, const char *const *vals,
+                                     bool *timed_out)
 {
+    *timed_out = false;
     PGconn *h = PQconnectStartParams(keys, vals, 1);
     if (!h || PQstatus(h) == CONNECTION_BAD)
         return h;
     PQsetErrorVerbosity(h, PQERRORS_VERBOSE);
     PostgresPollingStatusType ps = PGRES_POLLING_WRITING;
     while (ps != PGRES_POLLING_OK && ps != PGRES_POLLING_FAILED) {
+        /* Bounded by a pool's acquire, when one opens it. */
+        int left = strata_driver_open_time_left_ms();
         struct pollfd p = {PQsocket(h), ps == PGRES_POLLING_READING ? POLLIN : POLLOUT, 0};
-        if (p.fd >= 0 && poll(&p, 1, -1) < 0 && errno != EINTR)
+        int ready = p.fd >= 0 && left != 0 ? poll(&p, 1, left) : left == 0 ? 0 : 1;
+        if (ready == 0) {
+            *timed_out = true;
+            break;
+        }
+        if (ready < 0 && errno != EINTR)
             break;
         ps = PQconnectPoll(h);
     }
@@ -584,8 +593,20 @@ static int pg_open(strata_conn **out, strata_db *db, const strata_url *url)
     /* Later entries win, so the URL's own settings override these. */
     const char *const keys[] = {"fallback_application_name", "client_encoding", "dbname", NULL};
     const char *const vals[] = {"strata", "UTF8", target, NULL};
-    c->h = timeout ? PQconnectdbParams(keys, vals, 1) : connect_with_sqlstate(keys, vals);
+    bool timed_out = false;
+    c->h =
+        timeout ? PQconnectdbParams(keys, vals, 1) : connect_with_sqlstate(keys, vals, &timed_out);
     free(target);
+    if (timed_out) {
+        int rc = strata_driver_error(db, STRATA_E_CONNECT, "08001", 0,
+                                     "could not connect to \"%s\": no answer within the pool's "
+                                     "acquire timeout (connect_timeout in the URL bounds each "
+                                     "host's attempt)",
+                                     strata_url_redacted(url));
+        PQfinish(c->h);
+        free(c);
+        return rc;
+    }
     if (!c->h || PQstatus(c->h) != CONNECTION_OK) {
         char state[6] = "08001";
         char *why = strdup(c->h ? PQerrorMessage(c->h) : "out of memory");

@@ -110,7 +110,9 @@ STRATA_API void strata_pool_close(strata_pool *pool);
  * Take a connection: an idle one (checked with a ping when it has been
  * idle longer than ping_after_ms; a broken or too old one is closed and
  * another taken), else a new one while fewer than max_size are open, else
- * wait up to acquire_timeout_ms for one to come back.
+ * wait up to acquire_timeout_ms for one to come back.  Opening a new one
+ * is given up at the same time (at least a second), unless the URL bounds
+ * connecting itself (PostgreSQL's connect_timeout).
  *
  * @return STRATA_OK with *out set (give it back with strata_pool_release()),
  *         STRATA_E_TIMEOUT when none came in time, or the error of opening

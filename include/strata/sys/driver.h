@@ -294,6 +294,12 @@ STRATA_API const char *strata_driver_sql_skip_space(const char *p);
  *  a failed transaction; to a ROLLBACK, the answer is a success). */
 STRATA_API int strata_driver_sql_is_commit(const char *sql);
 
+/** Milliseconds left before the connection this thread is opening must
+ *  be given up (a pool's acquire timeout), or -1 when nothing bounds it.
+ *  An engine whose own connect has no time limit waits no longer than
+ *  this, and fails the open as STRATA_E_CONNECT when it passes. */
+STRATA_API int strata_driver_open_time_left_ms(void);
+
 /** The URL text to hand to the engine's own library: the URL as given,
  *  with any "+driver" suffix removed from its scheme.  Borrowed. */
 STRATA_API const char *strata_driver_url_target(const strata_url *url);
