@@ -91,6 +91,8 @@ struct strata_query {
  * as one made with a bad argument does, and strata_query_filter() must
  * tell the two apart: set here, read and cleared there. */
 static _Thread_local bool cond_nomem;
+/* A condition strata_c refused for its operator, for the query's message. */
+static _Thread_local int cond_bad_op;
 
 void strata_cond_free(strata_cond *c)
 {
@@ -142,6 +144,8 @@ fail:
 
 strata_cond *strata_c(const char *field, strata_op op, strata_value value)
 {
+    if (field && (op < STRATA_EQ || op > STRATA_IS_NOT_NULL))
+        cond_bad_op = (int)op ? (int)op : -1;
     if (!field || op < STRATA_EQ || op > STRATA_IS_NOT_NULL)
         return NULL;
     bool novalue = op == STRATA_IS_NULL || op == STRATA_IS_NOT_NULL;
@@ -348,7 +352,9 @@ static int push_cond(strata_query *q, strata_cond ***v, int *n, strata_cond *c)
         return STRATA_E_MISUSE;
     }
     bool nomem = cond_nomem;
+    int bad_op = cond_bad_op;
     cond_nomem = false;
+    cond_bad_op = 0;
     if (c && cut_self(c, q)) {
         strata_cond_free(c);
         return query_keep(q, strata__session_error(q->s, STRATA_E_MISUSE,
@@ -374,6 +380,11 @@ static int push_cond(strata_query *q, strata_cond ***v, int *n, strata_cond *c)
         strata_cond_free(c);
         if (c || nomem)
             return query_nomem(q);
+        if (bad_op)
+            return query_keep(
+                q, strata__session_error(q->s, STRATA_E_MISUSE,
+                                         "%s query: a condition with an unknown operator (%d)",
+                                         q->mi->m->name, bad_op < 0 ? 0 : bad_op));
         return query_keep(q, strata__session_error(q->s, STRATA_E_MISUSE, "%s query: a NULL condition",
                                               q->mi->m->name));
     }
@@ -396,6 +407,11 @@ int strata_query_order_by(strata_query *q, const char *field, strata_order order
 {
     if (!q || !field)
         return STRATA_E_MISUSE;
+    if (order != STRATA_ASC && order != STRATA_DESC)
+        return query_keep(q, strata__session_error(q->s, STRATA_E_MISUSE,
+                                                   "%s query: order %d for %s is neither "
+                                                   "STRATA_ASC nor STRATA_DESC",
+                                                   q->mi->m->name, (int)order, field));
     order_item *n = realloc(q->orders, (size_t)(q->norders + 1) * sizeof *n);
     char *copy = n ? strata__strdup(field) : NULL;
     if (n)

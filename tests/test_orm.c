@@ -3782,6 +3782,8 @@ START_TEST(orm_query_every_operator_and_collection_conditions)
     q = strata_query_new(f.s, &user_model);
     ck_assert_int_eq(strata_query_filter(q, strata_c("id", (strata_op)0, strata_int(1))),
                      STRATA_E_MISUSE);
+    ck_assert_str_eq(strata_session_errmsg(f.s),
+                     "User query: a condition with an unknown operator (0)");
     ck_assert_int_eq(strata_query_all(q, &l), STRATA_E_MISUSE);
     ck_assert_int_eq(strata_query_count(q, &n), STRATA_E_MISUSE);
     strata_query_free(q);
@@ -3789,6 +3791,12 @@ START_TEST(orm_query_every_operator_and_collection_conditions)
     ck_assert_int_eq(strata_query_limit(q, -1), STRATA_E_MISUSE);
     ck_assert_int_eq(strata_query_offset(q, -1), STRATA_E_MISUSE);
     ck_assert_int_eq(strata_query_order_by(q, NULL, STRATA_ASC), STRATA_E_MISUSE);
+    strata_query *bad = strata_query_new(f.s, &user_model);
+    ck_assert_int_eq(strata_query_order_by(bad, "id", (strata_order)77), STRATA_E_MISUSE);
+    ck_assert_str_eq(strata_session_errmsg(f.s),
+                     "User query: order 77 for id is neither STRATA_ASC nor STRATA_DESC");
+    ck_assert_int_eq(strata_query_count(bad, &n), STRATA_E_MISUSE);
+    strata_query_free(bad);
     ck_assert_int_eq(strata_query_count(q, NULL), STRATA_E_MISUSE);
     ck_assert_int_eq(strata_query_exists(q, NULL), STRATA_E_MISUSE);
     ck_assert_int_eq(strata_query_all(q, NULL), STRATA_E_MISUSE);
