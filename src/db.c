@@ -697,6 +697,9 @@ int strata_db_commit(strata_db *db)
                                    db->errmsg ? db->errmsg : "no answer");
     }
     if (rc != STRATA_OK) {
+        /* Said to be the COMMIT's: a deferred constraint or a lock met
+         * there reads like a statement's failure otherwise. */
+        strata__db_error_context(db, "COMMIT");
         /* Engines differ here (SQLite keeps the transaction open after a
          * failed COMMIT, PostgreSQL ends it): always end it. */
         rollback_keeping_error(db);

@@ -320,6 +320,7 @@ START_TEST(tx_failed_commit_ends_transaction)
     th_rc(db, strata_db_begin(db), STRATA_OK);
     th_exec(db, "INSERT INTO c (id, t_id) VALUES (1, 42)");
     th_rc(db, strata_db_commit(db), STRATA_E_FOREIGN_KEY);
+    ck_assert_msg(!strncmp(strata_db_errmsg(db), "COMMIT: ", 8), "%s", strata_db_errmsg(db));
     ck_assert(!strata_db_in_transaction(db));
     ck_assert_int_eq(th_int(db, "SELECT count(*) FROM c"), 0);
     th_rc(db, strata_db_begin(db), STRATA_OK); /* a new one can start */
