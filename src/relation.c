@@ -592,9 +592,12 @@ static int change_collection(void *obj, const char *rel, void *target, bool add)
     strata_object *o = strata__as_object(obj), *t = strata__as_object(target);
     int ri;
     const strata_relation *r = o ? find(o, rel, &ri) : NULL;
-    if (!r || !t)
+    if (!r)
         return STRATA_E_MISUSE;
     strata_session *s = o->priv->s;
+    if (!t)
+        return strata__session_error(s, STRATA_E_MISUSE, "%s.%s: the object to %s is NULL",
+                                     o->model->name, r->name, add ? "add" : "remove");
     if ((r->kind != STRATA_ONE_TO_MANY && r->kind != STRATA_MANY_TO_MANY) || t->model != r->target)
         return strata__session_error(s, STRATA_E_MISUSE, "%s.%s is not a collection of %s objects",
                                      o->model->name, r->name, t->model->name);

@@ -1331,6 +1331,8 @@ START_TEST(orm_relationship_refuses_other_session)
                                                          "another session") != NULL,
                       "%s", strata_session_errmsg(f.s));
         ck_assert_int_eq(strata_collection_remove(john, "following", t), STRATA_E_MISUSE);
+        ck_assert_int_eq(strata_collection_add(john, "following", NULL), STRATA_E_MISUSE);
+        ck_assert_str_eq(strata_session_errmsg(f.s), "User.following: the object to add is NULL");
         Post *p;
         OK(&f, strata_new(f.s, &post_model, &p));
         ck_assert_int_eq(strata_set_related(p, "author", t), STRATA_E_MISUSE);
