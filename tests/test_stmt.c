@@ -1172,7 +1172,16 @@ START_TEST(stmt_server_forgets_statements)
     run_42(db, STRATA_ROW);
     if (th_is_pg())
         th_exec(db, "DISCARD ALL");
-    run_42(db, STRATA_ROW);
+    /* A statement prepared after the loss, before strata saw it: still
+     * the server's, and prepared again without a clash once it is seen. */
+    strata_stmt *later;
+    for (int i = 0; i < 3; i++) {
+        th_rc(db, strata_stmt_prepare(&later, db, "SELECT 43"), STRATA_OK);
+        th_rc(db, strata_stmt_step(later), STRATA_ROW);
+        strata_stmt_finalize(later);
+        if (i == 0)
+            run_42(db, STRATA_ROW);
+    }
 
     th_rc(db, strata_db_begin(db), STRATA_OK);
     if (th_is_pg())

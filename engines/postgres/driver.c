@@ -86,10 +86,6 @@ typedef struct pg_conn {
      * prepared again before its next run once the count moved past the
      * one it was prepared at (replan). */
     unsigned plan_epoch;
-    /* Statements prepared at a count below this one are gone from the
-     * server (DISCARD ALL, DEALLOCATE ALL): prepared again without a
-     * DEALLOCATE, which would fail and abort a transaction (note_gone). */
-    unsigned gone_epoch;
     /* Names of statements finalized while the transaction was aborted,
      * where the server refuses DEALLOCATE: deallocated once no
      * transaction is open (release_orphans), not left on the server for
@@ -1008,20 +1004,18 @@ static bool statement_gone(const pg_conn *c, const pg_stmt *st, const PGresult *
     return state && !strcmp(state, "26000") && primary && strstr(primary, quoted);
 }
 
-/* The server lost every statement prepared so far: each is prepared
- * again before it next runs, without a DEALLOCATE. */
-static void note_gone(pg_conn *c)
-{
-    c->plan_epoch++;
-    c->gone_epoch = c->plan_epoch;
-}
+/* The server lost statements of this connection: each is prepared again
+ * before it next runs.  Its DEALLOCATE first, which outside a
+ * transaction is harmless when the statement is gone (26000), and needed
+ * for one prepared after the loss, which the server still holds. */
+static void note_gone(pg_conn *c) { c->plan_epoch++; }
 
 /* Whether st (its twin when `twin`) is still on the server, as far as
  * strata knows. */
 static bool held_by_server(const pg_conn *c, const pg_stmt *st, bool twin)
 {
-    return twin ? st->twin_types && st->twin_epoch >= c->gone_epoch
-                : st->on_server && st->epoch >= c->gone_epoch;
+    (void)c;
+    return twin ? st->twin_types != NULL : st->on_server;
 }
 
 /* Report the failure `res` of one of st's executions.
