@@ -1214,6 +1214,81 @@ START_TEST(stmt_server_forgets_statements)
 }
 END_TEST
 
+/* Runs st (SELECT ?, ?) with the blob "zz" first and a NULL second, or
+ * with two blobs, "zz" second: the "zz" column must come back whole. */
+static void run_blobs(strata_db *db, strata_stmt *st, bool blob_first)
+{
+    th_rc(db, strata_stmt_bind_blob(st, 1, blob_first ? "zz" : "id", 2), STRATA_OK);
+    th_rc(db, blob_first ? strata_stmt_bind_null(st, 2) : strata_stmt_bind_blob(st, 2, "zz", 2),
+          STRATA_OK);
+    th_rc(db, strata_stmt_step(st), STRATA_ROW);
+    const void *b = NULL;
+    size_t n = 0;
+    th_rc(db, strata_stmt_column_blob(st, blob_first ? 0 : 1, &b, &n), STRATA_OK);
+    ck_assert_int_eq(n, 2);
+    ck_assert_int_eq(memcmp(b, "zz", 2), 0);
+    th_rc(db, strata_stmt_reset(st), STRATA_OK);
+}
+
+/* The program forgets the connection's statements inside a transaction
+ * (DEALLOCATE ALL), and then strata prepares one of them again, stale
+ * after a schema change, or replaces a blob's typed statement: the
+ * transaction goes on and commits, and no statement is left behind. */
+START_TEST(stmt_prepared_again_in_a_transaction_that_forgot_them)
+{
+    strata_db *db = th_open();
+    th_exec(db, "CREATE TABLE fa (id INTEGER PRIMARY KEY, v INTEGER)");
+    th_exec(db, "INSERT INTO fa VALUES (1, 5)");
+    const char *by_id = "SELECT * FROM fa WHERE id = ?", *count = "SELECT count(*) FROM fa";
+    strata_stmt *st;
+    th_rc(db, strata_stmt_prepare(&st, db, by_id), STRATA_OK);
+    th_rc(db, strata_stmt_bind_int64(st, 1, 1), STRATA_OK);
+    th_rc(db, strata_stmt_step(st), STRATA_ROW);
+    strata_stmt_finalize(st);
+    ck_assert_int_eq(th_int(db, count), 1);
+    /* by_id's result changes, it is prepared again at once (no
+     * transaction is open), and every other statement before its next
+     * run. */
+    th_exec(db, "ALTER TABLE fa ADD COLUMN w INTEGER");
+    th_rc(db, strata_stmt_prepare(&st, db, by_id), STRATA_OK);
+    th_rc(db, strata_stmt_bind_int64(st, 1, 1), STRATA_OK);
+    th_rc(db, strata_stmt_step(st), STRATA_ROW);
+    ck_assert_int_eq(strata_stmt_column_count(st), 3);
+    strata_stmt_finalize(st);
+
+    th_rc(db, strata_db_begin(db), STRATA_OK);
+    th_exec(db, "INSERT INTO fa (id, v) VALUES (2, 6)");
+    if (th_is_pg())
+        th_exec(db, "DEALLOCATE ALL");
+    ck_assert_int_eq(th_int(db, count), 2);
+    th_rc(db, strata_db_commit(db), STRATA_OK);
+    ck_assert_int_eq(th_int(db, count), 2);
+
+    /* A blob's typed statement, replaced when the blob moves to the
+     * other parameter for good (the second such run). */
+    th_rc(db, strata_stmt_prepare(&st, db, "SELECT ?, ? -- twin in a transaction"), STRATA_OK);
+    for (int run = 0; run < 2; run++)
+        run_blobs(db, st, true);
+    th_rc(db, strata_db_begin(db), STRATA_OK);
+    th_exec(db, "INSERT INTO fa (id, v) VALUES (3, 7)");
+    if (th_is_pg())
+        th_exec(db, "DEALLOCATE ALL");
+    for (int run = 0; run < 3; run++)
+        run_blobs(db, st, false);
+    th_rc(db, strata_db_commit(db), STRATA_OK);
+    strata_stmt_finalize(st);
+    ck_assert_int_eq(th_int(db, count), 3);
+    /* The server holds the new typed statement alone (the cache keeps
+     * the statement). */
+    if (th_engine_now() == TH_POSTGRES)
+        ck_assert_int_eq(th_int(db, "SELECT count(*) FILTER (WHERE parameter_types = "
+                                    "'{bytea,bytea}') * 10 + count(*) FROM pg_prepared_statements "
+                                    "WHERE statement LIKE '%twin in a transaction'"),
+                         11);
+    strata_db_close(db);
+}
+END_TEST
+
 static void add(TCase *tc, th_engine e)
 {
     if (e == TH_PGBOUNCER)
@@ -1237,6 +1312,7 @@ static void add(TCase *tc, th_engine e)
     tcase_add_test(tc, stmt_columns_asked_while_another_streams);
     tcase_add_test(tc, stmt_execute_many);
     tcase_add_test(tc, stmt_server_forgets_statements);
+    tcase_add_test(tc, stmt_prepared_again_in_a_transaction_that_forgot_them);
 }
 
 static Suite *build(void) { return th_suite("statements", add); }

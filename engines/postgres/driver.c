@@ -110,7 +110,8 @@ typedef struct pg_stmt {
                       parsed for itself (send_stmt) */
     /* Its typed twin: the text prepared again with a blob's types (bytea
      * there, the others inferred), for executions that bind a blob. */
-    char twin[41];       /* the name and a "b" */
+    char twin[52];       /* the name, a "b" and twin_gen */
+    unsigned twin_gen;   /* counts the twin's names: a replaced one may still be the server's */
     Oid *twin_types;     /* the types it was prepared with; NULL: not on the server */
     unsigned twin_epoch; /* the connection's plan_epoch when it was prepared */
     bool twin_ok;        /* not made stale since (false when the statement was prepared again) */
@@ -781,6 +782,42 @@ static void orphan_add(pg_conn *c, const char *name)
     snprintf(c->orphans[c->norphans++], sizeof c->orphans[0], "%s", name);
 }
 
+/* Deallocate statement `name` at once or, inside a transaction, once
+ * it is over: an aborted transaction refuses a DEALLOCATE, and in any
+ * other one a DEALLOCATE the server fails (the program ran DEALLOCATE
+ * ALL there) would abort it.  Outside a transaction its failure is
+ * ignored: the server no longer holds the statement. */
+static void let_go(pg_conn *c, const char *name)
+{
+    if (PQstatus(c->h) != CONNECTION_OK)
+        return;
+    if (PQtransactionStatus(c->h) != PQTRANS_IDLE) {
+        orphan_add(c, name);
+    } else {
+        char sql[80];
+        snprintf(sql, sizeof sql, "DEALLOCATE %s", name);
+        PQclear(collect(c, PQsendQuery(c->h, sql)));
+    }
+}
+
+/* The next name for st's twin: its name, a "b" (no other name has one)
+ * and a count, so that a twin is never prepared under the name of one
+ * the server may still hold. */
+static void name_twin(pg_stmt *st)
+{
+    snprintf(st->twin, sizeof st->twin, "%sb%u", st->name, ++st->twin_gen);
+}
+
+/* Let go of st's twin (let_go), and name the next one afresh. */
+static void drop_twin(pg_conn *c, pg_stmt *st)
+{
+    if (st->twin_types)
+        let_go(c, st->twin);
+    free(st->twin_types);
+    st->twin_types = NULL;
+    name_twin(st);
+}
+
 static int pg_prepare(strata_backend_stmt **out, strata_conn *conn, const char *sql, int nparams)
 {
     pg_conn *c = (pg_conn *)conn;
@@ -802,7 +839,7 @@ static int pg_prepare(strata_backend_stmt **out, strata_conn *conn, const char *
         st->name[0] = '\0';
     else
         snprintf(st->name, sizeof st->name, "%s_%u", c->name_prefix, ++c->next_id);
-    snprintf(st->twin, sizeof st->twin, "%sb", st->name); /* no other name ends so */
+    name_twin(st);
     if (!(st->sql = strdup(sql))) {
         free(st->text);
         free(st);
@@ -1005,18 +1042,10 @@ static bool statement_gone(const pg_conn *c, const pg_stmt *st, const PGresult *
 }
 
 /* The server lost statements of this connection: each is prepared again
- * before it next runs.  Its DEALLOCATE first, which outside a
- * transaction is harmless when the statement is gone (26000), and needed
- * for one prepared after the loss, which the server still holds. */
+ * before it next runs, under a new name (replan).  The old one is
+ * deallocated all the same: the server still holds one prepared after
+ * the loss. */
 static void note_gone(pg_conn *c) { c->plan_epoch++; }
-
-/* Whether st (its twin when `twin`) is still on the server, as far as
- * strata knows. */
-static bool held_by_server(const pg_conn *c, const pg_stmt *st, bool twin)
-{
-    (void)c;
-    return twin ? st->twin_types != NULL : st->on_server;
-}
 
 /* Report the failure `res` of one of st's executions.
  * A stale plan moves the connection's count, so that every statement it
@@ -1320,23 +1349,7 @@ static int twin_prepare(pg_conn *c, pg_stmt *st, const pg_params *p, bool batch)
         free(types);
         return rc;
     }
-    if (st->twin_types && !held_by_server(c, st, true)) {
-        free(st->twin_types);
-        st->twin_types = NULL;
-    }
-    if (st->twin_types) {
-        char sql[80];
-        snprintf(sql, sizeof sql, "DEALLOCATE %s", st->twin);
-        PGresult *res = collect(c, PQsendQuery(c->h, sql));
-        const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-        if (!res || (!result_ok(res) && !(state && !strcmp(state, "26000")))) {
-            free(types);
-            return report_res(c, res);
-        }
-        PQclear(res);
-        free(st->twin_types);
-        st->twin_types = NULL;
-    }
+    drop_twin(c, st);
     unsigned epoch = c->plan_epoch;
     PGresult *res = collect(c, PQsendPrepare(c->h, st->twin, st->sql, n, types));
     if (!res || !result_ok(res)) {
@@ -1353,10 +1366,13 @@ static int twin_prepare(pg_conn *c, pg_stmt *st, const pg_params *p, bool batch)
 }
 
 /* Before an execution of a statement a changed plan may have made stale:
- * DEALLOCATE and PREPARE it again (after the command deferred to go
- * first).  In a transaction that is already aborted the execution reports
- * that, and this waits for the next one.  A PREPARE that fails (the table
- * gone) is the execution's failure; the DEALLOCATE is not sent twice. */
+ * PREPARE it again under a new name (after the command deferred to go
+ * first), letting go of the old one and of its twin (let_go: inside a
+ * transaction the program may have deallocated them, and a failed
+ * DEALLOCATE would abort it).  In a transaction that is already aborted
+ * the execution reports that, and this waits for the next one.  A
+ * PREPARE that fails (the table gone) is the execution's failure; the
+ * old name is not let go of twice. */
 static int replan(pg_conn *c, pg_stmt *st)
 {
     if (!needs_replan(c, st) || PQtransactionStatus(c->h) == PQTRANS_INERROR)
@@ -1364,23 +1380,16 @@ static int replan(pg_conn *c, pg_stmt *st)
     int rc = send_deferred(c);
     if (rc != STRATA_OK)
         return rc;
-    PGresult *res;
-    if (!held_by_server(c, st, false))
-        st->on_server = false;
     if (st->on_server) {
-        char sql[80];
-        snprintf(sql, sizeof sql, "DEALLOCATE %s", st->name);
-        res = collect(c, PQsendQuery(c->h, sql));
-        const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-        if (!res || (!result_ok(res) && !(state && !strcmp(state, "26000"))))
-            return report_res(c, res);
-        PQclear(res);
-        st->on_server = false; /* gone, or never there (26000) */
+        let_go(c, st->name);
+        st->on_server = false;
+        snprintf(st->name, sizeof st->name, "%s_%u", c->name_prefix, ++c->next_id);
+        drop_twin(c, st);
     }
     PQclear(st->desc);
     st->desc = NULL;
     unsigned epoch = c->plan_epoch;
-    res = collect(c, PQsendPrepare(c->h, st->name, st->sql, st->base.nparams, NULL));
+    PGresult *res = collect(c, PQsendPrepare(c->h, st->name, st->sql, st->base.nparams, NULL));
     if (!res || !result_ok(res))
         return report_res(c, res);
     PQclear(res);
@@ -1695,23 +1704,6 @@ static int row_shape(pg_stmt *st, const PGresult *r)
     return STRATA_OK;
 }
 
-/* Deallocate statement `name` at finalize, or once the transaction
- * under way is over: an aborted one refuses it, and in any other a
- * DEALLOCATE the server fails (it lost the statement some way strata
- * did not see) would abort the transaction. */
-static void let_go(pg_conn *c, const char *name)
-{
-    if (PQstatus(c->h) != CONNECTION_OK)
-        return;
-    if (PQtransactionStatus(c->h) != PQTRANS_IDLE) {
-        orphan_add(c, name);
-    } else {
-        char sql[80];
-        snprintf(sql, sizeof sql, "DEALLOCATE %s", name);
-        PQclear(collect(c, PQsendQuery(c->h, sql)));
-    }
-}
-
 static void pg_finalize(strata_backend_stmt *bst)
 {
     pg_stmt *st = (pg_stmt *)bst;
@@ -1720,11 +1712,9 @@ static void pg_finalize(strata_backend_stmt *bst)
     /* Not one the server no longer has: that DEALLOCATE would fail, and
      * abort a transaction under way.  In an aborted transaction the
      * server refuses it: it waits for the transaction's end. */
-    if (!c->unnamed && held_by_server(c, st, false))
+    if (!c->unnamed && st->on_server)
         let_go(c, st->name);
-    if (held_by_server(c, st, true))
-        let_go(c, st->twin);
-    free(st->twin_types);
+    drop_twin(c, st);
     release_orphans(c);
     PQclear(st->desc);
     free(st->sql);
