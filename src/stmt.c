@@ -997,6 +997,7 @@ typedef struct many_run {
     strata_exec_bind_fn bind;
     strata_exec_row_fn row;
     void *ctx;
+    size_t rows; /* handed to row */
 } many_run;
 
 /* The driver's callbacks while it pipelines. */
@@ -1016,6 +1017,7 @@ static int many_bind(void *arg, size_t i)
 static int many_row(void *arg, size_t i)
 {
     many_run *r = arg;
+    r->rows++;
     free_scratch(r->st);
     r->st->state = STMT_ROWS;
     int rc = r->row ? r->row(r->st, i, r->ctx) : STRATA_OK;
@@ -1033,13 +1035,43 @@ static int many_one_by_one(many_run *r, size_t n)
         stmt_rewind(st);
         if ((rc = r->bind(st, i, r->ctx)) != STRATA_OK)
             break;
-        while ((rc = strata_stmt_step(st)) == STRATA_ROW)
+        while ((rc = strata_stmt_step(st)) == STRATA_ROW) {
+            r->rows++;
             if (r->row && (rc = r->row(st, i, r->ctx)) != STRATA_OK)
                 break;
+        }
         if (rc == STRATA_DONE)
             rc = STRATA_OK;
     }
     stmt_rewind(st);
+    return rc;
+}
+
+/* The n executions of r, in a transaction of their own when `own`
+ * (committed if they all worked, else rolled back). */
+static int many_in_tx(many_run *r, size_t n, bool own)
+{
+    strata_stmt *st = r->st;
+    strata_db *db = st->db;
+    int rc;
+    if (own && (rc = strata_db_begin(db)) != STRATA_OK)
+        return rc;
+    if ((rc = strata__db_check_tx(db)) == STRATA_OK) {
+        if (n > 1 && strata__drv_can_execute_many(st->bst)) {
+            rc = strata__drv_execute_many(st->bst, n, many_bind, many_row, r);
+            strata__db_note_write(db); /* rows of a batch (those sent may stand) */
+            if (rc != STRATA_OK)
+                strata__db_note_failure(db);
+            stmt_rewind(st);
+        } else {
+            rc = many_one_by_one(r, n);
+        }
+    }
+    if (own) {
+        if (rc == STRATA_OK)
+            return strata_db_commit(db);
+        strata__db_abort_tx(db);
+    }
     return rc;
 }
 
@@ -1060,26 +1092,16 @@ int strata_stmt_execute_many(strata_stmt *st, size_t n, strata_exec_bind_fn bind
     if (n == 0)
         return STRATA_OK;
     bool own = !strata_db_in_transaction(db);
-    if (own && (rc = strata_db_begin(db)) != STRATA_OK)
-        return rc;
-    many_run r = {st, bind, row, ctx};
-    if ((rc = strata__db_check_tx(db)) == STRATA_OK) {
-        if (n > 1 && strata__drv_can_execute_many(st->bst)) {
-            rc = strata__drv_execute_many(st->bst, n, many_bind, many_row, &r);
-            strata__db_note_write(db); /* rows of a batch (those sent may stand) */
-            if (rc != STRATA_OK)
-                strata__db_note_failure(db);
-            stmt_rewind(st);
-        } else {
-            rc = many_one_by_one(&r, n);
-        }
+    /* In a transaction of its own, a run refused for a stale statement
+     * (a schema change, or the server forgot the connection's
+     * statements) before any row reached the caller lost nothing: the
+     * statement is prepared again, and the run made once more. */
+    for (int attempt = 0;; attempt++) {
+        many_run r = {st, bind, row, ctx, 0};
+        rc = many_in_tx(&r, n, own);
+        if (!own || rc != STRATA_E_STALE_STATEMENT || r.rows || attempt)
+            return rc;
     }
-    if (own) {
-        if (rc == STRATA_OK)
-            return strata_db_commit(db);
-        strata__db_abort_tx(db);
-    }
-    return rc;
 }
 
 int strata__stmt_column_copy(strata_stmt *st, int col, strata_value *out)

@@ -135,8 +135,10 @@ typedef int (*strata_exec_row_fn)(strata_stmt *st, size_t i, void *ctx);
  *  pipeline mode): sent without waiting for each result, so n executions
  *  cost about one round trip instead of n.  SQLite runs them one after
  *  another.  All or nothing on both engines: without an open transaction
- *  the run has its own; inside one, a failure leaves the transaction
- *  failed, to be rolled back, as any failed statement does.  Returns
+ *  the run has its own (made once more, `bind` called again from 0,
+ *  when PostgreSQL refused a stale statement before any row reached
+ *  `row`); inside one, a failure leaves the transaction failed, to be
+ *  rolled back, as any failed statement does.  Returns
  *  STRATA_OK, or the first error (the echo hook and the statement counter
  *  see each execution). */
 STRATA_API int strata_stmt_execute_many(strata_stmt *st, size_t n, strata_exec_bind_fn bind,
