@@ -144,7 +144,6 @@ static strata_pool_options copy_options(const strata_pool_options *o)
     return c;
 }
 
-/* Open one connection for the pool (outside the lock). */
 /* When the connection this thread opens must be given up (an acquire's
  * deadline), for engines whose connect has no limit of its own; 0: none. */
 static _Thread_local int64_t open_deadline;
@@ -157,9 +156,14 @@ int strata_driver_open_time_left_ms(void)
     return left <= 0 ? 0 : left > INT_MAX ? INT_MAX : (int)left;
 }
 
-/* A new connection for pool, opened by `deadline` (0: no limit). */
+/* A new connection for pool (outside the lock), opened by `deadline`;
+ * 0: one the pool opens ahead (min_size), by the acquire timeout from
+ * now, at least a second. */
 static int open_one(strata_pool *pool, strata_db **out, int64_t deadline)
 {
+    if (!deadline)
+        deadline = now_ms() +
+                   (pool->opts.acquire_timeout_ms > 1000 ? pool->opts.acquire_timeout_ms : 1000);
     open_deadline = deadline;
     int rc = strata_db_open(out, pool->url);
     open_deadline = 0;

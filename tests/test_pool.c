@@ -974,6 +974,23 @@ START_TEST(pool_open_is_bounded_by_the_acquire)
     strata_pool_stats(pool, &st);
     ck_assert_int_eq(st.in_use, 0);
     strata_pool_close(pool);
+
+    /* The connections the open makes for min_size, the primary's and a
+     * replica's (which is marked down and skipped), as bounded. */
+    o.min_size = 1;
+    for (int replica = 0; replica < 2; replica++) {
+        const char *replicas[] = {url, NULL};
+        o.replicas = replica ? replicas : NULL;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        rc = strata_pool_open(&pool, replica ? th_url() : url, &o);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        ck_assert_msg(rc == (replica ? STRATA_OK : STRATA_E_CONNECT), "%s: %s", strata_errname(rc),
+                      strata_pool_errmsg(pool));
+        took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+        ck_assert_double_ge(took, 1.4);
+        ck_assert_double_lt(took, 10.0);
+        strata_pool_close(pool);
+    }
     close(fd);
 }
 END_TEST

@@ -47,7 +47,8 @@ typedef struct strata_session strata_session;
 /** Pool settings.  Start from STRATA_POOL_OPTIONS_INIT and change fields. */
 typedef struct strata_pool_options {
     int version;            /* STRATA_POOL_OPTIONS_VERSION */
-    int min_size;           /* connections opened by strata_pool_open and kept open (0) */
+    int min_size;           /* connections opened by strata_pool_open (each given up after
+                               acquire_timeout_ms, at least a second) and kept open (0) */
     int max_size;           /* connections open at most, idle and in use together (10) */
     int acquire_timeout_ms; /* how long an acquire waits for a connection (30000) */
     int ping_after_ms;      /* a connection idle this long, or since before one of
