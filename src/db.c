@@ -939,6 +939,14 @@ int strata__db_savepoint_undo(strata_db *db, int code)
     return db->errcode;
 }
 
+void strata__db_savepoint_abandon(strata_db *db)
+{
+    if (db->sp_depth > 0)
+        db->sp_depth--;
+    if (db->in_tx)
+        db->tx_failed = true;
+}
+
 int strata_db_savepoint_release(strata_db *db)
 {
     STRATA__CONFINE(db, STRATA_E_MISUSE);

@@ -1477,7 +1477,11 @@ int strata_upsert(void *obj, const char *on, void *out)
     }
     strata_stmt_finalize(st);
     if (rc == STRATA_OK || read) {
+        /* The objects hold the row: a release that fails (a cancel)
+         * leaves only a rollback, which makes them right again. */
         int kept = strata__db_savepoint_end(s->db, true);
+        if (kept != STRATA_OK)
+            strata__db_savepoint_abandon(s->db);
         if (rc == STRATA_OK)
             rc = kept;
     } else {

@@ -418,6 +418,11 @@ int strata__db_savepoint_keep_to_commit(strata_db *db);
  * keeping the failure's message on the handle; returns `code` (or the
  * handle's error code when `code` is STRATA_OK). */
 int strata__db_savepoint_undo(strata_db *db, int code);
+/* Give up the innermost savepoint, whose release failed after the caller
+ * brought objects in line with what it holds: it is no longer counted,
+ * and the transaction is failed, for a rollback of it or to a savepoint
+ * made before (which takes this one with it). */
+void strata__db_savepoint_abandon(strata_db *db);
 /* Roll the open transaction back, keeping the handle's error. */
 void strata__db_abort_tx(strata_db *db);
 /* Free a closed handle once its last live statement is finalized (a

@@ -2469,9 +2469,11 @@ static int bulk(strata_query *q, strata_object *set_from, const int *set, int ns
                                         NULL, NULL, &changed);
         strata__sb_free(&sql);
     }
+    /* A release that fails (a cancel) takes the change back as any
+     * failure does: no object followed it yet. */
     if (rc == STRATA_OK)
         rc = strata__db_savepoint_end(s->db, true);
-    else
+    if (rc != STRATA_OK)
         strata__db_savepoint_undo(s->db, rc);
     if (rc != STRATA_OK)
         strata__db_error_context(s->db, "bulk %s of %s", what, mi->m->name);

@@ -6450,6 +6450,113 @@ START_TEST(orm_flush_savepoint_lost_by_the_driver)
 }
 END_TEST
 
+/* A driver whose next RELEASE SAVEPOINT fails, as one a statement
+ * timeout cancels does: what ran in the savepoint is there, and the
+ * transaction can only be rolled back, or rolled back to a savepoint
+ * made before, which must be the caller's. */
+static strata_driver release_copies[2]; /* SQLite's driver and PostgreSQL's */
+static int (*release_real[2])(strata_conn *, const char *);
+static bool release_fails;
+
+static int fail_a_release(strata_conn *conn, const char *sql)
+{
+    int k = conn->driver == &release_copies[1];
+    if (release_fails && !strncmp(sql, "RELEASE SAVEPOINT", 17)) {
+        release_fails = false;
+        return strata_driver_error(conn->db, STRATA_E_TIMEOUT, "57014", 0,
+                                   "canceling statement due to statement timeout");
+    }
+    return release_real[k](conn, sql);
+}
+
+/* The session's count of users named `name` in the database. */
+static int64_t users_named(fixture *f, const char *name)
+{
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM \"user\" WHERE username = '%s'", name);
+    return th_int(f->db, sql);
+}
+
+START_TEST(orm_failed_release_leaves_the_callers_savepoint)
+{
+    fixture f;
+    setup_db(&f);
+    const strata_driver *real = strata_db_driver(f.db);
+    const strata__engine *e = strata__engine_of(real);
+    static char schemes[2][32];
+    int k = th_is_pg();
+    snprintf(schemes[k], sizeof schemes[k], "release%s", real->name);
+    if (!strata__engine_by_scheme(schemes[k])) {
+        release_copies[k] = *real;
+        release_copies[k].name = schemes[k];
+        release_copies[k].aliases = NULL;
+        release_copies[k].version = STRATA_DRIVER_VERSION;
+        release_real[k] = real->exec;
+        release_copies[k].exec = fail_a_release;
+        strata__engine row = {&release_copies[k], e->dialect};
+        ck_assert_int_eq(strata__engine_register(&row), STRATA_OK);
+    }
+    teardown(&f);
+    char url[1024];
+    snprintf(url, sizeof url, "%s%s", schemes[k], strstr(th_url(), "://"));
+    strata_metadata *md;
+    ck_assert_int_eq(strata_metadata_new(&md), STRATA_OK);
+    ck_assert_int_eq(strata_metadata_add_models(md, microblog), STRATA_OK);
+    f.db = th_open_url(url);
+    strata_metadata_drop_all(md, f.db);
+    ck_assert_int_eq(strata_metadata_create_all(md, f.db), STRATA_OK);
+    strata_metadata_free(md);
+    OK(&f, strata_session_new(&f.s, f.db));
+    new_user(&f, "john", "john@example.com");
+    OK(&f, strata_session_commit(f.s));
+    if (th_reduced())
+        th_reduced_set_upsert(true); /* with upsert, without RETURNING */
+
+    for (int bulk = 0; bulk < 2; bulk++) {
+        /* The caller's savepoint, and a row written inside it. */
+        OK(&f, strata_session_savepoint(f.s));
+        new_user(&f, "kate", "kate@example.com");
+        OK(&f, strata_session_flush(f.s));
+        ck_assert_int_eq(strata_db_savepoint_depth(f.db), 1);
+        release_fails = true;
+        int rc;
+        if (bulk) {
+            strata_query *q = strata_query_new(f.s, &user_model);
+            OK(&f, strata_query_filter(q, strata_c("username", STRATA_EQ, strata_text("john"))));
+            rc = strata_query_update(q, (strata_assign[]){{"email", strata_text("j@x.org")}}, 1,
+                                     NULL);
+            strata_query_free(q);
+        } else {
+            User *u, *got = NULL;
+            OK(&f, strata_new(f.s, &user_model, &u));
+            OK(&f, strata_set_text(&u->username, "john"));
+            OK(&f, strata_set_text(&u->email, "j@x.org"));
+            rc = strata_upsert(u, "username", &got);
+        }
+        ck_assert_msg(rc == STRATA_E_TIMEOUT, "%s: %s", strata_errname(rc),
+                      strata_session_errmsg(f.s));
+        ck_assert(!release_fails);
+        ck_assert_int_eq(strata_db_savepoint_depth(f.db), 1);
+        /* The bulk change was taken back; the upserted row, which the
+         * session's objects hold, leaves only a rollback... */
+        ck_assert_int_eq(strata_db_exec(f.db, "SELECT 1"), bulk ? STRATA_OK : STRATA_E_TX_ABORTED);
+        if (bulk)
+            ck_assert_int_eq(
+                users_named(&f, "kate") * 10 +
+                    th_int(f.db, "SELECT count(*) FROM \"user\" WHERE email = 'j@x.org'"),
+                10);
+        /* ...and rolled back to the caller's savepoint, all of it goes. */
+        OK(&f, strata_session_savepoint_rollback(f.s));
+        ck_assert_int_eq(strata_db_savepoint_depth(f.db), 0);
+        OK(&f, strata_session_commit(f.s));
+        ck_assert_int_eq(users_named(&f, "kate"), 0);
+        ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM \"user\" WHERE email = 'j@x.org'"), 0);
+    }
+    strata_session_free(f.s);
+    strata_db_close(f.db);
+}
+END_TEST
+
 static void add_tests(TCase *tc, th_engine engine)
 {
     (void)engine;
@@ -6505,6 +6612,7 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_undo_keeps_a_key_the_program_gave);
     tcase_add_test(tc, orm_flushing_an_expired_object_keeps_it_expired);
     tcase_add_test(tc, orm_flush_savepoint_lost_by_the_driver);
+    tcase_add_test(tc, orm_failed_release_leaves_the_callers_savepoint);
     tcase_add_test(tc, orm_session_does_not_commit_the_callers_transaction);
     tcase_add_test(tc, orm_joined_commit_follows_the_callers_outcome);
     tcase_add_test(tc, orm_handle_closed_before_its_sessions);
