@@ -91,7 +91,9 @@ struct strata_query {
  * as one made with a bad argument does, and strata_query_filter() must
  * tell the two apart: set here, read and cleared there. */
 static _Thread_local bool cond_nomem;
-/* A condition strata_c refused for its operator, for the query's message. */
+/* A condition strata_c refused for its operator, for the query's message:
+ * the NULL condition a query takes may be another's, so the message says
+ * only that it came since a query last took one. */
 static _Thread_local int cond_bad_op;
 
 void strata_cond_free(strata_cond *c)
@@ -383,7 +385,9 @@ static int push_cond(strata_query *q, strata_cond ***v, int *n, strata_cond *c)
         if (bad_op)
             return query_keep(
                 q, strata__session_error(q->s, STRATA_E_MISUSE,
-                                         "%s query: a condition with an unknown operator (%d)",
+                                         "%s query: a NULL condition (strata_c was given an "
+                                         "unknown operator, %d, on this thread since a query "
+                                         "last took a condition)",
                                          q->mi->m->name, bad_op < 0 ? 0 : bad_op));
         return query_keep(q, strata__session_error(q->s, STRATA_E_MISUSE, "%s query: a NULL condition",
                                               q->mi->m->name));

@@ -3785,7 +3785,8 @@ START_TEST(orm_query_every_operator_and_collection_conditions)
     ck_assert_int_eq(strata_query_filter(q, strata_c("id", (strata_op)0, strata_int(1))),
                      STRATA_E_MISUSE);
     ck_assert_str_eq(strata_session_errmsg(f.s),
-                     "User query: a condition with an unknown operator (0)");
+                     "User query: a NULL condition (strata_c was given an unknown operator, 0, "
+                     "on this thread since a query last took a condition)");
     ck_assert_int_eq(strata_query_all(q, &l), STRATA_E_MISUSE);
     ck_assert_int_eq(strata_query_count(q, &n), STRATA_E_MISUSE);
     strata_query_free(q);
