@@ -502,28 +502,68 @@ static int prepare_locale(const char *dir)
     return 0;
 }
 
+#ifdef STRATA_WITH_LIBPQ
+/* The server URL's settings: NULL (with the reason on stderr) when it
+ * cannot be read.  Free with PQconninfoFree. */
+static PQconninfoOption *pg_url_options(void)
+{
+    char *err = NULL;
+    PQconninfoOption *opts = PQconninfoParse(pg_url, &err);
+    if (!opts) {
+        fprintf(stderr, "harness: cannot read the server URL: %s\n", err ? err : "out of memory");
+        PQfreemem(err);
+    }
+    return opts;
+}
+
+/* The server's host (or socket directory) and port in opts. */
+static void pg_endpoint(const PQconninfoOption *opts, const char **host, const char **port)
+{
+    *host = "";
+    *port = "5432";
+    for (const PQconninfoOption *o = opts; o->keyword; o++) {
+        if (!o->val || !*o->val)
+            continue;
+        if (strcmp(o->keyword, "host") == 0 || (strcmp(o->keyword, "hostaddr") == 0 && !**host))
+            *host = o->val;
+        else if (strcmp(o->keyword, "port") == 0)
+            *port = o->val;
+    }
+    if (!**host)
+        *host = "/var/run/postgresql";
+}
+#endif
+
+void th_pg_endpoint(char *host, size_t hostsz, char *port, size_t portsz)
+{
+#ifdef STRATA_WITH_LIBPQ
+    PQconninfoOption *opts = pg_url_options();
+    ck_assert_ptr_nonnull(opts);
+    const char *h, *p;
+    pg_endpoint(opts, &h, &p);
+    snprintf(host, hostsz, "%s", h);
+    snprintf(port, portsz, "%s", p);
+    PQconninfoFree(opts);
+#else
+    (void)host, (void)hostsz, (void)port, (void)portsz;
+    ck_abort_msg("built without libpq");
+#endif
+}
+
 /* Start pgbouncer in front of the server at pg_url: in our own server's
  * directory, or in one of its own for an external server. */
 static int start_bouncer(void)
 {
 #ifdef STRATA_WITH_LIBPQ
-    char *err = NULL;
-    PQconninfoOption *opts = PQconninfoParse(pg_url, &err);
-    if (!opts) {
-        fprintf(stderr, "harness: cannot read the server URL for pgbouncer: %s\n",
-                err ? err : "out of memory");
-        PQfreemem(err);
+    PQconninfoOption *opts = pg_url_options();
+    if (!opts)
         return -1;
-    }
-    const char *host = "", *port = "5432", *user = "", *password = "";
+    const char *host, *port, *user = "", *password = "";
+    pg_endpoint(opts, &host, &port);
     for (PQconninfoOption *o = opts; o->keyword; o++) {
         if (!o->val || !*o->val)
             continue;
-        if (strcmp(o->keyword, "host") == 0 || (strcmp(o->keyword, "hostaddr") == 0 && !*host))
-            host = o->val;
-        else if (strcmp(o->keyword, "port") == 0)
-            port = o->val;
-        else if (strcmp(o->keyword, "user") == 0)
+        if (strcmp(o->keyword, "user") == 0)
             user = o->val;
         else if (strcmp(o->keyword, "password") == 0)
             password = o->val;
@@ -532,8 +572,6 @@ static int start_bouncer(void)
         const char *u = getenv("PGUSER") ? getenv("PGUSER") : getenv("USER");
         user = u ? u : "postgres";
     }
-    if (!*host)
-        host = "/var/run/postgresql";
     snprintf(bouncer_user, sizeof bouncer_user, "%s", user);
     const char *dir = pg_dir;
     if (!pg_dir[0]) {

@@ -574,10 +574,31 @@ static int pg_open(strata_conn **out, strata_db *db, const strata_url *url)
         return rc;
     }
     bool timeout = false;
-    for (PQconninfoOption *o = opts; o->keyword; o++)
-        if (!strcmp(o->keyword, "connect_timeout") && o->val && *o->val)
+    int hosts = 1; /* in the URL's list */
+    for (PQconninfoOption *o = opts; o->keyword; o++) {
+        if (!o->val || !*o->val)
+            continue;
+        if (!strcmp(o->keyword, "connect_timeout"))
             timeout = true;
+        if (!strcmp(o->keyword, "host") || !strcmp(o->keyword, "hostaddr")) {
+            int n = 1;
+            for (const char *v = o->val; *v; v++)
+                n += *v == ',';
+            hosts = n > hosts ? n : hosts;
+        }
+    }
     PQconninfoFree(opts);
+    /* Several hosts and a pool's deadline: each host gets its share, so
+     * that one which never answers leaves time for the others (libpq
+     * moves on after connect_timeout, in its blocking loop alone, and
+     * counts it in whole seconds, at least 2). */
+    char share[16] = "";
+    int left = strata_driver_open_time_left_ms();
+    if (!timeout && hosts > 1 && left > 0) {
+        int each = left / 1000 / hosts;
+        snprintf(share, sizeof share, "%d", each < 2 ? 2 : each);
+        timeout = true;
+    }
 
     pg_conn *c = calloc(1, sizeof *c);
     if (!c) {
@@ -588,8 +609,11 @@ static int pg_open(strata_conn **out, strata_db *db, const strata_url *url)
     c->unnamed = unnamed;
     random_prefix(c->name_prefix);
     /* Later entries win, so the URL's own settings override these. */
-    const char *const keys[] = {"fallback_application_name", "client_encoding", "dbname", NULL};
-    const char *const vals[] = {"strata", "UTF8", target, NULL};
+    const char *const keys[] = {"fallback_application_name", "client_encoding",
+                                share[0] ? "connect_timeout" : "dbname", share[0] ? "dbname" : NULL,
+                                NULL};
+    const char *const vals[] = {"strata", "UTF8", share[0] ? share : target,
+                                share[0] ? target : NULL, NULL};
     bool timed_out = false;
     c->h =
         timeout ? PQconnectdbParams(keys, vals, 1) : connect_with_sqlstate(keys, vals, &timed_out);
