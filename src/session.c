@@ -228,6 +228,36 @@ void *strata__arena_alloc(strata_session *s, size_t n)
     return p;
 }
 
+/* Where the arena stands: its newest chunk, and how much of it is used. */
+typedef struct arena_mark {
+    const strata__chunk *chunk;
+    size_t used;
+} arena_mark;
+
+static arena_mark arena_at(const strata_session *s)
+{
+    return (arena_mark){s->chunks, s->chunks ? s->chunks->used : 0};
+}
+
+/* Give the arena back what was taken from it since m, all of which its
+ * caller lets go: in the newest chunk, whether m was in it or in the one
+ * before (a chunk begun since stays, empty).  Not under valgrind, whose
+ * pool knows each block the arena gave out; under AddressSanitizer what
+ * is given back is unaddressable until given out again. */
+static void arena_rewind(strata_session *s, arena_mark m)
+{
+#if defined(ARENA_VALGRIND)
+    if (RUNNING_ON_VALGRIND)
+        return;
+#endif
+    strata__chunk *c = s->chunks;
+    size_t to = c == m.chunk ? m.used : c && c->next == m.chunk ? 0 : c ? c->used : 0;
+    if (!c || to >= c->used)
+        return;
+    ARENA_FENCE((char *)c->data + to, c->used - to);
+    c->used = to;
+}
+
 static void arena_free(strata_session *s)
 {
     if (s->chunks)
@@ -657,13 +687,15 @@ static int refresh_from_row(strata_object *o, strata_stmt *st, int col0, bool re
 }
 
 /* An object load_new has just made, and will not keep: the session's
- * last, taken back whole (its block stays in the arena), so that reads
- * that fail or are let go do not pile objects up in a long session. */
-static void take_back(strata_session *s, strata_object *o)
+ * last, taken back whole with what the arena gave it since `was` (its
+ * block, texts and snapshot), so that reads that fail or are let go do
+ * not pile objects up in a long session. */
+static void take_back(strata_session *s, strata_object *o, arena_mark was)
 {
     assert(s->objs[s->nobjs - 1] == o);
     s->nobjs--;
     strata__object_free(o);
+    arena_rewind(s, was);
 }
 
 /* A new object for the row at col0, whose key the identity map does not
@@ -677,13 +709,14 @@ static __attribute__((noinline)) int load_new(strata_session *s, strata__minfo *
                                               const strata_cell *key_in, strata_object **out)
 {
     uint64_t mark = s->db->nerrors;
+    arena_mark was = arena_at(s);
     strata_object *o = object_new(s, mi);
     if (!o)
         return strata__db_error_since(s->db, mark, STRATA_E_NOMEM);
     int bad;
     int rc = strata__load_fields(st, col0, key_in, o, &bad);
     if (rc != STRATA_OK) { /* a field that would not convert, the driver reading the row, or memory */
-        take_back(s, o);
+        take_back(s, o, was);
         return strata__field_failed(s, mi, bad, rc, mark);
     }
     struct strata__object *p = o->priv;
@@ -693,13 +726,13 @@ static __attribute__((noinline)) int load_new(strata_session *s, strata__minfo *
     const strata__cell *key = asked ? &p->loaded[mi->pk] : NULL;
     if (key && (key->null || key->i != *asked) &&
         (key->null || strata__identity_find(mi, key->i))) {
-        take_back(s, o); /* so that gets of this kind do not pile up objects */
+        take_back(s, o, was); /* so that gets of this kind do not pile up objects */
         return STRATA_OK;
     }
     p->committed = strata__snapshot_share(p->loaded);
     p->unsure = strata__db_tx_wrote(s->db);
     if (!strata__identity_put(mi, o)) {
-        take_back(s, o);
+        take_back(s, o, was);
         return strata__field_failed(s, mi, -1, STRATA_E_NOMEM, mark);
     }
     p->state = OBJ_PERSISTENT;
@@ -708,7 +741,7 @@ static __attribute__((noinline)) int load_new(strata_session *s, strata__minfo *
      * could not read it again at its rollback: not kept either. */
     if ((rc = strata__savepoint_loaded(o)) != STRATA_OK) {
         strata__identity_remove(mi, o);
-        take_back(s, o);
+        take_back(s, o, was);
         return rc;
     }
     *out = o;

@@ -19,6 +19,11 @@
 #ifdef STRATA_WITH_LIBPQ
 #include <libpq-fe.h>
 #endif
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#endif
+#endif
 
 static th_engine current;
 static char url[1280];
@@ -48,6 +53,16 @@ bool th_reduced(void) { return current == TH_PG_REDUCED; }
 bool th_via_pooler(void) { return current == TH_PGBOUNCER; }
 const char *th_url(void) { return url; }
 const char *th_pg_url(void) { return pg_url[0] ? pg_url : NULL; }
+
+bool th_under_valgrind(void)
+{
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+    return RUNNING_ON_VALGRIND != 0;
+#endif
+#endif
+    return false;
+}
 const char *th_tmpdir(void) { return tmpdir; }
 
 static char own_dir[256], own_url[512]; /* a private server beside STRATA_TEST_PG_URL's */

@@ -55,6 +55,8 @@ const char *th_url(void);
 /* The PostgreSQL server's own URL (no schema selected), or NULL when
  * PostgreSQL is skipped. */
 const char *th_pg_url(void);
+/* Whether the test runs under valgrind. */
+bool th_under_valgrind(void);
 /* The PostgreSQL server's host (or socket directory) and port. */
 void th_pg_endpoint(char *host, size_t hostsz, char *port, size_t portsz);
 /* Make schema `schema` on the PostgreSQL server of `server_url` empty
