@@ -656,6 +656,20 @@ static char *sql_text(yctx *y, const yaml_node_t *n, const char *what)
         yerr(y, n, "%s is empty: give the statement", what);
         return NULL;
     }
+    /* A revision runs in one transaction, all or nothing: a statement
+     * that ends it would keep half the revision and run the rest outside
+     * any transaction. */
+    const char *tx = strata__sql_transaction_statement(v);
+    if (tx) {
+        int len = 0;
+        while (len < 20 && (isalpha((unsigned char)tx[len])))
+            len++;
+        yerr(y, n,
+             "%s: %.*s begins or ends a transaction, but a revision runs in the one the "
+             "runner begins, and is applied all or nothing: take it out",
+             what, len, tx);
+        return NULL;
+    }
     return ydup(y, n, what);
 }
 

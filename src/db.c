@@ -343,6 +343,58 @@ static bool commit_statement(const char *sql, const char *p, unsigned flags, boo
     return i == n;
 }
 
+/* The words of the statement at p (in sql, up to its ; or the end), up
+ * to `max`: where each starts and its length; returns how many, and
+ * leaves *end at the ; (or the text's end). */
+static int statement_words(const char *sql, const char *p, const char **w, size_t *len, int max,
+                           const char **end)
+{
+    int n = 0;
+    for (; *p;) {
+        strata__token t;
+        token_at(sql, p, PG_LEXER, &t);
+        if (t.kind == STRATA__TOK_OTHER && *p == ';')
+            break;
+        if (t.kind == STRATA__TOK_WORD && n < max) {
+            w[n] = p;
+            len[n++] = t.len;
+        }
+        p += t.len;
+    }
+    *end = p;
+    return n;
+}
+
+const char *strata__sql_transaction_statement(const char *sql)
+{
+    static const char *const ends[] = {"begin", "start", "commit", "end", "abort", "rollback"};
+    bool body = false; /* inside a trigger's body: CREATE ... BEGIN, up to its END */
+    for (const char *p = sql; p && *p;) {
+        const char *w[64], *end;
+        size_t len[64];
+        int n = statement_words(sql, p, w, len, 64, &end);
+        bool to = false, begins = false;
+        for (int i = 1; i < n; i++) {
+            to = to || is_word(w[i], len[i], "to");
+            begins = begins || is_word(w[i], len[i], "begin");
+        }
+        if (n > 0 && body) {
+            body = !is_word(w[0], len[0], "end");
+        } else if (n > 0 && is_word(w[0], len[0], "create")) {
+            body = begins;
+        } else if (n > 0) {
+            bool tx =
+                n > 1 && is_word(w[0], len[0], "prepare") && is_word(w[1], len[1], "transaction");
+            for (size_t k = 0; k < sizeof ends / sizeof ends[0]; k++)
+                tx = tx || is_word(w[0], len[0], ends[k]);
+            if (tx && !(is_word(w[0], len[0], "rollback") && to))
+                return w[0];
+        }
+        p = *end ? end + 1 : end;
+    }
+    return NULL;
+}
+
 int strata_driver_sql_is_commit(const char *sql)
 {
     /* The server answered "ROLLBACK": to a ROLLBACK, or to a COMMIT or
@@ -473,6 +525,18 @@ int strata_db_exec(strata_db *db, const char *sql)
     rc = db_run(db, sql);
     if (strata__text_may_write(db, sql))
         strata__db_note_write(db);
+    /* SQL that ended the transaction strata_db_begin began (its COMMIT or
+     * ROLLBACK): what ran before it is committed or gone, and what came
+     * next would run outside any transaction.  The handle's transaction is
+     * failed, for the rollback its owner owes, which finds nothing to undo. */
+    if (rc == STRATA_OK && db->in_tx && strata__drv_in_transaction(db) == 0) {
+        db->tx_failed = db->engine_ended_tx = true;
+        return strata__db_error(db, STRATA_E_MISUSE,
+                                "the SQL ended the transaction strata began (a COMMIT or "
+                                "ROLLBACK in its text): what ran before it in the transaction "
+                                "may be committed; end transactions with strata_db_commit or "
+                                "strata_db_rollback (roll this one back now)");
+    }
     return rc;
 }
 

@@ -243,9 +243,46 @@ START_TEST(lexer_tokens)
 }
 END_TEST
 
+/* The statements of a text that begin or end a transaction, which a
+ * revision's SQL may not hold: found past strings, names and comments,
+ * and not the END of a trigger's or function's body. */
+START_TEST(lexer_finds_transaction_statements)
+{
+    static const struct {
+        const char *sql;
+        int at; /* where the statement starts; -1: none */
+    } cases[] = {
+        {"COMMIT", 0},
+        {"INSERT INTO t VALUES (1); commit;", 26},
+        {"UPDATE t SET a = 1;\nEND TRANSACTION", 20},
+        {"begin; INSERT INTO t VALUES (1)", 0},
+        {"START TRANSACTION", 0},
+        {"SELECT 1; /* x */ ROLLBACK", 18},
+        {"ABORT", 0},
+        {"PREPARE TRANSACTION 'x'", 0},
+        {"ROLLBACK TO SAVEPOINT a", -1},
+        {"rollback transaction to a", -1},
+        {"SELECT 'COMMIT'; SELECT \"end\"", -1},
+        {"-- COMMIT\nSELECT 1", -1},
+        {"SELECT CASE WHEN a THEN 1 END FROM t", -1},
+        {"CREATE TRIGGER g AFTER INSERT ON t BEGIN UPDATE u SET n = 1; END; SELECT 1", -1},
+        {"CREATE TRIGGER g AFTER INSERT ON t BEGIN UPDATE u SET n = 1; END; COMMIT", 66},
+        {"CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; END", -1},
+        {"DO $$ BEGIN PERFORM 1; END $$", -1},
+        {"", -1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *at = strata__sql_transaction_statement(cases[i].sql);
+        int got = at ? (int)(at - cases[i].sql) : -1;
+        ck_assert_msg(got == cases[i].at, "case %zu (%s): %d", i, cases[i].sql, got);
+    }
+}
+END_TEST
+
 static void add(TCase *tc, th_engine e)
 {
     tcase_add_test(tc, lexer_tokens);
+    tcase_add_test(tc, lexer_finds_transaction_statements);
     (void)e;
     tcase_add_test(tc, lexer_table);
     tcase_add_test(tc, lexer_executes);

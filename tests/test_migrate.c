@@ -1837,6 +1837,14 @@ START_TEST(migrate_more_bad_files_name_the_place)
     bad_file("sql-blank",
              REV "upgrade:\n  - sql: {sqlite: '  ', postgresql: SELECT 1}\n",
              "sql-blank.yaml:4:19: sqlite is empty: give the statement");
+    bad_file("sql-commit",
+             REV "upgrade:\n  - sql: INSERT INTO t VALUES (2)\n  - sql: COMMIT\n"
+                 "  - sql: INSERT INTO t VALUES (3)\n",
+             "sql-commit.yaml:5:10: sql: COMMIT begins or ends a transaction, but a revision "
+             "runs in the one the runner begins, and is applied all or nothing: take it out");
+    bad_file("sql-end",
+             REV "upgrade:\n  - sql: {sqlite: 'UPDATE t SET a = 1; end', postgresql: SELECT 1}\n",
+             "sql-end.yaml:4:19: sqlite: end begins or ends a transaction");
     bad_file("down-twice", "revision: 00000000000a\ndown_revision: [00000000000b, 00000000000b]\n",
              "down-twice.yaml:2:31: down_revision names '00000000000b' twice");
     /* A merge whose parent is an ancestor of its other parent. */

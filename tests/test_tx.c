@@ -292,6 +292,36 @@ START_TEST(tx_statements_of_one_exec_go_together)
 }
 END_TEST
 
+/* SQL that ends the transaction strata_db_begin began (its COMMIT or
+ * ROLLBACK) is refused once it ran: the transaction is failed, for the
+ * rollback its owner owes, and nothing after it runs outside one. */
+START_TEST(tx_sql_that_ends_the_transaction)
+{
+    strata_db *db = th_open();
+    table(db);
+    for (int end = 0; end < 2; end++) {
+        th_rc(db, strata_db_begin(db), STRATA_OK);
+        insert(db, 10 + end, STRATA_DONE);
+        th_rc(db, strata_db_exec(db, end ? "ROLLBACK" : "SELECT 1; COMMIT"), STRATA_E_MISUSE);
+        ck_assert_msg(strstr(strata_db_errmsg(db), "ended the transaction strata began") != NULL,
+                      "%s", strata_db_errmsg(db));
+        ck_assert(strata_db_in_transaction(db));
+        th_rc(db, strata_db_exec(db, "INSERT INTO t (id) VALUES (99)"), STRATA_E_TX_ABORTED);
+        th_rc(db, strata_db_commit(db), STRATA_E_TX_ABORTED);
+        th_rc(db, strata_db_rollback(db), STRATA_OK);
+        ck_assert(!strata_db_in_transaction(db));
+    }
+    /* The COMMIT kept the row before it, the ROLLBACK did not. */
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM t WHERE id = 10"), 1);
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM t WHERE id IN (11, 99)"), 0);
+    th_rc(db, strata_db_begin(db), STRATA_OK);
+    insert(db, 12, STRATA_DONE);
+    th_rc(db, strata_db_commit(db), STRATA_OK);
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM t"), 2);
+    strata_db_close(db);
+}
+END_TEST
+
 START_TEST(tx_savepoint_without_transaction)
 {
     strata_db *db = th_open();
@@ -353,6 +383,7 @@ static void add(TCase *tc, th_engine e)
     tcase_add_test(tc, tx_raw_transaction_the_engine_ended_stays_failed);
     tcase_add_test(tc, tx_statements_of_one_exec_go_together);
     tcase_add_test(tc, tx_savepoint_without_transaction);
+    tcase_add_test(tc, tx_sql_that_ends_the_transaction);
     tcase_add_test(tc, tx_failed_commit_ends_transaction);
     /* Reopening a private in-memory database gives a new, empty one. */
     if (e != TH_SQLITE_MEMORY)
