@@ -835,6 +835,69 @@ static const char *later_password(const char *s, size_t *len)
     return NULL;
 }
 
+/* The value of the first "password=..." (a secret key, spaces allowed
+ * around the =, the value quoted or up to white space) in `s`, decoded
+ * text read by conninfo's rules; NULL when there is none: *len gets its
+ * length. */
+static const char *conninfo_secret(const char *s, size_t *len)
+{
+    for (const char *p = s; *p; p++) {
+        if (p > s && (isalnum((unsigned char)p[-1]) || p[-1] == '_'))
+            continue;
+        for (size_t i = 0; secret_keys[i]; i++) {
+            size_t k = strlen(secret_keys[i]);
+            if (strncasecmp(p, secret_keys[i], k) != 0)
+                continue;
+            const char *v = p + k;
+            while (*v == ' ' || *v == '\t')
+                v++;
+            if (*v != '=')
+                continue;
+            for (v++; *v == ' ' || *v == '\t'; v++)
+                ;
+            bool quoted = *v == '\'';
+            const char *e = v + quoted;
+            while (*e && (quoted ? *e != '\'' : !isspace((unsigned char)*e)))
+                e++;
+            *len = (size_t)(e - v - quoted);
+            return v + quoted;
+        }
+    }
+    return NULL;
+}
+
+/* A component holding conninfo text with a password (a host of
+ * "db password=pw", given where a URL's host belongs): libpq takes it for
+ * a name and quotes it in its messages, so the password is a secret, and
+ * the component is hidden whole in what is shown. */
+static int mask_conninfo_pieces(url_check *c, url_reading *r)
+{
+    strata_url *u = c->u;
+    size_t nspans = r->nparams + 3;
+    for (size_t i = 0; i < nspans; i++) {
+        url_span raw = i < r->nparams        ? r->params[i].value
+                       : i == r->nparams     ? r->path
+                       : i == r->nparams + 1 ? r->hosts
+                                             : r->user;
+        if (i < r->nparams && is_secret_key(r->text, r->params[i].key))
+            continue; /* hidden already */
+        char *dec;
+        size_t bad, len = 0;
+        if (raw.len == 0 || pct_decode(r->text + raw.off, raw.len, &dec, &bad) != DEC_OK)
+            continue;
+        const char *pw = conninfo_secret(dec, &len);
+        int rc = pw ? keep_secret(u, pw, len) : STRATA_OK;
+        free(dec);
+        if (rc != STRATA_OK)
+            return rc;
+        if (pw)
+            add_mask(r, raw.off, raw.len);
+        if (r->nomem)
+            return STRATA_E_NOMEM;
+    }
+    return STRATA_OK;
+}
+
 /* A URL inside the database name or a parameter's value: the server's
  * messages quote it decoded, so its password is a secret; one
  * percent-encoded (postgresql%3A%2F%2Fb%3Apw%40db) hides the component
@@ -895,6 +958,8 @@ int strata_url_parse(strata_url **out, const char *text)
         rc = cons.nomem ? STRATA_E_NOMEM : validate(&c);
         if (rc == STRATA_OK)
             rc = mask_encoded_urls(&c, &r);
+        if (rc == STRATA_OK)
+            rc = mask_conninfo_pieces(&c, &r);
         /* Whatever the reading hides (a later URL's password too) is
          * scrubbed from the server's messages as well. */
         for (size_t i = 0; rc == STRATA_OK && i < r.nmasks; i++)

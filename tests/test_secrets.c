@@ -65,7 +65,16 @@ static const char *const forms[] = {
     /* One percent-encoded, which the server quotes decoded; and one the
      * server cuts to 63 bytes inside its password. */
     "postgresql://{H}/app%20postgresql%3A%2F%2Fapp%3AS3crtPw%40db%2Fapp",
-    "postgresql://app:S3crtPw@{H}/app postgresql://uuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuu:S3crtPw@db/app",
+    "postgresql://app:S3crtPw@{H}/app "
+    "postgresql://uuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuu:S3crtPw@db/app",
+    /* Conninfo text where a URL's host, database, user or parameter
+     * belongs: libpq quotes the name it takes it for. */
+    "postgresql://{H}/app%20password%3DS3crtPw",
+    "postgresql://{H}/app password=S3crtPw",
+    "postgresql://{H}/app?host=127.0.0.1%20password%3DS3crtPw",
+    "postgresql://{H}/app?application_name=a%20password%20%3D%20'S3cr%20tPw'",
+    "postgresql://app%20password%3DS3crtPw@{H}/app",
+    "postgresql://127.0.0.1 password=S3crtPw,{H}/app",
 };
 
 /* forms[i] with its {H} replaced by `host`. */
