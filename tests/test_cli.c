@@ -6,6 +6,7 @@
  * private in-memory database.
  */
 #include <dirent.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -578,6 +579,44 @@ START_TEST(cli_copy)
     r = run(args);
     EXPECT(r, 1, "could not connect");
     ck_assert_msg(!strstr(r.out, "s3cr3t"), "password shown: %s", r.out);
+
+    /* A copy into a SQLite file it made, ended by a signal while it
+     * writes (Ctrl-C, kill): the file goes with it. */
+    db = th_open();
+    th_exec(db, "CREATE TABLE bulk (id INTEGER PRIMARY KEY, v VARCHAR(40))");
+    th_exec(db, "INSERT INTO bulk (id, v) WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 "
+                "FROM n WHERE i < 200000) SELECT i, 'row number ' || i FROM n");
+    strata_db_close(db);
+    static const int sigs[] = {SIGTERM, SIGINT};
+    for (size_t k = 0; k < 2; k++) {
+        snprintf(made, sizeof made, "%s/killed-%zu.db", th_tmpdir(), k);
+        char target[1100], tool[2100];
+        snprintf(target, sizeof target, "sqlite:///%s", made);
+        snprintf(tool, sizeof tool, "%s/tools/strata", top);
+        pid_t pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+            signal(SIGINT, SIG_DFL); /* as a terminal's foreground job has it */
+            if (chdir(th_tmpdir()) != 0)
+                _exit(126);
+            freopen("/dev/null", "w", stdout);
+            freopen("/dev/null", "w", stderr);
+            execl(tool, tool, "db", "copy", th_url(), target, (char *)NULL);
+            _exit(127);
+        }
+        /* Until the file is made, and a moment for the copy to begin. */
+        for (int i = 0; i < 2000 && access(made, F_OK) != 0; i++)
+            usleep(1000);
+        ck_assert_msg(access(made, F_OK) == 0, "%s was not made", made);
+        usleep(50000);
+        kill(pid, sigs[k]);
+        int st = 0;
+        ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+        ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == sigs[k], "the copy ended with %d", st);
+        ck_assert_msg(access(made, F_OK) != 0, "%s was left", made);
+        snprintf(target, sizeof target, "%s-wal", made);
+        ck_assert_msg(access(target, F_OK) != 0, "%s was left", target);
+    }
 }
 END_TEST
 

@@ -9,6 +9,7 @@
  */
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -397,15 +398,53 @@ static char *new_sqlite_file(const char *url)
     return path;
 }
 
-/* A failed copy into a SQLite file it made leaves no file behind: the
- * database, and what SQLite keeps beside it. */
-static void remove_sqlite_file(const char *path)
+/* The files of a SQLite database made for a copy: the database, and
+ * what SQLite keeps beside it.  Named before the copy, for a signal's
+ * handler, which may only unlink them ("": none). */
+static const char *const sqlite_tails[] = {"", "-wal", "-shm", "-journal"};
+static char made_files[4][PATH_MAX];
+static volatile sig_atomic_t made_armed; /* the copy has not succeeded */
+
+static void name_sqlite_files(const char *path)
 {
-    static const char *const tails[] = {"", "-wal", "-shm", "-journal"};
-    for (size_t i = 0; i < sizeof tails / sizeof *tails; i++) {
-        char name[PATH_MAX];
-        if ((size_t)snprintf(name, sizeof name, "%s%s", path, tails[i]) < sizeof name)
-            unlink(name);
+    for (size_t i = 0; i < 4; i++)
+        if ((size_t)snprintf(made_files[i], PATH_MAX, "%s%s", path, sqlite_tails[i]) >= PATH_MAX)
+            made_files[i][0] = '\0';
+}
+
+/* A failed copy into a SQLite file it made leaves no file behind. */
+static void remove_sqlite_files(void)
+{
+    for (size_t i = 0; i < 4; i++)
+        if (made_files[i][0])
+            unlink(made_files[i]);
+}
+
+/* A copy interrupted (Ctrl-C, kill) into a SQLite file it made: the
+ * files go, and the signal ends the program as it would have. */
+static void copy_interrupted(int sig)
+{
+    if (made_armed)
+        remove_sqlite_files();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static const int copy_signals[] = {SIGINT, SIGTERM, SIGHUP};
+
+/* Handle the signals that end a copy while it writes a file it made
+ * (`on`), or put back what was there.  One the program was started to
+ * ignore (nohup, a background job's SIGINT) stays ignored. */
+static void catch_copy_signals(bool on, struct sigaction *was)
+{
+    struct sigaction sa = {.sa_handler = copy_interrupted};
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < sizeof copy_signals / sizeof *copy_signals; i++) {
+        if (!on) {
+            sigaction(copy_signals[i], &was[i], NULL);
+        } else if (sigaction(copy_signals[i], NULL, &was[i]) == 0 && was[i].sa_handler != SIG_IGN) {
+            sigaction(copy_signals[i], &sa, NULL);
+        }
     }
 }
 
@@ -432,6 +471,12 @@ static int cmd_copy(cli *c)
         code = fail(c, STRATA_CLI_FAILED, strata_db_errmsg(src));
     free(from);
     char *made = code == STRATA_CLI_OK ? new_sqlite_file(c->pos[1]) : NULL;
+    struct sigaction was[sizeof copy_signals / sizeof *copy_signals];
+    if (made) {
+        name_sqlite_files(made);
+        made_armed = 1;
+        catch_copy_signals(true, was);
+    }
     if (code == STRATA_CLI_OK && strata_db_open(&dst, c->pos[1]) != STRATA_OK)
         code = fail(c, STRATA_CLI_FAILED, strata_db_errmsg(dst));
     if (code == STRATA_CLI_OK) {
@@ -445,6 +490,8 @@ static int cmd_copy(cli *c)
                                  .ud = &view};
         info("copy", "Copying %s into %s.", strata_db_url(src), strata_db_url(dst));
         int rc = strata_copy_database(src, dst, &o);
+        if (rc == STRATA_OK)
+            made_armed = 0; /* the file is the copy now */
         if (rc != STRATA_OK)
             code = fail(c, rc == STRATA_E_OUTDATED ? STRATA_CLI_OUTDATED : STRATA_CLI_FAILED,
                         strata_db_errmsg(dst));
@@ -457,7 +504,9 @@ static int cmd_copy(cli *c)
     strata_db_close(src);
     strata_db_close(dst);
     if (made && code != STRATA_CLI_OK)
-        remove_sqlite_file(made);
+        remove_sqlite_files();
+    if (made)
+        catch_copy_signals(false, was);
     free(made);
     strata_migrations_free(m);
     return code;
