@@ -55,6 +55,13 @@ START_TEST(open_database_url_and_default)
     unsetenv("DATABASE_URL");
     struct stat sb;
     ck_assert_int_eq(stat("app.db", &sb), 0);
+    /* A path beginning "file:" is the file of that name (as the tool that
+     * makes it reads it), not a SQLite URI naming rel.db. */
+    db = th_open_url("sqlite:///file:rel.db?mode=rwc");
+    th_exec(db, "CREATE TABLE t (id INTEGER)");
+    strata_db_close(db);
+    ck_assert_int_eq(stat("file:rel.db", &sb), 0);
+    ck_assert_int_ne(stat("rel.db", &sb), 0);
     ck_assert_int_eq(chdir(cwd), 0);
 }
 END_TEST

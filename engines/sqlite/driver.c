@@ -351,7 +351,18 @@ static int sq_open(strata_conn **out, strata_db *db, const strata_url *url)
     if (!c)
         return strata_driver_error(db, STRATA_E_NOMEM, "53200", 0, "out of memory");
     c->base.db = db;
-    int rc = sqlite3_open_v2(memory ? ":memory:" : path, &c->h, flags, NULL);
+    /* A path beginning "file:" names that file, as it does for every
+     * other program reading the URL: not a SQLite URI, which the system's
+     * library may be built to read in any name. */
+    char *plain = NULL;
+    if (!memory && !strncmp(path, "file:", 5) && !(plain = malloc(strlen(path) + 3))) {
+        free(c);
+        return strata_driver_error(db, STRATA_E_NOMEM, "53200", 0, "out of memory");
+    }
+    if (plain)
+        sprintf(plain, "./%s", path);
+    int rc = sqlite3_open_v2(memory ? ":memory:" : plain ? plain : path, &c->h, flags, NULL);
+    free(plain);
     if (rc != SQLITE_OK) {
         const char *why = c->h ? sqlite3_errmsg(c->h) : "out of memory";
         const char *hint = "";
