@@ -624,7 +624,7 @@ static int step_begin(run *r)
     strata__sb sb;
     strata__sb_init(&sb);
     if (r->dl->migration_lock)
-        r->dl->migration_lock(&sb, r->m->version_table);
+        r->dl->migration_lock(&sb, r->m->version_table, r->m->lock_wait_ms);
     char *lock = strata__sb_take(&sb);
     strata__sb_init(&sb);
     vt_create_sql(&sb, r);

@@ -310,9 +310,10 @@ typedef struct strata__dialect {
     bool (*same_type)(const strata_column *a, const strata_column *b);
     /* How a migration step makes other runs on the same version table
      * wait for it: a BEGIN that takes the lock (migration_begin), or a
-     * statement right after BEGIN (migration_lock); either may be NULL. */
+     * statement right after BEGIN (migration_lock, which waits up to
+     * wait_ms for it); either may be NULL. */
     const char *migration_begin;
-    void (*migration_lock)(strata__sb *sb, const char *table);
+    void (*migration_lock)(strata__sb *sb, const char *table, int wait_ms);
 
     /* Foreign-key enforcement paused around table rebuilds (engines whose
      * DROP TABLE would otherwise cascade into child rows), and around a
