@@ -1016,6 +1016,22 @@ START_TEST(pool_open_is_bounded_by_the_acquire)
     ck_assert_int_eq(th_int(db, "SELECT 1"), 1);
     strata_pool_release(pool, db);
     strata_pool_close(pool);
+
+    /* Every host silent: the shares add up to the acquire's time. */
+    snprintf(params, sizeof params, "host=127.0.0.1,127.0.0.1&port=%d,%d", (int)ntohs(a.sin_port),
+             (int)ntohs(a.sin_port));
+    o.acquire_timeout_ms = 1000;
+    ck_assert_int_eq(strata_pool_open(&pool, th_url_with(params), &o), STRATA_OK);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    rc = strata_pool_acquire(pool, &db);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    ck_assert_msg(rc == STRATA_E_CONNECT, "%s: %s", strata_errname(rc), strata_pool_errmsg(pool));
+    ck_assert_msg(strstr(strata_pool_errmsg(pool), "host 2 of 2: no answer") != NULL, "%s",
+                  strata_pool_errmsg(pool));
+    took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    ck_assert_double_ge(took, 0.9);
+    ck_assert_double_lt(took, 1.6);
+    strata_pool_close(pool);
     close(fd);
 }
 END_TEST

@@ -1287,15 +1287,27 @@ START_TEST(stmt_prepared_again_in_a_transaction_that_forgot_them)
     for (int run = 0; run < 3; run++)
         run_blobs(db, st, false);
     th_rc(db, strata_db_commit(db), STRATA_OK);
+    /* Replaced again and again in transactions, by a statement the cache
+     * keeps: the names let go of are deallocated after each, without a
+     * statement prepared anew (the count below is cached now). */
+    const char *held = "SELECT count(*) FILTER (WHERE parameter_types = '{bytea,bytea}') * 10 + "
+                       "count(*) FROM pg_prepared_statements WHERE statement LIKE '%twin in a "
+                       "transaction'";
+    if (th_engine_now() == TH_POSTGRES)
+        th_int(db, held);
+    for (int tx = 0; tx < 10; tx++) {
+        th_rc(db, strata_db_begin(db), STRATA_OK);
+        for (int run = 0; run < 4; run++)
+            run_blobs(db, st, run < 2);
+        th_rc(db, strata_db_commit(db), STRATA_OK);
+    }
+    run_blobs(db, st, false);
     strata_stmt_finalize(st);
     ck_assert_int_eq(th_int(db, count), 3);
-    /* The server holds the new typed statement alone (the cache keeps
+    /* The server holds the last typed statement alone (the cache keeps
      * the statement). */
     if (th_engine_now() == TH_POSTGRES)
-        ck_assert_int_eq(th_int(db, "SELECT count(*) FILTER (WHERE parameter_types = "
-                                    "'{bytea,bytea}') * 10 + count(*) FROM pg_prepared_statements "
-                                    "WHERE statement LIKE '%twin in a transaction'"),
-                         11);
+        ck_assert_int_eq(th_int(db, held), 11);
     strata_db_close(db);
 }
 END_TEST

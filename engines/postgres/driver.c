@@ -432,8 +432,17 @@ static int pg_begin_mode(strata_conn *conn, int mode)
  * with messages that carry the server's SQLSTATE ("FATAL:  53300: ..."):
  * a connection that failed has no other way to give it.  Only without
  * connect_timeout: libpq enforces that in its own blocking loop alone. */
+static int64_t monotonic_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* `until`: a monotonic time in ms past which the attempt is given up as
+ * well (one host's share of the time), 0 for none. */
 static PGconn *connect_with_sqlstate(const char *const *keys, const char *const *vals,
-                                     bool *timed_out)
+                                     bool *timed_out, int64_t until)
 {
     *timed_out = false;
     PGconn *h = PQconnectStartParams(keys, vals, 1);
@@ -444,6 +453,11 @@ static PGconn *connect_with_sqlstate(const char *const *keys, const char *const 
     while (ps != PGRES_POLLING_OK && ps != PGRES_POLLING_FAILED) {
         /* Bounded by a pool's acquire, when one opens it. */
         int left = strata_driver_open_time_left_ms();
+        if (until) {
+            int64_t share = until - monotonic_ms();
+            share = share < 0 ? 0 : share;
+            left = left < 0 || share < left ? (int)share : left;
+        }
         struct pollfd p = {PQsocket(h), ps == PGRES_POLLING_READING ? POLLIN : POLLOUT, 0};
         int ready = p.fd >= 0 && left != 0 ? poll(&p, 1, left) : left == 0 ? 0 : 1;
         if (ready == 0) {
@@ -536,6 +550,117 @@ static char *libpq_target(const char *url)
     return out;
 }
 
+/* The URL's list of hosts: libpq tries each in turn, but without
+ * connect_timeout nothing moves it past one that never answers, and a
+ * pool's deadline would give up on the whole list there. */
+static const char *const host_keys[3] = {"host", "hostaddr", "port"};
+typedef struct host_list {
+    char *list[3]; /* the URL's host, hostaddr and port (NULL: not given) */
+    int n;         /* hosts */
+    bool balanced; /* load_balance_hosts: libpq picks the order */
+    bool nomem;
+} host_list;
+
+/* Element i of comma-separated `list` into out (a list of one serves
+ * every host); false when it is empty or too long. */
+static bool list_item(const char *list, int i, char *out, size_t cap)
+{
+    if (!strchr(list, ','))
+        i = 0;
+    for (; i > 0 && list; i--)
+        if ((list = strchr(list, ',')))
+            list++;
+    size_t n = list ? strcspn(list, ",") : 0;
+    if (n == 0 || n >= cap)
+        return false;
+    memcpy(out, list, n);
+    out[n] = '\0';
+    return true;
+}
+
+/* Whether strata should try hl's hosts one at a time, each with its share
+ * of a pool's deadline: several hosts, every one named, libpq's order. */
+static bool hosts_one_by_one(host_list *hl)
+{
+    if (hl->balanced || strata_driver_open_time_left_ms() <= 0)
+        return false;
+    hl->n = 1;
+    for (int k = 0; k < 2; k++) {
+        int n = 1;
+        for (const char *v = hl->list[k]; v && *v; v++)
+            n += *v == ',';
+        hl->n = n > hl->n ? n : hl->n;
+    }
+    char item[256];
+    for (int i = 0; i < hl->n && hl->n > 1; i++)
+        for (int k = 0; k < 3; k++)
+            if (hl->list[k] && !list_item(hl->list[k], i, item, sizeof item))
+                return false;
+    return hl->n > 1;
+}
+
+/* Connect to each of hl's hosts in turn, until one takes the connection,
+ * each given its share of the time left; the connection, or NULL with
+ * *tried the failures (malloc'ed; NULL when out of memory, *timed_out
+ * when the time was up before any host answered). */
+static PGconn *connect_each_host(const host_list *hl, const char *target, bool *timed_out,
+                                 char **tried)
+{
+    size_t cap = 1024, len = 0;
+    char *why = malloc(cap);
+    *timed_out = false;
+    for (int i = 0; i < hl->n && why; i++) {
+        char line[160];
+        const char *add = line;
+        int left = strata_driver_open_time_left_ms();
+        PGconn *h = NULL;
+        if (left == 0) {
+            *timed_out = true;
+            snprintf(line, sizeof line, "no time left for host %d of %d\n", i + 1, hl->n);
+        } else {
+            char items[3][256];
+            const char *keys[8] = {"fallback_application_name", "client_encoding", "dbname"};
+            const char *vals[8] = {"strata", "UTF8", target};
+            int n = 3;
+            for (int k = 0; k < 3; k++)
+                if (hl->list[k] && list_item(hl->list[k], i, items[k], sizeof items[k])) {
+                    keys[n] = host_keys[k];
+                    vals[n++] = items[k];
+                }
+            keys[n] = vals[n] = NULL;
+            bool late = false;
+            h = connect_with_sqlstate(keys, vals, &late, monotonic_ms() + left / (hl->n - i));
+            if (h && PQstatus(h) == CONNECTION_OK) {
+                *timed_out = false;
+                free(why);
+                return h;
+            }
+            *timed_out = late;
+            snprintf(line, sizeof line,
+                     "host %d of %d: no answer within its share of the pool's acquire timeout\n",
+                     i + 1, hl->n);
+            if (!late)
+                add = h ? PQerrorMessage(h) : "out of memory\n";
+        }
+        size_t n = strlen(add);
+        if (len + n + 1 > cap) {
+            char *more = realloc(why, (cap = (len + n + 1) * 2));
+            if (!more)
+                free(why);
+            why = more;
+        }
+        if (why) {
+            memcpy(why + len, add, n + 1);
+            len += n;
+        }
+        PQfinish(h);
+        if (left == 0)
+            break;
+    }
+    *tried = why;
+    return NULL;
+}
+
 static int pg_open(strata_conn **out, strata_db *db, const strata_url *url)
 {
     *out = NULL;
@@ -574,31 +699,19 @@ static int pg_open(strata_conn **out, strata_db *db, const strata_url *url)
         return rc;
     }
     bool timeout = false;
-    int hosts = 1; /* in the URL's list */
+    host_list hl = {0};
     for (PQconninfoOption *o = opts; o->keyword; o++) {
         if (!o->val || !*o->val)
             continue;
         if (!strcmp(o->keyword, "connect_timeout"))
             timeout = true;
-        if (!strcmp(o->keyword, "host") || !strcmp(o->keyword, "hostaddr")) {
-            int n = 1;
-            for (const char *v = o->val; *v; v++)
-                n += *v == ',';
-            hosts = n > hosts ? n : hosts;
-        }
+        hl.balanced = hl.balanced ||
+                      (!strcmp(o->keyword, "load_balance_hosts") && strcmp(o->val, "disable") != 0);
+        for (int k = 0; k < 3; k++)
+            if (!strcmp(o->keyword, host_keys[k]))
+                hl.list[k] = strdup(o->val), hl.nomem = hl.nomem || !hl.list[k];
     }
     PQconninfoFree(opts);
-    /* Several hosts and a pool's deadline: each host gets its share, so
-     * that one which never answers leaves time for the others (libpq
-     * moves on after connect_timeout, in its blocking loop alone, and
-     * counts it in whole seconds, at least 2). */
-    char share[16] = "";
-    int left = strata_driver_open_time_left_ms();
-    if (!timeout && hosts > 1 && left > 0) {
-        int each = left / 1000 / hosts;
-        snprintf(share, sizeof share, "%d", each < 2 ? 2 : each);
-        timeout = true;
-    }
 
     pg_conn *c = calloc(1, sizeof *c);
     if (!c) {
@@ -609,16 +722,19 @@ static int pg_open(strata_conn **out, strata_db *db, const strata_url *url)
     c->unnamed = unnamed;
     random_prefix(c->name_prefix);
     /* Later entries win, so the URL's own settings override these. */
-    const char *const keys[] = {"fallback_application_name", "client_encoding",
-                                share[0] ? "connect_timeout" : "dbname", share[0] ? "dbname" : NULL,
-                                NULL};
-    const char *const vals[] = {"strata", "UTF8", share[0] ? share : target,
-                                share[0] ? target : NULL, NULL};
+    const char *const keys[] = {"fallback_application_name", "client_encoding", "dbname", NULL};
+    const char *const vals[] = {"strata", "UTF8", target, NULL};
     bool timed_out = false;
-    c->h =
-        timeout ? PQconnectdbParams(keys, vals, 1) : connect_with_sqlstate(keys, vals, &timed_out);
+    char *tried = NULL; /* the failures of each host, tried one at a time */
+    if (!timeout && !hl.nomem && hosts_one_by_one(&hl))
+        c->h = connect_each_host(&hl, target, &timed_out, &tried);
+    else
+        c->h = timeout ? PQconnectdbParams(keys, vals, 1)
+                       : connect_with_sqlstate(keys, vals, &timed_out, 0);
+    for (int k = 0; k < 3; k++)
+        free(hl.list[k]);
     free(target);
-    if (timed_out) {
+    if (timed_out && !tried) {
         int rc = strata_driver_error(db, STRATA_E_CONNECT, "08001", 0,
                                      "could not connect to \"%s\": no answer within the pool's "
                                      "acquire timeout (connect_timeout in the URL bounds each "
@@ -630,10 +746,10 @@ static int pg_open(strata_conn **out, strata_db *db, const strata_url *url)
     }
     if (!c->h || PQstatus(c->h) != CONNECTION_OK) {
         char state[6] = "08001";
-        char *why = strdup(c->h ? PQerrorMessage(c->h) : "out of memory");
+        char *why = tried ? tried : strdup(c->h ? PQerrorMessage(c->h) : "out of memory");
         if (why)
             open_failure_state(why, state);
-        int code = !c->h ? STRATA_E_NOMEM : classify(state, 0, why);
+        int code = !c->h && !tried ? STRATA_E_NOMEM : classify(state, 0, why);
         if (code != STRATA_E_TOO_MANY_CONNECTIONS && code != STRATA_E_NOMEM)
             code = STRATA_E_CONNECT;
         int rc = strata_driver_error(db, code, state, 0, "could not connect to \"%s\": %s",
@@ -774,9 +890,9 @@ static int pg_rollback(strata_conn *conn)
 
 /* ---- statements -------------------------------------------------------------------------- */
 
-/* Deallocate the statements finalized in an aborted transaction, once
- * none is open: a failure then (the server lost them some other way)
- * aborts nothing. */
+/* Deallocate the statements let go of in a transaction, once none is
+ * open (at the next prepare, finalize or execution): a failure then (the
+ * server lost them some other way) aborts nothing. */
 static void release_orphans(pg_conn *c)
 {
     if (!c->norphans || PQstatus(c->h) != CONNECTION_OK ||
@@ -1490,6 +1606,7 @@ static int pg_step(strata_backend_stmt *bst)
         st->row++;
         return st->row < PQntuples(st->res) ? STRATA_ROW : STRATA_DONE;
     }
+    release_orphans(c);
     pg_params p;
     int rc = params_init(&p, bst->conn->db, bst->nparams);
     if (rc != STRATA_OK)
@@ -1605,6 +1722,7 @@ static int pg_execute_many(strata_backend_stmt *bst, size_t n, int (*bind)(void 
     pg_stmt *st = (pg_stmt *)bst;
     pg_conn *c = (pg_conn *)bst->conn;
     pg_reset(bst);
+    release_orphans(c);
     int rc0 = replan(c, st);
     if (rc0 != STRATA_OK)
         return rc0;

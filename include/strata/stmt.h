@@ -137,10 +137,9 @@ typedef int (*strata_exec_row_fn)(strata_stmt *st, size_t i, void *ctx);
  *  another.  All or nothing on both engines: without an open transaction
  *  the run has its own (made once more, `bind` called again from 0,
  *  when PostgreSQL refused a stale statement before any row reached
- *  `row`); inside one, a failure leaves the transaction failed, to be
- *  rolled back, as any failed statement does.  Returns
- *  STRATA_OK, or the first error (the echo hook and the statement counter
- *  see each execution). */
+ *  `row`: the echo hook and the counters then see both runs); inside one, a failure leaves the
+ * transaction failed, to be rolled back, as any failed statement does.  Returns STRATA_OK, or the
+ * first error (the echo hook and the statement counter see each execution). */
 STRATA_API int strata_stmt_execute_many(strata_stmt *st, size_t n, strata_exec_bind_fn bind,
                                         strata_exec_row_fn row, void *ctx);
 
