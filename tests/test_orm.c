@@ -6397,6 +6397,47 @@ START_TEST(orm_cells_agree_whatever_the_column_holds)
 }
 END_TEST
 
+/* Reopen f's handle through a copy of its driver that `patch` changes:
+ * registered once as "<prefix><driver>" in copies[k] (k: SQLite's 0,
+ * PostgreSQL's 1), one per driver and the same for every configuration of
+ * it, since the suites run every configuration in one process without
+ * fork, where the registry's rows are few and never removed.  The
+ * microblog's tables are made afresh and john committed in a new
+ * session. */
+static void open_through_copy(fixture *f, strata_driver copies[2], char schemes[2][32],
+                              const char *prefix,
+                              void (*patch)(strata_driver *copy, const strata_driver *real))
+{
+    setup_db(f);
+    const strata_driver *real = strata_db_driver(f->db);
+    const strata__engine *e = strata__engine_of(real);
+    int k = th_is_pg();
+    char *scheme = schemes[k];
+    snprintf(scheme, 32, "%s%s", prefix, real->name);
+    if (!strata__engine_by_scheme(scheme)) {
+        copies[k] = *real;
+        copies[k].name = scheme;
+        copies[k].aliases = NULL;
+        copies[k].version = STRATA_DRIVER_VERSION;
+        patch(&copies[k], real);
+        strata__engine row = {&copies[k], e->dialect};
+        ck_assert_int_eq(strata__engine_register(&row), STRATA_OK);
+    }
+    teardown(f);
+    char url[1024];
+    snprintf(url, sizeof url, "%s%s", scheme, strstr(th_url(), "://"));
+    strata_metadata *md;
+    ck_assert_int_eq(strata_metadata_new(&md), STRATA_OK);
+    ck_assert_int_eq(strata_metadata_add_models(md, microblog), STRATA_OK);
+    f->db = th_open_url(url);
+    strata_metadata_drop_all(md, f->db);
+    ck_assert_int_eq(strata_metadata_create_all(md, f->db), STRATA_OK);
+    strata_metadata_free(md);
+    OK(f, strata_session_new(&f->s, f->db));
+    new_user(f, "john", "john@example.com");
+    OK(f, strata_session_commit(f->s));
+}
+
 /* A driver that loses the command it was to send with the next one (as
  * when the SAVEPOINT fails on the server, or never leaves the client):
  * the flush's failure cannot be undone to the savepoint, the transaction
@@ -6409,40 +6450,18 @@ static int lose_it(strata_conn *conn, const char *sql)
     return STRATA_OK;
 }
 
+static void lose_with_next(strata_driver *copy, const strata_driver *real)
+{
+    (void)real;
+    copy->exec_with_next = lose_it;
+}
+
 START_TEST(orm_flush_savepoint_lost_by_the_driver)
 {
     fixture f;
-    setup_db(&f);
-    const strata_driver *real = strata_db_driver(f.db);
-    const strata__engine *e = strata__engine_of(real);
-    /* One copy per driver, the same for every configuration of it: the
-     * suites run every configuration in one process without fork, where
-     * the registry's rows are few and never removed. */
     static char schemes[2][32];
-    int k = th_is_pg();
-    snprintf(schemes[k], sizeof schemes[k], "lost%s", real->name);
-    if (!strata__engine_by_scheme(schemes[k])) {
-        lost_copies[k] = *real;
-        lost_copies[k].name = schemes[k];
-        lost_copies[k].aliases = NULL;
-        lost_copies[k].version = STRATA_DRIVER_VERSION;
-        lost_copies[k].exec_with_next = lose_it;
-        strata__engine row = {&lost_copies[k], e->dialect};
-        ck_assert_int_eq(strata__engine_register(&row), STRATA_OK);
-    }
-    teardown(&f);
-    char url[1024];
-    snprintf(url, sizeof url, "%s%s", schemes[k], strstr(th_url(), "://"));
-    strata_metadata *md;
-    ck_assert_int_eq(strata_metadata_new(&md), STRATA_OK);
-    ck_assert_int_eq(strata_metadata_add_models(md, microblog), STRATA_OK);
-    f.db = th_open_url(url);
-    strata_metadata_drop_all(md, f.db);
-    ck_assert_int_eq(strata_metadata_create_all(md, f.db), STRATA_OK);
-    strata_metadata_free(md);
-    OK(&f, strata_session_new(&f.s, f.db));
-    new_user(&f, "john", "john@example.com");
-    OK(&f, strata_session_commit(f.s)); /* nothing to undo: the commit is whole */
+    /* Nothing to undo in its commit of john: that commit is whole. */
+    open_through_copy(&f, lost_copies, schemes, "lost", lose_with_next);
     User *dup = new_user(&f, "john", "dup@example.com");
     ck_assert_int_eq(strata_session_commit(f.s), STRATA_E_UNIQUE);
     ck_assert_int_eq(strata_db_savepoint_depth(f.db), 0);
@@ -6484,38 +6503,17 @@ static int64_t users_named(fixture *f, const char *name)
     return th_int(f->db, sql);
 }
 
+static void fail_releases(strata_driver *copy, const strata_driver *real)
+{
+    release_real[copy == &release_copies[1]] = real->exec;
+    copy->exec = fail_a_release;
+}
+
 START_TEST(orm_failed_release_leaves_the_callers_savepoint)
 {
     fixture f;
-    setup_db(&f);
-    const strata_driver *real = strata_db_driver(f.db);
-    const strata__engine *e = strata__engine_of(real);
     static char schemes[2][32];
-    int k = th_is_pg();
-    snprintf(schemes[k], sizeof schemes[k], "release%s", real->name);
-    if (!strata__engine_by_scheme(schemes[k])) {
-        release_copies[k] = *real;
-        release_copies[k].name = schemes[k];
-        release_copies[k].aliases = NULL;
-        release_copies[k].version = STRATA_DRIVER_VERSION;
-        release_real[k] = real->exec;
-        release_copies[k].exec = fail_a_release;
-        strata__engine row = {&release_copies[k], e->dialect};
-        ck_assert_int_eq(strata__engine_register(&row), STRATA_OK);
-    }
-    teardown(&f);
-    char url[1024];
-    snprintf(url, sizeof url, "%s%s", schemes[k], strstr(th_url(), "://"));
-    strata_metadata *md;
-    ck_assert_int_eq(strata_metadata_new(&md), STRATA_OK);
-    ck_assert_int_eq(strata_metadata_add_models(md, microblog), STRATA_OK);
-    f.db = th_open_url(url);
-    strata_metadata_drop_all(md, f.db);
-    ck_assert_int_eq(strata_metadata_create_all(md, f.db), STRATA_OK);
-    strata_metadata_free(md);
-    OK(&f, strata_session_new(&f.s, f.db));
-    new_user(&f, "john", "john@example.com");
-    OK(&f, strata_session_commit(f.s));
+    open_through_copy(&f, release_copies, schemes, "release", fail_releases);
     if (th_reduced())
         th_reduced_set_upsert(true); /* with upsert, without RETURNING */
 
