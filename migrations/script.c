@@ -659,7 +659,12 @@ static char *sql_text(yctx *y, const yaml_node_t *n, const char *what)
     /* A revision runs in one transaction, all or nothing: a statement
      * that ends it would keep half the revision and run the rest outside
      * any transaction. */
-    const char *tx = strata__sql_transaction_statement(v);
+    /* Read as its engine reads it; a text for every engine (sql,
+     * default) as each of them. */
+    bool pg = strcmp(what, "sqlite") != 0, lite = strcmp(what, "postgresql") != 0;
+    const char *tx = pg ? strata__sql_transaction_statement(v, STRATA__PG_LEXER) : NULL;
+    if (!tx && lite)
+        tx = strata__sql_transaction_statement(v, STRATA__SQLITE_LEXER);
     if (tx) {
         int len = 0;
         while (len < 20 && (isalpha((unsigned char)tx[len])))

@@ -253,7 +253,7 @@ static bool word_at(const char *p, const char *word)
 
 /* PostgreSQL's quoting rules: strata_driver_sql_is_commit reads what a
  * PostgreSQL server answered. */
-#define PG_LEXER (STRATA_LEX_NESTED_COMMENTS | STRATA_LEX_DOLLAR_QUOTES | STRATA_LEX_E_STRINGS)
+#define PG_LEXER STRATA__PG_LEXER
 
 /* The token at p by the lexer, and by PostgreSQL's rule (NESTED_COMMENTS
  * marks its lexer) that a -- comment also ends at a carriage return. */
@@ -343,52 +343,67 @@ static bool commit_statement(const char *sql, const char *p, unsigned flags, boo
     return i == n;
 }
 
-/* The words of the statement at p (in sql, up to its ; or the end), up
- * to `max`: where each starts and its length; returns how many, and
- * leaves *end at the ; (or the text's end). */
-static int statement_words(const char *sql, const char *p, const char **w, size_t *len, int max,
-                           const char **end)
+/* What strata__sql_transaction_statement learns of one statement. */
+typedef struct stmt_words {
+    const char *first, *second; /* its first two words, or NULL */
+    size_t first_len, second_len;
+    bool to;   /* TO after the first word (ROLLBACK TO) */
+    bool body; /* it opens a body its END closes: CREATE ... TRIGGER ... BEGIN,
+                  or BEGIN ATOMIC */
+} stmt_words;
+
+/* Read the statement at p (in sql, up to its ; or the end) with the
+ * lexer's `flags`; *end gets the ; (or the text's end). */
+static void statement_words(const char *sql, const char *p, unsigned flags, stmt_words *w,
+                            const char **end)
 {
+    memset(w, 0, sizeof *w);
+    bool trigger = false, begin = false;
     int n = 0;
     for (; *p;) {
         strata__token t;
-        token_at(sql, p, PG_LEXER, &t);
+        token_at(sql, p, flags, &t);
         if (t.kind == STRATA__TOK_OTHER && *p == ';')
             break;
-        if (t.kind == STRATA__TOK_WORD && n < max) {
-            w[n] = p;
-            len[n++] = t.len;
+        if (t.kind == STRATA__TOK_WORD) {
+            if (n == 0)
+                w->first = p, w->first_len = t.len;
+            else if (n == 1)
+                w->second = p, w->second_len = t.len;
+            n++;
+            bool create = w->first && is_word(w->first, w->first_len, "create");
+            w->to = w->to || (n > 1 && is_word(p, t.len, "to"));
+            trigger = trigger || (create && n > 1 && n <= 4 && is_word(p, t.len, "trigger"));
+            w->body = w->body || (begin && is_word(p, t.len, "atomic")) ||
+                      (trigger && is_word(p, t.len, "begin"));
+            begin = is_word(p, t.len, "begin");
+        } else if (t.kind != STRATA__TOK_SPACE && t.kind != STRATA__TOK_COMMENT) {
+            begin = false;
         }
         p += t.len;
     }
     *end = p;
-    return n;
 }
 
-const char *strata__sql_transaction_statement(const char *sql)
+const char *strata__sql_transaction_statement(const char *sql, unsigned flags)
 {
     static const char *const ends[] = {"begin", "start", "commit", "end", "abort", "rollback"};
-    bool body = false; /* inside a trigger's body: CREATE ... BEGIN, up to its END */
+    bool body = false; /* inside a trigger's or function's body, up to its END */
     for (const char *p = sql; p && *p;) {
-        const char *w[64], *end;
-        size_t len[64];
-        int n = statement_words(sql, p, w, len, 64, &end);
-        bool to = false, begins = false;
-        for (int i = 1; i < n; i++) {
-            to = to || is_word(w[i], len[i], "to");
-            begins = begins || is_word(w[i], len[i], "begin");
-        }
-        if (n > 0 && body) {
-            body = !is_word(w[0], len[0], "end");
-        } else if (n > 0 && is_word(w[0], len[0], "create")) {
-            body = begins;
-        } else if (n > 0) {
-            bool tx =
-                n > 1 && is_word(w[0], len[0], "prepare") && is_word(w[1], len[1], "transaction");
+        stmt_words w;
+        const char *end;
+        statement_words(sql, p, flags, &w, &end);
+        if (w.first && body) {
+            body = !is_word(w.first, w.first_len, "end");
+        } else if (w.body) {
+            body = true;
+        } else if (w.first) {
+            bool tx = w.second && is_word(w.first, w.first_len, "prepare") &&
+                      is_word(w.second, w.second_len, "transaction");
             for (size_t k = 0; k < sizeof ends / sizeof ends[0]; k++)
-                tx = tx || is_word(w[0], len[0], ends[k]);
-            if (tx && !(is_word(w[0], len[0], "rollback") && to))
-                return w[0];
+                tx = tx || is_word(w.first, w.first_len, ends[k]);
+            if (tx && !(is_word(w.first, w.first_len, "rollback") && w.to))
+                return w.first;
         }
         p = *end ? end + 1 : end;
     }
@@ -522,6 +537,21 @@ int strata_db_exec(strata_db *db, const char *sql)
         return run_in_failed_raw_tx(db, sql);
     if ((rc = strata__db_check_tx(db)))
         return rc;
+    /* Inside the transaction strata_db_begin began, SQL that would end it
+     * (and perhaps begin another, which the rollback owed would then
+     * undo in its place): refused before it runs. */
+    const char *ends =
+        db->in_tx ? strata__sql_transaction_statement(sql, db->driver->lexer_flags) : NULL;
+    if (ends) {
+        int len = 0;
+        while (len < 20 && isalpha((unsigned char)ends[len]))
+            len++;
+        return strata__db_error(db, STRATA_E_MISUSE,
+                                "the SQL holds %.*s, which would end the transaction strata "
+                                "began: end transactions with strata_db_commit or "
+                                "strata_db_rollback (strata_db_savepoint to nest)",
+                                len, ends);
+    }
     rc = db_run(db, sql);
     if (strata__text_may_write(db, sql))
         strata__db_note_write(db);

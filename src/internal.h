@@ -101,11 +101,18 @@ void strata__put_redacted_sql(strata__sb *sb, const char *sql);
  * PASSWORD literals is taken out of db's message (the engine may quote
  * the text: an unclosed literal, a syntax error near it). */
 void strata__db_hide_password_literals(strata_db *db, const char *sql);
-/* Where the first statement of sql that begins or ends a transaction
- * starts (BEGIN, START TRANSACTION, COMMIT, END, ABORT, ROLLBACK other
- * than ROLLBACK TO, PREPARE TRANSACTION), or NULL.  The END of a trigger's
- * body (CREATE TRIGGER ... BEGIN ...; END) is not one (db.c). */
-const char *strata__sql_transaction_statement(const char *sql);
+/* The quoting rules of the two engines strata has, for reading SQL text
+ * that may be for either. */
+#define STRATA__PG_LEXER \
+    (STRATA_LEX_NESTED_COMMENTS | STRATA_LEX_DOLLAR_QUOTES | STRATA_LEX_E_STRINGS)
+#define STRATA__SQLITE_LEXER (STRATA_LEX_BACKTICKS | STRATA_LEX_BRACKETS)
+/* Where the first statement of sql, read with the lexer's STRATA_LEX_*
+ * `flags`, that begins or ends a transaction starts (BEGIN, START
+ * TRANSACTION, COMMIT, END, ABORT, ROLLBACK other than ROLLBACK TO,
+ * PREPARE TRANSACTION), or NULL.  The END of a trigger's body (CREATE
+ * TRIGGER ... BEGIN ...; END) or of a BEGIN ATOMIC one is not one
+ * (db.c). */
+const char *strata__sql_transaction_statement(const char *sql, unsigned flags);
 /* "sql <the first 60 characters of it, redacted>", naming an SQL
  * operation in a message (operations.c). */
 void strata__sql_describe(strata__sb *sb, const char *sql);

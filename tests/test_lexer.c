@@ -250,31 +250,50 @@ START_TEST(lexer_finds_transaction_statements)
 {
     static const struct {
         const char *sql;
-        int at; /* where the statement starts; -1: none */
+        int pg, sqlite; /* where the statement starts, read by each engine's rules; -1: none */
     } cases[] = {
-        {"COMMIT", 0},
-        {"INSERT INTO t VALUES (1); commit;", 26},
-        {"UPDATE t SET a = 1;\nEND TRANSACTION", 20},
-        {"begin; INSERT INTO t VALUES (1)", 0},
-        {"START TRANSACTION", 0},
-        {"SELECT 1; /* x */ ROLLBACK", 18},
-        {"ABORT", 0},
-        {"PREPARE TRANSACTION 'x'", 0},
-        {"ROLLBACK TO SAVEPOINT a", -1},
-        {"rollback transaction to a", -1},
-        {"SELECT 'COMMIT'; SELECT \"end\"", -1},
-        {"-- COMMIT\nSELECT 1", -1},
-        {"SELECT CASE WHEN a THEN 1 END FROM t", -1},
-        {"CREATE TRIGGER g AFTER INSERT ON t BEGIN UPDATE u SET n = 1; END; SELECT 1", -1},
-        {"CREATE TRIGGER g AFTER INSERT ON t BEGIN UPDATE u SET n = 1; END; COMMIT", 66},
-        {"CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; END", -1},
-        {"DO $$ BEGIN PERFORM 1; END $$", -1},
-        {"", -1},
+        {"COMMIT", 0, 0},
+        {"INSERT INTO t VALUES (1); commit;", 26, 26},
+        {"UPDATE t SET a = 1;\nEND TRANSACTION", 20, 20},
+        {"begin; INSERT INTO t VALUES (1)", 0, 0},
+        {"START TRANSACTION", 0, 0},
+        {"SELECT 1; /* x */ ROLLBACK", 18, 18},
+        {"ABORT", 0, 0},
+        {"PREPARE TRANSACTION 'x'", 0, 0},
+        {"ROLLBACK TO SAVEPOINT a", -1, -1},
+        {"rollback transaction to a", -1, -1},
+        {"SAVEPOINT a; RELEASE a", -1, -1},
+        {"SELECT 'COMMIT'; SELECT \"end\"", -1, -1},
+        {"-- COMMIT\nSELECT 1", -1, -1},
+        {"SELECT CASE WHEN a THEN 1 END FROM t", -1, -1},
+        {"CREATE TRIGGER g AFTER INSERT ON t BEGIN UPDATE u SET n = 1; END; SELECT 1", -1, -1},
+        {"CREATE TRIGGER g AFTER INSERT ON t BEGIN UPDATE u SET n = 1; END; COMMIT", 66, 66},
+        {"CREATE TEMP TRIGGER g AFTER UPDATE ON t BEGIN UPDATE u SET n = CASE WHEN 1 THEN 2 "
+         "END; END",
+         -1, -1},
+        /* A trigger whose WHEN takes more than a few dozen words. */
+        {"CREATE TRIGGER audit AFTER UPDATE ON t WHEN old.a IS NOT new.a OR old.b IS NOT new.b OR "
+         "old.c IS NOT new.c OR old.d IS NOT new.d OR old.e IS NOT new.e OR old.f IS NOT new.f OR "
+         "old.g IS NOT new.g OR old.h IS NOT new.h OR old.i IS NOT new.i OR old.j IS NOT new.j "
+         "BEGIN INSERT INTO log VALUES (1); END",
+         -1, -1},
+        {"CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; END", -1, -1},
+        {"DO $$ BEGIN PERFORM 1; END $$", -1, 23},
+        /* A column named begin opens no body. */
+        {"CREATE TABLE periods (begin date); COMMIT", 35, 35},
+        {"CREATE INDEX i ON t (begin); ABORT", 29, 29},
+        /* SQLite's comments do not nest, PostgreSQL's do. */
+        {"/* a /* nested? */ COMMIT; /* */ SELECT 1", -1, 19},
+        {"", -1, -1},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        const char *at = strata__sql_transaction_statement(cases[i].sql);
-        int got = at ? (int)(at - cases[i].sql) : -1;
-        ck_assert_msg(got == cases[i].at, "case %zu (%s): %d", i, cases[i].sql, got);
+        for (int e = 0; e < 2; e++) {
+            const char *at = strata__sql_transaction_statement(
+                cases[i].sql, e ? STRATA__SQLITE_LEXER : STRATA__PG_LEXER);
+            int got = at ? (int)(at - cases[i].sql) : -1;
+            ck_assert_msg(got == (e ? cases[i].sqlite : cases[i].pg), "case %zu (%s) on %s: %d", i,
+                          cases[i].sql, e ? "SQLite" : "PostgreSQL", got);
+        }
     }
 }
 END_TEST

@@ -1846,6 +1846,10 @@ START_TEST(migrate_more_bad_files_name_the_place)
     bad_file("sql-end",
              REV "upgrade:\n  - sql: {sqlite: 'UPDATE t SET a = 1; end', postgresql: SELECT 1}\n",
              "sql-end.yaml:4:19: sqlite: end begins or ends a transaction");
+    bad_file("sql-nested",
+             REV "upgrade:\n  - sql: {sqlite: '/* a /* b */ COMMIT; /* */ SELECT 1', postgresql: "
+                 "SELECT 1}\n",
+             "sql-nested.yaml:4:19: sqlite: COMMIT begins or ends a transaction");
     bad_file("down-twice", "revision: 00000000000a\ndown_revision: [00000000000b, 00000000000b]\n",
              "down-twice.yaml:2:31: down_revision names '00000000000b' twice");
     /* A merge whose parent is an ancestor of its other parent. */

@@ -292,32 +292,37 @@ START_TEST(tx_statements_of_one_exec_go_together)
 }
 END_TEST
 
-/* SQL that ends the transaction strata_db_begin began (its COMMIT or
- * ROLLBACK) is refused once it ran: the transaction is failed, for the
- * rollback its owner owes, and nothing after it runs outside one. */
+/* SQL that would end the transaction strata_db_begin began (its COMMIT,
+ * ROLLBACK, or a COMMIT and a BEGIN of another, which the rollback owed
+ * would undo in its place) is refused before it runs: the transaction
+ * goes on as it was. */
 START_TEST(tx_sql_that_ends_the_transaction)
 {
     strata_db *db = th_open();
     table(db);
-    for (int end = 0; end < 2; end++) {
+    static const char *const enders[] = {"SELECT 1; COMMIT", "ROLLBACK", "COMMIT; BEGIN",
+                                         "/* x */ end"};
+    for (size_t k = 0; k < sizeof enders / sizeof *enders; k++) {
         th_rc(db, strata_db_begin(db), STRATA_OK);
-        insert(db, 10 + end, STRATA_DONE);
-        th_rc(db, strata_db_exec(db, end ? "ROLLBACK" : "SELECT 1; COMMIT"), STRATA_E_MISUSE);
-        ck_assert_msg(strstr(strata_db_errmsg(db), "ended the transaction strata began") != NULL,
+        insert(db, (int)k + 10, STRATA_DONE);
+        th_rc(db, strata_db_exec(db, enders[k]), STRATA_E_MISUSE);
+        ck_assert_msg(strstr(strata_db_errmsg(db), "would end the transaction strata began") !=
+                          NULL,
                       "%s", strata_db_errmsg(db));
         ck_assert(strata_db_in_transaction(db));
-        th_rc(db, strata_db_exec(db, "INSERT INTO t (id) VALUES (99)"), STRATA_E_TX_ABORTED);
-        th_rc(db, strata_db_commit(db), STRATA_E_TX_ABORTED);
-        th_rc(db, strata_db_rollback(db), STRATA_OK);
+        insert(db, (int)k + 20, STRATA_DONE);
+        th_rc(db, k % 2 ? strata_db_rollback(db) : strata_db_commit(db), STRATA_OK);
         ck_assert(!strata_db_in_transaction(db));
     }
-    /* The COMMIT kept the row before it, the ROLLBACK did not. */
-    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM t WHERE id = 10"), 1);
-    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM t WHERE id IN (11, 99)"), 0);
+    /* Kept where committed, gone where rolled back, each whole. */
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM t WHERE id IN (10, 20, 12, 22)"), 4);
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM t"), 4);
+    /* A savepoint inside is no end, nor is SQL outside strata's transaction. */
     th_rc(db, strata_db_begin(db), STRATA_OK);
-    insert(db, 12, STRATA_DONE);
+    th_exec(db, "SAVEPOINT mine; INSERT INTO t (id) VALUES (30); ROLLBACK TO SAVEPOINT mine");
     th_rc(db, strata_db_commit(db), STRATA_OK);
-    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM t"), 2);
+    th_exec(db, "BEGIN; INSERT INTO t (id) VALUES (31); COMMIT");
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM t"), 5);
     strata_db_close(db);
 }
 END_TEST
