@@ -2421,6 +2421,19 @@ START_TEST(migrate_lock_waits_past_the_busy_timeout)
         strata_migrations_free(m);
         th_rc(holder, strata_db_rollback(holder), STRATA_OK);
         ck_assert_int_eq(th_int(late, "SELECT count(*) FROM log"), 3);
+        /* The revisions' own lock waits are as the connection had them. */
+        snprintf(path, sizeof path, "%s/versions/0000000000d5_timeout.yaml", repo_dir());
+        write_text(path, "revision: 0000000000d5\ndown_revision: 0000000000d4\nmessage: t\n"
+                         "upgrade:\n  - sql: {postgresql: \"INSERT INTO log (rev) SELECT "
+                         "current_setting('lock_timeout')\", sqlite: \"INSERT INTO log (rev) "
+                         "VALUES ('7s')\"}\n"
+                         "downgrade:\n  - sql: DELETE FROM log WHERE rev = '7s'\n");
+        if (th_is_pg())
+            th_exec(late, "SET lock_timeout = '7s'");
+        m = repo_open(repo_dir(), &out);
+        ck_assert_int_eq(strata_migrations_upgrade(m, late, "head"), STRATA_OK);
+        strata_migrations_free(m);
+        ck_assert_int_eq(th_int(late, "SELECT count(*) FROM log WHERE rev = '7s'"), 1);
         strata_db_close(late);
         strata_db_close(holder);
     }

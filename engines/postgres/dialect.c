@@ -417,15 +417,18 @@ static int pg_introspect(strata_metadata *md, strata_db *db, const char *const *
  * released by the COMMIT or ROLLBACK that ends the revision. */
 /* The lock waits no longer than wait_ms (lock_timeout, whose 0 would
  * mean for ever; 55P03 is STRATA_E_BUSY), and the revisions' own lock
- * waits are the server's again after it. */
+ * waits are as the connection had them (kept in a setting of strata's
+ * own for the transaction, and put back). */
 static void pg_migration_lock(strata__sb *sb, const char *table, int wait_ms)
 {
     uint64_t h = 0xcbf29ce484222325ull;
     for (const char *p = table; *p; p++)
         h = (h ^ (unsigned char)*p) * 0x100000001b3ull;
     strata__sb_printf(sb,
-                      "SET LOCAL lock_timeout = %d; SELECT pg_advisory_xact_lock(%lld); "
-                      "SET LOCAL lock_timeout TO DEFAULT",
+                      "SELECT set_config('strata.lock_timeout', current_setting('lock_timeout'), "
+                      "true); SET LOCAL lock_timeout = %d; SELECT pg_advisory_xact_lock(%lld); "
+                      "SELECT set_config('lock_timeout', current_setting('strata.lock_timeout'), "
+                      "true)",
                       wait_ms > 0 ? wait_ms : 1, (long long)(int64_t)h);
 }
 

@@ -73,10 +73,11 @@ STRATA_API const char *strata_migrations_errmsg(const strata_migrations *m);
 STRATA_API void strata_migrations_set_output(strata_migrations *m, strata_print_fn fn, void *ud);
 
 /** How long an upgrade, downgrade or stamp waits for the migration lock
- *  when another process holds it (SQLite's write lock), in milliseconds,
- *  before it fails with STRATA_E_BUSY; the default is
- *  STRATA_MIGRATION_LOCK_WAIT_MS (10 minutes).  On PostgreSQL the
- *  advisory lock waits as the server lets it (its lock_timeout). */
+ *  when another process holds it (SQLite's write lock, PostgreSQL's
+ *  advisory lock), in milliseconds, before it fails with STRATA_E_BUSY;
+ *  the default is STRATA_MIGRATION_LOCK_WAIT_MS (10 minutes).  On
+ *  PostgreSQL the revisions' own lock waits keep the connection's
+ *  lock_timeout. */
 #define STRATA_MIGRATION_LOCK_WAIT_MS 600000
 STRATA_API void strata_migrations_set_lock_wait(strata_migrations *m, int ms);
 
