@@ -557,7 +557,9 @@ static const char *const host_keys[3] = {"host", "hostaddr", "port"};
 typedef struct host_list {
     char *list[3]; /* the URL's host, hostaddr and port (NULL: not given) */
     int n;         /* hosts */
-    bool balanced; /* load_balance_hosts: libpq picks the order */
+    bool whole;    /* libpq must see the whole list: it picks the order
+                      (load_balance_hosts) or goes through it twice
+                      (target_session_attrs=prefer-standby) */
     bool nomem;
 } host_list;
 
@@ -582,7 +584,7 @@ static bool list_item(const char *list, int i, char *out, size_t cap)
  * of a pool's deadline: several hosts, every one named, libpq's order. */
 static bool hosts_one_by_one(host_list *hl)
 {
-    if (hl->balanced || strata_driver_open_time_left_ms() <= 0)
+    if (hl->whole || strata_driver_open_time_left_ms() <= 0)
         return false;
     hl->n = 1;
     for (int k = 0; k < 2; k++) {
@@ -705,8 +707,9 @@ static int pg_open(strata_conn **out, strata_db *db, const strata_url *url)
             continue;
         if (!strcmp(o->keyword, "connect_timeout"))
             timeout = true;
-        hl.balanced = hl.balanced ||
-                      (!strcmp(o->keyword, "load_balance_hosts") && strcmp(o->val, "disable") != 0);
+        hl.whole =
+            hl.whole || (!strcmp(o->keyword, "load_balance_hosts") && strcmp(o->val, "disable")) ||
+            (!strcmp(o->keyword, "target_session_attrs") && !strcmp(o->val, "prefer-standby"));
         for (int k = 0; k < 3; k++)
             if (!strcmp(o->keyword, host_keys[k]))
                 hl.list[k] = strdup(o->val), hl.nomem = hl.nomem || !hl.list[k];
