@@ -433,8 +433,10 @@ static void copy_interrupted(int sig)
 static const int copy_signals[] = {SIGINT, SIGTERM, SIGHUP};
 
 /* Handle the signals that end a copy while it writes a file it made
- * (`on`), or put back what was there.  One the program was started to
- * ignore (nohup, a background job's SIGINT) stays ignored. */
+ * (`on`), or put back what was there.  Only those whose action is to end
+ * the program: one it was started to ignore (nohup, a background job's
+ * SIGINT) stays ignored, and a program that runs the tool inside itself
+ * (strata_cli_main) keeps its own handlers. */
 static void catch_copy_signals(bool on, struct sigaction *was)
 {
     struct sigaction sa = {.sa_handler = copy_interrupted};
@@ -442,7 +444,8 @@ static void catch_copy_signals(bool on, struct sigaction *was)
     for (size_t i = 0; i < sizeof copy_signals / sizeof *copy_signals; i++) {
         if (!on) {
             sigaction(copy_signals[i], &was[i], NULL);
-        } else if (sigaction(copy_signals[i], NULL, &was[i]) == 0 && was[i].sa_handler != SIG_IGN) {
+        } else if (sigaction(copy_signals[i], NULL, &was[i]) == 0 &&
+                   !(was[i].sa_flags & SA_SIGINFO) && was[i].sa_handler == SIG_DFL) {
             sigaction(copy_signals[i], &sa, NULL);
         }
     }
