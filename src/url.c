@@ -381,6 +381,8 @@ static void mask_conninfo_values(url_reading *r)
     }
 }
 
+static int mask_conninfo_pieces(strata_url *u, url_reading *r);
+
 /* The URL failed to validate: hide whatever any reading could take for a
  * secret.  From the first ':' of the user-info (of the whole text when the
  * scheme is not well formed) up to the last '@'; after a secret key, the
@@ -425,6 +427,7 @@ static void mask_conservatively(url_reading *r)
         }
     }
     mask_conninfo_values(r);
+    mask_conninfo_pieces(NULL, r); /* conninfo text in a component */
     /* Wherever a "key=" whose key mentions a secret stands (inside what
      * another reader takes for a user name, say), hide the rest. */
     for (size_t e = start; e < r->n; e++) {
@@ -868,11 +871,11 @@ static const char *conninfo_secret(const char *s, size_t *len)
 
 /* A component holding conninfo text with a password (a host of
  * "db password=pw", given where a URL's host belongs): libpq takes it for
- * a name and quotes it in its messages, so the password is a secret, and
- * the component is hidden whole in what is shown. */
-static int mask_conninfo_pieces(url_check *c, url_reading *r)
+ * a name and quotes it in its messages, so the password is a secret (kept
+ * in u, unless NULL: a URL that failed to validate), and the component is
+ * hidden whole in what is shown. */
+static int mask_conninfo_pieces(strata_url *u, url_reading *r)
 {
-    strata_url *u = c->u;
     size_t nspans = r->nparams + 3;
     for (size_t i = 0; i < nspans; i++) {
         url_span raw = i < r->nparams        ? r->params[i].value
@@ -886,7 +889,7 @@ static int mask_conninfo_pieces(url_check *c, url_reading *r)
         if (raw.len == 0 || pct_decode(r->text + raw.off, raw.len, &dec, &bad) != DEC_OK)
             continue;
         const char *pw = conninfo_secret(dec, &len);
-        int rc = pw ? keep_secret(u, pw, len) : STRATA_OK;
+        int rc = pw && u ? keep_secret(u, pw, len) : STRATA_OK;
         free(dec);
         if (rc != STRATA_OK)
             return rc;
@@ -959,7 +962,7 @@ int strata_url_parse(strata_url **out, const char *text)
         if (rc == STRATA_OK)
             rc = mask_encoded_urls(&c, &r);
         if (rc == STRATA_OK)
-            rc = mask_conninfo_pieces(&c, &r);
+            rc = mask_conninfo_pieces(u, &r);
         /* Whatever the reading hides (a later URL's password too) is
          * scrubbed from the server's messages as well. */
         for (size_t i = 0; rc == STRATA_OK && i < r.nmasks; i++)

@@ -75,6 +75,9 @@ static const char *const forms[] = {
     "postgresql://{H}/app?application_name=a%20password%20%3D%20'S3cr%20tPw'",
     "postgresql://app%20password%3DS3crtPw@{H}/app",
     "postgresql://127.0.0.1 password=S3crtPw,{H}/app",
+    /* The same in URLs refused for another reason. */
+    "postgresql://127.0.0.1:abc,{H}/app%20password%3DS3crtPw",
+    "postgresql://{H}%20password%3DS3crtPw/app",
 };
 
 /* forms[i] with its {H} replaced by `host`. */
