@@ -473,6 +473,13 @@ static int cmd_copy(cli *c)
     else if (strata_db_open(&src, from) != STRATA_OK)
         code = fail(c, STRATA_CLI_FAILED, strata_db_errmsg(src));
     free(from);
+    /* The signals wait while the file is made and their handler set, so
+     * that none ends the program in between and leaves the file. */
+    sigset_t block, before;
+    sigemptyset(&block);
+    for (size_t i = 0; i < sizeof copy_signals / sizeof *copy_signals; i++)
+        sigaddset(&block, copy_signals[i]);
+    sigprocmask(SIG_BLOCK, &block, &before);
     char *made = code == STRATA_CLI_OK ? new_sqlite_file(c->pos[1]) : NULL;
     struct sigaction was[sizeof copy_signals / sizeof *copy_signals];
     if (made) {
@@ -480,6 +487,7 @@ static int cmd_copy(cli *c)
         made_armed = 1;
         catch_copy_signals(true, was);
     }
+    sigprocmask(SIG_SETMASK, &before, NULL);
     if (code == STRATA_CLI_OK && strata_db_open(&dst, c->pos[1]) != STRATA_OK)
         code = fail(c, STRATA_CLI_FAILED, strata_db_errmsg(dst));
     if (code == STRATA_CLI_OK) {
