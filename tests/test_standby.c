@@ -179,6 +179,39 @@ START_TEST(standby_serves_reads_and_refuses_writes)
 }
 END_TEST
 
+/* A pool's connections to a list of hosts go where target_session_attrs
+ * says, whatever the order: prefer-standby takes the standby listed
+ * second, read-write the primary listed second. */
+START_TEST(standby_host_list_through_a_pool)
+{
+    static const struct {
+        const char *attrs;
+        bool standby_first;
+        int in_recovery;
+    } cases[] = {{"prefer-standby", false, 1}, {"read-write", true, 0}, {"standby", false, 1}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char url[512];
+        snprintf(url, sizeof url,
+                 "postgresql://postgres@127.0.0.1:%s,127.0.0.1:%s/postgres"
+                 "?target_session_attrs=%s",
+                 port_of(cases[i].standby_first ? standby_url : primary_url),
+                 port_of(cases[i].standby_first ? primary_url : standby_url), cases[i].attrs);
+        strata_pool_options o = STRATA_POOL_OPTIONS_INIT;
+        o.acquire_timeout_ms = 5000;
+        strata_pool *pool = NULL;
+        ck_assert_msg(strata_pool_open(&pool, url, &o) == STRATA_OK, "%s",
+                      strata_pool_errmsg(pool));
+        strata_db *db = NULL;
+        ck_assert_msg(strata_pool_acquire(pool, &db) == STRATA_OK, "%s: %s", cases[i].attrs,
+                      strata_pool_errmsg(pool));
+        int64_t got = one_int(db, "SELECT CASE WHEN pg_is_in_recovery() THEN 1 ELSE 0 END");
+        ck_assert_msg(got == cases[i].in_recovery, "%s: in recovery %d", cases[i].attrs, (int)got);
+        strata_pool_release(pool, db);
+        strata_pool_close(pool);
+    }
+}
+END_TEST
+
 typedef struct seen {
     int warnings;
     char text[2048];
@@ -302,6 +335,7 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, standby_serves_reads_and_refuses_writes);
     tcase_add_test(tc, standby_unreplicated_commit_warns);
+    tcase_add_test(tc, standby_host_list_through_a_pool); /* before the failover */
     tcase_add_test(tc, standby_failover_keeps_committed_rows);
     suite_add_tcase(suite, tc);
     SRunner *sr = srunner_create(suite);
