@@ -718,6 +718,8 @@ static int pg_open(strata_conn **out, strata_db *db, const strata_url *url)
 
     pg_conn *c = calloc(1, sizeof *c);
     if (!c) {
+        for (int k = 0; k < 3; k++)
+            free(hl.list[k]);
         free(target);
         return strata_driver_error(db, STRATA_E_NOMEM, "53200", 0, "out of memory");
     }
