@@ -427,7 +427,10 @@ static void mask_conservatively(url_reading *r)
         }
     }
     mask_conninfo_values(r);
-    mask_conninfo_pieces(NULL, r); /* conninfo text in a component */
+    /* conninfo text in a URL's component (text that is all conninfo,
+     * without a scheme, mask_conninfo_values read above) */
+    if (r->scheme_len && r->slashes)
+        mask_conninfo_pieces(NULL, r);
     /* Wherever a "key=" whose key mentions a secret stands (inside what
      * another reader takes for a user name, say), hide the rest. */
     for (size_t e = start; e < r->n; e++) {
