@@ -612,24 +612,31 @@ static PGconn *connect_each_host(const host_list *hl, const char *target, bool *
     char *why = malloc(cap);
     *timed_out = false;
     for (int i = 0; i < hl->n && why; i++) {
-        char line[160];
+        char line[700];
         const char *add = line;
         int left = strata_driver_open_time_left_ms();
         PGconn *h = NULL;
+        char items[3][256];
+        const char *keys[8] = {"fallback_application_name", "client_encoding", "dbname"};
+        const char *vals[8] = {"strata", "UTF8", target};
+        const char *at[3] = {"", "", ""}; /* the host's name or address, and port, for messages */
+        int nk = 3;
+        for (int k = 0; k < 3; k++)
+            if (hl->list[k] && list_item(hl->list[k], i, items[k], sizeof items[k])) {
+                keys[nk] = host_keys[k];
+                vals[nk++] = at[k] = items[k];
+            }
+        keys[nk] = vals[nk] = NULL;
+        char name[560];
+        snprintf(name, sizeof name, "host %d of %d (%s%s%s)", i + 1, hl->n,
+                 at[0][0]   ? at[0]
+                 : at[1][0] ? at[1]
+                            : "the default",
+                 at[2][0] ? ", port " : "", at[2]);
         if (left == 0) {
             *timed_out = true;
-            snprintf(line, sizeof line, "no time left for host %d of %d\n", i + 1, hl->n);
+            snprintf(line, sizeof line, "no time left for %s\n", name);
         } else {
-            char items[3][256];
-            const char *keys[8] = {"fallback_application_name", "client_encoding", "dbname"};
-            const char *vals[8] = {"strata", "UTF8", target};
-            int n = 3;
-            for (int k = 0; k < 3; k++)
-                if (hl->list[k] && list_item(hl->list[k], i, items[k], sizeof items[k])) {
-                    keys[n] = host_keys[k];
-                    vals[n++] = items[k];
-                }
-            keys[n] = vals[n] = NULL;
             bool late = false;
             h = connect_with_sqlstate(keys, vals, &late, monotonic_ms() + left / (hl->n - i));
             if (h && PQstatus(h) == CONNECTION_OK) {
@@ -639,8 +646,7 @@ static PGconn *connect_each_host(const host_list *hl, const char *target, bool *
             }
             *timed_out = late;
             snprintf(line, sizeof line,
-                     "host %d of %d: no answer within its share of the pool's acquire timeout\n",
-                     i + 1, hl->n);
+                     "%s: no answer within its share of the pool's acquire timeout\n", name);
             if (!late)
                 add = h ? PQerrorMessage(h) : "out of memory\n";
         }
