@@ -1075,6 +1075,25 @@ static int many_in_tx(many_run *r, size_t n, bool own)
     return rc;
 }
 
+/* A stale statement's failure in the transaction execute_many opened for
+ * itself, when it is not made once more (rows reached the caller, or it
+ * failed again): the driver's advice to roll back is for a transaction
+ * the program holds, and this one is rolled back already. */
+static __attribute__((noinline)) int many_stale_said(strata_db *db, int rc, bool again)
+{
+    const char *msg = strata_db_errmsg(db), *advice = STRATA_DRIVER_SAY_ROLL_BACK;
+    size_t n = strlen(msg), a = strlen(advice);
+    if (n < a || strcmp(msg + n - a, advice) != 0)
+        return rc;
+    char sqlstate[sizeof db->sqlstate];
+    snprintf(sqlstate, sizeof sqlstate, "%s", db->sqlstate);
+    return strata__db_error_words(db, rc, sqlstate[0] ? sqlstate : NULL, db->native,
+                                  "%.*srun it again (the transaction strata_stmt_execute_many "
+                                  "opened for itself is rolled back%s)",
+                                  (int)(n - a), msg,
+                                  again ? "; it was prepared again and failed again" : "");
+}
+
 int strata_stmt_execute_many(strata_stmt *st, size_t n, strata_exec_bind_fn bind,
                              strata_exec_row_fn row, void *ctx)
 {
@@ -1099,7 +1118,9 @@ int strata_stmt_execute_many(strata_stmt *st, size_t n, strata_exec_bind_fn bind
     for (int attempt = 0;; attempt++) {
         many_run r = {st, bind, row, ctx, 0};
         rc = many_in_tx(&r, n, own);
-        if (!own || rc != STRATA_E_STALE_STATEMENT || r.rows || attempt)
+        if (own && rc == STRATA_E_STALE_STATEMENT && (r.rows || attempt))
+            return many_stale_said(db, rc, attempt > 0);
+        if (!own || rc != STRATA_E_STALE_STATEMENT)
             return rc;
     }
 }

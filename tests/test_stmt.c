@@ -11,6 +11,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "engine.h"
 #include "harness.h"
 #include "internal.h"
 
@@ -1225,6 +1226,75 @@ START_TEST(stmt_server_forgets_statements)
 }
 END_TEST
 
+/* A driver whose pipelined runs are refused as stale every time, in the
+ * words the driver ABI gives a failure that aborted the transaction: the
+ * run in execute_many's own transaction is made once more, and what the
+ * second refusal says is not to roll back a transaction the program never
+ * opened (that one is rolled back already). */
+static strata_driver stale_copies[2]; /* SQLite's driver and PostgreSQL's */
+static int stale_runs;
+
+static int always_stale(strata_backend_stmt *st, size_t n, int (*bind)(void *ctx, size_t i),
+                        int (*row)(void *ctx, size_t i), void *ctx)
+{
+    (void)n, (void)bind, (void)row, (void)ctx;
+    stale_runs++;
+    return strata_driver_error(st->conn->db, STRATA_E_STALE_STATEMENT, "26000", 0,
+                               "prepared statement \"s1\" does not exist: %s",
+                               STRATA_DRIVER_SAY_ROLL_BACK);
+}
+
+START_TEST(stmt_many_stale_twice_in_its_own_transaction)
+{
+    strata_db *db = th_open();
+    const strata_driver *real = strata_db_driver(db);
+    strata_db_close(db);
+    int k = th_is_pg();
+    char scheme[32];
+    snprintf(scheme, sizeof scheme, "stale%s", real->name);
+    if (!strata__engine_by_scheme(scheme)) {
+        stale_copies[k] = *real;
+        stale_copies[k].name = k ? "stalepostgresql" : "stalesqlite";
+        stale_copies[k].aliases = NULL;
+        stale_copies[k].version = STRATA_DRIVER_VERSION;
+        stale_copies[k].execute_many = always_stale;
+        strata__engine row = {&stale_copies[k], strata__engine_of(real)->dialect};
+        ck_assert_int_eq(strata__engine_register(&row), STRATA_OK);
+    }
+    char url[1024];
+    snprintf(url, sizeof url, "%s%s", scheme, strstr(th_url(), "://"));
+    db = th_open_url(url);
+    th_exec(db, "CREATE TABLE sc (id INTEGER PRIMARY KEY, v INTEGER)");
+    strata_stmt *st;
+    th_rc(db, strata_stmt_prepare(&st, db, "INSERT INTO sc (id, v) VALUES (?, ?)"), STRATA_OK);
+    sc_many c = {0};
+    stale_runs = 0;
+    int rc = strata_stmt_execute_many(st, 3, sc_many_bind, NULL, &c);
+    ck_assert_msg(rc == STRATA_E_STALE_STATEMENT, "%s: %s", strata_errname(rc),
+                  strata_db_errmsg(db));
+    ck_assert_int_eq(stale_runs, 2);
+    ck_assert_str_eq(strata_db_errmsg(db),
+                     "prepared statement \"s1\" does not exist: run it again (the transaction "
+                     "strata_stmt_execute_many opened for itself is rolled back; it was prepared "
+                     "again and failed again)");
+    ck_assert_str_eq(strata_db_sqlstate(db), "26000");
+    ck_assert(!strata_db_in_transaction(db));
+
+    /* In the program's transaction, the advice stands. */
+    th_rc(db, strata_db_begin(db), STRATA_OK);
+    stale_runs = 0;
+    rc = strata_stmt_execute_many(st, 3, sc_many_bind, NULL, &c);
+    ck_assert_int_eq(rc, STRATA_E_STALE_STATEMENT);
+    ck_assert_int_eq(stale_runs, 1);
+    ck_assert_msg(strstr(strata_db_errmsg(db), STRATA_DRIVER_SAY_ROLL_BACK) != NULL, "%s",
+                  strata_db_errmsg(db));
+    th_rc(db, strata_db_rollback(db), STRATA_OK);
+    strata_stmt_finalize(st);
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM sc"), 0);
+    strata_db_close(db);
+}
+END_TEST
+
 /* Runs st (SELECT ?, ?) with the blob "zz" first and a NULL second, or
  * with two blobs, "zz" second: the "zz" column must come back whole. */
 static void run_blobs(strata_db *db, strata_stmt *st, bool blob_first)
@@ -1335,6 +1405,7 @@ static void add(TCase *tc, th_engine e)
     tcase_add_test(tc, stmt_columns_asked_while_another_streams);
     tcase_add_test(tc, stmt_execute_many);
     tcase_add_test(tc, stmt_server_forgets_statements);
+    tcase_add_test(tc, stmt_many_stale_twice_in_its_own_transaction);
     tcase_add_test(tc, stmt_prepared_again_in_a_transaction_that_forgot_them);
 }
 

@@ -1222,7 +1222,7 @@ static int report_exec(pg_conn *c, pg_stmt *st, PGresult *res)
     PGTransactionStatusType tx = PQtransactionStatus(c->h);
     const char *again = tx == PQTRANS_IDLE ? "run it again"
                         : tx == PQTRANS_INTRANS || tx == PQTRANS_INERROR
-                            ? "roll back and run the transaction again (strata_pool_run does)"
+                            ? STRATA_DRIVER_SAY_ROLL_BACK
                             : "run it again, after a rollback in a transaction (strata_pool_run "
                               "does)";
     if (statement_gone(c, st, res)) {

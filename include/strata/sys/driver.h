@@ -32,6 +32,12 @@ extern "C" {
  * 8: row_cells */
 #define STRATA_DRIVER_VERSION 8
 
+/* The words a driver ends a STRATA_E_STALE_STATEMENT's message with when
+ * the failure aborted a transaction under way.  Where that transaction was
+ * the core's own (strata_stmt_execute_many's, rolled back already), the
+ * core puts its own words in their place. */
+#define STRATA_DRIVER_SAY_ROLL_BACK "roll back and run the transaction again (strata_pool_run does)"
+
 /* Capability bits (strata_driver.capabilities). */
 #define STRATA_CAP_RETURNING (1u << 0)          /* INSERT/UPDATE ... RETURNING */
 #define STRATA_CAP_TRANSACTIONAL_DDL (1u << 1)  /* DDL rolls back with the transaction */
