@@ -617,6 +617,43 @@ START_TEST(cli_copy)
         snprintf(target, sizeof target, "%s-wal", made);
         ck_assert_msg(access(target, F_OK) != 0, "%s was left", target);
     }
+
+    /* A program running the tool inside itself (strata_cli_main) with a
+     * SIGTERM handler of its own: the handler stays, the signal is the
+     * program's, and the copy goes on to the end. */
+    snprintf(made, sizeof made, "%s/kept.db", th_tmpdir());
+    char target[1100], app[2100], said[1400];
+    snprintf(target, sizeof target, "sqlite:///%s", made);
+    snprintf(app, sizeof app, "%s/tests/cli_app", top);
+    snprintf(said, sizeof said, "%s/kept.err", th_tmpdir());
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        if (chdir(th_tmpdir()) != 0 || setenv("CLI_APP_OWN_SIGTERM", "1", 1) != 0)
+            _exit(126);
+        freopen("/dev/null", "w", stdout);
+        freopen(said, "w", stderr);
+        execl(app, app, "db", "copy", th_url(), target, (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 2000 && access(made, F_OK) != 0; i++)
+        usleep(1000);
+    ck_assert_msg(access(made, F_OK) == 0, "%s was not made", made);
+    usleep(50000);
+    kill(pid, SIGTERM);
+    int st = 0;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    FILE *f = fopen(said, "r");
+    char line[512] = "";
+    while (f && fgets(line, sizeof line, f) && !strstr(line, "SIGTERM handled"))
+        ;
+    if (f)
+        fclose(f);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the copy ended with %d", st);
+    ck_assert_str_eq(line, "SIGTERM handled 1 times; handler kept\n");
+    strata_db *kept = th_open_url(target);
+    ck_assert_int_eq(th_int(kept, "SELECT count(*) FROM bulk"), 200000);
+    strata_db_close(kept);
 }
 END_TEST
 
