@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "engine.h"
 #include "harness.h"
 
 static void table(strata_db *db) { th_exec(db, "CREATE TABLE t (id INTEGER PRIMARY KEY)"); }
@@ -327,6 +328,67 @@ START_TEST(tx_sql_that_ends_the_transaction)
 }
 END_TEST
 
+/* SQL whose text holds no end of a transaction, but which ends it all
+ * the same (as a driver copy here makes one SELECT do): the handle's
+ * transaction is failed until the rollback its owner owes, and nothing
+ * runs outside a transaction meanwhile. */
+static strata_driver ender_copies[2]; /* SQLite's driver and PostgreSQL's */
+static const strata_driver *ender_real[2];
+
+static int exec_then_commit(strata_conn *conn, const char *sql)
+{
+    const strata_driver *real = ender_real[conn->driver == &ender_copies[1]];
+    int rc = real->exec(conn, sql);
+    if (rc == STRATA_OK && strstr(sql, "'ends it'"))
+        rc = real->commit ? real->commit(conn) : real->exec(conn, "COMMIT");
+    return rc;
+}
+
+START_TEST(tx_sql_that_ended_the_transaction_unseen)
+{
+    strata_db *db = th_open();
+    const strata_driver *real = strata_db_driver(db);
+    strata_db_close(db);
+    int k = th_is_pg();
+    const char *scheme = k ? "enderpostgresql" : "endersqlite";
+    if (!strata__engine_by_scheme(scheme)) {
+        ender_copies[k] = *real;
+        ender_copies[k].name = scheme;
+        ender_copies[k].aliases = NULL;
+        ender_copies[k].version = STRATA_DRIVER_VERSION;
+        ender_copies[k].exec = exec_then_commit;
+        ender_real[k] = real;
+        strata__engine row = {&ender_copies[k], strata__engine_of(real)->dialect};
+        ck_assert_int_eq(strata__engine_register(&row), STRATA_OK);
+    }
+    char url[1024];
+    snprintf(url, sizeof url, "%s%s", scheme, strstr(th_url(), "://"));
+    db = th_open_url(url);
+    table(db);
+    th_rc(db, strata_db_begin(db), STRATA_OK);
+    insert(db, 1, STRATA_DONE);
+    th_rc(db, strata_db_exec(db, "SELECT 'ends it'"), STRATA_E_MISUSE);
+    ck_assert_msg(strstr(strata_db_errmsg(db), "the SQL ended the transaction strata began") !=
+                      NULL,
+                  "%s", strata_db_errmsg(db));
+    ck_assert(strata_db_in_transaction(db));
+    /* Nothing more runs until the rollback, which finds nothing to undo:
+     * the row before was committed by the SQL. */
+    insert(db, 2, STRATA_E_TX_ABORTED);
+    th_rc(db, strata_db_commit(db), STRATA_E_TX_ABORTED);
+    th_rc(db, strata_db_rollback(db), STRATA_OK);
+    ck_assert(!strata_db_in_transaction(db));
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM t"), 1);
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM t WHERE id = 1"), 1);
+    /* And the handle goes on as before. */
+    th_rc(db, strata_db_begin(db), STRATA_OK);
+    insert(db, 3, STRATA_DONE);
+    th_rc(db, strata_db_commit(db), STRATA_OK);
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM t"), 2);
+    strata_db_close(db);
+}
+END_TEST
+
 START_TEST(tx_savepoint_without_transaction)
 {
     strata_db *db = th_open();
@@ -389,6 +451,7 @@ static void add(TCase *tc, th_engine e)
     tcase_add_test(tc, tx_statements_of_one_exec_go_together);
     tcase_add_test(tc, tx_savepoint_without_transaction);
     tcase_add_test(tc, tx_sql_that_ends_the_transaction);
+    tcase_add_test(tc, tx_sql_that_ended_the_transaction_unseen);
     tcase_add_test(tc, tx_failed_commit_ends_transaction);
     /* Reopening a private in-memory database gives a new, empty one. */
     if (e != TH_SQLITE_MEMORY)
