@@ -294,6 +294,17 @@ static bool is_word(const char *p, size_t len, const char *word)
     return len == strlen(word) && !strncasecmp(p, word, len);
 }
 
+/* The next token of the statement at *p (in sql, up to its ; or the
+ * text's end) in *t; false at the statement's end, with *p at its ; or
+ * the text's end.  The caller moves *p past each token. */
+static bool statement_token(const char *sql, const char **p, unsigned flags, strata__token *t)
+{
+    if (!**p)
+        return false;
+    token_at(sql, *p, flags, t);
+    return !(t->kind == STRATA__TOK_OTHER && **p == ';');
+}
+
 /* Whether the statement at p (in sql, up to its ; or the end) is one the
  * engine would take for committing the transaction, and nothing else:
  * COMMIT or END, then TRANSACTION, and on PostgreSQL (whose lexer nests
@@ -309,11 +320,7 @@ static bool commit_statement(const char *sql, const char *p, unsigned flags, boo
     const char *w[6];
     size_t len[6];
     int n = 0;
-    for (; *p;) {
-        strata__token t;
-        token_at(sql, p, flags, &t);
-        if (t.kind == STRATA__TOK_OTHER && *p == ';')
-            break;
+    for (strata__token t; statement_token(sql, &p, flags, &t); p += t.len) {
         if (t.unterminated || memchr(p, '\v', t.len) || memchr(p, '\f', t.len))
             return false;
         if (t.kind == STRATA__TOK_WORD) {
@@ -324,7 +331,6 @@ static bool commit_statement(const char *sql, const char *p, unsigned flags, boo
         } else if (t.kind != STRATA__TOK_SPACE && t.kind != STRATA__TOK_COMMENT) {
             return false;
         }
-        p += t.len;
     }
     if (n == 0 || !(is_word(w[0], len[0], "commit") || is_word(w[0], len[0], "end")))
         return false;
@@ -360,11 +366,7 @@ static void statement_words(const char *sql, const char *p, unsigned flags, stmt
     memset(w, 0, sizeof *w);
     bool trigger = false, begin = false;
     int n = 0;
-    for (; *p;) {
-        strata__token t;
-        token_at(sql, p, flags, &t);
-        if (t.kind == STRATA__TOK_OTHER && *p == ';')
-            break;
+    for (strata__token t; statement_token(sql, &p, flags, &t); p += t.len) {
         if (t.kind == STRATA__TOK_WORD) {
             if (n == 0)
                 w->first = p, w->first_len = t.len;
@@ -380,7 +382,6 @@ static void statement_words(const char *sql, const char *p, unsigned flags, stmt
         } else if (t.kind != STRATA__TOK_SPACE && t.kind != STRATA__TOK_COMMENT) {
             begin = false;
         }
-        p += t.len;
     }
     *end = p;
 }
