@@ -500,6 +500,32 @@ END_TEST
  * gives one. */
 /* db copy: the verification table on standard output, a line per table,
  * refusals and bad arguments with their exit codes, no password shown. */
+/* `prog` (the tool, or the test application with a SIGTERM handler of
+ * its own) copying this test's database into the SQLite file `made`, its
+ * standard error to `err`: started, and given until the file is made and
+ * a moment more for the copy to begin. */
+static pid_t copy_started(const char *prog, const char *made, const char *err, bool own_sigterm)
+{
+    char target[1100];
+    snprintf(target, sizeof target, "sqlite:///%s", made);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        signal(SIGINT, SIG_DFL); /* as a terminal's foreground job has it */
+        if (chdir(th_tmpdir()) != 0 || (own_sigterm && setenv("CLI_APP_OWN_SIGTERM", "1", 1)))
+            _exit(126);
+        freopen("/dev/null", "w", stdout);
+        freopen(err, "w", stderr);
+        execl(prog, prog, "db", "copy", th_url(), target, (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 2000 && access(made, F_OK) != 0; i++)
+        usleep(1000);
+    ck_assert_msg(access(made, F_OK) == 0, "%s was not made", made);
+    usleep(50000);
+    return pid;
+}
+
 START_TEST(cli_copy)
 {
     strata_db *db = th_open();
@@ -591,24 +617,8 @@ START_TEST(cli_copy)
     for (size_t k = 0; k < 2; k++) {
         snprintf(made, sizeof made, "%s/killed-%zu.db", th_tmpdir(), k);
         char target[1100], tool[2100];
-        snprintf(target, sizeof target, "sqlite:///%s", made);
         snprintf(tool, sizeof tool, "%s/tools/strata", top);
-        pid_t pid = fork();
-        ck_assert_int_ge(pid, 0);
-        if (pid == 0) {
-            signal(SIGINT, SIG_DFL); /* as a terminal's foreground job has it */
-            if (chdir(th_tmpdir()) != 0)
-                _exit(126);
-            freopen("/dev/null", "w", stdout);
-            freopen("/dev/null", "w", stderr);
-            execl(tool, tool, "db", "copy", th_url(), target, (char *)NULL);
-            _exit(127);
-        }
-        /* Until the file is made, and a moment for the copy to begin. */
-        for (int i = 0; i < 2000 && access(made, F_OK) != 0; i++)
-            usleep(1000);
-        ck_assert_msg(access(made, F_OK) == 0, "%s was not made", made);
-        usleep(50000);
+        pid_t pid = copy_started(tool, made, "/dev/null", false);
         kill(pid, sigs[k]);
         int st = 0;
         ck_assert_int_eq(waitpid(pid, &st, 0), pid);
@@ -626,20 +636,7 @@ START_TEST(cli_copy)
     snprintf(target, sizeof target, "sqlite:///%s", made);
     snprintf(app, sizeof app, "%s/tests/cli_app", top);
     snprintf(said, sizeof said, "%s/kept.err", th_tmpdir());
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        if (chdir(th_tmpdir()) != 0 || setenv("CLI_APP_OWN_SIGTERM", "1", 1) != 0)
-            _exit(126);
-        freopen("/dev/null", "w", stdout);
-        freopen(said, "w", stderr);
-        execl(app, app, "db", "copy", th_url(), target, (char *)NULL);
-        _exit(127);
-    }
-    for (int i = 0; i < 2000 && access(made, F_OK) != 0; i++)
-        usleep(1000);
-    ck_assert_msg(access(made, F_OK) == 0, "%s was not made", made);
-    usleep(50000);
+    pid_t pid = copy_started(app, made, said, true);
     kill(pid, SIGTERM);
     int st = 0;
     ck_assert_int_eq(waitpid(pid, &st, 0), pid);
