@@ -4,6 +4,7 @@
  * it), update changed columns, delete children first, in an order that
  * satisfies foreign keys; and upsert.
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -98,6 +99,43 @@ static int check_text(strata_object *o, int f)
     }
 }
 
+/* A number the column cannot hold, on an engine whose columns would keep
+ * it anyway (SQLite: a 64-bit integer in an INTEGER or SMALLINT column,
+ * which PostgreSQL refuses, and a copy to it would; a float's NaN, which
+ * it turns into NULL): refused as the other engines refuse it. */
+static int check_number(strata_object *o, int f)
+{
+    strata__minfo *mi = o->priv->mi;
+    const strata__dialect *dl = o->priv->s->dl;
+    if (!dl || !dl->loose_columns)
+        return STRATA_OK;
+    const strata_field *fd = &o->model->fields[f];
+    const void *p = strata__field_ptr(o, f);
+    if (fd->ctype == STRATA_C_DOUBLE) {
+        double d = *(const double *)p;
+        if (d != d)
+            return strata__session_error(o->priv->s, STRATA_E_DATA,
+                                         "%s.%s is NaN, which this engine cannot store (it would "
+                                         "read back as NULL): store NULL instead",
+                                         o->model->name, fd->name);
+        return STRATA_OK;
+    }
+    int64_t v = *(const int64_t *)p, lo, hi;
+    const char *type;
+    if (mi->kind[f] == STRATA_SQL_INTEGER)
+        lo = INT32_MIN, hi = INT32_MAX, type = "integer";
+    else if (mi->kind[f] == STRATA_SQL_SMALLINT)
+        lo = INT16_MIN, hi = INT16_MAX, type = "smallint";
+    else
+        return STRATA_OK;
+    if (v < lo || v > hi)
+        return strata__session_error(o->priv->s, STRATA_E_RANGE,
+                                     "%s.%s: %" PRId64 " is out of range for %s (%" PRId64
+                                     " to %" PRId64 "); declare the field bigint for more",
+                                     o->model->name, fd->name, v, type, lo, hi);
+    return STRATA_OK;
+}
+
 int strata__validate_field(strata_object *o, int f, bool insert)
 {
     strata__minfo *mi = o->priv->mi;
@@ -121,6 +159,11 @@ int strata__validate_field(strata_object *o, int f, bool insert)
     int rc = fd->ctype == STRATA_C_TEXT ? check_text(o, f) : STRATA_OK;
     if (rc != STRATA_OK)
         return rc;
+    if (fd->ctype == STRATA_C_INT64 || fd->ctype == STRATA_C_DOUBLE) {
+        rc = check_number(o, f);
+        if (rc != STRATA_OK)
+            return rc;
+    }
     /* Neither engine takes a value of 2 GB; strata's cells hold less.  A
      * string of n characters (checked below) has at most 4n bytes. */
     void *p = strata__field_ptr(o, f);

@@ -342,6 +342,12 @@ typedef struct strata__dialect {
     int (*rebuild_keep)(strata_db *db, const char *table, void **kept);
     int (*rebuild_restore)(strata_db *db, void *kept, bool remake);
 
+    /* Whether a column keeps values its declared type cannot hold: an
+     * INTEGER or SMALLINT one any 64-bit integer, a float one a NaN as
+     * NULL (SQLite).  The session then refuses those values itself, as
+     * the other engines refuse them. */
+    bool loose_columns;
+
     /* ---- SQL the ORM writes ---- */
     /* The case-insensitive LIKE operator ("ILIKE"); NULL: the core writes
      * lower(x) LIKE lower(?). */

@@ -8,6 +8,7 @@
  * misuse, each error naming the relationship or field.
  */
 #include <ctype.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -4338,6 +4339,92 @@ START_TEST(orm_text_types_validated_alike)
     OK(&f, strata_timestamp_parse(&want, "2024-06-30 23:59:59.25", 22));
     OK(&f, strata_refresh(again));
     ck_assert(again->due == want);
+
+    /* A document that is a bare number keeps its digits: SQLite would
+     * keep it as a number in a column declared JSON alone. */
+    static const char *const bare[] = {"1.0", "12.50", "100", "[1.0]"};
+    for (size_t i = 0; i < sizeof bare / sizeof *bare; i++) {
+        Invoice *inv;
+        OK(&f, strata_new(f.s, &invoice_model, &inv));
+        OK(&f, strata_set_text(&inv->doc, bare[i]));
+        OK(&f, strata_set_text(&inv->status, "draft"));
+        OK(&f, strata_add(inv));
+        OK(&f, strata_session_commit(f.s));
+        OK(&f, strata_refresh(inv));
+        ck_assert_str_eq(inv->doc, bare[i]);
+    }
+    teardown(&f);
+}
+END_TEST
+
+/* Numbers a column cannot hold are refused alike on every engine: an
+ * integer past 32 bits in an integer column (SQLite would keep it, where
+ * PostgreSQL refuses it); a float's NaN where the engine cannot store it
+ * (SQLite would read it back as NULL), kept where it can. */
+START_TEST(orm_numbers_a_column_cannot_hold)
+{
+    fixture f;
+    setup_db(&f);
+    static const struct {
+        int64_t count;
+        int want;
+    } counts[] = {{INT64_C(2147483647), STRATA_OK},
+                  {INT64_C(-2147483648), STRATA_OK},
+                  {INT64_C(2147483648), STRATA_E_RANGE},
+                  {INT64_C(-2147483649), STRATA_E_RANGE},
+                  {INT64_C(5000000000), STRATA_E_RANGE}};
+    for (size_t i = 0; i < sizeof counts / sizeof *counts; i++) {
+        Gadget *g;
+        OK(&f, strata_new(f.s, &gadget_model, &g));
+        g->count = counts[i].count;
+        OK(&f, strata_set_null(g, "shelf_id", 1));
+        OK(&f, strata_add(g));
+        int rc = strata_session_commit(f.s);
+        ck_assert_msg(rc == counts[i].want, "count %lld: %s: %s", (long long)counts[i].count,
+                      strata_errname(rc), strata_session_errmsg(f.s));
+        if (rc != STRATA_OK)
+            OK(&f, strata_session_rollback(f.s));
+    }
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM gadget"), 2);
+    /* A bulk update is checked as a flush is: nothing changes. */
+    strata_query *q = strata_query_new(f.s, &gadget_model);
+    strata_assign set[] = {{"count", strata_int(INT64_C(3000000000))}};
+    int64_t n = -1;
+    ck_assert_int_eq(strata_query_update(q, set, 1, &n), STRATA_E_RANGE);
+    strata_query_free(q);
+    OK(&f, strata_session_rollback(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM gadget WHERE count = 2147483647"), 1);
+
+    /* NaN: refused naming the field where the engine would lose it. */
+    Gadget *g;
+    OK(&f, strata_new(f.s, &gadget_model, &g));
+    g->weight = NAN;
+    OK(&f, strata_set_null(g, "shelf_id", 1));
+    OK(&f, strata_add(g));
+    int rc = strata_session_commit(f.s);
+    if (th_is_pg()) {
+        ck_assert_msg(rc == STRATA_OK, "%s", strata_session_errmsg(f.s));
+        OK(&f, strata_refresh(g));
+        ck_assert(isnan(g->weight));
+    } else {
+        ck_assert_int_eq(rc, STRATA_E_DATA);
+        ck_assert_msg(strstr(strata_session_errmsg(f.s), "Gadget.weight is NaN") != NULL, "%s",
+                      strata_session_errmsg(f.s));
+        OK(&f, strata_session_rollback(f.s));
+    }
+    /* And through a statement of the program's own. */
+    strata_stmt *st;
+    th_rc(
+        f.db,
+        strata_stmt_prepare(&st, f.db, "INSERT INTO gadget (id, active, weight) VALUES (99, ?, ?)"),
+        STRATA_OK);
+    th_rc(f.db, strata_stmt_bind_bool(st, 1, 1), STRATA_OK);
+    th_rc(f.db, strata_stmt_bind_double(st, 2, NAN), STRATA_OK);
+    rc = strata_stmt_step(st);
+    strata_stmt_finalize(st);
+    ck_assert_msg(rc == (th_is_pg() ? STRATA_DONE : STRATA_E_DATA), "%s: %s", strata_errname(rc),
+                  strata_db_errmsg(f.db));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM gadget WHERE weight IS NULL"), 0);
     teardown(&f);
 }
 END_TEST
@@ -5524,9 +5611,8 @@ typedef struct Measure {
     int64_t id;
     char *name;
 } Measure;
-static const strata_field measure_fields[] = {STRATA_PK(Measure, id),
-                                              STRATA_STRING(Measure, name, 20, 0),
-                                              STRATA_FIELDS_END};
+static const strata_field measure_fields[] = {
+    STRATA_BIG_PK(Measure, id), STRATA_STRING(Measure, name, 20, 0), STRATA_FIELDS_END};
 static const strata_model measure_model = {STRATA_MODEL_VERSION, "Measure",
                                            .size = sizeof(Measure), .fields = measure_fields};
 
@@ -6569,6 +6655,7 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_table_args);
     tcase_add_test(tc, orm_table_args_errors);
     tcase_add_test(tc, orm_text_types_validated_alike);
+    tcase_add_test(tc, orm_numbers_a_column_cannot_hold);
     tcase_add_test(tc, orm_values_and_aggregates);
     tcase_add_test(tc, orm_paths_of_two_hops);
     tcase_add_test(tc, orm_explicit_joins);

@@ -43,6 +43,10 @@ static void sq_render_type(strata__sb *sb, const strata_table *t, const strata_c
     case STRATA_SQL_INTEGER: strata__sb_puts(sb, is_pk_column(t, c) ? "INT" : "INTEGER"); return;
     case STRATA_SQL_FLOAT: strata__sb_puts(sb, "FLOAT"); return;
     case STRATA_SQL_DATETIME: strata__sb_puts(sb, "DATETIME"); return;
+    /* TEXT affinity: a column declared JSON alone has NUMERIC affinity,
+     * and SQLite would store a document that is a bare number as one
+     * (1.0 read back as 1, 1e400 as inf). */
+    case STRATA_SQL_JSON: strata__sb_puts(sb, "JSON TEXT"); return;
     default: strata__type_sql(sb, &c->type); return;
     }
 }
@@ -1174,15 +1178,25 @@ static int sq_database_identity(strata_db *db, char **out)
 }
 
 /* SQLite keeps whatever a CREATE TABLE declared: the names strata writes
- * (FLOAT, DATETIME, BLOB, JSON, UUID) and those hand-written tables use
- * from other engines. */
+ * (FLOAT, DATETIME, BLOB, JSON TEXT, UUID; JSON in tables made before
+ * JSON TEXT) and those hand-written tables use from other engines. */
 static const strata__type_name sq_types[] = {
-    {"int2", STRATA_SQL_SMALLINT},   {"int4", STRATA_SQL_INTEGER}, {"int8", STRATA_SQL_BIGINT},
-    {"bool", STRATA_SQL_BOOLEAN},    {"double", STRATA_SQL_FLOAT}, {"float4", STRATA_SQL_FLOAT},
-    {"float8", STRATA_SQL_FLOAT},    {"clob", STRATA_SQL_TEXT},    {"blob", STRATA_SQL_BLOB},
-    {"bytea", STRATA_SQL_BLOB},      {"datetime", STRATA_SQL_DATETIME},
+    {"int2", STRATA_SQL_SMALLINT},
+    {"int4", STRATA_SQL_INTEGER},
+    {"int8", STRATA_SQL_BIGINT},
+    {"bool", STRATA_SQL_BOOLEAN},
+    {"double", STRATA_SQL_FLOAT},
+    {"float4", STRATA_SQL_FLOAT},
+    {"float8", STRATA_SQL_FLOAT},
+    {"clob", STRATA_SQL_TEXT},
+    {"blob", STRATA_SQL_BLOB},
+    {"bytea", STRATA_SQL_BLOB},
+    {"datetime", STRATA_SQL_DATETIME},
     {"timestamptz", STRATA_SQL_DATETIME_TZ},
-    {"json", STRATA_SQL_JSON},       {"jsonb", STRATA_SQL_JSON},   {"uuid", STRATA_SQL_UUID},
+    {"json", STRATA_SQL_JSON},
+    {"jsonb", STRATA_SQL_JSON},
+    {"uuid", STRATA_SQL_UUID},
+    {"json text", STRATA_SQL_JSON},
     {NULL, 0},
 };
 
@@ -1211,6 +1225,7 @@ const strata__dialect strata__sqlite_dialect = {
     .fk_verify_touching = sq_fk_verify_touching,
     .rebuild_keep = sq_rebuild_keep,
     .rebuild_restore = sq_rebuild_restore,
+    .loose_columns = true,
     .ilike = NULL, /* LIKE is case-insensitive for ASCII only: lower() on both sides */
     .limit_all = " LIMIT -1",
     .last_insert_id = "SELECT last_insert_rowid()",

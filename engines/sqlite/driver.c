@@ -586,7 +586,15 @@ static int bind_all(sqlite_stmt *st)
         case STRATA_TYPE_NULL: rc = sqlite3_bind_null(st->h, i + 1); break;
         case STRATA_TYPE_INT64:
         case STRATA_TYPE_BOOL: rc = sqlite3_bind_int64(st->h, i + 1, v->u.i); break;
-        case STRATA_TYPE_DOUBLE: rc = sqlite3_bind_double(st->h, i + 1, v->u.d); break;
+        case STRATA_TYPE_DOUBLE:
+            /* SQLite stores a NaN as NULL: refused, not lost. */
+            if (v->u.d != v->u.d)
+                return strata_driver_error(c->base.db, STRATA_E_DATA, "22000", 0,
+                                           "parameter %d: a float NaN, which SQLite cannot store "
+                                           "(it would become NULL)",
+                                           i + 1);
+            rc = sqlite3_bind_double(st->h, i + 1, v->u.d);
+            break;
         case STRATA_TYPE_TEXT:
             rc = sqlite3_bind_text(st->h, i + 1, v->u.buf.ptr, (int)v->u.buf.len, SQLITE_STATIC);
             break;
