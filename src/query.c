@@ -1011,17 +1011,45 @@ static void subquery(build *b, scope *outer, strata__sb *sb, strata_query *sub, 
     scope_free(&ss);
 }
 
+/* A LIKE pattern the engines read alike: a backslash escapes the next
+ * character on every engine (PostgreSQL's rule), so one at the end
+ * escapes nothing, which PostgreSQL refuses and SQLite would match
+ * nothing with: refused on both. */
+static bool like_pattern_ok(build *b, const strata_value *v)
+{
+    if (v->type != STRATA_TYPE_TEXT)
+        return true;
+    size_t n = v->u.buf.len, k = 0;
+    while (k < n && ((const char *)v->u.buf.ptr)[n - 1 - k] == '\\')
+        k++;
+    if (k % 2 == 0)
+        return true;
+    if (!b->err)
+        b->err = strata__session_error(b->q->s, STRATA_E_DATA,
+                                       "%s query: a LIKE pattern ends with a lone backslash, "
+                                       "which escapes the character after it (write \\\\ for "
+                                       "a backslash)",
+                                       b->q->mi->m->name);
+    return false;
+}
+
 /* The condition c on column cs (already resolved). */
 static void emit(build *b, scope *corr, strata__sb *sb, const strata_cond *c, const char *cs)
 {
     switch (c->kind) {
     case C_OP:
-        if (c->op == STRATA_ILIKE) {
+        if (c->op == STRATA_LIKE || c->op == STRATA_ILIKE) {
             const strata__dialect *dl = b->q->s->dl;
-            if (dl && dl->ilike)
+            if (!like_pattern_ok(b, &c->vals[0]))
+                break;
+            if (c->op == STRATA_LIKE)
+                strata__sb_printf(sb, "%s LIKE ?", cs);
+            else if (dl && dl->ilike)
                 strata__sb_printf(sb, "%s %s ?", cs, dl->ilike);
             else
                 strata__sb_printf(sb, "lower(%s) LIKE lower(?)", cs);
+            if (dl && dl->like_escape && !(c->op == STRATA_ILIKE && dl->ilike))
+                strata__sb_puts(sb, dl->like_escape);
             param(b, &c->vals[0]);
         } else if (c->n == 1 && c->vals[0].type == STRATA_TYPE_NULL && c->op == STRATA_EQ)
             strata__sb_printf(sb, "%s IS NULL", cs); /* filter_by(x=None) */

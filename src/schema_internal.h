@@ -352,6 +352,10 @@ typedef struct strata__dialect {
     /* The case-insensitive LIKE operator ("ILIKE"); NULL: the core writes
      * lower(x) LIKE lower(?). */
     const char *ilike;
+    /* What follows a LIKE's pattern so that a backslash escapes the next
+     * character, as in PostgreSQL's LIKE and ILIKE (" ESCAPE '\'"); NULL:
+     * the engine's LIKE does so already. */
+    const char *like_escape;
     /* What a query with an OFFSET but no LIMIT needs before the OFFSET
      * (" LIMIT -1"); NULL: OFFSET may stand alone. */
     const char *limit_all;

@@ -4357,6 +4357,54 @@ START_TEST(orm_text_types_validated_alike)
 }
 END_TEST
 
+/* LIKE and ILIKE read a backslash as the escape of the next character on
+ * every engine (PostgreSQL's rule), and refuse a pattern ending in a lone
+ * one alike. */
+START_TEST(orm_like_escapes_alike)
+{
+    fixture f;
+    setup_db(&f);
+    static const char *const names[] = {"a_b", "axb", "100%", "100x", "a\\b", "ab"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        char email[64];
+        snprintf(email, sizeof email, "u%zu@example.com", i);
+        new_user(&f, names[i], email);
+    }
+    OK(&f, strata_session_commit(f.s));
+    static const struct {
+        strata_op op;
+        const char *pattern, *only; /* the one name it matches */
+    } cases[] = {{STRATA_LIKE, "a\\_b", "a_b"},  {STRATA_LIKE, "100\\%", "100%"},
+                 {STRATA_LIKE, "%\\%%", "100%"}, {STRATA_LIKE, "a\\\\b", "a\\b"},
+                 {STRATA_ILIKE, "A\\_B", "a_b"}, {STRATA_ILIKE, "A\\\\B", "a\\b"},
+                 {STRATA_LIKE, "\\a\\b", "ab"}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        strata_query *q = strata_query_new(f.s, &user_model);
+        OK(&f, strata_query_filter(
+                   q, strata_c("username", cases[i].op, strata_text(cases[i].pattern))));
+        strata_list *l;
+        OK(&f, strata_query_all(q, &l));
+        ck_assert_msg(l->count == 1, "%s: %zu rows", cases[i].pattern, l->count);
+        ck_assert_str_eq(((User *)l->items[0])->username, cases[i].only);
+        strata_list_free(l);
+        strata_query_free(q);
+    }
+    static const char *const refused[] = {"a\\", "100\\\\\\"};
+    for (size_t i = 0; i < 2; i++)
+        for (int ilike = 0; ilike < 2; ilike++) {
+            strata_query *q = strata_query_new(f.s, &user_model);
+            OK(&f, strata_query_filter(q, strata_c("username", ilike ? STRATA_ILIKE : STRATA_LIKE,
+                                                   strata_text(refused[i]))));
+            int64_t n = -1;
+            ck_assert_int_eq(strata_query_count(q, &n), STRATA_E_DATA);
+            ck_assert_msg(strstr(strata_session_errmsg(f.s), "ends with a lone backslash") != NULL,
+                          "%s", strata_session_errmsg(f.s));
+            strata_query_free(q);
+        }
+    teardown(&f);
+}
+END_TEST
+
 /* Numbers a column cannot hold are refused alike on every engine: an
  * integer past 32 bits in an integer column (SQLite would keep it, where
  * PostgreSQL refuses it); a float's NaN where the engine cannot store it
@@ -6656,6 +6704,7 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_table_args_errors);
     tcase_add_test(tc, orm_text_types_validated_alike);
     tcase_add_test(tc, orm_numbers_a_column_cannot_hold);
+    tcase_add_test(tc, orm_like_escapes_alike);
     tcase_add_test(tc, orm_values_and_aggregates);
     tcase_add_test(tc, orm_paths_of_two_hops);
     tcase_add_test(tc, orm_explicit_joins);

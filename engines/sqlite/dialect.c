@@ -1227,6 +1227,7 @@ const strata__dialect strata__sqlite_dialect = {
     .rebuild_restore = sq_rebuild_restore,
     .loose_columns = true,
     .ilike = NULL, /* LIKE is case-insensitive for ASCII only: lower() on both sides */
+    .like_escape = " ESCAPE '\\'",
     .limit_all = " LIMIT -1",
     .last_insert_id = "SELECT last_insert_rowid()",
     .upsert = strata__upsert_on_conflict,
