@@ -764,6 +764,16 @@ void strata__db_abort_tx(strata_db *db)
     tx_ended(db, false);
 }
 
+int strata__db_unit_commit_refused(strata_db *db)
+{
+    return strata__db_error(db, STRATA_E_MISUSE,
+                            "commit inside a unit of strata_pool_run: the pool commits the unit's "
+                            "transaction when the unit returns STRATA_OK, and rolls it back to run "
+                            "the unit again after a failure, which would write what was committed "
+                            "twice; return from the unit instead (strata_session_flush writes "
+                            "without committing)");
+}
+
 int strata_db_commit(strata_db *db)
 {
     STRATA__CONFINE(db, STRATA_E_MISUSE);
@@ -772,6 +782,8 @@ int strata_db_commit(strata_db *db)
         return rc;
     if (!db->in_tx)
         return strata__db_error(db, STRATA_E_MISUSE, "commit: no transaction is open");
+    if (db->in_unit)
+        return strata__db_unit_commit_refused(db);
     if (db->tx_failed) {
         engine_rollback(db);
         tx_ended(db, false);

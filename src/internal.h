@@ -207,6 +207,7 @@ struct strata_db {
     bool broken; /* the connection was lost: only rollback and close work */
     bool tx_stuck; /* broken because a ROLLBACK could not run: strata_db_rollback tries again */
     bool in_tx;
+    bool in_unit; /* a unit of strata_pool_run runs: its transaction is the pool's to end */
     bool tx_failed;         /* a statement failed in the transaction: only rollback works */
     bool raw_tx_failed;     /* the same in a transaction begun by raw SQL (db.c) */
     bool raw_tx_ended;      /* ...which the engine rolled back by itself (SQLite) */
@@ -318,6 +319,8 @@ int strata__db_error(strata_db *db, int code, const char *fmt, ...) STRATA_PRINT
  * words: a failure that left no error of its own (an allocation's NULL)
  * is never reported with an earlier call's code or message. */
 int strata__db_error_since(strata_db *db, uint64_t mark, int code);
+/* STRATA_E_MISUSE for a commit inside a unit of strata_pool_run, said. */
+int strata__db_unit_commit_refused(strata_db *db);
 /* A call failed with `code` (STRATA_E_NOMEM, say): the message set since
  * `mark` stays when it is of that code, else "<what>: <code's words>" is
  * set.  Returns code. */

@@ -77,8 +77,11 @@ int strata_pool_run(strata_pool *pool, strata_unit_fn fn, void *ctx,
         rc = strata_session_set_read_only(s, o->version >= 2 && o->read_only);
         if (rc == STRATA_OK)
             rc = strata__session_begin(s);
-        if (rc == STRATA_OK)
+        if (rc == STRATA_OK) {
+            db->in_unit = true; /* the unit may not commit what a retry would write again */
             rc = fn(s, ctx);
+            db->in_unit = false;
+        }
         if (rc == STRATA_OK)
             rc = strata_session_commit(s);
         if (rc != STRATA_OK) {

@@ -862,6 +862,8 @@ int strata_session_commit(strata_session *s)
     STRATA__CONFINE(s ? s->db : NULL, STRATA_E_MISUSE);
     if (!s)
         return STRATA_E_MISUSE;
+    if (s->db->in_unit && strata__session_owns_tx(s))
+        return strata__db_unit_commit_refused(s->db);
     s->committing = true;
     int rc = strata_session_flush(s);
     s->committing = false;

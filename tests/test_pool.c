@@ -273,6 +273,24 @@ static int fail_after_a_handled_error(strata_session *s, void *ctx)
     return STRATA_E_CHECK;
 }
 
+/* A unit that commits by itself: refused, since a retry of the unit
+ * after a later failure would write again what it committed.  ctx: 0 for
+ * the session's commit, 1 for the connection's. */
+static int commits_inside(strata_session *s, void *ctx)
+{
+    strata_db *db = strata_session_db(s);
+    int rc = strata_db_exec(db, "INSERT INTO item (id, name) VALUES (11, 'twice?')");
+    if (rc != STRATA_OK)
+        return rc;
+    rc = *(int *)ctx ? strata_db_commit(db) : strata_session_commit(s);
+    ck_assert_int_eq(rc, STRATA_E_MISUSE);
+    ck_assert_msg(strstr(strata_session_errmsg(s), "commit inside a unit of strata_pool_run") !=
+                      NULL,
+                  "%s", strata_session_errmsg(s));
+    ck_assert_int_eq(strata_db_in_transaction(db), 1);
+    return rc;
+}
+
 START_TEST(pool_run_begins_before_the_unit)
 {
     strata_db *db = setup();
@@ -300,6 +318,15 @@ START_TEST(pool_run_begins_before_the_unit)
     runs = 0;
     ck_assert_int_eq(strata_pool_run(pool, raw_insert, &runs, &v1), STRATA_OK);
     ck_assert_int_eq(th_int(db, "SELECT count(*) FROM item WHERE id = 9"), 1);
+    /* A commit inside the unit is refused, and the unit's work undone. */
+    for (int k = 0; k < 2; k++) {
+        ck_assert_int_eq(strata_pool_run(pool, commits_inside, &k, NULL), STRATA_E_MISUSE);
+        ck_assert_int_eq(th_int(db, "SELECT count(*) FROM item WHERE id = 11"), 0);
+    }
+    th_exec(db, "DELETE FROM item");
+    runs = 1;
+    ck_assert_int_eq(strata_pool_run(pool, raw_insert, &runs, NULL), STRATA_OK);
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM item"), 1);
     strata_pool_close(pool);
     strata_db_close(db);
 }
