@@ -172,6 +172,7 @@ struct strata_session {
     strata__joined joined; /* committed in the program's transaction: told of its end */
     bool read_only;     /* begin STRATA_TX_READ_ONLY and refuse to flush changes */
     bool commit_failed; /* the COMMIT failed: only a rollback may follow */
+    bool commit_unknown; /* ...and its outcome is not known (the connection was lost in it) */
     bool putback_failed; /* the program's transaction rolled back, and its objects could not
                             all be put back or read again: only a rollback may follow */
     strata__minfo **models;

@@ -394,6 +394,12 @@ int strata__session_refuse_after_failed_commit(strata_session *s)
                                    "strata_session_rollback() before using the session again");
     if (!s->commit_failed)
         return STRATA_OK;
+    if (s->commit_unknown)
+        return strata_driver_error(s->db, STRATA_E_COMMIT_UNKNOWN, "08007", 0,
+                                   "the connection was lost during the session's last commit, "
+                                   "which may or may not have been committed: call "
+                                   "strata_session_rollback() before using the session again, "
+                                   "and read the rows on another connection to learn which");
     return strata_driver_error(s->db, STRATA_E_TX_ABORTED, "25P02", 0,
                                "the session's last commit failed and was rolled back: call "
                                "strata_session_rollback() before using the session again");
@@ -879,7 +885,8 @@ int strata_session_commit(strata_session *s)
         s->owns_tx = false;
         strata__savepoints_forget(s);
         if (rc != STRATA_OK) {
-            s->commit_failed = true; /* strata_db_commit rolled it back */
+            s->commit_failed = true; /* strata_db_commit rolled it back, or lost it */
+            s->commit_unknown = rc == STRATA_E_COMMIT_UNKNOWN;
             return rc;
         }
     } else if (strata_db_in_transaction(s->db)) {
@@ -996,7 +1003,7 @@ static int put_back(strata_session *s, bool reread)
     bool restored = true;
     s->owns_tx = false;
     strata__savepoints_forget(s);
-    s->commit_failed = false;
+    s->commit_failed = s->commit_unknown = false;
     s->putback_failed = false;
     s->nm2m = 0;
     s->has_pending = false; /* pending objects become transient below */

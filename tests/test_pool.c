@@ -425,6 +425,26 @@ START_TEST(pool_commit_outcome_unknown)
     ck_assert_int_eq(strata_db_is_broken(c), 1);
     ck_assert_int_eq(strata_db_in_transaction(c), 0);
     strata_db_close(c);
+
+    /* Through a session: what it says after stays the commit's outcome,
+     * unknown, not a rollback it cannot vouch for. */
+    c = th_open();
+    strata_session *s;
+    OK(c, strata_session_new(&s, c));
+    Counter *k;
+    OK(c, strata_get(s, &counter_model, 1, &k));
+    OK(c, strata_db_exec(c, "INSERT INTO boom (id) VALUES (2)"));
+    th_rc(c, strata_session_commit(s), STRATA_E_COMMIT_UNKNOWN);
+    for (int i = 0; i < 2; i++) {
+        th_rc(c, strata_get(s, &counter_model, 1, &k), STRATA_E_COMMIT_UNKNOWN);
+        ck_assert_msg(strstr(strata_session_errmsg(s), "may or may not have been committed") !=
+                          NULL,
+                      "%s", strata_session_errmsg(s));
+        ck_assert_str_eq(strata_db_sqlstate(c), "08007");
+    }
+    OK(c, strata_session_rollback(s));
+    strata_session_free(s);
+    strata_db_close(c);
     strata_db_close(db);
 }
 END_TEST
