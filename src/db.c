@@ -1035,6 +1035,7 @@ int strata__db_savepoint_undo(strata_db *db, int code)
 {
     kept_error k;
     error_keep(db, &k);
+    bool was_broken = db->broken;
     bool undone = strata__db_savepoint_end(db, false) == STRATA_OK;
     error_put_back(db, &k);
     if (!undone && db->in_tx)
@@ -1043,6 +1044,13 @@ int strata__db_savepoint_undo(strata_db *db, int code)
         db->sp_depth--; /* gone with the undo that failed (or never made, when deferred) */
     if (code != STRATA_OK)
         db->errcode = code;
+    /* The connection lost by the undo itself: that is the failure to
+     * report (a retry on another connection may then succeed), with the
+     * one that called for the undo. */
+    if (!was_broken && db->broken && db->errcode != STRATA_E_CONNECTION_LOST)
+        return strata__db_error_words(db, STRATA_E_CONNECTION_LOST, "08006", 0,
+                                      "%s; then the connection was lost while undoing it",
+                                      strata_db_errmsg(db));
     return db->errcode;
 }
 

@@ -1370,7 +1370,7 @@ int strata_session_flush(strata_session *s)
     } else {
         /* Undo this flush in the database; the objects keep their states
          * so the caller can fix and flush again, or roll back. */
-        strata__db_savepoint_undo(s->db, rc);
+        rc = strata__db_savepoint_undo(s->db, rc);
         flush_undo(s);
     }
 out:
@@ -1528,7 +1528,7 @@ int strata_upsert(void *obj, const char *on, void *out)
         if (rc == STRATA_OK)
             rc = kept;
     } else {
-        strata__db_savepoint_undo(s->db, rc);
+        rc = strata__db_savepoint_undo(s->db, rc);
     }
     if (rc == STRATA_E_NOMEM) {
         char what[160];

@@ -2506,7 +2506,7 @@ static int bulk(strata_query *q, strata_object *set_from, const int *set, int ns
     if (rc == STRATA_OK)
         rc = strata__db_savepoint_end(s->db, true);
     if (rc != STRATA_OK)
-        strata__db_savepoint_undo(s->db, rc);
+        rc = strata__db_savepoint_undo(s->db, rc);
     if (rc != STRATA_OK)
         strata__db_error_context(s->db, "bulk %s of %s", what, mi->m->name);
     /* The rows changed: the objects follow, even should that fail (the

@@ -5316,6 +5316,54 @@ START_TEST(orm_rollback_after_a_lost_connection)
 }
 END_TEST
 
+/* The connection lost while a failed flush is undone (its ROLLBACK TO
+ * SAVEPOINT): the flush reports the lost connection, which a unit of work
+ * retries on another, with the failure that called for the undo. */
+typedef struct undo_killer {
+    strata_db *other;
+    long long pid;
+    bool done;
+} undo_killer;
+
+static void kill_at_undo(void *ud, const char *line)
+{
+    undo_killer *k = ud;
+    if (k->done || !strstr(line, "] ROLLBACK TO SAVEPOINT"))
+        return;
+    k->done = true;
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%lld, 10000)::int", k->pid);
+    ck_assert_int_eq(th_int(k->other, sql), 1); /* and gone, before the undo is sent */
+}
+
+START_TEST(orm_connection_lost_while_undoing_a_flush)
+{
+    if (!th_is_pg() || th_via_pooler())
+        return; /* only a server can end the connection under the session */
+    fixture f;
+    setup_db(&f);
+    new_user(&f, "john", "john@example.com");
+    OK(&f, strata_session_commit(f.s));
+    new_user(&f, "susan", "susan@example.com");
+    OK(&f, strata_session_flush(f.s));
+    new_user(&f, "john", "other@example.com");
+    undo_killer k = {th_open(), th_int(f.db, "SELECT pg_backend_pid()"), false};
+    strata_db_set_echo(f.db, kill_at_undo, &k);
+    int rc = strata_session_flush(f.s);
+    strata_db_set_echo(f.db, NULL, NULL);
+    ck_assert(k.done);
+    ck_assert_msg(rc == STRATA_E_CONNECTION_LOST, "%s: %s", strata_errname(rc),
+                  strata_session_errmsg(f.s));
+    ck_assert_msg(strstr(strata_session_errmsg(f.s), "lost while undoing it") != NULL, "%s",
+                  strata_session_errmsg(f.s));
+    ck_assert_int_eq(strata_db_is_broken(f.db), 1);
+    OK(&f, strata_session_rollback(f.s));
+    ck_assert_int_eq(th_int(k.other, "SELECT count(*) FROM \"user\""), 1);
+    strata_db_close(k.other);
+    teardown(&f);
+}
+END_TEST
+
 START_TEST(orm_bulk_changes_keep_the_session_true)
 {
     fixture f;
@@ -6714,6 +6762,7 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_delete_then_add_the_same_key);
     tcase_add_test(tc, orm_rollback_reread_takes_no_write_lock);
     tcase_add_test(tc, orm_rollback_after_a_lost_connection);
+    tcase_add_test(tc, orm_connection_lost_while_undoing_a_flush);
     tcase_add_test(tc, orm_joined_rollback_that_cannot_read_again);
     tcase_add_test(tc, orm_close_with_a_joined_session_reads_nothing);
     tcase_add_test(tc, orm_bulk_changes_keep_the_session_true);
