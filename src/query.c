@@ -870,11 +870,14 @@ static int walk(build *b, scope *sc, const char *path, const char *full, bool re
 }
 
 /* A column of the scope: a path through many-to-one relationships (or
- * joined ones) to a field, or an aggregate of one. */
-static int resolve_col(build *b, scope *sc, const char *path, strata__sb *out)
+ * joined ones) to a field, or an aggregate of one.  *hp (may be NULL):
+ * where the walk ended. */
+static int resolve_col_at(build *b, scope *sc, const char *path, strata__sb *out, hop *hp)
 {
     hop h;
     int rc = walk(b, sc, path, path, false, false, out, &h);
+    if (hp)
+        *hp = h;
     if (rc == STRATA_OK && h.coll) {
         b->err = strata__session_error(b->q->s, STRATA_E_UNDEFINED_COLUMN,
                                        "%s: '%s' goes through the collection %s.%s: use it in a "
@@ -883,6 +886,33 @@ static int resolve_col(build *b, scope *sc, const char *path, strata__sb *out)
         rc = b->err;
     }
     return rc;
+}
+
+static int resolve_col(build *b, scope *sc, const char *path, strata__sb *out)
+{
+    return resolve_col_at(b, sc, path, out, NULL);
+}
+
+/* One ORDER BY item.  NULLs sort as the largest value on every engine
+ * (PostgreSQL's way: last ascending, first descending): an engine that
+ * sorts them the other way (dl->nulls_first) is told so for any column
+ * that may hold NULL, that is anything but a NOT NULL field of the
+ * query's own model and a count. */
+static void order_item_sql(build *b, scope *sc, const order_item *it, strata__sb *out)
+{
+    hop h;
+    if (resolve_col_at(b, sc, it->field, out, &h) != STRATA_OK)
+        return;
+    bool desc = it->order == STRATA_DESC;
+    strata__sb_puts(out, desc ? " DESC" : " ASC");
+    const strata__dialect *dl = b->q->s->dl;
+    if (!dl || !dl->nulls_first)
+        return;
+    bool never_null = !strncasecmp(it->field, "count(", 6) ||
+                      (h.f >= 0 && h.mi == sc->mi && !strchr(it->field, '.') &&
+                       (h.f == h.mi->pk || !(h.mi->m->fields[h.f].flags & STRATA_NULLABLE)));
+    if (!never_null)
+        strata__sb_puts(out, desc ? " NULLS FIRST" : " NULLS LAST");
 }
 
 /* An aggregate, "count(*)" or "sum(field)": the SQL both engines answer
@@ -1272,8 +1302,7 @@ static void select_sql(build *b, scope *sc, scope *outer, strata_query *q, shape
                    (sh == SHAPE_KEYS && (limit >= 0 || offset > 0));
     for (int i = 0; ordered && i < q->norders && !b->err; i++) {
         strata__sb_puts(&order, i ? ", " : " ORDER BY ");
-        resolve_col(b, sc, q->orders[i].field, &order);
-        strata__sb_puts(&order, q->orders[i].order == STRATA_DESC ? " DESC" : " ASC");
+        order_item_sql(b, sc, &q->orders[i], &order);
     }
     bool paged = limit >= 0 || offset > 0;
     const char *from = sub ? " AS " : "";

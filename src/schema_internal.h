@@ -352,6 +352,10 @@ typedef struct strata__dialect {
     /* The case-insensitive LIKE operator ("ILIKE"); NULL: the core writes
      * lower(x) LIKE lower(?). */
     const char *ilike;
+    /* Whether the engine sorts NULL before every value (SQLite); the core
+     * then writes NULLS LAST / NULLS FIRST where a column may be NULL, so
+     * that NULL sorts as the largest value, as on PostgreSQL. */
+    bool nulls_first;
     /* What follows a LIKE's pattern so that a backslash escapes the next
      * character, as in PostgreSQL's LIKE and ILIKE (" ESCAPE '\'"); NULL:
      * the engine's LIKE does so already. */

@@ -1228,6 +1228,7 @@ const strata__dialect strata__sqlite_dialect = {
     .loose_columns = true,
     .ilike = NULL, /* LIKE is case-insensitive for ASCII only: lower() on both sides */
     .like_escape = " ESCAPE '\\'",
+    .nulls_first = true,
     .limit_all = " LIMIT -1",
     .last_insert_id = "SELECT last_insert_rowid()",
     .upsert = strata__upsert_on_conflict,
