@@ -26,15 +26,6 @@ static size_t utf8_chars(const char *s)
     return n;
 }
 
-static bool hexdigits(const char *s, int n)
-{
-    for (int i = 0; i < n; i++)
-        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') ||
-              (s[i] >= 'A' && s[i] <= 'F')))
-            return false;
-    return true;
-}
-
 /* A text field of a numeric, uuid or json column as PostgreSQL takes it:
  * numeric rounded to its scale and refused beyond its precision, uuid in
  * lower case, json checked.  SQLite would store any text, so strata does
@@ -48,10 +39,7 @@ static int check_text(strata_object *o, int f)
     const char *v = *field;
     switch (mi->kind[f]) {
     case STRATA_SQL_UUID: {
-        bool ok = strlen(v) == 36 && v[8] == '-' && v[13] == '-' && v[18] == '-' && v[23] == '-' &&
-                  hexdigits(v, 8) && hexdigits(v + 9, 4) && hexdigits(v + 14, 4) &&
-                  hexdigits(v + 19, 4) && hexdigits(v + 24, 12);
-        if (!ok)
+        if (!strata__uuid_text(v, strlen(v)))
             return strata__session_error(o->priv->s, STRATA_E_DATA,
                                          "%s.%s: '%.40s' is not a UUID (8-4-4-4-12 hex digits)",
                                          o->model->name, fd->name, v);

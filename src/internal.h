@@ -75,6 +75,10 @@ int strata__value_double(const strata_value *v, double *out);
  * before the point (prec 0: any), STRATA_E_NOMEM. */
 int strata__numeric_round(const char *v, int prec, int scale, char **out);
 
+/* Whether the n bytes at v are a UUID's text: 8-4-4-4-12 hex digits of
+ * either case (text_types.c). */
+bool strata__uuid_text(const char *v, size_t n);
+
 /* ---- URLs (url.c) ------------------------------------------------------ */
 
 /* Every secret of a parsed URL (the password and the values of secret

@@ -618,6 +618,8 @@ typedef struct build {
     scope top;
     strata_value *params;
     size_t nparams, cap;
+    char **owned; /* texts the params point at that the build made */
+    size_t nowned;
     int nsub; /* subquery scopes named so far */
     int err;
     uint64_t mark; /* the connection's nerrors when the build began */
@@ -1063,8 +1065,77 @@ static bool like_pattern_ok(build *b, const strata_value *v)
     return false;
 }
 
-/* The condition c on column cs (already resolved). */
-static void emit(build *b, scope *corr, strata__sb *sb, const strata_cond *c, const char *cs)
+/* Value v compared with field h->f (or anything else, h->f < 0) as the
+ * field's own type, so that both engines compare alike: a text for a
+ * datetime is parsed (SQLite would compare it as text), a UUID's text
+ * lowered (SQLite keeps them lowered, and compares text), a float for an
+ * integer field taken when it is a whole number and refused when not
+ * (PostgreSQL would refuse it).  False, with b->err, when refused. */
+static bool typed_param(build *b, const hop *h, const strata_value *v)
+{
+    strata_value t = *v;
+    const strata_field *fd = h && h->f >= 0 ? &h->mi->m->fields[h->f] : NULL;
+    strata_sqltype kind = fd ? h->mi->kind[h->f] : STRATA_SQL_RAW;
+    const char *what = NULL;
+    if (fd && fd->ctype == STRATA_C_INT64 && v->type == STRATA_TYPE_DOUBLE) {
+        double d = v->u.d;
+        if (d == d && d >= -9223372036854775808.0 && d < 9223372036854775808.0 &&
+            d == (double)(int64_t)d) {
+            t.type = STRATA_TYPE_INT64;
+            t.u.i = (int64_t)d;
+        } else {
+            what = "is not a whole number, and the field is an integer";
+        }
+    } else if (fd && fd->ctype == STRATA_C_TIMESTAMP && v->type == STRATA_TYPE_TEXT) {
+        strata_timestamp ts;
+        if (strata_timestamp_parse(&ts, v->u.buf.ptr, v->u.buf.len) == STRATA_OK) {
+            t.type = STRATA_TYPE_TIMESTAMP;
+            t.u.ts = ts;
+        } else {
+            what = "is not a timestamp";
+        }
+    } else if (kind == STRATA_SQL_UUID && v->type == STRATA_TYPE_TEXT) {
+        const char *u = v->u.buf.ptr;
+        if (!strata__uuid_text(u, v->u.buf.len)) {
+            what = "is not a UUID (8-4-4-4-12 hex digits)";
+        } else if (memchr(u, 'A', 36) || memchr(u, 'B', 36) || memchr(u, 'C', 36) ||
+                   memchr(u, 'D', 36) || memchr(u, 'E', 36) || memchr(u, 'F', 36)) {
+            char **more = realloc(b->owned, (b->nowned + 1) * sizeof *more);
+            char *lower = more ? malloc(37) : NULL;
+            if (more)
+                b->owned = more;
+            if (!lower) {
+                nomem(b);
+                return false;
+            }
+            for (int i = 0; i < 36; i++)
+                lower[i] = (char)(u[i] >= 'A' && u[i] <= 'F' ? u[i] - 'A' + 'a' : u[i]);
+            lower[36] = '\0';
+            b->owned[b->nowned++] = lower;
+            t.u.buf.ptr = lower;
+        }
+    }
+    if (what) {
+        char shown[48];
+        if (v->type == STRATA_TYPE_TEXT)
+            snprintf(shown, sizeof shown, "'%.40s'", (const char *)v->u.buf.ptr);
+        else
+            snprintf(shown, sizeof shown, "%g", v->u.d);
+        if (!b->err)
+            b->err = strata__session_error(
+                b->q->s, v->type == STRATA_TYPE_DOUBLE ? STRATA_E_MISUSE : STRATA_E_DATA,
+                "%s query: the value %s for %s.%s %s", b->q->mi->m->name, shown, h->mi->m->name,
+                fd->name, what);
+        return false;
+    }
+    param(b, &t);
+    return true;
+}
+
+/* The condition c on column cs (already resolved), where the walk to it
+ * ended at h. */
+static void emit(build *b, scope *corr, strata__sb *sb, const strata_cond *c, const char *cs,
+                 const hop *h)
 {
     switch (c->kind) {
     case C_OP:
@@ -1088,7 +1159,7 @@ static void emit(build *b, scope *corr, strata__sb *sb, const strata_cond *c, co
         else {
             strata__sb_cat(sb, cs, op_sql(c->op), (char *)NULL);
             for (size_t i = 0; i < c->n; i++)
-                param(b, &c->vals[i]);
+                typed_param(b, h, &c->vals[i]);
         }
         break;
     case C_IN:
@@ -1100,14 +1171,14 @@ static void emit(build *b, scope *corr, strata__sb *sb, const strata_cond *c, co
         strata__sb_printf(sb, "%s %sIN (", cs, c->kind == C_NOT_IN ? "NOT " : "");
         for (size_t i = 0; i < c->n; i++) {
             strata__sb_puts(sb, i ? ", ?" : "?");
-            param(b, &c->vals[i]);
+            typed_param(b, h, &c->vals[i]);
         }
         strata__sb_putc(sb, ')');
         break;
     case C_BETWEEN:
         strata__sb_printf(sb, "%s BETWEEN ? AND ?", cs);
-        param(b, &c->vals[0]);
-        param(b, &c->vals[1]);
+        typed_param(b, h, &c->vals[0]);
+        typed_param(b, h, &c->vals[1]);
         break;
     case C_IN_QUERY:
         strata__sb_printf(sb, "%s IN ", cs);
@@ -1175,7 +1246,7 @@ static void render_leaf(build *b, scope *corr, scope *sc, strata__sb *sb, const 
             scope_free(&sub);
         strata__sb_free(&inner);
     } else {
-        emit(b, corr, sb, c, col.data);
+        emit(b, corr, sb, c, col.data, &h);
     }
     strata__sb_free(&col);
 }
@@ -1388,6 +1459,11 @@ static void build_free(build *b)
     scope_free(&b->top);
     free(b->params);
     b->params = NULL;
+    for (size_t i = 0; i < b->nowned; i++)
+        free(b->owned[i]);
+    free(b->owned);
+    b->owned = NULL;
+    b->nowned = 0;
 }
 
 /* A statement that could not be built: its error, with a message. */

@@ -335,3 +335,19 @@ bool strata__json_valid(const char *v, size_t *at)
     *at = (size_t)(j.p - v);
     return ok;
 }
+
+static bool hexdigits(const char *s, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') ||
+              (s[i] >= 'A' && s[i] <= 'F')))
+            return false;
+    return true;
+}
+
+bool strata__uuid_text(const char *v, size_t n)
+{
+    return n == 36 && v[8] == '-' && v[13] == '-' && v[18] == '-' && v[23] == '-' &&
+           hexdigits(v, 8) && hexdigits(v + 9, 4) && hexdigits(v + 14, 4) && hexdigits(v + 19, 4) &&
+           hexdigits(v + 24, 12);
+}

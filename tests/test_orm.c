@@ -4405,6 +4405,77 @@ START_TEST(orm_like_escapes_alike)
 }
 END_TEST
 
+/* A condition's value is taken as its field's type, so both engines
+ * compare alike: a datetime's text is parsed, a UUID's text lowered, a
+ * whole float for an integer field taken and any other refused. */
+static int64_t typed_count(fixture *f, const strata_model *m, strata_cond *c, int want_rc)
+{
+    strata_query *q = strata_query_new(f->s, m);
+    OK(f, strata_query_filter(q, c));
+    int64_t n = -1;
+    int rc = strata_query_count(q, &n);
+    ck_assert_msg(rc == want_rc, "%s: %s", strata_errname(rc), strata_session_errmsg(f->s));
+    strata_query_free(q);
+    return n;
+}
+
+START_TEST(orm_condition_values_take_the_field_type)
+{
+    fixture f;
+    setup_db(&f);
+    Gadget *g;
+    OK(&f, strata_new(f.s, &gadget_model, &g));
+    g->count = 5;
+    OK(&f, strata_timestamp_parse(&g->seen, "2000-01-01 00:00:00.5", 21));
+    OK(&f, strata_set_null(g, "shelf_id", 1));
+    OK(&f, strata_add(g));
+    Invoice *inv;
+    OK(&f, strata_new(f.s, &invoice_model, &inv));
+    OK(&f, strata_set_text(&inv->ref, "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"));
+    OK(&f, strata_set_text(&inv->status, "draft"));
+    OK(&f, strata_add(inv));
+    OK(&f, strata_session_commit(f.s));
+
+    ck_assert_int_eq(
+        typed_count(&f, &gadget_model, strata_c("count", STRATA_EQ, strata_double(5.0)), STRATA_OK),
+        1);
+    ck_assert_int_eq(
+        typed_count(&f, &gadget_model, strata_c("count", STRATA_GE, strata_double(5.0)), STRATA_OK),
+        1);
+    typed_count(&f, &gadget_model, strata_c("count", STRATA_LT, strata_double(2.5)),
+                STRATA_E_MISUSE);
+    ck_assert_msg(strstr(strata_session_errmsg(f.s), "is not a whole number") != NULL, "%s",
+                  strata_session_errmsg(f.s));
+
+    static const char *const same_time[] = {"2000-01-01 00:00:00.5", "2000-01-01 00:00:00.500000",
+                                            "2000-01-01T00:00:00.5"};
+    for (size_t i = 0; i < sizeof same_time / sizeof *same_time; i++)
+        ck_assert_int_eq(typed_count(&f, &gadget_model,
+                                     strata_c("seen", STRATA_EQ, strata_text(same_time[i])),
+                                     STRATA_OK),
+                         1);
+    ck_assert_int_eq(typed_count(&f, &gadget_model,
+                                 strata_c_between("seen", strata_text("1999-12-31 23:59:59"),
+                                                  strata_text("2000-01-01 00:00:01")),
+                                 STRATA_OK),
+                     1);
+    typed_count(&f, &gadget_model, strata_c("seen", STRATA_EQ, strata_text("yesterday")),
+                STRATA_E_DATA);
+
+    const char *upper = "A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11";
+    ck_assert_int_eq(
+        typed_count(&f, &invoice_model, strata_c("ref", STRATA_EQ, strata_text(upper)), STRATA_OK),
+        1);
+    strata_value refs[] = {strata_text("00000000-0000-0000-0000-000000000000"), strata_text(upper)};
+    ck_assert_int_eq(typed_count(&f, &invoice_model, strata_c_in("ref", refs, 2), STRATA_OK), 1);
+    typed_count(&f, &invoice_model, strata_c("ref", STRATA_EQ, strata_text("not-a-uuid")),
+                STRATA_E_DATA);
+    ck_assert_msg(strstr(strata_session_errmsg(f.s), "is not a UUID") != NULL, "%s",
+                  strata_session_errmsg(f.s));
+    teardown(&f);
+}
+END_TEST
+
 /* NULL sorts as the largest value on every engine (PostgreSQL's way):
  * last ascending, first descending, so pages of a nullable order are the
  * same rows on both; a NOT NULL field's order is written plain, for its
@@ -6821,6 +6892,7 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_numbers_a_column_cannot_hold);
     tcase_add_test(tc, orm_like_escapes_alike);
     tcase_add_test(tc, orm_nulls_sort_alike);
+    tcase_add_test(tc, orm_condition_values_take_the_field_type);
     tcase_add_test(tc, orm_values_and_aggregates);
     tcase_add_test(tc, orm_paths_of_two_hops);
     tcase_add_test(tc, orm_explicit_joins);
