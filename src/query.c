@@ -8,6 +8,7 @@
  * collection (one-to-many, many-to-many) it becomes "key IN (subquery)", so
  * results are never duplicated.
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -620,6 +621,8 @@ typedef struct build {
     size_t nparams, cap;
     char **owned; /* texts the params point at that the build made */
     size_t nowned;
+    int *want; /* per column of a query of values: what its value is read as (want_of) */
+    int col;   /* the column being resolved, or -1 */
     int nsub; /* subquery scopes named so far */
     int err;
     uint64_t mark; /* the connection's nerrors when the build began */
@@ -917,6 +920,11 @@ static void order_item_sql(build *b, scope *sc, const order_item *it, strata__sb
         strata__sb_puts(out, desc ? " NULLS FIRST" : " NULLS LAST");
 }
 
+/* What a column of a query of values is read as, beyond what the engine
+ * gives: WANT_TIMESTAMP, or WANT_NUMERIC + 1 + the scale (-1: none) for
+ * decimal text. */
+enum { WANT_AS_IS = 0, WANT_TIMESTAMP, WANT_NUMERIC };
+
 /* An aggregate, "count(*)" or "sum(field)": the SQL both engines answer
  * with the same type (avg a double, sum of integers a bigint).  Returns
  * -1 when `expr` is no aggregate, else STRATA_OK or the error set. */
@@ -967,6 +975,28 @@ static int resolve_aggregate(build *b, scope *sc, const char *expr, strata__sb *
     }
     strata_sqltype k = h.mi->kind[h.f];
     bool integer = k == STRATA_SQL_INTEGER || k == STRATA_SQL_BIGINT || k == STRATA_SQL_SMALLINT;
+    bool number = integer || k == STRATA_SQL_FLOAT || k == STRATA_SQL_NUMERIC;
+    /* What one engine answers and another refuses (sum of a text,
+     * max of a boolean or a blob): refused on all. */
+    bool ordered = number || k == STRATA_SQL_STRING || k == STRATA_SQL_TEXT ||
+                   k == STRATA_SQL_DATE || k == STRATA_SQL_DATETIME || k == STRATA_SQL_DATETIME_TZ;
+    if ((which == 1 || which == 2) ? !number : which >= 3 ? !ordered : false) {
+        strata__sb_free(&col);
+        if (!b->err)
+            b->err = strata__session_error(
+                b->q->s, STRATA_E_MISUSE,
+                "%s query: %s is not answered alike by every engine for a field of type %s "
+                "(%s: sum and avg take numbers; min and max numbers, texts and times)",
+                b->q->mi->m->name, expr, h.mi->m->fields[h.f].type, aggs[which]);
+        return b->err;
+    }
+    /* A minimum or maximum of a time, and any of a numeric, read back as
+     * the field's own type reads (SQLite answers text, and a double). */
+    if (b->want && b->col >= 0 && which >= 3 &&
+        (k == STRATA_SQL_DATETIME || k == STRATA_SQL_DATETIME_TZ))
+        b->want[b->col] = WANT_TIMESTAMP;
+    if (b->want && b->col >= 0 && which != 2 && which != 0 && k == STRATA_SQL_NUMERIC)
+        b->want[b->col] = WANT_NUMERIC + 1 + h.mi->scale[h.f];
     if (which == 2 || (which == 1 && k == STRATA_SQL_FLOAT))
         strata__sb_printf(out, "CAST(%s(%s) AS DOUBLE PRECISION)", aggs[which], col.data);
     else if (which == 1 && integer)
@@ -1350,7 +1380,9 @@ static void select_sql(build *b, scope *sc, scope *outer, strata_query *q, shape
     for (int i = 0; values && i < q->ncolumns && !b->err; i++) {
         if (i)
             strata__sb_puts(&items, ", ");
+        b->col = sc == &b->top ? i : -1;
         resolve_col(b, sc, q->columns[i], &items);
+        b->col = -1;
     }
     if (sh == SHAPE_TUPLES) {
         strata__sb_puts(&items, mi->select);
@@ -1440,6 +1472,12 @@ static char *build_sql(build *b, strata_query *q, shape sh, int64_t limit, int64
     memset(b, 0, sizeof *b);
     b->q = q;
     b->mark = q->s->db->nerrors;
+    b->col = -1;
+    if (sh == SHAPE_VALUES && q->ncolumns &&
+        !(b->want = calloc((size_t)q->ncolumns, sizeof *b->want))) {
+        nomem(b);
+        return NULL;
+    }
     strata__sb sb;
     strata__sb_init(&sb);
     if (scope_init(b, &b->top, q->mi, true) == STRATA_OK)
@@ -1464,6 +1502,8 @@ static void build_free(build *b)
     free(b->owned);
     b->owned = NULL;
     b->nowned = 0;
+    free(b->want);
+    b->want = NULL;
 }
 
 /* A statement that could not be built: its error, with a message. */
@@ -1485,7 +1525,10 @@ static int build_failed(strata_query *q, build *b)
 }
 
 /* Flush, begin, prepare and bind. */
-static int start(strata_query *q, shape sh, int64_t limit, int64_t offset, strata_stmt **st)
+/* start, and for a query of values what each column is read as (*want,
+ * the caller's to free). */
+static int start_with(strata_query *q, shape sh, int64_t limit, int64_t offset, strata_stmt **st,
+                      int **want)
 {
     *st = NULL;
     int rc = strata_session_flush(q->s);
@@ -1501,12 +1544,21 @@ static int start(strata_query *q, shape sh, int64_t limit, int64_t offset, strat
     free(sql);
     for (size_t i = 0; rc == STRATA_OK && i < b.nparams; i++)
         rc = strata_stmt_bind_value(*st, (int)i + 1, &b.params[i]);
+    if (want) {
+        *want = b.want;
+        b.want = NULL;
+    }
     build_free(&b);
     if (rc != STRATA_OK && *st) {
         strata_stmt_finalize(*st);
         *st = NULL;
     }
     return rc;
+}
+
+static int start(strata_query *q, shape sh, int64_t limit, int64_t offset, strata_stmt **st)
+{
+    return start_with(q, sh, limit, offset, st, NULL);
 }
 
 struct strata_tuples {
@@ -2014,7 +2066,44 @@ void strata_rows_free(strata_rows *r)
 }
 
 /* Copy the statement's current row into r. */
-static int rows_take(strata_rows *r, strata_stmt *st)
+/* A column's value v read as `want` says (WANT_AS_IS: as it is). */
+static int read_as(strata_value *v, int want)
+{
+    if (want == WANT_TIMESTAMP && v->type == STRATA_TYPE_TEXT) {
+        strata_timestamp ts;
+        if (strata_timestamp_parse(&ts, v->u.buf.ptr, v->u.buf.len) != STRATA_OK)
+            return STRATA_OK; /* left as the engine gave it */
+        free((void *)v->u.buf.ptr);
+        v->type = STRATA_TYPE_TIMESTAMP;
+        v->u.ts = ts;
+    } else if (want >= WANT_NUMERIC &&
+               (v->type == STRATA_TYPE_DOUBLE || v->type == STRATA_TYPE_INT64)) {
+        int scale = want - WANT_NUMERIC - 1;
+        char buf[400];
+        int n;
+        if (v->type == STRATA_TYPE_INT64) {
+            n = snprintf(buf, sizeof buf, "%" PRId64, v->u.i);
+            if (scale > 0)
+                buf[n++] = '.';
+            for (int z = 0; z < scale && n + 1 < (int)sizeof buf; z++)
+                buf[n++] = '0';
+            buf[n] = '\0';
+        } else {
+            if (strata_driver_format_decimal(v->u.d, scale, buf, sizeof buf) != STRATA_OK)
+                return STRATA_OK; /* past the buffer: the float stays */
+            n = (int)strlen(buf);
+        }
+        char *copy = strata__strndup(buf, (size_t)n);
+        if (!copy)
+            return STRATA_E_NOMEM;
+        v->type = STRATA_TYPE_TEXT;
+        v->u.buf.ptr = copy;
+        v->u.buf.len = (size_t)n;
+    }
+    return STRATA_OK;
+}
+
+static int rows_take(strata_rows *r, strata_stmt *st, const int *want)
 {
     if (r->n == r->cap) {
         size_t cap = r->cap ? r->cap * 2 : 16;
@@ -2030,6 +2119,8 @@ static int rows_take(strata_rows *r, strata_stmt *st)
     r->n++; /* from here on the row's copies are freed with r */
     for (int c = 0; c < r->width; c++) {
         int rc = strata__stmt_column_copy(st, c, &row[c]);
+        if (rc == STRATA_OK && want && want[c])
+            rc = read_as(&row[c], want[c]);
         if (rc != STRATA_OK)
             return rc;
     }
@@ -2062,13 +2153,15 @@ int strata_query_rows(strata_query *q, strata_rows **out)
         }
     strata_stmt *st;
     uint64_t mark = q->s->db->nerrors;
-    int rc = start(q, SHAPE_VALUES, q->limit, q->offset, &st);
+    int *want = NULL;
+    int rc = start_with(q, SHAPE_VALUES, q->limit, q->offset, &st, &want);
     while (rc == STRATA_OK) {
         int step = strata__stmt_step(st);
         if (step == STRATA_DONE)
             break;
-        rc = step == STRATA_ROW ? rows_take(r, st) : step;
+        rc = step == STRATA_ROW ? rows_take(r, st, want) : step;
     }
+    free(want);
     strata_stmt_finalize(st);
     if (rc != STRATA_OK) {
         strata_rows_free(r);
@@ -2203,6 +2296,7 @@ static int bulk_where(build *b, strata_query *q, char **where, char **keys_sql)
     memset(b, 0, sizeof *b);
     b->q = q;
     b->mark = q->s->db->nerrors;
+    b->col = -1;
     *where = *keys_sql = NULL;
     strata__minfo *mi = q->mi;
     strata__sb conds, out;

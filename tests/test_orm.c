@@ -4476,6 +4476,71 @@ START_TEST(orm_condition_values_take_the_field_type)
 }
 END_TEST
 
+/* Aggregates give the same types on every engine: a minimum or maximum
+ * of a time is a timestamp, any of a numeric its decimal text; those one
+ * engine answers and another refuses are refused on all. */
+static strata_rows *aggregate_rows(fixture *f, const strata_model *m, const char *columns,
+                                   int want_rc)
+{
+    strata_query *q = strata_query_new(f->s, m);
+    OK(f, strata_query_columns(q, columns));
+    strata_rows *rows = NULL;
+    int rc = strata_query_rows(q, &rows);
+    ck_assert_msg(rc == want_rc, "%s: %s: %s", columns, strata_errname(rc),
+                  strata_session_errmsg(f->s));
+    strata_query_free(q);
+    return rows;
+}
+
+START_TEST(orm_aggregates_typed_alike)
+{
+    fixture f;
+    setup_db(&f);
+    static const char *const seen[] = {"2001-02-03 04:05:06.5", "1999-12-31 23:59:59"};
+    static const char *const amounts[] = {"12345678.12", "0.30"};
+    for (int i = 0; i < 2; i++) {
+        Gadget *g;
+        OK(&f, strata_new(f.s, &gadget_model, &g));
+        OK(&f, strata_timestamp_parse(&g->seen, seen[i], strlen(seen[i])));
+        OK(&f, strata_set_null(g, "shelf_id", 1));
+        OK(&f, strata_add(g));
+        Invoice *inv;
+        OK(&f, strata_new(f.s, &invoice_model, &inv));
+        OK(&f, strata_set_text(&inv->amount, amounts[i]));
+        OK(&f, strata_set_text(&inv->status, "draft"));
+        inv->due = i ? 0 : 1000000;
+        OK(&f, strata_add(inv));
+    }
+    OK(&f, strata_session_commit(f.s));
+    strata_rows *r = aggregate_rows(&f, &gadget_model, "min(seen), max(seen)", STRATA_OK);
+    for (int c = 0; c < 2; c++) {
+        const strata_value *v = strata_rows_value(r, 0, c);
+        ck_assert_int_eq(v->type, STRATA_TYPE_TIMESTAMP);
+        strata_timestamp want;
+        OK(&f, strata_timestamp_parse(&want, seen[1 - c], strlen(seen[1 - c])));
+        ck_assert(v->u.ts == want);
+    }
+    strata_rows_free(r);
+    r = aggregate_rows(&f, &invoice_model, "max(amount), sum(amount), min(amount), max(due)",
+                       STRATA_OK);
+    ck_assert_str_eq(strata_rows_text(r, 0, 0), "12345678.12");
+    ck_assert_str_eq(strata_rows_text(r, 0, 1), "12345678.42");
+    ck_assert_str_eq(strata_rows_text(r, 0, 2), "0.30");
+    ck_assert_int_eq(strata_rows_value(r, 0, 3)->type, STRATA_TYPE_TIMESTAMP);
+    ck_assert(strata_rows_value(r, 0, 3)->u.ts == 1000000);
+    strata_rows_free(r);
+    static const char *const refused[] = {"sum(active)", "max(active)", "max(data)", "sum(seen)",
+                                          "avg(seen)"};
+    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+        aggregate_rows(&f, &gadget_model, refused[i], STRATA_E_MISUSE);
+        ck_assert_msg(strstr(strata_session_errmsg(f.s), "not answered alike") != NULL, "%s",
+                      strata_session_errmsg(f.s));
+    }
+    aggregate_rows(&f, &invoice_model, "max(ref)", STRATA_E_MISUSE);
+    teardown(&f);
+}
+END_TEST
+
 /* NULL sorts as the largest value on every engine (PostgreSQL's way):
  * last ascending, first descending, so pages of a nullable order are the
  * same rows on both; a NOT NULL field's order is written plain, for its
@@ -6893,6 +6958,7 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_like_escapes_alike);
     tcase_add_test(tc, orm_nulls_sort_alike);
     tcase_add_test(tc, orm_condition_values_take_the_field_type);
+    tcase_add_test(tc, orm_aggregates_typed_alike);
     tcase_add_test(tc, orm_values_and_aggregates);
     tcase_add_test(tc, orm_paths_of_two_hops);
     tcase_add_test(tc, orm_explicit_joins);
