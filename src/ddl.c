@@ -362,8 +362,13 @@ static bool referenced(const strata_metadata *state, const char *table)
  * SQLite's rebuild (it enforces no type and no length) does too: */
 typedef enum rebuild_check {
     CHECK_NONE,
-    CHECK_LENGTH, /* a text made a string(n) its values may exceed */
-    CHECK_INTEGER /* an integer from a float, numeric, text or wider integer */
+    CHECK_LENGTH,  /* a text made a string(n) its values may exceed */
+    CHECK_INTEGER, /* an integer from a float, numeric, text or wider integer */
+    CHECK_BOOLEAN, /* a boolean from an integer or a text */
+    CHECK_NUMERIC, /* a numeric(p, s) from a number or a text */
+    CHECK_FLOAT,   /* a float from a text */
+    CHECK_UUID,    /* a uuid from a text */
+    CHECK_JSON     /* a json from a text */
 } rebuild_check;
 
 static bool integer_kind(strata_sqltype k)
@@ -399,7 +404,19 @@ static rebuild_check check_of(const strata_table *before, const strata_table *af
         (from == STRATA_SQL_FLOAT || from == STRATA_SQL_NUMERIC || text_kind(from) ||
          (integer_kind(from) && width_of(from) > width_of(t->kind))))
         return CHECK_INTEGER;
-    return CHECK_NONE;
+    if (t->kind == from)
+        return CHECK_NONE;
+    if (t->kind == STRATA_SQL_BOOLEAN && (integer_kind(from) || text_kind(from)))
+        return CHECK_BOOLEAN;
+    if (t->kind == STRATA_SQL_NUMERIC && (integer_kind(from) || from == STRATA_SQL_FLOAT ||
+                                          from == STRATA_SQL_NUMERIC || text_kind(from)))
+        return CHECK_NUMERIC;
+    if (!text_kind(from))
+        return CHECK_NONE;
+    return t->kind == STRATA_SQL_FLOAT  ? CHECK_FLOAT
+           : t->kind == STRATA_SQL_UUID ? CHECK_UUID
+           : t->kind == STRATA_SQL_JSON ? CHECK_JSON
+                                        : CHECK_NONE;
 }
 
 /* The refusals a rebuild's guard raises, as PostgreSQL reports the same
@@ -412,6 +429,12 @@ static const struct {
     {"value too long for string(", STRATA_E_TOO_LONG, "22001"},
     {"invalid input for an integer", STRATA_E_DATA, "22P02"},
     {"integer out of range", STRATA_E_RANGE, "22003"},
+    {"invalid input for a boolean", STRATA_E_DATA, "22P02"},
+    {"invalid input for a numeric", STRATA_E_DATA, "22P02"},
+    {"numeric field overflow", STRATA_E_RANGE, "22003"},
+    {"invalid input for a float", STRATA_E_DATA, "22P02"},
+    {"invalid input for a uuid", STRATA_E_DATA, "22P02"},
+    {"invalid input for a json", STRATA_E_DATA, "22P02"},
 };
 
 /* One guard of a rebuild's copy: a temporary trigger on the new table
@@ -433,71 +456,127 @@ static void guard_sql(strata__sb *sb, const renderer *r, const char *tmpname, in
 
 /* The guards of column i (`drop`: the statements that remove them);
  * *n numbers the triggers.  The values arrive converted (rebuild_value):
- * a text left a text is not a whole number, a float left a float is
- * beyond 64 bits. */
+ * a text left a text is not what the new type reads, a float left a
+ * float for an integer is beyond 64 bits. */
 static void guards_sql(strata__sb *sb, const renderer *r, const strata_table *before,
                        const strata_table *after, const char *tmpname, int i, bool drop, int *n)
 {
     const strata__type *was = NULL;
     rebuild_check k = check_of(before, after, i, &was);
-    int count = k == CHECK_LENGTH ? 1 : k == CHECK_INTEGER ? 2 : 0;
-    if (drop) {
-        for (int g = 0; g < count; g++) {
+    const strata_column *c = after->cols[i];
+    strata__sb nc, msg[2], when[2];
+    strata__sb_init(&nc);
+    for (int g = 0; g < 2; g++) {
+        strata__sb_init(&msg[g]);
+        strata__sb_init(&when[g]);
+    }
+    strata__sb_puts(&nc, "NEW.");
+    strata__sb_ident(&nc, r->drv, c->name);
+    const char *v = nc.data ? nc.data : "NULL";
+    const char *refuses = "(PostgreSQL refuses the change too)";
+    int count = 0;
+    switch (k) {
+    case CHECK_NONE: break;
+    case CHECK_LENGTH:
+        strata__sb_printf(&msg[count],
+                          "value too long for string(%d): column %s of table %s holds a longer "
+                          "one (PostgreSQL refuses the change too; shorten the values first)",
+                          c->type.length, c->name, after->name);
+        strata__sb_printf(&when[count++], "length(%s) > %d", v, c->type.length);
+        break;
+    case CHECK_INTEGER:
+        strata__sb_printf(&msg[count],
+                          "invalid input for an integer: column %s of table %s holds a value "
+                          "that is not a whole number %s",
+                          c->name, after->name, refuses);
+        strata__sb_printf(&when[count++], "typeof(%s) IN ('text', 'blob')", v);
+        strata__sb_printf(&msg[count],
+                          "integer out of range: column %s of table %s holds a value its new "
+                          "type cannot %s",
+                          c->name, after->name, refuses);
+        strata__sb_printf(&when[count], "typeof(%s) = 'real'", v);
+        if (c->type.kind != STRATA_SQL_BIGINT)
+            strata__sb_printf(&when[count], " OR %s NOT BETWEEN %s", v,
+                              c->type.kind == STRATA_SQL_SMALLINT ? "-32768 AND 32767"
+                                                                  : "-2147483648 AND 2147483647");
+        count++;
+        break;
+    case CHECK_BOOLEAN:
+        strata__sb_printf(&msg[count],
+                          "invalid input for a boolean: column %s of table %s holds a value "
+                          "that is no boolean %s",
+                          c->name, after->name, refuses);
+        strata__sb_printf(&when[count++], "typeof(%s) <> 'integer' OR %s NOT IN (0, 1)", v, v);
+        break;
+    case CHECK_NUMERIC:
+        strata__sb_printf(&msg[count],
+                          "invalid input for a numeric: column %s of table %s holds a value "
+                          "that is no number %s",
+                          c->name, after->name, refuses);
+        strata__sb_printf(&when[count++], "typeof(%s) IN ('text', 'blob')", v);
+        if (c->type.length > 0) {
+            strata__sb_printf(&msg[count],
+                              "numeric field overflow: column %s of table %s holds a value "
+                              "too large for numeric(%d, %d) %s",
+                              c->name, after->name, c->type.length, c->type.scale, refuses);
+            strata__sb_printf(&when[count++], "abs(round(%s, %d)) >= 1e%d", v, c->type.scale,
+                              c->type.length - c->type.scale);
+        }
+        break;
+    case CHECK_FLOAT:
+        strata__sb_printf(&msg[count],
+                          "invalid input for a float: column %s of table %s holds a value that "
+                          "is no number SQLite can store %s",
+                          c->name, after->name, refuses);
+        strata__sb_printf(&when[count++], "typeof(%s) IN ('text', 'blob')", v);
+        break;
+    case CHECK_UUID:
+        strata__sb_printf(&msg[count],
+                          "invalid input for a uuid: column %s of table %s holds a value that "
+                          "is no UUID of 8-4-4-4-12 hex digits %s",
+                          c->name, after->name, refuses);
+        strata__sb_printf(&when[count++], "typeof(%s) <> 'text' OR %s NOT GLOB '", v, v);
+        for (int d = 0; d < 36; d++)
+            strata__sb_puts(&when[count - 1],
+                            d == 8 || d == 13 || d == 18 || d == 23 ? "-" : "[0-9a-f]");
+        strata__sb_putc(&when[count - 1], '\'');
+        break;
+    case CHECK_JSON:
+        strata__sb_printf(&msg[count],
+                          "invalid input for a json: column %s of table %s holds a value that "
+                          "is no JSON %s",
+                          c->name, after->name, refuses);
+        strata__sb_printf(&when[count++], "typeof(%s) <> 'text' OR NOT json_valid(%s)", v, v);
+        break;
+    }
+    for (int g = 0; g < count; g++) {
+        if (drop) {
             char name[64];
             snprintf(name, sizeof name, "_strata_fits_%d", (*n)++);
             strata__sb_puts(sb, "DROP TRIGGER temp.");
             strata__sb_ident(sb, r->drv, name);
             strata__sb_puts(sb, ";\n");
+        } else {
+            /* NULL passes every guard, as every cast takes it. */
+            strata__sb w;
+            strata__sb_init(&w);
+            strata__sb_printf(&w, "%s IS NOT NULL AND (%s)", v, when[g].data ? when[g].data : "1");
+            guard_sql(sb, r, tmpname, (*n)++, w.data ? w.data : "1",
+                      msg[g].data ? msg[g].data : "invalid input");
+            if (w.failed)
+                sb->failed = true;
+            strata__sb_free(&w);
         }
-        return;
     }
-    if (k == CHECK_NONE)
-        return;
-    const strata_column *c = after->cols[i];
-    strata__sb nc, msg, when;
-    strata__sb_init(&nc);
-    strata__sb_init(&msg);
-    strata__sb_init(&when);
-    strata__sb_puts(&nc, "NEW.");
-    strata__sb_ident(&nc, r->drv, c->name);
-    const char *v = nc.data ? nc.data : "NULL";
-    if (k == CHECK_LENGTH) {
-        strata__sb_printf(&msg,
-                          "value too long for string(%d): column %s of table %s holds a longer "
-                          "one (PostgreSQL refuses the change too; shorten the values first)",
-                          c->type.length, c->name, after->name);
-        strata__sb_printf(&when, "length(%s) > %d", v, c->type.length);
-        guard_sql(sb, r, tmpname, (*n)++, when.data ? when.data : "1",
-                  msg.data ? msg.data : "value too long for string(");
-    } else {
-        strata__sb_printf(&msg,
-                          "invalid input for an integer: column %s of table %s holds a value "
-                          "that is not a whole number (PostgreSQL refuses the change too)",
-                          c->name, after->name);
-        strata__sb_printf(&when, "typeof(%s) IN ('text', 'blob')", v);
-        guard_sql(sb, r, tmpname, (*n)++, when.data ? when.data : "1",
-                  msg.data ? msg.data : "invalid input for an integer");
-        strata__sb_free(&msg);
-        strata__sb_free(&when);
-        strata__sb_init(&msg);
-        strata__sb_init(&when);
-        strata__sb_printf(&msg,
-                          "integer out of range: column %s of table %s holds a value its new "
-                          "type cannot (PostgreSQL refuses the change too)",
-                          c->name, after->name);
-        strata__sb_printf(&when, "typeof(%s) = 'real'", v);
-        if (c->type.kind != STRATA_SQL_BIGINT)
-            strata__sb_printf(&when, " OR %s NOT BETWEEN %s", v,
-                              c->type.kind == STRATA_SQL_SMALLINT ? "-32768 AND 32767"
-                                                                  : "-2147483648 AND 2147483647");
-        guard_sql(sb, r, tmpname, (*n)++, when.data ? when.data : "1",
-                  msg.data ? msg.data : "integer out of range");
-    }
-    if (nc.failed || msg.failed || when.failed)
+    if (nc.failed)
         sb->failed = true;
     strata__sb_free(&nc);
-    strata__sb_free(&msg);
-    strata__sb_free(&when);
+    for (int g = 0; g < 2; g++) {
+        if (msg[g].failed || when[g].failed)
+            sb->failed = true;
+        strata__sb_free(&msg[g]);
+        strata__sb_free(&when[g]);
+    }
 }
 
 /* Column i's value in the rebuild's SELECT, converted as PostgreSQL's
@@ -510,7 +589,15 @@ static void guards_sql(strata__sb *sb, const renderer *r, const strata_table *be
  *    stays a float, for the guard;
  *  - to an integer from a text: one that is not a whole number (after
  *    white space, a sign and digits only, as PostgreSQL reads it) is
- *    made a text no affinity converts ('x' before it), for the guard. */
+ *    made a text no affinity converts ('x' before it), for the guard;
+ *  - to a boolean from an integer: not zero is true; from a text:
+ *    PostgreSQL's words (true, yes, on, 1 and their opposites, any
+ *    unique prefix, any case); anything else is left for the guard;
+ *  - to a uuid from a text: in lower case, as PostgreSQL prints it.
+ * A numeric or a float from a text, and a numeric from a number, come
+ * through the new column's affinity (numeric text becomes a number) and
+ * its guards (what stayed a text, a numeric too large for its precision
+ * once rounded to its scale). */
 static void rebuild_value(strata__sb *sb, const renderer *r, const strata_table *before,
                           const strata_table *after, int i)
 {
@@ -562,6 +649,24 @@ static void rebuild_value(strata__sb *sb, const renderer *r, const strata_table 
             sb->failed = true;
         strata__sb_free(&u);
         strata__sb_free(&b);
+    } else if (k == CHECK_BOOLEAN && integer_kind(was->kind)) {
+        strata__sb_cat(sb, "CASE WHEN typeof(", c, ") = 'integer' THEN ", c, " <> 0 ELSE ", c,
+                       " END", NULL);
+    } else if (k == CHECK_BOOLEAN) {
+        /* PostgreSQL's words for a boolean, and their unique prefixes. */
+        static const char *const yes[] = {"t", "tr", "tru", "true", "y", "ye", "yes", "on", "1"};
+        static const char *const no[] = {"f", "fa", "fal", "fals", "false",
+                                         "n", "no", "of",  "off",  "0"};
+        strata__sb_cat(sb, "CASE WHEN typeof(", c, ") = 'text' THEN CASE lower(trim(", c,
+                       ", ' ' || char(9, 10, 11, 12, 13)))", NULL);
+        for (size_t w = 0; w < sizeof yes / sizeof *yes; w++)
+            strata__sb_printf(sb, " WHEN '%s' THEN 1", yes[w]);
+        for (size_t w = 0; w < sizeof no / sizeof *no; w++)
+            strata__sb_printf(sb, " WHEN '%s' THEN 0", no[w]);
+        strata__sb_cat(sb, " ELSE ", c, " END ELSE ", c, " END", NULL);
+    } else if (k == CHECK_UUID) {
+        strata__sb_cat(sb, "CASE WHEN typeof(", c, ") = 'text' THEN lower(", c, ") ELSE ", c,
+                       " END", NULL);
     } else {
         strata__sb_puts(sb, c);
     }

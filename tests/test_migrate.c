@@ -1056,6 +1056,113 @@ START_TEST(migrate_a_column_made_an_integer)
 }
 END_TEST
 
+/* The text of one column of one row, read through a statement. */
+static void text_is(strata_db *db, const char *sql, const char *want)
+{
+    strata_stmt *st;
+    th_rc(db, strata_stmt_prepare(&st, db, sql), STRATA_OK);
+    th_rc(db, strata_stmt_step(st), STRATA_ROW);
+    const char *t = NULL;
+    size_t n = 0;
+    th_rc(db, strata_stmt_column_text(st, 0, &t, &n), STRATA_OK);
+    ck_assert_msg(t && !strcmp(t, want), "%s: %s, want %s", sql, t ? t : "NULL", want);
+    strata_stmt_finalize(st);
+}
+
+/* Other type changes PostgreSQL casts: to a boolean (from an integer, not
+ * zero is true; from its words), to a numeric (refused past its
+ * precision, or for a text that is no number), to a float, a uuid
+ * (lowered) or a json from a text (refused when it is none).  SQLite's
+ * rebuild gives the same values and the same refusals. */
+START_TEST(migrate_type_changes_convert_or_refuse_alike)
+{
+    strata_db *db = th_open();
+    static const struct {
+        const char *change, *row, *fix;
+        int rc;
+    } bad[] = {
+        {"  - alter_column: {table: conv, name: t, type: boolean}\n",
+         "INSERT INTO conv (id, t) VALUES (4, 'maybe')", "UPDATE conv SET t = 'NO' WHERE id = 4",
+         STRATA_E_DATA},
+        {"  - alter_column: {table: conv, name: f, type: 'numeric(5,2)'}\n",
+         "INSERT INTO conv (id, f) VALUES (4, 12345.6)", "UPDATE conv SET f = 999.5 WHERE id = 4",
+         STRATA_E_RANGE},
+        {"  - alter_column: {table: conv, name: x, type: 'numeric(8,3)'}\n",
+         "INSERT INTO conv (id, x) VALUES (4, 'abc')", "UPDATE conv SET x = '12.5' WHERE id = 4",
+         STRATA_E_DATA},
+        {"  - alter_column: {table: conv, name: u, type: uuid}\n",
+         "INSERT INTO conv (id, u) VALUES (4, 'nope')",
+         "UPDATE conv SET u = '00000000-0000-0000-0000-00000000000A' WHERE id = 4", STRATA_E_DATA},
+        {"  - alter_column: {table: conv, name: j, type: json}\n",
+         "INSERT INTO conv (id, j) VALUES (4, '{bad')", "UPDATE conv SET j = 'null' WHERE id = 4",
+         STRATA_E_DATA},
+        {"  - alter_column: {table: conv, name: x, type: float}\n",
+         "INSERT INTO conv (id, x) VALUES (4, 'abc')", "UPDATE conv SET x = '-0.25' WHERE id = 4",
+         STRATA_E_DATA},
+    };
+    for (size_t k = 0; k <= sizeof bad / sizeof bad[0]; k++) {
+        char dir[512];
+        snprintf(dir, sizeof dir, "%s/conv%zu", th_tmpdir(), k);
+        th_lines out = {""};
+        strata_migrations *m = repo_of_two(
+            dir, false, "0000000000c1",
+            "  - create_table:\n"
+            "      name: conv\n"
+            "      columns:\n"
+            "        - {name: id, type: integer, primary_key: true}\n"
+            "        - {name: i, type: integer}\n"
+            "        - {name: t, type: string(60)}\n"
+            "        - {name: f, type: float}\n"
+            "        - {name: u, type: string(60)}\n"
+            "        - {name: j, type: string(60)}\n"
+            "        - {name: x, type: string(60)}\n"
+            "  - sql: \"INSERT INTO conv VALUES (1, 5, ' TRUE ', 12.345, "
+            "'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11', '{\\\"a\\\": 1}', '1.5'), "
+            "(2, 0, 'of', 2.5, NULL, '[1, 2]', '-3'), (3, -1, 'Ye', NULL, NULL, NULL, '2e3')\"\n"
+            "downgrade:\n"
+            "  - drop_table: {name: conv}\n",
+            "0000000000c2",
+            k < sizeof bad / sizeof bad[0]
+                ? bad[k].change
+                : "  - alter_column: {table: conv, name: i, type: boolean}\n"
+                  "  - alter_column: {table: conv, name: t, type: boolean}\n"
+                  "  - alter_column: {table: conv, name: f, type: 'numeric(6,2)'}\n"
+                  "  - alter_column: {table: conv, name: u, type: uuid}\n"
+                  "  - alter_column: {table: conv, name: j, type: json}\n"
+                  "  - alter_column: {table: conv, name: x, type: float}\n",
+            &out);
+        TH_MOK(m, strata_migrations_upgrade(m, db, "0000000000c1"));
+        if (k < sizeof bad / sizeof bad[0]) {
+            /* A row the change refuses: nothing changes, on either engine. */
+            th_exec(db, bad[k].row);
+            int rc = strata_migrations_upgrade(m, db, "head");
+            ck_assert_msg(rc == bad[k].rc, "case %zu: %s: %s", k, strata_errname(rc),
+                          strata_migrations_errmsg(m));
+            ck_assert_int_eq(th_int(db, "SELECT count(*) FROM conv"), 4);
+            th_exec(db, bad[k].fix);
+            TH_MOK(m, strata_migrations_upgrade(m, db, "head"));
+            if (!th_is_pg())
+                ck_assert_int_eq(th_int(db, "SELECT count(*) FROM sqlite_temp_master"), 0);
+        } else {
+            TH_MOK(m, strata_migrations_upgrade(m, db, "head"));
+            ck_assert_int_eq(th_int(db, "SELECT count(*) FROM conv WHERE i AND t"), 2);
+            ck_assert_int_eq(
+                th_int(db, "SELECT count(*) FROM conv WHERE NOT i AND NOT t AND id = 2"), 1);
+            text_is(db, "SELECT f FROM conv WHERE id = 1", "12.35");
+            text_is(db, "SELECT f FROM conv WHERE id = 2", "2.50");
+            text_is(db, "SELECT u FROM conv WHERE id = 1", "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11");
+            text_is(db, "SELECT j FROM conv WHERE id = 2", "[1, 2]");
+            ck_assert_int_eq(th_int(db, "SELECT count(*) FROM conv WHERE x = 1.5 OR x = -3 OR "
+                                        "x = 2000"),
+                             3);
+        }
+        TH_MOK(m, strata_migrations_downgrade(m, db, "base"));
+        strata_migrations_free(m);
+    }
+    strata_db_close(db);
+}
+END_TEST
+
 /* A type change PostgreSQL has no cast for (a boolean made a smallint, a
  * date an integer) is refused on every engine before any SQL, naming the
  * column; SQLite's rebuild would keep the values as they were. */
@@ -2578,6 +2685,7 @@ static void add(TCase *tc, th_engine e)
     tcase_add_test(tc, migrate_references_by_other_case_and_key_indexes_are_kept);
     tcase_add_test(tc, migrate_a_type_change_neither_cuts_nor_shifts);
     tcase_add_test(tc, migrate_a_column_made_an_integer);
+    tcase_add_test(tc, migrate_type_changes_convert_or_refuse_alike);
     tcase_add_test(tc, migrate_a_type_change_with_no_cast);
     tcase_add_test(tc, migrate_a_dropped_column_takes_its_indexes);
     tcase_add_test(tc, migrate_a_renamed_column_is_renamed_in_checks);
