@@ -4537,6 +4537,17 @@ START_TEST(orm_aggregates_typed_alike)
                       strata_session_errmsg(f.s));
     }
     aggregate_rows(&f, &invoice_model, "max(ref)", STRATA_E_MISUSE);
+    /* A sum past 64 bits is out of range on both. */
+    for (int i = 0; i < 2; i++) {
+        Invoice *inv;
+        OK(&f, strata_new(f.s, &invoice_model, &inv));
+        inv->id = INT64_C(4611686018427387904) + i;
+        OK(&f, strata_set_text(&inv->status, "paid"));
+        OK(&f, strata_add(inv));
+    }
+    OK(&f, strata_session_commit(f.s));
+    aggregate_rows(&f, &invoice_model, "sum(id)", STRATA_E_RANGE);
+    ck_assert_str_eq(strata_db_sqlstate(f.db), "22003");
     teardown(&f);
 }
 END_TEST

@@ -99,6 +99,8 @@ static int classify(const char *sqlstate, int ext, const char *msg)
         return STRATA_E_SYNTAX;
     if (strstr(msg, "already exists"))
         return STRATA_E_EXISTS;
+    if (!strcmp(msg, "integer overflow")) /* sum() past 64 bits: PostgreSQL's "out of range" */
+        return STRATA_E_RANGE;
     return STRATA_E_ERROR;
 }
 
@@ -118,6 +120,7 @@ static const char *sqlstate_for(int code)
     case STRATA_E_READONLY: return "25006";
     case STRATA_E_CONNECT: return "08001";
     case STRATA_E_DATA: return "22000";
+    case STRATA_E_RANGE: return "22003";
     case STRATA_E_PERMISSION: return "42501";
     case STRATA_E_TIMEOUT: return "57014";
     case STRATA_E_SYNTAX: return "42601";
