@@ -404,12 +404,19 @@ static rebuild_check check_of(const strata_table *before, const strata_table *af
         (from == STRATA_SQL_FLOAT || from == STRATA_SQL_NUMERIC || text_kind(from) ||
          (integer_kind(from) && width_of(from) > width_of(t->kind))))
         return CHECK_INTEGER;
+    if (t->kind == STRATA_SQL_NUMERIC && from == STRATA_SQL_NUMERIC) {
+        /* Narrower: fewer decimals, or fewer digits before the point. */
+        const strata__type *w = *was;
+        bool narrower = t->length > 0 && (w->length == 0 || t->scale < w->scale ||
+                                          t->length - t->scale < w->length - w->scale);
+        return narrower ? CHECK_NUMERIC : CHECK_NONE;
+    }
     if (t->kind == from)
         return CHECK_NONE;
     if (t->kind == STRATA_SQL_BOOLEAN && (integer_kind(from) || text_kind(from)))
         return CHECK_BOOLEAN;
-    if (t->kind == STRATA_SQL_NUMERIC && (integer_kind(from) || from == STRATA_SQL_FLOAT ||
-                                          from == STRATA_SQL_NUMERIC || text_kind(from)))
+    if (t->kind == STRATA_SQL_NUMERIC &&
+        (integer_kind(from) || from == STRATA_SQL_FLOAT || text_kind(from)))
         return CHECK_NUMERIC;
     if (!text_kind(from))
         return CHECK_NONE;
@@ -593,11 +600,13 @@ static void guards_sql(strata__sb *sb, const renderer *r, const strata_table *be
  *  - to a boolean from an integer: not zero is true; from a text:
  *    PostgreSQL's words (true, yes, on, 1 and their opposites, any
  *    unique prefix, any case); anything else is left for the guard;
- *  - to a uuid from a text: in lower case, as PostgreSQL prints it.
- * A numeric or a float from a text, and a numeric from a number, come
- * through the new column's affinity (numeric text becomes a number) and
- * its guards (what stayed a text, a numeric too large for its precision
- * once rounded to its scale). */
+ *  - to a uuid from a text: in lower case, as PostgreSQL prints it;
+ *  - to a numeric(p, s) from a float or a wider numeric: rounded to s
+ *    decimals.
+ * A numeric or a float from a text comes through the new column's
+ * affinity (numeric text becomes a number), and any through its guards
+ * (what stayed a text, a numeric too large for its precision once
+ * rounded to its scale). */
 static void rebuild_value(strata__sb *sb, const renderer *r, const strata_table *before,
                           const strata_table *after, int i)
 {
@@ -664,6 +673,13 @@ static void rebuild_value(strata__sb *sb, const renderer *r, const strata_table 
         for (size_t w = 0; w < sizeof no / sizeof *no; w++)
             strata__sb_printf(sb, " WHEN '%s' THEN 0", no[w]);
         strata__sb_cat(sb, " ELSE ", c, " END ELSE ", c, " END", NULL);
+    } else if (k == CHECK_NUMERIC && col->type.length > 0) {
+        /* Rounded to the new scale, as PostgreSQL rounds (an integer has
+         * no decimals to lose: left exact). */
+        char sc[16];
+        snprintf(sc, sizeof sc, "%d", col->type.scale);
+        strata__sb_cat(sb, "CASE WHEN typeof(", c, ") = 'real' THEN round(", c, ", ", sc, ") ELSE ",
+                       c, " END", NULL);
     } else if (k == CHECK_UUID) {
         strata__sb_cat(sb, "CASE WHEN typeof(", c, ") = 'text' THEN lower(", c, ") ELSE ", c,
                        " END", NULL);

@@ -147,7 +147,11 @@ int strata__validate_field(strata_object *o, int f, bool insert)
     int rc = fd->ctype == STRATA_C_TEXT ? check_text(o, f) : STRATA_OK;
     if (rc != STRATA_OK)
         return rc;
-    if (fd->ctype == STRATA_C_INT64 || fd->ctype == STRATA_C_DOUBLE) {
+    /* Only a value this write sends: not one the row holds already (a
+     * key SQLite numbered past 32 bits, a row written before). */
+    const strata__cell *was = o->priv->loaded ? &o->priv->loaded[f] : NULL;
+    if ((fd->ctype == STRATA_C_INT64 || fd->ctype == STRATA_C_DOUBLE) &&
+        (insert || !was || strata__field_changed(o, f, was))) {
         rc = check_number(o, f);
         if (rc != STRATA_OK)
             return rc;

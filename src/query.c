@@ -980,7 +980,7 @@ static int resolve_aggregate(build *b, scope *sc, const char *expr, strata__sb *
      * max of a boolean or a blob): refused on all. */
     bool ordered = number || k == STRATA_SQL_STRING || k == STRATA_SQL_TEXT ||
                    k == STRATA_SQL_DATE || k == STRATA_SQL_DATETIME || k == STRATA_SQL_DATETIME_TZ;
-    if ((which == 1 || which == 2) ? !number : which >= 3 ? !ordered : false) {
+    if (k != STRATA_SQL_RAW && ((which == 1 || which == 2) ? !number : which >= 3 && !ordered)) {
         strata__sb_free(&col);
         if (!b->err)
             b->err = strata__session_error(
@@ -1096,34 +1096,27 @@ static bool like_pattern_ok(build *b, const strata_value *v)
 }
 
 /* Value v compared with field h->f (or anything else, h->f < 0) as the
- * field's own type, so that both engines compare alike: a text for a
- * datetime is parsed (SQLite would compare it as text), a UUID's text
+ * field's own type, so that both engines compare alike: a UUID's text
  * lowered (SQLite keeps them lowered, and compares text), a float for an
- * integer field taken when it is a whole number and refused when not
- * (PostgreSQL would refuse it).  False, with b->err, when refused. */
+ * integer field taken when it is a whole number in 64 bits and refused
+ * when not (PostgreSQL would refuse it), a NaN refused (SQLite cannot
+ * bind one).  False, with b->err, when refused. */
 static bool typed_param(build *b, const hop *h, const strata_value *v)
 {
     strata_value t = *v;
     const strata_field *fd = h && h->f >= 0 ? &h->mi->m->fields[h->f] : NULL;
     strata_sqltype kind = fd ? h->mi->kind[h->f] : STRATA_SQL_RAW;
     const char *what = NULL;
-    if (fd && fd->ctype == STRATA_C_INT64 && v->type == STRATA_TYPE_DOUBLE) {
+    if (v->type == STRATA_TYPE_DOUBLE && v->u.d != v->u.d) {
+        what = "is NaN, which SQLite cannot compare";
+    } else if (fd && fd->ctype == STRATA_C_INT64 && v->type == STRATA_TYPE_DOUBLE) {
         double d = v->u.d;
-        if (d == d && d >= -9223372036854775808.0 && d < 9223372036854775808.0 &&
-            d == (double)(int64_t)d) {
-            t.type = STRATA_TYPE_INT64;
-            t.u.i = (int64_t)d;
-        } else {
+        if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0))
+            what = "is beyond 64 bits, and the field is an integer";
+        else if (d != (double)(int64_t)d)
             what = "is not a whole number, and the field is an integer";
-        }
-    } else if (fd && fd->ctype == STRATA_C_TIMESTAMP && v->type == STRATA_TYPE_TEXT) {
-        strata_timestamp ts;
-        if (strata_timestamp_parse(&ts, v->u.buf.ptr, v->u.buf.len) == STRATA_OK) {
-            t.type = STRATA_TYPE_TIMESTAMP;
-            t.u.ts = ts;
-        } else {
-            what = "is not a timestamp";
-        }
+        t.type = STRATA_TYPE_INT64;
+        t.u.i = what ? 0 : (int64_t)d;
     } else if (kind == STRATA_SQL_UUID && v->type == STRATA_TYPE_TEXT) {
         const char *u = v->u.buf.ptr;
         if (!strata__uuid_text(u, v->u.buf.len)) {
@@ -1151,11 +1144,14 @@ static bool typed_param(build *b, const hop *h, const strata_value *v)
             snprintf(shown, sizeof shown, "'%.40s'", (const char *)v->u.buf.ptr);
         else
             snprintf(shown, sizeof shown, "%g", v->u.d);
+        bool nan = v->type == STRATA_TYPE_DOUBLE && v->u.d != v->u.d;
+        char field[160] = "a condition";
+        if (fd)
+            snprintf(field, sizeof field, "%s.%s", h->mi->m->name, fd->name);
         if (!b->err)
             b->err = strata__session_error(
-                b->q->s, v->type == STRATA_TYPE_DOUBLE ? STRATA_E_MISUSE : STRATA_E_DATA,
-                "%s query: the value %s for %s.%s %s", b->q->mi->m->name, shown, h->mi->m->name,
-                fd->name, what);
+                b->q->s, v->type == STRATA_TYPE_DOUBLE && !nan ? STRATA_E_MISUSE : STRATA_E_DATA,
+                "%s query: the value %s for %s %s", b->q->mi->m->name, shown, field, what);
         return false;
     }
     param(b, &t);

@@ -1099,38 +1099,44 @@ START_TEST(migrate_type_changes_convert_or_refuse_alike)
         {"  - alter_column: {table: conv, name: x, type: float}\n",
          "INSERT INTO conv (id, x) VALUES (4, 'abc')", "UPDATE conv SET x = '-0.25' WHERE id = 4",
          STRATA_E_DATA},
+        /* A narrower numeric: past its precision, and rounded to its scale. */
+        {"  - alter_column: {table: conv, name: p, type: 'numeric(5,2)'}\n",
+         "INSERT INTO conv (id, p) VALUES (4, 12345.67)",
+         "UPDATE conv SET p = 123.456 WHERE id = 4", STRATA_E_RANGE},
     };
     for (size_t k = 0; k <= sizeof bad / sizeof bad[0]; k++) {
         char dir[512];
         snprintf(dir, sizeof dir, "%s/conv%zu", th_tmpdir(), k);
         th_lines out = {""};
-        strata_migrations *m = repo_of_two(
-            dir, false, "0000000000c1",
-            "  - create_table:\n"
-            "      name: conv\n"
-            "      columns:\n"
-            "        - {name: id, type: integer, primary_key: true}\n"
-            "        - {name: i, type: integer}\n"
-            "        - {name: t, type: string(60)}\n"
-            "        - {name: f, type: float}\n"
-            "        - {name: u, type: string(60)}\n"
-            "        - {name: j, type: string(60)}\n"
-            "        - {name: x, type: string(60)}\n"
-            "  - sql: \"INSERT INTO conv VALUES (1, 5, ' TRUE ', 12.345, "
-            "'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11', '{\\\"a\\\": 1}', '1.5'), "
-            "(2, 0, 'of', 2.5, NULL, '[1, 2]', '-3'), (3, -1, 'Ye', NULL, NULL, NULL, '2e3')\"\n"
-            "downgrade:\n"
-            "  - drop_table: {name: conv}\n",
-            "0000000000c2",
-            k < sizeof bad / sizeof bad[0]
-                ? bad[k].change
-                : "  - alter_column: {table: conv, name: i, type: boolean}\n"
-                  "  - alter_column: {table: conv, name: t, type: boolean}\n"
-                  "  - alter_column: {table: conv, name: f, type: 'numeric(6,2)'}\n"
-                  "  - alter_column: {table: conv, name: u, type: uuid}\n"
-                  "  - alter_column: {table: conv, name: j, type: json}\n"
-                  "  - alter_column: {table: conv, name: x, type: float}\n",
-            &out);
+        strata_migrations *m =
+            repo_of_two(dir, false, "0000000000c1",
+                        "  - create_table:\n"
+                        "      name: conv\n"
+                        "      columns:\n"
+                        "        - {name: id, type: integer, primary_key: true}\n"
+                        "        - {name: i, type: integer}\n"
+                        "        - {name: t, type: string(60)}\n"
+                        "        - {name: f, type: float}\n"
+                        "        - {name: u, type: string(60)}\n"
+                        "        - {name: j, type: string(60)}\n"
+                        "        - {name: x, type: string(60)}\n"
+                        "        - {name: p, type: 'numeric(10,4)'}\n"
+                        "  - sql: \"INSERT INTO conv VALUES (1, 5, ' TRUE ', 12.345, "
+                        "'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11', '{\\\"a\\\": 1}', '1.5', 1.5), "
+                        "(2, 0, 'of', 2.5, NULL, '[1, 2]', '-3', NULL), "
+                        "(3, -1, 'Ye', NULL, NULL, NULL, '2e3', NULL)\"\n"
+                        "downgrade:\n"
+                        "  - drop_table: {name: conv}\n",
+                        "0000000000c2",
+                        k < sizeof bad / sizeof bad[0]
+                            ? bad[k].change
+                            : "  - alter_column: {table: conv, name: i, type: boolean}\n"
+                              "  - alter_column: {table: conv, name: t, type: boolean}\n"
+                              "  - alter_column: {table: conv, name: f, type: 'numeric(6,2)'}\n"
+                              "  - alter_column: {table: conv, name: u, type: uuid}\n"
+                              "  - alter_column: {table: conv, name: j, type: json}\n"
+                              "  - alter_column: {table: conv, name: x, type: float}\n",
+                        &out);
         TH_MOK(m, strata_migrations_upgrade(m, db, "0000000000c1"));
         if (k < sizeof bad / sizeof bad[0]) {
             /* A row the change refuses: nothing changes, on either engine. */
@@ -1143,6 +1149,8 @@ START_TEST(migrate_type_changes_convert_or_refuse_alike)
             TH_MOK(m, strata_migrations_upgrade(m, db, "head"));
             if (!th_is_pg())
                 ck_assert_int_eq(th_int(db, "SELECT count(*) FROM sqlite_temp_master"), 0);
+            if (strstr(bad[k].change, "name: p,"))
+                ck_assert_int_eq(th_int(db, "SELECT count(*) FROM conv WHERE p = 123.46"), 1);
         } else {
             TH_MOK(m, strata_migrations_upgrade(m, db, "head"));
             ck_assert_int_eq(th_int(db, "SELECT count(*) FROM conv WHERE i AND t"), 2);

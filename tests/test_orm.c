@@ -4406,8 +4406,8 @@ START_TEST(orm_like_escapes_alike)
 END_TEST
 
 /* A condition's value is taken as its field's type, so both engines
- * compare alike: a datetime's text is parsed, a UUID's text lowered, a
- * whole float for an integer field taken and any other refused. */
+ * compare alike: a UUID's text lowered, a whole float for an integer
+ * field taken and any other refused, a NaN refused. */
 static int64_t typed_count(fixture *f, const strata_model *m, strata_cond *c, int want_rc)
 {
     strata_query *q = strata_query_new(f->s, m);
@@ -4447,20 +4447,20 @@ START_TEST(orm_condition_values_take_the_field_type)
     ck_assert_msg(strstr(strata_session_errmsg(f.s), "is not a whole number") != NULL, "%s",
                   strata_session_errmsg(f.s));
 
-    static const char *const same_time[] = {"2000-01-01 00:00:00.5", "2000-01-01 00:00:00.500000",
-                                            "2000-01-01T00:00:00.5"};
-    for (size_t i = 0; i < sizeof same_time / sizeof *same_time; i++)
-        ck_assert_int_eq(typed_count(&f, &gadget_model,
-                                     strata_c("seen", STRATA_EQ, strata_text(same_time[i])),
-                                     STRATA_OK),
-                         1);
-    ck_assert_int_eq(typed_count(&f, &gadget_model,
-                                 strata_c_between("seen", strata_text("1999-12-31 23:59:59"),
-                                                  strata_text("2000-01-01 00:00:01")),
-                                 STRATA_OK),
-                     1);
-    typed_count(&f, &gadget_model, strata_c("seen", STRATA_EQ, strata_text("yesterday")),
+    typed_count(&f, &gadget_model, strata_c("count", STRATA_EQ, strata_double(1e19)),
+                STRATA_E_MISUSE);
+    ck_assert_msg(strstr(strata_session_errmsg(f.s), "is beyond 64 bits") != NULL, "%s",
+                  strata_session_errmsg(f.s));
+    /* NaN, which SQLite cannot bind, is refused on every engine. */
+    typed_count(&f, &gadget_model, strata_c("weight", STRATA_EQ, strata_double(NAN)),
                 STRATA_E_DATA);
+    ck_assert_msg(strstr(strata_session_errmsg(f.s), "is NaN") != NULL, "%s",
+                  strata_session_errmsg(f.s));
+    /* A time compared with a timestamp value matches on both. */
+    strata_timestamp at;
+    OK(&f, strata_timestamp_parse(&at, "2000-01-01 00:00:00.5", 21));
+    ck_assert_int_eq(
+        typed_count(&f, &gadget_model, strata_c("seen", STRATA_EQ, strata_time(at)), STRATA_OK), 1);
 
     const char *upper = "A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11";
     ck_assert_int_eq(
@@ -4491,6 +4491,19 @@ static strata_rows *aggregate_rows(fixture *f, const strata_model *m, const char
     strata_query_free(q);
     return rows;
 }
+
+/* A field of the program's own SQL type ("sql:real"): its aggregates are
+ * the program's choice, as the engine answers them. */
+typedef struct Meter {
+    strata_object base;
+    int64_t id;
+    double r;
+} Meter;
+static const strata_field meter_fields[] = {STRATA_PK(Meter, id),
+                                            STRATA__FIELD(Meter, r, STRATA_C_DOUBLE, "sql:real", 0),
+                                            STRATA_FIELDS_END};
+static const strata_model meter_model = {STRATA_MODEL_VERSION, "Meter", .size = sizeof(Meter),
+                                         .fields = meter_fields};
 
 START_TEST(orm_aggregates_typed_alike)
 {
@@ -4548,6 +4561,16 @@ START_TEST(orm_aggregates_typed_alike)
     OK(&f, strata_session_commit(f.s));
     aggregate_rows(&f, &invoice_model, "sum(id)", STRATA_E_RANGE);
     ck_assert_str_eq(strata_db_sqlstate(f.db), "22003");
+    OK(&f, strata_session_rollback(f.s));
+    th_exec(f.db, "CREATE TABLE meter (id INTEGER PRIMARY KEY, r REAL NOT NULL)");
+    th_exec(f.db, "INSERT INTO meter VALUES (1, 1.5), (2, 2.5)");
+    r = aggregate_rows(&f, &meter_model, "sum(r), max(r)", STRATA_OK);
+    double d;
+    OK(&f, strata_rows_double(r, 0, 0, &d));
+    ck_assert_double_eq(d, 4.0);
+    OK(&f, strata_rows_double(r, 0, 1, &d));
+    ck_assert_double_eq(d, 2.5);
+    strata_rows_free(r);
     teardown(&f);
 }
 END_TEST
@@ -4656,6 +4679,28 @@ START_TEST(orm_numbers_a_column_cannot_hold)
     strata_query_free(q);
     OK(&f, strata_session_rollback(f.s));
     ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM gadget WHERE count = 2147483647"), 1);
+    if (!th_is_pg()) {
+        /* A row SQLite holds past 32 bits (written by other means, and a
+         * key it numbered after it): what the program changes is checked,
+         * not what the row holds. */
+        th_exec(f.db, "INSERT INTO gadget (id, active, weight, count) VALUES (3000000000, 1, 1.0, "
+                      "3000000000)");
+        Gadget *big, *next;
+        OK(&f, strata_get(f.s, &gadget_model, INT64_C(3000000000), &big));
+        big->weight = 2.0;
+        OK(&f, strata_session_commit(f.s));
+        OK(&f, strata_new(f.s, &gadget_model, &next));
+        OK(&f, strata_set_null(next, "shelf_id", 1));
+        OK(&f, strata_add(next));
+        OK(&f, strata_session_commit(f.s));
+        ck_assert_int_eq(next->id, INT64_C(3000000001));
+        next->weight = 3.0;
+        OK(&f, strata_session_commit(f.s));
+        big->count++;
+        ck_assert_int_eq(strata_session_commit(f.s), STRATA_E_RANGE);
+        OK(&f, strata_session_rollback(f.s));
+        th_exec(f.db, "DELETE FROM gadget WHERE id >= 3000000000");
+    }
 
     /* NaN: refused naming the field where the engine would lose it. */
     Gadget *g;
