@@ -954,6 +954,30 @@ START_TEST(migrate_a_type_change_neither_cuts_nor_shifts)
 }
 END_TEST
 
+/* A type change that a row breaks: `row`, added before it, makes the
+ * upgrade fail with `rc`; `fix` then lets it through. */
+typedef struct refused_change {
+    const char *change, *row, *fix;
+    int rc;
+} refused_change;
+
+/* Upgrade m to its head with c's row in the table: refused, the table
+ * left as it was (`count_sql` still gives n), then done once the row is
+ * fixed, with no guard left behind on SQLite. */
+static void refused_then_done(strata_db *db, strata_migrations *m, const refused_change *c,
+                              const char *count_sql, int64_t n)
+{
+    th_exec(db, c->row);
+    int rc = strata_migrations_upgrade(m, db, "head");
+    ck_assert_msg(rc == c->rc, "%s: %s: %s", c->change, strata_errname(rc),
+                  strata_migrations_errmsg(m));
+    ck_assert_int_eq(th_int(db, count_sql), n);
+    th_exec(db, c->fix);
+    TH_MOK(m, strata_migrations_upgrade(m, db, "head"));
+    if (!th_is_pg())
+        ck_assert_int_eq(th_int(db, "SELECT count(*) FROM sqlite_temp_master"), 0);
+}
+
 /* A column made an integer: PostgreSQL's cast rounds a float half to
  * even and a numeric half away from zero, reads a text holding a whole
  * number, and refuses anything else or a value out of the new type's
@@ -961,10 +985,7 @@ END_TEST
 START_TEST(migrate_a_column_made_an_integer)
 {
     strata_db *db = th_open();
-    static const struct {
-        const char *change, *row, *fix;
-        int rc;
-    } bad[] = {
+    static const refused_change bad[] = {
         {"  - alter_column: {table: nums, name: s, type: integer}\n",
          "INSERT INTO nums (id, s) VALUES (4, '2.5')", "UPDATE nums SET s = NULL WHERE id = 4",
          STRATA_E_DATA},
@@ -979,8 +1000,8 @@ START_TEST(migrate_a_column_made_an_integer)
          "INSERT INTO nums (id, b) VALUES (4, 70000)", "UPDATE nums SET b = 8 WHERE id = 4",
          STRATA_E_RANGE},
         {"  - alter_column: {table: nums, name: f, type: integer}\n",
-         "INSERT INTO nums (id, f) VALUES (4, 3000000000.0)", "UPDATE nums SET f = 0.5 WHERE id = 4",
-         STRATA_E_RANGE},
+         "INSERT INTO nums (id, f) VALUES (4, 3000000000.0)",
+         "UPDATE nums SET f = 0.5 WHERE id = 4", STRATA_E_RANGE},
         {"  - alter_column: {table: nums, name: f, type: bigint}\n",
          "INSERT INTO nums (id, f) VALUES (4, 1e19)",
          "UPDATE nums SET f = -9223372036854775808.0 WHERE id = 4", STRATA_E_RANGE},
@@ -1015,15 +1036,7 @@ START_TEST(migrate_a_column_made_an_integer)
         TH_MOK(m, strata_migrations_upgrade(m, db, "0000000000e1"));
         if (k < sizeof bad / sizeof bad[0]) {
             /* A row the change refuses: nothing changes, on either engine. */
-            th_exec(db, bad[k].row);
-            int rc = strata_migrations_upgrade(m, db, "head");
-            ck_assert_msg(rc == bad[k].rc, "%s: %s", strata_errname(rc),
-                          strata_migrations_errmsg(m));
-            ck_assert_int_eq(th_int(db, "SELECT count(*) FROM nums"), 7);
-            th_exec(db, bad[k].fix);
-            TH_MOK(m, strata_migrations_upgrade(m, db, "head"));
-            if (!th_is_pg())
-                ck_assert_int_eq(th_int(db, "SELECT count(*) FROM sqlite_temp_master"), 0);
+            refused_then_done(db, m, &bad[k], "SELECT count(*) FROM nums", 7);
         } else {
             TH_MOK(m, strata_migrations_upgrade(m, db, "head"));
             static const char *const want[] = {"1 2 3 12 5", "2 4 -3 7 6", "3 -2 1 -1 -7"};
@@ -1077,10 +1090,7 @@ static void text_is(strata_db *db, const char *sql, const char *want)
 START_TEST(migrate_type_changes_convert_or_refuse_alike)
 {
     strata_db *db = th_open();
-    static const struct {
-        const char *change, *row, *fix;
-        int rc;
-    } bad[] = {
+    static const refused_change bad[] = {
         {"  - alter_column: {table: conv, name: t, type: boolean}\n",
          "INSERT INTO conv (id, t) VALUES (4, 'maybe')", "UPDATE conv SET t = 'NO' WHERE id = 4",
          STRATA_E_DATA},
@@ -1140,15 +1150,7 @@ START_TEST(migrate_type_changes_convert_or_refuse_alike)
         TH_MOK(m, strata_migrations_upgrade(m, db, "0000000000c1"));
         if (k < sizeof bad / sizeof bad[0]) {
             /* A row the change refuses: nothing changes, on either engine. */
-            th_exec(db, bad[k].row);
-            int rc = strata_migrations_upgrade(m, db, "head");
-            ck_assert_msg(rc == bad[k].rc, "case %zu: %s: %s", k, strata_errname(rc),
-                          strata_migrations_errmsg(m));
-            ck_assert_int_eq(th_int(db, "SELECT count(*) FROM conv"), 4);
-            th_exec(db, bad[k].fix);
-            TH_MOK(m, strata_migrations_upgrade(m, db, "head"));
-            if (!th_is_pg())
-                ck_assert_int_eq(th_int(db, "SELECT count(*) FROM sqlite_temp_master"), 0);
+            refused_then_done(db, m, &bad[k], "SELECT count(*) FROM conv", 4);
             if (strstr(bad[k].change, "name: p,"))
                 ck_assert_int_eq(th_int(db, "SELECT count(*) FROM conv WHERE p = 123.46"), 1);
         } else {
