@@ -1175,7 +1175,11 @@ static void emit(build *b, scope *corr, strata__sb *sb, const strata_cond *c, co
                 strata__sb_printf(sb, "%s %s ?", cs, dl->ilike);
             else
                 strata__sb_printf(sb, "lower(%s) LIKE lower(?)", cs);
-            if (dl && dl->like_escape && !(c->op == STRATA_ILIKE && dl->ilike))
+            /* Only a pattern with a backslash needs the clause: without
+             * one, the statement is the one it always was. */
+            const strata_value *pat = &c->vals[0];
+            if (dl && dl->like_escape && !(c->op == STRATA_ILIKE && dl->ilike) &&
+                pat->type == STRATA_TYPE_TEXT && memchr(pat->u.buf.ptr, '\\', pat->u.buf.len))
                 strata__sb_puts(sb, dl->like_escape);
             param(b, &c->vals[0]);
         } else if (c->n == 1 && c->vals[0].type == STRATA_TYPE_NULL && c->op == STRATA_EQ)
