@@ -87,16 +87,14 @@ static int check_text(strata_object *o, int f)
     }
 }
 
-/* A number the column cannot hold, on an engine whose columns would keep
- * it anyway (SQLite: a 64-bit integer in an INTEGER or SMALLINT column,
- * which PostgreSQL refuses, and a copy to it would; a float's NaN, which
- * it turns into NULL): refused as the other engines refuse it. */
+/* A number the column cannot hold, for an engine whose columns would
+ * keep it anyway (SQLite: a 64-bit integer in an INTEGER or SMALLINT
+ * column, which PostgreSQL refuses, and a copy to it would; a float's
+ * NaN, which it turns into NULL): refused as the other engines refuse
+ * it.  The caller asks only on such an engine. */
 static int check_number(strata_object *o, int f)
 {
     strata__minfo *mi = o->priv->mi;
-    const strata__dialect *dl = o->priv->s->dl;
-    if (!dl || !dl->loose_columns)
-        return STRATA_OK;
     const strata_field *fd = &o->model->fields[f];
     const void *p = strata__field_ptr(o, f);
     if (fd->ctype == STRATA_C_DOUBLE) {
@@ -147,10 +145,12 @@ int strata__validate_field(strata_object *o, int f, bool insert)
     int rc = fd->ctype == STRATA_C_TEXT ? check_text(o, f) : STRATA_OK;
     if (rc != STRATA_OK)
         return rc;
-    /* Only a value this write sends: not one the row holds already (a
+    /* On an engine whose columns keep what their type cannot hold, and
+     * only a value this write sends: not one the row holds already (a
      * key SQLite numbered past 32 bits, a row written before). */
+    const strata__dialect *dl = o->priv->s->dl;
     const strata__cell *was = o->priv->loaded ? &o->priv->loaded[f] : NULL;
-    if ((fd->ctype == STRATA_C_INT64 || fd->ctype == STRATA_C_DOUBLE) &&
+    if (dl && dl->loose_columns && (fd->ctype == STRATA_C_INT64 || fd->ctype == STRATA_C_DOUBLE) &&
         (insert || !was || strata__field_changed(o, f, was))) {
         rc = check_number(o, f);
         if (rc != STRATA_OK)

@@ -621,7 +621,7 @@ typedef struct build {
     size_t nparams, cap;
     char **owned; /* texts the params point at that the build made */
     size_t nowned;
-    int *want; /* per column of a query of values: what its value is read as (want_of) */
+    int *want; /* per column of a query of values: what its value is read as (WANT_*) */
     int col;   /* the column being resolved, or -1 */
     int nsub; /* subquery scopes named so far */
     int err;
@@ -1095,6 +1095,15 @@ static bool like_pattern_ok(build *b, const strata_value *v)
     return false;
 }
 
+/* Whether the n bytes at u hold an upper-case hex letter. */
+static bool has_upper_hex(const char *u, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (u[i] >= 'A' && u[i] <= 'F')
+            return true;
+    return false;
+}
+
 /* Value v compared with field h->f (or anything else, h->f < 0) as the
  * field's own type, so that both engines compare alike: a UUID's text
  * lowered (SQLite keeps them lowered, and compares text), a float for an
@@ -1121,8 +1130,7 @@ static bool typed_param(build *b, const hop *h, const strata_value *v)
         const char *u = v->u.buf.ptr;
         if (!strata__uuid_text(u, v->u.buf.len)) {
             what = "is not a UUID (8-4-4-4-12 hex digits)";
-        } else if (memchr(u, 'A', 36) || memchr(u, 'B', 36) || memchr(u, 'C', 36) ||
-                   memchr(u, 'D', 36) || memchr(u, 'E', 36) || memchr(u, 'F', 36)) {
+        } else if (has_upper_hex(u, 36)) {
             char **more = realloc(b->owned, (b->nowned + 1) * sizeof *more);
             char *lower = more ? malloc(37) : NULL;
             if (more)
@@ -1524,9 +1532,8 @@ static int build_failed(strata_query *q, build *b)
     return strata__db_error_since(q->s->db, b->mark, rc);
 }
 
-/* Flush, begin, prepare and bind. */
-/* start, and for a query of values what each column is read as (*want,
- * the caller's to free). */
+/* Flush, begin, prepare and bind; for a query of values, *want (when
+ * asked, the caller's to free) says what each column is read as. */
 static int start_with(strata_query *q, shape sh, int64_t limit, int64_t offset, strata_stmt **st,
                       int **want)
 {
@@ -2065,7 +2072,6 @@ void strata_rows_free(strata_rows *r)
     free(r);
 }
 
-/* Copy the statement's current row into r. */
 /* A column's value v read as `want` says (WANT_AS_IS: as it is). */
 static int read_as(strata_value *v, int want)
 {
@@ -2103,6 +2109,8 @@ static int read_as(strata_value *v, int want)
     return STRATA_OK;
 }
 
+/* Copy the statement's current row into r, each column read as want[c]
+ * says (want may be NULL). */
 static int rows_take(strata_rows *r, strata_stmt *st, const int *want)
 {
     if (r->n == r->cap) {
