@@ -1275,6 +1275,8 @@ int strata_session_flush(strata_session *s)
             rc = strata__relation_check_targets(o);
         }
     }
+    if (rc == STRATA_OK)
+        rc = strata__m2m_check(s);
     if (rc != STRATA_OK)
         return rc;
     bool work = s->nm2m > 0;
@@ -1399,7 +1401,12 @@ int strata_upsert(void *obj, const char *on, void *out)
                                        o->model->name, keys.v[k]);
     if (rc == STRATA_OK)
         rc = strata_session_flush(s);
+    /* A many-to-one set on it gives its key, as at an insert: its target,
+     * if new, was inserted by the flush just now. */
+    if (rc == STRATA_OK)
+        rc = strata__relation_check_targets(o);
     if (rc == STRATA_OK) {
+        strata__relation_fix_keys(o);
         apply_defaults(o);
         rc = validate(o, true);
     }
@@ -1492,13 +1499,14 @@ int strata_upsert(void *obj, const char *on, void *out)
         if (rc == STRATA_OK && !now)
             rc = STRATA_E_NOMEM;
         if (rc == STRATA_OK) {
-            strata__snapshot_release(target->priv->loaded);
+            strata__cell *before = target->priv->loaded;
             target->priv->loaded = now;
             target->priv->tx_serial = strata__db_tx_serial(s->db);
             /* A held object the row moved to another parent: its
              * many-to-ones and the parents' loaded collections follow. */
             if (target != o)
-                strata__relation_settle(target);
+                strata__relation_settle(target, before);
+            strata__snapshot_release(before);
         }
         if (rc == STRATA_OK && target == o) {
             o->priv->state = OBJ_PERSISTENT;

@@ -449,13 +449,18 @@ bool strata__relation_orphaned(strata_object *o);
  * had, which after a rollback may be another row's. */
 int strata__relation_check_targets(strata_object *o);
 /* After o's values were put back or read again (a savepoint's rollback, a
- * bulk change, a refresh): what was loaded of its relationships is
- * forgotten, and of the many-to-ones set on it those its key fields no
- * longer agree with are dropped (o leaves the target's loaded
- * collection, and the collection of the row its key names loads again);
- * those that agree stay, flushed as they are, and an object
- * not in the database keeps them all. */
-void strata__relation_settle(strata_object *o);
+ * bulk change, a refresh, an upsert): what was loaded of its
+ * relationships is forgotten, and of the many-to-ones set on it those its
+ * key fields no longer agree with are dropped (o leaves the target's
+ * loaded collection, and the collection of the row its key names loads
+ * again); those that agree stay, flushed as they are, and an object not
+ * in the database keeps them all.  `was`, when not NULL, holds o's values
+ * before: o also leaves the loaded collection of the row its key named
+ * then. */
+void strata__relation_settle(strata_object *o, const strata__cell *was);
+/* Refuses, before any SQL, a pending many-to-many change whose object at
+ * either end is not in the database and will not be inserted. */
+int strata__m2m_check(strata_session *s);
 /* Write the association rows added and removed since the last flush, in
  * the order they were made; stops at the first failure (the flush's
  * transaction is then failed, and its rollback restores the lists). */

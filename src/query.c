@@ -2571,7 +2571,7 @@ static int bulk_sync(strata_session *s, strata__minfo *mi, bool deleted, bool kn
         if (reached[m] && (known || s->models[m] != mi))
             rc = reread_all(s, s->models[m]);
     for (size_t i = 0; i < s->nobjs; i++)
-        strata__relation_settle(s->objs[i]);
+        strata__relation_settle(s->objs[i], NULL);
     return rc;
 }
 

@@ -50,9 +50,33 @@ static bool saved_by_session(const strata_object *o)
 /* The pending and persistent objects of the session whose many-to-one on
  * one-to-many r's key was set to o, into o's list: a parent not inserted
  * yet has no rows to ask for. */
+static bool m2m_same_row(const strata__m2m_op *op, const strata_relation *r,
+                         const strata_object *owner, const strata_object *target);
+
+/* The objects a many-to-many change not yet flushed links to o through
+ * r, from either side, into rc's list. */
+static int links_in_memory(strata_object *o, const strata_relation *r, strata__relcache *rc)
+{
+    strata_session *s = o->priv->s;
+    for (size_t i = 0; i < s->nm2m; i++) {
+        const strata__m2m_op *op = &s->m2m[i];
+        strata_object *t = !op->add                             ? NULL
+                           : m2m_same_row(op, r, o, op->target) ? op->target
+                           : m2m_same_row(op, r, o, op->owner)  ? op->owner
+                                                                : NULL;
+        if (!t || (t->priv->state != OBJ_PENDING && t->priv->state != OBJ_PERSISTENT))
+            continue;
+        if (!strata__list_has(&rc->list, t) && !strata__list_push(&rc->list, t))
+            return strata__session_error(s, STRATA_E_NOMEM, "out of memory");
+    }
+    return STRATA_OK;
+}
+
 static int children_in_memory(strata_object *o, const strata_relation *r, strata__relcache *rc)
 {
     strata_session *s = o->priv->s;
+    if (r->kind == STRATA_MANY_TO_MANY)
+        return links_in_memory(o, r, rc);
     if (r->kind != STRATA_ONE_TO_MANY || !r->fk)
         return STRATA_OK;
     for (size_t i = 0; i < s->nobjs; i++) {
@@ -249,9 +273,15 @@ static int load_children(strata_session *s, strata__minfo *mi, const strata_rela
     if (r->order_by) {
         const char *of = r->order_by[0] == '-' ? r->order_by + 1 : r->order_by;
         int f = strata__field_index(ti, of);
+        bool desc = r->order_by[0] == '-';
         if (f >= 0)
             strata__sb_printf(&sb, " ORDER BY %s.%s %s", ti->qtable, ti->qcols[f],
-                              r->order_by[0] == '-' ? "DESC" : "ASC");
+                              desc ? "DESC" : "ASC");
+        /* NULLs last ascending and first descending, as the lazy load's
+         * query sorts them (and PostgreSQL does by itself). */
+        if (f >= 0 && s->dl && s->dl->nulls_first && f != ti->pk &&
+            (ti->m->fields[f].flags & STRATA_NULLABLE))
+            strata__sb_puts(&sb, desc ? " NULLS FIRST" : " NULLS LAST");
     }
     char *sql = strata__sb_take(&sb);
     strata_stmt *st = NULL;
@@ -401,44 +431,71 @@ void strata__relation_fix_keys(strata_object *o)
     }
 }
 
-void strata__relation_settle(strata_object *o)
+/* The loaded cache of `parent` that mirrors o's many-to-one through
+ * mirror index mri (a collection, or a one-to-one's object), or NULL. */
+static strata__relcache *loaded_mirror(strata_object *parent, int mri)
+{
+    strata__relcache *c = parent ? strata__rel_peek(parent, mri) : NULL;
+    return c && c->loaded ? c : NULL;
+}
+
+/* o out of mirror cache c. */
+static void mirror_drop(strata__relcache *c, strata_object *o, bool scalar)
+{
+    if (!scalar)
+        strata__list_remove(&c->list, o);
+    else if (c->one == o)
+        c->one = NULL;
+}
+
+void strata__relation_settle(strata_object *o, const strata__cell *was)
 {
     struct strata__object *p = o->priv;
     /* An object not in the database keeps its settings whatever its key
      * fields hold: they are copied again at its insert. */
     bool unsaved = p->state == OBJ_TRANSIENT || p->state == OBJ_PENDING;
-    for (int r = 0; p->rels && r < p->mi->nrels; r++) {
-        strata__relcache *c = &p->rels[r];
+    for (int r = 0; r < p->mi->nrels; r++) {
+        strata__relcache *c = p->rels ? &p->rels[r] : NULL;
         int fk = p->mi->relfk[r];
         /* What the program set, or what was loaded: either is wrong once
          * the key names another row. */
-        strata_object *t = c->one_set || c->loaded ? c->one : NULL;
+        strata_object *t = c && (c->one_set || c->loaded) ? c->one : NULL;
         if (t && unsaved && c->one_set)
             continue;
-        if (t && fk >= 0 && has_key(t) && !strata__field_is_null(o, fk) &&
-            *(int64_t *)strata__field_ptr(o, fk) == strata__pk(t))
+        bool null = fk < 0 || strata__field_is_null(o, fk);
+        int64_t key = null ? 0 : *(int64_t *)strata__field_ptr(o, fk);
+        if (t && !null && has_key(t) && key == strata__pk(t))
             continue; /* the key says what the setting says */
         int mri;
-        const strata_relation *m = t ? mirror(p->s, &p->mi->m->relations[r], &mri) : NULL;
-        strata__relcache *back = m ? strata__rel_peek(t, mri) : NULL;
-        if (back && back->loaded)
-            strata__list_remove(&back->list, o);
-        /* The collection of the row the key names again loads again, o in
-         * it (strata_set_related took o out of it). */
-        strata__minfo *ti = m && !strata__field_is_null(o, fk)
+        const strata_relation *m = mirror(p->s, &p->mi->m->relations[r], &mri);
+        bool scalar = m && m->kind == STRATA_ONE_TO_ONE;
+        /* o leaves the mirror of the target it was set to or loaded with,
+         * and, when its values before are known, that of the row its key
+         * named then (a collection loaded without o's many-to-one). */
+        strata__relcache *back = m && t ? loaded_mirror(t, mri) : NULL;
+        if (back)
+            mirror_drop(back, o, scalar);
+        strata__minfo *ti = m && fk >= 0 && (!unsaved || t)
                                 ? strata__minfo_get(p->s, p->mi->m->relations[r].target)
                                 : NULL;
-        strata_object *now = ti ? strata__identity_find(ti, *(int64_t *)strata__field_ptr(o, fk))
-                                : NULL;
-        strata__relcache *nb = now ? strata__rel_peek(now, mri) : NULL;
-        if (nb && nb->loaded && !strata__list_has(&nb->list, o)) {
+        if (ti && was && !was[fk].null && (null || was[fk].i != key) &&
+            (back = loaded_mirror(strata__identity_find(ti, was[fk].i), mri)))
+            mirror_drop(back, o, scalar);
+        /* The mirror of the row the key names now loads again, o in it
+         * (strata_set_related took o out of it). */
+        strata__relcache *nb =
+            ti && !null ? loaded_mirror(strata__identity_find(ti, key), mri) : NULL;
+        if (nb && (scalar ? nb->one != o : !strata__list_has(&nb->list, o))) {
             nb->loaded = false;
+            nb->one = NULL;
             nb->list.count = 0;
         }
-        c->loaded = false;
-        c->one = NULL;
-        c->one_set = false;
-        c->list.count = 0;
+        if (c) {
+            c->loaded = false;
+            c->one = NULL;
+            c->one_set = false;
+            c->list.count = 0;
+        }
     }
 }
 
@@ -499,9 +556,11 @@ int strata_set_related(void *obj, const char *rel, void *target)
         return STRATA_E_NOMEM;
     int mri;
     const strata_relation *m = mirror(o->priv->s, r, &mri);
+    /* The mirror holds one object (a one-to-one) or a list. */
+    bool scalar = m && m->kind == STRATA_ONE_TO_ONE;
     /* Room first: a call that fails for lack of memory changes nothing. */
     strata__relcache *tc = m && t ? strata__rel_peek(t, mri) : NULL;
-    strata_list *back = tc && tc->loaded ? &tc->list : NULL;
+    strata_list *back = !scalar && tc && tc->loaded ? &tc->list : NULL;
     if (back && !strata__list_has(back, o) && !strata__list_reserve(back, 1))
         return strata__session_error(o->priv->s, STRATA_E_NOMEM, "out of memory");
     int fk = o->priv->mi->relfk[ri];
@@ -514,7 +573,7 @@ int strata_set_related(void *obj, const char *rel, void *target)
     }
     strata__relcache *oc = m && old && old != t ? strata__rel_peek(old, mri) : NULL;
     if (oc && oc->loaded)
-        strata__list_remove(&oc->list, o);
+        mirror_drop(oc, o, scalar);
     c->one = t;
     c->one_set = true;
     c->loaded = true;
@@ -524,6 +583,8 @@ int strata_set_related(void *obj, const char *rel, void *target)
         set_key(o, fk, t);
     if (back && !strata__list_has(back, o))
         strata__list_push(back, o); /* reserved above */
+    if (scalar && tc && tc->loaded)
+        tc->one = o;
     if (t && t->priv->state == OBJ_TRANSIENT && saved_by_session(o))
         strata_add(t); /* the save-update cascade, as for a collection */
     return STRATA_OK;
@@ -714,9 +775,18 @@ int strata_collection_contains(void *obj, const char *rel, void *target, int *ou
     strata__relcache *c = strata__rel(o, ri);
     if (!c)
         return STRATA_E_NOMEM;
-    if (c->loaded || !has_key(o) || !has_key(t)) {
+    if (c->loaded) {
         *out = strata__list_has(&c->list, t);
         return STRATA_OK;
+    }
+    if (!has_key(o) || !has_key(t)) {
+        /* Not both in the database: only the session's own settings and
+         * changes not yet flushed can relate them, and no SQL is sent. */
+        strata__relcache mem = {0};
+        int rc = children_in_memory(o, r, &mem);
+        *out = rc == STRATA_OK && strata__list_has(&mem.list, t);
+        free(mem.list.items);
+        return rc;
     }
     /* Not loaded: ask the database for just this pair. */
     uint64_t mark = o->priv->s->db->nerrors;
@@ -746,6 +816,30 @@ static int exec_pair(strata_session *s, const char *sql, int64_t a, int64_t b, i
     rc = strata__stmt_step(st);
     strata_stmt_finalize(st);
     return rc == STRATA_DONE ? STRATA_OK : rc;
+}
+
+int strata__m2m_check(strata_session *s)
+{
+    for (size_t i = 0; i < s->nm2m; i++) {
+        const strata__m2m_op *op = &s->m2m[i];
+        strata_object *ends[2] = {op->owner, op->target};
+        for (int e = 0; e < 2; e++) {
+            int st = ends[e]->priv->state;
+            /* A deleted end's rows stay until the deletes, which come
+             * after the links and take its links with them. */
+            if (st == OBJ_PENDING || st == OBJ_PERSISTENT || st == OBJ_DELETED)
+                continue;
+            return strata__session_error(
+                s, STRATA_E_MISUSE,
+                "%s.%s: %s %s %s: add it, or take it out of the collection again",
+                op->owner->model->name, op->rel->name, op->add ? "adding a" : "removing a",
+                ends[e]->model->name,
+                st == OBJ_TRANSIENT
+                    ? "that is not added (never added, deleted before its insert, or rolled back)"
+                    : "whose row was deleted");
+        }
+    }
+    return STRATA_OK;
 }
 
 int strata__m2m_flush(strata_session *s)

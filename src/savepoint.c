@@ -227,6 +227,10 @@ int strata_session_savepoint_rollback(strata_session *s)
             p->state = OBJ_PERSISTENT;
             p->deleted_in_tx = false;
         }
+        /* The flush that opened the savepoint left no object in the
+         * database marked an orphan: a mark is from inside it. */
+        if (p->state == OBJ_PERSISTENT)
+            p->orphan = false;
         for (int f = 0; p->state == OBJ_PERSISTENT && p->loaded && f < p->mi->nfields; f++) {
             if (strata__field_changed(o, f, &p->loaded[f])) {
                 if (strata__restore(o, p->loaded) != STRATA_OK)
@@ -234,7 +238,7 @@ int strata_session_savepoint_rollback(strata_session *s)
                 break;
             }
         }
-        strata__relation_settle(o);
+        strata__relation_settle(o, NULL);
     }
     s->nm2m = 0;
     s->has_pending = false;

@@ -1174,7 +1174,12 @@ static int get_by_key(strata_session *s, strata__minfo *mi, const strata__key ke
         rc = STRATA_E_NOT_FOUND;
     strata__stmt_release(st);
     if (rc == STRATA_E_NOT_FOUND && o && o->priv->state == OBJ_PERSISTENT) {
-        /* Another connection deleted the row: the object is gone too. */
+        /* The row is gone, and the object with it.  Inside a savepoint
+         * (whose rollback may bring the row back) it is noted first, so
+         * that the rollback brings it back too. */
+        int noted = strata__savepoint_note(o);
+        if (noted != STRATA_OK)
+            return noted;
         strata__identity_remove(mi, o);
         o->priv->state = OBJ_DETACHED;
     }
@@ -1336,7 +1341,8 @@ int strata_refresh(void *obj)
         strata__restore(o, was);
         rc = STRATA_E_NOMEM;
     }
-    strata__snapshot_release(was);
+    if (rc != STRATA_OK)
+        strata__snapshot_release(was);
     if (rc == STRATA_DONE) {
         const int64_t *id = mi->pk >= 0 ? &key[0]->i : NULL;
         if (o->priv->state == OBJ_PERSISTENT) {
@@ -1359,6 +1365,7 @@ int strata_refresh(void *obj)
     o->priv->stale = false;
     /* The relationships go with the values: read again on their next
      * use, and a target set and not flushed is dropped with its key. */
-    strata__relation_settle(o);
+    strata__relation_settle(o, was);
+    strata__snapshot_release(was);
     return STRATA_OK;
 }

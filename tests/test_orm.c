@@ -270,11 +270,66 @@ static const strata_field sheet_fields[] = {
 const strata_model sheet_model = {STRATA_MODEL_VERSION, "Sheet", .size = sizeof(Sheet),
                                   .fields = sheet_fields};
 
+/* Kennels and their dogs: a delete-orphan collection ordered by a
+ * nullable field, the same collection the other way round, a unique name
+ * to upsert on, and a one-to-one with back-references on both sides. */
+typedef struct Kennel {
+    strata_object base;
+    int64_t id;
+    char *name;
+} Kennel;
+
+typedef struct Dog {
+    strata_object base;
+    int64_t id;
+    char *name;
+    int64_t kennel_id;
+    int64_t rank;
+} Dog;
+
+typedef struct Collar {
+    strata_object base;
+    int64_t id;
+    int64_t dog_id;
+} Collar;
+
+extern const strata_model kennel_model, dog_model, collar_model;
+static const strata_field kennel_fields[] = {
+    STRATA_PK(Kennel, id), STRATA_STRING(Kennel, name, 20, STRATA_UNIQUE), STRATA_FIELDS_END};
+static const strata_relation kennel_relations[] = {
+    {"dogs", STRATA_ONE_TO_MANY, &dog_model, .fk = "kennel_id", .back_populates = "kennel",
+     .cascade = STRATA_CASCADE_DELETE | STRATA_CASCADE_DELETE_ORPHAN, .order_by = "rank"},
+    {"dogs_down", STRATA_ONE_TO_MANY, &dog_model, .fk = "kennel_id", .order_by = "-rank"},
+    STRATA_RELATIONS_END};
+const strata_model kennel_model = {STRATA_MODEL_VERSION,          "Kennel",
+                                   .size = sizeof(Kennel),        .fields = kennel_fields,
+                                   .relations = kennel_relations, .repr = "name"};
+static const strata_field dog_fields[] = {
+    STRATA_PK(Dog, id), STRATA_STRING(Dog, name, 20, STRATA_UNIQUE),
+    STRATA_FOREIGN_KEY(Dog, kennel_id, "kennel.id", STRATA_NULLABLE),
+    STRATA_INTEGER(Dog, rank, STRATA_NULLABLE), STRATA_FIELDS_END};
+static const strata_relation dog_relations[] = {
+    {"kennel", STRATA_MANY_TO_ONE, &kennel_model, .fk = "kennel_id", .back_populates = "dogs"},
+    {"collar", STRATA_ONE_TO_ONE, &collar_model, .fk = "dog_id", .back_populates = "dog"},
+    STRATA_RELATIONS_END};
+const strata_model dog_model = {STRATA_MODEL_VERSION,       "Dog",
+                                .size = sizeof(Dog),        .fields = dog_fields,
+                                .relations = dog_relations, .repr = "name"};
+static const strata_field collar_fields[] = {
+    STRATA_PK(Collar, id),
+    STRATA_FOREIGN_KEY(Collar, dog_id, "dog.id", STRATA_NULLABLE | STRATA_UNIQUE),
+    STRATA_FIELDS_END};
+static const strata_relation collar_relations[] = {
+    {"dog", STRATA_MANY_TO_ONE, &dog_model, .fk = "dog_id", .back_populates = "collar"},
+    STRATA_RELATIONS_END};
+const strata_model collar_model = {STRATA_MODEL_VERSION, "Collar", .size = sizeof(Collar),
+                                   .fields = collar_fields, .relations = collar_relations};
+
 static const strata_model *const microblog[] = {
-    &user_model,   &post_model,     &followers_model,  &album_model,
-    &track_model,  &cover_model,    &membership_model, &shelf_model,
-    &gadget_model, &bookmark_model, &invoice_model,    &node_model,
-    &topic_model,  &folder_model,   &sheet_model,      NULL};
+    &user_model,    &post_model,       &followers_model, &album_model,  &track_model,
+    &cover_model,   &membership_model, &shelf_model,     &gadget_model, &bookmark_model,
+    &invoice_model, &node_model,       &topic_model,     &folder_model, &sheet_model,
+    &kennel_model,  &dog_model,        &collar_model,    NULL};
 
 /* ---- helpers ----------------------------------------------------------- */
 
@@ -7003,6 +7058,292 @@ START_TEST(orm_failed_release_leaves_the_callers_savepoint)
 }
 END_TEST
 
+/* ---- kennels: relationships through savepoints, upserts and refreshes */
+
+static Kennel *new_kennel(fixture *f, const char *name)
+{
+    Kennel *k;
+    OK(f, strata_new(f->s, &kennel_model, &k));
+    OK(f, strata_set_text(&k->name, name));
+    OK(f, strata_add(k));
+    return k;
+}
+
+static Dog *new_dog(fixture *f, const char *name, Kennel *k, int rank)
+{
+    Dog *d;
+    OK(f, strata_new(f->s, &dog_model, &d));
+    OK(f, strata_set_text(&d->name, name));
+    if (k)
+        OK(f, strata_set_related(d, "kennel", k));
+    else
+        OK(f, strata_set_null(d, "kennel_id", 1));
+    if (rank)
+        d->rank = rank;
+    else
+        OK(f, strata_set_null(d, "rank", 1));
+    OK(f, strata_add(d));
+    return d;
+}
+
+START_TEST(orm_savepoint_brings_back_an_object_a_get_let_go)
+{
+    fixture f;
+    setup_db(&f);
+    Kennel *k = new_kennel(&f, "north");
+    OK(&f, strata_session_commit(f.s));
+    int64_t id = k->id;
+    /* Inside a savepoint the row goes, and a get lets the object go... */
+    OK(&f, strata_session_savepoint(f.s));
+    th_exec(f.db, "DELETE FROM kennel");
+    Kennel *got = NULL;
+    ck_assert_int_eq(strata_get(f.s, &kennel_model, id, &got), STRATA_E_NOT_FOUND);
+    /* ...the rollback brings both back, and the object is the one held. */
+    OK(&f, strata_session_savepoint_rollback(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM kennel"), 1);
+    OK(&f, strata_get(f.s, &kennel_model, id, &got));
+    ck_assert_ptr_eq(got, k);
+    OK(&f, strata_refresh(k));
+    OK(&f, strata_set_text(&k->name, "south"));
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM kennel WHERE name = 'south'"), 1);
+    teardown(&f);
+}
+END_TEST
+
+START_TEST(orm_savepoint_rollback_forgets_an_orphan_mark)
+{
+    fixture f;
+    setup_db(&f);
+    Kennel *k = new_kennel(&f, "north");
+    Dog *stray = new_dog(&f, "stray", NULL, 1);
+    OK(&f, strata_session_commit(f.s));
+    /* Taken in and let go again inside a savepoint, then rolled back: the
+     * stray is as it was, not an orphan to delete. */
+    OK(&f, strata_session_savepoint(f.s));
+    OK(&f, strata_collection_add(k, "dogs", stray));
+    OK(&f, strata_collection_remove(k, "dogs", stray));
+    OK(&f, strata_session_savepoint_rollback(f.s));
+    ck_assert_int_eq(strata_is_null(stray, "kennel_id"), 1);
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM dog WHERE name = 'stray'"), 1);
+    teardown(&f);
+}
+END_TEST
+
+/* The names of the dogs in list l, in order, "-" for a NULL rank. */
+static void assert_dogs(const strata_list *l, const char *want)
+{
+    char got[128] = "";
+    for (size_t i = 0; i < l->count; i++) {
+        const Dog *d = l->items[i];
+        strcat(got, i ? " " : "");
+        strcat(got, d->name);
+    }
+    ck_assert_str_eq(got, want);
+}
+
+START_TEST(orm_eager_loading_sorts_nulls_as_lazy_loading_does)
+{
+    fixture f;
+    setup_db(&f);
+    Kennel *k = new_kennel(&f, "north");
+    new_kennel(&f, "south");
+    new_dog(&f, "two", k, 2);
+    new_dog(&f, "none", k, 0);
+    new_dog(&f, "one", k, 1);
+    OK(&f, strata_session_commit(f.s));
+    int64_t id = k->id;
+    /* Lazy, eager over the whole table, eager in batches of keys: NULL
+     * sorts as the largest value each time, on every engine. */
+    for (int way = 0; way < 3; way++) {
+        strata_session_free(f.s);
+        OK(&f, strata_session_new(&f.s, f.db));
+        if (way == 0) {
+            OK(&f, strata_get(f.s, &kennel_model, id, &k));
+        } else {
+            strata_query *q = strata_query_new(f.s, &kennel_model);
+            OK(&f, strata_query_load(q, "dogs"));
+            OK(&f, strata_query_load(q, "dogs_down"));
+            if (way == 2)
+                OK(&f, strata_query_filter(q, strata_c("name", STRATA_EQ, strata_text("north"))));
+            else
+                OK(&f, strata_query_order_by(q, "name", STRATA_ASC));
+            OK(&f, strata_query_first(q, &k));
+            strata_query_free(q);
+        }
+        int before = f.statements;
+        const strata_list *up, *down;
+        OK(&f, strata_related_list(k, "dogs", &up));
+        OK(&f, strata_related_list(k, "dogs_down", &down));
+        ck_assert_int_eq(f.statements, before + (way == 0 ? 2 : 0));
+        assert_dogs(up, "one two none");
+        assert_dogs(down, "none two one");
+    }
+    teardown(&f);
+}
+END_TEST
+
+START_TEST(orm_upsert_copies_the_key_of_a_new_parent)
+{
+    fixture f;
+    setup_db(&f);
+    if (th_reduced())
+        th_reduced_set_upsert(true);
+    Kennel *k = new_kennel(&f, "north");
+    Dog *d, *got = NULL;
+    OK(&f, strata_new(f.s, &dog_model, &d));
+    OK(&f, strata_set_text(&d->name, "rex"));
+    OK(&f, strata_set_related(d, "kennel", k));
+    OK(&f, strata_upsert(d, "name", &got));
+    ck_assert_ptr_eq(got, d);
+    ck_assert_int_gt(k->id, 0);
+    ck_assert_int_eq(d->kennel_id, k->id);
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM dog JOIN kennel ON kennel.id = "
+                                  "dog.kennel_id WHERE kennel.name = 'north'"),
+                     1);
+    teardown(&f);
+}
+END_TEST
+
+START_TEST(orm_collections_follow_a_child_moved_by_upsert_or_refresh)
+{
+    fixture f;
+    setup_db(&f);
+    if (th_reduced())
+        th_reduced_set_upsert(true);
+    Kennel *k1 = new_kennel(&f, "north"), *k2 = new_kennel(&f, "south");
+    new_dog(&f, "rex", k1, 1);
+    OK(&f, strata_session_commit(f.s));
+    int64_t id1 = k1->id, id2 = k2->id;
+    strata_session_free(f.s);
+    OK(&f, strata_session_new(&f.s, f.db));
+    /* The collections loaded, the dog's many-to-one not. */
+    OK(&f, strata_get(f.s, &kennel_model, id1, &k1));
+    OK(&f, strata_get(f.s, &kennel_model, id2, &k2));
+    const strata_list *l1, *l2;
+    OK(&f, strata_related_list(k1, "dogs", &l1));
+    OK(&f, strata_related_list(k2, "dogs", &l2));
+    assert_dogs(l1, "rex");
+    assert_dogs(l2, "");
+    Dog *rex = l1->items[0], *x, *got = NULL;
+    OK(&f, strata_new(f.s, &dog_model, &x));
+    OK(&f, strata_set_text(&x->name, "rex"));
+    x->kennel_id = id2;
+    x->rank = 1;
+    OK(&f, strata_upsert(x, "name", &got));
+    ck_assert_ptr_eq(got, rex);
+    ck_assert_int_eq(rex->kennel_id, id2);
+    OK(&f, strata_related_list(k1, "dogs", &l1));
+    OK(&f, strata_related_list(k2, "dogs", &l2));
+    assert_dogs(l1, "");
+    assert_dogs(l2, "rex");
+    ck_assert_ptr_eq(l2->items[0], rex);
+    /* Let go of in memory, then read again: back in the collection. */
+    OK(&f, strata_collection_remove(k2, "dogs", rex));
+    OK(&f, strata_related_list(k2, "dogs", &l2));
+    assert_dogs(l2, "");
+    OK(&f, strata_refresh(rex));
+    ck_assert_int_eq(rex->kennel_id, id2);
+    OK(&f, strata_related_list(k2, "dogs", &l2));
+    assert_dogs(l2, "rex");
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM dog"), 1);
+    teardown(&f);
+}
+END_TEST
+
+START_TEST(orm_one_to_one_back_references_follow)
+{
+    fixture f;
+    setup_db(&f);
+    Dog *a = new_dog(&f, "a", NULL, 1), *b = new_dog(&f, "b", NULL, 2);
+    Collar *c;
+    OK(&f, strata_new(f.s, &collar_model, &c));
+    OK(&f, strata_set_related(c, "dog", a));
+    OK(&f, strata_add(c));
+    OK(&f, strata_session_commit(f.s));
+    Collar *ca = NULL, *cb = (Collar *)1;
+    OK(&f, strata_related(a, "collar", &ca));
+    OK(&f, strata_related(b, "collar", &cb));
+    ck_assert_ptr_eq(ca, c);
+    ck_assert_ptr_null(cb);
+    /* The collar moves to b: both dogs say so at once, and after the flush. */
+    OK(&f, strata_set_related(c, "dog", b));
+    for (int flushed = 0; flushed < 2; flushed++) {
+        if (flushed)
+            OK(&f, strata_session_flush(f.s));
+        OK(&f, strata_related(a, "collar", &ca));
+        OK(&f, strata_related(b, "collar", &cb));
+        ck_assert_ptr_null(ca);
+        ck_assert_ptr_eq(cb, c);
+    }
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(c->dog_id, b->id);
+    teardown(&f);
+}
+END_TEST
+
+START_TEST(orm_contains_sees_changes_not_flushed)
+{
+    fixture f;
+    setup_db(&f);
+    Kennel *k = new_kennel(&f, "north");
+    User *john = new_user(&f, "john", "john@example.com");
+    OK(&f, strata_session_commit(f.s));
+    const strata_list *l;
+    OK(&f, strata_related_list(john, "following", &l));
+    /* A new dog set to a kennel whose dogs are not loaded... */
+    int before = f.statements;
+    Dog *d = new_dog(&f, "rex", k, 1);
+    int yes = -1;
+    OK(&f, strata_collection_contains(k, "dogs", d, &yes));
+    ck_assert_int_eq(yes, 1);
+    /* ...and a new user john follows, seen from the new user's side. */
+    User *kim;
+    OK(&f, strata_new(f.s, &user_model, &kim));
+    OK(&f, strata_set_text(&kim->username, "kim"));
+    OK(&f, strata_set_text(&kim->email, "kim@example.com"));
+    OK(&f, strata_add(kim));
+    OK(&f, strata_collection_add(john, "following", kim));
+    OK(&f, strata_collection_contains(kim, "followers", john, &yes));
+    ck_assert_int_eq(yes, 1);
+    ck_assert_int_eq(f.statements, before); /* no SQL for either */
+    OK(&f, strata_related_list(kim, "followers", &l));
+    ck_assert_uint_eq(l->count, 1);
+    ck_assert_ptr_eq(l->items[0], john);
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM followers"), 1);
+    teardown(&f);
+}
+END_TEST
+
+START_TEST(orm_link_to_an_object_deleted_before_its_insert_is_refused)
+{
+    fixture f;
+    setup_db(&f);
+    User *john = new_user(&f, "john", "john@example.com");
+    OK(&f, strata_session_commit(f.s));
+    const strata_list *l;
+    OK(&f, strata_related_list(john, "following", &l)); /* no load, no flush below */
+    User *kim = new_user(&f, "kim", "kim@example.com");
+    OK(&f, strata_collection_add(john, "following", kim));
+    OK(&f, strata_delete(kim)); /* never inserted: transient again */
+    int before = f.statements;
+    ck_assert_int_eq(strata_session_commit(f.s), STRATA_E_MISUSE);
+    ck_assert_ptr_nonnull(strstr(strata_session_errmsg(f.s), "User.following"));
+    ck_assert_ptr_nonnull(strstr(strata_session_errmsg(f.s), "not added"));
+    ck_assert_int_eq(f.statements, before); /* refused before any SQL */
+    /* Taken out of the collection again, the commit goes through. */
+    OK(&f, strata_collection_remove(john, "following", kim));
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM followers"), 0);
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM \"user\""), 1);
+    teardown(&f);
+}
+END_TEST
+
 static void add_tests(TCase *tc, th_engine engine)
 {
     (void)engine;
@@ -7106,6 +7447,14 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_query_every_operator_and_collection_conditions);
     tcase_add_test(tc, orm_bad_model_descriptors_are_refused);
     tcase_add_test(tc, orm_session_state_errors);
+    tcase_add_test(tc, orm_savepoint_brings_back_an_object_a_get_let_go);
+    tcase_add_test(tc, orm_savepoint_rollback_forgets_an_orphan_mark);
+    tcase_add_test(tc, orm_eager_loading_sorts_nulls_as_lazy_loading_does);
+    tcase_add_test(tc, orm_upsert_copies_the_key_of_a_new_parent);
+    tcase_add_test(tc, orm_collections_follow_a_child_moved_by_upsert_or_refresh);
+    tcase_add_test(tc, orm_one_to_one_back_references_follow);
+    tcase_add_test(tc, orm_contains_sees_changes_not_flushed);
+    tcase_add_test(tc, orm_link_to_an_object_deleted_before_its_insert_is_refused);
 }
 
 static Suite *build_suite(void) { return th_suite_reduced("orm", add_tests); }
