@@ -188,6 +188,10 @@ int strata_migrations_autogenerate(strata_migrations *m, strata_db *db,
     if (rc != STRATA_OK)
         return rc;
     if (d->nops == 0) {
+        /* What no operation changes is still said (a primary key, a key
+         * the database numbers). */
+        for (int i = 0; i < strata_diff_warning_count(d); i++)
+            strata__mig_print(m, "WARNING: %s", strata_diff_warning(d, i));
         strata__mig_print(m, "No changes in schema detected.");
         strata_diff_free(d);
         free(heads);
@@ -254,6 +258,8 @@ int strata_migrations_check(strata_migrations *m, strata_db *db, const strata_me
     if (rc != STRATA_OK)
         return rc;
     free(heads);
+    for (int i = 0; i < strata_diff_warning_count(d); i++)
+        strata__mig_print(m, "WARNING: %s", strata_diff_warning(d, i));
     if (d->nops == 0) {
         strata__mig_print(m, "No new upgrade operations detected.");
         strata_diff_free(d);

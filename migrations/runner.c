@@ -37,8 +37,9 @@ typedef struct run {
      * keys for table rebuilds (SQLite) with them on: each revision runs
      * with them on unless it rebuilds a referenced table. */
     bool fk_switch;
-    bool fk_paused;
-    bool ran_sql; /* a revision with a statement of its own ran (live) */
+    bool fk_paused;  /* paused for the revision under way, or (fk_run_off) the run */
+    bool fk_run_off; /* one transaction for the run, foreign keys off throughout */
+    bool ran_sql;    /* a revision with a statement of its own ran (live) */
 } run;
 
 /* run_revision's answer when the revision needs foreign keys switched the
@@ -530,8 +531,25 @@ static int run_revision(run *r, int i, bool up)
         return strata__mig_error(m, STRATA_E_NOMEM, "out of memory");
     }
     const char *text = line.data;
+    bool own_sql = false;
+    for (int k = 0; k < d->nops; k++)
+        own_sql = own_sql || d->ops[k].kind == STRATA_OP_SQL;
     if (r->db) {
         strata__mig_print(m, "%s", text);
+        if (own_sql && r->fk_paused)
+            strata__mig_print(m,
+                              "WARNING: %s rebuilds or drops a table other tables refer to, so "
+                              "SQLite runs it with foreign keys off: its sql operations run "
+                              "without ON DELETE and ON UPDATE actions (rows left referring to "
+                              "nothing are refused before the commit)",
+                              rev->id);
+        else if (own_sql && r->fk_run_off)
+            strata__mig_print(m,
+                              "WARNING: the run is one transaction, which SQLite runs with "
+                              "foreign keys off: the sql operations of %s run without ON DELETE "
+                              "and ON UPDATE actions (rows left referring to nothing are refused "
+                              "before the commit)",
+                              rev->id);
         if ((rc = strata_diff_apply(d, r->db)) != STRATA_OK)
             rc = strata__mig_error(m, rc, "%s failed: %s: %s", text, rev->file,
                                    strata_db_errmsg(r->db));
@@ -715,7 +733,7 @@ static int migrate_live(strata_migrations *m, strata_db *db, const char *target,
         } else if (rc == STRATA_OK && on) {
             /* The switch may have happened even when the statement then
              * fails (SQLite applies the pragma as it compiles it). */
-            fk_restore = true;
+            fk_restore = r.fk_run_off = true;
             rc = strata_db_exec(db, r.dl->fk_pause_sql);
         }
         if (rc != STRATA_OK)

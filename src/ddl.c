@@ -309,8 +309,11 @@ static bool in_constraints(const strata_table *t, const char *col)
 {
     if (t->pk && strata__names_has(&t->pk->cols, col))
         return true;
+    /* A partial index's condition, like a check, may name it: SQLite's
+     * DROP COLUMN refuses then, and the rebuild leaves such an index out
+     * (PostgreSQL drops it with the column). */
     for (int i = 0; i < t->nidx; i++)
-        if (strata__names_has(&t->idx[i]->cols, col))
+        if (t->idx[i]->where || strata__names_has(&t->idx[i]->cols, col))
             return true;
     for (int i = 0; i < t->ncons; i++)
         if (t->cons[i]->kind == CONS_CHECK || strata__names_has(&t->cons[i]->cols, col))
@@ -721,6 +724,25 @@ static void rebuild_sql(strata__sb *sb, const renderer *r, const strata_table *b
     strata__sb_printf(sb, ") SELECT %s FROM ", tail.data ? tail.data : "");
     strata__sb_ident(sb, r->drv, before->name);
     strata__sb_puts(sb, ";\n");
+    /* A text made a numeric(p, s) became a number in the new column (its
+     * affinity), and is rounded there to the scale, as PostgreSQL rounds
+     * it (the copy's SELECT rounds only what was a number already). */
+    for (int i = 0; i < after->ncols; i++) {
+        const strata__type *was = NULL;
+        const strata_column *c = after->cols[i];
+        if (check_of(before, after, i, &was) != CHECK_NUMERIC || c->type.length <= 0 || !was ||
+            !text_kind(was->kind))
+            continue;
+        strata__sb_puts(sb, "UPDATE ");
+        strata__sb_ident(sb, r->drv, tmpname);
+        strata__sb_puts(sb, " SET ");
+        strata__sb_ident(sb, r->drv, c->name);
+        strata__sb_printf(sb, " = round(");
+        strata__sb_ident(sb, r->drv, c->name);
+        strata__sb_printf(sb, ", %d) WHERE typeof(", c->type.scale);
+        strata__sb_ident(sb, r->drv, c->name);
+        strata__sb_puts(sb, ") = 'real';\n");
+    }
     guards = 0;
     for (int i = 0; i < after->ncols; i++)
         guards_sql(sb, r, before, after, tmpname, i, true, &guards);
@@ -945,6 +967,34 @@ static bool no_cast(plan *p, const strata__op *op)
     return true;
 }
 
+/* The column an operation adds, drops or alters, or NULL. */
+static const char *op_column(const strata__op *op)
+{
+    bool col = op->kind == STRATA_OP_ADD_COLUMN || op->kind == STRATA_OP_DROP_COLUMN ||
+               op->kind == STRATA_OP_ALTER_COLUMN;
+    return col && op->col ? op->col->name : NULL;
+}
+
+/* Whether op may join a rebuild whose operations touched the columns in
+ * seen[0..n): not when it touches one of them again.  One rebuild
+ * compares the table before its first operation with the table after its
+ * last, so a column dropped and added again, or altered twice, must be
+ * rebuilt step by step (its values through each form, as PostgreSQL
+ * changes them); the column goes in seen otherwise. */
+static bool joins_rebuild(const strata__op *op, const char **seen, int *n, int max)
+{
+    const char *c = op_column(op);
+    if (!c)
+        return true;
+    for (int k = 0; k < *n; k++)
+        if (strcmp(seen[k], c) == 0)
+            return false;
+    if (*n == max)
+        return false;
+    seen[(*n)++] = c;
+    return true;
+}
+
 static int plan_build(plan *p, const strata_diff *d, const renderer *r)
 {
     memset(p, 0, sizeof *p);
@@ -970,7 +1020,10 @@ static int plan_build(plan *p, const strata_diff *d, const renderer *r)
         }
         if (!needs_rebuild(r, state, op)) {
             op_sql(&sb, r, state, op);
-            p->drop = p->drop || op->kind == STRATA_OP_DROP_TABLE;
+            /* A drop that deletes rows of other tables through their
+             * foreign keys' actions (SQLite's implicit DELETE) needs the
+             * pause; one of a table nothing refers to does not. */
+            p->drop = p->drop || (op->kind == STRATA_OP_DROP_TABLE && referenced(state, op->table));
             rc = strata__op_apply_md(state, op);
             if (rc == STRATA_OK)
                 rc = plan_push(p, i, i, &sb, NULL, false);
@@ -987,7 +1040,9 @@ static int plan_build(plan *p, const strata_diff *d, const renderer *r)
             break;
         }
         bool is_referenced = referenced(state, op->table);
-        int last = i;
+        int last = i, nseen = 0;
+        const char *seen[64];
+        joins_rebuild(op, seen, &nseen, 64);
         rc = strata__op_apply_md(state, op);
         while (rc == STRATA_OK && last + 1 < d->nops && d->ops[last + 1].table &&
                strcmp(d->ops[last + 1].table, op->table) == 0 &&
@@ -995,7 +1050,8 @@ static int plan_build(plan *p, const strata_diff *d, const renderer *r)
                d->ops[last + 1].kind != STRATA_OP_DROP_TABLE &&
                d->ops[last + 1].kind != STRATA_OP_RENAME_TABLE &&
                !(d->ops[last + 1].kind == STRATA_OP_ALTER_COLUMN &&
-                 strcmp(d->ops[last + 1].old_col->name, d->ops[last + 1].col->name) != 0))
+                 strcmp(d->ops[last + 1].old_col->name, d->ops[last + 1].col->name) != 0) &&
+               joins_rebuild(&d->ops[last + 1], seen, &nseen, 64))
             rc = strata__op_apply_md(state, &d->ops[++last]);
         if (rc == STRATA_OK && !dropped_later(d, last + 1, op->table)) {
             rebuild_sql(&sb, r, before, strata_metadata_find_table(state, op->table));

@@ -33,8 +33,9 @@ static bool columns_equal(const differ *df, const strata_column *a, const strata
     bool same_type = df->dialect && df->dialect->same_type ? df->dialect->same_type(a, b)
                                                            : strata__type_equal(&a->type, &b->type);
     bool same_collation = a->collation == b->collation || !df->collations;
-    if (!same_type || !same_collation || a->nullable != b->nullable ||
-        a->autoincrement != b->autoincrement)
+    /* Whether the database numbers a key is not compared here (no
+     * operation changes it): check_primary_keys warns instead. */
+    if (!same_type || !same_collation || a->nullable != b->nullable)
         return false;
     if (a->def == DEF_SQL && b->def == DEF_SQL)
         return true; /* engines rewrite expressions: not compared */
@@ -345,6 +346,15 @@ static void check_primary_keys(differ *df)
                  "table %s: the primary key differs; strata does not change a primary key, "
                  "write that step by hand",
                  tt->name);
+        for (int c = 0; same && c < tt->ncols; c++) {
+            int k = strata__table_find_column_index(t, tt->cols[c]->name);
+            if (k >= 0 && t->cols[k]->autoincrement != tt->cols[c]->autoincrement)
+                warn(df,
+                     "table %s: column %s is numbered by the database (autoincrement) in the "
+                     "%s only; strata does not change that, write that step by hand",
+                     tt->name, tt->cols[c]->name,
+                     tt->cols[c]->autoincrement ? "models" : "database");
+        }
     }
 }
 

@@ -1131,10 +1131,12 @@ START_TEST(migrate_type_changes_convert_or_refuse_alike)
                         "        - {name: j, type: string(60)}\n"
                         "        - {name: x, type: string(60)}\n"
                         "        - {name: p, type: 'numeric(10,4)'}\n"
+                        "        - {name: d, type: string(60)}\n"
                         "  - sql: \"INSERT INTO conv VALUES (1, 5, ' TRUE ', 12.345, "
-                        "'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11', '{\\\"a\\\": 1}', '1.5', 1.5), "
-                        "(2, 0, 'of', 2.5, NULL, '[1, 2]', '-3', NULL), "
-                        "(3, -1, 'Ye', NULL, NULL, NULL, '2e3', NULL)\"\n"
+                        "'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11', '{\\\"a\\\": 1}', '1.5', 1.5, "
+                        "'12.345'), "
+                        "(2, 0, 'of', 2.5, NULL, '[1, 2]', '-3', NULL, '0.125'), "
+                        "(3, -1, 'Ye', NULL, NULL, NULL, '2e3', NULL, NULL)\"\n"
                         "downgrade:\n"
                         "  - drop_table: {name: conv}\n",
                         "0000000000c2",
@@ -1145,7 +1147,8 @@ START_TEST(migrate_type_changes_convert_or_refuse_alike)
                               "  - alter_column: {table: conv, name: f, type: 'numeric(6,2)'}\n"
                               "  - alter_column: {table: conv, name: u, type: uuid}\n"
                               "  - alter_column: {table: conv, name: j, type: json}\n"
-                              "  - alter_column: {table: conv, name: x, type: float}\n",
+                              "  - alter_column: {table: conv, name: x, type: float}\n"
+                              "  - alter_column: {table: conv, name: d, type: 'numeric(6,2)'}\n",
                         &out);
         TH_MOK(m, strata_migrations_upgrade(m, db, "0000000000c1"));
         if (k < sizeof bad / sizeof bad[0]) {
@@ -1160,6 +1163,9 @@ START_TEST(migrate_type_changes_convert_or_refuse_alike)
                 th_int(db, "SELECT count(*) FROM conv WHERE NOT i AND NOT t AND id = 2"), 1);
             text_is(db, "SELECT f FROM conv WHERE id = 1", "12.35");
             text_is(db, "SELECT f FROM conv WHERE id = 2", "2.50");
+            /* A text made a numeric is rounded to the scale, in storage. */
+            ck_assert_int_eq(th_int(db, "SELECT count(*) FROM conv WHERE d = 12.35 OR d = 0.13"),
+                             2);
             text_is(db, "SELECT u FROM conv WHERE id = 1", "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11");
             text_is(db, "SELECT j FROM conv WHERE id = 2", "[1, 2]");
             ck_assert_int_eq(th_int(db, "SELECT count(*) FROM conv WHERE x = 1.5 OR x = -3 OR "
@@ -1266,6 +1272,241 @@ START_TEST(migrate_a_dropped_column_takes_its_indexes)
                                                : "SELECT count(*) FROM sqlite_master WHERE "
                                                  "name = 'ix_t_bb'"),
                          1);
+        TH_MOK(m, strata_migrations_downgrade(m, db, "base"));
+        strata_migrations_free(m);
+    }
+    strata_db_close(db);
+}
+END_TEST
+
+/* A key the database numbers in the models and not in the database (or
+ * the other way round) is said, not written: no operation changes it,
+ * so autogenerate writes no file (one it wrote before made every later
+ * command fail), and check says it too. */
+START_TEST(migrate_autoincrement_differences_are_said_not_written)
+{
+    strata_db *db = th_open();
+    for (int numbered = 0; numbered < 2; numbered++) {
+        char dir[512];
+        snprintf(dir, sizeof dir, "%s/autoinc%d", th_tmpdir(), numbered);
+        th_lines out = {""};
+        strata_migrations *m = repo_init_at(dir, &out);
+        strata_metadata *md;
+        strata_table *t;
+        ck_assert_int_eq(strata_metadata_new(&md), STRATA_OK);
+        ck_assert_int_eq(strata_metadata_add_table(md, "ai", &t), STRATA_OK);
+        ck_assert_int_eq(strata_table_add_column(
+                             t, "id", "integer",
+                             STRATA_PRIMARY_KEY | (numbered ? STRATA_AUTOINCREMENT : 0), NULL),
+                         STRATA_OK);
+        ck_assert_int_eq(strata_table_add_column(t, "a", "string(10)", STRATA_NULLABLE, NULL),
+                         STRATA_OK);
+        char *id = NULL;
+        TH_MOK(m, strata_migrations_autogenerate(m, db, md, "ai", &id));
+        TH_MOK(m, strata_migrations_upgrade(m, db, "head"));
+        strata_free(id);
+        /* The same table, its key numbered the other way. */
+        strata_metadata *other;
+        ck_assert_int_eq(strata_metadata_new(&other), STRATA_OK);
+        ck_assert_int_eq(strata_metadata_add_table(other, "ai", &t), STRATA_OK);
+        ck_assert_int_eq(strata_table_add_column(
+                             t, "id", "integer",
+                             STRATA_PRIMARY_KEY | (numbered ? 0 : STRATA_AUTOINCREMENT), NULL),
+                         STRATA_OK);
+        ck_assert_int_eq(strata_table_add_column(t, "a", "string(10)", STRATA_NULLABLE, NULL),
+                         STRATA_OK);
+        out.text[0] = '\0';
+        TH_MOK(m, strata_migrations_autogenerate(m, db, other, "again", &id));
+        ck_assert_ptr_null(id);
+        ck_assert_msg(
+            strstr(out.text, "WARNING: table ai: column id is numbered by the database") &&
+                strstr(out.text, numbered ? "in the database only" : "in the models only") &&
+                strstr(out.text, "No changes in schema detected."),
+            "%s", out.text);
+        ck_assert_int_eq(strata_migrations_count(m), 1);
+        out.text[0] = '\0';
+        TH_MOK(m, strata_migrations_check(m, db, other));
+        ck_assert_msg(strstr(out.text, "WARNING: table ai"), "%s", out.text);
+        /* The repository still opens, and its commands run. */
+        strata_migrations_free(m);
+        m = repo_open(dir, &out);
+        strata_free(current(m, db));
+        TH_MOK(m, strata_migrations_downgrade(m, db, "base"));
+        strata_metadata_free(other);
+        strata_metadata_free(md);
+        strata_migrations_free(m);
+    }
+    strata_db_close(db);
+}
+END_TEST
+
+/* A column only a partial index's condition names is dropped with that
+ * index on every engine (SQLite's own DROP COLUMN refuses it: the table
+ * is rebuilt without the index), and the rows stay. */
+START_TEST(migrate_a_column_named_in_a_partial_index_is_dropped)
+{
+    strata_db *db = th_open();
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/partialdrop", th_tmpdir());
+    th_lines out = {""};
+    strata_migrations *m = repo_of_two(
+        dir, false, "0000000000d1",
+        "  - create_table:\n"
+        "      name: pt\n"
+        "      columns:\n"
+        "        - {name: id, type: integer, primary_key: true}\n"
+        "        - {name: a, type: integer}\n"
+        "        - {name: b, type: integer}\n"
+        "  - create_index: {table: pt, name: ix_pt_a_live, columns: [a], where: b > 0}\n"
+        "  - sql: INSERT INTO pt (id, a, b) VALUES (1, 2, 3), (2, 4, -1)\n"
+        "downgrade:\n"
+        "  - drop_table: {name: pt}\n",
+        "0000000000d2",
+        "  - drop_column: {table: pt, name: b}\n"
+        "downgrade:\n"
+        "  - add_column: {table: pt, column: {name: b, type: integer}}\n",
+        &out);
+    TH_MOK(m, strata_migrations_upgrade(m, db, "head"));
+    ck_assert_int_eq(th_int(db, "SELECT sum(a) FROM pt"), 6);
+    ck_assert_int_eq(th_int(db, th_is_pg() ? "SELECT count(*) FROM pg_indexes WHERE "
+                                             "indexname = 'ix_pt_a_live'"
+                                           : "SELECT count(*) FROM sqlite_master WHERE "
+                                             "name = 'ix_pt_a_live'"),
+                     0);
+    TH_MOK(m, strata_migrations_downgrade(m, db, "base"));
+    strata_migrations_free(m);
+    strata_db_close(db);
+}
+END_TEST
+
+/* A revision that drops a table nothing refers to runs with foreign keys
+ * on, so its own statements' ON DELETE actions run on SQLite as on
+ * PostgreSQL.  One that rebuilds a referenced table runs on SQLite with
+ * them off, and says what that means for its statements. */
+START_TEST(migrate_own_statements_keep_their_foreign_key_actions)
+{
+    strata_db *db = th_open();
+    for (int rebuild = 0; rebuild < 2; rebuild++) {
+        char dir[512], change[600];
+        snprintf(dir, sizeof dir, "%s/fkactions%d", th_tmpdir(), rebuild);
+        snprintf(change, sizeof change,
+                 "%s"
+                 "  - sql: DELETE FROM fp WHERE id = 1\n"
+                 "downgrade:\n"
+                 "%s",
+                 rebuild ? "  - alter_column: {table: fp, name: label, type: string(40)}\n"
+                         : "  - drop_table: {name: junk}\n",
+                 rebuild ? "  - alter_column: {table: fp, name: label, type: string(10)}\n"
+                         : "  - create_table:\n"
+                           "      name: junk\n"
+                           "      columns:\n"
+                           "        - {name: id, type: integer, primary_key: true}\n");
+        th_lines out = {""};
+        strata_migrations *m = repo_of_two(
+            dir, false, "0000000000e1",
+            "  - create_table:\n"
+            "      name: fp\n"
+            "      columns:\n"
+            "        - {name: id, type: integer, primary_key: true}\n"
+            "        - {name: label, type: string(10)}\n"
+            "  - create_table:\n"
+            "      name: fc\n"
+            "      columns:\n"
+            "        - {name: id, type: integer, primary_key: true}\n"
+            "        - {name: fp_id, type: integer}\n"
+            "      foreign_keys:\n"
+            "        - {name: fk_fc_fp, columns: [fp_id], references: fp, ref_columns: [id],"
+            " on_delete: cascade}\n"
+            "  - create_table:\n"
+            "      name: junk\n"
+            "      columns:\n"
+            "        - {name: id, type: integer, primary_key: true}\n"
+            "  - sql: INSERT INTO fp (id, label) VALUES (1, 'a'), (2, 'b')\n"
+            "  - sql: INSERT INTO fc (id, fp_id) VALUES (10, 1), (20, 2)\n"
+            "downgrade:\n"
+            "  - drop_table: {name: junk}\n"
+            "  - drop_table: {name: fc}\n"
+            "  - drop_table: {name: fp}\n",
+            "0000000000e2", change, &out);
+        TH_MOK(m, strata_migrations_upgrade(m, db, "0000000000e1"));
+        out.text[0] = '\0';
+        int rc = strata_migrations_upgrade(m, db, "head");
+        bool paused = rebuild && !th_is_pg();
+        if (!paused) {
+            /* The child of the deleted row went with it, as on PostgreSQL. */
+            TH_MOK(m, rc);
+            ck_assert_int_eq(th_int(db, "SELECT count(*) FROM fc"), 1);
+            ck_assert_ptr_null(strstr(out.text, "foreign keys off"));
+        } else {
+            /* Paused: the row left referring to nothing is refused, and
+             * the warning said why. */
+            ck_assert_int_ne(rc, STRATA_OK);
+            ck_assert_int_eq(th_int(db, "SELECT count(*) FROM fc"), 2);
+            ck_assert_msg(strstr(out.text, "WARNING: 0000000000e2 rebuilds or drops a table other "
+                                           "tables refer to"),
+                          "%s", out.text);
+        }
+        if (!rc)
+            TH_MOK(m, strata_migrations_downgrade(m, db, "0000000000e1"));
+        TH_MOK(m, strata_migrations_downgrade(m, db, "base"));
+        ck_assert_int_eq(th_int(db, th_is_pg() ? "SELECT count(*) FROM pg_tables WHERE "
+                                                 "tablename = 'junk'"
+                                               : "SELECT count(*) FROM sqlite_master WHERE "
+                                                 "name = 'junk'"),
+                         0);
+        strata_migrations_free(m);
+    }
+    strata_db_close(db);
+}
+END_TEST
+
+/* Steps on one column within a revision are each applied, as PostgreSQL
+ * applies them, on SQLite too, where one rebuild would compare only the
+ * table before the first step with the table after the last: a column
+ * dropped and added again comes back empty, a server default dropped
+ * after it filled a new column leaves the values, and a type changed
+ * there and back keeps what the first change did to the values. */
+START_TEST(migrate_steps_on_one_column_are_each_applied)
+{
+    strata_db *db = th_open();
+    for (int single = 0; single < 2; single++) {
+        char dir[512];
+        snprintf(dir, sizeof dir, "%s/steps%d", th_tmpdir(), single);
+        th_lines out = {""};
+        strata_migrations *m = repo_of_two(
+            dir, single, "0000000000b1",
+            "  - create_table:\n"
+            "      name: t\n"
+            "      columns:\n"
+            "        - {name: id, type: integer, primary_key: true}\n"
+            "        - {name: a, type: integer, nullable: true}\n"
+            "        - {name: b, type: string(20), nullable: true}\n"
+            "        - {name: f, type: float, nullable: true}\n"
+            "        - {name: n, type: 'numeric(10,4)', nullable: true}\n"
+            "  - sql: \"INSERT INTO t (id, a, b, f, n) VALUES (1, 10, 'old', 3.7, 1.2345), "
+            "(2, 20, 'old', 1.2, 9.8765)\"\n"
+            "downgrade:\n"
+            "  - drop_table: {name: t}\n",
+            "0000000000b2",
+            "  - alter_column: {table: t, name: a, nullable: false}\n"
+            "  - drop_column: {table: t, name: b}\n"
+            "  - add_column: {table: t, column: {name: b, type: integer, nullable: true}}\n"
+            "  - add_column: {table: t, column: {name: flag, type: integer, server_default: '0'}}\n"
+            "  - alter_column: {table: t, name: flag, server_default: null}\n"
+            "  - alter_column: {table: t, name: f, type: integer}\n"
+            "  - alter_column: {table: t, name: f, type: float}\n"
+            "  - alter_column: {table: t, name: n, type: 'numeric(10,2)'}\n"
+            "  - alter_column: {table: t, name: n, type: 'numeric(10,4)'}\n"
+            "downgrade:\n"
+            "  - drop_column: {table: t, name: flag}\n",
+            &out);
+        TH_MOK(m, strata_migrations_upgrade(m, db, "head"));
+        ck_assert_int_eq(th_int(db, "SELECT count(*) FROM t WHERE b IS NULL"), 2);
+        ck_assert_int_eq(th_int(db, "SELECT count(*) FROM t WHERE flag = 0"), 2);
+        ck_assert_int_eq(th_int(db, "SELECT count(*) FROM t WHERE id = 1 AND f = 4"), 1);
+        ck_assert_int_eq(th_int(db, "SELECT count(*) FROM t WHERE id = 2 AND f = 1"), 1);
+        ck_assert_int_eq(th_int(db, "SELECT count(*) FROM t WHERE id = 1 AND n = 1.23"), 1);
+        ck_assert_int_eq(th_int(db, "SELECT count(*) FROM t WHERE id = 2 AND n = 9.88"), 1);
         TH_MOK(m, strata_migrations_downgrade(m, db, "base"));
         strata_migrations_free(m);
     }
@@ -2698,6 +2939,10 @@ static void add(TCase *tc, th_engine e)
     tcase_add_test(tc, migrate_type_changes_convert_or_refuse_alike);
     tcase_add_test(tc, migrate_a_type_change_with_no_cast);
     tcase_add_test(tc, migrate_a_dropped_column_takes_its_indexes);
+    tcase_add_test(tc, migrate_steps_on_one_column_are_each_applied);
+    tcase_add_test(tc, migrate_own_statements_keep_their_foreign_key_actions);
+    tcase_add_test(tc, migrate_a_column_named_in_a_partial_index_is_dropped);
+    tcase_add_test(tc, migrate_autoincrement_differences_are_said_not_written);
     tcase_add_test(tc, migrate_a_renamed_column_is_renamed_in_checks);
     tcase_add_test(tc, migrate_a_rebuild_keeps_triggers_views_and_expression_indexes);
     tcase_add_test(tc, migrate_a_failed_sql_operation_is_named_without_its_password);
