@@ -94,15 +94,56 @@ static bool word_char(char c) { return isalnum((unsigned char)c) || c == '_'; }
 typedef struct pw_clause {
     const char *at, *lit, *end;
     bool open;
+    bool kv; /* a connection string's password=value (sslpassword= too): lit to end */
 } pw_clause;
 
-/* The next PASSWORD keyword, as a whole word, at or after p; false when
- * there is none. */
+/* A connection string's value at v (in a literal of the SQL, as
+ * dblink_connect('host=h password=s3cret') takes one): its end, at a
+ * space or at the quote that ends the SQL's literal; a value quoted in
+ * the connection string ('' inside the SQL's literal) to its closing
+ * quote. */
+static const char *conninfo_value_end(const char *v)
+{
+    if (*v == '\'' && v[1] == '\'') { /* '' inside the SQL literal: a quoted value */
+        for (const char *q = v + 2; *q; q++)
+            if (q[0] == '\'' && q[1] == '\'')
+                return q + 2;
+        return v + strlen(v);
+    }
+    const char *e = v;
+    while (*e && !isspace((unsigned char)*e) && *e != '\'')
+        e++;
+    return e;
+}
+
+/* The next PASSWORD keyword, as a whole word, at or after p, or a
+ * connection string's password=; false when there is none. */
 static bool next_password(const char *sql, const char *p, pw_clause *c)
 {
     for (; *p; p++) {
-        if (strncasecmp(p, "password", 8) != 0 || (p > sql && word_char(p[-1])) || word_char(p[8]))
+        if (strncasecmp(p, "password", 8) != 0)
             continue;
+        const char *eq = p + 8;
+        while (*eq == ' ' || *eq == '\t')
+            eq++;
+        const char *v = eq + 1;
+        while (*eq == '=' && (*v == ' ' || *v == '\t'))
+            v++;
+        /* key=value; `password = 'x'` compares a column with a literal */
+        if (*eq == '=' && *v && (*v != '\'' || v[1] == '\'')) {
+            const char *e = conninfo_value_end(v);
+            if (e > v) {
+                c->at = p;
+                c->lit = v;
+                c->end = e;
+                c->open = false;
+                c->kv = true;
+                return true;
+            }
+        }
+        if ((p > sql && word_char(p[-1])) || word_char(p[8]))
+            continue;
+        c->kv = false;
         c->at = p;
         c->lit = skip_blank(sql, p + 8);
         c->end = c->lit ? literal_end(c->lit) : NULL;
@@ -129,6 +170,12 @@ void strata__put_redacted_sql(strata__sb *sb, const char *sql)
     const char *p = sql;
     pw_clause c;
     while (next_password(sql, p, &c)) {
+        if (c.kv) {
+            strata__sb_putn(sb, p, (size_t)(c.lit - p)); /* up to the value */
+            strata__sb_puts(sb, "***");
+            p = c.end;
+            continue;
+        }
         strata__sb_putn(sb, p, (size_t)(c.at + 8 - p)); /* the keyword as written */
         if (c.lit && !c.end) {
             p = c.at + 8;
@@ -154,7 +201,9 @@ void strata__db_hide_password_literals(strata_db *db, const char *sql)
     pw_clause c;
     for (const char *p = sql; db->errmsg && next_password(sql, p, &c); p = c.at + 8) {
         const char *q = c.lit, *from, *to;
-        if (!q) {
+        if (c.kv) {
+            from = c.lit, to = c.end;
+        } else if (!q) {
             from = c.at + 8, to = from + strlen(from);
         } else if (!c.end) {
             continue;

@@ -119,6 +119,23 @@ START_TEST(echo_redacts_password_literal)
     ck_assert_msg(any_contains(&l, "SELECT password, password_hash FROM strata_none"), "%s",
                   l.text[0]);
     ck_assert_ptr_null(strstr(strata_db_errmsg(db), "hunter2"));
+    /* A connection string inside the SQL (dblink's, postgres_fdw's):
+     * its password= and sslpassword= values, plain or quoted, are hidden
+     * in the echo and in the engine's message. */
+    static const char *const conninfo[] = {
+        "SELECT strata_no_such_fn('host=h password=hunter2 user=u')",
+        "SELECT strata_no_such_fn('host=h sslpassword = hunter2')",
+        "SELECT strata_no_such_fn('host=h password=''hun ter2'' user=u')",
+    };
+    for (size_t i = 0; i < sizeof conninfo / sizeof *conninfo; i++) {
+        l.n = 0;
+        ck_assert_int_ne(strata_db_exec(db, conninfo[i]), STRATA_OK);
+        ck_assert_msg(
+            l.n && (strstr(l.text[0], "password=***") || strstr(l.text[0], "password = ***")), "%s",
+            l.n ? l.text[0] : conninfo[i]);
+        ck_assert_msg(!any_contains(&l, "ter2"), "%s", l.text[0]);
+        ck_assert_msg(!strstr(strata_db_errmsg(db), "ter2"), "%s", strata_db_errmsg(db));
+    }
     strata_db_close(db);
 }
 END_TEST
