@@ -1022,8 +1022,12 @@ static int plan_build(plan *p, const strata_diff *d, const renderer *r)
             op_sql(&sb, r, state, op);
             /* A drop that deletes rows of other tables through their
              * foreign keys' actions (SQLite's implicit DELETE) needs the
-             * pause; one of a table nothing refers to does not. */
-            p->drop = p->drop || (op->kind == STRATA_OP_DROP_TABLE && referenced(state, op->table));
+             * pause; one of a table nothing refers to does not.  Nothing
+             * at the start either: a key dropped before in the revision
+             * may still be in the database (a table dropped later is not
+             * rebuilt without it). */
+            p->drop = p->drop || (op->kind == STRATA_OP_DROP_TABLE &&
+                                  (referenced(state, op->table) || referenced(d->from, op->table)));
             rc = strata__op_apply_md(state, op);
             if (rc == STRATA_OK)
                 rc = plan_push(p, i, i, &sb, NULL, false);
