@@ -98,16 +98,26 @@ typedef struct pw_clause {
 } pw_clause;
 
 /* A connection string's value at v (in a literal of the SQL, as
- * dblink_connect('host=h password=s3cret') takes one): its end, at a
- * space or at the quote that ends the SQL's literal; a value quoted in
- * the connection string ('' inside the SQL's literal) to its closing
- * quote. */
+ * dblink_connect('host=h password=s3cret') takes one): its end.  A value
+ * quoted in the connection string goes to its closing quote, however the
+ * SQL writes the quote: '' inside a literal, \' inside an E'' one, '
+ * inside a dollar-quoted one (a backslash escaping the next byte, as
+ * libpq reads it); a bare value to a space or the quote that ends the
+ * SQL's literal.  Unclosed, to the text's end: more hidden, never less. */
 static const char *conninfo_value_end(const char *v)
 {
-    if (*v == '\'' && v[1] == '\'') { /* '' inside the SQL literal: a quoted value */
-        for (const char *q = v + 2; *q; q++)
-            if (q[0] == '\'' && q[1] == '\'')
-                return q + 2;
+    if (v[0] == '\\' && v[1] == '\'') {
+        const char *close = strstr(v + 2, "\\'");
+        return close ? close + 2 : v + strlen(v);
+    }
+    size_t q = v[0] != '\'' ? 0 : v[1] == '\'' ? 2 : 1;
+    if (q) {
+        for (const char *e = v + q; *e; e++) {
+            if (*e == '\\' && e[1])
+                e++;
+            else if (*e == '\'' && (q == 1 || e[1] == '\''))
+                return e + q;
+        }
         return v + strlen(v);
     }
     const char *e = v;
@@ -116,11 +126,31 @@ static const char *conninfo_value_end(const char *v)
     return e;
 }
 
+/* A URL's password in the SQL (dblink_connect('postgresql://u:pw@h/db')):
+ * at p, "://" and user-info holding a ':' before its '@'. */
+static bool uri_password(const char *p, pw_clause *c)
+{
+    if (strncmp(p, "://", 3) != 0)
+        return false;
+    const char *colon = NULL, *u = p + 3;
+    for (; *u && *u != '@' && *u != '/' && *u != '\'' && !isspace((unsigned char)*u); u++)
+        if (*u == ':' && !colon)
+            colon = u;
+    if (*u != '@' || !colon || u == colon + 1)
+        return false;
+    *c = (pw_clause){.at = p, .lit = colon + 1, .end = u, .kv = true};
+    return true;
+}
+
 /* The next PASSWORD keyword, as a whole word, at or after p, or a
- * connection string's password=; false when there is none. */
+ * connection string's password= (sslpassword= too; also a column
+ * compared with `password = '…'`), or a URL's password; false when there
+ * is none. */
 static bool next_password(const char *sql, const char *p, pw_clause *c)
 {
     for (; *p; p++) {
+        if (uri_password(p, c))
+            return true;
         if (strncasecmp(p, "password", 8) != 0)
             continue;
         const char *eq = p + 8;
@@ -129,15 +159,10 @@ static bool next_password(const char *sql, const char *p, pw_clause *c)
         const char *v = eq + 1;
         while (*eq == '=' && (*v == ' ' || *v == '\t'))
             v++;
-        /* key=value; `password = 'x'` compares a column with a literal */
-        if (*eq == '=' && *v && (*v != '\'' || v[1] == '\'')) {
+        if (*eq == '=' && *v) {
             const char *e = conninfo_value_end(v);
             if (e > v) {
-                c->at = p;
-                c->lit = v;
-                c->end = e;
-                c->open = false;
-                c->kv = true;
+                *c = (pw_clause){.at = p, .lit = v, .end = e, .kv = true};
                 return true;
             }
         }
@@ -199,7 +224,8 @@ void strata__db_hide_password_literals(strata_db *db, const char *sql)
     if (!db->errmsg || !sql)
         return;
     pw_clause c;
-    for (const char *p = sql; db->errmsg && next_password(sql, p, &c); p = c.at + 8) {
+    for (const char *p = sql; db->errmsg && next_password(sql, p, &c);
+         p = c.kv ? c.end : c.at + 8) {
         const char *q = c.lit, *from, *to;
         if (c.kv) {
             from = c.lit, to = c.end;

@@ -126,15 +126,29 @@ START_TEST(echo_redacts_password_literal)
         "SELECT strata_no_such_fn('host=h password=hunter2 user=u')",
         "SELECT strata_no_such_fn('host=h sslpassword = hunter2')",
         "SELECT strata_no_such_fn('host=h password=''hun ter2'' user=u')",
+        "SELECT strata_no_such_fn('host=h password=''a\\''hunter2'' user=u')",
+        "SELECT strata_no_such_fn(E'host=h password=\\'hun ter2\\' user=u')",
+        "SELECT strata_no_such_fn($$host=h password='hun ter2' user=u$$)",
+        "SELECT strata_no_such_fn('postgresql://u:hunter2@h/db')",
     };
     for (size_t i = 0; i < sizeof conninfo / sizeof *conninfo; i++) {
         l.n = 0;
         ck_assert_int_ne(strata_db_exec(db, conninfo[i]), STRATA_OK);
-        ck_assert_msg(
-            l.n && (strstr(l.text[0], "password=***") || strstr(l.text[0], "password = ***")), "%s",
-            l.n ? l.text[0] : conninfo[i]);
+        ck_assert_msg(l.n && (strstr(l.text[0], "password=***") ||
+                              strstr(l.text[0], "password = ***") || strstr(l.text[0], "u:***@h")),
+                      "%s", l.n ? l.text[0] : conninfo[i]);
         ck_assert_msg(!any_contains(&l, "ter2"), "%s", l.text[0]);
         ck_assert_msg(!strstr(strata_db_errmsg(db), "ter2"), "%s", strata_db_errmsg(db));
+    }
+    /* An engine message that quotes the text near a literal left open. */
+    static const char *const open_literal[] = {
+        "SELECT 'host=h password=hunter2 user=u",
+        "SELECT 'postgresql://u:hunter2@h/db",
+    };
+    for (size_t i = 0; i < sizeof open_literal / sizeof *open_literal; i++) {
+        ck_assert_int_ne(strata_db_exec(db, open_literal[i]), STRATA_OK);
+        ck_assert_msg(strstr(strata_db_errmsg(db), "***") && !strstr(strata_db_errmsg(db), "ter2"),
+                      "%s", strata_db_errmsg(db));
     }
     strata_db_close(db);
 }
