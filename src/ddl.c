@@ -309,11 +309,12 @@ static bool in_constraints(const strata_table *t, const char *col)
 {
     if (t->pk && strata__names_has(&t->pk->cols, col))
         return true;
-    /* A partial index's condition, like a check, may name it: SQLite's
-     * DROP COLUMN refuses then, and the rebuild leaves such an index out
-     * (PostgreSQL drops it with the column). */
+    /* A partial index whose condition names it: SQLite's DROP COLUMN
+     * refuses it, and the rebuild leaves the index out (PostgreSQL drops
+     * it with the column). */
     for (int i = 0; i < t->nidx; i++)
-        if (t->idx[i]->where || strata__names_has(&t->idx[i]->cols, col))
+        if (strata__text_names_column(t->idx[i]->where, col) ||
+            strata__names_has(&t->idx[i]->cols, col))
             return true;
     for (int i = 0; i < t->ncons; i++)
         if (t->cons[i]->kind == CONS_CHECK || strata__names_has(&t->cons[i]->cols, col))

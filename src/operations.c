@@ -338,9 +338,7 @@ static int rename_column_refs(strata_metadata *md, strata_table *t, const char *
     return STRATA_OK;
 }
 
-/* Whether SQL text (a check, a partial index's condition) names column
- * `name` (next_column_ref; out of memory, it is taken to). */
-static bool names_column(const char *text, const char *name)
+bool strata__text_names_column(const char *text, const char *name)
 {
     bool nomem = false;
     size_t len;
@@ -362,13 +360,15 @@ static bool lists_column(const strata__names *cols, const char *name)
 static void drop_column_dependents(strata_table *t, const char *name)
 {
     for (int i = t->nidx - 1; i >= 0; i--)
-        if (lists_column(&t->idx[i]->cols, name) || names_column(t->idx[i]->where, name))
+        if (lists_column(&t->idx[i]->cols, name) ||
+            strata__text_names_column(t->idx[i]->where, name))
             strata__table_remove_index(t, t->idx[i]->name);
     for (int i = t->ncons - 1; i >= 0; i--) {
         const strata__cons *c = t->cons[i];
         if (c->kind == CONS_PK)
             continue;
-        if (lists_column(&c->cols, name) || (c->kind == CONS_CHECK && names_column(c->sql, name)))
+        if (lists_column(&c->cols, name) ||
+            (c->kind == CONS_CHECK && strata__text_names_column(c->sql, name)))
             strata__table_remove_cons(t, c->name);
     }
 }

@@ -235,6 +235,10 @@ typedef struct strata__op {
     char *text;             /* describe line, made on demand */
 } strata__op;
 
+/* Whether SQL text (a check, a partial index's condition) names column
+ * `name` (operations.c; out of memory, it is taken to). */
+bool strata__text_names_column(const char *text, const char *name);
+
 /* The SQL operation's text for a dialect, or NULL when it has none. */
 const char *strata__op_sql_for(const strata__op *op, const char *dialect);
 
