@@ -1504,8 +1504,10 @@ int strata_upsert(void *obj, const char *on, void *out)
             target->priv->tx_serial = strata__db_tx_serial(s->db);
             /* A held object the row moved to another parent: its
              * many-to-ones and the parents' loaded collections follow. */
-            if (target != o)
+            if (target != o) {
                 strata__relation_settle(target, before);
+                strata__relation_let_go(o);
+            }
             strata__snapshot_release(before);
         }
         if (rc == STRATA_OK && target == o) {

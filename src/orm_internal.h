@@ -458,6 +458,10 @@ int strata__relation_check_targets(strata_object *o);
  * before: o also leaves the loaded collection of the row its key named
  * then. */
 void strata__relation_settle(strata_object *o, const strata__cell *was);
+/* o, a transient object no flush will insert (the one strata_upsert was
+ * given, when the row was another object's), out of every collection its
+ * settings put it in, and its settings forgotten. */
+void strata__relation_let_go(strata_object *o);
 /* Refuses, before any SQL, a pending many-to-many change whose object at
  * either end is not in the database and will not be inserted. */
 int strata__m2m_check(strata_session *s);

@@ -448,6 +448,56 @@ static void mirror_drop(strata__relcache *c, strata_object *o, bool scalar)
         c->one = NULL;
 }
 
+/* The next relationship, from index k on, of the model ti resolves that
+ * holds o's model by o's key field `fk` (a collection, or a one-to-one:
+ * the many-to-one's back_populates, and any other on the same key); -1
+ * when there is none. */
+static int next_holder(const strata__minfo *ti, const strata_object *o, const char *fk, int k)
+{
+    for (; k < ti->nrels; k++) {
+        const strata_relation *h = &ti->m->relations[k];
+        if ((h->kind == STRATA_ONE_TO_MANY || h->kind == STRATA_ONE_TO_ONE) &&
+            h->target == o->model && h->fk && strcmp(h->fk, fk) == 0)
+            return k;
+    }
+    return -1;
+}
+
+/* o out of what parent (of ti's model, or NULL) has loaded of it through
+ * key field fk: out of its collections, and a one-to-one that held it
+ * read again on its next use. */
+static void holders_drop(const strata__minfo *ti, strata_object *parent, strata_object *o,
+                         const char *fk)
+{
+    for (int k = parent ? next_holder(ti, o, fk, 0) : -1; k >= 0;
+         k = next_holder(ti, o, fk, k + 1)) {
+        strata__relcache *h = loaded_mirror(parent, k);
+        if (h && ti->m->relations[k].kind == STRATA_ONE_TO_MANY) {
+            strata__list_remove(&h->list, o);
+        } else if (h && h->one == o) {
+            h->loaded = false;
+            h->one = NULL;
+        }
+    }
+}
+
+/* What parent (or NULL) has loaded through key field fk without o, which
+ * its key now names: read again on its next use, o in it. */
+static void holders_reload(const strata__minfo *ti, strata_object *parent, strata_object *o,
+                           const char *fk)
+{
+    for (int k = parent ? next_holder(ti, o, fk, 0) : -1; k >= 0;
+         k = next_holder(ti, o, fk, k + 1)) {
+        strata__relcache *h = loaded_mirror(parent, k);
+        bool one = ti->m->relations[k].kind == STRATA_ONE_TO_ONE;
+        if (h && (one ? h->one != o : !strata__list_has(&h->list, o))) {
+            h->loaded = false;
+            h->one = NULL;
+            h->list.count = 0;
+        }
+    }
+}
+
 void strata__relation_settle(strata_object *o, const strata__cell *was)
 {
     struct strata__object *p = o->priv;
@@ -456,6 +506,7 @@ void strata__relation_settle(strata_object *o, const strata__cell *was)
     bool unsaved = p->state == OBJ_TRANSIENT || p->state == OBJ_PENDING;
     for (int r = 0; r < p->mi->nrels; r++) {
         strata__relcache *c = p->rels ? &p->rels[r] : NULL;
+        const strata_relation *rel = &p->mi->m->relations[r];
         int fk = p->mi->relfk[r];
         /* What the program set, or what was loaded: either is wrong once
          * the key names another row. */
@@ -466,29 +517,24 @@ void strata__relation_settle(strata_object *o, const strata__cell *was)
         int64_t key = null ? 0 : *(int64_t *)strata__field_ptr(o, fk);
         if (t && !null && has_key(t) && key == strata__pk(t))
             continue; /* the key says what the setting says */
-        int mri;
-        const strata_relation *m = mirror(p->s, &p->mi->m->relations[r], &mri);
-        bool scalar = m && m->kind == STRATA_ONE_TO_ONE;
-        /* o leaves the mirror of the target it was set to or loaded with,
-         * and, when its values before are known, that of the row its key
-         * named then (a collection loaded without o's many-to-one). */
-        strata__relcache *back = m && t ? loaded_mirror(t, mri) : NULL;
-        if (back)
-            mirror_drop(back, o, scalar);
-        strata__minfo *ti = m && fk >= 0 && (!unsaved || t)
-                                ? strata__minfo_get(p->s, p->mi->m->relations[r].target)
+        /* o leaves what the target it was set to or loaded with holds of
+         * it, and, when its values before are known, what the row its key
+         * named then holds (a collection loaded without o's many-to-one);
+         * what the row its key names now holds without o loads again
+         * (strata_set_related took o out of it).  Not for an object whose
+         * many-to-one was never set or loaded and whose values before are
+         * not known: a rollback or a bulk change settles every object,
+         * and looking each one up in its parent's list would cost as many
+         * steps as the list is long. */
+        strata__minfo *ti = fk >= 0 && rel->fk && (t || was) && (!unsaved || t)
+                                ? strata__minfo_get(p->s, rel->target)
                                 : NULL;
-        if (ti && was && !was[fk].null && (null || was[fk].i != key) &&
-            (back = loaded_mirror(strata__identity_find(ti, was[fk].i), mri)))
-            mirror_drop(back, o, scalar);
-        /* The mirror of the row the key names now loads again, o in it
-         * (strata_set_related took o out of it). */
-        strata__relcache *nb =
-            ti && !null ? loaded_mirror(strata__identity_find(ti, key), mri) : NULL;
-        if (nb && (scalar ? nb->one != o : !strata__list_has(&nb->list, o))) {
-            nb->loaded = false;
-            nb->one = NULL;
-            nb->list.count = 0;
+        if (ti) {
+            holders_drop(ti, t, o, rel->fk);
+            if (was && !was[fk].null && (null || was[fk].i != key))
+                holders_drop(ti, strata__identity_find(ti, was[fk].i), o, rel->fk);
+            if (!null)
+                holders_reload(ti, strata__identity_find(ti, key), o, rel->fk);
         }
         if (c) {
             c->loaded = false;
@@ -496,6 +542,23 @@ void strata__relation_settle(strata_object *o, const strata__cell *was)
             c->one_set = false;
             c->list.count = 0;
         }
+    }
+}
+
+void strata__relation_let_go(strata_object *o)
+{
+    struct strata__object *p = o->priv;
+    for (int r = 0; p->rels && r < p->mi->nrels; r++) {
+        strata__relcache *c = &p->rels[r];
+        const strata_relation *rel = &p->mi->m->relations[r];
+        strata__minfo *ti = c->one && rel->fk && rel->kind == STRATA_MANY_TO_ONE
+                                ? strata__minfo_get(p->s, rel->target)
+                                : NULL;
+        if (ti)
+            holders_drop(ti, c->one, o, rel->fk);
+        c->loaded = c->one_set = false;
+        c->one = NULL;
+        c->list.count = 0;
     }
 }
 
@@ -507,7 +570,7 @@ int strata__relation_check_targets(strata_object *o)
         int st = c->one_set && c->one ? c->one->priv->state : OBJ_PENDING;
         /* A saved object's setting to a target deleted since was written
          * when it was made (strata_set_related refuses a deleted one). */
-        if (st == OBJ_DETACHED && p->state != OBJ_PENDING)
+        if (st == OBJ_DETACHED && p->state == OBJ_PERSISTENT)
             continue;
         if (p->mi->relfk[r] >= 0 && (st == OBJ_TRANSIENT || st == OBJ_DETACHED))
             return strata__session_error(
@@ -563,17 +626,24 @@ int strata_set_related(void *obj, const char *rel, void *target)
     strata_list *back = !scalar && tc && tc->loaded ? &tc->list : NULL;
     if (back && !strata__list_has(back, o) && !strata__list_reserve(back, 1))
         return strata__session_error(o->priv->s, STRATA_E_NOMEM, "out of memory");
+    /* The object a one-to-one held until now is let go of: its own
+     * many-to-one set to NULL, as SQLAlchemy's back-reference does. */
+    strata_object *displaced = scalar && tc && tc->loaded && tc->one != o ? tc->one : NULL;
+    strata__relcache *dc = displaced ? strata__rel(displaced, ri) : NULL;
+    if (displaced && !dc)
+        return STRATA_E_NOMEM;
     int fk = o->priv->mi->relfk[ri];
+    strata__minfo *ti = r->fk ? strata__minfo_get(o->priv->s, r->target) : NULL;
     strata_object *old = c->one;
-    if (!c->loaded && m && fk >= 0 && !strata__field_is_null(o, fk)) {
+    if (!c->loaded && ti && fk >= 0 && !strata__field_is_null(o, fk))
         /* Not loaded (say, since the last commit): the old target is the
          * one the key names, if the session holds it; no SQL for that. */
-        strata__minfo *ti = strata__minfo_get(o->priv->s, r->target);
-        old = ti ? strata__identity_find(ti, *(int64_t *)strata__field_ptr(o, fk)) : NULL;
-    }
-    strata__relcache *oc = m && old && old != t ? strata__rel_peek(old, mri) : NULL;
-    if (oc && oc->loaded)
-        mirror_drop(oc, o, scalar);
+        old = strata__identity_find(ti, *(int64_t *)strata__field_ptr(o, fk));
+    if (ti && old && old != t)
+        holders_drop(ti, old, o, r->fk);
+    else if (m && old && old != t && (tc = strata__rel_peek(old, mri)) && tc->loaded)
+        mirror_drop(tc, o, scalar);
+    tc = m && t ? strata__rel_peek(t, mri) : NULL;
     c->one = t;
     c->one_set = true;
     c->loaded = true;
@@ -585,6 +655,15 @@ int strata_set_related(void *obj, const char *rel, void *target)
         strata__list_push(back, o); /* reserved above */
     if (scalar && tc && tc->loaded)
         tc->one = o;
+    if (dc) {
+        dc->one = NULL;
+        dc->one_set = dc->loaded = true;
+        if (fk >= 0)
+            set_key(displaced, fk, NULL);
+    }
+    /* Other collections of t's on the same key read again, o in them. */
+    if (ti && t)
+        holders_reload(ti, t, o, r->fk);
     if (t && t->priv->state == OBJ_TRANSIENT && saved_by_session(o))
         strata_add(t); /* the save-update cascade, as for a collection */
     return STRATA_OK;

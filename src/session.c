@@ -1354,7 +1354,7 @@ int strata_refresh(void *obj)
     }
     if (rc != STRATA_OK)
         return bad >= 0 || rc == STRATA_E_NOMEM ? strata__field_failed(s, mi, bad, rc, mark) : rc;
-    strata__snapshot_release(o->priv->loaded);
+    strata__cell *before = o->priv->loaded;
     o->priv->loaded = now;
     if (rebase) {
         strata__snapshot_release(o->priv->committed);
@@ -1365,7 +1365,8 @@ int strata_refresh(void *obj)
     o->priv->stale = false;
     /* The relationships go with the values: read again on their next
      * use, and a target set and not flushed is dropped with its key. */
-    strata__relation_settle(o, was);
+    strata__relation_settle(o, before); /* the row as it was read before */
+    strata__snapshot_release(before);
     strata__snapshot_release(was);
     return STRATA_OK;
 }

@@ -7203,6 +7203,19 @@ START_TEST(orm_upsert_copies_the_key_of_a_new_parent)
     ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM dog JOIN kennel ON kennel.id = "
                                   "dog.kennel_id WHERE kennel.name = 'north'"),
                      1);
+    /* A parent deleted since is refused before any SQL, as at an insert. */
+    Kennel *gone = new_kennel(&f, "gone");
+    OK(&f, strata_session_commit(f.s));
+    Dog *e;
+    OK(&f, strata_new(f.s, &dog_model, &e));
+    OK(&f, strata_set_text(&e->name, "fido"));
+    OK(&f, strata_set_related(e, "kennel", gone));
+    OK(&f, strata_delete(gone));
+    OK(&f, strata_session_commit(f.s));
+    int before = f.statements;
+    ck_assert_int_eq(strata_upsert(e, "name", &got), STRATA_E_MISUSE);
+    ck_assert_ptr_nonnull(strstr(strata_session_errmsg(f.s), "was deleted"));
+    ck_assert_int_eq(f.statements, before);
     teardown(&f);
 }
 END_TEST
@@ -7222,24 +7235,33 @@ START_TEST(orm_collections_follow_a_child_moved_by_upsert_or_refresh)
     /* The collections loaded, the dog's many-to-one not. */
     OK(&f, strata_get(f.s, &kennel_model, id1, &k1));
     OK(&f, strata_get(f.s, &kennel_model, id2, &k2));
-    const strata_list *l1, *l2;
+    const strata_list *l1, *l2, *d1, *d2;
     OK(&f, strata_related_list(k1, "dogs", &l1));
     OK(&f, strata_related_list(k2, "dogs", &l2));
+    OK(&f, strata_related_list(k1, "dogs_down", &d1)); /* no back_populates */
+    OK(&f, strata_related_list(k2, "dogs_down", &d2));
     assert_dogs(l1, "rex");
     assert_dogs(l2, "");
     Dog *rex = l1->items[0], *x, *got = NULL;
+    /* The program's own object, set to the new kennel: the row is rex's,
+     * and x, which no flush inserts, is in no kennel's dogs. */
     OK(&f, strata_new(f.s, &dog_model, &x));
     OK(&f, strata_set_text(&x->name, "rex"));
-    x->kennel_id = id2;
+    OK(&f, strata_set_related(x, "kennel", k2));
     x->rank = 1;
     OK(&f, strata_upsert(x, "name", &got));
     ck_assert_ptr_eq(got, rex);
     ck_assert_int_eq(rex->kennel_id, id2);
     OK(&f, strata_related_list(k1, "dogs", &l1));
     OK(&f, strata_related_list(k2, "dogs", &l2));
+    OK(&f, strata_related_list(k1, "dogs_down", &d1));
+    OK(&f, strata_related_list(k2, "dogs_down", &d2));
     assert_dogs(l1, "");
     assert_dogs(l2, "rex");
+    assert_dogs(d1, "");
+    assert_dogs(d2, "rex");
     ck_assert_ptr_eq(l2->items[0], rex);
+    ck_assert_ptr_eq(d2->items[0], rex);
     /* Let go of in memory, then read again: back in the collection. */
     OK(&f, strata_collection_remove(k2, "dogs", rex));
     OK(&f, strata_related_list(k2, "dogs", &l2));
@@ -7281,6 +7303,33 @@ START_TEST(orm_one_to_one_back_references_follow)
     }
     OK(&f, strata_session_commit(f.s));
     ck_assert_int_eq(c->dog_id, b->id);
+    /* A new collar for b lets the old one go: its dog is NULL then.  The
+     * flush inserts before it updates, so the old one's change goes
+     * first, then the new one is added. */
+    Collar *c2;
+    OK(&f, strata_new(f.s, &collar_model, &c2));
+    OK(&f, strata_related(b, "collar", &cb));
+    OK(&f, strata_set_related(c2, "dog", b));
+    Dog *was = (Dog *)1;
+    OK(&f, strata_related(c, "dog", &was));
+    ck_assert_ptr_null(was);
+    ck_assert_int_eq(strata_is_null(c, "dog_id"), 1);
+    OK(&f, strata_related(b, "collar", &cb));
+    ck_assert_ptr_eq(cb, c2);
+    OK(&f, strata_session_flush(f.s));
+    OK(&f, strata_add(c2));
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM collar WHERE dog_id IS NULL"), 1);
+    /* The database moves a collar behind the session's back: a refresh
+     * makes the dogs read theirs again, not show none. */
+    OK(&f, strata_related(a, "collar", &ca));
+    ck_assert_ptr_null(ca);
+    th_exec(f.db, "UPDATE collar SET dog_id = (SELECT id FROM dog WHERE name = 'a') "
+                  "WHERE dog_id IS NULL");
+    OK(&f, strata_refresh(c));
+    OK(&f, strata_related(a, "collar", &ca));
+    ck_assert_ptr_eq(ca, c);
+    OK(&f, strata_session_commit(f.s));
     teardown(&f);
 }
 END_TEST
