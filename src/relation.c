@@ -47,9 +47,6 @@ static bool saved_by_session(const strata_object *o)
 
 /* ---- loading ----------------------------------------------------------- */
 
-/* The pending and persistent objects of the session whose many-to-one on
- * one-to-many r's key was set to o, into o's list: a parent not inserted
- * yet has no rows to ask for. */
 static bool m2m_same_row(const strata__m2m_op *op, const strata_relation *r,
                          const strata_object *owner, const strata_object *target);
 
@@ -72,6 +69,10 @@ static int links_in_memory(strata_object *o, const strata_relation *r, strata__r
     return STRATA_OK;
 }
 
+/* The pending and persistent objects of the session that r relates to o
+ * without the database: those whose many-to-one on one-to-many r's key
+ * was set to o, or a many-to-many's links not flushed yet; into rc's
+ * list.  A parent not inserted yet has no rows to ask for. */
 static int children_in_memory(strata_object *o, const strata_relation *r, strata__relcache *rc)
 {
     strata_session *s = o->priv->s;
