@@ -470,8 +470,9 @@ static int next_holder(const strata__minfo *ti, const strata_object *o, const ch
 static void holders_drop(const strata__minfo *ti, strata_object *parent, strata_object *o,
                          const char *fk)
 {
-    for (int k = parent ? next_holder(ti, o, fk, 0) : -1; k >= 0;
-         k = next_holder(ti, o, fk, k + 1)) {
+    if (!parent || !parent->priv->rels)
+        return; /* nothing of it loaded (the common case: no search) */
+    for (int k = next_holder(ti, o, fk, 0); k >= 0; k = next_holder(ti, o, fk, k + 1)) {
         strata__relcache *h = loaded_mirror(parent, k);
         if (h && ti->m->relations[k].kind == STRATA_ONE_TO_MANY) {
             strata__list_remove(&h->list, o);
@@ -487,8 +488,9 @@ static void holders_drop(const strata__minfo *ti, strata_object *parent, strata_
 static void holders_reload(const strata__minfo *ti, strata_object *parent, strata_object *o,
                            const char *fk)
 {
-    for (int k = parent ? next_holder(ti, o, fk, 0) : -1; k >= 0;
-         k = next_holder(ti, o, fk, k + 1)) {
+    if (!parent || !parent->priv->rels)
+        return; /* nothing of it loaded (the common case: no search) */
+    for (int k = next_holder(ti, o, fk, 0); k >= 0; k = next_holder(ti, o, fk, k + 1)) {
         strata__relcache *h = loaded_mirror(parent, k);
         bool one = ti->m->relations[k].kind == STRATA_ONE_TO_ONE;
         if (h && (one ? h->one != o : !strata__list_has(&h->list, o))) {
@@ -619,7 +621,9 @@ int strata_set_related(void *obj, const char *rel, void *target)
     if (!c)
         return STRATA_E_NOMEM;
     int mri;
-    const strata_relation *m = mirror(o->priv->s, r, &mri);
+    strata__minfo *ti = strata__minfo_get(o->priv->s, r->target);
+    const strata_relation *m =
+        ti && r->back_populates ? strata__relation(ti, r->back_populates, &mri) : NULL;
     /* The mirror holds one object (a one-to-one) or a list. */
     bool scalar = m && m->kind == STRATA_ONE_TO_ONE;
     /* Room first: a call that fails for lack of memory changes nothing. */
@@ -634,7 +638,8 @@ int strata_set_related(void *obj, const char *rel, void *target)
     if (displaced && !dc)
         return STRATA_E_NOMEM;
     int fk = o->priv->mi->relfk[ri];
-    strata__minfo *ti = r->fk ? strata__minfo_get(o->priv->s, r->target) : NULL;
+    if (!r->fk)
+        ti = NULL; /* no key of o's names the target: no holders to follow */
     strata_object *old = c->one;
     if (!c->loaded && ti && fk >= 0 && !strata__field_is_null(o, fk))
         /* Not loaded (say, since the last commit): the old target is the
