@@ -526,6 +526,18 @@ bool strata__text_may_write(const strata_db *db, const char *sql)
     return false;
 }
 
+int strata__db_tx_statement_refused(strata_db *db, const char *ends)
+{
+    int len = 0;
+    while (len < 20 && isalpha((unsigned char)ends[len]))
+        len++;
+    return strata__db_error(db, STRATA_E_MISUSE,
+                            "the SQL holds %.*s, which would end the transaction strata "
+                            "began: end transactions with strata_db_commit or "
+                            "strata_db_rollback (strata_db_savepoint to nest)",
+                            len, ends);
+}
+
 int strata_db_exec(strata_db *db, const char *sql)
 {
     STRATA__CONFINE(db, STRATA_E_MISUSE);
@@ -543,16 +555,8 @@ int strata_db_exec(strata_db *db, const char *sql)
      * undo in its place): refused before it runs. */
     const char *ends =
         db->in_tx ? strata__sql_transaction_statement(sql, db->driver->lexer_flags) : NULL;
-    if (ends) {
-        int len = 0;
-        while (len < 20 && isalpha((unsigned char)ends[len]))
-            len++;
-        return strata__db_error(db, STRATA_E_MISUSE,
-                                "the SQL holds %.*s, which would end the transaction strata "
-                                "began: end transactions with strata_db_commit or "
-                                "strata_db_rollback (strata_db_savepoint to nest)",
-                                len, ends);
-    }
+    if (ends)
+        return strata__db_tx_statement_refused(db, ends);
     rc = db_run(db, sql);
     if (strata__text_may_write(db, sql))
         strata__db_note_write(db);
@@ -815,9 +819,21 @@ int strata_db_commit(strata_db *db)
     return rc;
 }
 
+int strata__db_unit_rollback_refused(strata_db *db)
+{
+    return strata__db_error(db, STRATA_E_MISUSE,
+                            "rollback inside a unit of strata_pool_run: SQL run after it would "
+                            "be committed at once, and written again when the unit is run "
+                            "again; return the failure from the unit instead (the pool rolls "
+                            "back, and runs the unit again when the failure is one to retry), "
+                            "or nest the part that may fail in a savepoint");
+}
+
 int strata_db_rollback(strata_db *db)
 {
     STRATA__CONFINE(db, STRATA_E_MISUSE);
+    if (db && db->in_unit && db->in_tx && !db->closed)
+        return strata__db_unit_rollback_refused(db);
     if (db && db->broken && !db->closed && db->tx_stuck) {
         /* A ROLLBACK that could not run, tried again. */
         db->counters[STRATA_COUNTER_STATEMENTS]++;

@@ -117,6 +117,9 @@ void strata__db_hide_password_literals(strata_db *db, const char *sql);
  * TRIGGER ... BEGIN ...; END) or of a BEGIN ATOMIC one is not one
  * (db.c). */
 const char *strata__sql_transaction_statement(const char *sql, unsigned flags);
+/* STRATA_E_MISUSE, said: SQL whose statement at `ends` (from the above)
+ * would end the transaction strata began, refused before it runs. */
+int strata__db_tx_statement_refused(strata_db *db, const char *ends);
 /* "sql <the first 60 characters of it, redacted>", naming an SQL
  * operation in a message (operations.c). */
 void strata__sql_describe(strata__sb *sb, const char *sql);
@@ -258,6 +261,7 @@ struct strata_stmt {
     bool cached; /* belongs to the cache (returns there on finalize) */
     bool stream; /* executions deliver rows one at a time */
     bool may_write; /* its first word is not one that only reads (strata__text_may_write) */
+    bool ends_tx;   /* it begins or ends a transaction (strata__sql_transaction_statement) */
     struct strata__kept *kept; /* column names and types given out, kept until destroyed */
     const char **kept_at;      /* [2 * col + (0 name, 1 type)]: the last given */
     int nkept_at;
@@ -325,6 +329,9 @@ int strata__db_error(strata_db *db, int code, const char *fmt, ...) STRATA_PRINT
 int strata__db_error_since(strata_db *db, uint64_t mark, int code);
 /* STRATA_E_MISUSE for a commit inside a unit of strata_pool_run, said. */
 int strata__db_unit_commit_refused(strata_db *db);
+/* The same for a rollback inside a unit (strata_db_rollback,
+ * strata_session_rollback). */
+int strata__db_unit_rollback_refused(strata_db *db);
 /* A call failed with `code` (STRATA_E_NOMEM, say): the message set since
  * `mark` stays when it is of that code, else "<what>: <code's words>" is
  * set.  Returns code. */

@@ -370,7 +370,12 @@ int strata_session_set_read_only(strata_session *s, int on)
      * begun before the unit): begun again in the mode asked for. */
     if (s->db->counters[STRATA_COUNTER_STATEMENTS] == s->stmts_at_begin &&
         strata_session_savepoint_depth(s) == 0) {
+        /* Nothing to write twice: a unit may do this (its transaction
+         * is begun again at once). */
+        bool unit = s->db->in_unit;
+        s->db->in_unit = false;
         int rc = strata_db_rollback(s->db);
+        s->db->in_unit = unit;
         s->owns_tx = false;
         s->read_only = on != 0;
         return rc == STRATA_OK ? strata__session_begin(s) : rc;
@@ -963,6 +968,8 @@ int strata_session_rollback(strata_session *s)
     STRATA__CONFINE(s ? s->db : NULL, STRATA_E_MISUSE);
     if (!s)
         return STRATA_E_MISUSE;
+    if (s->db->in_unit && strata__session_owns_tx(s))
+        return strata__db_unit_rollback_refused(s->db);
     return rollback(s, true);
 }
 

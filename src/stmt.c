@@ -310,6 +310,7 @@ int strata_stmt_prepare(strata_stmt **out, strata_db *db, const char *sql)
     st->nparams = rw.nparams;
     st->ncols = -1;
     st->may_write = strata__text_may_write(db, sql);
+    st->ends_tx = strata__sql_transaction_statement(sql, db->driver->lexer_flags) != NULL;
     /* The engine judges whether the text is one statement ("SELECT 1;;",
      * a trigger or function body holding semicolons are).  When it refuses
      * text the lexer sees going on after a ';', say so plainly. */
@@ -638,6 +639,11 @@ int strata__stmt_step(strata_stmt *st)
     if (st->state == STMT_READY) {
         if ((rc = strata__db_check_tx(db)))
             return rc;
+        /* Inside the transaction strata began, a statement that would end
+         * it: refused before it runs, as strata_db_exec refuses it. */
+        if (st->ends_tx && db->in_tx)
+            return strata__db_tx_statement_refused(
+                db, strata__sql_transaction_statement(st->sql, db->driver->lexer_flags));
         /* Outside strata's transactions: whether one begun by raw SQL is
          * open, for a failure that makes the engine end it. */
         db->raw_tx_before = !db->in_tx && strata__drv_in_transaction(db) == 1;

@@ -273,21 +273,35 @@ static int fail_after_a_handled_error(strata_session *s, void *ctx)
     return STRATA_E_CHECK;
 }
 
-/* A unit that commits by itself: refused, since a retry of the unit
- * after a later failure would write again what it committed.  ctx: 0 for
- * the session's commit, 1 for the connection's. */
+/* A unit that ends its transaction by itself: refused, since a retry of
+ * the unit after a later failure would write again what it committed, or
+ * what ran after its rollback.  ctx: 0 the session's commit, 1 the
+ * connection's, 2 a COMMIT through a prepared statement, 3 the session's
+ * rollback, 4 the connection's. */
 static int commits_inside(strata_session *s, void *ctx)
 {
     strata_db *db = strata_session_db(s);
     int rc = strata_db_exec(db, "INSERT INTO item (id, name) VALUES (11, 'twice?')");
     if (rc != STRATA_OK)
         return rc;
-    rc = *(int *)ctx ? strata_db_commit(db) : strata_session_commit(s);
+    strata_stmt *st = NULL;
+    const char *said = "commit inside a unit of strata_pool_run";
+    switch (*(int *)ctx) {
+    case 0: rc = strata_session_commit(s); break;
+    case 1: rc = strata_db_commit(db); break;
+    case 2:
+        ck_assert_int_eq(strata_stmt_prepare(&st, db, "COMMIT"), STRATA_OK);
+        rc = strata_stmt_step(st);
+        strata_stmt_finalize(st);
+        said = "which would end the transaction strata began";
+        break;
+    case 3: rc = strata_session_rollback(s), said = "rollback inside a unit"; break;
+    default: rc = strata_db_rollback(db), said = "rollback inside a unit"; break;
+    }
     ck_assert_int_eq(rc, STRATA_E_MISUSE);
-    ck_assert_msg(strstr(strata_session_errmsg(s), "commit inside a unit of strata_pool_run") !=
-                      NULL,
-                  "%s", strata_session_errmsg(s));
+    ck_assert_msg(strstr(strata_session_errmsg(s), said) != NULL, "%s", strata_session_errmsg(s));
     ck_assert_int_eq(strata_db_in_transaction(db), 1);
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM item WHERE id = 11"), 1);
     return rc;
 }
 
@@ -318,8 +332,9 @@ START_TEST(pool_run_begins_before_the_unit)
     runs = 0;
     ck_assert_int_eq(strata_pool_run(pool, raw_insert, &runs, &v1), STRATA_OK);
     ck_assert_int_eq(th_int(db, "SELECT count(*) FROM item WHERE id = 9"), 1);
-    /* A commit inside the unit is refused, and the unit's work undone. */
-    for (int k = 0; k < 2; k++) {
+    /* A commit or rollback inside the unit is refused, and the unit's
+     * work undone. */
+    for (int k = 0; k < 5; k++) {
         ck_assert_int_eq(strata_pool_run(pool, commits_inside, &k, NULL), STRATA_E_MISUSE);
         ck_assert_int_eq(th_int(db, "SELECT count(*) FROM item WHERE id = 11"), 0);
     }

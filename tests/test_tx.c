@@ -324,6 +324,32 @@ START_TEST(tx_sql_that_ends_the_transaction)
     th_rc(db, strata_db_commit(db), STRATA_OK);
     th_exec(db, "BEGIN; INSERT INTO t (id) VALUES (31); COMMIT");
     ck_assert_int_eq(th_int(db, "SELECT count(*) FROM t"), 5);
+    /* Through a prepared statement the same, prepared inside the
+     * transaction or before it: refused when it would run, the rollback
+     * then undoing what the transaction did. */
+    strata_stmt *commit;
+    th_rc(db, strata_stmt_prepare(&commit, db, "COMMIT"), STRATA_OK);
+    for (int before = 0; before < 2; before++) {
+        strata_stmt *st = commit;
+        th_rc(db, strata_db_begin(db), STRATA_OK);
+        insert(db, 40 + before, STRATA_DONE);
+        if (!before)
+            th_rc(db, strata_stmt_prepare(&st, db, "COMMIT"), STRATA_OK);
+        th_rc(db, strata_stmt_step(st), STRATA_E_MISUSE);
+        ck_assert_msg(strstr(strata_db_errmsg(db), "would end the transaction strata began"), "%s",
+                      strata_db_errmsg(db));
+        ck_assert(strata_db_in_transaction(db));
+        if (!before)
+            strata_stmt_finalize(st);
+        th_rc(db, strata_db_rollback(db), STRATA_OK);
+        ck_assert_int_eq(th_int(db, "SELECT count(*) FROM t WHERE id >= 40"), 0);
+    }
+    /* Outside strata's transaction it runs as the program wrote it. */
+    th_exec(db, "BEGIN");
+    insert(db, 50, STRATA_DONE);
+    th_rc(db, strata_stmt_step(commit), STRATA_DONE);
+    strata_stmt_finalize(commit);
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM t WHERE id = 50"), 1);
     strata_db_close(db);
 }
 END_TEST

@@ -210,7 +210,10 @@ typedef struct strata_retry_options {
  * that failed.  strata_session_set_read_only called by `fn` before its
  * first statement begins the transaction again in that mode (on SQLite
  * after the writing BEGIN has waited for the write lock: read_only in the
- * options spares that wait); after it, the mode stays.
+ * options spares that wait); after it, the mode stays.  The pool ends the
+ * transaction: a commit or a rollback by `fn` itself (the session's, the
+ * connection's, or SQL's own COMMIT or ROLLBACK) is refused with
+ * STRATA_E_MISUSE, since a retry would write again what it let through.
  *
  * @return STRATA_OK when a run committed, else the error; the message is
  *         in strata_pool_errmsg() for the calling thread.

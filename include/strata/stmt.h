@@ -70,7 +70,10 @@ STRATA_API int strata_stmt_bind_timestamp(strata_stmt *st, int index, strata_tim
 STRATA_API int strata_stmt_bind_value(strata_stmt *st, int index, const strata_value *v);
 
 /**
- * Run the statement or advance to its next row.
+ * Run the statement or advance to its next row.  Inside a transaction
+ * strata began (strata_db_begin, a session's, a unit's), a statement that
+ * would end it (COMMIT, ROLLBACK, END, BEGIN ...) is refused before it
+ * runs with STRATA_E_MISUSE, as strata_db_exec refuses it.
  * @return STRATA_ROW (a row is ready for the column getters), STRATA_DONE
  *         (finished; strata_stmt_changes() tells the rows changed), or an
  *         error code with details on the connection.
