@@ -592,6 +592,18 @@ void strata_pool_release(strata_pool *pool, strata_db *db)
 {
     if (!pool || !db)
         return;
+    /* A thread that does not hold the connection may not give it back
+     * while its holder is in a call on it: refused, as any call on the
+     * connection then is.  Held until it is back in the idle list's
+     * hands (the lock below), so that no other thread's call runs on it
+     * while it is reset. */
+    strata__confinement c = strata__confine(db);
+    if (c.refused) {
+        strata__pool_fail(pool, STRATA_E_MISUSE,
+                          "that connection is in use by another thread: the thread that holds "
+                          "it gives it back, once its call is done");
+        return;
+    }
     int64_t born = take_lent(pool, db);
     strata_pool *owner = pool;
     for (int i = 0; born < 0 && i < pool->nreplicas; i++)
@@ -599,6 +611,7 @@ void strata_pool_release(strata_pool *pool, strata_db *db)
             owner = pool->replicas[i];
     if (born < 0) {
         /* Not ours: misuse; leave it to its owner. */
+        strata__confine_end(&c);
         strata__pool_fail(pool, STRATA_E_MISUSE, "that connection is not from this pool");
         return;
     }
@@ -609,6 +622,7 @@ void strata_pool_release(strata_pool *pool, strata_db *db)
     bool reusable = reset(db);
     if (was_lost || lost(db))
         note_lost(pool);
+    strata__confine_end(&c); /* out of this thread's hands: nobody's until lent again */
     pthread_mutex_lock(&pool->lock);
     pool->in_use--;
     int64_t t = now_ms();

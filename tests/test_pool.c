@@ -9,7 +9,9 @@
  */
 #include <netinet/in.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -342,6 +344,59 @@ START_TEST(pool_run_begins_before_the_unit)
     runs = 1;
     ck_assert_int_eq(strata_pool_run(pool, raw_insert, &runs, NULL), STRATA_OK);
     ck_assert_int_eq(th_int(db, "SELECT count(*) FROM item"), 1);
+    strata_pool_close(pool);
+    strata_db_close(db);
+}
+END_TEST
+
+/* A thread that does not hold a connection gives it back while its holder
+ * is in a call on it: refused, the connection still the holder's (not
+ * reset under it, nor lent to a third thread), and the holder's own
+ * release then works. */
+typedef struct slow_call {
+    strata_db *db;
+    _Atomic int started;
+    int rc;
+} slow_call;
+
+static void *run_slow_call(void *arg)
+{
+    slow_call *c = arg;
+    atomic_store(&c->started, 1);
+    c->rc = strata_db_exec(c->db, th_is_pg() ? "SELECT pg_sleep(0.6)"
+                                             : "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL "
+                                               "SELECT x + 1 FROM n WHERE x < 3000000) "
+                                               "SELECT count(*) FROM n");
+    return NULL;
+}
+
+START_TEST(pool_release_by_another_thread_during_a_call_is_refused)
+{
+    strata_db *db = setup();
+    strata_pool *pool = pool_with(1, 200, -1);
+    slow_call c = {.rc = -1};
+    ck_assert_int_eq(strata_pool_acquire(pool, &c.db), STRATA_OK);
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, run_slow_call, &c), 0);
+    while (!atomic_load(&c.started))
+        sched_yield();
+    struct timespec pause = {0, 100 * 1000000L};
+    nanosleep(&pause, NULL); /* inside its call by now */
+    strata_pool_release(pool, c.db);
+    ck_assert_msg(strstr(strata_pool_errmsg(pool), "in use by another thread"), "%s",
+                  strata_pool_errmsg(pool));
+    strata_pool_statistics st;
+    ck_assert_int_eq(strata_pool_stats(pool, &st), STRATA_OK);
+    ck_assert_int_eq(st.in_use, 1);
+    ck_assert_int_eq(st.idle, 0);
+    strata_db *other = NULL;
+    ck_assert_int_eq(strata_pool_acquire(pool, &other), STRATA_E_TIMEOUT);
+    pthread_join(t, NULL);
+    ck_assert_int_eq(c.rc, STRATA_OK);
+    strata_pool_release(pool, c.db); /* the holder's, after its call */
+    ck_assert_int_eq(strata_pool_stats(pool, &st), STRATA_OK);
+    ck_assert_int_eq(st.in_use, 0);
+    ck_assert_int_eq(st.idle, 1);
     strata_pool_close(pool);
     strata_db_close(db);
 }
@@ -1110,6 +1165,7 @@ static void add(TCase *tc, th_engine e)
     tcase_add_test(tc, pool_resets_on_release);
     tcase_add_test(tc, pool_rolls_back_a_raw_transaction_on_release);
     tcase_add_test(tc, pool_run_begins_before_the_unit);
+    tcase_add_test(tc, pool_release_by_another_thread_during_a_call_is_refused);
     tcase_add_test(tc, pool_run_retries_a_busy_open);
     tcase_add_test(tc, pool_max_lifetime);
     tcase_add_test(tc, pool_threads_share_a_pool);
