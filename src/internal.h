@@ -367,6 +367,10 @@ int strata__pool_fail(const strata_pool *pool, int code, const char *fmt, ...) S
 /* Count one retry of strata_run_in_tx in the pool's statistics (locks the
  * pool's mutex; any thread). */
 void strata__pool_count_retry(strata_pool *pool);
+/* A unit of strata_pool_run begins (false: the pool is closing) and ends:
+ * strata_pool_close waits for those running. */
+bool strata__pool_run_enter(strata_pool *pool);
+void strata__pool_run_leave(strata_pool *pool);
 
 /* echo.c: hand one line to db's echo callback when it has one, the URL's
  * secrets and the literal after a PASSWORD keyword shown as ***.  An

@@ -54,6 +54,7 @@ struct strata_pool {
     int open; /* idle + in use + being opened */
     int in_use;
     int waiting;
+    int running; /* units of strata_pool_run, back-off sleeps included */
     bool closing;
     bool unopened; /* strata_pool_open failed: it may only be closed (set before the
                       pool is given out, never changed) */
@@ -317,7 +318,7 @@ static void pool_shutdown(strata_pool *pool)
     int n = pool->nidle;
     pool->nidle = 0;
     pool->open -= n;
-    bool busy = pool->in_use > 0 || pool->waiting > 0 || pool->open > 0;
+    bool busy = pool->in_use > 0 || pool->waiting > 0 || pool->open > 0 || pool->running > 0;
     pthread_cond_broadcast(&pool->freed);
     pthread_mutex_unlock(&pool->lock);
     for (int i = 0; i < n; i++)
@@ -326,7 +327,7 @@ static void pool_shutdown(strata_pool *pool)
         /* Threads still hold connections or wait: freeing now would pull
          * the pool from under them.  Wait for them to leave. */
         pthread_mutex_lock(&pool->lock);
-        while (pool->in_use > 0 || pool->waiting > 0 || pool->open > 0)
+        while (pool->in_use > 0 || pool->waiting > 0 || pool->open > 0 || pool->running > 0)
             pthread_cond_wait(&pool->freed, &pool->lock);
         pthread_mutex_unlock(&pool->lock);
     }
@@ -708,6 +709,24 @@ int strata_pool_stats(strata_pool *pool, strata_pool_statistics *out)
     out->waiting = pool->waiting;
     pthread_mutex_unlock(&pool->lock);
     return STRATA_OK;
+}
+
+bool strata__pool_run_enter(strata_pool *pool)
+{
+    pthread_mutex_lock(&pool->lock);
+    bool open = !pool->closing;
+    pool->running += open;
+    pthread_mutex_unlock(&pool->lock);
+    return open;
+}
+
+void strata__pool_run_leave(strata_pool *pool)
+{
+    pthread_mutex_lock(&pool->lock);
+    pool->running--;
+    if (pool->closing)
+        pthread_cond_broadcast(&pool->freed); /* close() waits for it */
+    pthread_mutex_unlock(&pool->lock);
 }
 
 void strata__pool_count_retry(strata_pool *pool)

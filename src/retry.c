@@ -50,6 +50,8 @@ static void back_off(strata_pool *pool, const strata_retry_options *o, int attem
     sleep_ms(jitter(bound < o->max_delay_ms ? bound : o->max_delay_ms));
 }
 
+static int run_unit(strata_pool *pool, strata_unit_fn fn, void *ctx, const strata_retry_options *o);
+
 int strata_pool_run(strata_pool *pool, strata_unit_fn fn, void *ctx,
                     const strata_retry_options *opts)
 {
@@ -58,6 +60,18 @@ int strata_pool_run(strata_pool *pool, strata_unit_fn fn, void *ctx,
     if (!pool || !fn || o->version < 1 || o->max_attempts < 1 || o->base_delay_ms < 0 ||
         o->max_delay_ms < 0)
         return STRATA_E_MISUSE;
+    /* Counted while it runs, its back-off sleeps included: a close of the
+     * pool waits for it (the next attempt's acquire is refused then). */
+    if (!strata__pool_run_enter(pool))
+        return strata__pool_fail(pool, STRATA_E_MISUSE, "the pool is closed");
+    int rc = run_unit(pool, fn, ctx, o);
+    strata__pool_run_leave(pool);
+    return rc;
+}
+
+/* strata_pool_run's attempts. */
+static int run_unit(strata_pool *pool, strata_unit_fn fn, void *ctx, const strata_retry_options *o)
+{
     int rc = STRATA_OK;
     for (int attempt = 1;; attempt++) {
         strata_session *s;

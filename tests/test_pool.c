@@ -402,6 +402,55 @@ START_TEST(pool_release_by_another_thread_during_a_call_is_refused)
 }
 END_TEST
 
+/* A pool closed while a unit of strata_pool_run sleeps between two
+ * attempts: the close waits for the unit, whose next attempt is refused,
+ * and frees nothing under it (the sanitizer build and valgrind would see a
+ * use after free). */
+typedef struct backing_off {
+    strata_pool *pool;
+    _Atomic int attempts;
+    _Atomic int done;
+    int rc;
+} backing_off;
+
+static int always_conflicts(strata_session *s, void *ctx)
+{
+    (void)s;
+    atomic_fetch_add(&((backing_off *)ctx)->attempts, 1);
+    return STRATA_E_SERIALIZATION;
+}
+
+static void *run_backing_off(void *arg)
+{
+    backing_off *b = arg;
+    strata_retry_options ro = STRATA_RETRY_OPTIONS_INIT;
+    ro.max_attempts = 5;
+    ro.base_delay_ms = 400;
+    ro.max_delay_ms = 400;
+    b->rc = strata_pool_run(b->pool, always_conflicts, b, &ro);
+    atomic_store(&b->done, 1);
+    return NULL;
+}
+
+START_TEST(pool_close_waits_for_a_unit_between_attempts)
+{
+    strata_db *db = setup();
+    backing_off b = {.pool = pool_with(2, 1000, -1)};
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, run_backing_off, &b), 0);
+    while (atomic_load(&b.attempts) < 1)
+        sched_yield();
+    struct timespec pause = {0, 50 * 1000000L};
+    nanosleep(&pause, NULL); /* in its back-off now, holding no connection */
+    strata_pool_close(b.pool);
+    ck_assert_int_eq(atomic_load(&b.done), 1); /* the close waited for it */
+    pthread_join(t, NULL);
+    ck_assert_int_lt(atomic_load(&b.attempts), 5);
+    ck_assert_int_ne(b.rc, STRATA_OK);
+    strata_db_close(db);
+}
+END_TEST
+
 /* A connection older than max_lifetime_ms is replaced. */
 START_TEST(pool_max_lifetime)
 {
@@ -1166,6 +1215,7 @@ static void add(TCase *tc, th_engine e)
     tcase_add_test(tc, pool_rolls_back_a_raw_transaction_on_release);
     tcase_add_test(tc, pool_run_begins_before_the_unit);
     tcase_add_test(tc, pool_release_by_another_thread_during_a_call_is_refused);
+    tcase_add_test(tc, pool_close_waits_for_a_unit_between_attempts);
     tcase_add_test(tc, pool_run_retries_a_busy_open);
     tcase_add_test(tc, pool_max_lifetime);
     tcase_add_test(tc, pool_threads_share_a_pool);

@@ -101,10 +101,12 @@ typedef struct strata_pool_statistics {
 STRATA_API int strata_pool_open(strata_pool **out, const char *url,
                                 const strata_pool_options *opts);
 
-/** Close every idle connection and free the pool.  Connections still in
- *  use must be released first (they are closed when they come back if
- *  the pool is still there: close after every thread is done).  Accepts
- *  NULL. */
+/** Close every idle connection and free the pool.  It waits for the
+ *  connections still in use to come back (they are closed then), for the
+ *  threads waiting in an acquire (refused with STRATA_E_MISUSE), and for
+ *  the units of strata_pool_run under way (one between two attempts gets
+ *  STRATA_E_MISUSE at its next); a thread that would call the pool after
+ *  it is freed must be done before.  Accepts NULL. */
 STRATA_API void strata_pool_close(strata_pool *pool);
 
 /**
