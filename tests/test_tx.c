@@ -293,6 +293,37 @@ START_TEST(tx_statements_of_one_exec_go_together)
 }
 END_TEST
 
+/* A transaction begun read-only (or for a snapshot) refuses writes on
+ * every engine, raw SQL's too (STRATA_E_READONLY), and the connection
+ * writes again once it is over, however it ended. */
+START_TEST(tx_read_only_refuses_writes)
+{
+    strata_db *db = th_open();
+    table(db);
+    for (int k = 0; k < 4; k++) {
+        th_rc(db, strata_db_begin_mode(db, k % 2 ? STRATA_TX_SNAPSHOT : STRATA_TX_READ_ONLY),
+              STRATA_OK);
+        ck_assert_int_eq(th_int(db, "SELECT count(*) FROM t"), k < 2 ? k : 2);
+        insert(db, 100 + k, STRATA_E_READONLY);
+        th_rc(db, strata_db_rollback(db), STRATA_OK);
+        if (k < 2) {
+            insert(db, k + 1, STRATA_DONE); /* outside a transaction */
+        } else {
+            th_rc(db, strata_db_begin_mode(db, STRATA_TX_WRITE), STRATA_OK);
+            th_exec(db, "DELETE FROM t WHERE id = 100");
+            th_rc(db, strata_db_commit(db), STRATA_OK);
+        }
+    }
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM t"), 2);
+    /* Ended by a commit, the same. */
+    th_rc(db, strata_db_begin_mode(db, STRATA_TX_READ_ONLY), STRATA_OK);
+    th_rc(db, strata_db_commit(db), STRATA_OK);
+    insert(db, 3, STRATA_DONE);
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM t"), 3);
+    strata_db_close(db);
+}
+END_TEST
+
 /* SQL that would end the transaction strata_db_begin began (its COMMIT,
  * ROLLBACK, or a COMMIT and a BEGIN of another, which the rollback owed
  * would undo in its place) is refused before it runs: the transaction
@@ -477,6 +508,7 @@ static void add(TCase *tc, th_engine e)
     tcase_add_test(tc, tx_statements_of_one_exec_go_together);
     tcase_add_test(tc, tx_savepoint_without_transaction);
     tcase_add_test(tc, tx_sql_that_ends_the_transaction);
+    tcase_add_test(tc, tx_read_only_refuses_writes);
     tcase_add_test(tc, tx_sql_that_ended_the_transaction_unseen);
     tcase_add_test(tc, tx_failed_commit_ends_transaction);
     /* Reopening a private in-memory database gives a new, empty one. */

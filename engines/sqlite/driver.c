@@ -37,6 +37,7 @@ typedef struct sqlite_conn {
     int64_t busy_from_ns; /* when the wait for the lock under way began */
     bool busy_stopped;   /* the wait was given up for the timeout or a cancel */
     int cancel;          /* strata_db_cancel asked, from any thread (atomic) */
+    bool query_only;     /* PRAGMA query_only set for a read-only transaction */
 } sqlite_conn;
 
 /* What a column's declared type makes of its values. */
@@ -204,6 +205,13 @@ static int past_deadline(void *arg)
  * running does nothing). */
 static void start_clock(sqlite_conn *c)
 {
+    /* A read-only transaction's PRAGMA query_only goes with it, however
+     * it ended (a COMMIT, a ROLLBACK, the engine's own end): off before
+     * the first statement outside it. */
+    if (c->query_only && sqlite3_get_autocommit(c->h)) {
+        sqlite3_exec(c->h, "PRAGMA query_only = 0", NULL, NULL, NULL);
+        c->query_only = false;
+    }
     c->timed_out = c->busy_stopped = false;
     __atomic_store_n(&c->cancel, 0, __ATOMIC_RELAXED);
     if (c->timeout_ms)
@@ -290,7 +298,19 @@ static int sq_cancel(strata_conn *conn)
  * (SQLite cannot wait there without risking a deadlock). */
 static int sq_begin_mode(strata_conn *conn, int mode)
 {
-    return sq_exec(conn, mode == STRATA_TX_WRITE ? "BEGIN IMMEDIATE" : "BEGIN");
+    sqlite_conn *c = (sqlite_conn *)conn;
+    int rc = sq_exec(conn, mode == STRATA_TX_WRITE ? "BEGIN IMMEDIATE" : "BEGIN");
+    if (rc != STRATA_OK || (mode != STRATA_TX_READ_ONLY && mode != STRATA_TX_SNAPSHOT))
+        return rc;
+    /* Only reads, as PostgreSQL's READ ONLY: a write in it is refused
+     * (SQLITE_READONLY, STRATA_E_READONLY). */
+    if (sqlite3_exec(c->h, "PRAGMA query_only = 1", NULL, NULL, NULL) != SQLITE_OK) {
+        rc = report(c);
+        sqlite3_exec(c->h, "ROLLBACK", NULL, NULL, NULL);
+        return rc;
+    }
+    c->query_only = true;
+    return STRATA_OK;
 }
 
 /* An in-memory database is private to the connection that opened it. */

@@ -73,19 +73,20 @@ STRATA_API int strata_db_begin(strata_db *db);
 
 /** What a transaction will do, for strata_db_begin_mode(). */
 typedef enum strata_tx_mode {
-    STRATA_TX_DEFAULT = 0,  /* the engine's plain BEGIN (strata_db_begin) */
-    STRATA_TX_WRITE = 1,    /* it will write: SQLite takes the write lock at
-                               BEGIN (BEGIN IMMEDIATE), waiting up to the
-                               busy timeout, so no later statement meets an
-                               immediate STRATA_E_BUSY; PostgreSQL: BEGIN */
-    STRATA_TX_READ_ONLY = 2, /* it will only read: PostgreSQL refuses writes
-                               (BEGIN READ ONLY, STRATA_E_READONLY); SQLite
-                               begins deferred, so readers stay concurrent */
-    STRATA_TX_SNAPSHOT = 3  /* it will only read, every statement seeing the
-                               same state of the database: PostgreSQL BEGIN
-                               ISOLATION LEVEL REPEATABLE READ, READ ONLY;
-                               SQLite as READ_ONLY (a read transaction sees
-                               one snapshot from its first read) */
+    STRATA_TX_DEFAULT = 0,   /* the engine's plain BEGIN (strata_db_begin) */
+    STRATA_TX_WRITE = 1,     /* it will write: SQLite takes the write lock at
+                                BEGIN (BEGIN IMMEDIATE), waiting up to the
+                                busy timeout, so no later statement meets an
+                                immediate STRATA_E_BUSY; PostgreSQL: BEGIN */
+    STRATA_TX_READ_ONLY = 2, /* it will only read, and writes are refused
+                               (STRATA_E_READONLY): PostgreSQL BEGIN READ
+                               ONLY; SQLite begins deferred, so readers stay
+                               concurrent, with PRAGMA query_only on */
+    STRATA_TX_SNAPSHOT = 3   /* it will only read, every statement seeing the
+                                same state of the database: PostgreSQL BEGIN
+                                ISOLATION LEVEL REPEATABLE READ, READ ONLY;
+                                SQLite as READ_ONLY (a read transaction sees
+                                one snapshot from its first read) */
 } strata_tx_mode;
 
 /** Begin a transaction in `mode`.  As strata_db_begin() otherwise; on
