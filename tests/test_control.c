@@ -191,6 +191,46 @@ START_TEST(control_timeout_gives_up_on_a_stalled_server)
 }
 END_TEST
 
+/* A server that answers nothing at all, its postmaster stopped with the
+ * backend (a hung host that still takes connections): the timeout's
+ * cancel request, which libpq sends and then waits on without a limit,
+ * goes out from a thread of its own, and the handle still gives up after
+ * the grace instead of waiting for as long as the server is stopped. */
+START_TEST(control_timeout_gives_up_on_a_server_that_answers_nothing)
+{
+    strata_db *db = th_open_url(th_own_pg_url());
+    int backend = (int)th_int(db, "SELECT pg_backend_pid()");
+    strata_stmt *st;
+    th_rc(db, strata_stmt_prepare(&st, db, "SHOW data_directory"), STRATA_OK);
+    th_rc(db, strata_stmt_step(st), STRATA_ROW);
+    char path[600];
+    const char *dir = NULL;
+    th_rc(db, strata_stmt_column_text(st, 0, &dir, NULL), STRATA_OK);
+    snprintf(path, sizeof path, "%s/postmaster.pid", dir);
+    strata_stmt_finalize(st);
+    FILE *f = fopen(path, "r");
+    ck_assert_msg(f != NULL, "%s", path);
+    int postmaster = 0;
+    ck_assert_int_eq(fscanf(f, "%d", &postmaster), 1);
+    fclose(f);
+    th_rc(db, strata_db_set_statement_timeout(db, 300), STRATA_OK);
+    th_stop_backend(backend);
+    th_stop_backend(postmaster);
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int rc = strata_db_exec(db, "SELECT 1");
+    double took = seconds_since(&t0);
+    th_resume_backend(postmaster);
+    th_resume_backend(backend);
+    ck_assert_int_ne(rc, STRATA_OK);
+    ck_assert_double_ge(took, 5.0);  /* the timeout, then the cancel's grace */
+    ck_assert_double_lt(took, 20.0); /* not the 30 s the server stayed stopped for */
+    ck_assert_ptr_nonnull(strstr(strata_db_errmsg(db), "given up"));
+    ck_assert(strata_db_is_broken(db));
+    strata_db_close(db);
+}
+END_TEST
+
 /* A statement queued in a pooler in transaction mode, every server
  * connection of its pool held by another client's transaction: pgbouncer
  * does not pass the timeout's cancel on while the statement waits, so the
@@ -345,8 +385,10 @@ static void add(TCase *tc, th_engine e)
     tcase_add_test(tc, control_timeout_is_the_handles_own);
     if (e != TH_SQLITE_MEMORY) /* two connections to one database */
         tcase_add_test(tc, control_timeout_and_cancel_end_a_wait_for_a_lock);
-    if (e == TH_POSTGRES) /* signals the server's backend for this handle */
+    if (e == TH_POSTGRES) { /* signals the server's processes for this handle */
         tcase_add_test(tc, control_timeout_gives_up_on_a_stalled_server);
+        tcase_add_test(tc, control_timeout_gives_up_on_a_server_that_answers_nothing);
+    }
     if (e == TH_PGBOUNCER)
         tcase_add_test(tc, control_timeout_of_a_statement_queued_in_a_pooler);
 }

@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -327,6 +328,38 @@ static int ms_left(const struct timespec *deadline)
     return ms < 0 ? 0 : ms > INT32_MAX ? INT32_MAX : (int)ms;
 }
 
+/* libpq's PQcancel waits for the server to answer the cancel request,
+ * without a limit: a server that accepts connections but answers nothing
+ * (stopped, or its host hung) would hold the statement's thread for ever.
+ * The request goes out from a thread of its own, with a cancel object of
+ * its own, which it frees when PQcancel returns; the statement's thread
+ * goes on waiting for the answer within its grace, and does not wait for
+ * that thread. */
+static void *cancel_in_background(void *arg)
+{
+    char err[256];
+    PQcancel(arg, err, sizeof err);
+    PQfreeCancel(arg);
+    return NULL;
+}
+
+static void send_cancel(pg_conn *c)
+{
+    PGcancel *own = PQgetCancel(c->h);
+    if (!own)
+        return;
+    pthread_attr_t attr;
+    pthread_t t;
+    bool started = pthread_attr_init(&attr) == 0;
+    if (started) {
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        started = pthread_create(&t, &attr, cancel_in_background, own) == 0;
+        pthread_attr_destroy(&attr);
+    }
+    if (!started) /* no thread: sent from here, as libpq sends it */
+        cancel_in_background(own);
+}
+
 /* The next result of the command being read (NULL after its last), as
  * PQgetResult, but with the statement timeout: when the deadline passes,
  * the statement is cancelled (its error then says so, see report_res), and
@@ -343,9 +376,7 @@ static PGresult *next_result(pg_conn *c)
                 break;
             }
             c->timed_out = true;
-            char err[256];
-            if (c->cancel)
-                PQcancel(c->cancel, err, sizeof err);
+            send_cancel(c);
             clock_gettime(CLOCK_MONOTONIC, &c->deadline);
             c->deadline.tv_sec += CANCEL_GRACE_MS / 1000;
             continue;
