@@ -231,6 +231,27 @@ START_TEST(control_timeout_gives_up_on_a_server_that_answers_nothing)
 }
 END_TEST
 
+/* A statement that ends just as its timeout passes: the cancel sent
+ * then must not stop the connection's next statement instead, so the
+ * statement's thread waits until the server took the request. */
+START_TEST(control_a_late_cancel_stops_no_next_statement)
+{
+    strata_db *db = th_open();
+    th_rc(db, strata_db_set_statement_timeout(db, 100), STRATA_OK);
+    int finished = 0;
+    for (int k = 0; k < 40; k++) {
+        char sql[64];
+        snprintf(sql, sizeof sql, "SELECT pg_sleep(%.3f)", 0.095 + (k % 10) * 0.002);
+        finished += strata_db_exec(db, sql) == STRATA_OK;
+        int rc = strata_db_exec(db, "SELECT pg_sleep(0.03)");
+        ck_assert_msg(rc == STRATA_OK, "round %d: %s: %s", k, strata_errname(rc),
+                      strata_db_errmsg(db));
+    }
+    (void)finished; /* some end in time, some are cancelled: either is fine */
+    strata_db_close(db);
+}
+END_TEST
+
 /* A statement queued in a pooler in transaction mode, every server
  * connection of its pool held by another client's transaction: pgbouncer
  * does not pass the timeout's cancel on while the statement waits, so the
@@ -391,6 +412,8 @@ static void add(TCase *tc, th_engine e)
     }
     if (e == TH_PGBOUNCER)
         tcase_add_test(tc, control_timeout_of_a_statement_queued_in_a_pooler);
+    if (e == TH_POSTGRES || e == TH_PGBOUNCER) /* its cancel is the server's */
+        tcase_add_test(tc, control_a_late_cancel_stops_no_next_statement);
 }
 
 static Suite *build(void) { return th_suite("control", add); }

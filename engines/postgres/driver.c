@@ -332,32 +332,81 @@ static int ms_left(const struct timespec *deadline)
  * without a limit: a server that accepts connections but answers nothing
  * (stopped, or its host hung) would hold the statement's thread for ever.
  * The request goes out from a thread of its own, with a cancel object of
- * its own, which it frees when PQcancel returns; the statement's thread
- * goes on waiting for the answer within its grace, and does not wait for
- * that thread. */
+ * its own; the statement's thread waits for it as PQcancel would (so a
+ * cancel that comes late cannot stop the next statement instead), but
+ * only until `until`.  The last of the two to let go frees the request. */
+typedef struct cancel_req {
+    pthread_mutex_t lock;
+    pthread_cond_t sent;
+    bool done;
+    int refs;
+    PGcancel *cancel;
+} cancel_req;
+
+static void cancel_req_drop(cancel_req *r)
+{
+    pthread_mutex_lock(&r->lock);
+    bool last = --r->refs == 0;
+    pthread_mutex_unlock(&r->lock);
+    if (!last)
+        return;
+    PQfreeCancel(r->cancel);
+    pthread_cond_destroy(&r->sent);
+    pthread_mutex_destroy(&r->lock);
+    free(r);
+}
+
 static void *cancel_in_background(void *arg)
 {
+    cancel_req *r = arg;
     char err[256];
-    PQcancel(arg, err, sizeof err);
-    PQfreeCancel(arg);
+    PQcancel(r->cancel, err, sizeof err);
+    pthread_mutex_lock(&r->lock);
+    r->done = true;
+    pthread_cond_signal(&r->sent);
+    pthread_mutex_unlock(&r->lock);
+    cancel_req_drop(r);
     return NULL;
 }
 
-static void send_cancel(pg_conn *c)
+static void send_cancel(pg_conn *c, const struct timespec *until)
 {
-    PGcancel *own = PQgetCancel(c->h);
-    if (!own)
+    char err[256];
+    cancel_req *r = calloc(1, sizeof *r);
+    PGcancel *own = r ? PQgetCancel(c->h) : NULL;
+    if (!own) { /* no memory for it: the connection's own, from here */
+        free(r);
+        if (c->cancel)
+            PQcancel(c->cancel, err, sizeof err);
         return;
+    }
+    r->cancel = own;
+    r->refs = 2;
+    pthread_mutex_init(&r->lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&r->sent, &ca);
+    pthread_condattr_destroy(&ca);
     pthread_attr_t attr;
     pthread_t t;
     bool started = pthread_attr_init(&attr) == 0;
     if (started) {
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        started = pthread_create(&t, &attr, cancel_in_background, own) == 0;
+        started = pthread_create(&t, &attr, cancel_in_background, r) == 0;
         pthread_attr_destroy(&attr);
     }
-    if (!started) /* no thread: sent from here, as libpq sends it */
-        cancel_in_background(own);
+    if (!started) { /* no thread: sent from here, as libpq sends it */
+        r->refs = 1;
+        PQcancel(own, err, sizeof err);
+        cancel_req_drop(r);
+        return;
+    }
+    pthread_mutex_lock(&r->lock);
+    while (!r->done && pthread_cond_timedwait(&r->sent, &r->lock, until) != ETIMEDOUT)
+        ;
+    pthread_mutex_unlock(&r->lock);
+    cancel_req_drop(r);
 }
 
 /* The next result of the command being read (NULL after its last), as
@@ -376,9 +425,9 @@ static PGresult *next_result(pg_conn *c)
                 break;
             }
             c->timed_out = true;
-            send_cancel(c);
             clock_gettime(CLOCK_MONOTONIC, &c->deadline);
             c->deadline.tv_sec += CANCEL_GRACE_MS / 1000;
+            send_cancel(c, &c->deadline); /* the grace counts the request's wait */
             continue;
         }
         struct pollfd p = {PQsocket(c->h), POLLIN, 0};
