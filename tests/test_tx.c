@@ -306,6 +306,12 @@ START_TEST(tx_read_only_refuses_writes)
         ck_assert_int_eq(th_int(db, "SELECT count(*) FROM t"), k < 2 ? k : 2);
         insert(db, 100 + k, STRATA_E_READONLY);
         th_rc(db, strata_db_rollback(db), STRATA_OK);
+        /* A write after a read in one text, the same. */
+        th_rc(db, strata_db_begin_mode(db, k % 2 ? STRATA_TX_SNAPSHOT : STRATA_TX_READ_ONLY),
+              STRATA_OK);
+        th_rc(db, strata_db_exec(db, "SELECT 1; INSERT INTO t (id) VALUES (99)"),
+              STRATA_E_READONLY);
+        th_rc(db, strata_db_rollback(db), STRATA_OK);
         if (k < 2) {
             insert(db, k + 1, STRATA_DONE); /* outside a transaction */
         } else {
@@ -315,6 +321,7 @@ START_TEST(tx_read_only_refuses_writes)
         }
     }
     ck_assert_int_eq(th_int(db, "SELECT count(*) FROM t"), 2);
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM t WHERE id = 99"), 0);
     /* Ended by a commit, the same. */
     th_rc(db, strata_db_begin_mode(db, STRATA_TX_READ_ONLY), STRATA_OK);
     th_rc(db, strata_db_commit(db), STRATA_OK);

@@ -37,7 +37,7 @@ typedef struct sqlite_conn {
     int64_t busy_from_ns; /* when the wait for the lock under way began */
     bool busy_stopped;   /* the wait was given up for the timeout or a cancel */
     int cancel;          /* strata_db_cancel asked, from any thread (atomic) */
-    bool query_only;     /* PRAGMA query_only set for a read-only transaction */
+    bool read_only_tx;   /* in a read-only transaction: statements that write are refused */
 } sqlite_conn;
 
 /* What a column's declared type makes of its values. */
@@ -205,13 +205,10 @@ static int past_deadline(void *arg)
  * running does nothing). */
 static void start_clock(sqlite_conn *c)
 {
-    /* A read-only transaction's PRAGMA query_only goes with it, however
-     * it ended (a COMMIT, a ROLLBACK, the engine's own end): off before
-     * the first statement outside it. */
-    if (c->query_only && sqlite3_get_autocommit(c->h)) {
-        sqlite3_exec(c->h, "PRAGMA query_only = 0", NULL, NULL, NULL);
-        c->query_only = false;
-    }
+    /* A read-only transaction's refusal of writes goes with it, however
+     * it ended (a COMMIT, a ROLLBACK, the engine's own end). */
+    if (c->read_only_tx && sqlite3_get_autocommit(c->h))
+        c->read_only_tx = false;
     c->timed_out = c->busy_stopped = false;
     __atomic_store_n(&c->cancel, 0, __ATOMIC_RELAXED);
     if (c->timeout_ms)
@@ -302,14 +299,40 @@ static int sq_begin_mode(strata_conn *conn, int mode)
     int rc = sq_exec(conn, mode == STRATA_TX_WRITE ? "BEGIN IMMEDIATE" : "BEGIN");
     if (rc != STRATA_OK || (mode != STRATA_TX_READ_ONLY && mode != STRATA_TX_SNAPSHOT))
         return rc;
-    /* Only reads, as PostgreSQL's READ ONLY: a write in it is refused
-     * (SQLITE_READONLY, STRATA_E_READONLY). */
-    if (sqlite3_exec(c->h, "PRAGMA query_only = 1", NULL, NULL, NULL) != SQLITE_OK) {
-        rc = report(c);
-        sqlite3_exec(c->h, "ROLLBACK", NULL, NULL, NULL);
-        return rc;
+    /* Only reads, as PostgreSQL's READ ONLY: a statement that writes is
+     * refused before it runs (sqlite3_stmt_readonly; PRAGMA query_only
+     * would expire every prepared statement at each switch). */
+    c->read_only_tx = true;
+    return STRATA_OK;
+}
+
+static int refuse_write(sqlite_conn *c)
+{
+    return strata_driver_error(c->base.db, STRATA_E_READONLY, "25006", SQLITE_READONLY,
+                               "cannot run a statement that writes in a read-only transaction");
+}
+
+/* sq_exec's text in a read-only transaction: each statement checked
+ * before it runs. */
+static int exec_reading(sqlite_conn *c, const char *sql)
+{
+    while (sql && *sql) {
+        sqlite3_stmt *h = NULL;
+        const char *tail = NULL;
+        if (sqlite3_prepare_v2(c->h, sql, -1, &h, &tail) != SQLITE_OK)
+            return report(c);
+        if (h && !sqlite3_stmt_readonly(h)) {
+            sqlite3_finalize(h);
+            return refuse_write(c);
+        }
+        int rc = SQLITE_DONE;
+        while (h && (rc = sqlite3_step(h)) == SQLITE_ROW)
+            ;
+        sqlite3_finalize(h);
+        if (rc != SQLITE_DONE)
+            return report(c);
+        sql = tail;
     }
-    c->query_only = true;
     return STRATA_OK;
 }
 
@@ -525,6 +548,8 @@ static int sq_exec(strata_conn *conn, const char *sql)
 {
     sqlite_conn *c = (sqlite_conn *)conn;
     start_clock(c);
+    if (c->read_only_tx)
+        return exec_reading(c, sql);
     int several = sqlite3_get_autocommit(c->h) ? several_statements(sql) : 0;
     if (several < 0)
         return strata_driver_error(c->base.db, STRATA_E_NOMEM, "53200", 0, "out of memory");
@@ -668,9 +693,12 @@ static __attribute__((noinline)) int step_first(sqlite_stmt *st)
     int rc = bind_all(st);
     if (rc != STRATA_OK)
         return rc;
+    sqlite_conn *c = (sqlite_conn *)st->base.conn;
+    start_clock(c);
+    if (c->read_only_tx && !sqlite3_stmt_readonly(st->h))
+        return refuse_write(c);
     st->running = true;
     st->changes = 0;
-    start_clock((sqlite_conn *)st->base.conn);
     return step_result(st, sqlite3_step(st->h), true);
 }
 

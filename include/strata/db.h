@@ -81,7 +81,8 @@ typedef enum strata_tx_mode {
     STRATA_TX_READ_ONLY = 2, /* it will only read, and writes are refused
                                (STRATA_E_READONLY): PostgreSQL BEGIN READ
                                ONLY; SQLite begins deferred, so readers stay
-                               concurrent, with PRAGMA query_only on */
+                               concurrent, and refuses each statement that
+                               would write before it runs */
     STRATA_TX_SNAPSHOT = 3   /* it will only read, every statement seeing the
                                 same state of the database: PostgreSQL BEGIN
                                 ISOLATION LEVEL REPEATABLE READ, READ ONLY;
