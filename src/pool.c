@@ -593,27 +593,29 @@ void strata_pool_release(strata_pool *pool, strata_db *db)
 {
     if (!pool || !db)
         return;
-    /* A thread that does not hold the connection may not give it back
-     * while its holder is in a call on it: refused, as any call on the
-     * connection then is.  Held until it is back in the idle list's
-     * hands (the lock below), so that no other thread's call runs on it
-     * while it is reset. */
-    strata__confinement c = strata__confine(db);
-    if (c.refused) {
-        strata__pool_fail(pool, STRATA_E_MISUSE,
-                          "that connection is in use by another thread: the thread that holds "
-                          "it gives it back, once its call is done");
-        return;
-    }
     int64_t born = take_lent(pool, db);
     strata_pool *owner = pool;
     for (int i = 0; born < 0 && i < pool->nreplicas; i++)
         if ((born = take_lent(pool->replicas[i], db)) >= 0)
             owner = pool->replicas[i];
     if (born < 0) {
-        /* Not ours: misuse; leave it to its owner. */
-        strata__confine_end(&c);
+        /* Not ours (or given back already, perhaps closed since): misuse,
+         * said without touching it. */
         strata__pool_fail(pool, STRATA_E_MISUSE, "that connection is not from this pool");
+        return;
+    }
+    /* A thread that does not hold the connection may not give it back
+     * while its holder is in a call on it: refused, as any call on the
+     * connection then is, and it stays lent.  Held while it is reset, so
+     * that no other thread's call runs on it meanwhile. */
+    strata__confinement c = strata__confine(db);
+    if (c.refused) {
+        pthread_mutex_lock(&owner->lock);
+        owner->lent[owner->nlent++] = (pool_slot){db, born, 0}; /* its place, just freed */
+        pthread_mutex_unlock(&owner->lock);
+        strata__pool_fail(pool, STRATA_E_MISUSE,
+                          "that connection is in use by another thread: the thread that holds "
+                          "it gives it back, once its call is done");
         return;
     }
     pool = owner;

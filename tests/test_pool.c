@@ -398,6 +398,23 @@ START_TEST(pool_release_by_another_thread_during_a_call_is_refused)
     ck_assert_int_eq(st.in_use, 0);
     ck_assert_int_eq(st.idle, 1);
     strata_pool_close(pool);
+    /* Given back twice, the first closing it (too old): the second is
+     * refused without touching the freed handle (valgrind and the
+     * sanitizer build would see it). */
+    strata_pool_options o = STRATA_POOL_OPTIONS_INIT;
+    o.max_lifetime_ms = 1;
+    ck_assert_int_eq(strata_pool_open(&pool, th_url(), &o), STRATA_OK);
+    strata_db *old;
+    ck_assert_int_eq(strata_pool_acquire(pool, &old), STRATA_OK);
+    struct timespec aged = {0, 5 * 1000000L};
+    nanosleep(&aged, NULL);
+    strata_pool_release(pool, old);
+    ck_assert_int_eq(strata_pool_stats(pool, &st), STRATA_OK);
+    ck_assert_int_eq(st.open, 0);
+    strata_pool_release(pool, old);
+    ck_assert_msg(strstr(strata_pool_errmsg(pool), "not from this pool"), "%s",
+                  strata_pool_errmsg(pool));
+    strata_pool_close(pool);
     strata_db_close(db);
 }
 END_TEST
