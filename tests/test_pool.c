@@ -373,14 +373,14 @@ static void *run_slow_call(void *arg)
 START_TEST(pool_release_by_another_thread_during_a_call_is_refused)
 {
     strata_db *db = setup();
-    strata_pool *pool = pool_with(1, 200, -1);
+    strata_pool *pool = pool_with(1, 100, -1);
     slow_call c = {.rc = -1};
     ck_assert_int_eq(strata_pool_acquire(pool, &c.db), STRATA_OK);
     pthread_t t;
     ck_assert_int_eq(pthread_create(&t, NULL, run_slow_call, &c), 0);
     while (!atomic_load(&c.started))
         sched_yield();
-    struct timespec pause = {0, 100 * 1000000L};
+    struct timespec pause = {0, 50 * 1000000L};
     nanosleep(&pause, NULL); /* inside its call by now */
     strata_pool_release(pool, c.db);
     ck_assert_msg(strstr(strata_pool_errmsg(pool), "in use by another thread"), "%s",
