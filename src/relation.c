@@ -464,36 +464,24 @@ static int next_holder(const strata__minfo *ti, const strata_object *o, const ch
     return -1;
 }
 
-/* o out of what parent (of ti's model, or NULL) has loaded of it through
- * key field fk: out of its collections, and a one-to-one that held it
- * read again on its next use. */
-static void holders_drop(const strata__minfo *ti, strata_object *parent, strata_object *o,
-                         const char *fk)
-{
-    if (!parent || !parent->priv->rels)
-        return; /* nothing of it loaded (the common case: no search) */
-    for (int k = next_holder(ti, o, fk, 0); k >= 0; k = next_holder(ti, o, fk, k + 1)) {
-        strata__relcache *h = loaded_mirror(parent, k);
-        if (h && ti->m->relations[k].kind == STRATA_ONE_TO_MANY) {
-            strata__list_remove(&h->list, o);
-        } else if (h && h->one == o) {
-            h->loaded = false;
-            h->one = NULL;
-        }
-    }
-}
-
-/* What parent (or NULL) has loaded through key field fk without o, which
- * its key now names: read again on its next use, o in it. */
-static void holders_reload(const strata__minfo *ti, strata_object *parent, strata_object *o,
-                           const char *fk)
+/* What parent (of ti's model, or NULL) has loaded through o's key field
+ * fk, made to agree with whether parent `holds` o now: without it, o
+ * leaves its collections, and a one-to-one that held o reads again on
+ * its next use; holding it, what was loaded without o reads again, o in
+ * it. */
+static void holders_follow(const strata__minfo *ti, strata_object *parent, strata_object *o,
+                           const char *fk, bool holds)
 {
     if (!parent || !parent->priv->rels)
         return; /* nothing of it loaded (the common case: no search) */
     for (int k = next_holder(ti, o, fk, 0); k >= 0; k = next_holder(ti, o, fk, k + 1)) {
         strata__relcache *h = loaded_mirror(parent, k);
         bool one = ti->m->relations[k].kind == STRATA_ONE_TO_ONE;
-        if (h && (one ? h->one != o : !strata__list_has(&h->list, o))) {
+        if (!h || holds == (one ? h->one == o : strata__list_has(&h->list, o)))
+            continue;
+        if (!holds && !one) {
+            strata__list_remove(&h->list, o);
+        } else {
             h->loaded = false;
             h->one = NULL;
             h->list.count = 0;
@@ -533,11 +521,11 @@ void strata__relation_settle(strata_object *o, const strata__cell *was)
                                 ? strata__minfo_get(p->s, rel->target)
                                 : NULL;
         if (ti) {
-            holders_drop(ti, t, o, rel->fk);
+            holders_follow(ti, t, o, rel->fk, false);
             if (was && !was[fk].null && (null || was[fk].i != key))
-                holders_drop(ti, strata__identity_find(ti, was[fk].i), o, rel->fk);
+                holders_follow(ti, strata__identity_find(ti, was[fk].i), o, rel->fk, false);
             if (!null)
-                holders_reload(ti, strata__identity_find(ti, key), o, rel->fk);
+                holders_follow(ti, strata__identity_find(ti, key), o, rel->fk, true);
         }
         if (c) {
             c->loaded = false;
@@ -558,7 +546,7 @@ void strata__relation_let_go(strata_object *o)
                                 ? strata__minfo_get(p->s, rel->target)
                                 : NULL;
         if (ti)
-            holders_drop(ti, c->one, o, rel->fk);
+            holders_follow(ti, c->one, o, rel->fk, false);
         c->loaded = c->one_set = false;
         c->one = NULL;
         c->list.count = 0;
@@ -646,7 +634,7 @@ int strata_set_related(void *obj, const char *rel, void *target)
          * one the key names, if the session holds it; no SQL for that. */
         old = strata__identity_find(ti, *(int64_t *)strata__field_ptr(o, fk));
     if (ti && old && old != t)
-        holders_drop(ti, old, o, r->fk);
+        holders_follow(ti, old, o, r->fk, false);
     else if (m && old && old != t && (tc = strata__rel_peek(old, mri)) && tc->loaded)
         mirror_drop(tc, o, scalar);
     tc = m && t ? strata__rel_peek(t, mri) : NULL;
@@ -669,7 +657,7 @@ int strata_set_related(void *obj, const char *rel, void *target)
     }
     /* Other collections of t's on the same key read again, o in them. */
     if (ti && t)
-        holders_reload(ti, t, o, r->fk);
+        holders_follow(ti, t, o, r->fk, true);
     if (t && t->priv->state == OBJ_TRANSIENT && saved_by_session(o))
         strata_add(t); /* the save-update cascade, as for a collection */
     return STRATA_OK;
