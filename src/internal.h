@@ -364,9 +364,10 @@ void strata__db_reset_echo(strata_db *db);
 
 /* pool.c: record the calling thread's failure on `pool`; returns `code`. */
 int strata__pool_fail(const strata_pool *pool, int code, const char *fmt, ...) STRATA_PRINTF(3, 4);
-/* Count one retry of strata_run_in_tx in the pool's statistics (locks the
- * pool's mutex; any thread). */
-void strata__pool_count_retry(strata_pool *pool);
+/* A retry of strata_pool_run: counted in the pool's statistics, then a
+ * wait of `ms` that the pool's close cuts short.  False when the pool is
+ * closing (no retry then).  Any thread. */
+bool strata__pool_back_off(strata_pool *pool, int ms);
 /* A unit of strata_pool_run begins (false: the pool is closing) and ends:
  * strata_pool_close waits for those running. */
 bool strata__pool_run_enter(strata_pool *pool);

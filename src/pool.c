@@ -352,6 +352,7 @@ void strata_pool_close(strata_pool *pool)
         return;
     pthread_mutex_lock(&pool->lock);
     pool->closing = true; /* acquire_replica refuses from now on */
+    pthread_cond_broadcast(&pool->freed); /* and units between attempts stop waiting */
     pthread_mutex_unlock(&pool->lock);
     for (int i = 0; i < pool->nreplicas; i++)
         pool_shutdown(pool->replicas[i]);
@@ -731,9 +732,17 @@ void strata__pool_run_leave(strata_pool *pool)
     pthread_mutex_unlock(&pool->lock);
 }
 
-void strata__pool_count_retry(strata_pool *pool)
+bool strata__pool_back_off(strata_pool *pool, int ms)
 {
+    int64_t deadline = now_ms() + ms;
+    struct timespec until = {(time_t)(deadline / 1000), (long)(deadline % 1000) * 1000000L};
     pthread_mutex_lock(&pool->lock);
     pool->stats.retries++;
+    /* On the condition a close broadcasts, so that a close does not wait
+     * out the sleep of every unit between its attempts. */
+    while (!pool->closing && pthread_cond_timedwait(&pool->freed, &pool->lock, &until) != ETIMEDOUT)
+        ;
+    bool open = !pool->closing;
     pthread_mutex_unlock(&pool->lock);
+    return open;
 }

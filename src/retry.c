@@ -11,6 +11,7 @@
  * jitter"), so threads that collided do not collide again in step.  A
  * commit whose outcome is unknown is never run again.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -33,21 +34,21 @@ static int jitter(int bound)
     return bound > 0 ? (int)((seed >> 8) % (unsigned)(bound + 1)) : 0;
 }
 
-static void sleep_ms(int ms)
+/* The wait before attempt `attempt` + 1, counted as a retry.  False when
+ * the pool is closing: the unit then ends with the failure `rc` of the
+ * attempt before, and says why it was not run again. */
+static bool back_off(strata_pool *pool, const strata_retry_options *o, int attempt, int rc)
 {
-    struct timespec t = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&t, &t) != 0)
-        ;
-}
-
-/* The wait before attempt `attempt` + 1, counted as a retry. */
-static void back_off(strata_pool *pool, const strata_retry_options *o, int attempt)
-{
-    strata__pool_count_retry(pool);
     int bound = o->base_delay_ms;
     for (int i = 1; i < attempt && bound < o->max_delay_ms; i++)
         bound *= 2;
-    sleep_ms(jitter(bound < o->max_delay_ms ? bound : o->max_delay_ms));
+    if (strata__pool_back_off(pool, jitter(bound < o->max_delay_ms ? bound : o->max_delay_ms)))
+        return true;
+    char was[512]; /* the attempt's own words, kept */
+    snprintf(was, sizeof was, "%s", strata_pool_errmsg(pool));
+    strata__pool_fail(pool, rc, "%s (not run again: the pool is closing)",
+                      was[0] ? was : strata_errstr(rc));
+    return false;
 }
 
 static int run_unit(strata_pool *pool, strata_unit_fn fn, void *ctx, const strata_retry_options *o);
@@ -79,9 +80,9 @@ static int run_unit(strata_pool *pool, strata_unit_fn fn, void *ctx, const strat
             /* The pool said why.  A connection it opened may find the
              * database locked (SQLite setting its journal mode): that
              * passes as a busy unit does. */
-            if (rc != STRATA_E_BUSY || attempt >= o->max_attempts)
+            if (rc != STRATA_E_BUSY || attempt >= o->max_attempts ||
+                !back_off(pool, o, attempt, rc))
                 return rc;
-            back_off(pool, o, attempt);
             continue;
         }
         strata_db *db = strata_session_db(s);
@@ -106,8 +107,8 @@ static int run_unit(strata_pool *pool, strata_unit_fn fn, void *ctx, const strat
             strata__session_rollback_to_free(s);
         }
         strata_session_free(s);
-        if (rc == STRATA_OK || !retryable(rc) || attempt >= o->max_attempts)
+        if (rc == STRATA_OK || !retryable(rc) || attempt >= o->max_attempts ||
+            !back_off(pool, o, attempt, rc))
             return rc;
-        back_off(pool, o, attempt);
     }
 }

@@ -104,8 +104,9 @@ STRATA_API int strata_pool_open(strata_pool **out, const char *url,
 /** Close every idle connection and free the pool.  It waits for the
  *  connections still in use to come back (they are closed then), for the
  *  threads waiting in an acquire (refused with STRATA_E_MISUSE), and for
- *  the units of strata_pool_run under way (one between two attempts gets
- *  STRATA_E_MISUSE at its next); a thread that would call the pool after
+ *  the units of strata_pool_run under way (one waiting between two
+ *  attempts stops waiting, and returns the failure of its last attempt,
+ *  its message saying it was not run again); a thread that would call the pool after
  *  it is freed must be done before.  Accepts NULL. */
 STRATA_API void strata_pool_close(strata_pool *pool);
 
