@@ -873,13 +873,15 @@ static int insert_in_rounds(strata_session *s, strata__minfo *mi, strata_object 
 
 static int insert_model(strata_session *s, strata__minfo *mi)
 {
-    /* The model's pending objects, in the session's order. */
+    /* The model's pending objects, in the session's order, their keys to
+     * parents fixed up (the parents of lower rank are inserted now). */
     size_t n = 0, cap = 0;
     strata_object **pend = NULL;
     for (size_t i = 0; i < s->nobjs; i++) {
         strata_object *o = s->objs[i];
         if (o->priv->mi != mi || o->priv->state != OBJ_PENDING)
             continue;
+        strata__relation_fix_keys(o);
         if (n == cap) {
             cap = cap ? cap * 2 : 64;
             strata_object **grown = realloc(pend, cap * sizeof *grown);
@@ -1298,28 +1300,26 @@ int strata_session_flush(strata_session *s)
         goto out;
     /* Persistent orphans still without a parent are deleted, as by their
      * cascade: a flush that fails keeps them, orphans still. */
+    bool deletes = false; /* whether any object is to be deleted: else no pass looks */
     for (size_t i = 0; i < s->nobjs; i++) {
         strata_object *o = s->objs[i];
         struct strata__object *p = o->priv;
-        if (!p->orphan || p->state != OBJ_PERSISTENT)
-            continue;
-        if (strata__relation_orphaned(o)) {
-            p->state = OBJ_DELETED;
-            p->deleted_in_tx = p->cascaded_now = true;
-        } else {
-            p->orphan = false; /* a parent has it again */
+        if (p->orphan && p->state == OBJ_PERSISTENT) {
+            if (strata__relation_orphaned(o)) {
+                p->state = OBJ_DELETED;
+                p->deleted_in_tx = p->cascaded_now = true;
+            } else {
+                p->orphan = false; /* a parent has it again */
+            }
         }
+        deletes |= p->state == OBJ_DELETED;
     }
     int top = max_rank(s);
     /* Parents first. */
     for (int rank = 0; rank <= top && rc == STRATA_OK; rank++) {
         for (int m = 0; m < s->nmodels && rc == STRATA_OK; m++) {
-            if (s->models[m]->rank != rank)
-                continue;
-            for (size_t i = 0; i < s->nobjs; i++)
-                if (s->objs[i]->priv->mi == s->models[m] && s->objs[i]->priv->state == OBJ_PENDING)
-                    strata__relation_fix_keys(s->objs[i]);
-            rc = insert_model(s, s->models[m]);
+            if (s->models[m]->rank == rank)
+                rc = insert_model(s, s->models[m]);
         }
     }
     for (size_t i = 0; i < s->nobjs && rc == STRATA_OK; i++) {
@@ -1331,15 +1331,17 @@ int strata_session_flush(strata_session *s)
     }
     if (rc == STRATA_OK)
         rc = strata__m2m_flush(s);
-    /* Cascades mark children deleted (loading them), until nothing changes. */
-    for (bool changed = true; changed && rc == STRATA_OK;) {
+    /* Cascades mark children deleted (loading them), until nothing
+     * changes; only deleted objects do (the inserts and updates above
+     * delete none). */
+    for (bool changed = deletes; changed && rc == STRATA_OK;) {
         changed = false;
         for (size_t i = 0; i < s->nobjs && rc == STRATA_OK; i++)
             if (s->objs[i]->priv->state == OBJ_DELETED)
                 rc = strata__relation_cascade(s->objs[i], &changed);
     }
     /* Children first. */
-    for (int rank = top; rank >= 0 && rc == STRATA_OK; rank--) {
+    for (int rank = top; deletes && rank >= 0 && rc == STRATA_OK; rank--) {
         for (size_t i = 0; i < s->nobjs && rc == STRATA_OK; i++) {
             strata_object *o = s->objs[i];
             if (o->priv->state == OBJ_DELETED && o->priv->mi->rank == rank &&
@@ -1350,7 +1352,7 @@ int strata_session_flush(strata_session *s)
             if (s->models[m]->rank == rank && deletes_in_order(s->models[m]))
                 rc = delete_in_rounds(s, s->models[m]);
     }
-    if (rc == STRATA_OK)
+    if (rc == STRATA_OK && deletes)
         rc = expire_reached(s);
     /* A commit's own flush leaves its savepoint to the COMMIT. */
     if (rc == STRATA_OK)
