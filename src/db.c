@@ -798,7 +798,10 @@ int strata_db_commit(strata_db *db)
     db->counters[STRATA_COUNTER_STATEMENTS]++;
     strata__echo_line(db, "COMMIT");
     rc = strata__drv_commit(db);
-    if (rc == STRATA_E_CONNECTION_LOST) {
+    /* Lost with the engine sure that no transaction is open: it was
+     * never committed (SQLite refuses a COMMIT into a file that has
+     * moved, rolling back).  Otherwise the outcome is not known. */
+    if (rc == STRATA_E_CONNECTION_LOST && strata__drv_in_transaction(db) != 0) {
         /* COMMIT was sent and no answer came: the server may have
          * committed or not.  Never retry this blindly. */
         tx_ended(db, false);

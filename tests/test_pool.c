@@ -1232,6 +1232,93 @@ START_TEST(pool_open_is_bounded_by_the_acquire)
 }
 END_TEST
 
+/* The database file replaced under open connections (a backup restored
+ * over it: a new file with the counter at n), its old journal files
+ * removed with it. */
+static void replace_file(int n)
+{
+    char path[600], fresh[600], url[700], side[620], sql[80];
+    snprintf(path, sizeof path, "%s/test.db", th_tmpdir());
+    snprintf(fresh, sizeof fresh, "%s/fresh.db", th_tmpdir());
+    snprintf(url, sizeof url, "sqlite:///%s", fresh);
+    strata_db *f = th_open_url(url);
+    th_exec(f, "CREATE TABLE counter (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)");
+    snprintf(sql, sizeof sql, "INSERT INTO counter (id, n) VALUES (1, %d)", n);
+    th_exec(f, sql);
+    strata_db_close(f);
+    snprintf(side, sizeof side, "%s-wal", path);
+    unlink(side);
+    snprintf(side, sizeof side, "%s-shm", path);
+    unlink(side);
+    ck_assert_int_eq(rename(fresh, path), 0);
+}
+
+static int counter_now(void)
+{
+    strata_db *now = th_open_url(th_url());
+    int n = (int)th_int(now, "SELECT n FROM counter");
+    strata_db_close(now);
+    return n;
+}
+
+/* A database file moved, replaced or deleted while connections have it
+ * open: SQLite goes on writing into the old file, lost with it, and each
+ * COMMIT said it succeeded.  Now the connection is lost to strata: a
+ * transaction's BEGIN, its COMMIT (rolled back, known not committed) and
+ * a write outside a transaction refuse it, and a pool's unit runs again
+ * on a connection to the file the path names now.  SQLite's file alone
+ * (a server's lost connections are tested above; a database in memory
+ * has no file). */
+START_TEST(pool_replaces_a_connection_to_a_moved_file)
+{
+    strata_db *db = setup();
+    strata_pool *pool = pool_with(1, 1000, -1);
+    ck_assert_int_eq(strata_pool_run(pool, bump, NULL, NULL), STRATA_OK);
+    replace_file(100);
+    int rc = strata_pool_run(pool, bump, NULL, NULL);
+    ck_assert_msg(rc == STRATA_OK, "%s: %s", strata_errname(rc), strata_pool_errmsg(pool));
+    ck_assert_int_eq(counter_now(), 101);
+    strata_pool_statistics st;
+    strata_pool_stats(pool, &st);
+    ck_assert_int_eq(st.closed_broken, 1);
+    ck_assert_int_eq(st.retries, 1);
+    strata_pool_close(pool);
+
+    /* A transaction under way when the file goes: its COMMIT refused. */
+    strata_db *c = th_open_url(th_url());
+    OK(c, strata_db_begin(c));
+    th_exec(c, "UPDATE counter SET n = n + 1");
+    replace_file(200);
+    ck_assert_int_eq(strata_db_commit(c), STRATA_E_CONNECTION_LOST);
+    ck_assert_msg(strstr(strata_db_errmsg(c), "was moved, replaced or deleted"), "%s",
+                  strata_db_errmsg(c));
+    ck_assert_int_eq(strata_db_in_transaction(c), 0);
+    ck_assert(strata_db_is_broken(c));
+    strata_db_close(c);
+    /* A write outside a transaction, through the handle that made the
+     * first file, and a statement prepared there. */
+    ck_assert_int_eq(strata_db_exec(db, "UPDATE counter SET n = 5"), STRATA_E_CONNECTION_LOST);
+    ck_assert_int_eq(counter_now(), 200);
+    strata_db_close(db);
+
+    /* Deleted: a raw transaction's COMMIT, run as SQL, refused too. */
+    c = th_open_url(th_url());
+    th_exec(c, "BEGIN");
+    th_exec(c, "UPDATE counter SET n = 7");
+    char path[600], side[620];
+    snprintf(path, sizeof path, "%s/test.db", th_tmpdir());
+    ck_assert_int_eq(unlink(path), 0);
+    snprintf(side, sizeof side, "%s-wal", path);
+    unlink(side);
+    snprintf(side, sizeof side, "%s-shm", path);
+    unlink(side);
+    ck_assert_int_eq(strata_db_exec(c, "COMMIT"), STRATA_E_CONNECTION_LOST);
+    ck_assert_int_eq(strata_db_in_transaction(c), 0);
+    strata_db_close(c);
+    ck_assert_int_ne(access(path, F_OK), 0);
+}
+END_TEST
+
 static void add(TCase *tc, th_engine e)
 {
     tcase_set_timeout(tc, 120);
@@ -1251,6 +1338,8 @@ static void add(TCase *tc, th_engine e)
     tcase_add_test(tc, pool_threads_share_replicas);
     tcase_add_test(tc, pool_close_waits_for_replica_connections);
     tcase_add_test(tc, pool_reruns_a_unit_whose_table_changed);
+    if (e == TH_SQLITE_FILE)
+        tcase_add_test(tc, pool_replaces_a_connection_to_a_moved_file);
     if (e != TH_POSTGRES)
         return;
     tcase_add_test(tc, pool_lost_connection_is_reported);

@@ -50,6 +50,7 @@ typedef struct sqlite_stmt {
     strata_backend_stmt base;
     sqlite3_stmt *h; /* NULL for text with no statement (only comments) */
     bool running;    /* parameters bound, stepping */
+    bool commits;    /* a COMMIT or END (strata_driver_sql_is_commit) */
     int64_t changes;
     unsigned char *decl; /* per column enum decl_class, computed once per preparation */
     unsigned char *how;  /* per column sq_row_cells's way with it; in decl's block */
@@ -287,6 +288,38 @@ static int sq_cancel(strata_conn *conn)
     __atomic_store_n(&c->cancel, 1, __ATOMIC_RELAXED); /* for busy_wait */
     sqlite3_interrupt(c->h); /* safe from any thread */
     return STRATA_OK;
+}
+
+/* A database file moved, replaced or deleted since the connection opened
+ * it (SQLite's SQLITE_FCNTL_HAS_MOVED: one stat() of its path, none for a
+ * database in memory): what the connection wrote would go to the old
+ * file, lost to every later open of the path, while each COMMIT said it
+ * succeeded.  The connection is lost to strata then (a pool replaces it,
+ * and a unit of work runs again on a connection to the file the path
+ * names now). */
+static int refuse_moved(sqlite_conn *c)
+{
+    int moved = 0;
+    if (sqlite3_file_control(c->h, "main", SQLITE_FCNTL_HAS_MOVED, &moved) != SQLITE_OK || !moved)
+        return STRATA_OK;
+    return strata_driver_error(c->base.db, STRATA_E_CONNECTION_LOST, "08006", 0,
+                               "the database file %s was moved, replaced or deleted while this "
+                               "connection had it open: what it wrote would be lost with the "
+                               "old file (open the database again)",
+                               sqlite3_db_filename(c->h, "main"));
+}
+
+/* COMMIT, unless the file moved: then the transaction is rolled back,
+ * known not to be committed. */
+static int sq_commit(strata_conn *conn)
+{
+    sqlite_conn *c = (sqlite_conn *)conn;
+    int rc = refuse_moved(c);
+    if (rc != STRATA_OK) {
+        sqlite3_exec(c->h, "ROLLBACK", NULL, NULL, NULL);
+        return rc;
+    }
+    return sq_exec(conn, "COMMIT");
 }
 
 /* A transaction that will write takes the write lock at BEGIN, where the
@@ -548,9 +581,16 @@ static int sq_exec(strata_conn *conn, const char *sql)
 {
     sqlite_conn *c = (sqlite_conn *)conn;
     start_clock(c);
+    bool autocommit = sqlite3_get_autocommit(c->h);
+    int rc = autocommit || strata_driver_sql_is_commit(sql) ? refuse_moved(c) : STRATA_OK;
+    if (rc != STRATA_OK) {
+        if (!autocommit) /* a COMMIT of the program's own transaction: not committed */
+            sqlite3_exec(c->h, "ROLLBACK", NULL, NULL, NULL);
+        return rc;
+    }
     if (c->read_only_tx)
         return exec_reading(c, sql);
-    int several = sqlite3_get_autocommit(c->h) ? several_statements(sql) : 0;
+    int several = autocommit ? several_statements(sql) : 0;
     if (several < 0)
         return strata_driver_error(c->base.db, STRATA_E_NOMEM, "53200", 0, "out of memory");
     /* For writing at once, as strata's own transactions begin: a read
@@ -561,7 +601,7 @@ static int sq_exec(strata_conn *conn, const char *sql)
         return report(c);
     if (sqlite3_exec(c->h, sql, NULL, NULL, NULL) != SQLITE_OK ||
         (wrap && sqlite3_exec(c->h, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)) {
-        int rc = report(c);
+        rc = report(c);
         if (wrap && !sqlite3_get_autocommit(c->h)) /* SQLite may have rolled back itself */
             sqlite3_exec(c->h, "ROLLBACK", NULL, NULL, NULL);
         return rc;
@@ -584,6 +624,7 @@ static int sq_prepare(strata_backend_stmt **out, strata_conn *conn, const char *
         free(st);
         return report(c);
     }
+    st->commits = strata_driver_sql_is_commit(sql);
     /* What follows the first statement must compile to nothing (';',
      * spaces, comments); else the text holds several statements. */
     while (tail && *tail) {
@@ -697,6 +738,15 @@ static __attribute__((noinline)) int step_first(sqlite_stmt *st)
     start_clock(c);
     if (c->read_only_tx && !sqlite3_stmt_readonly(st->h))
         return refuse_write(c);
+    /* A write outside a transaction commits at once (a COMMIT prepared
+     * and stepped too): not into a file the path no longer names. */
+    bool autocommit = sqlite3_get_autocommit(c->h);
+    if ((autocommit ? !sqlite3_stmt_readonly(st->h) : st->commits) &&
+        (rc = refuse_moved(c)) != STRATA_OK) {
+        if (!autocommit)
+            sqlite3_exec(c->h, "ROLLBACK", NULL, NULL, NULL);
+        return rc;
+    }
     st->running = true;
     st->changes = 0;
     return step_result(st, sqlite3_step(st->h), true);
@@ -1054,6 +1104,7 @@ const strata_driver strata__sqlite_driver = {
     .lexer_flags = STRATA_LEX_BACKTICKS | STRATA_LEX_BRACKETS,
     .url_params = sq_url_params,
     .url_is_private = sq_url_is_private,
+    .commit = sq_commit,
     .begin_mode = sq_begin_mode,
     .cancel = sq_cancel,
     .in_transaction = sq_in_transaction,

@@ -97,7 +97,10 @@ STRATA_API int strata_db_begin_mode(strata_db *db, strata_tx_mode mode);
 /** Commit the open transaction (and every savepoint inside it).  When
  *  the connection is lost while COMMIT is under way the result is
  *  STRATA_E_COMMIT_UNKNOWN: the server may have committed or not (check
- *  the data before doing the work again); the handle is then broken. */
+ *  the data before doing the work again); the handle is then broken.  A
+ *  COMMIT the engine refused before it ran, rolling back (on SQLite, a
+ *  database file moved or deleted under the connection), is
+ *  STRATA_E_CONNECTION_LOST with the handle broken: not committed. */
 STRATA_API int strata_db_commit(strata_db *db);
 /** Roll back the open transaction (and every savepoint inside it).  Also
  *  succeeds on a transaction the server has already aborted.  A ROLLBACK

@@ -166,7 +166,10 @@ struct strata_driver {
 
     /* Transactions.  Optional: when NULL the core runs BEGIN / COMMIT /
      * ROLLBACK / SAVEPOINT name / RELEASE SAVEPOINT name / ROLLBACK TO
-     * SAVEPOINT name through exec. */
+     * SAVEPOINT name through exec.  A commit that fails with
+     * STRATA_E_CONNECTION_LOST is taken as of unknown outcome
+     * (STRATA_E_COMMIT_UNKNOWN) unless in_transaction then says 0: the
+     * engine knows the transaction ended without committing. */
     int (*begin)(strata_conn *conn);
     int (*commit)(strata_conn *conn);
     int (*rollback)(strata_conn *conn);
