@@ -679,6 +679,12 @@ START_TEST(cli_argument_errors_and_the_configured_url)
     ck_assert_msg(h.status == 0 && strstr(h.out, "(head)") && strstr(h.out, "only"), "%s", h.out);
     EXPECT(run("db history --rev-range=base:head"), 0, "<base> -> ");
 
+    /* Output that cannot be written fails the command: a script saved
+     * with `upgrade --sql > file` on a full disk is not taken as whole. */
+    EXPECT(sh("'%s/tools/strata' db upgrade --sql --url sqlite:///x.db > /dev/full", top), 1,
+           "strata db upgrade: writing the standard output failed (No space left on device)");
+    EXPECT(sh("'%s/tools/strata' db history > /dev/full", top), 1, "what it shows is incomplete");
+
     /* The configured URL, with --url= given nowhere. */
     char path[1000];
     snprintf(path, sizeof path, "%s/migrations/strata.yaml", th_tmpdir());

@@ -7,6 +7,7 @@
  * Flask-Migrate's (INFO  [strata.migration] Running upgrade ...) so a
  * transcript of the tutorial reads the same.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
@@ -87,6 +88,22 @@ static int fail(cli *c, int code, const char *what)
     fflush(stdout);
     fprintf(stderr, "%s db %s: %s\n", c->prog, c->command ? c->command : "", what);
     return code;
+}
+
+/* A command's standard output that could not all be written (a full
+ * disk, /dev/full) fails it: `db upgrade --sql > file` must not leave a
+ * short file and exit 0. */
+static int output_checked(cli *c, int rc)
+{
+    errno = 0;
+    if (fflush(stdout) == 0 && !ferror(stdout))
+        return rc;
+    char what[200];
+    snprintf(what, sizeof what,
+             "writing the standard output failed (%s): what it shows is incomplete",
+             errno ? strerror(errno) : "an error on the stream");
+    fail(c, STRATA_CLI_FAILED, what);
+    return rc == STRATA_CLI_OK ? STRATA_CLI_FAILED : rc;
 }
 
 static int mig_fail(cli *c, strata_migrations *m, int rc)
@@ -740,5 +757,5 @@ int strata_cli_main(int argc, char **argv, const strata_model *const *models)
                     "this command compares your models with the database, so it runs from your "
                     "application's binary (which calls strata_cli_main with its models), not "
                     "from the standalone strata tool");
-    return cmd->run(&c);
+    return output_checked(&c, cmd->run(&c));
 }
