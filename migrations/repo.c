@@ -318,19 +318,33 @@ int strata_migrations_init(strata_migrations **out, const char *dir)
     char *readme = path_join(dir, "README");
     int rc = STRATA_OK;
     struct stat st;
+    /* What this init made, taken back when a later step fails (a full
+     * disk): a half-made repository would be refused by every command,
+     * init included.  A README the folder had is kept as it is. */
+    bool made_dir = false, made_versions = false, made_readme = false;
     if (!config || !versions || !readme) {
         rc = strata__mig_error(m, STRATA_E_NOMEM, "out of memory");
     } else if (stat(config, &st) == 0 || stat(versions, &st) == 0) {
         rc =
             strata__mig_error(m, STRATA_E_MIGRATION,
                               "%s already holds a migrations repository; nothing was changed", dir);
-    } else if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+    } else if (!(made_dir = mkdir(dir, 0777) == 0) && errno != EEXIST) {
         rc = strata__mig_error(m, STRATA_E_MIGRATION, "%s: %s", dir, strerror(errno));
-    } else if (mkdir(versions, 0777) != 0) {
+    } else if (!(made_versions = mkdir(versions, 0777) == 0)) {
         rc = strata__mig_error(m, STRATA_E_MIGRATION, "%s: %s", versions, strerror(errno));
-    } else if ((rc = write_file(m, readme, readme_text, false)) == STRATA_OK &&
-               (rc = write_file(m, config, config_text, true)) == STRATA_OK) {
+    } else if ((made_readme = access(readme, F_OK) != 0) &&
+               (rc = write_file(m, readme, readme_text, true)) != STRATA_OK) {
+        made_readme = false;
+    } else if ((rc = write_file(m, config, config_text, true)) == STRATA_OK) {
         rc = (m->dir = strata__strdup(dir)) ? STRATA_OK : STRATA_E_NOMEM;
+    }
+    if (rc != STRATA_OK && made_versions) {
+        if (made_readme)
+            unlink(readme);
+        rmdir(versions);
+        if (made_dir)
+            rmdir(dir);
+        strata__mig_error(m, rc, "%s (init left nothing behind)", strata_migrations_errmsg(m));
     }
     free(config);
     free(versions);

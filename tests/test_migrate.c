@@ -2516,6 +2516,35 @@ START_TEST(migrate_repository_errors_name_the_place)
     snprintf(path, sizeof path, "%s: No such file or directory", dir);
     ck_assert_str_eq(strata_migrations_errmsg(m), path);
     strata_migrations_free(m);
+    /* A write that fails half way (its file's temporary name taken by a
+     * folder here, a full disk in life): nothing is left behind, a
+     * README the folder had is kept, and init works once the cause is
+     * gone.  It left a repository every command refused before. */
+    snprintf(dir, sizeof dir, "%s/half", th_tmpdir());
+    ck_assert_int_eq(mkdir(dir, 0777), 0);
+    snprintf(path, sizeof path, "%s/strata.yaml.tmp", dir);
+    ck_assert_int_eq(mkdir(path, 0777), 0);
+    ck_assert_int_eq(strata_migrations_init(&m, dir), STRATA_E_MIGRATION);
+    ck_assert_msg(strstr(strata_migrations_errmsg(m), "(init left nothing behind)"), "%s",
+                  strata_migrations_errmsg(m));
+    strata_migrations_free(m);
+    char probe[900];
+    snprintf(probe, sizeof probe, "%s/versions", dir);
+    ck_assert_int_ne(access(probe, F_OK), 0);
+    snprintf(probe, sizeof probe, "%s/README", dir);
+    ck_assert_int_ne(access(probe, F_OK), 0);
+    FILE *mine = fopen(probe, "w");
+    ck_assert_ptr_nonnull(mine);
+    fputs("the program's own\n", mine);
+    fclose(mine);
+    ck_assert_int_eq(strata_migrations_init(&m, dir), STRATA_E_MIGRATION);
+    strata_migrations_free(m);
+    ck_assert_str_eq(slurp(probe), "the program's own\n");
+    ck_assert_int_eq(rmdir(path), 0);
+    ck_assert_int_eq(strata_migrations_init(&m, dir), STRATA_OK);
+    strata_migrations_free(m);
+    ck_assert_str_eq(slurp(probe), "the program's own\n");
+
     ck_assert_int_eq(strata_migrations_open(&m, NULL), STRATA_E_MISUSE);
     ck_assert_str_eq(strata_migrations_errmsg(m), "no migrations folder given");
     strata_migrations_free(m);
