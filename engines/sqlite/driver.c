@@ -137,7 +137,7 @@ static int report(sqlite_conn *c)
 {
     int ext = sqlite3_extended_errcode(c->h);
     const char *msg = sqlite3_errmsg(c->h);
-    if ((ext & 0xff) == SQLITE_BUSY && c->busy_stopped)
+    if (((ext & 0xff) == SQLITE_BUSY || (ext & 0xff) == SQLITE_LOCKED) && c->busy_stopped)
         ext = SQLITE_INTERRUPT; /* a wait for a lock, stopped as a statement is */
     if ((ext & 0xff) == SQLITE_INTERRUPT) /* PostgreSQL's words, on both engines */
         msg = c->timed_out ? "canceling statement due to statement timeout"
@@ -214,6 +214,25 @@ static void start_clock(sqlite_conn *c)
     __atomic_store_n(&c->cancel, 0, __ATOMIC_RELAXED);
     if (c->timeout_ms)
         c->deadline_ns = monotonic_ns() + (int64_t)c->timeout_ms * 1000000;
+}
+
+static int busy_wait(void *arg, int count);
+
+/* SQLite calls no busy handler for a lock between the connections of one
+ * shared cache (cache=shared): SQLITE_LOCKED_SHAREDCACHE comes at once.
+ * True when the last failure is that, after a wait as busy_wait's within
+ * the busy timeout: the caller tries again what changed nothing. */
+static bool shared_lock_wait(sqlite_conn *c, int *count)
+{
+    return sqlite3_extended_errcode(c->h) == SQLITE_LOCKED_SHAREDCACHE && busy_wait(c, (*count)++);
+}
+
+/* One statement: no ';' but at its end.  (A ';' inside a literal counts
+ * as two: the safe mistake where it decides whether to run it again.) */
+static bool one_statement(const char *sql)
+{
+    const char *semi = strchr(sql, ';');
+    return !semi || !*strata_driver_sql_skip_space(semi + 1);
 }
 
 /* SQLite's busy handler: another connection holds the lock a statement
@@ -597,16 +616,24 @@ static int sq_exec(strata_conn *conn, const char *sql)
      * that later needs the write lock would fail at once, unheard by the
      * busy handler.  A connection that cannot write needs no wrapping. */
     bool wrap = several > 0 && sqlite3_db_readonly(c->h, "main") == 0;
-    if (wrap && sqlite3_exec(c->h, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-        return report(c);
-    if (sqlite3_exec(c->h, sql, NULL, NULL, NULL) != SQLITE_OK ||
-        (wrap && sqlite3_exec(c->h, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)) {
-        rc = report(c);
+    for (int waits = 0;;) {
+        if (wrap && sqlite3_exec(c->h, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+            if (shared_lock_wait(c, &waits))
+                continue;
+            return report(c);
+        }
+        if (sqlite3_exec(c->h, sql, NULL, NULL, NULL) == SQLITE_OK &&
+            (!wrap || sqlite3_exec(c->h, "COMMIT", NULL, NULL, NULL) == SQLITE_OK))
+            return STRATA_OK;
+        /* Again when nothing of it is left (the whole text rolled back
+         * below, or one statement, which failed), after a wait. */
+        bool again = (wrap || one_statement(sql)) && shared_lock_wait(c, &waits);
+        rc = again ? STRATA_OK : report(c);
         if (wrap && !sqlite3_get_autocommit(c->h)) /* SQLite may have rolled back itself */
             sqlite3_exec(c->h, "ROLLBACK", NULL, NULL, NULL);
-        return rc;
+        if (!again)
+            return rc;
     }
-    return STRATA_OK;
 }
 
 /* ---- statements -------------------------------------------------------------------- */
@@ -749,7 +776,14 @@ static __attribute__((noinline)) int step_first(sqlite_stmt *st)
     }
     st->running = true;
     st->changes = 0;
-    return step_result(st, sqlite3_step(st->h), true);
+    int src = sqlite3_step(st->h);
+    /* A first step that met a shared cache's lock changed nothing: again,
+     * within the busy timeout. */
+    for (int waits = 0; (src & 0xff) == SQLITE_LOCKED && shared_lock_wait(c, &waits);) {
+        sqlite3_reset(st->h);
+        src = sqlite3_step(st->h);
+    }
+    return step_result(st, src, true);
 }
 
 /* The next row of an execution under way is the common call (every row
