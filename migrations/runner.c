@@ -628,14 +628,23 @@ static int step_begin(run *r)
     bool told = false;
     int rc;
     for (;;) {
+        int64_t round = monotonic_ms();
         rc = r->dl->migration_begin ? strata__db_begin_sql(r->db, r->dl->migration_begin)
                                     : strata_db_begin(r->db);
-        if (rc != STRATA_E_BUSY || monotonic_ms() >= deadline)
+        int64_t now = monotonic_ms();
+        if (rc != STRATA_E_BUSY || now >= deadline)
             break;
         if (!told)
             strata__mig_print(r->m, "Waiting for the migration lock: another process is "
                                     "running migrations.");
         told = true;
+        /* A round that did not wait (a busy timeout of 0) is not run again
+         * at once: a pause, so that the wait does not spin a core. */
+        if (now - round < 50) {
+            int64_t ms = deadline - now < 50 ? deadline - now : 50;
+            struct timespec t = {0, (long)ms * 1000000L};
+            nanosleep(&t, NULL);
+        }
     }
     if (rc != STRATA_OK)
         return db_failed(r, "taking the migration lock");

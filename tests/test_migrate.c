@@ -2827,6 +2827,23 @@ START_TEST(migrate_lock_waits_past_the_busy_timeout)
         if (!th_is_pg())
             ck_assert_ptr_nonnull(strstr(out.text, "Waiting for the migration lock"));
         strata_migrations_free(m);
+        if (!th_is_pg()) {
+            /* Without a busy timeout each round returns at once: the wait
+             * pauses between them instead of spinning a core (it took
+             * the whole limit's time on the processor before). */
+            strata_db *eager = th_open_url(th_url_with("busy_timeout=0"));
+            m = repo_open(repo_dir(), &out);
+            strata_migrations_set_lock_wait(m, 400);
+            struct timespec c0, c1;
+            clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
+            ck_assert_int_eq(strata_migrations_downgrade(m, eager, "base"), STRATA_E_BUSY);
+            clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
+            long cpu_ms =
+                (long)(c1.tv_sec - c0.tv_sec) * 1000 + (c1.tv_nsec - c0.tv_nsec) / 1000000;
+            ck_assert_msg(cpu_ms < 200, "the wait took %ld ms of processor time in 400 ms", cpu_ms);
+            strata_migrations_free(m);
+            strata_db_close(eager);
+        }
         th_rc(holder, strata_db_rollback(holder), STRATA_OK);
         ck_assert_int_eq(th_int(late, "SELECT count(*) FROM log"), 3);
         /* The revisions' own lock waits are as the connection had them. */
