@@ -675,8 +675,8 @@ static int step_begin(run *r)
 static int step_end(run *r, int rc)
 {
     if (rc == STRATA_OK) {
-        if (strata_db_commit(r->db) != STRATA_OK)
-            return db_failed(r, "COMMIT");
+        if (strata_db_commit(r->db) != STRATA_OK) /* whose message says COMMIT */
+            return db_failed(r, "committing");
         return STRATA_OK;
     }
     strata__db_abort_tx(r->db);

@@ -14,6 +14,7 @@
  * vtable.
  */
 #include <ctype.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <sqlite3.h>
 #include <stdbool.h>
@@ -142,9 +143,33 @@ static int report(sqlite_conn *c)
     if ((ext & 0xff) == SQLITE_INTERRUPT) /* PostgreSQL's words, on both engines */
         msg = c->timed_out ? "canceling statement due to statement timeout"
                            : "canceling statement due to user request";
-    /* Code 0: the core classifies through the classify_error slot. */
-    return strata_driver_error(c->base.db, 0, sqlstate_for(classify(NULL, ext, msg)), ext, "%s",
-                               msg);
+    /* A failure of the file itself (full, unreadable, read-only, not a
+     * database, damaged) names it: a program may have several open.  An
+     * I/O error the system gave as a full disk (WAL's -shm growing) is
+     * the full disk. */
+    int code = 0; /* the core classifies through the classify_error slot */
+    if ((ext & 0xff) == SQLITE_IOERR && sqlite3_system_errno(c->h) == ENOSPC)
+        code = STRATA_E_DISK_FULL;
+    switch (ext & 0xff) {
+    case SQLITE_FULL:
+    case SQLITE_IOERR:
+    case SQLITE_CANTOPEN:
+    case SQLITE_NOTADB:
+    case SQLITE_READONLY:
+    case SQLITE_CORRUPT: {
+        const char *file = sqlite3_db_filename(c->h, "main");
+        if (file && *file)
+            return strata_driver_error(c->base.db, code,
+                                       sqlstate_for(code ? code : classify(NULL, ext, msg)), ext,
+                                       "%s%s (database file %s)", msg,
+                                       code == STRATA_E_DISK_FULL && (ext & 0xff) != SQLITE_FULL
+                                           ? ": no space left on the device"
+                                           : "",
+                                       file);
+    }
+    }
+    return strata_driver_error(
+        c->base.db, code, sqlstate_for(code ? code : classify(NULL, ext, msg)), ext, "%s", msg);
 }
 
 /* ---- open / close / exec --------------------------------------------------------- */
