@@ -679,6 +679,15 @@ START_TEST(cli_argument_errors_and_the_configured_url)
     ck_assert_msg(h.status == 0 && strstr(h.out, "(head)") && strstr(h.out, "only"), "%s", h.out);
     EXPECT(run("db history --rev-range=base:head"), 0, "<base> -> ");
 
+    /* A copy from or into a database in memory is refused: it copied an
+     * empty one, or one thrown away with the command, and said done. */
+    EXPECT(run("db copy sqlite:// sqlite:///copied.db"), 2, "the source is a database in memory");
+    EXPECT(run("db copy sqlite:///x.db 'sqlite:///y.db?mode=memory'"), 2,
+           "the target is a database in memory");
+    char copied[1200];
+    snprintf(copied, sizeof copied, "%s/copied.db", th_tmpdir());
+    ck_assert_int_ne(access(copied, F_OK), 0);
+
     /* Output that cannot be written fails the command: a script saved
      * with `upgrade --sql > file` on a full disk is not taken as whole. */
     EXPECT(sh("'%s/tools/strata' db upgrade --sql --url sqlite:///x.db > /dev/full", top), 1,

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "internal.h"
 #include "strata.h"
 #include "strata/cli.h"
 
@@ -468,10 +469,30 @@ static void catch_copy_signals(bool on, struct sigaction *was)
     }
 }
 
+/* Whether `url` names a database in memory, the connection's own: the
+ * command's connection is its only one, gone when the command ends. */
+static bool in_memory(const char *url)
+{
+    strata_url *u = NULL;
+    bool mine = strata_url_parse(&u, url) == STRATA_OK &&
+                strata__drv_url_is_private(strata__url_driver(u), u);
+    strata_url_free(u);
+    return mine;
+}
+
 static int cmd_copy(cli *c)
 {
     if (c->npos != 2)
         return fail(c, STRATA_CLI_USAGE, "copy needs SOURCE_URL and TARGET_URL");
+    /* A copy from a database in memory would copy an empty one, and one
+     * into it would be thrown away with the command's connection. */
+    for (int i = 0; i < 2; i++)
+        if (in_memory(c->pos[i]))
+            return fail(c, STRATA_CLI_USAGE,
+                        i == 0 ? "the source is a database in memory: this command's connection "
+                                 "would see an empty one of its own (copy from a file)"
+                               : "the target is a database in memory: the copy would go with "
+                                 "this command's connection when it ends (copy into a file)");
     /* The repository's version table, when there is one here. */
     strata_migrations *m = NULL;
     struct stat sb;
