@@ -816,7 +816,7 @@ typedef struct hop {
 static int resolve_aggregate(build *b, scope *sc, const char *expr, strata__sb *out);
 
 /* Walk `path` from sc's model: relationship names, then a field.  A
- * many-to-one is joined as it is met, a collection ends the walk (h->coll)
+ * many-to-one is LEFT joined as it is met, a collection ends the walk (h->coll)
  * unless the query joined it explicitly.  With `rels_only` every name is a
  * relationship and each one is joined (inner, or LEFT when `outer`). */
 static int walk(build *b, scope *sc, const char *path, const char *full, bool rels_only,
@@ -862,7 +862,12 @@ static int walk(build *b, scope *sc, const char *path, const char *full, bool re
             h->rest = dot + 1;
             return STRATA_OK;
         }
-        if (!jd && !(jd = join_rel(b, sc, cur_sql, cur, r, path, len, outer)))
+        /* A many-to-one met in a path is LEFT joined: a row whose key is
+         * NULL (or names no row) stays, its path's columns NULL, as when
+         * the relationship is read from the object.  An inner join here
+         * dropped it from every result, a count, an ORDER BY, an OR and a
+         * bulk delete alike.  Joins the query asks for keep their kind. */
+        if (!jd && !(jd = join_rel(b, sc, cur_sql, cur, r, path, len, rels_only ? outer : true)))
             return b->err;
         cur = jd->mi;
         cur_sql = jd->sql;

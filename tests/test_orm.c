@@ -7086,6 +7086,76 @@ static Dog *new_dog(fixture *f, const char *name, Kennel *k, int rank)
     return d;
 }
 
+/* A path through a many-to-one keeps the rows whose key is NULL: an
+ * inner join dropped them from an OR, an ORDER BY (which then returned
+ * fewer objects than a count), a group and a bulk delete. */
+static int64_t dogs_matching(fixture *f, strata_cond *c, const char *order, int64_t *listed)
+{
+    strata_query *q = strata_query_new(f->s, &dog_model);
+    if (c)
+        strata_query_filter(q, c);
+    if (order)
+        strata_query_order_by(q, order, STRATA_ASC);
+    strata_list *l = NULL;
+    OK(f, strata_query_all(q, &l));
+    *listed = (int64_t)l->count;
+    strata_list_free(l);
+    int64_t n = -1;
+    OK(f, strata_query_count(q, &n));
+    strata_query_free(q);
+    return n;
+}
+
+START_TEST(orm_paths_keep_rows_without_their_many_to_one)
+{
+    fixture f;
+    setup_db(&f);
+    Kennel *north = new_kennel(&f, "north"), *south = new_kennel(&f, "south");
+    new_dog(&f, "a", north, 1);
+    new_dog(&f, "b", north, 2);
+    new_dog(&f, "c", south, 3);
+    new_dog(&f, "d", NULL, 4);
+    new_dog(&f, "e", NULL, 5);
+    OK(&f, strata_session_commit(f.s));
+    int64_t listed;
+    strata_cond *north_or_none = strata_or(strata_c("kennel.name", STRATA_EQ, strata_text("north")),
+                                           strata_c("kennel_id", STRATA_IS_NULL, strata_null()));
+    ck_assert_int_eq(dogs_matching(&f, north_or_none, NULL, &listed), 4);
+    ck_assert_int_eq(listed, 4);
+    ck_assert_int_eq(dogs_matching(&f, NULL, "kennel.name", &listed), 5);
+    ck_assert_int_eq(listed, 5);
+    ck_assert_int_eq(
+        dogs_matching(&f, strata_c("kennel.name", STRATA_IS_NULL, strata_null()), NULL, &listed),
+        2);
+    /* Grouped by the kennel's name: the dogs without one are a group. */
+    strata_query *q = strata_query_new(f.s, &dog_model);
+    strata_query_columns(q, "kennel.name, count(*)");
+    strata_query_group_by(q, "kennel.name");
+    strata_query_order_by(q, "kennel.name", STRATA_ASC);
+    strata_rows *r = NULL;
+    OK(&f, strata_query_rows(q, &r));
+    ck_assert_int_eq((int)strata_rows_count(r), 3);
+    int64_t n = 0;
+    for (size_t i = 0; i < strata_rows_count(r); i++)
+        if (!strata_rows_text(r, i, 0))
+            ck_assert_int_eq(strata_rows_int64(r, i, 1, &n), STRATA_OK);
+    ck_assert_int_eq(n, 2);
+    strata_rows_free(r);
+    strata_query_free(q);
+    /* A bulk delete by the same OR deletes what a query finds. */
+    q = strata_query_new(f.s, &dog_model);
+    strata_query_filter(q, strata_or(strata_c("kennel.name", STRATA_EQ, strata_text("north")),
+                                     strata_c("kennel_id", STRATA_IS_NULL, strata_null())));
+    int64_t deleted = 0;
+    OK(&f, strata_query_delete(q, &deleted));
+    strata_query_free(q);
+    ck_assert_int_eq(deleted, 4);
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM dog"), 1);
+    teardown(&f);
+}
+END_TEST
+
 START_TEST(orm_savepoint_brings_back_an_object_a_get_let_go)
 {
     fixture f;
@@ -7497,6 +7567,7 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_bad_model_descriptors_are_refused);
     tcase_add_test(tc, orm_session_state_errors);
     tcase_add_test(tc, orm_savepoint_brings_back_an_object_a_get_let_go);
+    tcase_add_test(tc, orm_paths_keep_rows_without_their_many_to_one);
     tcase_add_test(tc, orm_savepoint_rollback_forgets_an_orphan_mark);
     tcase_add_test(tc, orm_eager_loading_sorts_nulls_as_lazy_loading_does);
     tcase_add_test(tc, orm_upsert_copies_the_key_of_a_new_parent);
