@@ -1843,6 +1843,10 @@ static int fetch_one(strata_query *q, void *out, int64_t limit, bool none_ok, bo
     *(void **)out = NULL;
     if (!q)
         return STRATA_E_MISUSE;
+    /* Within the query's own limit: first of none is none, one of one
+     * is that one. */
+    if (q->limit >= 0 && q->limit < limit)
+        limit = q->limit;
     strata_list *l;
     int rc = fetch(q, limit, q->offset, &l);
     if (rc != STRATA_OK)

@@ -7156,6 +7156,35 @@ START_TEST(orm_paths_keep_rows_without_their_many_to_one)
 }
 END_TEST
 
+/* first, one and one_or_none keep within the query's own limit. */
+START_TEST(orm_first_and_one_keep_the_query_limit)
+{
+    fixture f;
+    setup_db(&f);
+    new_kennel(&f, "a");
+    new_kennel(&f, "b");
+    new_kennel(&f, "c");
+    OK(&f, strata_session_commit(f.s));
+    strata_query *q = strata_query_new(f.s, &kennel_model);
+    strata_query_order_by(q, "name", STRATA_ASC);
+    OK(&f, strata_query_limit(q, 0));
+    Kennel *k = (Kennel *)1;
+    OK(&f, strata_query_first(q, &k));
+    ck_assert_ptr_null(k);
+    OK(&f, strata_query_one_or_none(q, &k));
+    ck_assert_ptr_null(k);
+    ck_assert_int_eq(strata_query_one(q, &k), STRATA_E_NOT_FOUND);
+    OK(&f, strata_query_limit(q, 1));
+    OK(&f, strata_query_one(q, &k));
+    ck_assert_str_eq(k->name, "a");
+    OK(&f, strata_query_offset(q, 2));
+    OK(&f, strata_query_one_or_none(q, &k));
+    ck_assert_str_eq(k->name, "c");
+    strata_query_free(q);
+    teardown(&f);
+}
+END_TEST
+
 START_TEST(orm_savepoint_brings_back_an_object_a_get_let_go)
 {
     fixture f;
@@ -7568,6 +7597,7 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_session_state_errors);
     tcase_add_test(tc, orm_savepoint_brings_back_an_object_a_get_let_go);
     tcase_add_test(tc, orm_paths_keep_rows_without_their_many_to_one);
+    tcase_add_test(tc, orm_first_and_one_keep_the_query_limit);
     tcase_add_test(tc, orm_savepoint_rollback_forgets_an_orphan_mark);
     tcase_add_test(tc, orm_eager_loading_sorts_nulls_as_lazy_loading_does);
     tcase_add_test(tc, orm_upsert_copies_the_key_of_a_new_parent);
