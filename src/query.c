@@ -1373,8 +1373,11 @@ static void select_sql(build *b, scope *sc, scope *outer, strata_query *q, shape
         else
             resolve_col(b, outer, q->corr[i].outer, &where);
     }
-    /* What it selects.  A query of values, and a subquery, name theirs. */
-    bool values = sh == SHAPE_VALUES || (sh == SHAPE_KEYS && q->ncolumns);
+    /* What it selects.  A query of values, and a subquery, name theirs;
+     * the count of a query of values counts its rows (after DISTINCT and
+     * GROUP BY), selected in a subquery. */
+    bool counted = sh == SHAPE_COUNT && q->ncolumns;
+    bool values = sh == SHAPE_VALUES || (sh == SHAPE_KEYS && q->ncolumns) || counted;
     if (sh == SHAPE_KEYS && q->ncolumns != 1 && !b->err) {
         if (q->ncolumns > 1)
             b->err = strata__session_error(b->q->s, STRATA_E_MISUSE,
@@ -1393,7 +1396,7 @@ static void select_sql(build *b, scope *sc, scope *outer, strata_query *q, shape
     for (int i = 0; values && i < q->ncolumns && !b->err; i++) {
         if (i)
             strata__sb_puts(&items, ", ");
-        b->col = sc == &b->top ? i : -1;
+        b->col = sc == &b->top && !counted ? i : -1;
         resolve_col(b, sc, q->columns[i], &items);
         b->col = -1;
     }
@@ -1405,7 +1408,7 @@ static void select_sql(build *b, scope *sc, scope *outer, strata_query *q, shape
                 strata__sb_printf(&items, ", %s.%s", jd->sql, jd->mi->qcols[f]);
         }
     }
-    bool grouped = sh == SHAPE_VALUES || sub;
+    bool grouped = sh == SHAPE_VALUES || sub || counted;
     for (int i = 0; grouped && i < q->ngroups && !b->err; i++) {
         strata__sb_puts(&groups, i ? ", " : " GROUP BY ");
         resolve_col(b, sc, q->groups[i], &groups);
@@ -1423,7 +1426,10 @@ static void select_sql(build *b, scope *sc, scope *outer, strata_query *q, shape
     bool paged = limit >= 0 || offset > 0;
     const char *from = sub ? " AS " : "";
     const char *alias = sub ? sc->base : "";
-    if (sh == SHAPE_COUNT && paged)
+    if (counted)
+        strata__sb_cat(sb, "SELECT count(*) FROM (SELECT ", q->distinct ? "DISTINCT " : "",
+                       items.data ? items.data : "", " FROM ", mi->qtable, (char *)NULL);
+    else if (sh == SHAPE_COUNT && paged)
         strata__sb_printf(sb, "SELECT count(*) FROM (SELECT %s.%s FROM %s", mi->qtable,
                           mi->pk >= 0 ? mi->qcols[mi->pk] : mi->qcols[0], mi->qtable);
     else if (sh == SHAPE_COUNT)
@@ -1454,7 +1460,7 @@ static void select_sql(build *b, scope *sc, scope *outer, strata_query *q, shape
         strata_value v = strata_int(offset);
         param(b, &v);
     }
-    if (sh == SHAPE_COUNT && paged)
+    if (sh == SHAPE_COUNT && (paged || counted))
         strata__sb_puts(sb, ") AS strata_counted");
     /* Engines with row locks lock the rows read; the others (SQLite) lock
      * the whole database for the session's writing transaction, which
@@ -2235,12 +2241,18 @@ static int scalar_value(strata_query *q, const char *expr, strata_rows **rows)
     if (!q || !expr)
         return STRATA_E_MISUSE;
     char **saved = q->columns;
-    int nsaved = q->ncolumns;
+    int nsaved = q->ncolumns, norders = q->norders;
     q->columns = NULL;
     q->ncolumns = 0;
+    /* Without groups the aggregate is one row, which the query's order
+     * does not sort: left out, as PostgreSQL refuses an order by a column
+     * the aggregate does not group (a listing's query reused to sum). */
+    if (!q->ngroups)
+        q->norders = 0;
     int rc = push_list(q, expr, &q->columns, &q->ncolumns);
     if (rc == STRATA_OK)
         rc = strata_query_rows(q, rows);
+    q->norders = norders;
     for (int i = 0; i < q->ncolumns; i++)
         free(q->columns[i]);
     free(q->columns);

@@ -7185,6 +7185,48 @@ START_TEST(orm_first_and_one_keep_the_query_limit)
 }
 END_TEST
 
+/* The count of a query of values counts its rows (after DISTINCT and
+ * GROUP BY), and an aggregate of a query with an order runs on
+ * PostgreSQL too: the order was kept, and refused there. */
+START_TEST(orm_count_and_aggregates_of_shaped_queries)
+{
+    fixture f;
+    setup_db(&f);
+    Kennel *north = new_kennel(&f, "north"), *south = new_kennel(&f, "south");
+    new_dog(&f, "a", north, 1);
+    new_dog(&f, "b", north, 2);
+    new_dog(&f, "c", south, 3);
+    new_dog(&f, "d", NULL, 4);
+    OK(&f, strata_session_commit(f.s));
+    strata_query *q = strata_query_new(f.s, &dog_model);
+    strata_query_columns(q, "kennel_id");
+    OK(&f, strata_query_distinct(q));
+    strata_rows *r = NULL;
+    OK(&f, strata_query_rows(q, &r));
+    int64_t n = -1;
+    OK(&f, strata_query_count(q, &n));
+    ck_assert_int_eq(n, (int64_t)strata_rows_count(r));
+    ck_assert_int_eq(n, 3);
+    strata_rows_free(r);
+    strata_query_free(q);
+    q = strata_query_new(f.s, &dog_model);
+    strata_query_columns(q, "kennel.name, count(*)");
+    strata_query_group_by(q, "kennel.name");
+    OK(&f, strata_query_count(q, &n));
+    ck_assert_int_eq(n, 3);
+    strata_query_free(q);
+    /* A listing's query, reused for an aggregate. */
+    q = strata_query_new(f.s, &dog_model);
+    strata_query_order_by(q, "name", STRATA_DESC);
+    OK(&f, strata_query_scalar_int64(q, "count(*)", &n));
+    ck_assert_int_eq(n, 4);
+    OK(&f, strata_query_scalar_int64(q, "max(rank)", &n));
+    ck_assert_int_eq(n, 4);
+    strata_query_free(q);
+    teardown(&f);
+}
+END_TEST
+
 START_TEST(orm_savepoint_brings_back_an_object_a_get_let_go)
 {
     fixture f;
@@ -7598,6 +7640,7 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_savepoint_brings_back_an_object_a_get_let_go);
     tcase_add_test(tc, orm_paths_keep_rows_without_their_many_to_one);
     tcase_add_test(tc, orm_first_and_one_keep_the_query_limit);
+    tcase_add_test(tc, orm_count_and_aggregates_of_shaped_queries);
     tcase_add_test(tc, orm_savepoint_rollback_forgets_an_orphan_mark);
     tcase_add_test(tc, orm_eager_loading_sorts_nulls_as_lazy_loading_does);
     tcase_add_test(tc, orm_upsert_copies_the_key_of_a_new_parent);
