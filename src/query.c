@@ -628,8 +628,21 @@ typedef struct build {
     uint64_t mark; /* the connection's nerrors when the build began */
 } build;
 
+/* The most values one statement binds: PostgreSQL's limit (its protocol
+ * counts them in 16 bits), kept on every engine so that a program
+ * refused on one is refused on both. */
+#define STATEMENT_VALUES 65535
+
 static void param(build *b, const strata_value *v)
 {
+    if (b->nparams == STATEMENT_VALUES) {
+        if (!b->err)
+            b->err = strata__session_error(b->q->s, STRATA_E_RANGE,
+                                           "%s query: more than %d values to bind in one "
+                                           "statement (PostgreSQL's limit, kept on every engine)",
+                                           b->q->mi->m->name, STATEMENT_VALUES);
+        return;
+    }
     if (b->nparams == b->cap) {
         size_t cap = b->cap ? b->cap * 2 : 16;
         strata_value *n = realloc(b->params, cap * sizeof *n);
@@ -1209,6 +1222,17 @@ static void emit(build *b, scope *corr, strata__sb *sb, const strata_cond *c, co
     case C_NOT_IN:
         if (c->n == 0) {
             strata__sb_puts(sb, c->kind == C_IN ? "1 = 0" : "1 = 1");
+            break;
+        }
+        if (c->n > STATEMENT_VALUES - b->nparams) {
+            if (!b->err)
+                b->err = strata__session_error(
+                    b->q->s, STRATA_E_RANGE,
+                    "%s query: %sIN of %s with %zu values: a statement binds at most %d "
+                    "(PostgreSQL's limit, kept on every engine); put the values in a table "
+                    "and use a subquery (strata_c_in_query)",
+                    b->q->mi->m->name, c->kind == C_NOT_IN ? "NOT " : "", c->field, c->n,
+                    STATEMENT_VALUES);
             break;
         }
         strata__sb_printf(sb, "%s %sIN (", cs, c->kind == C_NOT_IN ? "NOT " : "");

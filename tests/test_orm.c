@@ -7227,6 +7227,42 @@ START_TEST(orm_count_and_aggregates_of_shaped_queries)
 }
 END_TEST
 
+/* An IN list past what a statement binds (65535 values, PostgreSQL's
+ * limit) is refused on every engine, naming the list: SQLite took it
+ * and PostgreSQL failed with an unclassified message. */
+START_TEST(orm_in_lists_past_the_statement_limit)
+{
+    fixture f;
+    setup_db(&f);
+    new_kennel(&f, "a");
+    OK(&f, strata_session_commit(f.s));
+    size_t n = 65536;
+    strata_value *v = malloc(n * sizeof *v);
+    ck_assert_ptr_nonnull(v);
+    for (size_t i = 0; i < n; i++)
+        v[i] = strata_int((int64_t)i);
+    strata_query *q = strata_query_new(f.s, &kennel_model);
+    strata_query_filter(q, strata_c_in("id", v, n));
+    strata_list *l = NULL;
+    ck_assert_int_eq(strata_query_all(q, &l), STRATA_E_RANGE);
+    ck_assert_msg(strstr(strata_session_errmsg(f.s), "IN of id with 65536 values"), "%s",
+                  strata_session_errmsg(f.s));
+    strata_query_free(q);
+    /* As many as a statement binds: the list runs on both engines. */
+    q = strata_query_new(f.s, &kennel_model);
+    strata_query_filter(q, strata_c_in("id", v, n - 1));
+    OK(&f, strata_query_all(q, &l));
+    ck_assert_int_eq((int)l->count, 1);
+    strata_list_free(l);
+    /* One more value anywhere in it is refused too. */
+    strata_query_limit(q, 5);
+    ck_assert_int_eq(strata_query_all(q, &l), STRATA_E_RANGE);
+    strata_query_free(q);
+    free(v);
+    teardown(&f);
+}
+END_TEST
+
 START_TEST(orm_savepoint_brings_back_an_object_a_get_let_go)
 {
     fixture f;
@@ -7641,6 +7677,7 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_paths_keep_rows_without_their_many_to_one);
     tcase_add_test(tc, orm_first_and_one_keep_the_query_limit);
     tcase_add_test(tc, orm_count_and_aggregates_of_shaped_queries);
+    tcase_add_test(tc, orm_in_lists_past_the_statement_limit);
     tcase_add_test(tc, orm_savepoint_rollback_forgets_an_orphan_mark);
     tcase_add_test(tc, orm_eager_loading_sorts_nulls_as_lazy_loading_does);
     tcase_add_test(tc, orm_upsert_copies_the_key_of_a_new_parent);
