@@ -1778,7 +1778,8 @@ void strata_tuples_free(strata_tuples *t)
 }
 
 struct strata_iter {
-    strata_query *q;
+    strata_session *s; /* the query's (which the program may free before the iterator) */
+    strata__minfo *mi;
     strata_stmt *st;
     strata_object *obj;
     bool done;
@@ -1795,7 +1796,8 @@ int strata_query_iter(strata_query *q, strata_iter **out)
     strata_iter *it = calloc(1, sizeof *it);
     if (!it)
         return strata__session_error(q->s, STRATA_E_NOMEM, "out of memory");
-    it->q = q;
+    it->s = q->s;
+    it->mi = q->mi;
     int rc = start(q, SHAPE_ROWS, q->limit, q->offset, &it->st);
     if (rc == STRATA_OK)
         rc = strata_stmt_stream(it->st);
@@ -1813,7 +1815,7 @@ int strata_query_iter(strata_query *q, strata_iter **out)
 
 int strata_iter_next(strata_iter *it, void *out)
 {
-    STRATA__CONFINE(it ? it->q->s->db : NULL, STRATA_E_MISUSE);
+    STRATA__CONFINE(it ? it->s->db : NULL, STRATA_E_MISUSE);
     if (!out)
         return STRATA_E_MISUSE;
     *(void **)out = NULL;
@@ -1836,11 +1838,11 @@ int strata_iter_next(strata_iter *it, void *out)
         p->rels[r].list.count = 0;
     }
     int bad;
-    uint64_t mark = it->q->s->db->nerrors;
+    uint64_t mark = it->s->db->nerrors;
     if ((rc = strata__read_fields(it->st, it->obj, &bad)) != STRATA_OK) {
         it->done = true;
         strata_stmt_reset(it->st);
-        return strata__field_failed(it->q->s, it->q->mi, bad, rc, mark);
+        return strata__field_failed(it->s, it->mi, bad, rc, mark);
     }
     *(void **)out = it->obj;
     return STRATA_ROW;
@@ -1848,7 +1850,7 @@ int strata_iter_next(strata_iter *it, void *out)
 
 void strata_iter_free(strata_iter *it)
 {
-    STRATA__CONFINE_VOID(it ? it->q->s->db : NULL);
+    STRATA__CONFINE_VOID(it ? it->s->db : NULL);
     if (!it)
         return;
     strata_stmt_finalize(it->st);

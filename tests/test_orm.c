@@ -7263,6 +7263,32 @@ START_TEST(orm_in_lists_past_the_statement_limit)
 }
 END_TEST
 
+/* An iterator outlives the query it came from: it read the freed query
+ * at each step (valgrind and the sanitizer build, which run this test,
+ * saw it). */
+START_TEST(orm_iterator_outlives_its_query)
+{
+    fixture f;
+    setup_db(&f);
+    new_kennel(&f, "a");
+    new_kennel(&f, "b");
+    OK(&f, strata_session_commit(f.s));
+    strata_query *q = strata_query_new(f.s, &kennel_model);
+    strata_query_order_by(q, "name", STRATA_ASC);
+    strata_iter *it = NULL;
+    OK(&f, strata_query_iter(q, &it));
+    Kennel *k = NULL;
+    ck_assert_int_eq(strata_iter_next(it, &k), STRATA_ROW);
+    ck_assert_str_eq(k->name, "a");
+    strata_query_free(q);
+    ck_assert_int_eq(strata_iter_next(it, &k), STRATA_ROW);
+    ck_assert_str_eq(k->name, "b");
+    ck_assert_int_eq(strata_iter_next(it, &k), STRATA_DONE);
+    strata_iter_free(it);
+    teardown(&f);
+}
+END_TEST
+
 START_TEST(orm_savepoint_brings_back_an_object_a_get_let_go)
 {
     fixture f;
@@ -7678,6 +7704,7 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_first_and_one_keep_the_query_limit);
     tcase_add_test(tc, orm_count_and_aggregates_of_shaped_queries);
     tcase_add_test(tc, orm_in_lists_past_the_statement_limit);
+    tcase_add_test(tc, orm_iterator_outlives_its_query);
     tcase_add_test(tc, orm_savepoint_rollback_forgets_an_orphan_mark);
     tcase_add_test(tc, orm_eager_loading_sorts_nulls_as_lazy_loading_does);
     tcase_add_test(tc, orm_upsert_copies_the_key_of_a_new_parent);

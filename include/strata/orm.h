@@ -611,7 +611,9 @@ STRATA_API int strata_query_delete(strata_query *q, int64_t *count);
  * object the iterator owns (valid until the next call, not tracked by the
  * session, so changes to it are not saved).  While the iteration is open
  * nothing else may run on the session's connection (STRATA_E_MISUSE on
- * both engines).  Caller frees with strata_iter_free().
+ * both engines).  Caller frees with strata_iter_free().  The query may be
+ * freed before the iterator; its eager loads (strata_query_load) do not
+ * apply to a stream.
  */
 typedef struct strata_iter strata_iter;
 STRATA_API int strata_query_iter(strata_query *q, strata_iter **out);
