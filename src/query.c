@@ -1128,12 +1128,77 @@ static bool has_upper_hex(const char *u, size_t n)
  * integer field taken when it is a whole number in 64 bits and refused
  * when not (PostgreSQL would refuse it), a NaN refused (SQLite cannot
  * bind one).  False, with b->err, when refused. */
+/* A value of another type than its field's: converted to the field's
+ * type where that is exact, so that both engines compare alike (SQLite
+ * compares across types by its own rules, PostgreSQL reads the value as
+ * the column's type or refuses it).  Else why not, with *code; NULL when
+ * the value goes as it is.  An integer for a text field is written in
+ * decimal into `text`. */
+static const char *as_field_type(const strata_field *fd, strata_sqltype kind, const strata_value *v,
+                                 strata_value *t, char text[24], int *code)
+{
+    *code = STRATA_E_TYPE;
+    switch (fd->ctype) {
+    case STRATA_C_INT64:
+        if (v->type == STRATA_TYPE_INT64 &&
+            (kind == STRATA_SQL_INTEGER || kind == STRATA_SQL_SMALLINT)) {
+            int64_t lim = kind == STRATA_SQL_SMALLINT ? 32767 : 2147483647;
+            if (v->u.i > lim || v->u.i < -lim - 1) {
+                *code = STRATA_E_RANGE;
+                return kind == STRATA_SQL_SMALLINT
+                           ? "is out of range for the field's smallint column"
+                           : "is out of range for the field's integer "
+                             "column (32 bits)";
+            }
+        }
+        if (v->type == STRATA_TYPE_BOOL || v->type == STRATA_TYPE_TIMESTAMP)
+            return "is not a number, and the field is an integer";
+        return NULL;
+    case STRATA_C_DOUBLE:
+        if (v->type == STRATA_TYPE_INT64) {
+            t->type = STRATA_TYPE_DOUBLE;
+            t->u.d = (double)v->u.i;
+            return NULL;
+        }
+        return v->type == STRATA_TYPE_DOUBLE ? NULL : "is not a number, and the field is a float";
+    case STRATA_C_BOOL:
+        if (v->type == STRATA_TYPE_INT64 && (v->u.i == 0 || v->u.i == 1)) {
+            t->type = STRATA_TYPE_BOOL;
+            t->u.i = v->u.i;
+            return NULL;
+        }
+        return v->type == STRATA_TYPE_BOOL ? NULL
+                                           : "is not a boolean (or 0 or 1), and the field is one";
+    case STRATA_C_TIMESTAMP:
+        return v->type == STRATA_TYPE_INT64 || v->type == STRATA_TYPE_DOUBLE ||
+                       v->type == STRATA_TYPE_BOOL
+                   ? "is not a timestamp, and the field is one"
+                   : NULL;
+    case STRATA_C_TEXT:
+        if (kind != STRATA_SQL_STRING && kind != STRATA_SQL_TEXT)
+            return NULL; /* numeric, json, uuid: their own rules */
+        if (v->type == STRATA_TYPE_INT64) {
+            snprintf(text, 24, "%lld", (long long)v->u.i);
+            t->type = STRATA_TYPE_TEXT;
+            t->u.buf.ptr = text;
+            t->u.buf.len = strlen(text);
+            return NULL;
+        }
+        return v->type == STRATA_TYPE_DOUBLE || v->type == STRATA_TYPE_BOOL ||
+                       v->type == STRATA_TYPE_TIMESTAMP
+                   ? "is not a text, and the field is one"
+                   : NULL;
+    default: return NULL;
+    }
+}
+
 static bool typed_param(build *b, const hop *h, const strata_value *v)
 {
     strata_value t = *v;
     const strata_field *fd = h && h->f >= 0 ? &h->mi->m->fields[h->f] : NULL;
     strata_sqltype kind = fd ? h->mi->kind[h->f] : STRATA_SQL_RAW;
     const char *what = NULL;
+    int code = 0; /* the refusal's, when as_field_type says */
     if (v->type == STRATA_TYPE_DOUBLE && v->u.d != v->u.d) {
         what = "is NaN, which SQLite cannot compare";
     } else if (fd && fd->ctype == STRATA_C_INT64 && v->type == STRATA_TYPE_DOUBLE) {
@@ -1163,11 +1228,32 @@ static bool typed_param(build *b, const hop *h, const strata_value *v)
             b->owned[b->nowned++] = lower;
             t.u.buf.ptr = lower;
         }
+    } else if (fd && v->type != STRATA_TYPE_NULL) {
+        char text[24];
+        what = as_field_type(fd, kind, v, &t, text, &code);
+        if (!what && t.type == STRATA_TYPE_TEXT && t.u.buf.ptr == text) {
+            char **more = realloc(b->owned, (b->nowned + 1) * sizeof *more);
+            char *kept = more ? strdup(text) : NULL;
+            if (more)
+                b->owned = more;
+            if (!kept) {
+                nomem(b);
+                return false;
+            }
+            b->owned[b->nowned++] = kept;
+            t.u.buf.ptr = kept;
+        }
     }
     if (what) {
         char shown[48];
         if (v->type == STRATA_TYPE_TEXT)
             snprintf(shown, sizeof shown, "'%.40s'", (const char *)v->u.buf.ptr);
+        else if (v->type == STRATA_TYPE_INT64 || v->type == STRATA_TYPE_TIMESTAMP)
+            snprintf(shown, sizeof shown, "%lld", (long long)v->u.i);
+        else if (v->type == STRATA_TYPE_BOOL)
+            snprintf(shown, sizeof shown, "%s", v->u.i ? "true" : "false");
+        else if (v->type == STRATA_TYPE_BLOB)
+            snprintf(shown, sizeof shown, "(a blob)");
         else
             snprintf(shown, sizeof shown, "%g", v->u.d);
         bool nan = v->type == STRATA_TYPE_DOUBLE && v->u.d != v->u.d;
@@ -1175,9 +1261,12 @@ static bool typed_param(build *b, const hop *h, const strata_value *v)
         if (fd)
             snprintf(field, sizeof field, "%s.%s", h->mi->m->name, fd->name);
         if (!b->err)
-            b->err = strata__session_error(
-                b->q->s, v->type == STRATA_TYPE_DOUBLE && !nan ? STRATA_E_MISUSE : STRATA_E_DATA,
-                "%s query: the value %s for %s %s", b->q->mi->m->name, shown, field, what);
+            b->err = strata__session_error(b->q->s,
+                                           code                                    ? code
+                                           : v->type == STRATA_TYPE_DOUBLE && !nan ? STRATA_E_MISUSE
+                                                                                   : STRATA_E_DATA,
+                                           "%s query: the value %s for %s %s", b->q->mi->m->name,
+                                           shown, field, what);
         return false;
     }
     param(b, &t);
@@ -1193,6 +1282,16 @@ static void emit(build *b, scope *corr, strata__sb *sb, const strata_cond *c, co
     case C_OP:
         if (c->op == STRATA_LIKE || c->op == STRATA_ILIKE) {
             const strata__dialect *dl = b->q->s->dl;
+            /* A pattern matches text: PostgreSQL has no LIKE for other
+             * types, where SQLite matches their text. */
+            if (h && h->f >= 0 && h->mi->m->fields[h->f].ctype != STRATA_C_TEXT) {
+                if (!b->err)
+                    b->err = strata__session_error(
+                        b->q->s, STRATA_E_TYPE, "%s query: %s on %s.%s, which is not a text field",
+                        b->q->mi->m->name, c->op == STRATA_LIKE ? "LIKE" : "ILIKE", h->mi->m->name,
+                        h->mi->m->fields[h->f].name);
+                break;
+            }
             if (!like_pattern_ok(b, &c->vals[0]))
                 break;
             if (c->op == STRATA_LIKE)

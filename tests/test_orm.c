@@ -7289,6 +7289,75 @@ START_TEST(orm_iterator_outlives_its_query)
 }
 END_TEST
 
+/* A condition's value of another type than its field's is converted
+ * where that is exact, and refused otherwise, so that both engines give
+ * one answer: SQLite compared across types by its own rules (no row)
+ * where PostgreSQL read the value as the column's type (a row), or
+ * refused it with an unclassified error. */
+static int gadgets_where(fixture *f, strata_cond *c, int *rc)
+{
+    strata_query *q = strata_query_new(f->s, &gadget_model);
+    strata_query_filter(q, c);
+    strata_list *l = NULL;
+    *rc = strata_query_all(q, &l);
+    int n = l ? (int)l->count : -1;
+    strata_list_free(l);
+    strata_query_free(q);
+    return n;
+}
+
+START_TEST(orm_condition_values_take_their_field_type)
+{
+    fixture f;
+    setup_db(&f);
+    Shelf *sh;
+    OK(&f, strata_new(f.s, &shelf_model, &sh));
+    OK(&f, strata_set_text(&sh->label, "12"));
+    OK(&f, strata_add(sh));
+    Gadget *g;
+    OK(&f, strata_new(f.s, &gadget_model, &g));
+    g->active = true;
+    g->weight = 9007199254740992.0; /* 2^53 */
+    g->count = 7;
+    OK(&f, strata_set_null(g, "shelf_id", 1));
+    OK(&f, strata_add(g));
+    OK(&f, strata_session_commit(f.s));
+    int rc;
+    /* Converted: an integer for a float, 0/1 for a boolean, an integer
+     * for a text. */
+    ck_assert_int_eq(
+        gadgets_where(&f, strata_c("weight", STRATA_EQ, strata_int(9007199254740993LL)), &rc), 1);
+    ck_assert_int_eq(gadgets_where(&f, strata_c("active", STRATA_EQ, strata_int(1)), &rc), 1);
+    strata_query *q = strata_query_new(f.s, &shelf_model);
+    strata_query_filter(q, strata_c("label", STRATA_EQ, strata_int(12)));
+    int64_t n = 0;
+    OK(&f, strata_query_count(q, &n));
+    ck_assert_int_eq(n, 1);
+    strata_query_free(q);
+    /* Refused, naming the field. */
+    ck_assert_int_eq(gadgets_where(&f, strata_c("active", STRATA_EQ, strata_text("yes")), &rc), -1);
+    ck_assert_int_eq(rc, STRATA_E_TYPE);
+    ck_assert_msg(strstr(strata_session_errmsg(f.s), "Gadget.active"), "%s",
+                  strata_session_errmsg(f.s));
+    ck_assert_int_eq(gadgets_where(&f, strata_c("active", STRATA_EQ, strata_int(2)), &rc), -1);
+    ck_assert_int_eq(rc, STRATA_E_TYPE);
+    ck_assert_int_eq(gadgets_where(&f, strata_c("count", STRATA_EQ, strata_bool(1)), &rc), -1);
+    ck_assert_int_eq(rc, STRATA_E_TYPE);
+    ck_assert_int_eq(gadgets_where(&f, strata_c("seen", STRATA_EQ, strata_int(0)), &rc), -1);
+    ck_assert_int_eq(rc, STRATA_E_TYPE);
+    ck_assert_int_eq(gadgets_where(&f, strata_c("count", STRATA_LT, strata_int(3000000000LL)), &rc),
+                     -1);
+    ck_assert_int_eq(rc, STRATA_E_RANGE);
+    ck_assert_int_eq(gadgets_where(&f, strata_c("count", STRATA_LIKE, strata_text("7%")), &rc), -1);
+    ck_assert_int_eq(rc, STRATA_E_TYPE);
+    q = strata_query_new(f.s, &shelf_model);
+    strata_query_filter(q, strata_c("label", STRATA_EQ, strata_double(12.0)));
+    ck_assert_int_eq(strata_query_count(q, &n), STRATA_E_TYPE);
+    strata_query_free(q);
+    teardown(&f);
+}
+END_TEST
+
 START_TEST(orm_savepoint_brings_back_an_object_a_get_let_go)
 {
     fixture f;
@@ -7705,6 +7774,7 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_count_and_aggregates_of_shaped_queries);
     tcase_add_test(tc, orm_in_lists_past_the_statement_limit);
     tcase_add_test(tc, orm_iterator_outlives_its_query);
+    tcase_add_test(tc, orm_condition_values_take_their_field_type);
     tcase_add_test(tc, orm_savepoint_rollback_forgets_an_orphan_mark);
     tcase_add_test(tc, orm_eager_loading_sorts_nulls_as_lazy_loading_does);
     tcase_add_test(tc, orm_upsert_copies_the_key_of_a_new_parent);
