@@ -26,6 +26,7 @@
  * the primary's connection.  A connection goes back to the pool that lent
  * it, found by its `lent` entry.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stddef.h>
 #include <limits.h>
@@ -34,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "internal.h"
 #include "strata/pool.h"
@@ -177,6 +179,36 @@ static int open_one(strata_pool *pool, strata_db **out, int64_t deadline)
 }
 
 /* A pool for one URL: the primary's, or a replica's. */
+/* `url` with a file engine's relative path made absolute against the
+ * working directory now: the pool opens connections later, and one
+ * opened after the program changed directory would open (or make)
+ * another file, splitting the data between two databases.  A copy of
+ * `url` otherwise; NULL without memory. */
+static char *absolute_file_url(const char *url, const strata_url *u)
+{
+    const char *p = strstr(url, "://");
+    const strata_driver *drv = strata__url_driver(u);
+    if (!drv || !(drv->capabilities & STRATA_CAP_FILE_URL) || !p || p[3] != '/' || p[4] == '/' ||
+        p[4] == '\0' || p[4] == '?')
+        return strata__strdup(url);
+    const char *path = p + 4; /* after scheme:/// */
+    char *cwd = getcwd(NULL, 0);
+    if (!cwd)
+        return strata__strdup(url); /* the open then reads it as it always did */
+    strata__sb sb;
+    strata__sb_init(&sb);
+    strata__sb_printf(&sb, "%.*s", (int)(path - url), url);
+    for (const unsigned char *c = (const unsigned char *)cwd; *c; c++) {
+        if (isalnum(*c) || strchr("/._~-", *c))
+            strata__sb_putc(&sb, (char)*c);
+        else
+            strata__sb_printf(&sb, "%%%02X", *c); /* as the URL's path is read: decoded */
+    }
+    free(cwd);
+    strata__sb_printf(&sb, "/%s", path);
+    return strata__sb_take(&sb);
+}
+
 static int pool_init(strata_pool **out, const char *url, const strata_pool_options *opts)
 {
     strata_pool *pool = calloc(1, sizeof *pool);
@@ -213,6 +245,7 @@ static int pool_init(strata_pool **out, const char *url, const strata_pool_optio
     }
     bool private_db = strata__drv_url_is_private(strata__url_driver(u), u);
     char *redacted = strata__strdup(strata_url_redacted(u));
+    pool->url = private_db ? NULL : absolute_file_url(url, u);
     strata_url_free(u);
     if (private_db) {
         rc = strata__pool_fail(pool, STRATA_E_MISUSE,
@@ -223,7 +256,6 @@ static int pool_init(strata_pool **out, const char *url, const strata_pool_optio
         return rc;
     }
     free(redacted);
-    pool->url = strata__strdup(url);
     pool->idle = calloc((size_t)pool->opts.max_size, sizeof *pool->idle);
     pool->lent = calloc((size_t)pool->opts.max_size, sizeof *pool->lent);
     if (!pool->url || !pool->idle || !pool->lent)

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1394,6 +1395,36 @@ START_TEST(pool_shared_cache_waits_for_a_lock)
 }
 END_TEST
 
+/* A relative SQLite path is the file it names when the pool opens: a
+ * connection opened after the program changed directory made another
+ * file there, and the rows went to two databases.  SQLite alone (a
+ * server's URL names no file). */
+START_TEST(pool_relative_path_is_fixed_at_open)
+{
+    char *was = getcwd(NULL, 0);
+    ck_assert_ptr_nonnull(was);
+    ck_assert_int_eq(chdir(th_tmpdir()), 0);
+    strata_pool_options o = STRATA_POOL_OPTIONS_INIT;
+    o.max_size = 2;
+    strata_pool *pool = NULL;
+    ck_assert_int_eq(strata_pool_open(&pool, "sqlite:///rel%20one.db", &o), STRATA_OK);
+    strata_db *first, *second;
+    ck_assert_int_eq(strata_pool_acquire(pool, &first), STRATA_OK);
+    th_exec(first, "CREATE TABLE t (x INTEGER)");
+    th_exec(first, "INSERT INTO t VALUES (1)");
+    ck_assert_int_eq(mkdir("elsewhere", 0777), 0);
+    ck_assert_int_eq(chdir("elsewhere"), 0);
+    ck_assert_int_eq(strata_pool_acquire(pool, &second), STRATA_OK); /* a new connection */
+    ck_assert_int_eq(th_int(second, "SELECT count(*) FROM t"), 1);
+    ck_assert_int_ne(access("rel one.db", F_OK), 0);
+    strata_pool_release(pool, second);
+    strata_pool_release(pool, first);
+    strata_pool_close(pool);
+    ck_assert_int_eq(chdir(was), 0);
+    free(was);
+}
+END_TEST
+
 static void add(TCase *tc, th_engine e)
 {
     tcase_set_timeout(tc, 120);
@@ -1416,6 +1447,7 @@ static void add(TCase *tc, th_engine e)
     if (e == TH_SQLITE_FILE) {
         tcase_add_test(tc, pool_replaces_a_connection_to_a_moved_file);
         tcase_add_test(tc, pool_shared_cache_waits_for_a_lock);
+        tcase_add_test(tc, pool_relative_path_is_fixed_at_open);
     }
     if (e != TH_POSTGRES)
         return;
