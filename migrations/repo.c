@@ -338,10 +338,11 @@ int strata_migrations_init(strata_migrations **out, const char *dir)
     } else if ((rc = write_file(m, config, config_text, true)) == STRATA_OK) {
         rc = (m->dir = strata__strdup(dir)) ? STRATA_OK : STRATA_E_NOMEM;
     }
-    if (rc != STRATA_OK && made_versions) {
+    if (rc != STRATA_OK && (made_dir || made_versions)) {
         if (made_readme)
             unlink(readme);
-        rmdir(versions);
+        if (made_versions)
+            rmdir(versions);
         if (made_dir)
             rmdir(dir);
         strata__mig_error(m, rc, "%s (init left nothing behind)", strata_migrations_errmsg(m));

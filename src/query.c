@@ -8,7 +8,10 @@
  * collection (one-to-many, many-to-many) it becomes "key IN (subquery)", so
  * results are never duplicated.
  */
+#include <ctype.h>
+#include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1135,24 +1138,43 @@ static bool has_upper_hex(const char *u, size_t n)
  * the value goes as it is.  An integer for a text field is written in
  * decimal into `text`. */
 static const char *as_field_type(const strata_field *fd, strata_sqltype kind, const strata_value *v,
-                                 strata_value *t, char text[24], int *code)
+                                 strata_value *t, char text[32], int *code)
 {
     *code = STRATA_E_TYPE;
+    /* A blob is a blob field's alone, and a blob field takes blobs alone
+     * (PostgreSQL reads a text as bytea, SQLite never finds it equal). */
+    if ((v->type == STRATA_TYPE_BLOB) != (fd->ctype == STRATA_C_BLOB))
+        return fd->ctype == STRATA_C_BLOB ? "is not a blob, and the field is one"
+                                          : "is a blob, and the field is not";
     switch (fd->ctype) {
     case STRATA_C_INT64:
-        if (v->type == STRATA_TYPE_INT64 &&
+        if (v->type == STRATA_TYPE_TEXT) { /* digits alone, read as the integer they are */
+            char digits[24], *end = NULL;
+            size_t n = v->u.buf.len;
+            long long i = 0;
+            if (n && n < sizeof digits) {
+                memcpy(digits, v->u.buf.ptr, n);
+                digits[n] = '\0';
+                errno = 0;
+                i = strtoll(digits, &end, 10);
+            }
+            if (!end || *end || errno || isspace((unsigned char)digits[0]))
+                return "is not an integer, and the field is one";
+            t->type = STRATA_TYPE_INT64;
+            t->u.i = i;
+        } else if (v->type == STRATA_TYPE_BOOL || v->type == STRATA_TYPE_TIMESTAMP) {
+            return "is not a number, and the field is an integer";
+        }
+        if (t->type == STRATA_TYPE_INT64 &&
             (kind == STRATA_SQL_INTEGER || kind == STRATA_SQL_SMALLINT)) {
             int64_t lim = kind == STRATA_SQL_SMALLINT ? 32767 : 2147483647;
-            if (v->u.i > lim || v->u.i < -lim - 1) {
+            if (t->u.i > lim || t->u.i < -lim - 1) {
                 *code = STRATA_E_RANGE;
                 return kind == STRATA_SQL_SMALLINT
                            ? "is out of range for the field's smallint column"
-                           : "is out of range for the field's integer "
-                             "column (32 bits)";
+                           : "is out of range for the field's integer column (32 bits)";
             }
         }
-        if (v->type == STRATA_TYPE_BOOL || v->type == STRATA_TYPE_TIMESTAMP)
-            return "is not a number, and the field is an integer";
         return NULL;
     case STRATA_C_DOUBLE:
         if (v->type == STRATA_TYPE_INT64) {
@@ -1175,19 +1197,32 @@ static const char *as_field_type(const strata_field *fd, strata_sqltype kind, co
                    ? "is not a timestamp, and the field is one"
                    : NULL;
     case STRATA_C_TEXT:
-        if (kind != STRATA_SQL_STRING && kind != STRATA_SQL_TEXT)
-            return NULL; /* numeric, json, uuid: their own rules */
+        if (kind == STRATA_SQL_RAW)
+            return NULL; /* a type strata does not know: the engine's rules */
+        if (v->type == STRATA_TYPE_TEXT)
+            return NULL; /* uuid text is checked by the caller */
+        if (kind == STRATA_SQL_UUID || kind == STRATA_SQL_JSON)
+            return kind == STRATA_SQL_UUID ? "is not a text, and the field is a uuid"
+                                           : "is not a text, and the field is json";
+        /* A number for a numeric field, an integer for a string: as the
+         * decimal text PostgreSQL reads (a float's shortest, so that 12.3
+         * is 12.3 and not 12.300000000000001). */
         if (v->type == STRATA_TYPE_INT64) {
-            snprintf(text, 24, "%lld", (long long)v->u.i);
-            t->type = STRATA_TYPE_TEXT;
-            t->u.buf.ptr = text;
-            t->u.buf.len = strlen(text);
-            return NULL;
+            snprintf(text, 32, "%lld", (long long)v->u.i);
+        } else if (v->type == STRATA_TYPE_DOUBLE && kind == STRATA_SQL_NUMERIC) {
+            if (!isfinite(v->u.d))
+                return "is not a finite number, and the field is numeric";
+            snprintf(text, 32, "%.15g", v->u.d);
+            if (strtod(text, NULL) != v->u.d)
+                snprintf(text, 32, "%.17g", v->u.d);
+        } else {
+            return kind == STRATA_SQL_NUMERIC ? "is not a number, and the field is numeric"
+                                              : "is not a text, and the field is one";
         }
-        return v->type == STRATA_TYPE_DOUBLE || v->type == STRATA_TYPE_BOOL ||
-                       v->type == STRATA_TYPE_TIMESTAMP
-                   ? "is not a text, and the field is one"
-                   : NULL;
+        t->type = STRATA_TYPE_TEXT;
+        t->u.buf.ptr = text;
+        t->u.buf.len = strlen(text);
+        return NULL;
     default: return NULL;
     }
 }
@@ -1209,6 +1244,11 @@ static bool typed_param(build *b, const hop *h, const strata_value *v)
             what = "is not a whole number, and the field is an integer";
         t.type = STRATA_TYPE_INT64;
         t.u.i = what ? 0 : (int64_t)d;
+        if (!what) { /* the integer it is, in the column's range */
+            char text[32];
+            strata_value whole = t;
+            what = as_field_type(fd, kind, &whole, &t, text, &code);
+        }
     } else if (kind == STRATA_SQL_UUID && v->type == STRATA_TYPE_TEXT) {
         const char *u = v->u.buf.ptr;
         if (!strata__uuid_text(u, v->u.buf.len)) {
@@ -1229,7 +1269,7 @@ static bool typed_param(build *b, const hop *h, const strata_value *v)
             t.u.buf.ptr = lower;
         }
     } else if (fd && v->type != STRATA_TYPE_NULL) {
-        char text[24];
+        char text[32];
         what = as_field_type(fd, kind, v, &t, text, &code);
         if (!what && t.type == STRATA_TYPE_TEXT && t.u.buf.ptr == text) {
             char **more = realloc(b->owned, (b->nowned + 1) * sizeof *more);
@@ -1284,10 +1324,14 @@ static void emit(build *b, scope *corr, strata__sb *sb, const strata_cond *c, co
             const strata__dialect *dl = b->q->s->dl;
             /* A pattern matches text: PostgreSQL has no LIKE for other
              * types, where SQLite matches their text. */
-            if (h && h->f >= 0 && h->mi->m->fields[h->f].ctype != STRATA_C_TEXT) {
+            strata_sqltype k = h && h->f >= 0 ? h->mi->kind[h->f] : STRATA_SQL_RAW;
+            if (h && h->f >= 0 &&
+                (h->mi->m->fields[h->f].ctype != STRATA_C_TEXT ||
+                 (k != STRATA_SQL_STRING && k != STRATA_SQL_TEXT && k != STRATA_SQL_RAW))) {
                 if (!b->err)
                     b->err = strata__session_error(
-                        b->q->s, STRATA_E_TYPE, "%s query: %s on %s.%s, which is not a text field",
+                        b->q->s, STRATA_E_TYPE,
+                        "%s query: %s on %s.%s, which is not a string or text field",
                         b->q->mi->m->name, c->op == STRATA_LIKE ? "LIKE" : "ILIKE", h->mi->m->name,
                         h->mi->m->fields[h->f].name);
                 break;
@@ -2372,7 +2416,7 @@ static int scalar_value(strata_query *q, const char *expr, strata_rows **rows)
     /* Without groups the aggregate is one row, which the query's order
      * does not sort: left out, as PostgreSQL refuses an order by a column
      * the aggregate does not group (a listing's query reused to sum). */
-    if (!q->ngroups)
+    if (!q->ngroups && strchr(expr, '('))
         q->norders = 0;
     int rc = push_list(q, expr, &q->columns, &q->ncolumns);
     if (rc == STRATA_OK)
@@ -2848,6 +2892,11 @@ static int bulk(strata_query *q, strata_object *set_from, const int *set, int ns
             strata__sb_printf(&sql, "DELETE FROM %s", mi->qtable);
         }
         strata__sb_puts(&sql, where);
+        if (rc == STRATA_OK && b.nparams + (size_t)nset > STATEMENT_VALUES)
+            rc = strata__session_error(s, STRATA_E_RANGE,
+                                       "%s query: the update binds %zu values in one statement; "
+                                       "at most %d (PostgreSQL's limit, kept on every engine)",
+                                       mi->m->name, b.nparams + (size_t)nset, STATEMENT_VALUES);
         if (rc == STRATA_OK)
             rc = sql.failed ? strata__session_error(s, STRATA_E_NOMEM, "out of memory")
                             : bulk_exec(q, sql.data, set_from, set, nset, b.params, b.nparams,

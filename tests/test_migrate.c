@@ -2545,6 +2545,27 @@ START_TEST(migrate_repository_errors_name_the_place)
     strata_migrations_free(m);
     ck_assert_str_eq(slurp(probe), "the program's own\n");
 
+    /* A folder init makes, whose versions/ cannot be made (its path past
+     * PATH_MAX here): the folder goes too. */
+    {
+        char deep[4200];
+        int len = snprintf(deep, sizeof deep, "%s", th_tmpdir());
+        char part[251];
+        memset(part, 'd', 250);
+        part[250] = '\0';
+        while (len + 251 < 4080) {
+            len += snprintf(deep + len, sizeof deep - (size_t)len, "/%s", part);
+            ck_assert_int_eq(mkdir(deep, 0777), 0);
+        }
+        len += snprintf(deep + len, sizeof deep - (size_t)len, "/%.*s", 4088 - len, part);
+        ck_assert_int_eq(strata_migrations_init(&m, deep), STRATA_E_MIGRATION);
+        const char *said = strata_migrations_errmsg(m);
+        ck_assert_msg(strstr(said, "(init left nothing behind)"), "...%s",
+                      said + (strlen(said) > 120 ? strlen(said) - 120 : 0));
+        strata_migrations_free(m);
+        ck_assert_int_ne(access(deep, F_OK), 0);
+    }
+
     ck_assert_int_eq(strata_migrations_open(&m, NULL), STRATA_E_MISUSE);
     ck_assert_str_eq(strata_migrations_errmsg(m), "no migrations folder given");
     strata_migrations_free(m);

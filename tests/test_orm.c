@@ -7354,6 +7354,57 @@ START_TEST(orm_condition_values_take_their_field_type)
     strata_query_filter(q, strata_c("label", STRATA_EQ, strata_double(12.0)));
     ck_assert_int_eq(strata_query_count(q, &n), STRATA_E_TYPE);
     strata_query_free(q);
+    /* A float for an integer column checks its range as an integer does,
+     * and so does a text of digits; other text is refused. */
+    ck_assert_int_eq(gadgets_where(&f, strata_c("count", STRATA_LT, strata_double(3e9)), &rc), -1);
+    ck_assert_int_eq(rc, STRATA_E_RANGE);
+    ck_assert_int_eq(
+        gadgets_where(&f, strata_c("count", STRATA_LT, strata_text("3000000000")), &rc), -1);
+    ck_assert_int_eq(rc, STRATA_E_RANGE);
+    ck_assert_int_eq(gadgets_where(&f, strata_c("count", STRATA_EQ, strata_text("7")), &rc), 1);
+    ck_assert_int_eq(gadgets_where(&f, strata_c("count", STRATA_EQ, strata_text("7x")), &rc), -1);
+    ck_assert_int_eq(rc, STRATA_E_TYPE);
+    /* A blob is a blob field's alone. */
+    static const unsigned char bytes[] = {'7'};
+    ck_assert_int_eq(
+        gadgets_where(&f, strata_c("count", STRATA_EQ, strata_blob_value(bytes, 1)), &rc), -1);
+    ck_assert_int_eq(rc, STRATA_E_TYPE);
+    ck_assert_int_eq(gadgets_where(&f, strata_c("data", STRATA_EQ, strata_text("7")), &rc), -1);
+    ck_assert_int_eq(rc, STRATA_E_TYPE);
+    /* numeric, uuid and json: a float for a numeric is its shortest
+     * decimal (12.3 finds 12.30); LIKE, and a number for a uuid, are
+     * refused. */
+    Invoice *inv;
+    OK(&f, strata_new(f.s, &invoice_model, &inv));
+    OK(&f, strata_set_text(&inv->amount, "12.30"));
+    OK(&f, strata_set_text(&inv->ref, "0e37a1b2-0000-4000-8000-000000000001"));
+    OK(&f, strata_set_text(&inv->doc, "{\"a\": 1}"));
+    OK(&f, strata_set_text(&inv->status, "draft"));
+    OK(&f, strata_add(inv));
+    OK(&f, strata_session_commit(f.s));
+    const struct {
+        strata_cond *c;
+        int rc, n;
+    } cases[] = {
+        {strata_c("amount", STRATA_EQ, strata_double(12.3)), STRATA_OK, 1},
+        {strata_c("amount", STRATA_EQ, strata_int(12)), STRATA_OK, 0},
+        {strata_c("amount", STRATA_LIKE, strata_text("12%")), STRATA_E_TYPE, -1},
+        {strata_c("ref", STRATA_LIKE, strata_text("0e37%")), STRATA_E_TYPE, -1},
+        {strata_c("doc", STRATA_LIKE, strata_text("%a%")), STRATA_E_TYPE, -1},
+        {strata_c("ref", STRATA_EQ, strata_int(1)), STRATA_E_TYPE, -1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        q = strata_query_new(f.s, &invoice_model);
+        strata_query_filter(q, cases[i].c);
+        strata_list *l = NULL;
+        int got = strata_query_all(q, &l);
+        ck_assert_msg(got == cases[i].rc, "case %zu: %s: %s", i, strata_errname(got),
+                      strata_session_errmsg(f.s));
+        if (got == STRATA_OK)
+            ck_assert_int_eq((int)l->count, cases[i].n);
+        strata_list_free(l);
+        strata_query_free(q);
+    }
     teardown(&f);
 }
 END_TEST

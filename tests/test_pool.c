@@ -1302,6 +1302,16 @@ START_TEST(pool_replaces_a_connection_to_a_moved_file)
     ck_assert_int_eq(counter_now(), 200);
     strata_db_close(db);
 
+    /* A savepoint begun outside a transaction, whose RELEASE commits. */
+    c = th_open_url(th_url());
+    th_exec(c, "SAVEPOINT a");
+    th_exec(c, "UPDATE counter SET n = 300");
+    replace_file(250);
+    ck_assert_int_eq(strata_db_exec(c, "RELEASE a"), STRATA_E_CONNECTION_LOST);
+    ck_assert_int_eq(strata_db_in_transaction(c), 0);
+    strata_db_close(c);
+    ck_assert_int_eq(counter_now(), 250);
+
     /* Deleted: a raw transaction's COMMIT, run as SQL, refused too. */
     c = th_open_url(th_url());
     th_exec(c, "BEGIN");

@@ -51,7 +51,7 @@ typedef struct sqlite_stmt {
     strata_backend_stmt base;
     sqlite3_stmt *h; /* NULL for text with no statement (only comments) */
     bool running;    /* parameters bound, stepping */
-    bool commits;    /* a COMMIT or END (strata_driver_sql_is_commit) */
+    bool commits;    /* a COMMIT, END or RELEASE (may_commit) */
     int64_t changes;
     unsigned char *decl; /* per column enum decl_class, computed once per preparation */
     unsigned char *how;  /* per column sq_row_cells's way with it; in decl's block */
@@ -353,6 +353,15 @@ static int refuse_moved(sqlite_conn *c)
                                sqlite3_db_filename(c->h, "main"));
 }
 
+/* Whether sql may end the transaction: a COMMIT or END, or a RELEASE
+ * (of a savepoint begun outside a transaction, it commits). */
+static bool may_commit(const char *sql)
+{
+    const char *p = strata_driver_sql_skip_space(sql);
+    return strata_driver_sql_is_commit(sql) ||
+           (!strncasecmp(p, "release", 7) && !isalnum((unsigned char)p[7]) && p[7] != '_');
+}
+
 /* COMMIT, unless the file moved: then the transaction is rolled back,
  * known not to be committed. */
 static int sq_commit(strata_conn *conn)
@@ -626,9 +635,9 @@ static int sq_exec(strata_conn *conn, const char *sql)
     sqlite_conn *c = (sqlite_conn *)conn;
     start_clock(c);
     bool autocommit = sqlite3_get_autocommit(c->h);
-    int rc = autocommit || strata_driver_sql_is_commit(sql) ? refuse_moved(c) : STRATA_OK;
+    int rc = autocommit || may_commit(sql) ? refuse_moved(c) : STRATA_OK;
     if (rc != STRATA_OK) {
-        if (!autocommit) /* a COMMIT of the program's own transaction: not committed */
+        if (!autocommit) /* a COMMIT or RELEASE of the transaction: not committed */
             sqlite3_exec(c->h, "ROLLBACK", NULL, NULL, NULL);
         return rc;
     }
@@ -676,7 +685,7 @@ static int sq_prepare(strata_backend_stmt **out, strata_conn *conn, const char *
         free(st);
         return report(c);
     }
-    st->commits = strata_driver_sql_is_commit(sql);
+    st->commits = may_commit(sql);
     /* What follows the first statement must compile to nothing (';',
      * spaces, comments); else the text holds several statements. */
     while (tail && *tail) {
