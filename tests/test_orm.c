@@ -7086,6 +7086,19 @@ static Dog *new_dog(fixture *f, const char *name, Kennel *k, int rank)
     return d;
 }
 
+/* Kennels north (dogs a, b) and south (c), and `loose` dogs in none
+ * (d, e), committed. */
+static void dogs_in_kennels(fixture *f, int loose)
+{
+    Kennel *north = new_kennel(f, "north"), *south = new_kennel(f, "south");
+    new_dog(f, "a", north, 1);
+    new_dog(f, "b", north, 2);
+    new_dog(f, "c", south, 3);
+    for (int i = 0; i < loose; i++)
+        new_dog(f, i ? "e" : "d", NULL, 4 + i);
+    OK(f, strata_session_commit(f->s));
+}
+
 /* A path through a many-to-one keeps the rows whose key is NULL: an
  * inner join dropped them from an OR, an ORDER BY (which then returned
  * fewer objects than a count), a group and a bulk delete. */
@@ -7110,13 +7123,7 @@ START_TEST(orm_paths_keep_rows_without_their_many_to_one)
 {
     fixture f;
     setup_db(&f);
-    Kennel *north = new_kennel(&f, "north"), *south = new_kennel(&f, "south");
-    new_dog(&f, "a", north, 1);
-    new_dog(&f, "b", north, 2);
-    new_dog(&f, "c", south, 3);
-    new_dog(&f, "d", NULL, 4);
-    new_dog(&f, "e", NULL, 5);
-    OK(&f, strata_session_commit(f.s));
+    dogs_in_kennels(&f, 2);
     int64_t listed;
     strata_cond *north_or_none = strata_or(strata_c("kennel.name", STRATA_EQ, strata_text("north")),
                                            strata_c("kennel_id", STRATA_IS_NULL, strata_null()));
@@ -7192,12 +7199,7 @@ START_TEST(orm_count_and_aggregates_of_shaped_queries)
 {
     fixture f;
     setup_db(&f);
-    Kennel *north = new_kennel(&f, "north"), *south = new_kennel(&f, "south");
-    new_dog(&f, "a", north, 1);
-    new_dog(&f, "b", north, 2);
-    new_dog(&f, "c", south, 3);
-    new_dog(&f, "d", NULL, 4);
-    OK(&f, strata_session_commit(f.s));
+    dogs_in_kennels(&f, 1);
     strata_query *q = strata_query_new(f.s, &dog_model);
     strata_query_columns(q, "kennel_id");
     OK(&f, strata_query_distinct(q));
