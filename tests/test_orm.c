@@ -7260,6 +7260,24 @@ START_TEST(orm_in_lists_past_the_statement_limit)
     strata_query_limit(q, 5);
     ck_assert_int_eq(strata_query_all(q, &l), STRATA_E_RANGE);
     strata_query_free(q);
+    /* A bulk update of a model keyed by two fields binds its SET values
+     * with the condition's in one statement: they count too. */
+    char(*roles)[8] = malloc((n - 1) * sizeof *roles);
+    ck_assert_ptr_nonnull(roles);
+    for (size_t i = 0; i < n - 1; i++) {
+        snprintf(roles[i], sizeof roles[i], "r%zu", i);
+        v[i] = strata_text(roles[i]);
+    }
+    q = strata_query_new(f.s, &membership_model);
+    strata_query_filter(q, strata_c_in("role", v, n - 1));
+    int64_t changed = -1;
+    ck_assert_int_eq(
+        strata_query_update(q, (strata_assign[]){{"note", strata_text("x")}}, 1, &changed),
+        STRATA_E_RANGE);
+    ck_assert_msg(strstr(strata_session_errmsg(f.s), "binds 65536 values"), "%s",
+                  strata_session_errmsg(f.s));
+    strata_query_free(q);
+    free(roles);
     free(v);
     teardown(&f);
 }
