@@ -831,6 +831,8 @@ typedef struct hop {
 
 static int resolve_aggregate(build *b, scope *sc, const char *expr, strata__sb *out);
 
+#define MAX_PATH_HOPS 16 /* relationships a path may go through */
+
 /* Walk `path` from sc's model: relationship names, then a field.  A
  * many-to-one is LEFT joined as it is met, a collection ends the walk (h->coll)
  * unless the query joined it explicitly.  With `rels_only` every name is a
@@ -845,6 +847,20 @@ static int walk(build *b, scope *sc, const char *path, const char *full, bool re
     if (!rels_only && strchr(path, '(')) {
         int rc = resolve_aggregate(b, sc, path, out);
         return rc < 0 ? field_error(b, sc, full) : rc;
+    }
+    /* A path of more hops than any model needs is refused before it
+     * joins: each hop is a join, and one of hundreds (a path taken from
+     * a request's parameters, say) kept PostgreSQL planning for minutes. */
+    int hops = 0;
+    for (const char *p = path; (p = strchr(p, '.')) != NULL; p++)
+        hops++;
+    if (hops > MAX_PATH_HOPS) {
+        if (!b->err)
+            b->err = strata__session_error(b->q->s, STRATA_E_MISUSE,
+                                           "%s: the path '%.60s...' goes through %d "
+                                           "relationships; at most %d",
+                                           sc->named->m->name, full, hops, MAX_PATH_HOPS);
+        return b->err;
     }
     strata__minfo *cur = sc->mi;
     const char *cur_sql = sc->base;

@@ -7119,6 +7119,17 @@ static int64_t dogs_matching(fixture *f, strata_cond *c, const char *order, int6
     return n;
 }
 
+static int dogs_matching_rc(fixture *f, strata_cond *c)
+{
+    strata_query *q = strata_query_new(f->s, &dog_model);
+    strata_query_filter(q, c);
+    strata_list *l = NULL;
+    int rc = strata_query_all(q, &l);
+    strata_list_free(l);
+    strata_query_free(q);
+    return rc;
+}
+
 START_TEST(orm_paths_keep_rows_without_their_many_to_one)
 {
     fixture f;
@@ -7149,6 +7160,17 @@ START_TEST(orm_paths_keep_rows_without_their_many_to_one)
     ck_assert_int_eq(n, 2);
     strata_rows_free(r);
     strata_query_free(q);
+    /* A path of more relationships than any model needs is refused
+     * before it joins (hundreds of hops kept PostgreSQL planning for
+     * minutes). */
+    char path[256] = "kennel";
+    for (int i = 0; i < 8; i++)
+        strcat(path, ".dogs.kennel");
+    strcat(path, ".name");
+    ck_assert_int_eq(dogs_matching_rc(&f, strata_c(path, STRATA_EQ, strata_text("north"))),
+                     STRATA_E_MISUSE);
+    ck_assert_msg(strstr(strata_session_errmsg(f.s), "goes through 17 relationships"), "%s",
+                  strata_session_errmsg(f.s));
     /* A bulk delete by the same OR deletes what a query finds. */
     q = strata_query_new(f.s, &dog_model);
     strata_query_filter(q, strata_or(strata_c("kennel.name", STRATA_EQ, strata_text("north")),
