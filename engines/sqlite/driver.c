@@ -148,28 +148,18 @@ static int report(sqlite_conn *c)
      * I/O error the system gave as a full disk (WAL's -shm growing) is
      * the full disk. */
     int code = 0; /* the core classifies through the classify_error slot */
-    if ((ext & 0xff) == SQLITE_IOERR && sqlite3_system_errno(c->h) == ENOSPC)
+    int primary = ext & 0xff;
+    if (primary == SQLITE_IOERR && sqlite3_system_errno(c->h) == ENOSPC)
         code = STRATA_E_DISK_FULL;
-    switch (ext & 0xff) {
-    case SQLITE_FULL:
-    case SQLITE_IOERR:
-    case SQLITE_CANTOPEN:
-    case SQLITE_NOTADB:
-    case SQLITE_READONLY:
-    case SQLITE_CORRUPT: {
-        const char *file = sqlite3_db_filename(c->h, "main");
-        if (file && *file)
-            return strata_driver_error(c->base.db, code,
-                                       sqlstate_for(code ? code : classify(NULL, ext, msg)), ext,
-                                       "%s%s (database file %s)", msg,
-                                       code == STRATA_E_DISK_FULL && (ext & 0xff) != SQLITE_FULL
-                                           ? ": no space left on the device"
-                                           : "",
-                                       file);
-    }
-    }
+    bool of_file = primary == SQLITE_FULL || primary == SQLITE_IOERR ||
+                   primary == SQLITE_CANTOPEN || primary == SQLITE_NOTADB ||
+                   primary == SQLITE_READONLY || primary == SQLITE_CORRUPT;
+    const char *file = of_file ? sqlite3_db_filename(c->h, "main") : NULL;
+    bool named = file && *file;
     return strata_driver_error(
-        c->base.db, code, sqlstate_for(code ? code : classify(NULL, ext, msg)), ext, "%s", msg);
+        c->base.db, code, sqlstate_for(code ? code : classify(NULL, ext, msg)), ext, "%s%s%s%s%s",
+        msg, code ? ": no space left on the device" : "", named ? " (database file " : "",
+        named ? file : "", named ? ")" : "");
 }
 
 /* ---- open / close / exec --------------------------------------------------------- */
@@ -346,6 +336,10 @@ static int refuse_moved(sqlite_conn *c)
     int moved = 0;
     if (sqlite3_file_control(c->h, "main", SQLITE_FCNTL_HAS_MOVED, &moved) != SQLITE_OK || !moved)
         return STRATA_OK;
+    /* A transaction under way (its COMMIT or RELEASE refused) is rolled
+     * back: known not to be committed. */
+    if (!sqlite3_get_autocommit(c->h))
+        sqlite3_exec(c->h, "ROLLBACK", NULL, NULL, NULL);
     return strata_driver_error(c->base.db, STRATA_E_CONNECTION_LOST, "08006", 0,
                                "the database file %s was moved, replaced or deleted while this "
                                "connection had it open: what it wrote would be lost with the "
@@ -360,19 +354,6 @@ static bool may_commit(const char *sql)
     const char *p = strata_driver_sql_skip_space(sql);
     return strata_driver_sql_is_commit(sql) ||
            (!strncasecmp(p, "release", 7) && !isalnum((unsigned char)p[7]) && p[7] != '_');
-}
-
-/* COMMIT, unless the file moved: then the transaction is rolled back,
- * known not to be committed. */
-static int sq_commit(strata_conn *conn)
-{
-    sqlite_conn *c = (sqlite_conn *)conn;
-    int rc = refuse_moved(c);
-    if (rc != STRATA_OK) {
-        sqlite3_exec(c->h, "ROLLBACK", NULL, NULL, NULL);
-        return rc;
-    }
-    return sq_exec(conn, "COMMIT");
 }
 
 /* A transaction that will write takes the write lock at BEGIN, where the
@@ -636,11 +617,8 @@ static int sq_exec(strata_conn *conn, const char *sql)
     start_clock(c);
     bool autocommit = sqlite3_get_autocommit(c->h);
     int rc = autocommit || may_commit(sql) ? refuse_moved(c) : STRATA_OK;
-    if (rc != STRATA_OK) {
-        if (!autocommit) /* a COMMIT or RELEASE of the transaction: not committed */
-            sqlite3_exec(c->h, "ROLLBACK", NULL, NULL, NULL);
+    if (rc != STRATA_OK)
         return rc;
-    }
     if (c->read_only_tx)
         return exec_reading(c, sql);
     int several = autocommit ? several_statements(sql) : 0;
@@ -801,13 +779,9 @@ static __attribute__((noinline)) int step_first(sqlite_stmt *st)
         return refuse_write(c);
     /* A write outside a transaction commits at once (a COMMIT prepared
      * and stepped too): not into a file the path no longer names. */
-    bool autocommit = sqlite3_get_autocommit(c->h);
-    if ((autocommit ? !sqlite3_stmt_readonly(st->h) : st->commits) &&
-        (rc = refuse_moved(c)) != STRATA_OK) {
-        if (!autocommit)
-            sqlite3_exec(c->h, "ROLLBACK", NULL, NULL, NULL);
+    if ((sqlite3_get_autocommit(c->h) ? !sqlite3_stmt_readonly(st->h) : st->commits) &&
+        (rc = refuse_moved(c)) != STRATA_OK)
         return rc;
-    }
     st->running = true;
     st->changes = 0;
     int src = sqlite3_step(st->h);
@@ -1172,7 +1146,6 @@ const strata_driver strata__sqlite_driver = {
     .lexer_flags = STRATA_LEX_BACKTICKS | STRATA_LEX_BRACKETS,
     .url_params = sq_url_params,
     .url_is_private = sq_url_is_private,
-    .commit = sq_commit,
     .begin_mode = sq_begin_mode,
     .cancel = sq_cancel,
     .in_transaction = sq_in_transaction,
