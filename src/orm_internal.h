@@ -90,9 +90,13 @@ typedef const strata__cell *strata__key[STRATA__MAX_KEY];
 
 enum strata__ostate { OBJ_TRANSIENT, OBJ_PENDING, OBJ_PERSISTENT, OBJ_DELETED, OBJ_DETACHED };
 
+/* An object's cache of one relationship, 24 bytes: a many-to-one is most
+ * of them (every post of a loaded user's), and a collection's list lies
+ * after the object's caches in their block (strata__rel), so that the
+ * others do not carry one. */
 typedef struct strata__relcache {
     strata_object *one; /* MANY_TO_ONE / ONE_TO_ONE target */
-    strata_list list;   /* collections */
+    strata_list *list;  /* ONE_TO_MANY / MANY_TO_MANY: the collection; else NULL */
     bool loaded;
     bool one_set; /* set through strata_set_related: copy its key at flush */
     bool filling; /* an eager load is filling `list` now */
@@ -322,6 +326,15 @@ strata__relcache *strata__rel(strata_object *o, int ri);
 static inline strata__relcache *strata__rel_peek(strata_object *o, int ri)
 {
     return o->priv->rels ? &o->priv->rels[ri] : NULL;
+}
+/* c as if nothing were loaded through it (a many-to-one set by the
+ * program, one_set, stays). */
+static inline void strata__relcache_forget(strata__relcache *c)
+{
+    c->loaded = false;
+    c->one = NULL;
+    if (c->list)
+        c->list->count = 0;
 }
 void strata__object_free(strata_object *o);
 /* Begin the session's transaction when none is open. */

@@ -1992,9 +1992,8 @@ int strata_iter_next(strata_iter *it, void *out)
      * row's (a many-to-one found in the identity map, a collection). */
     struct strata__object *p = it->obj->priv;
     for (int r = 0; p->rels && r < p->mi->nrels; r++) {
-        p->rels[r].loaded = p->rels[r].one_set = false;
-        p->rels[r].one = NULL;
-        p->rels[r].list.count = 0;
+        strata__relcache_forget(&p->rels[r]);
+        p->rels[r].one_set = false;
     }
     int bad;
     uint64_t mark = it->s->db->nerrors;

@@ -63,7 +63,7 @@ static int links_in_memory(strata_object *o, const strata_relation *r, strata__r
                                                                 : NULL;
         if (!t || (t->priv->state != OBJ_PENDING && t->priv->state != OBJ_PERSISTENT))
             continue;
-        if (!strata__list_has(&rc->list, t) && !strata__list_push(&rc->list, t))
+        if (!strata__list_has(rc->list, t) && !strata__list_push(rc->list, t))
             return strata__session_error(s, STRATA_E_NOMEM, "out of memory");
     }
     return STRATA_OK;
@@ -91,7 +91,7 @@ static int children_in_memory(strata_object *o, const strata_relation *r, strata
             const strata__relcache *c = ti->relfk[ri] == fk ? strata__rel_peek(t, ri) : NULL;
             if (!c || !c->one_set || c->one != o)
                 continue;
-            if (!strata__list_has(&rc->list, t) && !strata__list_push(&rc->list, t))
+            if (!strata__list_has(rc->list, t) && !strata__list_push(rc->list, t))
                 return strata__session_error(s, STRATA_E_NOMEM, "out of memory");
             break;
         }
@@ -121,15 +121,15 @@ static int load_collection(strata_object *o, const strata_relation *r, strata__r
     if (err != STRATA_OK)
         return err;
     /* Keep targets added before the load that are not saved yet. */
-    for (size_t i = 0; i < rc->list.count && err == STRATA_OK; i++)
-        if (!strata__list_has(l, rc->list.items[i]) && !strata__list_push(l, rc->list.items[i]))
+    for (size_t i = 0; i < rc->list->count && err == STRATA_OK; i++)
+        if (!strata__list_has(l, rc->list->items[i]) && !strata__list_push(l, rc->list->items[i]))
             err = strata__session_error(o->priv->s, STRATA_E_NOMEM, "out of memory");
     if (err != STRATA_OK) { /* not loaded: the next access tries again */
         strata_list_free(l);
         return err;
     }
-    free(rc->list.items);
-    rc->list = *l;
+    free(rc->list->items);
+    *rc->list = *l;
     free(l);
     rc->loaded = true;
     return err;
@@ -203,7 +203,7 @@ int strata_related_list(void *obj, const char *rel, const strata_list **out)
     strata__relcache *c = strata__rel(o, ri);
     int rc = c ? load_collection(o, r, c) : STRATA_E_NOMEM;
     if (rc == STRATA_OK)
-        *out = &c->list;
+        *out = c->list;
     return rc;
 }
 
@@ -302,7 +302,7 @@ static int load_children(strata_session *s, strata__minfo *mi, const strata_rela
         if (owned)
             free(parent.p);
         strata__relcache *c = p ? strata__rel_peek(p, ri) : NULL;
-        if (c && c->filling && !strata__list_push(&c->list, child))
+        if (c && c->filling && !strata__list_push(c->list, child))
             rc = STRATA_E_NOMEM;
     }
     if (rc == STRATA_DONE)
@@ -360,7 +360,7 @@ int strata__relation_load_many(strata_session *s, strata__minfo *mi, const char 
         }
         if (c->loaded || c->filling || !has_key(objs[i]))
             continue;
-        c->list.count = 0;
+        c->list->count = 0;
         c->filling = true;
         keys[nk++] = strata__pk(objs[i]);
     }
@@ -443,9 +443,9 @@ static strata__relcache *loaded_mirror(strata_object *parent, int mri)
 /* o out of mirror cache c. */
 static void mirror_drop(strata__relcache *c, strata_object *o, bool scalar)
 {
-    if (!scalar)
-        strata__list_remove(&c->list, o);
-    else if (c->one == o)
+    if (!scalar && c->list)
+        strata__list_remove(c->list, o);
+    else if (scalar && c->one == o)
         c->one = NULL;
 }
 
@@ -477,15 +477,12 @@ static void holders_follow(const strata__minfo *ti, strata_object *parent, strat
     for (int k = next_holder(ti, o, fk, 0); k >= 0; k = next_holder(ti, o, fk, k + 1)) {
         strata__relcache *h = loaded_mirror(parent, k);
         bool one = ti->m->relations[k].kind == STRATA_ONE_TO_ONE;
-        if (!h || holds == (one ? h->one == o : strata__list_has(&h->list, o)))
+        if (!h || holds == (one ? h->one == o : strata__list_has(h->list, o)))
             continue;
-        if (!holds && !one) {
-            strata__list_remove(&h->list, o);
-        } else {
-            h->loaded = false;
-            h->one = NULL;
-            h->list.count = 0;
-        }
+        if (!holds && !one)
+            strata__list_remove(h->list, o);
+        else
+            strata__relcache_forget(h);
     }
 }
 
@@ -528,10 +525,8 @@ void strata__relation_settle(strata_object *o, const strata__cell *was)
                 holders_follow(ti, strata__identity_find(ti, key), o, rel->fk, true);
         }
         if (c) {
-            c->loaded = false;
-            c->one = NULL;
+            strata__relcache_forget(c);
             c->one_set = false;
-            c->list.count = 0;
         }
     }
 }
@@ -547,9 +542,8 @@ void strata__relation_let_go(strata_object *o)
                                 : NULL;
         if (ti)
             holders_follow(ti, c->one, o, rel->fk, false);
-        c->loaded = c->one_set = false;
-        c->one = NULL;
-        c->list.count = 0;
+        strata__relcache_forget(c);
+        c->one_set = false;
     }
 }
 
@@ -616,7 +610,7 @@ int strata_set_related(void *obj, const char *rel, void *target)
     bool scalar = m && m->kind == STRATA_ONE_TO_ONE;
     /* Room first: a call that fails for lack of memory changes nothing. */
     strata__relcache *tc = m && t ? strata__rel_peek(t, mri) : NULL;
-    strata_list *back = !scalar && tc && tc->loaded ? &tc->list : NULL;
+    strata_list *back = !scalar && tc && tc->loaded ? tc->list : NULL;
     if (back && !strata__list_has(back, o) && !strata__list_reserve(back, 1))
         return strata__session_error(o->priv->s, STRATA_E_NOMEM, "out of memory");
     /* The object a one-to-one held until now is let go of: its own
@@ -755,7 +749,7 @@ static int change_collection(void *obj, const char *rel, void *target, bool add)
         int rc = strata_set_related(t, m->name, o);
         if (rc == STRATA_OK)
             rc = load_collection(o, r, c);
-        if (rc == STRATA_OK && !strata__list_has(&c->list, t) && !strata__list_push(&c->list, t))
+        if (rc == STRATA_OK && !strata__list_has(c->list, t) && !strata__list_push(c->list, t))
             rc = strata__session_error(s, STRATA_E_NOMEM, "out of memory");
         if (rc == STRATA_OK && cascade)
             strata_add(t);
@@ -771,12 +765,12 @@ static int change_collection(void *obj, const char *rel, void *target, bool add)
         t->priv->orphan = orphan;
         return rc;
     }
-    if (add == strata__list_has(&c->list, t))
+    if (add == strata__list_has(c->list, t))
         return STRATA_OK; /* already there / not there */
     /* Room first: a call that fails for lack of memory changes nothing. */
     strata__relcache *tc = m && m->kind != STRATA_MANY_TO_ONE ? strata__rel_peek(t, mri) : NULL;
-    strata_list *back = tc && tc->loaded ? &tc->list : NULL;
-    if (add && (!strata__list_reserve(&c->list, 1) ||
+    strata_list *back = tc && tc->loaded ? tc->list : NULL;
+    if (add && (!strata__list_reserve(c->list, 1) ||
                 (back && !strata__list_has(back, o) && !strata__list_reserve(back, 1))))
         return strata__session_error(s, STRATA_E_NOMEM, "out of memory");
     if (r->kind == STRATA_MANY_TO_MANY) {
@@ -809,10 +803,10 @@ static int change_collection(void *obj, const char *rel, void *target, bool add)
                                          o->model->name, r->name);
         set_key(t, fk, add ? o : NULL);
     }
-    if (add && !strata__list_has(&c->list, t))
-        strata__list_push(&c->list, t); /* reserved above */
+    if (add && !strata__list_has(c->list, t))
+        strata__list_push(c->list, t); /* reserved above */
     if (!add)
-        strata__list_remove(&c->list, t);
+        strata__list_remove(c->list, t);
     /* An orphan is deleted at the flush, as SQLAlchemy's delete-orphan
      * does, not now: moved to another parent before then, it stays. */
     if (!add && r->kind == STRATA_ONE_TO_MANY && (r->cascade & STRATA_CASCADE_DELETE_ORPHAN))
@@ -849,16 +843,17 @@ int strata_collection_contains(void *obj, const char *rel, void *target, int *ou
     if (!c)
         return STRATA_E_NOMEM;
     if (c->loaded) {
-        *out = strata__list_has(&c->list, t);
+        *out = strata__list_has(c->list, t);
         return STRATA_OK;
     }
     if (!has_key(o) || !has_key(t)) {
         /* Not both in the database: only the session's own settings and
          * changes not yet flushed can relate them, and no SQL is sent. */
-        strata__relcache mem = {0};
+        strata_list found = {0};
+        strata__relcache mem = {.list = &found};
         int rc = children_in_memory(o, r, &mem);
-        *out = rc == STRATA_OK && strata__list_has(&mem.list, t);
-        free(mem.list.items);
+        *out = rc == STRATA_OK && strata__list_has(&found, t);
+        free(found.items);
         return rc;
     }
     /* Not loaded: ask the database for just this pair. */
@@ -985,8 +980,9 @@ int strata__relation_cascade(strata_object *o, bool *changed)
         strata__relcache *c = strata__rel(o, r);
         if (!c)
             return STRATA_E_NOMEM;
+        static const strata_list none; /* a one-to-one's cache has no list */
         strata_list *now = NULL;
-        const strata_list *kids = &c->list;
+        const strata_list *kids = c->list ? c->list : &none;
         int rc;
         if (has_key(o)) {
             uint64_t mark = o->priv->s->db->nerrors;

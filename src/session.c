@@ -282,7 +282,8 @@ void strata__object_free(strata_object *o)
         strata__snapshot_drop(p->committed);
         strata__snapshot_drop(p->undo);
         for (int r = 0; p->rels && r < p->mi->nrels; r++)
-            free(p->rels[r].list.items);
+            if (p->rels[r].list)
+                free(p->rels[r].list->items);
         if (!p->in_arena)
             free(p->rels);
     }
@@ -469,19 +470,34 @@ static strata_object *object_init(char *block, strata_session *s, strata__minfo 
     return o;
 }
 
+static bool is_collection(const strata_relation *r)
+{
+    return r->kind == STRATA_ONE_TO_MANY || r->kind == STRATA_MANY_TO_MANY;
+}
+
 /* Most loaded objects never touch a relationship: their caches are made
- * when one is first used, in the arena when the object is. */
+ * when one is first used, in the arena when the object is, one block
+ * with the lists of the model's collections after the caches. */
 strata__relcache *strata__rel(strata_object *o, int ri)
 {
     struct strata__object *p = o->priv;
     if (!p->rels) {
-        size_t size = (size_t)p->mi->nrels * sizeof *p->rels;
-        p->rels = p->in_arena ? strata__arena_alloc(p->s, size) : malloc(size);
-        if (!p->rels) {
+        const strata_relation *rels = p->mi->m->relations;
+        int nrels = p->mi->nrels, nlists = 0;
+        for (int r = 0; r < nrels; r++)
+            nlists += is_collection(&rels[r]);
+        size_t size = (size_t)nrels * sizeof *p->rels + (size_t)nlists * sizeof(strata_list);
+        strata__relcache *c = p->in_arena ? strata__arena_alloc(p->s, size) : malloc(size);
+        if (!c) {
             strata__session_error(p->s, STRATA_E_NOMEM, "out of memory");
             return NULL;
         }
-        memset(p->rels, 0, size);
+        memset(c, 0, size);
+        strata_list *list = (strata_list *)(c + nrels);
+        for (int r = 0; r < nrels; r++)
+            if (is_collection(&rels[r]))
+                c[r].list = list++;
+        p->rels = c;
     }
     return &p->rels[ri];
 }
@@ -857,10 +873,8 @@ void strata__forget_related(strata_object *o)
     for (int r = 0; p->rels && r < p->mi->nrels; r++) {
         if (unsaved && p->rels[r].one_set)
             continue;
-        p->rels[r].loaded = false;
-        p->rels[r].one = NULL;
+        strata__relcache_forget(&p->rels[r]);
         p->rels[r].one_set = false;
-        p->rels[r].list.count = 0;
     }
 }
 
