@@ -884,7 +884,7 @@ strata__cell *strata__snapshot(strata_object *o, bool at_insert)
     }
     size_t size = sizeof(snap_head) + ncells * sizeof(strata__cell) + bytes;
     bool arena = at_insert && o->priv->in_arena && strata__arena_for_snapshots(size);
-    snap_head *h = arena ? strata__arena_alloc(o->priv->s, size) : malloc(size);
+    snap_head *h = arena ? strata__arena_alloc_small(o->priv->s, size) : malloc(size);
     if (!h)
         return NULL;
     h->refs = 1;
@@ -1128,9 +1128,9 @@ int strata__load_fields(strata_stmt *st, int col0, const strata_cell *key, strat
     if (arena)
         size += shared;
     snap_head *h = rc != STRATA_OK ? NULL
-                   : arena         ? strata__arena_alloc(p->s, size)
+                   : arena         ? strata__arena_alloc_small(p->s, size)
                                    : malloc(size);
-    char *texts = h && shared && !arena ? strata__arena_alloc(p->s, shared) : NULL;
+    char *texts = h && shared && !arena ? strata__arena_alloc_small(p->s, shared) : NULL;
     if (rc == STRATA_OK && (!h || (shared && !arena && !texts)))
         rc = STRATA_E_NOMEM;
     strata__cell *snap = NULL;

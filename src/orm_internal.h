@@ -311,6 +311,11 @@ void strata__forget_numbered_key(strata_object *o);
  * AddressSanitizer and valgrind each block is fenced: an overrun, or a
  * use after the session is freed, is still caught. */
 void *strata__arena_alloc(strata_session *s, size_t n);
+/* The same for a block of the library's own, whose types need no more
+ * than 8-byte alignment (snapshots, relationship caches): it is not
+ * padded to the 16 bytes an object's struct may need, so that a 72-byte
+ * snapshot takes 72. */
+void *strata__arena_alloc_small(strata_session *s, size_t n);
 /* May a snapshot of n bytes go in the arena?  Only a small one (an arena
  * snapshot that is replaced waits for the session's end), and not under
  * AddressSanitizer or valgrind, where a snapshot released early must be

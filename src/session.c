@@ -204,29 +204,40 @@ static strata__chunk *chunk_new(const strata__chunk *last, size_t need)
 
 bool strata__arena_for_snapshots(size_t n) { return n <= 4096 && redzone() == 0; }
 
-void *strata__arena_alloc(strata_session *s, size_t n)
+/* n bytes at a multiple of align (a power of two) in the newest chunk,
+ * or at the start of a new one. */
+static void *arena_alloc(strata_session *s, size_t n, size_t align)
 {
-    const size_t a = _Alignof(max_align_t);
-    size_t need = (n + redzone() + a - 1) / a * a;
+    size_t need = n + redzone();
     strata__chunk *c = s->chunks;
-    if (!c || c->size - c->used < need) {
-        size_t size;
+    size_t at = c ? (c->used + align - 1) & ~(align - 1) : 0;
+    if (!c || at > c->size || c->size - at < need) {
         if (!(c = chunk_new(s->chunks, need)))
             return NULL;
-        size = c->size;
         c->next = s->chunks;
         if (!s->chunks)
             VALGRIND_CREATE_MEMPOOL(&s->chunks, 0, 0);
         s->chunks = c;
-        ARENA_FENCE(c->data, size);
-        VALGRIND_MAKE_MEM_NOACCESS(c->data, size);
+        ARENA_FENCE(c->data, c->size);
+        VALGRIND_MAKE_MEM_NOACCESS(c->data, c->size);
+        at = 0;
     }
-    char *p = (char *)c->data + c->used;
-    c->used += need;
+    char *p = (char *)c->data + at;
+    c->used = at + need;
     ARENA_OPEN(p, n);
     VALGRIND_MEMPOOL_ALLOC(&s->chunks, p, n);
     return p;
 }
+
+void *strata__arena_alloc(strata_session *s, size_t n)
+{
+    return arena_alloc(s, n, _Alignof(max_align_t));
+}
+
+_Static_assert(_Alignof(strata__cell) <= 8 && _Alignof(strata__relcache) <= 8 &&
+                   _Alignof(strata_list) <= 8,
+               "the library's own blocks need no more than 8-byte alignment");
+void *strata__arena_alloc_small(strata_session *s, size_t n) { return arena_alloc(s, n, 8); }
 
 /* Where the arena stands: its newest chunk, and how much of it is used. */
 typedef struct arena_mark {
@@ -487,7 +498,7 @@ strata__relcache *strata__rel(strata_object *o, int ri)
         for (int r = 0; r < nrels; r++)
             nlists += is_collection(&rels[r]);
         size_t size = (size_t)nrels * sizeof *p->rels + (size_t)nlists * sizeof(strata_list);
-        strata__relcache *c = p->in_arena ? strata__arena_alloc(p->s, size) : malloc(size);
+        strata__relcache *c = p->in_arena ? strata__arena_alloc_small(p->s, size) : malloc(size);
         if (!c) {
             strata__session_error(p->s, STRATA_E_NOMEM, "out of memory");
             return NULL;
