@@ -319,7 +319,10 @@ START_TEST(open_sqlite_parameters_take_effect)
     } bad[] = {
         {"timeout=-1", "parameter timeout=-1, expected seconds (a number >= 0)"},
         {"journal_mode=fast",
-         "parameter journal_mode=fast, expected delete, truncate, persist, memory, wal or off"},
+         "parameter journal_mode=fast, expected delete, truncate, persist, memory or wal"},
+        /* ROLLBACK without a journal leaves the file malformed */
+        {"journal_mode=OFF", "parameter journal_mode=OFF, expected a journal: without one SQLite "
+                             "cannot roll back"},
         {"synchronous=sometimes", "parameter synchronous=sometimes, expected off, normal, full "
                                   "or extra"},
         {"cache=public", "parameter cache=public, expected shared or private"},

@@ -415,8 +415,11 @@ static int sq_url_is_private(const strata_url *url)
 
 static int sq_open(strata_conn **out, strata_db *db, const strata_url *url)
 {
-    static const char *const journal_modes[] = {"delete", "truncate", "persist", "memory",
-                                                "wal",    "off",      NULL};
+    /* Not "off": without a journal SQLite's ROLLBACK is undefined (a
+     * rolled-back change to rows already on disk leaves the file
+     * malformed), and strata rolls back every unit of work that fails. */
+    static const char *const journal_modes[] = {"delete", "truncate", "persist",
+                                                "memory", "wal",      NULL};
     static const char *const sync_modes[] = {"off", "normal", "full", "extra", NULL};
     const char *path = strata_url_database(url);
     const char *mode = strata_url_param(url, "mode");
@@ -446,9 +449,14 @@ static int sq_open(strata_conn **out, strata_db *db, const strata_url *url)
         return bad_param(db, url, "busy_timeout", v, "milliseconds (a number >= 0)");
     if ((v = strata_url_param(url, "timeout")) && !parse_ms(v, 1000, &busy_ms))
         return bad_param(db, url, "timeout", v, "seconds (a number >= 0)");
+    if (journal && !strcasecmp(journal, "off"))
+        return bad_param(db, url, "journal_mode", journal,
+                         "a journal: without one SQLite cannot roll back, and a failed unit "
+                         "of work would leave the file malformed (delete, truncate, persist, "
+                         "memory or wal)");
     if (journal && !one_of(journal, journal_modes))
         return bad_param(db, url, "journal_mode", journal,
-                         "delete, truncate, persist, memory, wal or off");
+                         "delete, truncate, persist, memory or wal");
     if (sync && !one_of(sync, sync_modes))
         return bad_param(db, url, "synchronous", sync, "off, normal, full or extra");
     if (cache) {
