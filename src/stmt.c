@@ -964,6 +964,15 @@ int strata_stmt_column_timestamp(strata_stmt *st, int col, strata_timestamp *out
     if (v.type == STRATA_TYPE_TEXT &&
         strata_timestamp_parse(out, v.u.buf.ptr, v.u.buf.len) == STRATA_OK)
         return STRATA_OK;
+    /* PostgreSQL's infinite timestamps: a timestamp column's values, past
+     * any a strata_timestamp holds. */
+    static const char *const infinite[] = {"infinity", "+infinity", "-infinity"};
+    for (size_t i = 0; v.type == STRATA_TYPE_TEXT && i < sizeof infinite / sizeof *infinite; i++)
+        if (v.u.buf.len == strlen(infinite[i]) && !strcasecmp(v.u.buf.ptr, infinite[i]))
+            return strata__db_error(st->db, STRATA_E_RANGE,
+                                    "column %d (%s): the timestamp %s is past the range of a "
+                                    "strata_timestamp (the years 1 to 9999)",
+                                    col, strata__drv_column_name(st->bst, col), infinite[i]);
     return type_error(st, col, &v, "a timestamp");
 }
 

@@ -204,6 +204,21 @@ START_TEST(types_timestamps)
     ck_assert_int_eq(strata_stmt_column_text(st, 0, &text, NULL), STRATA_OK);
     ck_assert_str_eq(text, "2100-02-28 12:34:56.789012");
     strata_stmt_finalize(st);
+
+    /* PostgreSQL's infinite timestamps (text on SQLite) are past the
+     * range, and said to be, not "not a timestamp". */
+    th_exec(db, "INSERT INTO v (k, ts) VALUES (8, 'infinity'), (9, '-infinity')");
+    for (int k = 8; k <= 9; k++) {
+        st = fetch_row(db, k);
+        strata_timestamp got = 1;
+        ck_assert_int_eq(strata_stmt_column_timestamp(st, 5, &got), STRATA_E_RANGE);
+        ck_assert_int_eq(got, 0);
+        ck_assert_msg(strstr(strata_db_errmsg(db),
+                             k == 8 ? "(ts): the timestamp infinity is past the range"
+                                    : "(ts): the timestamp -infinity is past the range"),
+                      "%s", strata_db_errmsg(db));
+        strata_stmt_finalize(st);
+    }
     strata_db_close(db);
 }
 END_TEST
