@@ -40,7 +40,7 @@ static int check_text(strata_object *o, int f)
     switch (mi->kind[f]) {
     case STRATA_SQL_UUID: {
         if (!strata__uuid_text(v, strlen(v)))
-            return strata__session_error(o->priv->s, STRATA_E_DATA,
+            return strata__session_error(o->priv->mi->s, STRATA_E_DATA,
                                          "%s.%s: '%.40s' is not a UUID (8-4-4-4-12 hex digits)",
                                          o->model->name, fd->name, v);
         if (!strpbrk(v, "ABCDEF"))
@@ -48,7 +48,7 @@ static int check_text(strata_object *o, int f)
         /* Lowered in a copy: a loaded text's bytes are its snapshot's too. */
         char *lower = strata__text_alloc(36);
         if (!lower)
-            return strata__session_error(o->priv->s, STRATA_E_NOMEM, "out of memory");
+            return strata__session_error(o->priv->mi->s, STRATA_E_NOMEM, "out of memory");
         for (int i = 0; i < 36; i++)
             lower[i] = (char)((v[i] >= 'A' && v[i] <= 'F') ? v[i] - 'A' + 'a' : v[i]);
         strata__text_free(*field);
@@ -59,26 +59,27 @@ static int check_text(strata_object *o, int f)
         char *canon;
         int rc = strata__numeric_round(v, mi->prec[f], mi->scale[f], &canon);
         if (rc == STRATA_E_DATA)
-            return strata__session_error(o->priv->s, rc, "%s.%s: '%.40s' is not a decimal number",
-                                         o->model->name, fd->name, v);
+            return strata__session_error(o->priv->mi->s, rc,
+                                         "%s.%s: '%.40s' is not a decimal number", o->model->name,
+                                         fd->name, v);
         if (rc == STRATA_E_RANGE)
-            return strata__session_error(o->priv->s, rc,
+            return strata__session_error(o->priv->mi->s, rc,
                                          "%s.%s: %.40s does not fit numeric(%d, %d): at most %d "
                                          "digits before the point",
                                          o->model->name, fd->name, v, mi->prec[f], mi->scale[f],
                                          mi->prec[f] - mi->scale[f]);
         if (rc != STRATA_OK)
-            return strata__session_error(o->priv->s, rc, "out of memory");
+            return strata__session_error(o->priv->mi->s, rc, "out of memory");
         rc = strcmp(canon, v) != 0 ? strata_set_text(field, canon) : STRATA_OK;
         free(canon);
         if (rc != STRATA_OK)
-            return strata__session_error(o->priv->s, rc, "out of memory");
+            return strata__session_error(o->priv->mi->s, rc, "out of memory");
         return STRATA_OK;
     }
     case STRATA_SQL_JSON: {
         size_t at;
         if (!strata__json_valid(v, &at))
-            return strata__session_error(o->priv->s, STRATA_E_DATA,
+            return strata__session_error(o->priv->mi->s, STRATA_E_DATA,
                                          "%s.%s: not JSON (at byte %zu of '%.40s')", o->model->name,
                                          fd->name, at, v);
         return STRATA_OK;
@@ -100,7 +101,7 @@ static int check_number(strata_object *o, int f)
     if (fd->ctype == STRATA_C_DOUBLE) {
         double d = *(const double *)p;
         if (d != d)
-            return strata__session_error(o->priv->s, STRATA_E_DATA,
+            return strata__session_error(o->priv->mi->s, STRATA_E_DATA,
                                          "%s.%s is NaN, which this engine cannot store (it would "
                                          "read back as NULL): store NULL instead",
                                          o->model->name, fd->name);
@@ -115,7 +116,7 @@ static int check_number(strata_object *o, int f)
     else
         return STRATA_OK;
     if (v < lo || v > hi)
-        return strata__session_error(o->priv->s, STRATA_E_RANGE,
+        return strata__session_error(o->priv->mi->s, STRATA_E_RANGE,
                                      "%s.%s: %" PRId64 " is out of range for %s (%" PRId64
                                      " to %" PRId64 "); declare the field bigint for more",
                                      o->model->name, fd->name, v, type, lo, hi);
@@ -131,7 +132,7 @@ int strata__validate_field(strata_object *o, int f, bool insert)
         bool filled =
             fd->server_default || fd->default_fn || (f == mi->pk && mi->autoinc && insert);
         if (!(fd->flags & STRATA_NULLABLE) && !(insert && filled))
-            return strata__session_error(o->priv->s, STRATA_E_NOT_NULL,
+            return strata__session_error(o->priv->mi->s, STRATA_E_NOT_NULL,
                                          "%s.%s is NULL but the column is NOT NULL", m->name,
                                          fd->name);
         return STRATA_OK;
@@ -139,7 +140,7 @@ int strata__validate_field(strata_object *o, int f, bool insert)
     /* A loaded text shares its bytes with the values the session keeps to
      * compare and to put back; bytes changed in place would change both. */
     if (fd->ctype == STRATA_C_TEXT && !strata__text_intact(o, f))
-        return strata__session_error(o->priv->s, STRATA_E_MISUSE,
+        return strata__session_error(o->priv->mi->s, STRATA_E_MISUSE,
                                      "%s.%s was changed in place; set strings with strata_set_text",
                                      m->name, fd->name);
     int rc = fd->ctype == STRATA_C_TEXT ? check_text(o, f) : STRATA_OK;
@@ -148,7 +149,7 @@ int strata__validate_field(strata_object *o, int f, bool insert)
     /* On an engine whose columns keep what their type cannot hold, and
      * only a value this write sends: not one the row holds already (a
      * key SQLite numbered past 32 bits, a row written before). */
-    const strata__dialect *dl = o->priv->s->dl;
+    const strata__dialect *dl = o->priv->mi->s->dl;
     const strata__cell *was = o->priv->loaded ? &o->priv->loaded[f] : NULL;
     if (dl && dl->loose_columns && (fd->ctype == STRATA_C_INT64 || fd->ctype == STRATA_C_DOUBLE) &&
         (insert || !was || strata__field_changed(o, f, was))) {
@@ -165,7 +166,7 @@ int strata__validate_field(strata_object *o, int f, bool insert)
                        ? strnlen(*(char **)p, (size_t)STRATA__MAX_BYTES + 1)
                        : 0;
     if (bytes > STRATA__MAX_BYTES)
-        return strata__session_error(o->priv->s, STRATA_E_TOO_LONG,
+        return strata__session_error(o->priv->mi->s, STRATA_E_TOO_LONG,
                                      "%s.%s is longer than %u bytes, the most a value holds",
                                      m->name, fd->name, STRATA__MAX_BYTES);
     if (mi->maxlen[f] && fd->ctype == STRATA_C_TEXT) {
@@ -175,7 +176,7 @@ int strata__validate_field(strata_object *o, int f, bool insert)
         if (n > (size_t)mi->maxlen[f])
             n = utf8_chars(t);
         if (n > (size_t)mi->maxlen[f])
-            return strata__session_error(o->priv->s, STRATA_E_TOO_LONG,
+            return strata__session_error(o->priv->mi->s, STRATA_E_TOO_LONG,
                                          "%s.%s is %zu characters long; the column holds %d",
                                          m->name, fd->name, n, mi->maxlen[f]);
     }
@@ -630,7 +631,7 @@ static int evict_stale(strata__minfo *mi, strata_object *o)
     if (!old || old == o)
         return STRATA_OK;
     struct strata__object *op = old->priv;
-    strata_session *s = o->priv->s;
+    strata_session *s = o->priv->mi->s;
     /* What it has still to write: its fields, a many-to-one set and not
      * yet copied into them, an association row. */
     bool changed = op->state == OBJ_DELETED;
@@ -1000,7 +1001,8 @@ static int update_object(strata_session *s, strata_object *o)
     /* The new snapshot first: without memory for it the object stays as
      * it was, in the identity map under its old key (the failed flush
      * rolls the row back). */
-    strata__cell *now = strata__snapshot(o, false);
+    strata__objx *x = strata__objx_get(o);
+    strata__cell *now = x ? strata__snapshot(o, false) : NULL;
     if (!now)
         return STRATA_E_NOMEM;
     /* A changed key moves the object in the identity map: out under the
@@ -1008,8 +1010,8 @@ static int update_object(strata_session *s, strata_object *o)
      * is free for it again, so putting it back needs no memory. */
     if (rekey)
         strata__identity_remove(mi, o);
-    strata__snapshot_release(p->undo);
-    p->undo = p->loaded;
+    strata__snapshot_release(x->undo);
+    x->undo = p->loaded;
     p->loaded = now;
     p->tx_serial = strata__db_tx_serial(s->db);
     /* Of an earlier transaction, the fields not written are as read then:
@@ -1183,8 +1185,10 @@ static void flush_forget(strata_session *s)
             p->orphan = false; /* deleted as one */
         p->inserted_now = p->deleted_now = p->cascaded_now = p->evicted_now = false;
         p->cascade_run = false;
-        strata__snapshot_release(p->undo);
-        p->undo = NULL;
+        if (p->x) {
+            strata__snapshot_release(p->x->undo);
+            p->x->undo = NULL;
+        }
     }
 }
 
@@ -1204,11 +1208,11 @@ static void flush_undo(strata_session *s)
             p->state = OBJ_PERSISTENT;
             p->deleted_in_tx = false;
         }
-        if (p->undo) {
+        if (strata__undo(p)) {
             strata__identity_remove(p->mi, o);
             strata__snapshot_release(p->loaded);
-            p->loaded = p->undo;
-            p->undo = NULL;
+            p->loaded = p->x->undo;
+            p->x->undo = NULL;
             strata__identity_put(p->mi, o);
         }
         if (p->inserted_now) {
@@ -1385,8 +1389,8 @@ int strata_upsert(void *obj, const char *on, void *out)
     strata_object *o = strata__as_object(obj);
     if (!o || !on || o->priv->state != OBJ_TRANSIENT)
         return STRATA_E_MISUSE;
-    uint64_t mark = o->priv->s->db->nerrors;
-    strata_session *s = o->priv->s;
+    uint64_t mark = o->priv->mi->s->db->nerrors;
+    strata_session *s = o->priv->mi->s;
     strata__minfo *mi = o->priv->mi;
     if (!s->dl || !s->dl->upsert)
         return strata__session_error(s, STRATA_E_UNSUPPORTED,

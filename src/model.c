@@ -460,6 +460,7 @@ strata__minfo *strata__minfo_get(strata_session *s, const strata_model *m)
     strata__minfo *mi = minfo_for_session(s, m);
     if (!mi)
         return NULL;
+    mi->s = s;
     strata__minfo **n = realloc(s->models, (size_t)(s->nmodels + 1) * sizeof *n);
     if (!n) {
         strata__minfo_free(mi);
@@ -643,13 +644,13 @@ bool strata__text_intact(strata_object *o, int f)
 strata_object *strata__as_object(void *obj)
 {
     strata_object *o = obj;
-    return o && o->priv && o->priv->s ? o : NULL;
+    return o && o->priv && o->priv->mi->s ? o : NULL;
 }
 
 strata_db *strata__object_db(void *obj)
 {
     strata_object *o = strata__as_object(obj);
-    return o ? o->priv->s->db : NULL;
+    return o ? o->priv->mi->s->db : NULL;
 }
 
 void *strata__field_ptr(strata_object *o, int f) { return (char *)o + o->model->fields[f].offset; }
@@ -884,7 +885,7 @@ strata__cell *strata__snapshot(strata_object *o, bool at_insert)
     }
     size_t size = sizeof(snap_head) + ncells * sizeof(strata__cell) + bytes;
     bool arena = at_insert && o->priv->in_arena && strata__arena_for_snapshots(size);
-    snap_head *h = arena ? strata__arena_alloc_small(o->priv->s, size) : malloc(size);
+    snap_head *h = arena ? strata__arena_alloc_small(o->priv->mi->s, size) : malloc(size);
     if (!h)
         return NULL;
     h->refs = 1;
@@ -1128,9 +1129,9 @@ int strata__load_fields(strata_stmt *st, int col0, const strata_cell *key, strat
     if (arena)
         size += shared;
     snap_head *h = rc != STRATA_OK ? NULL
-                   : arena         ? strata__arena_alloc_small(p->s, size)
+                   : arena         ? strata__arena_alloc_small(p->mi->s, size)
                                    : malloc(size);
-    char *texts = h && shared && !arena ? strata__arena_alloc_small(p->s, shared) : NULL;
+    char *texts = h && shared && !arena ? strata__arena_alloc_small(p->mi->s, shared) : NULL;
     if (rc == STRATA_OK && (!h || (shared && !arena && !texts)))
         rc = STRATA_E_NOMEM;
     strata__cell *snap = NULL;

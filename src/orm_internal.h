@@ -28,6 +28,7 @@
 /* A model resolved against a session's dialect: names, keys, SQL pieces. */
 typedef struct strata__minfo {
     const strata_model *m;
+    strata_session *s; /* the session whose it is (its objects' session) */
     bool shared; /* a session's copy: all but the identity map belongs to the
                     connection's cache of resolved models (model.c) */
     char *table;  /* table name */
@@ -103,8 +104,7 @@ typedef struct strata__relcache {
 } strata__relcache;
 
 struct strata__object {
-    strata_session *s;
-    strata__minfo *mi;
+    strata__minfo *mi;                    /* the session's, which names the session */
     unsigned char state;                  /* enum strata__ostate, in a byte */
     bool in_arena : 1;                    /* its block is the session's (freed with it) */
     bool added_in_tx : 1;                 /* became pending / inserted since the last commit */
@@ -127,10 +127,20 @@ struct strata__object {
     uint64_t tx_serial;             /* transaction `loaded` was read or written in (db.c) */
     strata__cell *loaded;           /* values as the database has them (NULL: not loaded) */
     strata__cell *committed;        /* values at the last commit (NULL: none) */
-    strata__cell *undo;             /* `loaded` before the flush under way updated the row */
-    uint64_t sp_mask;               /* bit d-1: recorded in the session's savepoint d */
+    struct strata__objx *x;         /* a flush's undo and savepoints' marks (strata__objx_get) */
     strata__relcache *rels;         /* per relationship; made on first use (strata__rel) */
 };
+
+_Static_assert(sizeof(void *) != 8 || sizeof(struct strata__object) == 64,
+               "an object's bookkeeping is 64 bytes: a post's block is 112, not 128");
+
+/* What only a flush under way or a session savepoint keeps of an object,
+ * made at its first need (strata__objx_get): most objects never have one, and
+ * their bookkeeping stays 64 bytes. */
+typedef struct strata__objx {
+    strata__cell *undo; /* `loaded` before the flush under way updated the row */
+    uint64_t sp_mask;   /* bit d-1: recorded in the session's savepoint d */
+} strata__objx;
 
 /* An object as it was before its first change inside a session savepoint
  * (savepoint.c). */
@@ -328,6 +338,13 @@ strata_object *strata__object_alloc(strata_session *s, strata__minfo *mi);
  * first use (NULL: out of memory); strata__rel_peek is NULL until then,
  * which reads as nothing loaded. */
 strata__relcache *strata__rel(strata_object *o, int ri);
+/* o's strata__objx, made on first use (NULL: out of memory, said on the
+ * session), and its undo (NULL when it has none). */
+strata__objx *strata__objx_get(strata_object *o);
+static inline strata__cell *strata__undo(const struct strata__object *p)
+{
+    return p->x ? p->x->undo : NULL;
+}
 static inline strata__relcache *strata__rel_peek(strata_object *o, int ri)
 {
     return o->priv->rels ? &o->priv->rels[ri] : NULL;

@@ -2148,7 +2148,7 @@ void strata_page_clear(strata_page *p)
 
 strata_query *strata__query_for_relation(strata_object *o, const strata_relation *r)
 {
-    strata_session *s = o->priv->s;
+    strata_session *s = o->priv->mi->s;
     strata__minfo *mi = o->priv->mi;
     strata_query *q = strata_query_new(s, r->target);
     if (!q)

@@ -17,7 +17,7 @@ static const strata_relation *find(strata_object *o, const char *rel, int *ri)
 {
     const strata_relation *r = strata__relation(o->priv->mi, rel, ri);
     if (!r)
-        strata__session_error(o->priv->s, STRATA_E_MISUSE, "%s has no relationship %s",
+        strata__session_error(o->priv->mi->s, STRATA_E_MISUSE, "%s has no relationship %s",
                               o->model->name, rel ? rel : "(null)");
     return r;
 }
@@ -54,7 +54,7 @@ static bool m2m_same_row(const strata__m2m_op *op, const strata_relation *r,
  * r, from either side, into rc's list. */
 static int links_in_memory(strata_object *o, const strata_relation *r, strata__relcache *rc)
 {
-    strata_session *s = o->priv->s;
+    strata_session *s = o->priv->mi->s;
     for (size_t i = 0; i < s->nm2m; i++) {
         const strata__m2m_op *op = &s->m2m[i];
         strata_object *t = !op->add                             ? NULL
@@ -75,7 +75,7 @@ static int links_in_memory(strata_object *o, const strata_relation *r, strata__r
  * list.  A parent not inserted yet has no rows to ask for. */
 static int children_in_memory(strata_object *o, const strata_relation *r, strata__relcache *rc)
 {
-    strata_session *s = o->priv->s;
+    strata_session *s = o->priv->mi->s;
     if (r->kind == STRATA_MANY_TO_MANY)
         return links_in_memory(o, r, rc);
     if (r->kind != STRATA_ONE_TO_MANY || !r->fk)
@@ -111,10 +111,10 @@ static int load_collection(strata_object *o, const strata_relation *r, strata__r
             rc->loaded = true;
         return err;
     }
-    uint64_t mark = o->priv->s->db->nerrors;
+    uint64_t mark = o->priv->mi->s->db->nerrors;
     strata_query *q = strata__query_for_relation(o, r);
     if (!q)
-        return strata__db_error_since(o->priv->s->db, mark, STRATA_E_NOMEM);
+        return strata__db_error_since(o->priv->mi->s->db, mark, STRATA_E_NOMEM);
     strata_list *l;
     int err = strata_query_all(q, &l);
     strata_query_free(q);
@@ -123,7 +123,7 @@ static int load_collection(strata_object *o, const strata_relation *r, strata__r
     /* Keep targets added before the load that are not saved yet. */
     for (size_t i = 0; i < rc->list->count && err == STRATA_OK; i++)
         if (!strata__list_has(l, rc->list->items[i]) && !strata__list_push(l, rc->list->items[i]))
-            err = strata__session_error(o->priv->s, STRATA_E_NOMEM, "out of memory");
+            err = strata__session_error(o->priv->mi->s, STRATA_E_NOMEM, "out of memory");
     if (err != STRATA_OK) { /* not loaded: the next access tries again */
         strata_list_free(l);
         return err;
@@ -153,7 +153,7 @@ int strata_related(void *obj, const char *rel, void *out)
         *(void **)out = c->one;
         return STRATA_OK;
     }
-    strata_session *s = o->priv->s;
+    strata_session *s = o->priv->mi->s;
     int rc = STRATA_OK;
     if (r->kind == STRATA_MANY_TO_ONE) {
         int fk = strata__field_index(o->priv->mi, r->fk);
@@ -197,7 +197,7 @@ int strata_related_list(void *obj, const char *rel, const strata_list **out)
     if (!r)
         return STRATA_E_MISUSE;
     if (r->kind != STRATA_ONE_TO_MANY && r->kind != STRATA_MANY_TO_MANY)
-        return strata__session_error(o->priv->s, STRATA_E_MISUSE,
+        return strata__session_error(o->priv->mi->s, STRATA_E_MISUSE,
                                      "%s.%s is not a collection: use strata_related",
                                      o->model->name, r->name);
     strata__relcache *c = strata__rel(o, ri);
@@ -396,7 +396,7 @@ static void set_key(strata_object *o, int fk, strata_object *target)
 bool strata__relation_orphaned(strata_object *o)
 {
     strata__minfo *mi = o->priv->mi;
-    strata_session *s = o->priv->s;
+    strata_session *s = o->priv->mi->s;
     for (int m = 0; m < s->nmodels; m++)
         for (const strata_relation *r = s->models[m]->m->relations; r && r->name; r++) {
             if (r->kind != STRATA_ONE_TO_MANY || r->target != o->model || !r->fk ||
@@ -515,7 +515,7 @@ void strata__relation_settle(strata_object *o, const strata__cell *was)
          * and looking each one up in its parent's list would cost as many
          * steps as the list is long. */
         strata__minfo *ti = fk >= 0 && rel->fk && (t || was) && (!unsaved || t)
-                                ? strata__minfo_get(p->s, rel->target)
+                                ? strata__minfo_get(p->mi->s, rel->target)
                                 : NULL;
         if (ti) {
             holders_follow(ti, t, o, rel->fk, false);
@@ -538,7 +538,7 @@ void strata__relation_let_go(strata_object *o)
         strata__relcache *c = &p->rels[r];
         const strata_relation *rel = &p->mi->m->relations[r];
         strata__minfo *ti = c->one && rel->fk && rel->kind == STRATA_MANY_TO_ONE
-                                ? strata__minfo_get(p->s, rel->target)
+                                ? strata__minfo_get(p->mi->s, rel->target)
                                 : NULL;
         if (ti)
             holders_follow(ti, c->one, o, rel->fk, false);
@@ -559,7 +559,7 @@ int strata__relation_check_targets(strata_object *o)
             continue;
         if (p->mi->relfk[r] >= 0 && (st == OBJ_TRANSIENT || st == OBJ_DETACHED))
             return strata__session_error(
-                p->s, STRATA_E_MISUSE,
+                p->mi->s, STRATA_E_MISUSE,
                 "%s.%s is set to a %s object that %s: add it, or set the relationship again",
                 o->model->name, o->model->relations[r].name, c->one->model->name,
                 st == OBJ_TRANSIENT
@@ -575,7 +575,7 @@ int strata__relation_check_targets(strata_object *o)
 static __attribute__((noinline)) int other_session(strata_object *o, const strata_relation *r,
                                                    strata_object *t)
 {
-    return strata__session_error(o->priv->s, STRATA_E_MISUSE,
+    return strata__session_error(o->priv->mi->s, STRATA_E_MISUSE,
                                  "%s.%s: that %s belongs to another session; get it in this "
                                  "one (strata_get) to relate them",
                                  o->model->name, r->name, t->model->name);
@@ -590,20 +590,19 @@ int strata_set_related(void *obj, const char *rel, void *target)
     if (!r)
         return STRATA_E_MISUSE;
     if (r->kind != STRATA_MANY_TO_ONE || (t && (!strata__as_object(t) || t->model != r->target)))
-        return strata__session_error(o->priv->s, STRATA_E_MISUSE,
+        return strata__session_error(o->priv->mi->s, STRATA_E_MISUSE,
                                      "%s.%s is not a many-to-one relationship to that object",
                                      o->model->name, r->name);
-    if (t && t->priv->s != o->priv->s)
+    if (t && t->priv->mi->s != o->priv->mi->s)
         return other_session(o, r, t);
     if (t && t->priv->state == OBJ_DETACHED)
-        return strata__session_error(o->priv->s, STRATA_E_MISUSE,
-                                     "%s.%s: that %s was deleted", o->model->name, r->name,
-                                     t->model->name);
+        return strata__session_error(o->priv->mi->s, STRATA_E_MISUSE, "%s.%s: that %s was deleted",
+                                     o->model->name, r->name, t->model->name);
     strata__relcache *c = strata__rel(o, ri);
     if (!c)
         return STRATA_E_NOMEM;
     int mri;
-    strata__minfo *ti = strata__minfo_get(o->priv->s, r->target);
+    strata__minfo *ti = strata__minfo_get(o->priv->mi->s, r->target);
     const strata_relation *m =
         ti && r->back_populates ? strata__relation(ti, r->back_populates, &mri) : NULL;
     /* The mirror holds one object (a one-to-one) or a list. */
@@ -612,7 +611,7 @@ int strata_set_related(void *obj, const char *rel, void *target)
     strata__relcache *tc = m && t ? strata__rel_peek(t, mri) : NULL;
     strata_list *back = !scalar && tc && tc->loaded ? tc->list : NULL;
     if (back && !strata__list_has(back, o) && !strata__list_reserve(back, 1))
-        return strata__session_error(o->priv->s, STRATA_E_NOMEM, "out of memory");
+        return strata__session_error(o->priv->mi->s, STRATA_E_NOMEM, "out of memory");
     /* The object a one-to-one held until now is let go of: its own
      * many-to-one set to NULL, as SQLAlchemy's back-reference does. */
     strata_object *displaced = scalar && tc && tc->loaded && tc->one != o ? tc->one : NULL;
@@ -722,14 +721,14 @@ static int change_collection(void *obj, const char *rel, void *target, bool add)
     const strata_relation *r = o ? find(o, rel, &ri) : NULL;
     if (!r)
         return STRATA_E_MISUSE;
-    strata_session *s = o->priv->s;
+    strata_session *s = o->priv->mi->s;
     if (!t)
         return strata__session_error(s, STRATA_E_MISUSE, "%s.%s: the object to %s is NULL",
                                      o->model->name, r->name, add ? "add" : "remove");
     if ((r->kind != STRATA_ONE_TO_MANY && r->kind != STRATA_MANY_TO_MANY) || t->model != r->target)
         return strata__session_error(s, STRATA_E_MISUSE, "%s.%s is not a collection of %s objects",
                                      o->model->name, r->name, t->model->name);
-    if (t->priv->s != s)
+    if (t->priv->mi->s != s)
         return other_session(o, r, t);
     strata__relcache *c = strata__rel(o, ri);
     if (!c)
@@ -857,10 +856,10 @@ int strata_collection_contains(void *obj, const char *rel, void *target, int *ou
         return rc;
     }
     /* Not loaded: ask the database for just this pair. */
-    uint64_t mark = o->priv->s->db->nerrors;
+    uint64_t mark = o->priv->mi->s->db->nerrors;
     strata_query *q = strata__query_for_relation(o, r);
     if (!q)
-        return strata__db_error_since(o->priv->s->db, mark, STRATA_E_NOMEM);
+        return strata__db_error_since(o->priv->mi->s->db, mark, STRATA_E_NOMEM);
     strata__minfo *ti = t->priv->mi;
     int rc = strata_query_filter(
         q, strata_c(ti->m->fields[ti->pk].name, STRATA_EQ, strata_int(strata__pk(t))));
@@ -938,7 +937,7 @@ int strata__m2m_flush(strata_session *s)
 
 int strata__relation_before_delete(strata_object *o)
 {
-    strata_session *s = o->priv->s;
+    strata_session *s = o->priv->mi->s;
     strata__minfo *mi = o->priv->mi;
     int rc = STRATA_OK;
     for (int r = 0; r < mi->nrels && rc == STRATA_OK; r++) {
@@ -985,10 +984,10 @@ int strata__relation_cascade(strata_object *o, bool *changed)
         const strata_list *kids = c->list ? c->list : &none;
         int rc;
         if (has_key(o)) {
-            uint64_t mark = o->priv->s->db->nerrors;
+            uint64_t mark = o->priv->mi->s->db->nerrors;
             strata_query *q = strata__query_for_relation(o, rel);
             if (!q)
-                return strata__db_error_since(o->priv->s->db, mark, STRATA_E_NOMEM);
+                return strata__db_error_since(o->priv->mi->s->db, mark, STRATA_E_NOMEM);
             rc = strata_query_all(q, &now);
             strata_query_free(q);
             kids = now;

@@ -40,10 +40,12 @@ static bool frame_reserve(strata__spframe *fr, size_t extra)
 static int record(strata_object *o, bool loaded_here)
 {
     struct strata__object *p = o->priv;
-    strata_session *s = p->s;
-    if (s->nframes == 0 || (p->sp_mask & frame_bit(s->nframes)))
+    strata_session *s = p->mi->s;
+    if (s->nframes == 0 || (p->x && (p->x->sp_mask & frame_bit(s->nframes))))
         return STRATA_OK;
     strata__spframe *fr = &s->frames[s->nframes - 1];
+    if (!strata__objx_get(o))
+        return STRATA_E_NOMEM;
     if (!frame_reserve(fr, 1))
         return strata__session_error(s, STRATA_E_NOMEM, "out of memory");
     fr->recs[fr->n++] = (strata__sprecord){
@@ -55,7 +57,7 @@ static int record(strata_object *o, bool loaded_here)
         .loaded = strata__snapshot_share(p->loaded),
         .loaded_here = loaded_here,
     };
-    p->sp_mask |= frame_bit(s->nframes);
+    p->x->sp_mask |= frame_bit(s->nframes);
     return STRATA_OK;
 }
 
@@ -66,7 +68,7 @@ int strata__savepoint_loaded(strata_object *o) { return record(o, true); }
 static void frame_clear(strata__spframe *fr, int depth)
 {
     for (size_t i = 0; i < fr->n; i++) {
-        fr->recs[i].o->priv->sp_mask &= ~frame_bit(depth);
+        fr->recs[i].o->priv->x->sp_mask &= ~frame_bit(depth);
         strata__snapshot_release(fr->recs[i].loaded);
     }
     free(fr->recs);
@@ -135,7 +137,7 @@ int strata_session_savepoint_release(strata_session *s)
      * room for them first, so nothing after the release can fail. */
     size_t moving = 0;
     for (size_t i = 0; up && i < fr->n; i++)
-        if (!(fr->recs[i].o->priv->sp_mask & frame_bit(d - 1)))
+        if (!(fr->recs[i].o->priv->x->sp_mask & frame_bit(d - 1)))
             moving++;
     if (up && !frame_reserve(up, moving))
         return strata__session_error(s, STRATA_E_NOMEM, "out of memory");
@@ -144,10 +146,10 @@ int strata_session_savepoint_release(strata_session *s)
     for (size_t i = 0; i < fr->n; i++) {
         strata__sprecord *rec = &fr->recs[i];
         struct strata__object *p = rec->o->priv;
-        p->sp_mask &= ~frame_bit(d);
-        if (up && !(p->sp_mask & frame_bit(d - 1))) {
+        p->x->sp_mask &= ~frame_bit(d);
+        if (up && !(p->x->sp_mask & frame_bit(d - 1))) {
             up->recs[up->n++] = *rec;
-            p->sp_mask |= frame_bit(d - 1);
+            p->x->sp_mask |= frame_bit(d - 1);
         } else {
             strata__snapshot_release(rec->loaded);
         }
@@ -254,13 +256,13 @@ int strata_session_savepoint_rollback(strata_session *s)
         struct strata__object *p = rec->o->priv;
         if (rec->loaded_here && again)
             again[nagain++] = rec->o;
-        p->sp_mask &= ~frame_bit(d);
-        if (rec->loaded_here && up && !(p->sp_mask & frame_bit(d - 1))) {
+        p->x->sp_mask &= ~frame_bit(d);
+        if (rec->loaded_here && up && !(p->x->sp_mask & frame_bit(d - 1))) {
             if (!frame_reserve(up, 1)) {
                 restored = false;
                 continue;
             }
-            p->sp_mask |= frame_bit(d - 1);
+            p->x->sp_mask |= frame_bit(d - 1);
             strata__sprecord moved = *rec;
             moved.loaded = strata__snapshot_share(p->loaded);
             up->recs[up->n++] = moved;

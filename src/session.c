@@ -291,12 +291,14 @@ void strata__object_free(strata_object *o)
     if (p) {
         strata__snapshot_drop(p->loaded);
         strata__snapshot_drop(p->committed);
-        strata__snapshot_drop(p->undo);
+        strata__snapshot_drop(strata__undo(p));
         for (int r = 0; p->rels && r < p->mi->nrels; r++)
             if (p->rels[r].list)
                 free(p->rels[r].list->items);
-        if (!p->in_arena)
+        if (!p->in_arena) {
             free(p->rels);
+            free(p->x);
+        }
     }
     if (!p || !p->in_arena)
         free(o); /* and with it p (strata__object_alloc) */
@@ -467,7 +469,7 @@ static size_t object_size(const strata__minfo *mi, size_t *at_priv)
     return *at_priv + sizeof(struct strata__object);
 }
 
-static strata_object *object_init(char *block, strata_session *s, strata__minfo *mi)
+static strata_object *object_init(char *block, strata__minfo *mi)
 {
     size_t at_priv;
     object_size(mi, &at_priv);
@@ -475,10 +477,24 @@ static strata_object *object_init(char *block, strata_session *s, strata__minfo 
     struct strata__object *p = (struct strata__object *)(block + at_priv);
     o->model = mi->m;
     o->priv = p;
-    p->s = s;
     p->mi = mi;
     p->state = OBJ_TRANSIENT;
     return o;
+}
+
+strata__objx *strata__objx_get(strata_object *o)
+{
+    struct strata__object *p = o->priv;
+    if (!p->x) {
+        p->x =
+            p->in_arena ? strata__arena_alloc_small(p->mi->s, sizeof *p->x) : malloc(sizeof *p->x);
+        if (!p->x) {
+            strata__session_error(p->mi->s, STRATA_E_NOMEM, "out of memory");
+            return NULL;
+        }
+        memset(p->x, 0, sizeof *p->x);
+    }
+    return p->x;
 }
 
 static bool is_collection(const strata_relation *r)
@@ -498,9 +514,10 @@ strata__relcache *strata__rel(strata_object *o, int ri)
         for (int r = 0; r < nrels; r++)
             nlists += is_collection(&rels[r]);
         size_t size = (size_t)nrels * sizeof *p->rels + (size_t)nlists * sizeof(strata_list);
-        strata__relcache *c = p->in_arena ? strata__arena_alloc_small(p->s, size) : malloc(size);
+        strata__relcache *c =
+            p->in_arena ? strata__arena_alloc_small(p->mi->s, size) : malloc(size);
         if (!c) {
-            strata__session_error(p->s, STRATA_E_NOMEM, "out of memory");
+            strata__session_error(p->mi->s, STRATA_E_NOMEM, "out of memory");
             return NULL;
         }
         memset(c, 0, size);
@@ -528,7 +545,7 @@ strata_object *strata__object_alloc(strata_session *s, strata__minfo *mi)
         return NULL;
     size_t at_priv;
     char *block = calloc(1, object_size(mi, &at_priv));
-    return block ? object_init(block, s, mi) : NULL;
+    return block ? object_init(block, mi) : NULL;
 }
 
 /* A new object of the session's, in its arena and on its list. */
@@ -549,7 +566,7 @@ static strata_object *object_new(strata_session *s, strata__minfo *mi)
     if (!block)
         return NULL;
     memset(block, 0, size);
-    strata_object *o = object_init(block, s, mi);
+    strata_object *o = object_init(block, mi);
     o->priv->in_arena = true;
     s->objs[s->nobjs++] = o;
     return o;
@@ -582,13 +599,13 @@ int strata_add(void *obj)
     if (p->state == OBJ_TRANSIENT) {
         p->state = OBJ_PENDING;
         p->added_in_tx = true;
-        p->s->has_pending = true;
+        p->mi->s->has_pending = true;
         p->orphan = false; /* added by the program: inserted, parent or not */
     } else if (p->state == OBJ_DELETED && p->deleted_in_tx) {
         p->state = OBJ_PERSISTENT;
         p->deleted_in_tx = false;
     } else if (p->state == OBJ_DETACHED) {
-        return strata__session_error(p->s, STRATA_E_MISUSE,
+        return strata__session_error(p->mi->s, STRATA_E_MISUSE,
                                      "%s was deleted; make a new object to insert it again",
                                      o->model->name);
     }
@@ -608,7 +625,7 @@ int strata_delete(void *obj)
         return STRATA_OK;
     }
     if (p->state != OBJ_PERSISTENT)
-        return strata__session_error(p->s, STRATA_E_MISUSE, "%s is not in the database",
+        return strata__session_error(p->mi->s, STRATA_E_MISUSE, "%s is not in the database",
                                      o->model->name);
     p->state = OBJ_DELETED;
     p->deleted_in_tx = true;
@@ -628,7 +645,7 @@ void strata__forget_numbered_key(strata_object *o)
 bool strata__object_current(const strata_object *o)
 {
     const struct strata__object *p = o->priv;
-    return !p->stale && p->tx_serial != 0 && p->tx_serial == strata__db_tx_serial(p->s->db);
+    return !p->stale && p->tx_serial != 0 && p->tx_serial == strata__db_tx_serial(p->mi->s->db);
 }
 
 __attribute__((noinline)) int strata__field_failed(strata_session *s, const strata__minfo *mi,
@@ -673,7 +690,7 @@ static int refresh_from_row(strata_object *o, strata_stmt *st, int col0, bool re
 {
     struct strata__object *p = o->priv;
     strata__minfo *mi = p->mi;
-    uint64_t mark = p->s->db->nerrors;
+    uint64_t mark = p->mi->s->db->nerrors;
     int rc0 = strata__savepoint_note(o);
     if (rc0 != STRATA_OK)
         return rc0;
@@ -685,7 +702,7 @@ static int refresh_from_row(strata_object *o, strata_stmt *st, int col0, bool re
         if (!mine && (!(mine = calloc((size_t)mi->nfields, sizeof *mine)) ||
                       !(kept = strata__snapshot(o, false)))) {
             free(mine);
-            return strata__field_failed(p->s, mi, -1, STRATA_E_NOMEM, mark);
+            return strata__field_failed(p->mi->s, mi, -1, STRATA_E_NOMEM, mark);
         }
         mine[f] = true;
     }
@@ -694,14 +711,14 @@ static int refresh_from_row(strata_object *o, strata_stmt *st, int col0, bool re
     if (rc != STRATA_OK) { /* o as it was */
         free(mine);
         strata__snapshot_release(kept);
-        return strata__field_failed(p->s, mi, bad, rc, mark);
+        return strata__field_failed(p->mi->s, mi, bad, rc, mark);
     }
     strata__cell *db = strata__snapshot(o, false);
     if (!db)
-        rc = strata__field_failed(p->s, mi, -1, STRATA_E_NOMEM, mark);
+        rc = strata__field_failed(p->mi->s, mi, -1, STRATA_E_NOMEM, mark);
     for (int f = 0; mine && f < mi->nfields && rc == STRATA_OK; f++)
         if (mine[f] && (rc = strata__set_field(o, f, &kept[f])) != STRATA_OK)
-            strata__field_failed(p->s, mi, f, rc, mark);
+            strata__field_failed(p->mi->s, mi, f, rc, mark);
     if (rc != STRATA_OK) {
         /* Back to what it was (the row's values, should memory fail here
          * too: a flush then writes the row as it is). */
@@ -717,9 +734,9 @@ static int refresh_from_row(strata_object *o, strata_stmt *st, int col0, bool re
     if (rebase) {
         strata__snapshot_release(p->committed);
         p->committed = strata__snapshot_share(db);
-        p->unsure = strata__db_tx_wrote(p->s->db);
+        p->unsure = strata__db_tx_wrote(p->mi->s->db);
     }
-    p->tx_serial = strata__db_tx_serial(p->s->db);
+    p->tx_serial = strata__db_tx_serial(p->mi->s->db);
     p->stale = false;
     return STRATA_OK;
 }
@@ -1233,7 +1250,7 @@ int strata__session_reread(strata_object *o, bool rebase)
     /* Pending changes are written first, so that the row is read by the
      * key it has then; the key's cells stay those of a snapshot held
      * here while the row is read (reading it replaces `loaded`). */
-    int rc = p->s->has_pending ? strata_session_flush(p->s) : STRATA_OK;
+    int rc = p->mi->s->has_pending ? strata_session_flush(p->mi->s) : STRATA_OK;
     if (rc != STRATA_OK || p->state != OBJ_PERSISTENT || !p->loaded) {
         strata__snapshot_release(committed);
         return rc;
@@ -1243,7 +1260,7 @@ int strata__session_reread(strata_object *o, bool rebase)
     strata__key key = {0};
     strata__object_key(o, key);
     void *found = NULL;
-    rc = get_by_key(p->s, p->mi, key, &found);
+    rc = get_by_key(p->mi->s, p->mi, key, &found);
     strata__snapshot_release(held);
     if (!rebase) {
         strata__snapshot_release(p->committed);
@@ -1343,7 +1360,7 @@ int strata_refresh(void *obj)
     strata_object *o = strata__as_object(obj);
     if (!o || o->priv->state != OBJ_PERSISTENT || !o->priv->loaded)
         return STRATA_E_MISUSE;
-    strata_session *s = o->priv->s;
+    strata_session *s = o->priv->mi->s;
     strata__minfo *mi = o->priv->mi;
     /* A refresh that begins the transaction reads the row as committed:
      * those values are what a rollback puts back.  In a transaction
