@@ -231,6 +231,83 @@ START_TEST(control_timeout_gives_up_on_a_server_that_answers_nothing)
 }
 END_TEST
 
+/* Cancel requests to a server that answers nothing wait in threads of
+ * their own for as long as it takes connections: a process whose
+ * statements keep timing out against such a server keeps no more than 32
+ * of them, and a statement past that sends none and is given up, saying
+ * why, after the same grace. */
+typedef struct sleeper {
+    strata_db *db;
+    int rc;
+    char msg[400];
+} sleeper;
+
+static void *sleep_on_stopped_server(void *arg)
+{
+    sleeper *w = arg;
+    w->rc = strata_db_exec(w->db, "SELECT pg_sleep(30)");
+    snprintf(w->msg, sizeof w->msg, "%s", strata_db_errmsg(w->db));
+    return NULL;
+}
+
+static int threads_now(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[128];
+    int n = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "Threads: %d", &n) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return n;
+}
+
+START_TEST(control_cancels_waiting_on_a_server_that_answers_nothing_are_bounded)
+{
+    enum { N = 48, MAX_WAITING = 32 };
+    static sleeper w[N];
+    for (int i = 0; i < N; i++) {
+        w[i].db = th_open_url(th_own_pg_url());
+        th_rc(w[i].db, strata_db_set_statement_timeout(w[i].db, 300), STRATA_OK);
+    }
+    strata_stmt *st;
+    th_rc(w[0].db, strata_stmt_prepare(&st, w[0].db, "SHOW data_directory"), STRATA_OK);
+    th_rc(w[0].db, strata_stmt_step(st), STRATA_ROW);
+    char path[600];
+    const char *dir = NULL;
+    th_rc(w[0].db, strata_stmt_column_text(st, 0, &dir, NULL), STRATA_OK);
+    snprintf(path, sizeof path, "%s/postmaster.pid", dir);
+    strata_stmt_finalize(st);
+    FILE *f = fopen(path, "r");
+    ck_assert_msg(f != NULL, "%s", path);
+    int postmaster = 0;
+    ck_assert_int_eq(fscanf(f, "%d", &postmaster), 1);
+    fclose(f);
+    int before = threads_now();
+    /* The postmaster alone: the backends sleep, and only the cancels,
+     * which go to the postmaster, are never answered. */
+    th_stop_backend(postmaster);
+    pthread_t t[N];
+    for (int i = 0; i < N; i++)
+        ck_assert_int_eq(pthread_create(&t[i], NULL, sleep_on_stopped_server, &w[i]), 0);
+    for (int i = 0; i < N; i++)
+        pthread_join(t[i], NULL);
+    int waiting = threads_now() - before - 1; /* the stop's watchdog */
+    th_resume_backend(postmaster);
+    int held = 0;
+    for (int i = 0; i < N; i++) {
+        ck_assert_msg(w[i].rc == STRATA_E_CONNECTION_LOST, "%d: %s: %s", i, strata_errname(w[i].rc),
+                      w[i].msg);
+        ck_assert_msg(strstr(w[i].msg, "given up"), "%s", w[i].msg);
+        held += strstr(w[i].msg, "no cancel was sent: 32 cancel requests") != NULL;
+        strata_db_close(w[i].db);
+    }
+    ck_assert_msg(waiting <= MAX_WAITING, "%d cancel threads left waiting", waiting);
+    ck_assert_int_eq(held, N - MAX_WAITING);
+}
+END_TEST
+
 /* A statement that ends just as its timeout passes: the cancel sent
  * then must not stop the connection's next statement instead, so the
  * statement's thread waits until the server took the request. */
@@ -409,6 +486,7 @@ static void add(TCase *tc, th_engine e)
     if (e == TH_POSTGRES) { /* signals the server's processes for this handle */
         tcase_add_test(tc, control_timeout_gives_up_on_a_stalled_server);
         tcase_add_test(tc, control_timeout_gives_up_on_a_server_that_answers_nothing);
+        tcase_add_test(tc, control_cancels_waiting_on_a_server_that_answers_nothing_are_bounded);
     }
     if (e == TH_PGBOUNCER)
         tcase_add_test(tc, control_timeout_of_a_statement_queued_in_a_pooler);

@@ -25,6 +25,7 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,6 +77,7 @@ typedef struct pg_conn {
     int timeout_ms;   /* strata_db_set_statement_timeout; 0: none */
     struct timespec deadline; /* of the command being read */
     bool timed_out;   /* its deadline passed and a cancel went out */
+    bool cancel_held; /* ... or did not: too many were waiting (send_cancel) */
     bool gave_up;     /* the server answered neither it nor the cancel */
     bool copy_refused; /* the command was a COPY from or to the client */
     /* A command to run with the next one, in its round trip
@@ -98,6 +100,14 @@ typedef struct pg_conn {
 /* How long the server has to answer a statement timeout's cancel before
  * the connection is taken as dead. */
 #define CANCEL_GRACE_MS 5000
+/* Cancel requests waiting for an answer in their own threads, in the
+ * whole process (send_cancel).  A server that answers nothing holds each
+ * such thread for as long as it keeps taking connections: past this
+ * many, a timed-out statement sends none, and its connection is given up
+ * after the grace as when its cancel goes unanswered, instead of one
+ * more thread waiting for ever. */
+#define CANCELS_WAITING_MAX 32
+static atomic_int cancels_waiting;
 
 typedef struct pg_stmt {
     strata_backend_stmt base;
@@ -206,13 +216,22 @@ static int report_note(pg_conn *c, PGresult *res, int code, const char *note)
                                  "COPY FROM STDIN and COPY TO STDOUT need the copy protocol, "
                                  "which strata does not speak; it was ended");
     } else if (c->gave_up) {
-        rc = strata_driver_error(c->base.db, STRATA_E_CONNECTION_LOST, "08006", 0,
-                                 "connection to PostgreSQL given up: the server answered "
-                                 "neither the statement nor, within %d ms, the cancel sent "
-                                 "when its timeout of %d ms passed (a statement still "
-                                 "waiting in a pooler's queue for a server connection is not "
-                                 "cancelled there)",
-                                 CANCEL_GRACE_MS, c->timeout_ms);
+        if (c->cancel_held)
+            rc = strata_driver_error(c->base.db, STRATA_E_CONNECTION_LOST, "08006", 0,
+                                     "connection to PostgreSQL given up: the server did not "
+                                     "answer the statement within %d ms of its timeout of %d "
+                                     "ms, and no cancel was sent: %d cancel requests of this "
+                                     "process were still waiting for servers that answer "
+                                     "nothing",
+                                     CANCEL_GRACE_MS, c->timeout_ms, CANCELS_WAITING_MAX);
+        else
+            rc = strata_driver_error(c->base.db, STRATA_E_CONNECTION_LOST, "08006", 0,
+                                     "connection to PostgreSQL given up: the server answered "
+                                     "neither the statement nor, within %d ms, the cancel sent "
+                                     "when its timeout of %d ms passed (a statement still "
+                                     "waiting in a pooler's queue for a server connection is "
+                                     "not cancelled there)",
+                                     CANCEL_GRACE_MS, c->timeout_ms);
     } else if (PQstatus(c->h) == CONNECTION_BAD) {
         rc = strata_driver_error(c->base.db, STRATA_E_CONNECTION_LOST, "08006", 0,
                                  "connection to PostgreSQL lost: %s", msg);
@@ -309,7 +328,7 @@ static int pg_set_timeout(strata_conn *conn, int ms)
 /* Start the clock of a command just sent. */
 static void arm(pg_conn *c)
 {
-    c->timed_out = false;
+    c->timed_out = c->cancel_held = false;
     if (!c->timeout_ms)
         return;
     clock_gettime(CLOCK_MONOTONIC, &c->deadline);
@@ -361,6 +380,7 @@ static void *cancel_in_background(void *arg)
     cancel_req *r = arg;
     char err[256];
     PQcancel(r->cancel, err, sizeof err);
+    atomic_fetch_sub(&cancels_waiting, 1);
     pthread_mutex_lock(&r->lock);
     r->done = true;
     pthread_cond_signal(&r->sent);
@@ -372,12 +392,18 @@ static void *cancel_in_background(void *arg)
 static void send_cancel(pg_conn *c, const struct timespec *until)
 {
     char err[256];
+    if (atomic_fetch_add(&cancels_waiting, 1) >= CANCELS_WAITING_MAX) {
+        atomic_fetch_sub(&cancels_waiting, 1);
+        c->cancel_held = true;
+        return;
+    }
     cancel_req *r = calloc(1, sizeof *r);
     PGcancel *own = r ? PQgetCancel(c->h) : NULL;
     if (!own) { /* no memory for it: the connection's own, from here */
         free(r);
         if (c->cancel)
             PQcancel(c->cancel, err, sizeof err);
+        atomic_fetch_sub(&cancels_waiting, 1);
         return;
     }
     r->cancel = own;
@@ -399,6 +425,7 @@ static void send_cancel(pg_conn *c, const struct timespec *until)
     if (!started) { /* no thread: sent from here, as libpq sends it */
         r->refs = 1;
         PQcancel(own, err, sizeof err);
+        atomic_fetch_sub(&cancels_waiting, 1);
         cancel_req_drop(r);
         return;
     }
