@@ -185,6 +185,13 @@ int strata_related(void *obj, const char *rel, void *out)
     return STRATA_OK;
 }
 
+static __attribute__((noinline)) int not_a_collection(strata_object *o, const strata_relation *r)
+{
+    return strata__session_error(o->priv->mi->s, STRATA_E_MISUSE,
+                                 "%s.%s is not a collection: use strata_related", o->model->name,
+                                 r->name);
+}
+
 int strata_related_list(void *obj, const char *rel, const strata_list **out)
 {
     STRATA__CONFINE(strata__object_db(obj), STRATA_E_MISUSE);
@@ -197,9 +204,7 @@ int strata_related_list(void *obj, const char *rel, const strata_list **out)
     if (!r)
         return STRATA_E_MISUSE;
     if (r->kind != STRATA_ONE_TO_MANY && r->kind != STRATA_MANY_TO_MANY)
-        return strata__session_error(o->priv->mi->s, STRATA_E_MISUSE,
-                                     "%s.%s is not a collection: use strata_related",
-                                     o->model->name, r->name);
+        return not_a_collection(o, r);
     strata__relcache *c = strata__rel(o, ri);
     int rc = c ? load_collection(o, r, c) : STRATA_E_NOMEM;
     if (rc == STRATA_OK)
@@ -302,8 +307,14 @@ static int load_children(strata_session *s, strata__minfo *mi, const strata_rela
         if (owned)
             free(parent.p);
         strata__relcache *c = p ? strata__rel_peek(p, ri) : NULL;
-        if (c && c->filling && !strata__list_push(c->list, child))
+        if (!c || !c->filling)
+            continue;
+        if (!c->list) { /* a one-to-one: its first row, as strata_related takes */
+            if (!c->one)
+                c->one = child;
+        } else if (!strata__list_push(c->list, child)) {
             rc = STRATA_E_NOMEM;
+        }
     }
     if (rc == STRATA_DONE)
         rc = STRATA_OK;
@@ -349,9 +360,9 @@ int strata__relation_load_many(strata_session *s, strata__minfo *mi, const char 
         free(keys);
         return rc;
     }
-    /* Collections: every parent's list starts empty, then the children
-     * found go to their parent (only to those being filled: a parent
-     * loaded before keeps its list). */
+    /* Collections and one-to-ones: every parent's list (or one) starts
+     * empty, then the children found go to their parent (only to those
+     * being filled: a parent loaded before keeps what it holds). */
     for (size_t i = 0; i < n && rc == STRATA_OK; i++) {
         strata__relcache *c = strata__rel(objs[i], ri);
         if (!c) {
@@ -360,7 +371,10 @@ int strata__relation_load_many(strata_session *s, strata__minfo *mi, const char 
         }
         if (c->loaded || c->filling || !has_key(objs[i]))
             continue;
-        c->list->count = 0;
+        if (c->list)
+            c->list->count = 0;
+        else
+            c->one = NULL;
         c->filling = true;
         keys[nk++] = strata__pk(objs[i]);
     }
@@ -838,6 +852,8 @@ int strata_collection_contains(void *obj, const char *rel, void *target, int *ou
     const strata_relation *r = o ? find(o, rel, &ri) : NULL;
     if (!r || !t)
         return STRATA_E_MISUSE;
+    if (r->kind != STRATA_ONE_TO_MANY && r->kind != STRATA_MANY_TO_MANY)
+        return not_a_collection(o, r);
     strata__relcache *c = strata__rel(o, ri);
     if (!c)
         return STRATA_E_NOMEM;

@@ -7699,6 +7699,75 @@ START_TEST(orm_one_to_one_back_references_follow)
 }
 END_TEST
 
+/* Eager loading through a one-to-one: each dog holds its collar (or
+ * none) from the one query, as strata_related would find it, and reading
+ * it sends no SQL. */
+START_TEST(orm_eager_load_of_a_one_to_one)
+{
+    fixture f;
+    setup_db(&f);
+    Dog *a = new_dog(&f, "a", NULL, 1);
+    new_dog(&f, "b", NULL, 2);
+    Collar *c;
+    OK(&f, strata_new(f.s, &collar_model, &c));
+    OK(&f, strata_set_related(c, "dog", a));
+    OK(&f, strata_add(c));
+    OK(&f, strata_session_commit(f.s));
+    int64_t collar_id = c->id;
+    strata_session_free(f.s);
+    OK(&f, strata_session_new(&f.s, f.db));
+    strata_query *q = strata_query_new(f.s, &dog_model);
+    OK(&f, strata_query_order_by(q, "name", STRATA_ASC));
+    OK(&f, strata_query_load(q, "collar"));
+    strata_list *l = NULL;
+    OK(&f, strata_query_all(q, &l));
+    strata_query_free(q);
+    ck_assert_uint_eq(l->count, 2);
+    int before = f.statements;
+    Collar *ca = NULL, *cb = (Collar *)1;
+    OK(&f, strata_related(l->items[0], "collar", &ca));
+    OK(&f, strata_related(l->items[1], "collar", &cb));
+    ck_assert_ptr_nonnull(ca);
+    ck_assert_int_eq(ca->id, collar_id);
+    ck_assert_int_eq(ca->dog_id, ((Dog *)l->items[0])->id);
+    ck_assert_ptr_null(cb);
+    ck_assert_int_eq(f.statements, before);
+    strata_list_free(l);
+    teardown(&f);
+}
+END_TEST
+
+/* strata_collection_contains asks a collection: a one-to-one or a
+ * many-to-one is refused, loaded or not, as strata_related_list refuses
+ * it. */
+START_TEST(orm_contains_refuses_a_scalar_relationship)
+{
+    fixture f;
+    setup_db(&f);
+    Dog *a = new_dog(&f, "a", NULL, 1);
+    Collar *c;
+    OK(&f, strata_new(f.s, &collar_model, &c));
+    OK(&f, strata_set_related(c, "dog", a));
+    OK(&f, strata_add(c));
+    OK(&f, strata_session_commit(f.s));
+    for (int loaded = 0; loaded < 2; loaded++) {
+        if (loaded) {
+            Collar *ca;
+            Dog *d;
+            OK(&f, strata_related(a, "collar", &ca));
+            OK(&f, strata_related(c, "dog", &d));
+        }
+        int in = -1;
+        ck_assert_int_eq(strata_collection_contains(a, "collar", c, &in), STRATA_E_MISUSE);
+        ck_assert_int_eq(in, 0);
+        ck_assert_ptr_nonnull(strstr(strata_session_errmsg(f.s), "Dog.collar is not a collection"));
+        ck_assert_int_eq(strata_collection_contains(c, "dog", a, &in), STRATA_E_MISUSE);
+        ck_assert_ptr_nonnull(strstr(strata_session_errmsg(f.s), "Collar.dog is not a collection"));
+    }
+    teardown(&f);
+}
+END_TEST
+
 START_TEST(orm_contains_sees_changes_not_flushed)
 {
     fixture f;
@@ -7873,6 +7942,8 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_upsert_copies_the_key_of_a_new_parent);
     tcase_add_test(tc, orm_collections_follow_a_child_moved_by_upsert_or_refresh);
     tcase_add_test(tc, orm_one_to_one_back_references_follow);
+    tcase_add_test(tc, orm_eager_load_of_a_one_to_one);
+    tcase_add_test(tc, orm_contains_refuses_a_scalar_relationship);
     tcase_add_test(tc, orm_contains_sees_changes_not_flushed);
     tcase_add_test(tc, orm_link_to_an_object_deleted_before_its_insert_is_refused);
 }
