@@ -124,10 +124,15 @@ static int failed_on(copier *c, strata_db *where, int rc, const char *fmt, ...)
     } else {
         /* The source's connection may be the one lost: the target's is
          * not, and stays usable for the rollback that follows. */
+        /* An empty `doing`: the source's message says what it was doing. */
+        bool said = doing && !*doing;
         strata__db_error_words(c->dst, code,
                                strata_db_sqlstate(where)[0] ? strata_db_sqlstate(where) : NULL,
-                               strata_db_native_code(where), "%s: on the source: %s",
-                               doing ? doing : "copying", strata_db_errmsg(where));
+                               strata_db_native_code(where), "%s%son the source: %s",
+                               said    ? ""
+                               : doing ? doing
+                                       : "copying",
+                               said ? "" : ": ", strata_db_errmsg(where));
     }
     free(doing);
     return code;
@@ -1939,7 +1944,7 @@ static int copy_all(copier *c)
         goto out;
     }
     if ((rc = strata_schema_introspect(&md, c->src, exclude)) != STRATA_OK) {
-        rc = failed_on(c, c->src, rc, "reading the source's schema");
+        rc = failed_on(c, c->src, rc, "%s", ""); /* "reading the schema" */
         goto out;
     }
     if ((rc = read_versions(c->src, vt, &sv, &nsv, &src_vt)) != STRATA_OK) {

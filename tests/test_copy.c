@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -1565,6 +1566,61 @@ START_TEST(copy_a_source_lost_halfway)
 }
 END_TEST
 
+/* A SQLite source with a hot journal (a write transaction cut off by a
+ * crash) cannot be read by a read-only connection, which cannot roll it
+ * back: the copy says so once, naming the journal and what to do, and
+ * after the file is opened read-write once it copies the rows as they
+ * were before the cut-off transaction. */
+START_TEST(copy_a_sqlite_source_with_a_hot_journal)
+{
+    char path[700], url[800], ro[820], journal[720];
+    snprintf(path, sizeof path, "%s/hot%d.db", th_tmpdir(), ++scratch_serial);
+    snprintf(url, sizeof url, "sqlite:///%s?journal_mode=delete", path);
+    snprintf(ro, sizeof ro, "sqlite:///%s?mode=ro", path);
+    snprintf(journal, sizeof journal, "%s-journal", path);
+    strata_db *db = th_open_url(url);
+    th_exec(db, "CREATE TABLE t (id INTEGER PRIMARY KEY, x TEXT)");
+    th_exec(db, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000) "
+                "INSERT INTO t (x) SELECT printf('%0100d', i) FROM n");
+    strata_db_close(db);
+    pid_t pid = fork();
+    ck_assert_int_ne(pid, -1);
+    if (pid == 0) { /* writes past its cache, then dies inside the transaction */
+        strata_db *w;
+        if (strata_db_open(&w, url) != STRATA_OK || strata_db_exec(w, "PRAGMA cache_size = 10") ||
+            strata_db_begin_mode(w, STRATA_TX_WRITE) ||
+            strata_db_exec(w, "UPDATE t SET x = 'changed'"))
+            _exit(1);
+        _exit(0);
+    }
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    ck_assert_int_eq(access(journal, F_OK), 0);
+
+    strata_db *source = th_open_url(ro), *target = open_same();
+    int rc = strata_copy_database(source, target, NULL);
+    const char *msg = strata_db_errmsg(target);
+    ck_assert_msg(rc == STRATA_E_READONLY, "%s: %s", strata_errstr(rc), msg);
+    ck_assert_msg(strstr(msg, "on the source: reading the schema: the file has a hot journal"),
+                  "%s", msg);
+    ck_assert_msg(strstr(msg, "open the file once read-write"), "%s", msg);
+    ck_assert_msg(strstr(msg, path), "%s", msg);
+    ck_assert_msg(!strstr(strstr(msg, "reading") + 1, "reading"), "said twice: %s", msg);
+    strata_db_close(source);
+
+    db = th_open_url(url); /* rolls the cut-off transaction back */
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM t WHERE x = 'changed'"), 0);
+    strata_db_close(db);
+    source = th_open_url(ro);
+    th_rc(target, strata_copy_database(source, target, NULL), STRATA_OK);
+    ck_assert_int_eq(th_int(target, "SELECT count(*) FROM t"), 2000);
+    ck_assert_int_eq(th_int(target, "SELECT count(*) FROM t WHERE x = 'changed'"), 0);
+    strata_db_close(source);
+    strata_db_close(target);
+}
+END_TEST
+
 static void add(TCase *tc, th_engine e)
 {
     (void)e;
@@ -1575,6 +1631,7 @@ static void add(TCase *tc, th_engine e)
     tcase_add_test(tc, copy_refuses_a_different_target);
     tcase_add_test(tc, copy_failure_halfway_changes_nothing);
     tcase_add_test(tc, copy_a_source_lost_halfway);
+    tcase_add_test(tc, copy_a_sqlite_source_with_a_hot_journal);
     tcase_add_test(tc, copy_key_counters);
     tcase_add_test(tc, copy_keeps_the_target_collation);
     tcase_add_test(tc, copy_wide_keys_and_json_numbers);

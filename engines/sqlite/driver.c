@@ -143,6 +143,10 @@ static int report(sqlite_conn *c)
     if ((ext & 0xff) == SQLITE_INTERRUPT) /* PostgreSQL's words, on both engines */
         msg = c->timed_out ? "canceling statement due to statement timeout"
                            : "canceling statement due to user request";
+    if (ext == SQLITE_READONLY_ROLLBACK) /* SQLite's words say nothing of the journal */
+        msg = "the file has a hot journal (a write transaction cut off by a crash), which "
+              "only a connection that may write rolls it back: open the file once read-write "
+              "(any connection without mode=ro, or the sqlite3 shell), then try again";
     /* A failure of the file itself (full, unreadable, read-only, not a
      * database, damaged) names it: a program may have several open.  An
      * I/O error the system gave as a full disk (WAL's -shm growing) is
