@@ -4,12 +4,19 @@
  * engines, in PostgreSQL's words; the connection works afterwards; the
  * server's notices and warnings reach the handler and the echo.
  */
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -231,21 +238,154 @@ START_TEST(control_timeout_gives_up_on_a_server_that_answers_nothing)
 }
 END_TEST
 
-/* Cancel requests to a server that answers nothing wait in threads of
- * their own for as long as it takes connections: a process whose
- * statements keep timing out against such a server keeps no more than 32
- * of them, and a statement past that sends none and is given up, saying
- * why, after the same grace. */
+/* A TCP forwarder in front of the test's server, which can be frozen:
+ * it then takes no connection and passes nothing on, as a hung host. */
+typedef struct forwarder {
+    int fd, port;
+    char host[512], to_port[32];
+    atomic_bool frozen, done;
+    atomic_int relays;
+    pthread_t acceptor;
+} forwarder;
+
+typedef struct relay_pair {
+    forwarder *f;
+    int a, b;
+} relay_pair;
+
+static int server_socket(const forwarder *f)
+{
+    int fd = -1;
+    if (f->host[0] == '/') {
+        struct sockaddr_un un = {.sun_family = AF_UNIX};
+        if (snprintf(un.sun_path, sizeof un.sun_path, "%s/.s.PGSQL.%s", f->host, f->to_port) >=
+            (int)sizeof un.sun_path)
+            return -1;
+        fd = socket(AF_UNIX, SOCK_STREAM, 0);
+        if (fd >= 0 && connect(fd, (struct sockaddr *)&un, sizeof un) != 0)
+            close(fd), fd = -1;
+        return fd;
+    }
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai;
+    if (getaddrinfo(f->host, f->to_port, &hints, &ai) != 0)
+        return -1;
+    fd = socket(ai->ai_family, SOCK_STREAM, 0);
+    if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) != 0)
+        close(fd), fd = -1;
+    freeaddrinfo(ai);
+    return fd;
+}
+
+static void *relay(void *arg)
+{
+    relay_pair *r = arg;
+    char buf[8192];
+    while (!atomic_load(&r->f->done)) {
+        if (atomic_load(&r->f->frozen)) {
+            usleep(10000);
+            continue;
+        }
+        struct pollfd p[2] = {{r->a, POLLIN, 0}, {r->b, POLLIN, 0}};
+        if (poll(p, 2, 50) <= 0)
+            continue;
+        bool closed = false;
+        for (int i = 0; i < 2 && !closed; i++) {
+            if (!p[i].revents)
+                continue;
+            ssize_t n = read(p[i].fd, buf, sizeof buf);
+            closed = n <= 0;
+            for (ssize_t off = 0; !closed && off < n;) {
+                ssize_t w = write(p[1 - i].fd, buf + off, (size_t)(n - off));
+                closed = w <= 0;
+                off += w;
+            }
+        }
+        if (closed)
+            break;
+    }
+    close(r->a);
+    close(r->b);
+    atomic_fetch_sub(&r->f->relays, 1);
+    free(r);
+    return NULL;
+}
+
+static void *accept_loop(void *arg)
+{
+    forwarder *f = arg;
+    while (!atomic_load(&f->done)) {
+        struct pollfd p = {f->fd, POLLIN, 0};
+        if (atomic_load(&f->frozen) || poll(&p, 1, 50) <= 0) {
+            usleep(10000);
+            continue;
+        }
+        int client = accept(f->fd, NULL, NULL);
+        int server = client >= 0 ? server_socket(f) : -1;
+        relay_pair *r = server >= 0 ? malloc(sizeof *r) : NULL;
+        pthread_t t;
+        if (r) {
+            *r = (relay_pair){f, client, server};
+            atomic_fetch_add(&f->relays, 1);
+        }
+        if (!r || pthread_create(&t, NULL, relay, r) != 0) {
+            if (r)
+                atomic_fetch_sub(&f->relays, 1);
+            free(r);
+            if (client >= 0)
+                close(client);
+            if (server >= 0)
+                close(server);
+            continue;
+        }
+        pthread_detach(t);
+    }
+    return NULL;
+}
+
+static void forwarder_start(forwarder *f)
+{
+    th_pg_endpoint(f->host, sizeof f->host, f->to_port, sizeof f->to_port);
+    f->fd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_ge(f->fd, 0);
+    struct sockaddr_in in = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof in;
+    ck_assert_int_eq(bind(f->fd, (struct sockaddr *)&in, sizeof in), 0);
+    ck_assert_int_eq(listen(f->fd, 128), 0);
+    ck_assert_int_eq(getsockname(f->fd, (struct sockaddr *)&in, &len), 0);
+    f->port = ntohs(in.sin_port);
+    ck_assert_int_eq(pthread_create(&f->acceptor, NULL, accept_loop, f), 0);
+}
+
+/* Ends the forwarder: its connections close, and so do those waiting to
+ * be taken, which ends the cancel requests that wait on them. */
+static void forwarder_stop(forwarder *f)
+{
+    atomic_store(&f->done, true);
+    pthread_join(f->acceptor, NULL);
+    close(f->fd);
+    while (atomic_load(&f->relays) > 0)
+        usleep(10000);
+}
+
+/* url (th_pg_url's form, scheme://[user@]host[:port]/rest) with its host
+ * and port those of the forwarder. */
+static void forwarded_url(const char *url, int port, char *out, size_t size)
+{
+    const char *auth = strstr(url, "://") + 3, *at = strchr(auth, '@'), *slash = strchr(auth, '/');
+    const char *host = at && (!slash || at < slash) ? at + 1 : auth;
+    snprintf(out, size, "%.*s127.0.0.1:%d%s", (int)(host - url), url, port, slash ? slash : "/");
+}
+
 typedef struct sleeper {
     strata_db *db;
     int rc;
     char msg[400];
 } sleeper;
 
-static void *sleep_on_stopped_server(void *arg)
+static void *sleep_on_frozen_server(void *arg)
 {
     sleeper *w = arg;
-    w->rc = strata_db_exec(w->db, "SELECT pg_sleep(30)");
+    w->rc = strata_db_exec(w->db, "SELECT pg_sleep(29.5)");
     snprintf(w->msg, sizeof w->msg, "%s", strata_db_errmsg(w->db));
     return NULL;
 }
@@ -263,38 +403,50 @@ static int threads_now(void)
     return n;
 }
 
+/* Cancel requests to a server that answers nothing (here, behind a frozen
+ * forwarder) wait in threads of their own for as long as it takes
+ * connections: a process whose statements keep timing out against it
+ * keeps no more than 32 of them, a statement past that sends none and is
+ * given up, saying why, after the same grace; and the statements of
+ * another server are still cancelled at their timeouts. */
 START_TEST(control_cancels_waiting_on_a_server_that_answers_nothing_are_bounded)
 {
-    enum { N = 48, MAX_WAITING = 32 };
+    enum { N = 36, MAX_WAITING = 32 };
+    static forwarder f;
     static sleeper w[N];
+    memset(&f, 0, sizeof f);
+    forwarder_start(&f);
+    char url[1200];
+    forwarded_url(th_pg_url(), f.port, url, sizeof url);
     for (int i = 0; i < N; i++) {
-        w[i].db = th_open_url(th_own_pg_url());
+        w[i].db = th_open_url(url);
         th_rc(w[i].db, strata_db_set_statement_timeout(w[i].db, 300), STRATA_OK);
     }
-    strata_stmt *st;
-    th_rc(w[0].db, strata_stmt_prepare(&st, w[0].db, "SHOW data_directory"), STRATA_OK);
-    th_rc(w[0].db, strata_stmt_step(st), STRATA_ROW);
-    char path[600];
-    const char *dir = NULL;
-    th_rc(w[0].db, strata_stmt_column_text(st, 0, &dir, NULL), STRATA_OK);
-    snprintf(path, sizeof path, "%s/postmaster.pid", dir);
-    strata_stmt_finalize(st);
-    FILE *f = fopen(path, "r");
-    ck_assert_msg(f != NULL, "%s", path);
-    int postmaster = 0;
-    ck_assert_int_eq(fscanf(f, "%d", &postmaster), 1);
-    fclose(f);
+    strata_db *direct = th_open();
+    th_rc(direct, strata_db_set_statement_timeout(direct, 300), STRATA_OK);
     int before = threads_now();
-    /* The postmaster alone: the backends sleep, and only the cancels,
-     * which go to the postmaster, are never answered. */
-    th_stop_backend(postmaster);
+    atomic_store(&f.frozen, true);
     pthread_t t[N];
-    for (int i = 0; i < N; i++)
-        ck_assert_int_eq(pthread_create(&t[i], NULL, sleep_on_stopped_server, &w[i]), 0);
-    for (int i = 0; i < N; i++)
+    int started = 0;
+    while (started < N &&
+           pthread_create(&t[started], NULL, sleep_on_frozen_server, &w[started]) == 0)
+        started++;
+    for (int i = 0; i < started; i++)
         pthread_join(t[i], NULL);
-    int waiting = threads_now() - before - 1; /* the stop's watchdog */
-    th_resume_backend(postmaster);
+    int waiting = threads_now() - before;
+    /* The server itself answers: its statement is cancelled at once. */
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int direct_rc = strata_db_exec(direct, "SELECT pg_sleep(5)");
+    double took = seconds_since(&t0);
+    forwarder_stop(&f);
+    th_rc(direct, strata_db_set_statement_timeout(direct, 0), STRATA_OK);
+    th_exec(direct, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE query = 'SELECT pg_sleep(29.5)'");
+    ck_assert_int_eq(started, N);
+    ck_assert_msg(direct_rc == STRATA_E_TIMEOUT, "%s: %s", strata_errname(direct_rc),
+                  strata_db_errmsg(direct));
+    ck_assert_double_lt(took, 3.0);
     int held = 0;
     for (int i = 0; i < N; i++) {
         ck_assert_msg(w[i].rc == STRATA_E_CONNECTION_LOST, "%d: %s: %s", i, strata_errname(w[i].rc),
@@ -305,6 +457,7 @@ START_TEST(control_cancels_waiting_on_a_server_that_answers_nothing_are_bounded)
     }
     ck_assert_msg(waiting <= MAX_WAITING, "%d cancel threads left waiting", waiting);
     ck_assert_int_eq(held, N - MAX_WAITING);
+    strata_db_close(direct);
 }
 END_TEST
 

@@ -25,7 +25,6 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,14 +99,23 @@ typedef struct pg_conn {
 /* How long the server has to answer a statement timeout's cancel before
  * the connection is taken as dead. */
 #define CANCEL_GRACE_MS 5000
-/* Cancel requests waiting for an answer in their own threads, in the
- * whole process (send_cancel).  A server that answers nothing holds each
- * such thread for as long as it keeps taking connections: past this
- * many, a timed-out statement sends none, and its connection is given up
- * after the grace as when its cancel goes unanswered, instead of one
- * more thread waiting for ever. */
+/* Cancel requests waiting for an answer in their own threads
+ * (send_cancel), counted per server (its host and port) in the whole
+ * process.  A server that answers nothing holds each such thread for as
+ * long as it keeps taking connections: past CANCELS_WAITING_MAX for one
+ * server, a timed-out statement on it sends none, and its connection is
+ * given up after the grace as when its cancel goes unanswered, instead of
+ * one more thread waiting for ever.  Other servers keep their own count;
+ * past CANCEL_SERVERS servers with requests waiting at once, the others
+ * share one count. */
 #define CANCELS_WAITING_MAX 32
-static atomic_int cancels_waiting;
+#define CANCEL_SERVERS 64
+typedef struct cancel_server {
+    char where[320]; /* "host port" (a host name has at most 253 bytes) */
+    int waiting;     /* 0: the slot may go to another server */
+} cancel_server;
+static pthread_mutex_t cancels_lock = PTHREAD_MUTEX_INITIALIZER;
+static cancel_server cancel_servers[CANCEL_SERVERS + 1]; /* the last: those beyond */
 
 typedef struct pg_stmt {
     strata_backend_stmt base;
@@ -221,8 +229,7 @@ static int report_note(pg_conn *c, PGresult *res, int code, const char *note)
                                      "connection to PostgreSQL given up: the server did not "
                                      "answer the statement within %d ms of its timeout of %d "
                                      "ms, and no cancel was sent: %d cancel requests of this "
-                                     "process were still waiting for servers that answer "
-                                     "nothing",
+                                     "process were still waiting for this server's answer",
                                      CANCEL_GRACE_MS, c->timeout_ms, CANCELS_WAITING_MAX);
         else
             rc = strata_driver_error(c->base.db, STRATA_E_CONNECTION_LOST, "08006", 0,
@@ -359,8 +366,58 @@ typedef struct cancel_req {
     pthread_cond_t sent;
     bool done;
     int refs;
+    int server; /* its slot in cancel_servers */
     PGcancel *cancel;
 } cancel_req;
+
+/* A child of fork has none of the threads its parent's counts stand
+ * for, and takes the lock as the forking thread held it. */
+static void cancels_before_fork(void) { pthread_mutex_lock(&cancels_lock); }
+static void cancels_after_fork(void) { pthread_mutex_unlock(&cancels_lock); }
+static void cancels_in_child(void)
+{
+    for (int i = 0; i <= CANCEL_SERVERS; i++)
+        cancel_servers[i].waiting = 0;
+    pthread_mutex_unlock(&cancels_lock);
+}
+
+static void cancels_watch_fork(void)
+{
+    pthread_atfork(cancels_before_fork, cancels_after_fork, cancels_in_child);
+}
+
+/* One more cancel request waiting for c's server: its slot, or -1 when
+ * CANCELS_WAITING_MAX of them wait already. */
+static int cancel_take(const pg_conn *c)
+{
+    const char *host = PQhost(c->h), *port = PQport(c->h);
+    char where[sizeof cancel_servers[0].where];
+    snprintf(where, sizeof where, "%s %s", host ? host : "", port ? port : "");
+    pthread_mutex_lock(&cancels_lock);
+    int at = CANCEL_SERVERS, free_at = -1;
+    for (int i = 0; i < CANCEL_SERVERS && at == CANCEL_SERVERS; i++) {
+        if (cancel_servers[i].waiting && !strcmp(cancel_servers[i].where, where))
+            at = i;
+        else if (free_at < 0 && !cancel_servers[i].waiting)
+            free_at = i;
+    }
+    if (at == CANCEL_SERVERS && free_at >= 0) {
+        at = free_at;
+        memcpy(cancel_servers[at].where, where, sizeof where);
+    }
+    int taken = cancel_servers[at].waiting < CANCELS_WAITING_MAX ? at : -1;
+    if (taken >= 0)
+        cancel_servers[at].waiting++;
+    pthread_mutex_unlock(&cancels_lock);
+    return taken;
+}
+
+static void cancel_done(int at)
+{
+    pthread_mutex_lock(&cancels_lock);
+    cancel_servers[at].waiting--;
+    pthread_mutex_unlock(&cancels_lock);
+}
 
 static void cancel_req_drop(cancel_req *r)
 {
@@ -380,7 +437,7 @@ static void *cancel_in_background(void *arg)
     cancel_req *r = arg;
     char err[256];
     PQcancel(r->cancel, err, sizeof err);
-    atomic_fetch_sub(&cancels_waiting, 1);
+    cancel_done(r->server);
     pthread_mutex_lock(&r->lock);
     r->done = true;
     pthread_cond_signal(&r->sent);
@@ -391,9 +448,11 @@ static void *cancel_in_background(void *arg)
 
 static void send_cancel(pg_conn *c, const struct timespec *until)
 {
+    static pthread_once_t fork_watched = PTHREAD_ONCE_INIT;
+    pthread_once(&fork_watched, cancels_watch_fork);
     char err[256];
-    if (atomic_fetch_add(&cancels_waiting, 1) >= CANCELS_WAITING_MAX) {
-        atomic_fetch_sub(&cancels_waiting, 1);
+    int server = cancel_take(c);
+    if (server < 0) {
         c->cancel_held = true;
         return;
     }
@@ -403,10 +462,11 @@ static void send_cancel(pg_conn *c, const struct timespec *until)
         free(r);
         if (c->cancel)
             PQcancel(c->cancel, err, sizeof err);
-        atomic_fetch_sub(&cancels_waiting, 1);
+        cancel_done(server);
         return;
     }
     r->cancel = own;
+    r->server = server;
     r->refs = 2;
     pthread_mutex_init(&r->lock, NULL);
     pthread_condattr_t ca;
@@ -425,7 +485,7 @@ static void send_cancel(pg_conn *c, const struct timespec *until)
     if (!started) { /* no thread: sent from here, as libpq sends it */
         r->refs = 1;
         PQcancel(own, err, sizeof err);
-        atomic_fetch_sub(&cancels_waiting, 1);
+        cancel_done(server);
         cancel_req_drop(r);
         return;
     }
