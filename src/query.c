@@ -2184,9 +2184,15 @@ strata_query *strata__query_for_relation(strata_object *o, const strata_relation
     } else {
         strata_query_filter(q, strata_c(r->fk, STRATA_EQ, strata_int(key)));
     }
-    if (r->order_by)
-        strata_query_order_by(q, r->order_by[0] == '-' ? r->order_by + 1 : r->order_by,
-                              r->order_by[0] == '-' ? STRATA_DESC : STRATA_ASC);
+    if (r->order_by) {
+        const char *of = r->order_by[0] == '-' ? r->order_by + 1 : r->order_by;
+        strata_query_order_by(q, of, r->order_by[0] == '-' ? STRATA_DESC : STRATA_ASC);
+        /* Rows of equal values in the order in the key's, as an eager
+         * load sorts them (load_children). */
+        const strata__minfo *ti = q->mi;
+        if (ti && ti->pk >= 0 && strcmp(of, ti->m->fields[ti->pk].name) != 0)
+            strata_query_order_by(q, ti->m->fields[ti->pk].name, STRATA_ASC);
+    }
     return q;
 }
 

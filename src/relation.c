@@ -288,6 +288,10 @@ static int load_children(strata_session *s, strata__minfo *mi, const strata_rela
         if (f >= 0 && s->dl && s->dl->nulls_first && f != ti->pk &&
             (ti->m->fields[f].flags & STRATA_NULLABLE))
             strata__sb_puts(&sb, desc ? " NULLS FIRST" : " NULLS LAST");
+        /* Rows of equal values in the order of their key, as the lazy
+         * load sorts them (strata__query_for_relation). */
+        if (f >= 0 && ti->pk >= 0 && f != ti->pk)
+            strata__sb_printf(&sb, ", %s.%s ASC", ti->qtable, ti->qcols[ti->pk]);
     }
     char *sql = strata__sb_take(&sb);
     strata_stmt *st = NULL;

@@ -7737,6 +7737,44 @@ START_TEST(orm_eager_load_of_a_one_to_one)
 }
 END_TEST
 
+/* Rows of equal order values come in the order of their keys, lazily
+ * and eagerly alike, however the engine stores them (an UPDATE moves a
+ * row to the end of PostgreSQL's table). */
+START_TEST(orm_order_by_ties_follow_the_key)
+{
+    fixture f;
+    setup_db(&f);
+    Kennel *k = new_kennel(&f, "north");
+    new_dog(&f, "a", k, 2);
+    new_dog(&f, "b", k, 0); /* NULL */
+    new_dog(&f, "c", k, 2);
+    new_dog(&f, "d", k, 0);
+    new_dog(&f, "e", k, 1);
+    OK(&f, strata_session_commit(f.s));
+    th_exec(f.db, "UPDATE dog SET name = name WHERE name IN ('a', 'b')");
+    static const char *const want = "b d a c e"; /* rank descending, NULL first */
+    for (int eager = 0; eager < 2; eager++) {
+        strata_session_free(f.s);
+        OK(&f, strata_session_new(&f.s, f.db));
+        strata_query *q = strata_query_new(f.s, &kennel_model);
+        if (eager)
+            OK(&f, strata_query_load(q, "dogs_down"));
+        Kennel *got;
+        OK(&f, strata_query_one(q, &got));
+        strata_query_free(q);
+        const strata_list *dogs;
+        OK(&f, strata_related_list(got, "dogs_down", &dogs));
+        char names[32] = "";
+        for (size_t i = 0; i < dogs->count; i++)
+            snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? " " : "",
+                     ((Dog *)dogs->items[i])->name);
+        ck_assert_msg(strcmp(names, want) == 0, "%s: %s, not %s", eager ? "eager" : "lazy", names,
+                      want);
+    }
+    teardown(&f);
+}
+END_TEST
+
 /* strata_collection_contains asks a collection: a one-to-one or a
  * many-to-one is refused, loaded or not, as strata_related_list refuses
  * it. */
@@ -7943,6 +7981,7 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_collections_follow_a_child_moved_by_upsert_or_refresh);
     tcase_add_test(tc, orm_one_to_one_back_references_follow);
     tcase_add_test(tc, orm_eager_load_of_a_one_to_one);
+    tcase_add_test(tc, orm_order_by_ties_follow_the_key);
     tcase_add_test(tc, orm_contains_refuses_a_scalar_relationship);
     tcase_add_test(tc, orm_contains_sees_changes_not_flushed);
     tcase_add_test(tc, orm_link_to_an_object_deleted_before_its_insert_is_refused);
