@@ -1387,8 +1387,14 @@ int strata_upsert(void *obj, const char *on, void *out)
         return STRATA_E_MISUSE;
     *(void **)out = NULL;
     strata_object *o = strata__as_object(obj);
-    if (!o || !on || o->priv->state != OBJ_TRANSIENT)
+    if (!o || !on)
         return STRATA_E_MISUSE;
+    if (o->priv->state != OBJ_TRANSIENT)
+        return strata__session_error(o->priv->mi->s, STRATA_E_MISUSE,
+                                     "upsert of %s: the object is already %s; upsert a new one "
+                                     "(strata_new, not added)",
+                                     o->model->name,
+                                     o->priv->state == OBJ_PENDING ? "added" : "in the session");
     uint64_t mark = o->priv->mi->s->db->nerrors;
     strata_session *s = o->priv->mi->s;
     strata__minfo *mi = o->priv->mi;

@@ -2153,6 +2153,15 @@ strata_query *strata__query_for_relation(strata_object *o, const strata_relation
     strata_query *q = strata_query_new(s, r->target);
     if (!q)
         return NULL;
+    /* An object not inserted yet has no key to name its rows by: the
+     * query's autoflush, brought forward, gives it one. */
+    if (o->priv->state == OBJ_PENDING && s->has_pending) {
+        int rc = strata_session_flush(s);
+        if (rc != STRATA_OK) {
+            query_keep(q, rc);
+            return q;
+        }
+    }
     /* A deleted object's row is the one its key had when loaded (the
      * flush deletes that one, and its cascade loads that one's children);
      * any other's key is sent by the query's autoflush first. */

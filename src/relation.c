@@ -78,7 +78,7 @@ static int children_in_memory(strata_object *o, const strata_relation *r, strata
     strata_session *s = o->priv->mi->s;
     if (r->kind == STRATA_MANY_TO_MANY)
         return links_in_memory(o, r, rc);
-    if (r->kind != STRATA_ONE_TO_MANY || !r->fk)
+    if ((r->kind != STRATA_ONE_TO_MANY && r->kind != STRATA_ONE_TO_ONE) || !r->fk)
         return STRATA_OK;
     for (size_t i = 0; i < s->nobjs; i++) {
         strata_object *t = s->objs[i];
@@ -101,7 +101,7 @@ static int children_in_memory(strata_object *o, const strata_relation *r, strata
 
 static int load_collection(strata_object *o, const strata_relation *r, strata__relcache *rc)
 {
-    if (rc->loaded)
+    if (rc->loaded || !rc->list) /* loaded, or a one-to-one's (strata_related's) */
         return STRATA_OK;
     if (!has_key(o)) {
         /* Nothing in the database yet: the children are those of the
@@ -172,6 +172,14 @@ int strata_related(void *obj, const char *rel, void *out)
             rc = q ? strata_query_first(q, &c->one)
                    : strata__db_error_since(s->db, mark, STRATA_E_NOMEM);
             strata_query_free(q);
+        } else {
+            /* Not in the database yet: the object of the session whose
+             * many-to-one names o, if one does. */
+            strata_list found = {0};
+            strata__relcache mem = {.list = &found};
+            rc = children_in_memory(o, r, &mem);
+            c->one = rc == STRATA_OK && found.count ? found.items[0] : NULL;
+            free(found.items);
         }
     } else {
         return strata__session_error(s, STRATA_E_MISUSE,
@@ -590,6 +598,24 @@ int strata__relation_check_targets(strata_object *o)
 /* Refuses target t of relationship r, an object of another session: it
  * would be written by this session's flush as a row the other one owns,
  * and freed with that session while this one still points at it. */
+/* x (o itself, or the object to relate to it) is not one the session
+ * tracks: a row a stream handed out (strata_iter_next), which the stream
+ * reuses for the next row and frees with itself, or a deleted object
+ * detached from its row.  The session would keep a pointer to it. */
+static bool untracked(const strata_object *x) { return x->priv->state == OBJ_DETACHED; }
+
+static __attribute__((noinline)) int refuse_untracked(strata_object *o, const strata_relation *r,
+                                                      strata_object *x)
+{
+    return strata__session_error(o->priv->mi->s, STRATA_E_MISUSE,
+                                 x->priv->in_arena
+                                     ? "%s.%s: that %s was deleted"
+                                     : "%s.%s: that %s is a row of a stream (strata_query_iter), "
+                                       "not an object of the session; get it (strata_get) to "
+                                       "relate it",
+                                 o->model->name, r->name, x->model->name);
+}
+
 static __attribute__((noinline)) int other_session(strata_object *o, const strata_relation *r,
                                                    strata_object *t)
 {
@@ -613,9 +639,8 @@ int strata_set_related(void *obj, const char *rel, void *target)
                                      o->model->name, r->name);
     if (t && t->priv->mi->s != o->priv->mi->s)
         return other_session(o, r, t);
-    if (t && t->priv->state == OBJ_DETACHED)
-        return strata__session_error(o->priv->mi->s, STRATA_E_MISUSE, "%s.%s: that %s was deleted",
-                                     o->model->name, r->name, t->model->name);
+    if (untracked(o) || (t && untracked(t)))
+        return refuse_untracked(o, r, untracked(o) ? o : t);
     strata__relcache *c = strata__rel(o, ri);
     if (!c)
         return STRATA_E_NOMEM;
@@ -654,6 +679,9 @@ int strata_set_related(void *obj, const char *rel, void *target)
     c->loaded = true;
     if (t)
         o->priv->orphan = false; /* a parent again */
+    else if (old && m && m->kind == STRATA_ONE_TO_MANY &&
+             (m->cascade & STRATA_CASCADE_DELETE_ORPHAN))
+        o->priv->orphan = true; /* out of its parent's collection, as its removal from it */
     if (fk >= 0)
         set_key(o, fk, t);
     if (back && !strata__list_has(back, o))
@@ -748,6 +776,8 @@ static int change_collection(void *obj, const char *rel, void *target, bool add)
                                      o->model->name, r->name, t->model->name);
     if (t->priv->mi->s != s)
         return other_session(o, r, t);
+    if (untracked(o) || untracked(t))
+        return refuse_untracked(o, r, untracked(o) ? o : t);
     strata__relcache *c = strata__rel(o, ri);
     if (!c)
         return STRATA_E_NOMEM;
@@ -858,6 +888,14 @@ int strata_collection_contains(void *obj, const char *rel, void *target, int *ou
         return STRATA_E_MISUSE;
     if (r->kind != STRATA_ONE_TO_MANY && r->kind != STRATA_MANY_TO_MANY)
         return not_a_collection(o, r);
+    if (t->model != r->target)
+        return strata__session_error(o->priv->mi->s, STRATA_E_MISUSE,
+                                     "%s.%s is not a collection of %s objects", o->model->name,
+                                     r->name, t->model->name);
+    if (t->priv->mi->s != o->priv->mi->s)
+        return other_session(o, r, t);
+    if (untracked(o) || untracked(t))
+        return refuse_untracked(o, r, untracked(o) ? o : t);
     strata__relcache *c = strata__rel(o, ri);
     if (!c)
         return STRATA_E_NOMEM;

@@ -589,6 +589,66 @@ int strata_new(strata_session *s, const strata_model *model, void *out)
     return STRATA_OK;
 }
 
+static void add_pending(struct strata__object *p, bool undo)
+{
+    p->state = undo ? OBJ_TRANSIENT : OBJ_PENDING;
+    p->added_in_tx = !undo;
+    if (!undo)
+        p->mi->s->has_pending = true;
+}
+
+/* Whether x is new, and so added along with o (*added, n of cap: none
+ * added yet when they are taken back). */
+static bool cascade_to(strata_object *x, strata_object ***added, size_t *n, size_t *cap)
+{
+    if (!x || x->priv->state != OBJ_TRANSIENT)
+        return true;
+    if (*n == *cap) {
+        size_t c = *cap ? *cap * 2 : 16;
+        strata_object **a = realloc(*added, c * sizeof *a);
+        if (!a)
+            return false;
+        *added = a;
+        *cap = c;
+    }
+    add_pending(x->priv, false);
+    (*added)[(*n)++] = x;
+    return true;
+}
+
+/* The save-update cascade, as SQLAlchemy's: the new objects o's
+ * relationships hold (a many-to-one or one-to-one's target, a
+ * collection's members, the other side of a many-to-many link not
+ * flushed yet) are added with it, and theirs, without recursion (a chain
+ * of new objects may be long).  Without memory for it, none is, and o
+ * is new again. */
+static int add_cascade(strata_object *o)
+{
+    strata_session *s = o->priv->mi->s;
+    strata_object **added = NULL;
+    size_t n = 0, cap = 0;
+    bool ok = cascade_to(o, &added, &n, &cap);
+    for (size_t at = 0; ok && at < n; at++) {
+        strata_object *x = added[at];
+        struct strata__object *p = x->priv;
+        for (int r = 0; ok && p->rels && r < p->mi->nrels; r++) {
+            const strata__relcache *c = &p->rels[r];
+            ok = cascade_to(c->one, &added, &n, &cap);
+            for (size_t i = 0; ok && c->list && i < c->list->count; i++)
+                ok = cascade_to(c->list->items[i], &added, &n, &cap);
+        }
+        for (size_t i = 0; ok && i < s->nm2m; i++) {
+            const strata__m2m_op *op = &s->m2m[i];
+            if (op->add && (op->owner == x || op->target == x))
+                ok = cascade_to(op->owner == x ? op->target : op->owner, &added, &n, &cap);
+        }
+    }
+    for (size_t i = 0; !ok && i < n; i++)
+        add_pending(added[i]->priv, true);
+    free(added);
+    return ok ? STRATA_OK : strata__session_error(s, STRATA_E_NOMEM, "out of memory");
+}
+
 int strata_add(void *obj)
 {
     STRATA__CONFINE(strata__object_db(obj), STRATA_E_MISUSE);
@@ -597,9 +657,9 @@ int strata_add(void *obj)
         return STRATA_E_MISUSE;
     struct strata__object *p = o->priv;
     if (p->state == OBJ_TRANSIENT) {
-        p->state = OBJ_PENDING;
-        p->added_in_tx = true;
-        p->mi->s->has_pending = true;
+        int rc = add_cascade(o);
+        if (rc != STRATA_OK)
+            return rc;
         p->orphan = false; /* added by the program: inserted, parent or not */
     } else if (p->state == OBJ_DELETED && p->deleted_in_tx) {
         p->state = OBJ_PERSISTENT;

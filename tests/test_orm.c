@@ -2325,15 +2325,17 @@ START_TEST(orm_rollback_keeps_relationships_of_unsaved_objects)
         check_parent(&f, low, top);
     }
 
-    /* Set to an object the flush cannot give a key: refused, before any
-     * SQL, naming the relationship; the key is not left naming what the
-     * rolled-back flush gave it. */
+    /* Set to an object the flush cannot give a key (added along with it,
+     * then taken out again): refused, before any SQL, naming the
+     * relationship; the key is not left naming what the rolled-back flush
+     * gave it. */
     Node *r = new_node(&f, "r", NULL), *s2 = new_node(&f, "s", r);
-    OK(&f, strata_add(s2));
-    OK(&f, strata_add(r));
+    OK(&f, strata_add(s2)); /* and r along with it */
     OK(&f, strata_session_flush(f.s));
+    ck_assert_int_gt(r->id, 0);
     OK(&f, strata_session_rollback(f.s));
-    OK(&f, strata_add(s2)); /* and not r */
+    OK(&f, strata_add(s2));
+    OK(&f, strata_delete(r)); /* never inserted: new again */
     int before = f.statements;
     ck_assert_int_eq(strata_session_commit(f.s), STRATA_E_MISUSE);
     ck_assert_int_eq(f.statements, before);
@@ -7806,6 +7808,222 @@ START_TEST(orm_contains_refuses_a_scalar_relationship)
 }
 END_TEST
 
+static User *user_not_added(fixture *f, const char *name)
+{
+    User *u;
+    char email[64];
+    snprintf(email, sizeof email, "%s@example.com", name);
+    OK(f, strata_new(f->s, &user_model, &u));
+    OK(f, strata_set_text(&u->username, name));
+    OK(f, strata_set_text(&u->email, email));
+    return u;
+}
+
+/* strata_add takes along the new objects an object's relationships hold,
+ * and theirs (SQLAlchemy's save-update cascade), whichever was linked
+ * first: none is left out of the commit, which used to succeed without
+ * a new collection's member, or refuse a new many-to-one's target. */
+START_TEST(orm_add_takes_new_related_objects_along)
+{
+    fixture f;
+    setup_db(&f);
+    /* A collection's new member, linked while both were new. */
+    User *u = user_not_added(&f, "u");
+    Post *p;
+    OK(&f, strata_new(f.s, &post_model, &p));
+    OK(&f, strata_set_text(&p->body, "hello"));
+    OK(&f, strata_collection_add(u, "posts", p));
+    OK(&f, strata_add(u));
+    /* A new many-to-one's target, set before the add. */
+    User *v = user_not_added(&f, "v");
+    Post *q;
+    OK(&f, strata_new(f.s, &post_model, &q));
+    OK(&f, strata_set_text(&q->body, "there"));
+    OK(&f, strata_set_related(q, "author", v));
+    OK(&f, strata_add(q));
+    /* A many-to-many link between two new objects. */
+    User *john = user_not_added(&f, "john"), *kim = user_not_added(&f, "kim");
+    OK(&f, strata_collection_add(john, "following", kim));
+    OK(&f, strata_add(john));
+    /* A chain of new objects, each the next one's parent. */
+    enum { CHAIN = 3000 };
+    Node *parent = NULL, *last = NULL;
+    for (int i = 0; i < CHAIN; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "n%d", i);
+        last = new_node(&f, name, parent);
+        parent = last;
+    }
+    OK(&f, strata_add(last));
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_gt(p->id, 0);
+    ck_assert_int_eq(p->user_id, u->id);
+    ck_assert_int_eq(q->user_id, v->id);
+    ck_assert_int_gt(v->id, 0);
+    ck_assert_int_gt(kim->id, 0);
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM post"), 2);
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM \"user\""), 4);
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM followers"), 1);
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM node WHERE parent_id IS NOT NULL"),
+                     CHAIN - 1);
+    teardown(&f);
+}
+END_TEST
+
+/* A row a stream hands out is the stream's, reused for the next row and
+ * freed with it: it cannot be linked to or from the session's objects,
+ * nor asked about as a member, which used to keep a pointer to it. */
+START_TEST(orm_streamed_rows_are_not_related)
+{
+    fixture f;
+    setup_db(&f);
+    Kennel *north = new_kennel(&f, "north"), *south = new_kennel(&f, "south");
+    new_dog(&f, "a", north, 1);
+    OK(&f, strata_session_commit(f.s));
+    const strata_list *dogs;
+    OK(&f, strata_related_list(south, "dogs", &dogs));
+    strata_query *q = strata_query_new(f.s, &dog_model);
+    strata_iter *it;
+    OK(&f, strata_query_iter(q, &it));
+    strata_query_free(q);
+    Dog *row;
+    ck_assert_int_eq(strata_iter_next(it, &row), STRATA_ROW);
+    int in = -1;
+    ck_assert_int_eq(strata_collection_add(south, "dogs", row), STRATA_E_MISUSE);
+    ck_assert_ptr_nonnull(strstr(strata_session_errmsg(f.s), "a row of a stream"));
+    ck_assert_int_eq(strata_set_related(row, "kennel", south), STRATA_E_MISUSE);
+    ck_assert_ptr_nonnull(strstr(strata_session_errmsg(f.s), "a row of a stream"));
+    ck_assert_int_eq(strata_collection_contains(north, "dogs", row, &in), STRATA_E_MISUSE);
+    strata_iter_free(it);
+    OK(&f, strata_session_commit(f.s));
+    OK(&f, strata_related_list(south, "dogs", &dogs));
+    ck_assert_uint_eq(dogs->count, 0);
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM dog WHERE kennel_id = " /* north's */
+                                  "(SELECT id FROM kennel WHERE name = 'north')"),
+                     1);
+    teardown(&f);
+}
+END_TEST
+
+/* contains is asked of objects of the collection's model, of the
+ * session: another model's object with the same key is not a member. */
+START_TEST(orm_contains_checks_the_model_and_the_session)
+{
+    fixture f;
+    setup_db(&f);
+    User *u1 = new_user(&f, "u1", "u1@example.com"), *u2 = new_user(&f, "u2", "u2@example.com");
+    new_post(&f, "p1", u1);
+    Post *p2 = new_post(&f, "p2", u1);
+    OK(&f, strata_collection_add(u1, "following", u2));
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(p2->id, u2->id); /* the same key, another table */
+    strata_session *other;
+    OK(&f, strata_session_new(&other, f.db));
+    User *u2b;
+    OK(&f, strata_get(other, &user_model, u2->id, &u2b));
+    for (int loaded = 0; loaded < 2; loaded++) {
+        if (loaded) {
+            const strata_list *l;
+            OK(&f, strata_related_list(u1, "following", &l));
+        }
+        int in = -1;
+        ck_assert_int_eq(strata_collection_contains(u1, "following", p2, &in), STRATA_E_MISUSE);
+        ck_assert_int_eq(in, 0);
+        ck_assert_int_eq(strata_collection_contains(u1, "following", u2b, &in), STRATA_E_MISUSE);
+        ck_assert_ptr_nonnull(strstr(strata_session_errmsg(f.s), "another session"));
+        OK(&f, strata_collection_contains(u1, "following", u2, &in));
+        ck_assert_int_eq(in, 1);
+    }
+    strata_session_free(other);
+    teardown(&f);
+}
+END_TEST
+
+/* The one-to-one of an object not inserted yet is the object of the
+ * session whose many-to-one names it, before the flush and after. */
+START_TEST(orm_one_to_one_of_a_new_object)
+{
+    fixture f;
+    setup_db(&f);
+    Dog *d = new_dog(&f, "d", NULL, 1);
+    Collar *c, *got = NULL;
+    OK(&f, strata_new(f.s, &collar_model, &c));
+    OK(&f, strata_set_related(c, "dog", d));
+    OK(&f, strata_add(c));
+    int before = f.statements;
+    OK(&f, strata_related(d, "collar", &got));
+    ck_assert_ptr_eq(got, c);
+    ck_assert_int_eq(f.statements, before);
+    OK(&f, strata_session_flush(f.s));
+    got = NULL;
+    OK(&f, strata_related(d, "collar", &got));
+    ck_assert_ptr_eq(got, c);
+    ck_assert_int_eq(c->dog_id, d->id);
+    OK(&f, strata_session_commit(f.s));
+    teardown(&f);
+}
+END_TEST
+
+/* The related query of an object not inserted yet names the rows of the
+ * key its flush gives it, not key 0. */
+START_TEST(orm_related_query_of_a_new_object)
+{
+    fixture f;
+    setup_db(&f);
+    User *u = new_user(&f, "u", "u@example.com");
+    new_post(&f, "one", u);
+    new_post(&f, "two", u);
+    strata_query *q = strata_related_query(u, "posts");
+    int64_t n = -1;
+    OK(&f, strata_query_count(q, &n));
+    strata_query_free(q);
+    ck_assert_int_eq(n, 2);
+    ck_assert_int_gt(u->id, 0);
+    OK(&f, strata_session_commit(f.s));
+    teardown(&f);
+}
+END_TEST
+
+/* A child whose many-to-one is set to NULL leaves its parent's
+ * collection: with delete-orphan it is deleted at the flush, as when it
+ * is removed from the collection (SQLAlchemy's delete-orphan), whether
+ * the collection was loaded or not. */
+START_TEST(orm_delete_orphan_through_the_many_to_one)
+{
+    fixture f;
+    setup_db(&f);
+    Kennel *k = new_kennel(&f, "north");
+    Dog *a = new_dog(&f, "a", k, 1), *b = new_dog(&f, "b", k, 2);
+    new_dog(&f, "c", k, 3);
+    OK(&f, strata_session_commit(f.s));
+    const strata_list *dogs;
+    OK(&f, strata_related_list(k, "dogs", &dogs));
+    OK(&f, strata_set_related(a, "kennel", NULL));
+    ck_assert_uint_eq(dogs->count, 2);
+    OK(&f, strata_session_commit(f.s)); /* k's dogs are read again after this */
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM dog WHERE name = 'a'"), 0);
+    OK(&f, strata_set_related(b, "kennel", NULL));
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM dog WHERE name = 'b'"), 0);
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM dog"), 1);
+    teardown(&f);
+}
+END_TEST
+
+/* An upsert of an object already added is refused, saying why. */
+START_TEST(orm_upsert_of_an_added_object_says_why)
+{
+    fixture f;
+    setup_db(&f);
+    User *u = new_user(&f, "u", "u@example.com"), *got = NULL;
+    ck_assert_int_eq(strata_upsert(u, "username", &got), STRATA_E_MISUSE);
+    ck_assert_ptr_null(got);
+    ck_assert_ptr_nonnull(strstr(strata_session_errmsg(f.s), "upsert of User: the object is "
+                                                             "already added"));
+    teardown(&f);
+}
+END_TEST
+
 START_TEST(orm_contains_sees_changes_not_flushed)
 {
     fixture f;
@@ -7982,6 +8200,13 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_one_to_one_back_references_follow);
     tcase_add_test(tc, orm_eager_load_of_a_one_to_one);
     tcase_add_test(tc, orm_order_by_ties_follow_the_key);
+    tcase_add_test(tc, orm_add_takes_new_related_objects_along);
+    tcase_add_test(tc, orm_streamed_rows_are_not_related);
+    tcase_add_test(tc, orm_contains_checks_the_model_and_the_session);
+    tcase_add_test(tc, orm_one_to_one_of_a_new_object);
+    tcase_add_test(tc, orm_related_query_of_a_new_object);
+    tcase_add_test(tc, orm_delete_orphan_through_the_many_to_one);
+    tcase_add_test(tc, orm_upsert_of_an_added_object_says_why);
     tcase_add_test(tc, orm_contains_refuses_a_scalar_relationship);
     tcase_add_test(tc, orm_contains_sees_changes_not_flushed);
     tcase_add_test(tc, orm_link_to_an_object_deleted_before_its_insert_is_refused);
