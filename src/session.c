@@ -597,22 +597,32 @@ static void add_pending(struct strata__object *p, bool undo)
         p->mi->s->has_pending = true;
 }
 
-/* Whether x is new, and so added along with o (*added, n of cap: none
- * added yet when they are taken back). */
-static bool cascade_to(strata_object *x, strata_object ***added, size_t *n, size_t *cap)
+/* The objects one strata_add added: on the stack while they are few
+ * (the common case, an object and none), else on the heap. */
+typedef struct added_list {
+    strata_object **v;
+    size_t n, cap;
+    strata_object *few[8];
+} added_list;
+
+/* x added along with the object, if it is new: false without memory. */
+static bool cascade_to(strata_object *x, added_list *a)
 {
     if (!x || x->priv->state != OBJ_TRANSIENT)
         return true;
-    if (*n == *cap) {
-        size_t c = *cap ? *cap * 2 : 16;
-        strata_object **a = realloc(*added, c * sizeof *a);
-        if (!a)
+    if (a->n == a->cap) {
+        size_t cap = a->cap * 2;
+        strata_object **v = malloc(cap * sizeof *v);
+        if (!v)
             return false;
-        *added = a;
-        *cap = c;
+        memcpy(v, a->v, a->n * sizeof *v);
+        if (a->v != a->few)
+            free(a->v);
+        a->v = v;
+        a->cap = cap;
     }
     add_pending(x->priv, false);
-    (*added)[(*n)++] = x;
+    a->v[a->n++] = x;
     return true;
 }
 
@@ -625,27 +635,28 @@ static bool cascade_to(strata_object *x, strata_object ***added, size_t *n, size
 static int add_cascade(strata_object *o)
 {
     strata_session *s = o->priv->mi->s;
-    strata_object **added = NULL;
-    size_t n = 0, cap = 0;
-    bool ok = cascade_to(o, &added, &n, &cap);
-    for (size_t at = 0; ok && at < n; at++) {
-        strata_object *x = added[at];
+    added_list a = {.cap = sizeof a.few / sizeof a.few[0]};
+    a.v = a.few;
+    bool ok = cascade_to(o, &a);
+    for (size_t at = 0; ok && at < a.n; at++) {
+        strata_object *x = a.v[at];
         struct strata__object *p = x->priv;
         for (int r = 0; ok && p->rels && r < p->mi->nrels; r++) {
             const strata__relcache *c = &p->rels[r];
-            ok = cascade_to(c->one, &added, &n, &cap);
+            ok = cascade_to(c->one, &a);
             for (size_t i = 0; ok && c->list && i < c->list->count; i++)
-                ok = cascade_to(c->list->items[i], &added, &n, &cap);
+                ok = cascade_to(c->list->items[i], &a);
         }
         for (size_t i = 0; ok && i < s->nm2m; i++) {
             const strata__m2m_op *op = &s->m2m[i];
             if (op->add && (op->owner == x || op->target == x))
-                ok = cascade_to(op->owner == x ? op->target : op->owner, &added, &n, &cap);
+                ok = cascade_to(op->owner == x ? op->target : op->owner, &a);
         }
     }
-    for (size_t i = 0; !ok && i < n; i++)
-        add_pending(added[i]->priv, true);
-    free(added);
+    for (size_t i = 0; !ok && i < a.n; i++)
+        add_pending(a.v[i]->priv, true);
+    if (a.v != a.few)
+        free(a.v);
     return ok ? STRATA_OK : strata__session_error(s, STRATA_E_NOMEM, "out of memory");
 }
 
