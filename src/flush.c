@@ -1285,9 +1285,7 @@ int strata_session_flush(strata_session *s)
         rc = strata__m2m_check(s);
     if (rc != STRATA_OK)
         return rc;
-    bool work = false;
-    for (size_t i = 0; i < s->nm2m && !work; i++)
-        work = !strata__m2m_held(&s->m2m[i]);
+    bool work = s->nm2m > 0;
     for (size_t i = 0; i < s->nobjs && !work; i++)
         work = is_dirty(s->objs[i]) ||
                (s->objs[i]->priv->orphan && s->objs[i]->priv->state == OBJ_PERSISTENT);
@@ -1367,7 +1365,7 @@ int strata_session_flush(strata_session *s)
                  : strata__db_savepoint_end(s->db, true);
     if (rc == STRATA_OK) {
         s->has_pending = false;
-        strata__m2m_flushed(s);
+        s->nm2m = 0;
         flush_forget(s);
     } else {
         /* Undo this flush in the database; the objects keep their states

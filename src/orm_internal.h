@@ -157,8 +157,7 @@ typedef struct strata__sprecord {
 typedef struct strata__spframe {
     strata__sprecord *recs;
     size_t n, cap;
-    int db_depth;    /* the connection's savepoint depth it opened */
-    size_t m2m_done; /* the session's nm2m_done when it opened */
+    int db_depth; /* the connection's savepoint depth it opened */
 } strata__spframe;
 
 /* A pending many-to-many change. */
@@ -166,10 +165,6 @@ typedef struct strata__m2m_op {
     const strata_relation *rel;
     strata_object *owner, *target;
     bool add;
-    /* Kept through a rollback with an end not inserted: held, neither
-     * flushed nor refused, until both ends are added again
-     * (strata__m2m_held). */
-    bool kept;
 } strata__m2m_op;
 
 /* A chunk of the session's arena. */
@@ -199,10 +194,7 @@ struct strata_session {
     strata_object **objs; /* every object the session made */
     size_t nobjs, capobjs;
     strata__m2m_op *m2m;
-    size_t nm2m, capm2m;      /* capm2m >= nm2m + nm2m_done: a rollback keeps
-                                 links of both without memory (strata__m2m_keep) */
-    strata__m2m_op *m2m_done; /* links flushed in the transaction */
-    size_t nm2m_done, capm2m_done;
+    size_t nm2m, capm2m;
     bool flushing;
     bool committing;  /* the flush under way is strata_session_commit's, its COMMIT next */
     bool has_pending; /* objects were added since the last flush */
@@ -508,17 +500,6 @@ void strata__relation_let_go(strata_object *o);
 /* Refuses, before any SQL, a pending many-to-many change whose object at
  * either end is not in the database and will not be inserted. */
 int strata__m2m_check(strata_session *s);
-/* Whether op is a link kept through a rollback whose ends are not both
- * added again yet. */
-bool strata__m2m_held(const strata__m2m_op *op);
-/* The links pending after a rollback: the session's (whole_tx; every
- * link of the transaction, flushed or not, with an end it added), or a
- * savepoint's (the links kept through an earlier rollback, flushed
- * inside it or not).  The others go.  Needs no memory. */
-void strata__m2m_keep(strata_session *s, size_t done_from, bool whole_tx);
-/* A successful flush's links: flushed ones into m2m_done, held ones
- * stay pending. */
-void strata__m2m_flushed(strata_session *s);
 /* Write the association rows added and removed since the last flush, in
  * the order they were made; stops at the first failure (the flush's
  * transaction is then failed, and its rollback restores the lists). */

@@ -727,26 +727,22 @@ static int m2m_push(strata_session *s, const strata_relation *r, strata_object *
     for (size_t i = 0; i < s->nm2m; i++) {
         strata__m2m_op *op = &s->m2m[i];
         if (m2m_same_row(op, r, owner, target)) {
-            if (op->add == add) {
-                op->kept = false; /* linked again: an end not added is refused */
+            if (op->add == add)
                 return STRATA_OK;
-            }
             memmove(op, op + 1, (s->nm2m - i - 1) * sizeof *op); /* the rest in order */
             s->nm2m--;
             return STRATA_OK;
         }
     }
-    if (s->nm2m + s->nm2m_done >= s->capm2m) {
+    if (s->nm2m == s->capm2m) {
         size_t cap = s->capm2m ? s->capm2m * 2 : 16;
-        while (cap <= s->nm2m + s->nm2m_done)
-            cap *= 2;
         strata__m2m_op *n = realloc(s->m2m, cap * sizeof *n);
         if (!n)
             return strata__session_error(s, STRATA_E_NOMEM, "out of memory");
         s->m2m = n;
         s->capm2m = cap;
     }
-    s->m2m[s->nm2m++] = (strata__m2m_op){r, owner, target, add, false};
+    s->m2m[s->nm2m++] = (strata__m2m_op){r, owner, target, add};
     return STRATA_OK;
 }
 
@@ -947,77 +943,10 @@ static int exec_pair(strata_session *s, const char *sql, int64_t a, int64_t b, i
     return rc == STRATA_DONE ? STRATA_OK : rc;
 }
 
-static bool end_added(const strata_object *o)
-{
-    int st = o->priv->state;
-    return st == OBJ_PENDING || st == OBJ_PERSISTENT || st == OBJ_DELETED;
-}
-
-bool strata__m2m_held(const strata__m2m_op *op)
-{
-    return op->kept && (!end_added(op->owner) || !end_added(op->target));
-}
-
-void strata__m2m_flushed(strata_session *s)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < s->nm2m; i++) {
-        const strata__m2m_op *op = &s->m2m[i];
-        if (!strata__m2m_held(op)) {
-            if (s->nm2m_done < s->capm2m_done) /* room made before the flush */
-                s->m2m_done[s->nm2m_done++] = *op;
-        } else if (op->owner->priv->state != OBJ_DETACHED &&
-                   op->target->priv->state != OBJ_DETACHED)
-            s->m2m[n++] = *op; /* an end deleted for good takes it along */
-    }
-    s->nm2m = n;
-}
-
-/* A link made or flushed in the transaction rolled back, kept when an
- * end is one the transaction added (as a many-to-one setting stays with
- * it); a savepoint's rollback keeps only those kept before. */
-static bool keep_link(const strata__m2m_op *op, bool whole_tx)
-{
-    if (!op->add)
-        return false;
-    if (!whole_tx)
-        return op->kept;
-    return op->owner->priv->added_in_tx || op->target->priv->added_in_tx;
-}
-
-void strata__m2m_keep(strata_session *s, size_t done_from, bool whole_tx)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < s->nm2m; i++)
-        if (keep_link(&s->m2m[i], whole_tx)) {
-            s->m2m[n] = s->m2m[i];
-            s->m2m[n++].kept = true;
-        }
-    for (size_t i = done_from; i < s->nm2m_done; i++)
-        if (keep_link(&s->m2m_done[i], whole_tx)) {
-            s->m2m[n] = s->m2m_done[i]; /* capm2m >= nm2m + nm2m_done */
-            s->m2m[n++].kept = true;
-        }
-    s->nm2m = n;
-    s->nm2m_done = done_from;
-}
-
 int strata__m2m_check(strata_session *s)
 {
-    if (s->nm2m && s->capm2m_done < s->nm2m_done + s->nm2m) {
-        size_t cap = s->capm2m_done ? s->capm2m_done : 16;
-        while (cap < s->nm2m_done + s->nm2m)
-            cap *= 2;
-        strata__m2m_op *n = realloc(s->m2m_done, cap * sizeof *n);
-        if (!n)
-            return strata__session_error(s, STRATA_E_NOMEM, "out of memory");
-        s->m2m_done = n;
-        s->capm2m_done = cap;
-    }
     for (size_t i = 0; i < s->nm2m; i++) {
         const strata__m2m_op *op = &s->m2m[i];
-        if (strata__m2m_held(op))
-            continue;
         strata_object *ends[2] = {op->owner, op->target};
         for (int e = 0; e < 2; e++) {
             int st = ends[e]->priv->state;
@@ -1043,8 +972,6 @@ int strata__m2m_flush(strata_session *s)
     int rc = STRATA_OK;
     for (size_t i = 0; i < s->nm2m && rc == STRATA_OK; i++) {
         strata__m2m_op *op = &s->m2m[i];
-        if (strata__m2m_held(op))
-            continue;
         strata__minfo *si = strata__minfo_get(s, op->rel->secondary);
         int lk = si ? strata__field_index(si, op->rel->local_key) : -1;
         int rk = si ? strata__field_index(si, op->rel->remote_key) : -1;

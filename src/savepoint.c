@@ -101,7 +101,6 @@ int strata_session_savepoint(strata_session *s)
         return rc;
     memset(&s->frames[s->nframes], 0, sizeof s->frames[0]);
     s->frames[s->nframes].db_depth = strata_db_savepoint_depth(s->db);
-    s->frames[s->nframes].m2m_done = s->nm2m_done;
     s->nframes++;
     return STRATA_OK;
 }
@@ -243,7 +242,7 @@ int strata_session_savepoint_rollback(strata_session *s)
         }
         strata__relation_settle(o, NULL);
     }
-    strata__m2m_keep(s, fr->m2m_done, false);
+    s->nm2m = 0;
     s->has_pending = false;
     /* The objects first loaded inside the savepoint stay so for the
      * enclosing one; then the frame goes. */

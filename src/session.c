@@ -319,7 +319,6 @@ static void session_destroy(strata_session *s)
         strata__minfo_free(s->models[i]);
     free(s->models);
     free(s->m2m);
-    free(s->m2m_done);
 }
 
 void strata_session_free(strata_session *s)
@@ -1028,8 +1027,6 @@ int strata_session_commit(strata_session *s)
 static void mark_committed(strata_session *s)
 {
     bool ended = !strata_db_in_transaction(s->db);
-    if (ended)
-        s->nm2m_done = 0; /* committed: no rollback takes them back */
     for (size_t i = 0; i < s->nobjs; i++) {
         struct strata__object *p = s->objs[i]->priv;
         /* One added or deleted since the flush (a joined session, used
@@ -1128,7 +1125,7 @@ static int put_back(strata_session *s, bool reread)
     strata__savepoints_forget(s);
     s->commit_failed = s->commit_unknown = false;
     s->putback_failed = false;
-    strata__m2m_keep(s, 0, true); /* before the objects below are new again */
+    s->nm2m = 0;
     s->has_pending = false; /* pending objects become transient below */
     for (size_t i = 0; i < s->nobjs; i++) {
         strata_object *o = s->objs[i];

@@ -8024,76 +8024,6 @@ START_TEST(orm_upsert_of_an_added_object_says_why)
 }
 END_TEST
 
-static int64_t follows(fixture *f, const User *a, const User *b)
-{
-    char sql[160];
-    snprintf(sql, sizeof sql,
-             "SELECT count(*) FROM followers WHERE follower_id = %lld AND followed_id = %lld",
-             (long long)a->id, (long long)b->id);
-    return th_int(f->db, sql);
-}
-
-/* A many-to-many link with an end the transaction added stays with its
- * objects through a rollback, as a many-to-one setting does, flushed or
- * not: added again, they write it once.  Until then it is held, neither
- * written nor refused; a savepoint's rollback keeps it too, and a link
- * made inside the savepoint goes with it. */
-START_TEST(orm_many_to_many_links_of_new_objects_survive_a_rollback)
-{
-    fixture f;
-    setup_db(&f);
-    User *old = new_user(&f, "old", "old@example.com");
-    OK(&f, strata_session_commit(f.s));
-    for (int flushed = 0; flushed < 2; flushed++) {
-        char a_name[8], b_name[8];
-        snprintf(a_name, sizeof a_name, "a%d", flushed);
-        snprintf(b_name, sizeof b_name, "b%d", flushed);
-        const strata_list *loaded; /* so that the link below needs no autoflush */
-        OK(&f, strata_related_list(old, "following", &loaded));
-        int before = f.statements;
-        User *a = user_not_added(&f, a_name), *b = user_not_added(&f, b_name);
-        OK(&f, strata_collection_add(a, "following", b));
-        OK(&f, strata_add(a));
-        OK(&f, strata_collection_add(old, "following", a)); /* a saved end and a new one */
-        ck_assert_int_eq(f.statements, before);             /* nothing flushed yet */
-        if (flushed)
-            OK(&f, strata_session_flush(f.s));
-        OK(&f, strata_session_rollback(f.s));
-        /* Not added again yet: other work commits, the links held. */
-        new_user(&f, flushed ? "other1" : "other0", flushed ? "o1@example.com" : "o0@example.com");
-        OK(&f, strata_session_commit(f.s));
-        ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM followers"), flushed ? 2 : 0);
-        OK(&f, strata_add(a)); /* b along, through the link */
-        OK(&f, strata_session_commit(f.s));
-        ck_assert_int_gt(b->id, 0);
-        ck_assert_int_eq(follows(&f, a, b), 1);
-        ck_assert_int_eq(follows(&f, old, a), 1);
-    }
-    /* Held, then added inside a savepoint that is rolled back: held
-     * again, and written once at the end. */
-    User *c = user_not_added(&f, "c"), *d = user_not_added(&f, "d");
-    OK(&f, strata_collection_add(c, "following", d));
-    OK(&f, strata_add(c));
-    OK(&f, strata_session_flush(f.s));
-    OK(&f, strata_session_rollback(f.s));
-    OK(&f, strata_session_savepoint(f.s));
-    OK(&f, strata_add(c));
-    OK(&f, strata_session_flush(f.s));
-    OK(&f, strata_session_savepoint_rollback(f.s));
-    /* A link between saved objects made inside a savepoint goes with it. */
-    OK(&f, strata_session_savepoint(f.s));
-    OK(&f, strata_collection_add(old, "following", old));
-    OK(&f, strata_session_flush(f.s));
-    OK(&f, strata_session_savepoint_rollback(f.s));
-    OK(&f, strata_add(c));
-    OK(&f, strata_session_commit(f.s));
-    ck_assert_int_eq(follows(&f, c, d), 1);
-    ck_assert_int_eq(follows(&f, old, old), 0);
-    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM followers"), 5);
-    teardown(&f);
-}
-END_TEST
-
 START_TEST(orm_contains_sees_changes_not_flushed)
 {
     fixture f;
@@ -8277,7 +8207,6 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_related_query_of_a_new_object);
     tcase_add_test(tc, orm_delete_orphan_through_the_many_to_one);
     tcase_add_test(tc, orm_upsert_of_an_added_object_says_why);
-    tcase_add_test(tc, orm_many_to_many_links_of_new_objects_survive_a_rollback);
     tcase_add_test(tc, orm_contains_refuses_a_scalar_relationship);
     tcase_add_test(tc, orm_contains_sees_changes_not_flushed);
     tcase_add_test(tc, orm_link_to_an_object_deleted_before_its_insert_is_refused);
