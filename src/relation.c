@@ -698,7 +698,7 @@ int strata_set_related(void *obj, const char *rel, void *target)
     if (ti && t)
         holders_follow(ti, t, o, r->fk, true);
     if (t && t->priv->state == OBJ_TRANSIENT && saved_by_session(o))
-        strata_add(t); /* the save-update cascade, as for a collection */
+        return strata_add(t); /* the save-update cascade, as for a collection */
     return STRATA_OK;
 }
 
@@ -799,7 +799,7 @@ static int change_collection(void *obj, const char *rel, void *target, bool add)
         if (rc == STRATA_OK && !strata__list_has(c->list, t) && !strata__list_push(c->list, t))
             rc = strata__session_error(s, STRATA_E_NOMEM, "out of memory");
         if (rc == STRATA_OK && cascade)
-            strata_add(t);
+            rc = strata_add(t);
         return rc;
     }
     /* A child moving here from a parent that deletes orphans is not one:
@@ -858,9 +858,7 @@ static int change_collection(void *obj, const char *rel, void *target, bool add)
      * does, not now: moved to another parent before then, it stays. */
     if (!add && r->kind == STRATA_ONE_TO_MANY && (r->cascade & STRATA_CASCADE_DELETE_ORPHAN))
         t->priv->orphan = true;
-    if (cascade)
-        strata_add(t);
-    return STRATA_OK;
+    return cascade ? strata_add(t) : STRATA_OK;
 }
 
 int strata_collection_add(void *obj, const char *rel, void *target)
