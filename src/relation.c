@@ -507,6 +507,8 @@ static void holders_follow(const strata__minfo *ti, strata_object *parent, strat
             continue;
         if (!holds && !one)
             strata__list_remove(h->list, o);
+        else if (!one && !has_key(parent) && strata__list_push(h->list, o))
+            continue; /* not in the database: read again, it would hold only saved objects */
         else
             strata__relcache_forget(h);
     }

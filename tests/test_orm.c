@@ -7870,6 +7870,36 @@ START_TEST(orm_add_takes_new_related_objects_along)
 }
 END_TEST
 
+/* New children put in a new parent's collection that names no
+ * back_populates (its many-to-one found by the key) are all in it, and
+ * all added along with the parent. */
+START_TEST(orm_new_children_of_a_new_parent_without_back_populates)
+{
+    fixture f;
+    setup_db(&f);
+    Node *n = new_node(&f, "n", NULL);
+    for (int i = 0; i < 3; i++) {
+        char name[8];
+        snprintf(name, sizeof name, "k%d", i);
+        Node *k;
+        OK(&f, strata_new(f.s, &node_model, &k));
+        OK(&f, strata_set_text(&k->name, name));
+        OK(&f, strata_set_null(k, "buddy_id", 1));
+        OK(&f, strata_collection_add(n, "children", k));
+    }
+    const strata_list *kids;
+    OK(&f, strata_related_list(n, "children", &kids));
+    ck_assert_uint_eq(kids->count, 3);
+    OK(&f, strata_add(n));
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM node"), 4);
+    char sql[96];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM node WHERE parent_id = %lld", (long long)n->id);
+    ck_assert_int_eq(th_int(f.db, sql), 3);
+    teardown(&f);
+}
+END_TEST
+
 /* A row a stream hands out is the stream's, reused for the next row and
  * freed with it: it cannot be linked to or from the session's objects,
  * nor asked about as a member, which used to keep a pointer to it. */
@@ -8201,6 +8231,7 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_eager_load_of_a_one_to_one);
     tcase_add_test(tc, orm_order_by_ties_follow_the_key);
     tcase_add_test(tc, orm_add_takes_new_related_objects_along);
+    tcase_add_test(tc, orm_new_children_of_a_new_parent_without_back_populates);
     tcase_add_test(tc, orm_streamed_rows_are_not_related);
     tcase_add_test(tc, orm_contains_checks_the_model_and_the_session);
     tcase_add_test(tc, orm_one_to_one_of_a_new_object);
