@@ -762,6 +762,21 @@ static const strata_relation *child_side(strata_object *t, const strata_relation
     return NULL;
 }
 
+/* Why t cannot be asked about in, put in or taken out of o's
+ * relationship r; STRATA_OK when it can. */
+static int refuse_member(strata_object *o, const strata_relation *r, strata_object *t)
+{
+    if ((r->kind != STRATA_ONE_TO_MANY && r->kind != STRATA_MANY_TO_MANY) || t->model != r->target)
+        return strata__session_error(o->priv->mi->s, STRATA_E_MISUSE,
+                                     "%s.%s is not a collection of %s objects", o->model->name,
+                                     r->name, t->model->name);
+    if (t->priv->mi->s != o->priv->mi->s)
+        return other_session(o, r, t);
+    if (untracked(o) || untracked(t))
+        return refuse_untracked(o, r, untracked(o) ? o : t);
+    return STRATA_OK;
+}
+
 static int change_collection(void *obj, const char *rel, void *target, bool add)
 {
     strata_object *o = strata__as_object(obj), *t = strata__as_object(target);
@@ -773,13 +788,9 @@ static int change_collection(void *obj, const char *rel, void *target, bool add)
     if (!t)
         return strata__session_error(s, STRATA_E_MISUSE, "%s.%s: the object to %s is NULL",
                                      o->model->name, r->name, add ? "add" : "remove");
-    if ((r->kind != STRATA_ONE_TO_MANY && r->kind != STRATA_MANY_TO_MANY) || t->model != r->target)
-        return strata__session_error(s, STRATA_E_MISUSE, "%s.%s is not a collection of %s objects",
-                                     o->model->name, r->name, t->model->name);
-    if (t->priv->mi->s != s)
-        return other_session(o, r, t);
-    if (untracked(o) || untracked(t))
-        return refuse_untracked(o, r, untracked(o) ? o : t);
+    int refused = refuse_member(o, r, t);
+    if (refused != STRATA_OK)
+        return refused;
     strata__relcache *c = strata__rel(o, ri);
     if (!c)
         return STRATA_E_NOMEM;
@@ -886,16 +897,9 @@ int strata_collection_contains(void *obj, const char *rel, void *target, int *ou
     const strata_relation *r = o ? find(o, rel, &ri) : NULL;
     if (!r || !t)
         return STRATA_E_MISUSE;
-    if (r->kind != STRATA_ONE_TO_MANY && r->kind != STRATA_MANY_TO_MANY)
-        return not_a_collection(o, r);
-    if (t->model != r->target)
-        return strata__session_error(o->priv->mi->s, STRATA_E_MISUSE,
-                                     "%s.%s is not a collection of %s objects", o->model->name,
-                                     r->name, t->model->name);
-    if (t->priv->mi->s != o->priv->mi->s)
-        return other_session(o, r, t);
-    if (untracked(o) || untracked(t))
-        return refuse_untracked(o, r, untracked(o) ? o : t);
+    int refused = refuse_member(o, r, t);
+    if (refused != STRATA_OK)
+        return refused;
     strata__relcache *c = strata__rel(o, ri);
     if (!c)
         return STRATA_E_NOMEM;
