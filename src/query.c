@@ -85,7 +85,12 @@ struct strata_query {
     corr_item *corr;
     int ncorr;
     bool reread; /* objects met are read from their rows (bulk changes) */
-    int err;     /* a construction error, reported at execution */
+    /* A query of an object's related rows (strata_related_query): its
+     * condition's value is the owner's key as the query runs, not as it
+     * was made (a rollback or a key's change may have changed it since). */
+    strata_object *owner;
+    strata_cond *owner_cond;
+    int err;      /* a construction error, reported at execution */
     char *errmsg; /* ... and its message (NULL: none could be kept) */
 };
 
@@ -1087,6 +1092,30 @@ static int query_failed_before(build *b, const strata_query *q)
                                  q->errmsg ? q->errmsg : strata_errstr(q->err));
 }
 
+/* The related rows' query q takes its owner's key as it is now.  An
+ * owner whose insert was rolled back has no row, and no key to name its
+ * rows by: refused, rather than naming rows by a key the database may
+ * since have given another. */
+static void owner_key(build *b, strata_query *q)
+{
+    strata_object *o = q->owner;
+    if (!o || b->err)
+        return;
+    struct strata__object *p = o->priv;
+    if (p->state == OBJ_TRANSIENT) {
+        b->err = strata__session_error(b->q->s, STRATA_E_MISUSE,
+                                       "a query of a %s's %s rows: the %s has no row (it was "
+                                       "not added, or its insert was rolled back); add it and "
+                                       "flush before running the query",
+                                       o->model->name, q->mi->m->name, o->model->name);
+        return;
+    }
+    /* A deleted object's row is the one its key had when loaded (the
+     * flush deletes that one, and its cascade loads that one's children). */
+    q->owner_cond->vals[0] =
+        strata_int(p->state == OBJ_DELETED ? strata__row_pk(o) : strata__pk(o));
+}
+
 static void select_sql(build *b, scope *sc, scope *outer, strata_query *q, shape sh,
                        int64_t limit, int64_t offset, strata__sb *sb);
 static void render(build *b, scope *sc, strata__sb *sb, const strata_cond *c);
@@ -1526,6 +1555,7 @@ static void select_sql(build *b, scope *sc, scope *outer, strata_query *q, shape
     bool sub = sh == SHAPE_KEYS || sh == SHAPE_ANY;
     if (q->err && !b->err)
         b->err = query_failed_before(b, q);
+    owner_key(b, q);
     if (sub && (q->for_update || q->nloads)) {
         if (!b->err)
             b->err = strata__session_error(b->q->s, STRATA_E_MISUSE,
@@ -2164,8 +2194,10 @@ strata_query *strata__query_for_relation(strata_object *o, const strata_relation
     }
     /* A deleted object's row is the one its key had when loaded (the
      * flush deletes that one, and its cascade loads that one's children);
-     * any other's key is sent by the query's autoflush first. */
-    int64_t key = o->priv->state == OBJ_DELETED ? strata__row_pk(o) : strata__pk(o);
+     * any other's key is sent by the query's autoflush first.  An object
+     * of the session's is read again as the query runs (owner_key); a row
+     * of a stream, which the stream reuses, is named now. */
+    strata_value v = strata_int(o->priv->state == OBJ_DELETED ? strata__row_pk(o) : strata__pk(o));
     if (r->kind == STRATA_MANY_TO_MANY) {
         strata__minfo *si = strata__minfo_get(s, r->secondary);
         strata__minfo *ti = q->mi;
@@ -2184,14 +2216,18 @@ strata_query *strata__query_for_relation(strata_object *o, const strata_relation
         strata__sb_printf(&sb, "%s.%s IN (SELECT %s FROM %s WHERE %s = ?)", ti->qtable,
                           ti->qcols[ti->pk], si->qcols[rk], si->qtable, si->qcols[lk]);
         char *sql = strata__sb_take(&sb);
-        strata_value v = strata_int(key);
         if (sql)
             strata_query_filter(q, strata_c_raw(sql, &v, 1));
         else
             query_nomem(q);
         free(sql);
     } else {
-        strata_query_filter(q, strata_c(r->fk, STRATA_EQ, strata_int(key)));
+        strata_query_filter(q, strata_c(r->fk, STRATA_EQ, v));
+    }
+    /* The condition is the query's first when it was taken. */
+    if (o->priv->in_arena && !q->err && q->nconds == 1) {
+        q->owner = o;
+        q->owner_cond = q->conds[0];
     }
     if (r->order_by) {
         const char *of = r->order_by[0] == '-' ? r->order_by + 1 : r->order_by;
@@ -2532,6 +2568,7 @@ static int bulk_where(build *b, strata_query *q, char **where, char **keys_sql)
     strata__sb_init(&out);
     if (q->err)
         b->err = query_failed_before(b, q);
+    owner_key(b, q);
     if (scope_init(b, &b->top, mi, true) == STRATA_OK)
         join_all(b, &b->top, q);
     for (int i = 0; i < q->nconds && !b->err; i++) {

@@ -8014,6 +8014,49 @@ START_TEST(orm_related_query_of_a_new_object)
 }
 END_TEST
 
+/* A related query names its owner's key as it runs: kept across a
+ * rollback that took the owner's key (which SQLite gives the next row it
+ * inserts), it refuses to run rather than read another's rows, and once
+ * the owner is saved again it reads the owner's rows by the new key.
+ * The many-to-many's query does the same. */
+START_TEST(orm_related_query_follows_its_owner)
+{
+    fixture f;
+    setup_db(&f);
+    User *u = new_user(&f, "u", "u@example.com");
+    strata_query *q = strata_related_query(u, "posts");
+    strata_query *fq = strata_related_query(u, "following");
+    int64_t n = -1;
+    OK(&f, strata_query_count(q, &n)); /* u was flushed when q was made */
+    ck_assert_int_eq(n, 0);
+    int64_t first = u->id;
+    ck_assert_int_gt(first, 0);
+    OK(&f, strata_session_rollback(f.s));
+    ck_assert_int_eq(strata_query_count(q, &n), STRATA_E_MISUSE);
+    ck_assert_ptr_nonnull(strstr(strata_db_errmsg(f.db), "has no row"));
+    ck_assert_int_eq(strata_query_count(fq, &n), STRATA_E_MISUSE);
+
+    /* Another user, with two posts and a followed user, takes the rows. */
+    User *v = new_user(&f, "v", "v@example.com");
+    User *w = new_user(&f, "w", "w@example.com");
+    new_post(&f, "v's one", v);
+    new_post(&f, "v's two", v);
+    OK(&f, strata_collection_add(v, "following", w));
+    OK(&f, strata_session_commit(f.s));
+    OK(&f, strata_add(u));
+    new_post(&f, "u's one", u);
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_ne(u->id, v->id);
+    OK(&f, strata_query_count(q, &n));
+    ck_assert_int_eq(n, 1);
+    OK(&f, strata_query_count(fq, &n));
+    ck_assert_int_eq(n, 0);
+    strata_query_free(q);
+    strata_query_free(fq);
+    teardown(&f);
+}
+END_TEST
+
 /* A child whose many-to-one is set to NULL leaves its parent's
  * collection: with delete-orphan it is deleted at the flush, as when it
  * is removed from the collection (SQLAlchemy's delete-orphan), whether
@@ -8236,6 +8279,7 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_contains_checks_the_model_and_the_session);
     tcase_add_test(tc, orm_one_to_one_of_a_new_object);
     tcase_add_test(tc, orm_related_query_of_a_new_object);
+    tcase_add_test(tc, orm_related_query_follows_its_owner);
     tcase_add_test(tc, orm_delete_orphan_through_the_many_to_one);
     tcase_add_test(tc, orm_upsert_of_an_added_object_says_why);
     tcase_add_test(tc, orm_contains_refuses_a_scalar_relationship);

@@ -646,7 +646,9 @@ STRATA_API int strata_related(void *obj, const char *rel, void *out);
  *  transaction's view: after a commit or rollback it is emptied, and the
  *  next strata_related_list() loads it again. */
 STRATA_API int strata_related_list(void *obj, const char *rel, const strata_list **out);
-/** A query over a collection, to filter and order (a write-only view). */
+/** A query over a collection, to filter and order (a write-only view).
+ *  It names obj's key as it runs: after a rollback took that key it is
+ *  refused (STRATA_E_MISUSE) until obj is added again. */
 STRATA_API strata_query *strata_related_query(void *obj, const char *rel);
 /** Point a many-to-one relationship at `target` (NULL clears it): the
  *  foreign key is set at flush, and the target's mirror collection gains
