@@ -1257,6 +1257,8 @@ int strata_session_flush(strata_session *s)
     if (s->flushing)
         return STRATA_OK;
     int rc = strata__session_refuse_after_failed_commit(s);
+    if (rc == STRATA_OK)
+        rc = strata__add_linked(s);
     if (rc != STRATA_OK)
         return rc;
     /* A pending orphan still without a parent is not inserted: transient

@@ -123,6 +123,8 @@ struct strata__object {
                        at the next use, its values at the last commit kept */
     bool unsure : 1; /* `committed` was read after this transaction changed rows: it may
                         hold the transaction's own writes, so a rollback reads the row again */
+    bool linked_new : 1; /* never added, its last many-to-one set named a new object with a
+                            back_populates: added along once that one is (strata__add_linked) */
     uint64_t nulls;                 /* non-pointer fields that are NULL */
     uint64_t tx_serial;             /* transaction `loaded` was read or written in (db.c) */
     strata__cell *loaded;           /* values as the database has them (NULL: not loaded) */
@@ -198,6 +200,7 @@ struct strata_session {
     bool flushing;
     bool committing;  /* the flush under way is strata_session_commit's, its COMMIT next */
     bool has_pending; /* objects were added since the last flush */
+    bool linked_new;  /* some object has `linked_new` (strata__add_linked) */
     strata__spframe frames[STRATA__MAX_SAVEPOINTS]; /* open savepoints, innermost last */
     int nframes;
 };
@@ -483,6 +486,9 @@ bool strata__relation_orphaned(strata_object *o);
  * or detached (its delete committed).  Its key would keep the value it
  * had, which after a rollback may be another row's. */
 int strata__relation_check_targets(strata_object *o);
+/* Objects never added whose many-to-one names an object added since: added
+ * along, as the target's collection holds them (flush.c, at each flush). */
+int strata__add_linked(strata_session *s);
 /* After o's values were put back or read again (a savepoint's rollback, a
  * bulk change, a refresh, an upsert): what was loaded of its
  * relationships is forgotten, and of the many-to-ones set on it those its

@@ -699,8 +699,58 @@ int strata_set_related(void *obj, const char *rel, void *target)
     /* Other collections of t's on the same key read again, o in them. */
     if (ti && t)
         holders_follow(ti, t, o, r->fk, true);
+    /* Both new: the target's collection (or one-to-one) holds o, as
+     * SQLAlchemy's back reference puts it there, so adding the target
+     * adds o.  That collection may be one never read, so o is marked, and
+     * the next flush adds it once the target is added. */
+    if (o->priv->state == OBJ_TRANSIENT) {
+        o->priv->linked_new = m && t && t->priv->state == OBJ_TRANSIENT;
+        o->priv->mi->s->linked_new |= o->priv->linked_new;
+    }
     if (t && t->priv->state == OBJ_TRANSIENT && saved_by_session(o))
         return strata_add(t); /* the save-update cascade, as for a collection */
+    return STRATA_OK;
+}
+
+/* The target of one of o's many-to-ones with a back_populates that the
+ * session now saves: o's parent, whose collection holds o. */
+static bool parent_saved(strata_object *o)
+{
+    struct strata__object *p = o->priv;
+    const strata_relation *rels = o->model->relations;
+    for (int ri = 0; p->rels && rels && rels[ri].name; ri++) {
+        const strata_relation *r = &rels[ri];
+        const strata__relcache *c =
+            r->kind == STRATA_MANY_TO_ONE && r->back_populates ? strata__rel_peek(o, ri) : NULL;
+        if (c && c->one_set && c->one && saved_by_session(c->one))
+            return true;
+    }
+    return false;
+}
+
+int strata__add_linked(strata_session *s)
+{
+    if (!s->linked_new)
+        return STRATA_OK;
+    bool left = false;
+    for (size_t i = 0; i < s->nobjs; i++) {
+        strata_object *o = s->objs[i];
+        struct strata__object *p = o->priv;
+        if (!p->linked_new)
+            continue;
+        if (p->state == OBJ_TRANSIENT && !parent_saved(o)) {
+            left = true; /* its parent not added yet either */
+            continue;
+        }
+        p->linked_new = false;
+        int rc = p->state == OBJ_TRANSIENT ? strata_add(o) : STRATA_OK;
+        if (rc != STRATA_OK) {
+            p->linked_new = true; /* tried again at the next flush */
+            s->linked_new = true;
+            return rc;
+        }
+    }
+    s->linked_new = left;
     return STRATA_OK;
 }
 

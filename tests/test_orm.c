@@ -7855,14 +7855,37 @@ START_TEST(orm_add_takes_new_related_objects_along)
         parent = last;
     }
     OK(&f, strata_add(last));
+    /* A new child given a new parent by its many-to-one alone, and only
+     * the parent added. */
+    User *w = user_not_added(&f, "w");
+    Post *r;
+    OK(&f, strata_new(f.s, &post_model, &r));
+    OK(&f, strata_set_text(&r->body, "again"));
+    OK(&f, strata_set_related(r, "author", w));
+    OK(&f, strata_add(w));
+    /* Not added: one whose new parent is never added, and one given an
+     * inserted parent after a new one. */
+    User *never = user_not_added(&f, "never");
+    Post *alone, *moved;
+    OK(&f, strata_new(f.s, &post_model, &alone));
+    OK(&f, strata_set_text(&alone->body, "alone"));
+    OK(&f, strata_set_related(alone, "author", never));
+    OK(&f, strata_new(f.s, &post_model, &moved));
+    OK(&f, strata_set_text(&moved->body, "moved"));
+    OK(&f, strata_set_related(moved, "author", never));
+    OK(&f, strata_set_related(moved, "author", w));
     OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(alone->id, 0);
+    ck_assert_int_eq(moved->id, 0);
+    ck_assert_int_gt(r->id, 0);
+    ck_assert_int_eq(r->user_id, w->id);
     ck_assert_int_gt(p->id, 0);
     ck_assert_int_eq(p->user_id, u->id);
     ck_assert_int_eq(q->user_id, v->id);
     ck_assert_int_gt(v->id, 0);
     ck_assert_int_gt(kim->id, 0);
-    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM post"), 2);
-    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM \"user\""), 4);
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM post"), 3);
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM \"user\""), 5);
     ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM followers"), 1);
     ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM node WHERE parent_id IS NOT NULL"),
                      CHAIN - 1);
