@@ -631,6 +631,11 @@ typedef struct build {
     size_t nowned;
     int *want; /* per column of a query of values: what its value is read as (WANT_*) */
     int col;   /* the column being resolved, or -1 */
+    /* A grouped query's columns met outside an aggregate, in scope
+     * loose_scope (grouped_check); NULL when not noting them. */
+    struct loose *loose;
+    const struct scope *loose_scope;
+    bool in_aggregate; /* resolving an aggregate's argument */
     int nsub; /* subquery scopes named so far */
     int err;
     uint64_t mark; /* the connection's nerrors when the build began */
@@ -836,6 +841,63 @@ typedef struct hop {
 
 static int resolve_aggregate(build *b, scope *sc, const char *expr, strata__sb *out);
 
+/* A column of a grouped query met outside an aggregate: as the SQL names
+ * it, the key of its table as the SQL names that (NULL: none of one
+ * field), and as the program wrote it. */
+typedef struct loose_col {
+    char *sql, *key_sql;
+    const char *path;
+} loose_col;
+
+typedef struct loose {
+    loose_col *v;
+    size_t n, cap;
+} loose;
+
+static void loose_free(loose *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        free(l->v[i].sql);
+        free(l->v[i].key_sql);
+    }
+    free(l->v);
+    *l = (loose){0};
+}
+
+static void note_loose(build *b, const char *table_sql, const strata__minfo *mi, int f,
+                       const char *path)
+{
+    loose *l = b->loose;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 8;
+        loose_col *n = realloc(l->v, cap * sizeof *n);
+        if (!n) {
+            nomem(b);
+            return;
+        }
+        l->v = n;
+        l->cap = cap;
+    }
+    strata__sb a, k;
+    strata__sb_init(&a);
+    strata__sb_init(&k);
+    strata__sb_cat(&a, table_sql, ".", mi->qcols[f], (char *)NULL);
+    if (mi->pk >= 0)
+        strata__sb_cat(&k, table_sql, ".", mi->qcols[mi->pk], (char *)NULL);
+    loose_col *c = &l->v[l->n];
+    c->sql = strata__sb_take(&a);
+    c->key_sql = mi->pk >= 0 ? strata__sb_take(&k) : NULL;
+    c->path = path;
+    strata__sb_free(&k);
+    if (!c->sql || (mi->pk >= 0 && !c->key_sql)) {
+        free(c->sql);
+        free(c->key_sql);
+        nomem(b);
+        return;
+    }
+    l->n++;
+}
+
 #define MAX_PATH_HOPS 16 /* relationships a path may go through */
 
 /* Walk `path` from sc's model: relationship names, then a field.  A
@@ -878,9 +940,11 @@ static int walk(build *b, scope *sc, const char *path, const char *full, bool re
                 return field_error(b, sc, full);
             if (out)
                 strata__sb_cat(out, cur_sql, ".", cur->qcols[f], (char *)NULL);
+            if (b->loose && sc == b->loose_scope && !b->in_aggregate)
+                note_loose(b, cur_sql, cur, f, full);
             h->mi = cur;
             h->f = f;
-            return STRATA_OK;
+            return b->err;
         }
         char name[64];
         if (seglen == 0 || seglen >= sizeof name)
@@ -945,11 +1009,13 @@ static int resolve_col(build *b, scope *sc, const char *path, strata__sb *out)
  * sorts them the other way (dl->nulls_first) is told so for any column
  * that may hold NULL, that is anything but a NOT NULL field of the
  * query's own model and a count. */
-static void order_item_sql(build *b, scope *sc, const order_item *it, strata__sb *out)
+static void order_item_sql(build *b, scope *sc, const order_item *it, strata__sb *out,
+                           size_t *col_end)
 {
     hop h;
     if (resolve_col_at(b, sc, it->field, out, &h) != STRATA_OK)
         return;
+    *col_end = out->len;
     bool desc = it->order == STRATA_DESC;
     strata__sb_puts(out, desc ? " DESC" : " ASC");
     const strata__dialect *dl = b->q->s->dl;
@@ -1006,7 +1072,10 @@ static int resolve_aggregate(build *b, scope *sc, const char *expr, strata__sb *
     strata__sb col;
     strata__sb_init(&col);
     hop h;
+    bool was = b->in_aggregate;
+    b->in_aggregate = true;
     int rc = walk(b, sc, arg, arg, false, false, &col, &h);
+    b->in_aggregate = was;
     if (rc == STRATA_OK && h.coll)
         rc = field_error(b, sc, expr);
     if (rc == STRATA_OK && col.failed)
@@ -1548,6 +1617,108 @@ static void join_all(build *b, scope *sc, strata_query *q)
 
 /* The whole SELECT for q in scope sc (its FROM), params in b.  `outer`,
  * for a subquery, is the scope its correlations name. */
+/* Where each item of a list lies in the SQL built for it. */
+typedef struct span {
+    size_t start, end;
+} span;
+
+typedef struct spans {
+    span *v; /* NULL: not noted */
+} spans;
+
+static bool spans_init(spans *sp, int n)
+{
+    return n == 0 || (sp->v = calloc((size_t)n, sizeof *sp->v)) != NULL;
+}
+
+static void spans_open(spans *sp, int i, const strata__sb *sb)
+{
+    if (sp->v)
+        sp->v[i].start = sp->v[i].end = sb->len;
+}
+
+static void spans_close(spans *sp, int i, size_t end)
+{
+    if (sp->v)
+        sp->v[i].end = end;
+}
+
+static bool span_is(const strata__sb *sb, span sp, const char *text)
+{
+    size_t n = sp.end - sp.start;
+    return text && strlen(text) == n && sb->data && memcmp(sb->data + sp.start, text, n) == 0;
+}
+
+/* Grouped: by GROUP BY, by HAVING (the rows are one group), or by an
+ * aggregate among the columns. */
+static bool is_grouped(const strata_query *q)
+{
+    if (q->ngroups || q->nhavings)
+        return true;
+    for (int i = 0; i < q->ncolumns; i++)
+        if (strchr(q->columns[i], '('))
+            return true;
+    return false;
+}
+
+/* Each column a grouped query names outside an aggregate is one of its
+ * groups, or of a table whose key is one (PostgreSQL's rule: the key
+ * decides the row's other columns).  PostgreSQL refuses the others, and
+ * SQLite answers them from a row of the group it picks: refused on every
+ * engine, before any SQL. */
+static void grouped_check(build *b, const strata_query *q, const loose *lc, const spans *gs,
+                          const strata__sb *groups)
+{
+    if (groups->failed) {
+        nomem(b);
+        return;
+    }
+    for (size_t i = 0; i < lc->n; i++) {
+        bool found = false;
+        for (int g = 0; g < q->ngroups && !found; g++)
+            found = span_is(groups, gs->v[g], lc->v[i].sql) ||
+                    span_is(groups, gs->v[g], lc->v[i].key_sql);
+        if (!found) {
+            b->err = strata__session_error(
+                b->q->s, STRATA_E_MISUSE,
+                "%s query: '%s' is neither grouped (strata_query_group_by) nor inside an "
+                "aggregate; PostgreSQL refuses that and SQLite answers it from any one row of "
+                "the group, so every engine refuses it",
+                q->mi->m->name, lc->v[i].path);
+            return;
+        }
+    }
+}
+
+/* The ORDER BY of a DISTINCT query names only what it selects, as
+ * PostgreSQL requires (SQLite orders by a value of any one row of the
+ * distinct ones). */
+static void distinct_check(build *b, const strata_query *q, const spans *cs,
+                           const strata__sb *items, const spans *os, const strata__sb *order)
+{
+    if (items->failed || order->failed) {
+        nomem(b);
+        return;
+    }
+    for (int i = 0; i < q->norders; i++) {
+        span o = os->v[i];
+        bool found = false;
+        for (int c = 0; c < q->ncolumns && !found; c++) {
+            span col = cs->v[c];
+            found = col.end - col.start == o.end - o.start &&
+                    memcmp(items->data + col.start, order->data + o.start, o.end - o.start) == 0;
+        }
+        if (!found) {
+            b->err = strata__session_error(
+                b->q->s, STRATA_E_MISUSE,
+                "%s query: its distinct rows are ordered by '%s', which it does not select; "
+                "PostgreSQL refuses that, so every engine does (select it too)",
+                q->mi->m->name, q->orders[i].field);
+            return;
+        }
+    }
+}
+
 static void select_sql(build *b, scope *sc, scope *outer, strata_query *q, shape sh,
                        int64_t limit, int64_t offset, strata__sb *sb)
 {
@@ -1606,11 +1777,29 @@ static void select_sql(build *b, scope *sc, scope *outer, strata_query *q, shape
         else
             strata__sb_printf(&items, "%s.%s", sc->base, mi->qcols[mi->pk]);
     }
+    /* A grouped query notes the columns it names outside aggregates, in
+     * its columns, HAVING and ORDER BY, to check them against its GROUP BY
+     * (grouped_check); a DISTINCT one where its columns and its ORDER BY
+     * items lie in the SQL, to check the one against the other. */
+    bool aggregated = values && is_grouped(q);
+    bool distinct_order = values && q->distinct && q->norders;
+    loose lc = {0};
+    struct loose *outer_loose = b->loose;
+    const scope *outer_scope = b->loose_scope;
+    b->loose = aggregated ? &lc : NULL;
+    b->loose_scope = sc;
+    spans cs = {0}, gs = {0}, os = {0};
+    if ((distinct_order && !spans_init(&cs, q->ncolumns)) ||
+        (aggregated && !spans_init(&gs, q->ngroups)) ||
+        (distinct_order && !spans_init(&os, q->norders)))
+        nomem(b);
     for (int i = 0; values && i < q->ncolumns && !b->err; i++) {
         if (i)
             strata__sb_puts(&items, ", ");
         b->col = sc == &b->top && !counted ? i : -1;
+        spans_open(&cs, i, &items);
         resolve_col(b, sc, q->columns[i], &items);
+        spans_close(&cs, i, items.len);
         b->col = -1;
     }
     if (sh == SHAPE_TUPLES) {
@@ -1622,10 +1811,14 @@ static void select_sql(build *b, scope *sc, scope *outer, strata_query *q, shape
         }
     }
     bool grouped = sh == SHAPE_VALUES || sub || counted;
+    b->loose = NULL; /* the groups themselves */
     for (int i = 0; grouped && i < q->ngroups && !b->err; i++) {
         strata__sb_puts(&groups, i ? ", " : " GROUP BY ");
+        spans_open(&gs, i, &groups);
         resolve_col(b, sc, q->groups[i], &groups);
+        spans_close(&gs, i, groups.len);
     }
+    b->loose = aggregated ? &lc : NULL;
     for (int i = 0; grouped && i < q->nhavings && !b->err; i++) {
         strata__sb_puts(&groups, i ? " AND " : " HAVING ");
         render(b, sc, &groups, q->havings[i]);
@@ -1634,8 +1827,19 @@ static void select_sql(build *b, scope *sc, scope *outer, strata_query *q, shape
                    (sh == SHAPE_KEYS && (limit >= 0 || offset > 0));
     for (int i = 0; ordered && i < q->norders && !b->err; i++) {
         strata__sb_puts(&order, i ? ", " : " ORDER BY ");
-        order_item_sql(b, sc, &q->orders[i], &order);
+        spans_open(&os, i, &order);
+        order_item_sql(b, sc, &q->orders[i], &order, os.v ? &os.v[i].end : &(size_t){0});
     }
+    b->loose = outer_loose;
+    b->loose_scope = outer_scope;
+    if (!b->err && aggregated)
+        grouped_check(b, q, &lc, &gs, &groups);
+    if (!b->err && distinct_order && ordered)
+        distinct_check(b, q, &cs, &items, &os, &order);
+    loose_free(&lc);
+    free(cs.v);
+    free(gs.v);
+    free(os.v);
     bool paged = limit >= 0 || offset > 0;
     const char *from = sub ? " AS " : "";
     const char *alias = sub ? sc->base : "";

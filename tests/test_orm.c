@@ -4793,6 +4793,91 @@ START_TEST(orm_numbers_a_column_cannot_hold)
 }
 END_TEST
 
+/* What PostgreSQL refuses in a grouped or distinct query and SQLite
+ * answers from an arbitrary row (a column neither grouped nor inside an
+ * aggregate, in the columns, HAVING or ORDER BY; a DISTINCT query ordered
+ * by what it does not select) is refused on every engine before any SQL,
+ * naming the column, and the transaction goes on.  A column of a table
+ * whose key is grouped is allowed, as PostgreSQL allows it. */
+static int grouped_rows(fixture *f, const char *cols, const char *group, const char *order,
+                        strata_cond *having, bool distinct, size_t *count)
+{
+    strata_query *q = strata_query_new(f->s, &post_model);
+    OK(f, strata_query_columns(q, cols));
+    if (group)
+        OK(f, strata_query_group_by(q, group));
+    if (order)
+        OK(f, strata_query_order_by(q, order, STRATA_ASC));
+    if (having)
+        OK(f, strata_query_having(q, having));
+    if (distinct)
+        OK(f, strata_query_distinct(q));
+    strata_rows *rows = NULL;
+    int rc = strata_query_rows(q, &rows);
+    *count = rows ? strata_rows_count(rows) : 0;
+    strata_rows_free(rows);
+    strata_query_free(q);
+    return rc;
+}
+
+START_TEST(orm_grouping_refused_alike)
+{
+    fixture f;
+    setup_db(&f);
+    User *john = new_user(&f, "john", "john@example.com");
+    new_post(&f, "j1", john);
+    new_post(&f, "j2", john);
+    new_post(&f, "s1", new_user(&f, "susan", "susan@example.com"));
+    OK(&f, strata_session_commit(f.s));
+    int before = f.statements;
+    size_t n;
+    static const struct {
+        const char *cols, *group, *order;
+        bool having, distinct;
+        const char *said;
+    } refused[] = {
+        {"author.username, body", "author.username", NULL, false, false, "'body' is neither"},
+        {"body, count(*)", NULL, NULL, false, false, "'body' is neither"},
+        {"author.username, count(*)", "author.username", "body", false, false, "'body' is neither"},
+        {"author.username, count(*)", "author.username", NULL, true, false, "'body' is neither"},
+        {"count(*)", NULL, "author.username", false, false, "'author.username' is neither"},
+        {"user_id", NULL, "body", false, true, "ordered by 'body'"},
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+        strata_cond *h = refused[i].having ? strata_c("body", STRATA_EQ, strata_text("j1")) : NULL;
+        ck_assert_int_eq(grouped_rows(&f, refused[i].cols, refused[i].group, refused[i].order, h,
+                                      refused[i].distinct, &n),
+                         STRATA_E_MISUSE);
+        ck_assert_ptr_nonnull(strstr(strata_db_errmsg(f.db), refused[i].said));
+    }
+    ck_assert_int_eq(f.statements, before + 1); /* the transaction's BEGIN, no query */
+    /* Allowed: by the key of the table, grouped columns, aggregates. */
+    OK(&f, grouped_rows(&f, "author.username, count(*)", "author.id", "author.username", NULL,
+                        false, &n));
+    ck_assert_uint_eq(n, 2);
+    OK(&f, grouped_rows(&f, "author.id, author.username, count(*)", "author.id", "count(*)",
+                        strata_c("count(*)", STRATA_GE, strata_int(2)), false, &n));
+    ck_assert_uint_eq(n, 1);
+    OK(&f, grouped_rows(&f, "user_id", NULL, "user_id", NULL, true, &n));
+    ck_assert_uint_eq(n, 2);
+    OK(&f, grouped_rows(&f, "count(*), max(body)", NULL, NULL,
+                        strata_c("count(*)", STRATA_GT, strata_int(0)), false, &n));
+    ck_assert_uint_eq(n, 1);
+    strata_query *q = strata_query_new(f.s, &post_model);
+    OK(&f, strata_query_columns(q, "author.username, count(*)"));
+    OK(&f, strata_query_group_by(q, "author.username"));
+    int64_t groups;
+    OK(&f, strata_query_count(q, &groups));
+    ck_assert_int_eq(groups, 2);
+    strata_query_free(q);
+    /* The transaction went on: nothing the refusals sent aborted it. */
+    new_post(&f, "j3", john);
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM post"), 4);
+    teardown(&f);
+}
+END_TEST
+
 /* Values and aggregates, grouped, the same on every engine (types too). */
 START_TEST(orm_values_and_aggregates)
 {
@@ -8303,6 +8388,7 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_one_to_one_of_a_new_object);
     tcase_add_test(tc, orm_related_query_of_a_new_object);
     tcase_add_test(tc, orm_related_query_follows_its_owner);
+    tcase_add_test(tc, orm_grouping_refused_alike);
     tcase_add_test(tc, orm_delete_orphan_through_the_many_to_one);
     tcase_add_test(tc, orm_upsert_of_an_added_object_says_why);
     tcase_add_test(tc, orm_contains_refuses_a_scalar_relationship);
