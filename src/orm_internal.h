@@ -101,7 +101,12 @@ typedef struct strata__relcache {
     bool loaded;
     bool one_set; /* set through strata_set_related: copy its key at flush */
     bool filling; /* an eager load is filling `list` now */
+    bool one_new; /* set while both objects were new: the object is in the target's
+                     collection, and added along with it (strata__add_linked) */
 } strata__relcache;
+
+_Static_assert(sizeof(void *) != 8 || sizeof(strata__relcache) == 24,
+               "a relationship's cache is 24 bytes: most are a loaded post's many-to-one");
 
 struct strata__object {
     strata__minfo *mi;                    /* the session's, which names the session */
@@ -123,8 +128,8 @@ struct strata__object {
                        at the next use, its values at the last commit kept */
     bool unsure : 1; /* `committed` was read after this transaction changed rows: it may
                         hold the transaction's own writes, so a rollback reads the row again */
-    bool linked_new : 1; /* never added, its last many-to-one set named a new object with a
-                            back_populates: added along once that one is (strata__add_linked) */
+    bool linked_new : 1;            /* a many-to-one with a back_populates was set while it and its
+                                       target were new (relcache one_new): strata__add_linked */
     uint64_t nulls;                 /* non-pointer fields that are NULL */
     uint64_t tx_serial;             /* transaction `loaded` was read or written in (db.c) */
     strata__cell *loaded;           /* values as the database has them (NULL: not loaded) */
@@ -486,9 +491,12 @@ bool strata__relation_orphaned(strata_object *o);
  * or detached (its delete committed).  Its key would keep the value it
  * had, which after a rollback may be another row's. */
 int strata__relation_check_targets(strata_object *o);
-/* Objects never added whose many-to-one names an object added since: added
- * along, as the target's collection holds them (flush.c, at each flush). */
+/* Objects not added whose many-to-one was set while both were new, to an
+ * object added since: added along, as the target's collection holds
+ * them (flush.c, at each flush). */
 int strata__add_linked(strata_session *s);
+/* o deleted before its insert: no longer added along (strata_delete). */
+void strata__unlink_new(strata_object *o);
 /* After o's values were put back or read again (a savepoint's rollback, a
  * bulk change, a refresh, an upsert): what was loaded of its
  * relationships is forgotten, and of the many-to-ones set on it those its
@@ -520,7 +528,8 @@ int strata__m2m_flush(strata_session *s);
  * out of memory. */
 bool *strata__reached_by_deletes(strata_session *s, strata__minfo *mi);
 
-/* A query for a relationship's targets of one object. */
-strata_query *strata__query_for_relation(strata_object *o, const strata_relation *r);
+/* A query for a relationship's targets of one object; a `live` one (the
+ * program's) names the object's key as it is each time it runs. */
+strata_query *strata__query_for_relation(strata_object *o, const strata_relation *r, bool live);
 
 #endif

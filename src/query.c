@@ -90,6 +90,7 @@ struct strata_query {
      * was made (a rollback or a key's change may have changed it since). */
     strata_object *owner;
     strata_cond *owner_cond;
+    int rel_orders; /* ORDER BY items the relationship gave, not the program */
     int err;      /* a construction error, reported at execution */
     char *errmsg; /* ... and its message (NULL: none could be kept) */
 };
@@ -1171,12 +1172,15 @@ static void owner_key(build *b, strata_query *q)
     if (!o || b->err)
         return;
     struct strata__object *p = o->priv;
-    if (p->state == OBJ_TRANSIENT) {
-        b->err = strata__session_error(b->q->s, STRATA_E_MISUSE,
-                                       "a query of a %s's %s rows: the %s has no row (it was "
-                                       "not added, or its insert was rolled back); add it and "
-                                       "flush before running the query",
-                                       o->model->name, q->mi->m->name, o->model->name);
+    if (p->state == OBJ_TRANSIENT || p->state == OBJ_DETACHED) {
+        b->err = strata__session_error(
+            b->q->s, STRATA_E_MISUSE,
+            p->state == OBJ_TRANSIENT
+                ? "a query of a %s's %s rows: the %s has no row (it was not added, or its "
+                  "insert was rolled back); add it and flush before running the query"
+                : "a query of a %s's %s rows: the %s has no row (it was deleted, or its row "
+                  "is gone); its key may name another's now",
+            o->model->name, q->mi->m->name, o->model->name);
         return;
     }
     /* A deleted object's row is the one its key had when loaded (the
@@ -2380,7 +2384,7 @@ void strata_page_clear(strata_page *p)
 
 /* ---- relationship queries ---------------------------------------------- */
 
-strata_query *strata__query_for_relation(strata_object *o, const strata_relation *r)
+strata_query *strata__query_for_relation(strata_object *o, const strata_relation *r, bool live)
 {
     strata_session *s = o->priv->mi->s;
     strata__minfo *mi = o->priv->mi;
@@ -2398,9 +2402,10 @@ strata_query *strata__query_for_relation(strata_object *o, const strata_relation
     }
     /* A deleted object's row is the one its key had when loaded (the
      * flush deletes that one, and its cascade loads that one's children);
-     * any other's key is sent by the query's autoflush first.  An object
-     * of the session's is read again as the query runs (owner_key); a row
-     * of a stream, which the stream reuses, is named now. */
+     * any other's key is sent by the query's autoflush first.  A `live`
+     * query (the program's, which it may keep) reads an object of the
+     * session's key again as it runs (owner_key); a row of a stream,
+     * which the stream reuses, is named now. */
     strata_value v = strata_int(o->priv->state == OBJ_DELETED ? strata__row_pk(o) : strata__pk(o));
     if (r->kind == STRATA_MANY_TO_MANY) {
         strata__minfo *si = strata__minfo_get(s, r->secondary);
@@ -2429,7 +2434,7 @@ strata_query *strata__query_for_relation(strata_object *o, const strata_relation
         strata_query_filter(q, strata_c(r->fk, STRATA_EQ, v));
     }
     /* The condition is the query's first when it was taken. */
-    if (o->priv->in_arena && !q->err && q->nconds == 1) {
+    if (live && o->priv->in_arena && !q->err && q->nconds == 1) {
         q->owner = o;
         q->owner_cond = q->conds[0];
     }
@@ -2441,6 +2446,7 @@ strata_query *strata__query_for_relation(strata_object *o, const strata_relation
         const strata__minfo *ti = q->mi;
         if (ti && ti->pk >= 0 && strcmp(of, ti->m->fields[ti->pk].name) != 0)
             strata_query_order_by(q, ti->m->fields[ti->pk].name, STRATA_ASC);
+        q->rel_orders = q->norders;
     }
     return q;
 }
@@ -2745,7 +2751,8 @@ static int bulk_refused(strata_query *q, const char *what)
     if (q->s->read_only)
         return strata__session_error(q->s, STRATA_E_READONLY,
                                      "the session is read-only: a bulk %s cannot run", what);
-    if (q->limit >= 0 || q->offset > 0 || q->norders || q->ncolumns || q->ngroups ||
+    /* The relationship's own order is no order the program asked for. */
+    if (q->limit >= 0 || q->offset > 0 || q->norders > q->rel_orders || q->ncolumns || q->ngroups ||
         q->nhavings || q->distinct || q->ncorr)
         return strata__session_error(q->s, STRATA_E_MISUSE,
                                      "%s query: a bulk %s takes conditions only (no limit, "

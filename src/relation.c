@@ -112,7 +112,7 @@ static int load_collection(strata_object *o, const strata_relation *r, strata__r
         return err;
     }
     uint64_t mark = o->priv->mi->s->db->nerrors;
-    strata_query *q = strata__query_for_relation(o, r);
+    strata_query *q = strata__query_for_relation(o, r, false);
     if (!q)
         return strata__db_error_since(o->priv->mi->s->db, mark, STRATA_E_NOMEM);
     strata_list *l;
@@ -168,7 +168,7 @@ int strata_related(void *obj, const char *rel, void *out)
     } else if (r->kind == STRATA_ONE_TO_ONE) {
         if (has_key(o)) {
             uint64_t mark = s->db->nerrors;
-            strata_query *q = strata__query_for_relation(o, r);
+            strata_query *q = strata__query_for_relation(o, r, false);
             rc = q ? strata_query_first(q, &c->one)
                    : strata__db_error_since(s->db, mark, STRATA_E_NOMEM);
             strata_query_free(q);
@@ -224,7 +224,7 @@ strata_query *strata_related_query(void *obj, const char *rel)
 {
     strata_object *o = strata__as_object(obj);
     const strata_relation *r = o ? find(o, rel, NULL) : NULL;
-    return r ? strata__query_for_relation(o, r) : NULL;
+    return r ? strata__query_for_relation(o, r, true) : NULL;
 }
 
 /* ---- eager loading ----------------------------------------------------- */
@@ -654,6 +654,15 @@ int strata_set_related(void *obj, const char *rel, void *target)
     bool scalar = m && m->kind == STRATA_ONE_TO_ONE;
     /* Room first: a call that fails for lack of memory changes nothing. */
     strata__relcache *tc = m && t ? strata__rel_peek(t, mri) : NULL;
+    if (scalar && t && t->priv->state == OBJ_TRANSIENT && (!tc || !tc->loaded)) {
+        /* A new object's one-to-one holds what the program linked to it
+         * since it was made: nothing yet, and o from here on, so that the
+         * next object linked to it displaces o. */
+        if (!(tc = strata__rel(t, mri)))
+            return STRATA_E_NOMEM;
+        strata__relcache_forget(tc);
+        tc->loaded = true;
+    }
     strata_list *back = !scalar && tc && tc->loaded ? tc->list : NULL;
     if (back && !strata__list_has(back, o) && !strata__list_reserve(back, 1))
         return strata__session_error(o->priv->mi->s, STRATA_E_NOMEM, "out of memory");
@@ -693,6 +702,7 @@ int strata_set_related(void *obj, const char *rel, void *target)
     if (dc) {
         dc->one = NULL;
         dc->one_set = dc->loaded = true;
+        dc->one_new = false;
         if (fk >= 0)
             set_key(displaced, fk, NULL);
     }
@@ -701,56 +711,64 @@ int strata_set_related(void *obj, const char *rel, void *target)
         holders_follow(ti, t, o, r->fk, true);
     /* Both new: the target's collection (or one-to-one) holds o, as
      * SQLAlchemy's back reference puts it there, so adding the target
-     * adds o.  That collection may be one never read, so o is marked, and
-     * the next flush adds it once the target is added. */
-    if (o->priv->state == OBJ_TRANSIENT) {
-        o->priv->linked_new = m && t && t->priv->state == OBJ_TRANSIENT;
-        o->priv->mi->s->linked_new |= o->priv->linked_new;
-    }
+     * adds o.  That collection may be one never read, so the link is
+     * marked, and a flush adds o once the target is added; the mark
+     * stays through a rollback that makes both new again. */
+    c->one_new = m && t && t->priv->state == OBJ_TRANSIENT && o->priv->state == OBJ_TRANSIENT;
+    if (c->one_new)
+        o->priv->linked_new = o->priv->mi->s->linked_new = true;
     if (t && t->priv->state == OBJ_TRANSIENT && saved_by_session(o))
         return strata_add(t); /* the save-update cascade, as for a collection */
     return STRATA_OK;
 }
 
-/* The target of one of o's many-to-ones with a back_populates that the
- * session now saves: o's parent, whose collection holds o. */
+/* Whether o, not added, is to be added along: a many-to-one of its, set
+ * while both were new, names an object the session now saves. */
 static bool parent_saved(strata_object *o)
 {
     struct strata__object *p = o->priv;
-    const strata_relation *rels = o->model->relations;
-    for (int ri = 0; p->rels && rels && rels[ri].name; ri++) {
-        const strata_relation *r = &rels[ri];
-        const strata__relcache *c =
-            r->kind == STRATA_MANY_TO_ONE && r->back_populates ? strata__rel_peek(o, ri) : NULL;
-        if (c && c->one_set && c->one && saved_by_session(c->one))
+    if (p->state != OBJ_TRANSIENT || !p->rels)
+        return false;
+    for (int ri = 0; ri < p->mi->nrels; ri++) {
+        const strata__relcache *c = &p->rels[ri];
+        if (c->one_new && c->one_set && c->one && saved_by_session(c->one))
             return true;
     }
     return false;
+}
+
+void strata__unlink_new(strata_object *o)
+{
+    struct strata__object *p = o->priv;
+    p->linked_new = false;
+    for (int ri = 0; p->rels && ri < p->mi->nrels; ri++)
+        p->rels[ri].one_new = false;
 }
 
 int strata__add_linked(strata_session *s)
 {
     if (!s->linked_new)
         return STRATA_OK;
-    bool left = false;
-    for (size_t i = 0; i < s->nobjs; i++) {
-        strata_object *o = s->objs[i];
-        struct strata__object *p = o->priv;
-        if (!p->linked_new)
-            continue;
-        if (p->state == OBJ_TRANSIENT && !parent_saved(o)) {
-            left = true; /* its parent not added yet either */
-            continue;
-        }
-        p->linked_new = false;
-        int rc = p->state == OBJ_TRANSIENT ? strata_add(o) : STRATA_OK;
-        if (rc != STRATA_OK) {
-            p->linked_new = true; /* tried again at the next flush */
-            s->linked_new = true;
-            return rc;
+    /* A child may wait for a parent added along in the same pass: passes
+     * in both directions until one adds nothing, so that a chain made in
+     * either order takes two passes. */
+    bool added = true, marked = false;
+    for (int pass = 0; added; pass++) {
+        added = marked = false;
+        for (size_t k = 0; k < s->nobjs; k++) {
+            strata_object *o = s->objs[pass % 2 ? s->nobjs - 1 - k : k];
+            if (!o->priv->linked_new)
+                continue;
+            marked = true;
+            if (!parent_saved(o))
+                continue;
+            int rc = strata_add(o);
+            if (rc != STRATA_OK)
+                return rc;
+            added = true;
         }
     }
-    s->linked_new = left;
+    s->linked_new = marked;
     return STRATA_OK;
 }
 
@@ -969,7 +987,7 @@ int strata_collection_contains(void *obj, const char *rel, void *target, int *ou
     }
     /* Not loaded: ask the database for just this pair. */
     uint64_t mark = o->priv->mi->s->db->nerrors;
-    strata_query *q = strata__query_for_relation(o, r);
+    strata_query *q = strata__query_for_relation(o, r, false);
     if (!q)
         return strata__db_error_since(o->priv->mi->s->db, mark, STRATA_E_NOMEM);
     strata__minfo *ti = t->priv->mi;
@@ -1097,7 +1115,7 @@ int strata__relation_cascade(strata_object *o, bool *changed)
         int rc;
         if (has_key(o)) {
             uint64_t mark = o->priv->mi->s->db->nerrors;
-            strata_query *q = strata__query_for_relation(o, rel);
+            strata_query *q = strata__query_for_relation(o, rel, false);
             if (!q)
                 return strata__db_error_since(o->priv->mi->s->db, mark, STRATA_E_NOMEM);
             rc = strata_query_all(q, &now);

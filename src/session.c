@@ -693,6 +693,7 @@ int strata_delete(void *obj)
     if (p->state == OBJ_PENDING) {
         p->state = OBJ_TRANSIENT; /* never inserted: just forget it */
         p->added_in_tx = false;
+        strata__unlink_new(o); /* nor added along with a parent */
         return STRATA_OK;
     }
     if (p->state != OBJ_PERSISTENT)

@@ -7978,6 +7978,122 @@ START_TEST(orm_add_takes_new_related_objects_along)
 }
 END_TEST
 
+static Post *post_not_added(fixture *f, const char *body, User *author)
+{
+    Post *p;
+    OK(f, strata_new(f->s, &post_model, &p));
+    OK(f, strata_set_text(&p->body, body));
+    OK(f, strata_set_related(p, "author", author));
+    return p;
+}
+
+/* A new child linked to a new parent by its many-to-one alone is in the
+ * parent's collection, as SQLAlchemy's back reference puts it there:
+ * through a rollback, down a chain made leaf first, and displaced from a
+ * new one-to-one by the next child linked to it; not once the program
+ * deleted it before its insert. */
+START_TEST(orm_new_children_follow_new_parents)
+{
+    fixture f;
+    setup_db(&f);
+    /* Added, then deleted before its insert: not inserted. */
+    User *u = user_not_added(&f, "u");
+    Post *gone = post_not_added(&f, "gone", u);
+    OK(&f, strata_add(gone)); /* u along */
+    OK(&f, strata_delete(gone));
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_gt(u->id, 0);
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM post"), 0);
+
+    /* Inserted, rolled back, the parent added again: inserted again. */
+    User *v = user_not_added(&f, "v");
+    Post *kept = post_not_added(&f, "kept", v);
+    OK(&f, strata_add(v));
+    OK(&f, strata_session_flush(f.s));
+    ck_assert_int_gt(kept->id, 0);
+    OK(&f, strata_session_rollback(f.s));
+    ck_assert_int_eq(kept->id, 0);
+    OK(&f, strata_add(v));
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_gt(kept->id, 0);
+    ck_assert_int_eq(kept->user_id, v->id);
+
+    /* A chain made leaf first, only its root added: one flush. */
+    Topic *leaf, *mid, *root;
+    OK(&f, strata_new(f.s, &topic_model, &leaf));
+    OK(&f, strata_new(f.s, &topic_model, &mid));
+    OK(&f, strata_new(f.s, &topic_model, &root));
+    OK(&f, strata_set_text(&leaf->title, "leaf"));
+    OK(&f, strata_set_text(&mid->title, "mid"));
+    OK(&f, strata_set_text(&root->title, "root"));
+    OK(&f, strata_set_null(root, "parent_id", 1));
+    OK(&f, strata_set_related(leaf, "parent", mid));
+    OK(&f, strata_set_related(mid, "parent", root));
+    OK(&f, strata_add(root));
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM topic"), 3);
+    ck_assert_int_eq(leaf->parent_id, mid->id);
+
+    /* A new dog's one-to-one holds the last collar linked to it. */
+    Dog *d;
+    Collar *c1, *c2;
+    OK(&f, strata_new(f.s, &dog_model, &d));
+    OK(&f, strata_set_text(&d->name, "rex"));
+    OK(&f, strata_set_null(d, "kennel_id", 1));
+    OK(&f, strata_set_null(d, "rank", 1));
+    OK(&f, strata_new(f.s, &collar_model, &c1));
+    OK(&f, strata_new(f.s, &collar_model, &c2));
+    OK(&f, strata_set_related(c1, "dog", d));
+    OK(&f, strata_set_related(c2, "dog", d));
+    Collar *worn = NULL;
+    OK(&f, strata_related(d, "collar", &worn));
+    ck_assert_ptr_eq(worn, c2);
+    OK(&f, strata_add(d));
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM collar"), 1);
+    ck_assert_int_eq(c2->dog_id, d->id);
+    ck_assert_int_eq(c1->id, 0);
+    teardown(&f);
+}
+END_TEST
+
+/* A related query kept past its owner's delete is refused rather than
+ * read the rows of a new row given the deleted one's key (SQLite gives
+ * it); a relationship's own order does not stop a bulk change. */
+START_TEST(orm_related_query_of_a_deleted_owner)
+{
+    fixture f;
+    setup_db(&f);
+    User *u = new_user(&f, "u", "u@example.com");
+    OK(&f, strata_session_commit(f.s));
+    strata_query *q = strata_related_query(u, "posts");
+    OK(&f, strata_delete(u));
+    OK(&f, strata_session_commit(f.s));
+    User *v = new_user(&f, "v", "v@example.com");
+    new_post(&f, "v's", v);
+    OK(&f, strata_session_commit(f.s));
+    int64_t n = -1;
+    ck_assert_int_eq(strata_query_count(q, &n), STRATA_E_MISUSE);
+    ck_assert_ptr_nonnull(strstr(strata_db_errmsg(f.db), "it was deleted"));
+    strata_query_free(q);
+
+    Kennel *k = new_kennel(&f, "north");
+    new_dog(&f, "a", k, 2);
+    new_dog(&f, "b", k, 1);
+    new_dog(&f, "c", NULL, 3);
+    OK(&f, strata_session_commit(f.s));
+    q = strata_related_query(k, "dogs"); /* ordered by rank */
+    OK(&f, strata_query_delete(q, &n));
+    ck_assert_int_eq(n, 2);
+    OK(&f, strata_query_order_by(q, "name", STRATA_ASC));
+    ck_assert_int_eq(strata_query_delete(q, &n), STRATA_E_MISUSE);
+    strata_query_free(q);
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM dog"), 1);
+    teardown(&f);
+}
+END_TEST
+
 /* New children put in a new parent's collection that names no
  * back_populates (its many-to-one found by the key) are all in it, and
  * all added along with the parent. */
@@ -8388,6 +8504,8 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_one_to_one_of_a_new_object);
     tcase_add_test(tc, orm_related_query_of_a_new_object);
     tcase_add_test(tc, orm_related_query_follows_its_owner);
+    tcase_add_test(tc, orm_new_children_follow_new_parents);
+    tcase_add_test(tc, orm_related_query_of_a_deleted_owner);
     tcase_add_test(tc, orm_grouping_refused_alike);
     tcase_add_test(tc, orm_delete_orphan_through_the_many_to_one);
     tcase_add_test(tc, orm_upsert_of_an_added_object_says_why);
