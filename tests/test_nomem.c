@@ -16,7 +16,9 @@
  * test each, on every engine: open; migrate-up (the committed revisions of
  * examples/microblog/migrations, base to head, read through libyaml);
  * migrate-down (head to base); commit (new objects, an update, a delete);
- * bulk-insert (1001 new users: multi-row INSERTs, pipelined on
+ * cascade (a new user holding ten new posts, taken along by a pending post's
+ * many-to-one and by the followers collection of a loaded user); bulk-insert
+ * (1001 new users: multi-row INSERTs, pipelined on
  * PostgreSQL); upsert (an object from an earlier transaction refreshed,
  * then another object's upsert of its username written into it, and an
  * upsert that inserts; after a failure the held object is still found
@@ -36,17 +38,15 @@
  * limit, a count); bulk-change (a bulk delete a foreign key refuses
  * after its association rows went, bulk updates through a path and by a
  * field, a bulk delete, a commit); rollback-reread (users first read
- * after a bulk update, then a rollback, which reads them again); rekey (a loaded row's key changed and
- * committed); tree (rows of a model that refer to each other, added
- * children first, so inserted in rounds; after a failed commit the tree
- * is committed again, or rolled back and added again); tree-delete (the
- * same rows loaded and deleted parents first: deleted children first).
- * Each phase runs twice un-armed first: the first run lets the libraries
- * do their one-time set-up (tracking is then reset), the second counts the
- * phase's allocations and records the expected output and database state.
- * Then it runs with N = n0, n0 + k, n0 + 2k, ... until a run sees no
- * injected failure.  Each run sets up un-armed (a fresh connection, the
- * data re-seeded), runs armed, and checks un-armed that:
+ * after a bulk update, then a rollback, which reads them again); rekey (a loaded row's key changed
+ * and committed); tree (rows of a model that refer to each other, added children first, so inserted
+ * in rounds; after a failed commit the tree is committed again, or rolled back and added again);
+ * tree-delete (the same rows loaded and deleted parents first: deleted children first). Each phase
+ * runs twice un-armed first: the first run lets the libraries do their one-time set-up (tracking is
+ * then reset), the second counts the phase's allocations and records the expected output and
+ * database state. Then it runs with N = n0, n0 + k, n0 + 2k, ... until a run sees no injected
+ * failure.  Each run sets up un-armed (a fresh connection, the data re-seeded), runs armed, and
+ * checks un-armed that:
  *   - a call that failed did so only when an allocation had failed, and a
  *     run that succeeded gave exactly the un-armed output (no success with
  *     missing data);
@@ -897,6 +897,50 @@ static int run_commit(ctx *c)
     TRY(c, strata_session_commit(c->s));
     text_add(&c->out, "amy %lld, kim %lld, post %lld\n", (long long)amy->id, (long long)kim->id,
              (long long)p->id);
+    strata_session_free(c->s);
+    c->s = NULL;
+    return STRATA_OK;
+}
+
+/* -- cascade: new objects taken along by strata_set_related and
+ * strata_collection_add, more of them than the cascade's first room -- */
+
+static int new_user_with_posts(ctx *c, const char *name, int posts, User **out)
+{
+    char buf[64];
+    TRY(c, strata_new(c->s, &user_model, out));
+    TRY(c, strata_set_text(&(*out)->username, name));
+    snprintf(buf, sizeof buf, "%s@example.com", name);
+    TRY(c, strata_set_text(&(*out)->email, buf));
+    for (int i = 0; i < posts; i++) {
+        Post *p;
+        TRY(c, strata_new(c->s, &post_model, &p));
+        snprintf(buf, sizeof buf, "%s %d", name, i);
+        TRY(c, strata_set_text(&p->body, buf));
+        TRY(c, strata_collection_add(*out, "posts", p));
+    }
+    return STRATA_OK;
+}
+
+static int run_cascade(ctx *c)
+{
+    TRY(c, strata_session_new(&c->s, c->db));
+    User *john, *zed, *kim;
+    Post *q;
+    TRY(c, strata_get(c->s, &user_model, 1, &john));
+    int rc = new_user_with_posts(c, "zed", 10, &zed);
+    if (rc != STRATA_OK)
+        return rc;
+    TRY(c, strata_new(c->s, &post_model, &q));
+    TRY(c, strata_set_text(&q->body, "to zed"));
+    TRY(c, strata_add(q));
+    TRY(c, strata_set_related(q, "author", zed)); /* zed and its 10 posts along */
+    if ((rc = new_user_with_posts(c, "kim", 10, &kim)) != STRATA_OK)
+        return rc;
+    TRY(c, strata_collection_add(john, "following", kim)); /* kim and its posts along */
+    TRY(c, strata_session_commit(c->s));
+    text_add(&c->out, "zed %lld, kim %lld, post %lld\n", (long long)zed->id, (long long)kim->id,
+             (long long)q->id);
     strata_session_free(c->s);
     c->s = NULL;
     return STRATA_OK;
@@ -1942,18 +1986,21 @@ static const phase phases[] = {
     {"migrate-up", setup_base, run_migrate_up, after_failed_migration, dump_schema, true, 0},
     {"migrate-down", setup_head, run_migrate_down, after_failed_migration, dump_schema, true, 0},
     {"commit", setup_rows_4, run_commit, after_failed_commit, dump_rows, true, 4},
+    {"cascade", setup_rows_4, run_cascade, after_failed_commit, dump_rows, true, 4},
     {"bulk-insert", setup_rows_4, run_bulk, after_failed_commit, dump_rows, true, 4},
     {"upsert", setup_rows_4, run_upsert, after_failed_upsert, dump_rows, true, 4},
     {"savepoint", setup_rows_4, run_savepoint, after_failed_commit, dump_rows, true, 4},
     {"pool", setup_rows_4, run_pool, after_failed_pool, dump_rows, true, 4},
     {"copy", setup_copy, run_copy, after_failed_copy, dump_rows, false, 4},
-    {"copy-dangling", setup_copy_dangling, run_copy_dangling, after_failed_copy, dump_rows, false, 4},
+    {"copy-dangling", setup_copy_dangling, run_copy_dangling, after_failed_copy, dump_rows, false,
+     4},
     {"query", setup_rows_7, run_query, after_failed_query, dump_rows, false, 7},
     {"relations", setup_rows_7, run_relations, after_failed_commit, dump_rows, true, 7},
     {"stream", setup_rows_40, run_stream, after_failed_query, dump_rows, false, 40},
     {"subquery", setup_rows_7, run_subq, after_failed_query, dump_rows, false, 7},
     {"bulk-change", setup_rows_7, run_bulkchange, after_failed_commit, dump_rows, true, 7},
-    {"rollback-reread", setup_rows_4, run_rollback_reread, after_failed_commit, dump_rows, false, 4},
+    {"rollback-reread", setup_rows_4, run_rollback_reread, after_failed_commit, dump_rows, false,
+     4},
     {"rekey", setup_rows_4, run_rekey, after_failed_rekey, dump_rows, true, 4},
     {"tree", setup_tree, run_tree, after_failed_tree, dump_tree, true, 4},
     {"tree-delete", setup_tree_rows, run_tree_delete, after_failed_tree_delete, dump_tree, true, 4},
