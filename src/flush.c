@@ -1222,6 +1222,11 @@ static void flush_undo(strata_session *s)
         }
         p->inserted_now = p->deleted_now = p->cascaded_now = p->cascade_run = false;
     }
+    /* Keys copied from the rows whose inserts were undone go too (a later
+     * insert may be given them). */
+    for (size_t i = 0; i < s->nobjs; i++)
+        if (s->objs[i]->priv->rels)
+            strata__relation_unfix_keys(s->objs[i]);
     /* Once the rows this flush inserted are out of the map: an object
      * one of them had taken the key of is back under it. */
     for (size_t i = 0; i < s->nobjs; i++) {

@@ -481,6 +481,9 @@ int strata__relation_before_delete(strata_object *o);
 /* Mark the children of a deleted object deleted where its relationships
  * cascade; *changed when any was. */
 int strata__relation_cascade(strata_object *o, bool *changed);
+/* After a failed flush: a key field the flush copied from a target whose
+ * insert it undid holds that key no more (the row's value, or 0). */
+void strata__relation_unfix_keys(strata_object *o);
 /* Copy keys of targets set with strata_set_related into `o`. */
 void strata__relation_fix_keys(strata_object *o);
 /* Whether o, removed from a collection that deletes orphans, still has no

@@ -447,6 +447,24 @@ bool strata__relation_orphaned(strata_object *o)
     return false;
 }
 
+void strata__relation_unfix_keys(strata_object *o)
+{
+    struct strata__object *p = o->priv;
+    strata__minfo *mi = p->mi;
+    for (int r = 0; p->rels && r < mi->nrels; r++) {
+        const strata__relcache *c = &p->rels[r];
+        int fk = mi->relfk[r];
+        if (fk < 0 || !c->one_set || !c->one || has_key(c->one))
+            continue;
+        /* The key the target's undone insert gave: the row's as read
+         * (an object of the database), else none yet. */
+        bool was_read = p->state == OBJ_PERSISTENT && p->loaded && !p->loaded[fk].null;
+        *(int64_t *)strata__field_ptr(o, fk) = was_read ? p->loaded[fk].i : 0;
+        if (!was_read)
+            strata__set_null(o, fk, false);
+    }
+}
+
 void strata__relation_fix_keys(strata_object *o)
 {
     strata__minfo *mi = o->priv->mi;

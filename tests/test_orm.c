@@ -2008,6 +2008,38 @@ START_TEST(orm_failed_flush_is_undone_whole)
 }
 END_TEST
 
+/* A failed flush takes back the keys it copied from rows whose inserts
+ * it undid: a post moved to a new user, and a new post of that user, do
+ * not keep a key SQLite may give the next row inserted. */
+START_TEST(orm_failed_flush_takes_back_copied_keys)
+{
+    fixture f;
+    setup_db(&f);
+    User *john = new_user(&f, "john", "john@example.com");
+    new_user(&f, "susan", "susan@example.com");
+    Post *old = new_post(&f, "old", john);
+    OK(&f, strata_session_commit(f.s));
+    int64_t john_id = john->id;
+    User *kim = new_user(&f, "kim", "kim@example.com");
+    OK(&f, strata_set_related(old, "author", kim));
+    Post *np = new_post(&f, "new", kim);
+    OK(&f, strata_set_text(&john->username, "susan")); /* fails, after the inserts */
+    ck_assert_int_eq(strata_session_flush(f.s), STRATA_E_UNIQUE);
+    ck_assert_int_eq(kim->id, 0);
+    ck_assert_int_eq(old->user_id, john_id);
+    ck_assert_int_eq(np->user_id, 0);
+    OK(&f, strata_set_text(&john->username, "johnny"));
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_gt(kim->id, 0);
+    ck_assert_int_eq(old->user_id, kim->id);
+    ck_assert_int_eq(np->user_id, kim->id);
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM post WHERE user_id = (SELECT id FROM "
+                                  "\"user\" WHERE username = 'kim')"),
+                     2);
+    teardown(&f);
+}
+END_TEST
+
 /* A flush's savepoint travels with its first statement where the driver
  * can (PostgreSQL sends both in one round trip): it must still be in place
  * before that statement runs, whether the statement is prepared then or
@@ -8465,6 +8497,7 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_failed_batch_takes_back_the_keys_of_earlier_ones);
     tcase_add_test(tc, orm_model_without_key_is_refused);
     tcase_add_test(tc, orm_failed_flush_is_undone_whole);
+    tcase_add_test(tc, orm_failed_flush_takes_back_copied_keys);
     tcase_add_test(tc, orm_every_c_type_round_trips);
     tcase_add_test(tc, orm_rows_read_alike_through_every_driver_slot);
     tcase_add_test(tc, orm_get_of_a_row_read_as_another_key);
