@@ -498,6 +498,10 @@ int strata__relation_check_targets(strata_object *o);
  * object added since: added along, as the target's collection holds
  * them (flush.c, at each flush). */
 int strata__add_linked(strata_session *s);
+/* Whether o's one-to-one ri holds a child not saved either that the
+ * program linked to o: kept through a rollback, as the child's side is
+ * (strata__forget_related). */
+bool strata__linked_one_to_one(strata_object *o, int ri);
 /* o deleted before its insert: no longer added along (strata_delete). */
 void strata__unlink_new(strata_object *o);
 /* After o's values were put back or read again (a savepoint's rollback, a

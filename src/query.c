@@ -843,10 +843,12 @@ typedef struct hop {
 static int resolve_aggregate(build *b, scope *sc, const char *expr, strata__sb *out);
 
 /* A column of a grouped query met outside an aggregate: as the SQL names
- * it, the key of its table as the SQL names that (NULL: none of one
- * field), and as the program wrote it. */
+ * it, the fields of its table's key as the SQL names them (none: no key),
+ * and as the program wrote it. */
 typedef struct loose_col {
-    char *sql, *key_sql;
+    char *sql;
+    char *key_sql[STRATA__MAX_KEY];
+    int nkey;
     const char *path;
 } loose_col;
 
@@ -855,14 +857,27 @@ typedef struct loose {
     size_t n, cap;
 } loose;
 
+static void loose_col_free(loose_col *c)
+{
+    free(c->sql);
+    for (int k = 0; k < c->nkey; k++)
+        free(c->key_sql[k]);
+}
+
 static void loose_free(loose *l)
 {
-    for (size_t i = 0; i < l->n; i++) {
-        free(l->v[i].sql);
-        free(l->v[i].key_sql);
-    }
+    for (size_t i = 0; i < l->n; i++)
+        loose_col_free(&l->v[i]);
     free(l->v);
     *l = (loose){0};
+}
+
+static char *column_sql(const char *table_sql, const strata__minfo *mi, int f)
+{
+    strata__sb sb;
+    strata__sb_init(&sb);
+    strata__sb_cat(&sb, table_sql, ".", mi->qcols[f], (char *)NULL);
+    return strata__sb_take(&sb);
 }
 
 static void note_loose(build *b, const char *table_sql, const strata__minfo *mi, int f,
@@ -879,20 +894,13 @@ static void note_loose(build *b, const char *table_sql, const strata__minfo *mi,
         l->v = n;
         l->cap = cap;
     }
-    strata__sb a, k;
-    strata__sb_init(&a);
-    strata__sb_init(&k);
-    strata__sb_cat(&a, table_sql, ".", mi->qcols[f], (char *)NULL);
-    if (mi->pk >= 0)
-        strata__sb_cat(&k, table_sql, ".", mi->qcols[mi->pk], (char *)NULL);
     loose_col *c = &l->v[l->n];
-    c->sql = strata__sb_take(&a);
-    c->key_sql = mi->pk >= 0 ? strata__sb_take(&k) : NULL;
-    c->path = path;
-    strata__sb_free(&k);
-    if (!c->sql || (mi->pk >= 0 && !c->key_sql)) {
-        free(c->sql);
-        free(c->key_sql);
+    *c = (loose_col){.sql = column_sql(table_sql, mi, f), .path = path};
+    bool ok = c->sql != NULL;
+    for (int k = 0; ok && k < mi->npk; k++)
+        ok = (c->key_sql[c->nkey++] = column_sql(table_sql, mi, mi->pkf[k])) != NULL;
+    if (!ok) {
+        loose_col_free(c);
         nomem(b);
         return;
     }
@@ -1518,12 +1526,16 @@ static void emit(build *b, scope *corr, strata__sb *sb, const strata_cond *c, co
 
 /* "owner.key IN (SELECT ... FROM target AS sN [JOIN link] <joins> WHERE "
  * for a collection met on a path; the caller adds the condition and ")". */
-static void collection_head(build *b, strata__sb *sb, const hop *h, scope *sub)
+static void collection_head(build *b, strata__sb *sb, const hop *h, scope *sub, const scope *sc,
+                            const char *path)
 {
     strata__minfo *ti, *si;
     int fc, tc, lk, rk;
     if (rel_keys(b, sub, h->owner, h->coll, &ti, &si, &fc, &tc, &lk, &rk) != STRATA_OK)
         return;
+    /* The owner's column the condition names, as a grouped query's own. */
+    if (b->loose && sc == b->loose_scope && !b->in_aggregate)
+        note_loose(b, h->owner_sql, h->owner, fc, path);
     if (si) {
         char *link = alias_for(b, sub, "", 0, ":link");
         if (!link)
@@ -1564,7 +1576,7 @@ static void render_leaf(build *b, scope *corr, scope *sc, strata__sb *sb, const 
         else if (scope_init(b, &sub, ti, false) == STRATA_OK) {
             sub.named = sc->named;
             render_leaf(b, corr, &sub, &inner, c, h.rest);
-            collection_head(b, sb, &h, &sub);
+            collection_head(b, sb, &h, &sub, sc, c->field);
             strata__sb_puts(sb, sub.joins.data ? sub.joins.data : "");
             strata__sb_printf(sb, " WHERE %s)", inner.data ? inner.data : "");
             if (sub.joins.failed || inner.failed)
@@ -1665,6 +1677,15 @@ static bool is_grouped(const strata_query *q)
     return false;
 }
 
+static bool grouped_by(const strata_query *q, const spans *gs, const strata__sb *groups,
+                       const char *sql)
+{
+    for (int g = 0; g < q->ngroups; g++)
+        if (span_is(groups, gs->v[g], sql))
+            return true;
+    return false;
+}
+
 /* Each column a grouped query names outside an aggregate is one of its
  * groups, or of a table whose key is one (PostgreSQL's rule: the key
  * decides the row's other columns).  PostgreSQL refuses the others, and
@@ -1678,10 +1699,13 @@ static void grouped_check(build *b, const strata_query *q, const loose *lc, cons
         return;
     }
     for (size_t i = 0; i < lc->n; i++) {
-        bool found = false;
-        for (int g = 0; g < q->ngroups && !found; g++)
-            found = span_is(groups, gs->v[g], lc->v[i].sql) ||
-                    span_is(groups, gs->v[g], lc->v[i].key_sql);
+        const loose_col *c = &lc->v[i];
+        bool found = grouped_by(q, gs, groups, c->sql);
+        if (!found && c->nkey) { /* every field of its table's key grouped */
+            found = true;
+            for (int k = 0; k < c->nkey && found; k++)
+                found = grouped_by(q, gs, groups, c->key_sql[k]);
+        }
         if (!found) {
             b->err = strata__session_error(
                 b->q->s, STRATA_E_MISUSE,
@@ -1697,14 +1721,14 @@ static void grouped_check(build *b, const strata_query *q, const loose *lc, cons
 /* The ORDER BY of a DISTINCT query names only what it selects, as
  * PostgreSQL requires (SQLite orders by a value of any one row of the
  * distinct ones). */
-static void distinct_check(build *b, const strata_query *q, const spans *cs,
+static void distinct_check(build *b, const strata_query *q, int first, const spans *cs,
                            const strata__sb *items, const spans *os, const strata__sb *order)
 {
     if (items->failed || order->failed) {
         nomem(b);
         return;
     }
-    for (int i = 0; i < q->norders; i++) {
+    for (int i = first; i < q->norders; i++) {
         span o = os->v[i];
         bool found = false;
         for (int c = 0; c < q->ncolumns && !found; c++) {
@@ -1785,13 +1809,19 @@ static void select_sql(build *b, scope *sc, scope *outer, strata_query *q, shape
      * its columns, HAVING and ORDER BY, to check them against its GROUP BY
      * (grouped_check); a DISTINCT one where its columns and its ORDER BY
      * items lie in the SQL, to check the one against the other. */
-    bool aggregated = values && is_grouped(q);
+    bool aggregated = (values || sub) && is_grouped(q);
     bool distinct_order = values && q->distinct && q->norders;
+    /* The order a relationship gives its rows (strata_related_query) is
+     * for its objects: not for their groups or distinct values. */
+    int first_order = (aggregated || q->distinct) && values ? q->rel_orders : 0;
     loose lc = {0};
     struct loose *outer_loose = b->loose;
     const scope *outer_scope = b->loose_scope;
     b->loose = aggregated ? &lc : NULL;
     b->loose_scope = sc;
+    /* A subquery of an IN that names no column selects its key. */
+    if (aggregated && sh == SHAPE_KEYS && !q->ncolumns && mi->pk >= 0 && !b->err)
+        note_loose(b, sc->base, mi, mi->pk, mi->m->fields[mi->pk].name);
     spans cs = {0}, gs = {0}, os = {0};
     if ((distinct_order && !spans_init(&cs, q->ncolumns)) ||
         (aggregated && !spans_init(&gs, q->ngroups)) ||
@@ -1829,8 +1859,8 @@ static void select_sql(build *b, scope *sc, scope *outer, strata_query *q, shape
     }
     bool ordered = sh == SHAPE_ROWS || sh == SHAPE_TUPLES || sh == SHAPE_VALUES ||
                    (sh == SHAPE_KEYS && (limit >= 0 || offset > 0));
-    for (int i = 0; ordered && i < q->norders && !b->err; i++) {
-        strata__sb_puts(&order, i ? ", " : " ORDER BY ");
+    for (int i = first_order; ordered && i < q->norders && !b->err; i++) {
+        strata__sb_puts(&order, i > first_order ? ", " : " ORDER BY ");
         spans_open(&os, i, &order);
         order_item_sql(b, sc, &q->orders[i], &order, os.v ? &os.v[i].end : &(size_t){0});
     }
@@ -1839,7 +1869,7 @@ static void select_sql(build *b, scope *sc, scope *outer, strata_query *q, shape
     if (!b->err && aggregated)
         grouped_check(b, q, &lc, &gs, &groups);
     if (!b->err && distinct_order && ordered)
-        distinct_check(b, q, &cs, &items, &os, &order);
+        distinct_check(b, q, first_order, &cs, &items, &os, &order);
     loose_free(&lc);
     free(cs.v);
     free(gs.v);
@@ -2337,7 +2367,9 @@ int strata_query_exists(strata_query *q, int *out)
     if (!q || !out)
         return STRATA_E_MISUSE;
     int64_t v = 0;
-    int rc = scalar(q, SHAPE_EXISTS, q->limit, q->offset, &v);
+    /* A query of values has a row for each group or distinct value: one
+     * is counted, as strata_query_count counts them. */
+    int rc = scalar(q, q->ncolumns ? SHAPE_COUNT : SHAPE_EXISTS, q->limit, q->offset, &v);
     *out = v != 0;
     return rc;
 }

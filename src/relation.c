@@ -83,13 +83,15 @@ static int children_in_memory(strata_object *o, const strata_relation *r, strata
     for (size_t i = 0; i < s->nobjs; i++) {
         strata_object *t = s->objs[i];
         int st = t->priv->state;
-        if (t->model != r->target || (st != OBJ_PENDING && st != OBJ_PERSISTENT))
+        /* A new child linked while both were new is o's too (one_new). */
+        bool linked = st == OBJ_TRANSIENT && t->priv->linked_new;
+        if (t->model != r->target || (st != OBJ_PENDING && st != OBJ_PERSISTENT && !linked))
             continue;
         const strata__minfo *ti = t->priv->mi;
         int fk = strata__field_index(ti, r->fk);
         for (int ri = 0; fk >= 0 && ri < ti->nrels; ri++) {
             const strata__relcache *c = ti->relfk[ri] == fk ? strata__rel_peek(t, ri) : NULL;
-            if (!c || !c->one_set || c->one != o)
+            if (!c || !c->one_set || c->one != o || (linked && !c->one_new))
                 continue;
             if (!strata__list_has(rc->list, t) && !strata__list_push(rc->list, t))
                 return strata__session_error(s, STRATA_E_NOMEM, "out of memory");
@@ -753,6 +755,23 @@ static bool parent_saved(strata_object *o)
             return true;
     }
     return false;
+}
+
+bool strata__linked_one_to_one(strata_object *o, int ri)
+{
+    const strata_relation *r = &o->model->relations[ri];
+    const strata__relcache *c = strata__rel_peek(o, ri);
+    strata_object *t = c && c->loaded ? c->one : NULL;
+    if (r->kind != STRATA_ONE_TO_ONE || !t || !r->back_populates)
+        return false;
+    struct strata__object *tp = t->priv;
+    if (tp->state != OBJ_TRANSIENT && tp->state != OBJ_PENDING && !tp->added_in_tx)
+        return false;
+    int mri;
+    if (!strata__relation(tp->mi, r->back_populates, &mri))
+        return false;
+    const strata__relcache *tc = strata__rel_peek(t, mri);
+    return tc && tc->one_set && tc->one == o;
 }
 
 void strata__unlink_new(strata_object *o)

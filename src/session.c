@@ -971,7 +971,7 @@ void strata__forget_related(strata_object *o)
      * another row. */
     bool unsaved = p->state == OBJ_TRANSIENT || p->state == OBJ_PENDING || p->added_in_tx;
     for (int r = 0; p->rels && r < p->mi->nrels; r++) {
-        if (unsaved && p->rels[r].one_set)
+        if (unsaved && (p->rels[r].one_set || strata__linked_one_to_one(o, r)))
             continue;
         strata__relcache_forget(&p->rels[r]);
         p->rels[r].one_set = false;
@@ -1038,6 +1038,9 @@ static void mark_committed(strata_session *s)
             p->deleted_in_tx = false;
         p->stale = false; /* from an earlier transaction now: read again, rebased */
         p->unsure = false;
+        /* Committed, it is no longer added along with a new parent. */
+        if (p->linked_new && p->state != OBJ_TRANSIENT && p->state != OBJ_PENDING)
+            strata__unlink_new(s->objs[i]);
         if (ended)
             strata__forget_related(s->objs[i]);
         if (p->state == OBJ_PERSISTENT && p->committed != p->loaded) {

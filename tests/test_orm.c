@@ -4902,6 +4902,67 @@ START_TEST(orm_grouping_refused_alike)
     OK(&f, strata_query_count(q, &groups));
     ck_assert_int_eq(groups, 2);
     strata_query_free(q);
+    /* A condition through a collection in HAVING names the owner's key;
+     * grouped subqueries (under EXISTS, and an IN of their key) are
+     * checked as the query is. */
+    strata_query *uq = strata_query_new(f.s, &user_model);
+    OK(&f, strata_query_columns(uq, "username"));
+    OK(&f, strata_query_group_by(uq, "username"));
+    OK(&f, strata_query_having(uq, strata_c("posts.body", STRATA_EQ, strata_text("j1"))));
+    strata_rows *rows = NULL;
+    ck_assert_int_eq(strata_query_rows(uq, &rows), STRATA_E_MISUSE);
+    ck_assert_ptr_nonnull(strstr(strata_db_errmsg(f.db), "'posts.body' is neither"));
+    strata_query_free(uq);
+    for (int in = 0; in < 2; in++) {
+        strata_query *sub = strata_query_new(f.s, &post_model);
+        OK(&f, strata_query_group_by(sub, "user_id"));
+        if (!in)
+            OK(&f, strata_query_having(sub, strata_c("body", STRATA_EQ, strata_text("j1"))));
+        uq = strata_query_new(f.s, &user_model);
+        OK(&f, strata_query_filter(uq, in ? strata_c_in_query("id", sub) : strata_c_exists(sub)));
+        int64_t c;
+        ck_assert_int_eq(strata_query_count(uq, &c), STRATA_E_MISUSE);
+        ck_assert_ptr_nonnull(strstr(strata_db_errmsg(f.db), in ? "'id' is neither" : "'body'"));
+        strata_query_free(uq);
+    }
+    /* A table grouped by every field of its two-field key. */
+    Membership *m;
+    OK(&f, strata_new(f.s, &membership_model, &m));
+    m->user_id = john->id;
+    OK(&f, strata_set_text(&m->role, "admin"));
+    OK(&f, strata_add(m));
+    strata_query *mq = strata_query_new(f.s, &membership_model);
+    OK(&f, strata_query_columns(mq, "user_id, role, note"));
+    OK(&f, strata_query_group_by(mq, "user_id, role"));
+    OK(&f, strata_query_rows(mq, &rows));
+    ck_assert_uint_eq(strata_rows_count(rows), 1);
+    strata_rows_free(rows);
+    strata_query_free(mq);
+    mq = strata_query_new(f.s, &membership_model);
+    OK(&f, strata_query_columns(mq, "role, note"));
+    OK(&f, strata_query_group_by(mq, "role"));
+    ck_assert_int_eq(strata_query_rows(mq, &rows), STRATA_E_MISUSE);
+    strata_query_free(mq);
+    /* A related query's own order is its objects': an aggregate of it is
+     * not refused for it. */
+    uq = strata_related_query(john, "posts");
+    OK(&f, strata_query_columns(uq, "count(*)"));
+    OK(&f, strata_query_rows(uq, &rows));
+    int64_t cnt;
+    OK(&f, strata_rows_int64(rows, 0, 0, &cnt));
+    ck_assert_int_eq(cnt, 2);
+    strata_rows_free(rows);
+    strata_query_free(uq);
+    /* Whether a query of groups has a row: its HAVING counts. */
+    uq = strata_query_new(f.s, &post_model);
+    OK(&f, strata_query_columns(uq, "user_id, count(*)"));
+    OK(&f, strata_query_group_by(uq, "user_id"));
+    OK(&f, strata_query_having(uq, strata_c("count(*)", STRATA_GT, strata_int(5))));
+    int some = -1;
+    OK(&f, strata_query_exists(uq, &some));
+    ck_assert_int_eq(some, 0);
+    strata_query_free(uq);
+
     /* The transaction went on: nothing the refusals sent aborted it. */
     new_post(&f, "j3", john);
     OK(&f, strata_session_commit(f.s));
@@ -8066,6 +8127,19 @@ START_TEST(orm_new_children_follow_new_parents)
     ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM topic"), 3);
     ck_assert_int_eq(leaf->parent_id, mid->id);
 
+    /* The new parent's collection shows the child, and taking it out
+     * there unlinks it. */
+    User *w = user_not_added(&f, "w");
+    Post *out = post_not_added(&f, "out", w);
+    const strata_list *wl;
+    OK(&f, strata_related_list(w, "posts", &wl));
+    ck_assert_uint_eq(wl->count, 1);
+    ck_assert_ptr_eq(wl->items[0], out);
+    OK(&f, strata_collection_remove(w, "posts", out));
+    OK(&f, strata_add(w));
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(out->id, 0);
+
     /* A new dog's one-to-one holds the last collar linked to it. */
     Dog *d;
     Collar *c1, *c2;
@@ -8085,6 +8159,34 @@ START_TEST(orm_new_children_follow_new_parents)
     ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM collar"), 1);
     ck_assert_int_eq(c2->dog_id, d->id);
     ck_assert_int_eq(c1->id, 0);
+
+    /* Through a rollback, and a savepoint's, the new dog keeps its collar,
+     * and the next one linked displaces it. */
+    for (int sp = 0; sp < 2; sp++) {
+        Dog *e;
+        Collar *k1, *k2;
+        OK(&f, strata_new(f.s, &dog_model, &e));
+        OK(&f, strata_set_text(&e->name, sp ? "fido" : "max"));
+        OK(&f, strata_set_null(e, "kennel_id", 1));
+        OK(&f, strata_set_null(e, "rank", 1));
+        OK(&f, strata_new(f.s, &collar_model, &k1));
+        OK(&f, strata_set_related(k1, "dog", e));
+        if (sp)
+            OK(&f, strata_session_savepoint(f.s));
+        OK(&f, strata_add(e));
+        OK(&f, strata_session_flush(f.s));
+        OK(&f, sp ? strata_session_savepoint_rollback(f.s) : strata_session_rollback(f.s));
+        worn = NULL;
+        OK(&f, strata_related(e, "collar", &worn));
+        ck_assert_ptr_eq(worn, k1);
+        OK(&f, strata_new(f.s, &collar_model, &k2));
+        OK(&f, strata_set_related(k2, "dog", e));
+        OK(&f, strata_add(e));
+        OK(&f, strata_session_commit(f.s));
+        ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM collar"), 2 + sp);
+        ck_assert_int_eq(k2->dog_id, e->id);
+        ck_assert_int_eq(k1->id, 0);
+    }
     teardown(&f);
 }
 END_TEST
