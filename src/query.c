@@ -1647,6 +1647,8 @@ static bool spans_init(spans *sp, int n)
     return n == 0 || (sp->v = calloc((size_t)n, sizeof *sp->v)) != NULL;
 }
 
+#define SKIPPED ((size_t)-1) /* an item left out of the SQL */
+
 static void spans_open(spans *sp, int i, const strata__sb *sb)
 {
     if (sp->v)
@@ -1686,6 +1688,31 @@ static bool grouped_by(const strata_query *q, const spans *gs, const strata__sb 
     return false;
 }
 
+/* Column c grouped, itself or by every field of its table's key. */
+static bool loose_grouped(const strata_query *q, const spans *gs, const strata__sb *groups,
+                          const loose_col *c)
+{
+    if (grouped_by(q, gs, groups, c->sql))
+        return true;
+    for (int k = 0; k < c->nkey; k++)
+        if (!grouped_by(q, gs, groups, c->key_sql[k]))
+            return false;
+    return c->nkey > 0;
+}
+
+/* Whether `len` bytes at `text` are one of the columns the query
+ * selects, as its SQL names them. */
+static bool selected(const strata_query *q, const spans *cs, const strata__sb *items,
+                     const char *text, size_t len)
+{
+    for (int c = 0; c < q->ncolumns; c++) {
+        span col = cs->v[c];
+        if (col.end - col.start == len && memcmp(items->data + col.start, text, len) == 0)
+            return true;
+    }
+    return false;
+}
+
 /* Each column a grouped query names outside an aggregate is one of its
  * groups, or of a table whose key is one (PostgreSQL's rule: the key
  * decides the row's other columns).  PostgreSQL refuses the others, and
@@ -1699,14 +1726,7 @@ static void grouped_check(build *b, const strata_query *q, const loose *lc, cons
         return;
     }
     for (size_t i = 0; i < lc->n; i++) {
-        const loose_col *c = &lc->v[i];
-        bool found = grouped_by(q, gs, groups, c->sql);
-        if (!found && c->nkey) { /* every field of its table's key grouped */
-            found = true;
-            for (int k = 0; k < c->nkey && found; k++)
-                found = grouped_by(q, gs, groups, c->key_sql[k]);
-        }
-        if (!found) {
+        if (!loose_grouped(q, gs, groups, &lc->v[i])) {
             b->err = strata__session_error(
                 b->q->s, STRATA_E_MISUSE,
                 "%s query: '%s' is neither grouped (strata_query_group_by) nor inside an "
@@ -1721,22 +1741,18 @@ static void grouped_check(build *b, const strata_query *q, const loose *lc, cons
 /* The ORDER BY of a DISTINCT query names only what it selects, as
  * PostgreSQL requires (SQLite orders by a value of any one row of the
  * distinct ones). */
-static void distinct_check(build *b, const strata_query *q, int first, const spans *cs,
+static void distinct_check(build *b, const strata_query *q, const spans *cs,
                            const strata__sb *items, const spans *os, const strata__sb *order)
 {
     if (items->failed || order->failed) {
         nomem(b);
         return;
     }
-    for (int i = first; i < q->norders; i++) {
+    for (int i = 0; i < q->norders; i++) {
         span o = os->v[i];
-        bool found = false;
-        for (int c = 0; c < q->ncolumns && !found; c++) {
-            span col = cs->v[c];
-            found = col.end - col.start == o.end - o.start &&
-                    memcmp(items->data + col.start, order->data + o.start, o.end - o.start) == 0;
-        }
-        if (!found) {
+        if (o.start == SKIPPED) /* a relationship's order left out */
+            continue;
+        if (!selected(q, cs, items, order->data + o.start, o.end - o.start)) {
             b->err = strata__session_error(
                 b->q->s, STRATA_E_MISUSE,
                 "%s query: its distinct rows are ordered by '%s', which it does not select; "
@@ -1745,6 +1761,29 @@ static void distinct_check(build *b, const strata_query *q, int first, const spa
             return;
         }
     }
+}
+
+/* Whether order item `it` may stay in a grouped query (gs: its groups)
+ * or a distinct one (cs: its columns): its field grouped, or selected. */
+static bool rel_order_fits(build *b, scope *sc, const strata_query *q, const order_item *it,
+                           const spans *gs, const strata__sb *groups, const spans *cs,
+                           const strata__sb *items)
+{
+    loose one = {0};
+    struct loose *was = b->loose;
+    b->loose = gs ? &one : NULL;
+    strata__sb col;
+    strata__sb_init(&col);
+    hop h;
+    bool fits = resolve_col_at(b, sc, it->field, &col, &h) == STRATA_OK && !col.failed;
+    b->loose = was;
+    if (fits && gs)
+        fits = one.n == 0 || (groups->failed ? false : loose_grouped(q, gs, groups, &one.v[0]));
+    if (fits && cs)
+        fits = !items->failed && selected(q, cs, items, col.data, col.len);
+    loose_free(&one);
+    strata__sb_free(&col);
+    return fits;
 }
 
 static void select_sql(build *b, scope *sc, scope *outer, strata_query *q, shape sh,
@@ -1812,8 +1851,10 @@ static void select_sql(build *b, scope *sc, scope *outer, strata_query *q, shape
     bool aggregated = (values || sub) && is_grouped(q);
     bool distinct_order = values && q->distinct && q->norders;
     /* The order a relationship gives its rows (strata_related_query) is
-     * for its objects: not for their groups or distinct values. */
-    int first_order = (aggregated || q->distinct) && values ? q->rel_orders : 0;
+     * for its objects: in a grouped or distinct query of values it stays
+     * where it may (rel_order_fits), and is left out, not refused, where
+     * it may not. */
+    bool rel_filter = (aggregated || q->distinct) && values;
     loose lc = {0};
     struct loose *outer_loose = b->loose;
     const scope *outer_scope = b->loose_scope;
@@ -1859,8 +1900,15 @@ static void select_sql(build *b, scope *sc, scope *outer, strata_query *q, shape
     }
     bool ordered = sh == SHAPE_ROWS || sh == SHAPE_TUPLES || sh == SHAPE_VALUES ||
                    (sh == SHAPE_KEYS && (limit >= 0 || offset > 0));
-    for (int i = first_order; ordered && i < q->norders && !b->err; i++) {
-        strata__sb_puts(&order, i > first_order ? ", " : " ORDER BY ");
+    for (int i = 0, put = 0; ordered && i < q->norders && !b->err; i++) {
+        if (rel_filter && i < q->rel_orders &&
+            !rel_order_fits(b, sc, q, &q->orders[i], aggregated ? &gs : NULL, &groups,
+                            q->distinct ? &cs : NULL, &items)) {
+            if (os.v)
+                os.v[i].start = SKIPPED;
+            continue;
+        }
+        strata__sb_puts(&order, put++ ? ", " : " ORDER BY ");
         spans_open(&os, i, &order);
         order_item_sql(b, sc, &q->orders[i], &order, os.v ? &os.v[i].end : &(size_t){0});
     }
@@ -1869,7 +1917,7 @@ static void select_sql(build *b, scope *sc, scope *outer, strata_query *q, shape
     if (!b->err && aggregated)
         grouped_check(b, q, &lc, &gs, &groups);
     if (!b->err && distinct_order && ordered)
-        distinct_check(b, q, first_order, &cs, &items, &os, &order);
+        distinct_check(b, q, &cs, &items, &os, &order);
     loose_free(&lc);
     free(cs.v);
     free(gs.v);
@@ -2369,7 +2417,8 @@ int strata_query_exists(strata_query *q, int *out)
     int64_t v = 0;
     /* A query of values has a row for each group or distinct value: one
      * is counted, as strata_query_count counts them. */
-    int rc = scalar(q, q->ncolumns ? SHAPE_COUNT : SHAPE_EXISTS, q->limit, q->offset, &v);
+    int rc = q->ncolumns ? scalar(q, SHAPE_COUNT, q->limit == 0 ? 0 : 1, q->offset, &v)
+                         : scalar(q, SHAPE_EXISTS, q->limit, q->offset, &v);
     *out = v != 0;
     return rc;
 }

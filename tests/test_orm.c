@@ -4852,6 +4852,9 @@ static int grouped_rows(fixture *f, const char *cols, const char *group, const c
     return rc;
 }
 
+static Kennel *new_kennel(fixture *f, const char *name);
+static Dog *new_dog(fixture *f, const char *name, Kennel *k, int rank);
+
 START_TEST(orm_grouping_refused_alike)
 {
     fixture f;
@@ -4953,6 +4956,37 @@ START_TEST(orm_grouping_refused_alike)
     ck_assert_int_eq(cnt, 2);
     strata_rows_free(rows);
     strata_query_free(uq);
+    /* A relationship's order stays where it may (its field selected or
+     * grouped), and is left out where it may not. */
+    Kennel *k = new_kennel(&f, "north");
+    new_dog(&f, "c", k, 3);
+    new_dog(&f, "a", k, 1);
+    new_dog(&f, "b", k, 2);
+    static const struct {
+        const char *cols, *group;
+        bool distinct;
+        const char *first; /* NULL: any order */
+    } kept[] = {
+        {"rank, name", NULL, true, "a"},
+        {"rank, name", "rank, name", false, "a"},
+        {"name", NULL, true, NULL},
+        {"name, count(*)", "name", false, NULL},
+    };
+    for (size_t i = 0; i < sizeof kept / sizeof *kept; i++) {
+        uq = strata_related_query(k, "dogs"); /* ordered by rank */
+        OK(&f, strata_query_columns(uq, kept[i].cols));
+        if (kept[i].group)
+            OK(&f, strata_query_group_by(uq, kept[i].group));
+        if (kept[i].distinct)
+            OK(&f, strata_query_distinct(uq));
+        OK(&f, strata_query_rows(uq, &rows));
+        ck_assert_uint_eq(strata_rows_count(rows), 3);
+        int named = kept[i].cols[0] == 'r';
+        if (kept[i].first)
+            ck_assert_str_eq(strata_rows_text(rows, 0, named), kept[i].first);
+        strata_rows_free(rows);
+        strata_query_free(uq);
+    }
     /* Whether a query of groups has a row: its HAVING counts. */
     uq = strata_query_new(f.s, &post_model);
     OK(&f, strata_query_columns(uq, "user_id, count(*)"));
