@@ -1142,7 +1142,14 @@ int strata_stmt_execute_many(strata_stmt *st, size_t n, strata_exec_bind_fn bind
 
 int strata__stmt_column_copy(strata_stmt *st, int col, strata_value *out)
 {
-    out->type = strata_stmt_column_type(st, col);
+    /* The value's type, or why it could not be read: a failure read as
+     * the NULL type would give the caller a NULL for a value it lost. */
+    strata_value v;
+    int rc = strata__stmt_value(st, col, &v);
+    out->type = STRATA_TYPE_NULL;
+    if (rc != STRATA_OK)
+        return rc;
+    out->type = v.type;
     switch (out->type) {
     case STRATA_TYPE_NULL: return STRATA_OK;
     case STRATA_TYPE_INT64:
@@ -1155,8 +1162,8 @@ int strata__stmt_column_copy(strata_stmt *st, int col, strata_value *out)
         size_t n = 0;
         strata_type type = out->type;
         out->type = STRATA_TYPE_NULL; /* until the copy is made */
-        int rc = type == STRATA_TYPE_TEXT ? strata_stmt_column_text(st, col, (const char **)&p, &n)
-                                          : strata_stmt_column_blob(st, col, &p, &n);
+        rc = type == STRATA_TYPE_TEXT ? strata_stmt_column_text(st, col, (const char **)&p, &n)
+                                      : strata_stmt_column_blob(st, col, &p, &n);
         char *copy = rc == STRATA_OK ? malloc(n + 1) : NULL;
         if (rc != STRATA_OK || !copy)
             return rc != STRATA_OK ? rc : STRATA_E_NOMEM;

@@ -30,7 +30,7 @@
  * in-memory database, the pool's refusal); copy (the database copied to
  * an empty one of the other engine; after a failure the target has no
  * table);
- * query (filter, order, paginate, count, first); relations
+ * query (filter, order, paginate, count, first, grouped values); relations
  * (eager loading, a lazy many-to-one, the followers collection changed
  * and committed); stream (a streamed query and a streamed statement);
  * subquery (explicit inner and outer joins read as rows of objects, a
@@ -1712,6 +1712,19 @@ static int run_query(ctx *c)
     Post *first;
     TRY(c, strata_query_first(c->q, &first));
     text_add(&c->out, "count %lld, first %s\n", (long long)n, first ? first->body : "none");
+    strata_query_free(c->q);
+
+    /* Grouped values, checked against their groups as they are built. */
+    TRY_PTR(c, c->q = strata_query_new(c->s, &post_model));
+    TRY(c, strata_query_columns(c->q, "author.username, count(*)"));
+    TRY(c, strata_query_group_by(c->q, "author.id"));
+    TRY(c, strata_query_having(c->q, strata_c("count(*)", STRATA_GE, strata_int(1))));
+    TRY(c, strata_query_order_by(c->q, "author.username", STRATA_ASC));
+    strata_rows *rows;
+    TRY(c, strata_query_rows(c->q, &rows));
+    text_add(&c->out, "groups %zu, first %s\n", strata_rows_count(rows),
+             strata_rows_count(rows) ? strata_rows_text(rows, 0, 0) : "none");
+    strata_rows_free(rows);
     strata_query_free(c->q);
     c->q = NULL;
     strata_session_free(c->s);

@@ -104,7 +104,10 @@ STRATA_API const char *strata_stmt_column_name(const strata_stmt *st, int col);
 STRATA_API const char *strata_stmt_column_decltype(const strata_stmt *st, int col);
 /** Type of the value in the current row, decoded the same way on both
  *  engines (declared BOOLEAN -> BOOL, DATETIME/TIMESTAMP -> TIMESTAMP,
- *  numeric -> TEXT to keep its precision, NULL -> STRATA_TYPE_NULL). */
+ *  numeric -> TEXT to keep its precision, NULL -> STRATA_TYPE_NULL).
+ *  STRATA_TYPE_NULL too when the value cannot be read (no current row, a
+ *  column out of range, out of memory): strata_db_errcode() then says
+ *  why; read the value with its strata_stmt_column_* call to tell. */
 STRATA_API strata_type strata_stmt_column_type(strata_stmt *st, int col);
 /** Non-zero when the current row's value is SQL NULL. */
 STRATA_API int strata_stmt_column_is_null(strata_stmt *st, int col);
