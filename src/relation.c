@@ -782,29 +782,94 @@ void strata__unlink_new(strata_object *o)
         p->rels[ri].one_new = false;
 }
 
+/* A marked child and the target of its link (relcache one_new). */
+typedef struct linked_pair {
+    strata_object *target, *child;
+} linked_pair;
+
+static int cmp_linked(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t)((const linked_pair *)a)->target;
+    uintptr_t y = (uintptr_t)((const linked_pair *)b)->target;
+    return x < y ? -1 : x > y;
+}
+
+/* Adds child c when it is still new and its target is saved, and queues
+ * it, so that the children linked to c follow. */
+static int add_one_linked(strata_object *c, strata_object **queue, size_t *nq)
+{
+    if (c->priv->state != OBJ_TRANSIENT || !parent_saved(c))
+        return STRATA_OK;
+    int rc = strata_add(c);
+    if (rc == STRATA_OK)
+        queue[(*nq)++] = c;
+    return rc;
+}
+
 int strata__add_linked(strata_session *s)
 {
     if (!s->linked_new)
         return STRATA_OK;
-    /* A child may wait for a parent added along in the same pass: passes
-     * in both directions until one adds nothing, so that a chain made in
-     * either order takes two passes. */
-    bool added = true, marked = false;
-    for (int pass = 0; added; pass++) {
-        added = marked = false;
-        for (size_t k = 0; k < s->nobjs; k++) {
-            strata_object *o = s->objs[pass % 2 ? s->nobjs - 1 - k : k];
-            if (!o->priv->linked_new)
+    /* The marked links, sorted by target: a child added brings the
+     * children linked to it at once, whatever order they were made in
+     * (a chain of n takes n look-ups, not n passes over the session). */
+    size_t n = 0, cap = 0;
+    linked_pair *v = NULL;
+    int rc = STRATA_OK;
+    bool marked = false; /* kept until their commit: a rollback may need them again */
+    for (size_t k = 0; k < s->nobjs && rc == STRATA_OK; k++) {
+        strata_object *o = s->objs[k];
+        struct strata__object *p = o->priv;
+        marked |= p->linked_new;
+        if (!p->linked_new || p->state != OBJ_TRANSIENT)
+            continue;
+        for (int ri = 0; p->rels && ri < p->mi->nrels; ri++) {
+            const strata__relcache *c = &p->rels[ri];
+            if (!c->one_new || !c->one_set || !c->one)
                 continue;
-            marked = true;
-            if (!parent_saved(o))
-                continue;
-            int rc = strata_add(o);
-            if (rc != STRATA_OK)
-                return rc;
-            added = true;
+            if (n == cap) {
+                size_t ncap = cap ? cap * 2 : 64;
+                linked_pair *nv = realloc(v, ncap * sizeof *nv);
+                if (!nv) {
+                    rc = STRATA_E_NOMEM;
+                    break;
+                }
+                v = nv;
+                cap = ncap;
+            }
+            v[n++] = (linked_pair){c->one, o};
         }
     }
+    strata_object **queue = rc == STRATA_OK && n ? malloc(n * sizeof *queue) : NULL;
+    if (rc != STRATA_OK || (n && !queue)) {
+        free(v);
+        free(queue);
+        return strata__session_error(s, STRATA_E_NOMEM, "out of memory");
+    }
+    if (n)
+        qsort(v, n, sizeof *v, cmp_linked);
+    /* Children whose target is saved now, then those linked to each one
+     * added; again while a round adds any (a cascade of strata_add may
+     * have added a target the queue did not reach). */
+    for (bool again = true; again && rc == STRATA_OK;) {
+        size_t nq = 0;
+        again = false;
+        for (size_t i = 0; i < n && rc == STRATA_OK; i++)
+            rc = add_one_linked(v[i].child, queue, &nq);
+        for (size_t head = 0; head < nq && rc == STRATA_OK; head++) {
+            linked_pair key = {queue[head], NULL};
+            linked_pair *at = bsearch(&key, v, n, sizeof *v, cmp_linked);
+            while (at && at > v && at[-1].target == key.target)
+                at--;
+            for (; at && at < v + n && at->target == key.target && rc == STRATA_OK; at++)
+                rc = add_one_linked(at->child, queue, &nq);
+        }
+        again = nq > 0;
+    }
+    free(v);
+    free(queue);
+    if (rc != STRATA_OK)
+        return rc; /* the marks stay: the next flush tries again */
     s->linked_new = marked;
     return STRATA_OK;
 }

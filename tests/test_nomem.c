@@ -17,7 +17,8 @@
  * examples/microblog/migrations, base to head, read through libyaml);
  * migrate-down (head to base); commit (new objects, an update, a delete);
  * cascade (a new user holding ten new posts, taken along by a pending post's
- * many-to-one and by the followers collection of a loaded user); bulk-insert
+ * many-to-one and by the followers collection of a loaded user, and a new
+ * post linked to it by its many-to-one alone, added at the flush); bulk-insert
  * (1001 new users: multi-row INSERTs, pipelined on
  * PostgreSQL); upsert (an object from an earlier transaction refreshed,
  * then another object's upsert of its username written into it, and an
@@ -937,10 +938,14 @@ static int run_cascade(ctx *c)
     TRY(c, strata_set_related(q, "author", zed)); /* zed and its 10 posts along */
     if ((rc = new_user_with_posts(c, "kim", 10, &kim)) != STRATA_OK)
         return rc;
+    Post *r; /* linked by its many-to-one alone, both new: added at the flush */
+    TRY(c, strata_new(c->s, &post_model, &r));
+    TRY(c, strata_set_text(&r->body, "to kim"));
+    TRY(c, strata_set_related(r, "author", kim));
     TRY(c, strata_collection_add(john, "following", kim)); /* kim and its posts along */
     TRY(c, strata_session_commit(c->s));
-    text_add(&c->out, "zed %lld, kim %lld, post %lld\n", (long long)zed->id, (long long)kim->id,
-             (long long)q->id);
+    text_add(&c->out, "zed %lld, kim %lld, posts %lld and %lld\n", (long long)zed->id,
+             (long long)kim->id, (long long)q->id, (long long)r->id);
     strata_session_free(c->s);
     c->s = NULL;
     return STRATA_OK;

@@ -8145,6 +8145,38 @@ START_TEST(orm_new_children_follow_new_parents)
     ck_assert_int_gt(kept->id, 0);
     ck_assert_int_eq(kept->user_id, v->id);
 
+    /* A chain whose topics were made in no order, linked to their
+     * parents while new, only its root added: one flush. */
+    enum { ZIGZAG = 2001 };
+    Topic **chain = malloc(ZIGZAG * sizeof *chain);
+    int *order = malloc(ZIGZAG * sizeof *order);
+    ck_assert(chain && order);
+    for (int i = 0; i < ZIGZAG; i++)
+        order[i] = i;
+    unsigned seed = 12345; /* a fixed shuffle: the same order on every run */
+    for (int i = ZIGZAG - 1; i > 0; i--) {
+        seed = seed * 1103515245u + 12345u;
+        int j = (int)((seed >> 8) % (unsigned)(i + 1)), t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
+    for (int i = 0; i < ZIGZAG; i++) {
+        int at = order[i];
+        char title[16];
+        snprintf(title, sizeof title, "z%d", at);
+        OK(&f, strata_new(f.s, &topic_model, &chain[at]));
+        OK(&f, strata_set_text(&chain[at]->title, title));
+    }
+    OK(&f, strata_set_null(chain[0], "parent_id", 1));
+    for (int i = 1; i < ZIGZAG; i++)
+        OK(&f, strata_set_related(chain[i], "parent", chain[i - 1]));
+    OK(&f, strata_add(chain[0]));
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM topic"), ZIGZAG);
+    ck_assert_int_eq(chain[ZIGZAG - 1]->parent_id, chain[ZIGZAG - 2]->id);
+    free(chain);
+    free(order);
+
     /* A chain made leaf first, only its root added: one flush. */
     Topic *leaf, *mid, *root;
     OK(&f, strata_new(f.s, &topic_model, &leaf));
@@ -8158,7 +8190,7 @@ START_TEST(orm_new_children_follow_new_parents)
     OK(&f, strata_set_related(mid, "parent", root));
     OK(&f, strata_add(root));
     OK(&f, strata_session_commit(f.s));
-    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM topic"), 3);
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM topic"), ZIGZAG + 3);
     ck_assert_int_eq(leaf->parent_id, mid->id);
 
     /* The new parent's collection shows the child, and taking it out
