@@ -458,12 +458,11 @@ void strata__relation_unfix_keys(strata_object *o)
         int fk = mi->relfk[r];
         if (fk < 0 || !c->one_set || !c->one || has_key(c->one))
             continue;
-        /* The key the target's undone insert gave: the row's as read
-         * (an object of the database), else none yet. */
-        bool was_read = p->state == OBJ_PERSISTENT && p->loaded && !p->loaded[fk].null;
-        *(int64_t *)strata__field_ptr(o, fk) = was_read ? p->loaded[fk].i : 0;
-        if (!was_read)
-            strata__set_null(o, fk, false);
+        /* The key the target's undone insert gave: the row's as read,
+         * NULL included (an object of the database), else none yet. */
+        const strata__cell *row = p->state == OBJ_PERSISTENT && p->loaded ? &p->loaded[fk] : NULL;
+        *(int64_t *)strata__field_ptr(o, fk) = row && !row->null ? row->i : 0;
+        strata__set_null(o, fk, row && row->null);
     }
 }
 

@@ -393,6 +393,9 @@ static Post *new_post(fixture *f, const char *body, User *author)
     return p;
 }
 
+static Kennel *new_kennel(fixture *f, const char *name);
+static Dog *new_dog(fixture *f, const char *name, Kennel *k, int rank);
+
 static void assert_repr(const strata_list *l, const char *want)
 {
     char *got = strata_list_repr(l);
@@ -2036,6 +2039,18 @@ START_TEST(orm_failed_flush_takes_back_copied_keys)
     ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM post WHERE user_id = (SELECT id FROM "
                                   "\"user\" WHERE username = 'kim')"),
                      2);
+    /* A row whose key was NULL reads NULL again. */
+    Dog *stray = new_dog(&f, "stray", NULL, 1), *rex = new_dog(&f, "rex", NULL, 2);
+    OK(&f, strata_session_commit(f.s));
+    Kennel *k = new_kennel(&f, "north");
+    OK(&f, strata_set_related(stray, "kennel", k));
+    OK(&f, strata_set_text(&rex->name, "stray")); /* fails, after the insert */
+    ck_assert_int_eq(strata_session_flush(f.s), STRATA_E_UNIQUE);
+    ck_assert_int_eq(k->id, 0);
+    ck_assert_int_eq(strata_is_null(stray, "kennel_id"), 1);
+    OK(&f, strata_set_text(&rex->name, "rex"));
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(stray->kennel_id, k->id);
     teardown(&f);
 }
 END_TEST
@@ -4851,9 +4866,6 @@ static int grouped_rows(fixture *f, const char *cols, const char *group, const c
     strata_query_free(q);
     return rc;
 }
-
-static Kennel *new_kennel(fixture *f, const char *name);
-static Dog *new_dog(fixture *f, const char *name, Kennel *k, int rank);
 
 START_TEST(orm_grouping_refused_alike)
 {
