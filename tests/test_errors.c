@@ -3,8 +3,12 @@
  * and SQLSTATE on every engine, for every class both engines can produce;
  * the code table's names and descriptions; errors clear on success.
  */
+#include <errno.h>
+#include <limits.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "engine.h"
 #include "harness.h"
@@ -59,9 +63,68 @@ START_TEST(errors_constraints)
 }
 END_TEST
 
+/* The system's full disk, as SQLite's own file layer meets it: its
+ * ftruncate fails with ENOSPC while `enospc` is set. */
+static bool enospc;
+static sqlite3_syscall_ptr real_ftruncate;
+
+static int full_ftruncate(int fd, off_t size)
+{
+    if (enospc) {
+        errno = ENOSPC;
+        return -1;
+    }
+    return ((int (*)(int, off_t))real_ftruncate)(fd, size);
+}
+
+/* A COMMIT that cannot truncate its journal (SQLite keeps no system code
+ * for it) and a WAL file whose -shm cannot be made: STRATA_E_DISK_FULL,
+ * naming the file, the transaction not kept, the connection usable. */
+static void system_disk_full(void)
+{
+    sqlite3_vfs *vfs = sqlite3_vfs_find(NULL);
+    real_ftruncate = vfs->xGetSystemCall(vfs, "ftruncate");
+    ck_assert_int_eq(vfs->xSetSystemCall(vfs, "ftruncate", (sqlite3_syscall_ptr)full_ftruncate),
+                     SQLITE_OK);
+    char url[PATH_MAX + 64];
+    snprintf(url, sizeof url, "sqlite:///%s/full.db?journal_mode=truncate", th_tmpdir());
+    strata_db *db = th_open_url(url);
+    th_exec(db, "CREATE TABLE t (id INTEGER PRIMARY KEY)");
+    th_rc(db, strata_db_begin(db), STRATA_OK);
+    th_exec(db, "INSERT INTO t (id) VALUES (1)");
+    enospc = true;
+    int rc = strata_db_commit(db);
+    enospc = false;
+    const char *msg = strata_db_errmsg(db);
+    ck_assert_msg(rc == STRATA_E_DISK_FULL, "%s: %s", strata_errname(rc), msg);
+    ck_assert_str_eq(strata_db_sqlstate(db), "53100");
+    ck_assert_msg(strstr(msg, "no space left on the device") && strstr(msg, "full.db"), "%s", msg);
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM t"), 0);
+    th_exec(db, "INSERT INTO t (id) VALUES (2)");
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM t"), 1);
+    strata_db_close(db);
+
+    snprintf(url, sizeof url, "sqlite:///%s/full-wal.db?journal_mode=wal", th_tmpdir());
+    db = th_open_url(url);
+    th_exec(db, "CREATE TABLE t (id INTEGER PRIMARY KEY)");
+    strata_db_close(db);
+    enospc = true;
+    rc = strata_db_open(&db, url);
+    if (rc == STRATA_OK)
+        rc = strata_db_exec(db, "SELECT count(*) FROM t");
+    enospc = false;
+    msg = strata_db_errmsg(db);
+    ck_assert_msg(rc == STRATA_E_DISK_FULL, "%s: %s", strata_errname(rc), msg);
+    ck_assert_msg(strstr(msg, "no space left on the device") && strstr(msg, "full-wal.db"), "%s",
+                  msg);
+    strata_db_close(db);
+    ck_assert_int_eq(vfs->xSetSystemCall(vfs, "ftruncate", real_ftruncate), SQLITE_OK);
+}
+
 /* A full disk has a code of its own: SQLite's size limit stands in for the
- * disk; PostgreSQL's server error is raised as the server raises it when
- * it cannot extend a file. */
+ * disk, and the system's ENOSPC is met through SQLite's file layer;
+ * PostgreSQL's server error is raised as the server raises it when it
+ * cannot extend a file. */
 START_TEST(errors_disk_full)
 {
     strata_db *db = th_open();
@@ -80,6 +143,7 @@ START_TEST(errors_disk_full)
         expect(db, "INSERT INTO big (id, data) VALUES (2, printf('%.200000c', 'x'))",
                STRATA_E_DISK_FULL, "53100");
         ck_assert_ptr_nonnull(strstr(strata_db_errmsg(db), "full"));
+        system_disk_full();
     }
     ck_assert_int_eq(th_int(db, "SELECT count(*) FROM big"), 1);
     ck_assert_str_eq(strata_errname(STRATA_E_DISK_FULL), "STRATA_E_DISK_FULL");

@@ -136,6 +136,7 @@ static const char *sqlstate_for(int code)
 
 static int report(sqlite_conn *c)
 {
+    int sys_errno = errno; /* the failed call's, before anything here may change it */
     int ext = sqlite3_extended_errcode(c->h);
     const char *msg = sqlite3_errmsg(c->h);
     if (((ext & 0xff) == SQLITE_BUSY || (ext & 0xff) == SQLITE_LOCKED) && c->busy_stopped)
@@ -149,11 +150,15 @@ static int report(sqlite_conn *c)
               "(any connection without mode=ro, or the sqlite3 shell), then try again";
     /* A failure of the file itself (full, unreadable, read-only, not a
      * database, damaged) names it: a program may have several open.  An
-     * I/O error the system gave as a full disk (WAL's -shm growing) is
-     * the full disk. */
+     * I/O error the system gave as a full disk (WAL's -shm growing, a
+     * journal's truncation at COMMIT) is the full disk.  SQLite keeps the
+     * system's code for some of its I/O errors and not for others (not
+     * for a COMMIT's), so the thread's errno, as the failed call left it,
+     * stands in where it kept none. */
     int code = 0; /* the core classifies through the classify_error slot */
     int primary = ext & 0xff;
-    if (primary == SQLITE_IOERR && sqlite3_system_errno(c->h) == ENOSPC)
+    int sys = sqlite3_system_errno(c->h);
+    if (primary == SQLITE_IOERR && (sys ? sys : sys_errno) == ENOSPC)
         code = STRATA_E_DISK_FULL;
     bool of_file = primary == SQLITE_FULL || primary == SQLITE_IOERR ||
                    primary == SQLITE_CANTOPEN || primary == SQLITE_NOTADB ||
@@ -522,15 +527,20 @@ static int sq_open(strata_conn **out, strata_db *db, const strata_url *url)
         rc = open_pragma(c, sql);
     }
     if (rc != STRATA_OK) {
-        /* A file that is not a database fails here, not at open. */
-        int code = strata_db_errcode(db) == STRATA_E_BUSY ? STRATA_E_BUSY : STRATA_E_CONNECT;
-        const char *hint = read_only && journal
+        /* A file that is not a database fails here, not at open.  A lock
+         * held elsewhere and a full disk keep their codes: waiting, or
+         * making room, lets the same open succeed. */
+        int code = strata_db_errcode(db);
+        if (code != STRATA_E_BUSY && code != STRATA_E_DISK_FULL)
+            code = STRATA_E_CONNECT;
+        const char *hint = code == STRATA_E_DISK_FULL ? ": no space left on the device"
+                           : read_only && journal
                                ? " (the file can only be read: leave journal_mode out, "
                                  "or open it with ?mode=ro)"
                                : "";
-        rc = strata_driver_error(
-            db, code, code == STRATA_E_BUSY ? "55P03" : "08001", sqlite3_extended_errcode(c->h),
-            "cannot open SQLite database \"%s\": %s%s", path, sqlite3_errmsg(c->h), hint);
+        rc = strata_driver_error(db, code, sqlstate_for(code), sqlite3_extended_errcode(c->h),
+                                 "cannot open SQLite database \"%s\": %s%s", path,
+                                 sqlite3_errmsg(c->h), hint);
         sqlite3_close(c->h);
         free(c);
         return rc;
