@@ -333,6 +333,42 @@ bool strata__cell_from_value(const strata_field *fd, const strata_value *v, stra
 
 const char *strata__ctype_name(strata_ctype ct) { return ctype_names[ct]; }
 
+int strata__key_fits(strata_session *s, const strata__minfo *mi, strata__cell *cells,
+                     char (*lower)[37])
+{
+    for (int k = 0; k < mi->npk; k++) {
+        int f = mi->pkf[k];
+        const strata_field *fd = &mi->m->fields[f];
+        strata__cell *c = &cells[k];
+        if (c->null)
+            continue;
+        strata_sqltype kind = mi->kind[f];
+        if (fd->ctype == STRATA_C_INT64 &&
+            (kind == STRATA_SQL_INTEGER || kind == STRATA_SQL_SMALLINT)) {
+            /* SQLite's columns keep what their type cannot hold (a key it
+             * numbered past 32 bits), so only a strict engine's cannot. */
+            int64_t lim = kind == STRATA_SQL_SMALLINT ? INT16_MAX : INT32_MAX;
+            if ((c->i > lim || c->i < -lim - 1) && s->dl && !s->dl->loose_columns)
+                return STRATA_E_NOT_FOUND;
+        } else if (kind == STRATA_SQL_UUID && fd->ctype == STRATA_C_TEXT) {
+            if (!strata__uuid_text(c->p, c->len))
+                return strata__session_error(
+                    s, STRATA_E_DATA,
+                    "%s.%s: the key '%.40s' is not a UUID (8-4-4-4-12 hex digits)", mi->m->name,
+                    fd->name, c->p);
+            /* Kept in lower case, as written (a key of one integer
+             * field needs no room for it). */
+            assert(lower);
+            for (int i = 0; i < 36; i++)
+                lower[k][i] =
+                    (char)(c->p[i] >= 'A' && c->p[i] <= 'F' ? c->p[i] - 'A' + 'a' : c->p[i]);
+            lower[k][36] = '\0';
+            c->p = lower[k];
+        }
+    }
+    return STRATA_OK;
+}
+
 int strata__key_from_values(strata_session *s, const strata__minfo *mi, const strata_value *v,
                             size_t n, strata__cell *cells)
 {

@@ -460,6 +460,15 @@ void strata__key_text(strata__sb *sb, const strata__minfo *mi, const strata__key
 bool strata__cell_from_value(const strata_field *fd, const strata_value *v, strata__cell *c);
 /* "an integer", "a text", ...: for messages. */
 const char *strata__ctype_name(strata_ctype ct);
+/* Whether a key from the caller can name a row, decided before any SQL
+ * so that PostgreSQL's refusal does not abort the transaction: an integer
+ * past its column's range on an engine that keeps to it names none
+ * (STRATA_E_NOT_FOUND, no message set), and a uuid key that is no UUID
+ * is refused as a query's condition is (STRATA_E_DATA).  A uuid key's
+ * text is put in lower case, as it is written, into lower[k], which the
+ * cell then points at. */
+int strata__key_fits(strata_session *s, const strata__minfo *mi, strata__cell *cells,
+                     char (*lower)[37]);
 /* The caller's key values as cells (text borrowed from the values);
  * STRATA_E_MISUSE naming the field when one does not fit. */
 int strata__key_from_values(strata_session *s, const strata__minfo *mi, const strata_value *v,

@@ -1396,7 +1396,9 @@ int strata__get(strata_session *s, const strata_model *model, int64_t id, void *
     strata__key key; /* of one field: only key[0] is read */
     key[0] = &c;
     uint64_t mark = s->db->nerrors;
-    rc = get_by_key(s, mi, key, out);
+    rc = strata__key_fits(s, mi, &c, NULL);
+    if (rc == STRATA_OK)
+        rc = get_by_key(s, mi, key, out);
     /* No such row; a flush's NOT_FOUND (an update whose row is gone) has
      * its own message. */
     if (rc == STRATA_E_NOT_FOUND && say && s->db->nerrors == mark)
@@ -1418,13 +1420,16 @@ int strata_get_key(strata_session *s, const strata_model *model, const strata_va
     if (!mi)
         return rc;
     strata__cell cells[STRATA__MAX_KEY];
+    char lower[STRATA__MAX_KEY][37];
     if ((rc = strata__key_from_values(s, mi, key, nkey, cells)) != STRATA_OK)
         return rc;
     strata__key k;
     for (int i = 0; i < mi->npk; i++)
         k[i] = &cells[i];
     uint64_t mark = s->db->nerrors;
-    rc = get_by_key(s, mi, k, out);
+    rc = strata__key_fits(s, mi, cells, lower);
+    if (rc == STRATA_OK)
+        rc = get_by_key(s, mi, k, out);
     const int64_t *id = mi->pk >= 0 && !cells[0].null ? &cells[0].i : NULL;
     return rc == STRATA_E_NOT_FOUND && s->db->nerrors == mark ? not_found(s, mi, id) : rc;
 }

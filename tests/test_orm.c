@@ -573,6 +573,71 @@ START_TEST(orm_false_and_zero_take_the_defaults)
 }
 END_TEST
 
+/* A model keyed by a uuid. */
+typedef struct Ticket {
+    strata_object base;
+    char *ref;
+    char *title;
+} Ticket;
+static const strata_field ticket_fields[] = {STRATA_UUID(Ticket, ref, STRATA_PRIMARY_KEY),
+                                             STRATA_STRING(Ticket, title, 20, 0),
+                                             STRATA_FIELDS_END};
+static const strata_model ticket_model = {STRATA_MODEL_VERSION, "Ticket", .size = sizeof(Ticket),
+                                          .fields = ticket_fields};
+
+/* A get whose key no row of its column can hold finds nothing, or is
+ * refused as a query's condition is, before any SQL on every engine:
+ * PostgreSQL's own refusal would abort the transaction and lose what it
+ * flushed.  A uuid key is found in any case, as its text is kept in
+ * lower case. */
+START_TEST(orm_get_keys_fit_their_columns)
+{
+    fixture f;
+    setup_db(&f);
+    strata_metadata *md;
+    ck_assert_int_eq(strata_metadata_new(&md), STRATA_OK);
+    const strata_model *const models[] = {&ticket_model, NULL};
+    ck_assert_int_eq(strata_metadata_add_models(md, models), STRATA_OK);
+    ck_assert_int_eq(strata_metadata_create_all(md, f.db), STRATA_OK);
+    strata_metadata_free(md);
+    User *kim = new_user(&f, "kim", "kim@example.com");
+    Ticket *t, *got = NULL;
+    OK(&f, strata_new(f.s, &ticket_model, &t));
+    OK(&f, strata_set_text(&t->ref, "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"));
+    OK(&f, strata_set_text(&t->title, "first"));
+    OK(&f, strata_add(t));
+    OK(&f, strata_session_flush(f.s));
+    /* An integer key past the column's 32 bits, both ways: no row (on
+     * PostgreSQL none can hold it; SQLite holds none here). */
+    User *u = NULL;
+    ck_assert_int_eq(strata_get(f.s, &user_model, 3000000000LL, &u), STRATA_E_NOT_FOUND);
+    ck_assert_ptr_null(u);
+    strata_value big = strata_int(-3000000000LL);
+    ck_assert_int_eq(strata_get_key(f.s, &user_model, &big, 1, &u), STRATA_E_NOT_FOUND);
+    /* A uuid key in capitals finds the row, in the session and read
+     * again; a text that is no UUID is refused. */
+    strata_value upper = strata_text("A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11");
+    OK(&f, strata_get_key(f.s, &ticket_model, &upper, 1, &got));
+    ck_assert_ptr_eq(got, t);
+    strata_value bad = strata_text("not-a-uuid");
+    ck_assert_int_eq(strata_get_key(f.s, &ticket_model, &bad, 1, &got), STRATA_E_DATA);
+    ck_assert_msg(strstr(strata_session_errmsg(f.s), "Ticket.ref: the key 'not-a-uuid' is not a "
+                                                     "UUID"),
+                  "%s", strata_session_errmsg(f.s));
+    /* The transaction went on: what it flushed is committed. */
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM \"user\" WHERE username = 'kim'"), 1);
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM ticket"), 1);
+    strata_session_free(f.s);
+    ck_assert_int_eq(strata_session_new(&f.s, f.db), STRATA_OK);
+    OK(&f, strata_get_key(f.s, &ticket_model, &upper, 1, &got));
+    ck_assert_str_eq(got->title, "first");
+    ck_assert_str_eq(got->ref, "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11");
+    (void)kim;
+    teardown(&f);
+}
+END_TEST
+
 /* A numeric or a uuid set in another spelling of the value its row
  * holds is no change: nothing is written for it, and the rest of the
  * flush goes through. */
@@ -8627,6 +8692,7 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_savepoint_objects_loaded_inside);
     tcase_add_test(tc, orm_play_time);
     tcase_add_test(tc, orm_update_only_changed_column);
+    tcase_add_test(tc, orm_get_keys_fit_their_columns);
     tcase_add_test(tc, orm_a_value_respelled_is_no_change);
     tcase_add_test(tc, orm_false_and_zero_take_the_defaults);
     tcase_add_test(tc, orm_get_miss_sends_only_its_select);
