@@ -469,7 +469,7 @@ static int run_in_failed_raw_tx(strata_db *db, const char *sql)
     /* The engine runs the first statement of the text, and only a COMMIT
      * there ends the transaction (the rest is not run). */
     bool chain;
-    if (!commit_statement(sql, sql, strata_db_driver(db)->lexer_flags, &chain))
+    if (!commit_statement(sql, sql, strata__drv_lexer_flags(db), &chain))
         return strata__db_check_tx(db);
     if (db->raw_tx_ended) {
         strata__echo_stmt(db, sql, NULL, 0);
@@ -506,9 +506,10 @@ bool strata__text_may_write(const strata_db *db, const char *sql)
                                         "set",    "reset",    "pragma",    "begin",   "commit",
                                         "end",    "rollback", "savepoint", "release", NULL};
     bool at_start = true;
+    unsigned flags = strata__drv_lexer_flags(db);
     for (const char *p = sql; *p;) {
         strata__token t;
-        strata__sql_token_at(sql, p, db->driver->lexer_flags, &t);
+        strata__sql_token_at(sql, p, flags, &t);
         if (t.kind == STRATA__TOK_OTHER && *p == ';') {
             at_start = true;
         } else if (at_start && t.kind != STRATA__TOK_SPACE && t.kind != STRATA__TOK_COMMENT &&
@@ -554,7 +555,7 @@ int strata_db_exec(strata_db *db, const char *sql)
      * (and perhaps begin another, which the rollback owed would then
      * undo in its place): refused before it runs. */
     const char *ends =
-        db->in_tx ? strata__sql_transaction_statement(sql, db->driver->lexer_flags) : NULL;
+        db->in_tx ? strata__sql_transaction_statement(sql, strata__drv_lexer_flags(db)) : NULL;
     if (ends)
         return strata__db_tx_statement_refused(db, ends);
     rc = db_run(db, sql);

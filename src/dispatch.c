@@ -118,6 +118,14 @@ int strata__drv_begin_mode(strata_db *db, int mode)
     return strata__drv_begin(db);
 }
 
+unsigned strata__drv_lexer_flags(const strata_db *db)
+{
+    const strata_driver *d = db->driver;
+    if (d->version >= 9 && d->lexer_flags_now && db->conn)
+        return d->lexer_flags_now(db->conn);
+    return d->lexer_flags;
+}
+
 int strata__drv_in_transaction(strata_db *db)
 {
     const strata_driver *d = db->driver;

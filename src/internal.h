@@ -547,6 +547,8 @@ int strata__drv_begin_mode(strata_db *db, int mode);
 int strata__drv_commit(strata_db *db);
 /* Whether the engine has a transaction open: 1, 0, or -1 (cannot tell). */
 int strata__drv_in_transaction(strata_db *db);
+/* The STRATA_LEX_* flags the connection reads SQL with now. */
+unsigned strata__drv_lexer_flags(const strata_db *db);
 /* The driver's cancel (from any thread) and statement timeout. */
 int strata__drv_cancel(strata_db *db);
 int strata__drv_set_timeout(strata_db *db, int ms);

@@ -344,7 +344,7 @@ static const strata_cond *raw_miscounted(const strata_query *q, const strata_con
     if (c->kind == C_RAW) {
         strata__sql_rewrite rw;
         if (strata__sql_rewrite_placeholders(&rw, c->sql, STRATA_PLACEHOLDER_QMARK,
-                                             q->s->db->driver->lexer_flags) != STRATA_OK) {
+                                             strata__drv_lexer_flags(q->s->db)) != STRATA_OK) {
             *holes = -1;
             return c;
         }

@@ -6,8 +6,8 @@
  * It knows just enough SQL lexing to tell a placeholder from a question
  * mark that is data: it skips '...' strings
  * (with '' escapes, and backslash escapes in E'...' strings where the
- * dialect has them), "..." identifiers, `...` and [...] identifiers where
- * the dialect has them, -- line comments, block comments (nested where the
+ * dialect has them, or in every string where the session says so), "..." identifiers, `...` and
+ * [...] identifiers where the dialect has them, -- line comments, block comments (nested where the
  * dialect nests them) and $tag$...$tag$ strings.  `??` outside those is a
  * literal `?`, for PostgreSQL's jsonb operators (?, ?|, ?&).  It also notes
  * whether text goes on after a ';', so that when the engine refuses the
@@ -92,8 +92,9 @@ void strata__sql_token_at(const char *text, const char *p, unsigned flags, strat
         out->kind = STRATA__TOK_COMMENT;
         end = block_comment_end(p, flags & STRATA_LEX_NESTED_COMMENTS);
     } else if (c == '\'') {
-        bool esc = (flags & STRATA_LEX_E_STRINGS) && p > text && (p[-1] == 'E' || p[-1] == 'e') &&
-                   (p - 1 == text || !(ident_char((unsigned char)p[-2]) || p[-2] == '$'));
+        bool esc = (flags & STRATA_LEX_BACKSLASH_STRINGS) ||
+                   ((flags & STRATA_LEX_E_STRINGS) && p > text && (p[-1] == 'E' || p[-1] == 'e') &&
+                    (p - 1 == text || !(ident_char((unsigned char)p[-2]) || p[-2] == '$')));
         out->kind = STRATA__TOK_STRING;
         end = quoted_end(p, '\'', esc);
     } else if (c == '"' || (c == '`' && (flags & STRATA_LEX_BACKTICKS)) ||

@@ -283,7 +283,7 @@ int strata_stmt_prepare(strata_stmt **out, strata_db *db, const char *sql)
 
     strata__sql_rewrite rw;
     if (strata__sql_rewrite_placeholders(&rw, sql, db->driver->placeholder,
-                                         db->driver->lexer_flags) != STRATA_OK)
+                                         strata__drv_lexer_flags(db)) != STRATA_OK)
         return strata__db_error(db, STRATA_E_NOMEM, "out of memory");
     if (rw.numbered) {
         int n = (int)strspn(rw.numbered + 1, "0123456789") + 1;
@@ -310,7 +310,7 @@ int strata_stmt_prepare(strata_stmt **out, strata_db *db, const char *sql)
     st->nparams = rw.nparams;
     st->ncols = -1;
     st->may_write = strata__text_may_write(db, sql);
-    st->ends_tx = strata__sql_transaction_statement(sql, db->driver->lexer_flags) != NULL;
+    st->ends_tx = strata__sql_transaction_statement(sql, strata__drv_lexer_flags(db)) != NULL;
     /* The engine judges whether the text is one statement ("SELECT 1;;",
      * a trigger or function body holding semicolons are).  When it refuses
      * text the lexer sees going on after a ';', say so plainly. */
@@ -643,7 +643,7 @@ int strata__stmt_step(strata_stmt *st)
          * it: refused before it runs, as strata_db_exec refuses it. */
         if (st->ends_tx && db->in_tx)
             return strata__db_tx_statement_refused(
-                db, strata__sql_transaction_statement(st->sql, db->driver->lexer_flags));
+                db, strata__sql_transaction_statement(st->sql, strata__drv_lexer_flags(db)));
         /* Outside strata's transactions: whether one begun by raw SQL is
          * open, for a failure that makes the engine end it. */
         db->raw_tx_before = !db->in_tx && strata__drv_in_transaction(db) == 1;

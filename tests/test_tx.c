@@ -353,6 +353,21 @@ START_TEST(tx_sql_that_ends_the_transaction)
         th_rc(db, k % 2 ? strata_db_rollback(db) : strata_db_commit(db), STRATA_OK);
         ck_assert(!strata_db_in_transaction(db));
     }
+    if (th_is_pg()) {
+        /* With standard_conforming_strings off (from the URL, the role, or
+         * a SET), a backslash escapes the quote in any string: the COMMIT
+         * is not in one, and a `?` there is no parameter. */
+        th_rc(db, strata_db_begin(db), STRATA_OK);
+        th_exec(db, "SET LOCAL standard_conforming_strings = off");
+        th_rc(db, strata_db_exec(db, "SELECT 'x\\''; COMMIT AND CHAIN; SELECT ''"),
+              STRATA_E_MISUSE);
+        ck_assert(strata_db_in_transaction(db));
+        strata_stmt *st;
+        th_rc(db, strata_stmt_prepare(&st, db, "SELECT 'a\\'?', CAST(? AS integer)"), STRATA_OK);
+        ck_assert_int_eq(strata_stmt_param_count(st), 1);
+        strata_stmt_finalize(st);
+        th_rc(db, strata_db_rollback(db), STRATA_OK);
+    }
     /* Kept where committed, gone where rolled back, each whole. */
     ck_assert_int_eq(th_int(db, "SELECT count(*) FROM t WHERE id IN (10, 20, 12, 22)"), 4);
     ck_assert_int_eq(th_int(db, "SELECT count(*) FROM t"), 4);

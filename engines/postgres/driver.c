@@ -2461,6 +2461,18 @@ static int pg_url_param_known(const char *key)
     return known;
 }
 
+#define PG_LEXER (STRATA_LEX_NESTED_COMMENTS | STRATA_LEX_DOLLAR_QUOTES | STRATA_LEX_E_STRINGS)
+
+/* standard_conforming_strings = off (from the URL's options, the role or
+ * the database, or a SET) makes every string take backslash escapes: the
+ * server says so whenever it changes. */
+static unsigned pg_lexer_flags_now(strata_conn *conn)
+{
+    pg_conn *c = (pg_conn *)conn;
+    const char *scs = c->h ? PQparameterStatus(c->h, "standard_conforming_strings") : NULL;
+    return PG_LEXER | (scs && !strcmp(scs, "off") ? STRATA_LEX_BACKSLASH_STRINGS : 0);
+}
+
 static const char *const pg_aliases[] = {"postgres", NULL};
 /* psycopg2 and psycopg are libpq underneath: a DATABASE_URL shared with a
  * Python service means the same server and settings. */
@@ -2474,7 +2486,7 @@ const strata_driver strata__postgres_driver = {
     .capabilities = STRATA_CAP_RETURNING | STRATA_CAP_TRANSACTIONAL_DDL | STRATA_CAP_ALTER_COLUMN |
                     STRATA_CAP_ADVISORY_LOCKS | STRATA_CAP_PIPELINE | STRATA_CAP_CONCURRENT_WRITERS,
     .placeholder = STRATA_PLACEHOLDER_DOLLAR,
-    .lexer_flags = STRATA_LEX_NESTED_COMMENTS | STRATA_LEX_DOLLAR_QUOTES | STRATA_LEX_E_STRINGS,
+    .lexer_flags = PG_LEXER,
     .url_params = NULL, /* libpq's list: url_param_known */
     .open = pg_open,
     .close = pg_close,
@@ -2503,4 +2515,5 @@ const strata_driver strata__postgres_driver = {
     .set_timeout = pg_set_timeout,
     .in_transaction = pg_in_transaction,
     .exec_with_next = pg_exec_with_next,
+    .lexer_flags_now = pg_lexer_flags_now,
 };

@@ -30,7 +30,7 @@ extern "C" {
 /* 2: set_streaming; 3: execute_many; 4: url_param_known, begin_mode, cancel, set_timeout,
  * in_transaction; 5: url_is_private, identifier_quote; 6: row_values; 7: exec_with_next;
  * 8: row_cells */
-#define STRATA_DRIVER_VERSION 8
+#define STRATA_DRIVER_VERSION 9
 
 /* The words a driver ends a STRATA_E_STALE_STATEMENT's message with when
  * the failure aborted a transaction under way.  Where that transaction was
@@ -62,6 +62,7 @@ typedef enum strata_placeholder_style {
 #define STRATA_LEX_E_STRINGS (1u << 2)       /* E'...' with backslash escapes */
 #define STRATA_LEX_BACKTICKS (1u << 3)       /* `identifier` (SQLite, MySQL) */
 #define STRATA_LEX_BRACKETS (1u << 4)        /* [identifier] (SQLite) */
+#define STRATA_LEX_BACKSLASH_STRINGS (1u << 5) /* every '...' with backslash escapes */
 
 /* Values crossing the ABI are strata_value (<strata/value.h>).  Text and
  * blob memory belongs to whoever made the value: bound parameters to the
@@ -263,6 +264,14 @@ struct strata_driver {
      * NULL: the core makes the cells from row_values. */
     int (*row_cells)(strata_backend_stmt *st, int col0, int n, const unsigned char *want,
                      strata_cell *out);
+
+    /* ---- version 9 ---- */
+    /* Optional: the STRATA_LEX_* flags `conn` reads SQL with now, where a
+     * setting of the session changes them (PostgreSQL's
+     * standard_conforming_strings = off: backslash escapes in every
+     * string).  The core asks before it reads a statement's text for its
+     * placeholders or its transaction commands.  NULL: lexer_flags. */
+    unsigned (*lexer_flags_now)(strata_conn *conn);
 };
 
 /* ---- helpers the core gives backends ----------------------------------- */
