@@ -606,14 +606,23 @@ static bool reset(strata_db *db)
     return !strata_db_is_broken(db);
 }
 
-/* The birth time of `db` if `pool` lent it (its entry is then removed),
- * else -1. */
-static int64_t take_lent(strata_pool *pool, strata_db *db)
+/* The birth time of `db` if `pool` lent it, else -1.  Its entry is
+ * removed only when this thread may have the connection: *c then holds
+ * it confined to this thread.  A thread that does not hold it may not
+ * give it back while its holder is in a call on it: *busy, and the entry
+ * stays.  Both under the pool's lock, so that the holder's own release
+ * waits for the answer instead of finding no entry meanwhile. */
+static int64_t take_lent(strata_pool *pool, strata_db *db, strata__confinement *c, bool *busy)
 {
     int64_t born = -1;
     pthread_mutex_lock(&pool->lock);
     for (int i = 0; i < pool->nlent; i++)
         if (pool->lent[i].db == db) {
+            *c = strata__confine(db);
+            if (c->refused) {
+                *busy = true;
+                break;
+            }
             born = pool->lent[i].born_ms;
             pool->lent[i] = pool->lent[--pool->nlent];
             break;
@@ -626,31 +635,29 @@ void strata_pool_release(strata_pool *pool, strata_db *db)
 {
     if (!pool || !db)
         return;
-    int64_t born = take_lent(pool, db);
+    strata__confinement c;
+    bool busy = false;
+    int64_t born = take_lent(pool, db, &c, &busy);
     strata_pool *owner = pool;
-    for (int i = 0; born < 0 && i < pool->nreplicas; i++)
-        if ((born = take_lent(pool->replicas[i], db)) >= 0)
+    for (int i = 0; born < 0 && !busy && i < pool->nreplicas; i++)
+        if ((born = take_lent(pool->replicas[i], db, &c, &busy)) >= 0)
             owner = pool->replicas[i];
+    if (busy) {
+        /* Refused, as any call on the connection then is: it stays lent,
+         * its holder's. */
+        strata__pool_fail(pool, STRATA_E_MISUSE,
+                          "that connection is in use by another thread: the thread that holds "
+                          "it gives it back, once its call is done");
+        return;
+    }
     if (born < 0) {
         /* Not ours (or given back already, perhaps closed since): misuse,
          * said without touching it. */
         strata__pool_fail(pool, STRATA_E_MISUSE, "that connection is not from this pool");
         return;
     }
-    /* A thread that does not hold the connection may not give it back
-     * while its holder is in a call on it: refused, as any call on the
-     * connection then is, and it stays lent.  Held while it is reset, so
-     * that no other thread's call runs on it meanwhile. */
-    strata__confinement c = strata__confine(db);
-    if (c.refused) {
-        pthread_mutex_lock(&owner->lock);
-        owner->lent[owner->nlent++] = (pool_slot){db, born, 0}; /* its place, just freed */
-        pthread_mutex_unlock(&owner->lock);
-        strata__pool_fail(pool, STRATA_E_MISUSE,
-                          "that connection is in use by another thread: the thread that holds "
-                          "it gives it back, once its call is done");
-        return;
-    }
+    /* Held while it is reset, so that no other thread's call runs on it
+     * meanwhile. */
     pool = owner;
     /* Lost before, or found lost by the reset's rollback: the idle
      * connections are checked before they are next lent either way. */

@@ -420,6 +420,55 @@ START_TEST(pool_release_by_another_thread_during_a_call_is_refused)
 }
 END_TEST
 
+/* The same race, many times: a holder that acquires, makes a call and
+ * gives the connection back, and another thread giving back whatever the
+ * holder has at the time.  A refused release never costs the holder its
+ * own: the pool's one connection always comes free again (the holder's
+ * release was lost, the connection counted in use with no holder, and
+ * the pool's close waited for it for ever). */
+typedef struct racing_release {
+    strata_pool *pool;
+    _Atomic(strata_db *) held;
+    _Atomic int done;
+} racing_release;
+
+static void *release_what_is_held(void *arg)
+{
+    racing_release *r = arg;
+    while (!atomic_load(&r->done)) {
+        strata_db *db = atomic_load(&r->held);
+        if (db)
+            strata_pool_release(r->pool, db);
+    }
+    return NULL;
+}
+
+START_TEST(pool_refused_release_keeps_the_holders)
+{
+    strata_db *db = setup();
+    racing_release r = {.pool = pool_with(1, 2000, -1)};
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, release_what_is_held, &r), 0);
+    int rounds = th_under_valgrind() ? 200 : 3000;
+    for (int i = 0; i < rounds; i++) {
+        strata_db *mine = NULL;
+        int rc = strata_pool_acquire(r.pool, &mine);
+        ck_assert_msg(rc == STRATA_OK, "round %d: %s", i, strata_pool_errmsg(r.pool));
+        atomic_store(&r.held, mine);
+        strata_db_ping(mine); /* refused when the other thread has it */
+        atomic_store(&r.held, NULL);
+        strata_pool_release(r.pool, mine); /* refused when the other gave it back */
+    }
+    atomic_store(&r.done, 1);
+    pthread_join(t, NULL);
+    strata_pool_statistics st;
+    ck_assert_int_eq(strata_pool_stats(r.pool, &st), STRATA_OK);
+    ck_assert_int_eq(st.in_use, 0);
+    strata_pool_close(r.pool);
+    strata_db_close(db);
+}
+END_TEST
+
 /* A pool closed while a unit of strata_pool_run sleeps between two
  * attempts: the close waits for the unit, whose next attempt is refused,
  * and frees nothing under it (the unit's next acquire read freed memory
@@ -1446,6 +1495,7 @@ static void add(TCase *tc, th_engine e)
     tcase_add_test(tc, pool_rolls_back_a_raw_transaction_on_release);
     tcase_add_test(tc, pool_run_begins_before_the_unit);
     tcase_add_test(tc, pool_release_by_another_thread_during_a_call_is_refused);
+    tcase_add_test(tc, pool_refused_release_keeps_the_holders);
     tcase_add_test(tc, pool_close_waits_for_a_unit_between_attempts);
     tcase_add_test(tc, pool_run_retries_a_busy_open);
     tcase_add_test(tc, pool_max_lifetime);
