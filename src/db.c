@@ -539,6 +539,18 @@ int strata__db_tx_statement_refused(strata_db *db, const char *ends)
                             len, ends);
 }
 
+int strata__db_lost_own_commit(strata_db *db, int rc, bool in_a_tx, bool may_write)
+{
+    if (rc != STRATA_E_CONNECTION_LOST || in_a_tx || !may_write ||
+        strata__drv_in_transaction(db) == 0)
+        return rc;
+    return strata_driver_error(db, STRATA_E_COMMIT_UNKNOWN, "08007", 0,
+                               "the connection was lost while a statement that may write ran "
+                               "outside a transaction, which commits it: it may or may not have "
+                               "been committed (%s)",
+                               db->errmsg ? db->errmsg : "no answer");
+}
+
 int strata_db_exec(strata_db *db, const char *sql)
 {
     STRATA__CONFINE(db, STRATA_E_MISUSE);
@@ -558,9 +570,12 @@ int strata_db_exec(strata_db *db, const char *sql)
         db->in_tx ? strata__sql_transaction_statement(sql, strata__drv_lexer_flags(db)) : NULL;
     if (ends)
         return strata__db_tx_statement_refused(db, ends);
+    bool in_a_tx = db->in_tx || strata__drv_in_transaction(db) == 1;
     rc = db_run(db, sql);
-    if (strata__text_may_write(db, sql))
+    bool may_write = strata__text_may_write(db, sql);
+    if (may_write)
         strata__db_note_write(db);
+    rc = strata__db_lost_own_commit(db, rc, in_a_tx, may_write);
     /* SQL that ended the transaction strata_db_begin began (its COMMIT or
      * ROLLBACK): what ran before it is committed or gone, and what came
      * next would run outside any transaction.  The handle's transaction is
@@ -731,6 +746,7 @@ static int begin(strata_db *db, const char *sql, strata_tx_mode mode)
         db->raw_tx_failed = db->raw_tx_ended = false;
         db->tx_serial++;
         db->tx_from_savepoint = false;
+        db->tx_read_only = mode == STRATA_TX_READ_ONLY || mode == STRATA_TX_SNAPSHOT;
         db->sp_depth = 0;
     } else if (was_in_tx == 0 && strata__drv_in_transaction(db) == 1) {
         /* The engine began all the same (the server ran the BEGIN whose
@@ -801,8 +817,11 @@ int strata_db_commit(strata_db *db)
     rc = strata__drv_commit(db);
     /* Lost with the engine sure that no transaction is open: it was
      * never committed (SQLite refuses a COMMIT into a file that has
-     * moved, rolling back).  Otherwise the outcome is not known. */
-    if (rc == STRATA_E_CONNECTION_LOST && strata__drv_in_transaction(db) != 0) {
+     * moved, rolling back; the server had ended the connection before
+     * the COMMIT went).  A transaction begun to read only wrote nothing
+     * either way.  Otherwise the outcome is not known. */
+    if (rc == STRATA_E_CONNECTION_LOST && !db->tx_read_only &&
+        strata__drv_in_transaction(db) != 0) {
         /* COMMIT was sent and no answer came: the server may have
          * committed or not.  Never retry this blindly. */
         tx_ended(db, false);

@@ -221,6 +221,7 @@ struct strata_db {
     bool raw_tx_before;     /* a raw transaction was open when the last statement began */
     bool engine_ended_tx;   /* ...and the engine rolled it back by itself (SQLite) */
     bool tx_from_savepoint; /* the transaction was begun by the first savepoint */
+    bool tx_read_only;      /* ...in STRATA_TX_READ_ONLY or _SNAPSHOT: it cannot have written */
     uint64_t tx_serial;     /* counts transactions begun: names the one open now */
     uint64_t tx_wrote;      /* the last transaction in which a statement changed rows */
     bool closing;           /* strata_db_close under way: sessions told read nothing */
@@ -547,6 +548,11 @@ int strata__drv_begin_mode(strata_db *db, int mode);
 int strata__drv_commit(strata_db *db);
 /* Whether the engine has a transaction open: 1, 0, or -1 (cannot tell). */
 int strata__drv_in_transaction(strata_db *db);
+/* A statement lost (rc STRATA_E_CONNECTION_LOST) that may write and ran
+ * outside any transaction (`in_a_tx` false), with the engine unable to
+ * say that none is open: it committed itself, or not, as a COMMIT lost
+ * may have; STRATA_E_COMMIT_UNKNOWN, reported.  Else rc. */
+int strata__db_lost_own_commit(strata_db *db, int rc, bool in_a_tx, bool may_write);
 /* The STRATA_LEX_* flags the connection reads SQL with now. */
 unsigned strata__drv_lexer_flags(const strata_db *db);
 /* The driver's cancel (from any thread) and statement timeout. */

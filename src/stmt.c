@@ -681,6 +681,7 @@ int strata__stmt_step(strata_stmt *st)
          * on a text the engine prepared again with other columns. */
         strata__drv_reset(st->bst);
         strata__db_hide_password_literals(db, st->sql);
+        rc = strata__db_lost_own_commit(db, rc, db->in_tx || db->raw_tx_before, st->may_write);
         strata__db_note_failure(db);
         st->state = STMT_READY;
         st->ncols = -1;

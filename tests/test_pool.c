@@ -646,6 +646,55 @@ START_TEST(pool_commit_outcome_unknown)
 }
 END_TEST
 
+/* What a loss tells of a write.  A connection the server ended while its
+ * transaction sat idle never got the COMMIT: that is a loss, which a unit
+ * may run again, not an unknown outcome.  A statement that may write, run
+ * outside a transaction, commits itself: lost, its outcome is unknown, as
+ * a COMMIT's is (a program that retried on a loss would write it twice);
+ * a read lost so is a loss. */
+START_TEST(pool_loss_tells_what_may_be_committed)
+{
+    strata_db *db = setup();
+    strata_db *c = th_open();
+    OK(c, strata_db_begin(c));
+    OK(c, strata_db_exec(c, "INSERT INTO item (id, name) VALUES (1, 'x')"));
+    kill_backend(c);
+    th_rc(c, strata_db_commit(c), STRATA_E_CONNECTION_LOST);
+    ck_assert_str_eq(strata_db_sqlstate(c), "08006");
+    ck_assert_int_eq(strata_db_in_transaction(c), 0);
+    strata_db_close(c);
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM item"), 0);
+
+    th_exec(db, "CREATE FUNCTION bye() RETURNS integer LANGUAGE plpgsql AS $$ BEGIN "
+                "PERFORM pg_terminate_backend(pg_backend_pid()); RETURN 1; END $$");
+    static const char *const insert = "INSERT INTO item (id, name) SELECT bye(), 'y'";
+    c = th_open();
+    th_rc(c, strata_db_exec(c, insert), STRATA_E_COMMIT_UNKNOWN);
+    ck_assert_str_eq(strata_db_sqlstate(c), "08007");
+    ck_assert_msg(strstr(strata_db_errmsg(c), "may or may not have been committed"), "%s",
+                  strata_db_errmsg(c));
+    ck_assert_int_eq(strata_db_is_broken(c), 1);
+    strata_db_close(c);
+    c = th_open();
+    strata_stmt *st;
+    OK(c, strata_stmt_prepare(&st, c, insert));
+    th_rc(c, strata_stmt_step(st), STRATA_E_COMMIT_UNKNOWN);
+    strata_stmt_finalize(st);
+    strata_db_close(c);
+    c = th_open();
+    th_rc(c, strata_db_exec(c, "SELECT bye()"), STRATA_E_CONNECTION_LOST);
+    strata_db_close(c);
+    /* In a transaction the loss is the transaction's: nothing committed. */
+    c = th_open();
+    OK(c, strata_db_begin(c));
+    th_rc(c, strata_db_exec(c, insert), STRATA_E_CONNECTION_LOST);
+    OK(c, strata_db_rollback(c));
+    strata_db_close(c);
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM item"), 0);
+    strata_db_close(db);
+}
+END_TEST
+
 /* An idle connection the server dropped is found by the ping and
  * replaced; the unit of work runs on the new one. */
 static int bump(strata_session *s, void *ctx)
@@ -1513,6 +1562,7 @@ static void add(TCase *tc, th_engine e)
         return;
     tcase_add_test(tc, pool_lost_connection_is_reported);
     tcase_add_test(tc, pool_commit_outcome_unknown);
+    tcase_add_test(tc, pool_loss_tells_what_may_be_committed);
     tcase_add_test(tc, pool_replaces_a_killed_connection);
     tcase_add_test(tc, pool_checks_the_idle_after_a_loss);
     tcase_add_test(tc, pool_check_of_a_stalled_connection_is_bounded);

@@ -79,6 +79,8 @@ typedef struct pg_conn {
     bool cancel_held; /* ... or did not: too many were waiting (send_cancel) */
     bool gave_up;     /* the server answered neither it nor the cancel */
     bool copy_refused; /* the command was a COPY from or to the client */
+    bool ended_first;  /* the server ended the connection before a COMMIT went out */
+    char fatal[160];   /* a FATAL the server sent between commands: it ends the connection */
     /* A command to run with the next one, in its round trip
      * (pg_exec_with_next); "" when there is none. */
     char deferred[48];
@@ -294,6 +296,8 @@ static void pg_notice(void *arg, const PGresult *res)
         sev = PQresultErrorField(res, PG_DIAG_SEVERITY);
     const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
     const char *detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+    if (sev && (!strcmp(sev, "FATAL") || !strcmp(sev, "PANIC")))
+        snprintf(c->fatal, sizeof c->fatal, "%s: %s", sev, primary ? primary : "");
     /* The detail says what a synchronous commit's warning means.  Whole:
      * the password is taken out of the text after this, and a text cut
      * first could keep the start of one. */
@@ -317,6 +321,8 @@ static int pg_cancel(strata_conn *conn)
 
 static int pg_in_transaction(strata_conn *conn)
 {
+    if (((pg_conn *)conn)->ended_first)
+        return 0; /* the server rolled back as the connection ended */
     switch (PQtransactionStatus(((pg_conn *)conn)->h)) {
     case PQTRANS_IDLE: return 0;
     case PQTRANS_INTRANS:
@@ -1047,6 +1053,19 @@ static int pg_commit(strata_conn *conn)
 {
     pg_conn *c = (pg_conn *)conn;
     c->deferred[0] = '\0'; /* a savepoint the COMMIT would release at once */
+    /* A server that ended the connection while the transaction sat idle
+     * (shut down, or the backend terminated: its FATAL and the end of the
+     * stream wait unread) never gets the COMMIT: nothing was committed,
+     * and the transaction may be run again. */
+    if (PQconsumeInput(c->h))
+        (void)PQisBusy(c->h); /* reads it: a FATAL between commands comes as a notice */
+    if (c->fatal[0] || PQstatus(c->h) == CONNECTION_BAD) {
+        c->ended_first = true;
+        return strata_driver_error(conn->db, STRATA_E_CONNECTION_LOST, "08006", 0,
+                                   "connection to PostgreSQL lost before the COMMIT was sent: "
+                                   "nothing was committed (%s)",
+                                   c->fatal[0] ? c->fatal : PQerrorMessage(c->h));
+    }
     PGresult *res = collect(c, PQsendQuery(c->h, "COMMIT"));
     if (!res || !result_ok(res))
         return report_res(c, res);
