@@ -1742,6 +1742,48 @@ START_TEST(migrate_a_rebuild_keeps_triggers_views_and_expression_indexes)
         th_exec(db, "DROP TABLE checked");
         th_exec(db, "DROP TABLE strata_refuse");
         strata_migrations_free(m2);
+        /* So are the table's other clauses a rebuild would drop, each
+         * changing what the table does. */
+        static const struct {
+            const char *def, *said;
+        } odd[] = {
+            {"(id INTEGER PRIMARY KEY, n TEXT) STRICT", "has STRICT"},
+            {"(id INTEGER PRIMARY KEY, n TEXT) WITHOUT ROWID", "has WITHOUT ROWID"},
+            {"(id INTEGER PRIMARY KEY, n TEXT, u INTEGER UNIQUE ON CONFLICT REPLACE)",
+             "has an ON CONFLICT clause"},
+            {"(id INTEGER PRIMARY KEY, n TEXT, p INTEGER REFERENCES odd (id) DEFERRABLE "
+             "INITIALLY DEFERRED)",
+             "has a DEFERRABLE foreign key"},
+        };
+        for (size_t k = 0; k < sizeof odd / sizeof *odd; k++) {
+            snprintf(dir2, sizeof dir2, "%s/rebuild-refuses-%zu", th_tmpdir(), k);
+            m2 = repo_init_at(dir2, &out);
+            strata_migrations_free(m2);
+            snprintf(path, sizeof path, "%s/strata.yaml", dir2);
+            write_text(path, "version_table: strata_odd\n");
+            snprintf(path, sizeof path, "%s/versions/0000000000f1_odd.yaml", dir2);
+            write_text(path, "revision: 0000000000f1\n"
+                             "down_revision: ~\n"
+                             "message: odd\n"
+                             "upgrade:\n"
+                             "  - alter_column: {table: odd, name: n, nullable: false}\n"
+                             "downgrade: []\n");
+            char sql[200];
+            snprintf(sql, sizeof sql, "CREATE TABLE odd %s", odd[k].def);
+            th_exec(db, sql);
+            m2 = repo_open(dir2, &out);
+            rc = strata_migrations_upgrade(m2, db, "head");
+            ck_assert_msg(rc == STRATA_E_UNSUPPORTED, "%s: %s", odd[k].def,
+                          strata_migrations_errmsg(m2));
+            ck_assert_msg(strstr(strata_migrations_errmsg(m2), odd[k].said), "%s",
+                          strata_migrations_errmsg(m2));
+            ck_assert_int_eq(th_int(db, "SELECT count(*) FROM sqlite_master WHERE name = 'odd' "
+                                        "AND sql LIKE '%n TEXT%'"),
+                             1);
+            th_exec(db, "DROP TABLE odd");
+            th_exec(db, "DROP TABLE strata_odd");
+            strata_migrations_free(m2);
+        }
     }
     th_exec(db, "DROP VIEW v_parent");
     th_exec(db, "DROP TABLE parent");

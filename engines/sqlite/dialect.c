@@ -897,6 +897,35 @@ static bool has_word(const char *text, const char *w, int depth)
     return false;
 }
 
+/* The text after a CREATE TABLE's column list (its table options:
+ * STRICT, WITHOUT ROWID), or "" when there is none. */
+static const char *after_columns(const char *sql)
+{
+    int d = 0;
+    bool opened = false;
+    for (const char *p = sql; *p; p++) {
+        if (*p == '\'' || *p == '"' || *p == '`' || *p == '[') {
+            char end = *p == '[' ? ']' : *p;
+            while (p[1] && p[1] != end)
+                p++;
+            if (p[1])
+                p++;
+        } else if (p[0] == '-' && p[1] == '-') {
+            while (p[1] && p[1] != '\n')
+                p++;
+        } else if (p[0] == '/' && p[1] == '*') {
+            const char *e = strstr(p + 2, "*/");
+            p = e ? e + 1 : p + strlen(p) - 1;
+        } else if (*p == '(') {
+            d++;
+            opened = true;
+        } else if (*p == ')' && --d == 0 && opened) {
+            return p + 1;
+        }
+    }
+    return "";
+}
+
 /* Append a copy of each of the strings to k's arrays; false when out of
  * memory. */
 static bool kept_push(kept_objects *k, const char *type, const char *name, const char *sql,
@@ -982,9 +1011,15 @@ static int sq_rebuild_keep(strata_db *db, const char *table, void **out)
             /* What a column or the table itself says that the schema has
              * no word for (a CHECK's own COLLATE, further in, is kept with
              * its text). */
-            const char *lost = has_word(sql, "autoincrement", 1) ? "AUTOINCREMENT (keys never used again)"
-                               : has_word(sql, "collate", 1)     ? "a COLLATE clause"
-                                                                 : NULL;
+            const char *opts = after_columns(sql);
+            const char *lost = has_word(sql, "autoincrement", 1)
+                                   ? "AUTOINCREMENT (keys never used again)"
+                               : has_word(sql, "collate", 1)    ? "a COLLATE clause"
+                               : has_word(sql, "deferrable", 1) ? "a DEFERRABLE foreign key"
+                               : has_word(sql, "conflict", 1)   ? "an ON CONFLICT clause"
+                               : has_word(opts, "strict", 0)    ? "STRICT (its types enforced)"
+                               : has_word(opts, "without", 0)   ? "WITHOUT ROWID"
+                                                                : NULL;
             if (lost)
                 rc = strata__db_error(db, STRATA_E_UNSUPPORTED,
                                       "table %s has %s, which strata's schema does not describe: "
