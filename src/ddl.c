@@ -444,6 +444,7 @@ static const struct {
     {"invalid input for a numeric", STRATA_E_DATA, "22P02"},
     {"numeric field overflow", STRATA_E_RANGE, "22003"},
     {"invalid input for a float", STRATA_E_DATA, "22P02"},
+    {"value out of range for type double precision", STRATA_E_RANGE, "22003"},
     {"invalid input for a uuid", STRATA_E_DATA, "22P02"},
     {"invalid input for a json", STRATA_E_DATA, "22P02"},
 };
@@ -540,6 +541,14 @@ static void guards_sql(strata__sb *sb, const renderer *r, const strata_table *be
                           "is no number SQLite can store %s",
                           c->name, after->name, refuses);
         strata__sb_printf(&when[count++], "typeof(%s) IN ('text', 'blob')", v);
+        /* A text past a double's range ('1e400') reads as an infinity on
+         * SQLite; PostgreSQL refuses it. */
+        strata__sb_printf(&msg[count],
+                          "value out of range for type double precision: column %s of table "
+                          "%s holds a value past a float's range %s",
+                          c->name, after->name, refuses);
+        strata__sb_printf(&when[count++],
+                          "typeof(%s) = 'real' AND abs(%s) > 1.7976931348623157e308", v, v);
         break;
     case CHECK_UUID:
         strata__sb_printf(&msg[count],

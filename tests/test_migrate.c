@@ -1109,6 +1109,10 @@ START_TEST(migrate_type_changes_convert_or_refuse_alike)
         {"  - alter_column: {table: conv, name: x, type: float}\n",
          "INSERT INTO conv (id, x) VALUES (4, 'abc')", "UPDATE conv SET x = '-0.25' WHERE id = 4",
          STRATA_E_DATA},
+        /* Past a float's range: an infinity on SQLite, refused by PostgreSQL. */
+        {"  - alter_column: {table: conv, name: x, type: float}\n",
+         "INSERT INTO conv (id, x) VALUES (4, '-1e400')",
+         "UPDATE conv SET x = '1e300' WHERE id = 4", STRATA_E_RANGE},
         /* A narrower numeric: past its precision, and rounded to its scale. */
         {"  - alter_column: {table: conv, name: p, type: 'numeric(5,2)'}\n",
          "INSERT INTO conv (id, p) VALUES (4, 12345.67)",
