@@ -553,8 +553,10 @@ static void guards_sql(strata__sb *sb, const renderer *r, const strata_table *be
     case CHECK_UUID:
         strata__sb_printf(&msg[count],
                           "invalid input for a uuid: column %s of table %s holds a value that "
-                          "is no UUID of 8-4-4-4-12 hex digits %s",
-                          c->name, after->name, refuses);
+                          "is no UUID of 8-4-4-4-12 or 32 hex digits, in braces or not (%s)",
+                          c->name, after->name,
+                          "PostgreSQL also reads hyphens after any group of four digits: write "
+                          "such values so first, with an sql operation");
         strata__sb_printf(&when[count++], "typeof(%s) <> 'text' OR %s NOT GLOB '", v, v);
         for (int d = 0; d < 36; d++)
             strata__sb_puts(&when[count - 1],
@@ -694,8 +696,27 @@ static void rebuild_value(strata__sb *sb, const renderer *r, const strata_table 
         strata__sb_cat(sb, "CASE WHEN typeof(", c, ") = 'real' THEN round(", c, ", ", sc, ") ELSE ",
                        c, " END", NULL);
     } else if (k == CHECK_UUID) {
-        strata__sb_cat(sb, "CASE WHEN typeof(", c, ") = 'text' THEN lower(", c, ") ELSE ", c,
-                       " END", NULL);
+        /* PostgreSQL's forms: 8-4-4-4-12 or 32 hex digits, in braces or
+         * not, in any case; written as it prints them.  Others are left
+         * as they are, for the guard. */
+        strata__sb in, hex;
+        strata__sb_init(&in);
+        strata__sb_init(&hex);
+        strata__sb_cat(&in, "(CASE WHEN ", c, " GLOB '{*}' THEN substr(", c, ", 2, length(", c,
+                       ") - 2) ELSE ", c, " END)", NULL);
+        const char *s = in.data ? in.data : "NULL";
+        strata__sb_cat(&hex, "lower(replace(", s, ", '-', ''))", NULL);
+        const char *h = hex.data ? hex.data : "NULL";
+        strata__sb_cat(sb, "CASE WHEN typeof(", c, ") <> 'text' THEN ", c, " WHEN (length(", s,
+                       ") = 32 AND instr(", s, ", '-') = 0) OR (length(", s, ") = 36 AND substr(",
+                       s, ", 9, 1) || substr(", s, ", 14, 1) || substr(", s, ", 19, 1) || substr(",
+                       s, ", 24, 1) = '----') THEN substr(", h, ", 1, 8) || '-' || substr(", h,
+                       ", 9, 4) || '-' || substr(", h, ", 13, 4) || '-' || substr(", h,
+                       ", 17, 4) || '-' || substr(", h, ", 21, 12) ELSE lower(", c, ") END", NULL);
+        if (in.failed || hex.failed)
+            sb->failed = true;
+        strata__sb_free(&in);
+        strata__sb_free(&hex);
     } else {
         strata__sb_puts(sb, c);
     }

@@ -1139,8 +1139,10 @@ START_TEST(migrate_type_changes_convert_or_refuse_alike)
                         "  - sql: \"INSERT INTO conv VALUES (1, 5, ' TRUE ', 12.345, "
                         "'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11', '{\\\"a\\\": 1}', '1.5', 1.5, "
                         "'12.345'), "
-                        "(2, 0, 'of', 2.5, NULL, '[1, 2]', '-3', NULL, '0.125'), "
-                        "(3, -1, 'Ye', NULL, NULL, NULL, '2e3', NULL, NULL)\"\n"
+                        "(2, 0, 'of', 2.5, '{A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A12}', '[1, 2]', "
+                        "'-3', NULL, '0.125'), "
+                        "(3, -1, 'Ye', NULL, 'a0eebc999c0b4ef8bb6d6bb9bd380A13', NULL, '2e3', "
+                        "NULL, NULL)\"\n"
                         "downgrade:\n"
                         "  - drop_table: {name: conv}\n",
                         "0000000000c2",
@@ -1171,6 +1173,8 @@ START_TEST(migrate_type_changes_convert_or_refuse_alike)
             ck_assert_int_eq(th_int(db, "SELECT count(*) FROM conv WHERE d = 12.35 OR d = 0.13"),
                              2);
             text_is(db, "SELECT u FROM conv WHERE id = 1", "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11");
+            text_is(db, "SELECT u FROM conv WHERE id = 2", "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a12");
+            text_is(db, "SELECT u FROM conv WHERE id = 3", "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a13");
             text_is(db, "SELECT j FROM conv WHERE id = 2", "[1, 2]");
             ck_assert_int_eq(th_int(db, "SELECT count(*) FROM conv WHERE x = 1.5 OR x = -3 OR "
                                         "x = 2000"),
