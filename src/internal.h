@@ -78,6 +78,10 @@ int strata__numeric_round(const char *v, int prec, int scale, char **out);
 /* Whether the n bytes at v are a UUID's text: 8-4-4-4-12 hex digits of
  * either case (text_types.c). */
 bool strata__uuid_text(const char *v, size_t n);
+/* Whether `v` is one JSON value (RFC 8259) with nothing after it; *at is
+ * where reading stopped (the first byte at fault when not; at may be
+ * NULL) (text_types.c). */
+bool strata__json_valid(const char *v, size_t *at);
 
 /* ---- URLs (url.c) ------------------------------------------------------ */
 

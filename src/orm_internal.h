@@ -415,12 +415,6 @@ void strata__forget_related(strata_object *o);
  * canonical form); `insert` when a default may fill a NULL. */
 int strata__validate_field(strata_object *o, int f, bool insert);
 
-/* ---- text_types.c ------------------------------------------------------ */
-
-/* Whether `v` is one JSON value (RFC 8259) with nothing after it; *at is
- * where reading stopped (the first byte at fault when not). */
-bool strata__json_valid(const char *v, size_t *at);
-
 /* ---- savepoint.c ------------------------------------------------------- */
 
 /* Call before the flush inserts, updates or deletes o's row (or an upsert

@@ -10,6 +10,9 @@
  * describe, ordering.
  */
 #include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -436,6 +439,119 @@ bool strata__defaults_equal(const strata_column *a, const strata_column *b)
     return strcmp(a->def_text, b->def_text) == 0;
 }
 
+/* Why the default v (a DEF_NUMBER's digits, or a DEF_STRING's quoted
+ * literal) does not fit a column of type t, into why; false when it
+ * fits.  PostgreSQL casts a default to the column's type (refusing what
+ * does not fit, rounding a number to an integer's or a numeric's
+ * precision) where SQLite keeps it as written: so a revision that works
+ * on SQLite would fail on PostgreSQL, or give other values.  A uuid's
+ * hex digits are lowered in v, as both engines then hold it. */
+static bool default_misfits(strata__default_kind kind, char *v, const strata__type *t, char *why,
+                            size_t whylen)
+{
+    if (kind == DEF_NUMBER) {
+        bool dot = strchr(v, '.') != NULL;
+        if (strata__type_is_integer(t)) {
+            errno = 0;
+            long long i = dot ? 0 : strtoll(v, NULL, 10);
+            long long lim = t->kind == STRATA_SQL_SMALLINT  ? 32767
+                            : t->kind == STRATA_SQL_INTEGER ? 2147483647
+                                                            : LLONG_MAX;
+            if (dot)
+                snprintf(why, whylen, "%.40s is not a whole number, and the column is an integer",
+                         v);
+            else if (errno || i > lim || i < -lim - 1)
+                snprintf(why, whylen, "%.40s is out of the column's range", v);
+            return dot || errno || i > lim || i < -lim - 1;
+        }
+        if (t->kind == STRATA_SQL_NUMERIC && t->length > 0) {
+            const char *p = v + (*v == '-' || *v == '+');
+            while (*p == '0')
+                p++;
+            size_t whole = strcspn(p, "."), decimals = dot ? strlen(strchr(v, '.') + 1) : 0;
+            if (whole > (size_t)(t->length - t->scale)) {
+                snprintf(why, whylen, "%.40s is too large for numeric(%d, %d)", v, t->length,
+                         t->scale);
+                return true;
+            }
+            if (decimals > (size_t)t->scale) {
+                snprintf(why, whylen,
+                         "%.40s has more decimals than numeric(%d, %d) keeps: write it rounded", v,
+                         t->length, t->scale);
+                return true;
+            }
+            return false;
+        }
+        if (t->kind == STRATA_SQL_FLOAT) {
+            if (!isinf(strtod(v, NULL)))
+                return false;
+            snprintf(why, whylen, "%.40s is out of a float's range", v);
+            return true;
+        }
+        bool text = t->kind == STRATA_SQL_STRING || t->kind == STRATA_SQL_TEXT ||
+                    t->kind == STRATA_SQL_NUMERIC || t->kind == STRATA_SQL_RAW;
+        if (!text)
+            snprintf(why, whylen, "a number is no value of the column's type");
+        return !text;
+    }
+    if (kind != DEF_STRING)
+        return false;
+    /* The literal's text, its '' undone. */
+    size_t n = strlen(v) - 2, len = 0;
+    char *s = malloc(n + 1);
+    if (!s)
+        return false; /* the engine judges it */
+    for (size_t i = 1; i <= n; i++) {
+        s[len++] = v[i];
+        if (v[i] == '\'')
+            i++;
+    }
+    s[len] = '\0';
+    const char *bad = NULL;
+    strata_timestamp ts;
+    switch (t->kind) {
+    case STRATA_SQL_STRING:
+        if (t->length > 0 && len > (size_t)t->length) {
+            size_t chars = 0;
+            for (const char *p = s; *p; p++)
+                chars += ((unsigned char)*p & 0xC0) != 0x80;
+            if (chars > (size_t)t->length)
+                bad = "is longer than the column holds";
+        }
+        break;
+    case STRATA_SQL_DATE:
+        if (len != 10 || strata_timestamp_parse(&ts, s, len) != STRATA_OK)
+            bad = "is no date (YYYY-MM-DD)";
+        break;
+    case STRATA_SQL_DATETIME:
+    case STRATA_SQL_DATETIME_TZ:
+        if (strata_timestamp_parse(&ts, s, len) != STRATA_OK)
+            bad = "is no timestamp (YYYY-MM-DD HH:MM:SS)";
+        break;
+    case STRATA_SQL_UUID:
+        if (!strata__uuid_text(s, len))
+            bad = "is no UUID (8-4-4-4-12 hex digits)";
+        for (char *p = v; !bad && *p; p++)
+            *p = (char)(*p >= 'A' && *p <= 'F' ? *p - 'A' + 'a' : *p);
+        break;
+    case STRATA_SQL_JSON:
+        if (!strata__json_valid(s, NULL))
+            bad = "is no JSON";
+        break;
+    case STRATA_SQL_BOOLEAN: bad = "is no boolean: write true or false"; break;
+    case STRATA_SQL_INTEGER:
+    case STRATA_SQL_BIGINT:
+    case STRATA_SQL_SMALLINT:
+    case STRATA_SQL_FLOAT:
+    case STRATA_SQL_NUMERIC: bad = "is no number, and the column is one"; break;
+    default: break;
+    }
+    if (bad)
+        snprintf(why, whylen, "'%.40s' %s", s, bad);
+    free(s);
+    return bad != NULL;
+}
+
 int strata__default_parse(strata__default_kind *kind, char **text, const char *value,
                           const strata__type *t, char *why, size_t whylen)
 {
@@ -500,6 +616,8 @@ int strata__default_parse(strata__default_kind *kind, char **text, const char *v
                  v);
         rc = STRATA_E_SCHEMA;
     }
+    if (rc == STRATA_OK && default_misfits(*kind, v, t, why, whylen))
+        rc = STRATA_E_SCHEMA;
     if (rc != STRATA_OK) {
         free(v);
         *kind = DEF_NONE;

@@ -332,7 +332,8 @@ bool strata__json_valid(const char *v, size_t *at)
 {
     jp j = {v, 0};
     bool ok = json_value(&j) && *j.p == '\0';
-    *at = (size_t)(j.p - v);
+    if (at)
+        *at = (size_t)(j.p - v);
     return ok;
 }
 

@@ -1093,6 +1093,66 @@ END_TEST
 
 /* ---- portable text at its edges, and every builder's refusals ---------- */
 
+/* A server default is checked against its column's type: PostgreSQL casts
+ * it (refusing what does not fit, rounding a number to an integer) where
+ * SQLite keeps it as written, so a default that does not fit would give
+ * a revision that fails on one engine, or other values on each.  One that
+ * fits fills a row alike on every engine. */
+START_TEST(schema_defaults_fit_their_columns)
+{
+    static const struct {
+        const char *type, *def, *said;
+    } misfits[] = {
+        {"integer", "1.5", "1.5 is not a whole number, and the column is an integer"},
+        {"smallint", "99999", "99999 is out of the column's range"},
+        {"integer", "3000000000", "3000000000 is out of the column's range"},
+        {"bigint", "99999999999999999999", "is out of the column's range"},
+        {"numeric(5,2)", "1234.5", "1234.5 is too large for numeric(5, 2)"},
+        {"numeric(5,2)", "1.234", "1.234 has more decimals than numeric(5, 2) keeps"},
+        {"boolean", "2", "a number is no value of the column's type"},
+        {"date", "7", "a number is no value of the column's type"},
+        {"string(2)", "'abc'", "'abc' is longer than the column holds"},
+        {"boolean", "'yes'", "'yes' is no boolean: write true or false"},
+        {"integer", "'abc'", "'abc' is no number, and the column is one"},
+        {"date", "'notadate'", "'notadate' is no date (YYYY-MM-DD)"},
+        {"datetime", "'2024-13-01 00:00:00'", "is no timestamp"},
+        {"uuid", "'nope'", "'nope' is no UUID"},
+        {"json", "'{bad'", "'{bad' is no JSON"},
+    };
+    strata_metadata *md = new_md();
+    strata_table *t;
+    MD_OK(md, strata_metadata_add_table(md, "fits", &t));
+    col(t, "id", "integer", STRATA_PRIMARY_KEY, NULL);
+    for (size_t k = 0; k < sizeof misfits / sizeof *misfits; k++) {
+        strata_column *c;
+        char name[16];
+        snprintf(name, sizeof name, "bad%zu", k);
+        MD_OK(md, strata_table_add_column(t, name, misfits[k].type, STRATA_NULLABLE, &c));
+        ck_assert_int_eq(strata_column_set_server_default(c, misfits[k].def), STRATA_E_SCHEMA);
+        ck_assert_msg(strstr(strata_metadata_errmsg(md), misfits[k].said), "%s %s: %s",
+                      misfits[k].type, misfits[k].def, strata_metadata_errmsg(md));
+        ck_assert_ptr_null(strata_column_server_default(c)); /* left without one */
+    }
+    col(t, "i", "integer", 0, "'7'");
+    col(t, "sm", "smallint", 0, "-32768");
+    col(t, "n", "numeric(5,2)", 0, "123.45");
+    col(t, "u", "uuid", 0, "'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11'");
+    col(t, "d", "date", 0, "'2024-02-29'");
+    col(t, "s", "string(2)", 0, "'ab'");
+    col(t, "j", "json", 0, "'{\"a\": 1}'");
+    strata_db *db = th_open();
+    th_rc(db, strata_metadata_create_all(md, db), STRATA_OK);
+    th_exec(db, "INSERT INTO fits (id) VALUES (1)");
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM fits WHERE i = 7 AND sm = -32768 AND "
+                                "n = 123.45 AND u = 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11' AND "
+                                "d = '2024-02-29' AND s = 'ab' AND j IS NOT NULL"),
+                     1);
+    th_exec(db, "DROP TABLE fits");
+    strata_metadata_free(md);
+    strata_db_close(db);
+}
+END_TEST
+
 /* sql:<type> columns are created as written and read back as the same raw
  * type; type and default text is trimmed, and bad text is refused. */
 START_TEST(schema_raw_types_and_portable_text)
@@ -1427,6 +1487,7 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, schema_introspect_leaves_out_internal_tables);
     tcase_add_test(tc, schema_diff_drops_changes_and_warnings);
     tcase_add_test(tc, schema_raw_types_and_portable_text);
+    tcase_add_test(tc, schema_defaults_fit_their_columns);
     tcase_add_test(tc, schema_builders_refuse_and_keep_the_metadata);
 }
 
