@@ -368,6 +368,11 @@ static int op_create_table(yctx *y, const yaml_node_t *n, strata__mop *mop)
         rc = builder_error(y, v[0], md, "create_table");
     if (rc == STRATA_OK)
         rc = each_item(y, v[1], "columns", md, t, parse_column);
+    if (rc == STRATA_OK && strata_table_column_count(t) == 0)
+        rc = yerr(y, v[1],
+                  "create_table %s: no columns (SQLite has no table without one, where "
+                  "PostgreSQL makes it: give it at least one)",
+                  name);
     if (rc == STRATA_OK && v[2]) {
         yaml_node_t *pk[2];
         char *cols = NULL;
@@ -464,7 +469,10 @@ static int op_alter_column(yctx *y, const yaml_node_t *n, strata__mop *mop)
         if (!(mop->type = ydup(y, v[2], "type")))
             rc = STRATA_E_MIGRATION;
         else if (strata__type_parse(&t, mop->type) != STRATA_OK)
-            rc = yerr(y, v[2], "'%s' is not a portable type", mop->type);
+            rc = yerr(y, v[2],
+                      "'%s' is not a portable type (numeric(p,s) with p up to 1000, string(n) "
+                      "with n up to 10485760: PostgreSQL's limits)",
+                      mop->type);
         else
             free(t.raw);
     }

@@ -240,6 +240,10 @@ int strata__type_parse(strata__type *out, const char *text)
                 return STRATA_E_SCHEMA;
             while (isspace((unsigned char)*p))
                 p++;
+            /* PostgreSQL's limits, kept on every engine. */
+            if ((out->kind == STRATA_SQL_NUMERIC && out->length > 1000) ||
+                (out->kind == STRATA_SQL_STRING && out->length > 10485760))
+                return STRATA_E_SCHEMA;
         }
         return *p ? STRATA_E_SCHEMA : STRATA_OK;
     }
@@ -1237,8 +1241,9 @@ int strata_table_add_column(strata_table *t, const char *name, const char *type,
             return rc;
         return strata__md_error(md, rc,
                                 "column %s.%s: '%s' is not a portable type (integer, bigint, "
-                                "smallint, boolean, float, numeric(p,s), string(n), text, blob, "
-                                "date, datetime, datetime_tz, json, uuid, sql:<type>)",
+                                "smallint, boolean, float, numeric(p,s) with p up to 1000, "
+                                "string(n) with n up to 10485760, text, blob, date, datetime, "
+                                "datetime_tz, json, uuid, sql:<type>)",
                                 t->name, name, type ? type : "");
     }
     if ((flags & STRATA_PRIMARY_KEY) && (flags & STRATA_NULLABLE)) {

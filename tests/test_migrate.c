@@ -2113,6 +2113,13 @@ START_TEST(migrate_wrong_nodes_name_the_place)
          "ct-name.yaml:4:26: name must be a scalar, not a list"},
         {"ct-empty-name", "upgrade:\n  - create_table: {name: '', columns: []}\n",
          "ct-empty-name.yaml:4:26: create_table: table name '' must be 1 to 63 bytes long"},
+        {"ct-no-columns", "upgrade:\n  - create_table: {name: t, columns: []}\n",
+         "ct-no-columns.yaml:4:38: create_table t: no columns (SQLite has no table without one"},
+        {"col-numeric",
+         "upgrade:\n  - add_column: {table: t, column: {name: c, type: "
+         "'numeric(1001,2)'}}\n",
+         "col-numeric.yaml:4:36: column: column t.c: 'numeric(1001,2)' is not a portable type "
+         "(integer, bigint, smallint, boolean, float, numeric(p,s) with p up to 1000"},
         {"pk-name",
          "upgrade:\n  - create_table: {name: t, columns: [{name: id, type: integer}], "
          "primary_key: {name: [p], columns: [id]}}\n",

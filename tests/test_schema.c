@@ -1140,6 +1140,10 @@ START_TEST(schema_defaults_fit_their_columns)
     col(t, "d", "date", 0, "'2024-02-29'");
     col(t, "s", "string(2)", 0, "'ab'");
     col(t, "j", "json", 0, "'{\"a\": 1}'");
+    /* PostgreSQL's limits, which strata keeps on every engine (one past is
+     * refused: schema_raw_types_and_portable_text). */
+    col(t, "widest", "numeric(1000,2)", STRATA_NULLABLE, NULL);
+    col(t, "longest", "string(10485760)", STRATA_NULLABLE, NULL);
     strata_db *db = th_open();
     th_rc(db, strata_metadata_create_all(md, db), STRATA_OK);
     th_exec(db, "INSERT INTO fits (id) VALUES (1)");
@@ -1167,8 +1171,9 @@ START_TEST(schema_raw_types_and_portable_text)
     col(t, "on_", "boolean", 0, "1");
     col(t, "off", "boolean", 0, "0");
     col(t, "low", "string(10)", STRATA_NULLABLE, "sql:   lower('X')");
-    const char *bad_types[] = {"sql:",         "sql:   ",         "string(100000001)",
-                               "numeric(10,2", "numeric(10,2) x", "string(0)"};
+    const char *bad_types[] = {
+        "sql:",      "sql:   ",         "string(100000001)", "numeric(10,2", "numeric(10,2) x",
+        "string(0)", "numeric(1001,2)", "string(10485761)"};
     for (size_t i = 0; i < sizeof bad_types / sizeof bad_types[0]; i++) {
         ck_assert_msg(strata_table_add_column(t, "bad", bad_types[i], 0, NULL) == STRATA_E_SCHEMA,
                       "%s", bad_types[i]);
