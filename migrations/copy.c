@@ -1826,6 +1826,17 @@ static int prepare_target(copier *c, const strata_metadata *want, const char *vt
         strata_diff_free(d);
         goto out;
     }
+    /* What the source's schema holds that strata's cannot say, and that
+     * changes what the database does (a unique index on an expression
+     * keeps rows out): a target made from strata's would be without it. */
+    if (want->left_out) {
+        rc = strata__db_error(c->dst, STRATA_E_UNSUPPORTED,
+                              "%s, which strata's schema does not describe: a target the copy "
+                              "made would be without it; make the target's schema first (db "
+                              "upgrade with the revisions, or by hand), then copy into it",
+                              want->left_out);
+        goto out;
+    }
     /* A SQLite column declared without a type holds anything, and has
      * no type to make on the target. */
     for (int i = 0; i < want->ntables; i++)

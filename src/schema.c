@@ -1043,7 +1043,21 @@ void strata_metadata_free(strata_metadata *md)
     free(md->naming.pk);
     free(md->naming.check);
     free(md->errmsg);
+    free(md->left_out);
     free(md);
+}
+
+void strata__md_left_out(strata_metadata *md, const char *fmt, ...)
+{
+    if (!md || md->left_out)
+        return;
+    strata__sb sb;
+    strata__sb_init(&sb);
+    va_list ap;
+    va_start(ap, fmt);
+    strata__sb_vprintf(&sb, fmt, ap);
+    va_end(ap);
+    md->left_out = strata__sb_take(&sb);
 }
 
 int strata_metadata_copy(strata_metadata **out, const strata_metadata *md)

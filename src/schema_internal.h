@@ -117,6 +117,11 @@ struct strata_metadata {
     int ntables;
     strata__naming naming;
     char *errmsg;
+    /* Introspection: the first thing of the database read that the
+     * schema cannot say and that changes what the database does (an
+     * index on an expression, a deferrable foreign key), described; NULL
+     * when there is none.  Not copied by strata_metadata_copy. */
+    char *left_out;
 };
 
 /* ---- schema.c ---------------------------------------------------------- */
@@ -124,6 +129,9 @@ struct strata_metadata {
 /* Set md's message (strata_metadata_errmsg) and return code. */
 int strata__md_error(strata_metadata *md, int code, const char *fmt, ...) STRATA_PRINTF(3, 4);
 void strata__md_clear_error(strata_metadata *md);
+/* Note what introspection left out (md->left_out), unless something is
+ * noted already; out of memory, nothing is noted. */
+void strata__md_left_out(strata_metadata *md, const char *fmt, ...) STRATA_PRINTF(2, 3);
 
 /* Parse a portable type ("string(64)", "sql:CITEXT") into *out, which
  * then owns a raw type's text (free(out->raw)).  STRATA_E_SCHEMA for

@@ -278,6 +278,38 @@ static int read_checks(strata_table *t, strata_db *db, int64_t oid)
     return rc == STRATA_DONE ? STRATA_OK : rc;
 }
 
+/* What of table `oid` the schema cannot say, and which changes what the
+ * database does: an index on an expression (a unique one keeps rows
+ * out), a deferrable foreign key (rows may refer forward within a
+ * transaction).  Noted on the metadata (strata__md_left_out). */
+static int note_left_out(strata_table *t, strata_db *db, int64_t oid)
+{
+    strata_stmt *st;
+    int rc = strata_stmt_prepare(
+        &st, db,
+        "SELECT (SELECT i.relname || CASE WHEN ix.indisunique THEN ' (unique)' ELSE '' END "
+        "FROM pg_index ix JOIN pg_class i ON i.oid = ix.indexrelid WHERE ix.indrelid = ? "
+        "AND ix.indexprs IS NOT NULL ORDER BY i.relname LIMIT 1), (SELECT conname FROM "
+        "pg_constraint WHERE conrelid = ? AND contype = 'f' AND condeferrable "
+        "ORDER BY conname LIMIT 1)");
+    if (rc != STRATA_OK)
+        return rc;
+    strata_stmt_bind_int64(st, 1, oid);
+    strata_stmt_bind_int64(st, 2, oid);
+    if ((rc = strata_stmt_step(st)) == STRATA_ROW) {
+        const char *index = strata__stmt_text(st, 0), *fk = strata__stmt_text(st, 1);
+        if ((rc = strata__row_error(st)) == STRATA_OK) {
+            if (index)
+                strata__md_left_out(t->md, "table %s: index %s is on an expression", t->name,
+                                    index);
+            else if (fk)
+                strata__md_left_out(t->md, "table %s: foreign key %s is deferrable", t->name, fk);
+        }
+    }
+    strata_stmt_finalize(st);
+    return rc == STRATA_ROW || rc == STRATA_DONE ? STRATA_OK : rc;
+}
+
 /* Indexes that do not back a constraint, partial ones with their
  * condition; expression indexes are left out (the metadata cannot say
  * them). */
@@ -406,8 +438,9 @@ static int pg_introspect(strata_metadata *md, strata_db *db, const char *const *
         strata_table *t = md->tables[i];
         if ((rc = read_columns(t, db, oids[i])) == STRATA_OK &&
             (rc = read_constraints(t, db, oids[i])) == STRATA_OK &&
-            (rc = read_checks(t, db, oids[i])) == STRATA_OK)
-            rc = read_indexes(t, db, oids[i]);
+            (rc = read_checks(t, db, oids[i])) == STRATA_OK &&
+            (rc = read_indexes(t, db, oids[i])) == STRATA_OK && !md->left_out)
+            rc = note_left_out(t, db, oids[i]);
     }
     free(oids);
     return rc;

@@ -547,6 +547,9 @@ static int read_indexes(strata_metadata *md, strata_table *t, strata_db *db, par
             break;
         }
         if (expr || cols.n == 0 || (partial && !where)) {
+            if (expr)
+                strata__md_left_out(md, "table %s: index %s%s is on an expression", t->name, name,
+                                    unique ? " (unique)" : "");
             strata__names_free(&cols);
             free(where);
             continue;
@@ -768,8 +771,13 @@ static int read_checks(strata_metadata *md, strata_table *t, parsed_table *pt)
     return STRATA_OK;
 }
 
+static bool has_word(const char *text, const char *w, int depth);
+
 static int read_table(strata_metadata *md, strata_table *t, strata_db *db, const char *sql)
 {
+    /* A deferrable foreign key (the schema's are checked at once). */
+    if (sql && has_word(sql, "deferrable", 1))
+        strata__md_left_out(md, "table %s: a foreign key is deferrable", t->name);
     parsed_table pt;
     if (!parse_create_table(&pt, sql ? sql : "")) {
         parsed_free(&pt);
