@@ -1766,6 +1766,65 @@ static int portable_schema(copier *c, const strata_metadata *want, strata_metada
     return STRATA_OK;
 }
 
+/* What of the source's schema a target made from it would not hold as
+ * it is: a name past 63 bytes, which PostgreSQL cuts, and a default of
+ * the engine's own SQL that the target's engine cannot run (PostgreSQL's
+ * gen_random_uuid() on SQLite): the copy would succeed, and every insert
+ * that leaves the column out fail.  Said on the target, naming the
+ * place; STRATA_OK when there is none. */
+static int unportable(copier *c, const strata_metadata *want)
+{
+    for (int i = 0; i < want->ntables; i++) {
+        const strata_table *t = want->tables[i];
+        const char *names[3] = {t->name, NULL, NULL};
+        for (int k = 0; k < t->ncols; k++)
+            if (strlen(t->cols[k]->name) > 63)
+                names[1] = t->cols[k]->name;
+        for (int k = 0; k < t->ncons; k++)
+            if (t->cons[k]->name && strlen(t->cons[k]->name) > 63)
+                names[2] = t->cons[k]->name;
+        for (int k = 0; k < t->nidx; k++)
+            if (t->idx[k]->name && strlen(t->idx[k]->name) > 63)
+                names[2] = t->idx[k]->name;
+        for (int k = 0; k < 3; k++)
+            if (names[k] && strlen(names[k]) > 63)
+                return strata__db_error(c->dst, STRATA_E_UNSUPPORTED,
+                                        "table %.40s%s: the name %.40s... is longer than 63 "
+                                        "bytes, which PostgreSQL cuts: rename it first (a "
+                                        "migration)",
+                                        t->name, strlen(t->name) > 40 ? "..." : "", names[k]);
+        if (same_engine(c))
+            continue;
+        for (int k = 0; k < t->ncols; k++) {
+            const strata_column *col = t->cols[k];
+            if (col->def != DEF_SQL)
+                continue;
+            strata__sb sb;
+            strata__sb_init(&sb);
+            strata__sb_cat(&sb, "SELECT (", col->def_text, ")", NULL);
+            char *sql = strata__sb_take(&sb);
+            if (!sql)
+                return strata__db_error(c->dst, STRATA_E_NOMEM, "out of memory");
+            strata_stmt *st = NULL;
+            int rc = strata_stmt_prepare(&st, c->dst, sql);
+            strata_stmt_finalize(st);
+            free(sql);
+            if (rc == STRATA_E_NOMEM || rc == STRATA_E_CONNECTION_LOST)
+                return rc;
+            if (rc != STRATA_OK) {
+                char why[200];
+                snprintf(why, sizeof why, "%s", strata_db_errmsg(c->dst));
+                return strata__db_error(c->dst, STRATA_E_UNSUPPORTED,
+                                        "table %s, column %s: its default %s does not run on "
+                                        "the target (%s): give the column a portable default "
+                                        "first (a migration)",
+                                        t->name, col->name, col->def_text, why);
+            }
+        }
+    }
+    return STRATA_OK;
+}
+
 static int prepare_target(copier *c, const strata_metadata *want, const char *vt,
                           const char *const *exclude, char **sv, int nsv, bool src_vt)
 {
@@ -1829,6 +1888,8 @@ static int prepare_target(copier *c, const strata_metadata *want, const char *vt
     /* What the source's schema holds that strata's cannot say, and that
      * changes what the database does (a unique index on an expression
      * keeps rows out): a target made from strata's would be without it. */
+    if ((rc = unportable(c, want)) != STRATA_OK)
+        goto out;
     if (want->left_out) {
         rc = strata__db_error(c->dst, STRATA_E_UNSUPPORTED,
                               "%s, which strata's schema does not describe: a target the copy "

@@ -363,6 +363,35 @@ START_TEST(copy_refuses_what_the_schema_cannot_say)
                   "%s", strata_db_errmsg(other));
     th_exec(here, "DROP TABLE node");
     strata_db_close(other);
+    /* A default in the source engine's own SQL that the target's cannot
+     * run: every insert that left the column out would fail there. */
+    th_exec(here, th_is_pg() ? "CREATE TABLE tok (id integer PRIMARY KEY, code uuid DEFAULT "
+                               "gen_random_uuid())"
+                             : "CREATE TABLE tok (id INTEGER PRIMARY KEY, code TEXT DEFAULT "
+                               "(hex(randomblob(4))))");
+    other = open_other();
+    rc = copy(here, other, &out, 0);
+    ck_assert_msg(rc == STRATA_E_UNSUPPORTED, "%s: %s", strata_errname(rc),
+                  strata_db_errmsg(other));
+    ck_assert_msg(strstr(strata_db_errmsg(other), "table tok, column code: its default ") &&
+                      strstr(strata_db_errmsg(other), "does not run on the target"),
+                  "%s", strata_db_errmsg(other));
+    th_exec(here, "DROP TABLE tok");
+    strata_db_close(other);
+    if (!th_is_pg()) {
+        /* A name PostgreSQL would cut (SQLite takes any length). */
+        th_exec(here, "CREATE TABLE wide (id INTEGER PRIMARY KEY, "
+                      "a_column_name_much_longer_than_postgresql_takes_for_one_identifier_x "
+                      "INTEGER)");
+        other = open_other();
+        rc = copy(here, other, &out, 0);
+        ck_assert_msg(rc == STRATA_E_UNSUPPORTED, "%s: %s", strata_errname(rc),
+                      strata_db_errmsg(other));
+        ck_assert_msg(strstr(strata_db_errmsg(other), "is longer than 63 bytes"), "%s",
+                      strata_db_errmsg(other));
+        th_exec(here, "DROP TABLE wide");
+        strata_db_close(other);
+    }
     strata_db_close(here);
 }
 END_TEST
