@@ -239,7 +239,7 @@ static const char microblog_sqlite[] =
     "CREATE TABLE post (\n"
     "    id INTEGER NOT NULL,\n"
     "    body VARCHAR(140) NOT NULL,\n"
-    "    timestamp DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,\n"
+    "    timestamp DATETIME NOT NULL DEFAULT (strftime('%Y-%m-%d %H:%M:%f000', 'now')),\n"
     "    user_id INTEGER NOT NULL,\n"
     "    CONSTRAINT pk_post PRIMARY KEY (id),\n"
     "    CONSTRAINT fk_post_user_id_user FOREIGN KEY (user_id) REFERENCES user (id)\n"

@@ -55,7 +55,13 @@ static void sq_render_default(strata__sb *sb, const strata_column *c)
 {
     switch (c->def) {
     case DEF_NOW:
-        strata__sb_puts(sb, c->type.kind == STRATA_SQL_DATE ? "CURRENT_DATE" : "CURRENT_TIMESTAMP");
+        /* A timestamp as strata writes one, to the millisecond, six
+         * digits after the point (CURRENT_TIMESTAMP has none): SQLite
+         * compares the texts, and a row must equal its own value read
+         * back and bound again. */
+        strata__sb_puts(sb, c->type.kind == STRATA_SQL_DATE
+                                ? "CURRENT_DATE"
+                                : "(strftime('%Y-%m-%d %H:%M:%f000', 'now'))");
         return;
     case DEF_BOOL: strata__sb_puts(sb, strcmp(c->def_text, "true") == 0 ? "TRUE" : "FALSE"); return;
     case DEF_SQL: strata__sb_printf(sb, "(%s)", c->def_text); return;
@@ -1244,7 +1250,8 @@ static const strata__type_name sq_types[] = {
 };
 
 /* SQLite's own spellings of "now", squeezed (schema.c). */
-static const char *const sq_now[] = {"datetime'now'", "strftime'%y-%m-%d%h:%m:%f','now'", NULL};
+static const char *const sq_now[] = {"datetime'now'", "strftime'%y-%m-%d%h:%m:%f','now'",
+                                     "strftime'%y-%m-%d%h:%m:%f000','now'", NULL};
 
 const strata__dialect strata__sqlite_dialect = {
     .name = "sqlite",
