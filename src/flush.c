@@ -729,6 +729,23 @@ static int insert_grouped(strata_session *s, strata__minfo *mi, strata_object **
     while (n > 0 && rc == STRATA_OK) {
         /* Those of the first one's mask into the batch, the others kept. */
         uint64_t mask = insert_mask(objs[0]);
+        /* A key the database fills, other than one integer it numbers,
+         * cannot be matched back to its object (rows are matched by the
+         * key given): said before the INSERT. */
+        for (int k = 0; mi->pk < 0 && k < mi->npk; k++) {
+            int f = mi->pkf[k];
+            if (f < 64 && !(mask & (1ull << f))) {
+                rc = strata__session_error(
+                    s, STRATA_E_MISUSE,
+                    "%s: the key's field %s is left to its server default, but strata matches "
+                    "the rows an INSERT returns to their objects by the key given, unless the "
+                    "key is one integer the database numbers: give %s a value",
+                    mi->m->name, mi->m->fields[f].name, mi->m->fields[f].name);
+                break;
+            }
+        }
+        if (rc != STRATA_OK)
+            break;
         size_t nb = 0, kept = 0;
         for (size_t i = 0; i < n; i++) {
             if (insert_mask(objs[i]) == mask)

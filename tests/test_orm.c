@@ -638,6 +638,53 @@ START_TEST(orm_get_keys_fit_their_columns)
 }
 END_TEST
 
+/* A key of several fields, one of them left to its server default. */
+typedef struct Reading {
+    strata_object base;
+    int64_t dev;
+    strata_timestamp at;
+    double v;
+} Reading;
+static const strata_field reading_fields[] = {
+    STRATA_INTEGER(Reading, dev, STRATA_PRIMARY_KEY),
+    STRATA_DATETIME(Reading, at, STRATA_PRIMARY_KEY, .server_default = "now"),
+    STRATA_FLOAT(Reading, v, 0), STRATA_FIELDS_END};
+static const strata_model reading_model = {STRATA_MODEL_VERSION, "Reading", .size = sizeof(Reading),
+                                           .fields = reading_fields};
+
+/* Rows an INSERT returns are matched to their objects by the key given:
+ * a key field left to the database (other than one integer it numbers)
+ * is refused before the INSERT, saying so, and the flush is undone; with
+ * the field given, the row goes in. */
+START_TEST(orm_key_left_to_the_server_is_refused)
+{
+    fixture f;
+    setup_db(&f);
+    strata_metadata *md;
+    ck_assert_int_eq(strata_metadata_new(&md), STRATA_OK);
+    const strata_model *const models[] = {&reading_model, NULL};
+    ck_assert_int_eq(strata_metadata_add_models(md, models), STRATA_OK);
+    ck_assert_int_eq(strata_metadata_create_all(md, f.db), STRATA_OK);
+    strata_metadata_free(md);
+    Reading *r;
+    OK(&f, strata_new(f.s, &reading_model, &r));
+    r->dev = 7;
+    r->v = 1.5;
+    OK(&f, strata_add(r));
+    ck_assert_int_eq(strata_session_commit(f.s), STRATA_E_MISUSE);
+    ck_assert_msg(strstr(strata_session_errmsg(f.s), "Reading: the key's field at is left to its "
+                                                     "server default"),
+                  "%s", strata_session_errmsg(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM reading"), 0);
+    OK(&f, strata_session_rollback(f.s));
+    ck_assert_int_eq(strata_timestamp_from_parts(&r->at, 2024, 5, 1, 12, 0, 0, 0), STRATA_OK);
+    OK(&f, strata_add(r));
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM reading WHERE dev = 7"), 1);
+    teardown(&f);
+}
+END_TEST
+
 /* A numeric or a uuid set in another spelling of the value its row
  * holds is no change: nothing is written for it, and the rest of the
  * flush goes through. */
@@ -8703,6 +8750,7 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_play_time);
     tcase_add_test(tc, orm_update_only_changed_column);
     tcase_add_test(tc, orm_get_keys_fit_their_columns);
+    tcase_add_test(tc, orm_key_left_to_the_server_is_refused);
     tcase_add_test(tc, orm_a_value_respelled_is_no_change);
     tcase_add_test(tc, orm_false_and_zero_take_the_defaults);
     tcase_add_test(tc, orm_get_miss_sends_only_its_select);
