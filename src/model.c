@@ -111,10 +111,8 @@ static int add_table_args(strata_metadata *md, strata_table *t, const strata_mod
     return STRATA_OK;
 }
 
-int strata_metadata_add_models(strata_metadata *md, const strata_model *const *models)
+static int add_models(strata_metadata *md, const strata_model *const *models)
 {
-    if (!md || !models)
-        return STRATA_E_MISUSE;
     for (const strata_model *const *mp = models; *mp; mp++) {
         const strata_model *m = *mp;
         if (m->version < 1 || m->version > STRATA_MODEL_VERSION || !m->name)
@@ -158,6 +156,19 @@ int strata_metadata_add_models(strata_metadata *md, const strata_model *const *m
             return rc;
     }
     return STRATA_OK;
+}
+
+int strata_metadata_add_models(strata_metadata *md, const strata_model *const *models)
+{
+    if (!md || !models)
+        return STRATA_E_MISUSE;
+    /* All the models or none: a table of a model refused half-way (a
+     * default that does not fit) would be made without it. */
+    int before = md->ntables;
+    int rc = add_models(md, models);
+    while (rc != STRATA_OK && md->ntables > before)
+        strata__table_free(md->tables[--md->ntables]);
+    return rc;
 }
 
 /* ---- resolved info ----------------------------------------------------- */

@@ -4094,6 +4094,12 @@ static void add_model_fails(const strata_model *m, int want, const char *msg)
     ck_assert_int_eq(strata_metadata_add_models(md, list), want);
     ck_assert_msg(strstr(strata_metadata_errmsg(md), msg) != NULL, "%s: wanted '%s' in: %s",
                   m->name, msg, strata_metadata_errmsg(md));
+    /* None of the list is kept: a table made without what was refused
+     * would follow. */
+    char *text = NULL;
+    ck_assert_int_eq(strata_metadata_describe(md, &text), STRATA_OK);
+    ck_assert_str_eq(text, "");
+    strata_free(text);
     strata_metadata_free(md);
 }
 
