@@ -56,6 +56,12 @@ struct strata_pool {
     int open; /* idle + in use + being opened */
     int in_use;
     int waiting;
+    /* Threads that waited for a connection and have not got one yet nor
+     * given up, and how many idle connections are kept for them: one a
+     * release gives back while some wait goes to a waiter, not to a
+     * thread that comes later (the one that gave it back, say, which
+     * would otherwise take it again at once and starve the waiters). */
+    int queued, reserved;
     int running; /* units of strata_pool_run, back-off sleeps included */
     bool closing;
     bool unopened; /* strata_pool_open failed: it may only be closed (set before the
@@ -472,6 +478,17 @@ static void lend(strata_pool *pool, strata_db *db, int64_t born)
     pool->stats.acquired++;
 }
 
+/* A thread that waited leaves the queue (served, or giving up): no more
+ * connections are kept than there are threads waiting for them. */
+static void leave_queue(strata_pool *pool, bool waited)
+{
+    if (!waited)
+        return;
+    pool->queued--;
+    if (pool->reserved > pool->queued)
+        pool->reserved = pool->queued;
+}
+
 int strata_pool_acquire(strata_pool *pool, strata_db **out)
 {
     if (!out)
@@ -487,6 +504,7 @@ int strata_pool_acquire(strata_pool *pool, strata_db **out)
     pthread_mutex_lock(&pool->lock);
     for (;;) {
         if (pool->closing) {
+            leave_queue(pool, waited);
             pthread_mutex_unlock(&pool->lock);
             return strata__pool_fail(pool, STRATA_E_MISUSE, "the pool is closing");
         }
@@ -494,6 +512,8 @@ int strata_pool_acquire(strata_pool *pool, strata_db **out)
         strata_db *stale[64];
         int nstale = take_stale(pool, t, stale, (int)(sizeof stale / sizeof stale[0]));
         if (nstale) {
+            if (pool->reserved > pool->nidle)
+                pool->reserved = pool->nidle;
             pool->open -= nstale;
             pool->stats.closed_aged += nstale;
             pthread_mutex_unlock(&pool->lock);
@@ -503,7 +523,10 @@ int strata_pool_acquire(strata_pool *pool, strata_db **out)
             pthread_cond_broadcast(&pool->freed);
             continue;
         }
-        if (pool->nidle > 0) {
+        /* Idle connections kept for the threads waiting are theirs. */
+        if (waited ? pool->nidle > 0 : pool->nidle > pool->reserved) {
+            if (waited && pool->reserved > 0)
+                pool->reserved--;
             pool_slot s = pool->idle[--pool->nidle];
             bool old = too_old(pool, &s, t);
             /* Checked when idle long enough, or idle since before a
@@ -516,6 +539,7 @@ int strata_pool_acquire(strata_pool *pool, strata_db **out)
                 lend(pool, s.db, s.born_ms);
                 if (waited)
                     pool->stats.waits++;
+                leave_queue(pool, waited);
                 pthread_mutex_unlock(&pool->lock);
                 *out = s.db;
                 return STRATA_OK;
@@ -527,6 +551,7 @@ int strata_pool_acquire(strata_pool *pool, strata_db **out)
                 lend(pool, s.db, s.born_ms);
                 if (waited)
                     pool->stats.waits++;
+                leave_queue(pool, waited);
                 pthread_mutex_unlock(&pool->lock);
                 *out = s.db;
                 return STRATA_OK;
@@ -548,6 +573,7 @@ int strata_pool_acquire(strata_pool *pool, strata_db **out)
             pthread_mutex_lock(&pool->lock);
             if (rc != STRATA_OK) {
                 pool->open--;
+                leave_queue(pool, waited);
                 pthread_cond_broadcast(&pool->freed);
                 pthread_mutex_unlock(&pool->lock);
                 return rc;
@@ -556,12 +582,14 @@ int strata_pool_acquire(strata_pool *pool, strata_db **out)
             lend(pool, db, now_ms());
             if (waited)
                 pool->stats.waits++;
+            leave_queue(pool, waited);
             pthread_mutex_unlock(&pool->lock);
             *out = db;
             return STRATA_OK;
         }
         if (t >= deadline) {
             pool->stats.timeouts++;
+            leave_queue(pool, waited);
             int max = pool->opts.max_size;
             pthread_mutex_unlock(&pool->lock);
             return strata__pool_fail(pool, STRATA_E_TIMEOUT,
@@ -570,6 +598,8 @@ int strata_pool_acquire(strata_pool *pool, strata_db **out)
                                      "for less time)",
                                      pool->opts.acquire_timeout_ms, max);
         }
+        if (!waited)
+            pool->queued++;
         waited = true;
         pool->waiting++;
         struct timespec until;
@@ -673,6 +703,8 @@ void strata_pool_release(strata_pool *pool, strata_db *db)
     bool aged = too_old(pool, &s, t);
     if (reusable && !aged && !pool->closing) {
         pool->idle[pool->nidle++] = s;
+        if (pool->queued > pool->reserved)
+            pool->reserved++; /* a waiter's */
         pthread_cond_broadcast(&pool->freed);
         pthread_mutex_unlock(&pool->lock);
         return;

@@ -469,6 +469,66 @@ START_TEST(pool_refused_release_keeps_the_holders)
 }
 END_TEST
 
+/* Threads that give the pool's one connection back and take it again at
+ * once, four of them: a connection given back while others wait goes to
+ * one of those, not to the thread that gave it back, so none waits its
+ * whole timeout while the connection comes free every fraction of a
+ * millisecond (one such thread took it thousands of times while another
+ * timed out). */
+typedef struct turn_taker {
+    strata_pool *pool;
+    _Atomic int *stop;
+    int taken, timeouts;
+} turn_taker;
+
+static void *take_turns(void *arg)
+{
+    turn_taker *t = arg;
+    while (!atomic_load(t->stop)) {
+        strata_db *db;
+        int rc = strata_pool_acquire(t->pool, &db);
+        if (rc == STRATA_E_TIMEOUT) {
+            t->timeouts++;
+            continue;
+        }
+        if (rc != STRATA_OK)
+            break;
+        t->taken++;
+        struct timespec hold = {0, 200 * 1000L};
+        nanosleep(&hold, NULL);
+        strata_pool_release(t->pool, db);
+    }
+    return NULL;
+}
+
+START_TEST(pool_waiters_are_served_before_newcomers)
+{
+    strata_db *db = setup();
+    strata_pool *pool = pool_with(1, 1000, -1);
+    _Atomic int stop = 0;
+    turn_taker t[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        t[i] = (turn_taker){pool, &stop, 0, 0};
+        ck_assert_int_eq(pthread_create(&th[i], NULL, take_turns, &t[i]), 0);
+    }
+    sleep_ms(th_under_valgrind() ? 4000 : 2000);
+    atomic_store(&stop, 1);
+    int total = 0, least = -1;
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        total += t[i].taken;
+        if (least < 0 || t[i].taken < least)
+            least = t[i].taken;
+        ck_assert_msg(t[i].timeouts == 0, "thread %d timed out %d times (took it %d times)", i,
+                      t[i].timeouts, t[i].taken);
+    }
+    ck_assert_msg(least * 8 >= total / 4, "the least served took it %d times of %d", least, total);
+    strata_pool_close(pool);
+    strata_db_close(db);
+}
+END_TEST
+
 /* A pool closed while a unit of strata_pool_run sleeps between two
  * attempts: the close waits for the unit, whose next attempt is refused,
  * and frees nothing under it (the unit's next acquire read freed memory
@@ -1545,6 +1605,7 @@ static void add(TCase *tc, th_engine e)
     tcase_add_test(tc, pool_run_begins_before_the_unit);
     tcase_add_test(tc, pool_release_by_another_thread_during_a_call_is_refused);
     tcase_add_test(tc, pool_refused_release_keeps_the_holders);
+    tcase_add_test(tc, pool_waiters_are_served_before_newcomers);
     tcase_add_test(tc, pool_close_waits_for_a_unit_between_attempts);
     tcase_add_test(tc, pool_run_retries_a_busy_open);
     tcase_add_test(tc, pool_max_lifetime);
