@@ -99,7 +99,20 @@ void strata__sql_describe(strata__sb *sb, const char *sql)
     strata__sb red;
     strata__sb_init(&red);
     strata__put_redacted_sql(&red, sql);
-    const char *t = red.failed || !red.data ? "" : red.data;
+    char *t = red.failed || !red.data ? "" : red.data;
+    /* One line: each run of white space (line ends included) one space,
+     * none at the end. */
+    size_t n = 0;
+    for (const char *p = t; *p; p++) {
+        bool space = isspace((unsigned char)*p);
+        if (space && (n == 0 || t[n - 1] == ' '))
+            continue;
+        t[n++] = space ? ' ' : *p;
+    }
+    while (n > 0 && t[n - 1] == ' ')
+        n--;
+    if (*t)
+        t[n] = '\0';
     strata__sb_printf(sb, "sql %.60s%s", t, strlen(t) > 60 ? "..." : "");
     strata__sb_free(&red);
 }
