@@ -347,8 +347,7 @@ int strata__key_fits(strata_session *s, const strata__minfo *mi, strata__cell *c
             (kind == STRATA_SQL_INTEGER || kind == STRATA_SQL_SMALLINT)) {
             /* SQLite's columns keep what their type cannot hold (a key it
              * numbered past 32 bits), so only a strict engine's cannot. */
-            int64_t lim = kind == STRATA_SQL_SMALLINT ? INT16_MAX : INT32_MAX;
-            if ((c->i > lim || c->i < -lim - 1) && s->dl && !s->dl->loose_columns)
+            if (!strata__int_fits(kind, c->i) && s->dl && !s->dl->loose_columns)
                 return STRATA_E_NOT_FOUND;
         } else if (kind == STRATA_SQL_UUID && fd->ctype == STRATA_C_TEXT) {
             if (!strata__uuid_text(c->p, c->len))

@@ -463,6 +463,15 @@ const char *strata__ctype_name(strata_ctype ct);
  * cell then points at. */
 int strata__key_fits(strata_session *s, const strata__minfo *mi, strata__cell *cells,
                      char (*lower)[37]);
+/* Whether v is in the range of an integer column of `kind` (any other
+ * kind: yes). */
+static inline bool strata__int_fits(strata_sqltype kind, int64_t v)
+{
+    int64_t lim = kind == STRATA_SQL_SMALLINT  ? INT16_MAX
+                  : kind == STRATA_SQL_INTEGER ? INT32_MAX
+                                               : INT64_MAX;
+    return v <= lim && v >= -lim - 1;
+}
 /* The caller's key values as cells (text borrowed from the values);
  * STRATA_E_MISUSE naming the field when one does not fit. */
 int strata__key_from_values(strata_session *s, const strata__minfo *mi, const strata_value *v,

@@ -1396,9 +1396,9 @@ int strata__get(strata_session *s, const strata_model *model, int64_t id, void *
     strata__key key; /* of one field: only key[0] is read */
     key[0] = &c;
     uint64_t mark = s->db->nerrors;
-    /* Only a key past 32 bits can miss its column's range (a get's path
-     * is the hot one: the check is not made for the others). */
-    rc = id > INT32_MAX || id < INT32_MIN ? strata__key_fits(s, mi, &c, NULL) : STRATA_OK;
+    /* The whole check only for a key its column cannot hold (a get's
+     * path is the hot one). */
+    rc = strata__int_fits(mi->kind[mi->pk], id) ? STRATA_OK : strata__key_fits(s, mi, &c, NULL);
     if (rc == STRATA_OK)
         rc = get_by_key(s, mi, key, out);
     /* No such row; a flush's NOT_FOUND (an update whose row is gone) has
