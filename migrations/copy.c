@@ -1350,8 +1350,11 @@ static void print_report(copier *c)
         if ((int)strlen(c->tables[i].t->name) > w)
             w = (int)strlen(c->tables[i].t->name);
     char line[512];
-    snprintf(line, sizeof line, "%-*s %12s %12s  %-16s %-16s %s", w, "table", "source rows",
-             "target rows", "source checksum", "target checksum", "");
+    /* Rows added to a target's own: the count it should hold, the
+     * source's and those it had, against the count it holds. */
+    snprintf(line, sizeof line, "%-*s %12s %12s  %-16s %-16s %s", w, "table",
+             c->o.into_non_empty ? "rows wanted" : "source rows", "target rows", "source checksum",
+             "target checksum", "");
     c->o.print(c->o.ud, line);
     for (int i = 0; i < c->ntables; i++) {
         const table_copy *tc = &c->tables[i];

@@ -543,9 +543,16 @@ START_TEST(copy_keeps_a_sequence_that_is_ahead)
     th_rc(other, strata_db_begin(other), STRATA_OK);
     th_exec(other, "INSERT INTO ahead (v) VALUES (4)"); /* key 4, not committed */
     th_exec(sqlite, "INSERT INTO ahead (id, v) VALUES (2, 20)");
-    strata_copy_options o = {STRATA_COPY_OPTIONS_VERSION, .into_non_empty = 1};
+    lines out = {.text = ""};
+    strata_copy_options o = {STRATA_COPY_OPTIONS_VERSION, .into_non_empty = 1, .print = keep_line,
+                             .ud = &out};
     int rc = strata_copy_database(sqlite, pg, &o);
     ck_assert_msg(rc == STRATA_OK, "copy: %s", strata_db_errmsg(pg));
+    /* The first count is the rows the target should hold: the source's
+     * and the ones it had. */
+    ck_assert_msg(strstr(out.text, "rows wanted  target rows") &&
+                      strstr(out.text, "ahead            2            2  -"),
+                  "%s", out.text);
     th_rc(other, strata_db_commit(other), STRATA_OK);
     th_exec(pg, "INSERT INTO ahead (v) VALUES (5)");
     ck_assert_int_eq(th_int(pg, "SELECT id FROM ahead WHERE v = 5"), 5);
