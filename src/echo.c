@@ -25,15 +25,18 @@ void strata_echo_stderr(void *userdata, const char *line)
 
 /* The end of the string literal at q (after its closing quote), or NULL
  * when q starts none: '...' with '' inside, E'...' with backslash escapes
- * too, U&'...' (PostgreSQL's Unicode escapes), and $tag$...$tag$.  An
- * unclosed one ends with the text. */
-static const char *literal_end(const char *q)
+ * too (every '...' when `backslash`: PostgreSQL's
+ * standard_conforming_strings off), U&'...' (PostgreSQL's Unicode
+ * escapes), and $tag$...$tag$.  An unclosed one ends with the text. */
+static const char *literal_end(const char *q, bool backslash)
 {
     bool escapes = (*q == 'E' || *q == 'e') && q[1] == '\'';
     if (escapes)
         q++;
     else if ((*q == 'U' || *q == 'u') && q[1] == '&' && q[2] == '\'')
         q += 2;
+    else
+        escapes = backslash;
     if (*q == '\'') {
         for (q++; *q; q++) {
             if (escapes && *q == '\\' && q[1])
@@ -146,7 +149,7 @@ static bool uri_password(const char *p, pw_clause *c)
  * connection string's password= (sslpassword= too; also a column
  * compared with `password = '…'`), or a URL's password; false when there
  * is none. */
-static bool next_password(const char *sql, const char *p, pw_clause *c)
+static bool next_password(const char *sql, const char *p, pw_clause *c, bool backslash)
 {
     for (; *p; p++) {
         if (uri_password(p, c))
@@ -171,14 +174,14 @@ static bool next_password(const char *sql, const char *p, pw_clause *c)
         c->kv = false;
         c->at = p;
         c->lit = skip_blank(sql, p + 8);
-        c->end = c->lit ? literal_end(c->lit) : NULL;
+        c->end = c->lit ? literal_end(c->lit, backslash) : NULL;
         c->open = !c->lit;
         for (const char *more = c->end; more;) {
             more = skip_blank(sql, c->end);
             if (more && strncasecmp(more, "uescape", 7) == 0 && !word_char(more[7]))
                 more = skip_blank(sql, more + 7);
             c->open = !more;
-            const char *next = more ? literal_end(more) : NULL;
+            const char *next = more ? literal_end(more, backslash) : NULL;
             if (next)
                 c->end = next;
             more = next;
@@ -188,13 +191,18 @@ static bool next_password(const char *sql, const char *p, pw_clause *c)
     return false;
 }
 
-/* Copy SQL, replacing the string literals of each PASSWORD clause, and
- * whatever follows a comment left open in one, by '***'. */
-void strata__put_redacted_sql(strata__sb *sb, const char *sql)
+/* Whether db's connection reads a backslash as an escape in every string
+ * now (standard_conforming_strings off): its literals end elsewhere. */
+static bool backslash_strings(const strata_db *db)
+{
+    return db && (strata__drv_lexer_flags(db) & STRATA_LEX_BACKSLASH_STRINGS);
+}
+
+static void put_redacted(strata__sb *sb, const char *sql, bool backslash)
 {
     const char *p = sql;
     pw_clause c;
-    while (next_password(sql, p, &c)) {
+    while (next_password(sql, p, &c, backslash)) {
         if (c.kv) {
             strata__sb_putn(sb, p, (size_t)(c.lit - p)); /* up to the value */
             strata__sb_puts(sb, "***");
@@ -214,6 +222,10 @@ void strata__put_redacted_sql(strata__sb *sb, const char *sql)
     strata__sb_puts(sb, p);
 }
 
+/* Copy SQL, replacing the string literals of each PASSWORD clause, and
+ * whatever follows a comment left open in one, by '***'. */
+void strata__put_redacted_sql(strata__sb *sb, const char *sql) { put_redacted(sb, sql, false); }
+
 /* The engine's message of a statement that failed may quote its text
  * ("unterminated quoted string at or near \"'s3cret\""): the content
  * of each PASSWORD clause's first literal in sql (of 4 bytes or more; to
@@ -224,7 +236,8 @@ void strata__db_hide_password_literals(strata_db *db, const char *sql)
     if (!db->errmsg || !sql)
         return;
     pw_clause c;
-    for (const char *p = sql; db->errmsg && next_password(sql, p, &c);
+    bool backslash = backslash_strings(db);
+    for (const char *p = sql; db->errmsg && next_password(sql, p, &c, backslash);
          p = c.kv ? c.end : c.at + 8) {
         const char *q = c.lit, *from, *to;
         if (c.kv) {
@@ -235,11 +248,11 @@ void strata__db_hide_password_literals(strata_db *db, const char *sql)
             continue;
         } else if (*q == '$') {
             size_t tag = strcspn(q + 1, "$") + 2; /* $tag$ */
-            const char *end = literal_end(q);
+            const char *end = literal_end(q, backslash);
             from = q + tag;
             to = end - from >= (ptrdiff_t)tag && !strncmp(end - tag, q, tag) ? end - tag : end;
         } else {
-            const char *end = literal_end(q);
+            const char *end = literal_end(q, backslash);
             from = strchr(q, '\'') + 1; /* past E or U& and the quote */
             to = end > from && end[-1] == '\'' ? end - 1 : end;
         }
@@ -326,7 +339,7 @@ void strata__echo_stmt(strata_db *db, const char *sql, const strata_value *param
     strata__sb sb;
     strata__sb_init(&sb);
     strata__sb_printf(&sb, "[%s] ", db->driver ? db->driver->name : "strata");
-    strata__put_redacted_sql(&sb, sql);
+    put_redacted(&sb, sql, backslash_strings(db));
     if (n > 0) {
         strata__sb_puts(&sb, " -- params: (");
         for (int i = 0; i < n; i++) {

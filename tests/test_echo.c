@@ -95,6 +95,19 @@ START_TEST(echo_redacts_password_literal)
         ck_assert_msg(!any_contains(&l, "ter2") && !any_contains(&l, "0074"), "%s", l.text[0]);
     }
     ck_assert(any_contains(&l, "VALID UNTIL 'infinity'"));
+    if (th_is_pg()) {
+        /* With standard_conforming_strings off, a backslash escapes the
+         * quote in any string: the literal goes on past it. */
+        th_rc(db, strata_db_begin(db), STRATA_OK);
+        th_exec(db, "SET LOCAL standard_conforming_strings = off");
+        l.n = 0;
+        ck_assert_int_ne(strata_db_exec(db, "ALTER ROLE strata_nobody PASSWORD 'ab\\'hunter2'"),
+                         STRATA_OK);
+        ck_assert_msg(any_contains(&l, "PASSWORD '***'") && !any_contains(&l, "hunter2"), "%s",
+                      l.n ? l.text[0] : "no line");
+        ck_assert_msg(!strstr(strata_db_errmsg(db), "hunter2"), "%s", strata_db_errmsg(db));
+        th_rc(db, strata_db_rollback(db), STRATA_OK);
+    }
     /* The engine's message may quote the text near the literal (one not
      * closed, or a syntax error after it): not the password. */
     static const char *const quoted[] = {"ALTER ROLE strata_nobody PASSWORD 'hunter2",
