@@ -570,12 +570,17 @@ int strata_db_exec(strata_db *db, const char *sql)
         db->in_tx ? strata__sql_transaction_statement(sql, strata__drv_lexer_flags(db)) : NULL;
     if (ends)
         return strata__db_tx_statement_refused(db, ends);
-    bool in_a_tx = db->in_tx || strata__drv_in_transaction(db) == 1;
+    bool raw_tx = !db->in_tx && strata__drv_in_transaction(db) == 1;
     rc = db_run(db, sql);
     bool may_write = strata__text_may_write(db, sql);
     if (may_write)
         strata__db_note_write(db);
-    rc = strata__db_lost_own_commit(db, rc, in_a_tx, may_write);
+    /* A raw transaction's own COMMIT (or END) in the text, lost, may have
+     * committed as strata's may have: the same outcome, unknown. */
+    bool ends_raw = raw_tx && rc == STRATA_E_CONNECTION_LOST &&
+                    strata__sql_transaction_statement(sql, strata__drv_lexer_flags(db));
+    rc = strata__db_lost_own_commit(db, rc, (db->in_tx || raw_tx) && !ends_raw,
+                                    may_write || ends_raw);
     /* SQL that ended the transaction strata_db_begin began (its COMMIT or
      * ROLLBACK): what ran before it is committed or gone, and what came
      * next would run outside any transaction.  The handle's transaction is
@@ -746,7 +751,6 @@ static int begin(strata_db *db, const char *sql, strata_tx_mode mode)
         db->raw_tx_failed = db->raw_tx_ended = false;
         db->tx_serial++;
         db->tx_from_savepoint = false;
-        db->tx_read_only = mode == STRATA_TX_READ_ONLY || mode == STRATA_TX_SNAPSHOT;
         db->sp_depth = 0;
     } else if (was_in_tx == 0 && strata__drv_in_transaction(db) == 1) {
         /* The engine began all the same (the server ran the BEGIN whose
@@ -818,10 +822,10 @@ int strata_db_commit(strata_db *db)
     /* Lost with the engine sure that no transaction is open: it was
      * never committed (SQLite refuses a COMMIT into a file that has
      * moved, rolling back; the server had ended the connection before
-     * the COMMIT went).  A transaction begun to read only wrote nothing
-     * either way.  Otherwise the outcome is not known. */
-    if (rc == STRATA_E_CONNECTION_LOST && !db->tx_read_only &&
-        strata__drv_in_transaction(db) != 0) {
+     * the COMMIT went).  Otherwise the outcome is not known, even for a
+     * transaction begun to read only: its first statement may have made
+     * it one that writes (SET TRANSACTION READ WRITE). */
+    if (rc == STRATA_E_CONNECTION_LOST && strata__drv_in_transaction(db) != 0) {
         /* COMMIT was sent and no answer came: the server may have
          * committed or not.  Never retry this blindly. */
         tx_ended(db, false);

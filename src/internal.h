@@ -225,7 +225,6 @@ struct strata_db {
     bool raw_tx_before;     /* a raw transaction was open when the last statement began */
     bool engine_ended_tx;   /* ...and the engine rolled it back by itself (SQLite) */
     bool tx_from_savepoint; /* the transaction was begun by the first savepoint */
-    bool tx_read_only;      /* ...in STRATA_TX_READ_ONLY or _SNAPSHOT: it cannot have written */
     uint64_t tx_serial;     /* counts transactions begun: names the one open now */
     uint64_t tx_wrote;      /* the last transaction in which a statement changed rows */
     bool closing;           /* strata_db_close under way: sessions told read nothing */

@@ -681,7 +681,11 @@ int strata__stmt_step(strata_stmt *st)
          * on a text the engine prepared again with other columns. */
         strata__drv_reset(st->bst);
         strata__db_hide_password_literals(db, st->sql);
-        rc = strata__db_lost_own_commit(db, rc, db->in_tx || db->raw_tx_before, st->may_write);
+        /* A raw transaction's COMMIT prepared as a statement, lost, as a
+         * statement that commits itself. */
+        bool ends_raw = db->raw_tx_before && !db->in_tx && st->ends_tx;
+        rc = strata__db_lost_own_commit(db, rc, (db->in_tx || db->raw_tx_before) && !ends_raw,
+                                        st->may_write || ends_raw);
         strata__db_note_failure(db);
         st->state = STMT_READY;
         st->ncols = -1;

@@ -682,6 +682,23 @@ START_TEST(pool_commit_outcome_unknown)
     ck_assert_int_eq(strata_db_is_broken(c), 1);
     ck_assert_int_eq(strata_db_in_transaction(c), 0);
     strata_db_close(c);
+    /* A transaction of raw SQL, its COMMIT in a text of its own or after
+     * a statement, and one begun to read only: the same. */
+    static const char *const commits[] = {"COMMIT", "SELECT 1; COMMIT", NULL};
+    for (int k = 0; k < 3; k++) {
+        c = th_open();
+        if (commits[k]) {
+            OK(c, strata_db_exec(c, "BEGIN"));
+            OK(c, strata_db_exec(c, "INSERT INTO boom (id) VALUES (1)"));
+            th_rc(c, strata_db_exec(c, commits[k]), STRATA_E_COMMIT_UNKNOWN);
+        } else {
+            OK(c, strata_db_begin_mode(c, STRATA_TX_READ_ONLY));
+            OK(c, strata_db_exec(c, "SET TRANSACTION READ WRITE"));
+            OK(c, strata_db_exec(c, "INSERT INTO boom (id) VALUES (1)"));
+            th_rc(c, strata_db_commit(c), STRATA_E_COMMIT_UNKNOWN);
+        }
+        strata_db_close(c);
+    }
 
     /* Through a session: what it says after stays the commit's outcome,
      * unknown, not a rollback it cannot vouch for. */
@@ -722,6 +739,20 @@ START_TEST(pool_loss_tells_what_may_be_committed)
     th_rc(c, strata_db_commit(c), STRATA_E_CONNECTION_LOST);
     ck_assert_str_eq(strata_db_sqlstate(c), "08006");
     ck_assert_int_eq(strata_db_in_transaction(c), 0);
+    strata_db_close(c);
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM item"), 0);
+    /* The same for a statement outside a transaction: it never went. */
+    c = th_open();
+    kill_backend(c);
+    th_rc(c, strata_db_exec(c, "INSERT INTO item (id, name) VALUES (1, 'x')"),
+          STRATA_E_CONNECTION_LOST);
+    strata_db_close(c);
+    c = th_open();
+    strata_stmt *sent;
+    OK(c, strata_stmt_prepare(&sent, c, "INSERT INTO item (id, name) VALUES (1, 'x')"));
+    kill_backend(c);
+    th_rc(c, strata_stmt_step(sent), STRATA_E_CONNECTION_LOST);
+    strata_stmt_finalize(sent);
     strata_db_close(c);
     ck_assert_int_eq(th_int(db, "SELECT count(*) FROM item"), 0);
 

@@ -986,12 +986,41 @@ static bool take_deferred(pg_conn *c, char sql[sizeof c->deferred])
     return true;
 }
 
+/* Whether the server ended the connection before what is about to be sent
+ * (shut down, or the backend terminated: its FATAL and the end of the
+ * stream wait unread, read now; a FATAL between commands comes as a
+ * notice).  Then nothing of it reaches the server, and no transaction is
+ * open there (ended_first).  `idle_only`: asked only outside a
+ * transaction, where a loss must say whether a statement committed
+ * itself (inside one, a loss is the transaction's either way). */
+static bool ended_unsent(pg_conn *c, bool idle_only)
+{
+    if (idle_only && PQtransactionStatus(c->h) != PQTRANS_IDLE && PQstatus(c->h) != CONNECTION_BAD)
+        return false;
+    if (PQstatus(c->h) != CONNECTION_BAD && PQconsumeInput(c->h))
+        (void)PQisBusy(c->h);
+    if (!c->fatal[0] && PQstatus(c->h) != CONNECTION_BAD)
+        return false;
+    c->ended_first = true;
+    return true;
+}
+
+static int report_unsent(pg_conn *c, const char *what)
+{
+    return strata_driver_error(c->base.db, STRATA_E_CONNECTION_LOST, "08006", 0,
+                               "connection to PostgreSQL lost before %s was sent: nothing of it "
+                               "ran (%s)",
+                               what, c->fatal[0] ? c->fatal : PQerrorMessage(c->h));
+}
+
 /* Run SQL text without parameters and wait for its outcome.  A COMMIT of
  * a transaction that had failed answers "ROLLBACK", not an error: it is
  * made one, as strata_db_commit makes it, so that raw SQL too never takes
  * lost work for saved. */
 static int run_simple(pg_conn *c, const char *sql)
 {
+    if (ended_unsent(c, true))
+        return report_unsent(c, "the statement");
     PGresult *res = collect(c, PQsendQuery(c->h, sql));
     if (!res || !result_ok(res))
         return report_res(c, res);
@@ -1054,18 +1083,10 @@ static int pg_commit(strata_conn *conn)
     pg_conn *c = (pg_conn *)conn;
     c->deferred[0] = '\0'; /* a savepoint the COMMIT would release at once */
     /* A server that ended the connection while the transaction sat idle
-     * (shut down, or the backend terminated: its FATAL and the end of the
-     * stream wait unread) never gets the COMMIT: nothing was committed,
-     * and the transaction may be run again. */
-    if (PQconsumeInput(c->h))
-        (void)PQisBusy(c->h); /* reads it: a FATAL between commands comes as a notice */
-    if (c->fatal[0] || PQstatus(c->h) == CONNECTION_BAD) {
-        c->ended_first = true;
-        return strata_driver_error(conn->db, STRATA_E_CONNECTION_LOST, "08006", 0,
-                                   "connection to PostgreSQL lost before the COMMIT was sent: "
-                                   "nothing was committed (%s)",
-                                   c->fatal[0] ? c->fatal : PQerrorMessage(c->h));
-    }
+     * never gets the COMMIT: nothing was committed, and the transaction
+     * may be run again. */
+    if (ended_unsent(c, false))
+        return report_unsent(c, "the COMMIT");
     PGresult *res = collect(c, PQsendQuery(c->h, "COMMIT"));
     if (!res || !result_ok(res))
         return report_res(c, res);
@@ -1803,6 +1824,8 @@ static int pg_step(strata_backend_stmt *bst)
         st->row++;
         return st->row < PQntuples(st->res) ? STRATA_ROW : STRATA_DONE;
     }
+    if (ended_unsent(c, true))
+        return report_unsent(c, "the statement");
     release_orphans(c);
     pg_params p;
     int rc = params_init(&p, bst->conn->db, bst->nparams);
