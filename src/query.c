@@ -1965,9 +1965,37 @@ static void select_sql(build *b, scope *sc, scope *outer, strata_query *q, shape
      * the whole database for the session's writing transaction, which
      * began with the write lock held: no other writer can change a row. */
     const strata_driver *drv = strata_db_driver(q->s->db);
-    if (q->for_update && (sh == SHAPE_ROWS || sh == SHAPE_TUPLES) &&
-        (drv->capabilities & STRATA_CAP_CONCURRENT_WRITERS)) {
+    /* What has no rows of its own to lock (a count, an existence test,
+     * aggregates, DISTINCT, groups) is refused on every engine, as
+     * PostgreSQL refuses it: run unlocked, a read-modify-write on it
+     * would lose another transaction's update.  The rows of the query's
+     * table are locked, and, where a query of tuples or of values reads
+     * them, those of its joins (strata_query_join); the nullable side of
+     * an outer join has none to lock. */
+    bool lockable = sh == SHAPE_ROWS || sh == SHAPE_TUPLES ||
+                    (sh == SHAPE_VALUES && !aggregated && !q->distinct);
+    if (q->for_update && !sub && !lockable && !b->err)
+        b->err = strata__session_error(
+            q->s, STRATA_E_MISUSE,
+            "%s query: a count, an existence test, aggregates, DISTINCT or GROUP BY cannot lock "
+            "rows (strata_query_for_update): lock the rows with a query of objects or of plain "
+            "values first, in the same transaction",
+            mi->m->name);
+    bool lock_joins = sh == SHAPE_TUPLES || sh == SHAPE_VALUES; /* they read the joins' rows */
+    for (int i = 0; q->for_update && lockable && lock_joins && i < q->njoins && !b->err; i++)
+        if (q->joins[i].outer)
+            b->err = strata__session_error(
+                q->s, STRATA_E_MISUSE,
+                "%s query: the outer join of %s cannot be locked (strata_query_for_update): its "
+                "side may hold no row; join it as an inner join, or lock its rows apart",
+                mi->m->name, q->joins[i].path);
+    if (q->for_update && lockable && (drv->capabilities & STRATA_CAP_CONCURRENT_WRITERS)) {
         strata__sb_printf(sb, " FOR UPDATE OF %s", mi->qtable);
+        for (int i = 0; lock_joins && i < q->njoins && !b->err; i++) {
+            const joined *jd = find_joined(sc, q->joins[i].path, strlen(q->joins[i].path));
+            if (jd)
+                strata__sb_printf(sb, ", %s", jd->sql);
+        }
         if (q->lock_flags & STRATA_LOCK_NOWAIT)
             strata__sb_puts(sb, " NOWAIT");
         else if (q->lock_flags & STRATA_LOCK_SKIP_LOCKED)

@@ -685,6 +685,77 @@ START_TEST(orm_key_left_to_the_server_is_refused)
 }
 END_TEST
 
+/* A query marked for update locks the rows it reads, or is refused: a
+ * query of plain values locks its table's rows, a query of tuples those
+ * of its joins too (their objects come back, to be changed); a count, an
+ * existence test, aggregates and DISTINCT have no rows to lock and are
+ * refused on every engine, as is an outer join, whose side may hold
+ * none.  Run unlocked, a read-modify-write on them lost updates. */
+static strata_query *locked_posts(fixture *f)
+{
+    strata_query *q = strata_query_new(f->s, &post_model);
+    ck_assert_ptr_nonnull(q);
+    OK(f, strata_query_for_update(q, 0));
+    return q;
+}
+
+START_TEST(orm_for_update_locks_what_it_reads)
+{
+    fixture f;
+    setup_db(&f);
+    User *john = new_user(&f, "john", "john@example.com");
+    new_post(&f, "hello", john);
+    OK(&f, strata_session_commit(f.s));
+    strata_db_set_echo(f.db, find_line, &f);
+    bool pg = th_is_pg();
+    /* Plain values: locked. */
+    strata_query *q = locked_posts(&f);
+    OK(&f, strata_query_columns(q, "body"));
+    strata_rows *r = NULL;
+    echo_want = " FOR UPDATE OF post";
+    echo_has = 0;
+    OK(&f, strata_query_rows(q, &r));
+    ck_assert_int_eq(echo_has, pg ? 1 : 0);
+    strata_rows_free(r);
+    strata_query_free(q);
+    /* Tuples with their joins: both tables locked. */
+    q = locked_posts(&f);
+    OK(&f, strata_query_join(q, "author"));
+    strata_tuples *t = NULL;
+    echo_want = " FOR UPDATE OF post, author";
+    echo_has = 0;
+    OK(&f, strata_query_tuples(q, &t));
+    ck_assert_int_eq(echo_has, pg ? 1 : 0);
+    strata_tuples_free(t);
+    strata_query_free(q);
+    echo_want = NULL;
+    /* Refused, before any SQL, on every engine. */
+    int64_t n = 0;
+    int e = 0;
+    double d = 0;
+    q = locked_posts(&f);
+    ck_assert_int_eq(strata_query_count(q, &n), STRATA_E_MISUSE);
+    ck_assert_msg(strstr(strata_session_errmsg(f.s), "Post query: a count, an existence test"),
+                  "%s", strata_session_errmsg(f.s));
+    ck_assert_int_eq(strata_query_exists(q, &e), STRATA_E_MISUSE);
+    ck_assert_int_eq(strata_query_scalar_double(q, "max(id)", &d), STRATA_E_MISUSE);
+    strata_query_free(q);
+    q = locked_posts(&f);
+    OK(&f, strata_query_columns(q, "body"));
+    OK(&f, strata_query_distinct(q));
+    ck_assert_int_eq(strata_query_rows(q, &r), STRATA_E_MISUSE);
+    strata_query_free(q);
+    q = locked_posts(&f);
+    OK(&f, strata_query_outer_join(q, "author"));
+    ck_assert_int_eq(strata_query_tuples(q, &t), STRATA_E_MISUSE);
+    ck_assert_msg(strstr(strata_session_errmsg(f.s), "the outer join of author cannot be locked"),
+                  "%s", strata_session_errmsg(f.s));
+    strata_query_free(q);
+    OK(&f, strata_session_rollback(f.s));
+    teardown(&f);
+}
+END_TEST
+
 /* A numeric or a uuid set in another spelling of the value its row
  * holds is no change: nothing is written for it, and the rest of the
  * flush goes through. */
@@ -8757,6 +8828,7 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_update_only_changed_column);
     tcase_add_test(tc, orm_get_keys_fit_their_columns);
     tcase_add_test(tc, orm_key_left_to_the_server_is_refused);
+    tcase_add_test(tc, orm_for_update_locks_what_it_reads);
     tcase_add_test(tc, orm_a_value_respelled_is_no_change);
     tcase_add_test(tc, orm_false_and_zero_take_the_defaults);
     tcase_add_test(tc, orm_get_miss_sends_only_its_select);

@@ -466,7 +466,12 @@ STRATA_API int strata_query_offset(strata_query *q, int64_t offset);
  * write lock, so no other writer can change the rows: the query runs as
  * it is, and both flags hold trivially.  Objects the rows meet are
  * refreshed from them, even those loaded earlier in the transaction.
- * STRATA_E_MISUSE for both flags at once, or in a read-only session.
+ * The rows locked are the query's table's, and, for a query of tuples or
+ * of values, those of its joins (strata_query_join).  STRATA_E_MISUSE for
+ * both flags at once, or in a read-only session; and, when the query
+ * runs, on every engine, for what has no rows of its own to lock (a
+ * count, an existence test, aggregates, DISTINCT, GROUP BY) and for an
+ * outer join of a query of tuples or values.
  */
 STRATA_API int strata_query_for_update(strata_query *q, unsigned flags);
 /** strata_get() with the row locked for update (see
