@@ -1777,6 +1777,8 @@ static int portable_schema(copier *c, const strata_metadata *want, strata_metada
  * place; STRATA_OK when there is none. */
 static int unportable(copier *c, const strata_metadata *want)
 {
+    if (same_engine(c))
+        return STRATA_OK;
     for (int i = 0; i < want->ntables; i++) {
         const strata_table *t = want->tables[i];
         const char *names[3] = {t->name, NULL, NULL};
@@ -1796,8 +1798,6 @@ static int unportable(copier *c, const strata_metadata *want)
                                         "bytes, which PostgreSQL cuts: rename it first (a "
                                         "migration)",
                                         t->name, strlen(t->name) > 40 ? "..." : "", names[k]);
-        if (same_engine(c))
-            continue;
         for (int k = 0; k < t->ncols; k++) {
             const strata_column *col = t->cols[k];
             if (col->def != DEF_SQL)

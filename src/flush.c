@@ -434,10 +434,27 @@ static int insert_place(strata_session *s, insert_run *r, size_t c)
     int rc = STRATA_OK;
     for (size_t i = 0; i < n && rc == STRATA_OK; i++) {
         returned *row = r->db_key ? &rows[i] : row_of(r, objs[i], rows, n);
-        if (!row)
+        if (!row) {
+            /* A key field left to its server default (its value 0, or
+             * NULL): the row has the default's value, not the object's. */
+            const strata_field *left = NULL;
+            for (int k = 0; k < r->mi->npk && !left; k++) {
+                int f = r->mi->pkf[k];
+                if (f < 64 && !(r->mask & (1ull << f)))
+                    left = &r->mi->m->fields[f];
+            }
+            if (left)
+                return strata__session_error(
+                    s, STRATA_E_MISUSE,
+                    "the INSERT of %s returned no row for an object's key: its field %s was left "
+                    "to its server default, which gave the row another value than the object "
+                    "holds (rows are matched to their objects by the key given, unless it is "
+                    "one integer the database numbers): give %s a value",
+                    r->mi->m->name, left->name, left->name);
             return strata__session_error(s, STRATA_E_ERROR,
                                          "the INSERT of %s returned no row for an object's key",
                                          r->mi->m->name);
+        }
         for (int k = 0; k < r->nret && rc == STRATA_OK; k++)
             if (r->db_key || !is_key_column(r, k)) /* a key given: the row's, matched on it */
                 rc = strata__set_field(objs[i], r->retf[k], &row->cells[k]);
@@ -729,23 +746,6 @@ static int insert_grouped(strata_session *s, strata__minfo *mi, strata_object **
     while (n > 0 && rc == STRATA_OK) {
         /* Those of the first one's mask into the batch, the others kept. */
         uint64_t mask = insert_mask(objs[0]);
-        /* A key the database fills, other than one integer it numbers,
-         * cannot be matched back to its object (rows are matched by the
-         * key given): said before the INSERT. */
-        for (int k = 0; mi->pk < 0 && k < mi->npk; k++) {
-            int f = mi->pkf[k];
-            if (f < 64 && !(mask & (1ull << f))) {
-                rc = strata__session_error(
-                    s, STRATA_E_MISUSE,
-                    "%s: the key's field %s is left to its server default, but strata matches "
-                    "the rows an INSERT returns to their objects by the key given, unless the "
-                    "key is one integer the database numbers: give %s a value",
-                    mi->m->name, mi->m->fields[f].name, mi->m->fields[f].name);
-                break;
-            }
-        }
-        if (rc != STRATA_OK)
-            break;
         size_t nb = 0, kept = 0;
         for (size_t i = 0; i < n; i++) {
             if (insert_mask(objs[i]) == mask)

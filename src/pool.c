@@ -487,6 +487,10 @@ static void leave_queue(strata_pool *pool, bool waited)
     pool->queued--;
     if (pool->reserved > pool->queued)
         pool->reserved = pool->queued;
+    /* A connection kept for the waiters while this one was served some
+     * other way (it opened one): theirs now, and they may be asleep. */
+    if (pool->reserved > 0)
+        pthread_cond_broadcast(&pool->freed);
 }
 
 int strata_pool_acquire(strata_pool *pool, strata_db **out)

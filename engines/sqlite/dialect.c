@@ -778,11 +778,13 @@ static int read_checks(strata_metadata *md, strata_table *t, parsed_table *pt)
 }
 
 static bool has_word(const char *text, const char *w, int depth);
+static bool has_word_where(const char *text, const char *w, int depth, const char *prev,
+                           bool after_prev);
 
 static int read_table(strata_metadata *md, strata_table *t, strata_db *db, const char *sql)
 {
     /* A deferrable foreign key (the schema's are checked at once). */
-    if (sql && has_word(sql, "deferrable", 1))
+    if (sql && has_word_where(sql, "deferrable", 1, "not", false))
         strata__md_left_out(md, "table %s: a foreign key is deferrable", t->name);
     parsed_table pt;
     if (!parse_create_table(&pt, sql ? sql : "")) {
@@ -879,9 +881,30 @@ static void kept_free(kept_objects *k)
     free(k);
 }
 
+/* The word before p in text (past white space), its length in *n. */
+static const char *word_before(const char *text, const char *p, size_t *n)
+{
+    const char *e = p;
+    while (e > text && isspace((unsigned char)e[-1]))
+        e--;
+    const char *b = e;
+    while (b > text && (isalnum((unsigned char)b[-1]) || b[-1] == '_'))
+        b--;
+    *n = (size_t)(e - b);
+    return b;
+}
+
 /* Whether the word w (case aside) stands in SQL text outside quotes and
  * comments, at parenthesis depth `depth` or any (-1). */
 static bool has_word(const char *text, const char *w, int depth)
+{
+    return has_word_where(text, w, depth, NULL, false);
+}
+
+/* The same, with the word before it `prev` (after_prev), or any other
+ * (!after_prev: NOT DEFERRABLE is no deferrable key); prev NULL: any. */
+static bool has_word_where(const char *text, const char *w, int depth, const char *prev,
+                           bool after_prev)
 {
     size_t n = strlen(w);
     int d = 0;
@@ -905,7 +928,13 @@ static bool has_word(const char *text, const char *w, int depth)
         } else if ((depth < 0 || d == depth) && !strncasecmp(p, w, n) &&
                    (p == text || !(isalnum((unsigned char)p[-1]) || p[-1] == '_')) &&
                    !(isalnum((unsigned char)p[n]) || p[n] == '_')) {
-            return true;
+            if (!prev)
+                return true;
+            size_t pn;
+            const char *pw = word_before(text, p, &pn);
+            bool is_prev = pn == strlen(prev) && !strncasecmp(pw, prev, pn);
+            if (is_prev == after_prev)
+                return true;
         }
     }
     return false;
@@ -1026,14 +1055,14 @@ static int sq_rebuild_keep(strata_db *db, const char *table, void **out)
              * no word for (a CHECK's own COLLATE, further in, is kept with
              * its text). */
             const char *opts = after_columns(sql);
-            const char *lost = has_word(sql, "autoincrement", 1)
-                                   ? "AUTOINCREMENT (keys never used again)"
-                               : has_word(sql, "collate", 1)    ? "a COLLATE clause"
-                               : has_word(sql, "deferrable", 1) ? "a DEFERRABLE foreign key"
-                               : has_word(sql, "conflict", 1)   ? "an ON CONFLICT clause"
-                               : has_word(opts, "strict", 0)    ? "STRICT (its types enforced)"
-                               : has_word(opts, "without", 0)   ? "WITHOUT ROWID"
-                                                                : NULL;
+            const char *lost =
+                has_word(sql, "autoincrement", 1) ? "AUTOINCREMENT (keys never used again)"
+                : has_word(sql, "collate", 1)     ? "a COLLATE clause"
+                : has_word_where(sql, "deferrable", 1, "not", false) ? "a DEFERRABLE foreign key"
+                : has_word_where(sql, "conflict", 1, "on", true)     ? "an ON CONFLICT clause"
+                : has_word(opts, "strict", 0)                        ? "STRICT (its types enforced)"
+                : has_word(opts, "without", 0)                       ? "WITHOUT ROWID"
+                                                                     : NULL;
             if (lost)
                 rc = strata__db_error(db, STRATA_E_UNSUPPORTED,
                                       "table %s has %s, which strata's schema does not describe: "
