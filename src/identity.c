@@ -350,19 +350,18 @@ int strata__key_fits(strata_session *s, const strata__minfo *mi, strata__cell *c
             if (!strata__int_fits(kind, c->i) && s->dl && !s->dl->loose_columns)
                 return STRATA_E_NOT_FOUND;
         } else if (kind == STRATA_SQL_UUID && fd->ctype == STRATA_C_TEXT) {
-            if (!strata__uuid_text(c->p, c->len))
+            /* As written (8-4-4-4-12, lower case), from any of the forms
+             * PostgreSQL reads (a key of one integer field needs no room
+             * for it). */
+            assert(lower);
+            if (!strata__uuid_canonical(c->p, c->len, lower[k]))
                 return strata__session_error(
                     s, STRATA_E_DATA,
-                    "%s.%s: the key '%.40s' is not a UUID (8-4-4-4-12 hex digits)", mi->m->name,
-                    fd->name, c->p);
-            /* Kept in lower case, as written (a key of one integer
-             * field needs no room for it). */
-            assert(lower);
-            for (int i = 0; i < 36; i++)
-                lower[k][i] =
-                    (char)(c->p[i] >= 'A' && c->p[i] <= 'F' ? c->p[i] - 'A' + 'a' : c->p[i]);
-            lower[k][36] = '\0';
+                    "%s.%s: the key '%.40s' is not a UUID (8-4-4-4-12 or 32 hex digits, in "
+                    "braces or not)",
+                    mi->m->name, fd->name, c->p);
             c->p = lower[k];
+            c->len = 36;
         }
     }
     return STRATA_OK;

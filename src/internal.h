@@ -78,6 +78,10 @@ int strata__numeric_round(const char *v, int prec, int scale, char **out);
 /* Whether the n bytes at v are a UUID's text: 8-4-4-4-12 hex digits of
  * either case (text_types.c). */
 bool strata__uuid_text(const char *v, size_t n);
+/* A UUID's text in any of PostgreSQL's common forms (8-4-4-4-12 or 32 hex
+ * digits, in braces or not, either case) written into out as PostgreSQL
+ * prints it (8-4-4-4-12, lower case); false when it is none. */
+bool strata__uuid_canonical(const char *v, size_t n, char out[37]);
 /* Whether `v` is one JSON value (RFC 8259) with nothing after it; *at is
  * where reading stopped (the first byte at fault when not; at may be
  * NULL) (text_types.c). */

@@ -1242,15 +1242,6 @@ static bool like_pattern_ok(build *b, const strata_value *v)
     return false;
 }
 
-/* Whether the n bytes at u hold an upper-case hex letter. */
-static bool has_upper_hex(const char *u, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (u[i] >= 'A' && u[i] <= 'F')
-            return true;
-    return false;
-}
-
 /* Value v compared with field h->f (or anything else, h->f < 0) as the
  * field's own type, so that both engines compare alike: a UUID's text
  * lowered (SQLite keeps them lowered, and compares text), a float for an
@@ -1376,23 +1367,24 @@ static bool typed_param(build *b, const hop *h, const strata_value *v)
             what = as_field_type(fd, kind, &whole, &t, text, &code);
         }
     } else if (kind == STRATA_SQL_UUID && v->type == STRATA_TYPE_TEXT) {
+        /* As written (8-4-4-4-12, lower case), from any of the forms
+         * PostgreSQL reads. */
         const char *u = v->u.buf.ptr;
-        if (!strata__uuid_text(u, v->u.buf.len)) {
-            what = "is not a UUID (8-4-4-4-12 hex digits)";
-        } else if (has_upper_hex(u, 36)) {
+        char canon[37];
+        if (!strata__uuid_canonical(u, v->u.buf.len, canon)) {
+            what = "is not a UUID (8-4-4-4-12 or 32 hex digits, in braces or not)";
+        } else if (v->u.buf.len != 36 || memcmp(u, canon, 36) != 0) {
             char **more = realloc(b->owned, (b->nowned + 1) * sizeof *more);
-            char *lower = more ? malloc(37) : NULL;
+            char *kept = more ? strata__strdup(canon) : NULL;
             if (more)
                 b->owned = more;
-            if (!lower) {
+            if (!kept) {
                 nomem(b);
                 return false;
             }
-            for (int i = 0; i < 36; i++)
-                lower[i] = (char)(u[i] >= 'A' && u[i] <= 'F' ? u[i] - 'A' + 'a' : u[i]);
-            lower[36] = '\0';
-            b->owned[b->nowned++] = lower;
-            t.u.buf.ptr = lower;
+            b->owned[b->nowned++] = kept;
+            t.u.buf.ptr = kept;
+            t.u.buf.len = 36;
         }
     } else if (fd && v->type != STRATA_TYPE_NULL) {
         char text[32];

@@ -454,7 +454,12 @@ static bool default_misfits(strata__default_kind kind, char *v, const strata__ty
                             size_t whylen)
 {
     if (kind == DEF_NUMBER) {
-        bool dot = strchr(v, '.') != NULL;
+        const char *point = strchr(v, '.');
+        /* The digits after the point, trailing zeros aside. */
+        size_t kept = point ? strlen(point + 1) : 0;
+        while (kept > 0 && point[kept] == '0')
+            kept--;
+        bool dot = kept > 0; /* a fraction that is not zero */
         if (strata__type_is_integer(t)) {
             errno = 0;
             long long i = dot ? 0 : strtoll(v, NULL, 10);
@@ -472,7 +477,7 @@ static bool default_misfits(strata__default_kind kind, char *v, const strata__ty
             const char *p = v + (*v == '-' || *v == '+');
             while (*p == '0')
                 p++;
-            size_t whole = strcspn(p, "."), decimals = dot ? strlen(strchr(v, '.') + 1) : 0;
+            size_t whole = strcspn(p, "."), decimals = kept;
             if (whole > (size_t)(t->length - t->scale)) {
                 snprintf(why, whylen, "%.40s is too large for numeric(%d, %d)", v, t->length,
                          t->scale);
@@ -490,6 +495,10 @@ static bool default_misfits(strata__default_kind kind, char *v, const strata__ty
             if (!isinf(strtod(v, NULL)))
                 return false;
             snprintf(why, whylen, "%.40s is out of a float's range", v);
+            return true;
+        }
+        if (t->kind == STRATA_SQL_STRING && t->length > 0 && strlen(v) > (size_t)t->length) {
+            snprintf(why, whylen, "%.40s is longer than the column holds", v);
             return true;
         }
         bool text = t->kind == STRATA_SQL_STRING || t->kind == STRATA_SQL_TEXT ||

@@ -346,6 +346,29 @@ static bool hexdigits(const char *s, int n)
     return true;
 }
 
+bool strata__uuid_canonical(const char *v, size_t n, char out[37])
+{
+    if (n >= 2 && v[0] == '{' && v[n - 1] == '}')
+        v++, n -= 2;
+    char hex[32];
+    if (n == 36 && strata__uuid_text(v, n)) {
+        for (size_t i = 0, k = 0; i < n; i++)
+            if (v[i] != '-')
+                hex[k++] = v[i];
+    } else if (n == 32 && hexdigits(v, 32)) {
+        memcpy(hex, v, 32);
+    } else {
+        return false;
+    }
+    for (int i = 0, k = 0; i < 32; i++) {
+        if (i == 8 || i == 12 || i == 16 || i == 20)
+            out[k++] = '-';
+        out[k++] = (char)(hex[i] >= 'A' && hex[i] <= 'F' ? hex[i] - 'A' + 'a' : hex[i]);
+    }
+    out[36] = '\0';
+    return true;
+}
+
 bool strata__uuid_text(const char *v, size_t n)
 {
     return n == 36 && v[8] == '-' && v[13] == '-' && v[18] == '-' && v[23] == '-' &&

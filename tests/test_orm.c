@@ -619,6 +619,22 @@ START_TEST(orm_get_keys_fit_their_columns)
     strata_value upper = strata_text("A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11");
     OK(&f, strata_get_key(f.s, &ticket_model, &upper, 1, &got));
     ck_assert_ptr_eq(got, t);
+    /* PostgreSQL's other forms too, in a key and in a condition. */
+    static const char *const forms[] = {"{a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11}",
+                                        "A0EEBC999C0B4EF8BB6D6BB9BD380A11",
+                                        "{a0eebc999c0b4ef8bb6d6bb9bd380a11}"};
+    for (size_t k = 0; k < sizeof forms / sizeof *forms; k++) {
+        strata_value form = strata_text(forms[k]);
+        got = NULL;
+        OK(&f, strata_get_key(f.s, &ticket_model, &form, 1, &got));
+        ck_assert_ptr_eq(got, t);
+        strata_query *q = strata_query_new(f.s, &ticket_model);
+        OK(&f, strata_query_filter_by(q, "ref", form));
+        int64_t n = 0;
+        OK(&f, strata_query_count(q, &n));
+        ck_assert_msg(n == 1, "%s", forms[k]);
+        strata_query_free(q);
+    }
     strata_value bad = strata_text("not-a-uuid");
     ck_assert_int_eq(strata_get_key(f.s, &ticket_model, &bad, 1, &got), STRATA_E_DATA);
     ck_assert_msg(strstr(strata_session_errmsg(f.s), "Ticket.ref: the key 'not-a-uuid' is not a "

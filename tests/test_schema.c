@@ -1112,6 +1112,7 @@ START_TEST(schema_defaults_fit_their_columns)
         {"boolean", "2", "a number is no value of the column's type"},
         {"date", "7", "a number is no value of the column's type"},
         {"string(2)", "'abc'", "'abc' is longer than the column holds"},
+        {"string(2)", "12345", "12345 is longer than the column holds"},
         {"boolean", "'yes'", "'yes' is no boolean: write true or false"},
         {"integer", "'abc'", "'abc' is no number, and the column is one"},
         {"date", "'notadate'", "'notadate' is no date (YYYY-MM-DD)"},
@@ -1134,6 +1135,8 @@ START_TEST(schema_defaults_fit_their_columns)
         ck_assert_ptr_null(strata_column_server_default(c)); /* left without one */
     }
     col(t, "i", "integer", 0, "'7'");
+    col(t, "one", "integer", 0, "1.0"); /* a whole number, as both engines store it */
+    col(t, "half", "numeric(5,2)", 0, "1.500");
     col(t, "sm", "smallint", 0, "-32768");
     col(t, "n", "numeric(5,2)", 0, "123.45");
     col(t, "u", "uuid", 0, "'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11'");
@@ -1149,7 +1152,8 @@ START_TEST(schema_defaults_fit_their_columns)
     th_exec(db, "INSERT INTO fits (id) VALUES (1)");
     ck_assert_int_eq(th_int(db, "SELECT count(*) FROM fits WHERE i = 7 AND sm = -32768 AND "
                                 "n = 123.45 AND u = 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11' AND "
-                                "d = '2024-02-29' AND s = 'ab' AND j IS NOT NULL"),
+                                "d = '2024-02-29' AND s = 'ab' AND j IS NOT NULL AND one = 1 AND "
+                                "half = 1.5"),
                      1);
     th_exec(db, "DROP TABLE fits");
     strata_metadata_free(md);
