@@ -881,6 +881,29 @@ static void kept_free(kept_objects *k)
     free(k);
 }
 
+/* When a quoted run or a comment starts at p: its last byte (the text's
+ * last when it is not closed); else NULL.  How the readers below step
+ * over what holds no word of the SQL. */
+static const char *past_unread(const char *p)
+{
+    if (*p == '\'' || *p == '"' || *p == '`' || *p == '[') {
+        char end = *p == '[' ? ']' : *p;
+        while (p[1] && p[1] != end)
+            p++;
+        return p[1] ? p + 1 : p;
+    }
+    if (p[0] == '-' && p[1] == '-') {
+        while (p[1] && p[1] != '\n')
+            p++;
+        return p;
+    }
+    if (p[0] == '/' && p[1] == '*') {
+        const char *e = strstr(p + 2, "*/");
+        return e ? e + 1 : p + strlen(p) - 1;
+    }
+    return NULL;
+}
+
 /* The word before p in text (past white space), its length in *n. */
 static const char *word_before(const char *text, const char *p, size_t *n)
 {
@@ -909,18 +932,9 @@ static bool has_word_where(const char *text, const char *w, int depth, const cha
     size_t n = strlen(w);
     int d = 0;
     for (const char *p = text; *p; p++) {
-        if (*p == '\'' || *p == '"' || *p == '`' || *p == '[') {
-            char end = *p == '[' ? ']' : *p;
-            while (p[1] && p[1] != end)
-                p++;
-            if (p[1])
-                p++;
-        } else if (p[0] == '-' && p[1] == '-') {
-            while (p[1] && p[1] != '\n')
-                p++;
-        } else if (p[0] == '/' && p[1] == '*') {
-            const char *e = strstr(p + 2, "*/");
-            p = e ? e + 1 : p + strlen(p) - 1;
+        const char *past = past_unread(p);
+        if (past) {
+            p = past;
         } else if (*p == '(') {
             d++;
         } else if (*p == ')') {
@@ -947,18 +961,9 @@ static const char *after_columns(const char *sql)
     int d = 0;
     bool opened = false;
     for (const char *p = sql; *p; p++) {
-        if (*p == '\'' || *p == '"' || *p == '`' || *p == '[') {
-            char end = *p == '[' ? ']' : *p;
-            while (p[1] && p[1] != end)
-                p++;
-            if (p[1])
-                p++;
-        } else if (p[0] == '-' && p[1] == '-') {
-            while (p[1] && p[1] != '\n')
-                p++;
-        } else if (p[0] == '/' && p[1] == '*') {
-            const char *e = strstr(p + 2, "*/");
-            p = e ? e + 1 : p + strlen(p) - 1;
+        const char *past = past_unread(p);
+        if (past) {
+            p = past;
         } else if (*p == '(') {
             d++;
             opened = true;
