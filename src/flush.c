@@ -259,6 +259,26 @@ typedef struct insert_run {
     size_t done;                 /* objects objs[0..done) placed and made persistent */
 } insert_run;
 
+/* A row not found back for its object when a key field was left to its
+ * server default (its value 0, or NULL): the default gave the row
+ * another value than the object holds.  Said, naming the field;
+ * STRATA_OK when no key field was left out. */
+static int key_left_out(strata_session *s, const insert_run *r)
+{
+    for (int k = 0; k < r->mi->npk; k++) {
+        int f = r->mi->pkf[k];
+        if (f < 64 && !(r->mask & (1ull << f)))
+            return strata__session_error(
+                s, STRATA_E_MISUSE,
+                "the INSERT of %s returned no row for an object's key: its field %s was left to "
+                "its server default, which gave the row another value than the object holds "
+                "(rows are matched to their objects by the key given, unless it is one integer "
+                "the database numbers): give %s a value",
+                r->mi->m->name, r->mi->m->fields[f].name, r->mi->m->fields[f].name);
+    }
+    return STRATA_OK;
+}
+
 static size_t chunk_rows(const insert_run *r, size_t c)
 {
     size_t left = r->n - c * r->per;
@@ -435,25 +455,12 @@ static int insert_place(strata_session *s, insert_run *r, size_t c)
     for (size_t i = 0; i < n && rc == STRATA_OK; i++) {
         returned *row = r->db_key ? &rows[i] : row_of(r, objs[i], rows, n);
         if (!row) {
-            /* A key field left to its server default (its value 0, or
-             * NULL): the row has the default's value, not the object's. */
-            const strata_field *left = NULL;
-            for (int k = 0; k < r->mi->npk && !left; k++) {
-                int f = r->mi->pkf[k];
-                if (f < 64 && !(r->mask & (1ull << f)))
-                    left = &r->mi->m->fields[f];
-            }
-            if (left)
-                return strata__session_error(
-                    s, STRATA_E_MISUSE,
-                    "the INSERT of %s returned no row for an object's key: its field %s was left "
-                    "to its server default, which gave the row another value than the object "
-                    "holds (rows are matched to their objects by the key given, unless it is "
-                    "one integer the database numbers): give %s a value",
-                    r->mi->m->name, left->name, left->name);
-            return strata__session_error(s, STRATA_E_ERROR,
-                                         "the INSERT of %s returned no row for an object's key",
-                                         r->mi->m->name);
+            int left = key_left_out(s, r);
+            return left ? left
+                        : strata__session_error(s, STRATA_E_ERROR,
+                                                "the INSERT of %s returned no row for an object's "
+                                                "key",
+                                                r->mi->m->name);
         }
         for (int k = 0; k < r->nret && rc == STRATA_OK; k++)
             if (r->db_key || !is_key_column(r, k)) /* a key given: the row's, matched on it */
@@ -551,8 +558,13 @@ static int insert_each(strata_session *s, insert_run *r)
             rc = strata__read_field(st, 0, o, mi->pk);
             strata_stmt_finalize(st);
         }
-        if (rc == STRATA_OK &&
-            (rc = run_bound(s, sel, o, 0, mi->pkf, mi->npk, STRATA_ROW, &st)) == STRATA_OK) {
+        if (rc == STRATA_OK) {
+            rc = run_bound(s, sel, o, 0, mi->pkf, mi->npk, STRATA_ROW, &st);
+            int left = rc == STRATA_E_ERROR && !r->db_key ? key_left_out(s, r) : STRATA_OK;
+            if (left != STRATA_OK)
+                rc = left; /* no row by the key the object holds */
+        }
+        if (rc == STRATA_OK) {
             for (int c = 0; c < r->nret && rc == STRATA_OK; c++)
                 rc = strata__read_field(st, c, o, r->retf[c]);
             strata_stmt_finalize(st);
