@@ -740,11 +740,20 @@ static int begin(strata_db *db, const char *sql, strata_tx_mode mode)
     if (mode < STRATA_TX_DEFAULT || mode > STRATA_TX_SNAPSHOT)
         return strata__db_error(db, STRATA_E_MISUSE, "begin: unknown transaction mode %d",
                                 (int)mode);
+    int was_in_tx = strata__drv_in_transaction(db);
+    /* A transaction begun by raw SQL is the program's: SQLite refuses a
+     * second BEGIN, and PostgreSQL would warn and let this handle's
+     * COMMIT end it, committing the program's work early.  Refused on
+     * both alike. */
+    if (was_in_tx == 1)
+        return strata__db_error(db, STRATA_E_MISUSE,
+                                "begin: a transaction begun by raw SQL is open on this "
+                                "connection; end it (COMMIT or ROLLBACK) first, or begin "
+                                "with strata_db_begin instead of raw SQL");
     static const char *const shown[] = {"BEGIN", "BEGIN (write)", "BEGIN (read only)",
                                         "BEGIN (snapshot)"};
     db->counters[STRATA_COUNTER_STATEMENTS]++;
     strata__echo_line(db, "%s", sql ? sql : shown[mode]);
-    int was_in_tx = strata__drv_in_transaction(db);
     rc = sql ? strata__drv_exec(db, sql) : strata__drv_begin_mode(db, mode);
     if (rc == STRATA_OK) {
         db->in_tx = true;

@@ -50,6 +50,22 @@ static int count_rels(const strata_model *m)
 }
 
 /* Whether the C type can hold the portable type. */
+/* Field f lies after the object's header and inside the struct: a model
+ * whose struct lacks `strata_object base` would otherwise have the session
+ * write the row over the header. */
+static bool field_in_struct(const strata_model *m, const strata_field *f)
+{
+    size_t c_size;
+    switch (f->ctype) {
+    case STRATA_C_BOOL: c_size = sizeof(bool); break;
+    case STRATA_C_TEXT: c_size = sizeof(char *); break;
+    case STRATA_C_BLOB: c_size = sizeof(strata_blob); break;
+    default: c_size = sizeof(int64_t); break; /* integers, doubles, timestamps */
+    }
+    return f->offset >= sizeof(strata_object) && f->offset <= m->size &&
+           m->size - f->offset >= c_size;
+}
+
 static bool ctype_fits(strata_ctype ct, const strata__type *t)
 {
     switch (t->kind) {
@@ -251,6 +267,17 @@ static strata__minfo *minfo_build(strata_session *s, const strata_model *m)
                              "model %s, field %s: type '%s' is not a portable type its C type "
                              "can hold",
                              m->name, f->name, f->type ? f->type : "");
+            strata__sb_free(&sb);
+            strata__minfo_free(mi);
+            return NULL;
+        }
+        if (m->size && !field_in_struct(m, f)) {
+            free(t.raw);
+            strata__db_error(db, STRATA_E_SCHEMA,
+                             "model %s, field %s: offset %zu is outside the struct's members "
+                             "(the struct must begin with `strata_object base;`, and its size "
+                             "is %zu)",
+                             m->name, f->name, f->offset, m->size);
             strata__sb_free(&sb);
             strata__minfo_free(mi);
             return NULL;

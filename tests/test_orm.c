@@ -4265,6 +4265,34 @@ START_TEST(orm_bad_model_descriptors_are_refused)
     ck_assert_int_eq(strata_new(f.s, &odd_version_model, &o), STRATA_E_MISUSE);
     ck_assert_str_eq(strata_session_errmsg(f.s),
                      "model OddVersion is not a strata_model of version 1 to 2");
+    /* A struct without `strata_object base`: its fields would lie over
+     * the object's header, which the first row read would overwrite. */
+    typedef struct NoBase {
+        int64_t id;
+        char *name;
+    } NoBase;
+    static const strata_field no_base_fields[] = {
+        STRATA_PK(NoBase, id), STRATA_TEXT(NoBase, name, STRATA_NULLABLE), STRATA_FIELDS_END};
+    static const strata_model no_base_model = {.version = STRATA_MODEL_VERSION,
+                                               .name = "NoBase",
+                                               .table = "user",
+                                               .size = sizeof(NoBase),
+                                               .fields = no_base_fields};
+    NoBase *nb;
+    ck_assert_int_eq(strata_get(f.s, &no_base_model, 1, &nb), STRATA_E_SCHEMA);
+    ck_assert_str_eq(strata_session_errmsg(f.s),
+                     "model NoBase, field id: offset 0 is outside the struct's members (the "
+                     "struct must begin with `strata_object base;`, and its size is 16)");
+    /* A field past the struct's end (a size from another struct). */
+    static const strata_field past_fields[] = {
+        STRATA_PK(Odd65, id),
+        {.name = "w", .offset = sizeof(Odd65) - 4, .ctype = STRATA_C_DOUBLE, .type = "float"},
+        STRATA_FIELDS_END};
+    static const strata_model past_model = {STRATA_MODEL_VERSION, "Past", .size = sizeof(Odd65),
+                                            .fields = past_fields};
+    ck_assert_int_eq(strata_new(f.s, &past_model, &o), STRATA_E_SCHEMA);
+    ck_assert_msg(strstr(strata_session_errmsg(f.s), "model Past, field w: offset"), "%s",
+                  strata_session_errmsg(f.s));
     ck_assert_ptr_null(strata_query_new(f.s, &odd_type_model));
     /* The session still works. */
     new_user(&f, "john", "john@example.com");

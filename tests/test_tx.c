@@ -10,6 +10,7 @@
 
 #include "engine.h"
 #include "harness.h"
+#include "strata/orm.h"
 
 static void table(strata_db *db) { th_exec(db, "CREATE TABLE t (id INTEGER PRIMARY KEY)"); }
 
@@ -486,6 +487,53 @@ START_TEST(tx_savepoint_without_transaction)
 }
 END_TEST
 
+/* A transaction begun by raw SQL is the program's: strata does not begin
+ * another over it, on any engine.  PostgreSQL would have warned and let
+ * the handle's COMMIT end it, committing the program's work early. */
+typedef struct Row {
+    strata_object base;
+    int64_t id;
+} Row;
+static const strata_field row_fields[] = {STRATA_PK(Row, id), STRATA_FIELDS_END};
+static const strata_model row_model = {.version = STRATA_MODEL_VERSION,
+                                       .name = "Row",
+                                       .table = "t",
+                                       .size = sizeof(Row),
+                                       .fields = row_fields};
+
+START_TEST(tx_begin_inside_a_raw_transaction_is_refused)
+{
+    strata_db *db = th_open();
+    table(db);
+    insert(db, 1, STRATA_DONE);
+    th_exec(db, "BEGIN");
+    insert(db, 2, STRATA_DONE);
+    th_rc(db, strata_db_begin(db), STRATA_E_MISUSE);
+    ck_assert_msg(strstr(strata_db_errmsg(db), "begun by raw SQL"), "%s", strata_db_errmsg(db));
+    ck_assert(!strata_db_in_transaction(db));
+    th_rc(db, strata_db_begin_mode(db, STRATA_TX_WRITE), STRATA_E_MISUSE);
+    th_rc(db, strata_db_savepoint(db), STRATA_E_MISUSE);
+    strata_session *s;
+    th_rc(db, strata_session_new(&s, db), STRATA_OK);
+    Row *r = NULL;
+    ck_assert_int_eq(strata_get(s, &row_model, 1, &r), STRATA_E_MISUSE);
+    ck_assert_msg(strstr(strata_session_errmsg(s), "begun by raw SQL"), "%s",
+                  strata_session_errmsg(s));
+    ck_assert_int_eq(strata_session_commit(s), STRATA_OK); /* nothing of its own */
+    strata_session_free(s);
+    /* The program's transaction is still open and still its own. */
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM t"), 2);
+    th_exec(db, "ROLLBACK");
+    ck_assert_int_eq(th_int(db, "SELECT count(*) FROM t"), 1);
+    /* Once it has ended, strata begins as usual. */
+    th_rc(db, strata_db_begin(db), STRATA_OK);
+    insert(db, 3, STRATA_DONE);
+    th_rc(db, strata_db_commit(db), STRATA_OK);
+    ck_assert_int_eq(th_int(db, "SELECT sum(id) FROM t"), 4);
+    strata_db_close(db);
+}
+END_TEST
+
 /* A deferred foreign key fails at COMMIT: the transaction is over either way. */
 START_TEST(tx_failed_commit_ends_transaction)
 {
@@ -533,6 +581,7 @@ static void add(TCase *tc, th_engine e)
     tcase_add_test(tc, tx_read_only_refuses_writes);
     tcase_add_test(tc, tx_sql_that_ended_the_transaction_unseen);
     tcase_add_test(tc, tx_failed_commit_ends_transaction);
+    tcase_add_test(tc, tx_begin_inside_a_raw_transaction_is_refused);
     /* Reopening a private in-memory database gives a new, empty one. */
     if (e != TH_SQLITE_MEMORY)
         tcase_add_test(tc, tx_close_rolls_back);
