@@ -146,6 +146,13 @@ int strata__validate_field(strata_object *o, int f, bool insert)
     int rc = fd->ctype == STRATA_C_TEXT ? check_text(o, f) : STRATA_OK;
     if (rc != STRATA_OK)
         return rc;
+    /* A date holds no time of day: PostgreSQL drops it, and SQLite would
+     * keep text that no date compares equal to.  Dropped here on both,
+     * the field too, so that the object holds what the row holds. */
+    if (fd->ctype == STRATA_C_TIMESTAMP && mi->kind[f] == STRATA_SQL_DATE) {
+        strata_timestamp *t = strata__field_ptr(o, f);
+        *t = strata__date_floor(*t);
+    }
     /* On an engine whose columns keep what their type cannot hold, and
      * only a value this write sends: not one the row holds already (a
      * key SQLite numbered past 32 bits, a row written before). */

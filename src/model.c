@@ -752,10 +752,34 @@ void strata__field_cell(strata_object *o, int f, strata__cell *c)
     }
 }
 
-int strata__bind_cell(strata_stmt *st, int idx, strata_ctype ct, const strata__cell *c)
+strata_timestamp strata__date_floor(strata_timestamp t)
+{
+    const int64_t day = INT64_C(86400000000);
+    if (t < INT64_MIN + day)
+        return t; /* beyond any date: refused where it is bound */
+    int64_t r = t % day;
+    return t - (r < 0 ? r + day : r);
+}
+
+/* A date's value as the text `YYYY-MM-DD` of its UTC day: what SQLite's
+ * DATE column holds, and what PostgreSQL reads a date from. */
+static int bind_date(strata_stmt *st, int idx, strata_timestamp t)
+{
+    char text[40];
+    int rc = strata_timestamp_format(strata__date_floor(t), text, sizeof text);
+    if (rc != STRATA_OK)
+        return strata_stmt_bind_timestamp(st, idx, t); /* refused there, as any time */
+    text[10] = '\0';
+    return strata_stmt_bind_text(st, idx, text, 10);
+}
+
+int strata__bind_cell(strata_stmt *st, int idx, strata_ctype ct, strata_sqltype kind,
+                      const strata__cell *c)
 {
     if (c->null)
         return strata_stmt_bind_null(st, idx);
+    if (ct == STRATA_C_TIMESTAMP && kind == STRATA_SQL_DATE)
+        return bind_date(st, idx, c->i);
     switch (ct) {
     case STRATA_C_INT64: return strata_stmt_bind_int64(st, idx, c->i);
     case STRATA_C_BOOL: return strata_stmt_bind_bool(st, idx, (int)c->i);
@@ -773,7 +797,7 @@ int strata__bind_field(strata_stmt *st, int idx, strata_object *o, int f)
 {
     strata__cell c;
     strata__field_cell(o, f, &c);
-    return strata__bind_cell(st, idx, o->model->fields[f].ctype, &c);
+    return strata__bind_cell(st, idx, o->model->fields[f].ctype, o->priv->mi->kind[f], &c);
 }
 
 /* A NULL non-pointer field holds zero (strata__field_is_null). */

@@ -1386,6 +1386,33 @@ static bool typed_param(build *b, const hop *h, const strata_value *v)
             t.u.buf.ptr = kept;
             t.u.buf.len = 36;
         }
+    } else if (kind == STRATA_SQL_DATE && fd->ctype == STRATA_C_TIMESTAMP &&
+               (v->type == STRATA_TYPE_TIMESTAMP || v->type == STRATA_TYPE_TEXT)) {
+        /* The day it falls on, as the text a date is (SQLite compares
+         * the column's text; PostgreSQL reads the time as a date, without
+         * its time of day). */
+        strata_timestamp ts = v->u.ts;
+        char text[40];
+        if (v->type == STRATA_TYPE_TEXT &&
+            strata_timestamp_parse(&ts, v->u.buf.ptr, v->u.buf.len) != STRATA_OK)
+            what = "is not a date (YYYY-MM-DD) or a time, and the field is a date";
+        else if (strata_timestamp_format(strata__date_floor(ts), text, sizeof text) != STRATA_OK)
+            what = "is outside the years 1 to 9999, and the field is a date";
+        if (!what) {
+            text[10] = '\0';
+            char **more = realloc(b->owned, (b->nowned + 1) * sizeof *more);
+            char *kept = more ? strata__strdup(text) : NULL;
+            if (more)
+                b->owned = more;
+            if (!kept) {
+                nomem(b);
+                return false;
+            }
+            b->owned[b->nowned++] = kept;
+            t.type = STRATA_TYPE_TEXT;
+            t.u.buf.ptr = kept;
+            t.u.buf.len = 10;
+        }
     } else if (fd && v->type != STRATA_TYPE_NULL) {
         char text[32];
         what = as_field_type(fd, kind, v, &t, text, &code);

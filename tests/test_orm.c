@@ -325,11 +325,26 @@ static const strata_relation collar_relations[] = {
 const strata_model collar_model = {STRATA_MODEL_VERSION, "Collar", .size = sizeof(Collar),
                                    .fields = collar_fields, .relations = collar_relations};
 
+/* Dates: a day given by the program, one the server fills, and a date
+ * in the key. */
+typedef struct Diary {
+    strata_object base;
+    int64_t id;
+    strata_timestamp day;
+    strata_timestamp made;
+} Diary;
+
+static const strata_field diary_fields[] = {
+    STRATA_INTEGER(Diary, id, STRATA_PRIMARY_KEY), STRATA_DATE(Diary, day, STRATA_PRIMARY_KEY),
+    STRATA_DATE(Diary, made, 0, .server_default = "now"), STRATA_FIELDS_END};
+const strata_model diary_model = {STRATA_MODEL_VERSION, "Diary", .size = sizeof(Diary),
+                                  .fields = diary_fields};
+
 static const strata_model *const microblog[] = {
     &user_model,    &post_model,       &followers_model, &album_model,  &track_model,
     &cover_model,   &membership_model, &shelf_model,     &gadget_model, &bookmark_model,
     &invoice_model, &node_model,       &topic_model,     &folder_model, &sheet_model,
-    &kennel_model,  &dog_model,        &collar_model,    NULL};
+    &kennel_model,  &dog_model,        &collar_model,    &diary_model,  NULL};
 
 /* ---- helpers ----------------------------------------------------------- */
 
@@ -2071,6 +2086,88 @@ START_TEST(orm_a_batch_short_of_a_row_fails_the_flush)
         ck_assert_int_eq(u[i]->id, 0);
     OK(&f, strata_session_rollback(f.s));
     ck_assert_int_eq(th_int(f.db, "SELECT count(*) FROM \"user\""), 0);
+    teardown(&f);
+}
+END_TEST
+
+/* A date field holds a day on every engine: the time of day is dropped
+ * at flush (the field too), the server's "now" is today's date, and a
+ * condition finds the row by its day, a time on it, or its text.  On
+ * SQLite the column's text is the date alone, so that a copy to
+ * PostgreSQL checks out. */
+START_TEST(orm_date_fields_hold_days)
+{
+    fixture f;
+    setup_db(&f);
+    const strata_timestamp day = INT64_C(86400000000);
+    strata_timestamp leap; /* 2024-02-29 00:00 UTC */
+    ck_assert_int_eq(strata_timestamp_parse(&leap, "2024-02-29", 10), STRATA_OK);
+    Diary *d;
+    OK(&f, strata_new(f.s, &diary_model, &d));
+    d->id = 1;
+    d->day = leap + 13 * 3600 * INT64_C(1000000) + 5; /* 13:00:00.000005 */
+    OK(&f, strata_add(d));
+    Diary *old;
+    OK(&f, strata_new(f.s, &diary_model, &old));
+    old->id = 2;
+    old->day = -day + 1; /* 1969-12-31 00:00:00.000001: the day before 1970 */
+    OK(&f, strata_add(old));
+    OK(&f, strata_session_commit(f.s));
+    ck_assert_int_eq(d->day, leap);
+    ck_assert_int_eq(old->day, -day);
+    strata_stmt *st;
+    ck_assert_int_eq(strata_stmt_prepare(&st, f.db, "SELECT day FROM diary ORDER BY id"),
+                     STRATA_OK);
+    const char *want[] = {"2024-02-29", "1969-12-31"};
+    for (int i = 0; i < 2; i++) {
+        const char *text;
+        size_t len;
+        ck_assert_int_eq(strata_stmt_step(st), STRATA_ROW);
+        ck_assert_int_eq(strata_stmt_column_text(st, 0, &text, &len), STRATA_OK);
+        ck_assert_str_eq(text, want[i]);
+    }
+    strata_stmt_finalize(st);
+    /* The server's "now": today, whatever the time. */
+    strata_timestamp now = strata_timestamp_now();
+    strata_timestamp today = now - (now % day);
+    ck_assert_msg(d->made == today || d->made == today - day, "%lld", (long long)d->made);
+
+    strata_value ways[] = {strata_time(leap), strata_time(leap + 3600 * INT64_C(1000000)),
+                           strata_text("2024-02-29"), strata_text("2024-02-29 23:59:59")};
+    for (size_t i = 0; i < sizeof ways / sizeof ways[0]; i++) {
+        strata_query *q = strata_query_new(f.s, &diary_model);
+        OK(&f, strata_query_filter(q, strata_c("day", STRATA_EQ, ways[i])));
+        int64_t n = -1;
+        OK(&f, strata_query_count(q, &n));
+        ck_assert_msg(n == 1, "way %zu: %lld rows", i, (long long)n);
+        strata_query_free(q);
+    }
+    strata_query *q = strata_query_new(f.s, &diary_model);
+    OK(&f, strata_query_filter(q, strata_c("made", STRATA_EQ, strata_time(d->made))));
+    int64_t n = -1;
+    OK(&f, strata_query_count(q, &n));
+    ck_assert_int_eq(n, 2);
+    strata_query_free(q);
+    q = strata_query_new(f.s, &diary_model);
+    OK(&f, strata_query_filter(q, strata_c("day", STRATA_GT, strata_time(leap - 1))));
+    OK(&f, strata_query_count(q, &n));
+    ck_assert_int_eq(n, 1);
+    strata_query_free(q);
+    q = strata_query_new(f.s, &diary_model);
+    OK(&f, strata_query_filter(q, strata_c("day", STRATA_EQ, strata_text("someday"))));
+    ck_assert_int_eq(strata_query_count(q, &n), STRATA_E_DATA);
+    ck_assert_str_eq(strata_session_errmsg(f.s),
+                     "Diary query: the value 'someday' for Diary.day is not a date (YYYY-MM-DD) or "
+                     "a time, and the field is a date");
+    strata_query_free(q);
+
+    /* Got by its key, in a new session: the date in the key too. */
+    strata_session_free(f.s);
+    OK(&f, strata_session_new(&f.s, f.db));
+    Diary *got;
+    strata_value key[2] = {strata_int(1), strata_time(leap)};
+    OK(&f, strata_get_key(f.s, &diary_model, key, 2, &got));
+    ck_assert_int_eq(got->day, leap);
     teardown(&f);
 }
 END_TEST
@@ -8936,6 +9033,7 @@ static void add_tests(TCase *tc, th_engine engine)
     tcase_add_test(tc, orm_commit_and_rollback_refused_while_streaming);
     tcase_add_test(tc, orm_a_streamed_objects_relationships_follow_its_row);
     tcase_add_test(tc, orm_composite_keys);
+    tcase_add_test(tc, orm_date_fields_hold_days);
     tcase_add_test(tc, orm_a_batch_short_of_a_row_fails_the_flush);
     tcase_add_test(tc, orm_failed_batch_takes_back_the_keys_of_earlier_ones);
     tcase_add_test(tc, orm_model_without_key_is_refused);

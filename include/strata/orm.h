@@ -111,6 +111,9 @@ typedef struct strata_field {
     STRATA__FIELD(T, m, STRATA_C_TEXT, "string(" STRATA__STR(n) ")", __VA_ARGS__)
 #define STRATA_TEXT(T, m, ...) STRATA__FIELD(T, m, STRATA_C_TEXT, "text", __VA_ARGS__)
 #define STRATA_DATETIME(T, m, ...) STRATA__FIELD(T, m, STRATA_C_TIMESTAMP, "datetime", __VA_ARGS__)
+/* A day: midnight UTC in C.  A time of day set on it is dropped at flush
+ * (the field set to its day's midnight), as PostgreSQL drops it. */
+#define STRATA_DATE(T, m, ...) STRATA__FIELD(T, m, STRATA_C_TIMESTAMP, "date", __VA_ARGS__)
 #define STRATA_BLOB(T, m, ...) STRATA__FIELD(T, m, STRATA_C_BLOB, "blob", __VA_ARGS__)
 /* A 64-bit key numbered by the database (bigint). */
 #define STRATA_BIG_PK(T, m) \
