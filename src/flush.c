@@ -4,7 +4,10 @@
  * it), update changed columns, delete children first, in an order that
  * satisfies foreign keys; and upsert.
  */
+#include <errno.h>
+#include <float.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -24,6 +27,36 @@ static size_t utf8_chars(const char *s)
         if (((unsigned char)*s & 0xC0) != 0x80)
             n++;
     return n;
+}
+
+/* A numeric's canonical text is one that an engine keeping numerics as
+ * doubles (SQLite) holds: not one that would become an infinity, a
+ * subnormal or 0 there. */
+static bool loose_numeric_holds(strata_object *o, const char *canon)
+{
+    const strata__dialect *dl = o->priv->mi->s->dl;
+    if (!dl || !dl->loose_columns)
+        return true;
+    /* Its decimal exponent, from the digits (`-`, digits, `.`, digits). */
+    const char *p = canon + (*canon == '-');
+    size_t whole = strcspn(p, "."), lead = strspn(p, "0");
+    long e;
+    if (lead < whole) {
+        e = (long)(whole - lead) - 1;
+    } else {
+        const char *frac = p[whole] == '.' ? p + whole + 1 : "";
+        size_t zeros = strspn(frac, "0");
+        if (!frac[zeros])
+            return true; /* a zero */
+        e = -(long)zeros - 1;
+    }
+    if (e < 308 && e > -308)
+        return true;
+    if (e != 308 && e != -308)
+        return false;
+    errno = 0;
+    double d = strtod(canon, NULL); /* at the edge: what the double would be */
+    return errno != ERANGE && isfinite(d) && fabs(d) >= DBL_MIN;
 }
 
 /* A text field of a numeric, uuid or json column as PostgreSQL takes it:
@@ -70,6 +103,14 @@ static int check_text(strata_object *o, int f)
                                          mi->prec[f] - mi->scale[f]);
         if (rc != STRATA_OK)
             return strata__session_error(o->priv->mi->s, rc, "out of memory");
+        if (!loose_numeric_holds(o, canon)) {
+            free(canon);
+            return strata__session_error(
+                o->priv->mi->s, STRATA_E_RANGE,
+                "%s.%s: %.40s is beyond what this engine's numeric column holds (a double: "
+                "from about 2.2e-308 to 1.8e308, apart from 0); PostgreSQL would keep it",
+                o->model->name, fd->name, v);
+        }
         rc = strcmp(canon, v) != 0 ? strata_set_text(field, canon) : STRATA_OK;
         free(canon);
         if (rc != STRATA_OK)
