@@ -619,6 +619,21 @@ static int64_t monotonic_ms(void)
     return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
+/* Whether the version table is where its CREATE would make it. */
+static int vt_here(run *r, bool *here)
+{
+    strata_stmt *st;
+    int64_t n = 0;
+    int rc = strata_stmt_prepare(&st, r->db, r->dl->table_here);
+    if (rc == STRATA_OK)
+        rc = strata_stmt_bind_text(st, 1, r->m->version_table, -1);
+    if (rc == STRATA_OK && (rc = strata_stmt_step(st)) == STRATA_ROW)
+        rc = strata_stmt_column_int64(st, 0, &n);
+    strata_stmt_finalize(st);
+    *here = n != 0;
+    return rc == STRATA_OK ? STRATA_OK : db_failed(r, "looking for the version table");
+}
+
 static int step_begin(run *r)
 {
     /* Another process running migrations holds the lock for as long as its
@@ -661,7 +676,12 @@ static int step_begin(run *r)
              : strata__mig_error(r->m, STRATA_E_NOMEM, "out of memory");
     if (rc == STRATA_OK && lock && strata_db_exec(r->db, lock) != STRATA_OK)
         rc = db_failed(r, "taking the migration lock");
-    if (rc == STRATA_OK && strata_db_exec(r->db, create) != STRATA_OK)
+    /* Made when it is not there yet: a role that may not create tables
+     * (a service upgrading to the head a deploy reached) need not. */
+    bool here = false;
+    if (rc == STRATA_OK && r->dl->table_here)
+        rc = vt_here(r, &here);
+    if (rc == STRATA_OK && !here && strata_db_exec(r->db, create) != STRATA_OK)
         rc = db_failed(r, "creating the version table");
     free(lock);
     free(create);

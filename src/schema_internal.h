@@ -326,6 +326,11 @@ typedef struct strata__dialect {
      * wait_ms for it); either may be NULL. */
     const char *migration_begin;
     void (*migration_lock)(strata__sb *sb, const char *table, int wait_ms);
+    /* A query of one row whose first column is 1 when a table named by
+     * the parameter (its name as written, unquoted) is where an
+     * unqualified CREATE TABLE would make it, 0 when not: so that a
+     * role that may not create tables need not try. */
+    const char *table_here;
 
     /* Foreign-key enforcement paused around table rebuilds (engines whose
      * DROP TABLE would otherwise cascade into child rows), and around a

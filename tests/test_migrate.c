@@ -2906,6 +2906,12 @@ START_TEST(migrate_lock_waits_past_the_busy_timeout)
             th_exec(holder, lock);
         }
         strata_db *late = th_open_url(url);
+        /* A statement timeout shorter than the wait (a role's or a
+         * database's, say) does not cut it short.  (A transaction
+         * pooler keeps no session setting.) */
+        bool timeout_set = th_is_pg() && !th_via_pooler();
+        if (timeout_set)
+            th_exec(late, "SET statement_timeout = 100");
         m = repo_open(repo_dir(), &out);
         strata_migrations_set_lock_wait(m, 300);
         struct timespec t0, t1;
@@ -2913,6 +2919,9 @@ START_TEST(migrate_lock_waits_past_the_busy_timeout)
         ck_assert_int_eq(strata_migrations_downgrade(m, late, "base"), STRATA_E_BUSY);
         clock_gettime(CLOCK_MONOTONIC, &t1);
         ck_assert_int_lt(t1.tv_sec - t0.tv_sec, 10);
+        long waited_ms = (long)(t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+        ck_assert_msg(waited_ms >= 250, "gave up after %ld ms: %s", waited_ms,
+                      strata_migrations_errmsg(m));
         ck_assert_ptr_nonnull(strstr(strata_migrations_errmsg(m), "taking the migration lock"));
         if (!th_is_pg())
             ck_assert_ptr_nonnull(strstr(out.text, "Waiting for the migration lock"));
@@ -2942,16 +2951,75 @@ START_TEST(migrate_lock_waits_past_the_busy_timeout)
                          "upgrade:\n  - sql: {postgresql: \"INSERT INTO log (rev) SELECT "
                          "current_setting('lock_timeout')\", sqlite: \"INSERT INTO log (rev) "
                          "VALUES ('7s')\"}\n"
-                         "downgrade:\n  - sql: DELETE FROM log WHERE rev = '7s'\n");
+                         "  - sql: {postgresql: \"INSERT INTO log (rev) SELECT CASE WHEN "
+                         "current_setting('statement_timeout') = '100ms' THEN '100ms' END\", "
+                         "sqlite: \"INSERT INTO log (rev) VALUES ('100ms')\"}\n"
+                         "downgrade:\n  - sql: DELETE FROM log WHERE rev IN ('7s', '100ms')\n");
         if (th_is_pg())
             th_exec(late, "SET lock_timeout = '7s'");
         m = repo_open(repo_dir(), &out);
         ck_assert_int_eq(strata_migrations_upgrade(m, late, "head"), STRATA_OK);
         strata_migrations_free(m);
         ck_assert_int_eq(th_int(late, "SELECT count(*) FROM log WHERE rev = '7s'"), 1);
+        ck_assert_int_eq(th_int(late, "SELECT count(*) FROM log WHERE rev = '100ms'"),
+                         timeout_set || !th_is_pg());
         strata_db_close(late);
         strata_db_close(holder);
     }
+}
+END_TEST
+
+/* A database at the head needs nothing created: a role that may not
+ * create tables (a service upgrading at its start to what a deploy
+ * reached) upgrades and stamps it, as does a read-only SQLite file. */
+START_TEST(migrate_at_head_creates_nothing)
+{
+    strata_db *db = th_open();
+    th_lines out = {""};
+    strata_migrations *m = repo_init(&out);
+    strata_migrations_free(m);
+    write_rev("0000000000e1", "null", "e1");
+    m = repo_open(repo_dir(), &out);
+    TH_MOK(m, strata_migrations_upgrade(m, db, "head"));
+    strata_db *weak = NULL;
+    char role[64] = "";
+    if (th_is_pg() && !th_via_pooler()) {
+        char sql[512], schema[128];
+        strata_stmt *st;
+        th_rc(db, strata_stmt_prepare(&st, db, "SELECT current_schema()"), STRATA_OK);
+        th_rc(db, strata_stmt_step(st), STRATA_ROW);
+        const char *cs = NULL;
+        th_rc(db, strata_stmt_column_text(st, 0, &cs, NULL), STRATA_OK);
+        snprintf(schema, sizeof schema, "%s", cs);
+        strata_stmt_finalize(st);
+        snprintf(role, sizeof role, "strata_app_%d", (int)getpid());
+        snprintf(sql, sizeof sql,
+                 "CREATE ROLE %s; GRANT USAGE ON SCHEMA \"%s\" TO %s; GRANT SELECT, INSERT, "
+                 "UPDATE, DELETE ON ALL TABLES IN SCHEMA \"%s\" TO %s",
+                 role, schema, role, schema, role);
+        th_exec(db, sql);
+        weak = th_open();
+        snprintf(sql, sizeof sql, "SET ROLE %s", role);
+        th_exec(weak, sql);
+        /* The role may not create: the version table's CREATE would fail. */
+        ck_assert_int_ne(strata_db_exec(weak, "CREATE TABLE t_denied (id integer)"), STRATA_OK);
+    } else if (th_engine_now() == TH_SQLITE_FILE) {
+        weak = th_open_url(th_url_with("mode=ro"));
+    }
+    if (weak) {
+        TH_MOK(m, strata_migrations_upgrade(m, weak, "head"));
+        if (role[0]) /* it writes the version table's row again */
+            TH_MOK(m, strata_migrations_stamp(m, weak, "head"));
+        assert_current(m, weak, "0000000000e1 (head)\n");
+        strata_db_close(weak);
+    }
+    if (role[0]) {
+        char sql[160];
+        snprintf(sql, sizeof sql, "DROP OWNED BY %s; DROP ROLE %s", role, role);
+        th_exec(db, sql);
+    }
+    strata_migrations_free(m);
+    strata_db_close(db);
 }
 END_TEST
 
@@ -3121,6 +3189,7 @@ static void add(TCase *tc, th_engine e)
     if (e != TH_SQLITE_MEMORY) {
         tcase_add_test(tc, migrate_concurrent_upgrades_apply_once);
         tcase_add_test(tc, migrate_lock_waits_past_the_busy_timeout);
+        tcase_add_test(tc, migrate_at_head_creates_nothing);
     }
 }
 

@@ -449,9 +449,11 @@ static int pg_introspect(strata_metadata *md, strata_db *db, const char *const *
 /* A transaction-scoped advisory lock keyed on the version table's name:
  * released by the COMMIT or ROLLBACK that ends the revision. */
 /* The lock waits no longer than wait_ms (lock_timeout, whose 0 would
- * mean for ever; 55P03 is STRATA_E_BUSY), and the revisions' own lock
- * waits are as the connection had them (kept in a setting of strata's
- * own for the transaction, and put back). */
+ * mean for ever; 55P03 is STRATA_E_BUSY), and no shorter either: a
+ * statement_timeout of the role or the database, which would cut the
+ * wait short, is off for that statement.  The revisions' own settings
+ * are as the connection had them (kept in settings of strata's own for
+ * the transaction, and put back). */
 static void pg_migration_lock(strata__sb *sb, const char *table, int wait_ms)
 {
     uint64_t h = 0xcbf29ce484222325ull;
@@ -459,9 +461,12 @@ static void pg_migration_lock(strata__sb *sb, const char *table, int wait_ms)
         h = (h ^ (unsigned char)*p) * 0x100000001b3ull;
     strata__sb_printf(sb,
                       "SELECT set_config('strata.lock_timeout', current_setting('lock_timeout'), "
-                      "true); SET LOCAL lock_timeout = %d; SELECT pg_advisory_xact_lock(%lld); "
+                      "true), set_config('strata.statement_timeout', "
+                      "current_setting('statement_timeout'), true); SET LOCAL lock_timeout = %d; "
+                      "SET LOCAL statement_timeout = 0; SELECT pg_advisory_xact_lock(%lld); "
                       "SELECT set_config('lock_timeout', current_setting('strata.lock_timeout'), "
-                      "true)",
+                      "true), set_config('statement_timeout', "
+                      "current_setting('strata.statement_timeout'), true)",
                       wait_ms > 0 ? wait_ms : 1, (long long)(int64_t)h);
 }
 
@@ -946,6 +951,9 @@ const strata__dialect strata__postgres_dialect = {
      * would not). */
     .migration_begin = "BEGIN ISOLATION LEVEL READ COMMITTED",
     .migration_lock = pg_migration_lock,
+    .table_here = "SELECT CAST(EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN "
+                  "pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = "
+                  "current_schema() AND c.relname = ?) AS INTEGER)",
     .ilike = "ILIKE",
     .limit_all = NULL,
     .last_insert_id = "SELECT lastval()", /* the identity sequence the INSERT advanced */

@@ -1302,6 +1302,7 @@ const strata__dialect strata__sqlite_dialect = {
      * could not take it later without failing at once. */
     .migration_begin = "BEGIN IMMEDIATE",
     .migration_lock = NULL,
+    .table_here = "SELECT EXISTS (SELECT 1 FROM main.sqlite_master WHERE name = ? COLLATE NOCASE)",
     .fk_enabled_sql = "PRAGMA foreign_keys",
     .fk_pause_sql = "PRAGMA foreign_keys=OFF",
     .fk_resume_sql = "PRAGMA foreign_keys=ON",
