@@ -700,6 +700,30 @@ int strata_migrations_merge(strata_migrations *m, const char *const *revs, const
         rc = strata__mig_error(m, STRATA_E_MIGRATION,
                                "merge needs at least two revisions (there %s %d head%s)",
                                ndown == 1 ? "is" : "are", ndown, ndown == 1 ? "" : "s");
+    /* Checked before the file is written: a merge file the repository
+     * then refuses would stop every command until removed by hand. */
+    bool *above = rc == STRATA_OK ? calloc((size_t)m->nrevs + 1, sizeof *above) : NULL;
+    if (rc == STRATA_OK && !above)
+        rc = strata__mig_error(m, STRATA_E_NOMEM, "out of memory");
+    for (int i = 0; rc == STRATA_OK && i < ndown; i++) {
+        memset(above, 0, (size_t)m->nrevs + 1);
+        strata__graph_ancestors(m, down[i], above);
+        for (int j = 0; rc == STRATA_OK && j < ndown; j++) {
+            if (j == i || !above[down[j]])
+                continue;
+            const char *a = m->revs[down[i]]->id, *b = m->revs[down[j]]->id;
+            rc = down[j] == down[i]
+                     ? strata__mig_error(m, STRATA_E_MIGRATION,
+                                         "merge names revision %s twice: it merges different "
+                                         "heads",
+                                         a)
+                     : strata__mig_error(m, STRATA_E_MIGRATION,
+                                         "merge of %s and %s: %s descends from %s already; it "
+                                         "merges heads that neither descends from the other",
+                                         a, b, a, b);
+        }
+    }
+    free(above);
     if (rc == STRATA_OK) {
         rc = write_new(m, new_revision(m, message, down, ndown), id);
         if (rc == STRATA_OK)

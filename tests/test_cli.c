@@ -679,6 +679,20 @@ START_TEST(cli_argument_errors_and_the_configured_url)
     ck_assert_msg(h.status == 0 && strstr(h.out, "(head)") && strstr(h.out, "only"), "%s", h.out);
     EXPECT(run("db history --rev-range=base:head"), 0, "<base> -> ");
 
+    /* A URL given where a number or a directory goes: the message quotes
+     * it without its password. */
+    static const char *const misplaced[] = {
+        "db current --lock-wait 'postgresql://u:Zq9secret@h/db'",
+        "db copy --batch 'postgresql://u:Zq9secret@h/db' sqlite:///x.db",
+        "db upgrade -d 'postgresql://u:Zq9secret@h/db'",
+        "db init -d 'postgresql://u:Zq9secret@h/db'"};
+    for (size_t i = 0; i < sizeof misplaced / sizeof *misplaced; i++) {
+        result r = run(misplaced[i]);
+        ck_assert_msg(r.status != 0 && strstr(r.out, "postgresql://u:***@h/db") &&
+                          !strstr(r.out, "Zq9secret"),
+                      "%s: exit %d: %s", misplaced[i], r.status, r.out);
+    }
+
     /* A copy from or into a database in memory is refused: it copied an
      * empty one, or one thrown away with the command, and said done. */
     EXPECT(run("db copy sqlite:// sqlite:///copied.db"), 2, "the source is a database in memory");

@@ -2697,6 +2697,20 @@ START_TEST(migrate_repository_errors_name_the_place)
                      "Can't locate revision identified by '0000000000ff'");
     ck_assert_int_eq(strata_migrations_merge(NULL, NULL, "m", &id), STRATA_E_MISUSE);
     ck_assert_int_eq(strata_migrations_revision(NULL, "m", &id), STRATA_E_MISUSE);
+    /* Parents that are one revision, or one and its ancestor, are
+     * refused before a file is written: the repository stays readable. */
+    const char *twice[] = {"0000000000b1", "0000000000b1", NULL},
+               *line[] = {"0000000000a0", "0000000000b1", NULL};
+    ck_assert_int_eq(strata_migrations_merge(m, twice, "m", &id), STRATA_E_MIGRATION);
+    ck_assert_str_eq(strata_migrations_errmsg(m),
+                     "merge names revision 0000000000b1 twice: it merges different heads");
+    ck_assert_int_eq(strata_migrations_merge(m, line, "m", &id), STRATA_E_MIGRATION);
+    ck_assert_str_eq(strata_migrations_errmsg(m),
+                     "merge of 0000000000b1 and 0000000000a0: 0000000000b1 descends from "
+                     "0000000000a0 already; it merges heads that neither descends from the other");
+    ck_assert_int_eq(strata_migrations_count(m), 3);
+    strata_migrations_free(m);
+    m = repo_open(repo_dir(), &out);
     ck_assert_int_eq(strata_migrations_count(m), 3);
     /* Named revisions merge; the message makes the file's name. */
     const char *both[] = {"0000000000b2", "0000000000b1", NULL};

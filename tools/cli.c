@@ -87,7 +87,12 @@ static char *shown(const char *arg) { return strata_url_redact(arg); }
 static int fail(cli *c, int code, const char *what)
 {
     fflush(stdout);
-    fprintf(stderr, "%s db %s: %s\n", c->prog, c->command ? c->command : "", what);
+    /* A message may quote what the user gave: a URL passed as a
+     * directory, say. */
+    char *clean = shown(what);
+    fprintf(stderr, "%s db %s: %s\n", c->prog, c->command ? c->command : "",
+            clean ? clean : "(a message that could not be shown without its secrets)");
+    strata_free(clean);
     return code;
 }
 
@@ -718,8 +723,10 @@ int strata_cli_main(int argc, char **argv, const strata_model *const *models)
         char *end;
         double s = strtod(c.lock_wait, &end);
         if (end == c.lock_wait || *end || !(s >= 0 && s <= 86400)) {
+            char *arg = shown(c.lock_wait);
             fprintf(stderr, "%s db: --lock-wait takes seconds (0 to 86400), not \"%s\"\n", c.prog,
-                    c.lock_wait);
+                    arg ? arg : "(the argument)");
+            strata_free(arg);
             bad = true;
         }
     }
@@ -727,8 +734,10 @@ int strata_cli_main(int argc, char **argv, const strata_model *const *models)
         char *end;
         long n = strtol(c.batch, &end, 10);
         if (end == c.batch || *end || n < 1 || n > 100000) {
+            char *arg = shown(c.batch);
             fprintf(stderr, "%s db: --batch takes a number of rows (1 to 100000), not \"%s\"\n",
-                    c.prog, c.batch);
+                    c.prog, arg ? arg : "(the argument)");
+            strata_free(arg);
             bad = true;
         }
     }
