@@ -4,6 +4,7 @@
  * Every message that lands on a handle goes through here, which is where
  * the connection's password is scrubbed from it.
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,10 +39,25 @@ const char *strata_errstr(int code)
 
 int strata_is_error(int code) { return code >= STRATA_E_ERROR; }
 
+static bool word_byte(char c) { return isalnum((unsigned char)c) || c == '_'; }
+
+/* A secret that may be part of a message's own words: letters alone, or
+ * short. */
+static bool word_like(const char *secret)
+{
+    size_t letters = 0;
+    while (isalpha((unsigned char)secret[letters]))
+        letters++;
+    return !secret[letters] || strlen(secret) < 6;
+}
+
 char *strata__scrub(const char *text, char *const *secrets, size_t n)
 {
     strata__sb sb;
     strata__sb_init(&sb);
+    bool wordlike[16] = {false};
+    for (size_t i = 0; i < n && i < sizeof wordlike; i++)
+        wordlike[i] = word_like(secrets[i]);
     const char *p = text;
     while (*p) {
         size_t best = 0;
@@ -54,7 +70,15 @@ char *strata__scrub(const char *text, char *const *secrets, size_t n)
             size_t m = 0;
             while (q[m] && p[m] == q[m])
                 m++;
-            if (m > best && (!q[m] || (m >= 4 && p[m] == '"')))
+            /* A password that may be part of the message's own wording
+             * (a word of letters, or a short one: "postgres" in
+             * "postgresql://", "o" in "connect") is hidden only where it
+             * stands as a word of its own: elsewhere the gaps its stars
+             * left would spell it.  Any other is hidden wherever it is. */
+            bool alone = !(i < sizeof wordlike ? wordlike[i] : word_like(q)) ||
+                         ((p == text || !word_byte(p[-1]) || !word_byte(q[0])) &&
+                          (m == 0 || !word_byte(p[m]) || !word_byte(q[m - 1])));
+            if (m > best && alone && (!q[m] || (m >= 4 && p[m] == '"')))
                 best = m;
         }
         if (best) {

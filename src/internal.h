@@ -99,8 +99,8 @@ size_t strata__url_secrets(const strata_url *url, const char *const **out);
 const strata_driver *strata__url_driver(const strata_url *url);
 
 /* Replace every occurrence of each of the `n` non-empty `secrets` in `text`
- * by ***, longest match first.  Returns a new string (caller frees), NULL
- * when out of memory. */
+ * that is not part of a longer word by ***, longest match first.  Returns a new string (caller
+ * frees), NULL when out of memory. */
 char *strata__scrub(const char *text, char *const *secrets, size_t n);
 /* Offset of the first byte that breaks UTF-8, or -1 when `s` is valid
  * (stmt.c). */

@@ -209,11 +209,34 @@ START_TEST(secrets_never_shown)
 }
 END_TEST
 
+/* A password that is also part of a message's wording ("postgres" of
+ * "postgresql://", the "o"s of "could not connect") leaves the message
+ * as a strong password does: stars there would spell it by their gaps. */
+START_TEST(secrets_that_are_words_leave_the_wording)
+{
+    static const char *const weak[] = {"postgres", "o", "ect", "Zq9secret"};
+    char want[2048] = "";
+    for (int i = (int)(sizeof weak / sizeof *weak) - 1; i >= 0; i--) {
+        char url[256];
+        snprintf(url, sizeof url, "postgresql://sec:%s@127.0.0.1:1/db", weak[i]);
+        strata_db *db = NULL;
+        ck_assert_int_ne(strata_db_open(&db, url), STRATA_OK);
+        const char *msg = strata_db_errmsg(db);
+        if (!want[0])
+            snprintf(want, sizeof want, "%s", msg);
+        ck_assert_msg(strstr(msg, "\"postgresql://sec:***@127.0.0.1:1/db\""), "%s", msg);
+        ck_assert_str_eq(msg, want);
+        strata_db_close(db);
+    }
+}
+END_TEST
+
 static void add(TCase *tc, th_engine e)
 {
     (void)e;
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, secrets_never_shown);
+    tcase_add_test(tc, secrets_that_are_words_leave_the_wording);
 }
 
 static Suite *build(void) { return th_suite("secrets", add); }
