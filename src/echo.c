@@ -2,8 +2,9 @@
  * echo.c - SQL echo for debugging: one line per statement with its bound
  * parameters, sent to the connection's echo function (stderr by default
  * when STRATA_ECHO=1).  Lines never carry a password: the connection's
- * password is scrubbed, and the literal after a PASSWORD keyword
- * (CREATE/ALTER ROLE ... PASSWORD '...') is replaced by '***'.
+ * password is scrubbed, the literal (or name, or word) after a PASSWORD
+ * keyword (CREATE/ALTER ROLE ... PASSWORD '...') is replaced by '***',
+ * and a PASSWORD inside a literal hides the rest of the text.
  */
 #include <ctype.h>
 #include <inttypes.h>
@@ -97,8 +98,44 @@ static bool word_char(char c) { return isalnum((unsigned char)c) || c == '_'; }
 typedef struct pw_clause {
     const char *at, *lit, *end;
     bool open;
-    bool kv; /* a connection string's password=value (sslpassword= too): lit to end */
+    bool kv;   /* a connection string's password=value (sslpassword= too): lit to end */
+    bool bare; /* no literal but a name or a word (PASSWORD "pw", PASSWORD pw): lit to end */
 } pw_clause;
+
+/* Words that follow a column named password, not a password: the word
+ * after PASSWORD is hidden unless it is one of these (more hidden, never
+ * less). */
+static bool column_word(const char *w, size_t n)
+{
+    static const char *const words[] = {
+        "null",    "from",   "as",        "is",        "in",         "and",   "or",
+        "not",     "where",  "order",     "group",     "limit",      "on",    "set",
+        "using",   "with",   "valid",     "text",      "varchar",    "char",  "character",
+        "bytea",   "blob",   "desc",      "asc",       "collate",    "like",  "ilike",
+        "between", "unique", "primary",   "default",   "references", "check", "constraint",
+        "having",  "offset", "returning", "then",      "else",       "end",   "when",
+        "into",    "union",  "except",    "intersect", "nulls",      "escape"};
+    for (size_t i = 0; i < sizeof words / sizeof *words; i++)
+        if (strlen(words[i]) == n && strncasecmp(w, words[i], n) == 0)
+            return true;
+    return false;
+}
+
+/* A name or word at q that PASSWORD takes for its value: its end, or
+ * NULL. */
+static const char *bare_value_end(const char *q)
+{
+    if (*q == '"') {
+        const char *e = q + 1;
+        while (*e && !(*e == '"' && e[1] != '"'))
+            e += *e == '"' ? 2 : 1;
+        return *e ? e + 1 : e;
+    }
+    const char *e = q;
+    while (word_char(*e) || (unsigned char)*e >= 0x80)
+        e++;
+    return e > q && !column_word(q, (size_t)(e - q)) ? e : NULL;
+}
 
 /* A connection string's value at v (in a literal of the SQL, as
  * dblink_connect('host=h password=s3cret') takes one): its end.  A value
@@ -136,9 +173,16 @@ static bool uri_password(const char *p, pw_clause *c)
     if (strncmp(p, "://", 3) != 0)
         return false;
     const char *colon = NULL, *u = p + 3;
-    for (; *u && *u != '@' && *u != '/' && *u != '\'' && !isspace((unsigned char)*u); u++)
+    for (; *u && *u != '@' && *u != '/' && !isspace((unsigned char)*u); u++) {
+        if (*u == '\'' && u[1] == '\'' && colon) {
+            u++; /* a quote of the password, doubled inside the SQL's literal */
+            continue;
+        }
+        if (*u == '\'')
+            break;
         if (*u == ':' && !colon)
             colon = u;
+    }
     if (*u != '@' || !colon || u == colon + 1)
         return false;
     *c = (pw_clause){.at = p, .lit = colon + 1, .end = u, .kv = true};
@@ -171,11 +215,15 @@ static bool next_password(const char *sql, const char *p, pw_clause *c, bool bac
         }
         if ((p > sql && word_char(p[-1])) || word_char(p[8]))
             continue;
-        c->kv = false;
+        c->kv = c->bare = false;
         c->at = p;
         c->lit = skip_blank(sql, p + 8);
         c->end = c->lit ? literal_end(c->lit, backslash) : NULL;
         c->open = !c->lit;
+        if (c->lit && !c->end && (c->end = bare_value_end(c->lit)) != NULL) {
+            c->bare = true;
+            return true;
+        }
         for (const char *more = c->end; more;) {
             more = skip_blank(sql, c->end);
             if (more && strncasecmp(more, "uescape", 7) == 0 && !word_char(more[7]))
@@ -198,7 +246,62 @@ static bool backslash_strings(const strata_db *db)
     return db && (strata__drv_lexer_flags(db) & STRATA_LEX_BACKSLASH_STRINGS);
 }
 
+static void put_redacted_to_end(strata__sb *sb, const char *sql, bool backslash);
+
+/* A PASSWORD keyword inside one of sql's string literals (SQL the SQL
+ * runs: DO $$ ... EXECUTE 'ALTER ROLE r PASSWORD ''pw''' $$, or
+ * format('... PASSWORD %L', r, 'pw')), not a connection string's
+ * password=: the position past it, or NULL.  Read as PostgreSQL reads
+ * literals, whichever the engine: more hidden, never less.  What follows
+ * is quoted in ways one scan cannot follow (doubled, escaped, built by a
+ * function from later literals), so it is hidden to the text's end. */
+static unsigned literal_flags(bool backslash)
+{
+    return STRATA_LEX_DOLLAR_QUOTES | STRATA_LEX_E_STRINGS |
+           (backslash ? STRATA_LEX_BACKSLASH_STRINGS : 0);
+}
+
+static const char *password_in_literal(const char *sql, bool backslash)
+{
+    unsigned flags = literal_flags(backslash);
+    for (const char *p = sql; *p;) {
+        strata__token t;
+        strata__sql_token_at(sql, p, flags, &t);
+        if (t.len == 0)
+            break;
+        for (size_t i = 1; t.kind == STRATA__TOK_STRING && i + 8 <= t.len; i++) {
+            const char *w = p + i;
+            if (strncasecmp(w, "password", 8) != 0 || word_char(w[-1]) || word_char(w[8]))
+                continue;
+            const char *v = w + 8;
+            while (*v == ' ' || *v == '\t')
+                v++;
+            if (*v != '=')
+                return w + 8;
+        }
+        p += t.len;
+    }
+    return NULL;
+}
+
 static void put_redacted(strata__sb *sb, const char *sql, bool backslash)
+{
+    const char *stop = password_in_literal(sql, backslash);
+    if (stop) {
+        char *head = strata__strndup(sql, (size_t)(stop - sql));
+        if (!head) {
+            sb->failed = true; /* nothing is echoed rather than too much */
+            return;
+        }
+        put_redacted_to_end(sb, head, backslash);
+        free(head);
+        strata__sb_puts(sb, " ***");
+        return;
+    }
+    put_redacted_to_end(sb, sql, backslash);
+}
+
+static void put_redacted_to_end(strata__sb *sb, const char *sql, bool backslash)
 {
     const char *p = sql;
     pw_clause c;
@@ -214,7 +317,7 @@ static void put_redacted(strata__sb *sb, const char *sql, bool backslash)
             p = c.at + 8;
             continue;
         }
-        strata__sb_puts(sb, c.lit ? " '***'" : " ***");
+        strata__sb_puts(sb, c.lit && !c.bare ? " '***'" : " ***");
         if (c.open)
             return;
         p = c.end;
@@ -231,17 +334,57 @@ void strata__put_redacted_sql(strata__sb *sb, const char *sql) { put_redacted(sb
  * of each PASSWORD clause's first literal in sql (of 4 bytes or more; to
  * the end of the text when it is not closed, or after a comment left
  * open) becomes *** wherever the message holds it. */
+/* Each run of 4 bytes or more in [from, to) that is no quote, backslash,
+ * dollar or white space becomes *** wherever db's message holds it. */
+static void hide_runs(strata_db *db, const char *from, const char *to)
+{
+    for (const char *p = from; db->errmsg && p < to;) {
+        size_t n = 0;
+        while (p + n < to && !strchr("'\"\\$ \t\r\n", p[n]))
+            n++;
+        char *secret = n >= 4 ? strata__strndup(p, n) : NULL, *at;
+        while (secret && db->errmsg && (at = strstr(db->errmsg, secret)) != NULL) {
+            strata__sb sb;
+            strata__sb_init(&sb);
+            strata__sb_putn(&sb, db->errmsg, (size_t)(at - db->errmsg));
+            strata__sb_puts(&sb, "***");
+            strata__sb_puts(&sb, at + n);
+            char *clean = strata__sb_take(&sb);
+            free(db->errmsg);
+            db->errmsg = clean ? clean : strata__strdup("***"); /* never the secret */
+        }
+        free(secret);
+        p += n ? n : 1;
+    }
+}
+
 void strata__db_hide_password_literals(strata_db *db, const char *sql)
 {
     if (!db->errmsg || !sql)
         return;
     pw_clause c;
     bool backslash = backslash_strings(db);
+    const char *stop = password_in_literal(sql, backslash);
+    if (stop) {
+        /* The rest of its literal, and every literal after it. */
+        unsigned flags = literal_flags(backslash);
+        for (const char *p = sql; *p && db->errmsg;) {
+            strata__token t;
+            strata__sql_token_at(sql, p, flags, &t);
+            if (t.len == 0)
+                break;
+            if (t.kind == STRATA__TOK_STRING && p + t.len > stop)
+                hide_runs(db, p > stop ? p : stop, p + t.len);
+            p += t.len;
+        }
+    }
     for (const char *p = sql; db->errmsg && next_password(sql, p, &c, backslash);
          p = c.kv ? c.end : c.at + 8) {
         const char *q = c.lit, *from, *to;
         if (c.kv) {
             from = c.lit, to = c.end;
+        } else if (c.bare) {
+            from = q + (*q == '"'), to = c.end - (*q == '"' && c.end > q + 1);
         } else if (!q) {
             from = c.at + 8, to = from + strlen(from);
         } else if (!c.end) {

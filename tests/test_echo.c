@@ -153,6 +153,33 @@ START_TEST(echo_redacts_password_literal)
         ck_assert_msg(!any_contains(&l, "ter2"), "%s", l.text[0]);
         ck_assert_msg(!strstr(strata_db_errmsg(db), "ter2"), "%s", strata_db_errmsg(db));
     }
+    /* PASSWORD inside a literal (SQL the SQL runs, or builds): what
+     * follows it is hidden to the text's end, in the echo and in the
+     * engine's message; a password given as a name or a bare word too;
+     * a URL's password that holds a quote, doubled in the literal. */
+    static const char *const nested[] = {
+        "DO $$ BEGIN EXECUTE 'ALTER ROLE strata_nobody PASSWORD ''Zq9hunter2'''; END $$",
+        "SELECT 'ALTER ROLE strata_nobody PASSWORD ''Zq9hunter2'''::int FROM strata_none",
+        "SELECT E'ALTER ROLE strata_nobody PASSWORD \\'Zq9hunter2\\''::int FROM strata_none",
+        "SELECT 'ALTER ROLE x PASSWORD ' || quote_literal('Zq9hunter2') FROM strata_none",
+        "SELECT format('ALTER ROLE %I PASSWORD %L', 'x', 'Zq9hunter2') FROM strata_none",
+        "ALTER ROLE strata_nobody PASSWORD \"Zq9hunter2\"",
+        "ALTER ROLE strata_nobody PASSWORD Zq9hunter2",
+        "SELECT strata_no_such_fn('postgresql://u:Zq9''hunter2@h/db')",
+    };
+    for (size_t i = 0; i < sizeof nested / sizeof *nested; i++) {
+        l.n = 0;
+        ck_assert_int_ne(strata_db_exec(db, nested[i]), STRATA_OK);
+        ck_assert_msg(l.n && !any_contains(&l, "hunter2") && any_contains(&l, "***"), "%s",
+                      l.n ? l.text[0] : nested[i]);
+        ck_assert_msg(!strstr(strata_db_errmsg(db), "hunter2"), "%s", strata_db_errmsg(db));
+    }
+    /* What follows in code is the engine's to name. */
+    ck_assert_int_ne(strata_db_exec(db, "SELECT 'PASSWORD ''Zq9hunter2''' FROM strata_none"),
+                     STRATA_OK);
+    ck_assert_msg(strstr(strata_db_errmsg(db), "strata_none") &&
+                      !strstr(strata_db_errmsg(db), "hunter2"),
+                  "%s", strata_db_errmsg(db));
     /* An engine message that quotes the text near a literal left open. */
     static const char *const open_literal[] = {
         "SELECT 'host=h password=hunter2 user=u",
