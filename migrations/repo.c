@@ -195,10 +195,25 @@ static int read_file(strata_migrations *m, const char *path, char **text, size_t
 {
     *text = NULL;
     *len = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    /* Opened without waiting (a FIFO named *.yaml would block for ever),
+     * and read only when it is a file: a directory, a device or a pipe
+     * is refused by name. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0)
         return strata__mig_error(m, errno == ENOMEM ? STRATA_E_NOMEM : STRATA_E_MIGRATION, "%s: %s",
                                  path, strerror(errno));
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        bool dir = S_ISDIR(st.st_mode);
+        close(fd);
+        return strata__mig_error(m, STRATA_E_MIGRATION, "%s: %s", path,
+                                 dir ? "a directory, not a file" : "not a regular file");
+    }
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        close(fd);
+        return strata__mig_error(m, STRATA_E_NOMEM, "%s: out of memory", path);
+    }
     strata__sb sb;
     strata__sb_init(&sb);
     char buf[8192];

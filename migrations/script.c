@@ -867,18 +867,62 @@ static int parse_down(yctx *y, const yaml_node_t *n, strata__revision *r)
     return STRATA_OK;
 }
 
+/* libyaml's failure, at its line and column: a reader's (a byte that is
+ * not UTF-8, a control character) gives an offset in the text, not a
+ * mark. */
+static int yaml_failed(yctx *y, const yaml_parser_t *parser, const char *text, size_t len)
+{
+    unsigned long line = (unsigned long)parser->problem_mark.line + 1,
+                  column = (unsigned long)parser->problem_mark.column + 1;
+    if (parser->error == YAML_READER_ERROR) {
+        size_t at = parser->problem_offset < len ? parser->problem_offset : len;
+        line = 1, column = 1;
+        for (size_t i = 0; i < at; i++, column++)
+            if (text[i] == '\n')
+                line++, column = 0;
+    }
+    return strata__mig_error(y->m, STRATA_E_MIGRATION, "%s:%lu:%lu: bad YAML: %s", y->file, line,
+                             column, parser->problem ? parser->problem : "unreadable");
+}
+
+/* Flow collections ([ ] { }) nested deeper than this are refused before
+ * libyaml reads them: its time grows with the square of the depth (a
+ * file of 200,000 took minutes).  Brackets inside quoted scalars count
+ * too, which errs only on absurd files. */
+enum { YAML_MAX_DEPTH = 1000 };
+
+static int too_deep(yctx *y, const char *text, size_t len)
+{
+    long depth = 0;
+    unsigned long line = 1, column = 0;
+    for (size_t i = 0; i < len; i++) {
+        column++;
+        if (text[i] == '\n')
+            line++, column = 0;
+        else if (text[i] == '[' || text[i] == '{')
+            depth++;
+        else if ((text[i] == ']' || text[i] == '}') && depth > 0)
+            depth--;
+        if (depth > YAML_MAX_DEPTH)
+            return strata__mig_error(y->m, STRATA_E_MIGRATION,
+                                     "%s:%lu:%lu: bad YAML: lists or mappings nested more than %d "
+                                     "deep",
+                                     y->file, line, column, YAML_MAX_DEPTH);
+    }
+    return STRATA_OK;
+}
+
 static int load_doc(yctx *y, const char *text, size_t len)
 {
+    int rc = too_deep(y, text, len);
+    if (rc != STRATA_OK)
+        return rc;
     yaml_parser_t parser;
     if (!yaml_parser_initialize(&parser))
         return strata__mig_error(y->m, STRATA_E_NOMEM, "out of memory");
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-    int rc = STRATA_OK;
     if (!yaml_parser_load(&parser, &y->doc)) {
-        rc = strata__mig_error(y->m, STRATA_E_MIGRATION, "%s:%lu:%lu: bad YAML: %s", y->file,
-                               (unsigned long)parser.problem_mark.line + 1,
-                               (unsigned long)parser.problem_mark.column + 1,
-                               parser.problem ? parser.problem : "unreadable");
+        rc = yaml_failed(y, &parser, text, len);
         memset(&y->doc, 0, sizeof y->doc);
     } else if (!yaml_document_get_root_node(&y->doc)) {
         yaml_document_delete(&y->doc);
@@ -899,10 +943,7 @@ static int load_doc(yctx *y, const char *text, size_t len)
                 rc = yerr(y, root, "a second YAML document ('---'): a revision file holds one");
             yaml_document_delete(&more);
         } else if (rc == STRATA_OK) {
-            rc = strata__mig_error(y->m, STRATA_E_MIGRATION, "%s:%lu:%lu: bad YAML: %s", y->file,
-                                   (unsigned long)parser.problem_mark.line + 1,
-                                   (unsigned long)parser.problem_mark.column + 1,
-                                   parser.problem ? parser.problem : "unreadable");
+            rc = yaml_failed(y, &parser, text, len);
         }
         if (rc != STRATA_OK) {
             yaml_document_delete(&y->doc);

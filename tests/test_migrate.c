@@ -2658,10 +2658,48 @@ START_TEST(migrate_repository_errors_name_the_place)
     snprintf(path, sizeof path, "%s/versions/0000000000c1_dir.yaml", repo_dir());
     ck_assert_int_eq(mkdir(path, 0777), 0);
     ck_assert_int_eq(strata_migrations_open(&m, repo_dir()), STRATA_E_MIGRATION);
-    snprintf(want, sizeof want, "%s: read error", path);
+    snprintf(want, sizeof want, "%s: a directory, not a file", path);
     ck_assert_str_eq(strata_migrations_errmsg(m), want);
     strata_migrations_free(m);
     ck_assert_int_eq(rmdir(path), 0);
+    /* A pipe named as a revision is refused at once: reading it would
+     * wait for ever. */
+    ck_assert_int_eq(mkfifo(path, 0600), 0);
+    ck_assert_int_eq(strata_migrations_open(&m, repo_dir()), STRATA_E_MIGRATION);
+    snprintf(want, sizeof want, "%s: not a regular file", path);
+    ck_assert_str_eq(strata_migrations_errmsg(m), want);
+    strata_migrations_free(m);
+    ck_assert_int_eq(unlink(path), 0);
+    /* A byte that is not UTF-8, named at its line and column; lists
+     * nested past 1,000, refused before the parser's time grows with
+     * the square of their depth. */
+    write_text(path, "# one\n# two\nrevision: 0000000000c1\ndown_revision: null\n"
+                     "message: \"caf\xe9\"\nupgrade: []\n");
+    ck_assert_int_eq(strata_migrations_open(&m, repo_dir()), STRATA_E_MIGRATION);
+    snprintf(want, sizeof want, "%s:5:15: bad YAML: invalid trailing UTF-8 octet", path);
+    ck_assert_str_eq(strata_migrations_errmsg(m), want);
+    strata_migrations_free(m);
+    {
+        size_t depth = 200000;
+        char *deep = malloc(2 * depth + 200);
+        ck_assert_ptr_nonnull(deep);
+        int n = snprintf(deep, 200, "revision: 0000000000c1\ndown_revision: null\nupgrade: ");
+        memset(deep + n, '[', depth);
+        memset(deep + n + depth, ']', depth);
+        deep[n + 2 * depth] = '\0';
+        write_text(path, deep);
+        free(deep);
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        ck_assert_int_eq(strata_migrations_open(&m, repo_dir()), STRATA_E_MIGRATION);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        ck_assert_int_lt(t1.tv_sec - t0.tv_sec, 5);
+        snprintf(want, sizeof want,
+                 "%s:3:1010: bad YAML: lists or mappings nested more than 1000 deep", path);
+        ck_assert_str_eq(strata_migrations_errmsg(m), want);
+        strata_migrations_free(m);
+    }
+    ck_assert_int_eq(unlink(path), 0);
     write_rev("0000000000a0", "null", "a");
     snprintf(path, sizeof path, "%s/versions/0000000000a0_a.yaml", repo_dir());
     char copy[800];
