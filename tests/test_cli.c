@@ -661,6 +661,18 @@ START_TEST(cli_argument_errors_and_the_configured_url)
     EXPECT(run("frob"), 2, "usage: strata db COMMAND [OPTIONS]");
     EXPECT(run(""), 2, "usage: strata db COMMAND [OPTIONS]");
     EXPECT(run("db init"), 0, "done");
+    /* A SQLite file that is not there: current reads it as at base and
+     * makes nothing; a command that fails leaves no empty file it made. */
+    EXPECT(run("db current --url sqlite:///typo.db"), 0, "");
+    EXPECT(run("db upgrade nosuchrev --url sqlite:///typo.db"), 1,
+           "strata db upgrade: Can't locate revision identified by 'nosuchrev'");
+    EXPECT(run("db stamp nosuchrev --url sqlite:///typo.db"), 1,
+           "strata db stamp: Can't locate revision identified by 'nosuchrev'");
+    char typo[1200];
+    snprintf(typo, sizeof typo, "%s/typo.db", th_tmpdir());
+    ck_assert_int_ne(access(typo, F_OK), 0);
+    snprintf(typo, sizeof typo, "%s/typo.db-wal", th_tmpdir());
+    ck_assert_int_ne(access(typo, F_OK), 0);
     EXPECT(run("db current -v"), 2, "strata db current: -r and -v are for history");
     EXPECT(run("db heads -r base:head"), 2, "strata db heads: -r and -v are for history");
     EXPECT(run("db current --sql"), 2, "strata db current: --sql is for upgrade and downgrade");

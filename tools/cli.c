@@ -34,6 +34,7 @@ typedef struct cli {
     const char *pos[16];
     int npos;
     const strata_model *const *models;
+    char *made_db; /* a SQLite file this command's open made (it was not there) */
 } cli;
 
 typedef struct command {
@@ -148,14 +149,35 @@ static const char *url_of(const cli *c, const strata_migrations *m)
     return STRATA_DEFAULT_URL;
 }
 
+/* The file of a SQLite URL that the open may make (no mode, or rwc) and
+ * that is not there: its path (caller frees), else NULL. */
+static char *sqlite_file_missing(const char *url)
+{
+    strata_url *u = NULL;
+    char *path = NULL;
+    if (strata_url_parse(&u, url) == STRATA_OK && strata_url_backend(u) &&
+        strcmp(strata_url_backend(u), "sqlite") == 0) {
+        const char *db = strata_url_database(u), *mode = strata_url_param(u, "mode");
+        if (db && db[0] && strcmp(db, ":memory:") != 0 && (!mode || !strcmp(mode, "rwc")) &&
+            access(db, F_OK) != 0 && errno == ENOENT)
+            path = strdup(db);
+    }
+    strata_url_free(u);
+    return path;
+}
+
 static int open_db(cli *c, strata_migrations *m, strata_db **db)
 {
     const char *url = url_of(c, m);
+    free(c->made_db);
+    c->made_db = sqlite_file_missing(url);
     int rc = strata_db_open(db, url);
     if (rc != STRATA_OK) {
         fail(c, STRATA_CLI_FAILED, strata_db_errmsg(*db));
         strata_db_close(*db);
         *db = NULL;
+        free(c->made_db);
+        c->made_db = NULL;
         return STRATA_CLI_FAILED;
     }
     info("migration", "Context impl %s.", strata_db_backend(*db));
@@ -175,11 +197,39 @@ static int open_both(cli *c, strata_migrations **m, strata_db **db)
     return code;
 }
 
+/* A SQLite database's files: the database, and what SQLite keeps beside
+ * it. */
+static const char *const sqlite_tails[] = {"", "-wal", "-shm", "-journal"};
+
+/* Whether db holds no table, index, view or trigger. */
+static bool db_empty(strata_db *db)
+{
+    strata_stmt *st = NULL;
+    int64_t n = -1;
+    if (strata_stmt_prepare(&st, db, "SELECT count(*) FROM sqlite_master") == STRATA_OK &&
+        strata_stmt_step(st) == STRATA_ROW)
+        strata_stmt_column_int64(st, 0, &n);
+    strata_stmt_finalize(st);
+    return n == 0;
+}
+
 static int done(cli *c, strata_migrations *m, strata_db *db, int rc)
 {
     int code = rc == STRATA_OK ? STRATA_CLI_OK : mig_fail(c, m, rc);
     strata_migrations_free(m);
+    /* A failed command (an unknown target, say) leaves no empty database
+     * file behind that its open made. */
+    bool unmake = rc != STRATA_OK && c->made_db && db && db_empty(db);
     strata_db_close(db);
+    if (unmake) {
+        char path[PATH_MAX];
+        for (size_t i = 0; i < sizeof sqlite_tails / sizeof *sqlite_tails; i++)
+            if ((size_t)snprintf(path, sizeof path, "%s%s", c->made_db, sqlite_tails[i]) <
+                sizeof path)
+                unlink(path);
+    }
+    free(c->made_db);
+    c->made_db = NULL;
     return code;
 }
 
@@ -295,7 +345,20 @@ static int cmd_current(cli *c)
 {
     strata_migrations *m;
     strata_db *db;
-    int code = open_both(c, &m, &db);
+    /* A SQLite file that is not there is at base: reading it makes no
+     * file (a mistyped path would otherwise become an empty database). */
+    int code = open_repo(c, &m);
+    if (code != STRATA_CLI_OK)
+        return code;
+    char *missing = sqlite_file_missing(url_of(c, m));
+    if (missing) {
+        free(missing);
+        return done(c, m, NULL, STRATA_OK);
+    }
+    if ((code = open_db(c, m, &db)) != STRATA_CLI_OK) {
+        strata_migrations_free(m);
+        return code;
+    }
     if (code != STRATA_CLI_OK)
         return code;
     char *text = NULL;
@@ -424,7 +487,6 @@ static char *new_sqlite_file(const char *url)
 /* The files of a SQLite database made for a copy: the database, and
  * what SQLite keeps beside it.  Named before the copy, for a signal's
  * handler, which may only unlink them ("": none). */
-static const char *const sqlite_tails[] = {"", "-wal", "-shm", "-journal"};
 static char made_files[4][PATH_MAX];
 static volatile sig_atomic_t made_armed; /* the copy has not succeeded */
 
