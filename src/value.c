@@ -286,7 +286,12 @@ int strata_timestamp_parse(strata_timestamp *out, const char *text, size_t len)
     int rc = strata_timestamp_from_parts(&local, y, mo, d, h, mi, s, us);
     if (rc != STRATA_OK)
         return rc;
-    *out = local - offset_sec * USEC_PER_SEC;
+    /* The offset may move the moment out of the years 1 to 9999
+     * ("0001-01-01 00:00:00+01"), which nothing could then write. */
+    strata_timestamp utc = local - offset_sec * USEC_PER_SEC;
+    if (utc < TS_MIN || utc > TS_MAX)
+        return STRATA_E_RANGE;
+    *out = utc;
     return STRATA_OK;
 }
 

@@ -798,6 +798,33 @@ START_TEST(stmt_columns_counted_again_after_a_failed_run)
 END_TEST
 
 /* Closing the connection first and finalizing afterwards is safe. */
+/* A double bound into a numeric column is its shortest decimal on every
+ * engine: 1.005 rounds to 1.01 on both (PostgreSQL was sent
+ * 1.00499999999999989 and kept 1.00). */
+START_TEST(stmt_double_into_numeric_rounds_alike)
+{
+    strata_db *db = th_open();
+    th_exec(db, "CREATE TABLE n (v NUMERIC(3, 2))");
+    static const double in[] = {1.005, 0.125, 2.675, 0.1};
+    static const char *const want[] = {"1.01", "0.13", "2.68", "0.10"};
+    for (size_t i = 0; i < sizeof in / sizeof *in; i++) {
+        strata_stmt *st;
+        th_rc(db, strata_stmt_prepare(&st, db, "INSERT INTO n (v) VALUES (?)"), STRATA_OK);
+        th_rc(db, strata_stmt_bind_double(st, 1, in[i]), STRATA_OK);
+        th_rc(db, strata_stmt_step(st), STRATA_DONE);
+        strata_stmt_finalize(st);
+        th_rc(db, strata_stmt_prepare(&st, db, "SELECT v FROM n"), STRATA_OK);
+        th_rc(db, strata_stmt_step(st), STRATA_ROW);
+        const char *text;
+        th_rc(db, strata_stmt_column_text(st, 0, &text, NULL), STRATA_OK);
+        ck_assert_msg(strcmp(text, want[i]) == 0, "%.17g: %s, want %s", in[i], text, want[i]);
+        strata_stmt_finalize(st);
+        th_exec(db, "DELETE FROM n");
+    }
+    strata_db_close(db);
+}
+END_TEST
+
 START_TEST(stmt_close_before_finalize)
 {
     strata_db *db = th_open();
@@ -1401,6 +1428,7 @@ static void add(TCase *tc, th_engine e)
         tcase_add_test(tc, stmt_table_changed_under_a_server_speaking_german);
     tcase_add_test(tc, stmt_columns_counted_again_after_a_failed_run);
     tcase_add_test(tc, stmt_close_before_finalize);
+    tcase_add_test(tc, stmt_double_into_numeric_rounds_alike);
     tcase_add_test(tc, stmt_streaming);
     tcase_add_test(tc, stmt_columns_asked_while_another_streams);
     tcase_add_test(tc, stmt_execute_many);

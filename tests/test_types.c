@@ -241,6 +241,13 @@ START_TEST(types_timestamp_text)
     ck_assert_int_eq(strata_timestamp_parse(&ts, "2024-02-29", 10), STRATA_OK);
     ck_assert_int_eq(strata_timestamp_parse(&ts, "2023-02-29", 10), STRATA_E_RANGE);
     ck_assert_int_eq(strata_timestamp_parse(&ts, "2024-13-01", 10), STRATA_E_RANGE);
+    /* A zone's offset that moves the moment out of the years 1 to 9999. */
+    ck_assert_int_eq(strata_timestamp_parse(&ts, "0001-01-01 00:00:00+01", 22), STRATA_E_RANGE);
+    ck_assert_int_eq(strata_timestamp_parse(&ts, "9999-12-31 23:59:59-01", 22), STRATA_E_RANGE);
+    ck_assert_int_eq(strata_timestamp_parse(&ts, "0001-01-01 01:00:00+01", 22), STRATA_OK);
+    char back[STRATA_TIMESTAMP_BUFSIZE];
+    ck_assert_int_eq(strata_timestamp_format(ts, back, sizeof back), STRATA_OK);
+    ck_assert_str_eq(back, "0001-01-01 00:00:00.000000");
     ck_assert_int_eq(strata_timestamp_parse(&ts, "yesterday", 9), STRATA_E_TYPE);
     /* The positional reader takes 0 to 6 fractional digits (PostgreSQL
      * drops trailing zeros), and leaves anything else to the full one. */

@@ -1576,6 +1576,19 @@ static int params_init(pg_params *p, strata_db *db, int n)
     return strata_driver_error(db, STRATA_E_NOMEM, "53200", 0, "out of memory");
 }
 
+/* A double as the fewest digits that read back as it (12.3, not
+ * 12.300000000000001): what SQLite's driver and strata's numerics write,
+ * so that a double bound into a numeric or text column gives the same
+ * value on both engines. */
+static void format_double(char *t, size_t size, double d)
+{
+    for (int digits = 15; digits <= 17; digits++) {
+        snprintf(t, size, "%.*g", digits, d);
+        if (digits == 17 || strtod(t, NULL) == d)
+            return;
+    }
+}
+
 static void format_params(pg_stmt *st, pg_params *p)
 {
     const char **values = p->values;
@@ -1600,7 +1613,7 @@ static void format_params(pg_stmt *st, pg_params *p)
             else if (v->u.d < -1.7976931348623157e308)
                 snprintf(t, sizeof st->text[i], "-Infinity");
             else
-                snprintf(t, sizeof st->text[i], "%.17g", v->u.d);
+                format_double(t, sizeof st->text[i], v->u.d);
             break;
         case STRATA_TYPE_TIMESTAMP:
             strata_driver_format_timestamp(v->u.ts, t, sizeof st->text[i]);
