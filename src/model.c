@@ -797,7 +797,11 @@ int strata__bind_field(strata_stmt *st, int idx, strata_object *o, int f)
 {
     strata__cell c;
     strata__field_cell(o, f, &c);
-    return strata__bind_cell(st, idx, o->model->fields[f].ctype, o->priv->mi->kind[f], &c);
+    int rc = strata__bind_cell(st, idx, o->model->fields[f].ctype, o->priv->mi->kind[f], &c);
+    if (rc == STRATA_E_DATA) /* text that is not UTF-8: named by its field */
+        strata__db_error_context(o->priv->mi->s->db, "%s.%s", o->model->name,
+                                 o->model->fields[f].name);
+    return rc;
 }
 
 /* A NULL non-pointer field holds zero (strata__field_is_null). */

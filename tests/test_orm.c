@@ -4830,6 +4830,18 @@ START_TEST(orm_text_types_validated_alike)
         ck_assert_str_eq(inv->doc, bare[i]);
     }
 
+    /* Text that is not UTF-8 is refused naming its field. */
+    {
+        Invoice *inv;
+        OK(&f, strata_new(f.s, &invoice_model, &inv));
+        OK(&f, strata_set_text(&inv->status, "p\xe9id"));
+        OK(&f, strata_add(inv));
+        ck_assert_int_eq(strata_session_commit(f.s), STRATA_E_DATA);
+        ck_assert_msg(strstr(strata_session_errmsg(f.s), "Invoice.status: "), "%s",
+                      strata_session_errmsg(f.s));
+        OK(&f, strata_session_rollback(f.s));
+    }
+
     /* Beyond a double, where SQLite keeps numerics as doubles: refused
      * there, not stored as an infinity or a zero; kept whole on
      * PostgreSQL. */
