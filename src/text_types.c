@@ -4,6 +4,7 @@
  * them, so SQLite, which would store any text, keeps the same values.
  */
 #include <ctype.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -240,24 +241,38 @@ static bool json_string(jp *j)
     }
 }
 
+/* A JSON number, checked against what PostgreSQL's numeric holds
+ * (jsonb keeps numbers so): its first digit that is not zero at most
+ * 131071 places before the point, at most 16383 digits after the point
+ * (those written, less the exponent), and an exponent under 2^30. */
 static bool json_number(jp *j)
 {
     const char *p = j->p;
     if (*p == '-')
         p++;
-    if (*p == '0')
+    long whole = 0, frac = 0, lead = LONG_MIN; /* lead: the first nonzero digit's place */
+    if (*p == '0') {
         p++;
-    else if (*p >= '1' && *p <= '9')
+        whole = 1;
+    } else if (*p >= '1' && *p <= '9') {
+        const char *start = p;
         while (isdigit((unsigned char)*p))
             p++;
-    else
+        whole = (long)(p - start);
+        lead = whole - 1;
+    } else {
         return false;
+    }
     if (*p == '.') {
         if (!isdigit((unsigned char)*++p))
             return false;
-        while (isdigit((unsigned char)*p))
-            p++;
+        for (; isdigit((unsigned char)*p); p++) {
+            frac++;
+            if (lead == LONG_MIN && *p != '0')
+                lead = -frac;
+        }
     }
+    long e = 0;
     if (*p == 'e' || *p == 'E') {
         p++;
         bool neg = *p == '-';
@@ -265,16 +280,19 @@ static bool json_number(jp *j)
             p++;
         if (!isdigit((unsigned char)*p))
             return false;
-        long e = 0;
         while (isdigit((unsigned char)*p)) {
-            if (e < 1000000)
+            if (e < 4000000000L)
                 e = e * 10 + (*p - '0');
             p++;
         }
-        /* Past what PostgreSQL's numeric holds (jsonb keeps numbers so). */
-        if ((!neg && e > 131072) || (neg && e > 16383))
+        if (e >= 1073741823L)
             return false;
+        if (neg)
+            e = -e;
     }
+    long scale = frac - e > 0 ? frac - e : 0;
+    if (scale > 16383 || (lead != LONG_MIN && lead + e >= 131072))
+        return false;
     j->p = p;
     return true;
 }

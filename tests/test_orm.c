@@ -4770,6 +4770,13 @@ START_TEST(orm_text_types_validated_alike)
         {NULL, NULL, "[\"\\u0000\"]", "draft", STRATA_E_DATA, NULL, NULL},
         {NULL, NULL, "[\"\xff\"]", "draft", STRATA_E_DATA, NULL, NULL},
         {NULL, NULL, "[1e1000000]", "draft", STRATA_E_DATA, NULL, NULL},
+        /* numeric's range as PostgreSQL counts it: the first digit that
+         * is not zero, and the digits after the point. */
+        {NULL, NULL, "[10e131071]", "draft", STRATA_E_DATA, NULL, NULL},
+        {NULL, NULL, "[0.01e131073, 99e131070, 0e999999]", "draft", STRATA_OK, NULL, NULL},
+        {NULL, NULL, "[0.00001e-16379]", "draft", STRATA_E_DATA, NULL, NULL},
+        {NULL, NULL, "[0.000e-16383]", "draft", STRATA_E_DATA, NULL, NULL},
+        {NULL, NULL, "[123.456e-16380]", "draft", STRATA_OK, NULL, NULL},
         {NULL, NULL, "[1, 2] 3", "draft", STRATA_E_DATA, NULL, NULL},
         {NULL, NULL, "01", "draft", STRATA_E_DATA, NULL, NULL},
         {NULL, NULL, NULL, "lost", STRATA_E_CHECK, NULL, NULL},
