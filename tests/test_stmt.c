@@ -825,6 +825,65 @@ START_TEST(stmt_double_into_numeric_rounds_alike)
 }
 END_TEST
 
+/* A time without a zone, bound as text to a time-zone-aware column, is
+ * UTC on every engine, whatever zone the server, the database or the
+ * role defaults to: strata sets the PostgreSQL session's TimeZone to UTC
+ * (as SQLite computes), unless the URL chose one. */
+static void utc_text_round_trip(strata_db *db)
+{
+    th_exec(db, "CREATE TEMP TABLE tz (at TIMESTAMP WITH TIME ZONE)");
+    strata_stmt *st;
+    th_rc(db, strata_stmt_prepare(&st, db, "INSERT INTO tz (at) VALUES (?)"), STRATA_OK);
+    th_rc(db, strata_stmt_bind_text(st, 1, "2024-01-01 10:00:00", -1), STRATA_OK);
+    th_rc(db, strata_stmt_step(st), STRATA_DONE);
+    strata_stmt_finalize(st);
+    th_rc(db, strata_stmt_prepare(&st, db, "SELECT at FROM tz"), STRATA_OK);
+    th_rc(db, strata_stmt_step(st), STRATA_ROW);
+    strata_timestamp at, want;
+    th_rc(db, strata_stmt_column_timestamp(st, 0, &at), STRATA_OK);
+    ck_assert_int_eq(strata_timestamp_parse(&want, "2024-01-01 10:00:00", 19), STRATA_OK);
+    ck_assert_int_eq(at, want);
+    strata_stmt_finalize(st);
+}
+
+START_TEST(stmt_times_without_a_zone_are_utc)
+{
+    strata_db *db = th_open();
+    utc_text_round_trip(db);
+    strata_db_close(db);
+    if (!th_is_pg() || th_via_pooler())
+        return;
+    char role[64], sql[256], url[1200];
+    snprintf(role, sizeof role, "strata_tz_%d", (int)getpid());
+    db = th_open();
+    snprintf(sql, sizeof sql,
+             "CREATE ROLE %s LOGIN; ALTER ROLE %s SET TimeZone = 'Pacific/Kiritimati'", role, role);
+    th_exec(db, sql);
+    const char *base = th_url(), *auth = strstr(base, "://") + 3, *at = strchr(auth, '@');
+    ck_assert_ptr_nonnull(at);
+    snprintf(url, sizeof url, "%.*s%s%s", (int)(auth - base), base, role, at);
+    strata_db *as_role = th_open_url(url);
+    utc_text_round_trip(as_role);
+    ck_assert_int_eq(th_int(as_role, "SELECT CAST(current_setting('TimeZone') = 'UTC' AS INTEGER)"),
+                     1);
+    strata_db_close(as_role);
+    /* A zone the URL chose is kept. */
+    const char *sep = strchr(url, '?') ? "&" : "?";
+    size_t n = strlen(url);
+    snprintf(url + n, sizeof url - n, "%soptions=-c%%20TimeZone%%3DAsia/Tokyo", sep);
+    if (!strstr(base, "options=")) {
+        as_role = th_open_url(url);
+        ck_assert_int_eq(
+            th_int(as_role, "SELECT CAST(current_setting('TimeZone') = 'Asia/Tokyo' AS INTEGER)"),
+            1);
+        strata_db_close(as_role);
+    }
+    snprintf(sql, sizeof sql, "DROP ROLE %s", role);
+    th_exec(db, sql);
+    strata_db_close(db);
+}
+END_TEST
+
 START_TEST(stmt_close_before_finalize)
 {
     strata_db *db = th_open();
@@ -1429,6 +1488,7 @@ static void add(TCase *tc, th_engine e)
     tcase_add_test(tc, stmt_columns_counted_again_after_a_failed_run);
     tcase_add_test(tc, stmt_close_before_finalize);
     tcase_add_test(tc, stmt_double_into_numeric_rounds_alike);
+    tcase_add_test(tc, stmt_times_without_a_zone_are_utc);
     tcase_add_test(tc, stmt_streaming);
     tcase_add_test(tc, stmt_columns_asked_while_another_streams);
     tcase_add_test(tc, stmt_execute_many);

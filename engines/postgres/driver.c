@@ -842,6 +842,28 @@ static PGconn *connect_each_host(const host_list *hl, const char *target, bool *
     return NULL;
 }
 
+/* Whether the session's time zone is UTC already, or is the program's
+ * own choice (the URL's options, PGTZ): else strata sets UTC, the zone
+ * SQLite computes every time in, so that CURRENT_DATE, a timestamptz's
+ * text and a time without a zone bound to one mean the same moment on
+ * both engines whatever the server's or the database's default. */
+static bool utc_already(PGconn *h, const strata_url *url)
+{
+    static const char *const utc[] = {"UTC",       "Etc/UTC",       "GMT",       "Etc/GMT",
+                                      "UCT",       "Etc/UCT",       "Zulu",      "Etc/Zulu",
+                                      "Universal", "Etc/Universal", "Greenwich", "Etc/Greenwich",
+                                      "GMT0",      "Etc/GMT0",      "Etc/GMT+0", "Etc/GMT-0"};
+    const char *tz = PQparameterStatus(h, "TimeZone");
+    for (size_t i = 0; tz && i < sizeof utc / sizeof *utc; i++)
+        if (strcmp(tz, utc[i]) == 0)
+            return true;
+    const char *opts = strata_url_param(url, "options"), *env = getenv("PGTZ");
+    for (const char *p = opts; p && *p; p++)
+        if (strncasecmp(p, "timezone", 8) == 0)
+            return true;
+    return env && *env;
+}
+
 static int pg_open(strata_conn **out, strata_db *db, const strata_url *url)
 {
     *out = NULL;
@@ -946,13 +968,15 @@ static int pg_open(strata_conn **out, strata_db *db, const strata_url *url)
     PQsetNoticeReceiver(c->h, pg_notice, c);
     c->cancel = PQgetCancel(c->h);
     const char *ds = PQparameterStatus(c->h, "DateStyle");
-    if (!ds || strncmp(ds, "ISO", 3) != 0) {
-        int rc = pg_exec(&c->base, "SET DateStyle TO ISO");
-        if (rc != STRATA_OK) {
-            PQfinish(c->h);
-            free(c);
-            return rc;
-        }
+    int rc = STRATA_OK;
+    if (!ds || strncmp(ds, "ISO", 3) != 0)
+        rc = pg_exec(&c->base, "SET DateStyle TO ISO");
+    if (rc == STRATA_OK && !utc_already(c->h, url))
+        rc = pg_exec(&c->base, "SET TimeZone TO 'UTC'");
+    if (rc != STRATA_OK) {
+        PQfinish(c->h);
+        free(c);
+        return rc;
     }
     *out = &c->base;
     return STRATA_OK;
