@@ -271,8 +271,7 @@ int strata__key_bind(strata_stmt *st, int idx, const strata__minfo *mi, const st
 {
     int rc = STRATA_OK;
     for (int k = 0; k < mi->npk && rc == STRATA_OK; k++)
-        rc = strata__bind_cell(st, idx + k, mi->m->fields[mi->pkf[k]].ctype, mi->kind[mi->pkf[k]],
-                               key[k]);
+        rc = strata__bind_cell(st, idx + k, mi, mi->pkf[k], key[k]);
     return rc;
 }
 

@@ -773,18 +773,18 @@ static int bind_date(strata_stmt *st, int idx, strata_timestamp t)
     return strata_stmt_bind_text(st, idx, text, 10);
 }
 
-int strata__bind_cell(strata_stmt *st, int idx, strata_ctype ct, strata_sqltype kind,
+int strata__bind_cell(strata_stmt *st, int idx, const strata__minfo *mi, int f,
                       const strata__cell *c)
 {
     if (c->null)
         return strata_stmt_bind_null(st, idx);
-    if (ct == STRATA_C_TIMESTAMP && kind == STRATA_SQL_DATE)
-        return bind_date(st, idx, c->i);
-    switch (ct) {
+    switch ((strata_ctype)mi->ctypes[f]) {
     case STRATA_C_INT64: return strata_stmt_bind_int64(st, idx, c->i);
     case STRATA_C_BOOL: return strata_stmt_bind_bool(st, idx, (int)c->i);
     case STRATA_C_DOUBLE: return strata_stmt_bind_double(st, idx, c->d);
-    case STRATA_C_TIMESTAMP: return strata_stmt_bind_timestamp(st, idx, c->i);
+    case STRATA_C_TIMESTAMP:
+        return mi->kind[f] == STRATA_SQL_DATE ? bind_date(st, idx, c->i)
+                                              : strata_stmt_bind_timestamp(st, idx, c->i);
     /* The cell's bytes are an object's or a snapshot's, which outlive
      * the statement's execution: bound in place, not copied. */
     case STRATA_C_TEXT: return strata__stmt_bind_text_ref(st, idx, c->p, c->len);
@@ -797,7 +797,7 @@ int strata__bind_field(strata_stmt *st, int idx, strata_object *o, int f)
 {
     strata__cell c;
     strata__field_cell(o, f, &c);
-    int rc = strata__bind_cell(st, idx, o->model->fields[f].ctype, o->priv->mi->kind[f], &c);
+    int rc = strata__bind_cell(st, idx, o->priv->mi, f, &c);
     if (rc == STRATA_E_DATA) /* text that is not UTF-8: named by its field */
         strata__db_error_context(o->priv->mi->s->db, "%s.%s", o->model->name,
                                  o->model->fields[f].name);

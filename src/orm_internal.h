@@ -234,9 +234,9 @@ bool strata__field_is_null(strata_object *o, int f);
 void strata__set_null(strata_object *o, int f, bool is_null);
 /* Field f of o as a cell whose text or blob bytes are borrowed from it. */
 void strata__field_cell(strata_object *o, int f, strata__cell *c);
-/* Bind a cell of C type ct for a column of type kind (a date as its
- * day's text), or field f of o, as parameter idx. */
-int strata__bind_cell(strata_stmt *st, int idx, strata_ctype ct, strata_sqltype kind,
+/* Bind a cell of field f of a model (a date as its day's text), or field
+ * f of o, as parameter idx. */
+int strata__bind_cell(strata_stmt *st, int idx, const strata__minfo *mi, int f,
                       const strata__cell *c);
 /* The midnight (UTC) that begins t's day: a date field's value. */
 strata_timestamp strata__date_floor(strata_timestamp t);
