@@ -763,7 +763,7 @@ strata_timestamp strata__date_floor(strata_timestamp t)
 
 /* A date's value as the text `YYYY-MM-DD` of its UTC day: what SQLite's
  * DATE column holds, and what PostgreSQL reads a date from. */
-static int bind_date(strata_stmt *st, int idx, strata_timestamp t)
+static __attribute__((noinline)) int bind_date(strata_stmt *st, int idx, strata_timestamp t)
 {
     char text[40];
     int rc = strata_timestamp_format(strata__date_floor(t), text, sizeof text);
