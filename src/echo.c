@@ -334,6 +334,24 @@ void strata__put_redacted_sql(strata__sb *sb, const char *sql) { put_redacted(sb
  * of each PASSWORD clause's first literal in sql (of 4 bytes or more; to
  * the end of the text when it is not closed, or after a comment left
  * open) becomes *** wherever the message holds it. */
+/* The n bytes at `secret`, when 4 or more, become *** wherever db's
+ * message holds them. */
+static void hide_in_message(strata_db *db, const char *secret, size_t n)
+{
+    char *copy = n >= 4 ? strata__strndup(secret, n) : NULL, *at;
+    while (copy && db->errmsg && (at = strstr(db->errmsg, copy)) != NULL) {
+        strata__sb sb;
+        strata__sb_init(&sb);
+        strata__sb_putn(&sb, db->errmsg, (size_t)(at - db->errmsg));
+        strata__sb_puts(&sb, "***");
+        strata__sb_puts(&sb, at + n);
+        char *clean = strata__sb_take(&sb);
+        free(db->errmsg);
+        db->errmsg = clean ? clean : strata__strdup("***"); /* never the secret */
+    }
+    free(copy);
+}
+
 /* Each run of 4 bytes or more in [from, to) that is no quote, backslash,
  * dollar or white space becomes *** wherever db's message holds it. */
 static void hide_runs(strata_db *db, const char *from, const char *to)
@@ -342,18 +360,7 @@ static void hide_runs(strata_db *db, const char *from, const char *to)
         size_t n = 0;
         while (p + n < to && !strchr("'\"\\$ \t\r\n", p[n]))
             n++;
-        char *secret = n >= 4 ? strata__strndup(p, n) : NULL, *at;
-        while (secret && db->errmsg && (at = strstr(db->errmsg, secret)) != NULL) {
-            strata__sb sb;
-            strata__sb_init(&sb);
-            strata__sb_putn(&sb, db->errmsg, (size_t)(at - db->errmsg));
-            strata__sb_puts(&sb, "***");
-            strata__sb_puts(&sb, at + n);
-            char *clean = strata__sb_take(&sb);
-            free(db->errmsg);
-            db->errmsg = clean ? clean : strata__strdup("***"); /* never the secret */
-        }
-        free(secret);
+        hide_in_message(db, p, n);
         p += n ? n : 1;
     }
 }
@@ -399,21 +406,7 @@ void strata__db_hide_password_literals(strata_db *db, const char *sql)
             from = strchr(q, '\'') + 1; /* past E or U& and the quote */
             to = end > from && end[-1] == '\'' ? end - 1 : end;
         }
-        size_t n = to > from ? (size_t)(to - from) : 0;
-        char *secret = n >= 4 ? strndup(from, n) : NULL, *at;
-        while (secret && (at = strstr(db->errmsg, secret)) != NULL) {
-            strata__sb sb;
-            strata__sb_init(&sb);
-            strata__sb_putn(&sb, db->errmsg, (size_t)(at - db->errmsg));
-            strata__sb_puts(&sb, "***");
-            strata__sb_puts(&sb, at + n);
-            char *clean = strata__sb_take(&sb);
-            free(db->errmsg);
-            db->errmsg = clean ? clean : strata__strdup("***"); /* never the secret */
-            if (!db->errmsg)
-                break;
-        }
-        free(secret);
+        hide_in_message(db, from, to > from ? (size_t)(to - from) : 0);
     }
 }
 

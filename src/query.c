@@ -1344,6 +1344,25 @@ static const char *as_field_type(const strata_field *fd, strata_sqltype kind, co
     }
 }
 
+/* t becomes a text parameter holding a copy of `text`, which the build
+ * keeps until the query is freed; false when out of memory (said). */
+static bool kept_text(build *b, strata_value *t, const char *text)
+{
+    char **more = realloc(b->owned, (b->nowned + 1) * sizeof *more);
+    char *kept = more ? strata__strdup(text) : NULL;
+    if (more)
+        b->owned = more;
+    if (!kept) {
+        nomem(b);
+        return false;
+    }
+    b->owned[b->nowned++] = kept;
+    t->type = STRATA_TYPE_TEXT;
+    t->u.buf.ptr = kept;
+    t->u.buf.len = strlen(kept);
+    return true;
+}
+
 static bool typed_param(build *b, const hop *h, const strata_value *v)
 {
     strata_value t = *v;
@@ -1373,18 +1392,8 @@ static bool typed_param(build *b, const hop *h, const strata_value *v)
         char canon[37];
         if (!strata__uuid_canonical(u, v->u.buf.len, canon)) {
             what = "is not a UUID (8-4-4-4-12 or 32 hex digits, in braces or not)";
-        } else if (v->u.buf.len != 36 || memcmp(u, canon, 36) != 0) {
-            char **more = realloc(b->owned, (b->nowned + 1) * sizeof *more);
-            char *kept = more ? strata__strdup(canon) : NULL;
-            if (more)
-                b->owned = more;
-            if (!kept) {
-                nomem(b);
-                return false;
-            }
-            b->owned[b->nowned++] = kept;
-            t.u.buf.ptr = kept;
-            t.u.buf.len = 36;
+        } else if ((v->u.buf.len != 36 || memcmp(u, canon, 36) != 0) && !kept_text(b, &t, canon)) {
+            return false;
         }
     } else if (kind == STRATA_SQL_DATE && fd->ctype == STRATA_C_TIMESTAMP &&
                (v->type == STRATA_TYPE_TIMESTAMP || v->type == STRATA_TYPE_TEXT)) {
@@ -1400,34 +1409,14 @@ static bool typed_param(build *b, const hop *h, const strata_value *v)
             what = "is outside the years 1 to 9999, and the field is a date";
         if (!what) {
             text[10] = '\0';
-            char **more = realloc(b->owned, (b->nowned + 1) * sizeof *more);
-            char *kept = more ? strata__strdup(text) : NULL;
-            if (more)
-                b->owned = more;
-            if (!kept) {
-                nomem(b);
+            if (!kept_text(b, &t, text))
                 return false;
-            }
-            b->owned[b->nowned++] = kept;
-            t.type = STRATA_TYPE_TEXT;
-            t.u.buf.ptr = kept;
-            t.u.buf.len = 10;
         }
     } else if (fd && v->type != STRATA_TYPE_NULL) {
         char text[32];
         what = as_field_type(fd, kind, v, &t, text, &code);
-        if (!what && t.type == STRATA_TYPE_TEXT && t.u.buf.ptr == text) {
-            char **more = realloc(b->owned, (b->nowned + 1) * sizeof *more);
-            char *kept = more ? strdup(text) : NULL;
-            if (more)
-                b->owned = more;
-            if (!kept) {
-                nomem(b);
-                return false;
-            }
-            b->owned[b->nowned++] = kept;
-            t.u.buf.ptr = kept;
-        }
+        if (!what && t.type == STRATA_TYPE_TEXT && t.u.buf.ptr == text && !kept_text(b, &t, text))
+            return false;
     }
     if (what) {
         char shown[48];
