@@ -34,7 +34,6 @@ typedef struct cli {
     const char *pos[16];
     int npos;
     const strata_model *const *models;
-    char *made_db; /* a SQLite file this command's open made (it was not there) */
 } cli;
 
 typedef struct command {
@@ -85,15 +84,47 @@ static void print_line(void *ud, const char *line)
  * with strata_free(); NULL when out of memory. */
 static char *shown(const char *arg) { return strata_url_redact(arg); }
 
+/* `text` with each occurrence of the argument `arg` replaced by its
+ * redacted form, when that differs (a URL given where a directory or a
+ * revision goes); NULL when out of memory. */
+static char *arg_redacted(char *text, const char *arg)
+{
+    if (!text || !arg || !*arg)
+        return text;
+    char *red = shown(arg);
+    if (!red || strcmp(red, arg) == 0) {
+        bool nomem = !red;
+        strata_free(red);
+        if (nomem)
+            free(text);
+        return nomem ? NULL : text;
+    }
+    strata__sb sb;
+    strata__sb_init(&sb);
+    size_t n = strlen(arg);
+    const char *p = text;
+    for (const char *at; (at = strstr(p, arg)) != NULL; p = at + n) {
+        strata__sb_putn(&sb, p, (size_t)(at - p));
+        strata__sb_puts(&sb, red);
+    }
+    strata__sb_puts(&sb, p);
+    strata_free(red);
+    free(text);
+    return strata__sb_take(&sb);
+}
+
 static int fail(cli *c, int code, const char *what)
 {
     fflush(stdout);
-    /* A message may quote what the user gave: a URL passed as a
-     * directory, say. */
-    char *clean = shown(what);
+    /* A message may quote what the user gave (a URL passed as a
+     * directory, say): those arguments are shown redacted. */
+    char *clean = strdup(what);
+    clean = arg_redacted(clean, c->dir);
+    for (int i = 0; i < c->npos; i++)
+        clean = arg_redacted(clean, c->pos[i]);
     fprintf(stderr, "%s db %s: %s\n", c->prog, c->command ? c->command : "",
             clean ? clean : "(a message that could not be shown without its secrets)");
-    strata_free(clean);
+    free(clean);
     return code;
 }
 
@@ -169,15 +200,11 @@ static char *sqlite_file_missing(const char *url)
 static int open_db(cli *c, strata_migrations *m, strata_db **db)
 {
     const char *url = url_of(c, m);
-    free(c->made_db);
-    c->made_db = sqlite_file_missing(url);
     int rc = strata_db_open(db, url);
     if (rc != STRATA_OK) {
         fail(c, STRATA_CLI_FAILED, strata_db_errmsg(*db));
         strata_db_close(*db);
         *db = NULL;
-        free(c->made_db);
-        c->made_db = NULL;
         return STRATA_CLI_FAILED;
     }
     info("migration", "Context impl %s.", strata_db_backend(*db));
@@ -197,39 +224,11 @@ static int open_both(cli *c, strata_migrations **m, strata_db **db)
     return code;
 }
 
-/* A SQLite database's files: the database, and what SQLite keeps beside
- * it. */
-static const char *const sqlite_tails[] = {"", "-wal", "-shm", "-journal"};
-
-/* Whether db holds no table, index, view or trigger. */
-static bool db_empty(strata_db *db)
-{
-    strata_stmt *st = NULL;
-    int64_t n = -1;
-    if (strata_stmt_prepare(&st, db, "SELECT count(*) FROM sqlite_master") == STRATA_OK &&
-        strata_stmt_step(st) == STRATA_ROW)
-        strata_stmt_column_int64(st, 0, &n);
-    strata_stmt_finalize(st);
-    return n == 0;
-}
-
 static int done(cli *c, strata_migrations *m, strata_db *db, int rc)
 {
     int code = rc == STRATA_OK ? STRATA_CLI_OK : mig_fail(c, m, rc);
     strata_migrations_free(m);
-    /* A failed command (an unknown target, say) leaves no empty database
-     * file behind that its open made. */
-    bool unmake = rc != STRATA_OK && c->made_db && db && db_empty(db);
     strata_db_close(db);
-    if (unmake) {
-        char path[PATH_MAX];
-        for (size_t i = 0; i < sizeof sqlite_tails / sizeof *sqlite_tails; i++)
-            if ((size_t)snprintf(path, sizeof path, "%s%s", c->made_db, sqlite_tails[i]) <
-                sizeof path)
-                unlink(path);
-    }
-    free(c->made_db);
-    c->made_db = NULL;
     return code;
 }
 
@@ -487,6 +486,7 @@ static char *new_sqlite_file(const char *url)
 /* The files of a SQLite database made for a copy: the database, and
  * what SQLite keeps beside it.  Named before the copy, for a signal's
  * handler, which may only unlink them ("": none). */
+static const char *const sqlite_tails[] = {"", "-wal", "-shm", "-journal"};
 static char made_files[4][PATH_MAX];
 static volatile sig_atomic_t made_armed; /* the copy has not succeeded */
 
