@@ -203,11 +203,16 @@ static int read_file(strata_migrations *m, const char *path, char **text, size_t
     if (fd < 0)
         return strata__mig_error(m, errno == ENOMEM ? STRATA_E_NOMEM : STRATA_E_MIGRATION, "%s: %s",
                                  path, strerror(errno));
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        bool dir = S_ISDIR(st.st_mode);
+    if (fstat(fd, &st) != 0) {
+        int err = errno;
+        close(fd);
+        return strata__mig_error(m, STRATA_E_MIGRATION, "%s: %s", path, strerror(err));
+    }
+    if (!S_ISREG(st.st_mode)) {
         close(fd);
         return strata__mig_error(m, STRATA_E_MIGRATION, "%s: %s", path,
-                                 dir ? "a directory, not a file" : "not a regular file");
+                                 S_ISDIR(st.st_mode) ? "a directory, not a file"
+                                                     : "not a regular file");
     }
     FILE *f = fdopen(fd, "rb");
     if (!f) {

@@ -189,6 +189,29 @@ static bool uri_password(const char *p, pw_clause *c)
     return true;
 }
 
+static unsigned literal_flags(bool backslash)
+{
+    return STRATA_LEX_DOLLAR_QUOTES | STRATA_LEX_E_STRINGS |
+           (backslash ? STRATA_LEX_BACKSLASH_STRINGS : 0);
+}
+
+/* Whether `at` lies inside one of sql's string literals, read as
+ * PostgreSQL reads them. */
+static bool inside_literal(const char *sql, const char *at, bool backslash)
+{
+    unsigned flags = literal_flags(backslash);
+    for (const char *p = sql; *p && p <= at;) {
+        strata__token t;
+        strata__sql_token_at(sql, p, flags, &t);
+        if (t.len == 0)
+            break;
+        if (at < p + t.len)
+            return t.kind == STRATA__TOK_STRING && at > p;
+        p += t.len;
+    }
+    return false;
+}
+
 /* The next PASSWORD keyword, as a whole word, at or after p, or a
  * connection string's password= (sslpassword= too; also a column
  * compared with `password = '…'`), or a URL's password; false when there
@@ -213,8 +236,8 @@ static bool next_password(const char *sql, const char *p, pw_clause *c, bool bac
                 return true;
             }
         }
-        if ((p > sql && word_char(p[-1])) || word_char(p[8]))
-            continue;
+        if ((p > sql && word_char(p[-1])) || word_char(p[8]) || inside_literal(sql, p, backslash))
+            continue; /* a literal's PASSWORD: password_in_literal's */
         c->kv = c->bare = false;
         c->at = p;
         c->lit = skip_blank(sql, p + 8);
@@ -255,12 +278,6 @@ static void put_redacted_to_end(strata__sb *sb, const char *sql, bool backslash)
  * literals, whichever the engine: more hidden, never less.  What follows
  * is quoted in ways one scan cannot follow (doubled, escaped, built by a
  * function from later literals), so it is hidden to the text's end. */
-static unsigned literal_flags(bool backslash)
-{
-    return STRATA_LEX_DOLLAR_QUOTES | STRATA_LEX_E_STRINGS |
-           (backslash ? STRATA_LEX_BACKSLASH_STRINGS : 0);
-}
-
 static const char *password_in_literal(const char *sql, bool backslash)
 {
     unsigned flags = literal_flags(backslash);
@@ -269,14 +286,26 @@ static const char *password_in_literal(const char *sql, bool backslash)
         strata__sql_token_at(sql, p, flags, &t);
         if (t.len == 0)
             break;
-        for (size_t i = 1; t.kind == STRATA__TOK_STRING && i + 8 <= t.len; i++) {
+        /* After ROLE or USER in the same literal (ALTER ROLE, CREATE
+         * USER ... WITH PASSWORD), or followed by a quote or a format's
+         * placeholder inside it (PASSWORD ''pw'', \'pw\', %L): a literal
+         * 'password' alone, a setting's name, is no clause. */
+        bool role = false;
+        const char *close = p + t.len - 1; /* the literal's last byte */
+        for (size_t i = 1; t.kind == STRATA__TOK_STRING && i + 4 <= t.len; i++) {
             const char *w = p + i;
-            if (strncasecmp(w, "password", 8) != 0 || word_char(w[-1]) || word_char(w[8]))
+            if (word_char(w[-1]))
+                continue;
+            if ((strncasecmp(w, "role", 4) == 0 && !word_char(w[4])) ||
+                (strncasecmp(w, "user", 4) == 0 && !word_char(w[4])))
+                role = true;
+            if (i + 8 > t.len || strncasecmp(w, "password", 8) != 0 || word_char(w[8]))
                 continue;
             const char *v = w + 8;
             while (*v == ' ' || *v == '\t')
                 v++;
-            if (*v != '=')
+            bool quoted = v < close && strchr("'\"\\%", *v);
+            if (*v != '=' && (role || quoted))
                 return w + 8;
         }
         p += t.len;
@@ -391,7 +420,7 @@ void strata__db_hide_password_literals(strata_db *db, const char *sql)
         if (c.kv) {
             from = c.lit, to = c.end;
         } else if (c.bare) {
-            from = q + (*q == '"'), to = c.end - (*q == '"' && c.end > q + 1);
+            from = q + (*q == '"'), to = c.end - (*q == '"' && c.end > q + 1 && c.end[-1] == '"');
         } else if (!q) {
             from = c.at + 8, to = from + strlen(from);
         } else if (!c.end) {

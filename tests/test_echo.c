@@ -174,9 +174,21 @@ START_TEST(echo_redacts_password_literal)
                       l.n ? l.text[0] : nested[i]);
         ck_assert_msg(!strstr(strata_db_errmsg(db), "hunter2"), "%s", strata_db_errmsg(db));
     }
+    /* A literal 'password' alone (a setting's name) is no clause: the
+     * rest shows.  A name left open after PASSWORD is hidden whole. */
+    l.n = 0;
+    ck_assert_int_ne(
+        strata_db_exec(db, "SELECT v FROM strata_none WHERE k = 'password' AND user_id = 42"),
+        STRATA_OK);
+    ck_assert_msg(any_contains(&l, "WHERE k = 'password' AND user_id = 42"), "%s", l.text[0]);
+    ck_assert_int_ne(strata_db_exec(db, "ALTER ROLE strata_nobody PASSWORD \"Zq9hunter2"),
+                     STRATA_OK);
+    ck_assert_msg(!strstr(strata_db_errmsg(db), "hunter"), "%s", strata_db_errmsg(db));
     /* What follows in code is the engine's to name. */
+    l.n = 0;
     ck_assert_int_ne(strata_db_exec(db, "SELECT 'PASSWORD ''Zq9hunter2''' FROM strata_none"),
                      STRATA_OK);
+    ck_assert_msg(l.n && !any_contains(&l, "hunter2"), "%s", l.n ? l.text[0] : "no line");
     ck_assert_msg(strstr(strata_db_errmsg(db), "strata_none") &&
                       !strstr(strata_db_errmsg(db), "hunter2"),
                   "%s", strata_db_errmsg(db));

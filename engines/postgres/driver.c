@@ -843,7 +843,7 @@ static PGconn *connect_each_host(const host_list *hl, const char *target, bool *
 }
 
 /* Whether the session's time zone is UTC already, or is the program's
- * own choice (the URL's options, PGTZ): else strata sets UTC, the zone
+ * own choice (the URL's options, PGOPTIONS, PGTZ): else strata sets UTC, the zone
  * SQLite computes every time in, so that CURRENT_DATE, a timestamptz's
  * text and a time without a zone bound to one mean the same moment on
  * both engines whatever the server's or the database's default. */
@@ -857,10 +857,12 @@ static bool utc_already(PGconn *h, const strata_url *url)
     for (size_t i = 0; tz && i < sizeof utc / sizeof *utc; i++)
         if (strcmp(tz, utc[i]) == 0)
             return true;
-    const char *opts = strata_url_param(url, "options"), *env = getenv("PGTZ");
-    for (const char *p = opts; p && *p; p++)
-        if (strncasecmp(p, "timezone", 8) == 0)
-            return true;
+    const char *const chosen[] = {strata_url_param(url, "options"), getenv("PGOPTIONS")};
+    for (size_t i = 0; i < 2; i++)
+        for (const char *p = chosen[i]; p && *p; p++)
+            if (strncasecmp(p, "timezone", 8) == 0)
+                return true;
+    const char *env = getenv("PGTZ");
     return env && *env;
 }
 
@@ -974,6 +976,7 @@ static int pg_open(strata_conn **out, strata_db *db, const strata_url *url)
     if (rc == STRATA_OK && !utc_already(c->h, url))
         rc = pg_exec(&c->base, "SET TimeZone TO 'UTC'");
     if (rc != STRATA_OK) {
+        PQfreeCancel(c->cancel);
         PQfinish(c->h);
         free(c);
         return rc;
