@@ -3036,7 +3036,7 @@ START_TEST(migrate_at_head_creates_nothing)
     strata_db *weak = NULL;
     char role[64] = "";
     if (th_is_pg() && !th_via_pooler()) {
-        char sql[512], schema[128];
+        char sql[1024], schema[128];
         strata_stmt *st;
         th_rc(db, strata_stmt_prepare(&st, db, "SELECT current_schema()"), STRATA_OK);
         th_rc(db, strata_stmt_step(st), STRATA_ROW);
