@@ -180,20 +180,32 @@ static const char *url_of(const cli *c, const strata_migrations *m)
     return STRATA_DEFAULT_URL;
 }
 
-/* The file of a SQLite URL that the open may make (no mode, or rwc) and
- * that is not there: its path (caller frees), else NULL. */
-static char *sqlite_file_missing(const char *url)
+/* The file a SQLite URL names when the open may make it (no mode, or
+ * mode=rwc; not a database in memory): its path (caller frees), else
+ * NULL. */
+static char *makeable_sqlite_file(const char *url)
 {
     strata_url *u = NULL;
     char *path = NULL;
     if (strata_url_parse(&u, url) == STRATA_OK && strata_url_backend(u) &&
         strcmp(strata_url_backend(u), "sqlite") == 0) {
         const char *db = strata_url_database(u), *mode = strata_url_param(u, "mode");
-        if (db && db[0] && strcmp(db, ":memory:") != 0 && (!mode || !strcmp(mode, "rwc")) &&
-            access(db, F_OK) != 0 && errno == ENOENT)
+        if (db && db[0] && strcmp(db, ":memory:") != 0 && (!mode || !strcmp(mode, "rwc")))
             path = strdup(db);
     }
     strata_url_free(u);
+    return path;
+}
+
+/* The file of a SQLite URL that the open may make and that is not there:
+ * its path (caller frees), else NULL. */
+static char *sqlite_file_missing(const char *url)
+{
+    char *path = makeable_sqlite_file(url);
+    if (path && !(access(path, F_OK) != 0 && errno == ENOENT)) {
+        free(path);
+        path = NULL;
+    }
     return path;
 }
 
@@ -465,21 +477,13 @@ static char *source_url(const char *url)
  * meanwhile is never taken for this one's. */
 static char *new_sqlite_file(const char *url)
 {
-    strata_url *u = NULL;
-    char *path = NULL;
-    if (strata_url_parse(&u, url) == STRATA_OK && strata_url_backend(u) &&
-        strcmp(strata_url_backend(u), "sqlite") == 0) {
-        const char *db = strata_url_database(u), *mode = strata_url_param(u, "mode");
-        int fd = db && db[0] && strcmp(db, ":memory:") != 0 && (!mode || !strcmp(mode, "rwc"))
-                     ? open(db, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)
-                     : -1;
-        if (fd >= 0) {
-            close(fd);
-            if (!(path = strdup(db)))
-                unlink(db);
-        }
+    char *path = makeable_sqlite_file(url);
+    int fd = path ? open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644) : -1;
+    if (fd < 0) {
+        free(path);
+        return NULL;
     }
-    strata_url_free(u);
+    close(fd);
     return path;
 }
 
